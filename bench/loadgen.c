@@ -1,0 +1,559 @@
+/*
+ * loadgen: a WebSocket load generator for the TokenTalker protocol (specs 000/002).
+ *
+ * One thread, one epoll loop, no dependencies: it should never be what limits a run
+ * (bench/README.md shows its ceiling against a server that does nothing but relay).
+ * Every mode prints one JSON object on stdout.
+ *
+ *   loadgen fanout  HOST PORT RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE
+ *       RECEIVERS clients listen; SENDERS clients authenticate with the tokens in
+ *       TOKENFILE (one per line) and send chat messages: RATE messages/s in all
+ *       (0 = as fast as the WINDOW allows), at most WINDOW messages in flight (sent but
+ *       not yet received by every receiver). Each message carries its send time, so
+ *       every delivery gives a latency sample.
+ *   loadgen idle    HOST PORT CONNECTIONS HOLD_SECONDS
+ *       Open CONNECTIONS WebSockets, report how fast, hold them HOLD_SECONDS (or until
+ *       stdin closes), then close them.
+ *   loadgen history HOST PORT SECONDS TOKENFILE COUNT
+ *       One authenticated client asks "history COUNT" in a closed loop and waits for
+ *       COUNT frames each time.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum role { RECEIVER, SENDER, HISTORY, IDLE };
+enum state { CONNECTING, HANDSHAKING, OPEN, CLOSED };
+
+typedef struct {
+    int fd;
+    enum role role;
+    enum state state;
+    int index;          /* sender number, for senders */
+    int authed;         /* senders/history: got the "authorized" system frame */
+    unsigned char *in;  /* bytes read, not yet parsed */
+    size_t in_len, in_cap;
+    unsigned char *out; /* bytes to write */
+    size_t out_len, out_cap;
+    long frames;        /* frames received */
+} conn_t;
+
+static const char *host;
+static int port;
+static int epfd;
+static conn_t *conns;
+static int nconns;
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loadgen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void grow(unsigned char **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return;
+    size_t cap2 = *cap ? *cap : 4096;
+    while (cap2 < need) cap2 *= 2;
+    *buf = realloc(*buf, cap2);
+    if (!*buf) die("out of memory");
+    *cap = cap2;
+}
+
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void watch(conn_t *c, uint32_t events) {
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
+}
+
+static void start_connect(conn_t *c) {
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0) die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)
+        die("connect: %s", strerror(errno));
+    c->state = CONNECTING;
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl add: %s", strerror(errno));
+}
+
+static void queue(conn_t *c, const void *data, size_t len) {
+    grow(&c->out, &c->out_cap, c->out_len + len);
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+}
+
+/* A client-to-server text frame. Clients must mask; a zero key leaves the payload as is. */
+static void queue_text(conn_t *c, const char *text, size_t len) {
+    unsigned char head[14];
+    size_t n = 0;
+    head[n++] = 0x81;
+    if (len < 126) {
+        head[n++] = 0x80 | (unsigned char)len;
+    } else if (len < 65536) {
+        head[n++] = 0x80 | 126;
+        head[n++] = (unsigned char)(len >> 8);
+        head[n++] = (unsigned char)len;
+    } else {
+        head[n++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) head[n++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    memset(head + n, 0, 4);
+    n += 4;
+    queue(c, head, n);
+    queue(c, text, len);
+}
+
+static void queue_chat(conn_t *c, const char *message) {
+    char frame[1024];
+    int len = snprintf(frame, sizeof frame, "{\"name\":\"bench\",\"message\":\"%s\"}", message);
+    queue_text(c, frame, (size_t)len);
+}
+
+/* Write what is queued; returns -1 if the connection broke. */
+static int flush(conn_t *c) {
+    while (c->out_len > 0) {
+        ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                watch(c, EPOLLIN | EPOLLOUT);
+                return 0;
+            }
+            return -1;
+        }
+        memmove(c->out, c->out + n, c->out_len - (size_t)n);
+        c->out_len -= (size_t)n;
+    }
+    watch(c, EPOLLIN);
+    return 0;
+}
+
+static void send_handshake(conn_t *c, const char *path) {
+    char req[512];
+    int len = snprintf(req, sizeof req,
+                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
+                       path, host, port);
+    queue(c, req, (size_t)len);
+    c->state = HANDSHAKING;
+}
+
+/* --- what the modes do with frames --- */
+
+static int64_t *latency_us; /* one sample per delivery */
+static size_t n_latency, cap_latency;
+static uint16_t **receipts;  /* receipts[sender][seq]: receivers that got it */
+static int64_t **sent_at;    /* sent_at[sender][seq] */
+static long *next_seq;
+static long max_seq;
+static int n_receivers, n_senders;
+static long inflight, sent_total, completed, deliveries, deliveries_in_window, duplicates, stray;
+static int sending = 0;
+static int64_t history_sent_at;
+static long history_waiting;
+static int history_count;
+
+static void record_latency(int64_t us) {
+    if (n_latency == cap_latency) {
+        cap_latency = cap_latency ? cap_latency * 2 : 1 << 20;
+        latency_us = realloc(latency_us, cap_latency * sizeof *latency_us);
+        if (!latency_us) die("out of memory");
+    }
+    latency_us[n_latency++] = us;
+}
+
+static void on_text(conn_t *c, const unsigned char *p, size_t len) {
+    int64_t t = now_ns();
+    c->frames++;
+    if (c->role == SENDER || c->role == HISTORY) {
+        if (!c->authed) {
+            if (memmem(p, len, "authorized as", 13)) c->authed = 1;
+            else if (memmem(p, len, "\"error\"", 7)) die("auth failed: %.*s", (int)len, p);
+            return;
+        }
+        if (c->role == HISTORY && history_waiting > 0) {
+            if (--history_waiting == 0) record_latency((t - history_sent_at) / 1000);
+        }
+        return; /* senders also hear each other; those frames are read and dropped */
+    }
+    if (c->role != RECEIVER) return;
+    /* "message":"B <sender> <seq>", with or without a space after the colon */
+    const unsigned char *m = memmem(p, len, "\"message\":", 10);
+    if (m) {
+        m += 10;
+        while (m < p + len && *m == ' ') m++;
+    }
+    if (!m || p + len - m < 3 || memcmp(m, "\"B ", 3) != 0) {
+        stray++;
+        return;
+    }
+    char *end;
+    long sender = strtol((const char *)m + 3, &end, 10);
+    long seq = strtol(end + 1, &end, 10);
+    if (sender < 0 || sender >= n_senders || seq < 0 || seq >= max_seq) {
+        stray++;
+        return;
+    }
+    uint16_t *count = &receipts[sender][seq];
+    if (*count >= n_receivers) {
+        duplicates++;
+        return;
+    }
+    deliveries++;
+    if (sending) deliveries_in_window++;
+    record_latency((t - sent_at[sender][seq]) / 1000);
+    if (++*count == n_receivers) {
+        inflight--;
+        completed++;
+    }
+}
+
+/* Parse complete frames from c->in. Returns -1 if the server closed. */
+static int parse_frames(conn_t *c) {
+    size_t off = 0;
+    int closed = 0;
+    while (c->in_len - off >= 2) {
+        unsigned char *p = c->in + off;
+        int opcode = p[0] & 0x0f;
+        uint64_t len = p[1] & 0x7f;
+        size_t hdr = 2;
+        if (len == 126) {
+            if (c->in_len - off < 4) break;
+            len = ((uint64_t)p[2] << 8) | p[3];
+            hdr = 4;
+        } else if (len == 127) {
+            if (c->in_len - off < 10) break;
+            len = 0;
+            for (int i = 0; i < 8; i++) len = (len << 8) | p[2 + i];
+            hdr = 10;
+        }
+        if (p[1] & 0x80) hdr += 4; /* servers do not mask, but be safe */
+        if (c->in_len - off < hdr + len) break;
+        const unsigned char *payload = p + hdr;
+        if (opcode == 1 || opcode == 0) {
+            on_text(c, payload, (size_t)len);
+        } else if (opcode == 8) {
+            closed = 1;
+        } else if (opcode == 9) { /* ping: answer pong */
+            unsigned char pong[6] = {0x8a, 0x80, 0, 0, 0, 0};
+            queue(c, pong, 6); /* (payload dropped: servers here send none) */
+        }
+        off += hdr + len;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+    return closed ? -1 : 0;
+}
+
+static long handshaken;
+
+/* Read everything available. Returns -1 when the connection is gone. */
+static int on_readable(conn_t *c) {
+    for (;;) {
+        grow(&c->in, &c->in_cap, c->in_len + 262144);
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n < 0) {
+            if (errno == EAGAIN) return 0;
+            return -1;
+        }
+        if (n == 0) return -1;
+        c->in_len += (size_t)n;
+        if (c->state == HANDSHAKING) {
+            unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+            if (!end) continue;
+            if (memcmp(c->in, "HTTP/1.1 101", 12) != 0)
+                die("upgrade refused: %.*s", (int)(end - c->in), c->in);
+            size_t head = (size_t)(end - c->in) + 4;
+            memmove(c->in, c->in + head, c->in_len - head);
+            c->in_len -= head;
+            c->state = OPEN;
+            handshaken++;
+        }
+        if (parse_frames(c) < 0) return -1;
+        if ((size_t)n < 262144) return 0;
+    }
+}
+
+static int64_t idle_ns; /* time spent in polls that returned no events */
+
+static void poll_once(int timeout_ms, const char *path) {
+    struct epoll_event events[512];
+    int64_t before = now_ns();
+    int n = epoll_wait(epfd, events, 512, timeout_ms);
+    if (n == 0) idle_ns += now_ns() - before;
+    for (int i = 0; i < n; i++) {
+        conn_t *c = events[i].data.ptr;
+        if (c->state == CLOSED) continue;
+        if (c->state == CONNECTING && (events[i].events & (EPOLLOUT | EPOLLERR))) {
+            int err = 0;
+            socklen_t l = sizeof err;
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+            if (err) die("connect failed: %s", strerror(err));
+            send_handshake(c, path);
+        }
+        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            if (on_readable(c) < 0) {
+                c->state = CLOSED;
+                close(c->fd);
+                continue;
+            }
+        }
+        if (c->out_len && flush(c) < 0) {
+            c->state = CLOSED;
+            close(c->fd);
+        }
+    }
+}
+
+static void setup(int count, const char *path, int concurrency) {
+    epfd = epoll_create1(0);
+    conns = calloc((size_t)count, sizeof *conns);
+    nconns = count;
+    int started = 0;
+    while (handshaken < count) {
+        while (started < count && started - handshaken < concurrency) start_connect(&conns[started++]);
+        poll_once(100, path);
+        for (int i = 0; i < started; i++)
+            if (conns[i].state == CLOSED) die("connection %d closed during set-up", i);
+    }
+}
+
+static char **read_tokens(const char *file, int need) {
+    FILE *f = fopen(file, "r");
+    if (!f) die("cannot open %s", file);
+    char **tokens = calloc((size_t)need, sizeof *tokens);
+    char line[4096];
+    for (int i = 0; i < need; i++) {
+        if (!fgets(line, sizeof line, f)) die("%s has fewer than %d tokens", file, need);
+        line[strcspn(line, "\r\n")] = 0;
+        tokens[i] = strdup(line);
+    }
+    fclose(f);
+    return tokens;
+}
+
+static int cmp64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t percentile(double p) {
+    if (n_latency == 0) return -1;
+    size_t i = (size_t)(p * (double)(n_latency - 1));
+    return latency_us[i];
+}
+
+static void authenticate(int first, int count, char **tokens) {
+    for (int i = 0; i < count; i++) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "auth %s", tokens[i]);
+        queue_chat(&conns[first + i], msg);
+        flush(&conns[first + i]);
+    }
+    for (;;) {
+        int done = 1;
+        for (int i = 0; i < count; i++) done &= conns[first + i].authed;
+        if (done) return;
+        poll_once(100, "/");
+    }
+}
+
+static int mode_fanout(int argc, char **argv) {
+    if (argc != 10) die("usage: fanout HOST PORT RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE");
+    n_receivers = atoi(argv[4]);
+    n_senders = atoi(argv[5]);
+    double rate = atof(argv[6]);
+    long window = atol(argv[7]);
+    double seconds = atof(argv[8]);
+    char **tokens = read_tokens(argv[9], n_senders);
+
+    int64_t t0 = now_ns();
+    setup(n_receivers + n_senders, "/", 256);
+    double connect_s = (double)(now_ns() - t0) / 1e9;
+    for (int i = 0; i < n_receivers; i++) conns[i].role = RECEIVER;
+    for (int i = 0; i < n_senders; i++) {
+        conns[n_receivers + i].role = SENDER;
+        conns[n_receivers + i].index = i;
+    }
+    authenticate(n_receivers, n_senders, tokens);
+
+    /* Room for every message a sender could send, at the rate or a generous maximum. */
+    max_seq = (long)((rate > 0 ? rate : 2000000.0) * seconds / n_senders) + 1024;
+    receipts = calloc((size_t)n_senders, sizeof *receipts);
+    sent_at = calloc((size_t)n_senders, sizeof *sent_at);
+    next_seq = calloc((size_t)n_senders, sizeof *next_seq);
+    for (int s = 0; s < n_senders; s++) {
+        receipts[s] = calloc((size_t)max_seq, sizeof **receipts);
+        sent_at[s] = calloc((size_t)max_seq, sizeof **sent_at);
+    }
+
+    int64_t start = now_ns(), stop = start + (int64_t)(seconds * 1e9);
+    int turn = 0;
+    sending = 1;
+    long window_limited = 0;
+    for (;;) {
+        int64_t t = now_ns();
+        if (sending && t >= stop) sending = 0;
+        if (!sending && (inflight == 0 || t >= stop + 3000000000LL)) break;
+        if (sending) {
+            long allowed = window - inflight;
+            if (rate > 0) {
+                long due = (long)((double)(t - start) / 1e9 * rate) - sent_total;
+                if (due < allowed) allowed = due;
+            } else if (allowed <= 0) {
+                window_limited++;
+            }
+            for (; allowed > 0; allowed--) {
+                int s = turn;
+                turn = (turn + 1) % n_senders;
+                if (next_seq[s] >= max_seq) continue;
+                long seq = next_seq[s]++;
+                char msg[64];
+                snprintf(msg, sizeof msg, "B %d %ld", s, seq);
+                sent_at[s][seq] = now_ns();
+                queue_chat(&conns[n_receivers + s], msg);
+                inflight++;
+                sent_total++;
+            }
+            for (int s = 0; s < n_senders; s++) {
+                conn_t *c = &conns[n_receivers + s];
+                if (c->out_len && flush(c) < 0) die("sender %d lost its connection", s);
+            }
+        }
+        /* At full rate, spin: react to a freed window slot at once (a blocking wait
+         * adds a wake-up delay the peer measurably suffers from). Time spent in polls
+         * that found nothing is counted as idle, so "busy" stays meaningful. */
+        poll_once(rate > 0 ? 1 : 0, "/");
+        for (int i = 0; i < n_receivers; i++)
+            if (conns[i].state == CLOSED) die("receiver %d was disconnected", i);
+    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
+    qsort(latency_us, n_latency, sizeof *latency_us, cmp64);
+    long expected = sent_total * n_receivers;
+    printf("{\"mode\":\"fanout\",\"receivers\":%d,\"senders\":%d,\"rate\":%g,\"window\":%ld,"
+           "\"seconds\":%g,\"connect_seconds\":%.3f,\"sent\":%ld,\"completed\":%ld,"
+           "\"offered_msgs_per_s\":%.1f,\"achieved_msgs_per_s\":%.1f,"
+           "\"deliveries\":%ld,\"deliveries_per_s\":%.1f,\"lost\":%ld,\"duplicates\":%ld,"
+           "\"stray\":%ld,\"elapsed\":%.3f,\"busy\":%.3f,"
+           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
+           n_receivers, n_senders, rate, window, seconds, connect_s, sent_total, completed,
+           sent_total / seconds, completed / seconds, deliveries, deliveries_in_window / seconds,
+           expected - deliveries, duplicates, stray, elapsed,
+           1.0 - (double)idle_ns / 1e9 / elapsed, (long long)percentile(0.50),
+           (long long)percentile(0.90), (long long)percentile(0.99),
+           (long long)(n_latency ? latency_us[n_latency - 1] : -1));
+    return 0;
+}
+
+static int mode_idle(int argc, char **argv) {
+    if (argc != 6) die("usage: idle HOST PORT CONNECTIONS HOLD_SECONDS");
+    int count = atoi(argv[4]);
+    double hold = atof(argv[5]);
+    int64_t t0 = now_ns();
+    setup(count, "/", 256);
+    double took = (double)(now_ns() - t0) / 1e9;
+    for (int i = 0; i < count; i++) conns[i].role = IDLE;
+    printf("{\"mode\":\"idle\",\"connections\":%d,\"connect_seconds\":%.3f,"
+           "\"connects_per_s\":%.1f}\n", count, took, count / took);
+    fflush(stdout);
+    /* Hold: keep answering pings and reading frames until HOLD or stdin closes. */
+    fcntl(0, F_SETFL, O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev);
+    int64_t until = now_ns() + (int64_t)(hold * 1e9);
+    while (now_ns() < until) {
+        struct epoll_event events[512];
+        int n = epoll_wait(epfd, events, 512, 100);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = events[i].data.ptr;
+            if (c == NULL) {
+                char buf[64];
+                if (read(0, buf, sizeof buf) <= 0) until = 0;
+                continue;
+            }
+            if (c->state != CLOSED && on_readable(c) < 0) c->state = CLOSED;
+            if (c->state != CLOSED && c->out_len) flush(c);
+        }
+    }
+    int alive = 0;
+    for (int i = 0; i < count; i++) alive += conns[i].state == OPEN;
+    fprintf(stderr, "loadgen: %d of %d connections still open at the end\n", alive, count);
+    return 0;
+}
+
+static int mode_history(int argc, char **argv) {
+    if (argc != 7) die("usage: history HOST PORT SECONDS TOKENFILE COUNT");
+    double seconds = atof(argv[4]);
+    char **tokens = read_tokens(argv[5], 1);
+    history_count = atoi(argv[6]);
+    setup(1, "/", 1);
+    conn_t *c = &conns[0];
+    c->role = HISTORY;
+    authenticate(0, 1, tokens);
+    char ask[32];
+    snprintf(ask, sizeof ask, "history %d", history_count);
+    int64_t stop = now_ns() + (int64_t)(seconds * 1e9);
+    long asked = 0;
+    while (now_ns() < stop) {
+        history_waiting = history_count;
+        history_sent_at = now_ns();
+        queue_chat(c, ask);
+        flush(c);
+        asked++;
+        while (history_waiting > 0) {
+            poll_once(1000, "/");
+            if (c->state == CLOSED) die("history client disconnected");
+        }
+    }
+    qsort(latency_us, n_latency, sizeof *latency_us, cmp64);
+    printf("{\"mode\":\"history\",\"count\":%d,\"requests\":%ld,\"requests_per_s\":%.1f,"
+           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
+           history_count, asked, asked / seconds, (long long)percentile(0.50),
+           (long long)percentile(0.90), (long long)percentile(0.99),
+           (long long)(n_latency ? latency_us[n_latency - 1] : -1));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) die("usage: loadgen fanout|idle|history HOST PORT ...");
+    raise_fd_limit();
+    host = argv[2];
+    port = atoi(argv[3]);
+    if (strcmp(argv[1], "fanout") == 0) return mode_fanout(argc, argv);
+    if (strcmp(argv[1], "idle") == 0) return mode_idle(argc, argv);
+    if (strcmp(argv[1], "history") == 0) return mode_history(argc, argv);
+    die("unknown mode %s", argv[1]);
+}

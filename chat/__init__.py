@@ -1,0 +1,6 @@
+"""chat: a real-time chat server built on Trio's structured concurrency.
+
+Start with `chat.server.serve` (the whole task tree in one function) and docs/DESIGN.md.
+"""
+
+__version__ = "0.1.0"

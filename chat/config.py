@@ -1,0 +1,288 @@
+"""Configuration: one frozen `Config`, built from command-line flags and ``CHAT_*`` variables.
+
+This is the only module that reads the environment. Every setting is declared once in
+`SETTINGS`; the command-line flags, the environment variable names and the README's table
+all come from that list, so they cannot drift apart. Flags win over the environment,
+which wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+    jwt_secret: str | None = dataclasses.field(default=None, repr=False)
+    token_ttl: int = 24 * 3600
+    bcrypt_cost: int = 12
+    max_text_chars: int = 4096
+    max_frame_bytes: int = 64 * 1024
+    max_body_bytes: int = 64 * 1024
+    client_queue: int = 1024
+    write_timeout: float = 10.0
+    close_timeout: float = 2.0
+    shutdown_timeout: float = 5.0
+    db_pool_size: int = 10
+    allowed_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded database lives when no database URL is configured."""
+        return self.data_dir / "chat.sqlite3"
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some settings changed (tests use this; values are re-validated)."""
+        return _validated(dataclasses.replace(self, **changes))
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value: its field, flag, environment variable and documentation."""
+
+    field: str
+    env: str
+    flag: str | None
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def default(self) -> Any:
+        return Config.__dataclass_fields__[self.field].default
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _bcrypt_cost(text: str) -> int:
+    value = int(text)
+    if not 4 <= value <= 31:
+        raise ValueError("must be between 4 and 31")
+    return value
+
+
+def _log_level(text: str) -> str:
+    value = text.upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return value
+
+
+def _database_url(text: str) -> str | None:
+    if not text:
+        return None
+    if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ValueError("must start with postgresql://, postgres:// or sqlite:///")
+    return text
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/").lower() for part in text.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"{origin!r} is not an origin like https://chat.example.com")
+    return origins
+
+
+def _secret(text: str) -> str | None:
+    if not text:
+        return None
+    if len(text.encode()) < 32:
+        raise ValueError("must be at least 32 bytes long")
+    return text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "CHAT_HOST", "--host", str, "Address to listen on."),
+    Setting(
+        "port",
+        "CHAT_PORT",
+        "--port",
+        _port,
+        "TCP port for HTTP and WebSocket together (0 picks a free one).",
+    ),
+    Setting(
+        "database_url",
+        "CHAT_DATABASE_URL",
+        "--database-url",
+        _database_url,
+        "`postgresql://user@host/db` for PostgreSQL, `sqlite:///path` for a SQLite "
+        "file elsewhere; unset: SQLite in the data directory.",
+    ),
+    Setting(
+        "data_dir",
+        "CHAT_DATA_DIR",
+        "--data-dir",
+        Path,
+        "Holds `chat.sqlite3` and the generated `jwt-secret`; created if missing.",
+    ),
+    Setting(
+        "jwt_secret",
+        "CHAT_JWT_SECRET",
+        None,
+        _secret,
+        "HS256 signing key (32+ bytes). Unset: generated once into the data directory. "
+        "Set it (the same on every instance) when you run several instances.",
+    ),
+    Setting("token_ttl", "CHAT_TOKEN_TTL", None, _positive_int, "Token lifetime in seconds."),
+    Setting(
+        "bcrypt_cost",
+        "CHAT_BCRYPT_COST",
+        None,
+        _bcrypt_cost,
+        "bcrypt work factor for new password hashes (4-31).",
+    ),
+    Setting(
+        "max_text_chars",
+        "CHAT_MAX_TEXT",
+        None,
+        _positive_int,
+        "Longest chat message text, in characters.",
+    ),
+    Setting(
+        "max_frame_bytes",
+        "CHAT_MAX_FRAME",
+        None,
+        _positive_int,
+        "Largest WebSocket message accepted; bigger ones close the connection with 1009.",
+    ),
+    Setting(
+        "max_body_bytes",
+        "CHAT_MAX_BODY",
+        None,
+        _positive_int,
+        "Largest HTTP request body accepted (413 above it).",
+    ),
+    Setting(
+        "client_queue",
+        "CHAT_CLIENT_QUEUE",
+        None,
+        _positive_int,
+        "Frames queued for one WebSocket client before it is disconnected as a slow "
+        "consumer (close code 1008).",
+    ),
+    Setting(
+        "write_timeout",
+        "CHAT_WRITE_TIMEOUT",
+        None,
+        _positive_float,
+        "Seconds one frame write may take before the client is dropped.",
+    ),
+    Setting(
+        "close_timeout",
+        "CHAT_CLOSE_TIMEOUT",
+        None,
+        _positive_float,
+        "Seconds to wait for a WebSocket close handshake.",
+    ),
+    Setting(
+        "shutdown_timeout",
+        "CHAT_SHUTDOWN_TIMEOUT",
+        None,
+        _positive_float,
+        "Seconds in-flight HTTP requests get to finish on shutdown.",
+    ),
+    Setting(
+        "db_pool_size",
+        "CHAT_DB_POOL_SIZE",
+        None,
+        _positive_int,
+        "Database connections (PostgreSQL pool size; SQLite worker connections).",
+    ),
+    Setting(
+        "allowed_origins",
+        "CHAT_ALLOWED_ORIGINS",
+        None,
+        _origins,
+        "Comma-separated origins (`https://chat.example.com`) whose pages may open "
+        "WebSockets besides the server's own; `*` allows any. Clients that send no "
+        "Origin header (not browsers) are always allowed.",
+    ),
+    Setting(
+        "log_level",
+        "CHAT_LOG_LEVEL",
+        "--log-level",
+        _log_level,
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+)
+
+
+def _parse(setting: Setting, text: str, source: str) -> Any:
+    try:
+        return setting.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {text!r} is not valid: {error}") from None
+
+
+def _validated(config: Config) -> Config:
+    if config.max_text_chars > config.max_frame_bytes:
+        raise ConfigError(
+            f"CHAT_MAX_TEXT ({config.max_text_chars}) must not exceed "
+            f"CHAT_MAX_FRAME ({config.max_frame_bytes})"
+        )
+    return config
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add a flag for every setting that has one (values stay strings until `load`)."""
+    for setting in SETTINGS:
+        if setting.flag is not None:
+            parser.add_argument(
+                setting.flag,
+                dest=setting.field,
+                default=None,
+                metavar=setting.env,
+                help=f"{setting.help} (env {setting.env}, default {setting.default})",
+            )
+
+
+def load(
+    environ: Mapping[str, str] | None = None, flags: argparse.Namespace | None = None
+) -> Config:
+    """Build the configuration: flags over environment over defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        flag_value = getattr(flags, setting.field, None) if flags is not None else None
+        if flag_value is not None:
+            values[setting.field] = _parse(setting, flag_value, setting.flag or setting.env)
+        elif setting.env in environ:
+            values[setting.field] = _parse(setting, environ[setting.env], setting.env)
+    return _validated(Config(**values))

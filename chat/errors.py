@@ -1,0 +1,64 @@
+"""Domain errors: what went wrong, in words a client can act on.
+
+The core raises these; each protocol adapter turns them into its own shape (an HTTP
+status with a JSON body, an error frame on a WebSocket). None of them is a bug: a bug is
+any other exception, which the adapters log and answer with a generic "internal error".
+"""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """Base class. ``str(error)`` is the message shown to the client."""
+
+
+class InvalidInput(ChatError):
+    """A request is malformed or a value is out of bounds (HTTP 400)."""
+
+
+class InvalidCredentials(ChatError):
+    """Unknown user or wrong password; deliberately the same error for both (HTTP 401)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid credentials")
+
+
+class InvalidToken(ChatError):
+    """A token is missing, malformed, forged, expired or names an unknown user (HTTP 401)."""
+
+
+class NotAuthenticated(ChatError):
+    """The request needs an authenticated user and has none (HTTP 401)."""
+
+
+class Forbidden(ChatError):
+    """The user is known but may not do this (HTTP 403): a private room they are not in,
+    a room they did not create."""
+
+
+class NotFound(ChatError):
+    """No such user or room (HTTP 404)."""
+
+
+class Conflict(ChatError):
+    """A unique value (a user name, an e-mail address) is already taken (HTTP 409)."""
+
+
+class NameTaken(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"user name {name!r} is already taken")
+
+
+class EmailTaken(Conflict):
+    def __init__(self) -> None:
+        super().__init__("email already registered")
+
+
+class RoomNameTaken(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"room name {name!r} is already taken")
+
+
+class Unavailable(ChatError):
+    """The server cannot serve the request right now: it is shutting down, or the
+    database does not answer (HTTP 503)."""

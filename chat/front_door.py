@@ -1,0 +1,112 @@
+"""One TCP port for HTTP and WebSocket.
+
+The front door accepts every connection, reads its request head (everything up to the
+blank line that ends the headers), and hands the connection, head included, to one of
+two servers: WebSocket upgrade requests to `chat.ws.server.WebSocketServer`, everything
+else to `chat.http.server.HttpServer`. Each connection gets its own task for its whole
+life; the nursery inside `trio.serve_listeners` holds those tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn, Protocol
+
+import trio
+
+from .replay_stream import ReplayStream
+
+log = logging.getLogger(__name__)
+
+#: A head larger than this is handed to the HTTP server unparsed; it answers 431/400.
+MAX_HEAD_BYTES = 16 * 1024
+#: A client must finish sending its request head within this time (slowloris guard).
+HEAD_TIMEOUT_S = 10.0
+
+
+class ConnectionHandler(Protocol):
+    async def handle(self, stream: ReplayStream) -> None: ...
+
+
+async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes:
+    """Bytes from the stream up to and including the first blank line, plus whatever
+    arrived with them; stops early (returning what it has) past `MAX_HEAD_BYTES` or at EOF."""
+    buffer = bytearray()
+    searched = 0
+    while len(buffer) <= MAX_HEAD_BYTES:
+        data = await stream.receive_some(4096)
+        if not data:
+            break
+        buffer += data
+        if buffer.find(b"\r\n\r\n", max(0, searched - 3)) != -1:
+            break
+        searched = len(buffer)
+    return bytes(buffer)
+
+
+def header_values(head: bytes, name: bytes) -> list[bytes]:
+    """The values of every header called `name` (case-insensitive) in a request head."""
+    end = head.find(b"\r\n\r\n")
+    if end == -1:
+        return []
+    _request_line, *header_lines = head[:end].split(b"\r\n")
+    values = []
+    for line in header_lines:
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            values.append(value.strip())
+    return values
+
+
+def is_websocket_upgrade(head: bytes) -> bool:
+    """True for a GET whose headers ask for ``Upgrade: websocket`` (RFC 6455, 4.1)."""
+    if not head.startswith(b"GET "):
+        return False
+    return any(
+        b"websocket" in {token.strip().lower() for token in value.split(b",")}
+        for value in header_values(head, b"upgrade")
+    )
+
+
+class FrontDoor:
+    """Accepts connections on one port and routes each to the HTTP or WebSocket server."""
+
+    def __init__(
+        self, host: str, port: int, http: ConnectionHandler, websocket: ConnectionHandler
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._http = http
+        self._websocket = websocket
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Listen and serve. Reports the listeners once they accept connections (their
+        sockets tell the bound address, so port 0 works). Runs until cancelled."""
+        listeners = await trio.open_tcp_listeners(self._port, host=self._host)
+        # serve_listeners owns the connection nursery: one task per connection, each
+        # running `_handle` to the end; cancelling us cancels them (see docs/DESIGN.md
+        # for how each kind of connection then closes gracefully).
+        await trio.serve_listeners(self._handle, listeners, task_status=task_status)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        try:
+            head = b""
+            with trio.move_on_after(HEAD_TIMEOUT_S):
+                head = await read_request_head(stream)
+            if not head:
+                return  # timed out or closed before sending anything
+            replay = ReplayStream(stream, head)
+            if is_websocket_upgrade(head):
+                await self._websocket.handle(replay)
+            else:
+                await self._http.handle(replay)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer went away while we were reading its head
+        except Exception:
+            # One connection's bug must never stop the accept loop (serve_listeners
+            # would cancel every other connection with it).
+            log.exception("unexpected error on a connection")
+        finally:
+            await trio.aclose_forcefully(stream)

@@ -1,0 +1,1 @@
+"""HTTP: the Quart-Trio app (routes only, no tasks) and the Hypercorn connection server."""

@@ -1,0 +1,75 @@
+"""Accounts: registration and login, in the shapes of specs 000, 002, 003 and 004.
+
+- ``POST /auth``      {"name", "password"}               -> 200 {"token"}             (000)
+- ``POST /api/reg``   {"username", "password"}           -> 201 {"token"}             (002)
+- ``POST /api/login`` {"username", "password"}           -> 200 {"token"}             (002)
+- ``POST /signup``    {"email", "name", "password"}      -> 201 {"id", "name", "email"} (003)
+- ``POST /login``     {"email", "password"}              -> 200 {"id", "token"}       (003)
+- ``POST /register``  {"Username", "Email", "Password"}  -> 201 {"UID"}               (004)
+- ``PUT /login``      {"Email", "Password"}              -> 200 {"token"}             (004)
+
+All of them are one account model: a user registered through any route logs in
+through every other (the e-mail routes need an account with an e-mail address).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from .. import validation
+from ..service import ChatService
+from .bodies import json_object
+
+
+def accounts_routes(service: ChatService) -> Blueprint:
+    routes = Blueprint("accounts", __name__)
+
+    async def fields(*names: str) -> list[str]:
+        body = await json_object(request)
+        return [validation.require_str(body, name) for name in names]
+
+    @routes.post("/auth")
+    async def auth() -> Any:
+        name, password = await fields("name", "password")
+        user = await service.login(name, password)
+        return {"token": service.issue_token(user)}
+
+    @routes.post("/api/reg")
+    async def api_register() -> Any:
+        name, password = await fields("username", "password")
+        user = await service.register(name, password)
+        return {"token": service.issue_token(user)}, 201
+
+    @routes.post("/api/login")
+    async def api_login() -> Any:
+        name, password = await fields("username", "password")
+        user = await service.login(name, password)
+        return {"token": service.issue_token(user)}
+
+    @routes.post("/signup")
+    async def signup() -> Any:
+        email, name, password = await fields("email", "name", "password")
+        user = await service.register(name, password, email=email)
+        return {"id": user.id, "name": user.name, "email": user.email}, 201
+
+    @routes.post("/login")
+    async def login_by_email() -> Any:
+        email, password = await fields("email", "password")
+        user = await service.login_by_email(email, password)
+        return {"id": user.id, "token": service.issue_token(user)}
+
+    @routes.post("/register")
+    async def register() -> Any:
+        name, email, password = await fields("Username", "Email", "Password")
+        user = await service.register(name, password, email=email)
+        return {"UID": user.id}, 201
+
+    @routes.put("/login")
+    async def put_login() -> Any:
+        email, password = await fields("Email", "Password")
+        user = await service.login_by_email(email, password)
+        return {"token": service.issue_token(user)}
+
+    return routes

@@ -1,0 +1,39 @@
+"""Reading JSON request bodies, with errors that say what is wrong."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from quart import Request
+
+from ..errors import InvalidInput
+from ..validation import require_object
+
+
+async def json_object(request: Request) -> Mapping[str, Any]:
+    """The request body as a JSON object, or `InvalidInput` (HTTP 400).
+
+    The Content-Type header is not required: curl users often forget it, and the body
+    is JSON either way. Bodies over the configured limit are refused with 413 by Quart
+    before we read them.
+    """
+    return parse_json_object(await request.get_data(cache=False, as_text=False))
+
+
+def parse_json_object(raw: bytes) -> Mapping[str, Any]:
+    """`raw` as a JSON object, or `InvalidInput` naming what is wrong with it."""
+    if not raw.strip():
+        raise InvalidInput("request body is empty; expected a JSON object")
+    try:
+        # Decoded here, not by json.loads: given bytes, it would guess UTF-16 or UTF-32,
+        # and JSON on the wire is UTF-8 (RFC 8259).
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("request body is not valid UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"request body is not valid JSON: {error.msg} at position {error.pos}"
+        ) from None
+    return require_object(body)

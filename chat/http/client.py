@@ -1,0 +1,52 @@
+"""The browser client (spec 002: a client page served from the chat port itself).
+
+``GET /`` serves chat/static/index.html; ``/static/...`` its script and style sheet.
+Every response carries security headers; the Content-Security-Policy allows scripts
+from this origin only (no inline scripts, no eval), so even text that slipped into the
+page as HTML could not run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from quart import Blueprint, Quart, Response
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def client_routes(app: Quart) -> Blueprint:
+    routes = Blueprint("client", __name__)
+
+    @routes.get("/")
+    async def index() -> Any:
+        return await app.send_static_file("index.html")
+
+    return routes
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

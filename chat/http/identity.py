@@ -1,0 +1,38 @@
+"""Who is calling: the token in the Authorization header.
+
+Spec 004's examples send the bare token (``Authorization: eyJ...``); the usual form is
+``Authorization: Bearer eyJ...``. Both work.
+"""
+
+from __future__ import annotations
+
+from quart import Request
+
+from ..errors import NotAuthenticated
+from ..service import ChatService, Identity
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token in an Authorization header value, raw or after "Bearer"; None if empty."""
+    if authorization is None:
+        return None
+    value = authorization.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None
+
+
+async def optional_identity(service: ChatService, request: Request) -> Identity | None:
+    """The caller's identity if a token was sent; a bad token is still an error (401)."""
+    token = bearer_token(request.headers.get("Authorization"))
+    return None if token is None else await service.identify(token)
+
+
+async def require_identity(service: ChatService, request: Request) -> Identity:
+    identity = await optional_identity(service, request)
+    if identity is None:
+        raise NotAuthenticated(
+            "missing token: send it in the Authorization header (raw or as 'Bearer <token>')"
+        )
+    return identity

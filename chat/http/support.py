@@ -1,0 +1,47 @@
+"""``POST /v1/auth/``: the support service's token endpoint (spec 001, section 5).
+
+Its answers are the spec's, not the rest of the API's: 200 with a JSON-RPC-style body
+when the credentials match, 403 with an empty body when a well-formed request names
+credentials that do not match, 404 with an empty body for anything else (not JSON, not
+an object, a field missing or not a string).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .. import validation
+from ..errors import InvalidCredentials, InvalidInput
+from ..service import ChatService
+from .bodies import parse_json_object
+
+
+def _empty(status: int) -> Response:
+    return Response(b"", status=status)
+
+
+def support_routes(service: ChatService) -> Blueprint:
+    routes = Blueprint("support", __name__)
+
+    @routes.post("/v1/auth/")
+    @routes.post("/v1/auth", endpoint="auth_without_slash")
+    async def auth() -> Any:
+        try:
+            body = parse_json_object(await request.get_data(cache=False, as_text=False))
+            name = validation.require_str(body, "user_name")
+            password = validation.require_str(body, "password")
+        except (InvalidInput, RequestEntityTooLarge):
+            return _empty(404)  # 5.1.1.3: anything but the expected object
+        try:
+            user = await service.login(name, password)
+        except (InvalidCredentials, InvalidInput):
+            # 5.1.1.1: well-formed, but no such user/password. (A name or password that
+            # could never be valid, too long say, cannot match either.)
+            return _empty(403)
+        # 5.1.1.2
+        return {"error": None, "result": {"token": service.issue_token(user)}, "id": user.id}
+
+    return routes

@@ -1,0 +1,61 @@
+"""A socket stream that gives back bytes already read from it before reading more.
+
+The front door reads each connection's HTTP request head to decide who serves it; the
+chosen server must then see the connection from its first byte. `ReplayStream` returns
+those bytes first and then reads from the socket.
+
+Seams it has to fit (tests/test_front_door.py covers both):
+
+- Hypercorn's `TCPServer` tells TLS streams from plain ones by calling `do_handshake`
+  and catching `AttributeError`, then reads the peer address from ``stream.socket``. So
+  this class exposes ``socket`` and must never define ``do_handshake``.
+- trio-websocket only needs the `trio.abc.Stream` methods.
+"""
+
+from __future__ import annotations
+
+import trio
+
+
+class ReplayStream(trio.abc.HalfCloseableStream):
+    """A `trio.SocketStream` with `prefix` pushed back in front of its unread data."""
+
+    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
+        self.transport = stream
+        #: The bytes read before the hand-over (the request head), kept for whoever
+        #: needs a header its protocol library does not pass on (Host, for the
+        #: WebSocket origin check).
+        self.head = prefix
+        self._prefix = memoryview(prefix) if prefix else None
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        return self.transport.socket
+
+    @property
+    def replaying(self) -> bool:
+        """True while bytes read before the hand-over are still to be returned."""
+        return self._prefix is not None
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix is None:
+            return await self.transport.receive_some(max_bytes)
+        # Every receive_some is a checkpoint, including the ones served from memory.
+        await trio.lowlevel.checkpoint()
+        size = len(self._prefix) if max_bytes is None else max_bytes
+        chunk, rest = self._prefix[:size], self._prefix[size:]
+        self._prefix = rest if len(rest) else None
+        return bytes(chunk)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.transport.send_eof()
+
+    async def aclose(self) -> None:
+        self._prefix = None
+        await self.transport.aclose()

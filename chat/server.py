@@ -1,0 +1,100 @@
+"""`serve`: the one place where the whole server is wired together.
+
+The task tree (docs/DESIGN.md draws it):
+
+    serve                          owns the store (async with), then the root nursery
+    └── root nursery
+        ├── Broadcaster.run        fan-out task; owns the subscription map
+        ├── MessageWriter.run      commits messages in batches, then publishes them
+        ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
+        └── FrontDoor.run          listeners; one task per connection, each either
+            ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
+            └── WebSocketServer.handle a client session: receive loop, handler, writer
+
+Components start with ``await root.start(...)``, so `serve` reports its address only once
+every part is ready. The store is opened *around* the root nursery rather than inside
+it: it must outlive every task that uses it, so that a client still finishing its last
+write during shutdown finds the database open.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import trio
+
+from .auth import Passwords, Tokens, load_or_create_secret
+from .broadcaster import Broadcaster
+from .config import Config
+from .front_door import FrontDoor
+from .http.app import create_app
+from .http.server import HttpServer
+from .message_writer import MessageWriter
+from .service import ChatService
+from .store import describe_database, open_store
+from .ws.server import WebSocketServer
+
+log = logging.getLogger(__name__)
+
+
+def format_address(address: tuple[str, int]) -> str:
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def serve(
+    config: Config, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+) -> NoReturn:
+    """Run the chat server until cancelled.
+
+    Reports the bound ``(host, port)`` through `task_status` once it accepts connections
+    (so ``port=0`` works). Cancelling it shuts down gracefully: HTTP requests in flight
+    are answered, WebSocket clients are closed with 1001, and it returns within
+    about `config.shutdown_timeout` + `config.close_timeout` seconds.
+    """
+    secret = config.jwt_secret or await trio.to_thread.run_sync(
+        load_or_create_secret, config.data_dir
+    )
+    passwords = Passwords(config.bcrypt_cost)
+    tokens = Tokens(secret, config.token_ttl)
+    broadcaster = Broadcaster()
+
+    async with open_store(config) as store:
+        lobby = await store.room_by_id(store.lobby_id)
+        assert lobby is not None, "the first migration creates the lobby"
+        writer = MessageWriter(store, broadcaster)
+        service = ChatService(
+            store,
+            passwords,
+            tokens,
+            broadcaster,
+            writer,
+            lobby=lobby,
+            max_text_chars=config.max_text_chars,
+        )
+        await passwords.prepare()
+        http = HttpServer(
+            create_app(service, max_body_bytes=config.max_body_bytes),
+            shutdown_timeout=config.shutdown_timeout,
+        )
+        websocket = WebSocketServer(service, broadcaster, config)
+        front_door = FrontDoor(config.host, config.port, http, websocket)
+
+        # The root nursery holds the long-lived components; none of them ever returns,
+        # so it ends only when `serve` is cancelled, and then waits for each to shut down.
+        async with trio.open_nursery() as root:
+            await root.start(broadcaster.run)
+            await root.start(writer.run)
+            await root.start(http.run)
+            listeners = await root.start(front_door.run)
+            address = listeners[0].socket.getsockname()[:2]
+            where = format_address(address)
+            log.info(
+                "listening on http://%s and ws://%s/ (one port), data in %s",
+                where,
+                where,
+                describe_database(config),
+            )
+            task_status.started(address)
+    raise AssertionError("the root nursery only ends by cancellation")

@@ -1,0 +1,281 @@
+"""The chat core: the operations every protocol adapter shares.
+
+HTTP routes and WebSocket dialects are thin adapters that parse their own wire format,
+call these methods, and shape the answer. Rules live here once: how a name or a text is
+validated, how credentials are checked, who may read or write which room, that a
+message is committed before anyone is told about it, and who is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import validation
+from .auth import Passwords, Tokens
+from .broadcaster import Broadcaster
+from .errors import (
+    EmailTaken,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+)
+from .message_writer import MessageWriter, PendingMessage
+from .store import Message, Room, Store, User, WaitingThread
+
+#: The most messages one history request or page may hold.
+MAX_HISTORY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a connection or request acts as, established from a verified token."""
+
+    user_id: int
+    name: str
+    is_admin: bool
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        passwords: Passwords,
+        tokens: Tokens,
+        broadcaster: Broadcaster,
+        writer: MessageWriter,
+        *,
+        lobby: Room,
+        max_text_chars: int,
+    ) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.tokens = tokens
+        self.broadcaster = broadcaster
+        self.writer = writer
+        #: The built-in public room every user may read and write (TokenTalker's chat).
+        self.lobby = lobby
+        self.max_text_chars = max_text_chars
+
+    @property
+    def lobby_id(self) -> int:
+        return self.lobby.id
+
+    # --- accounts ---
+
+    async def register(
+        self, name: str, password: str, *, email: str | None = None, is_admin: bool = False
+    ) -> User:
+        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`."""
+        validation.new_user_name(name)
+        validation.password(password)
+        if email is not None:
+            email = validation.email(email)
+            # Checked first so that when both are taken the answer names the e-mail
+            # (spec 003); the unique index still decides races.
+            if await self.store.user_by_email(email) is not None:
+                raise EmailTaken()
+        password_hash = await self.passwords.hash(password)
+        return await self.store.create_user(name, password_hash, email=email, is_admin=is_admin)
+
+    async def login(self, name: str, password: str) -> User:
+        """The user these credentials belong to, or `InvalidCredentials`.
+
+        Unknown names cost the same bcrypt check as wrong passwords (`Passwords.check`).
+        """
+        validation.login_name(name)
+        validation.password(password)
+        return await self._check_password(await self.store.user_by_name(name), password)
+
+    async def login_by_email(self, email: str, password: str) -> User:
+        """Like `login`, with the account's e-mail address (case-insensitive)."""
+        email = validation.email(email)
+        validation.password(password)
+        return await self._check_password(await self.store.user_by_email(email), password)
+
+    async def _check_password(self, user: User | None, password: str) -> User:
+        if not await self.passwords.check(password, user.password_hash if user else None):
+            raise InvalidCredentials()
+        assert user is not None
+        return user
+
+    def issue_token(self, user: User) -> str:
+        return self.tokens.issue(user.id, user.name)
+
+    async def identify(self, token: str) -> Identity:
+        """The identity a token proves, or `InvalidToken`. The user must still exist;
+        the name is the current one (tokens stay valid across renames)."""
+        claims = self.tokens.verify(token)
+        user = await self.store.user_by_id(claims.user_id)
+        if user is None:
+            raise InvalidToken("token names an unknown user")
+        return Identity(user.id, user.name, user.is_admin)
+
+    async def user(self, user_id: int) -> User:
+        user = await self.store.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user with UID {user_id}")
+        return user
+
+    async def rename(self, identity: Identity, new_name: str) -> User:
+        """Change the caller's name. Old tokens keep working; messages show the new name
+        from now on (names are joined in when messages are read, never copied)."""
+        validation.new_user_name(new_name, "new name")
+        return await self.store.rename_user(identity.user_id, new_name)
+
+    # --- rooms and who may use them ---
+
+    async def create_room(self, identity: Identity, name: str, *, is_private: bool) -> Room:
+        validation.room_name(name)
+        return await self.store.create_room(
+            name, is_private=is_private, creator_id=identity.user_id
+        )
+
+    async def _room(self, room_id: int) -> Room:
+        room = await self.store.room_by_id(room_id)
+        if room is None:
+            raise NotFound(f"no room with RoomID {room_id}")
+        return room
+
+    async def visible_room(self, identity: Identity | None, room_id: int) -> Room:
+        """A room's description: anyone may see a public room, only members a private one."""
+        room = await self._room(room_id)
+        if room.is_private:
+            if identity is None:
+                raise NotAuthenticated(f"room {room_id} is private: send a token")
+            if not await self.store.is_member(room.id, identity.user_id):
+                raise Forbidden(f"room {room_id} is private and you are not a member")
+        return room
+
+    async def member_room(self, identity: Identity, room_id: int) -> Room:
+        """A room the caller may read and write: one they are a member of, the lobby, or
+        (for operators) any support thread."""
+        room = await self._room(room_id)
+        if room.kind == "lobby" or (room.kind == "support" and identity.is_admin):
+            return room
+        if not await self.store.is_member(room.id, identity.user_id):
+            raise Forbidden(f"you are not a member of room {room_id}")
+        return room
+
+    async def join(self, identity: Identity, room_id: int) -> Room:
+        """Join a public room (joining twice is fine). Private rooms take invitations only."""
+        room = await self._room(room_id)
+        if room.is_private or room.kind not in ("group", "lobby"):
+            raise Forbidden(f"room {room_id} is private: ask its creator for an invitation")
+        if room.kind == "group":
+            await self.store.add_member(room.id, identity.user_id)
+        return room
+
+    async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
+        """Add a user to a room. Only the room's creator may; only group rooms take guests."""
+        room = await self._room(room_id)
+        if room.kind != "group" or room.creator_id != identity.user_id:
+            raise Forbidden(f"only the creator of room {room_id} may invite users to it")
+        await self.user(user_id)
+        await self.store.add_member(room.id, user_id)
+        return room
+
+    async def rooms_of(self, identity: Identity) -> list[int]:
+        """The rooms the caller can enter: the lobby, then every room they are a member of."""
+        return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
+
+    async def direct_room(self, identity: Identity, other_user_id: int) -> Room:
+        """The caller's direct conversation with another user (created on first use)."""
+        await self.user(other_user_id)
+        return await self.store.direct_room(identity.user_id, other_user_id)
+
+    # --- messages ---
+
+    async def post(
+        self, identity: Identity, room: Room, text: str, *, skip: int | None = None
+    ) -> Message:
+        """Store a message in `room`, then publish it (to everyone but `skip`).
+
+        The caller has already checked that `identity` may write to `room` (`member_room`
+        or the lobby). The message is committed before anyone is told about it, so a
+        receiver can always find what it was sent in the history (`chat.message_writer`
+        does both, in batches); who hears of it depends on the room
+        (`chat.broadcaster.topics_for`).
+        """
+        validation.message_text(text, self.max_text_chars)
+        return await self.writer.add(room, identity.user_id, text, skip=skip)
+
+    async def post_pipelined(
+        self,
+        identity: Identity,
+        room: Room,
+        text: str,
+        *,
+        skip: int | None = None,
+        on_error: Callable[[BaseException], None],
+    ) -> PendingMessage:
+        """Like `post`, without waiting for the commit: for protocols that send no answer
+        to a chat message. Invalid text is still refused at once; a failed commit is
+        reported to `on_error` later. Returns the pending message, which a later read
+        by the same client waits for (read-your-writes)."""
+        validation.message_text(text, self.max_text_chars)
+        return await self.writer.submit(room, identity.user_id, text, skip=skip, on_error=on_error)
+
+    async def send_direct(self, identity: Identity, to_user_id: int, text: str) -> Message:
+        """A direct message to another user, stored in the pair's direct room."""
+        user = await self.store.user_by_id(to_user_id)
+        if user is None:
+            raise NotFound(f"unknown recipient {to_user_id}")
+        room = await self.store.direct_room(identity.user_id, to_user_id)
+        return await self.post(identity, room, text)
+
+    # --- support threads (spec 001) ---
+
+    async def support_thread(self, identity: Identity) -> tuple[Room | None, list[Message]]:
+        """The caller's own support thread and its latest `MAX_HISTORY` messages, oldest
+        first; (None, []) if they never wrote to support (nothing is created)."""
+        room = await self.store.support_room(identity.user_id, create=False)
+        if room is None:
+            return None, []
+        return room, await self.store.latest_messages(room.id, MAX_HISTORY)
+
+    async def support_send(
+        self, identity: Identity, text: str, *, skip: int | None = None
+    ) -> tuple[Room, Message]:
+        """A message from a user to support, in their own thread (created on first use)."""
+        validation.message_text(text, self.max_text_chars)
+        room = await self.store.support_room(identity.user_id, create=True)
+        assert room is not None
+        return room, await self.post(identity, room, text, skip=skip)
+
+    async def support_reply(
+        self, identity: Identity, user_id: int, text: str, *, skip: int | None = None
+    ) -> tuple[Room, Message]:
+        """An operator's answer in a user's support thread (created if the user has none)."""
+        if not identity.is_admin:
+            raise Forbidden("only operators may answer support threads")
+        validation.message_text(text, self.max_text_chars)
+        await self.user(user_id)
+        room = await self.store.support_room(user_id, create=True)
+        assert room is not None
+        return room, await self.post(identity, room, text, skip=skip)
+
+    async def waiting_threads(self, identity: Identity) -> list[WaitingThread]:
+        """Support threads whose latest message is the user's: waiting for an operator."""
+        if not identity.is_admin:
+            raise Forbidden("only operators see the support queue")
+        return await self.store.waiting_support_threads(MAX_HISTORY)
+
+    async def history(self, room_id: int, count: int) -> list[Message]:
+        """The `count` (1-100) latest messages of a room, oldest first."""
+        if not 1 <= count <= MAX_HISTORY:
+            raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
+        return await self.store.latest_messages(room_id, count)
+
+    async def page(
+        self, identity: Identity, room_id: int, *, last_id: int, limit: int = MAX_HISTORY
+    ) -> list[Message]:
+        """A page of a room's messages, newest first: those older than `last_id` (0: from
+        the newest). Members only (everyone, for the lobby)."""
+        if not 1 <= limit <= MAX_HISTORY:
+            raise InvalidInput(f"limit must be between 1 and {MAX_HISTORY}")
+        room = await self.member_room(identity, room_id)
+        return await self.store.messages_before(room.id, last_id or None, limit)

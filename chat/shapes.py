@@ -1,0 +1,79 @@
+"""How users, rooms and messages look on the wire in specs 003 and 004.
+
+Spec 004 writes its fields in PascalCase (``UID``, ``RoomID``, ``CreatedAt``), spec 003 in
+lower case (``from``, ``to``, ``content``). Its HTTP routes and its WebSocket frames share
+these shapes, so each lives here once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .store import Message, Room, User
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-11-21T21:24:51.108Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def profile(user: User) -> dict[str, Any]:
+    """The caller's own profile (spec 004 ``GET /profile``)."""
+    return {"UID": user.id, "Username": user.name, "Email": user.email}
+
+
+def public_profile(user: User) -> dict[str, Any]:
+    """Anyone's profile as others see it: no e-mail address."""
+    return {"UID": user.id, "Username": user.name}
+
+
+def room(room: Room) -> dict[str, Any]:
+    return {
+        "RoomID": room.id,
+        "Name": room.name,
+        "IsPrivate": room.is_private,
+        "CreatorUID": room.creator_id,
+        "CreatedAt": timestamp(room.created_at),
+    }
+
+
+def room_message(message: Message) -> dict[str, Any]:
+    """A message of a room (spec 004 ``GET /messages/{roomID}`` and the /ws frame)."""
+    return {
+        "MessageID": message.id,
+        "RoomID": message.room_id,
+        "UID": message.sender_id,
+        "Username": message.sender_name,
+        "Text": message.body,
+        "CreatedAt": timestamp(message.created_at),
+    }
+
+
+def direct_message(message: Message, room: Room) -> dict[str, Any]:
+    """A direct message as spec 003 frames it; `room` is the pair's direct room."""
+    assert room.pair is not None, "direct messages live in direct rooms"
+    low, high = room.pair
+    return {
+        "from": message.sender_id,
+        "to": high if message.sender_id == low else low,
+        "content": message.body,
+        "id": message.id,
+        "ts": message.ts_ms,
+    }
+
+
+def support_message(message: Message, room: Room) -> dict[str, Any]:
+    """A message of a support thread as spec 001 frames it.
+
+    `room.creator_id` is the user whose thread it is; anyone else who writes in it is
+    an operator, so the message is from support and carries the operator's name.
+    """
+    from_support = message.sender_id != room.creator_id
+    return {
+        "message_id": message.id,
+        "message_text": message.body,
+        "invader_name": message.sender_name if from_support else "",
+        "is_from_support": from_support,
+        "created": int(message.created_at.timestamp()),
+    }

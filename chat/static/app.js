@@ -1,0 +1,361 @@
+// The browser client: one page, one WebSocket (the room protocol on /ws), the HTTP API
+// for everything else. User text is only ever put into the page with textContent, and
+// the page's Content-Security-Policy forbids inline scripts.
+
+const $ = (selector) => document.querySelector(selector);
+const TOKEN_KEY = "chat.token";
+const HISTORY_PAGE = 50;
+
+const state = {
+  token: null,
+  me: null,          // { uid, name }
+  ws: null,
+  lobby: null,       // the lobby's RoomID
+  room: null,        // the RoomID we asked to be in
+  shown: null,       // the RoomID whose messages the page shows
+  seen: new Set(),   // MessageIDs shown for that room
+  lastId: 0,         // the newest MessageID seen in the current room
+  retryMs: 500,
+  leaving: false,    // we closed the socket ourselves: do not reconnect
+  names: new Map(),  // UID -> name, for direct messages
+};
+
+// --- errors and status ---
+
+function showError(text) {
+  const box = $("#error");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function clearError() {
+  $("#error").hidden = true;
+}
+
+function setConnection(status) {
+  const badge = $("#connection");
+  badge.dataset.state = status;
+  badge.textContent = status;
+}
+
+// --- HTTP ---
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(data.error || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function claims(token) {
+  const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(part));
+}
+
+// --- logging in and out ---
+
+async function authenticate(path) {
+  clearError();
+  const form = $("#login-form");
+  const username = form.elements.name.value;
+  const password = form.elements.password.value;
+  try {
+    const { token } = await api("POST", path, { username, password });
+    sessionStorage.setItem(TOKEN_KEY, token);
+    await start(token);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+async function start(token) {
+  state.token = token;
+  const { sub, name } = claims(token);
+  state.me = { uid: Number(sub), name };
+  try {
+    const profile = await api("GET", "/profile");
+    state.me.name = profile.Username;
+  } catch (error) {
+    if (error.status === 401) return logout("Your session has expired: log in again.");
+    showError(error.message);
+  }
+  state.names.set(state.me.uid, state.me.name);
+  $("#whoami").textContent = `${state.me.name} (#${state.me.uid})`;
+  $("#login-view").hidden = true;
+  $("#chat-view").hidden = false;
+  $("#logout").hidden = false;
+  await loadRooms();
+  if (state.room === null) state.room = state.lobby;
+  connect();
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (message) sessionStorage.setItem("chat.notice", message);
+  state.leaving = true;
+  if (state.ws) state.ws.close(1000, "logged out");
+  location.reload();
+}
+
+// --- the WebSocket ---
+
+function connect() {
+  state.leaving = false;
+  setConnection("connecting");
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    state.retryMs = 500;
+    setConnection("online");
+    if (state.room !== null) ws.send(JSON.stringify({ Type: "enter", RoomID: state.room }));
+  };
+  ws.onmessage = (event) => handleFrame(event.data);
+  ws.onclose = async () => {
+    if (state.ws !== ws) return;
+    setConnection("offline");
+    if (state.leaving) return;
+    if (!opened) {
+      // Refused at the handshake: maybe the token is no longer valid.
+      try {
+        await api("GET", "/profile");
+      } catch (error) {
+        if (error.status === 401) return logout("Your session has expired: log in again.");
+      }
+    }
+    setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, 5000);
+  };
+}
+
+function send(frame) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+    showError("Not connected: the message was not sent. Reconnecting...");
+    return false;
+  }
+  state.ws.send(JSON.stringify(frame));
+  return true;
+}
+
+function handleFrame(raw) {
+  let frame;
+  try {
+    frame = JSON.parse(raw);
+  } catch {
+    return;
+  }
+  if (frame.Type === "message") {
+    if (frame.RoomID === state.shown) addMessages([frame]);
+  } else if (frame.Type === "entered") {
+    entered(frame.RoomID, frame.Name);
+  } else if (frame.Type === "error") {
+    showError(frame.Error);
+  } else if ("content" in frame && "from" in frame) {
+    addDirectMessage(frame);
+  } else if (typeof frame.error === "string") {
+    showError(frame.error);
+  }
+}
+
+// --- rooms and messages ---
+
+async function loadRooms() {
+  try {
+    const ids = await api("GET", "/rooms");
+    state.lobby = ids[0];
+    const list = $("#rooms");
+    list.replaceChildren();
+    for (const id of ids) {
+      const room = await api("GET", `/room/${id}`);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.room = String(id);
+      button.textContent = room.Name === null ? `direct #${id}` : `${room.Name} #${id}`;
+      button.setAttribute("aria-current", String(id === state.room));
+      button.addEventListener("click", () => enter(id));
+      const item = document.createElement("li");
+      item.append(button);
+      list.append(item);
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function enter(roomId) {
+  clearError();
+  if (send({ Type: "enter", RoomID: roomId })) state.room = roomId;
+}
+
+async function entered(roomId, name) {
+  // Entering the room already shown means we are back after a reconnect.
+  const sameRoom = roomId === state.shown;
+  state.room = roomId;
+  state.shown = roomId;
+  $("#room-name").textContent = name ?? `room #${roomId}`;
+  for (const button of document.querySelectorAll("#rooms button")) {
+    button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
+  }
+  try {
+    if (sameRoom) {
+      await catchUp(roomId);   // back after a reconnect: fetch only what we missed
+    } else {
+      state.seen = new Set();
+      state.lastId = 0;
+      $("#messages").replaceChildren();
+      const page = await api("GET", `/messages/${roomId}?limit=${HISTORY_PAGE}`);
+      addMessages(page.reverse());
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// Everything newer than the last message we saw, newest-first pages back to it.
+async function catchUp(roomId) {
+  const missed = [];
+  let before = 0;
+  for (;;) {
+    const query = before ? `?limit=100&last_id=${before}` : "?limit=100";
+    const page = await api("GET", `/messages/${roomId}${query}`);
+    for (const message of page) if (message.MessageID > state.lastId) missed.push(message);
+    if (page.length < 100 || page[page.length - 1].MessageID <= state.lastId) break;
+    before = page[page.length - 1].MessageID;
+  }
+  missed.sort((a, b) => a.MessageID - b.MessageID);
+  if (roomId === state.shown) addMessages(missed);
+}
+
+function addMessages(messages) {
+  const list = $("#messages");
+  for (const message of messages) {
+    if (state.seen.has(message.MessageID)) continue;   // no duplicates, ever
+    state.seen.add(message.MessageID);
+    state.lastId = Math.max(state.lastId, message.MessageID);
+    state.names.set(message.UID, message.Username);
+    const item = document.createElement("li");
+    item.dataset.id = String(message.MessageID);
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = message.Username;
+    name.title = `user #${message.UID}: click to write a direct message`;
+    name.addEventListener("click", () => { $("#dm-form").elements.to.value = message.UID; });
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = message.Text;
+    const time = document.createElement("time");
+    time.dateTime = message.CreatedAt;
+    time.textContent = new Date(message.CreatedAt).toLocaleTimeString();
+    item.append(name, text, time);
+    // History arrives before live messages, but keep the list in id order regardless.
+    const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
+    list.insertBefore(item, later ?? null);
+  }
+  list.scrollTop = list.scrollHeight;
+}
+
+async function nameOf(uid) {
+  if (!state.names.has(uid)) {
+    try {
+      state.names.set(uid, (await api("GET", `/profile/${uid}`)).Username);
+    } catch {
+      state.names.set(uid, `#${uid}`);
+    }
+  }
+  return state.names.get(uid);
+}
+
+async function addDirectMessage(frame) {
+  const item = document.createElement("li");
+  item.dataset.id = String(frame.id);
+  const who = document.createElement("span");
+  who.className = "name";
+  who.textContent = frame.from === state.me.uid
+    ? `you → ${await nameOf(frame.to)}`
+    : `${await nameOf(frame.from)} → you`;
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = frame.content;
+  item.append(who, text);
+  $("#dms").append(item);
+}
+
+// --- wiring ---
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    authenticate("/api/login");
+  });
+  $("#register").addEventListener("click", () => authenticate("/api/reg"));
+  $("#logout").addEventListener("click", () => logout());
+
+  $("#send-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = event.target.elements.text;
+    if (input.value && send({ Type: "message", Text: input.value })) input.value = "";
+  });
+
+  $("#create-room-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    const form = event.target;
+    try {
+      const { RoomID } = await api("POST", "/create-room", {
+        Name: form.elements.name.value,
+        IsPrivate: form.elements.private.checked,
+      });
+      form.reset();
+      await loadRooms();
+      enter(RoomID);
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+
+  $("#join-room-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    const form = event.target;
+    const roomId = Number(form.elements.room.value);
+    try {
+      await api("PUT", "/join", { RoomID: roomId });
+      form.reset();
+      await loadRooms();
+      enter(roomId);
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+
+  $("#dm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearError();
+    const form = event.target;
+    const to = Number(form.elements.to.value);
+    if (!Number.isInteger(to) || to < 1) return showError("A direct message needs a user id.");
+    if (send({ from: state.me.uid, to, content: form.elements.text.value })) {
+      form.elements.text.value = "";
+    }
+  });
+
+  const notice = sessionStorage.getItem("chat.notice");
+  if (notice) {
+    sessionStorage.removeItem("chat.notice");
+    showError(notice);
+  }
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) start(token);
+});

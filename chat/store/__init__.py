@@ -1,0 +1,56 @@
+"""Storage: one interface (`Store`), an embedded SQLite backend and a PostgreSQL backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from ..config import Config
+from .base import Message, NewMessage, Room, Store, User, WaitingThread
+
+__all__ = [
+    "Message",
+    "NewMessage",
+    "Room",
+    "Store",
+    "User",
+    "WaitingThread",
+    "describe_database",
+    "open_store",
+]
+
+
+def describe_database(config: Config) -> str:
+    """Where the data lives, for log lines (never includes a password)."""
+    url = config.database_url
+    if url is None:
+        return f"SQLite at {config.sqlite_path}"
+    if url.startswith("sqlite:///"):
+        return f"SQLite at {url.removeprefix('sqlite:///')}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "local socket"
+    port = f":{parts.port}" if parts.port else ""
+    return f"PostgreSQL at {host}{port}{parts.path}"
+
+
+@asynccontextmanager
+async def open_store(config: Config) -> AsyncIterator[Store]:
+    """Open and migrate the configured database for the duration of the block.
+
+    Raises `chat.errors.Unavailable` if the database cannot be reached.
+    """
+    url = config.database_url
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        from .postgres import open_postgres_store
+
+        async with open_postgres_store(url, pool_size=config.db_pool_size) as pg_store:
+            yield pg_store
+        return
+
+    from .sqlite import open_sqlite_store, sqlite_path_from_url
+
+    path = config.sqlite_path if url is None else sqlite_path_from_url(url)
+    async with open_sqlite_store(path, connections=config.db_pool_size) as sqlite_store:
+        yield sqlite_store

@@ -1,0 +1,449 @@
+"""The embedded store: a SQLite file, used when no database URL is configured.
+
+sqlite3 blocks, so no call into it runs on the Trio thread. The store keeps a small pool
+of connections; a `trio.CapacityLimiter` with one token per connection decides who may
+use one, and the call itself runs in `trio.to_thread.run_sync`.
+
+Resource handling: connections are opened and migrated by `open_sqlite_store` and closed
+when it exits. Cancellation: a thread cannot be interrupted, so a cancelled call waits
+for its statement to finish (Trio's default for `to_thread`) and then raises `Cancelled`;
+every method is one transaction, so the database and the connection are left in a
+consistent state either way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from ..errors import EmailTaken, NameTaken, RoomNameTaken, Unavailable
+from .base import (
+    WAITING_SUPPORT_THREADS_SQL,
+    Message,
+    NewMessage,
+    Room,
+    User,
+    WaitingThread,
+    message_from_row,
+    room_from_row,
+    user_from_row,
+    waiting_thread_from_row,
+)
+from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+
+T = TypeVar("T")
+
+# The health check reads a real table, so it fails when the schema is unreadable.
+_PING = "SELECT id FROM rooms WHERE kind = 'lobby'"
+
+# How long a connection waits for another connection's write lock before failing.
+_BUSY_TIMEOUT_S = 30.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _user(row: sqlite3.Row | None) -> User | None:
+    return user_from_row(row, _from_ms)
+
+
+def _room(row: sqlite3.Row | None) -> Room | None:
+    return room_from_row(row, _from_ms)
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return message_from_row(row, _from_ms)
+
+
+_ROOM_SELECT = (
+    "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
+    " d.low_user_id, d.high_user_id"
+    " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
+)
+
+_NO_UPPER_BOUND = 2**63 - 1
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (room_id, sender_id, body, created_at) VALUES (?, ?, ?, ?)"
+    " RETURNING id, room_id, sender_id, body, created_at,"
+    " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
+)
+
+_MESSAGE_SELECT = (
+    "SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at"
+    " FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+)
+
+
+def _integrity_error(error: sqlite3.IntegrityError, name: str) -> Exception:
+    """The domain error for a unique-constraint violation, or the error itself."""
+    text = str(error)
+    if "users.name" in text:
+        return NameTaken(name)
+    if "users.email" in text:
+        return EmailTaken()
+    if "rooms.name" in text:
+        return RoomNameTaken(name)
+    return error
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a script into complete statements (executescript would commit our transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending)
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return statements
+
+
+def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+    """Apply the migrations this database lacks; returns the names applied."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    applied_now = []
+    for migration in migrations:
+        # BEGIN IMMEDIATE takes the write lock, so two processes starting at once apply
+        # each migration exactly once: the second one sees the first one's row.
+        with _transaction(conn):
+            done = conn.execute(
+                f"SELECT 1 FROM {SCHEMA_VERSION_TABLE} WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                for statement in _split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at)"
+                    " VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _now_ms()),
+                )
+                applied_now.append(f"{migration.version:04d}_{migration.name}")
+    return applied_now
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    # WAL + NORMAL: a commit survives a crash of this process; only a power loss can
+    # roll back the very last transactions. The file is never corrupted either way.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class SQLiteStore:
+    """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
+
+    def __init__(
+        self, connections: list[sqlite3.Connection], lobby_id: int, applied: list[str]
+    ) -> None:
+        self._idle = list(connections)
+        # One token per connection: holding a token means one idle connection is ours.
+        self._limiter = trio.CapacityLimiter(len(connections))
+        self.lobby_id = lobby_id
+        #: Migrations this process applied when it opened the database.
+        self.applied_migrations = applied
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._limiter:
+            conn = self._idle.pop()
+            try:
+                return await trio.to_thread.run_sync(fn, conn)
+            except sqlite3.OperationalError as error:
+                # Locked for too long, disk full, file gone: not a bug in the request.
+                raise Unavailable(f"database unavailable: {error}") from error
+            finally:
+                # Reached after the thread has finished, even when cancelled: the
+                # connection is idle again and its last transaction is closed.
+                self._idle.append(conn)
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute(_PING).fetchone())
+
+    async def create_user(
+        self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
+    ) -> User:
+        def insert(conn: sqlite3.Connection) -> User:
+            try:
+                row = conn.execute(
+                    "INSERT INTO users (name, email, password_hash, is_admin, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING *",
+                    (name, email, password_hash, int(is_admin), _now_ms()),
+                ).fetchone()
+            except sqlite3.IntegrityError as error:
+                raise _integrity_error(error, name) from None
+            user = _user(row)
+            assert user is not None
+            return user
+
+        return await self._run(insert)
+
+    async def user_by_name(self, name: str) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+            )
+        )
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+            )
+        )
+
+    async def user_by_email(self, email: str) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()
+            )
+        )
+
+    async def rename_user(self, user_id: int, name: str) -> User:
+        def update(conn: sqlite3.Connection) -> User:
+            try:
+                row = conn.execute(
+                    "UPDATE users SET name = ? WHERE id = ? RETURNING *", (name, user_id)
+                ).fetchone()
+            except sqlite3.IntegrityError as error:
+                raise _integrity_error(error, name) from None
+            user = _user(row)
+            if user is None:
+                raise LookupError(f"no user {user_id}")
+            return user
+
+        return await self._run(update)
+
+    # --- rooms ---
+
+    async def create_room(self, name: str, *, is_private: bool, creator_id: int) -> Room:
+        def insert(conn: sqlite3.Connection) -> Room:
+            now = _now_ms()
+            with _transaction(conn):
+                try:
+                    (room_id,) = conn.execute(
+                        "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+                        " VALUES (?, 'group', ?, ?, ?) RETURNING id",
+                        (name, int(is_private), creator_id, now),
+                    ).fetchone()
+                except sqlite3.IntegrityError as error:
+                    raise _integrity_error(error, name) from None
+                conn.execute(
+                    "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                    (room_id, creator_id, now),
+                )
+                room = _room(conn.execute(f"{_ROOM_SELECT} WHERE r.id = ?", (room_id,)).fetchone())
+            assert room is not None
+            return room
+
+        return await self._run(insert)
+
+    async def room_by_id(self, room_id: int) -> Room | None:
+        return await self._run(
+            lambda conn: _room(
+                conn.execute(f"{_ROOM_SELECT} WHERE r.id = ?", (room_id,)).fetchone()
+            )
+        )
+
+    async def add_member(self, room_id: int, user_id: int) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (room_id, user_id, _now_ms()),
+            )
+        )
+
+    async def is_member(self, room_id: int, user_id: int) -> bool:
+        return await self._run(
+            lambda conn: (
+                conn.execute(
+                    "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+                    (room_id, user_id),
+                ).fetchone()
+                is not None
+            )
+        )
+
+    async def rooms_of(self, user_id: int) -> list[int]:
+        return await self._run(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "SELECT room_id FROM room_members WHERE user_id = ? ORDER BY room_id",
+                    (user_id,),
+                )
+            ]
+        )
+
+    async def direct_room(self, user_a: int, user_b: int) -> Room:
+        low, high = sorted((user_a, user_b))
+        find = f"{_ROOM_SELECT} WHERE d.low_user_id = ? AND d.high_user_id = ?"
+
+        def get_or_create(conn: sqlite3.Connection) -> Room:
+            # BEGIN IMMEDIATE takes the write lock before the lookup, so two callers
+            # cannot both miss and both create.
+            with _transaction(conn):
+                room = _room(conn.execute(find, (low, high)).fetchone())
+                if room is None:
+                    now = _now_ms()
+                    (room_id,) = conn.execute(
+                        "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+                        " VALUES (NULL, 'direct', 1, ?, ?) RETURNING id",
+                        (user_a, now),
+                    ).fetchone()
+                    conn.execute(
+                        "INSERT INTO direct_rooms (room_id, low_user_id, high_user_id)"
+                        " VALUES (?, ?, ?)",
+                        (room_id, low, high),
+                    )
+                    conn.executemany(
+                        "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT DO NOTHING",
+                        [(room_id, low, now), (room_id, high, now)],
+                    )
+                    room = _room(conn.execute(find, (low, high)).fetchone())
+            assert room is not None
+            return room
+
+        return await self._run(get_or_create)
+
+    # --- support threads ---
+
+    async def support_room(self, user_id: int, *, create: bool) -> Room | None:
+        find = f"{_ROOM_SELECT} WHERE r.kind = 'support' AND r.creator_id = ?"
+
+        def get(conn: sqlite3.Connection) -> Room | None:
+            room = _room(conn.execute(find, (user_id,)).fetchone())
+            if room is not None or not create:
+                return room
+            with _transaction(conn):
+                now = _now_ms()
+                # DO NOTHING: if another connection created it first, use that one.
+                created = conn.execute(
+                    "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+                    " VALUES (NULL, 'support', 1, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                    (user_id, now),
+                ).fetchone()
+                if created is not None:
+                    conn.execute(
+                        "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                        (created[0], user_id, now),
+                    )
+            return _room(conn.execute(find, (user_id,)).fetchone())
+
+        return await self._run(get)
+
+    async def waiting_support_threads(self, limit: int) -> list[WaitingThread]:
+        sql = WAITING_SUPPORT_THREADS_SQL.format(limit="?")
+        return await self._run(
+            lambda conn: [
+                waiting_thread_from_row(row, _from_ms)
+                for row in conn.execute(sql, (limit,)).fetchall()
+            ]
+        )
+
+    # --- messages ---
+
+    async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
+        (message,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
+        return message
+
+    async def add_messages(self, rows: list[NewMessage]) -> list[Message]:
+        def insert(conn: sqlite3.Connection) -> list[Message]:
+            now = _now_ms()
+            with _transaction(conn):
+                return [
+                    _message(
+                        conn.execute(
+                            _INSERT_MESSAGE, (row.room_id, row.sender_id, row.body, now)
+                        ).fetchone()
+                    )
+                    for row in rows
+                ]
+
+        return await self._run(insert)
+
+    async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
+        return list(reversed(await self.messages_before(room_id, None, limit)))
+
+    async def messages_before(
+        self, room_id: int, before_id: int | None, limit: int
+    ) -> list[Message]:
+        # No `before_id` means "from the newest": every id is below the largest bigint.
+        below = _NO_UPPER_BOUND if before_id is None else before_id
+
+        def select(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(
+                f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
+                (room_id, below, limit),
+            ).fetchall()
+            return [_message(row) for row in rows]
+
+        return await self._run(select)
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path`` -> a path."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+@asynccontextmanager
+async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQLiteStore]:
+    """Open (creating if needed) and migrate the database at `path`; close it on exit."""
+    migrations = load_migrations("sqlite")
+
+    def open_all() -> tuple[list[sqlite3.Connection], int, list[str]]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        opened = [_connect(path)]
+        try:
+            applied = _migrate(opened[0], migrations)
+            (lobby_id,) = opened[0].execute("SELECT id FROM rooms WHERE kind = 'lobby'").fetchone()
+            opened.extend(_connect(path) for _ in range(connections - 1))
+        except BaseException:
+            for conn in opened:
+                conn.close()
+            raise
+        return opened, lobby_id, applied
+
+    conns, lobby_id, applied = await trio.to_thread.run_sync(open_all)
+    try:
+        yield SQLiteStore(conns, lobby_id, applied)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(lambda: [conn.close() for conn in conns])

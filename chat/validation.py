@@ -1,0 +1,173 @@
+"""Checks for every value a client sends, with messages that name the problem.
+
+Both protocol adapters use these, so a name that HTTP rejects is rejected the same way
+everywhere. Each check returns the clean value or raises `InvalidInput`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidInput
+
+MAX_NAME_CHARS = 255
+#: bcrypt only looks at the first 72 bytes; longer passwords are refused rather than
+#: silently truncated, so two different passwords can never match the same hash.
+MAX_PASSWORD_BYTES = 72
+#: The sender name on frames the server itself sends; nobody may register it.
+SYSTEM_NAME = "server"
+
+
+def require_object(body: object, what: str = "request body") -> Mapping[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return body
+
+
+def require_str(body: Mapping[str, Any], field: str) -> str:
+    if field not in body:
+        raise InvalidInput(f'field "{field}" is required')
+    value = body[field]
+    if not isinstance(value, str):
+        raise InvalidInput(f'field "{field}" must be a string')
+    if not value.isascii():
+        # JSON may spell a lone UTF-16 surrogate ("\ud800"); it is not text, and no
+        # database or client could store or show it.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f'field "{field}" is not valid Unicode text') from None
+    return value
+
+
+# Bidirectional overrides and isolates make a name display as something it is not.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+#: Ids are positive 64-bit integers in both databases.
+MAX_ID = 2**63 - 1
+
+
+def require_bool(body: Mapping[str, Any], field: str) -> bool:
+    if field not in body:
+        raise InvalidInput(f'field "{field}" is required')
+    value = body[field]
+    if not isinstance(value, bool):
+        raise InvalidInput(f'field "{field}" must be true or false')
+    return value
+
+
+def require_id(body: Mapping[str, Any], field: str, *, allow_zero: bool = False) -> int:
+    """A positive integer id from a JSON object (0 too where it means "none")."""
+    if field not in body:
+        raise InvalidInput(f'field "{field}" is required')
+    return json_id(body[field], field, allow_zero=allow_zero)
+
+
+def json_id(value: object, what: str, *, allow_zero: bool = False) -> int:
+    # bool is an int in Python, but true is not an id.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f'field "{what}" must be an integer')
+    lowest = 0 if allow_zero else 1
+    if not lowest <= value <= MAX_ID:
+        raise InvalidInput(f'field "{what}" must be between {lowest} and {MAX_ID}')
+    return value
+
+
+def query_number(value: str, what: str) -> int:
+    """A non-negative integer from a URL path or query string, at most `MAX_ID`."""
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidInput(f"{what} must be a positive integer, not {value[:50]!r}")
+    number = int(value)
+    if number > MAX_ID:
+        raise InvalidInput(f"{what} must be at most {MAX_ID}")
+    return number
+
+
+def path_id(value: str, what: str) -> int:
+    """A positive integer id from a URL path or query string."""
+    number = query_number(value, what)
+    if number == 0:
+        raise InvalidInput(f"{what} must be between 1 and {MAX_ID}")
+    return number
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(
+        unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS for ch in text
+    )
+
+
+def login_name(value: str, what: str = "user name") -> str:
+    """A name as typed at login: 1-255 characters (anything else cannot exist)."""
+    if not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise InvalidInput(f"{what} must be at most {MAX_NAME_CHARS} characters")
+    return value
+
+
+def _display_name(value: str, what: str) -> str:
+    """1-255 characters, no surrounding spaces, no control codes: a name people see."""
+    login_name(value, what)
+    if value != value.strip():
+        raise InvalidInput(f"{what} must not start or end with spaces")
+    if _has_control_characters(value):
+        raise InvalidInput(f"{what} must not contain control characters")
+    return value
+
+
+def new_user_name(value: str, what: str = "user name") -> str:
+    """A name for an account: a display name that is not the server's own sender name."""
+    _display_name(value, what)
+    if value.lower() == SYSTEM_NAME:
+        raise InvalidInput(f'the user name "{value}" is reserved')
+    return value
+
+
+def room_name(value: str) -> str:
+    return _display_name(value, "room name")
+
+
+MAX_EMAIL_CHARS = 254
+
+
+def email(value: str) -> str:
+    """An e-mail address of plausible shape (local@domain.tld), lower-cased."""
+    value = value.strip().lower()
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or domain != domain.strip(".")
+        or any(ch.isspace() for ch in value)
+        or _has_control_characters(value)
+    ):
+        raise InvalidInput(f"{value!r} is not a valid e-mail address")
+    if len(value) > MAX_EMAIL_CHARS:
+        raise InvalidInput(f"e-mail address must be at most {MAX_EMAIL_CHARS} characters")
+    return value
+
+
+def password(value: str) -> str:
+    if not value:
+        raise InvalidInput("password must not be empty")
+    if len(value.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise InvalidInput(
+            f"password must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8 "
+            "(bcrypt ignores anything longer)"
+        )
+    return value
+
+
+def message_text(value: str, max_chars: int) -> str:
+    if not value.strip():
+        raise InvalidInput("message text must not be empty")
+    if len(value) > max_chars:
+        raise InvalidInput(
+            f"message text is too long: {len(value)} characters, the limit is {max_chars}"
+        )
+    return value

@@ -1,0 +1,73 @@
+"""Direct messages between users (spec 003), on every WebSocket path.
+
+A client sends ``{"from": <its user id>, "to": <user id>, "content": "..."}``. The message
+is stored in the pair's direct room, then delivered to every connection of both users
+as ``{"from", "to", "content", "id", "ts"}``: the recipient gets it on each device, and
+the sender's connections get it too, which is how the sender learns its id. A recipient
+who is offline finds it later in the history (``GET /dm/{UID}`` names the room,
+``GET /messages/{roomID}`` pages it). Errors are ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import shapes, validation
+from ..broadcaster import Event, Subscription, user_topic
+from ..errors import ChatError, Forbidden, InvalidInput, NotAuthenticated
+from ..service import ChatService, Identity
+from .dispatch import dumps
+from .session import ClientSession
+
+
+def is_direct_frame(frame: dict[str, Any]) -> bool:
+    return "to" in frame or "from" in frame or "content" in frame
+
+
+def encode_direct(event: Event) -> str:
+    return dumps(shapes.direct_message(event.message, event.room))
+
+
+class DirectMessages:
+    example = '{"from": <your user id>, "to": <user id>, "content": "..."}'
+
+    def __init__(self, session: ClientSession, service: ChatService) -> None:
+        self._session = session
+        self._service = service
+        self._inbox: Subscription | None = None
+
+    async def start(self) -> None:
+        # Deliveries follow the identity: subscribe now if the handshake carried a token,
+        # and again whenever the client authenticates (as someone else, perhaps).
+        self._session.on_identity(self._follow)
+        if self._session.identity is not None:
+            self._follow(self._session.identity)
+
+    def _follow(self, identity: Identity) -> None:
+        if self._inbox is not None:
+            self._session.unsubscribe(self._inbox)
+        self._inbox = self._session.subscribe(user_topic(identity.user_id), encode_direct)
+
+    async def handle(self, frame: Any) -> None:
+        try:
+            await self._send(frame)
+        except ChatError as error:
+            await self.reject(str(error))
+
+    async def reject(self, problem: str) -> None:
+        await self._session.send(dumps({"error": problem}))
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        identity = self._session.identity
+        if identity is None:
+            raise NotAuthenticated(
+                'not authenticated: connect with ?token=<token>, or send "auth <token>" first'
+            )
+        sender = validation.require_id(frame, "from")
+        recipient = validation.require_id(frame, "to")
+        content = validation.require_str(frame, "content")
+        if sender != identity.user_id:
+            raise Forbidden(f'"from" must be your own user id ({identity.user_id})')
+        if not content.strip():
+            raise InvalidInput("content must not be empty")
+        await self._service.send_direct(identity, recipient, content)

@@ -1,0 +1,81 @@
+"""Routing each frame of a connection to the protocol dialect it belongs to.
+
+Several dialects share one connection, told apart by the shape of each frame:
+
+- the text frame ``ping`` is answered ``pong`` on every path (spec 003);
+- a JSON object with ``"from"``, ``"to"`` or ``"content"`` is a direct message (spec 003);
+- anything else goes to the path's *default* dialect: TokenTalker on ``/``, the room
+  protocol on ``/ws``. The default dialect also answers frames that are not JSON at all,
+  in its own error shape, so a client always gets errors in the shape it speaks.
+
+Each dialect is an adapter over `chat.service.ChatService`; none of them knows the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .session import ClientSession
+
+
+class Dialect(Protocol):
+    #: An example frame, quoted in errors about frames that are not JSON.
+    example: str
+
+    async def start(self) -> None:
+        """Called once, before the connection's first frame."""
+
+    async def handle(self, frame: Any) -> None:
+        """One decoded JSON frame (any JSON value). Domain errors become error frames."""
+
+    async def reject(self, problem: str) -> None:
+        """Send an error frame in this dialect's shape."""
+
+
+#: Decides from a decoded JSON object whether a dialect owns the frame.
+Matcher = Callable[[dict[str, Any]], bool]
+
+
+class Dispatcher:
+    """The frame handler of one connection: decodes each frame once and routes it."""
+
+    def __init__(
+        self,
+        session: ClientSession,
+        default: Dialect,
+        by_shape: Sequence[tuple[Matcher, Dialect]] = (),
+    ) -> None:
+        self._session = session
+        self._default = default
+        self._by_shape = list(by_shape)
+
+    async def start(self) -> None:
+        await self._default.start()
+        for _matches, dialect in self._by_shape:
+            await dialect.start()
+
+    async def handle(self, message: str | bytes) -> None:
+        if message == "ping":
+            await self._session.send("pong")
+            return
+        if isinstance(message, bytes):
+            await self._default.reject("binary frames are not supported; send JSON text frames")
+            return
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            await self._default.reject(f"frame is not valid JSON; send {self._default.example}")
+            return
+        if isinstance(frame, dict):
+            for matches, dialect in self._by_shape:
+                if matches(frame):
+                    await dialect.handle(frame)
+                    return
+        await self._default.handle(frame)
+
+
+def dumps(frame: Any) -> str:
+    """Compact JSON, non-ASCII text kept as is: the encoding every dialect sends."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

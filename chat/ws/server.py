@@ -1,0 +1,182 @@
+"""Turning upgrade requests into client sessions: one endpoint per path.
+
+- ``/``: TokenTalker; the token is optional (or sent later as ``auth <token>``).
+- ``/ws``: the room protocol; a token is required (``?token=`` or a header).
+- ``/v1/ws``: the support protocol; the token is optional (or sent as ``message.auth``).
+
+Every path also takes direct messages and answers ``ping``; ``/`` also routes support
+frames (those with ``"method"``). A token presented at the handshake must be valid: a
+bad one is refused with 401 before the connection opens, never half-open. Other paths
+are refused with 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from trio_websocket import ConnectionClosed, WebSocketRequest
+
+from ..broadcaster import Broadcaster
+from ..config import Config
+from ..errors import ChatError, InvalidToken, Unavailable
+from ..front_door import header_values
+from ..http.identity import bearer_token
+from ..replay_stream import ReplayStream
+from ..service import ChatService, Identity
+from .direct import DirectMessages, is_direct_frame
+from .dispatch import Dispatcher
+from .rooms import RoomProtocol
+from .session import ClientSession
+from .stream import DirectWriteStream
+from .support import SupportRpc, is_rpc_frame
+from .tokentalker import TokenTalker
+from .transport import forget_handshake, open_server_websocket
+
+log = logging.getLogger(__name__)
+
+
+def _tokentalker_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:
+    direct = DirectMessages(session, service)
+    support = SupportRpc(session, service, greet=False)
+    return Dispatcher(
+        session, TokenTalker(session, service), [(is_direct_frame, direct), (is_rpc_frame, support)]
+    )
+
+
+def _rooms_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:
+    direct = DirectMessages(session, service)
+    return Dispatcher(session, RoomProtocol(session, service), [(is_direct_frame, direct)])
+
+
+def _support_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:
+    direct = DirectMessages(session, service)
+    return Dispatcher(
+        session, SupportRpc(session, service, greet=True), [(is_direct_frame, direct)]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    token_required: bool
+    build: Callable[[ClientSession, ChatService], Dispatcher]
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "/": Endpoint(token_required=False, build=_tokentalker_endpoint),
+    "/ws": Endpoint(token_required=True, build=_rooms_endpoint),
+    "/v1/ws": Endpoint(token_required=False, build=_support_endpoint),
+}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _header(request: WebSocketRequest, name: bytes) -> str | None:
+    for key, value in request.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _handshake_token(request: WebSocketRequest) -> str | None:
+    """``?token=...`` in the URL, else the Authorization header (raw or Bearer)."""
+    tokens = parse_qs(urlsplit(request.path).query).get("token")
+    if tokens:
+        return tokens[0]
+    return bearer_token(_header(request, b"authorization"))
+
+
+class WebSocketServer:
+    """Serves the WebSocket connections the front door hands over."""
+
+    def __init__(self, service: ChatService, broadcaster: Broadcaster, config: Config) -> None:
+        self._service = service
+        self._broadcaster = broadcaster
+        self._config = config
+
+    def _origin_allowed(self, request: WebSocketRequest, head: bytes) -> bool:
+        """Cross-site WebSocket hijacking guard.
+
+        A browser attaches the page's origin to every WebSocket it opens, and sends the
+        user's cookies and headers along whatever site the page came from. So a page from
+        anywhere but this server (or an origin the operator allowed) is refused. Clients
+        that send no Origin are not browsers and have no page to be tricked by.
+        """
+        origin = _header(request, b"origin")
+        if origin is None:
+            return True
+        origin = origin.strip().rstrip("/").lower()
+        allowed = self._config.allowed_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        # The server's own origin: the page came from the host the socket goes to.
+        # (Schemes are not compared: behind a TLS-terminating proxy the page is https
+        # and the hop to us is plain.)
+        # wsproto does not pass Host on; the front door kept the request head.
+        hosts = header_values(head, b"host")
+        host = hosts[0].decode("latin-1").lower() if len(hosts) == 1 else ""
+        return bool(host) and urlsplit(origin).netloc == host
+
+    async def _admit(
+        self, request: WebSocketRequest, head: bytes
+    ) -> tuple[Endpoint, Identity | None]:
+        """The endpoint for the request's path and who the client is; `_Refused` if not."""
+        path = urlsplit(request.path).path
+        endpoint = ENDPOINTS.get(path)
+        if endpoint is None:
+            raise _Refused(404, f"no WebSocket endpoint at {path}")
+        if not self._origin_allowed(request, head):
+            raise _Refused(403, "this page's origin may not open a WebSocket here")
+        token = _handshake_token(request)
+        if token is None:
+            if endpoint.token_required:
+                raise _Refused(401, "missing token: connect with ?token=<token>")
+            return endpoint, None
+        try:
+            return endpoint, await self._service.identify(token)
+        except InvalidToken as error:
+            raise _Refused(401, str(error)) from None
+        except Unavailable as error:
+            raise _Refused(503, str(error)) from None
+
+    async def handle(self, replay: ReplayStream) -> None:
+        """Complete the handshake and serve the client until the connection ends."""
+        config = self._config
+        # Every write to this connection, trio-websocket's and ours, goes through `stream`.
+        stream = DirectWriteStream(replay)
+        async with open_server_websocket(
+            stream, max_message_size=config.max_frame_bytes
+        ) as request:
+            if request is None:
+                log.debug("WebSocket handshake timed out")
+                return
+            try:
+                try:
+                    endpoint, identity = await self._admit(request, replay.head)
+                except _Refused as refusal:
+                    body = json.dumps({"error": str(refusal)}).encode()
+                    headers = [(b"content-type", b"application/json")]
+                    await request.reject(refusal.status, extra_headers=headers, body=body)
+                    return
+                ws = await request.accept()
+                forget_handshake(ws)
+            except (ConnectionClosed, ChatError):
+                return  # the client left during the handshake
+            session = ClientSession(
+                ws,
+                stream,
+                self._broadcaster,
+                queue_size=config.client_queue,
+                write_timeout=config.write_timeout,
+                close_timeout=config.close_timeout,
+            )
+            if identity is not None:
+                session.identity = identity
+            await session.run(endpoint.build(session, self._service))

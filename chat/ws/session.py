@@ -1,0 +1,441 @@
+"""One WebSocket client: its three tasks, its two queues, and how it ends.
+
+Tasks (all inside `ClientSession.run`):
+
+- the *receive loop* (the session's own task) reads frames from the socket into the
+  inbox. It is always reading, so it notices a disconnect at once, even while a request
+  is being handled;
+- the *handler* takes frames from the inbox one at a time, in order, and hands them to
+  the protocol dialect, which may query the database and queue answers. It is started
+  with the first frame the client sends;
+- the *writer* takes frames from the outbox and writes them to the socket, as many as
+  are waiting in one write. It is started the first time a frame has to wait.
+
+An idle connection (most of them, in a big chat) has neither, nor their channels.
+
+Queues (bounded Trio memory channels):
+
+- inbox: receive loop -> handler. The receive loop owns the send end and closes it when
+  the peer is gone; the handler then finishes the frames already received (a message a
+  client sent just before closing is still stored and delivered) and stops.
+- outbox: handler and broadcaster -> writer, of encoded frames (`chat.ws.frames`). The
+  handler waits for room (`send`); the broadcaster never waits (`offer`): a full outbox
+  means a slow consumer, which is evicted (`evict`) with close code 1008 while everyone
+  else carries on.
+
+The fast path: when nothing is queued for this client and nothing is being written to
+it, a frame does not go through the outbox at all: it is written to the socket at once
+(`DirectWriteStream.try_write`). That is what a healthy client gets almost every time,
+and it saves waking the writer task per message. `_unwritten` counts frames that went
+into the outbox and are not written yet; the fast path is only taken when it is zero,
+so a frame can never overtake one queued before it.
+
+How a session ends:
+
+- the peer closes: the receive loop ends, the handler drains the inbox, the writer is
+  cancelled;
+- eviction: `evict` closes the writer's receive end (dropping the backlog); the writer
+  finishes the frame it is writing, sends the close frame, and the receive loop sees the
+  close handshake complete;
+- a dialect closes it (`close`, e.g. the support protocol on a bad token): a marker goes
+  into the outbox behind what is already queued, so the client gets the error frame
+  explaining why, then the close frame;
+- server shutdown: cancellation. The writer's current write is shielded (a frame cut in
+  half would corrupt the stream), then the session closes with 1001;
+- a bug: logged, close code 1011. Only this client is affected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
+from ..message_writer import PendingMessage
+from ..service import Identity
+from .frames import text_frame
+from .stream import DirectWriteStream, Written
+
+log = logging.getLogger(__name__)
+
+#: Frames received but not yet handled; past this the receive loop stops reading and
+#: TCP flow control pushes back on a client that pipelines requests.
+INBOX_SIZE = 16
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class _CloseMarker:
+    """Queued by `ClientSession.close`: the writer closes the connection when it gets here."""
+
+
+_CLOSE = _CloseMarker()
+
+
+class FrameHandler(Protocol):
+    """What the frames on one connection mean (see `chat.ws.dispatch`)."""
+
+    async def start(self) -> None:
+        """Called by the handler task before the first frame (subscribe, greet, ...)."""
+
+    async def handle(self, message: str | bytes) -> None:
+        """Handle one frame from the client. Domain errors become error frames here."""
+
+
+class ClientSession:
+    """A connected WebSocket client, as the dialects and the broadcaster see it."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        stream: DirectWriteStream,
+        broadcaster: Broadcaster,
+        *,
+        queue_size: int,
+        write_timeout: float,
+        close_timeout: float,
+    ) -> None:
+        self.id = next(ClientSession._ids)
+        #: Who this client is: from the handshake's token, or later from a dialect's
+        #: own "auth" frame (`set_identity`). None until then.
+        self.identity: Identity | None = None
+        self._identity_listeners: list[Callable[[Identity], None]] = []
+        #: True once the receive loop has seen the connection close.
+        self.peer_gone = False
+        #: True once `close` was called: frames still arriving are not handled.
+        self.closing = False
+        self._ws = ws
+        self._stream = stream
+        self._broadcaster = broadcaster
+        self._write_timeout = write_timeout
+        self._close_timeout = close_timeout
+        self._queue_size = queue_size
+        # Idle connections are counted in thousands, so the handler and the writer, and
+        # the channels that feed them, are only created when first needed (`_outbox`,
+        # `_start_handler`). The session holds the outbox's send end (closed when `run`
+        # ends); the writer owns the receive end.
+        self._outbox_send: trio.MemorySendChannel[bytes | _CloseMarker] | None = None
+        self._outbox_receive: trio.MemoryReceiveChannel[bytes | _CloseMarker] | None = None
+        self._unwritten = 0  # items put into the outbox and not yet written
+        self._evicted = False
+        # The receive loop owns the inbox's send end, the handler the receive end.
+        self._inbox_send: trio.MemorySendChannel[str | bytes] | None = None
+        self._handler_done: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
+        # Lists, not sets: they hold a couple of items, and a set costs four times the
+        # memory of a short list on every idle connection.
+        self._subscriptions: list[Subscription] = []
+        self._request_scopes: list[trio.CancelScope] = []
+        self._writes: list[PendingMessage] = []  # pipelined writes, maybe not committed yet
+        self._close_reason: tuple[int, str] | None = None
+        self._stream_broken = False
+
+    # --- for dialects ---
+
+    async def send(self, text: str) -> None:
+        """Send a text frame to this client, in order after everything sent before,
+        waiting while its outbox is full. Frames for a client that has gone (or been
+        evicted) are dropped silently."""
+        data = text_frame(text)
+        if self._write_now(data):
+            return
+        await self._enqueue(data)
+
+    def send_nowait(self, text: str) -> None:
+        """Send a text frame without waiting, for answers produced outside the handler
+        (a failed pipelined write). If the client's outbox is full the frame is dropped:
+        that client is about to be evicted as a slow consumer anyway."""
+        data = text_frame(text)
+        if self._write_now(data):
+            return
+        outbox = self._outbox()
+        if outbox is None:
+            return
+        try:
+            outbox.send_nowait(data)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        self._unwritten += 1
+
+    def track_write(self, pending: PendingMessage) -> None:
+        """Remember a pipelined write, so that a later read can wait for it."""
+        self._writes = [w for w in self._writes if not w.done.is_set()]
+        self._writes.append(pending)
+
+    async def writes_settled(self) -> None:
+        """Wait until every write this client pipelined is committed (or failed): a read
+        that follows a write sees it."""
+        for pending in self._writes:
+            await pending.done.wait()
+        self._writes = []
+
+    async def _enqueue(self, item: bytes | _CloseMarker) -> None:
+        outbox = self._outbox()
+        if outbox is None:
+            return  # the session is over
+        # Counted before the await: while we wait for room, the fast path must already
+        # know that something is queued ahead of anything sent after us.
+        self._unwritten += 1
+        try:
+            await outbox.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._unwritten -= 1
+
+    def _outbox(self) -> trio.MemorySendChannel[bytes | _CloseMarker] | None:
+        """The outbox, with its writer task started the first time it is needed (from
+        any task: `start_soon` does not wait). None once the session is ending."""
+        if self._outbox_send is None:
+            if self._nursery is None or self._evicted:
+                return None
+            self._outbox_send, self._outbox_receive = trio.open_memory_channel[
+                bytes | _CloseMarker
+            ](self._queue_size)
+            self._nursery.start_soon(self._write_loop)
+        return self._outbox_send
+
+    def set_identity(self, identity: Identity) -> None:
+        """Become `identity` (a client may switch user by authenticating again)."""
+        self.identity = identity
+        for listener in self._identity_listeners:
+            listener(identity)
+
+    def on_identity(self, listener: Callable[[Identity], None]) -> None:
+        """Call `listener` whenever the identity is set (dialects that subscribe per user)."""
+        self._identity_listeners.append(listener)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection once the frames already queued have been sent (an error
+        frame explaining why, say). Frames the client sends meanwhile are ignored."""
+        if self._close_reason is None:
+            self._close_reason = (code, reason)
+        self.closing = True
+        await self._enqueue(_CLOSE)
+
+    def subscribe(self, topic: Topic, encode: Encoder) -> Subscription:
+        subscription = self._broadcaster.subscribe(topic, self, encode)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._broadcaster.unsubscribe(subscription)
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    @contextmanager
+    def bound_to_client(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope the receive loop cancels when the client disconnects.
+
+        Work that only produces an answer for this client (a history query) runs inside
+        one: there is no point finishing it for nobody. Writes (posting a message) do not:
+        what the client sent before it left is still stored.
+        """
+        scope = trio.CancelScope()
+        if self.peer_gone:
+            scope.cancel()
+        self._request_scopes.append(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._request_scopes.remove(scope)
+
+    # --- for the broadcaster ---
+
+    def offer(self, data: bytes) -> bool:
+        """Take encoded frames without waiting: write them now if possible, else queue
+        them. A full outbox evicts this client. False means: stop delivering here."""
+        if self._evicted or self.closing:
+            return False
+        if self._write_now(data):
+            return True
+        outbox = self._outbox()
+        if outbox is None:
+            return False
+        try:
+            outbox.send_nowait(data)
+        except trio.WouldBlock:
+            self.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        self._unwritten += 1
+        return True
+
+    def _write_now(self, data: bytes) -> bool:
+        """The fast path: True if `data` needs no queueing (written, or kept by the stream
+        with the writer woken to finish it)."""
+        if self._unwritten or self._ws.closed is not None:
+            return False
+        written = self._stream.try_write(data)
+        if written is Written.NOT_NOW:
+            return False
+        if written is Written.PARTLY:
+            # The stream keeps the rest; an empty item wakes the writer to flush it.
+            outbox = self._outbox()
+            if outbox is not None:
+                outbox.send_nowait(b"")  # never full: nothing was queued
+                self._unwritten += 1
+        return True
+
+    def evict(self, code: int, reason: str) -> None:
+        """Disconnect this client with `code`, dropping whatever is still queued for it.
+
+        Synchronous, so the broadcaster can call it mid-fan-out. Closing the writer's
+        receive end wakes the writer (or stops it after its current frame), and it
+        sends the close frame.
+        """
+        if self._close_reason is None:
+            self._close_reason = (code, reason)
+            log.info("client %d evicted: %d %s", self.id, code, reason)
+        self._evicted = True
+        if self._outbox_receive is not None:
+            self._outbox_receive.close()
+
+    # --- the session's life ---
+
+    async def run(self, handler: FrameHandler) -> None:
+        """Serve this client until it disconnects, is evicted, or the server shuts down."""
+        try:
+            # Holds the handler and the writer, each started when first needed. When the
+            # receive loop ends, the handler first finishes the frames already received;
+            # then the writer is cancelled: nothing more will be queued for this client.
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await handler.start()
+                await self._receive_loop(handler)
+                if self._handler_done is not None:
+                    await self._handler_done.wait()
+                nursery.cancel_scope.cancel()
+        except Exception:
+            # The one broad handler for a client: a bug closes this connection with
+            # 1011, logs the traceback, and leaves every other client alone.
+            log.exception("client %d: internal error", self.id)
+            if self._close_reason is None:
+                self._close_reason = (CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            self._nursery = None
+            for subscription in self._subscriptions:
+                self._broadcaster.unsubscribe(subscription)
+            if self._outbox_send is not None:
+                self._outbox_send.close()
+            # Reached on cancellation too (server shutdown): the close handshake must
+            # still happen, within a bound.
+            with trio.move_on_after(self._close_timeout, shield=True):
+                await self._close()
+
+    async def _close(self) -> None:
+        if self._stream_broken:
+            return  # a frame may be half-written: nothing valid can follow it
+        code, reason = self._close_reason or (CLOSE_GOING_AWAY, "server shutting down")
+        await self._ws.aclose(code, reason)  # a no-op if the connection is already closed
+
+    async def _receive_loop(self, handler: FrameHandler) -> None:
+        try:
+            while True:
+                try:
+                    message = await self._ws.get_message()
+                except ConnectionClosed:
+                    break
+                if self._inbox_send is None:
+                    self._inbox_send = self._start_handler(handler)
+                await self._inbox_send.send(message)
+        finally:
+            # Closing the inbox tells the handler that no more frames are coming.
+            if self._inbox_send is not None:
+                self._inbox_send.close()
+        self.peer_gone = True
+        for scope in self._request_scopes:
+            scope.cancel()
+
+    def _start_handler(self, handler: FrameHandler) -> trio.MemorySendChannel[str | bytes]:
+        """Start the handler task; return the send end of its inbox."""
+        assert self._nursery is not None
+        inbox_send, inbox_receive = trio.open_memory_channel[str | bytes](INBOX_SIZE)
+        self._handler_done = trio.Event()
+        self._nursery.start_soon(self._handle_loop, handler, inbox_receive, self._handler_done)
+        return inbox_send
+
+    async def _handle_loop(
+        self,
+        handler: FrameHandler,
+        inbox_receive: trio.MemoryReceiveChannel[str | bytes],
+        done: trio.Event,
+    ) -> None:
+        try:
+            async with inbox_receive:
+                async for message in inbox_receive:
+                    if not self.closing:
+                        await handler.handle(message)
+        finally:
+            done.set()
+
+    async def _write_loop(self) -> None:
+        assert self._outbox_receive is not None
+        try:
+            async with self._outbox_receive:
+                while await self._write_batch():
+                    pass
+        except trio.ClosedResourceError:
+            pass  # `evict` closed our receive end, dropping the backlog
+        if self._stream_broken:
+            return  # no close frame can follow (the peer is gone, or a write was cut)
+        # Evicted, or asked to close: send the close frame ourselves. The receive loop
+        # ends when the peer answers it.
+        code, reason = self._close_reason or (CLOSE_POLICY_VIOLATION, "closed")
+        with trio.move_on_after(self._close_timeout) as closing:
+            await self._ws.aclose(code, reason)
+        if closing.cancelled_caught:
+            await self._abort("close handshake timed out")
+
+    async def _write_batch(self) -> bool:
+        """Write everything queued, in one write. False when the writer should stop."""
+        outbox = self._outbox_receive
+        assert outbox is not None
+        first = await outbox.receive()
+        # The lock first: from here on the fast path stays out, so nothing can slip in
+        # between the frames we take now and those queued after them.
+        async with self._stream.write_lock:
+            items = [first]
+            while True:
+                try:
+                    items.append(outbox.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            frames: list[bytes] = []
+            for item in items:
+                if isinstance(item, _CloseMarker):
+                    break  # `close`: what was queued before it is written, then we stop
+                frames.append(item)
+            if frames and self._ws.closed is None:  # nothing may follow a close frame
+                await self._write_locked(b"".join(frames))
+            self._unwritten -= len(items)
+        return len(frames) == len(items) and not self._stream_broken
+
+    async def _write_locked(self, data: bytes) -> None:
+        # Shielded: cancellation must not cut a frame in half. Bounded: a peer that
+        # stops reading cannot hold the writer (or shutdown) forever.
+        with trio.move_on_after(self._write_timeout, shield=True) as write:
+            try:
+                await self._stream.send_all_locked(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._stream_broken = True  # the peer is gone; the receive loop sees it too
+                return
+        if write.cancelled_caught:
+            await self._abort(f"write timed out after {self._write_timeout} s")
+
+    async def _abort(self, why: str) -> None:
+        """Drop the TCP connection without a close frame (the stream may be mid-frame)."""
+        log.info("client %d dropped: %s", self.id, why)
+        self._stream_broken = True
+        # Closing the stream makes trio-websocket's reader fail, which ends our receive loop.
+        await trio.aclose_forcefully(self._stream)

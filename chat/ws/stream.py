@@ -1,0 +1,89 @@
+"""The stream under a WebSocket connection, with one more way to write: right now.
+
+Fan-out is the hot path: one message, a hundred or a thousand connections. Waking a
+writer task per connection per message costs far more than the write itself, so the
+broadcaster writes a connection's frames itself, synchronously, when that cannot
+disturb anything (`try_write`); otherwise they go to the connection's writer task as
+usual. Both paths, and trio-websocket's own writes (pongs, the close handshake), pass
+through this one object, which keeps them from interleaving:
+
+- every asynchronous write (`send_all`, used by trio-websocket and by our writer task)
+  holds `write_lock`, and first writes out whatever `try_write` could not finish;
+- `try_write` only writes when no asynchronous write is in progress (the lock is free)
+  and nothing is left over from an earlier `try_write`. A frame is therefore either
+  written whole, or its rest is kept here and goes out before anything else.
+
+`try_write` is a plain non-blocking ``send`` on the socket: it never waits, and Trio
+does not need to know about it (Trio only tracks tasks waiting for readiness).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+
+import trio
+
+from ..replay_stream import ReplayStream
+
+
+class Written(Enum):
+    ALL = "all"  # the bytes are on their way
+    PARTLY = "partly"  # the rest is kept here; someone must call `send_all` to flush it
+    NOT_NOW = "not now"  # nothing was written: queue the bytes behind the current write
+
+
+class DirectWriteStream(trio.abc.Stream):
+    def __init__(self, inner: ReplayStream) -> None:
+        self.inner = inner
+        self.write_lock = trio.StrictFIFOLock()
+        self._fd = inner.socket.fileno()
+        self._leftover = b""
+        self._broken = False
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        return self.inner.socket
+
+    def try_write(self, data: bytes) -> Written:
+        """Write `data` now, without waiting, if nothing else is being written."""
+        if self._leftover or self._broken or self.write_lock.locked():
+            return Written.NOT_NOW
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            return Written.NOT_NOW
+        except OSError:
+            # The peer is gone. The reader will see it too; until then, accept and drop.
+            self._broken = True
+            return Written.ALL
+        if sent == len(data):
+            return Written.ALL
+        self._leftover = data[sent:]
+        return Written.PARTLY
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        async with self.write_lock:
+            await self.send_all_locked(data)
+
+    async def send_all_locked(self, data: bytes | bytearray | memoryview) -> None:
+        """`send_all` for a caller that already holds `write_lock`."""
+        if self._leftover:
+            leftover, self._leftover = self._leftover, b""
+            await self.inner.send_all(leftover + bytes(data))
+        elif data:
+            await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        # Past the replayed head, read the socket stream directly: one coroutine frame
+        # less on every idle connection's reader.
+        if self.inner.replaying:
+            return await self.inner.receive_some(max_bytes)
+        return await self.inner.transport.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        self._broken = True
+        await self.inner.aclose()

@@ -1,0 +1,203 @@
+"""The support-chat protocol of spec 001: users write to support, operators answer.
+
+JSON-RPC-like frames ``{"method", "params", "id"}``, answered ``{"error", "result", "id"}``.
+It is the default dialect on ``/v1/ws``; on ``/`` frames that carry ``"method"`` reach it
+too. Methods:
+
+- ``message.auth`` ``["<token>"]``: authenticate. A missing or invalid token closes the
+  connection (1008, spec 1.1.1). Answered with the user's support thread (its latest 100
+  messages, oldest first, or ``null`` when there is none, spec 1.2); an operator's answer
+  also lists the threads waiting for an answer (``"conversations"``).
+- ``message.send`` ``["text"]``: write to support. Answered with the stored message; every
+  operator receives it, with the user's id.
+- ``message.operatorSend`` ``[user_id, "text"]``: operators only. Answer a user's thread;
+  every connection of that user receives it as ``{"error": null, "result": {"message":
+  ...}, "id": <message id>}`` (spec 3.1).
+
+Until the connection is authenticated, any frame but ``message.auth`` gets an error and
+closes the connection (spec 1.1). Error codes are listed in docs/PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import shapes, validation
+from ..broadcaster import OPERATORS, Event, Subscription, support_topic
+from ..errors import Forbidden, InvalidInput, InvalidToken, NotFound, Unavailable
+from ..service import ChatService, Identity
+from ..store import Message, Room
+from .dispatch import dumps
+from .session import CLOSE_POLICY_VIOLATION, ClientSession
+
+INCORRECT_ARGUMENT = (1, "Incorrect argument.")
+OPERATORS_ONLY = (2, "Operators only.")
+AUTHENTICATION_REQUIRED = (3, "Authentication required.")
+SERVICE_UNAVAILABLE = (4, "Service unavailable.")
+PARSE_ERROR = (-32700, "Parse error.")
+INVALID_REQUEST = (-32600, "Invalid request.")
+METHOD_NOT_FOUND = (-32601, "Method not found.")
+
+RequestId = int | str | None
+
+
+def is_rpc_frame(frame: dict[str, Any]) -> bool:
+    return "method" in frame
+
+
+def _answer(result: Any, request_id: RequestId) -> str:
+    return dumps({"error": None, "result": result, "id": request_id})
+
+
+def encode_for_user(event: Event) -> str:
+    """Spec 3.1: a new message in the user's own thread; the id is the message's."""
+    message = shapes.support_message(event.message, event.room)
+    return _answer({"message": message}, event.message.id)
+
+
+def encode_for_operators(event: Event) -> str:
+    """The same, with the id of the user whose thread it is, so operators know whom to
+    answer."""
+    message = shapes.support_message(event.message, event.room)
+    return _answer({"message": message, "user_id": event.room.creator_id}, event.message.id)
+
+
+def _text_param(params: Any, index: int, length: int) -> str:
+    """params[index] of a params list of exactly `length` items: a non-empty string."""
+    if not isinstance(params, list) or len(params) != length:
+        raise _RpcError(INCORRECT_ARGUMENT)
+    text = params[index]
+    if not isinstance(text, str) or not text.strip():
+        raise _RpcError(INCORRECT_ARGUMENT)
+    return text
+
+
+class _RpcError(Exception):
+    def __init__(self, error: tuple[int, str]) -> None:
+        super().__init__(error[1])
+        self.error = error
+
+
+class SupportRpc:
+    example = '{"method": "message.auth", "params": ["<token>"], "id": 1}'
+
+    def __init__(self, session: ClientSession, service: ChatService, *, greet: bool) -> None:
+        self._session = session
+        self._service = service
+        # On /v1/ws a token given at the handshake counts as message.auth: the thread is
+        # sent at once. Elsewhere the connection is not a support client until it says so.
+        self._greet = greet
+        self._subscriptions: list[Subscription] = []
+        self._joined_as: int | None = None
+
+    async def start(self) -> None:
+        identity = self._session.identity
+        if self._greet and identity is not None:
+            await self._welcome(identity, None)
+
+    async def reject(self, problem: str) -> None:
+        # Anything that is not JSON at all.
+        await self._fail(None, PARSE_ERROR)
+
+    async def handle(self, frame: Any) -> None:
+        request_id: RequestId = None
+        try:
+            if not isinstance(frame, dict) or not isinstance(frame.get("method"), str):
+                raise _RpcError(INVALID_REQUEST)
+            request_id = frame.get("id")
+            if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+                request_id = None  # missing, null, or not an id: answer with "id": null
+                raise _RpcError(INVALID_REQUEST)
+            await self._call(frame["method"], frame.get("params"), request_id)
+        except _RpcError as error:
+            await self._fail(request_id, error.error)
+        except (InvalidInput, NotFound):
+            await self._fail(request_id, INCORRECT_ARGUMENT)
+        except Forbidden:
+            await self._fail(request_id, OPERATORS_ONLY)
+        except Unavailable:
+            await self._fail(request_id, SERVICE_UNAVAILABLE)
+
+    async def _fail(self, request_id: RequestId, error: tuple[int, str]) -> None:
+        code, message = error
+        frame = {"error": {"code": code, "message": message}, "result": None, "id": request_id}
+        await self._session.send(dumps(frame))
+        if self._session.identity is None:
+            # Spec 1.1: nothing but message.auth before authentication.
+            await self._session.close(
+                CLOSE_POLICY_VIOLATION, 'authenticate first: {"method": "message.auth", ...}'
+            )
+
+    async def _call(self, method: str, params: Any, request_id: RequestId) -> None:
+        if method == "message.auth":
+            await self._auth(params, request_id)
+            return
+        identity = self._session.identity
+        if identity is None:
+            raise _RpcError(AUTHENTICATION_REQUIRED)
+        self._join(identity)
+        if method == "message.send":
+            text = _text_param(params, 0, 1)
+            room, message = await self._service.support_send(identity, text, skip=self._session.id)
+        elif method == "message.operatorSend":
+            if not identity.is_admin:
+                raise _RpcError(OPERATORS_ONLY)
+            text = _text_param(params, 1, 2)
+            user_id = validation.json_id(params[0], "user_id")
+            room, message = await self._service.support_reply(
+                identity, user_id, text, skip=self._session.id
+            )
+        else:
+            raise _RpcError(METHOD_NOT_FOUND)
+        await self._reply_message(room, message, request_id)
+
+    async def _reply_message(self, room: Room, message: Message, request_id: RequestId) -> None:
+        result = {"message": shapes.support_message(message, room)}
+        await self._session.send(_answer(result, request_id))
+
+    async def _auth(self, params: Any, request_id: RequestId) -> None:
+        token = params[0] if isinstance(params, list) and len(params) == 1 else None
+        if not isinstance(token, str) or not token:
+            await self._session.close(CLOSE_POLICY_VIOLATION, "missing token")
+            return
+        try:
+            identity = await self._service.identify(token)
+        except InvalidToken as error:
+            await self._session.close(CLOSE_POLICY_VIOLATION, str(error))
+            return
+        self._session.set_identity(identity)
+        await self._welcome(identity, request_id)
+
+    def _join(self, identity: Identity) -> None:
+        """Receive this user's support messages (and, for operators, every user's)."""
+        if self._joined_as == identity.user_id:
+            return
+        for subscription in self._subscriptions:
+            self._session.unsubscribe(subscription)
+        self._subscriptions = [
+            self._session.subscribe(support_topic(identity.user_id), encode_for_user)
+        ]
+        if identity.is_admin:
+            self._subscriptions.append(self._session.subscribe(OPERATORS, encode_for_operators))
+        self._joined_as = identity.user_id
+
+    async def _welcome(self, identity: Identity, request_id: RequestId) -> None:
+        """Spec 1.2: the user's thread (or null); for operators, the waiting threads."""
+        self._join(identity)
+        room, messages = await self._service.support_thread(identity)
+        result: dict[str, Any] = {
+            "messages": [shapes.support_message(m, room) for m in messages]
+            if room is not None and messages
+            else None
+        }
+        if identity.is_admin:
+            result["conversations"] = [
+                {
+                    "user_id": thread.room.creator_id,
+                    "user_name": thread.user_name,
+                    "room_id": thread.room.id,
+                    "message": shapes.support_message(thread.last_message, thread.room),
+                }
+                for thread in await self._service.waiting_threads(identity)
+            ]
+        await self._session.send(_answer(result, request_id))

@@ -1,0 +1,151 @@
+"""The TokenTalker dialect (specs 000 and 002) on path "/".
+
+Clients send JSON text frames ``{"name": ..., "message": ...}`` (spec 002 says
+``"username"`` instead of ``"name"``; both work, and a client gets frames back with the key
+it last used). The message text is a command or a chat message:
+
+- ``auth <token>``: become the token's user. Answered with a system frame.
+- ``history N``: the N (1-100) latest lobby messages, one frame each, oldest first.
+- anything else: stored in the lobby, then sent to every *other* connected client.
+
+The first word decides, case-insensitively, so ``auth ...`` and ``history ...`` frames are
+never stored or forwarded, even when malformed. Server frames have the same shape, with
+``"name": "server"`` and ``"system": true``; errors also carry ``"error"``. See
+docs/PROTOCOL.md for every frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import validation
+from ..broadcaster import Event, Subscription, room_topic
+from ..errors import ChatError, InvalidInput, NotAuthenticated
+from ..service import MAX_HISTORY, ChatService
+from ..store import Message
+from ..validation import SYSTEM_NAME
+from .dispatch import dumps
+from .session import ClientSession
+
+NOT_AUTHORIZED = 'not authorized: send "auth <token>" first'
+
+
+def _chat_frame(name_key: str, message: Message) -> str:
+    return dumps(
+        {
+            name_key: message.sender_name,
+            "message": message.body,
+            "id": message.id,
+            "ts": message.ts_ms,
+        }
+    )
+
+
+# One encoder per variant, module-level, so the broadcaster encodes each event once per
+# variant no matter how many clients receive it.
+def encode_with_name(event: Event) -> str:
+    return _chat_frame("name", event.message)
+
+
+def encode_with_username(event: Event) -> str:
+    return _chat_frame("username", event.message)
+
+
+_ENCODERS = {"name": encode_with_name, "username": encode_with_username}
+
+
+class TokenTalker:
+    """One client's TokenTalker conversation."""
+
+    example = '{"name": ..., "message": ...}'
+
+    def __init__(self, session: ClientSession, service: ChatService) -> None:
+        self._session = session
+        self._service = service
+        self._name_key = "name"
+        self._lobby: Subscription | None = None
+
+    async def start(self) -> None:
+        # Every client hears the lobby, authorized or not (spec 002).
+        self._lobby = self._session.subscribe(
+            room_topic(self._service.lobby_id), _ENCODERS[self._name_key]
+        )
+
+    async def handle(self, frame: Any) -> None:
+        try:
+            await self._handle(frame)
+        except ChatError as error:
+            await self.reject(str(error))
+
+    async def reject(self, problem: str) -> None:
+        await self._session.send(self._error_frame(problem))
+
+    async def _handle(self, frame: Any) -> None:
+        text = self._message_text(frame)
+        # Split on any whitespace: "auth\t<token>" is a command too, and must never be
+        # mistaken for a chat message (it would broadcast the token).
+        words = text.split(None, 1)
+        command = words[0].lower() if words else ""
+        argument = words[1].strip() if len(words) > 1 else ""
+        if command == "auth":
+            await self._auth(argument)
+        elif command == "history":
+            await self._history(argument)
+        else:
+            await self._post(text)
+
+    def _message_text(self, frame: Any) -> str:
+        """The message text of a valid frame; remembers which name key the client uses."""
+        if not isinstance(frame, dict):
+            raise InvalidInput(f"frame must be a JSON object: {self.example}")
+        key = "username" if "username" in frame and "name" not in frame else "name"
+        validation.require_str(frame, key)
+        self._use_name_key(key)
+        return validation.require_str(frame, "message")
+
+    def _use_name_key(self, key: str) -> None:
+        if key != self._name_key:
+            self._name_key = key
+            if self._lobby is not None:
+                self._lobby.encode = _ENCODERS[key]
+
+    def _system_frame(self, text: str) -> dict[str, Any]:
+        return {self._name_key: SYSTEM_NAME, "message": text, "system": True}
+
+    def _error_frame(self, problem: str) -> str:
+        return dumps({**self._system_frame(f"error: {problem}"), "error": problem})
+
+    async def _auth(self, token: str) -> None:
+        if not token:
+            raise InvalidInput("auth needs a token: auth <token>")
+        identity = await self._service.identify(token)
+        self._session.set_identity(identity)
+        await self._session.send(dumps(self._system_frame(f"authorized as {identity.name}")))
+
+    async def _history(self, argument: str) -> None:
+        if self._session.identity is None:
+            raise NotAuthenticated(NOT_AUTHORIZED)
+        if not (argument.isascii() and argument.isdigit() and 1 <= int(argument) <= MAX_HISTORY):
+            raise InvalidInput(f"history needs a number from 1 to {MAX_HISTORY}: history 10")
+        # Bound to the client: if it disconnects, the query is cancelled.
+        with self._session.bound_to_client():
+            await self._session.writes_settled()  # the history includes what it just sent
+            messages = await self._service.history(self._service.lobby_id, int(argument))
+            for message in messages:
+                await self._session.send(_chat_frame(self._name_key, message))
+
+    async def _post(self, text: str) -> None:
+        identity = self._session.identity
+        if identity is None:
+            raise NotAuthenticated(NOT_AUTHORIZED)
+        # "To the others": the sender does not get its own message back, so there is no
+        # answer to wait for: the next frame is handled while this one is committed.
+        pending = await self._service.post_pipelined(
+            identity, self._service.lobby, text, skip=self._session.id, on_error=self._failed
+        )
+        self._session.track_write(pending)
+
+    def _failed(self, error: BaseException) -> None:
+        """A pipelined message could not be stored: tell the client, as any error."""
+        problem = str(error) if isinstance(error, ChatError) else "internal error"
+        self._session.send_nowait(self._error_frame(problem))

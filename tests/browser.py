@@ -1,0 +1,141 @@
+"""Driving real headless Chromium pages from Trio tests.
+
+Playwright's synchronous API runs in a worker thread (`in_browser`): each test's browser
+scenario is one plain function, given a fresh browser, while the server under test runs
+on the Trio thread. The browser is Debian's `chromium` (no browser download); with
+CI=true a browser that cannot start fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import pytest
+import trio
+from support import in_ci
+
+CHROMIUM = os.environ.get("CHAT_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: How long the page may take to show something (loopback, so generous).
+WAIT_MS = 10_000
+
+T = TypeVar("T")
+
+
+class BrowserUnavailable(Exception):
+    pass
+
+
+def _unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"headless Chromium is needed (CI=true): {reason}")
+    pytest.skip(f"headless Chromium is not available: {reason}")
+
+
+def _run(scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
+    if not os.path.exists(CHROMIUM):
+        raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError as error:
+        raise BrowserUnavailable(f"playwright is not installed ({error})") from None
+    # Playwright's sync API runs its own asyncio loop in this thread. trio-asyncio
+    # (imported by the PostgreSQL tests) replaces asyncio's policy process-wide; a
+    # policy set in this thread takes precedence, for this thread only.
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        with sync_playwright() as playwright:
+            try:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            except Error as error:
+                raise BrowserUnavailable(str(error).splitlines()[0]) from None
+            try:
+                return scenario(browser, *args)
+            finally:
+                browser.close()
+    finally:
+        asyncio.set_event_loop_policy(None)
+
+
+async def in_browser(scenario: Callable[..., T], *args: Any) -> T:
+    """Run `scenario(browser, *args)` with a fresh headless Chromium, in a thread."""
+    try:
+        return await trio.to_thread.run_sync(partial(_run, scenario, args))
+    except BrowserUnavailable as error:
+        _unavailable(str(error))
+        raise
+
+
+@dataclass
+class Client:
+    """One person's page, with what went wrong in it (script errors, dialogs)."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def fill_and_click(self, name: str, password: str, button: str) -> None:
+        self.page.fill("#login-form input[name=name]", name)
+        self.page.fill("#login-form input[name=password]", password)
+        self.page.click(button)
+
+    def register(self, name: str, password: str = "password") -> None:
+        self.fill_and_click(name, password, "#register")
+        self.wait_online()
+
+    def log_in(self, name: str, password: str = "password") -> None:
+        self.fill_and_click(name, password, "#login")
+        self.wait_online()
+
+    def wait_online(self) -> None:
+        self.page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
+
+    def say(self, text: str) -> None:
+        self.page.fill("#send-form input[name=text]", text)
+        self.page.press("#send-form input[name=text]", "Enter")
+
+    def message_texts(self) -> list[str]:
+        return self.page.locator("#messages li .text").all_text_contents()
+
+    def wait_for_text(self, selector: str, text: str) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.page.locator(selector).filter(has_text=text)).not_to_have_count(
+            0, timeout=WAIT_MS
+        )
+
+    def wait_for_message(self, text: str) -> None:
+        self.wait_for_text("#messages li .text", text)
+
+    def uid(self) -> int:
+        whoami = self.page.text_content("#whoami") or ""
+        return int(whoami.rsplit("#", 1)[1].rstrip(")"))
+
+
+def open_client(browser: Any, url: str) -> Client:
+    """A new page in its own context (its own sessionStorage), at `url`."""
+    page = browser.new_context(viewport={"width": 960, "height": 600}).new_page()
+    client = Client(page)
+    page.on("pageerror", lambda error: client.errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and client.errors.append(m.text))
+
+    def on_dialog(dialog: Any) -> None:
+        client.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(url)
+    return client

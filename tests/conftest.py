@@ -1,0 +1,73 @@
+"""Fixtures: every store-touching test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL tests need CHAT_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test);
+each test gets its own throwaway schema. Without the variable they are skipped, except
+with CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from support import (
+    TEST_SECRET,
+    Clients,
+    Server,
+    open_clients,
+    start_server,
+    throwaway_postgres_schema,
+)
+
+from chat.config import Config
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """None (SQLite in the test's data directory) or a throwaway PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        async with throwaway_postgres_schema() as url:
+            yield url
+
+
+def _test_config(tmp_path: Path, database_url: str | None) -> Config:
+    return Config(
+        host="127.0.0.1",
+        port=0,
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        jwt_secret=TEST_SECRET,
+        bcrypt_cost=4,
+        close_timeout=2.0,
+        shutdown_timeout=2.0,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str | None) -> Config:
+    """A server configuration for the backend under test (both, in turn)."""
+    return _test_config(tmp_path, database_url)
+
+
+@pytest.fixture
+async def postgres_config(tmp_path: Path) -> AsyncIterator[Config]:
+    """A configuration on a throwaway PostgreSQL schema, for PostgreSQL-only behaviour."""
+    async with throwaway_postgres_schema() as url:
+        yield _test_config(tmp_path, url)
+
+
+@pytest.fixture
+async def server(nursery: trio.Nursery, config: Config) -> Server:
+    """A real server on 127.0.0.1, an ephemeral port; stopped when the test ends."""
+    return await start_server(nursery, config)
+
+
+@pytest.fixture
+async def clients(server: Server) -> AsyncIterator[Clients]:
+    """WebSocket clients of `server`, closed before the server stops."""
+    async with open_clients(server) as group:
+        yield group

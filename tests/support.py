@@ -1,0 +1,286 @@
+"""Test helpers: a real server on an ephemeral port, and real HTTP and WebSocket clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from trio_websocket import WebSocketConnection, wrap_client_stream
+
+from chat.config import Config
+from chat.server import serve
+
+#: Generous bound for anything that should happen "at once" on loopback.
+STEP = 10.0
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_url_or_skip() -> str:
+    """The base PostgreSQL URL for tests; skips (or fails under CI=true) without one."""
+    url = os.environ.get("CHAT_TEST_DATABASE_URL")
+    if not url:
+        message = "CHAT_TEST_DATABASE_URL is not set; PostgreSQL tests need it"
+        if in_ci():
+            pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(message)
+    return url
+
+
+async def _pg_execute(url: str, sql: str) -> None:
+    import asyncpg
+    import trio_asyncio
+
+    async with trio_asyncio.open_loop():
+        conn = await trio_asyncio.aio_as_trio(asyncpg.connect)(url, timeout=5)
+        try:
+            await trio_asyncio.aio_as_trio(conn.execute)(sql)
+        finally:
+            with trio.move_on_after(2, shield=True):
+                await trio_asyncio.aio_as_trio(conn.close)()
+            if not conn.is_closed():
+                conn.terminate()
+
+
+@asynccontextmanager
+async def throwaway_postgres_schema() -> AsyncIterator[str]:
+    """A fresh schema for one test; yields a database URL whose search_path is that schema."""
+    base = postgres_url_or_skip()
+    schema = "chat_test_" + secrets.token_hex(6)
+    try:
+        await _pg_execute(base, f"CREATE SCHEMA {schema}")
+    except OSError as error:
+        message = f"PostgreSQL at {base} is unreachable: {error}"
+        if in_ci():
+            pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(message)
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}search_path={schema}"
+    finally:
+        with trio.CancelScope(shield=True):
+            await _pg_execute(base, f"DROP SCHEMA {schema} CASCADE")
+
+
+async def pg_execute(database_url: str, sql: str) -> None:
+    """Run one statement against the test database (outside the server)."""
+    await _pg_execute(database_url, sql)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    config: Config
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ws(self, path: str = "/") -> str:
+        return f"ws://{self.host}:{self.port}{path}"
+
+
+async def start_server(nursery: trio.Nursery, config: Config) -> Server:
+    host, port = await nursery.start(serve, config)
+    return Server(host, port, config)
+
+
+def http_client(server: Server) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.http, timeout=STEP)
+
+
+async def raw_upgrade(server: Server, target: str, headers: str = "") -> bytes:
+    """Send a WebSocket upgrade request by hand; the response head (and, for a refusal,
+    its body). `headers` are extra header lines, each ending in CRLF."""
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"{headers}\r\n"
+    )
+    with trio.fail_after(STEP):
+        async with await trio.open_tcp_stream(server.host, server.port) as stream:
+            await stream.send_all(request.encode())
+            response = b""
+            while b"\r\n\r\n" not in response:
+                response += await stream.receive_some()
+            if not response.startswith(b"HTTP/1.1 101 "):
+                # A refusal has a body and closes the connection: read to the end.
+                while chunk := await stream.receive_some():
+                    response += chunk
+    return response
+
+
+def status_of(response: bytes) -> bytes:
+    """b"101" from b"HTTP/1.1 101 Switching Protocols..."."""
+    return response.split(b" ", 2)[1]
+
+
+async def register(server: Server, name: str, password: str = "pw") -> str:
+    """Register a user through spec 002's endpoint; returns its token."""
+    async with http_client(server) as client:
+        response = await client.post("/api/reg", json={"username": name, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+@dataclass(frozen=True)
+class Account:
+    """A registered user: its id, name, e-mail, password and a token."""
+
+    uid: int
+    name: str
+    email: str
+    password: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers for an authenticated request (Bearer form)."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def account(server: Server, name: str, password: str = "pw") -> Account:
+    """Register through spec 004 (/register), log in through PUT /login."""
+    email = f"{name.lower()}@example.com"
+    async with http_client(server) as client:
+        registered = await client.post(
+            "/register", json={"Username": name, "Email": email, "Password": password}
+        )
+        assert registered.status_code == 201, registered.text
+        login = await client.put("/login", json={"Email": email, "Password": password})
+        assert login.status_code == 200, login.text
+    return Account(registered.json()["UID"], name, email, password, login.json()["token"])
+
+
+class JsonClient:
+    """A WebSocket client for the JSON dialects (room protocol, direct messages)."""
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self.ws = ws
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send_message(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def receive(self) -> Any:
+        with trio.fail_after(STEP):
+            return json.loads(await self.ws.get_message())
+
+    async def request(self, frame: Any) -> Any:
+        await self.send(frame)
+        return await self.receive()
+
+
+class TalkerClient:
+    """A TokenTalker WebSocket client (specs 000/002) with timeouts on every wait."""
+
+    def __init__(self, ws: WebSocketConnection, name: str = "someone", key: str = "name") -> None:
+        self.ws = ws
+        self.name = name
+        self.key = key
+
+    async def say(self, message: str) -> None:
+        await self.ws.send_message(json.dumps({self.key: self.name, "message": message}))
+
+    async def receive(self) -> dict[str, Any]:
+        with trio.fail_after(STEP):
+            return json.loads(await self.ws.get_message())
+
+    async def auth(self, token: str) -> dict[str, Any]:
+        await self.say(f"auth {token}")
+        reply = await self.receive()
+        assert reply.get("error") is None, reply
+        return reply
+
+    async def stored(self) -> None:
+        """Wait until every chat message this authorized client sent is stored, so that
+        other clients can read it. Chat posts are pipelined (`sync` alone only says they
+        were handled), but a history request waits for the client's own writes first."""
+        await self.say("history 1")
+        await self.sync()
+
+    async def sync(self) -> None:
+        """Wait until the server has handled every frame sent so far: send a frame that is
+        always answered (an error), and read up to that answer."""
+        await self.ws.send_message("sync")
+        while True:
+            frame = await self.receive()
+            if frame.get("error", "").startswith("frame is not valid JSON"):
+                return
+
+
+class Clients:
+    """WebSocket clients of one server, all closed (with a close handshake) at the end."""
+
+    def __init__(self, nursery: trio.Nursery, server: Server) -> None:
+        self._nursery = nursery
+        self.server = server
+        self._connections: list[tuple[WebSocketConnection, trio.SocketStream]] = []
+
+    async def connect(
+        self, path: str = "/", *, receive_buffer: int | None = None
+    ) -> WebSocketConnection:
+        """A raw WebSocket connection. `receive_buffer` shrinks the socket's SO_RCVBUF, for
+        clients that are meant to fall behind."""
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
+        if receive_buffer is not None:
+            sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
+        stream = trio.SocketStream(sock)
+        try:
+            with trio.fail_after(STEP):
+                await sock.connect((self.server.host, self.server.port))
+                ws = await wrap_client_stream(self._nursery, stream, self.server.host, path)
+        except BaseException:
+            sock.close()
+            raise
+        # We keep the stream: trio-websocket's client does not close it when the server
+        # ends the connection, so the test must.
+        self._connections.append((ws, stream))
+        return ws
+
+    async def json(self, path: str = "/ws", *, token: str | None = None) -> JsonClient:
+        """A client of the JSON dialects; the token, if any, goes in ``?token=``."""
+        if token is not None:
+            path = f"{path}?token={token}"
+        return JsonClient(await self.connect(path))
+
+    async def talker(
+        self, *, token: str | None = None, name: str = "someone", key: str = "name"
+    ) -> TalkerClient:
+        """A TokenTalker client on "/", authenticated if a token is given."""
+        client = TalkerClient(await self.connect("/"), name, key)
+        if token is not None:
+            await client.auth(token)
+        return client
+
+    async def aclose(self) -> None:
+        for ws, stream in self._connections:
+            with trio.move_on_after(1):
+                await ws.aclose()
+            await trio.aclose_forcefully(stream)
+
+
+@asynccontextmanager
+async def open_clients(server: Server) -> AsyncIterator[Clients]:
+    # Holds the clients' reader tasks; cancelled once every client has been closed.
+    async with trio.open_nursery() as nursery:
+        clients = Clients(nursery, server)
+        try:
+            yield clients
+        finally:
+            with trio.CancelScope(shield=True):
+                await clients.aclose()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,136 @@
+"""The `chat` command: migrate, user add, serve's start-up errors, exit codes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+from support import Server, http_client, start_server
+
+from chat.config import Config
+from chat.store import open_store
+
+
+def _env(config: Config, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, CHAT_DATA_DIR=str(config.data_dir), CHAT_BCRYPT_COST="4")
+    env.pop("CHAT_DATABASE_URL", None)
+    if config.database_url is not None:
+        env["CHAT_DATABASE_URL"] = config.database_url
+    env.update(extra)
+    return env
+
+
+async def _chat(*args: str, env: dict[str, str], stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return await trio.run_process(
+        [sys.executable, "-m", "chat", *args],
+        env=env,
+        stdin=stdin,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+async def test_migrate_applies_the_schema_then_reports_it_up_to_date(config: Config) -> None:
+    first = await _chat("migrate", env=_env(config))
+    assert first.returncode == 0, first.stderr
+    assert b"applied 0001_initial" in first.stdout
+    second = await _chat("migrate", env=_env(config))
+    assert second.returncode == 0, second.stderr
+    assert b"already up to date" in second.stdout
+
+
+async def test_user_add_creates_a_user_who_can_log_in(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    added = await _chat(
+        "user", "add", "alice", "--password-stdin", env=_env(config), stdin=b"s3cret\n"
+    )
+    assert added.returncode == 0, added.stderr
+    assert b"created user 'alice'" in added.stdout
+    server: Server = await start_server(nursery, config)
+    async with http_client(server) as client:
+        response = await client.post("/auth", json={"name": "alice", "password": "s3cret"})
+    assert response.status_code == 200
+
+
+async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
+    added = await _chat(
+        "user",
+        "add",
+        "op",
+        "--admin",
+        "--email",
+        "Op@Example.com",
+        "--password-stdin",
+        env=_env(config),
+        stdin=b"pw\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert b"created operator 'op'" in added.stdout
+    async with open_store(config) as store:
+        user = await store.user_by_name("op")
+    assert user is not None and user.is_admin and user.email == "op@example.com"
+
+
+async def test_user_add_with_a_taken_name_fails_with_a_message(config: Config) -> None:
+    env = _env(config)
+    assert (
+        await _chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"a\n")
+    ).returncode == 0
+    again = await _chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"b\n")
+    assert again.returncode == 1
+    assert b"already taken" in again.stderr
+
+
+async def test_user_add_refuses_an_invalid_name_or_password(config: Config) -> None:
+    env = _env(config)
+    bad_name = await _chat("user", "add", " spaced", "--password-stdin", env=env, stdin=b"pw\n")
+    assert bad_name.returncode == 1 and b"spaces" in bad_name.stderr
+    empty = await _chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"\n")
+    assert empty.returncode == 1 and b"password must not be empty" in empty.stderr
+
+
+async def test_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    env = dict(os.environ, CHAT_DATA_DIR=str(tmp_path), CHAT_PORT="ninety")
+    result = await _chat("serve", env=env)
+    assert result.returncode == 2
+    assert b"CHAT_PORT" in result.stderr and b"'ninety'" in result.stderr
+
+
+async def test_serve_reports_an_unreachable_database_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(
+        os.environ,
+        CHAT_DATA_DIR=str(tmp_path),
+        CHAT_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/test",
+    )
+    result = await _chat("serve", "--port", "0", env=env)
+    assert result.returncode == 1
+    assert b"cannot connect to PostgreSQL" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_serve_reports_a_port_in_use_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, CHAT_DATA_DIR=str(tmp_path), CHAT_BCRYPT_COST="4")
+        result = await _chat("serve", "--port", str(port), env=env)
+    assert result.returncode == 1
+    assert b"in use" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_help_lists_the_commands() -> None:
+    result = await _chat("--help", env=dict(os.environ))
+    assert result.returncode == 0
+    for command in (b"serve", b"migrate", b"user"):
+        assert command in result.stdout

@@ -1,0 +1,76 @@
+"""The browser client's page and its protections, checked over plain HTTP and raw
+WebSocket handshakes (tests/test_browser.py drives the page in Chromium)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from support import Server, account, http_client, raw_upgrade, start_server, status_of
+
+from chat.config import Config
+
+
+async def test_the_root_path_serves_the_client_page(server: Server) -> None:
+    async with http_client(server) as client:
+        page = await client.get("/")
+        script = await client.get("/static/app.js")
+        style = await client.get("/static/style.css")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/app.js">' in page.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
+
+
+async def test_the_page_forbids_inline_scripts(server: Server) -> None:
+    async with http_client(server) as client:
+        page = await client.get("/")
+    policy = page.headers["content-security-policy"]
+    directives = dict(
+        part.strip().split(" ", 1) for part in policy.split(";") if " " in part.strip()
+    )
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert directives["object-src"] == "'none'"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in page.text  # and the page has none
+
+
+async def test_an_unknown_static_file_is_a_json_404(server: Server) -> None:
+    async with http_client(server) as client:
+        response = await client.get("/static/nope.js")
+    assert response.status_code == 404 and response.json() == {"error": "not found"}
+
+
+@pytest.mark.parametrize(
+    "origin,status",
+    [
+        (None, b"101"),  # not a browser: no page to be tricked
+        ("http://127.0.0.1:{port}", b"101"),  # the server's own page
+        ("https://127.0.0.1:{port}", b"101"),  # ...behind a TLS-terminating proxy
+        ("http://evil.example", b"403"),
+        ("http://127.0.0.1:1", b"403"),  # same host, another port: another origin
+        ("null", b"403"),  # a sandboxed or file: page
+    ],
+)
+async def test_browser_pages_from_other_origins_cannot_open_a_socket(
+    server: Server, origin: str | None, status: bytes
+) -> None:
+    user = await account(server, "user")
+    for path in (f"/ws?token={user.token}", "/", "/v1/ws"):
+        header = "" if origin is None else f"Origin: {origin.format(port=server.port)}\r\n"
+        assert status_of(await raw_upgrade(server, path, header)) == status, path
+
+
+async def test_allowed_origins_are_configurable(nursery: trio.Nursery, config: Config) -> None:
+    server = await start_server(
+        nursery, config.replace(allowed_origins=("https://chat.example.com",))
+    )
+    allowed = await raw_upgrade(server, "/", "Origin: https://chat.example.com\r\n")
+    other = await raw_upgrade(server, "/", "Origin: https://other.example.com\r\n")
+    assert (status_of(allowed), status_of(other)) == (b"101", b"403")
+
+
+async def test_any_origin_can_be_allowed_explicitly(nursery: trio.Nursery, config: Config) -> None:
+    server = await start_server(nursery, config.replace(allowed_origins=("*",)))
+    response = await raw_upgrade(server, "/", "Origin: https://anywhere.example\r\n")
+    assert status_of(response) == b"101"

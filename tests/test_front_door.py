@@ -1,0 +1,190 @@
+"""One port, two servers: the seam between our front door, Hypercorn and trio-websocket.
+
+These tests speak raw bytes over a socket, so they see exactly what a client sees:
+where a connection is handed over mid-stream, what bytes arrive first, when the server
+closes its side.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+from support import STEP, Server
+
+from chat.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
+from chat.replay_stream import ReplayStream
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def _read_until(stream: trio.SocketStream, marker: bytes, buffer: bytes = b"") -> bytes:
+    with trio.fail_after(STEP):
+        while marker not in buffer:
+            data = await stream.receive_some()
+            assert data, f"connection closed before {marker!r}; got {buffer!r}"
+            buffer += data
+    return buffer
+
+
+async def _read_response(stream: trio.SocketStream, buffer: bytes = b"") -> tuple[bytes, bytes]:
+    """One HTTP response (head and Content-Length body) and whatever followed it."""
+    buffer = await _read_until(stream, b"\r\n\r\n", buffer)
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest = await _read_until(stream, b"", rest + await stream.receive_some())
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+
+async def _wait_for_eof(stream: trio.SocketStream) -> None:
+    with trio.fail_after(STEP):
+        while await stream.receive_some():
+            pass
+
+
+def _masked_text_frame(text: str) -> bytes:
+    """A client-to-server WebSocket text frame (RFC 6455 5.2), masked with a zero key."""
+    payload = text.encode()
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+# --- unit: the pieces of the seam ---
+
+
+@pytest.mark.parametrize(
+    "head,expected",
+    [
+        (UPGRADE, True),
+        (UPGRADE.replace(b"Upgrade: websocket", b"upgrade:  WebSocket"), True),
+        (UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: foo, websocket"), True),
+        (UPGRADE.replace(b"GET ", b"POST "), False),
+        (UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: h2c"), False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        (UPGRADE[:-2], False),  # head not complete
+    ],
+)
+def test_is_websocket_upgrade(head: bytes, expected: bool) -> None:
+    assert is_websocket_upgrade(head) is expected
+
+
+def test_replay_stream_exposes_socket_and_is_not_mistaken_for_tls() -> None:
+    # Hypercorn's TCPServer treats any stream with do_handshake as TLS.
+    assert not hasattr(ReplayStream, "do_handshake")
+    assert isinstance(ReplayStream.__dict__["socket"], property)
+
+
+async def test_replay_stream_returns_the_prefix_before_the_socket_data() -> None:
+    left, right = trio.socket.socketpair()
+    async with trio.SocketStream(left) as a, trio.SocketStream(right) as b:
+        replay = ReplayStream(a, b"hello ")
+        await b.send_all(b"world")
+        assert await replay.receive_some(3) == b"hel"
+        assert await replay.receive_some() == b"lo "
+        assert await replay.receive_some() == b"world"
+
+
+# --- HTTP through the front door ---
+
+
+async def test_a_keep_alive_connection_serves_several_requests(server: Server) -> None:
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        rest = b""
+        for _ in range(3):
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            response, rest = await _read_response(stream, rest)
+            assert response.startswith(b"HTTP/1.1 200")
+            assert response.endswith(b'{"status":"ok"}\n')
+
+
+async def test_pipelined_requests_in_one_packet_are_all_answered(server: Server) -> None:
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        first, rest = await _read_response(stream)
+        second, _ = await _read_response(stream, rest)
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_request_head_split_across_packets_is_reassembled(server: Server) -> None:
+    body = json.dumps({"username": "alice", "password": "pw"}).encode()
+    request = (
+        b"POST /api/reg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        for i in range(0, len(request), 7):
+            await stream.send_all(request[i : i + 7])
+            await trio.sleep(0.001)
+        response, _ = await _read_response(stream)
+    assert response.startswith(b"HTTP/1.1 201")
+    assert b'"token"' in response
+
+
+async def test_connection_close_makes_the_server_close_its_side(server: Server) -> None:
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response, rest = await _read_response(stream)
+        assert response.startswith(b"HTTP/1.1 200")
+        assert rest == b""
+        await _wait_for_eof(stream)
+
+
+async def test_an_oversized_request_head_gets_an_http_error_not_a_crash(server: Server) -> None:
+    huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES * 2) + b"\r\n\r\n"
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        try:
+            await stream.send_all(huge)
+        except trio.BrokenResourceError:
+            pass  # the server may answer and close before reading it all
+        response = await _read_until(stream, b"\r\n")
+    assert response.split(b" ")[1] in (b"400", b"413", b"431")
+    # ...and the server still serves everyone else.
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        response, _ = await _read_response(stream)
+    assert response.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_client_that_sends_nothing_does_not_block_others(server: Server) -> None:
+    silent = await trio.open_tcp_stream(server.host, server.port)
+    async with silent, await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        response, _ = await _read_response(stream)
+    assert response.startswith(b"HTTP/1.1 200")
+
+
+# --- WebSocket through the front door ---
+
+
+async def test_a_raw_upgrade_is_answered_101_and_frames_flow_after_the_handover(
+    server: Server,
+) -> None:
+    # RFC 6455 4.1: the client waits for the 101 before it sends frames.
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(UPGRADE)
+        response = await _read_until(stream, b"\r\n\r\n")
+        assert response.startswith(b"HTTP/1.1 101")
+        await stream.send_all(_masked_text_frame("not json"))
+        frames = await _read_until(stream, b"not valid JSON", response.partition(b"\r\n\r\n")[2])
+    assert b'"error"' in frames
+
+
+async def test_http_and_websocket_are_served_on_the_same_port_at_once(
+    server: Server, clients
+) -> None:
+    chatter = await clients.talker()
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        response, _ = await _read_response(stream)
+        assert response.startswith(b"HTTP/1.1 200")
+    await chatter.ws.send_message("still open")
+    assert "not valid JSON" in (await chatter.receive())["error"]

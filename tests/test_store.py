@@ -1,0 +1,252 @@
+"""The storage interface: both backends, the same behaviour."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import trio
+from support import STEP
+
+from chat.config import Config
+from chat.errors import EmailTaken, NameTaken, RoomNameTaken
+from chat.store import open_store
+from chat.store.migrations import load_migrations
+
+
+async def test_a_new_database_has_exactly_one_lobby(config: Config) -> None:
+    async with open_store(config) as store:
+        assert isinstance(store.lobby_id, int)
+        assert await store.latest_messages(store.lobby_id, 10) == []
+
+
+async def test_users_are_found_by_name_and_by_id(config: Config) -> None:
+    async with open_store(config) as store:
+        created = await store.create_user("alice", "hash", email="a@example.com", is_admin=True)
+        assert await store.user_by_name("alice") == created
+        assert await store.user_by_id(created.id) == created
+        assert created.is_admin and created.email == "a@example.com"
+        assert await store.user_by_name("Alice") is None  # names are case-sensitive
+        assert await store.user_by_id(created.id + 1000) is None
+
+
+async def test_a_duplicate_name_raises_name_taken(config: Config) -> None:
+    async with open_store(config) as store:
+        await store.create_user("alice", "hash")
+        with pytest.raises(NameTaken):
+            await store.create_user("alice", "other")
+
+
+async def test_a_duplicate_email_raises_email_taken(config: Config) -> None:
+    async with open_store(config) as store:
+        await store.create_user("alice", "hash", email="same@example.com")
+        with pytest.raises(EmailTaken):
+            await store.create_user("bob", "hash", email="same@example.com")
+        await store.create_user("carol", "hash")  # no e-mail at all is fine, repeatedly
+        await store.create_user("dave", "hash")
+
+
+async def test_latest_messages_are_the_newest_n_oldest_first(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        sent = [
+            await store.add_message(store.lobby_id, (alice if i % 2 else bob).id, f"m{i}")
+            for i in range(7)
+        ]
+        latest = await store.latest_messages(store.lobby_id, 3)
+    assert [m.body for m in latest] == ["m4", "m5", "m6"]
+    assert latest == sent[4:]
+    assert [m.sender_name for m in latest] == ["bob", "alice", "bob"]
+    assert sent[0].created_at <= sent[-1].created_at
+
+
+async def test_a_message_from_an_unknown_user_is_refused(config: Config) -> None:
+    async with open_store(config) as store:
+        with pytest.raises(Exception) as refused:
+            await store.add_message(store.lobby_id, 12345, "ghost")
+        assert "foreign key" in str(refused.value).lower()
+
+
+async def test_reopening_applies_no_migration_twice(config: Config) -> None:
+    backend = "sqlite" if config.database_url is None else "postgres"
+    every_migration = [f"{m.version:04d}_{m.name}" for m in load_migrations(backend)]
+    assert every_migration[:2] == ["0001_initial", "0002_direct_rooms"]
+    async with open_store(config) as store:
+        assert store.applied_migrations == every_migration
+        await store.create_user("alice", "hash")
+    async with open_store(config) as store:
+        assert store.applied_migrations == []
+        assert await store.user_by_name("alice") is not None
+
+
+async def test_sqlite_runs_in_wal_mode_and_records_its_schema_version(tmp_path) -> None:
+    config = Config(data_dir=tmp_path)
+    async with open_store(config) as store:
+        await store.ping()
+    conn = sqlite3.connect(config.sqlite_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert versions == [(m.version,) for m in load_migrations("sqlite")]
+    finally:
+        conn.close()
+
+
+async def test_a_cancelled_postgres_query_leaves_the_pool_usable(postgres_config: Config) -> None:
+    config = postgres_config.replace(db_pool_size=2)
+    async with open_store(config) as store:
+        for _ in range(3):  # more cancellations than connections
+            with trio.move_on_after(0.2) as scope:
+                await store._fetchval("SELECT pg_sleep(30)")
+            assert scope.cancelled_caught
+        # Every pooled connection still answers, at once, and the sleeps were cancelled
+        # on the server rather than left running.
+        with trio.fail_after(STEP):
+            async with trio.open_nursery() as nursery:
+                for _ in range(4):
+                    nursery.start_soon(store.ping)
+            running = await store._fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'"
+            )
+        assert running == 0
+
+
+async def test_postgres_callers_queue_fairly_behind_the_pool(postgres_config: Config) -> None:
+    config = postgres_config.replace(db_pool_size=4)
+    callers, rounds = 50, 5
+    completed = 0
+    done_at: list[int] = []  # how many queries had completed when each caller finished
+    async with open_store(config) as store:
+
+        async def caller() -> None:
+            nonlocal completed
+            for _ in range(rounds):
+                await store.ping()
+                completed += 1
+            done_at.append(completed)
+
+        with trio.fail_after(STEP):
+            async with trio.open_nursery() as nursery:
+                for _ in range(callers):
+                    nursery.start_soon(caller)
+    # First come, first served: every caller's query waits behind everyone's earlier
+    # ones, so nobody finishes all its rounds before the others are well into their
+    # last round. (asyncpg's pool alone lets some callers finish before most started.)
+    # The pool's width of queries runs at once, so allow that much overlap.
+    slack = 2 * config.db_pool_size
+    assert min(done_at) >= (rounds - 1) * callers - slack, sorted(done_at)[:5]
+
+
+async def test_renaming_keeps_names_unique(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash", email="alice@example.com")
+        await store.create_user("bob", "hash")
+        renamed = await store.rename_user(alice.id, "alicia")
+        assert (renamed.id, renamed.name) == (alice.id, "alicia")
+        assert await store.user_by_email("alice@example.com") == renamed
+        with pytest.raises(NameTaken):
+            await store.rename_user(alice.id, "bob")
+
+
+async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> None:
+    async with open_store(config) as store:
+        owner = await store.create_user("owner", "hash")
+        other = await store.create_user("other", "hash")
+        room = await store.create_room("general", is_private=True, creator_id=owner.id)
+        assert (room.name, room.kind, room.is_private, room.creator_id) == (
+            "general",
+            "group",
+            True,
+            owner.id,
+        )
+        assert await store.room_by_id(room.id) == room
+        assert await store.is_member(room.id, owner.id)
+        assert not await store.is_member(room.id, other.id)
+        with pytest.raises(RoomNameTaken):
+            await store.create_room("general", is_private=False, creator_id=other.id)
+
+
+async def test_adding_a_member_twice_is_harmless(config: Config) -> None:
+    async with open_store(config) as store:
+        owner = await store.create_user("owner", "hash")
+        guest = await store.create_user("guest", "hash")
+        first = await store.create_room("a", is_private=False, creator_id=owner.id)
+        second = await store.create_room("b", is_private=False, creator_id=owner.id)
+        for room in (second, first, first):
+            await store.add_member(room.id, guest.id)
+        assert await store.rooms_of(guest.id) == [first.id, second.id]
+
+
+async def test_a_pair_has_one_direct_room_even_when_created_concurrently(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        rooms = []
+
+        async def get(a: int, b: int) -> None:
+            rooms.append(await store.direct_room(a, b))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(10):
+                nursery.start_soon(get, *((alice.id, bob.id) if i % 2 else (bob.id, alice.id)))
+        assert len({room.id for room in rooms}) == 1
+        room = rooms[0]
+        assert (room.kind, room.is_private, room.pair) == ("direct", True, (alice.id, bob.id))
+        assert await store.is_member(room.id, alice.id) and await store.is_member(room.id, bob.id)
+        assert await store.room_by_id(room.id) == room
+
+
+async def test_pages_of_messages_go_back_from_an_id(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        room = await store.create_room("r", is_private=False, creator_id=alice.id)
+        other = await store.create_room("s", is_private=False, creator_id=alice.id)
+        sent = [await store.add_message(room.id, alice.id, f"m{i}") for i in range(5)]
+        await store.add_message(other.id, alice.id, "elsewhere")
+        newest = await store.messages_before(room.id, None, 2)
+        older = await store.messages_before(room.id, newest[-1].id, 10)
+    assert [m.body for m in newest] == ["m4", "m3"]
+    assert [m.body for m in older] == ["m2", "m1", "m0"]
+    assert older[0] == sent[2]
+
+
+async def test_a_user_has_one_support_thread_created_on_demand(config: Config) -> None:
+    async with open_store(config) as store:
+        user = await store.create_user("user", "hash")
+        assert await store.support_room(user.id, create=False) is None
+        rooms = []
+
+        async def get() -> None:
+            rooms.append(await store.support_room(user.id, create=True))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(6):
+                nursery.start_soon(get)
+        assert len({room.id for room in rooms}) == 1
+        room = rooms[0]
+        assert (room.kind, room.is_private, room.creator_id) == ("support", True, user.id)
+        assert await store.support_room(user.id, create=False) == room
+        assert await store.is_member(room.id, user.id)
+
+
+async def test_waiting_support_threads_are_those_whose_user_spoke_last(config: Config) -> None:
+    async with open_store(config) as store:
+        op = await store.create_user("op", "hash", is_admin=True)
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        carol = await store.create_user("carol", "hash")
+        alice_room = await store.support_room(alice.id, create=True)
+        bob_room = await store.support_room(bob.id, create=True)
+        await store.support_room(carol.id, create=True)  # empty: not waiting
+        await store.add_message(bob_room.id, bob.id, "bob asks")
+        await store.add_message(alice_room.id, alice.id, "alice asks")
+        await store.add_message(alice_room.id, op.id, "answered")
+        await store.add_message(alice_room.id, alice.id, "alice again")
+        await store.add_message(bob_room.id, op.id, "bob answered")
+        waiting = await store.waiting_support_threads(10)
+        assert [(w.room.id, w.user_name, w.last_message.body) for w in waiting] == [
+            (alice_room.id, "alice", "alice again"),
+        ]
+        assert waiting[0].last_message.sender_id == alice.id
