@@ -29,13 +29,18 @@ def public_profile(user: User) -> dict[str, Any]:
 
 
 def room(room: Room) -> dict[str, Any]:
-    return {
+    """A room as spec 004 describes it; a direct room also names its two users ("UIDs",
+    lower first), so a client can tell who a conversation is with."""
+    shape: dict[str, Any] = {
         "RoomID": room.id,
         "Name": room.name,
         "IsPrivate": room.is_private,
         "CreatorUID": room.creator_id,
         "CreatedAt": timestamp(room.created_at),
     }
+    if room.pair is not None:
+        shape["UIDs"] = list(room.pair)
+    return shape
 
 
 def room_message(message: Message) -> dict[str, Any]:

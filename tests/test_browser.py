@@ -175,7 +175,7 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
         nursery.start_soon(run_first)
         await ready.wait()
         server = servers[0]
-        writer = await account(server, "writer")
+        writer, reader_account = await account(server, "writer"), await account(server, "reader")
 
         # The browser runs in its own thread; the server side is driven from here,
         # at the points the browser scenario signals.
@@ -194,12 +194,17 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
                 for i in range(120):  # more than one page of history
                     await talker.say(f"missed {i}")
                 await talker.stored()
+                direct = await clients.json("/", token=writer.token)
+                await direct.send(
+                    {"from": writer.uid, "to": reader_account.uid, "content": "missed privately"}
+                )
+                await direct.receive()  # the sender's copy: stored
 
         steps["restart"] = restart_with_missed_messages
 
         def scenario(browser):
             reader = open_client(browser, server.http)
-            reader.register("reader")
+            reader.log_in("reader", "pw")
             reader.say("before the drop")
             reader.wait_for_message("before the drop")
             step("restart")
@@ -211,9 +216,36 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
                 "#messages li", "items => items.map(item => item.dataset.id)"
             )
             assert len(ids) == len(set(ids))
+            # The direct message sent while it was away, too: once.
+            reader.wait_for_text("#dms li", "missed privately")
+            assert reader.page.locator("#dms li .text").all_text_contents() == ["missed privately"]
 
         await in_browser(scenario)
         nursery.cancel_scope.cancel()
+
+
+async def test_direct_messages_sent_before_the_page_opened_are_shown_on_arrival(
+    server: Server,
+) -> None:
+    writer, reader = await account(server, "writer"), await account(server, "reader")
+    async with open_clients(server) as clients:
+        sender = await clients.json("/", token=writer.token)
+        for text in ("first note", "second note"):
+            await sender.send({"from": writer.uid, "to": reader.uid, "content": text})
+            await sender.receive()  # the sender's copy: stored
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("reader", "pw")
+        page.wait_for_text("#dms li", "second note")
+        assert page.page.locator("#dms li .text").all_text_contents() == [
+            "first note",
+            "second note",
+        ]
+        assert page.page.locator("#dms li .name").all_text_contents() == ["writer → you"] * 2
+        _no_script_errors(page)
+
+    await in_browser(scenario)
 
 
 async def test_a_page_from_another_origin_cannot_open_a_socket(

@@ -159,3 +159,16 @@ async def test_dm_room_lookup_errors(server: Server) -> None:
         invalid = await client.get("/dm/nobody", headers=alice.auth)
         anonymous = await client.get(f"/dm/{alice.uid}")
     assert (unknown.status_code, invalid.status_code, anonymous.status_code) == (404, 400, 401)
+
+
+async def test_a_direct_conversation_names_its_two_users(server: Server) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    async with http_client(server) as client:
+        room_id = (await client.get(f"/dm/{alice.uid}", headers=bob.auth)).json()["RoomID"]
+        described = await client.get(f"/room/{room_id}", headers=alice.auth)
+        lobby_id = (await client.get("/rooms", headers=alice.auth)).json()[0]
+        lobby = await client.get(f"/room/{lobby_id}", headers=alice.auth)
+    assert described.status_code == 200
+    assert described.json()["UIDs"] == sorted([alice.uid, bob.uid])
+    assert described.json()["IsPrivate"] is True
+    assert "UIDs" not in lobby.json()  # only direct conversations have a fixed pair

@@ -18,6 +18,11 @@ const state = {
   retryMs: 500,
   leaving: false,    // we closed the socket ourselves: do not reconnect
   names: new Map(),  // UID -> name, for direct messages
+  direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
+  dmSeen: new Set(), // ids of the direct messages shown
+  dmLastId: 0,       // the newest direct message id seen
+  dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
+  connectedBefore: false,
 };
 
 // --- errors and status ---
@@ -119,6 +124,10 @@ function connect() {
   ws.onopen = () => {
     opened = true;
     state.retryMs = 500;
+    // Taken before this socket delivers anything: live messages must not move the mark
+    // past ones that were sent while we were away.
+    state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
+    state.connectedBefore = true;
     setConnection("online");
     if (state.room !== null) ws.send(JSON.stringify({ Type: "enter", RoomID: state.room }));
   };
@@ -179,6 +188,7 @@ async function loadRooms() {
     list.replaceChildren();
     for (const id of ids) {
       const room = await api("GET", `/room/${id}`);
+      if (Array.isArray(room.UIDs)) state.direct.set(id, room.UIDs);
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = String(id);
@@ -208,6 +218,13 @@ async function entered(roomId, name) {
   for (const button of document.querySelectorAll("#rooms button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
   }
+  if (state.dmCatchUp !== null) {
+    // "entered" means this socket is subscribed to everything it will hear, direct
+    // messages included: what is older than this moment comes from the history.
+    const { since, reconnected } = state.dmCatchUp;
+    state.dmCatchUp = null;
+    catchUpDirect(since, reconnected);
+  }
   try {
     if (sameRoom) {
       await catchUp(roomId);   // back after a reconnect: fetch only what we missed
@@ -223,19 +240,51 @@ async function entered(roomId, name) {
   }
 }
 
-// Everything newer than the last message we saw, newest-first pages back to it.
+// Everything newer than the last message we saw, oldest first.
 async function catchUp(roomId) {
+  const missed = await messagesSince(roomId, state.lastId);
+  if (roomId === state.shown) addMessages(missed);
+}
+
+// A room's messages newer than `lastId`, oldest first: newest-first pages, back to it.
+// `lastId` is read once, before any await: live messages arriving meanwhile must not
+// move it past the ones we are fetching.
+async function messagesSince(roomId, lastId) {
   const missed = [];
   let before = 0;
   for (;;) {
     const query = before ? `?limit=100&last_id=${before}` : "?limit=100";
     const page = await api("GET", `/messages/${roomId}${query}`);
-    for (const message of page) if (message.MessageID > state.lastId) missed.push(message);
-    if (page.length < 100 || page[page.length - 1].MessageID <= state.lastId) break;
+    for (const message of page) if (message.MessageID > lastId) missed.push(message);
+    if (page.length < 100 || page[page.length - 1].MessageID <= lastId) break;
     before = page[page.length - 1].MessageID;
   }
-  missed.sort((a, b) => a.MessageID - b.MessageID);
-  if (roomId === state.shown) addMessages(missed);
+  return missed.sort((a, b) => a.MessageID - b.MessageID);
+}
+
+// Direct messages are pushed live; the ones sent before this socket was listening
+// (while the page was closed, or offline) come from each conversation's history. On
+// arrival that is the latest page of each; after a reconnect, everything newer than the
+// last one seen, in conversations that may have begun meanwhile.
+async function catchUpDirect(since, reconnected) {
+  try {
+    if (reconnected) await loadRooms();
+    const found = [];
+    for (const [roomId, pair] of state.direct) {
+      const messages = reconnected
+        ? await messagesSince(roomId, since)
+        : (await api("GET", `/messages/${roomId}?limit=${HISTORY_PAGE}`)).reverse();
+      for (const message of messages) {
+        state.names.set(message.UID, message.Username);
+        const to = message.UID === pair[0] ? pair[1] : pair[0];
+        found.push({ from: message.UID, to, content: message.Text, id: message.MessageID });
+      }
+    }
+    found.sort((a, b) => a.id - b.id);
+    for (const frame of found) await addDirectMessage(frame);
+  } catch (error) {
+    showError(error.message);
+  }
 }
 
 function addMessages(messages) {
@@ -278,6 +327,9 @@ async function nameOf(uid) {
 }
 
 async function addDirectMessage(frame) {
+  if (state.dmSeen.has(frame.id)) return;   // a live copy and a fetched one: show one
+  state.dmSeen.add(frame.id);
+  state.dmLastId = Math.max(state.dmLastId, frame.id);
   const item = document.createElement("li");
   item.dataset.id = String(frame.id);
   const who = document.createElement("span");
@@ -289,7 +341,10 @@ async function addDirectMessage(frame) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(who, text);
-  $("#dms").append(item);
+  // Names may take a request to resolve, so keep the list in id order regardless.
+  const list = $("#dms");
+  const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
+  list.insertBefore(item, later ?? null);
 }
 
 // --- wiring ---
