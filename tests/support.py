@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,19 +39,27 @@ def postgres_url_or_skip() -> str:
     return url
 
 
-async def _pg_execute(url: str, sql: str) -> None:
+@asynccontextmanager
+async def pg_session(url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
+    """One PostgreSQL connection outside the server; yields its `execute`. For statements
+    that must share a connection, such as a transaction held open across awaits."""
     import asyncpg
     import trio_asyncio
 
     async with trio_asyncio.open_loop():
         conn = await trio_asyncio.aio_as_trio(asyncpg.connect)(url, timeout=5)
         try:
-            await trio_asyncio.aio_as_trio(conn.execute)(sql)
+            yield trio_asyncio.aio_as_trio(conn.execute)
         finally:
             with trio.move_on_after(2, shield=True):
                 await trio_asyncio.aio_as_trio(conn.close)()
             if not conn.is_closed():
                 conn.terminate()
+
+
+async def _pg_execute(url: str, sql: str) -> None:
+    async with pg_session(url) as execute:
+        await execute(sql)
 
 
 @asynccontextmanager

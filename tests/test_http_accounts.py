@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 import trio
-from support import STEP, TEST_SECRET, Server, http_client, pg_execute, register, start_server
+from support import STEP, TEST_SECRET, Server, http_client, pg_session, register, start_server
 
 from chat.config import Config
 from chat.store import open_store
@@ -201,15 +201,13 @@ async def test_healthz_is_503_when_the_database_does_not_answer(
 
     async def hold_lock() -> None:
         # Holds ACCESS EXCLUSIVE on rooms for 4 s from a connection outside the server.
-        lock_held.set()
-        await pg_execute(
-            config.database_url,
-            "BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;",
-        )
+        async with pg_session(config.database_url) as execute:
+            await execute("BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE")
+            lock_held.set()
+            await execute("SELECT pg_sleep(4); COMMIT")
 
     nursery.start_soon(hold_lock)
     await lock_held.wait()
-    await trio.sleep(0.5)
     async with http_client(server) as client:
         with trio.fail_after(STEP):
             response = await client.get("/healthz")

@@ -10,6 +10,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import bcrypt
 import pytest
 import trio
 from support import STEP, Server, http_client, open_clients, register, start_server
@@ -41,11 +42,23 @@ async def test_an_idle_keep_alive_connection_does_not_delay_shutdown(config: Con
     assert elapsed < 5.0, f"shutdown took {elapsed:.1f} s with an idle keep-alive connection"
 
 
-async def test_an_http_request_in_flight_is_answered_during_shutdown(config: Config) -> None:
-    # bcrypt at cost 13 makes a login take a good fraction of a second.
+async def test_an_http_request_in_flight_is_answered_during_shutdown(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bcrypt at cost 13 makes a login take a good fraction of a second; the real check
+    # runs, and tells this test when it has begun.
     config = config.replace(bcrypt_cost=13, shutdown_timeout=30.0)
+    checking = trio.Event()
+    trio_token = trio.lowlevel.current_trio_token()
+    real_checkpw = bcrypt.checkpw
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        trio.from_thread.run_sync(checking.set, trio_token=trio_token)
+        return real_checkpw(password, hashed)
+
     async with await_stopped(config) as (server, stop):
         await register(server, "alice", "pw")
+        monkeypatch.setattr(bcrypt, "checkpw", checkpw)
         response = None
 
         async def login() -> None:
@@ -55,7 +68,7 @@ async def test_an_http_request_in_flight_is_answered_during_shutdown(config: Con
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(login)
-            await trio.sleep(0.1)  # the request is in flight (hashing) now
+            await checking.wait()  # the request is in flight: its password is being checked
             await stop()
     assert response is not None and response.status_code == 200
 
