@@ -184,8 +184,19 @@ class ChatService:
 
     async def direct_room(self, identity: Identity, other_user_id: int) -> Room:
         """The caller's direct conversation with another user (created on first use)."""
-        await self.user(other_user_id)
-        return await self.store.direct_room(identity.user_id, other_user_id)
+        return await self._direct_room(identity, other_user_id, f"no user with UID {other_user_id}")
+
+    async def _direct_room(self, identity: Identity, other_user_id: int, unknown: str) -> Room:
+        """`direct_room`, with the protocol's own words for an unknown user. A room that
+        exists proves both users do, so only a first message needs the extra lookup."""
+        room = await self.store.direct_room(identity.user_id, other_user_id, create=False)
+        if room is not None:
+            return room
+        if await self.store.user_by_id(other_user_id) is None:
+            raise NotFound(unknown)
+        room = await self.store.direct_room(identity.user_id, other_user_id, create=True)
+        assert room is not None
+        return room
 
     # --- messages ---
 
@@ -221,10 +232,7 @@ class ChatService:
 
     async def send_direct(self, identity: Identity, to_user_id: int, text: str) -> Message:
         """A direct message to another user, stored in the pair's direct room."""
-        user = await self.store.user_by_id(to_user_id)
-        if user is None:
-            raise NotFound(f"unknown recipient {to_user_id}")
-        room = await self.store.direct_room(identity.user_id, to_user_id)
+        room = await self._direct_room(identity, to_user_id, f"unknown recipient {to_user_id}")
         return await self.post(identity, room, text)
 
     # --- support threads (spec 001) ---

@@ -191,7 +191,7 @@ async def test_a_pair_has_one_direct_room_even_when_created_concurrently(config:
         rooms = []
 
         async def get(a: int, b: int) -> None:
-            rooms.append(await store.direct_room(a, b))
+            rooms.append(await store.direct_room(a, b, create=True))
 
         async with trio.open_nursery() as nursery:
             for i in range(10):
@@ -201,6 +201,16 @@ async def test_a_pair_has_one_direct_room_even_when_created_concurrently(config:
         assert (room.kind, room.is_private, room.pair) == ("direct", True, (alice.id, bob.id))
         assert await store.is_member(room.id, alice.id) and await store.is_member(room.id, bob.id)
         assert await store.room_by_id(room.id) == room
+
+
+async def test_a_direct_room_is_only_created_when_asked(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        assert await store.direct_room(alice.id, bob.id, create=False) is None
+        assert await store.rooms_of(alice.id) == []  # (the lobby is not a membership)
+        made = await store.direct_room(alice.id, bob.id, create=True)
+        assert await store.direct_room(bob.id, alice.id, create=False) == made
 
 
 async def test_pages_of_messages_go_back_from_an_id(config: Config) -> None:

@@ -191,9 +191,10 @@ class Store(Protocol):
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
 
-    async def direct_room(self, user_a: int, user_b: int) -> Room:
-        """The pair's direct room, created (with both as members) on first use. Safe
-        against two instances creating it at once: both get the same room."""
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
+        """The pair's direct room. With `create`, made (with both as members) on first
+        use, safely against two instances creating it at once: both get the same room.
+        Without, None if the pair has none yet."""
 
     # --- support threads ---
 

@@ -162,11 +162,13 @@ async def _aio_create_room(
         return _room(await conn.fetchrow(f"{_ROOM_SELECT} WHERE r.id = $1", room_id))
 
 
-async def _aio_direct_room(pool: asyncpg.Pool, low: int, high: int, creator: int) -> Room | None:
+async def _aio_direct_room(
+    pool: asyncpg.Pool, low: int, high: int, creator: int, create: bool
+) -> Room | None:
     find = f"{_ROOM_SELECT} WHERE d.low_user_id = $1 AND d.high_user_id = $2"
     async with pool.acquire() as conn:
         room = _room(await conn.fetchrow(find, low, high))
-        if room is not None:
+        if room is not None or not create:
             return room
         async with conn.transaction():
             # Serialise creators of this one pair (the lock ends with the transaction),
@@ -343,11 +345,9 @@ class PostgresStore:
         )
         return [row["room_id"] for row in rows]
 
-    async def direct_room(self, user_a: int, user_b: int) -> Room:
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
-        room = await self._call(_aio_direct_room, self._pool, low, high, user_a)
-        assert room is not None
-        return room
+        return await self._call(_aio_direct_room, self._pool, low, high, user_a, create)
 
     # --- support threads ---
 

@@ -311,12 +311,17 @@ class SQLiteStore:
             ]
         )
 
-    async def direct_room(self, user_a: int, user_b: int) -> Room:
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
         find = f"{_ROOM_SELECT} WHERE d.low_user_id = ? AND d.high_user_id = ?"
 
-        def get_or_create(conn: sqlite3.Connection) -> Room:
-            # BEGIN IMMEDIATE takes the write lock before the lookup, so two callers
+        def get_or_create(conn: sqlite3.Connection) -> Room | None:
+            # A pair's room never changes once made: the usual case is a plain read, with
+            # no write lock to contend with the message writer's commits.
+            room = _room(conn.execute(find, (low, high)).fetchone())
+            if room is not None or not create:
+                return room
+            # BEGIN IMMEDIATE takes the write lock before looking again, so two callers
             # cannot both miss and both create.
             with _transaction(conn):
                 room = _room(conn.execute(find, (low, high)).fetchone())
