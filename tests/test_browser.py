@@ -132,6 +132,19 @@ async def test_a_direct_message_reaches_the_other_person(server: Server) -> None
         assert "alice → you" in bob.page.text_content("#dms li")
         alice.wait_for_text("#dms li", "you → bob")
         assert "just for you" not in bob.message_texts()  # not in the lobby
+        # The conversation is now one of bob's rooms, named after alice and listed once
+        # however many messages arrive; after a reload too.
+        for text in ("and this", "and that"):
+            alice.page.fill("#dm-form input[name=text]", text)
+            alice.page.click("#dm-form button")
+        bob.wait_for_text("#dms li", "and that")
+        bob.wait_for_text("#rooms button", "with alice")
+        bob.page.wait_for_timeout(500)  # let any refresh still running finish
+        assert bob.page.locator("#rooms button", has_text="with alice").count() == 1
+        bob.page.reload()
+        bob.wait_online()
+        bob.wait_for_text("#rooms button", "with alice")
+        bob.wait_for_text("#dms li", "just for you")  # and the message is still there
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

@@ -180,25 +180,32 @@ function handleFrame(raw) {
 
 // --- rooms and messages ---
 
+// The list is built aside and swapped in at once: loads may overlap (a first direct
+// message arriving during another), and each must show a whole list, never a mix.
 async function loadRooms() {
   try {
     const ids = await api("GET", "/rooms");
     state.lobby = ids[0];
-    const list = $("#rooms");
-    list.replaceChildren();
+    const items = [];
     for (const id of ids) {
       const room = await api("GET", `/room/${id}`);
-      if (Array.isArray(room.UIDs)) state.direct.set(id, room.UIDs);
+      let label = `${room.Name} #${id}`;
+      if (Array.isArray(room.UIDs)) {
+        state.direct.set(id, room.UIDs);
+        const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
+        label = `with ${await nameOf(other)} #${id}`;
+      }
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = String(id);
-      button.textContent = room.Name === null ? `direct #${id}` : `${room.Name} #${id}`;
+      button.textContent = label;
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
       const item = document.createElement("li");
       item.append(button);
-      list.append(item);
+      items.push(item);
     }
+    $("#rooms").replaceChildren(...items);
   } catch (error) {
     showError(error.message);
   }
@@ -330,6 +337,10 @@ async function addDirectMessage(frame) {
   if (state.dmSeen.has(frame.id)) return;   // a live copy and a fetched one: show one
   state.dmSeen.add(frame.id);
   state.dmLastId = Math.max(state.dmLastId, frame.id);
+  const known = [...state.direct.values()].some(
+    ([low, high]) => (low === frame.from && high === frame.to) || (low === frame.to && high === frame.from),
+  );
+  if (!known) loadRooms();   // a first message: the conversation is a new room of ours
   const item = document.createElement("li");
   item.dataset.id = String(frame.id);
   const who = document.createElement("span");
