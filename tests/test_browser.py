@@ -90,6 +90,33 @@ async def test_the_lobby_history_is_shown_on_arrival(server: Server) -> None:
     await in_browser(scenario)
 
 
+async def test_older_messages_load_a_page_at_a_time(server: Server) -> None:
+    writer = await account(server, "writer")
+    texts = [f"old {i}" for i in range(120)]
+    async with open_clients(server) as clients:
+        talker = await clients.talker(token=writer.token)
+        for text in texts:
+            await talker.say(text)
+        await talker.stored()
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_message("old 119")
+        assert reader.message_texts() == texts[70:]  # the latest page on arrival
+        older = reader.page.locator("#older")
+        older.click()
+        reader.wait_for_message("old 20")
+        assert reader.message_texts() == texts[20:]
+        older.click()
+        reader.wait_for_message("old 0")
+        assert reader.message_texts() == texts  # everything, once, in order
+        reader.page.wait_for_selector("#older", state="hidden", timeout=WAIT_MS)
+        _no_script_errors(reader)
+
+    await in_browser(scenario)
+
+
 async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
     def scenario(browser):
         alice = open_client(browser, server.http)

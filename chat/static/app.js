@@ -239,8 +239,11 @@ async function entered(roomId, name) {
       state.seen = new Set();
       state.lastId = 0;
       $("#messages").replaceChildren();
+      $("#older").hidden = true;
       const page = await api("GET", `/messages/${roomId}?limit=${HISTORY_PAGE}`);
+      if (roomId !== state.shown) return;   // the person moved on meanwhile
       addMessages(page.reverse());
+      $("#older").hidden = page.length < HISTORY_PAGE;
     }
   } catch (error) {
     showError(error.message);
@@ -294,8 +297,27 @@ async function catchUpDirect(since, reconnected) {
   }
 }
 
-function addMessages(messages) {
+// One page further back than the oldest message shown, kept where the reader is.
+async function loadOlder() {
+  const roomId = state.shown;
+  const oldest = $("#messages li");
+  if (roomId === null || oldest === null) return;
+  try {
+    const query = `?limit=${HISTORY_PAGE}&last_id=${oldest.dataset.id}`;
+    const page = await api("GET", `/messages/${roomId}${query}`);
+    if (roomId !== state.shown) return;
+    addMessages(page.reverse(), { follow: false });
+    $("#older").hidden = page.length < HISTORY_PAGE;
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// `follow`: scroll to the newest message (new messages); else keep the reader's place
+// (older ones added above).
+function addMessages(messages, { follow = true } = {}) {
   const list = $("#messages");
+  const fromBottom = list.scrollHeight - list.scrollTop;
   for (const message of messages) {
     if (state.seen.has(message.MessageID)) continue;   // no duplicates, ever
     state.seen.add(message.MessageID);
@@ -319,7 +341,7 @@ function addMessages(messages) {
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
   }
-  list.scrollTop = list.scrollHeight;
+  list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
 async function nameOf(uid) {
@@ -367,6 +389,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#register").addEventListener("click", () => authenticate("/api/reg"));
   $("#logout").addEventListener("click", () => logout());
+  $("#older").addEventListener("click", loadOlder);
 
   $("#send-form").addEventListener("submit", (event) => {
     event.preventDefault();
