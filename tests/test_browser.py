@@ -371,6 +371,7 @@ async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -
         bob.page.fill("#dm-form input[name=text]", "coffee later?")
         bob.page.click("#dm-form button")
         alice.wait_for_text("#dms li", "coffee later?")
+        alice.wait_for_text("#rooms button", "with bob")
         alice.page.screenshot(path=str(target))
         _no_script_errors(alice, bob)
 
