@@ -82,11 +82,6 @@ async def throwaway_postgres_schema() -> AsyncIterator[str]:
             await _pg_execute(base, f"DROP SCHEMA {schema} CASCADE")
 
 
-async def pg_execute(database_url: str, sql: str) -> None:
-    """Run one statement against the test database (outside the server)."""
-    await _pg_execute(database_url, sql)
-
-
 @dataclass(frozen=True)
 class Server:
     host: str

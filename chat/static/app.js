@@ -240,14 +240,20 @@ async function entered(roomId, name) {
       state.lastId = 0;
       $("#messages").replaceChildren();
       $("#older").hidden = true;
-      const page = await api("GET", `/messages/${roomId}?limit=${HISTORY_PAGE}`);
+      const page = await historyPage(roomId);
       if (roomId !== state.shown) return;   // the person moved on meanwhile
-      addMessages(page.reverse());
+      addMessages(page);
       $("#older").hidden = page.length < HISTORY_PAGE;
     }
   } catch (error) {
     showError(error.message);
   }
+}
+
+// One page of a room's history, oldest first: the latest, or the one before `before`.
+async function historyPage(roomId, before = 0) {
+  const query = before ? `?limit=${HISTORY_PAGE}&last_id=${before}` : `?limit=${HISTORY_PAGE}`;
+  return (await api("GET", `/messages/${roomId}${query}`)).reverse();
 }
 
 // Everything newer than the last message we saw, oldest first.
@@ -283,7 +289,7 @@ async function catchUpDirect(since, reconnected) {
     for (const [roomId, pair] of state.direct) {
       const messages = reconnected
         ? await messagesSince(roomId, since)
-        : (await api("GET", `/messages/${roomId}?limit=${HISTORY_PAGE}`)).reverse();
+        : await historyPage(roomId);
       for (const message of messages) {
         state.names.set(message.UID, message.Username);
         const to = message.UID === pair[0] ? pair[1] : pair[0];
@@ -303,10 +309,9 @@ async function loadOlder() {
   const oldest = $("#messages li");
   if (roomId === null || oldest === null) return;
   try {
-    const query = `?limit=${HISTORY_PAGE}&last_id=${oldest.dataset.id}`;
-    const page = await api("GET", `/messages/${roomId}${query}`);
+    const page = await historyPage(roomId, Number(oldest.dataset.id));
     if (roomId !== state.shown) return;
-    addMessages(page.reverse(), { follow: false });
+    addMessages(page, { follow: false });
     $("#older").hidden = page.length < HISTORY_PAGE;
   } catch (error) {
     showError(error.message);
