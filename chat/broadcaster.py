@@ -11,8 +11,11 @@ Ownership: the broadcaster owns the subscription map and the receive end of its 
 `subscribe`/`unsubscribe` are plain methods: Trio runs one task at a time and the fan-out
 loop never awaits between reading the map and finishing an event, so no lock is needed.
 
-A cross-instance bus plugs in at `publish`/`deliver`: an instance would publish each local
-event to the bus and feed events from other instances into `deliver` (docs/DESIGN.md).
+Order: its one publisher, `MessageWriter`, publishes every committed message (this
+instance's and, caught up from the table, other instances') in id order, so the
+broadcaster delivers in id order too, and `position` (the id of the last message it
+delivered) says exactly what a new subscriber has missed: everything up to `position`
+came before it subscribed, everything after will reach it (resume, `chat.ws.rooms`).
 """
 
 from __future__ import annotations
@@ -123,6 +126,28 @@ class Broadcaster:
         self._inbox_send, self._inbox_receive = trio.open_memory_channel[list[Event]](inbox_size)
         self._topics: dict[Topic, dict[Subscription, None]] = {}
         self.stats = BroadcastStats()
+        #: The id of the last message delivered: every message up to it has been fanned
+        #: out, none after it yet. Read it in the same step as `subscribe` (no await in
+        #: between) to know where a new subscription starts.
+        self.position = 0
+        self._advanced: trio.Event | None = None  # set when `position` moves, if awaited
+
+    def start_at(self, position: int) -> None:
+        """Where the message stream starts (the newest message committed before it did)."""
+        self.position = position
+
+    async def wait_for_position(self, position: int) -> None:
+        """Return once every message up to `position` has been delivered."""
+        while self.position < position:
+            if self._advanced is None:
+                self._advanced = trio.Event()
+            await self._advanced.wait()
+
+    def _advance(self, position: int) -> None:
+        self.position = position
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
 
     def subscribe(self, topic: Topic, subscriber: Subscriber, encode: Encoder) -> Subscription:
         subscription = Subscription(subscriber, topic, encode)
@@ -150,9 +175,16 @@ class Broadcaster:
         connection takes many messages per write instead of one. Each event is encoded
         once per encoder (per dialect variant), not once per receiver.
         """
+        if not events:
+            return
         if len(events) == 1:
             self._deliver_one(events[0])
-            return
+        else:
+            self._deliver_many(events)
+        # Events come in id order, so the last one is the newest message delivered.
+        self._advance(events[-1].message.id)
+
+    def _deliver_many(self, events: list[Event]) -> None:
         pending: dict[Subscriber, list[bytes]] = {}
         for event in events:
             subscriptions = self._topics.get(event.topic)

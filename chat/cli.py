@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import getpass
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
 from . import config as config_module
 from .auth import Passwords
 from .config import Config, ConfigError
-from .errors import ChatError
+from .errors import AlreadyServed, ChatError
 from .server import serve
 from .store import describe_database, open_store
 
@@ -32,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_parser = commands.add_parser("serve", help="run the server")
     config_module.add_flags(serve_parser)
+    # Plumbing between `chat serve --workers N` and its worker processes (chat.workers).
+    serve_parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--lifeline-fd", type=int, help=argparse.SUPPRESS)
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations and exit")
     config_module.add_flags(migrate_parser)
@@ -51,9 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, worker: int | None = None) -> None:
+    who = f"worker {worker} " if worker is not None else ""
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+        level=level,
+        format=f"%(asctime)s %(levelname)-7s {who}%(name)s: %(message)s",
+        stream=sys.stderr,
     )
     if level != "DEBUG":
         # trio-websocket logs every frame at DEBUG; keep it quiet unless asked.
@@ -94,19 +103,66 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def _serve_until_signalled(config: Config) -> None:
-    # Holds `serve`. The first SIGINT or SIGTERM cancels it: that cancellation is the
-    # graceful shutdown. Leaving the signal receiver restores the default handlers, so a
-    # second signal during a slow shutdown stops the process at once.
+async def _until_signalled() -> None:
+    """Return at the first SIGINT or SIGTERM. Leaving restores the default handlers, so a
+    second signal during a slow shutdown stops the process at once."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("%s received: shutting down", signal.Signals(signum).name)
+            return
+
+
+async def _until_supervisor_gone(lifeline_fd: int) -> None:
+    """Return when the supervisor is gone: the lifeline pipe, which only it could write
+    to (and never does), reports end-of-file."""
+    async with trio.lowlevel.FdStream(lifeline_fd) as lifeline:
+        while await lifeline.receive_some(64):
+            pass
+    log.warning("the supervisor is gone: shutting down")
+
+
+async def _serve_until_signalled(config: Config, args: argparse.Namespace | None = None) -> None:
+    """`chat serve`, alone or as one of `--workers` (then `args` carries the plumbing)."""
+    worker = args is not None and args.worker is not None
+    # Holds `serve` and what ends it. The first SIGINT or SIGTERM (or, for a worker, the
+    # supervisor's disappearance) cancels it: that cancellation is the graceful shutdown.
     async with trio.open_nursery() as nursery:
-        await nursery.start(serve, config)
+        await nursery.start(functools.partial(serve, config, reuse_port=worker))
         tune_garbage_collector()
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                log.info("%s received: shutting down", signal.Signals(signum).name)
-                break
+        if worker:
+            assert args is not None
+            os.write(args.ready_fd, b"ready\n")
+            os.close(args.ready_fd)
+            # Whichever comes first: both return, and the nursery below is cancelled.
+            async with trio.open_nursery() as waiting:
+
+                async def first(wait: Callable[[], Awaitable[None]]) -> None:
+                    await wait()
+                    waiting.cancel_scope.cancel()
+
+                waiting.start_soon(first, _until_signalled)
+                waiting.start_soon(
+                    first, functools.partial(_until_supervisor_gone, args.lifeline_fd)
+                )
+        else:
+            await _until_signalled()
         nursery.cancel_scope.cancel()
     log.info("stopped")
+
+
+async def _supervise_until_signalled(config: Config) -> bool:
+    """`chat serve --workers N`; True if every worker drained cleanly."""
+    from .workers import Supervisor
+
+    supervisor = Supervisor(config)
+    # Holds the supervisor; the first SIGINT or SIGTERM cancels it, which stops the
+    # workers gracefully.
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        await _until_signalled()
+        nursery.cancel_scope.cancel()
+    log.info("stopped (%d workers)", len(supervisor.workers))
+    return supervisor.clean_exit
 
 
 async def _migrate(config: Config) -> None:
@@ -152,10 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"chat: {error}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, getattr(args, "worker", None))
     try:
-        if args.command == "serve":
-            trio.run(_serve_until_signalled, config)
+        if args.command == "serve" and config.workers > 1 and args.worker is None:
+            if not trio.run(_supervise_until_signalled, config):
+                return 1
+        elif args.command == "serve":
+            trio.run(_serve_until_signalled, config, args)
         elif args.command == "migrate":
             trio.run(_migrate, config)
         elif args.command == "user":
@@ -169,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if expected is None:
             raise
         print(f"chat: {_describe(expected, config)}", file=sys.stderr)
-        return 1
+        # Serving a SQLite file another server serves is a configuration error.
+        return 2 if isinstance(expected, AlreadyServed) else 1
     return 0
 
 

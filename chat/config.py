@@ -40,9 +40,18 @@ class Config:
     db_pool_size: int = 10
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
+    bus_url: str | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when the database is PostgreSQL (which serves several instances)."""
+        return self.database_url is not None and self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        )
 
     @property
     def sqlite_path(self) -> Path:
@@ -118,6 +127,14 @@ def _origins(text: str) -> tuple[str, ...]:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ValueError(f"{origin!r} is not an origin like https://chat.example.com")
     return origins
+
+
+def _bus_url(text: str) -> str | None:
+    if not text:
+        return None
+    if not text.startswith(("redis://", "rediss://")):
+        raise ValueError("must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)")
+    return text
 
 
 def _secret(text: str) -> str | None:
@@ -241,6 +258,28 @@ SETTINGS: tuple[Setting, ...] = (
         _log_level,
         "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
     ),
+    Setting(
+        "bus_url",
+        "CHAT_BUS_URL",
+        "--bus-url",
+        _bus_url,
+        "How instances on one PostgreSQL database tell each other about new messages: "
+        "unset, PostgreSQL's own LISTEN/NOTIFY; `redis://host:port/db`, Redis pub/sub "
+        "(`pip install '.[redis]'`). SQLite serves one instance and takes none.",
+    ),
+    Setting(
+        "workers",
+        "CHAT_WORKERS",
+        "--workers",
+        _positive_int,
+        "Server processes sharing the port (SO_REUSEPORT), each a member of the cluster; "
+        "more than 1 needs PostgreSQL.",
+    ),
+)
+
+#: Why several instances need PostgreSQL, in the words every refusal uses.
+ONE_INSTANCE_ON_SQLITE = (
+    "SQLite serves one instance; PostgreSQL serves several (set CHAT_DATABASE_URL=postgresql://...)"
 )
 
 
@@ -257,7 +296,27 @@ def _validated(config: Config) -> Config:
             f"CHAT_MAX_TEXT ({config.max_text_chars}) must not exceed "
             f"CHAT_MAX_FRAME ({config.max_frame_bytes})"
         )
+    if config.workers > 1 and not config.is_postgres:
+        raise ConfigError(f"--workers {config.workers}: {ONE_INSTANCE_ON_SQLITE}")
+    if config.bus_url is not None and not config.is_postgres:
+        raise ConfigError(f"CHAT_BUS_URL connects several instances: {ONE_INSTANCE_ON_SQLITE}")
     return config
+
+
+def to_environ(config: Config) -> dict[str, str]:
+    """Every setting of `config` as ``CHAT_*`` variables: what `load` would read back
+    into an equal configuration (how `chat serve --workers` configures its workers)."""
+    environ = {}
+    for setting in SETTINGS:
+        value = getattr(config, setting.field)
+        if value is None:
+            text = ""
+        elif isinstance(value, tuple):
+            text = ",".join(value)
+        else:
+            text = str(value)
+        environ[setting.env] = text
+    return environ
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:

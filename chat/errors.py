@@ -62,3 +62,8 @@ class RoomNameTaken(Conflict):
 class Unavailable(ChatError):
     """The server cannot serve the request right now: it is shutting down, or the
     database does not answer (HTTP 503)."""
+
+
+class AlreadyServed(ChatError):
+    """Another process already serves this SQLite database (SQLite serves one instance).
+    `chat serve` exits with code 2, as for a setting it cannot use."""

@@ -28,6 +28,12 @@ class ConnectionHandler(Protocol):
     async def handle(self, stream: ReplayStream) -> None: ...
 
 
+class HttpHandler(Protocol):
+    async def handle(self, stream: ReplayStream) -> bytes | None:
+        """Serve HTTP on the connection; return the head of a WebSocket upgrade request
+        that arrived after other requests (the connection is then left open for it)."""
+
+
 async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes:
     """Bytes from the stream up to and including the first blank line, plus whatever
     arrived with them; stops early (returning what it has) past `MAX_HEAD_BYTES` or at EOF."""
@@ -68,23 +74,64 @@ def is_websocket_upgrade(head: bytes) -> bool:
     )
 
 
+async def open_reuse_port_listeners(port: int, host: str) -> list[trio.SocketListener]:
+    """Like `trio.open_tcp_listeners`, with SO_REUSEPORT: several processes may listen on
+    the same port, and the kernel spreads new connections across them."""
+    listeners = []
+    try:
+        for family, kind, proto, _name, address in await trio.socket.getaddrinfo(
+            host, port, type=trio.socket.SOCK_STREAM, flags=trio.socket.AI_PASSIVE
+        ):
+            sock = trio.socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+                sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEPORT, 1)
+                if family == trio.socket.AF_INET6:
+                    sock.setsockopt(trio.socket.IPPROTO_IPV6, trio.socket.IPV6_V6ONLY, 1)
+                await sock.bind(address)
+                sock.listen(LISTEN_BACKLOG)
+            except BaseException:
+                sock.close()
+                raise
+            listeners.append(trio.SocketListener(sock))
+    except BaseException:
+        for listener in listeners:
+            await trio.aclose_forcefully(listener)
+        raise
+    return listeners
+
+
+#: Pending connections the kernel queues for accept (the Linux default cap).
+LISTEN_BACKLOG = 4096
+
+
 class FrontDoor:
     """Accepts connections on one port and routes each to the HTTP or WebSocket server."""
 
     def __init__(
-        self, host: str, port: int, http: ConnectionHandler, websocket: ConnectionHandler
+        self,
+        host: str,
+        port: int,
+        http: HttpHandler,
+        websocket: ConnectionHandler,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self._host = host
         self._port = port
         self._http = http
         self._websocket = websocket
+        self._reuse_port = reuse_port
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Listen and serve. Reports the listeners once they accept connections (their
         sockets tell the bound address, so port 0 works). Runs until cancelled."""
-        listeners = await trio.open_tcp_listeners(self._port, host=self._host)
+        if self._reuse_port:
+            listeners = await open_reuse_port_listeners(self._port, self._host)
+        else:
+            listeners = await trio.open_tcp_listeners(self._port, host=self._host)
         # serve_listeners owns the connection nursery: one task per connection, each
         # running `_handle` to the end; cancelling us cancels them (see docs/DESIGN.md
         # for how each kind of connection then closes gracefully).
@@ -101,7 +148,10 @@ class FrontDoor:
             if is_websocket_upgrade(head):
                 await self._websocket.handle(replay)
             else:
-                await self._http.handle(replay)
+                upgrade = await self._http.handle(replay)
+                if upgrade is not None:
+                    # A proxy reused this connection for a WebSocket after HTTP requests.
+                    await self._websocket.handle(ReplayStream(stream, upgrade))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away while we were reading its head
         except Exception:

@@ -1,40 +1,56 @@
-"""Group commit: every message goes to the database in a batch, then to its readers.
+"""The message stream of one instance: this instance's messages committed in batches,
+other instances' read from the table, all of them published to the broadcaster in id
+order, each exactly once.
 
-A message must be committed before anyone is told about it, and committing one message
-at a time costs a transaction (and, for SQLite, a trip to a worker thread) per message.
-So messages queue here, and one task writes them: while a batch is being committed, new
-messages wait, and they all go together in the next one. Under load batches grow by
-themselves; when the server is idle a message waits for nobody.
+One task (`MessageWriter.run`) does all of it, so there is one place that decides what
+this instance delivers and in what order, and nothing to race with:
 
-For each message, in order:
+1. a client's handler calls `MessageWriter.add` and waits (or `submit`, and goes on to
+   its next frame: chat messages need no answer, so a client's messages pipeline);
+2. the writer task commits every message waiting, as one batch (`Store.add_messages`:
+   group commit, so a busy server pays one transaction for many messages);
+3. it publishes the batch to the broadcaster, first reading from the table any message
+   another instance committed with a lower id, then tells the bus (`Bus.announce`);
+4. it wakes each waiting handler with its stored message;
+5. between batches, if the bus said another instance committed something newer than
+   what was published here (`wake`), it reads it from the table and publishes it.
 
-1. the client's handler calls `MessageWriter.add` and waits (or `submit`, and goes on
-   to its next frame: chat messages need no answer, so a client's messages pipeline);
-2. the writer task commits the batch the message is in (`Store.add_messages`);
-3. it publishes the committed messages, in commit order, to the broadcaster;
-4. it wakes each waiting handler with its stored message.
+`_position` is the id of the last message published. Everything the writer publishes has
+a higher id, and ids commit in id order (a lock, see `Store.add_messages`), so "every
+message above `_position`" never skips a message that commits late: when this instance
+has seen N, every message below N has committed or never will. That is what makes every
+connection, on every instance, see each room's messages in the same order, the order
+of their ids, with no gaps and no duplicates.
 
 Messages from one client are committed and delivered in the order it sent them (its
-handler waits for each before taking the next frame), and the messages of a batch reach
-the broadcaster in commit order.
+handler waits for each before taking the next frame).
 
 Error handling: if a batch fails, it is retried one message at a time, so one bad
 message (its sender deleted meanwhile, say) fails alone; every message that still fails
-gets its error raised in its own handler, which answers its client.
+gets its error raised in its own handler, which answers its client. A catch-up that
+fails (the database is away) is retried `RETRY_S` later; nothing is skipped meanwhile.
+
+A message resent with a `client_msg_id` its sender already used in that room is not
+stored again: its handler gets the original, and it is not published (nobody receives
+it twice).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
 from .broadcaster import Broadcaster, Event, topics_for
 from .errors import ChatError, Unavailable
 from .store import Message, NewMessage, Room, Store
+
+if TYPE_CHECKING:
+    from .bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +60,35 @@ MAX_BATCH = 256
 QUEUE_SIZE = 1024
 #: A commit that takes longer fails its batch (the database is not answering).
 COMMIT_TIMEOUT_S = 10.0
+#: The most messages read from the table in one catch-up query.
+CATCH_UP_PAGE = 500
+#: After a catch-up failed, the next attempt waits this long.
+RETRY_S = 1.0
 
 
 @dataclass(eq=False, slots=True)
 class PendingMessage:
     """A message on its way to the database: `done` is set once it is committed (and
-    published) or has failed. `on_error`, if given, is called in the writer task when
-    it fails: it must not block (see `ClientSession.send_nowait`)."""
+    published) or has failed. `on_error`, if given, is called in the writer task when it
+    fails, and `on_resent` when it turned out to be a resend of a stored message (its
+    original is then `message`): neither may block (see `ClientSession.send_nowait`)."""
 
     room: Room
     sender_id: int
     body: str
     skip: int | None
+    client_msg_id: str | None = None
     on_error: Callable[[BaseException], None] | None = None
+    on_resent: Callable[[Message], None] | None = None
     done: trio.Event = field(default_factory=trio.Event)
     message: Message | None = None
+    #: True if the sender had already stored this `client_msg_id` in this room.
+    resent: bool = False
     error: BaseException | None = None
 
     async def result(self) -> Message:
-        """The stored message, once committed; raises the error if it failed."""
+        """The stored message (the original, for a resend) once committed; raises the
+        error if it failed."""
         await self.done.wait()
         if self.error is not None:
             raise self.error
@@ -74,26 +100,65 @@ class PendingMessage:
         if self.on_error is not None:
             self.on_error(error)
 
+    def _stored(self, message: Message, *, new: bool) -> None:
+        self.message = message
+        if not new:
+            self.resent = True
+            if self.on_resent is not None:
+                self.on_resent(message)
+
+
+class _Wake:
+    """Queued by `MessageWriter.wake` so that an idle writer looks at the table."""
+
+
+_WAKE = _Wake()
+
 
 class MessageWriter:
-    """Owns the queue of messages to commit and the task that commits them."""
+    """Owns the queue of messages to commit, the position of this instance's message
+    stream, and the one task that advances it."""
 
-    def __init__(self, store: Store, broadcaster: Broadcaster) -> None:
+    def __init__(self, store: Store, broadcaster: Broadcaster, bus: Bus) -> None:
         self._store = store
         self._broadcaster = broadcaster
-        # Handlers share the send end (this object holds it); `run` owns the receive end.
-        self._queue_send, self._queue_receive = trio.open_memory_channel[PendingMessage](QUEUE_SIZE)
+        self._bus = bus
+        # Handlers (and `wake`) share the send end, which this object holds; `run` owns
+        # the receive end.
+        self._queue_send, self._queue_receive = trio.open_memory_channel[PendingMessage | _Wake](
+            QUEUE_SIZE
+        )
+        self._position = 0  # the id of the last message published to the broadcaster
+        self._announced = 0  # the newest id another instance said it committed
+        self._look = False  # another instance may have committed something: read the table
+        self._wake_queued = False
+        self._retry_at = math.inf  # when to retry a catch-up that failed
 
-    async def add(self, room: Room, sender_id: int, body: str, *, skip: int | None) -> Message:
-        """Store a message and publish it; return it once committed.
+    @property
+    def position(self) -> int:
+        """The id of the last message published: everything up to it is published."""
+        return self._position
+
+    async def add(
+        self,
+        room: Room,
+        sender_id: int,
+        body: str,
+        *,
+        skip: int | None,
+        client_msg_id: str | None = None,
+    ) -> PendingMessage:
+        """Store a message and publish it; return it once committed (`result()` is then
+        ready, and `resent` says whether it was a resend).
 
         Raises `Unavailable` if the server is shutting down, or the error that made its
         commit fail.
         """
-        pending = await self.submit(room, sender_id, body, skip=skip)
+        pending = await self.submit(room, sender_id, body, skip=skip, client_msg_id=client_msg_id)
         # If we are cancelled here the message may still be committed and delivered:
         # it was sent, and nothing is lost by finishing the job.
-        return await pending.result()
+        await pending.result()
+        return pending
 
     async def submit(
         self,
@@ -102,39 +167,79 @@ class MessageWriter:
         body: str,
         *,
         skip: int | None,
+        client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_resent: Callable[[Message], None] | None = None,
     ) -> PendingMessage:
         """Queue a message for the next batch and return without waiting for the commit
         (waiting only while the queue is full). A client that does not need the stored
         message back can go on to its next frame, and its messages share batches."""
-        pending = PendingMessage(room, sender_id, body, skip, on_error)
+        pending = PendingMessage(
+            room, sender_id, body, skip, client_msg_id, on_error=on_error, on_resent=on_resent
+        )
         try:
             await self._queue_send.send(pending)
         except trio.BrokenResourceError:
             raise Unavailable("the server is shutting down") from None
         return pending
 
+    def wake(self, position: int | None = None) -> None:
+        """Another instance has committed messages up to `position` (None: it may have):
+        the writer reads them from the table after its current batch. Never waits; the
+        bus calls it from its own task."""
+        if position is None:
+            self._look = True
+        elif position > max(self._position, self._announced):
+            self._announced = position
+        else:
+            return  # already published (our own commit, announced back to us)
+        if self._wake_queued:
+            return
+        try:
+            self._queue_send.send_nowait(_WAKE)
+        except trio.WouldBlock:
+            return  # busy: it looks again after the batch it is committing
+        except trio.BrokenResourceError:
+            return  # stopped
+        self._wake_queued = True
+
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        """Commit and publish batches. Runs until cancelled."""
+        """Commit, catch up, and publish, in id order. Runs until cancelled."""
+        # Live delivery starts after the newest message already stored; older ones are
+        # history.
+        self._position = await self._store.last_message_id()
+        self._broadcaster.start_at(self._position)
         async with self._queue_receive:
             task_status.started()
             try:
-                async for first in self._queue_receive:
-                    await self._commit([first, *self._waiting(MAX_BATCH - 1)])
+                while True:
+                    first = None
+                    # Wait for work, or for the retry of a catch-up that failed.
+                    with trio.move_on_at(self._retry_at):
+                        first = await self._queue_receive.receive()
+                    batch = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
+                    messages = [item for item in batch if isinstance(item, PendingMessage)]
+                    if len(messages) < len(batch):
+                        self._wake_queued = False
+                    if messages:
+                        await self._commit(messages)
+                    if self._look or self._announced > self._position:
+                        await self._catch_up()
             finally:
                 # Shutdown: the clients are being cancelled, but what they already sent
                 # was accepted, so it is committed now (bounded); nobody is left to
                 # deliver it to live, and everyone finds it in the history.
                 with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True):
                     while batch := self._waiting(MAX_BATCH):
-                        await self._commit(batch, publish=False)
-        raise AssertionError("the queue's send end is never closed while run() is running")
+                        messages = [item for item in batch if isinstance(item, PendingMessage)]
+                        if messages:
+                            await self._commit(messages, publish=False)
 
-    def _waiting(self, most: int) -> list[PendingMessage]:
-        """Up to `most` messages already queued, without waiting."""
-        batch: list[PendingMessage] = []
+    def _waiting(self, most: int) -> list[PendingMessage | _Wake]:
+        """Up to `most` items already queued, without waiting."""
+        batch: list[PendingMessage | _Wake] = []
         while len(batch) < most:
             try:
                 batch.append(self._queue_receive.receive_nowait())
@@ -142,14 +247,44 @@ class MessageWriter:
                 break
         return batch
 
+    async def _catch_up(self) -> None:
+        """Publish what other instances committed since our position, oldest first."""
+        self._look = False
+        try:
+            await self._publish_committed(before_id=None)
+        except Unavailable as error:
+            log.warning("cannot catch up with other instances' messages yet: %s", error)
+            self._look = True
+            self._retry_at = trio.current_time() + RETRY_S
+            return
+        self._retry_at = math.inf
+
+    async def _publish_committed(self, *, before_id: int | None) -> None:
+        """Read every message above our position (and below `before_id`) from the table,
+        a page at a time, and publish it."""
+        while True:
+            page = await self._store.committed_after(
+                self._position, before_id=before_id, limit=CATCH_UP_PAGE
+            )
+            if page:
+                events = [
+                    Event(topic, message, room)
+                    for message, room in page
+                    for topic in topics_for(room)
+                ]
+                await self._broadcaster.publish(events)
+                self._position = page[-1][0].id
+            if len(page) < CATCH_UP_PAGE:
+                return
+
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
-        rows = [NewMessage(p.room.id, p.sender_id, p.body) for p in batch]
+        rows = [NewMessage(p.room.id, p.sender_id, p.body, p.client_msg_id) for p in batch]
         try:
             # Shielded: a commit under way finishes even if shutdown begins (cutting it
             # could lose messages the clients were told nothing bad about); bounded, so
             # a database that stops answering fails the batch instead of hanging it.
             with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True) as commit:
-                messages = await self._store.add_messages(rows)
+                added = await self._store.add_messages(rows)
             if commit.cancelled_caught:
                 raise Unavailable("the database did not answer in time")
         except Exception as error:
@@ -164,24 +299,56 @@ class MessageWriter:
             for pending in batch:
                 await self._commit([pending], publish=publish)
             return
-        if not publish:
-            for pending, message in zip(batch, messages, strict=True):
-                pending.message = message
-                pending.done.set()
-            return
-        for pending, message in zip(batch, messages, strict=True):
-            pending.message = message
-        events = [
-            Event(topic, message, pending.room, pending.skip)
-            for pending, message in zip(batch, messages, strict=True)
-            for topic in topics_for(pending.room)
-        ]
+        fresh = []
+        for pending, item in zip(batch, added, strict=True):
+            pending._stored(item.message, new=item.new)
+            if item.new:
+                fresh.append(pending)
         try:
-            await self._broadcaster.publish(events)
+            if publish and fresh:
+                await self._publish_ours(fresh)
         except trio.BrokenResourceError:
             error = Unavailable("the message was stored, but the server is shutting down")
-            for pending in batch:
+            for pending in fresh:
                 pending._fail(error)
         finally:
             for pending in batch:
                 pending.done.set()
+
+    async def _publish_ours(self, fresh: list[PendingMessage]) -> None:
+        """Publish a batch this instance just committed, after anything with a lower id
+        that other instances committed before it and we have not published yet."""
+        first = fresh[0].message
+        assert first is not None
+        if first.id > self._position + 1:
+            # A gap: another instance's messages (or ids nobody will ever commit). Every
+            # one of them has committed or rolled back by now (ours had to wait for
+            # them), so one read settles it.
+            with trio.move_on_after(COMMIT_TIMEOUT_S) as reading:
+                while True:
+                    try:
+                        await self._publish_committed(before_id=first.id)
+                        break
+                    except Unavailable as error:
+                        log.warning("cannot read messages committed before ours yet: %s", error)
+                        await trio.sleep(RETRY_S)
+            if reading.cancelled_caught:
+                log.error(
+                    "gave up reading messages %d-%d: they are in the history but were not "
+                    "delivered live on this instance",
+                    self._position + 1,
+                    first.id - 1,
+                )
+        events = []
+        for pending in fresh:
+            message = pending.message
+            assert message is not None
+            events.extend(
+                Event(topic, message, pending.room, pending.skip)
+                for topic in topics_for(pending.room)
+            )
+        await self._broadcaster.publish(events)
+        last = fresh[-1].message
+        assert last is not None
+        self._position = last.id
+        self._bus.announce(last.id)

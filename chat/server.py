@@ -5,27 +5,34 @@ The task tree (docs/DESIGN.md draws it):
     serve                          owns the store (async with), then the root nursery
     └── root nursery
         ├── Broadcaster.run        fan-out task; owns the subscription map
-        ├── MessageWriter.run      commits messages in batches, then publishes them
+        ├── MessageWriter.run      the message stream: commits this instance's messages
+        │                          in batches, reads other instances' from the table,
+        │                          publishes both in id order
+        ├── Bus.run                wakes the writer when other instances commit; owns the
+        │                          bus connections (PostgreSQL LISTEN, or Redis pub/sub)
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
             └── WebSocketServer.handle a client session: receive loop, handler, writer
 
 Components start with ``await root.start(...)``, so `serve` reports its address only once
-every part is ready. The store is opened *around* the root nursery rather than inside
-it: it must outlive every task that uses it, so that a client still finishing its last
-write during shutdown finds the database open.
+every part is ready: in a cluster, only once other instances' messages will reach this
+one. The store is opened *around* the root nursery rather than inside it: it must outlive
+every task that uses it, so that a client still finishing its last write during shutdown
+finds the database open.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import NoReturn
 
 import trio
 
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
+from .bus import open_bus
 from .config import Config
 from .front_door import FrontDoor
 from .http.app import create_app
@@ -44,15 +51,21 @@ def format_address(address: tuple[str, int]) -> str:
 
 
 async def serve(
-    config: Config, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    config: Config,
+    *,
+    reuse_port: bool = False,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Run the chat server until cancelled.
 
     Reports the bound ``(host, port)`` through `task_status` once it accepts connections
     (so ``port=0`` works). Cancelling it shuts down gracefully: HTTP requests in flight
     are answered, WebSocket clients are closed with 1001, and it returns within
-    about `config.shutdown_timeout` + `config.close_timeout` seconds.
+    about `config.shutdown_timeout` + `config.close_timeout` seconds. `reuse_port` lets
+    several processes listen on one port (`chat serve --workers`).
     """
+    # Names this process among the cluster's instances (logs, events on the bus).
+    instance_id = secrets.token_hex(6)
     secret = config.jwt_secret or await trio.to_thread.run_sync(
         load_or_create_secret, config.data_dir
     )
@@ -60,10 +73,11 @@ async def serve(
     tokens = Tokens(secret, config.token_ttl)
     broadcaster = Broadcaster()
 
-    async with open_store(config) as store:
+    async with open_store(config, serving=True) as store:
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
-        writer = MessageWriter(store, broadcaster)
+        bus = open_bus(config, store, instance_id)
+        writer = MessageWriter(store, broadcaster, bus)
         service = ChatService(
             store,
             passwords,
@@ -79,22 +93,27 @@ async def serve(
             shutdown_timeout=config.shutdown_timeout,
         )
         websocket = WebSocketServer(service, broadcaster, config)
-        front_door = FrontDoor(config.host, config.port, http, websocket)
+        front_door = FrontDoor(config.host, config.port, http, websocket, reuse_port=reuse_port)
 
         # The root nursery holds the long-lived components; none of them ever returns,
         # so it ends only when `serve` is cancelled, and then waits for each to shut down.
         async with trio.open_nursery() as root:
             await root.start(broadcaster.run)
+            # The writer starts after the newest stored message; the bus then wakes it
+            # for anything committed after that (it catches up once it listens).
             await root.start(writer.run)
+            await root.start(bus.run, writer.wake)
             await root.start(http.run)
             listeners = await root.start(front_door.run)
             address = listeners[0].socket.getsockname()[:2]
             where = format_address(address)
             log.info(
-                "listening on http://%s and ws://%s/ (one port), data in %s",
+                "listening on http://%s and ws://%s/ (one port), data in %s, instance %s, bus: %s",
                 where,
                 where,
                 describe_database(config),
+                instance_id,
+                bus.description,
             )
             task_status.started(address)
     raise AssertionError("the root nursery only ends by cancellation")

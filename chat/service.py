@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import trio
+
 from . import validation
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
@@ -28,6 +30,11 @@ from .store import Message, Room, Store, User, WaitingThread
 
 #: The most messages one history request or page may hold.
 MAX_HISTORY = 100
+#: The most messages a resuming client is sent (`resume`); past it, it pages back over HTTP.
+MAX_RESUME = 1000
+#: How long a resume waits for this instance to deliver the message a client last saw
+#: (on another instance, a moment ago) before calling its SinceID unknown.
+RESUME_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,26 @@ class Identity:
     user_id: int
     name: str
     is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A message as posted: where, what was stored, and whether this was a resend of a
+    message already stored (same sender, room and client id: nothing new was stored)."""
+
+    room: Room
+    message: Message
+    resent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a resuming client missed in a room (`ChatService.resume`), oldest first.
+    `before_id` is set when there was more than `MAX_RESUME`: the messages above the
+    client's SinceID and below `before_id` were left out, for it to page back over HTTP."""
+
+    messages: list[Message]
+    before_id: int | None
 
 
 class ChatService:
@@ -201,18 +228,29 @@ class ChatService:
     # --- messages ---
 
     async def post(
-        self, identity: Identity, room: Room, text: str, *, skip: int | None = None
-    ) -> Message:
+        self,
+        identity: Identity,
+        room: Room,
+        text: str,
+        *,
+        skip: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> Posted:
         """Store a message in `room`, then publish it (to everyone but `skip`).
 
         The caller has already checked that `identity` may write to `room` (`member_room`
         or the lobby). The message is committed before anyone is told about it, so a
         receiver can always find what it was sent in the history (`chat.message_writer`
         does both, in batches); who hears of it depends on the room
-        (`chat.broadcaster.topics_for`).
+        (`chat.broadcaster.topics_for`). With a `client_msg_id` the sender already used
+        in this room, nothing is stored or published: the original comes back, `resent`.
         """
         validation.message_text(text, self.max_text_chars)
-        return await self.writer.add(room, identity.user_id, text, skip=skip)
+        pending = await self.writer.add(
+            room, identity.user_id, text, skip=skip, client_msg_id=client_msg_id
+        )
+        assert pending.message is not None
+        return Posted(room, pending.message, pending.resent)
 
     async def post_pipelined(
         self,
@@ -221,19 +259,65 @@ class ChatService:
         text: str,
         *,
         skip: int | None = None,
+        client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None],
+        on_resent: Callable[[Message], None] | None = None,
     ) -> PendingMessage:
         """Like `post`, without waiting for the commit: for protocols that send no answer
         to a chat message. Invalid text is still refused at once; a failed commit is
-        reported to `on_error` later. Returns the pending message, which a later read
-        by the same client waits for (read-your-writes)."""
+        reported to `on_error` later, a resend to `on_resent` (with the original).
+        Returns the pending message, which a later read by the same client waits for
+        (read-your-writes)."""
         validation.message_text(text, self.max_text_chars)
-        return await self.writer.submit(room, identity.user_id, text, skip=skip, on_error=on_error)
+        return await self.writer.submit(
+            room,
+            identity.user_id,
+            text,
+            skip=skip,
+            client_msg_id=client_msg_id,
+            on_error=on_error,
+            on_resent=on_resent,
+        )
 
-    async def send_direct(self, identity: Identity, to_user_id: int, text: str) -> Message:
+    async def send_direct(
+        self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None
+    ) -> Posted:
         """A direct message to another user, stored in the pair's direct room."""
         room = await self._direct_room(identity, to_user_id, f"unknown recipient {to_user_id}")
-        return await self.post(identity, room, text)
+        return await self.post(identity, room, text, client_msg_id=client_msg_id)
+
+    # --- resuming after a reconnection ---
+
+    async def wait_until_delivered(self, message_id: int) -> None:
+        """Return once this instance has delivered everything up to `message_id`.
+
+        A client resuming here may have seen that message on another instance a moment
+        ago, before this one heard of it: resuming from an earlier point would deliver
+        some messages twice. Raises `InvalidInput` if it does not arrive in
+        `RESUME_WAIT_S` (an id nobody committed).
+        """
+        if message_id <= self.broadcaster.position:
+            return
+        self.writer.wake()  # look at the table now rather than at the next wake-up
+        with trio.move_on_after(RESUME_WAIT_S):
+            await self.broadcaster.wait_for_position(message_id)
+        if message_id > self.broadcaster.position:
+            raise InvalidInput(
+                f"SinceID {message_id} is newer than the newest message "
+                f"({self.broadcaster.position}): enter without SinceID"
+            )
+
+    async def resume(self, room: Room, since_id: int, up_to_id: int) -> Backlog:
+        """The messages of `room` with ``since_id < id <= up_to_id``, oldest first; at most
+        the newest `MAX_RESUME` of them (`Backlog.before_id` says where they start)."""
+        newest_first = await self.store.messages_before(
+            room.id, up_to_id + 1, MAX_RESUME + 1, after_id=since_id
+        )
+        before_id = None
+        if len(newest_first) > MAX_RESUME:
+            newest_first = newest_first[:MAX_RESUME]
+            before_id = newest_first[-1].id
+        return Backlog(list(reversed(newest_first)), before_id)
 
     # --- support threads (spec 001) ---
 
@@ -252,7 +336,7 @@ class ChatService:
         validation.message_text(text, self.max_text_chars)
         room = await self.store.support_room(identity.user_id, create=True)
         assert room is not None
-        return room, await self.post(identity, room, text, skip=skip)
+        return room, (await self.post(identity, room, text, skip=skip)).message
 
     async def support_reply(
         self, identity: Identity, user_id: int, text: str, *, skip: int | None = None
@@ -264,7 +348,7 @@ class ChatService:
         await self.user(user_id)
         room = await self.store.support_room(user_id, create=True)
         assert room is not None
-        return room, await self.post(identity, room, text, skip=skip)
+        return room, (await self.post(identity, room, text, skip=skip)).message
 
     async def waiting_threads(self, identity: Identity) -> list[WaitingThread]:
         """Support threads whose latest message is the user's: waiting for an operator."""

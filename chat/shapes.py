@@ -44,8 +44,9 @@ def room(room: Room) -> dict[str, Any]:
 
 
 def room_message(message: Message) -> dict[str, Any]:
-    """A message of a room (spec 004 ``GET /messages/{roomID}`` and the /ws frame)."""
-    return {
+    """A message of a room (spec 004 ``GET /messages/{roomID}`` and the /ws frame); the
+    sender's own id for it, if it gave one, as ``ClientMsgID``."""
+    shape = {
         "MessageID": message.id,
         "RoomID": message.room_id,
         "UID": message.sender_id,
@@ -53,19 +54,25 @@ def room_message(message: Message) -> dict[str, Any]:
         "Text": message.body,
         "CreatedAt": timestamp(message.created_at),
     }
+    if message.client_msg_id is not None:
+        shape["ClientMsgID"] = message.client_msg_id
+    return shape
 
 
 def direct_message(message: Message, room: Room) -> dict[str, Any]:
     """A direct message as spec 003 frames it; `room` is the pair's direct room."""
     assert room.pair is not None, "direct messages live in direct rooms"
     low, high = room.pair
-    return {
+    shape = {
         "from": message.sender_id,
         "to": high if message.sender_id == low else low,
         "content": message.body,
         "id": message.id,
         "ts": message.ts_ms,
     }
+    if message.client_msg_id is not None:
+        shape["client_msg_id"] = message.client_msg_id
+    return shape
 
 
 def support_message(message: Message, room: Room) -> dict[str, Any]:

@@ -94,6 +94,24 @@ def path_id(value: str, what: str) -> int:
     return number
 
 
+MAX_CLIENT_MSG_ID_CHARS = 64
+
+
+def client_msg_id(body: Mapping[str, Any], field: str) -> str | None:
+    """A client's own id for a message (idempotent sends): absent or null means none;
+    otherwise 1-64 characters of text, no control characters."""
+    if body.get(field) is None:
+        return None
+    value = require_str(body, field)
+    if not 1 <= len(value) <= MAX_CLIENT_MSG_ID_CHARS:
+        raise InvalidInput(
+            f'field "{field}" must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters long'
+        )
+    if _has_control_characters(value):
+        raise InvalidInput(f'field "{field}" must not contain control characters')
+    return value
+
+
 def _has_control_characters(text: str) -> bool:
     return any(
         unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS for ch in text

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,16 +44,18 @@ def postgres_url_or_skip() -> str:
 
 
 @asynccontextmanager
-async def pg_session(url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
-    """One PostgreSQL connection outside the server; yields its `execute`. For statements
-    that must share a connection, such as a transaction held open across awaits."""
+async def pg_connection(url: str) -> AsyncIterator[Any]:
+    """One PostgreSQL connection outside the server (an asyncpg connection whose methods
+    must be called through `trio_asyncio.aio_as_trio`; see `pg_session`)."""
     import asyncpg
     import trio_asyncio
 
-    async with trio_asyncio.open_loop():
+    # One asyncio loop per task: a connection opened inside another's block shares it.
+    running = trio_asyncio.current_loop.get() is not None
+    async with contextlib.nullcontext() if running else trio_asyncio.open_loop():
         conn = await trio_asyncio.aio_as_trio(asyncpg.connect)(url, timeout=5)
         try:
-            yield trio_asyncio.aio_as_trio(conn.execute)
+            yield conn
         finally:
             with trio.move_on_after(2, shield=True):
                 await trio_asyncio.aio_as_trio(conn.close)()
@@ -57,9 +63,45 @@ async def pg_session(url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]
                 conn.terminate()
 
 
+@asynccontextmanager
+async def pg_session(url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
+    """One PostgreSQL connection outside the server; yields its `execute`. For statements
+    that must share a connection, such as a transaction held open across awaits."""
+    import trio_asyncio
+
+    async with pg_connection(url) as conn:
+        yield trio_asyncio.aio_as_trio(conn.execute)
+
+
+@asynccontextmanager
+async def pg_query(url: str) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Like `pg_session`, yielding `fetchval` (the first column of the first row)."""
+    import trio_asyncio
+
+    async with pg_connection(url) as conn:
+        yield trio_asyncio.aio_as_trio(conn.fetchval)
+
+
 async def _pg_execute(url: str, sql: str) -> None:
     async with pg_session(url) as execute:
         await execute(sql)
+
+
+#: True while some session waits for this schema's message id lock (one that a test's
+#: own transaction holds): see sql/postgres/0004_cluster.sql for the lock's two keys.
+SOMEONE_WAITS_FOR_THE_ID_LOCK = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND classid = 1667785076 AND objsubid = 2"
+    " AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295))"
+)
+
+
+async def wait_for_a_waiter_on_the_id_lock(fetchval: Callable[..., Awaitable[Any]]) -> None:
+    """Return once some session waits for the id lock (`fetchval` from `pg_query`)."""
+    with trio.fail_after(STEP):
+        # Polling the database: there is nothing in this process to wait on.
+        while not await fetchval(SOMEONE_WAITS_FOR_THE_ID_LOCK):  # noqa: ASYNC110
+            await trio.sleep(0.02)
 
 
 @asynccontextmanager
@@ -121,9 +163,15 @@ async def raw_upgrade(server: Server, target: str, headers: str = "") -> bytes:
             while b"\r\n\r\n" not in response:
                 response += await stream.receive_some()
             if not response.startswith(b"HTTP/1.1 101 "):
-                # A refusal has a body and closes the connection: read to the end.
-                while chunk := await stream.receive_some():
-                    response += chunk
+                # A refusal has a body: read all of it (a proxy may keep the connection).
+                head, _, body = response.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                while length is None or len(body) < int(length.group(1)):
+                    chunk = await stream.receive_some()
+                    if not chunk:
+                        break
+                    body += chunk
+                response = head + b"\r\n\r\n" + body
     return response
 
 
@@ -138,6 +186,20 @@ async def register(server: Server, name: str, password: str = "pw") -> str:
         response = await client.post("/api/reg", json={"username": name, "password": password})
     assert response.status_code == 201, response.text
     return response.json()["token"]
+
+
+async def run_chat(
+    *args: str, env: dict[str, str], stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the `chat` command (``python -m chat ...``) to the end; its output captured."""
+    return await trio.run_process(
+        [sys.executable, "-m", "chat", *args],
+        env=env,
+        stdin=stdin,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -167,6 +229,23 @@ async def account(server: Server, name: str, password: str = "pw") -> Account:
         login = await client.put("/login", json={"Email": email, "Password": password})
         assert login.status_code == 200, login.text
     return Account(registered.json()["UID"], name, email, password, login.json()["token"])
+
+
+async def create_room(
+    server: Server, owner: Account, name: str, *members: Account, private: bool = False
+) -> int:
+    """A group room created by `owner` (spec 004's POST /create-room), which `members`
+    join (PUT /join; a private room takes no one that way); its RoomID."""
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", headers=owner.auth, json={"Name": name, "IsPrivate": private}
+        )
+        assert created.status_code == 201, created.text
+        room_id = created.json()["RoomID"]
+        for member in members:
+            joined = await client.put("/join", headers=member.auth, json={"RoomID": room_id})
+            assert joined.status_code == 200, joined.text
+    return room_id
 
 
 class JsonClient:

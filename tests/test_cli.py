@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import trio
-from support import Server, http_client, start_server
+from support import Server, http_client, run_chat, start_server
 
 from chat.config import Config
 from chat.store import open_store
@@ -24,22 +22,11 @@ def _env(config: Config, **extra: str) -> dict[str, str]:
     return env
 
 
-async def _chat(*args: str, env: dict[str, str], stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return await trio.run_process(
-        [sys.executable, "-m", "chat", *args],
-        env=env,
-        stdin=stdin,
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
-
-
 async def test_migrate_applies_the_schema_then_reports_it_up_to_date(config: Config) -> None:
-    first = await _chat("migrate", env=_env(config))
+    first = await run_chat("migrate", env=_env(config))
     assert first.returncode == 0, first.stderr
     assert b"applied 0001_initial" in first.stdout
-    second = await _chat("migrate", env=_env(config))
+    second = await run_chat("migrate", env=_env(config))
     assert second.returncode == 0, second.stderr
     assert b"already up to date" in second.stdout
 
@@ -47,7 +34,7 @@ async def test_migrate_applies_the_schema_then_reports_it_up_to_date(config: Con
 async def test_user_add_creates_a_user_who_can_log_in(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    added = await _chat(
+    added = await run_chat(
         "user", "add", "alice", "--password-stdin", env=_env(config), stdin=b"s3cret\n"
     )
     assert added.returncode == 0, added.stderr
@@ -59,7 +46,7 @@ async def test_user_add_creates_a_user_who_can_log_in(
 
 
 async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
-    added = await _chat(
+    added = await run_chat(
         "user",
         "add",
         "op",
@@ -80,24 +67,24 @@ async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
 async def test_user_add_with_a_taken_name_fails_with_a_message(config: Config) -> None:
     env = _env(config)
     assert (
-        await _chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"a\n")
+        await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"a\n")
     ).returncode == 0
-    again = await _chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"b\n")
+    again = await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"b\n")
     assert again.returncode == 1
     assert b"already taken" in again.stderr
 
 
 async def test_user_add_refuses_an_invalid_name_or_password(config: Config) -> None:
     env = _env(config)
-    bad_name = await _chat("user", "add", " spaced", "--password-stdin", env=env, stdin=b"pw\n")
+    bad_name = await run_chat("user", "add", " spaced", "--password-stdin", env=env, stdin=b"pw\n")
     assert bad_name.returncode == 1 and b"spaces" in bad_name.stderr
-    empty = await _chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"\n")
+    empty = await run_chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"\n")
     assert empty.returncode == 1 and b"password must not be empty" in empty.stderr
 
 
 async def test_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
     env = dict(os.environ, CHAT_DATA_DIR=str(tmp_path), CHAT_PORT="ninety")
-    result = await _chat("serve", env=env)
+    result = await run_chat("serve", env=env)
     assert result.returncode == 2
     assert b"CHAT_PORT" in result.stderr and b"'ninety'" in result.stderr
 
@@ -111,7 +98,7 @@ async def test_serve_reports_an_unreachable_database_and_exits_1(tmp_path: Path)
         CHAT_DATA_DIR=str(tmp_path),
         CHAT_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/test",
     )
-    result = await _chat("serve", "--port", "0", env=env)
+    result = await run_chat("serve", "--port", "0", env=env)
     assert result.returncode == 1
     assert b"cannot connect to PostgreSQL" in result.stderr
     assert b"Traceback" not in result.stderr
@@ -123,14 +110,14 @@ async def test_serve_reports_a_port_in_use_and_exits_1(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         env = dict(os.environ, CHAT_DATA_DIR=str(tmp_path), CHAT_BCRYPT_COST="4")
-        result = await _chat("serve", "--port", str(port), env=env)
+        result = await run_chat("serve", "--port", str(port), env=env)
     assert result.returncode == 1
     assert b"in use" in result.stderr
     assert b"Traceback" not in result.stderr
 
 
 async def test_help_lists_the_commands() -> None:
-    result = await _chat("--help", env=dict(os.environ))
+    result = await run_chat("--help", env=dict(os.environ))
     assert result.returncode == 0
     for command in (b"serve", b"migrate", b"user"):
         assert command in result.stdout

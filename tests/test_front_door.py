@@ -178,6 +178,35 @@ async def test_a_raw_upgrade_is_answered_101_and_frames_flow_after_the_handover(
     assert b'"error"' in frames
 
 
+async def test_an_upgrade_after_http_requests_on_one_connection_becomes_a_websocket(
+    server: Server,
+) -> None:
+    # What a proxy that keeps connections to the server alive does: an HTTP request,
+    # then, on the same connection, a WebSocket upgrade.
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        response, rest = await _read_response(stream)
+        assert response.startswith(b"HTTP/1.1 200")
+        await stream.send_all(UPGRADE)
+        response = await _read_until(stream, b"\r\n\r\n", rest)
+        assert response.startswith(b"HTTP/1.1 101")
+        await stream.send_all(_masked_text_frame("not json"))
+        frames = await _read_until(stream, b"not valid JSON", response.partition(b"\r\n\r\n")[2])
+    assert b'"error"' in frames
+
+
+async def test_an_upgrade_after_http_requests_is_refused_like_any_other_when_its_token_is_bad(
+    server: Server,
+) -> None:
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        _response, rest = await _read_response(stream)
+        await stream.send_all(UPGRADE.replace(b"GET / ", b"GET /ws?token=forged "))
+        response, _ = await _read_response(stream, rest)
+    assert response.startswith(b"HTTP/1.1 401")
+    assert b"token" in response
+
+
 async def test_http_and_websocket_are_served_on_the_same_port_at_once(
     server: Server, clients
 ) -> None:

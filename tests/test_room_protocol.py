@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from support import STEP, Account, Clients, Server, account, http_client, raw_upgrade
-
-
-async def _room(server: Server, owner: Account, name: str, private: bool = False) -> int:
-    async with http_client(server) as client:
-        response = await client.post(
-            "/create-room", headers=owner.auth, json={"Name": name, "IsPrivate": private}
-        )
-    return response.json()["RoomID"]
-
+from support import STEP, Clients, Server, account, create_room, http_client, raw_upgrade
 
 # --- the handshake ---
 
@@ -46,7 +37,7 @@ async def test_enter_then_message_reaches_everyone_in_the_room_including_the_sen
     server: Server, clients: Clients
 ) -> None:
     owner, guest = await account(server, "owner"), await account(server, "guest")
-    room_id = await _room(server, owner, "general")
+    room_id = await create_room(server, owner, "general")
     async with http_client(server) as client:
         await client.put("/join", headers=guest.auth, json={"RoomID": room_id})
     a = await clients.json("/ws", token=owner.token)
@@ -75,7 +66,10 @@ async def test_messages_only_reach_the_room_they_were_sent_to(
     server: Server, clients: Clients
 ) -> None:
     owner = await account(server, "owner")
-    first, second = await _room(server, owner, "first"), await _room(server, owner, "second")
+    first, second = (
+        await create_room(server, owner, "first"),
+        await create_room(server, owner, "second"),
+    )
     here = await clients.json("/ws", token=owner.token)
     there = await clients.json("/ws", token=owner.token)
     await here.request({"Type": "enter", "RoomID": first})
@@ -88,7 +82,10 @@ async def test_messages_only_reach_the_room_they_were_sent_to(
 
 async def test_one_room_at_a_time_and_room_zero_leaves(server: Server, clients: Clients) -> None:
     owner = await account(server, "owner")
-    first, second = await _room(server, owner, "first"), await _room(server, owner, "second")
+    first, second = (
+        await create_room(server, owner, "first"),
+        await create_room(server, owner, "second"),
+    )
     mover = await clients.json("/ws", token=owner.token)
     speaker = await clients.json("/ws", token=owner.token)
     await mover.request({"Type": "enter", "RoomID": first})
@@ -109,8 +106,8 @@ async def test_entering_a_room_you_are_not_a_member_of_is_an_error(
     server: Server, clients: Clients
 ) -> None:
     owner, intruder = await account(server, "owner"), await account(server, "intruder")
-    private = await _room(server, owner, "secret", private=True)
-    public = await _room(server, owner, "open")
+    private = await create_room(server, owner, "secret", private=True)
+    public = await create_room(server, owner, "open")
     ws = await clients.json("/ws", token=intruder.token)
     for room_id in (private, public):  # public rooms must be joined first
         reply = await ws.request({"Type": "enter", "RoomID": room_id})
@@ -171,7 +168,7 @@ async def test_bad_frames_get_an_error_frame_naming_the_problem(
 
 async def test_text_limits_apply_to_room_messages(server: Server, clients: Clients) -> None:
     owner = await account(server, "owner")
-    room_id = await _room(server, owner, "r")
+    room_id = await create_room(server, owner, "r")
     ws = await clients.json("/ws", token=owner.token)
     await ws.request({"Type": "enter", "RoomID": room_id})
     for text, problem in (("", "must not be empty"), ("x" * 4097, "too long")):

@@ -7,11 +7,11 @@ import sqlite3
 
 import pytest
 import trio
-from support import STEP
+from support import STEP, pg_query, pg_session, wait_for_a_waiter_on_the_id_lock
 
 from chat.config import Config
 from chat.errors import EmailTaken, NameTaken, RoomNameTaken
-from chat.store import open_store
+from chat.store import Message, NewMessage, open_store
 from chat.store.migrations import load_migrations
 
 
@@ -265,3 +265,115 @@ async def test_waiting_support_threads_are_those_whose_user_spoke_last(config: C
             (alice_room.id, "alice", "alice again"),
         ]
         assert waiting[0].last_message.sender_id == alice.id
+
+
+# --- what several instances and idempotent sends need ---
+
+
+async def test_a_resent_client_msg_id_stores_nothing_and_returns_the_original(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        (first,) = await store.add_messages([NewMessage(store.lobby_id, alice.id, "hi", "c1")])
+        (again,) = await store.add_messages([NewMessage(store.lobby_id, alice.id, "hi!", "c1")])
+        stored = await store.latest_messages(store.lobby_id, 10)
+    assert first.new and not again.new
+    assert again.message == first.message and first.message.client_msg_id == "c1"
+    assert stored == [first.message]
+
+
+async def test_a_batch_may_hold_a_message_and_its_resend(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        lobby = store.lobby_id
+        added = await store.add_messages(
+            [
+                NewMessage(lobby, alice.id, "a", "same"),
+                NewMessage(lobby, alice.id, "plain"),
+                NewMessage(lobby, alice.id, "a", "same"),
+                NewMessage(lobby, alice.id, "b", "other"),
+            ]
+        )
+    assert [item.new for item in added] == [True, True, False, True]
+    assert added[2].message == added[0].message
+    ids = [item.message.id for item in added if item.new]
+    assert ids == sorted(ids)
+
+
+async def test_client_msg_ids_are_per_sender_and_per_room(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        room = await store.create_room("r", is_private=False, creator_id=alice.id)
+        added = await store.add_messages(
+            [
+                NewMessage(store.lobby_id, alice.id, "x", "id"),
+                NewMessage(store.lobby_id, bob.id, "x", "id"),
+                NewMessage(room.id, alice.id, "x", "id"),
+            ]
+        )
+    assert all(item.new for item in added)
+
+
+async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        assert await store.last_message_id() == 0
+        direct = await store.direct_room(alice.id, bob.id, create=True)
+        assert direct is not None
+        before = await store.add_message(store.lobby_id, alice.id, "before")
+        rows = [
+            NewMessage(store.lobby_id, alice.id, "in the lobby"),
+            NewMessage(direct.id, bob.id, "direct"),
+            NewMessage(store.lobby_id, bob.id, "lobby again"),
+        ]
+        added = [item.message for item in await store.add_messages(rows)]
+        everything = await store.committed_after(before.id, limit=10)
+        first_two = await store.committed_after(before.id, limit=2)
+        bounded = await store.committed_after(before.id, before_id=added[2].id, limit=10)
+        assert await store.last_message_id() == added[-1].id
+    assert [message for message, _room in everything] == added
+    assert [room.kind for _message, room in everything] == ["lobby", "direct", "lobby"]
+    assert everything[1][1] == direct
+    assert [message.body for message, _room in first_two] == ["in the lobby", "direct"]
+    assert [message.body for message, _room in bounded] == ["in the lobby", "direct"]
+
+
+async def test_a_page_may_stop_after_an_id(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        sent = [await store.add_message(store.lobby_id, alice.id, f"m{i}") for i in range(6)]
+        page = await store.messages_before(store.lobby_id, sent[5].id, 10, after_id=sent[1].id)
+    assert page == sent[2:5][::-1]
+
+
+async def test_postgres_ids_commit_in_id_order(postgres_config: Config) -> None:
+    """A transaction that took message ids holds the id lock until it ends, so another
+    insert waits for it and takes higher ids: ids commit in the order they were taken."""
+    assert postgres_config.database_url is not None
+    async with open_store(postgres_config) as store:
+        alice = await store.create_user("alice", "hash")
+        url = postgres_config.database_url
+        async with pg_session(url) as execute, pg_query(url) as query:
+            await execute("BEGIN")
+            await execute(
+                "INSERT INTO messages (room_id, sender_id, body)"
+                f" VALUES ({store.lobby_id}, {alice.id}, 'first')"
+            )
+            async with trio.open_nursery() as nursery:
+                later: list[Message] = []
+
+                async def insert_later() -> None:
+                    later.append(await store.add_message(store.lobby_id, alice.id, "second"))
+
+                nursery.start_soon(insert_later)
+                await wait_for_a_waiter_on_the_id_lock(query)
+                assert later == []
+                await execute("COMMIT")
+        stored = await store.latest_messages(store.lobby_id, 10)
+    assert [m.body for m in stored] == ["first", "second"]
+    assert stored[0].id < stored[1].id

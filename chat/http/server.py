@@ -18,11 +18,21 @@ a request in flight is answered instead of cut off:
    `shutdown_timeout`;
 3. once all connections are gone (or the deadline passed), the app's lifespan shutdown
    runs, and only then is the lifespan task cancelled.
+
+A WebSocket upgrade can also arrive on a connection that is already serving HTTP: a proxy
+that keeps connections to the instances alive (nginx with ``keepalive``, HAProxy, ...)
+sends it on whichever idle connection it has. Hypercorn then offers the app a websocket
+scope. The app has no WebSocket routes (trio-websocket serves WebSockets), so instead the
+connection is handed back: `HandOverWebSockets` notes the upgrade request, stops
+Hypercorn on that connection without letting it write or close anything more, and
+`HttpServer.handle` returns the request head for the front door to give to the
+WebSocket server, exactly as if it had been the connection's first request.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import trio
@@ -66,6 +76,81 @@ class ShieldedSendApp:
         await self._app(scope, receive, shielded_send)
 
 
+class _Handover:
+    """One HTTP connection, as `HandOverWebSockets` may take it back from Hypercorn."""
+
+    def __init__(self, stream: ReplayStream) -> None:
+        self.stream = _HandOverStream(stream)
+        self.scope = trio.CancelScope()  # around Hypercorn's handling of the connection
+        #: The upgrade request's head, once the connection was taken back for it.
+        self.request_head: bytes | None = None
+
+    def take(self, scope: dict[str, Any]) -> None:
+        """Take the connection back for the WebSocket upgrade request in `scope`."""
+        target = scope["raw_path"] or scope["path"].encode()
+        if scope["query_string"]:
+            target += b"?" + scope["query_string"]
+        lines = [b"GET " + target + b" HTTP/1.1"]
+        lines += [name + b": " + value for name, value in scope["headers"]]
+        self.request_head = b"\r\n".join(lines) + b"\r\n\r\n"
+        self.stream.released = True  # nothing more from Hypercorn reaches the socket
+        self.scope.cancel()
+
+
+#: The connection whose request Hypercorn is handling: its app tasks inherit the context
+#: of the connection's task, which `HttpServer.handle` sets this in.
+_CONNECTION: ContextVar[_Handover | None] = ContextVar("chat_http_connection", default=None)
+
+
+class _HandOverStream(trio.abc.HalfCloseableStream):
+    """The stream Hypercorn serves: the connection, until it is handed over; from then
+    on its writes are dropped and its closes ignored (the connection lives on)."""
+
+    def __init__(self, inner: ReplayStream) -> None:
+        self.inner = inner
+        self.released = False
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        return self.inner.socket  # Hypercorn reads the peer address from it
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.released:
+            await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        if not self.released:
+            await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        if not self.released:
+            await self.inner.aclose()
+
+
+class HandOverWebSockets:
+    """ASGI wrapper: a websocket scope means a WebSocket upgrade on a connection that was
+    serving HTTP (see the module docstring); hand the connection back instead."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            handover = _CONNECTION.get()
+            if handover is not None:
+                handover.take(scope)
+                await trio.sleep_forever()  # cancelled with Hypercorn's handling
+            await send({"type": "websocket.close", "code": 1011})  # not ours: refuse
+            return
+        await self._app(scope, receive, send)
+
+
 def _hypercorn_config(shutdown_timeout: float) -> HypercornConfig:
     config = HypercornConfig()
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
@@ -81,7 +166,7 @@ class HttpServer:
 
     def __init__(self, app: Any, *, shutdown_timeout: float) -> None:
         self._config = _hypercorn_config(shutdown_timeout)
-        self._app = ASGIWrapper(ShieldedSendApp(app))
+        self._app = ASGIWrapper(HandOverWebSockets(ShieldedSendApp(app)))
         self._state: dict[str, Any] = {}
         self._context = WorkerContext(None)
         self._lifespan = Lifespan(self._app, self._config, self._state)
@@ -128,24 +213,33 @@ class HttpServer:
         if self._connections:
             await self._drained.wait()  # bounded: every connection has the deadline
 
-    async def handle(self, stream: ReplayStream) -> None:
-        """Serve one connection until it closes (or the drain deadline passes)."""
-        # Shielded: shutdown reaches this connection through `terminated` and the drain
-        # deadline (see the module docstring), never as a cut mid-response.
-        with trio.CancelScope(shield=True) as scope:
-            if self._drain_deadline is not None:
-                scope.deadline = self._drain_deadline
-            self._connections.add(scope)
-            try:
-                server = TCPServer(
-                    self._app,
-                    self._config,
-                    self._context,
-                    ConnectionState(self._state.copy()),
-                    stream,  # type: ignore[arg-type]
-                )
-                await server.run()
-            finally:
-                self._connections.discard(scope)
-                if self._drained is not None and not self._connections:
-                    self._drained.set()
+    async def handle(self, stream: ReplayStream) -> bytes | None:
+        """Serve one connection until it closes (or the drain deadline passes). Returns
+        the head of a WebSocket upgrade request if one arrived on it after HTTP requests:
+        the connection is then still open, for the caller to serve as a WebSocket."""
+        handover = _Handover(stream)
+        token = _CONNECTION.set(handover)
+        try:
+            # Shielded: shutdown reaches this connection through `terminated` and the
+            # drain deadline (see the module docstring), never as a cut mid-response.
+            with trio.CancelScope(shield=True) as scope:
+                if self._drain_deadline is not None:
+                    scope.deadline = self._drain_deadline
+                self._connections.add(scope)
+                try:
+                    server = TCPServer(
+                        self._app,
+                        self._config,
+                        self._context,
+                        ConnectionState(self._state.copy()),
+                        handover.stream,  # type: ignore[arg-type]
+                    )
+                    with handover.scope:
+                        await server.run()
+                finally:
+                    self._connections.discard(scope)
+                    if self._drained is not None and not self._connections:
+                        self._drained.set()
+        finally:
+            _CONNECTION.reset(token)
+        return handover.request_head

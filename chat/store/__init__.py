@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..config import Config
-from .base import Message, NewMessage, Room, Store, User, WaitingThread
+from .base import Added, Message, NewMessage, Room, Store, User, WaitingThread
 
 __all__ = [
+    "Added",
     "Message",
     "NewMessage",
     "Room",
@@ -36,10 +38,13 @@ def describe_database(config: Config) -> str:
 
 
 @asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
+async def open_store(config: Config, *, serving: bool = False) -> AsyncIterator[Store]:
     """Open and migrate the configured database for the duration of the block.
 
-    Raises `chat.errors.Unavailable` if the database cannot be reached.
+    `serving` is for `chat serve`: a SQLite database then belongs to this process alone
+    (`chat.store.sqlite.serving_lock`), and a second server on it raises
+    `chat.errors.AlreadyServed`. Raises `chat.errors.Unavailable` if the database cannot
+    be reached.
     """
     url = config.database_url
     if url is not None and url.startswith(("postgresql://", "postgres://")):
@@ -49,8 +54,9 @@ async def open_store(config: Config) -> AsyncIterator[Store]:
             yield pg_store
         return
 
-    from .sqlite import open_sqlite_store, sqlite_path_from_url
+    from .sqlite import open_sqlite_store, serving_lock, sqlite_path_from_url
 
     path = config.sqlite_path if url is None else sqlite_path_from_url(url)
-    async with open_sqlite_store(path, connections=config.db_pool_size) as sqlite_store:
-        yield sqlite_store
+    with serving_lock(path) if serving else contextlib.nullcontext():
+        async with open_sqlite_store(path, connections=config.db_pool_size) as sqlite_store:
+            yield sqlite_store

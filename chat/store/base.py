@@ -37,6 +37,8 @@ class Message:
     sender_name: str
     body: str
     created_at: datetime
+    #: The sender's own id for the message, if it gave one (idempotent sends).
+    client_msg_id: str | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -60,11 +62,23 @@ class Room:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message to store: which room, from whom, what it says."""
+    """A message to store: which room, from whom, what it says; optionally the sender's
+    own id for it, which makes storing it idempotent."""
 
     room_id: int
     sender_id: int
     body: str
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What storing a `NewMessage` gave: the stored message, and whether it is new. Not
+    new means the sender already stored a message with the same `client_msg_id` in the
+    same room: `message` is that original, and nothing was stored this time."""
+
+    message: Message
+    new: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +109,20 @@ def user_from_row(row: Row | None, to_datetime: ToDatetime) -> User | None:
     )
 
 
-def room_from_row(row: Row | None, to_datetime: ToDatetime) -> Room | None:
-    """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id)."""
+def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") -> Room | None:
+    """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id); with `prefix`, from
+    columns named ``<prefix>id``, ``<prefix>name``, ... (a room joined to something else)."""
     if row is None:
         return None
-    pair = None if row["low_user_id"] is None else (row["low_user_id"], row["high_user_id"])
+    low, high = row[prefix + "low_user_id"], row[prefix + "high_user_id"]
     return Room(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        is_private=bool(row["is_private"]),
-        creator_id=row["creator_id"],
-        created_at=to_datetime(row["created_at"]),
-        pair=pair,
+        id=row[prefix + "id"],
+        name=row[prefix + "name"],
+        kind=row[prefix + "kind"],
+        is_private=bool(row[prefix + "is_private"]),
+        creator_id=row[prefix + "creator_id"],
+        created_at=to_datetime(row[prefix + "created_at"]),
+        pair=None if low is None else (low, high),
     )
 
 
@@ -120,7 +135,39 @@ def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
         sender_name=row["sender_name"],
         body=row["body"],
         created_at=to_datetime(row["created_at"]),
+        client_msg_id=row["client_msg_id"],
     )
+
+
+#: Every room's messages after a position, with their rooms (for `Store.committed_after`).
+#: Both stores run this query; {after}, {before} and {limit} are their placeholders.
+COMMITTED_AFTER_SQL = """
+SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
+       m.client_msg_id, r.name AS room_name, r.kind AS room_kind,
+       r.is_private AS room_is_private, r.creator_id AS room_creator_id,
+       r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
+       d.high_user_id AS room_high_user_id
+FROM messages AS m
+JOIN users AS u ON u.id = m.sender_id
+JOIN rooms AS r ON r.id = m.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = m.room_id
+WHERE m.id > {after} AND m.id < {before}
+ORDER BY m.id
+LIMIT {limit}
+"""
+
+
+def committed_from_rows(rows: list[Row], to_datetime: ToDatetime) -> list[tuple[Message, Room]]:
+    """`COMMITTED_AFTER_SQL` rows as (message, room) pairs; one `Room` per room."""
+    rooms: dict[int, Room] = {}
+    pairs = []
+    for row in rows:
+        room = rooms.get(row["room_id"])
+        if room is None:
+            room = rooms[row["room_id"]] = room_from_row(row, to_datetime, "room_")
+        assert room is not None
+        pairs.append((message_from_row(row, to_datetime), room))
+    return pairs
 
 
 #: Support threads waiting for an operator: the thread, its user's name and its latest
@@ -211,15 +258,30 @@ class Store(Protocol):
     async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
         """Insert a message and return it once committed."""
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Message]:
+    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
         """Insert several messages in one transaction, in order (their ids increase in
-        the order of `rows`), and return them once committed. All or nothing."""
+        the order of `rows`), and return them once committed, one `Added` per row. All or
+        nothing. A row whose `client_msg_id` its sender already used in that room is not
+        stored again: its `Added` carries the original (`new` is False).
+
+        Ids commit in id order: once this returns, every message with a lower id has
+        committed or never will (PostgreSQL: a lock taken before the ids, see
+        sql/postgres/0004_cluster.sql; SQLite: one writer at a time)."""
+
+    async def last_message_id(self) -> int:
+        """The highest message id committed so far (0 when there are none)."""
+
+    async def committed_after(
+        self, after_id: int, *, before_id: int | None = None, limit: int
+    ) -> list[tuple[Message, Room]]:
+        """Every room's messages with ``after_id < id < before_id``, oldest first, at most
+        `limit`, each with its room: how an instance catches up with what others stored."""
 
     async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
         """The `limit` newest messages of a room, oldest first."""
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int
+        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
     ) -> list[Message]:
         """A page of a room's messages, newest first: the `limit` newest with an id below
-        `before_id` (or the newest of all when it is None)."""
+        `before_id` (or the newest of all when it is None) and above `after_id`."""

@@ -28,12 +28,15 @@ import trio
 
 from ..errors import EmailTaken, NameTaken, RoomNameTaken, Unavailable
 from .base import (
+    COMMITTED_AFTER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
+    Added,
     Message,
     NewMessage,
     Room,
     User,
     WaitingThread,
+    committed_from_rows,
     message_from_row,
     room_from_row,
     user_from_row,
@@ -52,7 +55,9 @@ _MIGRATION_LOCK = 0x63686174  # "chat"
 _POOL_CLOSE_TIMEOUT_S = 5.0
 
 _USER_COLUMNS = "id, name, email, password_hash, is_admin, created_at"
-_MESSAGE_COLUMNS = "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at"
+_MESSAGE_COLUMNS = (
+    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at, m.client_msg_id"
+)
 _ROOM_SELECT = (
     "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
     " d.low_user_id, d.high_user_id"
@@ -222,6 +227,71 @@ async def _aio_support_room(pool: asyncpg.Pool, user_id: int, create: bool) -> R
         return _room(await conn.fetchrow(find, user_id))
 
 
+# One statement for the whole batch. Rows are inserted in the order the SELECT produces
+# them (ORDER BY ord), so their ids increase in the order of the batch. A resent
+# client_msg_id conflicts with its original and is skipped (no row back).
+_INSERT_MESSAGES = (
+    "WITH m AS (INSERT INTO messages (room_id, sender_id, body, client_msg_id)"
+    " SELECT r, s, b, c FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])"
+    " WITH ORDINALITY AS t(r, s, b, c, ord) ORDER BY ord"
+    " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
+    " DO NOTHING RETURNING *)"
+    f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id ORDER BY m.id"
+)
+
+_ORIGINAL_MESSAGES = (
+    f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+    " WHERE (m.room_id, m.sender_id, m.client_msg_id) IN"
+    " (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]))"
+)
+
+
+async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[Added]:
+    async with pool.acquire() as conn:
+        inserted = await conn.fetch(
+            _INSERT_MESSAGES,
+            [row.room_id for row in rows],
+            [row.sender_id for row in rows],
+            [row.body for row in rows],
+            [row.client_msg_id for row in rows],
+        )
+        # Match rows to what came back, in order: a row without a client id is always
+        # stored; one with a client id is stored unless it was a resend.
+        added: list[Added | NewMessage] = []
+        fresh = iter(inserted)
+        candidate = next(fresh, None)
+        for row in rows:
+            if candidate is not None and (
+                row.client_msg_id is None
+                or (candidate["room_id"], candidate["sender_id"], candidate["client_msg_id"])
+                == (row.room_id, row.sender_id, row.client_msg_id)
+            ):
+                added.append(Added(_message(candidate), new=True))
+                candidate = next(fresh, None)
+            else:
+                added.append(row)
+        resent = [row for row in added if isinstance(row, NewMessage)]
+        if not resent:
+            return added  # type: ignore[return-value]
+        # A second statement, so it sees originals that committed while this insert
+        # waited for the id lock (the insert's own snapshot is older than that).
+        originals = {
+            (record["room_id"], record["sender_id"], record["client_msg_id"]): _message(record)
+            for record in await conn.fetch(
+                _ORIGINAL_MESSAGES,
+                [row.room_id for row in resent],
+                [row.sender_id for row in resent],
+                [row.client_msg_id for row in resent],
+            )
+        }
+        return [
+            Added(originals[(item.room_id, item.sender_id, item.client_msg_id)], new=False)
+            if isinstance(item, NewMessage)
+            else item
+            for item in added
+        ]
+
+
 class PostgresStore:
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""
 
@@ -232,11 +302,18 @@ class PostgresStore:
         aio_as_trio: Callable[..., Any],
         lobby_id: int,
         applied: list[str],
+        *,
+        url: str,
+        cluster_id: str,
     ) -> None:
         self._pool = pool
         self._limiter = trio.CapacityLimiter(pool_size)
         self._aio_as_trio = aio_as_trio
+        self._url = url
         self.lobby_id = lobby_id
+        #: Which chat this database is (sql/postgres/0004_cluster.sql): the same for
+        #: every instance on it, different for every other chat.
+        self.cluster_id = cluster_id
         #: Migrations this process applied when it opened the database.
         self.applied_migrations = applied
 
@@ -253,6 +330,27 @@ class PostgresStore:
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         """One value from an arbitrary query. For diagnostics and tests only."""
         return await self._call(self._pool.fetchval, sql, *args)
+
+    @property
+    def aio_as_trio(self) -> Callable[..., Any]:
+        """trio-asyncio's bridge into the store's asyncio loop (for the bus's listener)."""
+        return self._aio_as_trio
+
+    async def connect(self, *, application_name: str) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, for a long-lived job (the bus's
+        LISTEN); `application_name` names it in pg_stat_activity. The caller closes it."""
+        import asyncpg
+
+        try:
+            return await self._aio_as_trio(asyncpg.connect)(
+                self._url, timeout=10, server_settings={"application_name": application_name}
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise Unavailable(f"cannot connect to PostgreSQL: {error}") from None
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """NOTIFY `channel` with `payload` (at most 8000 bytes), through the pool."""
+        await self._call(self._pool.execute, "SELECT pg_notify($1, $2)", channel, payload)
 
     async def ping(self) -> None:
         # A real table, so the check fails when the schema is unreadable or locked.
@@ -363,37 +461,40 @@ class PostgresStore:
     # --- messages ---
 
     async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
-        (message,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
-        return message
+        (added,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
+        return added.message
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Message]:
-        # One statement for the whole batch. Rows are inserted in the order the SELECT
-        # produces them (ORDER BY ord), so their ids increase in the order of `rows`.
-        records = await self._call(
+    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+        return await self._call(_aio_add_messages, self._pool, rows)
+
+    async def last_message_id(self) -> int:
+        return await self._call(self._pool.fetchval, "SELECT coalesce(max(id), 0) FROM messages")
+
+    async def committed_after(
+        self, after_id: int, *, before_id: int | None = None, limit: int
+    ) -> list[tuple[Message, Room]]:
+        rows = await self._call(
             self._pool.fetch,
-            "WITH m AS (INSERT INTO messages (room_id, sender_id, body)"
-            " SELECT r, s, b FROM unnest($1::bigint[], $2::bigint[], $3::text[])"
-            " WITH ORDINALITY AS t(r, s, b, ord) ORDER BY ord RETURNING *)"
-            f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id"
-            " ORDER BY m.id",
-            [row.room_id for row in rows],
-            [row.sender_id for row in rows],
-            [row.body for row in rows],
+            COMMITTED_AFTER_SQL.format(after="$1", before="$2", limit="$3"),
+            after_id,
+            _NO_UPPER_BOUND if before_id is None else before_id,
+            limit,
         )
-        return [_message(record) for record in records]
+        return committed_from_rows(rows, _as_is)
 
     async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
         return list(reversed(await self.messages_before(room_id, None, limit)))
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int
+        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
     ) -> list[Message]:
         rows = await self._call(
             self._pool.fetch,
             f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
-            " WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3",
+            " WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3 ORDER BY m.id DESC LIMIT $4",
             room_id,
             _NO_UPPER_BOUND if before_id is None else before_id,
+            after_id,
             limit,
         )
         return [_message(row) for row in rows]
@@ -421,7 +522,10 @@ async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[Post
         try:
             applied = await aio_as_trio(_aio_migrate)(pool, migrations)
             lobby_id = await aio_as_trio(pool.fetchval)("SELECT id FROM rooms WHERE kind = 'lobby'")
-            yield PostgresStore(pool, pool_size, aio_as_trio, lobby_id, applied)
+            cluster_id = await aio_as_trio(pool.fetchval)("SELECT id FROM cluster")
+            yield PostgresStore(
+                pool, pool_size, aio_as_trio, lobby_id, applied, url=url, cluster_id=cluster_id
+            )
         finally:
             with trio.move_on_after(_POOL_CLOSE_TIMEOUT_S, shield=True) as scope:
                 await aio_as_trio(pool.close)()

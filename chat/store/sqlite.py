@@ -13,6 +13,8 @@ consistent state either way.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,14 +25,18 @@ from typing import TypeVar
 
 import trio
 
-from ..errors import EmailTaken, NameTaken, RoomNameTaken, Unavailable
+from ..config import ONE_INSTANCE_ON_SQLITE
+from ..errors import AlreadyServed, EmailTaken, NameTaken, RoomNameTaken, Unavailable
 from .base import (
+    COMMITTED_AFTER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
+    Added,
     Message,
     NewMessage,
     Room,
     User,
     WaitingThread,
+    committed_from_rows,
     message_from_row,
     room_from_row,
     user_from_row,
@@ -75,15 +81,24 @@ _ROOM_SELECT = (
 
 _NO_UPPER_BOUND = 2**63 - 1
 
+# A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, body, created_at) VALUES (?, ?, ?, ?)"
-    " RETURNING id, room_id, sender_id, body, created_at,"
+    "INSERT INTO messages (room_id, sender_id, body, created_at, client_msg_id)"
+    " VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
+    " DO NOTHING"
+    " RETURNING id, room_id, sender_id, body, created_at, client_msg_id,"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
 )
 
 _MESSAGE_SELECT = (
-    "SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at"
+    "SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
+    " m.client_msg_id"
     " FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+)
+
+_ORIGINAL_MESSAGE = (
+    f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.sender_id = ? AND m.client_msg_id = ?"
 )
 
 
@@ -386,41 +401,97 @@ class SQLiteStore:
     # --- messages ---
 
     async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
-        (message,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
-        return message
+        (added,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
+        return added.message
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Message]:
-        def insert(conn: sqlite3.Connection) -> list[Message]:
+    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+        def insert(conn: sqlite3.Connection) -> list[Added]:
             now = _now_ms()
+            added = []
             with _transaction(conn):
-                return [
-                    _message(
-                        conn.execute(
-                            _INSERT_MESSAGE, (row.room_id, row.sender_id, row.body, now)
-                        ).fetchone()
-                    )
-                    for row in rows
-                ]
+                for row in rows:
+                    values = (row.room_id, row.sender_id, row.body, now, row.client_msg_id)
+                    stored = conn.execute(_INSERT_MESSAGE, values).fetchone()
+                    if stored is not None:
+                        added.append(Added(_message(stored), new=True))
+                        continue
+                    # A resend: answer with the original (the write lock is ours, so it
+                    # cannot have changed since the conflict).
+                    key = (row.room_id, row.sender_id, row.client_msg_id)
+                    original = conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
+                    added.append(Added(_message(original), new=False))
+            return added
 
         return await self._run(insert)
+
+    async def last_message_id(self) -> int:
+        return await self._run(
+            lambda conn: conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+        )
+
+    async def committed_after(
+        self, after_id: int, *, before_id: int | None = None, limit: int
+    ) -> list[tuple[Message, Room]]:
+        sql = COMMITTED_AFTER_SQL.format(after="?", before="?", limit="?")
+        below = _NO_UPPER_BOUND if before_id is None else before_id
+        return await self._run(
+            lambda conn: committed_from_rows(
+                conn.execute(sql, (after_id, below, limit)).fetchall(), _from_ms
+            )
+        )
 
     async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
         return list(reversed(await self.messages_before(room_id, None, limit)))
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int
+        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
     ) -> list[Message]:
         # No `before_id` means "from the newest": every id is below the largest bigint.
         below = _NO_UPPER_BOUND if before_id is None else before_id
 
         def select(conn: sqlite3.Connection) -> list[Message]:
             rows = conn.execute(
-                f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
-                (room_id, below, limit),
+                f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.id < ? AND m.id > ?"
+                " ORDER BY m.id DESC LIMIT ?",
+                (room_id, below, after_id, limit),
             ).fetchall()
             return [_message(row) for row in rows]
 
         return await self._run(select)
+
+
+def serving_lock_path(path: Path) -> Path:
+    """The file a serving process keeps locked next to the database at `path`."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextmanager
+def serving_lock(path: Path) -> Iterator[None]:
+    """Hold the database at `path` as its one serving process, for the block.
+
+    A SQLite file has no way to tell other servers about new messages, so a second
+    `chat serve` on it would be a second, deaf chat. This takes an exclusive `flock` on
+    a file beside the database; the kernel releases it when the process ends, however
+    it ends. Raises `AlreadyServed`, naming the holder's pid, if another process has it.
+    (`chat migrate` and `chat user add` do not take it: they may run beside the server.)
+    """
+    lock_path = serving_lock_path(path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise AlreadyServed(
+                f"{path} is already served by another chat process (pid {holder}): "
+                + ONE_INSTANCE_ON_SQLITE
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def sqlite_path_from_url(url: str) -> Path:

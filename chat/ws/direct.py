@@ -6,6 +6,10 @@ as ``{"from", "to", "content", "id", "ts"}``: the recipient gets it on each devi
 the sender's connections get it too, which is how the sender learns its id. A recipient
 who is offline finds it later in the history (``GET /dm/{UID}`` names the room,
 ``GET /messages/{roomID}`` pages it). Errors are ``{"error": "..."}``.
+
+``"client_msg_id"`` (1-64 characters, the sender's own id for the message) makes sending
+idempotent: a resend with the same id stores nothing new, and only the connection that
+resent gets the original's frame (with its original ``id``) back.
 """
 
 from __future__ import annotations
@@ -70,4 +74,9 @@ class DirectMessages:
             raise Forbidden(f'"from" must be your own user id ({identity.user_id})')
         if not content.strip():
             raise InvalidInput("content must not be empty")
-        await self._service.send_direct(identity, recipient, content)
+        client_msg_id = validation.client_msg_id(frame, "client_msg_id")
+        posted = await self._service.send_direct(
+            identity, recipient, content, client_msg_id=client_msg_id
+        )
+        if posted.resent:
+            await self._session.send(dumps(shapes.direct_message(posted.message, posted.room)))

@@ -6,11 +6,24 @@ header; without a valid token the upgrade is refused with 401). Frames:
 - ``{"Type": "enter", "RoomID": n}``: listen to room n (one room at a time; the client
   must be a member, and everyone is a member of the lobby); ``"RoomID": 0`` leaves.
   Answered ``{"Type": "entered", "RoomID": n, "Name": ...}`` or ``{"Type": "left", "RoomID": n}``.
+  With ``"SinceID": m`` (a resume, after a reconnection), every message of the room with
+  an id above m follows ``entered``, oldest first, then the live ones: no gap and no
+  duplicate between the two. At most `MAX_RESUME`; past that a ``{"Type": "truncated",
+  ...}`` frame first says which ones to page back for over HTTP.
 - ``{"Type": "message", "Text": "..."}``: store the text in the current room, then send
   it to every connection in that room, this one included, as
   ``{"Type": "message", "MessageID", "RoomID", "UID", "Username", "Text", "CreatedAt"}``.
+  With ``"ClientMsgID"`` (1-64 characters, the client's own id for the message), a
+  resend of the same id to the same room stores nothing new: the sender alone gets the
+  original's frame again. The id is then part of the message frame.
 
 Errors are ``{"Type": "error", "Error": "..."}``.
+
+How a resume keeps the seam exact: the subscription is made *held* (`ClientSession.
+subscribe`), in the same step as reading the broadcaster's `position` (no await between),
+so every message up to that position was delivered before it and every later one is
+kept by it. The backlog is everything above SinceID up to the position, read from the
+table; it is sent, then the kept frames, then the subscription goes live.
 """
 
 from __future__ import annotations
@@ -20,14 +33,18 @@ from typing import Any
 from .. import shapes, validation
 from ..broadcaster import Event, Subscription, room_topic
 from ..errors import ChatError, InvalidInput
-from ..service import ChatService
-from ..store import Room
+from ..service import MAX_RESUME, ChatService
+from ..store import Message, Room
 from .dispatch import dumps
 from .session import ClientSession
 
 
+def _message_frame(message: Message) -> str:
+    return dumps({"Type": "message", **shapes.room_message(message)})
+
+
 def encode_room_message(event: Event) -> str:
-    return dumps({"Type": "message", **shapes.room_message(event.message)})
+    return _message_frame(event.message)
 
 
 class RoomProtocol:
@@ -55,9 +72,14 @@ class RoomProtocol:
         frame = validation.require_object(frame, "frame")
         kind = validation.require_str(frame, "Type")
         if kind == "enter":
-            await self._enter(validation.require_id(frame, "RoomID", allow_zero=True))
+            room_id = validation.require_id(frame, "RoomID", allow_zero=True)
+            since_id = None
+            if frame.get("SinceID") is not None:
+                since_id = validation.require_id(frame, "SinceID", allow_zero=True)
+            await self._enter(room_id, since_id)
         elif kind == "message":
-            await self._message(validation.require_str(frame, "Text"))
+            text = validation.require_str(frame, "Text")
+            await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
         else:
             raise InvalidInput(f'unknown Type {kind[:50]!r}: expected "enter" or "message"')
 
@@ -66,7 +88,7 @@ class RoomProtocol:
             self._session.unsubscribe(self._subscription)
         self._room = self._subscription = None
 
-    async def _enter(self, room_id: int) -> None:
+    async def _enter(self, room_id: int, since_id: int | None) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if room_id == 0:
@@ -76,11 +98,48 @@ class RoomProtocol:
             return
         room = await self._service.member_room(identity, room_id)
         self._leave()
+        if since_id is not None:
+            await self._service.wait_until_delivered(since_id)
         self._room = room
-        self._subscription = self._session.subscribe(room_topic(room.id), encode_room_message)
+        self._subscription = self._session.subscribe(
+            room_topic(room.id), encode_room_message, hold=since_id is not None
+        )
+        # Read in the same step as subscribing: what a resume must send from the table.
+        up_to_id = self._service.broadcaster.position
         await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
+        if since_id is not None:
+            try:
+                await self._resume(room, since_id, up_to_id, self._subscription)
+            except BaseException:
+                self._leave()  # a held subscription must never be left behind
+                raise
 
-    async def _message(self, text: str) -> None:
+    async def _resume(
+        self, room: Room, since_id: int, up_to_id: int, subscription: Subscription
+    ) -> None:
+        # Bound to the client: if it disconnects, the query is cancelled.
+        with self._session.bound_to_client() as scope:
+            backlog = await self._service.resume(room, since_id, up_to_id)
+        if scope.cancelled_caught:
+            return
+        if backlog.before_id is not None:
+            await self._session.send(
+                dumps(
+                    {
+                        "Type": "truncated",
+                        "RoomID": room.id,
+                        "SinceID": since_id,
+                        "BeforeID": backlog.before_id,
+                        "Error": f"more than {MAX_RESUME} messages were missed: page back "
+                        f"through GET /messages/{room.id}?last_id={backlog.before_id}",
+                    }
+                )
+            )
+        for message in backlog.messages:
+            await self._session.send(_message_frame(message))
+        await self._session.release(subscription)
+
+    async def _message(self, text: str, client_msg_id: str | None) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
@@ -88,9 +147,18 @@ class RoomProtocol:
         # The sender's confirmation is its own copy of the broadcast: nothing to wait
         # for here, so the next frame is handled while this one is committed.
         pending = await self._service.post_pipelined(
-            identity, self._room, text, on_error=self._failed
+            identity,
+            self._room,
+            text,
+            client_msg_id=client_msg_id,
+            on_error=self._failed,
+            on_resent=self._resent,
         )
         self._session.track_write(pending)
+
+    def _resent(self, original: Message) -> None:
+        """A resend of a stored message: its sender alone gets the original again."""
+        self._session.send_nowait(_message_frame(original))
 
     def _failed(self, error: BaseException) -> None:
         problem = str(error) if isinstance(error, ChatError) else "internal error"

@@ -80,6 +80,30 @@ class _CloseMarker:
 _CLOSE = _CloseMarker()
 
 
+class _Held:
+    """Stands in for a session in a subscription that is not live yet (`subscribe(...,
+    hold=True)`): it keeps the frames the broadcaster offers, in order, until
+    `ClientSession.release` sends them and hands the subscription to the session. Past
+    the session's queue size it evicts the session, as a full outbox would."""
+
+    __slots__ = ("frames", "id", "session")
+
+    def __init__(self, session: ClientSession) -> None:
+        self.session = session
+        self.id = session.id  # so the broadcaster's `skip` still recognises the client
+        self.frames: list[bytes] = []
+
+    def offer(self, data: bytes) -> bool:
+        session = self.session
+        if session._evicted or session.closing:
+            return False
+        if len(self.frames) >= session._queue_size:
+            session.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
+            return False
+        self.frames.append(data)
+        return True
+
+
 class FrameHandler(Protocol):
     """What the frames on one connection mean (see `chat.ws.dispatch`)."""
 
@@ -221,10 +245,28 @@ class ClientSession:
         self.closing = True
         await self._enqueue(_CLOSE)
 
-    def subscribe(self, topic: Topic, encode: Encoder) -> Subscription:
-        subscription = self._broadcaster.subscribe(topic, self, encode)
+    def subscribe(self, topic: Topic, encode: Encoder, *, hold: bool = False) -> Subscription:
+        """Receive `topic`'s events from now on. With `hold`, they are kept, not sent,
+        until `release`: a dialect that first sends what the client missed (a resume)
+        holds the live ones back so that nothing overtakes the backlog."""
+        subscriber = _Held(self) if hold else self
+        subscription = self._broadcaster.subscribe(topic, subscriber, encode)
         self._subscriptions.append(subscription)
         return subscription
+
+    async def release(self, subscription: Subscription) -> None:
+        """Send what a held subscription kept, in order, then let it deliver live."""
+        held = subscription.subscriber
+        if not isinstance(held, _Held):
+            return
+        while held.frames:
+            frames, held.frames = held.frames, []
+            data = b"".join(frames)
+            if not self._write_now(data):
+                await self._enqueue(data)
+        # No await between finding nothing kept and going live: nothing can be offered
+        # to `held` in between, so nothing is lost or reordered at the seam.
+        subscription.subscriber = self
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._broadcaster.unsubscribe(subscription)

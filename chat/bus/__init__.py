@@ -1,0 +1,111 @@
+"""The bus: how the instances of one chat tell each other that messages were committed.
+
+Several `chat serve` processes on one PostgreSQL database are one chat. Each commits its
+own clients' messages and fans them out to its own connections; the bus is how the
+others learn that there is something new. It only *wakes* them: the messages table stays
+the source of truth, and a woken instance reads what it has not delivered yet from the
+table (`MessageWriter.wake`). So a wake-up that is lost (a listener reconnecting, Redis
+restarting) loses nothing: the next one, or the catch-up every bus does after it
+(re)connects, reads the same rows.
+
+Implementations, one module each, behind one interface (`Bus`):
+
+- `LocalBus` (`chat.bus.local`): one instance (SQLite): nobody to tell.
+- `PostgresBus` (`chat.bus.postgres`, the default on PostgreSQL): LISTEN/NOTIFY on a
+  connection of its own. The database itself announces each commit (a trigger).
+- `RedisBus` (`chat.bus.redis`, ``CHAT_BUS_URL=redis://...``): Redis pub/sub through
+  coredis, for more instances than PostgreSQL's notifications comfortably wake.
+
+The bus also carries events that are not stored (`send_event`; presence and typing
+build on it): those reach the instances listening at the time, and nobody else.
+
+Ownership: a bus owns its connections; `run` opens them, reconnects them, and closes them
+when it is cancelled. It is a child of the root nursery (`chat.server.serve`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import trio
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store import Store
+
+#: Called by a bus when another instance has committed messages up to this id, or with
+#: None when it may have (after connecting): the writer then catches up from the table.
+#: It must not block: the bus calls it from its own task.
+Wake = Callable[[int | None], None]
+
+#: Called with each event another instance sent with `Bus.send_event`. Must not block.
+EventSink = Callable[[dict[str, Any]], None]
+
+#: Waits between reconnection attempts: doubling from the first to the last.
+RECONNECT_FIRST_S = 0.1
+RECONNECT_MAX_S = 5.0
+
+
+class Bus(Protocol):
+    """What `chat.server.serve` and `MessageWriter` need from a bus."""
+
+    #: What it is, for the log ("PostgreSQL LISTEN/NOTIFY", "Redis at host:port").
+    description: str
+
+    def announce(self, position: int) -> None:
+        """This instance has committed (and delivered) messages up to `position`: tell the
+        others. Never waits; a bus that cannot tell them now tells them later."""
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """Send an event that is not stored to the other instances listening now."""
+
+    async def run(
+        self,
+        wake: Wake,
+        on_event: EventSink | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Connect, report started once other instances' commits will wake us, and keep
+        listening (reconnecting as needed, catching up after each reconnection). Raises
+        `chat.errors.Unavailable` if it cannot connect at all at start. Runs until
+        cancelled."""
+
+
+def open_bus(config: Config, store: Store, instance_id: str) -> Bus:
+    """The bus the configuration asks for: Redis if ``CHAT_BUS_URL`` is set, PostgreSQL's
+    own notifications on PostgreSQL, none on SQLite."""
+    if config.bus_url is not None:
+        from ..store.postgres import PostgresStore
+        from .redis import RedisBus
+
+        assert isinstance(store, PostgresStore), "config validation: a bus needs PostgreSQL"
+        return RedisBus(config.bus_url, store.cluster_id, instance_id)
+    if config.is_postgres:
+        from ..store.postgres import PostgresStore
+        from .postgres import PostgresBus
+
+        assert isinstance(store, PostgresStore)
+        return PostgresBus(store, instance_id)
+    from .local import LocalBus
+
+    return LocalBus()
+
+
+def encode_event(cluster_id: str, origin: str, event: dict[str, Any]) -> str:
+    """An event as it travels: which chat, which instance sent it, what it says."""
+    return json.dumps({"cluster": cluster_id, "origin": origin, "event": event})
+
+
+def decode_event(payload: str | bytes, cluster_id: str, instance_id: str) -> dict[str, Any] | None:
+    """The event in `payload`, or None if it is another chat's, our own, or not one."""
+    try:
+        envelope = json.loads(payload)
+        if envelope["cluster"] != cluster_id or envelope["origin"] == instance_id:
+            return None
+        event = envelope["event"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return event if isinstance(event, dict) else None

@@ -1,0 +1,32 @@
+"""The bus of a chat with one instance (SQLite): there is nobody to tell anything."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import trio
+
+from . import EventSink, Wake
+
+
+class LocalBus:
+    """No other instances: announcing and sending events are no-ops, nothing ever wakes."""
+
+    description = "none (one instance)"
+
+    def announce(self, position: int) -> None:
+        pass
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def run(
+        self,
+        wake: Wake,
+        on_event: EventSink | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Runs until cancelled, doing nothing: it is in the task tree for the shape's sake."""
+        task_status.started()
+        await trio.sleep_forever()

@@ -1,0 +1,204 @@
+"""The Redis bus (``CHAT_BUS_URL=redis://host:port/db``): pub/sub through coredis.
+
+For clusters whose instances PostgreSQL's notifications would wake too often: Redis
+fans a wake-up out to every subscriber at little cost to the database. coredis runs
+natively under Trio (through anyio), so no bridge is needed. It is an optional extra:
+``pip install '.[redis]'``.
+
+Channels are named after the chat (``chat:<cluster id>:messages`` and ``...:events``,
+the id read from the database), so chats sharing a Redis never hear each other.
+
+Unlike PostgreSQL's notifications, a publish is not part of the commit: an instance
+commits, then publishes "messages up to N". If it cannot (Redis is down), nothing is
+lost, only late, and three things make sure the others still catch up:
+
+- the announcer keeps the newest unannounced position and retries until a publish
+  succeeds (positions only grow, so announcing the newest covers the ones before);
+- a subscriber that (re)subscribes catches up from the table, so everything committed
+  while it was cut off is read then;
+- every instance also catches up every `POLL_S` seconds, for a commit whose instance died
+  before it could announce it.
+
+Resource handling: `run` owns a coredis client (its connection pool) and, inside it, one
+subscription connection; its nursery holds three tasks (listen, announce, poll). On
+cancellation the nursery cancels them and the client's ``async with`` closes the
+connections.
+
+coredis's own reconnection does not survive Trio's strict exception groups (its retry
+policy looks for a bare ConnectionError, and gets an ExceptionGroup), so the subscription
+is opened without retries and this module reconnects it itself, which it must do anyway
+to know when to catch up. `tests/test_bus.py` covers the seam.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+import trio
+
+from ..errors import Unavailable
+from . import RECONNECT_FIRST_S, RECONNECT_MAX_S, EventSink, Wake, decode_event, encode_event
+
+if TYPE_CHECKING:
+    import coredis
+
+log = logging.getLogger(__name__)
+
+#: Every instance catches up this often, whatever it heard (see the module docstring).
+POLL_S = 2.0
+
+
+def describe_redis_url(url: str) -> str:
+    """host:port/db of a Redis URL, without the password, for log lines."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+class RedisBus:
+    """Redis pub/sub: wake-ups on ``chat:<cluster>:messages``, events on ``...:events``."""
+
+    def __init__(self, url: str, cluster_id: str, instance_id: str) -> None:
+        self._url = url
+        self._cluster_id = cluster_id
+        self._instance_id = instance_id
+        self.messages_channel = f"chat:{cluster_id}:messages"
+        self.events_channel = f"chat:{cluster_id}:events"
+        self.description = f"Redis at {describe_redis_url(url)}"
+        self._client: coredis.Redis[str] | None = None
+        self._unannounced = 0  # the newest position not yet published
+        self._to_announce = trio.Event()  # set while there is one
+
+    def announce(self, position: int) -> None:
+        if position > self._unannounced:
+            self._unannounced = position
+            self._to_announce.set()
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        import coredis.exceptions
+
+        if self._client is None:
+            raise Unavailable("the bus is not running")
+        payload = encode_event(self._cluster_id, self._instance_id, event)
+        try:
+            await self._client.publish(self.events_channel, payload)
+        except (coredis.exceptions.RedisError, OSError) as error:
+            raise Unavailable(f"the bus cannot reach Redis: {error}") from None
+
+    async def run(
+        self,
+        wake: Wake,
+        on_event: EventSink | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Subscribe, announce and poll. Runs until cancelled."""
+        import coredis
+
+        client: coredis.Redis[str] = coredis.Redis.from_url(self._url, decode_responses=True)
+        async with client:
+            self._client = client
+            try:
+                # Holds the three tasks below; they never return, so it ends only by
+                # cancellation (or by an error at start, which `serve` reports).
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self._listen, client, wake, on_event)
+                    nursery.start_soon(self._announce_forever, client)
+                    nursery.start_soon(self._poll_forever, wake)
+                    task_status.started()
+            finally:
+                self._client = None
+        raise AssertionError("the bus's tasks only end by cancellation")
+
+    async def _listen(
+        self,
+        client: coredis.Redis[str],
+        wake: Wake,
+        on_event: EventSink | None,
+        *,
+        task_status: trio.TaskStatus[None],
+    ) -> NoReturn:
+        """Subscribe to both channels and hand on what arrives; resubscribe after any
+        failure. Each (re)subscription wakes the writer to catch up. Reports started
+        once subscribed the first time; raises `Unavailable` if that fails."""
+        import anyio
+        import coredis.exceptions
+        from coredis.retry import NoRetryPolicy
+
+        # What a lost connection looks like from inside coredis: its own errors, the
+        # socket's, and anyio's when it touches a stream that is already closed (its
+        # clean-up does, when the connection died first).
+        lost = (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError)
+        started = False
+        delay = RECONNECT_FIRST_S
+        while True:
+            failure: BaseException | None = None
+            try:
+                async with client.pubsub(
+                    channels=[self.messages_channel, self.events_channel],
+                    retry_policy=NoRetryPolicy(),
+                ) as subscription:
+                    async for message in subscription:
+                        if message["type"] == "subscribe":
+                            if message["channel"] == self.messages_channel:
+                                # Subscribed (again): what committed before is in the table.
+                                wake(None)
+                                if started:
+                                    log.info("bus: subscribed again; catching up from the table")
+                                else:
+                                    task_status.started()
+                                    started = True
+                                delay = RECONNECT_FIRST_S
+                        elif message["type"] == "message":
+                            self._received(message["channel"], message["data"], wake, on_event)
+            except* lost as group:
+                # (When cancelled, the Cancelled part of the group propagates on.)
+                failure = group.exceptions[0]
+            if failure is not None:
+                if not started:
+                    raise Unavailable(f"the bus cannot reach {self.description}: {failure}")
+                log.warning("bus: lost the subscription to %s (%s)", self.description, failure)
+            await trio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _received(self, channel: str, data: str, wake: Wake, on_event: EventSink | None) -> None:
+        if channel == self.messages_channel:
+            if data.isdigit():
+                wake(int(data))
+        elif on_event is not None:
+            event = decode_event(data, self._cluster_id, self._instance_id)
+            if event is not None:
+                on_event(event)
+
+    async def _announce_forever(self, client: coredis.Redis[str]) -> NoReturn:
+        """Publish the newest committed position whenever there is one to publish; keep
+        retrying one that could not be published."""
+        import anyio
+        import coredis.exceptions
+
+        delay = RECONNECT_FIRST_S
+        failing = False
+        while True:
+            await self._to_announce.wait()
+            position = self._unannounced
+            try:
+                await client.publish(self.messages_channel, str(position))
+            except (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError) as error:
+                if not failing:
+                    log.warning("bus: cannot announce to %s (%s)", self.description, error)
+                    failing = True
+                await trio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            if failing:
+                log.info("bus: announcing to %s again", self.description)
+                failing = False
+            delay = RECONNECT_FIRST_S
+            if self._unannounced == position:  # nothing newer arrived meanwhile
+                self._to_announce = trio.Event()
+
+    async def _poll_forever(self, wake: Wake) -> NoReturn:
+        while True:
+            await trio.sleep(POLL_S)
+            wake(None)

@@ -1,0 +1,208 @@
+"""The buses on their own: who wakes whom, reconnection, events that are not stored.
+
+Each test runs bus objects in this process against a real PostgreSQL (a throwaway
+schema) or a Redis of its own; the server-level behaviour is in tests/test_cluster.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from cluster import RedisServer, free_port, running_redis, start_redis
+from support import STEP, pg_session
+
+from chat.bus.postgres import PostgresBus
+from chat.bus.redis import RedisBus
+from chat.config import Config
+from chat.errors import Unavailable
+from chat.store import NewMessage, open_store
+from chat.store.postgres import PostgresStore
+
+
+class Heard:
+    """What a bus handed to its callbacks, and a way to wait for the next of it."""
+
+    def __init__(self) -> None:
+        self.wakes: list[int | None] = []
+        self.events: list[dict[str, Any]] = []
+        self._changed = trio.Event()
+
+    def wake(self, position: int | None) -> None:
+        self.wakes.append(position)
+        self._changed.set()
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        with trio.move_on_after(STEP):
+            while not condition():
+                self._changed = trio.Event()
+                await self._changed.wait()
+            return
+        pytest.fail(f"timed out waiting for {what}: heard {self.wakes} and {self.events}")
+
+
+@pytest.fixture
+async def store(postgres_config: Config) -> AsyncIterator[PostgresStore]:
+    async with open_store(postgres_config) as opened:
+        assert isinstance(opened, PostgresStore)
+        yield opened
+
+
+# --- PostgreSQL ---
+
+
+async def test_a_commit_wakes_the_postgres_bus_with_the_newest_id(
+    nursery: trio.Nursery, store: PostgresStore
+) -> None:
+    heard = Heard()
+    await nursery.start(PostgresBus(store, "a").run, heard.wake)
+    assert heard.wakes == [None]  # listening: catch up with whatever came before
+    alice = await store.create_user("alice", "hash")
+    added = await store.add_messages(
+        [NewMessage(store.lobby_id, alice.id, "one"), NewMessage(store.lobby_id, alice.id, "two")]
+    )
+    newest = added[-1].message.id
+    await heard.until(lambda: newest in heard.wakes, "the wake-up")
+    assert heard.wakes == [None, newest]  # one wake-up per committing statement
+
+
+async def test_a_rolled_back_insert_wakes_nobody(
+    nursery: trio.Nursery, store: PostgresStore, postgres_config: Config
+) -> None:
+    heard = Heard()
+    await nursery.start(PostgresBus(store, "a").run, heard.wake)
+    alice = await store.create_user("alice", "hash")
+    assert postgres_config.database_url is not None
+    async with pg_session(postgres_config.database_url) as execute:
+        await execute("BEGIN")
+        await execute(
+            "INSERT INTO messages (room_id, sender_id, body)"
+            f" VALUES ({store.lobby_id}, {alice.id}, 'rolled back')"
+        )
+        await execute("ROLLBACK")
+    committed = await store.add_message(store.lobby_id, alice.id, "yes")
+    await heard.until(lambda: committed.id in heard.wakes, "the wake-up")
+    assert heard.wakes == [None, committed.id]
+
+
+async def test_the_postgres_bus_listens_again_and_catches_up_after_its_connection_is_cut(
+    nursery: trio.Nursery, store: PostgresStore, postgres_config: Config
+) -> None:
+    heard = Heard()
+    bus = PostgresBus(store, "a")
+    await nursery.start(bus.run, heard.wake)
+    assert postgres_config.database_url is not None
+    async with pg_session(postgres_config.database_url) as execute:
+        await execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE application_name = '{bus.application_name}'"
+        )
+    # Listening again, it asks for a catch-up (whatever committed meanwhile is in the table).
+    await heard.until(lambda: heard.wakes == [None, None], "a second catch-up")
+    alice = await store.create_user("alice", "hash")
+    message = await store.add_message(store.lobby_id, alice.id, "after")
+    await heard.until(lambda: message.id in heard.wakes, "a wake-up on the new connection")
+
+
+async def test_postgres_events_reach_other_instances_but_not_their_sender(
+    nursery: trio.Nursery, store: PostgresStore
+) -> None:
+    sender, receiver = PostgresBus(store, "sender"), PostgresBus(store, "receiver")
+    heard_by_sender, heard_by_receiver = Heard(), Heard()
+    await nursery.start(sender.run, heard_by_sender.wake, heard_by_sender.event)
+    await nursery.start(receiver.run, heard_by_receiver.wake, heard_by_receiver.event)
+    await sender.send_event({"kind": "typing", "room": 7})
+    await heard_by_receiver.until(lambda: heard_by_receiver.events != [], "the event")
+    assert heard_by_receiver.events == [{"kind": "typing", "room": 7}]
+    # The sender's own copy came back to it first, on its own connection, and was dropped.
+    await receiver.send_event({"kind": "marker"})
+    await heard_by_sender.until(lambda: heard_by_sender.events != [], "the marker")
+    assert heard_by_sender.events == [{"kind": "marker"}]
+
+
+# --- Redis ---
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+async def test_an_announced_position_wakes_the_other_redis_buses(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    a, b = RedisBus(redis.url, "cluster", "a"), RedisBus(redis.url, "cluster", "b")
+    heard_by_b = Heard()
+    await nursery.start(a.run, Heard().wake)
+    await nursery.start(b.run, heard_by_b.wake)
+    a.announce(41)
+    a.announce(42)
+    await heard_by_b.until(lambda: 42 in heard_by_b.wakes, "the announcement")
+    assert all(w is None or w in (41, 42) for w in heard_by_b.wakes)
+
+
+async def test_redis_events_reach_only_the_same_chats_other_instances(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    buses = {
+        "sender": RedisBus(redis.url, "cluster", "sender"),
+        "same": RedisBus(redis.url, "cluster", "same"),
+        "other": RedisBus(redis.url, "other", "x"),
+        "other's sender": RedisBus(redis.url, "other", "y"),
+    }
+    heard = {name: Heard() for name in buses}
+    for name, bus in buses.items():
+        await nursery.start(bus.run, heard[name].wake, heard[name].event)
+    await buses["sender"].send_event({"kind": "presence"})
+    await heard["same"].until(lambda: heard["same"].events != [], "the event")
+    # Redis delivers to a subscriber in publishing order: once the other chat hears an
+    # event published later, it would have heard the first one already.
+    await buses["other's sender"].send_event({"kind": "theirs"})
+    await heard["other"].until(lambda: heard["other"].events != [], "the other chat's event")
+    assert heard["same"].events == [{"kind": "presence"}]
+    assert heard["other"].events == [{"kind": "theirs"}]
+    assert heard["sender"].events == []
+
+
+async def test_the_redis_bus_resubscribes_and_catches_up_after_redis_restarts(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await start_redis(tmp_path)
+    try:
+        a, b = RedisBus(server.url, "cluster", "a"), RedisBus(server.url, "cluster", "b")
+        heard_by_a, heard_by_b = Heard(), Heard()
+        await nursery.start(a.run, heard_by_a.wake)
+        await nursery.start(b.run, heard_by_b.wake)
+        assert heard_by_b.wakes == [None]
+        await server.stop()
+        # An announcement nobody can hear now: whatever it announced, b reads from the
+        # table when it has subscribed again (the catch-up), so it may be lost.
+        a.announce(7)
+        server = await start_redis(tmp_path, server.port)
+        subscribed_again = lambda heard: heard.wakes.count(None) >= 2  # noqa: E731
+        await heard_by_b.until(lambda: subscribed_again(heard_by_b), "b's catch-up")
+        await heard_by_a.until(lambda: subscribed_again(heard_by_a), "a's catch-up")
+        a.announce(8)
+        await heard_by_b.until(lambda: 8 in heard_by_b.wakes, "the next announcement")
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()
+
+
+async def test_the_redis_bus_refuses_to_start_without_redis() -> None:
+    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", "cluster", "a")
+    refused = pytest.RaisesGroup(
+        pytest.RaisesExc(Unavailable, match=r"^the bus cannot reach Redis at 127\.0\.0\.1:"),
+        flatten_subgroups=True,
+    )
+    with refused:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bus.run, Heard().wake)

@@ -1,0 +1,165 @@
+"""Idempotent sends: a client's own id for a message (``ClientMsgID`` on /ws,
+``client_msg_id`` on direct messages) makes resending it harmless."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from support import STEP, Account, Clients, JsonClient, Server, account, create_room, http_client
+
+
+async def _entered(clients: Clients, user: Account, room_id: int) -> JsonClient:
+    ws = await clients.json("/ws", token=user.token)
+    assert (await ws.request({"Type": "enter", "RoomID": room_id}))["Type"] == "entered"
+    return ws
+
+
+async def _history(server: Server, user: Account, room_id: int) -> list[dict]:
+    async with http_client(server) as client:
+        response = await client.get(f"/messages/{room_id}", headers=user.auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_resend_stores_nothing_new_and_confirms_the_original(
+    server: Server, clients: Clients
+) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    await ws.send({"Type": "message", "Text": "hello", "ClientMsgID": "c-1"})
+    original = await ws.receive()
+    assert original["ClientMsgID"] == "c-1"
+    reconnected = await _entered(clients, sender, room_id)
+    await reconnected.send({"Type": "message", "Text": "hello", "ClientMsgID": "c-1"})
+    assert await reconnected.receive() == original
+    assert [m["MessageID"] for m in await _history(server, sender, room_id)] == [
+        original["MessageID"]
+    ]
+
+
+async def test_nobody_else_receives_a_resend(server: Server, clients: Clients) -> None:
+    sender, watcher = await account(server, "sender"), await account(server, "watcher")
+    room_id = await create_room(server, sender, "room", watcher)
+    watching = await _entered(clients, watcher, room_id)
+    ws = await _entered(clients, sender, room_id)
+    for _ in range(2):
+        await ws.send({"Type": "message", "Text": "once", "ClientMsgID": "same"})
+    await ws.send({"Type": "message", "Text": "then this"})
+    assert [(await watching.receive())["Text"] for _ in range(2)] == ["once", "then this"]
+
+
+async def test_a_resend_on_the_same_connection_is_confirmed_with_the_original_id(
+    server: Server, clients: Clients
+) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    # Pipelined: the resend is handled before the first one is even committed.
+    await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "dup"})
+    await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "dup"})
+    first, second = await ws.receive(), await ws.receive()
+    assert first["MessageID"] == second["MessageID"]
+    assert len(await _history(server, sender, room_id)) == 1
+
+
+async def test_the_same_id_in_another_room_is_another_message(
+    server: Server, clients: Clients
+) -> None:
+    sender = await account(server, "sender")
+    one, two = await create_room(server, sender, "one"), await create_room(server, sender, "two")
+    ids = []
+    for room_id in (one, two):
+        ws = await _entered(clients, sender, room_id)
+        await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "same"})
+        ids.append((await ws.receive())["MessageID"])
+    assert ids[0] != ids[1]
+
+
+async def test_the_same_id_from_another_user_is_another_message(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    alice_ws = await _entered(clients, alice, room_id)
+    bob_ws = await _entered(clients, bob, room_id)
+    await alice_ws.send({"Type": "message", "Text": "a", "ClientMsgID": "same"})
+    await alice_ws.receive()
+    await bob_ws.receive()
+    await bob_ws.send({"Type": "message", "Text": "b", "ClientMsgID": "same"})
+    assert (await alice_ws.receive())["Text"] == "b"
+    assert len(await _history(server, alice, room_id)) == 2
+
+
+async def test_without_an_id_every_send_is_stored_and_frames_do_not_change(
+    server: Server, clients: Clients
+) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    for _ in range(2):
+        await ws.send({"Type": "message", "Text": "same text"})
+    frames = [await ws.receive(), await ws.receive()]
+    assert frames[0]["MessageID"] != frames[1]["MessageID"]
+    assert all(
+        set(f) == {"Type", "MessageID", "RoomID", "UID", "Username", "Text", "CreatedAt"}
+        for f in frames
+    )
+
+
+async def test_the_id_is_kept_in_the_history(server: Server, clients: Clients) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "kept"})
+    sent = await ws.receive()
+    (stored,) = await _history(server, sender, room_id)
+    assert stored == {k: v for k, v in sent.items() if k != "Type"}
+
+
+@pytest.mark.parametrize(
+    "client_msg_id,problem",
+    [
+        ("", "must be 1 to 64 characters long"),
+        ("x" * 65, "must be 1 to 64 characters long"),
+        (42, "must be a string"),
+        ("a\nb", "must not contain control characters"),
+        ("\ud800", "is not valid Unicode text"),
+    ],
+    ids=["empty", "too-long", "number", "newline", "lone-surrogate"],
+)
+async def test_a_bad_id_is_refused_and_nothing_is_stored(
+    server: Server, clients: Clients, client_msg_id: object, problem: str
+) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    answer = await ws.request({"Type": "message", "Text": "x", "ClientMsgID": client_msg_id})
+    assert answer == {"Type": "error", "Error": f'field "ClientMsgID" {problem}'}
+    assert await _history(server, sender, room_id) == []
+
+
+async def test_a_resent_direct_message_stores_nothing_new(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    bob_ws = await clients.json("/ws", token=bob.token)
+    alice_ws = await clients.json("/ws", token=alice.token)
+    frame = {"from": alice.uid, "to": bob.uid, "content": "hi", "client_msg_id": "dm-1"}
+    await alice_ws.send(frame)
+    original = await alice_ws.receive()
+    assert original["client_msg_id"] == "dm-1"
+    assert await bob_ws.receive() == original
+    await alice_ws.send(frame)
+    assert await alice_ws.receive() == original
+    # Bob hears nothing more: his next frame is the answer to his own ping.
+    await bob_ws.ws.send_message("ping")
+    with trio.fail_after(STEP):
+        assert await bob_ws.ws.get_message() == "pong"
+
+
+async def test_a_bad_direct_message_id_is_refused(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    ws = await clients.json("/ws", token=alice.token)
+    answer = await ws.request(
+        {"from": alice.uid, "to": bob.uid, "content": "hi", "client_msg_id": ""}
+    )
+    assert answer == {"error": 'field "client_msg_id" must be 1 to 64 characters long'}

@@ -1,0 +1,166 @@
+"""Three instances behind Debian's nginx, configured with deploy/nginx/chat.conf.
+
+Clients only ever talk to nginx. One instance is killed (SIGKILL, no goodbye) while they
+chat; its clients reconnect through nginx, resume with SinceID, resend what was not
+confirmed with the same ClientMsgID, and nothing is lost, repeated or reordered.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from cluster import Instance, Nginx, open_cluster, start_nginx
+from support import (
+    STEP,
+    Account,
+    Server,
+    account,
+    http_client,
+    open_clients,
+    raw_upgrade,
+    status_of,
+    throwaway_postgres_schema,
+)
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+
+from chat.config import Config
+from chat.store import open_store
+
+#: Messages each client sends, one at a time (the next once the last was confirmed).
+PER_CLIENT = 12
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    async with throwaway_postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Nginx, list[Instance]]]:
+    async with open_cluster(tmp_path, database_url, 3) as instances:
+        nginx = await start_nginx(tmp_path, [(i.host, i.port) for i in instances])
+        try:
+            yield nginx, instances
+        finally:
+            with trio.CancelScope(shield=True):
+                await nginx.stop()
+
+
+class ResumingClient:
+    """A /ws client that keeps one room's conversation whole across reconnections: it
+    enters with SinceID (the last id it saw), resends its unconfirmed message with the
+    same ClientMsgID, and checks that ids only ever go up."""
+
+    def __init__(self, nginx: Server, user: Account, room_id: int, total: int) -> None:
+        self.nginx = nginx
+        self.user = user
+        self.room_id = room_id
+        self.total = total  # messages the room will hold when everyone is done
+        self.ids: list[int] = []
+        self.confirmed = 0
+        self.sent: set[str] = set()  # every ClientMsgID sent, resends included
+        self.reconnections = 0
+        self.connected = trio.Event()
+
+    def _client_msg_id(self, n: int) -> str:
+        return f"{self.user.name}-{n}"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with open_clients(self.nginx) as connections:
+                    ws = await connections.connect(f"/ws?token={self.user.token}")
+                    await self._converse(ws)
+                return
+            except* (ConnectionClosed, HandshakeError, OSError):
+                pass  # the instance went away: connect again (nginx picks another)
+            self.reconnections += 1
+            await trio.sleep(0.05)
+
+    async def _converse(self, ws: WebSocketConnection) -> None:
+        since = self.ids[-1] if self.ids else 0
+        enter = {"Type": "enter", "RoomID": self.room_id, "SinceID": since}
+        await ws.send_message(json.dumps(enter))
+        entered = json.loads(await ws.get_message())
+        assert entered["Type"] == "entered", entered
+        self.connected.set()
+        pending = None  # the ClientMsgID sent and not confirmed yet
+        while not (self.confirmed == PER_CLIENT and len(self.ids) == self.total):
+            if pending is None and self.confirmed < PER_CLIENT:
+                pending = self._client_msg_id(self.confirmed)
+                self.sent.add(pending)
+                message = {"Type": "message", "Text": pending, "ClientMsgID": pending}
+                await ws.send_message(json.dumps(message))
+            with trio.fail_after(STEP):
+                frame = json.loads(await ws.get_message())
+            assert frame["Type"] == "message", frame
+            ours = frame["UID"] == self.user.uid
+            if frame["MessageID"] in self.ids:
+                # Only a resend's confirmation may repeat a message already seen (the
+                # original came in the resumed backlog before the answer to the resend).
+                assert ours and frame.get("ClientMsgID") in self.sent, (
+                    f"{self.user.name} received message {frame['MessageID']} twice"
+                )
+                continue
+            assert not self.ids or frame["MessageID"] > self.ids[-1], "out of order"
+            self.ids.append(frame["MessageID"])
+            if ours and frame.get("ClientMsgID") == pending:
+                self.confirmed += 1
+                pending = None
+
+
+async def test_clients_of_a_killed_instance_resume_through_nginx_and_lose_nothing(
+    site: tuple[Nginx, list[Instance]], database_url: str
+) -> None:
+    nginx, instances = site
+    users = [await account(nginx.server, f"user{i}") for i in range(9)]
+    async with http_client(nginx.server) as client:
+        created = await client.post(
+            "/create-room", headers=users[0].auth, json={"Name": "room", "IsPrivate": False}
+        )
+        room_id = created.json()["RoomID"]
+        for user in users[1:]:
+            await client.put("/join", headers=user.auth, json={"RoomID": room_id})
+    total = len(users) * PER_CLIENT
+    clients = [ResumingClient(nginx.server, user, room_id, total) for user in users]
+    with trio.fail_after(6 * STEP):
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(client.run)
+            for client in clients:
+                await client.connected.wait()
+            # Kill one instance while everyone is talking (a third of the way through).
+            while sum(c.confirmed for c in clients) < total // 3:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            killed = instances[1]
+            assert await killed.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert sum(client.reconnections for client in clients) > 0, "nobody was on the killed one"
+
+    async with open_store(Config(database_url=database_url)) as store:
+        stored = await store.messages_before(room_id, None, 1000)
+    table = sorted(message.id for message in stored)
+    for client in clients:
+        assert client.ids == table
+    assert sorted(m.client_msg_id for m in stored) == sorted(
+        f"{user.name}-{n}" for user in users for n in range(PER_CLIENT)
+    )
+
+
+async def test_nginx_passes_the_browsers_host_to_the_origin_check(
+    site: tuple[Nginx, list[Instance]],
+) -> None:
+    nginx, _instances = site
+    user = await account(nginx.server, "user")
+    own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
+    response = await raw_upgrade(nginx.server, f"/ws?token={user.token}", own_origin)
+    assert status_of(response) == b"101"
+    elsewhere = await raw_upgrade(
+        nginx.server, f"/ws?token={user.token}", "Origin: http://evil.example\r\n"
+    )
+    assert status_of(elsewhere) == b"403", elsewhere
