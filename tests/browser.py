@@ -9,6 +9,7 @@ CI=true a browser that cannot start fails the test instead of skipping it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,11 +82,14 @@ async def in_browser(scenario: Callable[..., T], *args: Any) -> T:
 
 @dataclass
 class Client:
-    """One person's page, with what went wrong in it (script errors, dialogs)."""
+    """One person's page, with what went wrong in it (script errors, dialogs) and what it
+    sent on its WebSockets (decoded JSON frames, in order)."""
 
     page: Any
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    frames_sent: list[Any] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)  # "GET /messages/1?limit=50", ...
 
     def fill_and_click(self, name: str, password: str, button: str) -> None:
         self.page.fill("#login-form input[name=name]", name)
@@ -108,7 +112,12 @@ class Client:
         self.page.press("#send-form input[name=text]", "Enter")
 
     def message_texts(self) -> list[str]:
-        return self.page.locator("#messages li .text").all_text_contents()
+        """The texts of the room's messages the server has confirmed, in order."""
+        return self.page.locator("#messages li:not(.unconfirmed) .text").all_text_contents()
+
+    def unconfirmed_texts(self) -> list[str]:
+        """The texts of our messages still waiting for the server's confirmation."""
+        return self.page.locator("#messages li.unconfirmed .text").all_text_contents()
 
     def wait_for_text(self, selector: str, text: str) -> None:
         from playwright.sync_api import expect
@@ -118,7 +127,8 @@ class Client:
         )
 
     def wait_for_message(self, text: str) -> None:
-        self.wait_for_text("#messages li .text", text)
+        """Wait until the room shows `text` as a message the server confirmed."""
+        self.wait_for_text("#messages li:not(.unconfirmed) .text", text)
 
     def uid(self) -> int:
         whoami = self.page.text_content("#whoami") or ""
@@ -136,6 +146,14 @@ def open_client(browser: Any, url: str) -> Client:
         client.dialogs.append(dialog.message)
         dialog.dismiss()
 
+    def on_frame_sent(payload: str | bytes) -> None:
+        try:
+            client.frames_sent.append(json.loads(payload))
+        except ValueError:
+            client.frames_sent.append(payload)
+
     page.on("dialog", on_dialog)
+    page.on("websocket", lambda ws: ws.on("framesent", on_frame_sent))
+    page.on("request", lambda r: client.requests.append(f"{r.method} {r.url.split('/', 3)[3]}"))
     page.goto(url)
     return client

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import trio
 from browser import WAIT_MS, Client, in_browser, open_client
-from support import Server, account, open_clients, start_server
+from support import Server, account, http_client, open_clients, start_server
 
 from chat.config import Config
+from chat.service import MAX_RESUME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,9 +201,11 @@ async def test_html_in_a_message_is_shown_as_text_and_never_runs(server: Server)
     await in_browser(scenario)
 
 
-async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Config) -> None:
+async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_offline(
+    config: Config,
+) -> None:
     first_scope = trio.CancelScope()
-    ready = trio.Event()
+    ready, stopped = trio.Event(), trio.Event()
     servers: list[Server] = []
 
     async def run_first() -> None:
@@ -210,6 +213,7 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
             async with trio.open_nursery() as nursery:
                 servers.append(await start_server(nursery, config))
                 ready.set()
+        stopped.set()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_first)
@@ -225,9 +229,11 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
         def step(name: str) -> None:
             trio.from_thread.run(steps[name], trio_token=token)
 
-        async def restart_with_missed_messages() -> None:
+        async def stop() -> None:
             first_scope.cancel()  # the connection drops
-            await trio.sleep(0.5)
+            await stopped.wait()
+
+        async def restart_with_missed_messages() -> None:
             again = await start_server(nursery, config.replace(port=server.port))
             async with open_clients(again) as clients:
                 talker = await clients.talker(token=writer.token)
@@ -239,7 +245,9 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
                     {"from": writer.uid, "to": reader_account.uid, "content": "missed privately"}
                 )
                 await direct.receive()  # the sender's copy: stored
+            servers.append(again)
 
+        steps["stop"] = stop
         steps["restart"] = restart_with_missed_messages
 
         def scenario(browser):
@@ -247,18 +255,86 @@ async def test_the_page_reconnects_and_fetches_what_it_missed_once(config: Confi
             reader.log_in("reader", "pw")
             reader.say("before the drop")
             reader.wait_for_message("before the drop")
+            step("stop")
+            reader.page.wait_for_selector("#connection:not([data-state=online])", timeout=WAIT_MS)
+            # Written while offline: shown as waiting, sent once the page is back.
+            reader.say("written offline")
+            assert reader.unconfirmed_texts() == ["written offline"]
+            requests_before = len(reader.requests)
             step("restart")
-            reader.page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
-            reader.wait_for_message("missed 119")
+            reader.wait_online()
+            reader.wait_for_message("written offline")
+            assert reader.unconfirmed_texts() == []
             expected = ["before the drop"] + [f"missed {i}" for i in range(120)]
+            expected.append("written offline")
             assert reader.message_texts() == expected  # everything, once, in order
             ids = reader.page.eval_on_selector_all(
                 "#messages li", "items => items.map(item => item.dataset.id)"
             )
             assert len(ids) == len(set(ids))
+            # It resumed on the socket from the last message it had seen, and did not
+            # page back through the room's history for it.
+            enters = [f for f in reader.frames_sent if isinstance(f, dict) and "RoomID" in f]
+            last_seen = int(ids[0])
+            assert enters[-1] == {"Type": "enter", "RoomID": 1, "SinceID": last_seen}
+            lobby_pages = [r for r in reader.requests[requests_before:] if "/messages/1" in r]
+            assert lobby_pages == []
             # The direct message sent while it was away, too: once.
             reader.wait_for_text("#dms li", "missed privately")
             assert reader.page.locator("#dms li .text").all_text_contents() == ["missed privately"]
+
+        await in_browser(scenario)
+        async with http_client(servers[-1]) as client:
+            history = await client.get("/messages/1", headers=writer.auth)
+        # Sent once, stored once, although the page may have tried more than once.
+        assert [m["Text"] for m in history.json()].count("written offline") == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_page_away_for_long_pages_back_for_what_the_resume_left_out(
+    config: Config,
+) -> None:
+    first_scope = trio.CancelScope()
+    ready, stopped = trio.Event(), trio.Event()
+    servers: list[Server] = []
+
+    async def run_first() -> None:
+        with first_scope:
+            async with trio.open_nursery() as nursery:
+                servers.append(await start_server(nursery, config))
+                ready.set()
+        stopped.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_first)
+        await ready.wait()
+        server = servers[0]
+        writer = await account(server, "writer")
+        await account(server, "reader")
+        token = trio.lowlevel.current_trio_token()
+        missed = [f"m{i}" for i in range(MAX_RESUME + 30)]
+
+        async def restart_with_many_missed() -> None:
+            first_scope.cancel()
+            await stopped.wait()  # it lets go of the database only once it has stopped
+            again = await start_server(nursery, config.replace(port=server.port))
+            async with open_clients(again) as clients:
+                talker = await clients.talker(token=writer.token)
+                for text in missed:
+                    await talker.say(text)
+                await talker.stored()
+
+        def scenario(browser):
+            reader = open_client(browser, server.http)
+            reader.log_in("reader", "pw")
+            reader.say("seen")
+            reader.wait_for_message("seen")
+            trio.from_thread.run(restart_with_many_missed, trio_token=token)
+            reader.wait_online()
+            reader.wait_for_message(missed[-1])
+            reader.wait_for_message(missed[0])  # left out of the resume: from the history
+            assert reader.message_texts() == ["seen", *missed]
+            _no_script_errors(reader)
 
         await in_browser(scenario)
         nursery.cancel_scope.cancel()

@@ -23,6 +23,10 @@ const state = {
   dmLastId: 0,       // the newest direct message id seen
   dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
   connectedBefore: false,
+  // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
+  // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
+  // after a reconnection never stores it twice; roomId is null for direct messages.
+  unconfirmed: [],
 };
 
 // --- errors and status ---
@@ -60,6 +64,13 @@ async function api(method, path, body) {
     throw error;
   }
   return data;
+}
+
+// An id of ours for a message (1-64 characters), so that sending it again is harmless.
+// (crypto.randomUUID needs https or localhost; getRandomValues works everywhere.)
+function newClientMsgId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function claims(token) {
@@ -129,7 +140,17 @@ function connect() {
     state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
     state.connectedBefore = true;
     setConnection("online");
-    if (state.room !== null) ws.send(JSON.stringify({ Type: "enter", RoomID: state.room }));
+    if (state.room !== null) {
+      // Back in the room the page shows: the server sends what we missed since the last
+      // message we saw (SinceID), then the live ones, with nothing lost or doubled.
+      const frame = { Type: "enter", RoomID: state.room };
+      if (state.room === state.shown) frame.SinceID = state.lastId;
+      ws.send(JSON.stringify(frame));
+    }
+    // Direct messages we have no confirmation for: send them again (same ids).
+    for (const { frame, roomId } of state.unconfirmed) {
+      if (roomId === null) ws.send(JSON.stringify(frame));
+    }
   };
   ws.onmessage = (event) => handleFrame(event.data);
   ws.onclose = async () => {
@@ -149,13 +170,49 @@ function connect() {
   };
 }
 
+function connected() {
+  return state.ws !== null && state.ws.readyState === WebSocket.OPEN;
+}
+
 function send(frame) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
-    showError("Not connected: the message was not sent. Reconnecting...");
+  if (!connected()) {
+    showError("Not connected: reconnecting...");
     return false;
   }
   state.ws.send(JSON.stringify(frame));
   return true;
+}
+
+// A message of ours: shown at once as waiting, sent now if we are connected, and sent
+// again after every reconnection until its confirmation arrives (`confirmed`).
+function post(frame, roomId, item) {
+  item.classList.add("unconfirmed");
+  item.title = "sending...";
+  state.unconfirmed.push({ frame, roomId, item });
+  if (connected() && (roomId === null || roomId === state.shown)) {
+    state.ws.send(JSON.stringify(frame));
+  }
+}
+
+// The server's copy of one of our messages: the confirmation of the unconfirmed one with
+// the same id of ours, if any (a resend is confirmed with the original's copy).
+function confirmed(clientMsgId) {
+  const index = state.unconfirmed.findIndex(
+    ({ frame }) => (frame.ClientMsgID ?? frame.client_msg_id) === clientMsgId,
+  );
+  if (index === -1) return;
+  state.unconfirmed[index].item.remove();
+  state.unconfirmed.splice(index, 1);
+}
+
+// After entering a room: show our unconfirmed messages to it (below the history) and
+// send them again (the server stores each once, whatever happened to the first try).
+function resendTo(roomId) {
+  for (const { frame, roomId: target, item } of state.unconfirmed) {
+    if (target !== roomId) continue;
+    $("#messages").append(item);
+    state.ws.send(JSON.stringify(frame));
+  }
 }
 
 function handleFrame(raw) {
@@ -166,12 +223,22 @@ function handleFrame(raw) {
     return;
   }
   if (frame.Type === "message") {
+    if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
     if (frame.RoomID === state.shown) addMessages([frame]);
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
+  } else if (frame.Type === "truncated") {
+    fetchLeftOut(frame.RoomID, frame.SinceID, frame.BeforeID);
   } else if (frame.Type === "error") {
+    if (frame.Error.startsWith("SinceID") && state.room !== null) {
+      // The server knows nothing that recent (its data was reset?): start the room afresh.
+      state.shown = null;
+      enter(state.room);
+      return;
+    }
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
+    if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
     addDirectMessage(frame);
   } else if (typeof frame.error === "string") {
     showError(frame.error);
@@ -232,19 +299,22 @@ async function entered(roomId, name) {
     state.dmCatchUp = null;
     catchUpDirect(since, reconnected);
   }
+  if (sameRoom) {
+    // Back after a reconnect: what we missed follows on the socket (we asked with
+    // SinceID); our unconfirmed messages go out again.
+    resendTo(roomId);
+    return;
+  }
   try {
-    if (sameRoom) {
-      await catchUp(roomId);   // back after a reconnect: fetch only what we missed
-    } else {
-      state.seen = new Set();
-      state.lastId = 0;
-      $("#messages").replaceChildren();
-      $("#older").hidden = true;
-      const page = await historyPage(roomId);
-      if (roomId !== state.shown) return;   // the person moved on meanwhile
-      addMessages(page);
-      $("#older").hidden = page.length < HISTORY_PAGE;
-    }
+    state.seen = new Set();
+    state.lastId = 0;
+    $("#messages").replaceChildren();
+    $("#older").hidden = true;
+    const page = await historyPage(roomId);
+    if (roomId !== state.shown) return;   // the person moved on meanwhile
+    addMessages(page);
+    $("#older").hidden = page.length < HISTORY_PAGE;
+    resendTo(roomId);
   } catch (error) {
     showError(error.message);
   }
@@ -256,18 +326,24 @@ async function historyPage(roomId, before = 0) {
   return (await api("GET", `/messages/${roomId}${query}`)).reverse();
 }
 
-// Everything newer than the last message we saw, oldest first.
-async function catchUp(roomId) {
-  const missed = await messagesSince(roomId, state.lastId);
-  if (roomId === state.shown) addMessages(missed);
+// We were away so long that the server sent only the newest of what we missed, after a
+// "truncated" frame: the rest, the messages between SinceID and BeforeID, come from the
+// history (the server's resume sends at most 1,000).
+async function fetchLeftOut(roomId, sinceId, beforeId) {
+  try {
+    const leftOut = await messagesSince(roomId, sinceId, beforeId);
+    if (roomId === state.shown) addMessages(leftOut, { follow: false });
+  } catch (error) {
+    showError(error.message);
+  }
 }
 
-// A room's messages newer than `lastId`, oldest first: newest-first pages, back to it.
-// `lastId` is read once, before any await: live messages arriving meanwhile must not
-// move it past the ones we are fetching.
-async function messagesSince(roomId, lastId) {
+// A room's messages newer than `lastId` (and older than `beforeId`, if given), oldest
+// first: newest-first pages, back to `lastId`. `lastId` is read once, before any await:
+// live messages arriving meanwhile must not move it past the ones we are fetching.
+async function messagesSince(roomId, lastId, beforeId = 0) {
   const missed = [];
-  let before = 0;
+  let before = beforeId;
   for (;;) {
     const query = before ? `?limit=100&last_id=${before}` : "?limit=100";
     const page = await api("GET", `/messages/${roomId}${query}`);
@@ -349,6 +425,20 @@ function addMessages(messages, { follow = true } = {}) {
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
+// How one of our messages looks until the server confirms it (then the confirmed copy
+// takes its place, in id order).
+function pendingItem(who, content) {
+  const item = document.createElement("li");
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = who;
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = content;
+  item.append(name, text);
+  return item;
+}
+
 async function nameOf(uid) {
   if (!state.names.has(uid)) {
     try {
@@ -399,7 +489,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#send-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
-    if (input.value && send({ Type: "message", Text: input.value })) input.value = "";
+    if (!input.value || state.room === null) return;
+    const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
+    post(frame, state.room, pendingItem(state.me.name, input.value));
+    $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
+    $("#messages").scrollTop = $("#messages").scrollHeight;
+    input.value = "";
   });
 
   $("#create-room-form").addEventListener("submit", async (event) => {
@@ -440,9 +535,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const form = event.target;
     const to = Number(form.elements.to.value);
     if (!Number.isInteger(to) || to < 1) return showError("A direct message needs a user id.");
-    if (send({ from: state.me.uid, to, content: form.elements.text.value })) {
-      form.elements.text.value = "";
-    }
+    const content = form.elements.text.value;
+    const frame = { from: state.me.uid, to, content, client_msg_id: newClientMsgId() };
+    const item = pendingItem(`you → #${to}`, content);
+    post(frame, null, item);
+    $("#dms").append(item);
+    form.elements.text.value = "";
   });
 
   const notice = sessionStorage.getItem("chat.notice");
