@@ -16,6 +16,7 @@ import trio
 from cluster import (
     Process,
     chat_environ,
+    free_port,
     instance_config,
     require_program,
     start_process,
@@ -160,6 +161,19 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_workers_that_cannot_start_stop_the_supervisor_with_their_reason(
+    tmp_path: Path,
+) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    config = instance_config(tmp_path, unreachable, 1, workers=2)
+    with trio.fail_after(STEP * 3):
+        result = await run_chat("serve", env=chat_environ(config))
+    assert result.returncode == 1
+    assert b"cannot connect to PostgreSQL" in result.stderr  # the worker's own reason
+    assert b"exited with code 1 before it was ready" in result.stderr
+    assert b"Traceback" not in result.stderr
 
 
 # --- SQLite serves one instance ---
