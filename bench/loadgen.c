@@ -5,18 +5,24 @@
  * (bench/README.md shows its ceiling against a server that does nothing but relay).
  * Every mode prints one JSON object on stdout.
  *
- *   loadgen fanout  HOST PORT RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE
+ *   loadgen fanout  HOST PORTS RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE
  *       RECEIVERS clients listen; SENDERS clients authenticate with the tokens in
  *       TOKENFILE (one per line) and send chat messages: RATE messages/s in all
  *       (0 = as fast as the WINDOW allows), at most WINDOW messages in flight (sent but
  *       not yet received by every receiver). Each message carries its send time, so
  *       every delivery gives a latency sample.
- *   loadgen idle    HOST PORT CONNECTIONS HOLD_SECONDS
+ *   loadgen idle    HOST PORTS CONNECTIONS HOLD_SECONDS
  *       Open CONNECTIONS WebSockets, report how fast, hold them HOLD_SECONDS (or until
  *       stdin closes), then close them.
- *   loadgen history HOST PORT SECONDS TOKENFILE COUNT
+ *   loadgen history HOST PORTS SECONDS TOKENFILE COUNT
  *       One authenticated client asks "history COUNT" in a closed loop and waits for
  *       COUNT frames each time.
+ *
+ * PORTS is one port, or several separated by commas ("9001,9002": the instances of a
+ * cluster, one chat). Connections are spread round-robin: receiver i goes to port
+ * i % n, sender j to port j % n (idle: connection i to port i % n; history: the first
+ * port). With several ports, fanout's JSON also reports the deliveries that crossed
+ * from one port to another ("cross_port_deliveries") and their latency.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +46,7 @@ enum state { CONNECTING, HANDSHAKING, OPEN, CLOSED };
 
 typedef struct {
     int fd;
+    int port;           /* index into ports[] */
     enum role role;
     enum state state;
     int index;          /* sender number, for senders */
@@ -51,8 +58,10 @@ typedef struct {
     long frames;        /* frames received */
 } conn_t;
 
+#define MAX_PORTS 64
 static const char *host;
-static int port;
+static int ports[MAX_PORTS];
+static int nports;
 static int epfd;
 static conn_t *conns;
 static int nconns;
@@ -100,7 +109,7 @@ static void start_connect(conn_t *c) {
     if (c->fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
     inet_pton(AF_INET, host, &sa.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)
         die("connect: %s", strerror(errno));
@@ -166,33 +175,39 @@ static void send_handshake(conn_t *c, const char *path) {
                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                        "Sec-WebSocket-Version: 13\r\n\r\n",
-                       path, host, port);
+                       path, host, ports[c->port]);
     queue(c, req, (size_t)len);
     c->state = HANDSHAKING;
 }
 
 /* --- what the modes do with frames --- */
 
-static int64_t *latency_us; /* one sample per delivery */
-static size_t n_latency, cap_latency;
+typedef struct {
+    int64_t *us;
+    size_t n, cap;
+} samples_t;
+
+static samples_t latency;       /* one sample per delivery */
+static samples_t cross_latency; /* with several ports: deliveries from another port */
 static uint16_t **receipts;  /* receipts[sender][seq]: receivers that got it */
 static int64_t **sent_at;    /* sent_at[sender][seq] */
 static long *next_seq;
 static long max_seq;
 static int n_receivers, n_senders;
 static long inflight, sent_total, completed, deliveries, deliveries_in_window, duplicates, stray;
+static long cross_deliveries;
 static int sending = 0;
 static int64_t history_sent_at;
 static long history_waiting;
 static int history_count;
 
-static void record_latency(int64_t us) {
-    if (n_latency == cap_latency) {
-        cap_latency = cap_latency ? cap_latency * 2 : 1 << 20;
-        latency_us = realloc(latency_us, cap_latency * sizeof *latency_us);
-        if (!latency_us) die("out of memory");
+static void record(samples_t *s, int64_t us) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1 << 20;
+        s->us = realloc(s->us, s->cap * sizeof *s->us);
+        if (!s->us) die("out of memory");
     }
-    latency_us[n_latency++] = us;
+    s->us[s->n++] = us;
 }
 
 static void on_text(conn_t *c, const unsigned char *p, size_t len) {
@@ -205,7 +220,7 @@ static void on_text(conn_t *c, const unsigned char *p, size_t len) {
             return;
         }
         if (c->role == HISTORY && history_waiting > 0) {
-            if (--history_waiting == 0) record_latency((t - history_sent_at) / 1000);
+            if (--history_waiting == 0) record(&latency, (t - history_sent_at) / 1000);
         }
         return; /* senders also hear each other; those frames are read and dropped */
     }
@@ -234,7 +249,12 @@ static void on_text(conn_t *c, const unsigned char *p, size_t len) {
     }
     deliveries++;
     if (sending) deliveries_in_window++;
-    record_latency((t - sent_at[sender][seq]) / 1000);
+    int64_t us = (t - sent_at[sender][seq]) / 1000;
+    record(&latency, us);
+    if (conns[n_receivers + sender].port != c->port) { /* it crossed between instances */
+        cross_deliveries++;
+        record(&cross_latency, us);
+    }
     if (++*count == n_receivers) {
         inflight--;
         completed++;
@@ -338,10 +358,13 @@ static void poll_once(int timeout_ms, const char *path) {
     }
 }
 
-static void setup(int count, const char *path, int concurrency) {
+/* Open `count` connections. Connection i goes to port i % nports, except that those
+ * from `restart` on start again from the first port (fanout: the senders). */
+static void setup(int count, const char *path, int concurrency, int restart) {
     epfd = epoll_create1(0);
     conns = calloc((size_t)count, sizeof *conns);
     nconns = count;
+    for (int i = 0; i < count; i++) conns[i].port = (i < restart ? i : i - restart) % nports;
     int started = 0;
     while (handshaken < count) {
         while (started < count && started - handshaken < concurrency) start_connect(&conns[started++]);
@@ -370,10 +393,14 @@ static int cmp64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int64_t percentile(double p) {
-    if (n_latency == 0) return -1;
-    size_t i = (size_t)(p * (double)(n_latency - 1));
-    return latency_us[i];
+static int64_t percentile(const samples_t *s, double p) {
+    if (s->n == 0) return -1;
+    size_t i = (size_t)(p * (double)(s->n - 1));
+    return s->us[i];
+}
+
+static void sort_samples(samples_t *s) {
+    qsort(s->us, s->n, sizeof *s->us, cmp64);
 }
 
 static void authenticate(int first, int count, char **tokens) {
@@ -392,7 +419,7 @@ static void authenticate(int first, int count, char **tokens) {
 }
 
 static int mode_fanout(int argc, char **argv) {
-    if (argc != 10) die("usage: fanout HOST PORT RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE");
+    if (argc != 10) die("usage: fanout HOST PORTS RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE");
     n_receivers = atoi(argv[4]);
     n_senders = atoi(argv[5]);
     double rate = atof(argv[6]);
@@ -401,7 +428,7 @@ static int mode_fanout(int argc, char **argv) {
     char **tokens = read_tokens(argv[9], n_senders);
 
     int64_t t0 = now_ns();
-    setup(n_receivers + n_senders, "/", 256);
+    setup(n_receivers + n_senders, "/", 256, n_receivers);
     double connect_s = (double)(now_ns() - t0) / 1e9;
     for (int i = 0; i < n_receivers; i++) conns[i].role = RECEIVER;
     for (int i = 0; i < n_senders; i++) {
@@ -461,29 +488,38 @@ static int mode_fanout(int argc, char **argv) {
             if (conns[i].state == CLOSED) die("receiver %d was disconnected", i);
     }
     double elapsed = (double)(now_ns() - start) / 1e9;
-    qsort(latency_us, n_latency, sizeof *latency_us, cmp64);
+    sort_samples(&latency);
+    sort_samples(&cross_latency);
     long expected = sent_total * n_receivers;
     printf("{\"mode\":\"fanout\",\"receivers\":%d,\"senders\":%d,\"rate\":%g,\"window\":%ld,"
            "\"seconds\":%g,\"connect_seconds\":%.3f,\"sent\":%ld,\"completed\":%ld,"
            "\"offered_msgs_per_s\":%.1f,\"achieved_msgs_per_s\":%.1f,"
            "\"deliveries\":%ld,\"deliveries_per_s\":%.1f,\"lost\":%ld,\"duplicates\":%ld,"
            "\"stray\":%ld,\"elapsed\":%.3f,\"busy\":%.3f,"
-           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
+           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}",
            n_receivers, n_senders, rate, window, seconds, connect_s, sent_total, completed,
            sent_total / seconds, completed / seconds, deliveries, deliveries_in_window / seconds,
            expected - deliveries, duplicates, stray, elapsed,
-           1.0 - (double)idle_ns / 1e9 / elapsed, (long long)percentile(0.50),
-           (long long)percentile(0.90), (long long)percentile(0.99),
-           (long long)(n_latency ? latency_us[n_latency - 1] : -1));
+           1.0 - (double)idle_ns / 1e9 / elapsed, (long long)percentile(&latency, 0.50),
+           (long long)percentile(&latency, 0.90), (long long)percentile(&latency, 0.99),
+           (long long)percentile(&latency, 1.0));
+    if (nports > 1)
+        printf(",\"ports\":%d,\"cross_port_deliveries\":%ld,"
+               "\"cross_port_latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}",
+               nports, cross_deliveries, (long long)percentile(&cross_latency, 0.50),
+               (long long)percentile(&cross_latency, 0.90),
+               (long long)percentile(&cross_latency, 0.99),
+               (long long)percentile(&cross_latency, 1.0));
+    printf("}\n");
     return 0;
 }
 
 static int mode_idle(int argc, char **argv) {
-    if (argc != 6) die("usage: idle HOST PORT CONNECTIONS HOLD_SECONDS");
+    if (argc != 6) die("usage: idle HOST PORTS CONNECTIONS HOLD_SECONDS");
     int count = atoi(argv[4]);
     double hold = atof(argv[5]);
     int64_t t0 = now_ns();
-    setup(count, "/", 256);
+    setup(count, "/", 256, count);
     double took = (double)(now_ns() - t0) / 1e9;
     for (int i = 0; i < count; i++) conns[i].role = IDLE;
     printf("{\"mode\":\"idle\",\"connections\":%d,\"connect_seconds\":%.3f,"
@@ -515,11 +551,11 @@ static int mode_idle(int argc, char **argv) {
 }
 
 static int mode_history(int argc, char **argv) {
-    if (argc != 7) die("usage: history HOST PORT SECONDS TOKENFILE COUNT");
+    if (argc != 7) die("usage: history HOST PORTS SECONDS TOKENFILE COUNT");
     double seconds = atof(argv[4]);
     char **tokens = read_tokens(argv[5], 1);
     history_count = atoi(argv[6]);
-    setup(1, "/", 1);
+    setup(1, "/", 1, 1);
     conn_t *c = &conns[0];
     c->role = HISTORY;
     authenticate(0, 1, tokens);
@@ -538,20 +574,35 @@ static int mode_history(int argc, char **argv) {
             if (c->state == CLOSED) die("history client disconnected");
         }
     }
-    qsort(latency_us, n_latency, sizeof *latency_us, cmp64);
+    sort_samples(&latency);
     printf("{\"mode\":\"history\",\"count\":%d,\"requests\":%ld,\"requests_per_s\":%.1f,"
            "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
-           history_count, asked, asked / seconds, (long long)percentile(0.50),
-           (long long)percentile(0.90), (long long)percentile(0.99),
-           (long long)(n_latency ? latency_us[n_latency - 1] : -1));
+           history_count, asked, asked / seconds, (long long)percentile(&latency, 0.50),
+           (long long)percentile(&latency, 0.90), (long long)percentile(&latency, 0.99),
+           (long long)percentile(&latency, 1.0));
     return 0;
 }
 
+/* "9001" or "9001,9002,...": the ports to spread connections across. */
+static void parse_ports(const char *list) {
+    const char *p = list;
+    for (;;) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        if (end == p || n < 1 || n > 65535 || (*end != ',' && *end != 0))
+            die("bad port list %s (one port, or several separated by commas)", list);
+        if (nports == MAX_PORTS) die("at most %d ports", MAX_PORTS);
+        ports[nports++] = (int)n;
+        if (*end == 0) return;
+        p = end + 1;
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4) die("usage: loadgen fanout|idle|history HOST PORT ...");
+    if (argc < 4) die("usage: loadgen fanout|idle|history HOST PORT[,PORT...] ...");
     raise_fd_limit();
     host = argv[2];
-    port = atoi(argv[3]);
+    parse_ports(argv[3]);
     if (strcmp(argv[1], "fanout") == 0) return mode_fanout(argc, argv);
     if (strcmp(argv[1], "idle") == 0) return mode_idle(argc, argv);
     if (strcmp(argv[1], "history") == 0) return mode_history(argc, argv);

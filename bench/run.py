@@ -3,10 +3,13 @@
     python bench/run.py                       # the standard set, SQLite and PostgreSQL
     python bench/run.py --backends sqlite     # skip PostgreSQL
     python bench/run.py --quick               # shorter runs, for a smoke test
+    python bench/run.py --only fanout-100,cluster-fanout-100 --backends postgres
 
 Every run measures the peer (bench/peers/relay_websockets.py) and our server one after
 the other, each pinned to CPU 0 with `taskset`, while the load generator (bench/loadgen.c,
-compiled on the fly) runs pinned to CPU 1. Everything talks over 127.0.0.1 only, and
+compiled on the fly) runs pinned to CPU 1. On PostgreSQL, cluster-fanout-100 runs
+fanout-100's load through two `chat serve` processes on the one database (one chat), both
+on CPU 0 unless --cluster-cpus says otherwise. Everything talks over 127.0.0.1 only, and
 every scenario is bounded in time. Results are printed as a table (our figures with
 their ratio to the peer's) and saved as JSON under bench/results/.
 """
@@ -35,6 +38,7 @@ import jwt
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SERVER_CPU, LOADGEN_CPU = "0", "1"
+CLUSTER_CPUS = "0,0"  # one CPU per instance of the cluster scenario (--cluster-cpus)
 SECRET = secrets.token_urlsafe(48)
 SENDERS = 10
 
@@ -44,6 +48,7 @@ class Scenario:
     name: str
     mode: str
     args: dict = field(default_factory=dict)
+    cluster: bool = False  # run through several instances (PostgreSQL only)
 
 
 def standard_scenarios(seconds: float) -> list[Scenario]:
@@ -52,6 +57,14 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             "fanout-100",
             "fanout",
             {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100, "seconds": seconds},
+        ),
+        # fanout-100's load through the instances of a cluster (PostgreSQL only): receivers
+        # and senders spread round-robin across them, so half the deliveries cross the bus.
+        Scenario(
+            "cluster-fanout-100",
+            "fanout",
+            {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100, "seconds": seconds},
+            cluster=True,
         ),
         Scenario(
             "fanout-1000",
@@ -93,18 +106,31 @@ def raise_fd_limit() -> None:
 
 
 class Target:
-    """A server under test: started pinned to SERVER_CPU, stopped with SIGTERM."""
+    """A server under test: started pinned to `cpu` (SERVER_CPU), stopped with SIGTERM."""
 
-    def __init__(self, label: str, command: list[str], env: dict[str, str], port: int) -> None:
-        self.label, self.command, self.env, self.port = label, command, env, port
+    database: DatabaseCpu | None = None  # set for PostgreSQL: its backends' CPU is measured
+
+    def __init__(
+        self,
+        label: str,
+        command: list[str],
+        env: dict[str, str],
+        port: int,
+        cpu: str = SERVER_CPU,
+    ) -> None:
+        self.label, self.command, self.env, self.port, self.cpu = label, command, env, port, cpu
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the target)
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port]
 
     def start(self) -> None:
         self.log.seek(0)
         self.log.truncate()
         self.process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *self.command],
+            ["taskset", "-c", self.cpu, *self.command],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -121,14 +147,21 @@ class Target:
         self.log.seek(0)
         raise RuntimeError(f"{self.label} did not start:\n{self.log.read().decode()}")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+
+    def wait(self) -> None:
+        if self.process is not None:
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait()
 
     def rss_kib(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -148,6 +181,93 @@ class Target:
             self.stop()
 
 
+class Cluster:
+    """Several `chat serve` processes on one PostgreSQL database: one chat. Started one
+    after the other (the first migrates the schema), stopped together; their CPU time
+    and memory are summed. `port` is the first instance's: set-up goes through it."""
+
+    database: DatabaseCpu | None = None
+    bus = "postgres"  # what wakes the instances: PostgreSQL's LISTEN/NOTIFY, or "redis"
+
+    def __init__(self, label: str, members: list[Target]) -> None:
+        self.label, self.members = label, members
+        self.port = members[0].port
+        self.cpu = ",".join(member.cpu for member in members)
+
+    @property
+    def ports(self) -> list[int]:
+        return [member.port for member in self.members]
+
+    def start(self) -> None:
+        try:
+            for member in self.members:
+                member.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.terminate()
+        for member in self.members:
+            member.wait()
+
+    def rss_kib(self) -> int:
+        return sum(member.rss_kib() for member in self.members)
+
+    def cpu_seconds(self) -> float:
+        return sum(member.cpu_seconds() for member in self.members)
+
+    def cpu_seconds_each(self) -> list[float]:
+        return [member.cpu_seconds() for member in self.members]
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Cluster]:
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+
+class DatabaseCpu:
+    """CPU time of the PostgreSQL backends serving one throwaway schema's servers: the
+    connections named after the schema (`application_name`, set in the URL) and the bus's
+    `chat-bus <cluster id>`. Read from /proc, so only when PostgreSQL runs on this machine
+    (otherwise `snapshot` returns None and the table says n/a)."""
+
+    def __init__(self, psql_url: str, schema: str) -> None:
+        self.psql_url, self.schema = psql_url, schema
+
+    def snapshot(self) -> dict[int, float] | None:
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = "
+            f"'{self.schema}' OR application_name = "
+            f"(SELECT 'chat-bus ' || id FROM {self.schema}.cluster)"
+        )
+        try:
+            out = subprocess.run(
+                ["psql", self.psql_url, "-Atc", query],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        except (subprocess.SubprocessError, OSError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = {}
+        for pid in map(int, out.split()):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                    return None  # not this machine's PostgreSQL
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone, or not on this machine
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        return cpu or None
+
+
 def peer_target(tmp: Path) -> Target:
     port = free_port()
     command = [
@@ -161,7 +281,14 @@ def peer_target(tmp: Path) -> Target:
     return Target("peer", command, dict(os.environ), port)
 
 
-def chat_target(tmp: Path, backend: str, database_url: str | None) -> Target:
+def chat_target(
+    tmp: Path,
+    backend: str,
+    database_url: str | None,
+    cpu: str = SERVER_CPU,
+    label: str = "",
+    bus_url: str | None = None,
+) -> Target:
     port = free_port()
     env = dict(
         os.environ,
@@ -170,10 +297,27 @@ def chat_target(tmp: Path, backend: str, database_url: str | None) -> Target:
         CHAT_DATA_DIR=str(tmp / f"data-{backend}-{port}"),
         CHAT_LOG_LEVEL="INFO",
     )
-    env.pop("CHAT_DATABASE_URL", None)
+    for name in ("CHAT_DATABASE_URL", "CHAT_BUS_URL", "CHAT_WORKERS"):
+        env.pop(name, None)  # the run decides these, not the caller's environment
     if database_url:
         env["CHAT_DATABASE_URL"] = database_url
-    return Target(f"chat-{backend}", [sys.executable, "-m", "chat", "serve"], env, port)
+    if bus_url:
+        env["CHAT_BUS_URL"] = bus_url
+    command = [sys.executable, "-m", "chat", "serve"]
+    return Target(label or f"chat-{backend}", command, env, port, cpu)
+
+
+def cluster_target(
+    tmp: Path, database_url: str, cpus: list[str], bus_url: str | None = None
+) -> Cluster:
+    """One `chat serve` per CPU in `cpus`, all on `database_url` with the same secret."""
+    members = [
+        chat_target(tmp, "postgres", database_url, cpu, f"chat-postgres-{i + 1}", bus_url)
+        for i, cpu in enumerate(cpus)
+    ]
+    cluster = Cluster("chat-postgres-cluster", members)
+    cluster.bus = "redis" if bus_url else "postgres"
+    return cluster
 
 
 # --- set-up: tokens and users ---
@@ -241,14 +385,16 @@ def run_loadgen(loadgen: Path, args: list[str], timeout: float) -> dict:
     return report
 
 
-def fanout(target: Target, loadgen: Path, tokens: Path, a: dict) -> dict:
+def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> dict:
     cpu_before = target.cpu_seconds()
+    each_before = target.cpu_seconds_each() if isinstance(target, Cluster) else None
+    database_before = target.database.snapshot() if target.database else None
     result = run_loadgen(
         loadgen,
         [
             "fanout",
             "127.0.0.1",
-            str(target.port),
+            ",".join(map(str, target.ports)),  # several: spread round-robin
             str(a["receivers"]),
             str(a["senders"]),
             str(a["rate"]),
@@ -262,6 +408,21 @@ def fanout(target: Target, loadgen: Path, tokens: Path, a: dict) -> dict:
     result["server_cpu_seconds"] = round(cpu, 3)
     if result["deliveries"]:
         result["server_cpu_us_per_delivery"] = round(cpu * 1e6 / result["deliveries"], 3)
+    if each_before is not None:
+        result["instances"] = len(each_before)
+        result["server_cpus"] = target.cpu
+        result["bus"] = target.bus
+        result["server_cpu_seconds_each"] = [
+            round(after - before, 3)
+            for before, after in zip(each_before, target.cpu_seconds_each(), strict=True)
+        ]
+    database_after = target.database.snapshot() if target.database else None
+    if database_before is not None and database_after is not None:
+        # Backends opened during the run (the pool grows on demand) count in full.
+        database = sum(t - database_before.get(pid, 0.0) for pid, t in database_after.items())
+        result["database_cpu_seconds"] = round(database, 3)
+        if result["deliveries"]:
+            result["database_cpu_us_per_delivery"] = round(database * 1e6 / result["deliveries"], 3)
     return result
 
 
@@ -345,24 +506,35 @@ def auth(target: Target, a: dict) -> dict:
     }
 
 
-def run_target(target: Target, scenarios: list[Scenario], loadgen: Path, tmp: Path) -> dict:
+def run_target(
+    target: Target,
+    scenarios: list[Scenario],
+    loadgen: Path,
+    tmp: Path,
+    cluster: Cluster | None = None,
+) -> dict:
+    """Run `scenarios` against `target`, and the cluster ones against `cluster` (only
+    PostgreSQL has one; the peer and SQLite skip them)."""
     results = {}
     for scenario in scenarios:
         if scenario.mode == "auth" and target.label == "peer":
             continue  # the peer issues no tokens
+        if scenario.cluster and cluster is None:
+            continue  # one instance only (the peer, SQLite)
+        server = cluster if scenario.cluster else target
         # A fresh process per scenario: memory and caches left by one run must not
         # flatter or burden the next (idle in particular measures RSS growth).
-        with target.running():
-            tokens = tokens_for(target, SENDERS, tmp)
-            print(f"  {target.label}: {scenario.name} ...", flush=True, file=sys.stderr)
+        with server.running():
+            tokens = tokens_for(server, SENDERS, tmp)  # a cluster: through its first instance
+            print(f"  {server.label}: {scenario.name} ...", flush=True, file=sys.stderr)
             if scenario.mode == "fanout":
-                results[scenario.name] = fanout(target, loadgen, tokens, scenario.args)
+                results[scenario.name] = fanout(server, loadgen, tokens, scenario.args)
             elif scenario.mode == "idle":
-                results[scenario.name] = idle(target, loadgen, scenario.args)
+                results[scenario.name] = idle(server, loadgen, scenario.args)
             elif scenario.mode == "history":
-                results[scenario.name] = history(target, loadgen, tokens, scenario.args)
+                results[scenario.name] = history(server, loadgen, tokens, scenario.args)
             elif scenario.mode == "auth":
-                results[scenario.name] = auth(target, scenario.args)
+                results[scenario.name] = auth(server, scenario.args)
     return results
 
 
@@ -370,16 +542,28 @@ def run_target(target: Target, scenarios: list[Scenario], loadgen: Path, tmp: Pa
 
 
 @contextlib.contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
+def postgres_schema(base_url: str) -> Iterator[tuple[str, DatabaseCpu]]:
+    """A throwaway schema: the servers' URL (connections named after the schema, so
+    their backends can be found) and a way to read those backends' CPU time."""
     schema = "chat_bench_" + secrets.token_hex(4)
     # psql takes no server settings in the URL (asyncpg does: ?synchronous_commit=off).
     psql_url = base_url.split("?", 1)[0]
-    subprocess.run(["psql", psql_url, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+    subprocess.run(["psql", psql_url, "-qc", f"CREATE SCHEMA {schema}"], check=True, timeout=60)
     try:
         separator = "&" if "?" in base_url else "?"
-        yield f"{base_url}{separator}search_path={schema}"
+        url = f"{base_url}{separator}search_path={schema}&application_name={schema}"
+        yield url, DatabaseCpu(psql_url, schema)
     finally:
-        subprocess.run(["psql", psql_url, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)
+        subprocess.run(
+            [
+                "psql",
+                psql_url,
+                "-qc",
+                f"SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE",
+            ],
+            check=True,
+            timeout=60,
+        )
 
 
 # --- the table ---
@@ -390,6 +574,15 @@ ROWS = [
     ("fanout-100", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
     ("fanout-100", "server CPU us/delivery", lambda r: r.get("server_cpu_us_per_delivery")),
     ("fanout-100", "load generator busy", lambda r: r.get("busy")),
+    ("cluster-fanout-100", "deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("cluster-fanout-100", "lost", lambda r: r["lost"]),
+    ("cluster-fanout-100", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+    (
+        "cluster-fanout-100",
+        "server CPU us/delivery",
+        lambda r: r.get("server_cpu_us_per_delivery"),
+    ),
+    ("cluster-fanout-100", "load generator busy", lambda r: r.get("busy")),
     ("fanout-1000", "deliveries/s", lambda r: r["deliveries_per_s"]),
     ("fanout-1000", "lost", lambda r: r["lost"]),
     ("fanout-1000", "p50 latency ms", lambda r: r["latency_us"]["p50"] / 1000),
@@ -400,6 +593,36 @@ ROWS = [
     ("history", "p50 ms", lambda r: r["latency_us"]["p50"] / 1000),
     ("history", "p99 ms", lambda r: r["latency_us"]["p99"] / 1000),
     ("auth", "tokens/s", lambda r: r["tokens_per_s"]),
+]
+
+# The peer is one process; a cluster scenario is compared with its one-process original.
+PEER_SCENARIO = {"cluster-fanout-100": "fanout-100"}
+
+
+def _both_cpu(r: dict) -> float | None:
+    server, database = r.get("server_cpu_us_per_delivery"), r.get("database_cpu_us_per_delivery")
+    return None if server is None or database is None else server + database
+
+
+def _p99_ms(key: str):
+    return lambda r: r[key]["p99"] / 1000 if r[key]["p99"] >= 0 else None
+
+
+# cluster-fanout-100 against fanout-100 on the same backend (PostgreSQL)
+CLUSTER_ROWS = [
+    ("deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("lost", lambda r: r["lost"]),
+    ("p50 latency ms", lambda r: r["latency_us"]["p50"] / 1000),
+    ("p99 latency ms", _p99_ms("latency_us")),
+    ("p99 latency ms, deliveries across instances", _p99_ms("cross_port_latency_us")),
+    (
+        "share of deliveries across instances",
+        lambda r: r["cross_port_deliveries"] / r["deliveries"],
+    ),
+    ("server CPU us/delivery (all instances)", lambda r: r.get("server_cpu_us_per_delivery")),
+    ("database CPU us/delivery", lambda r: r.get("database_cpu_us_per_delivery")),
+    ("server + database CPU us/delivery", _both_cpu),
+    ("load generator busy", lambda r: r.get("busy")),
 ]
 
 
@@ -414,7 +637,7 @@ def fmt(value: float | None) -> str:
 def _value(results: dict, label: str, scenario: str, get) -> float | None:
     try:
         return get(results[label][scenario])
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ZeroDivisionError):
         return None
 
 
@@ -422,14 +645,45 @@ def table(results: dict) -> str:
     labels = [label for label in results if label != "peer"]
     head = "| scenario | metric | peer | " + " | ".join(f"{name} | vs peer" for name in labels)
     lines = [head + " |", "|" + " --- |" * (3 + 2 * len(labels))]
+    shown = set()
     for scenario, metric, get in ROWS:
-        peer = _value(results, "peer", scenario, get)
+        ours = [_value(results, label, scenario, get) for label in labels]
+        if all(value is None for value in ours) and scenario not in results.get("peer", {}):
+            continue  # not run (--only, or a cluster scenario without PostgreSQL)
+        peer = _value(results, "peer", PEER_SCENARIO.get(scenario, scenario), get)
         cells = [scenario, metric, fmt(peer)]
-        for label in labels:
-            ours = _value(results, label, scenario, get)
-            ratio = f"{ours / peer:.2f}x" if ours is not None and peer else "n/a"
-            cells += [fmt(ours), ratio]
+        for value in ours:
+            ratio = f"{value / peer:.2f}x" if value is not None and peer else "n/a"
+            cells += [fmt(value), ratio]
         lines.append("| " + " | ".join(cells) + " |")
+        shown.add(scenario)
+    for scenario in sorted(shown & PEER_SCENARIO.keys()):
+        original = PEER_SCENARIO[scenario]
+        lines += ["", f"({scenario} is compared with the peer's {original}: the same load.)"]
+    return "\n".join(lines)
+
+
+def cluster_table(results: dict, label: str = "postgres") -> str | None:
+    """cluster-fanout-100 beside fanout-100 on the same backend: what the cluster costs."""
+    cluster = results.get(label, {}).get("cluster-fanout-100")
+    if cluster is None:
+        return None
+    instances, cpus = cluster.get("instances", "?"), cluster.get("server_cpus", "?")
+    bus = {"postgres": "LISTEN/NOTIFY", "redis": "Redis"}.get(cluster.get("bus"), "?")
+    lines = [
+        f"cluster-fanout-100 ({instances} instances on CPUs {cpus}, woken over {bus}) "
+        f"against fanout-100 (1 instance on CPU {SERVER_CPU}), {label}:",
+        "",
+        f"| metric | 1 instance | {instances} instances | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for metric, get in CLUSTER_ROWS:
+        one = _value(results, label, "fanout-100", get)
+        many = _value(results, label, "cluster-fanout-100", get)
+        ratio = f"{many / one:.2f}x" if many is not None and one else "n/a"
+        lines.append(f"| {metric} | {fmt(one)} | {fmt(many)} | {ratio} |")
+    if LOADGEN_CPU in str(cpus).split(","):
+        lines += ["", f"(an instance shared CPU {LOADGEN_CPU} with the load generator)"]
     return "\n".join(lines)
 
 
@@ -450,13 +704,40 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each fan-out run")
     parser.add_argument("--quick", action="store_true", help="2-second runs, fewer requests")
     parser.add_argument("--only", default="", help="comma-separated scenario names to run")
+    parser.add_argument(
+        "--cluster-cpus",
+        default=CLUSTER_CPUS,
+        help="cluster-fanout-100: the CPU of each instance, one per instance (default "
+        f"{CLUSTER_CPUS}: two instances on the single server's core; 0,1 gives each its "
+        f"own core, but the second then shares CPU {LOADGEN_CPU} with the load generator)",
+    )
+    parser.add_argument(
+        "--bus-url",
+        default=None,
+        help="CHAT_BUS_URL for the PostgreSQL runs, e.g. redis://127.0.0.1:6379/0 "
+        "(default: none, the instances wake each other with LISTEN/NOTIFY)",
+    )
     args = parser.parse_args()
     if os.cpu_count() is None or os.cpu_count() < 2:
         sys.exit("bench: needs two CPUs (server on one, load generator on the other)")
+    cluster_cpus = args.cluster_cpus.split(",")
+    if len(cluster_cpus) < 2 or not all(cpu.isdigit() for cpu in cluster_cpus):
+        sys.exit("bench: --cluster-cpus takes two or more CPU numbers, e.g. 0,0 or 0,1")
+    if LOADGEN_CPU in cluster_cpus:
+        print(
+            f"bench: --cluster-cpus {args.cluster_cpus}: the load generator shares CPU "
+            f"{LOADGEN_CPU} with the cluster, so the cluster has more CPU than the single "
+            "instance and the load generator less; compare CPU per delivery, not rates",
+            file=sys.stderr,
+        )
     seconds = 2.0 if args.quick else args.seconds
     scenarios = standard_scenarios(seconds)
     if args.only:
         wanted = set(args.only.split(","))
+        unknown = wanted - {s.name for s in scenarios}
+        if unknown:
+            names = ", ".join(s.name for s in scenarios)
+            sys.exit(f"bench: unknown scenario(s) {', '.join(sorted(unknown))} (known: {names})")
         scenarios = [s for s in scenarios if s.name in wanted]
     loadgen = build_loadgen()
     results: dict[str, dict] = {}
@@ -469,10 +750,11 @@ def main() -> None:
                     chat_target(tmp, "sqlite", None), scenarios, loadgen, tmp
                 )
             elif backend == "postgres":
-                with postgres_schema(args.database_url) as url:
-                    results["postgres"] = run_target(
-                        chat_target(tmp, "postgres", url), scenarios, loadgen, tmp
-                    )
+                with postgres_schema(args.database_url) as (url, database):
+                    single = chat_target(tmp, "postgres", url, bus_url=args.bus_url)
+                    cluster = cluster_target(tmp, url, cluster_cpus, args.bus_url)
+                    single.database = cluster.database = database
+                    results["postgres"] = run_target(single, scenarios, loadgen, tmp, cluster)
             else:
                 sys.exit(f"bench: unknown backend {backend!r}")
     out_dir = BENCH / "results"
@@ -480,6 +762,9 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=2))
     print(table(results))
+    comparison = cluster_table(results)
+    if comparison:
+        print("\n" + comparison)
     print(f"\n(raw results: bench/results/{stamp}.json)")
 
 
