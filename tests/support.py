@@ -143,6 +143,47 @@ async def start_server(nursery: trio.Nursery, config: Config) -> Server:
     return Server(host, port, config)
 
 
+class StoppableServer:
+    """A real server that a test stops (its clients' connections drop) and starts again
+    on the same port, as a restart would; its tasks live in the test's nursery."""
+
+    def __init__(self, nursery: trio.Nursery, config: Config) -> None:
+        self._nursery = nursery
+        self._config = config
+        self._scope: trio.CancelScope | None = None
+        self._stopped = trio.Event()
+        self.server: Server | None = None
+
+    async def start(self) -> Server:
+        config = self._config
+        if self.server is not None:
+            config = config.replace(port=self.server.port)  # where its clients reconnect
+        self._scope, self._stopped = trio.CancelScope(), trio.Event()
+        host, port = await self._nursery.start(self._serve, config, self._scope, self._stopped)
+        self.server = Server(host, port, config)
+        return self.server
+
+    async def stop(self) -> None:
+        """Stop it, and return once it has let go of everything (the port, the database)."""
+        assert self._scope is not None
+        self._scope.cancel()
+        await self._stopped.wait()
+
+    @staticmethod
+    async def _serve(
+        config: Config,
+        scope: trio.CancelScope,
+        stopped: trio.Event,
+        *,
+        task_status: trio.TaskStatus[tuple[str, int]],
+    ) -> None:
+        try:
+            with scope:
+                await serve(config, task_status=task_status)
+        finally:
+            stopped.set()
+
+
 def http_client(server: Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.http, timeout=STEP)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 from browser import WAIT_MS, Client, in_browser, open_client
-from support import Server, account, http_client, open_clients, start_server
+from support import Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
 from chat.service import MAX_RESUME
@@ -204,21 +204,9 @@ async def test_html_in_a_message_is_shown_as_text_and_never_runs(server: Server)
 async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_offline(
     config: Config,
 ) -> None:
-    first_scope = trio.CancelScope()
-    ready, stopped = trio.Event(), trio.Event()
-    servers: list[Server] = []
-
-    async def run_first() -> None:
-        with first_scope:
-            async with trio.open_nursery() as nursery:
-                servers.append(await start_server(nursery, config))
-                ready.set()
-        stopped.set()
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_first)
-        await ready.wait()
-        server = servers[0]
+        restartable = StoppableServer(nursery, config)
+        server = await restartable.start()
         writer, reader_account = await account(server, "writer"), await account(server, "reader")
 
         # The browser runs in its own thread; the server side is driven from here,
@@ -229,12 +217,8 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
         def step(name: str) -> None:
             trio.from_thread.run(steps[name], trio_token=token)
 
-        async def stop() -> None:
-            first_scope.cancel()  # the connection drops
-            await stopped.wait()
-
         async def restart_with_missed_messages() -> None:
-            again = await start_server(nursery, config.replace(port=server.port))
+            again = await restartable.start()
             async with open_clients(again) as clients:
                 talker = await clients.talker(token=writer.token)
                 for i in range(120):  # more than one page of history
@@ -245,9 +229,8 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
                     {"from": writer.uid, "to": reader_account.uid, "content": "missed privately"}
                 )
                 await direct.receive()  # the sender's copy: stored
-            servers.append(again)
 
-        steps["stop"] = stop
+        steps["stop"] = restartable.stop  # the connection drops
         steps["restart"] = restart_with_missed_messages
 
         def scenario(browser):
@@ -284,7 +267,7 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             assert reader.page.locator("#dms li .text").all_text_contents() == ["missed privately"]
 
         await in_browser(scenario)
-        async with http_client(servers[-1]) as client:
+        async with http_client(server) as client:
             history = await client.get("/messages/1", headers=writer.auth)
         # Sent once, stored once, although the page may have tried more than once.
         assert [m["Text"] for m in history.json()].count("written offline") == 1
@@ -294,30 +277,17 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
 async def test_a_page_away_for_long_pages_back_for_what_the_resume_left_out(
     config: Config,
 ) -> None:
-    first_scope = trio.CancelScope()
-    ready, stopped = trio.Event(), trio.Event()
-    servers: list[Server] = []
-
-    async def run_first() -> None:
-        with first_scope:
-            async with trio.open_nursery() as nursery:
-                servers.append(await start_server(nursery, config))
-                ready.set()
-        stopped.set()
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_first)
-        await ready.wait()
-        server = servers[0]
+        restartable = StoppableServer(nursery, config)
+        server = await restartable.start()
         writer = await account(server, "writer")
         await account(server, "reader")
         token = trio.lowlevel.current_trio_token()
         missed = [f"m{i}" for i in range(MAX_RESUME + 30)]
 
         async def restart_with_many_missed() -> None:
-            first_scope.cancel()
-            await stopped.wait()  # it lets go of the database only once it has stopped
-            again = await start_server(nursery, config.replace(port=server.port))
+            await restartable.stop()
+            again = await restartable.start()
             async with open_clients(again) as clients:
                 talker = await clients.talker(token=writer.token)
                 for text in missed:
