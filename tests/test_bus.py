@@ -6,6 +6,7 @@ schema) or a Redis of its own; the server-level behaviour is in tests/test_clust
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
 from support import STEP, pg_session
 
+from chat.bus import open_bus
 from chat.bus.postgres import PostgresBus
 from chat.bus.redis import RedisBus
 from chat.config import Config
-from chat.errors import Unavailable
+from chat.errors import ChatError, Unavailable
 from chat.store import NewMessage, open_store
 from chat.store.postgres import PostgresStore
 
@@ -206,3 +208,17 @@ async def test_the_redis_bus_refuses_to_start_without_redis() -> None:
     with refused:
         async with trio.open_nursery() as nursery:
             await nursery.start(bus.run, Heard().wake)
+
+
+async def test_a_redis_url_without_the_redis_extra_is_refused_with_what_to_install(
+    store: PostgresStore, postgres_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "coredis" else real_find_spec(name, *args),
+    )
+    config = postgres_config.replace(bus_url="redis://127.0.0.1:6379/0")
+    with pytest.raises(ChatError, match=r"pip install 'chat\[redis\]'"):
+        open_bus(config, store, "a")

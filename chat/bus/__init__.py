@@ -25,11 +25,14 @@ when it is cancelled. It is a child of the root nursery (`chat.server.serve`).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
+
+from ..errors import ChatError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -81,6 +84,11 @@ def open_bus(config: Config, store: Store, instance_id: str) -> Bus:
         from ..store.postgres import PostgresStore
         from .redis import RedisBus
 
+        if importlib.util.find_spec("coredis") is None:
+            raise ChatError(
+                "CHAT_BUS_URL is a Redis URL, but the Redis client is not installed: "
+                "pip install 'chat[redis]' (coredis)"
+            )
         assert isinstance(store, PostgresStore), "config validation: a bus needs PostgreSQL"
         return RedisBus(config.bus_url, store.cluster_id, instance_id)
     if config.is_postgres:

@@ -257,8 +257,8 @@ class ClientSession:
     async def release(self, subscription: Subscription) -> None:
         """Send what a held subscription kept, in order, then let it deliver live."""
         held = subscription.subscriber
-        if not isinstance(held, _Held):
-            return
+        if not isinstance(held, _Held) or self._evicted:
+            return  # live already, or evicted while it held (too much kept)
         while held.frames:
             frames, held.frames = held.frames, []
             data = b"".join(frames)
