@@ -267,13 +267,7 @@ class MessageWriter:
                 self._position, before_id=before_id, limit=CATCH_UP_PAGE
             )
             if page:
-                events = [
-                    Event(topic, message, room)
-                    for message, room in page
-                    for topic in topics_for(room)
-                ]
-                await self._broadcaster.publish(events)
-                self._position = page[-1][0].id
+                await self._publish([(message, room, None) for message, room in page])
             if len(page) < CATCH_UP_PAGE:
                 return
 
@@ -339,16 +333,20 @@ class MessageWriter:
                     self._position + 1,
                     first.id - 1,
                 )
-        events = []
+        ours = []
         for pending in fresh:
-            message = pending.message
-            assert message is not None
-            events.extend(
-                Event(topic, message, pending.room, pending.skip)
-                for topic in topics_for(pending.room)
-            )
+            assert pending.message is not None
+            ours.append((pending.message, pending.room, pending.skip))
+        await self._publish(ours)
+        self._bus.announce(self._position)
+
+    async def _publish(self, messages: list[tuple[Message, Room, int | None]]) -> None:
+        """Hand committed (message, room, skip) triples, in id order, to the broadcaster,
+        and move our position to the last: the one place the position moves forward."""
+        events = [
+            Event(topic, message, room, skip)
+            for message, room, skip in messages
+            for topic in topics_for(room)
+        ]
         await self._broadcaster.publish(events)
-        last = fresh[-1].message
-        assert last is not None
-        self._position = last.id
-        self._bus.announce(last.id)
+        self._position = messages[-1][0].id
