@@ -170,7 +170,10 @@ class ClientSession:
         """Send a text frame to this client, in order after everything sent before,
         waiting while its outbox is full. Frames for a client that has gone (or been
         evicted) are dropped silently."""
-        data = text_frame(text)
+        await self._send_data(text_frame(text))
+
+    async def _send_data(self, data: bytes) -> None:
+        """`send` for frames already encoded."""
         if self._write_now(data):
             return
         await self._enqueue(data)
@@ -261,9 +264,7 @@ class ClientSession:
             return  # live already, or evicted while it held (too much kept)
         while held.frames:
             frames, held.frames = held.frames, []
-            data = b"".join(frames)
-            if not self._write_now(data):
-                await self._enqueue(data)
+            await self._send_data(b"".join(frames))
         # No await between finding nothing kept and going live: nothing can be offered
         # to `held` in between, so nothing is lost or reordered at the seam.
         subscription.subscriber = self
