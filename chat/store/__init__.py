@@ -47,7 +47,8 @@ async def open_store(config: Config, *, serving: bool = False) -> AsyncIterator[
     be reached.
     """
     url = config.database_url
-    if url is not None and url.startswith(("postgresql://", "postgres://")):
+    if config.is_postgres:
+        assert url is not None
         from .postgres import open_postgres_store
 
         async with open_postgres_store(url, pool_size=config.db_pool_size) as pg_store:
