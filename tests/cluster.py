@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from support import TEST_SECRET, Server, in_ci
+from support import TEST_SECRET, Server, chat_environ, in_ci
 
 from chat.config import Config
 
@@ -102,16 +102,6 @@ class Instance(Process):
     @property
     def server(self) -> Server:
         return Server(self.host, self.port, self.config)
-
-
-def chat_environ(config: Config, **extra: str) -> dict[str, str]:
-    """The environment of a `chat serve` process running `config`."""
-    from chat.config import to_environ
-
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
-    environ.update(to_environ(config))
-    environ.update(extra)
-    return environ
 
 
 async def wait_for_log(process: Process, pattern: re.Pattern[bytes], what: str) -> re.Match[bytes]:

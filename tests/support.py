@@ -19,7 +19,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
-from chat.config import Config
+from chat.config import Config, to_environ
 from chat.server import serve
 
 #: Generous bound for anything that should happen "at once" on loopback.
@@ -227,6 +227,14 @@ async def register(server: Server, name: str, password: str = "pw") -> str:
         response = await client.post("/api/reg", json={"username": name, "password": password})
     assert response.status_code == 201, response.text
     return response.json()["token"]
+
+
+def chat_environ(config: Config, **extra: str) -> dict[str, str]:
+    """The environment of a `chat serve` process running `config`."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    environ.update(to_environ(config))
+    environ.update(extra)
+    return environ
 
 
 async def run_chat(

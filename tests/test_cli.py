@@ -7,26 +7,17 @@ import socket
 from pathlib import Path
 
 import trio
-from support import Server, http_client, run_chat, start_server
+from support import Server, chat_environ, http_client, run_chat, start_server
 
 from chat.config import Config
 from chat.store import open_store
 
 
-def _env(config: Config, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, CHAT_DATA_DIR=str(config.data_dir), CHAT_BCRYPT_COST="4")
-    env.pop("CHAT_DATABASE_URL", None)
-    if config.database_url is not None:
-        env["CHAT_DATABASE_URL"] = config.database_url
-    env.update(extra)
-    return env
-
-
 async def test_migrate_applies_the_schema_then_reports_it_up_to_date(config: Config) -> None:
-    first = await run_chat("migrate", env=_env(config))
+    first = await run_chat("migrate", env=chat_environ(config))
     assert first.returncode == 0, first.stderr
     assert b"applied 0001_initial" in first.stdout
-    second = await run_chat("migrate", env=_env(config))
+    second = await run_chat("migrate", env=chat_environ(config))
     assert second.returncode == 0, second.stderr
     assert b"already up to date" in second.stdout
 
@@ -35,7 +26,7 @@ async def test_user_add_creates_a_user_who_can_log_in(
     nursery: trio.Nursery, config: Config
 ) -> None:
     added = await run_chat(
-        "user", "add", "alice", "--password-stdin", env=_env(config), stdin=b"s3cret\n"
+        "user", "add", "alice", "--password-stdin", env=chat_environ(config), stdin=b"s3cret\n"
     )
     assert added.returncode == 0, added.stderr
     assert b"created user 'alice'" in added.stdout
@@ -54,7 +45,7 @@ async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
         "--email",
         "Op@Example.com",
         "--password-stdin",
-        env=_env(config),
+        env=chat_environ(config),
         stdin=b"pw\n",
     )
     assert added.returncode == 0, added.stderr
@@ -65,7 +56,7 @@ async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
 
 
 async def test_user_add_with_a_taken_name_fails_with_a_message(config: Config) -> None:
-    env = _env(config)
+    env = chat_environ(config)
     assert (
         await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"a\n")
     ).returncode == 0
@@ -75,7 +66,7 @@ async def test_user_add_with_a_taken_name_fails_with_a_message(config: Config) -
 
 
 async def test_user_add_refuses_an_invalid_name_or_password(config: Config) -> None:
-    env = _env(config)
+    env = chat_environ(config)
     bad_name = await run_chat("user", "add", " spaced", "--password-stdin", env=env, stdin=b"pw\n")
     assert bad_name.returncode == 1 and b"spaces" in bad_name.stderr
     empty = await run_chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"\n")

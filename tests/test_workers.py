@@ -15,7 +15,6 @@ import pytest
 import trio
 from cluster import (
     Process,
-    chat_environ,
     free_port,
     instance_config,
     require_program,
@@ -27,6 +26,7 @@ from support import (
     TEST_SECRET,
     Server,
     account,
+    chat_environ,
     open_clients,
     run_chat,
     throwaway_postgres_schema,
