@@ -40,6 +40,14 @@ class NotFound(ChatError):
     """No such user or room (HTTP 404)."""
 
 
+class Gone(NotFound):
+    """What a request refers to was deleted meanwhile: the account of a client still
+    connected, a room (HTTP 404). The database's foreign keys catch it."""
+
+    def __init__(self, what: str = "the account or the room this refers to") -> None:
+        super().__init__(f"{what} no longer exists")
+
+
 class Conflict(ChatError):
     """A unique value (a user name, an e-mail address) is already taken (HTTP 409)."""
 

@@ -415,3 +415,24 @@ async def open_clients(server: Server) -> AsyncIterator[Clients]:
             with trio.CancelScope(shield=True):
                 await clients.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def execute_sql(config: Config, sql: str) -> None:
+    """Run one statement on the test's database, outside the server (either backend): what
+    an administrator or another program does behind the server's back."""
+    if config.is_postgres:
+        assert config.database_url is not None
+        await _pg_execute(config.database_url, sql)
+        return
+    import sqlite3
+
+    def run() -> None:
+        conn = sqlite3.connect(config.sqlite_path)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+
+    await trio.to_thread.run_sync(run)

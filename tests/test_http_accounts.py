@@ -108,7 +108,7 @@ BAD_BODIES = [
     ),
     pytest.param(b'{"username": " alice", "password": "pw"}', "spaces", id="padded-name"),
     pytest.param(
-        b'{"username": "a\\u0000b", "password": "pw"}', "control characters", id="control-character"
+        b'{"username": "a\\u0001b", "password": "pw"}', "control characters", id="control-character"
     ),
     pytest.param(b'{"username": "Server", "password": "pw"}', "reserved", id="reserved-name"),
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from quart import Request
 
 from ..errors import InvalidInput
+from ..untrusted_json import parse
 from ..validation import require_object
 
 
@@ -27,13 +27,9 @@ def parse_json_object(raw: bytes) -> Mapping[str, Any]:
     if not raw.strip():
         raise InvalidInput("request body is empty; expected a JSON object")
     try:
-        # Decoded here, not by json.loads: given bytes, it would guess UTF-16 or UTF-32,
-        # and JSON on the wire is UTF-8 (RFC 8259).
-        body = json.loads(raw.decode("utf-8"))
+        # Decoded here, not by the JSON parser: given bytes, it would guess UTF-16 or
+        # UTF-32, and JSON on the wire is UTF-8 (RFC 8259).
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("request body is not valid UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise InvalidInput(
-            f"request body is not valid JSON: {error.msg} at position {error.pos}"
-        ) from None
-    return require_object(body)
+    return require_object(parse(text, "request body"))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from ..errors import EmailTaken, NameTaken, RoomNameTaken, Unavailable
+from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from .base import (
     COMMITTED_AFTER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
@@ -326,6 +326,9 @@ class PostgresStore:
                 return await self._aio_as_trio(fn)(*args)
             except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as error:
                 raise Unavailable(f"database unavailable: {error}") from error
+            except asyncpg.ForeignKeyViolationError:
+                # A user or room deleted while a request referring to it was under way.
+                raise Gone() from None
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         """One value from an arbitrary query. For diagnostics and tests only."""
@@ -403,7 +406,7 @@ class PostgresStore:
         )
         user = _user(row)
         if user is None:
-            raise LookupError(f"no user {user_id}")
+            raise Gone("your account")
         return user
 
     # --- rooms ---

@@ -26,7 +26,7 @@ from typing import TypeVar
 import trio
 
 from ..config import ONE_INSTANCE_ON_SQLITE
-from ..errors import AlreadyServed, EmailTaken, NameTaken, RoomNameTaken, Unavailable
+from ..errors import AlreadyServed, EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from .base import (
     COMMITTED_AFTER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
@@ -202,6 +202,11 @@ class SQLiteStore:
             except sqlite3.OperationalError as error:
                 # Locked for too long, disk full, file gone: not a bug in the request.
                 raise Unavailable(f"database unavailable: {error}") from error
+            except sqlite3.IntegrityError as error:
+                # A user or room deleted while a request referring to it was under way.
+                if "FOREIGN KEY" in str(error):
+                    raise Gone() from None
+                raise
             finally:
                 # Reached after the thread has finished, even when cancelled: the
                 # connection is idle again and its last transaction is closed.
@@ -259,7 +264,7 @@ class SQLiteStore:
                 raise _integrity_error(error, name) from None
             user = _user(row)
             if user is None:
-                raise LookupError(f"no user {user_id}")
+                raise Gone("your account")
             return user
 
         return await self._run(update)

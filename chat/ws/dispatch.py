@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .. import untrusted_json
+from ..errors import InvalidInput
 from .session import ClientSession
 
 
@@ -64,9 +66,9 @@ class Dispatcher:
             await self._default.reject("binary frames are not supported; send JSON text frames")
             return
         try:
-            frame = json.loads(message)
-        except ValueError:
-            await self._default.reject(f"frame is not valid JSON; send {self._default.example}")
+            frame = untrusted_json.parse(message, "frame")
+        except InvalidInput as error:
+            await self._default.reject(f"{error}; send {self._default.example}")
             return
         if isinstance(frame, dict):
             for matches, dialect in self._by_shape:

@@ -125,12 +125,17 @@ class TokenTalker:
     async def _history(self, argument: str) -> None:
         if self._session.identity is None:
             raise NotAuthenticated(NOT_AUTHORIZED)
-        if not (argument.isascii() and argument.isdigit() and 1 <= int(argument) <= MAX_HISTORY):
-            raise InvalidInput(f"history needs a number from 1 to {MAX_HISTORY}: history 10")
+        usage = f"history needs a number from 1 to {MAX_HISTORY}: history 10"
+        try:
+            count = validation.decimal(argument, "history size", highest=MAX_HISTORY)
+        except InvalidInput:
+            raise InvalidInput(usage) from None
+        if count < 1:
+            raise InvalidInput(usage)
         # Bound to the client: if it disconnects, the query is cancelled.
         with self._session.bound_to_client():
             await self._session.writes_settled()  # the history includes what it just sent
-            messages = await self._service.history(self._service.lobby_id, int(argument))
+            messages = await self._service.history(self._service.lobby_id, count)
             for message in messages:
                 await self._session.send(_chat_frame(self._name_key, message))
 

@@ -1,0 +1,107 @@
+"""Every input that once broke the server (tests/corpus/hostile_inputs.json) is answered with
+a clear error: a 4xx over HTTP, an error frame over a WebSocket with the connection still
+open, and nothing logged at ERROR. One test per backend replays the whole corpus (a
+server per entry would cost minutes), and reports every entry that fails, by name."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from support import STEP, Account, Clients, Server, account, http_client
+from trio_websocket import ConnectionClosed
+
+CORPUS = Path(__file__).parent / "corpus" / "hostile_inputs.json"
+
+
+def load_corpus() -> list[dict[str, Any]]:
+    return json.loads(CORPUS.read_text(encoding="utf-8"))["entries"]
+
+
+def build(parts: str | list[Any], user: Account) -> str:
+    """A body, path or frame from its corpus form: a string, or parts to join, each a
+    string or [string, count]; "{uid}" is the test user's id."""
+    if isinstance(parts, str):
+        parts = [parts]
+    text = "".join(part if isinstance(part, str) else part[0] * part[1] for part in parts)
+    return text.replace("{uid}", str(user.uid))
+
+
+def is_error_frame(frame: Any) -> bool:
+    return isinstance(frame, dict) and bool(
+        frame.get("error") or frame.get("Error") or frame.get("Type") == "error"
+    )
+
+
+async def replay_http(server: Server, user: Account, entry: dict[str, Any]) -> str | None:
+    """What is wrong with the server's answer to one HTTP entry, or None."""
+    spec = entry["http"]
+    headers = user.auth if spec.get("auth") else {}
+    body = build(spec["body"], user).encode("utf-8", "surrogatepass") if "body" in spec else None
+    async with http_client(server) as client:
+        response = await client.request(
+            spec["method"], build(spec["path"], user), content=body, headers=headers
+        )
+    if response.status_code >= 500:
+        return f"status {response.status_code}: {response.text[:200]}"
+    if response.status_code >= 400 and response.content and not response.json().get("error"):
+        return f"status {response.status_code} without an error: {response.text[:200]}"
+    return None
+
+
+async def replay_ws(clients: Clients, user: Account, entry: dict[str, Any]) -> str | None:
+    """What is wrong with the server's answer to one WebSocket entry, or None: every frame
+    must be answered with an error frame, and a `ping` after them with `pong` (the
+    connection is still open), unless the entry says the protocol closes it."""
+    spec = entry["ws"]
+    path = spec["path"]
+    if spec.get("auth"):
+        path += f"?token={user.token}"
+    ws = await clients.connect(path)
+    frames: list[Any] = []
+    try:
+        for frame in spec["frames"]:
+            await ws.send_message(build(frame, user))
+        await ws.send_message("ping")
+        with trio.fail_after(STEP):
+            while (message := await ws.get_message()) != "pong":
+                frames.append(json.loads(message))
+    except ConnectionClosed as closed:
+        code = closed.reason.code
+        if code == spec.get("closes"):
+            return None
+        return f"closed with {code} {closed.reason.reason!r} after {frames}"
+    if "closes" in spec:
+        return f"expected a close with {spec['closes']}, got {frames}"
+    if not any(is_error_frame(frame) for frame in frames):
+        return f"no error frame among {frames}"
+    return None
+
+
+async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logged_as_a_bug(
+    server: Server, clients: Clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    user = await account(server, "target")
+    failures = []
+    for entry in load_corpus():
+        if "http" in entry:
+            problem = await replay_http(server, user, entry)
+        else:
+            problem = await replay_ws(clients, user, entry)
+        if problem is not None:
+            failures.append(f"{entry['name']}: {problem}")
+    bugs = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    failures += [f"logged: {r.levelname} {r.name}: {r.getMessage()}" for r in bugs]
+    assert not failures, "\n".join(failures)
+
+
+def test_the_corpus_holds_the_reproducers_of_issue_10() -> None:
+    names = [entry["name"] for entry in load_corpus()]
+    assert len(names) == len(set(names)), "entry names are unique"
+    for needle in ("nested 1000 deep", "5000 digits", "NUL", "lone surrogate"):
+        assert any(needle in name for name in names), needle
