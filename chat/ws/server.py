@@ -152,7 +152,7 @@ class WebSocketServer:
         # Every write to this connection, trio-websocket's and ours, goes through `stream`.
         stream = DirectWriteStream(replay)
         async with open_server_websocket(
-            stream, max_message_size=config.max_frame_bytes
+            stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
         ) as request:
             if request is None:
                 log.debug("WebSocket handshake timed out")
