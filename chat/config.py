@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,19 @@ class Config:
     log_level: str = "INFO"
     bus_url: str | None = None
     workers: int = 1
+    public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    body_timeout: float = 10.0
+    max_connections_per_address: int = 256
+    bcrypt_queue: int = 64
+    rate_limits: bool = True
+    rate_login: str = "20/minute;200/hour"
+    rate_login_failures: str = "5 per 15 minutes"
+    rate_account_failures: str = "50/hour"
+    rate_register: str = "5/minute;20/hour"
+    rate_messages: str = "10/second;120/minute"
+    rate_connections: str = "60/minute"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -134,6 +149,55 @@ def _bus_url(text: str) -> str | None:
         return None
     if not text.startswith(("redis://", "rediss://")):
         raise ValueError("must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)")
+    return text
+
+
+def _public_url(text: str) -> str | None:
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be the URL people open, like https://chat.example.com")
+    return text.rstrip("/")
+
+
+def _host_names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())
+    for name in names:
+        if any(ch in name for ch in "/@ \t") or name.count(":") == 1:
+            raise ValueError(f"{name!r} is not a host name like chat.example.com (no port)")
+    return names
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    networks = tuple(part.strip() for part in text.split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{network!r} is not an IP address or network (10.0.0.0/8)") from None
+    return networks
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"on", "true", "1", "yes"}:
+        return True
+    if value in {"off", "false", "0", "no"}:
+        return False
+    raise ValueError("must be on or off")
+
+
+def _rate(text: str) -> str:
+    """Rate limits in the notation of the `limits` library: "10/second;120/minute"."""
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError(
+            'must be limits like "10/second;120/minute" or "5 per 15 minutes"'
+        ) from None
     return text
 
 
@@ -274,6 +338,104 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         "Server processes sharing the port (SO_REUSEPORT), each a member of the cluster; "
         "more than 1 needs PostgreSQL.",
+    ),
+    Setting(
+        "public_url",
+        "CHAT_PUBLIC_URL",
+        None,
+        _public_url,
+        "The URL people open (`https://chat.example.com`): its host is one of the server's "
+        "names, and pages from it may open WebSockets.",
+    ),
+    Setting(
+        "allowed_hosts",
+        "CHAT_ALLOWED_HOSTS",
+        None,
+        _host_names,
+        "Comma-separated host names the server answers to besides the loopback names, its "
+        "bound address and `CHAT_PUBLIC_URL`'s host (`.example.com` also matches its "
+        "subdomains; `*` any). Other Host headers get 400 (DNS rebinding).",
+    ),
+    Setting(
+        "trusted_proxies",
+        "CHAT_TRUSTED_PROXIES",
+        None,
+        _networks,
+        "Comma-separated addresses or networks of proxies whose `X-Forwarded-For` names the "
+        "client (for rate limits and connection caps); from anyone else it is ignored.",
+    ),
+    Setting(
+        "body_timeout",
+        "CHAT_BODY_TIMEOUT",
+        None,
+        _positive_float,
+        "Seconds a request body may take to arrive (408 after that).",
+    ),
+    Setting(
+        "max_connections_per_address",
+        "CHAT_MAX_CONNECTIONS_PER_ADDRESS",
+        None,
+        _positive_int,
+        "Open connections (HTTP and WebSocket) one client address may hold; more get 429.",
+    ),
+    Setting(
+        "bcrypt_queue",
+        "CHAT_BCRYPT_QUEUE",
+        None,
+        _positive_int,
+        "Password checks that may wait for a bcrypt thread; more get 503 with Retry-After.",
+    ),
+    Setting(
+        "rate_limits",
+        "CHAT_RATE_LIMITS",
+        None,
+        _switch,
+        "`off` turns every rate limit and the per-address connection cap off (benchmarks, "
+        "load tests).",
+    ),
+    Setting(
+        "rate_login",
+        "CHAT_RATE_LOGIN",
+        None,
+        _rate,
+        "Login attempts (every route that issues a token) per client address.",
+    ),
+    Setting(
+        "rate_login_failures",
+        "CHAT_RATE_LOGIN_FAILURES",
+        None,
+        _rate,
+        "Failed logins per account and client address; past it that address gets 429 for "
+        "that account only.",
+    ),
+    Setting(
+        "rate_account_failures",
+        "CHAT_RATE_ACCOUNT_FAILURES",
+        None,
+        _rate,
+        "Failed logins per account from all addresses; past it, addresses that never logged "
+        "in to it get one attempt every 5 seconds (the owner's known addresses are not slowed).",
+    ),
+    Setting(
+        "rate_register",
+        "CHAT_RATE_REGISTER",
+        None,
+        _rate,
+        "Registrations per client address.",
+    ),
+    Setting(
+        "rate_messages",
+        "CHAT_RATE_MESSAGES",
+        None,
+        _rate,
+        "Chat messages per user, over all their connections and every instance.",
+    ),
+    Setting(
+        "rate_connections",
+        "CHAT_RATE_CONNECTIONS",
+        None,
+        _rate,
+        "WebSocket connections opened per client address.",
     ),
 )
 

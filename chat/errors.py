@@ -11,6 +11,9 @@ from __future__ import annotations
 class ChatError(Exception):
     """Base class. ``str(error)`` is the message shown to the client."""
 
+    #: Seconds after which trying again may succeed (HTTP's Retry-After), if known.
+    retry_after: int | None = None
+
 
 class InvalidInput(ChatError):
     """A request is malformed or a value is out of bounds (HTTP 400)."""
@@ -70,6 +73,20 @@ class RoomNameTaken(Conflict):
 class Unavailable(ChatError):
     """The server cannot serve the request right now: it is shutting down, or the
     database does not answer (HTTP 503)."""
+
+
+class RateLimited(ChatError):
+    """The client did something too often (HTTP 429 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Overloaded(Unavailable):
+    """Too much work is already waiting (the bcrypt queue is full): HTTP 503."""
+
+    retry_after = 1
 
 
 class AlreadyServed(ChatError):

@@ -9,11 +9,14 @@ life; the nursery inside `trio.serve_listeners` holds those tasks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import NoReturn, Protocol
 
 import trio
 
+from .client_address import ClientAddresses, normalise
+from .connection_cap import ConnectionCap, too_many_connections_response
 from .replay_stream import ReplayStream
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024
 #: A client must finish sending its request head within this time (slowloris guard).
 HEAD_TIMEOUT_S = 10.0
+#: How long turning away a connection over its address's cap may take.
+TURN_AWAY_TIMEOUT_S = 2.0
 
 
 class ConnectionHandler(Protocol):
@@ -116,12 +121,16 @@ class FrontDoor:
         websocket: ConnectionHandler,
         *,
         reuse_port: bool = False,
+        cap: ConnectionCap | None = None,
+        addresses: ClientAddresses | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._http = http
         self._websocket = websocket
         self._reuse_port = reuse_port
+        self._cap = cap or ConnectionCap(0, enabled=False)
+        self._addresses = addresses or ClientAddresses()
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
@@ -139,19 +148,29 @@ class FrontDoor:
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:
-            head = b""
-            with trio.move_on_after(HEAD_TIMEOUT_S):
-                head = await read_request_head(stream)
-            if not head:
-                return  # timed out or closed before sending anything
-            replay = ReplayStream(stream, head)
-            if is_websocket_upgrade(head):
-                await self._websocket.handle(replay)
-            else:
-                upgrade = await self._http.handle(replay)
-                if upgrade is not None:
-                    # A proxy reused this connection for a WebSocket after HTTP requests.
-                    await self._websocket.handle(ReplayStream(stream, upgrade))
+            peer = peer_address(stream)
+            # A trusted proxy's connections carry many clients: each takes its client's
+            # slot once the head names it. Anyone else's take the peer's slot at once, so
+            # connections that never finish their head count too.
+            proxied = self._addresses.is_trusted(peer)
+            with contextlib.ExitStack() as slots:
+                if not proxied and not slots.enter_context(self._cap.slot(peer)):
+                    await self._turn_away(stream)
+                    return
+                head = b""
+                with trio.move_on_after(HEAD_TIMEOUT_S):
+                    head = await read_request_head(stream)
+                if not head:
+                    return  # timed out or closed before sending anything
+                if proxied:
+                    forwarded = [
+                        v.decode("latin-1") for v in header_values(head, b"x-forwarded-for")
+                    ]
+                    client = self._addresses.resolve(peer, forwarded)
+                    if not slots.enter_context(self._cap.slot(client)):
+                        await self._turn_away(stream)
+                        return
+                await self._serve(stream, head)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away while we were reading its head
         except Exception:
@@ -160,3 +179,32 @@ class FrontDoor:
             log.exception("unexpected error on a connection")
         finally:
             await trio.aclose_forcefully(stream)
+
+    async def _serve(self, stream: trio.SocketStream, head: bytes) -> None:
+        replay = ReplayStream(stream, head)
+        if is_websocket_upgrade(head):
+            await self._websocket.handle(replay)
+        else:
+            upgrade = await self._http.handle(replay)
+            if upgrade is not None:
+                # A proxy reused this connection for a WebSocket after HTTP requests.
+                await self._websocket.handle(ReplayStream(stream, upgrade))
+
+    async def _turn_away(self, stream: trio.SocketStream) -> None:
+        """Answer 429 to a connection over its address's cap, and close it gently: after
+        our half-close, read what the client still sends, so that closing with unread
+        data does not reset the connection before the client has read the answer."""
+        with trio.move_on_after(TURN_AWAY_TIMEOUT_S):
+            await stream.send_all(too_many_connections_response(self._cap.per_address))
+            await stream.send_eof()
+            while await stream.receive_some(4096):
+                pass
+
+
+def peer_address(stream: trio.SocketStream) -> str:
+    """The address at the other end of a connection, canonical (IPv4-mapped as IPv4)."""
+    try:
+        peer = stream.socket.getpeername()
+    except OSError:
+        return "unknown"  # already disconnected
+    return normalise(str(peer[0])) or str(peer[0])

@@ -10,6 +10,7 @@ The task tree (docs/DESIGN.md draws it):
         │                          publishes both in id order
         ├── Bus.run                wakes the writer when other instances commit; owns the
         │                          bus connections (PostgreSQL LISTEN, or Redis pub/sub)
+        ├── RateLimits.run         tells the other instances what this one counted
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -26,18 +27,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import trio
 
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus
+from .client_address import ClientAddresses
 from .config import Config
+from .connection_cap import ConnectionCap
 from .front_door import FrontDoor
+from .host_names import HostPolicy
 from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
+from .rate_limits import EVENT_TYPE as RATE_HITS
+from .rate_limits import RateLimits
 from .service import ChatService
 from .store import describe_database, open_store
 from .ws.server import WebSocketServer
@@ -69,9 +75,11 @@ async def serve(
     secret = config.jwt_secret or await trio.to_thread.run_sync(
         load_or_create_secret, config.data_dir
     )
-    passwords = Passwords(config.bcrypt_cost)
+    passwords = Passwords(config.bcrypt_cost, queue=config.bcrypt_queue)
     tokens = Tokens(secret, config.token_ttl)
     broadcaster = Broadcaster()
+    rate_limits = RateLimits(config)
+    addresses = ClientAddresses(config.trusted_proxies)
 
     async with open_store(config, serving=True) as store:
         lobby = await store.room_by_id(store.lobby_id)
@@ -86,14 +94,34 @@ async def serve(
             writer,
             lobby=lobby,
             max_text_chars=config.max_text_chars,
+            rate_limits=rate_limits,
         )
         await passwords.prepare()
-        http = HttpServer(
-            create_app(service, max_body_bytes=config.max_body_bytes),
-            shutdown_timeout=config.shutdown_timeout,
+        hosts = HostPolicy(config)
+        app = create_app(
+            service,
+            hosts=hosts,
+            addresses=addresses,
+            max_body_bytes=config.max_body_bytes,
+            body_timeout=config.body_timeout,
         )
-        websocket = WebSocketServer(service, broadcaster, config)
-        front_door = FrontDoor(config.host, config.port, http, websocket, reuse_port=reuse_port)
+        http = HttpServer(app, shutdown_timeout=config.shutdown_timeout)
+        websocket = WebSocketServer(service, broadcaster, config, hosts, addresses)
+        cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
+        front_door = FrontDoor(
+            config.host,
+            config.port,
+            http,
+            websocket,
+            reuse_port=reuse_port,
+            cap=cap,
+            addresses=addresses,
+        )
+
+        def on_event(event: dict[str, Any]) -> None:
+            """Events other instances sent over the bus, to the component they concern."""
+            if event.get("type") == RATE_HITS:
+                rate_limits.on_event(event)
 
         # The root nursery holds the long-lived components; none of them ever returns,
         # so it ends only when `serve` is cancelled, and then waits for each to shut down.
@@ -102,7 +130,8 @@ async def serve(
             # The writer starts after the newest stored message; the bus then wakes it
             # for anything committed after that (it catches up once it listens).
             await root.start(writer.run)
-            await root.start(bus.run, writer.wake)
+            await root.start(bus.run, writer.wake, on_event)
+            await root.start(rate_limits.run, bus)
             await root.start(http.run)
             listeners = await root.start(front_door.run)
             address = listeners[0].socket.getsockname()[:2]

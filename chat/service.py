@@ -26,6 +26,7 @@ from .errors import (
     NotFound,
 )
 from .message_writer import MessageWriter, PendingMessage
+from .rate_limits import RateLimits
 from .store import Message, Room, Store, User, WaitingThread
 
 #: The most messages one history request or page may hold.
@@ -77,6 +78,7 @@ class ChatService:
         *,
         lobby: Room,
         max_text_chars: int,
+        rate_limits: RateLimits,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -86,6 +88,7 @@ class ChatService:
         #: The built-in public room every user may read and write (TokenTalker's chat).
         self.lobby = lobby
         self.max_text_chars = max_text_chars
+        self.rate_limits = rate_limits
 
     @property
     def lobby_id(self) -> int:
@@ -94,9 +97,19 @@ class ChatService:
     # --- accounts ---
 
     async def register(
-        self, name: str, password: str, *, email: str | None = None, is_admin: bool = False
+        self,
+        name: str,
+        password: str,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+        address: str | None = None,
     ) -> User:
-        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`."""
+        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`, and
+        `RateLimited` past the registrations allowed from the client's `address` (None:
+        an administrator's command, not limited)."""
+        if address is not None:
+            self.rate_limits.hit(self.rate_limits.register, address)
         validation.new_user_name(name)
         validation.password(password)
         if email is not None:
@@ -108,25 +121,35 @@ class ChatService:
         password_hash = await self.passwords.hash(password)
         return await self.store.create_user(name, password_hash, email=email, is_admin=is_admin)
 
-    async def login(self, name: str, password: str) -> User:
-        """The user these credentials belong to, or `InvalidCredentials`.
+    async def login(self, name: str, password: str, *, address: str) -> User:
+        """The user these credentials belong to, or `InvalidCredentials`; `RateLimited`
+        when the client at `address` tried too often (`chat.rate_limits`).
 
         Unknown names cost the same bcrypt check as wrong passwords (`Passwords.check`).
         """
         validation.login_name(name)
         validation.password(password)
-        return await self._check_password(await self.store.user_by_name(name), password)
+        account = name.casefold()
+        self.rate_limits.before_login(account, address)
+        user = await self.store.user_by_name(name)
+        return await self._check_password(user, password, account, address)
 
-    async def login_by_email(self, email: str, password: str) -> User:
+    async def login_by_email(self, email: str, password: str, *, address: str) -> User:
         """Like `login`, with the account's e-mail address (case-insensitive)."""
         email = validation.email(email)
         validation.password(password)
-        return await self._check_password(await self.store.user_by_email(email), password)
+        self.rate_limits.before_login(email, address)
+        user = await self.store.user_by_email(email)
+        return await self._check_password(user, password, email, address)
 
-    async def _check_password(self, user: User | None, password: str) -> User:
+    async def _check_password(
+        self, user: User | None, password: str, account: str, address: str
+    ) -> User:
         if not await self.passwords.check(password, user.password_hash if user else None):
+            self.rate_limits.login_failed(account, address)
             raise InvalidCredentials()
         assert user is not None
+        self.rate_limits.login_succeeded(account, address)
         return user
 
     def issue_token(self, user: User) -> str:
@@ -246,6 +269,7 @@ class ChatService:
         in this room, nothing is stored or published: the original comes back, `resent`.
         """
         validation.message_text(text, self.max_text_chars)
+        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         pending = await self.writer.add(
             room, identity.user_id, text, skip=skip, client_msg_id=client_msg_id
         )
@@ -269,6 +293,7 @@ class ChatService:
         Returns the pending message, which a later read by the same client waits for
         (read-your-writes)."""
         validation.message_text(text, self.max_text_chars)
+        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         return await self.writer.submit(
             room,
             identity.user_id,

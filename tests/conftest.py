@@ -44,6 +44,9 @@ def _test_config(tmp_path: Path, database_url: str | None) -> Config:
         bcrypt_cost=4,
         close_timeout=2.0,
         shutdown_timeout=2.0,
+        # Tests play many users from one address (127.0.0.1), at machine speed: rate
+        # limits would refuse them. The tests of the limits turn them on themselves.
+        rate_limits=False,
     )
 
 

@@ -188,11 +188,15 @@ def http_client(server: Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.http, timeout=STEP)
 
 
-async def raw_upgrade(server: Server, target: str, headers: str = "") -> bytes:
+async def raw_upgrade(
+    server: Server, target: str, headers: str = "", *, host: str | None = None
+) -> bytes:
     """Send a WebSocket upgrade request by hand; the response head (and, for a refusal,
-    its body). `headers` are extra header lines, each ending in CRLF."""
+    its body). `headers` are extra header lines, each ending in CRLF; `host` replaces the
+    Host header (the server's address)."""
+    host = host or f"{server.host}:{server.port}"
     request = (
-        f"GET {target} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         f"{headers}\r\n"

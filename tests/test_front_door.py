@@ -17,7 +17,7 @@ from chat.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
 from chat.replay_stream import ReplayStream
 
 UPGRADE = (
-    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 
@@ -69,7 +69,7 @@ def _masked_text_frame(text: str) -> bytes:
         (UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: foo, websocket"), True),
         (UPGRADE.replace(b"GET ", b"POST "), False),
         (UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: h2c"), False),
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", False),
         (UPGRADE[:-2], False),  # head not complete
     ],
 )
@@ -100,7 +100,7 @@ async def test_a_keep_alive_connection_serves_several_requests(server: Server) -
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
         rest = b""
         for _ in range(3):
-            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             response, rest = await _read_response(stream, rest)
             assert response.startswith(b"HTTP/1.1 200")
             assert response.endswith(b'{"status":"ok"}\n')
@@ -108,7 +108,7 @@ async def test_a_keep_alive_connection_serves_several_requests(server: Server) -
 
 async def test_pipelined_requests_in_one_packet_are_all_answered(server: Server) -> None:
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" * 2)
         first, rest = await _read_response(stream)
         second, _ = await _read_response(stream, rest)
     assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
@@ -117,7 +117,7 @@ async def test_pipelined_requests_in_one_packet_are_all_answered(server: Server)
 async def test_a_request_head_split_across_packets_is_reassembled(server: Server) -> None:
     body = json.dumps({"username": "alice", "password": "pw"}).encode()
     request = (
-        b"POST /api/reg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/reg HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
@@ -131,7 +131,9 @@ async def test_a_request_head_split_across_packets_is_reassembled(server: Server
 
 async def test_connection_close_makes_the_server_close_its_side(server: Server) -> None:
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await stream.send_all(
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
         response, rest = await _read_response(stream)
         assert response.startswith(b"HTTP/1.1 200")
         assert rest == b""
@@ -139,7 +141,8 @@ async def test_connection_close_makes_the_server_close_its_side(server: Server) 
 
 
 async def test_an_oversized_request_head_gets_an_http_error_not_a_crash(server: Server) -> None:
-    huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES * 2) + b"\r\n\r\n"
+    huge = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES * 2)
+    huge += b"\r\n\r\n"
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
         try:
             await stream.send_all(huge)
@@ -149,7 +152,7 @@ async def test_an_oversized_request_head_gets_an_http_error_not_a_crash(server: 
     assert response.split(b" ")[1] in (b"400", b"413", b"431")
     # ...and the server still serves everyone else.
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         response, _ = await _read_response(stream)
     assert response.startswith(b"HTTP/1.1 200")
 
@@ -157,7 +160,7 @@ async def test_an_oversized_request_head_gets_an_http_error_not_a_crash(server: 
 async def test_a_client_that_sends_nothing_does_not_block_others(server: Server) -> None:
     silent = await trio.open_tcp_stream(server.host, server.port)
     async with silent, await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         response, _ = await _read_response(stream)
     assert response.startswith(b"HTTP/1.1 200")
 
@@ -184,7 +187,7 @@ async def test_an_upgrade_after_http_requests_on_one_connection_becomes_a_websoc
     # What a proxy that keeps connections to the server alive does: an HTTP request,
     # then, on the same connection, a WebSocket upgrade.
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         response, rest = await _read_response(stream)
         assert response.startswith(b"HTTP/1.1 200")
         await stream.send_all(UPGRADE)
@@ -199,7 +202,7 @@ async def test_an_upgrade_after_http_requests_is_refused_like_any_other_when_its
     server: Server,
 ) -> None:
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         _response, rest = await _read_response(stream)
         await stream.send_all(UPGRADE.replace(b"GET / ", b"GET /ws?token=forged "))
         response, _ = await _read_response(stream, rest)
@@ -212,7 +215,7 @@ async def test_http_and_websocket_are_served_on_the_same_port_at_once(
 ) -> None:
     chatter = await clients.talker()
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         response, _ = await _read_response(stream)
         assert response.startswith(b"HTTP/1.1 200")
     await chatter.ws.send_message("still open")

@@ -35,7 +35,7 @@ async def test_an_idle_keep_alive_connection_does_not_delay_shutdown(config: Con
     async with await_stopped(config) as (server, stop):
         stream = await trio.open_tcp_stream(server.host, server.port)
         async with stream:
-            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert (await stream.receive_some()).startswith(b"HTTP/1.1 200")
             # The connection is now idle and kept alive.
             elapsed = await stop()

@@ -19,12 +19,17 @@ from typing import Any
 from quart import Blueprint, request
 
 from .. import validation
+from ..client_address import ClientAddresses
 from ..service import ChatService
 from .bodies import json_object
+from .identity import caller_address
 
 
-def accounts_routes(service: ChatService) -> Blueprint:
+def accounts_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:
     routes = Blueprint("accounts", __name__)
+
+    def caller() -> str:
+        return caller_address(request, addresses)
 
     async def fields(*names: str) -> list[str]:
         body = await json_object(request)
@@ -33,43 +38,43 @@ def accounts_routes(service: ChatService) -> Blueprint:
     @routes.post("/auth")
     async def auth() -> Any:
         name, password = await fields("name", "password")
-        user = await service.login(name, password)
+        user = await service.login(name, password, address=caller())
         return {"token": service.issue_token(user)}
 
     @routes.post("/api/reg")
     async def api_register() -> Any:
         name, password = await fields("username", "password")
-        user = await service.register(name, password)
+        user = await service.register(name, password, address=caller())
         return {"token": service.issue_token(user)}, 201
 
     @routes.post("/api/login")
     async def api_login() -> Any:
         name, password = await fields("username", "password")
-        user = await service.login(name, password)
+        user = await service.login(name, password, address=caller())
         return {"token": service.issue_token(user)}
 
     @routes.post("/signup")
     async def signup() -> Any:
         email, name, password = await fields("email", "name", "password")
-        user = await service.register(name, password, email=email)
+        user = await service.register(name, password, email=email, address=caller())
         return {"id": user.id, "name": user.name, "email": user.email}, 201
 
     @routes.post("/login")
     async def login_by_email() -> Any:
         email, password = await fields("email", "password")
-        user = await service.login_by_email(email, password)
+        user = await service.login_by_email(email, password, address=caller())
         return {"id": user.id, "token": service.issue_token(user)}
 
     @routes.post("/register")
     async def register() -> Any:
         name, email, password = await fields("Username", "Email", "Password")
-        user = await service.register(name, password, email=email)
+        user = await service.register(name, password, email=email, address=caller())
         return {"UID": user.id}, 201
 
     @routes.put("/login")
     async def put_login() -> Any:
         email, password = await fields("Email", "Password")
-        user = await service.login_by_email(email, password)
+        user = await service.login_by_email(email, password, address=caller())
         return {"token": service.issue_token(user)}
 
     return routes

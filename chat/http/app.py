@@ -15,10 +15,11 @@ import logging
 from typing import Any
 
 import trio
-from quart import Quart
+from quart import Quart, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..client_address import ClientAddresses
 from ..errors import (
     ChatError,
     Conflict,
@@ -28,8 +29,10 @@ from ..errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     Unavailable,
 )
+from ..host_names import HostPolicy, host_refusal
 from ..service import ChatService
 from .accounts import accounts_routes
 from .client import STATIC_DIR, add_security_headers, client_routes
@@ -47,6 +50,7 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (RateLimited, 429),
     (Unavailable, 503),
 )
 
@@ -60,19 +64,38 @@ def status_for(error: ChatError) -> int:
     return 400
 
 
-def create_app(service: ChatService, *, max_body_bytes: int) -> Quart:
+def create_app(
+    service: ChatService,
+    *,
+    hosts: HostPolicy,
+    addresses: ClientAddresses,
+    max_body_bytes: int,
+    body_timeout: float,
+) -> Quart:
     app = QuartTrio("chat", static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    # A body must arrive within this time once the headers are in (408 after it): a
+    # client sending a byte every few seconds cannot hold a request open for long.
+    app.config["BODY_TIMEOUT"] = body_timeout
     # Static files are revalidated (ETag) on every load, so a new release is picked up.
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = None
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    app.register_blueprint(accounts_routes(service))
+    app.register_blueprint(accounts_routes(service, addresses))
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
-    app.register_blueprint(support_routes(service))
+    app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes(app))
     app.after_request(add_security_headers)
+
+    @app.before_request
+    async def only_our_own_host_names() -> Any:
+        # Before any route runs: a DNS-rebinding page gets nothing (chat.host_names).
+        hosts_sent = request.headers.getlist("Host")
+        host = hosts_sent[0] if len(hosts_sent) == 1 else None
+        if not hosts.allows(host):
+            return {"error": host_refusal(host)}, 400
+        return None
 
     @app.get("/healthz")
     async def healthz() -> Any:
@@ -86,7 +109,10 @@ def create_app(service: ChatService, *, max_body_bytes: int) -> Quart:
 
     @app.errorhandler(ChatError)
     async def chat_error(error: ChatError) -> Any:
-        return {"error": str(error)}, status_for(error)
+        headers = {}
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(error.retry_after)
+        return {"error": str(error)}, status_for(error), headers
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:

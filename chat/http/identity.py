@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from quart import Request
 
+from ..client_address import ClientAddresses
 from ..errors import NotAuthenticated
 from ..service import ChatService, Identity
+
+
+def caller_address(request: Request, addresses: ClientAddresses) -> str:
+    """The client's address: the connection's peer, or what a trusted proxy says."""
+    peer = request.scope.get("client")
+    peer_address = str(peer[0]) if peer else "unknown"
+    return addresses.resolve(peer_address, request.headers.getlist("X-Forwarded-For"))
 
 
 def bearer_token(authorization: str | None) -> str | None:

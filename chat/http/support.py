@@ -14,16 +14,18 @@ from quart import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import validation
+from ..client_address import ClientAddresses
 from ..errors import InvalidCredentials, InvalidInput
 from ..service import ChatService
 from .bodies import parse_json_object
+from .identity import caller_address
 
 
 def _empty(status: int) -> Response:
     return Response(b"", status=status)
 
 
-def support_routes(service: ChatService) -> Blueprint:
+def support_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:
     routes = Blueprint("support", __name__)
 
     @routes.post("/v1/auth/")
@@ -36,7 +38,7 @@ def support_routes(service: ChatService) -> Blueprint:
         except (InvalidInput, RequestEntityTooLarge):
             return _empty(404)  # 5.1.1.3: anything but the expected object
         try:
-            user = await service.login(name, password)
+            user = await service.login(name, password, address=caller_address(request, addresses))
         except (InvalidCredentials, InvalidInput):
             # 5.1.1.1: well-formed, but no such user/password. (A name or password that
             # could never be valid, too long say, cannot match either.)

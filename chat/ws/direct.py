@@ -57,6 +57,7 @@ class DirectMessages:
             await self._send(frame)
         except ChatError as error:
             await self.reject(str(error))
+            await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(dumps({"error": problem}))

@@ -64,6 +64,7 @@ class RoomProtocol:
             await self._handle(frame)
         except ChatError as error:
             await self.reject(str(error))
+            await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(dumps({"Type": "error", "Error": problem}))

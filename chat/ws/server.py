@@ -21,9 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from ..broadcaster import Broadcaster
+from ..client_address import ClientAddresses
 from ..config import Config
-from ..errors import ChatError, InvalidToken, Unavailable
-from ..front_door import header_values
+from ..errors import ChatError, InvalidToken, RateLimited, Unavailable
+from ..front_door import header_values, peer_address
+from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
 from ..replay_stream import ReplayStream
 from ..service import ChatService, Identity
@@ -73,9 +75,10 @@ ENDPOINTS: dict[str, Endpoint] = {
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 def _header(request: WebSocketRequest, name: bytes) -> str | None:
@@ -96,44 +99,40 @@ def _handshake_token(request: WebSocketRequest) -> str | None:
 class WebSocketServer:
     """Serves the WebSocket connections the front door hands over."""
 
-    def __init__(self, service: ChatService, broadcaster: Broadcaster, config: Config) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        broadcaster: Broadcaster,
+        config: Config,
+        hosts: HostPolicy,
+        addresses: ClientAddresses,
+    ) -> None:
         self._service = service
         self._broadcaster = broadcaster
         self._config = config
-
-    def _origin_allowed(self, request: WebSocketRequest, head: bytes) -> bool:
-        """Cross-site WebSocket hijacking guard.
-
-        A browser attaches the page's origin to every WebSocket it opens, and sends the
-        user's cookies and headers along whatever site the page came from. So a page from
-        anywhere but this server (or an origin the operator allowed) is refused. Clients
-        that send no Origin are not browsers and have no page to be tricked by.
-        """
-        origin = _header(request, b"origin")
-        if origin is None:
-            return True
-        origin = origin.strip().rstrip("/").lower()
-        allowed = self._config.allowed_origins
-        if "*" in allowed or origin in allowed:
-            return True
-        # The server's own origin: the page came from the host the socket goes to.
-        # (Schemes are not compared: behind a TLS-terminating proxy the page is https
-        # and the hop to us is plain.)
-        # wsproto does not pass Host on; the front door kept the request head.
-        hosts = header_values(head, b"host")
-        host = hosts[0].decode("latin-1").lower() if len(hosts) == 1 else ""
-        return bool(host) and urlsplit(origin).netloc == host
+        self._hosts = hosts
+        self._addresses = addresses
 
     async def _admit(
-        self, request: WebSocketRequest, head: bytes
+        self, request: WebSocketRequest, head: bytes, address: str
     ) -> tuple[Endpoint, Identity | None]:
         """The endpoint for the request's path and who the client is; `_Refused` if not."""
+        # wsproto does not pass Host on; the front door kept the request head.
+        hosts = header_values(head, b"host")
+        host = hosts[0].decode("latin-1") if len(hosts) == 1 else None
+        if not self._hosts.allows(host):
+            raise _Refused(400, f"{host_refusal(host)}")
         path = urlsplit(request.path).path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None:
             raise _Refused(404, f"no WebSocket endpoint at {path}")
-        if not self._origin_allowed(request, head):
+        if not self._hosts.origin_allowed(_header(request, b"origin"), host):
             raise _Refused(403, "this page's origin may not open a WebSocket here")
+        rate_limits = self._service.rate_limits
+        try:
+            rate_limits.hit(rate_limits.connections, address)
+        except RateLimited as error:
+            raise _Refused(429, str(error), retry_after=error.retry_after) from None
         token = _handshake_token(request)
         if token is None:
             if endpoint.token_required:
@@ -144,11 +143,13 @@ class WebSocketServer:
         except InvalidToken as error:
             raise _Refused(401, str(error)) from None
         except Unavailable as error:
-            raise _Refused(503, str(error)) from None
+            raise _Refused(503, str(error), retry_after=error.retry_after) from None
 
     async def handle(self, replay: ReplayStream) -> None:
         """Complete the handshake and serve the client until the connection ends."""
         config = self._config
+        forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
+        address = self._addresses.resolve(peer_address(replay.transport), forwarded)
         # Every write to this connection, trio-websocket's and ours, goes through `stream`.
         stream = DirectWriteStream(replay)
         async with open_server_websocket(
@@ -159,10 +160,12 @@ class WebSocketServer:
                 return
             try:
                 try:
-                    endpoint, identity = await self._admit(request, replay.head)
+                    endpoint, identity = await self._admit(request, replay.head, address)
                 except _Refused as refusal:
                     body = json.dumps({"error": str(refusal)}).encode()
                     headers = [(b"content-type", b"application/json")]
+                    if refusal.retry_after is not None:
+                        headers.append((b"retry-after", str(refusal.retry_after).encode()))
                     await request.reject(refusal.status, extra_headers=headers, body=body)
                     return
                 ws = await request.accept()

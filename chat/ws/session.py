@@ -57,6 +57,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
+from ..errors import ChatError, RateLimited
 from ..message_writer import PendingMessage
 from ..service import Identity
 from .frames import text_frame
@@ -71,6 +72,11 @@ INBOX_SIZE = 16
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+
+#: A connection that collects more rate-limit refusals than this within
+#: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.
+MAX_REFUSALS = 10
+REFUSAL_WINDOW_S = 60.0
 
 
 class _CloseMarker:
@@ -163,6 +169,7 @@ class ClientSession:
         self._writes: list[PendingMessage] = []  # pipelined writes, maybe not committed yet
         self._close_reason: tuple[int, str] | None = None
         self._stream_broken = False
+        self._refusals: list[float] | None = None  # when rate limits refused its frames
 
     # --- for dialects ---
 
@@ -193,6 +200,18 @@ class ClientSession:
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             return
         self._unwritten += 1
+
+    async def after_refusal(self, error: ChatError) -> None:
+        """Called by a dialect once it has answered `error` with an error frame: a client
+        that keeps going past a rate limit is closed with 1008 (after that frame)."""
+        if not isinstance(error, RateLimited):
+            return
+        now = trio.current_time()
+        recent = [t for t in self._refusals or () if now - t < REFUSAL_WINDOW_S]
+        recent.append(now)
+        self._refusals = recent
+        if len(recent) > MAX_REFUSALS:
+            await self.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded: too many messages")
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
@@ -354,11 +373,17 @@ class ClientSession:
             # then the writer is cancelled: nothing more will be queued for this client.
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await handler.start()
-                await self._receive_loop(handler)
-                if self._handler_done is not None:
-                    await self._handler_done.wait()
-                nursery.cancel_scope.cancel()
+                try:
+                    await handler.start()
+                    await self._receive_loop(handler)
+                    if self._handler_done is not None:
+                        await self._handler_done.wait()
+                    nursery.cancel_scope.cancel()
+                finally:
+                    # No task may start from here on: the nursery closes once its
+                    # children have finished, and a broadcaster offer arriving in
+                    # between would try to start a writer in a closed nursery.
+                    self._nursery = None
         except Exception:
             # The one broad handler for a client: a bug closes this connection with
             # 1011, logs the traceback, and leaves every other client alone.

@@ -24,7 +24,15 @@ from typing import Any
 
 from .. import shapes, validation
 from ..broadcaster import OPERATORS, Event, Subscription, support_topic
-from ..errors import Forbidden, InvalidInput, InvalidToken, NotFound, Unavailable
+from ..errors import (
+    ChatError,
+    Forbidden,
+    InvalidInput,
+    InvalidToken,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
 from ..service import ChatService, Identity
 from ..store import Message, Room
 from .dispatch import dumps
@@ -34,6 +42,7 @@ INCORRECT_ARGUMENT = (1, "Incorrect argument.")
 OPERATORS_ONLY = (2, "Operators only.")
 AUTHENTICATION_REQUIRED = (3, "Authentication required.")
 SERVICE_UNAVAILABLE = (4, "Service unavailable.")
+TOO_MANY_REQUESTS = (5, "Too many requests.")
 PARSE_ERROR = (-32700, "Parse error.")
 INVALID_REQUEST = (-32600, "Invalid request.")
 METHOD_NOT_FOUND = (-32601, "Method not found.")
@@ -117,6 +126,12 @@ class SupportRpc:
             await self._fail(request_id, OPERATORS_ONLY)
         except Unavailable:
             await self._fail(request_id, SERVICE_UNAVAILABLE)
+        except RateLimited as error:
+            await self._fail(request_id, TOO_MANY_REQUESTS)
+            await self._session.after_refusal(error)
+        except ChatError:
+            # Any other refusal the core may give (none is a bug): the spec's one code.
+            await self._fail(request_id, INCORRECT_ARGUMENT)
 
     async def _fail(self, request_id: RequestId, error: tuple[int, str]) -> None:
         code, message = error

@@ -76,6 +76,7 @@ class TokenTalker:
             await self._handle(frame)
         except ChatError as error:
             await self.reject(str(error))
+            await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(self._error_frame(problem))

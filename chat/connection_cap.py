@@ -1,0 +1,67 @@
+"""A cap on the connections one client address holds open at once.
+
+Each open connection costs memory and a task whatever it does: 2,000 connections from
+one address, each sending a request body one byte every two seconds, held 75 MB. The
+front door takes a slot for a connection's client address when it arrives and gives it
+back when the connection ends; past ``CHAT_MAX_CONNECTIONS_PER_ADDRESS`` the request is
+answered 429 and the connection closed.
+
+Which address: the peer's, known at accept, so connections that never finish their
+request head count too; for a trusted proxy (`chat.client_address`), whose connections
+carry many clients, the address it forwards, known once the head is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: A client over its cap may try again after this many seconds.
+RETRY_AFTER_S = 5
+
+
+class ConnectionCap:
+    """Counts open connections per client address. Plain methods: Trio runs one task at
+    a time, and none of them awaits."""
+
+    def __init__(self, per_address: int, *, enabled: bool = True) -> None:
+        self.per_address = per_address
+        self.enabled = enabled
+        self._open: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, address: str) -> Iterator[bool]:
+        """Hold a slot for `address` for the block; yields False (holding nothing) if
+        the address already has `per_address` connections open."""
+        if not self.enabled:
+            yield True
+            return
+        count = self._open.get(address, 0)
+        if count >= self.per_address:
+            yield False
+            return
+        self._open[address] = count + 1
+        try:
+            yield True
+        finally:
+            left = self._open[address] - 1
+            if left:
+                self._open[address] = left
+            else:
+                del self._open[address]
+
+
+def too_many_connections_response(per_address: int) -> bytes:
+    """The whole HTTP response that turns away a connection over the cap."""
+    body = json.dumps(
+        {"error": f"too many open connections from your address (the limit is {per_address})"}
+    ).encode()
+    head = (
+        "HTTP/1.1 429 Too Many Requests\r\n"
+        f"Retry-After: {RETRY_AFTER_S}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
