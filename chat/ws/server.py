@@ -6,8 +6,9 @@
 
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support
 frames (those with ``"method"``). A token presented at the handshake must be valid: a
-bad one is refused with 401 before the connection opens, never half-open. Other paths
-are refused with 404.
+bad one is refused with 401 before the connection opens, never half-open; one that
+cannot be checked because the database is away, with 503 and ``Retry-After``. Other
+paths are refused with 404.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from ..broadcaster import Broadcaster
 from ..config import Config
-from ..errors import ChatError, InvalidToken, Unavailable
+from ..errors import RETRY_AFTER_S, ChatError, InvalidToken, Unavailable
 from ..front_door import header_values
 from ..http.identity import bearer_token
 from ..replay_stream import ReplayStream
@@ -163,6 +164,8 @@ class WebSocketServer:
                 except _Refused as refusal:
                     body = json.dumps({"error": str(refusal)}).encode()
                     headers = [(b"content-type", b"application/json")]
+                    if refusal.status == 503:
+                        headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
                     await request.reject(refusal.status, extra_headers=headers, body=body)
                     return
                 ws = await request.accept()
