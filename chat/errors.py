@@ -70,9 +70,28 @@ class RoomNameTaken(Conflict):
         super().__init__(f"room name {name!r} is already taken")
 
 
+#: How long a client is asked to wait before trying again after `Unavailable` (the
+#: ``Retry-After`` of an HTTP 503): about what a database restart takes.
+RETRY_AFTER_S = 5
+
+#: What a client is told when the database is away; the cause is for the log only.
+DATABASE_UNAVAILABLE = "database unavailable"
+
+
 class Unavailable(ChatError):
     """The server cannot serve the request right now: it is shutting down, or the
-    database does not answer (HTTP 503)."""
+    database does not answer (HTTP 503). Nothing is wrong with the request: the same
+    request may succeed in a few seconds (`RETRY_AFTER_S`).
+
+    ``str(error)`` is safe to show a client. `detail`, if set, says what exactly failed
+    (it may name hosts, ports, files or server messages) and belongs in the log only.
+    """
+
+    retry_after: int | None = RETRY_AFTER_S
+
+    def __init__(self, message: str = DATABASE_UNAVAILABLE, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class RateLimited(ChatError):

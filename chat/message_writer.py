@@ -27,8 +27,10 @@ handler waits for each before taking the next frame).
 
 Error handling: if a batch fails, it is retried one message at a time, so one bad
 message (its sender deleted meanwhile, say) fails alone; every message that still fails
-gets its error raised in its own handler, which answers its client. A catch-up that
-fails (the database is away) is retried `RETRY_S` later; nothing is skipped meanwhile.
+gets its error raised in its own handler, which answers its client. If the database is
+away (`Unavailable`) the whole batch fails at once and nothing is published, so the
+position stays where it was. A catch-up that fails (the database is away) is retried
+`RETRY_S` later; nothing is skipped meanwhile.
 
 A message resent with a `client_msg_id` its sender already used in that room is not
 stored again: its handler gets the original, and it is not published (nobody receives
@@ -253,7 +255,8 @@ class MessageWriter:
         try:
             await self._publish_committed(before_id=None)
         except Unavailable as error:
-            log.warning("cannot catch up with other instances' messages yet: %s", error)
+            why = error.detail or error
+            log.warning("cannot catch up with other instances' messages yet: %s", why)
             self._look = True
             self._retry_at = trio.current_time() + RETRY_S
             return
@@ -280,7 +283,9 @@ class MessageWriter:
             with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True) as commit:
                 added = await self._store.add_messages(rows)
             if commit.cancelled_caught:
-                raise Unavailable("the database did not answer in time")
+                detail = f"a commit did not finish in {COMMIT_TIMEOUT_S:g} s"
+                log.warning("database unavailable: %s", detail)
+                raise Unavailable(detail=detail)
         except Exception as error:
             if len(batch) == 1 or isinstance(error, Unavailable):
                 for pending in batch:
@@ -324,7 +329,8 @@ class MessageWriter:
                         await self._publish_committed(before_id=first.id)
                         break
                     except Unavailable as error:
-                        log.warning("cannot read messages committed before ours yet: %s", error)
+                        why = error.detail or error
+                        log.warning("cannot read messages committed before ours yet: %s", why)
                         await trio.sleep(RETRY_S)
             if reading.cancelled_caught:
                 log.error(

@@ -91,7 +91,10 @@ class PostgresBus:
                 try:
                     lost = trio.Event()
                     connection.add_termination_listener(functools.partial(_set, lost))
-                    await self._listen(connection, wake, on_event)
+                    # Bounded like the keep-alive: a database that hangs must not
+                    # hold the bus before it even listens.
+                    with trio.fail_after(KEEPALIVE_TIMEOUT_S):
+                        await self._listen(connection, wake, on_event)
                     # Listening now: whatever committed before is in the table.
                     wake(None)
                     if started:
@@ -110,6 +113,8 @@ class PostgresBus:
                 trio.TooSlowError,
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,
+                # A connection the server just ended (see chat.store.postgres).
+                asyncpg.InternalClientError,
             ) as error:
                 if not started:
                     raise Unavailable(f"the bus cannot listen on PostgreSQL: {error}") from None

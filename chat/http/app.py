@@ -2,9 +2,10 @@
 
 Every answer is JSON. Domain errors map to status codes here, once, for every route:
 `InvalidInput` 400, `InvalidCredentials`/`InvalidToken`/`NotAuthenticated` 401,
-`Forbidden` 403, `NotFound` 404, `Conflict` 409, `Unavailable` 503. Anything else is a
-bug: it is logged with its traceback and the client gets 500 {"error": "internal
-error"}, never the traceback.
+`Forbidden` 403, `NotFound` 404, `Conflict` 409, `Unavailable` 503 (with ``Retry-After``:
+the database is away, or the server is shutting down; the store has logged the cause).
+Anything else is a bug: it is logged with its traceback and the client gets 500
+{"error": "internal error"}, never the traceback.
 
 The app starts no tasks of its own; everything long-lived belongs to `chat.server.serve`.
 """
@@ -21,6 +22,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..client_address import ClientAddresses
 from ..errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_S,
     ChatError,
     Conflict,
     Forbidden,
@@ -55,6 +58,8 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
 )
 
 HEALTH_TIMEOUT_S = 2.0
+
+_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def status_for(error: ChatError) -> int:
@@ -104,7 +109,8 @@ def create_app(
                 await service.store.ping()
         except (trio.TooSlowError, Unavailable) as error:
             log.warning("health check failed: %s", error or "database did not answer in time")
-            return {"status": "unavailable", "error": "database unavailable"}, 503
+            body = {"status": "unavailable", "error": DATABASE_UNAVAILABLE}
+            return body, 503, _RETRY_LATER
         return {"status": "ok"}
 
     @app.errorhandler(ChatError)

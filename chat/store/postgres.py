@@ -13,14 +13,26 @@ Cancellation: a Trio cancellation cancels the asyncio task, and asyncpg cancels 
 running statement on the server; the connection is reset before the pool hands it out
 again (tests/test_store.py checks the pool still serves every connection afterwards).
 
+Error handling: every way the database can be away (refused or lost connections, a server
+shutting down, starting up or out of connection slots, a statement or a connection that
+takes too long) raises `Unavailable`, in one place (`PostgresStore._call`; `connect` and
+`open_postgres_store` for their own connections), with the cause in its `detail` and in a
+WARNING, never a traceback. Every wait is bounded: for a free connection
+(`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement and for the
+reset of its connection (`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``), so a database
+that stops answering holds no request for long. Nothing needs restarting when it is back:
+asyncpg's pool replaces connections it lost on their next use.
+
 `trio_asyncio` is imported inside `open_postgres_store` only: importing it changes what
 `asyncio.run()` does for the whole process, which a SQLite-only server should not pay for.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,12 +59,24 @@ from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 if TYPE_CHECKING:
     import asyncpg
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 # pg_advisory_xact_lock key that serialises migrations between instances starting at once.
 _MIGRATION_LOCK = 0x63686174  # "chat"
 
 _POOL_CLOSE_TIMEOUT_S = 5.0
+
+#: The longest a caller waits for a free connection of the pool before it is told the
+#: database is unavailable (every connection is busy with statements that do not finish).
+ACQUIRE_TIMEOUT_S = 10.0
+#: The longest opening a connection may take.
+CONNECT_TIMEOUT_S = 10.0
+#: The longest one statement may run, and a connection take to be cancelled or reset
+#: (asyncpg's ``command_timeout``). Migrations have no limit: they run on a connection of
+#: their own, and one on a big table may take minutes.
+QUERY_TIMEOUT_S = 15.0
 
 _USER_COLUMNS = "id, name, email, password_hash, is_admin, created_at"
 _MESSAGE_COLUMNS = (
@@ -89,6 +113,47 @@ def _message(row: Any) -> Message:
     return message_from_row(row, _as_is)
 
 
+def _database_away() -> tuple[type[BaseException], ...]:
+    """The errors that mean "the database cannot serve now", not "this request is wrong"."""
+    import asyncpg
+
+    return (
+        # Refused, reset or unreachable; TimeoutError (a connection or a statement that
+        # took too long: CONNECT_TIMEOUT_S, QUERY_TIMEOUT_S) is an OSError too.
+        OSError,
+        # Class 08: the connection failed or is gone (ConnectionDoesNotExistError).
+        asyncpg.PostgresConnectionError,
+        # Class 57: the server is shutting down (57P01 AdminShutdownError, 57P02
+        # CrashShutdownError), starting up or recovering (57P03 CannotConnectNowError),
+        # or an operator cancelled the statement (57014).
+        asyncpg.OperatorInterventionError,
+        # Class 53: too many connections (53300), disk full, out of memory.
+        asyncpg.InsufficientResourcesError,
+        # Class 58: an I/O error on the server.
+        asyncpg.PostgresSystemError,
+        # The client's side of a lost connection ("connection is closed").
+        asyncpg.InterfaceError,
+        # A connection the server ended between two calls: asyncpg may read the server's
+        # last word (57P01, "terminating connection") before it sees the socket close,
+        # and then refuses the next statement with "cannot switch to state ...".
+        asyncpg.InternalClientError,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, for the log: the server's message and its SQLSTATE if any."""
+    text = str(error) or ("no answer in time" if isinstance(error, TimeoutError) else "")
+    sqlstate = getattr(error, "sqlstate", None)
+    kind = type(error).__name__
+    return f"{text} ({kind}, SQLSTATE {sqlstate})" if sqlstate else f"{text} ({kind})"
+
+
+def _unavailable(detail: str) -> Unavailable:
+    """The error a client gets, the cause logged once (WARNING: an outage, not a bug)."""
+    log.warning("database unavailable: %s", detail)
+    return Unavailable(detail=detail)
+
+
 # --- asyncio side: each function runs on the asyncio loop, called through aio_as_trio ---
 
 
@@ -103,8 +168,19 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
-async def _aio_migrate(pool: asyncpg.Pool, migrations: list[Migration]) -> list[str]:
-    async with pool.acquire() as conn, conn.transaction():
+async def _aio_prepare(
+    conn: asyncpg.Connection, migrations: list[Migration]
+) -> tuple[list[str], int, str]:
+    """Apply the migrations the database lacks, then read what the store needs to know:
+    (the migrations applied, the lobby's id, the cluster id)."""
+    applied = await _aio_migrate(conn, migrations)
+    lobby_id = await conn.fetchval("SELECT id FROM rooms WHERE kind = 'lobby'")
+    cluster_id = await conn.fetchval("SELECT id FROM cluster")
+    return applied, lobby_id, cluster_id
+
+
+async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+    async with conn.transaction():
         # One migrating instance at a time; the lock is released at commit.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute(
@@ -318,17 +394,29 @@ class PostgresStore:
         self.applied_migrations = applied
 
     async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run an asyncio coroutine function with a pool connection's worth of capacity."""
+        """Run an asyncio coroutine function with a pool connection's worth of capacity.
+
+        Raises `Unavailable` if no connection is free within `ACQUIRE_TIMEOUT_S`, or if
+        the database is away (see `_database_away`); any other error is the caller's.
+        """
         import asyncpg
 
-        async with self._limiter:
-            try:
-                return await self._aio_as_trio(fn)(*args)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as error:
-                raise Unavailable(f"database unavailable: {error}") from error
-            except asyncpg.ForeignKeyViolationError:
-                # A user or room deleted while a request referring to it was under way.
-                raise Gone() from None
+        # Waiting for a connection is bounded: if every one is stuck in a statement the
+        # server does not answer, later callers are told so instead of queueing forever.
+        # A cancelled `acquire` holds no token, so there is nothing to give back here.
+        with trio.move_on_after(ACQUIRE_TIMEOUT_S) as waiting:
+            await self._limiter.acquire()
+        if waiting.cancelled_caught:
+            raise _unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
+        try:
+            return await self._aio_as_trio(fn)(*args)
+        except _database_away() as error:
+            raise _unavailable(_describe(error)) from error
+        except asyncpg.ForeignKeyViolationError:
+            # A user or room deleted while a request referring to it was under way.
+            raise Gone() from None
+        finally:
+            self._limiter.release()
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         """One value from an arbitrary query. For diagnostics and tests only."""
@@ -344,12 +432,12 @@ class PostgresStore:
         LISTEN); `application_name` names it in pg_stat_activity. The caller closes it."""
         import asyncpg
 
-        try:
+        with _unavailable_on(_connect_errors(), "cannot connect to PostgreSQL"):
             return await self._aio_as_trio(asyncpg.connect)(
-                self._url, timeout=10, server_settings={"application_name": application_name}
+                self._url,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings={"application_name": application_name},
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            raise Unavailable(f"cannot connect to PostgreSQL: {error}") from None
 
     async def notify(self, channel: str, payload: str) -> None:
         """NOTIFY `channel` with `payload` (at most 8000 bytes), through the pool."""
@@ -503,11 +591,40 @@ class PostgresStore:
         return [_message(row) for row in rows]
 
 
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    """What connecting can fail with: the database being away, and also a wrong password,
+    a database that does not exist, and so on (none of them a bug in this program)."""
+    import asyncpg
+
+    return (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@contextmanager
+def _unavailable_on(errors: tuple[type[BaseException], ...], doing: str) -> Iterator[None]:
+    """Turn `errors` into `Unavailable`, saying what failed: for opening connections,
+    where the message is for the operator (`chat serve` prints it and exits)."""
+    try:
+        yield
+    except errors as error:
+        raise Unavailable(f"{doing}: {_describe(error)}") from None
+
+
+async def _close_connection(aio_as_trio: Callable[..., Any], conn: asyncpg.Connection) -> None:
+    """Close a connection of our own: politely if the server answers in time, else drop it.
+    Shielded, since it is also reached on cancellation, and bounded."""
+    with trio.move_on_after(_POOL_CLOSE_TIMEOUT_S, shield=True):
+        with contextlib.suppress(*_database_away()):
+            await aio_as_trio(conn.close)()
+    if not conn.is_closed():
+        conn.terminate()
+
+
 @asynccontextmanager
 async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[PostgresStore]:
-    """Connect a pool to `url`, migrate the database, and close the pool on exit.
+    """Migrate the database at `url`, connect a pool to it, and close the pool on exit.
 
-    Raises `Unavailable` when the server cannot be reached or refuses the connection.
+    Raises `Unavailable` when the server cannot be reached, refuses the connection, or
+    goes away while the database is being opened.
     """
     import asyncpg
     import trio_asyncio
@@ -516,16 +633,28 @@ async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[Post
     aio_as_trio = trio_asyncio.aio_as_trio
     # The asyncio loop runs as long as this block: every pool call happens inside it.
     async with trio_asyncio.open_loop():
+        # Migrations run first, on a connection of their own: the pool's connections have
+        # a statement timeout, and a migration on a big table may take minutes.
+        with _unavailable_on(_connect_errors(), "cannot connect to PostgreSQL"):
+            conn = await aio_as_trio(asyncpg.connect)(url, timeout=CONNECT_TIMEOUT_S)
         try:
+            with _unavailable_on(_database_away(), "PostgreSQL went away while opening it"):
+                applied, lobby_id, cluster_id = await aio_as_trio(_aio_prepare)(conn, migrations)
+        finally:
+            await _close_connection(aio_as_trio, conn)
+        with _unavailable_on(_connect_errors(), "cannot connect to PostgreSQL"):
+            # No floor (min_size=0): with one, asyncpg would keep reconnecting in the
+            # background while the database is away, logging a traceback each time.
+            # Connections are opened when a caller needs one instead.
             pool = await aio_as_trio(asyncpg.create_pool)(
-                url, min_size=1, max_size=pool_size, timeout=10, reset=_keep_session
+                url,
+                min_size=0,
+                max_size=pool_size,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=QUERY_TIMEOUT_S,
+                reset=_keep_session,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            raise Unavailable(f"cannot connect to PostgreSQL: {error}") from None
         try:
-            applied = await aio_as_trio(_aio_migrate)(pool, migrations)
-            lobby_id = await aio_as_trio(pool.fetchval)("SELECT id FROM rooms WHERE kind = 'lobby'")
-            cluster_id = await aio_as_trio(pool.fetchval)("SELECT id FROM cluster")
             yield PostgresStore(
                 pool, pool_size, aio_as_trio, lobby_id, applied, url=url, cluster_id=cluster_id
             )

@@ -9,11 +9,17 @@ when it exits. Cancellation: a thread cannot be interrupted, so a cancelled call
 for its statement to finish (Trio's default for `to_thread`) and then raises `Cancelled`;
 every method is one transaction, so the database and the connection are left in a
 consistent state either way.
+
+Error handling: a database that cannot serve now (locked by another connection for
+longer than `BUSY_TIMEOUT_S`, a disk I/O error, a full disk, a file that cannot be
+opened) raises `Unavailable`, with the cause in its `detail` and in a WARNING; any other
+SQLite error (a wrong statement) is a bug and propagates as it is.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -44,13 +50,42 @@ from .base import (
 )
 from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 # The health check reads a real table, so it fails when the schema is unreadable.
 _PING = "SELECT id FROM rooms WHERE kind = 'lobby'"
 
-# How long a connection waits for another connection's write lock before failing.
-_BUSY_TIMEOUT_S = 30.0
+#: How long a connection waits for another connection's write lock before failing
+#: (read when a connection is opened; tests make it short).
+BUSY_TIMEOUT_S = 30.0
+
+#: SQLite's primary result codes (https://www.sqlite.org/rescode.html) that mean "the
+#: database cannot serve now", not "this statement is wrong", and what each means.
+_UNAVAILABLE_CODES = {
+    sqlite3.SQLITE_BUSY: "the database is locked by another connection",
+    sqlite3.SQLITE_LOCKED: "a table is locked by another statement",
+    sqlite3.SQLITE_NOMEM: "SQLite ran out of memory",
+    sqlite3.SQLITE_READONLY: "the database file cannot be written",
+    sqlite3.SQLITE_IOERR: "the database file cannot be read or written (disk I/O error)",
+    sqlite3.SQLITE_CORRUPT: "the database file is corrupt",
+    sqlite3.SQLITE_FULL: "the disk holding the database is full",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+    sqlite3.SQLITE_NOTADB: "the database file is not a SQLite database",
+}
+
+
+def _unavailable_detail(error: sqlite3.Error) -> str | None:
+    """What an error says about the database, if it means the database cannot serve now
+    (None for a statement that is wrong, which is a bug)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    meaning = None if code is None else _UNAVAILABLE_CODES.get(code & 0xFF)
+    if meaning is None:
+        return None
+    if code & 0xFF == sqlite3.SQLITE_BUSY:
+        meaning += f" (waited {BUSY_TIMEOUT_S:g} s)"
+    return f"{meaning}: {error} ({error.sqlite_errorname})"
 
 
 def _now_ms() -> int:
@@ -116,14 +151,18 @@ def _integrity_error(error: sqlite3.IntegrityError, name: str) -> Exception:
 
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error, a failed COMMIT included: the
+    connection is never left inside a transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # After some errors (a full disk, an I/O error) SQLite has rolled back already,
+        # and a ROLLBACK would fail and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _split_statements(script: str) -> list[str]:
@@ -170,7 +209,7 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
-        path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")
@@ -199,14 +238,18 @@ class SQLiteStore:
             conn = self._idle.pop()
             try:
                 return await trio.to_thread.run_sync(fn, conn)
-            except sqlite3.OperationalError as error:
-                # Locked for too long, disk full, file gone: not a bug in the request.
-                raise Unavailable(f"database unavailable: {error}") from error
             except sqlite3.IntegrityError as error:
                 # A user or room deleted while a request referring to it was under way.
                 if "FOREIGN KEY" in str(error):
                     raise Gone() from None
                 raise
+            except sqlite3.Error as error:
+                # Locked for too long, disk full, file gone: not a bug in the request.
+                detail = _unavailable_detail(error)
+                if detail is None:
+                    raise
+                log.warning("database unavailable: %s", detail)
+                raise Unavailable(detail=detail) from error
             finally:
                 # Reached after the thread has finished, even when cancelled: the
                 # connection is idle again and its last transaction is closed.
@@ -522,7 +565,13 @@ async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQ
             raise
         return opened, lobby_id, applied
 
-    conns, lobby_id, applied = await trio.to_thread.run_sync(open_all)
+    try:
+        conns, lobby_id, applied = await trio.to_thread.run_sync(open_all)
+    except sqlite3.Error as error:
+        detail = _unavailable_detail(error)
+        if detail is None:
+            raise
+        raise Unavailable(f"cannot open the SQLite database at {path}: {detail}") from None
     try:
         yield SQLiteStore(conns, lobby_id, applied)
     finally:

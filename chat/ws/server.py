@@ -6,8 +6,9 @@
 
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support
 frames (those with ``"method"``). A token presented at the handshake must be valid: a
-bad one is refused with 401 before the connection opens, never half-open. Other paths
-are refused with 404.
+bad one is refused with 401 before the connection opens, never half-open; one that
+cannot be checked because the database is away, with 503 and ``Retry-After``. Other
+paths are refused with 404.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ too. Methods:
   ...}, "id": <message id>}`` (spec 3.1).
 
 Until the connection is authenticated, any frame but ``message.auth`` gets an error and
-closes the connection (spec 1.1). Error codes are listed in docs/PROTOCOL.md.
+closes the connection (spec 1.1). Error codes are listed in docs/PROTOCOL.md. When the
+database is away, a request is answered code 4 (``Service unavailable.``) and the
+connection stays open, authenticated or not: the client may try again.
 """
 
 from __future__ import annotations
@@ -102,7 +104,12 @@ class SupportRpc:
     async def start(self) -> None:
         identity = self._session.identity
         if self._greet and identity is not None:
-            await self._welcome(identity, None)
+            try:
+                await self._welcome(identity, None)
+            except Unavailable:
+                # The token was checked a moment ago, but the thread cannot be read now:
+                # the client may ask again with message.auth.
+                await self._fail(None, SERVICE_UNAVAILABLE)
 
     async def reject(self, problem: str) -> None:
         # Anything that is not JSON at all.
@@ -137,8 +144,10 @@ class SupportRpc:
         code, message = error
         frame = {"error": {"code": code, "message": message}, "result": None, "id": request_id}
         await self._session.send(dumps(frame))
-        if self._session.identity is None:
-            # Spec 1.1: nothing but message.auth before authentication.
+        if self._session.identity is None and error != SERVICE_UNAVAILABLE:
+            # Spec 1.1: nothing but message.auth before authentication. (A message.auth
+            # that failed because the database is away was the right frame: it may be
+            # sent again.)
             await self._session.close(
                 CLOSE_POLICY_VIOLATION, 'authenticate first: {"method": "message.auth", ...}'
             )
