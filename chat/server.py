@@ -30,6 +30,7 @@ from typing import NoReturn
 
 import trio
 
+from . import names
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus
@@ -88,6 +89,7 @@ async def serve(
             max_text_chars=config.max_text_chars,
         )
         await passwords.prepare()
+        await trio.to_thread.run_sync(names.prepare)
         http = HttpServer(
             create_app(service, max_body_bytes=config.max_body_bytes),
             shutdown_timeout=config.shutdown_timeout,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import trio
 
-from . import validation
+from . import names, validation
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
@@ -96,9 +96,13 @@ class ChatService:
     async def register(
         self, name: str, password: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
-        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`."""
-        validation.new_user_name(name)
-        validation.password(password)
+        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`.
+
+        The name is stored as `chat.names` normalises it; it is taken if it shares a key
+        with any user's name (the same name in another case, or in look-alike letters).
+        """
+        name = names.new_user_name(name)
+        validation.new_password(password)
         if email is not None:
             email = validation.email(email)
             # Checked first so that when both are taken the answer names the e-mail
@@ -111,11 +115,14 @@ class ChatService:
     async def login(self, name: str, password: str) -> User:
         """The user these credentials belong to, or `InvalidCredentials`.
 
-        Unknown names cost the same bcrypt check as wrong passwords (`Passwords.check`).
+        The user called exactly `name`, else the one whose name has its `name_key` (so
+        `Alice` logs in as `alice`). Only stored names are compared, so names and
+        passwords set before the current rules still log in. Unknown names cost the same
+        bcrypt check as wrong passwords (`Passwords.check`).
         """
-        validation.login_name(name)
+        names.login_name(name)
         validation.password(password)
-        return await self._check_password(await self.store.user_by_name(name), password)
+        return await self._check_password(await self.store.user_like_name(name), password)
 
     async def login_by_email(self, email: str, password: str) -> User:
         """Like `login`, with the account's e-mail address (case-insensitive)."""
@@ -150,7 +157,7 @@ class ChatService:
     async def rename(self, identity: Identity, new_name: str) -> User:
         """Change the caller's name. Old tokens keep working; messages show the new name
         from now on (names are joined in when messages are read, never copied)."""
-        validation.new_user_name(new_name, "new name")
+        new_name = names.new_user_name(new_name, "new name")
         return await self.store.rename_user(identity.user_id, new_name)
 
     # --- rooms and who may use them ---
