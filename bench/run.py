@@ -40,6 +40,8 @@ ROOT = BENCH.parent
 SERVER_CPU, LOADGEN_CPU = "0", "1"
 CLUSTER_CPUS = "0,0"  # one CPU per instance of the cluster scenario (--cluster-cpus)
 SECRET = secrets.token_urlsafe(48)
+#: The password of every user the benchmark registers (at least 8 characters).
+PASSWORD = "bench-password"
 SENDERS = 10
 
 
@@ -347,9 +349,11 @@ def tokens_for(target: Target, count: int, tmp: Path) -> Path:
             tokens.append(jwt.encode(claims, SECRET, algorithm="HS256"))
         else:
             name = f"bench{i}"
-            status, body = http_post(target.port, "/api/reg", {"username": name, "password": "pw"})
+            status, body = http_post(
+                target.port, "/api/reg", {"username": name, "password": PASSWORD}
+            )
             if status == 409:
-                status, body = http_post(target.port, "/auth", {"name": name, "password": "pw"})
+                status, body = http_post(target.port, "/auth", {"name": name, "password": PASSWORD})
             if "token" not in body:
                 raise RuntimeError(f"could not get a token for {name}: {status} {body}")
             tokens.append(body["token"])
@@ -489,14 +493,12 @@ def auth(target: Target, a: dict) -> dict:
     """Tokens issued per second through POST /auth, two requests at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
+    def log_in(_: int) -> int:
+        return http_post(target.port, "/auth", {"name": "bench0", "password": PASSWORD})[0]
+
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
-        statuses = list(
-            pool.map(
-                lambda i: http_post(target.port, "/auth", {"name": "bench0", "password": "pw"})[0],
-                range(a["requests"]),
-            )
-        )
+        statuses = list(pool.map(log_in, range(a["requests"])))
     elapsed = time.monotonic() - started
     assert statuses == [200] * a["requests"], statuses
     return {

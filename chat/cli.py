@@ -187,12 +187,12 @@ def _read_password(from_stdin: bool) -> str:
 async def _add_user(
     config: Config, name: str, email: str | None, admin: bool, password: str
 ) -> None:
+    from .names import new_user_name
     from .validation import email as valid_email
-    from .validation import new_user_name
-    from .validation import password as valid_password
+    from .validation import new_password
 
-    new_user_name(name)
-    valid_password(password)
+    name = new_user_name(name)
+    new_password(password)
     clean_email = valid_email(email) if email is not None else None
     password_hash = await Passwords(config.bcrypt_cost).hash(password)
     async with open_store(config) as store:

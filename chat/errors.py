@@ -56,8 +56,14 @@ class Conflict(ChatError):
 
 
 class NameTaken(Conflict):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"user name {name!r} is already taken")
+    """`name`, or a name too like it: `existing` is the one it was mistaken for, when
+    the two differ (in case, or by look-alike letters: see chat.names)."""
+
+    def __init__(self, name: str, existing: str | None = None) -> None:
+        if existing is None or existing == name:
+            super().__init__(f"user name {name!r} is already taken")
+        else:
+            super().__init__(f"user name {name!r} is already taken: it looks like {existing!r}")
 
 
 class EmailTaken(Conflict):

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import trio
 
+from . import names
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus
@@ -97,6 +98,7 @@ async def serve(
             rate_limits=rate_limits,
         )
         await passwords.prepare()
+        await trio.to_thread.run_sync(names.prepare)
         hosts = HostPolicy(config)
         app = create_app(
             service,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import trio
 
-from . import validation
+from . import names, validation
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
@@ -107,11 +107,15 @@ class ChatService:
     ) -> User:
         """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`, and
         `RateLimited` past the registrations allowed from the client's `address` (None:
-        an administrator's command, not limited)."""
+        an administrator's command, not limited).
+
+        The name is stored as `chat.names` normalises it; it is taken if it shares a key
+        with any user's name (the same name in another case, or in look-alike letters).
+        """
         if address is not None:
             self.rate_limits.hit(self.rate_limits.register, address)
-        validation.new_user_name(name)
-        validation.password(password)
+        name = names.new_user_name(name)
+        validation.new_password(password)
         if email is not None:
             email = validation.email(email)
             # Checked first so that when both are taken the answer names the e-mail
@@ -125,13 +129,16 @@ class ChatService:
         """The user these credentials belong to, or `InvalidCredentials`; `RateLimited`
         when the client at `address` tried too often (`chat.rate_limits`).
 
-        Unknown names cost the same bcrypt check as wrong passwords (`Passwords.check`).
+        The user called exactly `name`, else the one whose name has its `name_key` (so
+        `Alice` logs in as `alice`). Only stored names are compared, so names and
+        passwords set before the current rules still log in. Unknown names cost the same
+        bcrypt check as wrong passwords (`Passwords.check`).
         """
-        validation.login_name(name)
+        names.login_name(name)
         validation.password(password)
-        account = name.casefold()
+        account = names.name_key(name)  # "Alice" and "alice" are one account
         self.rate_limits.before_login(account, address)
-        user = await self.store.user_by_name(name)
+        user = await self.store.user_like_name(name)
         return await self._check_password(user, password, account, address)
 
     async def login_by_email(self, email: str, password: str, *, address: str) -> User:
@@ -173,7 +180,7 @@ class ChatService:
     async def rename(self, identity: Identity, new_name: str) -> User:
         """Change the caller's name. Old tokens keep working; messages show the new name
         from now on (names are joined in when messages are read, never copied)."""
-        validation.new_user_name(new_name, "new name")
+        new_name = names.new_user_name(new_name, "new name")
         return await self.store.rename_user(identity.user_id, new_name)
 
     # --- rooms and who may use them ---

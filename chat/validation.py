@@ -12,12 +12,13 @@ from typing import Any
 
 from .errors import InvalidInput
 
+#: The longest user or room name (the databases check it too).
 MAX_NAME_CHARS = 255
+#: New passwords only: passwords set before this rule still log in.
+MIN_PASSWORD_CHARS = 8
 #: bcrypt only looks at the first 72 bytes; longer passwords are refused rather than
 #: silently truncated, so two different passwords can never match the same hash.
 MAX_PASSWORD_BYTES = 72
-#: The sender name on frames the server itself sends; nobody may register it.
-SYSTEM_NAME = "server"
 
 
 def require_object(body: object, what: str = "request body") -> Mapping[str, Any]:
@@ -122,30 +123,17 @@ def _has_control_characters(text: str) -> bool:
     )
 
 
-def login_name(value: str, what: str = "user name") -> str:
-    """A name as typed at login: 1-255 characters (anything else cannot exist)."""
+def _display_name(value: str, what: str) -> str:
+    """1-255 characters, no surrounding spaces, no control codes: a name people see.
+    (User names have stricter rules of their own: chat.names.)"""
     if not value:
         raise InvalidInput(f"{what} must not be empty")
     if len(value) > MAX_NAME_CHARS:
         raise InvalidInput(f"{what} must be at most {MAX_NAME_CHARS} characters")
-    return value
-
-
-def _display_name(value: str, what: str) -> str:
-    """1-255 characters, no surrounding spaces, no control codes: a name people see."""
-    login_name(value, what)
     if value != value.strip():
         raise InvalidInput(f"{what} must not start or end with spaces")
     if _has_control_characters(value):
         raise InvalidInput(f"{what} must not contain control characters")
-    return value
-
-
-def new_user_name(value: str, what: str = "user name") -> str:
-    """A name for an account: a display name that is not the server's own sender name."""
-    _display_name(value, what)
-    if value.lower() == SYSTEM_NAME:
-        raise InvalidInput(f'the user name "{value}" is reserved')
     return value
 
 
@@ -175,6 +163,7 @@ def email(value: str) -> str:
 
 
 def password(value: str) -> str:
+    """A password as typed at login: not empty, at most `MAX_PASSWORD_BYTES`."""
     if not value:
         raise InvalidInput("password must not be empty")
     if len(value.encode("utf-8")) > MAX_PASSWORD_BYTES:
@@ -182,6 +171,14 @@ def password(value: str) -> str:
             f"password must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8 "
             "(bcrypt ignores anything longer)"
         )
+    return value
+
+
+def new_password(value: str) -> str:
+    """A password to set: a login password of at least `MIN_PASSWORD_CHARS` characters."""
+    password(value)
+    if len(value) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_CHARS} characters")
     return value
 
 

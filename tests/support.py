@@ -27,6 +27,10 @@ STEP = 10.0
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
+#: The password `register` and `account` give a user unless told otherwise (new passwords
+#: need at least 8 characters).
+PASSWORD = "correct horse"
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -225,7 +229,7 @@ def status_of(response: bytes) -> bytes:
     return response.split(b" ", 2)[1]
 
 
-async def register(server: Server, name: str, password: str = "pw") -> str:
+async def register(server: Server, name: str, password: str = PASSWORD) -> str:
     """Register a user through spec 002's endpoint; returns its token."""
     async with http_client(server) as client:
         response = await client.post("/api/reg", json={"username": name, "password": password})
@@ -271,7 +275,7 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def account(server: Server, name: str, password: str = "pw") -> Account:
+async def account(server: Server, name: str, password: str = PASSWORD) -> Account:
     """Register through spec 004 (/register), log in through PUT /login."""
     email = f"{name.lower()}@example.com"
     async with http_client(server) as client:

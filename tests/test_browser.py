@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 from browser import WAIT_MS, Client, in_browser, open_client
-from support import Server, StoppableServer, account, http_client, open_clients
+from support import PASSWORD, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
 from chat.service import MAX_RESUME
@@ -235,7 +235,7 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
 
         def scenario(browser):
             reader = open_client(browser, server.http)
-            reader.log_in("reader", "pw")
+            reader.log_in("reader", PASSWORD)
             reader.say("before the drop")
             reader.wait_for_message("before the drop")
             step("stop")
@@ -296,7 +296,7 @@ async def test_a_page_away_for_long_pages_back_for_what_the_resume_left_out(
 
         def scenario(browser):
             reader = open_client(browser, server.http)
-            reader.log_in("reader", "pw")
+            reader.log_in("reader", PASSWORD)
             reader.say("seen")
             reader.wait_for_message("seen")
             trio.from_thread.run(restart_with_many_missed, trio_token=token)
@@ -322,7 +322,7 @@ async def test_direct_messages_sent_before_the_page_opened_are_shown_on_arrival(
 
     def scenario(browser):
         page = open_client(browser, server.http)
-        page.log_in("reader", "pw")
+        page.log_in("reader", PASSWORD)
         page.wait_for_text("#dms li", "second note")
         assert page.page.locator("#dms li .text").all_text_contents() == [
             "first note",

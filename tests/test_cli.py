@@ -26,13 +26,13 @@ async def test_user_add_creates_a_user_who_can_log_in(
     nursery: trio.Nursery, config: Config
 ) -> None:
     added = await run_chat(
-        "user", "add", "alice", "--password-stdin", env=chat_environ(config), stdin=b"s3cret\n"
+        "user", "add", "alice", "--password-stdin", env=chat_environ(config), stdin=b"s3cret-pw\n"
     )
     assert added.returncode == 0, added.stderr
     assert b"created user 'alice'" in added.stdout
     server: Server = await start_server(nursery, config)
     async with http_client(server) as client:
-        response = await client.post("/auth", json={"name": "alice", "password": "s3cret"})
+        response = await client.post("/auth", json={"name": "alice", "password": "s3cret-pw"})
     assert response.status_code == 200
 
 
@@ -46,7 +46,7 @@ async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
         "Op@Example.com",
         "--password-stdin",
         env=chat_environ(config),
-        stdin=b"pw\n",
+        stdin=b"operator-pw\n",
     )
     assert added.returncode == 0, added.stderr
     assert b"created operator 'op'" in added.stdout
@@ -57,20 +57,43 @@ async def test_user_add_admin_with_email_stores_both(config: Config) -> None:
 
 async def test_user_add_with_a_taken_name_fails_with_a_message(config: Config) -> None:
     env = chat_environ(config)
-    assert (
-        await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"a\n")
-    ).returncode == 0
-    again = await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"b\n")
+    first = await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"first-pw\n")
+    assert first.returncode == 0, first.stderr
+    again = await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"other-pw\n")
     assert again.returncode == 1
     assert b"already taken" in again.stderr
 
 
+async def test_user_add_refuses_a_look_alike_of_a_taken_name(config: Config) -> None:
+    env = chat_environ(config)
+    first = await run_chat("user", "add", "alice", "--password-stdin", env=env, stdin=b"first-pw\n")
+    assert first.returncode == 0, first.stderr
+    # Capital I, which passes for a lower-case l.
+    again = await run_chat("user", "add", "AIice", "--password-stdin", env=env, stdin=b"other-pw\n")
+    assert again.returncode == 1
+    assert "user name 'AIice' is already taken: it looks like 'alice'" in again.stderr.decode()
+
+
+async def test_user_add_stores_the_normalised_name(config: Config) -> None:
+    fullwidth = "\uff42\uff4f\uff42"  # "bob" in full-width letters
+    added = await run_chat(
+        "user", "add", fullwidth, "--password-stdin", env=chat_environ(config), stdin=b"bob-s-pw\n"
+    )
+    assert added.returncode == 0, added.stderr
+    assert b"created user 'bob'" in added.stdout
+
+
 async def test_user_add_refuses_an_invalid_name_or_password(config: Config) -> None:
     env = chat_environ(config)
-    bad_name = await run_chat("user", "add", " spaced", "--password-stdin", env=env, stdin=b"pw\n")
+    password = b"correct horse\n"
+    bad_name = await run_chat("user", "add", " spaced", "--password-stdin", env=env, stdin=password)
     assert bad_name.returncode == 1 and b"spaces" in bad_name.stderr
+    reserved = await run_chat("user", "add", "Admin", "--password-stdin", env=env, stdin=password)
+    assert reserved.returncode == 1 and b"reserved" in reserved.stderr
     empty = await run_chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"\n")
     assert empty.returncode == 1 and b"password must not be empty" in empty.stderr
+    short = await run_chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"1234567\n")
+    assert short.returncode == 1 and b"password must be at least 8 characters" in short.stderr
 
 
 async def test_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ async def test_pipelined_requests_in_one_packet_are_all_answered(server: Server)
 
 
 async def test_a_request_head_split_across_packets_is_reassembled(server: Server) -> None:
-    body = json.dumps({"username": "alice", "password": "pw"}).encode()
+    body = json.dumps({"username": "alice", "password": "wonderland"}).encode()
     request = (
         b"POST /api/reg HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body

@@ -4,7 +4,7 @@ sign-up/login of spec 003 (/signup, POST /login)."""
 from __future__ import annotations
 
 import pytest
-from support import Clients, Server, account, http_client
+from support import PASSWORD, Clients, Server, account, http_client
 
 # --- spec 004: /register and PUT /login ---
 
@@ -12,7 +12,8 @@ from support import Clients, Server, account, http_client
 async def test_register_returns_201_with_the_new_uid(server: Server) -> None:
     async with http_client(server) as client:
         response = await client.post(
-            "/register", json={"Username": "user", "Email": "user@example.com", "Password": "pw"}
+            "/register",
+            json={"Username": "user", "Email": "user@example.com", "Password": PASSWORD},
         )
     assert response.status_code == 201
     assert set(response.json()) == {"UID"} and isinstance(response.json()["UID"], int)
@@ -30,7 +31,7 @@ async def test_register_with_a_taken_name_or_email_is_409_saying_which(
 ) -> None:
     await account(server, "user")
     async with http_client(server) as client:
-        response = await client.post("/register", json={**second, "Password": "pw"})
+        response = await client.post("/register", json={**second, "Password": PASSWORD})
     assert response.status_code == 409
     assert response.json() == {"error": problem}
 
@@ -41,7 +42,7 @@ async def test_register_with_a_taken_name_or_email_is_409_saying_which(
 async def test_register_refuses_a_malformed_email(server: Server, email: str) -> None:
     async with http_client(server) as client:
         response = await client.post(
-            "/register", json={"Username": "u", "Email": email, "Password": "pw"}
+            "/register", json={"Username": "u", "Email": email, "Password": PASSWORD}
         )
     assert response.status_code == 400
     assert "not a valid e-mail address" in response.json()["error"]
@@ -50,9 +51,12 @@ async def test_register_refuses_a_malformed_email(server: Server, email: str) ->
 async def test_emails_are_stored_lower_case_and_match_any_case(server: Server) -> None:
     async with http_client(server) as client:
         await client.post(
-            "/register", json={"Username": "Mixed", "Email": "MiXeD@Example.COM", "Password": "pw"}
+            "/register",
+            json={"Username": "Mixed", "Email": "MiXeD@Example.COM", "Password": PASSWORD},
         )
-        login = await client.put("/login", json={"Email": "mixed@EXAMPLE.com", "Password": "pw"})
+        login = await client.put(
+            "/login", json={"Email": "mixed@EXAMPLE.com", "Password": PASSWORD}
+        )
         assert login.status_code == 200
         profile = await client.get("/profile", headers={"Authorization": login.json()["token"]})
     assert profile.json()["Email"] == "mixed@example.com"
@@ -61,12 +65,14 @@ async def test_emails_are_stored_lower_case_and_match_any_case(server: Server) -
 async def test_put_login_returns_a_token(server: Server) -> None:
     user = await account(server, "user")
     async with http_client(server) as client:
-        response = await client.put("/login", json={"Email": user.email, "Password": "pw"})
+        response = await client.put("/login", json={"Email": user.email, "Password": PASSWORD})
     assert response.status_code == 200
     assert set(response.json()) == {"token"}
 
 
-@pytest.mark.parametrize("email,password", [("user@example.com", "bad"), ("no@example.com", "pw")])
+@pytest.mark.parametrize(
+    "email,password", [("user@example.com", "bad"), ("no@example.com", PASSWORD)]
+)
 async def test_put_login_with_bad_credentials_is_401(
     server: Server, email: str, password: str
 ) -> None:
@@ -80,29 +86,34 @@ async def test_put_login_with_bad_credentials_is_401(
 @pytest.mark.parametrize(
     "path,method,body,problem",
     [
-        ("/register", "post", {"Username": "u", "Password": "pw"}, 'field "Email" is required'),
+        ("/register", "post", {"Username": "u", "Password": PASSWORD}, 'field "Email" is required'),
         (
             "/register",
             "post",
-            {"Username": 1, "Email": "a@b.c", "Password": "pw"},
+            {"Username": 1, "Email": "a@b.c", "Password": PASSWORD},
             'field "Username" must be a string',
         ),
         (
             "/register",
             "post",
-            {"Username": "u" * 256, "Email": "a@b.c", "Password": "pw"},
+            {"Username": "u" * 256, "Email": "a@b.c", "Password": PASSWORD},
             "at most 255 characters",
         ),
         (
             "/register",
             "post",
-            {"Username": "u", "Email": "a@b.c" + "c" * 300, "Password": "pw"},
+            {"Username": "u", "Email": "a@b.c" + "c" * 300, "Password": PASSWORD},
             "at most 254 characters",
         ),
         ("/login", "put", {"Email": "a@b.c"}, 'field "Password" is required'),
-        ("/login", "put", {"Email": ["a@b.c"], "Password": "pw"}, 'field "Email" must be a string'),
-        ("/signup", "post", {"email": "a@b.c", "password": "pw"}, 'field "name" is required'),
-        ("/login", "post", {"email": 5, "password": "pw"}, 'field "email" must be a string'),
+        (
+            "/login",
+            "put",
+            {"Email": ["a@b.c"], "Password": PASSWORD},
+            'field "Email" must be a string',
+        ),
+        ("/signup", "post", {"email": "a@b.c", "password": PASSWORD}, 'field "name" is required'),
+        ("/login", "post", {"email": 5, "password": PASSWORD}, 'field "email" must be a string'),
     ],
 )
 async def test_bad_account_bodies_get_400_naming_the_problem(
@@ -120,7 +131,7 @@ async def test_bad_account_bodies_get_400_naming_the_problem(
 async def test_signup_returns_201_with_id_name_and_email(server: Server) -> None:
     async with http_client(server) as client:
         response = await client.post(
-            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": "secret"}
+            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": PASSWORD}
         )
     assert response.status_code == 201
     body = response.json()
@@ -130,13 +141,13 @@ async def test_signup_returns_201_with_id_name_and_email(server: Server) -> None
 async def test_signup_ids_differ_and_the_same_email_twice_is_409(server: Server) -> None:
     async with http_client(server) as client:
         first = await client.post(
-            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": "secret"}
+            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": PASSWORD}
         )
         second = await client.post(
-            "/signup", json={"email": "bob@example.com", "name": "Bob", "password": "secret"}
+            "/signup", json={"email": "bob@example.com", "name": "Bob", "password": PASSWORD}
         )
         again = await client.post(
-            "/signup", json={"email": "alice@example.com", "name": "Alice2", "password": "x"}
+            "/signup", json={"email": "alice@example.com", "name": "Alice2", "password": PASSWORD}
         )
     assert first.json()["id"] != second.json()["id"]
     assert again.status_code == 409
@@ -146,10 +157,10 @@ async def test_signup_ids_differ_and_the_same_email_twice_is_409(server: Server)
 async def test_post_login_returns_the_id_and_a_token(server: Server) -> None:
     async with http_client(server) as client:
         signup = await client.post(
-            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": "secret"}
+            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": PASSWORD}
         )
         login = await client.post(
-            "/login", json={"email": "alice@example.com", "password": "secret"}
+            "/login", json={"email": "alice@example.com", "password": PASSWORD}
         )
     assert login.status_code == 200
     assert login.json()["id"] == signup.json()["id"]
@@ -157,14 +168,14 @@ async def test_post_login_returns_the_id_and_a_token(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
-    "email,password", [("alice@example.com", "wrong"), ("nobody@example.com", "secret")]
+    "email,password", [("alice@example.com", "wrong"), ("nobody@example.com", PASSWORD)]
 )
 async def test_post_login_with_a_wrong_email_or_password_is_401(
     server: Server, email: str, password: str
 ) -> None:
     async with http_client(server) as client:
         await client.post(
-            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": "secret"}
+            "/signup", json={"email": "alice@example.com", "name": "Alice", "password": PASSWORD}
         )
         response = await client.post("/login", json={"email": email, "password": password})
     assert response.status_code == 401
@@ -172,11 +183,11 @@ async def test_post_login_with_a_wrong_email_or_password_is_401(
 
 
 async def test_one_account_model_behind_every_login_route(server: Server) -> None:
-    user = await account(server, "alice", "secret")  # registered through spec 004
+    user = await account(server, "alice")  # registered through spec 004
     async with http_client(server) as client:
-        spec000 = await client.post("/auth", json={"name": "alice", "password": "secret"})
-        spec002 = await client.post("/api/login", json={"username": "alice", "password": "secret"})
-        spec003 = await client.post("/login", json={"email": user.email, "password": "secret"})
+        spec000 = await client.post("/auth", json={"name": "alice", "password": PASSWORD})
+        spec002 = await client.post("/api/login", json={"username": "alice", "password": PASSWORD})
+        spec003 = await client.post("/login", json={"email": user.email, "password": PASSWORD})
     assert [r.status_code for r in (spec000, spec002, spec003)] == [200, 200, 200]
     assert spec003.json()["id"] == user.uid
 

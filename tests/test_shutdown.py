@@ -13,7 +13,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import trio
-from support import STEP, Server, http_client, open_clients, register, start_server
+from support import PASSWORD, STEP, Server, http_client, open_clients, register, start_server
 from trio_websocket import ConnectionClosed
 
 from chat.config import Config
@@ -57,14 +57,14 @@ async def test_an_http_request_in_flight_is_answered_during_shutdown(
         return real_checkpw(password, hashed)
 
     async with await_stopped(config) as (server, stop):
-        await register(server, "alice", "pw")
+        await register(server, "alice", PASSWORD)
         monkeypatch.setattr(bcrypt, "checkpw", checkpw)
         response = None
 
         async def login() -> None:
             nonlocal response
             async with http_client(server) as client:
-                response = await client.post("/auth", json={"name": "alice", "password": "pw"})
+                response = await client.post("/auth", json={"name": "alice", "password": PASSWORD})
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(login)
@@ -162,8 +162,8 @@ async def test_messages_accepted_before_shutdown_are_all_stored(config: Config) 
         await stop()
     async with await_stopped(config) as (server, stop), open_clients(server) as clients:
         async with http_client(server) as client:
-            token = (await client.post("/auth", json={"name": "alice", "password": "pw"})).json()
-        reader = await clients.talker(token=token["token"])
+            login = await client.post("/auth", json={"name": "alice", "password": PASSWORD})
+        reader = await clients.talker(token=login.json()["token"])
         await reader.say("history 50")
         assert [(await reader.receive())["message"] for _ in texts] == texts
         await stop()

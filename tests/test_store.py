@@ -38,6 +38,23 @@ async def test_a_duplicate_name_raises_name_taken(config: Config) -> None:
             await store.create_user("alice", "other")
 
 
+async def test_a_name_sharing_a_key_raises_name_taken_naming_the_holder(config: Config) -> None:
+    async with open_store(config) as store:
+        await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        with pytest.raises(NameTaken, match="'Alice' is already taken: it looks like 'alice'"):
+            await store.create_user("Alice", "hash")
+        with pytest.raises(NameTaken, match="'aIice' is already taken: it looks like 'alice'"):
+            await store.rename_user(bob.id, "aIice")
+
+
+async def test_a_user_is_found_by_a_name_that_differs_only_in_case(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        assert await store.user_like_name("ALICE") == alice
+        assert await store.user_like_name("alicia") is None
+
+
 async def test_a_duplicate_email_raises_email_taken(config: Config) -> None:
     async with open_store(config) as store:
         await store.create_user("alice", "hash", email="same@example.com")

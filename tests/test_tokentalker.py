@@ -9,6 +9,7 @@ import jwt
 import pytest
 import trio
 from support import (
+    PASSWORD,
     STEP,
     TEST_SECRET,
     Clients,
@@ -352,7 +353,7 @@ async def test_history_survives_a_server_restart(config: Config) -> None:
     async with trio.open_nursery() as second_run:
         server = await start_server(second_run, config)
         async with http_client(server) as client:
-            response = await client.post("/auth", json={"name": "alice", "password": "pw"})
+            response = await client.post("/auth", json={"name": "alice", "password": PASSWORD})
         async with open_clients(server) as clients:
             alice = await clients.talker(token=response.json()["token"])
             await alice.say("history 1")

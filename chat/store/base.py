@@ -11,10 +11,15 @@ a usable state either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from .. import names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,49 @@ def waiting_thread_from_row(row: Row, to_datetime: ToDatetime) -> WaitingThread:
     return WaitingThread(room, row["user_name"], message)
 
 
+#: A user's name keys (sql/*/0005_name_keys.sql), by column, and how each is computed.
+NAME_KEYS: dict[str, Callable[[str], str]] = {
+    "name_key": names.name_key,
+    "look_key": names.look_key,
+}
+
+
+def name_keys(name: str) -> dict[str, str]:
+    """`name`'s keys, by column."""
+    return {column: key_of(name) for column, key_of in NAME_KEYS.items()}
+
+
+def assign_name_keys(
+    column: str, unkeyed: Sequence[tuple[int, str, str]], holders: Mapping[str, str]
+) -> list[tuple[int, str]]:
+    """Which users without a key in `column` get one when the store opens.
+
+    `unkeyed` holds (id, name, key) for each user without one, oldest first; `holders`
+    maps each of those keys that a user already holds to that user's name. Returns (id,
+    key) for the users to update. A key goes to whoever already holds it, else to the
+    oldest user whose name has it; the others keep none, with a warning: their names
+    pass for another user's. They still log in by their exact name; the warning comes
+    back at every start until one of the two is renamed.
+    """
+    taken = dict(holders)
+    assigned = []
+    for user_id, name, key in unkeyed:
+        holder = taken.get(key)
+        if holder is not None:
+            log.warning(
+                "user %d's name %r passes for %r, which was registered first: it keeps no"
+                " %s (so it blocks no look-alike) until one of them is renamed",
+                user_id,
+                name,
+                holder,
+                column,
+            )
+            continue
+        taken[key] = name
+        assigned.append((user_id, key))
+    return assigned
+
+
 class Store(Protocol):
     """What the chat core needs from a database."""
 
@@ -211,9 +259,16 @@ class Store(Protocol):
     async def create_user(
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
-        """Insert a user. Raises `NameTaken` or `EmailTaken` (chat.errors) on a duplicate."""
+        """Insert a user, with its name's keys (`NAME_KEYS`). Raises `NameTaken` (the
+        name, or one of its keys, is taken) or `EmailTaken` (chat.errors). The store
+        takes any name: chat.names.new_user_name is the check."""
 
-    async def user_by_name(self, name: str) -> User | None: ...
+    async def user_by_name(self, name: str) -> User | None:
+        """The user called exactly `name`."""
+
+    async def user_like_name(self, name: str) -> User | None:
+        """The user called exactly `name`, else the one whose name has `name`'s
+        `name_key` (chat.names: the same name in another case, or in look-alike letters)."""
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
@@ -221,7 +276,7 @@ class Store(Protocol):
         """`email` must already be lower-case (validation.email does that)."""
 
     async def rename_user(self, user_id: int, name: str) -> User:
-        """Change a user's name. Raises `NameTaken`."""
+        """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
 
     # --- rooms ---
 

@@ -39,8 +39,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
+from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
+    NAME_KEYS,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
     Message,
@@ -48,8 +50,10 @@ from .base import (
     Room,
     User,
     WaitingThread,
+    assign_name_keys,
     committed_from_rows,
     message_from_row,
+    name_keys,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -63,7 +67,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# pg_advisory_xact_lock key that serialises migrations between instances starting at once.
+# pg_advisory_xact_lock key that serialises migrations (and filling in name keys) between
+# instances starting at once.
 _MIGRATION_LOCK = 0x63686174  # "chat"
 
 _POOL_CLOSE_TIMEOUT_S = 5.0
@@ -90,6 +95,8 @@ _ROOM_SELECT = (
 _NO_UPPER_BOUND = 2**63 - 1
 
 # Unique constraints, by the name PostgreSQL gives them, and the domain error for each.
+# (users_name_key is the UNIQUE on users.name; the indexes on the name keys are
+# `_aio_write_user`'s.)
 _UNIQUE_ERRORS: dict[str, Callable[[str], Exception]] = {
     "users_name_key": NameTaken,
     "users_email_key": lambda _name: EmailTaken(),
@@ -171,9 +178,11 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 async def _aio_prepare(
     conn: asyncpg.Connection, migrations: list[Migration]
 ) -> tuple[list[str], int, str]:
-    """Apply the migrations the database lacks, then read what the store needs to know:
-    (the migrations applied, the lobby's id, the cluster id)."""
+    """Apply the migrations the database lacks, give users without name keys theirs,
+    then read what the store needs to know: (the migrations applied, the lobby's id, the
+    cluster id)."""
     applied = await _aio_migrate(conn, migrations)
+    await _aio_fill_in_name_keys(conn)
     lobby_id = await conn.fetchval("SELECT id FROM rooms WHERE kind = 'lobby'")
     cluster_id = await conn.fetchval("SELECT id FROM cluster")
     return applied, lobby_id, cluster_id
@@ -211,14 +220,67 @@ def _unique_violation(error: Exception, name: str) -> Exception:
     return error if make is None else make(name)
 
 
-async def _aio_fetchrow_unique(pool: asyncpg.Pool, name: str, sql: str, *args: Any) -> Any:
-    """fetchrow, with unique violations turned into domain errors."""
+async def _aio_write_user(
+    pool: asyncpg.Pool, name: str, keys: dict[str, str], sql: str, *args: Any
+) -> Any:
+    """fetchrow for a statement that writes user `name` with name keys `keys`, with
+    unique violations turned into domain errors; a taken key names who holds it."""
     import asyncpg
 
     try:
         return await pool.fetchrow(sql, *args)
     except asyncpg.UniqueViolationError as error:
-        raise _unique_violation(error, name) from None
+        column = (error.constraint_name or "").removeprefix("users_unique_")
+        if column not in keys:
+            raise _unique_violation(error, name) from None
+    holder = await pool.fetchval(f"SELECT name FROM users WHERE {column} = $1", keys[column])
+    raise NameTaken(name, holder)
+
+
+_FILL_IN_ATTEMPTS = 3
+
+
+async def _aio_fill_in_name_keys(conn: asyncpg.Connection) -> None:
+    """Give every user without name keys theirs (see `assign_name_keys`).
+
+    Under the migration lock, so instances starting at once take turns (the second
+    finds the keys set). Instances already serving may register users meanwhile; if one
+    takes a key this plan gave away, the UPDATE fails, the transaction rolls back, and
+    the plan is made again.
+    """
+    import asyncpg
+
+    for attempt in range(1, _FILL_IN_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await _aio_fill_in_name_keys_once(conn)
+            return
+        except asyncpg.UniqueViolationError:
+            if attempt == _FILL_IN_ATTEMPTS:
+                raise
+
+
+async def _aio_fill_in_name_keys_once(conn: asyncpg.Connection) -> None:
+    for column, key_of in NAME_KEYS.items():
+        rows = await conn.fetch(f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id")
+        if not rows:
+            continue
+        unkeyed = [(row["id"], row["name"], key_of(row["name"])) for row in rows]
+        holders = {
+            row["key"]: row["name"]
+            for row in await conn.fetch(
+                f"SELECT {column} AS key, name FROM users WHERE {column} = ANY($1::text[])",
+                list({key for _, _, key in unkeyed}),
+            )
+        }
+        assigned = assign_name_keys(column, unkeyed, holders)
+        await conn.execute(
+            f"UPDATE users SET {column} = t.key"
+            " FROM unnest($1::bigint[], $2::text[]) AS t(id, key) WHERE users.id = t.id",
+            [user_id for user_id, _ in assigned],
+            [key for _, key in assigned],
+        )
 
 
 async def _aio_create_room(
@@ -450,13 +512,17 @@ class PostgresStore:
     async def create_user(
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
+        keys = name_keys(name)
         row = await self._call(
-            _aio_fetchrow_unique,
+            _aio_write_user,
             self._pool,
             name,
-            "INSERT INTO users (name, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)"
-            f" RETURNING {_USER_COLUMNS}",
+            keys,
+            "INSERT INTO users (name, name_key, look_key, email, password_hash, is_admin)"
+            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_USER_COLUMNS}",
             name,
+            keys["name_key"],
+            keys["look_key"],
             email,
             password_hash,
             is_admin,
@@ -468,6 +534,16 @@ class PostgresStore:
     async def user_by_name(self, name: str) -> User | None:
         row = await self._call(
             self._pool.fetchrow, f"SELECT {_USER_COLUMNS} FROM users WHERE name = $1", name
+        )
+        return _user(row)
+
+    async def user_like_name(self, name: str) -> User | None:
+        row = await self._call(
+            self._pool.fetchrow,
+            f"SELECT {_USER_COLUMNS} FROM users WHERE name = $1 OR name_key = $2"
+            " ORDER BY name = $1 DESC LIMIT 1",
+            name,
+            name_key(name),
         )
         return _user(row)
 
@@ -484,13 +560,18 @@ class PostgresStore:
         return _user(row)
 
     async def rename_user(self, user_id: int, name: str) -> User:
+        keys = name_keys(name)
         row = await self._call(
-            _aio_fetchrow_unique,
+            _aio_write_user,
             self._pool,
             name,
-            f"UPDATE users SET name = $2 WHERE id = $1 RETURNING {_USER_COLUMNS}",
+            keys,
+            "UPDATE users SET name = $2, name_key = $3, look_key = $4 WHERE id = $1"
+            f" RETURNING {_USER_COLUMNS}",
             user_id,
             name,
+            keys["name_key"],
+            keys["look_key"],
         )
         user = _user(row)
         if user is None:
@@ -621,7 +702,8 @@ async def _close_connection(aio_as_trio: Callable[..., Any], conn: asyncpg.Conne
 
 @asynccontextmanager
 async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[PostgresStore]:
-    """Migrate the database at `url`, connect a pool to it, and close the pool on exit.
+    """Migrate the database at `url` and give users without name keys theirs
+    (`_aio_fill_in_name_keys`), connect a pool to it, and close the pool on exit.
 
     Raises `Unavailable` when the server cannot be reached, refuses the connection, or
     goes away while the database is being opened.

@@ -33,8 +33,10 @@ import trio
 
 from ..config import ONE_INSTANCE_ON_SQLITE
 from ..errors import AlreadyServed, EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
+from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
+    NAME_KEYS,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
     Message,
@@ -42,8 +44,10 @@ from .base import (
     Room,
     User,
     WaitingThread,
+    assign_name_keys,
     committed_from_rows,
     message_from_row,
+    name_keys,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -140,13 +144,25 @@ _ORIGINAL_MESSAGE = (
 def _integrity_error(error: sqlite3.IntegrityError, name: str) -> Exception:
     """The domain error for a unique-constraint violation, or the error itself."""
     text = str(error)
-    if "users.name" in text:
+    if text.endswith("users.name"):  # the name itself; its keys: `_user_integrity_error`
         return NameTaken(name)
     if "users.email" in text:
         return EmailTaken()
     if "rooms.name" in text:
         return RoomNameTaken(name)
     return error
+
+
+def _user_integrity_error(
+    conn: sqlite3.Connection, error: sqlite3.IntegrityError, name: str, keys: dict[str, str]
+) -> Exception:
+    """`_integrity_error` for a write of user `name` with name keys `keys`: a taken key
+    names the user who holds it."""
+    for column, key in keys.items():
+        if f"users.{column}" in str(error):
+            holder = conn.execute(f"SELECT name FROM users WHERE {column} = ?", (key,)).fetchone()
+            return NameTaken(name, None if holder is None else holder[0])
+    return _integrity_error(error, name)
 
 
 @contextmanager
@@ -207,6 +223,30 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
     return applied_now
 
 
+def _fill_in_name_keys(conn: sqlite3.Connection) -> None:
+    """Give every user without name keys theirs (see `assign_name_keys`). Under the
+    write lock, so no registration can take a key between the plan and the update."""
+    with _transaction(conn):
+        for column, key_of in NAME_KEYS.items():
+            unkeyed = [
+                (user_id, name, key_of(name))
+                for user_id, name in conn.execute(
+                    f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id"
+                )
+            ]
+            holders = {}
+            for key in {key for _, _, key in unkeyed}:
+                holder = conn.execute(
+                    f"SELECT name FROM users WHERE {column} = ?", (key,)
+                ).fetchone()
+                if holder is not None:
+                    holders[key] = holder[0]
+            conn.executemany(
+                f"UPDATE users SET {column} = ? WHERE id = ?",
+                [(key, user_id) for user_id, key in assign_name_keys(column, unkeyed, holders)],
+            )
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -261,15 +301,25 @@ class SQLiteStore:
     async def create_user(
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
+        keys = name_keys(name)
+
         def insert(conn: sqlite3.Connection) -> User:
             try:
                 row = conn.execute(
-                    "INSERT INTO users (name, email, password_hash, is_admin, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) RETURNING *",
-                    (name, email, password_hash, int(is_admin), _now_ms()),
+                    "INSERT INTO users (name, name_key, look_key, email, password_hash,"
+                    " is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    (
+                        name,
+                        keys["name_key"],
+                        keys["look_key"],
+                        email,
+                        password_hash,
+                        int(is_admin),
+                        _now_ms(),
+                    ),
                 ).fetchone()
             except sqlite3.IntegrityError as error:
-                raise _integrity_error(error, name) from None
+                raise _user_integrity_error(conn, error, name, keys) from None
             user = _user(row)
             assert user is not None
             return user
@@ -280,6 +330,18 @@ class SQLiteStore:
         return await self._run(
             lambda conn: _user(
                 conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+            )
+        )
+
+    async def user_like_name(self, name: str) -> User | None:
+        key = name_key(name)
+        return await self._run(
+            lambda conn: _user(
+                conn.execute(
+                    "SELECT * FROM users WHERE name = ? OR name_key = ?"
+                    " ORDER BY name = ? DESC LIMIT 1",
+                    (name, key, name),
+                ).fetchone()
             )
         )
 
@@ -298,13 +360,17 @@ class SQLiteStore:
         )
 
     async def rename_user(self, user_id: int, name: str) -> User:
+        keys = name_keys(name)
+
         def update(conn: sqlite3.Connection) -> User:
             try:
                 row = conn.execute(
-                    "UPDATE users SET name = ? WHERE id = ? RETURNING *", (name, user_id)
+                    "UPDATE users SET name = ?, name_key = ?, look_key = ? WHERE id = ?"
+                    " RETURNING *",
+                    (name, keys["name_key"], keys["look_key"], user_id),
                 ).fetchone()
             except sqlite3.IntegrityError as error:
-                raise _integrity_error(error, name) from None
+                raise _user_integrity_error(conn, error, name, keys) from None
             user = _user(row)
             if user is None:
                 raise Gone("your account")
@@ -549,7 +615,8 @@ def sqlite_path_from_url(url: str) -> Path:
 
 @asynccontextmanager
 async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQLiteStore]:
-    """Open (creating if needed) and migrate the database at `path`; close it on exit."""
+    """Open (creating if needed) and migrate the database at `path`, and give users
+    without name keys theirs (`_fill_in_name_keys`); close it on exit."""
     migrations = load_migrations("sqlite")
 
     def open_all() -> tuple[list[sqlite3.Connection], int, list[str]]:
@@ -557,6 +624,7 @@ async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQ
         opened = [_connect(path)]
         try:
             applied = _migrate(opened[0], migrations)
+            _fill_in_name_keys(opened[0])
             (lobby_id,) = opened[0].execute("SELECT id FROM rooms WHERE kind = 'lobby'").fetchone()
             opened.extend(_connect(path) for _ in range(connections - 1))
         except BaseException:

@@ -21,9 +21,9 @@ from typing import Any
 from .. import validation
 from ..broadcaster import Event, Subscription, room_topic
 from ..errors import ChatError, InvalidInput, NotAuthenticated
+from ..names import SYSTEM_NAME
 from ..service import MAX_HISTORY, ChatService
 from ..store import Message
-from ..validation import SYSTEM_NAME
 from .dispatch import dumps
 from .session import ClientSession
 
