@@ -288,7 +288,9 @@ BAD_FRAMES = [
     pytest.param('{"message": "hi"}', 'field "name" is required', id="no-name"),
     pytest.param('{"name": 1, "message": "hi"}', 'field "name" must be a string', id="int-name"),
     pytest.param('{"name": "a", "message": "   "}', "must not be empty", id="blank-message"),
-    pytest.param('{"name": "a", "message": "\\ud800"}', "lone UTF-16 surrogate", id="lone-surrogate"),
+    pytest.param(
+        '{"name": "a", "message": "\\ud800"}', "lone UTF-16 surrogate", id="lone-surrogate"
+    ),
     pytest.param(b'{"name": "a", "message": "hi"}', "binary frames are not supported", id="binary"),
 ]
 
