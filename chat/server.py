@@ -8,8 +8,13 @@ The task tree (docs/DESIGN.md draws it):
         ├── MessageWriter.run      the message stream: commits this instance's messages
         │                          in batches, reads other instances' from the table,
         │                          publishes both in id order
-        ├── Bus.run                wakes the writer when other instances commit; owns the
-        │                          bus connections (PostgreSQL LISTEN, or Redis pub/sub)
+        ├── Bus.run                wakes the writer when other instances commit, hands their
+        │                          events on by type; owns the bus connections (PostgreSQL
+        │                          LISTEN, or Redis pub/sub)
+        ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
+        │                          the registry of open sessions against the users table
+        │                          when woken (a revocation here, or an event from another
+        │                          instance) and every few seconds
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -32,12 +37,13 @@ import trio
 
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
-from .bus import open_bus
+from .bus import open_bus, route_events
 from .config import Config
 from .front_door import FrontDoor
 from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
+from .revocations import TOKENS_REVOKED, Revocations
 from .service import ChatService
 from .store import describe_database, open_store
 from .ws.server import WebSocketServer
@@ -78,12 +84,14 @@ async def serve(
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
         writer = MessageWriter(store, broadcaster, bus)
+        revocations = Revocations(store, bus, period=config.revocation_sweep)
         service = ChatService(
             store,
             passwords,
             tokens,
             broadcaster,
             writer,
+            revocations,
             lobby=lobby,
             max_text_chars=config.max_text_chars,
         )
@@ -92,7 +100,7 @@ async def serve(
             create_app(service, max_body_bytes=config.max_body_bytes),
             shutdown_timeout=config.shutdown_timeout,
         )
-        websocket = WebSocketServer(service, broadcaster, config)
+        websocket = WebSocketServer(service, broadcaster, revocations, config)
         front_door = FrontDoor(config.host, config.port, http, websocket, reuse_port=reuse_port)
 
         # The root nursery holds the long-lived components; none of them ever returns,
@@ -102,7 +110,10 @@ async def serve(
             # The writer starts after the newest stored message; the bus then wakes it
             # for anything committed after that (it catches up once it listens).
             await root.start(writer.run)
-            await root.start(bus.run, writer.wake)
+            # Events from other instances, by type; a new kind of event adds a line here.
+            events = route_events({TOKENS_REVOKED: revocations.on_event})
+            await root.start(bus.run, writer.wake, events)
+            await root.start(revocations.run)
             await root.start(http.run)
             listeners = await root.start(front_door.run)
             address = listeners[0].socket.getsockname()[:2]

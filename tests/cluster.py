@@ -146,13 +146,19 @@ def instance_config(tmp_path: Path, database_url: str, number: int, **changes: o
 
 @asynccontextmanager
 async def open_cluster(
-    tmp_path: Path, database_url: str, count: int, *, bus_url: str | None = None
+    tmp_path: Path,
+    database_url: str,
+    count: int,
+    *,
+    bus_url: str | None = None,
+    **changes: object,
 ) -> AsyncIterator[list[Instance]]:
-    """`count` instances on one database (and bus), started together; stopped at the end."""
+    """`count` instances on one database (and bus), started together; stopped at the end.
+    `changes` are settings every instance gets (`instance_config`)."""
     instances: list[Instance | None] = [None] * count
 
     async def start(number: int) -> None:
-        config = instance_config(tmp_path, database_url, number, bus_url=bus_url)
+        config = instance_config(tmp_path, database_url, number, bus_url=bus_url, **changes)
         log_path = tmp_path / f"instance-{number}.log"
         instances[number - 1] = await start_instance(config, log_path)
 

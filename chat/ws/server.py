@@ -7,7 +7,8 @@
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support
 frames (those with ``"method"``). A token presented at the handshake must be valid: a
 bad one is refused with 401 before the connection opens, never half-open. Other paths
-are refused with 404.
+are refused with 404. Every session is in the revocation registry for its life
+(`chat.revocations`), so it is closed (1008) if its user's tokens are revoked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..errors import ChatError, InvalidToken, Unavailable
 from ..front_door import header_values
 from ..http.identity import bearer_token
 from ..replay_stream import ReplayStream
+from ..revocations import Revocations
 from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
@@ -96,9 +98,16 @@ def _handshake_token(request: WebSocketRequest) -> str | None:
 class WebSocketServer:
     """Serves the WebSocket connections the front door hands over."""
 
-    def __init__(self, service: ChatService, broadcaster: Broadcaster, config: Config) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        broadcaster: Broadcaster,
+        revocations: Revocations,
+        config: Config,
+    ) -> None:
         self._service = service
         self._broadcaster = broadcaster
+        self._revocations = revocations
         self._config = config
 
     def _origin_allowed(self, request: WebSocketRequest, head: bytes) -> bool:
@@ -179,4 +188,7 @@ class WebSocketServer:
             )
             if identity is not None:
                 session.identity = identity
-            await session.run(endpoint.build(session, self._service))
+            # Filed (if it has an identity) with no await before `run` takes over, so the
+            # sweep cannot close it before it runs; unfiled when it ends.
+            with self._revocations.watching(session):
+                await session.run(endpoint.build(session, self._service))
