@@ -6,9 +6,12 @@ queued fairly by a `trio.CapacityLimiter`. Unknown users are checked against a d
 hash of the same cost, so the answer takes as long as for a real user with a wrong
 password and response times do not reveal which names exist.
 
-Tokens carry ``sub`` (the user id, as a string), ``name``, ``iat`` and ``exp``. Verification
-accepts HS256 only (``alg: none`` and every other algorithm are refused) and requires all
-four claims.
+Tokens carry ``sub`` (the user id, as a string), ``name``, ``iat``, ``exp`` and ``ver``, the
+user's token version when it was issued. Verification accepts HS256 only (``alg: none``
+and every other algorithm are refused) and requires the first four claims. ``ver`` is not
+required: tokens issued before it existed lack it, and count as version 0. Whether a
+version is still current is the core's question (`ChatService.identify`), since only the
+database knows: raising a user's version revokes every token issued before.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class TokenClaims:
     name: str
     issued_at: int
     expires_at: int
+    #: The user's token version when the token was issued (0 for tokens without ``ver``).
+    version: int
 
 
 class Tokens:
@@ -96,9 +101,17 @@ class Tokens:
         self._secret = secret
         self._ttl = ttl_seconds
 
-    def issue(self, user_id: int, name: str) -> str:
+    def issue(self, user_id: int, name: str, version: int) -> str:
+        """A token for the user, valid for the configured lifetime while the user's token
+        version stays `version`."""
         now = int(time.time())
-        claims = {"sub": str(user_id), "name": name, "iat": now, "exp": now + self._ttl}
+        claims = {
+            "sub": str(user_id),
+            "name": name,
+            "iat": now,
+            "exp": now + self._ttl,
+            "ver": version,
+        }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> TokenClaims:
@@ -114,10 +127,12 @@ class Tokens:
             raise InvalidToken("token has expired") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("invalid token") from None
-        sub, name = claims["sub"], claims["name"]
+        sub, name, version = claims["sub"], claims["name"], claims.get("ver", 0)
         if not (isinstance(sub, str) and sub.isdigit() and isinstance(name, str)):
             raise InvalidToken("invalid token")
-        return TokenClaims(int(sub), name, int(claims["iat"]), int(claims["exp"]))
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidToken("invalid token")
+        return TokenClaims(int(sub), name, int(claims["iat"]), int(claims["exp"]), version)
 
 
 def load_or_create_secret(data_dir: Path) -> str:

@@ -31,6 +31,7 @@ class Config:
     data_dir: Path = Path("data")
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     token_ttl: int = 24 * 3600
+    revocation_sweep: float = 5.0
     bcrypt_cost: int = 12
     max_text_chars: int = 4096
     max_frame_bytes: int = 64 * 1024
@@ -242,6 +243,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Set it (the same on every instance) when you run several instances.",
     ),
     Setting("token_ttl", "CHAT_TOKEN_TTL", None, _positive_int, "Token lifetime in seconds."),
+    Setting(
+        "revocation_sweep",
+        "CHAT_REVOCATION_SWEEP",
+        None,
+        _positive_float,
+        "Seconds between checks that every open WebSocket session's token is still valid: "
+        "the longest a session outlives a password change or logout-everywhere made on "
+        "another instance if the bus loses the news.",
+    ),
     Setting(
         "bcrypt_cost",
         "CHAT_BCRYPT_COST",

@@ -8,9 +8,14 @@ The task tree (docs/DESIGN.md draws it):
         ├── MessageWriter.run      the message stream: commits this instance's messages
         │                          in batches, reads other instances' from the table,
         │                          publishes both in id order
-        ├── Bus.run                wakes the writer when other instances commit; owns the
-        │                          bus connections (PostgreSQL LISTEN, or Redis pub/sub)
+        ├── Bus.run                wakes the writer when other instances commit, hands their
+        │                          events on by type; owns the bus connections (PostgreSQL
+        │                          LISTEN, or Redis pub/sub)
         ├── RateLimits.run         tells the other instances what this one counted
+        ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
+        │                          the registry of open sessions against the users table
+        │                          when woken (a revocation here, or an event from another
+        │                          instance) and every few seconds
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -27,14 +32,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import trio
 
 from . import names
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
-from .bus import open_bus
+from .bus import open_bus, route_events
 from .client_address import ClientAddresses
 from .config import Config
 from .connection_cap import ConnectionCap
@@ -45,6 +50,7 @@ from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
+from .revocations import TOKENS_REVOKED, Revocations
 from .service import ChatService
 from .store import describe_database, open_store
 from .ws.server import WebSocketServer
@@ -87,12 +93,14 @@ async def serve(
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
         writer = MessageWriter(store, broadcaster, bus)
+        revocations = Revocations(store, bus, period=config.revocation_sweep)
         service = ChatService(
             store,
             passwords,
             tokens,
             broadcaster,
             writer,
+            revocations,
             lobby=lobby,
             max_text_chars=config.max_text_chars,
             rate_limits=rate_limits,
@@ -108,7 +116,7 @@ async def serve(
             body_timeout=config.body_timeout,
         )
         http = HttpServer(app, shutdown_timeout=config.shutdown_timeout)
-        websocket = WebSocketServer(service, broadcaster, config, hosts, addresses)
+        websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
             config.host,
@@ -120,11 +128,6 @@ async def serve(
             addresses=addresses,
         )
 
-        def on_event(event: dict[str, Any]) -> None:
-            """Events other instances sent over the bus, to the component they concern."""
-            if event.get("type") == RATE_HITS:
-                rate_limits.on_event(event)
-
         # The root nursery holds the long-lived components; none of them ever returns,
         # so it ends only when `serve` is cancelled, and then waits for each to shut down.
         async with trio.open_nursery() as root:
@@ -132,8 +135,13 @@ async def serve(
             # The writer starts after the newest stored message; the bus then wakes it
             # for anything committed after that (it catches up once it listens).
             await root.start(writer.run)
-            await root.start(bus.run, writer.wake, on_event)
+            # Events from other instances, by type; a new kind of event adds an entry here.
+            events = route_events(
+                {RATE_HITS: rate_limits.on_event, TOKENS_REVOKED: revocations.on_event}
+            )
+            await root.start(bus.run, writer.wake, events)
             await root.start(rate_limits.run, bus)
+            await root.start(revocations.run)
             await root.start(http.run)
             listeners = await root.start(front_door.run)
             address = listeners[0].socket.getsockname()[:2]

@@ -27,6 +27,7 @@ from .errors import (
 )
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
+from .revocations import TOKEN_REVOKED, Revocations
 from .store import Message, Room, Store, User, WaitingThread
 
 #: The most messages one history request or page may hold.
@@ -45,6 +46,9 @@ class Identity:
     user_id: int
     name: str
     is_admin: bool
+    #: The token's version, current when the token was verified. A session whose
+    #: version falls behind its user's is closed (`chat.revocations`).
+    token_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class ChatService:
         tokens: Tokens,
         broadcaster: Broadcaster,
         writer: MessageWriter,
+        revocations: Revocations,
         *,
         lobby: Room,
         max_text_chars: int,
@@ -85,6 +90,7 @@ class ChatService:
         self.tokens = tokens
         self.broadcaster = broadcaster
         self.writer = writer
+        self.revocations = revocations
         #: The built-in public room every user may read and write (TokenTalker's chat).
         self.lobby = lobby
         self.max_text_chars = max_text_chars
@@ -160,16 +166,55 @@ class ChatService:
         return user
 
     def issue_token(self, user: User) -> str:
-        return self.tokens.issue(user.id, user.name)
+        """A token for `user`, valid until it expires or the user's tokens are revoked."""
+        return self.tokens.issue(user.id, user.name, user.token_version)
 
     async def identify(self, token: str) -> Identity:
-        """The identity a token proves, or `InvalidToken`. The user must still exist;
-        the name is the current one (tokens stay valid across renames)."""
+        """The identity a token proves, or `InvalidToken`. The user must still exist, and
+        the token's version must be the user's current one (a password change or a
+        logout-everywhere revokes the tokens issued before it); the name is the current
+        one (tokens stay valid across renames)."""
         claims = self.tokens.verify(token)
         user = await self.store.user_by_id(claims.user_id)
         if user is None:
             raise InvalidToken("token names an unknown user")
-        return Identity(user.id, user.name, user.is_admin)
+        if claims.version != user.token_version:
+            raise InvalidToken(TOKEN_REVOKED)
+        return Identity(user.id, user.name, user.is_admin, user.token_version)
+
+    async def change_password(
+        self, identity: Identity, old_password: str, new_password: str, *, address: str
+    ) -> User:
+        """Change the caller's password, given the old one (`InvalidCredentials` if it is
+        wrong), and revoke every token issued before: the caller's other sessions, on
+        every instance, are closed. Returns the user as changed, for a new token.
+
+        The old password is not held to today's rules for new ones: it only has to match.
+        The new hash replaces the old one only if it is still the hash just checked, so
+        two changes at once cannot both succeed with the same old password. Checking the
+        old password is a login attempt, and rate-limited as one (`RateLimited`).
+        """
+        validation.new_password(new_password)
+        # bcrypt refuses anything over its limit: such a password cannot be the old one.
+        if len(old_password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
+            raise InvalidCredentials()
+        account = names.name_key(identity.name)
+        self.rate_limits.before_login(account, address)
+        user = await self._check_password(
+            await self.store.user_by_id(identity.user_id), old_password, account, address
+        )
+        new_hash = await self.passwords.hash(new_password)
+        changed = await self.store.change_password(user.id, user.password_hash, new_hash)
+        if changed is None:
+            raise InvalidCredentials()  # changed meanwhile: the old password is not it now
+        await self.revocations.revoked(user.id)
+        return changed
+
+    async def logout_everywhere(self, identity: Identity) -> None:
+        """Revoke every token of the caller's, the one in use included: every session of
+        theirs, on every instance, is closed."""
+        await self.store.revoke_tokens(identity.user_id)
+        await self.revocations.revoked(identity.user_id)
 
     async def user(self, user_id: int) -> User:
         user = await self.store.user_by_id(user_id)

@@ -155,7 +155,7 @@ async def open_cluster(
     **changes: object,
 ) -> AsyncIterator[list[Instance]]:
     """`count` instances on one database (and bus), started together; stopped at the end.
-    `changes` are settings every instance gets."""
+    `changes` are settings every instance gets (`instance_config`)."""
     instances: list[Instance | None] = [None] * count
 
     async def start(number: int) -> None:

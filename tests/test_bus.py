@@ -16,7 +16,7 @@ import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
 from support import STEP, pg_session
 
-from chat.bus import open_bus
+from chat.bus import open_bus, route_events
 from chat.bus.postgres import PostgresBus
 from chat.bus.redis import RedisBus
 from chat.config import Config
@@ -222,3 +222,13 @@ async def test_a_redis_url_without_the_redis_extra_is_refused_with_what_to_insta
     config = postgres_config.replace(bus_url="redis://127.0.0.1:6379/0")
     with pytest.raises(ChatError, match=r"pip install 'chat\[redis\]'"):
         open_bus(config, store, "a")
+
+
+def test_events_are_routed_by_type_and_others_are_dropped() -> None:
+    revoked: list[dict[str, Any]] = []
+    route = route_events({"tokens-revoked": revoked.append})
+    route({"type": "tokens-revoked", "user_id": 7})
+    route({"type": "from-a-newer-instance"})
+    route({"type": ["not", "a", "string"]})
+    route({"user_id": 8})
+    assert revoked == [{"type": "tokens-revoked", "user_id": 7}]

@@ -1,5 +1,9 @@
 """A user whose account is deleted while connected gets a clear error for whatever it
-sends next, in every dialect: never an "internal error", a 1011 close or a traceback."""
+sends next, in every dialect: never an "internal error", a 1011 close or a traceback.
+
+That is the moment before the revocation sweep closes the connection (1008, "account
+deleted", tests/test_token_revocation.py), which these tests keep out of the way.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ from typing import Any
 import pytest
 from support import Account, Clients, JsonClient, Server, account, execute_sql, http_client
 
+from chat.config import Config
+
 Send = Callable[[JsonClient, Account, Account], Awaitable[Any]]
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    """The backend's configuration, with a sweep too rare to close anything meanwhile."""
+    return config.replace(revocation_sweep=3600.0)
 
 
 async def room_message(client: JsonClient, user: Account, other: Account) -> Any:

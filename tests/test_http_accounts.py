@@ -54,11 +54,12 @@ async def test_api_login_returns_a_token(server: Server) -> None:
     )
 
 
-async def test_token_claims_are_sub_name_iat_and_exp(server: Server) -> None:
+async def test_token_claims_are_sub_name_iat_exp_and_ver(server: Server) -> None:
     token = await register(server, "alice")
     claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])
-    assert set(claims) == {"sub", "name", "iat", "exp"}
+    assert set(claims) == {"sub", "name", "iat", "exp", "ver"}
     assert claims["sub"].isdigit()
+    assert claims["ver"] == 0  # the account's token version: no revocation yet
     assert claims["exp"] - claims["iat"] == server.config.token_ttl
 
 

@@ -96,6 +96,20 @@ async def test_every_login_route_counts_against_one_limit_per_address(
         assert_refused(await login(client, "alice", "alice-password"))
 
 
+async def test_wrong_old_passwords_count_as_failed_logins(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, limited(config, rate_login_failures="2/minute"))
+    alice = await account(server, "alice", "alice-password")
+    body = {"OldPassword": "guess-guess", "NewPassword": "new-password"}
+    async with http_client(server) as client:
+        for _ in range(2):
+            response = await client.put("/password", headers=alice.auth, json=body)
+            assert response.status_code == 401, response.text
+        assert_refused(await client.put("/password", headers=alice.auth, json=body))
+        assert_refused(await login(client, "alice", "alice-password"))
+
+
 async def test_failed_logins_stop_that_address_for_that_account_only(
     nursery: trio.Nursery, config: Config
 ) -> None:

@@ -171,6 +171,62 @@ async def test_renaming_keeps_names_unique(config: Config) -> None:
             await store.rename_user(alice.id, "bob")
 
 
+async def test_a_new_user_has_token_version_0(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        assert alice.token_version == 0
+        assert await store.user_by_id(alice.id) == alice
+
+
+async def test_changing_the_password_replaces_the_hash_and_raises_the_token_version(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "old-hash")
+        changed = await store.change_password(alice.id, "old-hash", "new-hash")
+        assert changed is not None
+        assert (changed.password_hash, changed.token_version) == ("new-hash", 1)
+        assert await store.user_by_id(alice.id) == changed
+
+
+async def test_a_password_change_from_a_hash_that_is_no_longer_current_changes_nothing(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "old-hash")
+        await store.change_password(alice.id, "old-hash", "first-hash")
+        assert await store.change_password(alice.id, "old-hash", "second-hash") is None
+        assert await store.change_password(alice.id + 1000, "old-hash", "hash") is None
+        current = await store.user_by_id(alice.id)
+        assert current is not None
+        assert (current.password_hash, current.token_version) == ("first-hash", 1)
+
+
+async def test_revoking_tokens_raises_the_token_version_each_time(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        assert await store.revoke_tokens(alice.id) == 1
+        assert await store.revoke_tokens(alice.id) == 2
+        stored = await store.user_by_id(alice.id)
+        assert stored is not None and stored.token_version == 2
+        with pytest.raises(Gone):
+            await store.revoke_tokens(alice.id + 1000)
+
+
+async def test_token_versions_reads_many_users_at_once_and_leaves_out_missing_ones(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        await store.revoke_tokens(bob.id)
+        # Far more ids than SQLite takes parameters in one statement (999 in old builds).
+        missing = range(bob.id + 1, bob.id + 5000)
+        versions = await store.token_versions([alice.id, bob.id, *missing])
+        assert versions == {alice.id: 0, bob.id: 1}
+        assert await store.token_versions([]) == {}
+
+
 async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> None:
     async with open_store(config) as store:
         owner = await store.create_user("owner", "hash")

@@ -16,8 +16,11 @@ Implementations, one module each, behind one interface (`Bus`):
 - `RedisBus` (`chat.bus.redis`, ``CHAT_BUS_URL=redis://...``): Redis pub/sub through
   coredis, for more instances than PostgreSQL's notifications comfortably wake.
 
-The bus also carries events that are not stored (`send_event`; presence and typing
-build on it): those reach the instances listening at the time, and nobody else.
+The bus also carries events that are not stored (`send_event`): those reach the
+instances listening at the time, and nobody else. Each is a JSON object with a ``"type"``;
+`route_events` hands each to the component that handles its type (``tokens-revoked``:
+`chat.revocations`). Like a wake-up, an event may be lost, so what it announces must
+also be found some other way (the revocation sweep reads the table every few seconds).
 
 Ownership: a bus owns its connections; `run` opens them, reconnects them, and closes them
 when it is cancelled. It is a child of the root nursery (`chat.server.serve`).
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -100,6 +103,19 @@ def open_bus(config: Config, store: Store, instance_id: str) -> Bus:
     from .local import LocalBus
 
     return LocalBus()
+
+
+def route_events(handlers: Mapping[str, EventSink]) -> EventSink:
+    """An event sink that hands each event to the handler for its ``"type"``. Events of
+    other types (from a newer instance, during a rolling upgrade) are ignored."""
+
+    def route(event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        handler = handlers.get(kind) if isinstance(kind, str) else None
+        if handler is not None:
+            handler(event)
+
+    return route
 
 
 def encode_event(cluster_id: str, origin: str, event: dict[str, Any]) -> str:

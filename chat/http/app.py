@@ -39,6 +39,7 @@ from ..host_names import HostPolicy, host_refusal
 from ..service import ChatService
 from .accounts import accounts_routes
 from .client import STATIC_DIR, add_security_headers, client_routes
+from .passwords import password_routes
 from .profiles import profile_routes
 from .rooms import room_routes
 from .support import support_routes
@@ -87,6 +88,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     app.register_blueprint(accounts_routes(service, addresses))
+    app.register_blueprint(password_routes(service, addresses))
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
     app.register_blueprint(support_routes(service, addresses))

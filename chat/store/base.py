@@ -12,7 +12,7 @@ a usable state either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +30,8 @@ class User:
     password_hash: str
     is_admin: bool
     created_at: datetime
+    #: Tokens issued with an older version are revoked (sql/*/0006_token_versions.sql).
+    token_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ def user_from_row(row: Row | None, to_datetime: ToDatetime) -> User | None:
         password_hash=row["password_hash"],
         is_admin=bool(row["is_admin"]),
         created_at=to_datetime(row["created_at"]),
+        token_version=row["token_version"],
     )
 
 
@@ -277,6 +280,21 @@ class Store(Protocol):
 
     async def rename_user(self, user_id: int, name: str) -> User:
         """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
+
+    async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
+        """Replace the user's password hash, if it still is `old_hash`, with `new_hash` and
+        revoke every token issued so far (token_version + 1), in one statement. None when
+        nothing changed: the hash is no longer `old_hash` (changed meanwhile by another
+        request, which the caller's check of the old password did not see), or the user
+        is gone."""
+
+    async def revoke_tokens(self, user_id: int) -> int:
+        """Revoke every token issued so far to the user (token_version + 1); returns the
+        new version. Raises `Gone` if the user no longer exists."""
+
+    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+        """The current token version of each of these users, in one query; users that no
+        longer exist are absent."""
 
     # --- rooms ---
 

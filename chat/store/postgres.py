@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -83,7 +83,7 @@ CONNECT_TIMEOUT_S = 10.0
 #: their own, and one on a big table may take minutes.
 QUERY_TIMEOUT_S = 15.0
 
-_USER_COLUMNS = "id, name, email, password_hash, is_admin, created_at"
+_USER_COLUMNS = "id, name, email, password_hash, is_admin, created_at, token_version"
 _MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at, m.client_msg_id"
 )
@@ -577,6 +577,36 @@ class PostgresStore:
         if user is None:
             raise Gone("your account")
         return user
+
+    async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
+        row = await self._call(
+            self._pool.fetchrow,
+            "UPDATE users SET password_hash = $3, token_version = token_version + 1"
+            f" WHERE id = $1 AND password_hash = $2 RETURNING {_USER_COLUMNS}",
+            user_id,
+            old_hash,
+            new_hash,
+        )
+        return _user(row)
+
+    async def revoke_tokens(self, user_id: int) -> int:
+        version = await self._call(
+            self._pool.fetchval,
+            "UPDATE users SET token_version = token_version + 1 WHERE id = $1"
+            " RETURNING token_version",
+            user_id,
+        )
+        if version is None:
+            raise Gone("your account")
+        return version
+
+    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+        rows = await self._call(
+            self._pool.fetch,
+            "SELECT id, token_version FROM users WHERE id = ANY($1::bigint[])",
+            list(user_ids),
+        )
+        return {row["id"]: row["token_version"] for row in rows}
 
     # --- rooms ---
 

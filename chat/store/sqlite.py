@@ -19,11 +19,12 @@ SQLite error (a wrong statement) is a bug and propagates as it is.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -377,6 +378,44 @@ class SQLiteStore:
             return user
 
         return await self._run(update)
+
+    async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute(
+                    "UPDATE users SET password_hash = ?, token_version = token_version + 1"
+                    " WHERE id = ? AND password_hash = ? RETURNING *",
+                    (new_hash, user_id, old_hash),
+                ).fetchone()
+            )
+        )
+
+    async def revoke_tokens(self, user_id: int) -> int:
+        def update(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "UPDATE users SET token_version = token_version + 1 WHERE id = ?"
+                " RETURNING token_version",
+                (user_id,),
+            ).fetchone()
+            if row is None:
+                raise Gone("your account")
+            return row[0]
+
+        return await self._run(update)
+
+    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+        # The ids travel as one JSON array: one parameter however many there are (SQLite
+        # limits the number of parameters in a statement).
+        ids = json.dumps(list(user_ids))
+        return await self._run(
+            lambda conn: dict(
+                conn.execute(
+                    "SELECT id, token_version FROM users"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                ).fetchall()
+            )
+        )
 
     # --- rooms ---
 

@@ -60,7 +60,10 @@ class DirectMessages:
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
-        await self._session.send(dumps({"error": problem}))
+        await self._session.send(self.error_frame(problem))
+
+    def error_frame(self, problem: str) -> str:
+        return dumps({"error": problem})
 
     async def _send(self, frame: dict[str, Any]) -> None:
         identity = self._session.identity

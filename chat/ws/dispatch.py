@@ -35,6 +35,10 @@ class Dialect(Protocol):
     async def reject(self, problem: str) -> None:
         """Send an error frame in this dialect's shape."""
 
+    def error_frame(self, problem: str) -> str | None:
+        """An error frame in this dialect's shape, or None if it has none for a problem
+        that closes the connection."""
+
 
 #: Decides from a decoded JSON object whether a dialect owns the frame.
 Matcher = Callable[[dict[str, Any]], bool]
@@ -57,6 +61,10 @@ class Dispatcher:
         await self._default.start()
         for _matches, dialect in self._by_shape:
             await dialect.start()
+
+    def error_frame(self, problem: str) -> str | None:
+        """In the path's default dialect, as for frames that are not JSON."""
+        return self._default.error_frame(problem)
 
     async def handle(self, message: str | bytes) -> None:
         if message == "ping":

@@ -67,7 +67,10 @@ class RoomProtocol:
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
-        await self._session.send(dumps({"Type": "error", "Error": problem}))
+        await self._session.send(self.error_frame(problem))
+
+    def error_frame(self, problem: str) -> str:
+        return dumps({"Type": "error", "Error": problem})
 
     async def _handle(self, frame: Any) -> None:
         frame = validation.require_object(frame, "frame")
@@ -163,4 +166,4 @@ class RoomProtocol:
 
     def _failed(self, error: BaseException) -> None:
         problem = str(error) if isinstance(error, ChatError) else "internal error"
-        self._session.send_nowait(dumps({"Type": "error", "Error": problem}))
+        self._session.send_nowait(self.error_frame(problem))

@@ -8,7 +8,9 @@ Every path also takes direct messages and answers ``ping``; ``/`` also routes su
 frames (those with ``"method"``). A token presented at the handshake must be valid: a
 bad one is refused with 401 before the connection opens, never half-open; one that
 cannot be checked because the database is away, with 503 and ``Retry-After``. Other
-paths are refused with 404.
+paths are refused with 404. Every session is in the revocation
+registry for its life (`chat.revocations`), so it is closed (1008) if its user's
+tokens are revoked.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..front_door import header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
 from ..replay_stream import ReplayStream
+from ..revocations import Revocations
 from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
@@ -104,12 +107,14 @@ class WebSocketServer:
         self,
         service: ChatService,
         broadcaster: Broadcaster,
+        revocations: Revocations,
         config: Config,
         hosts: HostPolicy,
         addresses: ClientAddresses,
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
+        self._revocations = revocations
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
@@ -183,4 +188,7 @@ class WebSocketServer:
             )
             if identity is not None:
                 session.identity = identity
-            await session.run(endpoint.build(session, self._service))
+            # Filed (if it has an identity) with no await before `run` takes over, so the
+            # sweep cannot close it before it runs; unfiled when it ends.
+            with self._revocations.watching(session):
+                await session.run(endpoint.build(session, self._service))

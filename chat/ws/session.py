@@ -40,6 +40,10 @@ How a session ends:
 - a dialect closes it (`close`, e.g. the support protocol on a bad token): a marker goes
   into the outbox behind what is already queued, so the client gets the error frame
   explaining why, then the close frame;
+- something outside the session's tasks closes it (`close_nowait`: the revocation sweep,
+  when the client's token has been revoked): the same, without waiting, the error frame
+  in the client's dialect (`FrameHandler.error_frame`). An idle session has no writer,
+  so this starts one; if the outbox is full, the client is evicted instead;
 - server shutdown: cancellation. The writer's current write is shielded (a frame cut in
   half would corrupt the stream), then the session closes with 1001;
 - a bug: logged, close code 1011. Only this client is affected.
@@ -119,6 +123,10 @@ class FrameHandler(Protocol):
     async def handle(self, message: str | bytes) -> None:
         """Handle one frame from the client. Domain errors become error frames here."""
 
+    def error_frame(self, problem: str) -> str | None:
+        """An error frame saying `problem` in the client's dialect, or None if the dialect
+        closes without one (sent before a close from outside, `close_nowait`)."""
+
 
 class ClientSession:
     """A connected WebSocket client, as the dialects and the broadcaster see it."""
@@ -160,6 +168,7 @@ class ClientSession:
         self._evicted = False
         # The receive loop owns the inbox's send end, the handler the receive end.
         self._inbox_send: trio.MemorySendChannel[str | bytes] | None = None
+        self._handler: FrameHandler | None = None  # set by `run`
         self._handler_done: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
         # Lists, not sets: they hold a couple of items, and a set costs four times the
@@ -267,6 +276,37 @@ class ClientSession:
         self.closing = True
         await self._enqueue(_CLOSE)
 
+    def close_nowait(self, code: int, reason: str) -> None:
+        """`close` for callers outside this session's tasks (the revocation sweep), which
+        must not wait: synchronous, so there is nothing to cancel half-way.
+
+        Queues the dialect's error frame saying `reason` (if it has one) and the close
+        marker behind what is already queued; the writer sends them, then the close frame.
+        An idle session has no writer yet: `_outbox` starts one. If the outbox has no room
+        for both, the client is evicted instead: the backlog is dropped and the close frame
+        goes out at once. Does nothing for a session that is already closing or over.
+        """
+        if self.closing or self._evicted or self.peer_gone:
+            return
+        self._close_reason = (code, reason)
+        self.closing = True
+        outbox = self._outbox()
+        if outbox is None:
+            return  # not running: nothing left to close
+        log.info("client %d closed: %d %s", self.id, code, reason)
+        farewell = self._handler.error_frame(reason) if self._handler is not None else None
+        items: list[bytes | _CloseMarker] = [_CLOSE]
+        if farewell is not None:
+            items.insert(0, text_frame(farewell))
+        try:
+            for item in items:
+                outbox.send_nowait(item)
+                self._unwritten += 1
+        except trio.WouldBlock:
+            self.evict(code, reason)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the writer is gone: the session is ending already
+
     def subscribe(self, topic: Topic, encode: Encoder, *, hold: bool = False) -> Subscription:
         """Receive `topic`'s events from now on. With `hold`, they are kept, not sent,
         until `release`: a dialect that first sends what the client missed (a resume)
@@ -373,6 +413,7 @@ class ClientSession:
             # then the writer is cancelled: nothing more will be queued for this client.
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._handler = handler
                 try:
                     await handler.start()
                     await self._receive_loop(handler)

@@ -115,6 +115,11 @@ class SupportRpc:
         # Anything that is not JSON at all.
         await self._fail(None, PARSE_ERROR)
 
+    def error_frame(self, problem: str) -> None:
+        """None: like a bad token in message.auth (spec 1.1.1), a revoked one closes the
+        connection with 1008 and says why in the close frame's reason only."""
+        return None
+
     async def handle(self, frame: Any) -> None:
         request_id: RequestId = None
         try:

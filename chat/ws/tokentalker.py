@@ -79,7 +79,7 @@ class TokenTalker:
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
-        await self._session.send(self._error_frame(problem))
+        await self._session.send(self.error_frame(problem))
 
     async def _handle(self, frame: Any) -> None:
         text = self._message_text(frame)
@@ -113,7 +113,7 @@ class TokenTalker:
     def _system_frame(self, text: str) -> dict[str, Any]:
         return {self._name_key: SYSTEM_NAME, "message": text, "system": True}
 
-    def _error_frame(self, problem: str) -> str:
+    def error_frame(self, problem: str) -> str:
         return dumps({**self._system_frame(f"error: {problem}"), "error": problem})
 
     async def _auth(self, token: str) -> None:
@@ -154,4 +154,4 @@ class TokenTalker:
     def _failed(self, error: BaseException) -> None:
         """A pipelined message could not be stored: tell the client, as any error."""
         problem = str(error) if isinstance(error, ChatError) else "internal error"
-        self._session.send_nowait(self._error_frame(problem))
+        self._session.send_nowait(self.error_frame(problem))

@@ -1,0 +1,46 @@
+"""Passwords and sessions: changing the password, logging out everywhere.
+
+- ``PUT /password``          {"OldPassword", "NewPassword"} -> 200 {"token"}
+- ``POST /logout-everywhere``                               -> 200 {"status": "ok"}
+
+Both need the caller's token (Authorization header) and revoke every token the account
+was issued before, the one in use included: from then on those are refused (401 "token
+has been revoked"), and the WebSocket sessions they opened, on every instance, are closed
+with 1008 within seconds (`chat.revocations`). A password change answers with a new token,
+so the caller stays logged in. Field names follow spec 004's style (``PUT /change-name``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from .. import validation
+from ..client_address import ClientAddresses
+from ..service import ChatService
+from .bodies import json_object
+from .identity import caller_address, require_identity
+
+
+def password_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:
+    routes = Blueprint("passwords", __name__)
+
+    @routes.put("/password")
+    async def change_password() -> Any:
+        identity = await require_identity(service, request)
+        body = await json_object(request)
+        old_password = validation.require_str(body, "OldPassword")
+        new_password = validation.require_str(body, "NewPassword")
+        user = await service.change_password(
+            identity, old_password, new_password, address=caller_address(request, addresses)
+        )
+        return {"token": service.issue_token(user)}
+
+    @routes.post("/logout-everywhere")
+    async def logout_everywhere() -> Any:
+        identity = await require_identity(service, request)
+        await service.logout_everywhere(identity)
+        return {"status": "ok"}
+
+    return routes
