@@ -298,6 +298,9 @@ def chat_target(
         CHAT_JWT_SECRET=SECRET,
         CHAT_DATA_DIR=str(tmp / f"data-{backend}-{port}"),
         CHAT_LOG_LEVEL="INFO",
+        # A load generator is thousands of clients at machine speed from one address:
+        # exactly what the rate limits and the per-address connection cap refuse.
+        CHAT_RATE_LIMITS="off",
     )
     for name in ("CHAT_DATABASE_URL", "CHAT_BUS_URL", "CHAT_WORKERS"):
         env.pop(name, None)  # the run decides these, not the caller's environment

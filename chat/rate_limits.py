@@ -115,14 +115,21 @@ class RateLimits:
     # --- checks ---
 
     def hit(self, rule: Rule, key: str) -> None:
-        """Count one action under `rule` for `key`, or raise `RateLimited` (counting
-        nothing) if any of the rule's limits is reached."""
+        """Count one action under `rule` for `key`, or raise `RateLimited` if one of the
+        rule's limits is reached.
+
+        One pass, a `hit` per limit (testing every limit first would double the cost of
+        the check on the message path): a refused action still counts against the
+        limits it did not reach, so a client that keeps trying is not let in sooner.
+        """
         if not self.enabled:
             return
-        wait = self.reached(rule, key)
-        if wait is not None:
+        refused = [item for item in rule.items if not self._limiter.hit(item, rule.name, key)]
+        if refused:
+            wait = self._retry_after(refused, rule, key)
             raise RateLimited(f"too many {rule.what}: try again in {wait} s", retry_after=wait)
-        self._count(rule, key)
+        if self._unshared is not None:
+            self._unshared[(rule.name, key)] = self._unshared.get((rule.name, key), 0) + 1
 
     def reached(self, rule: Rule, key: str) -> int | None:
         """Seconds until `key` may act under `rule` again, or None if it may now. Counts
