@@ -7,9 +7,9 @@ big), and then the server closes the TCP connection, without waiting for an answ
 as an error, and every other client carries on.
 
 These tests speak raw bytes over a socket, so they build frames no well-behaved library
-would send, and see exactly what the server sends back. They run on SQLite only
-(`database_url` below): a protocol error is handled before any frame reaches the
-dialects, so the store is never involved.
+would send, and see exactly what the server sends back. A protocol error is handled
+before any frame reaches the dialects, so the store is never involved; they still run
+on both backends, like every other server test, so that no backend is taken on trust.
 """
 
 from __future__ import annotations
@@ -31,13 +31,6 @@ UPGRADE = (
 
 #: Not all zeros, so a server that forgot to unmask would read garbage.
 MASKING_KEY = b"\x37\xfa\x21\x3d"
-
-
-@pytest.fixture
-def database_url() -> None:
-    """SQLite only (overrides conftest's two backends): protocol errors never reach the
-    store, so a second backend would run the same code twice."""
-    return None
 
 
 def frame(

@@ -394,11 +394,14 @@ class ClientSession:
 
         Synchronous, so the broadcaster can call it mid-fan-out. Closing the writer's
         receive end wakes the writer (or stops it after its current frame), and it
-        sends the close frame.
+        sends the close frame. A session with no writer yet (a held subscription that
+        overflowed before anything was queued) gets one first, for that close frame.
         """
         if self._close_reason is None:
             self._close_reason = (code, reason)
             log.info("client %d evicted: %d %s", self.id, code, reason)
+        if self._outbox_receive is None:
+            self._outbox()  # before `_evicted` is set, which stops it starting a writer
         self._evicted = True
         if self._outbox_receive is not None:
             self._outbox_receive.close()
