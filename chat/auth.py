@@ -44,7 +44,7 @@ class Passwords:
     50 concurrent logins once made an ordinary one take 11 s.
     """
 
-    def __init__(self, cost: int, workers: int = 2, *, queue: int = 64) -> None:
+    def __init__(self, cost: int, workers: int = 2, *, queue: int = 16) -> None:
         self._cost = cost
         self._limiter = trio.CapacityLimiter(workers)
         self._queue = queue

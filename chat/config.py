@@ -50,7 +50,7 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     body_timeout: float = 10.0
     max_connections_per_address: int = 256
-    bcrypt_queue: int = 64
+    bcrypt_queue: int = 16
     rate_limits: bool = True
     rate_login: str = "20/minute;200/hour"
     rate_login_failures: str = "5 per 15 minutes"
@@ -393,7 +393,8 @@ SETTINGS: tuple[Setting, ...] = (
         "CHAT_BCRYPT_QUEUE",
         None,
         _positive_int,
-        "Password checks that may wait for a bcrypt thread; more get 503 with Retry-After.",
+        "Password checks that may wait for a bcrypt thread (at cost 12, about 2 s of work); "
+        "more get 503 with Retry-After.",
     ),
     Setting(
         "rate_limits",
