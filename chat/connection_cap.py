@@ -13,9 +13,10 @@ carry many clients, the address it forwards, known once the head is read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from .raw_response import json_response
 
 #: A client over its cap may try again after this many seconds.
 RETRY_AFTER_S = 5
@@ -54,14 +55,8 @@ class ConnectionCap:
 
 def too_many_connections_response(per_address: int) -> bytes:
     """The whole HTTP response that turns away a connection over the cap."""
-    body = json.dumps(
-        {"error": f"too many open connections from your address (the limit is {per_address})"}
-    ).encode()
-    head = (
-        "HTTP/1.1 429 Too Many Requests\r\n"
-        f"Retry-After: {RETRY_AFTER_S}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+    return json_response(
+        429,
+        f"too many open connections from your address (the limit is {per_address})",
+        {"Retry-After": str(RETRY_AFTER_S)},
     )
-    return head.encode() + body

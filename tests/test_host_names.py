@@ -113,3 +113,20 @@ def test_an_origin_is_never_compared_with_a_foreign_host() -> None:
     assert not policy.origin_allowed("http://evil.example", "evil.example")
     assert policy.origin_allowed("http://localhost:9000", "localhost:9000")
     assert policy.origin_allowed(None, "localhost:9000")
+
+
+@pytest.mark.parametrize("host", [".", "a..b", "a" * 64, "xn--zz", "\u00e9"])
+async def test_a_host_no_name_could_have_gets_400_on_http_and_websocket(
+    server: Server, host: str
+) -> None:
+    # Each once made the name machinery of a library fail: werkzeug's on HTTP (a 500),
+    # wsproto's on an upgrade (the connection dropped).
+    response = await raw_get(server, "/healthz", f"Host: {host}\r\n")
+    assert status_of(response) == b"400", response
+    assert status_of(await raw_upgrade(server, "/", host=host)) == b"400"
+
+
+async def test_an_upgrade_with_a_header_outside_ascii_gets_400(server: Server) -> None:
+    response = await raw_upgrade(server, "/", "Sec-WebSocket-Protocol: \u00e9\r\n")
+    assert status_of(response) == b"400", response
+    assert b"must be ASCII" in response

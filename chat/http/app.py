@@ -12,11 +12,11 @@ The app starts no tasks of its own; everything long-lived belongs to `chat.serve
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import trio
-from quart import Quart, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -70,6 +70,34 @@ def status_for(error: ChatError) -> int:
     return 400
 
 
+class OwnHostNamesOnly:
+    """ASGI wrapper: a request whose Host is not one of the server's names gets 400 before
+    the app sees it (DNS rebinding; `chat.host_names`).
+
+    It must run before Quart: werkzeug binds its URL map to the Host, IDNA-encoding it,
+    before any hook of the app runs, and a Host such as ``a..b`` made that a 500.
+    """
+
+    def __init__(self, app: Any, hosts: HostPolicy) -> None:
+        self._app = app
+        self._hosts = hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sent = [value for name, value in scope["headers"] if name == b"host"]
+            host = sent[0].decode("latin-1") if len(sent) == 1 else None
+            if not self._hosts.allows(host):
+                body = json.dumps({"error": host_refusal(host)}).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 400, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self._app(scope, receive, send)
+
+
 def create_app(
     service: ChatService,
     *,
@@ -77,7 +105,8 @@ def create_app(
     addresses: ClientAddresses,
     max_body_bytes: int,
     body_timeout: float,
-) -> Quart:
+) -> Any:
+    """The app, as an ASGI callable: Quart's routes behind the Host check."""
     app = QuartTrio("chat", static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     # A body must arrive within this time once the headers are in (408 after it): a
@@ -94,15 +123,6 @@ def create_app(
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes(app))
     app.after_request(add_security_headers)
-
-    @app.before_request
-    async def only_our_own_host_names() -> Any:
-        # Before any route runs: a DNS-rebinding page gets nothing (chat.host_names).
-        hosts_sent = request.headers.getlist("Host")
-        host = hosts_sent[0] if len(hosts_sent) == 1 else None
-        if not hosts.allows(host):
-            return {"error": host_refusal(host)}, 400
-        return None
 
     @app.get("/healthz")
     async def healthz() -> Any:
@@ -135,4 +155,4 @@ def create_app(
         log.error("unhandled error in an HTTP request", exc_info=error)
         return {"error": "internal error"}, 500
 
-    return app
+    return OwnHostNamesOnly(app, hosts)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from ..broadcaster import Broadcaster
@@ -30,6 +31,7 @@ from ..errors import ChatError, InvalidToken, RateLimited, Unavailable
 from ..front_door import header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
+from ..raw_response import json_response
 from ..replay_stream import ReplayStream
 from ..revocations import Revocations
 from ..service import ChatService, Identity
@@ -92,6 +94,13 @@ def _header(request: WebSocketRequest, name: bytes) -> str | None:
     return None
 
 
+def _host(head: bytes) -> str | None:
+    """The request's Host (wsproto does not pass it on; the front door kept the head);
+    None unless there is exactly one."""
+    hosts = header_values(head, b"host")
+    return hosts[0].decode("latin-1") if len(hosts) == 1 else None
+
+
 def _handshake_token(request: WebSocketRequest) -> str | None:
     """``?token=...`` in the URL, else the Authorization header (raw or Bearer)."""
     tokens = parse_qs(urlsplit(request.path).query).get("token")
@@ -123,11 +132,7 @@ class WebSocketServer:
         self, request: WebSocketRequest, head: bytes, address: str
     ) -> tuple[Endpoint, Identity | None]:
         """The endpoint for the request's path and who the client is; `_Refused` if not."""
-        # wsproto does not pass Host on; the front door kept the request head.
-        hosts = header_values(head, b"host")
-        host = hosts[0].decode("latin-1") if len(hosts) == 1 else None
-        if not self._hosts.allows(host):
-            raise _Refused(400, f"{host_refusal(host)}")
+        host = _host(head)  # checked already (`_head_problem`)
         path = urlsplit(request.path).path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None:
@@ -151,9 +156,29 @@ class WebSocketServer:
         except Unavailable as error:
             raise _Refused(503, str(error), retry_after=error.retry_after) from None
 
+    def _head_problem(self, head: bytes) -> str | None:
+        """Why an upgrade request must be refused before wsproto parses it, or None.
+
+        wsproto decodes header values as ASCII, and the Host as IDNA, and a value it
+        cannot decode crashed the handshake (the connection dropped, a traceback logged).
+        The Host must be one of the server's names anyway (which are all valid), and
+        header values outside ASCII (obsolete in HTTP) are refused here, with 400.
+        """
+        if not self._hosts.allows(_host(head)):
+            return host_refusal(_host(head))
+        end = head.find(b"\r\n\r\n")
+        if not head[: end if end != -1 else len(head)].isascii():
+            return "request headers must be ASCII"
+        return None
+
     async def handle(self, replay: ReplayStream) -> None:
         """Complete the handshake and serve the client until the connection ends."""
         config = self._config
+        problem = self._head_problem(replay.head)
+        if problem is not None:
+            with trio.move_on_after(config.close_timeout):  # a client that never reads
+                await replay.send_all(json_response(400, problem))
+            return
         forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
         address = self._addresses.resolve(peer_address(replay.transport), forwarded)
         # Every write to this connection, trio-websocket's and ours, goes through `stream`.
