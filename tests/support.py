@@ -9,8 +9,8 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,10 +108,9 @@ async def wait_for_a_waiter_on_the_id_lock(fetchval: Callable[..., Awaitable[Any
             await trio.sleep(0.02)
 
 
-@asynccontextmanager
-async def throwaway_postgres_schema() -> AsyncIterator[str]:
-    """A fresh schema for one test; yields a database URL whose search_path is that schema."""
-    base = postgres_url_or_skip()
+async def _create_throwaway_schema(base: str) -> str:
+    """Create a fresh schema on `base`; its name. Skips (fails under CI=true) if
+    PostgreSQL does not answer."""
     schema = "chat_test_" + secrets.token_hex(6)
     try:
         await _pg_execute(base, f"CREATE SCHEMA {schema}")
@@ -120,12 +119,36 @@ async def throwaway_postgres_schema() -> AsyncIterator[str]:
         if in_ci():
             pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
         pytest.skip(message)
+    return schema
+
+
+def _schema_url(base: str, schema: str) -> str:
     separator = "&" if "?" in base else "?"
+    return f"{base}{separator}search_path={schema}"
+
+
+@asynccontextmanager
+async def throwaway_postgres_schema() -> AsyncIterator[str]:
+    """A fresh schema for one test; yields a database URL whose search_path is that schema."""
+    base = postgres_url_or_skip()
+    schema = await _create_throwaway_schema(base)
     try:
-        yield f"{base}{separator}search_path={schema}"
+        yield _schema_url(base, schema)
     finally:
         with trio.CancelScope(shield=True):
             await _pg_execute(base, f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def throwaway_postgres_schema_outside_trio() -> Iterator[str]:
+    """`throwaway_postgres_schema` for synchronous code, such as a module-scoped fixture
+    that serves it from a `chat serve` process: made and dropped in a `trio.run` each."""
+    base = postgres_url_or_skip()
+    schema = trio.run(_create_throwaway_schema, base)
+    try:
+        yield _schema_url(base, schema)
+    finally:
+        trio.run(_pg_execute, base, f"DROP SCHEMA {schema} CASCADE")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """Every input that once broke the server (tests/corpus/hostile_inputs.json) is answered with
-a clear error: a 4xx over HTTP, an error frame over a WebSocket with the connection still
-open, and nothing logged at ERROR. One test per backend replays the whole corpus (a
-server per entry would cost minutes), and reports every entry that fails, by name."""
+a clear error: a 4xx over HTTP (raw request heads included), an error frame over a
+WebSocket with the connection still open, and nothing logged at ERROR. One test per
+backend replays the whole corpus (a server per entry would cost minutes), and reports
+every entry that fails, by name."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from support import STEP, Account, Clients, Server, account, http_client
 from trio_websocket import ConnectionClosed
 
 CORPUS = Path(__file__).parent / "corpus" / "hostile_inputs.json"
+#: A raw answer is complete once the server has sent nothing for this long.
+RAW_SILENCE_S = 0.3
 
 
 def load_corpus() -> list[dict[str, Any]]:
@@ -82,6 +86,33 @@ async def replay_ws(clients: Clients, user: Account, entry: dict[str, Any]) -> s
     return None
 
 
+async def replay_raw(server: Server, user: Account, entry: dict[str, Any]) -> str | None:
+    """What is wrong with the server's answer to one raw request head, or None: it must
+    be answered (not dropped) with a 4xx. The answer is read to its end (until the server
+    closes or falls silent) before the connection is closed."""
+    request = build(entry["raw"]["request"], user).replace("{host}", f"{server.host}:{server.port}")
+    answer = b""
+    with trio.fail_after(STEP):
+        async with await trio.open_tcp_stream(server.host, server.port) as stream:
+            try:
+                await stream.send_all(request.encode("utf-8", "surrogatepass"))
+                while True:
+                    with trio.move_on_after(RAW_SILENCE_S):
+                        chunk = await stream.receive_some()
+                        if chunk:
+                            answer += chunk
+                            continue
+                    break
+            except trio.BrokenResourceError:
+                pass  # reset by the server: judged by what arrived before
+    status = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
+    if status is None:
+        return f"no HTTP answer: {answer[:200]!r}"
+    if not 400 <= int(status.group(1)) < 500:
+        return f"answered {answer[:100]!r}, not a 4xx"
+    return None
+
+
 async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logged_as_a_bug(
     server: Server, clients: Clients, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -91,6 +122,8 @@ async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logge
     for entry in load_corpus():
         if "http" in entry:
             problem = await replay_http(server, user, entry)
+        elif "raw" in entry:
+            problem = await replay_raw(server, user, entry)
         else:
             problem = await replay_ws(clients, user, entry)
         if problem is not None:
