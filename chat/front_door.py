@@ -17,7 +17,7 @@ import trio
 
 from .client_address import ClientAddresses, normalise
 from .connection_cap import ConnectionCap, too_many_connections_response
-from .replay_stream import ReplayStream
+from .replay_stream import ReplayStream, close_gently
 
 log = logging.getLogger(__name__)
 
@@ -191,14 +191,12 @@ class FrontDoor:
                 await self._websocket.handle(ReplayStream(stream, upgrade))
 
     async def _turn_away(self, stream: trio.SocketStream) -> None:
-        """Answer 429 to a connection over its address's cap, and close it gently: after
-        our half-close, read what the client still sends, so that closing with unread
-        data does not reset the connection before the client has read the answer."""
+        """Answer 429 to a connection over its address's cap, and close it gently, so that
+        closing with unread data does not reset the connection before the client has read
+        the answer."""
         with trio.move_on_after(TURN_AWAY_TIMEOUT_S):
             await stream.send_all(too_many_connections_response(self._cap.per_address))
-            await stream.send_eof()
-            while await stream.receive_some(4096):
-                pass
+        await close_gently(stream)
 
 
 def peer_address(stream: trio.SocketStream) -> str:

@@ -15,6 +15,7 @@ an IP literal cannot be rebound), ``CHAT_PUBLIC_URL``'s host and ``CHAT_ALLOWED_
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from .config import Config
@@ -24,13 +25,23 @@ _WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
 
 
 def host_name(host: str) -> str:
-    """The name in a Host header value, without the port, lower-cased, no final dot."""
+    """The name in a Host header value, without the port, lower-cased, without the one
+    final dot a fully qualified name may have."""
     host = host.strip().lower()
     if host.startswith("["):  # [v6]:port
         return host[1 : host.find("]")] if "]" in host else host
     if host.count(":") == 1:
         host = host.partition(":")[0]
-    return host.rstrip(".")
+    return host.removesuffix(".")
+
+
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def _is_dns_name(name: str) -> bool:
+    """True for a syntactically valid DNS name (ASCII labels of 1-63 characters): the
+    only kind a browser sends, and the only kind the HTTP libraries can encode."""
+    return len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def host_refusal(host: str | None) -> str:
@@ -80,6 +91,8 @@ class HostPolicy:
         if self._any_name:
             return True
         name = host_name(host)
+        if not (_is_dns_name(name) or _is_ip(name)):
+            return False
         if name in self._names:
             return True
         if any(name.endswith(suffix) or name == suffix[1:] for suffix in self._suffixes):

@@ -59,3 +59,22 @@ class ReplayStream(trio.abc.HalfCloseableStream):
     async def aclose(self) -> None:
         self._prefix = None
         await self.transport.aclose()
+
+
+#: The longest `close_gently` waits for a client to finish sending.
+LINGER_S = 1.0
+
+
+async def close_gently(stream: trio.abc.HalfCloseableStream) -> None:
+    """Prepare to close a connection without resetting it: send our end-of-file, then
+    read (and drop) whatever the client still sends, until it closes too or `LINGER_S`
+    passes. Closing a socket that holds unread data makes the kernel reset the
+    connection, and a reset can destroy the answer the client has not read yet. The
+    caller closes the stream afterwards."""
+    with trio.move_on_after(LINGER_S):
+        try:
+            await stream.send_eof()
+            while await stream.receive_some(4096):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            pass  # gone already, or being read by someone else: nothing to wait for

@@ -115,7 +115,9 @@ async def serve(
             max_body_bytes=config.max_body_bytes,
             body_timeout=config.body_timeout,
         )
-        http = HttpServer(app, shutdown_timeout=config.shutdown_timeout)
+        http = HttpServer(
+            app, shutdown_timeout=config.shutdown_timeout, send_timeout=config.write_timeout
+        )
         websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(

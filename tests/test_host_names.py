@@ -25,7 +25,7 @@ async def raw_get(server: Server, path: str, head: str) -> bytes:
     return response
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "LOCALHOST.", "app.localhost"])
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "LOCALHOST.", "app.localhost", "[::1]"])
 async def test_loopback_names_are_answered(server: Server, host: str) -> None:
     response = await raw_get(server, "/healthz", f"Host: {host}:{server.port}\r\n")
     assert status_of(response) == b"200", response
@@ -115,7 +115,9 @@ def test_an_origin_is_never_compared_with_a_foreign_host() -> None:
     assert policy.origin_allowed(None, "localhost:9000")
 
 
-@pytest.mark.parametrize("host", [".", "a..b", "a" * 64, "xn--zz", "\u00e9"])
+@pytest.mark.parametrize(
+    "host", [".", "a..b", "a" * 64, "xn--zz", "\u00e9", "localhost..", ".localhost"]
+)
 async def test_a_host_no_name_could_have_gets_400_on_http_and_websocket(
     server: Server, host: str
 ) -> None:

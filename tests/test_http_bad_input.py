@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import Server, account, http_client
+import trio
+from support import STEP, Server, account, http_client
 
 ROUTES = [
     ("POST", "/auth"),
@@ -63,3 +64,21 @@ async def test_junk_bodies_get_a_4xx_with_an_error_never_a_500(
                 # (An object without LastID is a valid body for GET /messages.)
                 assert response.status_code >= 400, (body, response.text)
                 assert response.json()["error"], body
+
+
+async def test_an_empty_request_target_gets_400_not_500(server: Server) -> None:
+    with trio.fail_after(STEP):
+        async with await trio.open_tcp_stream(server.host, server.port) as stream:
+            await stream.send_all(b"GET ? HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            response = b""
+            while chunk := await stream.receive_some():
+                response += chunk
+    assert response.startswith(b"HTTP/1.1 400 "), response
+    assert b"request target must be a path" in response
+
+
+async def test_a_static_file_name_the_file_system_cannot_hold_gets_404(server: Server) -> None:
+    async with http_client(server) as client:
+        response = await client.get("/static/" + "a" * 300)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not found"

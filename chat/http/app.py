@@ -38,7 +38,7 @@ from ..errors import (
 from ..host_names import HostPolicy, host_refusal
 from ..service import ChatService
 from .accounts import accounts_routes
-from .client import STATIC_DIR, add_security_headers, client_routes
+from .client import add_security_headers, client_routes
 from .passwords import password_routes
 from .profiles import profile_routes
 from .rooms import room_routes
@@ -70,12 +70,14 @@ def status_for(error: ChatError) -> int:
     return 400
 
 
-class OwnHostNamesOnly:
-    """ASGI wrapper: a request whose Host is not one of the server's names gets 400 before
-    the app sees it (DNS rebinding; `chat.host_names`).
+class RequestGuard:
+    """ASGI wrapper: refuses, with 400, what must never reach Quart.
 
-    It must run before Quart: werkzeug binds its URL map to the Host, IDNA-encoding it,
-    before any hook of the app runs, and a Host such as ``a..b`` made that a 500.
+    - A Host that is not one of the server's names (DNS rebinding; `chat.host_names`).
+      This must run before Quart: werkzeug binds its URL map to the Host, IDNA-encoding
+      it, before any hook of the app runs, and a Host such as ``a..b`` made that a 500.
+    - An empty request target (``GET ? HTTP/1.1``): Quart reads the path's first
+      character to build the request, another 500.
     """
 
     def __init__(self, app: Any, hosts: HostPolicy) -> None:
@@ -87,15 +89,22 @@ class OwnHostNamesOnly:
             sent = [value for name, value in scope["headers"] if name == b"host"]
             host = sent[0].decode("latin-1") if len(sent) == 1 else None
             if not self._hosts.allows(host):
-                body = json.dumps({"error": host_refusal(host)}).encode()
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ]
-                await send({"type": "http.response.start", "status": 400, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await self._refuse(send, host_refusal(host))
+                return
+            if not scope["path"]:
+                await self._refuse(send, "the request target must be a path, like /rooms")
                 return
         await self._app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(send: Any, problem: str) -> None:
+        body = json.dumps({"error": problem}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
@@ -107,7 +116,8 @@ def create_app(
     body_timeout: float,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check."""
-    app = QuartTrio("chat", static_folder=str(STATIC_DIR), static_url_path="/static")
+    # No static folder: chat.http.client serves the client's few files itself.
+    app = QuartTrio("chat", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     # A body must arrive within this time once the headers are in (408 after it): a
     # client sending a byte every few seconds cannot hold a request open for long.
@@ -121,7 +131,7 @@ def create_app(
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
     app.register_blueprint(support_routes(service, addresses))
-    app.register_blueprint(client_routes(app))
+    app.register_blueprint(client_routes())
     app.after_request(add_security_headers)
 
     @app.get("/healthz")
@@ -155,4 +165,4 @@ def create_app(
         log.error("unhandled error in an HTTP request", exc_info=error)
         return {"error": "internal error"}, 500
 
-    return OwnHostNamesOnly(app, hosts)
+    return RequestGuard(app, hosts)

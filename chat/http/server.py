@@ -43,7 +43,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
-from ..replay_stream import ReplayStream
+from ..replay_stream import ReplayStream, close_gently
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,22 @@ class ShieldedSendApp:
     tells the app ``http.disconnect``, and quart-trio reacts by cancelling the task that
     is making the call, so the bookkeeping was cut short: the connection stayed open
     after ``Connection: close``, and an idle keep-alive connection held up shutdown for
-    the whole graceful timeout. Shielding ``send`` lets Hypercorn finish. Writes to the
-    socket inside it were already shielded by Hypercorn, so nothing can block longer than
-    before. tests/test_front_door.py and tests/test_shutdown.py cover both symptoms.
+    the whole graceful timeout. Shielding ``send`` lets Hypercorn finish.
+    tests/test_front_door.py and tests/test_shutdown.py cover both symptoms.
+
+    Like every shield in the server, this one has a bound (`timeout`). Under HTTP/1.1 a
+    ``send`` only writes to the socket, but a client may ask for HTTP/2 (``Upgrade: h2c``),
+    and there ``send`` waits for the peer's flow-control window: a client that left right
+    after the switch kept it waiting forever, a task and a socket leaked per request.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, timeout: float) -> None:
         self._app = app
+        self._timeout = timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def shielded_send(message: Any) -> None:
-            with trio.CancelScope(shield=True):
+            with trio.move_on_after(self._timeout, shield=True):
                 await send(message)
 
         await self._app(scope, receive, shielded_send)
@@ -104,33 +109,61 @@ _CONNECTION: ContextVar[_Handover | None] = ContextVar("chat_http_connection", d
 
 class _HandOverStream(trio.abc.HalfCloseableStream):
     """The stream Hypercorn serves: the connection, until it is handed over; from then
-    on its writes are dropped and its closes ignored (the connection lives on)."""
+    on its writes are dropped and its closes ignored (the connection lives on).
+
+    When Hypercorn closes the connection after an answer (HTTP/1.0, ``Connection:
+    close``, an error), what the client sent after its request is still unread, and
+    closing a socket with unread data resets the connection: the client could lose the
+    answer. So `aclose` closes gently (`close_gently`), unless Hypercorn's reader is
+    waiting in `receive_some` (an idle keep-alive connection timing out, where nothing
+    is unread), which a second reader would collide with.
+
+    Writes and the end-of-file are serialised by `_sending`: Hypercorn writes under a
+    lock of its own, but sends the end-of-file outside it, so a request followed by
+    bytes the protocol forbids (extra data after an HTTP/1.0 request) made the reader
+    close the connection while the app was writing its answer (trio's BusyResourceError,
+    a traceback, and no answer at all).
+    """
 
     def __init__(self, inner: ReplayStream) -> None:
         self.inner = inner
         self.released = False
+        self._receiving = False
+        self._sending = trio.Lock()
 
     @property
     def socket(self) -> trio.socket.SocketType:
         return self.inner.socket  # Hypercorn reads the peer address from it
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        return await self.inner.receive_some(max_bytes)
+        self._receiving = True
+        try:
+            return await self.inner.receive_some(max_bytes)
+        finally:
+            self._receiving = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if not self.released:
-            await self.inner.send_all(data)
+            async with self._sending:
+                await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
         if not self.released:
-            await self.inner.send_eof()
+            async with self._sending:
+                await self.inner.send_eof()
 
     async def aclose(self) -> None:
-        if not self.released:
-            await self.inner.aclose()
+        if self.released:
+            return
+        try:
+            if not self._receiving:
+                async with self._sending:
+                    await close_gently(self.inner)
+        finally:
+            await trio.aclose_forcefully(self.inner)
 
 
 class HandOverWebSockets:
@@ -164,9 +197,9 @@ def _hypercorn_config(shutdown_timeout: float) -> HypercornConfig:
 class HttpServer:
     """Serves the HTTP connections the front door hands over, with one ASGI app."""
 
-    def __init__(self, app: Any, *, shutdown_timeout: float) -> None:
+    def __init__(self, app: Any, *, shutdown_timeout: float, send_timeout: float) -> None:
         self._config = _hypercorn_config(shutdown_timeout)
-        self._app = ASGIWrapper(HandOverWebSockets(ShieldedSendApp(app)))
+        self._app = ASGIWrapper(HandOverWebSockets(ShieldedSendApp(app, send_timeout)))
         self._state: dict[str, Any] = {}
         self._context = WorkerContext(None)
         self._lifespan = Lifespan(self._app, self._config, self._state)

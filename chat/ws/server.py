@@ -32,7 +32,7 @@ from ..front_door import header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
 from ..raw_response import json_response
-from ..replay_stream import ReplayStream
+from ..replay_stream import ReplayStream, close_gently
 from ..revocations import Revocations
 from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
@@ -178,6 +178,7 @@ class WebSocketServer:
         if problem is not None:
             with trio.move_on_after(config.close_timeout):  # a client that never reads
                 await replay.send_all(json_response(400, problem))
+            await close_gently(replay)
             return
         forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
         address = self._addresses.resolve(peer_address(replay.transport), forwarded)
