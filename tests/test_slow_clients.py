@@ -49,6 +49,20 @@ async def test_a_body_that_trickles_in_gets_408_once_the_body_timeout_passes(
     assert trio.current_time() - started < 5  # not the 60 s it used to take
 
 
+async def until_a_slot_is_free(server: Server) -> None:
+    """Return once a new connection is answered 200 rather than 429 (over the cap);
+    fails if that takes longer than `STEP`."""
+    with trio.fail_after(STEP):
+        while True:
+            async with await trio.open_tcp_stream(server.host, server.port) as again:
+                await again.send_all(HEALTH)
+                status = status_of(await read_response(again))
+            if status == b"200":
+                return
+            assert status == b"429", status
+            await trio.sleep(0.05)
+
+
 async def open_held(server: Server, count: int) -> list[trio.SocketStream]:
     """`count` keep-alive connections, each answered once, so each holds its slot."""
     streams = []
@@ -87,16 +101,8 @@ async def test_a_closed_connection_gives_its_slot_back(
     held = await open_held(server, 2)
     await held.pop().aclose()
     try:
-        # The server gives the slot back once it has seen the close: try until then.
-        with trio.fail_after(STEP):
-            while True:
-                async with await trio.open_tcp_stream(server.host, server.port) as again:
-                    await again.send_all(HEALTH)
-                    status = status_of(await read_response(again))
-                if status == b"200":
-                    break
-                assert status == b"429"
-                await trio.sleep(0.05)
+        # The server gives the slot back once it has seen the close.
+        await until_a_slot_is_free(server)
     finally:
         for stream in held:
             await stream.aclose()
@@ -157,12 +163,4 @@ async def test_an_http2_upgrade_its_client_abandons_gives_its_connection_back(
                 b"GET /nothing HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\n\r\n"
             )
             assert status_of(await read_response(stream)) == b"101"
-    with trio.fail_after(STEP):
-        while True:
-            async with await trio.open_tcp_stream(server.host, server.port) as again:
-                await again.send_all(HEALTH)
-                status = status_of(await read_response(again))
-            if status == b"200":
-                break
-            assert status == b"429"
-            await trio.sleep(0.1)
+    await until_a_slot_is_free(server)
