@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import trio
 from support import (
-    TEST_SECRET,
     Clients,
     Server,
     open_clients,
+    server_config,
     start_server,
     throwaway_postgres_schema,
 )
@@ -34,33 +34,17 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | No
             yield url
 
 
-def _test_config(tmp_path: Path, database_url: str | None) -> Config:
-    return Config(
-        host="127.0.0.1",
-        port=0,
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        jwt_secret=TEST_SECRET,
-        bcrypt_cost=4,
-        close_timeout=2.0,
-        shutdown_timeout=2.0,
-        # Tests play many users from one address (127.0.0.1), at machine speed: rate
-        # limits would refuse them. The tests of the limits turn them on themselves.
-        rate_limits=False,
-    )
-
-
 @pytest.fixture
 def config(tmp_path: Path, database_url: str | None) -> Config:
     """A server configuration for the backend under test (both, in turn)."""
-    return _test_config(tmp_path, database_url)
+    return server_config(tmp_path, database_url)
 
 
 @pytest.fixture
 async def postgres_config(tmp_path: Path) -> AsyncIterator[Config]:
     """A configuration on a throwaway PostgreSQL schema, for PostgreSQL-only behaviour."""
     async with throwaway_postgres_schema() as url:
-        yield _test_config(tmp_path, url)
+        yield server_config(tmp_path, url)
 
 
 @pytest.fixture

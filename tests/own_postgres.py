@@ -215,6 +215,15 @@ class OwnPostgres:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._paused.pop(), signal.SIGCONT)
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """`pause` for the block; thawed on the way out, whatever happened in it."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
+
 
 def _children(parent: int) -> list[int]:
     children = []

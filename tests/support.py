@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -149,6 +150,25 @@ def throwaway_postgres_schema_outside_trio() -> Iterator[str]:
         yield _schema_url(base, schema)
     finally:
         trio.run(_pg_execute, base, f"DROP SCHEMA {schema} CASCADE")
+
+
+def server_config(tmp_path: Path, database_url: str | None, **changes: Any) -> Config:
+    """The configuration every test server starts from: loopback, an ephemeral port, the
+    test's own data directory, cheap bcrypt, short timeouts, and `changes`.
+
+    Rate limits are off: tests play many users from one address (127.0.0.1) at machine
+    speed, which the limits would refuse. The tests of the limits turn them on."""
+    return Config(
+        host="127.0.0.1",
+        port=0,
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        jwt_secret=TEST_SECRET,
+        bcrypt_cost=4,
+        close_timeout=2.0,
+        shutdown_timeout=2.0,
+        rate_limits=False,
+    ).replace(**changes)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import trio
 from own_postgres import OwnPostgres, PostgresTemplate, own_postgres, postgres_template
 from support import (
     STEP,
-    TEST_SECRET,
     Account,
     Clients,
     JsonClient,
@@ -30,6 +29,7 @@ from support import (
     pg_query,
     pg_session,
     raw_upgrade,
+    server_config,
     start_server,
     status_of,
 )
@@ -55,23 +55,10 @@ async def pg(template: PostgresTemplate) -> AsyncIterator[OwnPostgres]:
         yield server
 
 
-def chat_config(tmp_path: Path, database_url: str | None) -> Config:
-    return Config(
-        host="127.0.0.1",
-        port=0,
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        jwt_secret=TEST_SECRET,
-        bcrypt_cost=4,
-        close_timeout=2.0,
-        shutdown_timeout=2.0,
-    )
-
-
 @pytest.fixture
 def config(tmp_path: Path, pg: OwnPostgres) -> Config:
     """The chat's configuration, on this test's own PostgreSQL."""
-    return chat_config(tmp_path, pg.url())
+    return server_config(tmp_path, pg.url())
 
 
 @asynccontextmanager
@@ -332,7 +319,7 @@ async def test_too_many_connections_answers_503(
         await execute("CREATE ROLE chat LOGIN CONNECTION LIMIT 3")
         await execute("CREATE DATABASE chat OWNER chat")
     url = pg.url("chat", "chat")
-    async with running(chat_config(tmp_path, url)) as server, pg_query(pg.url()) as fetchval:
+    async with running(server_config(tmp_path, url)) as server, pg_query(pg.url()) as fetchval:
         alice = await account(server, "alice")
         # The chat holds two connections (its pool's and the bus's): end the pool's, and
         # take its place and the last free one.
@@ -365,14 +352,11 @@ async def test_a_hung_database_answers_503_within_the_query_timeout(
 ) -> None:
     async with running(config) as server:
         alice = await account(server, "alice")
-        pg.pause()
-        try:
+        with pg.paused():
             async with http_client(server) as client:
                 started = trio.current_time()
                 response = await client.get("/profile", headers=alice.auth)
                 elapsed = trio.current_time() - started
-        finally:
-            pg.resume()
     assert response.status_code == 503
     assert elapsed < short_database_timeouts + 2
 
@@ -391,14 +375,11 @@ async def test_a_caller_waiting_for_a_connection_to_a_hung_database_is_answered_
             async with http_client(server) as client:
                 responses.append(await client.get("/profile", headers=alice.auth))
 
-        pg.pause()
-        try:
+        with pg.paused():
             # The first holds the one connection, hanging; the second waits for it.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(profile)
                 nursery.start_soon(profile)
-        finally:
-            pg.resume()
     assert [response.status_code for response in responses] == [503, 503]
     assert "no connection free within" in store_warnings(caplog)
 
@@ -408,12 +389,9 @@ async def test_the_server_serves_again_when_a_hung_database_wakes_up(
 ) -> None:
     async with running(config) as server:
         alice = await account(server, "alice")
-        pg.pause()
-        try:
+        with pg.paused():
             async with http_client(server) as client:
                 assert (await client.get("/profile", headers=alice.auth)).status_code == 503
-        finally:
-            pg.resume()
         async with http_client(server) as client:
             assert (await client.get("/profile", headers=alice.auth)).status_code == 200
 
@@ -443,7 +421,7 @@ async def test_database_faults_are_logged_as_warnings_without_tracebacks(
 def sqlite_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     """A SQLite server whose connections wait for a lock a fifth of a second, not 30."""
     monkeypatch.setattr(chat.store.sqlite, "BUSY_TIMEOUT_S", 0.2)
-    return chat_config(tmp_path, None)
+    return server_config(tmp_path, None)
 
 
 @asynccontextmanager

@@ -79,6 +79,7 @@ from support import (
     STEP,
     TEST_SECRET,
     chat_environ,
+    server_config,
     throwaway_postgres_schema_outside_trio,
 )
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -271,20 +272,10 @@ def fuzzed(
         url = None
         if request.param == "postgres":
             url = stack.enter_context(throwaway_postgres_schema_outside_trio())
-        config = Config(
-            host="127.0.0.1",
-            port=0,
-            database_url=url,
-            data_dir=tmp_path / "data",
-            jwt_secret=TEST_SECRET,
-            bcrypt_cost=4,
-            close_timeout=2.0,
-            shutdown_timeout=2.0,
-            log_level="INFO",
-            # The fuzzer is one address sending at machine speed: the rate limits and the
-            # per-address connection cap would answer it 429, and hide everything behind.
-            rate_limits=False,
-        )
+        # Rate limits stay off (server_config): the fuzzer is one address sending at
+        # machine speed, and 429s from the limits and the connection cap would hide
+        # everything behind them.
+        config = server_config(tmp_path, url, log_level="INFO")
         _add_operator(config)
         log_path = tmp_path / "chat.log"
         process, port = stack.enter_context(_serving(config, log_path))
