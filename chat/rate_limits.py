@@ -128,8 +128,7 @@ class RateLimits:
         if refused:
             wait = self._retry_after(refused, rule, key)
             raise RateLimited(f"too many {rule.what}: try again in {wait} s", retry_after=wait)
-        if self._unshared is not None:
-            self._unshared[(rule.name, key)] = self._unshared.get((rule.name, key), 0) + 1
+        self._share(rule, key)
 
     def reached(self, rule: Rule, key: str) -> int | None:
         """Seconds until `key` may act under `rule` again, or None if it may now. Counts
@@ -142,13 +141,14 @@ class RateLimits:
     def record(self, rule: Rule, key: str) -> None:
         """Count an action that has happened, whatever the limit (a failed login)."""
         if self.enabled:
-            self._count(rule, key)
+            for item in rule.items:
+                self._limiter.hit(item, rule.name, key)
+            self._share(rule, key)
 
-    def _count(self, rule: Rule, key: str, cost: int = 1) -> None:
-        for item in rule.items:
-            self._limiter.hit(item, rule.name, key, cost=cost)
+    def _share(self, rule: Rule, key: str) -> None:
+        """Note one action counted here, for `run` to tell the other instances."""
         if self._unshared is not None:
-            self._unshared[(rule.name, key)] = self._unshared.get((rule.name, key), 0) + cost
+            self._unshared[(rule.name, key)] = self._unshared.get((rule.name, key), 0) + 1
 
     def _retry_after(self, items: list[RateLimitItem], rule: Rule, key: str) -> int:
         now = time.time()

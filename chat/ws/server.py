@@ -164,8 +164,9 @@ class WebSocketServer:
         The Host must be one of the server's names anyway (which are all valid), and
         header values outside ASCII (obsolete in HTTP) are refused here, with 400.
         """
-        if not self._hosts.allows(_host(head)):
-            return host_refusal(_host(head))
+        host = _host(head)
+        if not self._hosts.allows(host):
+            return host_refusal(host)
         end = head.find(b"\r\n\r\n")
         if not head[: end if end != -1 else len(head)].isascii():
             return "request headers must be ASCII"
