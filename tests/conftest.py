@@ -7,11 +7,12 @@ with CI=true, where they fail.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import trio
+from _pytest.outcomes import Skipped
 from support import (
     Clients,
     Server,
@@ -22,6 +23,39 @@ from support import (
 )
 
 from chat.config import Config
+
+
+def _first_skip(error: BaseException | None) -> Skipped | None:
+    """The `Skipped` with a reason inside `error`'s context chain or exception groups."""
+    while error is not None:
+        if isinstance(error, Skipped) and error.msg:
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                found = _first_skip(inner)
+                if found is not None:
+                    return found
+        error = error.__context__
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
+    """Keep the reason of a skip raised inside Trio (an async fixture or test).
+
+    pytest-trio 0.8 turns such a skip into a bare `pytest.skip()` raised while handling
+    the original, so the summary said only "Skipped". The original is the new one's
+    context: skip again with its reason (no Chromium, no CHAT_TEST_DATABASE_URL...).
+    """
+    try:
+        return (yield)
+    except Skipped as bare:
+        if bare.msg:
+            raise
+        original = _first_skip(bare.__context__)
+        if original is None:
+            raise
+        pytest.skip(original.msg)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -4,9 +4,11 @@ Several dialects share one connection, told apart by the shape of each frame:
 
 - the text frame ``ping`` is answered ``pong`` on every path (spec 003);
 - a JSON object with ``"from"``, ``"to"`` or ``"content"`` is a direct message (spec 003);
+- on ``/``, a JSON object with ``"method"`` is a support frame;
 - anything else goes to the path's *default* dialect: TokenTalker on ``/``, the room
-  protocol on ``/ws``. The default dialect also answers frames that are not JSON at all,
-  in its own error shape, so a client always gets errors in the shape it speaks.
+  protocol on ``/ws``, the support protocol on ``/v1/ws``. The default dialect also
+  answers frames that are not JSON at all, in its own error shape, so a client always
+  gets errors in the shape it speaks.
 
 Each dialect is an adapter over `chat.service.ChatService`; none of them knows the others.
 """
