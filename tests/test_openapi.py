@@ -9,7 +9,7 @@ document promises it. Routes that need a token get a fresh, real one for every r
 (two of them revoke the caller's tokens).
 
 Budget: CHAT_SCHEMATHESIS_EXAMPLES examples per route, generation mode and backend
-(default 8: about 20 seconds per backend on a loaded two-core machine). Set it higher to
+(default 8: 15 to 30 seconds per backend on a loaded two-core machine). Set it higher to
 search longer. Schemathesis runs in a worker thread (its client is synchronous) while the
 server runs on the test's Trio thread.
 """
