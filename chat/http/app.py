@@ -41,6 +41,7 @@ from ..host_names import HostPolicy, host_refusal
 from ..service import ChatService
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
+from .openapi import STRING, Answer, describe, exact_object, openapi_routes
 from .passwords import password_routes
 from .profiles import profile_routes
 from .rooms import room_routes
@@ -85,6 +86,11 @@ class RequestGuard:
     def __init__(self, app: Any, hosts: HostPolicy) -> None:
         self._app = app
         self._hosts = hosts
+
+    @property
+    def app(self) -> Any:
+        """The Quart app behind the guard (its URL map: tests/test_openapi.py)."""
+        return self._app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -134,9 +140,21 @@ def create_app(
     app.register_blueprint(room_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes())
+    app.register_blueprint(openapi_routes())
     app.after_request(add_security_headers)
 
     @app.get("/healthz")
+    @describe(
+        "Whether the server can serve: the database answers within 2 seconds",
+        answers={
+            200: Answer("serving", exact_object({"status": {"const": "ok"}})),
+            503: Answer(
+                "the database does not answer",
+                exact_object({"status": {"const": "unavailable"}, "error": STRING}),
+                retry_after=True,
+            ),
+        },
+    )
     async def healthz() -> Any:
         try:
             with trio.fail_after(HEALTH_TIMEOUT_S):

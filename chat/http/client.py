@@ -1,6 +1,7 @@
 """The browser client (spec 002: a client page served from the chat port itself).
 
-``GET /`` serves chat/static/index.html; ``/static/...`` its script and style sheet.
+``GET /`` serves chat/static/index.html; ``/static/...`` its script and style sheet;
+``GET /docs`` the page that shows the OpenAPI document (chat/static/docs.html).
 Every response carries security headers; the Content-Security-Policy allows scripts
 from this origin only (no inline scripts, no eval), so even text that slipped into the
 page as HTML could not run.
@@ -8,11 +9,14 @@ page as HTML could not run.
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 from typing import Any
 
 from quart import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import NotFound
+
+from .openapi import ERROR, NOT_MODIFIED, Answer, describe
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -40,16 +44,42 @@ SECURITY_HEADERS = {
 #: The client's files: nothing else is ever served from /static/. (A generic static
 #: folder handed any name to the file system: a 300-character one was a 500.)
 STATIC_FILES = frozenset(path.name for path in STATIC_DIR.iterdir() if path.is_file())
+#: Their media types, as Quart guesses them from the names.
+_MEDIA_TYPES = tuple(
+    sorted({mimetypes.guess_type(name)[0] or "text/plain" for name in STATIC_FILES})
+)
+_PAGE = Answer("the page", media=("text/html",))
 
 
 def client_routes() -> Blueprint:
     routes = Blueprint("client", __name__)
 
     @routes.get("/")
+    @describe(
+        "The browser client's page",
+        answers={200: _PAGE, 304: NOT_MODIFIED},
+    )
     async def index() -> Any:
         return await send_from_directory(STATIC_DIR, "index.html")
 
+    @routes.get("/docs")
+    @describe(
+        "A page that shows the OpenAPI document (its script reads /openapi.json)",
+        answers={200: _PAGE, 304: NOT_MODIFIED},
+    )
+    async def docs() -> Any:
+        return await send_from_directory(STATIC_DIR, "docs.html")
+
     @routes.get("/static/<path:name>")
+    @describe(
+        "One of the browser client's files (scripts, style sheets, pages)",
+        path={"name": {"type": "string", "enum": sorted(STATIC_FILES)}},
+        answers={
+            200: Answer("the file", media=_MEDIA_TYPES),
+            304: NOT_MODIFIED,
+            404: Answer("not one of the client's files", ERROR),
+        },
+    )
     async def static(name: str) -> Any:
         if name not in STATIC_FILES:
             raise NotFound()

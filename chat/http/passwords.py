@@ -21,12 +21,23 @@ from ..client_address import ClientAddresses
 from ..service import ChatService
 from .bodies import json_object
 from .identity import caller_address, require_identity
+from .openapi import ERROR, INVALID, TOKEN, Answer, Token, describe, exact_object, string_fields
 
 
 def password_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:
     routes = Blueprint("passwords", __name__)
 
     @routes.put("/password")
+    @describe(
+        "Change the password; revokes every token issued before",
+        body=string_fields("OldPassword", "NewPassword"),
+        token=Token.REQUIRED,
+        answers={
+            200: Answer("changed: a new token, so the caller stays logged in", TOKEN),
+            400: INVALID,
+            401: Answer("the token is bad, or the old password is wrong (nothing changes)", ERROR),
+        },
+    )
     async def change_password() -> Any:
         identity = await require_identity(service, request)
         body = await json_object(request)
@@ -38,6 +49,11 @@ def password_routes(service: ChatService, addresses: ClientAddresses) -> Bluepri
         return {"token": service.issue_token(user)}
 
     @routes.post("/logout-everywhere")
+    @describe(
+        "Revoke every token the account was issued, the one in use included",
+        token=Token.REQUIRED,
+        answers={200: Answer("done", exact_object({"status": {"const": "ok"}}))},
+    )
     async def logout_everywhere() -> Any:
         identity = await require_identity(service, request)
         await service.logout_everywhere(identity)

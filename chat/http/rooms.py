@@ -19,8 +19,30 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..service import MAX_HISTORY, ChatService
+from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object
 from .identity import optional_identity, require_identity
+from .openapi import (
+    BOOLEAN,
+    ERROR,
+    FORBIDDEN,
+    ID,
+    INVALID,
+    MESSAGE,
+    NOT_FOUND,
+    ROOM,
+    STRING,
+    Answer,
+    Token,
+    body_fields,
+    describe,
+    exact_object,
+)
+
+_ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
+#: A page of messages: `limit` is 1 to MAX_HISTORY.
+_PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
+_LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 
 
 async def _last_id(query_value: str | None) -> int:
@@ -43,6 +65,17 @@ def room_routes(service: ChatService) -> Blueprint:
     routes = Blueprint("rooms", __name__)
 
     @routes.post("/create-room")
+    @describe(
+        "Create a group room; the creator is its first member",
+        body=body_fields({"Name": STRING, "IsPrivate": BOOLEAN}),
+        example={"Name": "GeneralChat", "IsPrivate": False},
+        token=Token.REQUIRED,
+        answers={
+            201: Answer("created", exact_object({"RoomID": ID})),
+            400: INVALID,
+            409: Answer("the room name is taken", ERROR),
+        },
+    )
     async def create_room() -> Any:
         identity = await require_identity(service, request)
         body = await json_object(request)
@@ -52,6 +85,13 @@ def room_routes(service: ChatService) -> Blueprint:
         return {"RoomID": room.id}, 201
 
     @routes.put("/join")
+    @describe(
+        "Join a public room (joining twice is fine)",
+        body=body_fields({"RoomID": ID}),
+        example={"RoomID": 1},
+        token=Token.REQUIRED,
+        answers={200: _ROOM_ID, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
     async def join() -> Any:
         identity = await require_identity(service, request)
         body = await json_object(request)
@@ -59,6 +99,18 @@ def room_routes(service: ChatService) -> Blueprint:
         return {"RoomID": room.id}
 
     @routes.put("/invite")
+    @describe(
+        "Invite a user into a group room the caller created",
+        body=body_fields({"RoomID": ID, "UID": ID}),
+        example={"RoomID": 2, "UID": 1},
+        token=Token.REQUIRED,
+        answers={
+            200: Answer("invited", exact_object({"RoomID": ID, "UID": ID})),
+            400: INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
     async def invite() -> Any:
         identity = await require_identity(service, request)
         body = await json_object(request)
@@ -68,17 +120,48 @@ def room_routes(service: ChatService) -> Blueprint:
         return {"RoomID": room.id, "UID": user_id}
 
     @routes.get("/rooms")
+    @describe(
+        "The ids of the caller's rooms, the lobby first",
+        token=Token.REQUIRED,
+        answers={200: Answer("room ids", {"type": "array", "items": ID})},
+    )
     async def rooms() -> Any:
         identity = await require_identity(service, request)
         return await service.rooms_of(identity)
 
     @routes.get("/room/<room_id>")
+    @describe(
+        "A room; a private one to its members only",
+        description="A direct conversation also names its two users (UIDs).",
+        path={"room_id": ID},
+        token=Token.OPTIONAL,
+        answers={200: Answer("the room", ROOM), 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
     async def room(room_id: str) -> Any:
         identity = await optional_identity(service, request)
         found = await service.visible_room(identity, validation.path_id(room_id, "roomID"))
         return shapes.room(found)
 
     @routes.get("/messages/<room_id>")
+    @describe(
+        "A page of a room's messages, newest first (members only)",
+        description=(
+            "Messages older than LastID (the body, as spec 004 sends it even on a GET) or"
+            " last_id (the query); 0 or absent: from the newest. If both are given they"
+            " must agree. An empty list: nothing older."
+        ),
+        path={"room_id": ID},
+        query={"last_id": _LAST_ID, "limit": _PAGE_SIZE},
+        body=body_fields({}, {"LastID": _LAST_ID}),
+        body_required=False,
+        token=Token.REQUIRED,
+        answers={
+            200: Answer("the messages", {"type": "array", "items": MESSAGE}),
+            400: INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
     async def messages(room_id: str) -> Any:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
@@ -89,6 +172,12 @@ def room_routes(service: ChatService) -> Blueprint:
         return [shapes.room_message(message) for message in page]
 
     @routes.get("/dm/<uid>")
+    @describe(
+        "The caller's direct conversation with a user (created on first use)",
+        path={"uid": ID},
+        token=Token.REQUIRED,
+        answers={200: _ROOM_ID, 400: INVALID, 404: NOT_FOUND},
+    )
     async def direct_room(uid: str) -> Any:
         identity = await require_identity(service, request)
         room = await service.direct_room(identity, validation.path_id(uid, "UID"))

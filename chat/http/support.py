@@ -19,6 +19,7 @@ from ..errors import InvalidCredentials, InvalidInput
 from ..service import ChatService
 from .bodies import parse_json_object
 from .identity import caller_address
+from .openapi import ID, STRING, Answer, describe, exact_object, string_fields
 
 
 def _empty(status: int) -> Response:
@@ -30,6 +31,29 @@ def support_routes(service: ChatService, addresses: ClientAddresses) -> Blueprin
 
     @routes.post("/v1/auth/")
     @routes.post("/v1/auth", endpoint="auth_without_slash")
+    @describe(
+        "The support service's token endpoint (spec 001), with that spec's answers",
+        body=string_fields("user_name", "password"),
+        example={"user_name": "alice", "password": "wonderland"},
+        answers={
+            200: Answer(
+                "logged in (5.1.1.2); id is the user's id",
+                exact_object(
+                    {
+                        "error": {"type": "null"},
+                        "result": exact_object({"token": STRING}),
+                        "id": ID,
+                    }
+                ),
+            ),
+            403: Answer("well-formed, but the credentials do not match (5.1.1.1): empty body"),
+            404: Answer(
+                "anything else (5.1.1.3): not JSON, not an object, a field missing or not a"
+                " string, a body too large; empty body"
+            ),
+            413: None,  # a body too large is a 404 here, like any other bad body
+        },
+    )
     async def auth() -> Any:
         try:
             body = parse_json_object(await request.get_data(cache=False, as_text=False))

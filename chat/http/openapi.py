@@ -1,0 +1,360 @@
+"""The OpenAPI 3.1 description of the HTTP API (``GET /openapi.json``), built from the routes.
+
+Each view function carries its own description (`describe`, next to the route it
+documents). `openapi_document` walks the app's URL map and refuses a route without one,
+so the document lists exactly what the app serves: a new route must be described before
+``/openapi.json`` (and tests/test_openapi.py) work again. Descriptions only document:
+requests are still parsed by `chat.http.bodies` and `chat.validation`, whose error texts
+clients rely on. ``GET /docs`` (chat/http/client.py) shows the document as a page, under
+the client's Content-Security-Policy.
+
+What every route may answer is added here, once, not repeated on each route: 400 (a Host
+that is not one of the server's names), 429 (too many connections from the address, or a
+rate limit), 500 (a bug), 503 (the database is away, or the server is stopping); 408 and
+413 where the route reads a body; 401 where it reads a token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+from quart import Blueprint, Quart, current_app
+
+from .. import __version__
+from ..validation import MAX_ID
+
+Schema = dict[str, Any]
+View = TypeVar("View", bound=Callable[..., Any])
+
+# --- Schemas of what the routes send and answer ----------------------------------------------
+
+STRING: Schema = {"type": "string"}
+BOOLEAN: Schema = {"type": "boolean"}
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+
+
+def body_fields(
+    required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None
+) -> Schema:
+    """A request body: these fields (other fields are ignored, so they are allowed)."""
+    return {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+    }
+
+
+def exact_object(
+    required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None
+) -> Schema:
+    """An object with these fields and no others (the server's answers are exact)."""
+    return {**body_fields(required, optional), "additionalProperties": False}
+
+
+def string_fields(*names: str) -> Schema:
+    """A request body of these text fields, all required."""
+    return body_fields(dict.fromkeys(names, STRING))
+
+
+ERROR = exact_object({"error": STRING})
+TOKEN = exact_object({"token": STRING})
+PROFILE = exact_object({"UID": ID, "Username": STRING, "Email": {"type": ["string", "null"]}})
+PUBLIC_PROFILE = exact_object({"UID": ID, "Username": STRING})
+ROOM = exact_object(
+    {
+        "RoomID": ID,
+        "Name": {"type": ["string", "null"]},
+        "IsPrivate": BOOLEAN,
+        "CreatorUID": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+        "CreatedAt": TIMESTAMP,
+    },
+    {"UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2}},
+)
+MESSAGE = exact_object(
+    {
+        "MessageID": ID,
+        "RoomID": ID,
+        "UID": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+        "Username": {"type": ["string", "null"]},
+        "Text": STRING,
+        "CreatedAt": TIMESTAMP,
+    },
+    {"ClientMsgID": STRING},
+)
+
+
+# --- Describing a route ----------------------------------------------------------------------
+
+
+class Token(Enum):
+    """Whether a route reads the caller's token (the Authorization header)."""
+
+    NONE = "none"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One status of a route: what it means, and its body (JSON, other media, or none)."""
+
+    description: str
+    json: Schema | None = None
+    #: Media types of a non-JSON body (the client's files).
+    media: tuple[str, ...] = ()
+    #: The answer carries Retry-After (seconds).
+    retry_after: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """What `describe` attaches to a view function."""
+
+    summary: str
+    #: Status -> answer; None removes one of the answers every route is given.
+    answers: Mapping[int, Answer | None]
+    description: str = ""
+    body: Schema | None = None
+    body_required: bool = True
+    #: A body that works (for readers, and for schemathesis's first requests).
+    example: Mapping[str, Any] | None = None
+    token: Token = Token.NONE
+    #: Schemas of the path's variables, by the names in the rule (default: a string).
+    path: Mapping[str, Schema] = field(default_factory=dict)
+    #: Optional query parameters.
+    query: Mapping[str, Schema] = field(default_factory=dict)
+
+
+_ROUTE_ATTRIBUTE = "__chat_openapi_route__"
+
+
+def describe(
+    summary: str,
+    *,
+    answers: Mapping[int, Answer | None],
+    description: str = "",
+    body: Schema | None = None,
+    body_required: bool = True,
+    example: Mapping[str, Any] | None = None,
+    token: Token = Token.NONE,
+    path: Mapping[str, Schema] | None = None,
+    query: Mapping[str, Schema] | None = None,
+) -> Callable[[View], View]:
+    """Decorator (under the route's own) that describes a view function for OpenAPI."""
+    route = Route(
+        summary,
+        answers,
+        description,
+        body,
+        body_required,
+        example,
+        token,
+        path or {},
+        query or {},
+    )
+
+    def attach(view: View) -> View:
+        setattr(view, _ROUTE_ATTRIBUTE, route)
+        return view
+
+    return attach
+
+
+#: Answers many routes share.
+INVALID = Answer(
+    "the body or a parameter is invalid: the error names the field and what is wrong"
+    " (or the Host header is not one of this server's names)",
+    ERROR,
+)
+WRONG_CREDENTIALS = Answer("invalid credentials: no such user, or the wrong password", ERROR)
+NOT_FOUND = Answer("no such user or room", ERROR)
+FORBIDDEN = Answer("the caller may not do this (a private room, a room they did not create)", ERROR)
+#: A file's answer when the client's copy is current (its If-None-Match holds the ETag).
+NOT_MODIFIED = Answer("not modified: the client's copy (If-None-Match) is current")
+
+
+class Undocumented(Exception):
+    """Routes the app serves that no `describe` describes: the document would lie."""
+
+    def __init__(self, rules: list[str]) -> None:
+        super().__init__(
+            "these routes have no OpenAPI description (add @describe under the route): "
+            + ", ".join(rules)
+        )
+        self.rules = rules
+
+
+# --- The document ----------------------------------------------------------------------------
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+_HOST_REFUSED = Answer("the Host header is not one of this server's names", ERROR)
+_EVERY_ROUTE: Mapping[int, Answer] = {
+    400: _HOST_REFUSED,
+    429: Answer(
+        "too many connections from the client's address, or a rate limit", ERROR, retry_after=True
+    ),
+    500: Answer("a bug, logged on the server (the body never holds a traceback)", ERROR),
+    503: Answer(
+        "the database is unavailable, the server is stopping, or too many password checks"
+        " are waiting",
+        ERROR,
+        retry_after=True,
+    ),
+}
+_READS_BODY: Mapping[int, Answer] = {
+    408: Answer("the body did not arrive in time (CHAT_BODY_TIMEOUT)", ERROR),
+    413: Answer("the body is larger than CHAT_MAX_BODY", ERROR),
+}
+_READS_TOKEN: Mapping[int, Answer] = {
+    401: Answer("the token is missing, malformed, forged, expired or revoked", ERROR),
+    404: Answer("the caller's account no longer exists", ERROR),
+}
+_BEARER = "bearerToken"
+#: What HTTP itself adds to every rule, which no route implements.
+_IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")  # <name> or <converter:name>
+_PATH_VARIABLE = re.compile(r"\{([^{}]+)\}")
+
+
+def operations(app: Quart) -> Iterator[tuple[str, str, str, Route | None]]:
+    """(OpenAPI path, method, endpoint, description or None) of every route `app` serves."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.websocket:  # type: ignore[attr-defined]
+            continue
+        view = app.view_functions[rule.endpoint]
+        route = getattr(view, _ROUTE_ATTRIBUTE, None)
+        path = _RULE_VARIABLE.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - _IMPLICIT_METHODS):
+            yield path, method.lower(), rule.endpoint, route
+
+
+def openapi_document(app: Quart) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route `app` serves; `Undocumented` if one has no
+    description."""
+    paths: dict[str, dict[str, Any]] = {}
+    missing = []
+    for path, method, endpoint, route in operations(app):
+        if route is None:
+            missing.append(f"{method.upper()} {path} ({endpoint})")
+            continue
+        paths.setdefault(path, {})[method] = _operation(path, endpoint, route)
+    if missing:
+        raise Undocumented(missing)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "chat",
+            "version": __version__,
+            "description": (
+                "A real-time chat server. Every HTTP route is here; the WebSocket "
+                'protocols are in docs/PROTOCOL.md. Errors are {"error": "..."} unless '
+                "a route says otherwise."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                _BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "The token from a login or registration, in the Authorization "
+                        "header: 'Bearer <token>', or the bare token (spec 004)."
+                    ),
+                }
+            }
+        },
+    }
+
+
+def _operation(path: str, endpoint: str, route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint,
+        "tags": [endpoint.partition(".")[0] if "." in endpoint else "server"],
+        "summary": route.summary,
+    }
+    if route.description:
+        operation["description"] = route.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": route.path.get(name, STRING)}
+        for name in _PATH_VARIABLE.findall(path)
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in route.query.items()
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        media: dict[str, Any] = {"schema": route.body}
+        if route.example is not None:
+            media["example"] = route.example
+        operation["requestBody"] = {
+            "required": route.body_required,
+            "content": {"application/json": media},
+        }
+    if route.token is Token.REQUIRED:
+        operation["security"] = [{_BEARER: []}]
+    elif route.token is Token.OPTIONAL:
+        operation["security"] = [{}, {_BEARER: []}]
+    operation["responses"] = {
+        str(status): _response(answer) for status, answer in sorted(_answers(route).items())
+    }
+    return operation
+
+
+def _answers(route: Route) -> dict[int, Answer]:
+    answers: dict[int, Answer | None] = dict(_EVERY_ROUTE)
+    if route.body is not None:
+        answers.update(_READS_BODY)
+    if route.token is not Token.NONE:
+        answers.update(_READS_TOKEN)
+    answers.update(route.answers)
+    return {status: answer for status, answer in answers.items() if answer is not None}
+
+
+def _response(answer: Answer) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": answer.description}
+    content = {media: {"schema": STRING} for media in answer.media}
+    if answer.json is not None:
+        content["application/json"] = {"schema": answer.json}
+    if content:
+        response["content"] = content
+    if answer.retry_after:
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+# --- The routes that serve it ----------------------------------------------------------------
+
+
+def openapi_routes() -> Blueprint:
+    routes = Blueprint("openapi", __name__)
+
+    @routes.get("/openapi.json")
+    @describe(
+        "This document: every HTTP route, as OpenAPI 3.1",
+        answers={200: Answer("the OpenAPI document", {"type": "object"})},
+    )
+    async def openapi_json() -> Any:
+        # Built on first use, when every route has been registered, and kept: the app's
+        # routes do not change once it serves.
+        document = current_app.extensions.get("chat.openapi")
+        if document is None:
+            document = current_app.extensions["chat.openapi"] = openapi_document(current_app)
+        return document
+
+    return routes
