@@ -89,7 +89,16 @@ def add_user_parsers(commands: Any) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     named(action("promote", promote, help="make a user an operator (support staff)"))
-    named(action("demote", demote, help="make an operator an ordinary user again"))
+    named(
+        action(
+            "demote",
+            demote,
+            help="make an operator an ordinary user again",
+            description="Make an operator an ordinary user again and revoke their tokens, "
+            "so that servers close the sessions they opened as an operator at the next "
+            "revocation sweep (CHAT_REVOCATION_SWEEP).",
+        )
+    )
 
 
 def _role(user: User) -> str:
@@ -230,12 +239,15 @@ async def _delete_user(config: Config, user: User) -> None:
 
 
 def promote(config: Config, args: argparse.Namespace) -> None:
-    """``chat user promote NAME``: make the user an operator (idempotent)."""
+    """``chat user promote NAME``: make the user an operator (idempotent). It counts from
+    the user's next request, and for WebSocket sessions from their next connection."""
     _set_admin(config, args.name, True)
 
 
 def demote(config: Config, args: argparse.Namespace) -> None:
-    """``chat user demote NAME``: make the operator an ordinary user (idempotent)."""
+    """``chat user demote NAME``: make the operator an ordinary user (idempotent), and
+    revoke their tokens: an open session keeps the role it was opened with, so the
+    revocation sweep must close it."""
     _set_admin(config, args.name, False)
 
 
@@ -245,10 +257,17 @@ def _set_admin(config: Config, name: str, is_admin: bool) -> None:
         print(f"{user.name!r} is already {'an operator' if is_admin else 'an ordinary user'}")
         return
     trio.run(_store_admin, config, user, is_admin)
-    print(f"{user.name!r} is {'now an operator' if is_admin else 'no longer an operator'}")
+    if is_admin:
+        print(f"{user.name!r} is now an operator")
+    else:
+        print(f"{user.name!r} is no longer an operator; every token issued before is revoked")
 
 
 async def _store_admin(config: Config, user: User, is_admin: bool) -> None:
     async with open_store(config) as store:
         if await store.set_admin(user.id, is_admin) is None:
             raise _deleted_meanwhile(user)
+        if not is_admin:
+            # After the role is stored: a token issued from here on is an ordinary
+            # user's, and every session opened before is closed at the next sweep.
+            await store.revoke_tokens(user.id)
