@@ -4,6 +4,7 @@ each command's --help, bad settings, serve's start-up errors, exit codes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -356,6 +357,25 @@ async def test_delete_keeps_group_rooms_the_user_created_without_a_creator(confi
         group = await store.room_by_id(history.group.id)
         assert group is not None and group.creator_id is None
         assert await store.is_member(group.id, history.staying.id)
+
+
+async def test_after_delete_the_other_side_of_a_direct_conversation_gets_a_clear_error(
+    nursery: trio.Nursery, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bob's open session knew alice and their conversation, both gone now."""
+    server = await start_server(nursery, config.replace(revocation_sweep=3600.0))
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    async with open_clients(server) as clients:
+        ws = await clients.json("/ws", token=bob.token)
+        hello = {"from": bob.uid, "to": alice.uid, "content": "hello"}
+        assert "error" not in await ws.request(hello)  # the conversation exists
+        assert (await chat_user(config, "delete", "alice", "--yes")).returncode == 0
+        caplog.set_level(logging.WARNING)
+        answer = await ws.request({**hello, "content": "still there?"})
+        assert answer == {"error": f"unknown recipient {alice.uid}"}
+        await ws.send("ping")
+        assert await ws.ws.get_message() == "pong"  # still connected
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_delete_asks_first_and_deletes_only_on_yes(config: Config) -> None:
