@@ -2,10 +2,13 @@
 
 Each command opens the configured database for its own short `trio.run`, so it works
 while servers run on the same database, and runs its prompts outside Trio: a prompt
-waits for a person, and Ctrl-C there must stop the command at once. Running servers
-learn of a change when they next read the user (every request and frame checks the
-token against the users table) and close revoked or deleted users' open sessions at
-their next revocation sweep (`CHAT_REVOCATION_SWEEP`, 5 s by default).
+waits for a person, and Ctrl-C there must stop the command at once.
+
+Running servers learn of a change when they next read the user: every HTTP request
+and WebSocket handshake does. An open WebSocket session keeps the identity it was
+opened with, so what must end one (a new password, a deletion, a demotion) revokes the
+user's tokens or removes the user, and the servers close such sessions at their next
+revocation sweep (`CHAT_REVOCATION_SWEEP`, 5 s by default).
 """
 
 from __future__ import annotations
