@@ -1,11 +1,15 @@
-"""The ``chat`` command: ``chat serve``, ``chat migrate``, ``chat user add NAME``."""
+"""The ``chat`` command: ``chat serve``, ``chat migrate``, ``chat user ...``
+(chat/user_commands.py), ``chat --version``.
+
+Each command has the flags of the settings it uses only (``chat serve`` has them all);
+every setting can still come from its ``CHAT_*`` variable.
+"""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import gc
-import getpass
 import logging
 import os
 import signal
@@ -14,12 +18,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from . import __version__
 from . import config as config_module
-from .auth import Passwords
 from .config import Config, ConfigError
 from .errors import AlreadyServed, ChatError
 from .server import serve
 from .store import describe_database, open_store
+from .user_commands import add_user_parsers
 
 log = logging.getLogger("chat")
 
@@ -30,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         description="A real-time chat server: HTTP and WebSocket on one port, "
         "history in SQLite (default) or PostgreSQL.",
     )
+    parser.add_argument("-V", "--version", action="version", version=f"chat {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve_parser = commands.add_parser("serve", help="run the server")
@@ -40,20 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--lifeline-fd", type=int, help=argparse.SUPPRESS)
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations and exit")
-    config_module.add_flags(migrate_parser)
+    config_module.add_flags(migrate_parser, only=config_module.DATABASE_SETTINGS)
 
-    user_parser = commands.add_parser("user", help="manage users")
-    user_commands = user_parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add_parser = user_commands.add_parser("add", help="create a user")
-    add_parser.add_argument("name", help="the user name")
-    add_parser.add_argument("--email", help="e-mail address (optional)")
-    add_parser.add_argument("--admin", action="store_true", help="make the user an operator")
-    add_parser.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of standard input instead of a prompt",
+    user_parser = commands.add_parser("user", help="manage users and operators")
+    add_user_parsers(
+        user_parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     )
-    config_module.add_flags(add_parser)
     return parser
 
 
@@ -175,32 +173,6 @@ async def _migrate(config: Config) -> None:
             print(f"{where}: already up to date")
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != first:
-        raise ChatError("the passwords do not match")
-    return first
-
-
-async def _add_user(
-    config: Config, name: str, email: str | None, admin: bool, password: str
-) -> None:
-    from .names import new_user_name
-    from .validation import email as valid_email
-    from .validation import new_password
-
-    name = new_user_name(name)
-    new_password(password)
-    clean_email = valid_email(email) if email is not None else None
-    password_hash = await Passwords(config.bcrypt_cost).hash(password)
-    async with open_store(config) as store:
-        user = await store.create_user(name, password_hash, email=clean_email, is_admin=admin)
-    role = "operator" if user.is_admin else "user"
-    print(f"created {role} {user.name!r} with id {user.id}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -218,8 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "migrate":
             trio.run(_migrate, config)
         elif args.command == "user":
-            password = _read_password(args.password_stdin)
-            trio.run(_add_user, config, args.name, args.email, args.admin, password)
+            args.run(config, args)
     except KeyboardInterrupt:
         print("chat: interrupted", file=sys.stderr)
         return 130

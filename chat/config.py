@@ -12,7 +12,8 @@ import argparse
 import dataclasses
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+import textwrap
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,32 +95,40 @@ class Setting:
         return Config.__dataclass_fields__[self.field].default
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError("must be a positive integer")
+def _integer(text: str, low: int, high: int | None = None) -> int:
+    """`text` as an integer from `low` to `high` (no upper bound when None)."""
+    expected = (
+        f"an integer from {low} to {high}" if high is not None else f"an integer, {low} or more"
+    )
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"must be {expected}") from None
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"must be {expected}")
     return value
 
 
+def _positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a positive number") from None
+    if not 0 < value < float("inf"):
         raise ValueError("must be a positive number")
     return value
 
 
 def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError("must be between 0 and 65535")
-    return value
+    return _integer(text, 0, 65535)
 
 
 def _bcrypt_cost(text: str) -> int:
-    value = int(text)
-    if not 4 <= value <= 31:
-        raise ValueError("must be between 4 and 31")
-    return value
+    return _integer(text, 4, 31)
 
 
 def _log_level(text: str) -> str:
@@ -141,7 +150,10 @@ def _origins(text: str) -> tuple[str, ...]:
     origins = tuple(part.strip().rstrip("/").lower() for part in text.split(",") if part.strip())
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ValueError(f"{origin!r} is not an origin like https://chat.example.com")
+            raise ValueError(
+                "must be comma-separated origins like https://chat.example.com",
+                f"{origin!r} is not one",
+            )
     return origins
 
 
@@ -166,7 +178,10 @@ def _host_names(text: str) -> tuple[str, ...]:
     names = tuple(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())
     for name in names:
         if any(ch in name for ch in "/@ \t") or name.count(":") == 1:
-            raise ValueError(f"{name!r} is not a host name like chat.example.com (no port)")
+            raise ValueError(
+                "must be comma-separated host names like chat.example.com (no port)",
+                f"{name!r} is not one",
+            )
     return names
 
 
@@ -176,7 +191,10 @@ def _networks(text: str) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
-            raise ValueError(f"{network!r} is not an IP address or network (10.0.0.0/8)") from None
+            raise ValueError(
+                "must be comma-separated IP addresses or networks like 10.0.0.0/8",
+                f"{network!r} is not one",
+            ) from None
     return networks
 
 
@@ -456,11 +474,39 @@ ONE_INSTANCE_ON_SQLITE = (
 )
 
 
+#: Settings whose values an error message never repeats: they may hold a password.
+_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url"})
+
+#: What an error message calls a setting, where its field name would read badly.
+_NOUNS = {
+    "workers": "number of workers",
+    "max_text_chars": "longest message text",
+    "max_frame_bytes": "largest WebSocket message",
+    "max_body_bytes": "largest request body",
+    "max_connections_per_address": "connections per address",
+    "rate_limits": "rate limits switch",
+    "jwt_secret": "JWT secret",
+    "token_ttl": "token lifetime",
+    "rate_login": "login rate limit",
+    "rate_login_failures": "failed-login rate limit",
+    "rate_account_failures": "per-account failed-login rate limit",
+    "rate_register": "registration rate limit",
+    "rate_messages": "message rate limit",
+    "rate_connections": "connection rate limit",
+}
+
+
 def _parse(setting: Setting, text: str, source: str) -> Any:
+    """`text` parsed for `setting`, or a `ConfigError` that says which setting (the flag
+    or variable it came from, `source`), what it expects, and what it got."""
     try:
         return setting.parse(text)
     except ValueError as error:
-        raise ConfigError(f"{source}: {text!r} is not valid: {error}") from None
+        expected, *details = (str(arg) for arg in error.args)
+        noun = _NOUNS.get(setting.field, setting.field.replace("_", " ").replace("url", "URL"))
+        got = "" if setting.field in _NOT_ECHOED else f", not {text!r}"
+        why = "".join(f" ({detail})" for detail in details)
+        raise ConfigError(f"{source}: the {noun} {expected}{got}{why}") from None
 
 
 def _validated(config: Config) -> Config:
@@ -492,9 +538,35 @@ def to_environ(config: Config) -> dict[str, str]:
     return environ
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """Add a flag for every setting that has one (values stay strings until `load`)."""
-    for setting in SETTINGS:
+#: The settings a command that only opens the database uses (`chat migrate`, `chat user`).
+DATABASE_SETTINGS = frozenset({"database_url", "data_dir", "log_level"})
+#: ...and one that also hashes passwords (`chat user add`, `chat user passwd`).
+PASSWORD_SETTINGS = DATABASE_SETTINGS | {"bcrypt_cost"}
+
+
+class _SettingsHelpFormatter(argparse.HelpFormatter):
+    """Fills each line of a description or epilog as a paragraph of its own, so the list
+    of environment-only settings keeps one setting per paragraph."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            textwrap.fill(
+                " ".join(line.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
+            )
+            for line in text.splitlines()
+        )
+
+
+def add_flags(parser: argparse.ArgumentParser, only: Collection[str] | None = None) -> None:
+    """Add a flag for every setting that has one, or for those of them whose fields are
+    in `only`, and list the settings without a flag after the options. Values stay
+    strings until `load`, which reads every setting it has no flag for from the
+    environment, as usual."""
+    chosen = [setting for setting in SETTINGS if only is None or setting.field in only]
+    for setting in chosen:
         if setting.flag is not None:
             parser.add_argument(
                 setting.flag,
@@ -503,6 +575,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                 metavar=setting.env,
                 help=f"{setting.help} (env {setting.env}, default {setting.default})",
             )
+    unflagged = [setting for setting in chosen if setting.flag is None]
+    if unflagged:
+        parser.formatter_class = _SettingsHelpFormatter
+        parser.epilog = "\n".join(
+            ["settings read from the environment only:"]
+            + [f"{s.env}: {s.help} (default {s.default})" for s in unflagged]
+        )
 
 
 def load(

@@ -207,6 +207,28 @@ def waiting_thread_from_row(row: Row, to_datetime: ToDatetime) -> WaitingThread:
     return WaitingThread(room, row["user_name"], message)
 
 
+#: Deleting a user (`Store.delete_user`): their messages everywhere; the rooms that were
+#: theirs alone, their support thread and their direct conversations, with every message
+#: in them; their memberships (ON DELETE CASCADE). Group rooms they created stay, with
+#: no creator. Both stores run these statements in order in one transaction; {user} is
+#: their placeholder for the user's id.
+DELETE_USER_SQL = (
+    """
+    DELETE FROM messages WHERE sender_id = {user}
+        OR room_id IN (SELECT id FROM rooms WHERE kind = 'support' AND creator_id = {user})
+        OR room_id IN (SELECT room_id FROM direct_rooms
+                       WHERE low_user_id = {user} OR high_user_id = {user})
+    """,
+    """
+    DELETE FROM rooms WHERE (kind = 'support' AND creator_id = {user})
+        OR id IN (SELECT room_id FROM direct_rooms
+                  WHERE low_user_id = {user} OR high_user_id = {user})
+    """,
+    "UPDATE rooms SET creator_id = NULL WHERE creator_id = {user}",
+    "DELETE FROM users WHERE id = {user}",
+)
+
+
 #: A user's name keys (sql/*/0005_name_keys.sql), by column, and how each is computed.
 NAME_KEYS: dict[str, Callable[[str], str]] = {
     "name_key": names.name_key,
@@ -295,6 +317,22 @@ class Store(Protocol):
     async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
         """The current token version of each of these users, in one query; users that no
         longer exist are absent."""
+
+    # --- administration (`chat user`) ---
+
+    async def users(self) -> list[User]:
+        """Every user, oldest first."""
+
+    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+        """Replace the user's password hash, whatever it was, and revoke every token
+        issued so far (token_version + 1), in one statement. None if the user is gone."""
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
+        """Make the user an operator, or not; None if the user is gone."""
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Delete the user as `DELETE_USER_SQL` says, all or nothing; False if there was
+        no such user. Running servers notice at their next revocation sweep."""
 
     # --- rooms ---
 

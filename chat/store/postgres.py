@@ -42,6 +42,7 @@ from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
+    DELETE_USER_SQL,
     NAME_KEYS,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
@@ -345,6 +346,18 @@ async def _aio_direct_room(
             return _room(await conn.fetchrow(find, low, high))
 
 
+async def _aio_delete_user(pool: asyncpg.Pool, user_id: int) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        # Locking the row first makes a concurrent insert of this user's message (which
+        # takes a key-share lock on it) either finish before we start, so its message
+        # is deleted with the rest, or wait for our commit and then fail as `Gone`.
+        if await conn.fetchval("SELECT id FROM users WHERE id = $1 FOR UPDATE", user_id) is None:
+            return False
+        for statement in DELETE_USER_SQL:
+            await conn.execute(statement.format(user="$1"), user_id)
+        return True
+
+
 async def _aio_support_room(pool: asyncpg.Pool, user_id: int, create: bool) -> Room | None:
     find = f"{_ROOM_SELECT} WHERE r.kind = 'support' AND r.creator_id = $1"
     async with pool.acquire() as conn:
@@ -607,6 +620,34 @@ class PostgresStore:
             list(user_ids),
         )
         return {row["id"]: row["token_version"] for row in rows}
+
+    # --- administration (`chat user`) ---
+
+    async def users(self) -> list[User]:
+        rows = await self._call(self._pool.fetch, f"SELECT {_USER_COLUMNS} FROM users ORDER BY id")
+        return [user for user in map(_user, rows) if user is not None]
+
+    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+        row = await self._call(
+            self._pool.fetchrow,
+            "UPDATE users SET password_hash = $2, token_version = token_version + 1"
+            f" WHERE id = $1 RETURNING {_USER_COLUMNS}",
+            user_id,
+            new_hash,
+        )
+        return _user(row)
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
+        row = await self._call(
+            self._pool.fetchrow,
+            f"UPDATE users SET is_admin = $2 WHERE id = $1 RETURNING {_USER_COLUMNS}",
+            user_id,
+            is_admin,
+        )
+        return _user(row)
+
+    async def delete_user(self, user_id: int) -> bool:
+        return await self._call(_aio_delete_user, self._pool, user_id)
 
     # --- rooms ---
 

@@ -37,6 +37,7 @@ from ..errors import AlreadyServed, EmailTaken, Gone, NameTaken, RoomNameTaken, 
 from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
+    DELETE_USER_SQL,
     NAME_KEYS,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
@@ -416,6 +417,47 @@ class SQLiteStore:
                 ).fetchall()
             )
         )
+
+    # --- administration (`chat user`) ---
+
+    async def users(self) -> list[User]:
+        def select(conn: sqlite3.Connection) -> list[User]:
+            rows = conn.execute("SELECT * FROM users ORDER BY id").fetchall()
+            return [user for user in map(_user, rows) if user is not None]
+
+        return await self._run(select)
+
+    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute(
+                    "UPDATE users SET password_hash = ?, token_version = token_version + 1"
+                    " WHERE id = ? RETURNING *",
+                    (new_hash, user_id),
+                ).fetchone()
+            )
+        )
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
+        return await self._run(
+            lambda conn: _user(
+                conn.execute(
+                    "UPDATE users SET is_admin = ? WHERE id = ? RETURNING *",
+                    (int(is_admin), user_id),
+                ).fetchone()
+            )
+        )
+
+    async def delete_user(self, user_id: int) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            # BEGIN IMMEDIATE: no other writer (a server storing this user's next
+            # message) can slip in between the statements.
+            with _transaction(conn):
+                for statement in DELETE_USER_SQL:
+                    cursor = conn.execute(statement.format(user=":user"), {"user": user_id})
+            return cursor.rowcount == 1
+
+        return await self._run(delete)
 
     # --- rooms ---
 
