@@ -20,7 +20,7 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
+from chat.config import Config, ConfigError, load
 
 TOKEN = "scrape-" + "t" * 30
 
@@ -115,6 +115,13 @@ async def test_with_a_metrics_token_a_scrape_with_it_gets_the_metrics(
 
 def test_the_metrics_token_is_kept_out_of_the_configs_repr() -> None:
     assert TOKEN not in repr(Config(metrics_token=TOKEN))
+
+
+def test_a_metrics_token_that_cannot_go_in_a_header_is_refused_naming_the_setting() -> None:
+    for bad in ("two words", "caf\u00e9", "tab\there"):
+        with pytest.raises(ConfigError, match="CHAT_METRICS_TOKEN"):
+            load({"CHAT_METRICS_TOKEN": bad})
+    assert load({"CHAT_METRICS_TOKEN": ""}).metrics_token is None
 
 
 # --- each family moves when its event happens ---
