@@ -18,6 +18,7 @@ from support import (
     start_server,
     wait_for_a_waiter_on_the_id_lock,
 )
+from test_workers import Workers, workers  # noqa: F401 (a fixture)
 from trio_websocket import ConnectionClosed
 
 from chat.config import Config, ConfigError, load
@@ -295,3 +296,15 @@ async def test_bus_lag_is_observed_for_each_message_another_instance_stored(
     assert 0 < value(on_b_samples, "chat_bus_lag_seconds_sum") < STEP
     # The instance that stored them published them itself: no lag to measure there.
     assert value(await scrape(a), "chat_bus_lag_seconds_count") == 0
+
+
+async def test_with_workers_each_scrape_is_one_workers_figures_named_by_its_instance(
+    workers: Workers,  # noqa: F811 (test_workers' fixture, imported above)
+) -> None:
+    seen: set[str] = set()
+    # Each scrape is a new connection, which the kernel hands to either worker.
+    with trio.fail_after(STEP):
+        while len(seen) < 2:
+            samples = await scrape(workers.server)
+            [labels] = [labels for name, labels in samples if name == "chat_instance_info"]
+            seen.add(dict(labels)["instance"])
