@@ -111,9 +111,14 @@ MAX_BATCH = 256
 
 @dataclass(slots=True)
 class BroadcastStats:
+    """Running totals of the fan-out, plain integers so that counting costs the hot path
+    nothing more than an addition; `chat.metrics` reads them when it is scraped."""
+
     events: int = 0
     deliveries: int = 0
     refused: int = 0  # frames a subscriber would not take (gone, or just evicted)
+    #: Subscribers that evicted themselves because their outgoing queue was full.
+    slow_consumers_evicted: int = 0
 
 
 class Broadcaster:

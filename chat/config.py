@@ -59,6 +59,7 @@ class Config:
     rate_register: str = "5/minute;20/hour"
     rate_messages: str = "10/second;120/minute"
     rate_connections: str = "60/minute"
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -225,6 +226,14 @@ def _secret(text: str) -> str | None:
         return None
     if len(text.encode()) < 32:
         raise ValueError("must be at least 32 bytes long")
+    return text
+
+
+def _metrics_token(text: str) -> str | None:
+    if not text:
+        return None
+    if not text.isascii() or not text.isprintable() or " " in text:
+        raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
     return text
 
 
@@ -465,6 +474,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _rate,
         "WebSocket connections opened per client address.",
+    ),
+    Setting(
+        "metrics_token",
+        "CHAT_METRICS_TOKEN",
+        None,
+        _metrics_token,
+        "Bearer token `GET /metrics` requires. Unset: the metrics are open; set it, or "
+        "block `/metrics` at the proxy, when the port is public.",
     ),
 )
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
@@ -53,6 +54,7 @@ from .store import Message, NewMessage, Room, Store
 
 if TYPE_CHECKING:
     from .bus import Bus
+    from .metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +123,24 @@ class MessageWriter:
     """Owns the queue of messages to commit, the position of this instance's message
     stream, and the one task that advances it."""
 
-    def __init__(self, store: Store, broadcaster: Broadcaster, bus: Bus) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broadcaster: Broadcaster,
+        bus: Bus,
+        *,
+        commit_seconds: Observer | None = None,
+        bus_lag_seconds: Observer | None = None,
+    ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._bus = bus
+        # Metrics (`chat.metrics`): observed once per batch committed, and once per
+        # message caught up from another instance; never per delivery.
+        self._commit_seconds = commit_seconds
+        self._bus_lag_seconds = bus_lag_seconds
+        #: Messages this instance has stored (resends of a stored message not counted).
+        self.stored = 0
         # Handlers (and `wake`) share the send end, which this object holds; `run` owns
         # the receive end.
         self._queue_send, self._queue_receive = trio.open_memory_channel[PendingMessage | _Wake](
@@ -270,9 +286,19 @@ class MessageWriter:
                 self._position, before_id=before_id, limit=CATCH_UP_PAGE
             )
             if page:
+                self._observe_lag([message for message, _room in page])
                 await self._publish([(message, room, None) for message, room in page])
             if len(page) < CATCH_UP_PAGE:
                 return
+
+    def _observe_lag(self, messages: list[Message]) -> None:
+        """How long after being stored on another instance each message is published here
+        (the clocks of the database and this host are assumed in step: NTP)."""
+        if self._bus_lag_seconds is None:
+            return
+        now = time.time()
+        for message in messages:
+            self._bus_lag_seconds.observe(max(0.0, now - message.created_at.timestamp()))
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
         rows = [NewMessage(p.room.id, p.sender_id, p.body, p.client_msg_id) for p in batch]
@@ -281,7 +307,10 @@ class MessageWriter:
             # could lose messages the clients were told nothing bad about); bounded, so
             # a database that stops answering fails the batch instead of hanging it.
             with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True) as commit:
+                started = time.perf_counter()
                 added = await self._store.add_messages(rows)
+                if self._commit_seconds is not None:
+                    self._commit_seconds.observe(time.perf_counter() - started)
             if commit.cancelled_caught:
                 detail = f"a commit did not finish in {COMMIT_TIMEOUT_S:g} s"
                 log.warning("database unavailable: %s", detail)
@@ -303,6 +332,7 @@ class MessageWriter:
             pending._stored(item.message, new=item.new)
             if item.new:
                 fresh.append(pending)
+        self.stored += len(fresh)
         try:
             if publish and fresh:
                 await self._publish_ours(fresh)

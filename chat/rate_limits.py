@@ -111,6 +111,8 @@ class RateLimits:
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
         # Counts not yet told to the other instances; None: there are none to tell.
         self._unshared: dict[tuple[str, str], int] | None = None
+        #: Actions refused, by rule name (read by `chat.metrics`).
+        self.refusals: dict[str, int] = dict.fromkeys(self._rules, 0)
 
     # --- checks ---
 
@@ -127,6 +129,7 @@ class RateLimits:
         refused = [item for item in rule.items if not self._limiter.hit(item, rule.name, key)]
         if refused:
             wait = self._retry_after(refused, rule, key)
+            self.refusals[rule.name] += 1
             raise RateLimited(f"too many {rule.what}: try again in {wait} s", retry_after=wait)
         self._share(rule, key)
 
@@ -165,6 +168,7 @@ class RateLimits:
         pair = f"{account}\n{address}"
         wait = self.reached(self.login_failures, pair)
         if wait is not None:
+            self.refusals[self.login_failures.name] += 1
             raise RateLimited(
                 f"too many failed logins to this account from your address: try again in {wait} s",
                 retry_after=wait,

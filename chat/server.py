@@ -48,6 +48,7 @@ from .host_names import HostPolicy
 from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
+from .metrics import Metrics, ServerCollector
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
@@ -86,13 +87,22 @@ async def serve(
     tokens = Tokens(secret, config.token_ttl)
     broadcaster = Broadcaster()
     rate_limits = RateLimits(config)
+    # This server's own registry (never prometheus-client's global one); it reads the
+    # components' counters when scraped and starts no task.
+    metrics = Metrics(instance_id)
     addresses = ClientAddresses(config.trusted_proxies)
 
     async with open_store(config, serving=True) as store:
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
-        writer = MessageWriter(store, broadcaster, bus)
+        writer = MessageWriter(
+            store,
+            broadcaster,
+            bus,
+            commit_seconds=metrics.commit_seconds,
+            bus_lag_seconds=metrics.bus_lag_seconds,
+        )
         revocations = Revocations(store, bus, period=config.revocation_sweep)
         service = ChatService(
             store,
@@ -114,11 +124,16 @@ async def serve(
             addresses=addresses,
             max_body_bytes=config.max_body_bytes,
             body_timeout=config.body_timeout,
+            metrics=metrics,
+            metrics_token=config.metrics_token,
         )
         http = HttpServer(
             app, shutdown_timeout=config.shutdown_timeout, send_timeout=config.write_timeout
         )
         websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
+        metrics.collect_from(
+            ServerCollector(broadcaster.stats, writer, websocket, rate_limits, store)
+        )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
             config.host,

@@ -33,6 +33,7 @@ from chat.host_names import HostPolicy
 from chat.http.app import create_app
 from chat.http.client import CONTENT_SECURITY_POLICY
 from chat.http.openapi import Answer, Undocumented, describe, openapi_document
+from chat.metrics import Metrics
 from chat.service import ChatService
 
 #: Who the document's examples are (chat/http/accounts.py).
@@ -64,6 +65,7 @@ def _app(tmp_path: Path) -> QuartTrio:
         addresses=ClientAddresses(),
         max_body_bytes=config.max_body_bytes,
         body_timeout=config.body_timeout,
+        metrics=Metrics("openapi-test"),
     )
     return guard.app
 

@@ -38,9 +38,11 @@ from ..errors import (
     Unavailable,
 )
 from ..host_names import HostPolicy, host_refusal
+from ..metrics import Metrics
 from ..service import ChatService
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
+from .metrics import metrics_routes
 from .openapi import STRING, Answer, describe, exact_object, openapi_routes
 from .passwords import password_routes
 from .profiles import profile_routes
@@ -122,6 +124,8 @@ def create_app(
     addresses: ClientAddresses,
     max_body_bytes: int,
     body_timeout: float,
+    metrics: Metrics,
+    metrics_token: str | None = None,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check."""
     # No static folder: chat.http.client serves the client's few files itself.
@@ -141,6 +145,7 @@ def create_app(
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes())
     app.register_blueprint(openapi_routes())
+    app.register_blueprint(metrics_routes(metrics, metrics_token))
     app.after_request(add_security_headers)
 
     @app.get("/healthz")

@@ -12,12 +12,19 @@ a usable state either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
 
 from .. import names
+
+if TYPE_CHECKING:
+    from ..metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +102,32 @@ class WaitingThread:
     room: Room
     user_name: str
     last_message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """How busy a store's connections are (for metrics): `in_use` of its `size`
+    connections are running statements, and `waiting` callers are queued for one."""
+
+    size: int
+    in_use: int
+    waiting: int
+
+
+def pool_usage(limiter: trio.CapacityLimiter) -> PoolUsage:
+    """`PoolUsage` from the limiter with one token per connection that both stores keep."""
+    stats = limiter.statistics()
+    return PoolUsage(int(stats.total_tokens), stats.borrowed_tokens, stats.tasks_waiting)
+
+
+@contextmanager
+def observed(observer: Observer | None) -> Iterator[None]:
+    """Time the block for `observer`, if any; a block that raises is not observed (a
+    query cut short by a client that left says nothing about the database)."""
+    started = time.perf_counter()
+    yield
+    if observer is not None:
+        observer.observe(time.perf_counter() - started)
 
 
 #: A result row: sqlite3.Row and asyncpg.Record both index by column name.
@@ -277,6 +310,11 @@ class Store(Protocol):
 
     #: The id of the built-in public room (kind "lobby") that carries TokenTalker traffic.
     lobby_id: int
+    #: Observes the latency of each history query (`messages_before`); `serve` sets it.
+    history_seconds: Observer | None
+
+    def pool_usage(self) -> PoolUsage:
+        """How many of its connections are in use now. Never waits."""
 
     async def ping(self) -> None:
         """Return when the database answers a trivial query; raise otherwise."""

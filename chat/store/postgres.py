@@ -48,6 +48,7 @@ from .base import (
     Added,
     Message,
     NewMessage,
+    PoolUsage,
     Room,
     User,
     WaitingThread,
@@ -55,6 +56,8 @@ from .base import (
     committed_from_rows,
     message_from_row,
     name_keys,
+    observed,
+    pool_usage,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -63,6 +66,8 @@ from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from ..metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -459,6 +464,7 @@ class PostgresStore:
     ) -> None:
         self._pool = pool
         self._limiter = trio.CapacityLimiter(pool_size)
+        self.history_seconds: Observer | None = None
         self._aio_as_trio = aio_as_trio
         self._url = url
         self.lobby_id = lobby_id
@@ -492,6 +498,10 @@ class PostgresStore:
             raise Gone() from None
         finally:
             self._limiter.release()
+
+    def pool_usage(self) -> PoolUsage:
+        # The limiter, not asyncpg's pool: it is what callers queue on (see `_call`).
+        return pool_usage(self._limiter)
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         """One value from an arbitrary query. For diagnostics and tests only."""
@@ -731,15 +741,17 @@ class PostgresStore:
     async def messages_before(
         self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
     ) -> list[Message]:
-        rows = await self._call(
-            self._pool.fetch,
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
-            " WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3 ORDER BY m.id DESC LIMIT $4",
-            room_id,
-            _NO_UPPER_BOUND if before_id is None else before_id,
-            after_id,
-            limit,
-        )
+        with observed(self.history_seconds):
+            rows = await self._call(
+                self._pool.fetch,
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
+                " JOIN users AS u ON u.id = m.sender_id"
+                " WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3 ORDER BY m.id DESC LIMIT $4",
+                room_id,
+                _NO_UPPER_BOUND if before_id is None else before_id,
+                after_id,
+                limit,
+            )
         return [_message(row) for row in rows]
 
 

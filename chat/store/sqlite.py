@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -43,6 +43,7 @@ from .base import (
     Added,
     Message,
     NewMessage,
+    PoolUsage,
     Room,
     User,
     WaitingThread,
@@ -50,11 +51,16 @@ from .base import (
     committed_from_rows,
     message_from_row,
     name_keys,
+    observed,
+    pool_usage,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
 )
 from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+
+if TYPE_CHECKING:
+    from ..metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +277,7 @@ class SQLiteStore:
         self._idle = list(connections)
         # One token per connection: holding a token means one idle connection is ours.
         self._limiter = trio.CapacityLimiter(len(connections))
+        self.history_seconds: Observer | None = None
         self.lobby_id = lobby_id
         #: Migrations this process applied when it opened the database.
         self.applied_migrations = applied
@@ -296,6 +303,10 @@ class SQLiteStore:
                 # Reached after the thread has finished, even when cancelled: the
                 # connection is idle again and its last transaction is closed.
                 self._idle.append(conn)
+
+    def pool_usage(self) -> PoolUsage:
+        # In use: a worker thread is running a statement on that connection.
+        return pool_usage(self._limiter)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute(_PING).fetchone())
@@ -652,7 +663,8 @@ class SQLiteStore:
             ).fetchall()
             return [_message(row) for row in rows]
 
-        return await self._run(select)
+        with observed(self.history_seconds):
+            return await self._run(select)
 
 
 def serving_lock_path(path: Path) -> Path:

@@ -69,14 +69,16 @@ def _support_endpoint(session: ClientSession, service: ChatService) -> Dispatche
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    #: The path's default dialect, which names its connections in the metrics.
+    protocol: str
     token_required: bool
     build: Callable[[ClientSession, ChatService], Dispatcher]
 
 
 ENDPOINTS: dict[str, Endpoint] = {
-    "/": Endpoint(token_required=False, build=_tokentalker_endpoint),
-    "/ws": Endpoint(token_required=True, build=_rooms_endpoint),
-    "/v1/ws": Endpoint(token_required=False, build=_support_endpoint),
+    "/": Endpoint("tokentalker", token_required=False, build=_tokentalker_endpoint),
+    "/ws": Endpoint("rooms", token_required=True, build=_rooms_endpoint),
+    "/v1/ws": Endpoint("support", token_required=False, build=_support_endpoint),
 }
 
 
@@ -127,6 +129,8 @@ class WebSocketServer:
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
+        #: Open sessions by endpoint protocol (read by `chat.metrics`).
+        self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
 
     async def _admit(
         self, request: WebSocketRequest, head: bytes, address: str
@@ -217,5 +221,9 @@ class WebSocketServer:
                 session.identity = identity
             # Filed (if it has an identity) with no await before `run` takes over, so the
             # sweep cannot close it before it runs; unfiled when it ends.
-            with self._revocations.watching(session):
-                await session.run(endpoint.build(session, self._service))
+            self.sessions[endpoint.protocol] += 1
+            try:
+                with self._revocations.watching(session):
+                    await session.run(endpoint.build(session, self._service))
+            finally:
+                self.sessions[endpoint.protocol] -= 1

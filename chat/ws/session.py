@@ -108,7 +108,7 @@ class _Held:
         if session._evicted or session.closing:
             return False
         if len(self.frames) >= session._queue_size:
-            session.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
+            session.evict_slow_consumer()
             return False
         self.frames.append(data)
         return True
@@ -366,7 +366,7 @@ class ClientSession:
         try:
             outbox.send_nowait(data)
         except trio.WouldBlock:
-            self.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
+            self.evict_slow_consumer()
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
@@ -388,6 +388,11 @@ class ClientSession:
                 outbox.send_nowait(b"")  # never full: nothing was queued
                 self._unwritten += 1
         return True
+
+    def evict_slow_consumer(self) -> None:
+        """`evict` for a client whose queue is full, counted in the broadcaster's stats."""
+        self._broadcaster.stats.slow_consumers_evicted += 1
+        self.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
 
     def evict(self, code: int, reason: str) -> None:
         """Disconnect this client with `code`, dropping whatever is still queued for it.

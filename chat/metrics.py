@@ -1,0 +1,187 @@
+"""Prometheus metrics: one registry per server, read at scrape time.
+
+Cost: the hot path (fan-out, posting a message) counts with plain integer additions on
+the components' own fields (`BroadcastStats`, `MessageWriter.stored`,
+`WebSocketServer.sessions`, `RateLimits.refusals`); `ServerCollector` turns them into
+metric families only when ``GET /metrics`` is scraped. What is observed directly is
+observed far less often than a delivery: a commit latency per batch committed, a
+history latency per history query, a bus lag per message caught up from another
+instance, and a counter per HTTP request.
+
+Each `serve` has a registry of its own, never prometheus-client's global one: a process
+may run several servers (the tests do), and each shows only its own figures. With
+``chat serve --workers N`` each worker is such a server: a scrape is answered by
+whichever worker the kernel hands the connection to, and shows that worker's figures,
+named by ``chat_instance_info{instance=...}`` (docs/DEPLOYMENT.md, "Metrics").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .broadcaster import BroadcastStats
+    from .message_writer import MessageWriter
+    from .rate_limits import RateLimits
+    from .store import Store
+    from .ws.server import WebSocketServer
+
+#: The classic text format's content type, which every Prometheus (2.x and 3.x) parses.
+#: Newer prometheus-client releases label the same text "version=1.0.0" (names with
+#: UTF-8 characters escaped); ours are all plain, so the bytes are identical.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: The route label of requests that matched no route (the raw path would let any client
+#: create a time series per URL it makes up).
+UNMATCHED_ROUTE = "unmatched"
+
+# Database round trips: from a fraction of a millisecond (SQLite, a warm PostgreSQL on
+# the same host) to the 10 s after which a commit is given up (`COMMIT_TIMEOUT_S`).
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+# Bus lag: a wake-up takes a millisecond or two; seconds mean the bus or the writer lags.
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Observer(Protocol):
+    """Something that records one measurement, such as a prometheus-client Histogram."""
+
+    def observe(self, amount: float) -> None: ...
+
+
+class Metrics:
+    """One server's registry, with the metrics components observe directly.
+
+    Resource handling: nothing to close; the registry is garbage once the server is.
+    """
+
+    def __init__(self, instance_id: str) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+
+        def histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, documentation, buckets=buckets, registry=registry)
+
+        #: Per batch the message writer commits.
+        self.commit_seconds = histogram(
+            "chat_commit_seconds", "Seconds one batch of messages took to commit.", _LATENCY_BUCKETS
+        )
+        #: Per history query (`Store.messages_before`).
+        self.history_seconds = histogram(
+            "chat_history_seconds", "Seconds one history query took.", _LATENCY_BUCKETS
+        )
+        #: Per message another instance stored, when this one publishes it.
+        self.bus_lag_seconds = histogram(
+            "chat_bus_lag_seconds",
+            "Seconds from another instance storing a message to this instance publishing it.",
+            _LAG_BUCKETS,
+        )
+        self._http_requests = Counter(
+            "chat_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["route", "status"],
+            registry=registry,
+        )
+        instance = Info(
+            "chat_instance", "Which instance (worker) answered this scrape.", registry=registry
+        )
+        instance.info({"instance": instance_id})
+        # The process's CPU, memory and file descriptors, the Python version, and the
+        # garbage collector: what prometheus-client shows in its default registry.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+
+    def count_request(self, route: str | None, status: int) -> None:
+        """One HTTP request answered; `route` is the URL rule's template, None if none
+        matched."""
+        self._http_requests.labels(route or UNMATCHED_ROUTE, str(status)).inc()
+
+    def collect_from(self, components: ServerCollector) -> None:
+        """Show what these components count, from now on; and have their store observe
+        its history queries."""
+        components.store.history_seconds = self.history_seconds
+        self.registry.register(components)
+
+    def exposition(self) -> bytes:
+        """Every metric, in Prometheus's text format."""
+        return generate_latest(self.registry)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServerCollector(Collector):
+    """Reads the components' own counters when the registry is scraped."""
+
+    broadcast: BroadcastStats
+    writer: MessageWriter
+    websocket: WebSocketServer
+    rate_limits: RateLimits
+    store: Store
+
+    def collect(self) -> Iterator[Metric]:
+        connections = GaugeMetricFamily(
+            "chat_websocket_connections",
+            "Open WebSocket connections, by the protocol of the path they connected to.",
+            labels=["protocol"],
+        )
+        for protocol, count in self.websocket.sessions.items():
+            connections.add_metric([protocol], count)
+        yield connections
+
+        yield CounterMetricFamily(
+            "chat_messages_stored", "Messages this instance stored.", self.writer.stored
+        )
+        stats = self.broadcast
+        yield CounterMetricFamily(
+            "chat_deliveries",
+            "Messages handed to a WebSocket connection by the fan-out.",
+            stats.deliveries,
+        )
+        yield CounterMetricFamily(
+            "chat_deliveries_refused",
+            "Messages the fan-out could not hand to a connection (gone, or evicted).",
+            stats.refused,
+        )
+        yield CounterMetricFamily(
+            "chat_slow_consumers_evicted",
+            "Connections closed (1008) because their outgoing queue was full.",
+            stats.slow_consumers_evicted,
+        )
+
+        refusals = CounterMetricFamily(
+            "chat_rate_limit_refusals",
+            "Actions refused by a rate limit, by limit.",
+            labels=["limit"],
+        )
+        for limit, count in self.rate_limits.refusals.items():
+            refusals.add_metric([limit], count)
+        yield refusals
+
+        pool = self.store.pool_usage()
+        yield GaugeMetricFamily(
+            "chat_database_connections", "Connections in the database pool.", pool.size
+        )
+        yield GaugeMetricFamily(
+            "chat_database_connections_in_use",
+            "Database connections running a statement now.",
+            pool.in_use,
+        )
+        yield GaugeMetricFamily(
+            "chat_database_connections_waiting",
+            "Callers waiting for a free database connection now.",
+            pool.waiting,
+        )
