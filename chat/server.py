@@ -108,15 +108,21 @@ async def serve(
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
         hosts = HostPolicy(config)
+        # Set by the HTTP server when its drain begins: /readyz then answers 503.
+        draining = trio.Event()
         app = create_app(
             service,
             hosts=hosts,
             addresses=addresses,
             max_body_bytes=config.max_body_bytes,
             body_timeout=config.body_timeout,
+            draining=draining,
         )
         http = HttpServer(
-            app, shutdown_timeout=config.shutdown_timeout, send_timeout=config.write_timeout
+            app,
+            shutdown_timeout=config.shutdown_timeout,
+            send_timeout=config.write_timeout,
+            draining=draining,
         )
         websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)

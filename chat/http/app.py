@@ -22,8 +22,6 @@ from werkzeug.exceptions import HTTPException
 
 from ..client_address import ClientAddresses
 from ..errors import (
-    DATABASE_UNAVAILABLE,
-    RETRY_AFTER_S,
     ChatError,
     Conflict,
     Forbidden,
@@ -37,8 +35,10 @@ from ..errors import (
 )
 from ..host_names import HostPolicy, host_refusal
 from ..service import ChatService
+from .access_log import AccessLog, note_route
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
+from .health import health_routes
 from .passwords import password_routes
 from .profiles import profile_routes
 from .rooms import room_routes
@@ -57,10 +57,6 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (RateLimited, 429),
     (Unavailable, 503),
 )
-
-HEALTH_TIMEOUT_S = 2.0
-
-_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def status_for(error: ChatError) -> int:
@@ -114,8 +110,10 @@ def create_app(
     addresses: ClientAddresses,
     max_body_bytes: int,
     body_timeout: float,
+    draining: trio.Event,
 ) -> Any:
-    """The app, as an ASGI callable: Quart's routes behind the Host check."""
+    """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
+    access log. `draining` is set when the server's shutdown begins (/readyz says so)."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -132,18 +130,9 @@ def create_app(
     app.register_blueprint(room_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes())
+    app.register_blueprint(health_routes(service, draining))
+    app.before_request(note_route)
     app.after_request(add_security_headers)
-
-    @app.get("/healthz")
-    async def healthz() -> Any:
-        try:
-            with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.store.ping()
-        except (trio.TooSlowError, Unavailable) as error:
-            log.warning("health check failed: %s", error or "database did not answer in time")
-            body = {"status": "unavailable", "error": DATABASE_UNAVAILABLE}
-            return body, 503, _RETRY_LATER
-        return {"status": "ok"}
 
     @app.errorhandler(ChatError)
     async def chat_error(error: ChatError) -> Any:
@@ -165,4 +154,4 @@ def create_app(
         log.error("unhandled error in an HTTP request", exc_info=error)
         return {"error": "internal error"}, 500
 
-    return RequestGuard(app, hosts)
+    return AccessLog(RequestGuard(app, hosts), addresses)
