@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..client_address import ClientAddresses
+from ..database_probe import DatabaseProbe
 from ..errors import (
     ChatError,
     Conflict,
@@ -110,10 +111,11 @@ def create_app(
     addresses: ClientAddresses,
     max_body_bytes: int,
     body_timeout: float,
+    probe: DatabaseProbe,
     draining: trio.Event,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
-    access log. `draining` is set when the server's shutdown begins (/readyz says so)."""
+    access log. /readyz asks `probe`, and `draining`, set when the shutdown begins."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -130,7 +132,7 @@ def create_app(
     app.register_blueprint(room_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes())
-    app.register_blueprint(health_routes(service, draining))
+    app.register_blueprint(health_routes(service, probe, draining))
     app.before_request(note_route)
     app.after_request(add_security_headers)
 
