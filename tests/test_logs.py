@@ -26,6 +26,7 @@ import trio
 from support import (
     PASSWORD,
     STEP,
+    Clients,
     Server,
     account,
     chat_environ,
@@ -36,6 +37,7 @@ from support import (
     server_config,
     status_of,
 )
+from trio_websocket import ConnectionClosed
 
 from chat.config import Config
 from chat.logs import JsonFormatter, TextFormatter
@@ -187,6 +189,31 @@ async def test_a_websocket_connection_closed_by_the_shutdown_is_logged_with_1001
     [closed] = entries(log, "chat.access.ws", "WebSocket closed")
     assert (closed["path"], closed["code"]) == ("/", 1001)
     assert "user" not in opened and "user" not in closed  # it never authenticated
+
+
+async def test_a_websocket_connection_closed_by_a_revocation_is_logged_with_1008(
+    server: Server, clients: Clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In-process (the `server` fixture, both backends): the records themselves are read.
+    caplog.set_level(logging.INFO, logger="chat.access")
+    alice = await account(server, "alice")
+    ws = await clients.json("/ws", token=alice.token)
+    async with http_client(server) as client:
+        revoked = await client.post("/logout-everywhere", headers=alice.auth)
+    assert revoked.status_code == 200
+    with pytest.raises(ConnectionClosed), trio.fail_after(STEP):
+        await ws.receive()  # the error frame, maybe; then the close
+        await ws.receive()
+    with trio.fail_after(STEP):
+        # Polling the records: logging tells nobody when it has written one.
+        while not (closed := access_records(caplog, "WebSocket closed")):  # noqa: ASYNC110
+            await trio.sleep(0.01)  # the server logs once its side of the close is done
+    [record] = closed
+    assert (record.user, record.code, record.path) == ("alice", 1008, "/ws")
+
+
+def access_records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "chat.access.ws" and r.getMessage() == message]
 
 
 async def test_a_user_who_authenticates_on_the_connection_is_named_when_it_closes(
