@@ -35,6 +35,7 @@ from support import (
     raw_upgrade,
     run_chat,
     server_config,
+    start_server,
     status_of,
 )
 from trio_websocket import ConnectionClosed
@@ -204,16 +205,22 @@ async def test_a_websocket_connection_closed_by_a_revocation_is_logged_with_1008
     with pytest.raises(ConnectionClosed), trio.fail_after(STEP):
         await ws.receive()  # the error frame, maybe; then the close
         await ws.receive()
-    with trio.fail_after(STEP):
-        # Polling the records: logging tells nobody when it has written one.
-        while not (closed := access_records(caplog, "WebSocket closed")):  # noqa: ASYNC110
-            await trio.sleep(0.01)  # the server logs once its side of the close is done
-    [record] = closed
+    [record] = await until_logged(caplog, "chat.access.ws", "WebSocket closed")
     assert (record.user, record.code, record.path) == ("alice", 1008, "/ws")
 
 
-def access_records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "chat.access.ws" and r.getMessage() == message]
+async def until_logged(
+    caplog: pytest.LogCaptureFixture, logger: str, message: str
+) -> list[logging.LogRecord]:
+    """The records of `logger` saying `message`, once there is one: the server logs a
+    request or a connection once its side is done, which may be after the client's."""
+    with trio.fail_after(STEP):
+        # Polling the records: logging tells nobody when it has written one.
+        while True:
+            found = [r for r in caplog.records if r.name == logger and r.getMessage() == message]
+            if found:
+                return found
+            await trio.sleep(0.01)
 
 
 async def test_a_user_who_authenticates_on_the_connection_is_named_when_it_closes(
@@ -238,6 +245,36 @@ async def test_a_refused_websocket_handshake_is_logged_with_its_status(
     [refused] = entries(log, "chat.access.ws", "WebSocket refused")
     assert (refused["path"], refused["status"], refused["address"]) == ("/ws", 401, "127.0.0.1")
     assert entries(log, "chat.access.ws", "WebSocket opened") == []
+
+
+# --- the client's address behind a trusted proxy ---
+
+
+@pytest.fixture
+async def proxied(nursery: trio.Nursery, tmp_path: Path) -> Server:
+    """A server (in-process) that trusts X-Forwarded-For from 127.0.0.1, as behind nginx."""
+    config = server_config(tmp_path, None, trusted_proxies=("127.0.0.1",))
+    return await start_server(nursery, config)
+
+
+async def test_an_http_request_is_logged_with_the_address_a_trusted_proxy_names(
+    proxied: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.access")
+    async with http_client(proxied) as client:
+        await client.get("/livez", headers={"X-Forwarded-For": "203.0.113.9"})
+    [record] = await until_logged(caplog, "chat.access.http", "request")
+    assert record.address == "203.0.113.9"
+
+
+async def test_a_websocket_connection_is_logged_with_the_address_a_trusted_proxy_names(
+    proxied: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.access")
+    response = await raw_upgrade(proxied, "/", "X-Forwarded-For: 203.0.113.9\r\n")
+    assert status_of(response) == b"101"
+    [opened] = await until_logged(caplog, "chat.access.ws", "WebSocket opened")
+    assert opened.address == "203.0.113.9"
 
 
 # --- the text format ---
@@ -343,6 +380,8 @@ async def test_no_token_or_password_is_ever_logged(config: Config, log_format: s
             await talker.stored()
         log = await served.stop()
     assert "WebSocket closed" in log and "/api/login" in log  # the session was logged
+    if log_format == "json":
+        json_lines(log)  # every line, DEBUG ones from every library included
     for secret in (alice.token, bob_token, PASSWORD):
         assert secret not in log
         assert secret.split(".")[-1] not in log  # not even a token's signature
