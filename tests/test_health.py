@@ -7,7 +7,9 @@ The database-away tests run the chat server on a PostgreSQL of their own
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,9 @@ from support import (
     STEP,
     Server,
     StoppableServer,
+    account,
     http_client,
+    open_clients,
     pg_query,
     pg_session,
     server_config,
@@ -108,6 +112,37 @@ async def test_readyz_is_503_while_the_server_drains(postgres_config: Config) ->
             await execute("COMMIT")  # the database answers /readyz now, well in time
     [response] = answers
     assert_unavailable(response, {"status": "unavailable", "error": SHUTTING_DOWN})
+
+
+# --- SQLite locked by another process ---
+
+
+async def until_readyz_answers(server: Server, status: int) -> httpx.Response:
+    """Ask /readyz until it answers `status` (what it answers follows the database)."""
+    with trio.fail_after(STEP):
+        # Polling the server: nothing else tells when its database gets stuck or free.
+        while (response := await get(server, "/readyz")).status_code != status:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    return response
+
+
+async def test_readyz_is_503_while_every_sqlite_connection_waits_for_a_lock(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    # SQLite readers never wait for a writer (WAL), so the database "does not answer" when
+    # every connection is taken: here the only one, by a message commit that waits for
+    # another process's write lock.
+    server = await start_server(nursery, server_config(tmp_path, None, db_pool_size=1))
+    alice = await account(server, "alice")
+    async with open_clients(server) as clients:
+        talker = await clients.talker(token=alice.token)
+        with closing(sqlite3.connect(server.config.sqlite_path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            await talker.say("waits for the lock")
+            response = await until_readyz_answers(server, 503)
+            other.execute("ROLLBACK")
+        assert_unavailable(response, DATABASE_AWAY)
+        await until_readyz_answers(server, 200)
 
 
 # --- the database away (a PostgreSQL of the test's own) ---
