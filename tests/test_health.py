@@ -114,6 +114,38 @@ async def test_readyz_is_503_while_the_server_drains(postgres_config: Config) ->
     assert_unavailable(response, {"status": "unavailable", "error": SHUTTING_DOWN})
 
 
+# --- one question to the database, however many checks ---
+
+LOCK_WAITERS_ON_ROOMS = (
+    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'rooms'::regclass"
+)
+
+
+async def test_a_crowd_of_readiness_checks_asks_the_database_once(
+    nursery: trio.Nursery, postgres_config: Config
+) -> None:
+    url = postgres_config.database_url
+    assert url is not None
+    server = await start_server(nursery, postgres_config)
+    async with pg_session(url) as execute, pg_query(url) as fetchval:
+        await execute("BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE")
+        answers: list[httpx.Response] = []
+
+        async def ask() -> None:
+            answers.append(await get(server, "/readyz"))
+
+        # Holds the checks; done once each has been answered.
+        async with trio.open_nursery() as checks:
+            for _ in range(8):
+                checks.start_soon(ask)
+        # Every check gave up waiting; the one question asked for all of them still
+        # waits for the lock (a check's own query would have been cancelled with it).
+        waiting = await fetchval(LOCK_WAITERS_ON_ROOMS)
+        await execute("COMMIT")
+    assert [response.status_code for response in answers] == [503] * 8
+    assert waiting == 1
+
+
 # --- SQLite locked by another process ---
 
 
