@@ -55,16 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str, worker: int | None = None) -> None:
-    who = f"worker {worker} " if worker is not None else ""
-    logging.basicConfig(
-        level=level,
-        format=f"%(asctime)s %(levelname)-7s {who}%(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level != "DEBUG":
-        # trio-websocket logs every frame at DEBUG; keep it quiet unless asked.
-        logging.getLogger("trio-websocket").setLevel(logging.INFO)
+def _setup_logging(config: Config, worker: int | None = None) -> None:
+    from .logs import setup_logging  # chat/logs.py holds the set-up and the formats
+
+    setup_logging(config.log_level, log_format=config.log_format, worker=worker)
 
 
 def _first_error(
@@ -180,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"chat: {error}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level, getattr(args, "worker", None))
+    _setup_logging(config, getattr(args, "worker", None))
     try:
         if args.command == "serve" and config.workers > 1 and args.worker is None:
             if not trio.run(_supervise_until_signalled, config):

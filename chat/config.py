@@ -44,6 +44,7 @@ class Config:
     db_pool_size: int = 10
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
+    log_format: str = "text"
     bus_url: str | None = None
     workers: int = 1
     public_url: str | None = None
@@ -136,6 +137,13 @@ def _log_level(text: str) -> str:
     value = text.upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return value
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError("must be text or json")
     return value
 
 
@@ -358,6 +366,13 @@ SETTINGS: tuple[Setting, ...] = (
         "--log-level",
         _log_level,
         "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "log_format",
+        "CHAT_LOG_FORMAT",
+        "--log-format",
+        _log_format,
+        "`text` (readable lines) or `json` (one JSON object per line, for log collectors).",
     ),
     Setting(
         "bus_url",

@@ -16,6 +16,7 @@ The task tree (docs/DESIGN.md draws it):
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
         │                          instance) and every few seconds
+        ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -43,6 +44,7 @@ from .bus import open_bus, route_events
 from .client_address import ClientAddresses
 from .config import Config
 from .connection_cap import ConnectionCap
+from .database_probe import DatabaseProbe
 from .front_door import FrontDoor
 from .host_names import HostPolicy
 from .http.app import create_app
@@ -118,6 +120,10 @@ async def serve(
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
         hosts = HostPolicy(config)
+        # /readyz asks the probe whether the database answers, and `draining`, which the
+        # HTTP server sets when its drain begins, whether the server is shutting down.
+        probe = DatabaseProbe(store)
+        draining = trio.Event()
         app = create_app(
             service,
             hosts=hosts,
@@ -126,9 +132,14 @@ async def serve(
             body_timeout=config.body_timeout,
             metrics=metrics,
             metrics_token=config.metrics_token,
+            probe=probe,
+            draining=draining,
         )
         http = HttpServer(
-            app, shutdown_timeout=config.shutdown_timeout, send_timeout=config.write_timeout
+            app,
+            shutdown_timeout=config.shutdown_timeout,
+            send_timeout=config.write_timeout,
+            draining=draining,
         )
         websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
         metrics.collect_from(
@@ -159,6 +170,7 @@ async def serve(
             await root.start(bus.run, writer.wake, events)
             await root.start(rate_limits.run, bus)
             await root.start(revocations.run)
+            await root.start(probe.run)
             await root.start(http.run)
             listeners = await root.start(front_door.run)
             address = listeners[0].socket.getsockname()[:2]

@@ -29,12 +29,14 @@ from quart_trio import QuartTrio
 from support import STEP, Server, http_client, server_config, start_server
 
 from chat.client_address import ClientAddresses
+from chat.database_probe import DatabaseProbe
 from chat.host_names import HostPolicy
 from chat.http.app import create_app
 from chat.http.client import CONTENT_SECURITY_POLICY
 from chat.http.openapi import Answer, Undocumented, describe, openapi_document
 from chat.metrics import Metrics
 from chat.service import ChatService
+from chat.store import Store
 
 #: Who the document's examples are (chat/http/accounts.py).
 ALICE, ALICES_PASSWORD = "alice@example.com", "wonderland"
@@ -59,15 +61,19 @@ async def _document(server: Server) -> dict[str, Any]:
 def _app(tmp_path: Path) -> QuartTrio:
     """The app `chat serve` serves, built without a service (its routes are not called)."""
     config = server_config(tmp_path, None)
-    guard = create_app(
+    app = create_app(
         cast(ChatService, None),
         hosts=HostPolicy(config),
         addresses=ClientAddresses(),
         max_body_bytes=config.max_body_bytes,
         body_timeout=config.body_timeout,
         metrics=Metrics("openapi-test"),
+        probe=DatabaseProbe(cast(Store, None)),
+        draining=trio.Event(),
     )
-    return guard.app
+    while not isinstance(app, QuartTrio):
+        app = app.app  # the ASGI wrappers around Quart: the access log, the Host check
+    return app
 
 
 # --- The document -------------------------------------------------------------------------

@@ -23,9 +23,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..client_address import ClientAddresses
+from ..database_probe import DatabaseProbe
 from ..errors import (
-    DATABASE_UNAVAILABLE,
-    RETRY_AFTER_S,
     ChatError,
     Conflict,
     Forbidden,
@@ -40,10 +39,12 @@ from ..errors import (
 from ..host_names import HostPolicy, host_refusal
 from ..metrics import Metrics
 from ..service import ChatService
+from .access_log import AccessLog, note_route
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
+from .health import health_routes
 from .metrics import metrics_routes
-from .openapi import STRING, Answer, describe, exact_object, openapi_routes
+from .openapi import openapi_routes
 from .passwords import password_routes
 from .profiles import profile_routes
 from .rooms import room_routes
@@ -62,10 +63,6 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (RateLimited, 429),
     (Unavailable, 503),
 )
-
-HEALTH_TIMEOUT_S = 2.0
-
-_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def status_for(error: ChatError) -> int:
@@ -126,8 +123,11 @@ def create_app(
     body_timeout: float,
     metrics: Metrics,
     metrics_token: str | None = None,
+    probe: DatabaseProbe,
+    draining: trio.Event,
 ) -> Any:
-    """The app, as an ASGI callable: Quart's routes behind the Host check."""
+    """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
+    access log. /readyz asks `probe`, and `draining`, set when the shutdown begins."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -146,29 +146,9 @@ def create_app(
     app.register_blueprint(client_routes())
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))
+    app.register_blueprint(health_routes(probe, draining))
+    app.before_request(note_route)
     app.after_request(add_security_headers)
-
-    @app.get("/healthz")
-    @describe(
-        "Whether the server can serve: the database answers within 2 seconds",
-        answers={
-            200: Answer("serving", exact_object({"status": {"const": "ok"}})),
-            503: Answer(
-                "the database does not answer",
-                exact_object({"status": {"const": "unavailable"}, "error": STRING}),
-                retry_after=True,
-            ),
-        },
-    )
-    async def healthz() -> Any:
-        try:
-            with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.store.ping()
-        except (trio.TooSlowError, Unavailable) as error:
-            log.warning("health check failed: %s", error or "database did not answer in time")
-            body = {"status": "unavailable", "error": DATABASE_UNAVAILABLE}
-            return body, 503, _RETRY_LATER
-        return {"status": "ok"}
 
     @app.errorhandler(ChatError)
     async def chat_error(error: ChatError) -> Any:
@@ -190,4 +170,4 @@ def create_app(
         log.error("unhandled error in an HTTP request", exc_info=error)
         return {"error": "internal error"}, 500
 
-    return RequestGuard(app, hosts)
+    return AccessLog(RequestGuard(app, hosts), addresses)

@@ -197,7 +197,14 @@ def _hypercorn_config(shutdown_timeout: float) -> HypercornConfig:
 class HttpServer:
     """Serves the HTTP connections the front door hands over, with one ASGI app."""
 
-    def __init__(self, app: Any, *, shutdown_timeout: float, send_timeout: float) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        shutdown_timeout: float,
+        send_timeout: float,
+        draining: trio.Event | None = None,
+    ) -> None:
         self._config = _hypercorn_config(shutdown_timeout)
         self._app = ASGIWrapper(HandOverWebSockets(ShieldedSendApp(app, send_timeout)))
         self._state: dict[str, Any] = {}
@@ -209,6 +216,8 @@ class HttpServer:
         self._connections: set[trio.CancelScope] = set()
         self._drained: trio.Event | None = None
         self._drain_deadline: float | None = None
+        #: Set when the drain begins, for /readyz to say so (`chat.http.health`).
+        self.draining = draining if draining is not None else trio.Event()
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -238,6 +247,7 @@ class HttpServer:
             await self._lifespan.handle_lifespan(task_status=task_status)
 
     async def _drain(self) -> None:
+        self.draining.set()
         self._drained = trio.Event()
         self._drain_deadline = trio.current_time() + self._shutdown_timeout
         await self._context.terminated.set()

@@ -31,6 +31,7 @@ from ..errors import ChatError, InvalidToken, RateLimited, Unavailable
 from ..front_door import header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
+from ..logs import ACCESS_WS, loggable_path
 from ..raw_response import json_response
 from ..replay_stream import ReplayStream, close_gently
 from ..revocations import Revocations
@@ -45,6 +46,8 @@ from .tokentalker import TokenTalker
 from .transport import forget_handshake, open_server_websocket
 
 log = logging.getLogger(__name__)
+#: One line per connection opened, refused and closed (`chat.logs`).
+access_log = logging.getLogger(ACCESS_WS)
 
 
 def _tokentalker_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:
@@ -109,6 +112,14 @@ def _handshake_token(request: WebSocketRequest) -> str | None:
     if tokens:
         return tokens[0]
     return bearer_token(_header(request, b"authorization"))
+
+
+def _user(session: ClientSession) -> dict[str, object]:
+    """Who the client is, for its access lines: nothing until it authenticated."""
+    identity = session.identity
+    if identity is None:
+        return {}
+    return {"user": identity.name, "user_id": identity.user_id}
 
 
 class WebSocketServer:
@@ -195,10 +206,15 @@ class WebSocketServer:
             if request is None:
                 log.debug("WebSocket handshake timed out")
                 return
+            path = loggable_path(request.path)
             try:
                 try:
                     endpoint, identity = await self._admit(request, replay.head, address)
                 except _Refused as refusal:
+                    access_log.info(
+                        "WebSocket refused",
+                        extra={"address": address, "path": path, "status": refusal.status},
+                    )
                     body = json.dumps({"error": str(refusal)}).encode()
                     headers = [(b"content-type", b"application/json")]
                     if refusal.retry_after is not None:
@@ -219,11 +235,28 @@ class WebSocketServer:
             )
             if identity is not None:
                 session.identity = identity
-            # Filed (if it has an identity) with no await before `run` takes over, so the
-            # sweep cannot close it before it runs; unfiled when it ends.
+            opened = trio.current_time()
+            access_log.info(
+                "WebSocket opened",
+                extra={"client": session.id, "address": address, "path": path, **_user(session)},
+            )
             self.sessions[endpoint.protocol] += 1
             try:
+                # Filed (if it has an identity) with no await before `run` takes over, so
+                # the sweep cannot close it before it runs; unfiled when it ends.
                 with self._revocations.watching(session):
                     await session.run(endpoint.build(session, self._service))
             finally:
                 self.sessions[endpoint.protocol] -= 1
+                # Also when cancelled (shutdown): `run` has closed the connection by now.
+                access_log.info(
+                    "WebSocket closed",
+                    extra={
+                        "client": session.id,
+                        "address": address,
+                        "path": path,
+                        **_user(session),
+                        "code": session.close_code,
+                        "ms": round((trio.current_time() - opened) * 1000, 1),
+                    },
+                )

@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 INBOX_SIZE = 16
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
@@ -410,6 +411,22 @@ class ClientSession:
         self._evicted = True
         if self._outbox_receive is not None:
             self._outbox_receive.close()
+
+    @property
+    def close_code(self) -> int:
+        """How the connection ended (once `run` returned): the code of whichever side
+        closed it, 1001 for a server shutdown, 1006 if it dropped without a close frame.
+        The server's own reason (an eviction, say) wins even if its close frame could not
+        be sent: that is what an operator reading the log needs to know."""
+        if self._close_reason is not None:
+            return self._close_reason[0]  # the server closed it: evicted, refused, a bug
+        if self._stream_broken:
+            return CLOSE_ABNORMAL
+        closed = self._ws.closed
+        if self.peer_gone and closed is not None:
+            # The client closed it, or the transport did on a protocol error (its code).
+            return closed.code
+        return CLOSE_GOING_AWAY  # cancelled: the server shut down (`_close`)
 
     # --- the session's life ---
 

@@ -1,0 +1,88 @@
+"""One log line per HTTP request (logger ``chat.access.http``, INFO).
+
+Each line carries the method, the route (the URL rule that matched, such as
+``/messages/<int:room_id>``, or null), the path (percent-encoded as sent, cut at
+`chat.logs.MAX_PATH_CHARS`), the status, the milliseconds from the request's head to the last byte
+of the answer, and the client's address (`chat.client_address`: a trusted proxy's
+``X-Forwarded-For`` names it). Never the query string, a header or a body: the
+``Authorization`` header and ``?token=`` stay out of the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from quart import request
+
+from ..client_address import ClientAddresses, normalise
+from ..logs import ACCESS_HTTP, loggable_path
+
+log = logging.getLogger(ACCESS_HTTP)
+
+#: Where `note_route` leaves the matched URL rule for `AccessLog`, in the ASGI scope.
+_ROUTE_KEY = "chat.route"
+
+
+async def note_route() -> None:
+    """A ``before_request`` hook: tell the access log which URL rule matched."""
+    rule = request.url_rule
+    request.scope[_ROUTE_KEY] = rule.rule if rule is not None else None
+
+
+class AccessLog:
+    """ASGI wrapper: logs every HTTP request once it is answered, or given up on."""
+
+    def __init__(self, app: Any, addresses: ClientAddresses) -> None:
+        self._app = app
+        self._addresses = addresses
+
+    @property
+    def app(self) -> Any:
+        """The ASGI app it logs for."""
+        return self._app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def noting_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, noting_send)
+        finally:
+            # Also on cancellation (a client that left, the drain deadline): the line
+            # then says what status, if any, was sent. Logging does not await.
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": scope.get(_ROUTE_KEY),
+                    "path": _path(scope),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "address": self._client(scope),
+                },
+            )
+
+    def _client(self, scope: Any) -> str | None:
+        client = scope.get("client")
+        if not client:
+            return None
+        peer = normalise(str(client[0])) or str(client[0])
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        return self._addresses.resolve(peer, forwarded)
+
+
+def _path(scope: Any) -> str:
+    """The path as sent: percent-encoded, so a ``%0A`` stays three harmless characters."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return loggable_path(raw.decode("latin-1"))

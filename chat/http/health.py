@@ -1,0 +1,87 @@
+"""Health checks, for load balancers, orchestrators and monitors.
+
+- ``GET /livez``  -> 200 {"status": "ok"}: the process answers. Touches nothing else,
+  so a database outage never gets a healthy server restarted.
+- ``GET /readyz`` -> 200 {"status": "ok"} when the database answers within
+  `HEALTH_TIMEOUT_S` and the server is not draining; otherwise 503 {"status":
+  "unavailable", "error": why} with ``Retry-After``: send new clients elsewhere. The
+  database is asked by `chat.database_probe`, so the answer comes within the timeout
+  even when the database hangs, and a crowd of checks costs one query.
+- ``GET /healthz`` -> 200 or 503 on the database alone (the older check, kept for the
+  monitors that use it; it asks the same probe, so it too answers within the timeout).
+
+"Draining" is the server's shutdown: from the moment `chat.server.serve` is cancelled
+until it returns. The HTTP server sets the `draining` event when its drain begins
+(`chat.http.server.HttpServer`); the shutdown itself stays a cancellation, and the event
+only lets a request that is still being answered say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from quart import Blueprint
+
+from ..database_probe import DatabaseProbe
+from ..errors import DATABASE_UNAVAILABLE, RETRY_AFTER_S
+from .openapi import STRING, Answer, describe, exact_object
+
+SHUTTING_DOWN = "the server is shutting down"
+
+_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
+
+
+def _unavailable(problem: str) -> Any:
+    return {"status": "unavailable", "error": problem}, 503, _RETRY_LATER
+
+
+_OK = Answer("yes", exact_object({"status": {"const": "ok"}}))
+
+
+def _not_ready(why: str) -> Answer:
+    body = exact_object({"status": {"const": "unavailable"}, "error": STRING})
+    return Answer(why, body, retry_after=True)
+
+
+def health_routes(probe: DatabaseProbe, draining: trio.Event) -> Blueprint:
+    """/livez, /readyz and /healthz; `draining` is set once the server's shutdown began."""
+    routes = Blueprint("health", __name__)
+
+    @routes.get("/livez")
+    @describe("Whether the process answers (touches nothing else)", answers={200: _OK})
+    async def livez() -> Any:
+        return {"status": "ok"}
+
+    @routes.get("/readyz")
+    @describe(
+        "Whether to send new clients here: the database answers and the server is not"
+        " shutting down",
+        answers={
+            200: _OK,
+            503: _not_ready("the database does not answer in time, or the server is shutting down"),
+        },
+    )
+    async def readyz() -> Any:
+        if draining.is_set():
+            return _unavailable(SHUTTING_DOWN)
+        answers = await probe.database_answers()
+        # Checked again: the drain may have begun while the database was asked (it also
+        # cancels the probe, so the shutdown is the reason to give).
+        if draining.is_set():
+            return _unavailable(SHUTTING_DOWN)
+        if not answers:
+            return _unavailable(DATABASE_UNAVAILABLE)
+        return {"status": "ok"}
+
+    @routes.get("/healthz")
+    @describe(
+        "Whether the database answers (the older check; /readyz also knows about shutdown)",
+        answers={200: _OK, 503: _not_ready("the database does not answer in time")},
+    )
+    async def healthz() -> Any:
+        if not await probe.database_answers():
+            return _unavailable(DATABASE_UNAVAILABLE)
+        return {"status": "ok"}
+
+    return routes
