@@ -3,4 +3,4 @@
 Start with `chat.server.serve` (the whole task tree in one function) and docs/DESIGN.md.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
