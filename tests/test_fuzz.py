@@ -480,12 +480,20 @@ def _raw_check(fuzzed: FuzzedServer, data: bytes) -> None:
 
 
 def _ends_with_the_first_request(request: bytes) -> bool:
-    """True for an HTTP/1.0 request followed by more bytes in the same send. The
-    connection ends with that request, so the bytes after it are a protocol error, and
-    Hypercorn's reader may close the connection before the app's answer is written (a
-    race inside Hypercorn): no answer is allowed then, a 5xx or a logged error is not."""
+    """True for a request that ends its connection (HTTP/1.0, HTTP/0.9 or
+    ``Connection: close``, as h11 decides) followed by more bytes in the same send.
+    The bytes after it are a protocol error, and Hypercorn's reader may close the
+    connection before the app's answer is written (a race inside Hypercorn): no answer is
+    allowed then, a 5xx or a logged error is not."""
     head, blank, rest = request.partition(b"\r\n\r\n")
-    return bool(blank and rest) and head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0")
+    if not (blank and rest):
+        return False
+    request_line, _, headers = head.partition(b"\r\n")
+    version = re.search(rb"HTTP/(\d)\.(\d)$", request_line)
+    if version is not None and (int(version[1]), int(version[2])) < (1, 1):
+        return True
+    connection = re.findall(rb"(?im)^connection:([^\r\n]*)", headers)
+    return any(b"close" in value.lower().replace(b" ", b"").split(b",") for value in connection)
 
 
 def _unimplemented_coding(request: bytes, status: bytes) -> bool:
