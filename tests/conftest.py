@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 from _pytest.outcomes import Skipped
+from own_postgres import OwnPostgres, PostgresTemplate, own_postgres, postgres_template
 from support import (
     Clients,
     Server,
@@ -92,3 +93,18 @@ async def clients(server: Server) -> AsyncIterator[Clients]:
     """WebSocket clients of `server`, closed before the server stops."""
     async with open_clients(server) as group:
         yield group
+
+
+@pytest.fixture(scope="session")
+def own_postgres_template() -> Iterator[PostgresTemplate]:
+    """One initdb per test session, for the tests that stop or freeze a PostgreSQL."""
+    with postgres_template() as made:
+        yield made
+
+
+@pytest.fixture
+async def pg(own_postgres_template: PostgresTemplate) -> AsyncIterator[OwnPostgres]:
+    """A running PostgreSQL of this test's own (a copy of the template), which it may
+    stop, crash or freeze: never the one in CHAT_TEST_DATABASE_URL."""
+    async with own_postgres(own_postgres_template) as server:
+        yield server

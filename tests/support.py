@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from chat.config import Config, to_environ
 from chat.server import serve
@@ -453,6 +453,32 @@ class Clients:
             with trio.move_on_after(1):
                 await ws.aclose()
             await trio.aclose_forcefully(stream)
+
+
+async def evict_a_slow_consumer(clients: Clients) -> ConnectionClosed:
+    """Make the server evict a client that reads nothing; how its connection closed.
+
+    The server must run with ``client_queue=8``: a sender posts 400 large messages to a
+    fast client, which reads each one (one message per batch: the fast client paces the
+    sender, so the slow one is offered a frame at a time until its queue is full) while
+    the slow one, with a tiny socket buffer, reads nothing until the end.
+    """
+    slow = await clients.connect("/", receive_buffer=4096)  # reads nothing for now
+    fast = await clients.talker()
+    sender = await clients.talker(token=await register(clients.server, "alice"))
+    text = "y" * 4000
+    for i in range(400):
+        await sender.say(f"{i} {text}")
+        # The fast client keeps up, reading as we go: it gets every message.
+        assert (await fast.receive())["message"] == f"{i} {text}"
+    # Now read what the slow client was sent: some frames, then the close.
+    try:
+        with trio.fail_after(STEP):
+            while True:
+                await slow.get_message()
+    except ConnectionClosed as closed:
+        return closed
+    raise AssertionError("unreachable: the loop above ends only by an exception")
 
 
 @asynccontextmanager

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
-from own_postgres import OwnPostgres, PostgresTemplate, own_postgres, postgres_template
+from own_postgres import OwnPostgres
 from support import (
     STEP,
     Account,
@@ -39,20 +39,6 @@ import chat.store.sqlite
 from chat.config import Config
 
 UNAVAILABLE = {"error": "database unavailable"}
-
-
-@pytest.fixture(scope="session")
-def template() -> Iterator[PostgresTemplate]:
-    """One initdb per test session; every test runs on a copy."""
-    with postgres_template() as made:
-        yield made
-
-
-@pytest.fixture
-async def pg(template: PostgresTemplate) -> AsyncIterator[OwnPostgres]:
-    """A running PostgreSQL of this test's own."""
-    async with own_postgres(template) as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ The database-away tests run the chat server on a PostgreSQL of their own
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
-from own_postgres import OwnPostgres, PostgresTemplate, own_postgres, postgres_template
+from own_postgres import OwnPostgres
 from support import (
     STEP,
     Server,
@@ -178,19 +178,6 @@ async def test_readyz_is_503_while_every_sqlite_connection_waits_for_a_lock(
 
 
 # --- the database away (a PostgreSQL of the test's own) ---
-
-
-@pytest.fixture(scope="module")
-def template() -> Iterator[PostgresTemplate]:
-    """One initdb for this module; every test runs on a copy."""
-    with postgres_template() as made:
-        yield made
-
-
-@pytest.fixture
-async def pg(template: PostgresTemplate) -> AsyncIterator[OwnPostgres]:
-    async with own_postgres(template) as running:
-        yield running
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from support import (
     STEP,
     Server,
     account,
+    evict_a_slow_consumer,
     http_client,
     open_clients,
     pg_query,
@@ -19,7 +20,6 @@ from support import (
     wait_for_a_waiter_on_the_id_lock,
 )
 from test_workers import Workers, workers  # noqa: F401 (a fixture)
-from trio_websocket import ConnectionClosed
 
 from chat.config import Config, ConfigError, load
 
@@ -166,19 +166,8 @@ async def test_messages_stored_and_deliveries_are_counted(
 async def test_a_slow_consumer_evicted_is_counted(nursery: trio.Nursery, config: Config) -> None:
     server = await start_server(nursery, config.replace(client_queue=8, write_timeout=30.0))
     async with open_clients(server) as clients:
-        slow = await clients.connect("/", receive_buffer=4096)  # reads nothing for now
-        fast = await clients.talker()
-        sender = await clients.talker(token=await register(server, "alice"))
-        text = "y" * 4000
-        for i in range(400):
-            await sender.say(f"{i} {text}")
-            # One message per batch (the fast client paces us), so the slow client is
-            # offered one frame at a time until its queue is full.
-            assert (await fast.receive())["message"] == f"{i} {text}"
-        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(STEP):
-            while True:
-                await slow.get_message()
-        assert closed.value.reason.code == 1008
+        closed = await evict_a_slow_consumer(clients)
+        assert closed.reason.code == 1008
         samples = await scrape(server)
     assert value(samples, "chat_slow_consumers_evicted_total") == 1
 

@@ -14,6 +14,7 @@ from support import (
     TEST_SECRET,
     Clients,
     Server,
+    evict_a_slow_consumer,
     http_client,
     open_clients,
     raw_upgrade,
@@ -366,19 +367,6 @@ async def test_a_slow_consumer_is_evicted_with_1008_and_the_others_keep_receivin
 ) -> None:
     server = await start_server(nursery, config.replace(client_queue=8, write_timeout=30.0))
     async with open_clients(server) as clients:
-        slow = await clients.connect("/", receive_buffer=4096)  # reads nothing for now
-        fast = await clients.talker()
-        sender = await clients.talker(token=await register(server, "alice"))
-
-        text = "y" * 4000
-        for i in range(400):
-            await sender.say(f"{i} {text}")
-            # The fast client keeps up, reading as we go: it gets every message.
-            assert (await fast.receive())["message"] == f"{i} {text}"
-
-        # Now read what the slow client was sent: some frames, then the close.
-        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(STEP):
-            while True:
-                await slow.get_message()
-        assert closed.value.reason.code == 1008
-        assert "slow consumer" in closed.value.reason.reason
+        closed = await evict_a_slow_consumer(clients)
+        assert closed.reason.code == 1008
+        assert "slow consumer" in closed.reason.reason
