@@ -51,6 +51,7 @@ from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
+from .notices import USER_NOTICE, Notices
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
@@ -106,6 +107,7 @@ async def serve(
             bus_lag_seconds=metrics.bus_lag_seconds,
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep)
+        notices = Notices(bus)
         service = ChatService(
             store,
             passwords,
@@ -116,6 +118,7 @@ async def serve(
             lobby=lobby,
             max_text_chars=config.max_text_chars,
             rate_limits=rate_limits,
+            notices=notices,
         )
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
@@ -165,7 +168,11 @@ async def serve(
             await root.start(writer.run)
             # Events from other instances, by type; a new kind of event adds an entry here.
             events = route_events(
-                {RATE_HITS: rate_limits.on_event, TOKENS_REVOKED: revocations.on_event}
+                {
+                    RATE_HITS: rate_limits.on_event,
+                    TOKENS_REVOKED: revocations.on_event,
+                    USER_NOTICE: notices.on_event,
+                }
             )
             await root.start(bus.run, writer.wake, events)
             await root.start(rate_limits.run, bus)

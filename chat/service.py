@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -28,7 +29,10 @@ from .errors import (
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
-from .store import Message, Room, Store, User, WaitingThread
+from .store import Message, PublicRoom, Room, Store, User, WaitingThread
+
+if TYPE_CHECKING:
+    from .notices import Notices
 
 #: The most messages one history request or page may hold.
 MAX_HISTORY = 100
@@ -37,6 +41,10 @@ MAX_RESUME = 1000
 #: How long a resume waits for this instance to deliver the message a client last saw
 #: (on another instance, a moment ago) before calling its SinceID unknown.
 RESUME_WAIT_S = 5.0
+#: The most users one search by name prefix (`find_users`) returns.
+MAX_FOUND_USERS = 20
+#: The most rooms `public_rooms` lists.
+MAX_PUBLIC_ROOMS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,7 @@ class ChatService:
         lobby: Room,
         max_text_chars: int,
         rate_limits: RateLimits,
+        notices: Notices,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -95,6 +104,8 @@ class ChatService:
         self.lobby = lobby
         self.max_text_chars = max_text_chars
         self.rate_limits = rate_limits
+        #: Frames for a user's room-protocol connections, on every instance.
+        self.notices = notices
 
     @property
     def lobby_id(self) -> int:
@@ -263,8 +274,13 @@ class ChatService:
         return room
 
     async def join(self, identity: Identity, room_id: int) -> Room:
-        """Join a public room (joining twice is fine). Private rooms take invitations only."""
+        """Join a public room (joining twice is fine). Private rooms take invitations only:
+        their members (the creator, those invited) may "join" them again, as anyone may
+        a room they are in; nobody else."""
         room = await self._room(room_id)
+        member = room.is_private and await self.store.is_member(room.id, identity.user_id)
+        if member and room.kind == "group":
+            return room
         if room.is_private or room.kind not in ("group", "lobby"):
             raise Forbidden(f"room {room_id} is private: ask its creator for an invitation")
         if room.kind == "group":
@@ -278,11 +294,60 @@ class ChatService:
             raise Forbidden(f"only the creator of room {room_id} may invite users to it")
         await self.user(user_id)
         await self.store.add_member(room.id, user_id)
+        # Told after the commit, so a client that enters the room at once may.
+        invited = {
+            "Type": "invited",
+            "RoomID": room.id,
+            "Name": room.name,
+            "By": {"UID": identity.user_id, "Username": identity.name},
+        }
+        await self.notices.send(user_id, invited)
         return room
 
     async def rooms_of(self, identity: Identity) -> list[int]:
         """The rooms the caller can enter: the lobby, then every room they are a member of."""
         return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
+
+    async def public_rooms(self, identity: Identity) -> list[PublicRoom]:
+        """The group rooms anyone may join, by name, with their member counts (at most
+        `MAX_PUBLIC_ROOMS`). The lobby is not one of them: everyone is in it already."""
+        return await self.store.public_rooms(MAX_PUBLIC_ROOMS)
+
+    async def find_users(self, identity: Identity, prefix: str) -> list[tuple[int, str]]:
+        """(UID, name) of up to `MAX_FOUND_USERS` other users whose names start with
+        `prefix`, compared as logging in compares names (`names.name_key`: case and
+        look-alike letters aside), by name. The caller is left out: a picker for a
+        conversation or an invitation has no use for them."""
+        if not prefix:
+            raise InvalidInput('query parameter "prefix" is required: one or more characters')
+        if "\x00" in prefix:
+            raise InvalidInput('query parameter "prefix" must not contain NUL characters')
+        if len(prefix) > validation.MAX_NAME_CHARS:
+            raise InvalidInput(
+                f'query parameter "prefix" must be at most {validation.MAX_NAME_CHARS} characters'
+            )
+        return await self.store.users_by_prefix(
+            names.name_key(prefix), caller_id=identity.user_id, limit=MAX_FOUND_USERS
+        )
+
+    # --- read markers ---
+
+    async def mark_read(self, identity: Identity, room_id: int, message_id: int) -> int:
+        """Move the caller's read marker in a room (members only) up to a message of that
+        room; it never moves back. Every connection of the caller's, on every instance,
+        is told where the marker now is. Returns that."""
+        room = await self.member_room(identity, room_id)
+        marker = await self.store.mark_read(identity.user_id, room.id, message_id)
+        if marker is None:
+            raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
+        frame = {"Type": "read", "RoomID": room.id, "MessageID": marker}
+        await self.notices.send(identity.user_id, frame)
+        return marker
+
+    async def unread_counts(self, identity: Identity) -> list[tuple[int, int]]:
+        """(RoomID, unread) for each of the caller's rooms, the lobby included: messages
+        others sent after the caller's read marker, counted up to `chat.store.base.UNREAD_CAP`."""
+        return await self.store.unread_counts(identity.user_id, self.lobby_id)
 
     async def direct_room(self, identity: Identity, other_user_id: int) -> Room:
         """The caller's direct conversation with another user (created on first use)."""
@@ -426,6 +491,20 @@ class ChatService:
         room = await self.store.support_room(user_id, create=True)
         assert room is not None
         return room, (await self.post(identity, room, text, skip=skip)).message
+
+    async def support_reply_latest(
+        self, identity: Identity, text: str, *, skip: int | None = None
+    ) -> tuple[Room, Message]:
+        """`support_reply` to the user of the latest thread: the one holding the newest
+        message that is either from its user or from this operator. `NotFound` if no
+        thread has one."""
+        if not identity.is_admin:
+            raise Forbidden("only operators may answer support threads")
+        validation.message_text(text, self.max_text_chars)
+        user_id = await self.store.latest_support_user(identity.user_id)
+        if user_id is None:
+            raise NotFound("no support thread to answer: give the user's id")
+        return await self.support_reply(identity, user_id, text, skip=skip)
 
     async def waiting_threads(self, identity: Identity) -> list[WaitingThread]:
         """Support threads whose latest message is the user's: waiting for an operator."""

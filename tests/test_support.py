@@ -345,7 +345,7 @@ async def test_4_2_1_4_2_2_and_3_1_an_operator_reply_is_stored_answered_and_push
         [4242, "to nobody"],
     ],
     ids=[
-        "text-only",
+        "text-only-without-any-thread",
         "id-only",
         "empty-text",
         "string-id",

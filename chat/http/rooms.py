@@ -4,6 +4,8 @@
 - ``PUT /join``         {"RoomID"}            -> 200 {"RoomID"}
 - ``PUT /invite``       {"RoomID", "UID"}     -> 200 {"RoomID", "UID"}
 - ``GET /rooms``                              -> 200 [RoomID, ...]
+- ``GET /rooms/unread``                       -> 200 [{"RoomID", "Unread"}, ...]
+- ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
 - ``GET /messages/{roomID}``                  -> 200 [message, ...], newest first
 - ``GET /dm/{UID}``                           -> 200 {"RoomID"} of the caller's direct
@@ -18,7 +20,8 @@ from quart import Blueprint, request
 
 from .. import shapes, validation
 from ..errors import InvalidInput
-from ..service import MAX_HISTORY, ChatService
+from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
+from ..store.base import UNREAD_CAP
 from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object
 from .identity import optional_identity, require_identity
@@ -43,6 +46,9 @@ _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
 _LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+_COUNT = {"type": "integer", "minimum": 0}
+_UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
+_PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
 
 
 async def _last_id(query_value: str | None) -> int:
@@ -87,6 +93,8 @@ def room_routes(service: ChatService) -> Blueprint:
     @routes.put("/join")
     @describe(
         "Join a public room (joining twice is fine)",
+        description="A member of a private room (its creator, anyone invited) may join it"
+        " again; anyone else gets 403.",
         body=body_fields({"RoomID": ID}),
         example={"RoomID": 1},
         token=Token.REQUIRED,
@@ -128,6 +136,38 @@ def room_routes(service: ChatService) -> Blueprint:
     async def rooms() -> Any:
         identity = await require_identity(service, request)
         return await service.rooms_of(identity)
+
+    @routes.get("/rooms/unread")
+    @describe(
+        "How many messages the caller has not read in each of their rooms",
+        description=(
+            "Every room the caller is in, the lobby included, by RoomID: the messages"
+            " others sent after the caller's read marker (the read frame on /ws); the"
+            f" caller's own never count. Counting stops at {UNREAD_CAP}: that number"
+            f" means {UNREAD_CAP} or more (show it as {UNREAD_CAP - 1}+)."
+        ),
+        token=Token.REQUIRED,
+        answers={200: Answer("unread counts", {"type": "array", "items": _UNREAD})},
+    )
+    async def unread() -> Any:
+        identity = await require_identity(service, request)
+        counts = await service.unread_counts(identity)
+        return [{"RoomID": room_id, "Unread": count} for room_id, count in counts]
+
+    @routes.get("/rooms/public")
+    @describe(
+        "The group rooms anyone may join, by name, with their member counts",
+        description=(
+            f"Private rooms, direct conversations and the lobby (everyone is in it) are"
+            f" not listed; at most {MAX_PUBLIC_ROOMS} rooms."
+        ),
+        token=Token.REQUIRED,
+        answers={200: Answer("public rooms", {"type": "array", "items": _PUBLIC_ROOM})},
+    )
+    async def public_rooms() -> Any:
+        identity = await require_identity(service, request)
+        rooms = await service.public_rooms(identity)
+        return [{"RoomID": r.id, "Name": r.name, "Members": r.members} for r in rooms]
 
     @routes.get("/room/<room_id>")
     @describe(

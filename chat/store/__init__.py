@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..config import Config
-from .base import Added, Message, NewMessage, Room, Store, User, WaitingThread
+from .base import Added, Message, NewMessage, PublicRoom, Room, Store, User, WaitingThread
 
 __all__ = [
     "Added",
     "Message",
     "NewMessage",
+    "PublicRoom",
     "Room",
     "Store",
     "User",

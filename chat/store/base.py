@@ -105,6 +105,15 @@ class WaitingThread:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicRoom:
+    """A group room anyone may join (`Store.public_rooms`), with its member count."""
+
+    id: int
+    name: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
 class PoolUsage:
     """How busy a store's connections are (for metrics): `in_use` of its `size`
     connections are running statements, and `waiting` callers are queued for one."""
@@ -262,6 +271,76 @@ DELETE_USER_SQL = (
 )
 
 
+#: Moving a user's read marker in a room forward to a message of that room, in one
+#: statement (safe when two connections mark at once: the upsert keeps the greater id).
+#: No row comes back when the message is not in the room. {user}, {room}, {message} are
+#: the stores' placeholders; {greatest} is GREATEST (PostgreSQL) or MAX (SQLite).
+MARK_READ_SQL = """
+INSERT INTO read_markers (user_id, room_id, message_id)
+SELECT {user}, room_id, id FROM messages WHERE id = {message} AND room_id = {room}
+ON CONFLICT (user_id, room_id)
+DO UPDATE SET message_id = {greatest}(read_markers.message_id, excluded.message_id)
+RETURNING message_id
+"""
+
+#: The most messages `UNREAD_COUNTS_SQL` counts in one room: past it, "at least this many".
+UNREAD_CAP = 1000
+
+#: Each room of a user's (the lobby and their memberships) with the number of messages
+#: others sent there after the user's read marker, at most {cap} per room. One query:
+#: each count is a range scan of messages_by_room (room_id, id) from the marker on,
+#: stopped after {cap} rows. {user} and {lobby} are the stores' placeholders.
+UNREAD_COUNTS_SQL = """
+SELECT r.room_id,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM messages AS m
+            WHERE m.room_id = r.room_id AND m.id > coalesce(k.message_id, 0)
+              AND m.sender_id <> {user}
+            LIMIT {cap}) AS counted) AS unread
+FROM (SELECT {lobby} AS room_id
+      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS r
+LEFT JOIN read_markers AS k ON k.user_id = {user} AND k.room_id = r.room_id
+ORDER BY r.room_id
+"""
+
+#: Users whose name key starts with a prefix (a LIKE pattern, its wildcards escaped with
+#: a backslash), the caller left out, by name. {pattern}, {caller} and {limit} are the
+#: stores' placeholders.
+USERS_BY_PREFIX_SQL = """
+SELECT id, name FROM users
+WHERE name_key LIKE {pattern} ESCAPE '\\' AND id <> {caller}
+ORDER BY name
+LIMIT {limit}
+"""
+
+#: Group rooms that are not private, with their member counts, by name.
+PUBLIC_ROOMS_SQL = """
+SELECT r.id, r.name, count(m.user_id) AS members
+FROM rooms AS r LEFT JOIN room_members AS m ON m.room_id = r.id
+WHERE r.kind = 'group' AND NOT r.is_private
+GROUP BY r.id, r.name
+ORDER BY r.name
+LIMIT {limit}
+"""
+
+#: The user whose support thread holds the newest message that is either from that
+#: user or from the operator {operator}: whom "answer the latest thread" answers.
+LATEST_SUPPORT_USER_SQL = """
+SELECT r.creator_id
+FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
+WHERE r.kind = 'support' AND (m.sender_id = r.creator_id OR m.sender_id = {operator})
+ORDER BY m.id DESC
+LIMIT 1
+"""
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with `prefix` literally (escaped with
+    a backslash: `%` and `_` are not wildcards here)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 #: A user's name keys (sql/*/0005_name_keys.sql), by column, and how each is computed.
 NAME_KEYS: dict[str, Callable[[str], str]] = {
     "name_key": names.name_key,
@@ -392,11 +471,37 @@ class Store(Protocol):
         use, safely against two instances creating it at once: both get the same room.
         Without, None if the pair has none yet."""
 
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        """Up to `limit` group rooms that are not private, by name, with member counts."""
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        """Move the user's marker in the room up to `message_id` (never back: an older id
+        leaves it where it is); the marker as stored. None if the room has no such
+        message."""
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        """(room id, unread) for the lobby and each room the user is a member of, by id:
+        messages from others after the user's marker, at most `UNREAD_CAP`."""
+
+    # --- finding people ---
+
+    async def users_by_prefix(
+        self, key_prefix: str, *, caller_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, name) of up to `limit` users but the caller whose `name_key` starts with
+        `key_prefix` (taken literally), by name."""
+
     # --- support threads ---
 
     async def support_room(self, user_id: int, *, create: bool) -> Room | None:
         """The user's support thread (kind "support", `creator_id` the user, who is its
         only member). With `create`, made on first use, race-safely; else None if absent."""
+
+    async def latest_support_user(self, operator_id: int) -> int | None:
+        """The user `LATEST_SUPPORT_USER_SQL` names, or None if no thread has a message
+        from its user or from that operator."""
 
     async def waiting_support_threads(self, limit: int) -> list[WaitingThread]:
         """Up to `limit` support threads whose latest message is from their user, the

@@ -43,17 +43,25 @@ from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
+    LATEST_SUPPORT_USER_SQL,
+    MARK_READ_SQL,
     NAME_KEYS,
+    PUBLIC_ROOMS_SQL,
+    UNREAD_CAP,
+    UNREAD_COUNTS_SQL,
+    USERS_BY_PREFIX_SQL,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
     Message,
     NewMessage,
     PoolUsage,
+    PublicRoom,
     Room,
     User,
     WaitingThread,
     assign_name_keys,
     committed_from_rows,
+    like_prefix,
     message_from_row,
     name_keys,
     observed,
@@ -710,6 +718,34 @@ class PostgresStore:
             self._pool.fetch, WAITING_SUPPORT_THREADS_SQL.format(limit="$1"), limit
         )
         return [waiting_thread_from_row(row, _as_is) for row in rows]
+
+    async def latest_support_user(self, operator_id: int) -> int | None:
+        sql = LATEST_SUPPORT_USER_SQL.format(operator="$1")
+        return await self._call(self._pool.fetchval, sql, operator_id)
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        rows = await self._call(self._pool.fetch, PUBLIC_ROOMS_SQL.format(limit="$1"), limit)
+        return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        sql = MARK_READ_SQL.format(user="$1", room="$2", message="$3", greatest="greatest")
+        return await self._call(self._pool.fetchval, sql, user_id, room_id, message_id)
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(user="$1", lobby="$2::bigint", cap=UNREAD_CAP)
+        rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
+        return [(row[0], row[1]) for row in rows]
+
+    # --- finding people ---
+
+    async def users_by_prefix(
+        self, key_prefix: str, *, caller_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        sql = USERS_BY_PREFIX_SQL.format(pattern="$1", caller="$2", limit="$3")
+        rows = await self._call(self._pool.fetch, sql, like_prefix(key_prefix), caller_id, limit)
+        return [(row[0], row[1]) for row in rows]
 
     # --- messages ---
 

@@ -38,17 +38,25 @@ from ..names import name_key
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
+    LATEST_SUPPORT_USER_SQL,
+    MARK_READ_SQL,
     NAME_KEYS,
+    PUBLIC_ROOMS_SQL,
+    UNREAD_CAP,
+    UNREAD_COUNTS_SQL,
+    USERS_BY_PREFIX_SQL,
     WAITING_SUPPORT_THREADS_SQL,
     Added,
     Message,
     NewMessage,
     PoolUsage,
+    PublicRoom,
     Room,
     User,
     WaitingThread,
     assign_name_keys,
     committed_from_rows,
+    like_prefix,
     message_from_row,
     name_keys,
     observed,
@@ -603,6 +611,40 @@ class SQLiteStore:
                 for row in conn.execute(sql, (limit,)).fetchall()
             ]
         )
+
+    async def latest_support_user(self, operator_id: int) -> int | None:
+        sql = LATEST_SUPPORT_USER_SQL.format(operator="?")
+        row = await self._run(lambda conn: conn.execute(sql, (operator_id,)).fetchone())
+        return None if row is None else row[0]
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        sql = PUBLIC_ROOMS_SQL.format(limit="?")
+        rows = await self._run(lambda conn: conn.execute(sql, (limit,)).fetchall())
+        return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        sql = MARK_READ_SQL.format(user=":user", room=":room", message=":message", greatest="max")
+        values = {"user": user_id, "room": room_id, "message": message_id}
+        row = await self._run(lambda conn: conn.execute(sql, values).fetchone())
+        return None if row is None else row[0]
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(user=":user", lobby=":lobby", cap=UNREAD_CAP)
+        values = {"user": user_id, "lobby": lobby_id}
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [(row[0], row[1]) for row in rows]
+
+    # --- finding people ---
+
+    async def users_by_prefix(
+        self, key_prefix: str, *, caller_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        sql = USERS_BY_PREFIX_SQL.format(pattern="?", caller="?", limit="?")
+        values = (like_prefix(key_prefix), caller_id, limit)
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [(row[0], row[1]) for row in rows]
 
     # --- messages ---
 

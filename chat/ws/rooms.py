@@ -16,6 +16,14 @@ header; without a valid token the upgrade is refused with 401). Frames:
   With ``"ClientMsgID"`` (1-64 characters, the client's own id for the message), a
   resend of the same id to the same room stores nothing new: the sender alone gets the
   original's frame again. The id is then part of the message frame.
+- ``{"Type": "read", "RoomID": n, "MessageID": m}``: the client has read room n (one it
+  is a member of) up to message m (of that room). The marker never moves back. Every
+  connection of the user's, on every instance, this one included, is sent
+  ``{"Type": "read", "RoomID": n, "MessageID": ...}`` with the marker as stored.
+
+Notices for the user rather than a room come too (`chat.notices`): the ``read`` frame
+above, and ``{"Type": "invited", "RoomID", "Name", "By": {"UID", "Username"}}`` when
+someone invites the user into a room.
 
 Errors are ``{"Type": "error", "Error": "..."}``.
 
@@ -57,7 +65,9 @@ class RoomProtocol:
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        pass
+        identity = self._session.identity
+        assert identity is not None, "/ws requires a token at the handshake"
+        self._service.notices.file(identity.user_id, self._session)
 
     async def handle(self, frame: Any) -> None:
         try:
@@ -84,8 +94,12 @@ class RoomProtocol:
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
+        elif kind == "read":
+            await self._read(
+                validation.require_id(frame, "RoomID"), validation.require_id(frame, "MessageID")
+            )
         else:
-            raise InvalidInput(f'unknown Type {kind[:50]!r}: expected "enter" or "message"')
+            raise InvalidInput(f'unknown Type {kind[:50]!r}: expected "enter", "message" or "read"')
 
     def _leave(self) -> None:
         if self._subscription is not None:
@@ -159,6 +173,16 @@ class RoomProtocol:
             on_resent=self._resent,
         )
         self._session.track_write(pending)
+
+    async def _read(self, room_id: int, message_id: int) -> None:
+        """Move the read marker; the answer is the notice every connection of the
+        user's gets (`ChatService.mark_read`), this one included."""
+        identity = self._session.identity
+        assert identity is not None, "/ws requires a token at the handshake"
+        # A message this client just sent may not be committed yet: wait for it, so that
+        # marking one's own latest message read finds it (read-your-writes).
+        await self._session.writes_settled()
+        await self._service.mark_read(identity, room_id, message_id)
 
     def _resent(self, original: Message) -> None:
         """A resend of a stored message: its sender alone gets the original again."""

@@ -12,7 +12,9 @@ too. Methods:
   operator receives it, with the user's id.
 - ``message.operatorSend`` ``[user_id, "text"]``: operators only. Answer a user's thread;
   every connection of that user receives it as ``{"error": null, "result": {"message":
-  ...}, "id": <message id>}`` (spec 3.1).
+  ...}, "id": <message id>}`` (spec 3.1). With ``["text"]`` alone (spec 001's own
+  example), it answers the latest thread: the one holding the newest message that is
+  either from its user or from this operator (code 1 if there is none).
 
 Until the connection is authenticated, any frame but ``message.auth`` gets an error and
 closes the connection (spec 1.1). Error codes are listed in docs/PROTOCOL.md. When the
@@ -171,11 +173,17 @@ class SupportRpc:
         elif method == "message.operatorSend":
             if not identity.is_admin:
                 raise _RpcError(OPERATORS_ONLY)
-            text = _text_param(params, 1, 2)
-            user_id = validation.json_id(params[0], "user_id")
-            room, message = await self._service.support_reply(
-                identity, user_id, text, skip=self._session.id
-            )
+            if isinstance(params, list) and len(params) == 1:
+                text = _text_param(params, 0, 1)
+                room, message = await self._service.support_reply_latest(
+                    identity, text, skip=self._session.id
+                )
+            else:
+                text = _text_param(params, 1, 2)
+                user_id = validation.json_id(params[0], "user_id")
+                room, message = await self._service.support_reply(
+                    identity, user_id, text, skip=self._session.id
+                )
         else:
             raise _RpcError(METHOD_NOT_FOUND)
         await self._reply_message(room, message, request_id)

@@ -1,0 +1,42 @@
+"""Finding people (issue 12): ``GET /users?prefix=al`` -> 200 [{"UID", "Username"}, ...]."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from ..service import MAX_FOUND_USERS, ChatService
+from ..validation import MAX_NAME_CHARS
+from .identity import require_identity
+from .openapi import INVALID, PUBLIC_PROFILE, Answer, Token, describe
+
+_PREFIX = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
+
+
+def people_routes(service: ChatService) -> Blueprint:
+    routes = Blueprint("people", __name__)
+
+    @routes.get("/users")
+    @describe(
+        "Other users whose names start with a prefix, for pickers",
+        description=(
+            f"At most {MAX_FOUND_USERS}, by name. Case and look-alike letters aside, as"
+            " logging in compares names; % and _ are plain characters. The caller is"
+            " never listed."
+        ),
+        query={"prefix": _PREFIX},
+        token=Token.REQUIRED,
+        answers={
+            200: Answer(
+                "the users found", {"type": "array", "items": PUBLIC_PROFILE, "maxItems": 20}
+            ),
+            400: INVALID,
+        },
+    )
+    async def users() -> Any:
+        identity = await require_identity(service, request)
+        found = await service.find_users(identity, request.args.get("prefix", ""))
+        return [{"UID": uid, "Username": name} for uid, name in found]
+
+    return routes

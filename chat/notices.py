@@ -1,0 +1,89 @@
+"""Notices to a user's room-protocol connections, on every instance.
+
+Some frames are for a person rather than a room: a read marker that moved (so the user's
+other tabs clear their badges), an invitation into a room (so it appears without a
+reload). `Notices.send` delivers such a frame to every ``/ws`` connection of the user on
+this instance at once, and tells the other instances over the bus (a ``user-notice``
+event), which deliver it to theirs (`on_event`, routed in `chat.server.serve`).
+
+Notices are best-effort, like a frame to a client that has just disconnected: nothing is
+stored, a bus that cannot take the event within `EVENT_TIMEOUT_S` only costs the other
+instances this notice (the state it reports is in the database for the next reload).
+
+Ownership: the registry maps a user id to that user's connections. It holds them
+weakly: a connection is filed when its room protocol starts and needs no unfiling, since
+an ended session drops out once collected, and offering a frame to one that ended but is
+not collected yet is a no-op (`ClientSession.offer` refuses it). Only synchronous methods
+touch the registry, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from .errors import Unavailable
+from .ws.dispatch import dumps
+from .ws.frames import text_frame
+
+if TYPE_CHECKING:
+    from .bus import Bus
+
+log = logging.getLogger(__name__)
+
+#: The type of the bus event that carries a notice to the other instances.
+USER_NOTICE = "user-notice"
+#: How long a notice waits for the bus to take it before the other instances go without.
+EVENT_TIMEOUT_S = 2.0
+
+
+class Recipient(Protocol):
+    """A connection as notices see it (`chat.ws.session.ClientSession`)."""
+
+    def offer(self, data: bytes) -> bool: ...
+
+
+class Notices:
+    """The registry of room-protocol connections by user, and delivering frames to them."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._connections: dict[int, weakref.WeakSet[Recipient]] = {}
+
+    def file(self, user_id: int, connection: Recipient) -> None:
+        """Deliver `user_id`'s notices to `connection` from now on, for its whole life."""
+        self._connections.setdefault(user_id, weakref.WeakSet()).add(connection)
+
+    def deliver(self, user_id: int, frame: dict[str, Any]) -> None:
+        """Offer `frame` to the user's connections on this instance. Never waits."""
+        connections = self._connections.get(user_id)
+        if connections is None:
+            return
+        if not connections:
+            del self._connections[user_id]  # every connection of theirs was collected
+            return
+        data = text_frame(dumps(frame))
+        for connection in list(connections):
+            connection.offer(data)
+
+    async def send(self, user_id: int, frame: dict[str, Any]) -> None:
+        """Deliver `frame` to the user's connections here and on every other instance."""
+        self.deliver(user_id, frame)
+        event = {"type": USER_NOTICE, "user_id": user_id, "frame": frame}
+        with trio.move_on_after(EVENT_TIMEOUT_S) as sending:
+            try:
+                await self._bus.send_event(event)
+            except Unavailable as error:
+                log.warning("notice to user %d not sent to other instances: %s", user_id, error)
+        if sending.cancelled_caught:
+            log.warning("notice to user %d not sent to other instances: timed out", user_id)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A ``user-notice`` from another instance: deliver it here. Malformed ones (from
+        a different version, say) are ignored."""
+        user_id, frame = event.get("user_id"), event.get("frame")
+        if isinstance(user_id, int) and isinstance(frame, dict):
+            self.deliver(user_id, frame)
