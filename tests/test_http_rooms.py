@@ -113,6 +113,36 @@ async def test_joining_a_private_room_is_403(server: Server) -> None:
     assert room_id not in rooms.json()
 
 
+async def test_the_creator_of_a_private_room_may_put_join(server: Server) -> None:
+    owner = await account(server, "owner")
+    room_id = await _create(server, owner, "secret", private=True)
+    async with http_client(server) as client:
+        response = await client.put("/join", headers=owner.auth, json={"RoomID": room_id})
+    assert (response.status_code, response.json()) == (200, {"RoomID": room_id})
+
+
+async def test_an_invited_user_may_put_join_a_private_room(server: Server) -> None:
+    owner, guest = await account(server, "owner"), await account(server, "guest")
+    room_id = await _create(server, owner, "secret", private=True)
+    async with http_client(server) as client:
+        invited = await client.put(
+            "/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid}
+        )
+        assert invited.status_code == 200
+        response = await client.put("/join", headers=guest.auth, json={"RoomID": room_id})
+        rooms = await client.get("/rooms", headers=guest.auth)
+    assert (response.status_code, response.json()) == (200, {"RoomID": room_id})
+    assert rooms.json().count(room_id) == 1
+
+
+async def test_a_member_of_a_direct_conversation_may_not_put_join_it(server: Server) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    async with http_client(server) as client:
+        room_id = (await client.get(f"/dm/{bob.uid}", headers=alice.auth)).json()["RoomID"]
+        response = await client.put("/join", headers=alice.auth, json={"RoomID": room_id})
+    assert response.status_code == 403
+
+
 @pytest.mark.parametrize(
     "body,status",
     [

@@ -331,6 +331,42 @@ async def test_4_2_1_4_2_2_and_3_1_an_operator_reply_is_stored_answered_and_push
     assert again["result"]["messages"] == [message]
 
 
+async def test_operator_send_with_only_text_answers_the_latest_thread(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    op = await operator(server)
+    alices, _ = await support_client(clients, alice)
+    bobs, _ = await support_client(clients, bob)
+    op_ws, _ = await support_client(clients, op)
+    await bobs.request({"method": "message.send", "params": ["bob first"], "id": 1})
+    await alices.request({"method": "message.send", "params": ["alice last"], "id": 1})
+    await op_ws.receive(), await op_ws.receive()  # both pushed to operators
+    answer = await op_ws.request({"method": "message.operatorSend", "params": ["hi"], "id": 2})
+    assert answer["error"] is None
+    pushed = await alices.receive()
+    assert pushed["result"]["message"] == answer["result"]["message"]
+    assert pushed["result"]["message"]["message_text"] == "hi"
+
+
+async def test_operator_send_with_only_text_counts_the_operators_own_answer_as_latest(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    op = await operator(server)
+    alices, _ = await support_client(clients, alice)
+    bobs, _ = await support_client(clients, bob)
+    op_ws, _ = await support_client(clients, op)
+    await alices.request({"method": "message.send", "params": ["alice"], "id": 1})
+    await bobs.request({"method": "message.send", "params": ["bob"], "id": 1})
+    await op_ws.receive(), await op_ws.receive()
+    # The operator answers Alice by id: her thread is now the latest.
+    await op_ws.request({"method": "message.operatorSend", "params": [alice.uid, "a"], "id": 2})
+    await alices.receive()
+    await op_ws.request({"method": "message.operatorSend", "params": ["again"], "id": 3})
+    assert (await alices.receive())["result"]["message"]["message_text"] == "again"
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -304,22 +304,22 @@ ORDER BY r.room_id
 """
 
 #: Users whose name key starts with a prefix (a LIKE pattern, its wildcards escaped with
-#: a backslash), the caller left out, by name. {pattern}, {caller} and {limit} are the
+#: a backslash), the caller left out, by name (case aside). {pattern}, {caller} and {limit} are the
 #: stores' placeholders.
 USERS_BY_PREFIX_SQL = """
 SELECT id, name FROM users
 WHERE name_key LIKE {pattern} ESCAPE '\\' AND id <> {caller}
-ORDER BY name
+ORDER BY lower(name), id
 LIMIT {limit}
 """
 
-#: Group rooms that are not private, with their member counts, by name.
+#: Group rooms that are not private, with their member counts, by name (case aside).
 PUBLIC_ROOMS_SQL = """
 SELECT r.id, r.name, count(m.user_id) AS members
 FROM rooms AS r LEFT JOIN room_members AS m ON m.room_id = r.id
 WHERE r.kind = 'group' AND NOT r.is_private
 GROUP BY r.id, r.name
-ORDER BY r.name
+ORDER BY lower(r.name), r.id
 LIMIT {limit}
 """
 
