@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from httpx import Response
 from support import Account, Clients, Server, account, create_room, http_client
 
 
@@ -107,6 +108,13 @@ async def test_public_rooms_need_a_token(server: Server) -> None:
 # --- live invitations ---
 
 
+async def _invite(server: Server, owner: Account, room_id: int, guest: Account) -> Response:
+    async with http_client(server) as client:
+        return await client.put(
+            "/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid}
+        )
+
+
 async def test_an_invited_user_hears_of_it_on_their_open_connection(
     server: Server, clients: Clients
 ) -> None:
@@ -114,10 +122,7 @@ async def test_an_invited_user_hears_of_it_on_their_open_connection(
     room_id = await create_room(server, owner, "secret", private=True)
     phone = await clients.json("/ws", token=guest.token)
     laptop = await clients.json("/ws", token=guest.token)
-    async with http_client(server) as client:
-        invited = await client.put(
-            "/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid}
-        )
+    invited = await _invite(server, owner, room_id, guest)
     assert invited.status_code == 200, invited.text
     expected = {
         "Type": "invited",
@@ -138,10 +143,7 @@ async def test_nobody_but_the_invited_user_hears_of_an_invitation(
     owner, guest = await account(server, "owner"), await account(server, "guest")
     room_id = await create_room(server, owner, "secret", private=True)
     owners = await clients.json("/ws", token=owner.token)
-    async with http_client(server) as client:
-        invited = await client.put(
-            "/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid}
-        )
+    invited = await _invite(server, owner, room_id, guest)
     assert invited.status_code == 200
     # The owner's next frame is the answer to its own request, not a notice.
     assert (await owners.request({"Type": "enter", "RoomID": 0}))["Type"] == "left"

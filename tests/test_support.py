@@ -331,14 +331,21 @@ async def test_4_2_1_4_2_2_and_3_1_an_operator_reply_is_stored_answered_and_push
     assert again["result"]["messages"] == [message]
 
 
+async def _alice_bob_and_an_operator(
+    server: Server, clients: Clients
+) -> tuple[Account, JsonClient, JsonClient, JsonClient]:
+    """Alice, her support connection, Bob's and an operator's."""
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    alices, _ = await support_client(clients, alice)
+    bobs, _ = await support_client(clients, bob)
+    op_ws, _ = await support_client(clients, await operator(server))
+    return alice, alices, bobs, op_ws
+
+
 async def test_operator_send_with_only_text_answers_the_latest_thread(
     server: Server, clients: Clients
 ) -> None:
-    alice, bob = await account(server, "alice"), await account(server, "bob")
-    op = await operator(server)
-    alices, _ = await support_client(clients, alice)
-    bobs, _ = await support_client(clients, bob)
-    op_ws, _ = await support_client(clients, op)
+    _alice, alices, bobs, op_ws = await _alice_bob_and_an_operator(server, clients)
     await bobs.request({"method": "message.send", "params": ["bob first"], "id": 1})
     await alices.request({"method": "message.send", "params": ["alice last"], "id": 1})
     await op_ws.receive(), await op_ws.receive()  # both pushed to operators
@@ -352,11 +359,7 @@ async def test_operator_send_with_only_text_answers_the_latest_thread(
 async def test_operator_send_with_only_text_counts_the_operators_own_answer_as_latest(
     server: Server, clients: Clients
 ) -> None:
-    alice, bob = await account(server, "alice"), await account(server, "bob")
-    op = await operator(server)
-    alices, _ = await support_client(clients, alice)
-    bobs, _ = await support_client(clients, bob)
-    op_ws, _ = await support_client(clients, op)
+    alice, alices, bobs, op_ws = await _alice_bob_and_an_operator(server, clients)
     await alices.request({"method": "message.send", "params": ["alice"], "id": 1})
     await bobs.request({"method": "message.send", "params": ["bob"], "id": 1})
     await op_ws.receive(), await op_ws.receive()
