@@ -26,6 +26,7 @@ from .errors import (
     NotFound,
 )
 from .message_writer import MessageWriter, PendingMessage
+from .presence import Presence
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
 from .store import Message, Room, Store, User, WaitingThread
@@ -84,6 +85,7 @@ class ChatService:
         lobby: Room,
         max_text_chars: int,
         rate_limits: RateLimits,
+        presence: Presence,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -95,6 +97,8 @@ class ChatService:
         self.lobby = lobby
         self.max_text_chars = max_text_chars
         self.rate_limits = rate_limits
+        #: Who is online and in which room, cluster-wide (`chat.presence`).
+        self.presence = presence
 
     @property
     def lobby_id(self) -> int:

@@ -17,6 +17,15 @@ header; without a valid token the upgrade is refused with 401). Frames:
   resend of the same id to the same room stores nothing new: the sender alone gets the
   original's frame again. The id is then part of the message frame.
 
+- ``{"Type": "typing"}``: the user is typing in the current room; the room's other
+  connections, on every instance, get ``{"Type": "typing", "RoomID", "UID", "Username"}``
+  (not this connection; the user's other connections in the room do). Never stored; past
+  a few per second per user they are dropped without an answer (`chat.presence`).
+
+Presence (`chat.presence`): right after ``entered`` the connection gets one ``{"Type":
+"presence", "RoomID", "UID", "Username", "Online": true}`` per user present in the room
+(itself included), then one for every user who becomes present or stops being present.
+
 Errors are ``{"Type": "error", "Error": "..."}``.
 
 How a resume keeps the seam exact: the subscription is made *held* (`ClientSession.
@@ -37,6 +46,8 @@ from ..service import MAX_RESUME, ChatService
 from ..store import Message, Room
 from .dispatch import dumps
 from .session import ClientSession
+
+_ENTER_FIRST = 'enter a room first: {"Type": "enter", "RoomID": <id>}'
 
 
 def _message_frame(message: Message) -> str:
@@ -84,10 +95,17 @@ class RoomProtocol:
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
+        elif kind == "typing":
+            if self._room is None:
+                raise InvalidInput(_ENTER_FIRST)
+            self._service.presence.typing(self._session, self._room.id)
         else:
-            raise InvalidInput(f'unknown Type {kind[:50]!r}: expected "enter" or "message"')
+            raise InvalidInput(
+                f'unknown Type {kind[:50]!r}: expected "enter", "message" or "typing"'
+            )
 
     def _leave(self) -> None:
+        self._service.presence.leave_room(self._session)
         if self._subscription is not None:
             self._session.unsubscribe(self._subscription)
         self._room = self._subscription = None
@@ -111,6 +129,9 @@ class RoomProtocol:
         # Read in the same step as subscribing: what a resume must send from the table.
         up_to_id = self._service.broadcaster.position
         await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
+        # After `entered`, so the present users (offered in the same step as counting
+        # this connection in) follow it, and before any resumed messages.
+        self._service.presence.enter_room(self._session, room.id)
         if since_id is not None:
             try:
                 await self._resume(room, since_id, up_to_id, self._subscription)
@@ -147,7 +168,7 @@ class RoomProtocol:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
-            raise InvalidInput('enter a room first: {"Type": "enter", "RoomID": <id>}')
+            raise InvalidInput(_ENTER_FIRST)
         # The sender's confirmation is its own copy of the broadcast: nothing to wait
         # for here, so the next frame is handled while this one is committed.
         pending = await self._service.post_pipelined(

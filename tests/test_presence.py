@@ -1,0 +1,207 @@
+"""Presence (chat.presence): who is in a room, as presence frames on /ws and as
+GET /room/{roomID}/online; on one server (both backends) and across two instances."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from cluster import Instance, open_cluster
+from support import (
+    STEP,
+    Account,
+    Clients,
+    JsonClient,
+    Server,
+    account,
+    create_room,
+    http_client,
+    open_clients,
+    throwaway_postgres_schema,
+)
+
+#: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
+TIMEOUT_S = 3.0
+
+
+def presence(room_id: int, user: Account, online: bool) -> dict[str, Any]:
+    return {
+        "Type": "presence",
+        "RoomID": room_id,
+        "UID": user.uid,
+        "Username": user.name,
+        "Online": online,
+    }
+
+
+async def enter(ws: JsonClient, room_id: int, *present: Account) -> None:
+    """Enter the room; check `entered`, then one presence frame per user present (by name)."""
+    entered = await ws.request({"Type": "enter", "RoomID": room_id})
+    assert entered["Type"] == "entered", entered
+    for user in sorted(present, key=lambda u: u.name):
+        assert await ws.receive() == presence(room_id, user, True)
+
+
+async def online(server: Server, room_id: int, user: Account) -> Any:
+    async with http_client(server) as client:
+        response = await client.get(f"/room/{room_id}/online", headers=user.auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def listed(*users: Account) -> list[dict[str, Any]]:
+    return [{"UID": u.uid, "Username": u.name} for u in sorted(users, key=lambda u: u.name)]
+
+
+# --- one server ---
+
+
+async def test_entering_a_room_lists_who_is_present_right_after_entered(
+    server: Server, clients: Clients
+) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    await enter(await clients.json("/ws", token=bob.token), room_id, bob)
+    await enter(await clients.json("/ws", token=alice.token), room_id, alice, bob)
+
+
+async def test_the_room_hears_a_user_become_present(server: Server, clients: Clients) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    bob_ws = await clients.json("/ws", token=bob.token)
+    await enter(bob_ws, room_id, bob)
+    await enter(await clients.json("/ws", token=alice.token), room_id, alice, bob)
+    assert await bob_ws.receive() == presence(room_id, alice, True)
+
+
+async def test_a_user_stays_present_until_their_last_connection_leaves(
+    server: Server, clients: Clients
+) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    bob_ws = await clients.json("/ws", token=bob.token)
+    await enter(bob_ws, room_id, bob)
+    first = await clients.json("/ws", token=alice.token)
+    second = await clients.json("/ws", token=alice.token)
+    await enter(first, room_id, alice, bob)
+    assert await bob_ws.receive() == presence(room_id, alice, True)
+    await enter(second, room_id, alice, bob)  # not new: nobody hears of it
+    assert await first.request({"Type": "enter", "RoomID": 0}) == {
+        "Type": "left",
+        "RoomID": room_id,
+    }
+    await second.ws.aclose()
+    # The next frame bob gets says alice left: neither earlier step sent him anything.
+    assert await bob_ws.receive() == presence(room_id, alice, False)
+
+
+async def test_closing_the_connection_leaves_the_room(server: Server, clients: Clients) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    bob_ws = await clients.json("/ws", token=bob.token)
+    await enter(bob_ws, room_id, bob)
+    alice_ws = await clients.json("/ws", token=alice.token)
+    await enter(alice_ws, room_id, alice, bob)
+    assert await bob_ws.receive() == presence(room_id, alice, True)
+    await alice_ws.ws.aclose()
+    assert await bob_ws.receive() == presence(room_id, alice, False)
+    assert await online(server, room_id, bob) == listed(bob)
+
+
+async def test_get_online_lists_the_users_present_by_name(server: Server, clients: Clients) -> None:
+    carol, alice, bob = [await account(server, n) for n in ("carol", "alice", "bob")]
+    room_id = await create_room(server, carol, "general", alice, bob)
+    await enter(await clients.json("/ws", token=carol.token), room_id, carol)
+    await enter(await clients.json("/ws", token=alice.token), room_id, alice, carol)
+    assert await online(server, room_id, bob) == listed(alice, carol)
+
+
+@pytest.mark.parametrize(
+    ("who", "room", "status"),
+    [("outsider", "private", 403), ("member", "missing", 404), ("nobody", "private", 401)],
+    ids=["non-member-403", "no-such-room-404", "no-token-401"],
+)
+async def test_get_online_is_refused_with_a_clear_error(
+    server: Server, who: str, room: str, status: int
+) -> None:
+    owner, outsider = await account(server, "owner"), await account(server, "outsider")
+    room_id = await create_room(server, owner, "secret", private=True)
+    target = room_id if room == "private" else 999_999
+    headers = {"outsider": outsider.auth, "member": owner.auth, "nobody": {}}[who]
+    async with http_client(server) as client:
+        response = await client.get(f"/room/{target}/online", headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+
+
+# --- two instances ---
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[list[Instance]]:
+    """Two instances of one chat on PostgreSQL (its LISTEN/NOTIFY bus)."""
+    async with (
+        throwaway_postgres_schema() as url,
+        open_cluster(tmp_path, url, 2, presence_timeout=TIMEOUT_S) as instances,
+    ):
+        yield instances
+
+
+@dataclass
+class Across:
+    """Bob on instance a and alice on instance b, both in one room."""
+
+    room_id: int
+    bob: Account
+    alice: Account
+    bob_ws: JsonClient
+    alice_ws: JsonClient
+
+
+@asynccontextmanager
+async def bob_on_a_and_alice_on_b(pair: list[Instance]) -> AsyncIterator[Across]:
+    """Bob enters the room on a, then alice on b; returns once bob has heard of her."""
+    a, b = pair
+    bob, alice = await account(a.server, "bob"), await account(b.server, "alice")
+    room_id = await create_room(a.server, bob, "general", alice)
+    async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
+        bob_ws = await on_a.json("/ws", token=bob.token)
+        await enter(bob_ws, room_id, bob)
+        alice_ws = await on_b.json("/ws", token=alice.token)
+        await enter(alice_ws, room_id, alice, bob)
+        assert await bob_ws.receive() == presence(room_id, alice, True)
+        yield Across(room_id, bob, alice, bob_ws, alice_ws)
+
+
+async def test_presence_frames_cross_instances(pair: list[Instance]) -> None:
+    async with bob_on_a_and_alice_on_b(pair) as across:
+        await across.alice_ws.ws.aclose()
+        assert await across.bob_ws.receive() == presence(across.room_id, across.alice, False)
+
+
+async def test_get_online_lists_a_user_connected_to_the_other_instance(
+    pair: list[Instance],
+) -> None:
+    async with bob_on_a_and_alice_on_b(pair) as across:
+        answer = await online(pair[0].server, across.room_id, across.bob)
+        assert answer == listed(across.alice, across.bob)
+
+
+async def test_a_killed_instance_takes_its_users_offline_within_the_presence_timeout(
+    pair: list[Instance],
+) -> None:
+    async with bob_on_a_and_alice_on_b(pair) as across:
+        await pair[1].stop(signal.SIGKILL)
+        killed = trio.current_time()
+        # Within the timeout, plus one check period (a second) and some slack.
+        with trio.fail_after(TIMEOUT_S + 1.0 + STEP / 5):
+            gone = await across.bob_ws.receive()
+        assert gone == presence(across.room_id, across.alice, False)
+        assert trio.current_time() - killed >= TIMEOUT_S - 1.0  # forgotten, not told
+        assert await online(pair[0].server, across.room_id, across.bob) == listed(across.bob)
