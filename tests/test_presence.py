@@ -59,6 +59,30 @@ def listed(*users: Account) -> list[dict[str, Any]]:
     return [{"UID": u.uid, "Username": u.name} for u in sorted(users, key=lambda u: u.name)]
 
 
+@dataclass
+class BobAndAlice:
+    """Bob and alice, each with a connection in one room."""
+
+    room_id: int
+    bob: Account
+    alice: Account
+    bob_ws: JsonClient
+    alice_ws: JsonClient
+
+
+async def bob_then_alice_in_a_room(on_bobs: Clients, on_alices: Clients) -> BobAndAlice:
+    """Bob enters a room (on `on_bobs`' server), then alice (on `on_alices`'); returns
+    once bob has heard of her."""
+    bob, alice = await account(on_bobs.server, "bob"), await account(on_alices.server, "alice")
+    room_id = await create_room(on_bobs.server, bob, "general", alice)
+    bob_ws = await on_bobs.json("/ws", token=bob.token)
+    await enter(bob_ws, room_id, bob)
+    alice_ws = await on_alices.json("/ws", token=alice.token)
+    await enter(alice_ws, room_id, alice, bob)
+    assert await bob_ws.receive() == presence(room_id, alice, True)
+    return BobAndAlice(room_id, bob, alice, bob_ws, alice_ws)
+
+
 # --- one server ---
 
 
@@ -102,16 +126,10 @@ async def test_a_user_stays_present_until_their_last_connection_leaves(
 
 
 async def test_closing_the_connection_leaves_the_room(server: Server, clients: Clients) -> None:
-    bob, alice = await account(server, "bob"), await account(server, "alice")
-    room_id = await create_room(server, bob, "general", alice)
-    bob_ws = await clients.json("/ws", token=bob.token)
-    await enter(bob_ws, room_id, bob)
-    alice_ws = await clients.json("/ws", token=alice.token)
-    await enter(alice_ws, room_id, alice, bob)
-    assert await bob_ws.receive() == presence(room_id, alice, True)
-    await alice_ws.ws.aclose()
-    assert await bob_ws.receive() == presence(room_id, alice, False)
-    assert await online(server, room_id, bob) == listed(bob)
+    them = await bob_then_alice_in_a_room(clients, clients)
+    await them.alice_ws.ws.aclose()
+    assert await them.bob_ws.receive() == presence(them.room_id, them.alice, False)
+    assert await online(server, them.room_id, them.bob) == listed(them.bob)
 
 
 async def test_get_online_lists_the_users_present_by_name(server: Server, clients: Clients) -> None:
@@ -153,55 +171,36 @@ async def pair(tmp_path: Path) -> AsyncIterator[list[Instance]]:
         yield instances
 
 
-@dataclass
-class Across:
-    """Bob on instance a and alice on instance b, both in one room."""
-
-    room_id: int
-    bob: Account
-    alice: Account
-    bob_ws: JsonClient
-    alice_ws: JsonClient
-
-
 @asynccontextmanager
-async def bob_on_a_and_alice_on_b(pair: list[Instance]) -> AsyncIterator[Across]:
-    """Bob enters the room on a, then alice on b; returns once bob has heard of her."""
-    a, b = pair
-    bob, alice = await account(a.server, "bob"), await account(b.server, "alice")
-    room_id = await create_room(a.server, bob, "general", alice)
-    async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
-        bob_ws = await on_a.json("/ws", token=bob.token)
-        await enter(bob_ws, room_id, bob)
-        alice_ws = await on_b.json("/ws", token=alice.token)
-        await enter(alice_ws, room_id, alice, bob)
-        assert await bob_ws.receive() == presence(room_id, alice, True)
-        yield Across(room_id, bob, alice, bob_ws, alice_ws)
+async def bob_on_a_and_alice_on_b(pair: list[Instance]) -> AsyncIterator[BobAndAlice]:
+    """`bob_then_alice_in_a_room`, bob on instance a and alice on instance b."""
+    async with open_clients(pair[0].server) as on_a, open_clients(pair[1].server) as on_b:
+        yield await bob_then_alice_in_a_room(on_a, on_b)
 
 
 async def test_presence_frames_cross_instances(pair: list[Instance]) -> None:
-    async with bob_on_a_and_alice_on_b(pair) as across:
-        await across.alice_ws.ws.aclose()
-        assert await across.bob_ws.receive() == presence(across.room_id, across.alice, False)
+    async with bob_on_a_and_alice_on_b(pair) as them:
+        await them.alice_ws.ws.aclose()
+        assert await them.bob_ws.receive() == presence(them.room_id, them.alice, False)
 
 
 async def test_get_online_lists_a_user_connected_to_the_other_instance(
     pair: list[Instance],
 ) -> None:
-    async with bob_on_a_and_alice_on_b(pair) as across:
-        answer = await online(pair[0].server, across.room_id, across.bob)
-        assert answer == listed(across.alice, across.bob)
+    async with bob_on_a_and_alice_on_b(pair) as them:
+        answer = await online(pair[0].server, them.room_id, them.bob)
+        assert answer == listed(them.alice, them.bob)
 
 
 async def test_a_killed_instance_takes_its_users_offline_within_the_presence_timeout(
     pair: list[Instance],
 ) -> None:
-    async with bob_on_a_and_alice_on_b(pair) as across:
+    async with bob_on_a_and_alice_on_b(pair) as them:
         await pair[1].stop(signal.SIGKILL)
         killed = trio.current_time()
         # Within the timeout, plus one check period (a second) and some slack.
         with trio.fail_after(TIMEOUT_S + 1.0 + STEP / 5):
-            gone = await across.bob_ws.receive()
-        assert gone == presence(across.room_id, across.alice, False)
+            gone = await them.bob_ws.receive()
+        assert gone == presence(them.room_id, them.alice, False)
         assert trio.current_time() - killed >= TIMEOUT_S - 1.0  # forgotten, not told
-        assert await online(pair[0].server, across.room_id, across.bob) == listed(across.bob)
+        assert await online(pair[0].server, them.room_id, them.bob) == listed(them.bob)

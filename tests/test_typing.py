@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 from cluster import Instance
-from support import Account, Clients, JsonClient, Server, account, create_room
-from test_presence import bob_on_a_and_alice_on_b, enter, pair, presence
+from support import Account, Clients, JsonClient, Server, account
+from test_presence import bob_on_a_and_alice_on_b, bob_then_alice_in_a_room, pair
 
 from chat.presence import TYPING_LIMIT
 
@@ -24,25 +24,11 @@ async def sync(ws: JsonClient) -> None:
     assert (await ws.request({"Type": "nonsense"}))["Type"] == "error"
 
 
-async def bob_and_alice_in_a_room(
-    server: Server, clients: Clients
-) -> tuple[int, Account, JsonClient, JsonClient]:
-    """A room with bob's connection, then alice's, in it (bob has heard of her):
-    (room id, alice, bob's connection, alice's)."""
-    bob, alice = await account(server, "bob"), await account(server, "alice")
-    room_id = await create_room(server, bob, "general", alice)
-    bob_ws = await clients.json("/ws", token=bob.token)
-    await enter(bob_ws, room_id, bob)
-    alice_ws = await clients.json("/ws", token=alice.token)
-    await enter(alice_ws, room_id, alice, bob)
-    assert await bob_ws.receive() == presence(room_id, alice, True)
-    return room_id, alice, bob_ws, alice_ws
-
-
 async def test_typing_reaches_the_others_in_the_room_but_not_the_sender(
     server: Server, clients: Clients
 ) -> None:
-    room_id, alice, bob_ws, alice_ws = await bob_and_alice_in_a_room(server, clients)
+    them = await bob_then_alice_in_a_room(clients, clients)
+    room_id, alice, bob_ws, alice_ws = them.room_id, them.alice, them.bob_ws, them.alice_ws
     await alice_ws.send({"Type": "typing"})
     assert await bob_ws.receive() == typing(room_id, alice)
     # The next frame alice gets is the answer to this, not her own typing frame.
@@ -66,7 +52,8 @@ async def test_typing_past_the_limit_is_dropped_without_an_error(
 ) -> None:
     # The test server runs with CHAT_RATE_LIMITS=off: this limit is the protocol's own.
     assert server.config.rate_limits is False
-    room_id, alice, bob_ws, alice_ws = await bob_and_alice_in_a_room(server, clients)
+    them = await bob_then_alice_in_a_room(clients, clients)
+    room_id, alice, bob_ws, alice_ws = them.room_id, them.alice, them.bob_ws, them.alice_ws
     for _ in range(TYPING_LIMIT + 5):
         await alice_ws.send({"Type": "typing"})
     await sync(alice_ws)  # no error frame came before the answer to this
@@ -78,7 +65,7 @@ async def test_typing_past_the_limit_is_dropped_without_an_error(
 
 
 async def test_typing_crosses_instances(pair: list[Instance]) -> None:
-    async with bob_on_a_and_alice_on_b(pair) as across:
-        await across.alice_ws.send({"Type": "typing"})
+    async with bob_on_a_and_alice_on_b(pair) as them:
+        await them.alice_ws.send({"Type": "typing"})
         with trio.fail_after(10):
-            assert await across.bob_ws.receive() == typing(across.room_id, across.alice)
+            assert await them.bob_ws.receive() == typing(them.room_id, them.alice)
