@@ -107,7 +107,8 @@ class Presence:
         self._online: dict[int, int] = {}
         self._present: dict[Key, int] = {}
         self._names: dict[int, str] = {}
-        # This instance's connections in each room, to offer frames to.
+        # This instance's connections in each room that asked for presence and typing
+        # frames (``"Presence": true`` on enter), to offer them to.
         self._rooms: dict[int, set[RoomConnection]] = {}
         # Where each connection is counted: its identity, and its room with who it was there.
         self._counted: dict[RoomConnection, Identity] = {}
@@ -177,16 +178,18 @@ class Presence:
         self._names.pop(user_id, None)
         self._queue(["online", user_id, identity.name, False])
 
-    def enter_room(self, session: RoomConnection, room_id: int) -> None:
+    def enter_room(self, session: RoomConnection, room_id: int, *, listening: bool) -> None:
         """`session` is in `room_id` from now on (after leaving any other room). Others in
-        the room hear of its user if that is new; `session` is then offered the room's
-        present users (itself included), in the same step, so no change overtakes them."""
+        the room hear of its user if that is new. A `listening` session then gets presence
+        and typing frames: first the room's present users (itself included), offered in
+        the same step as counting it in, so no change overtakes them."""
         identity = session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         self.leave_room(session)
         key = (room_id, identity.user_id)
         was_present = self.is_present(*key)
-        self._rooms.setdefault(room_id, set()).add(session)
+        if listening:
+            self._rooms.setdefault(room_id, set()).add(session)
         self._room_of[session] = (room_id, identity.user_id, identity.name)
         self._present[key] = self._present.get(key, 0) + 1
         self._names[identity.user_id] = identity.name
@@ -196,7 +199,7 @@ class Presence:
             arrived = presence_frame(room_id, identity.user_id, identity.name, True)
             self._offer(room_id, arrived, session)
         frames = [presence_frame(room_id, uid, name, True) for uid, name in self.present(room_id)]
-        if frames:
+        if listening:
             session.offer(b"".join(text_frame(frame) for frame in frames))
 
     def leave_room(self, session: RoomConnection) -> None:
@@ -205,10 +208,11 @@ class Presence:
         if where is None:
             return
         room_id, user_id, name = where
-        sessions = self._rooms[room_id]
-        sessions.discard(session)
-        if not sessions:
-            del self._rooms[room_id]
+        sessions = self._rooms.get(room_id)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self._rooms[room_id]
         key = (room_id, user_id)
         count = self._present[key] - 1
         if count:

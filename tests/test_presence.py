@@ -41,8 +41,9 @@ def presence(room_id: int, user: Account, online: bool) -> dict[str, Any]:
 
 
 async def enter(ws: JsonClient, room_id: int, *present: Account) -> None:
-    """Enter the room; check `entered`, then one presence frame per user present (by name)."""
-    entered = await ws.request({"Type": "enter", "RoomID": room_id})
+    """Enter the room asking for presence frames; check `entered`, then one presence
+    frame per user present (by name)."""
+    entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": True})
     assert entered["Type"] == "entered", entered
     for user in sorted(present, key=lambda u: u.name):
         assert await ws.receive() == presence(room_id, user, True)
@@ -130,6 +131,29 @@ async def test_closing_the_connection_leaves_the_room(server: Server, clients: C
     await them.alice_ws.ws.aclose()
     assert await them.bob_ws.receive() == presence(them.room_id, them.alice, False)
     assert await online(server, them.room_id, them.bob) == listed(them.bob)
+
+
+async def test_without_presence_on_enter_a_connection_gets_only_spec_004_frames(
+    server: Server, clients: Clients
+) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    plain = await clients.json("/ws", token=bob.token)
+    entered = await plain.request({"Type": "enter", "RoomID": room_id})
+    assert entered == {"Type": "entered", "RoomID": room_id, "Name": "general"}
+    alice_ws = await clients.json("/ws", token=alice.token)
+    await enter(alice_ws, room_id, alice, bob)  # bob is present all the same
+    await alice_ws.send({"Type": "typing"})
+    await alice_ws.send({"Type": "message", "Text": "hello"})
+    # Neither alice's arrival nor her typing came first: the message is bob's next frame.
+    assert (await plain.receive())["Type"] == "message"
+
+
+async def test_presence_on_enter_must_be_true_or_false(server: Server, clients: Clients) -> None:
+    bob = await account(server, "bob")
+    ws = await clients.json("/ws", token=bob.token)
+    answer = await ws.request({"Type": "enter", "RoomID": 1, "Presence": "yes"})
+    assert answer == {"Type": "error", "Error": 'field "Presence" must be true or false'}
 
 
 async def test_get_online_lists_the_users_present_by_name(server: Server, clients: Clients) -> None:

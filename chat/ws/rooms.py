@@ -18,13 +18,15 @@ header; without a valid token the upgrade is refused with 401). Frames:
   original's frame again. The id is then part of the message frame.
 
 - ``{"Type": "typing"}``: the user is typing in the current room; the room's other
-  connections, on every instance, get ``{"Type": "typing", "RoomID", "UID", "Username"}``
-  (not this connection; the user's other connections in the room do). Never stored; past
+  connections that asked for presence, on every instance, get ``{"Type": "typing",
+  "RoomID", "UID", "Username"}`` (not this connection; the user's other ones do). Never stored; past
   a few per second per user they are dropped without an answer (`chat.presence`).
 
-Presence (`chat.presence`): right after ``entered`` the connection gets one ``{"Type":
-"presence", "RoomID", "UID", "Username", "Online": true}`` per user present in the room
-(itself included), then one for every user who becomes present or stops being present.
+Presence (`chat.presence`): every connection in a room counts its user as present there.
+One that entered with ``"Presence": true`` also gets, right after ``entered``, one
+``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
+(itself included), then one for every user who becomes present or stops being present,
+and the room's ``typing`` frames. Without it the connection sees only spec 004's frames.
 
 Errors are ``{"Type": "error", "Error": "..."}``.
 
@@ -91,7 +93,10 @@ class RoomProtocol:
             since_id = None
             if frame.get("SinceID") is not None:
                 since_id = validation.require_id(frame, "SinceID", allow_zero=True)
-            await self._enter(room_id, since_id)
+            listening = False
+            if frame.get("Presence") is not None:
+                listening = validation.require_bool(frame, "Presence")
+            await self._enter(room_id, since_id, listening=listening)
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
@@ -110,7 +115,7 @@ class RoomProtocol:
             self._session.unsubscribe(self._subscription)
         self._room = self._subscription = None
 
-    async def _enter(self, room_id: int, since_id: int | None) -> None:
+    async def _enter(self, room_id: int, since_id: int | None, *, listening: bool) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if room_id == 0:
@@ -131,7 +136,7 @@ class RoomProtocol:
         await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
         # After `entered`, so the present users (offered in the same step as counting
         # this connection in) follow it, and before any resumed messages.
-        self._service.presence.enter_room(self._session, room.id)
+        self._service.presence.enter_room(self._session, room.id, listening=listening)
         if since_id is not None:
             try:
                 await self._resume(room, since_id, up_to_id, self._subscription)
