@@ -33,6 +33,7 @@ class Config:
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     token_ttl: int = 24 * 3600
     revocation_sweep: float = 5.0
+    presence_timeout: float = 30.0
     bcrypt_cost: int = 12
     max_text_chars: int = 4096
     max_frame_bytes: int = 64 * 1024
@@ -286,6 +287,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between checks that every open WebSocket session's token is still valid: "
         "the longest a session outlives a password change or logout-everywhere made on "
         "another instance if the bus loses the news.",
+    ),
+    Setting(
+        "presence_timeout",
+        "CHAT_PRESENCE_TIMEOUT",
+        None,
+        _positive_float,
+        "Seconds without word from another instance after which its users are taken "
+        "offline (and out of their rooms) on this one: how long a dead instance's users "
+        "still look online. Instances send their state every third of it (at most 10 s).",
     ),
     Setting(
         "bcrypt_cost",

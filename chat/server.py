@@ -12,6 +12,9 @@ The task tree (docs/DESIGN.md draws it):
         │                          events on by type; owns the bus connections (PostgreSQL
         │                          LISTEN, or Redis pub/sub)
         ├── RateLimits.run         tells the other instances what this one counted
+        ├── Presence.run           tells the other instances who is online and in which
+        │                          room here (changes, and a snapshot every few seconds);
+        │                          forgets instances that fell silent
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -52,6 +55,8 @@ from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
 from .notices import USER_NOTICE, Notices
+from .presence import EVENT_TYPE as PRESENCE
+from .presence import Presence
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
@@ -108,6 +113,7 @@ async def serve(
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep)
         notices = Notices(bus)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout)
         service = ChatService(
             store,
             passwords,
@@ -119,6 +125,7 @@ async def serve(
             max_text_chars=config.max_text_chars,
             rate_limits=rate_limits,
             notices=notices,
+            presence=presence,
         )
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
@@ -172,10 +179,12 @@ async def serve(
                     RATE_HITS: rate_limits.on_event,
                     TOKENS_REVOKED: revocations.on_event,
                     USER_NOTICE: notices.on_event,
+                    PRESENCE: presence.on_event,
                 }
             )
             await root.start(bus.run, writer.wake, events)
             await root.start(rate_limits.run, bus)
+            await root.start(presence.run)
             await root.start(revocations.run)
             await root.start(probe.run)
             await root.start(http.run)

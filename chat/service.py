@@ -27,6 +27,7 @@ from .errors import (
     NotFound,
 )
 from .message_writer import MessageWriter, PendingMessage
+from .presence import Presence
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
 from .store import Message, PublicRoom, Room, Store, User, WaitingThread
@@ -93,6 +94,7 @@ class ChatService:
         max_text_chars: int,
         rate_limits: RateLimits,
         notices: Notices,
+        presence: Presence,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -106,6 +108,8 @@ class ChatService:
         self.rate_limits = rate_limits
         #: Frames for a user's room-protocol connections, on every instance.
         self.notices = notices
+        #: Who is online and in which room, cluster-wide (`chat.presence`).
+        self.presence = presence
 
     @property
     def lobby_id(self) -> int:

@@ -47,6 +47,7 @@ from .metrics import metrics_routes
 from .openapi import openapi_routes
 from .passwords import password_routes
 from .people import people_routes
+from .presence import presence_routes
 from .profiles import profile_routes
 from .rooms import room_routes
 from .support import support_routes
@@ -144,6 +145,7 @@ def create_app(
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
     app.register_blueprint(people_routes(service))
+    app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(client_routes())
     app.register_blueprint(openapi_routes())

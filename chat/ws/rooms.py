@@ -25,6 +25,18 @@ Notices for the user rather than a room come too (`chat.notices`): the ``read`` 
 above, and ``{"Type": "invited", "RoomID", "Name", "By": {"UID", "Username"}}`` when
 someone invites the user into a room.
 
+- ``{"Type": "typing"}``: the user is typing in the current room; the room's other
+  connections that asked for presence, on every instance, get ``{"Type": "typing",
+  "RoomID", "UID", "Username"}`` (not this connection; the user's other ones do). Never
+  stored; past a few per second per user they are dropped without an answer
+  (`chat.presence`).
+
+Presence (`chat.presence`): every connection in a room counts its user as present there.
+One that entered with ``"Presence": true`` also gets, right after ``entered``, one
+``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
+(itself included), then one for every user who becomes present or stops being present,
+and the room's ``typing`` frames. Without it the connection sees only spec 004's frames.
+
 Errors are ``{"Type": "error", "Error": "..."}``.
 
 How a resume keeps the seam exact: the subscription is made *held* (`ClientSession.
@@ -45,6 +57,8 @@ from ..service import MAX_RESUME, ChatService
 from ..store import Message, Room
 from .dispatch import dumps
 from .session import ClientSession
+
+_ENTER_FIRST = 'enter a room first: {"Type": "enter", "RoomID": <id>}'
 
 
 def _message_frame(message: Message) -> str:
@@ -90,7 +104,10 @@ class RoomProtocol:
             since_id = None
             if frame.get("SinceID") is not None:
                 since_id = validation.require_id(frame, "SinceID", allow_zero=True)
-            await self._enter(room_id, since_id)
+            listening = False
+            if frame.get("Presence") is not None:
+                listening = validation.require_bool(frame, "Presence")
+            await self._enter(room_id, since_id, listening=listening)
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
@@ -98,15 +115,22 @@ class RoomProtocol:
             await self._read(
                 validation.require_id(frame, "RoomID"), validation.require_id(frame, "MessageID")
             )
+        elif kind == "typing":
+            if self._room is None:
+                raise InvalidInput(_ENTER_FIRST)
+            self._service.presence.typing(self._session, self._room.id)
         else:
-            raise InvalidInput(f'unknown Type {kind[:50]!r}: expected "enter", "message" or "read"')
+            raise InvalidInput(
+                f'unknown Type {kind[:50]!r}: expected "enter", "message", "read" or "typing"'
+            )
 
     def _leave(self) -> None:
+        self._service.presence.leave_room(self._session)
         if self._subscription is not None:
             self._session.unsubscribe(self._subscription)
         self._room = self._subscription = None
 
-    async def _enter(self, room_id: int, since_id: int | None) -> None:
+    async def _enter(self, room_id: int, since_id: int | None, *, listening: bool) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if room_id == 0:
@@ -125,6 +149,9 @@ class RoomProtocol:
         # Read in the same step as subscribing: what a resume must send from the table.
         up_to_id = self._service.broadcaster.position
         await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
+        # After `entered`, so the present users (offered in the same step as counting
+        # this connection in) follow it, and before any resumed messages.
+        self._service.presence.enter_room(self._session, room.id, listening=listening)
         if since_id is not None:
             try:
                 await self._resume(room, since_id, up_to_id, self._subscription)
@@ -161,7 +188,7 @@ class RoomProtocol:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
-            raise InvalidInput('enter a room first: {"Type": "enter", "RoomID": <id>}')
+            raise InvalidInput(_ENTER_FIRST)
         # The sender's confirmation is its own copy of the broadcast: nothing to wait
         # for here, so the next frame is handled while this one is committed.
         pending = await self._service.post_pipelined(

@@ -10,7 +10,7 @@ bad one is refused with 401 before the connection opens, never half-open; one th
 cannot be checked because the database is away, with 503 and ``Retry-After``. Other
 paths are refused with 404. Every session is in the revocation
 registry for its life (`chat.revocations`), so it is closed (1008) if its user's
-tokens are revoked.
+tokens are revoked, and an authenticated one counts its user as online (`chat.presence`).
 """
 
 from __future__ import annotations
@@ -244,7 +244,12 @@ class WebSocketServer:
             try:
                 # Filed (if it has an identity) with no await before `run` takes over, so
                 # the sweep cannot close it before it runs; unfiled when it ends.
-                with self._revocations.watching(session):
+                # Counted online the same way (`chat.presence`), and taken out of its
+                # room when it ends, however it ends.
+                with (
+                    self._revocations.watching(session),
+                    self._service.presence.watching(session),
+                ):
                     await session.run(endpoint.build(session, self._service))
             finally:
                 self.sessions[endpoint.protocol] -= 1

@@ -1,0 +1,400 @@
+"""Presence and typing: who is online, who is in which room, who is typing, cluster-wide.
+
+A user is *online* while any of their authenticated WebSocket connections is open, on any
+path and any instance; *present in a room* while a ``/ws`` connection of theirs has entered
+it (`chat.ws.rooms`). Connections in a room get ``{"Type": "presence", ...}`` when a user
+becomes present there (their first connection in it, anywhere) or stops being present
+(their last one leaves or closes, or their instance is forgotten), and ``{"Type":
+"typing", ...}`` when someone else in the room types. docs/PROTOCOL.md has the frames.
+
+What is counted where: each instance counts its own connections, per user and per (room,
+user) (`watching`, `enter_room`, `leave_room`: synchronous, so a cancellation can never
+leave a count behind). Only the transitions (a first connection, a last one gone) travel,
+as bus events (`EVENT_TYPE`), together with a snapshot of the whole local state every
+`heartbeat` seconds. Every instance keeps the others' states by instance id; a snapshot
+replaces one, so a lost event is repaired by the next snapshot; an instance whose
+snapshots stop (it died) is forgotten after `timeout` seconds, its users going offline
+and leaving their rooms everywhere else. On SQLite (one instance, `LocalBus`) everything
+is local.
+
+Ownership: the `Presence` object owns the counts, the other instances' states and the
+registry of this instance's connections in each room (to which it offers frames without
+waiting, as the broadcaster does). `run` is a child of the root nursery (`chat.server.
+serve`): it sends what changed, the snapshots, and forgets silent instances. Typing is
+never stored, and is limited to `TYPING_LIMIT` frames per `TYPING_WINDOW_S` per user,
+counted per instance, whatever ``CHAT_RATE_LIMITS`` says: it is part of the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import trio
+
+from .errors import Unavailable
+from .ws.frames import text_frame
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .service import Identity
+
+log = logging.getLogger(__name__)
+
+#: The type of the bus events that carry presence (changes, snapshots) and typing.
+EVENT_TYPE = "presence"
+#: The longest gap between two snapshots of an instance's state.
+HEARTBEAT_S = 10.0
+#: A bus event's JSON stays below this (PostgreSQL's NOTIFY takes at most 8000 bytes).
+MAX_EVENT_BYTES = 6000
+#: Changes waiting to be sent past which they are dropped for a snapshot instead.
+MAX_PENDING = 10_000
+#: How many typing frames one user may send per window (per instance); the rest are dropped.
+TYPING_LIMIT = 3
+TYPING_WINDOW_S = 2.0
+
+#: A user present in a room: (room id, user id).
+Key = tuple[int, int]
+
+
+class RoomConnection(Protocol):
+    """What presence needs of a ``/ws`` session (`chat.ws.session.ClientSession`)."""
+
+    id: int
+    identity: Identity | None
+
+    def offer(self, data: bytes) -> bool: ...
+
+    def on_identity(self, listener: Callable[[Identity], None]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Instance:
+    """What another instance last said: who is online there, who is in which room."""
+
+    seen: float
+    online: dict[int, str] = field(default_factory=dict)
+    rooms: dict[Key, str] = field(default_factory=dict)
+    #: The snapshot being received in parts: its number, and the parts so far.
+    building: tuple[int, dict[int, dict[str, Any]]] | None = None
+
+
+def presence_frame(room_id: int, user_id: int, name: str, online: bool) -> str:
+    return json.dumps(
+        {"Type": "presence", "RoomID": room_id, "UID": user_id, "Username": name, "Online": online}
+    )
+
+
+def typing_frame(room_id: int, user_id: int, name: str) -> str:
+    return json.dumps({"Type": "typing", "RoomID": room_id, "UID": user_id, "Username": name})
+
+
+class Presence:
+    """This instance's presence counts, the other instances' states, and the task that
+    keeps them in step."""
+
+    def __init__(self, bus: Bus, instance_id: str, *, timeout: float) -> None:
+        self._bus = bus
+        self._instance_id = instance_id
+        self.timeout = timeout
+        #: Snapshots go out well within the timeout, so one lost snapshot forgets no one.
+        self.heartbeat = min(HEARTBEAT_S, timeout / 3)
+        # Local counts: open connections per user, entered connections per (room, user).
+        self._online: dict[int, int] = {}
+        self._present: dict[Key, int] = {}
+        self._names: dict[int, str] = {}
+        # This instance's connections in each room that asked for presence and typing
+        # frames (``"Presence": true`` on enter), to offer them to.
+        self._rooms: dict[int, set[RoomConnection]] = {}
+        # Where each connection is counted: its identity, and its room with who it was there.
+        self._counted: dict[RoomConnection, Identity] = {}
+        self._room_of: dict[RoomConnection, tuple[int, int, str]] = {}
+        self._others: dict[str, _Instance] = {}
+        # Changes and typing for `run` to send, in order; `_changed` wakes it.
+        self._pending: list[list[Any]] = []
+        self._changed = trio.Event()
+        self._generation = 0
+        self._typed: dict[int, list[float]] = {}  # recent typing frames' times, per user
+
+    # --- what the cluster knows ---
+
+    def is_online(self, user_id: int) -> bool:
+        return user_id in self._online or any(user_id in o.online for o in self._others.values())
+
+    def is_present(self, room_id: int, user_id: int) -> bool:
+        key = (room_id, user_id)
+        return key in self._present or any(key in o.rooms for o in self._others.values())
+
+    def present(self, room_id: int) -> list[tuple[int, str]]:
+        """The users present in a room anywhere in the cluster, as (id, name), by name."""
+        found = {uid: self._names[uid] for (rid, uid) in self._present if rid == room_id}
+        for other in self._others.values():
+            for (rid, uid), name in other.rooms.items():
+                if rid == room_id:
+                    found.setdefault(uid, name)
+        return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
+
+    # --- this instance's connections ---
+
+    @contextmanager
+    def watching(self, session: RoomConnection) -> Iterator[None]:
+        """Count `session` as its user's connection for the block (its whole life), from
+        the moment it has an identity (recounted if it authenticates as someone else),
+        and take it out of its room when the block ends. Everything here is synchronous:
+        cancelled anywhere, no count is left behind."""
+        session.on_identity(lambda identity: self._count(session, identity))
+        if session.identity is not None:
+            self._count(session, session.identity)
+        try:
+            yield
+        finally:
+            self.leave_room(session)
+            self._uncount(session)
+
+    def _count(self, session: RoomConnection, identity: Identity) -> None:
+        self._uncount(session)
+        self._counted[session] = identity
+        user_id = identity.user_id
+        self._names[user_id] = identity.name
+        self._online[user_id] = self._online.get(user_id, 0) + 1
+        if self._online[user_id] == 1:
+            self._queue(["online", user_id, identity.name, True])
+
+    def _uncount(self, session: RoomConnection) -> None:
+        identity = self._counted.pop(session, None)
+        if identity is None:
+            return
+        user_id = identity.user_id
+        count = self._online[user_id] - 1
+        if count:
+            self._online[user_id] = count
+            return
+        # Its last connection here: it is in no room here either (`watching` left first).
+        del self._online[user_id]
+        self._names.pop(user_id, None)
+        self._queue(["online", user_id, identity.name, False])
+
+    def enter_room(self, session: RoomConnection, room_id: int, *, listening: bool) -> None:
+        """`session` is in `room_id` from now on (after leaving any other room). Others in
+        the room hear of its user if that is new. A `listening` session then gets presence
+        and typing frames: first the room's present users (itself included), offered in
+        the same step as counting it in, so no change overtakes them."""
+        identity = session.identity
+        assert identity is not None, "/ws requires a token at the handshake"
+        self.leave_room(session)
+        key = (room_id, identity.user_id)
+        was_present = self.is_present(*key)
+        if listening:
+            self._rooms.setdefault(room_id, set()).add(session)
+        self._room_of[session] = (room_id, identity.user_id, identity.name)
+        self._present[key] = self._present.get(key, 0) + 1
+        self._names[identity.user_id] = identity.name
+        if self._present[key] == 1:
+            self._queue(["room", room_id, identity.user_id, identity.name, True])
+        if not was_present:
+            arrived = presence_frame(room_id, identity.user_id, identity.name, True)
+            self._offer(room_id, arrived, session)
+        frames = [presence_frame(room_id, uid, name, True) for uid, name in self.present(room_id)]
+        if listening:
+            session.offer(b"".join(text_frame(frame) for frame in frames))
+
+    def leave_room(self, session: RoomConnection) -> None:
+        """`session` is in no room from now on (a no-op if it was in none)."""
+        where = self._room_of.pop(session, None)
+        if where is None:
+            return
+        room_id, user_id, name = where
+        sessions = self._rooms.get(room_id)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self._rooms[room_id]
+        key = (room_id, user_id)
+        count = self._present[key] - 1
+        if count:
+            self._present[key] = count
+            return
+        del self._present[key]
+        self._queue(["room", room_id, user_id, name, False])
+        if not self.is_present(*key):
+            self._offer(room_id, presence_frame(room_id, user_id, name, False))
+
+    def typing(self, session: RoomConnection, room_id: int) -> None:
+        """`session`'s user is typing in `room_id`: tell the room's other connections, here
+        and everywhere. Over `TYPING_LIMIT` per `TYPING_WINDOW_S`, dropped silently."""
+        identity = session.identity
+        assert identity is not None
+        now = trio.current_time()
+        recent = [t for t in self._typed.get(identity.user_id, ()) if now - t < TYPING_WINDOW_S]
+        if len(recent) >= TYPING_LIMIT:
+            self._typed[identity.user_id] = recent
+            return
+        recent.append(now)
+        self._typed[identity.user_id] = recent
+        self._offer(room_id, typing_frame(room_id, identity.user_id, identity.name), session)
+        self._queue(["typing", room_id, identity.user_id, identity.name])
+
+    def _offer(self, room_id: int, frame: str, skip: RoomConnection | None = None) -> None:
+        """Offer `frame` to this instance's connections in the room (but `skip`); never
+        waits: a connection whose queue is full evicts itself, as with messages."""
+        data = text_frame(frame)
+        for session in list(self._rooms.get(room_id, ())):
+            if session is not skip:
+                session.offer(data)
+
+    # --- other instances ---
+
+    def _queue(self, change: list[Any]) -> None:
+        if len(self._pending) < MAX_PENDING:
+            self._pending.append(change)
+        self._changed.set()
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """An event of `EVENT_TYPE` from another instance: changes, typing, or a part of a
+        snapshot. Malformed content is ignored (another version, or garbage)."""
+        try:
+            origin = event["instance"]
+            if not isinstance(origin, str):
+                return
+            other = self._others.get(origin)
+            if other is None:
+                other = self._others[origin] = _Instance(trio.current_time())
+            other.seen = trio.current_time()
+            if "changes" in event:
+                for change in event["changes"]:
+                    self._apply(other, change)
+            elif "snapshot" in event:
+                self._snapshot_part(origin, other, event)
+        except (KeyError, TypeError, ValueError):
+            log.debug("ignored a malformed presence event")
+
+    def _apply(self, other: _Instance, change: list[Any]) -> None:
+        kind = change[0]
+        if kind == "online":
+            _, user_id, name, online = change
+            if online:
+                other.online[int(user_id)] = str(name)
+            else:
+                other.online.pop(int(user_id), None)
+        elif kind == "room":
+            _, room_id, user_id, name, present = change
+            key = (int(room_id), int(user_id))
+            self._replace_rooms(other, key, str(name) if present else None)
+        elif kind == "typing":
+            _, room_id, user_id, name = change
+            self._offer(int(room_id), typing_frame(int(room_id), int(user_id), str(name)))
+
+    def _replace_rooms(self, other: _Instance, key: Key, name: str | None) -> None:
+        """Set whether `other` has (room, user) `key`, with frames if the cluster's view
+        of it changes."""
+        before = self.is_present(*key)
+        old_name = other.rooms.get(key)
+        if name is None:
+            other.rooms.pop(key, None)
+        else:
+            other.rooms[key] = name
+        after = self.is_present(*key)
+        if before != after:
+            shown = name if name is not None else old_name or self._names.get(key[1], "")
+            self._offer(key[0], presence_frame(*key, shown, after))
+
+    def _snapshot_part(self, origin: str, other: _Instance, event: dict[str, Any]) -> None:
+        number, part, parts = int(event["snapshot"]), int(event["part"]), int(event["parts"])
+        if other.building is None or other.building[0] != number:
+            other.building = (number, {})
+        other.building[1][part] = event
+        if len(other.building[1]) < parts:
+            return
+        received = other.building[1].values()
+        other.building = None
+        online = {int(u): str(n) for e in received for u, n in e["online"]}
+        rooms = {(int(r), int(u)): str(n) for e in received for r, u, n in e["rooms"]}
+        other.online = online
+        for key in set(other.rooms) | set(rooms):
+            self._replace_rooms(other, key, rooms.get(key))
+
+    def _forget_silent(self) -> None:
+        """Forget the instances whose last event is older than the timeout: their users
+        leave their rooms here (with frames) and go offline."""
+        now = trio.current_time()
+        for origin, other in list(self._others.items()):
+            if now - other.seen >= self.timeout:
+                log.info("instance %s forgotten: no presence heard for %s s", origin, self.timeout)
+                other.online = {}
+                for key in list(other.rooms):
+                    self._replace_rooms(other, key, None)
+                del self._others[origin]
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        """The whole local state as events, each small enough for PostgreSQL's NOTIFY."""
+        self._generation += 1
+        entries: list[tuple[str, list[Any]]] = [
+            ("online", [uid, self._names[uid]]) for uid in self._online
+        ]
+        entries += [("rooms", [rid, uid, self._names[uid]]) for rid, uid in self._present]
+        batches: list[dict[str, list[Any]]] = [{"online": [], "rooms": []}]
+        size = 0
+        for kind, entry in entries:
+            entry_size = len(json.dumps(entry)) + 1
+            if size + entry_size > MAX_EVENT_BYTES:
+                batches.append({"online": [], "rooms": []})
+                size = 0
+            batches[-1][kind].append(entry)
+            size += entry_size
+        base = {"type": EVENT_TYPE, "instance": self._instance_id, "snapshot": self._generation}
+        return [
+            {**base, "part": i, "parts": len(batches), **batch} for i, batch in enumerate(batches)
+        ]
+
+    def _changes(self) -> list[dict[str, Any]]:
+        """What changed since the last send, as events of at most `MAX_EVENT_BYTES`."""
+        pending, self._pending = self._pending, []
+        events: list[dict[str, Any]] = []
+        base = {"type": EVENT_TYPE, "instance": self._instance_id}
+        size = MAX_EVENT_BYTES
+        for change in pending:
+            change_size = len(json.dumps(change)) + 1
+            if size + change_size > MAX_EVENT_BYTES:
+                events.append({**base, "changes": []})
+                size = 0
+            events[-1]["changes"].append(change)
+            size += change_size
+        return events
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Send changes as they happen and a snapshot every `heartbeat` seconds; forget
+        silent instances. Runs until cancelled."""
+        task_status.started()
+        next_snapshot = trio.current_time()
+        while True:
+            with trio.move_on_at(min(next_snapshot, trio.current_time() + 1.0)):
+                await self._changed.wait()
+            self._changed = trio.Event()
+            self._forget_silent()
+            self._prune_typing()
+            if trio.current_time() >= next_snapshot:
+                # The snapshot supersedes the changes not sent yet: sending them after it
+                # would put an older state over a newer one.
+                self._pending = [c for c in self._pending if c[0] == "typing"]
+                events = self._changes() + self._snapshot()
+                next_snapshot = trio.current_time() + self.heartbeat
+            else:
+                events = self._changes()
+            for event in events:
+                try:
+                    await self._bus.send_event(event)
+                except Unavailable as error:
+                    # The next snapshot repairs what the other instances missed.
+                    log.debug("cannot send presence to other instances: %s", error)
+
+    def _prune_typing(self) -> None:
+        now = trio.current_time()
+        for user_id, times in list(self._typed.items()):
+            if not times or now - times[-1] >= TYPING_WINDOW_S:
+                del self._typed[user_id]
