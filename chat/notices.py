@@ -10,17 +10,18 @@ Notices are best-effort, like a frame to a client that has just disconnected: no
 stored, a bus that cannot take the event within `EVENT_TIMEOUT_S` only costs the other
 instances this notice (the state it reports is in the database for the next reload).
 
-Ownership: the registry maps a user id to that user's connections. It holds them
-weakly: a connection is filed when its room protocol starts and needs no unfiling, since
-an ended session drops out once collected, and offering a frame to one that ended but is
-not collected yet is a no-op (`ClientSession.offer` refuses it). Only synchronous methods
-touch the registry, so no lock is needed.
+Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
+is filed for exactly its session's life (`watching`, around `ClientSession.run` in
+`chat.ws.server`), with no await between filing and running, and unfiled when the
+session ends, however it ends. Only synchronous methods touch the registry, so no lock
+is needed.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -51,19 +52,24 @@ class Notices:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._connections: dict[int, weakref.WeakSet[Recipient]] = {}
+        self._connections: dict[int, set[Recipient]] = {}
 
-    def file(self, user_id: int, connection: Recipient) -> None:
-        """Deliver `user_id`'s notices to `connection` from now on, for its whole life."""
-        self._connections.setdefault(user_id, weakref.WeakSet()).add(connection)
+    @contextmanager
+    def watching(self, user_id: int, connection: Recipient) -> Iterator[None]:
+        """Deliver `user_id`'s notices to `connection` for the block (its session's life)."""
+        connections = self._connections.setdefault(user_id, set())
+        connections.add(connection)
+        try:
+            yield
+        finally:
+            connections.discard(connection)
+            if not connections:
+                del self._connections[user_id]
 
     def deliver(self, user_id: int, frame: dict[str, Any]) -> None:
         """Offer `frame` to the user's connections on this instance. Never waits."""
         connections = self._connections.get(user_id)
         if connections is None:
-            return
-        if not connections:
-            del self._connections[user_id]  # every connection of theirs was collected
             return
         data = text_frame(dumps(frame))
         for connection in list(connections):

@@ -79,9 +79,7 @@ class RoomProtocol:
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        identity = self._session.identity
-        assert identity is not None, "/ws requires a token at the handshake"
-        self._service.notices.file(identity.user_id, self._session)
+        pass
 
     async def handle(self, frame: Any) -> None:
         try:

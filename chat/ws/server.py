@@ -15,6 +15,7 @@ tokens are revoked, and an authenticated one counts its user as online (`chat.pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -246,9 +247,17 @@ class WebSocketServer:
                 # the sweep cannot close it before it runs; unfiled when it ends.
                 # Counted online the same way (`chat.presence`), and taken out of its
                 # room when it ends, however it ends.
+                # A /ws connection (always authenticated at the handshake) also hears
+                # the notices for its user (`chat.notices`: read markers, invitations).
+                notices = (
+                    self._service.notices.watching(session.identity.user_id, session)
+                    if endpoint.protocol == "rooms" and session.identity is not None
+                    else contextlib.nullcontext()
+                )
                 with (
                     self._revocations.watching(session),
                     self._service.presence.watching(session),
+                    notices,
                 ):
                     await session.run(endpoint.build(session, self._service))
             finally:
