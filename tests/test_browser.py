@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import trio
-from browser import WAIT_MS, Client, in_browser, open_client
+from browser import WAIT_MS, Client, in_browser, open_client, registered
 from support import PASSWORD, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
@@ -25,10 +25,7 @@ def _no_script_errors(*clients: Client) -> None:
 
 async def test_two_people_register_and_chat_both_ways(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.say("hello bob")
         bob.wait_for_message("hello bob")
         bob.say("hi alice")
@@ -120,10 +117,7 @@ async def test_older_messages_load_a_page_at_a_time(server: Server) -> None:
 
 async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.fill("#create-room-form input[name=name]", "plans")
         alice.page.click("#create-room-form button")
         alice.page.wait_for_selector("#room-name:has-text('plans')", timeout=WAIT_MS)
@@ -149,10 +143,7 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
 
 async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.fill("#dm-form input[name=to]", str(bob.uid()))
         alice.page.fill("#dm-form input[name=text]", "just for you")
         alice.page.click("#dm-form button")
@@ -182,10 +173,7 @@ async def test_html_in_a_message_is_shown_as_text_and_never_runs(server: Server)
     attack = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
     def scenario(browser):
-        mallory = open_client(browser, server.http)
-        victim = open_client(browser, server.http)
-        mallory.register("mallory")
-        victim.register("victim")
+        mallory, victim = registered(browser, server.http, "mallory", "victim")
         mallory.say(attack)
         victim.wait_for_message("<img src=x")
         assert victim.message_texts() == [attack]
@@ -391,15 +379,235 @@ async def serve_one_page(page: bytes, *, task_status=trio.TASK_STATUS_IGNORED) -
     await trio.serve_listeners(answer, listeners)
 
 
+async def test_a_reload_stays_in_the_room_it_showed(server: Server) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        assert alice.room_in_address() == "#/room/1"  # the lobby
+        room_id = alice.create_room("plans")
+        alice.say("in the plans room")
+        alice.wait_for_message("in the plans room")
+        assert alice.room_in_address() == f"#/room/{room_id}"
+        alice.page.reload()
+        alice.wait_online()
+        alice.wait_for_room("plans")
+        alice.wait_for_message("in the plans room")
+        assert alice.message_texts() == ["in the plans room"]
+        assert alice.page.is_hidden("#notice")
+        _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def test_a_reload_stays_in_the_direct_conversation_it_showed(server: Server) -> None:
+    writer, reader = await account(server, "writer"), await account(server, "reader")
+    async with open_clients(server) as clients:
+        sender = await clients.json("/", token=writer.token)
+        await sender.send({"from": writer.uid, "to": reader.uid, "content": "a private note"})
+        await sender.receive()  # the sender's copy: stored
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("reader", PASSWORD)
+        page.page.locator("#rooms button", has_text="with writer").click()
+        page.wait_for_message("a private note")
+        page.page.reload()
+        page.wait_online()
+        page.wait_for_message("a private note")
+        assert page.page.text_content("#room-name") != "lobby"
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+async def test_back_and_forward_move_between_the_rooms_visited(server: Server) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        plans = alice.create_room("plans")
+        alice.page.locator("#rooms button", has_text="lobby").click()
+        alice.wait_for_room("lobby")
+        alice.page.go_back()
+        alice.wait_for_room("plans")
+        assert alice.room_in_address() == f"#/room/{plans}"
+        alice.page.go_forward()
+        alice.wait_for_room("lobby")
+        assert alice.room_in_address() == "#/room/1"
+        _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def room_of_someone_else(server: Server, name: str, *, private: bool) -> int:
+    """A room created by another user (through the HTTP API): its id."""
+    owner = await account(server, "owner")
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": name, "IsPrivate": private}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text
+    return created.json()["RoomID"]
+
+
+async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with_a_notice(
+    server: Server,
+) -> None:
+    room_id = await room_of_someone_else(server, "secret", private=True)
+
+    def scenario(browser):
+        guest = open_client(browser, f"{server.http}/#/room/{room_id}")
+        guest.register("guest")
+        guest.wait_for_room("lobby")
+        guest.wait_for_text("#notice", "not one of your rooms")
+        assert guest.room_in_address() == "#/room/1"
+        _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
+async def test_the_banner_clears_when_the_connection_is_back(config: Config) -> None:
+    async with trio.open_nursery() as nursery:
+        restartable = StoppableServer(nursery, config)
+        server = await restartable.start()
+        await account(server, "reader")
+        token = trio.lowlevel.current_trio_token()
+
+        def scenario(browser):
+            reader = open_client(browser, server.http)
+            reader.log_in("reader", PASSWORD)
+            trio.from_thread.run(restartable.stop, trio_token=token)
+            reader.wait_for_text("#offline", "reconnecting")
+            assert reader.page.text_content("#connection") == "reconnecting..."
+            # Asking for a room while away (it used to leave a "Not connected" error up).
+            reader.page.locator("#rooms button", has_text="lobby").click()
+            assert reader.page.is_visible("#offline")
+            trio.from_thread.run(restartable.start, trio_token=token)
+            reader.wait_online()
+            reader.page.wait_for_selector("#offline", state="hidden", timeout=WAIT_MS)
+            assert reader.page.is_hidden("#error")
+            # And it works: a message goes through.
+            reader.say("back again")
+            reader.wait_for_message("back again")
+            _no_script_errors(reader)
+
+        await in_browser(scenario)
+        nursery.cancel_scope.cancel()
+
+
+FITS_SIDEWAYS = "document.documentElement.scrollWidth <= innerWidth"
+
+
+async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        phone = open_client(browser, server.http, phone=True)
+        assert phone.page.evaluate("innerWidth") == 390
+        assert phone.page.evaluate(FITS_SIDEWAYS)  # the login form
+        phone.register("a-person-with-a-rather-long-name-indeed")
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        # The conversation has the screen; its input is on it and wide enough to type in.
+        box = phone.page.locator("#send-form input").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] > 200
+        assert box["y"] + box["height"] <= 844
+        phone.say("x" * 300)  # one long word
+        phone.wait_for_message("x" * 300)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        # The rooms fold away under a button, open above the conversation, and a room
+        # chosen there folds them again.
+        assert phone.page.is_hidden("#rooms")
+        phone.page.click("#menu")
+        phone.page.wait_for_selector("#rooms", state="visible", timeout=WAIT_MS)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.page.locator("#send-form input").is_visible()
+        phone.page.fill("#create-room-form input[name=name]", "plans")
+        phone.page.click("#create-room-form button")
+        phone.wait_for_room("plans")
+        phone.page.wait_for_selector("#rooms", state="hidden", timeout=WAIT_MS)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        desk = open_client(browser, server.http)
+        desk.register("desk")
+        assert desk.page.is_hidden("#menu")
+        rooms = desk.page.locator("#sidebar").bounding_box()
+        room = desk.page.locator("#room").bounding_box()
+        assert rooms["x"] + rooms["width"] <= room["x"]  # side by side
+        assert desk.page.evaluate(FITS_SIDEWAYS)
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_goes_to_a_person_chosen_by_name(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        bob.say("anyone around?")
+        alice.wait_for_message("anyone around?")
+        alice.page.locator("#messages .name", has_text="bob").click()
+        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
+        alice.page.fill("#dm-form input[name=text]", "I am")
+        alice.page.click("#dm-form button")
+        bob.wait_for_text("#dms li", "I am")
+        assert "alice → you" in bob.page.text_content("#dms li")
+        # A name seen on the page is offered, typed in any case.
+        assert "bob" in alice.page.eval_on_selector_all(
+            "#people option", "options => options.map(o => o.value)"
+        )
+        alice.page.fill("#dm-form input[name=to]", "BOB")
+        alice.page.fill("#dm-form input[name=text]", "again")
+        alice.page.click("#dm-form button")
+        bob.wait_for_text("#dms li", "again")
+        # No number on the page: rooms and people go by name.
+        assert "#" not in "".join(alice.page.locator("#rooms button").all_text_contents())
+        assert alice.page.text_content("#whoami") == "alice"
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_to_a_name_never_seen_says_how_to_reach_them(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        alice.page.fill("#dm-form input[name=to]", "nobody")
+        alice.page.fill("#dm-form input[name=text]", "hello?")
+        alice.page.click("#dm-form button")
+        alice.wait_for_text("#error", 'No one called "nobody"')
+        assert alice.page.locator("#dms li").count() == 0
+
+    await in_browser(scenario)
+
+
+async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
+    room_id = await room_of_someone_else(server, "open-plan", private=False)
+
+    def scenario(browser):
+        guest = open_client(browser, server.http)
+        guest.register("guest")
+        guest.page.fill("#join-room-form input[name=room]", f"{server.http}/#/room/{room_id}")
+        guest.page.click("#join-room-form button")
+        guest.wait_for_room("open-plan")
+        assert guest.room_in_address() == f"#/room/{room_id}"
+        _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
 async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -> None:
     """The picture in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh it."""
     target = tmp_path / "screenshot.png"
 
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         for who, text in [
             (alice, "Morning! Is the release still on for today?"),
             (bob, "Yes, once the benchmarks are in."),
