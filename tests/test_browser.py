@@ -602,9 +602,12 @@ async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
     await in_browser(scenario)
 
 
-async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -> None:
-    """The picture in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh it."""
-    target = tmp_path / "screenshot.png"
+async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
+    server: Server, tmp_path: Path
+) -> None:
+    """The pictures in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh them
+    (the phone's goes beside it, as docs/screenshot-phone.png)."""
+    desktop, phone = tmp_path / "screenshot.png", tmp_path / "screenshot-phone.png"
 
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
@@ -615,23 +618,30 @@ async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -
         ]:
             who.say(text)
             alice.wait_for_message(text)
-        alice.page.fill("#create-room-form input[name=name]", "release")
-        alice.page.click("#create-room-form button")
-        alice.page.wait_for_selector("#room-name:has-text('release')", timeout=WAIT_MS)
+        alice.create_room("release")
         alice.page.locator("#rooms button", has_text="lobby").click()
-        alice.page.wait_for_selector("#room-name:has-text('lobby')", timeout=WAIT_MS)
+        alice.wait_for_room("lobby")
         alice.wait_for_message("Tags")
-        bob.page.fill("#dm-form input[name=to]", str(alice.uid()))
+        bob.page.locator("#messages .name", has_text="alice").first.click()
         bob.page.fill("#dm-form input[name=text]", "coffee later?")
         bob.page.click("#dm-form button")
         alice.wait_for_text("#dms li", "coffee later?")
         alice.wait_for_text("#rooms button", "with bob")
-        alice.page.screenshot(path=str(target))
-        _no_script_errors(alice, bob)
+        alice.page.screenshot(path=str(desktop))
+        # Alice again, on her phone.
+        pocket = open_client(browser, server.http, phone=True)
+        pocket.log_in("alice")
+        pocket.wait_for_message("Tags")
+        pocket.page.screenshot(path=str(phone))
+        _no_script_errors(alice, bob, pocket)
 
     await in_browser(scenario)
-    png = target.read_bytes()
-    assert png.startswith(b"\x89PNG") and 10_000 < len(png) < 300_000
+    for target in (desktop, phone):
+        png = target.read_bytes()
+        assert png.startswith(b"\x89PNG") and 10_000 < len(png) < 300_000
     refresh = os.environ.get("CHAT_SCREENSHOT")
     if refresh:
-        (ROOT / refresh).write_bytes(png)
+        (ROOT / refresh).write_bytes(desktop.read_bytes())
+        (ROOT / refresh).with_name(f"{Path(refresh).stem}-phone.png").write_bytes(
+            phone.read_bytes()
+        )
