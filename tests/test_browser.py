@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 from browser import WAIT_MS, Client, in_browser, open_client, registered
-from support import PASSWORD, Server, StoppableServer, account, http_client, open_clients
+from support import PASSWORD, Account, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
 from chat.service import MAX_RESUME
@@ -438,21 +438,21 @@ async def test_back_and_forward_move_between_the_rooms_visited(server: Server) -
     await in_browser(scenario)
 
 
-async def room_of_someone_else(server: Server, name: str, *, private: bool) -> int:
-    """A room created by another user (through the HTTP API): its id."""
+async def room_of_someone_else(server: Server, name: str, *, private: bool) -> tuple[Account, int]:
+    """A room created by another user (through the HTTP API): that user, and its id."""
     owner = await account(server, "owner")
     async with http_client(server) as client:
         created = await client.post(
             "/create-room", json={"Name": name, "IsPrivate": private}, headers=owner.auth
         )
     assert created.status_code == 201, created.text
-    return created.json()["RoomID"]
+    return owner, created.json()["RoomID"]
 
 
 async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with_a_notice(
     server: Server,
 ) -> None:
-    room_id = await room_of_someone_else(server, "secret", private=True)
+    _, room_id = await room_of_someone_else(server, "secret", private=True)
 
     def scenario(browser):
         guest = open_client(browser, f"{server.http}/#/room/{room_id}")
@@ -461,6 +461,34 @@ async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with
         guest.wait_for_text("#notice", "not one of your rooms")
         assert guest.room_in_address() == "#/room/1"
         _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
+async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: Server) -> None:
+    owner, room_id = await room_of_someone_else(server, "secret", private=True)
+    guest = await account(server, "guest")
+    token = trio.lowlevel.current_trio_token()
+
+    async def invite() -> None:
+        async with http_client(server) as client:
+            invited = await client.put(
+                "/invite", json={"RoomID": room_id, "UID": guest.uid}, headers=owner.auth
+            )
+            assert invited.status_code == 200, invited.text
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("guest", PASSWORD)
+        go_to_room = f"location.hash = '#/room/{room_id}'"
+        page.page.evaluate(go_to_room)
+        page.wait_for_text("#notice", "not one of your rooms")
+        assert page.room_in_address() == "#/room/1"  # it stays in the lobby
+        trio.from_thread.run(invite, trio_token=token)
+        page.page.evaluate(go_to_room)
+        page.wait_for_room("secret")
+        assert page.page.is_hidden("#notice")
+        _no_script_errors(page)
 
     await in_browser(scenario)
 
@@ -588,7 +616,7 @@ async def test_a_direct_message_to_a_name_never_seen_says_how_to_reach_them(
 
 
 async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
-    room_id = await room_of_someone_else(server, "open-plan", private=False)
+    _, room_id = await room_of_someone_else(server, "open-plan", private=False)
 
     def scenario(browser):
         guest = open_client(browser, server.http)

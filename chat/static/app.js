@@ -154,15 +154,19 @@ function showInAddress(roomId, { replace }) {
 // the lobby, saying why.
 function firstRoom() {
   const wanted = roomInAddress();
-  if (wanted === null || state.lobby === null || state.rooms.has(wanted)) return wanted ?? state.lobby;
+  if (wanted === null) return state.lobby;
+  if (state.lobby === null || state.rooms.has(wanted)) return wanted;
   showNotice("The room in the address is not one of your rooms (any more): here is the lobby.");
   return state.lobby;
 }
 
-// Back, forward, or an address typed or pasted: go to that room if it is one of ours.
-function followAddress() {
+// Back, forward, or an address typed or pasted: go to that room if it is one of ours
+// (asking again first: it may be a room we were invited to since the list was made).
+async function followAddress() {
   const wanted = roomInAddress();
   if (state.me === null || wanted === null || wanted === state.room) return;
+  if (!state.rooms.has(wanted)) await loadRooms();
+  if (roomInAddress() !== wanted || wanted === state.room) return;   // moved on meanwhile
   if (state.rooms.has(wanted)) {
     enter(wanted);
   } else {
