@@ -449,6 +449,15 @@ async def room_of_someone_else(server: Server, name: str, *, private: bool) -> t
     return owner, created.json()["RoomID"]
 
 
+async def invite(server: Server, owner: Account, room_id: int, uid: int) -> None:
+    """`owner` invites user `uid` to its room (through the HTTP API)."""
+    async with http_client(server) as client:
+        invited = await client.put(
+            "/invite", json={"RoomID": room_id, "UID": uid}, headers=owner.auth
+        )
+    assert invited.status_code == 200, invited.text
+
+
 async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with_a_notice(
     server: Server,
 ) -> None:
@@ -470,13 +479,6 @@ async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: 
     guest = await account(server, "guest")
     token = trio.lowlevel.current_trio_token()
 
-    async def invite() -> None:
-        async with http_client(server) as client:
-            invited = await client.put(
-                "/invite", json={"RoomID": room_id, "UID": guest.uid}, headers=owner.auth
-            )
-            assert invited.status_code == 200, invited.text
-
     def scenario(browser):
         page = open_client(browser, server.http)
         page.log_in("guest", PASSWORD)
@@ -484,7 +486,7 @@ async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: 
         page.page.evaluate(go_to_room)
         page.wait_for_text("#notice", "not one of your rooms")
         assert page.room_in_address() == "#/room/1"  # it stays in the lobby
-        trio.from_thread.run(invite, trio_token=token)
+        trio.from_thread.run(invite, server, owner, room_id, guest.uid, trio_token=token)
         page.page.evaluate(go_to_room)
         page.wait_for_room("secret")
         assert page.page.is_hidden("#notice")
@@ -626,6 +628,25 @@ async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
         guest.wait_for_room("open-plan")
         assert guest.room_in_address() == f"#/room/{room_id}"
         _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
+async def test_joining_a_private_room_one_was_invited_to_enters_it(server: Server) -> None:
+    owner, room_id = await room_of_someone_else(server, "secret", private=True)
+    guest = await account(server, "guest")
+    token = trio.lowlevel.current_trio_token()
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("guest", PASSWORD)
+        trio.from_thread.run(invite, server, owner, room_id, guest.uid, trio_token=token)
+        # Invited after the page listed the rooms: the page does not know yet.
+        page.page.fill("#join-room-form input[name=room]", str(room_id))
+        page.page.click("#join-room-form button")
+        page.wait_for_room("secret")
+        assert page.page.is_hidden("#error")
+        _no_script_errors(page)
 
     await in_browser(scenario)
 

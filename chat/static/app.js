@@ -639,9 +639,14 @@ document.addEventListener("DOMContentLoaded", () => {
     if (number === null) return showError("Give a room's number, or a link to the room.");
     const roomId = Number(number[1]);
     try {
-      await api("PUT", "/join", { RoomID: roomId });
+      // Already a member (invited to it since the list was made, say): just go in. The
+      // server refuses PUT /join to a private room even to its members.
+      if (!state.rooms.has(roomId)) await loadRooms();
+      if (!state.rooms.has(roomId)) {
+        await api("PUT", "/join", { RoomID: roomId });
+        await loadRooms();
+      }
       form.reset();
-      await loadRooms();
       enter(roomId);
     } catch (error) {
       showError(error.message);
