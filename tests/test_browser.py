@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -449,13 +450,21 @@ async def room_of_someone_else(server: Server, name: str, *, private: bool) -> t
     return owner, created.json()["RoomID"]
 
 
-async def invite(server: Server, owner: Account, room_id: int, uid: int) -> None:
-    """`owner` invites user `uid` to its room (through the HTTP API)."""
-    async with http_client(server) as client:
-        invited = await client.put(
-            "/invite", json={"RoomID": room_id, "UID": uid}, headers=owner.auth
-        )
-    assert invited.status_code == 200, invited.text
+async def a_room_to_be_invited_to(server: Server) -> tuple[int, Callable[[], None]]:
+    """Someone else's private room "secret" (its id), the account "guest" not in it, and a
+    function the browser's thread calls to have the room's creator invite the guest."""
+    owner, room_id = await room_of_someone_else(server, "secret", private=True)
+    guest = await account(server, "guest")
+    token = trio.lowlevel.current_trio_token()
+
+    async def invite() -> None:
+        async with http_client(server) as client:
+            invited = await client.put(
+                "/invite", json={"RoomID": room_id, "UID": guest.uid}, headers=owner.auth
+            )
+        assert invited.status_code == 200, invited.text
+
+    return room_id, lambda: trio.from_thread.run(invite, trio_token=token)
 
 
 async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with_a_notice(
@@ -475,9 +484,7 @@ async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with
 
 
 async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: Server) -> None:
-    owner, room_id = await room_of_someone_else(server, "secret", private=True)
-    guest = await account(server, "guest")
-    token = trio.lowlevel.current_trio_token()
+    room_id, invite_guest = await a_room_to_be_invited_to(server)
 
     def scenario(browser):
         page = open_client(browser, server.http)
@@ -486,7 +493,7 @@ async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: 
         page.page.evaluate(go_to_room)
         page.wait_for_text("#notice", "not one of your rooms")
         assert page.room_in_address() == "#/room/1"  # it stays in the lobby
-        trio.from_thread.run(invite, server, owner, room_id, guest.uid, trio_token=token)
+        invite_guest()
         page.page.evaluate(go_to_room)
         page.wait_for_room("secret")
         assert page.page.is_hidden("#notice")
@@ -633,14 +640,12 @@ async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
 
 
 async def test_joining_a_private_room_one_was_invited_to_enters_it(server: Server) -> None:
-    owner, room_id = await room_of_someone_else(server, "secret", private=True)
-    guest = await account(server, "guest")
-    token = trio.lowlevel.current_trio_token()
+    room_id, invite_guest = await a_room_to_be_invited_to(server)
 
     def scenario(browser):
         page = open_client(browser, server.http)
         page.log_in("guest", PASSWORD)
-        trio.from_thread.run(invite, server, owner, room_id, guest.uid, trio_token=token)
+        invite_guest()
         # Invited after the page listed the rooms: the page does not know yet.
         page.page.fill("#join-room-form input[name=room]", str(room_id))
         page.page.click("#join-room-form button")
