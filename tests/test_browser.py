@@ -567,6 +567,32 @@ async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
     await in_browser(scenario)
 
 
+async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
+    server: Server,
+) -> None:
+    writer = await account(server, "writer")
+    token = trio.lowlevel.current_trio_token()
+
+    async def write(to: int) -> None:
+        async with open_clients(server) as clients:
+            sender = await clients.json("/", token=writer.token)
+            await sender.send({"from": writer.uid, "to": to, "content": "psst"})
+            await sender.receive()  # the sender's copy: stored
+
+    def scenario(browser):
+        phone = open_client(browser, server.http, phone=True)
+        phone.register("reader")
+        assert phone.page.get_attribute("#menu", "data-news") is None
+        trio.from_thread.run(write, phone.uid(), trio_token=token)
+        phone.page.wait_for_selector("#menu[data-news=true]", timeout=WAIT_MS)
+        phone.page.click("#menu")
+        phone.wait_for_text("#dms li", "psst")
+        assert phone.page.get_attribute("#menu", "data-news") is None
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
 async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
     server: Server,
 ) -> None:
@@ -593,6 +619,7 @@ async def test_a_direct_message_goes_to_a_person_chosen_by_name(server: Server) 
         alice.page.click("#dm-form button")
         bob.wait_for_text("#dms li", "I am")
         assert "alice → you" in bob.page.text_content("#dms li")
+        assert bob.page.get_attribute("#menu", "data-news") is None  # shown: nothing to flag
         # A name seen on the page is offered, typed in any case.
         assert "bob" in alice.page.eval_on_selector_all(
             "#people option", "options => options.map(o => o.value)"

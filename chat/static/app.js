@@ -549,6 +549,16 @@ function writeTo(name) {
 function showMenu(open) {
   $("#chat-view").dataset.menu = open ? "open" : "closed";
   $("#menu").setAttribute("aria-expanded", String(open));
+  if (open) delete $("#menu").dataset.news;
+}
+
+// A direct message from someone arrived where the folded panel hides it: the button
+// that opens the panel says so.
+function flagNews() {
+  if (getComputedStyle($("#menu")).display === "none") return;   // a wide screen
+  if ($("#chat-view").dataset.menu === "open") return;
+  $("#menu").dataset.news = "true";
+  $("#menu").title = "new direct messages";
 }
 
 async function nameOf(uid) {
@@ -581,6 +591,7 @@ async function addDirectMessage(frame) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(who, text);
+  if (frame.from !== state.me.uid) flagNews();
   // Names may take a request to resolve, so keep the list in id order regardless.
   const list = $("#dms");
   const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
