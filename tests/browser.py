@@ -131,13 +131,33 @@ class Client:
         self.wait_for_text("#messages li:not(.unconfirmed) .text", text)
 
     def uid(self) -> int:
-        whoami = self.page.text_content("#whoami") or ""
-        return int(whoami.rsplit("#", 1)[1].rstrip(")"))
+        return int(self.page.get_attribute("#whoami", "data-uid") or "")
+
+    def room_in_address(self) -> str:
+        return self.page.evaluate("location.hash")
+
+    def wait_for_room(self, name: str) -> None:
+        """Wait until the page shows the room called `name`."""
+        self.page.wait_for_selector(f"#room-name:text-is('{name}')", timeout=WAIT_MS)
+
+    def create_room(self, name: str) -> int:
+        """Create a room from the page; return its id once the page shows it."""
+        self.page.fill("#create-room-form input[name=name]", name)
+        self.page.click("#create-room-form button")
+        self.wait_for_room(name)
+        return int(self.page.get_attribute(f"#rooms button:text-is('{name}')", "data-room") or "")
 
 
-def open_client(browser: Any, url: str) -> Client:
-    """A new page in its own context (its own sessionStorage), at `url`."""
-    page = browser.new_context(viewport={"width": 960, "height": 600}).new_page()
+#: A 390 px wide phone (an iPhone 12 to 15, in CSS pixels), which honours the page's
+#: viewport meta tag as phones do.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def open_client(browser: Any, url: str, *, phone: bool = False) -> Client:
+    """A new page in its own context (its own sessionStorage), at `url`: a 960x600
+    desktop window, or a phone's screen."""
+    options = PHONE if phone else {"viewport": {"width": 960, "height": 600}}
+    page = browser.new_context(**options).new_page()
     client = Client(page)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and client.errors.append(m.text))
@@ -157,3 +177,11 @@ def open_client(browser: Any, url: str) -> Client:
     page.on("request", lambda r: client.requests.append(f"{r.method} {r.url.split('/', 3)[3]}"))
     page.goto(url)
     return client
+
+
+def registered(browser: Any, url: str, *names: str) -> list[Client]:
+    """One page per name, each registered under it and online."""
+    clients = [open_client(browser, url) for _ in names]
+    for client, name in zip(clients, names, strict=True):
+        client.register(name)
+    return clients

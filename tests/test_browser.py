@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from browser import WAIT_MS, Client, in_browser, open_client
-from support import PASSWORD, Server, StoppableServer, account, http_client, open_clients
+from browser import WAIT_MS, Client, in_browser, open_client, registered
+from support import PASSWORD, Account, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
 from chat.service import MAX_RESUME
@@ -25,10 +26,7 @@ def _no_script_errors(*clients: Client) -> None:
 
 async def test_two_people_register_and_chat_both_ways(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.say("hello bob")
         bob.wait_for_message("hello bob")
         bob.say("hi alice")
@@ -120,10 +118,7 @@ async def test_older_messages_load_a_page_at_a_time(server: Server) -> None:
 
 async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.fill("#create-room-form input[name=name]", "plans")
         alice.page.click("#create-room-form button")
         alice.page.wait_for_selector("#room-name:has-text('plans')", timeout=WAIT_MS)
@@ -149,10 +144,7 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
 
 async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
     def scenario(browser):
-        alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
-        alice.register("alice")
-        bob.register("bob")
+        alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.fill("#dm-form input[name=to]", str(bob.uid()))
         alice.page.fill("#dm-form input[name=text]", "just for you")
         alice.page.click("#dm-form button")
@@ -182,10 +174,7 @@ async def test_html_in_a_message_is_shown_as_text_and_never_runs(server: Server)
     attack = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
     def scenario(browser):
-        mallory = open_client(browser, server.http)
-        victim = open_client(browser, server.http)
-        mallory.register("mallory")
-        victim.register("victim")
+        mallory, victim = registered(browser, server.http, "mallory", "victim")
         mallory.say(attack)
         victim.wait_for_message("<img src=x")
         assert victim.message_texts() == [attack]
@@ -391,15 +380,318 @@ async def serve_one_page(page: bytes, *, task_status=trio.TASK_STATUS_IGNORED) -
     await trio.serve_listeners(answer, listeners)
 
 
-async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -> None:
-    """The picture in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh it."""
-    target = tmp_path / "screenshot.png"
-
+async def test_a_reload_stays_in_the_room_it_showed(server: Server) -> None:
     def scenario(browser):
         alice = open_client(browser, server.http)
-        bob = open_client(browser, server.http)
         alice.register("alice")
-        bob.register("bob")
+        assert alice.room_in_address() == "#/room/1"  # the lobby
+        room_id = alice.create_room("plans")
+        alice.say("in the plans room")
+        alice.wait_for_message("in the plans room")
+        assert alice.room_in_address() == f"#/room/{room_id}"
+        alice.page.reload()
+        alice.wait_online()
+        alice.wait_for_room("plans")
+        alice.wait_for_message("in the plans room")
+        assert alice.message_texts() == ["in the plans room"]
+        assert alice.page.is_hidden("#notice")
+        _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def test_a_reload_stays_in_the_direct_conversation_it_showed(server: Server) -> None:
+    writer, reader = await account(server, "writer"), await account(server, "reader")
+    async with open_clients(server) as clients:
+        sender = await clients.json("/", token=writer.token)
+        await sender.send({"from": writer.uid, "to": reader.uid, "content": "a private note"})
+        await sender.receive()  # the sender's copy: stored
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("reader", PASSWORD)
+        page.page.locator("#rooms button", has_text="with writer").click()
+        page.wait_for_message("a private note")
+        page.page.reload()
+        page.wait_online()
+        page.wait_for_message("a private note")
+        assert page.page.text_content("#room-name") != "lobby"
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+async def test_back_and_forward_move_between_the_rooms_visited(server: Server) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        plans = alice.create_room("plans")
+        alice.page.locator("#rooms button", has_text="lobby").click()
+        alice.wait_for_room("lobby")
+        alice.page.go_back()
+        alice.wait_for_room("plans")
+        assert alice.room_in_address() == f"#/room/{plans}"
+        alice.page.go_forward()
+        alice.wait_for_room("lobby")
+        assert alice.room_in_address() == "#/room/1"
+        _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def room_of_someone_else(server: Server, name: str, *, private: bool) -> tuple[Account, int]:
+    """A room created by another user (through the HTTP API): that user, and its id."""
+    owner = await account(server, "owner")
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": name, "IsPrivate": private}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text
+    return owner, created.json()["RoomID"]
+
+
+async def a_room_to_be_invited_to(server: Server) -> tuple[int, Callable[[], None]]:
+    """Someone else's private room "secret" (its id), the account "guest" not in it, and a
+    function the browser's thread calls to have the room's creator invite the guest."""
+    owner, room_id = await room_of_someone_else(server, "secret", private=True)
+    guest = await account(server, "guest")
+    token = trio.lowlevel.current_trio_token()
+
+    async def invite() -> None:
+        async with http_client(server) as client:
+            invited = await client.put(
+                "/invite", json={"RoomID": room_id, "UID": guest.uid}, headers=owner.auth
+            )
+        assert invited.status_code == 200, invited.text
+
+    return room_id, lambda: trio.from_thread.run(invite, trio_token=token)
+
+
+async def test_an_address_naming_someone_elses_private_room_opens_the_lobby_with_a_notice(
+    server: Server,
+) -> None:
+    _, room_id = await room_of_someone_else(server, "secret", private=True)
+
+    def scenario(browser):
+        guest = open_client(browser, f"{server.http}/#/room/{room_id}")
+        guest.register("guest")
+        guest.wait_for_room("lobby")
+        guest.wait_for_text("#notice", "not one of your rooms")
+        assert guest.room_in_address() == "#/room/1"
+        _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
+async def test_an_address_typed_in_goes_to_that_room_once_invited_to_it(server: Server) -> None:
+    room_id, invite_guest = await a_room_to_be_invited_to(server)
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("guest", PASSWORD)
+        go_to_room = f"location.hash = '#/room/{room_id}'"
+        page.page.evaluate(go_to_room)
+        page.wait_for_text("#notice", "not one of your rooms")
+        assert page.room_in_address() == "#/room/1"  # it stays in the lobby
+        invite_guest()
+        page.page.evaluate(go_to_room)
+        page.wait_for_room("secret")
+        assert page.page.is_hidden("#notice")
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+async def test_the_banner_clears_when_the_connection_is_back(config: Config) -> None:
+    async with trio.open_nursery() as nursery:
+        restartable = StoppableServer(nursery, config)
+        server = await restartable.start()
+        await account(server, "reader")
+        token = trio.lowlevel.current_trio_token()
+
+        def scenario(browser):
+            reader = open_client(browser, server.http)
+            reader.log_in("reader", PASSWORD)
+            trio.from_thread.run(restartable.stop, trio_token=token)
+            reader.wait_for_text("#offline", "reconnecting")
+            assert reader.page.text_content("#connection") == "reconnecting..."
+            # Asking for a room while away (it used to leave a "Not connected" error up).
+            reader.page.locator("#rooms button", has_text="lobby").click()
+            assert reader.page.is_visible("#offline")
+            trio.from_thread.run(restartable.start, trio_token=token)
+            reader.wait_online()
+            reader.page.wait_for_selector("#offline", state="hidden", timeout=WAIT_MS)
+            assert reader.page.is_hidden("#error")
+            # And it works: a message goes through.
+            reader.say("back again")
+            reader.wait_for_message("back again")
+            _no_script_errors(reader)
+
+        await in_browser(scenario)
+        nursery.cancel_scope.cancel()
+
+
+FITS_SIDEWAYS = "document.documentElement.scrollWidth <= innerWidth"
+
+
+async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        phone = open_client(browser, server.http, phone=True)
+        assert phone.page.evaluate("innerWidth") == 390
+        assert phone.page.evaluate(FITS_SIDEWAYS)  # the login form
+        phone.register("a-person-with-a-rather-long-name-indeed")
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        # The conversation has the screen; its input is on it and wide enough to type in.
+        box = phone.page.locator("#send-form input").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] > 200
+        assert box["y"] + box["height"] <= 844
+        phone.say("x" * 300)  # one long word
+        phone.wait_for_message("x" * 300)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        # The rooms fold away under a button, open above the conversation, and a room
+        # chosen there folds them again.
+        assert phone.page.is_hidden("#rooms")
+        phone.page.click("#menu")
+        phone.page.wait_for_selector("#rooms", state="visible", timeout=WAIT_MS)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.page.locator("#send-form input").is_visible()
+        phone.page.fill("#create-room-form input[name=name]", "plans")
+        phone.page.click("#create-room-form button")
+        phone.wait_for_room("plans")
+        phone.page.wait_for_selector("#rooms", state="hidden", timeout=WAIT_MS)
+        assert phone.page.evaluate(FITS_SIDEWAYS)
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
+    server: Server,
+) -> None:
+    writer = await account(server, "writer")
+    token = trio.lowlevel.current_trio_token()
+
+    async def write(to: int) -> None:
+        async with open_clients(server) as clients:
+            sender = await clients.json("/", token=writer.token)
+            await sender.send({"from": writer.uid, "to": to, "content": "psst"})
+            await sender.receive()  # the sender's copy: stored
+
+    def scenario(browser):
+        phone = open_client(browser, server.http, phone=True)
+        phone.register("reader")
+        assert phone.page.get_attribute("#menu", "data-news") is None
+        trio.from_thread.run(write, phone.uid(), trio_token=token)
+        phone.page.wait_for_selector("#menu[data-news=true]", timeout=WAIT_MS)
+        phone.page.click("#menu")
+        phone.wait_for_text("#dms li", "psst")
+        assert phone.page.get_attribute("#menu", "data-news") is None
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        desk = open_client(browser, server.http)
+        desk.register("desk")
+        assert desk.page.is_hidden("#menu")
+        rooms = desk.page.locator("#sidebar").bounding_box()
+        room = desk.page.locator("#room").bounding_box()
+        assert rooms["x"] + rooms["width"] <= room["x"]  # side by side
+        assert desk.page.evaluate(FITS_SIDEWAYS)
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_goes_to_a_person_chosen_by_name(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        bob.say("anyone around?")
+        alice.wait_for_message("anyone around?")
+        alice.page.locator("#messages .name", has_text="bob").click()
+        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
+        alice.page.fill("#dm-form input[name=text]", "I am")
+        alice.page.click("#dm-form button")
+        bob.wait_for_text("#dms li", "I am")
+        assert "alice → you" in bob.page.text_content("#dms li")
+        assert bob.page.get_attribute("#menu", "data-news") is None  # shown: nothing to flag
+        # A name seen on the page is offered, typed in any case.
+        assert "bob" in alice.page.eval_on_selector_all(
+            "#people option", "options => options.map(o => o.value)"
+        )
+        alice.page.fill("#dm-form input[name=to]", "BOB")
+        alice.page.fill("#dm-form input[name=text]", "again")
+        alice.page.click("#dm-form button")
+        bob.wait_for_text("#dms li", "again")
+        # No number on the page: rooms and people go by name.
+        assert "#" not in "".join(alice.page.locator("#rooms button").all_text_contents())
+        assert alice.page.text_content("#whoami") == "alice"
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_to_a_name_never_seen_says_how_to_reach_them(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        alice.page.fill("#dm-form input[name=to]", "nobody")
+        alice.page.fill("#dm-form input[name=text]", "hello?")
+        alice.page.click("#dm-form button")
+        alice.wait_for_text("#error", 'No one called "nobody"')
+        assert alice.page.locator("#dms li").count() == 0
+
+    await in_browser(scenario)
+
+
+async def test_a_room_can_be_joined_with_a_link_to_it(server: Server) -> None:
+    _, room_id = await room_of_someone_else(server, "open-plan", private=False)
+
+    def scenario(browser):
+        guest = open_client(browser, server.http)
+        guest.register("guest")
+        guest.page.fill("#join-room-form input[name=room]", f"{server.http}/#/room/{room_id}")
+        guest.page.click("#join-room-form button")
+        guest.wait_for_room("open-plan")
+        assert guest.room_in_address() == f"#/room/{room_id}"
+        _no_script_errors(guest)
+
+    await in_browser(scenario)
+
+
+async def test_joining_a_private_room_one_was_invited_to_enters_it(server: Server) -> None:
+    room_id, invite_guest = await a_room_to_be_invited_to(server)
+
+    def scenario(browser):
+        page = open_client(browser, server.http)
+        page.log_in("guest", PASSWORD)
+        invite_guest()
+        # Invited after the page listed the rooms: the page does not know yet.
+        page.page.fill("#join-room-form input[name=room]", str(room_id))
+        page.page.click("#join-room-form button")
+        page.wait_for_room("secret")
+        assert page.page.is_hidden("#error")
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
+    server: Server, tmp_path: Path
+) -> None:
+    """The pictures in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh them
+    (the phone's goes beside it, as docs/screenshot-phone.png)."""
+    desktop, phone = tmp_path / "screenshot.png", tmp_path / "screenshot-phone.png"
+
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
         for who, text in [
             (alice, "Morning! Is the release still on for today?"),
             (bob, "Yes, once the benchmarks are in."),
@@ -407,23 +699,30 @@ async def test_a_screenshot_of_the_page_in_use(server: Server, tmp_path: Path) -
         ]:
             who.say(text)
             alice.wait_for_message(text)
-        alice.page.fill("#create-room-form input[name=name]", "release")
-        alice.page.click("#create-room-form button")
-        alice.page.wait_for_selector("#room-name:has-text('release')", timeout=WAIT_MS)
+        alice.create_room("release")
         alice.page.locator("#rooms button", has_text="lobby").click()
-        alice.page.wait_for_selector("#room-name:has-text('lobby')", timeout=WAIT_MS)
+        alice.wait_for_room("lobby")
         alice.wait_for_message("Tags")
-        bob.page.fill("#dm-form input[name=to]", str(alice.uid()))
+        bob.page.locator("#messages .name", has_text="alice").first.click()
         bob.page.fill("#dm-form input[name=text]", "coffee later?")
         bob.page.click("#dm-form button")
         alice.wait_for_text("#dms li", "coffee later?")
         alice.wait_for_text("#rooms button", "with bob")
-        alice.page.screenshot(path=str(target))
-        _no_script_errors(alice, bob)
+        alice.page.screenshot(path=str(desktop))
+        # Alice again, on her phone.
+        pocket = open_client(browser, server.http, phone=True)
+        pocket.log_in("alice")
+        pocket.wait_for_message("Tags")
+        pocket.page.screenshot(path=str(phone))
+        _no_script_errors(alice, bob, pocket)
 
     await in_browser(scenario)
-    png = target.read_bytes()
-    assert png.startswith(b"\x89PNG") and 10_000 < len(png) < 300_000
+    for target in (desktop, phone):
+        png = target.read_bytes()
+        assert png.startswith(b"\x89PNG") and 10_000 < len(png) < 300_000
     refresh = os.environ.get("CHAT_SCREENSHOT")
     if refresh:
-        (ROOT / refresh).write_bytes(png)
+        (ROOT / refresh).write_bytes(desktop.read_bytes())
+        (ROOT / refresh).with_name(f"{Path(refresh).stem}-phone.png").write_bytes(
+            phone.read_bytes()
+        )

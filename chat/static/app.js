@@ -15,7 +15,9 @@ const state = {
   shown: null,       // the RoomID whose messages the page shows
   seen: new Set(),   // MessageIDs shown for that room
   lastId: 0,         // the newest MessageID seen in the current room
+  rooms: new Set(),  // the RoomIDs of the caller's rooms (GET /rooms)
   retryMs: 500,
+  retrying: false,   // the socket dropped and we are trying again
   leaving: false,    // we closed the socket ourselves: do not reconnect
   names: new Map(),  // UID -> name, for direct messages
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
@@ -31,20 +33,33 @@ const state = {
 
 // --- errors and status ---
 
-function showError(text) {
-  const box = $("#error");
+function showIn(selector, text) {
+  const box = $(selector);
   box.textContent = text;
   box.hidden = false;
 }
 
-function clearError() {
-  $("#error").hidden = true;
-}
+const showError = (text) => showIn("#error", text);
+const clearError = () => { $("#error").hidden = true; };
+// A short note that is not an error (the page went somewhere else than asked).
+const showNotice = (text) => showIn("#notice", text);
+const clearNotice = () => { $("#notice").hidden = true; };
 
+const CONNECTION_LABELS = {
+  connecting: "connecting...",
+  online: "online",
+  reconnecting: "reconnecting...",
+  offline: "offline",
+};
+
+// The "Not connected" banner follows the connection and nothing else: it is up while we
+// are away and trying again, and goes as soon as a socket opens. (It used to be an error
+// message that only the next click cleared, so it stayed up after a reconnection.)
 function setConnection(status) {
   const badge = $("#connection");
   badge.dataset.state = status;
-  badge.textContent = status;
+  badge.textContent = CONNECTION_LABELS[status];
+  $("#offline").hidden = status !== "reconnecting";
 }
 
 // --- HTTP ---
@@ -105,14 +120,59 @@ async function start(token) {
     if (error.status === 401) return logout("Your session has expired: log in again.");
     showError(error.message);
   }
-  state.names.set(state.me.uid, state.me.name);
-  $("#whoami").textContent = `${state.me.name} (#${state.me.uid})`;
+  learnName(state.me.uid, state.me.name);
+  const whoami = $("#whoami");
+  whoami.textContent = state.me.name;
+  whoami.dataset.uid = String(state.me.uid);
+  whoami.title = `your user number: ${state.me.uid}`;
   $("#login-view").hidden = true;
   $("#chat-view").hidden = false;
   $("#logout").hidden = false;
+  $("#menu").hidden = false;
   await loadRooms();
-  if (state.room === null) state.room = state.lobby;
+  if (state.room === null) state.room = firstRoom();
   connect();
+}
+
+// --- the room in the address ---
+
+// The room the page shows is in its address (#/room/12): a reload comes back to it, and
+// back and forward move between the rooms visited.
+function roomInAddress() {
+  const match = /^#\/room\/(\d+)$/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+function showInAddress(roomId, { replace }) {
+  const address = `#/room/${roomId}`;
+  if (location.hash === address) return;
+  if (replace) history.replaceState(null, "", address);
+  else history.pushState(null, "", address);
+}
+
+// Where the page opens: the room in its address if the caller is (still) a member, else
+// the lobby, saying why.
+function firstRoom() {
+  const wanted = roomInAddress();
+  if (wanted === null) return state.lobby;
+  if (state.lobby === null || state.rooms.has(wanted)) return wanted;
+  showNotice("The room in the address is not one of your rooms (any more): here is the lobby.");
+  return state.lobby;
+}
+
+// Back, forward, or an address typed or pasted: go to that room if it is one of ours
+// (asking again first: it may be a room we were invited to since the list was made).
+async function followAddress() {
+  const wanted = roomInAddress();
+  if (state.me === null || wanted === null || wanted === state.room) return;
+  if (!state.rooms.has(wanted)) await loadRooms();
+  if (roomInAddress() !== wanted || wanted === state.room) return;   // moved on meanwhile
+  if (state.rooms.has(wanted)) {
+    enter(wanted);
+  } else {
+    showNotice("That room is not one of your rooms: staying here.");
+    if (state.shown !== null) showInAddress(state.shown, { replace: true });
+  }
 }
 
 function logout(message) {
@@ -127,7 +187,7 @@ function logout(message) {
 
 function connect() {
   state.leaving = false;
-  setConnection("connecting");
+  setConnection(state.retrying ? "reconnecting" : "connecting");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
   state.ws = ws;
@@ -135,6 +195,7 @@ function connect() {
   ws.onopen = () => {
     opened = true;
     state.retryMs = 500;
+    state.retrying = false;
     // Taken before this socket delivers anything: live messages must not move the mark
     // past ones that were sent while we were away.
     state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
@@ -155,8 +216,9 @@ function connect() {
   ws.onmessage = (event) => handleFrame(event.data);
   ws.onclose = async () => {
     if (state.ws !== ws) return;
-    setConnection("offline");
-    if (state.leaving) return;
+    if (state.leaving) return setConnection("offline");
+    state.retrying = true;
+    setConnection("reconnecting");
     if (!opened) {
       // Refused at the handshake: maybe the token is no longer valid.
       try {
@@ -176,7 +238,7 @@ function connected() {
 
 function send(frame) {
   if (!connected()) {
-    showError("Not connected: reconnecting...");
+    $("#offline").hidden = false;   // until the socket opens again
     return false;
   }
   state.ws.send(JSON.stringify(frame));
@@ -253,14 +315,15 @@ async function loadRooms() {
   try {
     const ids = await api("GET", "/rooms");
     state.lobby = ids[0];
+    state.rooms = new Set(ids);
     const items = [];
     for (const id of ids) {
       const room = await api("GET", `/room/${id}`);
-      let label = `${room.Name} #${id}`;
+      let label = room.Name;
       if (Array.isArray(room.UIDs)) {
         state.direct.set(id, room.UIDs);
         const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
-        label = `with ${await nameOf(other)} #${id}`;
+        label = `with ${await nameOf(other)}`;
       }
       const button = document.createElement("button");
       button.type = "button";
@@ -280,12 +343,17 @@ async function loadRooms() {
 
 function enter(roomId) {
   clearError();
+  clearNotice();
   if (send({ Type: "enter", RoomID: roomId })) state.room = roomId;
 }
 
 async function entered(roomId, name) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
+  // A move of the person's own is a step in the history; the first room, or the same
+  // one again after a reconnection, replaces the address.
+  showInAddress(roomId, { replace: state.shown === null || sameRoom });
+  showMenu(false);
   state.room = roomId;
   state.shown = roomId;
   $("#room-name").textContent = name ?? `room #${roomId}`;
@@ -367,7 +435,7 @@ async function catchUpDirect(since, reconnected) {
         ? await messagesSince(roomId, since)
         : await historyPage(roomId);
       for (const message of messages) {
-        state.names.set(message.UID, message.Username);
+        learnName(message.UID, message.Username);
         const to = message.UID === pair[0] ? pair[1] : pair[0];
         found.push({ from: message.UID, to, content: message.Text, id: message.MessageID });
       }
@@ -403,14 +471,14 @@ function addMessages(messages, { follow = true } = {}) {
     if (state.seen.has(message.MessageID)) continue;   // no duplicates, ever
     state.seen.add(message.MessageID);
     state.lastId = Math.max(state.lastId, message.MessageID);
-    state.names.set(message.UID, message.Username);
+    learnName(message.UID, message.Username);
     const item = document.createElement("li");
     item.dataset.id = String(message.MessageID);
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = message.Username;
-    name.title = `user #${message.UID}: click to write a direct message`;
-    name.addEventListener("click", () => { $("#dm-form").elements.to.value = message.UID; });
+    name.title = "click to write a direct message";
+    name.addEventListener("click", () => writeTo(message.Username));
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = message.Text;
@@ -439,10 +507,64 @@ function pendingItem(who, content) {
   return item;
 }
 
+// --- people ---
+
+// The people the page has seen (in messages and conversations), offered by name to the
+// direct message form. TODO (issue 12): search everyone with GET /users?prefix=.
+function learnName(uid, name) {
+  if (state.names.get(uid) === name) return;
+  state.names.set(uid, name);
+  const options = [];
+  for (const [known, knownName] of state.names) {
+    if (known === state.me.uid || knownName === `#${known}`) continue;
+    const option = document.createElement("option");
+    option.value = knownName;
+    options.push(option);
+  }
+  $("#people").replaceChildren(...options);
+}
+
+// The user a direct message is for: someone seen here, by name (exactly, else in any
+// case), or anyone by their user number ("12" or "#12").
+function recipient(value) {
+  const wanted = value.trim();
+  const byName = (same) => [...state.names].find(([, name]) => same(name))?.[0];
+  const uid = byName((name) => name === wanted)
+    ?? byName((name) => name.toLowerCase() === wanted.toLowerCase());
+  if (uid !== undefined) return uid;
+  const number = /^#?(\d+)$/.exec(wanted);
+  return number ? Number(number[1]) : null;
+}
+
+// Start a direct message to `name` (clicked on one of their messages).
+function writeTo(name) {
+  const form = $("#dm-form");
+  form.elements.to.value = name;
+  showMenu(true);
+  form.elements.text.focus();
+}
+
+// The side panel (rooms, people) on a narrow screen, where it folds away; on a wide one
+// it is always shown and the button that folds it is not.
+function showMenu(open) {
+  $("#chat-view").dataset.menu = open ? "open" : "closed";
+  $("#menu").setAttribute("aria-expanded", String(open));
+  if (open) delete $("#menu").dataset.news;
+}
+
+// A direct message from someone arrived where the folded panel hides it: the button
+// that opens the panel says so.
+function flagNews() {
+  if (getComputedStyle($("#menu")).display === "none") return;   // a wide screen
+  if ($("#chat-view").dataset.menu === "open") return;
+  $("#menu").dataset.news = "true";
+  $("#menu").title = "new direct messages";
+}
+
 async function nameOf(uid) {
   if (!state.names.has(uid)) {
     try {
-      state.names.set(uid, (await api("GET", `/profile/${uid}`)).Username);
+      learnName(uid, (await api("GET", `/profile/${uid}`)).Username);
     } catch {
       state.names.set(uid, `#${uid}`);
     }
@@ -469,6 +591,7 @@ async function addDirectMessage(frame) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(who, text);
+  if (frame.from !== state.me.uid) flagNews();
   // Names may take a request to resolve, so keep the list in id order regardless.
   const list = $("#dms");
   const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
@@ -485,6 +608,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#register").addEventListener("click", () => authenticate("/api/reg"));
   $("#logout").addEventListener("click", () => logout());
   $("#older").addEventListener("click", loadOlder);
+  $("#menu").addEventListener("click", () => showMenu($("#chat-view").dataset.menu !== "open"));
+  window.addEventListener("popstate", followAddress);
+  window.addEventListener("hashchange", followAddress);
 
   $("#send-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -518,11 +644,20 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    const roomId = Number(form.elements.room.value);
+    // A room's number, or a link to it (…/#/room/12). TODO (issue 12): pick from
+    // GET /rooms/public by name instead.
+    const number = /(\d+)\s*$/.exec(form.elements.room.value);
+    if (number === null) return showError("Give a room's number, or a link to the room.");
+    const roomId = Number(number[1]);
     try {
-      await api("PUT", "/join", { RoomID: roomId });
+      // Already a member (invited to it since the list was made, say): just go in. The
+      // server refuses PUT /join to a private room even to its members.
+      if (!state.rooms.has(roomId)) await loadRooms();
+      if (!state.rooms.has(roomId)) {
+        await api("PUT", "/join", { RoomID: roomId });
+        await loadRooms();
+      }
       form.reset();
-      await loadRooms();
       enter(roomId);
     } catch (error) {
       showError(error.message);
@@ -533,11 +668,15 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    const to = Number(form.elements.to.value);
-    if (!Number.isInteger(to) || to < 1) return showError("A direct message needs a user id.");
+    const to = recipient(form.elements.to.value);
+    if (to === null || to < 1) {
+      return showError(
+        `No one called "${form.elements.to.value.trim()}" has written here yet: click a name on one of their messages, or give their user number.`,
+      );
+    }
     const content = form.elements.text.value;
     const frame = { from: state.me.uid, to, content, client_msg_id: newClientMsgId() };
-    const item = pendingItem(`you → #${to}`, content);
+    const item = pendingItem(`you → ${state.names.get(to) ?? `#${to}`}`, content);
     post(frame, null, item);
     $("#dms").append(item);
     form.elements.text.value = "";
