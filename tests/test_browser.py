@@ -248,7 +248,12 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             # page back through the room's history for it.
             enters = [f for f in reader.frames_sent if isinstance(f, dict) and "RoomID" in f]
             last_seen = int(ids[0])
-            assert enters[-1] == {"Type": "enter", "RoomID": 1, "SinceID": last_seen}
+            assert enters[-1] == {
+                "Type": "enter",
+                "RoomID": 1,
+                "SinceID": last_seen,
+                "Presence": True,
+            }
             lobby_pages = [r for r in reader.requests[requests_before:] if "/messages/1" in r]
             assert lobby_pages == []
             # The direct message sent while it was away, too: once.
@@ -726,3 +731,37 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         (ROOT / refresh).with_name(f"{Path(refresh).stem}-phone.png").write_bytes(
             phone.read_bytes()
         )
+
+
+def _people_here(client: Client) -> list[str]:
+    return client.page.locator("#here li").all_text_contents()
+
+
+async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.wait_for_text("#here li", "bob")
+        bob.wait_for_text("#here li", "alice")
+        assert _people_here(alice) == ["alice (you)", "bob"]
+        assert _people_here(bob) == ["alice", "bob (you)"]
+        alice.page.type("#send-form input[name=text]", "hel")
+        bob.wait_for_text("#typing", "alice is typing...")
+        assert alice.page.text_content("#typing") == ""  # not to herself
+        typing = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "typing"]
+        assert len(typing) == 1  # three keys in a moment: said once
+        alice.page.press("#send-form input[name=text]", "Enter")
+        bob.wait_for_message("hel")
+        assert bob.page.text_content("#typing") == ""  # the message arrived: done typing
+        # Bob goes to another room: alice's list loses him.
+        bob.create_room("elsewhere")
+        alice.page.wait_for_selector("#here li:text-is('bob')", state="detached", timeout=WAIT_MS)
+        assert _people_here(alice) == ["alice (you)"]
+        entering = [
+            f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
+        ]
+        assert entering and all(f["Presence"] is True for f in entering)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)

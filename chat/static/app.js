@@ -5,6 +5,11 @@
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "chat.token";
 const HISTORY_PAGE = 50;
+// Typing: we say so at most this often while the person types, and show someone else's
+// "is typing..." this long after their last word of it (the server passes on at most 3
+// per 2 seconds per user).
+const TYPING_EVERY_MS = 2000;
+const TYPING_SHOWN_MS = 5000;
 
 const state = {
   token: null,
@@ -25,6 +30,9 @@ const state = {
   dmLastId: 0,       // the newest direct message id seen
   dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
   connectedBefore: false,
+  here: new Map(),   // UID -> name of the people present in the room shown (presence)
+  typing: new Map(), // UID -> { name, timer } of the people typing there now
+  typingSentAt: 0,   // when we last said we are typing (Date.now())
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
   // after a reconnection never stores it twice; roomId is null for direct messages.
@@ -204,7 +212,7 @@ function connect() {
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
       // message we saw (SinceID), then the live ones, with nothing lost or doubled.
-      const frame = { Type: "enter", RoomID: state.room };
+      const frame = { Type: "enter", RoomID: state.room, Presence: true };
       if (state.room === state.shown) frame.SinceID = state.lastId;
       ws.send(JSON.stringify(frame));
     }
@@ -286,9 +294,16 @@ function handleFrame(raw) {
   }
   if (frame.Type === "message") {
     if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
-    if (frame.RoomID === state.shown) addMessages([frame]);
+    if (frame.RoomID === state.shown) {
+      addMessages([frame]);
+      stoppedTyping(frame.UID);   // what they were typing has arrived
+    }
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
+  } else if (frame.Type === "presence") {
+    presence(frame);
+  } else if (frame.Type === "typing") {
+    someoneTyping(frame);
   } else if (frame.Type === "truncated") {
     fetchLeftOut(frame.RoomID, frame.SinceID, frame.BeforeID);
   } else if (frame.Type === "error") {
@@ -344,7 +359,7 @@ async function loadRooms() {
 function enter(roomId) {
   clearError();
   clearNotice();
-  if (send({ Type: "enter", RoomID: roomId })) state.room = roomId;
+  if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
 }
 
 async function entered(roomId, name) {
@@ -356,6 +371,10 @@ async function entered(roomId, name) {
   showMenu(false);
   state.room = roomId;
   state.shown = roomId;
+  // The server follows "entered" with the room's whole list (again, after a reconnect).
+  state.here = new Map();
+  showPeopleHere();
+  for (const uid of [...state.typing.keys()]) stoppedTyping(uid);
   $("#room-name").textContent = name ?? `room #${roomId}`;
   for (const button of document.querySelectorAll("#rooms button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
@@ -509,6 +528,76 @@ function pendingItem(who, content) {
 
 // --- people ---
 
+// Someone arrived in the room shown or left it (or is in it as we enter: the list).
+function presence(frame) {
+  if (frame.RoomID !== state.shown) return;
+  learnName(frame.UID, frame.Username);
+  if (frame.Online) {
+    state.here.set(frame.UID, frame.Username);
+  } else {
+    state.here.delete(frame.UID);
+    stoppedTyping(frame.UID);
+  }
+  showPeopleHere();
+}
+
+// The people present in the room shown, by name, each with an online dot; clicking
+// someone else starts a direct message to them.
+function showPeopleHere() {
+  const people = [...state.here].sort(([, a], [, b]) => a.localeCompare(b));
+  const items = people.map(([uid, name]) => {
+    const item = document.createElement("li");
+    item.dataset.uid = String(uid);
+    if (uid === state.me.uid) {
+      item.className = "me";
+      item.textContent = `${name} (you)`;
+    } else {
+      item.textContent = name;
+      item.title = "click to write a direct message";
+      item.addEventListener("click", () => writeTo(name));
+    }
+    return item;
+  });
+  $("#here").replaceChildren(...items);
+}
+
+// Someone else in the room shown is typing: say so until they stop saying it.
+function someoneTyping(frame) {
+  if (frame.RoomID !== state.shown || frame.UID === state.me.uid) return;
+  clearTimeout(state.typing.get(frame.UID)?.timer);
+  const timer = setTimeout(() => stoppedTyping(frame.UID), TYPING_SHOWN_MS);
+  state.typing.set(frame.UID, { name: frame.Username, timer });
+  showTyping();
+}
+
+function stoppedTyping(uid) {
+  const typing = state.typing.get(uid);
+  if (typing === undefined) return;
+  clearTimeout(typing.timer);
+  state.typing.delete(uid);
+  showTyping();
+}
+
+function showTyping() {
+  const names = [...state.typing.values()].map(({ name }) => name).sort();
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing...`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing...`;
+  else if (names.length > 2) text = "several people are typing...";
+  $("#typing").textContent = text;
+}
+
+// The person is typing in the room shown: tell the others, at most every TYPING_EVERY_MS.
+function typingHere() {
+  const now = Date.now();
+  if (state.shown === null || state.room !== state.shown) return;   // not in it yet
+  if (now - state.typingSentAt < TYPING_EVERY_MS) return;
+  if (connected()) {
+    state.ws.send(JSON.stringify({ Type: "typing" }));
+    state.typingSentAt = now;
+  }
+}
+
 // The people the page has seen (in messages and conversations), offered by name to the
 // direct message form. TODO (issue 12): search everyone with GET /users?prefix=.
 function learnName(uid, name) {
@@ -621,6 +710,10 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
     $("#messages").scrollTop = $("#messages").scrollHeight;
     input.value = "";
+  });
+
+  $("#send-form input[name=text]").addEventListener("input", (event) => {
+    if (event.target.value) typingHere();
   });
 
   $("#create-room-form").addEventListener("submit", async (event) => {
