@@ -145,7 +145,7 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
 async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
-        alice.page.fill("#dm-form input[name=to]", str(bob.uid()))
+        alice.page.fill("#dm-form input[name=to]", "bob")
         alice.page.fill("#dm-form input[name=text]", "just for you")
         alice.page.click("#dm-form button")
         bob.wait_for_text("#dms li", "just for you")
@@ -763,5 +763,85 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
         ]
         assert entering and all(f["Presence"] is True for f in entering)
         _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_room_one_is_invited_to_by_name_appears_at_once(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.evaluate("window.notReloaded = true")
+        bob.page.fill("#create-room-form input[name=name]", "plans")
+        bob.page.check("#create-room-form input[name=private]")
+        bob.page.click("#create-room-form button")
+        bob.wait_for_room("plans")
+        bob.page.type("#invite-form input[name=name]", "ALI")  # suggestions, in any case
+        bob.page.wait_for_selector(
+            "#invitees option[value='alice']", state="attached", timeout=WAIT_MS
+        )
+        bob.page.fill("#invite-form input[name=name]", "alice")
+        bob.page.click("#invite-form button")
+        bob.wait_for_text("#notice", "alice is invited.")
+        alice.wait_for_text("#rooms button", "plans")
+        alice.wait_for_text("#notice", "bob invited you to plans.")
+        assert alice.page.evaluate("window.notReloaded")  # live, not after a reload
+        alice.page.locator("#rooms button", has_text="plans").click()
+        alice.wait_for_room("plans")
+        assert alice.page.is_hidden("#invite-form")  # only the room's creator invites
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_inviting_a_name_nobody_has_says_so(server: Server) -> None:
+    def scenario(browser):
+        bob = open_client(browser, server.http)
+        bob.register("bob")
+        assert bob.page.is_hidden("#invite-form")  # not in the lobby
+        bob.create_room("plans")
+        bob.page.fill("#invite-form input[name=name]", "nobody")
+        bob.page.click("#invite-form button")
+        bob.wait_for_text("#error", 'No one is called "nobody".')
+        _no_script_errors(bob)
+
+    await in_browser(scenario)
+
+
+async def test_clicking_a_person_here_opens_a_direct_message_to_them(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.locator("#here li", has_text="bob").click()
+        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
+        assert alice.page.evaluate("document.activeElement.name") == "text"
+        alice.page.keyboard.type("hello there")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_text("#dms li", "hello there")
+        alice.wait_for_text("#rooms button", "with bob")
+        # With a conversation begun, the click goes to it.
+        alice.page.locator("#here li", has_text="bob").click()
+        alice.wait_for_room("with bob")
+        alice.wait_for_message("hello there")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_the_direct_message_form_finds_anyone_by_name(server: Server) -> None:
+    await account(server, "zelda")  # never seen on alice's page
+
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        alice.page.type("#dm-form input[name=to]", "ze")
+        alice.page.wait_for_selector(
+            "#people option[value='zelda']", state="attached", timeout=WAIT_MS
+        )
+        alice.page.fill("#dm-form input[name=to]", "Zelda")
+        alice.page.fill("#dm-form input[name=text]", "found you")
+        alice.page.click("#dm-form button")
+        alice.wait_for_text("#dms li", "you → zelda")
+        alice.wait_for_text("#rooms button", "with zelda")
+        assert "#" not in alice.page.text_content("#chat-view")  # no numbers on the page
+        _no_script_errors(alice)
 
     await in_browser(scenario)

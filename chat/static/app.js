@@ -26,6 +26,7 @@ const state = {
   leaving: false,    // we closed the socket ourselves: do not reconnect
   names: new Map(),  // UID -> name, for direct messages
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
+  creators: new Map(), // RoomID -> CreatorUID of the caller's group rooms
   dmSeen: new Set(), // ids of the direct messages shown
   dmLastId: 0,       // the newest direct message id seen
   dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
@@ -304,6 +305,8 @@ function handleFrame(raw) {
     presence(frame);
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
+  } else if (frame.Type === "invited") {
+    invited(frame);
   } else if (frame.Type === "truncated") {
     fetchLeftOut(frame.RoomID, frame.SinceID, frame.BeforeID);
   } else if (frame.Type === "error") {
@@ -335,6 +338,7 @@ async function loadRooms() {
     for (const id of ids) {
       const room = await api("GET", `/room/${id}`);
       let label = room.Name;
+      state.creators.set(id, room.CreatorUID);
       if (Array.isArray(room.UIDs)) {
         state.direct.set(id, room.UIDs);
         const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
@@ -375,10 +379,15 @@ async function entered(roomId, name) {
   state.here = new Map();
   showPeopleHere();
   for (const uid of [...state.typing.keys()]) stoppedTyping(uid);
-  $("#room-name").textContent = name ?? `room #${roomId}`;
+  // A direct conversation has no name: it is called after the other person, as listed.
+  const listed = document.querySelector(`#rooms button[data-room="${roomId}"]`);
+  $("#room-name").textContent = name ?? listed?.textContent ?? "a conversation";
   for (const button of document.querySelectorAll("#rooms button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
   }
+  // Only a group room's creator may invite (the server says so too).
+  $("#invite-form").hidden = roomId === state.lobby || state.direct.has(roomId)
+    || state.creators.get(roomId) !== state.me.uid;
   if (state.dmCatchUp !== null) {
     // "entered" means this socket is subscribed to everything it will hear, direct
     // messages included: what is older than this moment comes from the history.
@@ -554,7 +563,7 @@ function showPeopleHere() {
     } else {
       item.textContent = name;
       item.title = "click to write a direct message";
-      item.addEventListener("click", () => writeTo(name));
+      item.addEventListener("click", () => openDirect(uid, name));
     }
     return item;
   });
@@ -598,31 +607,80 @@ function typingHere() {
   }
 }
 
-// The people the page has seen (in messages and conversations), offered by name to the
-// direct message form. TODO (issue 12): search everyone with GET /users?prefix=.
+// The people the page has seen (in messages, rooms and searches), offered by name to the
+// direct message form before anything is typed there; typing searches everyone.
 function learnName(uid, name) {
   if (state.names.get(uid) === name) return;
   state.names.set(uid, name);
-  const options = [];
-  for (const [known, knownName] of state.names) {
-    if (known === state.me.uid || knownName === `#${known}`) continue;
-    const option = document.createElement("option");
-    option.value = knownName;
-    options.push(option);
-  }
-  $("#people").replaceChildren(...options);
+  offer($("#people"), knownNames());
 }
 
-// The user a direct message is for: someone seen here, by name (exactly, else in any
-// case), or anyone by their user number ("12" or "#12").
-function recipient(value) {
-  const wanted = value.trim();
-  const byName = (same) => [...state.names].find(([, name]) => same(name))?.[0];
-  const uid = byName((name) => name === wanted)
-    ?? byName((name) => name.toLowerCase() === wanted.toLowerCase());
-  if (uid !== undefined) return uid;
-  const number = /^#?(\d+)$/.exec(wanted);
-  return number ? Number(number[1]) : null;
+function knownNames() {
+  return [...state.names]
+    .filter(([uid, name]) => uid !== state.me.uid && name !== `#${uid}`)
+    .map(([, name]) => name);
+}
+
+// Someone was clicked (in the people here): go to the conversation with them if there is
+// one, and ready the direct message form for them either way.
+function openDirect(uid, name) {
+  const pair = [...state.direct].find(([, uids]) => uids.includes(uid) && uids.includes(state.me.uid));
+  if (pair !== undefined && pair[0] !== state.shown) enter(pair[0]);
+  writeTo(name);
+}
+
+// The people whose names start with what was typed in `input` (GET /users?prefix=),
+// offered in its datalist, together with `known` names; remembered by name for `findUser`.
+const found = new Map();   // lower-case name -> UID, from searches
+async function suggestPeople(input, known = []) {
+  const prefix = input.value.trim();
+  let people = [];
+  if (prefix) {
+    try {
+      people = await api("GET", `/users?prefix=${encodeURIComponent(prefix)}`);
+    } catch {
+      return;   // suggestions are a help: typing on works without them
+    }
+    if (input.value.trim() !== prefix) return;   // typed on meanwhile: a later search answers
+  }
+  for (const { UID, Username } of people) {
+    found.set(Username.toLowerCase(), UID);
+    learnName(UID, Username);
+  }
+  offer(input.list, [...known, ...people.map(({ Username }) => Username)]);
+}
+
+function offer(datalist, names) {
+  const options = [...new Set(names)].map((name) => {
+    const option = document.createElement("option");
+    option.value = name;
+    return option;
+  });
+  datalist.replaceChildren(...options);
+}
+
+// The UID of the user called `name` (in any case), asking the server if the page has
+// not met them yet; null if there is no such user.
+async function findUser(name) {
+  const wanted = name.trim().toLowerCase();
+  if (!wanted) return null;
+  const seen = [...state.names].find(([, known]) => known.toLowerCase() === wanted);
+  if (seen !== undefined) return seen[0];
+  if (!found.has(wanted)) {
+    const people = await api("GET", `/users?prefix=${encodeURIComponent(wanted)}`);
+    for (const { UID, Username } of people) {
+      found.set(Username.toLowerCase(), UID);
+      learnName(UID, Username);
+    }
+  }
+  return found.get(wanted) ?? null;
+}
+
+// Someone invited us into a room: it is one of ours now, listed at once.
+async function invited(frame) {
+  await loadRooms();
+  // Gone there meanwhile (its address was followed): nothing left to say.
+  if (state.room !== frame.RoomID) showNotice(`${frame.By.Username} invited you to ${frame.Name}.`);
 }
 
 // Start a direct message to `name` (clicked on one of their messages).
@@ -716,6 +774,27 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.target.value) typingHere();
   });
 
+  $("#invite-form input[name=name]").addEventListener("input", (event) => {
+    suggestPeople(event.target);
+  });
+  $("#invite-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    clearNotice();
+    const form = event.target;
+    const name = form.elements.name.value.trim();
+    const roomId = state.shown;
+    try {
+      const uid = await findUser(name);
+      if (uid === null) return showError(`No one is called "${name}".`);
+      await api("PUT", "/invite", { RoomID: roomId, UID: uid });
+      form.reset();
+      showNotice(`${state.names.get(uid) ?? name} is invited.`);
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+
   $("#create-room-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
@@ -757,19 +836,27 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
-  $("#dm-form").addEventListener("submit", (event) => {
+  $("#dm-form input[name=to]").addEventListener("input", (event) => {
+    suggestPeople(event.target, knownNames());
+  });
+  $("#dm-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    const to = recipient(form.elements.to.value);
-    if (to === null || to < 1) {
-      return showError(
-        `No one called "${form.elements.to.value.trim()}" has written here yet: click a name on one of their messages, or give their user number.`,
-      );
+    const name = form.elements.to.value.trim();
+    let to;
+    try {
+      to = await findUser(name);
+    } catch (error) {
+      return showError(error.message);
     }
+    if (to === null) {
+      return showError(`No one called "${name}" has an account here: check the name.`);
+    }
+    if (to === state.me.uid) return showError("That is you: write to someone else.");
     const content = form.elements.text.value;
     const frame = { from: state.me.uid, to, content, client_msg_id: newClientMsgId() };
-    const item = pendingItem(`you → ${state.names.get(to) ?? `#${to}`}`, content);
+    const item = pendingItem(`you → ${state.names.get(to) ?? name}`, content);
     post(frame, null, item);
     $("#dms").append(item);
     form.elements.text.value = "";
