@@ -246,7 +246,9 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             assert len(ids) == len(set(ids))
             # It resumed on the socket from the last message it had seen, and did not
             # page back through the room's history for it.
-            enters = [f for f in reader.frames_sent if isinstance(f, dict) and "RoomID" in f]
+            enters = [
+                f for f in reader.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
+            ]
             last_seen = int(ids[0])
             assert enters[-1] == {
                 "Type": "enter",
@@ -843,5 +845,98 @@ async def test_the_direct_message_form_finds_anyone_by_name(server: Server) -> N
         alice.wait_for_text("#rooms button", "with zelda")
         assert "#" not in alice.page.text_content("#chat-view")  # no numbers on the page
         _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def test_unread_badges_count_on_arrival_and_clear_when_the_room_is_read(
+    server: Server,
+) -> None:
+    writer = await account(server, "writer")
+    async with open_clients(server) as clients:
+        talker = await clients.talker(token=writer.token)
+        for i in range(3):
+            await talker.say(f"unread {i}")
+        await talker.stored()
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_message("unread 2")  # the lobby is shown, so read: no badge
+        reader.create_room("quiet")
+        lobby_badge = reader.page.locator("#rooms li", has_text="lobby").locator(".badge")
+        assert lobby_badge.is_hidden()
+        reader.page.reload()  # in "quiet" now: the lobby's count is asked for again
+        reader.wait_for_room("quiet")
+        assert lobby_badge.is_hidden()  # everything there was read
+        trio.from_thread.run(say_in_lobby, "while away", trio_token=token)
+        reader.page.reload()
+        reader.wait_for_room("quiet")
+        reader.page.wait_for_selector("#rooms li:has-text('lobby') .badge:text-is('1')")
+        reader.page.locator("#rooms button", has_text="lobby").click()
+        reader.wait_for_message("while away")
+        assert lobby_badge.is_hidden()
+        newest = int(reader.page.get_attribute("#messages li:last-child", "data-id") or "")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while {"Type": "read", "RoomID": 1, "MessageID": newest} not in reader.frames_sent:
+            assert time.monotonic() < deadline, "no read frame for the newest message"
+            reader.page.wait_for_timeout(100)
+        _no_script_errors(reader)
+
+    token = trio.lowlevel.current_trio_token()
+
+    async def say_in_lobby(text: str) -> None:
+        async with open_clients(server) as clients:
+            talker = await clients.talker(token=writer.token)
+            await talker.say(text)
+            await talker.stored()
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_to_a_room_not_shown_adds_to_its_badge(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.locator("#here li", has_text="bob").click()
+        alice.page.keyboard.type("first")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_text("#rooms button", "with alice")
+        badge = "#rooms li:has-text('with alice') .badge"
+        bob.page.wait_for_selector(f"{badge}:text-is('1')", timeout=WAIT_MS)
+        alice.page.keyboard.type("second")
+        alice.page.keyboard.press("Enter")
+        bob.page.wait_for_selector(f"{badge}:text-is('2')", timeout=WAIT_MS)
+        bob.page.locator("#rooms button", has_text="with alice").click()
+        bob.wait_for_message("second")
+        bob.page.wait_for_selector(badge, state="hidden", timeout=WAIT_MS)
+        bob.page.reload()  # the marker was stored: still nothing unread
+        bob.wait_for_room("with alice")
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_room("lobby")
+        bob.page.wait_for_timeout(300)  # the counts asked for on arrival
+        assert bob.page.is_hidden(badge)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_public_room_is_joined_from_the_directory(server: Server) -> None:
+    owner, _ = await room_of_someone_else(server, "books", private=False)
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": "hidden", "IsPrivate": True}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text  # private: not in the directory
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_text("#directory li", "books")
+        assert reader.page.locator("#directory li").all_text_contents() == ["books1 member"]
+        reader.page.locator("#directory button", has_text="books").click()
+        reader.wait_for_room("books")
+        reader.wait_for_text("#rooms button", "books")
+        reader.page.wait_for_selector("#directory li", state="detached", timeout=WAIT_MS)
+        _no_script_errors(reader)
 
     await in_browser(scenario)

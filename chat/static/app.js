@@ -10,6 +10,10 @@ const HISTORY_PAGE = 50;
 // per 2 seconds per user).
 const TYPING_EVERY_MS = 2000;
 const TYPING_SHOWN_MS = 5000;
+// Messages in rooms other than the one shown do not come on the socket (direct messages
+// aside): their unread counts are asked for again this often.
+const UNREAD_EVERY_MS = 30_000;
+const READ_AFTER_MS = 500;
 
 const state = {
   token: null,
@@ -34,6 +38,9 @@ const state = {
   here: new Map(),   // UID -> name of the people present in the room shown (presence)
   typing: new Map(), // UID -> { name, timer } of the people typing there now
   typingSentAt: 0,   // when we last said we are typing (Date.now())
+  unread: new Map(), // RoomID -> unread count (GET /rooms/unread; 1000 means 1000 or more)
+  readSent: new Map(), // RoomID -> the newest MessageID we said we have read there
+  readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
   // after a reconnection never stores it twice; roomId is null for direct messages.
@@ -305,6 +312,9 @@ function handleFrame(raw) {
     presence(frame);
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
+  } else if (frame.Type === "read") {
+    // Read in another tab (or this one): ask how many are left (none, most likely).
+    if (frame.RoomID !== state.shown) loadUnread();
   } else if (frame.Type === "invited") {
     invited(frame);
   } else if (frame.Type === "truncated") {
@@ -319,7 +329,7 @@ function handleFrame(raw) {
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
     if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
-    addDirectMessage(frame);
+    addDirectMessage(frame, true);
   } else if (typeof frame.error === "string") {
     showError(frame.error);
   }
@@ -350,11 +360,17 @@ async function loadRooms() {
       button.textContent = label;
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.dataset.room = String(id);
       const item = document.createElement("li");
-      item.append(button);
+      item.append(button, badge);
       items.push(item);
     }
     $("#rooms").replaceChildren(...items);
+    showUnread();
+    loadUnread();
+    loadDirectory();
   } catch (error) {
     showError(error.message);
   }
@@ -369,6 +385,7 @@ function enter(roomId) {
 async function entered(roomId, name) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
+  if (!sameRoom) sendRead();   // what was read in the room we leave, before we leave it
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
   showInAddress(roomId, { replace: state.shown === null || sameRoom });
@@ -385,6 +402,7 @@ async function entered(roomId, name) {
   for (const button of document.querySelectorAll("#rooms button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
   }
+  showUnread();
   // Only a group room's creator may invite (the server says so too).
   $("#invite-form").hidden = roomId === state.lobby || state.direct.has(roomId)
     || state.creators.get(roomId) !== state.me.uid;
@@ -518,6 +536,7 @@ function addMessages(messages, { follow = true } = {}) {
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
   }
+  markRead();
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
@@ -533,6 +552,99 @@ function pendingItem(who, content) {
   text.textContent = content;
   item.append(name, text);
   return item;
+}
+
+// --- unread counts ---
+
+async function loadUnread() {
+  try {
+    const counts = await api("GET", "/rooms/unread");
+    state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
+    showUnread();
+  } catch {
+    // Counts are a help: the next load asks again.
+  }
+}
+
+// Each room's badge: its unread count, none for the room shown (it is being read).
+function showUnread() {
+  for (const badge of document.querySelectorAll("#rooms .badge")) {
+    const roomId = Number(badge.dataset.room);
+    const count = roomId === state.shown ? 0 : state.unread.get(roomId) ?? 0;
+    badge.textContent = count >= 1000 ? "999+" : String(count);
+    badge.title = `${badge.textContent} unread`;
+    badge.hidden = count === 0;
+  }
+}
+
+// A message arrived for a room that is not shown (a direct one: group rooms' come only
+// to the socket in them).
+function countUnread(roomId) {
+  state.unread.set(roomId, Math.min((state.unread.get(roomId) ?? 0) + 1, 1000));
+  showUnread();
+}
+
+// The newest message shown in the room is read: tell the server (it keeps the marker for
+// GET /rooms/unread and tells our other tabs). A burst of messages (a resume, a busy
+// room) makes one read frame, READ_AFTER_MS after the first, for the newest by then.
+function markRead() {
+  state.unread.set(state.shown, 0);
+  showUnread();
+  if (state.readTimer === null) state.readTimer = setTimeout(sendRead, READ_AFTER_MS);
+}
+
+// Send the read frame markRead put off, now (also before the page leaves the room).
+function sendRead() {
+  clearTimeout(state.readTimer);
+  state.readTimer = null;
+  const roomId = state.shown;
+  if (roomId === null || state.lastId <= (state.readSent.get(roomId) ?? 0)) return;
+  if (send({ Type: "read", RoomID: roomId, MessageID: state.lastId })) {
+    state.readSent.set(roomId, state.lastId);
+  }
+}
+
+// --- the directory of public rooms ---
+
+// The public rooms the caller is not in, by name, with their member counts: a click
+// joins one and goes in.
+async function loadDirectory() {
+  try {
+    const rooms = await api("GET", "/rooms/public");
+    const items = rooms.filter(({ RoomID }) => !state.rooms.has(RoomID)).map((room) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = room.Name;
+      button.title = "join this room";
+      button.addEventListener("click", () => join(room.RoomID));
+      const members = document.createElement("span");
+      members.className = "members";
+      members.textContent = room.Members === 1 ? "1 member" : `${room.Members} members`;
+      const item = document.createElement("li");
+      item.append(button, members);
+      return item;
+    });
+    $("#directory").replaceChildren(...items);
+  } catch {
+    // The directory is a help: the next load asks again.
+  }
+}
+
+// Join a room (unless already in it, invited since the list was made, say) and go in.
+async function join(roomId) {
+  clearError();
+  try {
+    if (!state.rooms.has(roomId)) await loadRooms();
+    if (!state.rooms.has(roomId)) {
+      await api("PUT", "/join", { RoomID: roomId });
+      await loadRooms();
+    }
+    enter(roomId);
+    return true;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  }
 }
 
 // --- people ---
@@ -719,7 +831,8 @@ async function nameOf(uid) {
   return state.names.get(uid);
 }
 
-async function addDirectMessage(frame) {
+// `live`: it just arrived on the socket (not from a conversation's history).
+async function addDirectMessage(frame, live = false) {
   if (state.dmSeen.has(frame.id)) return;   // a live copy and a fetched one: show one
   state.dmSeen.add(frame.id);
   state.dmLastId = Math.max(state.dmLastId, frame.id);
@@ -738,7 +851,11 @@ async function addDirectMessage(frame) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(who, text);
-  if (frame.from !== state.me.uid) flagNews();
+  if (frame.from !== state.me.uid) {
+    flagNews();
+    const roomId = [...state.direct].find(([, pair]) => pair.includes(frame.from))?.[0];
+    if (live && roomId !== undefined && roomId !== state.shown) countUnread(roomId);
+  }
   // Names may take a request to resolve, so keep the list in id order regardless.
   const list = $("#dms");
   const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
@@ -816,24 +933,11 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    // A room's number, or a link to it (…/#/room/12). TODO (issue 12): pick from
-    // GET /rooms/public by name instead.
+    // A link to a room (…/#/room/12), for private rooms and sharing: public ones are in
+    // the directory, by name.
     const number = /(\d+)\s*$/.exec(form.elements.room.value);
-    if (number === null) return showError("Give a room's number, or a link to the room.");
-    const roomId = Number(number[1]);
-    try {
-      // Already a member (invited to it since the list was made, say): just go in. The
-      // server refuses PUT /join to a private room even to its members.
-      if (!state.rooms.has(roomId)) await loadRooms();
-      if (!state.rooms.has(roomId)) {
-        await api("PUT", "/join", { RoomID: roomId });
-        await loadRooms();
-      }
-      form.reset();
-      enter(roomId);
-    } catch (error) {
-      showError(error.message);
-    }
+    if (number === null) return showError("Paste a link to a room (…/#/room/…).");
+    if (await join(Number(number[1]))) form.reset();
   });
 
   $("#dm-form input[name=to]").addEventListener("input", (event) => {
@@ -867,6 +971,8 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.removeItem("chat.notice");
     showError(notice);
   }
+  setInterval(() => { if (state.me !== null) loadUnread(); }, UNREAD_EVERY_MS);
+
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) start(token);
 });
