@@ -625,6 +625,7 @@ async function loadDirectory() {
       return item;
     });
     $("#directory").replaceChildren(...items);
+    $("#directory-heading").hidden = items.length === 0;
   } catch {
     // The directory is a help: the next load asks again.
   }
