@@ -145,7 +145,7 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
 async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
-        alice.page.fill("#dm-form input[name=to]", str(bob.uid()))
+        alice.page.fill("#dm-form input[name=to]", "bob")
         alice.page.fill("#dm-form input[name=text]", "just for you")
         alice.page.click("#dm-form button")
         bob.wait_for_text("#dms li", "just for you")
@@ -246,9 +246,16 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             assert len(ids) == len(set(ids))
             # It resumed on the socket from the last message it had seen, and did not
             # page back through the room's history for it.
-            enters = [f for f in reader.frames_sent if isinstance(f, dict) and "RoomID" in f]
+            enters = [
+                f for f in reader.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
+            ]
             last_seen = int(ids[0])
-            assert enters[-1] == {"Type": "enter", "RoomID": 1, "SinceID": last_seen}
+            assert enters[-1] == {
+                "Type": "enter",
+                "RoomID": 1,
+                "SinceID": last_seen,
+                "Presence": True,
+            }
             lobby_pages = [r for r in reader.requests[requests_before:] if "/messages/1" in r]
             assert lobby_pages == []
             # The direct message sent while it was away, too: once.
@@ -726,3 +733,210 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         (ROOT / refresh).with_name(f"{Path(refresh).stem}-phone.png").write_bytes(
             phone.read_bytes()
         )
+
+
+def _people_here(client: Client) -> list[str]:
+    return client.page.locator("#here li").all_text_contents()
+
+
+async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.wait_for_text("#here li", "bob")
+        bob.wait_for_text("#here li", "alice")
+        assert _people_here(alice) == ["alice (you)", "bob"]
+        assert _people_here(bob) == ["alice", "bob (you)"]
+        alice.page.type("#send-form input[name=text]", "hel")
+        bob.wait_for_text("#typing", "alice is typing...")
+        assert alice.page.text_content("#typing") == ""  # not to herself
+        typing = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "typing"]
+        assert len(typing) == 1  # three keys in a moment: said once
+        alice.page.press("#send-form input[name=text]", "Enter")
+        bob.wait_for_message("hel")
+        assert bob.page.text_content("#typing") == ""  # the message arrived: done typing
+        # Bob goes to another room: alice's list loses him.
+        bob.create_room("elsewhere")
+        alice.page.wait_for_selector("#here li:text-is('bob')", state="detached", timeout=WAIT_MS)
+        assert _people_here(alice) == ["alice (you)"]
+        entering = [
+            f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
+        ]
+        assert entering and all(f["Presence"] is True for f in entering)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_room_one_is_invited_to_by_name_appears_at_once(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.evaluate("window.notReloaded = true")
+        bob.page.fill("#create-room-form input[name=name]", "plans")
+        bob.page.check("#create-room-form input[name=private]")
+        bob.page.click("#create-room-form button")
+        bob.wait_for_room("plans")
+        bob.page.type("#invite-form input[name=name]", "ALI")  # suggestions, in any case
+        bob.page.wait_for_selector(
+            "#invitees option[value='alice']", state="attached", timeout=WAIT_MS
+        )
+        bob.page.fill("#invite-form input[name=name]", "alice")
+        bob.page.click("#invite-form button")
+        bob.wait_for_text("#notice", "alice is invited.")
+        alice.wait_for_text("#rooms button", "plans")
+        alice.wait_for_text("#notice", "bob invited you to plans.")
+        assert alice.page.evaluate("window.notReloaded")  # live, not after a reload
+        alice.page.locator("#rooms button", has_text="plans").click()
+        alice.wait_for_room("plans")
+        assert alice.page.is_hidden("#invite-form")  # only the room's creator invites
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_inviting_a_name_nobody_has_says_so(server: Server) -> None:
+    def scenario(browser):
+        bob = open_client(browser, server.http)
+        bob.register("bob")
+        assert bob.page.is_hidden("#invite-form")  # not in the lobby
+        bob.create_room("plans")
+        bob.page.fill("#invite-form input[name=name]", "nobody")
+        bob.page.click("#invite-form button")
+        bob.wait_for_text("#error", 'No one is called "nobody".')
+        _no_script_errors(bob)
+
+    await in_browser(scenario)
+
+
+async def test_clicking_a_person_here_opens_a_direct_message_to_them(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.locator("#here li", has_text="bob").click()
+        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
+        assert alice.page.evaluate("document.activeElement.name") == "text"
+        alice.page.keyboard.type("hello there")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_text("#dms li", "hello there")
+        alice.wait_for_text("#rooms button", "with bob")
+        # With a conversation begun, the click goes to it.
+        alice.page.locator("#here li", has_text="bob").click()
+        alice.wait_for_room("with bob")
+        alice.wait_for_message("hello there")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_the_direct_message_form_finds_anyone_by_name(server: Server) -> None:
+    await account(server, "zelda")  # never seen on alice's page
+
+    def scenario(browser):
+        alice = open_client(browser, server.http)
+        alice.register("alice")
+        alice.page.type("#dm-form input[name=to]", "ze")
+        alice.page.wait_for_selector(
+            "#people option[value='zelda']", state="attached", timeout=WAIT_MS
+        )
+        alice.page.fill("#dm-form input[name=to]", "Zelda")
+        alice.page.fill("#dm-form input[name=text]", "found you")
+        alice.page.click("#dm-form button")
+        alice.wait_for_text("#dms li", "you → zelda")
+        alice.wait_for_text("#rooms button", "with zelda")
+        assert "#" not in alice.page.text_content("#chat-view")  # no numbers on the page
+        _no_script_errors(alice)
+
+    await in_browser(scenario)
+
+
+async def test_unread_badges_count_on_arrival_and_clear_when_the_room_is_read(
+    server: Server,
+) -> None:
+    writer = await account(server, "writer")
+    async with open_clients(server) as clients:
+        talker = await clients.talker(token=writer.token)
+        for i in range(3):
+            await talker.say(f"unread {i}")
+        await talker.stored()
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_message("unread 2")  # the lobby is shown, so read: no badge
+        reader.create_room("quiet")
+        lobby_badge = reader.page.locator("#rooms li", has_text="lobby").locator(".badge")
+        assert lobby_badge.is_hidden()
+        reader.page.reload()  # in "quiet" now: the lobby's count is asked for again
+        reader.wait_for_room("quiet")
+        assert lobby_badge.is_hidden()  # everything there was read
+        trio.from_thread.run(say_in_lobby, "while away", trio_token=token)
+        reader.page.reload()
+        reader.wait_for_room("quiet")
+        reader.page.wait_for_selector("#rooms li:has-text('lobby') .badge:text-is('1')")
+        reader.page.locator("#rooms button", has_text="lobby").click()
+        reader.wait_for_message("while away")
+        assert lobby_badge.is_hidden()
+        newest = int(reader.page.get_attribute("#messages li:last-child", "data-id") or "")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while {"Type": "read", "RoomID": 1, "MessageID": newest} not in reader.frames_sent:
+            assert time.monotonic() < deadline, "no read frame for the newest message"
+            reader.page.wait_for_timeout(100)
+        _no_script_errors(reader)
+
+    token = trio.lowlevel.current_trio_token()
+
+    async def say_in_lobby(text: str) -> None:
+        async with open_clients(server) as clients:
+            talker = await clients.talker(token=writer.token)
+            await talker.say(text)
+            await talker.stored()
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_to_a_room_not_shown_adds_to_its_badge(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.page.locator("#here li", has_text="bob").click()
+        alice.page.keyboard.type("first")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_text("#rooms button", "with alice")
+        badge = "#rooms li:has-text('with alice') .badge"
+        bob.page.wait_for_selector(f"{badge}:text-is('1')", timeout=WAIT_MS)
+        alice.page.keyboard.type("second")
+        alice.page.keyboard.press("Enter")
+        bob.page.wait_for_selector(f"{badge}:text-is('2')", timeout=WAIT_MS)
+        bob.page.locator("#rooms button", has_text="with alice").click()
+        bob.wait_for_message("second")
+        bob.page.wait_for_selector(badge, state="hidden", timeout=WAIT_MS)
+        bob.page.reload()  # the marker was stored: still nothing unread
+        bob.wait_for_room("with alice")
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_room("lobby")
+        bob.page.wait_for_timeout(300)  # the counts asked for on arrival
+        assert bob.page.is_hidden(badge)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_public_room_is_joined_from_the_directory(server: Server) -> None:
+    owner, _ = await room_of_someone_else(server, "books", private=False)
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": "hidden", "IsPrivate": True}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text  # private: not in the directory
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_text("#directory li", "books")
+        assert reader.page.locator("#directory li").all_text_contents() == ["books1 member"]
+        reader.page.locator("#directory button", has_text="books").click()
+        reader.wait_for_room("books")
+        reader.wait_for_text("#rooms button", "books")
+        reader.page.wait_for_selector("#directory li", state="detached", timeout=WAIT_MS)
+        _no_script_errors(reader)
+
+    await in_browser(scenario)

@@ -5,6 +5,15 @@
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "chat.token";
 const HISTORY_PAGE = 50;
+// Typing: we say so at most this often while the person types, and show someone else's
+// "is typing..." this long after their last word of it (the server passes on at most 3
+// per 2 seconds per user).
+const TYPING_EVERY_MS = 2000;
+const TYPING_SHOWN_MS = 5000;
+// Messages in rooms other than the one shown do not come on the socket (direct messages
+// aside): their unread counts are asked for again this often.
+const UNREAD_EVERY_MS = 30_000;
+const READ_AFTER_MS = 500;
 
 const state = {
   token: null,
@@ -21,10 +30,17 @@ const state = {
   leaving: false,    // we closed the socket ourselves: do not reconnect
   names: new Map(),  // UID -> name, for direct messages
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
+  creators: new Map(), // RoomID -> CreatorUID of the caller's group rooms
   dmSeen: new Set(), // ids of the direct messages shown
   dmLastId: 0,       // the newest direct message id seen
   dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
   connectedBefore: false,
+  here: new Map(),   // UID -> name of the people present in the room shown (presence)
+  typing: new Map(), // UID -> { name, timer } of the people typing there now
+  typingSentAt: 0,   // when we last said we are typing (Date.now())
+  unread: new Map(), // RoomID -> unread count (GET /rooms/unread; 1000 means 1000 or more)
+  readSent: new Map(), // RoomID -> the newest MessageID we said we have read there
+  readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
   // after a reconnection never stores it twice; roomId is null for direct messages.
@@ -204,7 +220,7 @@ function connect() {
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
       // message we saw (SinceID), then the live ones, with nothing lost or doubled.
-      const frame = { Type: "enter", RoomID: state.room };
+      const frame = { Type: "enter", RoomID: state.room, Presence: true };
       if (state.room === state.shown) frame.SinceID = state.lastId;
       ws.send(JSON.stringify(frame));
     }
@@ -286,9 +302,21 @@ function handleFrame(raw) {
   }
   if (frame.Type === "message") {
     if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
-    if (frame.RoomID === state.shown) addMessages([frame]);
+    if (frame.RoomID === state.shown) {
+      addMessages([frame]);
+      stoppedTyping(frame.UID);   // what they were typing has arrived
+    }
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
+  } else if (frame.Type === "presence") {
+    presence(frame);
+  } else if (frame.Type === "typing") {
+    someoneTyping(frame);
+  } else if (frame.Type === "read") {
+    // Read in another tab (or this one): ask how many are left (none, most likely).
+    if (frame.RoomID !== state.shown) loadUnread();
+  } else if (frame.Type === "invited") {
+    invited(frame);
   } else if (frame.Type === "truncated") {
     fetchLeftOut(frame.RoomID, frame.SinceID, frame.BeforeID);
   } else if (frame.Type === "error") {
@@ -301,7 +329,7 @@ function handleFrame(raw) {
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
     if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
-    addDirectMessage(frame);
+    addDirectMessage(frame, true);
   } else if (typeof frame.error === "string") {
     showError(frame.error);
   }
@@ -320,6 +348,7 @@ async function loadRooms() {
     for (const id of ids) {
       const room = await api("GET", `/room/${id}`);
       let label = room.Name;
+      state.creators.set(id, room.CreatorUID);
       if (Array.isArray(room.UIDs)) {
         state.direct.set(id, room.UIDs);
         const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
@@ -331,11 +360,17 @@ async function loadRooms() {
       button.textContent = label;
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.dataset.room = String(id);
       const item = document.createElement("li");
-      item.append(button);
+      item.append(button, badge);
       items.push(item);
     }
     $("#rooms").replaceChildren(...items);
+    showUnread();
+    loadUnread();
+    loadDirectory();
   } catch (error) {
     showError(error.message);
   }
@@ -344,22 +379,33 @@ async function loadRooms() {
 function enter(roomId) {
   clearError();
   clearNotice();
-  if (send({ Type: "enter", RoomID: roomId })) state.room = roomId;
+  if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
 }
 
 async function entered(roomId, name) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
+  if (!sameRoom) sendRead();   // what was read in the room we leave, before we leave it
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
   showInAddress(roomId, { replace: state.shown === null || sameRoom });
   showMenu(false);
   state.room = roomId;
   state.shown = roomId;
-  $("#room-name").textContent = name ?? `room #${roomId}`;
+  // The server follows "entered" with the room's whole list (again, after a reconnect).
+  state.here = new Map();
+  showPeopleHere();
+  for (const uid of [...state.typing.keys()]) stoppedTyping(uid);
+  // A direct conversation has no name: it is called after the other person, as listed.
+  const listed = document.querySelector(`#rooms button[data-room="${roomId}"]`);
+  $("#room-name").textContent = name ?? listed?.textContent ?? "a conversation";
   for (const button of document.querySelectorAll("#rooms button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
   }
+  showUnread();
+  // Only a group room's creator may invite (the server says so too).
+  $("#invite-form").hidden = roomId === state.lobby || state.direct.has(roomId)
+    || state.creators.get(roomId) !== state.me.uid;
   if (state.dmCatchUp !== null) {
     // "entered" means this socket is subscribed to everything it will hear, direct
     // messages included: what is older than this moment comes from the history.
@@ -490,6 +536,7 @@ function addMessages(messages, { follow = true } = {}) {
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
   }
+  markRead();
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
@@ -507,33 +554,246 @@ function pendingItem(who, content) {
   return item;
 }
 
+// --- unread counts ---
+
+async function loadUnread() {
+  try {
+    const counts = await api("GET", "/rooms/unread");
+    state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
+    showUnread();
+  } catch {
+    // Counts are a help: the next load asks again.
+  }
+}
+
+// Each room's badge: its unread count, none for the room shown (it is being read).
+function showUnread() {
+  for (const badge of document.querySelectorAll("#rooms .badge")) {
+    const roomId = Number(badge.dataset.room);
+    const count = roomId === state.shown ? 0 : state.unread.get(roomId) ?? 0;
+    badge.textContent = count >= 1000 ? "999+" : String(count);
+    badge.title = `${badge.textContent} unread`;
+    badge.hidden = count === 0;
+  }
+}
+
+// A message arrived for a room that is not shown (a direct one: group rooms' come only
+// to the socket in them).
+function countUnread(roomId) {
+  state.unread.set(roomId, Math.min((state.unread.get(roomId) ?? 0) + 1, 1000));
+  showUnread();
+}
+
+// The newest message shown in the room is read: tell the server (it keeps the marker for
+// GET /rooms/unread and tells our other tabs). A burst of messages (a resume, a busy
+// room) makes one read frame, READ_AFTER_MS after the first, for the newest by then.
+function markRead() {
+  state.unread.set(state.shown, 0);
+  showUnread();
+  if (state.readTimer === null) state.readTimer = setTimeout(sendRead, READ_AFTER_MS);
+}
+
+// Send the read frame markRead put off, now (also before the page leaves the room).
+function sendRead() {
+  clearTimeout(state.readTimer);
+  state.readTimer = null;
+  const roomId = state.shown;
+  if (roomId === null || state.lastId <= (state.readSent.get(roomId) ?? 0)) return;
+  if (send({ Type: "read", RoomID: roomId, MessageID: state.lastId })) {
+    state.readSent.set(roomId, state.lastId);
+  }
+}
+
+// --- the directory of public rooms ---
+
+// The public rooms the caller is not in, by name, with their member counts: a click
+// joins one and goes in.
+async function loadDirectory() {
+  try {
+    const rooms = await api("GET", "/rooms/public");
+    const items = rooms.filter(({ RoomID }) => !state.rooms.has(RoomID)).map((room) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = room.Name;
+      button.title = "join this room";
+      button.addEventListener("click", () => join(room.RoomID));
+      const members = document.createElement("span");
+      members.className = "members";
+      members.textContent = room.Members === 1 ? "1 member" : `${room.Members} members`;
+      const item = document.createElement("li");
+      item.append(button, members);
+      return item;
+    });
+    $("#directory").replaceChildren(...items);
+    $("#directory-heading").hidden = items.length === 0;
+  } catch {
+    // The directory is a help: the next load asks again.
+  }
+}
+
+// Join a room (unless already in it, invited since the list was made, say) and go in.
+async function join(roomId) {
+  clearError();
+  try {
+    if (!state.rooms.has(roomId)) await loadRooms();
+    if (!state.rooms.has(roomId)) {
+      await api("PUT", "/join", { RoomID: roomId });
+      await loadRooms();
+    }
+    enter(roomId);
+    return true;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  }
+}
+
 // --- people ---
 
-// The people the page has seen (in messages and conversations), offered by name to the
-// direct message form. TODO (issue 12): search everyone with GET /users?prefix=.
+// Someone arrived in the room shown or left it (or is in it as we enter: the list).
+function presence(frame) {
+  if (frame.RoomID !== state.shown) return;
+  learnName(frame.UID, frame.Username);
+  if (frame.Online) {
+    state.here.set(frame.UID, frame.Username);
+  } else {
+    state.here.delete(frame.UID);
+    stoppedTyping(frame.UID);
+  }
+  showPeopleHere();
+}
+
+// The people present in the room shown, by name, each with an online dot; clicking
+// someone else starts a direct message to them.
+function showPeopleHere() {
+  const people = [...state.here].sort(([, a], [, b]) => a.localeCompare(b));
+  const items = people.map(([uid, name]) => {
+    const item = document.createElement("li");
+    item.dataset.uid = String(uid);
+    if (uid === state.me.uid) {
+      item.className = "me";
+      item.textContent = `${name} (you)`;
+    } else {
+      item.textContent = name;
+      item.title = "click to write a direct message";
+      item.addEventListener("click", () => openDirect(uid, name));
+    }
+    return item;
+  });
+  $("#here").replaceChildren(...items);
+}
+
+// Someone else in the room shown is typing: say so until they stop saying it.
+function someoneTyping(frame) {
+  if (frame.RoomID !== state.shown || frame.UID === state.me.uid) return;
+  clearTimeout(state.typing.get(frame.UID)?.timer);
+  const timer = setTimeout(() => stoppedTyping(frame.UID), TYPING_SHOWN_MS);
+  state.typing.set(frame.UID, { name: frame.Username, timer });
+  showTyping();
+}
+
+function stoppedTyping(uid) {
+  const typing = state.typing.get(uid);
+  if (typing === undefined) return;
+  clearTimeout(typing.timer);
+  state.typing.delete(uid);
+  showTyping();
+}
+
+function showTyping() {
+  const names = [...state.typing.values()].map(({ name }) => name).sort();
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing...`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing...`;
+  else if (names.length > 2) text = "several people are typing...";
+  $("#typing").textContent = text;
+}
+
+// The person is typing in the room shown: tell the others, at most every TYPING_EVERY_MS.
+function typingHere() {
+  const now = Date.now();
+  if (state.shown === null || state.room !== state.shown) return;   // not in it yet
+  if (now - state.typingSentAt < TYPING_EVERY_MS) return;
+  if (connected()) {
+    state.ws.send(JSON.stringify({ Type: "typing" }));
+    state.typingSentAt = now;
+  }
+}
+
+// The people the page has seen (in messages, rooms and searches), offered by name to the
+// direct message form before anything is typed there; typing searches everyone.
 function learnName(uid, name) {
   if (state.names.get(uid) === name) return;
   state.names.set(uid, name);
-  const options = [];
-  for (const [known, knownName] of state.names) {
-    if (known === state.me.uid || knownName === `#${known}`) continue;
-    const option = document.createElement("option");
-    option.value = knownName;
-    options.push(option);
-  }
-  $("#people").replaceChildren(...options);
+  offer($("#people"), knownNames());
 }
 
-// The user a direct message is for: someone seen here, by name (exactly, else in any
-// case), or anyone by their user number ("12" or "#12").
-function recipient(value) {
-  const wanted = value.trim();
-  const byName = (same) => [...state.names].find(([, name]) => same(name))?.[0];
-  const uid = byName((name) => name === wanted)
-    ?? byName((name) => name.toLowerCase() === wanted.toLowerCase());
-  if (uid !== undefined) return uid;
-  const number = /^#?(\d+)$/.exec(wanted);
-  return number ? Number(number[1]) : null;
+function knownNames() {
+  return [...state.names]
+    .filter(([uid, name]) => uid !== state.me.uid && name !== `#${uid}`)
+    .map(([, name]) => name);
+}
+
+// Someone was clicked (in the people here): go to the conversation with them if there is
+// one, and ready the direct message form for them either way.
+function openDirect(uid, name) {
+  const pair = [...state.direct].find(([, uids]) => uids.includes(uid) && uids.includes(state.me.uid));
+  if (pair !== undefined && pair[0] !== state.shown) enter(pair[0]);
+  writeTo(name);
+}
+
+// The people whose names start with what was typed in `input` (GET /users?prefix=),
+// offered in its datalist, together with `known` names; remembered by name for `findUser`.
+const found = new Map();   // lower-case name -> UID, from searches
+async function suggestPeople(input, known = []) {
+  const prefix = input.value.trim();
+  let people = [];
+  if (prefix) {
+    try {
+      people = await api("GET", `/users?prefix=${encodeURIComponent(prefix)}`);
+    } catch {
+      return;   // suggestions are a help: typing on works without them
+    }
+    if (input.value.trim() !== prefix) return;   // typed on meanwhile: a later search answers
+  }
+  for (const { UID, Username } of people) {
+    found.set(Username.toLowerCase(), UID);
+    learnName(UID, Username);
+  }
+  offer(input.list, [...known, ...people.map(({ Username }) => Username)]);
+}
+
+function offer(datalist, names) {
+  const options = [...new Set(names)].map((name) => {
+    const option = document.createElement("option");
+    option.value = name;
+    return option;
+  });
+  datalist.replaceChildren(...options);
+}
+
+// The UID of the user called `name` (in any case), asking the server if the page has
+// not met them yet; null if there is no such user.
+async function findUser(name) {
+  const wanted = name.trim().toLowerCase();
+  if (!wanted) return null;
+  const seen = [...state.names].find(([, known]) => known.toLowerCase() === wanted);
+  if (seen !== undefined) return seen[0];
+  if (!found.has(wanted)) {
+    const people = await api("GET", `/users?prefix=${encodeURIComponent(wanted)}`);
+    for (const { UID, Username } of people) {
+      found.set(Username.toLowerCase(), UID);
+      learnName(UID, Username);
+    }
+  }
+  return found.get(wanted) ?? null;
+}
+
+// Someone invited us into a room: it is one of ours now, listed at once.
+async function invited(frame) {
+  await loadRooms();
+  // Gone there meanwhile (its address was followed): nothing left to say.
+  if (state.room !== frame.RoomID) showNotice(`${frame.By.Username} invited you to ${frame.Name}.`);
 }
 
 // Start a direct message to `name` (clicked on one of their messages).
@@ -572,7 +832,8 @@ async function nameOf(uid) {
   return state.names.get(uid);
 }
 
-async function addDirectMessage(frame) {
+// `live`: it just arrived on the socket (not from a conversation's history).
+async function addDirectMessage(frame, live = false) {
   if (state.dmSeen.has(frame.id)) return;   // a live copy and a fetched one: show one
   state.dmSeen.add(frame.id);
   state.dmLastId = Math.max(state.dmLastId, frame.id);
@@ -591,7 +852,11 @@ async function addDirectMessage(frame) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(who, text);
-  if (frame.from !== state.me.uid) flagNews();
+  if (frame.from !== state.me.uid) {
+    flagNews();
+    const roomId = [...state.direct].find(([, pair]) => pair.includes(frame.from))?.[0];
+    if (live && roomId !== undefined && roomId !== state.shown) countUnread(roomId);
+  }
   // Names may take a request to resolve, so keep the list in id order regardless.
   const list = $("#dms");
   const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
@@ -623,6 +888,31 @@ document.addEventListener("DOMContentLoaded", () => {
     input.value = "";
   });
 
+  $("#send-form input[name=text]").addEventListener("input", (event) => {
+    if (event.target.value) typingHere();
+  });
+
+  $("#invite-form input[name=name]").addEventListener("input", (event) => {
+    suggestPeople(event.target);
+  });
+  $("#invite-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    clearNotice();
+    const form = event.target;
+    const name = form.elements.name.value.trim();
+    const roomId = state.shown;
+    try {
+      const uid = await findUser(name);
+      if (uid === null) return showError(`No one is called "${name}".`);
+      await api("PUT", "/invite", { RoomID: roomId, UID: uid });
+      form.reset();
+      showNotice(`${state.names.get(uid) ?? name} is invited.`);
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+
   $("#create-room-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
@@ -644,39 +934,34 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    // A room's number, or a link to it (…/#/room/12). TODO (issue 12): pick from
-    // GET /rooms/public by name instead.
+    // A link to a room (…/#/room/12), for private rooms and sharing: public ones are in
+    // the directory, by name.
     const number = /(\d+)\s*$/.exec(form.elements.room.value);
-    if (number === null) return showError("Give a room's number, or a link to the room.");
-    const roomId = Number(number[1]);
-    try {
-      // Already a member (invited to it since the list was made, say): just go in. The
-      // server refuses PUT /join to a private room even to its members.
-      if (!state.rooms.has(roomId)) await loadRooms();
-      if (!state.rooms.has(roomId)) {
-        await api("PUT", "/join", { RoomID: roomId });
-        await loadRooms();
-      }
-      form.reset();
-      enter(roomId);
-    } catch (error) {
-      showError(error.message);
-    }
+    if (number === null) return showError("Paste a link to a room (…/#/room/…).");
+    if (await join(Number(number[1]))) form.reset();
   });
 
-  $("#dm-form").addEventListener("submit", (event) => {
+  $("#dm-form input[name=to]").addEventListener("input", (event) => {
+    suggestPeople(event.target, knownNames());
+  });
+  $("#dm-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
     const form = event.target;
-    const to = recipient(form.elements.to.value);
-    if (to === null || to < 1) {
-      return showError(
-        `No one called "${form.elements.to.value.trim()}" has written here yet: click a name on one of their messages, or give their user number.`,
-      );
+    const name = form.elements.to.value.trim();
+    let to;
+    try {
+      to = await findUser(name);
+    } catch (error) {
+      return showError(error.message);
     }
+    if (to === null) {
+      return showError(`No one called "${name}" has an account here: check the name.`);
+    }
+    if (to === state.me.uid) return showError("That is you: write to someone else.");
     const content = form.elements.text.value;
     const frame = { from: state.me.uid, to, content, client_msg_id: newClientMsgId() };
-    const item = pendingItem(`you → ${state.names.get(to) ?? `#${to}`}`, content);
+    const item = pendingItem(`you → ${state.names.get(to) ?? name}`, content);
     post(frame, null, item);
     $("#dms").append(item);
     form.elements.text.value = "";
@@ -687,6 +972,8 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.removeItem("chat.notice");
     showError(notice);
   }
+  setInterval(() => { if (state.me !== null) loadUnread(); }, UNREAD_EVERY_MS);
+
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) start(token);
 });
