@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
+from . import shapes
 from .errors import Unavailable
+from .ws.dispatch import dumps
 from .ws.frames import text_frame
 
 if TYPE_CHECKING:
@@ -84,13 +86,12 @@ class _Instance:
 
 
 def presence_frame(room_id: int, user_id: int, name: str, online: bool) -> str:
-    return json.dumps(
-        {"Type": "presence", "RoomID": room_id, "UID": user_id, "Username": name, "Online": online}
-    )
+    person = shapes.person(user_id, name)
+    return dumps({"Type": "presence", "RoomID": room_id, **person, "Online": online})
 
 
 def typing_frame(room_id: int, user_id: int, name: str) -> str:
-    return json.dumps({"Type": "typing", "RoomID": room_id, "UID": user_id, "Username": name})
+    return dumps({"Type": "typing", "RoomID": room_id, **shapes.person(user_id, name)})
 
 
 class Presence:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import names, validation
+from . import names, shapes, validation
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
@@ -27,13 +27,13 @@ from .errors import (
     NotFound,
 )
 from .message_writer import MessageWriter, PendingMessage
-from .presence import Presence
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
 from .store import Message, PublicRoom, Room, Store, User, WaitingThread
 
 if TYPE_CHECKING:
     from .notices import Notices
+    from .presence import Presence
 
 #: The most messages one history request or page may hold.
 MAX_HISTORY = 100
@@ -303,7 +303,7 @@ class ChatService:
             "Type": "invited",
             "RoomID": room.id,
             "Name": room.name,
-            "By": {"UID": identity.user_id, "Username": identity.name},
+            "By": shapes.person(identity.user_id, identity.name),
         }
         await self.notices.send(user_id, invited)
         return room

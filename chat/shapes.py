@@ -23,9 +23,14 @@ def profile(user: User) -> dict[str, Any]:
     return {"UID": user.id, "Username": user.name, "Email": user.email}
 
 
+def person(user_id: int, name: str) -> dict[str, Any]:
+    """A user as others see them: in profiles, search results, presence and typing."""
+    return {"UID": user_id, "Username": name}
+
+
 def public_profile(user: User) -> dict[str, Any]:
     """Anyone's profile as others see it: no e-mail address."""
-    return {"UID": user.id, "Username": user.name}
+    return person(user.id, user.name)
 
 
 def room(room: Room) -> dict[str, Any]:

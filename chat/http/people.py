@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from .. import shapes
 from ..service import MAX_FOUND_USERS, ChatService
 from ..validation import MAX_NAME_CHARS
 from .identity import require_identity
@@ -37,6 +38,6 @@ def people_routes(service: ChatService) -> Blueprint:
     async def users() -> Any:
         identity = await require_identity(service, request)
         found = await service.find_users(identity, request.args.get("prefix", ""))
-        return [{"UID": uid, "Username": name} for uid, name in found]
+        return [shapes.person(uid, name) for uid, name in found]
 
     return routes

@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import validation
+from .. import shapes, validation
 from ..service import ChatService
 from .identity import require_identity
 from .openapi import FORBIDDEN, ID, INVALID, NOT_FOUND, PUBLIC_PROFILE, Answer, Token, describe
@@ -35,6 +35,6 @@ def presence_routes(service: ChatService) -> Blueprint:
     async def online(room_id: str) -> Any:
         identity = await require_identity(service, request)
         room = await service.member_room(identity, validation.path_id(room_id, "roomID"))
-        return [{"UID": uid, "Username": name} for uid, name in service.presence.present(room.id)]
+        return [shapes.person(uid, name) for uid, name in service.presence.present(room.id)]
 
     return routes
