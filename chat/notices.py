@@ -7,7 +7,7 @@ this instance at once, and tells the other instances over the bus (a ``user-noti
 event), which deliver it to theirs (`on_event`, routed in `chat.server.serve`).
 
 Notices are best-effort, like a frame to a client that has just disconnected: nothing is
-stored, a bus that cannot take the event within `EVENT_TIMEOUT_S` only costs the other
+stored, a bus that cannot take the event within `chat.bus.EVENT_TIMEOUT_S` only costs the other
 instances this notice (the state it reports is in the database for the next reload).
 
 Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
@@ -24,9 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-import trio
-
-from .errors import Unavailable
+from .bus import tell_others
 from .ws.dispatch import dumps
 from .ws.frames import text_frame
 
@@ -37,8 +35,6 @@ log = logging.getLogger(__name__)
 
 #: The type of the bus event that carries a notice to the other instances.
 USER_NOTICE = "user-notice"
-#: How long a notice waits for the bus to take it before the other instances go without.
-EVENT_TIMEOUT_S = 2.0
 
 
 class Recipient(Protocol):
@@ -79,13 +75,7 @@ class Notices:
         """Deliver `frame` to the user's connections here and on every other instance."""
         self.deliver(user_id, frame)
         event = {"type": USER_NOTICE, "user_id": user_id, "frame": frame}
-        with trio.move_on_after(EVENT_TIMEOUT_S) as sending:
-            try:
-                await self._bus.send_event(event)
-            except Unavailable as error:
-                log.warning("notice to user %d not sent to other instances: %s", user_id, error)
-        if sending.cancelled_caught:
-            log.warning("notice to user %d not sent to other instances: timed out", user_id)
+        await tell_others(self._bus, event, what=f"notice to user {user_id}")
 
     def on_event(self, event: dict[str, Any]) -> None:
         """A ``user-notice`` from another instance: deliver it here. Malformed ones (from

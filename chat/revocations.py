@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
+from .bus import tell_others
 from .errors import Unavailable
 
 if TYPE_CHECKING:
@@ -49,9 +50,6 @@ TOKEN_REVOKED = "token has been revoked"
 ACCOUNT_DELETED = "account deleted"
 #: RFC 6455's close code for a policy violation, as for any other refused token.
 CLOSE_POLICY_VIOLATION = 1008
-#: How long a revocation's request waits for the bus to take the news; past it, the
-#: other instances learn at their next periodic sweep.
-EVENT_TIMEOUT_S = 2.0
 
 
 class Session(Protocol):
@@ -122,13 +120,7 @@ class Revocations:
         find out at their next periodic sweep; the request that revoked does not fail."""
         self.wake()
         event = {"type": TOKENS_REVOKED, "user_id": user_id}
-        with trio.move_on_after(EVENT_TIMEOUT_S) as sending:
-            try:
-                await self._bus.send_event(event)
-            except Unavailable as error:
-                log.warning("revocation of user %d not sent to other instances: %s", user_id, error)
-        if sending.cancelled_caught:
-            log.warning("revocation of user %d not sent to other instances: timed out", user_id)
+        await tell_others(self._bus, event, what=f"revocation of user {user_id}")
 
     # --- the sweep ---
 

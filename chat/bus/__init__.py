@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from ..errors import ChatError
+from ..errors import ChatError, Unavailable
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -103,6 +104,26 @@ def open_bus(config: Config, store: Store, instance_id: str) -> Bus:
     from .local import LocalBus
 
     return LocalBus()
+
+
+log = logging.getLogger(__name__)
+
+#: How long a request waits for the bus to take an event (`tell_others`); past it, the
+#: other instances go without this one.
+EVENT_TIMEOUT_S = 2.0
+
+
+async def tell_others(bus: Bus, event: dict[str, Any], *, what: str) -> None:
+    """Send `event` to the other instances from a request's task, best effort: it waits
+    at most `EVENT_TIMEOUT_S`, and a bus that cannot take it is logged (as `what` "not
+    sent to other instances"), never raised: the request that caused it does not fail."""
+    with trio.move_on_after(EVENT_TIMEOUT_S) as sending:
+        try:
+            await bus.send_event(event)
+        except Unavailable as error:
+            log.warning("%s not sent to other instances: %s", what, error)
+    if sending.cancelled_caught:
+        log.warning("%s not sent to other instances: timed out", what)
 
 
 def route_events(handlers: Mapping[str, EventSink]) -> EventSink:
