@@ -110,6 +110,8 @@ class ChatService:
         self.notices = notices
         #: Who is online and in which room, cluster-wide (`chat.presence`).
         self.presence = presence
+        #: One lock per user while a read marker of theirs is being moved (`mark_read`).
+        self._marking: dict[int, trio.Lock] = {}
 
     @property
     def lobby_id(self) -> int:
@@ -341,11 +343,21 @@ class ChatService:
         room; it never moves back. Every connection of the caller's, on every instance,
         is told where the marker now is. Returns that."""
         room = await self.member_room(identity, room_id)
-        marker = await self.store.mark_read(identity.user_id, room.id, message_id)
-        if marker is None:
-            raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
-        frame = {"Type": "read", "RoomID": room.id, "MessageID": marker}
-        await self.notices.send(identity.user_id, frame)
+        user_id = identity.user_id
+        # One move at a time per user on this instance, from the store to the notice: two
+        # concurrent moves could otherwise commit in one order and be told in the other,
+        # leaving the user's tabs on the older marker.
+        lock = self._marking.setdefault(user_id, trio.Lock())
+        try:
+            async with lock:
+                marker = await self.store.mark_read(user_id, room.id, message_id)
+                if marker is None:
+                    raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
+                frame = {"Type": "read", "RoomID": room.id, "MessageID": marker}
+                await self.notices.send(user_id, frame)
+        finally:
+            if not lock.locked() and self._marking.get(user_id) is lock:
+                del self._marking[user_id]  # nobody holds or awaits it: forget it
         return marker
 
     async def unread_counts(self, identity: Identity) -> list[tuple[int, int]]:
