@@ -108,8 +108,8 @@ class Presence:
         self._online: dict[int, int] = {}
         self._present: dict[Key, int] = {}
         self._names: dict[int, str] = {}
-        # This instance's connections in each room that asked for presence and typing
-        # frames (``"Presence": true`` on enter), to offer them to.
+        # This instance's connections in each room that take presence and typing frames
+        # (all but those that entered with ``"Presence": false``), to offer them to.
         self._rooms: dict[int, set[RoomConnection]] = {}
         # Where each connection is counted: its identity, and its room with who it was there.
         self._counted: dict[RoomConnection, Identity] = {}

@@ -74,7 +74,7 @@ async def pair(
 
 
 async def _enter(ws: JsonClient, room_id: int, **extra: object) -> None:
-    entered = await ws.request({"Type": "enter", "RoomID": room_id, **extra})
+    entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False, **extra})
     assert entered["Type"] == "entered", entered
 
 

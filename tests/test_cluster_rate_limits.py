@@ -42,7 +42,9 @@ async def test_a_users_messages_are_limited_over_every_instance(pair: list[Insta
         a = await on_first.json("/ws", token=user.token)
         b = await on_second.json("/ws", token=user.token)
         for ws in (a, b):
-            assert (await ws.request({"Type": "enter", "RoomID": 1}))["Type"] == "entered"
+            assert (await ws.request({"Type": "enter", "RoomID": 1, "Presence": False}))[
+                "Type"
+            ] == "entered"
         for n in range(4):
             answer = await a.request({"Type": "message", "Text": f"on first {n}"})
             assert answer.get("Text") == f"on first {n}", answer

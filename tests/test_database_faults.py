@@ -76,7 +76,9 @@ async def lobby_id(server: Server, user: Account) -> int:
 async def in_the_lobby(clients: Clients, user: Account, lobby: int) -> JsonClient:
     """A /ws client of `user` that has entered the lobby."""
     ws = await clients.json("/ws", token=user.token)
-    assert (await ws.request({"Type": "enter", "RoomID": lobby}))["Type"] == "entered"
+    assert (await ws.request({"Type": "enter", "RoomID": lobby, "Presence": False}))[
+        "Type"
+    ] == "entered"
     return ws
 
 

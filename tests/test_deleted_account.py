@@ -62,7 +62,9 @@ async def test_a_deleted_user_who_sends_gets_an_error_frame_and_nothing_is_logge
     user, other = await account(server, "leaving"), await account(server, "staying")
     client = await clients.json(path, token=user.token)
     if path == "/ws":
-        assert (await client.request({"Type": "enter", "RoomID": 1}))["Type"] == "entered"
+        assert (await client.request({"Type": "enter", "RoomID": 1, "Presence": False}))[
+            "Type"
+        ] == "entered"
     if path == "/v1/ws":
         await client.receive()  # the support greeting: the (empty) thread
     await execute_sql(server.config, f"DELETE FROM users WHERE id = {user.uid}")

@@ -18,7 +18,9 @@ async def _create(server: Server, owner: Account, name: str, private: bool) -> i
 
 async def _post_in_room(clients: Clients, user: Account, room_id: int, texts: list[str]) -> None:
     ws = await clients.json("/ws", token=user.token)
-    assert (await ws.request({"Type": "enter", "RoomID": room_id}))["Type"] == "entered"
+    assert (await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False}))[
+        "Type"
+    ] == "entered"
     for text in texts:
         await ws.send({"Type": "message", "Text": text})
         assert (await ws.receive())["Text"] == text

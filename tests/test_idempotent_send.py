@@ -10,7 +10,9 @@ from support import STEP, Account, Clients, JsonClient, Server, account, create_
 
 async def _entered(clients: Clients, user: Account, room_id: int) -> JsonClient:
     ws = await clients.json("/ws", token=user.token)
-    assert (await ws.request({"Type": "enter", "RoomID": room_id}))["Type"] == "entered"
+    assert (await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False}))[
+        "Type"
+    ] == "entered"
     return ws
 
 

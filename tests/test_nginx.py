@@ -85,7 +85,7 @@ class ResumingClient:
 
     async def _converse(self, ws: WebSocketConnection) -> None:
         since = self.ids[-1] if self.ids else 0
-        enter = {"Type": "enter", "RoomID": self.room_id, "SinceID": since}
+        enter = {"Type": "enter", "RoomID": self.room_id, "SinceID": since, "Presence": False}
         await ws.send_message(json.dumps(enter))
         entered = json.loads(await ws.get_message())
         assert entered["Type"] == "entered", entered

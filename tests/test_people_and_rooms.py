@@ -133,7 +133,7 @@ async def test_an_invited_user_hears_of_it_on_their_open_connection(
     assert await phone.receive() == expected
     assert await laptop.receive() == expected
     # The room can be entered at once.
-    entered = await phone.request({"Type": "enter", "RoomID": room_id})
+    entered = await phone.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     assert entered["Type"] == "entered"
 
 

@@ -41,9 +41,9 @@ def presence(room_id: int, user: Account, online: bool) -> dict[str, Any]:
 
 
 async def enter(ws: JsonClient, room_id: int, *present: Account) -> None:
-    """Enter the room asking for presence frames; check `entered`, then one presence
-    frame per user present (by name)."""
-    entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": True})
+    """Enter the room with spec 004's own frame (presence frames come by default); check
+    `entered`, then one presence frame per user present (by name)."""
+    entered = await ws.request({"Type": "enter", "RoomID": room_id})
     assert entered["Type"] == "entered", entered
     for user in sorted(present, key=lambda u: u.name):
         assert await ws.receive() == presence(room_id, user, True)
@@ -133,13 +133,24 @@ async def test_closing_the_connection_leaves_the_room(server: Server, clients: C
     assert await online(server, them.room_id, them.bob) == listed(them.bob)
 
 
-async def test_without_presence_on_enter_a_connection_gets_only_spec_004_frames(
+async def test_presence_true_on_enter_is_the_default_said_out_loud(
+    server: Server, clients: Clients
+) -> None:
+    bob = await account(server, "bob")
+    room_id = await create_room(server, bob, "general")
+    ws = await clients.json("/ws", token=bob.token)
+    entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": True})
+    assert entered == {"Type": "entered", "RoomID": room_id, "Name": "general"}
+    assert await ws.receive() == presence(room_id, bob, True)
+
+
+async def test_with_presence_false_on_enter_a_connection_gets_only_spec_004_frames(
     server: Server, clients: Clients
 ) -> None:
     bob, alice = await account(server, "bob"), await account(server, "alice")
     room_id = await create_room(server, bob, "general", alice)
     plain = await clients.json("/ws", token=bob.token)
-    entered = await plain.request({"Type": "enter", "RoomID": room_id})
+    entered = await plain.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     assert entered == {"Type": "entered", "RoomID": room_id, "Name": "general"}
     alice_ws = await clients.json("/ws", token=alice.token)
     await enter(alice_ws, room_id, alice, bob)  # bob is present all the same

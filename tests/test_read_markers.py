@@ -14,7 +14,9 @@ LOBBY = 1
 
 async def _in_room(clients: Clients, user: Account, room_id: int) -> JsonClient:
     ws = await clients.json("/ws", token=user.token)
-    assert (await ws.request({"Type": "enter", "RoomID": room_id}))["Type"] == "entered"
+    assert (await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False}))[
+        "Type"
+    ] == "entered"
     return ws
 
 

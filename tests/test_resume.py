@@ -23,12 +23,12 @@ async def test_since_id_sends_the_missed_messages_oldest_first_after_entered(
     reader, writer = await account(server, "reader"), await account(server, "writer")
     room_id = await create_room(server, writer, "news", reader)
     writing = await clients.json("/ws", token=writer.token)
-    await writing.request({"Type": "enter", "RoomID": room_id})
+    await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     seen, *missed = await _post(writing, "seen", "missed 1", "missed 2")
 
     resumed = await clients.json("/ws", token=reader.token)
     entered = await resumed.request(
-        {"Type": "enter", "RoomID": room_id, "SinceID": seen["MessageID"]}
+        {"Type": "enter", "RoomID": room_id, "SinceID": seen["MessageID"], "Presence": False}
     )
     assert entered == {"Type": "entered", "RoomID": room_id, "Name": "news"}
     assert [await resumed.receive() for _ in missed] == missed
@@ -40,7 +40,7 @@ async def test_a_resume_goes_live_with_no_gap_and_no_duplicate(
     reader, writer = await account(server, "reader"), await account(server, "writer")
     room_id = await create_room(server, writer, "busy", reader)
     writing = await clients.json("/ws", token=writer.token)
-    await writing.request({"Type": "enter", "RoomID": room_id})
+    await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     (first,) = await _post(writing, "before")
     resumed = await clients.json("/ws", token=reader.token)
     sent = []
@@ -55,7 +55,9 @@ async def test_a_resume_goes_live_with_no_gap_and_no_duplicate(
                 await trio.sleep(0.002)
 
         nursery.start_soon(keep_writing)
-        await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": first["MessageID"]})
+        await resumed.request(
+            {"Type": "enter", "RoomID": room_id, "SinceID": first["MessageID"], "Presence": False}
+        )
         texts = [(await resumed.receive())["Text"] for _ in range(30)]
     assert texts == [f"during {i}" for i in range(30)]
 
@@ -66,10 +68,10 @@ async def test_since_id_zero_resumes_from_the_rooms_first_message(
     owner = await account(server, "owner")
     room_id = await create_room(server, owner, "room")
     writing = await clients.json("/ws", token=owner.token)
-    await writing.request({"Type": "enter", "RoomID": room_id})
+    await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     posted = await _post(writing, "one", "two")
     resumed = await clients.json("/ws", token=owner.token)
-    await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": 0})
+    await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": 0, "Presence": False})
     assert [await resumed.receive() for _ in posted] == posted
 
 
@@ -82,13 +84,13 @@ async def test_a_resume_sends_only_the_entered_rooms_messages(
         await create_room(server, owner, "elsewhere"),
     )
     other = await clients.json("/ws", token=owner.token)
-    await other.request({"Type": "enter", "RoomID": elsewhere})
+    await other.request({"Type": "enter", "RoomID": elsewhere, "Presence": False})
     await _post(other, "not for you")
     writing = await clients.json("/ws", token=owner.token)
-    await writing.request({"Type": "enter", "RoomID": here})
+    await writing.request({"Type": "enter", "RoomID": here, "Presence": False})
     (mine,) = await _post(writing, "for you")
     resumed = await clients.json("/ws", token=owner.token)
-    await resumed.request({"Type": "enter", "RoomID": here, "SinceID": 0})
+    await resumed.request({"Type": "enter", "RoomID": here, "SinceID": 0, "Presence": False})
     assert await resumed.receive() == mine
     # Nothing else was sent: the next frame is the answer to the next request.
     await resumed.ws.send_message("ping")
@@ -102,7 +104,7 @@ async def test_a_resume_past_the_bound_says_where_to_page_back(
     owner = await account(server, "owner")
     room_id = await create_room(server, owner, "long")
     writing = await clients.json("/ws", token=owner.token)
-    await writing.request({"Type": "enter", "RoomID": room_id})
+    await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     ids: list[int] = []
     async with trio.open_nursery() as nursery:
 
@@ -114,7 +116,7 @@ async def test_a_resume_past_the_bound_says_where_to_page_back(
         for i in range(MAX_RESUME + 5):
             await writing.send({"Type": "message", "Text": f"m{i}"})
     resumed = await clients.json("/ws", token=owner.token)
-    await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": 0})
+    await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": 0, "Presence": False})
     truncated = await resumed.receive()
     kept = ids[-MAX_RESUME:]
     assert truncated["Type"] == "truncated"
@@ -139,7 +141,9 @@ async def test_a_since_id_newer_than_every_message_is_an_error(
     owner = await account(server, "owner")
     room_id = await create_room(server, owner, "room")
     ws = await clients.json("/ws", token=owner.token)
-    answer = await ws.request({"Type": "enter", "RoomID": room_id, "SinceID": 10**9})
+    answer = await ws.request(
+        {"Type": "enter", "RoomID": room_id, "SinceID": 10**9, "Presence": False}
+    )
     assert answer["Type"] == "error"
     assert "SinceID 1000000000 is newer than the newest message" in answer["Error"]
     # The client is in no room, and the connection works.
@@ -150,7 +154,7 @@ async def test_a_since_id_newer_than_every_message_is_an_error(
 async def test_a_bad_since_id_is_refused(server: Server, clients: Clients, since: object) -> None:
     owner = await account(server, "owner")
     ws = await clients.json("/ws", token=owner.token)
-    answer = await ws.request({"Type": "enter", "RoomID": 1, "SinceID": since})
+    answer = await ws.request({"Type": "enter", "RoomID": 1, "SinceID": since, "Presence": False})
     assert answer["Type"] == "error" and "SinceID" in answer["Error"]
 
 
@@ -162,5 +166,5 @@ async def test_a_non_member_cannot_resume_a_private_room(server: Server, clients
         )
     room_id = created.json()["RoomID"]
     ws = await clients.json("/ws", token=stranger.token)
-    answer = await ws.request({"Type": "enter", "RoomID": room_id, "SinceID": 0})
+    answer = await ws.request({"Type": "enter", "RoomID": room_id, "SinceID": 0, "Presence": False})
     assert answer == {"Type": "error", "Error": f"you are not a member of room {room_id}"}

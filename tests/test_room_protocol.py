@@ -36,6 +36,8 @@ async def test_the_token_may_come_in_the_authorization_header(
 async def test_enter_then_message_reaches_everyone_in_the_room_including_the_sender(
     server: Server, clients: Clients
 ) -> None:
+    """Spec 004's own frames, as its example sends them; the presence frames that come
+    with them by default are asserted too (tests/test_presence.py has the rest)."""
     owner, guest = await account(server, "owner"), await account(server, "guest")
     room_id = await create_room(server, owner, "general")
     async with http_client(server) as client:
@@ -47,7 +49,11 @@ async def test_enter_then_message_reaches_everyone_in_the_room_including_the_sen
         "RoomID": room_id,
         "Name": "general",
     }
+    assert (await a.receive())["Username"] == "owner"  # presence: who is here
     await b.request({"Type": "enter", "RoomID": room_id})
+    for client, names in ((b, ["guest", "owner"]), (a, ["guest"])):
+        arrivals = [await client.receive() for _ in names]
+        assert sorted(f["Username"] for f in arrivals if f["Type"] == "presence") == names
 
     await a.send({"Type": "message", "Text": "my message"})
     for client in (a, b):
@@ -72,8 +78,8 @@ async def test_messages_only_reach_the_room_they_were_sent_to(
     )
     here = await clients.json("/ws", token=owner.token)
     there = await clients.json("/ws", token=owner.token)
-    await here.request({"Type": "enter", "RoomID": first})
-    await there.request({"Type": "enter", "RoomID": second})
+    await here.request({"Type": "enter", "RoomID": first, "Presence": False})
+    await there.request({"Type": "enter", "RoomID": second, "Presence": False})
     await here.send({"Type": "message", "Text": "for the first room"})
     assert (await here.receive())["Text"] == "for the first room"
     await there.send({"Type": "message", "Text": "for the second room"})
@@ -88,9 +94,9 @@ async def test_one_room_at_a_time_and_room_zero_leaves(server: Server, clients: 
     )
     mover = await clients.json("/ws", token=owner.token)
     speaker = await clients.json("/ws", token=owner.token)
-    await mover.request({"Type": "enter", "RoomID": first})
-    await mover.request({"Type": "enter", "RoomID": second})
-    await speaker.request({"Type": "enter", "RoomID": first})
+    await mover.request({"Type": "enter", "RoomID": first, "Presence": False})
+    await mover.request({"Type": "enter", "RoomID": second, "Presence": False})
+    await speaker.request({"Type": "enter", "RoomID": first, "Presence": False})
     await speaker.send({"Type": "message", "Text": "to first"})
     await speaker.receive()
     assert await mover.request({"Type": "enter", "RoomID": 0}) == {"Type": "left", "RoomID": second}
@@ -110,13 +116,13 @@ async def test_entering_a_room_you_are_not_a_member_of_is_an_error(
     public = await create_room(server, owner, "open")
     ws = await clients.json("/ws", token=intruder.token)
     for room_id in (private, public):  # public rooms must be joined first
-        reply = await ws.request({"Type": "enter", "RoomID": room_id})
+        reply = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False})
         assert reply["Type"] == "error" and "not a member" in reply["Error"]
     unknown = await ws.request({"Type": "enter", "RoomID": 999})
     assert unknown["Type"] == "error" and "no room" in unknown["Error"]
     # And nothing posted there reaches the intruder.
     insider = await clients.json("/ws", token=owner.token)
-    await insider.request({"Type": "enter", "RoomID": private})
+    await insider.request({"Type": "enter", "RoomID": private, "Presence": False})
     await insider.send({"Type": "message", "Text": "secret plans"})
     await insider.receive()
     await ws.send({"Type": "message", "Text": "can I post?"})
@@ -130,7 +136,7 @@ async def test_the_lobby_joins_the_room_protocol_and_tokentalker(
     async with http_client(server) as client:
         lobby_id = (await client.get("/rooms", headers=alice.auth)).json()[0]
     room_client = await clients.json("/ws", token=alice.token)
-    await room_client.request({"Type": "enter", "RoomID": lobby_id})
+    await room_client.request({"Type": "enter", "RoomID": lobby_id, "Presence": False})
     talker = await clients.talker(token=bob.token)
     await talker.say("from tokentalker")
     assert (await room_client.receive())["Text"] == "from tokentalker"
@@ -170,7 +176,7 @@ async def test_text_limits_apply_to_room_messages(server: Server, clients: Clien
     owner = await account(server, "owner")
     room_id = await create_room(server, owner, "r")
     ws = await clients.json("/ws", token=owner.token)
-    await ws.request({"Type": "enter", "RoomID": room_id})
+    await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False})
     for text, problem in (("", "must not be empty"), ("x" * 4097, "too long")):
         reply = await ws.request({"Type": "message", "Text": text})
         assert reply["Type"] == "error" and problem in reply["Error"]

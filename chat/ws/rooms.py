@@ -26,16 +26,16 @@ above, and ``{"Type": "invited", "RoomID", "Name", "By": {"UID", "Username"}}`` 
 someone invites the user into a room.
 
 - ``{"Type": "typing"}``: the user is typing in the current room; the room's other
-  connections that asked for presence, on every instance, get ``{"Type": "typing",
+  connections (but those that declined presence), on every instance, get ``{"Type": "typing",
   "RoomID", "UID", "Username"}`` (not this connection; the user's other ones do). Never
   stored; past a few per second per user they are dropped without an answer
   (`chat.presence`).
 
 Presence (`chat.presence`): every connection in a room counts its user as present there.
-One that entered with ``"Presence": true`` also gets, right after ``entered``, one
+Unless it entered with ``"Presence": false``, it also gets, right after ``entered``, one
 ``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
 (itself included), then one for every user who becomes present or stops being present,
-and the room's ``typing`` frames. Without it the connection sees only spec 004's frames.
+and the room's ``typing`` frames. With it the connection sees only spec 004's frames.
 
 Errors are ``{"Type": "error", "Error": "..."}``.
 
@@ -102,7 +102,7 @@ class RoomProtocol:
             since_id = None
             if frame.get("SinceID") is not None:
                 since_id = validation.require_id(frame, "SinceID", allow_zero=True)
-            listening = False
+            listening = True  # presence and typing frames unless the client says no
             if frame.get("Presence") is not None:
                 listening = validation.require_bool(frame, "Presence")
             await self._enter(room_id, since_id, listening=listening)
