@@ -769,6 +769,22 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
     await in_browser(scenario)
 
 
+async def test_typing_again_right_after_sending_is_shown_at_once(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.say("first")
+        bob.wait_for_message("first")
+        alice.page.type("#send-form input[name=text]", "sec")
+        bob.wait_for_text("#typing", "alice is typing...")
+        alice.page.press("#send-form input[name=text]", "Enter")
+        bob.wait_for_message("sec")  # the indicator goes with the message
+        alice.page.type("#send-form input[name=text]", "th")  # well within 2 seconds
+        bob.wait_for_text("#typing", "alice is typing...")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_a_room_one_is_invited_to_by_name_appears_at_once(server: Server) -> None:
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")

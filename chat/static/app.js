@@ -886,6 +886,9 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
     $("#messages").scrollTop = $("#messages").scrollHeight;
     input.value = "";
+    // The others stop showing us as typing when the message arrives: the next word
+    // typed says so again at once, not TYPING_EVERY_MS after the last notice.
+    state.typingSentAt = 0;
   });
 
   $("#send-form input[name=text]").addEventListener("input", (event) => {
