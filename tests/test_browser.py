@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from browser import WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, WAIT_MS, WIDE, Client, in_browser, open_client, registered
 from support import PASSWORD, Account, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
@@ -538,37 +538,34 @@ async def test_the_banner_clears_when_the_connection_is_back(config: Config) -> 
         nursery.cancel_scope.cancel()
 
 
-FITS_SIDEWAYS = "document.documentElement.scrollWidth <= innerWidth"
-
-
 async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
     server: Server,
 ) -> None:
     def scenario(browser):
-        phone = open_client(browser, server.http, phone=True)
+        phone = open_client(browser, server.http, screen=PHONE)
         assert phone.page.evaluate("innerWidth") == 390
-        assert phone.page.evaluate(FITS_SIDEWAYS)  # the login form
+        assert phone.fits_sideways()  # the login form
         phone.register("a-person-with-a-rather-long-name-indeed")
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         # The conversation has the screen; its input is on it and wide enough to type in.
         box = phone.page.locator("#send-form input").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] > 200
         assert box["y"] + box["height"] <= 844
         phone.say("x" * 300)  # one long word
         phone.wait_for_message("x" * 300)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         # The rooms fold away under a button, open above the conversation, and a room
         # chosen there folds them again.
         assert phone.page.is_hidden("#rooms")
         phone.page.click("#menu")
         phone.page.wait_for_selector("#rooms", state="visible", timeout=WAIT_MS)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         assert phone.page.locator("#send-form input").is_visible()
         phone.page.fill("#create-room-form input[name=name]", "plans")
         phone.page.click("#create-room-form button")
         phone.wait_for_room("plans")
         phone.page.wait_for_selector("#rooms", state="hidden", timeout=WAIT_MS)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -587,7 +584,7 @@ async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
             await sender.receive()  # the sender's copy: stored
 
     def scenario(browser):
-        phone = open_client(browser, server.http, phone=True)
+        phone = open_client(browser, server.http, screen=PHONE)
         phone.register("reader")
         assert phone.page.get_attribute("#menu", "data-news") is None
         trio.from_thread.run(write, phone.uid(), trio_token=token)
@@ -610,7 +607,30 @@ async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
         rooms = desk.page.locator("#sidebar").bounding_box()
         room = desk.page.locator("#room").bounding_box()
         assert rooms["x"] + rooms["width"] <= room["x"]  # side by side
-        assert desk.page.evaluate(FITS_SIDEWAYS)
+        assert desk.fits_sideways()
+
+    await in_browser(scenario)
+
+
+async def test_on_a_wide_window_the_people_here_are_a_column_right_of_the_messages(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http, screen=WIDE)
+        alice.register("alice")
+        (bob,) = registered(browser, server.http, "bob")
+        bob.say("hello")
+        alice.wait_for_message("hello")
+        alice.wait_for_text("#here li", "bob")
+        messages = alice.page.locator("#messages").bounding_box()
+        people = alice.page.locator("#here").bounding_box()
+        assert people["x"] >= messages["x"] + messages["width"]  # to the right
+        assert people["y"] < messages["y"] + messages["height"]  # beside, not below
+        assert messages["width"] > 600  # the conversation keeps most of the window
+        for name in ("alice (you)", "bob"):  # one under the other
+            assert alice.page.locator("#here li", has_text=name).bounding_box()["x"] == people["x"]
+        assert alice.fits_sideways()
+        _no_script_errors(alice, bob)
 
     await in_browser(scenario)
 
@@ -717,7 +737,7 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         alice.wait_for_text("#rooms button", "with bob")
         alice.page.screenshot(path=str(desktop))
         # Alice again, on her phone.
-        pocket = open_client(browser, server.http, phone=True)
+        pocket = open_client(browser, server.http, screen=PHONE)
         pocket.log_in("alice")
         pocket.wait_for_message("Tags")
         pocket.page.screenshot(path=str(phone))

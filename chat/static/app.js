@@ -357,6 +357,7 @@ async function loadRooms() {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = String(id);
+      button.dataset.kind = state.direct.has(id) ? "direct" : "group";
       button.textContent = label;
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
@@ -518,20 +519,17 @@ function addMessages(messages, { follow = true } = {}) {
     state.seen.add(message.MessageID);
     state.lastId = Math.max(state.lastId, message.MessageID);
     learnName(message.UID, message.Username);
-    const item = document.createElement("li");
+    const item = messageItem(message.Username, message.Text, message.Username);
     item.dataset.id = String(message.MessageID);
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = message.Username;
+    const name = item.querySelector(".name");
     name.title = "click to write a direct message";
     name.addEventListener("click", () => writeTo(message.Username));
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = message.Text;
     const time = document.createElement("time");
     time.dateTime = message.CreatedAt;
-    time.textContent = new Date(message.CreatedAt).toLocaleTimeString();
-    item.append(name, text, time);
+    time.textContent = new Date(message.CreatedAt)
+      .toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    time.title = new Date(message.CreatedAt).toLocaleString();
+    item.append(time);
     // History arrives before live messages, but keep the list in id order regardless.
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
@@ -540,9 +538,9 @@ function addMessages(messages, { follow = true } = {}) {
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
-// How one of our messages looks until the server confirms it (then the confirmed copy
-// takes its place, in id order).
-function pendingItem(who, content) {
+// A message as listed: the author's avatar (their initial, in their colour), who wrote
+// it, and what; `author` is the name the avatar is made from.
+function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
   name.className = "name";
@@ -550,9 +548,27 @@ function pendingItem(who, content) {
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = content;
-  item.append(name, text);
+  item.append(avatar(author), name, text);
   return item;
 }
+
+// A round badge with the first letter of `name`, in one of eight colours picked from the
+// name, so that a person looks the same everywhere. The letter is drawn by the style
+// sheet (data-initial), so it is no part of the text around it; colours are classes, as
+// the page's policy forbids inline styles.
+function avatar(name) {
+  const badge = document.createElement("span");
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  badge.className = `avatar hue-${hash % 8}`;
+  badge.setAttribute("aria-hidden", "true");
+  badge.dataset.initial = [...name][0]?.toUpperCase() ?? "?";
+  return badge;
+}
+
+// How one of our messages looks until the server confirms it (then the confirmed copy
+// takes its place, in id order).
+const pendingItem = (who, content) => messageItem(who, content, state.me.name);
 
 // --- unread counts ---
 
@@ -670,17 +686,19 @@ function showPeopleHere() {
   const items = people.map(([uid, name]) => {
     const item = document.createElement("li");
     item.dataset.uid = String(uid);
+    item.append(avatar(name));
     if (uid === state.me.uid) {
       item.className = "me";
-      item.textContent = `${name} (you)`;
+      item.append(`${name} (you)`);
     } else {
-      item.textContent = name;
+      item.append(name);
       item.title = "click to write a direct message";
       item.addEventListener("click", () => openDirect(uid, name));
     }
     return item;
   });
   $("#here").replaceChildren(...items);
+  $("#here-count").textContent = items.length ? String(items.length) : "";
 }
 
 // Someone else in the room shown is typing: say so until they stop saying it.
