@@ -134,6 +134,32 @@ class Client:
         """Nothing sticks out on the right: the page never scrolls sideways."""
         return self.page.evaluate("document.documentElement.scrollWidth <= innerWidth")
 
+    def assert_on_screen(self, selector: str) -> None:
+        """`selector` is shown (scrolled to, if need be) within the screen's width, and
+        the page does not scroll sideways."""
+        from playwright.sync_api import expect
+
+        locator = self.page.locator(selector).first
+        expect(locator).to_be_visible(timeout=WAIT_MS)
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        assert box is not None
+        width = self.page.evaluate("innerWidth")
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+        assert self.fits_sideways(), selector
+
+    def submit_on_screen(self, form: str, field: str, text: str) -> None:
+        """Fill in `form`'s input called `field` with `text` and tap the form's button,
+        having checked a person could see each of them there."""
+        self.assert_on_screen(f"{form} input[name={field}]")
+        self.page.fill(f"{form} input[name={field}]", text)
+        self.tap_on_screen(f"{form} button")
+
+    def tap_on_screen(self, selector: str) -> None:
+        """Tap `selector` (the first match), having checked a person could see it there."""
+        self.assert_on_screen(selector)
+        self.page.locator(selector).first.tap()
+
     def uid(self) -> int:
         return int(self.page.get_attribute("#whoami", "data-uid") or "")
 

@@ -597,6 +597,104 @@ async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
     await in_browser(scenario)
 
 
+def _phone_with_the_panel_open(browser, url: str, name: str) -> Client:
+    """`name`, registered on a phone, with the folded panel (rooms, public rooms, direct
+    messages) opened by its button."""
+    phone = open_client(browser, url, screen=PHONE)
+    phone.register(name)
+    phone.tap_on_screen("#menu")
+    return phone
+
+
+def _alice_and_bob_on_a_phone(browser, url: str) -> tuple[Client, Client]:
+    """Alice's page on a desktop and Bob's on a phone, both registered, in the lobby."""
+    (alice,) = registered(browser, url, "alice")
+    phone = open_client(browser, url, screen=PHONE)
+    phone.register("bob")
+    return alice, phone
+
+
+async def test_on_a_phone_a_message_is_sent_and_reaches_the_others(server: Server) -> None:
+    def scenario(browser):
+        alice, phone = _alice_and_bob_on_a_phone(browser, server.http)
+        phone.submit_on_screen("#send-form", "text", "sent from my phone")
+        alice.wait_for_message("sent from my phone")
+        phone.wait_for_message("sent from my phone")
+        assert phone.fits_sideways()
+        _no_script_errors(alice, phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_the_people_here_are_listed_and_a_tap_writes_to_one(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, phone = _alice_and_bob_on_a_phone(browser, server.http)
+        phone.wait_for_text("#here li", "alice")
+        phone.assert_on_screen("#here li:has-text('bob (you)')")
+        phone.tap_on_screen("#here li:has-text('alice')")
+        phone.assert_on_screen("#dm-form input[name=text]")  # the folded panel opened
+        assert phone.page.input_value("#dm-form input[name=to]") == "alice"
+        phone.submit_on_screen("#dm-form", "text", "hi from the phone")
+        alice.wait_for_text("#dms li", "hi from the phone")
+        _no_script_errors(alice, phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_a_direct_message_goes_to_a_person_found_by_name(
+    server: Server,
+) -> None:
+    await account(server, "zelda")  # never seen on the phone's page
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "alice")
+        phone.assert_on_screen("#dm-form input[name=to]")
+        phone.page.type("#dm-form input[name=to]", "ze")
+        phone.page.wait_for_selector(
+            "#people option[value='zelda']", state="attached", timeout=WAIT_MS
+        )
+        phone.page.fill("#dm-form input[name=to]", "zelda")
+        phone.submit_on_screen("#dm-form", "text", "found you")
+        phone.wait_for_text("#dms li:not(.unconfirmed)", "you → zelda")
+        phone.assert_on_screen("#dms li")
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_someone_is_invited_by_name_to_a_room_one_created(
+    server: Server,
+) -> None:
+    await account(server, "bob")
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "alice")
+        phone.create_room("plans")  # the panel folds: the room has the screen
+        phone.submit_on_screen("#invite-form", "name", "bob")
+        phone.wait_for_text("#notice", "bob is invited.")
+        phone.assert_on_screen("#send-form input[name=text]")
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_a_public_room_is_joined_from_the_directory(server: Server) -> None:
+    await room_of_someone_else(server, "books", private=False)
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "reader")
+        phone.assert_on_screen("#directory-heading")
+        phone.tap_on_screen("#directory button:has-text('books')")
+        phone.wait_for_room("books")
+        phone.page.wait_for_selector("#directory", state="hidden", timeout=WAIT_MS)
+        phone.assert_on_screen("#send-form input[name=text]")
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
 async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
     server: Server,
 ) -> None:
