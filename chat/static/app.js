@@ -40,6 +40,10 @@ const state = {
   typingSentAt: 0,   // when we last said we are typing (Date.now())
   unread: new Map(), // RoomID -> unread count (GET /rooms/unread; 1000 means 1000 or more)
   readSent: new Map(), // RoomID -> the newest MessageID we said we have read there
+  // RoomID -> the MessageID of a read frame sent and not told back yet: until the server
+  // says it stored it, its counts for that room may predate it (see loadUnread).
+  readUntold: new Map(),
+  unreadAsked: 0,    // how many times the counts were asked for (see loadUnread)
   readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
@@ -216,6 +220,7 @@ function connect() {
     // past ones that were sent while we were away.
     state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
     state.connectedBefore = true;
+    state.readUntold.clear();   // told back on the old socket, if ever
     setConnection("online");
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
@@ -313,6 +318,9 @@ function handleFrame(raw) {
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
   } else if (frame.Type === "read") {
+    if (frame.MessageID >= (state.readUntold.get(frame.RoomID) ?? Infinity)) {
+      state.readUntold.delete(frame.RoomID);
+    }
     // Read in another tab (or this one): ask how many are left (none, most likely).
     if (frame.RoomID !== state.shown) loadUnread();
   } else if (frame.Type === "invited") {
@@ -572,9 +580,13 @@ const pendingItem = (who, content) => messageItem(who, content, state.me.name);
 
 // --- unread counts ---
 
+// The counts as the server has them (an answer overtaken by a later one is dropped: it
+// may predate a read frame the later one counts).
 async function loadUnread() {
+  const asked = ++state.unreadAsked;
   try {
     const counts = await api("GET", "/rooms/unread");
+    if (asked !== state.unreadAsked) return;
     state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
     showUnread();
   } catch {
@@ -586,7 +598,10 @@ async function loadUnread() {
 function showUnread() {
   for (const badge of document.querySelectorAll("#rooms .badge")) {
     const roomId = Number(badge.dataset.room);
-    const count = roomId === state.shown ? 0 : state.unread.get(roomId) ?? 0;
+    // A room we have read and just left may have been counted before our read frame
+    // was stored: it shows none until the frame is told back (which asks again).
+    const read = roomId === state.shown || state.readUntold.has(roomId);
+    const count = read ? 0 : state.unread.get(roomId) ?? 0;
     badge.textContent = count >= 1000 ? "999+" : String(count);
     badge.title = `${badge.textContent} unread`;
     badge.hidden = count === 0;
@@ -617,6 +632,7 @@ function sendRead() {
   if (roomId === null || state.lastId <= (state.readSent.get(roomId) ?? 0)) return;
   if (send({ Type: "read", RoomID: roomId, MessageID: state.lastId })) {
     state.readSent.set(roomId, state.lastId);
+    state.readUntold.set(roomId, state.lastId);
   }
 }
 
