@@ -812,34 +812,62 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
     server: Server, tmp_path: Path
 ) -> None:
     """The pictures in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh them
-    (the phone's goes beside it, as docs/screenshot-phone.png)."""
+    (the phone's goes beside it, as docs/screenshot-phone.png).
+
+    Alice's lobby, on a wide window, in use: three people here, one of them typing, an
+    unread message in another room and in a direct conversation, and public rooms she
+    could join; then the same lobby on her phone."""
     desktop, phone = tmp_path / "screenshot.png", tmp_path / "screenshot-phone.png"
+    owner, _ = await room_of_someone_else(server, "design", private=False)
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": "random", "IsPrivate": False}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text
 
     def scenario(browser):
-        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice = open_client(browser, server.http, screen=WIDE)
+        alice.register("alice")
+        bob, carol = registered(browser, server.http, "bob", "carol")
         for who, text in [
             (alice, "Morning! Is the release still on for today?"),
             (bob, "Yes, once the benchmarks are in."),
+            (carol, "They look good so far: p99 is down to 38 ms."),
             (alice, "Great, I'll write the notes. <b>Tags</b> show as text, by the way."),
         ]:
             who.say(text)
             alice.wait_for_message(text)
-        alice.create_room("release")
+        release = alice.create_room("release")
         alice.page.locator("#rooms button", has_text="lobby").click()
         alice.wait_for_room("lobby")
-        alice.wait_for_message("Tags")
+        # Bob joins the new room by its link, says something there and comes back.
+        bob.page.fill("#join-room-form input[name=room]", f"{server.http}/#/room/{release}")
+        bob.page.click("#join-room-form button")
+        bob.wait_for_room("release")
+        bob.say("Benchmarks are in: 12% faster across the board.")
+        bob.wait_for_message("Benchmarks are in")
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_room("lobby")
         bob.page.locator("#messages .name", has_text="alice").first.click()
         bob.page.fill("#dm-form input[name=text]", "coffee later?")
         bob.page.click("#dm-form button")
         alice.wait_for_text("#dms li", "coffee later?")
-        alice.wait_for_text("#rooms button", "with bob")
+        alice.page.wait_for_selector("#rooms li:has-text('release') .badge:text-is('1')")
+        alice.page.wait_for_selector("#rooms li:has-text('with bob') .badge:text-is('1')")
+        alice.wait_for_text("#here li", "bob")
+        alice.wait_for_text("#directory li", "random")
+        carol.page.type("#send-form input[name=text]", "Ship it")
+        alice.wait_for_text("#typing", "carol is typing...")
         alice.page.screenshot(path=str(desktop))
         # Alice again, on her phone.
         pocket = open_client(browser, server.http, screen=PHONE)
         pocket.log_in("alice")
         pocket.wait_for_message("Tags")
+        pocket.wait_for_text("#here li", "carol")
+        bob.page.type("#send-form input[name=text]", "On my way")
+        pocket.wait_for_text("#typing", "bob is typing...")
         pocket.page.screenshot(path=str(phone))
-        _no_script_errors(alice, bob, pocket)
+        _no_script_errors(alice, bob, carol, pocket)
 
     await in_browser(scenario)
     for target in (desktop, phone):
