@@ -130,6 +130,36 @@ class Client:
         """Wait until the room shows `text` as a message the server confirmed."""
         self.wait_for_text("#messages li:not(.unconfirmed) .text", text)
 
+    def fits_sideways(self) -> bool:
+        """Nothing sticks out on the right: the page never scrolls sideways."""
+        return self.page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+    def assert_on_screen(self, selector: str) -> None:
+        """`selector` is shown (scrolled to, if need be) within the screen's width, and
+        the page does not scroll sideways."""
+        from playwright.sync_api import expect
+
+        locator = self.page.locator(selector).first
+        expect(locator).to_be_visible(timeout=WAIT_MS)
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        assert box is not None
+        width = self.page.evaluate("innerWidth")
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+        assert self.fits_sideways(), selector
+
+    def submit_on_screen(self, form: str, field: str, text: str) -> None:
+        """Fill in `form`'s input called `field` with `text` and tap the form's button,
+        having checked a person could see each of them there."""
+        self.assert_on_screen(f"{form} input[name={field}]")
+        self.page.fill(f"{form} input[name={field}]", text)
+        self.tap_on_screen(f"{form} button")
+
+    def tap_on_screen(self, selector: str) -> None:
+        """Tap `selector` (the first match), having checked a person could see it there."""
+        self.assert_on_screen(selector)
+        self.page.locator(selector).first.tap()
+
     def uid(self) -> int:
         return int(self.page.get_attribute("#whoami", "data-uid") or "")
 
@@ -148,16 +178,18 @@ class Client:
         return int(self.page.get_attribute(f"#rooms button:text-is('{name}')", "data-room") or "")
 
 
-#: A 390 px wide phone (an iPhone 12 to 15, in CSS pixels), which honours the page's
+#: The screens a page is opened on. A laptop's window (the default);
+DESKTOP = {"viewport": {"width": 960, "height": 600}}
+#: a wide one, where the people in the room get a column of their own;
+WIDE = {"viewport": {"width": 1280, "height": 800}}
+#: a 390 px wide phone (an iPhone 12 to 15, in CSS pixels), which honours the page's
 #: viewport meta tag as phones do.
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
-def open_client(browser: Any, url: str, *, phone: bool = False) -> Client:
-    """A new page in its own context (its own sessionStorage), at `url`: a 960x600
-    desktop window, or a phone's screen."""
-    options = PHONE if phone else {"viewport": {"width": 960, "height": 600}}
-    page = browser.new_context(**options).new_page()
+def open_client(browser: Any, url: str, *, screen: dict[str, Any] = DESKTOP) -> Client:
+    """A new page in its own context (its own sessionStorage), at `url`, on `screen`."""
+    page = browser.new_context(**screen).new_page()
     client = Client(page)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and client.errors.append(m.text))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from browser import WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, WAIT_MS, WIDE, Client, in_browser, open_client, registered
 from support import PASSWORD, Account, Server, StoppableServer, account, http_client, open_clients
 
 from chat.config import Config
@@ -538,37 +538,34 @@ async def test_the_banner_clears_when_the_connection_is_back(config: Config) -> 
         nursery.cancel_scope.cancel()
 
 
-FITS_SIDEWAYS = "document.documentElement.scrollWidth <= innerWidth"
-
-
 async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
     server: Server,
 ) -> None:
     def scenario(browser):
-        phone = open_client(browser, server.http, phone=True)
+        phone = open_client(browser, server.http, screen=PHONE)
         assert phone.page.evaluate("innerWidth") == 390
-        assert phone.page.evaluate(FITS_SIDEWAYS)  # the login form
+        assert phone.fits_sideways()  # the login form
         phone.register("a-person-with-a-rather-long-name-indeed")
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         # The conversation has the screen; its input is on it and wide enough to type in.
         box = phone.page.locator("#send-form input").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] > 200
         assert box["y"] + box["height"] <= 844
         phone.say("x" * 300)  # one long word
         phone.wait_for_message("x" * 300)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         # The rooms fold away under a button, open above the conversation, and a room
         # chosen there folds them again.
         assert phone.page.is_hidden("#rooms")
         phone.page.click("#menu")
         phone.page.wait_for_selector("#rooms", state="visible", timeout=WAIT_MS)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         assert phone.page.locator("#send-form input").is_visible()
         phone.page.fill("#create-room-form input[name=name]", "plans")
         phone.page.click("#create-room-form button")
         phone.wait_for_room("plans")
         phone.page.wait_for_selector("#rooms", state="hidden", timeout=WAIT_MS)
-        assert phone.page.evaluate(FITS_SIDEWAYS)
+        assert phone.fits_sideways()
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -587,7 +584,7 @@ async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
             await sender.receive()  # the sender's copy: stored
 
     def scenario(browser):
-        phone = open_client(browser, server.http, phone=True)
+        phone = open_client(browser, server.http, screen=PHONE)
         phone.register("reader")
         assert phone.page.get_attribute("#menu", "data-news") is None
         trio.from_thread.run(write, phone.uid(), trio_token=token)
@@ -595,6 +592,104 @@ async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
         phone.page.click("#menu")
         phone.wait_for_text("#dms li", "psst")
         assert phone.page.get_attribute("#menu", "data-news") is None
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+def _phone_with_the_panel_open(browser, url: str, name: str) -> Client:
+    """`name`, registered on a phone, with the folded panel (rooms, public rooms, direct
+    messages) opened by its button."""
+    phone = open_client(browser, url, screen=PHONE)
+    phone.register(name)
+    phone.tap_on_screen("#menu")
+    return phone
+
+
+def _alice_and_bob_on_a_phone(browser, url: str) -> tuple[Client, Client]:
+    """Alice's page on a desktop and Bob's on a phone, both registered, in the lobby."""
+    (alice,) = registered(browser, url, "alice")
+    phone = open_client(browser, url, screen=PHONE)
+    phone.register("bob")
+    return alice, phone
+
+
+async def test_on_a_phone_a_message_is_sent_and_reaches_the_others(server: Server) -> None:
+    def scenario(browser):
+        alice, phone = _alice_and_bob_on_a_phone(browser, server.http)
+        phone.submit_on_screen("#send-form", "text", "sent from my phone")
+        alice.wait_for_message("sent from my phone")
+        phone.wait_for_message("sent from my phone")
+        assert phone.fits_sideways()
+        _no_script_errors(alice, phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_the_people_here_are_listed_and_a_tap_writes_to_one(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, phone = _alice_and_bob_on_a_phone(browser, server.http)
+        phone.wait_for_text("#here li", "alice")
+        phone.assert_on_screen("#here li:has-text('bob (you)')")
+        phone.tap_on_screen("#here li:has-text('alice')")
+        phone.assert_on_screen("#dm-form input[name=text]")  # the folded panel opened
+        assert phone.page.input_value("#dm-form input[name=to]") == "alice"
+        phone.submit_on_screen("#dm-form", "text", "hi from the phone")
+        alice.wait_for_text("#dms li", "hi from the phone")
+        _no_script_errors(alice, phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_a_direct_message_goes_to_a_person_found_by_name(
+    server: Server,
+) -> None:
+    await account(server, "zelda")  # never seen on the phone's page
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "alice")
+        phone.assert_on_screen("#dm-form input[name=to]")
+        phone.page.type("#dm-form input[name=to]", "ze")
+        phone.page.wait_for_selector(
+            "#people option[value='zelda']", state="attached", timeout=WAIT_MS
+        )
+        phone.page.fill("#dm-form input[name=to]", "zelda")
+        phone.submit_on_screen("#dm-form", "text", "found you")
+        phone.wait_for_text("#dms li:not(.unconfirmed)", "you → zelda")
+        phone.assert_on_screen("#dms li")
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_someone_is_invited_by_name_to_a_room_one_created(
+    server: Server,
+) -> None:
+    await account(server, "bob")
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "alice")
+        phone.create_room("plans")  # the panel folds: the room has the screen
+        phone.submit_on_screen("#invite-form", "name", "bob")
+        phone.wait_for_text("#notice", "bob is invited.")
+        phone.assert_on_screen("#send-form input[name=text]")
+        _no_script_errors(phone)
+
+    await in_browser(scenario)
+
+
+async def test_on_a_phone_a_public_room_is_joined_from_the_directory(server: Server) -> None:
+    await room_of_someone_else(server, "books", private=False)
+
+    def scenario(browser):
+        phone = _phone_with_the_panel_open(browser, server.http, "reader")
+        phone.assert_on_screen("#directory-heading")
+        phone.tap_on_screen("#directory button:has-text('books')")
+        phone.wait_for_room("books")
+        phone.page.wait_for_selector("#directory", state="hidden", timeout=WAIT_MS)
+        phone.assert_on_screen("#send-form input[name=text]")
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -610,7 +705,30 @@ async def test_the_desktop_layout_shows_the_rooms_beside_the_conversation(
         rooms = desk.page.locator("#sidebar").bounding_box()
         room = desk.page.locator("#room").bounding_box()
         assert rooms["x"] + rooms["width"] <= room["x"]  # side by side
-        assert desk.page.evaluate(FITS_SIDEWAYS)
+        assert desk.fits_sideways()
+
+    await in_browser(scenario)
+
+
+async def test_on_a_wide_window_the_people_here_are_a_column_right_of_the_messages(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http, screen=WIDE)
+        alice.register("alice")
+        (bob,) = registered(browser, server.http, "bob")
+        bob.say("hello")
+        alice.wait_for_message("hello")
+        alice.wait_for_text("#here li", "bob")
+        messages = alice.page.locator("#messages").bounding_box()
+        people = alice.page.locator("#here").bounding_box()
+        assert people["x"] >= messages["x"] + messages["width"]  # to the right
+        assert people["y"] < messages["y"] + messages["height"]  # beside, not below
+        assert messages["width"] > 600  # the conversation keeps most of the window
+        for name in ("alice (you)", "bob"):  # one under the other
+            assert alice.page.locator("#here li", has_text=name).bounding_box()["x"] == people["x"]
+        assert alice.fits_sideways()
+        _no_script_errors(alice, bob)
 
     await in_browser(scenario)
 
@@ -694,34 +812,62 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
     server: Server, tmp_path: Path
 ) -> None:
     """The pictures in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh them
-    (the phone's goes beside it, as docs/screenshot-phone.png)."""
+    (the phone's goes beside it, as docs/screenshot-phone.png).
+
+    Alice's lobby, on a wide window, in use: three people here, one of them typing, an
+    unread message in another room and in a direct conversation, and public rooms she
+    could join; then the same lobby on her phone."""
     desktop, phone = tmp_path / "screenshot.png", tmp_path / "screenshot-phone.png"
+    owner, _ = await room_of_someone_else(server, "design", private=False)
+    async with http_client(server) as client:
+        created = await client.post(
+            "/create-room", json={"Name": "random", "IsPrivate": False}, headers=owner.auth
+        )
+    assert created.status_code == 201, created.text
 
     def scenario(browser):
-        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice = open_client(browser, server.http, screen=WIDE)
+        alice.register("alice")
+        bob, carol = registered(browser, server.http, "bob", "carol")
         for who, text in [
             (alice, "Morning! Is the release still on for today?"),
             (bob, "Yes, once the benchmarks are in."),
+            (carol, "They look good so far: p99 is down to 38 ms."),
             (alice, "Great, I'll write the notes. <b>Tags</b> show as text, by the way."),
         ]:
             who.say(text)
             alice.wait_for_message(text)
-        alice.create_room("release")
+        release = alice.create_room("release")
         alice.page.locator("#rooms button", has_text="lobby").click()
         alice.wait_for_room("lobby")
-        alice.wait_for_message("Tags")
+        # Bob joins the new room by its link, says something there and comes back.
+        bob.page.fill("#join-room-form input[name=room]", f"{server.http}/#/room/{release}")
+        bob.page.click("#join-room-form button")
+        bob.wait_for_room("release")
+        bob.say("Benchmarks are in: 12% faster across the board.")
+        bob.wait_for_message("Benchmarks are in")
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_room("lobby")
         bob.page.locator("#messages .name", has_text="alice").first.click()
         bob.page.fill("#dm-form input[name=text]", "coffee later?")
         bob.page.click("#dm-form button")
         alice.wait_for_text("#dms li", "coffee later?")
-        alice.wait_for_text("#rooms button", "with bob")
+        alice.page.wait_for_selector("#rooms li:has-text('release') .badge:text-is('1')")
+        alice.page.wait_for_selector("#rooms li:has-text('with bob') .badge:text-is('1')")
+        alice.wait_for_text("#here li", "bob")
+        alice.wait_for_text("#directory li", "random")
+        carol.page.type("#send-form input[name=text]", "Ship it")
+        alice.wait_for_text("#typing", "carol is typing...")
         alice.page.screenshot(path=str(desktop))
         # Alice again, on her phone.
-        pocket = open_client(browser, server.http, phone=True)
+        pocket = open_client(browser, server.http, screen=PHONE)
         pocket.log_in("alice")
         pocket.wait_for_message("Tags")
+        pocket.wait_for_text("#here li", "carol")
+        bob.page.type("#send-form input[name=text]", "On my way")
+        pocket.wait_for_text("#typing", "bob is typing...")
         pocket.page.screenshot(path=str(phone))
-        _no_script_errors(alice, bob, pocket)
+        _no_script_errors(alice, bob, carol, pocket)
 
     await in_browser(scenario)
     for target in (desktop, phone):
@@ -764,6 +910,22 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
             f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
         ]
         assert entering and all(f["Presence"] is True for f in entering)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_typing_again_right_after_sending_is_shown_at_once(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.say("first")
+        bob.wait_for_message("first")
+        alice.page.type("#send-form input[name=text]", "sec")
+        bob.wait_for_text("#typing", "alice is typing...")
+        alice.page.press("#send-form input[name=text]", "Enter")
+        bob.wait_for_message("sec")  # the indicator goes with the message
+        alice.page.type("#send-form input[name=text]", "th")  # well within 2 seconds
+        bob.wait_for_text("#typing", "alice is typing...")
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

@@ -40,6 +40,10 @@ const state = {
   typingSentAt: 0,   // when we last said we are typing (Date.now())
   unread: new Map(), // RoomID -> unread count (GET /rooms/unread; 1000 means 1000 or more)
   readSent: new Map(), // RoomID -> the newest MessageID we said we have read there
+  // RoomID -> the MessageID of a read frame sent and not told back yet: until the server
+  // says it stored it, its counts for that room may predate it (see loadUnread).
+  readUntold: new Map(),
+  unreadAsked: 0,    // how many times the counts were asked for (see loadUnread)
   readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
@@ -216,6 +220,7 @@ function connect() {
     // past ones that were sent while we were away.
     state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
     state.connectedBefore = true;
+    state.readUntold.clear();   // told back on the old socket, if ever
     setConnection("online");
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
@@ -313,6 +318,9 @@ function handleFrame(raw) {
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
   } else if (frame.Type === "read") {
+    if (frame.MessageID >= (state.readUntold.get(frame.RoomID) ?? Infinity)) {
+      state.readUntold.delete(frame.RoomID);
+    }
     // Read in another tab (or this one): ask how many are left (none, most likely).
     if (frame.RoomID !== state.shown) loadUnread();
   } else if (frame.Type === "invited") {
@@ -357,6 +365,7 @@ async function loadRooms() {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = String(id);
+      button.dataset.kind = state.direct.has(id) ? "direct" : "group";
       button.textContent = label;
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
@@ -518,20 +527,17 @@ function addMessages(messages, { follow = true } = {}) {
     state.seen.add(message.MessageID);
     state.lastId = Math.max(state.lastId, message.MessageID);
     learnName(message.UID, message.Username);
-    const item = document.createElement("li");
+    const item = messageItem(message.Username, message.Text, message.Username);
     item.dataset.id = String(message.MessageID);
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = message.Username;
+    const name = item.querySelector(".name");
     name.title = "click to write a direct message";
     name.addEventListener("click", () => writeTo(message.Username));
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = message.Text;
     const time = document.createElement("time");
     time.dateTime = message.CreatedAt;
-    time.textContent = new Date(message.CreatedAt).toLocaleTimeString();
-    item.append(name, text, time);
+    time.textContent = new Date(message.CreatedAt)
+      .toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    time.title = new Date(message.CreatedAt).toLocaleString();
+    item.append(time);
     // History arrives before live messages, but keep the list in id order regardless.
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
@@ -540,9 +546,9 @@ function addMessages(messages, { follow = true } = {}) {
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
-// How one of our messages looks until the server confirms it (then the confirmed copy
-// takes its place, in id order).
-function pendingItem(who, content) {
+// A message as listed: the author's avatar (their initial, in their colour), who wrote
+// it, and what; `author` is the name the avatar is made from.
+function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
   name.className = "name";
@@ -550,15 +556,37 @@ function pendingItem(who, content) {
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = content;
-  item.append(name, text);
+  item.append(avatar(author), name, text);
   return item;
 }
 
+// A round badge with the first letter of `name`, in one of eight colours picked from the
+// name, so that a person looks the same everywhere. The letter is drawn by the style
+// sheet (data-initial), so it is no part of the text around it; colours are classes, as
+// the page's policy forbids inline styles.
+function avatar(name) {
+  const badge = document.createElement("span");
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  badge.className = `avatar hue-${hash % 8}`;
+  badge.setAttribute("aria-hidden", "true");
+  badge.dataset.initial = [...name][0]?.toUpperCase() ?? "?";
+  return badge;
+}
+
+// How one of our messages looks until the server confirms it (then the confirmed copy
+// takes its place, in id order).
+const pendingItem = (who, content) => messageItem(who, content, state.me.name);
+
 // --- unread counts ---
 
+// The counts as the server has them (an answer overtaken by a later one is dropped: it
+// may predate a read frame the later one counts).
 async function loadUnread() {
+  const asked = ++state.unreadAsked;
   try {
     const counts = await api("GET", "/rooms/unread");
+    if (asked !== state.unreadAsked) return;
     state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
     showUnread();
   } catch {
@@ -570,7 +598,10 @@ async function loadUnread() {
 function showUnread() {
   for (const badge of document.querySelectorAll("#rooms .badge")) {
     const roomId = Number(badge.dataset.room);
-    const count = roomId === state.shown ? 0 : state.unread.get(roomId) ?? 0;
+    // A room we have read and just left may have been counted before our read frame
+    // was stored: it shows none until the frame is told back (which asks again).
+    const read = roomId === state.shown || state.readUntold.has(roomId);
+    const count = read ? 0 : state.unread.get(roomId) ?? 0;
     badge.textContent = count >= 1000 ? "999+" : String(count);
     badge.title = `${badge.textContent} unread`;
     badge.hidden = count === 0;
@@ -601,6 +632,7 @@ function sendRead() {
   if (roomId === null || state.lastId <= (state.readSent.get(roomId) ?? 0)) return;
   if (send({ Type: "read", RoomID: roomId, MessageID: state.lastId })) {
     state.readSent.set(roomId, state.lastId);
+    state.readUntold.set(roomId, state.lastId);
   }
 }
 
@@ -670,17 +702,19 @@ function showPeopleHere() {
   const items = people.map(([uid, name]) => {
     const item = document.createElement("li");
     item.dataset.uid = String(uid);
+    item.append(avatar(name));
     if (uid === state.me.uid) {
       item.className = "me";
-      item.textContent = `${name} (you)`;
+      item.append(`${name} (you)`);
     } else {
-      item.textContent = name;
+      item.append(name);
       item.title = "click to write a direct message";
       item.addEventListener("click", () => openDirect(uid, name));
     }
     return item;
   });
   $("#here").replaceChildren(...items);
+  $("#here-count").textContent = items.length ? String(items.length) : "";
 }
 
 // Someone else in the room shown is typing: say so until they stop saying it.
@@ -886,6 +920,9 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
     $("#messages").scrollTop = $("#messages").scrollHeight;
     input.value = "";
+    // The others stop showing us as typing when the message arrives: the next word
+    // typed says so again at once, not TYPING_EVERY_MS after the last notice.
+    state.typingSentAt = 0;
   });
 
   $("#send-form input[name=text]").addEventListener("input", (event) => {
