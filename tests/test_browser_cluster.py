@@ -1,0 +1,161 @@
+"""The browser client with its people on different instances of one chat: two `chat serve`
+processes on PostgreSQL (tests/cluster.py), each page opened on one of them, as a load
+balancer would spread them. Presence, typing, invitations, direct messages and read
+markers all cross between the instances."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from browser import WAIT_MS, Client, in_browser, open_client
+from cluster import Instance, open_cluster
+from support import throwaway_postgres_schema
+from test_browser import _no_script_errors, _people_here
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[list[Instance]]:
+    """Two instances of one chat on PostgreSQL (its LISTEN/NOTIFY bus)."""
+    async with (
+        throwaway_postgres_schema() as url,
+        open_cluster(tmp_path, url, 2) as instances,
+    ):
+        yield instances
+
+
+def _person_on(browser, instance: Instance, name: str) -> Client:
+    """A page opened on `instance`, registered as `name` and online."""
+    client = open_client(browser, instance.server.http)
+    client.register(name)
+    return client
+
+
+async def test_two_people_on_two_instances_chat_and_see_each_other_here_typing(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        alice.wait_for_text("#here li", "bob")
+        bob.wait_for_text("#here li", "alice")
+        assert _people_here(alice) == ["alice (you)", "bob"]
+        assert _people_here(bob) == ["alice", "bob (you)"]
+        bob.page.type("#send-form input[name=text]", "hi al")
+        alice.wait_for_text("#typing", "bob is typing...")
+        bob.page.press("#send-form input[name=text]", "Enter")
+        alice.wait_for_message("hi al")
+        alice.say("hello from the other instance")
+        bob.wait_for_message("hello from the other instance")
+        assert alice.message_texts() == bob.message_texts()
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_a_room_invited_to_on_another_instance_appears_at_once(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        alice.page.evaluate("window.notReloaded = true")
+        bob.page.fill("#create-room-form input[name=name]", "plans")
+        bob.page.check("#create-room-form input[name=private]")
+        bob.page.click("#create-room-form button")
+        bob.wait_for_room("plans")
+        bob.page.fill("#invite-form input[name=name]", "alice")
+        bob.page.click("#invite-form button")
+        bob.wait_for_text("#notice", "alice is invited.")
+        alice.wait_for_text("#rooms button", "plans")
+        assert alice.page.evaluate("window.notReloaded")  # live, not after a reload
+        alice.page.locator("#rooms button", has_text="plans").click()
+        alice.wait_for_room("plans")
+        bob.wait_for_text("#here li", "alice")  # she arrived, on the other instance
+        alice.say("thanks for the invitation")
+        bob.wait_for_message("thanks for the invitation")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_three_people_across_two_instances_see_arrivals_leavings_and_messages(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        carol = _person_on(browser, a, "carol")  # beside alice, not bob
+        for client in (alice, bob, carol):
+            for name in ("alice", "bob", "carol"):
+                client.wait_for_text("#here li", name)
+        assert _people_here(bob) == ["alice", "bob (you)", "carol"]
+        carol.say("one for everyone")
+        alice.wait_for_message("one for everyone")
+        bob.wait_for_message("one for everyone")
+        # Bob closes his page: both pages on the other instance see him go.
+        bob.page.close()
+        for client in (alice, carol):
+            client.page.wait_for_selector(
+                "#here li:text-is('bob')", state="detached", timeout=WAIT_MS
+            )
+        assert _people_here(alice) == ["alice (you)", "carol"]
+        _no_script_errors(alice, carol)
+
+    await in_browser(scenario)
+
+
+async def test_a_direct_message_by_clicking_a_person_on_another_instance(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        carol = _person_on(browser, b, "carol")
+        alice.wait_for_text("#here li", "bob")
+        alice.page.locator("#here li", has_text="bob").click()
+        alice.page.keyboard.type("just between us")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_text("#dms li", "just between us")
+        alice.wait_for_text("#rooms button", "with bob")
+        carol.say("carol saw nothing")  # a later message on carol's page ...
+        alice.wait_for_message("carol saw nothing")
+        assert "just between us" not in carol.page.text_content("body")  # ... not the DM
+        _no_script_errors(alice, bob, carol)
+
+    await in_browser(scenario)
+
+
+async def test_reading_on_one_instance_clears_the_badge_on_the_other(
+    pair: list[Instance],
+) -> None:
+    from playwright.sync_api import expect
+
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        bob.create_room("quiet")  # bob's page on b, away from the lobby
+        bob_elsewhere = open_client(browser, a.server.http)  # and his second, on a
+        bob_elsewhere.log_in("bob")
+        bob_elsewhere.page.locator("#rooms button", has_text="quiet").click()
+        bob_elsewhere.wait_for_room("quiet")
+        alice.say("unread by bob")
+        alice.wait_for_message("unread by bob")
+        bob_elsewhere.page.reload()  # asks for the counts again: one unread in the lobby
+        bob_elsewhere.wait_online()
+        badge = bob_elsewhere.page.locator("#rooms li", has_text="lobby").locator(".badge")
+        expect(badge).to_have_text("1", timeout=WAIT_MS)
+        expect(badge).to_be_visible()
+        # Bob reads the lobby on his page on b: the page on a hears of it and clears it.
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_message("unread by bob")
+        expect(badge).to_be_hidden(timeout=WAIT_MS)
+        _no_script_errors(alice, bob, bob_elsewhere)
+
+    await in_browser(scenario)
