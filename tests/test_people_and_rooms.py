@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 from httpx import Response
 from support import Account, Clients, Server, account, create_room, http_client
 
@@ -23,7 +24,7 @@ async def test_user_search_is_case_insensitive_and_capped_at_20(server: Server) 
     made = [await account(server, f"Al{i:02d}") for i in range(22)]
     await account(server, "bob")
     found = await _users(server, caller, "aL")
-    assert found == [{"UID": a.uid, "Username": a.name} for a in made[:20]]
+    assert found == [{"UID": a.uid, "Username": a.name, "Online": False} for a in made[:20]]
 
 
 async def test_user_search_lists_names_in_order_and_leaves_the_caller_out(
@@ -32,8 +33,8 @@ async def test_user_search_lists_names_in_order_and_leaves_the_caller_out(
     alice = await account(server, "alice")
     albert, alfred = await account(server, "albert"), await account(server, "Alfred")
     assert await _users(server, alice, "al") == [
-        {"UID": albert.uid, "Username": "albert"},
-        {"UID": alfred.uid, "Username": "Alfred"},
+        {"UID": albert.uid, "Username": "albert", "Online": False},
+        {"UID": alfred.uid, "Username": "Alfred", "Online": False},
     ]
 
 
@@ -48,7 +49,22 @@ async def test_a_prefix_with_an_underscore_matches_literally(server: Server) -> 
     caller = await account(server, "caller")
     await account(server, "abc")
     under = await account(server, "a_c")
-    assert await _users(server, caller, "a_") == [{"UID": under.uid, "Username": "a_c"}]
+    assert await _users(server, caller, "a_") == [
+        {"UID": under.uid, "Username": "a_c", "Online": False}
+    ]
+
+
+async def test_user_search_says_who_is_online_while_a_websocket_is_open(
+    server: Server, clients: Clients
+) -> None:
+    caller, alice = await account(server, "caller"), await account(server, "alice")
+    assert [u["Online"] for u in await _users(server, caller, "alice")] == [False]
+    talker = await clients.talker(token=alice.token)  # any path counts, not just /ws
+    assert [u["Online"] for u in await _users(server, caller, "alice")] == [True]
+    await talker.ws.aclose()
+    with trio.fail_after(5):
+        while (await _users(server, caller, "alice"))[0]["Online"]:  # noqa: ASYNC110
+            await trio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

@@ -219,6 +219,15 @@ async def test_presence_frames_cross_instances(pair: list[Instance]) -> None:
         assert await them.bob_ws.receive() == presence(them.room_id, them.alice, False)
 
 
+async def test_user_search_on_one_instance_sees_a_user_online_on_the_other(
+    pair: list[Instance],
+) -> None:
+    async with bob_on_a_and_alice_on_b(pair) as them:
+        async with http_client(pair[0].server) as client:
+            response = await client.get("/users", headers=them.bob.auth, params={"prefix": "alice"})
+        assert response.json() == [{"UID": them.alice.uid, "Username": "alice", "Online": True}]
+
+
 async def test_get_online_lists_a_user_connected_to_the_other_instance(
     pair: list[Instance],
 ) -> None:

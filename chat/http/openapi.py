@@ -65,6 +65,7 @@ ERROR = exact_object({"error": STRING})
 TOKEN = exact_object({"token": STRING})
 PROFILE = exact_object({"UID": ID, "Username": STRING, "Email": {"type": ["string", "null"]}})
 PUBLIC_PROFILE = exact_object({"UID": ID, "Username": STRING})
+FOUND_USER = exact_object({"UID": ID, "Username": STRING, "Online": BOOLEAN})
 ROOM = exact_object(
     {
         "RoomID": ID,

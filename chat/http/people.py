@@ -1,4 +1,5 @@
-"""Finding people (issue 12): ``GET /users?prefix=al`` -> 200 [{"UID", "Username"}, ...]."""
+"""Finding people (issue 12): ``GET /users?prefix=al`` -> 200 [{"UID", "Username",
+"Online"}, ...], online meaning connected to any instance of the cluster (`chat.presence`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .. import shapes
 from ..service import MAX_FOUND_USERS, ChatService
 from ..validation import MAX_NAME_CHARS
 from .identity import require_identity
-from .openapi import INVALID, PUBLIC_PROFILE, Answer, Token, describe
+from .openapi import FOUND_USER, INVALID, Answer, Token, describe
 
 _PREFIX = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
 
@@ -24,20 +25,19 @@ def people_routes(service: ChatService) -> Blueprint:
         description=(
             f"At most {MAX_FOUND_USERS}, by name. Case and look-alike letters aside, as"
             " logging in compares names; % and _ are plain characters. The caller is"
-            " never listed."
+            " never listed. Online: with a WebSocket connection open on any instance."
         ),
         query={"prefix": _PREFIX},
         token=Token.REQUIRED,
         answers={
-            200: Answer(
-                "the users found", {"type": "array", "items": PUBLIC_PROFILE, "maxItems": 20}
-            ),
+            200: Answer("the users found", {"type": "array", "items": FOUND_USER, "maxItems": 20}),
             400: INVALID,
         },
     )
     async def users() -> Any:
         identity = await require_identity(service, request)
         found = await service.find_users(identity, request.args.get("prefix", ""))
-        return [shapes.person(uid, name) for uid, name in found]
+        online = service.presence.is_online
+        return [{**shapes.person(uid, name), "Online": online(uid)} for uid, name in found]
 
     return routes
