@@ -14,7 +14,8 @@ as bus events (`EVENT_TYPE`), together with a snapshot of the whole local state 
 `heartbeat` seconds. Every instance keeps the others' states by instance id; a snapshot
 replaces one, so a lost event is repaired by the next snapshot; an instance whose
 snapshots stop (it died) is forgotten after `timeout` seconds, its users going offline
-and leaving their rooms everywhere else. On SQLite (one instance, `LocalBus`) everything
+and leaving their rooms everywhere else; one that stops cleanly says goodbye as its last
+event, and is forgotten at once. On SQLite (one instance, `LocalBus`) everything
 is local.
 
 Ownership: the `Presence` object owns the counts, the other instances' states and the
@@ -115,6 +116,9 @@ class Presence:
         self._counted: dict[RoomConnection, Identity] = {}
         self._room_of: dict[RoomConnection, tuple[int, int, str]] = {}
         self._others: dict[str, _Instance] = {}
+        # Instances that said goodbye, and when: a change of theirs overtaken on the bus
+        # by the goodbye must not bring them back. Kept for `timeout` seconds.
+        self._departed: dict[str, float] = {}
         # Changes and typing for `run` to send, in order; `_changed` wakes it.
         self._pending: list[list[Any]] = []
         self._changed = trio.Event()
@@ -259,7 +263,12 @@ class Presence:
         snapshot. Malformed content is ignored (another version, or garbage)."""
         try:
             origin = event["instance"]
-            if not isinstance(origin, str):
+            if not isinstance(origin, str) or origin in self._departed:
+                return
+            if event.get("gone") is True:
+                self._departed[origin] = trio.current_time()
+                if origin in self._others:
+                    self._forget(origin, "it stopped")
                 return
             other = self._others.get(origin)
             if other is None:
@@ -324,11 +333,20 @@ class Presence:
         now = trio.current_time()
         for origin, other in list(self._others.items()):
             if now - other.seen >= self.timeout:
-                log.info("instance %s forgotten: no presence heard for %s s", origin, self.timeout)
-                other.online = {}
-                for key in list(other.rooms):
-                    self._replace_rooms(other, key, None)
-                del self._others[origin]
+                self._forget(origin, f"no presence heard for {self.timeout} s")
+        for origin, when in list(self._departed.items()):
+            if now - when >= self.timeout:
+                del self._departed[origin]
+
+    def _forget(self, origin: str, why: str) -> None:
+        """Forget another instance: its users leave their rooms here (with frames) and
+        go offline."""
+        log.info("instance %s forgotten: %s", origin, why)
+        other = self._others[origin]
+        other.online = {}
+        for key in list(other.rooms):
+            self._replace_rooms(other, key, None)  # compares with `other` still counted
+        del self._others[origin]
 
     def _snapshot(self) -> list[dict[str, Any]]:
         """The whole local state as events, each small enough for PostgreSQL's NOTIFY."""
@@ -371,6 +389,12 @@ class Presence:
     ) -> NoReturn:
         """Send changes as they happen and a snapshot every `heartbeat` seconds; forget
         silent instances. Runs until cancelled."""
+        # The goodbye goes out when the server stops, so the other instances forget this
+        # one's users at once instead of after `timeout`. The bus sends it, as its last
+        # act before it lets go of its connection: this task may be cancelled first.
+        self._bus.send_when_stopping(
+            {"type": EVENT_TYPE, "instance": self._instance_id, "gone": True}
+        )
         task_status.started()
         next_snapshot = trio.current_time()
         while True:

@@ -10,7 +10,8 @@ The task tree (docs/DESIGN.md draws it):
         │                          publishes both in id order
         ├── Bus.run                wakes the writer when other instances commit, hands their
         │                          events on by type; owns the bus connections (PostgreSQL
-        │                          LISTEN, or Redis pub/sub)
+        │                          LISTEN, or Redis pub/sub); sends the last words
+        │                          (presence's goodbye) as it is cancelled
         ├── RateLimits.run         tells the other instances what this one counted
         ├── Presence.run           tells the other instances who is online and in which
         │                          room here (changes, and a snapshot every few seconds);

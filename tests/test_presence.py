@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from cluster import Instance, open_cluster
+from cluster import Instance, open_cluster, running_redis
 from support import (
     STEP,
     Account,
@@ -25,6 +25,9 @@ from support import (
     open_clients,
     throwaway_postgres_schema,
 )
+
+from chat.bus.local import LocalBus
+from chat.presence import Presence
 
 #: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
 TIMEOUT_S = 3.0
@@ -250,3 +253,44 @@ async def test_a_killed_instance_takes_its_users_offline_within_the_presence_tim
         # before the kill, so about two thirds of the timeout pass first.
         assert trio.current_time() - killed >= TIMEOUT_S / 2
         assert await online(pair[0].server, them.room_id, them.bob) == listed(them.bob)
+
+
+@pytest.fixture(params=["postgres-bus", "redis-bus"])
+async def pair_on_either_bus(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[list[Instance]]:
+    """`pair`, on PostgreSQL's bus or on a Redis of the test's own."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(throwaway_postgres_schema())
+        bus_url = None
+        if request.param == "redis-bus":
+            bus_url = (await stack.enter_async_context(running_redis(tmp_path))).url
+        cluster = open_cluster(tmp_path, url, 2, bus_url=bus_url, presence_timeout=TIMEOUT_S)
+        yield await stack.enter_async_context(cluster)
+
+
+async def test_a_stopped_instance_takes_its_users_offline_at_once(
+    pair_on_either_bus: list[Instance],
+) -> None:
+    pair = pair_on_either_bus
+    async with bob_on_a_and_alice_on_b(pair) as them:
+        await pair[1].stop(signal.SIGTERM)
+        stopped = trio.current_time()
+        with trio.fail_after(TIMEOUT_S + 1.0 + STEP / 5):
+            gone = await them.bob_ws.receive()
+        assert gone == presence(them.room_id, them.alice, False)
+        # Told, not forgotten: well before a silent instance would be.
+        assert trio.current_time() - stopped < TIMEOUT_S / 2
+
+
+async def test_a_change_overtaken_by_its_instances_goodbye_is_ignored() -> None:
+    # Events on the bus may arrive out of order: one sent before the goodbye, arriving
+    # after it, must not bring the stopped instance's user back for the timeout.
+    here = Presence(LocalBus(), "here", timeout=30.0)
+    online = ["online", 7, "alice", True]
+    here.on_event({"type": "presence", "instance": "there", "changes": [online]})
+    assert here.is_online(7)
+    here.on_event({"type": "presence", "instance": "there", "gone": True})
+    assert not here.is_online(7)
+    here.on_event({"type": "presence", "instance": "there", "changes": [online]})
+    assert not here.is_online(7)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -67,6 +67,10 @@ class Bus(Protocol):
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send an event that is not stored to the other instances listening now."""
+
+    def send_when_stopping(self, event: dict[str, Any]) -> None:
+        """Send `event` as `run`'s last act when it is cancelled, before the bus lets go
+        of its connection (best effort, `send_last_words`): a goodbye, for instance."""
 
     async def run(
         self,
@@ -124,6 +128,25 @@ async def tell_others(bus: Bus, event: dict[str, Any], *, what: str) -> None:
             log.warning("%s not sent to other instances: %s", what, error)
     if sending.cancelled_caught:
         log.warning("%s not sent to other instances: timed out", what)
+
+
+#: How long a stopping bus tries to send its last words; a dying broker must not hold the
+#: shutdown.
+LAST_WORDS_TIMEOUT_S = 1.0
+
+
+async def send_last_words(
+    events: list[dict[str, Any]], send: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
+    """Send `events` with `send` from a bus's `run` as it ends: shielded, since it ends by
+    being cancelled; bounded by `LAST_WORDS_TIMEOUT_S`; a failure is logged, never raised."""
+    with trio.CancelScope(shield=True), trio.move_on_after(LAST_WORDS_TIMEOUT_S):
+        for event in events:
+            try:
+                await send(event)
+            except Unavailable as error:
+                log.info("last words not sent to other instances: %s", error)
+                return
 
 
 def route_events(handlers: Mapping[str, EventSink]) -> EventSink:

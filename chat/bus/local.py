@@ -20,6 +20,9 @@ class LocalBus:
     async def send_event(self, event: dict[str, Any]) -> None:
         await trio.lowlevel.checkpoint()
 
+    def send_when_stopping(self, event: dict[str, Any]) -> None:
+        pass
+
     async def run(
         self,
         wake: Wake,

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import trio
 
 from ..errors import Unavailable
-from . import RECONNECT_FIRST_S, RECONNECT_MAX_S, EventSink, Wake, decode_event, encode_event
+from . import (
+    RECONNECT_FIRST_S,
+    RECONNECT_MAX_S,
+    EventSink,
+    Wake,
+    decode_event,
+    encode_event,
+    send_last_words,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -65,6 +73,7 @@ class PostgresBus:
         self._cluster_id = store.cluster_id
         self._instance_id = instance_id
         self.application_name = f"chat-bus {store.cluster_id}"
+        self._last_words: list[dict[str, Any]] = []
 
     def announce(self, position: int) -> None:
         """Nothing to do: the commit itself notified every listener (see the module)."""
@@ -73,6 +82,9 @@ class PostgresBus:
         payload = encode_event(self._cluster_id, self._instance_id, event)
         await self._store.notify(EVENTS_CHANNEL, payload)
 
+    def send_when_stopping(self, event: dict[str, Any]) -> None:
+        self._last_words.append(event)
+
     async def run(
         self,
         wake: Wake,
@@ -80,7 +92,17 @@ class PostgresBus:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> NoReturn:
-        """Listen, reconnecting whenever the connection is lost. Runs until cancelled."""
+        """Listen, reconnecting whenever the connection is lost; send the last words
+        when cancelled. Runs until cancelled."""
+        try:
+            await self._listen_forever(wake, on_event, task_status)
+        finally:
+            # Notifications go through the store's pool, which outlives this task.
+            await send_last_words(self._last_words, self.send_event)
+
+    async def _listen_forever(
+        self, wake: Wake, on_event: EventSink | None, task_status: trio.TaskStatus[None]
+    ) -> NoReturn:
         import asyncpg
 
         started = False

@@ -39,7 +39,15 @@ from urllib.parse import urlsplit
 import trio
 
 from ..errors import Unavailable
-from . import RECONNECT_FIRST_S, RECONNECT_MAX_S, EventSink, Wake, decode_event, encode_event
+from . import (
+    RECONNECT_FIRST_S,
+    RECONNECT_MAX_S,
+    EventSink,
+    Wake,
+    decode_event,
+    encode_event,
+    send_last_words,
+)
 
 if TYPE_CHECKING:
     import coredis
@@ -69,11 +77,25 @@ class RedisBus:
         self._client: coredis.Redis[str] | None = None
         self._unannounced = 0  # the newest position not yet published
         self._to_announce = trio.Event()  # set while there is one
+        self._last_words: list[dict[str, Any]] = []  # sent as `run` ends
 
     def announce(self, position: int) -> None:
         if position > self._unannounced:
             self._unannounced = position
             self._to_announce.set()
+
+    def send_when_stopping(self, event: dict[str, Any]) -> None:
+        self._last_words.append(event)
+
+    async def _publish_on_a_new_client(self, event: dict[str, Any]) -> None:
+        import coredis
+
+        payload = encode_event(self._cluster_id, self._instance_id, event)
+        try:
+            async with coredis.Redis.from_url(self._url, decode_responses=True) as client:
+                await client.publish(self.events_channel, payload)
+        except (coredis.exceptions.RedisError, OSError) as error:
+            raise Unavailable(f"the bus cannot reach Redis: {error}") from None
 
     async def send_event(self, event: dict[str, Any]) -> None:
         import coredis.exceptions
@@ -109,6 +131,9 @@ class RedisBus:
                     task_status.started()
             finally:
                 self._client = None
+                # Not through `client`: the cancellation that ends `run` has broken its
+                # connections too (their tasks live in its scope). A client of their own.
+                await send_last_words(self._last_words, self._publish_on_a_new_client)
         raise AssertionError("the bus's tasks only end by cancellation")
 
     async def _listen(
