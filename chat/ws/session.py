@@ -9,9 +9,19 @@ Tasks (all inside `ClientSession.run`):
   the protocol dialect, which may query the database and queue answers. It is started
   with the first frame the client sends;
 - the *writer* takes frames from the outbox and writes them to the socket, as many as
-  are waiting in one write. It is started the first time a frame has to wait.
+  are waiting in one write. It is started the first time a frame has to wait;
+- *request tasks*: a request whose answer is read from the database (``history N``) is
+  launched by the handler as a task of its own (`launch_request`), so the client's later
+  frames are handled while its query runs (a chat message is stored and delivered).
+  Answers still come back in request order: its rows go back one frame each, after
+  those of every request launched before it, and anything the handler sends (an answer
+  to a later frame) waits for them; only what is relayed to the client (others'
+  messages, presence: `offer`) is not held back. At most
+  `MAX_REQUESTS` run at once; the handler waits for a free place (and the client's next
+  frames with it, so one that floods requests is pushed back by TCP). A disconnect
+  cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on the server.
 
-An idle connection (most of them, in a big chat) has neither, nor their channels.
+An idle connection (most of them, in a big chat) has none of these, nor their channels.
 
 Queues (bounded Trio memory channels):
 
@@ -53,7 +63,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -77,6 +87,9 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+
+#: Requests (`launch_request`) one client may have running at once.
+MAX_REQUESTS = 4
 
 #: A connection that collects more rate-limit refusals than this within
 #: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.
@@ -180,13 +193,20 @@ class ClientSession:
         self._close_reason: tuple[int, str] | None = None
         self._stream_broken = False
         self._refusals: list[float] | None = None  # when rate limits refused its frames
+        # Launched requests (`launch_request`), created with the first: the places free,
+        # and the last one's "done" event, which the next waits for before it answers.
+        self._request_places: trio.Semaphore | None = None
+        self._last_request: trio.Event | None = None
 
     # --- for dialects ---
 
     async def send(self, text: str) -> None:
-        """Send a text frame to this client, in order after everything sent before,
-        waiting while its outbox is full. Frames for a client that has gone (or been
-        evicted) are dropped silently."""
+        """Send a text frame to this client, in order after everything sent before (the
+        answers of requests still running included: `launch_request`), waiting while its
+        outbox is full. Frames for a client that has gone (or been evicted) are dropped
+        silently."""
+        if self._last_request is not None:
+            await self._last_request.wait()  # set at once if none is running
         await self._send_data(text_frame(text))
 
     async def _send_data(self, data: bytes) -> None:
@@ -333,6 +353,48 @@ class ClientSession:
         self._broadcaster.unsubscribe(subscription)
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+
+    async def launch_request(self, answer: Callable[[], Awaitable[Sequence[str]]]) -> None:
+        """Run `answer` (a database query turned into frames) as a task of this session's
+        nursery, and send the frames it returns, one each, once every request launched
+        before it has sent its own. Returns as soon as the task is started, so the client's
+        next frame is handled while the query runs; waits only while `MAX_REQUESTS` are
+        running. The task waits for the writes the client pipelined before it (the answer
+        includes what it just sent), and is cancelled if the client disconnects."""
+        if self._request_places is None:
+            self._request_places = trio.Semaphore(MAX_REQUESTS)
+        await self._request_places.acquire()
+        if self._nursery is None:
+            self._request_places.release()
+            return  # the session is over: nobody to answer
+        # In this order, with no await between: the request order is the handler's.
+        previous, self._last_request = self._last_request, trio.Event()
+        earlier_writes = list(self._writes)
+        self._nursery.start_soon(
+            self._run_request, answer, earlier_writes, previous, self._last_request
+        )
+
+    async def _run_request(
+        self,
+        answer: Callable[[], Awaitable[Sequence[str]]],
+        earlier_writes: list[PendingMessage],
+        previous: trio.Event | None,
+        done: trio.Event,
+    ) -> None:
+        assert self._request_places is not None
+        try:
+            with self.bound_to_client():
+                for pending in earlier_writes:
+                    await pending.done.wait()
+                frames = await answer()  # concurrently with the requests before this one
+                if previous is not None:
+                    await previous.wait()  # their frames first, all of them
+                for frame in frames:
+                    await self._send_data(text_frame(frame))  # not `send`: it waits for us
+        finally:
+            # Set however it ended (answered, cancelled, failed): the next may answer.
+            done.set()
+            self._request_places.release()
 
     @contextmanager
     def bound_to_client(self) -> Iterator[trio.CancelScope]:

@@ -91,6 +91,26 @@ class _RpcError(Exception):
         self.error = error
 
 
+def _error_of(error: _RpcError | ChatError) -> tuple[int, str]:
+    """The spec's error (code, message) for a refusal."""
+    if isinstance(error, _RpcError):
+        return error.error
+    if isinstance(error, InvalidInput | NotFound):
+        return INCORRECT_ARGUMENT
+    if isinstance(error, Forbidden):
+        return OPERATORS_ONLY
+    if isinstance(error, Unavailable):
+        return SERVICE_UNAVAILABLE
+    if isinstance(error, RateLimited):
+        return TOO_MANY_REQUESTS
+    return INCORRECT_ARGUMENT  # any other refusal the core may give: the spec's one code
+
+
+def _failure(request_id: RequestId, error: tuple[int, str]) -> str:
+    code, message = error
+    return dumps({"error": {"code": code, "message": message}, "result": None, "id": request_id})
+
+
 class SupportRpc:
     example = '{"method": "message.auth", "params": ["<token>"], "id": 1}'
 
@@ -106,12 +126,9 @@ class SupportRpc:
     async def start(self) -> None:
         identity = self._session.identity
         if self._greet and identity is not None:
-            try:
-                await self._welcome(identity, None)
-            except Unavailable:
-                # The token was checked a moment ago, but the thread cannot be read now:
-                # the client may ask again with message.auth.
-                await self._fail(None, SERVICE_UNAVAILABLE)
+            # If the thread cannot be read now (code 4), the client may ask again with
+            # message.auth: the token was checked a moment ago.
+            await self._welcome(identity, None)
 
     async def reject(self, problem: str) -> None:
         # Anything that is not JSON at all.
@@ -132,25 +149,13 @@ class SupportRpc:
                 request_id = None  # missing, null, or not an id: answer with "id": null
                 raise _RpcError(INVALID_REQUEST)
             await self._call(frame["method"], frame.get("params"), request_id)
-        except _RpcError as error:
-            await self._fail(request_id, error.error)
-        except (InvalidInput, NotFound):
-            await self._fail(request_id, INCORRECT_ARGUMENT)
-        except Forbidden:
-            await self._fail(request_id, OPERATORS_ONLY)
-        except Unavailable:
-            await self._fail(request_id, SERVICE_UNAVAILABLE)
-        except RateLimited as error:
-            await self._fail(request_id, TOO_MANY_REQUESTS)
-            await self._session.after_refusal(error)
-        except ChatError:
-            # Any other refusal the core may give (none is a bug): the spec's one code.
-            await self._fail(request_id, INCORRECT_ARGUMENT)
+        except (_RpcError, ChatError) as error:
+            await self._fail(request_id, _error_of(error))
+            if isinstance(error, ChatError):
+                await self._session.after_refusal(error)
 
     async def _fail(self, request_id: RequestId, error: tuple[int, str]) -> None:
-        code, message = error
-        frame = {"error": {"code": code, "message": message}, "result": None, "id": request_id}
-        await self._session.send(dumps(frame))
+        await self._session.send(_failure(request_id, error))
         if self._session.identity is None and error != SERVICE_UNAVAILABLE:
             # Spec 1.1: nothing but message.auth before authentication. (A message.auth
             # that failed because the database is away was the right frame: it may be
@@ -219,8 +224,20 @@ class SupportRpc:
         self._joined_as = identity.user_id
 
     async def _welcome(self, identity: Identity, request_id: RequestId) -> None:
-        """Spec 1.2: the user's thread (or null); for operators, the waiting threads."""
+        """Spec 1.2: the user's thread (or null); for operators, the waiting threads. The
+        queries run as a request of their own (`ClientSession.launch_request`): the
+        client's next frames are handled meanwhile, and answered after this."""
         self._join(identity)
+
+        async def answer() -> list[str]:
+            try:
+                return [_answer(await self._thread_and_queue(identity), request_id)]
+            except ChatError as error:
+                return [_failure(request_id, _error_of(error))]
+
+        await self._session.launch_request(answer)
+
+    async def _thread_and_queue(self, identity: Identity) -> dict[str, Any]:
         room, messages = await self._service.support_thread(identity)
         result: dict[str, Any] = {
             "messages": [shapes.support_message(m, room) for m in messages]
@@ -237,4 +254,4 @@ class SupportRpc:
                 }
                 for thread in await self._service.waiting_threads(identity)
             ]
-        await self._session.send(_answer(result, request_id))
+        return result

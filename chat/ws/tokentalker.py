@@ -133,12 +133,18 @@ class TokenTalker:
             raise InvalidInput(usage) from None
         if count < 1:
             raise InvalidInput(usage)
-        # Bound to the client: if it disconnects, the query is cancelled.
-        with self._session.bound_to_client():
-            await self._session.writes_settled()  # the history includes what it just sent
-            messages = await self._service.history(self._service.lobby_id, count)
-            for message in messages:
-                await self._session.send(_chat_frame(self._name_key, message))
+        name_key = self._name_key  # the frames are in the dialect the request was made in
+
+        async def answer() -> list[str]:
+            try:
+                messages = await self._service.history(self._service.lobby_id, count)
+            except ChatError as error:
+                return [self.error_frame(str(error))]
+            return [_chat_frame(name_key, message) for message in messages]
+
+        # Its own task, in the session's nursery: the client's next frames are handled
+        # while the query runs; the frames still come back in request order.
+        await self._session.launch_request(answer)
 
     async def _post(self, text: str) -> None:
         identity = self._session.identity
