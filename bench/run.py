@@ -74,6 +74,9 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             {"receivers": 1000, "senders": SENDERS, "rate": 50, "window": 1000, "seconds": seconds},
         ),
         Scenario("idle-2000", "idle", {"connections": 2000}),
+        # The memory target's own figure: per-connection costs, not the process's fixed
+        # ones, dominate at this size (needs about 10,100 file descriptors on each side).
+        Scenario("idle-10000", "idle", {"connections": 10000}),
         Scenario("history", "history", {"count": 10, "seconds": min(seconds, 5.0)}),
         Scenario("auth", "auth", {"requests": 20}),
     ]
@@ -100,11 +103,21 @@ def build_loadgen() -> Path:
     return out
 
 
-def raise_fd_limit() -> None:
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (children inherit
+    it: the servers and the load generator each hold one descriptor per connection in
+    the idle scenarios); return the limit."""
     import resource
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+#: Descriptors a process needs beyond one per connection (listeners, the database, logs).
+FD_HEADROOM = 100
+#: The longest the idle scenarios may take to open their connections.
+IDLE_CONNECT_TIMEOUT_S = 120.0
 
 
 class Target:
@@ -434,6 +447,8 @@ def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> di
 
 
 def idle(target: Target, loadgen: Path, a: dict) -> dict:
+    import select
+
     time.sleep(0.5)
     before = target.rss_kib()
     process = subprocess.Popen(
@@ -454,6 +469,11 @@ def idle(target: Target, loadgen: Path, a: dict) -> dict:
         text=True,
     )
     try:
+        # Bounded: a server that stops accepting must not hang the run.
+        ready, _, _ = select.select([process.stdout], [], [], IDLE_CONNECT_TIMEOUT_S)
+        if not ready:
+            process.kill()
+            raise RuntimeError(f"loadgen idle: not connected after {IDLE_CONNECT_TIMEOUT_S} s")
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"loadgen idle failed: {process.stderr.read()}")
@@ -595,6 +615,8 @@ ROWS = [
     ("fanout-1000", "server CPU us/delivery", lambda r: r.get("server_cpu_us_per_delivery")),
     ("idle-2000", "KiB per connection", lambda r: r["kib_per_connection"]),
     ("idle-2000", "connects/s", lambda r: r["connects_per_s"]),
+    ("idle-10000", "KiB per connection", lambda r: r["kib_per_connection"]),
+    ("idle-10000", "connects/s", lambda r: r["connects_per_s"]),
     ("history", "p50 ms", lambda r: r["latency_us"]["p50"] / 1000),
     ("history", "p99 ms", lambda r: r["latency_us"]["p99"] / 1000),
     ("auth", "tokens/s", lambda r: r["tokens_per_s"]),
@@ -744,6 +766,12 @@ def main() -> None:
             names = ", ".join(s.name for s in scenarios)
             sys.exit(f"bench: unknown scenario(s) {', '.join(sorted(unknown))} (known: {names})")
         scenarios = [s for s in scenarios if s.name in wanted]
+    most = max((s.args.get("connections", 0) for s in scenarios), default=0)
+    if raise_fd_limit() < most + FD_HEADROOM:
+        sys.exit(
+            f"bench: {most} idle connections need {most + FD_HEADROOM} open files per "
+            "process; raise the hard limit (`ulimit -Hn`) or skip them with --only"
+        )
     loadgen = build_loadgen()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp_name:

@@ -31,26 +31,37 @@ class ConnectionCap:
         self.enabled = enabled
         self._open: dict[str, int] = {}
 
+    def take(self, address: str) -> bool:
+        """Take a slot for `address`; False (taking nothing) if it has `per_address`
+        connections open already. Whoever took one gives it back (`give_back`)."""
+        if not self.enabled:
+            return True
+        count = self._open.get(address, 0)
+        if count >= self.per_address:
+            return False
+        self._open[address] = count + 1
+        return True
+
+    def give_back(self, address: str) -> None:
+        """Give back a slot `take` gave (for a disabled cap, there is nothing to do)."""
+        if not self.enabled:
+            return
+        left = self._open[address] - 1
+        if left:
+            self._open[address] = left
+        else:
+            del self._open[address]
+
     @contextmanager
     def slot(self, address: str) -> Iterator[bool]:
         """Hold a slot for `address` for the block; yields False (holding nothing) if
         the address already has `per_address` connections open."""
-        if not self.enabled:
-            yield True
-            return
-        count = self._open.get(address, 0)
-        if count >= self.per_address:
-            yield False
-            return
-        self._open[address] = count + 1
+        taken = self.take(address)
         try:
-            yield True
+            yield taken
         finally:
-            left = self._open[address] - 1
-            if left:
-                self._open[address] = left
-            else:
-                del self._open[address]
+            if taken:
+                self.give_back(address)
 
 
 def too_many_connections_response(per_address: int) -> bytes:

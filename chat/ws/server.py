@@ -224,6 +224,8 @@ class WebSocketServer:
                     return
                 ws = await request.accept()
                 forget_handshake(ws)
+                # Not needed any more, and this frame lives as long as the connection.
+                request = None
             except (ConnectionClosed, ChatError):
                 return  # the client left during the handshake
             session = ClientSession(

@@ -77,6 +77,11 @@ class DirectWriteStream(trio.abc.Stream):
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
 
+    @property
+    def buffered(self) -> bool:
+        """True while `receive_some` has bytes to return without reading the socket."""
+        return self.inner.replaying
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         # Past the replayed head, read the socket stream directly: one coroutine frame
         # less on every idle connection's reader.

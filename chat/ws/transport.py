@@ -1,16 +1,18 @@
-"""Accepting a WebSocket on a stream, with a close handshake that survives shutdown.
+"""Accepting a WebSocket on a stream, read by the connection's own task.
 
-trio-websocket runs one background reader task per connection; it is what notices the
-peer's answer to our close frame. When the server shuts down, every task is cancelled,
-and a cancelled reader could not complete the close handshake: clients would see the
-connection drop (1006) instead of the 1001 "going away" they are owed. So the reader
-runs in a cancel scope that only this module cancels, shielded once the opening
-handshake is done, and cancelled after the connection has been closed or given up on.
+trio-websocket runs one background reader task per connection, feeding complete messages
+into a channel that `get_message` reads; it is also what notices the peer's answer to
+our close frame. That is two tasks per connection, and idle connections are counted in
+the thousands: a task with its coroutine frames, nursery and cancel scope was about a
+quarter of an idle connection's memory. So `ServerConnection` has no reader task: the
+task that needs the next event (the handshake, the session's receive loop asking for a
+message, `aclose` waiting for the peer's close frame) runs trio-websocket's reader one
+round at a time itself (`ServerConnection._read`), with trio-websocket's own event
+handlers. The handlers are shielded (bounded by the close timeout) so that a shutdown
+never cuts the frame one of them is writing; the close handshake at shutdown happens
+in the session's shielded `aclose`, which reads the peer's answer the same way.
 
-This is `trio_websocket.wrap_server_stream`, written out: it creates the connection and
-runs its reader task, and we need the reader inside our own cancel scope. Doing it here
-rather than wrapping that function saves a task per connection (idle connections are
-counted in the thousands).
+This is `trio_websocket.wrap_server_stream`, written out without its reader task.
 
 A client that breaks the framing rules (invalid UTF-8, a reserved opcode or RSV bit, an
 unmasked frame, a bad close code, ...) is owed a close frame with RFC 6455's code for it
@@ -22,43 +24,194 @@ REMOTE_CLOSING, so it closed the socket without a word. `ServerConnection` answe
 these events itself (`_handle_close_connection_event`). Messages over the size limit
 need nothing from us: trio-websocket closes them with 1009.
 
-The seam uses these private parts of trio-websocket's `WebSocketConnection`:
-`_reader_task`, `_get_request`, `_handle_close_connection_event` (overridden), `_send`,
-`_close_reason` and `_wsproto`; and how wsproto reports a protocol error, described
-above (`Connection.events`; the same in 1.2 and 1.3). pyproject.toml pins both;
-tests/test_front_door.py, tests/test_shutdown.py and tests/test_ws_protocol_errors.py
-cover the seam.
+The seam uses these private parts of trio-websocket's `WebSocketConnection`: its
+reader's loop (`_reader_task`, rewritten as `_read`) and the attributes and methods it
+uses (`_reader_running`, `_receive_buffer_size`, `_abort_web_socket`, `_close_stream`,
+the `_handle_*_event` methods), `_handle_close_connection_event` and
+`_handle_request_event` (overridden), `_send`, `_close_reason` and `_wsproto`; the
+objects it creates for a reader task, replaced by smaller ones (`_send_channel` and
+`_recv_channel`, `_open_handshake`, `_close_handshake`,
+`_for_testing_peer_closed_connection`, `_connection_proposal`, `_stream_lock`,
+`_pings`); and how wsproto reports a protocol error, described above
+(`Connection.events`; the same in 1.2 and 1.3). pyproject.toml pins both;
+tests/test_front_door.py, tests/test_shutdown.py, tests/test_ws_protocol_errors.py and
+tests/test_idle_connections.py cover the seam.
 
-Resource handling: `open_server_websocket` owns the reader's nursery and the stream. On
-exit it closes the stream (which ends the reader if it is still reading) and cancels
-the reader scope (which ends it if it is blocked anywhere else). Nothing outlives the
-``async with`` block.
+Resource handling: `open_server_websocket` owns the stream and closes it on exit.
+Nothing outlives the ``async with`` block.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+import types
+from collections import deque
+from collections.abc import Callable, Iterator
 
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, WebSocketRequest
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError
+
+from .stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
 
 #: The client must complete the upgrade handshake within this time.
 HANDSHAKE_TIMEOUT_S = 10.0
 
+#: trio-websocket's table of pings awaiting their pong: a server never pings, so every
+#: connection shares one that stays empty (a pong nobody asked for is ignored).
+_NO_PINGS = types.MappingProxyType({})
+
 #: RFC 6455's "invalid frame payload data": wsproto's reason for it is a UnicodeDecodeError's
 #: text, so we send a shorter one.
 _INVALID_PAYLOAD = 1007
 
 
+class _Flag:
+    """A `trio.Event` nobody waits for: trio-websocket's `_open_handshake` and
+    `_for_testing_peer_closed_connection` on a server connection, which it only sets."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+class _CloseHandshake(_Flag):
+    """trio-websocket's `_close_handshake` event, for a connection with no reader task:
+    whoever waits for it reads the connection until the peer's answer sets it."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: ServerConnection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    async def wait(self) -> None:
+        await self._connection.read_until(self.is_set)
+
+
+class _NoLock:
+    """trio-websocket's `_stream_lock`, redundant here: every write to the stream takes
+    `DirectWriteStream.write_lock` (a FIFO lock, like the one this replaces)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
+
+
+class _Messages:
+    """trio-websocket's message channel, both ends in one object, for a connection whose
+    reader runs in the task that asks for the next message: the reader only reads the
+    socket when no message is waiting, so it holds at most one read's worth and needs no
+    bound (and no task ever waits on it)."""
+
+    __slots__ = ("_discarded", "_ended", "_items")
+
+    def __init__(self) -> None:
+        self._items: deque[str | bytes] | None = None
+        self._ended = False  # the reader closed its end: no more messages
+        self._discarded = False  # our side closed: messages are dropped
+
+    # The send end (trio-websocket's `_send_channel`).
+    async def send(self, message: str | bytes) -> None:
+        if self._discarded or self._ended:
+            raise trio.ClosedResourceError
+        if self._items is None:
+            self._items = deque()
+        self._items.append(message)
+
+    def end(self) -> None:
+        self._ended = True
+
+    # The receive end (trio-websocket's `_recv_channel`).
+    def receive_nowait(self) -> str | bytes:
+        if self._discarded:
+            raise trio.ClosedResourceError
+        if self._items:
+            message = self._items.popleft()
+            if not self._items:
+                self._items = None
+            return message
+        if self._ended:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    def discard(self) -> None:
+        self._discarded = True
+        self._items = None
+
+
+class _SendEnd:
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: _Messages) -> None:
+        self._messages = messages
+
+    async def send(self, message: str | bytes) -> None:
+        await self._messages.send(message)
+
+    async def aclose(self) -> None:
+        self._messages.end()
+
+
+class _ReceiveEnd(_SendEnd):
+    __slots__ = ()
+
+    async def aclose(self) -> None:
+        self._messages.discard()
+
+
+#: What trio-websocket's reader does with each wsproto event (`_reader_task`'s table).
+_HANDLERS = {
+    AcceptConnection: "_handle_accept_connection_event",
+    BytesMessage: "_handle_message_event",
+    CloseConnection: "_handle_close_connection_event",
+    Ping: "_handle_ping_event",
+    Pong: "_handle_pong_event",
+    RejectConnection: "_handle_reject_connection_event",
+    RejectData: "_handle_reject_data_event",
+    Request: "_handle_request_event",
+    TextMessage: "_handle_message_event",
+}
+
+
 class ServerConnection(WebSocketConnection):
-    """trio-websocket's server connection, which also fails a connection the RFC's way.
+    """trio-websocket's server connection, read by the task that wants its next event,
+    and failing a connection the RFC's way.
+
+    No reader task: `read_request` (the handshake), `get_message` (the session's receive
+    loop) and `aclose` (waiting for the peer's close frame) each run one round of
+    trio-websocket's reader at a time (`_read`), in the caller's task. An idle connection
+    then costs one task, not two. Only one task reads at once; another that needs the
+    next event waits for that read to finish.
 
     On a protocol error in the client's frames it sends a close frame with the code wsproto
     chose, then lets trio-websocket close the socket as it would after a close handshake,
@@ -73,6 +226,113 @@ class ServerConnection(WebSocketConnection):
             stream, WSConnection(ConnectionType.SERVER), max_message_size=max_message_size
         )
         self._close_timeout = close_timeout
+        # Smaller stand-ins for the parts of trio-websocket's connection that assume a
+        # reader task (or that a server never uses): idle connections are counted in
+        # thousands, and these were a third of each one's memory.
+        messages = _Messages()
+        self._send_channel = _SendEnd(messages)  # type: ignore[assignment]
+        self._recv_channel = _ReceiveEnd(messages)  # type: ignore[assignment]
+        self._messages = messages
+        self._open_handshake = _Flag()  # type: ignore[assignment]
+        self._for_testing_peer_closed_connection = _Flag()  # type: ignore[assignment]
+        self._close_handshake = _CloseHandshake(self)  # type: ignore[assignment]
+        self._connection_proposal = None  # `read_request` replaces `_get_request`
+        self._stream_lock = _NO_LOCK  # type: ignore[assignment]
+        self._pings = _NO_PINGS  # type: ignore[assignment]  # the server never pings
+        self._request: WebSocketRequest | None = None
+        #: Set while a task reads; created only when a second task has to wait for it.
+        self._reading = False
+        self._read_done: trio.Event | None = None
+
+    async def read_request(self) -> WebSocketRequest | None:
+        """The client's upgrade request, or None if the connection ended without one."""
+        await self.read_until(lambda: self._request is not None)
+        request, self._request = self._request, None
+        return request
+
+    async def get_message(self) -> str | bytes:
+        """The next message (trio-websocket's `get_message`, reading as needed)."""
+        while True:
+            try:
+                return self._messages.receive_nowait()
+            except trio.WouldBlock:
+                pass
+            except (trio.ClosedResourceError, trio.EndOfChannel):
+                raise ConnectionClosed(self._close_reason) from None
+            await self._read()
+
+    async def read_until(self, done: Callable[[], bool]) -> None:
+        """Read until `done()` is true or the reader has stopped."""
+        while not done() and self._reader_running:
+            await self._read()
+
+    async def _handle_request_event(self, event: Request) -> None:
+        self._request = WebSocketRequest(self, event)
+
+    async def _read(self) -> None:
+        """One round of trio-websocket's reader (`_reader_task`): read from the socket
+        once, then handle every event wsproto parsed from it. If another task is reading,
+        wait for its round instead."""
+        if self._reading:
+            if self._read_done is None:
+                self._read_done = trio.Event()
+            await self._read_done.wait()
+            return
+        if not self._reader_running:
+            self._messages.end()
+            await trio.lowlevel.checkpoint()
+            return
+        self._reading = True
+        try:
+            await self._receive()
+            # Shielded: a handler may be writing a frame (a pong, the answer to a close),
+            # and a cancellation (shutdown) must not cut one in half; the close handshake
+            # that follows needs the stream intact. Bounded, for a client that stops
+            # reading: the stream is then given up on, as trio-websocket gives up on it
+            # when `aclose` times out.
+            with trio.move_on_after(self._close_timeout, shield=True) as handling:
+                for event in self._wsproto.events():
+                    try:
+                        await getattr(self, _HANDLERS[type(event)])(event)
+                    except ConnectionClosed:
+                        self._reader_running = False
+                        break
+            if handling.cancelled_caught:
+                await self._abort_web_socket()
+                await self._close_stream()
+        finally:
+            self._reading = False
+            if not self._reader_running:
+                self._messages.end()
+            if self._read_done is not None:
+                self._read_done.set()
+                self._read_done = None
+
+    async def _receive(self) -> None:
+        """Read once and feed wsproto (the socket half of `_reader_task`'s loop)."""
+        stream = self._stream
+        try:
+            if isinstance(stream, DirectWriteStream) and not stream.buffered:
+                # An idle connection waits here, for its socket, rather than four calls
+                # deeper in `receive_some` (whose coroutine frames it would keep).
+                await trio.lowlevel.wait_readable(stream.socket)
+            data = await stream.receive_some(self._receive_buffer_size)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._abort_web_socket()
+            return
+        if not data:
+            # If TCP closed before WebSocket, then record it as an abnormal closure.
+            if self._wsproto.state != ConnectionState.CLOSED:
+                await self._abort_web_socket()
+            self._reader_running = False
+            return
+        if self._wsproto.state != ConnectionState.CLOSED:
+            try:
+                self._wsproto.receive_data(data)
+            except RemoteProtocolError as err:
+                if err.event_hint:
+                    await self._send(err.event_hint)
+                await self._close_stream()
 
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
         # Runs in the reader task, for every close event. OPEN here means wsproto found a
@@ -107,11 +367,6 @@ class ServerConnection(WebSocketConnection):
                 pass  # the client is gone already; trio-websocket has cleaned up
 
 
-async def _run_reader(connection: WebSocketConnection, scope: trio.CancelScope) -> None:
-    with scope:
-        await connection._reader_task()
-
-
 class _FinishedHandshake:
     """Stands in for wsproto's HTTP/1.1 handshake once the connection is open."""
 
@@ -122,6 +377,17 @@ class _FinishedHandshake:
 _FINISHED_HANDSHAKE = _FinishedHandshake()
 
 
+class _FewEvents(list):  # type: ignore[type-arg]
+    """wsproto's queue of connection events (a `deque`, 760 bytes even when empty, which
+    it always is here: it only ever holds the close wsproto makes up at end of file, and
+    trio-websocket never reports one), as an empty list."""
+
+    __slots__ = ()
+
+    def popleft(self) -> object:
+        return self.pop(0)
+
+
 def forget_handshake(connection: WebSocketConnection) -> None:
     """Let go of the opening handshake's machinery once the connection is open.
 
@@ -130,40 +396,45 @@ def forget_handshake(connection: WebSocketConnection) -> None:
     only asks it for events, of which there are none. On a server with thousands of idle
     connections that is a few KiB each for nothing. (wsproto's `WSConnection.events`
     is the only thing that still reads it; the seam is covered by every WebSocket test.)
+    Its open connection's event queue is made smaller too (`_FewEvents`).
     """
     ws = connection._wsproto
     if ws.connection is not None:
         ws.handshake = _FINISHED_HANDSHAKE  # type: ignore[assignment]
+        if not ws.connection._events:
+            ws.connection._events = _FewEvents()  # type: ignore[assignment]
 
 
-@asynccontextmanager
-async def open_server_websocket(
-    stream: trio.abc.Stream, *, max_message_size: int, close_timeout: float
-) -> AsyncIterator[WebSocketRequest | None]:
-    """Read the upgrade request from `stream`; yield it for the caller to accept or reject.
+class open_server_websocket:  # named like the function it replaced: ``async with open_...``
+    """Read the upgrade request from `stream`; give it to the block to accept or reject.
 
-    Yields None if the client does not complete its request in time. Exceptions raised in
-    the block reach the caller wrapped in an ExceptionGroup (there is a nursery in
-    between), so the block should handle its own expected errors.
+    The block gets None if the client does not complete its request in time, or leaves.
+    Whatever happens in the block, the stream is closed on the way out. (A class rather
+    than an `asynccontextmanager`: its generator would live, and hold the request, as
+    long as the connection.)
     """
-    connection = ServerConnection(
-        stream, max_message_size=max_message_size, close_timeout=close_timeout
-    )
-    reader_scope = trio.CancelScope()
-    # Holds one task, trio-websocket's reader, inside `reader_scope`.
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_run_reader, connection, reader_scope)
+
+    __slots__ = ("_close_timeout", "_max_message_size", "_stream")
+
+    def __init__(
+        self, stream: DirectWriteStream, *, max_message_size: int, close_timeout: float
+    ) -> None:
+        self._stream = stream
+        self._max_message_size = max_message_size
+        self._close_timeout = close_timeout
+
+    async def __aenter__(self) -> WebSocketRequest | None:
+        connection = ServerConnection(
+            self._stream, max_message_size=self._max_message_size, close_timeout=self._close_timeout
+        )
         try:
-            request: WebSocketRequest | None = None
             with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-                request = await connection._get_request()
-            if request is not None:
-                # From now on a shutdown must let the close handshake run; before, it
-                # just drops the half-open connection.
-                reader_scope.shield = True
-            yield request
-        finally:
-            # By now the caller has closed the WebSocket (or given up). Close the stream so
-            # the reader sees EOF, then cancel it in case it is blocked elsewhere.
-            await trio.aclose_forcefully(stream)
-            reader_scope.cancel()
+                return await connection.read_request()
+        except BaseException:
+            await trio.aclose_forcefully(self._stream)
+            raise
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # By now the caller has closed the WebSocket (or given up).
+        await trio.aclose_forcefully(self._stream)
