@@ -633,5 +633,5 @@ class ClientSession:
         """Drop the TCP connection without a close frame (the stream may be mid-frame)."""
         log.info("client %d dropped: %s", self.id, why)
         self._stream_broken = True
-        # Closing the stream makes trio-websocket's reader fail, which ends our receive loop.
+        # Closing the stream makes the receive loop's next read fail, which ends it.
         await trio.aclose_forcefully(self._stream)
