@@ -11,17 +11,15 @@ stored, a bus that cannot take the event within `chat.bus.EVENT_TIMEOUT_S` only 
 instances this notice (the state it reports is in the database for the next reload).
 
 Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
-is filed for exactly its session's life (`watching`, around `ClientSession.run` in
-`chat.ws.server`), with no await between filing and running, and unfiled when the
-session ends, however it ends. Only synchronous methods touch the registry, so no lock
-is needed.
+is filed for exactly its session's life (`file`/`unfile`, around `ClientSession.run` in
+`chat.ws.server`: the `chat.ws.session.Registry` protocol), with no await between
+filing and running, and unfiled when the session ends, however it ends. Only
+synchronous methods touch the registry, so no lock is needed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .bus import tell_others
@@ -30,6 +28,7 @@ from .ws.frames import text_frame
 
 if TYPE_CHECKING:
     from .bus import Bus
+    from .service import Identity
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ USER_NOTICE = "user-notice"
 
 class Recipient(Protocol):
     """A connection as notices see it (`chat.ws.session.ClientSession`)."""
+
+    identity: Identity | None
 
     def offer(self, data: bytes) -> bool: ...
 
@@ -50,15 +51,26 @@ class Notices:
         self._bus = bus
         self._connections: dict[int, set[Recipient]] = {}
 
-    @contextmanager
-    def watching(self, user_id: int, connection: Recipient) -> Iterator[None]:
-        """Deliver `user_id`'s notices to `connection` for the block (its session's life)."""
-        connections = self._connections.setdefault(user_id, set())
-        connections.add(connection)
-        try:
-            yield
-        finally:
-            connections.discard(connection)
+    # `chat.ws.session.Registry`, for room-protocol sessions: each gets its user's
+    # notices from when it starts until it ends, under whoever it is now.
+
+    def file(self, session: Recipient) -> None:
+        if session.identity is not None:
+            self._connections.setdefault(session.identity.user_id, set()).add(session)
+
+    def refile(self, session: Recipient, before: Identity | None) -> None:
+        if before is not None:
+            self._forget(before.user_id, session)
+        self.file(session)
+
+    def unfile(self, session: Recipient) -> None:
+        if session.identity is not None:
+            self._forget(session.identity.user_id, session)
+
+    def _forget(self, user_id: int, session: Recipient) -> None:
+        connections = self._connections.get(user_id)
+        if connections is not None:
+            connections.discard(session)
             if not connections:
                 del self._connections[user_id]
 

@@ -8,7 +8,7 @@ becomes present there (their first connection in it, anywhere) or stops being pr
 "typing", ...}`` when someone else in the room types. docs/PROTOCOL.md has the frames.
 
 What is counted where: each instance counts its own connections, per user and per (room,
-user) (`watching`, `enter_room`, `leave_room`: synchronous, so a cancellation can never
+user) (`file`, `unfile`, `enter_room`, `leave_room`: synchronous, so a cancellation can never
 leave a count behind). Only the transitions (a first connection, a last one gone) travel,
 as bus events (`EVENT_TYPE`), together with a snapshot of the whole local state every
 `heartbeat` seconds. Every instance keeps the others' states by instance id; a snapshot
@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -71,8 +69,6 @@ class RoomConnection(Protocol):
     identity: Identity | None
 
     def offer(self, data: bytes) -> bool: ...
-
-    def on_identity(self, listener: Callable[[Identity], None]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -145,20 +141,22 @@ class Presence:
 
     # --- this instance's connections ---
 
-    @contextmanager
-    def watching(self, session: RoomConnection) -> Iterator[None]:
-        """Count `session` as its user's connection for the block (its whole life), from
-        the moment it has an identity (recounted if it authenticates as someone else),
-        and take it out of its room when the block ends. Everything here is synchronous:
-        cancelled anywhere, no count is left behind."""
-        session.on_identity(lambda identity: self._count(session, identity))
+    # `chat.ws.session.Registry`: a session counts as its user's connection from the
+    # moment it has an identity (recounted if it authenticates as someone else) until it
+    # ends, when it also leaves its room. Synchronous: cancelled anywhere, no count is
+    # left behind.
+
+    def file(self, session: RoomConnection) -> None:
         if session.identity is not None:
             self._count(session, session.identity)
-        try:
-            yield
-        finally:
-            self.leave_room(session)
-            self._uncount(session)
+
+    def refile(self, session: RoomConnection, before: Identity | None) -> None:
+        assert session.identity is not None
+        self._count(session, session.identity)
+
+    def unfile(self, session: RoomConnection) -> None:
+        self.leave_room(session)
+        self._uncount(session)
 
     def _count(self, session: RoomConnection, identity: Identity) -> None:
         self._uncount(session)
@@ -178,7 +176,7 @@ class Presence:
         if count:
             self._online[user_id] = count
             return
-        # Its last connection here: it is in no room here either (`watching` left first).
+        # Its last connection here: it is in no room here either (`unfile` left first).
         del self._online[user_id]
         self._names.pop(user_id, None)
         self._queue(["online", user_id, identity.name, False])

@@ -18,7 +18,8 @@ open.
 
 Ownership: the registry (the open sessions, by user id) belongs to the `Revocations`
 object. A session is in it from the moment it has an identity until it ends: the WebSocket
-server wraps each session's life in `watching`. Only synchronous methods change it, so no
+server files it before its session runs and unfiles it however it ends (`file`/`unfile`,
+the `chat.ws.session.Registry` protocol). Only synchronous methods change it, so no
 lock is needed; the sweep notes which users to ask about, awaits the one query, and then
 closes sessions without awaiting again. `run` is a child of the root nursery
 (`chat.server.serve`); it holds no resources, so cancelling it leaves nothing behind.
@@ -27,8 +28,6 @@ closes sessions without awaiting again. `run` is a child of the root nursery
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -57,8 +56,6 @@ class Session(Protocol):
 
     identity: Identity | None
 
-    def on_identity(self, listener: Callable[[Identity], None]) -> None: ...
-
     def close_nowait(self, code: int, reason: str) -> None: ...
 
 
@@ -75,17 +72,18 @@ class Revocations:
 
     # --- the registry ---
 
-    @contextmanager
-    def watching(self, session: Session) -> Iterator[None]:
-        """Keep `session` in the registry for the block, its whole life: filed under its
-        user while it has an identity, refiled when it authenticates as someone else."""
-        session.on_identity(lambda _identity: self._file(session))
+    # `chat.ws.session.Registry`: a session is filed under its user while it has an
+    # identity, refiled when it authenticates as someone else, unfiled when it ends.
+
+    def file(self, session: Session) -> None:
         if session.identity is not None:
             self._file(session)
-        try:
-            yield
-        finally:
-            self._unfile(session)
+
+    def refile(self, session: Session, before: Identity | None) -> None:
+        self._file(session)
+
+    def unfile(self, session: Session) -> None:
+        self._unfile(session)
 
     def _file(self, session: Session) -> None:
         assert session.identity is not None

@@ -15,7 +15,6 @@ tokens are revoked, and an authenticated one counts its user as online (`chat.pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
 from .rooms import RoomProtocol
-from .session import ClientSession
+from .session import ClientSession, Registry
 from .stream import DirectWriteStream
 from .support import SupportRpc, is_rpc_frame
 from .tokentalker import TokenTalker
@@ -138,6 +137,10 @@ class WebSocketServer:
         self._service = service
         self._broadcaster = broadcaster
         self._revocations = revocations
+        # Every session is filed in these (`chat.ws.session.Registry`); shared tuples,
+        # so an idle connection pays nothing for them.
+        self._registries: tuple[Registry, ...] = (revocations, service.presence)
+        self._room_registries = (*self._registries, service.notices)
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
@@ -244,25 +247,20 @@ class WebSocketServer:
                 extra={"client": session.id, "address": address, "path": path, **_user(session)},
             )
             self.sessions[endpoint.protocol] += 1
+            # Filed in the revocation sweep's registry (`chat.revocations`) and counted
+            # online (`chat.presence`) with no await before `run` takes over, so the sweep
+            # cannot close it before it runs; a /ws connection also hears its user's
+            # notices (`chat.notices`: read markers, invitations). Unfiled however it
+            # ends (and taken out of its room): the `finally` below.
+            registries = self._room_registries if endpoint.protocol == "rooms" else self._registries
+            session.registries = registries
+            for registry in registries:
+                registry.file(session)
             try:
-                # Filed (if it has an identity) with no await before `run` takes over, so
-                # the sweep cannot close it before it runs; unfiled when it ends.
-                # Counted online the same way (`chat.presence`), and taken out of its
-                # room when it ends, however it ends.
-                # A /ws connection (always authenticated at the handshake) also hears
-                # the notices for its user (`chat.notices`: read markers, invitations).
-                notices = (
-                    self._service.notices.watching(session.identity.user_id, session)
-                    if endpoint.protocol == "rooms" and session.identity is not None
-                    else contextlib.nullcontext()
-                )
-                with (
-                    self._revocations.watching(session),
-                    self._service.presence.watching(session),
-                    notices,
-                ):
-                    await session.run(endpoint.build(session, self._service))
+                await session.run(endpoint.build(session, self._service))
             finally:
+                for registry in reversed(registries):
+                    registry.unfile(session)
                 self.sessions[endpoint.protocol] -= 1
                 # Also when cancelled (shutdown): `run` has closed the connection by now.
                 access_log.info(

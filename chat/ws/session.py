@@ -128,6 +128,19 @@ class _Held:
         return True
 
 
+class Registry(Protocol):
+    """Keeps track of open sessions (`chat.revocations`, `chat.presence`, `chat.notices`):
+    told when one starts (`file`), becomes someone else (`refile`) and ends (`unfile`).
+    All three are synchronous, so a cancellation can never leave a session half-filed.
+    Registries are shared, not per session: an idle connection pays one attribute."""
+
+    def file(self, session: ClientSession) -> None: ...
+
+    def refile(self, session: ClientSession, before: Identity | None) -> None: ...
+
+    def unfile(self, session: ClientSession) -> None: ...
+
+
 class FrameHandler(Protocol):
     """What the frames on one connection mean (see `chat.ws.dispatch`)."""
 
@@ -161,7 +174,9 @@ class ClientSession:
         #: Who this client is: from the handshake's token, or later from a dialect's
         #: own "auth" frame (`set_identity`). None until then.
         self.identity: Identity | None = None
-        self._identity_listeners: list[Callable[[Identity], None]] = []
+        #: The registries this session is filed in (set by `WebSocketServer.handle`).
+        self.registries: tuple[Registry, ...] = ()
+        self._identity_listeners: list[Callable[[Identity], None]] | None = None
         #: True once the receive loop has seen the connection close.
         self.peer_gone = False
         #: True once `close` was called: frames still arriving are not handled.
@@ -281,12 +296,16 @@ class ClientSession:
 
     def set_identity(self, identity: Identity) -> None:
         """Become `identity` (a client may switch user by authenticating again)."""
-        self.identity = identity
-        for listener in self._identity_listeners:
+        before, self.identity = self.identity, identity
+        for registry in self.registries:
+            registry.refile(self, before)
+        for listener in self._identity_listeners or ():
             listener(identity)
 
     def on_identity(self, listener: Callable[[Identity], None]) -> None:
         """Call `listener` whenever the identity is set (dialects that subscribe per user)."""
+        if self._identity_listeners is None:
+            self._identity_listeners = []
         self._identity_listeners.append(listener)
 
     async def close(self, code: int, reason: str) -> None:
