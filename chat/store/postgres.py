@@ -1,7 +1,8 @@
 """The production store: PostgreSQL through asyncpg, driven from Trio with trio-asyncio.
 
 asyncpg only runs on asyncio. `open_postgres_store` starts an asyncio loop inside Trio
-(`trio_asyncio.open_loop`) for the store's lifetime; each store method is a small asyncio
+(`trio_asyncio.open_loop`, stepped by `chat.store.aio_bridge` so that the callbacks of
+one query run together) for the store's lifetime; each store method is a small asyncio
 coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation.
 
 Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with 50
@@ -40,6 +41,7 @@ import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from .aio_bridge import open_aio_loop
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
@@ -833,7 +835,7 @@ async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[Post
     migrations = load_migrations("postgres")
     aio_as_trio = trio_asyncio.aio_as_trio
     # The asyncio loop runs as long as this block: every pool call happens inside it.
-    async with trio_asyncio.open_loop():
+    async with open_aio_loop():
         # Migrations run first, on a connection of their own: the pool's connections have
         # a statement timeout, and a migration on a big table may take minutes.
         with _unavailable_on(_connect_errors(), "cannot connect to PostgreSQL"):
