@@ -1,7 +1,8 @@
 """The production store: PostgreSQL through asyncpg, driven from Trio with trio-asyncio.
 
 asyncpg only runs on asyncio. `open_postgres_store` starts an asyncio loop inside Trio
-(`trio_asyncio.open_loop`) for the store's lifetime; each store method is a small asyncio
+(`trio_asyncio.open_loop`, stepped by `chat.store.aio_bridge` so that the callbacks of
+one query run together) for the store's lifetime; each store method is a small asyncio
 coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation.
 
 Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with 50
@@ -40,6 +41,7 @@ import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from .aio_bridge import open_aio_loop
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
@@ -490,13 +492,15 @@ class PostgresStore:
         """
         import asyncpg
 
-        # Waiting for a connection is bounded: if every one is stuck in a statement the
-        # server does not answer, later callers are told so instead of queueing forever.
-        # A cancelled `acquire` holds no token, so there is nothing to give back here.
-        with trio.move_on_after(ACQUIRE_TIMEOUT_S) as waiting:
-            await self._limiter.acquire()
-        if waiting.cancelled_caught:
-            raise _unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
+        # A free connection and nobody queued before us (acquire_nowait refuses when
+        # someone waits, so the queue stays first come first served): take it without a
+        # checkpoint, which would cost a pass of Trio's scheduler. The crossing below
+        # is the checkpoint: a cancellation already pending cancels the asyncio task
+        # before it starts, and `finally` gives the token back.
+        try:
+            self._limiter.acquire_nowait()
+        except trio.WouldBlock:
+            await self._wait_for_capacity()
         try:
             return await self._aio_as_trio(fn)(*args)
         except _database_away() as error:
@@ -506,6 +510,16 @@ class PostgresStore:
             raise Gone() from None
         finally:
             self._limiter.release()
+
+    async def _wait_for_capacity(self) -> None:
+        """Queue for a connection's worth of capacity, or raise `Unavailable`."""
+        # Waiting for a connection is bounded: if every one is stuck in a statement the
+        # server does not answer, later callers are told so instead of queueing forever.
+        # A cancelled `acquire` holds no token, so there is nothing to give back here.
+        with trio.move_on_after(ACQUIRE_TIMEOUT_S) as waiting:
+            await self._limiter.acquire()
+        if waiting.cancelled_caught:
+            raise _unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
 
     def pool_usage(self) -> PoolUsage:
         # The limiter, not asyncpg's pool: it is what callers queue on (see `_call`).
@@ -833,7 +847,7 @@ async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[Post
     migrations = load_migrations("postgres")
     aio_as_trio = trio_asyncio.aio_as_trio
     # The asyncio loop runs as long as this block: every pool call happens inside it.
-    async with trio_asyncio.open_loop():
+    async with open_aio_loop():
         # Migrations run first, on a connection of their own: the pool's connections have
         # a statement timeout, and a migration on a big table may take minutes.
         with _unavailable_on(_connect_errors(), "cannot connect to PostgreSQL"):

@@ -1,0 +1,99 @@
+"""The seam with trio-asyncio (chat/store/aio_bridge.py): the loop's steps run every
+ready asyncio callback, and still share the CPU with Trio and shut down as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import trio
+import trio_asyncio
+
+from chat.store.aio_bridge import MORE_PER_STEP, open_aio_loop
+
+
+class Ticker:
+    """A Trio task counting the scheduler passes it sees."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def run(self) -> None:
+        while True:
+            await trio.lowlevel.checkpoint()
+            self.ticks += 1
+
+
+@asynccontextmanager
+async def ticking() -> AsyncIterator[Ticker]:
+    ticker = Ticker()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker.run)
+        yield ticker
+        nursery.cancel_scope.cancel()
+
+
+async def _in_asyncio(fn: Callable[[asyncio.AbstractEventLoop], None]) -> None:
+    """Run `fn(loop)` on the asyncio loop, then let its callbacks finish."""
+
+    async def call() -> None:
+        fn(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+
+    await trio_asyncio.aio_as_trio(call)()
+
+
+async def test_callbacks_queued_one_by_another_run_without_trio_in_between() -> None:
+    seen: list[int] = []
+    async with open_aio_loop(), ticking() as ticker:
+
+        def chain(loop: asyncio.AbstractEventLoop, left: int) -> None:
+            seen.append(ticker.ticks)
+            if left:
+                loop.call_soon(chain, loop, left - 1)
+
+        await _in_asyncio(lambda loop: loop.call_soon(chain, loop, 20))
+    assert len(seen) == 21
+    assert len(set(seen)) == 1, seen
+
+
+async def test_asyncio_code_that_keeps_queueing_callbacks_does_not_starve_trio() -> None:
+    ran = 0
+    stop = False
+    async with open_aio_loop(), ticking() as ticker:
+
+        def until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+            nonlocal ran
+            ran += 1
+            if not stop:
+                loop.call_soon(until_stopped, loop)
+
+        await _in_asyncio(until_stopped)
+        await trio.sleep(0.05)
+        assert ticker.ticks > 10
+        stop = True  # else the loop's shutdown, which runs what is queued, never ends
+    # At most one step's worth of callbacks between two scheduler passes.
+    assert ran <= (ticker.ticks + 2) * (MORE_PER_STEP + 1)
+
+
+async def test_callbacks_queued_before_the_loop_closes_still_run() -> None:
+    ran: list[str] = []
+    async with open_aio_loop() as loop:
+        for name in ("first", "second", "third"):
+            loop.call_soon(ran.append, name)
+    assert ran == ["first", "second", "third"]
+
+
+async def test_a_timer_not_yet_due_waits_while_ready_callbacks_run() -> None:
+    ran: list[str] = []
+    async with open_aio_loop():
+
+        def schedule(loop: asyncio.AbstractEventLoop) -> None:
+            loop.call_later(0.05, ran.append, "later")
+            loop.call_soon(ran.append, "soon")
+
+        await _in_asyncio(schedule)
+        assert ran == ["soon"]
+        await trio.sleep(0.1)
+    assert ran == ["soon", "later"]
