@@ -479,13 +479,19 @@ class ChatService:
 
     # --- support threads (spec 001) ---
 
-    async def support_thread(self, identity: Identity) -> tuple[Room | None, list[Message]]:
+    async def support_thread(
+        self, identity: Identity, *, up_to_id: int | None = None
+    ) -> tuple[Room | None, list[Message]]:
         """The caller's own support thread and its latest `MAX_HISTORY` messages, oldest
-        first; (None, []) if they never wrote to support (nothing is created)."""
+        first (only those up to `up_to_id`, if given); (None, []) if they never wrote to
+        support (nothing is created)."""
         room = await self.store.support_room(identity.user_id, create=False)
         if room is None:
             return None, []
-        return room, await self.store.latest_messages(room.id, MAX_HISTORY)
+        if up_to_id is None:
+            return room, await self.store.latest_messages(room.id, MAX_HISTORY)
+        newest_first = await self.store.messages_before(room.id, up_to_id + 1, MAX_HISTORY)
+        return room, newest_first[::-1]
 
     async def support_send(
         self, identity: Identity, text: str, *, skip: int | None = None

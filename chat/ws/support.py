@@ -228,17 +228,21 @@ class SupportRpc:
         queries run as a request of their own (`ClientSession.launch_request`): the
         client's next frames are handled meanwhile, and answered after this."""
         self._join(identity)
+        # In the same step as joining (no await between): the thread as it is now. What
+        # is delivered after this position comes live, to the subscriptions just made; a
+        # message the client sends while the query runs is not listed as well.
+        up_to_id = self._service.broadcaster.position
 
         async def answer() -> list[str]:
             try:
-                return [_answer(await self._thread_and_queue(identity), request_id)]
+                return [_answer(await self._thread_and_queue(identity, up_to_id), request_id)]
             except ChatError as error:
                 return [_failure(request_id, _error_of(error))]
 
         await self._session.launch_request(answer)
 
-    async def _thread_and_queue(self, identity: Identity) -> dict[str, Any]:
-        room, messages = await self._service.support_thread(identity)
+    async def _thread_and_queue(self, identity: Identity, up_to_id: int) -> dict[str, Any]:
+        room, messages = await self._service.support_thread(identity, up_to_id=up_to_id)
         result: dict[str, Any] = {
             "messages": [shapes.support_message(m, room) for m in messages]
             if room is not None and messages
