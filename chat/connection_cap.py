@@ -13,9 +13,6 @@ carry many clients, the address it forwards, known once the head is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from .raw_response import json_response
 
 #: A client over its cap may try again after this many seconds.
@@ -51,17 +48,6 @@ class ConnectionCap:
             self._open[address] = left
         else:
             del self._open[address]
-
-    @contextmanager
-    def slot(self, address: str) -> Iterator[bool]:
-        """Hold a slot for `address` for the block; yields False (holding nothing) if
-        the address already has `per_address` connections open."""
-        taken = self.take(address)
-        try:
-            yield taken
-        finally:
-            if taken:
-                self.give_back(address)
 
 
 def too_many_connections_response(per_address: int) -> bytes:

@@ -19,7 +19,6 @@ synchronous methods touch the registry, so no lock is needed.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .bus import tell_others
@@ -29,8 +28,6 @@ from .ws.frames import text_frame
 if TYPE_CHECKING:
     from .bus import Bus
     from .service import Identity
-
-log = logging.getLogger(__name__)
 
 #: The type of the bus event that carries a notice to the other instances.
 USER_NOTICE = "user-notice"

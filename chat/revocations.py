@@ -82,17 +82,14 @@ class Revocations:
     def refile(self, session: Session, before: Identity | None) -> None:
         self._file(session)
 
-    def unfile(self, session: Session) -> None:
-        self._unfile(session)
-
     def _file(self, session: Session) -> None:
         assert session.identity is not None
-        self._unfile(session)
+        self.unfile(session)
         user_id = session.identity.user_id
         self._sessions.setdefault(user_id, set()).add(session)
         self._filed_under[session] = user_id
 
-    def _unfile(self, session: Session) -> None:
+    def unfile(self, session: Session) -> None:
         user_id = self._filed_under.pop(session, None)
         if user_id is None:
             return

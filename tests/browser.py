@@ -160,6 +160,11 @@ class Client:
         self.assert_on_screen(selector)
         self.page.locator(selector).first.tap()
 
+    def invite(self, name: str) -> None:
+        """Invite `name` to the room shown, with the page's invite form."""
+        self.page.fill("#invite-form input[name=name]", name)
+        self.page.click("#invite-form button")
+
     def uid(self) -> int:
         return int(self.page.get_attribute("#whoami", "data-uid") or "")
 
@@ -170,9 +175,11 @@ class Client:
         """Wait until the page shows the room called `name`."""
         self.page.wait_for_selector(f"#room-name:text-is('{name}')", timeout=WAIT_MS)
 
-    def create_room(self, name: str) -> int:
+    def create_room(self, name: str, *, private: bool = False) -> int:
         """Create a room from the page; return its id once the page shows it."""
         self.page.fill("#create-room-form input[name=name]", name)
+        if private:
+            self.page.check("#create-room-form input[name=private]")
         self.page.click("#create-room-form button")
         self.wait_for_room(name)
         return int(self.page.get_attribute(f"#rooms button:text-is('{name}')", "data-room") or "")

@@ -935,16 +935,12 @@ async def test_a_room_one_is_invited_to_by_name_appears_at_once(server: Server) 
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.evaluate("window.notReloaded = true")
-        bob.page.fill("#create-room-form input[name=name]", "plans")
-        bob.page.check("#create-room-form input[name=private]")
-        bob.page.click("#create-room-form button")
-        bob.wait_for_room("plans")
+        bob.create_room("plans", private=True)
         bob.page.type("#invite-form input[name=name]", "ALI")  # suggestions, in any case
         bob.page.wait_for_selector(
             "#invitees option[value='alice']", state="attached", timeout=WAIT_MS
         )
-        bob.page.fill("#invite-form input[name=name]", "alice")
-        bob.page.click("#invite-form button")
+        bob.invite("alice")
         bob.wait_for_text("#notice", "alice is invited.")
         alice.wait_for_text("#rooms button", "plans")
         alice.wait_for_text("#notice", "bob invited you to plans.")
@@ -963,8 +959,7 @@ async def test_inviting_a_name_nobody_has_says_so(server: Server) -> None:
         bob.register("bob")
         assert bob.page.is_hidden("#invite-form")  # not in the lobby
         bob.create_room("plans")
-        bob.page.fill("#invite-form input[name=name]", "nobody")
-        bob.page.click("#invite-form button")
+        bob.invite("nobody")
         bob.wait_for_text("#error", 'No one is called "nobody".')
         _no_script_errors(bob)
 

@@ -63,12 +63,8 @@ async def test_a_room_invited_to_on_another_instance_appears_at_once(
     def scenario(browser):
         alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
         alice.page.evaluate("window.notReloaded = true")
-        bob.page.fill("#create-room-form input[name=name]", "plans")
-        bob.page.check("#create-room-form input[name=private]")
-        bob.page.click("#create-room-form button")
-        bob.wait_for_room("plans")
-        bob.page.fill("#invite-form input[name=name]", "alice")
-        bob.page.click("#invite-form button")
+        bob.create_room("plans", private=True)
+        bob.invite("alice")
         bob.wait_for_text("#notice", "alice is invited.")
         alice.wait_for_text("#rooms button", "plans")
         assert alice.page.evaluate("window.notReloaded")  # live, not after a reload

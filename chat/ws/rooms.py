@@ -35,7 +35,8 @@ Presence (`chat.presence`): every connection in a room counts its user as presen
 Unless it entered with ``"Presence": false``, it also gets, right after ``entered``, one
 ``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
 (itself included), then one for every user who becomes present or stops being present,
-and the room's ``typing`` frames. With it the connection sees only spec 004's frames.
+and the room's ``typing`` frames. With ``"Presence": false`` the connection sees only
+spec 004's frames.
 
 Errors are ``{"Type": "error", "Error": "..."}``.
 

@@ -136,7 +136,6 @@ class WebSocketServer:
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
-        self._revocations = revocations
         # Every session is filed in these (`chat.ws.session.Registry`); shared tuples,
         # so an idle connection pays nothing for them.
         self._registries: tuple[Registry, ...] = (revocations, service.presence)
