@@ -44,6 +44,7 @@ const state = {
   // says it stored it, its counts for that room may predate it (see loadUnread).
   readUntold: new Map(),
   unreadAsked: 0,    // how many times the counts were asked for (see loadUnread)
+  unreadAnswered: 0, // the latest of those answered (less than unreadAsked: one in flight)
   readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
@@ -322,7 +323,9 @@ function handleFrame(raw) {
       state.readUntold.delete(frame.RoomID);
     }
     // Read in another tab (or this one): ask how many are left (none, most likely).
-    if (frame.RoomID !== state.shown) loadUnread();
+    // Also when counts asked for earlier are still on their way: they may have been
+    // counted before this read was stored, and the new answer supersedes theirs.
+    if (frame.RoomID !== state.shown || state.unreadAnswered < state.unreadAsked) loadUnread();
   } else if (frame.Type === "invited") {
     invited(frame);
   } else if (frame.Type === "truncated") {
@@ -588,9 +591,14 @@ async function loadUnread() {
     const counts = await api("GET", "/rooms/unread");
     if (asked !== state.unreadAsked) return;
     state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
+    // The room shown is being read: whatever the server counted there is on the page
+    // (or about to be), and its read frame may not be stored yet.
+    if (state.shown !== null) state.unread.set(state.shown, 0);
     showUnread();
   } catch {
     // Counts are a help: the next load asks again.
+  } finally {
+    if (asked === state.unreadAsked) state.unreadAnswered = asked;
   }
 }
 
