@@ -4,12 +4,20 @@ The front door accepts every connection, reads its request head (everything up t
 blank line that ends the headers), and hands the connection, head included, to one of
 two servers: WebSocket upgrade requests to `chat.ws.server.WebSocketServer`, everything
 else to `chat.http.server.HttpServer`. Each connection gets its own task for its whole
-life; the nursery inside `trio.serve_listeners` holds those tasks.
+life, in the front door's connection nursery (`FrontDoor.run`).
+
+Idle WebSocket connections are counted in thousands, and each keeps the coroutine frames
+of its task's call chain for as long as it is open (about 250 bytes a frame). So the
+chain is kept short: the connection's task starts in `FrontDoor._handle` itself (the
+accept loop is ours, not `trio.serve_listeners`, whose wrapper would be one frame more),
+and `_handle` hands the connection straight to the server that serves it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from typing import NoReturn, Protocol
 
 import trio
@@ -108,6 +116,11 @@ async def open_reuse_port_listeners(port: int, host: str) -> list[trio.SocketLis
 #: Pending connections the kernel queues for accept (the Linux default cap).
 LISTEN_BACKLOG = 4096
 
+#: What `accept` fails with when the process or the system is out of file descriptors or
+#: memory: the listener is fine, so the accept loop waits `ACCEPT_RETRY_S` and goes on.
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY_S = 0.1
+
 
 class FrontDoor:
     """Accepts connections on one port and routes each to the HTTP or WebSocket server."""
@@ -140,12 +153,43 @@ class FrontDoor:
             listeners = await open_reuse_port_listeners(self._port, self._host)
         else:
             listeners = await trio.open_tcp_listeners(self._port, host=self._host)
-        # serve_listeners owns the connection nursery: one task per connection, each
-        # running `_handle` to the end; cancelling us cancels them (see docs/DESIGN.md
-        # for how each kind of connection then closes gracefully).
-        await trio.serve_listeners(self._handle, listeners, task_status=task_status)
+        # The connection nursery: an accept loop per listener, and one task per
+        # connection (`_handle`, to the connection's end). Nothing in it returns on its
+        # own; cancelling `run` cancels them all (docs/DESIGN.md: how each kind of
+        # connection then closes gracefully), and the nursery waits for every one.
+        async with trio.open_nursery() as connections:
+            for listener in listeners:
+                connections.start_soon(self._accept_loop, listener, connections)
+            task_status.started(listeners)
+        raise AssertionError("the connection nursery only ends by cancellation")
+
+    async def _accept_loop(
+        self, listener: trio.SocketListener, connections: trio.Nursery
+    ) -> NoReturn:
+        """Accept connections on `listener`, each into a task of its own in `connections`.
+        Closes the listener when cancelled. Runs until cancelled."""
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as error:
+                    if error.errno not in ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    # Connections wait in the kernel's backlog meanwhile; the ones
+                    # already open carry on.
+                    log.error(
+                        "cannot accept connections: %s (%s); retrying in %g s",
+                        errno.errorcode[error.errno],
+                        os.strerror(error.errno),
+                        ACCEPT_RETRY_S,
+                    )
+                    await trio.sleep(ACCEPT_RETRY_S)
+                    continue
+                connections.start_soon(self._handle, stream)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
+        """Serve one connection, from its first byte to its close: the first frame of its
+        task, which lives as long as the connection (few locals, no head kept here)."""
         try:
             peer = peer_address(stream)
             # A trusted proxy's connections carry many clients: each takes its client's
@@ -162,42 +206,41 @@ class FrontDoor:
                         await self._turn_away(stream)
                         return
                     slot = peer
-                head = b""
+                replay = None
                 with trio.move_on_after(HEAD_TIMEOUT_S):
-                    head = await read_request_head(stream)
-                if not head:
+                    replay = ReplayStream(stream, await read_request_head(stream))
+                if replay is None or not replay.head:
                     return  # timed out or closed before sending anything
                 if proxied:
-                    forwarded = [
-                        v.decode("latin-1") for v in header_values(head, b"x-forwarded-for")
-                    ]
-                    client = self._addresses.resolve(peer, forwarded)
+                    client = self._addresses.resolve(
+                        peer,
+                        [
+                            v.decode("latin-1")
+                            for v in header_values(replay.head, b"x-forwarded-for")
+                        ],
+                    )
                     if not self._cap.take(client):
                         await self._turn_away(stream)
                         return
                     slot = client
-                await self._serve(stream, head)
+                if is_websocket_upgrade(replay.head):
+                    await self._websocket.handle(replay)
+                else:
+                    upgrade = await self._http.handle(replay)
+                    if upgrade is not None:
+                        # A proxy reused this connection for a WebSocket after HTTP requests.
+                        await self._websocket.handle(ReplayStream(stream, upgrade))
             finally:
                 if slot is not None:
                     self._cap.give_back(slot)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away while we were reading its head
         except Exception:
-            # One connection's bug must never stop the accept loop (serve_listeners
-            # would cancel every other connection with it).
+            # One connection's bug must never reach the connection nursery (it would
+            # cancel every other connection with it).
             log.exception("unexpected error on a connection")
         finally:
             await trio.aclose_forcefully(stream)
-
-    async def _serve(self, stream: trio.SocketStream, head: bytes) -> None:
-        replay = ReplayStream(stream, head)
-        if is_websocket_upgrade(head):
-            await self._websocket.handle(replay)
-        else:
-            upgrade = await self._http.handle(replay)
-            if upgrade is not None:
-                # A proxy reused this connection for a WebSocket after HTTP requests.
-                await self._websocket.handle(ReplayStream(stream, upgrade))
 
     async def _turn_away(self, stream: trio.SocketStream) -> None:
         """Answer 429 to a connection over its address's cap, and close it gently, so that

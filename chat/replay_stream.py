@@ -28,6 +28,10 @@ class ReplayStream(trio.abc.HalfCloseableStream):
         self.head = prefix
         self._prefix = memoryview(prefix) if prefix else None
 
+    def forget_head(self) -> None:
+        """Let go of `head` once nobody needs it (a long-lived connection would keep it)."""
+        self.head = b""
+
     @property
     def socket(self) -> trio.socket.SocketType:
         return self.transport.socket

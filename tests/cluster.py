@@ -31,7 +31,7 @@ START_TIMEOUT = 30.0
 #: How long a process gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 15.0
 
-_LISTENING = re.compile(rb"listening on http://(\S+?):(\d+) ")
+LISTENING = re.compile(rb"listening on http://(\S+?):(\d+) ")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,7 +123,7 @@ async def start_instance(config: Config, log_path: Path, *args: str) -> Instance
         [sys.executable, "-m", "chat", "serve", *args], log_path, env=chat_environ(config)
     )
     instance = Instance(started.process, log_path, config=config)
-    match = await wait_for_log(instance, _LISTENING, f"chat serve ({log_path.name})")
+    match = await wait_for_log(instance, LISTENING, f"chat serve ({log_path.name})")
     instance.host, instance.port = match.group(1).decode(), int(match.group(2))
     return instance
 

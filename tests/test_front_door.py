@@ -8,11 +8,15 @@ closes its side.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import trio
-from support import STEP, Server
+from cluster import LISTENING, start_process, wait_for_log
+from support import STEP, TEST_SECRET, Server, chat_environ
 
+from chat.config import Config
 from chat.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
 from chat.replay_stream import ReplayStream
 
@@ -49,6 +53,11 @@ async def _wait_for_eof(stream: trio.SocketStream) -> None:
     with trio.fail_after(STEP):
         while await stream.receive_some():
             pass
+
+
+#: The open-file limit of the server that runs out of them: what it needs to start (its
+#: database, its event loop, worker threads' files) and a few dozen more.
+FEW_FILES = 64
 
 
 def _masked_text_frame(text: str) -> bytes:
@@ -220,3 +229,47 @@ async def test_http_and_websocket_are_served_on_the_same_port_at_once(
         assert response.startswith(b"HTTP/1.1 200")
     await chatter.ws.send_message("still open")
     assert "not valid JSON" in (await chatter.receive())["error"]
+
+
+# --- the accept loop ---
+
+
+async def test_a_server_out_of_file_descriptors_serves_again_once_some_are_free(
+    tmp_path: Path,
+) -> None:
+    # A `chat serve` allowed few open files: idle connections use them all up, accept
+    # fails with EMFILE (said in the log), and the connections waiting in the backlog
+    # are served as soon as some close; the accept loop never stops.
+    config = Config(
+        host="127.0.0.1", port=0, data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, bcrypt_cost=4
+    )
+    command = [sys.executable, "-m", "chat", "serve"]
+    log_path = tmp_path / "serve.log"
+    limited = await start_process(
+        ["prlimit", f"--nofile={FEW_FILES}:{FEW_FILES}", *command],
+        log_path,
+        env=chat_environ(config),
+    )
+    try:
+        match = await wait_for_log(limited, LISTENING, "chat serve")
+        host, port = match.group(1).decode(), int(match.group(2))
+        hogs = []
+        try:
+            with trio.fail_after(STEP):
+                # Connections the server cannot accept wait in its backlog: connect works.
+                while b"EMFILE" not in log_path.read_bytes():
+                    assert len(hogs) < FEW_FILES, "the server accepted more than it may open"
+                    hogs.append(await trio.open_tcp_stream(host, port))
+                    await trio.sleep(0.01)
+            waiting = await trio.open_tcp_stream(host, port)  # in the backlog
+        finally:
+            for hog in hogs:
+                await hog.aclose()
+        async with waiting:
+            await waiting.send_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            response, _ = await _read_response(waiting)
+        assert response.startswith(b"HTTP/1.1 200")
+        assert limited.running
+    finally:
+        await limited.stop()
+    assert "cannot accept connections: EMFILE" in limited.log

@@ -55,6 +55,40 @@ async def test_an_idle_connection_costs_the_server_one_task(server: Server) -> N
             await stream.aclose()
 
 
+def awaiting(task: trio.lowlevel.Task) -> list[str]:
+    """The coroutines a waiting task is suspended in, outermost first (`cr_await`)."""
+    chain, coro = [], task.coro
+    while coro is not None and hasattr(coro, "cr_code"):
+        chain.append(coro.cr_code.co_qualname)
+        coro = coro.cr_await
+    return chain
+
+
+async def test_an_idle_connection_waits_five_calls_deep_in_chat(server: Server) -> None:
+    # Every coroutine frame an idle connection's task waits in lives as long as the
+    # connection (about 250 bytes each, times thousands of connections): the chain from
+    # the accept loop's task to Trio's wait for the socket is kept this short.
+    with trio.fail_after(STEP):
+        stream = await open_idle(server)
+        await trio.testing.wait_all_tasks_blocked()
+        tasks, nurseries = [], list(trio.lowlevel.current_root_task().child_nurseries)
+        while nurseries:
+            for task in nurseries.pop().child_tasks:
+                tasks.append(task)
+                nurseries.extend(task.child_nurseries)
+        (connection,) = [t for t in tasks if awaiting(t)[0] == "FrontDoor._handle"]
+        chain = awaiting(connection)
+        assert chain[:5] == [
+            "FrontDoor._handle",
+            "WebSocketServer.handle",
+            "ClientSession.run",
+            "ServerConnection.get_message",
+            "ServerConnection._read",
+        ]
+        assert chain[5] == "wait_readable"  # Trio's, from here on
+        await stream.aclose()
+
+
 async def test_frames_arriving_in_one_read_are_all_answered(server: Server) -> None:
     with trio.fail_after(STEP):
         stream = await open_idle(server)

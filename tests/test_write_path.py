@@ -68,7 +68,7 @@ async def _partial_write_then_pong(writer: DirectWriteStream, reader: trio.Socke
 
 async def test_no_direct_write_while_an_asynchronous_write_holds_the_lock() -> None:
     async with _pair() as (writer, reader):
-        async with writer.write_lock:
+        async with writer.write_turn():
             assert writer.try_write(b"x") is Written.NOT_NOW
         assert writer.try_write(b"x") is Written.ALL
         assert await _read_exactly(reader, 1) == b"x"

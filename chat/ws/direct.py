@@ -34,6 +34,8 @@ def encode_direct(event: Event) -> str:
 
 class DirectMessages:
     example = '{"from": <your user id>, "to": <user id>, "content": "..."}'
+    # One per connection: slots keep each small.
+    __slots__ = ("_inbox", "_service", "_session")
 
     def __init__(self, session: ClientSession, service: ChatService) -> None:
         self._session = session

@@ -49,6 +49,8 @@ Matcher = Callable[[dict[str, Any]], bool]
 class Dispatcher:
     """The frame handler of one connection: decodes each frame once and routes it."""
 
+    __slots__ = ("_by_shape", "_default", "_session")  # one per connection: slots keep it small
+
     def __init__(
         self,
         session: ClientSession,

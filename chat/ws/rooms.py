@@ -72,6 +72,8 @@ def encode_room_message(event: Event) -> str:
 
 class RoomProtocol:
     example = '{"Type": "enter", "RoomID": 1} or {"Type": "message", "Text": "..."}'
+    # One per connection: slots keep each small.
+    __slots__ = ("_room", "_service", "_session", "_subscription")
 
     def __init__(self, session: ClientSession, service: ChatService) -> None:
         self._session = session

@@ -43,7 +43,7 @@ from .session import ClientSession, Registry
 from .stream import DirectWriteStream
 from .support import SupportRpc, is_rpc_frame
 from .tokentalker import TokenTalker
-from .transport import forget_handshake, open_server_websocket
+from .transport import forget_handshake, read_upgrade_request
 
 log = logging.getLogger(__name__)
 #: One line per connection opened, refused and closed (`chat.logs`).
@@ -83,6 +83,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/ws": Endpoint("rooms", token_required=True, build=_rooms_endpoint),
     "/v1/ws": Endpoint("support", token_required=False, build=_support_endpoint),
 }
+
+
+class _NotOpened(Exception):
+    """The connection ended during the handshake (refused, timed out, or left)."""
 
 
 class _Refused(Exception):
@@ -191,74 +195,34 @@ class WebSocketServer:
         return None
 
     async def handle(self, replay: ReplayStream) -> None:
-        """Complete the handshake and serve the client until the connection ends."""
-        config = self._config
-        problem = self._head_problem(replay.head)
-        if problem is not None:
-            with trio.move_on_after(config.close_timeout):  # a client that never reads
-                await replay.send_all(json_response(400, problem))
-            await close_gently(replay)
-            return
-        forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
-        address = self._addresses.resolve(peer_address(replay.transport), forwarded)
+        """Complete the handshake and serve the client until the connection ends; close
+        the connection on the way out.
+
+        An idle connection's task waits inside this call for as long as it is open, so
+        this frame keeps only what the whole session needs; the handshake's own
+        objects (the request, its head) live and die in `_open_session`."""
         # Every write to this connection, trio-websocket's and ours, goes through `stream`.
         stream = DirectWriteStream(replay)
-        async with open_server_websocket(
-            stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
-        ) as request:
-            if request is None:
-                log.debug("WebSocket handshake timed out")
-                return
-            path = loggable_path(request.path)
+        try:
             try:
-                try:
-                    endpoint, identity = await self._admit(request, replay.head, address)
-                except _Refused as refusal:
-                    access_log.info(
-                        "WebSocket refused",
-                        extra={"address": address, "path": path, "status": refusal.status},
-                    )
-                    body = json.dumps({"error": str(refusal)}).encode()
-                    headers = [(b"content-type", b"application/json")]
-                    if refusal.retry_after is not None:
-                        headers.append((b"retry-after", str(refusal.retry_after).encode()))
-                    await request.reject(refusal.status, extra_headers=headers, body=body)
-                    return
-                ws = await request.accept()
-                forget_handshake(ws)
-                # Not needed any more, and this frame lives as long as the connection.
-                request = None
-            except (ConnectionClosed, ChatError):
-                return  # the client left during the handshake
-            session = ClientSession(
-                ws,
-                stream,
-                self._broadcaster,
-                queue_size=config.client_queue,
-                write_timeout=config.write_timeout,
-                close_timeout=config.close_timeout,
-            )
-            if identity is not None:
-                session.identity = identity
-            opened = trio.current_time()
-            access_log.info(
-                "WebSocket opened",
-                extra={"client": session.id, "address": address, "path": path, **_user(session)},
-            )
+                session, endpoint = await self._open_session(replay, stream)
+            except _NotOpened:
+                return
             self.sessions[endpoint.protocol] += 1
             # Filed in the revocation sweep's registry (`chat.revocations`) and counted
             # online (`chat.presence`) with no await before `run` takes over, so the sweep
             # cannot close it before it runs; a /ws connection also hears its user's
             # notices (`chat.notices`: read markers, invitations). Unfiled however it
             # ends (and taken out of its room): the `finally` below.
-            registries = self._room_registries if endpoint.protocol == "rooms" else self._registries
-            session.registries = registries
-            for registry in registries:
+            session.registries = (
+                self._room_registries if endpoint.protocol == "rooms" else self._registries
+            )
+            for registry in session.registries:
                 registry.file(session)
             try:
                 await session.run(endpoint.build(session, self._service))
             finally:
-                for registry in reversed(registries):
+                for registry in reversed(session.registries):
                     registry.unfile(session)
                 self.sessions[endpoint.protocol] -= 1
                 # Also when cancelled (shutdown): `run` has closed the connection by now.
@@ -266,10 +230,72 @@ class WebSocketServer:
                     "WebSocket closed",
                     extra={
                         "client": session.id,
-                        "address": address,
-                        "path": path,
+                        "address": session.address,
+                        "path": session.path,
                         **_user(session),
                         "code": session.close_code,
-                        "ms": round((trio.current_time() - opened) * 1000, 1),
+                        "ms": round((trio.current_time() - session.opened_at) * 1000, 1),
                     },
                 )
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _open_session(
+        self, replay: ReplayStream, stream: DirectWriteStream
+    ) -> tuple[ClientSession, Endpoint]:
+        """Read the upgrade request, admit or refuse it, and open the session: the
+        session and its endpoint, or `_NotOpened` if the connection ended here (refused,
+        timed out, or the client left)."""
+        config = self._config
+        problem = self._head_problem(replay.head)
+        if problem is not None:
+            with trio.move_on_after(config.close_timeout):  # a client that never reads
+                await replay.send_all(json_response(400, problem))
+            await close_gently(replay)
+            raise _NotOpened
+        forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
+        address = self._addresses.resolve(peer_address(replay.transport), forwarded)
+        request = await read_upgrade_request(
+            stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
+        )
+        if request is None:
+            log.debug("WebSocket handshake timed out")
+            raise _NotOpened
+        path = loggable_path(request.path)
+        try:
+            try:
+                endpoint, identity = await self._admit(request, replay.head, address)
+            except _Refused as refusal:
+                access_log.info(
+                    "WebSocket refused",
+                    extra={"address": address, "path": path, "status": refusal.status},
+                )
+                body = json.dumps({"error": str(refusal)}).encode()
+                headers = [(b"content-type", b"application/json")]
+                if refusal.retry_after is not None:
+                    headers.append((b"retry-after", str(refusal.retry_after).encode()))
+                await request.reject(refusal.status, extra_headers=headers, body=body)
+                raise _NotOpened from None
+            ws = await request.accept()
+        except (ConnectionClosed, ChatError):
+            raise _NotOpened from None  # the client left during the handshake
+        # Neither is needed any more, and a connection may stay open for days.
+        forget_handshake(ws)
+        replay.forget_head()
+        session = ClientSession(
+            ws,
+            stream,
+            self._broadcaster,
+            queue_size=config.client_queue,
+            write_timeout=config.write_timeout,
+            close_timeout=config.close_timeout,
+            address=address,
+            path=path,
+        )
+        if identity is not None:
+            session.identity = identity
+        access_log.info(
+            "WebSocket opened",
+            extra={"client": session.id, "address": address, "path": path, **_user(session)},
+        )
+        return session, endpoint

@@ -158,6 +158,42 @@ class FrameHandler(Protocol):
 class ClientSession:
     """A connected WebSocket client, as the dialects and the broadcaster see it."""
 
+    # Slots: there is one of these per connection, and past 30 attributes CPython gives
+    # each instance a dictionary of its own (1.6 KiB) instead of sharing the keys.
+    __slots__ = (
+        "_broadcaster",
+        "_close_reason",
+        "_close_timeout",
+        "_evicted",
+        "_handler",
+        "_handler_done",
+        "_identity_listeners",
+        "_inbox_send",
+        "_last_request",
+        "_nursery",
+        "_outbox_receive",
+        "_outbox_send",
+        "_queue_size",
+        "_refusals",
+        "_request_places",
+        "_request_scopes",
+        "_stream",
+        "_stream_broken",
+        "_subscriptions",
+        "_unwritten",
+        "_write_timeout",
+        "_writes",
+        "_ws",
+        "address",
+        "closing",
+        "id",
+        "identity",
+        "opened_at",
+        "path",
+        "peer_gone",
+        "registries",
+    )
+
     _ids = itertools.count(1)
 
     def __init__(
@@ -169,14 +205,20 @@ class ClientSession:
         queue_size: int,
         write_timeout: float,
         close_timeout: float,
+        address: str = "",
+        path: str = "",
     ) -> None:
         self.id = next(ClientSession._ids)
+        #: Where the client connects from, the path it opened, and when (for its logs).
+        self.address = address
+        self.path = path
+        self.opened_at = trio.current_time()
         #: Who this client is: from the handshake's token, or later from a dialect's
         #: own "auth" frame (`set_identity`). None until then.
         self.identity: Identity | None = None
         #: The registries this session is filed in (set by `WebSocketServer.handle`).
         self.registries: tuple[Registry, ...] = ()
-        self._identity_listeners: list[Callable[[Identity], None]] | None = None
+        self._identity_listeners: tuple[Callable[[Identity], None], ...] = ()
         #: True once the receive loop has seen the connection close.
         self.peer_gone = False
         #: True once `close` was called: frames still arriving are not handled.
@@ -201,10 +243,12 @@ class ClientSession:
         self._handler_done: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
         # Lists, not sets: they hold a couple of items, and a set costs four times the
-        # memory of a short list on every idle connection.
+        # memory of a short list on every idle connection. The last two are created
+        # when first needed (most connections never write or ask for history).
         self._subscriptions: list[Subscription] = []
-        self._request_scopes: list[trio.CancelScope] = []
-        self._writes: list[PendingMessage] = []  # pipelined writes, maybe not committed yet
+        self._request_scopes: list[trio.CancelScope] | None = None
+        # Pipelined writes, maybe not committed yet.
+        self._writes: list[PendingMessage] | None = None
         self._close_reason: tuple[int, str] | None = None
         self._stream_broken = False
         self._refusals: list[float] | None = None  # when rate limits refused its frames
@@ -260,15 +304,15 @@ class ClientSession:
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
-        self._writes = [w for w in self._writes if not w.done.is_set()]
+        self._writes = [w for w in self._writes or () if not w.done.is_set()]
         self._writes.append(pending)
 
     async def writes_settled(self) -> None:
         """Wait until every write this client pipelined is committed (or failed): a read
         that follows a write sees it."""
-        for pending in self._writes:
+        for pending in self._writes or ():
             await pending.done.wait()
-        self._writes = []
+        self._writes = None
 
     async def _enqueue(self, item: bytes | _CloseMarker) -> None:
         outbox = self._outbox()
@@ -299,14 +343,12 @@ class ClientSession:
         before, self.identity = self.identity, identity
         for registry in self.registries:
             registry.refile(self, before)
-        for listener in self._identity_listeners or ():
+        for listener in self._identity_listeners:
             listener(identity)
 
     def on_identity(self, listener: Callable[[Identity], None]) -> None:
         """Call `listener` whenever the identity is set (dialects that subscribe per user)."""
-        if self._identity_listeners is None:
-            self._identity_listeners = []
-        self._identity_listeners.append(listener)
+        self._identity_listeners = (*self._identity_listeners, listener)
 
     async def close(self, code: int, reason: str) -> None:
         """Close the connection once the frames already queued have been sent (an error
@@ -388,7 +430,7 @@ class ClientSession:
             return  # the session is over: nobody to answer
         # In this order, with no await between: the request order is the handler's.
         previous, self._last_request = self._last_request, trio.Event()
-        earlier_writes = list(self._writes)
+        earlier_writes = list(self._writes or ())
         self._nursery.start_soon(
             self._run_request, answer, earlier_writes, previous, self._last_request
         )
@@ -426,6 +468,8 @@ class ClientSession:
         scope = trio.CancelScope()
         if self.peer_gone:
             scope.cancel()
+        if self._request_scopes is None:
+            self._request_scopes = []
         self._request_scopes.append(scope)
         try:
             with scope:
@@ -512,7 +556,11 @@ class ClientSession:
     # --- the session's life ---
 
     async def run(self, handler: FrameHandler) -> None:
-        """Serve this client until it disconnects, is evicted, or the server shuts down."""
+        """Serve this client until it disconnects, is evicted, or the server shuts down.
+
+        The receive loop runs here, in the session's own task, not in a method of its
+        own: an idle connection waits in this frame (inside `get_message`), and every
+        frame between would live as long as the connection."""
         try:
             # Holds the handler and the writer, each started when first needed. When the
             # receive loop ends, the handler first finishes the frames already received;
@@ -522,7 +570,24 @@ class ClientSession:
                 self._handler = handler
                 try:
                     await handler.start()
-                    await self._receive_loop(handler)
+                    # The receive loop: it owns the inbox's send end (the handler is
+                    # started, and the inbox created, with the first frame).
+                    try:
+                        while True:
+                            try:
+                                message = await self._ws.get_message()
+                            except ConnectionClosed:
+                                break
+                            if self._inbox_send is None:
+                                self._inbox_send = self._start_handler(handler)
+                            await self._inbox_send.send(message)
+                    finally:
+                        # Closing the inbox tells the handler that no more frames come.
+                        if self._inbox_send is not None:
+                            self._inbox_send.close()
+                    self.peer_gone = True
+                    for scope in self._request_scopes or ():
+                        scope.cancel()
                     if self._handler_done is not None:
                         await self._handler_done.wait()
                     nursery.cancel_scope.cancel()
@@ -553,24 +618,6 @@ class ClientSession:
             return  # a frame may be half-written: nothing valid can follow it
         code, reason = self._close_reason or (CLOSE_GOING_AWAY, "server shutting down")
         await self._ws.aclose(code, reason)  # a no-op if the connection is already closed
-
-    async def _receive_loop(self, handler: FrameHandler) -> None:
-        try:
-            while True:
-                try:
-                    message = await self._ws.get_message()
-                except ConnectionClosed:
-                    break
-                if self._inbox_send is None:
-                    self._inbox_send = self._start_handler(handler)
-                await self._inbox_send.send(message)
-        finally:
-            # Closing the inbox tells the handler that no more frames are coming.
-            if self._inbox_send is not None:
-                self._inbox_send.close()
-        self.peer_gone = True
-        for scope in self._request_scopes:
-            scope.cancel()
 
     def _start_handler(self, handler: FrameHandler) -> trio.MemorySendChannel[str | bytes]:
         """Start the handler task; return the send end of its inbox."""
@@ -619,7 +666,7 @@ class ClientSession:
         first = await outbox.receive()
         # The lock first: from here on the fast path stays out, so nothing can slip in
         # between the frames we take now and those queued after them.
-        async with self._stream.write_lock:
+        async with self._stream.write_turn():
             items = [first]
             while True:
                 try:

@@ -8,10 +8,15 @@ usual. Both paths, and trio-websocket's own writes (pongs, the close handshake),
 through this one object, which keeps them from interleaving:
 
 - every asynchronous write (`send_all`, used by trio-websocket and by our writer task)
-  holds `write_lock`, and first writes out whatever `try_write` could not finish;
+  holds the write lock (`write_turn`), and first writes out whatever `try_write` could
+  not finish;
 - `try_write` only writes when no asynchronous write is in progress (the lock is free)
   and nothing is left over from an earlier `try_write`. A frame is therefore either
   written whole, or its rest is kept here and goes out before anything else.
+
+The write lock exists only while a task holds it or waits for it: most connections are
+idle, and a Trio lock (with its parking lot and that lot's table) is about 300 bytes
+each one would keep for nothing.
 
 `try_write` is a plain non-blocking ``send`` on the socket: it never waits, and Trio
 does not need to know about it (Trio only tracks tasks waiting for readiness).
@@ -20,6 +25,8 @@ does not need to know about it (Trio only tracks tasks waiting for readiness).
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from enum import Enum
 
 import trio
@@ -36,7 +43,7 @@ class Written(Enum):
 class DirectWriteStream(trio.abc.Stream):
     def __init__(self, inner: ReplayStream) -> None:
         self.inner = inner
-        self.write_lock = trio.StrictFIFOLock()
+        self._lock: trio.StrictFIFOLock | None = None  # see `write_turn`
         self._fd = inner.socket.fileno()
         self._leftover = b""
         self._broken = False
@@ -47,7 +54,7 @@ class DirectWriteStream(trio.abc.Stream):
 
     def try_write(self, data: bytes) -> Written:
         """Write `data` now, without waiting, if nothing else is being written."""
-        if self._leftover or self._broken or self.write_lock.locked():
+        if self._leftover or self._broken or self.writing:
             return Written.NOT_NOW
         try:
             sent = os.write(self._fd, data)
@@ -62,12 +69,35 @@ class DirectWriteStream(trio.abc.Stream):
         self._leftover = data[sent:]
         return Written.PARTLY
 
+    @property
+    def writing(self) -> bool:
+        """True while a task holds the write lock (an asynchronous write is under way)."""
+        return self._lock is not None and self._lock.locked()
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """Hold the write lock for the block: first come, first served (a FIFO lock),
+        and `try_write` stays out meanwhile."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.StrictFIFOLock()
+        try:
+            async with lock:
+                yield
+        finally:
+            # Nobody holds it and nobody waits (releasing hands the lock to the first
+            # waiter, so a waiter would be holding it now): let it go. The next writer
+            # makes a new one; no task can be between reading `_lock` and queueing on
+            # it, since acquiring does not yield before it queues.
+            if self._lock is lock and not lock.locked():
+                self._lock = None
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        async with self.write_lock:
+        async with self.write_turn():
             await self.send_all_locked(data)
 
     async def send_all_locked(self, data: bytes | bytearray | memoryview) -> None:
-        """`send_all` for a caller that already holds `write_lock`."""
+        """`send_all` for a caller that already holds the write lock (`write_turn`)."""
         if self._leftover:
             leftover, self._leftover = self._leftover, b""
             await self.inner.send_all(leftover + bytes(data))

@@ -113,6 +113,8 @@ def _failure(request_id: RequestId, error: tuple[int, str]) -> str:
 
 class SupportRpc:
     example = '{"method": "message.auth", "params": ["<token>"], "id": 1}'
+    # One per connection: slots keep each small.
+    __slots__ = ("_greet", "_joined_as", "_service", "_session", "_subscriptions")
 
     def __init__(self, session: ClientSession, service: ChatService, *, greet: bool) -> None:
         self._session = session
@@ -120,7 +122,7 @@ class SupportRpc:
         # On /v1/ws a token given at the handshake counts as message.auth: the thread is
         # sent at once. Elsewhere the connection is not a support client until it says so.
         self._greet = greet
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[Subscription] | tuple[()] = ()  # a list once joined
         self._joined_as: int | None = None
 
     async def start(self) -> None:

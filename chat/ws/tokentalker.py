@@ -57,6 +57,13 @@ _ENCODERS = {"name": encode_with_name, "username": encode_with_username}
 class TokenTalker:
     """One client's TokenTalker conversation."""
 
+    __slots__ = (
+        "_lobby",
+        "_name_key",
+        "_service",
+        "_session",
+    )  # one per connection: slots keep it small
+
     example = '{"name": ..., "message": ...}'
 
     def __init__(self, session: ClientSession, service: ChatService) -> None:

@@ -25,7 +25,7 @@ these events itself (`_handle_close_connection_event`). Messages over the size l
 need nothing from us: trio-websocket closes them with 1009.
 
 The seam uses these private parts of trio-websocket's `WebSocketConnection`: its
-reader's loop (`_reader_task`, rewritten as `_read`) and the attributes and methods it
+reader's loop (`_reader_task`, rewritten as `_read` and `_feed`) and the attributes and methods it
 uses (`_reader_running`, `_receive_buffer_size`, `_abort_web_socket`, `_close_stream`,
 the `_handle_*_event` methods), `_handle_close_connection_event` and
 `_handle_request_event` (overridden), `_send`, `_close_reason` and `_wsproto`; the
@@ -37,8 +37,8 @@ objects it creates for a reader task, replaced by smaller ones (`_send_channel` 
 tests/test_front_door.py, tests/test_shutdown.py, tests/test_ws_protocol_errors.py and
 tests/test_idle_connections.py cover the seam.
 
-Resource handling: `open_server_websocket` owns the stream and closes it on exit.
-Nothing outlives the ``async with`` block.
+Resource handling: the caller of `read_upgrade_request` owns the stream and closes it
+(`WebSocketServer.handle`, once the session is over).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class _CloseHandshake(_Flag):
 
 class _NoLock:
     """trio-websocket's `_stream_lock`, redundant here: every write to the stream takes
-    `DirectWriteStream.write_lock` (a FIFO lock, like the one this replaces)."""
+    `DirectWriteStream.write_turn` (a FIFO lock, like the one this replaces)."""
 
     __slots__ = ()
 
@@ -272,7 +272,11 @@ class ServerConnection(WebSocketConnection):
     async def _read(self) -> None:
         """One round of trio-websocket's reader (`_reader_task`): read from the socket
         once, then handle every event wsproto parsed from it. If another task is reading,
-        wait for its round instead."""
+        wait for its round instead.
+
+        An idle connection's task waits in here, for its socket: one function rather
+        than a call deeper (every coroutine frame below this one would live on every
+        idle connection, about 250 bytes each)."""
         if self._reading:
             if self._read_done is None:
                 self._read_done = trio.Event()
@@ -284,7 +288,17 @@ class ServerConnection(WebSocketConnection):
             return
         self._reading = True
         try:
-            await self._receive()
+            stream = self._stream
+            try:
+                if isinstance(stream, DirectWriteStream) and not stream.buffered:
+                    # Wait for the socket here rather than four calls deeper inside
+                    # `receive_some`, whose frames would be kept as long as we wait.
+                    await trio.lowlevel.wait_readable(stream.socket)
+                data = await stream.receive_some(self._receive_buffer_size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._abort_web_socket()
+            else:
+                await self._feed(data)
             # Shielded: a handler may be writing a frame (a pong, the answer to a close),
             # and a cancellation (shutdown) must not cut one in half; the close handshake
             # that follows needs the stream intact. Bounded, for a client that stops
@@ -308,18 +322,9 @@ class ServerConnection(WebSocketConnection):
                 self._read_done.set()
                 self._read_done = None
 
-    async def _receive(self) -> None:
-        """Read once and feed wsproto (the socket half of `_reader_task`'s loop)."""
-        stream = self._stream
-        try:
-            if isinstance(stream, DirectWriteStream) and not stream.buffered:
-                # An idle connection waits here, for its socket, rather than four calls
-                # deeper in `receive_some` (whose coroutine frames it would keep).
-                await trio.lowlevel.wait_readable(stream.socket)
-            data = await stream.receive_some(self._receive_buffer_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._abort_web_socket()
-            return
+    async def _feed(self, data: bytes) -> None:
+        """Hand what was read to wsproto (the rest of the socket half of `_reader_task`'s
+        loop); end of file ends the reader."""
         if not data:
             # If TCP closed before WebSocket, then record it as an abnormal closure.
             if self._wsproto.state != ConnectionState.CLOSED:
@@ -405,36 +410,16 @@ def forget_handshake(connection: WebSocketConnection) -> None:
             ws.connection._events = _FewEvents()  # type: ignore[assignment]
 
 
-class open_server_websocket:  # named like the function it replaced: ``async with open_...``
-    """Read the upgrade request from `stream`; give it to the block to accept or reject.
-
-    The block gets None if the client does not complete its request in time, or leaves.
-    Whatever happens in the block, the stream is closed on the way out. (A class rather
-    than an `asynccontextmanager`: its generator would live, and hold the request, as
-    long as the connection.)
-    """
-
-    __slots__ = ("_close_timeout", "_max_message_size", "_stream")
-
-    def __init__(
-        self, stream: DirectWriteStream, *, max_message_size: int, close_timeout: float
-    ) -> None:
-        self._stream = stream
-        self._max_message_size = max_message_size
-        self._close_timeout = close_timeout
-
-    async def __aenter__(self) -> WebSocketRequest | None:
-        connection = ServerConnection(
-            self._stream, max_message_size=self._max_message_size, close_timeout=self._close_timeout
-        )
-        try:
-            with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-                return await connection.read_request()
-        except BaseException:
-            await trio.aclose_forcefully(self._stream)
-            raise
-        return None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        # By now the caller has closed the WebSocket (or given up).
-        await trio.aclose_forcefully(self._stream)
+async def read_upgrade_request(
+    stream: DirectWriteStream, *, max_message_size: int, close_timeout: float
+) -> WebSocketRequest | None:
+    """Read the upgrade request from `stream`, for the caller to accept or reject: None if
+    the client does not complete it within `HANDSHAKE_TIMEOUT_S`, or leaves. The caller
+    owns the stream and closes it. (A plain function, not a context manager: nothing of
+    the handshake should live as long as the connection.)"""
+    connection = ServerConnection(
+        stream, max_message_size=max_message_size, close_timeout=close_timeout
+    )
+    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+        return await connection.read_request()
+    return None
