@@ -9,6 +9,7 @@ these tests are the contract both backends keep.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -26,16 +27,37 @@ def foreign_key_errors() -> tuple[type[BaseException], ...]:
     return (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
 
 
-async def until_a_statement_waits_for_a_lock(query: object, like: str) -> None:
-    """Return once a statement whose text starts like `like` waits for a row lock."""
-    waiting = (
+async def while_a_transaction_holds(
+    url: str, statements: list[str], waiting: str, call: Callable[[], Awaitable[object]]
+) -> list[object]:
+    """Run `statements` in a transaction left open, start `call` meanwhile, check that it
+    waits for a row lock (a statement starting like `waiting`), then commit; what `call`
+    returned, or the error it raised, once it has finished."""
+    outcome: list[object] = []
+
+    async def run_call() -> None:
+        try:
+            outcome.append(await call())
+        except Exception as error:  # handed to the test, which asserts on it
+            outcome.append(error)
+
+    is_waiting = (
         "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        f" AND datname = current_database() AND query LIKE '{like}%')"
+        f" AND datname = current_database() AND query LIKE '{waiting}%')"
     )
-    with trio.fail_after(STEP):
-        # Polling the database: there is nothing in this process to wait on.
-        while not await query(waiting):  # type: ignore[operator]  # noqa: ASYNC110
-            await trio.sleep(0.02)
+    async with pg_session(url) as execute, pg_query(url) as query:
+        await execute("BEGIN")
+        for statement in statements:
+            await execute(statement)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_call)
+            with trio.fail_after(STEP):
+                # Polling the database: there is nothing in this process to wait on.
+                while not await query(is_waiting):  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+            assert outcome == [], "it did not wait for the open transaction"
+            await execute("COMMIT")
+    return outcome
 
 
 async def test_a_message_to_a_room_that_does_not_exist_is_refused_as_gone(
@@ -102,26 +124,19 @@ async def test_a_user_deleted_while_their_message_is_being_stored_goes_with_that
     # The insert locks its sender (FOR KEY SHARE) until it commits: deleting the user
     # waits for it, then deletes the message with the rest.
     assert postgres_config.database_url is not None
-    url = postgres_config.database_url
     async with open_store(postgres_config) as store:
         alice = await store.create_user("alice", "hash")
-        async with pg_session(url) as execute, pg_query(url) as query:
-            await execute("BEGIN")
-            await execute(
-                "INSERT INTO messages (room_id, sender_id, body)"
-                f" VALUES ({store.lobby_id}, {alice.id}, 'last words')"
-            )
-            deleted: list[bool] = []
-            async with trio.open_nursery() as nursery:
-
-                async def delete_alice() -> None:
-                    deleted.append(await store.delete_user(alice.id))
-
-                nursery.start_soon(delete_alice)
-                await until_a_statement_waits_for_a_lock(query, "SELECT id FROM users")
-                assert deleted == []
-                await execute("COMMIT")
-        assert deleted == [True]
+        insert = (
+            "INSERT INTO messages (room_id, sender_id, body)"
+            f" VALUES ({store.lobby_id}, {alice.id}, 'last words')"
+        )
+        outcome = await while_a_transaction_holds(
+            postgres_config.database_url,
+            [insert],
+            "SELECT id FROM users",
+            lambda: store.delete_user(alice.id),
+        )
+        assert outcome == [True]
         assert await store.latest_messages(store.lobby_id, 10) == []
 
 
@@ -131,25 +146,17 @@ async def test_a_message_from_a_user_being_deleted_waits_and_is_refused_as_gone(
     # The other order: the delete holds the user (FOR UPDATE) first, so the insert waits
     # for it and then finds the sender gone.
     assert postgres_config.database_url is not None
-    url = postgres_config.database_url
     async with open_store(postgres_config) as store:
         alice = await store.create_user("alice", "hash")
-        async with pg_session(url) as execute, pg_query(url) as query:
-            await execute("BEGIN")
-            await execute(f"SELECT id FROM users WHERE id = {alice.id} FOR UPDATE")
-            await execute(f"DELETE FROM users WHERE id = {alice.id}")
-            refused: list[BaseException] = []
-            async with trio.open_nursery() as nursery:
-
-                async def send_as_alice() -> None:
-                    try:
-                        await store.add_message(store.lobby_id, alice.id, "too late")
-                    except Gone as error:
-                        refused.append(error)
-
-                nursery.start_soon(send_as_alice)
-                await until_a_statement_waits_for_a_lock(query, "WITH m AS (INSERT INTO messages")
-                assert refused == []
-                await execute("COMMIT")
-        assert len(refused) == 1
+        outcome = await while_a_transaction_holds(
+            postgres_config.database_url,
+            [
+                f"SELECT id FROM users WHERE id = {alice.id} FOR UPDATE",
+                f"DELETE FROM users WHERE id = {alice.id}",
+            ],
+            "WITH m AS (INSERT INTO messages",
+            lambda: store.add_message(store.lobby_id, alice.id, "too late"),
+        )
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], Gone)
         assert await store.latest_messages(store.lobby_id, 10) == []
