@@ -121,6 +121,9 @@ LISTEN_BACKLOG = 4096
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 ACCEPT_RETRY_S = 0.1
 
+#: The name of every connection's task (what Trio would call it: its function's name).
+CONNECTION_TASK_NAME = f"{__name__}.FrontDoor._handle"
+
 
 class FrontDoor:
     """Accepts connections on one port and routes each to the HTTP or WebSocket server."""
@@ -185,7 +188,9 @@ class FrontDoor:
                     )
                     await trio.sleep(ACCEPT_RETRY_S)
                     continue
-                connections.start_soon(self._handle, stream)
+                # Named with one shared string: Trio would otherwise format the same
+                # name anew for every connection, and keep it as long as the task.
+                connections.start_soon(self._handle, stream, name=CONNECTION_TASK_NAME)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         """Serve one connection, from its first byte to its close: the first frame of its
