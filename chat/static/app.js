@@ -44,6 +44,7 @@ const state = {
   // says it stored it, its counts for that room may predate it (see loadUnread).
   readUntold: new Map(),
   unreadAsked: 0,    // how many times the counts were asked for (see loadUnread)
+  addressTurn: 0,    // how many times the person moved through the address (followAddress)
   unreadAnswered: 0, // the latest of those answered (less than unreadAsked: one in flight)
   readTimer: null,   // set while a read frame waits to go (markRead)
   // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
@@ -183,11 +184,15 @@ function firstRoom() {
 
 // Back, forward, or an address typed or pasted: go to that room if it is one of ours
 // (asking again first: it may be a room we were invited to since the list was made).
+// Each such move is a turn; one overtaken by a later move while it asked gives way to it.
+// The page's own address changes (showInAddress) are not moves: the first room being
+// entered while we ask must not make us drop what the person typed.
 async function followAddress() {
+  const turn = ++state.addressTurn;
   const wanted = roomInAddress();
   if (state.me === null || wanted === null || wanted === state.room) return;
   if (!state.rooms.has(wanted)) await loadRooms();
-  if (roomInAddress() !== wanted || wanted === state.room) return;   // moved on meanwhile
+  if (turn !== state.addressTurn || wanted === state.room) return;   // moved on meanwhile
   if (state.rooms.has(wanted)) {
     enter(wanted);
   } else {
