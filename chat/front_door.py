@@ -76,6 +76,12 @@ def header_values(head: bytes, name: bytes) -> list[bytes]:
     return values
 
 
+def forwarded_for(head: bytes) -> list[str]:
+    """The X-Forwarded-For values of a request head, in order (for `ClientAddresses.resolve`,
+    which believes them only from a trusted proxy)."""
+    return [value.decode("latin-1") for value in header_values(head, b"x-forwarded-for")]
+
+
 def is_websocket_upgrade(head: bytes) -> bool:
     """True for a GET whose headers ask for ``Upgrade: websocket`` (RFC 6455, 4.1)."""
     if not head.startswith(b"GET "):
@@ -217,13 +223,7 @@ class FrontDoor:
                 if replay is None or not replay.head:
                     return  # timed out or closed before sending anything
                 if proxied:
-                    client = self._addresses.resolve(
-                        peer,
-                        [
-                            v.decode("latin-1")
-                            for v in header_values(replay.head, b"x-forwarded-for")
-                        ],
-                    )
+                    client = self._addresses.resolve(peer, forwarded_for(replay.head))
                     if not self._cap.take(client):
                         await self._turn_away(stream)
                         return

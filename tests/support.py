@@ -101,12 +101,18 @@ SOMEONE_WAITS_FOR_THE_ID_LOCK = (
 )
 
 
-async def wait_for_a_waiter_on_the_id_lock(fetchval: Callable[..., Awaitable[Any]]) -> None:
-    """Return once some session waits for the id lock (`fetchval` from `pg_query`)."""
+async def wait_until_true(fetchval: Callable[..., Awaitable[Any]], sql: str) -> None:
+    """Return once the query `sql` answers true (`fetchval` from `pg_query`); fail after
+    `STEP` seconds."""
     with trio.fail_after(STEP):
         # Polling the database: there is nothing in this process to wait on.
-        while not await fetchval(SOMEONE_WAITS_FOR_THE_ID_LOCK):  # noqa: ASYNC110
+        while not await fetchval(sql):  # noqa: ASYNC110
             await trio.sleep(0.02)
+
+
+async def wait_for_a_waiter_on_the_id_lock(fetchval: Callable[..., Awaitable[Any]]) -> None:
+    """Return once some session waits for the id lock (`fetchval` from `pg_query`)."""
+    await wait_until_true(fetchval, SOMEONE_WAITS_FOR_THE_ID_LOCK)
 
 
 async def _create_throwaway_schema(base: str) -> str:

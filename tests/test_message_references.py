@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
-from support import STEP, execute_sql, pg_query, pg_session
+from support import execute_sql, pg_query, pg_session, wait_until_true
 
 from chat.config import Config
 from chat.errors import Gone
@@ -51,10 +51,7 @@ async def while_a_transaction_holds(
             await execute(statement)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run_call)
-            with trio.fail_after(STEP):
-                # Polling the database: there is nothing in this process to wait on.
-                while not await query(is_waiting):  # noqa: ASYNC110
-                    await trio.sleep(0.02)
+            await wait_until_true(query, is_waiting)
             assert outcome == [], "it did not wait for the open transaction"
             await execute("COMMIT")
     return outcome

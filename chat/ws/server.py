@@ -28,7 +28,7 @@ from ..broadcaster import Broadcaster
 from ..client_address import ClientAddresses
 from ..config import Config
 from ..errors import ChatError, InvalidToken, RateLimited, Unavailable
-from ..front_door import header_values, peer_address
+from ..front_door import forwarded_for, header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
 from ..logs import ACCESS_WS, loggable_path
@@ -253,8 +253,9 @@ class WebSocketServer:
                 await replay.send_all(json_response(400, problem))
             await close_gently(replay)
             raise _NotOpened
-        forwarded = [v.decode("latin-1") for v in header_values(replay.head, b"x-forwarded-for")]
-        address = self._addresses.resolve(peer_address(replay.transport), forwarded)
+        address = self._addresses.resolve(
+            peer_address(replay.transport), forwarded_for(replay.head)
+        )
         request = await read_upgrade_request(
             stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
         )
