@@ -61,6 +61,11 @@ class Config:
     rate_register: str = "5/minute;20/hour"
     rate_messages: str = "10/second;120/minute"
     rate_connections: str = "60/minute"
+    rate_room_changes: str = "60/minute"
+    rate_read_markers: str = "300/minute"
+    rate_history: str = "60/minute"
+    rate_history_bytes: int = 8 * 1024 * 1024
+    rate_pings: str = "120/minute"
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -227,6 +232,17 @@ def _rate(text: str) -> str:
         raise ValueError(
             'must be limits like "10/second;120/minute" or "5 per 15 minutes"'
         ) from None
+    return text
+
+
+def _frame_rate(text: str) -> str:
+    """One per-connection allowance (`chat.ws.frame_limits`): "60/minute"."""
+    from .ws.frame_limits import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise ValueError('must be a rate like "60/minute" or "5 per 10 seconds"') from None
     return text
 
 
@@ -501,6 +517,42 @@ SETTINGS: tuple[Setting, ...] = (
         "WebSocket connections opened per client address.",
     ),
     Setting(
+        "rate_room_changes",
+        "CHAT_RATE_ROOM_CHANGES",
+        None,
+        _frame_rate,
+        "Rooms entered or left (`enter` frames, resumes included) per WebSocket connection.",
+    ),
+    Setting(
+        "rate_read_markers",
+        "CHAT_RATE_READ_MARKERS",
+        None,
+        _frame_rate,
+        "`read` frames per WebSocket connection.",
+    ),
+    Setting(
+        "rate_history",
+        "CHAT_RATE_HISTORY",
+        None,
+        _frame_rate,
+        "History requests (`history N`, resumes) per WebSocket connection.",
+    ),
+    Setting(
+        "rate_history_bytes",
+        "CHAT_RATE_HISTORY_BYTES",
+        None,
+        _positive_int,
+        "Bytes of history (`history N`, resumes, support threads) one WebSocket connection "
+        "is sent per minute; past it, history requests are refused until it has paid back.",
+    ),
+    Setting(
+        "rate_pings",
+        "CHAT_RATE_PINGS",
+        None,
+        _frame_rate,
+        "Pings (the `ping` text frame and WebSocket ping frames) per WebSocket connection.",
+    ),
+    Setting(
         "metrics_token",
         "CHAT_METRICS_TOKEN",
         None,
@@ -535,6 +587,11 @@ _NOUNS = {
     "rate_register": "registration rate limit",
     "rate_messages": "message rate limit",
     "rate_connections": "connection rate limit",
+    "rate_room_changes": "room change limit",
+    "rate_read_markers": "read marker limit",
+    "rate_history": "history request limit",
+    "rate_history_bytes": "history bytes per minute",
+    "rate_pings": "ping limit",
 }
 
 
