@@ -654,7 +654,8 @@ class ClientSession:
         try:
             # Holds the handler and the writer, each started when first needed. When the
             # receive loop ends, the handler first finishes the frames already received;
-            # then the writer is cancelled: nothing more will be queued for this client.
+            # then the writer is cancelled (nothing more will be queued for this client),
+            # unless it is closing the connection: then it finishes the close handshake.
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._handler = handler
@@ -680,7 +681,13 @@ class ClientSession:
                         scope.cancel()
                     if self._handler_done is not None:
                         await self._handler_done.wait()
-                    nursery.cancel_scope.cancel()
+                    if self._close_reason is None or self._outbox_send is None:
+                        nursery.cancel_scope.cancel()
+                    # Else we are closing the connection (`close`, `evict`): our close
+                    # frame ended the receive loop, and the writer now waits for the
+                    # client's answer (within the close timeout). Cut short, the socket
+                    # would close under frames the client is still sending, and the reset
+                    # would lose it our close frame and its reason.
                 finally:
                     # No task may start from here on: the nursery closes once its
                     # children have finished, and a broadcaster offer arriving in
