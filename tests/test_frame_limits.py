@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from browser import in_browser, open_client
 from support import (
     STEP,
@@ -29,6 +31,7 @@ from trio_websocket import ConnectionClosed
 from chat.config import Config, ConfigError, load
 from chat.ws.frame_limits import AUTHENTICATIONS, INVALID_FRAMES, TYPING, parse_rate
 from chat.ws.session import MAX_REFUSALS
+from chat.ws.transport import ServerConnection
 
 LOBBY = 1
 RETRY = re.compile(r": try again in (\d+) s$")
@@ -260,6 +263,16 @@ async def test_invalid_frames_past_their_limit_close_the_connection_with_1008(
         closed = await closed_by_server(client)
         assert closed.reason.code == 1008
         assert closed.reason.reason == "rate limit exceeded: too many invalid frames"
+
+
+async def test_answering_pings_within_limits_costs_an_idle_connection_one_pointer() -> None:
+    # The connection's instance dictionary shares its keys with every other connection's
+    # only up to 30 of them; past that each idle connection holds 1.3 KiB more.
+    stream, _peer = trio.testing.memory_stream_pair()
+    connection = ServerConnection(stream, max_message_size=1024, close_timeout=1.0)
+    assert connection.ping_policy is None
+    assert "ping_policy" not in vars(connection)
+    assert sys.getsizeof(vars(connection)) < 512
 
 
 # --- history data, in bytes ---

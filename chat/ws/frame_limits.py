@@ -33,7 +33,7 @@ request sent is charged once it is sent, so a connection gets at most the budget
 answer per minute.
 
 Memory: a connection that sends nothing (most of them, in a big chat) holds nothing
-here; its first counted frame creates its state, one array of doubles (about 130 bytes).
+here; its first counted frame creates its state, one array of doubles (144 bytes).
 """
 
 from __future__ import annotations
