@@ -21,8 +21,10 @@ from support import (
     Account,
     Clients,
     JsonClient,
+    Server,
     account,
     create_room,
+    http_client,
     open_clients,
     start_server,
 )
@@ -40,6 +42,14 @@ RETRY = re.compile(r": try again in (\d+) s$")
 def frame_limited(config: Config, **changes: Any) -> Config:
     """`config` with rate limits on: the defaults, but `changes`."""
     return config.replace(rate_limits=True, **changes)
+
+
+async def limited_server(
+    nursery: trio.Nursery, config: Config, name: str, **changes: Any
+) -> tuple[Server, Account]:
+    """A server with rate limits on (the defaults, but `changes`), and a user of it."""
+    server = await start_server(nursery, frame_limited(config, **changes))
+    return server, await account(server, name)
 
 
 def refusal_text(frame: Any) -> str:
@@ -109,8 +119,7 @@ def test_an_invalid_frame_limit_names_its_setting() -> None:
 async def test_room_changes_past_the_limit_are_refused_and_the_client_stays_in_its_room(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_room_changes="3/minute"))
-    user = await account(server, "hopper")
+    server, user = await limited_server(nursery, config, "hopper", rate_room_changes="3/minute")
     room_id = await create_room(server, user, "elsewhere")
     async with open_clients(server) as clients:
         ws = await in_room(clients, user, room_id)
@@ -128,8 +137,7 @@ async def test_room_changes_past_the_limit_are_refused_and_the_client_stays_in_i
 async def test_read_markers_past_the_limit_are_refused(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_read_markers="2/minute"))
-    user = await account(server, "reader")
+    server, user = await limited_server(nursery, config, "reader", rate_read_markers="2/minute")
     async with open_clients(server) as clients:
         ws = await in_room(clients, user)
         message_id = (await ws.request({"Type": "message", "Text": "hello"}))["MessageID"]
@@ -142,8 +150,7 @@ async def test_read_markers_past_the_limit_are_refused(
 async def test_typing_frames_past_the_connection_limit_are_refused(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config))
-    user = await account(server, "typist")
+    server, user = await limited_server(nursery, config, "typist")
     async with open_clients(server) as clients:
         ws = await in_room(clients, user)
         for _ in range(parse_rate(TYPING)[0]):
@@ -155,8 +162,7 @@ async def test_typing_frames_past_the_connection_limit_are_refused(
 async def test_text_pings_past_the_limit_get_the_dialects_error_frame(
     nursery: trio.Nursery, config: Config, path: str
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_pings="2/minute"))
-    user = await account(server, "pinger")
+    server, user = await limited_server(nursery, config, "pinger", rate_pings="2/minute")
     async with open_clients(server) as clients:
         client = await clients.json(path, token=user.token)
         if path == "/v1/ws":
@@ -179,8 +185,7 @@ async def test_text_pings_past_the_limit_get_the_dialects_error_frame(
 async def test_websocket_pings_past_the_limit_get_an_error_frame_instead_of_a_pong(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_pings="2/minute"))
-    user = await account(server, "pinger")
+    server, user = await limited_server(nursery, config, "pinger", rate_pings="2/minute")
     async with open_clients(server) as clients:
         client = await clients.json("/ws", token=user.token)
         with trio.fail_after(STEP):
@@ -195,8 +200,7 @@ async def test_websocket_pings_past_the_limit_get_an_error_frame_instead_of_a_po
 async def test_a_client_that_keeps_pinging_past_the_limit_is_closed_with_1008(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_pings="1/minute"))
-    user = await account(server, "pinger")
+    server, user = await limited_server(nursery, config, "pinger", rate_pings="1/minute")
     async with open_clients(server) as clients:
         client = await clients.json("/ws", token=user.token)
         async with trio.open_nursery() as waiting:
@@ -211,8 +215,7 @@ async def test_a_client_that_keeps_pinging_past_the_limit_is_closed_with_1008(
 async def test_history_requests_past_the_limit_are_refused(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_history="2/minute"))
-    user = await account(server, "historian")
+    server, user = await limited_server(nursery, config, "historian", rate_history="2/minute")
     async with open_clients(server) as clients:
         await seed_lobby(clients, user, 1, 10)  # its last step is a history request
         talker = await clients.talker(token=user.token)
@@ -228,8 +231,7 @@ async def test_history_requests_past_the_limit_are_refused(
 async def test_authentications_past_the_limit_are_refused(
     nursery: trio.Nursery, config: Config, dialect: str
 ) -> None:
-    server = await start_server(nursery, frame_limited(config))
-    user = await account(server, "again")
+    server, user = await limited_server(nursery, config, "again")
     allowed = parse_rate(AUTHENTICATIONS)[0]
     async with open_clients(server) as clients:
         if dialect == "TokenTalker":
@@ -251,8 +253,7 @@ async def test_authentications_past_the_limit_are_refused(
 async def test_invalid_frames_past_their_limit_close_the_connection_with_1008(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config))
-    user = await account(server, "garbler")
+    server, user = await limited_server(nursery, config, "garbler")
     async with open_clients(server) as clients:
         client = await clients.json("/ws", token=user.token)
         for _ in range(parse_rate(INVALID_FRAMES)[0]):
@@ -263,6 +264,20 @@ async def test_invalid_frames_past_their_limit_close_the_connection_with_1008(
         closed = await closed_by_server(client)
         assert closed.reason.code == 1008
         assert closed.reason.reason == "rate limit exceeded: too many invalid frames"
+
+
+async def test_frame_limit_refusals_are_counted_in_the_metrics(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server, user = await limited_server(nursery, config, "hopper", rate_room_changes="1/minute")
+    async with open_clients(server) as clients:
+        ws = await in_room(clients, user)
+        refused = await ws.request({"Type": "enter", "RoomID": LOBBY, "Presence": False})
+        assert_refused(refused, "too many room changes")
+    async with http_client(server) as client:
+        metrics = (await client.get("/metrics")).text
+    assert 'chat_rate_limit_refusals_total{limit="room-changes"} 1.0' in metrics
+    assert 'chat_rate_limit_refusals_total{limit="history-bytes"} 0.0' in metrics
 
 
 async def test_answering_pings_within_limits_costs_an_idle_connection_one_pointer() -> None:
@@ -281,8 +296,7 @@ async def test_answering_pings_within_limits_costs_an_idle_connection_one_pointe
 async def test_history_past_the_byte_budget_is_refused_with_a_retry_after(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_history_bytes=3000))
-    user = await account(server, "historian")
+    server, user = await limited_server(nursery, config, "historian", rate_history_bytes=3000)
     async with open_clients(server) as clients:
         await seed_lobby(clients, user, 10, 1000)  # charged 1 message to a connection of its own
         talker = await clients.talker(token=user.token)
@@ -297,8 +311,8 @@ async def test_history_past_the_byte_budget_is_refused_with_a_retry_after(
 async def test_a_resume_past_the_byte_budget_is_refused_and_the_client_stays_in_its_room(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_history_bytes=3000))
-    user, writer = await account(server, "resumer"), await account(server, "writer")
+    server, user = await limited_server(nursery, config, "resumer", rate_history_bytes=3000)
+    writer = await account(server, "writer")
     room_id = await create_room(server, user, "elsewhere")
     async with open_clients(server) as clients:
         await seed_lobby(clients, writer, 10, 1000)
@@ -347,8 +361,7 @@ async def test_full_resumes_in_a_row_stop_at_the_default_budget(
 async def test_a_client_that_keeps_asking_for_history_past_the_budget_is_closed_with_1008(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    server = await start_server(nursery, frame_limited(config, rate_history_bytes=100))
-    user = await account(server, "historian")
+    server, user = await limited_server(nursery, config, "historian", rate_history_bytes=100)
     async with open_clients(server) as clients:
         await seed_lobby(clients, user, 1, 200)
         talker = await clients.talker(token=user.token)
@@ -400,8 +413,7 @@ async def test_the_defaults_let_a_browser_like_session_through(
 ) -> None:
     # What chat/static/app.js sends, faster than a busy person: a resume on connecting,
     # rooms clicked through, a read marker on each arrival, typing, keep-alive pings.
-    server = await start_server(nursery, frame_limited(config))
-    user = await account(server, "busy")
+    server, user = await limited_server(nursery, config, "busy")
     room_id = await create_room(server, user, "elsewhere")
     async with open_clients(server) as clients:
         ws = await clients.json("/ws", token=user.token)

@@ -76,6 +76,8 @@ class Allowance:
 
     #: Its place in a connection's state (`FrameLimits.new_state`).
     index: int
+    #: Its name in the metrics (`chat_rate_limit_refusals_total{limit="room-changes"}`).
+    name: str
     #: What a refusal says: "too many room changes" (then ": try again in 2 s").
     what: str
     count: int
@@ -98,15 +100,15 @@ class FrameLimits:
     def __init__(self, config: Config) -> None:
         self.enabled = config.rate_limits
         rates = [
-            ("too many room changes", config.rate_room_changes),
-            ("too many read markers", config.rate_read_markers),
-            ("too many history requests", config.rate_history),
-            ("too many pings", config.rate_pings),
-            ("too many typing frames", TYPING),
-            ("too many authentications", AUTHENTICATIONS),
-            ("too many invalid frames", INVALID_FRAMES),
+            ("room-changes", "too many room changes", config.rate_room_changes),
+            ("read-markers", "too many read markers", config.rate_read_markers),
+            ("history-requests", "too many history requests", config.rate_history),
+            ("pings", "too many pings", config.rate_pings),
+            ("typing", "too many typing frames", TYPING),
+            ("authentications", "too many authentications", AUTHENTICATIONS),
+            ("invalid-frames", "too many invalid frames", INVALID_FRAMES),
         ]
-        made = [Allowance(i, what, *parse_rate(rate)) for i, (what, rate) in enumerate(rates)]
+        made = [Allowance(i, *names, *parse_rate(rate)) for i, (*names, rate) in enumerate(rates)]
         (
             self.room_changes,
             self.read_markers,
@@ -117,32 +119,36 @@ class FrameLimits:
             self.invalid_frames,
         ) = made
         self.history_data = Allowance(
-            len(made), "too much history sent", config.rate_history_bytes, 60.0
+            len(made), "history-bytes", "too much history sent", config.rate_history_bytes, 60.0
         )
         self._kinds = len(made) + 1
+        #: Frames refused, by allowance name, over every connection (read by `chat.metrics`).
+        self.refusals = dict.fromkeys([a.name for a in made] + [self.history_data.name], 0)
 
     def new_state(self) -> array[float]:
         """A connection's counts, for its first counted frame: for each allowance, when it
         will be whole again (GCRA's "theoretical arrival time"); never, so far."""
         return array("d", [-math.inf]) * self._kinds
 
-    @staticmethod
-    def take(state: array[float], allowance: Allowance) -> None:
+    def take(self, state: array[float], allowance: Allowance) -> None:
         """Count one frame under `allowance`, or raise `RateLimited` (counting nothing) if
         the connection has used it up."""
         now = trio.current_time()
         whole_at = max(state[allowance.index], now) + allowance.interval
         if whole_at - now > allowance.period:
-            raise allowance.refusal(whole_at - now - allowance.period)
+            raise self._refusal(allowance, whole_at - now - allowance.period)
         state[allowance.index] = whole_at
 
-    @staticmethod
-    def check_budget(state: array[float], allowance: Allowance) -> None:
+    def check_budget(self, state: array[float], allowance: Allowance) -> None:
         """Raise `RateLimited` if the budget of `allowance` is spent (`spend`)."""
         now = trio.current_time()
         left_at = state[allowance.index] - allowance.period
         if left_at > now:
-            raise allowance.refusal(left_at - now)
+            raise self._refusal(allowance, left_at - now)
+
+    def _refusal(self, allowance: Allowance, wait: float) -> RateLimited:
+        self.refusals[allowance.name] += 1
+        return allowance.refusal(wait)
 
     @staticmethod
     def spend(state: array[float], allowance: Allowance, amount: int) -> None:

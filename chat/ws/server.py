@@ -148,7 +148,8 @@ class WebSocketServer:
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
-        self._frame_limits = FrameLimits(config)
+        #: The per-connection frame limits (their refusals are read by `chat.metrics`).
+        self.frame_limits = FrameLimits(config)
         #: Open sessions by endpoint protocol (read by `chat.metrics`).
         self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
 
@@ -292,7 +293,7 @@ class WebSocketServer:
             queue_size=config.client_queue,
             write_timeout=config.write_timeout,
             close_timeout=config.close_timeout,
-            limits=self._frame_limits,
+            limits=self.frame_limits,
             address=address,
             path=path,
         )
