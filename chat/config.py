@@ -219,10 +219,10 @@ def _switch(text: str) -> bool:
 
 def _rate(text: str) -> str:
     """Rate limits in the notation of the `limits` library: "10/second;120/minute"."""
-    from limits import parse_many
+    from .sliding_window import parse_limits
 
     try:
-        parse_many(text)
+        parse_limits(text)
     except ValueError:
         raise ValueError(
             'must be limits like "10/second;120/minute" or "5 per 15 minutes"'
@@ -446,7 +446,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _positive_int,
         "Password checks that may wait for a bcrypt thread (at cost 12, about 2 s of work); "
-        "more get 503 with Retry-After.",
+        "one client address may hold a quarter of them, unknown names half; more get 503 "
+        "with Retry-After.",
     ),
     Setting(
         "rate_limits",

@@ -102,6 +102,8 @@ SPECIAL_STRINGS = (
     "a@b.c",
     "@",
     "x" * (MAX_TEXT + 1),
+    "\ufdfa" * 255,  # 18 characters each under NFKC: a 4,590-character name key
+    "\ufdfa" * 240 + "@x.example",
 )
 
 texts = st.one_of(

@@ -474,6 +474,15 @@ class Store(Protocol):
     async def public_rooms(self, limit: int) -> list[PublicRoom]:
         """Up to `limit` group rooms that are not private, by name, with member counts."""
 
+    # --- login addresses (chat/store/login_addresses.py) ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        """`user_id` has just logged in from `address`: keep it among their newest
+        addresses (an address over `MAX_ADDRESS_CHARS` is not kept)."""
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        """Whether `user_id` has logged in from `address` (one of the newest kept)."""
+
     # --- read markers ---
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:

@@ -41,6 +41,7 @@ import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from . import login_addresses
 from .aio_bridge import open_aio_loop
 from .base import (
     COMMITTED_AFTER_SQL,
@@ -234,6 +235,14 @@ async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) ->
 def _unique_violation(error: Exception, name: str) -> Exception:
     make = _UNIQUE_ERRORS.get(getattr(error, "constraint_name", None) or "")
     return error if make is None else make(name)
+
+
+async def _aio_remember_login_address(pool: asyncpg.Pool, user_id: int, address: str) -> None:
+    remember = login_addresses.REMEMBER_SQL.format(user="$1", address="$2", now="now()")
+    prune = login_addresses.PRUNE_SQL.format(user="$1", kept=login_addresses.KEPT_PER_USER)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(remember, user_id, address)
+        await conn.execute(prune, user_id)
 
 
 async def _aio_write_user(
@@ -742,6 +751,15 @@ class PostgresStore:
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
     # --- read markers ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        if len(address) > login_addresses.MAX_ADDRESS_CHARS:
+            return
+        await self._call(_aio_remember_login_address, self._pool, user_id, address)
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        sql = login_addresses.KNOWN_SQL.format(user="$1", address="$2")
+        return await self._call(self._pool.fetchval, sql, user_id, address) is not None
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
         sql = MARK_READ_SQL.format(user="$1", room="$2", message="$3", greatest="greatest")

@@ -35,6 +35,7 @@ import trio
 from ..config import ONE_INSTANCE_ON_SQLITE
 from ..errors import AlreadyServed, EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from . import login_addresses
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
@@ -623,6 +624,25 @@ class SQLiteStore:
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
     # --- read markers ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        if len(address) > login_addresses.MAX_ADDRESS_CHARS:
+            return
+        values = {"user": user_id, "address": address, "now": int(time.time())}
+        remember = login_addresses.REMEMBER_SQL.format(user=":user", address=":address", now=":now")
+        prune = login_addresses.PRUNE_SQL.format(user=":user", kept=login_addresses.KEPT_PER_USER)
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(remember, values)
+                conn.execute(prune, values)
+
+        await self._run(write)
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        sql = login_addresses.KNOWN_SQL.format(user="?", address="?")
+        row = await self._run(lambda conn: conn.execute(sql, (user_id, address)).fetchone())
+        return row is not None
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
         sql = MARK_READ_SQL.format(user=":user", room=":room", message=":message", greatest="max")
