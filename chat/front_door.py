@@ -205,29 +205,31 @@ class FrontDoor:
             peer = peer_address(stream)
             # A trusted proxy's connections carry many clients: each takes its client's
             # slot once the head names it. Anyone else's take the peer's slot at once, so
-            # connections that never finish their head count too.
+            # connections that never finish their head count too. Slots are by address
+            # key (an IPv6 client's /64: `ClientAddresses.key`).
             proxied = self._addresses.is_trusted(peer)
-            # The slot taken (its address), given back in `finally`. Plain calls rather
+            # The slot taken (its key), given back in `finally`. Plain calls rather
             # than an ExitStack of context managers: this frame lives as long as the
             # connection, and those cost about a kilobyte on every idle one.
             slot: str | None = None
             try:
                 if not proxied:
-                    if not self._cap.take(peer):
+                    key = self._addresses.key(peer)
+                    if not self._cap.take(key):
                         await self._turn_away(stream)
                         return
-                    slot = peer
+                    slot = key
                 replay = None
                 with trio.move_on_after(HEAD_TIMEOUT_S):
                     replay = ReplayStream(stream, await read_request_head(stream))
                 if replay is None or not replay.head:
                     return  # timed out or closed before sending anything
                 if proxied:
-                    client = self._addresses.resolve(peer, forwarded_for(replay.head))
-                    if not self._cap.take(client):
+                    key = self._addresses.resolve_key(peer, forwarded_for(replay.head))
+                    if not self._cap.take(key):
                         await self._turn_away(stream)
                         return
-                    slot = client
+                    slot = key
                 if is_websocket_upgrade(replay.head):
                     await self._websocket.handle(replay)
                 else:
