@@ -51,6 +51,7 @@ class Config:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    ipv6_prefix: int = 64
     body_timeout: float = 10.0
     max_connections_per_address: int = 256
     bcrypt_queue: int = 16
@@ -206,6 +207,10 @@ def _networks(text: str) -> tuple[str, ...]:
                 f"{network!r} is not one",
             ) from None
     return networks
+
+
+def _ipv6_prefix(text: str) -> int:
+    return _integer(text, 1, 128)
 
 
 def _switch(text: str) -> bool:
@@ -427,6 +432,15 @@ SETTINGS: tuple[Setting, ...] = (
         "client (for rate limits and connection caps); from anyone else it is ignored.",
     ),
     Setting(
+        "ipv6_prefix",
+        "CHAT_IPV6_PREFIX",
+        None,
+        _ipv6_prefix,
+        "Prefix length by which IPv6 clients are counted for rate limits and connection caps "
+        "(64: one LAN, whose hosts may take any of its addresses; 128: each address alone). "
+        "IPv4 clients are counted by address.",
+    ),
+    Setting(
         "body_timeout",
         "CHAT_BODY_TIMEOUT",
         None,
@@ -527,6 +541,7 @@ _NOUNS = {
     "max_frame_bytes": "largest WebSocket message",
     "max_body_bytes": "largest request body",
     "max_connections_per_address": "connections per address",
+    "ipv6_prefix": "IPv6 prefix length",
     "rate_limits": "rate limits switch",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",

@@ -103,7 +103,7 @@ async def serve(
     # This server's own registry (never prometheus-client's global one); it reads the
     # components' counters when scraped and starts no task.
     metrics = Metrics(instance_id)
-    addresses = ClientAddresses(config.trusted_proxies)
+    addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
     async with open_store(config, serving=True) as store:
         lobby = await store.room_by_id(store.lobby_id)
