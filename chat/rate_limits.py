@@ -95,6 +95,8 @@ class RateLimits:
         self.connections = rule(
             "connections", config.rate_connections, "connections from your address"
         )
+        self.rooms = rule("rooms", config.rate_rooms, "rooms created")
+        self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
         self._rules = {
             r.name: r
             for r in (
@@ -105,6 +107,8 @@ class RateLimits:
                 self.register,
                 self.messages,
                 self.connections,
+                self.rooms,
+                self.invites,
             )
         }
         # (account, address) pairs that logged in: the owner's addresses, never slowed.

@@ -248,7 +248,12 @@ class ChatService:
     # --- rooms and who may use them ---
 
     async def create_room(self, identity: Identity, name: str, *, is_private: bool) -> Room:
+        """A new group room, the caller its first member. Each attempt with a valid name
+        counts against the caller's room limit (`RateLimited` past it), one whose name
+        turns out to be taken too: the check and the count are one step, before the
+        insert, so two requests at once cannot both take the last one."""
         validation.room_name(name)
+        self.rate_limits.hit(self.rate_limits.rooms, str(identity.user_id))
         return await self.store.create_room(
             name, is_private=is_private, creator_id=identity.user_id
         )
@@ -294,11 +299,14 @@ class ChatService:
         return room
 
     async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
-        """Add a user to a room. Only the room's creator may; only group rooms take guests."""
+        """Add a user to a room. Only the room's creator may; only group rooms take guests.
+        Each invitation counts against the caller's invitation limit (`RateLimited` past
+        it), one of a member too: it sends them an ``invited`` notice all the same."""
         room = await self._room(room_id)
         if room.kind != "group" or room.creator_id != identity.user_id:
             raise Forbidden(f"only the creator of room {room_id} may invite users to it")
         await self.user(user_id)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         await self.store.add_member(room.id, user_id)
         # Told after the commit, so a client that enters the room at once may.
         invited = {
@@ -371,12 +379,17 @@ class ChatService:
 
     async def _direct_room(self, identity: Identity, other_user_id: int, unknown: str) -> Room:
         """`direct_room`, with the protocol's own words for an unknown user. A room that
-        exists proves both users do, so only a first message needs the extra lookup."""
+        exists proves both users do, so only a first message needs the extra lookup.
+
+        Opening a conversation puts it in the other user's list as an invitation does, so
+        a new one counts against the caller's invitation limit (`RateLimited` past it): a
+        user cannot open conversations with everyone. One that exists costs nothing."""
         room = await self.store.direct_room(identity.user_id, other_user_id, create=False)
         if room is not None:
             return room
         if await self.store.user_by_id(other_user_id) is None:
             raise NotFound(unknown)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         room = await self.store.direct_room(identity.user_id, other_user_id, create=True)
         assert room is not None
         return room

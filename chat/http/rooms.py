@@ -43,6 +43,17 @@ from .openapi import (
 )
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
+_TOO_MANY_ROOMS = Answer(
+    "the caller created too many rooms lately (CHAT_RATE_ROOMS), or another limit",
+    ERROR,
+    retry_after=True,
+)
+_TOO_MANY_INVITATIONS = Answer(
+    "the caller made too many invitations and new direct conversations lately"
+    " (CHAT_RATE_INVITES), or another limit",
+    ERROR,
+    retry_after=True,
+)
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
 _LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
@@ -80,6 +91,7 @@ def room_routes(service: ChatService) -> Blueprint:
             201: Answer("created", exact_object({"RoomID": ID})),
             400: INVALID,
             409: Answer("the room name is taken", ERROR),
+            429: _TOO_MANY_ROOMS,
         },
     )
     async def create_room() -> Any:
@@ -117,6 +129,7 @@ def room_routes(service: ChatService) -> Blueprint:
             400: INVALID,
             403: FORBIDDEN,
             404: NOT_FOUND,
+            429: _TOO_MANY_INVITATIONS,
         },
     )
     async def invite() -> Any:
@@ -214,9 +227,10 @@ def room_routes(service: ChatService) -> Blueprint:
     @routes.get("/dm/<uid>")
     @describe(
         "The caller's direct conversation with a user (created on first use)",
+        description="Creating one counts as an invitation (CHAT_RATE_INVITES).",
         path={"uid": ID},
         token=Token.REQUIRED,
-        answers={200: _ROOM_ID, 400: INVALID, 404: NOT_FOUND},
+        answers={200: _ROOM_ID, 400: INVALID, 404: NOT_FOUND, 429: _TOO_MANY_INVITATIONS},
     )
     async def direct_room(uid: str) -> Any:
         identity = await require_identity(service, request)
