@@ -323,8 +323,10 @@ class ChatService:
         return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
 
     async def public_rooms(self, identity: Identity) -> list[PublicRoom]:
-        """The group rooms anyone may join, by name, with their member counts (at most
-        `MAX_PUBLIC_ROOMS`). The lobby is not one of them: everyone is in it already."""
+        """The group rooms anyone may join, with their member counts, the most members
+        first, then the most recently written in (at most `MAX_PUBLIC_ROOMS`: a crowd of
+        empty rooms cannot push the busy ones out). The lobby is not one of them:
+        everyone is in it already."""
         return await self.store.public_rooms(MAX_PUBLIC_ROOMS)
 
     async def find_users(self, identity: Identity, prefix: str) -> list[tuple[int, str]]:

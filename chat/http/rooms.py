@@ -169,10 +169,12 @@ def room_routes(service: ChatService) -> Blueprint:
 
     @routes.get("/rooms/public")
     @describe(
-        "The group rooms anyone may join, by name, with their member counts",
+        "The group rooms anyone may join, with their member counts, the busiest first",
         description=(
-            f"Private rooms, direct conversations and the lobby (everyone is in it) are"
-            f" not listed; at most {MAX_PUBLIC_ROOMS} rooms."
+            "The most members first; among rooms with as many, the one with the most"
+            " recent message first (rooms never written in last); then by name, case"
+            " aside. Private rooms, direct conversations and the lobby (everyone is in it)"
+            f" are not listed; at most {MAX_PUBLIC_ROOMS} rooms."
         ),
         token=Token.REQUIRED,
         answers={200: Answer("public rooms", {"type": "array", "items": _PUBLIC_ROOM})},

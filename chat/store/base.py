@@ -313,13 +313,20 @@ ORDER BY lower(name), id
 LIMIT {limit}
 """
 
-#: Group rooms that are not private, with their member counts, by name (case aside).
+#: Group rooms that are not private, with their member counts: the most members first,
+#: then the most recent message (rooms never written in last), then by name (case aside).
+#: Members first because they are what a crowd of throwaway rooms lacks: one user can
+#: post in their own rooms, but only other accounts can join them. The rooms come from
+#: the partial index rooms_public (sql/*/*_public_rooms.sql), whatever the number of
+#: direct conversations and private rooms; each count is a range of room_members'
+#: primary key and each latest message one probe of messages_by_room (room_id, id).
 PUBLIC_ROOMS_SQL = """
-SELECT r.id, r.name, count(m.user_id) AS members
-FROM rooms AS r LEFT JOIN room_members AS m ON m.room_id = r.id
+SELECT r.id, r.name,
+       (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
+       (SELECT coalesce(max(g.id), 0) FROM messages AS g WHERE g.room_id = r.id) AS latest
+FROM rooms AS r
 WHERE r.kind = 'group' AND NOT r.is_private
-GROUP BY r.id, r.name
-ORDER BY lower(r.name), r.id
+ORDER BY members DESC, latest DESC, lower(r.name), r.id
 LIMIT {limit}
 """
 
@@ -472,7 +479,8 @@ class Store(Protocol):
         Without, None if the pair has none yet."""
 
     async def public_rooms(self, limit: int) -> list[PublicRoom]:
-        """Up to `limit` group rooms that are not private, by name, with member counts."""
+        """Up to `limit` group rooms that are not private, with member counts, in
+        `PUBLIC_ROOMS_SQL`'s order (the most members first)."""
 
     # --- read markers ---
 
