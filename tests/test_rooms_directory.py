@@ -1,6 +1,7 @@
 """Finding rooms (issue 20, item 7), on both backends: the directory of public rooms
 (``GET /rooms/public``) lists the busiest first, so a crowd of throwaway rooms cannot
-hide the real ones."""
+hide the real ones; a user's own rooms come described in one request
+(``GET /rooms/details``), however many there are."""
 
 from __future__ import annotations
 
@@ -93,3 +94,50 @@ async def test_rooms_alike_in_members_and_silence_come_by_name_case_aside(
     for name in ("beta", "Gamma", "alpha"):
         await create_room(server, alice, name)
     assert await names_in_directory(server, alice) == ["alpha", "beta", "Gamma"]
+
+
+# --- the caller's rooms, described in one request ---
+
+
+async def test_room_details_describe_each_room_of_get_rooms_as_get_room_does(
+    server: Server,
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    await create_room(server, alice, "hers")
+    await create_room(server, bob, "joined", alice)
+    await create_room(server, bob, "not hers")
+    invited = await create_room(server, bob, "invited", private=True)
+    async with http_client(server) as client:
+        response = await client.put(
+            "/invite", headers=bob.auth, json={"RoomID": invited, "UID": alice.uid}
+        )
+        assert response.status_code == 200, response.text
+        ids = (await client.get("/rooms", headers=alice.auth)).json()
+        response = await client.get("/rooms/details", headers=alice.auth)
+        assert response.status_code == 200, response.text
+        one_by_one = [(await client.get(f"/room/{i}", headers=alice.auth)).json() for i in ids]
+    assert response.json() == one_by_one
+    assert [room["Name"] for room in one_by_one] == ["lobby", "hers", "joined", "invited"]
+
+
+async def test_room_details_name_the_two_users_of_a_direct_conversation(
+    server: Server,
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    async with http_client(server) as client:
+        room_id = (await client.get(f"/dm/{bob.uid}", headers=alice.auth)).json()["RoomID"]
+        renamed = await client.put("/change-name", headers=bob.auth, json={"NewName": "robert"})
+        assert renamed.status_code == 200, renamed.text
+        response = await client.get("/rooms/details", headers=bob.auth)
+    direct = next(room for room in response.json() if room["RoomID"] == room_id)
+    assert direct["UIDs"] == [alice.uid, bob.uid]
+    assert direct["Users"] == [
+        {"UID": alice.uid, "Username": "alice"},
+        {"UID": bob.uid, "Username": "robert"},  # the name as it is now
+    ]
+
+
+async def test_room_details_need_a_token(server: Server) -> None:
+    async with http_client(server) as client:
+        response = await client.get("/rooms/details")
+    assert response.status_code == 401

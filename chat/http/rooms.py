@@ -4,6 +4,8 @@
 - ``PUT /join``         {"RoomID"}            -> 200 {"RoomID"}
 - ``PUT /invite``       {"RoomID", "UID"}     -> 200 {"RoomID", "UID"}
 - ``GET /rooms``                              -> 200 [RoomID, ...]
+- ``GET /rooms/details``                      -> 200 [{"RoomID", "Name", ...}, ...], as
+  ``GET /room/{roomID}`` describes each, in one request
 - ``GET /rooms/unread``                       -> 200 [{"RoomID", "Unread"}, ...]
 - ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
@@ -21,6 +23,7 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
+from ..store import RoomDetails
 from ..store.base import UNREAD_CAP
 from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object
@@ -33,6 +36,7 @@ from .openapi import (
     INVALID,
     MESSAGE,
     NOT_FOUND,
+    PUBLIC_PROFILE,
     ROOM,
     STRING,
     Answer,
@@ -60,6 +64,25 @@ _LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _COUNT = {"type": "integer", "minimum": 0}
 _UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
+#: A room as `GET /room/{roomID}` describes it, and for a direct one its two users.
+_ROOM_DETAILS = {
+    **ROOM,
+    "properties": {
+        **ROOM["properties"],
+        "Users": {"type": "array", "items": PUBLIC_PROFILE, "minItems": 2, "maxItems": 2},
+    },
+}
+
+
+def _room_details(details: RoomDetails) -> dict[str, Any]:
+    """`shapes.room`, and for a direct conversation its users ("Users", as "UIDs")."""
+    shape = shapes.room(details.room)
+    if details.room.pair is not None and details.pair_names is not None:
+        shape["Users"] = [
+            shapes.person(uid, name)
+            for uid, name in zip(details.room.pair, details.pair_names, strict=True)
+        ]
+    return shape
 
 
 async def _last_id(query_value: str | None) -> int:
@@ -149,6 +172,22 @@ def room_routes(service: ChatService) -> Blueprint:
     async def rooms() -> Any:
         identity = await require_identity(service, request)
         return await service.rooms_of(identity)
+
+    @routes.get("/rooms/details")
+    @describe(
+        "The caller's rooms, each described, the lobby first",
+        description=(
+            "The rooms of GET /rooms, in the same order, each as GET /room/{roomID}"
+            " describes it, in one request (a room list needs no request per room). A"
+            " direct conversation also names its two users, in the order of its UIDs:"
+            ' "Users": [{"UID", "Username"}, {"UID", "Username"}].'
+        ),
+        token=Token.REQUIRED,
+        answers={200: Answer("the caller's rooms", {"type": "array", "items": _ROOM_DETAILS})},
+    )
+    async def room_details() -> Any:
+        identity = await require_identity(service, request)
+        return [_room_details(details) for details in await service.room_details(identity)]
 
     @routes.get("/rooms/unread")
     @describe(

@@ -114,6 +114,15 @@ class PublicRoom:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDetails:
+    """One of a user's rooms as their room list shows it (`Store.room_details`): the room,
+    and for a direct conversation its two users' names, in `Room.pair`'s order."""
+
+    room: Room
+    pair_names: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class PoolUsage:
     """How busy a store's connections are (for metrics): `in_use` of its `size`
     connections are running statements, and `waiting` callers are queued for one."""
@@ -330,6 +339,29 @@ ORDER BY members DESC, latest DESC, lower(r.name), r.id
 LIMIT {limit}
 """
 
+#: A user's rooms for their room list, in one query: the lobby first, then every room
+#: they are a member of, by id, each with its direct_rooms pair and the pair's names.
+#: {user} and {lobby} are the stores' placeholders.
+ROOM_DETAILS_SQL = """
+SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
+       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name
+FROM (SELECT {lobby} AS room_id
+      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS mine
+JOIN rooms AS r ON r.id = mine.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = r.id
+LEFT JOIN users AS lo ON lo.id = d.low_user_id
+LEFT JOIN users AS hi ON hi.id = d.high_user_id
+ORDER BY r.id <> {lobby}, r.id
+"""
+
+
+def room_details_from_row(row: Row, to_datetime: ToDatetime) -> RoomDetails:
+    room = room_from_row(row, to_datetime)
+    assert room is not None
+    names = None if room.pair is None else (row["low_name"], row["high_name"])
+    return RoomDetails(room, names)
+
+
 #: The user whose support thread holds the newest message that is either from that
 #: user or from the operator {operator}: whom "answer the latest thread" answers.
 LATEST_SUPPORT_USER_SQL = """
@@ -472,6 +504,10 @@ class Store(Protocol):
 
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        """The lobby, then each room the user is a member of by id, as `ROOM_DETAILS_SQL`
+        reads them: one query, however many rooms."""
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         """The pair's direct room. With `create`, made (with both as members) on first
