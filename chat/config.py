@@ -62,6 +62,8 @@ class Config:
     rate_register: str = "5/minute;20/hour"
     rate_messages: str = "10/second;120/minute"
     rate_connections: str = "60/minute"
+    rate_rooms: str = "10/hour"
+    rate_invites: str = "30/hour"
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -516,6 +518,21 @@ SETTINGS: tuple[Setting, ...] = (
         "WebSocket connections opened per client address.",
     ),
     Setting(
+        "rate_rooms",
+        "CHAT_RATE_ROOMS",
+        None,
+        _rate,
+        "Group rooms a user creates (`POST /create-room`), over every instance.",
+    ),
+    Setting(
+        "rate_invites",
+        "CHAT_RATE_INVITES",
+        None,
+        _rate,
+        "Invitations a user makes (`PUT /invite`) and direct conversations they open with "
+        "someone new (a first direct message, `GET /dm/{UID}`), over every instance.",
+    ),
+    Setting(
         "metrics_token",
         "CHAT_METRICS_TOKEN",
         None,
@@ -551,6 +568,8 @@ _NOUNS = {
     "rate_register": "registration rate limit",
     "rate_messages": "message rate limit",
     "rate_connections": "connection rate limit",
+    "rate_rooms": "room creation rate limit",
+    "rate_invites": "invitation rate limit",
 }
 
 

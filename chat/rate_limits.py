@@ -135,6 +135,8 @@ class RateLimits:
         self.connections = rule(
             "connections", config.rate_connections, "connections from your address"
         )
+        self.rooms = rule("rooms", config.rate_rooms, "rooms created")
+        self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
         self._rules = {
             r.name: r
             for r in (
@@ -145,6 +147,8 @@ class RateLimits:
                 self.register,
                 self.messages,
                 self.connections,
+                self.rooms,
+                self.invites,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

@@ -32,7 +32,7 @@ from .errors import (
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
-from .store import Message, PublicRoom, Room, Store, User, WaitingThread
+from .store import Message, PublicRoom, Room, RoomDetails, Store, User, WaitingThread
 
 if TYPE_CHECKING:
     from .notices import Notices
@@ -294,7 +294,12 @@ class ChatService:
     # --- rooms and who may use them ---
 
     async def create_room(self, identity: Identity, name: str, *, is_private: bool) -> Room:
+        """A new group room, the caller its first member. Each attempt with a valid name
+        counts against the caller's room limit (`RateLimited` past it), one whose name
+        turns out to be taken too: the check and the count are one step, before the
+        insert, so two requests at once cannot both take the last one."""
         validation.room_name(name)
+        self.rate_limits.hit(self.rate_limits.rooms, str(identity.user_id))
         return await self.store.create_room(
             name, is_private=is_private, creator_id=identity.user_id
         )
@@ -340,11 +345,14 @@ class ChatService:
         return room
 
     async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
-        """Add a user to a room. Only the room's creator may; only group rooms take guests."""
+        """Add a user to a room. Only the room's creator may; only group rooms take guests.
+        Each invitation counts against the caller's invitation limit (`RateLimited` past
+        it), one of a member too: it sends them an ``invited`` notice all the same."""
         room = await self._room(room_id)
         if room.kind != "group" or room.creator_id != identity.user_id:
             raise Forbidden(f"only the creator of room {room_id} may invite users to it")
         await self.user(user_id)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         await self.store.add_member(room.id, user_id)
         # Told after the commit, so a client that enters the room at once may.
         invited = {
@@ -360,9 +368,15 @@ class ChatService:
         """The rooms the caller can enter: the lobby, then every room they are a member of."""
         return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
 
+    async def room_details(self, identity: Identity) -> list[RoomDetails]:
+        """`rooms_of`'s rooms, each described, in one query: what a room list shows."""
+        return await self.store.room_details(identity.user_id, self.lobby_id)
+
     async def public_rooms(self, identity: Identity) -> list[PublicRoom]:
-        """The group rooms anyone may join, by name, with their member counts (at most
-        `MAX_PUBLIC_ROOMS`). The lobby is not one of them: everyone is in it already."""
+        """The group rooms anyone may join, with their member counts, the most members
+        first, then the most recently written in (at most `MAX_PUBLIC_ROOMS`: a crowd of
+        empty rooms cannot push the busy ones out). The lobby is not one of them:
+        everyone is in it already."""
         return await self.store.public_rooms(MAX_PUBLIC_ROOMS)
 
     async def find_users(self, identity: Identity, prefix: str) -> list[tuple[int, str]]:
@@ -417,12 +431,17 @@ class ChatService:
 
     async def _direct_room(self, identity: Identity, other_user_id: int, unknown: str) -> Room:
         """`direct_room`, with the protocol's own words for an unknown user. A room that
-        exists proves both users do, so only a first message needs the extra lookup."""
+        exists proves both users do, so only a first message needs the extra lookup.
+
+        Opening a conversation puts it in the other user's list as an invitation does, so
+        a new one counts against the caller's invitation limit (`RateLimited` past it): a
+        user cannot open conversations with everyone. One that exists costs nothing."""
         room = await self.store.direct_room(identity.user_id, other_user_id, create=False)
         if room is not None:
             return room
         if await self.store.user_by_id(other_user_id) is None:
             raise NotFound(unknown)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         room = await self.store.direct_room(identity.user_id, other_user_id, create=True)
         assert room is not None
         return room

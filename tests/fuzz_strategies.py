@@ -286,6 +286,7 @@ ROUTES = (
     Route("PUT", "/join", ("RoomID",)),
     Route("PUT", "/invite", ("RoomID", "UID")),
     Route("GET", "/rooms"),
+    Route("GET", "/rooms/details"),
     Route("GET", "/rooms/unread"),
     Route("GET", "/rooms/public"),
     Route("GET", "/users?prefix=a"),

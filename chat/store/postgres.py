@@ -50,6 +50,7 @@ from .base import (
     MARK_READ_SQL,
     NAME_KEYS,
     PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     USERS_BY_PREFIX_SQL,
@@ -60,6 +61,7 @@ from .base import (
     PoolUsage,
     PublicRoom,
     Room,
+    RoomDetails,
     User,
     WaitingThread,
     assign_name_keys,
@@ -69,6 +71,7 @@ from .base import (
     name_keys,
     observed,
     pool_usage,
+    room_details_from_row,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -726,6 +729,11 @@ class PostgresStore:
             user_id,
         )
         return [row["room_id"] for row in rows]
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user="$1", lobby="$2::bigint")
+        rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
+        return [room_details_from_row(row, _as_is) for row in rows]
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))

@@ -43,6 +43,7 @@ from .base import (
     MARK_READ_SQL,
     NAME_KEYS,
     PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     USERS_BY_PREFIX_SQL,
@@ -53,6 +54,7 @@ from .base import (
     PoolUsage,
     PublicRoom,
     Room,
+    RoomDetails,
     User,
     WaitingThread,
     assign_name_keys,
@@ -62,6 +64,7 @@ from .base import (
     name_keys,
     observed,
     pool_usage,
+    room_details_from_row,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -540,6 +543,12 @@ class SQLiteStore:
                 )
             ]
         )
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user=":user", lobby=":lobby")
+        values = {"user": user_id, "lobby": lobby_id}
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [room_details_from_row(row, _from_ms) for row in rows]
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
