@@ -2,7 +2,7 @@
 
 bcrypt is deliberately slow (about 0.25 s at cost 12), so it never runs on the Trio
 thread: every hash and check goes to a worker thread, at most `workers` at a time,
-queued fairly by a `trio.CapacityLimiter`. Unknown users are checked against a dummy
+queued fairly by client address (`chat.password_queue`). Unknown users are checked against a dummy
 hash of the same cost, so the answer takes as long as for a real user with a wrong
 password and response times do not reveal which names exist.
 
@@ -19,18 +19,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import bcrypt
 import jwt
-import trio
 
-from .errors import InvalidToken, Overloaded
+from .errors import InvalidToken
+from .password_queue import PasswordQueue
 
-T = TypeVar("T")
+#: The address of work that is no client's (a command, the dummy hash).
+LOCAL = "local"
 
 _ALGORITHM = "HS256"
 SECRET_FILE_NAME = "jwt-secret"
@@ -39,37 +38,37 @@ SECRET_FILE_NAME = "jwt-secret"
 class Passwords:
     """Hashes and checks passwords in worker threads.
 
-    At most `workers` run at once; at most `queue` more wait for a thread. A request past
-    that gets `Overloaded` (503) at once instead of waiting behind seconds of bcrypt:
-    50 concurrent logins once made an ordinary one take 11 s.
+    At most `workers` run at once; at most `queue` more wait for a thread, in a queue
+    that is fair to every client address and puts existing accounts first
+    (`chat.password_queue`). A request past its share gets `Overloaded` (503) at once
+    instead of waiting behind seconds of bcrypt: 50 concurrent logins once made an
+    ordinary one take 11 s.
     """
 
     def __init__(self, cost: int, workers: int = 2, *, queue: int = 16) -> None:
         self._cost = cost
-        self._limiter = trio.CapacityLimiter(workers)
-        self._queue = queue
+        self._queue = PasswordQueue(workers, queue)
         self._dummy_hash: bytes | None = None
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        if self._limiter.statistics().tasks_waiting >= self._queue:
-            raise Overloaded("the server is busy checking passwords: try again in a moment")
-        return await trio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def prepare(self) -> None:
         """Compute the dummy hash now, so the first unknown-user check is not slower."""
         if self._dummy_hash is None:
             self._dummy_hash = (await self.hash(secrets.token_hex(16))).encode("ascii")
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, address: str = LOCAL) -> str:
+        """A new bcrypt hash of `password`, for a request from `address`."""
+
         def work() -> bytes:
             return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(self._cost))
 
-        hashed = await self._run(work)
+        hashed = await self._queue.run(work, address=address, known=True)
         return hashed.decode("ascii")
 
-    async def check(self, password: str, password_hash: str | None) -> bool:
+    async def check(
+        self, password: str, password_hash: str | None, *, address: str = LOCAL
+    ) -> bool:
         """True if `password` matches; with no hash (unknown user) spend the same time, then
-        return False."""
+        return False. `address` is the client's, for its share of the queue."""
         if password_hash is None:
             await self.prepare()
             assert self._dummy_hash is not None
@@ -80,8 +79,9 @@ class Passwords:
         def work() -> bool:
             return bcrypt.checkpw(password.encode("utf-8"), target)
 
-        matched = await self._run(work)
-        return matched and password_hash is not None
+        known = password_hash is not None
+        matched = await self._queue.run(work, address=address, known=known)
+        return matched and known
 
 
 @dataclass(frozen=True, slots=True)

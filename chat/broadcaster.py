@@ -27,6 +27,7 @@ from typing import NoReturn, Protocol
 import trio
 
 from .store import Message, Room
+from .task_failures import TaskFailures
 from .ws.frames import text_frame
 
 #: What subscribers subscribe to: ("room", room_id), ("user", user_id), ...
@@ -124,7 +125,8 @@ class BroadcastStats:
 class Broadcaster:
     """Owns the subscription map and the fan-out task."""
 
-    def __init__(self, inbox_size: int = 1024) -> None:
+    def __init__(self, inbox_size: int = 1024, *, failures: TaskFailures | None = None) -> None:
+        self._failures = failures or TaskFailures()
         # The broadcaster's inbox. Publishers share the send end (the Broadcaster closes
         # neither end before `run` exits); `run` owns and closes the receive end.
         # Items are lists of events: a batch published together is delivered together.
@@ -259,5 +261,10 @@ class Broadcaster:
                         batch.extend(self._inbox_receive.receive_nowait())
                     except trio.WouldBlock:
                         break
-                self.deliver(batch)
+                with self._failures.contained("broadcaster", "a fan-out batch"):
+                    self.deliver(batch)
+                if self.position < batch[-1].message.id:
+                    # Past a batch that failed half-way, too: what it did not deliver
+                    # live is in the history, and nobody waits for it forever.
+                    self._advance(batch[-1].message.id)
         raise AssertionError("the inbox send end is never closed while run() is running")

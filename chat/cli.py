@@ -191,7 +191,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as error:
         expected = _first_error(error, (ChatError, OSError))
         if expected is None:
-            raise
+            # A bug (no client can cause one: the root tasks contain their failures,
+            # chat/task_failures.py): say what stopped the instance in one line, with
+            # the traceback for the report, and exit non-zero for the supervisor.
+            cause = error
+            while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+                cause = cause.exceptions[0]
+            log.critical(
+                "stopped by an unexpected error: %s: %s",
+                type(cause).__name__,
+                cause,
+                exc_info=error,
+            )
+            return 1
         print(f"chat: {_describe(expected, config)}", file=sys.stderr)
         # Serving a SQLite file another server serves is a configuration error.
         return 2 if isinstance(expected, AlreadyServed) else 1

@@ -51,6 +51,7 @@ class Config:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    ipv6_prefix: int = 64
     body_timeout: float = 10.0
     max_connections_per_address: int = 256
     bcrypt_queue: int = 16
@@ -61,6 +62,8 @@ class Config:
     rate_register: str = "5/minute;20/hour"
     rate_messages: str = "10/second;120/minute"
     rate_connections: str = "60/minute"
+    rate_rooms: str = "10/hour"
+    rate_invites: str = "30/hour"
     rate_room_changes: str = "60/minute"
     rate_read_markers: str = "300/minute"
     rate_history: str = "60/minute"
@@ -213,6 +216,10 @@ def _networks(text: str) -> tuple[str, ...]:
     return networks
 
 
+def _ipv6_prefix(text: str) -> int:
+    return _integer(text, 1, 128)
+
+
 def _switch(text: str) -> bool:
     value = text.strip().lower()
     if value in {"on", "true", "1", "yes"}:
@@ -224,10 +231,10 @@ def _switch(text: str) -> bool:
 
 def _rate(text: str) -> str:
     """Rate limits in the notation of the `limits` library: "10/second;120/minute"."""
-    from limits import parse_many
+    from .sliding_window import parse_limits
 
     try:
-        parse_many(text)
+        parse_limits(text)
     except ValueError:
         raise ValueError(
             'must be limits like "10/second;120/minute" or "5 per 15 minutes"'
@@ -242,7 +249,7 @@ def _frame_rate(text: str) -> str:
     try:
         parse_rate(text)
     except ValueError:
-        raise ValueError('must be a rate like "60/minute" or "5 per 10 seconds"') from None
+        raise ValueError('must be one limit like "60/minute" or "5 per 10 seconds"') from None
     return text
 
 
@@ -443,6 +450,15 @@ SETTINGS: tuple[Setting, ...] = (
         "client (for rate limits and connection caps); from anyone else it is ignored.",
     ),
     Setting(
+        "ipv6_prefix",
+        "CHAT_IPV6_PREFIX",
+        None,
+        _ipv6_prefix,
+        "Prefix length by which IPv6 clients are counted for rate limits and connection caps "
+        "(64: one LAN, whose hosts may take any of its addresses; 128: each address alone). "
+        "IPv4 clients are counted by address.",
+    ),
+    Setting(
         "body_timeout",
         "CHAT_BODY_TIMEOUT",
         None,
@@ -462,7 +478,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _positive_int,
         "Password checks that may wait for a bcrypt thread (at cost 12, about 2 s of work); "
-        "more get 503 with Retry-After.",
+        "one client address may hold a quarter of them, unknown names half; more get 503 "
+        "with Retry-After.",
     ),
     Setting(
         "rate_limits",
@@ -515,6 +532,21 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _rate,
         "WebSocket connections opened per client address.",
+    ),
+    Setting(
+        "rate_rooms",
+        "CHAT_RATE_ROOMS",
+        None,
+        _rate,
+        "Group rooms a user creates (`POST /create-room`), over every instance.",
+    ),
+    Setting(
+        "rate_invites",
+        "CHAT_RATE_INVITES",
+        None,
+        _rate,
+        "Invitations a user makes (`PUT /invite`) and direct conversations they open with "
+        "someone new (a first direct message, `GET /dm/{UID}`), over every instance.",
     ),
     Setting(
         "rate_room_changes",
@@ -578,6 +610,7 @@ _NOUNS = {
     "max_frame_bytes": "largest WebSocket message",
     "max_body_bytes": "largest request body",
     "max_connections_per_address": "connections per address",
+    "ipv6_prefix": "IPv6 prefix length",
     "rate_limits": "rate limits switch",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",
@@ -587,6 +620,8 @@ _NOUNS = {
     "rate_register": "registration rate limit",
     "rate_messages": "message rate limit",
     "rate_connections": "connection rate limit",
+    "rate_rooms": "room creation rate limit",
+    "rate_invites": "invitation rate limit",
     "rate_room_changes": "room change limit",
     "rate_read_markers": "read marker limit",
     "rate_history": "history request limit",

@@ -8,7 +8,9 @@ answered 429 and the connection closed.
 
 Which address: the peer's, known at accept, so connections that never finish their
 request head count too; for a trusted proxy (`chat.client_address`), whose connections
-carry many clients, the address it forwards, known once the head is read.
+carry many clients, the address it forwards, known once the head is read. Either way the
+cap counts the address's key (`ClientAddresses.key`): an IPv6 client's /64, whose hosts
+may each take any address in it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ RETRY_AFTER_S = 5
 
 
 class ConnectionCap:
-    """Counts open connections per client address. Plain methods: Trio runs one task at
+    """Counts open connections per client address key. Plain methods: Trio runs one task at
     a time, and none of them awaits."""
 
     def __init__(self, per_address: int, *, enabled: bool = True) -> None:

@@ -24,15 +24,16 @@ import trio
 
 from .client_address import ClientAddresses, normalise
 from .connection_cap import ConnectionCap, too_many_connections_response
+from .raw_response import json_response
 from .replay_stream import ReplayStream, close_gently
 
 log = logging.getLogger(__name__)
 
-#: A head larger than this is handed to the HTTP server unparsed; it answers 431/400.
+#: A request head larger than this (blank line included) is answered 431.
 MAX_HEAD_BYTES = 16 * 1024
 #: A client must finish sending its request head within this time (slowloris guard).
 HEAD_TIMEOUT_S = 10.0
-#: How long turning away a connection over its address's cap may take.
+#: How long turning a connection away (over its address's cap, a head too large) may take.
 TURN_AWAY_TIMEOUT_S = 2.0
 
 
@@ -60,6 +61,17 @@ async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes:
             break
         searched = len(buffer)
     return bytes(buffer)
+
+
+def head_too_large(head: bytes) -> bool:
+    """True if the request head in `head` (what `read_request_head` returned) is longer
+    than `MAX_HEAD_BYTES`, or did not end within them."""
+    end = head.find(b"\r\n\r\n")
+    return len(head) > MAX_HEAD_BYTES if end == -1 else end + 4 > MAX_HEAD_BYTES
+
+
+#: The answer to a request head over `MAX_HEAD_BYTES`.
+HEAD_TOO_LARGE = json_response(431, f"the request head is larger than {MAX_HEAD_BYTES // 1024} KiB")
 
 
 def header_values(head: bytes, name: bytes) -> list[bytes]:
@@ -151,6 +163,7 @@ class FrontDoor:
         self._websocket = websocket
         self._reuse_port = reuse_port
         self._cap = cap or ConnectionCap(0, enabled=False)
+        self._over_the_cap = too_many_connections_response(self._cap.per_address)
         self._addresses = addresses or ClientAddresses()
 
     async def run(
@@ -205,29 +218,36 @@ class FrontDoor:
             peer = peer_address(stream)
             # A trusted proxy's connections carry many clients: each takes its client's
             # slot once the head names it. Anyone else's take the peer's slot at once, so
-            # connections that never finish their head count too.
+            # connections that never finish their head count too. Slots are by address
+            # key (an IPv6 client's /64: `ClientAddresses.key`).
             proxied = self._addresses.is_trusted(peer)
-            # The slot taken (its address), given back in `finally`. Plain calls rather
+            # The slot taken (its key), given back in `finally`. Plain calls rather
             # than an ExitStack of context managers: this frame lives as long as the
             # connection, and those cost about a kilobyte on every idle one.
             slot: str | None = None
             try:
                 if not proxied:
-                    if not self._cap.take(peer):
-                        await self._turn_away(stream)
+                    key = self._addresses.key(peer)
+                    if not self._cap.take(key):
+                        await self._answer_and_close(stream, self._over_the_cap)
                         return
-                    slot = peer
+                    slot = key
                 replay = None
                 with trio.move_on_after(HEAD_TIMEOUT_S):
                     replay = ReplayStream(stream, await read_request_head(stream))
                 if replay is None or not replay.head:
                     return  # timed out or closed before sending anything
+                if head_too_large(replay.head):
+                    # Answered here, for HTTP and WebSocket alike: Hypercorn's parser
+                    # would take a longer head that arrived in one piece.
+                    await self._answer_and_close(stream, HEAD_TOO_LARGE)
+                    return
                 if proxied:
-                    client = self._addresses.resolve(peer, forwarded_for(replay.head))
-                    if not self._cap.take(client):
-                        await self._turn_away(stream)
+                    key = self._addresses.resolve_key(peer, forwarded_for(replay.head))
+                    if not self._cap.take(key):
+                        await self._answer_and_close(stream, self._over_the_cap)
                         return
-                    slot = client
+                    slot = key
                 if is_websocket_upgrade(replay.head):
                     await self._websocket.handle(replay)
                 else:
@@ -247,12 +267,12 @@ class FrontDoor:
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _turn_away(self, stream: trio.SocketStream) -> None:
-        """Answer 429 to a connection over its address's cap, and close it gently, so that
-        closing with unread data does not reset the connection before the client has read
-        the answer."""
+    async def _answer_and_close(self, stream: trio.SocketStream, response: bytes) -> None:
+        """Turn a connection away with `response` (a 429 over its address's cap, a 431),
+        and close it gently, so that closing with unread data does not reset the
+        connection before the client has read the answer."""
         with trio.move_on_after(TURN_AWAY_TIMEOUT_S):
-            await stream.send_all(too_many_connections_response(self._cap.per_address))
+            await stream.send_all(response)
         await close_gently(stream)
 
 

@@ -51,6 +51,7 @@ import trio
 from .broadcaster import Broadcaster, Event, topics_for
 from .errors import ChatError, Unavailable
 from .store import Message, NewMessage, Room, Store
+from .task_failures import TaskFailures
 
 if TYPE_CHECKING:
     from .bus import Bus
@@ -131,8 +132,10 @@ class MessageWriter:
         *,
         commit_seconds: Observer | None = None,
         bus_lag_seconds: Observer | None = None,
+        failures: TaskFailures | None = None,
     ) -> None:
         self._store = store
+        self._failures = failures or TaskFailures()
         self._broadcaster = broadcaster
         self._bus = bus
         # Metrics (`chat.metrics`): observed once per batch committed, and once per
@@ -238,13 +241,8 @@ class MessageWriter:
                     with trio.move_on_at(self._retry_at):
                         first = await self._queue_receive.receive()
                     batch = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
-                    messages = [item for item in batch if isinstance(item, PendingMessage)]
-                    if len(messages) < len(batch):
-                        self._wake_queued = False
-                    if messages:
-                        await self._commit(messages)
-                    if self._look or self._announced > self._position:
-                        await self._catch_up()
+                    with self._failures.contained("message-writer", "a batch of messages"):
+                        await self._advance(batch)
             finally:
                 # Shutdown: the clients are being cancelled, but what they already sent
                 # was accepted, so it is committed now (bounded); nobody is left to
@@ -254,6 +252,27 @@ class MessageWriter:
                         messages = [item for item in batch if isinstance(item, PendingMessage)]
                         if messages:
                             await self._commit(messages, publish=False)
+
+    async def _advance(self, batch: list[PendingMessage | _Wake]) -> None:
+        """Commit and publish the messages in `batch`, and read what other instances
+        committed if they said so. An unexpected error leaves every message of the batch
+        answered (failed, if not stored) and a catch-up due in `RETRY_S`."""
+        messages = [item for item in batch if isinstance(item, PendingMessage)]
+        if len(messages) < len(batch):
+            self._wake_queued = False
+        try:
+            if messages:
+                await self._commit(messages)
+            if self._look or self._announced > self._position:
+                await self._catch_up()
+        except Exception as error:
+            for pending in messages:
+                if not pending.done.is_set():
+                    pending._fail(error)
+                    pending.done.set()
+            self._look = True
+            self._retry_at = trio.current_time() + RETRY_S
+            raise
 
     def _waiting(self, most: int) -> list[PendingMessage | _Wake]:
         """Up to `most` items already queued, without waiting."""

@@ -36,9 +36,12 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from .broadcaster import BroadcastStats
+    from .bus import Bus
     from .message_writer import MessageWriter
+    from .presence import Presence
     from .rate_limits import RateLimits
     from .store import Store
+    from .task_failures import TaskFailures
     from .ws.server import WebSocketServer
 
 #: The classic text format's content type, which every Prometheus (2.x and 3.x) parses.
@@ -131,6 +134,9 @@ class ServerCollector(Collector):
     websocket: WebSocketServer
     rate_limits: RateLimits
     store: Store
+    failures: TaskFailures
+    bus: Bus
+    presence: Presence
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -172,6 +178,28 @@ class ServerCollector(Collector):
         for limit, count in self.websocket.frame_limits.refusals.items():
             refusals.add_metric([limit], count)  # per connection (`chat.ws.frame_limits`)
         yield refusals
+
+        failures = CounterMetricFamily(
+            "chat_task_failures",
+            "Errors a long-lived task survived (one event or batch each), by task.",
+            labels=["task"],
+        )
+        for task, count in self.failures.counts.items():
+            failures.add_metric([task], count)
+        yield failures
+        dropped = CounterMetricFamily(
+            "chat_bus_events_dropped",
+            "Events not sent to the other instances because they were too large for the bus.",
+            labels=["type"],
+        )
+        for kind, count in self.bus.dropped.items():
+            dropped.add_metric([kind], count)
+        yield dropped
+        yield GaugeMetricFamily(
+            "chat_cluster_instances",
+            "Instances of this chat that this one has heard from lately, itself included.",
+            self.presence.instance_count(),
+        )
 
         pool = self.store.pool_usage()
         yield GaugeMetricFamily(

@@ -37,6 +37,7 @@ import trio
 
 from . import shapes
 from .errors import Unavailable
+from .task_failures import TaskFailures
 from .ws.dispatch import dumps
 from .ws.frames import text_frame
 
@@ -97,8 +98,16 @@ class Presence:
     """This instance's presence counts, the other instances' states, and the task that
     keeps them in step."""
 
-    def __init__(self, bus: Bus, instance_id: str, *, timeout: float) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        instance_id: str,
+        *,
+        timeout: float,
+        failures: TaskFailures | None = None,
+    ) -> None:
         self._bus = bus
+        self._failures = failures or TaskFailures()
         self._instance_id = instance_id
         self.timeout = timeout
         #: Snapshots go out well within the timeout, so one lost snapshot forgets no one.
@@ -130,6 +139,10 @@ class Presence:
         self._telling = trio.Event()
 
     # --- what the cluster knows ---
+
+    def instance_count(self) -> int:
+        """How many instances are live: this one and those heard from within `timeout`."""
+        return 1 + len(self._others)
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self._online or any(user_id in o.online for o in self._others.values())
@@ -486,22 +499,29 @@ class Presence:
             with trio.move_on_at(min(next_snapshot, trio.current_time() + 1.0)):
                 await self._changed.wait()
             self._changed = trio.Event()
-            self._forget_silent()
-            self._prune_typing()
-            if trio.current_time() >= next_snapshot:
-                # The snapshot supersedes the changes not sent yet: sending them after it
-                # would put an older state over a newer one.
-                self._pending = [c for c in self._pending if c[0] == "typing"]
-                events = self._changes() + self._snapshot()
+            snapshot = trio.current_time() >= next_snapshot
+            if snapshot:
                 next_snapshot = trio.current_time() + self.heartbeat
-            else:
-                events = self._changes()
-            for event in events:
-                try:
-                    await self._bus.send_event(event)
-                except Unavailable as error:
-                    # The next snapshot repairs what the other instances missed.
-                    log.debug("cannot send presence to other instances: %s", error)
+            with self._failures.contained("presence", "a round of presence"):
+                await self._round(snapshot=snapshot)
+
+    async def _round(self, *, snapshot: bool) -> None:
+        """Forget silent instances, and send what changed (and a snapshot if asked)."""
+        self._forget_silent()
+        self._prune_typing()
+        if snapshot:
+            # The snapshot supersedes the changes not sent yet: sending them after it
+            # would put an older state over a newer one.
+            self._pending = [c for c in self._pending if c[0] == "typing"]
+            events = self._changes() + self._snapshot()
+        else:
+            events = self._changes()
+        for event in events:
+            try:
+                await self._bus.send_event(event)
+            except Unavailable as error:
+                # The next snapshot repairs what the other instances missed.
+                log.debug("cannot send presence to other instances: %s", error)
 
     def _prune_typing(self) -> None:
         now = trio.current_time()

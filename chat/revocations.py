@@ -34,6 +34,7 @@ import trio
 
 from .bus import tell_others
 from .errors import Unavailable
+from .task_failures import TaskFailures
 
 if TYPE_CHECKING:
     from .bus import Bus
@@ -62,8 +63,11 @@ class Session(Protocol):
 class Revocations:
     """The registry of open sessions by user, and the sweep that closes revoked ones."""
 
-    def __init__(self, store: Store, bus: Bus, *, period: float) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, *, period: float, failures: TaskFailures | None = None
+    ) -> None:
         self._store = store
+        self._failures = failures or TaskFailures()
         self._bus = bus
         self._period = period
         self._sessions: dict[int, set[Session]] = {}
@@ -131,7 +135,8 @@ class Revocations:
             # for a revocation that committed after the query read the table, so it must
             # trigger another sweep.
             self._woken = trio.Event()
-            await self._sweep()
+            with self._failures.contained("revocations", "a sweep for revoked tokens"):
+                await self._sweep()
 
     async def _sweep(self) -> None:
         """Close every session whose token version is older than its user's, or whose

@@ -65,6 +65,7 @@ from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
 from .service import ChatService
 from .store import describe_database, open_store
+from .task_failures import TaskFailures
 from .ws.server import WebSocketServer
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,15 @@ async def serve(
     )
     passwords = Passwords(config.bcrypt_cost, queue=config.bcrypt_queue)
     tokens = Tokens(secret, config.token_ttl)
-    broadcaster = Broadcaster()
-    rate_limits = RateLimits(config)
+    # What the root tasks survived (an event or a batch that raised): logged and counted,
+    # so that no client and no other instance can end this one (chat/task_failures.py).
+    failures = TaskFailures()
+    broadcaster = Broadcaster(failures=failures)
+    rate_limits = RateLimits(config, failures=failures)
     # This server's own registry (never prometheus-client's global one); it reads the
     # components' counters when scraped and starts no task.
     metrics = Metrics(instance_id)
-    addresses = ClientAddresses(config.trusted_proxies)
+    addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
     async with open_store(config, serving=True) as store:
         lobby = await store.room_by_id(store.lobby_id)
@@ -113,10 +117,11 @@ async def serve(
             bus,
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
+            failures=failures,
         )
-        revocations = Revocations(store, bus, period=config.revocation_sweep)
+        revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = Notices(bus)
-        presence = Presence(bus, instance_id, timeout=config.presence_timeout)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
         service = ChatService(
             store,
             passwords,
@@ -156,7 +161,16 @@ async def serve(
         )
         websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
         metrics.collect_from(
-            ServerCollector(broadcaster.stats, writer, websocket, rate_limits, store)
+            ServerCollector(
+                broadcaster.stats,
+                writer,
+                websocket,
+                rate_limits,
+                store,
+                failures,
+                bus,
+                presence,
+            )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
@@ -183,10 +197,12 @@ async def serve(
                     TOKENS_REVOKED: revocations.on_event,
                     USER_NOTICE: notices.on_event,
                     PRESENCE: presence.on_event,
-                }
+                },
+                failures,
             )
             await root.start(bus.run, writer.wake, events)
-            await root.start(rate_limits.run, bus)
+            # Each instance's share of a limit depends on how many there are.
+            await root.start(rate_limits.run, bus, presence.instance_count)
             await root.start(presence.run)
             await root.start(presence.announce)
             await root.start(revocations.run)

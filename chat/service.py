@@ -8,6 +8,7 @@ message is committed before anyone is told about it, and who is told.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from . import names, shapes, validation
-from .auth import Passwords, Tokens
+from .auth import LOCAL, Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
     EmailTaken,
@@ -25,11 +26,13 @@ from .errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    Overloaded,
+    Unavailable,
 )
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
-from .store import Message, PublicRoom, Room, Store, User, WaitingThread
+from .store import Message, PublicRoom, Room, RoomDetails, Store, User, WaitingThread
 
 if TYPE_CHECKING:
     from .notices import Notices
@@ -46,6 +49,8 @@ RESUME_WAIT_S = 5.0
 MAX_FOUND_USERS = 20
 #: The most rooms `public_rooms` lists.
 MAX_PUBLIC_ROOMS = 1000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,12 @@ class Backlog:
 
     messages: list[Message]
     before_id: int | None
+
+
+def _account(user: User | None, unknown: str) -> str:
+    """The key failed logins are counted under: the user's id, whichever way the login
+    named the account (by name or by e-mail), else what it asked for (`unknown`)."""
+    return f"user:{user.id}" if user is not None else unknown
 
 
 class ChatService:
@@ -145,7 +156,7 @@ class ChatService:
             # (spec 003); the unique index still decides races.
             if await self.store.user_by_email(email) is not None:
                 raise EmailTaken()
-        password_hash = await self.passwords.hash(password)
+        password_hash = await self.passwords.hash(password, address=address or LOCAL)
         return await self.store.create_user(name, password_hash, email=email, is_admin=is_admin)
 
     async def login(self, name: str, password: str, *, address: str) -> User:
@@ -159,28 +170,61 @@ class ChatService:
         """
         names.login_name(name)
         validation.password(password)
-        account = names.name_key(name)  # "Alice" and "alice" are one account
-        self.rate_limits.before_login(account, address)
+        self.rate_limits.before_login(address)
         user = await self.store.user_like_name(name)
+        account = _account(user, f"name:{names.name_key(name)}")
         return await self._check_password(user, password, account, address)
 
     async def login_by_email(self, email: str, password: str, *, address: str) -> User:
         """Like `login`, with the account's e-mail address (case-insensitive)."""
         email = validation.email(email)
         validation.password(password)
-        self.rate_limits.before_login(email, address)
+        self.rate_limits.before_login(address)
         user = await self.store.user_by_email(email)
-        return await self._check_password(user, password, email, address)
+        return await self._check_password(user, password, _account(user, f"email:{email}"), address)
 
     async def _check_password(
         self, user: User | None, password: str, account: str, address: str
     ) -> User:
-        if not await self.passwords.check(password, user.password_hash if user else None):
-            self.rate_limits.login_failed(account, address)
+        """Check `password` against `user`'s (or a dummy, for no user), under the failed
+        login limits of `account` at `address`; remember `address` as the owner's on
+        success."""
+        limits = self.rate_limits
+        if limits.under_attack(account) and not (
+            user is not None and await self.store.is_login_address(user.id, address)
+        ):
+            limits.slow_down(account)
+        # Counted as a failure from here until the password proves right, so guesses sent
+        # at once are held to the limit; one cut short (its client left) stays counted.
+        limits.reserve_failure(account, address)
+        matched: bool | None = None
+        try:
+            matched = await self.passwords.check(
+                password, user.password_hash if user else None, address=address
+            )
+        except Overloaded:
+            matched = True  # never checked, so not an attempt: as if it had succeeded
+            raise
+        finally:
+            if matched:
+                limits.login_succeeded(account, address)
+            else:
+                limits.login_failed(account, address)
+        if not matched:
             raise InvalidCredentials()
         assert user is not None
-        self.rate_limits.login_succeeded(account, address)
+        if limits.enabled:
+            # Only slow mode asks for the owner's addresses, and only with limits on.
+            await self._remember_login_address(user.id, address)
         return user
+
+    async def _remember_login_address(self, user_id: int, address: str) -> None:
+        try:
+            await self.store.remember_login_address(user_id, address)
+        except Unavailable:
+            # The login itself succeeded; the owner is at worst slowed down once if
+            # the account comes under attack before their next login.
+            log.warning("could not remember a login address of user %d", user_id)
 
     def issue_token(self, user: User) -> str:
         """A token for `user`, valid until it expires or the user's tokens are revoked."""
@@ -215,12 +259,14 @@ class ChatService:
         # bcrypt refuses anything over its limit: such a password cannot be the old one.
         if len(old_password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
             raise InvalidCredentials()
-        account = names.name_key(identity.name)
-        self.rate_limits.before_login(account, address)
+        self.rate_limits.before_login(address)
         user = await self._check_password(
-            await self.store.user_by_id(identity.user_id), old_password, account, address
+            await self.store.user_by_id(identity.user_id),
+            old_password,
+            f"user:{identity.user_id}",
+            address,
         )
-        new_hash = await self.passwords.hash(new_password)
+        new_hash = await self.passwords.hash(new_password, address=address)
         changed = await self.store.change_password(user.id, user.password_hash, new_hash)
         if changed is None:
             raise InvalidCredentials()  # changed meanwhile: the old password is not it now
@@ -248,7 +294,12 @@ class ChatService:
     # --- rooms and who may use them ---
 
     async def create_room(self, identity: Identity, name: str, *, is_private: bool) -> Room:
+        """A new group room, the caller its first member. Each attempt with a valid name
+        counts against the caller's room limit (`RateLimited` past it), one whose name
+        turns out to be taken too: the check and the count are one step, before the
+        insert, so two requests at once cannot both take the last one."""
         validation.room_name(name)
+        self.rate_limits.hit(self.rate_limits.rooms, str(identity.user_id))
         return await self.store.create_room(
             name, is_private=is_private, creator_id=identity.user_id
         )
@@ -294,11 +345,14 @@ class ChatService:
         return room
 
     async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
-        """Add a user to a room. Only the room's creator may; only group rooms take guests."""
+        """Add a user to a room. Only the room's creator may; only group rooms take guests.
+        Each invitation counts against the caller's invitation limit (`RateLimited` past
+        it), one of a member too: it sends them an ``invited`` notice all the same."""
         room = await self._room(room_id)
         if room.kind != "group" or room.creator_id != identity.user_id:
             raise Forbidden(f"only the creator of room {room_id} may invite users to it")
         await self.user(user_id)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         await self.store.add_member(room.id, user_id)
         # Told after the commit, so a client that enters the room at once may.
         invited = {
@@ -314,9 +368,15 @@ class ChatService:
         """The rooms the caller can enter: the lobby, then every room they are a member of."""
         return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
 
+    async def room_details(self, identity: Identity) -> list[RoomDetails]:
+        """`rooms_of`'s rooms, each described, in one query: what a room list shows."""
+        return await self.store.room_details(identity.user_id, self.lobby_id)
+
     async def public_rooms(self, identity: Identity) -> list[PublicRoom]:
-        """The group rooms anyone may join, by name, with their member counts (at most
-        `MAX_PUBLIC_ROOMS`). The lobby is not one of them: everyone is in it already."""
+        """The group rooms anyone may join, with their member counts, the most members
+        first, then the most recently written in (at most `MAX_PUBLIC_ROOMS`: a crowd of
+        empty rooms cannot push the busy ones out). The lobby is not one of them:
+        everyone is in it already."""
         return await self.store.public_rooms(MAX_PUBLIC_ROOMS)
 
     async def find_users(self, identity: Identity, prefix: str) -> list[tuple[int, str]]:
@@ -371,12 +431,17 @@ class ChatService:
 
     async def _direct_room(self, identity: Identity, other_user_id: int, unknown: str) -> Room:
         """`direct_room`, with the protocol's own words for an unknown user. A room that
-        exists proves both users do, so only a first message needs the extra lookup."""
+        exists proves both users do, so only a first message needs the extra lookup.
+
+        Opening a conversation puts it in the other user's list as an invitation does, so
+        a new one counts against the caller's invitation limit (`RateLimited` past it): a
+        user cannot open conversations with everyone. One that exists costs nothing."""
         room = await self.store.direct_room(identity.user_id, other_user_id, create=False)
         if room is not None:
             return room
         if await self.store.user_by_id(other_user_id) is None:
             raise NotFound(unknown)
+        self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         room = await self.store.direct_room(identity.user_id, other_user_id, create=True)
         assert room is not None
         return room

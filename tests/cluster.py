@@ -298,3 +298,44 @@ async def start_nginx(tmp_path: Path, upstreams: list[tuple[str, int]]) -> Nginx
             return nginx
     error_log = (home / "error.log").read_text() if (home / "error.log").exists() else ""
     pytest.fail(f"nginx did not start:\n{nginx.log}\n{error_log}")
+
+
+_ALL_LISTENING = re.compile(rb"listening on http://(\S+?):(\d+) and \S+ with (\d+) workers")
+_WORKER_STARTED = re.compile(rb"worker (\d+) started \(pid (\d+)\)")
+
+
+class Workers:
+    """A running `chat serve --workers N` and what its log says."""
+
+    def __init__(self, supervisor: Process, server: Server) -> None:
+        self.supervisor = supervisor
+        self.server = server
+
+    def pids(self) -> dict[int, int]:
+        """The newest pid of each worker, by worker number."""
+        return {
+            int(number): int(pid)
+            for number, pid in _WORKER_STARTED.findall(self.supervisor.log_path.read_bytes())
+        }
+
+
+@asynccontextmanager
+async def open_workers(
+    tmp_path: Path, database_url: str, count: int = 2, **changes: object
+) -> AsyncIterator[Workers]:
+    """`chat serve --workers count` on `database_url`, with `changes` to the settings of
+    a test instance (`instance_config`); stopped at the end."""
+    config = instance_config(tmp_path, database_url, 1, workers=count, **changes)
+    supervisor = await start_process(
+        [sys.executable, "-m", "chat", "serve"],
+        tmp_path / "supervisor.log",
+        env=chat_environ(config),
+    )
+    try:
+        match = await wait_for_log(supervisor, _ALL_LISTENING, f"chat serve --workers {count}")
+        assert int(match.group(3)) == count
+        server = Server(match.group(1).decode(), int(match.group(2)), config)
+        yield Workers(supervisor, server)
+    finally:
+        with trio.CancelScope(shield=True):
+            await supervisor.stop()

@@ -102,6 +102,8 @@ SPECIAL_STRINGS = (
     "a@b.c",
     "@",
     "x" * (MAX_TEXT + 1),
+    "\ufdfa" * 255,  # 18 characters each under NFKC: a 4,590-character name key
+    "\ufdfa" * 240 + "@x.example",
 )
 
 texts = st.one_of(
@@ -284,6 +286,7 @@ ROUTES = (
     Route("PUT", "/join", ("RoomID",)),
     Route("PUT", "/invite", ("RoomID", "UID")),
     Route("GET", "/rooms"),
+    Route("GET", "/rooms/details"),
     Route("GET", "/rooms/unread"),
     Route("GET", "/rooms/public"),
     Route("GET", "/users?prefix=a"),
@@ -491,6 +494,30 @@ def authorizations(known: Known) -> st.SearchStrategy[bytes]:
     )
 
 
+def forwarded_fors() -> st.SearchStrategy[bytes]:
+    """X-Forwarded-For values a proxy chain might send, and some it would not: one to four
+    hops of IPv4 and IPv6 addresses (the server keys IPv6 by its /64), IPv4-mapped,
+    scoped, bracketed, with ports, empty or junk hops."""
+    hops = st.one_of(
+        st.ip_addresses().map(lambda ip: str(ip).encode()),
+        st.sampled_from(
+            [
+                b"::ffff:203.0.113.7",
+                b"fe80::1%eth0",
+                b"[2001:db8::1]",
+                b"[2001:db8::1]:443",
+                b"203.0.113.7:80",
+                b"2001:db8:1:2::1/64",
+                b"unknown",
+                b"",
+                b"::",
+                b"::1",
+            ]
+        ),
+    )
+    return st.lists(hops, min_size=1, max_size=4).map(b", ".join).filter(_is_legal)
+
+
 def header_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
     """Any route with odd headers: Authorization (junk, forged, valid), Content-Type, Host,
     Origin, X-Forwarded-For and others."""
@@ -515,7 +542,7 @@ def header_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
                     | header_values(),
                     "Host": hosts(known),
                     "Origin": st.sampled_from([b"null", b"http://evil.example"]) | header_values(),
-                    "X-Forwarded-For": header_values(),
+                    "X-Forwarded-For": forwarded_fors() | header_values(),
                     "Accept": header_values(),
                     "Cookie": header_values(),
                     "Expect": st.sampled_from([b"100-continue", b"junk"]),
@@ -571,6 +598,8 @@ def raw_http_requests(known: Known, *, upgrade: bool) -> st.SearchStrategy[bytes
                     b"Content-Length: 99999999999999999999999",
                     b"Transfer-Encoding: chunked, gzip",
                     b"Content-Length: 0x10",
+                    # A head over the 16 KiB the server reads (431).
+                    b"X-Big: " + b"a" * (16 * 1024),
                 ]
             ),
         ),
@@ -614,7 +643,12 @@ def raw_http_requests(known: Known, *, upgrade: bool) -> st.SearchStrategy[bytes
         head = b" ".join([method, draw(targets), version]) + b"\r\n"
         return head + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
 
-    return build()
+    if upgrade:
+        return build()
+    # Now and then HTTP/2's connection preface and whatever frames (or bytes) follow it:
+    # refused in HTTP/2's own terms, never served.
+    preface = st.binary(max_size=200).map(lambda tail: b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + tail)
+    return st.one_of(build(), preface)
 
 
 # --- WebSocket ---------------------------------------------------------------------------

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import trio
 from browser import PHONE, WAIT_MS, WIDE, Client, in_browser, open_client, registered
-from support import PASSWORD, Account, Server, StoppableServer, account, http_client, open_clients
+from support import (
+    PASSWORD,
+    Account,
+    Server,
+    StoppableServer,
+    account,
+    create_room,
+    http_client,
+    open_clients,
+)
 
 from chat.config import Config
 from chat.service import MAX_RESUME
@@ -1095,5 +1104,34 @@ async def test_a_public_room_is_joined_from_the_directory(server: Server) -> Non
         reader.wait_for_text("#rooms button", "books")
         reader.page.wait_for_selector("#directory li", state="detached", timeout=WAIT_MS)
         _no_script_errors(reader)
+
+    await in_browser(scenario)
+
+
+async def test_a_person_in_many_rooms_gets_them_all_in_one_request(server: Server) -> None:
+    """The room list is one GET /rooms/details, not a request per room (GET /room/{id}) or
+    per person in a direct conversation (GET /profile/{UID})."""
+    alice = await account(server, "alice", "password")
+    friends = [await account(server, f"friend{i}") for i in range(10)]
+    groups = [f"room {i:02d}" for i in range(20)]
+    for name in groups:
+        await create_room(server, friends[0], name, alice)
+    async with http_client(server) as client:
+        for friend in friends:
+            opened = await client.get(f"/dm/{friend.uid}", headers=alice.auth)
+            assert opened.status_code == 200, opened.text
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = open_client(browser, server.http)
+        page.log_in("alice")
+        listed = page.page.locator("#rooms button")
+        expect(listed).to_have_count(1 + len(groups) + len(friends), timeout=WAIT_MS)
+        conversations = [f"with {friend.name}" for friend in friends]
+        assert listed.all_text_contents() == ["lobby", *groups, *conversations]
+        for_rooms = [r for r in page.requests if r.startswith(("GET room", "GET profile/"))]
+        assert sorted(for_rooms) == ["GET rooms/details", "GET rooms/public", "GET rooms/unread"]
+        _no_script_errors(page)
 
     await in_browser(scenario)

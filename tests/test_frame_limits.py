@@ -102,10 +102,11 @@ async def seed_lobby(clients: Clients, writer: Account, count: int, size: int) -
 # --- settings ---
 
 
-def test_a_rate_is_a_count_per_period() -> None:
+def test_a_per_connection_allowance_is_one_limit() -> None:
     assert parse_rate("60/minute") == (60, 60.0)
     assert parse_rate("5 per 15 minutes") == (5, 900.0)
-    assert parse_rate("2/second") == (2, 1.0)
+    with pytest.raises(ValueError, match="not a single limit"):
+        parse_rate("10/second;60/minute")
 
 
 def test_an_invalid_frame_limit_names_its_setting() -> None:

@@ -13,10 +13,12 @@ support protocol), any JSON, any text (invalid UTF-8 included), binary frames, W
 pings and frames over the size limit, with and without valid tokens.
 
 What is asserted, for every example: an HTTP answer below 500, and a 4xx carries a JSON
-`{"error": ...}` (except the empty 403/404 spec 001 prescribes for /v1/auth/); a
-WebSocket connection answers a `ping` sent after the frames with `pong`, unless it was
-closed with a code the frames deserve (1008 for the support protocol's refusals, 1007 for
-invalid UTF-8, 1009 over the size limit, 1000/1001); every frame the server sends is JSON;
+`{"error": ...}` (except the empty 403/404 spec 001 prescribes for /v1/auth/), the errors
+the HTTP layer answers to raw heads included (a head that opens with HTTP/2's preface gets
+HTTP/2's own refusal); a WebSocket connection answers a `ping` sent after the frames with
+`pong`, unless it was closed with a code the frames deserve (1008 for the support
+protocol's refusals, 1007 for invalid UTF-8, 1009 over the size limit, 1000/1001); every
+frame the server sends is JSON;
 once the client has closed, the server holds none of its connections (a connection left
 open forever is a leak, and one that blocks shutdown); and the server's log gained no
 traceback and no ERROR or CRITICAL line. After every test, the server process is alive
@@ -86,6 +88,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import connect
 
 from chat.config import Config
+from chat.http.server import HTTP2_REFUSED
+from chat.raw_response import http2_refusal
 
 EXAMPLES = int(os.environ.get("CHAT_FUZZ_EXAMPLES", "40"))
 
@@ -275,7 +279,9 @@ def fuzzed(
         # Rate limits stay off (server_config): the fuzzer is one address sending at
         # machine speed, and 429s from the limits and the connection cap would hide
         # everything behind them.
-        config = server_config(tmp_path, url, log_level="INFO")
+        # The fuzzer is a trusted proxy, so that its X-Forwarded-For values are read (and
+        # keyed: chat/client_address.py), as a proxy's are.
+        config = server_config(tmp_path, url, log_level="INFO", trusted_proxies=("127.0.0.1",))
         _add_operator(config)
         log_path = tmp_path / "chat.log"
         process, port = stack.enter_context(_serving(config, log_path))
@@ -387,10 +393,6 @@ def _what_is_wrong(request: HttpRequest, response: httpx.Response) -> str | None
     if not response.content:
         if status in (403, 404) and _EMPTY_BY_SPEC.match(request.target):
             return None
-        if status == 431:
-            # A head over 16 KiB is answered by the HTTP layer itself, before any route
-            # (chat/front_door.py, MAX_HEAD_BYTES): Hypercorn's bare 431.
-            return None
         return f"status {status} with an empty body"
     try:
         body = response.json()
@@ -449,16 +451,24 @@ def test_odd_headers_and_forged_tokens_never_get_a_5xx(
 _STATUS_LINE = re.compile(rb"^HTTP/\d\.\d (\d{3})")
 
 
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$")
+
+
 def _raw_exchange(port: int, data: bytes) -> bytes:
-    """Send `data` on a new connection; the answer's head (b"" if the server closed the
-    connection without one)."""
+    """Send `data` on a new connection; the first answer: its head and its Content-Length
+    body (b"" if the server closed the connection without one; what came before it
+    closed, for an answer cut short or not HTTP)."""
     answer = b""
     with (
         socket.create_connection(("127.0.0.1", port), timeout=STEP) as sock,
         contextlib.suppress(ConnectionResetError, BrokenPipeError),
     ):
         sock.sendall(data)
-        while b"\r\n\r\n" not in answer:
+        while True:
+            head, blank, body = answer.partition(b"\r\n\r\n")
+            length = _CONTENT_LENGTH.search(head) if blank else None
+            if blank and (length is None or len(body) >= int(length.group(1))):
+                break
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -472,11 +482,37 @@ def _raw_check(fuzzed: FuzzedServer, data: bytes) -> None:
     status = _STATUS_LINE.match(answer)
     problem = None
     if status is None:
-        if not (answer == b"" and _ends_with_the_first_request(data)):
+        if answer == _HTTP2_REFUSAL and data.startswith(b"PRI * HTTP/2.0\r\n"):
+            pass  # HTTP/2's preface, refused in HTTP/2's terms (tests/test_http2.py)
+        elif not (answer == b"" and _ends_with_the_first_request(data)):
             problem = f"the answer is not an HTTP response: {answer[:300]!r}"
     elif int(status.group(1)) >= 500 and not _unimplemented_coding(data, status.group(1)):
         problem = f"answered {answer[:500]!r}"
+    elif int(status.group(1)) >= 400:
+        problem = _raw_error_problem(data, answer)
     fuzzed.judge(offset, repr(data), problem)
+
+
+#: What a client that opens with HTTP/2's connection preface is answered.
+_HTTP2_REFUSAL = http2_refusal(HTTP2_REFUSED)
+
+
+def _raw_error_problem(request: bytes, answer: bytes) -> str | None:
+    """What is wrong with an error answer to a raw request, or None: like every error, it
+    carries a JSON ``{"error": ...}`` (docs/PROTOCOL.md), but for HEAD and the empty
+    answers spec 001 prescribes for /v1/auth/."""
+    method, _, rest = request.partition(b" ")
+    target = rest.partition(b" ")[0].decode("latin-1")
+    if method == b"HEAD" or _EMPTY_BY_SPEC.match(target):
+        return None
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not re.search(rb"(?im)^content-type:[ \t]*application/json[ \t]*\r?$", head):
+        return f"an error that is not JSON: {answer[:500]!r}"
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return f"an error without an error string: {answer[:500]!r}"
+    return None if isinstance(error, str) and error else f"an empty error: {answer[:500]!r}"
 
 
 def _ends_with_the_first_request(request: bytes) -> bool:

@@ -1,10 +1,10 @@
 """Every input that once broke the server (tests/corpus/hostile_inputs.json) is answered with
-a clear error: a 4xx over HTTP (raw request heads included), an error frame over a
-WebSocket with the connection still open, and nothing logged at ERROR. One test per
-backend replays the whole corpus (a server per entry would cost minutes), and reports
-every entry that fails, by name. The floods of issue 20 (one kind of frame sent hundreds
-of times) are replayed on a server with the rate limits on: each must be refused and
-then closed with 1008."""
+a clear error: a 4xx over HTTP (raw request heads included, each error a JSON
+``{"error": ...}``), an error frame over a WebSocket with the connection still open, and
+nothing logged at ERROR. One test per backend replays the whole corpus (a server per entry
+would cost minutes), and reports every entry that fails, by name. The floods of issue 20
+(one kind of frame sent hundreds of times) are replayed on a server with the rate limits
+on: each must be refused and then closed with 1008."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from support import STEP, Account, Clients, Server, account, http_client, open_c
 from trio_websocket import ConnectionClosed
 
 from chat.config import Config
+from chat.http.server import HTTP2_REFUSED
+from chat.raw_response import http2_refusal
 
 CORPUS = Path(__file__).parent / "corpus" / "hostile_inputs.json"
 #: A raw answer is complete once the server has sent nothing for this long.
@@ -112,6 +114,9 @@ async def replay_raw(server: Server, user: Account, entry: dict[str, Any]) -> st
                     break
             except trio.BrokenResourceError:
                 pass  # reset by the server: judged by what arrived before
+    if entry["raw"].get("http2_refused"):
+        refusal = http2_refusal(HTTP2_REFUSED)
+        return None if answer == refusal else f"answered {answer[:200]!r}, not {refusal!r}"
     status = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
     if status is None and not answer and entry["raw"].get("answer_optional"):
         return None  # closed unanswered, as HTTP/1.0 allows here; the log is checked below
@@ -123,6 +128,26 @@ async def replay_raw(server: Server, user: Account, entry: dict[str, Any]) -> st
             return f"answered {answer[:100]!r}, not {expected}"
     elif not 400 <= int(status.group(1)) < 500:
         return f"answered {answer[:100]!r}, not a 4xx"
+    if int(status.group(1)) >= 400:
+        return json_error_problem(answer)
+    return None
+
+
+def json_error_problem(answer: bytes) -> str | None:
+    """What is wrong with an error answer's head and body, or None: a JSON
+    ``{"error": "..."}`` of the length Content-Length says, as every error has."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not re.search(rb"(?im)^content-type: *application/json\r?$", head):
+        return f"an error that is not JSON: {answer[:300]!r}"
+    length = re.search(rb"(?im)^content-length: *(\d+)\r?$", head)
+    if length is None or int(length.group(1)) != len(body):
+        return f"an error whose Content-Length is not its body's: {answer[:300]!r}"
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        error = None
+    if not (isinstance(error, str) and error):
+        return f"an error without an error string: {answer[:300]!r}"
     return None
 
 

@@ -108,7 +108,7 @@ async def test_public_rooms_list_names_and_member_counts_but_no_private_room(
         assert dm.status_code == 200
         response = await client.get("/rooms/public", headers=carol.auth)
     assert response.status_code == 200, response.text
-    # By name, case aside ("Quiet" would come first byte by byte).
+    # The busiest first (tests/test_rooms_directory.py has the whole order).
     assert response.json() == [
         {"RoomID": busy, "Name": "busy", "Members": 3},
         {"RoomID": quiet, "Name": "Quiet", "Members": 1},

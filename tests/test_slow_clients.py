@@ -147,20 +147,3 @@ async def test_rate_limits_off_lifts_the_connection_cap(
     finally:
         for stream in held:
             await stream.aclose()
-
-
-async def test_an_http2_upgrade_its_client_abandons_gives_its_connection_back(
-    nursery: trio.Nursery, config: Config
-) -> None:
-    # Under HTTP/2 (Upgrade: h2c) the app's answer waited for a flow-control window that
-    # a departed client never opens: every such request leaked a task and a socket. Now
-    # the wait is bounded by CHAT_WRITE_TIMEOUT, and the connection's slot comes back.
-    config = config.replace(rate_limits=True, max_connections_per_address=2, write_timeout=0.5)
-    server = await start_server(nursery, config)
-    for _ in range(2):
-        async with await trio.open_tcp_stream(server.host, server.port) as stream:
-            await stream.send_all(
-                b"GET /nothing HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\n\r\n"
-            )
-            assert status_of(await read_response(stream)) == b"101"
-    await until_a_slot_is_free(server)

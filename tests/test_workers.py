@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import trio
 from cluster import (
-    Process,
+    Workers,
     free_port,
     instance_config,
+    open_workers,
     require_program,
     start_process,
     wait_for_log,
@@ -24,7 +25,6 @@ from cluster import (
 from support import (
     STEP,
     TEST_SECRET,
-    Server,
     account,
     chat_environ,
     open_clients,
@@ -35,42 +35,11 @@ from trio_websocket import ConnectionClosed
 
 from chat.config import Config
 
-_ALL_LISTENING = re.compile(rb"listening on http://(\S+?):(\d+) and \S+ with (\d+) workers")
-_WORKER_STARTED = re.compile(rb"worker (\d+) started \(pid (\d+)\)")
-
-
-class Workers:
-    """A running `chat serve --workers N` and what its log says."""
-
-    def __init__(self, supervisor: Process, server: Server) -> None:
-        self.supervisor = supervisor
-        self.server = server
-
-    def pids(self) -> dict[int, int]:
-        """The newest pid of each worker, by worker number."""
-        return {
-            int(number): int(pid)
-            for number, pid in _WORKER_STARTED.findall(self.supervisor.log_path.read_bytes())
-        }
-
 
 @pytest.fixture
 async def workers(tmp_path: Path) -> AsyncIterator[Workers]:
-    async with throwaway_postgres_schema() as url:
-        config = instance_config(tmp_path, url, 1, workers=2)
-        supervisor = await start_process(
-            [sys.executable, "-m", "chat", "serve"],
-            tmp_path / "supervisor.log",
-            env=chat_environ(config),
-        )
-        try:
-            match = await wait_for_log(supervisor, _ALL_LISTENING, "chat serve --workers 2")
-            assert int(match.group(3)) == 2
-            server = Server(match.group(1).decode(), int(match.group(2)), config)
-            yield Workers(supervisor, server)
-        finally:
-            with trio.CancelScope(shield=True):
-                await supervisor.stop()
+    async with throwaway_postgres_schema() as url, open_workers(tmp_path, url) as running:
+        yield running
 
 
 def _connection_owners(port: int) -> set[int]:

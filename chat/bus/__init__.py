@@ -22,6 +22,12 @@ instances listening at the time, and nobody else. Each is a JSON object with a `
 `chat.revocations`). Like a wake-up, an event may be lost, so what it announces must
 also be found some other way (the revocation sweep reads the table every few seconds).
 
+Size: an event travels as one message, and PostgreSQL's NOTIFY takes less than 8000
+bytes, so every bus refuses events over `MAX_PAYLOAD_BYTES` the same way: the event is
+dropped, logged and counted (`Envelope.dropped`, ``chat_bus_events_dropped_total``),
+never raised (a raise in a root task would stop the instance). Whoever sends events that
+could grow (rate-limit counts, presence snapshots) splits them below that size first.
+
 Ownership: a bus owns its connections; `run` opens them, reconnects them, and closes them
 when it is cancelled. It is a child of the root nursery (`chat.server.serve`).
 """
@@ -41,6 +47,7 @@ from ..errors import ChatError, Unavailable
 if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
+    from ..task_failures import TaskFailures
 
 #: Called by a bus when another instance has committed messages up to this id, or with
 #: None when it may have (after connecting): the writer then catches up from the table.
@@ -60,13 +67,17 @@ class Bus(Protocol):
 
     #: What it is, for the log ("PostgreSQL LISTEN/NOTIFY", "Redis at host:port").
     description: str
+    #: Events dropped as too large for the bus, by type (read by `chat.metrics`).
+    dropped: dict[str, int]
 
     def announce(self, position: int) -> None:
         """This instance has committed (and delivered) messages up to `position`: tell the
         others. Never waits; a bus that cannot tell them now tells them later."""
 
     async def send_event(self, event: dict[str, Any]) -> None:
-        """Send an event that is not stored to the other instances listening now."""
+        """Send an event that is not stored to the other instances listening now. Raises
+        `chat.errors.Unavailable` if the bus cannot take it now; an event too large for
+        the bus is dropped and counted instead (see the module)."""
 
     def send_when_stopping(self, event: dict[str, Any]) -> None:
         """Send `event` as `run`'s last act when it is cancelled, before the bus lets go
@@ -149,31 +160,70 @@ async def send_last_words(
                 return
 
 
-def route_events(handlers: Mapping[str, EventSink]) -> EventSink:
+def route_events(
+    handlers: Mapping[str, EventSink], failures: TaskFailures | None = None
+) -> EventSink:
     """An event sink that hands each event to the handler for its ``"type"``. Events of
-    other types (from a newer instance, during a rolling upgrade) are ignored."""
+    other types (from a newer instance, during a rolling upgrade) are ignored. A handler
+    that raises is contained (`chat.task_failures`): the bus's task goes on with the
+    next event instead of ending the instance."""
 
     def route(event: dict[str, Any]) -> None:
         kind = event.get("type")
         handler = handlers.get(kind) if isinstance(kind, str) else None
-        if handler is not None:
+        if handler is None:
+            return
+        if failures is None:
+            handler(event)
+            return
+        with failures.contained(f"bus event {kind}", "handling an event from another instance"):
             handler(event)
 
     return route
 
 
-def encode_event(cluster_id: str, origin: str, event: dict[str, Any]) -> str:
-    """An event as it travels: which chat, which instance sent it, what it says."""
-    return json.dumps({"cluster": cluster_id, "origin": origin, "event": event})
+#: The longest payload any bus carries: PostgreSQL's NOTIFY takes less than 8000 bytes.
+#: Payloads are JSON with every non-ASCII character escaped, so characters are bytes.
+MAX_PAYLOAD_BYTES = 7900
+#: The longest event type said in a log line or a metric label.
+_MAX_TYPE_CHARS = 40
 
 
-def decode_event(payload: str | bytes, cluster_id: str, instance_id: str) -> dict[str, Any] | None:
-    """The event in `payload`, or None if it is another chat's, our own, or not one."""
-    try:
-        envelope = json.loads(payload)
-        if envelope["cluster"] != cluster_id or envelope["origin"] == instance_id:
-            return None
-        event = envelope["event"]
-    except (ValueError, TypeError, KeyError):
+class Envelope:
+    """How one instance's events travel: with which chat and which instance sent them,
+    as JSON of at most `MAX_PAYLOAD_BYTES`; and how received ones are opened."""
+
+    def __init__(self, cluster_id: str, instance_id: str) -> None:
+        self._cluster_id = cluster_id
+        self._instance_id = instance_id
+        #: Events dropped as too large, by type.
+        self.dropped: dict[str, int] = {}
+
+    def seal(self, event: dict[str, Any]) -> str | None:
+        """`event` as a payload, or None (dropped, logged and counted) if it is too large
+        for the bus."""
+        payload = json.dumps(
+            {"cluster": self._cluster_id, "origin": self._instance_id, "event": event}
+        )
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            return payload
+        kind = str(event.get("type"))[:_MAX_TYPE_CHARS]
+        self.dropped[kind] = self.dropped.get(kind, 0) + 1
+        log.warning(
+            "bus: a %s event of %d bytes is too large for the bus (at most %d): not sent",
+            kind,
+            len(payload),
+            MAX_PAYLOAD_BYTES,
+        )
         return None
-    return event if isinstance(event, dict) else None
+
+    def open(self, payload: str | bytes) -> dict[str, Any] | None:
+        """The event in `payload`, or None if it is another chat's, our own, or not one."""
+        try:
+            envelope = json.loads(payload)
+            if envelope["cluster"] != self._cluster_id or envelope["origin"] == self._instance_id:
+                return None
+            event = envelope["event"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        return event if isinstance(event, dict) else None

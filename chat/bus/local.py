@@ -14,6 +14,9 @@ class LocalBus:
 
     description = "none (one instance)"
 
+    def __init__(self) -> None:
+        self.dropped: dict[str, int] = {}  # nothing is sent, so nothing is ever dropped
+
     def announce(self, position: int) -> None:
         pass
 

@@ -33,10 +33,9 @@ from ..errors import Unavailable
 from . import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
+    Envelope,
     EventSink,
     Wake,
-    decode_event,
-    encode_event,
     send_last_words,
 )
 
@@ -71,7 +70,8 @@ class PostgresBus:
     def __init__(self, store: PostgresStore, instance_id: str) -> None:
         self._store = store
         self._cluster_id = store.cluster_id
-        self._instance_id = instance_id
+        self._envelope = Envelope(store.cluster_id, instance_id)
+        self.dropped = self._envelope.dropped
         self.application_name = f"chat-bus {store.cluster_id}"
         self._last_words: list[dict[str, Any]] = []
 
@@ -79,8 +79,18 @@ class PostgresBus:
         """Nothing to do: the commit itself notified every listener (see the module)."""
 
     async def send_event(self, event: dict[str, Any]) -> None:
-        payload = encode_event(self._cluster_id, self._instance_id, event)
-        await self._store.notify(EVENTS_CHANNEL, payload)
+        import asyncpg
+
+        payload = self._envelope.seal(event)
+        if payload is None:
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            await self._store.notify(EVENTS_CHANNEL, payload)
+        except asyncpg.PostgresError as error:
+            # Not the database being away (the store says that with Unavailable): a
+            # notification it refused. Whatever it was, the event is lost, not the bus.
+            raise Unavailable(f"the bus cannot send an event: {error}") from None
 
     def send_when_stopping(self, event: dict[str, Any]) -> None:
         self._last_words.append(event)
@@ -147,7 +157,7 @@ class PostgresBus:
     async def _listen(
         self, connection: asyncpg.Connection, wake: Wake, on_event: EventSink | None
     ) -> None:
-        cluster_id, instance_id = self._cluster_id, self._instance_id
+        cluster_id, envelope = self._cluster_id, self._envelope
 
         def on_commit(_connection: object, _pid: int, _channel: str, payload: str) -> None:
             cluster, _, position = payload.partition(" ")
@@ -159,7 +169,7 @@ class PostgresBus:
         if on_event is not None:
 
             def on_notified_event(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-                event = decode_event(payload, cluster_id, instance_id)
+                event = envelope.open(payload)
                 if event is not None:
                     on_event(event)
 

@@ -42,10 +42,9 @@ from ..errors import Unavailable
 from . import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
+    Envelope,
     EventSink,
     Wake,
-    decode_event,
-    encode_event,
     send_last_words,
 )
 
@@ -69,8 +68,8 @@ class RedisBus:
 
     def __init__(self, url: str, cluster_id: str, instance_id: str) -> None:
         self._url = url
-        self._cluster_id = cluster_id
-        self._instance_id = instance_id
+        self._envelope = Envelope(cluster_id, instance_id)
+        self.dropped = self._envelope.dropped
         self.messages_channel = f"chat:{cluster_id}:messages"
         self.events_channel = f"chat:{cluster_id}:events"
         self.description = f"Redis at {describe_redis_url(url)}"
@@ -90,7 +89,9 @@ class RedisBus:
     async def _publish_on_a_new_client(self, event: dict[str, Any]) -> None:
         import coredis
 
-        payload = encode_event(self._cluster_id, self._instance_id, event)
+        payload = self._envelope.seal(event)
+        if payload is None:
+            return
         try:
             async with coredis.Redis.from_url(self._url, decode_responses=True) as client:
                 await client.publish(self.events_channel, payload)
@@ -102,7 +103,10 @@ class RedisBus:
 
         if self._client is None:
             raise Unavailable("the bus is not running")
-        payload = encode_event(self._cluster_id, self._instance_id, event)
+        payload = self._envelope.seal(event)
+        if payload is None:
+            await trio.lowlevel.checkpoint()
+            return
         try:
             await self._client.publish(self.events_channel, payload)
         except (coredis.exceptions.RedisError, OSError) as error:
@@ -192,7 +196,7 @@ class RedisBus:
             if data.isdigit():
                 wake(int(data))
         elif on_event is not None:
-            event = decode_event(data, self._cluster_id, self._instance_id)
+            event = self._envelope.open(data)
             if event is not None:
                 on_event(event)
 

@@ -14,10 +14,12 @@ from ..service import ChatService, Identity
 
 
 def caller_address(request: Request, addresses: ClientAddresses) -> str:
-    """The client's address: the connection's peer, or what a trusted proxy says."""
+    """The client's address as the limits count it (`ClientAddresses.key`: an IPv6
+    client's /64): of the connection's peer, or of the client a trusted proxy names. What
+    the rate limits and the login code are given; log lines show the full address."""
     peer = request.scope.get("client")
     peer_address = str(peer[0]) if peer else "unknown"
-    return addresses.resolve(peer_address, request.headers.getlist("X-Forwarded-For"))
+    return addresses.resolve_key(peer_address, request.headers.getlist("X-Forwarded-For"))
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -4,6 +4,8 @@
 - ``PUT /join``         {"RoomID"}            -> 200 {"RoomID"}
 - ``PUT /invite``       {"RoomID", "UID"}     -> 200 {"RoomID", "UID"}
 - ``GET /rooms``                              -> 200 [RoomID, ...]
+- ``GET /rooms/details``                      -> 200 [{"RoomID", "Name", ...}, ...], as
+  ``GET /room/{roomID}`` describes each, in one request
 - ``GET /rooms/unread``                       -> 200 [{"RoomID", "Unread"}, ...]
 - ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
@@ -21,6 +23,7 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
+from ..store import RoomDetails
 from ..store.base import UNREAD_CAP
 from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object
@@ -33,6 +36,7 @@ from .openapi import (
     INVALID,
     MESSAGE,
     NOT_FOUND,
+    PUBLIC_PROFILE,
     ROOM,
     STRING,
     Answer,
@@ -43,12 +47,42 @@ from .openapi import (
 )
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
+_TOO_MANY_ROOMS = Answer(
+    "the caller created too many rooms lately (CHAT_RATE_ROOMS), or another limit",
+    ERROR,
+    retry_after=True,
+)
+_TOO_MANY_INVITATIONS = Answer(
+    "the caller made too many invitations and new direct conversations lately"
+    " (CHAT_RATE_INVITES), or another limit",
+    ERROR,
+    retry_after=True,
+)
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
 _LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _COUNT = {"type": "integer", "minimum": 0}
 _UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
+#: A room as `GET /room/{roomID}` describes it, and for a direct one its two users.
+_ROOM_DETAILS = {
+    **ROOM,
+    "properties": {
+        **ROOM["properties"],
+        "Users": {"type": "array", "items": PUBLIC_PROFILE, "minItems": 2, "maxItems": 2},
+    },
+}
+
+
+def _room_details(details: RoomDetails) -> dict[str, Any]:
+    """`shapes.room`, and for a direct conversation its users ("Users", as "UIDs")."""
+    shape = shapes.room(details.room)
+    if details.room.pair is not None and details.pair_names is not None:
+        shape["Users"] = [
+            shapes.person(uid, name)
+            for uid, name in zip(details.room.pair, details.pair_names, strict=True)
+        ]
+    return shape
 
 
 async def _last_id(query_value: str | None) -> int:
@@ -80,6 +114,7 @@ def room_routes(service: ChatService) -> Blueprint:
             201: Answer("created", exact_object({"RoomID": ID})),
             400: INVALID,
             409: Answer("the room name is taken", ERROR),
+            429: _TOO_MANY_ROOMS,
         },
     )
     async def create_room() -> Any:
@@ -117,6 +152,7 @@ def room_routes(service: ChatService) -> Blueprint:
             400: INVALID,
             403: FORBIDDEN,
             404: NOT_FOUND,
+            429: _TOO_MANY_INVITATIONS,
         },
     )
     async def invite() -> Any:
@@ -137,6 +173,22 @@ def room_routes(service: ChatService) -> Blueprint:
         identity = await require_identity(service, request)
         return await service.rooms_of(identity)
 
+    @routes.get("/rooms/details")
+    @describe(
+        "The caller's rooms, each described, the lobby first",
+        description=(
+            "The rooms of GET /rooms, in the same order, each as GET /room/{roomID}"
+            " describes it, in one request (a room list needs no request per room). A"
+            " direct conversation also names its two users, in the order of its UIDs:"
+            ' "Users": [{"UID", "Username"}, {"UID", "Username"}].'
+        ),
+        token=Token.REQUIRED,
+        answers={200: Answer("the caller's rooms", {"type": "array", "items": _ROOM_DETAILS})},
+    )
+    async def room_details() -> Any:
+        identity = await require_identity(service, request)
+        return [_room_details(details) for details in await service.room_details(identity)]
+
     @routes.get("/rooms/unread")
     @describe(
         "How many messages the caller has not read in each of their rooms",
@@ -156,10 +208,12 @@ def room_routes(service: ChatService) -> Blueprint:
 
     @routes.get("/rooms/public")
     @describe(
-        "The group rooms anyone may join, by name, with their member counts",
+        "The group rooms anyone may join, with their member counts, the busiest first",
         description=(
-            f"Private rooms, direct conversations and the lobby (everyone is in it) are"
-            f" not listed; at most {MAX_PUBLIC_ROOMS} rooms."
+            "The most members first; among rooms with as many, the one with the most"
+            " recent message first (rooms never written in last); then by name, case"
+            " aside. Private rooms, direct conversations and the lobby (everyone is in it)"
+            f" are not listed; at most {MAX_PUBLIC_ROOMS} rooms."
         ),
         token=Token.REQUIRED,
         answers={200: Answer("public rooms", {"type": "array", "items": _PUBLIC_ROOM})},
@@ -214,9 +268,10 @@ def room_routes(service: ChatService) -> Blueprint:
     @routes.get("/dm/<uid>")
     @describe(
         "The caller's direct conversation with a user (created on first use)",
+        description="Creating one counts as an invitation (CHAT_RATE_INVITES).",
         path={"uid": ID},
         token=Token.REQUIRED,
-        answers={200: _ROOM_ID, 400: INVALID, 404: NOT_FOUND},
+        answers={200: _ROOM_ID, 400: INVALID, 404: NOT_FOUND, 429: _TOO_MANY_INVITATIONS},
     )
     async def direct_room(uid: str) -> Any:
         identity = await require_identity(service, request)

@@ -27,28 +27,173 @@ connection is handed back: `HandOverWebSockets` notes the upgrade request, stops
 Hypercorn on that connection without letting it write or close anything more, and
 `HttpServer.handle` returns the request head for the front door to give to the
 WebSocket server, exactly as if it had been the connection's first request.
+
+Two things Hypercorn decides below the app are changed (`_H11Protocol`, the one protocol
+our connections speak; `_TCPServer` gives it to each connection):
+
+- **Errors in JSON.** The answers Hypercorn writes itself (400 for a request it cannot
+  parse, 431 for a head over 16 KiB, 501 for a transfer coding it does not implement, and
+  400 for an invalid WebSocket upgrade on a keep-alive connection) had empty bodies; they
+  carry the app's ``{"error": "..."}`` now, as docs/PROTOCOL.md promises.
+- **No HTTP/2 on plain HTTP.** HTTP/2 carries up to 100 concurrent requests on one
+  connection, each a task of ours, past the per-address connection cap; no browser speaks
+  it without TLS, and TLS ends at the proxy, which speaks HTTP/1.1 to us. So
+  ``Upgrade: h2c`` is ignored (RFC 9110 7.8: the request is answered in HTTP/1.1), and a
+  client that opens with HTTP/2's connection preface gets HTTP/2's own refusal, a GOAWAY
+  with HTTP_1_1_REQUIRED (`chat.raw_response.http2_refusal`), and the connection closes.
+
+Both override private methods of Hypercorn's `H11Protocol` (`_send_error_response`,
+`_check_protocol`, `_create_stream`) and the `protocol` attribute `TCPServer.run`
+assigns; tests/test_http_errors.py and tests/test_http2.py cover the seam.
 """
 
 from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from http import HTTPStatus
 from typing import Any, NoReturn
 
+import h11
 import trio
 from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, RawData
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.events import EndBody, Response
+from hypercorn.protocol.events import Event as StreamEvent
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
+from ..front_door import MAX_HEAD_BYTES
+from ..raw_response import http2_refusal, json_error, json_error_headers
 from ..replay_stream import ReplayStream, close_gently
 
 log = logging.getLogger(__name__)
 
 #: An idle keep-alive connection is closed after this long.
 KEEP_ALIVE_TIMEOUT_S = 5.0
+
+#: What each error Hypercorn answers by itself says (h11's error status hints).
+PARSE_ERRORS = {
+    400: "the request could not be parsed as HTTP/1.1",
+    431: f"the request head is larger than {MAX_HEAD_BYTES // 1024} KiB",
+    501: "unsupported transfer coding: only chunked is accepted",
+}
+#: What Hypercorn's answer to an invalid WebSocket upgrade on a keep-alive connection says.
+INVALID_UPGRADE = (
+    "invalid WebSocket upgrade: it needs Connection: Upgrade, Upgrade: websocket, "
+    "a Sec-WebSocket-Key and Sec-WebSocket-Version: 13 (RFC 6455 4.1)"
+)
+#: What a client that opened with HTTP/2's connection preface is told (in a GOAWAY).
+HTTP2_REFUSED = "HTTP/2 is not served on plain HTTP: speak HTTP/1.1"
+
+#: The headers of the error answers Hypercorn's streams write themselves (HTTPStream's
+#: and WSStream's `_send_error_response`), which `_H11Protocol` gives a JSON body.
+_BARE_ERROR_HEADERS = [(b"content-length", b"0"), (b"connection", b"close")]
+
+
+class _H11Protocol(H11Protocol):
+    """Hypercorn's HTTP/1.1 protocol, with JSON bodies on the errors it answers itself
+    and without HTTP/2 (see the module docstring)."""
+
+    #: Set when the connection was refused (HTTP/2's preface): no stream is created.
+    _refused = False
+    #: Set once a stream's bare error answer was given a body: close after its end.
+    _closing = False
+
+    async def _send_error_response(self, status_code: int) -> None:
+        """h11 could not parse the request (its status hint: 400, 431, 501)."""
+        error = PARSE_ERRORS.get(status_code) or HTTPStatus(status_code).phrase.lower()
+        await self._send_json_error(status_code, error)
+
+    async def _send_json_error(self, status_code: int, error: str) -> None:
+        """A whole error answer, in one write: the app may be answering the same request
+        at the same moment (a request followed by bytes h11 cannot parse), and the
+        connection may be closed between two writes."""
+        body = json_error(error)
+        headers = json_error_headers(body) + self.config.response_headers("h11")
+        try:
+            data = b"".join(
+                self.connection.send(event) or b""
+                for event in (
+                    h11.Response(status_code=status_code, headers=headers),
+                    h11.Data(data=body),
+                    h11.EndOfMessage(),
+                )
+            )
+        except h11.LocalProtocolError:
+            # An answer has begun already (Hypercorn's `_send_h11_event` gives up the
+            # same way): the client broke the protocol, nothing more can be said.
+            if self.connection.their_state != h11.ERROR:
+                raise
+            return
+        await self.send(RawData(data=data))
+
+    async def stream_send(self, event: StreamEvent) -> None:
+        if isinstance(event, Response) and event.headers == _BARE_ERROR_HEADERS:
+            # A stream answering an error itself: in practice WSStream refusing an
+            # invalid upgrade that came after other requests (the first request's
+            # upgrade goes to the WebSocket server; HTTPStream's 404 and 500 need a
+            # server name filter and an app that ends without answering, neither ours).
+            invalid_upgrade = isinstance(self.stream, WSStream) and event.status_code == 400
+            error = (
+                INVALID_UPGRADE if invalid_upgrade else HTTPStatus(event.status_code).phrase.lower()
+            )
+            await self._send_json_error(event.status_code, error)
+            self._closing = True
+        elif isinstance(event, EndBody) and self._closing:
+            # The answer is complete already. It said "connection: close", and WSStream
+            # would leave the connection open.
+            await self.send(Closed())
+        else:
+            await super().stream_send(event)
+
+    async def _check_protocol(self, event: h11.Request) -> None:
+        """Never switch to HTTP/2. ``Upgrade: h2c`` is ignored; HTTP/2's connection
+        preface (``PRI * HTTP/2.0``) is refused in HTTP/2's own terms, and the
+        connection closed."""
+        if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
+            # Hypercorn calls `_create_stream` next, which the flag makes a no-op; with no
+            # stream, its event loop stops at the request's end (h11's EndOfMessage), and
+            # its reader finds the connection closed.
+            self._refused = True
+            await self.send(RawData(data=http2_refusal(HTTP2_REFUSED)))
+            await self.send(Closed())
+
+    async def _create_stream(self, request: h11.Request) -> None:
+        if not self._refused:
+            await super()._create_stream(request)
+
+
+class _TCPServer(TCPServer):
+    """Hypercorn's connection handler, speaking `_H11Protocol`: `run` builds the
+    connection's `ProtocolWrapper` (which would speak Hypercorn's own `H11Protocol`) and
+    assigns it to ``self.protocol``, before the first byte is read; the assignment swaps
+    ours in. (Our connections are never TLS, so ALPN never asks for HTTP/2 here.)"""
+
+    @property  # type: ignore[override]
+    def protocol(self) -> ProtocolWrapper:
+        return self._protocol_wrapper
+
+    @protocol.setter
+    def protocol(self, wrapper: ProtocolWrapper) -> None:
+        wrapper.protocol = _H11Protocol(
+            wrapper.app,
+            wrapper.config,
+            wrapper.context,
+            wrapper.task_group,
+            wrapper.state,
+            wrapper.ssl,
+            wrapper.client,
+            wrapper.server,
+            wrapper.send,
+        )
+        self._protocol_wrapper = wrapper
 
 
 class ShieldedSendApp:
@@ -63,10 +208,12 @@ class ShieldedSendApp:
     the whole graceful timeout. Shielding ``send`` lets Hypercorn finish.
     tests/test_front_door.py and tests/test_shutdown.py cover both symptoms.
 
-    Like every shield in the server, this one has a bound (`timeout`). Under HTTP/1.1 a
-    ``send`` only writes to the socket, but a client may ask for HTTP/2 (``Upgrade: h2c``),
-    and there ``send`` waits for the peer's flow-control window: a client that left right
-    after the switch kept it waiting forever, a task and a socket leaked per request.
+    Like every shield in the server, this one has a bound (`timeout`). Under HTTP/2 a
+    ``send`` waited for the peer's flow-control window, and a client that left right after
+    switching (``Upgrade: h2c``) kept it waiting forever, a task and a socket leaked per
+    request. HTTP/2 is refused now (`_H11Protocol`), and under HTTP/1.1 a ``send`` only
+    writes to the socket, but the bound stays: a shield without one is a leak waiting for
+    its protocol.
     """
 
     def __init__(self, app: Any, timeout: float) -> None:
@@ -191,6 +338,8 @@ def _hypercorn_config(shutdown_timeout: float) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("chat.http.hypercorn")
     config.include_server_header = False
+    # Heads of later requests on a connection (the front door checks the first one's).
+    config.h11_max_incomplete_size = MAX_HEAD_BYTES
     return config
 
 
@@ -270,7 +419,7 @@ class HttpServer:
                     scope.deadline = self._drain_deadline
                 self._connections.add(scope)
                 try:
-                    server = TCPServer(
+                    server = _TCPServer(
                         self._app,
                         self._config,
                         self._context,

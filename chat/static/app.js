@@ -356,22 +356,25 @@ function handleFrame(raw) {
 
 // --- rooms and messages ---
 
-// The list is built aside and swapped in at once: loads may overlap (a first direct
-// message arriving during another), and each must show a whole list, never a mix.
+// One request for the whole list, however many rooms (GET /rooms/details: each room
+// described, a direct conversation with its two users' names). The list is built aside
+// and swapped in at once: loads may overlap (a first direct message arriving during
+// another), and each must show a whole list, never a mix.
 async function loadRooms() {
   try {
-    const ids = await api("GET", "/rooms");
-    state.lobby = ids[0];
-    state.rooms = new Set(ids);
+    const rooms = await api("GET", "/rooms/details");
+    state.lobby = rooms[0].RoomID;
+    state.rooms = new Set(rooms.map(({ RoomID }) => RoomID));
     const items = [];
-    for (const id of ids) {
-      const room = await api("GET", `/room/${id}`);
+    for (const room of rooms) {
+      const id = room.RoomID;
       let label = room.Name;
       state.creators.set(id, room.CreatorUID);
       if (Array.isArray(room.UIDs)) {
         state.direct.set(id, room.UIDs);
+        for (const { UID, Username } of room.Users) learnName(UID, Username);
         const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
-        label = `with ${await nameOf(other)}`;
+        label = `with ${state.names.get(other)}`;
       }
       const button = document.createElement("button");
       button.type = "button";
@@ -654,8 +657,8 @@ function sendRead() {
 
 // --- the directory of public rooms ---
 
-// The public rooms the caller is not in, by name, with their member counts: a click
-// joins one and goes in.
+// The public rooms the caller is not in, with their member counts, the busiest first (as
+// the server orders them): a click joins one and goes in.
 async function loadDirectory() {
   try {
     const rooms = await api("GET", "/rooms/public");

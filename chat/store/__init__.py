@@ -7,7 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..config import Config
-from .base import Added, Message, NewMessage, PublicRoom, Room, Store, User, WaitingThread
+from .base import (
+    Added,
+    Message,
+    NewMessage,
+    PublicRoom,
+    Room,
+    RoomDetails,
+    Store,
+    User,
+    WaitingThread,
+)
 
 __all__ = [
     "Added",
@@ -15,6 +25,7 @@ __all__ = [
     "NewMessage",
     "PublicRoom",
     "Room",
+    "RoomDetails",
     "Store",
     "User",
     "WaitingThread",

@@ -114,6 +114,15 @@ class PublicRoom:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDetails:
+    """One of a user's rooms as their room list shows it (`Store.room_details`): the room,
+    and for a direct conversation its two users' names, in `Room.pair`'s order."""
+
+    room: Room
+    pair_names: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class PoolUsage:
     """How busy a store's connections are (for metrics): `in_use` of its `size`
     connections are running statements, and `waiting` callers are queued for one."""
@@ -313,15 +322,45 @@ ORDER BY lower(name), id
 LIMIT {limit}
 """
 
-#: Group rooms that are not private, with their member counts, by name (case aside).
+#: Group rooms that are not private, with their member counts: the most members first,
+#: then the most recent message (rooms never written in last), then by name (case aside).
+#: Members first because they are what a crowd of throwaway rooms lacks: one user can
+#: post in their own rooms, but only other accounts can join them. The rooms come from
+#: the partial index rooms_public (sql/*/*_public_rooms.sql), whatever the number of
+#: direct conversations and private rooms; each count is a range of room_members'
+#: primary key and each latest message one probe of messages_by_room (room_id, id).
 PUBLIC_ROOMS_SQL = """
-SELECT r.id, r.name, count(m.user_id) AS members
-FROM rooms AS r LEFT JOIN room_members AS m ON m.room_id = r.id
+SELECT r.id, r.name,
+       (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
+       (SELECT coalesce(max(g.id), 0) FROM messages AS g WHERE g.room_id = r.id) AS latest
+FROM rooms AS r
 WHERE r.kind = 'group' AND NOT r.is_private
-GROUP BY r.id, r.name
-ORDER BY lower(r.name), r.id
+ORDER BY members DESC, latest DESC, lower(r.name), r.id
 LIMIT {limit}
 """
+
+#: A user's rooms for their room list, in one query: the lobby first, then every room
+#: they are a member of, by id, each with its direct_rooms pair and the pair's names.
+#: {user} and {lobby} are the stores' placeholders.
+ROOM_DETAILS_SQL = """
+SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
+       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name
+FROM (SELECT {lobby} AS room_id
+      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS mine
+JOIN rooms AS r ON r.id = mine.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = r.id
+LEFT JOIN users AS lo ON lo.id = d.low_user_id
+LEFT JOIN users AS hi ON hi.id = d.high_user_id
+ORDER BY r.id <> {lobby}, r.id
+"""
+
+
+def room_details_from_row(row: Row, to_datetime: ToDatetime) -> RoomDetails:
+    room = room_from_row(row, to_datetime)
+    assert room is not None
+    names = None if room.pair is None else (row["low_name"], row["high_name"])
+    return RoomDetails(room, names)
+
 
 #: The user whose support thread holds the newest message that is either from that
 #: user or from the operator {operator}: whom "answer the latest thread" answers.
@@ -466,13 +505,27 @@ class Store(Protocol):
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
 
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        """The lobby, then each room the user is a member of by id, as `ROOM_DETAILS_SQL`
+        reads them: one query, however many rooms."""
+
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         """The pair's direct room. With `create`, made (with both as members) on first
         use, safely against two instances creating it at once: both get the same room.
         Without, None if the pair has none yet."""
 
     async def public_rooms(self, limit: int) -> list[PublicRoom]:
-        """Up to `limit` group rooms that are not private, by name, with member counts."""
+        """Up to `limit` group rooms that are not private, with member counts, in
+        `PUBLIC_ROOMS_SQL`'s order (the most members first)."""
+
+    # --- login addresses (chat/store/login_addresses.py) ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        """`user_id` has just logged in from `address`: keep it among their newest
+        addresses (an address over `MAX_ADDRESS_CHARS` is not kept)."""
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        """Whether `user_id` has logged in from `address` (one of the newest kept)."""
 
     # --- read markers ---
 

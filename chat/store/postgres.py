@@ -41,6 +41,7 @@ import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from . import login_addresses
 from .aio_bridge import open_aio_loop
 from .base import (
     COMMITTED_AFTER_SQL,
@@ -49,6 +50,7 @@ from .base import (
     MARK_READ_SQL,
     NAME_KEYS,
     PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     USERS_BY_PREFIX_SQL,
@@ -59,6 +61,7 @@ from .base import (
     PoolUsage,
     PublicRoom,
     Room,
+    RoomDetails,
     User,
     WaitingThread,
     assign_name_keys,
@@ -68,6 +71,7 @@ from .base import (
     name_keys,
     observed,
     pool_usage,
+    room_details_from_row,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -234,6 +238,14 @@ async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) ->
 def _unique_violation(error: Exception, name: str) -> Exception:
     make = _UNIQUE_ERRORS.get(getattr(error, "constraint_name", None) or "")
     return error if make is None else make(name)
+
+
+async def _aio_remember_login_address(pool: asyncpg.Pool, user_id: int, address: str) -> None:
+    remember = login_addresses.REMEMBER_SQL.format(user="$1", address="$2", now="now()")
+    prune = login_addresses.PRUNE_SQL.format(user="$1", kept=login_addresses.KEPT_PER_USER)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(remember, user_id, address)
+        await conn.execute(prune, user_id)
 
 
 async def _aio_write_user(
@@ -718,6 +730,11 @@ class PostgresStore:
         )
         return [row["room_id"] for row in rows]
 
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user="$1", lobby="$2::bigint")
+        rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
+        return [room_details_from_row(row, _as_is) for row in rows]
+
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
         return await self._call(_aio_direct_room, self._pool, low, high, user_a, create)
@@ -742,6 +759,15 @@ class PostgresStore:
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
     # --- read markers ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        if len(address) > login_addresses.MAX_ADDRESS_CHARS:
+            return
+        await self._call(_aio_remember_login_address, self._pool, user_id, address)
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        sql = login_addresses.KNOWN_SQL.format(user="$1", address="$2")
+        return await self._call(self._pool.fetchval, sql, user_id, address) is not None
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
         sql = MARK_READ_SQL.format(user="$1", room="$2", message="$3", greatest="greatest")

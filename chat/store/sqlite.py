@@ -35,6 +35,7 @@ import trio
 from ..config import ONE_INSTANCE_ON_SQLITE
 from ..errors import AlreadyServed, EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
+from . import login_addresses
 from .base import (
     COMMITTED_AFTER_SQL,
     DELETE_USER_SQL,
@@ -42,6 +43,7 @@ from .base import (
     MARK_READ_SQL,
     NAME_KEYS,
     PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     USERS_BY_PREFIX_SQL,
@@ -52,6 +54,7 @@ from .base import (
     PoolUsage,
     PublicRoom,
     Room,
+    RoomDetails,
     User,
     WaitingThread,
     assign_name_keys,
@@ -61,6 +64,7 @@ from .base import (
     name_keys,
     observed,
     pool_usage,
+    room_details_from_row,
     room_from_row,
     user_from_row,
     waiting_thread_from_row,
@@ -540,6 +544,12 @@ class SQLiteStore:
             ]
         )
 
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user=":user", lobby=":lobby")
+        values = {"user": user_id, "lobby": lobby_id}
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [room_details_from_row(row, _from_ms) for row in rows]
+
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
         find = f"{_ROOM_SELECT} WHERE d.low_user_id = ? AND d.high_user_id = ?"
@@ -623,6 +633,25 @@ class SQLiteStore:
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
     # --- read markers ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        if len(address) > login_addresses.MAX_ADDRESS_CHARS:
+            return
+        values = {"user": user_id, "address": address, "now": int(time.time())}
+        remember = login_addresses.REMEMBER_SQL.format(user=":user", address=":address", now=":now")
+        prune = login_addresses.PRUNE_SQL.format(user=":user", kept=login_addresses.KEPT_PER_USER)
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(remember, values)
+                conn.execute(prune, values)
+
+        await self._run(write)
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        sql = login_addresses.KNOWN_SQL.format(user="?", address="?")
+        row = await self._run(lambda conn: conn.execute(sql, (user_id, address)).fetchone())
+        return row is not None
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
         sql = MARK_READ_SQL.format(user=":user", room=":room", message=":message", greatest="max")

@@ -39,7 +39,6 @@ here; its first counted frame creates its state, one array of doubles (144 bytes
 from __future__ import annotations
 
 import math
-import re
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,12 +46,10 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..errors import RateLimited
+from ..sliding_window import parse_limits
 
 if TYPE_CHECKING:
     from ..config import Config
-
-_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
-_RATE = re.compile(r"(\d{1,9})\s*(?:/|\s+per\s+)\s*(\d{1,6}\s+)?(second|minute|hour)s?", re.I)
 
 #: The allowances that are not settings: what a connection may do, whatever the server.
 TYPING = "60/minute"
@@ -61,13 +58,14 @@ INVALID_FRAMES = "60/minute"
 
 
 def parse_rate(text: str) -> tuple[int, float]:
-    """("60/minute") -> (60, 60.0): a count and its period in seconds. Also "60 per minute"
-    and "5 per 15 minutes". ValueError if `text` is none of these."""
-    match = _RATE.fullmatch(text.strip())
-    if match is None or int(match[1]) < 1 or (match[2] is not None and int(match[2]) < 1):
-        raise ValueError(f"not a rate: {text!r}")
-    periods = int(match[2]) if match[2] is not None else 1
-    return int(match[1]), periods * _SECONDS[match[3].lower()]
+    """("60/minute") -> (60, 60.0): one limit in the settings' notation
+    (`chat.sliding_window.parse_limits`: also "5 per 15 minutes"), as a count and its period
+    in seconds. ValueError for anything else, several limits included: an allowance is one
+    bucket."""
+    limits = parse_limits(text)
+    if len(limits) != 1:
+        raise ValueError(f"not a single limit: {text!r}")
+    return limits[0].amount, float(limits[0].seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,8 @@ class WebSocketServer:
             raise _Refused(403, "this page's origin may not open a WebSocket here")
         rate_limits = self._service.rate_limits
         try:
-            rate_limits.hit(rate_limits.connections, address)
+            # Counted by the address's key (an IPv6 client's /64), not the full address.
+            rate_limits.hit(rate_limits.connections, self._addresses.key(address))
         except RateLimited as error:
             raise _Refused(429, str(error), retry_after=error.retry_after) from None
         token = _handshake_token(request)

@@ -66,6 +66,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from ..raw_response import json_response
 from .stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
@@ -348,7 +349,14 @@ class ServerConnection(WebSocketConnection):
             try:
                 self._wsproto.receive_data(data)
             except RemoteProtocolError as err:
-                if err.event_hint:
+                if isinstance(err.event_hint, RejectConnection):
+                    # wsproto refused the upgrade request (426 for another version, 400
+                    # for a missing header): with a JSON body, like every refusal.
+                    try:
+                        await self._stream.send_all(upgrade_refusal(err))
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        pass  # the client left: closing is all there is to do
+                elif err.event_hint:
                     await self._send(err.event_hint)
                 await self._close_stream()
 
@@ -389,6 +397,20 @@ class ServerConnection(WebSocketConnection):
                 await self._send(CloseConnection(code=code, reason=reason))
             except ConnectionClosed:
                 pass  # the client is gone already; trio-websocket has cleaned up
+
+
+def upgrade_refusal(error: RemoteProtocolError) -> bytes:
+    """The whole answer to an upgrade request wsproto refused with `error`: its status
+    and headers (``Sec-WebSocket-Version: 13`` with a 426), and a JSON body that says why."""
+    hint = error.event_hint
+    assert isinstance(hint, RejectConnection)
+    if hint.status_code == 426:
+        problem = "unsupported WebSocket version: this server speaks Sec-WebSocket-Version 13"
+    else:
+        reason = str(error)
+        problem = "invalid WebSocket upgrade: " + reason[:1].lower() + reason[1:]
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in hint.headers}
+    return json_response(hint.status_code, problem, headers)
 
 
 class _FinishedHandshake:
