@@ -344,10 +344,12 @@ class Presence:
             for room_id, told_at in list(self._told_at.items()):
                 if now - told_at < COALESCE_S:
                     break
-                # Forgotten, or told again (which remembers it again, at the end).
+                # Forgotten, or told again (which remembers it again, at the end). Taken
+                # out first, so that a room whose telling fails is not tried in a loop.
                 del self._told_at[room_id]
                 if room_id in self._unsaid:
-                    self._tell(room_id)
+                    with self._failures.contained("presence", "telling a room of presence"):
+                        self._tell(room_id)
 
     # --- other instances ---
 

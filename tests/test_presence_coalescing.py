@@ -32,6 +32,7 @@ from support import (
 from chat.bus.local import LocalBus
 from chat.presence import COALESCE_S, Presence
 from chat.service import Identity
+from chat.task_failures import TaskFailures
 
 LOBBY = 1
 #: How long the client flaps, as in issue 20.
@@ -198,4 +199,43 @@ async def test_a_connection_entering_while_a_change_is_held_back_ends_with_the_r
         assert late.present == {1: "watcher", 2: "flapper"}
         await trio.sleep(2 * COALESCE_S)  # `announce` tells the lobby after COALESCE_S
         assert watcher.present == late.present == {1: "watcher", 3: "late"}
+        nursery.cancel_scope.cancel()
+
+
+class Broken(Listener):
+    """A room connection whose `offer` fails once `armed`: a bug somewhere below it."""
+
+    armed = False
+
+    def offer(self, data: bytes) -> bool:
+        if self.armed:
+            raise RuntimeError("broken on purpose")
+        return super().offer(data)
+
+
+async def test_a_telling_that_fails_is_counted_and_the_other_rooms_are_still_told(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    failures = TaskFailures()
+    presence = Presence(LocalBus(), "here", timeout=30.0, failures=failures)
+    broken, watcher = Broken(1, "broken"), Listener(2, "watcher")
+    first, second = Listener(3, "first"), Listener(4, "second")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(presence.announce)
+        presence.enter_room(broken, 1, listening=True)
+        presence.enter_room(watcher, 2, listening=True)
+        presence.enter_room(first, 1, listening=False)  # each room told at once
+        presence.enter_room(second, 2, listening=False)
+        broken.armed = True
+        presence.leave_room(first)  # both held back, for `announce`
+        presence.leave_room(second)
+        await trio.sleep(2 * COALESCE_S)
+        assert failures.counts == {"presence": 1}
+        assert watcher.present == {2: "watcher"}
+        # `announce` goes on: the next held-back change reaches the watcher too.
+        presence.enter_room(second, 2, listening=False)
+        presence.leave_room(second)
+        assert watcher.present == {2: "watcher", 4: "second"}
+        await trio.sleep(2 * COALESCE_S)
+        assert watcher.present == {2: "watcher"}
         nursery.cancel_scope.cancel()
