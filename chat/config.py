@@ -64,6 +64,11 @@ class Config:
     rate_connections: str = "60/minute"
     rate_rooms: str = "10/hour"
     rate_invites: str = "30/hour"
+    rate_room_changes: str = "60/minute"
+    rate_read_markers: str = "300/minute"
+    rate_history: str = "60/minute"
+    rate_history_bytes: int = 8 * 1024 * 1024
+    rate_pings: str = "120/minute"
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -234,6 +239,17 @@ def _rate(text: str) -> str:
         raise ValueError(
             'must be limits like "10/second;120/minute" or "5 per 15 minutes"'
         ) from None
+    return text
+
+
+def _frame_rate(text: str) -> str:
+    """One per-connection allowance (`chat.ws.frame_limits`): "60/minute"."""
+    from .ws.frame_limits import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise ValueError('must be one limit like "60/minute" or "5 per 10 seconds"') from None
     return text
 
 
@@ -533,6 +549,42 @@ SETTINGS: tuple[Setting, ...] = (
         "someone new (a first direct message, `GET /dm/{UID}`), over every instance.",
     ),
     Setting(
+        "rate_room_changes",
+        "CHAT_RATE_ROOM_CHANGES",
+        None,
+        _frame_rate,
+        "Rooms entered or left (`enter` frames, resumes included) per WebSocket connection.",
+    ),
+    Setting(
+        "rate_read_markers",
+        "CHAT_RATE_READ_MARKERS",
+        None,
+        _frame_rate,
+        "`read` frames per WebSocket connection.",
+    ),
+    Setting(
+        "rate_history",
+        "CHAT_RATE_HISTORY",
+        None,
+        _frame_rate,
+        "History requests (`history N`, resumes) per WebSocket connection.",
+    ),
+    Setting(
+        "rate_history_bytes",
+        "CHAT_RATE_HISTORY_BYTES",
+        None,
+        _positive_int,
+        "Bytes of history (`history N`, resumes, support threads) one WebSocket connection "
+        "is sent per minute; past it, history requests are refused until it has paid back.",
+    ),
+    Setting(
+        "rate_pings",
+        "CHAT_RATE_PINGS",
+        None,
+        _frame_rate,
+        "Pings (the `ping` text frame and WebSocket ping frames) per WebSocket connection.",
+    ),
+    Setting(
         "metrics_token",
         "CHAT_METRICS_TOKEN",
         None,
@@ -570,6 +622,11 @@ _NOUNS = {
     "rate_connections": "connection rate limit",
     "rate_rooms": "room creation rate limit",
     "rate_invites": "invitation rate limit",
+    "rate_room_changes": "room change limit",
+    "rate_read_markers": "read marker limit",
+    "rate_history": "history request limit",
+    "rate_history_bytes": "history bytes per minute",
+    "rate_pings": "ping limit",
 }
 
 

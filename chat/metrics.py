@@ -175,6 +175,8 @@ class ServerCollector(Collector):
         )
         for limit, count in self.rate_limits.refusals.items():
             refusals.add_metric([limit], count)
+        for limit, count in self.websocket.frame_limits.refusals.items():
+            refusals.add_metric([limit], count)  # per connection (`chat.ws.frame_limits`)
         yield refusals
 
         failures = CounterMetricFamily(

@@ -58,6 +58,8 @@ MAX_PENDING = 10_000
 #: How many typing frames one user may send per window (per instance); the rest are dropped.
 TYPING_LIMIT = 3
 TYPING_WINDOW_S = 2.0
+#: A room's connections are told of presence changes at most this often (`_changed_in`).
+COALESCE_S = 0.25
 
 #: A user present in a room: (room id, user id).
 Key = tuple[int, int]
@@ -129,6 +131,12 @@ class Presence:
         self._changed = trio.Event()
         self._generation = 0
         self._typed: dict[int, list[float]] = {}  # recent typing frames' times, per user
+        # Coalescing (`_changed_in`): per room, the users whose presence changed since the
+        # room's connections were last told, with what they were told then (and the
+        # name); when each room was last told, oldest first; and what wakes `announce`.
+        self._unsaid: dict[int, dict[int, tuple[bool, str]]] = {}
+        self._told_at: dict[int, float] = {}
+        self._telling = trio.Event()
 
     # --- what the cluster knows ---
 
@@ -204,18 +212,17 @@ class Presence:
         self.leave_room(session)
         key = (room_id, identity.user_id)
         was_present = self.is_present(*key)
-        if listening:
-            self._rooms.setdefault(room_id, set()).add(session)
         self._room_of[session] = (room_id, identity.user_id, identity.name)
         self._present[key] = self._present.get(key, 0) + 1
         self._names[identity.user_id] = identity.name
         if self._present[key] == 1:
             self._queue(["room", room_id, identity.user_id, identity.name, True])
         if not was_present:
-            arrived = presence_frame(room_id, identity.user_id, identity.name, True)
-            self._offer(room_id, arrived, session)
-        frames = [presence_frame(room_id, uid, name, True) for uid, name in self.present(room_id)]
+            # To the room's connections before this one joins them: it gets the list.
+            self._changed_in(room_id, identity.user_id, identity.name, was_present=False)
         if listening:
+            frames = [presence_frame(room_id, uid, name, True) for uid, name in self._told(room_id)]
+            self._rooms.setdefault(room_id, set()).add(session)
             session.offer(b"".join(text_frame(frame) for frame in frames))
 
     def leave_room(self, session: RoomConnection) -> None:
@@ -228,7 +235,9 @@ class Presence:
         if sessions is not None:
             sessions.discard(session)
             if not sessions:
+                # Nobody here to tell: the next to enter gets the room as it is.
                 del self._rooms[room_id]
+                self._unsaid.pop(room_id, None)
         key = (room_id, user_id)
         count = self._present[key] - 1
         if count:
@@ -237,7 +246,7 @@ class Presence:
         del self._present[key]
         self._queue(["room", room_id, user_id, name, False])
         if not self.is_present(*key):
-            self._offer(room_id, presence_frame(room_id, user_id, name, False))
+            self._changed_in(room_id, user_id, name, was_present=True)
 
     def typing(self, session: RoomConnection, room_id: int) -> None:
         """`session`'s user is typing in `room_id`: tell the room's other connections, here
@@ -257,10 +266,90 @@ class Presence:
     def _offer(self, room_id: int, frame: str, skip: RoomConnection | None = None) -> None:
         """Offer `frame` to this instance's connections in the room (but `skip`); never
         waits: a connection whose queue is full evicts itself, as with messages."""
-        data = text_frame(frame)
+        self._offer_data(room_id, text_frame(frame), skip)
+
+    def _offer_data(self, room_id: int, data: bytes, skip: RoomConnection | None = None) -> None:
         for session in list(self._rooms.get(room_id, ())):
             if session is not skip:
                 session.offer(data)
+
+    # --- telling rooms of presence changes, coalesced ---
+
+    # A client that flaps between two rooms (or many clients that come and go) must not
+    # send every connection in a busy room a frame per change: each room is told at most
+    # every `COALESCE_S`. The first change after a quiet spell is told at once; later
+    # ones wait until `COALESCE_S` after the room was last told (`announce`), and the
+    # room is then told the users whose presence differs from what it was last told.
+    # Its connections always know, for each user, `_told`: the truth, except for the
+    # users in `_unsaid[room]`, for whom they know what they were last told. That is the
+    # list a connection entering the room gets, so it agrees with the others and the next
+    # telling is right for it too; after that telling, everyone knows the truth.
+
+    def _changed_in(self, room_id: int, user_id: int, name: str, *, was_present: bool) -> None:
+        """Whether `user_id` is present in `room_id` has just changed from `was_present`:
+        tell the room's connections now, or within `COALESCE_S`."""
+        if room_id not in self._rooms:
+            return  # nobody here listens to that room
+        unsaid = self._unsaid.setdefault(room_id, {})
+        told, _ = unsaid.get(user_id, (was_present, name))
+        unsaid[user_id] = (told, name)
+        told_at = self._told_at.get(room_id)
+        if told_at is None or trio.current_time() - told_at >= COALESCE_S:
+            self._tell(room_id)
+        # Otherwise `announce` tells it, once `COALESCE_S` has passed since `told_at`.
+
+    def _tell(self, room_id: int) -> None:
+        """Tell the room's connections what changed since they were last told."""
+        unsaid = self._unsaid.pop(room_id, {})
+        frames = [
+            text_frame(presence_frame(room_id, user_id, name, now))
+            for user_id, (told, name) in unsaid.items()
+            if (now := self.is_present(room_id, user_id)) != told
+        ]
+        if frames:
+            self._offer_data(room_id, b"".join(frames))
+        # Moved to the end: `_told_at` stays in the order of telling, oldest first.
+        self._told_at.pop(room_id, None)
+        self._told_at[room_id] = trio.current_time()
+        self._telling.set()
+
+    def _told(self, room_id: int) -> list[tuple[int, str]]:
+        """The users the room's connections know to be present (`present`, but for changes
+        not told yet), as (id, name), by name."""
+        unsaid = self._unsaid.get(room_id)
+        if not unsaid:
+            return self.present(room_id)
+        found = dict(self.present(room_id))
+        for user_id, (told, name) in unsaid.items():
+            if told:
+                found.setdefault(user_id, name)
+            else:
+                found.pop(user_id, None)
+        return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
+
+    async def announce(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Tell each room the presence changes held back while it was told recently
+        (`_changed_in`), `COALESCE_S` after it was last told. Runs until cancelled."""
+        task_status.started()
+        while True:
+            if not self._told_at:
+                await self._telling.wait()
+                self._telling = trio.Event()
+                continue
+            # The room told longest ago is first (`_tell` keeps the order).
+            await trio.sleep_until(next(iter(self._told_at.values())) + COALESCE_S)
+            now = trio.current_time()
+            for room_id, told_at in list(self._told_at.items()):
+                if now - told_at < COALESCE_S:
+                    break
+                # Forgotten, or told again (which remembers it again, at the end). Taken
+                # out first, so that a room whose telling fails is not tried in a loop.
+                del self._told_at[room_id]
+                if room_id in self._unsaid:
+                    with self._failures.contained("presence", "telling a room of presence"):
+                        self._tell(room_id)
 
     # --- other instances ---
 
@@ -321,7 +410,7 @@ class Presence:
         after = self.is_present(*key)
         if before != after:
             shown = name if name is not None else old_name or self._names.get(key[1], "")
-            self._offer(key[0], presence_frame(*key, shown, after))
+            self._changed_in(*key, shown, was_present=before)
 
     def _snapshot_part(self, origin: str, other: _Instance, event: dict[str, Any]) -> None:
         number, part, parts = int(event["snapshot"]), int(event["part"]), int(event["parts"])

@@ -16,6 +16,8 @@ The task tree (docs/DESIGN.md draws it):
         ├── Presence.run           tells the other instances who is online and in which
         │                          room here (changes, and a snapshot every few seconds);
         │                          forgets instances that fell silent
+        ├── Presence.announce      tells each room's connections of presence changes held
+        │                          back so that a room hears at most four a second
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -202,6 +204,7 @@ async def serve(
             # Each instance's share of a limit depends on how many there are.
             await root.start(rate_limits.run, bus, presence.instance_count)
             await root.start(presence.run)
+            await root.start(presence.announce)
             await root.start(revocations.run)
             await root.start(probe.run)
             await root.start(http.run)

@@ -656,13 +656,15 @@ def raw_http_requests(known: Known, *, upgrade: bool) -> st.SearchStrategy[bytes
 
 @dataclass(frozen=True)
 class Frame:
-    """One message to send: text (its bytes, which may be invalid UTF-8) or binary."""
+    """One message to send: text (its bytes, which may be invalid UTF-8) or binary, or a
+    WebSocket ping (a control frame, its payload at most 125 bytes)."""
 
     data: bytes
     text: bool = True
+    ping: bool = False
 
     def __repr__(self) -> str:
-        kind = "Text" if self.text else "Binary"
+        kind = "Ping" if self.ping else "Text" if self.text else "Binary"
         more = "..." if len(self.data) > 300 else ""
         return f"{kind}({self.data[:300]!r}{more}, {len(self.data)} bytes)"
 
@@ -753,11 +755,12 @@ def tokentalker_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 
 def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
-    """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "Text", "ClientMsgID"}`,
-    each field present or not, of any type; often an `enter` into a real room first, so
-    that `message` frames reach a room."""
+    """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "MessageID", "Presence",
+    "Text", "ClientMsgID"}` (enter, message, read, typing), each field present or not, of
+    any type; often an `enter` into a real room first, so that `message` frames reach a
+    room."""
     types = st.one_of(
-        st.sampled_from(["enter", "message", "enter", "message", "Enter", "left"]), values
+        st.sampled_from(["enter", "message", "read", "typing", "enter", "Enter", "left"]), values
     )
     objects = st.fixed_dictionaries(
         {},
@@ -765,6 +768,8 @@ def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
             "Type": types,
             "RoomID": ids(known),
             "SinceID": ids(known),
+            "MessageID": ids(known),
+            "Presence": st.one_of(st.booleans(), values),
             "Text": texts | values,
             "ClientMsgID": texts | values,
         },
@@ -822,7 +827,8 @@ def support_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 
 def any_frames() -> st.SearchStrategy[Frame]:
-    """Any JSON, any text (invalid UTF-8 included), binary, and messages over the limit."""
+    """Any JSON, any text (invalid UTF-8 included), binary, WebSocket pings, and messages
+    over the limit."""
     return st.one_of(
         json_frames(values),
         st.text(any_character, max_size=200).map(
@@ -832,6 +838,7 @@ def any_frames() -> st.SearchStrategy[Frame]:
             lambda t: Frame(t.encode())
         ),
         st.binary(max_size=300).map(lambda b: Frame(b, text=False)),
+        st.binary(max_size=125).map(lambda b: Frame(b, ping=True)),
         st.binary(max_size=300).map(Frame),
         st.builds(
             lambda n, text: Frame(b"x" * n, text),

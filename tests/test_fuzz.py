@@ -9,8 +9,8 @@ JSON, any bytes, hostile path segments and query strings, odd headers (junk, for
 valid tokens, Content-Type, the server's own Host names in odd spellings), and request
 heads and WebSocket handshakes no client library would send; for every WebSocket path,
 frames in each dialect's shape (TokenTalker, the room protocol, direct messages, the
-support protocol), any JSON, any text (invalid UTF-8 included), binary frames and frames
-over the size limit, with and without valid tokens.
+support protocol), any JSON, any text (invalid UTF-8 included), binary frames, WebSocket
+pings and frames over the size limit, with and without valid tokens.
 
 What is asserted, for every example: an HTTP answer below 500, and a 4xx carries a JSON
 `{"error": ...}` (except the empty 403/404 spec 001 prescribes for /v1/auth/), the errors
@@ -597,7 +597,10 @@ def _play(fuzzed: FuzzedServer, plan: WsPlan) -> str | None:
     with ws:
         try:
             for frame in plan.frames:
-                ws.send(frame.data, text=frame.text)
+                if frame.ping:
+                    ws.ping(frame.data)  # its pong is not waited for
+                else:
+                    ws.send(frame.data, text=frame.text)
             ws.send("ping")
             while (message := ws.recv(timeout=STEP)) != "pong":
                 if not isinstance(message, str):

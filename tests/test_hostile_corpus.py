@@ -2,7 +2,9 @@
 a clear error: a 4xx over HTTP (raw request heads included, each error a JSON
 ``{"error": ...}``), an error frame over a WebSocket with the connection still open, and
 nothing logged at ERROR. One test per backend replays the whole corpus (a server per entry
-would cost minutes), and reports every entry that fails, by name."""
+would cost minutes), and reports every entry that fails, by name. The floods of issue 20
+(one kind of frame sent hundreds of times) are replayed on a server with the rate limits
+on: each must be refused and then closed with 1008."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from typing import Any
 
 import pytest
 import trio
-from support import STEP, Account, Clients, Server, account, http_client
+from support import STEP, Account, Clients, Server, account, http_client, open_clients, start_server
 from trio_websocket import ConnectionClosed
 
+from chat.config import Config
 from chat.http.server import HTTP2_REFUSED
 from chat.raw_response import http2_refusal
 
@@ -71,12 +74,15 @@ async def replay_ws(clients: Clients, user: Account, entry: dict[str, Any]) -> s
     ws = await clients.connect(path)
     frames: list[Any] = []
     try:
-        for frame in spec["frames"]:
+        for frame in spec["frames"] * spec.get("repeat", 1):
             await ws.send_message(build(frame, user))
         await ws.send_message("ping")
         with trio.fail_after(STEP):
-            while (message := await ws.get_message()) != "pong":
-                frames.append(json.loads(message))
+            # Up to that pong, or to the close the entry expects (a flood of pings is
+            # answered with pongs until it is refused).
+            while (message := await ws.get_message()) != "pong" or "closes" in spec:
+                if message != "pong":
+                    frames.append(json.loads(message))
     except ConnectionClosed as closed:
         code = closed.reason.code
         if code == spec.get("closes"):
@@ -145,6 +151,16 @@ def json_error_problem(answer: bytes) -> str | None:
     return None
 
 
+def failures_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    bugs = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    return [f"logged: {r.levelname} {r.name}: {r.getMessage()}" for r in bugs]
+
+
+def is_flood(entry: dict[str, Any]) -> bool:
+    """An entry for a server with the rate limits on (a flood of one kind of frame)."""
+    return bool(entry.get("ws", {}).get("rate_limits"))
+
+
 async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logged_as_a_bug(
     server: Server, clients: Clients, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,6 +168,8 @@ async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logge
     user = await account(server, "target")
     failures = []
     for entry in load_corpus():
+        if is_flood(entry):
+            continue
         if "http" in entry:
             problem = await replay_http(server, user, entry)
         elif "raw" in entry:
@@ -160,8 +178,23 @@ async def test_every_input_in_the_corpus_gets_a_clear_error_and_nothing_is_logge
             problem = await replay_ws(clients, user, entry)
         if problem is not None:
             failures.append(f"{entry['name']}: {problem}")
-    bugs = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    failures += [f"logged: {r.levelname} {r.name}: {r.getMessage()}" for r in bugs]
+    failures += failures_logged(caplog)
+    assert not failures, "\n".join(failures)
+
+
+async def test_every_flood_in_the_corpus_is_refused_and_closed_with_1008(
+    nursery: trio.Nursery, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    server = await start_server(nursery, config.replace(rate_limits=True))
+    user = await account(server, "target")
+    failures = []
+    async with open_clients(server) as clients:
+        for entry in filter(is_flood, load_corpus()):
+            problem = await replay_ws(clients, user, entry)
+            if problem is not None:
+                failures.append(f"{entry['name']}: {problem}")
+    failures += failures_logged(caplog)
     assert not failures, "\n".join(failures)
 
 

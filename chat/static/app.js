@@ -342,6 +342,9 @@ function handleFrame(raw) {
       enter(state.room);
       return;
     }
+    // Rooms changed too fast (the server's limit per connection): it kept us where we
+    // were, so the next message goes there too.
+    if (frame.Error.startsWith("too many room changes")) state.room = state.shown;
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
     if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import shapes, validation
 from ..broadcaster import Event, Subscription, user_topic
-from ..errors import ChatError, Forbidden, InvalidInput, NotAuthenticated
+from ..errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
 from ..service import ChatService, Identity
 from .dispatch import dumps
 from .session import ClientSession
@@ -66,6 +66,9 @@ class DirectMessages:
 
     def error_frame(self, problem: str) -> str:
         return dumps({"error": problem})
+
+    def refusal_frame(self, error: RateLimited) -> str:
+        return self.error_frame(str(error))
 
     async def _send(self, frame: dict[str, Any]) -> None:
         identity = self._session.identity

@@ -2,7 +2,8 @@
 
 Several dialects share one connection, told apart by the shape of each frame:
 
-- the text frame ``ping`` is answered ``pong`` on every path (spec 003);
+- the text frame ``ping`` is answered ``pong`` on every path (spec 003), within the
+  connection's allowance of pings (`chat.ws.frame_limits`);
 - a JSON object with ``"from"``, ``"to"`` or ``"content"`` is a direct message (spec 003);
 - on ``/``, a JSON object with ``"method"`` is a support frame;
 - anything else goes to the path's *default* dialect: TokenTalker on ``/``, the room
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .. import untrusted_json
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RateLimited
 from .session import ClientSession
 
 
@@ -40,6 +41,9 @@ class Dialect(Protocol):
     def error_frame(self, problem: str) -> str | None:
         """An error frame in this dialect's shape, or None if it has none for a problem
         that closes the connection."""
+
+    def refusal_frame(self, error: RateLimited) -> str:
+        """The error frame refusing a frame outside the dialect (a ping) over a limit."""
 
 
 #: Decides from a decoded JSON object whether a dialect owns the frame.
@@ -70,17 +74,30 @@ class Dispatcher:
         """In the path's default dialect, as for frames that are not JSON."""
         return self._default.error_frame(problem)
 
+    def refusal_frame(self, error: RateLimited) -> str:
+        """In the path's default dialect, as for frames that are not JSON."""
+        return self._default.refusal_frame(error)
+
     async def handle(self, message: str | bytes) -> None:
+        session = self._session
         if message == "ping":
-            await self._session.send("pong")
+            try:
+                session.limit(session.limits.pings)
+            except RateLimited as error:
+                await session.send(self._default.refusal_frame(error))
+                await session.after_refusal(error)
+                return
+            await session.send("pong")
             return
         if isinstance(message, bytes):
             await self._default.reject("binary frames are not supported; send JSON text frames")
+            await session.after_invalid()
             return
         try:
             frame = untrusted_json.parse(message, "frame")
         except InvalidInput as error:
             await self._default.reject(f"{error}; send {self._default.example}")
+            await session.after_invalid()
             return
         if isinstance(frame, dict):
             for matches, dialect in self._by_shape:

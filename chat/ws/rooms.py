@@ -38,7 +38,10 @@ Unless it entered with ``"Presence": false``, it also gets, right after ``entere
 and the room's ``typing`` frames. With ``"Presence": false`` the connection sees only
 spec 004's frames.
 
-Errors are ``{"Type": "error", "Error": "..."}``.
+Errors are ``{"Type": "error", "Error": "..."}``. Every kind of frame has a limit per
+connection (`chat.ws.frame_limits`: room changes, resumes and the bytes they send, read
+markers, typing); past one the frame is refused with an error (``too many room changes:
+try again in 2 s``).
 
 How a resume keeps the seam exact: the subscription is made *held* (`ClientSession.
 subscribe`), in the same step as reading the broadcaster's `position` (no await between),
@@ -53,7 +56,7 @@ from typing import Any
 
 from .. import shapes, validation
 from ..broadcaster import Event, Subscription, room_topic
-from ..errors import ChatError, InvalidInput
+from ..errors import ChatError, InvalidInput, RateLimited
 from ..service import MAX_RESUME, ChatService
 from ..store import Message, Room
 from .dispatch import dumps
@@ -97,14 +100,22 @@ class RoomProtocol:
     def error_frame(self, problem: str) -> str:
         return dumps({"Type": "error", "Error": problem})
 
+    def refusal_frame(self, error: RateLimited) -> str:
+        return self.error_frame(str(error))
+
     async def _handle(self, frame: Any) -> None:
         frame = validation.require_object(frame, "frame")
         kind = validation.require_str(frame, "Type")
+        session, limits = self._session, self._session.limits
         if kind == "enter":
+            session.limit(limits.room_changes)
             room_id = validation.require_id(frame, "RoomID", allow_zero=True)
             since_id = None
             if frame.get("SinceID") is not None:
                 since_id = validation.require_id(frame, "SinceID", allow_zero=True)
+                # A resume is a history request: refused, it leaves the client where it was.
+                session.limit(limits.history_requests)
+                session.check_history()
             listening = True  # presence and typing frames unless the client says no
             if frame.get("Presence") is not None:
                 listening = validation.require_bool(frame, "Presence")
@@ -113,10 +124,12 @@ class RoomProtocol:
             text = validation.require_str(frame, "Text")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
         elif kind == "read":
+            session.limit(limits.read_markers)
             await self._read(
                 validation.require_id(frame, "RoomID"), validation.require_id(frame, "MessageID")
             )
         elif kind == "typing":
+            session.limit(limits.typing)
             if self._room is None:
                 raise InvalidInput(_ENTER_FIRST)
             self._service.presence.typing(self._session, self._room.id)
@@ -168,8 +181,9 @@ class RoomProtocol:
             backlog = await self._service.resume(room, since_id, up_to_id)
         if scope.cancelled_caught:
             return
+        # Charged to the connection's history budget (`ClientSession.check_history`).
         if backlog.before_id is not None:
-            await self._session.send(
+            await self._session.send_history(
                 dumps(
                     {
                         "Type": "truncated",
@@ -182,7 +196,7 @@ class RoomProtocol:
                 )
             )
         for message in backlog.messages:
-            await self._session.send(_message_frame(message))
+            await self._session.send_history(_message_frame(message))
         await self._session.release(subscription)
 
     async def _message(self, text: str, client_msg_id: str | None) -> None:

@@ -38,12 +38,13 @@ from ..revocations import Revocations
 from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
+from .frame_limits import FrameLimits
 from .rooms import RoomProtocol
 from .session import ClientSession, Registry
 from .stream import DirectWriteStream
 from .support import SupportRpc, is_rpc_frame
 from .tokentalker import TokenTalker
-from .transport import forget_handshake, read_upgrade_request
+from .transport import ServerConnection, forget_handshake, read_upgrade_request
 
 log = logging.getLogger(__name__)
 #: One line per connection opened, refused and closed (`chat.logs`).
@@ -147,6 +148,8 @@ class WebSocketServer:
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
+        #: The per-connection frame limits (their refusals are read by `chat.metrics`).
+        self.frame_limits = FrameLimits(config)
         #: Open sessions by endpoint protocol (read by `chat.metrics`).
         self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
 
@@ -291,9 +294,12 @@ class WebSocketServer:
             queue_size=config.client_queue,
             write_timeout=config.write_timeout,
             close_timeout=config.close_timeout,
+            limits=self.frame_limits,
             address=address,
             path=path,
         )
+        assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
+        ws.ping_policy = session  # pings are answered within the session's limits
         if identity is not None:
             session.identity = identity
         access_log.info(

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from array import array
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
@@ -71,9 +72,10 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
-from ..errors import ChatError, RateLimited
+from ..errors import ChatError, RateLimited, Unavailable
 from ..message_writer import PendingMessage
 from ..service import Identity
+from .frame_limits import Allowance, FrameLimits
 from .frames import text_frame
 from .stream import DirectWriteStream, Written
 
@@ -95,6 +97,12 @@ MAX_REQUESTS = 4
 #: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.
 MAX_REFUSALS = 10
 REFUSAL_WINDOW_S = 60.0
+
+
+def _flood_reason(error: RateLimited) -> str:
+    """The close reason for a client that kept going past a limit: "rate limit exceeded:
+    too many room changes" (the refusal's text without its "try again")."""
+    return f"rate limit exceeded: {str(error).partition(':')[0]}"
 
 
 class _CloseMarker:
@@ -154,6 +162,9 @@ class FrameHandler(Protocol):
         """An error frame saying `problem` in the client's dialect, or None if the dialect
         closes without one (sent before a close from outside, `close_nowait`)."""
 
+    def refusal_frame(self, error: RateLimited) -> str:
+        """The error frame in the client's dialect for a WebSocket ping over its limit."""
+
 
 class ClientSession:
     """A connected WebSocket client, as the dialects and the broadcaster see it."""
@@ -165,6 +176,7 @@ class ClientSession:
         "_close_reason",
         "_close_timeout",
         "_evicted",
+        "_frame_counts",
         "_handler",
         "_handler_done",
         "_identity_listeners",
@@ -188,6 +200,7 @@ class ClientSession:
         "closing",
         "id",
         "identity",
+        "limits",
         "opened_at",
         "path",
         "peer_gone",
@@ -205,6 +218,7 @@ class ClientSession:
         queue_size: int,
         write_timeout: float,
         close_timeout: float,
+        limits: FrameLimits,
         address: str = "",
         path: str = "",
     ) -> None:
@@ -252,6 +266,10 @@ class ClientSession:
         self._close_reason: tuple[int, str] | None = None
         self._stream_broken = False
         self._refusals: list[float] | None = None  # when rate limits refused its frames
+        #: The server's per-connection frame limits (`chat.ws.frame_limits`); this
+        #: connection's counts are made with the first frame counted.
+        self.limits = limits
+        self._frame_counts: array[float] | None = None
         # Launched requests (`launch_request`), created with the first: the places free,
         # and the last one's "done" event, which the next waits for before it answers.
         self._request_places: trio.Semaphore | None = None
@@ -290,17 +308,86 @@ class ClientSession:
             return
         self._unwritten += 1
 
+    # --- frame limits (`chat.ws.frame_limits`) ---
+
+    def limit(self, allowance: Allowance) -> None:
+        """Count one frame of `allowance`'s kind on this connection, or raise `RateLimited`
+        past it (the dialect answers with its error frame, then calls `after_refusal`)."""
+        if self.limits.enabled:
+            self.limits.take(self._counts(), allowance)
+
+    def check_history(self) -> None:
+        """Raise `RateLimited` if this connection has spent its history budget: a history
+        request is then refused rather than answered."""
+        if self.limits.enabled:
+            self.limits.check_budget(self._counts(), self.limits.history_data)
+
+    def _spend_history(self, data: bytes) -> bytes:
+        """`data`, a frame of history, charged to this connection's history budget."""
+        if self.limits.enabled:
+            self.limits.spend(self._counts(), self.limits.history_data, len(data))
+        return data
+
+    async def send_history(self, text: str) -> None:
+        """`send` for a frame of history (a resumed message), charged to this connection's
+        history budget (`check_history` refuses the next request once it is spent)."""
+        if self._last_request is not None:
+            await self._last_request.wait()
+        await self._send_data(self._spend_history(text_frame(text)))
+
+    def _counts(self) -> array[float]:
+        if self._frame_counts is None:
+            self._frame_counts = self.limits.new_state()
+        return self._frame_counts
+
     async def after_refusal(self, error: ChatError) -> None:
-        """Called by a dialect once it has answered `error` with an error frame: a client
-        that keeps going past a rate limit is closed with 1008 (after that frame)."""
-        if not isinstance(error, RateLimited):
+        """Called by a dialect once it has answered a frame with an error frame saying
+        `error`. A rate-limit refusal counts: a client that keeps going past a limit is
+        closed with 1008 (after that frame). Any other error but a database outage (which
+        is nobody's fault) means the frame was invalid (`after_invalid`)."""
+        if isinstance(error, RateLimited):
+            if self._count_refusal():
+                await self.close(CLOSE_POLICY_VIOLATION, _flood_reason(error))
+        elif not isinstance(error, Unavailable):
+            await self.after_invalid()
+
+    async def after_invalid(self) -> None:
+        """Called by a dialect once it has answered an invalid frame with its error frame:
+        past the connection's allowance of invalid frames, each counts as a rate-limit
+        refusal (`after_refusal`)."""
+        if not self.limits.enabled:
             return
+        try:
+            self.limits.take(self._counts(), self.limits.invalid_frames)
+        except RateLimited as error:
+            await self.after_refusal(error)
+
+    def ping_allowed(self) -> bool:
+        """Whether to answer a WebSocket ping frame with a pong (asked by
+        `chat.ws.transport.ServerConnection`, in the receive loop, so synchronous). Past
+        the connection's allowance of pings, no: the client gets its dialect's error frame
+        instead (RFC 6455 5.5.3 lets a pong answer only the latest of several pings), and
+        the refusal counts, as in `after_refusal`."""
+        if not self.limits.enabled:
+            return True
+        try:
+            self.limits.take(self._counts(), self.limits.pings)
+        except RateLimited as error:
+            if self._count_refusal():
+                self.close_nowait(CLOSE_POLICY_VIOLATION, _flood_reason(error))
+            elif self._handler is not None:
+                self.send_nowait(self._handler.refusal_frame(error))
+            return False
+        return True
+
+    def _count_refusal(self) -> bool:
+        """Note a rate-limit refusal; True once there have been more than `MAX_REFUSALS`
+        within `REFUSAL_WINDOW_S`: the client is not slowing down."""
         now = trio.current_time()
         recent = [t for t in self._refusals or () if now - t < REFUSAL_WINDOW_S]
         recent.append(now)
         self._refusals = recent
-        if len(recent) > MAX_REFUSALS:
-            await self.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded: too many messages")
+        return len(recent) > MAX_REFUSALS
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
@@ -421,7 +508,9 @@ class ClientSession:
         before it has sent its own. Returns as soon as the task is started, so the client's
         next frame is handled while the query runs; waits only while `MAX_REQUESTS` are
         running. The task waits for the writes the client pipelined before it (the answer
-        includes what it just sent), and is cancelled if the client disconnects."""
+        includes what it just sent), and is cancelled if the client disconnects. Requests
+        read history (``history N``, a support thread): the frames are charged to the
+        connection's history budget (`check_history`)."""
         if self._request_places is None:
             self._request_places = trio.Semaphore(MAX_REQUESTS)
         await self._request_places.acquire()
@@ -451,7 +540,8 @@ class ClientSession:
                 if previous is not None:
                     await previous.wait()  # their frames first, all of them
                 for frame in frames:
-                    await self._send_data(text_frame(frame))  # not `send`: it waits for us
+                    # Not `send`: it waits for us.
+                    await self._send_data(self._spend_history(text_frame(frame)))
         finally:
             # Set however it ended (answered, cancelled, failed): the next may answer.
             done.set()
@@ -564,7 +654,8 @@ class ClientSession:
         try:
             # Holds the handler and the writer, each started when first needed. When the
             # receive loop ends, the handler first finishes the frames already received;
-            # then the writer is cancelled: nothing more will be queued for this client.
+            # then the writer is cancelled (nothing more will be queued for this client),
+            # unless it is closing the connection: then it finishes the close handshake.
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._handler = handler
@@ -590,7 +681,13 @@ class ClientSession:
                         scope.cancel()
                     if self._handler_done is not None:
                         await self._handler_done.wait()
-                    nursery.cancel_scope.cancel()
+                    if self._close_reason is None or self._outbox_send is None:
+                        nursery.cancel_scope.cancel()
+                    # Else we are closing the connection (`close`, `evict`): our close
+                    # frame ended the receive loop, and the writer now waits for the
+                    # client's answer (within the close timeout). Cut short, the socket
+                    # would close under frames the client is still sending, and the reset
+                    # would lose it our close frame and its reason.
                 finally:
                     # No task may start from here on: the nursery closes once its
                     # children have finished, and a broadcaster offer arriving in

@@ -17,7 +17,9 @@ too. Methods:
   either from its user or from this operator (code 1 if there is none).
 
 Until the connection is authenticated, any frame but ``message.auth`` gets an error and
-closes the connection (spec 1.1). Error codes are listed in docs/PROTOCOL.md. When the
+closes the connection (spec 1.1). ``message.auth`` is limited per connection, in
+requests and in the bytes of the threads it answers with (`chat.ws.frame_limits`); past
+a limit the answer is code 5. Error codes are listed in docs/PROTOCOL.md. When the
 database is away, a request is answered code 4 (``Service unavailable.``) and the
 connection stays open, authenticated or not: the client may try again.
 """
@@ -141,6 +143,10 @@ class SupportRpc:
         connection with 1008 and says why in the close frame's reason only."""
         return None
 
+    def refusal_frame(self, error: RateLimited) -> str:
+        """Code 5, without an id: the refused frame (a ping) had none."""
+        return _failure(None, _error_of(error))
+
     async def handle(self, frame: Any) -> None:
         request_id: RequestId = None
         try:
@@ -155,6 +161,8 @@ class SupportRpc:
             await self._fail(request_id, _error_of(error))
             if isinstance(error, ChatError):
                 await self._session.after_refusal(error)
+            else:
+                await self._session.after_invalid()
 
     async def _fail(self, request_id: RequestId, error: tuple[int, str]) -> None:
         await self._session.send(_failure(request_id, error))
@@ -168,6 +176,9 @@ class SupportRpc:
 
     async def _call(self, method: str, params: Any, request_id: RequestId) -> None:
         if method == "message.auth":
+            # Its answer is the thread: a history request, charged to the same budget.
+            self._session.limit(self._session.limits.authentications)
+            self._session.check_history()
             await self._auth(params, request_id)
             return
         identity = self._session.identity

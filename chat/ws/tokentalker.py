@@ -6,6 +6,8 @@ it last used). The message text is a command or a chat message:
 
 - ``auth <token>``: become the token's user. Answered with a system frame.
 - ``history N``: the N (1-100) latest lobby messages, one frame each, oldest first.
+  Limited per connection, in requests and in bytes sent (`chat.ws.frame_limits`), as
+  ``auth`` is in requests.
 - anything else: stored in the lobby, then sent to every *other* connected client.
 
 The first word decides, case-insensitively, so ``auth ...`` and ``history ...`` frames are
@@ -20,7 +22,7 @@ from typing import Any
 
 from .. import validation
 from ..broadcaster import Event, Subscription, room_topic
-from ..errors import ChatError, InvalidInput, NotAuthenticated
+from ..errors import ChatError, InvalidInput, NotAuthenticated, RateLimited
 from ..names import SYSTEM_NAME
 from ..service import MAX_HISTORY, ChatService
 from ..store import Message
@@ -95,9 +97,12 @@ class TokenTalker:
         words = text.split(None, 1)
         command = words[0].lower() if words else ""
         argument = words[1].strip() if len(words) > 1 else ""
+        limits = self._session.limits
         if command == "auth":
+            self._session.limit(limits.authentications)
             await self._auth(argument)
         elif command == "history":
+            self._session.limit(limits.history_requests)
             await self._history(argument)
         else:
             await self._post(text)
@@ -123,6 +128,9 @@ class TokenTalker:
     def error_frame(self, problem: str) -> str:
         return dumps({**self._system_frame(f"error: {problem}"), "error": problem})
 
+    def refusal_frame(self, error: RateLimited) -> str:
+        return self.error_frame(str(error))
+
     async def _auth(self, token: str) -> None:
         if not token:
             raise InvalidInput("auth needs a token: auth <token>")
@@ -140,6 +148,7 @@ class TokenTalker:
             raise InvalidInput(usage) from None
         if count < 1:
             raise InvalidInput(usage)
+        self._session.check_history()  # the answer is charged to the same budget
         name_key = self._name_key  # the frames are in the dialect the request was made in
 
         async def answer() -> list[str]:

@@ -27,8 +27,8 @@ need nothing from us: trio-websocket closes them with 1009.
 The seam uses these private parts of trio-websocket's `WebSocketConnection`: its
 reader's loop (`_reader_task`, rewritten as `_read` and `_feed`) and the attributes and methods it
 uses (`_reader_running`, `_receive_buffer_size`, `_abort_web_socket`, `_close_stream`,
-the `_handle_*_event` methods), `_handle_close_connection_event` and
-`_handle_request_event` (overridden), `_send`, `_close_reason` and `_wsproto`; the
+the `_handle_*_event` methods), `_handle_close_connection_event`, `_handle_ping_event`
+and `_handle_request_event` (overridden), `_send`, `_close_reason` and `_wsproto`; the
 objects it creates for a reader task, replaced by smaller ones (`_send_channel` and
 `_recv_channel`, `_open_handshake`, `_close_handshake`,
 `_for_testing_peer_closed_connection`, `_connection_proposal`, `_stream_lock`,
@@ -47,6 +47,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, WebSocketRequest
@@ -204,6 +205,12 @@ _HANDLERS = {
 }
 
 
+class PingPolicy(Protocol):
+    """Decides whether a ping is answered (`chat.ws.session.ClientSession.ping_allowed`)."""
+
+    def ping_allowed(self) -> bool: ...
+
+
 class ServerConnection(WebSocketConnection):
     """trio-websocket's server connection, read by the task that wants its next event,
     and failing a connection the RFC's way.
@@ -219,6 +226,10 @@ class ServerConnection(WebSocketConnection):
     without waiting for the client's answer (the client has shown it does not speak the
     protocol). Everything else is trio-websocket's.
     """
+
+    # A slot, not the instance dictionary: that holds 29 attributes, and past 30 CPython
+    # stops sharing its keys with the other connections' (296 bytes become 1,584).
+    __slots__ = ("ping_policy",)
 
     def __init__(
         self, stream: trio.abc.Stream, *, max_message_size: int, close_timeout: float
@@ -241,6 +252,8 @@ class ServerConnection(WebSocketConnection):
         self._stream_lock = _NO_LOCK  # type: ignore[assignment]
         self._pings = _NO_PINGS  # type: ignore[assignment]  # the server never pings
         self._request: WebSocketRequest | None = None
+        #: Asked before a ping is answered (the session, once there is one).
+        self.ping_policy: PingPolicy | None = None
         #: Set while a task reads; created only when a second task has to wait for it.
         self._reading = False
         self._read_done: trio.Event | None = None
@@ -346,6 +359,12 @@ class ServerConnection(WebSocketConnection):
                 elif err.event_hint:
                     await self._send(err.event_hint)
                 await self._close_stream()
+
+    async def _handle_ping_event(self, event: Ping) -> None:
+        # A pong for every ping, within the client's limit (RFC 6455 5.5.3 lets an endpoint
+        # answer only the latest of several pings).
+        if self.ping_policy is None or self.ping_policy.ping_allowed():
+            await self._send(event.response())
 
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
         # Runs in the reader task, for every close event. OPEN here means wsproto found a
