@@ -486,8 +486,9 @@ SETTINGS: tuple[Setting, ...] = (
         "CHAT_RATE_LIMITS",
         None,
         _switch,
-        "`off` turns every rate limit and the per-address connection cap off (benchmarks, "
-        "load tests).",
+        "`off` turns every rate limit (per address, account and user, and each connection's "
+        "frame limits and history budget) and the per-address connection cap off "
+        "(benchmarks, load tests).",
     ),
     Setting(
         "rate_login",

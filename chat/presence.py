@@ -129,6 +129,7 @@ class Presence:
         # Changes and typing for `run` to send, in order; `_changed` wakes it.
         self._pending: list[list[Any]] = []
         self._changed = trio.Event()
+        self._snapshot_soon = False  # an instance appeared: snapshot at the next round
         self._generation = 0
         self._typed: dict[int, list[float]] = {}  # recent typing frames' times, per user
         # Coalescing (`_changed_in`): per room, the users whose presence changed since the
@@ -373,6 +374,10 @@ class Presence:
             other = self._others.get(origin)
             if other is None:
                 other = self._others[origin] = _Instance(trio.current_time())
+                # A newcomer (or one that came back): tell it our state now, rather than
+                # at our next heartbeat, so that it knows the cluster within moments.
+                self._snapshot_soon = True
+                self._changed.set()
             other.seen = trio.current_time()
             if "changes" in event:
                 for change in event["changes"]:
@@ -501,7 +506,8 @@ class Presence:
             with trio.move_on_at(min(next_snapshot, trio.current_time() + 1.0)):
                 await self._changed.wait()
             self._changed = trio.Event()
-            snapshot = trio.current_time() >= next_snapshot
+            snapshot = self._snapshot_soon or trio.current_time() >= next_snapshot
+            self._snapshot_soon = False
             if snapshot:
                 next_snapshot = trio.current_time() + self.heartbeat
             with self._failures.contained("presence", "a round of presence"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trio
-from cluster import Instance, open_cluster, running_redis
+from cluster import Instance, instance_config, open_cluster, running_redis, start_instance
 from support import (
     STEP,
     Account,
@@ -25,9 +25,10 @@ from support import (
     open_clients,
     throwaway_postgres_schema,
 )
+from test_metrics import until
 
 from chat.bus.local import LocalBus
-from chat.presence import Presence
+from chat.presence import HEARTBEAT_S, Presence
 
 #: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
 TIMEOUT_S = 3.0
@@ -237,6 +238,26 @@ async def test_get_online_lists_a_user_connected_to_the_other_instance(
     async with bob_on_a_and_alice_on_b(pair) as them:
         answer = await online(pair[0].server, them.room_id, them.bob)
         assert answer == listed(them.alice, them.bob)
+
+
+async def test_an_instance_started_later_knows_the_others_within_moments(tmp_path: Path) -> None:
+    """Not at the others' next heartbeat (10 s): they answer a newcomer's first snapshot
+    with theirs. A user online on the first instance shows as online on the second."""
+    async with throwaway_postgres_schema() as url, open_cluster(tmp_path, url, 1) as (first,):
+        user, seeker = await account(first.server, "early"), await account(first.server, "seeker")
+        async with open_clients(first.server) as on_first:
+            await on_first.json("/ws", token=user.token)
+            config = instance_config(tmp_path, url, 2)
+            second = await start_instance(config, tmp_path / "instance-late.log")
+            try:
+                with trio.fail_after(HEARTBEAT_S / 3):
+                    await until(second.server, "chat_cluster_instances", 2)
+                async with http_client(second.server) as client:
+                    found = await client.get("/users?prefix=ear", headers=seeker.auth)
+                assert found.json()[0]["Online"] is True, found.text
+            finally:
+                with trio.CancelScope(shield=True):
+                    await second.stop()
 
 
 async def test_a_killed_instance_takes_its_users_offline_within_the_presence_timeout(
