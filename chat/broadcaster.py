@@ -212,9 +212,17 @@ class Broadcaster:
                     pending[subscriber] = [frame]
                 else:
                     queued.append(frame)
+        # Offered only once every event is encoded: an encoder that raises has cost
+        # nobody anything yet, and `run` delivers the batch again one event at a time.
         for subscriber, queued in pending.items():
             data = queued[0] if len(queued) == 1 else b"".join(queued)
-            if subscriber.offer(data):
+            # A try costs nothing until it catches (Python 3.11): kept inline, as a call
+            # per offer would cost the hot loop.
+            try:
+                accepted = subscriber.offer(data)
+            except Exception as error:
+                accepted = self._offer_failed(error)
+            if accepted:
                 self.stats.deliveries += len(queued)
             else:
                 self.stats.refused += len(queued)
@@ -236,12 +244,22 @@ class Broadcaster:
             frame = frames.get(encode)
             if frame is None:
                 frame = frames[encode] = text_frame(encode(event))
-            if subscriber.offer(frame):
+            try:
+                accepted = subscriber.offer(frame)
+            except Exception as error:
+                accepted = self._offer_failed(error)
+            if accepted:
                 delivered += 1
             else:
                 refused += 1
         self.stats.deliveries += delivered
         self.stats.refused += refused
+
+    def _offer_failed(self, error: Exception) -> bool:
+        """A subscriber's `offer` raised (a bug): counted as refused, so that the other
+        subscribers still get theirs and none gets a frame twice. Returns False."""
+        self._failures.record("broadcaster", "offering frames to a connection", error)
+        return False
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -261,10 +279,16 @@ class Broadcaster:
                         batch.extend(self._inbox_receive.receive_nowait())
                     except trio.WouldBlock:
                         break
-                with self._failures.contained("broadcaster", "a fan-out batch"):
+                try:
                     self.deliver(batch)
-                if self.position < batch[-1].message.id:
-                    # Past a batch that failed half-way, too: what it did not deliver
-                    # live is in the history, and nobody waits for it forever.
+                except Exception as error:
+                    self._failures.record("broadcaster", "encoding a fan-out batch", error)
+                    # Nothing of it was offered (see `_deliver_many`): each event again on
+                    # its own, so that only the one that cannot be encoded is lost.
+                    for event in batch if len(batch) > 1 else ():
+                        with self._failures.contained("broadcaster", "encoding an event"):
+                            self._deliver_one(event)
+                    # Past it, too: what was not delivered live is in the history, and
+                    # nobody waits for it forever.
                     self._advance(batch[-1].message.id)
         raise AssertionError("the inbox send end is never closed while run() is running")

@@ -356,9 +356,9 @@ class MessageWriter:
             if publish and fresh:
                 await self._publish_ours(fresh)
         except trio.BrokenResourceError:
-            error = Unavailable("the message was stored, but the server is shutting down")
+            stopping = Unavailable("the message was stored, but the server is shutting down")
             for pending in fresh:
-                pending._fail(error)
+                pending._fail(stopping)
         finally:
             for pending in batch:
                 pending.done.set()

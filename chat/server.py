@@ -92,9 +92,9 @@ async def serve(
     """
     # Names this process among the cluster's instances (logs, events on the bus).
     instance_id = secrets.token_hex(6)
-    secret = config.jwt_secret or await trio.to_thread.run_sync(
-        load_or_create_secret, config.data_dir
-    )
+    secret = config.jwt_secret
+    if secret is None:
+        secret = await trio.to_thread.run_sync(load_or_create_secret, config.data_dir)
     passwords = Passwords(config.bcrypt_cost, queue=config.bcrypt_queue)
     tokens = Tokens(secret, config.token_ttl)
     # What the root tasks survived (an event or a batch that raised): logged and counted,

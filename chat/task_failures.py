@@ -43,12 +43,16 @@ class TaskFailures:
         try:
             yield
         except Exception as error:
-            self.counts[task] = self.counts.get(task, 0) + 1
-            now = time.monotonic()
-            if now - self._logged_at.get(task, -LOG_EVERY_S) < LOG_EVERY_S:
-                self._unlogged[task] = self._unlogged.get(task, 0) + 1
-                return
-            self._logged_at[task] = now
-            skipped = self._unlogged.pop(task, 0)
-            also = f" ({skipped} more since the last report)" if skipped else ""
-            log.error("%s: %s failed; carrying on%s", task, what, also, exc_info=error)
+            self.record(task, what, error)
+
+    def record(self, task: str, what: str, error: Exception) -> None:
+        """Log and count `error`, which `task` survived while doing `what`."""
+        self.counts[task] = self.counts.get(task, 0) + 1
+        now = time.monotonic()
+        if now - self._logged_at.get(task, -LOG_EVERY_S) < LOG_EVERY_S:
+            self._unlogged[task] = self._unlogged.get(task, 0) + 1
+            return
+        self._logged_at[task] = now
+        skipped = self._unlogged.pop(task, 0)
+        also = f" ({skipped} more since the last report)" if skipped else ""
+        log.error("%s: %s failed; carrying on%s", task, what, also, exc_info=error)

@@ -180,7 +180,11 @@ class RedisBus:
                                     started = True
                                 delay = RECONNECT_FIRST_S
                         elif message["type"] == "message":
-                            self._received(message["channel"], message["data"], wake, on_event)
+                            channel, data = message["channel"], message["data"]
+                            # Strings, since the client decodes responses; anything else
+                            # is no message of ours.
+                            if isinstance(channel, str) and isinstance(data, str):
+                                self._received(channel, data, wake, on_event)
             except* lost as group:
                 # (When cancelled, the Cancelled part of the group propagates on.)
                 failure = group.exceptions[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from quart import request
 
@@ -28,7 +28,9 @@ _ROUTE_KEY = "chat.route"
 async def note_route() -> None:
     """A ``before_request`` hook: tell the access log which URL rule matched."""
     rule = request.url_rule
-    request.scope[_ROUTE_KEY] = rule.rule if rule is not None else None
+    # The scope is a plain dict at run time: ASGI lets servers and middleware add keys.
+    scope = cast(dict[str, Any], request.scope)
+    scope[_ROUTE_KEY] = rule.rule if rule is not None else None
 
 
 class AccessLog:

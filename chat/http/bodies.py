@@ -19,7 +19,15 @@ async def json_object(request: Request) -> Mapping[str, Any]:
     is JSON either way. Bodies over the configured limit are refused with 413 by Quart
     before we read them.
     """
-    return parse_json_object(await request.get_data(cache=False, as_text=False))
+    return parse_json_object(await raw_body(request))
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body's bytes, read once (not cached: a body is read by one parser)."""
+    data = await request.get_data(cache=False, as_text=False)
+    # Quart's annotation is `str | bytes` whatever `as_text` says; bytes is what it is.
+    assert isinstance(data, bytes)
+    return data
 
 
 def parse_json_object(raw: bytes) -> Mapping[str, Any]:

@@ -232,7 +232,7 @@ _PATH_VARIABLE = re.compile(r"\{([^{}]+)\}")
 def operations(app: Quart) -> Iterator[tuple[str, str, str, Route | None]]:
     """(OpenAPI path, method, endpoint, description or None) of every route `app` serves."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.websocket:  # type: ignore[attr-defined]
+        if rule.endpoint == "static" or rule.websocket:
             continue
         view = app.view_functions[rule.endpoint]
         route = getattr(view, _ROUTE_ATTRIBUTE, None)

@@ -26,7 +26,7 @@ from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.base import UNREAD_CAP
 from ..validation import MAX_ID
-from .bodies import json_object, parse_json_object
+from .bodies import json_object, parse_json_object, raw_body
 from .identity import optional_identity, require_identity
 from .openapi import (
     BOOLEAN,
@@ -91,7 +91,7 @@ async def _last_id(query_value: str | None) -> int:
     if query_value is not None:
         from_query = validation.query_number(query_value, "last_id")
     from_body = None
-    raw = await request.get_data(cache=False, as_text=False)
+    raw = await raw_body(request)
     if raw.strip():  # the body is optional here
         body = parse_json_object(raw)
         if "LastID" in body:

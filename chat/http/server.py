@@ -176,7 +176,7 @@ class _TCPServer(TCPServer):
     assigns it to ``self.protocol``, before the first byte is read; the assignment swaps
     ours in. (Our connections are never TLS, so ALPN never asks for HTTP/2 here.)"""
 
-    @property  # type: ignore[override]
+    @property
     def protocol(self) -> ProtocolWrapper:
         return self._protocol_wrapper
 

@@ -17,7 +17,7 @@ from .. import validation
 from ..client_address import ClientAddresses
 from ..errors import InvalidCredentials, InvalidInput
 from ..service import ChatService
-from .bodies import parse_json_object
+from .bodies import parse_json_object, raw_body
 from .identity import caller_address
 from .openapi import ID, STRING, Answer, describe, exact_object, string_fields
 
@@ -56,7 +56,7 @@ def support_routes(service: ChatService, addresses: ClientAddresses) -> Blueprin
     )
     async def auth() -> Any:
         try:
-            body = parse_json_object(await request.get_data(cache=False, as_text=False))
+            body = parse_json_object(await raw_body(request))
             name = validation.require_str(body, "user_name")
             password = validation.require_str(body, "password")
         except (InvalidInput, RequestEntityTooLarge):

@@ -1,0 +1,210 @@
+"""The broadcaster alone (chat/broadcaster.py), without a server: who gets which frames,
+in what order and in how many offers, what a full or gone subscriber costs the others,
+where the position stands, and a batch that fails. Subscribers are plain objects that
+keep what they are offered; the clock is Trio's MockClock. Fast: no socket, no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+import trio
+import trio.testing
+
+from chat.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
+from chat.store import Message, Room
+from chat.task_failures import TaskFailures
+from chat.ws.frames import text_frame
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+LOBBY = Room(1, "lobby", "lobby", False, None, NOW)
+DIRECT = Room(2, None, "direct", True, None, NOW, pair=(7, 9))
+
+
+@dataclass(eq=False)
+class Keeper:
+    """A subscriber that keeps every offer; `full` makes it refuse them (a slow consumer)."""
+
+    id: int
+    full: bool = False
+    offers: list[bytes] = field(default_factory=list)
+
+    def offer(self, data: bytes) -> bool:
+        if self.full:
+            return False
+        self.offers.append(data)
+        return True
+
+
+def message(message_id: int, room: Room = LOBBY, text: str | None = None) -> Message:
+    return Message(message_id, room.id, 7, "alice", text or f"m{message_id}", NOW)
+
+
+def events(*messages: Message, room: Room = LOBBY, skip: int | None = None) -> list[Event]:
+    return [Event(room_topic(room.id), m, room, skip) for m in messages]
+
+
+def body(event: Event) -> str:
+    return event.message.body
+
+
+def frames(*texts: str) -> bytes:
+    return b"".join(text_frame(text) for text in texts)
+
+
+def test_each_subscriber_of_the_topic_gets_the_event_once() -> None:
+    broadcaster = Broadcaster()
+    a, b, elsewhere = Keeper(1), Keeper(2), Keeper(3)
+    broadcaster.subscribe(room_topic(1), a, body)
+    broadcaster.subscribe(room_topic(1), b, body)
+    broadcaster.subscribe(room_topic(5), elsewhere, body)
+    broadcaster.deliver(events(message(10)))
+    assert a.offers == b.offers == [frames("m10")]
+    assert elsewhere.offers == []
+
+
+def test_a_batch_reaches_each_subscriber_in_one_offer_in_id_order() -> None:
+    broadcaster = Broadcaster()
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(1), a, body)
+    broadcaster.deliver(events(message(10), message(11), message(12)))
+    assert a.offers == [frames("m10", "m11", "m12")]
+
+
+def test_the_subscriber_named_in_skip_does_not_get_it() -> None:
+    broadcaster = Broadcaster()
+    sender, other = Keeper(1), Keeper(2)
+    for subscriber in (sender, other):
+        broadcaster.subscribe(room_topic(1), subscriber, body)
+    broadcaster.deliver(events(message(10), skip=1))
+    assert (sender.offers, other.offers) == ([], [frames("m10")])
+
+
+def test_each_event_is_encoded_once_per_encoder_not_per_subscriber() -> None:
+    calls: list[int] = []
+
+    def counting(event: Event) -> str:
+        calls.append(event.message.id)
+        return body(event)
+
+    broadcaster = Broadcaster()
+    for n in range(50):
+        broadcaster.subscribe(room_topic(1), Keeper(n), counting)
+    broadcaster.deliver(events(message(10)))
+    broadcaster.deliver(events(message(11), message(12)))
+    assert calls == [10, 11, 12]
+
+
+def test_a_full_subscriber_is_counted_refused_and_holds_up_nobody() -> None:
+    broadcaster = Broadcaster()
+    slow, fast = Keeper(1, full=True), Keeper(2)
+    broadcaster.subscribe(room_topic(1), slow, body)
+    broadcaster.subscribe(room_topic(1), fast, body)
+    broadcaster.deliver(events(message(10), message(11)))
+    assert fast.offers == [frames("m10", "m11")]
+    assert (broadcaster.stats.deliveries, broadcaster.stats.refused) == (2, 2)
+
+
+def test_unsubscribing_twice_is_harmless_and_stops_delivery() -> None:
+    broadcaster = Broadcaster()
+    a = Keeper(1)
+    subscription = broadcaster.subscribe(room_topic(1), a, body)
+    broadcaster.unsubscribe(subscription)
+    broadcaster.unsubscribe(subscription)
+    broadcaster.deliver(events(message(10)))
+    assert a.offers == []
+
+
+def test_a_direct_message_goes_to_the_room_and_to_both_users() -> None:
+    assert topics_for(DIRECT) == [room_topic(2), user_topic(7), user_topic(9)]
+    assert topics_for(LOBBY) == [room_topic(1)]
+
+
+def test_the_position_is_the_last_message_delivered_even_with_nobody_listening() -> None:
+    broadcaster = Broadcaster()
+    broadcaster.start_at(9)
+    broadcaster.deliver(events(message(10), message(11)))
+    assert broadcaster.position == 11
+
+
+async def test_run_delivers_batches_in_the_order_they_were_published() -> None:
+    broadcaster = Broadcaster()
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(1), a, body)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        for n in range(10, 20):
+            await broadcaster.publish(events(message(n)))
+        await broadcaster.wait_for_position(19)
+        nursery.cancel_scope.cancel()
+    assert b"".join(a.offers) == frames(*(f"m{n}" for n in range(10, 20)))
+
+
+async def test_wait_for_position_returns_once_the_position_is_delivered() -> None:
+    broadcaster = Broadcaster()
+    reached: list[int] = []
+
+    async def waiter() -> None:
+        await broadcaster.wait_for_position(11)
+        reached.append(broadcaster.position)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        nursery.start_soon(waiter)
+        await broadcaster.publish(events(message(10)))
+        await trio.testing.wait_all_tasks_blocked()
+        assert reached == []
+        await broadcaster.publish(events(message(11)))
+        await trio.testing.wait_all_tasks_blocked()
+        assert reached == [11]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+async def test_a_batch_whose_encoding_fails_is_counted_and_the_next_one_delivered(
+    batch: int,
+) -> None:
+    def fragile(event: Event) -> str:
+        if event.message.body == "poison":
+            raise ValueError("an encoder with a bug")
+        return body(event)
+
+    failures = TaskFailures()
+    broadcaster = Broadcaster(failures=failures)
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(1), a, fragile)
+    poisoned = [message(10, text="poison"), *(message(10 + n) for n in range(1, batch))]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        await broadcaster.publish(events(*poisoned))
+        await broadcaster.publish(events(message(20)))
+        with trio.fail_after(1):
+            await broadcaster.wait_for_position(20)
+        nursery.cancel_scope.cancel()
+    assert failures.counts["broadcaster"] >= 1
+    # Only the event that could not be encoded is lost.
+    delivered = b"".join(a.offers)
+    assert delivered == frames(*(f"m{n}" for n in range(11, 10 + batch)), "m20")
+    assert broadcaster.position == 20
+
+
+async def test_a_subscriber_whose_offer_raises_costs_the_others_nothing() -> None:
+    @dataclass(eq=False)
+    class Broken:
+        id: int
+
+        def offer(self, data: bytes) -> bool:
+            raise RuntimeError("a connection with a bug")
+
+    failures = TaskFailures()
+    broadcaster = Broadcaster(failures=failures)
+    before, after = Keeper(1), Keeper(3)
+    broadcaster.subscribe(room_topic(1), before, body)
+    broadcaster.subscribe(room_topic(1), Broken(2), body)
+    broadcaster.subscribe(room_topic(1), after, body)
+    broadcaster.deliver(events(message(10)))
+    broadcaster.deliver(events(message(11), message(12)))
+    assert before.offers == after.offers == [frames("m10"), frames("m11", "m12")]
+    assert failures.counts == {"broadcaster": 2}
+    assert broadcaster.stats.refused == 3
