@@ -1,41 +1,52 @@
 """Accepting a WebSocket on a stream, read by the connection's own task.
 
-trio-websocket runs one background reader task per connection, feeding complete messages
-into a channel that `get_message` reads; it is also what notices the peer's answer to
-our close frame. That is two tasks per connection, and idle connections are counted in
-the thousands: a task with its coroutine frames, nursery and cancel scope was about a
-quarter of an idle connection's memory. So `ServerConnection` has no reader task: the
-task that needs the next event (the handshake, the session's receive loop asking for a
-message, `aclose` waiting for the peer's close frame) runs trio-websocket's reader one
-round at a time itself (`ServerConnection._read`), with trio-websocket's own event
-handlers. The handlers are shielded (bounded by the close timeout) so that a shutdown
-never cuts the frame one of them is writing; the close handshake at shutdown happens
-in the session's shielded `aclose`, which reads the peer's answer the same way.
+trio-websocket runs a reader task per connection, feeding complete messages into a
+channel that `get_message` reads; it is also what notices the peer's answer to our close
+frame. Idle connections are counted in the thousands, and that second task (its frames,
+nursery and cancel scope) was a quarter of each one's memory. So `ServerConnection` has
+none: the task that needs the next event (the handshake, the session's receive loop,
+`aclose` waiting for the peer's close frame) runs one round of the reader itself
+(`_read`), with trio-websocket's own event handlers, shielded and bounded by the close
+timeout so that a shutdown never cuts a frame one of them is writing. This is
+`trio_websocket.wrap_server_stream` written out without its reader task.
 
-This is `trio_websocket.wrap_server_stream`, written out without its reader task.
+The reader keeps the rules of upstream's (`WebSocketConnection._reader_task`): each event
+goes to the handler upstream's table names for its type (`_HANDLERS`); an event of a type
+it does not know is logged and ignored; a handler's `ConnectionClosed` ends the reader,
+and so does the socket (it broke or closed, end of file, a refused handshake), after
+which no event is handled. It differs on purpose in four places. A round reads, then
+handles what it read (upstream's loop does the other way round). A `KeyError` raised in a
+handler is a bug, not an unknown event. A ping or a message that arrives after our close
+frame is dropped: wsproto refuses to send a pong then, or a second close frame (the 1009
+for a message over the size limit), and upstream would raise its LocalProtocolError
+(trio-websocket issue #184). And a client that breaks the framing rules (invalid UTF-8, a
+reserved opcode or RSV bit, an unmasked frame, a bad close code, ...) gets a close frame
+with RFC 6455's code for it (1002 or 1007) before the TCP connection closes (7.1.7):
+wsproto reports each such error as a `CloseConnection` event with that code while its
+connection stays OPEN (a close frame that really arrived moves it to REMOTE_CLOSING
+first), and trio-websocket, which answers a close event only in REMOTE_CLOSING, would
+close the socket without a word (`_fail`).
 
-A client that breaks the framing rules (invalid UTF-8, a reserved opcode or RSV bit, an
-unmasked frame, a bad close code, ...) is owed a close frame with RFC 6455's code for it
-(1002 or 1007) before the TCP connection closes (7.1.7, "Fail the WebSocket
-Connection"). wsproto finds these errors and reports each as a `CloseConnection` event
-carrying that code, while its connection stays OPEN (a close frame that really arrived
-moves it to REMOTE_CLOSING first). trio-websocket answers a close event only in
-REMOTE_CLOSING, so it closed the socket without a word. `ServerConnection` answers
-these events itself (`_handle_close_connection_event`). Messages over the size limit
-need nothing from us: trio-websocket closes them with 1009.
-
-The seam uses these private parts of trio-websocket's `WebSocketConnection`: its
-reader's loop (`_reader_task`, rewritten as `_read` and `_feed`) and the attributes and methods it
-uses (`_reader_running`, `_receive_buffer_size`, `_abort_web_socket`, `_close_stream`,
-the `_handle_*_event` methods), `_handle_close_connection_event`, `_handle_ping_event`
-and `_handle_request_event` (overridden), `_send`, `_close_reason` and `_wsproto`; the
-objects it creates for a reader task, replaced by smaller ones (`_send_channel` and
-`_recv_channel`, `_open_handshake`, `_close_handshake`,
-`_for_testing_peer_closed_connection`, `_connection_proposal`, `_stream_lock`,
-`_pings`); and how wsproto reports a protocol error, described above
-(`Connection.events`; the same in 1.2 and 1.3). pyproject.toml pins both;
-tests/test_front_door.py, tests/test_shutdown.py, tests/test_ws_protocol_errors.py and
-tests/test_idle_connections.py cover the seam.
+Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
+- rewritten, never called: `_reader_task` (as `_read`, `_feed`, `_handle_events`),
+  `_get_request` (as `read_request`), `get_message`;
+- overridden: `_handle_request_event`, `_handle_ping_event`, `_handle_message_event`,
+  `_handle_close_connection_event`;
+- called: `_send`, `_abort_web_socket`, `_close_stream`, the other `_handle_*_event`
+  methods (through `_HANDLERS`), and `WebSocketRequest(connection, event)`;
+- read or written: `_stream`, `_wsproto`, `_reader_running`, `_receive_buffer_size`,
+  `_close_reason`;
+- replaced by smaller stand-ins: `_send_channel`, `_recv_channel`, `_open_handshake`,
+  `_close_handshake`, `_for_testing_peer_closed_connection`, `_connection_proposal`,
+  `_stream_lock`, `_pings`.
+Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_read_done`)
+must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error (above),
+and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
+(`forget_handshake`). pyproject.toml pins both ranges. tests/test_websocket_seam.py fails
+by name when the installed libraries differ in any of these, and
+tests/test_websocket_reader.py runs upstream's reader and ours on the same scripted
+connections and compares what they did; test_front_door, test_shutdown,
+test_ws_protocol_errors and test_idle_connections cover the seam with real clients.
 
 Resource handling: the caller of `read_upgrade_request` owns the stream and closes it
 (`WebSocketServer.handle`, once the session is over).
@@ -57,6 +68,7 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Event,
     Ping,
     Pong,
     RejectConnection,
@@ -76,7 +88,7 @@ HANDSHAKE_TIMEOUT_S = 10.0
 
 #: trio-websocket's table of pings awaiting their pong: a server never pings, so every
 #: connection shares one that stays empty (a pong nobody asked for is ignored).
-_NO_PINGS = types.MappingProxyType({})
+_NO_PINGS: types.MappingProxyType[bytes, trio.Event] = types.MappingProxyType({})
 
 #: RFC 6455's "invalid frame payload data": wsproto's reason for it is a UnicodeDecodeError's
 #: text, so we send a shorter one.
@@ -191,8 +203,10 @@ class _ReceiveEnd(_SendEnd):
         self._messages.discard()
 
 
-#: What trio-websocket's reader does with each wsproto event (`_reader_task`'s table).
-_HANDLERS = {
+#: What trio-websocket's reader does with each wsproto event: `_reader_task`'s table, by
+#: method name so that our overrides take part (tests/test_websocket_seam.py compares the
+#: two).
+_HANDLERS: dict[type[Event], str] = {
     AcceptConnection: "_handle_accept_connection_event",
     BytesMessage: "_handle_message_event",
     CloseConnection: "_handle_close_connection_event",
@@ -224,7 +238,8 @@ class ServerConnection(WebSocketConnection):
     On a protocol error in the client's frames it sends a close frame with the code wsproto
     chose, then lets trio-websocket close the socket as it would after a close handshake,
     without waiting for the client's answer (the client has shown it does not speak the
-    protocol). Everything else is trio-websocket's.
+    protocol). Pings and messages after our close frame are dropped. Everything else is
+    trio-websocket's.
     """
 
     # A slot, not the instance dictionary: that holds 29 attributes, and past 30 CPython
@@ -240,7 +255,10 @@ class ServerConnection(WebSocketConnection):
         self._close_timeout = close_timeout
         # Smaller stand-ins for the parts of trio-websocket's connection that assume a
         # reader task (or that a server never uses): idle connections are counted in
-        # thousands, and these were a third of each one's memory.
+        # thousands, and these were a third of each one's memory. Each has what
+        # trio-websocket does with the object it replaces (tests/test_websocket_seam.py
+        # checks every use) but not that object's type, which trio-websocket declares:
+        # that is what each `type: ignore[assignment]` below is for.
         messages = _Messages()
         self._send_channel = _SendEnd(messages)  # type: ignore[assignment]
         self._recv_channel = _ReceiveEnd(messages)  # type: ignore[assignment]
@@ -284,9 +302,9 @@ class ServerConnection(WebSocketConnection):
         self._request = WebSocketRequest(self, event)
 
     async def _read(self) -> None:
-        """One round of trio-websocket's reader (`_reader_task`): read from the socket
-        once, then handle every event wsproto parsed from it. If another task is reading,
-        wait for its round instead.
+        """One round of trio-websocket's reader (`_reader_task`'s loop): read from the
+        socket once, then, unless that ended the reader, handle every event wsproto parsed
+        from it (`_handle_events`). If another task is reading, wait for its round instead.
 
         An idle connection's task waits in here, for its socket: one function rather
         than a call deeper (every coroutine frame below this one would live on every
@@ -310,24 +328,11 @@ class ServerConnection(WebSocketConnection):
                     await trio.lowlevel.wait_readable(stream.socket)
                 data = await stream.receive_some(self._receive_buffer_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await self._abort_web_socket()
+                await self._abort_web_socket()  # ends the reader
             else:
                 await self._feed(data)
-            # Shielded: a handler may be writing a frame (a pong, the answer to a close),
-            # and a cancellation (shutdown) must not cut one in half; the close handshake
-            # that follows needs the stream intact. Bounded, for a client that stops
-            # reading: the stream is then given up on, as trio-websocket gives up on it
-            # when `aclose` times out.
-            with trio.move_on_after(self._close_timeout, shield=True) as handling:
-                for event in self._wsproto.events():
-                    try:
-                        await getattr(self, _HANDLERS[type(event)])(event)
-                    except ConnectionClosed:
-                        self._reader_running = False
-                        break
-            if handling.cancelled_caught:
-                await self._abort_web_socket()
-                await self._close_stream()
+            if self._reader_running:
+                await self._handle_events()
         finally:
             self._reading = False
             if not self._reader_running:
@@ -336,9 +341,9 @@ class ServerConnection(WebSocketConnection):
                 self._read_done.set()
                 self._read_done = None
 
-    async def _feed(self, data: bytes) -> None:
+    async def _feed(self, data: bytes | bytearray) -> None:
         """Hand what was read to wsproto (the rest of the socket half of `_reader_task`'s
-        loop); end of file ends the reader."""
+        loop); end of file ends the reader, and so does a refused handshake."""
         if not data:
             # If TCP closed before WebSocket, then record it as an abnormal closure.
             if self._wsproto.state != ConnectionState.CLOSED:
@@ -347,7 +352,8 @@ class ServerConnection(WebSocketConnection):
             return
         if self._wsproto.state != ConnectionState.CLOSED:
             try:
-                self._wsproto.receive_data(data)
+                # A bytes object is passed on as is (`bytes` of one is itself).
+                self._wsproto.receive_data(bytes(data))
             except RemoteProtocolError as err:
                 if isinstance(err.event_hint, RejectConnection):
                     # wsproto refused the upgrade request (426 for another version, 400
@@ -360,11 +366,45 @@ class ServerConnection(WebSocketConnection):
                     await self._send(err.event_hint)
                 await self._close_stream()
 
+    async def _handle_events(self) -> None:
+        """Handle every event wsproto has parsed (the event half of `_reader_task`'s loop,
+        and its rules: see the module's docstring).
+
+        Shielded: a handler may be writing a frame (a pong, the answer to a close), and
+        a cancellation (shutdown) must not cut one in half; the close handshake that
+        follows needs the stream intact. Bounded, for a client that stops reading: the
+        stream is then given up on, as trio-websocket gives up on it when `aclose` times
+        out."""
+        with trio.move_on_after(self._close_timeout, shield=True) as handling:
+            for event in self._wsproto.events():
+                handler = _HANDLERS.get(type(event))
+                if handler is None:
+                    log.warning("%s: unknown wsproto event %r, ignored", self, type(event))
+                    continue
+                try:
+                    await getattr(self, handler)(event)
+                except ConnectionClosed:
+                    self._reader_running = False
+                    break
+        if handling.cancelled_caught:
+            await self._abort_web_socket()
+            await self._close_stream()
+
     async def _handle_ping_event(self, event: Ping) -> None:
         # A pong for every ping, within the client's limit (RFC 6455 5.5.3 lets an endpoint
-        # answer only the latest of several pings).
+        # answer only the latest of several pings); none after our close frame, which the
+        # client may not have read yet: wsproto refuses to send one then.
+        if self._wsproto.state is not ConnectionState.OPEN:
+            return
         if self.ping_policy is None or self.ping_policy.ping_allowed():
             await self._send(event.response())
+
+    async def _handle_message_event(self, event: BytesMessage | TextMessage) -> None:
+        # After our close frame a message is of no use (trio-websocket drops those left
+        # unread when it closes), and one over the size limit would have it send a second
+        # close frame, which wsproto refuses.
+        if self._wsproto.state is ConnectionState.OPEN:
+            await super()._handle_message_event(event)
 
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
         # Runs in the reader task, for every close event. OPEN here means wsproto found a
@@ -391,12 +431,11 @@ class ServerConnection(WebSocketConnection):
         self._close_reason = CloseReason(code, reason)
         # Bounded: a client that does not read cannot keep this reader (which is shielded
         # during shutdown) waiting. If the bound cuts the frame, closing the socket next
-        # is still right: nothing could follow the frame anyway.
+        # is still right: nothing could follow the frame anyway. If the client is gone,
+        # `_send` has aborted the connection and raises ConnectionClosed, which ends the
+        # reader, as it does from any handler.
         with trio.move_on_after(self._close_timeout):
-            try:
-                await self._send(CloseConnection(code=code, reason=reason))
-            except ConnectionClosed:
-                pass  # the client is gone already; trio-websocket has cleaned up
+            await self._send(CloseConnection(code=code, reason=reason))
 
 
 def upgrade_refusal(error: RemoteProtocolError) -> bytes:
@@ -423,14 +462,15 @@ class _FinishedHandshake:
 _FINISHED_HANDSHAKE = _FinishedHandshake()
 
 
-class _FewEvents(list):  # type: ignore[type-arg]
+class _FewEvents(list[Event]):
     """wsproto's queue of connection events (a `deque`, 760 bytes even when empty, which
     it always is here: it only ever holds the close wsproto makes up at end of file, and
-    trio-websocket never reports one), as an empty list."""
+    trio-websocket never reports one), as an empty list. wsproto appends to it, tests it
+    and pops from its left (tests/test_websocket_seam.py checks that it does no more)."""
 
     __slots__ = ()
 
-    def popleft(self) -> object:
+    def popleft(self) -> Event:
         return self.pop(0)
 
 
@@ -446,8 +486,10 @@ def forget_handshake(connection: WebSocketConnection) -> None:
     """
     ws = connection._wsproto
     if ws.connection is not None:
+        # An `H11Handshake` to wsproto's type hints, of which only `events` is left in use.
         ws.handshake = _FINISHED_HANDSHAKE  # type: ignore[assignment]
         if not ws.connection._events:
+            # A `deque` to wsproto's type hints; a list with `popleft` does what it needs.
             ws.connection._events = _FewEvents()  # type: ignore[assignment]
 
 
