@@ -424,6 +424,9 @@ class HttpServer:
                         self._config,
                         self._context,
                         ConnectionState(self._state.copy()),
+                        # TCPServer is annotated with trio.SocketStream but uses only the
+                        # HalfCloseableStream methods and the socket's addresses, which
+                        # _HandOverStream forwards: hence the one ignore.
                         handover.stream,  # type: ignore[arg-type]
                     )
                     with handover.scope:

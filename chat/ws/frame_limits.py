@@ -106,7 +106,10 @@ class FrameLimits:
             ("authentications", "too many authentications", AUTHENTICATIONS),
             ("invalid-frames", "too many invalid frames", INVALID_FRAMES),
         ]
-        made = [Allowance(i, *names, *parse_rate(rate)) for i, (*names, rate) in enumerate(rates)]
+        made = [
+            Allowance(i, name, what, *parse_rate(rate))
+            for i, (name, what, rate) in enumerate(rates)
+        ]
         (
             self.room_changes,
             self.read_markers,
