@@ -562,9 +562,6 @@ class Store(Protocol):
 
     # --- messages ---
 
-    async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
-        """Insert a message and return it once committed."""
-
     async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
         """Insert several messages in one transaction, in order (their ids increase in
         the order of `rows`), and return them once committed, one `Added` per row. All or

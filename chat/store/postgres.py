@@ -789,10 +789,6 @@ class PostgresStore:
 
     # --- messages ---
 
-    async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
-        (added,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
-        return added.message
-
     async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
         return await self._call(_aio_add_messages, self._pool, rows)
 

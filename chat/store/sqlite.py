@@ -677,10 +677,6 @@ class SQLiteStore:
 
     # --- messages ---
 
-    async def add_message(self, room_id: int, sender_id: int, body: str) -> Message:
-        (added,) = await self.add_messages([NewMessage(room_id, sender_id, body)])
-        return added.message
-
     async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
         def insert(conn: sqlite3.Connection) -> list[Added]:
             now = _now_ms()
