@@ -41,20 +41,9 @@ import trio
 
 from ..errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
 from ..names import name_key
-from . import login_addresses
 from .aio_bridge import open_aio_loop
-from .base import (
-    COMMITTED_AFTER_SQL,
-    DELETE_USER_SQL,
-    LATEST_SUPPORT_USER_SQL,
-    MARK_READ_SQL,
-    NAME_KEYS,
-    PUBLIC_ROOMS_SQL,
-    ROOM_DETAILS_SQL,
-    UNREAD_CAP,
-    UNREAD_COUNTS_SQL,
-    USERS_BY_PREFIX_SQL,
-    WAITING_SUPPORT_THREADS_SQL,
+from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from .records import (
     Added,
     Message,
     NewMessage,
@@ -64,19 +53,33 @@ from .base import (
     RoomDetails,
     User,
     WaitingThread,
+)
+from .shared import login_addresses
+from .shared.accounts import (
+    DELETE_USER_SQL,
+    NAME_KEYS,
+    USERS_BY_PREFIX_SQL,
     assign_name_keys,
-    committed_from_rows,
     like_prefix,
-    message_from_row,
     name_keys,
-    observed,
-    pool_usage,
+    user_from_row,
+)
+from .shared.measuring import observed, pool_usage
+from .shared.messages import COMMITTED_AFTER_SQL, committed_from_rows, message_from_row
+from .shared.rooms import (
+    MARK_READ_SQL,
+    PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
+    UNREAD_CAP,
+    UNREAD_COUNTS_SQL,
     room_details_from_row,
     room_from_row,
-    user_from_row,
+)
+from .shared.support import (
+    LATEST_SUPPORT_USER_SQL,
+    WAITING_SUPPORT_THREADS_SQL,
     waiting_thread_from_row,
 )
-from .migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 
 if TYPE_CHECKING:
     import asyncpg
