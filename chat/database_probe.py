@@ -19,7 +19,7 @@ from typing import NoReturn
 import trio
 
 from .errors import Unavailable
-from .store import Store
+from .store import Operations
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class _Question:
 class DatabaseProbe:
     """Pings the database on behalf of health checks, one ping at a time."""
 
-    def __init__(self, store: Store, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    def __init__(self, store: Operations, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
         self._store = store
         self._timeout = timeout
         # The probe object holds the send end (`database_answers`); `run` the receive end.

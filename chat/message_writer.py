@@ -7,7 +7,7 @@ this instance delivers and in what order, and nothing to race with:
 
 1. a client's handler calls `MessageWriter.add` and waits (or `submit`, and goes on to
    its next frame: chat messages need no answer, so a client's messages pipeline);
-2. the writer task commits every message waiting, as one batch (`Store.add_messages`:
+2. the writer task commits every message waiting, as one batch (`Messages.add_messages`:
    group commit, so a busy server pays one transaction for many messages);
 3. it publishes the batch to the broadcaster, first reading from the table any message
    another instance committed with a lower id, then tells the bus (`Bus.announce`);
@@ -16,7 +16,7 @@ this instance delivers and in what order, and nothing to race with:
    what was published here (`wake`), it reads it from the table and publishes it.
 
 `_position` is the id of the last message published. Everything the writer publishes has
-a higher id, and ids commit in id order (a lock, see `Store.add_messages`), so "every
+a higher id, and ids commit in id order (a lock, see `Messages.add_messages`), so "every
 message above `_position`" never skips a message that commits late: when this instance
 has seen N, every message below N has committed or never will. That is what makes every
 connection, on every instance, see each room's messages in the same order, the order
@@ -50,7 +50,7 @@ import trio
 
 from .broadcaster import Broadcaster, Event, topics_for
 from .errors import ChatError, Unavailable
-from .store import Message, NewMessage, Room, Store
+from .store import Message, Messages, NewMessage, Room
 from .task_failures import TaskFailures
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class MessageWriter:
 
     def __init__(
         self,
-        store: Store,
+        store: Messages,
         broadcaster: Broadcaster,
         bus: Bus,
         *,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .message_writer import MessageWriter
     from .presence import Presence
     from .rate_limits import RateLimits
-    from .store import Store
+    from .store import Operations
     from .task_failures import TaskFailures
     from .ws.server import WebSocketServer
 
@@ -83,7 +83,7 @@ class Metrics:
         self.commit_seconds = histogram(
             "chat_commit_seconds", "Seconds one batch of messages took to commit.", _LATENCY_BUCKETS
         )
-        #: Per history query (`Store.messages_before`).
+        #: Per history query (`History.messages_before`).
         self.history_seconds = histogram(
             "chat_history_seconds", "Seconds one history query took.", _LATENCY_BUCKETS
         )
@@ -133,7 +133,7 @@ class ServerCollector(Collector):
     writer: MessageWriter
     websocket: WebSocketServer
     rate_limits: RateLimits
-    store: Store
+    store: Operations
     failures: TaskFailures
     bus: Bus
     presence: Presence

@@ -39,7 +39,7 @@ from .task_failures import TaskFailures
 if TYPE_CHECKING:
     from .bus import Bus
     from .service import Identity
-    from .store import Store
+    from .store import Accounts
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Revocations:
     """The registry of open sessions by user, and the sweep that closes revoked ones."""
 
     def __init__(
-        self, store: Store, bus: Bus, *, period: float, failures: TaskFailures | None = None
+        self, store: Accounts, bus: Bus, *, period: float, failures: TaskFailures | None = None
     ) -> None:
         self._store = store
         self._failures = failures or TaskFailures()

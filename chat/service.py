@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -32,7 +32,18 @@ from .errors import (
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
-from .store import Message, PublicRoom, Room, RoomDetails, Store, User, WaitingThread
+from .store import (
+    Accounts,
+    History,
+    Message,
+    PublicRoom,
+    Room,
+    RoomDetails,
+    Rooms,
+    Support,
+    User,
+    WaitingThread,
+)
 
 if TYPE_CHECKING:
     from .notices import Notices
@@ -85,6 +96,11 @@ class Backlog:
     before_id: int | None
 
 
+class ServiceStore(Accounts, Rooms, Support, History, Protocol):
+    """The roles of the store `ChatService` uses: all but the message stream (the
+    writer's) and operations (the probe's and the metrics')."""
+
+
 def _account(user: User | None, unknown: str) -> str:
     """The key failed logins are counted under: the user's id, whichever way the login
     named the account (by name or by e-mail), else what it asked for (`unknown`)."""
@@ -94,7 +110,7 @@ def _account(user: User | None, unknown: str) -> str:
 class ChatService:
     def __init__(
         self,
-        store: Store,
+        store: ServiceStore,
         passwords: Passwords,
         tokens: Tokens,
         broadcaster: Broadcaster,
@@ -422,7 +438,8 @@ class ChatService:
 
     async def unread_counts(self, identity: Identity) -> list[tuple[int, int]]:
         """(RoomID, unread) for each of the caller's rooms, the lobby included: messages
-        others sent after the caller's read marker, counted up to `chat.store.base.UNREAD_CAP`."""
+        others sent after the caller's read marker, counted up to
+        `chat.store.shared.rooms.UNREAD_CAP`."""
         return await self.store.unread_counts(identity.user_id, self.lobby_id)
 
     async def direct_room(self, identity: Identity, other_user_id: int) -> Room:

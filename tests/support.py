@@ -22,6 +22,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from chat.config import Config, to_environ
 from chat.server import serve
+from chat.store import Message, Messages, NewMessage
 
 #: Generous bound for anything that should happen "at once" on loopback.
 STEP = 10.0
@@ -519,3 +520,10 @@ async def execute_sql(config: Config, sql: str) -> None:
             conn.close()
 
     await trio.to_thread.run_sync(run)
+
+
+async def add_message(store: Messages, room_id: int, sender_id: int, body: str) -> Message:
+    """Store one message through the batch API the server uses (`add_messages`), and
+    return it once committed."""
+    (added,) = await store.add_messages([NewMessage(room_id, sender_id, body)])
+    return added.message

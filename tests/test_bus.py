@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
-from support import STEP, pg_session
+from support import STEP, add_message, pg_session
 
 from chat.bus import open_bus, route_events
 from chat.bus.postgres import PostgresBus
@@ -89,7 +89,7 @@ async def test_a_rolled_back_insert_wakes_nobody(
             f" VALUES ({store.lobby_id}, {alice.id}, 'rolled back')"
         )
         await execute("ROLLBACK")
-    committed = await store.add_message(store.lobby_id, alice.id, "yes")
+    committed = await add_message(store, store.lobby_id, alice.id, "yes")
     await heard.until(lambda: committed.id in heard.wakes, "the wake-up")
     assert heard.wakes == [None, committed.id]
 
@@ -109,7 +109,7 @@ async def test_the_postgres_bus_listens_again_and_catches_up_after_its_connectio
     # Listening again, it asks for a catch-up (whatever committed meanwhile is in the table).
     await heard.until(lambda: heard.wakes == [None, None], "a second catch-up")
     alice = await store.create_user("alice", "hash")
-    message = await store.add_message(store.lobby_id, alice.id, "after")
+    message = await add_message(store, store.lobby_id, alice.id, "after")
     await heard.until(lambda: message.id in heard.wakes, "a wake-up on the new connection")
 
 

@@ -19,6 +19,7 @@ from support import (
     STEP,
     Server,
     account,
+    add_message,
     chat_environ,
     http_client,
     open_clients,
@@ -320,11 +321,11 @@ async def a_user_with_a_history(config: Config) -> Leaving:
         direct = await store.direct_room(alice.id, bob.id, create=True)
         support = await store.support_room(alice.id, create=True)
         assert direct is not None and support is not None
-        await store.add_message(store.lobby_id, alice.id, "hello from alice")
-        await store.add_message(store.lobby_id, bob.id, "hello from bob")
-        await store.add_message(group.id, alice.id, "alice in her room")
-        await store.add_message(direct.id, bob.id, "bob to alice")
-        await store.add_message(support.id, alice.id, "alice needs help")
+        await add_message(store, store.lobby_id, alice.id, "hello from alice")
+        await add_message(store, store.lobby_id, bob.id, "hello from bob")
+        await add_message(store, group.id, alice.id, "alice in her room")
+        await add_message(store, direct.id, bob.id, "bob to alice")
+        await add_message(store, support.id, alice.id, "alice needs help")
     return Leaving(alice, bob, group, direct, support)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
-from support import execute_sql, pg_query, pg_session, wait_until_true
+from support import add_message, execute_sql, pg_query, pg_session, wait_until_true
 
 from chat.config import Config
 from chat.errors import Gone
@@ -63,7 +63,7 @@ async def test_a_message_to_a_room_that_does_not_exist_is_refused_as_gone(
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         with pytest.raises(Gone):
-            await store.add_message(987654, alice.id, "into the void")
+            await add_message(store, 987654, alice.id, "into the void")
         assert await store.latest_messages(store.lobby_id, 10) == []
 
 
@@ -86,7 +86,7 @@ async def test_a_user_who_has_messages_cannot_be_deleted_behind_the_stores_back(
 ) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
-        await store.add_message(store.lobby_id, alice.id, "still here")
+        await add_message(store, store.lobby_id, alice.id, "still here")
         with pytest.raises(foreign_key_errors()):
             await execute_sql(config, f"DELETE FROM users WHERE id = {alice.id}")
         assert await store.user_by_id(alice.id) == alice
@@ -98,7 +98,7 @@ async def test_a_room_that_has_messages_cannot_be_deleted_behind_the_stores_back
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         room = await store.create_room("kept", is_private=False, creator_id=alice.id)
-        await store.add_message(room.id, alice.id, "still here")
+        await add_message(store, room.id, alice.id, "still here")
         with pytest.raises(foreign_key_errors()):
             await execute_sql(config, f"DELETE FROM rooms WHERE id = {room.id}")
         assert await store.room_by_id(room.id) == room
@@ -107,7 +107,7 @@ async def test_a_room_that_has_messages_cannot_be_deleted_behind_the_stores_back
 async def test_a_message_cannot_be_moved_to_a_room_that_does_not_exist(config: Config) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
-        message = await store.add_message(store.lobby_id, alice.id, "stays in the lobby")
+        message = await add_message(store, store.lobby_id, alice.id, "stays in the lobby")
         with pytest.raises(foreign_key_errors()):
             await execute_sql(
                 config, f"UPDATE messages SET room_id = 987654 WHERE id = {message.id}"
@@ -152,7 +152,7 @@ async def test_a_message_from_a_user_being_deleted_waits_and_is_refused_as_gone(
                 f"DELETE FROM users WHERE id = {alice.id}",
             ],
             "WITH m AS (INSERT INTO messages",
-            lambda: store.add_message(store.lobby_id, alice.id, "too late"),
+            lambda: add_message(store, store.lobby_id, alice.id, "too late"),
         )
         assert len(outcome) == 1
         assert isinstance(outcome[0], Gone)

@@ -4,7 +4,16 @@ issue 12: real servers, real sockets, both backends."""
 from __future__ import annotations
 
 import trio
-from support import Account, Clients, JsonClient, Server, account, create_room, http_client
+from support import (
+    Account,
+    Clients,
+    JsonClient,
+    Server,
+    account,
+    add_message,
+    create_room,
+    http_client,
+)
 
 from chat.config import Config
 from chat.store import open_store
@@ -167,8 +176,8 @@ async def test_deleting_a_user_with_read_markers_deletes_them_too(config: Config
         bob = await store.create_user("bob", "x")
         dm = await store.direct_room(alice.id, bob.id, create=True)
         assert dm is not None
-        in_dm = await store.add_message(dm.id, bob.id, "hi")
-        in_lobby = await store.add_message(store.lobby_id, alice.id, "hello")
+        in_dm = await add_message(store, dm.id, bob.id, "hi")
+        in_lobby = await add_message(store, store.lobby_id, alice.id, "hello")
         assert await store.mark_read(alice.id, dm.id, in_dm.id) == in_dm.id
         assert await store.mark_read(bob.id, store.lobby_id, in_lobby.id) == in_lobby.id
         # Her markers go with her (ON DELETE CASCADE), or this would break a foreign key.

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 import trio
-from support import STEP, pg_query, pg_session, wait_for_a_waiter_on_the_id_lock
+from support import STEP, add_message, pg_query, pg_session, wait_for_a_waiter_on_the_id_lock
 
 from chat.config import Config
 from chat.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
@@ -69,7 +69,7 @@ async def test_latest_messages_are_the_newest_n_oldest_first(config: Config) -> 
         alice = await store.create_user("alice", "hash")
         bob = await store.create_user("bob", "hash")
         sent = [
-            await store.add_message(store.lobby_id, (alice if i % 2 else bob).id, f"m{i}")
+            await add_message(store, store.lobby_id, (alice if i % 2 else bob).id, f"m{i}")
             for i in range(7)
         ]
         latest = await store.latest_messages(store.lobby_id, 3)
@@ -82,7 +82,7 @@ async def test_latest_messages_are_the_newest_n_oldest_first(config: Config) -> 
 async def test_a_message_from_an_unknown_user_is_refused_as_gone(config: Config) -> None:
     async with open_store(config) as store:
         with pytest.raises(Gone, match="no longer exists"):
-            await store.add_message(store.lobby_id, 12345, "ghost")
+            await add_message(store, store.lobby_id, 12345, "ghost")
 
 
 async def test_reopening_applies_no_migration_twice(config: Config) -> None:
@@ -290,8 +290,8 @@ async def test_pages_of_messages_go_back_from_an_id(config: Config) -> None:
         alice = await store.create_user("alice", "hash")
         room = await store.create_room("r", is_private=False, creator_id=alice.id)
         other = await store.create_room("s", is_private=False, creator_id=alice.id)
-        sent = [await store.add_message(room.id, alice.id, f"m{i}") for i in range(5)]
-        await store.add_message(other.id, alice.id, "elsewhere")
+        sent = [await add_message(store, room.id, alice.id, f"m{i}") for i in range(5)]
+        await add_message(store, other.id, alice.id, "elsewhere")
         newest = await store.messages_before(room.id, None, 2)
         older = await store.messages_before(room.id, newest[-1].id, 10)
     assert [m.body for m in newest] == ["m4", "m3"]
@@ -327,11 +327,11 @@ async def test_waiting_support_threads_are_those_whose_user_spoke_last(config: C
         alice_room = await store.support_room(alice.id, create=True)
         bob_room = await store.support_room(bob.id, create=True)
         await store.support_room(carol.id, create=True)  # empty: not waiting
-        await store.add_message(bob_room.id, bob.id, "bob asks")
-        await store.add_message(alice_room.id, alice.id, "alice asks")
-        await store.add_message(alice_room.id, op.id, "answered")
-        await store.add_message(alice_room.id, alice.id, "alice again")
-        await store.add_message(bob_room.id, op.id, "bob answered")
+        await add_message(store, bob_room.id, bob.id, "bob asks")
+        await add_message(store, alice_room.id, alice.id, "alice asks")
+        await add_message(store, alice_room.id, op.id, "answered")
+        await add_message(store, alice_room.id, alice.id, "alice again")
+        await add_message(store, bob_room.id, op.id, "bob answered")
         waiting = await store.waiting_support_threads(10)
         assert [(w.room.id, w.user_name, w.last_message.body) for w in waiting] == [
             (alice_room.id, "alice", "alice again"),
@@ -397,7 +397,7 @@ async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
         assert await store.last_message_id() == 0
         direct = await store.direct_room(alice.id, bob.id, create=True)
         assert direct is not None
-        before = await store.add_message(store.lobby_id, alice.id, "before")
+        before = await add_message(store, store.lobby_id, alice.id, "before")
         rows = [
             NewMessage(store.lobby_id, alice.id, "in the lobby"),
             NewMessage(direct.id, bob.id, "direct"),
@@ -418,7 +418,7 @@ async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
 async def test_a_page_may_stop_after_an_id(config: Config) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
-        sent = [await store.add_message(store.lobby_id, alice.id, f"m{i}") for i in range(6)]
+        sent = [await add_message(store, store.lobby_id, alice.id, f"m{i}") for i in range(6)]
         page = await store.messages_before(store.lobby_id, sent[5].id, 10, after_id=sent[1].id)
     assert page == sent[2:5][::-1]
 
@@ -440,7 +440,7 @@ async def test_postgres_ids_commit_in_id_order(postgres_config: Config) -> None:
                 later: list[Message] = []
 
                 async def insert_later() -> None:
-                    later.append(await store.add_message(store.lobby_id, alice.id, "second"))
+                    later.append(await add_message(store, store.lobby_id, alice.id, "second"))
 
                 nursery.start_soon(insert_later)
                 await wait_for_a_waiter_on_the_id_lock(query)

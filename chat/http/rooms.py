@@ -24,7 +24,7 @@ from .. import shapes, validation
 from ..errors import InvalidInput
 from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
-from ..store.base import UNREAD_CAP
+from ..store.shared.rooms import UNREAD_CAP
 from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object, raw_body
 from .identity import optional_identity, require_identity

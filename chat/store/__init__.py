@@ -1,4 +1,6 @@
-"""Storage: one interface (`Store`), an embedded SQLite backend and a PostgreSQL backend."""
+"""Storage: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`, `Messages`,
+`History`, `Operations`; `Store` is all of them), the records they hand out, an embedded
+SQLite backend (`sqlite/`) and a PostgreSQL backend (`postgres/`)."""
 
 from __future__ import annotations
 
@@ -7,26 +9,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..config import Config
-from .base import (
+from .records import (
     Added,
     Message,
     NewMessage,
+    PoolUsage,
     PublicRoom,
     Room,
     RoomDetails,
-    Store,
     User,
     WaitingThread,
 )
+from .roles import Accounts, History, Messages, Operations, Rooms, Store, Support
 
 __all__ = [
+    "Accounts",
     "Added",
+    "History",
     "Message",
+    "Messages",
     "NewMessage",
+    "Operations",
+    "PoolUsage",
     "PublicRoom",
     "Room",
     "RoomDetails",
+    "Rooms",
     "Store",
+    "Support",
     "User",
     "WaitingThread",
     "describe_database",

@@ -39,7 +39,7 @@ async def open_aio_loop() -> AsyncIterator[Any]:
     """trio-asyncio's `open_loop`, with the loop's steps running every ready callback.
 
     Yields the loop. `trio_asyncio` is imported here, not at module level (see
-    chat/store/postgres.py: importing it changes `asyncio.run()` for the process).
+    chat/store/postgres/opening.py: importing it changes `asyncio.run()` for the process).
     """
     import trio_asyncio
 

@@ -1,0 +1,37 @@
+"""The production store: PostgreSQL through asyncpg, driven from Trio with trio-asyncio.
+
+asyncpg only runs on asyncio. `open_postgres_store` starts an asyncio loop inside Trio
+(`trio_asyncio.open_loop`, stepped by `chat.store.aio_bridge` so that the callbacks of
+one query run together) for the store's lifetime; each store method is a small asyncio
+coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation.
+
+Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with 50
+callers, some waited 0.8 s while others finished). A `trio.CapacityLimiter` the size of
+the pool sits in front of it, so callers queue in Trio, first come first served, and the
+pool never has more callers than connections.
+
+Cancellation: a Trio cancellation cancels the asyncio task, and asyncpg cancels the
+running statement on the server; the connection is reset before the pool hands it out
+again (tests/test_store.py checks the pool still serves every connection afterwards).
+
+Error handling: every way the database can be away (refused or lost connections, a server
+shutting down, starting up or out of connection slots, a statement or a connection that
+takes too long) raises `Unavailable`, in one place (`base.PostgresBase._call`; `connect` and
+`open_postgres_store` for their own connections), with the cause in its `detail` and in a
+WARNING, never a traceback. Every wait is bounded: for a free connection
+(`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement and for the
+reset of its connection (`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``), so a database
+that stops answering holds no request for long. Nothing needs restarting when it is back:
+asyncpg's pool replaces connections it lost on their next use.
+
+One module per concern (`accounts`, `rooms`, `support`, `messages`), each a mixin over
+the pool-owning `base.PostgresBase`; `store.PostgresStore` is all of them; `opening`
+starts the asyncio loop, migrates the database and opens the pool.
+"""
+
+from __future__ import annotations
+
+from .opening import open_postgres_store
+from .store import PostgresStore
+
+__all__ = ["PostgresStore", "open_postgres_store"]

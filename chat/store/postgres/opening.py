@@ -1,0 +1,185 @@
+"""Opening a PostgreSQL store: the asyncio loop it runs on, migrating the database,
+filling in name keys, and the pool.
+
+`trio_asyncio` is imported inside `open_postgres_store` only: importing it changes what
+`asyncio.run()` does for the whole process, which a SQLite-only server should not pay for."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..aio_bridge import open_aio_loop
+from ..migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from ..shared.accounts import NAME_KEYS, assign_name_keys
+from . import base  # its timeouts are read at call time (tests shorten them)
+from .base import connect_errors, database_away, unavailable_on
+from .store import PostgresStore
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+# pg_advisory_xact_lock key that serialises migrations (and filling in name keys) between
+# instances starting at once.
+_MIGRATION_LOCK = 0x63686174  # "chat"
+
+_POOL_CLOSE_TIMEOUT_S = 5.0
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset hook: nothing to reset.
+
+    By default asyncpg sends ``RESET ALL; UNLISTEN *; ...`` each time a connection goes
+    back to the pool: a second round trip for every query. Our statements leave no
+    session state behind (no SET, LISTEN, cursors or session-level locks), and asyncpg
+    still rolls back a transaction left open (after a cancellation, say) before calling
+    this hook.
+    """
+
+
+async def _aio_prepare(
+    conn: asyncpg.Connection, migrations: list[Migration]
+) -> tuple[list[str], int, str]:
+    """Apply the migrations the database lacks, give users without name keys theirs,
+    then read what the store needs to know: (the migrations applied, the lobby's id, the
+    cluster id)."""
+    applied = await _aio_migrate(conn, migrations)
+    await _aio_fill_in_name_keys(conn)
+    lobby_id = await conn.fetchval("SELECT id FROM rooms WHERE kind = 'lobby'")
+    cluster_id = await conn.fetchval("SELECT id FROM cluster")
+    return applied, lobby_id, cluster_id
+
+
+async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+    async with conn.transaction():
+        # One migrating instance at a time; the lock is released at commit.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {
+            row["version"]
+            for row in await conn.fetch(f"SELECT version FROM {SCHEMA_VERSION_TABLE}")
+        }
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+
+_FILL_IN_ATTEMPTS = 3
+
+
+async def _aio_fill_in_name_keys(conn: asyncpg.Connection) -> None:
+    """Give every user without name keys theirs (see `assign_name_keys`).
+
+    Under the migration lock, so instances starting at once take turns (the second
+    finds the keys set). Instances already serving may register users meanwhile; if one
+    takes a key this plan gave away, the UPDATE fails, the transaction rolls back, and
+    the plan is made again.
+    """
+    import asyncpg
+
+    for attempt in range(1, _FILL_IN_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await _aio_fill_in_name_keys_once(conn)
+            return
+        except asyncpg.UniqueViolationError:
+            if attempt == _FILL_IN_ATTEMPTS:
+                raise
+
+
+async def _aio_fill_in_name_keys_once(conn: asyncpg.Connection) -> None:
+    for column, key_of in NAME_KEYS.items():
+        rows = await conn.fetch(f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id")
+        if not rows:
+            continue
+        unkeyed = [(row["id"], row["name"], key_of(row["name"])) for row in rows]
+        holders = {
+            row["key"]: row["name"]
+            for row in await conn.fetch(
+                f"SELECT {column} AS key, name FROM users WHERE {column} = ANY($1::text[])",
+                list({key for _, _, key in unkeyed}),
+            )
+        }
+        assigned = assign_name_keys(column, unkeyed, holders)
+        await conn.execute(
+            f"UPDATE users SET {column} = t.key"
+            " FROM unnest($1::bigint[], $2::text[]) AS t(id, key) WHERE users.id = t.id",
+            [user_id for user_id, _ in assigned],
+            [key for _, key in assigned],
+        )
+
+
+async def _close_connection(aio_as_trio: Callable[..., Any], conn: asyncpg.Connection) -> None:
+    """Close a connection of our own: politely if the server answers in time, else drop it.
+    Shielded, since it is also reached on cancellation, and bounded."""
+    with trio.move_on_after(_POOL_CLOSE_TIMEOUT_S, shield=True):
+        with contextlib.suppress(*database_away()):
+            await aio_as_trio(conn.close)()
+    if not conn.is_closed():
+        conn.terminate()
+
+
+@asynccontextmanager
+async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[PostgresStore]:
+    """Migrate the database at `url` and give users without name keys theirs
+    (`_aio_fill_in_name_keys`), connect a pool to it, and close the pool on exit.
+
+    Raises `Unavailable` when the server cannot be reached, refuses the connection, or
+    goes away while the database is being opened.
+    """
+    import asyncpg
+    import trio_asyncio
+
+    migrations = load_migrations("postgres")
+    aio_as_trio = trio_asyncio.aio_as_trio
+    # The asyncio loop runs as long as this block: every pool call happens inside it.
+    async with open_aio_loop():
+        # Migrations run first, on a connection of their own: the pool's connections have
+        # a statement timeout, and a migration on a big table may take minutes.
+        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
+            conn = await aio_as_trio(asyncpg.connect)(url, timeout=base.CONNECT_TIMEOUT_S)
+        try:
+            with unavailable_on(database_away(), "PostgreSQL went away while opening it"):
+                applied, lobby_id, cluster_id = await aio_as_trio(_aio_prepare)(conn, migrations)
+        finally:
+            await _close_connection(aio_as_trio, conn)
+        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
+            # No floor (min_size=0): with one, asyncpg would keep reconnecting in the
+            # background while the database is away, logging a traceback each time.
+            # Connections are opened when a caller needs one instead.
+            pool = await aio_as_trio(asyncpg.create_pool)(
+                url,
+                min_size=0,
+                max_size=pool_size,
+                timeout=base.CONNECT_TIMEOUT_S,
+                command_timeout=base.QUERY_TIMEOUT_S,
+                reset=_keep_session,
+            )
+        try:
+            yield PostgresStore(
+                pool, pool_size, aio_as_trio, lobby_id, applied, url=url, cluster_id=cluster_id
+            )
+        finally:
+            with trio.move_on_after(_POOL_CLOSE_TIMEOUT_S, shield=True) as scope:
+                await aio_as_trio(pool.close)()
+            if scope.cancelled_caught:
+                pool.terminate()

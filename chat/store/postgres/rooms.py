@@ -1,0 +1,146 @@
+"""The PostgreSQL store's `Rooms`: group rooms, membership, direct conversations, the
+directory, room lists, read markers and unread counts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..records import PublicRoom, Room, RoomDetails
+from ..shared.rooms import (
+    MARK_READ_SQL,
+    PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
+    ROOM_SELECT,
+    UNREAD_CAP,
+    UNREAD_COUNTS_SQL,
+    room_details_from_row,
+)
+from .base import PostgresBase, as_is, room_of, unique_violation
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+async def _aio_create_room(
+    pool: asyncpg.Pool, name: str, is_private: bool, creator_id: int
+) -> Room | None:
+    import asyncpg
+
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            room_id = await conn.fetchval(
+                "INSERT INTO rooms (name, kind, is_private, creator_id)"
+                " VALUES ($1, 'group', $2, $3) RETURNING id",
+                name,
+                is_private,
+                creator_id,
+            )
+        except asyncpg.UniqueViolationError as error:
+            raise unique_violation(error, name) from None
+        await conn.execute(
+            "INSERT INTO room_members (room_id, user_id) VALUES ($1, $2)", room_id, creator_id
+        )
+        return room_of(await conn.fetchrow(f"{ROOM_SELECT} WHERE r.id = $1", room_id))
+
+
+async def _aio_direct_room(
+    pool: asyncpg.Pool, low: int, high: int, creator: int, create: bool
+) -> Room | None:
+    find = f"{ROOM_SELECT} WHERE d.low_user_id = $1 AND d.high_user_id = $2"
+    async with pool.acquire() as conn:
+        room = room_of(await conn.fetchrow(find, low, high))
+        if room is not None or not create:
+            return room
+        async with conn.transaction():
+            # Serialise creators of this one pair (the lock ends with the transaction),
+            # then look again: another instance may have just created it.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('direct:' || $1 || ':' || $2, 0))",
+                str(low),
+                str(high),
+            )
+            room = room_of(await conn.fetchrow(find, low, high))
+            if room is not None:
+                return room
+            room_id = await conn.fetchval(
+                "INSERT INTO rooms (name, kind, is_private, creator_id)"
+                " VALUES (NULL, 'direct', true, $1) RETURNING id",
+                creator,
+            )
+            await conn.execute(
+                "INSERT INTO direct_rooms (room_id, low_user_id, high_user_id) VALUES ($1, $2, $3)",
+                room_id,
+                low,
+                high,
+            )
+            await conn.execute(
+                "INSERT INTO room_members (room_id, user_id) VALUES ($1, $2), ($1, $3)"
+                " ON CONFLICT DO NOTHING",
+                room_id,
+                low,
+                high,
+            )
+            return room_of(await conn.fetchrow(find, low, high))
+
+
+class PostgresRooms(PostgresBase):
+    """`Rooms` on PostgreSQL."""
+
+    async def create_room(self, name: str, *, is_private: bool, creator_id: int) -> Room:
+        room = await self._call(_aio_create_room, self._pool, name, is_private, creator_id)
+        assert room is not None
+        return room
+
+    async def room_by_id(self, room_id: int) -> Room | None:
+        return room_of(
+            await self._call(self._pool.fetchrow, f"{ROOM_SELECT} WHERE r.id = $1", room_id)
+        )
+
+    async def add_member(self, room_id: int, user_id: int) -> None:
+        await self._call(
+            self._pool.execute,
+            "INSERT INTO room_members (room_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            room_id,
+            user_id,
+        )
+
+    async def is_member(self, room_id: int, user_id: int) -> bool:
+        found = await self._call(
+            self._pool.fetchval,
+            "SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2",
+            room_id,
+            user_id,
+        )
+        return found is not None
+
+    async def rooms_of(self, user_id: int) -> list[int]:
+        rows = await self._call(
+            self._pool.fetch,
+            "SELECT room_id FROM room_members WHERE user_id = $1 ORDER BY room_id",
+            user_id,
+        )
+        return [row["room_id"] for row in rows]
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user="$1", lobby="$2::bigint")
+        rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
+        return [room_details_from_row(row, as_is) for row in rows]
+
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
+        low, high = sorted((user_a, user_b))
+        return await self._call(_aio_direct_room, self._pool, low, high, user_a, create)
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        rows = await self._call(self._pool.fetch, PUBLIC_ROOMS_SQL.format(limit="$1"), limit)
+        return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        sql = MARK_READ_SQL.format(user="$1", room="$2", message="$3", greatest="greatest")
+        return await self._call(self._pool.fetchval, sql, user_id, room_id, message_id)
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(user="$1", lobby="$2::bigint", cap=UNREAD_CAP)
+        rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
+        return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,12 @@
+"""`PostgresStore`: every role on one PostgreSQL database, one concern per mixin."""
+
+from __future__ import annotations
+
+from .accounts import PostgresAccounts
+from .messages import PostgresMessages
+from .rooms import PostgresRooms
+from .support import PostgresSupport
+
+
+class PostgresStore(PostgresAccounts, PostgresRooms, PostgresSupport, PostgresMessages):
+    """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -1,0 +1,110 @@
+"""The records the store hands out and takes in: users, rooms, messages and the shapes
+built from them. Plain frozen dataclasses, the same for both backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    email: str | None
+    password_hash: str
+    is_admin: bool
+    created_at: datetime
+    #: Tokens issued with an older version are revoked (sql/*/0006_token_versions.sql).
+    token_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message with its sender's name as of the moment it was read."""
+
+    id: int
+    room_id: int
+    sender_id: int
+    sender_name: str
+    body: str
+    created_at: datetime
+    #: The sender's own id for the message, if it gave one (idempotent sends).
+    client_msg_id: str | None = None
+
+    @property
+    def ts_ms(self) -> int:
+        """Creation time as Unix milliseconds, the form the protocols send."""
+        return int(self.created_at.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A conversation. Kinds: "lobby" (the built-in public room), "group" (named rooms
+    users create), "direct" (two users; `pair` holds their ids, lower first)."""
+
+    id: int
+    name: str | None
+    kind: str
+    is_private: bool
+    creator_id: int | None
+    created_at: datetime
+    pair: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: which room, from whom, what it says; optionally the sender's
+    own id for it, which makes storing it idempotent."""
+
+    room_id: int
+    sender_id: int
+    body: str
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What storing a `NewMessage` gave: the stored message, and whether it is new. Not
+    new means the sender already stored a message with the same `client_msg_id` in the
+    same room: `message` is that original, and nothing was stored this time."""
+
+    message: Message
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingThread:
+    """A support thread whose latest message is from its user (no operator answered yet)."""
+
+    room: Room
+    user_name: str
+    last_message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class PublicRoom:
+    """A group room anyone may join (`Rooms.public_rooms`), with its member count."""
+
+    id: int
+    name: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDetails:
+    """One of a user's rooms as their room list shows it (`Rooms.room_details`): the room,
+    and for a direct conversation its two users' names, in `Room.pair`'s order."""
+
+    room: Room
+    pair_names: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """How busy a store's connections are (for metrics): `in_use` of its `size`
+    connections are running statements, and `waiting` callers are queued for one."""
+
+    size: int
+    in_use: int
+    waiting: int

@@ -1,0 +1,229 @@
+"""What the chat core needs from a database, as a few roles by concern.
+
+Each component depends on the roles it uses (`MessageWriter` on `Messages`, the
+revocation sweep on `Accounts`, the health probe on `Operations`), so a new feature adds
+to one role and one module per backend, and a fast test of a component needs a fake of
+its roles only (tests/memory_messages.py). `Store` is every role at once: what the
+backends implement and what the wiring (chat/server.py, chat/cli.py) opens.
+
+The SQLite and PostgreSQL stores pass the same tests (tests/test_store.py runs each test
+on both), so the core never asks which one it has.
+
+Cancellation: every method is safe to cancel. A write is one transaction that has either
+committed or not when the cancellation arrives; the connection goes back to its pool in
+a usable state either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Protocol
+
+from .records import (
+    Added,
+    Message,
+    NewMessage,
+    PoolUsage,
+    PublicRoom,
+    Room,
+    RoomDetails,
+    User,
+    WaitingThread,
+)
+
+if TYPE_CHECKING:
+    from ..metrics import Observer
+
+
+class Accounts(Protocol):
+    """Users: registration, names, passwords, operators, token versions, the addresses
+    they log in from, and finding them by name."""
+
+    async def create_user(
+        self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
+    ) -> User:
+        """Insert a user, with its name's keys (`shared.accounts.NAME_KEYS`). Raises
+        `NameTaken` (the name, or one of its keys, is taken) or `EmailTaken`
+        (chat.errors). The store takes any name: chat.names.new_user_name is the check."""
+
+    async def user_by_name(self, name: str) -> User | None:
+        """The user called exactly `name`."""
+
+    async def user_like_name(self, name: str) -> User | None:
+        """The user called exactly `name`, else the one whose name has `name`'s
+        `name_key` (chat.names: the same name in another case, or in look-alike letters)."""
+
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def user_by_email(self, email: str) -> User | None:
+        """`email` must already be lower-case (validation.email does that)."""
+
+    async def rename_user(self, user_id: int, name: str) -> User:
+        """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
+
+    async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
+        """Replace the user's password hash, if it still is `old_hash`, with `new_hash` and
+        revoke every token issued so far (token_version + 1), in one statement. None when
+        nothing changed: the hash is no longer `old_hash` (changed meanwhile by another
+        request, which the caller's check of the old password did not see), or the user
+        is gone."""
+
+    async def revoke_tokens(self, user_id: int) -> int:
+        """Revoke every token issued so far to the user (token_version + 1); returns the
+        new version. Raises `Gone` if the user no longer exists."""
+
+    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+        """The current token version of each of these users, in one query; users that no
+        longer exist are absent."""
+
+    # --- administration (`chat user`) ---
+
+    async def users(self) -> list[User]:
+        """Every user, oldest first."""
+
+    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+        """Replace the user's password hash, whatever it was, and revoke every token
+        issued so far (token_version + 1), in one statement. None if the user is gone."""
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
+        """Make the user an operator, or not; None if the user is gone."""
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Delete the user as `shared.accounts.DELETE_USER_SQL` says, all or nothing;
+        False if there was no such user. Running servers notice at their next revocation
+        sweep."""
+
+    # --- login addresses (chat/store/shared/login_addresses.py) ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        """`user_id` has just logged in from `address`: keep it among their newest
+        addresses (an address over `MAX_ADDRESS_CHARS` is not kept)."""
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        """Whether `user_id` has logged in from `address` (one of the newest kept)."""
+
+    # --- finding people ---
+
+    async def users_by_prefix(
+        self, key_prefix: str, *, caller_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, name) of up to `limit` users but the caller whose `name_key` starts with
+        `key_prefix` (taken literally), by name."""
+
+
+class Rooms(Protocol):
+    """Rooms and who is in them: group rooms, direct conversations, the directory of
+    public rooms, a user's room list, read markers and unread counts."""
+
+    #: The id of the built-in public room (kind "lobby") that carries TokenTalker traffic.
+    lobby_id: int
+
+    async def create_room(self, name: str, *, is_private: bool, creator_id: int) -> Room:
+        """A new group room with its creator as the first member. Raises `RoomNameTaken`."""
+
+    async def room_by_id(self, room_id: int) -> Room | None: ...
+
+    async def add_member(self, room_id: int, user_id: int) -> None:
+        """Idempotent: adding a member twice is not an error."""
+
+    async def is_member(self, room_id: int, user_id: int) -> bool: ...
+
+    async def rooms_of(self, user_id: int) -> list[int]:
+        """Ids of the rooms the user is a member of, ascending."""
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        """The lobby, then each room the user is a member of by id, as
+        `shared.rooms.ROOM_DETAILS_SQL` reads them: one query, however many rooms."""
+
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
+        """The pair's direct room. With `create`, made (with both as members) on first
+        use, safely against two instances creating it at once: both get the same room.
+        Without, None if the pair has none yet."""
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        """Up to `limit` group rooms that are not private, with member counts, in
+        `shared.rooms.PUBLIC_ROOMS_SQL`'s order (the most members first)."""
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        """Move the user's marker in the room up to `message_id` (never back: an older id
+        leaves it where it is); the marker as stored. None if the room has no such
+        message."""
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        """(room id, unread) for the lobby and each room the user is a member of, by id:
+        messages from others after the user's marker, at most `UNREAD_CAP`."""
+
+
+class Support(Protocol):
+    """Support threads: one private room per user with the operators."""
+
+    async def support_room(self, user_id: int, *, create: bool) -> Room | None:
+        """The user's support thread (kind "support", `creator_id` the user, who is its
+        only member). With `create`, made on first use, race-safely; else None if absent."""
+
+    async def latest_support_user(self, operator_id: int) -> int | None:
+        """The user `shared.support.LATEST_SUPPORT_USER_SQL` names, or None if no thread
+        has a message from its user or from that operator."""
+
+    async def waiting_support_threads(self, limit: int) -> list[WaitingThread]:
+        """Up to `limit` support threads whose latest message is from their user, the
+        longest-waiting first."""
+
+
+class Messages(Protocol):
+    """The message stream: storing messages in batches, and reading every room's
+    messages in id order (what the writer publishes and other instances catch up on)."""
+
+    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+        """Insert several messages in one transaction, in order (their ids increase in
+        the order of `rows`), and return them once committed, one `Added` per row. All or
+        nothing. A row whose `client_msg_id` its sender already used in that room is not
+        stored again: its `Added` carries the original (`new` is False).
+
+        Ids commit in id order: once this returns, every message with a lower id has
+        committed or never will (PostgreSQL: a lock taken before the ids, see
+        sql/postgres/0004_cluster.sql; SQLite: one writer at a time)."""
+
+    async def last_message_id(self) -> int:
+        """The highest message id committed so far (0 when there are none)."""
+
+    async def committed_after(
+        self, after_id: int, *, before_id: int | None = None, limit: int
+    ) -> list[tuple[Message, Room]]:
+        """Every room's messages with ``after_id < id < before_id``, oldest first, at most
+        `limit`, each with its room: how an instance catches up with what others stored."""
+
+
+class History(Protocol):
+    """One room's messages, a page at a time (what clients scroll back through)."""
+
+    async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
+        """The `limit` newest messages of a room, oldest first."""
+
+    async def messages_before(
+        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+    ) -> list[Message]:
+        """A page of a room's messages, newest first: the `limit` newest with an id below
+        `before_id` (or the newest of all when it is None) and above `after_id`.
+        Observed by `Operations.history_seconds`."""
+
+
+class Operations(Protocol):
+    """Running the database: its health, how busy its connections are, and how long
+    history queries take."""
+
+    #: Observes the latency of each history query (`History.messages_before`); the
+    #: metrics set it (`chat.metrics.Metrics.collect_from`).
+    history_seconds: Observer | None
+
+    def pool_usage(self) -> PoolUsage:
+        """How many of its connections are in use now. Never waits."""
+
+    async def ping(self) -> None:
+        """Return when the database answers a trivial query; raise otherwise."""
+
+
+class Store(Accounts, Rooms, Support, Messages, History, Operations, Protocol):
+    """Every role: what each backend implements, and what the wiring opens."""

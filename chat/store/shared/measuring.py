@@ -1,0 +1,31 @@
+"""How busy a store is, in the forms the metrics read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..records import PoolUsage
+
+if TYPE_CHECKING:
+    from ...metrics import Observer
+
+
+def pool_usage(limiter: trio.CapacityLimiter) -> PoolUsage:
+    """`PoolUsage` from the limiter with one token per connection that both stores keep."""
+    stats = limiter.statistics()
+    return PoolUsage(int(stats.total_tokens), stats.borrowed_tokens, stats.tasks_waiting)
+
+
+@contextmanager
+def observed(observer: Observer | None) -> Iterator[None]:
+    """Time the block for `observer`, if any; a block that raises is not observed (a
+    query cut short by a client that left says nothing about the database)."""
+    started = time.perf_counter()
+    yield
+    if observer is not None:
+        observer.observe(time.perf_counter() - started)

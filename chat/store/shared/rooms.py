@@ -1,0 +1,105 @@
+"""Rooms: room rows, a user's room list, the directory of public rooms, read markers and
+unread counts."""
+
+from __future__ import annotations
+
+from ..records import Room, RoomDetails
+from .rows import Row, ToDatetime
+
+#: A room with its direct_rooms pair, if any (`room_from_row` reads it); add a WHERE.
+ROOM_SELECT = (
+    "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
+    " d.low_user_id, d.high_user_id"
+    " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
+)
+
+
+def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") -> Room | None:
+    """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id); with `prefix`, from
+    columns named ``<prefix>id``, ``<prefix>name``, ... (a room joined to something else)."""
+    if row is None:
+        return None
+    low, high = row[prefix + "low_user_id"], row[prefix + "high_user_id"]
+    return Room(
+        id=row[prefix + "id"],
+        name=row[prefix + "name"],
+        kind=row[prefix + "kind"],
+        is_private=bool(row[prefix + "is_private"]),
+        creator_id=row[prefix + "creator_id"],
+        created_at=to_datetime(row[prefix + "created_at"]),
+        pair=None if low is None else (low, high),
+    )
+
+
+#: A user's rooms for their room list, in one query: the lobby first, then every room
+#: they are a member of, by id, each with its direct_rooms pair and the pair's names.
+#: {user} and {lobby} are the stores' placeholders.
+ROOM_DETAILS_SQL = """
+SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
+       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name
+FROM (SELECT {lobby} AS room_id
+      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS mine
+JOIN rooms AS r ON r.id = mine.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = r.id
+LEFT JOIN users AS lo ON lo.id = d.low_user_id
+LEFT JOIN users AS hi ON hi.id = d.high_user_id
+ORDER BY r.id <> {lobby}, r.id
+"""
+
+
+def room_details_from_row(row: Row, to_datetime: ToDatetime) -> RoomDetails:
+    room = room_from_row(row, to_datetime)
+    assert room is not None
+    names = None if room.pair is None else (row["low_name"], row["high_name"])
+    return RoomDetails(room, names)
+
+
+#: Group rooms that are not private, with their member counts: the most members first,
+#: then the most recent message (rooms never written in last), then by name (case aside).
+#: Members first because they are what a crowd of throwaway rooms lacks: one user can
+#: post in their own rooms, but only other accounts can join them. The rooms come from
+#: the partial index rooms_public (sql/*/*_public_rooms.sql), whatever the number of
+#: direct conversations and private rooms; each count is a range of room_members'
+#: primary key and each latest message one probe of messages_by_room (room_id, id).
+PUBLIC_ROOMS_SQL = """
+SELECT r.id, r.name,
+       (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
+       (SELECT coalesce(max(g.id), 0) FROM messages AS g WHERE g.room_id = r.id) AS latest
+FROM rooms AS r
+WHERE r.kind = 'group' AND NOT r.is_private
+ORDER BY members DESC, latest DESC, lower(r.name), r.id
+LIMIT {limit}
+"""
+
+
+#: Moving a user's read marker in a room forward to a message of that room, in one
+#: statement (safe when two connections mark at once: the upsert keeps the greater id).
+#: No row comes back when the message is not in the room. {user}, {room}, {message} are
+#: the stores' placeholders; {greatest} is GREATEST (PostgreSQL) or MAX (SQLite).
+MARK_READ_SQL = """
+INSERT INTO read_markers (user_id, room_id, message_id)
+SELECT {user}, room_id, id FROM messages WHERE id = {message} AND room_id = {room}
+ON CONFLICT (user_id, room_id)
+DO UPDATE SET message_id = {greatest}(read_markers.message_id, excluded.message_id)
+RETURNING message_id
+"""
+
+#: The most messages `UNREAD_COUNTS_SQL` counts in one room: past it, "at least this many".
+UNREAD_CAP = 1000
+
+#: Each room of a user's (the lobby and their memberships) with the number of messages
+#: others sent there after the user's read marker, at most {cap} per room. One query:
+#: each count is a range scan of messages_by_room (room_id, id) from the marker on,
+#: stopped after {cap} rows. {user} and {lobby} are the stores' placeholders.
+UNREAD_COUNTS_SQL = """
+SELECT r.room_id,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM messages AS m
+            WHERE m.room_id = r.room_id AND m.id > coalesce(k.message_id, 0)
+              AND m.sender_id <> {user}
+            LIMIT {cap}) AS counted) AS unread
+FROM (SELECT {lobby} AS room_id
+      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS r
+LEFT JOIN read_markers AS k ON k.user_id = {user} AND k.room_id = r.room_id
+ORDER BY r.room_id
+"""

@@ -1,0 +1,168 @@
+"""Opening a SQLite store: creating and migrating the file, filling in name keys, and the
+serving lock that keeps a second `chat serve` off the same file.
+
+Resource handling: connections are opened and migrated by `open_sqlite_store` and closed
+when it exits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import trio
+
+from ...config import ONE_INSTANCE_ON_SQLITE
+from ...errors import AlreadyServed, Unavailable
+from ..migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from ..shared.accounts import NAME_KEYS, assign_name_keys
+from .base import now_ms, open_connection, transaction, unavailable_detail
+from .store import SQLiteStore
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a script into complete statements (executescript would commit our transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending)
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return statements
+
+
+def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+    """Apply the migrations this database lacks; returns the names applied."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    applied_now = []
+    for migration in migrations:
+        # BEGIN IMMEDIATE takes the write lock, so two processes starting at once apply
+        # each migration exactly once: the second one sees the first one's row.
+        with transaction(conn):
+            done = conn.execute(
+                f"SELECT 1 FROM {SCHEMA_VERSION_TABLE} WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                for statement in _split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at)"
+                    " VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now_ms()),
+                )
+                applied_now.append(f"{migration.version:04d}_{migration.name}")
+    return applied_now
+
+
+def _fill_in_name_keys(conn: sqlite3.Connection) -> None:
+    """Give every user without name keys theirs (see `assign_name_keys`). Under the
+    write lock, so no registration can take a key between the plan and the update."""
+    with transaction(conn):
+        for column, key_of in NAME_KEYS.items():
+            unkeyed = [
+                (user_id, name, key_of(name))
+                for user_id, name in conn.execute(
+                    f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id"
+                )
+            ]
+            holders = {}
+            for key in {key for _, _, key in unkeyed}:
+                holder = conn.execute(
+                    f"SELECT name FROM users WHERE {column} = ?", (key,)
+                ).fetchone()
+                if holder is not None:
+                    holders[key] = holder[0]
+            conn.executemany(
+                f"UPDATE users SET {column} = ? WHERE id = ?",
+                [(key, user_id) for user_id, key in assign_name_keys(column, unkeyed, holders)],
+            )
+
+
+def serving_lock_path(path: Path) -> Path:
+    """The file a serving process keeps locked next to the database at `path`."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextmanager
+def serving_lock(path: Path) -> Iterator[None]:
+    """Hold the database at `path` as its one serving process, for the block.
+
+    A SQLite file has no way to tell other servers about new messages, so a second
+    `chat serve` on it would be a second, deaf chat. This takes an exclusive `flock` on
+    a file beside the database; the kernel releases it when the process ends, however
+    it ends. Raises `AlreadyServed`, naming the holder's pid, if another process has it.
+    (`chat migrate` and `chat user add` do not take it: they may run beside the server.)
+    """
+    lock_path = serving_lock_path(path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise AlreadyServed(
+                f"{path} is already served by another chat process (pid {holder}): "
+                + ONE_INSTANCE_ON_SQLITE
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path`` -> a path."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+@asynccontextmanager
+async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQLiteStore]:
+    """Open (creating if needed) and migrate the database at `path`, and give users
+    without name keys theirs (`fill_in_name_keys`); close it on exit."""
+    migrations = load_migrations("sqlite")
+
+    def open_all() -> tuple[list[sqlite3.Connection], int, list[str]]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        opened = [open_connection(path)]
+        try:
+            applied = _migrate(opened[0], migrations)
+            _fill_in_name_keys(opened[0])
+            (lobby_id,) = opened[0].execute("SELECT id FROM rooms WHERE kind = 'lobby'").fetchone()
+            opened.extend(open_connection(path) for _ in range(connections - 1))
+        except BaseException:
+            for conn in opened:
+                conn.close()
+            raise
+        return opened, lobby_id, applied
+
+    try:
+        conns, lobby_id, applied = await trio.to_thread.run_sync(open_all)
+    except sqlite3.Error as error:
+        detail = unavailable_detail(error)
+        if detail is None:
+            raise
+        raise Unavailable(f"cannot open the SQLite database at {path}: {detail}") from None
+
+    def close_all() -> None:
+        for conn in conns:
+            conn.close()
+
+    try:
+        yield SQLiteStore(conns, lobby_id, applied)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(close_all)

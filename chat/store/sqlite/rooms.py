@@ -1,0 +1,144 @@
+"""The SQLite store's `Rooms`: group rooms, membership, direct conversations, the
+directory, room lists, read markers and unread counts."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..records import PublicRoom, Room, RoomDetails
+from ..shared.rooms import (
+    MARK_READ_SQL,
+    PUBLIC_ROOMS_SQL,
+    ROOM_DETAILS_SQL,
+    ROOM_SELECT,
+    UNREAD_CAP,
+    UNREAD_COUNTS_SQL,
+    room_details_from_row,
+)
+from .base import SQLiteBase, from_ms, integrity_error, now_ms, room_of, transaction
+
+
+class SQLiteRooms(SQLiteBase):
+    """`Rooms` on SQLite."""
+
+    async def create_room(self, name: str, *, is_private: bool, creator_id: int) -> Room:
+        def insert(conn: sqlite3.Connection) -> Room:
+            now = now_ms()
+            with transaction(conn):
+                try:
+                    (room_id,) = conn.execute(
+                        "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+                        " VALUES (?, 'group', ?, ?, ?) RETURNING id",
+                        (name, int(is_private), creator_id, now),
+                    ).fetchone()
+                except sqlite3.IntegrityError as error:
+                    raise integrity_error(error, name) from None
+                conn.execute(
+                    "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                    (room_id, creator_id, now),
+                )
+                room = room_of(conn.execute(f"{ROOM_SELECT} WHERE r.id = ?", (room_id,)).fetchone())
+            assert room is not None
+            return room
+
+        return await self._run(insert)
+
+    async def room_by_id(self, room_id: int) -> Room | None:
+        return await self._run(
+            lambda conn: room_of(
+                conn.execute(f"{ROOM_SELECT} WHERE r.id = ?", (room_id,)).fetchone()
+            )
+        )
+
+    async def add_member(self, room_id: int, user_id: int) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (room_id, user_id, now_ms()),
+            )
+        )
+
+    async def is_member(self, room_id: int, user_id: int) -> bool:
+        return await self._run(
+            lambda conn: (
+                conn.execute(
+                    "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+                    (room_id, user_id),
+                ).fetchone()
+                is not None
+            )
+        )
+
+    async def rooms_of(self, user_id: int) -> list[int]:
+        return await self._run(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "SELECT room_id FROM room_members WHERE user_id = ? ORDER BY room_id",
+                    (user_id,),
+                )
+            ]
+        )
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        sql = ROOM_DETAILS_SQL.format(user=":user", lobby=":lobby")
+        values = {"user": user_id, "lobby": lobby_id}
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [room_details_from_row(row, from_ms) for row in rows]
+
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
+        low, high = sorted((user_a, user_b))
+        find = f"{ROOM_SELECT} WHERE d.low_user_id = ? AND d.high_user_id = ?"
+
+        def get_or_create(conn: sqlite3.Connection) -> Room | None:
+            # A pair's room never changes once made: the usual case is a plain read, with
+            # no write lock to contend with the message writer's commits.
+            room = room_of(conn.execute(find, (low, high)).fetchone())
+            if room is not None or not create:
+                return room
+            # BEGIN IMMEDIATE takes the write lock before looking again, so two callers
+            # cannot both miss and both create.
+            with transaction(conn):
+                room = room_of(conn.execute(find, (low, high)).fetchone())
+                if room is None:
+                    now = now_ms()
+                    (room_id,) = conn.execute(
+                        "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+                        " VALUES (NULL, 'direct', 1, ?, ?) RETURNING id",
+                        (user_a, now),
+                    ).fetchone()
+                    conn.execute(
+                        "INSERT INTO direct_rooms (room_id, low_user_id, high_user_id)"
+                        " VALUES (?, ?, ?)",
+                        (room_id, low, high),
+                    )
+                    conn.executemany(
+                        "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT DO NOTHING",
+                        [(room_id, low, now), (room_id, high, now)],
+                    )
+                    room = room_of(conn.execute(find, (low, high)).fetchone())
+            assert room is not None
+            return room
+
+        return await self._run(get_or_create)
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        sql = PUBLIC_ROOMS_SQL.format(limit="?")
+        rows = await self._run(lambda conn: conn.execute(sql, (limit,)).fetchall())
+        return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        sql = MARK_READ_SQL.format(user=":user", room=":room", message=":message", greatest="max")
+        values = {"user": user_id, "room": room_id, "message": message_id}
+        row = await self._run(lambda conn: conn.execute(sql, values).fetchone())
+        return None if row is None else row[0]
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(user=":user", lobby=":lobby", cap=UNREAD_CAP)
+        values = {"user": user_id, "lobby": lobby_id}
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [(row[0], row[1]) for row in rows]

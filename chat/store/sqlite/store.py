@@ -1,0 +1,12 @@
+"""`SQLiteStore`: every role on one SQLite file, one concern per mixin."""
+
+from __future__ import annotations
+
+from .accounts import SQLiteAccounts
+from .messages import SQLiteMessages
+from .rooms import SQLiteRooms
+from .support import SQLiteSupport
+
+
+class SQLiteStore(SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages):
+    """`Store` on a SQLite file. Create it with `open_sqlite_store`."""

@@ -1,0 +1,105 @@
+"""The `Messages` role in memory (chat.store.roles.Messages), for fast tests of the
+components that use it (tests/test_message_writer.py).
+
+It keeps the real stores' promises, which tests/test_messages_contract.py checks against
+both it and the real stores: ids increase in the order of a batch, a batch is all or
+nothing (a row naming an unknown room or sender raises `Gone` and stores nothing), a
+resent `client_msg_id` gives back the original, and `committed_after` reads every room's
+messages in id order with their rooms.
+
+Hooks for tests: `fail_next` makes the next `add_messages` raise, `fail_next_read` the
+next `committed_after`; `hold()` keeps the next commits in flight (the messages are not
+stored) until its event is set; `batches` is every batch it was asked to store, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import trio
+
+from chat.errors import Gone
+from chat.store import Added, Message, NewMessage, Room
+
+
+class MemoryMessages:
+    """`Messages` on a list: the rooms and users (id -> name) it knows are given."""
+
+    def __init__(self, rooms: Iterable[Room], users: Mapping[int, str]) -> None:
+        self.rooms = {room.id: room for room in rooms}
+        self.users = dict(users)
+        self.messages: list[Message] = []
+        #: Every batch `add_messages` was called with, stored or not.
+        self.batches: list[list[NewMessage]] = []
+        #: Raised (once) by the next `add_messages` to start, before it stores anything.
+        self.fail_next: BaseException | None = None
+        #: Raised (once) by the next `committed_after`.
+        self.fail_next_read: BaseException | None = None
+        #: Set while a commit waits for `release` (see `hold`).
+        self.in_flight = trio.Event()
+        self._release: trio.Event | None = None
+        self._originals: dict[tuple[int, int, str], Message] = {}
+
+    def hold(self) -> trio.Event:
+        """Keep the next commits in flight until the returned event is set: they wait
+        (setting `in_flight`) before storing anything, as a slow transaction would."""
+        self._release = trio.Event()
+        self.in_flight = trio.Event()
+        return self._release
+
+    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+        self.batches.append(list(rows))
+        # Taken now: a failure set while a commit is in flight is for the next one.
+        failure, self.fail_next = self.fail_next, None
+        if self._release is not None:
+            self.in_flight.set()
+            await self._release.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        if failure is not None:
+            raise failure
+        for row in rows:
+            if row.room_id not in self.rooms or row.sender_id not in self.users:
+                raise Gone()  # a foreign key, as the real stores: nothing is stored
+        # Nothing awaits from here on: the batch is stored whole, or (above) not at all.
+        now = datetime.now(UTC)
+        added = []
+        for row in rows:
+            key = (row.room_id, row.sender_id, row.client_msg_id or "")
+            original = self._originals.get(key) if row.client_msg_id is not None else None
+            if original is not None:
+                added.append(Added(original, new=False))
+                continue
+            message = Message(
+                self.last_id() + 1,
+                row.room_id,
+                row.sender_id,
+                self.users[row.sender_id],
+                row.body,
+                now,
+                row.client_msg_id,
+            )
+            self.messages.append(message)
+            if row.client_msg_id is not None:
+                self._originals[key] = message
+            added.append(Added(message, new=True))
+        return added
+
+    def last_id(self) -> int:
+        return self.messages[-1].id if self.messages else 0
+
+    async def last_message_id(self) -> int:
+        await trio.lowlevel.checkpoint()
+        return self.last_id()
+
+    async def committed_after(
+        self, after_id: int, *, before_id: int | None = None, limit: int
+    ) -> list[tuple[Message, Room]]:
+        await trio.lowlevel.checkpoint()
+        if self.fail_next_read is not None:
+            error, self.fail_next_read = self.fail_next_read, None
+            raise error
+        below = before_id if before_id is not None else self.last_id() + 1
+        page = [m for m in self.messages if after_id < m.id < below][:limit]
+        return [(message, self.rooms[message.room_id]) for message in page]

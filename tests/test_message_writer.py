@@ -1,0 +1,353 @@
+"""The message writer alone (chat/message_writer.py), without a server: batching, the
+order of publication, resends, a store that fails, posters cancelled while their message
+is on its way, another instance's messages, and shutdown. The store is the in-memory
+`Messages` (tests/memory_messages.py, held to the real stores' promises by
+tests/test_messages_contract.py); the broadcaster is the real one, recording what it
+delivers. Fast: no socket, no database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+import trio
+import trio.testing
+from memory_messages import MemoryMessages
+
+from chat.broadcaster import Broadcaster, Event
+from chat.bus.local import LocalBus
+from chat.errors import Gone, Unavailable
+from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter, PendingMessage
+from chat.store import Message, NewMessage, Room
+from chat.task_failures import TaskFailures
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+LOBBY = Room(1, "lobby", "lobby", False, None, NOW)
+GROUP = Room(2, "group", "group", False, 7, NOW)
+#: A room the store does not know (deleted meanwhile): storing into it raises `Gone`.
+DELETED = Room(99, "deleted", "group", False, 7, NOW)
+ALICE, BOB = 7, 9
+
+
+class RecordingBroadcaster(Broadcaster):
+    """The real broadcaster, keeping (id, body, skip) of every event it delivers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: list[tuple[int, str, int | None]] = []
+
+    def deliver(self, events: list[Event]) -> None:
+        self.delivered.extend((e.message.id, e.message.body, e.skip) for e in events)
+        super().deliver(events)
+
+    def bodies(self) -> list[str]:
+        return [body for _id, body, _skip in self.delivered]
+
+
+class RecordingBus(LocalBus):
+    """One instance's bus, keeping the positions the writer announces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.announced: list[int] = []
+
+    def announce(self, position: int) -> None:
+        self.announced.append(position)
+
+
+@dataclass
+class Harness:
+    store: MemoryMessages
+    writer: MessageWriter
+    broadcaster: RecordingBroadcaster
+    bus: RecordingBus
+    failures: TaskFailures
+    nursery: trio.Nursery
+
+    async def post(self, body: str, room: Room = LOBBY, **options: object) -> PendingMessage:
+        """`MessageWriter.add` from alice, not skipping anyone unless told."""
+        skip = options.pop("skip", None)
+        assert skip is None or isinstance(skip, int)
+        client_msg_id = options.pop("client_msg_id", None)
+        assert client_msg_id is None or isinstance(client_msg_id, str)
+        return await self.writer.add(room, ALICE, body, skip=skip, client_msg_id=client_msg_id)
+
+    async def submit(self, body: str, room: Room = LOBBY) -> PendingMessage:
+        return await self.writer.submit(room, ALICE, body, skip=None)
+
+    async def delivered_up_to(self, position: int) -> None:
+        with trio.fail_after(5):
+            await self.broadcaster.wait_for_position(position)
+
+    def stored_bodies(self) -> list[str]:
+        return [message.body for message in self.store.messages]
+
+
+def new_store() -> MemoryMessages:
+    return MemoryMessages([LOBBY, GROUP], {ALICE: "alice", BOB: "bob"})
+
+
+@asynccontextmanager
+async def running(store: MemoryMessages | None = None) -> AsyncIterator[Harness]:
+    """A writer and its broadcaster running on `store`, stopped (cancelled) on exit."""
+    store = store or new_store()
+    broadcaster, bus, failures = RecordingBroadcaster(), RecordingBus(), TaskFailures()
+    writer = MessageWriter(store, broadcaster, bus, failures=failures)
+    # Holds the broadcaster and the writer; the end of the block cancels both.
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        await nursery.start(writer.run)
+        yield Harness(store, writer, broadcaster, bus, failures, nursery)
+        nursery.cancel_scope.cancel()
+
+
+# --- committing and publishing ---
+
+
+async def test_add_returns_the_message_once_committed_and_published() -> None:
+    async with running() as h:
+        pending = await h.post("hello")
+        message = await pending.result()
+        assert (message.id, message.body, message.sender_name) == (1, "hello", "alice")
+        assert h.stored_bodies() == ["hello"]
+        await h.delivered_up_to(1)
+        assert h.broadcaster.delivered == [(1, "hello", None)]
+        assert h.writer.position == 1 and h.writer.stored == 1
+        assert h.bus.announced == [1]
+
+
+async def test_messages_waiting_together_are_committed_as_one_batch() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        first = await h.submit("first")
+        await h.store.in_flight.wait()
+        rest = [await h.submit(f"m{n}") for n in range(5)]
+        release.set()
+        for pending in [first, *rest]:
+            await pending.result()
+        assert [len(batch) for batch in h.store.batches] == [1, 5]
+
+
+async def test_a_batch_holds_at_most_max_batch_messages() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        first = await h.submit("first")
+        await h.store.in_flight.wait()
+        rest = [await h.submit(f"m{n}") for n in range(MAX_BATCH + 1)]
+        release.set()
+        await rest[-1].result()
+        assert [len(batch) for batch in h.store.batches] == [1, MAX_BATCH, 1]
+        assert first.done.is_set()
+
+
+async def test_messages_are_published_in_the_order_they_were_submitted() -> None:
+    async with running() as h:
+        pending = [await h.submit(f"m{n}", LOBBY if n % 2 else GROUP) for n in range(20)]
+        messages = [await p.result() for p in pending]
+        assert [m.id for m in messages] == list(range(1, 21))
+        await h.delivered_up_to(20)
+        assert h.broadcaster.bodies() == [f"m{n}" for n in range(20)]
+
+
+async def test_the_sender_to_skip_travels_with_its_message() -> None:
+    async with running() as h:
+        await h.post("not to myself", skip=42)
+        await h.delivered_up_to(1)
+        assert h.broadcaster.delivered == [(1, "not to myself", 42)]
+
+
+async def test_a_resent_message_gets_the_original_and_is_not_published_again() -> None:
+    async with running() as h:
+        resent: list[Message] = []
+        first = await h.post("once", client_msg_id="c1")
+        again = await h.writer.submit(
+            LOBBY, ALICE, "twice", skip=None, client_msg_id="c1", on_resent=resent.append
+        )
+        original = await again.result()
+        assert (again.resent, original) == (True, first.message)
+        assert resent == [original]
+        assert h.stored_bodies() == ["once"] and h.writer.stored == 1
+        await h.post("after")
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["once", "after"]
+
+
+# --- a store that fails ---
+
+
+async def test_one_bad_message_fails_alone_and_the_rest_of_its_batch_is_stored() -> None:
+    async with running() as h:
+        errors: list[BaseException] = []
+        release = h.store.hold()
+        first = await h.submit("first")
+        await h.store.in_flight.wait()
+        good = await h.submit("good")
+        bad = await h.writer.submit(DELETED, ALICE, "lost", skip=None, on_error=errors.append)
+        later = await h.submit("later")
+        release.set()
+        with pytest.raises(Gone):
+            await bad.result()
+        assert [type(error) for error in errors] == [Gone]
+        for pending in (first, good, later):
+            await pending.result()
+        await h.delivered_up_to(3)
+        assert h.broadcaster.bodies() == ["first", "good", "later"]
+
+
+async def test_an_unavailable_database_fails_the_whole_batch_and_the_writer_goes_on() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        first = await h.submit("first")
+        await h.store.in_flight.wait()
+        a, b = await h.submit("a"), await h.submit("b")
+        # For the next batch (a and b): the one in flight goes through.
+        h.store.fail_next = Unavailable(detail="the database is away")
+        release.set()
+        await first.result()
+        for pending in (a, b):
+            with pytest.raises(Unavailable):
+                await pending.result()
+        assert [len(batch) for batch in h.store.batches] == [1, 2]  # not retried one by one
+        assert h.writer.position == 1
+        after = await h.post("after")
+        assert (await after.result()).id == 2
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["first", "after"]
+
+
+async def test_an_unexpected_store_error_reaches_its_poster_and_the_writer_goes_on() -> None:
+    async with running() as h:
+        h.store.fail_next = RuntimeError("a bug in the store")
+        with pytest.raises(RuntimeError, match="a bug in the store"):
+            await h.post("unlucky")
+        assert (await (await h.post("next")).result()).body == "next"
+
+
+async def test_a_catch_up_that_fails_is_retried_and_skips_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as h:
+        await h.store.add_messages([NewMessage(LOBBY.id, BOB, "from elsewhere")])
+        h.store.fail_next_read = Unavailable(detail="the database is away")
+        h.writer.wake(1)
+        await h.delivered_up_to(1)  # after RETRY_S on the mock clock
+        assert h.broadcaster.bodies() == ["from elsewhere"]
+
+
+# --- posters cancelled while their message is on its way ---
+
+
+async def test_a_poster_cancelled_during_its_commit_leaves_the_message_whole() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        with trio.CancelScope() as poster:
+            h.nursery.start_soon(lambda: cancel_when(h.store.in_flight, poster))
+            await h.post("in flight")
+        assert poster.cancelled_caught
+        release.set()
+        # Committed and published, as if the poster had waited.
+        await h.delivered_up_to(1)
+        assert h.stored_bodies() == ["in flight"]
+        assert h.broadcaster.bodies() == ["in flight"]
+
+
+async def test_a_poster_cancelled_while_queued_still_has_its_message_committed() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        first = await h.submit("first")
+        await h.store.in_flight.wait()
+        queued = trio.Event()
+        with trio.CancelScope() as poster:
+            h.nursery.start_soon(lambda: cancel_when(queued, poster))
+            pending = await h.submit("queued")
+            queued.set()
+            await pending.result()
+        assert poster.cancelled_caught
+        release.set()
+        await first.result()
+        assert (await pending.result()).body == "queued"
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["first", "queued"]
+
+
+async def test_a_poster_cancelled_before_its_message_was_queued_leaves_nothing() -> None:
+    async with running() as h:
+        release = h.store.hold()
+        await h.submit("first")
+        await h.store.in_flight.wait()
+        queued = [await h.submit(f"m{n}") for n in range(QUEUE_SIZE)]  # the queue is full
+        with trio.move_on_after(0.01) as poster:
+            await h.submit("never queued")
+        assert poster.cancelled_caught
+        release.set()
+        await queued[-1].result()
+        assert "never queued" not in h.stored_bodies()
+        await h.delivered_up_to(QUEUE_SIZE + 1)
+        assert "never queued" not in h.broadcaster.bodies()
+
+
+async def cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+# --- other instances ---
+
+
+async def test_the_writer_starts_after_the_newest_stored_message() -> None:
+    store = new_store()
+    await store.add_messages([NewMessage(LOBBY.id, ALICE, f"old{n}") for n in range(3)])
+    async with running(store) as h:
+        assert h.writer.position == h.broadcaster.position == 3
+        await h.post("new")
+        await h.delivered_up_to(4)
+        assert h.broadcaster.bodies() == ["new"]
+
+
+async def test_a_wake_makes_an_idle_writer_publish_what_another_instance_committed() -> None:
+    async with running() as h:
+        await h.store.add_messages([NewMessage(GROUP.id, BOB, f"b{n}") for n in range(3)])
+        h.writer.wake(3)
+        await h.delivered_up_to(3)
+        assert h.broadcaster.bodies() == ["b0", "b1", "b2"]
+        assert h.bus.announced == []  # not ours to announce
+
+
+async def test_messages_another_instance_committed_first_are_published_before_ours() -> None:
+    async with running() as h:
+        # Committed elsewhere, not yet announced: our message's id shows the gap.
+        await h.store.add_messages([NewMessage(LOBBY.id, BOB, "earlier")])
+        await h.post("ours")
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["earlier", "ours"]
+        assert h.bus.announced == [2]
+
+
+# --- shutdown ---
+
+
+async def test_shutdown_commits_what_was_accepted_and_answers_its_posters() -> None:
+    store = new_store()
+    async with running(store) as h:
+        release = store.hold()
+        first = await h.submit("first")
+        await store.in_flight.wait()
+        accepted = [await h.submit("a"), await h.submit("b")]
+        h.nursery.cancel_scope.cancel()
+        release.set()
+    assert [m.body for m in store.messages] == ["first", "a", "b"]
+    for pending in (first, *accepted):
+        assert pending.done.is_set()
+    assert [(await p.result()).body for p in accepted] == ["a", "b"]
+    # Nobody is left to deliver them to live: they are in the history.
+    assert h.broadcaster.bodies() == []
+
+
+async def test_after_shutdown_a_new_message_is_refused_as_unavailable() -> None:
+    async with running() as h:
+        pass
+    with pytest.raises(Unavailable, match="shutting down"):
+        await h.submit("too late")

@@ -1,0 +1,160 @@
+"""The `Messages` role's promises, checked against the in-memory fake
+(tests/memory_messages.py) and the real stores alike, so that the fake the fast tests
+use cannot drift from what the stores do."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from memory_messages import MemoryMessages
+from support import server_config, throwaway_postgres_schema
+
+from chat.errors import Gone
+from chat.store import Messages, NewMessage, Room, Store, open_store
+
+
+@dataclass
+class World:
+    """A `Messages` with two users (alice, bob) and two rooms (lobby, other) it knows."""
+
+    messages: Messages
+    alice: int
+    bob: int
+    lobby: Room
+    other: Room
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    if request.param == "memory":
+        now = datetime.now(UTC)
+        lobby = Room(1, "lobby", "lobby", False, None, now)
+        other = Room(2, "other", "group", False, 10, now)
+        yield World(MemoryMessages([lobby, other], {10: "alice", 11: "bob"}), 10, 11, lobby, other)
+        return
+    if request.param == "sqlite":
+        async with open_store(server_config(tmp_path, None)) as store:
+            yield await _populated(store)
+        return
+    async with (
+        throwaway_postgres_schema() as url,
+        open_store(server_config(tmp_path, url)) as store,
+    ):
+        yield await _populated(store)
+
+
+async def _populated(store: Store) -> World:
+    alice = await store.create_user("alice", "hash")
+    bob = await store.create_user("bob", "hash")
+    lobby = await store.room_by_id(store.lobby_id)
+    assert lobby is not None
+    other = await store.create_room("other", is_private=False, creator_id=alice.id)
+    return World(store, alice.id, bob.id, lobby, other)
+
+
+async def test_no_message_means_last_message_id_zero(world: World) -> None:
+    assert await world.messages.last_message_id() == 0
+
+
+async def test_ids_increase_in_the_order_of_the_batch(world: World) -> None:
+    rows = [NewMessage(world.lobby.id, world.alice, f"m{n}") for n in range(5)]
+    added = await world.messages.add_messages(rows)
+    ids = [item.message.id for item in added]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert [item.message.body for item in added] == [f"m{n}" for n in range(5)]
+    assert all(item.new for item in added)
+    assert await world.messages.last_message_id() == ids[-1]
+
+
+async def test_a_stored_message_carries_its_sender_name_room_and_client_id(world: World) -> None:
+    (added,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, "hi", client_msg_id="c1")]
+    )
+    message = added.message
+    assert (message.room_id, message.sender_id, message.sender_name) == (
+        world.other.id,
+        world.bob,
+        "bob",
+    )
+    assert (message.body, message.client_msg_id) == ("hi", "c1")
+    assert message.created_at.tzinfo is not None
+
+
+async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
+    world: World,
+) -> None:
+    (first,) = await world.messages.add_messages(
+        [NewMessage(world.lobby.id, world.alice, "once", client_msg_id="c1")]
+    )
+    (again,) = await world.messages.add_messages(
+        [NewMessage(world.lobby.id, world.alice, "twice", client_msg_id="c1")]
+    )
+    assert (again.new, again.message) == (False, first.message)
+    assert await world.messages.last_message_id() == first.message.id
+
+
+async def test_a_resend_inside_one_batch_gives_back_the_first(world: World) -> None:
+    added = await world.messages.add_messages(
+        [
+            NewMessage(world.lobby.id, world.alice, "once", client_msg_id="c1"),
+            NewMessage(world.lobby.id, world.alice, "twice", client_msg_id="c1"),
+        ]
+    )
+    assert [item.new for item in added] == [True, False]
+    assert added[1].message == added[0].message
+
+
+async def test_a_client_id_is_per_sender_and_per_room(world: World) -> None:
+    added = await world.messages.add_messages(
+        [
+            NewMessage(world.lobby.id, world.alice, "a", client_msg_id="c1"),
+            NewMessage(world.lobby.id, world.bob, "b", client_msg_id="c1"),
+            NewMessage(world.other.id, world.alice, "c", client_msg_id="c1"),
+        ]
+    )
+    assert all(item.new for item in added)
+
+
+async def test_a_batch_naming_an_unknown_room_raises_gone_and_stores_nothing(
+    world: World,
+) -> None:
+    rows = [
+        NewMessage(world.lobby.id, world.alice, "fine"),
+        NewMessage(987654, world.alice, "into the void"),
+    ]
+    with pytest.raises(Gone):
+        await world.messages.add_messages(rows)
+    assert await world.messages.last_message_id() == 0
+
+
+async def test_committed_after_reads_every_room_in_id_order_with_rooms(world: World) -> None:
+    added = await world.messages.add_messages(
+        [
+            NewMessage(world.lobby.id, world.alice, "m1"),
+            NewMessage(world.other.id, world.bob, "m2"),
+            NewMessage(world.lobby.id, world.bob, "m3"),
+        ]
+    )
+    ids = [item.message.id for item in added]
+    page = await world.messages.committed_after(0, limit=10)
+    assert [(m.id, room.id) for m, room in page] == [
+        (ids[0], world.lobby.id),
+        (ids[1], world.other.id),
+        (ids[2], world.lobby.id),
+    ]
+    assert page[1][1] == world.other
+
+
+async def test_committed_after_keeps_to_its_bounds_and_limit(world: World) -> None:
+    added = await world.messages.add_messages(
+        [NewMessage(world.lobby.id, world.alice, f"m{n}") for n in range(6)]
+    )
+    ids = [item.message.id for item in added]
+    between = await world.messages.committed_after(ids[0], before_id=ids[4], limit=10)
+    assert [m.id for m, _ in between] == ids[1:4]
+    assert [m.id for m, _ in await world.messages.committed_after(ids[0], limit=2)] == ids[1:3]
+    assert await world.messages.committed_after(ids[-1], limit=10) == []
