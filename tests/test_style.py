@@ -1,4 +1,5 @@
-"""The code stays ruff-clean (the rules are in pyproject.toml)."""
+"""The code stays ruff-clean and type-checks under mypy --strict (the rules of both are in
+pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,16 @@ def test_ruff_finds_nothing() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_nothing_in_chat() -> None:
+    # `mypy` alone reads [tool.mypy]: chat/, strict. Its cache goes to a temporary place
+    # so that a test run leaves nothing in the checkout.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", "/dev/null"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues found" in result.stdout
