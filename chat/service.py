@@ -58,6 +58,8 @@ MAX_RESUME = 1000
 RESUME_WAIT_S = 5.0
 #: The most users one search by name prefix (`find_users`) returns.
 MAX_FOUND_USERS = 20
+#: The most members one page of a room's member list (`room_members`) holds.
+MAX_MEMBERS_PAGE = 100
 #: The most rooms `public_rooms` lists.
 MAX_PUBLIC_ROOMS = 1000
 
@@ -345,6 +347,20 @@ class ChatService:
         if not await self.store.is_member(room.id, identity.user_id):
             raise Forbidden(f"you are not a member of room {room_id}")
         return room
+
+    async def room_members(
+        self, identity: Identity, room_id: int, *, after: int = 0
+    ) -> list[tuple[int, str]]:
+        """(UID, name) of a room's members whose UIDs are above `after`, by UID, at most
+        `MAX_MEMBERS_PAGE`: one page (members only, as reading the room). The lobby has no
+        list: every user is in it."""
+        room = await self.member_room(identity, room_id)
+        if room.kind == "lobby":
+            raise InvalidInput(
+                f"room {room_id} is the lobby: every user is a member"
+                " (GET /users?prefix= finds people by name)"
+            )
+        return await self.store.room_members(room.id, after=after, limit=MAX_MEMBERS_PAGE)
 
     async def join(self, identity: Identity, room_id: int) -> Room:
         """Join a public room (joining twice is fine). Private rooms take invitations only:

@@ -290,6 +290,8 @@ ROUTES = (
     Route("GET", "/rooms/unread"),
     Route("GET", "/rooms/public"),
     Route("GET", "/users?prefix=a"),
+    Route("GET", "/room/1/members"),
+    Route("GET", "/room/2/members?after=1"),
     Route("GET", "/messages/1", ("LastID",)),
     Route("POST", "/v1/auth/", ("user_name", "password")),
     Route("POST", "/v1/auth", ("user_name", "password")),

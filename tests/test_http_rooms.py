@@ -232,6 +232,85 @@ async def test_a_private_room_is_described_only_to_members(server: Server) -> No
     assert missing.status_code == 404
 
 
+# --- members ---
+
+
+async def _members(server: Server, who: Account, room_id: int, query: str = "") -> list[dict]:
+    async with http_client(server) as client:
+        response = await client.get(f"/room/{room_id}/members{query}", headers=who.auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_room_members_are_the_creator_and_those_who_joined_or_were_invited_by_uid(
+    server: Server,
+) -> None:
+    owner, joiner, guest = [await account(server, name) for name in ("owner", "joiner", "guest")]
+    room_id = await _create(server, owner, "open", private=False)
+    async with http_client(server) as client:
+        await client.put("/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid})
+        await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
+    assert await _members(server, guest, room_id) == [
+        {"UID": who.uid, "Username": who.name} for who in (owner, joiner, guest)
+    ]
+
+
+async def test_room_members_after_a_uid_are_the_next_page(server: Server) -> None:
+    owner, joiner = await account(server, "owner"), await account(server, "joiner")
+    room_id = await _create(server, owner, "open", private=False)
+    async with http_client(server) as client:
+        await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
+    assert await _members(server, owner, room_id, f"?after={owner.uid}") == [
+        {"UID": joiner.uid, "Username": "joiner"}
+    ]
+    assert await _members(server, owner, room_id, f"?after={joiner.uid}") == []
+
+
+async def test_room_members_of_a_direct_conversation_are_its_two_users(server: Server) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    async with http_client(server) as client:
+        room_id = (await client.get(f"/dm/{bob.uid}", headers=alice.auth)).json()["RoomID"]
+    assert [member["UID"] for member in await _members(server, bob, room_id)] == sorted(
+        (alice.uid, bob.uid)
+    )
+
+
+async def test_room_members_are_told_to_members_only(server: Server) -> None:
+    owner, outsider = await account(server, "owner"), await account(server, "outsider")
+    public = await _create(server, owner, "open", private=False)
+    private = await _create(server, owner, "secret", private=True)
+    async with http_client(server) as client:
+        answers = [
+            await client.get(f"/room/{room_id}/members", headers=outsider.auth)
+            for room_id in (public, private)
+        ]
+        anonymous = await client.get(f"/room/{public}/members")
+    assert [answer.status_code for answer in answers] == [403, 403]
+    assert answers[0].json() == {"error": f"you are not a member of room {public}"}
+    assert anonymous.status_code == 401
+
+
+async def test_room_members_of_the_lobby_is_a_400_that_says_why(server: Server) -> None:
+    user = await account(server, "user")
+    async with http_client(server) as client:
+        lobby = (await client.get("/rooms", headers=user.auth)).json()[0]
+        response = await client.get(f"/room/{lobby}/members", headers=user.auth)
+    assert response.status_code == 400
+    assert "is the lobby: every user is a member" in response.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["?after=x", "?after=-1", "?after=99999999999999999999999"])
+async def test_room_members_refuse_a_bad_after_with_400(server: Server, query: str) -> None:
+    owner = await account(server, "owner")
+    room_id = await _create(server, owner, "open", private=False)
+    async with http_client(server) as client:
+        response = await client.get(f"/room/{room_id}/members{query}", headers=owner.auth)
+        missing = await client.get("/room/999/members", headers=owner.auth)
+    assert response.status_code == 400
+    assert "after must be" in response.json()["error"]
+    assert missing.status_code == 404
+
+
 # --- messages ---
 
 

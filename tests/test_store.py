@@ -256,6 +256,20 @@ async def test_adding_a_member_twice_is_harmless(config: Config) -> None:
         assert await store.rooms_of(guest.id) == [first.id, second.id]
 
 
+async def test_room_members_come_a_page_at_a_time_by_uid(config: Config) -> None:
+    async with open_store(config) as store:
+        users = [await store.create_user(f"user{i}", "hash") for i in range(5)]
+        room = await store.create_room("crowd", is_private=False, creator_id=users[0].id)
+        elsewhere = await store.create_room("other", is_private=False, creator_id=users[1].id)
+        for user in reversed(users[1:]):
+            await store.add_member(room.id, user.id)
+        every = [(user.id, user.name) for user in users]
+        first = await store.room_members(room.id, after=0, limit=3)
+        rest = await store.room_members(room.id, after=first[-1][0], limit=3)
+        assert (first, rest) == (every[:3], every[3:])
+        assert await store.room_members(elsewhere.id, after=0, limit=10) == [every[1]]
+
+
 async def test_a_pair_has_one_direct_room_even_when_created_concurrently(config: Config) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")

@@ -175,6 +175,14 @@ INVALID = Answer(
 WRONG_CREDENTIALS = Answer("invalid credentials: no such user, or the wrong password", ERROR)
 NOT_FOUND = Answer("no such user or room", ERROR)
 FORBIDDEN = Answer("the caller may not do this (a private room, a room they did not create)", ERROR)
+
+
+def room_reading(ok: Answer) -> dict[int, Answer | None]:
+    """The answers of a route that reads a room its members may read: `ok`, or a bad id
+    (400), not a member (403), no such room (404)."""
+    return {200: ok, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND}
+
+
 #: A file's answer when the client's copy is current (its If-None-Match holds the ETag).
 NOT_MODIFIED = Answer("not modified: the client's copy (If-None-Match) is current")
 

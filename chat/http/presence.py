@@ -10,7 +10,7 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..service import ChatService
 from .identity import require_identity
-from .openapi import FORBIDDEN, ID, INVALID, NOT_FOUND, PUBLIC_PROFILE, Answer, Token, describe
+from .openapi import ID, PUBLIC_PROFILE, Answer, Token, describe, room_reading
 
 
 def presence_routes(service: ChatService) -> Blueprint:
@@ -25,12 +25,9 @@ def presence_routes(service: ChatService) -> Blueprint:
         ),
         path={"room_id": ID},
         token=Token.REQUIRED,
-        answers={
-            200: Answer("the users present", {"type": "array", "items": PUBLIC_PROFILE}),
-            400: INVALID,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-        },
+        answers=room_reading(
+            Answer("the users present", {"type": "array", "items": PUBLIC_PROFILE})
+        ),
     )
     async def online(room_id: str) -> Any:
         identity = await require_identity(service, request)

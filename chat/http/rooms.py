@@ -9,6 +9,7 @@
 - ``GET /rooms/unread``                       -> 200 [{"RoomID", "Unread"}, ...]
 - ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
+- ``GET /room/{roomID}/members?after=UID``    -> 200 [{"UID", "Username"}, ...], a page
 - ``GET /messages/{roomID}``                  -> 200 [message, ...], newest first
 - ``GET /dm/{UID}``                           -> 200 {"RoomID"} of the caller's direct
   conversation with that user
@@ -22,7 +23,7 @@ from quart import Blueprint, request
 
 from .. import shapes, validation
 from ..errors import InvalidInput
-from ..service import MAX_HISTORY, MAX_PUBLIC_ROOMS, ChatService
+from ..service import MAX_HISTORY, MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
 from ..validation import MAX_ID
@@ -44,6 +45,7 @@ from .openapi import (
     body_fields,
     describe,
     exact_object,
+    room_reading,
 )
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
@@ -236,6 +238,28 @@ def room_routes(service: ChatService) -> Blueprint:
         found = await service.visible_room(identity, validation.path_id(room_id, "roomID"))
         return shapes.room(found)
 
+    @routes.get("/room/<room_id>/members")
+    @describe(
+        "A room's members, by UID, a page at a time (members only)",
+        description=(
+            f"Up to {MAX_MEMBERS_PAGE} members whose UIDs are above after (0 or absent: from"
+            " the first); ask again with the last UID for the next page, until one comes"
+            " back shorter. A direct conversation lists its two users, a support thread"
+            " the user it is for. The lobby has no list (400): every user is in it."
+        ),
+        path={"room_id": ID},
+        query={"after": _LAST_ID},
+        token=Token.REQUIRED,
+        answers=room_reading(Answer("the members", {"type": "array", "items": PUBLIC_PROFILE})),
+    )
+    async def members(room_id: str) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        after_text = request.args.get("after")
+        after = 0 if after_text is None else validation.query_number(after_text, "after")
+        found = await service.room_members(identity, room_number, after=after)
+        return [shapes.person(uid, name) for uid, name in found]
+
     @routes.get("/messages/<room_id>")
     @describe(
         "A page of a room's messages, newest first (members only)",
@@ -249,12 +273,7 @@ def room_routes(service: ChatService) -> Blueprint:
         body=body_fields({}, {"LastID": _LAST_ID}),
         body_required=False,
         token=Token.REQUIRED,
-        answers={
-            200: Answer("the messages", {"type": "array", "items": MESSAGE}),
-            400: INVALID,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-        },
+        answers=room_reading(Answer("the messages", {"type": "array", "items": MESSAGE})),
     )
     async def messages(room_id: str) -> Any:
         identity = await require_identity(service, request)

@@ -131,6 +131,10 @@ class Rooms(Protocol):
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
 
+    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
+        """(UID, name) of up to `limit` members of the room whose UIDs are above `after`,
+        by UID: one page of `shared.rooms.ROOM_MEMBERS_SQL`, a range of the primary key."""
+
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         """The lobby, then each room the user is a member of by id, as
         `shared.rooms.ROOM_DETAILS_SQL` reads them: one query, however many rooms."""

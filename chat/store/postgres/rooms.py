@@ -10,6 +10,7 @@ from ..shared.rooms import (
     MARK_READ_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
+    ROOM_MEMBERS_SQL,
     ROOM_SELECT,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
@@ -120,6 +121,11 @@ class PostgresRooms(PostgresBase):
             user_id,
         )
         return [row["room_id"] for row in rows]
+
+    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
+        sql = ROOM_MEMBERS_SQL.format(room="$1", after="$2", limit="$3")
+        rows = await self._call(self._pool.fetch, sql, room_id, after, limit)
+        return [(row[0], row[1]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         sql = ROOM_DETAILS_SQL.format(user="$1", lobby="$2::bigint")

@@ -31,6 +31,16 @@ def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") ->
     )
 
 
+#: One page of a room's members by UID, with their names: a range of room_members'
+#: primary key (room_id, user_id). {room}, {after} and {limit} are the placeholders.
+ROOM_MEMBERS_SQL = """
+SELECT u.id, u.name FROM room_members AS m JOIN users AS u ON u.id = m.user_id
+WHERE m.room_id = {room} AND m.user_id > {after}
+ORDER BY m.user_id
+LIMIT {limit}
+"""
+
+
 #: A user's rooms for their room list, in one query: the lobby first, then every room
 #: they are a member of, by id, each with its direct_rooms pair and the pair's names.
 #: {user} and {lobby} are the stores' placeholders.

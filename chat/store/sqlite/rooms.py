@@ -10,6 +10,7 @@ from ..shared.rooms import (
     MARK_READ_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
+    ROOM_MEMBERS_SQL,
     ROOM_SELECT,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
@@ -80,6 +81,11 @@ class SQLiteRooms(SQLiteBase):
                 )
             ]
         )
+
+    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
+        sql = ROOM_MEMBERS_SQL.format(room="?", after="?", limit="?")
+        rows = await self._run(lambda conn: conn.execute(sql, (room_id, after, limit)).fetchall())
+        return [(row[0], row[1]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         sql = ROOM_DETAILS_SQL.format(user=":user", lobby=":lobby")
