@@ -65,7 +65,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
 from ..errors import ChatError, RateLimited, Unavailable
@@ -74,9 +74,8 @@ from ..service import Identity
 from .frame_limits import Allowance, FrameLimits
 from .frames import text_frame
 from .held import HeldFrames
-from .outbox import Outbox, OutboxSettings
+from .outbox import Connection, Outbox, OutboxSettings, WriteStream
 from .request_order import RequestOrder
-from .stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,12 @@ class Registry(Protocol):
     def refile(self, session: ClientSession, before: Identity | None) -> None: ...
 
     def unfile(self, session: ClientSession) -> None: ...
+
+
+class SessionConnection(Connection, Protocol):
+    """The WebSocket connection a session reads (trio-websocket's, `chat.ws.transport`)."""
+
+    async def get_message(self) -> str | bytes: ...
 
 
 class FrameHandler(Protocol):
@@ -168,8 +173,8 @@ class ClientSession:
 
     def __init__(
         self,
-        ws: WebSocketConnection,
-        stream: DirectWriteStream,
+        ws: SessionConnection,
+        stream: WriteStream,
         broadcaster: Broadcaster,
         *,
         settings: OutboxSettings,
