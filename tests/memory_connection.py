@@ -188,9 +188,11 @@ class MemoryConnection:
         else:
             # A mark behind what is there, so that the read returns at once even if
             # nothing was written (it returns everything buffered, the mark last).
+            # Shielded: a read cut short would leave the mark on the wire.
             self.wire.put_data(_MARK)
-            while not data.endswith(_MARK):
-                data += await self.wire.receive_some()
+            with trio.CancelScope(shield=True):
+                while not data.endswith(_MARK):
+                    data += await self.wire.receive_some()
             data = data[: -len(_MARK)]
         self._read += data
         return parse_frames(self._read)
