@@ -14,7 +14,8 @@ connection (most of them, in a big chat) has none of them:
   Made with the first request or pipelined write;
 - `chat.ws.held.HeldFrames`: a subscription held back during a resume.
 
-Tasks (all in the session's nursery, which `ClientSession.run` owns):
+Tasks (all inside `ClientSession.run`; all but the receive loop in the session's
+nursery, which `run` owns):
 
 - the *receive loop* (the session's own task) reads frames from the socket into the
   inbox. It is always reading, so it notices a disconnect at once, even while a request
@@ -25,8 +26,9 @@ Tasks (all in the session's nursery, which `ClientSession.run` owns):
 - the *writer* (the outbox's) takes frames from the outbox and writes them to the
   socket, as many as are waiting in one write. It is started the first time a frame has
   to wait;
-- *request tasks* (`launch_request`), at most `MAX_REQUESTS` at once; a disconnect
-  cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on the server.
+- *request tasks* (`launch_request`), at most `request_order.MAX_REQUESTS` at once; a
+  disconnect cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on
+  the server.
 
 Queues (bounded Trio memory channels):
 
