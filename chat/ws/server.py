@@ -39,6 +39,7 @@ from ..service import ChatService, Identity
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
 from .frame_limits import FrameLimits
+from .outbox import OutboxSettings
 from .rooms import RoomProtocol
 from .session import ClientSession, Registry
 from .stream import DirectWriteStream
@@ -148,6 +149,12 @@ class WebSocketServer:
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
+        # One for every session (`chat.ws.outbox`): a connection pays one reference.
+        self._outbox_settings = OutboxSettings(
+            queue_size=config.client_queue,
+            write_timeout=config.write_timeout,
+            close_timeout=config.close_timeout,
+        )
         #: The per-connection frame limits (their refusals are read by `chat.metrics`).
         self.frame_limits = FrameLimits(config)
         #: Open sessions by endpoint protocol (read by `chat.metrics`).
@@ -291,9 +298,7 @@ class WebSocketServer:
             ws,
             stream,
             self._broadcaster,
-            queue_size=config.client_queue,
-            write_timeout=config.write_timeout,
-            close_timeout=config.close_timeout,
+            settings=self._outbox_settings,
             limits=self.frame_limits,
             address=address,
             path=path,

@@ -1,6 +1,21 @@
-"""One WebSocket client: its three tasks, its two queues, and how it ends.
+"""One WebSocket client: its tasks, how it ends, and what the dialects call.
 
-Tasks (all inside `ClientSession.run`):
+A session is split by job; each part is made the first time it is needed, so an idle
+connection (most of them, in a big chat) has none of them:
+
+- `ClientSession` (here): the receive loop, the handler task and its inbox, the
+  subscriptions, the frame limits, and the lifecycle: how the connection ends and with
+  which close code;
+- `chat.ws.outbox.Outbox`: frames written now (the fast path) or queued for the writer
+  task; eviction of a slow consumer; the close marker and the close frame. Made with the
+  first frame sent to the client;
+- `chat.ws.request_order.RequestOrder`: requests launched as tasks of their own, their
+  answers kept in request order, read-your-writes, and the work bound to the client.
+  Made with the first request or pipelined write;
+- `chat.ws.held.HeldFrames`: a subscription held back during a resume.
+
+Tasks (all inside `ClientSession.run`; all but the receive loop in the session's
+nursery, which `run` owns):
 
 - the *receive loop* (the session's own task) reads frames from the socket into the
   inbox. It is always reading, so it notices a disconnect at once, even while a request
@@ -8,45 +23,28 @@ Tasks (all inside `ClientSession.run`):
 - the *handler* takes frames from the inbox one at a time, in order, and hands them to
   the protocol dialect, which may query the database and queue answers. It is started
   with the first frame the client sends;
-- the *writer* takes frames from the outbox and writes them to the socket, as many as
-  are waiting in one write. It is started the first time a frame has to wait;
-- *request tasks*: a request whose answer is read from the database (``history N``) is
-  launched by the handler as a task of its own (`launch_request`), so the client's later
-  frames are handled while its query runs (a chat message is stored and delivered).
-  Answers still come back in request order: its rows go back one frame each, after
-  those of every request launched before it, and anything the handler sends (an answer
-  to a later frame) waits for them; only what is relayed to the client (others'
-  messages, presence: `offer`) is not held back. At most
-  `MAX_REQUESTS` run at once; the handler waits for a free place (and the client's next
-  frames with it, so one that floods requests is pushed back by TCP). A disconnect
-  cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on the server.
-
-An idle connection (most of them, in a big chat) has none of these, nor their channels.
+- the *writer* (the outbox's) takes frames from the outbox and writes them to the
+  socket, as many as are waiting in one write. It is started the first time a frame has
+  to wait;
+- *request tasks* (`launch_request`), at most `request_order.MAX_REQUESTS` at once; a
+  disconnect cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on
+  the server.
 
 Queues (bounded Trio memory channels):
 
 - inbox: receive loop -> handler. The receive loop owns the send end and closes it when
   the peer is gone; the handler then finishes the frames already received (a message a
   client sent just before closing is still stored and delivered) and stops.
-- outbox: handler and broadcaster -> writer, of encoded frames (`chat.ws.frames`). The
-  handler waits for room (`send`); the broadcaster never waits (`offer`): a full outbox
-  means a slow consumer, which is evicted (`evict`) with close code 1008 while everyone
-  else carries on.
-
-The fast path: when nothing is queued for this client and nothing is being written to
-it, a frame does not go through the outbox at all: it is written to the socket at once
-(`DirectWriteStream.try_write`). That is what a healthy client gets almost every time,
-and it saves waking the writer task per message. `_unwritten` counts frames that went
-into the outbox and are not written yet; the fast path is only taken when it is zero,
-so a frame can never overtake one queued before it.
+- outbox: handler and broadcaster -> writer (`chat.ws.outbox`). The handler waits for
+  room (`send`); the broadcaster never waits (`offer`): a full outbox means a slow
+  consumer, which is evicted (`evict`) with close code 1008 while everyone else carries on.
 
 How a session ends:
 
 - the peer closes: the receive loop ends, the handler drains the inbox, the writer is
   cancelled;
-- eviction: `evict` closes the writer's receive end (dropping the backlog); the writer
-  finishes the frame it is writing, sends the close frame, and the receive loop sees the
-  close handshake complete;
+- eviction: `evict` drops the outbox's backlog; the writer finishes the frame it is
+  writing, sends the close frame, and the receive loop sees the close handshake complete;
 - a dialect closes it (`close`, e.g. the support protocol on a bad token): a marker goes
   into the outbox behind what is already queued, so the client gets the error frame
   explaining why, then the close frame;
@@ -64,12 +62,12 @@ from __future__ import annotations
 import itertools
 import logging
 from array import array
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
 from ..errors import ChatError, RateLimited, Unavailable
@@ -77,7 +75,9 @@ from ..message_writer import PendingMessage
 from ..service import Identity
 from .frame_limits import Allowance, FrameLimits
 from .frames import text_frame
-from .stream import DirectWriteStream, Written
+from .held import HeldFrames
+from .outbox import Connection, Outbox, OutboxSettings, WriteStream
+from .request_order import RequestOrder
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,6 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
-
-#: Requests (`launch_request`) one client may have running at once.
-MAX_REQUESTS = 4
 
 #: A connection that collects more rate-limit refusals than this within
 #: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.
@@ -105,37 +102,6 @@ def _flood_reason(error: RateLimited) -> str:
     return f"rate limit exceeded: {str(error).partition(':')[0]}"
 
 
-class _CloseMarker:
-    """Queued by `ClientSession.close`: the writer closes the connection when it gets here."""
-
-
-_CLOSE = _CloseMarker()
-
-
-class _Held:
-    """Stands in for a session in a subscription that is not live yet (`subscribe(...,
-    hold=True)`): it keeps the frames the broadcaster offers, in order, until
-    `ClientSession.release` sends them and hands the subscription to the session. Past
-    the session's queue size it evicts the session, as a full outbox would."""
-
-    __slots__ = ("frames", "id", "session")
-
-    def __init__(self, session: ClientSession) -> None:
-        self.session = session
-        self.id = session.id  # so the broadcaster's `skip` still recognises the client
-        self.frames: list[bytes] = []
-
-    def offer(self, data: bytes) -> bool:
-        session = self.session
-        if session._evicted or session.closing:
-            return False
-        if len(self.frames) >= session._queue_size:
-            session.evict_slow_consumer()
-            return False
-        self.frames.append(data)
-        return True
-
-
 class Registry(Protocol):
     """Keeps track of open sessions (`chat.revocations`, `chat.presence`, `chat.notices`):
     told when one starts (`file`), becomes someone else (`refile`) and ends (`unfile`).
@@ -147,6 +113,12 @@ class Registry(Protocol):
     def refile(self, session: ClientSession, before: Identity | None) -> None: ...
 
     def unfile(self, session: ClientSession) -> None: ...
+
+
+class SessionConnection(Connection, Protocol):
+    """The WebSocket connection a session reads (trio-websocket's, `chat.ws.transport`)."""
+
+    async def get_message(self) -> str | bytes: ...
 
 
 class FrameHandler(Protocol):
@@ -169,32 +141,24 @@ class FrameHandler(Protocol):
 class ClientSession:
     """A connected WebSocket client, as the dialects and the broadcaster see it."""
 
-    # Slots: there is one of these per connection, and past 30 attributes CPython gives
-    # each instance a dictionary of its own (1.6 KiB) instead of sharing the keys.
+    # Slots: there is one of these per connection (past 30 attributes CPython would give
+    # each instance a dictionary of its own instead of sharing the keys). Each is paid by
+    # every idle connection; what only a busy one needs lives in `_outbox`, `_requests`.
     __slots__ = (
         "_broadcaster",
         "_close_reason",
-        "_close_timeout",
-        "_evicted",
         "_frame_counts",
         "_handler",
         "_handler_done",
         "_identity_listeners",
         "_inbox_send",
-        "_last_request",
         "_nursery",
-        "_outbox_receive",
-        "_outbox_send",
-        "_queue_size",
+        "_outbox",
         "_refusals",
-        "_request_places",
-        "_request_scopes",
+        "_requests",
+        "_settings",
         "_stream",
-        "_stream_broken",
         "_subscriptions",
-        "_unwritten",
-        "_write_timeout",
-        "_writes",
         "_ws",
         "address",
         "closing",
@@ -211,13 +175,11 @@ class ClientSession:
 
     def __init__(
         self,
-        ws: WebSocketConnection,
-        stream: DirectWriteStream,
+        ws: SessionConnection,
+        stream: WriteStream,
         broadcaster: Broadcaster,
         *,
-        queue_size: int,
-        write_timeout: float,
-        close_timeout: float,
+        settings: OutboxSettings,
         limits: FrameLimits,
         address: str = "",
         path: str = "",
@@ -240,40 +202,26 @@ class ClientSession:
         self._ws = ws
         self._stream = stream
         self._broadcaster = broadcaster
-        self._write_timeout = write_timeout
-        self._close_timeout = close_timeout
-        self._queue_size = queue_size
-        # Idle connections are counted in thousands, so the handler and the writer, and
-        # the channels that feed them, are only created when first needed (`_outbox`,
-        # `_start_handler`). The session holds the outbox's send end (closed when `run`
-        # ends); the writer owns the receive end.
-        self._outbox_send: trio.MemorySendChannel[bytes | _CloseMarker] | None = None
-        self._outbox_receive: trio.MemoryReceiveChannel[bytes | _CloseMarker] | None = None
-        self._unwritten = 0  # items put into the outbox and not yet written
-        self._evicted = False
+        self._settings = settings  # shared by the server's sessions
+        # Idle connections are counted in thousands, so the handler, the outbox and the
+        # request order are only made when first needed (`_start_handler`,
+        # `_open_outbox`, `_request_order`).
+        self._outbox: Outbox | None = None
+        self._requests: RequestOrder | None = None
         # The receive loop owns the inbox's send end, the handler the receive end.
         self._inbox_send: trio.MemorySendChannel[str | bytes] | None = None
         self._handler: FrameHandler | None = None  # set by `run`
         self._handler_done: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None
-        # Lists, not sets: they hold a couple of items, and a set costs four times the
-        # memory of a short list on every idle connection. The last two are created
-        # when first needed (most connections never write or ask for history).
+        self._nursery: trio.Nursery | None = None  # `run`'s, while tasks may start in it
+        # A list, not a set: it holds a couple of items, and a set costs four times the
+        # memory of a short list on every idle connection.
         self._subscriptions: list[Subscription] = []
-        self._request_scopes: list[trio.CancelScope] | None = None
-        # Pipelined writes, maybe not committed yet.
-        self._writes: list[PendingMessage] | None = None
         self._close_reason: tuple[int, str] | None = None
-        self._stream_broken = False
         self._refusals: list[float] | None = None  # when rate limits refused its frames
         #: The server's per-connection frame limits (`chat.ws.frame_limits`); this
         #: connection's counts are made with the first frame counted.
         self.limits = limits
         self._frame_counts: array[float] | None = None
-        # Launched requests (`launch_request`), created with the first: the places free,
-        # and the last one's "done" event, which the next waits for before it answers.
-        self._request_places: trio.Semaphore | None = None
-        self._last_request: trio.Event | None = None
 
     # --- for dialects ---
 
@@ -282,31 +230,26 @@ class ClientSession:
         answers of requests still running included: `launch_request`), waiting while its
         outbox is full. Frames for a client that has gone (or been evicted) are dropped
         silently."""
-        if self._last_request is not None:
-            await self._last_request.wait()  # set at once if none is running
-        await self._send_data(text_frame(text))
-
-    async def _send_data(self, data: bytes) -> None:
-        """`send` for frames already encoded."""
-        if self._write_now(data):
-            return
-        await self._enqueue(data)
+        if self._requests is not None:
+            await self._requests.turn()
+        await (self._outbox or self._open_outbox()).send(text_frame(text))
 
     def send_nowait(self, text: str) -> None:
         """Send a text frame without waiting, for answers produced outside the handler
         (a failed pipelined write). If the client's outbox is full the frame is dropped:
         that client is about to be evicted as a slow consumer anyway."""
-        data = text_frame(text)
-        if self._write_now(data):
-            return
-        outbox = self._outbox()
-        if outbox is None:
-            return
-        try:
-            outbox.send_nowait(data)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-        self._unwritten += 1
+        (self._outbox or self._open_outbox()).send_nowait(text_frame(text))
+
+    async def send_history(self, text: str) -> None:
+        """`send` for a frame of history (a resumed message), charged to this connection's
+        history budget (`check_history` refuses the next request once it is spent)."""
+        if self._requests is not None:
+            await self._requests.turn()
+        await self._deliver_history(text)
+
+    async def _deliver_history(self, text: str) -> None:
+        """`send_history` without waiting for the requests (a request's own frames)."""
+        await (self._outbox or self._open_outbox()).send(self._spend_history(text_frame(text)))
 
     # --- frame limits (`chat.ws.frame_limits`) ---
 
@@ -327,13 +270,6 @@ class ClientSession:
         if self.limits.enabled:
             self.limits.spend(self._counts(), self.limits.history_data, len(data))
         return data
-
-    async def send_history(self, text: str) -> None:
-        """`send` for a frame of history (a resumed message), charged to this connection's
-        history budget (`check_history` refuses the next request once it is spent)."""
-        if self._last_request is not None:
-            await self._last_request.wait()
-        await self._send_data(self._spend_history(text_frame(text)))
 
     def _counts(self) -> array[float]:
         if self._frame_counts is None:
@@ -389,42 +325,6 @@ class ClientSession:
         self._refusals = recent
         return len(recent) > MAX_REFUSALS
 
-    def track_write(self, pending: PendingMessage) -> None:
-        """Remember a pipelined write, so that a later read can wait for it."""
-        self._writes = [w for w in self._writes or () if not w.done.is_set()]
-        self._writes.append(pending)
-
-    async def writes_settled(self) -> None:
-        """Wait until every write this client pipelined is committed (or failed): a read
-        that follows a write sees it."""
-        for pending in self._writes or ():
-            await pending.done.wait()
-        self._writes = None
-
-    async def _enqueue(self, item: bytes | _CloseMarker) -> None:
-        outbox = self._outbox()
-        if outbox is None:
-            return  # the session is over
-        # Counted before the await: while we wait for room, the fast path must already
-        # know that something is queued ahead of anything sent after us.
-        self._unwritten += 1
-        try:
-            await outbox.send(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._unwritten -= 1
-
-    def _outbox(self) -> trio.MemorySendChannel[bytes | _CloseMarker] | None:
-        """The outbox, with its writer task started the first time it is needed (from
-        any task: `start_soon` does not wait). None once the session is ending."""
-        if self._outbox_send is None:
-            if self._nursery is None or self._evicted:
-                return None
-            self._outbox_send, self._outbox_receive = trio.open_memory_channel[
-                bytes | _CloseMarker
-            ](self._queue_size)
-            self._nursery.start_soon(self._write_loop)
-        return self._outbox_send
-
     def set_identity(self, identity: Identity) -> None:
         """Become `identity` (a client may switch user by authenticating again)."""
         before, self.identity = self.identity, identity
@@ -437,50 +337,54 @@ class ClientSession:
         """Call `listener` whenever the identity is set (dialects that subscribe per user)."""
         self._identity_listeners = (*self._identity_listeners, listener)
 
-    async def close(self, code: int, reason: str) -> None:
-        """Close the connection once the frames already queued have been sent (an error
-        frame explaining why, say). Frames the client sends meanwhile are ignored."""
-        if self._close_reason is None:
-            self._close_reason = (code, reason)
-        self.closing = True
-        await self._enqueue(_CLOSE)
+    # --- requests and pipelined writes (`chat.ws.request_order`) ---
 
-    def close_nowait(self, code: int, reason: str) -> None:
-        """`close` for callers outside this session's tasks (the revocation sweep), which
-        must not wait: synchronous, so there is nothing to cancel half-way.
+    def _request_order(self) -> RequestOrder:
+        if self._requests is None:
+            self._requests = RequestOrder(client_gone=self.peer_gone)
+        return self._requests
 
-        Queues the dialect's error frame saying `reason` (if it has one) and the close
-        marker behind what is already queued; the writer sends them, then the close frame.
-        An idle session has no writer yet: `_outbox` starts one. If the outbox has no room
-        for both, the client is evicted instead: the backlog is dropped and the close frame
-        goes out at once. Does nothing for a session that is already closing or over.
+    async def launch_request(self, answer: Callable[[], Awaitable[Sequence[str]]]) -> None:
+        """Run `answer` (a database query turned into frames) as a task of this session's
+        nursery, and send the frames it returns, one each, once every request launched
+        before it has sent its own (`chat.ws.request_order`). Returns as soon as the task
+        is started, so the client's next frame is handled while the query runs; waits only
+        while `MAX_REQUESTS` are running. The task waits for the writes the client
+        pipelined before it (the answer includes what it just sent), and is cancelled if
+        the client disconnects. Requests read history (``history N``, a support thread):
+        the frames are charged to the connection's history budget (`check_history`)."""
+        if self._nursery is None:
+            return  # the session is over: nobody to answer
+        # The request's task is the session's (its nursery): a disconnect or a shutdown
+        # cancels it with the session's other tasks.
+        await self._request_order().launch(self._nursery, answer, self._deliver_history)
+
+    def track_write(self, pending: PendingMessage) -> None:
+        """Remember a pipelined write, so that a later read can wait for it."""
+        self._request_order().track_write(pending)
+
+    async def writes_settled(self) -> None:
+        """Wait until every write this client pipelined is committed (or failed): a read
+        that follows a write sees it."""
+        if self._requests is not None:
+            await self._requests.writes_settled()
+
+    def bound_to_client(self) -> AbstractContextManager[trio.CancelScope]:
+        """A cancel scope the receive loop cancels when the client disconnects.
+
+        Work that only produces an answer for this client (a history query) runs inside
+        one: there is no point finishing it for nobody. Writes (posting a message) do not:
+        what the client sent before it left is still stored.
         """
-        if self.closing or self._evicted or self.peer_gone:
-            return
-        self._close_reason = (code, reason)
-        self.closing = True
-        outbox = self._outbox()
-        if outbox is None:
-            return  # not running: nothing left to close
-        log.info("client %d closed: %d %s", self.id, code, reason)
-        farewell = self._handler.error_frame(reason) if self._handler is not None else None
-        items: list[bytes | _CloseMarker] = [_CLOSE]
-        if farewell is not None:
-            items.insert(0, text_frame(farewell))
-        try:
-            for item in items:
-                outbox.send_nowait(item)
-                self._unwritten += 1
-        except trio.WouldBlock:
-            self.evict(code, reason)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the writer is gone: the session is ending already
+        return self._request_order().bound_to_client()
+
+    # --- subscriptions ---
 
     def subscribe(self, topic: Topic, encode: Encoder, *, hold: bool = False) -> Subscription:
         """Receive `topic`'s events from now on. With `hold`, they are kept, not sent,
         until `release`: a dialect that first sends what the client missed (a resume)
         holds the live ones back so that nothing overtakes the backlog."""
-        subscriber = _Held(self) if hold else self
+        subscriber = HeldFrames(self) if hold else self
         subscription = self._broadcaster.subscribe(topic, subscriber, encode)
         self._subscriptions.append(subscription)
         return subscription
@@ -488,11 +392,11 @@ class ClientSession:
     async def release(self, subscription: Subscription) -> None:
         """Send what a held subscription kept, in order, then let it deliver live."""
         held = subscription.subscriber
-        if not isinstance(held, _Held) or self._evicted:
+        if not isinstance(held, HeldFrames) or self.evicted:
             return  # live already, or evicted while it held (too much kept)
         while held.frames:
             frames, held.frames = held.frames, []
-            await self._send_data(b"".join(frames))
+            await (self._outbox or self._open_outbox()).send(b"".join(frames))
         # No await between finding nothing kept and going live: nothing can be offered
         # to `held` in between, so nothing is lost or reordered at the seam.
         subscription.subscriber = self
@@ -502,108 +406,25 @@ class ClientSession:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
 
-    async def launch_request(self, answer: Callable[[], Awaitable[Sequence[str]]]) -> None:
-        """Run `answer` (a database query turned into frames) as a task of this session's
-        nursery, and send the frames it returns, one each, once every request launched
-        before it has sent its own. Returns as soon as the task is started, so the client's
-        next frame is handled while the query runs; waits only while `MAX_REQUESTS` are
-        running. The task waits for the writes the client pipelined before it (the answer
-        includes what it just sent), and is cancelled if the client disconnects. Requests
-        read history (``history N``, a support thread): the frames are charged to the
-        connection's history budget (`check_history`)."""
-        if self._request_places is None:
-            self._request_places = trio.Semaphore(MAX_REQUESTS)
-        await self._request_places.acquire()
-        if self._nursery is None:
-            self._request_places.release()
-            return  # the session is over: nobody to answer
-        # In this order, with no await between: the request order is the handler's.
-        previous, self._last_request = self._last_request, trio.Event()
-        earlier_writes = list(self._writes or ())
-        self._nursery.start_soon(
-            self._run_request, answer, earlier_writes, previous, self._last_request
-        )
-
-    async def _run_request(
-        self,
-        answer: Callable[[], Awaitable[Sequence[str]]],
-        earlier_writes: list[PendingMessage],
-        previous: trio.Event | None,
-        done: trio.Event,
-    ) -> None:
-        assert self._request_places is not None
-        try:
-            with self.bound_to_client():
-                for pending in earlier_writes:
-                    await pending.done.wait()
-                frames = await answer()  # concurrently with the requests before this one
-                if previous is not None:
-                    await previous.wait()  # their frames first, all of them
-                for frame in frames:
-                    # Not `send`: it waits for us.
-                    await self._send_data(self._spend_history(text_frame(frame)))
-        finally:
-            # Set however it ended (answered, cancelled, failed): the next may answer.
-            done.set()
-            self._request_places.release()
-
-    @contextmanager
-    def bound_to_client(self) -> Iterator[trio.CancelScope]:
-        """A cancel scope the receive loop cancels when the client disconnects.
-
-        Work that only produces an answer for this client (a history query) runs inside
-        one: there is no point finishing it for nobody. Writes (posting a message) do not:
-        what the client sent before it left is still stored.
-        """
-        scope = trio.CancelScope()
-        if self.peer_gone:
-            scope.cancel()
-        if self._request_scopes is None:
-            self._request_scopes = []
-        self._request_scopes.append(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._request_scopes.remove(scope)
-
     # --- for the broadcaster ---
 
     def offer(self, data: bytes) -> bool:
         """Take encoded frames without waiting: write them now if possible, else queue
         them. A full outbox evicts this client. False means: stop delivering here."""
-        if self._evicted or self.closing:
+        # The hot path (fan-out): no await, and nothing allocated once the outbox exists.
+        if self.closing:
             return False
-        if self._write_now(data):
-            return True
-        outbox = self._outbox()
-        if outbox is None:
-            return False
-        try:
-            outbox.send_nowait(data)
-        except trio.WouldBlock:
-            self.evict_slow_consumer()
-            return False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
-        self._unwritten += 1
-        return True
+        return (self._outbox or self._open_outbox()).offer(data)
 
-    def _write_now(self, data: bytes) -> bool:
-        """The fast path: True if `data` needs no queueing (written, or kept by the stream
-        with the writer woken to finish it)."""
-        if self._unwritten or self._ws.closed is not None:
-            return False
-        written = self._stream.try_write(data)
-        if written is Written.NOT_NOW:
-            return False
-        if written is Written.PARTLY:
-            # The stream keeps the rest; an empty item wakes the writer to flush it.
-            outbox = self._outbox()
-            if outbox is not None:
-                outbox.send_nowait(b"")  # never full: nothing was queued
-                self._unwritten += 1
-        return True
+    @property
+    def queue_size(self) -> int:
+        """Items that may wait for this client (held frames too) before it is evicted."""
+        return self._settings.queue_size
+
+    @property
+    def evicted(self) -> bool:
+        """True once this client was evicted: nothing more is delivered to it."""
+        return self._outbox is not None and self._outbox.evicted
 
     def evict_slow_consumer(self) -> None:
         """`evict` for a client whose queue is full, counted in the broadcaster's stats."""
@@ -613,19 +434,28 @@ class ClientSession:
     def evict(self, code: int, reason: str) -> None:
         """Disconnect this client with `code`, dropping whatever is still queued for it.
 
-        Synchronous, so the broadcaster can call it mid-fan-out. Closing the writer's
-        receive end wakes the writer (or stops it after its current frame), and it
-        sends the close frame. A session with no writer yet (a held subscription that
-        overflowed before anything was queued) gets one first, for that close frame.
+        Synchronous, so the broadcaster can call it mid-fan-out: the outbox drops its
+        backlog and its writer sends the close frame (`Outbox.evict`).
         """
         if self._close_reason is None:
             self._close_reason = (code, reason)
             log.info("client %d evicted: %d %s", self.id, code, reason)
-        if self._outbox_receive is None:
-            self._outbox()  # before `_evicted` is set, which stops it starting a writer
-        self._evicted = True
-        if self._outbox_receive is not None:
-            self._outbox_receive.close()
+        (self._outbox or self._open_outbox()).evict()
+
+    def _open_outbox(self) -> Outbox:
+        """The outbox, made with the first frame for this client. Its writer starts in
+        the session's nursery; made once the session is ending, it starts none (frames
+        that cannot be written at once are dropped)."""
+        self._outbox = Outbox(self, self._nursery, self._ws, self._stream, self._settings)
+        return self._outbox
+
+    # --- how it ends ---
+
+    @property
+    def close_reason(self) -> tuple[int, str] | None:
+        """The code and reason the server closes the connection with (an eviction, a
+        dialect's `close`, a bug), or None while it has no reason to."""
+        return self._close_reason
 
     @property
     def close_code(self) -> int:
@@ -642,6 +472,41 @@ class ClientSession:
             # The client closed it, or the transport did on a protocol error (its code).
             return closed.code
         return CLOSE_GOING_AWAY  # cancelled: the server shut down (`_close`)
+
+    @property
+    def _stream_broken(self) -> bool:
+        """True if a write failed or was cut: no close frame can follow."""
+        return self._outbox is not None and self._outbox.stream_broken
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection once the frames already queued have been sent (an error
+        frame explaining why, say). Frames the client sends meanwhile are ignored."""
+        if self._close_reason is None:
+            self._close_reason = (code, reason)
+        self.closing = True
+        await (self._outbox or self._open_outbox()).close_after_queued()
+
+    def close_nowait(self, code: int, reason: str) -> None:
+        """`close` for callers outside this session's tasks (the revocation sweep), which
+        must not wait: synchronous, so there is nothing to cancel half-way.
+
+        Queues the dialect's error frame saying `reason` (if it has one) and the close
+        marker behind what is already queued; the writer sends them, then the close frame.
+        An idle session has no writer yet: the outbox starts one. If the outbox has no
+        room for both, the client is evicted instead: the backlog is dropped and the close
+        frame goes out at once. Does nothing for a session that is already closing or over.
+        """
+        if self.closing or self.evicted or self.peer_gone:
+            return
+        self._close_reason = (code, reason)
+        self.closing = True
+        outbox = self._outbox or self._open_outbox()
+        if self._nursery is None and not outbox.has_writer:
+            return  # not running: nothing left to close
+        log.info("client %d closed: %d %s", self.id, code, reason)
+        farewell = self._handler.error_frame(reason) if self._handler is not None else None
+        if not outbox.close_nowait(None if farewell is None else text_frame(farewell)):
+            self.evict(code, reason)
 
     # --- the session's life ---
 
@@ -677,11 +542,12 @@ class ClientSession:
                         if self._inbox_send is not None:
                             self._inbox_send.close()
                     self.peer_gone = True
-                    for scope in self._request_scopes or ():
-                        scope.cancel()
+                    if self._requests is not None:
+                        self._requests.client_gone()  # cancels the work bound to it
                     if self._handler_done is not None:
                         await self._handler_done.wait()
-                    if self._close_reason is None or self._outbox_send is None:
+                    outbox = self._outbox
+                    if self._close_reason is None or outbox is None or not outbox.has_writer:
                         nursery.cancel_scope.cancel()
                     # Else we are closing the connection (`close`, `evict`): our close
                     # frame ended the receive loop, and the writer now waits for the
@@ -691,8 +557,11 @@ class ClientSession:
                 finally:
                     # No task may start from here on: the nursery closes once its
                     # children have finished, and a broadcaster offer arriving in
-                    # between would try to start a writer in a closed nursery.
+                    # between would try to start a writer in a closed nursery. A running
+                    # writer still finishes what was queued (up to its close marker).
                     self._nursery = None
+                    if self._outbox is not None:
+                        self._outbox.end()
         except Exception:
             # The one broad handler for a client: a bug closes this connection with
             # 1011, logs the traceback, and leaves every other client alone.
@@ -703,11 +572,9 @@ class ClientSession:
             self._nursery = None
             for subscription in self._subscriptions:
                 self._broadcaster.unsubscribe(subscription)
-            if self._outbox_send is not None:
-                self._outbox_send.close()
             # Reached on cancellation too (server shutdown): the close handshake must
             # still happen, within a bound.
-            with trio.move_on_after(self._close_timeout, shield=True):
+            with trio.move_on_after(self._settings.close_timeout, shield=True):
                 await self._close()
 
     async def _close(self) -> None:
@@ -737,64 +604,3 @@ class ClientSession:
                         await handler.handle(message)
         finally:
             done.set()
-
-    async def _write_loop(self) -> None:
-        assert self._outbox_receive is not None
-        try:
-            async with self._outbox_receive:
-                while await self._write_batch():
-                    pass
-        except trio.ClosedResourceError:
-            pass  # `evict` closed our receive end, dropping the backlog
-        if self._stream_broken:
-            return  # no close frame can follow (the peer is gone, or a write was cut)
-        # Evicted, or asked to close: send the close frame ourselves. The receive loop
-        # ends when the peer answers it.
-        code, reason = self._close_reason or (CLOSE_POLICY_VIOLATION, "closed")
-        with trio.move_on_after(self._close_timeout) as closing:
-            await self._ws.aclose(code, reason)
-        if closing.cancelled_caught:
-            await self._abort("close handshake timed out")
-
-    async def _write_batch(self) -> bool:
-        """Write everything queued, in one write. False when the writer should stop."""
-        outbox = self._outbox_receive
-        assert outbox is not None
-        first = await outbox.receive()
-        # The lock first: from here on the fast path stays out, so nothing can slip in
-        # between the frames we take now and those queued after them.
-        async with self._stream.write_turn():
-            items = [first]
-            while True:
-                try:
-                    items.append(outbox.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            frames: list[bytes] = []
-            for item in items:
-                if isinstance(item, _CloseMarker):
-                    break  # `close`: what was queued before it is written, then we stop
-                frames.append(item)
-            if frames and self._ws.closed is None:  # nothing may follow a close frame
-                await self._write_locked(b"".join(frames))
-            self._unwritten -= len(items)
-        return len(frames) == len(items) and not self._stream_broken
-
-    async def _write_locked(self, data: bytes) -> None:
-        # Shielded: cancellation must not cut a frame in half. Bounded: a peer that
-        # stops reading cannot hold the writer (or shutdown) forever.
-        with trio.move_on_after(self._write_timeout, shield=True) as write:
-            try:
-                await self._stream.send_all_locked(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._stream_broken = True  # the peer is gone; the receive loop sees it too
-                return
-        if write.cancelled_caught:
-            await self._abort(f"write timed out after {self._write_timeout} s")
-
-    async def _abort(self, why: str) -> None:
-        """Drop the TCP connection without a close frame (the stream may be mid-frame)."""
-        log.info("client %d dropped: %s", self.id, why)
-        self._stream_broken = True
-        # Closing the stream makes the receive loop's next read fail, which ends it.
-        await trio.aclose_forcefully(self._stream)

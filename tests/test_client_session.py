@@ -1,0 +1,234 @@
+"""One client's session alone (chat/ws/session.py), over an in-memory connection
+(tests/memory_connection.py) with a real broadcaster and a dialect that records what it
+is given: how the session ends and with which close code, what an idle one holds, held
+subscriptions, and cancellation at each await. Fast: no socket, no database."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+import trio
+import trio.testing
+from memory_connection import CLOSE, MemoryConnection, cancelled_after
+
+from chat.broadcaster import Broadcaster, Event, room_topic
+from chat.config import Config
+from chat.errors import RateLimited
+from chat.store import Message, Room
+from chat.ws.frame_limits import FrameLimits
+from chat.ws.outbox import OutboxSettings
+from chat.ws.session import ClientSession
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+LOBBY = Room(1, "lobby", "lobby", False, None, NOW)
+LIMITS = FrameLimits(Config())
+
+
+@dataclass
+class Dialect:
+    """A dialect that keeps the frames it is given; "close" closes the connection (1008)
+    after an error frame, "bug" raises, anything else is answered "ok: <frame>"."""
+
+    session: ClientSession | None = None
+    handled: list[str | bytes] = field(default_factory=list)
+
+    async def start(self) -> None:
+        pass
+
+    async def handle(self, message: str | bytes) -> None:
+        assert self.session is not None
+        self.handled.append(message)
+        if message == "close":
+            await self.session.send("error: closing")
+            await self.session.close(1008, "asked to")
+        elif message == "bug":
+            raise RuntimeError("a bug")
+        else:
+            await self.session.send(f"ok: {message!s}")
+
+    def error_frame(self, problem: str) -> str | None:
+        return f"error: {problem}"
+
+    def refusal_frame(self, error: RateLimited) -> str:
+        return f"error: {error}"
+
+
+def new_session(
+    connection: MemoryConnection, broadcaster: Broadcaster, queue_size: int = 8
+) -> ClientSession:
+    settings = OutboxSettings(queue_size=queue_size, write_timeout=5.0, close_timeout=2.0)
+    return ClientSession(
+        connection.ws, connection.stream, broadcaster, settings=settings, limits=LIMITS
+    )
+
+
+@asynccontextmanager
+async def running(
+    queue_size: int = 8,
+) -> AsyncIterator[tuple[ClientSession, MemoryConnection, Dialect, Broadcaster]]:
+    """A session running in a task of its own, as `WebSocketServer.handle` runs it; the
+    block waits for it to end (the test ends it: the client closes, say)."""
+    connection, broadcaster = MemoryConnection(), Broadcaster()
+    session = new_session(connection, broadcaster, queue_size)
+    dialect = Dialect(session)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run, dialect)
+        await trio.testing.wait_all_tasks_blocked()
+        yield session, connection, dialect, broadcaster
+
+
+def session_tasks(session_task: trio.lowlevel.Task) -> list[str]:
+    """The names of the tasks in the session's nursery."""
+    return [task.name for nursery in session_task.child_nurseries for task in nursery.child_tasks]
+
+
+def lobby_event(message_id: int) -> list[Event]:
+    message = Message(message_id, LOBBY.id, 7, "alice", f"m{message_id}", NOW)
+    return [Event(room_topic(LOBBY.id), message, LOBBY, None)]
+
+
+def body(event: Event) -> str:
+    return event.message.body
+
+
+async def test_an_idle_session_runs_no_task_but_its_own() -> None:
+    async with running() as (_, connection, _, _):
+        (runner,) = [
+            task
+            for nursery in trio.lowlevel.current_task().child_nurseries
+            for task in nursery.child_tasks
+        ]
+        assert session_tasks(runner) == []  # no handler, no writer, no request
+        connection.ws.client_closes()
+
+
+async def test_the_client_closing_ends_the_session_with_its_code() -> None:
+    async with running() as (session, connection, _, _):
+        connection.ws.client_closes(1000)
+    assert session.close_code == 1000
+    assert session.peer_gone
+
+
+async def test_a_frame_sent_just_before_the_client_closes_is_still_handled() -> None:
+    async with running() as (_, connection, dialect, _):
+        connection.ws.receive("last words")
+        connection.ws.client_closes()
+    assert dialect.handled == ["last words"]
+
+
+async def test_answers_come_back_in_the_order_of_the_frames() -> None:
+    async with running() as (_, connection, _, _):
+        for text in ("a", "b", "c"):
+            connection.ws.receive(text)
+        await trio.testing.wait_all_tasks_blocked()
+        connection.ws.client_closes()
+    assert await connection.texts() == ["ok: a", "ok: b", "ok: c"]
+
+
+async def test_a_dialect_close_sends_its_error_frame_then_the_close_frame() -> None:
+    async with running() as (session, connection, _, _):
+        connection.ws.receive("close")
+        connection.ws.receive("ignored: the session is closing")
+    frames = await connection.frames()
+    assert len(frames) == 2  # the frame sent while closing was not handled
+    assert frames[0].text == "error: closing"
+    assert (frames[1].opcode, frames[1].code, frames[1].reason) == (CLOSE, 1008, "asked to")
+    assert session.close_code == 1008
+
+
+async def test_close_nowait_on_an_idle_session_sends_the_error_frame_then_closes() -> None:
+    async with running() as (session, connection, _, _):
+        session.close_nowait(1008, "token has been revoked")
+    frames = await connection.frames()
+    assert frames[0].text == "error: token has been revoked"
+    assert (frames[1].code, len(frames)) == (1008, 2)
+    assert session.close_code == 1008
+
+
+async def test_a_server_shutdown_closes_the_connection_with_1001() -> None:
+    connection, broadcaster = MemoryConnection(), Broadcaster()
+    session = new_session(connection, broadcaster)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run, Dialect(session))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert [f.code for f in await connection.frames()] == [1001]
+    assert session.close_code == 1001
+
+
+async def test_a_bug_closes_only_this_connection_with_1011() -> None:
+    async with running() as (session, connection, _, _):
+        connection.ws.receive("bug")
+    assert [f.code for f in await connection.frames()] == [1011]
+    assert session.close_code == 1011
+
+
+async def test_a_slow_consumer_is_evicted_with_1008_and_counted() -> None:
+    async with running(queue_size=2) as (session, connection, _, broadcaster):
+        connection.stream.room = 0  # the client stopped reading
+        assert session.offer(b"1") and session.offer(b"2")
+        assert not session.offer(b"3")
+        assert session.evicted
+    assert session.close_code == 1008
+    assert broadcaster.stats.slow_consumers_evicted == 1
+    assert [f.code for f in await connection.frames()] == [1008]  # the backlog dropped
+
+
+async def test_a_held_subscription_delivers_after_what_was_sent_before_its_release() -> None:
+    async with running() as (session, connection, _, broadcaster):
+        subscription = session.subscribe(room_topic(LOBBY.id), body, hold=True)
+        broadcaster.deliver(lobby_event(10))  # held: the backlog goes first
+        await session.send("backlog")
+        await session.release(subscription)
+        broadcaster.deliver(lobby_event(11))  # live
+        assert await connection.texts() == ["backlog", "m10", "m11"]
+        connection.ws.client_closes()
+
+
+async def test_held_frames_past_the_queue_size_evict_the_client() -> None:
+    async with running(queue_size=2) as (session, connection, _, broadcaster):
+        session.subscribe(room_topic(LOBBY.id), body, hold=True)
+        for message_id in (10, 11, 12):
+            broadcaster.deliver(lobby_event(message_id))
+        assert session.evicted
+    assert [f.code for f in await connection.frames()] == [1008]
+
+
+async def talk_then_close(session: ClientSession, connection: MemoryConnection) -> None:
+    """The scenario cancelled at each await: three frames answered, then the client closes;
+    the nursery stands in for the server's connection task."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run, Dialect(session))
+        for text in ("a", "b", "c"):
+            connection.ws.receive(text)
+        await connection.texts()  # the client reads, once the session has nothing to do
+        connection.ws.client_closes(1000)
+
+
+async def test_cancelled_at_any_await_the_session_answers_in_order_and_closes_once() -> None:
+    expected = ["ok: a", "ok: b", "ok: c"]
+    for steps in itertools.count(1):
+        connection = MemoryConnection()
+        session = new_session(connection, Broadcaster())
+        finished = await cancelled_after(steps, partial(talk_then_close, session, connection))
+        frames = await connection.frames()  # whole frames only
+        texts = [f.text for f in frames if f.opcode != CLOSE]
+        assert texts == expected[: len(texts)]  # in order, none twice
+        closes = [f for f in frames if f.opcode == CLOSE]
+        assert all(f.opcode != CLOSE for f in frames[:-1])  # a close frame comes last
+        if finished:
+            assert texts == expected and closes == [] and session.close_code == 1000
+            assert steps > 5  # it was cancelled at each of its awaits before this run
+            return
+        # Cut short: the server shut down, and closed with 1001 unless the client's
+        # close got in first.
+        assert connection.ws.closed is not None
+        if connection.ws.closed.code == 1001:
+            assert [c.code for c in closes] == [1001] and session.close_code == 1001
+        else:
+            assert closes == [] and connection.ws.closed.code == 1000
