@@ -1,7 +1,8 @@
 """Fan-out: who is subscribed to what, and delivering each published event to them.
 
-Publishers (client tasks that have just committed a message) hand events to
-`Broadcaster.publish`, which waits for room in the broadcaster's inbox, a bounded channel.
+Its one publisher, the writer task (`MessageWriter.run`), hands each committed batch's
+events to `Broadcaster.publish`, which waits for room in the broadcaster's inbox, a
+bounded channel (so a broadcaster that falls behind slows the writer, not the clients).
 The broadcaster task (`Broadcaster.run`) takes out every event waiting, in order, and
 offers each subscriber the encoded frames meant for it. Offering never waits: a
 subscriber whose outgoing queue is full is a slow consumer; it evicts itself and

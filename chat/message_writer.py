@@ -22,8 +22,10 @@ has seen N, every message below N has committed or never will. That is what make
 connection, on every instance, see each room's messages in the same order, the order
 of their ids, with no gaps and no duplicates.
 
-Messages from one client are committed and delivered in the order it sent them (its
-handler waits for each before taking the next frame).
+Messages from one client are committed and delivered in the order it sent them: its
+handler takes one frame at a time and queues each message before taking the next
+(`add` waits for the commit, `submit` does not), the writer takes the queue in order,
+and a batch keeps that order in its ids.
 
 Error handling: if a batch fails, it is retried one message at a time, so one bad
 message (its sender deleted meanwhile, say) fails alone; every message that still fails
