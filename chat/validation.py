@@ -6,6 +6,7 @@ everywhere. Each check returns the clean value or raises `InvalidInput`.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -182,11 +183,25 @@ def new_password(value: str) -> str:
     return value
 
 
+#: The control characters (Unicode's Cc: U+0000-001F, U+007F-009F) a message may not
+#: hold: all but tab, line feed, and carriage return before a line feed (CR LF as sent).
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+
+
 def message_text(value: str, max_chars: int) -> str:
+    """A message's text, kept exactly as sent: not blank, at most `max_chars`, and free of
+    control characters but line breaks and tabs (a bare CR, an escape sequence or a bell
+    could rewrite or disturb what a terminal client shows)."""
     if not value.strip():
         raise InvalidInput("message text must not be empty")
     if len(value) > max_chars:
         raise InvalidInput(
             f"message text is too long: {len(value)} characters, the limit is {max_chars}"
+        )
+    found = _FORBIDDEN_IN_TEXT.search(value)
+    if found is not None:
+        raise InvalidInput(
+            "message text must not contain control characters other than line breaks"
+            f" and tabs (U+{ord(found.group()):04X})"
         )
     return value

@@ -108,8 +108,8 @@ class Client:
         self.page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
 
     def say(self, text: str) -> None:
-        self.page.fill("#send-form input[name=text]", text)
-        self.page.press("#send-form input[name=text]", "Enter")
+        self.page.fill("#send-form [name=text]", text)
+        self.page.press("#send-form [name=text]", "Enter")
 
     def message_texts(self) -> list[str]:
         """The texts of the room's messages the server has confirmed, in order."""
@@ -151,8 +151,8 @@ class Client:
     def submit_on_screen(self, form: str, field: str, text: str) -> None:
         """Fill in `form`'s input called `field` with `text` and tap the form's button,
         having checked a person could see each of them there."""
-        self.assert_on_screen(f"{form} input[name={field}]")
-        self.page.fill(f"{form} input[name={field}]", text)
+        self.assert_on_screen(f"{form} [name={field}]")
+        self.page.fill(f"{form} [name={field}]", text)
         self.tap_on_screen(f"{form} button")
 
     def tap_on_screen(self, selector: str) -> None:

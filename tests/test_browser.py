@@ -49,6 +49,34 @@ async def test_two_people_register_and_chat_both_ways(server: Server) -> None:
     await in_browser(scenario)
 
 
+async def test_shift_enter_breaks_the_line_and_the_others_see_the_message_in_lines(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        composer = alice.page.locator("#send-form [name=text]")
+        one_line = composer.bounding_box()["height"]
+        composer.type("first line")
+        composer.press("Shift+Enter")
+        composer.type("second line")
+        composer.press("Shift+Enter")
+        composer.type("third")
+        assert composer.bounding_box()["height"] > one_line  # it grew with its lines
+        composer.press("Enter")
+        bob.wait_for_message("second line")
+        assert bob.message_texts() == ["first line\nsecond line\nthird"]
+        # Shown as three lines, not run together.
+        shown = bob.page.locator("#messages li .text").first
+        assert shown.inner_text() == "first line\nsecond line\nthird"
+        assert composer.input_value() == ""
+        assert composer.bounding_box()["height"] == one_line
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            bob.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/multi-line.png")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_logging_in_again_keeps_the_token_for_the_tab(server: Server) -> None:
     await account(server, "carol", "password")
 
@@ -557,7 +585,7 @@ async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
         phone.register("a-person-with-a-rather-long-name-indeed")
         assert phone.fits_sideways()
         # The conversation has the screen; its input is on it and wide enough to type in.
-        box = phone.page.locator("#send-form input").bounding_box()
+        box = phone.page.locator("#send-form textarea").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] > 200
         assert box["y"] + box["height"] <= 844
         phone.say("x" * 300)  # one long word
@@ -569,7 +597,7 @@ async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
         phone.page.click("#menu")
         phone.page.wait_for_selector("#rooms", state="visible", timeout=WAIT_MS)
         assert phone.fits_sideways()
-        assert phone.page.locator("#send-form input").is_visible()
+        assert phone.page.locator("#send-form textarea").is_visible()
         phone.page.fill("#create-room-form input[name=name]", "plans")
         phone.page.click("#create-room-form button")
         phone.wait_for_room("plans")
@@ -683,7 +711,7 @@ async def test_on_a_phone_someone_is_invited_by_name_to_a_room_one_created(
         phone.create_room("plans")  # the panel folds: the room has the screen
         phone.submit_on_screen("#invite-form", "name", "bob")
         phone.wait_for_text("#notice", "bob is invited.")
-        phone.assert_on_screen("#send-form input[name=text]")
+        phone.assert_on_screen("#send-form [name=text]")
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -698,7 +726,7 @@ async def test_on_a_phone_a_public_room_is_joined_from_the_directory(server: Ser
         phone.tap_on_screen("#directory button:has-text('books')")
         phone.wait_for_room("books")
         phone.page.wait_for_selector("#directory", state="hidden", timeout=WAIT_MS)
-        phone.assert_on_screen("#send-form input[name=text]")
+        phone.assert_on_screen("#send-form [name=text]")
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -865,7 +893,7 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         alice.page.wait_for_selector("#rooms li:has-text('with bob') .badge:text-is('1')")
         alice.wait_for_text("#here li", "bob")
         alice.wait_for_text("#directory li", "random")
-        carol.page.type("#send-form input[name=text]", "Ship it")
+        carol.page.type("#send-form [name=text]", "Ship it")
         alice.wait_for_text("#typing", "carol is typing...")
         alice.page.screenshot(path=str(desktop))
         # Alice again, on her phone.
@@ -873,7 +901,7 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         pocket.log_in("alice")
         pocket.wait_for_message("Tags")
         pocket.wait_for_text("#here li", "carol")
-        bob.page.type("#send-form input[name=text]", "On my way")
+        bob.page.type("#send-form [name=text]", "On my way")
         pocket.wait_for_text("#typing", "bob is typing...")
         pocket.page.screenshot(path=str(phone))
         _no_script_errors(alice, bob, carol, pocket)
@@ -903,12 +931,12 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
         bob.wait_for_text("#here li", "alice")
         assert _people_here(alice) == ["alice (you)", "bob"]
         assert _people_here(bob) == ["alice", "bob (you)"]
-        alice.page.type("#send-form input[name=text]", "hel")
+        alice.page.type("#send-form [name=text]", "hel")
         bob.wait_for_text("#typing", "alice is typing...")
         assert alice.page.text_content("#typing") == ""  # not to herself
         typing = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "typing"]
         assert len(typing) == 1  # three keys in a moment: said once
-        alice.page.press("#send-form input[name=text]", "Enter")
+        alice.page.press("#send-form [name=text]", "Enter")
         bob.wait_for_message("hel")
         assert bob.page.text_content("#typing") == ""  # the message arrived: done typing
         # Bob goes to another room: alice's list loses him.
@@ -929,11 +957,11 @@ async def test_typing_again_right_after_sending_is_shown_at_once(server: Server)
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.say("first")
         bob.wait_for_message("first")
-        alice.page.type("#send-form input[name=text]", "sec")
+        alice.page.type("#send-form [name=text]", "sec")
         bob.wait_for_text("#typing", "alice is typing...")
-        alice.page.press("#send-form input[name=text]", "Enter")
+        alice.page.press("#send-form [name=text]", "Enter")
         bob.wait_for_message("sec")  # the indicator goes with the message
-        alice.page.type("#send-form input[name=text]", "th")  # well within 2 seconds
+        alice.page.type("#send-form [name=text]", "th")  # well within 2 seconds
         bob.wait_for_text("#typing", "alice is typing...")
         _no_script_errors(alice, bob)
 

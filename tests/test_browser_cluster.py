@@ -43,9 +43,9 @@ async def test_two_people_on_two_instances_chat_and_see_each_other_here_typing(
         bob.wait_for_text("#here li", "alice")
         assert _people_here(alice) == ["alice (you)", "bob"]
         assert _people_here(bob) == ["alice", "bob (you)"]
-        bob.page.type("#send-form input[name=text]", "hi al")
+        bob.page.type("#send-form [name=text]", "hi al")
         alice.wait_for_text("#typing", "bob is typing...")
-        bob.page.press("#send-form input[name=text]", "Enter")
+        bob.page.press("#send-form [name=text]", "Enter")
         alice.wait_for_message("hi al")
         alice.say("hello from the other instance")
         bob.wait_for_message("hello from the other instance")

@@ -562,6 +562,15 @@ function addMessages(messages, { follow = true } = {}) {
 
 // A message as listed: the author's avatar (their initial, in their colour), who wrote
 // it, and what; `author` is the name the avatar is made from.
+// The composer as tall as its lines, up to its CSS max-height (then it scrolls).
+function fitComposer(textarea) {
+  textarea.style.height = "";  // empty: one row (rows="1"), whatever the placeholder's width
+  if (!textarea.value) return;
+  textarea.style.height = "auto";
+  const borders = textarea.offsetHeight - textarea.clientHeight;  // border-box sizing
+  textarea.style.height = `${textarea.scrollHeight + borders}px`;
+}
+
 function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
@@ -939,13 +948,23 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
     $("#messages").scrollTop = $("#messages").scrollHeight;
     input.value = "";
+    fitComposer(input);
     // The others stop showing us as typing when the message arrives: the next word
     // typed says so again at once, not TYPING_EVERY_MS after the last notice.
     state.typingSentAt = 0;
   });
 
-  $("#send-form input[name=text]").addEventListener("input", (event) => {
+  const composer = $("#send-form textarea[name=text]");
+  composer.addEventListener("input", (event) => {
+    fitComposer(event.target);
     if (event.target.value) typingHere();
+  });
+  // Enter sends; Shift+Enter breaks the line (so does Enter while an input method is
+  // composing a character, which Enter then confirms).
+  composer.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    $("#send-form").requestSubmit();
   });
 
   $("#invite-form input[name=name]").addEventListener("input", (event) => {
