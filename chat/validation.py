@@ -118,6 +118,18 @@ def client_msg_id(body: Mapping[str, Any], field: str) -> str | None:
     return value
 
 
+def echoed_client_msg_id(frame: Any, field: str) -> str | None:
+    """The frame's `field` as an error frame may repeat it (so a client with several
+    messages in flight knows which one failed): the id if it is a valid one, else None.
+    Never raises: an invalid id is what the error itself may be about."""
+    if not isinstance(frame, dict):
+        return None
+    try:
+        return client_msg_id(frame, field)
+    except InvalidInput:
+        return None
+
+
 def _has_control_characters(text: str) -> bool:
     return any(
         unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS for ch in text

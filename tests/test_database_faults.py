@@ -446,3 +446,20 @@ async def test_a_ws_message_sqlite_cannot_store_while_locked_gets_an_error_frame
             assert await ws.receive() == {"Type": "error", "Error": "database unavailable"}
         await ws.send({"Type": "message", "Text": "let in"})
         assert (await ws.receive())["Text"] == "let in"
+
+
+async def test_messages_that_could_not_be_stored_are_named_by_their_client_msg_ids(
+    sqlite_config: Config,
+) -> None:
+    async with running(sqlite_config) as server, open_clients(server) as clients:
+        alice = await account(server, "alice")
+        ws = await in_the_lobby(clients, alice, await lobby_id(server, alice))
+        async with locked(sqlite_config.sqlite_path):
+            # Pipelined: each fails after its frame was handled, as the commit fails.
+            for client_msg_id in ("m-1", "m-2"):
+                await ws.send({"Type": "message", "Text": "x", "ClientMsgID": client_msg_id})
+            answers = [await ws.receive(), await ws.receive()]
+        assert answers == [
+            {"Type": "error", "Error": "database unavailable", "ClientMsgID": "m-1"},
+            {"Type": "error", "Error": "database unavailable", "ClientMsgID": "m-2"},
+        ]

@@ -142,6 +142,49 @@ async def test_a_bad_id_is_refused_and_nothing_is_stored(
     assert await _history(server, sender, room_id) == []
 
 
+async def test_a_bad_id_is_not_repeated_in_the_error(server: Server, clients: Clients) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    answer = await ws.request({"Type": "message", "Text": "x", "ClientMsgID": "x" * 65})
+    assert "ClientMsgID" not in answer
+
+
+async def test_an_error_answering_a_message_names_it_by_its_client_msg_id(
+    server: Server, clients: Clients
+) -> None:
+    sender = await account(server, "sender")
+    room_id = await create_room(server, sender, "room")
+    ws = await _entered(clients, sender, room_id)
+    await ws.send({"Type": "message", "Text": "fine", "ClientMsgID": "m-1"})
+    await ws.send({"Type": "message", "Text": "   ", "ClientMsgID": "m-2"})
+    await ws.send({"Type": "message", "Text": "ding\x07", "ClientMsgID": "m-3"})
+    # Refusals are sent at once, while "fine" may still be committing: the ids, not the
+    # order, say which answer is whose.
+    answers = sorted([await ws.receive() for _ in range(3)], key=lambda a: a["ClientMsgID"])
+    assert (answers[0]["Type"], answers[0]["Text"]) == ("message", "fine")
+    assert answers[1:] == [
+        {"Type": "error", "Error": "message text must not be empty", "ClientMsgID": "m-2"},
+        {
+            "Type": "error",
+            "Error": "message text must not contain control characters other than line"
+            " breaks and tabs (U+0007)",
+            "ClientMsgID": "m-3",
+        },
+    ]
+
+
+async def test_an_error_answering_a_direct_message_names_it_by_its_client_msg_id(
+    server: Server, clients: Clients
+) -> None:
+    alice = await account(server, "alice")
+    ws = await clients.json("/ws", token=alice.token)
+    answer = await ws.request(
+        {"from": alice.uid, "to": 4242, "content": "hi", "client_msg_id": "dm-9"}
+    )
+    assert answer == {"error": "unknown recipient 4242", "client_msg_id": "dm-9"}
+
+
 async def test_a_resent_direct_message_stores_nothing_new(server: Server, clients: Clients) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     bob_ws = await clients.json("/ws", token=bob.token)

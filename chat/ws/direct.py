@@ -58,14 +58,18 @@ class DirectMessages:
         try:
             await self._send(frame)
         except ChatError as error:
-            await self.reject(str(error))
+            client_msg_id = validation.echoed_client_msg_id(frame, "client_msg_id")
+            await self._session.send(self.error_frame(str(error), client_msg_id))
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(self.error_frame(problem))
 
-    def error_frame(self, problem: str) -> str:
-        return dumps({"error": problem})
+    def error_frame(self, problem: str, client_msg_id: str | None = None) -> str:
+        """An error frame; one answering a message that carried a client_msg_id repeats it."""
+        if client_msg_id is None:
+            return dumps({"error": problem})
+        return dumps({"error": problem, "client_msg_id": client_msg_id})
 
     def refusal_frame(self, error: RateLimited) -> str:
         return self.error_frame(str(error))

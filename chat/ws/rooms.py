@@ -52,6 +52,7 @@ table; it is sent, then the kept frames, then the subscription goes live.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from .. import shapes, validation
@@ -91,14 +92,19 @@ class RoomProtocol:
         try:
             await self._handle(frame)
         except ChatError as error:
-            await self.reject(str(error))
+            client_msg_id = validation.echoed_client_msg_id(frame, "ClientMsgID")
+            await self._session.send(self.error_frame(str(error), client_msg_id))
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(self.error_frame(problem))
 
-    def error_frame(self, problem: str) -> str:
-        return dumps({"Type": "error", "Error": problem})
+    def error_frame(self, problem: str, client_msg_id: str | None = None) -> str:
+        """An error frame; one answering a message that carried a ClientMsgID repeats it."""
+        frame = {"Type": "error", "Error": problem}
+        if client_msg_id is not None:
+            frame["ClientMsgID"] = client_msg_id
+        return dumps(frame)
 
     def refusal_frame(self, error: RateLimited) -> str:
         return self.error_frame(str(error))
@@ -211,7 +217,7 @@ class RoomProtocol:
             self._room,
             text,
             client_msg_id=client_msg_id,
-            on_error=self._failed,
+            on_error=partial(self._failed, client_msg_id),
             on_resent=self._resent,
         )
         self._session.track_write(pending)
@@ -230,6 +236,8 @@ class RoomProtocol:
         """A resend of a stored message: its sender alone gets the original again."""
         self._session.send_nowait(_message_frame(original))
 
-    def _failed(self, error: BaseException) -> None:
+    def _failed(self, client_msg_id: str | None, error: BaseException) -> None:
+        """A pipelined message failed after its frame was handled: the error frame
+        repeats its ClientMsgID, if it had one."""
         problem = str(error) if isinstance(error, ChatError) else "internal error"
-        self._session.send_nowait(self.error_frame(problem))
+        self._session.send_nowait(self.error_frame(problem, client_msg_id))
