@@ -435,12 +435,18 @@ async def test_a_locked_sqlite_database_answers_503_not_500(sqlite_config: Confi
     assert response.headers["Retry-After"] == "5"
 
 
+@asynccontextmanager
+async def in_a_sqlite_lobby(config: Config) -> AsyncIterator[JsonClient]:
+    """A room-protocol client in the lobby of a running SQLite server."""
+    async with running(config) as server, open_clients(server) as clients:
+        alice = await account(server, "alice")
+        yield await in_the_lobby(clients, alice, await lobby_id(server, alice))
+
+
 async def test_a_ws_message_sqlite_cannot_store_while_locked_gets_an_error_frame(
     sqlite_config: Config,
 ) -> None:
-    async with running(sqlite_config) as server, open_clients(server) as clients:
-        alice = await account(server, "alice")
-        ws = await in_the_lobby(clients, alice, await lobby_id(server, alice))
+    async with in_a_sqlite_lobby(sqlite_config) as ws:
         async with locked(sqlite_config.sqlite_path):
             await ws.send({"Type": "message", "Text": "locked out"})
             assert await ws.receive() == {"Type": "error", "Error": "database unavailable"}
@@ -451,9 +457,7 @@ async def test_a_ws_message_sqlite_cannot_store_while_locked_gets_an_error_frame
 async def test_messages_that_could_not_be_stored_are_named_by_their_client_msg_ids(
     sqlite_config: Config,
 ) -> None:
-    async with running(sqlite_config) as server, open_clients(server) as clients:
-        alice = await account(server, "alice")
-        ws = await in_the_lobby(clients, alice, await lobby_id(server, alice))
+    async with in_a_sqlite_lobby(sqlite_config) as ws:
         async with locked(sqlite_config.sqlite_path):
             # Pipelined: each fails after its frame was handled, as the commit fails.
             for client_msg_id in ("m-1", "m-2"):
