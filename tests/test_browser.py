@@ -77,6 +77,38 @@ async def test_shift_enter_breaks_the_line_and_the_others_see_the_message_in_lin
     await in_browser(scenario)
 
 
+async def test_a_refused_message_is_kept_marked_not_sent_with_the_reason_and_can_be_retried(
+    server: Server,
+) -> None:
+    too_long = "x" * (server.config.max_text_chars + 1)
+
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.say(too_long)
+        failure = alice.page.locator("#messages li.failed .failure")
+        failure.wait_for(timeout=WAIT_MS)
+        assert failure.inner_text() == (
+            f"Not sent: message text is too long: {len(too_long)} characters, the limit is"
+            f" {server.config.max_text_chars}. Retry"
+        )
+        assert alice.page.locator("#error").is_hidden()  # said on the message, not above
+        sent = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Text")]
+        alice.say("short enough")  # the page goes on
+        bob.wait_for_message("short enough")
+        assert bob.message_texts() == ["short enough"]
+        # Retry sends the same message, under the same id, once more.
+        alice.page.click("#messages li.failed button:text('Retry')")
+        alice.page.locator("#messages li.failed .failure").wait_for(timeout=WAIT_MS)
+        retried = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Text")]
+        assert retried[-1] == sent[0] and retried.count(sent[0]) == 2
+        assert alice.page.locator("#messages li.failed .failure").count() == 1
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/not-sent.png")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_logging_in_again_keeps_the_token_for_the_tab(server: Server) -> None:
     await account(server, "carol", "password")
 

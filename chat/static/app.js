@@ -294,6 +294,36 @@ function confirmed(clientMsgId) {
   state.unconfirmed.splice(index, 1);
 }
 
+// The server refused one of our messages (the error frame names it by our id): it stays
+// where it was written, marked as not sent with the reason, and is not sent again on
+// reconnecting; its Retry button sends it once more (the same id: never stored twice).
+// Returns whether the error was about one of ours.
+function failed(clientMsgId, problem) {
+  const index = state.unconfirmed.findIndex(
+    ({ frame }) => (frame.ClientMsgID ?? frame.client_msg_id) === clientMsgId,
+  );
+  if (index === -1) return false;
+  const { frame, roomId, item } = state.unconfirmed[index];
+  state.unconfirmed.splice(index, 1);
+  item.classList.replace("unconfirmed", "failed");
+  item.title = "";
+  const note = document.createElement("span");
+  note.className = "failure";
+  note.textContent = `Not sent: ${problem}. `;
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "link";
+  retry.textContent = "Retry";
+  retry.addEventListener("click", () => {
+    note.remove();
+    item.classList.remove("failed");
+    post(frame, roomId, item);
+  });
+  note.append(retry);
+  item.append(note);
+  return true;
+}
+
 // After entering a room: show our unconfirmed messages to it (below the history) and
 // send them again (the server stores each once, whatever happened to the first try).
 function resendTo(roomId) {
@@ -345,11 +375,13 @@ function handleFrame(raw) {
     // Rooms changed too fast (the server's limit per connection): it kept us where we
     // were, so the next message goes there too.
     if (frame.Error.startsWith("too many room changes")) state.room = state.shown;
+    if (frame.ClientMsgID && failed(frame.ClientMsgID, frame.Error)) return;
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
     if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
     addDirectMessage(frame, true);
   } else if (typeof frame.error === "string") {
+    if (frame.client_msg_id && failed(frame.client_msg_id, frame.error)) return;
     showError(frame.error);
   }
 }
