@@ -87,6 +87,8 @@ class PendingMessage:
     client_msg_id: str | None = None
     on_error: Callable[[BaseException], None] | None = None
     on_resent: Callable[[Message], None] | None = None
+    #: The message of the same room it answers (the caller checked it).
+    reply_to: int | None = None
     done: trio.Event = field(default_factory=trio.Event)
     message: Message | None = None
     #: True if the sender had already stored this `client_msg_id` in this room.
@@ -170,6 +172,7 @@ class MessageWriter:
         *,
         skip: int | None,
         client_msg_id: str | None = None,
+        reply_to: int | None = None,
     ) -> PendingMessage:
         """Store a message and publish it; return it once committed (`result()` is then
         ready, and `resent` says whether it was a resend).
@@ -177,7 +180,9 @@ class MessageWriter:
         Raises `Unavailable` if the server is shutting down, or the error that made its
         commit fail.
         """
-        pending = await self.submit(room, sender_id, body, skip=skip, client_msg_id=client_msg_id)
+        pending = await self.submit(
+            room, sender_id, body, skip=skip, client_msg_id=client_msg_id, reply_to=reply_to
+        )
         # If we are cancelled here the message may still be committed and delivered:
         # it was sent, and nothing is lost by finishing the job.
         await pending.result()
@@ -193,12 +198,20 @@ class MessageWriter:
         client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_resent: Callable[[Message], None] | None = None,
+        reply_to: int | None = None,
     ) -> PendingMessage:
         """Queue a message for the next batch and return without waiting for the commit
         (waiting only while the queue is full). A client that does not need the stored
         message back can go on to its next frame, and its messages share batches."""
         pending = PendingMessage(
-            room, sender_id, body, skip, client_msg_id, on_error=on_error, on_resent=on_resent
+            room,
+            sender_id,
+            body,
+            skip,
+            client_msg_id,
+            on_error=on_error,
+            on_resent=on_resent,
+            reply_to=reply_to,
         )
         try:
             await self._queue_send.send(pending)
@@ -322,7 +335,9 @@ class MessageWriter:
             self._bus_lag_seconds.observe(max(0.0, now - message.created_at.timestamp()))
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
-        rows = [NewMessage(p.room.id, p.sender_id, p.body, p.client_msg_id) for p in batch]
+        rows = [
+            NewMessage(p.room.id, p.sender_id, p.body, p.client_msg_id, p.reply_to) for p in batch
+        ]
         try:
             # Shielded: a commit under way finishes even if shutdown begins (cutting it
             # could lose messages the clients were told nothing bad about); bounded, so

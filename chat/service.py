@@ -517,14 +517,18 @@ class ChatService:
         client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None],
         on_resent: Callable[[Message], None] | None = None,
+        reply_to: int | None = None,
     ) -> PendingMessage:
         """Like `post`, without waiting for the commit: for protocols that send no answer
-        to a chat message. Invalid text is still refused at once; a failed commit is
-        reported to `on_error` later, a resend to `on_resent` (with the original).
-        Returns the pending message, which a later read by the same client waits for
-        (read-your-writes)."""
+        to a chat message. Invalid text is still refused at once, and so is a `reply_to`
+        that is not a message of `room`; a failed commit is reported to `on_error` later,
+        a resend to `on_resent` (with the original). Returns the pending message, which a
+        later read by the same client waits for (read-your-writes)."""
         validation.message_text(text, self.max_text_chars)
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
+        if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
+            # Unknown and in another room are one answer: nothing about other rooms leaks.
+            raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {room.id}")
         return await self.writer.submit(
             room,
             identity.user_id,
@@ -533,6 +537,7 @@ class ChatService:
             client_msg_id=client_msg_id,
             on_error=on_error,
             on_resent=on_resent,
+            reply_to=reply_to,
         )
 
     async def send_direct(

@@ -50,7 +50,8 @@ def room(room: Room) -> dict[str, Any]:
 
 def room_message(message: Message) -> dict[str, Any]:
     """A message of a room (spec 004 ``GET /messages/{roomID}`` and the /ws frame); the
-    sender's own id for it, if it gave one, as ``ClientMsgID``."""
+    sender's own id for it, if it gave one, as ``ClientMsgID``; the message it answers,
+    if it is a reply, as ``ReplyTo``."""
     shape = {
         "MessageID": message.id,
         "RoomID": message.room_id,
@@ -61,6 +62,8 @@ def room_message(message: Message) -> dict[str, Any]:
     }
     if message.client_msg_id is not None:
         shape["ClientMsgID"] = message.client_msg_id
+    if message.reply_to is not None:
+        shape["ReplyTo"] = message.reply_to
     return shape
 
 

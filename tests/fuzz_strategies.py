@@ -758,7 +758,8 @@ def tokentalker_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
     """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "MessageID", "Presence",
-    "Text", "ClientMsgID"}` (enter, message, read, typing), each field present or not, of
+    "Text", "ClientMsgID", "ReplyTo"}` (enter, message, read, typing), each field present or
+    not, of
     any type; often an `enter` into a real room first, so that `message` frames reach a
     room."""
     types = st.one_of(
@@ -774,6 +775,7 @@ def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
             "Presence": st.one_of(st.booleans(), values),
             "Text": texts | values,
             "ClientMsgID": texts | values,
+            "ReplyTo": ids(known),
         },
     )
     enter_first = st.lists(

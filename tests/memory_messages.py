@@ -79,6 +79,7 @@ class MemoryMessages:
                 row.body,
                 now,
                 row.client_msg_id,
+                row.reply_to,
             )
             self.messages.append(message)
             if row.client_msg_id is not None:

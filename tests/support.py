@@ -488,6 +488,23 @@ async def evict_a_slow_consumer(clients: Clients) -> ConnectionClosed:
     raise AssertionError("unreachable: the loop above ends only by an exception")
 
 
+async def entered(clients: Clients, user: Account, room_id: int) -> JsonClient:
+    """A room-protocol connection of `user`'s that has entered `room_id` (presence off, so
+    that only messages and answers arrive)."""
+    ws = await clients.json("/ws", token=user.token)
+    answer = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False})
+    assert answer["Type"] == "entered", answer
+    return ws
+
+
+async def room_history(server: Server, user: Account, room_id: int) -> list[dict[str, Any]]:
+    """The newest page of a room's messages as `user` reads it (GET /messages), newest first."""
+    async with http_client(server) as client:
+        response = await client.get(f"/messages/{room_id}", headers=user.auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @asynccontextmanager
 async def open_clients(server: Server) -> AsyncIterator[Clients]:
     # Holds the clients' reader tasks; cancelled once every client has been closed.

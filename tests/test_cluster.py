@@ -102,7 +102,12 @@ async def test_tokentalker_messages_reach_talkers_on_every_instance(pair: list[I
         assert (heard["name"], heard["message"]) == ("bob", "hello from b")
 
 
-async def test_room_messages_reach_members_on_every_instance(pair: list[Instance]) -> None:
+@contextlib.asynccontextmanager
+async def _one_room_two_instances(
+    pair: list[Instance],
+) -> AsyncIterator[tuple[JsonClient, JsonClient, Account]]:
+    """The owner of a room on the first instance and a guest on the second, both in it:
+    their connections and the guest."""
     a, b = pair
     owner, guest = await account(a.server, "owner"), await account(b.server, "guest")
     room_id = await create_room(a.server, owner, "general", guest)
@@ -111,10 +116,26 @@ async def test_room_messages_reach_members_on_every_instance(pair: list[Instance
         ws_b = await on_b.json("/ws", token=guest.token)
         await _enter(ws_a, room_id)
         await _enter(ws_b, room_id)
+        yield ws_a, ws_b, guest
+
+
+async def test_room_messages_reach_members_on_every_instance(pair: list[Instance]) -> None:
+    async with _one_room_two_instances(pair) as (ws_a, ws_b, guest):
         await ws_b.send({"Type": "message", "Text": "from b"})
         for ws in (ws_a, ws_b):
             frame = await ws.receive()
             assert (frame["Type"], frame["UID"], frame["Text"]) == ("message", guest.uid, "from b")
+
+
+async def test_a_reply_reaches_every_instance_naming_what_it_answers(pair: list[Instance]) -> None:
+    async with _one_room_two_instances(pair) as (ws_a, ws_b, _):
+        question = await ws_a.request({"Type": "message", "Text": "who's in?"})
+        assert (await ws_b.receive())["MessageID"] == question["MessageID"]
+        # Checked and stored on b, read from the table by a.
+        await ws_b.send({"Type": "message", "Text": "me", "ReplyTo": question["MessageID"]})
+        for ws in (ws_a, ws_b):
+            frame = await ws.receive()
+            assert (frame["Text"], frame["ReplyTo"]) == ("me", question["MessageID"])
 
 
 async def test_direct_messages_reach_both_users_on_every_instance(pair: list[Instance]) -> None:

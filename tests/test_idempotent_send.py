@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import pytest
 import trio
-from support import STEP, Account, Clients, JsonClient, Server, account, create_room, http_client
-
-
-async def _entered(clients: Clients, user: Account, room_id: int) -> JsonClient:
-    ws = await clients.json("/ws", token=user.token)
-    assert (await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False}))[
-        "Type"
-    ] == "entered"
-    return ws
-
-
-async def _history(server: Server, user: Account, room_id: int) -> list[dict]:
-    async with http_client(server) as client:
-        response = await client.get(f"/messages/{room_id}", headers=user.auth)
-    assert response.status_code == 200, response.text
-    return response.json()
+from support import (
+    STEP,
+    Clients,
+    Server,
+    account,
+    create_room,
+    entered,
+    room_history,
+)
 
 
 async def test_a_resend_stores_nothing_new_and_confirms_the_original(
@@ -28,14 +21,14 @@ async def test_a_resend_stores_nothing_new_and_confirms_the_original(
 ) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     await ws.send({"Type": "message", "Text": "hello", "ClientMsgID": "c-1"})
     original = await ws.receive()
     assert original["ClientMsgID"] == "c-1"
-    reconnected = await _entered(clients, sender, room_id)
+    reconnected = await entered(clients, sender, room_id)
     await reconnected.send({"Type": "message", "Text": "hello", "ClientMsgID": "c-1"})
     assert await reconnected.receive() == original
-    assert [m["MessageID"] for m in await _history(server, sender, room_id)] == [
+    assert [m["MessageID"] for m in await room_history(server, sender, room_id)] == [
         original["MessageID"]
     ]
 
@@ -43,8 +36,8 @@ async def test_a_resend_stores_nothing_new_and_confirms_the_original(
 async def test_nobody_else_receives_a_resend(server: Server, clients: Clients) -> None:
     sender, watcher = await account(server, "sender"), await account(server, "watcher")
     room_id = await create_room(server, sender, "room", watcher)
-    watching = await _entered(clients, watcher, room_id)
-    ws = await _entered(clients, sender, room_id)
+    watching = await entered(clients, watcher, room_id)
+    ws = await entered(clients, sender, room_id)
     for _ in range(2):
         await ws.send({"Type": "message", "Text": "once", "ClientMsgID": "same"})
     await ws.send({"Type": "message", "Text": "then this"})
@@ -56,13 +49,13 @@ async def test_a_resend_on_the_same_connection_is_confirmed_with_the_original_id
 ) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     # Pipelined: the resend is handled before the first one is even committed.
     await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "dup"})
     await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "dup"})
     first, second = await ws.receive(), await ws.receive()
     assert first["MessageID"] == second["MessageID"]
-    assert len(await _history(server, sender, room_id)) == 1
+    assert len(await room_history(server, sender, room_id)) == 1
 
 
 async def test_the_same_id_in_another_room_is_another_message(
@@ -72,7 +65,7 @@ async def test_the_same_id_in_another_room_is_another_message(
     one, two = await create_room(server, sender, "one"), await create_room(server, sender, "two")
     ids = []
     for room_id in (one, two):
-        ws = await _entered(clients, sender, room_id)
+        ws = await entered(clients, sender, room_id)
         await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "same"})
         ids.append((await ws.receive())["MessageID"])
     assert ids[0] != ids[1]
@@ -83,14 +76,14 @@ async def test_the_same_id_from_another_user_is_another_message(
 ) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     room_id = await create_room(server, alice, "room", bob)
-    alice_ws = await _entered(clients, alice, room_id)
-    bob_ws = await _entered(clients, bob, room_id)
+    alice_ws = await entered(clients, alice, room_id)
+    bob_ws = await entered(clients, bob, room_id)
     await alice_ws.send({"Type": "message", "Text": "a", "ClientMsgID": "same"})
     await alice_ws.receive()
     await bob_ws.receive()
     await bob_ws.send({"Type": "message", "Text": "b", "ClientMsgID": "same"})
     assert (await alice_ws.receive())["Text"] == "b"
-    assert len(await _history(server, alice, room_id)) == 2
+    assert len(await room_history(server, alice, room_id)) == 2
 
 
 async def test_without_an_id_every_send_is_stored_and_frames_do_not_change(
@@ -98,7 +91,7 @@ async def test_without_an_id_every_send_is_stored_and_frames_do_not_change(
 ) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     for _ in range(2):
         await ws.send({"Type": "message", "Text": "same text"})
     frames = [await ws.receive(), await ws.receive()]
@@ -109,13 +102,13 @@ async def test_without_an_id_every_send_is_stored_and_frames_do_not_change(
     )
 
 
-async def test_the_id_is_kept_in_the_history(server: Server, clients: Clients) -> None:
+async def test_the_id_is_kept_in_theroom_history(server: Server, clients: Clients) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     await ws.send({"Type": "message", "Text": "x", "ClientMsgID": "kept"})
     sent = await ws.receive()
-    (stored,) = await _history(server, sender, room_id)
+    (stored,) = await room_history(server, sender, room_id)
     assert stored == {k: v for k, v in sent.items() if k != "Type"}
 
 
@@ -135,17 +128,17 @@ async def test_a_bad_id_is_refused_and_nothing_is_stored(
 ) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     answer = await ws.request({"Type": "message", "Text": "x", "ClientMsgID": client_msg_id})
     assert answer["Type"] == "error"
     assert problem in answer["Error"], answer
-    assert await _history(server, sender, room_id) == []
+    assert await room_history(server, sender, room_id) == []
 
 
 async def test_a_bad_id_is_not_repeated_in_the_error(server: Server, clients: Clients) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     answer = await ws.request({"Type": "message", "Text": "x", "ClientMsgID": "x" * 65})
     assert "ClientMsgID" not in answer
 
@@ -155,7 +148,7 @@ async def test_an_error_answering_a_message_names_it_by_its_client_msg_id(
 ) -> None:
     sender = await account(server, "sender")
     room_id = await create_room(server, sender, "room")
-    ws = await _entered(clients, sender, room_id)
+    ws = await entered(clients, sender, room_id)
     await ws.send({"Type": "message", "Text": "fine", "ClientMsgID": "m-1"})
     await ws.send({"Type": "message", "Text": "   ", "ClientMsgID": "m-2"})
     await ws.send({"Type": "message", "Text": "ding\x07", "ClientMsgID": "m-3"})

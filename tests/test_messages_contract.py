@@ -84,6 +84,16 @@ async def test_a_stored_message_carries_its_sender_name_room_and_client_id(world
     assert message.created_at.tzinfo is not None
 
 
+async def test_a_reply_carries_the_id_it_answers_and_reads_back_with_it(world: World) -> None:
+    (original,) = await world.messages.add_messages([NewMessage(world.other.id, world.bob, "q")])
+    (reply,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.alice, "a", reply_to=original.message.id)]
+    )
+    assert (original.message.reply_to, reply.message.reply_to) == (None, original.message.id)
+    read = await world.messages.committed_after(0, limit=10)
+    assert [message.reply_to for message, _ in read] == [None, original.message.id]
+
+
 async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
     world: World,
 ) -> None:

@@ -256,6 +256,16 @@ async def test_adding_a_member_twice_is_harmless(config: Config) -> None:
         assert await store.rooms_of(guest.id) == [first.id, second.id]
 
 
+async def test_a_message_is_of_its_own_room_only(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        room = await store.create_room("here", is_private=False, creator_id=alice.id)
+        message = await add_message(store, room.id, alice.id, "hi")
+        assert await store.is_message_of_room(room.id, message.id)
+        assert not await store.is_message_of_room(store.lobby_id, message.id)
+        assert not await store.is_message_of_room(room.id, message.id + 1)
+
+
 async def test_room_members_come_a_page_at_a_time_by_uid(config: Config) -> None:
     async with open_store(config) as store:
         users = [await store.create_user(f"user{i}", "hash") for i in range(5)]

@@ -85,7 +85,7 @@ MESSAGE = exact_object(
         "Text": STRING,
         "CreatedAt": TIMESTAMP,
     },
-    {"ClientMsgID": STRING},
+    {"ClientMsgID": STRING, "ReplyTo": ID},
 )
 
 

@@ -31,6 +31,8 @@ class Message:
     created_at: datetime
     #: The sender's own id for the message, if it gave one (idempotent sends).
     client_msg_id: str | None = None
+    #: The id of the message of the same room this one answers, if it is a reply.
+    reply_to: int | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -61,6 +63,9 @@ class NewMessage:
     sender_id: int
     body: str
     client_msg_id: str | None = None
+    #: The message of the same room it answers (checked by the caller: see
+    #: `History.is_message_of_room`).
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

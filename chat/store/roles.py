@@ -213,6 +213,10 @@ class History(Protocol):
         `before_id` (or the newest of all when it is None) and above `after_id`.
         Observed by `Operations.history_seconds`."""
 
+    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
+        """Whether message `message_id` exists and belongs to room `room_id` (what a
+        reply's `reply_to` must name)."""
+
 
 class Operations(Protocol):
     """Running the database: its health, how busy its connections are, and how long

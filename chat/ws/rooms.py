@@ -128,7 +128,10 @@ class RoomProtocol:
             await self._enter(room_id, since_id, listening=listening)
         elif kind == "message":
             text = validation.require_str(frame, "Text")
-            await self._message(text, validation.client_msg_id(frame, "ClientMsgID"))
+            reply_to = None
+            if frame.get("ReplyTo") is not None:
+                reply_to = validation.require_id(frame, "ReplyTo")
+            await self._message(text, validation.client_msg_id(frame, "ClientMsgID"), reply_to)
         elif kind == "read":
             session.limit(limits.read_markers)
             await self._read(
@@ -205,7 +208,7 @@ class RoomProtocol:
             await self._session.send_history(_message_frame(message))
         await self._session.release(subscription)
 
-    async def _message(self, text: str, client_msg_id: str | None) -> None:
+    async def _message(self, text: str, client_msg_id: str | None, reply_to: int | None) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
@@ -219,6 +222,7 @@ class RoomProtocol:
             client_msg_id=client_msg_id,
             on_error=partial(self._failed, client_msg_id),
             on_resent=self._resent,
+            reply_to=reply_to,
         )
         self._session.track_write(pending)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..records import Added, Message, NewMessage, Room
 from ..shared.measuring import observed
-from ..shared.messages import COMMITTED_AFTER_SQL, committed_from_rows
+from ..shared.messages import COMMITTED_AFTER_SQL, IS_MESSAGE_OF_ROOM_SQL, committed_from_rows
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 _MESSAGE_COLUMNS = (
-    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at, m.client_msg_id"
+    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at, m.client_msg_id,"
+    " m.reply_to"
 )
 
 
@@ -24,9 +25,10 @@ _MESSAGE_COLUMNS = (
 # them (ORDER BY ord), so their ids increase in the order of the batch. A resent
 # client_msg_id conflicts with its original and is skipped (no row back).
 _INSERT_MESSAGES = (
-    "WITH m AS (INSERT INTO messages (room_id, sender_id, body, client_msg_id)"
-    " SELECT r, s, b, c FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])"
-    " WITH ORDINALITY AS t(r, s, b, c, ord) ORDER BY ord"
+    "WITH m AS (INSERT INTO messages (room_id, sender_id, body, client_msg_id, reply_to)"
+    " SELECT r, s, b, c, p"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])"
+    " WITH ORDINALITY AS t(r, s, b, c, p, ord) ORDER BY ord"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING RETURNING *)"
     f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id ORDER BY m.id"
@@ -47,6 +49,7 @@ async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[
             [row.sender_id for row in rows],
             [row.body for row in rows],
             [row.client_msg_id for row in rows],
+            [row.reply_to for row in rows],
         )
         # Match rows to what came back, in order: a row without a client id is always
         # stored; one with a client id is stored unless it was a resend.
@@ -105,6 +108,10 @@ class PostgresMessages(PostgresBase):
             limit,
         )
         return committed_from_rows(rows, as_is)
+
+    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
+        sql = IS_MESSAGE_OF_ROOM_SQL.format(room="$1", message="$2")
+        return await self._call(self._pool.fetchval, sql, room_id, message_id) is not None
 
     async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
         return list(reversed(await self.messages_before(room_id, None, limit)))

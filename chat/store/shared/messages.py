@@ -20,14 +20,20 @@ def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
         body=row["body"],
         created_at=to_datetime(row["created_at"]),
         client_msg_id=row["client_msg_id"],
+        reply_to=row["reply_to"],
     )
+
+
+#: Whether a message is one of a room's (a reply's target must be): one probe of the
+#: primary key. {room} and {message} are the stores' placeholders.
+IS_MESSAGE_OF_ROOM_SQL = "SELECT 1 FROM messages WHERE id = {message} AND room_id = {room}"
 
 
 #: Every room's messages after a position, with their rooms (for `Messages.committed_after`).
 #: Both stores run this query; {after}, {before} and {limit} are their placeholders.
 COMMITTED_AFTER_SQL = """
 SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
-       m.client_msg_id, r.name AS room_name, r.kind AS room_kind,
+       m.client_msg_id, m.reply_to, r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id

@@ -7,23 +7,23 @@ import sqlite3
 
 from ..records import Added, Message, NewMessage, Room
 from ..shared.measuring import observed
-from ..shared.messages import COMMITTED_AFTER_SQL, committed_from_rows
+from ..shared.messages import COMMITTED_AFTER_SQL, IS_MESSAGE_OF_ROOM_SQL, committed_from_rows
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, body, created_at, client_msg_id)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO messages (room_id, sender_id, body, created_at, client_msg_id, reply_to)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING"
-    " RETURNING id, room_id, sender_id, body, created_at, client_msg_id,"
+    " RETURNING id, room_id, sender_id, body, created_at, client_msg_id, reply_to,"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
 )
 
 _MESSAGE_SELECT = (
     "SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
-    " m.client_msg_id"
+    " m.client_msg_id, m.reply_to"
     " FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
 )
 
@@ -41,7 +41,14 @@ class SQLiteMessages(SQLiteBase):
             added = []
             with transaction(conn):
                 for row in rows:
-                    values = (row.room_id, row.sender_id, row.body, now, row.client_msg_id)
+                    values = (
+                        row.room_id,
+                        row.sender_id,
+                        row.body,
+                        now,
+                        row.client_msg_id,
+                        row.reply_to,
+                    )
                     stored = conn.execute(_INSERT_MESSAGE, values).fetchone()
                     if stored is not None:
                         added.append(Added(message_of(stored), new=True))
@@ -68,6 +75,17 @@ class SQLiteMessages(SQLiteBase):
         return await self._run(
             lambda conn: committed_from_rows(
                 conn.execute(sql, (after_id, below, limit)).fetchall(), from_ms
+            )
+        )
+
+    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
+        return await self._run(
+            lambda conn: (
+                conn.execute(
+                    IS_MESSAGE_OF_ROOM_SQL.format(room=":room", message=":message"),
+                    {"room": room_id, "message": message_id},
+                ).fetchone()
+                is not None
             )
         )
 
