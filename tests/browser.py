@@ -153,7 +153,7 @@ class Client:
         having checked a person could see each of them there."""
         self.assert_on_screen(f"{form} [name={field}]")
         self.page.fill(f"{form} [name={field}]", text)
-        self.tap_on_screen(f"{form} button")
+        self.tap_on_screen(f"{form} button[type=submit]")
 
     def tap_on_screen(self, selector: str) -> None:
         """Tap `selector` (the first match), having checked a person could see it there."""

@@ -109,6 +109,50 @@ async def test_a_refused_message_is_kept_marked_not_sent_with_the_reason_and_can
     await in_browser(scenario)
 
 
+async def test_a_reply_quotes_the_message_it_answers_and_its_quote_shows_that_message(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.say("lunch at noon?\nor later")
+        bob.wait_for_message("lunch at noon?")
+        question = bob.page.locator("#messages li").filter(has_text="lunch at noon?")
+        question_id = int(question.get_attribute("data-id"))
+        question.hover()
+        question.get_by_role("button", name="Reply to alice").click()
+        assert (
+            bob.page.locator("#replying")
+            .inner_text()
+            .startswith("Replying to alice: lunch at noon?")
+        )
+        bob.say("noon is fine")
+        assert bob.page.locator("#replying").is_hidden()  # sent: the reply is done
+        alice.wait_for_message("noon is fine")
+        reply = alice.page.locator("#messages li.reply")
+        assert reply.locator(".quote").inner_text() == "↪ alice: lunch at noon?"
+        assert reply.locator(".text").inner_text() == "noon is fine"
+        sent = [f for f in bob.frames_sent if isinstance(f, dict) and f.get("Text")]
+        assert sent[-1]["ReplyTo"] == question_id
+        reply.locator(".quote").click()
+        asked = alice.page.locator(f'#messages li[data-id="{question_id}"]')
+        assert "flash" in asked.get_attribute("class")
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/reply.png")
+        # Escape lets go of a reply chosen by mistake; the next message answers nothing.
+        reply.hover()
+        reply.get_by_role("button", name="Reply to bob").click()
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/replying.png")
+        alice.page.press("#send-form [name=text]", "Escape")
+        assert alice.page.locator("#replying").is_hidden()
+        alice.say("see you")
+        bob.wait_for_message("see you")
+        assert "ReplyTo" not in alice.frames_sent[-1]
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_logging_in_again_keeps_the_token_for_the_tab(server: Server) -> None:
     await account(server, "carol", "password")
 

@@ -51,6 +51,8 @@ const state = {
   // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
   // after a reconnection never stores it twice; roomId is null for direct messages.
   unconfirmed: [],
+  // The message the next one answers ({ id, name, text }), chosen with its Reply button.
+  replyTo: null,
 };
 
 // --- errors and status ---
@@ -440,7 +442,10 @@ function enter(roomId) {
 async function entered(roomId, name) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
-  if (!sameRoom) sendRead();   // what was read in the room we leave, before we leave it
+  if (!sameRoom) {
+    sendRead();
+    cancelReply();  // a reply belongs to the room its message is in
+  }   // what was read in the room we leave, before we leave it
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
   showInAddress(roomId, { replace: state.shown === null || sameRoom });
@@ -575,6 +580,10 @@ function addMessages(messages, { follow = true } = {}) {
     learnName(message.UID, message.Username);
     const item = messageItem(message.Username, message.Text, message.Username);
     item.dataset.id = String(message.MessageID);
+    if (message.ReplyTo) {
+      item.classList.add("reply");
+      item.insertBefore(quoteOf(message.ReplyTo), item.querySelector(".text"));
+    }
     const name = item.querySelector(".name");
     name.title = "click to write a direct message";
     name.addEventListener("click", () => writeTo(message.Username));
@@ -583,7 +592,13 @@ function addMessages(messages, { follow = true } = {}) {
     time.textContent = new Date(message.CreatedAt)
       .toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
     time.title = new Date(message.CreatedAt).toLocaleString();
-    item.append(time);
+    const reply = document.createElement("button");
+    reply.type = "button";
+    reply.className = "reply-button";
+    reply.textContent = "Reply";
+    reply.setAttribute("aria-label", `Reply to ${message.Username}`);
+    reply.addEventListener("click", () => replyTo(message));
+    item.append(time, reply);
     // History arrives before live messages, but keep the list in id order regardless.
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
@@ -592,8 +607,6 @@ function addMessages(messages, { follow = true } = {}) {
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
 }
 
-// A message as listed: the author's avatar (their initial, in their colour), who wrote
-// it, and what; `author` is the name the avatar is made from.
 // The composer as tall as its lines, up to its CSS max-height (then it scrolls).
 function fitComposer(textarea) {
   textarea.style.height = "";  // empty: one row (rows="1"), whatever the placeholder's width
@@ -603,6 +616,54 @@ function fitComposer(textarea) {
   textarea.style.height = `${textarea.scrollHeight + borders}px`;
 }
 
+// --- replies ---
+
+// The first line of a text, cut to a quote's length.
+function excerpt(text) {
+  const line = text.split("\n", 1)[0];
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
+
+// Answer `message` with the next one sent: said above the composer until sent or
+// cancelled (its × button, Escape, or entering another room).
+function replyTo(message) {
+  state.replyTo = { id: message.MessageID, name: message.Username, text: message.Text };
+  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(message.Text)}`;
+  $("#replying").hidden = false;
+  $("#send-form [name=text]").focus();
+}
+
+function cancelReply() {
+  state.replyTo = null;
+  $("#replying").hidden = true;
+}
+
+// What a reply shows above its text: the message it answers (if it is on the page), as
+// a button that shows it.
+function quoteOf(id) {
+  const quote = document.createElement("button");
+  quote.type = "button";
+  quote.className = "quote";
+  const original = $(`#messages li[data-id="${id}"]`);
+  quote.textContent = original
+    ? `↪ ${original.querySelector(".name").textContent}: ${excerpt(original.querySelector(".text").textContent)}`
+    : "↪ an earlier message";
+  quote.addEventListener("click", () => showMessage(id));
+  return quote;
+}
+
+function showMessage(id) {
+  const original = $(`#messages li[data-id="${id}"]`);
+  if (original === null) {
+    return showNotice("That message is further back: load older messages to see it.");
+  }
+  original.scrollIntoView({ block: "center" });
+  original.classList.add("flash");
+  setTimeout(() => original.classList.remove("flash"), 1500);
+}
+
+// A message as listed: the author's avatar (their initial, in their colour), who wrote
+// it, and what; `author` is the name the avatar is made from.
 function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
@@ -971,11 +1032,14 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("popstate", followAddress);
   window.addEventListener("hashchange", followAddress);
 
+  $("#cancel-reply").addEventListener("click", cancelReply);
   $("#send-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
     if (!input.value || state.room === null) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
+    if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
+    cancelReply();
     post(frame, state.room, pendingItem(state.me.name, input.value));
     $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
     $("#messages").scrollTop = $("#messages").scrollHeight;
@@ -994,6 +1058,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // Enter sends; Shift+Enter breaks the line (so does Enter while an input method is
   // composing a character, which Enter then confirms).
   composer.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.replyTo !== null) return cancelReply();
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
     $("#send-form").requestSubmit();
