@@ -489,6 +489,7 @@ class ChatService:
         *,
         skip: int | None = None,
         client_msg_id: str | None = None,
+        reply_to: int | None = None,
     ) -> Posted:
         """Store a message in `room`, then publish it (to everyone but `skip`).
 
@@ -501,8 +502,9 @@ class ChatService:
         """
         validation.message_text(text, self.max_text_chars)
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
+        await self._check_reply(room, reply_to)
         pending = await self.writer.add(
-            room, identity.user_id, text, skip=skip, client_msg_id=client_msg_id
+            room, identity.user_id, text, skip=skip, client_msg_id=client_msg_id, reply_to=reply_to
         )
         assert pending.message is not None
         return Posted(room, pending.message, pending.resent)
@@ -526,9 +528,7 @@ class ChatService:
         later read by the same client waits for (read-your-writes)."""
         validation.message_text(text, self.max_text_chars)
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
-        if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
-            # Unknown and in another room are one answer: nothing about other rooms leaks.
-            raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {room.id}")
+        await self._check_reply(room, reply_to)
         return await self.writer.submit(
             room,
             identity.user_id,
@@ -539,6 +539,12 @@ class ChatService:
             on_resent=on_resent,
             reply_to=reply_to,
         )
+
+    async def _check_reply(self, room: Room, reply_to: int | None) -> None:
+        """A reply must answer a message of its own room."""
+        if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
+            # Unknown and in another room are one answer: nothing about other rooms leaks.
+            raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {room.id}")
 
     async def send_direct(
         self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None

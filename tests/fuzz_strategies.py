@@ -293,6 +293,7 @@ ROUTES = (
     Route("GET", "/room/1/members"),
     Route("GET", "/room/2/members?after=1"),
     Route("GET", "/messages/1", ("LastID",)),
+    Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
     Route("POST", "/v1/auth/", ("user_name", "password")),
     Route("POST", "/v1/auth", ("user_name", "password")),
     Route("GET", "/healthz"),

@@ -44,6 +44,7 @@ from .access_log import AccessLog, note_route
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
 from .health import health_routes
+from .messages import message_routes
 from .metrics import metrics_routes
 from .openapi import openapi_routes
 from .passwords import password_routes
@@ -148,6 +149,7 @@ def create_app(
     app.register_blueprint(password_routes(service, addresses))
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
+    app.register_blueprint(message_routes(service))
     app.register_blueprint(people_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))

@@ -1,4 +1,5 @@
-"""Rooms and their messages (spec 004), and finding a direct conversation (spec 003).
+"""Rooms (spec 004), and finding a direct conversation (spec 003); their messages are
+chat/http/messages.py's.
 
 - ``POST /create-room`` {"Name", "IsPrivate"} -> 201 {"RoomID"}
 - ``PUT /join``         {"RoomID"}            -> 200 {"RoomID"}
@@ -10,7 +11,6 @@
 - ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
 - ``GET /room/{roomID}/members?after=UID``    -> 200 [{"UID", "Username"}, ...], a page
-- ``GET /messages/{roomID}``                  -> 200 [message, ...], newest first
 - ``GET /dm/{UID}``                           -> 200 {"RoomID"} of the caller's direct
   conversation with that user
 """
@@ -22,12 +22,11 @@ from typing import Any
 from quart import Blueprint, request
 
 from .. import shapes, validation
-from ..errors import InvalidInput
-from ..service import MAX_HISTORY, MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
+from ..service import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
 from ..validation import MAX_ID
-from .bodies import json_object, parse_json_object, raw_body
+from .bodies import json_object
 from .identity import optional_identity, require_identity
 from .openapi import (
     BOOLEAN,
@@ -35,7 +34,6 @@ from .openapi import (
     FORBIDDEN,
     ID,
     INVALID,
-    MESSAGE,
     NOT_FOUND,
     PUBLIC_PROFILE,
     ROOM,
@@ -60,9 +58,8 @@ _TOO_MANY_INVITATIONS = Answer(
     ERROR,
     retry_after=True,
 )
-#: A page of messages: `limit` is 1 to MAX_HISTORY.
-_PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
-_LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+#: A UID or 0 in a query string (`after`).
+_AFTER = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _COUNT = {"type": "integer", "minimum": 0}
 _UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
@@ -85,22 +82,6 @@ def _room_details(details: RoomDetails) -> dict[str, Any]:
             for uid, name in zip(details.room.pair, details.pair_names, strict=True)
         ]
     return shape
-
-
-async def _last_id(query_value: str | None) -> int:
-    """LastID from the JSON body (as spec 004 sends it, even on a GET) or ``?last_id=``."""
-    from_query = None
-    if query_value is not None:
-        from_query = validation.query_number(query_value, "last_id")
-    from_body = None
-    raw = await raw_body(request)
-    if raw.strip():  # the body is optional here
-        body = parse_json_object(raw)
-        if "LastID" in body:
-            from_body = validation.require_id(body, "LastID", allow_zero=True)
-    if from_query is not None and from_body is not None and from_query != from_body:
-        raise InvalidInput("LastID in the body and last_id in the query disagree")
-    return from_query if from_query is not None else (from_body or 0)
 
 
 def room_routes(service: ChatService) -> Blueprint:
@@ -248,7 +229,7 @@ def room_routes(service: ChatService) -> Blueprint:
             " the user it is for. The lobby has no list (400): every user is in it."
         ),
         path={"room_id": ID},
-        query={"after": _LAST_ID},
+        query={"after": _AFTER},
         token=Token.REQUIRED,
         answers=room_reading(Answer("the members", {"type": "array", "items": PUBLIC_PROFILE})),
     )
@@ -259,30 +240,6 @@ def room_routes(service: ChatService) -> Blueprint:
         after = 0 if after_text is None else validation.query_number(after_text, "after")
         found = await service.room_members(identity, room_number, after=after)
         return [shapes.person(uid, name) for uid, name in found]
-
-    @routes.get("/messages/<room_id>")
-    @describe(
-        "A page of a room's messages, newest first (members only)",
-        description=(
-            "Messages older than LastID (the body, as spec 004 sends it even on a GET) or"
-            " last_id (the query); 0 or absent: from the newest. If both are given they"
-            " must agree. An empty list: nothing older."
-        ),
-        path={"room_id": ID},
-        query={"last_id": _LAST_ID, "limit": _PAGE_SIZE},
-        body=body_fields({}, {"LastID": _LAST_ID}),
-        body_required=False,
-        token=Token.REQUIRED,
-        answers=room_reading(Answer("the messages", {"type": "array", "items": MESSAGE})),
-    )
-    async def messages(room_id: str) -> Any:
-        identity = await require_identity(service, request)
-        room_number = validation.path_id(room_id, "roomID")
-        last_id = await _last_id(request.args.get("last_id"))
-        limit_text = request.args.get("limit")
-        limit = MAX_HISTORY if limit_text is None else validation.query_number(limit_text, "limit")
-        page = await service.page(identity, room_number, last_id=last_id, limit=limit)
-        return [shapes.room_message(message) for message in page]
 
     @routes.get("/dm/<uid>")
     @describe(
