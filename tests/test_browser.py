@@ -16,6 +16,7 @@ from support import (
     StoppableServer,
     account,
     create_room,
+    execute_sql,
     http_client,
     open_clients,
 )
@@ -202,6 +203,42 @@ async def test_the_lobby_history_is_shown_on_arrival(server: Server) -> None:
     await in_browser(scenario)
 
 
+async def test_days_are_separated_by_their_names(server: Server) -> None:
+    writer = await account(server, "writer")
+    async with open_clients(server) as clients:
+        talker = await clients.talker(token=writer.token)
+        for text in ("three days ago", "also then", "today"):
+            await talker.say(text)
+        await talker.stored()
+    back = (
+        "created_at - interval '3 days'"
+        if server.config.is_postgres
+        else "created_at - 3 * 86400000"
+    )
+    await execute_sql(
+        server.config,
+        f"UPDATE messages SET created_at = {back} WHERE body IN ('three days ago', 'also then')",
+    )
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.wait_for_message("today")
+        days = reader.page.locator("#messages li.day").all_inner_texts()
+        assert len(days) == 2 and days[1] == "Today", days
+        assert days[0] not in ("Today", "Yesterday")
+        # Each separator comes right before its day's first message.
+        order = reader.page.locator("#messages li").evaluate_all(
+            "items => items.map(i => i.classList.contains('day') ? 'day' :"
+            " i.querySelector('.text').textContent)"
+        )
+        assert order == ["day", "three days ago", "also then", "day", "today"]
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            reader.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/days.png")
+
+    await in_browser(scenario)
+
+
 async def test_older_messages_load_a_page_at_a_time(server: Server) -> None:
     writer = await account(server, "writer")
     texts = [f"old {i}" for i in range(120)]
@@ -354,7 +391,7 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             expected.append("written offline")
             assert reader.message_texts() == expected  # everything, once, in order
             ids = reader.page.eval_on_selector_all(
-                "#messages li", "items => items.map(item => item.dataset.id)"
+                "#messages li[data-id]", "items => items.map(item => item.dataset.id)"
             )
             assert len(ids) == len(set(ids))
             # It resumed on the socket from the last message it had seen, and did not

@@ -556,7 +556,7 @@ async function catchUpDirect(since, reconnected) {
 // One page further back than the oldest message shown, kept where the reader is.
 async function loadOlder() {
   const roomId = state.shown;
-  const oldest = $("#messages li");
+  const oldest = $("#messages li[data-id]");
   if (roomId === null || oldest === null) return;
   try {
     const page = await historyPage(roomId, Number(oldest.dataset.id));
@@ -603,8 +603,36 @@ function addMessages(messages, { follow = true } = {}) {
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
   }
+  markDays(list);
   markRead();
   list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
+}
+
+// A separator before the first message of each day, the reader's own: "Today",
+// "Yesterday", "Saturday, November 21". Drawn again whenever messages are added (a
+// page's worth of items: cheap), so older pages and late arrivals fall into place.
+function markDays(list) {
+  for (const separator of list.querySelectorAll("li.day")) separator.remove();
+  let previous = null;
+  for (const item of list.querySelectorAll("li[data-id]")) {
+    const when = new Date(item.querySelector("time").dateTime);
+    if (when.toDateString() === previous) continue;
+    previous = when.toDateString();
+    const separator = document.createElement("li");
+    separator.className = "day";
+    separator.setAttribute("role", "separator");
+    separator.textContent = dayName(when);
+    list.insertBefore(separator, item);
+  }
+}
+
+function dayName(when) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (when.toDateString() === today.toDateString()) return "Today";
+  if (when.toDateString() === yesterday.toDateString()) return "Yesterday";
+  const year = when.getFullYear() === today.getFullYear() ? undefined : "numeric";
+  return when.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric", year });
 }
 
 // The composer as tall as its lines, up to its CSS max-height (then it scrolls).
