@@ -5,19 +5,13 @@ with a clear error, and nothing is stored."""
 from __future__ import annotations
 
 import pytest
-from support import Clients, Server, account, http_client
+from support import Clients, Server, account, entered, room_history
 from test_support import support_client
 
+#: The lobby's RoomID: the first room, made by the first migration.
+LOBBY = 1
 #: Two lines, an indented third, a CR LF break as a Windows client sends it, a blank line.
 TEXT = "first line\nsecond line\n\tindented\r\nafter a CR LF\n\nlast"
-
-
-async def _enter_lobby(clients: Clients, token: str) -> object:
-    ws = await clients.json("/ws", token=token)
-    assert (await ws.request({"Type": "enter", "RoomID": 1, "Presence": False}))[
-        "Type"
-    ] == "entered"
-    return ws
 
 
 async def test_a_room_message_keeps_its_line_breaks_and_tabs_live_and_in_history(
@@ -25,15 +19,13 @@ async def test_a_room_message_keeps_its_line_breaks_and_tabs_live_and_in_history
 ) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     sender, receiver = (
-        await _enter_lobby(clients, alice.token),
-        await _enter_lobby(clients, bob.token),
+        await entered(clients, alice, LOBBY),
+        await entered(clients, bob, LOBBY),
     )
     await sender.send({"Type": "message", "Text": TEXT})
     assert (await receiver.receive())["Text"] == TEXT
     assert (await sender.receive())["Text"] == TEXT
-    async with http_client(server) as client:
-        page = await client.get("/messages/1", headers=bob.auth)
-    assert [item["Text"] for item in page.json()] == [TEXT]
+    assert [item["Text"] for item in await room_history(server, bob, LOBBY)] == [TEXT]
 
 
 async def test_a_tokentalker_message_keeps_its_line_breaks_live_and_in_history(
@@ -79,20 +71,18 @@ async def test_other_control_characters_are_refused_by_name_and_nothing_is_store
     server: Server, clients: Clients, text: str, code: str
 ) -> None:
     alice = await account(server, "alice")
-    ws = await _enter_lobby(clients, alice.token)
+    ws = await entered(clients, alice, LOBBY)
     answer = await ws.request({"Type": "message", "Text": text})
     assert answer == {
         "Type": "error",
         "Error": "message text must not contain control characters other than line breaks"
         f" and tabs (U+{code})",
     }
-    async with http_client(server) as client:
-        page = await client.get("/messages/1", headers=alice.auth)
-    assert page.json() == []
+    assert await room_history(server, alice, LOBBY) == []
 
 
 async def test_a_message_of_line_breaks_only_is_empty(server: Server, clients: Clients) -> None:
     alice = await account(server, "alice")
-    ws = await _enter_lobby(clients, alice.token)
+    ws = await entered(clients, alice, LOBBY)
     answer = await ws.request({"Type": "message", "Text": "\n\t\r\n"})
     assert answer == {"Type": "error", "Error": "message text must not be empty"}

@@ -16,12 +16,12 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..service import MAX_HISTORY, ChatService
-from ..validation import MAX_ID
 from .bodies import json_object, parse_json_object, raw_body
 from .identity import require_identity
 from .openapi import (
     ERROR,
     ID,
+    ID_OR_ZERO,
     MESSAGE,
     STRING,
     Answer,
@@ -33,7 +33,6 @@ from .openapi import (
 
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
-_LAST_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _TOO_MANY_MESSAGES = Answer(
     "the caller sent too many messages lately (CHAT_RATE_MESSAGES)", ERROR, retry_after=True
 )
@@ -67,8 +66,8 @@ def message_routes(service: ChatService) -> Blueprint:
             " must agree. An empty list: nothing older."
         ),
         path={"room_id": ID},
-        query={"last_id": _LAST_ID, "limit": _PAGE_SIZE},
-        body=body_fields({}, {"LastID": _LAST_ID}),
+        query={"last_id": ID_OR_ZERO, "limit": _PAGE_SIZE},
+        body=body_fields({}, {"LastID": ID_OR_ZERO}),
         body_required=False,
         token=Token.REQUIRED,
         answers=room_reading(Answer("the messages", {"type": "array", "items": MESSAGE})),

@@ -35,6 +35,8 @@ View = TypeVar("View", bound=Callable[..., Any])
 STRING: Schema = {"type": "string"}
 BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+#: An id, or 0 for "from the start" (a page's `last_id`, a member list's `after`).
+ID_OR_ZERO: Schema = {**ID, "minimum": 0}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 
 

@@ -25,7 +25,6 @@ from .. import shapes, validation
 from ..service import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
-from ..validation import MAX_ID
 from .bodies import json_object
 from .identity import optional_identity, require_identity
 from .openapi import (
@@ -33,6 +32,7 @@ from .openapi import (
     ERROR,
     FORBIDDEN,
     ID,
+    ID_OR_ZERO,
     INVALID,
     NOT_FOUND,
     PUBLIC_PROFILE,
@@ -58,8 +58,6 @@ _TOO_MANY_INVITATIONS = Answer(
     ERROR,
     retry_after=True,
 )
-#: A UID or 0 in a query string (`after`).
-_AFTER = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 _COUNT = {"type": "integer", "minimum": 0}
 _UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
@@ -229,7 +227,7 @@ def room_routes(service: ChatService) -> Blueprint:
             " the user it is for. The lobby has no list (400): every user is in it."
         ),
         path={"room_id": ID},
-        query={"after": _AFTER},
+        query={"after": ID_OR_ZERO},
         token=Token.REQUIRED,
         answers=room_reading(Answer("the members", {"type": "array", "items": PUBLIC_PROFILE})),
     )

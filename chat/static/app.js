@@ -288,12 +288,15 @@ function post(frame, roomId, item) {
 // The server's copy of one of our messages: the confirmation of the unconfirmed one with
 // the same id of ours, if any (a resend is confirmed with the original's copy).
 function confirmed(clientMsgId) {
+  takeUnconfirmed(clientMsgId)?.item.remove();
+}
+
+// The unconfirmed message with this id of ours, taken off the list (undefined if none).
+function takeUnconfirmed(clientMsgId) {
   const index = state.unconfirmed.findIndex(
     ({ frame }) => (frame.ClientMsgID ?? frame.client_msg_id) === clientMsgId,
   );
-  if (index === -1) return;
-  state.unconfirmed[index].item.remove();
-  state.unconfirmed.splice(index, 1);
+  return index === -1 ? undefined : state.unconfirmed.splice(index, 1)[0];
 }
 
 // The server refused one of our messages (the error frame names it by our id): it stays
@@ -301,12 +304,9 @@ function confirmed(clientMsgId) {
 // reconnecting; its Retry button sends it once more (the same id: never stored twice).
 // Returns whether the error was about one of ours.
 function failed(clientMsgId, problem) {
-  const index = state.unconfirmed.findIndex(
-    ({ frame }) => (frame.ClientMsgID ?? frame.client_msg_id) === clientMsgId,
-  );
-  if (index === -1) return false;
-  const { frame, roomId, item } = state.unconfirmed[index];
-  state.unconfirmed.splice(index, 1);
+  const taken = takeUnconfirmed(clientMsgId);
+  if (taken === undefined) return false;
+  const { frame, roomId, item } = taken;
   item.classList.replace("unconfirmed", "failed");
   item.title = "";
   const note = document.createElement("span");
