@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -86,6 +87,9 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
         # ones, dominate at this size (needs about 10,100 file descriptors on each side).
         Scenario("idle-10000", "idle", {"connections": 10000}),
         Scenario("history", "history", {"count": 10, "seconds": min(seconds, 5.0)}),
+        # GET /messages/{lobby}?limit=10 of plain messages, then of the same messages
+        # edited and reacted to (issue 22): what showing the present costs. chat only.
+        Scenario("history-changed", "history_changed", {"count": 10, "seconds": min(seconds, 5.0)}),
         Scenario("auth", "auth", {"requests": 20}),
     ]
 
@@ -552,6 +556,80 @@ def history(target: Target, loadgen: Path, tokens: Path, a: dict) -> dict:
     )
 
 
+def _request(conn: http.client.HTTPConnection, method: str, path: str, token: str) -> bytes:
+    conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    body = response.read()
+    if response.status >= 300:
+        raise RuntimeError(f"{method} {path}: {response.status} {body[:200]!r}")
+    return body
+
+
+def _history_loop(target: Target, path: str, token: str, seconds: float) -> dict:
+    """GET `path` in a closed loop on one keep-alive connection for `seconds`: latency
+    percentiles and the server's CPU per request."""
+    conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+    _request(conn, "GET", path, token)  # warm: the connection, the statement cache
+    latencies = []
+    cpu_before = target.cpu_seconds()
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        sent = time.perf_counter()
+        _request(conn, "GET", path, token)
+        latencies.append(time.perf_counter() - sent)
+    cpu = target.cpu_seconds() - cpu_before
+    conn.close()
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
+        "server_cpu_us_per_request": round(cpu / len(latencies) * 1e6, 1),
+    }
+
+
+def history_changed(target: Target, tokens: Path, a: dict) -> dict:
+    """A page of `count` plain messages, then the same page once every message is edited
+    and has three reactions: the second costs at most 1.2x the first (issue 22)."""
+    alice, bob, carol = tokens.read_text().split()[:3]
+    conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+    lobby = json.loads(_request(conn, "GET", "/rooms", alice))[0]
+    ids = []
+    for i in range(a["count"]):
+        conn.request(
+            "POST",
+            f"/messages/{lobby}",
+            body=json.dumps({"Text": f"status update {i}: the build is green"}),
+            headers={"Authorization": f"Bearer {alice}", "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        ids.append(json.loads(response.read())["MessageID"])
+    path = f"/messages/{lobby}?limit={a['count']}"
+    plain = _history_loop(target, path, alice, a["seconds"])
+    for message_id in ids:
+        conn.request(
+            "PATCH",
+            f"/messages/{lobby}/{message_id}",
+            body=json.dumps({"Text": f"status update {message_id}: the build is green (edited)"}),
+            headers={"Authorization": f"Bearer {alice}", "Content-Type": "application/json"},
+        )
+        conn.getresponse().read()
+        for token, emoji in ((alice, "%F0%9F%91%8D"), (bob, "%F0%9F%91%8D"), (carol, ":ok:")):
+            _request(conn, "PUT", f"/messages/{lobby}/{message_id}/reactions/{emoji}", token)
+    conn.close()
+    changed = _history_loop(target, path, alice, a["seconds"])
+    return {
+        "mode": "history_changed",
+        "count": a["count"],
+        "plain": plain,
+        "changed": changed,
+        "cpu_ratio": round(
+            changed["server_cpu_us_per_request"] / plain["server_cpu_us_per_request"], 3
+        ),
+        "p50_ratio": round(changed["p50_ms"] / plain["p50_ms"], 3),
+    }
+
+
 def auth(target: Target, a: dict) -> dict:
     """Tokens issued per second through POST /auth, two requests at a time."""
     from concurrent.futures import ThreadPoolExecutor
@@ -582,8 +660,8 @@ def run_target(
     PostgreSQL has one; the peer and SQLite skip them)."""
     results = {}
     for scenario in scenarios:
-        if scenario.mode == "auth" and target.label == "peer":
-            continue  # the peer issues no tokens
+        if scenario.mode in ("auth", "history_changed") and target.label == "peer":
+            continue  # the peer issues no tokens, and has no edits or reactions
         if scenario.cluster and cluster is None:
             continue  # one instance only (the peer, SQLite)
         server = cluster if scenario.cluster else target
@@ -598,6 +676,8 @@ def run_target(
                 results[scenario.name] = idle(server, loadgen, scenario.args)
             elif scenario.mode == "history":
                 results[scenario.name] = history(server, loadgen, tokens, scenario.args)
+            elif scenario.mode == "history_changed":
+                results[scenario.name] = history_changed(server, tokens, scenario.args)
             elif scenario.mode == "auth":
                 results[scenario.name] = auth(server, scenario.args)
     return results
@@ -633,6 +713,11 @@ def postgres_schema(base_url: str) -> Iterator[tuple[str, DatabaseCpu]]:
 
 # --- the table ---
 
+
+def _cpu_per_request(loop: dict) -> float:
+    return loop["server_cpu_us_per_request"]
+
+
 ROWS = [
     ("fanout-100", "deliveries/s", lambda r: r["deliveries_per_s"]),
     ("fanout-100", "lost", lambda r: r["lost"]),
@@ -666,6 +751,18 @@ ROWS = [
     ("idle-10000", "connects/s", lambda r: r["connects_per_s"]),
     ("history", "p50 ms", lambda r: r["latency_us"]["p50"] / 1000),
     ("history", "p99 ms", lambda r: r["latency_us"]["p99"] / 1000),
+    (
+        "history-changed",
+        "plain: server CPU us/request",
+        lambda r: r["plain"]["server_cpu_us_per_request"],
+    ),
+    (
+        "history-changed",
+        "edited + reacted: server CPU us/request",
+        lambda r: r["changed"]["server_cpu_us_per_request"],
+    ),
+    ("history-changed", "changed / plain, CPU", lambda r: r["cpu_ratio"]),
+    ("history-changed", "changed / plain, p50", lambda r: r["p50_ratio"]),
     ("auth", "tokens/s", lambda r: r["tokens_per_s"]),
 ]
 

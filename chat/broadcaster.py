@@ -12,11 +12,12 @@ Ownership: the broadcaster owns the subscription map and the receive end of its 
 `subscribe`/`unsubscribe` are plain methods: Trio runs one task at a time and the fan-out
 loop never awaits between reading the map and finishing an event, so no lock is needed.
 
-Order: its one publisher, `MessageWriter`, publishes every committed message (this
-instance's and, caught up from the table, other instances') in id order, so the
-broadcaster delivers in id order too, and `position` (the id of the last message it
-delivered) says exactly what a new subscriber has missed: everything up to `position`
-came before it subscribed, everything after will reach it (resume, `chat.ws.rooms`).
+Order: its one publisher, `MessageWriter`, publishes every committed message and change
+(this instance's and, caught up from the tables, other instances') in position order, so
+the broadcaster delivers in that order too, and `position` (that of the last message or
+change it delivered) says exactly what a new subscriber has missed: everything up to
+`position` came before it subscribed, everything after will reach it (resume,
+`chat.ws.rooms`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import NoReturn, Protocol
 
 import trio
 
-from .store import Message, Room
+from .store import Change, Message, Room
 from .task_failures import TaskFailures
 from .ws.frames import text_frame
 
@@ -69,7 +70,8 @@ def topics_for(room: Room) -> list[Topic]:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A committed message to deliver to every subscriber of `topic`.
+    """A committed message, or change to a message, to deliver to every subscriber of
+    `topic`.
 
     `room` is the room the message was stored in: encoders read what they need from it
     (the other user of a direct conversation, the owner of a support thread). `skip` names
@@ -78,13 +80,20 @@ class Event:
     """
 
     topic: Topic
-    message: Message
+    item: Message | Change
     room: Room
     skip: int | None = None
 
 
-#: Turns an event into the text frame one protocol dialect sends.
-Encoder = Callable[[Event], str]
+#: Turns an event into the text frame one protocol dialect sends, or None if that
+#: dialect has no frame for it (the spec dialects show no changes to messages).
+Encoder = Callable[[Event], str | None]
+
+
+def _encoded(encode: Encoder, event: Event) -> bytes:
+    """The frame `encode` makes of `event`; b"" when it makes none."""
+    text = encode(event)
+    return b"" if text is None else text_frame(text)
 
 
 class Subscriber(Protocol):
@@ -134,9 +143,9 @@ class Broadcaster:
         self._inbox_send, self._inbox_receive = trio.open_memory_channel[list[Event]](inbox_size)
         self._topics: dict[Topic, dict[Subscription, None]] = {}
         self.stats = BroadcastStats()
-        #: The id of the last message delivered: every message up to it has been fanned
-        #: out, none after it yet. Read it in the same step as `subscribe` (no await in
-        #: between) to know where a new subscription starts.
+        #: The position of the last message or change delivered: everything up to it has
+        #: been fanned out, nothing after it yet. Read it in the same step as `subscribe`
+        #: (no await in between) to know where a new subscription starts.
         self.position = 0
         self._advanced: trio.Event | None = None  # set when `position` moves, if awaited
 
@@ -189,8 +198,8 @@ class Broadcaster:
             self._deliver_one(events[0])
         else:
             self._deliver_many(events)
-        # Events come in id order, so the last one is the newest message delivered.
-        self._advance(events[-1].message.id)
+        # Events come in position order, so the last one is the newest delivered.
+        self._advance(events[-1].item.position)
 
     def _deliver_many(self, events: list[Event]) -> None:
         pending: dict[Subscriber, list[bytes]] = {}
@@ -207,7 +216,9 @@ class Broadcaster:
                 encode = subscription.encode
                 frame = frames.get(encode)
                 if frame is None:
-                    frame = frames[encode] = text_frame(encode(event))
+                    frame = frames[encode] = _encoded(encode, event)
+                if not frame:
+                    continue
                 queued = pending.get(subscriber)
                 if queued is None:
                     pending[subscriber] = [frame]
@@ -244,7 +255,9 @@ class Broadcaster:
             encode = subscription.encode
             frame = frames.get(encode)
             if frame is None:
-                frame = frames[encode] = text_frame(encode(event))
+                frame = frames[encode] = _encoded(encode, event)
+            if not frame:
+                continue
             try:
                 accepted = subscriber.offer(frame)
             except Exception as error:
@@ -291,5 +304,5 @@ class Broadcaster:
                             self._deliver_one(event)
                     # Past it, too: what was not delivered live is in the history, and
                     # nobody waits for it forever.
-                    self._advance(batch[-1].message.id)
+                    self._advance(batch[-1].item.position)
         raise AssertionError("the inbox send end is never closed while run() is running")

@@ -36,6 +36,8 @@ class Config:
     presence_timeout: float = 30.0
     bcrypt_cost: int = 12
     max_text_chars: int = 4096
+    #: Seconds after sending that a message may still be edited (None: any time).
+    edit_window: float | None = None
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = 64 * 1024
     client_queue: int = 1024
@@ -118,6 +120,11 @@ def _integer(text: str, low: int, high: int | None = None) -> int:
     if value < low or (high is not None and value > high):
         raise ValueError(f"must be {expected}")
     return value
+
+
+def _seconds_or_unlimited(text: str) -> float | None:
+    """A positive number of seconds; empty: no limit."""
+    return None if not text else _positive_float(text)
 
 
 def _positive_int(text: str) -> int:
@@ -333,6 +340,13 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _positive_int,
         "Longest chat message text, in characters.",
+    ),
+    Setting(
+        "edit_window",
+        "CHAT_EDIT_WINDOW",
+        None,
+        _seconds_or_unlimited,
+        "Seconds after sending that a message may still be edited by its author. Unset: any time.",
     ),
     Setting(
         "max_frame_bytes",
@@ -608,6 +622,7 @@ _NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url"})
 _NOUNS = {
     "workers": "number of workers",
     "max_text_chars": "longest message text",
+    "edit_window": "edit window",
     "max_frame_bytes": "largest WebSocket message",
     "max_body_bytes": "largest request body",
     "max_connections_per_address": "connections per address",

@@ -15,12 +15,19 @@ this instance delivers and in what order, and nothing to race with:
 5. between batches, if the bus said another instance committed something newer than
    what was published here (`wake`), it reads it from the table and publishes it.
 
-`_position` is the id of the last message published. Everything the writer publishes has
-a higher id, and ids commit in id order (a lock, see `Messages.add_messages`), so "every
-message above `_position`" never skips a message that commits late: when this instance
-has seen N, every message below N has committed or never will. That is what makes every
-connection, on every instance, see each room's messages in the same order, the order
-of their ids, with no gaps and no duplicates.
+Changes to messages (edits, deletions, reactions: `chat.message_changes`) are committed
+by the request that makes them, one transaction each, with a position (`Change.seq`)
+from the same sequence as message ids. The request then calls `committed`, and the
+writer reads the change from the table as in step 5: changes join the one stream in
+position order, on this instance as on every other.
+
+`_position` is the position of the last message or change published. Everything the
+writer publishes has a higher one, and positions commit in order (a lock, see
+`Messages.add_messages` and `chat.store.Changes`), so "everything above `_position`"
+never skips a message that commits late: when this instance has seen N, everything below
+N has committed or never will. That is what makes every connection, on every instance,
+see each room's messages and changes in the same order, the order of their positions,
+with no gaps and no duplicates.
 
 Messages from one client are committed and delivered in the order it sent them: its
 handler takes one frame at a time and queues each message before taking the next
@@ -44,15 +51,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
-from .broadcaster import Broadcaster, Event, topics_for
+from .broadcaster import Broadcaster, Event, room_topic, topics_for
 from .errors import ChatError, Unavailable
-from .store import Message, Messages, NewMessage, Room
+from .store import Change, Message, Messages, NewMessage, Room
 from .task_failures import TaskFailures
 
 if TYPE_CHECKING:
@@ -153,7 +160,7 @@ class MessageWriter:
         self._queue_send, self._queue_receive = trio.open_memory_channel[PendingMessage | _Wake](
             QUEUE_SIZE
         )
-        self._position = 0  # the id of the last message published to the broadcaster
+        self._position = 0  # the last position (message id or change seq) published
         self._announced = 0  # the newest id another instance said it committed
         self._look = False  # another instance may have committed something: read the table
         self._wake_queued = False
@@ -161,7 +168,7 @@ class MessageWriter:
 
     @property
     def position(self) -> int:
-        """The id of the last message published: everything up to it is published."""
+        """The last position published: every message and change up to it is published."""
         return self._position
 
     async def add(
@@ -245,7 +252,7 @@ class MessageWriter:
         """Commit, catch up, and publish, in id order. Runs until cancelled."""
         # Live delivery starts after the newest message already stored; older ones are
         # history.
-        self._position = await self._store.last_message_id()
+        self._position = await self._store.last_position()
         self._broadcaster.start_at(self._position)
         async with self._queue_receive:
             task_status.started()
@@ -303,7 +310,7 @@ class MessageWriter:
         """Publish what other instances committed since our position, oldest first."""
         self._look = False
         try:
-            await self._publish_committed(before_id=None)
+            await self._publish_committed(before=None)
         except Unavailable as error:
             why = error.detail or error
             log.warning("cannot catch up with other instances' messages yet: %s", why)
@@ -312,27 +319,28 @@ class MessageWriter:
             return
         self._retry_at = math.inf
 
-    async def _publish_committed(self, *, before_id: int | None) -> None:
-        """Read every message above our position (and below `before_id`) from the table,
-        a page at a time, and publish it."""
+    async def _publish_committed(self, *, before: int | None) -> None:
+        """Read every message and change above our position (and below `before`) from
+        the tables, a page at a time, and publish them."""
         while True:
             page = await self._store.committed_after(
-                self._position, before_id=before_id, limit=CATCH_UP_PAGE
+                self._position, before=before, limit=CATCH_UP_PAGE
             )
             if page:
-                self._observe_lag([message for message, _room in page])
-                await self._publish([(message, room, None) for message, room in page])
+                self._observe_lag([item for item, _room in page])
+                await self._publish([(item, room, None) for item, room in page])
             if len(page) < CATCH_UP_PAGE:
                 return
 
-    def _observe_lag(self, messages: list[Message]) -> None:
-        """How long after being stored on another instance each message is published here
-        (the clocks of the database and this host are assumed in step: NTP)."""
+    def _observe_lag(self, items: list[Message | Change]) -> None:
+        """How long after being stored each message or change is published here (the
+        clocks of the database and this host are assumed in step: NTP)."""
         if self._bus_lag_seconds is None:
             return
         now = time.time()
-        for message in messages:
-            self._bus_lag_seconds.observe(max(0.0, now - message.created_at.timestamp()))
+        for item in items:
+            stored_at = item.created_at if isinstance(item, Message) else item.at
+            self._bus_lag_seconds.observe(max(0.0, now - stored_at.timestamp()))
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
         rows = [
@@ -392,7 +400,7 @@ class MessageWriter:
             with trio.move_on_after(COMMIT_TIMEOUT_S) as reading:
                 while True:
                     try:
-                        await self._publish_committed(before_id=first.id)
+                        await self._publish_committed(before=first.id)
                         break
                     except Unavailable as error:
                         why = error.detail or error
@@ -412,13 +420,22 @@ class MessageWriter:
         await self._publish(ours)
         self._bus.announce(self._position)
 
-    async def _publish(self, messages: list[tuple[Message, Room, int | None]]) -> None:
-        """Hand committed (message, room, skip) triples, in id order, to the broadcaster,
-        and move our position to the last: the one place the position moves forward."""
+    async def _publish(self, items: Sequence[tuple[Message | Change, Room, int | None]]) -> None:
+        """Hand committed (message or change, room, skip) triples, in position order, to
+        the broadcaster, and move our position to the last: the one place the position
+        moves forward. A change goes to the room's listeners only: of the dialects, only
+        the room protocol shows changes."""
         events = [
-            Event(topic, message, room, skip)
-            for message, room, skip in messages
-            for topic in topics_for(room)
+            Event(topic, item, room, skip)
+            for item, room, skip in items
+            for topic in (topics_for(room) if isinstance(item, Message) else (room_topic(room.id),))
         ]
         await self._broadcaster.publish(events)
-        self._position = messages[-1][0].id
+        self._position = items[-1][0].position
+
+    def committed(self, change: Change) -> None:
+        """A request has committed `change`: publish it here (after anything before it)
+        and tell the other instances. Never waits: the writer reads it from the table
+        after its current batch, as it reads other instances' commits."""
+        self.wake(change.seq)
+        self._bus.announce(change.seq)

@@ -134,6 +134,7 @@ async def serve(
             rate_limits=rate_limits,
             notices=notices,
             presence=presence,
+            edit_window_s=config.edit_window,
         )
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)

@@ -29,11 +29,14 @@ from .errors import (
     Overloaded,
     Unavailable,
 )
+from .message_changes import MessageChanges
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
 from .store import (
     Accounts,
+    Change,
+    Changes,
     History,
     Message,
     PublicRoom,
@@ -90,15 +93,16 @@ class Posted:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """What a resuming client missed in a room (`ChatService.resume`), oldest first.
-    `before_id` is set when there was more than `MAX_RESUME`: the messages above the
-    client's SinceID and below `before_id` were left out, for it to page back over HTTP."""
+    """What a resuming client missed in a room (`ChatService.resume`): messages and
+    changes, in position order. `before_id` is set when there were more than
+    `MAX_RESUME`: those above the client's SinceID and below `before_id` were left out,
+    for it to page back over HTTP."""
 
-    messages: list[Message]
+    items: list[Message | Change]
     before_id: int | None
 
 
-class ServiceStore(Accounts, Rooms, Support, History, Protocol):
+class ServiceStore(Accounts, Rooms, Support, History, Changes, Protocol):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
 
@@ -124,6 +128,7 @@ class ChatService:
         rate_limits: RateLimits,
         notices: Notices,
         presence: Presence,
+        edit_window_s: float | None = None,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -139,6 +144,14 @@ class ChatService:
         self.notices = notices
         #: Who is online and in which room, cluster-wide (`chat.presence`).
         self.presence = presence
+        #: Edits, deletions and reactions (`chat.message_changes`).
+        self.changes = MessageChanges(
+            store,
+            writer,
+            rate_limits,
+            max_text_chars=max_text_chars,
+            edit_window_s=edit_window_s,
+        )
         #: One lock per user while a read marker of theirs is being moved (`mark_read`).
         self._marking: dict[int, trio.Lock] = {}
 
@@ -575,31 +588,44 @@ class ChatService:
             )
 
     async def resume(self, room: Room, since_id: int, up_to_id: int) -> Backlog:
-        """The messages of `room` with ``since_id < id <= up_to_id``, oldest first; at most
-        the newest `MAX_RESUME` of them (`Backlog.before_id` says where they start)."""
-        newest_first = await self.store.messages_before(
+        """The messages and changes of `room` with ``since_id < position <= up_to_id``
+        (changes to older messages included), in position order; at most the newest
+        `MAX_RESUME` of them (`Backlog.before_id` says where they start).
+
+        Messages are read as they are now (edited, deleted, reacted to), and the changes
+        that made them so follow: applying the changes again leaves a client where the
+        messages already put it."""
+        messages = await self.store.messages_before(
             room.id, up_to_id + 1, MAX_RESUME + 1, after_id=since_id
         )
+        changes = await self.store.room_changes(
+            room.id, after=since_id, before=up_to_id + 1, limit=MAX_RESUME + 1
+        )
+        newest_first: list[Message | Change] = [*messages, *changes]
+        newest_first.sort(key=lambda item: item.position, reverse=True)
         before_id = None
         if len(newest_first) > MAX_RESUME:
             newest_first = newest_first[:MAX_RESUME]
-            before_id = newest_first[-1].id
-        return Backlog(list(reversed(newest_first)), before_id)
+            before_id = newest_first[-1].position
+        return Backlog(newest_first[::-1], before_id)
 
     # --- support threads (spec 001) ---
 
     async def support_thread(
         self, identity: Identity, *, up_to_id: int | None = None
     ) -> tuple[Room | None, list[Message]]:
-        """The caller's own support thread and its latest `MAX_HISTORY` messages, oldest
-        first (only those up to `up_to_id`, if given); (None, []) if they never wrote to
-        support (nothing is created)."""
+        """The caller's own support thread and its latest `MAX_HISTORY` messages (deleted
+        ones left out: spec 001 has no word for them), oldest first (only those up to
+        `up_to_id`, if given); (None, []) if they never wrote to support (nothing is
+        created)."""
         room = await self.store.support_room(identity.user_id, create=False)
         if room is None:
             return None, []
         if up_to_id is None:
-            return room, await self.store.latest_messages(room.id, MAX_HISTORY)
-        newest_first = await self.store.messages_before(room.id, up_to_id + 1, MAX_HISTORY)
+            return room, await self.store.latest_messages(room.id, MAX_HISTORY, skip_deleted=True)
+        newest_first = await self.store.messages_before(
+            room.id, up_to_id + 1, MAX_HISTORY, skip_deleted=True
+        )
         return room, newest_first[::-1]
 
     async def support_send(
@@ -644,10 +670,11 @@ class ChatService:
         return await self.store.waiting_support_threads(MAX_HISTORY)
 
     async def history(self, room_id: int, count: int) -> list[Message]:
-        """The `count` (1-100) latest messages of a room, oldest first."""
+        """The `count` (1-100) latest messages of a room that were not deleted, oldest
+        first, each as it is now (for dialects with no word for a change: TokenTalker)."""
         if not 1 <= count <= MAX_HISTORY:
             raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
-        return await self.store.latest_messages(room_id, count)
+        return await self.store.latest_messages(room_id, count, skip_deleted=True)
 
     async def page(
         self, identity: Identity, room_id: int, *, last_id: int, limit: int = MAX_HISTORY

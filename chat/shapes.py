@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .store import Message, Room, User
+from .store import Change, Message, Reaction, Room, User, Version
 
 
 def timestamp(moment: datetime) -> str:
@@ -49,22 +49,69 @@ def room(room: Room) -> dict[str, Any]:
 
 
 def room_message(message: Message) -> dict[str, Any]:
-    """A message of a room (spec 004 ``GET /messages/{roomID}`` and the /ws frame); the
-    sender's own id for it, if it gave one, as ``ClientMsgID``; the message it answers,
-    if it is a reply, as ``ReplyTo``."""
-    shape = {
+    """A message of a room as it is now (spec 004 ``GET /messages/{roomID}`` and the /ws
+    frame, with issue 22's fields): the sender's own id for it, if it gave one, as
+    ``ClientMsgID``; the message it answers, if it is a reply, as ``ReplyTo``; when it
+    was last edited as ``EditedAt`` (null: never); ``"Deleted": true`` for a tombstone
+    (whose Text is ""); its ``Reactions``."""
+    shape: dict[str, Any] = {
         "MessageID": message.id,
         "RoomID": message.room_id,
         "UID": message.sender_id,
         "Username": message.sender_name,
         "Text": message.body,
         "CreatedAt": timestamp(message.created_at),
+        "EditedAt": None if message.edited_at is None else timestamp(message.edited_at),
+        "Reactions": reactions(message.reactions),
     }
     if message.client_msg_id is not None:
         shape["ClientMsgID"] = message.client_msg_id
     if message.reply_to is not None:
         shape["ReplyTo"] = message.reply_to
+    if message.deleted:
+        shape["Deleted"] = True
     return shape
+
+
+def reactions(state: tuple[Reaction, ...]) -> list[dict[str, Any]]:
+    """A message's reactions: each emoji with how many reacted and (the first of) who."""
+    return [{"Emoji": r.emoji, "Count": r.count, "UIDs": list(r.uids)} for r in state]
+
+
+def change(change: Change) -> dict[str, Any]:
+    """A change to a message as the room protocol frames it: ``edited`` (the new Text,
+    EditedAt), ``deleted``, or ``reactions`` (the whole reaction state), with its
+    position ``Seq``."""
+    shape: dict[str, Any] = {
+        "Type": change.kind,
+        "RoomID": change.room_id,
+        "MessageID": change.message_id,
+    }
+    if change.kind == "edited":
+        shape["Text"] = change.text
+        shape["EditedAt"] = timestamp(change.at)
+    elif change.kind == "reactions":
+        shape["Reactions"] = reactions(change.reactions)
+    shape["Seq"] = change.seq
+    return shape
+
+
+def unchanged(request: str, message: Message) -> dict[str, Any]:
+    """The answer to a change request that changed nothing (`request`: "edit", "delete",
+    "react" or "unreact"): the frame such a change would have sent, with the message's
+    present state, and no Seq (it is not part of the stream)."""
+    shape: dict[str, Any] = {"RoomID": message.room_id, "MessageID": message.id}
+    if message.deleted:
+        return {"Type": "deleted", **shape}
+    if request == "edit":
+        edited_at = None if message.edited_at is None else timestamp(message.edited_at)
+        return {"Type": "edited", **shape, "Text": message.body, "EditedAt": edited_at}
+    return {"Type": "reactions", **shape, "Reactions": reactions(message.reactions)}
+
+
+def version(version: Version) -> dict[str, Any]:
+    """One version of a message's text (``GET /messages/{roomID}/{messageID}/edits``)."""
+    return {"Text": version.text, "At": timestamp(version.at)}
 
 
 def direct_message(message: Message, room: Room) -> dict[str, Any]:

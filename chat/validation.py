@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from .errors import InvalidInput
 
@@ -118,16 +118,31 @@ def client_msg_id(body: Mapping[str, Any], field: str) -> str | None:
     return value
 
 
-def echoed_client_msg_id(frame: Any, field: str) -> str | None:
+Echoed = TypeVar("Echoed")
+
+
+def _echoed(
+    parse: Callable[[Mapping[str, Any], str], Echoed], frame: Any, field: str
+) -> Echoed | None:
     """The frame's `field` as an error frame may repeat it (so a client with several
-    messages in flight knows which one failed): the id if it is a valid one, else None.
-    Never raises: an invalid id is what the error itself may be about."""
+    requests in flight knows which one failed): the value if `parse` takes it, else None.
+    Never raises: an invalid value is what the error itself may be about."""
     if not isinstance(frame, dict):
         return None
     try:
-        return client_msg_id(frame, field)
+        return parse(frame, field)
     except InvalidInput:
         return None
+
+
+def echoed_client_msg_id(frame: Any, field: str) -> str | None:
+    """A message's ClientMsgID (or client_msg_id), for the error about it."""
+    return _echoed(client_msg_id, frame, field)
+
+
+def echoed_id(frame: Any, field: str) -> int | None:
+    """The MessageID of a change, for the error about it."""
+    return _echoed(require_id, frame, field)
 
 
 def _has_control_characters(text: str) -> bool:
@@ -217,3 +232,26 @@ def message_text(value: str, max_chars: int) -> str:
             f" and tabs (U+{ord(found.group()):04X})"
         )
     return value
+
+
+#: The longest reaction the server takes, in characters: a shortcode's colons and 32
+#: characters, or an emoji sequence (the longest, ZWJ families and tagged flags, are
+#: around 10 code points).
+MAX_REACTION_CHARS = 34
+_SHORTCODE = re.compile(r":[a-z0-9_+\-]{1,32}:")
+
+
+def reaction(value: str) -> str:
+    """What a reaction may be: one emoji (a single Unicode emoji sequence, as the `emoji`
+    package's copy of Unicode's emoji data knows them: a skin tone, a family, a flag) or a
+    ``:shortcode:`` of 1-32 characters from ``[a-z0-9_+-]``. Nothing else, so a reaction
+    can be shown anywhere without escaping surprises."""
+    import emoji  # imported on first use: its tables take a moment to load
+
+    if len(value) <= MAX_REACTION_CHARS and (_SHORTCODE.fullmatch(value) or emoji.is_emoji(value)):
+        return value
+    shown = value[:MAX_REACTION_CHARS].encode("unicode_escape").decode("ascii")
+    raise InvalidInput(
+        f"Emoji must be one emoji or a :shortcode: of 1-32 characters from [a-z0-9_+-],"
+        f' not "{shown}"'
+    )

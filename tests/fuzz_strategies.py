@@ -294,6 +294,11 @@ ROUTES = (
     Route("GET", "/room/2/members?after=1"),
     Route("GET", "/messages/1", ("LastID",)),
     Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
+    Route("PATCH", "/messages/1/1", ("Text",)),
+    Route("DELETE", "/messages/1/2"),
+    Route("GET", "/messages/1/1/edits"),
+    Route("PUT", "/messages/1/1/reactions/%F0%9F%91%8D"),
+    Route("DELETE", "/messages/1/1/reactions/:x:"),
     Route("POST", "/v1/auth/", ("user_name", "password")),
     Route("POST", "/v1/auth", ("user_name", "password")),
     Route("GET", "/healthz"),
@@ -759,13 +764,11 @@ def tokentalker_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
     """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "MessageID", "Presence",
-    "Text", "ClientMsgID", "ReplyTo"}` (enter, message, read, typing), each field present or
-    not, of
-    any type; often an `enter` into a real room first, so that `message` frames reach a
-    room."""
-    types = st.one_of(
-        st.sampled_from(["enter", "message", "read", "typing", "enter", "Enter", "left"]), values
-    )
+    "Text", "ClientMsgID", "ReplyTo", "Emoji"}` (enter, message, edit, delete, react,
+    unreact, read, typing), each field present or not, of any type; often an `enter` into
+    a real room first, so that `message` frames and changes reach a room."""
+    kinds = ["enter", "message", "edit", "delete", "react", "unreact", "read", "typing"]
+    types = st.one_of(st.sampled_from([*kinds, "enter", "Enter", "left"]), values)
     objects = st.fixed_dictionaries(
         {},
         optional={
@@ -777,6 +780,7 @@ def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
             "Text": texts | values,
             "ClientMsgID": texts | values,
             "ReplyTo": ids(known),
+            "Emoji": st.one_of(st.sampled_from(["👍", ":ok:", "👍🏽", "x"]), texts, values),
         },
     )
     enter_first = st.lists(

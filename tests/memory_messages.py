@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import trio
 
 from chat.errors import Gone
-from chat.store import Added, Message, NewMessage, Room
+from chat.store import Added, Change, Message, NewMessage, Room
 
 
 class MemoryMessages:
@@ -90,17 +90,17 @@ class MemoryMessages:
     def last_id(self) -> int:
         return self.messages[-1].id if self.messages else 0
 
-    async def last_message_id(self) -> int:
+    async def last_position(self) -> int:
         await trio.lowlevel.checkpoint()
         return self.last_id()
 
     async def committed_after(
-        self, after_id: int, *, before_id: int | None = None, limit: int
-    ) -> list[tuple[Message, Room]]:
+        self, after: int, *, before: int | None = None, limit: int
+    ) -> list[tuple[Message | Change, Room]]:
         await trio.lowlevel.checkpoint()
         if self.fail_next_read is not None:
             error, self.fail_next_read = self.fail_next_read, None
             raise error
-        below = before_id if before_id is not None else self.last_id() + 1
-        page = [m for m in self.messages if after_id < m.id < below][:limit]
+        below = before if before is not None else self.last_id() + 1
+        page = [m for m in self.messages if after < m.id < below][:limit]
         return [(message, self.rooms[message.room_id]) for message in page]

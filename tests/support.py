@@ -539,6 +539,27 @@ async def execute_sql(config: Config, sql: str) -> None:
     await trio.to_thread.run_sync(run)
 
 
+async def select_rows(config: Config, sql: str) -> list[tuple[Any, ...]]:
+    """What a query of the test's database answers, read outside the server (either
+    backend): to look at what the server stored, or erased."""
+    if config.is_postgres:
+        import trio_asyncio
+
+        assert config.database_url is not None
+        async with pg_connection(config.database_url) as conn:
+            return [tuple(row) for row in await trio_asyncio.aio_as_trio(conn.fetch)(sql)]
+    import sqlite3
+
+    def run() -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(config.sqlite_path)
+        try:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+
+    return await trio.to_thread.run_sync(run)
+
+
 async def add_message(store: Messages, room_id: int, sender_id: int, body: str) -> Message:
     """Store one message through the batch API the server uses (`add_messages`), and
     return it once committed."""

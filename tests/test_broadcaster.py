@@ -46,7 +46,7 @@ def events(*messages: Message, room: Room = LOBBY, skip: int | None = None) -> l
 
 
 def body(event: Event) -> str:
-    return event.message.body
+    return event.item.body
 
 
 def frames(*texts: str) -> bytes:
@@ -85,7 +85,7 @@ def test_each_event_is_encoded_once_per_encoder_not_per_subscriber() -> None:
     calls: list[int] = []
 
     def counting(event: Event) -> str:
-        calls.append(event.message.id)
+        calls.append(event.item.id)
         return body(event)
 
     broadcaster = Broadcaster()
@@ -166,7 +166,7 @@ async def test_a_batch_whose_encoding_fails_is_counted_and_the_next_one_delivere
     batch: int,
 ) -> None:
     def fragile(event: Event) -> str:
-        if event.message.body == "poison":
+        if event.item.body == "poison":
             raise ValueError("an encoder with a bug")
         return body(event)
 

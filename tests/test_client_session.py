@@ -93,7 +93,7 @@ def lobby_event(message_id: int) -> list[Event]:
 
 
 def body(event: Event) -> str:
-    return event.message.body
+    return event.item.body
 
 
 async def test_an_idle_session_runs_no_task_but_its_own() -> None:

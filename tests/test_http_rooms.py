@@ -336,7 +336,16 @@ async def test_messages_are_paged_newest_first_100_at_a_time(
     assert [m["Text"] for m in second.json()] == [f"m{i}" for i in range(29, -1, -1)]
     assert by_query.json() == second.json()
     message = first[0]
-    assert set(message) == {"MessageID", "RoomID", "UID", "Username", "Text", "CreatedAt"}
+    assert set(message) == {
+        "MessageID",
+        "RoomID",
+        "UID",
+        "Username",
+        "Text",
+        "CreatedAt",
+        "EditedAt",
+        "Reactions",
+    }
     assert (message["RoomID"], message["UID"], message["Username"]) == (room_id, owner.uid, "owner")
 
 

@@ -40,7 +40,7 @@ class RecordingBroadcaster(Broadcaster):
         self.delivered: list[tuple[int, str, int | None]] = []
 
     def deliver(self, events: list[Event]) -> None:
-        self.delivered.extend((e.message.id, e.message.body, e.skip) for e in events)
+        self.delivered.extend((e.item.id, e.item.body, e.skip) for e in events)
         super().deliver(events)
 
     def bodies(self) -> list[str]:

@@ -56,8 +56,8 @@ async def _populated(store: Store) -> World:
     return World(store, alice.id, bob.id, lobby, other)
 
 
-async def test_no_message_means_last_message_id_zero(world: World) -> None:
-    assert await world.messages.last_message_id() == 0
+async def test_no_message_means_last_position_zero(world: World) -> None:
+    assert await world.messages.last_position() == 0
 
 
 async def test_ids_increase_in_the_order_of_the_batch(world: World) -> None:
@@ -67,7 +67,7 @@ async def test_ids_increase_in_the_order_of_the_batch(world: World) -> None:
     assert ids == sorted(ids) and len(set(ids)) == 5
     assert [item.message.body for item in added] == [f"m{n}" for n in range(5)]
     assert all(item.new for item in added)
-    assert await world.messages.last_message_id() == ids[-1]
+    assert await world.messages.last_position() == ids[-1]
 
 
 async def test_a_stored_message_carries_its_sender_name_room_and_client_id(world: World) -> None:
@@ -104,7 +104,7 @@ async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
         [NewMessage(world.lobby.id, world.alice, "twice", client_msg_id="c1")]
     )
     assert (again.new, again.message) == (False, first.message)
-    assert await world.messages.last_message_id() == first.message.id
+    assert await world.messages.last_position() == first.message.id
 
 
 async def test_a_resend_inside_one_batch_gives_back_the_first(world: World) -> None:
@@ -138,7 +138,7 @@ async def test_a_batch_naming_an_unknown_room_raises_gone_and_stores_nothing(
     ]
     with pytest.raises(Gone):
         await world.messages.add_messages(rows)
-    assert await world.messages.last_message_id() == 0
+    assert await world.messages.last_position() == 0
 
 
 async def test_committed_after_reads_every_room_in_id_order_with_rooms(world: World) -> None:
@@ -164,7 +164,7 @@ async def test_committed_after_keeps_to_its_bounds_and_limit(world: World) -> No
         [NewMessage(world.lobby.id, world.alice, f"m{n}") for n in range(6)]
     )
     ids = [item.message.id for item in added]
-    between = await world.messages.committed_after(ids[0], before_id=ids[4], limit=10)
+    between = await world.messages.committed_after(ids[0], before=ids[4], limit=10)
     assert [m.id for m, _ in between] == ids[1:4]
     assert [m.id for m, _ in await world.messages.committed_after(ids[0], limit=2)] == ids[1:3]
     assert await world.messages.committed_after(ids[-1], limit=10) == []

@@ -418,7 +418,7 @@ async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         bob = await store.create_user("bob", "hash")
-        assert await store.last_message_id() == 0
+        assert await store.last_position() == 0
         direct = await store.direct_room(alice.id, bob.id, create=True)
         assert direct is not None
         before = await add_message(store, store.lobby_id, alice.id, "before")
@@ -430,8 +430,8 @@ async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
         added = [item.message for item in await store.add_messages(rows)]
         everything = await store.committed_after(before.id, limit=10)
         first_two = await store.committed_after(before.id, limit=2)
-        bounded = await store.committed_after(before.id, before_id=added[2].id, limit=10)
-        assert await store.last_message_id() == added[-1].id
+        bounded = await store.committed_after(before.id, before=added[2].id, limit=10)
+        assert await store.last_position() == added[-1].id
     assert [message for message, _room in everything] == added
     assert [room.kind for _message, room in everything] == ["lobby", "direct", "lobby"]
     assert everything[1][1] == direct

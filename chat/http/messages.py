@@ -5,6 +5,14 @@ bots and scripts (issue 22).
   -> 200 [message, ...], newest first
 - ``POST /messages/{roomID}`` {"Text", "ReplyTo"?, "ClientMsgID"?}
   -> 201 the message as history items show it (200: a resend, the original)
+- ``PATCH /messages/{roomID}/{messageID}`` {"Text"} -> 200 the message, edited
+- ``DELETE /messages/{roomID}/{messageID}`` -> 204 (a tombstone is left)
+- ``GET /messages/{roomID}/{messageID}/edits`` -> 200 [{"Text", "At"}, ...], oldest first
+- ``PUT`` / ``DELETE /messages/{roomID}/{messageID}/reactions/{emoji}``
+  -> 200 {"RoomID", "MessageID", "Reactions"}
+
+Changes are made by `chat.message_changes` and reach every connection in the room, on
+every instance, as the room protocol's ``edited``, ``deleted`` and ``reactions`` frames.
 """
 
 from __future__ import annotations
@@ -15,15 +23,21 @@ from quart import Blueprint, request
 
 from .. import shapes, validation
 from ..errors import InvalidInput
+from ..message_changes import MAX_EMOJI
 from ..service import MAX_HISTORY, ChatService
+from ..store import Change, Message
 from .bodies import json_object, parse_json_object, raw_body
 from .identity import require_identity
 from .openapi import (
     ERROR,
+    FORBIDDEN,
     ID,
     ID_OR_ZERO,
+    INVALID,
     MESSAGE,
+    REACTION_STATE,
     STRING,
+    VERSION,
     Answer,
     Token,
     body_fields,
@@ -36,6 +50,47 @@ _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
 _TOO_MANY_MESSAGES = Answer(
     "the caller sent too many messages lately (CHAT_RATE_MESSAGES)", ERROR, retry_after=True
 )
+_TOO_MANY_CHANGES = Answer(
+    "the caller sent too many messages and changes lately (CHAT_RATE_MESSAGES: a change"
+    " counts as a message)",
+    ERROR,
+    retry_after=True,
+)
+_A_MESSAGE = {"room_id": ID, "message_id": ID}
+_NO_MESSAGE = Answer("no such room, or no such message in it (or it was deleted)", ERROR)
+_NOT_YOURS = Answer(
+    "not a member of the room, or not the message's author (deleting: nor the room's"
+    " creator), or past the edit window (CHAT_EDIT_WINDOW)",
+    ERROR,
+)
+
+
+def _changing(ok: Answer, status: int = 200) -> dict[int, Answer | None]:
+    """The answers of a route that changes a message."""
+    return {
+        200: None,
+        status: ok,
+        400: INVALID,
+        403: _NOT_YOURS,
+        404: _NO_MESSAGE,
+        429: _TOO_MANY_CHANGES,
+    }
+
+
+def _reaction_state(change: Change | None, present: Message | None) -> dict[str, Any]:
+    """A reaction route's answer: the state the change left, or the present one."""
+    if change is not None:
+        return {
+            "RoomID": change.room_id,
+            "MessageID": change.message_id,
+            "Reactions": shapes.reactions(change.reactions),
+        }
+    assert present is not None
+    return {
+        "RoomID": present.room_id,
+        "MessageID": present.id,
+        "Reactions": shapes.reactions(present.reactions),
+    }
 
 
 async def _last_id(query_value: str | None) -> int:
@@ -114,5 +169,109 @@ def message_routes(service: ChatService) -> Blueprint:
             identity, room, text, client_msg_id=client_msg_id, reply_to=reply_to
         )
         return shapes.room_message(posted.message), 200 if posted.resent else 201
+
+    @routes.patch("/messages/<room_id>/<message_id>")
+    @describe(
+        "Edit one of your messages",
+        description=(
+            "The new text replaces the old one, which is kept as an earlier version"
+            " (GET .../edits). Every connection in the room, on every instance, receives an"
+            " edited frame. Only the author may edit, within CHAT_EDIT_WINDOW seconds of"
+            " sending (unset: any time); the same text again changes nothing."
+        ),
+        path=_A_MESSAGE,
+        body=body_fields({"Text": STRING}),
+        example={"Text": "fixed the typo"},
+        token=Token.REQUIRED,
+        answers=_changing(Answer("the message as history items show it now", MESSAGE)),
+    )
+    async def edit_message(room_id: str, message_id: str) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        message_number = validation.path_id(message_id, "messageID")
+        text = validation.require_str(await json_object(request), "Text")
+        room = await service.member_room(identity, room_number)
+        await service.changes.edit(identity, room, message_number, text)
+        return shapes.room_message(await service.changes.message(room, message_number))
+
+    @routes.delete("/messages/<room_id>/<message_id>")
+    @describe(
+        "Delete a message",
+        description=(
+            "Its text, earlier versions and reactions are erased from the database; a"
+            " tombstone stays (id, room, sender, time), so that replies to it still make"
+            " sense. Its author may delete it, and so may the creator of the group room."
+            " Every connection in the room receives a deleted frame. Deleting it again is"
+            " not an error."
+        ),
+        path=_A_MESSAGE,
+        token=Token.REQUIRED,
+        answers=_changing(Answer("deleted"), 204),
+    )
+    async def delete_message(room_id: str, message_id: str) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        message_number = validation.path_id(message_id, "messageID")
+        room = await service.member_room(identity, room_number)
+        await service.changes.delete(identity, room, message_number)
+        return "", 204
+
+    @routes.get("/messages/<room_id>/<message_id>/edits")
+    @describe(
+        "Every version of a message's text, oldest (the original) first (members only)",
+        path=_A_MESSAGE,
+        token=Token.REQUIRED,
+        answers={
+            200: Answer("the versions", {"type": "array", "items": VERSION, "minItems": 1}),
+            400: INVALID,
+            403: FORBIDDEN,
+            404: _NO_MESSAGE,
+        },
+    )
+    async def message_edits(room_id: str, message_id: str) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        message_number = validation.path_id(message_id, "messageID")
+        room = await service.member_room(identity, room_number)
+        return [shapes.version(v) for v in await service.changes.versions(room, message_number)]
+
+    _reaction = (
+        "One emoji (a single Unicode emoji sequence) or a :shortcode: of 1-32 characters"
+        f" from [a-z0-9_+-], percent-encoded in the path; at most {MAX_EMOJI} different"
+        " emoji per message. Every connection in the room receives the message's whole"
+        " reaction state in a reactions frame."
+    )
+    _a_reaction = {**_A_MESSAGE, "emoji": {**STRING, "maxLength": validation.MAX_REACTION_CHARS}}
+
+    @routes.put("/messages/<room_id>/<message_id>/reactions/<emoji>")
+    @describe(
+        "React to a message (members only; again with the same emoji changes nothing)",
+        description=_reaction,
+        path=_a_reaction,
+        token=Token.REQUIRED,
+        answers=_changing(Answer("the message's reactions now", REACTION_STATE)),
+    )
+    async def react(room_id: str, message_id: str, emoji: str) -> Any:
+        return await _react(room_id, message_id, emoji, add=True)
+
+    @routes.delete("/messages/<room_id>/<message_id>/reactions/<emoji>")
+    @describe(
+        "Take back your reaction to a message (none there: nothing changes)",
+        description=_reaction,
+        path=_a_reaction,
+        token=Token.REQUIRED,
+        answers=_changing(Answer("the message's reactions now", REACTION_STATE)),
+    )
+    async def unreact(room_id: str, message_id: str, emoji: str) -> Any:
+        return await _react(room_id, message_id, emoji, add=False)
+
+    async def _react(room_id: str, message_id: str, emoji: str, *, add: bool) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        message_number = validation.path_id(message_id, "messageID")
+        room = await service.member_room(identity, room_number)
+        change = await service.changes.react(identity, room, message_number, emoji, add=add)
+        present = None if change else await service.changes.message(room, message_number)
+        return _reaction_state(change, present)
 
     return routes

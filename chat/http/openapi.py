@@ -78,6 +78,18 @@ ROOM = exact_object(
     },
     {"UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2}},
 )
+#: A message's reactions: each emoji with its count and (the first 100 of) who reacted.
+REACTIONS: Schema = {
+    "type": "array",
+    "maxItems": 20,
+    "items": exact_object(
+        {
+            "Emoji": STRING,
+            "Count": {"type": "integer", "minimum": 1},
+            "UIDs": {"type": "array", "items": ID, "maxItems": 100},
+        }
+    ),
+}
 MESSAGE = exact_object(
     {
         "MessageID": ID,
@@ -86,9 +98,15 @@ MESSAGE = exact_object(
         "Username": {"type": ["string", "null"]},
         "Text": STRING,
         "CreatedAt": TIMESTAMP,
+        "EditedAt": {**TIMESTAMP, "type": ["string", "null"]},
+        "Reactions": REACTIONS,
     },
-    {"ClientMsgID": STRING, "ReplyTo": ID},
+    {"ClientMsgID": STRING, "ReplyTo": ID, "Deleted": {"const": True}},
 )
+#: A message's reaction state, as a reaction route answers it.
+REACTION_STATE = exact_object({"RoomID": ID, "MessageID": ID, "Reactions": REACTIONS})
+#: One version of a message's text.
+VERSION = exact_object({"Text": STRING, "At": TIMESTAMP})
 
 
 # --- Describing a route ----------------------------------------------------------------------

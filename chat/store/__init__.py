@@ -1,5 +1,5 @@
 """Storage: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`, `Messages`,
-`History`, `Operations`; `Store` is all of them), the records they hand out, an embedded
+`History`, `Changes`, `Operations`; `Store` is all of them), the records they hand out, an embedded
 SQLite backend (`sqlite/`) and a PostgreSQL backend (`postgres/`)."""
 
 from __future__ import annotations
@@ -11,20 +11,25 @@ from contextlib import asynccontextmanager
 from ..config import Config
 from .records import (
     Added,
+    Change,
     Message,
     NewMessage,
     PoolUsage,
     PublicRoom,
+    Reaction,
     Room,
     RoomDetails,
     User,
+    Version,
     WaitingThread,
 )
-from .roles import Accounts, History, Messages, Operations, Rooms, Store, Support
+from .roles import Accounts, Changes, History, Messages, Operations, Rooms, Store, Support
 
 __all__ = [
     "Accounts",
     "Added",
+    "Change",
+    "Changes",
     "History",
     "Message",
     "Messages",
@@ -32,12 +37,14 @@ __all__ = [
     "Operations",
     "PoolUsage",
     "PublicRoom",
+    "Reaction",
     "Room",
     "RoomDetails",
     "Rooms",
     "Store",
     "Support",
     "User",
+    "Version",
     "WaitingThread",
     "describe_database",
     "open_store",

@@ -20,6 +20,16 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji's reactions to a message: how many users reacted with it, and the first
+    `chat.store.shared.changes.MAX_REACTION_UIDS` of them."""
+
+    emoji: str
+    count: int
+    uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A stored message with its sender's name as of the moment it was read."""
 
@@ -33,11 +43,50 @@ class Message:
     client_msg_id: str | None = None
     #: The id of the message of the same room this one answers, if it is a reply.
     reply_to: int | None = None
+    #: When its text was last edited (None: never).
+    edited_at: datetime | None = None
+    #: A tombstone: deleted, its text erased (`body` is "").
+    deleted: bool = False
+    #: Its current reactions, in the order each emoji was first used.
+    reactions: tuple[Reaction, ...] = ()
+
+    @property
+    def position(self) -> int:
+        """Its place in the stream of messages and changes (`Change.position`)."""
+        return self.id
 
     @property
     def ts_ms(self) -> int:
         """Creation time as Unix milliseconds, the form the protocols send."""
         return int(self.created_at.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change to a message of `room_id`: "edited" (`text` is the new text),
+    "deleted", or "reactions" (`reactions` is the message's whole reaction state after
+    it). `seq` is its position in the same sequence as message ids."""
+
+    seq: int
+    room_id: int
+    message_id: int
+    kind: str
+    at: datetime
+    text: str | None = None
+    reactions: tuple[Reaction, ...] = ()
+
+    @property
+    def position(self) -> int:
+        """Its place in the stream of messages and changes (`Message.position`)."""
+        return self.seq
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a message's text: the original, or an edit, and when it was made."""
+
+    text: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

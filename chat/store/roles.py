@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .records import (
     Added,
+    Change,
     Message,
     NewMessage,
     PoolUsage,
@@ -28,11 +29,13 @@ from .records import (
     Room,
     RoomDetails,
     User,
+    Version,
     WaitingThread,
 )
 
 if TYPE_CHECKING:
     from ..metrics import Observer
+    from .shared.changes import Check
 
 
 class Accounts(Protocol):
@@ -190,32 +193,89 @@ class Messages(Protocol):
         committed or never will (PostgreSQL: a lock taken before the ids, see
         sql/postgres/0004_cluster.sql; SQLite: one writer at a time)."""
 
-    async def last_message_id(self) -> int:
-        """The highest message id committed so far (0 when there are none)."""
+    async def last_position(self) -> int:
+        """The newest position committed so far: the highest message id or change
+        position (0 when there are none)."""
 
     async def committed_after(
-        self, after_id: int, *, before_id: int | None = None, limit: int
-    ) -> list[tuple[Message, Room]]:
-        """Every room's messages with ``after_id < id < before_id``, oldest first, at most
-        `limit`, each with its room: how an instance catches up with what others stored."""
+        self, after: int, *, before: int | None = None, limit: int
+    ) -> list[tuple[Message | Change, Room]]:
+        """Every room's messages and changes with ``after < position < before``, in
+        position order, at most `limit`, each with its room (read at one moment): how an
+        instance catches up with what others stored."""
 
 
 class History(Protocol):
     """One room's messages, a page at a time (what clients scroll back through)."""
 
-    async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
-        """The `limit` newest messages of a room, oldest first."""
+    async def latest_messages(
+        self, room_id: int, limit: int, *, skip_deleted: bool = False
+    ) -> list[Message]:
+        """The `limit` newest messages of a room, oldest first (with `skip_deleted`, the
+        `limit` newest that are not tombstones)."""
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+        self,
+        room_id: int,
+        before_id: int | None,
+        limit: int,
+        *,
+        after_id: int = 0,
+        skip_deleted: bool = False,
     ) -> list[Message]:
         """A page of a room's messages, newest first: the `limit` newest with an id below
-        `before_id` (or the newest of all when it is None) and above `after_id`.
+        `before_id` (or the newest of all when it is None) and above `after_id` (with
+        `skip_deleted`, tombstones left out).
         Observed by `Operations.history_seconds`."""
 
     async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
         """Whether message `message_id` exists and belongs to room `room_id` (what a
         reply's `reply_to` must name)."""
+
+
+class Changes(Protocol):
+    """Changes to messages: edits, deletions and reactions, each committed with the next
+    position of the message stream (`Change.seq`), and what they leave behind.
+
+    Each write first takes the positions lock, then reads the message and calls `check`
+    with it (None: no such message in the room), which raises to refuse the change: what
+    it checked stays true until the commit. None means nothing changed (an edit to the
+    same text, a second deletion, a reaction already there or not there)."""
+
+    async def edit_message(
+        self, room_id: int, message_id: int, text: str, check: Check
+    ) -> Change | None:
+        """Replace the message's text, keeping the earlier version."""
+
+    async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
+        """Erase the message's text, its earlier versions and its reactions, leaving a
+        tombstone (id, room, sender, time, and what it answered)."""
+
+    async def react(
+        self,
+        room_id: int,
+        message_id: int,
+        user_id: int,
+        emoji: str,
+        *,
+        add: bool,
+        max_emoji: int,
+        check: Check,
+    ) -> Change | None:
+        """Add (or take back) the user's reaction with `emoji`. Raises `InvalidInput` for
+        a new emoji on a message that has `max_emoji` different ones already."""
+
+    async def message_in_room(self, room_id: int, message_id: int) -> Message | None:
+        """The message as it is now, if it is one of the room's (tombstones included)."""
+
+    async def message_versions(self, room_id: int, message_id: int) -> list[Version] | None:
+        """The message's versions, oldest (the original) first; [] for a deleted message,
+        None if the room has no such message."""
+
+    async def room_changes(
+        self, room_id: int, *, after: int, before: int | None, limit: int
+    ) -> list[Change]:
+        """The room's changes with ``after < seq < before``, newest first, at most `limit`."""
 
 
 class Operations(Protocol):
@@ -233,5 +293,5 @@ class Operations(Protocol):
         """Return when the database answers a trivial query; raise otherwise."""
 
 
-class Store(Accounts, Rooms, Support, Messages, History, Operations, Protocol):
+class Store(Accounts, Rooms, Support, Messages, History, Changes, Operations, Protocol):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -20,6 +20,7 @@ from .. import shapes, validation
 from ..broadcaster import Event, Subscription, user_topic
 from ..errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
 from ..service import ChatService, Identity
+from ..store import Message
 from .dispatch import dumps
 from .session import ClientSession
 
@@ -28,8 +29,11 @@ def is_direct_frame(frame: dict[str, Any]) -> bool:
     return "to" in frame or "from" in frame or "content" in frame
 
 
-def encode_direct(event: Event) -> str:
-    return dumps(shapes.direct_message(event.message, event.room))
+def encode_direct(event: Event) -> str | None:
+    """Spec 003's frame for a direct message; it has none for a change to one."""
+    if not isinstance(event.item, Message):
+        return None
+    return dumps(shapes.direct_message(event.item, event.room))
 
 
 class DirectMessages:

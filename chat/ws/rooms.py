@@ -59,19 +59,31 @@ from .. import shapes, validation
 from ..broadcaster import Event, Subscription, room_topic
 from ..errors import ChatError, InvalidInput, RateLimited
 from ..service import MAX_RESUME, ChatService
-from ..store import Message, Room
+from ..store import Change, Message, Room
 from .dispatch import dumps
 from .session import ClientSession
 
 _ENTER_FIRST = 'enter a room first: {"Type": "enter", "RoomID": <id>}'
 
 
+#: The frames that change a message, each naming it with MessageID.
+_CHANGES = ("edit", "delete", "react", "unreact")
+
+
 def _message_frame(message: Message) -> str:
     return dumps({"Type": "message", **shapes.room_message(message)})
 
 
+def _item_frame(item: Message | Change) -> str:
+    if isinstance(item, Message):
+        return _message_frame(item)
+    return dumps(shapes.change(item))
+
+
 def encode_room_message(event: Event) -> str:
-    return _message_frame(event.message)
+    """A message, or a change to one (edited, deleted, reactions), as this protocol
+    frames it."""
+    return _item_frame(event.item)
 
 
 class RoomProtocol:
@@ -93,17 +105,25 @@ class RoomProtocol:
             await self._handle(frame)
         except ChatError as error:
             client_msg_id = validation.echoed_client_msg_id(frame, "ClientMsgID")
-            await self._session.send(self.error_frame(str(error), client_msg_id))
+            message_id = None
+            if isinstance(frame, dict) and frame.get("Type") in _CHANGES:
+                message_id = validation.echoed_id(frame, "MessageID")
+            await self._session.send(self.error_frame(str(error), client_msg_id, message_id))
             await self._session.after_refusal(error)
 
     async def reject(self, problem: str) -> None:
         await self._session.send(self.error_frame(problem))
 
-    def error_frame(self, problem: str, client_msg_id: str | None = None) -> str:
-        """An error frame; one answering a message that carried a ClientMsgID repeats it."""
-        frame = {"Type": "error", "Error": problem}
+    def error_frame(
+        self, problem: str, client_msg_id: str | None = None, message_id: int | None = None
+    ) -> str:
+        """An error frame; one answering a message that carried a ClientMsgID repeats it,
+        and one answering a change to a message names the message (MessageID)."""
+        frame: dict[str, Any] = {"Type": "error", "Error": problem}
         if client_msg_id is not None:
             frame["ClientMsgID"] = client_msg_id
+        if message_id is not None:
+            frame["MessageID"] = message_id
         return dumps(frame)
 
     def refusal_frame(self, error: RateLimited) -> str:
@@ -132,6 +152,8 @@ class RoomProtocol:
             if frame.get("ReplyTo") is not None:
                 reply_to = validation.require_id(frame, "ReplyTo")
             await self._message(text, validation.client_msg_id(frame, "ClientMsgID"), reply_to)
+        elif kind in _CHANGES:
+            await self._change(kind, frame)
         elif kind == "read":
             session.limit(limits.read_markers)
             await self._read(
@@ -144,7 +166,8 @@ class RoomProtocol:
             self._service.presence.typing(self._session, self._room.id)
         else:
             raise InvalidInput(
-                f'unknown Type {kind[:50]!r}: expected "enter", "message", "read" or "typing"'
+                f'unknown Type {kind[:50]!r}: expected "enter", "message", "edit", "delete",'
+                ' "react", "unreact", "read" or "typing"'
             )
 
     def _leave(self) -> None:
@@ -204,8 +227,8 @@ class RoomProtocol:
                     }
                 )
             )
-        for message in backlog.messages:
-            await self._session.send_history(_message_frame(message))
+        for item in backlog.items:
+            await self._session.send_history(_item_frame(item))
         await self._session.release(subscription)
 
     async def _message(self, text: str, client_msg_id: str | None, reply_to: int | None) -> None:
@@ -225,6 +248,34 @@ class RoomProtocol:
             reply_to=reply_to,
         )
         self._session.track_write(pending)
+
+    async def _change(self, kind: str, frame: dict[str, Any]) -> None:
+        """An edit, deletion or reaction of a message of the current room. Once it is
+        committed, every connection in the room gets its frame, this one included (its
+        confirmation); a request that changed nothing (the same text, a second deletion, a
+        reaction already there) is answered to this connection alone, with the message's
+        present state and no Seq."""
+        identity = self._session.identity
+        assert identity is not None, "/ws requires a token at the handshake"
+        message_id = validation.require_id(frame, "MessageID")
+        if kind == "edit":
+            text = validation.require_str(frame, "Text")
+        elif kind in ("react", "unreact"):
+            emoji = validation.require_str(frame, "Emoji")
+        if self._room is None:
+            raise InvalidInput(_ENTER_FIRST)
+        room, changes = self._room, self._service.changes
+        # Read-your-writes: a message this client just sent may not be committed yet.
+        await self._session.writes_settled()
+        if kind == "edit":
+            change = await changes.edit(identity, room, message_id, text)
+        elif kind == "delete":
+            change = await changes.delete(identity, room, message_id)
+        else:
+            change = await changes.react(identity, room, message_id, emoji, add=kind == "react")
+        if change is None:
+            present = await changes.message(room, message_id)
+            await self._session.send(dumps(shapes.unchanged(kind, present)))
 
     async def _read(self, room_id: int, message_id: int) -> None:
         """Move the read marker; the answer is the notice every connection of the

@@ -64,17 +64,22 @@ def _answer(result: Any, request_id: RequestId) -> str:
     return dumps({"error": None, "result": result, "id": request_id})
 
 
-def encode_for_user(event: Event) -> str:
-    """Spec 3.1: a new message in the user's own thread; the id is the message's."""
-    message = shapes.support_message(event.message, event.room)
-    return _answer({"message": message}, event.message.id)
+def encode_for_user(event: Event) -> str | None:
+    """Spec 3.1: a new message in the user's own thread; the id is the message's. Spec
+    001 has no frame for a change to a message."""
+    if not isinstance(event.item, Message):
+        return None
+    message = shapes.support_message(event.item, event.room)
+    return _answer({"message": message}, event.item.id)
 
 
-def encode_for_operators(event: Event) -> str:
+def encode_for_operators(event: Event) -> str | None:
     """The same, with the id of the user whose thread it is, so operators know whom to
     answer."""
-    message = shapes.support_message(event.message, event.room)
-    return _answer({"message": message, "user_id": event.room.creator_id}, event.message.id)
+    if not isinstance(event.item, Message):
+        return None
+    message = shapes.support_message(event.item, event.room)
+    return _answer({"message": message, "user_id": event.room.creator_id}, event.item.id)
 
 
 def _text_param(params: Any, index: int, length: int) -> str:

@@ -45,12 +45,13 @@ def _chat_frame(name_key: str, message: Message) -> str:
 
 # One encoder per variant, module-level, so the broadcaster encodes each event once per
 # variant no matter how many clients receive it.
-def encode_with_name(event: Event) -> str:
-    return _chat_frame("name", event.message)
+# TokenTalker has no frame for a change to a message: None (its `history` shows them).
+def encode_with_name(event: Event) -> str | None:
+    return _chat_frame("name", event.item) if isinstance(event.item, Message) else None
 
 
-def encode_with_username(event: Event) -> str:
-    return _chat_frame("username", event.message)
+def encode_with_username(event: Event) -> str | None:
+    return _chat_frame("username", event.item) if isinstance(event.item, Message) else None
 
 
 _ENCODERS = {"name": encode_with_name, "username": encode_with_username}

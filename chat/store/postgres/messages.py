@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from ..records import Added, Message, NewMessage, Room
+from ...errors import InvalidInput
+from ..records import Added, Change, Message, NewMessage, Room
+from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
-from ..shared.messages import COMMITTED_AFTER_SQL, IS_MESSAGE_OF_ROOM_SQL, committed_from_rows
+from ..shared.messages import (
+    COMMITTED_AFTER_SQL,
+    DELETED_AMONG_SQL,
+    IS_MESSAGE_OF_ROOM_SQL,
+    LAST_POSITION_SQL,
+    MESSAGE_COLUMNS,
+    committed_from_rows,
+    in_position_order,
+)
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
 
@@ -15,10 +25,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 
-_MESSAGE_COLUMNS = (
-    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at, m.client_msg_id,"
-    " m.reply_to"
-)
+_MESSAGE_COLUMNS = MESSAGE_COLUMNS
 
 
 # One statement for the whole batch. Rows are inserted in the order the SELECT produces
@@ -43,49 +50,93 @@ _ORIGINAL_MESSAGES = (
 
 async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[Added]:
     async with pool.acquire() as conn:
-        inserted = await conn.fetch(
-            _INSERT_MESSAGES,
-            [row.room_id for row in rows],
-            [row.sender_id for row in rows],
-            [row.body for row in rows],
-            [row.client_msg_id for row in rows],
-            [row.reply_to for row in rows],
+        if any(row.reply_to is not None for row in rows):
+            # Replies: one transaction, so that the look at their targets happens under
+            # the positions lock the insert takes (and holds to the commit).
+            async with conn.transaction():
+                added = await _aio_insert(conn, rows)
+                await _aio_refuse_replies_to_deleted(conn, rows)
+                return added
+        return await _aio_insert(conn, rows)
+
+
+async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[NewMessage]) -> None:
+    """Raise `InvalidInput` (the transaction rolls back) if a row answers a message
+    deleted since the caller checked it. A statement of its own after the insert: its
+    snapshot is taken after the insert got the positions lock, so it sees every deletion
+    committed before (deletions take the same lock)."""
+    answered = {row.reply_to: row.room_id for row in rows if row.reply_to is not None}
+    deleted = await conn.fetchval(
+        DELETED_AMONG_SQL.format(ids="SELECT unnest($1::bigint[])"), list(answered)
+    )
+    if deleted is not None:
+        raise InvalidInput(f"ReplyTo {deleted} is not a message of room {answered[deleted]}")
+
+
+async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
+    inserted = await conn.fetch(
+        _INSERT_MESSAGES,
+        [row.room_id for row in rows],
+        [row.sender_id for row in rows],
+        [row.body for row in rows],
+        [row.client_msg_id for row in rows],
+        [row.reply_to for row in rows],
+    )
+    # Match rows to what came back, in order: a row without a client id is always
+    # stored; one with a client id is stored unless it was a resend.
+    added: list[Added | NewMessage] = []
+    fresh = iter(inserted)
+    candidate = next(fresh, None)
+    for row in rows:
+        if candidate is not None and (
+            row.client_msg_id is None
+            or (candidate["room_id"], candidate["sender_id"], candidate["client_msg_id"])
+            == (row.room_id, row.sender_id, row.client_msg_id)
+        ):
+            added.append(Added(message_of(candidate), new=True))
+            candidate = next(fresh, None)
+        else:
+            added.append(row)
+    resent = [row for row in added if isinstance(row, NewMessage)]
+    if not resent:
+        return cast(list[Added], added)  # no resends: every item is an Added
+    # A second statement, so it sees originals that committed while this insert
+    # waited for the id lock (the insert's own snapshot is older than that).
+    originals = {
+        (record["room_id"], record["sender_id"], record["client_msg_id"]): message_of(record)
+        for record in await conn.fetch(
+            _ORIGINAL_MESSAGES,
+            [row.room_id for row in resent],
+            [row.sender_id for row in resent],
+            [row.client_msg_id for row in resent],
         )
-        # Match rows to what came back, in order: a row without a client id is always
-        # stored; one with a client id is stored unless it was a resend.
-        added: list[Added | NewMessage] = []
-        fresh = iter(inserted)
-        candidate = next(fresh, None)
-        for row in rows:
-            if candidate is not None and (
-                row.client_msg_id is None
-                or (candidate["room_id"], candidate["sender_id"], candidate["client_msg_id"])
-                == (row.room_id, row.sender_id, row.client_msg_id)
-            ):
-                added.append(Added(message_of(candidate), new=True))
-                candidate = next(fresh, None)
-            else:
-                added.append(row)
-        resent = [row for row in added if isinstance(row, NewMessage)]
-        if not resent:
-            return cast(list[Added], added)  # no resends: every item is an Added
-        # A second statement, so it sees originals that committed while this insert
-        # waited for the id lock (the insert's own snapshot is older than that).
-        originals = {
-            (record["room_id"], record["sender_id"], record["client_msg_id"]): message_of(record)
-            for record in await conn.fetch(
-                _ORIGINAL_MESSAGES,
-                [row.room_id for row in resent],
-                [row.sender_id for row in resent],
-                [row.client_msg_id for row in resent],
-            )
-        }
-        return [
-            Added(originals[(item.room_id, item.sender_id, item.client_msg_id)], new=False)
-            if isinstance(item, NewMessage)
-            else item
-            for item in added
-        ]
+    }
+    return [
+        Added(originals[(item.room_id, item.sender_id, item.client_msg_id)], new=False)
+        if isinstance(item, NewMessage)
+        else item
+        for item in added
+    ]
+
+
+async def _aio_committed_after(
+    pool: asyncpg.Pool, after: int, before: int, limit: int
+) -> list[tuple[Message | Change, Room]]:
+    bounds = (after, before, limit)
+    # One snapshot for both tables: a message and a change committed between two separate
+    # reads could otherwise be seen one without the other.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        messages = await conn.fetch(
+            COMMITTED_AFTER_SQL.format(after="$1", before="$2", limit="$3"), *bounds
+        )
+        changes = await conn.fetch(
+            CHANGES_AFTER_SQL.format(after="$1", before="$2", limit="$3"), *bounds
+        )
+    return in_position_order(
+        committed_from_rows(messages, as_is, message_of),
+        committed_from_rows(changes, as_is, lambda row: change_from_row(row, as_is)),
+        limit,
+    )
 
 
 class PostgresMessages(PostgresBase):
@@ -94,37 +145,43 @@ class PostgresMessages(PostgresBase):
     async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
         return await self._call(_aio_add_messages, self._pool, rows)
 
-    async def last_message_id(self) -> int:
-        return await self._call(self._pool.fetchval, "SELECT coalesce(max(id), 0) FROM messages")
+    async def last_position(self) -> int:
+        row = await self._call(self._pool.fetchrow, LAST_POSITION_SQL)
+        return int(max(row))
 
     async def committed_after(
-        self, after_id: int, *, before_id: int | None = None, limit: int
-    ) -> list[tuple[Message, Room]]:
-        rows = await self._call(
-            self._pool.fetch,
-            COMMITTED_AFTER_SQL.format(after="$1", before="$2", limit="$3"),
-            after_id,
-            NO_UPPER_BOUND if before_id is None else before_id,
-            limit,
-        )
-        return committed_from_rows(rows, as_is)
+        self, after: int, *, before: int | None = None, limit: int
+    ) -> list[tuple[Message | Change, Room]]:
+        below = NO_UPPER_BOUND if before is None else before
+        return await self._call(_aio_committed_after, self._pool, after, below, limit)
 
     async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
         sql = IS_MESSAGE_OF_ROOM_SQL.format(room="$1", message="$2")
         return await self._call(self._pool.fetchval, sql, room_id, message_id) is not None
 
-    async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
-        return list(reversed(await self.messages_before(room_id, None, limit)))
+    async def latest_messages(
+        self, room_id: int, limit: int, *, skip_deleted: bool = False
+    ) -> list[Message]:
+        page = await self.messages_before(room_id, None, limit, skip_deleted=skip_deleted)
+        return list(reversed(page))
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+        self,
+        room_id: int,
+        before_id: int | None,
+        limit: int,
+        *,
+        after_id: int = 0,
+        skip_deleted: bool = False,
     ) -> list[Message]:
+        live = " AND m.deleted_at IS NULL" if skip_deleted else ""
         with observed(self.history_seconds):
             rows = await self._call(
                 self._pool.fetch,
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
                 " JOIN users AS u ON u.id = m.sender_id"
-                " WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3 ORDER BY m.id DESC LIMIT $4",
+                f" WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3{live}"
+                " ORDER BY m.id DESC LIMIT $4",
                 room_id,
                 NO_UPPER_BOUND if before_id is None else before_id,
                 after_id,

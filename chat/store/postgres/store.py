@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from .accounts import PostgresAccounts
+from .changes import PostgresChanges
 from .messages import PostgresMessages
 from .rooms import PostgresRooms
 from .support import PostgresSupport
 
 
-class PostgresStore(PostgresAccounts, PostgresRooms, PostgresSupport, PostgresMessages):
+class PostgresStore(
+    PostgresAccounts, PostgresRooms, PostgresSupport, PostgresMessages, PostgresChanges
+):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

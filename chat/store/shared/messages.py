@@ -3,11 +3,22 @@ catches up)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from ..records import Message, Room
+from ..records import Change, Message, Room
+from .changes import reactions_from_json
 from .rooms import room_from_row
 from .rows import Row, ToDatetime
+
+T = TypeVar("T")
+
+#: The columns of a message as `message_from_row` reads them, from `messages AS m JOIN
+#: users AS u ON u.id = m.sender_id`: the stores' selects of messages all use these.
+MESSAGE_COLUMNS = (
+    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
+    " m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions"
+)
 
 
 def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
@@ -21,19 +32,30 @@ def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
         created_at=to_datetime(row["created_at"]),
         client_msg_id=row["client_msg_id"],
         reply_to=row["reply_to"],
+        edited_at=None if row["edited_at"] is None else to_datetime(row["edited_at"]),
+        deleted=row["deleted_at"] is not None,
+        reactions=reactions_from_json(row["reactions"]),
     )
 
 
-#: Whether a message is one of a room's (a reply's target must be): one probe of the
-#: primary key. {room} and {message} are the stores' placeholders.
-IS_MESSAGE_OF_ROOM_SQL = "SELECT 1 FROM messages WHERE id = {message} AND room_id = {room}"
+#: Whether a message is one of a room's, and not deleted (a reply's target must be): one
+#: probe of the primary key. {room} and {message} are the stores' placeholders.
+IS_MESSAGE_OF_ROOM_SQL = (
+    "SELECT 1 FROM messages WHERE id = {message} AND room_id = {room} AND deleted_at IS NULL"
+)
+
+#: Which of the messages a batch answers (`reply_to`) have been deleted meanwhile: read in
+#: the inserting transaction, after the positions lock, so that a reply to a message
+#: deleted before it commits is refused (`{ids}` is the store's list of ids).
+DELETED_AMONG_SQL = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NOT NULL"
 
 
 #: Every room's messages after a position, with their rooms (for `Messages.committed_after`).
 #: Both stores run this query; {after}, {before} and {limit} are their placeholders.
 COMMITTED_AFTER_SQL = """
 SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
-       m.client_msg_id, m.reply_to, r.name AS room_name, r.kind AS room_kind,
+       m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,
+       r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id
@@ -47,8 +69,11 @@ LIMIT {limit}
 """
 
 
-def committed_from_rows(rows: Sequence[Row], to_datetime: ToDatetime) -> list[tuple[Message, Room]]:
-    """`COMMITTED_AFTER_SQL` rows as (message, room) pairs; one `Room` per room."""
+def committed_from_rows(
+    rows: Sequence[Row], to_datetime: ToDatetime, item_of: Callable[[Row], T]
+) -> list[tuple[T, Room]]:
+    """`COMMITTED_AFTER_SQL` (or `CHANGES_AFTER_SQL`) rows as (item, room) pairs, each
+    item made by `item_of`; one `Room` per room."""
     rooms: dict[int, Room] = {}
     pairs = []
     for row in rows:
@@ -57,5 +82,27 @@ def committed_from_rows(rows: Sequence[Row], to_datetime: ToDatetime) -> list[tu
             room = room_from_row(row, to_datetime, "room_")
             assert room is not None  # from a row, never None
             rooms[row["room_id"]] = room
-        pairs.append((message_from_row(row, to_datetime), room))
+        pairs.append((item_of(row), room))
     return pairs
+
+
+def in_position_order(
+    messages: Sequence[tuple[Message, Room]],
+    changes: Sequence[tuple[Change, Room]],
+    limit: int,
+) -> list[tuple[Message | Change, Room]]:
+    """The first `limit` of two lists read with the same bounds and limit, each in
+    position order, as one list in position order: what comes after the `limit`-th item
+    of the merge is past the end of one list or the other, so nothing is skipped."""
+    merged: list[tuple[Message | Change, Room]] = [*messages, *changes]
+    if changes:
+        merged.sort(key=lambda pair: pair[0].position)
+    return merged[:limit]
+
+
+#: The newest position is the greater of these two: the highest message id, and the
+#: highest change position (0 when none).
+LAST_POSITION_SQL = (
+    "SELECT coalesce((SELECT max(id) FROM messages), 0),"
+    " coalesce((SELECT max(seq) FROM message_changes), 0)"
+)

@@ -4,10 +4,22 @@ in id order, and a room's pages of history."""
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
-from ..records import Added, Message, NewMessage, Room
+from ...errors import InvalidInput
+from ..records import Added, Change, Message, NewMessage, Room
+from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
-from ..shared.messages import COMMITTED_AFTER_SQL, IS_MESSAGE_OF_ROOM_SQL, committed_from_rows
+from ..shared.messages import (
+    COMMITTED_AFTER_SQL,
+    DELETED_AMONG_SQL,
+    IS_MESSAGE_OF_ROOM_SQL,
+    LAST_POSITION_SQL,
+    MESSAGE_COLUMNS,
+    committed_from_rows,
+    in_position_order,
+    message_from_row,
+)
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
 
@@ -18,18 +30,34 @@ _INSERT_MESSAGE = (
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING"
     " RETURNING id, room_id, sender_id, body, created_at, client_msg_id, reply_to,"
+    " edited_at, deleted_at, reactions,"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
 )
 
 _MESSAGE_SELECT = (
-    "SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
-    " m.client_msg_id, m.reply_to"
-    " FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
 )
 
 _ORIGINAL_MESSAGE = (
     f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.sender_id = ? AND m.client_msg_id = ?"
 )
+
+
+def _refuse_replies_to_deleted(conn: sqlite3.Connection, rows: list[NewMessage]) -> None:
+    """Raise `InvalidInput` (the transaction rolls back) if a row of the batch answers a
+    message deleted since the caller checked it: the write lock is ours, so nothing can
+    be deleted between this look and the commit."""
+    answered = {row.reply_to: row.room_id for row in rows if row.reply_to is not None}
+    if not answered:
+        return
+    marks = ", ".join("?" * len(answered))
+    deleted = conn.execute(DELETED_AMONG_SQL.format(ids=marks), list(answered)).fetchone()
+    if deleted is not None:
+        reply_to = deleted[0]
+        raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {answered[reply_to]}")
+
+
+_message_of = partial(message_from_row, to_datetime=from_ms)
 
 
 class SQLiteMessages(SQLiteBase):
@@ -58,25 +86,40 @@ class SQLiteMessages(SQLiteBase):
                     key = (row.room_id, row.sender_id, row.client_msg_id)
                     original = conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
                     added.append(Added(message_of(original), new=False))
+                _refuse_replies_to_deleted(conn, rows)
             return added
 
         return await self._run(insert)
 
-    async def last_message_id(self) -> int:
-        return await self._run(
-            lambda conn: conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
-        )
+    async def last_position(self) -> int:
+        return await self._run(lambda conn: max(conn.execute(LAST_POSITION_SQL).fetchone()))
 
     async def committed_after(
-        self, after_id: int, *, before_id: int | None = None, limit: int
-    ) -> list[tuple[Message, Room]]:
-        sql = COMMITTED_AFTER_SQL.format(after="?", before="?", limit="?")
-        below = NO_UPPER_BOUND if before_id is None else before_id
-        return await self._run(
-            lambda conn: committed_from_rows(
-                conn.execute(sql, (after_id, below, limit)).fetchall(), from_ms
+        self, after: int, *, before: int | None = None, limit: int
+    ) -> list[tuple[Message | Change, Room]]:
+        bounds = (after, NO_UPPER_BOUND if before is None else before, limit)
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Message | Change, Room]]:
+            # One read transaction, so the two tables are seen at the same moment.
+            conn.execute("BEGIN")
+            try:
+                messages = conn.execute(
+                    COMMITTED_AFTER_SQL.format(after="?", before="?", limit="?"), bounds
+                ).fetchall()
+                changes = conn.execute(
+                    CHANGES_AFTER_SQL.format(after="?", before="?", limit="?"), bounds
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return in_position_order(
+                committed_from_rows(
+                    messages, from_ms, partial(message_from_row, to_datetime=from_ms)
+                ),
+                committed_from_rows(changes, from_ms, lambda row: change_from_row(row, from_ms)),
+                limit,
             )
-        )
+
+        return await self._run(select)
 
     async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
         return await self._run(
@@ -89,18 +132,28 @@ class SQLiteMessages(SQLiteBase):
             )
         )
 
-    async def latest_messages(self, room_id: int, limit: int) -> list[Message]:
-        return list(reversed(await self.messages_before(room_id, None, limit)))
+    async def latest_messages(
+        self, room_id: int, limit: int, *, skip_deleted: bool = False
+    ) -> list[Message]:
+        page = await self.messages_before(room_id, None, limit, skip_deleted=skip_deleted)
+        return list(reversed(page))
 
     async def messages_before(
-        self, room_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+        self,
+        room_id: int,
+        before_id: int | None,
+        limit: int,
+        *,
+        after_id: int = 0,
+        skip_deleted: bool = False,
     ) -> list[Message]:
+        live = " AND m.deleted_at IS NULL" if skip_deleted else ""
         # No `before_id` means "from the newest": every id is below the largest bigint.
         below = NO_UPPER_BOUND if before_id is None else before_id
 
         def select(conn: sqlite3.Connection) -> list[Message]:
             rows = conn.execute(
-                f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.id < ? AND m.id > ?"
+                f"{_MESSAGE_SELECT} WHERE m.room_id = ? AND m.id < ? AND m.id > ?{live}"
                 " ORDER BY m.id DESC LIMIT ?",
                 (room_id, below, after_id, limit),
             ).fetchall()

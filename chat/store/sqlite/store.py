@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .accounts import SQLiteAccounts
+from .changes import SQLiteChanges
 from .messages import SQLiteMessages
 from .rooms import SQLiteRooms
 from .support import SQLiteSupport
 
 
-class SQLiteStore(SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages):
+class SQLiteStore(SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""

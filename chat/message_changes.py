@@ -1,0 +1,152 @@
+"""Changes to messages: edits, deletions and reactions, the rules for who may make them,
+and how each reaches everyone.
+
+A change is committed before anyone hears of it, as a message is: the store writes it in
+one transaction with the next position of the message stream (`chat.store.Changes`),
+then `MessageWriter.committed` publishes it, in position order with the messages, on
+this instance, and wakes the others, which read it from the table. Every connection in
+the room, the author's included (that is its confirmation), receives it.
+
+The rules live here once, for every adapter (the room protocol on /ws, HTTP):
+
+- only a message's author may edit it, within `edit_window_s` of sending it (None: any
+  time); editing to the same text changes nothing;
+- its author may delete it, and so may the creator of the group room it is in; deleting
+  a tombstone again changes nothing;
+- anyone who may read the room may react, at most once per emoji, with at most
+  `MAX_EMOJI` different emoji per message;
+- a tombstone can be neither edited nor reacted to;
+- every change counts against its author's message rate limit, as a message does.
+
+They are checked inside the store's transaction (`Check`), so what they saw is still
+true when the change commits (a deletion racing an edit cannot let the edit through).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from . import validation
+from .errors import Forbidden, NotFound
+from .store import Change, Changes, Message, Room, Version
+
+if TYPE_CHECKING:
+    from .message_writer import MessageWriter
+    from .rate_limits import RateLimits
+    from .service import Identity
+
+#: The most different emoji one message may be reacted with.
+MAX_EMOJI = 20
+
+
+def _unknown(room: Room, message_id: int) -> NotFound:
+    return NotFound(f"no message with MessageID {message_id} in room {room.id}")
+
+
+def _exists(room: Room, message_id: int, message: Message | None) -> Message:
+    """The message, if it exists and is not a tombstone."""
+    if message is None:
+        raise _unknown(room, message_id)
+    if message.deleted:
+        raise NotFound(f"message {message_id} was deleted")
+    return message
+
+
+class MessageChanges:
+    """Edits, deletions and reactions for every protocol adapter."""
+
+    def __init__(
+        self,
+        store: Changes,
+        writer: MessageWriter,
+        rate_limits: RateLimits,
+        *,
+        max_text_chars: int,
+        edit_window_s: float | None,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._rate_limits = rate_limits
+        self._max_text_chars = max_text_chars
+        self._edit_window = None if edit_window_s is None else timedelta(seconds=edit_window_s)
+
+    def _count(self, identity: Identity) -> None:
+        """A change costs what a message costs (`RateLimited` past the limit)."""
+        self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
+
+    def _published(self, change: Change | None) -> Change | None:
+        if change is not None:
+            self._writer.committed(change)
+        return change
+
+    async def edit(
+        self, identity: Identity, room: Room, message_id: int, text: str
+    ) -> Change | None:
+        """Replace the text of the caller's own message `message_id` in `room` (the
+        caller may read the room: `ChatService.member_room`). None if the text is the
+        same: nothing changed."""
+        validation.message_text(text, self._max_text_chars)
+        self._count(identity)
+
+        def check(message: Message | None) -> None:
+            message = _exists(room, message_id, message)
+            if message.sender_id != identity.user_id:
+                raise Forbidden(f"only the author of message {message_id} may edit it")
+            window = self._edit_window
+            if window is not None and datetime.now(UTC) - message.created_at > window:
+                raise Forbidden(
+                    f"message {message_id} can no longer be edited: messages may be edited"
+                    f" for {window.total_seconds():g} s after they are sent"
+                )
+
+        return self._published(await self._store.edit_message(room.id, message_id, text, check))
+
+    async def delete(self, identity: Identity, room: Room, message_id: int) -> Change | None:
+        """Delete message `message_id` of `room`: its author may, and so may the creator
+        of a group room. None if it was deleted already."""
+        self._count(identity)
+        creator = room.kind == "group" and room.creator_id == identity.user_id
+
+        def check(message: Message | None) -> None:
+            if message is None:
+                raise _unknown(room, message_id)
+            if message.sender_id != identity.user_id and not creator:
+                raise Forbidden(
+                    f"only the author of message {message_id} or the creator of the room"
+                    " may delete it"
+                )
+
+        return self._published(await self._store.delete_message(room.id, message_id, check))
+
+    async def react(
+        self, identity: Identity, room: Room, message_id: int, emoji: str, *, add: bool
+    ) -> Change | None:
+        """Add (`add`) or take back the caller's reaction `emoji` to message `message_id`
+        of `room`. None if there was nothing to change."""
+        validation.reaction(emoji)
+        self._count(identity)
+
+        def check(message: Message | None) -> None:
+            _exists(room, message_id, message)
+
+        change = await self._store.react(
+            room.id, message_id, identity.user_id, emoji, add=add, max_emoji=MAX_EMOJI, check=check
+        )
+        return self._published(change)
+
+    async def message(self, room: Room, message_id: int) -> Message:
+        """Message `message_id` of `room` as it is now (a tombstone, if deleted)."""
+        message = await self._store.message_in_room(room.id, message_id)
+        if message is None:
+            raise _unknown(room, message_id)
+        return message
+
+    async def versions(self, room: Room, message_id: int) -> list[Version]:
+        """The versions of a message's text, the original first."""
+        versions = await self._store.message_versions(room.id, message_id)
+        if versions is None:
+            raise _unknown(room, message_id)
+        if not versions:
+            raise NotFound(f"message {message_id} was deleted")
+        return versions

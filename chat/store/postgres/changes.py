@@ -1,0 +1,214 @@
+"""The PostgreSQL store's `Changes`: edits, deletions and reactions, each one transaction
+that first takes the positions lock (sql/postgres/0012_message_changes.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...errors import InvalidInput
+from ..records import Change, Message, Version
+from ..shared.changes import (
+    DELETED,
+    EDITED,
+    EDITS_SQL,
+    EMOJI_COUNT_SQL,
+    ERASE_CHANGES_SQL,
+    ERASE_REACTIONS_SQL,
+    REACTION_STATE_SQL,
+    REACTIONS,
+    ROOM_CHANGES_SQL,
+    Check,
+    change_from_row,
+    reactions_from_rows,
+    reactions_to_json,
+)
+from ..shared.messages import MESSAGE_COLUMNS
+from ..shared.rows import NO_UPPER_BOUND
+from .base import PostgresBase, as_is, message_of
+
+if TYPE_CHECKING:
+    import asyncpg
+
+_MESSAGE_IN_ROOM = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+    " WHERE m.id = $1 AND m.room_id = $2"
+)
+
+_INSERT_CHANGE = (
+    "INSERT INTO message_changes (room_id, message_id, kind, body, reactions)"
+    " VALUES ($1, $2, $3, $4, $5) RETURNING *"
+)
+
+
+async def _checked(
+    conn: asyncpg.Connection, room_id: int, message_id: int, check: Check
+) -> Message:
+    """The message, read after taking the positions lock (so no other change or insert
+    is under way: what the check sees stays true until the commit), if the check
+    accepts it."""
+    await conn.execute("SELECT chat_lock_positions()")
+    row = await conn.fetchrow(_MESSAGE_IN_ROOM, message_id, room_id)
+    message = None if row is None else message_of(row)
+    check(message)
+    assert message is not None, "the check refuses a message that does not exist"
+    return message
+
+
+async def _record(
+    conn: asyncpg.Connection,
+    message: Message,
+    kind: str,
+    *,
+    body: str | None = None,
+    reactions: str | None = None,
+) -> Change:
+    row = await conn.fetchrow(_INSERT_CHANGE, message.room_id, message.id, kind, body, reactions)
+    return change_from_row(row, as_is)
+
+
+async def _aio_edit(
+    pool: asyncpg.Pool, room_id: int, message_id: int, text: str, check: Check
+) -> Change | None:
+    async with pool.acquire() as conn, conn.transaction():
+        message = await _checked(conn, room_id, message_id, check)
+        if message.body == text:
+            return None
+        change = await _record(conn, message, EDITED, body=text)
+        await conn.execute(
+            "UPDATE messages SET original_body = coalesce(original_body, body), body = $1,"
+            " edited_at = $2 WHERE id = $3",
+            text,
+            change.at,
+            message_id,
+        )
+        return change
+
+
+async def _aio_delete(
+    pool: asyncpg.Pool, room_id: int, message_id: int, check: Check
+) -> Change | None:
+    async with pool.acquire() as conn, conn.transaction():
+        message = await _checked(conn, room_id, message_id, check)
+        if message.deleted:
+            return None
+        change = await _record(conn, message, DELETED)
+        await conn.execute(
+            "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
+            " reactions = NULL, deleted_at = $1 WHERE id = $2",
+            change.at,
+            message_id,
+        )
+        await conn.execute(ERASE_REACTIONS_SQL.format(message="$1"), message_id)
+        await conn.execute(ERASE_CHANGES_SQL.format(message="$1", seq="$2"), message_id, change.seq)
+        return change
+
+
+async def _aio_react(
+    pool: asyncpg.Pool,
+    room_id: int,
+    message_id: int,
+    user_id: int,
+    emoji: str,
+    add: bool,
+    max_emoji: int,
+    check: Check,
+) -> Change | None:
+    async with pool.acquire() as conn, conn.transaction():
+        message = await _checked(conn, room_id, message_id, check)
+        if add:
+            counts = await conn.fetchrow(
+                EMOJI_COUNT_SQL.format(message="$1", emoji="$2"), message_id, emoji
+            )
+            if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
+                raise InvalidInput(
+                    f"message {message_id} already has {max_emoji} different reactions:"
+                    " react with one of them"
+                )
+            written = await conn.fetchval(
+                "INSERT INTO message_reactions (message_id, emoji, user_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
+                message_id,
+                emoji,
+                user_id,
+            )
+        else:
+            written = await conn.fetchval(
+                "DELETE FROM message_reactions"
+                " WHERE message_id = $1 AND emoji = $2 AND user_id = $3 RETURNING 1",
+                message_id,
+                emoji,
+                user_id,
+            )
+        if written is None:
+            return None  # reacted already, or never: nothing changes
+        rows = await conn.fetch(REACTION_STATE_SQL.format(message="$1"), message_id)
+        state = reactions_to_json(reactions_from_rows(rows))
+        change = await _record(conn, message, REACTIONS, reactions=state)
+        await conn.execute("UPDATE messages SET reactions = $1 WHERE id = $2", state, message_id)
+        return change
+
+
+async def _aio_versions(pool: asyncpg.Pool, room_id: int, message_id: int) -> list[Version] | None:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(
+            "SELECT coalesce(original_body, body) AS body, created_at, deleted_at"
+            " FROM messages WHERE id = $1 AND room_id = $2",
+            message_id,
+            room_id,
+        )
+        if row is None:
+            return None
+        if row["deleted_at"] is not None:
+            return []
+        edits = await conn.fetch(EDITS_SQL.format(message="$1"), message_id)
+    return [
+        Version(row["body"], row["created_at"]),
+        *(Version(edit["body"], edit["created_at"]) for edit in edits),
+    ]
+
+
+class PostgresChanges(PostgresBase):
+    """`Changes` on PostgreSQL."""
+
+    async def edit_message(
+        self, room_id: int, message_id: int, text: str, check: Check
+    ) -> Change | None:
+        return await self._call(_aio_edit, self._pool, room_id, message_id, text, check)
+
+    async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
+        return await self._call(_aio_delete, self._pool, room_id, message_id, check)
+
+    async def react(
+        self,
+        room_id: int,
+        message_id: int,
+        user_id: int,
+        emoji: str,
+        *,
+        add: bool,
+        max_emoji: int,
+        check: Check,
+    ) -> Change | None:
+        return await self._call(
+            _aio_react, self._pool, room_id, message_id, user_id, emoji, add, max_emoji, check
+        )
+
+    async def message_in_room(self, room_id: int, message_id: int) -> Message | None:
+        row = await self._call(self._pool.fetchrow, _MESSAGE_IN_ROOM, message_id, room_id)
+        return None if row is None else message_of(row)
+
+    async def message_versions(self, room_id: int, message_id: int) -> list[Version] | None:
+        return await self._call(_aio_versions, self._pool, room_id, message_id)
+
+    async def room_changes(
+        self, room_id: int, *, after: int, before: int | None, limit: int
+    ) -> list[Change]:
+        rows = await self._call(
+            self._pool.fetch,
+            ROOM_CHANGES_SQL.format(room="$1", after="$2", before="$3", limit="$4"),
+            room_id,
+            after,
+            NO_UPPER_BOUND if before is None else before,
+            limit,
+        )
+        return [change_from_row(row, as_is) for row in rows]

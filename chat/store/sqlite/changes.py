@@ -1,0 +1,202 @@
+"""The SQLite store's `Changes`: edits, deletions and reactions, each one transaction
+that takes the next position from the messages' own counter (sql/sqlite/0011)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ...errors import InvalidInput
+from ..records import Change, Message, Version
+from ..shared.changes import (
+    DELETED,
+    EDITED,
+    EDITS_SQL,
+    EMOJI_COUNT_SQL,
+    ERASE_CHANGES_SQL,
+    ERASE_REACTIONS_SQL,
+    REACTION_STATE_SQL,
+    REACTIONS,
+    ROOM_CHANGES_SQL,
+    Check,
+    change_from_row,
+    reactions_from_rows,
+    reactions_to_json,
+)
+from ..shared.messages import MESSAGE_COLUMNS
+from ..shared.rows import NO_UPPER_BOUND
+from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
+
+_MESSAGE_IN_ROOM = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+    " WHERE m.id = ? AND m.room_id = ?"
+)
+
+# The next position: the messages' AUTOINCREMENT counter moved on by one, so the next
+# message id is above it too. There is a row for messages once any message was stored,
+# and a change is always about a stored message.
+_NEXT_POSITION = "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
+
+_INSERT_CHANGE = (
+    "INSERT INTO message_changes (seq, room_id, message_id, kind, body, reactions, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _checked(conn: sqlite3.Connection, room_id: int, message_id: int, check: Check) -> Message:
+    row = conn.execute(_MESSAGE_IN_ROOM, (message_id, room_id)).fetchone()
+    message = None if row is None else message_of(row)
+    check(message)
+    assert message is not None, "the check refuses a message that does not exist"
+    return message
+
+
+def _record(
+    conn: sqlite3.Connection,
+    message: Message,
+    kind: str,
+    *,
+    body: str | None = None,
+    reactions: str | None = None,
+) -> Change:
+    """Write the change row at the next position; returns it."""
+    seq = conn.execute(_NEXT_POSITION).fetchone()[0]
+    now = now_ms()
+    values = (seq, message.room_id, message.id, kind, body, reactions, now)
+    conn.execute(_INSERT_CHANGE, values)
+    return change_from_row(
+        {
+            "seq": seq,
+            "room_id": message.room_id,
+            "message_id": message.id,
+            "kind": kind,
+            "body": body,
+            "reactions": reactions,
+            "created_at": now,
+        },
+        from_ms,
+    )
+
+
+class SQLiteChanges(SQLiteBase):
+    """`Changes` on SQLite."""
+
+    async def edit_message(
+        self, room_id: int, message_id: int, text: str, check: Check
+    ) -> Change | None:
+        def edit(conn: sqlite3.Connection) -> Change | None:
+            with transaction(conn):
+                message = _checked(conn, room_id, message_id, check)
+                if message.body == text:
+                    return None
+                change = _record(conn, message, EDITED, body=text)
+                conn.execute(
+                    "UPDATE messages SET original_body = coalesce(original_body, body),"
+                    " body = ?, edited_at = ? WHERE id = ?",
+                    (text, int(change.at.timestamp() * 1000), message_id),
+                )
+                return change
+
+        return await self._run(edit)
+
+    async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
+        def delete(conn: sqlite3.Connection) -> Change | None:
+            with transaction(conn):
+                message = _checked(conn, room_id, message_id, check)
+                if message.deleted:
+                    return None
+                change = _record(conn, message, DELETED)
+                conn.execute(
+                    "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
+                    " reactions = NULL, deleted_at = ? WHERE id = ?",
+                    (int(change.at.timestamp() * 1000), message_id),
+                )
+                conn.execute(ERASE_REACTIONS_SQL.format(message="?"), (message_id,))
+                conn.execute(
+                    ERASE_CHANGES_SQL.format(message="?", seq="?"), (message_id, change.seq)
+                )
+                return change
+
+        return await self._run(delete)
+
+    async def react(
+        self,
+        room_id: int,
+        message_id: int,
+        user_id: int,
+        emoji: str,
+        *,
+        add: bool,
+        max_emoji: int,
+        check: Check,
+    ) -> Change | None:
+        def react(conn: sqlite3.Connection) -> Change | None:
+            with transaction(conn):
+                message = _checked(conn, room_id, message_id, check)
+                key = {"message": message_id, "emoji": emoji, "user": user_id}
+                if add:
+                    counts = conn.execute(
+                        EMOJI_COUNT_SQL.format(message=":message", emoji=":emoji"), key
+                    ).fetchone()
+                    if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
+                        raise InvalidInput(
+                            f"message {message_id} already has {max_emoji} different"
+                            " reactions: react with one of them"
+                        )
+                    written = conn.execute(
+                        "INSERT INTO message_reactions (message_id, emoji, user_id, created_at)"
+                        " VALUES (:message, :emoji, :user, :now) ON CONFLICT DO NOTHING",
+                        {**key, "now": now_ms()},
+                    ).rowcount
+                else:
+                    written = conn.execute(
+                        "DELETE FROM message_reactions"
+                        " WHERE message_id = :message AND emoji = :emoji AND user_id = :user",
+                        key,
+                    ).rowcount
+                if not written:
+                    return None  # reacted already, or never: nothing changes
+                rows = conn.execute(REACTION_STATE_SQL.format(message=":message"), key).fetchall()
+                state = reactions_to_json(reactions_from_rows(rows))
+                change = _record(conn, message, REACTIONS, reactions=state)
+                conn.execute("UPDATE messages SET reactions = ? WHERE id = ?", (state, message_id))
+                return change
+
+        return await self._run(react)
+
+    async def message_in_room(self, room_id: int, message_id: int) -> Message | None:
+        def select(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(_MESSAGE_IN_ROOM, (message_id, room_id)).fetchone()
+            return None if row is None else message_of(row)
+
+        return await self._run(select)
+
+    async def message_versions(self, room_id: int, message_id: int) -> list[Version] | None:
+        def select(conn: sqlite3.Connection) -> list[Version] | None:
+            row = conn.execute(
+                "SELECT coalesce(original_body, body) AS body, created_at, deleted_at"
+                " FROM messages WHERE id = ? AND room_id = ?",
+                (message_id, room_id),
+            ).fetchone()
+            if row is None:
+                return None
+            if row["deleted_at"] is not None:
+                return []
+            edits = conn.execute(EDITS_SQL.format(message="?"), (message_id,)).fetchall()
+            return [
+                Version(row["body"], from_ms(row["created_at"])),
+                *(Version(edit["body"], from_ms(edit["created_at"])) for edit in edits),
+            ]
+
+        return await self._run(select)
+
+    async def room_changes(
+        self, room_id: int, *, after: int, before: int | None, limit: int
+    ) -> list[Change]:
+        sql = ROOM_CHANGES_SQL.format(room="?", after="?", before="?", limit="?")
+        below = NO_UPPER_BOUND if before is None else before
+
+        def select(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(sql, (room_id, after, below, limit)).fetchall()
+            return [change_from_row(row, from_ms) for row in rows]
+
+        return await self._run(select)

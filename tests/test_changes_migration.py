@@ -1,0 +1,90 @@
+"""Upgrading to changeable messages (issue 22): a database made by the previous release,
+with messages and replies in it, takes the message_changes migration (sqlite 0011,
+postgres 0012); what it held reads as before (never edited, no reactions), can be
+edited, reacted to and deleted, and positions go on after the newest message."""
+
+from __future__ import annotations
+
+import pytest
+from support import execute_sql, select_rows
+
+import chat.store.postgres.opening
+import chat.store.sqlite.opening
+from chat.config import Config
+from chat.store import Message, open_store
+from chat.store.migrations import Migration, load_migrations
+
+#: The first migration of changeable messages, per backend.
+_CHANGES = {"sqlite": 11, "postgres": 12}
+
+
+def _backend(config: Config) -> str:
+    return "postgres" if config.is_postgres else "sqlite"
+
+
+def _accept(message: Message | None) -> None:
+    assert message is not None
+
+
+async def _previous_release(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """A database as the release before changeable messages left it: a user, and two
+    messages of the lobby, the second a reply to the first. Their ids."""
+    backend = _backend(config)
+
+    def before_changes(name: str) -> list[Migration]:
+        return [m for m in load_migrations(name) if m.version < _CHANGES[backend]]
+
+    module = chat.store.postgres.opening if config.is_postgres else chat.store.sqlite.opening
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "load_migrations", before_changes)
+        async with open_store(config) as store:
+            alice = await store.create_user("alice", "hash")
+            lobby_id = store.lobby_id
+    created = "" if config.is_postgres else ", created_at"
+    now = "" if config.is_postgres else ", 1700000000000"
+    await execute_sql(
+        config,
+        f"INSERT INTO messages (room_id, sender_id, body{created}) VALUES"
+        f" ({lobby_id}, {alice.id}, 'from before'{now})",
+    )
+    ((first,),) = await select_rows(config, "SELECT max(id) FROM messages")
+    await execute_sql(
+        config,
+        f"INSERT INTO messages (room_id, sender_id, body, reply_to{created}) VALUES"
+        f" ({lobby_id}, {alice.id}, 'a reply from before', {first}{now})",
+    )
+    return first, first + 1
+
+
+async def test_old_messages_read_as_never_changed_after_the_upgrade(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, reply = await _previous_release(config, monkeypatch)
+    async with open_store(config) as store:
+        assert any("message_changes" in name for name in store.applied_migrations)
+        newest_first = await store.messages_before(store.lobby_id, None, 10)
+    assert [(m.id, m.body, m.reply_to) for m in newest_first] == [
+        (reply, "a reply from before", first),
+        (first, "from before", None),
+    ]
+    assert all(m.edited_at is None and not m.deleted and m.reactions == () for m in newest_first)
+
+
+async def test_old_messages_can_be_changed_after_the_upgrade(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, reply = await _previous_release(config, monkeypatch)
+    async with open_store(config) as store:
+        assert await store.last_position() == reply
+        edited = await store.edit_message(store.lobby_id, first, "from before, edited", _accept)
+        assert edited is not None and edited.seq > reply  # after every message stored before
+        (alice,) = await store.users()
+        reacted = await store.react(
+            store.lobby_id, reply, alice.id, "👍", add=True, max_emoji=20, check=_accept
+        )
+        assert reacted is not None and reacted.seq > edited.seq
+        deleted = await store.delete_message(store.lobby_id, reply, _accept)
+        assert deleted is not None
+        assert await store.last_position() == deleted.seq
+        versions = await store.message_versions(store.lobby_id, first)
+    assert [v.text for v in versions or []] == ["from before", "from before, edited"]
