@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trio
-from browser import DESKTOP, WIDE, Client, in_browser, open_client, registered
+from browser import DESKTOP, PHONE, WIDE, Client, in_browser, open_client, registered
 from support import Server, account, open_clients, server_config, start_server
 
 
@@ -220,16 +220,18 @@ async def test_line_breaks_and_blank_lines_show_as_typed(sqlite_server: Server) 
     await in_browser(scenario)
 
 
-async def test_a_long_code_line_scrolls_within_its_block_not_the_page(
+async def test_a_long_code_line_scrolls_within_its_block_not_the_page_on_a_phone(
     sqlite_server: Server,
 ) -> None:
     await _said(sqlite_server, "```\n" + "x = 1; " * 80 + "\n```\nshort after")
 
     def scenario(browser):
-        reader = _reader(browser, sqlite_server, "short after")
+        reader = _reader(browser, sqlite_server, "short after", PHONE)
         pre = _text(reader, "short after").locator("pre")
         assert pre.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls...
         assert reader.fits_sideways()  # ...and the page does not
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            reader.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/markdown-phone.png")
         _no_script_errors(reader)
 
     await in_browser(scenario)
@@ -244,6 +246,8 @@ async def test_a_direct_message_is_formatted_too(sqlite_server: Server) -> None:
         assert text.locator("strong").all_text_contents() == ["psst"]
         assert text.locator("code").all_text_contents() == ["code"]
         assert text.text_content() == "psst <b>x</b> code"
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            bob.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/markdown-direct.png")
         _no_script_errors(bob)
 
     await in_browser(scenario)
