@@ -111,6 +111,12 @@ class Client:
         self.page.fill("#send-form [name=text]", text)
         self.page.press("#send-form [name=text]", "Enter")
 
+    def send_direct(self, to: str, text: str) -> None:
+        """Send `text` to `to` with the page's direct-message form."""
+        self.page.fill("#dm-form input[name=to]", to)
+        self.page.fill("#dm-form input[name=text]", text)
+        self.page.click("#dm-form button")
+
     def message_texts(self) -> list[str]:
         """The texts of the room's messages the server has confirmed, in order."""
         return self.page.locator("#messages li:not(.unconfirmed) .text").all_text_contents()

@@ -295,9 +295,7 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
 async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
-        alice.page.fill("#dm-form input[name=to]", "bob")
-        alice.page.fill("#dm-form input[name=text]", "just for you")
-        alice.page.click("#dm-form button")
+        alice.send_direct("bob", "just for you")
         bob.wait_for_text("#dms li", "just for you")
         assert "alice → you" in bob.page.text_content("#dms li")
         alice.wait_for_text("#dms li", "you → bob")

@@ -41,9 +41,15 @@ SECURITY_HEADERS = {
 }
 
 
-#: The client's files: nothing else is ever served from /static/. (A generic static
-#: folder handed any name to the file system: a 300-character one was a 500.)
-STATIC_FILES = frozenset(path.name for path in STATIC_DIR.iterdir() if path.is_file())
+#: The client's files (its pages, scripts and style sheets, vendor/'s libraries among
+#: them), by their paths under /static/: nothing else is ever served from there (not
+#: vendor/'s README and licences, which ship in the package beside them). A generic
+#: static folder handed any name to the file system: a 300-character one was a 500.
+STATIC_FILES = frozenset(
+    path.relative_to(STATIC_DIR).as_posix()
+    for path in STATIC_DIR.rglob("*")
+    if path.is_file() and path.suffix in {".html", ".js", ".css"}
+)
 #: Their media types, as Quart guesses them from the names.
 _MEDIA_TYPES = tuple(
     sorted({mimetypes.guess_type(name)[0] or "text/plain" for name in STATIC_FILES})

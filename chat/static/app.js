@@ -1,6 +1,9 @@
 // The browser client: one page, one WebSocket (the room protocol on /ws), the HTTP API
-// for everything else. User text is only ever put into the page with textContent, and
-// the page's Content-Security-Policy forbids inline scripts.
+// for everything else. User text is only ever put into the page with textContent (or as
+// text nodes: markdown.js, which formats messages, builds its elements itself), and the
+// page's Content-Security-Policy forbids inline scripts.
+
+import { renderMarkdown } from "./markdown.js";
 
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "chat.token";
@@ -597,7 +600,7 @@ function addMessages(messages, { follow = true } = {}) {
     reply.className = "reply-button";
     reply.textContent = "Reply";
     reply.setAttribute("aria-label", `Reply to ${message.Username}`);
-    reply.addEventListener("click", () => replyTo(message));
+    reply.addEventListener("click", () => replyTo(message, item));
     item.append(time, reply);
     // History arrives before live messages, but keep the list in id order regardless.
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
@@ -652,11 +655,13 @@ function excerpt(text) {
   return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
-// Answer `message` with the next one sent: said above the composer until sent or
-// cancelled (its × button, Escape, or entering another room).
-function replyTo(message) {
+// Answer `message` (its `item` on the page) with the next one sent: said above the
+// composer until sent or cancelled (its × button, Escape, or entering another room).
+// Quoted as shown, without its formatting, as the reply's own quote will be (quoteOf).
+function replyTo(message, item) {
   state.replyTo = { id: message.MessageID, name: message.Username, text: message.Text };
-  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(message.Text)}`;
+  const shown = item.querySelector(".text").textContent;
+  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(shown)}`;
   $("#replying").hidden = false;
   $("#send-form [name=text]").focus();
 }
@@ -691,7 +696,7 @@ function showMessage(id) {
 }
 
 // A message as listed: the author's avatar (their initial, in their colour), who wrote
-// it, and what; `author` is the name the avatar is made from.
+// it, and what (formatted: markdown.js); `author` is the name the avatar is made from.
 function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
@@ -699,7 +704,7 @@ function messageItem(who, content, author) {
   name.textContent = who;
   const text = document.createElement("span");
   text.className = "text";
-  text.textContent = content;
+  text.append(renderMarkdown(content));
   item.append(avatar(author), name, text);
   return item;
 }
@@ -1033,7 +1038,7 @@ async function addDirectMessage(frame, live = false) {
     : `${await nameOf(frame.from)} → you`;
   const text = document.createElement("span");
   text.className = "text";
-  text.textContent = frame.content;
+  text.append(renderMarkdown(frame.content));
   item.append(who, text);
   if (frame.from !== state.me.uid) {
     flagNews();
