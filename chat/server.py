@@ -43,7 +43,7 @@ from typing import NoReturn
 
 import trio
 
-from . import names
+from . import names, validation
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
@@ -138,6 +138,7 @@ async def serve(
         )
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
+        await trio.to_thread.run_sync(validation.prepare_reactions)
         hosts = HostPolicy(config)
         # /readyz asks the probe whether the database answers, and `draining`, which the
         # HTTP server sets when its drain begins, whether the server is shutting down.

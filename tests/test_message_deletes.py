@@ -209,3 +209,15 @@ async def test_changes_are_not_sent_to_tokentalker_clients(
     changed = await ws.request({"Type": kind, "MessageID": sent["MessageID"], "Text": "changed"})
     assert "Seq" in changed  # fanned out to the room, the TokenTalker client included
     await _nothing_but_the_answer_to_sync(talker)
+
+
+async def test_a_deleted_message_is_no_longer_unread(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    ws = await entered(clients, alice, room_id)
+    await ws.request({"Type": "message", "Text": "kept"})
+    gone = await ws.request({"Type": "message", "Text": "sent to the wrong room"})
+    await ws.request({"Type": "delete", "MessageID": gone["MessageID"]})
+    async with http_client(server) as client:
+        counts = (await client.get("/rooms/unread", headers=bob.auth)).json()
+    assert {"RoomID": room_id, "Unread": 1} in counts  # the one kept

@@ -98,7 +98,8 @@ RETURNING message_id
 UNREAD_CAP = 1000
 
 #: Each room of a user's (the lobby and their memberships) with the number of messages
-#: others sent there after the user's read marker, at most {cap} per room. One query:
+#: others sent there after the user's read marker and did not delete, at most {cap} per
+#: room. One query:
 #: each count is a range scan of messages_by_room (room_id, id) from the marker on,
 #: stopped after {cap} rows. {user} and {lobby} are the stores' placeholders.
 UNREAD_COUNTS_SQL = """
@@ -106,7 +107,7 @@ SELECT r.room_id,
        (SELECT count(*) FROM (
             SELECT 1 FROM messages AS m
             WHERE m.room_id = r.room_id AND m.id > coalesce(k.message_id, 0)
-              AND m.sender_id <> {user}
+              AND m.sender_id <> {user} AND m.deleted_at IS NULL
             LIMIT {cap}) AS counted) AS unread
 FROM (SELECT {lobby} AS room_id
       UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS r
