@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from chat.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
-from chat.store import Message, Room
+from chat.store import Change, Message, Room
 from chat.task_failures import TaskFailures
 from chat.ws.frames import text_frame
 
@@ -51,6 +51,42 @@ def body(event: Event) -> str:
 
 def frames(*texts: str) -> bytes:
     return b"".join(text_frame(text) for text in texts)
+
+
+def edited(seq: int, message_id: int = 10) -> Event:
+    change = Change(seq, LOBBY.id, message_id, "edited", NOW, text=f"v{seq}")
+    return Event(room_topic(LOBBY.id), change, LOBBY)
+
+
+def messages_only(event: Event) -> str | None:
+    """A dialect with no frame for a change (TokenTalker, spec 003, spec 001)."""
+    return event.item.body if isinstance(event.item, Message) else None
+
+
+def everything(event: Event) -> str:
+    """The room protocol: a frame for messages and changes alike."""
+    item = event.item
+    return item.body if isinstance(item, Message) else f"{item.kind} {item.text}"
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_dialect_with_no_frame_for_an_event_is_skipped_and_the_others_get_it(
+    batch: bool,
+) -> None:
+    broadcaster = Broadcaster()
+    old, new = Keeper(1), Keeper(2)
+    broadcaster.subscribe(room_topic(1), old, messages_only)
+    broadcaster.subscribe(room_topic(1), new, everything)
+    broadcaster.deliver([*events(message(10)), edited(11)] if batch else [edited(11)])
+    assert new.offers == ([frames("m10", "edited v11")] if batch else [frames("edited v11")])
+    assert old.offers == ([frames("m10")] if batch else [])
+    assert broadcaster.stats.refused == 0
+
+
+def test_the_position_moves_to_the_last_changes_seq() -> None:
+    broadcaster = Broadcaster()
+    broadcaster.deliver([*events(message(10)), edited(11)])
+    assert broadcaster.position == 11
 
 
 def test_each_subscriber_of_the_topic_gets_the_event_once() -> None:

@@ -1,0 +1,99 @@
+"""The stores' `Changes` role and the one stream of positions (issue 22), on both
+backends: changes take positions from the messages' sequence, `committed_after` reads
+messages and changes merged in position order within its bounds and limit, a refused
+change writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from support import add_message
+
+from chat.config import Config
+from chat.errors import Forbidden
+from chat.store import Change, Message, open_store
+
+
+def _accept(message: Message | None) -> None:
+    assert message is not None
+
+
+def _refuse(message: Message | None) -> None:
+    raise Forbidden("no")
+
+
+async def test_changes_and_messages_share_one_sequence_of_positions(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        first = await add_message(store, store.lobby_id, alice.id, "one")
+        edit = await store.edit_message(store.lobby_id, first.id, "one!", _accept)
+        second = await add_message(store, store.lobby_id, alice.id, "two")
+        assert edit is not None
+        assert first.id < edit.seq < second.id
+        assert await store.last_position() == second.id
+
+
+async def test_committed_after_merges_messages_and_changes_in_position_order(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        first = await add_message(store, store.lobby_id, alice.id, "one")
+        reacted = await store.react(
+            store.lobby_id, first.id, alice.id, ":ok:", add=True, max_emoji=20, check=_accept
+        )
+        second = await add_message(store, store.lobby_id, alice.id, "two")
+        deleted = await store.delete_message(store.lobby_id, first.id, _accept)
+        assert reacted is not None and deleted is not None
+        everything = await store.committed_after(0, limit=10)
+        first_two = await store.committed_after(0, limit=2)
+        between = await store.committed_after(first.id, before=deleted.seq, limit=10)
+    positions = [item.position for item, _room in everything]
+    assert positions == [first.id, second.id, deleted.seq]  # the reaction went with the deletion
+    assert [item.position for item, _ in first_two] == positions[:2]
+    assert [item.position for item, _ in between] == [second.id]
+    assert isinstance(everything[-1][0], Change) and everything[-1][0].kind == "deleted"
+    assert all(room.id == store.lobby_id for _item, room in everything)
+
+
+async def test_room_changes_are_read_newest_first_within_bounds(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        message = await add_message(store, store.lobby_id, alice.id, "v0")
+        seqs = []
+        for text in ("v1", "v2", "v3"):
+            change = await store.edit_message(store.lobby_id, message.id, text, _accept)
+            assert change is not None
+            seqs.append(change.seq)
+        newest = await store.room_changes(store.lobby_id, after=seqs[0], before=None, limit=10)
+        one = await store.room_changes(store.lobby_id, after=0, before=seqs[2], limit=1)
+    assert [c.seq for c in newest] == [seqs[2], seqs[1]]
+    assert [(c.seq, c.text) for c in one] == [(seqs[1], "v2")]
+
+
+async def test_a_refused_change_writes_nothing(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        message = await add_message(store, store.lobby_id, alice.id, "as sent")
+        with pytest.raises(Forbidden):
+            await store.edit_message(store.lobby_id, message.id, "changed", _refuse)
+        with pytest.raises(Forbidden):
+            await store.delete_message(store.lobby_id, message.id, _refuse)
+        (unchanged,) = await store.messages_before(store.lobby_id, None, 10)
+        assert await store.room_changes(store.lobby_id, after=0, before=None, limit=10) == []
+    assert (unchanged.body, unchanged.edited_at, unchanged.deleted) == ("as sent", None, False)
+
+
+async def test_a_change_to_a_message_of_another_room_sees_no_message(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        room = await store.create_room("elsewhere", is_private=False, creator_id=alice.id)
+        message = await add_message(store, room.id, alice.id, "there")
+        seen: list[Message | None] = []
+        with pytest.raises(Forbidden):
+
+            def check(found: Message | None) -> None:
+                seen.append(found)
+                raise Forbidden("no such message here")
+
+            await store.edit_message(store.lobby_id, message.id, "x", check)
+    assert seen == [None]
