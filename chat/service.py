@@ -8,7 +8,6 @@ message is committed before anyone is told about it, and who is told.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -16,23 +15,20 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from . import names, shapes, validation
-from .auth import LOCAL, Passwords, Tokens
+from .account_operations import AccountOperations
+from .account_operations import Identity as Identity  # re-exported: adapters import it from here
+from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
-    EmailTaken,
     Forbidden,
-    InvalidCredentials,
     InvalidInput,
-    InvalidToken,
     NotAuthenticated,
     NotFound,
-    Overloaded,
-    Unavailable,
 )
 from .message_changes import MessageChanges
 from .message_writer import MessageWriter, PendingMessage
 from .rate_limits import RateLimits
-from .revocations import TOKEN_REVOKED, Revocations
+from .revocations import Revocations
 from .store import (
     Accounts,
     Change,
@@ -44,9 +40,8 @@ from .store import (
     RoomDetails,
     Rooms,
     Support,
-    User,
-    WaitingThread,
 )
+from .support_desk import SupportDesk
 
 if TYPE_CHECKING:
     from .notices import Notices
@@ -65,20 +60,6 @@ MAX_FOUND_USERS = 20
 MAX_MEMBERS_PAGE = 100
 #: The most rooms `public_rooms` lists.
 MAX_PUBLIC_ROOMS = 1000
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a connection or request acts as, established from a verified token."""
-
-    user_id: int
-    name: str
-    is_admin: bool
-    #: The token's version, current when the token was verified. A session whose
-    #: version falls behind its user's is closed (`chat.revocations`).
-    token_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +88,13 @@ class ServiceStore(Accounts, Rooms, Support, History, Changes, Protocol):
     writer's) and operations (the probe's and the metrics')."""
 
 
-def _account(user: User | None, unknown: str) -> str:
-    """The key failed logins are counted under: the user's id, whichever way the login
-    named the account (by name or by e-mail), else what it asked for (`unknown`)."""
-    return f"user:{user.id}" if user is not None else unknown
+class ChatService(AccountOperations):
+    """The core: accounts (`AccountOperations`), rooms, messages, read markers and
+    resume here; support threads (`support`) and changes to messages (`changes`) in
+    components of their own."""
 
+    store: ServiceStore  # all of the roles below, the accounts' included
 
-class ChatService:
     def __init__(
         self,
         store: ServiceStore,
@@ -144,6 +125,8 @@ class ChatService:
         self.notices = notices
         #: Who is online and in which room, cluster-wide (`chat.presence`).
         self.presence = presence
+        #: Support threads between users and operators (`chat.support_desk`).
+        self.support = SupportDesk(self)
         #: Edits, deletions and reactions (`chat.message_changes`).
         self.changes = MessageChanges(
             store,
@@ -158,169 +141,6 @@ class ChatService:
     @property
     def lobby_id(self) -> int:
         return self.lobby.id
-
-    # --- accounts ---
-
-    async def register(
-        self,
-        name: str,
-        password: str,
-        *,
-        email: str | None = None,
-        is_admin: bool = False,
-        address: str | None = None,
-    ) -> User:
-        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`, and
-        `RateLimited` past the registrations allowed from the client's `address` (None:
-        an administrator's command, not limited).
-
-        The name is stored as `chat.names` normalises it; it is taken if it shares a key
-        with any user's name (the same name in another case, or in look-alike letters).
-        """
-        if address is not None:
-            self.rate_limits.hit(self.rate_limits.register, address)
-        name = names.new_user_name(name)
-        validation.new_password(password)
-        if email is not None:
-            email = validation.email(email)
-            # Checked first so that when both are taken the answer names the e-mail
-            # (spec 003); the unique index still decides races.
-            if await self.store.user_by_email(email) is not None:
-                raise EmailTaken()
-        password_hash = await self.passwords.hash(password, address=address or LOCAL)
-        return await self.store.create_user(name, password_hash, email=email, is_admin=is_admin)
-
-    async def login(self, name: str, password: str, *, address: str) -> User:
-        """The user these credentials belong to, or `InvalidCredentials`; `RateLimited`
-        when the client at `address` tried too often (`chat.rate_limits`).
-
-        The user called exactly `name`, else the one whose name has its `name_key` (so
-        `Alice` logs in as `alice`). Only stored names are compared, so names and
-        passwords set before the current rules still log in. Unknown names cost the same
-        bcrypt check as wrong passwords (`Passwords.check`).
-        """
-        names.login_name(name)
-        validation.password(password)
-        self.rate_limits.before_login(address)
-        user = await self.store.user_like_name(name)
-        account = _account(user, f"name:{names.name_key(name)}")
-        return await self._check_password(user, password, account, address)
-
-    async def login_by_email(self, email: str, password: str, *, address: str) -> User:
-        """Like `login`, with the account's e-mail address (case-insensitive)."""
-        email = validation.email(email)
-        validation.password(password)
-        self.rate_limits.before_login(address)
-        user = await self.store.user_by_email(email)
-        return await self._check_password(user, password, _account(user, f"email:{email}"), address)
-
-    async def _check_password(
-        self, user: User | None, password: str, account: str, address: str
-    ) -> User:
-        """Check `password` against `user`'s (or a dummy, for no user), under the failed
-        login limits of `account` at `address`; remember `address` as the owner's on
-        success."""
-        limits = self.rate_limits
-        if limits.under_attack(account) and not (
-            user is not None and await self.store.is_login_address(user.id, address)
-        ):
-            limits.slow_down(account)
-        # Counted as a failure from here until the password proves right, so guesses sent
-        # at once are held to the limit; one cut short (its client left) stays counted.
-        limits.reserve_failure(account, address)
-        matched: bool | None = None
-        try:
-            matched = await self.passwords.check(
-                password, user.password_hash if user else None, address=address
-            )
-        except Overloaded:
-            matched = True  # never checked, so not an attempt: as if it had succeeded
-            raise
-        finally:
-            if matched:
-                limits.login_succeeded(account, address)
-            else:
-                limits.login_failed(account, address)
-        if not matched:
-            raise InvalidCredentials()
-        assert user is not None
-        if limits.enabled:
-            # Only slow mode asks for the owner's addresses, and only with limits on.
-            await self._remember_login_address(user.id, address)
-        return user
-
-    async def _remember_login_address(self, user_id: int, address: str) -> None:
-        try:
-            await self.store.remember_login_address(user_id, address)
-        except Unavailable:
-            # The login itself succeeded; the owner is at worst slowed down once if
-            # the account comes under attack before their next login.
-            log.warning("could not remember a login address of user %d", user_id)
-
-    def issue_token(self, user: User) -> str:
-        """A token for `user`, valid until it expires or the user's tokens are revoked."""
-        return self.tokens.issue(user.id, user.name, user.token_version)
-
-    async def identify(self, token: str) -> Identity:
-        """The identity a token proves, or `InvalidToken`. The user must still exist, and
-        the token's version must be the user's current one (a password change or a
-        logout-everywhere revokes the tokens issued before it); the name is the current
-        one (tokens stay valid across renames)."""
-        claims = self.tokens.verify(token)
-        user = await self.store.user_by_id(claims.user_id)
-        if user is None:
-            raise InvalidToken("token names an unknown user")
-        if claims.version != user.token_version:
-            raise InvalidToken(TOKEN_REVOKED)
-        return Identity(user.id, user.name, user.is_admin, user.token_version)
-
-    async def change_password(
-        self, identity: Identity, old_password: str, new_password: str, *, address: str
-    ) -> User:
-        """Change the caller's password, given the old one (`InvalidCredentials` if it is
-        wrong), and revoke every token issued before: the caller's other sessions, on
-        every instance, are closed. Returns the user as changed, for a new token.
-
-        The old password is not held to today's rules for new ones: it only has to match.
-        The new hash replaces the old one only if it is still the hash just checked, so
-        two changes at once cannot both succeed with the same old password. Checking the
-        old password is a login attempt, and rate-limited as one (`RateLimited`).
-        """
-        validation.new_password(new_password)
-        # bcrypt refuses anything over its limit: such a password cannot be the old one.
-        if len(old_password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
-            raise InvalidCredentials()
-        self.rate_limits.before_login(address)
-        user = await self._check_password(
-            await self.store.user_by_id(identity.user_id),
-            old_password,
-            f"user:{identity.user_id}",
-            address,
-        )
-        new_hash = await self.passwords.hash(new_password, address=address)
-        changed = await self.store.change_password(user.id, user.password_hash, new_hash)
-        if changed is None:
-            raise InvalidCredentials()  # changed meanwhile: the old password is not it now
-        await self.revocations.revoked(user.id)
-        return changed
-
-    async def logout_everywhere(self, identity: Identity) -> None:
-        """Revoke every token of the caller's, the one in use included: every session of
-        theirs, on every instance, is closed."""
-        await self.store.revoke_tokens(identity.user_id)
-        await self.revocations.revoked(identity.user_id)
-
-    async def user(self, user_id: int) -> User:
-        user = await self.store.user_by_id(user_id)
-        if user is None:
-            raise NotFound(f"no user with UID {user_id}")
-        return user
-
-    async def rename(self, identity: Identity, new_name: str) -> User:
-        """Change the caller's name. Old tokens keep working; messages show the new name
-        from now on (names are joined in when messages are read, never copied)."""
-        new_name = names.new_user_name(new_name, "new name")
-        return await self.store.rename_user(identity.user_id, new_name)
 
     # --- rooms and who may use them ---
 
@@ -608,66 +428,6 @@ class ChatService:
             newest_first = newest_first[:MAX_RESUME]
             before_id = newest_first[-1].position
         return Backlog(newest_first[::-1], before_id)
-
-    # --- support threads (spec 001) ---
-
-    async def support_thread(
-        self, identity: Identity, *, up_to_id: int | None = None
-    ) -> tuple[Room | None, list[Message]]:
-        """The caller's own support thread and its latest `MAX_HISTORY` messages (deleted
-        ones left out: spec 001 has no word for them), oldest first (only those up to
-        `up_to_id`, if given); (None, []) if they never wrote to support (nothing is
-        created)."""
-        room = await self.store.support_room(identity.user_id, create=False)
-        if room is None:
-            return None, []
-        if up_to_id is None:
-            return room, await self.store.latest_messages(room.id, MAX_HISTORY, skip_deleted=True)
-        newest_first = await self.store.messages_before(
-            room.id, up_to_id + 1, MAX_HISTORY, skip_deleted=True
-        )
-        return room, newest_first[::-1]
-
-    async def support_send(
-        self, identity: Identity, text: str, *, skip: int | None = None
-    ) -> tuple[Room, Message]:
-        """A message from a user to support, in their own thread (created on first use)."""
-        validation.message_text(text, self.max_text_chars)
-        room = await self.store.support_room(identity.user_id, create=True)
-        assert room is not None
-        return room, (await self.post(identity, room, text, skip=skip)).message
-
-    async def support_reply(
-        self, identity: Identity, user_id: int, text: str, *, skip: int | None = None
-    ) -> tuple[Room, Message]:
-        """An operator's answer in a user's support thread (created if the user has none)."""
-        if not identity.is_admin:
-            raise Forbidden("only operators may answer support threads")
-        validation.message_text(text, self.max_text_chars)
-        await self.user(user_id)
-        room = await self.store.support_room(user_id, create=True)
-        assert room is not None
-        return room, (await self.post(identity, room, text, skip=skip)).message
-
-    async def support_reply_latest(
-        self, identity: Identity, text: str, *, skip: int | None = None
-    ) -> tuple[Room, Message]:
-        """`support_reply` to the user of the latest thread: the one holding the newest
-        message that is either from its user or from this operator. `NotFound` if no
-        thread has one."""
-        if not identity.is_admin:
-            raise Forbidden("only operators may answer support threads")
-        validation.message_text(text, self.max_text_chars)
-        user_id = await self.store.latest_support_user(identity.user_id)
-        if user_id is None:
-            raise NotFound("no support thread to answer: give the user's id")
-        return await self.support_reply(identity, user_id, text, skip=skip)
-
-    async def waiting_threads(self, identity: Identity) -> list[WaitingThread]:
-        """Support threads whose latest message is the user's: waiting for an operator."""
-        if not identity.is_admin:
-            raise Forbidden("only operators see the support queue")
-        return await self.store.waiting_support_threads(MAX_HISTORY)
 
     async def history(self, room_id: int, count: int) -> list[Message]:
         """The `count` (1-100) latest messages of a room that were not deleted, oldest

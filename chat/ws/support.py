@@ -192,19 +192,19 @@ class SupportRpc:
         self._join(identity)
         if method == "message.send":
             text = _text_param(params, 0, 1)
-            room, message = await self._service.support_send(identity, text, skip=self._session.id)
+            room, message = await self._service.support.send(identity, text, skip=self._session.id)
         elif method == "message.operatorSend":
             if not identity.is_admin:
                 raise _RpcError(OPERATORS_ONLY)
             if isinstance(params, list) and len(params) == 1:
                 text = _text_param(params, 0, 1)
-                room, message = await self._service.support_reply_latest(
+                room, message = await self._service.support.reply_latest(
                     identity, text, skip=self._session.id
                 )
             else:
                 text = _text_param(params, 1, 2)
                 user_id = validation.json_id(params[0], "user_id")
-                room, message = await self._service.support_reply(
+                room, message = await self._service.support.reply(
                     identity, user_id, text, skip=self._session.id
                 )
         else:
@@ -260,7 +260,7 @@ class SupportRpc:
         await self._session.launch_request(answer)
 
     async def _thread_and_queue(self, identity: Identity, up_to_id: int) -> dict[str, Any]:
-        room, messages = await self._service.support_thread(identity, up_to_id=up_to_id)
+        room, messages = await self._service.support.thread(identity, up_to_id=up_to_id)
         result: dict[str, Any] = {
             "messages": [shapes.support_message(m, room) for m in messages]
             if room is not None and messages
@@ -274,6 +274,6 @@ class SupportRpc:
                     "room_id": thread.room.id,
                     "message": shapes.support_message(thread.last_message, thread.room),
                 }
-                for thread in await self._service.waiting_threads(identity)
+                for thread in await self._service.support.waiting(identity)
             ]
         return result
