@@ -58,6 +58,7 @@ async def test_an_edit_shows_for_the_other_person_marked_edited_with_its_version
         box.press("End")
         box.press("Shift+Enter")  # a new line, not a save
         box.type("or **one**")
+        _screenshot(alice, "editing")
         box.press("Enter")
         bob.wait_for_message("or one")
         theirs = _message(bob, "or one")
@@ -138,6 +139,7 @@ async def test_deleting_asks_first_then_shows_message_deleted_for_both_and_in_re
         expect(theirs.get_by_role("button", name="Delete alice's message")).to_have_count(0)
         mine = _act(alice, "a secret", "Delete alice's message")
         question = mine.get_by_role("group", name="Delete this message?")
+        _screenshot(alice, "delete-question")
         question.get_by_role("button", name="Cancel").click()  # not yet
         expect(question).to_have_count(0)
         assert _sent(alice, "delete") == []
@@ -198,6 +200,30 @@ async def test_reactions_show_as_chips_for_both_and_a_chip_toggles_ones_own(
         # Alice takes hers back too: no chips at all.
         mine.locator(".chip").click()
         expect(theirs.locator(".chip")).to_have_count(0, timeout=WAIT_MS)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_in_a_direct_conversation_messages_are_reacted_to_and_edited_too(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.send_direct("bob", "between us")
+        for client, other in ((alice, "bob"), (bob, "alice")):
+            client.wait_for_text("#rooms button", f"with {other}")
+            client.page.locator("#rooms button", has_text=f"with {other}").click()
+            client.wait_for_room(f"with {other}")
+            client.wait_for_message("between us")
+        _act(bob, "between us", "React to alice's message")
+        bob.page.get_by_role("button", name="React with ❤️").click()
+        alice.wait_for_text("#messages .chip", "❤️ 1")
+        _act(alice, "between us", "Edit your message")
+        alice.page.keyboard.type(", really")
+        alice.page.keyboard.press("Enter")
+        bob.wait_for_message("between us, really")
+        expect(_message(bob, "really").locator(".edited")).to_be_visible()
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

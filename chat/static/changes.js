@@ -154,7 +154,7 @@ function askDelete(item) {
   item.querySelector(".problem")?.remove();
   const confirm = panel("confirm", "group", "Delete this message?");
   const question = document.createElement("span");
-  question.textContent = "Delete this message for everyone?";
+  question.textContent = "Delete it for everyone?";
   const yes = button("Yes, delete", "danger", () => {
     if (page.send({ Type: "delete", MessageID: idOf(item) })) confirm.remove();
   });
@@ -285,7 +285,11 @@ function showReactions(item, reactions) {
   box.className = "reactions";
   for (const { Emoji, Count, UIDs } of reactions) {
     const mine = UIDs.includes(page.me());
-    const chip = button(`${Emoji} ${Count}`, "chip", () => react(item, Emoji, !mine));
+    const chip = button(` ${Count}`, "chip", () => react(item, Emoji, !mine));
+    const emoji = document.createElement("span");
+    emoji.className = "emoji";
+    emoji.textContent = Emoji;
+    chip.prepend(emoji);
     chip.dataset.emoji = Emoji;
     chip.setAttribute("aria-pressed", String(mine));
     chip.title = whoReacted(UIDs, Count);
