@@ -197,6 +197,11 @@ async def test_reactions_show_as_chips_for_both_and_a_chip_toggles_ones_own(
             "react",
             "unreact",
         ]
+        # A picker opened by mistake closes with a click elsewhere.
+        _act(bob, "we shipped it", "React to alice's message")
+        expect(theirs.locator(".picker")).to_be_visible()
+        bob.page.click("#room-name")
+        expect(theirs.locator(".picker")).to_have_count(0)
         # Alice takes hers back too: no chips at all.
         mine.locator(".chip").click()
         expect(theirs.locator(".chip")).to_have_count(0, timeout=WAIT_MS)

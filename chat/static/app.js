@@ -729,11 +729,14 @@ function quoteAgain(quote, original) {
   quote.classList.toggle("deleted", original.classList.contains("deleted"));
 }
 
-// A message's text changed or it was deleted: the quotes of it follow.
+// A message's text changed or it was deleted: the quotes of it follow (and a reply to
+// it being written lets go of it: a deleted message cannot be answered).
 function requoted(original) {
   for (const quote of document.querySelectorAll(`#messages .quote[data-reply-to="${original.dataset.id}"]`)) {
     quoteAgain(quote, original);
   }
+  const id = Number(original.dataset.id);
+  if (original.classList.contains("deleted") && state.replyTo?.id === id) cancelReply();
 }
 
 function showMessage(id) {

@@ -23,6 +23,11 @@ const sources = new WeakMap();
 
 export function setUpChanges(lent) {
   page = lent;
+  // A click anywhere but in the picker, or on a React button, closes it.
+  document.addEventListener("click", (event) => {
+    if (event.target.closest?.(".picker, .react-button")) return;
+    closePickers();
+  });
 }
 
 const itemOf = (messageId) => document.querySelector(`#messages li[data-id="${messageId}"]`);
@@ -316,13 +321,17 @@ function react(item, emoji, add) {
   page.send({ Type: add ? "react" : "unreact", MessageID: idOf(item), Emoji: emoji });
 }
 
+function closePickers() {
+  for (const picker of document.querySelectorAll("#messages .picker")) picker.remove();
+  for (const opener of document.querySelectorAll("#messages .react-button[aria-expanded=true]")) {
+    opener.setAttribute("aria-expanded", "false");
+  }
+}
+
 // The React button's few emoji, under the message; one click reacts and closes it.
 function togglePicker(item, opener) {
   const open = item.querySelector(".picker");
-  for (const picker of document.querySelectorAll("#messages .picker")) picker.remove();
-  for (const other of document.querySelectorAll("#messages .react-button")) {
-    other.setAttribute("aria-expanded", "false");
-  }
+  closePickers();
   if (open !== null) return;
   const picker = panel("picker", "group", "Pick a reaction");
   const close = () => {
