@@ -168,6 +168,29 @@ async def test_deleting_asks_first_then_shows_message_deleted_for_both_and_in_re
     await in_browser(scenario)
 
 
+async def test_the_creator_of_a_room_may_delete_anyones_message_there(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        bob.create_room("bobs-room")
+        bob.invite("alice")
+        alice.wait_for_text("#rooms button", "bobs-room")
+        alice.page.locator("#rooms button", has_text="bobs-room").click()
+        alice.wait_for_room("bobs-room")
+        alice.say("spam, spam, spam")
+        bob.wait_for_message("spam, spam, spam")
+        # Bob may delete alice's message in his room (not edit it); she may not delete his.
+        _act(bob, "spam", "Delete alice's message")
+        expect(_message(bob, "spam").locator(".edit-button")).to_have_count(0)
+        bob.page.get_by_role("button", name="Yes, delete").click()
+        alice.wait_for_message("message deleted")
+        bob.say("tidy again")
+        alice.wait_for_message("tidy again")
+        expect(_message(alice, "tidy again").locator(".delete-button")).to_have_count(0)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_reactions_show_as_chips_for_both_and_a_chip_toggles_ones_own(
     server: Server,
 ) -> None:
