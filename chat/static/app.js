@@ -242,7 +242,8 @@ function connect() {
     setConnection("online");
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
-      // message we saw (SinceID), then the live ones, with nothing lost or doubled.
+      // message or change we saw (SinceID: changes to older messages included), then
+      // the live ones, with nothing lost or doubled.
       const frame = { Type: "enter", RoomID: state.room, Presence: true };
       if (state.room === state.shown) frame.SinceID = state.since;
       ws.send(JSON.stringify(frame));
