@@ -171,6 +171,17 @@ class Client:
         self.page.fill("#invite-form input[name=name]", name)
         self.page.click("#invite-form button")
 
+    def cut_off(self) -> None:
+        """The page loses its network: its WebSocket closes, it cannot open another, and
+        it says so (needs `open_client(..., cuttable=True)`)."""
+        self.page.evaluate("window.__cut()")
+        self.page.wait_for_selector("#connection:not([data-state=online])", timeout=WAIT_MS)
+
+    def reconnect(self) -> None:
+        """The page's network is back (after `cut_off`): it reconnects on its own."""
+        self.page.evaluate("window.__cutOff = false")
+        self.wait_online()
+
     def uid(self) -> int:
         return int(self.page.get_attribute("#whoami", "data-uid") or "")
 
@@ -200,9 +211,38 @@ WIDE = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
-def open_client(browser: Any, url: str, *, screen: dict[str, Any] = DESKTOP) -> Client:
-    """A new page in its own context (its own sessionStorage), at `url`, on `screen`."""
+#: Put in a page before its own scripts (`open_client(..., cuttable=True)`): its
+#: WebSockets are kept where `Client.cut_off` can close them, and while it is cut off new
+#: ones are refused (as with no network). Playwright's offline mode leaves open
+#: WebSockets open; this is a page losing its network, as the page sees it.
+_CUTTABLE = """
+(() => {
+  const Native = WebSocket;
+  const sockets = [];
+  window.__cutOff = false;
+  window.__cut = () => {
+    window.__cutOff = true;
+    for (const socket of sockets.splice(0)) socket.close();
+  };
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      // (Somewhere else on the page's own server: the page's policy allows no other.)
+      super(window.__cutOff ? String(url).replace("/ws?", "/cut-off?") : url, ...rest);
+      sockets.push(this);
+    }
+  };
+})();
+"""
+
+
+def open_client(
+    browser: Any, url: str, *, screen: dict[str, Any] = DESKTOP, cuttable: bool = False
+) -> Client:
+    """A new page in its own context (its own sessionStorage), at `url`, on `screen`;
+    `cuttable`: one whose network `Client.cut_off` can take away."""
     page = browser.new_context(**screen).new_page()
+    if cuttable:
+        page.add_init_script(_CUTTABLE)
     client = Client(page)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and client.errors.append(m.text))

@@ -539,6 +539,7 @@ async def test_a_reload_stays_in_the_room_it_showed(server: Server) -> None:
     def scenario(browser):
         alice = open_client(browser, server.http)
         alice.register("alice")
+        alice.wait_for_room("lobby")  # online first, then in the room (and its address)
         assert alice.room_in_address() == "#/room/1"  # the lobby
         room_id = alice.create_room("plans")
         alice.say("in the plans room")

@@ -1,7 +1,8 @@
 """The browser client with its people on different instances of one chat: two `chat serve`
 processes on PostgreSQL (tests/cluster.py), each page opened on one of them, as a load
-balancer would spread them. Presence, typing, invitations, direct messages and read
-markers all cross between the instances."""
+balancer would spread them. Presence, typing, invitations, direct messages, read
+markers and changes to messages (edits, deletions, reactions) all cross between the
+instances."""
 
 from __future__ import annotations
 
@@ -153,5 +154,64 @@ async def test_reading_on_one_instance_clears_the_badge_on_the_other(
         bob.wait_for_message("unread by bob")
         expect(badge).to_be_hidden(timeout=WAIT_MS)
         _no_script_errors(alice, bob, bob_elsewhere)
+
+    await in_browser(scenario)
+
+
+async def test_changes_on_two_instances_reach_a_page_that_was_away_when_it_resumes(
+    pair: list[Instance],
+) -> None:
+    from playwright.sync_api import expect
+
+    a, b = pair
+
+    def act(client: Client, text: str, action: str) -> None:
+        item = client.page.locator("#messages li[data-id]").filter(has_text=text).first
+        item.hover()
+        item.get_by_role("button", name=action).click()
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        carol = open_client(browser, b.server.http, cuttable=True)
+        carol.register("carol")
+        alice.say("plan A")
+        bob.wait_for_message("plan A")
+        act(bob, "plan A", "Reply to alice")
+        bob.say("plan B?")
+        alice.wait_for_message("plan B?")
+        act(alice, "plan B?", "React to bob's message")
+        alice.page.get_by_role("button", name="React with 👀").click()
+        carol.wait_for_text("#messages .chip", "👀 1")
+        seen = int(carol.page.locator("#messages li[data-id]").last.get_attribute("data-id"))
+        # Carol's page loses its network; the others go on, on both instances.
+        carol.cut_off()
+        act(bob, "plan A", "React to alice's message")
+        bob.page.get_by_role("button", name="React with 🎉").click()
+        act(alice, "plan A", "Edit your message")
+        alice.page.keyboard.press("End")
+        alice.page.keyboard.type(", revised")
+        alice.page.keyboard.press("Enter")
+        act(bob, "plan B?", "Delete bob's message")
+        bob.page.get_by_role("button", name="Yes, delete").click()
+        alice.say("see you at noon")
+        for client in (alice, bob):
+            client.wait_for_message("see you at noon")
+            client.wait_for_message("message deleted")
+            client.wait_for_message("plan A, revised")
+        requests_before = len(carol.requests)
+        carol.reconnect()
+        carol.wait_for_message("see you at noon")
+        assert carol.message_texts() == alice.message_texts() == bob.message_texts()
+        assert carol.message_texts() == ["plan A, revised", "message deleted", "see you at noon"]
+        revised = carol.page.locator("#messages li[data-id]").first
+        expect(revised.locator(".edited")).to_have_text("(edited)")
+        expect(revised.locator(".chip")).to_have_text(["🎉 1"])
+        expect(carol.page.locator("#messages li.deleted .chip")).to_have_count(0)
+        # It resumed from the reaction it saw last (a change, numbered past the last
+        # message it had seen), on the socket, without asking for the history again.
+        enters = [f for f in carol.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"]
+        assert enters[-1]["SinceID"] > seen
+        assert [r for r in carol.requests[requests_before:] if "/messages/" in r] == []
+        _no_script_errors(alice, bob, carol)
 
     await in_browser(scenario)

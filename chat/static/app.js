@@ -3,6 +3,7 @@
 // text nodes: markdown.js, which formats messages, builds its elements itself), and the
 // page's Content-Security-Policy forbids inline scripts.
 
+import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
 import { renderMarkdown } from "./markdown.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -27,6 +28,12 @@ const state = {
   shown: null,       // the RoomID whose messages the page shows
   seen: new Set(),   // MessageIDs shown for that room
   lastId: 0,         // the newest MessageID seen in the current room
+  // The highest MessageID or Seq (a change's place in the same stream) seen in the
+  // current room: a resume from it brings every message and change made since.
+  since: 0,
+  // Set while the room's first page of history is on its way: changes arriving
+  // meanwhile, to messages not on the page yet, wait for it (then are applied).
+  held: null,
   rooms: new Set(),  // the RoomIDs of the caller's rooms (GET /rooms)
   retryMs: 500,
   retrying: false,   // the socket dropped and we are trying again
@@ -235,9 +242,10 @@ function connect() {
     setConnection("online");
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
-      // message we saw (SinceID), then the live ones, with nothing lost or doubled.
+      // message or change we saw (SinceID: changes to older messages included), then
+      // the live ones, with nothing lost or doubled.
       const frame = { Type: "enter", RoomID: state.room, Presence: true };
-      if (state.room === state.shown) frame.SinceID = state.lastId;
+      if (state.room === state.shown) frame.SinceID = state.since;
       ws.send(JSON.stringify(frame));
     }
     // Direct messages we have no confirmation for: send them again (same ids).
@@ -349,9 +357,12 @@ function handleFrame(raw) {
   if (frame.Type === "message") {
     if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
     if (frame.RoomID === state.shown) {
+      state.since = Math.max(state.since, frame.MessageID);
       addMessages([frame]);
       stoppedTyping(frame.UID);   // what they were typing has arrived
     }
+  } else if (frame.Type === "edited" || frame.Type === "deleted" || frame.Type === "reactions") {
+    changed(frame);
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
   } else if (frame.Type === "presence") {
@@ -381,6 +392,7 @@ function handleFrame(raw) {
     // were, so the next message goes there too.
     if (frame.Error.startsWith("too many room changes")) state.room = state.shown;
     if (frame.ClientMsgID && failed(frame.ClientMsgID, frame.Error)) return;
+    if (frame.MessageID && changeFailed(frame)) return;
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
     if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
@@ -482,19 +494,39 @@ async function entered(roomId, name) {
     resendTo(roomId);
     return;
   }
+  const held = [];
   try {
     state.seen = new Set();
     state.lastId = 0;
+    state.since = 0;
+    state.held = held;
     $("#messages").replaceChildren();
     $("#older").hidden = true;
     const page = await historyPage(roomId);
     if (roomId !== state.shown) return;   // the person moved on meanwhile
     addMessages(page);
+    for (const message of page) state.since = Math.max(state.since, message.MessageID);
     $("#older").hidden = page.length < HISTORY_PAGE;
     resendTo(roomId);
   } catch (error) {
     showError(error.message);
+  } finally {
+    if (state.held === held) {
+      state.held = null;
+      for (const frame of held) applyChange(frame);   // in order: the last one stands
+    }
   }
+}
+
+// An edited, deleted or reactions frame. One of the room shown moves our place in its
+// stream (a frame without Seq only answers a request of ours that changed nothing: it
+// is the message's present state all the same). Its message may be further back than
+// the page goes: then there is nothing to show (unless the room's first page is still
+// on its way: it waits for it).
+function changed(frame) {
+  if (frame.RoomID !== state.shown) return;
+  if (frame.Seq) state.since = Math.max(state.since, frame.Seq);
+  if (!applyChange(frame) && state.held !== null) state.held.push(frame);
 }
 
 // One page of a room's history, oldest first: the latest, or the one before `before`.
@@ -601,7 +633,12 @@ function addMessages(messages, { follow = true } = {}) {
     reply.textContent = "Reply";
     reply.setAttribute("aria-label", `Reply to ${message.Username}`);
     reply.addEventListener("click", () => replyTo(message, item));
-    item.append(time, reply);
+    // Reply, React, and Edit and Delete where they are allowed (changes.js).
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    actions.append(reply);
+    item.append(time, actions);
+    showMessageState(item, message);
     // History arrives before live messages, but keep the list in id order regardless.
     const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
     list.insertBefore(item, later ?? null);
@@ -677,12 +714,30 @@ function quoteOf(id) {
   const quote = document.createElement("button");
   quote.type = "button";
   quote.className = "quote";
+  quote.dataset.replyTo = String(id);
   const original = $(`#messages li[data-id="${id}"]`);
-  quote.textContent = original
-    ? `↪ ${original.querySelector(".name").textContent}: ${excerpt(original.querySelector(".text").textContent)}`
-    : "↪ an earlier message";
+  quote.textContent = "↪ an earlier message";
+  if (original !== null) quoteAgain(quote, original);
   quote.addEventListener("click", () => showMessage(id));
   return quote;
+}
+
+// A quote says what its message says now (after an edit), or that it was deleted.
+function quoteAgain(quote, original) {
+  const name = original.querySelector(".name").textContent;
+  const text = excerpt(original.querySelector(".text").textContent);
+  quote.textContent = `↪ ${name}: ${text}`;
+  quote.classList.toggle("deleted", original.classList.contains("deleted"));
+}
+
+// A message's text changed or it was deleted: the quotes of it follow (and a reply to
+// it being written lets go of it: a deleted message cannot be answered).
+function requoted(original) {
+  for (const quote of document.querySelectorAll(`#messages .quote[data-reply-to="${original.dataset.id}"]`)) {
+    quoteAgain(quote, original);
+  }
+  const id = Number(original.dataset.id);
+  if (original.classList.contains("deleted") && state.replyTo?.id === id) cancelReply();
 }
 
 function showMessage(id) {
@@ -1053,6 +1108,18 @@ async function addDirectMessage(frame, live = false) {
 
 // --- wiring ---
 
+setUpChanges({
+  me: () => state.me.uid,
+  room: () => state.shown,
+  send,
+  api,
+  names: state.names,
+  // The author, or the creator of a group room (the server says so too).
+  mayDelete: (author) => author === state.me.uid
+    || (!state.direct.has(state.shown) && state.creators.get(state.shown) === state.me.uid),
+  changed: requoted,
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1092,6 +1159,10 @@ document.addEventListener("DOMContentLoaded", () => {
   // composing a character, which Enter then confirms).
   composer.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.replyTo !== null) return cancelReply();
+    // Up in an empty composer: fix the last thing we said here.
+    if (event.key === "ArrowUp" && !event.target.value && editLastOwn()) {
+      return event.preventDefault();
+    }
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
     $("#send-form").requestSubmit();
