@@ -70,6 +70,9 @@ class MessageChanges:
         self._rate_limits = rate_limits
         self._max_text_chars = max_text_chars
         self._edit_window = None if edit_window_s is None else timedelta(seconds=edit_window_s)
+        #: Changes this instance committed, by kind ("edited", "deleted", "reactions"):
+        #: plain counts, read by `chat.metrics` when it is scraped.
+        self.committed: dict[str, int] = {}
 
     def _count(self, identity: Identity) -> None:
         """A change costs what a message costs (`RateLimited` past the limit)."""
@@ -77,6 +80,7 @@ class MessageChanges:
 
     def _published(self, change: Change | None) -> Change | None:
         if change is not None:
+            self.committed[change.kind] = self.committed.get(change.kind, 0) + 1
             self._writer.committed(change)
         return change
 

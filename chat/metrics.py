@@ -2,6 +2,7 @@
 
 Cost: the hot path (fan-out, posting a message) counts with plain integer additions on
 the components' own fields (`BroadcastStats`, `MessageWriter.stored`,
+`MessageChanges.committed`,
 `WebSocketServer.sessions`, `RateLimits.refusals`); `ServerCollector` turns them into
 metric families only when ``GET /metrics`` is scraped. What is observed directly is
 observed far less often than a delivery: a commit latency per batch committed, a
@@ -37,6 +38,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from .broadcaster import BroadcastStats
     from .bus import Bus
+    from .message_changes import MessageChanges
     from .message_writer import MessageWriter
     from .presence import Presence
     from .rate_limits import RateLimits
@@ -137,6 +139,7 @@ class ServerCollector(Collector):
     failures: TaskFailures
     bus: Bus
     presence: Presence
+    changes: MessageChanges
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -151,6 +154,14 @@ class ServerCollector(Collector):
         yield CounterMetricFamily(
             "chat_messages_stored", "Messages this instance stored.", self.writer.stored
         )
+        changes = CounterMetricFamily(
+            "chat_message_changes",
+            "Changes to messages this instance committed, by kind (edited, deleted, reactions).",
+            labels=["kind"],
+        )
+        for kind, count in self.changes.committed.items():
+            changes.add_metric([kind], count)
+        yield changes
         stats = self.broadcast
         yield CounterMetricFamily(
             "chat_deliveries",

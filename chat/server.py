@@ -172,6 +172,7 @@ async def serve(
                 failures,
                 bus,
                 presence,
+                service.changes,
             )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)

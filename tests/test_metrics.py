@@ -10,6 +10,8 @@ from support import (
     STEP,
     Server,
     account,
+    create_room,
+    entered,
     evict_a_slow_consumer,
     http_client,
     open_clients,
@@ -161,6 +163,29 @@ async def test_messages_stored_and_deliveries_are_counted(
     assert value(samples, "chat_messages_stored_total") == 3
     # Two listeners each got three; the sender is skipped ("to everyone else").
     assert value(samples, "chat_deliveries_total") == 6
+
+
+async def test_changes_to_messages_are_counted_by_kind(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config)
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    async with open_clients(server) as clients:
+        ws = await entered(clients, alice, room_id)
+        sent = await ws.request({"Type": "message", "Text": "x"})
+        for frame in (
+            {"Type": "edit", "Text": "y"},
+            {"Type": "edit", "Text": "y"},  # the same text: nothing changed, not counted
+            {"Type": "react", "Emoji": "👍"},
+            {"Type": "unreact", "Emoji": "👍"},
+            {"Type": "delete"},
+        ):
+            await ws.request({**frame, "MessageID": sent["MessageID"]})
+        samples = await scrape(server)
+    assert value(samples, "chat_message_changes_total", kind="edited") == 1
+    assert value(samples, "chat_message_changes_total", kind="reactions") == 2
+    assert value(samples, "chat_message_changes_total", kind="deleted") == 1
 
 
 async def test_a_slow_consumer_evicted_is_counted(nursery: trio.Nursery, config: Config) -> None:
