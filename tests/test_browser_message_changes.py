@@ -347,6 +347,34 @@ async def test_on_a_phone_a_messages_actions_are_on_screen_and_work(server: Serv
     await in_browser(scenario)
 
 
+async def test_on_a_phone_a_long_press_on_a_message_opens_its_reactions(server: Server) -> None:
+    def scenario(browser):
+        alice = open_client(browser, server.http, screen=PHONE)
+        alice.register("alice")
+        (bob,) = registered(browser, server.http, "bob")
+        bob.say("press and hold me")
+        theirs = _message(alice, "press and hold me")
+        expect(theirs).to_be_visible(timeout=WAIT_MS)
+        # A phone's browser turns a long press into a contextmenu event.
+        theirs.locator(".text").dispatch_event("contextmenu")
+        picker = theirs.get_by_role("group", name="Pick a reaction")
+        expect(picker).to_be_visible()
+        alice.tap_on_screen(
+            f'#messages li[data-id="{theirs.get_attribute("data-id")}"]'
+            ' .picker button[aria-label="React with ❤️"]'
+        )
+        expect(_message(bob, "press and hold me").locator(".chip")).to_have_text(
+            "❤️ 1", timeout=WAIT_MS
+        )
+        # On a desktop a right click keeps the browser's own menu: no picker.
+        mine = _message(bob, "press and hold me")
+        mine.locator(".text").dispatch_event("contextmenu")
+        expect(mine.locator(".picker")).to_have_count(0)
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_screenshots_of_a_conversation_with_edits_deletions_and_reactions(
     server: Server,
 ) -> None:

@@ -21,12 +21,25 @@ let page = null;
 // Each message's text as written (markdown), for the editor: item -> text.
 const sources = new WeakMap();
 
+// A screen without hover (a phone): a long press on a message opens its reactions.
+const touchScreen = window.matchMedia("(hover: none)");
+
 export function setUpChanges(lent) {
   page = lent;
   // A click anywhere but in the picker, or on a React button, closes it.
   document.addEventListener("click", (event) => {
     if (event.target.closest?.(".picker, .react-button")) return;
     closePickers();
+  });
+  // A long press is what a phone's browser turns into a contextmenu event. On a touch
+  // screen, one on a message (but on a link, whose menu copies it) opens the message's
+  // reaction picker, as in the chat apps people know; elsewhere the browser's menu stays.
+  document.addEventListener("contextmenu", (event) => {
+    if (!touchScreen.matches || event.target.closest?.("a, textarea")) return;
+    const opener = event.target.closest?.("#messages li[data-id]")?.querySelector(".react-button");
+    if (!opener) return;
+    event.preventDefault();
+    togglePicker(opener.closest("li"), opener);
   });
 }
 
