@@ -6,10 +6,11 @@ change writes nothing."""
 from __future__ import annotations
 
 import pytest
-from support import add_message
+import trio
+from support import add_message, pg_query, pg_session, wait_until_true
 
 from chat.config import Config
-from chat.errors import Forbidden
+from chat.errors import Forbidden, NotFound
 from chat.store import Change, Message, open_store
 
 
@@ -97,3 +98,61 @@ async def test_a_change_to_a_message_of_another_room_sees_no_message(config: Con
 
             await store.edit_message(store.lobby_id, message.id, "x", check)
     assert seen == [None]
+
+
+#: True while some session waits for a row lock on the users table.
+_SOMEONE_WAITS_FOR_A_USER = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation"
+    " WHERE NOT l.granted AND c.relname = 'users')"
+    " OR EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid')"
+)
+
+
+async def test_a_reaction_racing_the_deletion_of_its_user_waits_instead_of_deadlocking(
+    postgres_config: Config,
+) -> None:
+    """Deleting a user locks them first (FOR UPDATE), then deletes their messages. A
+    change locks the users it refers to before any row it writes, so the two wait for
+    each other one way only: here the reaction waits, then finds its message gone (never
+    PostgreSQL's deadlock error, after a second, in one of them)."""
+    assert postgres_config.database_url is not None
+    async with open_store(postgres_config) as store:
+        bob = await store.create_user("bob", "hash")
+        message = await add_message(store, store.lobby_id, bob.id, "react to me")
+        outcome: list[BaseException | Change | None] = []
+
+        def check(found: Message | None) -> None:
+            if found is None:
+                raise NotFound("gone")
+
+        async def react() -> None:
+            try:
+                outcome.append(
+                    await store.react(
+                        store.lobby_id,
+                        message.id,
+                        bob.id,
+                        "👍",
+                        add=True,
+                        max_emoji=20,
+                        check=check,
+                    )
+                )
+            except Exception as error:
+                outcome.append(error)
+
+        async with (
+            pg_session(postgres_config.database_url) as execute,
+            pg_query(postgres_config.database_url) as fetchval,
+        ):
+            # As `delete_user` does: the user is locked first...
+            await execute("BEGIN")
+            await execute(f"SELECT id FROM users WHERE id = {bob.id} FOR UPDATE")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(react)
+                await wait_until_true(fetchval, _SOMEONE_WAITS_FOR_A_USER)
+                # ...then their messages are deleted, while the reaction waits.
+                await execute(f"DELETE FROM messages WHERE sender_id = {bob.id}")
+                await execute("COMMIT")
+    (result,) = outcome
+    assert isinstance(result, NotFound), result

@@ -33,6 +33,9 @@ _MESSAGE_IN_ROOM = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
     " WHERE m.id = $1 AND m.room_id = $2"
 )
+# The same, locking its sender as the writes to come would (FOR KEY SHARE: what the
+# message's references take, sql/postgres/0008), before any of them.
+_MESSAGE_IN_ROOM_LOCKING_ITS_SENDER = f"{_MESSAGE_IN_ROOM} FOR KEY SHARE OF u"
 
 _INSERT_CHANGE = (
     "INSERT INTO message_changes (room_id, message_id, kind, body, reactions)"
@@ -41,13 +44,26 @@ _INSERT_CHANGE = (
 
 
 async def _checked(
-    conn: asyncpg.Connection, room_id: int, message_id: int, check: Check
+    conn: asyncpg.Connection,
+    room_id: int,
+    message_id: int,
+    check: Check,
+    *,
+    actor_id: int | None = None,
 ) -> Message:
     """The message, read after taking the positions lock (so no other change or insert
     is under way: what the check sees stays true until the commit), if the check
-    accepts it."""
+    accepts it.
+
+    The users the change's rows will refer to (the message's sender; `actor_id`, the
+    user a reaction row names) are locked first, before any row is written. Deleting a
+    user locks them FOR UPDATE and then deletes their messages: had we written a row of
+    that message first, each would wait for the other (PostgreSQL's deadlock error).
+    This way the change waits for the deletion, then finds the message gone."""
     await conn.execute("SELECT chat_lock_positions()")
-    row = await conn.fetchrow(_MESSAGE_IN_ROOM, message_id, room_id)
+    if actor_id is not None:
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", actor_id)
+    row = await conn.fetchrow(_MESSAGE_IN_ROOM_LOCKING_ITS_SENDER, message_id, room_id)
     message = None if row is None else message_of(row)
     check(message)
     assert message is not None, "the check refuses a message that does not exist"
@@ -114,7 +130,7 @@ async def _aio_react(
     check: Check,
 ) -> Change | None:
     async with pool.acquire() as conn, conn.transaction():
-        message = await _checked(conn, room_id, message_id, check)
+        message = await _checked(conn, room_id, message_id, check, actor_id=user_id)
         if add:
             counts = await conn.fetchrow(
                 EMOJI_COUNT_SQL.format(message="$1", emoji="$2"), message_id, emoji
