@@ -246,8 +246,9 @@ class Nginx(Process):
         return Server("127.0.0.1", self.port, Config())
 
 
-def nginx_site(upstreams: list[tuple[str, int]], port: int) -> str:
-    """deploy/nginx/chat.conf with the test's instances and listening port in it."""
+def nginx_site(upstreams: list[tuple[str, int]], port: int, access_log: Path | None = None) -> str:
+    """deploy/nginx/chat.conf with the test's instances, listening port and access log
+    (if given) in it."""
     site = NGINX_SITE.read_text()
     servers = re.findall(r"^    server 127\.0\.0\.1:\d+ (.*);$", site, flags=re.MULTILINE)
     assert servers, "deploy/nginx/chat.conf lists no upstream servers"
@@ -259,6 +260,14 @@ def nginx_site(upstreams: list[tuple[str, int]], port: int) -> str:
     assert replaced == 1
     site, replaced = re.subn(r"^    listen 80;$", f"    listen 127.0.0.1:{port};", site, flags=re.M)
     assert replaced == 1, "deploy/nginx/chat.conf does not listen on port 80"
+    if access_log is not None:
+        site, replaced = re.subn(
+            r"^    access_log /var/log/nginx/access\.log ",
+            f"    access_log {access_log} ",
+            site,
+            flags=re.M,
+        )
+        assert replaced == 1, "deploy/nginx/chat.conf does not write /var/log/nginx/access.log"
     return site
 
 
@@ -269,7 +278,7 @@ async def start_nginx(tmp_path: Path, upstreams: list[tuple[str, int]]) -> Nginx
     home = tmp_path / "nginx"
     home.mkdir()
     port = free_port()
-    (home / "chat.conf").write_text(nginx_site(upstreams, port))
+    (home / "chat.conf").write_text(nginx_site(upstreams, port, home / "access.log"))
     temp_paths = "".join(
         f"    {kind}_temp_path {home / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

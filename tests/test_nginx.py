@@ -164,3 +164,25 @@ async def test_nginx_passes_the_browsers_host_to_the_origin_check(
         nginx.server, f"/ws?token={user.token}", "Origin: http://evil.example\r\n"
     )
     assert status_of(elsewhere) == b"403", elsewhere
+
+
+async def test_tokens_in_websocket_urls_stay_out_of_nginxs_access_log(
+    site: tuple[Nginx, list[Instance]], tmp_path: Path
+) -> None:
+    nginx, _instances = site
+    user = await account(nginx.server, "user")
+    own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
+    response = await raw_upgrade(nginx.server, f"/ws?token={user.token}", own_origin)
+    assert status_of(response) == b"101"
+    async with http_client(nginx.server) as client:
+        found = await client.get("/users?prefix=us", headers=user.auth)
+    assert found.status_code == 200
+    log = tmp_path / "nginx" / "access.log"
+    with trio.fail_after(STEP):  # nginx writes a WebSocket's line when it closes
+        # Polling a file another process writes: nothing in this one to wait on.
+        while "/ws" not in log.read_text():  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    text = log.read_text()
+    assert user.token not in text
+    assert '"GET /ws?token=[hidden] HTTP/1.1" 101' in text
+    assert '"GET /users?prefix=us HTTP/1.1" 200' in text  # other queries are kept
