@@ -152,14 +152,19 @@ async def test_clients_of_a_killed_instance_resume_through_nginx_and_lose_nothin
     )
 
 
+async def _upgrade_from_the_sites_own_page(nginx: Nginx, user: Account) -> None:
+    """A /ws upgrade with the token in the URL, as a page of the site's own would ask."""
+    own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
+    response = await raw_upgrade(nginx.server, f"/ws?token={user.token}", own_origin)
+    assert status_of(response) == b"101"
+
+
 async def test_nginx_passes_the_browsers_host_to_the_origin_check(
     site: tuple[Nginx, list[Instance]],
 ) -> None:
     nginx, _instances = site
     user = await account(nginx.server, "user")
-    own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
-    response = await raw_upgrade(nginx.server, f"/ws?token={user.token}", own_origin)
-    assert status_of(response) == b"101"
+    await _upgrade_from_the_sites_own_page(nginx, user)
     elsewhere = await raw_upgrade(
         nginx.server, f"/ws?token={user.token}", "Origin: http://evil.example\r\n"
     )
@@ -171,9 +176,7 @@ async def test_tokens_in_websocket_urls_stay_out_of_nginxs_access_log(
 ) -> None:
     nginx, _instances = site
     user = await account(nginx.server, "user")
-    own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
-    response = await raw_upgrade(nginx.server, f"/ws?token={user.token}", own_origin)
-    assert status_of(response) == b"101"
+    await _upgrade_from_the_sites_own_page(nginx, user)
     async with http_client(nginx.server) as client:
         found = await client.get("/users?prefix=us", headers=user.auth)
     assert found.status_code == 200
