@@ -27,6 +27,7 @@ from .errors import (
 )
 from .message_changes import MessageChanges
 from .message_writer import MessageWriter, PendingMessage
+from .notification_levels import NotificationLevels
 from .rate_limits import RateLimits
 from .revocations import Revocations
 from .store import (
@@ -125,6 +126,8 @@ class ChatService(AccountOperations):
         self.notices = notices
         #: Who is online and in which room, cluster-wide (`chat.presence`).
         self.presence = presence
+        #: Each user's notification level in each of their rooms (`chat.notification_levels`).
+        self.notifications = NotificationLevels(self)
         #: Support threads between users and operators (`chat.support_desk`).
         self.support = SupportDesk(self)
         #: Edits, deletions and reactions (`chat.message_changes`).

@@ -292,6 +292,8 @@ ROUTES = (
     Route("GET", "/users?prefix=a"),
     Route("GET", "/room/1/members"),
     Route("GET", "/room/2/members?after=1"),
+    Route("GET", "/room/1/notifications"),
+    Route("PUT", "/room/1/notifications", ("Level",)),
     Route("GET", "/messages/1", ("LastID",)),
     Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
     Route("PATCH", "/messages/1/1", ("Text",)),

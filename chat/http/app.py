@@ -46,6 +46,7 @@ from .client import add_security_headers, client_routes
 from .health import health_routes
 from .messages import message_routes
 from .metrics import metrics_routes
+from .notifications import notification_routes
 from .openapi import openapi_routes
 from .passwords import password_routes
 from .people import people_routes
@@ -150,6 +151,7 @@ def create_app(
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
     app.register_blueprint(message_routes(service))
+    app.register_blueprint(notification_routes(service))
     app.register_blueprint(people_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))

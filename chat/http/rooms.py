@@ -22,6 +22,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from .. import shapes, validation
+from ..notification_levels import LEVELS, effective_level
 from ..service import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
@@ -67,13 +68,17 @@ _ROOM_DETAILS = {
     "properties": {
         **ROOM["properties"],
         "Users": {"type": "array", "items": PUBLIC_PROFILE, "minItems": 2, "maxItems": 2},
+        "Notifications": {"type": "string", "enum": list(LEVELS)},
     },
+    "required": [*ROOM["required"], "Notifications"],
 }
 
 
 def _room_details(details: RoomDetails) -> dict[str, Any]:
-    """`shapes.room`, and for a direct conversation its users ("Users", as "UIDs")."""
+    """`shapes.room`, the caller's notification level in it ("Notifications"), and for a
+    direct conversation its users ("Users", as "UIDs")."""
     shape = shapes.room(details.room)
+    shape["Notifications"] = effective_level(details.room, details.notification_level)
     if details.room.pair is not None and details.pair_names is not None:
         shape["Users"] = [
             shapes.person(uid, name)
@@ -161,7 +166,9 @@ def room_routes(service: ChatService) -> Blueprint:
             "The rooms of GET /rooms, in the same order, each as GET /room/{roomID}"
             " describes it, in one request (a room list needs no request per room). A"
             " direct conversation also names its two users, in the order of its UIDs:"
-            ' "Users": [{"UID", "Username"}, {"UID", "Username"}].'
+            ' "Users": [{"UID", "Username"}, {"UID", "Username"}]. "Notifications" is the'
+            ' caller\'s notification level in each room ("all", "mentions" or "none": see'
+            " PUT /room/{roomID}/notifications)."
         ),
         token=Token.REQUIRED,
         answers={200: Answer("the caller's rooms", {"type": "array", "items": _ROOM_DETAILS})},

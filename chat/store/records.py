@@ -152,6 +152,8 @@ class RoomDetails:
 
     room: Room
     pair_names: tuple[str, str] | None
+    #: The notification level the user set for the room (None: its kind's default).
+    notification_level: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

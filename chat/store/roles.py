@@ -151,6 +151,15 @@ class Rooms(Protocol):
         """Up to `limit` group rooms that are not private, with member counts, in
         `shared.rooms.PUBLIC_ROOMS_SQL`'s order (the most members first)."""
 
+    # --- notification levels ---
+
+    async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:
+        """Set (or replace) how much the user wants to hear of the room: "all",
+        "mentions" or "none" (checked by the caller)."""
+
+    async def notification_level(self, user_id: int, room_id: int) -> str | None:
+        """The level the user set for the room; None if they never set one."""
+
     # --- read markers ---
 
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:

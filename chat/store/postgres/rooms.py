@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from ..records import PublicRoom, Room, RoomDetails
 from ..shared.rooms import (
     MARK_READ_SQL,
+    NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
     ROOM_MEMBERS_SQL,
     ROOM_SELECT,
+    SET_NOTIFICATION_LEVEL_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     room_details_from_row,
@@ -139,6 +141,17 @@ class PostgresRooms(PostgresBase):
     async def public_rooms(self, limit: int) -> list[PublicRoom]:
         rows = await self._call(self._pool.fetch, PUBLIC_ROOMS_SQL.format(limit="$1"), limit)
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- notification levels ---
+
+    async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:
+        sql = SET_NOTIFICATION_LEVEL_SQL.format(user="$1", room="$2", level="$3")
+        await self._call(self._pool.execute, sql, user_id, room_id, level)
+
+    async def notification_level(self, user_id: int, room_id: int) -> str | None:
+        sql = NOTIFICATION_LEVEL_SQL.format(user="$1", room="$2")
+        level = await self._call(self._pool.fetchval, sql, user_id, room_id)
+        return None if level is None else str(level)
 
     # --- read markers ---
 

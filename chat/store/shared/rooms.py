@@ -46,13 +46,15 @@ LIMIT {limit}
 #: {user} and {lobby} are the stores' placeholders.
 ROOM_DETAILS_SQL = """
 SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
-       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name
+       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name,
+       n.level AS notification_level
 FROM (SELECT {lobby} AS room_id
       UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS mine
 JOIN rooms AS r ON r.id = mine.room_id
 LEFT JOIN direct_rooms AS d ON d.room_id = r.id
 LEFT JOIN users AS lo ON lo.id = d.low_user_id
 LEFT JOIN users AS hi ON hi.id = d.high_user_id
+LEFT JOIN notification_levels AS n ON n.user_id = {user} AND n.room_id = r.id
 ORDER BY r.id <> {lobby}, r.id
 """
 
@@ -61,7 +63,19 @@ def room_details_from_row(row: Row, to_datetime: ToDatetime) -> RoomDetails:
     room = room_from_row(row, to_datetime)
     assert room is not None
     names = None if room.pair is None else (row["low_name"], row["high_name"])
-    return RoomDetails(room, names)
+    return RoomDetails(room, names, row["notification_level"])
+
+
+#: A user's notification level in a room, set or replaced ({user}, {room}, {level}).
+SET_NOTIFICATION_LEVEL_SQL = """
+INSERT INTO notification_levels (user_id, room_id, level) VALUES ({user}, {room}, {level})
+ON CONFLICT (user_id, room_id) DO UPDATE SET level = excluded.level
+"""
+
+#: A user's notification level in a room, if they set one ({user}, {room}).
+NOTIFICATION_LEVEL_SQL = (
+    "SELECT level FROM notification_levels WHERE user_id = {user} AND room_id = {room}"
+)
 
 
 #: Group rooms that are not private, with their member counts: the most members first,

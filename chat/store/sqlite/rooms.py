@@ -8,10 +8,12 @@ import sqlite3
 from ..records import PublicRoom, Room, RoomDetails
 from ..shared.rooms import (
     MARK_READ_SQL,
+    NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
     ROOM_MEMBERS_SQL,
     ROOM_SELECT,
+    SET_NOTIFICATION_LEVEL_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     room_details_from_row,
@@ -134,6 +136,18 @@ class SQLiteRooms(SQLiteBase):
         sql = PUBLIC_ROOMS_SQL.format(limit="?")
         rows = await self._run(lambda conn: conn.execute(sql, (limit,)).fetchall())
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
+
+    # --- notification levels ---
+
+    async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:
+        sql = SET_NOTIFICATION_LEVEL_SQL.format(user=":user", room=":room", level=":level")
+        values = {"user": user_id, "room": room_id, "level": level}
+        await self._run(lambda conn: conn.execute(sql, values))
+
+    async def notification_level(self, user_id: int, room_id: int) -> str | None:
+        sql = NOTIFICATION_LEVEL_SQL.format(user="?", room="?")
+        row = await self._run(lambda conn: conn.execute(sql, (user_id, room_id)).fetchone())
+        return None if row is None else str(row[0])
 
     # --- read markers ---
 
