@@ -20,6 +20,7 @@ const UNREAD_EVERY_MS = 30_000;
 const READ_AFTER_MS = 500;
 
 const state = {
+  registering: false, // the login form registers (Register was chosen), or logs in
   token: null,
   me: null,          // { uid, name }
   ws: null,
@@ -91,6 +92,7 @@ const CONNECTION_LABELS = {
 // message that only the next click cleared, so it stayed up after a reconnection.)
 function setConnection(status) {
   const badge = $("#connection");
+  badge.hidden = false;  // hidden on the login page: nothing is connecting yet
   badge.dataset.state = status;
   badge.textContent = CONNECTION_LABELS[status];
   $("#offline").hidden = status !== "reconnecting";
@@ -128,6 +130,21 @@ function claims(token) {
 }
 
 // --- logging in and out ---
+
+// The login form logs in, or registers once the person chose to (focused or clicked
+// Register; Log in takes it back): Enter in a field then does what the chosen button
+// says, a password manager is asked for a new password, and the rule for new passwords
+// (validation.MIN_PASSWORD_CHARS) is shown before it is broken.
+function chooseRegistering(registering) {
+  state.registering = registering;
+  $("#login-form").elements.password.autocomplete = registering
+    ? "new-password"
+    : "current-password";
+  // Shown or not, the hint keeps its place: the form must not move under the pointer
+  // between the press on Register (which focuses it) and the release (the click).
+  $("#password-hint").classList.toggle("shown", registering);
+  $("#register").classList.toggle("chosen", registering);
+}
 
 async function authenticate(path) {
   clearError();
@@ -430,6 +447,16 @@ async function loadRooms() {
       button.dataset.room = String(id);
       button.dataset.kind = state.direct.has(id) ? "direct" : "group";
       button.textContent = label;
+      if (room.IsPrivate && !state.direct.has(id)) {
+        // A private group room carries a lock: only those invited can see or join it.
+        const lock = document.createElement("span");
+        lock.className = "lock";
+        lock.textContent = "🔒";
+        lock.title = "private";
+        lock.setAttribute("role", "img");
+        lock.setAttribute("aria-label", "private");
+        button.prepend(lock);
+      }
       button.setAttribute("aria-current", String(id === state.room));
       button.addEventListener("click", () => enter(id));
       const badge = document.createElement("span");
@@ -1123,9 +1150,20 @@ setUpChanges({
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    authenticate("/api/login");
+    authenticate(state.registering ? "/api/reg" : "/api/login");
   });
-  $("#register").addEventListener("click", () => authenticate("/api/reg"));
+  // The choice is made when a button is focused or clicked (a click reaches the button
+  // before the submit it causes). Enter in a field also "clicks" Log in, the form's
+  // default button, but with no pointer (event.detail 0): that one is not a choice.
+  $("#login").addEventListener("focus", () => chooseRegistering(false));
+  $("#login").addEventListener("click", (event) => {
+    if (event.detail > 0) chooseRegistering(false);
+  });
+  $("#register").addEventListener("focus", () => chooseRegistering(true));
+  $("#register").addEventListener("click", () => {
+    chooseRegistering(true);
+    authenticate("/api/reg");
+  });
   $("#logout").addEventListener("click", () => logout());
   $("#older").addEventListener("click", loadOlder);
   $("#menu").addEventListener("click", () => showMenu($("#chat-view").dataset.menu !== "open"));
