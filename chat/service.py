@@ -42,6 +42,7 @@ from .store import (
     Rooms,
     Support,
 )
+from .store.shared.messages import not_a_message_of_room
 from .support_desk import SupportDesk
 
 if TYPE_CHECKING:
@@ -380,7 +381,7 @@ class ChatService(AccountOperations):
         """A reply must answer a message of its own room."""
         if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
             # Unknown and in another room are one answer: nothing about other rooms leaks.
-            raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {room.id}")
+            raise not_a_message_of_room(reply_to, room.id)
 
     async def send_direct(
         self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None

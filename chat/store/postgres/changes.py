@@ -5,22 +5,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...errors import InvalidInput
 from ..records import Change, Message, Version
 from ..shared.changes import (
     DELETED,
+    EDIT_MESSAGE_SQL,
     EDITED,
     EDITS_SQL,
     EMOJI_COUNT_SQL,
     ERASE_CHANGES_SQL,
     ERASE_REACTIONS_SQL,
+    ORIGINAL_VERSION_SQL,
     REACTION_STATE_SQL,
     REACTIONS,
     ROOM_CHANGES_SQL,
+    SET_REACTIONS_SQL,
+    TOMBSTONE_SQL,
     Check,
     change_from_row,
     reactions_from_rows,
     reactions_to_json,
+    refuse_another_emoji,
+    versions_from_rows,
 )
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
@@ -90,13 +95,8 @@ async def _aio_edit(
         if message.body == text:
             return None
         change = await _record(conn, message, EDITED, body=text)
-        await conn.execute(
-            "UPDATE messages SET original_body = coalesce(original_body, body), body = $1,"
-            " edited_at = $2 WHERE id = $3",
-            text,
-            change.at,
-            message_id,
-        )
+        sql = EDIT_MESSAGE_SQL.format(text="$1", at="$2", message="$3")
+        await conn.execute(sql, text, change.at, message_id)
         return change
 
 
@@ -108,12 +108,7 @@ async def _aio_delete(
         if message.deleted:
             return None
         change = await _record(conn, message, DELETED)
-        await conn.execute(
-            "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
-            " reactions = NULL, deleted_at = $1 WHERE id = $2",
-            change.at,
-            message_id,
-        )
+        await conn.execute(TOMBSTONE_SQL.format(at="$1", message="$2"), change.at, message_id)
         await conn.execute(ERASE_REACTIONS_SQL.format(message="$1"), message_id)
         await conn.execute(ERASE_CHANGES_SQL.format(message="$1", seq="$2"), message_id, change.seq)
         return change
@@ -135,11 +130,7 @@ async def _aio_react(
             counts = await conn.fetchrow(
                 EMOJI_COUNT_SQL.format(message="$1", emoji="$2"), message_id, emoji
             )
-            if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
-                raise InvalidInput(
-                    f"message {message_id} already has {max_emoji} different reactions:"
-                    " react with one of them"
-                )
+            refuse_another_emoji(counts, message_id, max_emoji)
             written = await conn.fetchval(
                 "INSERT INTO message_reactions (message_id, emoji, user_id) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING RETURNING 1",
@@ -160,27 +151,17 @@ async def _aio_react(
         rows = await conn.fetch(REACTION_STATE_SQL.format(message="$1"), message_id)
         state = reactions_to_json(reactions_from_rows(rows))
         change = await _record(conn, message, REACTIONS, reactions=state)
-        await conn.execute("UPDATE messages SET reactions = $1 WHERE id = $2", state, message_id)
+        await conn.execute(SET_REACTIONS_SQL.format(state="$1", message="$2"), state, message_id)
         return change
 
 
 async def _aio_versions(pool: asyncpg.Pool, room_id: int, message_id: int) -> list[Version] | None:
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        row = await conn.fetchrow(
-            "SELECT coalesce(original_body, body) AS body, created_at, deleted_at"
-            " FROM messages WHERE id = $1 AND room_id = $2",
-            message_id,
-            room_id,
+        original = await conn.fetchrow(
+            ORIGINAL_VERSION_SQL.format(message="$1", room="$2"), message_id, room_id
         )
-        if row is None:
-            return None
-        if row["deleted_at"] is not None:
-            return []
         edits = await conn.fetch(EDITS_SQL.format(message="$1"), message_id)
-    return [
-        Version(row["body"], row["created_at"]),
-        *(Version(edit["body"], edit["created_at"]) for edit in edits),
-    ]
+    return versions_from_rows(original, edits, as_is)
 
 
 class PostgresChanges(PostgresBase):

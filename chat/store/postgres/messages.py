@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from ...errors import InvalidInput
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
@@ -17,6 +16,7 @@ from ..shared.messages import (
     MESSAGE_COLUMNS,
     committed_from_rows,
     in_position_order,
+    not_a_message_of_room,
 )
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
@@ -70,7 +70,7 @@ async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[Ne
         DELETED_AMONG_SQL.format(ids="SELECT unnest($1::bigint[])"), list(answered)
     )
     if deleted is not None:
-        raise InvalidInput(f"ReplyTo {deleted} is not a message of room {answered[deleted]}")
+        raise not_a_message_of_room(deleted, answered[deleted])
 
 
 async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from ..records import Change, Message, Reaction
+from ...errors import InvalidInput
+from ..records import Change, Message, Reaction, Version
 from .rows import Row, ToDatetime
 
 #: Called with the message a change is about (None: no such message in the room), as it
@@ -122,6 +123,54 @@ SELECT body, created_at FROM message_changes
 WHERE message_id = {message} AND kind = 'edited'
 ORDER BY seq
 """
+
+#: An edit: the message's new text, when it was edited, and its original text kept
+#: (the first edit keeps it; {text}, {at}, {message} are the stores' placeholders).
+EDIT_MESSAGE_SQL = (
+    "UPDATE messages SET original_body = coalesce(original_body, body), body = {text},"
+    " edited_at = {at} WHERE id = {message}"
+)
+
+#: A deletion: what stays of the message is its tombstone ({at}, {message}).
+TOMBSTONE_SQL = (
+    "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
+    " reactions = NULL, deleted_at = {at} WHERE id = {message}"
+)
+
+#: A reaction change: the message's reaction state as it now is ({state}, {message}).
+SET_REACTIONS_SQL = "UPDATE messages SET reactions = {state} WHERE id = {message}"
+
+#: A message's first version, and whether it is a tombstone ({message}, {room}).
+ORIGINAL_VERSION_SQL = (
+    "SELECT coalesce(original_body, body) AS body, created_at, deleted_at"
+    " FROM messages WHERE id = {message} AND room_id = {room}"
+)
+
+
+def versions_from_rows(
+    original: Row | None, edits: Sequence[Row], to_datetime: ToDatetime
+) -> list[Version] | None:
+    """`ORIGINAL_VERSION_SQL`'s row and `EDITS_SQL`'s rows as `Changes.message_versions`
+    answers them: None for no such message, [] for a tombstone."""
+    if original is None:
+        return None
+    if original["deleted_at"] is not None:
+        return []
+    return [
+        Version(original["body"], to_datetime(original["created_at"])),
+        *(Version(edit["body"], to_datetime(edit["created_at"])) for edit in edits),
+    ]
+
+
+def refuse_another_emoji(counts: Row, message_id: int, max_emoji: int) -> None:
+    """Raise `InvalidInput` if `EMOJI_COUNT_SQL`'s row says the emoji would be one more
+    than the `max_emoji` different ones the message may have."""
+    if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
+        raise InvalidInput(
+            f"message {message_id} already has {max_emoji} different reactions:"
+            " react with one of them"
+        )
+
 
 #: Deleting a message erases its reactions, and its earlier changes (an edit row holds a
 #: version of its text) but the deletion itself ({seq}).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from ...errors import InvalidInput
 from ..records import Change, Message, Room
 from .changes import reactions_from_json
 from .rooms import room_from_row
@@ -43,6 +44,13 @@ def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
 IS_MESSAGE_OF_ROOM_SQL = (
     "SELECT 1 FROM messages WHERE id = {message} AND room_id = {room} AND deleted_at IS NULL"
 )
+
+
+def not_a_message_of_room(reply_to: int, room_id: int) -> InvalidInput:
+    """The refusal of a reply whose `reply_to` is not a message of its room (unknown, in
+    another room, or deleted: one answer, so nothing about other rooms leaks)."""
+    return InvalidInput(f"ReplyTo {reply_to} is not a message of room {room_id}")
+
 
 #: Which of the messages a batch answers (`reply_to`) have been deleted meanwhile: read in
 #: the inserting transaction, after the positions lock, so that a reply to a message

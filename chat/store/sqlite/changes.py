@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import sqlite3
 
-from ...errors import InvalidInput
 from ..records import Change, Message, Version
 from ..shared.changes import (
     DELETED,
+    EDIT_MESSAGE_SQL,
     EDITED,
     EDITS_SQL,
     EMOJI_COUNT_SQL,
     ERASE_CHANGES_SQL,
     ERASE_REACTIONS_SQL,
+    ORIGINAL_VERSION_SQL,
     REACTION_STATE_SQL,
     REACTIONS,
     ROOM_CHANGES_SQL,
+    SET_REACTIONS_SQL,
+    TOMBSTONE_SQL,
     Check,
     change_from_row,
     reactions_from_rows,
     reactions_to_json,
+    refuse_another_emoji,
+    versions_from_rows,
 )
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
@@ -90,8 +95,7 @@ class SQLiteChanges(SQLiteBase):
                     return None
                 change = _record(conn, message, EDITED, body=text)
                 conn.execute(
-                    "UPDATE messages SET original_body = coalesce(original_body, body),"
-                    " body = ?, edited_at = ? WHERE id = ?",
+                    EDIT_MESSAGE_SQL.format(text="?", at="?", message="?"),
                     (text, int(change.at.timestamp() * 1000), message_id),
                 )
                 return change
@@ -106,8 +110,7 @@ class SQLiteChanges(SQLiteBase):
                     return None
                 change = _record(conn, message, DELETED)
                 conn.execute(
-                    "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
-                    " reactions = NULL, deleted_at = ? WHERE id = ?",
+                    TOMBSTONE_SQL.format(at="?", message="?"),
                     (int(change.at.timestamp() * 1000), message_id),
                 )
                 conn.execute(ERASE_REACTIONS_SQL.format(message="?"), (message_id,))
@@ -137,11 +140,7 @@ class SQLiteChanges(SQLiteBase):
                     counts = conn.execute(
                         EMOJI_COUNT_SQL.format(message=":message", emoji=":emoji"), key
                     ).fetchone()
-                    if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
-                        raise InvalidInput(
-                            f"message {message_id} already has {max_emoji} different"
-                            " reactions: react with one of them"
-                        )
+                    refuse_another_emoji(counts, message_id, max_emoji)
                     written = conn.execute(
                         "INSERT INTO message_reactions (message_id, emoji, user_id, created_at)"
                         " VALUES (:message, :emoji, :user, :now) ON CONFLICT DO NOTHING",
@@ -158,7 +157,7 @@ class SQLiteChanges(SQLiteBase):
                 rows = conn.execute(REACTION_STATE_SQL.format(message=":message"), key).fetchall()
                 state = reactions_to_json(reactions_from_rows(rows))
                 change = _record(conn, message, REACTIONS, reactions=state)
-                conn.execute("UPDATE messages SET reactions = ? WHERE id = ?", (state, message_id))
+                conn.execute(SET_REACTIONS_SQL.format(state="?", message="?"), (state, message_id))
                 return change
 
         return await self._run(react)
@@ -172,20 +171,15 @@ class SQLiteChanges(SQLiteBase):
 
     async def message_versions(self, room_id: int, message_id: int) -> list[Version] | None:
         def select(conn: sqlite3.Connection) -> list[Version] | None:
-            row = conn.execute(
-                "SELECT coalesce(original_body, body) AS body, created_at, deleted_at"
-                " FROM messages WHERE id = ? AND room_id = ?",
-                (message_id, room_id),
-            ).fetchone()
-            if row is None:
-                return None
-            if row["deleted_at"] is not None:
-                return []
-            edits = conn.execute(EDITS_SQL.format(message="?"), (message_id,)).fetchall()
-            return [
-                Version(row["body"], from_ms(row["created_at"])),
-                *(Version(edit["body"], from_ms(edit["created_at"])) for edit in edits),
-            ]
+            conn.execute("BEGIN")  # one read: the message and its edits at one moment
+            try:
+                original = conn.execute(
+                    ORIGINAL_VERSION_SQL.format(message="?", room="?"), (message_id, room_id)
+                ).fetchone()
+                edits = conn.execute(EDITS_SQL.format(message="?"), (message_id,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return versions_from_rows(original, edits, from_ms)
 
         return await self._run(select)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 from functools import partial
 
-from ...errors import InvalidInput
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
@@ -19,6 +18,7 @@ from ..shared.messages import (
     committed_from_rows,
     in_position_order,
     message_from_row,
+    not_a_message_of_room,
 )
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
@@ -54,7 +54,7 @@ def _refuse_replies_to_deleted(conn: sqlite3.Connection, rows: list[NewMessage])
     deleted = conn.execute(DELETED_AMONG_SQL.format(ids=marks), list(answered)).fetchone()
     if deleted is not None:
         reply_to = deleted[0]
-        raise InvalidInput(f"ReplyTo {reply_to} is not a message of room {answered[reply_to]}")
+        raise not_a_message_of_room(reply_to, answered[reply_to])
 
 
 _message_of = partial(message_from_row, to_datetime=from_ms)
