@@ -49,6 +49,17 @@ class Message:
     deleted: bool = False
     #: Its current reactions, in the order each emoji was first used.
     reactions: tuple[Reaction, ...] = ()
+    #: The users its text mentions by name (``@name``), in the order first named.
+    mentions: tuple[int, ...] = ()
+    #: Whether its text mentions the whole room (``@room``): every member is mentioned.
+    mentions_room: bool = False
+
+    def mentions_user(self, user_id: int) -> bool:
+        """Whether it mentions `user_id`, by name or through ``@room`` (the caller knows
+        the user is a member); a sender never mentions themself through ``@room``."""
+        if user_id in self.mentions:
+            return True
+        return self.mentions_room and user_id != self.sender_id
 
     @property
     def position(self) -> int:
