@@ -182,6 +182,7 @@ async def serve(
                 bus,
                 presence,
                 service.changes,
+                activity,
             )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
