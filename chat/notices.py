@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: The type of the bus event that carries a notice to the other instances.
 USER_NOTICE = "user-notice"
+#: The type of the bus event that carries a notice for everyone to the other instances.
+EVERYONE_NOTICE = "everyone-notice"
 
 
 class Recipient(Protocol):
@@ -96,6 +98,26 @@ class Notices:
         self.deliver(user_id, frame)
         event = {"type": USER_NOTICE, "user_id": user_id, "frame": frame}
         await tell_others(self._bus, event, what=f"notice to user {user_id}")
+
+    def deliver_to_everyone(self, frame: dict[str, Any]) -> None:
+        """Offer `frame` to every room-protocol connection on this instance. Never waits."""
+        data = text_frame(dumps(frame))
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                connection.offer(data)
+
+    async def send_to_everyone(self, frame: dict[str, Any]) -> None:
+        """Deliver `frame` to every room-protocol connection, here and on every other
+        instance (a public room was created: every directory lists it)."""
+        self.deliver_to_everyone(frame)
+        event = {"type": EVERYONE_NOTICE, "frame": frame}
+        await tell_others(self._bus, event, what="a notice to everyone")
+
+    def on_everyone_event(self, event: dict[str, Any]) -> None:
+        """An ``everyone-notice`` from another instance: deliver it here."""
+        frame = event.get("frame")
+        if isinstance(frame, dict):
+            self.deliver_to_everyone(frame)
 
     def on_event(self, event: dict[str, Any]) -> None:
         """A ``user-notice`` from another instance: deliver it here. Malformed ones (from

@@ -61,7 +61,7 @@ from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
-from .notices import USER_NOTICE, Notices
+from .notices import EVERYONE_NOTICE, USER_NOTICE, Notices
 from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
 from .rate_limits import EVENT_TYPE as RATE_HITS
@@ -209,6 +209,7 @@ async def serve(
                     RATE_HITS: rate_limits.on_event,
                     TOKENS_REVOKED: revocations.on_event,
                     USER_NOTICE: notices.on_event,
+                    EVERYONE_NOTICE: notices.on_everyone_event,
                     PRESENCE: presence.on_event,
                 },
                 failures,

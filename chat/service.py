@@ -163,6 +163,11 @@ class ChatService(AccountOperations):
             name, is_private=is_private, creator_id=identity.user_id
         )
         await self._joined(identity, room)
+        if not room.is_private:
+            # Every directory lists it now (a private room's name is nobody else's).
+            await self.notices.send_to_everyone(
+                {"Type": "room-created", "RoomID": room.id, "Name": room.name}
+            )
         return room
 
     async def _joined(self, identity: Identity, room: Room) -> None:

@@ -192,3 +192,19 @@ async def test_an_edit_that_adds_a_mention_is_heard_by_the_newly_mentioned_only(
         "Mention": True,
     }
     await _nothing_within(carol_watching, 0.3)  # mentioned before: not again
+
+
+async def test_a_public_room_created_is_told_to_everyone(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    room_id = await create_room(server, alice, "books")
+    assert await watcher.receive() == {"Type": "room-created", "RoomID": room_id, "Name": "books"}
+
+
+async def test_a_private_room_created_is_told_to_nobody_else(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    await create_room(server, alice, "secret", private=True)
+    await _nothing_within(watcher, 0.3)

@@ -187,3 +187,17 @@ async def test_at_room_in_a_large_room_asks_first(server: Server) -> None:
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)
+
+
+async def test_the_directory_lists_a_public_room_as_it_is_created(server: Server) -> None:
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.create_room("books")
+        bob.wait_for_text("#directory button", "books")  # no reload, no poll
+        alice.create_room("secret", private=True)
+        alice.create_room("films")
+        bob.wait_for_text("#directory button", "films")
+        assert "secret" not in bob.page.locator("#directory").inner_text()
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)

@@ -53,3 +53,15 @@ async def test_a_room_joined_through_one_instance_is_followed_on_the_other(
         sent = await sender.request({"Type": "message", "Text": "welcome"})
         heard = await watcher.receive()
         assert (heard["Type"], heard["MessageID"]) == ("activity", sent["MessageID"])
+
+
+async def test_a_public_room_created_on_one_instance_is_told_on_the_other(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+    alice, bob = await account(a.server, "alice"), await account(b.server, "bob")
+    async with open_clients(b.server) as on_b:
+        watcher = await _watching(await on_b.json("/ws", token=bob.token))
+        room_id = await create_room(a.server, alice, "books")
+        told = await watcher.receive()
+        assert told == {"Type": "room-created", "RoomID": room_id, "Name": "books"}

@@ -71,6 +71,7 @@ const state = {
   // A message to bring into view once the room being entered has its history (a click
   // on a notification).
   focusOnEntry: null,
+  directoryTimer: null, // set while the directory waits to be asked for again
 };
 
 // --- errors and status ---
@@ -388,6 +389,8 @@ function handleFrame(raw) {
     }
   } else if (frame.Type === "activity") {
     if (frame.RoomID !== state.shown) activity(frame);
+  } else if (frame.Type === "room-created") {
+    if (!state.rooms.has(frame.RoomID)) directoryChanged();
   } else if (frame.Type === "joined") {
     forgetMembers(frame.RoomID);
     loadRooms();                  // in another tab, perhaps: list it here too
@@ -904,6 +907,15 @@ function sendRead() {
 
 // The public rooms the caller is not in, with their member counts, the busiest first (as
 // the server orders them): a click joins one and goes in.
+// A public room was created (by anyone, anywhere): list it, once for a burst.
+function directoryChanged() {
+  if (state.directoryTimer !== null) return;
+  state.directoryTimer = setTimeout(() => {
+    state.directoryTimer = null;
+    loadDirectory();
+  }, 250);
+}
+
 async function loadDirectory() {
   try {
     const rooms = await api("GET", "/rooms/public");
