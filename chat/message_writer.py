@@ -65,6 +65,7 @@ from .task_failures import TaskFailures
 if TYPE_CHECKING:
     from .bus import Bus
     from .metrics import Observer
+    from .push.pusher import Pusher
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,13 @@ class MessageWriter:
         commit_seconds: Observer | None = None,
         bus_lag_seconds: Observer | None = None,
         failures: TaskFailures | None = None,
+        pusher: Pusher | None = None,
     ) -> None:
         self._store = store
+        # Offered every message published, after the fan-out (`Pusher.offer`, which
+        # never waits); skipped at the cost of one attribute read while nobody has a
+        # push subscription.
+        self._pusher = pusher
         self._failures = failures or TaskFailures()
         self._broadcaster = broadcaster
         self._bus = bus
@@ -432,6 +438,10 @@ class MessageWriter:
         ]
         await self._broadcaster.publish(events)
         self._position = items[-1][0].position
+        if self._pusher is not None and self._pusher.wanted:
+            self._pusher.offer(
+                [(item, room) for item, room, _skip in items if isinstance(item, Message)]
+            )
 
     def committed(self, change: Change) -> None:
         """A request has committed `change`: publish it here (after anything before it)

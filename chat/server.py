@@ -18,6 +18,10 @@ The task tree (docs/DESIGN.md draws it):
         │                          forgets instances that fell silent
         ├── Presence.announce      tells each room's connections of presence changes held
         │                          back so that a room hears at most four a second
+        ├── Pusher.run             Web Push: takes the messages the writer offers, claims
+        │                          each one that someone away should hear of (once per
+        │                          cluster) and pushes it; owns the HTTP client and a
+        │                          nursery of deliveries (at most 16 at once)
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -60,6 +64,11 @@ from .metrics import Metrics, ServerCollector
 from .notices import USER_NOTICE, Notices
 from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
+from .push.hosts import PushHosts
+from .push.pusher import Pusher
+from .push.sender import PushSender
+from .push.subscriptions import PushSubscriptions
+from .push.vapid import load_vapid_key
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
@@ -111,6 +120,10 @@ async def serve(
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        push_hosts = PushHosts(config.push_hosts)
+        vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
+        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
         writer = MessageWriter(
             store,
             broadcaster,
@@ -118,10 +131,10 @@ async def serve(
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
+            pusher=pusher,
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = Notices(bus)
-        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
         service = ChatService(
             store,
             passwords,
@@ -134,6 +147,7 @@ async def serve(
             rate_limits=rate_limits,
             notices=notices,
             presence=presence,
+            push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
         )
         await passwords.prepare()
@@ -173,6 +187,7 @@ async def serve(
                 bus,
                 presence,
                 service.changes,
+                pusher.stats,
             )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
@@ -208,6 +223,7 @@ async def serve(
             await root.start(rate_limits.run, bus, presence.instance_count)
             await root.start(presence.run)
             await root.start(presence.announce)
+            await root.start(pusher.run)
             await root.start(revocations.run)
             await root.start(probe.run)
             await root.start(http.run)
