@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,10 +26,12 @@ from support import (
     start_server,
 )
 
-from chat.config import Config
+from chat.config import Config, ConfigError, load
+from chat.errors import InvalidInput
 from chat.notification_levels import wants_push
+from chat.push.hosts import PushHosts
 from chat.push.vapid import generate_private_key, load_private_key
-from chat.store import Message
+from chat.store import Message, open_store
 
 #: What the server waits between attempts at a push answered 429 or 5xx (chat/push/pusher.py).
 RETRIES_S = 1.0 + 2.0 + 4.0
@@ -317,6 +319,28 @@ def test_all_pushes_every_message_none_nothing_and_never_the_senders_or_a_delete
     assert not wants_push("all", _message(deleted=True, body=""), 2)
 
 
+# --- the store ---
+
+
+async def test_a_message_is_claimed_once_until_its_claim_is_pruned(config: Config) -> None:
+    async with open_store(config) as store:
+        assert await store.claim_push(5)
+        assert not await store.claim_push(5)
+        await store.prune_push_claims(datetime.now(UTC) - timedelta(hours=1))
+        assert not await store.claim_push(5)  # younger than that: kept
+        await store.prune_push_claims(datetime.now(UTC) + timedelta(seconds=1))
+        assert await store.claim_push(5)
+
+
+async def test_the_first_vapid_key_stored_is_the_one_every_later_caller_gets(
+    config: Config,
+) -> None:
+    first, second = generate_private_key(), generate_private_key()
+    async with open_store(config) as store:
+        assert await store.vapid_private_key(first) == first
+        assert await store.vapid_private_key(second) == first
+
+
 # --- subscriptions ---
 
 
@@ -477,3 +501,63 @@ async def test_subscribing_needs_a_token(server: Server, push: PushService) -> N
     async with http_client(server) as client:
         answer = await client.post("/push/subscriptions", json=push.browser().subscription)
     assert answer.status_code == 401, answer.text
+
+
+# --- settings ---
+
+
+def test_the_default_allow_list_takes_the_browsers_push_services_only() -> None:
+    hosts = PushHosts(Config().push_hosts)
+    for endpoint in (
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+        "https://wns2-par02p.notify.windows.com/w/?token=abc",
+        "https://fcm.googleapis.com:443/fcm/send/abc",
+    ):
+        assert hosts.check(endpoint) == endpoint
+    for endpoint in (
+        "https://notify.windows.com/w/",  # the domain itself is not one of its subdomains
+        "https://evilnotify.windows.com.example/w/",
+        "https://fcm.googleapis.com:8443/fcm/send/abc",
+        "http://fcm.googleapis.com/fcm/send/abc",
+        "https://127.0.0.1/push",
+        "https://169.254.169.254/latest/meta-data/",
+    ):
+        with pytest.raises(InvalidInput):
+            hosts.check(endpoint)
+
+
+def test_plain_http_only_to_a_loopback_host_and_port_named() -> None:
+    hosts = PushHosts(("127.0.0.1:8080", "10.0.0.5:8080", "[::1]:8081"))
+    assert hosts.check("http://127.0.0.1:8080/push/1")
+    assert hosts.check("http://[::1]:8081/push/1")
+    for endpoint in ("http://127.0.0.1:8081/push/1", "http://10.0.0.5:8080/push/1"):
+        with pytest.raises(InvalidInput):
+            hosts.check(endpoint)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("CHAT_PUSH_HOSTS", "fcm.googleapis.com/fcm", "not a host or host:port"),
+        ("CHAT_PUSH_HOSTS", "push.example.com:99999", "no valid port"),
+        ("CHAT_PUSH_HOSTS", "::1:8080", "brackets"),
+        ("CHAT_VAPID_PRIVATE_KEY", "bm90IGEga2V5", "P-256 private key"),
+        ("CHAT_VAPID_SUBJECT", "admin@example.com", "mailto:"),
+        ("CHAT_VAPID_SUBJECT", "http://chat.example.com", "https://"),
+    ],
+)
+def test_push_settings_are_checked(name: str, value: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=error) as refused:
+        load(environ={name: value})
+    if name == "CHAT_VAPID_PRIVATE_KEY":
+        assert value not in str(refused.value)  # a key is never echoed
+
+
+def test_the_subject_defaults_to_an_https_public_url() -> None:
+    assert Config(public_url="https://chat.example.com").push_subject == "https://chat.example.com"
+    assert Config().push_subject.startswith("mailto:")
+    assert load(environ={"CHAT_VAPID_SUBJECT": "mailto:ops@example.com"}).push_subject == (
+        "mailto:ops@example.com"
+    )
