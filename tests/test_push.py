@@ -324,12 +324,13 @@ def test_all_pushes_every_message_none_nothing_and_never_the_senders_or_a_delete
 
 async def test_a_message_is_claimed_once_until_its_claim_is_pruned(config: Config) -> None:
     async with open_store(config) as store:
-        assert await store.claim_push(5)
-        assert not await store.claim_push(5)
+        assert await store.claim_pushes([5, 6]) == {5, 6}
+        assert await store.claim_pushes([4, 5, 6, 7]) == {4, 7}
+        assert await store.claim_pushes([]) == set()
         await store.prune_push_claims(datetime.now(UTC) - timedelta(hours=1))
-        assert not await store.claim_push(5)  # younger than that: kept
+        assert await store.claim_pushes([5]) == set()  # younger than that: kept
         await store.prune_push_claims(datetime.now(UTC) + timedelta(seconds=1))
-        assert await store.claim_push(5)
+        assert await store.claim_pushes([5]) == {5}
 
 
 async def test_the_first_vapid_key_stored_is_the_one_every_later_caller_gets(

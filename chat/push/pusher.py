@@ -7,10 +7,13 @@ with `offer`, which never waits: while nobody at all has a subscription it does 
 here); otherwise it puts the message in a bounded queue, or drops and counts it
 (`PushStats.queue_dropped`) if the queue is full. Fan-out never waits for a push.
 
-`Pusher.run`, one task, takes the queue in order. For each message it asks the database,
-in one query, for the subscriptions of everyone but the sender who may read the room and
-whose level there asks for the message (`Push.push_candidates`, then `wants_push` for
-mentions). If there are any, it claims the message (`Push.claim_push`): every instance
+`Pusher.run`, one task, takes the queue in order, a batch at a time (what is waiting, up
+to `MAX_BATCH`: under load the database is asked once per room of the batch, not once
+per message). For each room it asks, in one query, for the subscriptions of everyone who
+may read it and whose level there could ask for these messages
+(`Push.push_candidates`), and keeps, for each message, those whose level does ask for it
+(`wants_push`: never the sender; "mentions" only if it mentions them). The messages that
+someone should hear of are claimed in one statement (`Push.claim_pushes`): every instance
 sees every message, and only the one whose claim is first pushes it, so each message is
 pushed once in a cluster. The winner leaves out the users who are online
 (`Presence.is_online`, cluster-wide: a user is online while a WebSocket of theirs is
@@ -43,7 +46,7 @@ import trio
 
 from ..errors import Unavailable
 from ..notification_levels import default_level, wants_push
-from ..store import Message, Push, PushSubscription, Room
+from ..store import Message, Push, PushCandidate, PushSubscription, Room
 from ..task_failures import TaskFailures
 from .payload import push_payload, urgency
 from .sender import Outcome, PushSender
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 
 #: Messages waiting for the pusher; past this, new ones are dropped (and counted).
 QUEUE_SIZE = 1024
+#: The most messages considered together (one candidate query per room among them).
+MAX_BATCH = 256
 #: Pushes being sent at once.
 CONCURRENCY = 16
 #: How long one attempt at a push may take, connecting included.
@@ -142,39 +147,82 @@ class Pusher:
         """Push what the queue brings. Runs until cancelled."""
         with self._failures.contained("pusher", "reading whether anybody subscribed"):
             self.wanted = await self._store.any_push_subscription()
-        # The nursery holds the watcher and the deliveries; it ends when `run` is
-        # cancelled (shutdown), which cancels them.
-        async with (
-            self._receive,
-            PushSender.open_client(SEND_TIMEOUT_S) as client,
-            trio.open_nursery() as nursery,
-        ):
-            nursery.start_soon(self._watch)
-            task_status.started()
-            async for message, room in self._receive:
-                with self._failures.contained("pusher", "pushing a message"):
-                    await self._consider(message, room, client, nursery)
+        client = PushSender.open_client(SEND_TIMEOUT_S)
+        try:
+            # The nursery holds the watcher and the deliveries; it ends when `run` is
+            # cancelled (shutdown), which cancels them.
+            async with self._receive, trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch)
+                task_status.started()
+                async for first in self._receive:
+                    batch = [first, *self._waiting()]
+                    with self._failures.contained("pusher", "pushing messages"):
+                        await self._consider(batch, client, nursery)
+        finally:
+            # Closing the client's connections is polite, not needed: bounded.
+            with trio.move_on_after(1, shield=True):
+                await client.aclose()
         raise AssertionError("the queue's send end is never closed")
 
+    def _waiting(self) -> list[tuple[Message, Room]]:
+        """Up to `MAX_BATCH` - 1 more messages already queued, without waiting."""
+        batch: list[tuple[Message, Room]] = []
+        while len(batch) < MAX_BATCH - 1:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        return batch
+
     async def _consider(
-        self, message: Message, room: Room, client: httpx.AsyncClient, nursery: trio.Nursery
+        self,
+        batch: list[tuple[Message, Room]],
+        client: httpx.AsyncClient,
+        nursery: trio.Nursery,
     ) -> None:
-        """Push `message` to whoever should hear of it, if this instance claims it."""
-        if message.deleted or time.time() - message.created_at.timestamp() > MAX_AGE_S:
-            return
+        """Push each message of `batch` to whoever should hear of it, if this instance
+        claims it: one candidate query per room of the batch, and one claim for all."""
+        now = time.time()
+        rooms: dict[int, tuple[Room, list[Message]]] = {}
+        for message, room in batch:
+            if not message.deleted and now - message.created_at.timestamp() <= MAX_AGE_S:
+                rooms.setdefault(room.id, (room, []))[1].append(message)
+        pushes: list[tuple[Message, Room, list[PushCandidate]]] = []
         try:
-            candidates = await self._store.push_candidates(
-                room,
-                message.sender_id,
-                default_level=default_level(room),
-                mentioned=bool(message.mentions) or message.mentions_room,
-            )
-            chosen = [c for c in candidates if wants_push(c.level, message, c.subscription.user_id)]
-            if not chosen or not await self._store.claim_push(message.id):
+            for room, messages in rooms.values():
+                candidates = await self._store.push_candidates(
+                    room,
+                    default_level=default_level(room),
+                    mentioned=any(m.mentions or m.mentions_room for m in messages),
+                )
+                for message in messages:
+                    chosen = [
+                        c
+                        for c in candidates
+                        if wants_push(c.level, message, c.subscription.user_id)
+                    ]
+                    if chosen:
+                        pushes.append((message, room, chosen))
+            if not pushes:
                 return
+            ours = await self._store.claim_pushes([message.id for message, _, _ in pushes])
         except Unavailable as error:
-            log.warning("message %d not pushed: %s", message.id, error.detail or error)
+            log.warning("%d messages not pushed: %s", len(batch), error.detail or error)
             return
+        for message, room, chosen in sorted(pushes, key=lambda push: push[0].id):
+            if message.id in ours:
+                await self._start(message, room, chosen, client, nursery)
+
+    async def _start(
+        self,
+        message: Message,
+        room: Room,
+        chosen: list[PushCandidate],
+        client: httpx.AsyncClient,
+        nursery: trio.Nursery,
+    ) -> None:
+        """Start the pushes of a message this instance claimed: to each subscription of
+        the users who are not online."""
         for candidate in chosen:
             user_id = candidate.subscription.user_id
             if self._presence.is_online(user_id):

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import InvalidInput
 from ..store import Push
-from .hosts import PushHosts
+from .hosts import MAX_ENDPOINT_CHARS, PushHosts
 from .vapid import VapidKey, b64url_decode
 
 if TYPE_CHECKING:
@@ -92,6 +92,6 @@ class PushSubscriptions:
     async def unsubscribe(self, identity: Identity, body: Mapping[str, Any]) -> bool:
         """Remove one of the caller's browsers; False if it was not theirs (or gone)."""
         endpoint = body.get("endpoint")
-        if not isinstance(endpoint, str) or not endpoint:
+        if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT_CHARS:
             raise InvalidInput('field "endpoint" must be the URL the subscription was made with')
         return await self._store.remove_push_subscription(identity.user_id, endpoint)

@@ -16,7 +16,7 @@ a usable state either way.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -330,15 +330,15 @@ class Push(Protocol):
         """Whether anybody has a subscription at all."""
 
     async def push_candidates(
-        self, room: Room, sender_id: int, *, default_level: str, mentioned: bool
+        self, room: Room, *, default_level: str, mentioned: bool
     ) -> list[PushCandidate]:
-        """The subscriptions of everyone but the sender who may read `room` and whose
-        level there (`default_level` unless set) is "all", or "mentions" when
-        `mentioned` (the message mentions someone); with each one's level."""
+        """The subscriptions of everyone who may read `room` and whose level there
+        (`default_level` unless set) is "all", or "mentions" when `mentioned` (a message
+        mentions someone); with each one's level."""
 
-    async def claim_push(self, message_id: int) -> bool:
-        """Take the message on to push: True for the one caller (of every instance)
-        that claimed it first."""
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        """Take messages on to push: those of `message_ids` this caller claimed first
+        (of every instance's callers)."""
 
     async def prune_push_claims(self, before: datetime) -> None:
         """Forget claims made before `before`."""

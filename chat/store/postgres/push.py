@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 _ADD = shared.ADD_SUBSCRIPTION_SQL.format(
     user="$1", endpoint="$2", p256dh="$3", auth="$4", now="now()"
 )
+_CLAIM = shared.CLAIM_SQL.format(values="SELECT unnest($1::bigint[]), now()")
 _TRIM = shared.TRIM_SUBSCRIPTIONS_SQL.format(user="$1", limit="$2")
 
 
@@ -58,19 +60,20 @@ class PostgresPush(PostgresBase):
         return bool(await self._call(self._pool.fetchval, shared.ANY_SUBSCRIPTION_SQL))
 
     async def push_candidates(
-        self, room: Room, sender_id: int, *, default_level: str, mentioned: bool
+        self, room: Room, *, default_level: str, mentioned: bool
     ) -> list[PushCandidate]:
         sql = shared.CANDIDATES_SQL.format(
-            room="$1", kind="$2::text", sender="$3", default="$4::text", mentioned="$5::boolean"
+            room="$1", kind="$2::text", default="$3::text", mentioned="$4::boolean"
         )
-        rows = await self._call(
-            self._pool.fetch, sql, room.id, room.kind, sender_id, default_level, mentioned
-        )
+        rows = await self._call(self._pool.fetch, sql, room.id, room.kind, default_level, mentioned)
         return [shared.candidate_from_row(row) for row in rows]
 
-    async def claim_push(self, message_id: int) -> bool:
-        sql = shared.CLAIM_SQL.format(message="$1", now="now()")
-        return await self._call(self._pool.fetchval, sql, message_id) is not None
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        ids = sorted(set(message_ids))
+        if not ids:
+            return set()
+        rows = await self._call(self._pool.fetch, _CLAIM, ids)
+        return {row[0] for row in rows}
 
     async def prune_push_claims(self, before: datetime) -> None:
         await self._call(self._pool.execute, shared.PRUNE_CLAIMS_SQL.format(before="$1"), before)

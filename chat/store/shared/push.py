@@ -38,19 +38,18 @@ REMOVE_GONE_SQL = (
 
 ANY_SUBSCRIPTION_SQL = "SELECT EXISTS (SELECT 1 FROM push_subscriptions)"
 
-#: The subscriptions of everyone but the sender who may read room {room} (of kind
-#: {kind}: the lobby is everyone's; a support thread is its user's and every
-#: operator's; other rooms their members') and whose level there ({default} until they
-#: set one) asks for this message: "all", or "mentions" when it mentions someone
-#: ({mentioned}; whether it mentions *them* is for the caller to see). One query whose
-#: cost grows with the subscriptions, not with the room.
+#: The subscriptions of everyone who may read room {room} (of kind {kind}: the lobby is
+#: everyone's; a support thread is its user's and every operator's; other rooms their
+#: members') and whose level there ({default} until they set one) may ask for its
+#: messages: "all", or "mentions" when one mentions someone ({mentioned}; whether it
+#: mentions *them*, and who sent it, is for the caller to see). One query whose cost
+#: grows with the subscriptions, not with the room.
 CANDIDATES_SQL = """
 SELECT s.id, s.user_id, s.endpoint, s.p256dh, s.auth,
        coalesce(l.level, {default}) AS level
 FROM push_subscriptions AS s
 LEFT JOIN notification_levels AS l ON l.user_id = s.user_id AND l.room_id = {room}
-WHERE s.user_id <> {sender}
-  AND ({kind} = 'lobby'
+WHERE ({kind} = 'lobby'
        OR s.user_id IN (SELECT user_id FROM room_members WHERE room_id = {room})
        OR ({kind} = 'support' AND s.user_id IN (SELECT id FROM users WHERE is_admin)))
   AND (coalesce(l.level, {default}) = 'all'
@@ -58,9 +57,10 @@ WHERE s.user_id <> {sender}
 ORDER BY s.id
 """
 
-#: Take a message on to push; a row back means this instance won it.
+#: Take messages on to push; the rows back are the ones this caller won. {values}
+#: is each backend's list of (message id, now) rows.
 CLAIM_SQL = (
-    "INSERT INTO push_claims (message_id, claimed_at) VALUES ({message}, {now})"
+    "INSERT INTO push_claims (message_id, claimed_at) {values}"
     " ON CONFLICT DO NOTHING RETURNING message_id"
 )
 

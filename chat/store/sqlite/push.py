@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..records import PushCandidate, PushSubscription, Room
@@ -54,25 +55,29 @@ class SQLitePush(SQLiteBase):
         return bool(row[0])
 
     async def push_candidates(
-        self, room: Room, sender_id: int, *, default_level: str, mentioned: bool
+        self, room: Room, *, default_level: str, mentioned: bool
     ) -> list[PushCandidate]:
         sql = shared.CANDIDATES_SQL.format(
-            room=":room", kind=":kind", sender=":sender", default=":default", mentioned=":mentioned"
+            room=":room", kind=":kind", default=":default", mentioned=":mentioned"
         )
         values = {
             "room": room.id,
             "kind": room.kind,
-            "sender": sender_id,
             "default": default_level,
             "mentioned": int(mentioned),
         }
         rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
         return [shared.candidate_from_row(row) for row in rows]
 
-    async def claim_push(self, message_id: int) -> bool:
-        sql = shared.CLAIM_SQL.format(message="?", now="?")
-        row = await self._run(lambda conn: conn.execute(sql, (message_id, now_ms())).fetchone())
-        return row is not None
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        ids = sorted(set(message_ids))
+        if not ids:
+            return set()
+        now = now_ms()
+        sql = shared.CLAIM_SQL.format(values="VALUES " + ", ".join(["(?, ?)"] * len(ids)))
+        values = [value for message_id in ids for value in (message_id, now)]
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return {row[0] for row in rows}
 
     async def prune_push_claims(self, before: datetime) -> None:
         sql = shared.PRUNE_CLAIMS_SQL.format(before="?")
