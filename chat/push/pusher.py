@@ -35,6 +35,7 @@ message older than `MAX_AGE_S` when it reaches the pusher is not pushed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,11 +125,13 @@ class Pusher:
         self._slots = trio.Semaphore(CONCURRENCY)
         #: Whether anybody has a subscription (False until `run` has read it).
         self.wanted = False
+        self._subscribed_at = -math.inf  # when a browser last registered here
 
     def subscribed(self) -> None:
         """A browser registered here: consider messages from now on (the other
         instances notice within `REFRESH_S`)."""
         self.wanted = True
+        self._subscribed_at = trio.current_time()
 
     def offer(self, messages: Sequence[tuple[Message, Room]]) -> None:
         """Queue published messages for the pusher. Never waits: a full queue drops
@@ -274,10 +277,14 @@ class Pusher:
         while True:
             await trio.sleep(REFRESH_S)
             with self._failures.contained("pusher", "reading whether anybody subscribed"):
+                asked = trio.current_time()
                 try:
-                    self.wanted = await self._store.any_push_subscription()
+                    anybody = await self._store.any_push_subscription()
                 except Unavailable:
-                    pass  # keep the last answer while the database is away
+                    anybody = self.wanted  # keep the last answer while the database is away
+                # An answer read while a browser registered here may predate it.
+                if anybody or self._subscribed_at < asked:
+                    self.wanted = anybody
             if trio.current_time() - pruned_at >= PRUNE_S:
                 pruned_at = trio.current_time()
                 cutoff = datetime.now(UTC) - timedelta(seconds=CLAIM_KEEP_S)
