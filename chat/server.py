@@ -18,6 +18,9 @@ The task tree (docs/DESIGN.md draws it):
         │                          forgets instances that fell silent
         ├── Presence.announce      tells each room's connections of presence changes held
         │                          back so that a room hears at most four a second
+        ├── Activity.run           tells each user's connections of what arrives in their
+        │   │                      other rooms (activity frames, one a second per room)
+        │   └── loader             reads a newly connected user's rooms into its index
         ├── Pusher.run             Web Push: takes the messages the writer offers, claims
         │                          each one that someone away should hear of (once per
         │                          cluster) and pushes it; owns the HTTP client and a
@@ -48,6 +51,7 @@ from typing import NoReturn
 import trio
 
 from . import names, validation
+from .activity import Activity
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
@@ -120,10 +124,6 @@ async def serve(
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
-        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
-        push_hosts = PushHosts(config.push_hosts)
-        vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
-        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
         writer = MessageWriter(
             store,
             broadcaster,
@@ -131,10 +131,19 @@ async def serve(
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
-            pusher=pusher,
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = Notices(bus)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        # Fed by the writer (each published batch) and by the notices (rooms joined).
+        activity = Activity(store, lobby.id, failures=failures)
+        writer.follow(activity.offer)
+        notices.watch(activity.on_notice)
+        # Web Push: fed by the writer too (each published batch, while anybody subscribed).
+        push_hosts = PushHosts(config.push_hosts)
+        vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
+        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
+        writer.follow(pusher.offer)
         service = ChatService(
             store,
             passwords,
@@ -147,6 +156,7 @@ async def serve(
             rate_limits=rate_limits,
             notices=notices,
             presence=presence,
+            activity=activity,
             push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
         )
@@ -187,6 +197,7 @@ async def serve(
                 bus,
                 presence,
                 service.changes,
+                activity,
                 pusher.stats,
             )
         )
@@ -223,6 +234,7 @@ async def serve(
             await root.start(rate_limits.run, bus, presence.instance_count)
             await root.start(presence.run)
             await root.start(presence.announce)
+            await root.start(activity.run)
             await root.start(pusher.run)
             await root.start(revocations.run)
             await root.start(probe.run)

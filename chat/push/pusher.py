@@ -1,11 +1,12 @@
 """The pusher: pushes each new message to the browsers of the users who are away and
 whose level asks for it, outside the fan-out path.
 
-The message writer offers every message it publishes (this instance's and the others')
-with `offer`, which never waits: while nobody at all has a subscription it does nothing
-(a flag, refreshed every `REFRESH_S` seconds and set at once when a browser registers
-here); otherwise it puts the message in a bounded queue, or drops and counts it
-(`PushStats.queue_dropped`) if the queue is full. Fan-out never waits for a push.
+The message writer hands every batch it publishes (this instance's messages and the
+others') to `offer` (a follower, `MessageWriter.follow`), which never waits: while nobody
+at all has a subscription it does nothing (a flag, refreshed every `REFRESH_S` seconds
+and set at once when a browser registers here); otherwise it puts each message in a
+bounded queue, or drops and counts it (`PushStats.queue_dropped`) if the queue is full.
+Fan-out never waits for a push.
 
 `Pusher.run`, one task, takes the queue in order, a batch at a time (what is waiting, up
 to `MAX_BATCH`: under load the database is asked once per room of the batch, not once
@@ -47,7 +48,7 @@ import trio
 
 from ..errors import Unavailable
 from ..notification_levels import default_level, wants_push
-from ..store import Message, Push, PushCandidate, PushSubscription, Room
+from ..store import Change, Message, Push, PushCandidate, PushSubscription, Room
 from ..task_failures import TaskFailures
 from .payload import push_payload, urgency
 from .sender import Outcome, PushSender
@@ -133,12 +134,17 @@ class Pusher:
         self.wanted = True
         self._subscribed_at = trio.current_time()
 
-    def offer(self, messages: Sequence[tuple[Message, Room]]) -> None:
-        """Queue published messages for the pusher. Never waits: a full queue drops
-        (and counts) what does not fit. Called by the message writer."""
-        for item in messages:
+    def offer(self, published: Sequence[tuple[Message | Change, Room]]) -> None:
+        """Queue the messages of a published batch for the pusher (a writer follower,
+        `MessageWriter.follow`). Never waits: while nobody has a subscription it returns
+        at once; a full queue drops (and counts) what does not fit."""
+        if not self.wanted:
+            return
+        for item, room in published:
+            if not isinstance(item, Message):
+                continue
             try:
-                self._send.send_nowait(item)
+                self._send.send_nowait((item, room))
             except trio.WouldBlock:
                 self.stats.queue_dropped += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
