@@ -562,3 +562,24 @@ def test_the_subject_defaults_to_an_https_public_url() -> None:
     assert load(environ={"CHAT_VAPID_SUBJECT": "mailto:ops@example.com"}).push_subject == (
         "mailto:ops@example.com"
     )
+
+
+# --- mentions (chat/mentions.py fills them in) ---
+
+
+async def test_at_the_mentions_level_only_messages_that_mention_the_user_are_pushed(
+    server: Server, push: PushService
+) -> None:
+    alice, bob, browser = await _alice_subscribed(server, push)
+    carol = await account(server, "carol")
+    room_id = await create_room(server, bob, "team", alice, carol)  # default: mentions
+    mentioned = await _post(server, bob, room_id, "@alice, the build is red")
+    await _post(server, bob, room_id, "@carol, not you, alice")
+    everyone = await _post(server, bob, room_id, "@room standup in five")
+    await _settled(push, pushes=2)
+    pushed = push.to(browser)
+    assert [(p["MessageID"], p["Mention"]) for p in pushed] == [
+        (mentioned, True),
+        (everyone, True),
+    ]
+    assert all(p.headers["urgency"] == "high" for p in push.pushes)
