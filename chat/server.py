@@ -21,6 +21,10 @@ The task tree (docs/DESIGN.md draws it):
         ├── Activity.run           tells each user's connections of what arrives in their
         │   │                      other rooms (activity frames, one a second per room)
         │   └── loader             reads a newly connected user's rooms into its index
+        ├── Pusher.run             Web Push: takes the messages the writer offers, claims
+        │                          each one that someone away should hear of (once per
+        │                          cluster) and pushes it; owns the HTTP client and a
+        │                          nursery of deliveries (at most 16 at once)
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -64,6 +68,11 @@ from .metrics import Metrics, ServerCollector
 from .notices import EVERYONE_NOTICE, USER_NOTICE, Notices
 from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
+from .push.hosts import PushHosts
+from .push.pusher import Pusher
+from .push.sender import PushSender
+from .push.subscriptions import PushSubscriptions
+from .push.vapid import load_vapid_key
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
@@ -130,6 +139,11 @@ async def serve(
         activity = Activity(store, lobby.id, failures=failures)
         writer.follow(activity.offer)
         notices.watch(activity.on_notice)
+        # Web Push: fed by the writer too (each published batch, while anybody subscribed).
+        push_hosts = PushHosts(config.push_hosts)
+        vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
+        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
+        writer.follow(pusher.offer)
         service = ChatService(
             store,
             passwords,
@@ -143,6 +157,7 @@ async def serve(
             notices=notices,
             presence=presence,
             activity=activity,
+            push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
         )
         await passwords.prepare()
@@ -183,6 +198,7 @@ async def serve(
                 presence,
                 service.changes,
                 activity,
+                pusher.stats,
             )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
@@ -220,6 +236,7 @@ async def serve(
             await root.start(presence.run)
             await root.start(presence.announce)
             await root.start(activity.run)
+            await root.start(pusher.run)
             await root.start(revocations.run)
             await root.start(probe.run)
             await root.start(http.run)

@@ -49,6 +49,7 @@ from .support_desk import SupportDesk
 if TYPE_CHECKING:
     from .notices import Notices
     from .presence import Presence
+    from .push.subscriptions import PushSubscriptions
 
 #: The most messages one history request or page may hold.
 MAX_HISTORY = 100
@@ -112,6 +113,7 @@ class ChatService(AccountOperations):
         rate_limits: RateLimits,
         notices: Notices,
         presence: Presence,
+        push: PushSubscriptions,
         activity: Activity | None = None,
         edit_window_s: float | None = None,
     ) -> None:
@@ -133,6 +135,8 @@ class ChatService(AccountOperations):
         self.activity = activity or Activity(store, lobby.id)
         #: Each user's notification level in each of their rooms (`chat.notification_levels`).
         self.notifications = NotificationLevels(self)
+        #: Web Push: the server's key, and the browsers registered for pushes (`chat.push`).
+        self.push = push
         #: Support threads between users and operators (`chat.support_desk`).
         self.support = SupportDesk(self)
         #: Edits, deletions and reactions (`chat.message_changes`).

@@ -16,6 +16,8 @@ from .records import (
     NewMessage,
     PoolUsage,
     PublicRoom,
+    PushCandidate,
+    PushSubscription,
     Reaction,
     Room,
     RoomDetails,
@@ -23,7 +25,17 @@ from .records import (
     Version,
     WaitingThread,
 )
-from .roles import Accounts, Changes, History, Messages, Operations, Rooms, Store, Support
+from .roles import (
+    Accounts,
+    Changes,
+    History,
+    Messages,
+    Operations,
+    Push,
+    Rooms,
+    Store,
+    Support,
+)
 
 __all__ = [
     "Accounts",
@@ -37,6 +49,9 @@ __all__ = [
     "Operations",
     "PoolUsage",
     "PublicRoom",
+    "Push",
+    "PushCandidate",
+    "PushSubscription",
     "Reaction",
     "Room",
     "RoomDetails",

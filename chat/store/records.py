@@ -202,3 +202,25 @@ class PoolUsage:
     size: int
     in_use: int
     waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushSubscription:
+    """A browser that asked for Web Push (RFC 8030): where its push service takes
+    messages for it, and the keys they are encrypted for (RFC 8291), as it gave them
+    (base64url)."""
+
+    id: int
+    user_id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushCandidate:
+    """A subscription whose user may read a room and would hear of a message there:
+    their level in that room (the one they set, else the room's default)."""
+
+    subscription: PushSubscription
+    level: str

@@ -16,7 +16,8 @@ a usable state either way.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from .records import (
@@ -26,6 +27,8 @@ from .records import (
     NewMessage,
     PoolUsage,
     PublicRoom,
+    PushCandidate,
+    PushSubscription,
     Room,
     RoomDetails,
     User,
@@ -322,5 +325,44 @@ class Operations(Protocol):
         """Return when the database answers a trivial query; raise otherwise."""
 
 
-class Store(Accounts, Rooms, Support, Messages, History, Changes, Operations, Protocol):
+class Push(Protocol):
+    """Web Push (chat/push/): the browsers that asked for it, the server's VAPID key,
+    and which instance pushes each message."""
+
+    async def vapid_private_key(self, generated: str) -> str:
+        """The cluster's VAPID private key: `generated` if none was stored yet (it is
+        then stored), else the one stored first. Safe when instances race."""
+
+    async def add_push_subscription(
+        self, user_id: int, endpoint: str, p256dh: str, auth: str, *, limit: int
+    ) -> None:
+        """Register a browser for `user_id` (an endpoint already registered, by anyone,
+        is replaced); past `limit` subscriptions the user's oldest are removed."""
+
+    async def remove_push_subscription(self, user_id: int, endpoint: str) -> bool:
+        """Remove one of the user's subscriptions; False if they had none there."""
+
+    async def remove_gone_push_subscription(self, subscription: PushSubscription) -> bool:
+        """Remove a subscription its push service no longer knows, unless it was
+        registered again meanwhile (other keys). True if removed."""
+
+    async def any_push_subscription(self) -> bool:
+        """Whether anybody has a subscription at all."""
+
+    async def push_candidates(
+        self, room: Room, *, default_level: str, mentioned: bool
+    ) -> list[PushCandidate]:
+        """The subscriptions of everyone who may read `room` and whose level there
+        (`default_level` unless set) is "all", or "mentions" when `mentioned` (a message
+        mentions someone); with each one's level."""
+
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        """Take messages on to push: those of `message_ids` this caller claimed first
+        (of every instance's callers)."""
+
+    async def prune_push_claims(self, before: datetime) -> None:
+        """Forget claims made before `before`."""
+
+
+class Store(Accounts, Rooms, Support, Messages, History, Changes, Operations, Push, Protocol):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -5,11 +5,17 @@ from __future__ import annotations
 from .accounts import PostgresAccounts
 from .changes import PostgresChanges
 from .messages import PostgresMessages
+from .push import PostgresPush
 from .rooms import PostgresRooms
 from .support import PostgresSupport
 
 
 class PostgresStore(
-    PostgresAccounts, PostgresRooms, PostgresSupport, PostgresMessages, PostgresChanges
+    PostgresAccounts,
+    PostgresRooms,
+    PostgresSupport,
+    PostgresMessages,
+    PostgresChanges,
+    PostgresPush,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

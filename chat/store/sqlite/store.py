@@ -5,9 +5,12 @@ from __future__ import annotations
 from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
 from .messages import SQLiteMessages
+from .push import SQLitePush
 from .rooms import SQLiteRooms
 from .support import SQLiteSupport
 
 
-class SQLiteStore(SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges):
+class SQLiteStore(
+    SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges, SQLitePush
+):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
