@@ -583,3 +583,32 @@ async def test_at_the_mentions_level_only_messages_that_mention_the_user_are_pus
         (everyone, True),
     ]
     assert all(p.headers["urgency"] == "high" for p in push.pushes)
+
+
+async def _edit(server: Server, user: Account, room_id: int, message_id: int, text: str) -> None:
+    async with http_client(server) as client:
+        response = await client.patch(
+            f"/messages/{room_id}/{message_id}", headers=user.auth, json={"Text": text}
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_an_edit_that_adds_a_mention_pushes_the_newly_mentioned_only(
+    server: Server, push: PushService
+) -> None:
+    alice, bob, alices_browser = await _alice_subscribed(server, push)
+    carol = await account(server, "carol")
+    carols_browser = push.browser()
+    await _subscribed(server, carol, carols_browser)
+    room_id = await create_room(server, bob, "team", alice, carol)  # default: mentions
+    sent = await _post(server, bob, room_id, "@carol, ask someone")
+    await _settled(push, pushes=1)  # carol, mentioned from the start
+    await _edit(server, bob, room_id, sent, "@carol, ask @alice")
+    await _settled(push, pushes=2)
+    (pushed,) = push.to(alices_browser)
+    assert (pushed["MessageID"], pushed["Text"], pushed["Mention"]) == (
+        sent,
+        "@carol, ask @alice",
+        True,
+    )
+    assert len(push.to(carols_browser)) == 1  # mentioned before the edit: not again

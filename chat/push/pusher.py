@@ -11,12 +11,13 @@ Fan-out never waits for a push.
 `Pusher.run`, one task, takes the queue in order, a batch at a time (what is waiting, up
 to `MAX_BATCH`: under load the database is asked once per room of the batch, not once
 per message). For each room it asks, in one query, for the subscriptions of everyone who
-may read it and whose level there could ask for these messages
-(`Push.push_candidates`), and keeps, for each message, those whose level does ask for it
-(`wants_push`: never the sender; "mentions" only if it mentions them). The messages that
-someone should hear of are claimed in one statement (`Push.claim_pushes`): every instance
-sees every message, and only the one whose claim is first pushes it, so each message is
-pushed once in a cluster. The winner leaves out the users who are online
+may read it and whose level there could ask for these messages (`Push.push_candidates`),
+and keeps, for each message, those whose level does ask for it (`wants_push`: never the
+sender; "mentions" only if it mentions them). An edit that newly mentions someone
+(`Change.newly`) is pushed to them alone, as the message now is. The messages that
+someone should hear of are claimed in one statement (`Push.claim_pushes`): every
+instance sees every message, and only the one whose claim is first pushes it, so each
+message is pushed once in a cluster. The winner leaves out the users who are online
 (`Presence.is_online`, cluster-wide: a user is online while a WebSocket of theirs is
 authenticated on any instance; what other instances see arrives by the bus, so it lags
 by up to a moment) and starts one delivery per subscription.
@@ -39,16 +40,16 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import httpx
 import trio
 
 from ..errors import Unavailable
 from ..notification_levels import default_level, wants_push
-from ..store import Change, Message, Push, PushCandidate, PushSubscription, Room
+from ..store import Change, Changes, Message, Push, PushCandidate, PushSubscription, Room
 from ..task_failures import TaskFailures
 from .payload import push_payload, urgency
 from .sender import Outcome, PushSender
@@ -102,12 +103,16 @@ class _Push:
     urgency: str
 
 
+class PushStore(Push, Changes, Protocol):
+    """What the pusher needs of the store: an edit's message is read as it now is."""
+
+
 class Pusher:
     """Owns the queue of messages to consider for pushes, and the task that sends them."""
 
     def __init__(
         self,
-        store: Push,
+        store: PushStore,
         presence: Presence,
         sender: PushSender,
         *,
@@ -122,7 +127,9 @@ class Pusher:
         self.stats = PushStats()
         # The writer offers through the send end, which this object holds; `run` owns
         # the receive end.
-        self._send, self._receive = trio.open_memory_channel[tuple[Message, Room]](QUEUE_SIZE)
+        self._send, self._receive = trio.open_memory_channel[tuple[Message | Change, Room]](
+            QUEUE_SIZE
+        )
         self._slots = trio.Semaphore(CONCURRENCY)
         #: Whether anybody has a subscription (False until `run` has read it).
         self.wanted = False
@@ -141,7 +148,8 @@ class Pusher:
         if not self.wanted:
             return
         for item, room in published:
-            if not isinstance(item, Message):
+            # Messages, and edits that mention someone the text before did not.
+            if isinstance(item, Change) and item.newly is None:
                 continue
             try:
                 self._send.send_nowait((item, room))
@@ -173,9 +181,9 @@ class Pusher:
                 await client.aclose()
         raise AssertionError("the queue's send end is never closed")
 
-    def _waiting(self) -> list[tuple[Message, Room]]:
+    def _waiting(self) -> list[tuple[Message | Change, Room]]:
         """Up to `MAX_BATCH` - 1 more messages already queued, without waiting."""
-        batch: list[tuple[Message, Room]] = []
+        batch: list[tuple[Message | Change, Room]] = []
         while len(batch) < MAX_BATCH - 1:
             try:
                 batch.append(self._receive.receive_nowait())
@@ -185,7 +193,7 @@ class Pusher:
 
     async def _consider(
         self,
-        batch: list[tuple[Message, Room]],
+        batch: list[tuple[Message | Change, Room]],
         client: httpx.AsyncClient,
         nursery: trio.Nursery,
     ) -> None:
@@ -193,10 +201,15 @@ class Pusher:
         claims it: one candidate query per room of the batch, and one claim for all."""
         now = time.time()
         rooms: dict[int, tuple[Room, list[Message]]] = {}
-        for message, room in batch:
-            if not message.deleted and now - message.created_at.timestamp() <= MAX_AGE_S:
-                rooms.setdefault(room.id, (room, []))[1].append(message)
-        pushes: list[tuple[Message, Room, list[PushCandidate]]] = []
+        edits: list[tuple[Change, Room]] = []
+        for item, room in batch:
+            if isinstance(item, Change):
+                if now - item.at.timestamp() <= MAX_AGE_S:
+                    edits.append((item, room))
+            elif not item.deleted and now - item.created_at.timestamp() <= MAX_AGE_S:
+                rooms.setdefault(room.id, (room, []))[1].append(item)
+        # (the message as pushed, its room, to whom, the position claimed)
+        pushes: list[tuple[Message, Room, list[PushCandidate], int]] = []
         try:
             for room, messages in rooms.values():
                 candidates = await self._store.push_candidates(
@@ -211,16 +224,46 @@ class Pusher:
                         if wants_push(c.level, message, c.subscription.user_id)
                     ]
                     if chosen:
-                        pushes.append((message, room, chosen))
+                        pushes.append((message, room, chosen, message.id))
+            for change, room in edits:
+                edited = await self._edit_to_push(change, room)
+                if edited is not None:
+                    pushes.append(edited)
             if not pushes:
                 return
-            ours = await self._store.claim_pushes([message.id for message, _, _ in pushes])
+            ours = await self._store.claim_pushes([claim for *_, claim in pushes])
         except Unavailable as error:
             log.warning("%d messages not pushed: %s", len(batch), error.detail or error)
             return
-        for message, room, chosen in sorted(pushes, key=lambda push: push[0].id):
-            if message.id in ours:
+        for message, room, chosen, claim in sorted(pushes, key=lambda push: push[3]):
+            if claim in ours:
                 await self._start(message, room, chosen, client, nursery)
+
+    async def _edit_to_push(
+        self, change: Change, room: Room
+    ) -> tuple[Message, Room, list[PushCandidate], int] | None:
+        """An edit that newly mentions someone is pushed to them alone (whatever their
+        level but "none"), with the message's present text, claimed by its position."""
+        newly = change.newly
+        assert newly is not None, "only such edits are queued"
+        message = await self._store.message_in_room(room.id, change.message_id)
+        if message is None or message.deleted:
+            return None
+        candidates = await self._store.push_candidates(
+            room, default_level=default_level(room), mentioned=True
+        )
+        chosen = [
+            c
+            for c in candidates
+            if c.level != "none"
+            and c.subscription.user_id != message.sender_id
+            and newly.mentions_user(c.subscription.user_id)
+        ]
+        if not chosen:
+            return None
+        # Pushed as a mention of each of them (what `_start` reads the flag from).
+        mentioned = tuple({c.subscription.user_id: None for c in chosen})
+        return replace(message, mentions=mentioned, mentions_room=False), room, chosen, change.seq
 
     async def _start(
         self,
