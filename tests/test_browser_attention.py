@@ -7,6 +7,7 @@ against a real server; the same across two instances is in test_browser_cluster.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -199,5 +200,64 @@ async def test_the_directory_lists_a_public_room_as_it_is_created(server: Server
         bob.wait_for_text("#directory button", "films")
         assert "secret" not in bob.page.locator("#directory").inner_text()
         _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+_REGISTRATION = "navigator.serviceWorker.getRegistration('/static/')"
+
+
+async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
+    server: Server,
+) -> None:
+    """The service worker's side of Web Push: a push (delivered here through Chromium's
+    DevTools, as a headless browser has no push service to subscribe with) becomes a
+    notification naming the sender and the room, which knows the message to open."""
+
+    def scenario(browser):
+        (bob,) = registered(browser, server.http, "bob")
+        bob.page.context.grant_permissions(["notifications"])
+        bob.page.reload()  # signed in with notifications allowed: the worker registers
+        bob.wait_online()
+        _until(bob, lambda: bob.page.evaluate(f"{_REGISTRATION}.then(r => !!r?.active)"))
+        devtools = bob.page.context.new_cdp_session(bob.page)
+        registrations: list[dict[str, Any]] = []
+        devtools.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda event: registrations.extend(event["registrations"]),
+        )
+        devtools.send("ServiceWorker.enable")
+        _until(bob, lambda: any(r["scopeURL"].endswith("/static/") for r in registrations))
+        (ours,) = [r for r in registrations if r["scopeURL"].endswith("/static/")]
+        pushed = {
+            "MessageID": 7,
+            "RoomID": 1,
+            "RoomName": "lobby",
+            "RoomKind": "lobby",
+            "Sender": "alice",
+            "SenderID": 1,
+            "Text": "are you there?",
+            "Mention": True,
+            "ts": 0,
+        }
+        devtools.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": server.http,
+                "registrationId": ours["registrationId"],
+                "data": json.dumps(pushed),
+            },
+        )
+        shown = f"{_REGISTRATION}.then(r => r.getNotifications())"
+        _until(bob, lambda: bob.page.evaluate(f"{shown}.then(n => n.length)") == 1)
+        notification = bob.page.evaluate(
+            f"{shown}.then(([n]) => ({{title: n.title, body: n.body, data: n.data}}))"
+        )
+        assert notification == {
+            "title": "alice mentioned you in lobby",
+            "body": "are you there?",
+            "data": {"room": 1, "message": 7},
+        }
+        _no_script_errors(bob)
 
     await in_browser(scenario)

@@ -7,7 +7,7 @@ import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState 
 import { renderMarkdown } from "./markdown.js";
 import {
   activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
-  setUpAttention, showMentions,
+  setUpAttention, showMentions, signedIn,
 } from "./attention.js";
 import { forgetMembers, setUpCompletion } from "./completion.js";
 
@@ -191,6 +191,7 @@ async function start(token) {
   await loadRooms();
   if (state.room === null) state.room = firstRoom();
   connect();
+  signedIn();  // Web Push, if notifications are allowed (attention.js)
 }
 
 // --- the room in the address ---

@@ -8,6 +8,8 @@
 // of GET /rooms/unread, `showMentions` whenever it redraws the badges, `activity` and
 // `arrived` with frames, `levelsFrom` with the room list, `roomShown` on entering one.
 
+import { startPush } from "./push.js";
+
 const $ = (selector) => document.querySelector(selector);
 const TITLE = "chat";
 // Activity frames ask for exact counts, at most this often (one request for a burst).
@@ -43,8 +45,15 @@ export function setUpAttention(lentByApp) {
     if (!("Notification" in window)) return;
     await Notification.requestPermission();
     showAsk();
+    signedIn();
   });
   showAsk();
+}
+
+// Signed in (or notifications just allowed): with permission, this browser is also
+// pushed what arrives while no page of ours is open (push.js, sw.js).
+export async function signedIn() {
+  await startPush(lent.api, { onOpen: lent.open });
 }
 
 // The button that asks for permission to notify: only while it may still be asked.
