@@ -19,11 +19,22 @@ from .records import (
     Reaction,
     Room,
     RoomDetails,
+    SessionRecord,
     User,
     Version,
     WaitingThread,
 )
-from .roles import Accounts, Changes, History, Messages, Operations, Rooms, Store, Support
+from .roles import (
+    Accounts,
+    Changes,
+    History,
+    Messages,
+    Operations,
+    Rooms,
+    Sessions,
+    Store,
+    Support,
+)
 
 __all__ = [
     "Accounts",
@@ -41,6 +52,8 @@ __all__ = [
     "Room",
     "RoomDetails",
     "Rooms",
+    "SessionRecord",
+    "Sessions",
     "Store",
     "Support",
     "User",

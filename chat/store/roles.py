@@ -28,6 +28,7 @@ from .records import (
     PublicRoom,
     Room,
     RoomDetails,
+    SessionRecord,
     User,
     Version,
     WaitingThread,
@@ -112,6 +113,30 @@ class Accounts(Protocol):
     ) -> list[tuple[int, str]]:
         """(id, name) of up to `limit` users but the caller whose `name_key` starts with
         `key_prefix` (taken literally), by name."""
+
+
+class Sessions(Protocol):
+    """Browser sessions (`chat.sessions` decides; chat/store/shared/sessions.py's SQL).
+    Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
+
+    async def create_session(self, session: SessionRecord) -> None:
+        """Store a new session (generation 0, never rotated, not revoked), dropping the
+        user's sessions that ended long ago. Raises `Gone` if the user no longer exists."""
+
+    async def session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def rotate_session(
+        self, session_id: str, old_hash: str, new_hash: str, *, now: int, expires_at: int
+    ) -> bool:
+        """Replace the session's secret with `new_hash`, keeping the current one as the
+        previous one, if the current one is still `old_hash` and the session is not
+        revoked (compare-and-swap); False if not."""
+
+    async def revoke_session(self, session_id: str, *, now: int) -> None:
+        """End the session (if it has not ended)."""
+
+    async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
+        """End every session of the user's."""
 
 
 class Rooms(Protocol):
@@ -302,5 +327,5 @@ class Operations(Protocol):
         """Return when the database answers a trivial query; raise otherwise."""
 
 
-class Store(Accounts, Rooms, Support, Messages, History, Changes, Operations, Protocol):
+class Store(Accounts, Sessions, Rooms, Support, Messages, History, Changes, Operations, Protocol):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -6,10 +6,16 @@ from .accounts import PostgresAccounts
 from .changes import PostgresChanges
 from .messages import PostgresMessages
 from .rooms import PostgresRooms
+from .sessions import PostgresSessions
 from .support import PostgresSupport
 
 
 class PostgresStore(
-    PostgresAccounts, PostgresRooms, PostgresSupport, PostgresMessages, PostgresChanges
+    PostgresAccounts,
+    PostgresSessions,
+    PostgresRooms,
+    PostgresSupport,
+    PostgresMessages,
+    PostgresChanges,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -6,8 +6,11 @@ from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
 from .messages import SQLiteMessages
 from .rooms import SQLiteRooms
+from .sessions import SQLiteSessions
 from .support import SQLiteSupport
 
 
-class SQLiteStore(SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges):
+class SQLiteStore(
+    SQLiteAccounts, SQLiteSessions, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges
+):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
