@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import httpx
 import pytest
@@ -231,14 +232,22 @@ def test_an_expired_session_has_ended_whatever_the_secret() -> None:
     assert judge(record, secret_hash("current"), 2000) is Verdict.ENDED
 
 
-async def test_a_refresh_without_a_cookie_is_refused_with_401(server: Server) -> None:
+async def test_a_refresh_without_a_cookie_answers_204_with_nothing(server: Server) -> None:
     async with http_client(server) as client:
         response = await client.post("/session/refresh", headers=origin(server))
+    assert (response.status_code, response.content) == (204, b"")
+
+
+async def test_a_refresh_with_a_garbled_cookie_is_refused_with_401(server: Server) -> None:
+    response = await refresh(server, "not-a-session")
     assert response.status_code == 401
     assert response.json() == {"error": "not signed in: no session (log in)"}
+    assert set_cookie(response)[COOKIE]["max-age"] == "0"  # cleared
 
 
-async def test_a_session_does_not_outlive_its_idle_lifetime(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_a_session_does_not_outlive_its_idle_lifetime(
+    tmp_path: Path, database_url: str | None
+) -> None:
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, server_config(tmp_path, database_url, session_idle=1))
         await account(server, "alice", PASSWORD)
@@ -359,7 +368,9 @@ async def test_a_cross_site_websocket_with_the_cookie_is_refused(
     assert status_of(response) == b"403"
 
 
-async def test_an_origin_allowed_for_tokens_cannot_use_the_cookie(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_an_origin_allowed_for_tokens_cannot_use_the_cookie(
+    tmp_path: Path, database_url: str | None
+) -> None:
     config = server_config(tmp_path, database_url, allowed_origins=("https://app.example",))
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, config)
@@ -429,3 +440,41 @@ async def test_without_a_token_a_cookie_or_auth_frame_ws_is_still_refused_with_4
 ) -> None:
     response = await raw_upgrade(server, "/ws")
     assert status_of(response) == b"401"
+
+
+async def test_behind_a_trusted_https_proxy_the_cookie_is_secure_and_host_prefixed(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    config = server_config(tmp_path, database_url, trusted_proxies=("127.0.0.1",))
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, config)
+        await account(server, "alice", PASSWORD)
+        async with http_client(server) as client:
+            response = await client.post(
+                "/session",
+                headers={"X-Forwarded-Proto": "https"},
+                json={"Username": "alice", "Password": PASSWORD},
+            )
+            jar = set_cookie(response)
+            assert COOKIE not in jar
+            morsel = jar["__Host-chat_session"]
+            assert (morsel["secure"], morsel["path"], morsel["httponly"]) == (True, "/", True)
+            cookie = f"__Host-chat_session={morsel.value}"
+            refreshed = await client.post(
+                "/session/refresh",
+                headers={**origin(server), "Cookie": cookie, "X-Forwarded-Proto": "https"},
+            )
+            assert refreshed.status_code == 200, refreshed.text
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_untrusted_peers_forwarded_proto_does_not_make_the_cookie_secure(
+    server: Server, alice: Account
+) -> None:
+    async with http_client(server) as client:
+        response = await client.post(
+            "/session",
+            headers={"X-Forwarded-Proto": "https"},
+            json={"Username": "alice", "Password": PASSWORD},
+        )
+    assert set_cookie(response)[COOKIE]["secure"] == ""

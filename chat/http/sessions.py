@@ -2,7 +2,8 @@
 
 - ``POST /session``         {"Username", "Password", "Remember"?} -> 200 {"token", "UID",
   "Username", "Remember", "ExpiresIn"} and the session cookie
-- ``POST /session/refresh`` (cookie) -> 200, the same shape; a new cookie (rotated)
+- ``POST /session/refresh`` (cookie) -> 200, the same shape; a new cookie (rotated); 204
+  without a cookie
 - ``POST /logout``          (cookie) -> 200 {"status": "ok"}; the cookie cleared
 - ``POST /logout-everywhere`` (token or cookie) -> 200 {"status": "ok"}: every session of
   the user's ends and every token they were issued is revoked (their WebSockets close, on
@@ -64,7 +65,7 @@ _GRANTED = exact_object(
         "ExpiresIn": {"type": "integer", "minimum": 1},
     }
 )
-_NO_SESSION = Answer("no session cookie, or its session has ended (the cookie is cleared)", ERROR)
+_NO_SESSION = Answer("the cookie's session has ended (the cookie is cleared)", ERROR)
 _CROSS_SITE = Answer("the request did not come from this site's pages (CSRF)", ERROR)
 
 
@@ -196,14 +197,20 @@ def session_routes(
         cookie=True,
         answers={
             200: Answer("the session goes on: a token (and usually a new cookie)", _GRANTED),
+            204: Answer("no session cookie: nothing to refresh (sign in)"),
             401: _NO_SESSION,
             403: _CROSS_SITE,
         },
     )
     async def refresh() -> Any:
         require_same_site(request, hosts)
+        cookie = session_cookie(request)
+        if cookie is None:
+            # Not an error: a page opening asks whether this browser has a session (its
+            # script cannot see the cookie), and a 401 would be logged in its console.
+            return "", 204
         try:
-            granted = await sessions.refresh(session_cookie(request))
+            granted = await sessions.refresh(cookie)
         except InvalidToken as error:
             response = jsonify({"error": str(error)})
             response.status_code = 401
