@@ -191,10 +191,10 @@ class BrowserSessions:
         verdict = judge(record, presented, now, grace=self._grace)
         if verdict is Verdict.REUSED:
             await self._store.revoke_session(record.id, now=now)
+            # (Nothing of the cookie in the line: the user and the generation only.)
             log.warning(
-                "session %s of user %d revoked: a rotated secret was presented again"
+                "a session of user %d revoked: a rotated secret was presented again"
                 " (generation %d is current)",
-                record.id[:6],
                 record.user_id,
                 record.generation,
             )

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import pytest
 import trio
 from browser import WAIT_MS, Client, in_browser, open_client
-from support import Server, account
+from support import Server, account, server_config, start_server
 from test_browser import serve_one_page, socket_probe_page
 
 PASSWORD = "correct horse"
@@ -143,3 +144,24 @@ async def test_another_pages_socket_is_refused_though_the_browser_sends_the_cook
         assert attacker.title() == "closed 1006"  # the handshake was refused
 
     await in_browser(scenario)
+
+
+async def test_a_token_that_expired_while_the_page_slept_is_renewed_on_the_way(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Tokens last 2 s here, and the page plans its refresh for 5 s: a request made in
+    between is refused (401), and the page renews its token and asks again."""
+    server = await start_server(nursery, server_config(tmp_path, None, session_token_ttl=2))
+    await account(server, "alice", PASSWORD)
+
+    def scenario(browser):
+        client = open_client(browser, server.http)
+        log_in(client, "alice", remember=False)
+        client.page.wait_for_timeout(3000)
+        client.create_room("after-the-nap")
+        assert client.page.is_visible("#chat-view")
+        return [r for r in client.requests if r.startswith("POST ")]
+
+    posts = await in_browser(scenario)
+    assert posts.count("POST create-room") == 2  # refused, then made with the new token
+    assert "POST session/refresh" in posts

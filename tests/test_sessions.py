@@ -191,7 +191,7 @@ async def test_two_tabs_refreshing_at_once_both_stay_signed_in(
 
 
 async def test_a_rotated_secret_presented_again_revokes_the_session(
-    server: Server, alice: Account
+    server: Server, alice: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     stolen = cookie_of(await sign_in(server, "alice"))
     second = cookie_of(await refresh(server, stolen))
@@ -201,6 +201,10 @@ async def test_a_rotated_secret_presented_again_revokes_the_session(
     assert reused.json() == {"error": "the session has ended: log in again"}
     # The rightful holder is signed out too: nobody knows which one is the thief.
     assert (await refresh(server, third)).status_code == 401
+    [warning] = [r for r in caplog.records if r.name == "chat.sessions"]
+    assert warning.levelname == "WARNING"
+    assert f"a session of user {alice.uid} revoked" in warning.getMessage()
+    assert not [part for part in stolen.split(".") if part in warning.getMessage()]
 
 
 def _record(*, rotated_at: int, expires_at: int = 10_000) -> SessionRecord:

@@ -5,7 +5,7 @@
 
 import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
 import { renderMarkdown } from "./markdown.js";
-import { resume, signIn, signOut, stayFresh } from "./session.js";
+import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
 const HISTORY_PAGE = 50;
@@ -100,7 +100,7 @@ function setConnection(status) {
 
 // --- HTTP ---
 
-async function api(method, path, body) {
+async function api(method, path, body, renewed = false) {
   const headers = { "Content-Type": "application/json" };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   const response = await fetch(path, {
@@ -109,6 +109,10 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
+  // The token expired (the page slept past its refresh): renew it once and ask again.
+  if (response.status === 401 && data.error === "token has expired" && !renewed) {
+    if (await renewNow().catch(() => null)) return api(method, path, body, true);
+  }
   if (!response.ok) {
     const error = new Error(data.error || `${response.status} ${response.statusText}`);
     error.status = response.status;
@@ -291,9 +295,7 @@ function connect() {
     if (!opened) {
       // Refused at the handshake: maybe the session has ended.
       try {
-        const grant = await resume();
-        if (grant === null) return logout("Your session has expired: log in again.");
-        state.token = grant.token;
+        if (await renewNow() === null) return;   // it has: the page logs out
       } catch {
         // The server is away: try again below.
       }

@@ -21,25 +21,41 @@ async function post(path, body) {
 }
 
 let refreshTimer = null;
+let renewing = null;    // the refresh under way, which every caller of renewNow shares
+// What the page does with a new token, and when the session has ended (stayFresh).
+let handlers = { onToken: () => {}, onEnded: () => {} };
 
-// Refresh a while before the token expires (ExpiresIn, seconds), and hand the new token
-// to `onToken`; if the session has ended meanwhile, call `onEnded`. A timer that fires
-// late (a laptop asleep) just refreshes then.
-function keepFresh(grant, onToken, onEnded) {
+// Refresh a while before the token expires (ExpiresIn, seconds). A timer that fires late
+// (a laptop asleep, a tab in the background) just refreshes then.
+function keepFresh(grant) {
   clearTimeout(refreshTimer);
   const inMs = Math.max(5, grant.ExpiresIn * 0.8) * 1000;
-  refreshTimer = setTimeout(async () => {
-    let next;
-    try {
-      next = await resume();
-    } catch {
+  refreshTimer = setTimeout(() => {
+    renewNow().catch(() => {
       // The server is away: try again shortly, the token may still be good.
-      return keepFresh({ ExpiresIn: 10 }, onToken, onEnded);
-    }
-    if (next === null) return onEnded();
-    onToken(next.token);
-    keepFresh(next, onToken, onEnded);
+      keepFresh({ ExpiresIn: 10 });
+    });
   }, inMs);
+}
+
+// A new token now, handed to the page (and the next refresh planned); null, once the
+// page was told, if the session has ended. One refresh however many ask at once (a
+// request refused with 401 because the token expired while the page slept, the timer).
+export function renewNow() {
+  if (renewing === null) {
+    renewing = resume()
+      .then((grant) => {
+        if (grant === null) {
+          handlers.onEnded();
+          return null;
+        }
+        handlers.onToken(grant.token);
+        keepFresh(grant);
+        return grant.token;
+      })
+      .finally(() => { renewing = null; });
+  }
+  return renewing;
 }
 
 // Sign in (POST /session): { token, UID, Username, Remember, ExpiresIn }, and the cookie.
@@ -59,9 +75,11 @@ export async function resume() {
   }
 }
 
-// Keep the page's token fresh for as long as the page lives.
+// Keep the page's token fresh for as long as the page lives: `onToken(token)` with each
+// new one, `onEnded()` when the session has ended (expired, logged out elsewhere).
 export function stayFresh(grant, onToken, onEnded) {
-  keepFresh(grant, onToken, onEnded);
+  handlers = { onToken, onEnded };
+  keepFresh(grant);
 }
 
 // End this browser's session (POST /logout; the cookie is cleared). Whatever happens, the
