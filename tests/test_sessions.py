@@ -17,9 +17,11 @@ from support import (
     Account,
     Server,
     account,
+    execute_sql,
     http_client,
     open_clients,
     raw_upgrade,
+    select_rows,
     server_config,
     start_server,
     status_of,
@@ -482,3 +484,22 @@ async def test_an_untrusted_peers_forwarded_proto_does_not_make_the_cookie_secur
             json={"Username": "alice", "Password": PASSWORD},
         )
     assert set_cookie(response)[COOKIE]["secure"] == ""
+
+
+async def test_sessions_that_ended_a_week_ago_are_dropped_when_one_is_made(
+    server: Server, alice: Account
+) -> None:
+    await account(server, "bob", PASSWORD)
+    old = cookie_of(await sign_in(server, "alice")).split(".")[0]
+    ended = cookie_of(await sign_in(server, "alice"))
+    async with http_client(server) as client:
+        await client.post("/logout", headers=with_cookie(server, ended))
+    week = 7 * 24 * 3600
+    await execute_sql(server.config, f"UPDATE sessions SET expires_at = expires_at - {week + 60}")
+    await sign_in(server, "bob")  # anyone's sign-in sweeps
+    ids = [row[0] for row in await select_rows(server.config, "SELECT id FROM sessions")]
+    # Moved a week back: the logged-out session ended more than a week ago (dropped);
+    # alice's other one, made to last a day, expired six days ago (kept, for now).
+    assert ended.split(".")[0] not in ids
+    assert old in ids
+    assert len(ids) == 2

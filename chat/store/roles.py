@@ -120,8 +120,8 @@ class Sessions(Protocol):
     Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
 
     async def create_session(self, session: SessionRecord) -> None:
-        """Store a new session (generation 0, never rotated, not revoked), dropping the
-        user's sessions that ended long ago. Raises `Gone` if the user no longer exists."""
+        """Store a new session (generation 0, never rotated, not revoked), dropping every
+        session that ended long ago. Raises `Gone` if the user no longer exists."""
 
     async def session(self, session_id: str) -> SessionRecord | None: ...
 
@@ -133,7 +133,7 @@ class Sessions(Protocol):
         revoked (compare-and-swap); False if not."""
 
     async def revoke_session(self, session_id: str, *, now: int) -> None:
-        """End the session (if it has not ended)."""
+        """End the session (if it has not ended): revoked, and expiring now."""
 
     async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
         """End every session of the user's."""

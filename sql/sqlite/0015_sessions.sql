@@ -5,7 +5,9 @@
 -- good for a short grace (two tabs refreshing at once), and any other secret presented
 -- with this id revokes the session (a stolen, rotated cookie). A session is only good
 -- while its user's token_version is the one it was made with, so a password change or
--- a logout-everywhere ends it too. Times are Unix seconds.
+-- a logout-everywhere ends it too. Times are Unix seconds. Ending a session also sets
+-- its expires_at to then, so one index finds every row that ended long ago (pruned as
+-- sessions are made: chat/store/shared/sessions.py).
 CREATE TABLE sessions (
     id             TEXT    PRIMARY KEY,
     user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -21,3 +23,4 @@ CREATE TABLE sessions (
     revoked_at     INTEGER
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);

@@ -11,7 +11,7 @@ from .base import PostgresBase
 if TYPE_CHECKING:
     import asyncpg
 
-_PRUNE = sql.PRUNE_SQL.format(user="$1", before="$2")
+_PRUNE = sql.PRUNE_SQL.format(before="$1")
 _SELECT = sql.SELECT_SQL.format(id="$1")
 _ROTATE = sql.ROTATE_SQL.format(id="$1", old_hash="$2", new_hash="$3", now="$4", expires="$5")
 _REVOKE = sql.REVOKE_SQL.format(id="$1", now="$2")
@@ -19,11 +19,11 @@ _REVOKE_USER = sql.REVOKE_USER_SQL.format(user="$1", now="$2")
 
 
 async def _aio_create(pool: asyncpg.Pool, session: SessionRecord) -> None:
-    """Drop the user's long-ended sessions and make the new one, in one transaction."""
+    """Drop the sessions that ended long ago and make the new one, in one transaction."""
     values = sql.creation_values(session)
     create = sql.CREATE_SQL.format(**{name: f"${i}" for i, name in enumerate(values, 1)})
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_PRUNE, session.user_id, session.created_at - sql.KEPT_AFTER_END_S)
+        await conn.execute(_PRUNE, session.created_at - sql.KEPT_AFTER_END_S)
         await conn.execute(create, *values.values())
 
 

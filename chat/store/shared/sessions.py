@@ -3,9 +3,10 @@
 Rotation is a compare-and-swap (`ROTATE_SQL`): the new secret replaces the current one
 only if the current one is still the secret presented, so two refreshes of the same
 secret, on one instance or two, rotate it once; the loser reads the row again and finds
-its secret one generation old (`chat.sessions` gives it the grace). Making a session
-also drops the user's sessions that have expired or been revoked for a while
-(`PRUNE_SQL`), so a user who logs in often costs a bounded number of rows. The
+its secret one generation old (`chat.sessions` gives it the grace). Ending a session
+sets its expiry to the moment it ended, and making a session drops every session (anyone's)
+that ended more than `KEPT_AFTER_END_S` ago (`PRUNE_SQL`, by an index on expires_at): the
+table holds the live sessions and a week of ended ones, with no task to sweep it. The
 placeholders ({id}, {user}, ...) are the stores' own.
 """
 
@@ -39,10 +40,7 @@ def creation_values(session: SessionRecord) -> dict[str, object]:
     }
 
 
-PRUNE_SQL = """
-DELETE FROM sessions WHERE user_id = {user}
-    AND (expires_at < {before} OR revoked_at < {before})
-"""
+PRUNE_SQL = "DELETE FROM sessions WHERE expires_at < {before}"
 
 SELECT_SQL = "SELECT * FROM sessions WHERE id = {id}"
 
@@ -53,11 +51,15 @@ UPDATE sessions SET previous_hash = secret_hash, secret_hash = {new_hash},
 WHERE id = {id} AND secret_hash = {old_hash} AND revoked_at IS NULL
 """
 
-REVOKE_SQL = "UPDATE sessions SET revoked_at = {now} WHERE id = {id} AND revoked_at IS NULL"
+REVOKE_SQL = """
+UPDATE sessions SET revoked_at = {now}, expires_at = {now}
+WHERE id = {id} AND revoked_at IS NULL
+"""
 
-REVOKE_USER_SQL = (
-    "UPDATE sessions SET revoked_at = {now} WHERE user_id = {user} AND revoked_at IS NULL"
-)
+REVOKE_USER_SQL = """
+UPDATE sessions SET revoked_at = {now}, expires_at = {now}
+WHERE user_id = {user} AND revoked_at IS NULL
+"""
 
 
 def session_from_row(row: Row | None) -> SessionRecord | None:

@@ -15,8 +15,8 @@ class SQLiteSessions(SQLiteBase):
     async def create_session(self, session: SessionRecord) -> None:
         values = sql.creation_values(session)
         create = sql.CREATE_SQL.format(**{name: f":{name}" for name in values})
-        prune = sql.PRUNE_SQL.format(user=":user", before=":before")
-        before = {"user": session.user_id, "before": session.created_at - sql.KEPT_AFTER_END_S}
+        prune = sql.PRUNE_SQL.format(before=":before")
+        before = {"before": session.created_at - sql.KEPT_AFTER_END_S}
 
         def write(conn: sqlite3.Connection) -> None:
             with transaction(conn):
@@ -47,9 +47,9 @@ class SQLiteSessions(SQLiteBase):
         return await self._run(lambda conn: conn.execute(rotate, values).rowcount == 1)
 
     async def revoke_session(self, session_id: str, *, now: int) -> None:
-        revoke = sql.REVOKE_SQL.format(id="?", now="?")
-        await self._run(lambda conn: conn.execute(revoke, (now, session_id)))
+        revoke = sql.REVOKE_SQL.format(id=":id", now=":now")
+        await self._run(lambda conn: conn.execute(revoke, {"id": session_id, "now": now}))
 
     async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
-        revoke = sql.REVOKE_USER_SQL.format(user="?", now="?")
-        await self._run(lambda conn: conn.execute(revoke, (now, user_id)))
+        revoke = sql.REVOKE_USER_SQL.format(user=":user", now=":now")
+        await self._run(lambda conn: conn.execute(revoke, {"user": user_id, "now": now}))
