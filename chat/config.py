@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .push.hosts import BROWSER_PUSH_SERVICES, parse_entry
+
 
 class ConfigError(ValueError):
     """A setting has a value the server cannot use; the message names the setting."""
@@ -77,6 +79,9 @@ class Config:
     rate_history_bytes: int = 8 * 1024 * 1024
     rate_pings: str = "120/minute"
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
+    push_hosts: tuple[str, ...] = BROWSER_PUSH_SERVICES
+    vapid_private_key: str | None = dataclasses.field(default=None, repr=False)
+    vapid_subject: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -87,6 +92,15 @@ class Config:
         return self.database_url is not None and self.database_url.startswith(
             ("postgresql://", "postgres://")
         )
+
+    @property
+    def push_subject(self) -> str:
+        """The VAPID subject pushes are signed with (`CHAT_VAPID_SUBJECT`)."""
+        if self.vapid_subject is not None:
+            return self.vapid_subject
+        if self.public_url is not None and self.public_url.startswith("https://"):
+            return self.public_url
+        return "mailto:postmaster@localhost"
 
     @property
     def sqlite_path(self) -> Path:
@@ -202,6 +216,39 @@ def _public_url(text: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be the URL people open, like https://chat.example.com")
     return text.rstrip("/")
+
+
+def _push_hosts(text: str) -> tuple[str, ...]:
+    entries = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    for entry in entries:
+        try:
+            parse_entry(entry)
+        except ValueError as error:
+            raise ValueError(
+                "must be comma-separated hosts or host:port entries like fcm.googleapis.com",
+                str(error),
+            ) from None
+    return entries
+
+
+def _vapid_private_key(text: str) -> str | None:
+    if not text.strip():
+        return None
+    from .push.vapid import load_private_key  # py-vapid, only when a key is given
+
+    load_private_key(text)
+    return text.strip()
+
+
+def _vapid_subject(text: str) -> str | None:
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if text.startswith("mailto:") and "@" in text:
+        return text
+    if parts.scheme == "https" and parts.hostname:
+        return text
+    raise ValueError("must be a mailto: address or an https:// URL (mailto:admin@example.com)")
 
 
 def _host_names(text: str) -> tuple[str, ...]:
@@ -636,6 +683,32 @@ SETTINGS: tuple[Setting, ...] = (
         "Bearer token `GET /metrics` requires. Unset: the metrics are open; set it, or "
         "block `/metrics` at the proxy, when the port is public.",
     ),
+    Setting(
+        "push_hosts",
+        "CHAT_PUSH_HOSTS",
+        None,
+        _push_hosts,
+        "Comma-separated push services (host, `host:port`, or `.example.com` for its "
+        "subdomains) whose endpoints browsers may register for Web Push; https only, plain "
+        "http only to a loopback `host:port` named here. Default: the browsers' push "
+        "services.",
+    ),
+    Setting(
+        "vapid_private_key",
+        "CHAT_VAPID_PRIVATE_KEY",
+        None,
+        _vapid_private_key,
+        "The P-256 private key Web Push is signed with (VAPID): base64url of its 32 bytes, "
+        "base64url DER, or PEM. Unset: made once and kept in the database.",
+    ),
+    Setting(
+        "vapid_subject",
+        "CHAT_VAPID_SUBJECT",
+        None,
+        _vapid_subject,
+        "How push services reach the operator (VAPID `sub`): `mailto:` or `https://`. "
+        "Unset: `CHAT_PUBLIC_URL` if https, else `mailto:postmaster@localhost`.",
+    ),
 )
 
 #: Why several instances need PostgreSQL, in the words every refusal uses.
@@ -645,7 +718,7 @@ ONE_INSTANCE_ON_SQLITE = (
 
 
 #: Settings whose values an error message never repeats: they may hold a password.
-_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url"})
+_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url", "vapid_private_key"})
 
 #: What an error message calls a setting, where its field name would read badly.
 _NOUNS = {
@@ -675,6 +748,9 @@ _NOUNS = {
     "rate_history": "history request limit",
     "rate_history_bytes": "history bytes per minute",
     "rate_pings": "ping limit",
+    "push_hosts": "list of push services",
+    "vapid_private_key": "VAPID private key",
+    "vapid_subject": "VAPID subject",
 }
 
 

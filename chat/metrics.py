@@ -36,11 +36,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .activity import Activity
     from .broadcaster import BroadcastStats
     from .bus import Bus
     from .message_changes import MessageChanges
     from .message_writer import MessageWriter
     from .presence import Presence
+    from .push.pusher import PushStats
     from .rate_limits import RateLimits
     from .store import Operations
     from .task_failures import TaskFailures
@@ -140,6 +142,8 @@ class ServerCollector(Collector):
     bus: Bus
     presence: Presence
     changes: MessageChanges
+    activity: Activity
+    pushes: PushStats
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -162,6 +166,16 @@ class ServerCollector(Collector):
         for kind, count in self.changes.committed.items():
             changes.add_metric([kind], count)
         yield changes
+        yield CounterMetricFamily(
+            "chat_activity_frames",
+            "Activity frames (a message in another of a user's rooms) sent to connections.",
+            self.activity.frames,
+        )
+        yield CounterMetricFamily(
+            "chat_activity_batches_dropped",
+            "Published batches the activity fan-out could not take (its inbox was full).",
+            self.activity.dropped,
+        )
         stats = self.broadcast
         yield CounterMetricFamily(
             "chat_deliveries",
@@ -198,6 +212,25 @@ class ServerCollector(Collector):
         for task, count in self.failures.counts.items():
             failures.add_metric([task], count)
         yield failures
+        pushes = self.pushes
+        yield CounterMetricFamily(
+            "chat_pushes_sent", "Web Pushes a push service accepted.", pushes.sent
+        )
+        yield CounterMetricFamily(
+            "chat_pushes_dropped",
+            "Web Pushes given up: refused, or still failing (429, 5xx, no answer) after retries.",
+            pushes.dropped,
+        )
+        yield CounterMetricFamily(
+            "chat_push_subscriptions_removed",
+            "Push subscriptions removed because their push service said they are gone (404, 410).",
+            pushes.removed,
+        )
+        yield CounterMetricFamily(
+            "chat_push_queue_dropped",
+            "Messages not considered for Web Push because the pusher's queue was full.",
+            pushes.queue_dropped,
+        )
         dropped = CounterMetricFamily(
             "chat_bus_events_dropped",
             "Events not sent to the other instances because they were too large for the bus.",

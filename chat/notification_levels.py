@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import InvalidInput
-from .store import Room
+from .store import Message, Room
 
 if TYPE_CHECKING:
     from .service import ChatService, Identity
@@ -59,3 +59,14 @@ class NotificationLevels:
         room = await self._service.member_room(identity, room_id)
         await self._store.set_notification_level(identity.user_id, room.id, chosen)
         return room, chosen
+
+
+def wants_push(level: str, message: Message, user_id: int) -> bool:
+    """Whether `user_id`, whose level in the message's room is `level`, is pushed
+    `message` while away: "all" every message, "mentions" those that mention them, "none"
+    nothing; never their own message, never a deleted one."""
+    if message.deleted or user_id == message.sender_id:
+        return False
+    if level == "all":
+        return True
+    return level == "mentions" and message.mentions_user(user_id)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from support import TEST_SECRET, Server, chat_environ, in_ci
+from support import NO_PUSH_SERVICE, TEST_SECRET, Server, chat_environ, in_ci
 
 from chat.config import Config
 
@@ -142,6 +142,9 @@ def instance_config(tmp_path: Path, database_url: str, number: int, **changes: o
         shutdown_timeout=2.0,
         log_level="INFO",
         rate_limits=False,  # as in tests/conftest.py: many users from one address
+        # Web Push only ever to loopback (a test's own push service; port 9 refuses):
+        # never to the browsers' push services.
+        push_hosts=(NO_PUSH_SERVICE,),
     ).replace(**changes)
 
 

@@ -28,6 +28,8 @@ from chat.store import Message, Messages, NewMessage
 STEP = 10.0
 
 TEST_SECRET = "test-secret-" + "x" * 40
+#: Where test servers may push by default (CHAT_PUSH_HOSTS): nothing listens there.
+NO_PUSH_SERVICE = "127.0.0.1:9"
 
 #: The password `register` and `account` give a user unless told otherwise (new passwords
 #: need at least 8 characters).
@@ -175,6 +177,9 @@ def server_config(tmp_path: Path, database_url: str | None, **changes: Any) -> C
         close_timeout=2.0,
         shutdown_timeout=2.0,
         rate_limits=False,
+        # Web Push only ever to loopback (a test's own push service; port 9 refuses):
+        # never to the browsers' push services.
+        push_hosts=(NO_PUSH_SERVICE,),
     ).replace(**changes)
 
 
@@ -327,7 +332,7 @@ class Account:
 
 async def account(server: Server, name: str, password: str = PASSWORD) -> Account:
     """Register through spec 004 (/register), log in through PUT /login."""
-    email = f"{name.lower()}@example.com"
+    email = f"{name.lower().replace(' ', '.')}@example.com"
     async with http_client(server) as client:
         registered = await client.post(
             "/register", json={"Username": name, "Email": email, "Password": password}

@@ -54,6 +54,7 @@ from .passwords import password_routes
 from .people import people_routes
 from .presence import presence_routes
 from .profiles import profile_routes
+from .push import push_routes
 from .rooms import room_routes
 from .sessions import session_routes
 from .support import support_routes
@@ -159,6 +160,7 @@ def create_app(
     app.register_blueprint(room_routes(service))
     app.register_blueprint(message_routes(service))
     app.register_blueprint(notification_routes(service))
+    app.register_blueprint(push_routes(service))
     app.register_blueprint(people_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))

@@ -16,7 +16,8 @@ a usable state either way.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from .records import (
@@ -26,6 +27,8 @@ from .records import (
     NewMessage,
     PoolUsage,
     PublicRoom,
+    PushCandidate,
+    PushSubscription,
     Room,
     RoomDetails,
     SessionRecord,
@@ -192,9 +195,21 @@ class Rooms(Protocol):
         leaves it where it is); the marker as stored. None if the room has no such
         message."""
 
-    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
-        """(room id, unread) for the lobby and each room the user is a member of, by id:
-        messages from others after the user's marker, at most `UNREAD_CAP`."""
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
+        """(room id, unread, mentions) for the lobby and each room the user is a member
+        of, by id: messages from others after the user's marker, and those of them that
+        mention the user; each at most `UNREAD_CAP`."""
+
+    # --- mentions ---
+
+    async def mention_candidates(
+        self, room_id: int, keys: list[str]
+    ) -> list[tuple[str, int, bool]]:
+        """(name key, UID, may read the room) of the users whose `name_key` is one of
+        `keys` (`shared.mentions.MENTION_CANDIDATES_SQL`)."""
+
+    async def member_count(self, room_id: int) -> int:
+        """How many members the room has (every user, for the lobby)."""
 
 
 class Support(Protocol):
@@ -277,9 +292,17 @@ class Changes(Protocol):
     same text, a second deletion, a reaction already there or not there)."""
 
     async def edit_message(
-        self, room_id: int, message_id: int, text: str, check: Check
+        self,
+        room_id: int,
+        message_id: int,
+        text: str,
+        check: Check,
+        *,
+        mentions: tuple[int, ...] = (),
+        mentions_room: bool = False,
     ) -> Change | None:
-        """Replace the message's text, keeping the earlier version."""
+        """Replace the message's text, keeping the earlier version, and its mentions
+        with those of the new text (the change says who is newly mentioned)."""
 
     async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
         """Erase the message's text, its earlier versions and its reactions, leaving a
@@ -327,5 +350,46 @@ class Operations(Protocol):
         """Return when the database answers a trivial query; raise otherwise."""
 
 
-class Store(Accounts, Sessions, Rooms, Support, Messages, History, Changes, Operations, Protocol):
+class Push(Protocol):
+    """Web Push (chat/push/): the browsers that asked for it, the server's VAPID key,
+    and which instance pushes each message."""
+
+    async def vapid_private_key(self, generated: str) -> str:
+        """The cluster's VAPID private key: `generated` if none was stored yet (it is
+        then stored), else the one stored first. Safe when instances race."""
+
+    async def add_push_subscription(
+        self, user_id: int, endpoint: str, p256dh: str, auth: str, *, limit: int
+    ) -> None:
+        """Register a browser for `user_id` (an endpoint already registered, by anyone,
+        is replaced); past `limit` subscriptions the user's oldest are removed."""
+
+    async def remove_push_subscription(self, user_id: int, endpoint: str) -> bool:
+        """Remove one of the user's subscriptions; False if they had none there."""
+
+    async def remove_gone_push_subscription(self, subscription: PushSubscription) -> bool:
+        """Remove a subscription its push service no longer knows, unless it was
+        registered again meanwhile (other keys). True if removed."""
+
+    async def any_push_subscription(self) -> bool:
+        """Whether anybody has a subscription at all."""
+
+    async def push_candidates(
+        self, room: Room, *, default_level: str, mentioned: bool
+    ) -> list[PushCandidate]:
+        """The subscriptions of everyone who may read `room` and whose level there
+        (`default_level` unless set) is "all", or "mentions" when `mentioned` (a message
+        mentions someone); with each one's level."""
+
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        """Take messages on to push: those of `message_ids` this caller claimed first
+        (of every instance's callers)."""
+
+    async def prune_push_claims(self, before: datetime) -> None:
+        """Forget claims made before `before`."""
+
+
+class Store(
+    Accounts, Sessions, Rooms, Support, Messages, History, Changes, Operations, Push, Protocol
+):
     """Every role: what each backend implements, and what the wiring opens."""

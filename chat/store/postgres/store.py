@@ -5,6 +5,7 @@ from __future__ import annotations
 from .accounts import PostgresAccounts
 from .changes import PostgresChanges
 from .messages import PostgresMessages
+from .push import PostgresPush
 from .rooms import PostgresRooms
 from .sessions import PostgresSessions
 from .support import PostgresSupport
@@ -17,5 +18,6 @@ class PostgresStore(
     PostgresSupport,
     PostgresMessages,
     PostgresChanges,
+    PostgresPush,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -5,12 +5,19 @@ from __future__ import annotations
 from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
 from .messages import SQLiteMessages
+from .push import SQLitePush
 from .rooms import SQLiteRooms
 from .sessions import SQLiteSessions
 from .support import SQLiteSupport
 
 
 class SQLiteStore(
-    SQLiteAccounts, SQLiteSessions, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges
+    SQLiteAccounts,
+    SQLiteSessions,
+    SQLiteRooms,
+    SQLiteSupport,
+    SQLiteMessages,
+    SQLiteChanges,
+    SQLitePush,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
