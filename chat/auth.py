@@ -101,15 +101,15 @@ class Tokens:
         self._secret = secret
         self._ttl = ttl_seconds
 
-    def issue(self, user_id: int, name: str, version: int) -> str:
-        """A token for the user, valid for the configured lifetime while the user's token
-        version stays `version`."""
+    def issue(self, user_id: int, name: str, version: int, *, ttl: int | None = None) -> str:
+        """A token for the user, valid for `ttl` seconds (the configured lifetime unless
+        given) while the user's token version stays `version`."""
         now = int(time.time())
         claims = {
             "sub": str(user_id),
             "name": name,
             "iat": now,
-            "exp": now + self._ttl,
+            "exp": now + (self._ttl if ttl is None else ttl),
             "ver": version,
         }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)

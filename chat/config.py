@@ -34,6 +34,11 @@ class Config:
     data_dir: Path = Path("data")
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     token_ttl: int = 24 * 3600
+    #: Browser sessions (`chat.sessions`): the access token a refresh hands out, and how
+    #: long a session lasts unused, without and with "keep me signed in" (seconds).
+    session_token_ttl: int = 15 * 60
+    session_idle: int = 24 * 3600
+    session_remember: int = 30 * 24 * 3600
     revocation_sweep: float = 5.0
     presence_timeout: float = 30.0
     bcrypt_cost: int = 12
@@ -356,6 +361,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Set it (the same on every instance) when you run several instances.",
     ),
     Setting("token_ttl", "CHAT_TOKEN_TTL", None, _positive_int, "Token lifetime in seconds."),
+    Setting(
+        "session_token_ttl",
+        "CHAT_SESSION_TOKEN_TTL",
+        None,
+        _positive_int,
+        "Lifetime in seconds of the token a browser session's refresh hands out (kept in the "
+        "page's memory only; the page refreshes before it expires).",
+    ),
+    Setting(
+        "session_idle",
+        "CHAT_SESSION_IDLE",
+        None,
+        _positive_int,
+        'Seconds a browser session without "keep me signed in" lasts unused (its cookie '
+        "also ends with the browser).",
+    ),
+    Setting(
+        "session_remember",
+        "CHAT_SESSION_REMEMBER",
+        None,
+        _positive_int,
+        'Seconds a "keep me signed in" browser session lasts unused (every refresh '
+        "starts it again); its cookie survives browser restarts.",
+    ),
     Setting(
         "revocation_sweep",
         "CHAT_REVOCATION_SWEEP",
@@ -703,6 +732,9 @@ _NOUNS = {
     "rate_limits": "rate limits switch",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",
+    "session_token_ttl": "session token lifetime",
+    "session_idle": "session idle lifetime",
+    "session_remember": "remembered session lifetime",
     "rate_login": "login rate limit",
     "rate_login_failures": "failed-login rate limit",
     "rate_account_failures": "per-account failed-login rate limit",

@@ -122,3 +122,22 @@ class HostPolicy:
             and self.allows(host)
             and urlsplit(origin).netloc == host.strip().lower()
         )
+
+    def same_origin(self, origin: str | None, host: str | None) -> bool:
+        """Is `origin` (an Origin header value) this very site, as a request authenticated
+        by the session cookie must come from (`chat.http.sessions`, `chat.ws.server`)?
+        Stricter than `origin_allowed`: the public URL's origin, or the origin of the host
+        the request went to (one of the server's names); never CHAT_ALLOWED_ORIGINS, which
+        lets other sites' pages open WebSockets with tokens of their own, not cookies."""
+        if origin is None:
+            return False
+        origin = origin.strip().rstrip("/").lower()
+        if origin == self._public_origin:
+            return True
+        parts = urlsplit(origin)
+        return (
+            parts.scheme in ("http", "https")
+            and host is not None
+            and self.allows(host)
+            and parts.netloc == host.strip().lower()
+        )

@@ -77,6 +77,7 @@ from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
 from .service import ChatService
+from .sessions import BrowserSessions
 from .store import describe_database, open_store
 from .task_failures import TaskFailures
 from .ws.server import WebSocketServer
@@ -160,6 +161,15 @@ async def serve(
             push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
         )
+        # Browser sessions (`chat.sessions`): state in the store only, no task.
+        sessions = BrowserSessions(
+            store,
+            tokens,
+            service,
+            token_ttl=config.session_token_ttl,
+            idle=config.session_idle,
+            remember=config.session_remember,
+        )
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
         await trio.to_thread.run_sync(validation.prepare_reactions)
@@ -178,6 +188,8 @@ async def serve(
             metrics_token=config.metrics_token,
             probe=probe,
             draining=draining,
+            sessions=sessions,
+            config=config,
         )
         http = HttpServer(
             app,
@@ -185,7 +197,9 @@ async def serve(
             send_timeout=config.write_timeout,
             draining=draining,
         )
-        websocket = WebSocketServer(service, broadcaster, revocations, config, hosts, addresses)
+        websocket = WebSocketServer(
+            service, broadcaster, revocations, config, hosts, addresses, sessions
+        )
         metrics.collect_from(
             ServerCollector(
                 broadcaster.stats,

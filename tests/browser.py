@@ -227,7 +227,8 @@ _CUTTABLE = """
   window.WebSocket = class extends Native {
     constructor(url, ...rest) {
       // (Somewhere else on the page's own server: the page's policy allows no other.)
-      super(window.__cutOff ? String(url).replace("/ws?", "/cut-off?") : url, ...rest);
+      const away = String(url).replace("/ws", "/cut-off");  // the first /ws: the path
+      super(window.__cutOff ? away : url, ...rest);
       sockets.push(this);
     }
   };

@@ -425,10 +425,14 @@ class Clients:
         self._connections: list[tuple[WebSocketConnection, trio.SocketStream]] = []
 
     async def connect(
-        self, path: str = "/", *, receive_buffer: int | None = None
+        self,
+        path: str = "/",
+        *,
+        receive_buffer: int | None = None,
+        headers: list[tuple[str, str]] | None = None,
     ) -> WebSocketConnection:
         """A raw WebSocket connection. `receive_buffer` shrinks the socket's SO_RCVBUF, for
-        clients that are meant to fall behind."""
+        clients that are meant to fall behind; `headers` go in the upgrade request."""
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
         if receive_buffer is not None:
             sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
@@ -436,7 +440,9 @@ class Clients:
         try:
             with trio.fail_after(STEP):
                 await sock.connect((self.server.host, self.server.port))
-                ws = await wrap_client_stream(self._nursery, stream, self.server.host, path)
+                ws = await wrap_client_stream(
+                    self._nursery, stream, self.server.host, path, extra_headers=headers
+                )
         except BaseException:
             sock.close()
             raise

@@ -154,14 +154,15 @@ async def test_a_reply_quotes_the_message_it_answers_and_its_quote_shows_that_me
     await in_browser(scenario)
 
 
-async def test_logging_in_again_keeps_the_token_for_the_tab(server: Server) -> None:
+async def test_a_reload_stays_signed_in_with_no_token_in_storage(server: Server) -> None:
     await account(server, "carol", "password")
 
     def scenario(browser):
         carol = open_client(browser, server.http)
         carol.log_in("carol")
-        assert carol.page.evaluate("sessionStorage.getItem('chat.token')")
-        carol.page.reload()  # the token survives a reload of the tab
+        # The session cookie (HttpOnly) signs the page in again; no token is kept.
+        assert carol.page.evaluate("Object.keys(sessionStorage)") == []
+        carol.page.reload()
         carol.wait_online()
         assert "carol" in carol.page.text_content("#whoami")
         _no_script_errors(carol)
@@ -484,13 +485,7 @@ async def test_a_page_from_another_origin_cannot_open_a_socket(
     victim = await account(server, "victim")
     # The attacker's page, served from another origin (another port), tries to open an
     # authenticated socket to the chat server with a stolen-looking token.
-    page = (
-        "<!doctype html><title>waiting</title><script>"
-        f"const ws = new WebSocket('ws://127.0.0.1:{server.port}/ws?token={victim.token}');"
-        "ws.onopen = () => { document.title = 'open'; };"
-        "ws.onclose = (event) => { document.title = 'closed ' + event.code; };"
-        "</script>"
-    ).encode()
+    page = socket_probe_page(f"ws://127.0.0.1:{server.port}/ws?token={victim.token}")
     attacker_port = await nursery.start(serve_one_page, page)
 
     def scenario(browser):
@@ -511,6 +506,18 @@ async def test_a_page_from_another_origin_cannot_open_a_socket(
             own.page.wait_for_timeout(50)
 
     await in_browser(scenario)
+
+
+def socket_probe_page(url: str) -> bytes:
+    """A page that opens a WebSocket to `url` and puts what happened in its title: "open",
+    or "closed <code>"."""
+    return (
+        "<!doctype html><title>waiting</title><script>"
+        f"const ws = new WebSocket('{url}');"
+        "ws.onopen = () => { document.title = 'open'; };"
+        "ws.onclose = (event) => { document.title = 'closed ' + event.code; };"
+        "</script>"
+    ).encode()
 
 
 async def serve_one_page(page: bytes, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -17,6 +17,7 @@ ROUTES = [
     ("POST", "/login"),
     ("POST", "/register"),
     ("PUT", "/login"),
+    ("POST", "/session"),
     ("PUT", "/change-name"),
     ("POST", "/create-room"),
     ("PUT", "/join"),

@@ -26,6 +26,7 @@ from support import (
     status_of,
     throwaway_postgres_schema,
 )
+from test_sessions import COOKIE, cookie_of
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from chat.config import Config
@@ -189,3 +190,48 @@ async def test_tokens_in_websocket_urls_stay_out_of_nginxs_access_log(
     assert user.token not in text
     assert '"GET /ws?token=[hidden] HTTP/1.1" 101' in text
     assert '"GET /users?prefix=us HTTP/1.1" 200' in text  # other queries are kept
+
+
+async def test_the_browsers_session_stays_out_of_nginxs_access_log(
+    site: tuple[Nginx, list[Instance]], tmp_path: Path
+) -> None:
+    """The browser's flow through nginx: sign in, refresh, a WebSocket signed in by the
+    cookie, another by its first frame. No cookie, secret or token reaches the log."""
+    nginx, _instances = site
+    user = await account(nginx.server, "user")
+    page = {"Origin": nginx.server.http}
+    async with http_client(nginx.server) as client:
+        signed_in = await client.post(
+            "/session", headers=page, json={"Username": "user", "Password": user.password}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        first = cookie_of(signed_in)
+        refreshed = await client.post(
+            "/session/refresh", headers={**page, "Cookie": f"{COOKIE}={first}"}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+    second = cookie_of(refreshed)
+    own_page = f"Origin: {nginx.server.http}\r\nCookie: {COOKIE}={second}\r\n"
+    assert status_of(await raw_upgrade(nginx.server, "/ws", own_page)) == b"101"
+    async with open_clients(nginx.server) as clients:
+        ws = await clients.connect("/ws?auth=frame")
+        await ws.send_message(json.dumps({"Type": "auth", "Token": refreshed.json()["token"]}))
+        with trio.fail_after(STEP):
+            assert json.loads(await ws.get_message())["Type"] == "authenticated"
+    log = tmp_path / "nginx" / "access.log"
+    with trio.fail_after(STEP):  # nginx writes a WebSocket's line when it closes
+        while log.read_text().count("GET /ws") < 2:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    text = log.read_text()
+    secrets = [
+        first,
+        second,
+        *first.split("."),
+        second.split(".")[1],
+        signed_in.json()["token"],
+        refreshed.json()["token"],
+    ]
+    assert not [secret for secret in secrets if secret in text]
+    assert '"POST /session/refresh HTTP/1.1" 200' in text
+    assert '"GET /ws HTTP/1.1" 101' in text
+    assert '"GET /ws?auth=frame HTTP/1.1" 101' in text

@@ -36,6 +36,7 @@ from chat.http.client import CONTENT_SECURITY_POLICY
 from chat.http.openapi import Answer, Undocumented, describe, openapi_document
 from chat.metrics import Metrics
 from chat.service import ChatService
+from chat.sessions import BrowserSessions
 from chat.store import Store
 
 #: Who the document's examples are (chat/http/accounts.py).
@@ -70,6 +71,8 @@ def _app(tmp_path: Path) -> QuartTrio:
         metrics=Metrics("openapi-test"),
         probe=DatabaseProbe(cast(Store, None)),
         draining=trio.Event(),
+        sessions=cast(BrowserSessions, None),
+        config=config,
     )
     while not isinstance(app, QuartTrio):
         app = app.app  # the ASGI wrappers around Quart: the access log, the Host check

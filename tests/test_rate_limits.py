@@ -34,6 +34,7 @@ LOGIN_ROUTES = [
     ("POST", "/api/login", {"username": "alice", "password": "wrong-password"}),
     ("POST", "/login", {"email": "alice@example.com", "password": "wrong-password"}),
     ("PUT", "/login", {"Email": "alice@example.com", "Password": "wrong-password"}),
+    ("POST", "/session", {"Username": "alice", "Password": "wrong-password"}),
     ("POST", "/v1/auth/", {"user_name": "alice", "password": "wrong-password"}),
 ]
 

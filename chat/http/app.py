@@ -24,6 +24,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..client_address import ClientAddresses
+from ..config import Config
 from ..database_probe import DatabaseProbe
 from ..errors import (
     ChatError,
@@ -40,6 +41,7 @@ from ..errors import (
 from ..host_names import HostPolicy, host_refusal
 from ..metrics import Metrics
 from ..service import ChatService
+from ..sessions import BrowserSessions
 from .access_log import AccessLog, note_route
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
@@ -54,6 +56,7 @@ from .presence import presence_routes
 from .profiles import profile_routes
 from .push import push_routes
 from .rooms import room_routes
+from .sessions import session_routes
 from .support import support_routes
 
 log = logging.getLogger(__name__)
@@ -131,9 +134,12 @@ def create_app(
     metrics_token: str | None = None,
     probe: DatabaseProbe,
     draining: trio.Event,
+    sessions: BrowserSessions,
+    config: Config,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
-    access log. /readyz asks `probe`, and `draining`, set when the shutdown begins."""
+    access log. /readyz asks `probe`, and `draining`, set when the shutdown begins; the
+    browser's session routes use `sessions` and `config`'s session settings."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -149,6 +155,7 @@ def create_app(
 
     app.register_blueprint(accounts_routes(service, addresses))
     app.register_blueprint(password_routes(service, addresses))
+    app.register_blueprint(session_routes(service, sessions, config, hosts, addresses))
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
     app.register_blueprint(message_routes(service))

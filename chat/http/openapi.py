@@ -156,6 +156,9 @@ class Route:
     path: Mapping[str, Schema] = field(default_factory=dict)
     #: Optional query parameters.
     query: Mapping[str, Schema] = field(default_factory=dict)
+    #: The route reads the browser session's cookie (`chat.sessions`): with a token
+    #: (REQUIRED), either one does.
+    cookie: bool = False
 
 
 _ROUTE_ATTRIBUTE = "__chat_openapi_route__"
@@ -172,6 +175,7 @@ def describe(
     token: Token = Token.NONE,
     path: Mapping[str, Schema] | None = None,
     query: Mapping[str, Schema] | None = None,
+    cookie: bool = False,
 ) -> Callable[[View], View]:
     """Decorator (under the route's own) that describes a view function for OpenAPI."""
     route = Route(
@@ -184,6 +188,7 @@ def describe(
         token,
         path or {},
         query or {},
+        cookie,
     )
 
     def attach(view: View) -> View:
@@ -258,6 +263,7 @@ _READS_TOKEN: Mapping[int, Answer] = {
     404: Answer("the caller's account no longer exists", ERROR),
 }
 _BEARER = "bearerToken"
+_COOKIE = "sessionCookie"
 #: What HTTP itself adds to every rule, which no route implements.
 _IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
 _RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")  # <name> or <converter:name>
@@ -310,7 +316,18 @@ def openapi_document(app: Quart) -> dict[str, Any]:
                         "The token from a login or registration, in the Authorization "
                         "header: 'Bearer <token>', or the bare token (spec 004)."
                     ),
-                }
+                },
+                _COOKIE: {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "chat_session",
+                    "description": (
+                        "The browser session's cookie, set by POST /session (named "
+                        "__Host-chat_session over HTTPS). A request it authenticates must "
+                        "come from this site: a same-origin Origin header (or "
+                        "Sec-Fetch-Site: same-origin), else 403."
+                    ),
+                },
             }
         },
     }
@@ -342,7 +359,12 @@ def _operation(path: str, endpoint: str, route: Route) -> dict[str, Any]:
             "required": route.body_required,
             "content": {"application/json": media},
         }
-    if route.token is Token.REQUIRED:
+    if route.cookie:
+        cookie: list[dict[str, list[str]]] = [{_COOKIE: []}]
+        operation["security"] = (
+            [{_BEARER: []}, *cookie] if route.token is Token.REQUIRED else cookie
+        )
+    elif route.token is Token.REQUIRED:
         operation["security"] = [{_BEARER: []}]
     elif route.token is Token.OPTIONAL:
         operation["security"] = [{}, {_BEARER: []}]

@@ -1,13 +1,14 @@
-"""Passwords and sessions: changing the password, logging out everywhere.
+"""Changing the password.
 
 - ``PUT /password``          {"OldPassword", "NewPassword"} -> 200 {"token"}
-- ``POST /logout-everywhere``                               -> 200 {"status": "ok"}
 
-Both need the caller's token (Authorization header) and revoke every token the account
-was issued before, the one in use included: from then on those are refused (401 "token
-has been revoked"), and the WebSocket sessions they opened, on every instance, are closed
-with 1008 within seconds (`chat.revocations`). A password change answers with a new token,
-so the caller stays logged in. Field names follow spec 004's style (``PUT /change-name``).
+It needs the caller's token (Authorization header) and revokes every token the account
+was issued before, the one in use included, as ``POST /logout-everywhere`` does
+(chat/http/sessions.py): from then on those are refused (401 "token has been revoked"),
+the WebSocket sessions they opened, on every instance, are closed with 1008 within
+seconds (`chat.revocations`), and every browser session ends (`chat.sessions`). A password
+change answers with a new token, so the caller stays logged in. Field names follow spec
+004's style (``PUT /change-name``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..client_address import ClientAddresses
 from ..service import ChatService
 from .bodies import json_object
 from .identity import caller_address, require_identity
-from .openapi import ERROR, INVALID, TOKEN, Answer, Token, describe, exact_object, string_fields
+from .openapi import ERROR, INVALID, TOKEN, Answer, Token, describe, string_fields
 
 
 def password_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:
@@ -47,16 +48,5 @@ def password_routes(service: ChatService, addresses: ClientAddresses) -> Bluepri
             identity, old_password, new_password, address=caller_address(request, addresses)
         )
         return {"token": service.issue_token(user)}
-
-    @routes.post("/logout-everywhere")
-    @describe(
-        "Revoke every token the account was issued, the one in use included",
-        token=Token.REQUIRED,
-        answers={200: Answer("done", exact_object({"status": {"const": "ok"}}))},
-    )
-    async def logout_everywhere() -> Any:
-        identity = await require_identity(service, request)
-        await service.logout_everywhere(identity)
-        return {"status": "ok"}
 
     return routes

@@ -10,9 +10,9 @@ import {
   setUpAttention, showMentions, signedIn,
 } from "./attention.js";
 import { forgetMembers, setUpCompletion } from "./completion.js";
+import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
-const TOKEN_KEY = "chat.token";
 const HISTORY_PAGE = 50;
 // Typing: we say so at most this often while the person types, and show someone else's
 // "is typing..." this long after their last word of it (the server passes on at most 3
@@ -25,7 +25,7 @@ const READ_AFTER_MS = 500;
 
 const state = {
   registering: false, // the login form registers (Register was chosen), or logs in
-  token: null,
+  token: null,       // in memory only: the session (session.js) hands out fresh ones
   me: null,          // { uid, name }
   ws: null,
   lobby: null,       // the lobby's RoomID
@@ -108,7 +108,7 @@ function setConnection(status) {
 
 // --- HTTP ---
 
-async function api(method, path, body) {
+async function api(method, path, body, renewed = false) {
   const headers = { "Content-Type": "application/json" };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   const response = await fetch(path, {
@@ -117,6 +117,10 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
+  // The token expired (the page slept past its refresh): renew it once and ask again.
+  if (response.status === 401 && data.error === "token has expired" && !renewed) {
+    if (await renewNow().catch(() => null)) return api(method, path, body, true);
+  }
   if (!response.ok) {
     const error = new Error(data.error || `${response.status} ${response.statusText}`);
     error.status = response.status;
@@ -154,18 +158,28 @@ function chooseRegistering(registering) {
   $("#register").classList.toggle("chosen", registering);
 }
 
-async function authenticate(path) {
+// Register (if asked to), then sign in: a session cookie (session.js), which "Keep me
+// signed in" makes last across browser restarts, and a token kept in memory only.
+async function authenticate(registering) {
   clearError();
   const form = $("#login-form");
   const username = form.elements.name.value;
   const password = form.elements.password.value;
   try {
-    const { token } = await api("POST", path, { username, password });
-    sessionStorage.setItem(TOKEN_KEY, token);
-    await start(token);
+    if (registering) await api("POST", "/api/reg", { username, password });
+    await begin(await signIn(username, password, form.elements.remember.checked));
   } catch (error) {
     showError(error.message);
   }
+}
+
+// Start the page with a session's grant ({ token, ExpiresIn, ... }), keeping its token
+// fresh until the session ends.
+async function begin(grant) {
+  stayFresh(grant, (token) => { state.token = token; }, () => {
+    logout("Your session has ended: log in again.");
+  });
+  await start(grant.token);
 }
 
 async function start(token) {
@@ -239,11 +253,11 @@ async function followAddress() {
   }
 }
 
-function logout(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
+async function logout(message) {
   if (message) sessionStorage.setItem("chat.notice", message);
   state.leaving = true;
   if (state.ws) state.ws.close(1000, "logged out");
+  await signOut();
   location.reload();
 }
 
@@ -253,7 +267,9 @@ function connect() {
   state.leaving = false;
   setConnection(state.retrying ? "reconnecting" : "connecting");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  // No token in the URL (it would be in every proxy's log): the session cookie signs the
+  // socket in.
+  const ws = new WebSocket(`${scheme}//${location.host}/ws`);
   state.ws = ws;
   let opened = false;
   ws.onopen = () => {
@@ -286,11 +302,11 @@ function connect() {
     state.retrying = true;
     setConnection("reconnecting");
     if (!opened) {
-      // Refused at the handshake: maybe the token is no longer valid.
+      // Refused at the handshake: maybe the session has ended.
       try {
-        await api("GET", "/profile");
-      } catch (error) {
-        if (error.status === 401) return logout("Your session has expired: log in again.");
+        if (await renewNow() === null) return;   // it has: the page logs out
+      } catch {
+        // The server is away: try again below.
       }
     }
     setTimeout(connect, state.retryMs);
@@ -1191,7 +1207,7 @@ setUpChanges({
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    authenticate(state.registering ? "/api/reg" : "/api/login");
+    authenticate(state.registering);
   });
   // The choice is made when a button is focused or clicked (a click reaches the button
   // before the submit it causes). Enter in a field also "clicks" Log in, the form's
@@ -1203,7 +1219,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#register").addEventListener("focus", () => chooseRegistering(true));
   $("#register").addEventListener("click", () => {
     chooseRegistering(true);
-    authenticate("/api/reg");
+    authenticate(true);
   });
   $("#logout").addEventListener("click", () => logout());
   $("#older").addEventListener("click", loadOlder);
@@ -1353,6 +1369,6 @@ document.addEventListener("DOMContentLoaded", () => {
     error: showError,
   });
 
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) start(token);
+  // A session this browser already has (another tab, "keep me signed in"): no login form.
+  resume().then((grant) => { if (grant !== null) begin(grant); }, () => {});
 });

@@ -205,6 +205,29 @@ class PoolUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A browser session as stored (sql/*/00NN_sessions.sql; `chat.sessions` decides)."""
+
+    id: str
+    user_id: int
+    #: SHA-256 (hex) of the current secret, and of the one before it (None before the
+    #: first rotation).
+    secret_hash: str
+    previous_hash: str | None
+    #: How many times the secret was rotated.
+    generation: int
+    #: The user's token version when the session was made: good only while it is current.
+    token_version: int
+    remember: bool
+    #: Unix seconds.
+    created_at: int
+    rotated_at: int
+    last_used_at: int
+    expires_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class PushSubscription:
     """A browser that asked for Web Push (RFC 8030): where its push service takes
     messages for it, and the keys they are encrypted for (RFC 8291), as it gave them

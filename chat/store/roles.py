@@ -31,6 +31,7 @@ from .records import (
     PushSubscription,
     Room,
     RoomDetails,
+    SessionRecord,
     User,
     Version,
     WaitingThread,
@@ -115,6 +116,30 @@ class Accounts(Protocol):
     ) -> list[tuple[int, str]]:
         """(id, name) of up to `limit` users but the caller whose `name_key` starts with
         `key_prefix` (taken literally), by name."""
+
+
+class Sessions(Protocol):
+    """Browser sessions (`chat.sessions` decides; chat/store/shared/sessions.py's SQL).
+    Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
+
+    async def create_session(self, session: SessionRecord) -> None:
+        """Store a new session (generation 0, never rotated, not revoked), dropping every
+        session that ended long ago. Raises `Gone` if the user no longer exists."""
+
+    async def session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def rotate_session(
+        self, session_id: str, old_hash: str, new_hash: str, *, now: int, expires_at: int
+    ) -> bool:
+        """Replace the session's secret with `new_hash`, keeping the current one as the
+        previous one, if the current one is still `old_hash` and the session is not
+        revoked (compare-and-swap); False if not."""
+
+    async def revoke_session(self, session_id: str, *, now: int) -> None:
+        """End the session (if it has not ended): revoked, and expiring now."""
+
+    async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
+        """End every session of the user's."""
 
 
 class Rooms(Protocol):
@@ -364,5 +389,7 @@ class Push(Protocol):
         """Forget claims made before `before`."""
 
 
-class Store(Accounts, Rooms, Support, Messages, History, Changes, Operations, Push, Protocol):
+class Store(
+    Accounts, Sessions, Rooms, Support, Messages, History, Changes, Operations, Push, Protocol
+):
     """Every role: what each backend implements, and what the wiring opens."""

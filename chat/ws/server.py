@@ -1,13 +1,18 @@
 """Turning upgrade requests into client sessions: one endpoint per path.
 
 - ``/``: TokenTalker; the token is optional (or sent later as ``auth <token>``).
-- ``/ws``: the room protocol; a token is required (``?token=`` or a header).
+- ``/ws``: the room protocol; a token is required: ``?token=``, a header, the browser
+  session's cookie (`chat.sessions`), or, connecting to ``/ws?auth=frame``, a first frame
+  ``{"Type": "auth", "Token": "..."}`` within `AUTH_FRAME_TIMEOUT_S`.
 - ``/v1/ws``: the support protocol; the token is optional (or sent as ``message.auth``).
 
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support
 frames (those with ``"method"``). A token presented at the handshake must be valid: a
 bad one is refused with 401 before the connection opens, never half-open; one that
-cannot be checked because the database is away, with 503 and ``Retry-After``. Other
+cannot be checked because the database is away, with 503 and ``Retry-After``. The
+session cookie counts only on an upgrade from this site's own pages (a same-origin
+Origin, or none: not a browser); the Origin check refuses other sites with 403 first,
+and a site CHAT_ALLOWED_ORIGINS lets in must bring a token of its own. Other
 paths are refused with 404. Every session is in the revocation
 registry for its life (`chat.revocations`), so it is closed (1008) if its user's
 tokens are revoked, and an authenticated one counts its user as online (`chat.presence`).
@@ -27,15 +32,17 @@ from trio_websocket import ConnectionClosed, WebSocketRequest
 from ..broadcaster import Broadcaster
 from ..client_address import ClientAddresses
 from ..config import Config
-from ..errors import ChatError, InvalidToken, RateLimited, Unavailable
+from ..errors import ChatError, InvalidInput, InvalidToken, RateLimited, Unavailable
 from ..front_door import forwarded_for, header_values, peer_address
 from ..host_names import HostPolicy, host_refusal
 from ..http.identity import bearer_token
 from ..logs import ACCESS_WS, loggable_path
 from ..raw_response import json_response
 from ..replay_stream import ReplayStream, close_gently
-from ..revocations import Revocations
+from ..revocations import CLOSE_POLICY_VIOLATION, Revocations
 from ..service import ChatService, Identity
+from ..sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions
+from ..untrusted_json import parse as parse_json
 from .direct import DirectMessages, is_direct_frame
 from .dispatch import Dispatcher
 from .frame_limits import FrameLimits
@@ -120,6 +127,41 @@ def _handshake_token(request: WebSocketRequest) -> str | None:
     return bearer_token(_header(request, b"authorization"))
 
 
+def _session_cookie(request: WebSocketRequest) -> str | None:
+    """The browser session's cookie (`chat.sessions`), under either of its names."""
+    found: dict[str, str] = {}
+    for key, value in request.headers:
+        if key.lower() != b"cookie":
+            continue
+        for pair in value.decode("latin-1").split(";"):
+            name, _, cookie = pair.strip().partition("=")
+            found.setdefault(name, cookie)
+    return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
+
+
+def _wants_auth_frame(request: WebSocketRequest) -> bool:
+    """``?auth=frame``: the client will authenticate with its first frame."""
+    return parse_qs(urlsplit(request.path).query).get("auth") == ["frame"]
+
+
+#: How long a client that asked for ``?auth=frame`` has to send its ``auth`` frame.
+AUTH_FRAME_TIMEOUT_S = 10.0
+_AUTH_FRAME = '{"Type": "auth", "Token": "<token>"}'
+
+
+def _auth_frame_token(message: str | bytes) -> str:
+    """The token of a first frame, or `InvalidInput` saying what was expected."""
+    if not isinstance(message, str):
+        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
+    frame = parse_json(message, "the first frame")
+    if not (isinstance(frame, dict) and frame.get("Type") == "auth"):
+        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
+    token = frame.get("Token")
+    if not isinstance(token, str) or not token:
+        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
+    return token
+
+
 def _user(session: ClientSession) -> dict[str, object]:
     """Who the client is, for its access lines: nothing until it authenticated."""
     identity = session.identity
@@ -139,8 +181,10 @@ class WebSocketServer:
         config: Config,
         hosts: HostPolicy,
         addresses: ClientAddresses,
+        sessions: BrowserSessions,
     ) -> None:
         self._service = service
+        self._sessions = sessions
         self._broadcaster = broadcaster
         # Every session is filed in these (`chat.ws.session.Registry`); shared tuples,
         # so an idle connection pays nothing for them.
@@ -163,13 +207,15 @@ class WebSocketServer:
     async def _admit(
         self, request: WebSocketRequest, head: bytes, address: str
     ) -> tuple[Endpoint, Identity | None]:
-        """The endpoint for the request's path and who the client is; `_Refused` if not."""
+        """The endpoint for the request's path and who the client is (None: nobody yet,
+        or, on /ws, whoever its first frame says: ``?auth=frame``); `_Refused` if not."""
         host = _host(head)  # checked already (`_head_problem`)
         path = urlsplit(request.path).path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None:
             raise _Refused(404, f"no WebSocket endpoint at {path}")
-        if not self._hosts.origin_allowed(_header(request, b"origin"), host):
+        origin = _header(request, b"origin")
+        if not self._hosts.origin_allowed(origin, host):
             raise _Refused(403, "this page's origin may not open a WebSocket here")
         rate_limits = self._service.rate_limits
         try:
@@ -178,9 +224,28 @@ class WebSocketServer:
         except RateLimited as error:
             raise _Refused(429, str(error), retry_after=error.retry_after) from None
         token = _handshake_token(request)
+        cookie = _session_cookie(request)
+        # Only this site's pages sign in with the cookie (or a client that is no browser,
+        # and sends no Origin): an origin allowed for its own tokens must not ride on the
+        # user's cookie.
+        if (
+            token is None
+            and cookie is not None
+            and (origin is None or self._hosts.same_origin(origin, host))
+        ):
+            try:
+                return endpoint, await self._sessions.identify(cookie)
+            except InvalidToken as error:
+                raise _Refused(401, str(error)) from None
+            except Unavailable as error:
+                raise _Refused(503, str(error), retry_after=error.retry_after) from None
         if token is None:
-            if endpoint.token_required:
-                raise _Refused(401, "missing token: connect with ?token=<token>")
+            if endpoint.token_required and not _wants_auth_frame(request):
+                raise _Refused(
+                    401,
+                    "missing token: connect with ?token=<token>, the session cookie, or"
+                    " ?auth=frame and a first frame " + _AUTH_FRAME,
+                )
             return endpoint, None
         try:
             return endpoint, await self._service.identify(token)
@@ -188,6 +253,34 @@ class WebSocketServer:
             raise _Refused(401, str(error)) from None
         except Unavailable as error:
             raise _Refused(503, str(error), retry_after=error.retry_after) from None
+
+    async def _first_frame_identity(self, ws: ServerConnection) -> Identity:
+        """Who the client's first frame says it is (``?auth=frame``): a valid token in
+        ``{"Type": "auth", "Token": ...}`` within `AUTH_FRAME_TIMEOUT_S`, answered with
+        ``{"Type": "authenticated", "UID", "Username"}``. Anything else closes the
+        connection (1008, saying why) and raises `_NotOpened`."""
+        try:
+            with trio.fail_after(AUTH_FRAME_TIMEOUT_S):
+                message = await ws.get_message()
+            identity = await self._service.identify(_auth_frame_token(message))
+        except trio.TooSlowError:
+            problem = f"no auth frame within {AUTH_FRAME_TIMEOUT_S:g} s"
+        except (InvalidInput, InvalidToken) as error:
+            problem = str(error)
+        except Unavailable:
+            problem = "cannot check the token now: try again"
+        except ConnectionClosed:
+            raise _NotOpened from None
+        else:
+            answer = {"Type": "authenticated", "UID": identity.user_id, "Username": identity.name}
+            try:
+                await ws.send_message(json.dumps(answer))
+            except ConnectionClosed:
+                raise _NotOpened from None
+            return identity
+        with trio.move_on_after(self._config.close_timeout):
+            await ws.aclose(CLOSE_POLICY_VIOLATION, problem[:120])
+        raise _NotOpened
 
     def _head_problem(self, head: bytes) -> str | None:
         """Why an upgrade request must be refused before wsproto parses it, or None.
@@ -305,6 +398,8 @@ class WebSocketServer:
         )
         assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
         ws.ping_policy = session  # pings are answered within the session's limits
+        if identity is None and endpoint.token_required:
+            identity = await self._first_frame_identity(ws)
         if identity is not None:
             session.identity = identity
         access_log.info(

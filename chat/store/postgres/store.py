@@ -7,11 +7,13 @@ from .changes import PostgresChanges
 from .messages import PostgresMessages
 from .push import PostgresPush
 from .rooms import PostgresRooms
+from .sessions import PostgresSessions
 from .support import PostgresSupport
 
 
 class PostgresStore(
     PostgresAccounts,
+    PostgresSessions,
     PostgresRooms,
     PostgresSupport,
     PostgresMessages,

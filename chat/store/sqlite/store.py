@@ -7,10 +7,17 @@ from .changes import SQLiteChanges
 from .messages import SQLiteMessages
 from .push import SQLitePush
 from .rooms import SQLiteRooms
+from .sessions import SQLiteSessions
 from .support import SQLiteSupport
 
 
 class SQLiteStore(
-    SQLiteAccounts, SQLiteRooms, SQLiteSupport, SQLiteMessages, SQLiteChanges, SQLitePush
+    SQLiteAccounts,
+    SQLiteSessions,
+    SQLiteRooms,
+    SQLiteSupport,
+    SQLiteMessages,
+    SQLiteChanges,
+    SQLitePush,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
