@@ -10,6 +10,7 @@ import {
   setUpAttention, showMentions, signedIn,
 } from "./attention.js";
 import { forgetMembers, setUpCompletion } from "./completion.js";
+import { stopPush } from "./push.js";
 import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -257,6 +258,7 @@ async function logout(message) {
   if (message) sessionStorage.setItem("chat.notice", message);
   state.leaving = true;
   if (state.ws) state.ws.close(1000, "logged out");
+  await stopPush(api);  // the next person on this browser is pushed nothing of ours
   await signOut();
   location.reload();
 }
