@@ -3,25 +3,29 @@ their rooms other than the one it is in, so badges update without polling.
 
 A connection hears ``{"Type": "activity", "RoomID", "MessageID", "Mention"}`` for a
 message someone else sent in one of its user's rooms, and for an edit that newly
-mentions its user. Per connection and room at most one frame a `window` (1 s): the first
-goes at once; what follows within the window is coalesced into one frame at its end
-(the latest MessageID; Mention true if any of them mentioned the user). Best effort, as
+mentions its user. A room's connections elsewhere are told at most once a `window`
+(1 s): the first message is told at once; what follows within the window is gathered
+(`_Window`: the latest id, who sent, who was mentioned) and told once at its end (the
+latest MessageID; Mention true if any of them mentioned the user). Best effort, as
 notices are: the counts themselves are in the database (``GET /rooms/unread``).
 
-What it costs: a message in room R is looked at once per instance, and costs one step
-per connected member of R on this instance; never anything per member of another room,
-nor per room of a member. For that, each instance keeps, for the users connected to it
-here, which rooms they are members of (`_members`: room id to user ids), loaded when a
-user's first connection arrives and kept up to date by the notices that say a user
-joined a room or was invited into one (`on_notice`). The lobby (everyone) and direct
-conversations and support threads (their users are named by the room) need no index.
+What it costs: a message costs a constant step, and one per user it mentions, whatever
+the size of any room; a telling (at most one a second per room) costs one step per
+connection of the room's members elsewhere on this instance, and encodes each of its
+two frames (mention or not) once. A busy lobby thus costs what a quiet one does, however
+many connections look at other rooms. For the tellings, each instance keeps, for the
+users connected to it here, which rooms they are members of (`_members`: room id to
+user ids), loaded when a user's first connection arrives and kept up to date by the
+notices that say a user joined a room or was invited into one (`on_notice`). The lobby
+(everyone) and direct conversations and support threads (their users are named by the
+room) need no index.
 
 Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
 unfiled by `chat.ws.server` for each session's life, as `chat.notices` is), the index,
-and the coalescing state. The writer hands it each published batch (`offer`, never
+and the rooms' windows. The writer hands it each published batch (`offer`, never
 waiting: a full inbox drops the batch and counts it). `run`, a child of the root
 nursery, owns the inbox's receive end and a nursery of two tasks: the fan-out with its
-timer for coalesced frames, and the loader of new users' rooms.
+timer for the windows' ends, and the loader of new users' rooms.
 """
 
 from __future__ import annotations
@@ -31,12 +35,13 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
 from .store import Change, Message, Room
+from .store.records import EditedMentions
 from .task_failures import TaskFailures
 from .ws.frames import text_frame
 
@@ -68,14 +73,54 @@ class Watcher(Protocol):
     def offer(self, data: bytes) -> bool: ...
 
 
-@dataclass(slots=True)
-class _Slot:
-    """A connection's activity state for one room: when its last frame went, and what
-    waits for the end of the window (`held_id` 0: nothing)."""
+#: The most edits a window keeps (each may mention people anew); past it, more edits in
+#: the same second are not told (best effort: the counts are in the database).
+MAX_EDITS = 64
 
-    sent_at: float
-    held_id: int = 0
-    mention: bool = False
+
+@dataclass(slots=True)
+class _Window:
+    """What happened in a room since its connections elsewhere were last told
+    (`told_at`): what the next telling says. Empty (`latest` 0) once told."""
+
+    room: Room
+    told_at: float
+    #: The newest message (or edited message) id to tell of; 0: nothing waits.
+    latest: int = 0
+    senders: set[int] = field(default_factory=set)
+    #: Users mentioned by name, and the senders who mentioned the whole room.
+    named: set[int] = field(default_factory=set)
+    everyone_by: set[int] = field(default_factory=set)
+    #: Edits that mention people anew (`Change.newly`).
+    edits: list[EditedMentions] = field(default_factory=list)
+    #: A telling (or a look, to forget the window) is on the timer.
+    timed: bool = False
+
+    def add_message(self, message: Message) -> None:
+        self.latest = max(self.latest, message.id)
+        self.senders.add(message.sender_id)
+        self.named.update(message.mentions)
+        if message.mentions_room:
+            self.everyone_by.add(message.sender_id)
+
+    def add_edit(self, change: Change, newly: EditedMentions) -> None:
+        self.latest = max(self.latest, change.message_id)
+        if len(self.edits) < MAX_EDITS:
+            self.edits.append(newly)
+
+    def told(self, now: float) -> None:
+        self.told_at, self.latest = now, 0
+        self.senders, self.named, self.everyone_by, self.edits = set(), set(), set(), []
+
+    def heard_by(self, user_id: int) -> tuple[bool, bool]:
+        """(whether `user_id` is told, whether as a mention): told of messages someone
+        else sent, or of an edit that mentions them anew. Each test is a set lookup."""
+        others = len(self.senders) > 1 or (bool(self.senders) and user_id not in self.senders)
+        edited = any(edit.mentions_user(user_id) for edit in self.edits)
+        everyone = len(self.everyone_by) > 1 or (
+            bool(self.everyone_by) and user_id not in self.everyone_by
+        )
+        return others or edited, edited or user_id in self.named or everyone
 
 
 def activity_frame(room_id: int, message_id: int, mention: bool) -> bytes:
@@ -106,9 +151,10 @@ class Activity:
         self._members: dict[int, set[int]] = {}
         #: For the users connected here: their rooms (to take them out of `_members`).
         self._rooms: dict[int, set[int]] = {}
-        self._slots: dict[Watcher, dict[int, _Slot]] = {}
-        #: Held frames' due times: (due, tie-breaker, connection, room id).
-        self._due: list[tuple[float, int, Watcher, int]] = []
+        #: The rooms with activity in the last window or two, by id.
+        self._windows: dict[int, _Window] = {}
+        #: When each timed window is looked at again: (time, tie-breaker, room id).
+        self._due: list[tuple[float, int, int]] = []
         self._ticket = 0
         # `offer` holds the send end (the writer calls it); `run` owns the receive end.
         self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published](INBOX_SIZE)
@@ -154,7 +200,6 @@ class Activity:
             self._forget(session.identity.user_id, session)
 
     def _forget(self, user_id: int, session: Watcher) -> None:
-        self._slots.pop(session, None)
         connections = self._connections.get(user_id)
         if connections is None:
             return
@@ -205,54 +250,71 @@ class Activity:
         return self._members.get(room.id, set())
 
     def _fan_out(self, published: Published) -> None:
+        """Gather a published batch into its rooms' windows; tell those due now."""
         now = trio.current_time()
+        touched: dict[int, _Window] = {}
         for item, room in published:
+            window = self._windows.get(room.id)
+            if window is None:
+                window = self._windows[room.id] = _Window(room, -math.inf)
             if isinstance(item, Message):
                 if item.deleted:
                     continue
-                for user_id in list(self._readers(room)):
-                    if user_id != item.sender_id:
-                        self._tell(user_id, room.id, item.id, item.mentions_user(user_id), now)
+                window.add_message(item)
             elif item.kind == "edited" and item.newly is not None:
-                newly = item.newly
-                for user_id in list(self._readers(room)):
-                    if newly.mentions_user(user_id):
-                        self._tell(user_id, room.id, item.message_id, True, now)
-
-    def _tell(self, user_id: int, room_id: int, message_id: int, mention: bool, now: float) -> None:
-        for session in self._connections.get(user_id, ()):
-            if session.room_id == room_id:
-                continue  # it sees the message itself
-            slots = self._slots.setdefault(session, {})  # made with its first activity
-            slot = slots.get(room_id)
-            if slot is None or (slot.held_id == 0 and now - slot.sent_at >= self._window):
-                slots[room_id] = _Slot(now)
-                self._send(session, room_id, message_id, mention)
+                window.add_edit(item, item.newly)
+            else:
                 continue
-            if slot.held_id == 0:
-                self._ticket += 1
-                heapq.heappush(
-                    self._due, (slot.sent_at + self._window, self._ticket, session, room_id)
-                )
-            slot.held_id = max(slot.held_id, message_id)
-            slot.mention = slot.mention or mention
+            window.room = room
+            touched[room.id] = window
+        for window in touched.values():
+            if window.timed:
+                continue  # told at the end of its window
+            if now - window.told_at >= self._window:
+                self._tell(window, now)
+                self._time(window, now + self._window)  # then looked at again
+            else:
+                self._time(window, window.told_at + self._window)
 
-    def _send(self, session: Watcher, room_id: int, message_id: int, mention: bool) -> None:
-        self.frames += 1
-        session.offer(activity_frame(room_id, message_id, mention))
+    def _time(self, window: _Window, when: float) -> None:
+        window.timed = True
+        self._ticket += 1
+        heapq.heappush(self._due, (when, self._ticket, window.room.id))
+
+    def _tell(self, window: _Window, now: float) -> None:
+        """Tell the room's members' connections elsewhere what its window gathered: one
+        frame each, encoded once per kind (mention or not)."""
+        room_id = window.room.id
+        frames: dict[bool, bytes] = {}
+        for user_id in list(self._readers(window.room)):
+            heard, mention = window.heard_by(user_id)
+            if not heard:
+                continue
+            for session in self._connections.get(user_id, ()):
+                if session.room_id == room_id:
+                    continue  # it sees the messages themselves
+                data = frames.get(mention)
+                if data is None:
+                    data = frames[mention] = activity_frame(room_id, window.latest, mention)
+                self.frames += 1
+                session.offer(data)
+        window.told(now)
 
     def _flush_due(self) -> None:
-        """Send the held frames whose window has ended."""
+        """Tell the windows whose time has come; forget those with nothing to tell (the
+        next message in their room is told at once)."""
         now = trio.current_time()
         while self._due and self._due[0][0] <= now:
-            _due, _ticket, session, room_id = heapq.heappop(self._due)
-            slot = self._slots.get(session, {}).get(room_id)
-            if slot is None or slot.held_id == 0:
-                continue  # the connection is gone
-            message_id, mention = slot.held_id, slot.mention
-            slot.sent_at, slot.held_id, slot.mention = now, 0, False
-            if session.room_id != room_id:  # it may have entered the room meanwhile
-                self._send(session, room_id, message_id, mention)
+            _when, _ticket, room_id = heapq.heappop(self._due)
+            window = self._windows.get(room_id)
+            if window is None:
+                continue
+            window.timed = False
+            if window.latest == 0:
+                del self._windows[room_id]
+                continue
+            self._tell(window, now)
+            self._time(window, now + self._window)
 
     # --- the tasks ---
 
