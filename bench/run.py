@@ -111,6 +111,22 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             env=ROOMS_ENV,
         ),
         Scenario("rooms-50x20", "rooms", {**ROOMS, "others": 2, "seconds": seconds}, env=ROOMS_ENV),
+        # fanout-100 in the lobby with 1,000 /ws users in rooms of their own, each
+        # hearing the lobby as activity: a lobby message costs a step per such user.
+        Scenario(
+            "fanout-100-beside-rooms",
+            "fanout_beside_rooms",
+            {
+                **ROOMS,  # its rate and window are fanout-100's (below)
+                "others": 0,
+                "receivers": 100,
+                "senders": SENDERS,
+                "rate": 0,
+                "window": 100,
+                "seconds": seconds,
+            },
+            env=ROOMS_ENV,
+        ),
     ]
 
 
@@ -533,14 +549,46 @@ def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> di
     return measured(target, loadgen, args, timeout)
 
 
+def fanout_beside_rooms(
+    target: Target, loadgen: Path, tokens: Path, tmp: Path, name: str, a: dict
+) -> dict:
+    """fanout-100 in the lobby while `rooms` x `members` users of the room protocol sit
+    in rooms of their own (their rooms' first members sending 1 message/s in all): each
+    of them hears the lobby's messages as activity frames, so this is what a lobby
+    message costs per /ws user connected elsewhere. The room users' load generator
+    runs beside the fanout one, on the same CPU."""
+    token_file, room_file, setup_s = _room_files(target, tmp, name, a)
+    rooms_args = [a["rooms"], a["members"], 1, 10, a["seconds"] + 150, token_file, room_file]
+    process = subprocess.Popen(
+        ["taskset", "-c", LOADGEN_CPU, str(loadgen), "rooms", "127.0.0.1", str(target.port)]
+        + [str(arg) for arg in rooms_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import select
+
+        readable, _, _ = select.select([process.stdout], [], [], IDLE_CONNECT_TIMEOUT_S)
+        line = process.stdout.readline() if readable else ""
+        if '"ready"' not in line:
+            raise RuntimeError(f"loadgen rooms: not in their rooms: {line!r}")
+        result = fanout(target, loadgen, tokens, a)
+    finally:
+        process.kill()
+        process.wait()
+    result["ws_users_elsewhere"] = a["rooms"] * a["members"]
+    result["setup_seconds"] = round(setup_s, 1)
+    return result
+
+
 #: The longest the rooms scenarios' users, rooms and memberships may take to make.
 ROOMS_SETUP_TIMEOUT_S = 120.0
 
 
-def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
-    """Users of the room protocol in their rooms (bench/room_members.py makes them), the
-    rooms' first members sending at a fixed rate: the server's CPU per message, and the
-    activity frames the members of other rooms heard."""
+def _room_files(target: Target, tmp: Path, name: str, a: dict) -> tuple[Path, Path, float]:
+    """Make the rooms scenario's users, rooms and joins; the load generator's token and
+    room files, and how long it took."""
     started = time.monotonic()
     tokens, room_ids = room_members.populate(
         target.port, a["rooms"], a["members"], a["others"], name, PASSWORD
@@ -551,6 +599,14 @@ def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
     token_file, room_file = tmp / f"tokens-{name}.txt", tmp / f"rooms-{name}.txt"
     token_file.write_text("\n".join(tokens) + "\n")
     room_file.write_text("\n".join(map(str, room_ids)) + "\n")
+    return token_file, room_file, setup_s
+
+
+def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
+    """Users of the room protocol in their rooms (bench/room_members.py makes them), the
+    rooms' first members sending at a fixed rate: the server's CPU per message, and the
+    activity frames the members of other rooms heard."""
+    token_file, room_file, setup_s = _room_files(target, tmp, name, a)
     args = [
         "rooms",
         "127.0.0.1",
@@ -749,7 +805,8 @@ def run_target(
     PostgreSQL has one; the peer and SQLite skip them)."""
     results = {}
     for scenario in scenarios:
-        if scenario.mode in ("auth", "history_changed", "rooms") and target.label == "peer":
+        chat_only = ("auth", "history_changed", "rooms", "fanout_beside_rooms")
+        if scenario.mode in chat_only and target.label == "peer":
             continue  # the peer issues no tokens, and has no edits, reactions or rooms
         if scenario.cluster and cluster is None:
             continue  # one instance only (the peer, SQLite)
@@ -769,6 +826,10 @@ def run_target(
                 results[scenario.name] = history_changed(server, tokens, scenario.args)
             elif scenario.mode == "auth":
                 results[scenario.name] = auth(server, scenario.args)
+            elif scenario.mode == "fanout_beside_rooms":
+                results[scenario.name] = fanout_beside_rooms(
+                    server, loadgen, tokens, tmp, scenario.name, scenario.args
+                )
             elif scenario.mode == "rooms":
                 results[scenario.name] = rooms(server, loadgen, tmp, scenario.name, scenario.args)
     return results
@@ -820,6 +881,14 @@ ROWS = [
         lambda r: r.get("server_cpu_us_per_delivery"),
     ),
     ("cluster-fanout-100", "load generator busy", lambda r: r.get("busy")),
+    ("fanout-100-beside-rooms", "deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("fanout-100-beside-rooms", "lost", lambda r: r["lost"]),
+    ("fanout-100-beside-rooms", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+    (
+        "fanout-100-beside-rooms",
+        "server CPU us/delivery",
+        lambda r: r.get("server_cpu_us_per_delivery"),
+    ),
     ("fanout-1000", "deliveries/s", lambda r: r["deliveries_per_s"]),
     ("fanout-1000", "lost", lambda r: r["lost"]),
     ("fanout-1000", "p50 latency ms", lambda r: r["latency_us"]["p50"] / 1000),
@@ -877,7 +946,7 @@ def _per_message(r: dict, key: str) -> float | None:
 
 
 # The peer is one process; a cluster scenario is compared with its one-process original.
-PEER_SCENARIO = {"cluster-fanout-100": "fanout-100"}
+PEER_SCENARIO = {"cluster-fanout-100": "fanout-100", "fanout-100-beside-rooms": "fanout-100"}
 
 
 def _both_cpu(r: dict) -> float | None:
