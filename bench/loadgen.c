@@ -18,6 +18,13 @@
  *   loadgen history HOST PORTS SECONDS TOKENFILE COUNT
  *       One authenticated client asks "history COUNT" in a closed loop and waits for
  *       COUNT frames each time.
+ *   loadgen rooms   HOST PORTS ROOMS MEMBERS RATE WINDOW SECONDS TOKENFILE ROOMFILE
+ *       The room protocol on /ws: ROOMS x MEMBERS connections, connection i with token
+ *       i of TOKENFILE, entering room i / MEMBERS (the ROOMS room ids are ROOMFILE's
+ *       lines). The first connection of each room sends its messages: RATE messages/s
+ *       in all, round-robin across the rooms, at most WINDOW in flight (sent but not
+ *       yet received by every connection in the room, the sender's own copy included).
+ *       Activity frames (for a user's other rooms) are counted apart from messages.
  *
  * PORTS is one port, or several separated by commas ("9001,9002": the instances of a
  * cluster, one chat). Connections are spread round-robin: receiver i goes to port
@@ -42,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum role { RECEIVER, SENDER, HISTORY, IDLE };
+enum role { RECEIVER, SENDER, HISTORY, IDLE, MEMBER };
 enum state { CONNECTING, HANDSHAKING, OPEN, CLOSED };
 
 typedef struct {
@@ -57,6 +64,7 @@ typedef struct {
     unsigned char *out; /* bytes to write */
     size_t out_len, out_cap;
     long frames;        /* frames received */
+    long activity;      /* rooms: activity frames received */
 } conn_t;
 
 #define MAX_PORTS 64
@@ -66,6 +74,7 @@ static int nports;
 static int epfd;
 static conn_t *conns;
 static int nconns;
+static char **paths; /* rooms: each connection's own path (its token); else NULL */
 
 static void die(const char *fmt, ...) {
     va_list ap;
@@ -171,7 +180,7 @@ static int flush(conn_t *c) {
 }
 
 static void send_handshake(conn_t *c, const char *path) {
-    char req[512];
+    char req[4608];
     int len = snprintf(req, sizeof req,
                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -201,6 +210,7 @@ static int sending = 0;
 static int64_t history_sent_at;
 static long history_waiting;
 static int history_count;
+static long activity_frames, activity_mentions, misrouted; /* rooms */
 
 static void record(samples_t *s, int64_t us) {
     if (s->n == s->cap) {
@@ -211,9 +221,69 @@ static void record(samples_t *s, int64_t us) {
     s->us[s->n++] = us;
 }
 
+/* A message's arrival at a receiver: message `seq` of sender (rooms: room) `source`.
+ * Returns its latency in microseconds, or -1 if it was one arrival too many. */
+static int64_t count_delivery(long source, long seq, int64_t t) {
+    uint16_t *count = &receipts[source][seq];
+    if (*count >= n_receivers) {
+        duplicates++;
+        return -1;
+    }
+    deliveries++;
+    if (sending) deliveries_in_window++;
+    int64_t us = (t - sent_at[source][seq]) / 1000;
+    record(&latency, us);
+    if (++*count == n_receivers) {
+        inflight--;
+        completed++;
+    }
+    return us;
+}
+
+/* Whether the frame holds the literal `s`. */
+#define HAS(p, len, s) memmem((p), (len), (s), sizeof(s) - 1)
+
+/* rooms: a frame to a member connection ("index" is its room). Before "entered" only
+ * that (or an error) is expected; then activity frames are counted, and message frames
+ * ("Text":"B <room> <seq>") are deliveries; presence frames and the like are stray. */
+static void on_member_text(conn_t *c, const unsigned char *p, size_t len, int64_t t) {
+    if (!c->authed) {
+        if (HAS(p, len, "\"Type\":\"entered\"")) c->authed = 1;
+        else if (HAS(p, len, "\"Type\":\"error\"")) die("enter failed: %.*s", (int)len, p);
+        return;
+    }
+    if (HAS(p, len, "\"Type\":\"activity\"")) {
+        activity_frames++;
+        c->activity++;
+        if (HAS(p, len, "\"Mention\":true")) activity_mentions++;
+        return;
+    }
+    const unsigned char *m = HAS(p, len, "\"Text\":\"B ");
+    if (!m || !HAS(p, len, "\"Type\":\"message\"")) {
+        stray++;
+        return;
+    }
+    char *end;
+    long room = strtol((const char *)m + 10, &end, 10);
+    long seq = strtol(end + 1, &end, 10);
+    if (room < 0 || room >= n_senders || seq < 0 || seq >= max_seq) {
+        stray++;
+        return;
+    }
+    if (room != c->index) { /* a message of a room this connection is not in */
+        misrouted++;
+        return;
+    }
+    count_delivery(room, seq, t);
+}
+
 static void on_text(conn_t *c, const unsigned char *p, size_t len) {
     int64_t t = now_ns();
     c->frames++;
+    if (c->role == MEMBER) {
+        on_member_text(c, p, len, t);
+        return;
+    }
     if (c->role == SENDER || c->role == HISTORY) {
         if (!c->authed) {
             if (memmem(p, len, "authorized as", 13)) c->authed = 1;
@@ -243,22 +313,10 @@ static void on_text(conn_t *c, const unsigned char *p, size_t len) {
         stray++;
         return;
     }
-    uint16_t *count = &receipts[sender][seq];
-    if (*count >= n_receivers) {
-        duplicates++;
-        return;
-    }
-    deliveries++;
-    if (sending) deliveries_in_window++;
-    int64_t us = (t - sent_at[sender][seq]) / 1000;
-    record(&latency, us);
-    if (conns[n_receivers + sender].port != c->port) { /* it crossed between instances */
+    int64_t us = count_delivery(sender, seq, t);
+    if (us >= 0 && conns[n_receivers + sender].port != c->port) { /* crossed instances */
         cross_deliveries++;
         record(&cross_latency, us);
-    }
-    if (++*count == n_receivers) {
-        inflight--;
-        completed++;
     }
 }
 
@@ -334,7 +392,7 @@ static long receivers_closed; /* counted here, not found by scanning every conne
 static void close_conn(conn_t *c) {
     c->state = CLOSED;
     close(c->fd);
-    if (c->role == RECEIVER) receivers_closed++;
+    if (c->role == RECEIVER || c->role == MEMBER) receivers_closed++;
 }
 
 static void poll_once(int timeout_ms, const char *path) {
@@ -350,7 +408,7 @@ static void poll_once(int timeout_ms, const char *path) {
             socklen_t l = sizeof err;
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
             if (err) die("connect failed: %s", strerror(err));
-            send_handshake(c, path);
+            send_handshake(c, paths ? paths[c - conns] : path);
         }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             if (on_readable(c) < 0) {
@@ -422,6 +480,85 @@ static void authenticate(int first, int count, char **tokens) {
     }
 }
 
+/* The timed run of fanout and rooms: n_senders sources (fanout's senders, or rooms)
+ * send RATE messages/s in all, round-robin (0: as fast as the WINDOW allows), message
+ * `seq` of source `s` queued on `sender(s)` by `queue_message`; then wait up to 3 s for
+ * the last to arrive. Returns the seconds it took. */
+static double timed_run(double rate, long window, double seconds, const char *path,
+                        conn_t *(*sender)(int), void (*queue_message)(conn_t *, int, long)) {
+    /* Room for every message a source could send, at the rate or a generous maximum. */
+    max_seq = (long)((rate > 0 ? rate : 2000000.0) * seconds / n_senders) + 1024;
+    receipts = calloc((size_t)n_senders, sizeof *receipts);
+    sent_at = calloc((size_t)n_senders, sizeof *sent_at);
+    next_seq = calloc((size_t)n_senders, sizeof *next_seq);
+    for (int s = 0; s < n_senders; s++) {
+        receipts[s] = calloc((size_t)max_seq, sizeof **receipts);
+        sent_at[s] = calloc((size_t)max_seq, sizeof **sent_at);
+    }
+
+    /* Everyone is connected (and authenticated, or in their rooms): say so before the
+     * first message, so that the runner can leave what connecting cost the server out
+     * of its per-delivery CPU (10,000 handshakes outweigh a short run's deliveries).
+     * Only the run is timed. */
+    printf("{\"ready\":true,\"connections\":%d}\n", nconns);
+    fflush(stdout);
+    idle_ns = 0;
+    int64_t start = now_ns(), stop = start + (int64_t)(seconds * 1e9);
+    int turn = 0;
+    sending = 1;
+    for (;;) {
+        int64_t t = now_ns();
+        if (sending && t >= stop) sending = 0;
+        if (!sending && (inflight == 0 || t >= stop + 3000000000LL)) break;
+        if (sending) {
+            long allowed = window - inflight;
+            if (rate > 0) {
+                long due = (long)((double)(t - start) / 1e9 * rate) - sent_total;
+                if (due < allowed) allowed = due;
+            }
+            for (; allowed > 0; allowed--) {
+                int s = turn;
+                turn = (turn + 1) % n_senders;
+                if (next_seq[s] >= max_seq) continue;
+                long seq = next_seq[s]++;
+                sent_at[s][seq] = now_ns();
+                queue_message(sender(s), s, seq);
+                inflight++;
+                sent_total++;
+            }
+            for (int s = 0; s < n_senders; s++) {
+                conn_t *c = sender(s);
+                if (c->out_len && flush(c) < 0) die("sender %d lost its connection", s);
+            }
+        }
+        /* At full rate, spin: react to a freed window slot at once (a blocking wait
+         * adds a wake-up delay the peer measurably suffers from). Time spent in polls
+         * that found nothing is counted as idle, so "busy" stays meaningful. */
+        poll_once(rate > 0 ? 1 : 0, path);
+        /* A counter, not a scan: with 10,000 receivers, scanning them after every poll
+         * cost more than reading their frames. */
+        if (receivers_closed) die("%ld receiver(s) were disconnected", receivers_closed);
+    }
+    return (double)(now_ns() - start) / 1e9;
+}
+
+static conn_t *fanout_sender(int s) { return &conns[n_receivers + s]; }
+
+static void fanout_queue(conn_t *c, int s, long seq) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "B %d %ld", s, seq);
+    queue_chat(c, msg);
+}
+
+/* rooms: the first connection of each room sends its messages. */
+static conn_t *room_sender(int room) { return &conns[room * n_receivers]; }
+
+static void room_queue(conn_t *c, int room, long seq) {
+    char msg[96];
+    int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"B %d %ld\"}", room, seq);
+    queue_text(c, msg, (size_t)len);
+}
+
 static int mode_fanout(int argc, char **argv) {
     if (argc != 10) die("usage: fanout HOST PORTS RECEIVERS SENDERS RATE WINDOW SECONDS TOKENFILE");
     n_receivers = atoi(argv[4]);
@@ -441,64 +578,7 @@ static int mode_fanout(int argc, char **argv) {
     }
     authenticate(n_receivers, n_senders, tokens);
 
-    /* Room for every message a sender could send, at the rate or a generous maximum. */
-    max_seq = (long)((rate > 0 ? rate : 2000000.0) * seconds / n_senders) + 1024;
-    receipts = calloc((size_t)n_senders, sizeof *receipts);
-    sent_at = calloc((size_t)n_senders, sizeof *sent_at);
-    next_seq = calloc((size_t)n_senders, sizeof *next_seq);
-    for (int s = 0; s < n_senders; s++) {
-        receipts[s] = calloc((size_t)max_seq, sizeof **receipts);
-        sent_at[s] = calloc((size_t)max_seq, sizeof **sent_at);
-    }
-
-    /* Everyone is connected and authenticated: say so before the first message, so that
-     * the runner can leave what connecting cost the server out of its per-delivery CPU
-     * (10,000 handshakes outweigh a short run's deliveries). Only the run is timed. */
-    printf("{\"ready\":true,\"connections\":%d}\n", n_receivers + n_senders);
-    fflush(stdout);
-    idle_ns = 0;
-    int64_t start = now_ns(), stop = start + (int64_t)(seconds * 1e9);
-    int turn = 0;
-    sending = 1;
-    long window_limited = 0;
-    for (;;) {
-        int64_t t = now_ns();
-        if (sending && t >= stop) sending = 0;
-        if (!sending && (inflight == 0 || t >= stop + 3000000000LL)) break;
-        if (sending) {
-            long allowed = window - inflight;
-            if (rate > 0) {
-                long due = (long)((double)(t - start) / 1e9 * rate) - sent_total;
-                if (due < allowed) allowed = due;
-            } else if (allowed <= 0) {
-                window_limited++;
-            }
-            for (; allowed > 0; allowed--) {
-                int s = turn;
-                turn = (turn + 1) % n_senders;
-                if (next_seq[s] >= max_seq) continue;
-                long seq = next_seq[s]++;
-                char msg[64];
-                snprintf(msg, sizeof msg, "B %d %ld", s, seq);
-                sent_at[s][seq] = now_ns();
-                queue_chat(&conns[n_receivers + s], msg);
-                inflight++;
-                sent_total++;
-            }
-            for (int s = 0; s < n_senders; s++) {
-                conn_t *c = &conns[n_receivers + s];
-                if (c->out_len && flush(c) < 0) die("sender %d lost its connection", s);
-            }
-        }
-        /* At full rate, spin: react to a freed window slot at once (a blocking wait
-         * adds a wake-up delay the peer measurably suffers from). Time spent in polls
-         * that found nothing is counted as idle, so "busy" stays meaningful. */
-        poll_once(rate > 0 ? 1 : 0, "/");
-        /* A counter, not a scan: with 10,000 receivers, scanning them after every poll
-         * cost more than reading their frames. */
-        if (receivers_closed) die("%ld receiver(s) were disconnected", receivers_closed);
-    }
-    double elapsed = (double)(now_ns() - start) / 1e9;
+    double elapsed = timed_run(rate, window, seconds, "/", fanout_sender, fanout_queue);
     sort_samples(&latency);
     sort_samples(&cross_latency);
     long expected = sent_total * n_receivers;
@@ -594,6 +674,79 @@ static int mode_history(int argc, char **argv) {
     return 0;
 }
 
+static int mode_rooms(int argc, char **argv) {
+    if (argc != 11)
+        die("usage: rooms HOST PORTS ROOMS MEMBERS RATE WINDOW SECONDS TOKENFILE ROOMFILE");
+    int rooms = atoi(argv[4]), members = atoi(argv[5]);
+    double rate = atof(argv[6]);
+    long window = atol(argv[7]);
+    double seconds = atof(argv[8]);
+    if (rooms < 1 || members < 1 || members > 65535) die("bad ROOMS or MEMBERS");
+    int count = rooms * members;
+    char **tokens = read_tokens(argv[9], count);
+    char **room_ids = read_tokens(argv[10], rooms);
+    /* The message counters are fanout's, with a room where fanout has a sender. */
+    n_senders = rooms;
+    n_receivers = members;
+
+    paths = calloc((size_t)count, sizeof *paths);
+    for (int i = 0; i < count; i++) {
+        size_t size = strlen(tokens[i]) + 16;
+        paths[i] = malloc(size);
+        snprintf(paths[i], size, "/ws?token=%s", tokens[i]);
+    }
+    int64_t t0 = now_ns();
+    /* setup() numbers connections from 0, so it cannot know the roles yet: nothing
+     * but the handshake's answer arrives before "enter" is sent. */
+    setup(count, "/ws", 256, count);
+    double connect_s = (double)(now_ns() - t0) / 1e9;
+    for (int i = 0; i < count; i++) {
+        conn_t *c = &conns[i];
+        c->role = MEMBER;
+        c->index = i / members;
+        char enter[128];
+        int len = snprintf(enter, sizeof enter, "{\"Type\":\"enter\",\"RoomID\":%s}",
+                           room_ids[c->index]);
+        queue_text(c, enter, (size_t)len);
+        if (flush(c) < 0) die("connection %d lost before entering", i);
+    }
+    for (int entered = 0; entered < count;) {
+        poll_once(100, "/ws");
+        if (receivers_closed) die("%ld connection(s) closed while entering", receivers_closed);
+        entered = 0;
+        for (int i = 0; i < count; i++) entered += conns[i].authed;
+    }
+    /* Let the rooms' presence frames (coalesced over 0.25 s) arrive before timing. */
+    for (int64_t settle = now_ns() + 1000000000LL; now_ns() < settle;) poll_once(10, "/ws");
+    double enter_s = (double)(now_ns() - t0) / 1e9 - connect_s;
+
+    long stray_before = stray;
+    double elapsed = timed_run(rate, window, seconds, "/ws", room_sender, room_queue);
+    double busy = 1.0 - (double)idle_ns / 1e9 / elapsed;
+    /* Activity held back for the end of its second comes up to 1 s after the last
+     * message: wait for it, so that every frame the messages caused is counted. */
+    for (int64_t tail = now_ns() + 1200000000LL; now_ns() < tail;) poll_once(10, "/ws");
+    int listening = 0; /* connections that heard any activity */
+    for (int i = 0; i < count; i++) listening += conns[i].activity > 0;
+    sort_samples(&latency);
+    long expected = sent_total * members;
+    printf("{\"mode\":\"rooms\",\"rooms\":%d,\"members\":%d,\"rate\":%g,\"window\":%ld,"
+           "\"seconds\":%g,\"connect_seconds\":%.3f,\"enter_seconds\":%.3f,\"sent\":%ld,"
+           "\"completed\":%ld,\"offered_msgs_per_s\":%.1f,\"achieved_msgs_per_s\":%.1f,"
+           "\"deliveries\":%ld,\"deliveries_per_s\":%.1f,\"lost\":%ld,\"duplicates\":%ld,"
+           "\"misrouted\":%ld,\"stray\":%ld,\"activity_frames\":%ld,"
+           "\"activity_frames_per_s\":%.1f,\"activity_mentions\":%ld,"
+           "\"connections_with_activity\":%d,\"elapsed\":%.3f,\"busy\":%.3f,"
+           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
+           rooms, members, rate, window, seconds, connect_s, enter_s, sent_total, completed,
+           sent_total / seconds, completed / seconds, deliveries, deliveries_in_window / seconds,
+           expected - deliveries, duplicates, misrouted, stray - stray_before, activity_frames,
+           activity_frames / seconds, activity_mentions, listening, elapsed, busy,
+           (long long)percentile(&latency, 0.50), (long long)percentile(&latency, 0.90),
+           (long long)percentile(&latency, 0.99), (long long)percentile(&latency, 1.0));
+    return 0;
+}
+
 /* "9001" or "9001,9002,...": the ports to spread connections across. */
 static void parse_ports(const char *list) {
     const char *p = list;
@@ -610,12 +763,13 @@ static void parse_ports(const char *list) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) die("usage: loadgen fanout|idle|history HOST PORT[,PORT...] ...");
+    if (argc < 4) die("usage: loadgen fanout|idle|history|rooms HOST PORT[,PORT...] ...");
     raise_fd_limit();
     host = argv[2];
     parse_ports(argv[3]);
     if (strcmp(argv[1], "fanout") == 0) return mode_fanout(argc, argv);
     if (strcmp(argv[1], "idle") == 0) return mode_idle(argc, argv);
     if (strcmp(argv[1], "history") == 0) return mode_history(argc, argv);
+    if (strcmp(argv[1], "rooms") == 0) return mode_rooms(argc, argv);
     die("unknown mode %s", argv[1]);
 }

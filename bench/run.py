@@ -4,14 +4,17 @@
     python bench/run.py --backends sqlite     # skip PostgreSQL
     python bench/run.py --quick               # shorter runs, for a smoke test
     python bench/run.py --only fanout-100,cluster-fanout-100 --backends postgres
+    python bench/run.py --only fanout-100,rooms-50x20-plain,rooms-50x20
 
 Every run measures the peer (bench/peers/relay_websockets.py) and our server one after
 the other, each pinned to CPU 0 with `taskset`, while the load generator (bench/loadgen.c,
 compiled on the fly) runs pinned to CPU 1. On PostgreSQL, cluster-fanout-100 runs
 fanout-100's load through two `chat serve` processes on the one database (one chat), both
 on CPU 0 unless --cluster-cpus says otherwise. Everything talks over 127.0.0.1 only, and
-every scenario is bounded in time. Results are printed as a table (our figures with
-their ratio to the peer's) and saved as JSON under bench/results/.
+every scenario is bounded in time. The rooms scenarios (chat only) put 1,000 users of
+the room protocol in 50 rooms of 20, with and without other rooms whose activity frames
+they hear. Results are printed as a table (our figures with their ratio to the peer's)
+and saved as JSON under bench/results/.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
+import room_members
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -44,6 +48,9 @@ SECRET = secrets.token_urlsafe(48)
 #: The password of every user the benchmark registers (at least 8 characters).
 PASSWORD = "bench-password"
 SENDERS = 10
+#: The rooms scenarios' set-up registers a thousand users: at bcrypt's cost 12 that
+#: would be four minutes of hashing, at 4 a few seconds (no scenario measures logins).
+ROOMS_ENV = {"CHAT_BCRYPT_COST": "4"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Scenario:
     mode: str
     args: dict = field(default_factory=dict)
     cluster: bool = False  # run through several instances (PostgreSQL only)
+    env: dict = field(default_factory=dict)  # the server's settings for this scenario
 
 
 def standard_scenarios(seconds: float) -> list[Scenario]:
@@ -91,7 +99,38 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
         # edited and reacted to (issue 22): what showing the present costs. chat only.
         Scenario("history-changed", "history_changed", {"count": 10, "seconds": min(seconds, 5.0)}),
         Scenario("auth", "auth", {"requests": 20}),
+        # Issue 23's activity frames: 1,000 room-protocol users in 50 rooms of 20, 200
+        # messages/s round-robin across the rooms. Plain: each user a member of the
+        # room it is in only (and the silent lobby), so no activity flows; then each
+        # also a member of two more rooms, whose messages it hears as activity frames
+        # (40 such members per room). The difference is what activity costs. chat only.
+        Scenario(
+            "rooms-50x20-plain",
+            "rooms",
+            {**ROOMS, "others": 0, "seconds": seconds},
+            env=ROOMS_ENV,
+        ),
+        Scenario("rooms-50x20", "rooms", {**ROOMS, "others": 2, "seconds": seconds}, env=ROOMS_ENV),
+        # fanout-100 in the lobby with 1,000 /ws users in rooms of their own, each
+        # hearing the lobby as activity: a lobby message costs a step per such user.
+        Scenario(
+            "fanout-100-beside-rooms",
+            "fanout_beside_rooms",
+            {
+                **ROOMS,  # its rate and window are fanout-100's (below)
+                "others": 0,
+                "receivers": 100,
+                "senders": SENDERS,
+                "rate": 0,
+                "window": 100,
+                "seconds": seconds,
+            },
+            env=ROOMS_ENV,
+        ),
     ]
+
+
+ROOMS = {"rooms": 50, "members": 20, "rate": 200, "window": 200}
 
 
 # --- processes ---
@@ -200,12 +239,14 @@ class Target:
         return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime, all threads
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[Target]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
+    def running(self, env: dict | None = None) -> Iterator[Target]:
+        """Run with `env` added to the server's settings for this run only."""
+        with _settings(self, env):
+            self.start()
+            try:
+                yield self
+            finally:
+                self.stop()
 
 
 class Cluster:
@@ -249,12 +290,27 @@ class Cluster:
         return [member.cpu_seconds() for member in self.members]
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[Cluster]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
+    def running(self, env: dict | None = None) -> Iterator[Cluster]:
+        """Run with `env` added to every instance's settings for this run only."""
+        with contextlib.ExitStack() as stack:
+            for member in self.members:
+                stack.enter_context(_settings(member, env))
+            self.start()
+            try:
+                yield self
+            finally:
+                self.stop()
+
+
+@contextlib.contextmanager
+def _settings(target: Target, env: dict | None) -> Iterator[None]:
+    """`env` added to `target`'s settings until the block ends."""
+    saved = target.env
+    target.env = {**saved, **(env or {})}
+    try:
+        yield
+    finally:
+        target.env = saved
 
 
 class DatabaseCpu:
@@ -438,7 +494,9 @@ def run_loadgen(
     return report
 
 
-def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> dict:
+def measured(target: Target | Cluster, loadgen: Path, args: list[str], timeout: float) -> dict:
+    """Run the load generator (fanout or rooms) and add the CPU time the server (each
+    instance of a cluster) and its database backends used from its ready line on."""
     before: dict = {}
 
     def ready() -> None:
@@ -448,25 +506,9 @@ def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> di
         before["each"] = target.cpu_seconds_each() if isinstance(target, Cluster) else None
         before["database"] = target.database.snapshot() if target.database else None
 
-    result = run_loadgen(
-        loadgen,
-        [
-            "fanout",
-            "127.0.0.1",
-            ",".join(map(str, target.ports)),  # several: spread round-robin
-            str(a["receivers"]),
-            str(a["senders"]),
-            str(a["rate"]),
-            str(a["window"]),
-            str(a["seconds"]),
-            str(tokens),
-        ],
-        # Connecting is bounded like the idle scenarios' (10,000 receivers take a while).
-        timeout=a["seconds"] + 120 + (IDLE_CONNECT_TIMEOUT_S if a["receivers"] > 2000 else 0),
-        on_ready=ready,
-    )
+    result = run_loadgen(loadgen, args, timeout=timeout, on_ready=ready)
     if not before:
-        raise RuntimeError("loadgen fanout: no ready line")
+        raise RuntimeError(f"loadgen {args[0]}: no ready line")
     cpu_before, each_before, database_before = before["cpu"], before["each"], before["database"]
     cpu = target.cpu_seconds() - cpu_before
     result["server_cpu_seconds"] = round(cpu, 3)
@@ -487,6 +529,106 @@ def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> di
         result["database_cpu_seconds"] = round(database, 3)
         if result["deliveries"]:
             result["database_cpu_us_per_delivery"] = round(database * 1e6 / result["deliveries"], 3)
+    return result
+
+
+def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> dict:
+    args = [
+        "fanout",
+        "127.0.0.1",
+        ",".join(map(str, target.ports)),  # several: spread round-robin
+        str(a["receivers"]),
+        str(a["senders"]),
+        str(a["rate"]),
+        str(a["window"]),
+        str(a["seconds"]),
+        str(tokens),
+    ]
+    # Connecting is bounded like the idle scenarios' (10,000 receivers take a while).
+    timeout = a["seconds"] + 120 + (IDLE_CONNECT_TIMEOUT_S if a["receivers"] > 2000 else 0)
+    return measured(target, loadgen, args, timeout)
+
+
+def fanout_beside_rooms(
+    target: Target, loadgen: Path, tokens: Path, tmp: Path, name: str, a: dict
+) -> dict:
+    """fanout-100 in the lobby while `rooms` x `members` users of the room protocol sit
+    in rooms of their own (their rooms' first members sending 1 message/s in all): each
+    of them hears the lobby's messages as activity frames, so this is what a lobby
+    message costs per /ws user connected elsewhere. The room users' load generator
+    runs beside the fanout one, on the same CPU."""
+    token_file, room_file, setup_s = _room_files(target, tmp, name, a)
+    rooms_args = [a["rooms"], a["members"], 1, 10, a["seconds"] + 150, token_file, room_file]
+    process = subprocess.Popen(
+        ["taskset", "-c", LOADGEN_CPU, str(loadgen), "rooms", "127.0.0.1", str(target.port)]
+        + [str(arg) for arg in rooms_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import select
+
+        readable, _, _ = select.select([process.stdout], [], [], IDLE_CONNECT_TIMEOUT_S)
+        line = process.stdout.readline() if readable else ""
+        if '"ready"' not in line:
+            raise RuntimeError(f"loadgen rooms: not in their rooms: {line!r}")
+        result = fanout(target, loadgen, tokens, a)
+    finally:
+        process.kill()
+        process.wait()
+    result["ws_users_elsewhere"] = a["rooms"] * a["members"]
+    result["setup_seconds"] = round(setup_s, 1)
+    return result
+
+
+#: The longest the rooms scenarios' users, rooms and memberships may take to make.
+ROOMS_SETUP_TIMEOUT_S = 120.0
+
+
+def _room_files(target: Target, tmp: Path, name: str, a: dict) -> tuple[Path, Path, float]:
+    """Make the rooms scenario's users, rooms and joins; the load generator's token and
+    room files, and how long it took."""
+    started = time.monotonic()
+    tokens, room_ids = room_members.populate(
+        target.port, a["rooms"], a["members"], a["others"], name, PASSWORD
+    )
+    setup_s = time.monotonic() - started
+    if setup_s > ROOMS_SETUP_TIMEOUT_S:
+        raise RuntimeError(f"{name}: set-up took {setup_s:.0f} s")
+    token_file, room_file = tmp / f"tokens-{name}.txt", tmp / f"rooms-{name}.txt"
+    token_file.write_text("\n".join(tokens) + "\n")
+    room_file.write_text("\n".join(map(str, room_ids)) + "\n")
+    return token_file, room_file, setup_s
+
+
+def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
+    """Users of the room protocol in their rooms (bench/room_members.py makes them), the
+    rooms' first members sending at a fixed rate: the server's CPU per message, and the
+    activity frames the members of other rooms heard."""
+    token_file, room_file, setup_s = _room_files(target, tmp, name, a)
+    args = [
+        "rooms",
+        "127.0.0.1",
+        str(target.port),
+        str(a["rooms"]),
+        str(a["members"]),
+        str(a["rate"]),
+        str(a["window"]),
+        str(a["seconds"]),
+        str(token_file),
+        str(room_file),
+    ]
+    result = measured(target, loadgen, args, a["seconds"] + 120)
+    cpu = result["server_cpu_seconds"]
+    result["others"] = a["others"]
+    result["setup_seconds"] = round(setup_s, 1)
+    if result["sent"]:
+        result["server_cpu_us_per_message"] = round(cpu * 1e6 / result["sent"], 1)
+        result["activity_frames_per_message"] = round(result["activity_frames"] / result["sent"], 2)
+    frames = result["deliveries"] + result["activity_frames"]
+    if frames:
+        result["server_cpu_us_per_frame"] = round(cpu * 1e6 / frames, 2)
     return result
 
 
@@ -663,14 +805,15 @@ def run_target(
     PostgreSQL has one; the peer and SQLite skip them)."""
     results = {}
     for scenario in scenarios:
-        if scenario.mode in ("auth", "history_changed") and target.label == "peer":
-            continue  # the peer issues no tokens, and has no edits or reactions
+        chat_only = ("auth", "history_changed", "rooms", "fanout_beside_rooms")
+        if scenario.mode in chat_only and target.label == "peer":
+            continue  # the peer issues no tokens, and has no edits, reactions or rooms
         if scenario.cluster and cluster is None:
             continue  # one instance only (the peer, SQLite)
         server = cluster if scenario.cluster else target
         # A fresh process per scenario: memory and caches left by one run must not
         # flatter or burden the next (idle in particular measures RSS growth).
-        with server.running():
+        with server.running(scenario.env):
             tokens = tokens_for(server, SENDERS, tmp)  # a cluster: through its first instance
             print(f"  {server.label}: {scenario.name} ...", flush=True, file=sys.stderr)
             if scenario.mode == "fanout":
@@ -683,6 +826,12 @@ def run_target(
                 results[scenario.name] = history_changed(server, tokens, scenario.args)
             elif scenario.mode == "auth":
                 results[scenario.name] = auth(server, scenario.args)
+            elif scenario.mode == "fanout_beside_rooms":
+                results[scenario.name] = fanout_beside_rooms(
+                    server, loadgen, tokens, tmp, scenario.name, scenario.args
+                )
+            elif scenario.mode == "rooms":
+                results[scenario.name] = rooms(server, loadgen, tmp, scenario.name, scenario.args)
     return results
 
 
@@ -717,21 +866,24 @@ def postgres_schema(base_url: str) -> Iterator[tuple[str, DatabaseCpu]]:
 # --- the table ---
 
 
+def _fanout_rows(scenario: str, busy: bool = True) -> list:
+    """The main table's rows of a fanout scenario at full rate."""
+    rows = [
+        (scenario, "deliveries/s", lambda r: r["deliveries_per_s"]),
+        (scenario, "lost", lambda r: r["lost"]),
+        (scenario, "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+        (scenario, "server CPU us/delivery", lambda r: r.get("server_cpu_us_per_delivery")),
+    ]
+    if busy:
+        rows.append((scenario, "load generator busy", lambda r: r.get("busy")))
+    return rows
+
+
 ROWS = [
-    ("fanout-100", "deliveries/s", lambda r: r["deliveries_per_s"]),
-    ("fanout-100", "lost", lambda r: r["lost"]),
-    ("fanout-100", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
-    ("fanout-100", "server CPU us/delivery", lambda r: r.get("server_cpu_us_per_delivery")),
-    ("fanout-100", "load generator busy", lambda r: r.get("busy")),
-    ("cluster-fanout-100", "deliveries/s", lambda r: r["deliveries_per_s"]),
-    ("cluster-fanout-100", "lost", lambda r: r["lost"]),
-    ("cluster-fanout-100", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
-    (
-        "cluster-fanout-100",
-        "server CPU us/delivery",
-        lambda r: r.get("server_cpu_us_per_delivery"),
-    ),
-    ("cluster-fanout-100", "load generator busy", lambda r: r.get("busy")),
+    *_fanout_rows("fanout-100"),
+    *_fanout_rows("cluster-fanout-100"),
+    # (two load generators share its CPU: their "busy" is not comparable)
+    *_fanout_rows("fanout-100-beside-rooms", busy=False),
     ("fanout-1000", "deliveries/s", lambda r: r["deliveries_per_s"]),
     ("fanout-1000", "lost", lambda r: r["lost"]),
     ("fanout-1000", "p50 latency ms", lambda r: r["latency_us"]["p50"] / 1000),
@@ -765,8 +917,31 @@ ROWS = [
     ("auth", "tokens/s", lambda r: r["tokens_per_s"]),
 ]
 
+# The rooms scenarios (chat only): plain beside the same load with activity flowing.
+ROOMS_ROWS = [
+    ("messages/s (offered 200)", lambda r: r["achieved_msgs_per_s"]),
+    ("message deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("lost", lambda r: r["lost"]),
+    ("p50 latency ms, messages", lambda r: r["latency_us"]["p50"] / 1000),
+    ("p99 latency ms, messages", lambda r: r["latency_us"]["p99"] / 1000),
+    ("activity frames received", lambda r: r["activity_frames"]),
+    ("activity frames/s", lambda r: r["activity_frames_per_s"]),
+    ("activity frames per message", lambda r: r["activity_frames_per_message"]),
+    ("server CPU us/message", lambda r: r.get("server_cpu_us_per_message")),
+    ("server CPU us/message delivery", lambda r: r.get("server_cpu_us_per_delivery")),
+    ("server CPU us/frame (deliveries + activity)", lambda r: r.get("server_cpu_us_per_frame")),
+    ("database CPU us/message", lambda r: _per_message(r, "database_cpu_seconds")),
+    ("set-up s (users, rooms, joins)", lambda r: r["setup_seconds"]),
+    ("load generator busy", lambda r: r.get("busy")),
+]
+
+
+def _per_message(r: dict, key: str) -> float | None:
+    return r[key] * 1e6 / r["sent"] if key in r and r["sent"] else None
+
+
 # The peer is one process; a cluster scenario is compared with its one-process original.
-PEER_SCENARIO = {"cluster-fanout-100": "fanout-100"}
+PEER_SCENARIO = {"cluster-fanout-100": "fanout-100", "fanout-100-beside-rooms": "fanout-100"}
 
 
 def _both_cpu(r: dict) -> float | None:
@@ -827,6 +1002,8 @@ def table(results: dict) -> str:
             cells += [fmt(value), ratio]
         lines.append("| " + " | ".join(cells) + " |")
         shown.add(scenario)
+    if not shown:
+        return ""  # only scenarios with tables of their own (rooms) ran
     for scenario in sorted(shown & PEER_SCENARIO.keys()):
         original = PEER_SCENARIO[scenario]
         lines += ["", f"({scenario} is compared with the peer's {original}: the same load.)"]
@@ -854,6 +1031,35 @@ def cluster_table(results: dict, label: str = "postgres") -> str | None:
         lines.append(f"| {metric} | {fmt(one)} | {fmt(many)} | {ratio} |")
     if LOADGEN_CPU in str(cpus).split(","):
         lines += ["", f"(an instance shared CPU {LOADGEN_CPU} with the load generator)"]
+    return "\n".join(lines)
+
+
+def rooms_table(results: dict) -> str | None:
+    """rooms-50x20 beside rooms-50x20-plain, per backend: what activity frames cost."""
+    labels = [
+        label
+        for label in results
+        if "rooms-50x20" in results[label] and "rooms-50x20-plain" in results[label]
+    ]
+    if not labels:
+        return None
+    lines = [
+        "rooms: 1,000 /ws users in 50 rooms of 20, 200 messages/s; plain (members of their "
+        "own room only) and with activity (each also a member of 2 other rooms):",
+        "",
+        "| metric | "
+        + " | ".join(f"{label} plain | {label} activity | difference" for label in labels)
+        + " |",
+        "|" + " --- |" * (1 + 3 * len(labels)),
+    ]
+    for metric, get in ROOMS_ROWS:
+        cells = [metric]
+        for label in labels:
+            plain = _value(results, label, "rooms-50x20-plain", get)
+            busy = _value(results, label, "rooms-50x20", get)
+            difference = busy - plain if plain is not None and busy is not None else None
+            cells += [fmt(plain), fmt(busy), fmt(difference)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -912,6 +1118,7 @@ def main() -> None:
     most = max(
         (
             s.args.get("connections", s.args.get("receivers", 0) + s.args.get("senders", 0))
+            + s.args.get("rooms", 0) * s.args.get("members", 0)
             for s in scenarios
         ),
         default=0,
@@ -943,10 +1150,15 @@ def main() -> None:
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=2))
-    print(table(results))
+    main_table = table(results)
+    if main_table:
+        print(main_table)
     comparison = cluster_table(results)
     if comparison:
         print("\n" + comparison)
+    activity = rooms_table(results)
+    if activity:
+        print("\n" + activity)
     print(f"\n(raw results: bench/results/{stamp}.json)")
 
 
