@@ -151,3 +151,24 @@ async def test_only_new_messages_from_others_are_announced(server: Server) -> No
         _no_script_errors(alice, bob, carol)
 
     await in_browser(scenario)
+
+
+async def test_axe_finds_nothing_wrong_with_a_refused_message_and_a_full_composer(
+    server: Server,
+) -> None:
+    source = await axe_source()
+
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        bob.send_direct("alice", "unread for alice")  # a badge in alice's room list
+        alice.page.wait_for_selector("#rooms .badge:text-is('1')", timeout=WAIT_MS)
+        alice.say("an escape \x1b in it")
+        alice.page.locator("#messages li.failed .failure").wait_for(timeout=WAIT_MS)
+        alice.page.fill("#composer", "x" * 5000)  # the count shows, in red, at the limit
+        alice.page.dispatch_event("#composer", "input")
+        alice.page.wait_for_selector("#char-count.full", timeout=WAIT_MS)
+        assert violations(alice.page, source) == []
+        alice.screenshot("a11y-failed-and-full")
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
