@@ -46,6 +46,12 @@ async def test_a_refused_message_says_why_and_is_retried_or_discarded(server: Se
         failure.wait_for(timeout=WAIT_MS)
         sent = _texts_sent(alice)
         assert len(sent) == 2 and sent[0] == sent[1]
+        # Still there, and still not sent, after a visit to another room.
+        alice.create_room("elsewhere")
+        alice.page.locator("#rooms button", has_text="lobby").click()
+        alice.wait_for_room("lobby")
+        expect(failure).to_have_count(1, timeout=WAIT_MS)
+        assert len(_texts_sent(alice)) == 2
         # Discard: gone, and the composer has the focus.
         alice.page.get_by_role("button", name="Discard").click()
         expect(alice.page.locator("#messages li.failed")).to_have_count(0)

@@ -68,6 +68,9 @@ const state = {
   // timer }. Each frame carries an id of ours (ClientMsgID), so sending it again after
   // a reconnection never stores it twice; timer: see NO_ANSWER_MS.
   unconfirmed: [],
+  // Ours the server refused or did not answer, still shown with why: { roomId, item },
+  // until retried or discarded (shown again when their room is entered again).
+  notSent: [],
   // The message the next one answers ({ id, name, text }), chosen with its Reply button.
   replyTo: null,
 };
@@ -331,7 +334,8 @@ function transmit(entry) {
 // given up for want of an answer may be confirmed after all: its copy is the message.
 function confirmed(clientMsgId) {
   takeUnconfirmed(clientMsgId)?.item.remove();
-  $(`#messages li.failed[data-client-msg-id="${CSS.escape(clientMsgId)}"]`)?.remove();
+  const given = state.notSent.findIndex(({ item }) => item.dataset.clientMsgId === clientMsgId);
+  if (given !== -1) state.notSent.splice(given, 1)[0].item.remove();
 }
 
 // The unconfirmed message with this id of ours, taken off the list (undefined if none).
@@ -353,6 +357,9 @@ function failed(clientMsgId, problem) {
   const taken = takeUnconfirmed(clientMsgId);
   if (taken === undefined) return false;
   const { frame, roomId, item } = taken;
+  const kept = { roomId, item };
+  state.notSent.push(kept);
+  const forget = () => state.notSent.splice(state.notSent.indexOf(kept), 1);
   item.classList.replace("unconfirmed", "failed");
   item.title = "";
   const note = document.createElement("span");
@@ -360,11 +367,13 @@ function failed(clientMsgId, problem) {
   let timer = null;
   const again = () => {
     clearTimeout(timer);
+    forget();
     note.remove();
     post(frame, roomId, item);
   };
   const discard = () => {
     clearTimeout(timer);
+    forget();
     item.remove();
     $("#send-form [name=text]").focus();   // the button is gone: focus goes on
   };
@@ -390,9 +399,13 @@ function linkButton(label, action) {
   return button;
 }
 
-// After entering a room: show our unconfirmed messages to it (below the history) and
-// send them again (the server stores each once, whatever happened to the first try).
+// After entering a room: show our messages to it that were not sent, and our
+// unconfirmed ones (below the history), and send the latter again (the server stores
+// each once, whatever happened to the first try).
 function resendTo(roomId) {
+  for (const { roomId: target, item } of state.notSent) {
+    if (target === roomId) $("#messages").append(item);
+  }
   for (const entry of state.unconfirmed) {
     if (entry.roomId !== roomId) continue;
     $("#messages").append(entry.item);
