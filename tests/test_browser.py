@@ -1044,7 +1044,9 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
         assert bob.page.text_content("#typing") == ""  # the message arrived: done typing
         # Bob goes to another room: alice's list loses him.
         bob.create_room("elsewhere")
-        alice.page.wait_for_selector("#here li:text-is('bob')", state="detached", timeout=WAIT_MS)
+        alice.page.wait_for_selector(
+            "#here .person:text-is('bob')", state="detached", timeout=WAIT_MS
+        )
         assert _people_here(alice) == ["alice (you)"]
         entering = [
             f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"

@@ -99,7 +99,7 @@ async def test_three_people_across_two_instances_see_arrivals_leavings_and_messa
         bob.page.close()
         for client in (alice, carol):
             client.page.wait_for_selector(
-                "#here li:text-is('bob')", state="detached", timeout=WAIT_MS
+                "#here .person:text-is('bob')", state="detached", timeout=WAIT_MS
             )
         assert _people_here(alice) == ["alice (you)", "carol"]
         _no_script_errors(alice, carol)
