@@ -16,7 +16,9 @@ The rules live here once, for every adapter (the room protocol on /ws, HTTP):
 - anyone who may read the room may react, at most once per emoji, with at most
   `MAX_EMOJI` different emoji per message;
 - a tombstone can be neither edited nor reacted to;
-- every change counts against its author's message rate limit, as a message does.
+- every change counts against its author's message rate limit, as a message does;
+- an edit's text is read for mentions again (`chat.mentions`): the message mentions who
+  the new text mentions, and only those it did not mention before are notified.
 
 They are checked inside the store's transaction (`Check`), so what they saw is still
 true when the change commits (a deletion racing an edit cannot let the edit through).
@@ -25,11 +27,11 @@ true when the change commits (a deletion racing an edit cannot let the edit thro
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from . import validation
+from . import mentions, validation
 from .errors import Forbidden, NotFound
-from .store import Change, Changes, Message, Room, Version
+from .store import Change, Changes, Message, Room, Rooms, Version
 
 if TYPE_CHECKING:
     from .message_writer import MessageWriter
@@ -53,12 +55,16 @@ def _exists(room: Room, message_id: int, message: Message | None) -> Message:
     return message
 
 
+class MentionsAndChanges(Changes, Rooms, Protocol):
+    """What the changes need of the store: an edit looks its mentions up."""
+
+
 class MessageChanges:
     """Edits, deletions and reactions for every protocol adapter."""
 
     def __init__(
         self,
-        store: Changes,
+        store: MentionsAndChanges,
         writer: MessageWriter,
         rate_limits: RateLimits,
         *,
@@ -92,6 +98,7 @@ class MessageChanges:
         same: nothing changed."""
         validation.message_text(text, self._max_text_chars)
         self._count(identity)
+        mentioned = await mentions.resolve(self._store, room, identity.user_id, text)
 
         def check(message: Message | None) -> None:
             message = _exists(room, message_id, message)
@@ -104,7 +111,15 @@ class MessageChanges:
                     f" for {window.total_seconds():g} s after they are sent"
                 )
 
-        return self._published(await self._store.edit_message(room.id, message_id, text, check))
+        change = await self._store.edit_message(
+            room.id,
+            message_id,
+            text,
+            check,
+            mentions=mentioned.uids,
+            mentions_room=mentioned.room,
+        )
+        return self._published(change)
 
     async def delete(self, identity: Identity, room: Room, message_id: int) -> Change | None:
         """Delete message `message_id` of `room`: its author may, and so may the creator

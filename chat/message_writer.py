@@ -59,6 +59,7 @@ import trio
 
 from .broadcaster import Broadcaster, Event, room_topic, topics_for
 from .errors import ChatError, Unavailable
+from .mentions import NONE, Mentions
 from .store import Change, Message, Messages, NewMessage, Room
 from .task_failures import TaskFailures
 
@@ -96,6 +97,8 @@ class PendingMessage:
     on_resent: Callable[[Message], None] | None = None
     #: The message of the same room it answers (the caller checked it).
     reply_to: int | None = None
+    #: Who its text mentions (`chat.mentions.resolve`).
+    mentions: Mentions = NONE
     done: trio.Event = field(default_factory=trio.Event)
     message: Message | None = None
     #: True if the sender had already stored this `client_msg_id` in this room.
@@ -165,6 +168,7 @@ class MessageWriter:
         self._look = False  # another instance may have committed something: read the table
         self._wake_queued = False
         self._retry_at = math.inf  # when to retry a catch-up that failed
+        self._followers: list[Callable[[Sequence[tuple[Message | Change, Room]]], None]] = []
 
     @property
     def position(self) -> int:
@@ -180,6 +184,7 @@ class MessageWriter:
         skip: int | None,
         client_msg_id: str | None = None,
         reply_to: int | None = None,
+        mentions: Mentions = NONE,
     ) -> PendingMessage:
         """Store a message and publish it; return it once committed (`result()` is then
         ready, and `resent` says whether it was a resend).
@@ -188,7 +193,13 @@ class MessageWriter:
         commit fail.
         """
         pending = await self.submit(
-            room, sender_id, body, skip=skip, client_msg_id=client_msg_id, reply_to=reply_to
+            room,
+            sender_id,
+            body,
+            skip=skip,
+            client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            mentions=mentions,
         )
         # If we are cancelled here the message may still be committed and delivered:
         # it was sent, and nothing is lost by finishing the job.
@@ -206,6 +217,7 @@ class MessageWriter:
         on_error: Callable[[BaseException], None] | None = None,
         on_resent: Callable[[Message], None] | None = None,
         reply_to: int | None = None,
+        mentions: Mentions = NONE,
     ) -> PendingMessage:
         """Queue a message for the next batch and return without waiting for the commit
         (waiting only while the queue is full). A client that does not need the stored
@@ -219,6 +231,7 @@ class MessageWriter:
             on_error=on_error,
             on_resent=on_resent,
             reply_to=reply_to,
+            mentions=mentions,
         )
         try:
             await self._queue_send.send(pending)
@@ -344,7 +357,16 @@ class MessageWriter:
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
         rows = [
-            NewMessage(p.room.id, p.sender_id, p.body, p.client_msg_id, p.reply_to) for p in batch
+            NewMessage(
+                p.room.id,
+                p.sender_id,
+                p.body,
+                p.client_msg_id,
+                p.reply_to,
+                p.mentions.uids,
+                p.mentions.room,
+            )
+            for p in batch
         ]
         try:
             # Shielded: a commit under way finishes even if shutdown begins (cutting it
@@ -432,6 +454,16 @@ class MessageWriter:
         ]
         await self._broadcaster.publish(events)
         self._position = items[-1][0].position
+        if self._followers:
+            published = [(item, room) for item, room, _skip in items]
+            for follower in self._followers:
+                follower(published)
+
+    def follow(self, follower: Callable[[Sequence[tuple[Message | Change, Room]]], None]) -> None:
+        """Hand `follower` every batch published from now on, in position order, after
+        the broadcaster has it (`chat.activity`). It must not wait: it runs in the
+        writer's task, between two batches."""
+        self._followers.append(follower)
 
     def committed(self, change: Change) -> None:
         """A request has committed `change`: publish it here (after anything before it)

@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .activity import Activity
     from .broadcaster import BroadcastStats
     from .bus import Bus
     from .message_changes import MessageChanges
@@ -140,6 +141,7 @@ class ServerCollector(Collector):
     bus: Bus
     presence: Presence
     changes: MessageChanges
+    activity: Activity
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -162,6 +164,16 @@ class ServerCollector(Collector):
         for kind, count in self.changes.committed.items():
             changes.add_metric([kind], count)
         yield changes
+        yield CounterMetricFamily(
+            "chat_activity_frames",
+            "Activity frames (a message in another of a user's rooms) sent to connections.",
+            self.activity.frames,
+        )
+        yield CounterMetricFamily(
+            "chat_activity_batches_dropped",
+            "Published batches the activity fan-out could not take (its inbox was full).",
+            self.activity.dropped,
+        )
         stats = self.broadcast
         yield CounterMetricFamily(
             "chat_deliveries",

@@ -1,10 +1,11 @@
 """Notices to a user's room-protocol connections, on every instance.
 
 Some frames are for a person rather than a room: a read marker that moved (so the user's
-other tabs clear their badges), an invitation into a room (so it appears without a
-reload). `Notices.send` delivers such a frame to every ``/ws`` connection of the user on
-this instance at once, and tells the other instances over the bus (a ``user-notice``
-event), which deliver it to theirs (`on_event`, routed in `chat.server.serve`).
+other tabs clear their badges), an invitation into a room or a room joined (so it
+appears without a reload). `Notices.send` delivers such a frame to every ``/ws``
+connection of the user on this instance at once, and tells the other instances over the
+bus (a ``user-notice`` event), which deliver it to theirs (`on_event`, routed in
+`chat.server.serve`).
 
 Notices are best-effort, like a frame to a client that has just disconnected: nothing is
 stored, a bus that cannot take the event within `chat.bus.EVENT_TIMEOUT_S` only costs the other
@@ -19,6 +20,7 @@ synchronous methods touch the registry, so no lock is needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .bus import tell_others
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 #: The type of the bus event that carries a notice to the other instances.
 USER_NOTICE = "user-notice"
+#: The type of the bus event that carries a notice for everyone to the other instances.
+EVERYONE_NOTICE = "everyone-notice"
 
 
 class Recipient(Protocol):
@@ -47,6 +51,13 @@ class Notices:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._connections: dict[int, set[Recipient]] = {}
+        self._watchers: list[Callable[[int, dict[str, Any]], None]] = []
+
+    def watch(self, watcher: Callable[[int, dict[str, Any]], None]) -> None:
+        """Call `watcher(user_id, frame)` with every notice delivered here, whether the
+        user has connections here or not (`chat.activity` follows memberships so).
+        It must not wait."""
+        self._watchers.append(watcher)
 
     # `chat.ws.session.Registry`, for room-protocol sessions: each gets its user's
     # notices from when it starts until it ends, under whoever it is now.
@@ -73,6 +84,8 @@ class Notices:
 
     def deliver(self, user_id: int, frame: dict[str, Any]) -> None:
         """Offer `frame` to the user's connections on this instance. Never waits."""
+        for watcher in self._watchers:
+            watcher(user_id, frame)
         connections = self._connections.get(user_id)
         if connections is None:
             return
@@ -85,6 +98,26 @@ class Notices:
         self.deliver(user_id, frame)
         event = {"type": USER_NOTICE, "user_id": user_id, "frame": frame}
         await tell_others(self._bus, event, what=f"notice to user {user_id}")
+
+    def deliver_to_everyone(self, frame: dict[str, Any]) -> None:
+        """Offer `frame` to every room-protocol connection on this instance. Never waits."""
+        data = text_frame(dumps(frame))
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                connection.offer(data)
+
+    async def send_to_everyone(self, frame: dict[str, Any]) -> None:
+        """Deliver `frame` to every room-protocol connection, here and on every other
+        instance (a public room was created: every directory lists it)."""
+        self.deliver_to_everyone(frame)
+        event = {"type": EVERYONE_NOTICE, "frame": frame}
+        await tell_others(self._bus, event, what="a notice to everyone")
+
+    def on_everyone_event(self, event: dict[str, Any]) -> None:
+        """An ``everyone-notice`` from another instance: deliver it here."""
+        frame = event.get("frame")
+        if isinstance(frame, dict):
+            self.deliver_to_everyone(frame)
 
     def on_event(self, event: dict[str, Any]) -> None:
         """A ``user-notice`` from another instance: deliver it here. Malformed ones (from

@@ -18,6 +18,9 @@ The task tree (docs/DESIGN.md draws it):
         │                          forgets instances that fell silent
         ├── Presence.announce      tells each room's connections of presence changes held
         │                          back so that a room hears at most four a second
+        ├── Activity.run           tells each user's connections of what arrives in their
+        │   │                      other rooms (activity frames, one a second per room)
+        │   └── loader             reads a newly connected user's rooms into its index
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -44,6 +47,7 @@ from typing import NoReturn
 import trio
 
 from . import names, validation
+from .activity import Activity
 from .auth import Passwords, Tokens, load_or_create_secret
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
@@ -57,7 +61,7 @@ from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
-from .notices import USER_NOTICE, Notices
+from .notices import EVERYONE_NOTICE, USER_NOTICE, Notices
 from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
 from .rate_limits import EVENT_TYPE as RATE_HITS
@@ -122,6 +126,10 @@ async def serve(
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = Notices(bus)
         presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        # Fed by the writer (each published batch) and by the notices (rooms joined).
+        activity = Activity(store, lobby.id, failures=failures)
+        writer.follow(activity.offer)
+        notices.watch(activity.on_notice)
         service = ChatService(
             store,
             passwords,
@@ -134,6 +142,7 @@ async def serve(
             rate_limits=rate_limits,
             notices=notices,
             presence=presence,
+            activity=activity,
             edit_window_s=config.edit_window,
         )
         await passwords.prepare()
@@ -173,6 +182,7 @@ async def serve(
                 bus,
                 presence,
                 service.changes,
+                activity,
             )
         )
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
@@ -199,6 +209,7 @@ async def serve(
                     RATE_HITS: rate_limits.on_event,
                     TOKENS_REVOKED: revocations.on_event,
                     USER_NOTICE: notices.on_event,
+                    EVERYONE_NOTICE: notices.on_everyone_event,
                     PRESENCE: presence.on_event,
                 },
                 failures,
@@ -208,6 +219,7 @@ async def serve(
             await root.start(rate_limits.run, bus, presence.instance_count)
             await root.start(presence.run)
             await root.start(presence.announce)
+            await root.start(activity.run)
             await root.start(revocations.run)
             await root.start(probe.run)
             await root.start(http.run)

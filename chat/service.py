@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
-from . import names, shapes, validation
+from . import mentions, names, shapes, validation
 from .account_operations import AccountOperations
 from .account_operations import Identity as Identity  # re-exported: adapters import it from here
+from .activity import Activity
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
@@ -111,6 +112,7 @@ class ChatService(AccountOperations):
         rate_limits: RateLimits,
         notices: Notices,
         presence: Presence,
+        activity: Activity | None = None,
         edit_window_s: float | None = None,
     ) -> None:
         self.store = store
@@ -127,6 +129,8 @@ class ChatService(AccountOperations):
         self.notices = notices
         #: Who is online and in which room, cluster-wide (`chat.presence`).
         self.presence = presence
+        #: What arrives in a user's other rooms, for their connections (`chat.activity`).
+        self.activity = activity or Activity(store, lobby.id)
         #: Each user's notification level in each of their rooms (`chat.notification_levels`).
         self.notifications = NotificationLevels(self)
         #: Support threads between users and operators (`chat.support_desk`).
@@ -155,8 +159,22 @@ class ChatService(AccountOperations):
         insert, so two requests at once cannot both take the last one."""
         validation.room_name(name)
         self.rate_limits.hit(self.rate_limits.rooms, str(identity.user_id))
-        return await self.store.create_room(
+        room = await self.store.create_room(
             name, is_private=is_private, creator_id=identity.user_id
+        )
+        await self._joined(identity, room)
+        if not room.is_private:
+            # Every directory lists it now (a private room's name is nobody else's).
+            await self.notices.send_to_everyone(
+                {"Type": "room-created", "RoomID": room.id, "Name": room.name}
+            )
+        return room
+
+    async def _joined(self, identity: Identity, room: Room) -> None:
+        """Tell the caller's connections, on every instance, that they are a member of
+        `room` now (their other tabs list it; `chat.activity` follows it for them)."""
+        await self.notices.send(
+            identity.user_id, {"Type": "joined", "RoomID": room.id, "Name": room.name}
         )
 
     async def _room(self, room_id: int) -> Room:
@@ -211,6 +229,7 @@ class ChatService(AccountOperations):
             raise Forbidden(f"room {room_id} is private: ask its creator for an invitation")
         if room.kind == "group":
             await self.store.add_member(room.id, identity.user_id)
+            await self._joined(identity, room)
         return room
 
     async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
@@ -289,10 +308,10 @@ class ChatService(AccountOperations):
                 del self._marking[user_id]  # nobody holds or awaits it: forget it
         return marker
 
-    async def unread_counts(self, identity: Identity) -> list[tuple[int, int]]:
-        """(RoomID, unread) for each of the caller's rooms, the lobby included: messages
-        others sent after the caller's read marker, counted up to
-        `chat.store.shared.rooms.UNREAD_CAP`."""
+    async def unread_counts(self, identity: Identity) -> list[tuple[int, int, int]]:
+        """(RoomID, unread, mentions) for each of the caller's rooms, the lobby included:
+        messages others sent after the caller's read marker, and those of them that
+        mention the caller, each counted up to `chat.store.shared.rooms.UNREAD_CAP`."""
         return await self.store.unread_counts(identity.user_id, self.lobby_id)
 
     async def direct_room(self, identity: Identity, other_user_id: int) -> Room:
@@ -340,8 +359,15 @@ class ChatService(AccountOperations):
         validation.message_text(text, self.max_text_chars)
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, reply_to)
+        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
         pending = await self.writer.add(
-            room, identity.user_id, text, skip=skip, client_msg_id=client_msg_id, reply_to=reply_to
+            room,
+            identity.user_id,
+            text,
+            skip=skip,
+            client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            mentions=mentioned,
         )
         assert pending.message is not None
         return Posted(room, pending.message, pending.resent)
@@ -366,6 +392,7 @@ class ChatService(AccountOperations):
         validation.message_text(text, self.max_text_chars)
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, reply_to)
+        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
         return await self.writer.submit(
             room,
             identity.user_id,
@@ -375,6 +402,7 @@ class ChatService(AccountOperations):
             on_error=on_error,
             on_resent=on_resent,
             reply_to=reply_to,
+            mentions=mentioned,
         )
 
     async def _check_reply(self, room: Room, reply_to: int | None) -> None:

@@ -53,7 +53,8 @@ def room_message(message: Message) -> dict[str, Any]:
     frame, with issue 22's fields): the sender's own id for it, if it gave one, as
     ``ClientMsgID``; the message it answers, if it is a reply, as ``ReplyTo``; when it
     was last edited as ``EditedAt`` (null: never); ``"Deleted": true`` for a tombstone
-    (whose Text is ""); its ``Reactions``."""
+    (whose Text is ""); its ``Reactions``; the UIDs its text mentions as ``Mentions``,
+    and ``"MentionsRoom": true`` if it mentions every member (@room)."""
     shape: dict[str, Any] = {
         "MessageID": message.id,
         "RoomID": message.room_id,
@@ -63,7 +64,10 @@ def room_message(message: Message) -> dict[str, Any]:
         "CreatedAt": timestamp(message.created_at),
         "EditedAt": None if message.edited_at is None else timestamp(message.edited_at),
         "Reactions": reactions(message.reactions),
+        "Mentions": list(message.mentions),
     }
+    if message.mentions_room:
+        shape["MentionsRoom"] = True
     if message.client_msg_id is not None:
         shape["ClientMsgID"] = message.client_msg_id
     if message.reply_to is not None:
@@ -90,6 +94,9 @@ def change(change: Change) -> dict[str, Any]:
     if change.kind == "edited":
         shape["Text"] = change.text
         shape["EditedAt"] = timestamp(change.at)
+        shape["Mentions"] = list(change.mentions)
+        if change.mentions_room:
+            shape["MentionsRoom"] = True
     elif change.kind == "reactions":
         shape["Reactions"] = reactions(change.reactions)
     shape["Seq"] = change.seq
@@ -105,7 +112,11 @@ def unchanged(request: str, message: Message) -> dict[str, Any]:
         return {"Type": "deleted", **shape}
     if request == "edit":
         edited_at = None if message.edited_at is None else timestamp(message.edited_at)
-        return {"Type": "edited", **shape, "Text": message.body, "EditedAt": edited_at}
+        edited = {"Type": "edited", **shape, "Text": message.body, "EditedAt": edited_at}
+        edited["Mentions"] = list(message.mentions)
+        if message.mentions_room:
+            edited["MentionsRoom"] = True
+        return edited
     return {"Type": "reactions", **shape, "Reactions": reactions(message.reactions)}
 
 

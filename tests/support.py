@@ -327,7 +327,7 @@ class Account:
 
 async def account(server: Server, name: str, password: str = PASSWORD) -> Account:
     """Register through spec 004 (/register), log in through PUT /login."""
-    email = f"{name.lower()}@example.com"
+    email = f"{name.lower().replace(' ', '.')}@example.com"
     async with http_client(server) as client:
         registered = await client.post(
             "/register", json={"Username": name, "Email": email, "Password": password}

@@ -249,3 +249,24 @@ async def test_the_people_panel_shows_a_member_online_on_another_instance(
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)
+
+
+async def test_a_mention_on_one_instance_lights_the_badges_on_the_other(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        room_id = alice.create_room("side")
+        alice.invite("bob")
+        bob.page.wait_for_selector(f"#rooms button[data-room='{room_id}']", timeout=WAIT_MS)
+        alice.say("@bob over here")
+        row = bob.page.locator(f"#rooms li:has(button[data-room='{room_id}'])")
+        bob.wait_for_text(f"#rooms li:has(button[data-room='{room_id}']) .badge", "1")
+        bob.wait_for_text(f"#rooms li:has(button[data-room='{room_id}']) .mention-badge", "@1")
+        assert row.locator(".mention-badge").is_visible()
+        assert bob.page.title() == "(1) chat"
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)

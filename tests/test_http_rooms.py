@@ -359,6 +359,7 @@ async def test_messages_are_paged_newest_first_100_at_a_time(
         "CreatedAt",
         "EditedAt",
         "Reactions",
+        "Mentions",
     }
     assert (message["RoomID"], message["UID"], message["Username"]) == (room_id, owner.uid, "owner")
 

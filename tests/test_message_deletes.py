@@ -58,6 +58,7 @@ async def test_history_keeps_a_tombstone_with_no_text(server: Server, clients: C
         "CreatedAt": sent["CreatedAt"],
         "EditedAt": None,
         "Reactions": [],
+        "Mentions": [],
         "Deleted": True,
     }
 
@@ -220,4 +221,4 @@ async def test_a_deleted_message_is_no_longer_unread(server: Server, clients: Cl
     await ws.request({"Type": "delete", "MessageID": gone["MessageID"]})
     async with http_client(server) as client:
         counts = (await client.get("/rooms/unread", headers=bob.auth)).json()
-    assert {"RoomID": room_id, "Unread": 1} in counts  # the one kept
+    assert {"RoomID": room_id, "Unread": 1, "Mentions": 0} in counts  # the one kept

@@ -162,6 +162,7 @@ async def test_an_edit_to_the_same_text_changes_nothing(server: Server, clients:
         "MessageID": sent["MessageID"],
         "Text": "same",
         "EditedAt": None,
+        "Mentions": [],
     }  # the present state, no Seq: nothing joined the stream
 
 

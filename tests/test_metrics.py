@@ -322,3 +322,18 @@ async def test_with_workers_each_scrape_is_one_workers_figures_named_by_its_inst
             samples = await scrape(workers.server)
             [labels] = [labels for name, labels in samples if name == "chat_instance_info"]
             seen.add(dict(labels)["instance"])
+
+
+async def test_activity_frames_are_counted(nursery: trio.Nursery, config: Config) -> None:
+    server = await start_server(nursery, config)
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    async with open_clients(server) as clients:
+        watcher = await clients.json("/ws", token=bob.token)
+        await watcher.request({"Type": "enter", "RoomID": 0})
+        ws = await entered(clients, alice, room_id)
+        await ws.request({"Type": "message", "Text": "x"})
+        assert (await watcher.receive())["Type"] == "activity"
+        samples = await scrape(server)
+    assert value(samples, "chat_activity_frames_total") == 1
+    assert value(samples, "chat_activity_batches_dropped_total") == 0

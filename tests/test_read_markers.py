@@ -183,4 +183,4 @@ async def test_deleting_a_user_with_read_markers_deletes_them_too(config: Config
         # Her markers go with her (ON DELETE CASCADE), or this would break a foreign key.
         assert await store.delete_user(alice.id)
         # Bob's marker points at a message that went with Alice: it still counts from it.
-        assert await store.unread_counts(bob.id, store.lobby_id) == [(store.lobby_id, 0)]
+        assert await store.unread_counts(bob.id, store.lobby_id) == [(store.lobby_id, 0, 0)]

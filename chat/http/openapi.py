@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from quart import Blueprint, Quart, current_app
 
 from .. import __version__
+from ..mentions import MAX_MENTIONS
 from ..validation import MAX_ID
 
 Schema = dict[str, Any]
@@ -100,8 +101,14 @@ MESSAGE = exact_object(
         "CreatedAt": TIMESTAMP,
         "EditedAt": {**TIMESTAMP, "type": ["string", "null"]},
         "Reactions": REACTIONS,
+        "Mentions": {"type": "array", "items": ID, "maxItems": MAX_MENTIONS},
     },
-    {"ClientMsgID": STRING, "ReplyTo": ID, "Deleted": {"const": True}},
+    {
+        "ClientMsgID": STRING,
+        "ReplyTo": ID,
+        "Deleted": {"const": True},
+        "MentionsRoom": {"const": True},
+    },
 )
 #: A message's reaction state, as a reaction route answers it.
 REACTION_STATE = exact_object({"RoomID": ID, "MessageID": ID, "Reactions": REACTIONS})

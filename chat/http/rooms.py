@@ -61,7 +61,13 @@ _TOO_MANY_INVITATIONS = Answer(
     retry_after=True,
 )
 _COUNT = {"type": "integer", "minimum": 0}
-_UNREAD = exact_object({"RoomID": ID, "Unread": {**_COUNT, "maximum": UNREAD_CAP}})
+_UNREAD = exact_object(
+    {
+        "RoomID": ID,
+        "Unread": {**_COUNT, "maximum": UNREAD_CAP},
+        "Mentions": {**_COUNT, "maximum": UNREAD_CAP},
+    }
+)
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
 #: A room as `GET /room/{roomID}` describes it, and for a direct one its two users.
 _ROOM_DETAILS = {
@@ -185,7 +191,8 @@ def room_routes(service: ChatService) -> Blueprint:
             "Every room the caller is in, the lobby included, by RoomID: the messages"
             " others sent after the caller's read marker (the read frame on /ws); the"
             f" caller's own never count. Counting stops at {UNREAD_CAP}: that number"
-            f" means {UNREAD_CAP} or more (show it as {UNREAD_CAP - 1}+)."
+            f" means {UNREAD_CAP} or more (show it as {UNREAD_CAP - 1}+). Mentions counts"
+            " those unread messages that mention the caller (by name, or @room)."
         ),
         token=Token.REQUIRED,
         answers={200: Answer("unread counts", {"type": "array", "items": _UNREAD})},
@@ -193,7 +200,10 @@ def room_routes(service: ChatService) -> Blueprint:
     async def unread() -> Any:
         identity = await require_identity(service, request)
         counts = await service.unread_counts(identity)
-        return [{"RoomID": room_id, "Unread": count} for room_id, count in counts]
+        return [
+            {"RoomID": room_id, "Unread": unread, "Mentions": min(mentions, unread)}
+            for room_id, unread, mentions in counts
+        ]
 
     @routes.get("/rooms/public")
     @describe(

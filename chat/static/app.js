@@ -8,6 +8,11 @@ import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
 import { presenceChanged, setUpPeople, showPeopleOf } from "./people.js";
 import { keepNewestInView, pinToNewest } from "./scrolling.js";
+import {
+  activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
+  setUpAttention, showMentions,
+} from "./attention.js";
+import { forgetMembers, setUpCompletion } from "./completion.js";
 
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "chat.token";
@@ -17,9 +22,8 @@ const HISTORY_PAGE = 50;
 // per 2 seconds per user).
 const TYPING_EVERY_MS = 2000;
 const TYPING_SHOWN_MS = 5000;
-// Messages in rooms other than the one shown do not come on the socket (direct messages
-// aside): their unread counts are asked for again this often.
-const UNREAD_EVERY_MS = 30_000;
+// Messages in rooms other than the one shown do not come on the socket: an activity frame
+// says something arrived in one, and the counts are asked for then (attention.js).
 const READ_AFTER_MS = 500;
 // A message sent and neither confirmed nor refused this long after is marked as not
 // sent (no answer), with Retry and Discard: nothing stays "sending..." for ever.
@@ -73,6 +77,10 @@ const state = {
   notSent: [],
   // The message the next one answers ({ id, name, text }), chosen with its Reply button.
   replyTo: null,
+  // A message to bring into view once the room being entered has its history (a click
+  // on a notification).
+  focusOnEntry: null,
+  directoryTimer: null, // set while the directory waits to be asked for again
 };
 
 // --- errors and status ---
@@ -427,7 +435,15 @@ function handleFrame(raw) {
       announce(frame);
       addMessages([frame]);
       stoppedTyping(frame.UID);   // what they were typing has arrived
+      arrived(frame);             // a notification, if the tab is hidden
     }
+  } else if (frame.Type === "activity") {
+    if (frame.RoomID !== state.shown) activity(frame);
+  } else if (frame.Type === "room-created") {
+    if (!state.rooms.has(frame.RoomID)) directoryChanged();
+  } else if (frame.Type === "joined") {
+    forgetMembers(frame.RoomID);
+    loadRooms();                  // in another tab, perhaps: list it here too
   } else if (frame.Type === "edited" || frame.Type === "deleted" || frame.Type === "reactions") {
     changed(frame);
   } else if (frame.Type === "entered") {
@@ -492,6 +508,7 @@ function announce(message) {
 async function loadRooms() {
   try {
     const rooms = await api("GET", "/rooms/details");
+    levelsFrom(rooms);
     state.lobby = rooms[0].RoomID;
     state.rooms = new Set(rooms.map(({ RoomID }) => RoomID));
     const items = [];
@@ -557,6 +574,7 @@ async function entered(roomId, name) {
   showMenu(false);
   state.room = roomId;
   state.shown = roomId;
+  roomShown(roomId);
   // The server follows "entered" with the people present (again, after a reconnect).
   showPeopleOf(roomId, { lobby: roomId === state.lobby });
   for (const uid of [...state.typing.keys()]) stoppedTyping(uid);
@@ -595,6 +613,10 @@ async function entered(roomId, name) {
     addMessages(page);
     for (const message of page) state.since = Math.max(state.since, message.MessageID);
     $("#older").hidden = page.length < HISTORY_PAGE;
+    if (state.focusOnEntry !== null) {
+      showMessage(state.focusOnEntry);
+      state.focusOnEntry = null;
+    }
     resendTo(roomId);
   } catch (error) {
     showError(error.message);
@@ -615,6 +637,10 @@ function changed(frame) {
   if (frame.RoomID !== state.shown) return;
   if (frame.Seq) state.since = Math.max(state.since, frame.Seq);
   if (!applyChange(frame) && state.held !== null) state.held.push(frame);
+  const item = document.querySelector(`#messages li[data-id="${frame.MessageID}"]`);
+  if (item !== null && frame.Type === "edited") {
+    markMention(item, { ...frame, UID: Number(item.dataset.uid) });   // its new mentions
+  }
 }
 
 // One page of a room's history, oldest first: the latest, or the one before `before`.
@@ -678,6 +704,8 @@ function addMessages(messages, { follow = true } = {}) {
     learnName(message.UID, message.Username);
     const item = messageItem(message.Username, message.Text, message.Username);
     item.dataset.id = String(message.MessageID);
+    item.dataset.uid = String(message.UID);
+    markMention(item, message);
     if (message.ReplyTo) {
       item.classList.add("reply");
       item.insertBefore(quoteOf(message.ReplyTo), item.querySelector(".text"));
@@ -860,6 +888,7 @@ async function loadUnread() {
     const counts = await api("GET", "/rooms/unread");
     if (asked !== state.unreadAsked) return;
     state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
+    counted(counts);
     // The room shown is being read: whatever the server counted there is on the page
     // (or about to be), and its read frame may not be stored yet.
     if (state.shown !== null) state.unread.set(state.shown, 0);
@@ -871,18 +900,20 @@ async function loadUnread() {
   }
 }
 
-// Each room's badge: its unread count, none for the room shown (it is being read).
+// Each room's badge: its unread count, none for the room shown (it is being read); its
+// mentions of you beside it, and the count in the tab's title (attention.js).
 function showUnread() {
+  // A room we have read and just left may have been counted before our read frame was
+  // stored: it shows none until the frame is told back (which asks again).
+  const isRead = (roomId) => roomId === state.shown || state.readUntold.has(roomId);
   for (const badge of document.querySelectorAll("#rooms .badge")) {
     const roomId = Number(badge.dataset.room);
-    // A room we have read and just left may have been counted before our read frame
-    // was stored: it shows none until the frame is told back (which asks again).
-    const read = roomId === state.shown || state.readUntold.has(roomId);
-    const count = read ? 0 : state.unread.get(roomId) ?? 0;
+    const count = isRead(roomId) ? 0 : state.unread.get(roomId) ?? 0;
     badge.textContent = count >= 1000 ? "999+" : String(count);
     badge.title = `${badge.textContent} unread`;
     badge.hidden = count === 0;
   }
+  showMentions(state.unread, isRead);
 }
 
 // A message arrived for a room that is not shown (a direct one: group rooms' come only
@@ -917,6 +948,15 @@ function sendRead() {
 
 // The public rooms the caller is not in, with their member counts, the busiest first (as
 // the server orders them): a click joins one and goes in.
+// A public room was created (by anyone, anywhere): list it, once for a burst.
+function directoryChanged() {
+  if (state.directoryTimer !== null) return;
+  state.directoryTimer = setTimeout(() => {
+    state.directoryTimer = null;
+    loadDirectory();
+  }, 250);
+}
+
 async function loadDirectory() {
   try {
     const rooms = await api("GET", "/rooms/public");
@@ -1167,10 +1207,14 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", followAddress);
 
   $("#cancel-reply").addEventListener("click", cancelReply);
-  $("#send-form").addEventListener("submit", (event) => {
+  $("#send-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
     if (!input.value || state.room === null) return;
+    // @room calls everyone: in a room of more than ten, only once the person says so.
+    if (/(^|[^\p{L}\p{N}_.+\-=@])@room\b/iu.test(input.value)
+        && await mentionsManyPeople(state.room, state.room === state.lobby)
+        && !window.confirm("@room notifies everyone in this room. Send it?")) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
     if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
     cancelReply();
@@ -1189,6 +1233,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const composer = $("#send-form textarea[name=text]");
   setUpComposer(composer, $("#char-count"));
   keepNewestInView($("#messages"));
+  setUpCompletion(composer, {
+    api,
+    me: () => state.me.uid,
+    shown: () => state.shown,
+    isLobby: (roomId) => roomId === state.lobby,
+  });
   composer.addEventListener("input", (event) => {
     fitComposer(event.target);
     if (event.target.value) typingHere();
@@ -1282,7 +1332,21 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.removeItem("chat.notice");
     showError(notice);
   }
-  setInterval(() => { if (state.me !== null) loadUnread(); }, UNREAD_EVERY_MS);
+  setUpAttention({
+    api,
+    me: () => state.me?.uid,
+    shown: () => state.shown,
+    recount: loadUnread,
+    roomName: (roomId) => document.querySelector(`#rooms button[data-room="${roomId}"]`)
+      ?.textContent.replace("🔒", "") ?? "a room",
+    open: (roomId, messageId) => {
+      if (roomId === state.shown) return showMessage(messageId);
+      state.focusOnEntry = messageId;
+      enter(roomId);
+    },
+    notice: showNotice,
+    error: showError,
+  });
 
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) start(token);

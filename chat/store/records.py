@@ -85,11 +85,35 @@ class Change:
     at: datetime
     text: str | None = None
     reactions: tuple[Reaction, ...] = ()
+    #: An edit's mentions: those of the new text (as `Message.mentions`, `mentions_room`).
+    mentions: tuple[int, ...] = ()
+    mentions_room: bool = False
+    #: An edit's newly mentioned: `EditedMentions` (None for other kinds, and for an edit
+    #: that mentions nobody new).
+    newly: EditedMentions | None = None
 
     @property
     def position(self) -> int:
         """Its place in the stream of messages and changes (`Message.position`)."""
         return self.seq
+
+
+@dataclass(frozen=True, slots=True)
+class EditedMentions:
+    """Who an edit mentions that the text before it did not: users newly named
+    (`uids`), or, when ``@room`` is new (`room`), every member but the author and those
+    mentioned before (`before`). Only the newly mentioned are notified."""
+
+    author_id: int
+    uids: tuple[int, ...] = ()
+    room: bool = False
+    before: tuple[int, ...] = ()
+
+    def mentions_user(self, user_id: int) -> bool:
+        """Whether the edit newly mentions `user_id` (a member of the room)."""
+        if user_id in self.uids:
+            return True
+        return self.room and user_id != self.author_id and user_id not in self.before
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +150,9 @@ class NewMessage:
     #: The message of the same room it answers (checked by the caller: see
     #: `History.is_message_of_room`).
     reply_to: int | None = None
+    #: Who its text mentions (`chat.mentions.resolve` found them): UIDs, and @room.
+    mentions: tuple[int, ...] = ()
+    mentions_room: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,9 +167,21 @@ class Rooms(Protocol):
         leaves it where it is); the marker as stored. None if the room has no such
         message."""
 
-    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
-        """(room id, unread) for the lobby and each room the user is a member of, by id:
-        messages from others after the user's marker, at most `UNREAD_CAP`."""
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
+        """(room id, unread, mentions) for the lobby and each room the user is a member
+        of, by id: messages from others after the user's marker, and those of them that
+        mention the user; each at most `UNREAD_CAP`."""
+
+    # --- mentions ---
+
+    async def mention_candidates(
+        self, room_id: int, keys: list[str]
+    ) -> list[tuple[str, int, bool]]:
+        """(name key, UID, may read the room) of the users whose `name_key` is one of
+        `keys` (`shared.mentions.MENTION_CANDIDATES_SQL`)."""
+
+    async def member_count(self, room_id: int) -> int:
+        """How many members the room has (every user, for the lobby)."""
 
 
 class Support(Protocol):
@@ -252,9 +264,17 @@ class Changes(Protocol):
     same text, a second deletion, a reaction already there or not there)."""
 
     async def edit_message(
-        self, room_id: int, message_id: int, text: str, check: Check
+        self,
+        room_id: int,
+        message_id: int,
+        text: str,
+        check: Check,
+        *,
+        mentions: tuple[int, ...] = (),
+        mentions_room: bool = False,
     ) -> Change | None:
-        """Replace the message's text, keeping the earlier version."""
+        """Replace the message's text, keeping the earlier version, and its mentions
+        with those of the new text (the change says who is newly mentioned)."""
 
     async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
         """Erase the message's text, its earlier versions and its reactions, leaving a

@@ -98,7 +98,11 @@ class RoomProtocol:
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        pass
+        # The first frame is handled once the user's rooms are indexed for activity
+        # frames (`chat.activity`): from its answer on, the client misses none.
+        identity = self._session.identity
+        if identity is not None:
+            await self._service.activity.ready(identity.user_id)
 
     async def handle(self, frame: Any) -> None:
         try:
@@ -175,6 +179,7 @@ class RoomProtocol:
         if self._subscription is not None:
             self._session.unsubscribe(self._subscription)
         self._room = self._subscription = None
+        self._session.room_id = None
 
     async def _enter(self, room_id: int, since_id: int | None, *, listening: bool) -> None:
         identity = self._session.identity
@@ -189,6 +194,7 @@ class RoomProtocol:
         if since_id is not None:
             await self._service.wait_until_delivered(since_id)
         self._room = room
+        self._session.room_id = room.id  # its activity frames stop (`chat.activity`)
         self._subscription = self._session.subscribe(
             room_topic(room.id), encode_room_message, hold=since_id is not None
         )

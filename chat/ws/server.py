@@ -145,7 +145,7 @@ class WebSocketServer:
         # Every session is filed in these (`chat.ws.session.Registry`); shared tuples,
         # so an idle connection pays nothing for them.
         self._registries: tuple[Registry, ...] = (revocations, service.presence)
-        self._room_registries = (*self._registries, service.notices)
+        self._room_registries = (*self._registries, service.notices, service.activity)
         self._config = config
         self._hosts = hosts
         self._addresses = addresses

@@ -169,6 +169,7 @@ class ClientSession:
         "path",
         "peer_gone",
         "registries",
+        "room_id",
     )
 
     _ids = itertools.count(1)
@@ -194,6 +195,8 @@ class ClientSession:
         self.identity: Identity | None = None
         #: The registries this session is filed in (set by `WebSocketServer.handle`).
         self.registries: tuple[Registry, ...] = ()
+        #: The room a room-protocol connection is in (None: none; `chat.ws.rooms`).
+        self.room_id: int | None = None
         self._identity_listeners: tuple[Callable[[Identity], None], ...] = ()
         #: True once the receive loop has seen the connection close.
         self.peer_gone = False

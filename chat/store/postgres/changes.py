@@ -27,6 +27,12 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
+from ..shared.mentions import (
+    FORGET_MENTIONS_SQL,
+    SET_MENTIONS_SQL,
+    edit_mentions_to_json,
+    uids_to_json,
+)
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
@@ -43,8 +49,14 @@ _MESSAGE_IN_ROOM = (
 _MESSAGE_IN_ROOM_LOCKING_ITS_SENDER = f"{_MESSAGE_IN_ROOM} FOR KEY SHARE OF u"
 
 _INSERT_CHANGE = (
-    "INSERT INTO message_changes (room_id, message_id, kind, body, reactions)"
-    " VALUES ($1, $2, $3, $4, $5) RETURNING *"
+    "INSERT INTO message_changes (room_id, message_id, kind, body, reactions, mentions)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *"
+)
+
+# A message's mentions by name, from its UIDs.
+_REMEMBER_MENTIONS = (
+    "INSERT INTO message_mentions (user_id, room_id, message_id)"
+    " SELECT unnest($1::bigint[]), $2, $3 ON CONFLICT DO NOTHING"
 )
 
 
@@ -82,21 +94,40 @@ async def _record(
     *,
     body: str | None = None,
     reactions: str | None = None,
+    mentions: str | None = None,
 ) -> Change:
-    row = await conn.fetchrow(_INSERT_CHANGE, message.room_id, message.id, kind, body, reactions)
+    row = await conn.fetchrow(
+        _INSERT_CHANGE, message.room_id, message.id, kind, body, reactions, mentions
+    )
     return change_from_row(row, as_is)
 
 
 async def _aio_edit(
-    pool: asyncpg.Pool, room_id: int, message_id: int, text: str, check: Check
+    pool: asyncpg.Pool,
+    room_id: int,
+    message_id: int,
+    text: str,
+    check: Check,
+    mentions: tuple[int, ...],
+    mentions_room: bool,
 ) -> Change | None:
     async with pool.acquire() as conn, conn.transaction():
         message = await _checked(conn, room_id, message_id, check)
         if message.body == text:
             return None
-        change = await _record(conn, message, EDITED, body=text)
+        stored, _ = edit_mentions_to_json(mentions, mentions_room, message)
+        change = await _record(conn, message, EDITED, body=text, mentions=stored)
         sql = EDIT_MESSAGE_SQL.format(text="$1", at="$2", message="$3")
         await conn.execute(sql, text, change.at, message_id)
+        await conn.execute(
+            SET_MENTIONS_SQL.format(uids="$1", room="$2", message="$3"),
+            uids_to_json(mentions),
+            mentions_room,
+            message_id,
+        )
+        await conn.execute(FORGET_MENTIONS_SQL.format(message="$1"), message_id)
+        if mentions:
+            await conn.execute(_REMEMBER_MENTIONS, list(mentions), room_id, message_id)
         return change
 
 
@@ -110,6 +141,7 @@ async def _aio_delete(
         change = await _record(conn, message, DELETED)
         await conn.execute(TOMBSTONE_SQL.format(at="$1", message="$2"), change.at, message_id)
         await conn.execute(ERASE_REACTIONS_SQL.format(message="$1"), message_id)
+        await conn.execute(FORGET_MENTIONS_SQL.format(message="$1"), message_id)
         await conn.execute(ERASE_CHANGES_SQL.format(message="$1", seq="$2"), message_id, change.seq)
         return change
 
@@ -168,9 +200,18 @@ class PostgresChanges(PostgresBase):
     """`Changes` on PostgreSQL."""
 
     async def edit_message(
-        self, room_id: int, message_id: int, text: str, check: Check
+        self,
+        room_id: int,
+        message_id: int,
+        text: str,
+        check: Check,
+        *,
+        mentions: tuple[int, ...] = (),
+        mentions_room: bool = False,
     ) -> Change | None:
-        return await self._call(_aio_edit, self._pool, room_id, message_id, text, check)
+        return await self._call(
+            _aio_edit, self._pool, room_id, message_id, text, check, mentions, mentions_room
+        )
 
     async def delete_message(self, room_id: int, message_id: int, check: Check) -> Change | None:
         return await self._call(_aio_delete, self._pool, room_id, message_id, check)

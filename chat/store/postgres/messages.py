@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
+from ..shared.mentions import uids_to_json
 from ..shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
@@ -32,12 +33,20 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 # them (ORDER BY ord), so their ids increase in the order of the batch. A resent
 # client_msg_id conflicts with its original and is skipped (no row back).
 _INSERT_MESSAGES = (
-    "WITH m AS (INSERT INTO messages (room_id, sender_id, body, client_msg_id, reply_to)"
-    " SELECT r, s, b, c, p"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])"
-    " WITH ORDINALITY AS t(r, s, b, c, p, ord) ORDER BY ord"
+    "WITH m AS (INSERT INTO messages"
+    " (room_id, sender_id, body, client_msg_id, reply_to, mentions, mentions_room)"
+    " SELECT r, s, b, c, p, n, a"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
+    " $6::text[], $7::boolean[])"
+    " WITH ORDINALITY AS t(r, s, b, c, p, n, a, ord) ORDER BY ord"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
-    " DO NOTHING RETURNING *)"
+    " DO NOTHING RETURNING *),"
+    # Who the stored messages mention by name (sql/postgres/0014_mentions.sql): a
+    # data-modifying CTE runs whether or not the query reads it.
+    " n AS (INSERT INTO message_mentions (user_id, room_id, message_id)"
+    " SELECT j.uid::bigint, m.room_id, m.id"
+    " FROM m CROSS JOIN LATERAL jsonb_array_elements_text(m.mentions::jsonb) AS j(uid)"
+    " WHERE m.mentions IS NOT NULL ON CONFLICT DO NOTHING)"
     f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id ORDER BY m.id"
 )
 
@@ -81,6 +90,8 @@ async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[
         [row.body for row in rows],
         [row.client_msg_id for row in rows],
         [row.reply_to for row in rows],
+        [uids_to_json(row.mentions) for row in rows],
+        [row.mentions_room for row in rows],
     )
     # Match rows to what came back, in order: a row without a client id is always
     # stored; one with a client id is stored unless it was a resend.

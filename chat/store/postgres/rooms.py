@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..records import PublicRoom, Room, RoomDetails
+from ..shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
 from ..shared.rooms import (
     MARK_READ_SQL,
     NOTIFICATION_LEVEL_SQL,
@@ -159,7 +160,22 @@ class PostgresRooms(PostgresBase):
         sql = MARK_READ_SQL.format(user="$1", room="$2", message="$3", greatest="greatest")
         return await self._call(self._pool.fetchval, sql, user_id, room_id, message_id)
 
-    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
-        sql = UNREAD_COUNTS_SQL.format(user="$1", lobby="$2::bigint", cap=UNREAD_CAP)
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(
+            user="$1", lobby="$2::bigint", cap=UNREAD_CAP, whole_room="m.mentions_room"
+        )
         rows = await self._call(self._pool.fetch, sql, user_id, lobby_id)
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    # --- mentions ---
+
+    async def mention_candidates(
+        self, room_id: int, keys: list[str]
+    ) -> list[tuple[str, int, bool]]:
+        sql = MENTION_CANDIDATES_SQL.format(room="$1", keys="SELECT unnest($2::text[])")
+        rows = await self._call(self._pool.fetch, sql, room_id, keys)
+        return [candidate_from_row(row) for row in rows]
+
+    async def member_count(self, room_id: int) -> int:
+        count = await self._call(self._pool.fetchval, MEMBER_COUNT_SQL.format(room="$1"), room_id)
+        return 0 if count is None else int(count)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ...errors import InvalidInput
 from ..records import Change, Message, Reaction, Version
+from .mentions import edit_mentions_from_json
 from .rows import Row, ToDatetime
 
 #: Called with the message a change is about (None: no such message in the room), as it
@@ -60,6 +61,7 @@ def reactions_from_rows(rows: Sequence[Row]) -> tuple[Reaction, ...]:
 
 
 def change_from_row(row: Row, to_datetime: ToDatetime) -> Change:
+    mentions, mentions_room, newly = edit_mentions_from_json(row["mentions"])
     return Change(
         seq=row["seq"],
         room_id=row["room_id"],
@@ -68,6 +70,9 @@ def change_from_row(row: Row, to_datetime: ToDatetime) -> Change:
         at=to_datetime(row["created_at"]),
         text=row["body"],
         reactions=reactions_from_json(row["reactions"]),
+        mentions=mentions,
+        mentions_room=mentions_room,
+        newly=newly,
     )
 
 
@@ -97,7 +102,7 @@ FROM message_reactions WHERE message_id = {message}
 #: reads these beside the messages). {after}, {before} and {limit} are placeholders.
 CHANGES_AFTER_SQL = """
 SELECT c.seq, c.room_id, c.message_id, c.kind, c.body, c.reactions, c.created_at,
-       r.name AS room_name, r.kind AS room_kind, r.is_private AS room_is_private,
+       c.mentions, r.name AS room_name, r.kind AS room_kind, r.is_private AS room_is_private,
        r.creator_id AS room_creator_id, r.created_at AS room_created_at,
        d.low_user_id AS room_low_user_id, d.high_user_id AS room_high_user_id
 FROM message_changes AS c
@@ -110,7 +115,7 @@ LIMIT {limit}
 
 #: One room's changes with ``after < seq < before``, newest first (what a resume sends).
 ROOM_CHANGES_SQL = """
-SELECT seq, room_id, message_id, kind, body, reactions, created_at
+SELECT seq, room_id, message_id, kind, body, reactions, created_at, mentions
 FROM message_changes
 WHERE room_id = {room} AND seq > {after} AND seq < {before}
 ORDER BY seq DESC
@@ -134,7 +139,8 @@ EDIT_MESSAGE_SQL = (
 #: A deletion: what stays of the message is its tombstone ({at}, {message}).
 TOMBSTONE_SQL = (
     "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
-    " reactions = NULL, deleted_at = {at} WHERE id = {message}"
+    " reactions = NULL, mentions = NULL, mentions_room = false, deleted_at = {at}"
+    " WHERE id = {message}"
 )
 
 #: A reaction change: the message's reaction state as it now is ({state}, {message}).

@@ -9,6 +9,7 @@ from typing import TypeVar
 from ...errors import InvalidInput
 from ..records import Change, Message, Room
 from .changes import reactions_from_json
+from .mentions import uids_from_json
 from .rooms import room_from_row
 from .rows import Row, ToDatetime
 
@@ -18,7 +19,8 @@ T = TypeVar("T")
 #: users AS u ON u.id = m.sender_id`: the stores' selects of messages all use these.
 MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
-    " m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions"
+    " m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,"
+    " m.mentions, m.mentions_room"
 )
 
 
@@ -36,6 +38,8 @@ def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
         edited_at=None if row["edited_at"] is None else to_datetime(row["edited_at"]),
         deleted=row["deleted_at"] is not None,
         reactions=reactions_from_json(row["reactions"]),
+        mentions=uids_from_json(row["mentions"]),
+        mentions_room=bool(row["mentions_room"]),
     )
 
 
@@ -63,7 +67,7 @@ DELETED_AMONG_SQL = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at 
 COMMITTED_AFTER_SQL = """
 SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
        m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,
-       r.name AS room_name, r.kind AS room_kind,
+       m.mentions, m.mentions_room, r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id

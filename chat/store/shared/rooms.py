@@ -112,17 +112,31 @@ RETURNING message_id
 UNREAD_CAP = 1000
 
 #: Each room of a user's (the lobby and their memberships) with the number of messages
-#: others sent there after the user's read marker and did not delete, at most {cap} per
-#: room. One query:
-#: each count is a range scan of messages_by_room (room_id, id) from the marker on,
-#: stopped after {cap} rows. {user} and {lobby} are the stores' placeholders.
+#: others sent there after the user's read marker and did not delete, and how many of
+#: those mention the user (by name, or @room), each at most {cap} per room. One query:
+#: each unread count is a range scan of messages_by_room (room_id, id) from the marker
+#: on; the mentions by name a range of message_mentions' primary key (user, room,
+#: message), those of @room a range of the partial index messages_mentioning_room (a
+#: message with both counts once). {user} and {lobby} are the stores' placeholders,
+#: {whole_room} the test of messages.mentions_room (an integer on SQLite).
 UNREAD_COUNTS_SQL = """
 SELECT r.room_id,
        (SELECT count(*) FROM (
             SELECT 1 FROM messages AS m
             WHERE m.room_id = r.room_id AND m.id > coalesce(k.message_id, 0)
               AND m.sender_id <> {user} AND m.deleted_at IS NULL
-            LIMIT {cap}) AS counted) AS unread
+            LIMIT {cap}) AS counted) AS unread,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM message_mentions AS n JOIN messages AS m ON m.id = n.message_id
+            WHERE n.user_id = {user} AND n.room_id = r.room_id
+              AND n.message_id > coalesce(k.message_id, 0)
+              AND m.sender_id <> {user} AND NOT ({whole_room})
+            LIMIT {cap}) AS named)
+       + (SELECT count(*) FROM (
+            SELECT 1 FROM messages AS m
+            WHERE m.room_id = r.room_id AND {whole_room} AND m.id > coalesce(k.message_id, 0)
+              AND m.sender_id <> {user} AND m.deleted_at IS NULL
+            LIMIT {cap}) AS everyone) AS mentions
 FROM (SELECT {lobby} AS room_id
       UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS r
 LEFT JOIN read_markers AS k ON k.user_id = {user} AND k.room_id = r.room_id

@@ -27,6 +27,12 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
+from ..shared.mentions import (
+    FORGET_MENTIONS_SQL,
+    SET_MENTIONS_SQL,
+    edit_mentions_to_json,
+    uids_to_json,
+)
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
@@ -42,9 +48,21 @@ _MESSAGE_IN_ROOM = (
 _NEXT_POSITION = "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
 
 _INSERT_CHANGE = (
-    "INSERT INTO message_changes (seq, room_id, message_id, kind, body, reactions, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO message_changes"
+    " (seq, room_id, message_id, kind, body, reactions, mentions, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+# A message's mentions by name, from its JSON list of UIDs (`messages.mentions`).
+_REMEMBER_MENTIONS = (
+    "INSERT OR IGNORE INTO message_mentions (user_id, room_id, message_id)"
+    " SELECT value, ?, ? FROM json_each(?)"
+)
+
+
+def remember_mentions(conn: sqlite3.Connection, room_id: int, message_id: int, uids: str) -> None:
+    """Write `message_mentions` rows for a message whose `mentions` JSON is `uids`."""
+    conn.execute(_REMEMBER_MENTIONS, (room_id, message_id, uids))
 
 
 def _checked(conn: sqlite3.Connection, room_id: int, message_id: int, check: Check) -> Message:
@@ -62,11 +80,12 @@ def _record(
     *,
     body: str | None = None,
     reactions: str | None = None,
+    mentions: str | None = None,
 ) -> Change:
     """Write the change row at the next position; returns it."""
     seq = conn.execute(_NEXT_POSITION).fetchone()[0]
     now = now_ms()
-    values = (seq, message.room_id, message.id, kind, body, reactions, now)
+    values = (seq, message.room_id, message.id, kind, body, reactions, mentions, now)
     conn.execute(_INSERT_CHANGE, values)
     return change_from_row(
         {
@@ -76,6 +95,7 @@ def _record(
             "kind": kind,
             "body": body,
             "reactions": reactions,
+            "mentions": mentions,
             "created_at": now,
         },
         from_ms,
@@ -86,18 +106,34 @@ class SQLiteChanges(SQLiteBase):
     """`Changes` on SQLite."""
 
     async def edit_message(
-        self, room_id: int, message_id: int, text: str, check: Check
+        self,
+        room_id: int,
+        message_id: int,
+        text: str,
+        check: Check,
+        *,
+        mentions: tuple[int, ...] = (),
+        mentions_room: bool = False,
     ) -> Change | None:
         def edit(conn: sqlite3.Connection) -> Change | None:
             with transaction(conn):
                 message = _checked(conn, room_id, message_id, check)
                 if message.body == text:
                     return None
-                change = _record(conn, message, EDITED, body=text)
+                stored, _ = edit_mentions_to_json(mentions, mentions_room, message)
+                change = _record(conn, message, EDITED, body=text, mentions=stored)
                 conn.execute(
                     EDIT_MESSAGE_SQL.format(text="?", at="?", message="?"),
                     (text, int(change.at.timestamp() * 1000), message_id),
                 )
+                uids = uids_to_json(mentions)
+                conn.execute(
+                    SET_MENTIONS_SQL.format(uids="?", room="?", message="?"),
+                    (uids, mentions_room, message_id),
+                )
+                conn.execute(FORGET_MENTIONS_SQL.format(message="?"), (message_id,))
+                if uids is not None:
+                    remember_mentions(conn, room_id, message_id, uids)
                 return change
 
         return await self._run(edit)
@@ -114,6 +150,7 @@ class SQLiteChanges(SQLiteBase):
                     (int(change.at.timestamp() * 1000), message_id),
                 )
                 conn.execute(ERASE_REACTIONS_SQL.format(message="?"), (message_id,))
+                conn.execute(FORGET_MENTIONS_SQL.format(message="?"), (message_id,))
                 conn.execute(
                     ERASE_CHANGES_SQL.format(message="?", seq="?"), (message_id, change.seq)
                 )

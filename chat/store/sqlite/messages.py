@@ -9,6 +9,7 @@ from functools import partial
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
 from ..shared.measuring import observed
+from ..shared.mentions import uids_to_json
 from ..shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
@@ -22,15 +23,17 @@ from ..shared.messages import (
 )
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
+from .changes import remember_mentions
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, body, created_at, client_msg_id, reply_to)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages"
+    " (room_id, sender_id, body, created_at, client_msg_id, reply_to, mentions, mentions_room)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING"
     " RETURNING id, room_id, sender_id, body, created_at, client_msg_id, reply_to,"
-    " edited_at, deleted_at, reactions,"
+    " edited_at, deleted_at, reactions, mentions, mentions_room,"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
 )
 
@@ -69,6 +72,7 @@ class SQLiteMessages(SQLiteBase):
             added = []
             with transaction(conn):
                 for row in rows:
+                    mentions = uids_to_json(row.mentions)
                     values = (
                         row.room_id,
                         row.sender_id,
@@ -76,9 +80,13 @@ class SQLiteMessages(SQLiteBase):
                         now,
                         row.client_msg_id,
                         row.reply_to,
+                        mentions,
+                        row.mentions_room,
                     )
                     stored = conn.execute(_INSERT_MESSAGE, values).fetchone()
                     if stored is not None:
+                        if mentions is not None:
+                            remember_mentions(conn, row.room_id, stored["id"], mentions)
                         added.append(Added(message_of(stored), new=True))
                         continue
                     # A resend: answer with the original (the write lock is ours, so it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..records import PublicRoom, Room, RoomDetails
+from ..shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
 from ..shared.rooms import (
     MARK_READ_SQL,
     NOTIFICATION_LEVEL_SQL,
@@ -157,8 +158,26 @@ class SQLiteRooms(SQLiteBase):
         row = await self._run(lambda conn: conn.execute(sql, values).fetchone())
         return None if row is None else row[0]
 
-    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int]]:
-        sql = UNREAD_COUNTS_SQL.format(user=":user", lobby=":lobby", cap=UNREAD_CAP)
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
+        sql = UNREAD_COUNTS_SQL.format(
+            user=":user", lobby=":lobby", cap=UNREAD_CAP, whole_room="m.mentions_room <> 0"
+        )
         values = {"user": user_id, "lobby": lobby_id}
         rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    # --- mentions ---
+
+    async def mention_candidates(
+        self, room_id: int, keys: list[str]
+    ) -> list[tuple[str, int, bool]]:
+        # Positional marks: the room twice (as the query names it), then the keys.
+        sql = MENTION_CANDIDATES_SQL.format(room="?", keys=", ".join("?" * len(keys)))
+        values = [room_id, room_id, *keys]
+        rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
+        return [candidate_from_row(row) for row in rows]
+
+    async def member_count(self, room_id: int) -> int:
+        sql = MEMBER_COUNT_SQL.format(room="?")
+        row = await self._run(lambda conn: conn.execute(sql, (room_id,)).fetchone())
+        return 0 if row is None else int(row[0])

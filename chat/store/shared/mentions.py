@@ -1,0 +1,92 @@
+"""Mentions (sql/*/*_mentions.sql): the SQL both stores run to find who a message's
+names are, to keep `message_mentions` in step with a message's text, and how mentions
+are stored (JSON) and read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..records import EditedMentions, Message
+from .rows import Row
+
+
+def uids_to_json(uids: Sequence[int]) -> str | None:
+    """`messages.mentions`: the UIDs as a JSON array (None: nobody)."""
+    return json.dumps(list(uids), separators=(",", ":")) if uids else None
+
+
+def uids_from_json(text: str | None) -> tuple[int, ...]:
+    return () if text is None else tuple(json.loads(text))
+
+
+def edit_mentions_to_json(
+    uids: Sequence[int], room: bool, before: Message
+) -> tuple[str | None, EditedMentions | None]:
+    """`message_changes.mentions` for an edit of `before` whose new text mentions `uids`
+    (and @room if `room`), with who it newly mentions; (None, None) when it mentions
+    nobody."""
+    newly_uids = tuple(uid for uid in uids if not before.mentions_user(uid))
+    newly_room = room and not before.mentions_room
+    newly = None
+    if newly_uids or newly_room:
+        newly = EditedMentions(before.sender_id, newly_uids, newly_room, before.mentions)
+    if not uids and not room:
+        return None, newly
+    stored = {"UIDs": list(uids), "Room": room}
+    if newly is not None:
+        stored["New"] = list(newly.uids)
+        stored["NewRoom"] = newly.room
+        stored["Before"] = list(newly.before)
+        stored["Author"] = newly.author_id
+    return json.dumps(stored, separators=(",", ":")), newly
+
+
+def edit_mentions_from_json(
+    text: str | None,
+) -> tuple[tuple[int, ...], bool, EditedMentions | None]:
+    """An edit's (mentions, mentions_room, newly mentioned) from `edit_mentions_to_json`."""
+    if text is None:
+        return (), False, None
+    stored = json.loads(text)
+    newly = None
+    if "Author" in stored:
+        newly = EditedMentions(
+            stored["Author"], tuple(stored["New"]), stored["NewRoom"], tuple(stored["Before"])
+        )
+    return tuple(stored["UIDs"]), stored["Room"], newly
+
+
+#: The users whose name key is one of {keys} (the stores' list), and whether each may
+#: read room {room}: a member, or an operator (admin) and the room a support thread. The
+#: lobby, which everyone reads, is the caller's to know. One probe of the unique index
+#: on name_key per key, one of room_members' primary key per user found.
+MENTION_CANDIDATES_SQL = """
+SELECT u.id AS user_id, u.name_key AS name_key,
+       (EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = {room} AND m.user_id = u.id)
+        OR (u.is_admin AND EXISTS (
+            SELECT 1 FROM rooms AS r WHERE r.id = {room} AND r.kind = 'support'))) AS may_read
+FROM users AS u
+WHERE u.name_key IN ({keys})
+"""
+
+#: How many members room {room} has: every user, for the lobby.
+MEMBER_COUNT_SQL = """
+SELECT CASE WHEN r.kind = 'lobby' THEN (SELECT count(*) FROM users)
+            ELSE (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) END
+FROM rooms AS r WHERE r.id = {room}
+"""
+
+#: Forget who message {message} mentions by name (an edit rewrites them, a deletion
+#: erases them).
+FORGET_MENTIONS_SQL = "DELETE FROM message_mentions WHERE message_id = {message}"
+
+#: A message row's mentions brought up to date ({uids} the JSON, {room} the flag).
+SET_MENTIONS_SQL = (
+    "UPDATE messages SET mentions = {uids}, mentions_room = {room} WHERE id = {message}"
+)
+
+
+def candidate_from_row(row: Row) -> tuple[str, int, bool]:
+    """(name key, UID, may read) from `MENTION_CANDIDATES_SQL`."""
+    return row["name_key"], row["user_id"], bool(row["may_read"])

@@ -1,0 +1,210 @@
+"""Activity frames (issue 23, item 2): every ``/ws`` connection of a user hears, for each
+of their rooms other than the one it is in, ``{"Type": "activity", "RoomID",
+"MessageID", "Mention"}`` when a message arrives there: at most one frame per room per
+second per connection, coalesced (the latest MessageID; Mention true if any was a
+mention). Badges need no polling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from support import (
+    Account,
+    Clients,
+    JsonClient,
+    Server,
+    account,
+    create_room,
+    entered,
+    http_client,
+)
+
+from chat.activity import WINDOW_S
+
+LOBBY = 1
+
+
+async def _watching(clients: Clients, user: Account) -> JsonClient:
+    """A connection of `user` in no room, answered once (from then on it hears every
+    room's activity)."""
+    ws = await clients.json("/ws", token=user.token)
+    assert (await ws.request({"Type": "enter", "RoomID": 0}))["Type"] == "left"
+    return ws
+
+
+async def _nothing_within(ws: JsonClient, seconds: float) -> None:
+    with trio.move_on_after(seconds):
+        frame = await ws.receive()
+        raise AssertionError(f"expected no frame, got {frame}")
+
+
+async def test_a_message_in_another_room_is_heard_as_activity(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    watcher = await _watching(clients, bob)
+    sent = await (await entered(clients, alice, room_id)).request(
+        {"Type": "message", "Text": "hello"}
+    )
+    assert await watcher.receive() == {
+        "Type": "activity",
+        "RoomID": room_id,
+        "MessageID": sent["MessageID"],
+        "Mention": False,
+    }
+
+
+async def test_a_mention_is_heard_as_a_mention(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    watcher = await _watching(clients, bob)
+    ws = await entered(clients, alice, room_id)
+    await ws.request({"Type": "message", "Text": "@bob look"})
+    assert (await watcher.receive())["Mention"] is True
+
+
+async def test_the_room_a_connection_is_in_sends_messages_not_activity(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    reader = await entered(clients, bob, room_id)
+    ws = await entered(clients, alice, room_id)
+    sent = await ws.request({"Type": "message", "Text": "hello"})
+    assert (await reader.receive())["MessageID"] == sent["MessageID"]
+    await _nothing_within(reader, 0.3)
+
+
+async def test_ones_own_messages_are_not_activity(server: Server, clients: Clients) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    other_tab = await _watching(clients, alice)
+    await (await entered(clients, alice, room_id)).request({"Type": "message", "Text": "me"})
+    await _nothing_within(other_tab, 0.3)
+
+
+async def test_a_room_one_is_not_a_member_of_is_silent(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room")
+    watcher = await _watching(clients, bob)
+    await (await entered(clients, alice, room_id)).request({"Type": "message", "Text": "x"})
+    await _nothing_within(watcher, 0.3)
+
+
+async def test_a_burst_is_coalesced_into_one_frame_a_second(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    watcher = await _watching(clients, bob)
+    ws = await entered(clients, alice, room_id)
+    texts = ["one", "two", "@bob three", "four", "five"]
+    sent = [await ws.request({"Type": "message", "Text": text}) for text in texts]
+    first = await watcher.receive()
+    assert (first["MessageID"], first["Mention"]) == (sent[0]["MessageID"], False)
+    started = trio.current_time()
+    second = await watcher.receive()
+    # The rest, in one frame at the end of the window: the latest, and a mention in it.
+    assert (second["MessageID"], second["Mention"]) == (sent[-1]["MessageID"], True)
+    assert trio.current_time() - started <= WINDOW_S + 0.5
+    await _nothing_within(watcher, 0.3)
+
+
+async def test_rooms_are_coalesced_each_on_its_own(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    first_room = await create_room(server, alice, "first", bob)
+    second_room = await create_room(server, alice, "second", bob)
+    watcher = await _watching(clients, bob)
+    for room_id in (first_room, second_room):
+        await (await entered(clients, alice, room_id)).request({"Type": "message", "Text": "x"})
+    heard = {(await watcher.receive())["RoomID"] for _ in range(2)}
+    assert heard == {first_room, second_room}
+
+
+async def test_a_room_joined_after_connecting_is_heard(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room")
+    watcher = await _watching(clients, bob)
+    async with http_client(server) as client:
+        joined = await client.put("/join", headers=bob.auth, json={"RoomID": room_id})
+    assert joined.status_code == 200, joined.text
+    notice = await watcher.receive()
+    assert notice == {"Type": "joined", "RoomID": room_id, "Name": "room"}
+    sent = await (await entered(clients, alice, room_id)).request({"Type": "message", "Text": "x"})
+    assert (await watcher.receive())["MessageID"] == sent["MessageID"]
+
+
+async def test_a_room_invited_into_after_connecting_is_heard(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", private=True)
+    watcher = await _watching(clients, bob)
+    async with http_client(server) as client:
+        invited = await client.put(
+            "/invite", headers=alice.auth, json={"RoomID": room_id, "UID": bob.uid}
+        )
+    assert invited.status_code == 200, invited.text
+    assert (await watcher.receive())["Type"] == "invited"
+    sent = await (await entered(clients, alice, room_id)).request({"Type": "message", "Text": "x"})
+    assert (await watcher.receive())["MessageID"] == sent["MessageID"]
+
+
+async def test_a_new_direct_conversation_is_heard(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    async with http_client(server) as client:
+        opened = await client.get(f"/dm/{bob.uid}", headers=alice.auth)
+        assert opened.status_code == 200, opened.text
+        room_id = opened.json()["RoomID"]
+        posted = await client.post(f"/messages/{room_id}", headers=alice.auth, json={"Text": "hi"})
+    assert posted.status_code == 201, posted.text
+    frames: list[dict[str, Any]] = []
+    while not any(f.get("Type") == "activity" for f in frames):  # after spec 003's frame
+        frames.append(await watcher.receive())
+    (activity,) = [f for f in frames if f.get("Type") == "activity"]
+    assert (activity["RoomID"], activity["MessageID"]) == (room_id, posted.json()["MessageID"])
+
+
+async def test_the_lobby_is_heard_by_everyone(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    sent = await (await entered(clients, alice, LOBBY)).request({"Type": "message", "Text": "x"})
+    assert (await watcher.receive())["MessageID"] == sent["MessageID"]
+
+
+async def test_an_edit_that_adds_a_mention_is_heard_by_the_newly_mentioned_only(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob, carol = [await account(server, n) for n in ("alice", "bob", "carol")]
+    room_id = await create_room(server, alice, "room", bob, carol)
+    ws = await entered(clients, alice, room_id)
+    sent = await ws.request({"Type": "message", "Text": "@carol ask someone"})
+    bob_watching, carol_watching = await _watching(clients, bob), await _watching(clients, carol)
+    await ws.request({"Type": "edit", "MessageID": sent["MessageID"], "Text": "@carol ask @bob"})
+    heard = await bob_watching.receive()
+    assert heard == {
+        "Type": "activity",
+        "RoomID": room_id,
+        "MessageID": sent["MessageID"],
+        "Mention": True,
+    }
+    await _nothing_within(carol_watching, 0.3)  # mentioned before: not again
+
+
+async def test_a_public_room_created_is_told_to_everyone(server: Server, clients: Clients) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    room_id = await create_room(server, alice, "books")
+    assert await watcher.receive() == {"Type": "room-created", "RoomID": room_id, "Name": "books"}
+
+
+async def test_a_private_room_created_is_told_to_nobody_else(
+    server: Server, clients: Clients
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    watcher = await _watching(clients, bob)
+    await create_room(server, alice, "secret", private=True)
+    await _nothing_within(watcher, 0.3)
