@@ -111,11 +111,19 @@ class Client:
         self.page.fill("#send-form [name=text]", text)
         self.page.press("#send-form [name=text]", "Enter")
 
-    def send_direct(self, to: str, text: str) -> None:
-        """Send `text` to `to` with the page's direct-message form."""
+    def open_direct(self, to: str) -> None:
+        """Open the direct conversation with `to` by name (the page's "Write to" form)."""
         self.page.fill("#dm-form input[name=to]", to)
-        self.page.fill("#dm-form input[name=text]", text)
         self.page.click("#dm-form button")
+        self.page.wait_for_selector(f"#room-name:text-is('with {to.lower()}')", timeout=WAIT_MS)
+
+    def send_direct(self, to: str, text: str) -> None:
+        """Send `text` to `to`: open their conversation and say it there."""
+        from playwright.sync_api import expect
+
+        self.open_direct(to)
+        self.say(text)
+        expect(self.page.locator("#messages li.unconfirmed")).to_have_count(0, timeout=WAIT_MS)
 
     def message_texts(self) -> list[str]:
         """The texts of the room's messages the server has confirmed, in order."""
@@ -135,6 +143,12 @@ class Client:
     def wait_for_message(self, text: str) -> None:
         """Wait until the room shows `text` as a message the server confirmed."""
         self.wait_for_text("#messages li:not(.unconfirmed) .text", text)
+
+    def screenshot(self, name: str) -> None:
+        """Save the page as `name`.png in CHAT_SCREENSHOT_DIR, if that is set (to be
+        looked at: tests cannot judge a layout by themselves)."""
+        if os.environ.get("CHAT_SCREENSHOT_DIR"):
+            self.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/{name}.png")
 
     def fits_sideways(self) -> bool:
         """Nothing sticks out on the right: the page never scrolls sideways."""

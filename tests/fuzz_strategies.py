@@ -316,6 +316,7 @@ ROUTES = (
     Route("GET", "/openapi.json"),
     Route("GET", "/docs"),
     Route("GET", "/"),
+    Route("GET", "/client/settings"),
     Route("GET", "/static/app.js"),
     Route("GET", "/static/style.css"),
 )

@@ -78,38 +78,6 @@ async def test_shift_enter_breaks_the_line_and_the_others_see_the_message_in_lin
     await in_browser(scenario)
 
 
-async def test_a_refused_message_is_kept_marked_not_sent_with_the_reason_and_can_be_retried(
-    server: Server,
-) -> None:
-    too_long = "x" * (server.config.max_text_chars + 1)
-
-    def scenario(browser):
-        alice, bob = registered(browser, server.http, "alice", "bob")
-        alice.say(too_long)
-        failure = alice.page.locator("#messages li.failed .failure")
-        failure.wait_for(timeout=WAIT_MS)
-        assert failure.inner_text() == (
-            f"Not sent: message text is too long: {len(too_long)} characters, the limit is"
-            f" {server.config.max_text_chars}. Retry"
-        )
-        assert alice.page.locator("#error").is_hidden()  # said on the message, not above
-        sent = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Text")]
-        alice.say("short enough")  # the page goes on
-        bob.wait_for_message("short enough")
-        assert bob.message_texts() == ["short enough"]
-        # Retry sends the same message, under the same id, once more.
-        alice.page.click("#messages li.failed button:text('Retry')")
-        alice.page.locator("#messages li.failed .failure").wait_for(timeout=WAIT_MS)
-        retried = [f for f in alice.frames_sent if isinstance(f, dict) and f.get("Text")]
-        assert retried[-1] == sent[0] and retried.count(sent[0]) == 2
-        assert alice.page.locator("#messages li.failed .failure").count() == 1
-        if os.environ.get("CHAT_SCREENSHOT_DIR"):
-            alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/not-sent.png")
-        _no_script_errors(alice, bob)
-
-    await in_browser(scenario)
-
-
 async def test_a_reply_quotes_the_message_it_answers_and_its_quote_shows_that_message(
     server: Server,
 ) -> None:
@@ -293,27 +261,37 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
     await in_browser(scenario)
 
 
-async def test_a_direct_message_reaches_the_other_person(server: Server) -> None:
+async def test_a_direct_message_reaches_the_other_person_in_their_conversation_once(
+    server: Server,
+) -> None:
+    from playwright.sync_api import expect
+
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.send_direct("bob", "just for you")
-        bob.wait_for_text("#dms li", "just for you")
-        assert "alice → you" in bob.page.text_content("#dms li")
-        alice.wait_for_text("#dms li", "you → bob")
-        assert "just for you" not in bob.message_texts()  # not in the lobby
-        # The conversation is now one of bob's rooms, named after alice and listed once
-        # however many messages arrive; after a reload too.
+        # The conversation is now one of bob's rooms, named after alice, with the
+        # message unread; listed once however many messages arrive.
+        conversation = bob.page.locator("#rooms li", has_text="with alice")
+        expect(conversation.locator(".badge")).to_have_text("1", timeout=WAIT_MS)
         for text in ("and this", "and that"):
-            alice.page.fill("#dm-form input[name=text]", text)
-            alice.page.click("#dm-form button")
-        bob.wait_for_text("#dms li", "and that")
-        bob.wait_for_text("#rooms button", "with alice")
-        bob.page.wait_for_timeout(500)  # let any refresh still running finish
+            alice.say(text)
+        alice.wait_for_message("and that")
+        expect(conversation.locator(".badge")).to_have_text("3", timeout=WAIT_MS)
+        assert "just for you" not in bob.message_texts()  # not in the lobby
         assert bob.page.locator("#rooms button", has_text="with alice").count() == 1
+        conversation.locator("button").click()
+        bob.wait_for_room("with alice")
+        bob.wait_for_message("and that")
+        expected = ["just for you", "and this", "and that"]
+        assert bob.message_texts() == alice.message_texts() == expected
+        # Nowhere else on either page (no second log of direct messages).
+        for client in (alice, bob):
+            assert client.page.locator("body").inner_text().count("just for you") == 1
         bob.page.reload()
         bob.wait_online()
-        bob.wait_for_text("#rooms button", "with alice")
-        bob.wait_for_text("#dms li", "just for you")  # and the message is still there
+        bob.wait_for_room("with alice")  # the address kept the conversation
+        bob.wait_for_message("and that")
+        assert bob.message_texts() == expected
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)
@@ -372,6 +350,8 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
         steps["restart"] = restart_with_missed_messages
 
         def scenario(browser):
+            from playwright.sync_api import expect
+
             reader = open_client(browser, server.http)
             reader.log_in("reader", PASSWORD)
             reader.say("before the drop")
@@ -407,9 +387,12 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
             }
             lobby_pages = [r for r in reader.requests[requests_before:] if "/messages/1" in r]
             assert lobby_pages == []
-            # The direct message sent while it was away, too: once.
-            reader.wait_for_text("#dms li", "missed privately")
-            assert reader.page.locator("#dms li .text").all_text_contents() == ["missed privately"]
+            # The conversation begun while it was away is listed, its message unread.
+            conversation = reader.page.locator("#rooms li", has_text="with writer")
+            expect(conversation.locator(".badge")).to_have_text("1", timeout=WAIT_MS)
+            conversation.locator("button").click()
+            reader.wait_for_message("missed privately")
+            assert reader.message_texts() == ["missed privately"]
 
         await in_browser(scenario)
         async with http_client(server) as client:
@@ -455,9 +438,11 @@ async def test_a_page_away_for_long_pages_back_for_what_the_resume_left_out(
         nursery.cancel_scope.cancel()
 
 
-async def test_direct_messages_sent_before_the_page_opened_are_shown_on_arrival(
+async def test_direct_messages_sent_before_the_page_opened_wait_in_their_conversation(
     server: Server,
 ) -> None:
+    from playwright.sync_api import expect
+
     writer, reader = await account(server, "writer"), await account(server, "reader")
     async with open_clients(server) as clients:
         sender = await clients.json("/", token=writer.token)
@@ -468,12 +453,12 @@ async def test_direct_messages_sent_before_the_page_opened_are_shown_on_arrival(
     def scenario(browser):
         page = open_client(browser, server.http)
         page.log_in("reader", PASSWORD)
-        page.wait_for_text("#dms li", "second note")
-        assert page.page.locator("#dms li .text").all_text_contents() == [
-            "first note",
-            "second note",
-        ]
-        assert page.page.locator("#dms li .name").all_text_contents() == ["writer → you"] * 2
+        conversation = page.page.locator("#rooms li", has_text="with writer")
+        expect(conversation.locator(".badge")).to_have_text("2", timeout=WAIT_MS)
+        conversation.locator("button").click()
+        page.wait_for_message("second note")
+        assert page.message_texts() == ["first note", "second note"]
+        assert page.page.locator("#messages .name").all_text_contents() == ["writer"] * 2
         _no_script_errors(page)
 
     await in_browser(scenario)
@@ -746,7 +731,7 @@ async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
         trio.from_thread.run(write, phone.uid(), trio_token=token)
         phone.page.wait_for_selector("#menu[data-news=true]", timeout=WAIT_MS)
         phone.page.click("#menu")
-        phone.wait_for_text("#dms li", "psst")
+        phone.wait_for_text("#rooms li:has(.badge:text-is('1'))", "with writer")
         assert phone.page.get_attribute("#menu", "data-news") is None
         _no_script_errors(phone)
 
@@ -790,10 +775,12 @@ async def test_on_a_phone_the_people_here_are_listed_and_a_tap_writes_to_one(
         phone.wait_for_text("#here li", "alice")
         phone.assert_on_screen("#here li:has-text('bob (you)')")
         phone.tap_on_screen("#here li:has-text('alice')")
-        phone.assert_on_screen("#dm-form input[name=text]")  # the folded panel opened
-        assert phone.page.input_value("#dm-form input[name=to]") == "alice"
-        phone.submit_on_screen("#dm-form", "text", "hi from the phone")
-        alice.wait_for_text("#dms li", "hi from the phone")
+        phone.wait_for_room("with alice")  # their conversation, its composer ready
+        assert phone.page.evaluate("document.activeElement.id") == "composer"
+        phone.submit_on_screen("#send-form", "text", "hi from the phone")
+        alice.wait_for_text("#rooms button", "with bob")
+        alice.page.locator("#rooms button", has_text="with bob").click()
+        alice.wait_for_message("hi from the phone")
         _no_script_errors(alice, phone)
 
     await in_browser(scenario)
@@ -811,10 +798,11 @@ async def test_on_a_phone_a_direct_message_goes_to_a_person_found_by_name(
         phone.page.wait_for_selector(
             "#people option[value='zelda']", state="attached", timeout=WAIT_MS
         )
-        phone.page.fill("#dm-form input[name=to]", "zelda")
-        phone.submit_on_screen("#dm-form", "text", "found you")
-        phone.wait_for_text("#dms li:not(.unconfirmed)", "you → zelda")
-        phone.assert_on_screen("#dms li")
+        phone.submit_on_screen("#dm-form", "to", "zelda")
+        phone.wait_for_room("with zelda")  # the folded panel folded again
+        phone.submit_on_screen("#send-form", "text", "found you")
+        phone.wait_for_message("found you")
+        phone.assert_on_screen("#messages li:has-text('found you')")
         _no_script_errors(phone)
 
     await in_browser(scenario)
@@ -895,20 +883,21 @@ async def test_a_direct_message_goes_to_a_person_chosen_by_name(server: Server) 
         bob.say("anyone around?")
         alice.wait_for_message("anyone around?")
         alice.page.locator("#messages .name", has_text="bob").click()
-        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
-        alice.page.fill("#dm-form input[name=text]", "I am")
-        alice.page.click("#dm-form button")
-        bob.wait_for_text("#dms li", "I am")
-        assert "alice → you" in bob.page.text_content("#dms li")
-        assert bob.page.get_attribute("#menu", "data-news") is None  # shown: nothing to flag
+        alice.wait_for_room("with bob")
+        alice.say("I am")
+        bob.wait_for_text("#rooms button", "with alice")
+        assert bob.page.get_attribute("#menu", "data-news") is None  # wide: nothing to flag
         # A name seen on the page is offered, typed in any case.
         assert "bob" in alice.page.eval_on_selector_all(
             "#people option", "options => options.map(o => o.value)"
         )
-        alice.page.fill("#dm-form input[name=to]", "BOB")
-        alice.page.fill("#dm-form input[name=text]", "again")
-        alice.page.click("#dm-form button")
-        bob.wait_for_text("#dms li", "again")
+        alice.page.locator("#rooms button", has_text="lobby").click()
+        alice.wait_for_room("lobby")
+        alice.open_direct("BOB")  # the same conversation
+        alice.say("again")
+        bob.page.locator("#rooms button", has_text="with alice").click()
+        bob.wait_for_message("again")
+        assert bob.message_texts() == ["I am", "again"]
         # No number on the page: rooms and people go by name.
         assert "#" not in "".join(alice.page.locator("#rooms button").all_text_contents())
         assert alice.page.text_content("#whoami") == "alice"
@@ -924,10 +913,10 @@ async def test_a_direct_message_to_a_name_never_seen_says_how_to_reach_them(
         alice = open_client(browser, server.http)
         alice.register("alice")
         alice.page.fill("#dm-form input[name=to]", "nobody")
-        alice.page.fill("#dm-form input[name=text]", "hello?")
         alice.page.click("#dm-form button")
         alice.wait_for_text("#error", 'No one called "nobody"')
-        assert alice.page.locator("#dms li").count() == 0
+        alice.wait_for_room("lobby")  # still there
+        assert alice.page.locator("#rooms button[data-kind=direct]").count() == 0
 
     await in_browser(scenario)
 
@@ -1005,9 +994,11 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         bob.page.locator("#rooms button", has_text="lobby").click()
         bob.wait_for_room("lobby")
         bob.page.locator("#messages .name", has_text="alice").first.click()
-        bob.page.fill("#dm-form input[name=text]", "coffee later?")
-        bob.page.click("#dm-form button")
-        alice.wait_for_text("#dms li", "coffee later?")
+        bob.wait_for_room("with alice")
+        bob.say("coffee later?")
+        bob.wait_for_message("coffee later?")
+        bob.page.locator("#rooms button", has_text="lobby").click()  # back among everyone
+        bob.wait_for_room("lobby")
         alice.page.wait_for_selector("#rooms li:has-text('release') .badge:text-is('1')")
         alice.page.wait_for_selector("#rooms li:has-text('with bob') .badge:text-is('1')")
         alice.wait_for_text("#here li", "bob")
@@ -1060,7 +1051,9 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
         assert bob.page.text_content("#typing") == ""  # the message arrived: done typing
         # Bob goes to another room: alice's list loses him.
         bob.create_room("elsewhere")
-        alice.page.wait_for_selector("#here li:text-is('bob')", state="detached", timeout=WAIT_MS)
+        alice.page.wait_for_selector(
+            "#here .person:text-is('bob')", state="detached", timeout=WAIT_MS
+        )
         assert _people_here(alice) == ["alice (you)"]
         entering = [
             f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
@@ -1126,16 +1119,19 @@ async def test_clicking_a_person_here_opens_a_direct_message_to_them(server: Ser
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.locator("#here li", has_text="bob").click()
-        assert alice.page.input_value("#dm-form input[name=to]") == "bob"
-        assert alice.page.evaluate("document.activeElement.name") == "text"
+        alice.wait_for_room("with bob")
+        assert alice.page.evaluate("document.activeElement.id") == "composer"
         alice.page.keyboard.type("hello there")
         alice.page.keyboard.press("Enter")
-        bob.wait_for_text("#dms li", "hello there")
-        alice.wait_for_text("#rooms button", "with bob")
-        # With a conversation begun, the click goes to it.
+        alice.wait_for_message("hello there")
+        bob.wait_for_text("#rooms button", "with alice")
+        # Back in the lobby, the click goes to the same conversation (no second one).
+        alice.page.locator("#rooms button", has_text="lobby").click()
+        alice.wait_for_room("lobby")
         alice.page.locator("#here li", has_text="bob").click()
         alice.wait_for_room("with bob")
         alice.wait_for_message("hello there")
+        assert alice.page.locator("#rooms button", has_text="with bob").count() == 1
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)
@@ -1152,9 +1148,10 @@ async def test_the_direct_message_form_finds_anyone_by_name(server: Server) -> N
             "#people option[value='zelda']", state="attached", timeout=WAIT_MS
         )
         alice.page.fill("#dm-form input[name=to]", "Zelda")
-        alice.page.fill("#dm-form input[name=text]", "found you")
         alice.page.click("#dm-form button")
-        alice.wait_for_text("#dms li", "you → zelda")
+        alice.wait_for_room("with zelda")
+        alice.say("found you")
+        alice.wait_for_message("found you")
         alice.wait_for_text("#rooms button", "with zelda")
         assert "#" not in alice.page.text_content("#chat-view")  # no numbers on the page
         _no_script_errors(alice)
@@ -1211,6 +1208,7 @@ async def test_a_direct_message_to_a_room_not_shown_adds_to_its_badge(server: Se
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.page.locator("#here li", has_text="bob").click()
+        alice.wait_for_room("with bob")
         alice.page.keyboard.type("first")
         alice.page.keyboard.press("Enter")
         bob.wait_for_text("#rooms button", "with alice")

@@ -14,6 +14,7 @@ from browser import WAIT_MS, Client, in_browser, open_client
 from cluster import Instance, open_cluster
 from support import throwaway_postgres_schema
 from test_browser import _no_script_errors, _people_here
+from test_browser_people import wait_listed
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ async def test_three_people_across_two_instances_see_arrivals_leavings_and_messa
         bob.page.close()
         for client in (alice, carol):
             client.page.wait_for_selector(
-                "#here li:text-is('bob')", state="detached", timeout=WAIT_MS
+                "#here .person:text-is('bob')", state="detached", timeout=WAIT_MS
             )
         assert _people_here(alice) == ["alice (you)", "carol"]
         _no_script_errors(alice, carol)
@@ -116,12 +117,19 @@ async def test_a_direct_message_by_clicking_a_person_on_another_instance(
         carol = _person_on(browser, b, "carol")
         alice.wait_for_text("#here li", "bob")
         alice.page.locator("#here li", has_text="bob").click()
+        alice.wait_for_room("with bob")
         alice.page.keyboard.type("just between us")
         alice.page.keyboard.press("Enter")
-        bob.wait_for_text("#dms li", "just between us")
-        alice.wait_for_text("#rooms button", "with bob")
+        bob.page.wait_for_selector(
+            "#rooms li:has-text('with alice') .badge:text-is('1')", timeout=WAIT_MS
+        )
+        bob.page.locator("#rooms button", has_text="with alice").click()
+        bob.wait_for_message("just between us")
+        assert bob.message_texts() == ["just between us"]  # once, in its conversation
+        assert bob.page.locator("body").inner_text().count("just between us") == 1
         carol.say("carol saw nothing")  # a later message on carol's page ...
-        alice.wait_for_message("carol saw nothing")
+        bob.page.locator("#rooms button", has_text="lobby").click()
+        bob.wait_for_message("carol saw nothing")
         assert "just between us" not in carol.page.text_content("body")  # ... not the DM
         _no_script_errors(alice, bob, carol)
 
@@ -213,6 +221,32 @@ async def test_changes_on_two_instances_reach_a_page_that_was_away_when_it_resum
         assert enters[-1]["SinceID"] > seen
         assert [r for r in carol.requests[requests_before:] if "/messages/" in r] == []
         _no_script_errors(alice, bob, carol)
+
+    await in_browser(scenario)
+
+
+async def test_the_people_panel_shows_a_member_online_on_another_instance(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        carol = _person_on(browser, b, "carol")
+        alice.create_room("plans")
+        alice.invite("bob")
+        alice.wait_for_text("#notice", "bob is invited.")
+        alice.invite("carol")
+        alice.wait_for_text("#notice", "carol is invited.")
+        carol.page.close()  # carol goes; bob stays, in the lobby on the other instance
+        alice.page.reload()
+        alice.wait_for_room("plans")
+        wait_listed(alice, [("alice (you)", "true"), ("bob", "true"), ("carol", "false")])
+        # Bob comes into the room on his instance, and goes: online all along.
+        bob.page.locator("#rooms button", has_text="plans").click()
+        bob.wait_for_room("plans")
+        wait_listed(bob, [("alice", "true"), ("bob (you)", "true"), ("carol", "false")])
+        _no_script_errors(alice, bob)
 
     await in_browser(scenario)
 

@@ -241,8 +241,9 @@ async def test_a_direct_message_is_formatted_too(sqlite_server: Server) -> None:
     def scenario(browser):
         alice, bob = registered(browser, sqlite_server.http, "alice", "bob")
         alice.send_direct("bob", "**psst** <b>x</b> `code`")
-        bob.wait_for_text("#dms li", "psst")
-        text = bob.page.locator("#dms li .text")
+        bob.page.locator("#rooms button", has_text="with alice").click()
+        bob.wait_for_message("psst")
+        text = bob.page.locator("#messages li .text")
         assert text.locator("strong").all_text_contents() == ["psst"]
         assert text.locator("code").all_text_contents() == ["code"]
         assert text.text_content() == "psst <b>x</b> code"

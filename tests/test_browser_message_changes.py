@@ -36,11 +36,6 @@ def _act(client: Client, text: str, action: str):
     return item
 
 
-def _screenshot(client: Client, name: str) -> None:
-    if os.environ.get("CHAT_SCREENSHOT_DIR"):
-        client.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/{name}.png")
-
-
 def _sent(client: Client, kind: str) -> list[dict]:
     return [f for f in client.frames_sent if isinstance(f, dict) and f.get("Type") == kind]
 
@@ -58,7 +53,7 @@ async def test_an_edit_shows_for_the_other_person_marked_edited_with_its_version
         box.press("End")
         box.press("Shift+Enter")  # a new line, not a save
         box.type("or **one**")
-        _screenshot(alice, "editing")
+        alice.screenshot("editing")
         box.press("Enter")
         bob.wait_for_message("or one")
         theirs = _message(bob, "or one")
@@ -73,7 +68,7 @@ async def test_an_edit_shows_for_the_other_person_marked_edited_with_its_version
             ["lunch at *noon*?", "lunch at *noon*?\nor **one**"], timeout=WAIT_MS
         )
         assert any(r.endswith("/edits") for r in bob.requests)
-        _screenshot(bob, "edit-history")
+        bob.screenshot("edit-history")
         versions.get_by_role("button", name="Close the edit history").click()
         expect(versions).to_have_count(0)
         assert _sent(alice, "edit")[-1]["Text"] == "lunch at *noon*?\nor **one**"
@@ -139,7 +134,7 @@ async def test_deleting_asks_first_then_shows_message_deleted_for_both_and_in_re
         expect(theirs.get_by_role("button", name="Delete alice's message")).to_have_count(0)
         mine = _act(alice, "a secret", "Delete alice's message")
         question = mine.get_by_role("group", name="Delete this message?")
-        _screenshot(alice, "delete-question")
+        alice.screenshot("delete-question")
         question.get_by_role("button", name="Cancel").click()  # not yet
         expect(question).to_have_count(0)
         assert _sent(alice, "delete") == []
@@ -154,7 +149,7 @@ async def test_deleting_asks_first_then_shows_message_deleted_for_both_and_in_re
             expect(reply).to_have_text("↪ alice: message deleted")
             expect(reply).to_have_class("quote deleted")
         assert "a secret" not in bob.page.text_content("#messages")
-        _screenshot(bob, "deleted")
+        bob.screenshot("deleted")
         # After a reload, from the history: the same.
         bob.page.reload()
         bob.wait_online()
@@ -212,7 +207,7 @@ async def test_reactions_show_as_chips_for_both_and_a_chip_toggles_ones_own(
         expect(chip).to_have_attribute("aria-pressed", "true")
         assert chip.get_attribute("title") == "you and alice"
         expect(mine.locator(".chip")).to_have_attribute("aria-pressed", "true")
-        _screenshot(alice, "reactions")
+        alice.screenshot("reactions")
         chip.click()  # and takes it back
         expect(mine.locator(".chip")).to_have_text("🎉 1", timeout=WAIT_MS)
         expect(chip).to_have_attribute("aria-pressed", "false")
@@ -337,7 +332,7 @@ async def test_on_a_phone_a_messages_actions_are_on_screen_and_work(server: Serv
         alice.assert_on_screen(f"{mine} .versions")
         bob.wait_for_text("#messages .chip", "👍 1")
         assert alice.fits_sideways()
-        _screenshot(alice, "changes-phone")
+        alice.screenshot("changes-phone")
         alice.tap_on_screen(f"{mine} .delete-button")
         alice.tap_on_screen(f"{mine} .confirm .danger")
         bob.wait_for_message("message deleted")
@@ -414,10 +409,10 @@ async def test_screenshots_of_a_conversation_with_edits_deletions_and_reactions(
         item = _message(alice, "On my way")
         item.hover()
         item.locator(".react-button").click()
-        _screenshot(alice, "changes-desktop")
+        alice.screenshot("changes-desktop")
         phone.page.locator("#messages .edited").tap()
         phone.page.locator("#messages .versions").wait_for(timeout=WAIT_MS)
-        _screenshot(phone, "changes-phone-conversation")
+        phone.screenshot("changes-phone-conversation")
         assert phone.fits_sideways()
         _no_script_errors(alice, bob, phone)
 

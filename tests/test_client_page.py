@@ -35,6 +35,16 @@ async def test_the_page_forbids_inline_scripts(server: Server) -> None:
     assert "<script>" not in page.text  # and the page has none
 
 
+async def test_the_client_settings_say_the_longest_message_text(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config.replace(max_text_chars=300))
+    async with http_client(server) as client:
+        response = await client.get("/client/settings")
+    assert response.status_code == 200
+    assert response.json() == {"MaxTextChars": 300}
+
+
 async def test_an_unknown_static_file_is_a_json_404(server: Server) -> None:
     async with http_client(server) as client:
         response = await client.get("/static/nope.js")

@@ -251,7 +251,7 @@ async def test_room_members_are_the_creator_and_those_who_joined_or_were_invited
         await client.put("/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid})
         await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
     assert await _members(server, guest, room_id) == [
-        {"UID": who.uid, "Username": who.name} for who in (owner, joiner, guest)
+        {"UID": who.uid, "Username": who.name, "Online": False} for who in (owner, joiner, guest)
     ]
 
 
@@ -261,9 +261,23 @@ async def test_room_members_after_a_uid_are_the_next_page(server: Server) -> Non
     async with http_client(server) as client:
         await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
     assert await _members(server, owner, room_id, f"?after={owner.uid}") == [
-        {"UID": joiner.uid, "Username": "joiner"}
+        {"UID": joiner.uid, "Username": "joiner", "Online": False}
     ]
     assert await _members(server, owner, room_id, f"?after={joiner.uid}") == []
+
+
+async def test_room_members_online_are_those_connected_anywhere_in_any_room(
+    server: Server, clients: Clients
+) -> None:
+    owner, joiner = await account(server, "owner"), await account(server, "joiner")
+    room_id = await _create(server, owner, "open", private=False)
+    async with http_client(server) as client:
+        await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
+    ws = await clients.json(token=joiner.token)  # in no room at all
+    await ws.send({"Type": "typing"})  # answered (an error) once the connection is open
+    assert (await ws.receive())["Type"] == "error"
+    online = {m["Username"]: m["Online"] for m in await _members(server, owner, room_id)}
+    assert online == {"owner": False, "joiner": True}
 
 
 async def test_room_members_of_a_direct_conversation_are_its_two_users(server: Server) -> None:

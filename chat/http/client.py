@@ -1,7 +1,9 @@
 """The browser client (spec 002: a client page served from the chat port itself).
 
 ``GET /`` serves chat/static/index.html; ``/static/...`` its script and style sheet;
-``GET /docs`` the page that shows the OpenAPI document (chat/static/docs.html).
+``GET /docs`` the page that shows the OpenAPI document (chat/static/docs.html);
+``GET /client/settings`` the server's settings the page needs to know (the longest
+message text, so its composer can count and stop there).
 Every response carries security headers; the Content-Security-Policy allows scripts
 from this origin only (no inline scripts, no eval), so even text that slipped into the
 page as HTML could not run.
@@ -16,7 +18,8 @@ from typing import Any
 from quart import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from .openapi import ERROR, NOT_MODIFIED, Answer, describe
+from ..service import ChatService
+from .openapi import ERROR, NOT_MODIFIED, Answer, describe, exact_object
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -57,7 +60,10 @@ _MEDIA_TYPES = tuple(
 _PAGE = Answer("the page", media=("text/html",))
 
 
-def client_routes() -> Blueprint:
+_SETTINGS = exact_object({"MaxTextChars": {"type": "integer", "minimum": 1}})
+
+
+def client_routes(service: ChatService) -> Blueprint:
     routes = Blueprint("client", __name__)
 
     @routes.get("/")
@@ -75,6 +81,15 @@ def client_routes() -> Blueprint:
     )
     async def docs() -> Any:
         return await send_from_directory(STATIC_DIR, "docs.html")
+
+    @routes.get("/client/settings")
+    @describe(
+        "The settings a client shows before the server refuses anything",
+        description="MaxTextChars: the longest message text, in characters (CHAT_MAX_TEXT).",
+        answers={200: Answer("the settings", _SETTINGS)},
+    )
+    async def settings() -> Any:
+        return {"MaxTextChars": service.max_text_chars}
 
     @routes.get("/static/<path:name>")
     @describe(

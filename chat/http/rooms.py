@@ -10,7 +10,7 @@ chat/http/messages.py's.
 - ``GET /rooms/unread``                       -> 200 [{"RoomID", "Unread"}, ...]
 - ``GET /rooms/public``                       -> 200 [{"RoomID", "Name", "Members"}, ...]
 - ``GET /room/{roomID}``                      -> 200 {"RoomID", "Name", "IsPrivate", ...}
-- ``GET /room/{roomID}/members?after=UID``    -> 200 [{"UID", "Username"}, ...], a page
+- ``GET /room/{roomID}/members?after=UID``    -> 200 [{"UID", "Username", "Online"}, ...], a page
 - ``GET /dm/{UID}``                           -> 200 {"RoomID"} of the caller's direct
   conversation with that user
 """
@@ -32,6 +32,7 @@ from .openapi import (
     BOOLEAN,
     ERROR,
     FORBIDDEN,
+    FOUND_USER,
     ID,
     ID_OR_ZERO,
     INVALID,
@@ -242,11 +243,12 @@ def room_routes(service: ChatService) -> Blueprint:
             " the first); ask again with the last UID for the next page, until one comes"
             " back shorter. A direct conversation lists its two users, a support thread"
             " the user it is for. The lobby has no list (400): every user is in it."
+            " Online: with a WebSocket connection open on any instance."
         ),
         path={"room_id": ID},
         query={"after": ID_OR_ZERO},
         token=Token.REQUIRED,
-        answers=room_reading(Answer("the members", {"type": "array", "items": PUBLIC_PROFILE})),
+        answers=room_reading(Answer("the members", {"type": "array", "items": FOUND_USER})),
     )
     async def members(room_id: str) -> Any:
         identity = await require_identity(service, request)
@@ -254,7 +256,8 @@ def room_routes(service: ChatService) -> Blueprint:
         after_text = request.args.get("after")
         after = 0 if after_text is None else validation.query_number(after_text, "after")
         found = await service.room_members(identity, room_number, after=after)
-        return [shapes.person(uid, name) for uid, name in found]
+        online = service.presence.is_online
+        return [{**shapes.person(uid, name), "Online": online(uid)} for uid, name in found]
 
     @routes.get("/dm/<uid>")
     @describe(

@@ -4,7 +4,10 @@
 // page's Content-Security-Policy forbids inline scripts.
 
 import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
+import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
+import { presenceChanged, setUpPeople, showPeopleOf } from "./people.js";
+import { keepNewestInView, pinToNewest } from "./scrolling.js";
 import {
   activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
   setUpAttention, showMentions, signedIn,
@@ -23,6 +26,12 @@ const TYPING_SHOWN_MS = 5000;
 // Messages in rooms other than the one shown do not come on the socket: an activity frame
 // says something arrived in one, and the counts are asked for then (attention.js).
 const READ_AFTER_MS = 500;
+// A message sent and neither confirmed nor refused this long after is marked as not
+// sent (no answer), with Retry and Discard: nothing stays "sending..." for ever.
+const NO_ANSWER_MS = 15_000;
+// A refusal for sending too fast says when to try again ("too many messages: try again
+// in 3 s", docs/PROTOCOL.md); the message is sent again then, by itself.
+const RETRY_AFTER = /^too many [^:]*: try again in (\d+) s$/;
 
 const state = {
   registering: false, // the login form registers (Register was chosen), or logs in
@@ -44,14 +53,11 @@ const state = {
   retryMs: 500,
   retrying: false,   // the socket dropped and we are trying again
   leaving: false,    // we closed the socket ourselves: do not reconnect
-  names: new Map(),  // UID -> name, for direct messages
+  names: new Map(),  // UID -> name, of the people the page has met
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
   creators: new Map(), // RoomID -> CreatorUID of the caller's group rooms
-  dmSeen: new Set(), // ids of the direct messages shown
-  dmLastId: 0,       // the newest direct message id seen
-  dmCatchUp: null,   // set when a socket opens: { since, reconnected }, see catchUpDirect
+  reconnected: false, // set when a socket opens after an earlier one: see entered
   connectedBefore: false,
-  here: new Map(),   // UID -> name of the people present in the room shown (presence)
   typing: new Map(), // UID -> { name, timer } of the people typing there now
   typingSentAt: 0,   // when we last said we are typing (Date.now())
   unread: new Map(), // RoomID -> unread count (GET /rooms/unread; 1000 means 1000 or more)
@@ -63,10 +69,13 @@ const state = {
   addressTurn: 0,    // how many times the person moved through the address (followAddress)
   unreadAnswered: 0, // the latest of those answered (less than unreadAsked: one in flight)
   readTimer: null,   // set while a read frame waits to go (markRead)
-  // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item }.
-  // Each frame carries an id of ours (ClientMsgID, client_msg_id), so sending it again
-  // after a reconnection never stores it twice; roomId is null for direct messages.
+  // What we sent and have no confirmation for yet, oldest first: { frame, roomId, item,
+  // timer }. Each frame carries an id of ours (ClientMsgID), so sending it again after
+  // a reconnection never stores it twice; timer: see NO_ANSWER_MS.
   unconfirmed: [],
+  // Ours the server refused or did not answer, still shown with why: { roomId, item },
+  // until retried or discarded (shown again when their room is entered again).
+  notSent: [],
   // The message the next one answers ({ id, name, text }), chosen with its Reply button.
   replyTo: null,
   // A message to bring into view once the room being entered has its history (a click
@@ -278,9 +287,7 @@ function connect() {
     opened = true;
     state.retryMs = 500;
     state.retrying = false;
-    // Taken before this socket delivers anything: live messages must not move the mark
-    // past ones that were sent while we were away.
-    state.dmCatchUp = { since: state.dmLastId, reconnected: state.connectedBefore };
+    state.reconnected = state.connectedBefore;
     state.connectedBefore = true;
     state.readUntold.clear();   // told back on the old socket, if ever
     setConnection("online");
@@ -291,10 +298,6 @@ function connect() {
       const frame = { Type: "enter", RoomID: state.room, Presence: true };
       if (state.room === state.shown) frame.SinceID = state.since;
       ws.send(JSON.stringify(frame));
-    }
-    // Direct messages we have no confirmation for: send them again (same ids).
-    for (const { frame, roomId } of state.unconfirmed) {
-      if (roomId === null) ws.send(JSON.stringify(frame));
     }
   };
   ws.onmessage = (event) => handleFrame(event.data);
@@ -329,65 +332,111 @@ function send(frame) {
   return true;
 }
 
-// A message of ours: shown at once as waiting, sent now if we are connected, and sent
-// again after every reconnection until its confirmation arrives (`confirmed`).
+// A message of ours: shown at once as waiting, sent now if we are in its room, and sent
+// again after every reconnection until its confirmation arrives (`confirmed`) or the
+// server refuses it (`failed`).
 function post(frame, roomId, item) {
+  item.classList.remove("failed");
   item.classList.add("unconfirmed");
+  item.dataset.clientMsgId = frame.ClientMsgID;
   item.title = "sending...";
-  state.unconfirmed.push({ frame, roomId, item });
-  if (connected() && (roomId === null || roomId === state.shown)) {
-    state.ws.send(JSON.stringify(frame));
-  }
+  const entry = { frame, roomId, item, timer: null };
+  state.unconfirmed.push(entry);
+  if (connected() && roomId === state.shown) transmit(entry);
+}
+
+// Send one of our messages (again), and give the server NO_ANSWER_MS to answer it. (A
+// socket that closes meanwhile sends it again when it opens: the wait starts again.)
+function transmit(entry) {
+  state.ws.send(JSON.stringify(entry.frame));
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => {
+    if (connected()) failed(entry.frame.ClientMsgID, "the server did not answer");
+    else entry.item.title = "waiting for the connection";
+  }, NO_ANSWER_MS);
 }
 
 // The server's copy of one of our messages: the confirmation of the unconfirmed one with
-// the same id of ours, if any (a resend is confirmed with the original's copy).
+// the same id of ours, if any (a resend is confirmed with the original's copy). One
+// given up for want of an answer may be confirmed after all: its copy is the message.
 function confirmed(clientMsgId) {
   takeUnconfirmed(clientMsgId)?.item.remove();
+  const given = state.notSent.findIndex(({ item }) => item.dataset.clientMsgId === clientMsgId);
+  if (given !== -1) state.notSent.splice(given, 1)[0].item.remove();
 }
 
 // The unconfirmed message with this id of ours, taken off the list (undefined if none).
 function takeUnconfirmed(clientMsgId) {
-  const index = state.unconfirmed.findIndex(
-    ({ frame }) => (frame.ClientMsgID ?? frame.client_msg_id) === clientMsgId,
-  );
-  return index === -1 ? undefined : state.unconfirmed.splice(index, 1)[0];
+  const index = state.unconfirmed.findIndex(({ frame }) => frame.ClientMsgID === clientMsgId);
+  if (index === -1) return undefined;
+  const [taken] = state.unconfirmed.splice(index, 1);
+  clearTimeout(taken.timer);
+  return taken;
 }
 
-// The server refused one of our messages (the error frame names it by our id): it stays
-// where it was written, marked as not sent with the reason, and is not sent again on
-// reconnecting; its Retry button sends it once more (the same id: never stored twice).
-// Returns whether the error was about one of ours.
+// The server refused one of our messages (the error frame names it by our id), or did
+// not answer it: it stays where it was written, marked as not sent with the reason, and
+// is not sent again on reconnecting. Refused for being sent too fast, it is sent again
+// by itself when the server said to try again; otherwise Retry sends it once more (the
+// same id: never stored twice). Discard takes it away. Returns whether the error was
+// about one of ours.
 function failed(clientMsgId, problem) {
   const taken = takeUnconfirmed(clientMsgId);
   if (taken === undefined) return false;
   const { frame, roomId, item } = taken;
+  const kept = { roomId, item };
+  state.notSent.push(kept);
+  const forget = () => state.notSent.splice(state.notSent.indexOf(kept), 1);
   item.classList.replace("unconfirmed", "failed");
   item.title = "";
   const note = document.createElement("span");
   note.className = "failure";
-  note.textContent = `Not sent: ${problem}. `;
-  const retry = document.createElement("button");
-  retry.type = "button";
-  retry.className = "link";
-  retry.textContent = "Retry";
-  retry.addEventListener("click", () => {
+  let timer = null;
+  const again = () => {
+    clearTimeout(timer);
+    forget();
     note.remove();
-    item.classList.remove("failed");
     post(frame, roomId, item);
-  });
-  note.append(retry);
+  };
+  const discard = () => {
+    clearTimeout(timer);
+    forget();
+    item.remove();
+    $("#send-form [name=text]").focus();   // the button is gone: focus goes on
+  };
+  const wait = RETRY_AFTER.exec(problem);
+  if (wait === null) {
+    note.textContent = `Not sent: ${problem}. `;
+    note.append(linkButton("Retry", again), " ", linkButton("Discard", discard));
+  } else {
+    note.textContent = `Not sent yet (${problem}): sending again in ${wait[1]} s. `;
+    note.append(linkButton("Discard", discard));
+    timer = setTimeout(again, Number(wait[1]) * 1000);
+  }
   item.append(note);
   return true;
 }
 
-// After entering a room: show our unconfirmed messages to it (below the history) and
-// send them again (the server stores each once, whatever happened to the first try).
+function linkButton(label, action) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link";
+  button.textContent = label;
+  button.addEventListener("click", action);
+  return button;
+}
+
+// After entering a room: show our messages to it that were not sent, and our
+// unconfirmed ones (below the history), and send the latter again (the server stores
+// each once, whatever happened to the first try).
 function resendTo(roomId) {
-  for (const { frame, roomId: target, item } of state.unconfirmed) {
-    if (target !== roomId) continue;
-    $("#messages").append(item);
-    state.ws.send(JSON.stringify(frame));
+  for (const { roomId: target, item } of state.notSent) {
+    if (target === roomId) $("#messages").append(item);
+  }
+  for (const entry of state.unconfirmed) {
+    if (entry.roomId !== roomId) continue;
+    $("#messages").append(entry.item);
+    transmit(entry);
   }
 }
 
@@ -402,6 +451,7 @@ function handleFrame(raw) {
     if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
     if (frame.RoomID === state.shown) {
       state.since = Math.max(state.since, frame.MessageID);
+      announce(frame);
       addMessages([frame]);
       stoppedTyping(frame.UID);   // what they were typing has arrived
       arrived(frame);             // a notification, if the tab is hidden
@@ -447,12 +497,25 @@ function handleFrame(raw) {
     if (frame.MessageID && changeFailed(frame)) return;
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
-    if (frame.from === state.me.uid && frame.client_msg_id) confirmed(frame.client_msg_id);
-    addDirectMessage(frame, true);
+    directArrived(frame);
   } else if (typeof frame.error === "string") {
-    if (frame.client_msg_id && failed(frame.client_msg_id, frame.error)) return;
     showError(frame.error);
   }
+}
+
+// A new message from someone else in the room shown, said by a screen reader (the
+// #announcer region, which says only what is added to it: the history shown on entering
+// a room, older pages and our own messages are not read out). A message more than a
+// minute old is caught up with (a resume), not news.
+const ANNOUNCED = 5;   // the region keeps the last few (removals are not read out)
+function announce(message) {
+  if (message.UID === state.me.uid || state.seen.has(message.MessageID)) return;
+  if (Date.now() - Date.parse(message.CreatedAt) > 60_000) return;
+  const line = document.createElement("p");
+  line.textContent = `${message.Username}: ${message.Text}`;
+  const region = $("#announcer");
+  region.append(line);
+  while (region.children.length > ANNOUNCED) region.firstElementChild.remove();
 }
 
 // --- rooms and messages ---
@@ -531,9 +594,8 @@ async function entered(roomId, name) {
   state.room = roomId;
   state.shown = roomId;
   roomShown(roomId);
-  // The server follows "entered" with the room's whole list (again, after a reconnect).
-  state.here = new Map();
-  showPeopleHere();
+  // The server follows "entered" with the people present (again, after a reconnect).
+  showPeopleOf(roomId, { lobby: roomId === state.lobby });
   for (const uid of [...state.typing.keys()]) stoppedTyping(uid);
   // A direct conversation has no name: it is called after the other person, as listed.
   const listed = document.querySelector(`#rooms button[data-room="${roomId}"]`);
@@ -545,12 +607,11 @@ async function entered(roomId, name) {
   // Only a group room's creator may invite (the server says so too).
   $("#invite-form").hidden = roomId === state.lobby || state.direct.has(roomId)
     || state.creators.get(roomId) !== state.me.uid;
-  if (state.dmCatchUp !== null) {
-    // "entered" means this socket is subscribed to everything it will hear, direct
-    // messages included: what is older than this moment comes from the history.
-    const { since, reconnected } = state.dmCatchUp;
-    state.dmCatchUp = null;
-    catchUpDirect(since, reconnected);
+  if (state.reconnected) {
+    // "entered" means this socket hears every direct message from now on: the
+    // conversations begun while we were away, and their unread counts, are asked for.
+    state.reconnected = false;
+    loadRooms();
   }
   if (sameRoom) {
     // Back after a reconnect: what we missed follows on the socket (we asked with
@@ -635,31 +696,6 @@ async function messagesSince(roomId, lastId, beforeId = 0) {
   return missed.sort((a, b) => a.MessageID - b.MessageID);
 }
 
-// Direct messages are pushed live; the ones sent before this socket was listening
-// (while the page was closed, or offline) come from each conversation's history. On
-// arrival that is the latest page of each; after a reconnect, everything newer than the
-// last one seen, in conversations that may have begun meanwhile.
-async function catchUpDirect(since, reconnected) {
-  try {
-    if (reconnected) await loadRooms();
-    const found = [];
-    for (const [roomId, pair] of state.direct) {
-      const messages = reconnected
-        ? await messagesSince(roomId, since)
-        : await historyPage(roomId);
-      for (const message of messages) {
-        learnName(message.UID, message.Username);
-        const to = message.UID === pair[0] ? pair[1] : pair[0];
-        found.push({ from: message.UID, to, content: message.Text, id: message.MessageID });
-      }
-    }
-    found.sort((a, b) => a.id - b.id);
-    for (const frame of found) await addDirectMessage(frame);
-  } catch (error) {
-    showError(error.message);
-  }
-}
-
 // One page further back than the oldest message shown, kept where the reader is.
 async function loadOlder() {
   const roomId = state.shown;
@@ -694,8 +730,10 @@ function addMessages(messages, { follow = true } = {}) {
       item.insertBefore(quoteOf(message.ReplyTo), item.querySelector(".text"));
     }
     const name = item.querySelector(".name");
-    name.title = "click to write a direct message";
-    name.addEventListener("click", () => writeTo(message.Username));
+    if (message.UID !== state.me.uid) {
+      name.title = "click to write a direct message";
+      name.addEventListener("click", () => openDirect(message.UID, message.Username));
+    }
     const time = document.createElement("time");
     time.dateTime = message.CreatedAt;
     time.textContent = new Date(message.CreatedAt)
@@ -713,13 +751,17 @@ function addMessages(messages, { follow = true } = {}) {
     actions.append(reply);
     item.append(time, actions);
     showMessageState(item, message);
-    // History arrives before live messages, but keep the list in id order regardless.
-    const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
+    // History arrives before live messages, but keep the list in id order regardless,
+    // with ours still on their way (or not sent) after every message the server has.
+    const later = [...list.children].find((li) => (li.dataset.id === undefined
+      ? !li.classList.contains("day")
+      : Number(li.dataset.id) > message.MessageID));
     list.insertBefore(item, later ?? null);
   }
   markDays(list);
   markRead();
-  list.scrollTop = follow ? list.scrollHeight : list.scrollHeight - fromBottom;
+  if (follow) pinToNewest(list);
+  else list.scrollTop = list.scrollHeight - fromBottom;
 }
 
 // A separator before the first message of each day, the reader's own: "Today",
@@ -734,7 +776,6 @@ function markDays(list) {
     previous = when.toDateString();
     const separator = document.createElement("li");
     separator.className = "day";
-    separator.setAttribute("role", "separator");
     separator.textContent = dayName(when);
     list.insertBefore(separator, item);
   }
@@ -981,35 +1022,8 @@ async function join(roomId) {
 function presence(frame) {
   if (frame.RoomID !== state.shown) return;
   learnName(frame.UID, frame.Username);
-  if (frame.Online) {
-    state.here.set(frame.UID, frame.Username);
-  } else {
-    state.here.delete(frame.UID);
-    stoppedTyping(frame.UID);
-  }
-  showPeopleHere();
-}
-
-// The people present in the room shown, by name, each with an online dot; clicking
-// someone else starts a direct message to them.
-function showPeopleHere() {
-  const people = [...state.here].sort(([, a], [, b]) => a.localeCompare(b));
-  const items = people.map(([uid, name]) => {
-    const item = document.createElement("li");
-    item.dataset.uid = String(uid);
-    item.append(avatar(name));
-    if (uid === state.me.uid) {
-      item.className = "me";
-      item.append(`${name} (you)`);
-    } else {
-      item.append(name);
-      item.title = "click to write a direct message";
-      item.addEventListener("click", () => openDirect(uid, name));
-    }
-    return item;
-  });
-  $("#here").replaceChildren(...items);
-  $("#here-count").textContent = items.length ? String(items.length) : "";
+  if (!frame.Online) stoppedTyping(frame.UID);
+  presenceChanged(frame);
 }
 
 // Someone else in the room shown is typing: say so until they stop saying it.
@@ -1063,12 +1077,23 @@ function knownNames() {
     .map(([, name]) => name);
 }
 
-// Someone was clicked (in the people here): go to the conversation with them if there is
-// one, and ready the direct message form for them either way.
-function openDirect(uid, name) {
-  const pair = [...state.direct].find(([, uids]) => uids.includes(uid) && uids.includes(state.me.uid));
-  if (pair !== undefined && pair[0] !== state.shown) enter(pair[0]);
-  writeTo(name);
+// Someone was chosen (in the people panel, on a message, by name): go to the direct
+// conversation with them, opening one if there is none yet (GET /dm/{UID}), and write.
+async function openDirect(uid, name) {
+  clearError();
+  learnName(uid, name);
+  let roomId = [...state.direct].find(([, pair]) => pair.includes(uid) && pair.includes(state.me.uid))?.[0];
+  try {
+    if (roomId === undefined) {
+      roomId = (await api("GET", `/dm/${uid}`)).RoomID;
+      await loadRooms();
+    }
+  } catch (error) {
+    return showError(error.message);
+  }
+  if (roomId !== state.room) enter(roomId);
+  else showMenu(false);
+  $("#send-form [name=text]").focus();
 }
 
 // The people whose names start with what was typed in `input` (GET /users?prefix=),
@@ -1125,14 +1150,6 @@ async function invited(frame) {
   if (state.room !== frame.RoomID) showNotice(`${frame.By.Username} invited you to ${frame.Name}.`);
 }
 
-// Start a direct message to `name` (clicked on one of their messages).
-function writeTo(name) {
-  const form = $("#dm-form");
-  form.elements.to.value = name;
-  showMenu(true);
-  form.elements.text.focus();
-}
-
 // The side panel (rooms, people) on a narrow screen, where it folds away; on a wide one
 // it is always shown and the button that folds it is not.
 function showMenu(open) {
@@ -1150,46 +1167,18 @@ function flagNews() {
   $("#menu").title = "new direct messages";
 }
 
-async function nameOf(uid) {
-  if (!state.names.has(uid)) {
-    try {
-      learnName(uid, (await api("GET", `/profile/${uid}`)).Username);
-    } catch {
-      state.names.set(uid, `#${uid}`);
-    }
-  }
-  return state.names.get(uid);
-}
-
-// `live`: it just arrived on the socket (not from a conversation's history).
-async function addDirectMessage(frame, live = false) {
-  if (state.dmSeen.has(frame.id)) return;   // a live copy and a fetched one: show one
-  state.dmSeen.add(frame.id);
-  state.dmLastId = Math.max(state.dmLastId, frame.id);
-  const known = [...state.direct.values()].some(
-    ([low, high]) => (low === frame.from && high === frame.to) || (low === frame.to && high === frame.from),
-  );
-  if (!known) loadRooms();   // a first message: the conversation is a new room of ours
-  const item = document.createElement("li");
-  item.dataset.id = String(frame.id);
-  const who = document.createElement("span");
-  who.className = "name";
-  who.textContent = frame.from === state.me.uid
-    ? `you → ${await nameOf(frame.to)}`
-    : `${await nameOf(frame.from)} → you`;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.append(renderMarkdown(frame.content));
-  item.append(who, text);
-  if (frame.from !== state.me.uid) {
-    flagNews();
-    const roomId = [...state.direct].find(([, pair]) => pair.includes(frame.from))?.[0];
-    if (live && roomId !== undefined && roomId !== state.shown) countUnread(roomId);
-  }
-  // Names may take a request to resolve, so keep the list in id order regardless.
-  const list = $("#dms");
-  const later = [...list.children].find((li) => Number(li.dataset.id) > frame.id);
-  list.insertBefore(item, later ?? null);
+// A direct message, to or from us: every connection of ours gets each one, whatever
+// room it is in. In the conversation shown it is a message of the room (whose own frame
+// shows it there, once); elsewhere it counts as unread, and a first one adds its
+// conversation to the list.
+function directArrived(frame) {
+  const roomId = [...state.direct].find(
+    ([, pair]) => pair.includes(frame.from) && pair.includes(frame.to),
+  )?.[0];
+  if (roomId === state.shown) return;
+  if (roomId === undefined) loadRooms();   // a new conversation (counted by loadUnread)
+  else if (frame.from !== state.me.uid) countUnread(roomId);
+  if (frame.from !== state.me.uid) flagNews();
 }
 
 // --- wiring ---
@@ -1204,6 +1193,13 @@ setUpChanges({
   mayDelete: (author) => author === state.me.uid
     || (!state.direct.has(state.shown) && state.creators.get(state.shown) === state.me.uid),
   changed: requoted,
+});
+
+setUpPeople({
+  api,
+  me: () => state.me?.uid,
+  avatar,
+  open: openDirect,
 });
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -1241,17 +1237,21 @@ document.addEventListener("DOMContentLoaded", () => {
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
     if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
     cancelReply();
-    post(frame, state.room, pendingItem(state.me.name, input.value));
-    $("#messages").append(state.unconfirmed[state.unconfirmed.length - 1].item);
-    $("#messages").scrollTop = $("#messages").scrollHeight;
+    const item = pendingItem(state.me.name, input.value);
+    $("#messages").append(item);
+    post(frame, state.room, item);
+    pinToNewest($("#messages"));
     input.value = "";
     fitComposer(input);
+    countCharacters();
     // The others stop showing us as typing when the message arrives: the next word
     // typed says so again at once, not TYPING_EVERY_MS after the last notice.
     state.typingSentAt = 0;
   });
 
   const composer = $("#send-form textarea[name=text]");
+  setUpComposer(composer, $("#char-count"));
+  keepNewestInView($("#messages"));
   setUpCompletion(composer, {
     api,
     me: () => state.me.uid,
@@ -1332,22 +1332,18 @@ document.addEventListener("DOMContentLoaded", () => {
     clearError();
     const form = event.target;
     const name = form.elements.to.value.trim();
-    let to;
+    let uid;
     try {
-      to = await findUser(name);
+      uid = await findUser(name);
     } catch (error) {
       return showError(error.message);
     }
-    if (to === null) {
+    if (uid === null) {
       return showError(`No one called "${name}" has an account here: check the name.`);
     }
-    if (to === state.me.uid) return showError("That is you: write to someone else.");
-    const content = form.elements.text.value;
-    const frame = { from: state.me.uid, to, content, client_msg_id: newClientMsgId() };
-    const item = pendingItem(`you → ${state.names.get(to) ?? name}`, content);
-    post(frame, null, item);
-    $("#dms").append(item);
-    form.elements.text.value = "";
+    if (uid === state.me.uid) return showError("That is you: write to someone else.");
+    form.reset();
+    openDirect(uid, state.names.get(uid) ?? name);
   });
 
   const notice = sessionStorage.getItem("chat.notice");

@@ -102,8 +102,9 @@ function show(names) {
     });
     return option;
   }));
+  // (No aria-expanded: a textarea may not carry it. The list's own hidden state, and
+  // aria-activedescendant naming an option in it, say whether it is open.)
   box.hidden = false;
-  input.setAttribute("aria-expanded", "true");
   choose(0);
 }
 
@@ -134,6 +135,5 @@ function close() {
   box.hidden = true;
   box.replaceChildren();
   choices = [];
-  input?.setAttribute("aria-expanded", "false");
   input?.removeAttribute("aria-activedescendant");
 }

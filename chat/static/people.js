@@ -1,0 +1,124 @@
+// The people panel: who is in the room shown, online first. A group room or direct
+// conversation lists its members (GET /room/{id}/members, which says who is online:
+// connected anywhere, in any room, on any instance); the lobby, where everyone is a
+// member, lists the people present in it (the presence frames on /ws). Each person is a
+// button (reachable by keyboard) that opens a direct conversation with them; we are
+// listed too, as "(you)", and are no button.
+
+const MEMBERS_PAGE = 100;   // the server's page size (a shorter page is the last)
+const MAX_MEMBERS = 1000;   // listed at most (ten pages): a panel, not a directory
+// Online anywhere is announced by no frame: the list is asked for again this often, and
+// soon after someone leaves the room (they may still be online elsewhere).
+const REFRESH_EVERY_MS = 30_000;
+const REFRESH_AFTER_LEAVING_MS = 1_000;
+
+const $ = (selector) => document.querySelector(selector);
+
+const people = {
+  api: null,
+  me: () => null,      // our UID
+  avatar: null,        // (name) -> the avatar element
+  open: null,          // (uid, name) -> open a direct conversation with them
+  room: null,          // the RoomID listed
+  lobby: false,        // the room listed is the lobby (no member list: the people present)
+  present: new Map(),  // UID -> name of the people present in the room (presence frames)
+  members: new Map(),  // UID -> { name, online } of its members (GET /room/{id}/members)
+  asked: 0,            // how many times the members were asked for (a later answer wins)
+  refresh: null,       // the timer of a refresh after someone left
+};
+
+export function setUpPeople({ api, me, avatar, open }) {
+  Object.assign(people, { api, me, avatar, open });
+  setInterval(() => { if (people.room !== null && !people.lobby) loadMembers(); }, REFRESH_EVERY_MS);
+}
+
+// The page entered `roomId` (again, after a reconnection): its list starts afresh, the
+// presence frames that follow "entered" filling it.
+export function showPeopleOf(roomId, { lobby }) {
+  const again = roomId === people.room;
+  people.room = roomId;
+  people.lobby = lobby;
+  people.present = new Map();
+  if (!again) people.members = new Map();
+  show();
+  if (!lobby) loadMembers();
+}
+
+// A presence frame of the room listed: someone arrived (so is online) or left it.
+export function presenceChanged(frame) {
+  if (frame.RoomID !== people.room) return;
+  if (frame.Online) {
+    people.present.set(frame.UID, frame.Username);
+    // Someone we do not list yet (they joined since): the list is out of date.
+    if (!people.lobby && !people.members.has(frame.UID)) loadMembers();
+  } else {
+    people.present.delete(frame.UID);
+    if (!people.lobby) {
+      clearTimeout(people.refresh);
+      people.refresh = setTimeout(loadMembers, REFRESH_AFTER_LEAVING_MS);
+    }
+  }
+  show();
+}
+
+async function loadMembers() {
+  const asked = ++people.asked;
+  const roomId = people.room;
+  const members = new Map();
+  try {
+    for (let after = 0; members.size < MAX_MEMBERS;) {
+      const page = await people.api("GET", `/room/${roomId}/members${after ? `?after=${after}` : ""}`);
+      for (const { UID, Username, Online } of page) members.set(UID, { name: Username, online: Online });
+      if (page.length < MEMBERS_PAGE) break;
+      after = page[page.length - 1].UID;
+    }
+  } catch {
+    return;   // the list is a help: the next refresh asks again
+  }
+  if (asked !== people.asked || roomId !== people.room) return;   // overtaken
+  people.members = members;
+  show();
+}
+
+// Everyone to list: [uid, name, online], online first, then by name.
+function listed() {
+  const all = new Map();
+  if (!people.lobby) {
+    for (const [uid, { name, online }] of people.members) all.set(uid, [uid, name, online]);
+  }
+  // Present in the room: online, whatever the last list said (and listed in the lobby).
+  for (const [uid, name] of people.present) all.set(uid, [uid, name, true]);
+  return [...all.values()].sort(
+    ([, a, aOnline], [, b, bOnline]) => Number(bOnline) - Number(aOnline) || a.localeCompare(b),
+  );
+}
+
+function show() {
+  const entries = listed();
+  const items = entries.map(([uid, name, online]) => {
+    const item = document.createElement("li");
+    item.dataset.uid = String(uid);
+    item.dataset.online = String(online);
+    const avatar = people.avatar(name);
+    const status = online ? "online" : "offline";
+    if (uid === people.me()) {
+      item.className = "me";
+      item.append(avatar, `${name} (you)`);
+      item.title = status;
+      return item;
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "person";
+    button.append(avatar, name);
+    button.title = `${status}: write a direct message`;
+    button.setAttribute("aria-label", `${name}, ${status}: write a direct message`);
+    button.addEventListener("click", () => people.open(uid, name));
+    item.append(button);
+    return item;
+  });
+  $("#here").replaceChildren(...items);
+  const online = entries.filter(([, , isOnline]) => isOnline).length;
+  $("#people-heading").firstChild.textContent = people.lobby ? "Here now " : "People ";
+  $("#here-count").textContent = entries.length ? `${online} online` : "";
+}

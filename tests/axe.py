@@ -1,0 +1,69 @@
+"""axe-core, the accessibility checker, run inside the test's Chromium pages.
+
+axe-core comes from npm at test time (`npm install axe-core@4` into a cache directory
+outside the repository, once): nothing of it is committed. `CHAT_TEST_AXE_DIR` names
+the directory (default: ~/.cache/chat-tests/axe). Without npm, or when the install
+fails, the tests that need it skip, or fail with CI=true (as without Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from support import in_ci
+
+AXE_DIR = Path(os.environ.get("CHAT_TEST_AXE_DIR", Path.home() / ".cache/chat-tests/axe"))
+AXE_SCRIPT = AXE_DIR / "node_modules/axe-core/axe.min.js"
+#: One install at a time, whichever test asks first.
+_installing = trio.Lock()
+
+
+async def axe_source() -> str:
+    """axe-core's script, installed from npm first if it is not there yet."""
+    script = trio.Path(AXE_SCRIPT)
+    async with _installing:
+        if not await script.exists():
+            await _install()
+            if not await script.exists():
+                _unavailable("npm install axe-core@4 did not finish in 300 s")
+    return await script.read_text()
+
+
+async def _install() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable("npm is not installed (apt-get install npm)")
+        return
+    await trio.Path(AXE_DIR).mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--prefix", str(AXE_DIR), "axe-core@4", "--no-audit", "--no-fund"]
+    with trio.move_on_after(300):
+        done = await trio.run_process(
+            command, capture_stdout=True, capture_stderr=True, check=False
+        )
+        if done.returncode != 0:
+            _unavailable(f"npm install axe-core@4 failed: {done.stderr.decode()[-500:]}")
+
+
+def _unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"axe-core is needed (CI=true): {reason}")
+    pytest.skip(f"axe-core is not available: {reason}")
+
+
+def violations(page: Any, source: str) -> list[str]:
+    """What axe-core finds wrong with `page` as it is now, every rule on (a line per
+    rule: its id, what it checks, and the elements that break it)."""
+    # Evaluated through the DevTools protocol: the page's Content-Security-Policy, which
+    # allows no inline script, does not apply to it.
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    found = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+            .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(", ")})`)"""
+    )
+    return list(found)
