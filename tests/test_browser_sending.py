@@ -122,7 +122,7 @@ async def test_a_message_the_server_never_answers_is_given_up_with_retry(
 
             ws.on_message(from_page)
 
-        alice.page.route_web_socket(re.compile(r"/ws\?"), route)
+        alice.page.route_web_socket(re.compile(r"/ws(\?|$)"), route)
         alice.page.reload()
         alice.wait_online()
         alice.say("lost")
