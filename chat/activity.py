@@ -17,8 +17,9 @@ many connections look at other rooms. For the tellings, each instance keeps, for
 users connected to it here, which rooms they are members of (`_members`: room id to
 user ids), loaded when a user's first connection arrives and kept up to date by the
 notices that say a user joined a room or was invited into one (`on_notice`). The lobby
-(everyone) and direct conversations and support threads (their users are named by the
-room) need no index.
+(everyone) and support threads (their user is named by the room) need no index. Direct
+conversations have no activity frames: every connection of their two users gets the
+message itself (spec 003's frame, on their user topics).
 
 Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
 unfiled by `chat.ws.server` for each session's life, as `chat.notices` is), the index,
@@ -243,8 +244,8 @@ class Activity:
         """The users connected here who may read `room`."""
         if room.id == self._lobby_id:
             return list(self._connections)
-        if room.kind == "direct" and room.pair is not None:
-            return [u for u in set(room.pair) if u in self._connections]
+        if room.kind == "direct":
+            return ()  # every connection of the pair gets the message itself (user topics)
         if room.kind == "support" and room.creator_id is not None:
             return [room.creator_id] if room.creator_id in self._connections else []
         return self._members.get(room.id, set())

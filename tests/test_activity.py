@@ -6,8 +6,6 @@ mention). Badges need no polling."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 from support import (
     Account,
@@ -152,7 +150,9 @@ async def test_a_room_invited_into_after_connecting_is_heard(
     assert (await watcher.receive())["MessageID"] == sent["MessageID"]
 
 
-async def test_a_new_direct_conversation_is_heard(server: Server, clients: Clients) -> None:
+async def test_a_direct_message_comes_itself_not_as_activity(
+    server: Server, clients: Clients
+) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     watcher = await _watching(clients, bob)
     async with http_client(server) as client:
@@ -161,11 +161,9 @@ async def test_a_new_direct_conversation_is_heard(server: Server, clients: Clien
         room_id = opened.json()["RoomID"]
         posted = await client.post(f"/messages/{room_id}", headers=alice.auth, json={"Text": "hi"})
     assert posted.status_code == 201, posted.text
-    frames: list[dict[str, Any]] = []
-    while not any(f.get("Type") == "activity" for f in frames):  # after spec 003's frame
-        frames.append(await watcher.receive())
-    (activity,) = [f for f in frames if f.get("Type") == "activity"]
-    assert (activity["RoomID"], activity["MessageID"]) == (room_id, posted.json()["MessageID"])
+    frame = await watcher.receive()
+    assert (frame["content"], frame["id"]) == ("hi", posted.json()["MessageID"])  # spec 003's
+    await _nothing_within(watcher, 0.3)
 
 
 async def test_the_lobby_is_heard_by_everyone(server: Server, clients: Clients) -> None:

@@ -1011,6 +1011,10 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         pocket.log_in("alice")
         pocket.wait_for_message("Tags")
         pocket.wait_for_text("#here li", "carol")
+        # Bob's three messages just now each said he was typing, and the server passes
+        # at most 3 typing notices per 2 s per user (the rest are dropped, by the
+        # protocol): on a fast machine a fourth this soon would be.
+        bob.page.wait_for_timeout(2100)
         bob.page.type("#send-form [name=text]", "On my way")
         pocket.wait_for_text("#typing", "bob is typing...")
         pocket.page.screenshot(path=str(phone))
