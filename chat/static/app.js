@@ -12,7 +12,7 @@ import {
   activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
   setUpAttention, showMentions, signedIn,
 } from "./attention.js";
-import { forgetMembers, setUpCompletion } from "./completion.js";
+import { setUpCompletion } from "./completion.js";
 import { stopPush } from "./push.js";
 import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
@@ -461,7 +461,6 @@ function handleFrame(raw) {
   } else if (frame.Type === "room-created") {
     if (!state.rooms.has(frame.RoomID)) directoryChanged();
   } else if (frame.Type === "joined") {
-    forgetMembers(frame.RoomID);
     loadRooms();                  // in another tab, perhaps: list it here too
   } else if (frame.Type === "edited" || frame.Type === "deleted" || frame.Type === "reactions") {
     changed(frame);
@@ -1256,7 +1255,6 @@ document.addEventListener("DOMContentLoaded", () => {
     api,
     me: () => state.me.uid,
     shown: () => state.shown,
-    isLobby: (roomId) => roomId === state.lobby,
   });
   composer.addEventListener("input", (event) => {
     fitComposer(event.target);

@@ -8,6 +8,7 @@
 // of GET /rooms/unread, `showMentions` whenever it redraws the badges, `activity` and
 // `arrived` with frames, `levelsFrom` with the room list, `roomShown` on entering one.
 
+import { membersListed } from "./people.js";
 import { startPush } from "./push.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -156,13 +157,7 @@ function notify(roomId, messageId, mention, title, body) {
 }
 
 // Whether `@room` in a message needs a confirmation first: in rooms of more than ten
-// members (the lobby is everyone's). Asks the server for one page of members.
+// members (the lobby is everyone's), as the people panel lists them.
 export async function mentionsManyPeople(roomId, isLobby) {
-  if (isLobby) return true;
-  try {
-    const members = await lent.api("GET", `/room/${roomId}/members`);
-    return members.length > 10;
-  } catch {
-    return false;
-  }
+  return isLobby || (await membersListed(roomId)).length > 10;
 }

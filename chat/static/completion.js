@@ -3,6 +3,8 @@
 // or Tab takes the name, Escape closes it. The textarea keeps the focus throughout
 // (aria-activedescendant tells a screen reader which name is chosen).
 
+import { membersListed } from "./people.js";
+
 const $ = (selector) => document.querySelector(selector);
 // The `@word` being typed, just before the caret: an @ that starts a word, as the server
 // reads mentions (an @ inside an e-mail address does not mention anyone).
@@ -15,7 +17,6 @@ let input = null;
 let choices = [];
 let chosen = 0;
 let asked = 0;
-const members = new Map();  // RoomID -> [{ UID, Username }] (one page), asked once
 
 export function setUpCompletion(textarea, lentByApp) {
   lent = lentByApp;
@@ -44,23 +45,6 @@ export function setUpCompletion(textarea, lentByApp) {
   });
 }
 
-// The room's members are asked for again when the room changes (or someone joins).
-export function forgetMembers(roomId) {
-  members.delete(roomId);
-}
-
-async function membersOf(roomId) {
-  if (roomId === null || lent.isLobby(roomId)) return [];
-  if (!members.has(roomId)) {
-    try {
-      members.set(roomId, await lent.api("GET", `/room/${roomId}/members`));
-    } catch {
-      return [];
-    }
-  }
-  return members.get(roomId);
-}
-
 async function suggest() {
   const typed = TYPED.exec(input.value.slice(0, input.selectionStart));
   if (typed === null) return close();
@@ -69,7 +53,7 @@ async function suggest() {
   const folded = prefix.toLocaleLowerCase();
   const names = [];
   const me = lent.me();
-  for (const { UID, Username } of await membersOf(lent.shown())) {
+  for (const { UID, Username } of await membersListed(lent.shown())) {
     if (UID !== me && Username.toLocaleLowerCase().startsWith(folded)) names.push(Username);
   }
   if (names.length < MAX_SHOWN && prefix.length > 0) {

@@ -24,6 +24,7 @@ const people = {
   present: new Map(),  // UID -> name of the people present in the room (presence frames)
   members: new Map(),  // UID -> { name, online } of its members (GET /room/{id}/members)
   asked: 0,            // how many times the members were asked for (a later answer wins)
+  loading: null,       // the latest of those requests, until it is answered
   refresh: null,       // the timer of a refresh after someone left
 };
 
@@ -61,7 +62,23 @@ export function presenceChanged(frame) {
   show();
 }
 
-async function loadMembers() {
+// The members of the room listed, as the panel has them ([{ UID, Username }], by UID;
+// none for another room or the lobby): the composer completes names from them and asks
+// before @room in a room of more than ten. A first list on its way is waited for.
+export async function membersListed(roomId) {
+  if (roomId !== people.room || people.lobby) return [];
+  if (people.members.size === 0 && people.loading !== null) await people.loading;
+  return [...people.members].map(([UID, { name }]) => ({ UID, Username: name }));
+}
+
+function loadMembers() {
+  const loading = fetchMembers();
+  people.loading = loading;
+  loading.finally(() => { if (people.loading === loading) people.loading = null; });
+  return loading;
+}
+
+async function fetchMembers() {
   const asked = ++people.asked;
   const roomId = people.room;
   const members = new Map();
