@@ -115,7 +115,7 @@ async def _aio_edit(
         message = await _checked(conn, room_id, message_id, check)
         if message.body == text:
             return None
-        stored, _ = edit_mentions_to_json(mentions, mentions_room, message)
+        stored = edit_mentions_to_json(mentions, mentions_room, message)
         change = await _record(conn, message, EDITED, body=text, mentions=stored)
         sql = EDIT_MESSAGE_SQL.format(text="$1", at="$2", message="$3")
         await conn.execute(sql, text, change.at, message_id)

@@ -20,26 +20,21 @@ def uids_from_json(text: str | None) -> tuple[int, ...]:
     return () if text is None else tuple(json.loads(text))
 
 
-def edit_mentions_to_json(
-    uids: Sequence[int], room: bool, before: Message
-) -> tuple[str | None, EditedMentions | None]:
+def edit_mentions_to_json(uids: Sequence[int], room: bool, before: Message) -> str | None:
     """`message_changes.mentions` for an edit of `before` whose new text mentions `uids`
-    (and @room if `room`), with who it newly mentions; (None, None) when it mentions
-    nobody."""
-    newly_uids = tuple(uid for uid in uids if not before.mentions_user(uid))
-    newly_room = room and not before.mentions_room
-    newly = None
-    if newly_uids or newly_room:
-        newly = EditedMentions(before.sender_id, newly_uids, newly_room, before.mentions)
+    (and @room if `room`), with who it newly mentions (what `edit_mentions_from_json`
+    reads back as `EditedMentions`); None when it mentions nobody."""
     if not uids and not room:
-        return None, newly
-    stored = {"UIDs": list(uids), "Room": room}
-    if newly is not None:
-        stored["New"] = list(newly.uids)
-        stored["NewRoom"] = newly.room
-        stored["Before"] = list(newly.before)
-        stored["Author"] = newly.author_id
-    return json.dumps(stored, separators=(",", ":")), newly
+        return None
+    stored: dict[str, object] = {"UIDs": list(uids), "Room": room}
+    newly_uids = [uid for uid in uids if not before.mentions_user(uid)]
+    newly_room = room and not before.mentions_room
+    if newly_uids or newly_room:
+        stored["New"] = newly_uids
+        stored["NewRoom"] = newly_room
+        stored["Before"] = list(before.mentions)
+        stored["Author"] = before.sender_id
+    return json.dumps(stored, separators=(",", ":"))
 
 
 def edit_mentions_from_json(

@@ -120,7 +120,7 @@ class SQLiteChanges(SQLiteBase):
                 message = _checked(conn, room_id, message_id, check)
                 if message.body == text:
                     return None
-                stored, _ = edit_mentions_to_json(mentions, mentions_room, message)
+                stored = edit_mentions_to_json(mentions, mentions_room, message)
                 change = _record(conn, message, EDITED, body=text, mentions=stored)
                 conn.execute(
                     EDIT_MESSAGE_SQL.format(text="?", at="?", message="?"),
