@@ -337,7 +337,8 @@ class Activity:
                 published = await self._inbox_receive.receive()
                 with self._failures.contained("activity", "a fan-out"):
                     self._fan_out(published)
-            self._flush_due()
+            with self._failures.contained("activity", "the end of a window"):
+                self._flush_due()
 
     async def _load_rooms(self) -> NoReturn:
         while True:
