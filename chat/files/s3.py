@@ -1,0 +1,527 @@
+"""Uploaded files on S3-compatible object storage (``CHAT_FILES_URL=s3://bucket/prefix?...``):
+AWS S3, MinIO, Ceph's RGW, Garage, Cloudflare R2 and the like.
+
+The client is boto3, AWS's own SDK: maintained, spoken by every S3-compatible server
+(`endpoint=`), with the standard credential chain (environment, shared files, instance
+roles) and managed multipart uploads from a file (s3transfer) that read the file part by
+part, so memory stays bounded whatever the size. boto3 blocks, so every call runs in a
+worker thread (`trio.to_thread.run_sync`) under this storage's own `CapacityLimiter`,
+sized like boto3's connection pool. It is an optional extra: ``pip install '.[s3]'``.
+
+Objects are named ``<prefix>/<key[:2]>/<key>`` (the two-character level, as in the
+directory storage, keeps listings of one level short in the consoles people browse).
+Keys are content-addressed, so `put` asks first whether the object is there and uploads
+only if not; an S3 PUT (or a multipart upload's completion) is atomic, so a reader sees
+the whole object or none.
+
+Resource handling: the boto3 client (its connection pool) is made on first use, in a
+worker thread (building it reads boto3's service models: too slow for the Trio thread),
+and closed by `close`. `open_range` holds one response body while it is iterated and
+closes it when the iteration ends, is cancelled or is dropped.
+
+Error handling: a key not stored raises `FileNotFoundError`; a store that cannot be
+reached, refuses the credentials, has no such bucket or answers an error raises
+`StorageUnavailable` whose message names the endpoint and the bucket, never the
+credentials. Cancellation abandons a request in flight (its thread finishes on its own,
+bounded by the timeouts below, and keeps its limiter token until then); a multipart upload
+abandoned that way is aborted by s3transfer, or left to the bucket's lifecycle rule
+(docs/DEPLOYMENT.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+
+from .storage import CHUNK_BYTES, StorageUnavailable
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+T = TypeVar("T")
+
+#: Worker threads (and pooled connections) one storage uses at most.
+MAX_THREADS = 10
+#: Seconds to connect, and to wait for the next bytes of an answer, before a try fails.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+#: Tries per request (botocore's "standard" retries: connection errors, 5xx, throttling).
+MAX_ATTEMPTS = 3
+#: Files from this size on go up as a multipart upload, in parts of this size (S3's
+#: smallest part is 5 MiB; s3transfer reads each part from the file as it sends it).
+MULTIPART_BYTES = 8 * 1024 * 1024
+
+#: Keys asked for per listing request (S3's largest page).
+LIST_PAGE_KEYS = 1000
+
+#: Bounds on what a URL may say (it comes from the environment, but is echoed in errors).
+MAX_URL_CHARS = 2048
+MAX_PREFIX_CHARS = 256
+MAX_ENDPOINT_CHARS = 512
+MAX_CREDENTIAL_CHARS = 256
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_CREDENTIAL = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+#: Storage keys: SHA-256 hex in practice; anything safe as an object name is accepted.
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,127}")
+_PARAMETERS = frozenset({"endpoint", "region", "access_key", "secret_key", "addressing"})
+_ADDRESSING = frozenset({"auto", "path", "virtual"})
+
+#: Error codes that mean "no such object" (HEAD answers carry only the status).
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_REFUSED = frozenset(
+    {
+        "403",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+    }
+)
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+        raise ValueError(f"not a storage key: {str(key)[:80]!r}")
+    return key
+
+
+def _one(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise ValueError(f"S3 URL: the {name} parameter is given {len(values)} times")
+    return values[0]
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """What an ``s3://`` URL says: where the objects go and how to sign for them. The
+    secret is left out of `repr` (and so out of logs and tracebacks)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str | None = None
+    addressing: str = "auto"
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, url: str) -> S3Location:
+        """``s3://bucket[/prefix]?endpoint=...&region=...&access_key=...&secret_key=...
+        &addressing=auto|path|virtual``. Raises ValueError naming what is wrong (never
+        echoing the secret)."""
+        if not isinstance(url, str) or not url:
+            raise ValueError("S3 URL: empty")
+        if len(url) > MAX_URL_CHARS:
+            raise ValueError(f"S3 URL: longer than {MAX_URL_CHARS} characters")
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:
+            raise ValueError(f"S3 URL: cannot be parsed ({error})") from None
+        if parts.scheme != "s3":
+            raise ValueError("S3 URL: must start with s3:// (s3://bucket/prefix?endpoint=...)")
+        if parts.fragment:
+            raise ValueError("S3 URL: must not have a #fragment")
+        netloc = parts.netloc
+        if "@" in netloc:
+            raise ValueError(
+                "S3 URL: credentials go in the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "environment variables (or access_key= and secret_key=), not before the bucket"
+            )
+        if ":" in netloc:
+            raise ValueError("S3 URL: the server's address goes in endpoint=, not after the bucket")
+        if _BUCKET.fullmatch(netloc) is None or ".." in netloc:
+            raise ValueError(
+                f"S3 URL: {netloc[:80]!r} is not a bucket name (3-63 characters: lowercase "
+                "letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+            )
+        prefix = parts.path.strip("/")
+        if len(prefix) > MAX_PREFIX_CHARS:
+            raise ValueError(f"S3 URL: the prefix is longer than {MAX_PREFIX_CHARS} characters")
+        if prefix and not all(_PREFIX_SEGMENT.fullmatch(s) for s in prefix.split("/")):
+            raise ValueError(
+                "S3 URL: the prefix must be path segments of letters, digits, '.', '_' "
+                "and '-' (not starting with '.'), separated by single slashes"
+            )
+        try:
+            query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        except ValueError:
+            raise ValueError("S3 URL: the query is not name=value pairs joined by &") from None
+        unknown = sorted(set(query) - _PARAMETERS)
+        if unknown:
+            names = ", ".join(repr(name[:40]) for name in unknown[:5])
+            raise ValueError(
+                f"S3 URL: unknown parameter {names} (known: {', '.join(sorted(_PARAMETERS))})"
+            )
+        endpoint = _one(query, "endpoint")
+        if endpoint is not None:
+            endpoint = cls._endpoint(endpoint)
+        region = _one(query, "region")
+        if region is not None and _REGION.fullmatch(region) is None:
+            raise ValueError("S3 URL: region must be like us-east-1 (lowercase, digits, hyphens)")
+        addressing = _one(query, "addressing")
+        if addressing is None:
+            # S3-compatible servers on an endpoint of their own (MinIO...) mostly want
+            # the bucket in the path; AWS itself, the bucket in the host name.
+            addressing = "path" if endpoint is not None else "auto"
+        elif addressing not in _ADDRESSING:
+            raise ValueError("S3 URL: addressing must be auto, path or virtual")
+        access_key = _one(query, "access_key")
+        secret_key = _one(query, "secret_key")
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("S3 URL: access_key and secret_key go together (give both or neither)")
+        for name, value in (("access_key", access_key), ("secret_key", secret_key)):
+            if value is not None and (
+                len(value) > MAX_CREDENTIAL_CHARS or _CREDENTIAL.fullmatch(value) is None
+            ):
+                raise ValueError(
+                    f"S3 URL: {name} must be 1-{MAX_CREDENTIAL_CHARS} printable ASCII "
+                    "characters without spaces"
+                )
+        return cls(
+            bucket=netloc,
+            prefix=prefix,
+            endpoint=endpoint,
+            region=region,
+            addressing=addressing,
+            access_key=access_key,
+            secret_key=secret_key,
+        )
+
+    @staticmethod
+    def _endpoint(text: str) -> str:
+        if len(text) > MAX_ENDPOINT_CHARS:
+            raise ValueError(f"S3 URL: endpoint is longer than {MAX_ENDPOINT_CHARS} characters")
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+        except ValueError:
+            raise ValueError("S3 URL: endpoint is not a URL (http://127.0.0.1:9000)") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("S3 URL: endpoint must be an http:// or https:// URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError("S3 URL: endpoint must not carry credentials")
+        if parts.query or parts.fragment:
+            raise ValueError(
+                "S3 URL: endpoint must have no query or fragment (percent-encode it "
+                "if it is followed by other parameters)"
+            )
+        return text.rstrip("/")
+
+    def describe(self) -> str:
+        """Where the files are, for logs and errors: no credentials."""
+        where = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        return where + (f" at {self.endpoint}" if self.endpoint else "")
+
+
+class S3Storage:
+    """`chat.files.storage.FileStorage` on an S3-compatible bucket (see the module).
+
+    The bucket must exist: the server never creates one (that takes rights beyond the
+    objects it stores, and choices of region, encryption and lifecycle that are the
+    operator's). `check` says whether it can be used, for start-up.
+    """
+
+    def __init__(self, location: S3Location, *, max_threads: int = MAX_THREADS) -> None:
+        self.location = location
+        self._limiter = trio.CapacityLimiter(max_threads)
+        self._max_threads = max_threads
+        self._client: BaseClient | None = None
+        self._client_lock = trio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> S3Storage:
+        """The storage a ``CHAT_FILES_URL=s3://...`` asks for. Cheap: it parses only (the
+        client is made on first use). Raises ValueError for a malformed URL, or when
+        boto3 is not installed."""
+        location = S3Location.parse(url)
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError(
+                "an s3:// URL needs the S3 client, which is not installed: "
+                "pip install 'trio-chat-server[s3]' (boto3)"
+            )
+        return cls(location)
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.location.describe()!r})"
+
+    def object_name(self, key: str) -> str:
+        """The S3 object that holds `key`: ``<prefix>/<key[:2]>/<key>``."""
+        _check_key(key)
+        head = f"{self.location.prefix}/" if self.location.prefix else ""
+        return f"{head}{key[:2]}/{key}"
+
+    # -- the FileStorage interface --------------------------------------------------
+
+    async def put(self, key: str, source: Path) -> None:
+        """Upload `source` as `key` unless an object of its size is already there
+        (content-addressed: same key, same bytes). A multipart upload from
+        `MULTIPART_BYTES` on, read from the file one part at a time."""
+        name = self.object_name(key)
+        client = await self._s3()
+        size = (await trio.Path(source).stat()).st_size
+        try:
+            stored = await self._call(self._head, client, name)
+        except FileNotFoundError:
+            stored = None
+        if stored == size:
+            return
+        from boto3.s3.transfer import TransferConfig
+
+        # use_threads=False: the parts go up one after the other in this worker thread,
+        # so a put takes one of our threads and one part's buffers, never more.
+        transfer = TransferConfig(
+            multipart_threshold=MULTIPART_BYTES,
+            multipart_chunksize=MULTIPART_BYTES,
+            use_threads=False,
+        )
+        await self._call(
+            client.upload_file,
+            str(source),
+            self.location.bucket,
+            name,
+            ExtraArgs={"ContentType": "application/octet-stream"},
+            Config=transfer,
+        )
+
+    async def open_range(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The bytes of `key` in ``[start, end)``, `CHUNK_BYTES` at a time: one ranged GET
+        whose body is read chunk by chunk in worker threads."""
+        if start < 0 or (end is not None and end < 0):
+            raise ValueError("a range starts and ends at 0 or after")
+        name = self.object_name(key)
+        client = await self._s3()
+        if end is not None and end <= start:
+            await self._call(self._head, client, name)  # FileNotFoundError if missing
+            return
+        arguments: dict[str, Any] = {"Bucket": self.location.bucket, "Key": name}
+        if start > 0 or end is not None:
+            last = "" if end is None else str(end - 1)
+            arguments["Range"] = f"bytes={start}-{last}"
+        try:
+            body = await self._open_body(client, arguments)
+        except _RangeNotSatisfiable:
+            return  # the object exists and ends before `start`: no bytes
+        try:
+            while True:
+                # Not abandoned on cancellation: the body is closed below, and a read
+                # left running in another thread would race that close. The read
+                # timeout bounds the wait.
+                chunk = await self._call(body.read, CHUNK_BYTES, abandon=False)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            # Closing drops the connection (its rest unread): no network wait.
+            body.close()
+
+    async def size(self, key: str) -> int:
+        """The stored object's length (a HEAD request)."""
+        return await self._call(self._head, await self._s3(), self.object_name(key))
+
+    async def delete(self, key: str) -> None:
+        """Delete the object (S3 answers a delete of a missing object with success)."""
+        name = self.object_name(key)
+        client = await self._s3()
+        await self._call(client.delete_object, Bucket=self.location.bucket, Key=name)
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Every key under the prefix, a listing page (`LIST_PAGE_KEYS`) at a time; objects
+        not named like ours (someone else's, in a shared bucket) are skipped."""
+        client = await self._s3()
+        head = f"{self.location.prefix}/" if self.location.prefix else ""
+        arguments: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Prefix": head,
+            "MaxKeys": LIST_PAGE_KEYS,
+        }
+        while True:
+            page = await self._call(client.list_objects_v2, **arguments)
+            for item in page.get("Contents", ()):
+                rest = item["Key"][len(head) :]
+                shard, _, key = rest.partition("/")
+                if _KEY.fullmatch(key) is not None and shard == key[:2]:
+                    yield key
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            arguments["ContinuationToken"] = token
+
+    # -- beyond the interface ---------------------------------------------------------
+
+    async def check(self) -> None:
+        """Raise `StorageUnavailable` unless the bucket exists and answers these
+        credentials (a HEAD of the bucket): for start-up, so a typo is told at once."""
+        client = await self._s3()
+        try:
+            await self._call(client.head_bucket, Bucket=self.location.bucket)
+        except FileNotFoundError:
+            raise StorageUnavailable(
+                f"{self.location.describe()}: the bucket does not exist (create it first; "
+                "the server does not)"
+            ) from None
+
+    def close(self) -> None:
+        """Close the client's pooled connections (quick: no network wait). The storage
+        makes a new client if used again."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _s3(self) -> BaseClient:
+        """The boto3 client, made on first use in a worker thread."""
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await self._call(self._make_client)
+            return self._client
+
+    def _make_client(self) -> BaseClient:
+        """Runs in a worker thread. A session of its own: boto3's default session is
+        shared and not thread-safe; the client is (boto3's documentation)."""
+        import boto3.session
+        from botocore.config import Config
+
+        location = self.location
+        session = boto3.session.Session(
+            aws_access_key_id=location.access_key,
+            aws_secret_access_key=location.secret_key,
+            region_name=location.region,
+        )
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            max_pool_connections=self._max_threads,
+            s3={"addressing_style": location.addressing},
+        )
+        client: BaseClient = session.client("s3", endpoint_url=location.endpoint, config=config)
+        return client
+
+    async def _open_body(self, client: BaseClient, arguments: dict[str, Any]) -> Any:
+        """GET the object; its body (a stream the caller must close).
+
+        Cancellation: the request's thread is abandoned, so the body may arrive after
+        we have gone. Whichever side comes second, under `handoff.lock`, closes it: the
+        thread if we are gone, we if it came while we were being cancelled. Either way
+        no response is left holding a connection."""
+        handoff = _Handoff()
+
+        def get() -> Any:
+            body = client.get_object(**arguments)["Body"]
+            with handoff.lock:
+                if handoff.abandoned:
+                    body.close()
+                else:
+                    handoff.body = body
+            return body
+
+        try:
+            return await self._call(get)
+        except BaseException:
+            # A threading lock on the Trio thread: held by either side only for the
+            # few statements above, never across I/O.
+            with handoff.lock:
+                handoff.abandoned = True
+                body, handoff.body = handoff.body, None
+            if body is not None:
+                body.close()
+            raise
+
+    def _head(self, client: BaseClient, name: str) -> int:
+        """Runs in a worker thread: the object's length, FileNotFoundError if missing."""
+        response = client.head_object(Bucket=self.location.bucket, Key=name)
+        length: int = response["ContentLength"]
+        return length
+
+    async def _call(
+        self, function: Callable[..., T], *args: Any, abandon: bool = True, **kwargs: Any
+    ) -> T:
+        """Run a boto3 call in a worker thread, its errors turned into ours."""
+
+        def call() -> T:
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                raise self._translate(error) from None
+
+        return await trio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=abandon)
+
+    def _translate(self, error: Exception) -> Exception:
+        """boto3's error as `FileNotFoundError`, `_RangeNotSatisfiable` or
+        `StorageUnavailable` (any other error, a bug of ours, as it is). Messages name
+        the place and the error's kind, never the request's credentials."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError,
+            HTTPClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        where = self.location.describe()
+        if isinstance(error, S3UploadFailedError) and isinstance(
+            error.__context__, ClientError | BotoCoreError
+        ):
+            # s3transfer's wrapping of the error that failed the upload: judge that one.
+            error = error.__context__
+        if isinstance(error, ClientError):
+            details = error.response.get("Error", {})
+            code = str(details.get("Code", ""))[:64]
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _MISSING:
+                return FileNotFoundError(f"{where}: no such object")
+            if code == "InvalidRange":
+                return _RangeNotSatisfiable()
+            if code == "NoSuchBucket":
+                return StorageUnavailable(f"{where}: the bucket does not exist")
+            if code in _REFUSED:
+                return StorageUnavailable(f"{where}: the credentials were refused ({code})")
+            return StorageUnavailable(f"{where}: the object store answered {code} ({status})")
+        if isinstance(error, NoCredentialsError | PartialCredentialsError):
+            return StorageUnavailable(
+                f"{where}: no S3 credentials (set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or access_key= and secret_key= in the URL)"
+            )
+        if isinstance(error, ConnectionError | HTTPClientError):
+            return StorageUnavailable(
+                f"{where}: cannot reach the object store ({type(error).__name__})"
+            )
+        if isinstance(error, S3UploadFailedError):
+            # s3transfer wraps the ClientError's message; its code is in the text.
+            return StorageUnavailable(f"{where}: the upload failed ({str(error)[:200]})")
+        if isinstance(error, BotoCoreError):
+            return StorageUnavailable(f"{where}: {type(error).__name__}")
+        return error
+
+
+@dataclass
+class _Handoff:
+    """A response body passed from a worker thread that may have been abandoned."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    abandoned: bool = False
+    body: Any = None
+
+
+class _RangeNotSatisfiable(Exception):
+    """The object ends before the range starts (S3's 416)."""
