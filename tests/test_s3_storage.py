@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -376,3 +377,31 @@ async def test_cancelled_reads_leave_no_connection_open(storage: S3Storage, tmp_
             await read_all(storage, key)
     await trio.sleep(0.2)  # let abandoned threads finish (and close what they got)
     assert await read_all(storage, key) == data
+
+
+async def test_a_body_that_arrives_after_cancellation_is_closed() -> None:
+    """The GET's thread is abandoned on cancellation; when its answer comes later, the
+    thread closes the body itself (a stand-in client makes the timing certain)."""
+    answer = threading.Event()
+    closed = threading.Event()
+
+    class Body:
+        def read(self, size: int) -> bytes:
+            return b""
+
+        def close(self) -> None:
+            closed.set()
+
+    class SlowClient:
+        def get_object(self, **arguments: Any) -> dict[str, Any]:
+            answer.wait(10)
+            return {"Body": Body()}
+
+    storage = S3Storage(S3Location(bucket="bkt"))
+    storage._client = SlowClient()  # type: ignore[assignment]
+    with trio.move_on_after(0.2) as scope:
+        await read_all(storage, "ab" * 32)
+    assert scope.cancelled_caught
+    assert not closed.is_set()
+    answer.set()
+    assert await trio.to_thread.run_sync(closed.wait, 5)

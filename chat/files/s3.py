@@ -237,6 +237,8 @@ class S3Storage:
     """
 
     def __init__(self, location: S3Location, *, max_threads: int = MAX_THREADS) -> None:
+        if max_threads < 1:
+            raise ValueError("max_threads must be at least 1")
         self.location = location
         self._limiter = trio.CapacityLimiter(max_threads)
         self._max_threads = max_threads
@@ -332,7 +334,8 @@ class S3Storage:
             body.close()
 
     async def size(self, key: str) -> int:
-        """The stored object's length (a HEAD request)."""
+        """The stored object's length (a HEAD request). A missing bucket answers a HEAD
+        like a missing object (FileNotFoundError): `check` tells them apart."""
         return await self._call(self._head, await self._s3(), self.object_name(key))
 
     async def delete(self, key: str) -> None:
@@ -378,8 +381,9 @@ class S3Storage:
             ) from None
 
     def close(self) -> None:
-        """Close the client's pooled connections (quick: no network wait). The storage
-        makes a new client if used again."""
+        """Close the client's pooled connections (quick: no network wait), once no call
+        is in flight (at shutdown: a call still running would lose its connection). The
+        storage makes a new client if used again."""
         client, self._client = self._client, None
         if client is not None:
             client.close()
@@ -387,7 +391,10 @@ class S3Storage:
     # -- plumbing -----------------------------------------------------------------------
 
     async def _s3(self) -> BaseClient:
-        """The boto3 client, made on first use in a worker thread."""
+        """The boto3 client, made on first use in a worker thread (the lock: by one
+        task, the others waiting for it)."""
+        if self._client is not None:
+            return self._client
         async with self._client_lock:
             if self._client is None:
                 self._client = await self._call(self._make_client)
