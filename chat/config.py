@@ -82,6 +82,12 @@ class Config:
     push_hosts: tuple[str, ...] = BROWSER_PUSH_SERVICES
     vapid_private_key: str | None = dataclasses.field(default=None, repr=False)
     vapid_subject: str | None = None
+    #: Files (`chat.files`): where their bytes live (None: `<data_dir>/files`), the largest
+    #: upload, and how many bytes of files one user may keep.
+    files_url: str | None = dataclasses.field(default=None, repr=False)
+    max_file_bytes: int = 25 * 1024 * 1024
+    user_quota_bytes: int = 1024 * 1024 * 1024
+    rate_uploads: str = "30/minute;300/hour"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -187,6 +193,34 @@ def _database_url(text: str) -> str | None:
         return None
     if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise ValueError("must start with postgresql://, postgres:// or sqlite:///")
+    return text
+
+
+def _byte_size(text: str) -> int:
+    """A positive number of bytes, optionally with a binary unit: 25MiB, 512KiB, 1GiB."""
+    units = {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "b": 1}
+    lowered = text.strip().lower()
+    number, factor = lowered, 1
+    for unit, size in units.items():
+        if lowered.endswith(unit):
+            number, factor = lowered[: -len(unit)].strip(), size
+            break
+    try:
+        value = int(number) * factor
+    except ValueError:
+        raise ValueError("must be a number of bytes, like 26214400 or 25MiB") from None
+    if value <= 0:
+        raise ValueError("must be a number of bytes, like 26214400 or 25MiB")
+    return value
+
+
+def _files_url(text: str) -> str | None:
+    if not text:
+        return None
+    if len(text) > 2048:
+        raise ValueError("must be at most 2048 characters")
+    if not text.startswith(("s3://", "file://", "/")):
+        raise ValueError("must be an absolute directory, file:///dir, or s3://bucket?endpoint=...")
     return text
 
 
@@ -709,6 +743,37 @@ SETTINGS: tuple[Setting, ...] = (
         "How push services reach the operator (VAPID `sub`): `mailto:` or `https://`. "
         "Unset: `CHAT_PUBLIC_URL` if https, else `mailto:postmaster@localhost`.",
     ),
+    Setting(
+        "files_url",
+        "CHAT_FILES_URL",
+        None,
+        _files_url,
+        "Where uploaded files' bytes are kept: a directory (`/srv/chat-files` or "
+        "`file:///srv/chat-files`, shared by instances that share it) or S3-compatible "
+        "storage (`s3://bucket/prefix?endpoint=https://...`). Unset: `files` under the "
+        "data directory.",
+    ),
+    Setting(
+        "max_file_bytes",
+        "CHAT_MAX_FILE_SIZE",
+        None,
+        _byte_size,
+        "Largest file one upload may be (413 above it), in bytes or with a unit (25MiB).",
+    ),
+    Setting(
+        "user_quota_bytes",
+        "CHAT_USER_QUOTA",
+        None,
+        _byte_size,
+        "How many bytes of files one user may keep (413 past it), in bytes or with a unit.",
+    ),
+    Setting(
+        "rate_uploads",
+        "CHAT_RATE_UPLOADS",
+        None,
+        _rate,
+        "File uploads per user (POST /files).",
+    ),
 )
 
 #: Why several instances need PostgreSQL, in the words every refusal uses.
@@ -718,7 +783,7 @@ ONE_INSTANCE_ON_SQLITE = (
 
 
 #: Settings whose values an error message never repeats: they may hold a password.
-_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url", "vapid_private_key"})
+_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url", "vapid_private_key", "files_url"})
 
 #: What an error message calls a setting, where its field name would read badly.
 _NOUNS = {
@@ -751,6 +816,9 @@ _NOUNS = {
     "push_hosts": "list of push services",
     "vapid_private_key": "VAPID private key",
     "vapid_subject": "VAPID subject",
+    "files_url": "files URL",
+    "max_file_bytes": "largest file",
+    "user_quota_bytes": "user quota",
 }
 
 

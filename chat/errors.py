@@ -76,6 +76,10 @@ class RoomNameTaken(Conflict):
         super().__init__(f"room name {name!r} is already taken")
 
 
+class TooLarge(ChatError):
+    """An upload is over a limit: the largest file, or the user's quota (HTTP 413)."""
+
+
 #: How long a client is asked to wait before trying again after `Unavailable` (the
 #: ``Retry-After`` of an HTTP 503): about what a database restart takes.
 RETRY_AFTER_S = 5

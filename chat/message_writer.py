@@ -99,6 +99,8 @@ class PendingMessage:
     reply_to: int | None = None
     #: Who its text mentions (`chat.mentions.resolve`).
     mentions: Mentions = NONE
+    #: The files it carries (FileIDs the caller checked are the sender's, unattached).
+    files: tuple[str, ...] = ()
     done: trio.Event = field(default_factory=trio.Event)
     message: Message | None = None
     #: True if the sender had already stored this `client_msg_id` in this room.
@@ -185,6 +187,7 @@ class MessageWriter:
         client_msg_id: str | None = None,
         reply_to: int | None = None,
         mentions: Mentions = NONE,
+        files: tuple[str, ...] = (),
     ) -> PendingMessage:
         """Store a message and publish it; return it once committed (`result()` is then
         ready, and `resent` says whether it was a resend).
@@ -200,6 +203,7 @@ class MessageWriter:
             client_msg_id=client_msg_id,
             reply_to=reply_to,
             mentions=mentions,
+            files=files,
         )
         # If we are cancelled here the message may still be committed and delivered:
         # it was sent, and nothing is lost by finishing the job.
@@ -218,6 +222,7 @@ class MessageWriter:
         on_resent: Callable[[Message], None] | None = None,
         reply_to: int | None = None,
         mentions: Mentions = NONE,
+        files: tuple[str, ...] = (),
     ) -> PendingMessage:
         """Queue a message for the next batch and return without waiting for the commit
         (waiting only while the queue is full). A client that does not need the stored
@@ -232,6 +237,7 @@ class MessageWriter:
             on_resent=on_resent,
             reply_to=reply_to,
             mentions=mentions,
+            files=files,
         )
         try:
             await self._queue_send.send(pending)
@@ -365,6 +371,7 @@ class MessageWriter:
                 p.reply_to,
                 p.mentions.uids,
                 p.mentions.room,
+                p.files,
             )
             for p in batch
         ]

@@ -137,6 +137,7 @@ class RateLimits:
         )
         self.rooms = rule("rooms", config.rate_rooms, "rooms created")
         self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
+        self.uploads = rule("uploads", config.rate_uploads, "file uploads")
         self._rules = {
             r.name: r
             for r in (
@@ -149,6 +150,7 @@ class RateLimits:
                 self.connections,
                 self.rooms,
                 self.invites,
+                self.uploads,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

@@ -2,7 +2,8 @@
 
 The task tree (docs/DESIGN.md draws it):
 
-    serve                          owns the store (async with), then the root nursery
+    serve                          owns the store and the file storage (async with), then
+                                   the root nursery
     └── root nursery
         ├── Broadcaster.run        fan-out task; owns the subscription map
         ├── MessageWriter.run      the message stream: commits this instance's messages
@@ -29,6 +30,9 @@ The task tree (docs/DESIGN.md draws it):
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
         │                          instance) and every few seconds
+        ├── FileCollector.run      removes files never attached (after 24 h) or no longer
+        │                          carried by any message, every 10 minutes; each file
+        │                          by the one instance whose delete removed its record
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
@@ -59,6 +63,9 @@ from .client_address import ClientAddresses
 from .config import Config
 from .connection_cap import ConnectionCap
 from .database_probe import DatabaseProbe
+from .files.collector import FileCollector
+from .files.library import FileLibrary
+from .files.opening import open_storage
 from .front_door import FrontDoor
 from .host_names import HostPolicy
 from .http.app import create_app
@@ -121,7 +128,7 @@ async def serve(
     metrics = Metrics(instance_id)
     addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
-    async with open_store(config, serving=True) as store:
+    async with open_store(config, serving=True) as store, open_storage(config) as storage:
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
@@ -161,6 +168,17 @@ async def serve(
             push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
         )
+        # Files (`chat.files`): the library starts no task; the collector is one.
+        files = FileLibrary(
+            store,
+            storage,
+            uploads_dir=config.data_dir / "uploads",
+            max_file_bytes=config.max_file_bytes,
+            user_quota_bytes=config.user_quota_bytes,
+            rate_limits=rate_limits,
+        )
+        await files.prepare()
+        collector = FileCollector(store, storage, failures=failures)
         # Browser sessions (`chat.sessions`): state in the store only, no task.
         sessions = BrowserSessions(
             store,
@@ -190,6 +208,7 @@ async def serve(
             draining=draining,
             sessions=sessions,
             config=config,
+            files=files,
         )
         http = HttpServer(
             app,
@@ -252,6 +271,7 @@ async def serve(
             await root.start(activity.run)
             await root.start(pusher.run)
             await root.start(revocations.run)
+            await root.start(collector.run)
             await root.start(probe.run)
             await root.start(http.run)
             listeners = await root.start(front_door.run)

@@ -35,6 +35,7 @@ from .store import (
     Accounts,
     Change,
     Changes,
+    Files,
     History,
     Message,
     PublicRoom,
@@ -43,6 +44,7 @@ from .store import (
     Rooms,
     Support,
 )
+from .store.shared.files import not_attachable
 from .store.shared.messages import not_a_message_of_room
 from .support_desk import SupportDesk
 
@@ -87,7 +89,7 @@ class Backlog:
     before_id: int | None
 
 
-class ServiceStore(Accounts, Rooms, Support, History, Changes, Protocol):
+class ServiceStore(Accounts, Rooms, Support, History, Changes, Files, Protocol):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
 
@@ -350,6 +352,7 @@ class ChatService(AccountOperations):
         skip: int | None = None,
         client_msg_id: str | None = None,
         reply_to: int | None = None,
+        files: tuple[str, ...] = (),
     ) -> Posted:
         """Store a message in `room`, then publish it (to everyone but `skip`).
 
@@ -360,9 +363,10 @@ class ChatService(AccountOperations):
         (`chat.broadcaster.topics_for`). With a `client_msg_id` the sender already used
         in this room, nothing is stored or published: the original comes back, `resent`.
         """
-        validation.message_text(text, self.max_text_chars)
+        validation.message_text(text, self.max_text_chars, files=len(files))
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, reply_to)
+        await self._check_files(identity, files, client_msg_id)
         mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
         pending = await self.writer.add(
             room,
@@ -372,6 +376,7 @@ class ChatService(AccountOperations):
             client_msg_id=client_msg_id,
             reply_to=reply_to,
             mentions=mentioned,
+            files=files,
         )
         assert pending.message is not None
         return Posted(room, pending.message, pending.resent)
@@ -387,15 +392,17 @@ class ChatService(AccountOperations):
         on_error: Callable[[BaseException], None],
         on_resent: Callable[[Message], None] | None = None,
         reply_to: int | None = None,
+        files: tuple[str, ...] = (),
     ) -> PendingMessage:
         """Like `post`, without waiting for the commit: for protocols that send no answer
         to a chat message. Invalid text is still refused at once, and so is a `reply_to`
         that is not a message of `room`; a failed commit is reported to `on_error` later,
         a resend to `on_resent` (with the original). Returns the pending message, which a
         later read by the same client waits for (read-your-writes)."""
-        validation.message_text(text, self.max_text_chars)
+        validation.message_text(text, self.max_text_chars, files=len(files))
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, reply_to)
+        await self._check_files(identity, files, client_msg_id)
         mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
         return await self.writer.submit(
             room,
@@ -407,7 +414,22 @@ class ChatService(AccountOperations):
             on_resent=on_resent,
             reply_to=reply_to,
             mentions=mentioned,
+            files=files,
         )
+
+    async def _check_files(
+        self, identity: Identity, files: tuple[str, ...], client_msg_id: str | None
+    ) -> None:
+        """A message carries only its sender's files that no message carries yet (the
+        store checks again as it attaches them: one may be taken meanwhile). A message
+        with a ClientMsgID may be a resend, whose files its original carries already:
+        the store alone decides (a resend attaches nothing and answers the original)."""
+        if not files or client_msg_id is not None:
+            return
+        attachable = {f.id for f in await self.store.attachable_files(identity.user_id, files)}
+        for file_id in files:
+            if file_id not in attachable:
+                raise not_attachable(file_id)
 
     async def _check_reply(self, room: Room, reply_to: int | None) -> None:
         """A reply must answer a message of its own room."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .store import Change, Message, Reaction, Room, User, Version
+from .store import Change, FileRef, Message, Reaction, Room, StoredFile, User, Version
 
 
 def timestamp(moment: datetime) -> str:
@@ -74,6 +74,32 @@ def room_message(message: Message) -> dict[str, Any]:
         shape["ReplyTo"] = message.reply_to
     if message.deleted:
         shape["Deleted"] = True
+    if message.files:
+        shape["Files"] = files(message.files)
+    return shape
+
+
+def files(refs: tuple[FileRef, ...]) -> list[dict[str, Any]]:
+    """A message's files as frames carry them (only when it carries some): an image has
+    ``Width`` and ``Height`` (and a thumbnail)."""
+    shaped = []
+    for ref in refs:
+        shape: dict[str, Any] = {
+            "FileID": ref.id,
+            "Name": ref.name,
+            "Size": ref.size,
+            "ContentType": ref.content_type,
+        }
+        if ref.width is not None and ref.height is not None:
+            shape["Width"] = ref.width
+            shape["Height"] = ref.height
+        shaped.append(shape)
+    return shaped
+
+
+def uploaded(file: StoredFile) -> dict[str, Any]:
+    """What ``POST /files`` answers: the file's id, and what the server made of it."""
+    shape = {**files((file.ref,))[0], "SHA256": file.sha256}
     return shape
 
 
@@ -138,6 +164,8 @@ def direct_message(message: Message, room: Room) -> dict[str, Any]:
     }
     if message.client_msg_id is not None:
         shape["client_msg_id"] = message.client_msg_id
+    if message.files:
+        shape["files"] = files(message.files)
     return shape
 
 
@@ -148,10 +176,13 @@ def support_message(message: Message, room: Room) -> dict[str, Any]:
     an operator, so the message is from support and carries the operator's name.
     """
     from_support = message.sender_id != room.creator_id
-    return {
+    shape: dict[str, Any] = {
         "message_id": message.id,
         "message_text": message.body,
         "invader_name": message.sender_name if from_support else "",
         "is_from_support": from_support,
         "created": int(message.created_at.timestamp()),
     }
+    if message.files:
+        shape["files"] = files(message.files)
+    return shape

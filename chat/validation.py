@@ -215,11 +215,12 @@ def new_password(value: str) -> str:
 _FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 
 
-def message_text(value: str, max_chars: int) -> str:
-    """A message's text, kept exactly as sent: not blank, at most `max_chars`, and free of
-    control characters but line breaks and tabs (a bare CR, an escape sequence or a bell
-    could rewrite or disturb what a terminal client shows)."""
-    if not value.strip():
+def message_text(value: str, max_chars: int, *, files: int = 0) -> str:
+    """A message's text, kept exactly as sent: not blank (unless the message carries
+    `files`: then it may be empty), at most `max_chars`, and free of control characters
+    but line breaks and tabs (a bare CR, an escape sequence or a bell could rewrite or
+    disturb what a terminal client shows)."""
+    if not value.strip() and not (files and value == ""):
         raise InvalidInput("message text must not be empty")
     if len(value) > max_chars:
         raise InvalidInput(
@@ -232,6 +233,34 @@ def message_text(value: str, max_chars: int) -> str:
             f" and tabs (U+{ord(found.group()):04X})"
         )
     return value
+
+
+#: How many files one message may carry.
+MAX_FILES_PER_MESSAGE = 10
+
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def file_ids(body: Mapping[str, Any], field: str = "Files") -> tuple[str, ...]:
+    """A message's `Files`: absent or null (none), or a list of at most
+    `MAX_FILES_PER_MESSAGE` distinct FileIDs (what POST /files answered)."""
+    value = body.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidInput(f"{field} must be a list of FileIDs (from POST /files)")
+    if len(value) > MAX_FILES_PER_MESSAGE:
+        raise InvalidInput(
+            f"{field} lists {len(value)} files; a message carries at most {MAX_FILES_PER_MESSAGE}"
+        )
+    ids: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or _FILE_ID.fullmatch(item) is None:
+            raise InvalidInput(f"{field} must list FileIDs (from POST /files), as strings")
+        if item in ids:
+            raise InvalidInput(f"{field} lists FileID {item} twice")
+        ids.append(item)
+    return tuple(ids)
 
 
 #: The longest reaction the server takes, in characters: a shortcode's colons and 32

@@ -30,14 +30,17 @@ from support import STEP, Server, http_client, server_config, start_server
 
 from chat.client_address import ClientAddresses
 from chat.database_probe import DatabaseProbe
+from chat.files.directory import DirectoryStorage
+from chat.files.library import FileLibrary
 from chat.host_names import HostPolicy
 from chat.http.app import create_app
 from chat.http.client import CONTENT_SECURITY_POLICY
 from chat.http.openapi import Answer, Undocumented, describe, openapi_document
 from chat.metrics import Metrics
+from chat.rate_limits import RateLimits
 from chat.service import ChatService
 from chat.sessions import BrowserSessions
-from chat.store import Store
+from chat.store import Files, Store
 
 #: Who the document's examples are (chat/http/accounts.py).
 ALICE, ALICES_PASSWORD = "alice@example.com", "wonderland"
@@ -73,6 +76,14 @@ def _app(tmp_path: Path) -> QuartTrio:
         draining=trio.Event(),
         sessions=cast(BrowserSessions, None),
         config=config,
+        files=FileLibrary(
+            cast(Files, None),
+            DirectoryStorage(tmp_path / "files"),
+            uploads_dir=tmp_path / "uploads",
+            max_file_bytes=config.max_file_bytes,
+            user_quota_bytes=config.user_quota_bytes,
+            rate_limits=RateLimits(config),
+        ),
     )
     while not isinstance(app, QuartTrio):
         app = app.app  # the ASGI wrappers around Quart: the access log, the Host check

@@ -14,10 +14,11 @@ import pytest
 from s3_server import S3Server, running_s3_server
 from storage_contract import CHECKS, Check
 
+from chat.files.directory import DirectoryStorage
 from chat.files.s3 import S3Storage
 from chat.files.storage import FileStorage
 
-IMPLEMENTATIONS = ["s3"]
+IMPLEMENTATIONS = ["directory", "s3"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FileStor
             yield s3
         finally:
             s3.close()
+    elif request.param == "directory":
+        yield DirectoryStorage(tmp_path / "files")
     else:
         raise AssertionError(f"no such storage: {request.param}")
 

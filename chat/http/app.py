@@ -21,6 +21,7 @@ from typing import Any
 import trio
 from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
+from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..client_address import ClientAddresses
@@ -36,8 +37,10 @@ from ..errors import (
     NotAuthenticated,
     NotFound,
     RateLimited,
+    TooLarge,
     Unavailable,
 )
+from ..files.library import FileLibrary
 from ..host_names import HostPolicy, host_refusal
 from ..metrics import Metrics
 from ..service import ChatService
@@ -45,6 +48,7 @@ from ..sessions import BrowserSessions
 from .access_log import AccessLog, note_route
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
+from .files import file_routes
 from .health import health_routes
 from .messages import message_routes
 from .metrics import metrics_routes
@@ -69,6 +73,7 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (TooLarge, 413),
     (RateLimited, 429),
     (Unavailable, 503),
 )
@@ -123,6 +128,24 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+#: How much larger than the file a multipart/form-data upload's body may be.
+MULTIPART_SLACK = 64 * 1024
+
+
+def request_class(*, upload_bytes: int) -> type[TrioRequest]:
+    """Quart's request, with a body limit of its own for ``POST /files`` (every other
+    route keeps MAX_CONTENT_LENGTH): Quart sizes a request's body when it makes the
+    request, before any route runs, so this is the one place to choose it."""
+
+    class ChatRequest(TrioRequest):
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
+            if method == "POST" and path == "/files":
+                kwargs["max_content_length"] = upload_bytes
+            super().__init__(method, scheme, path, *args, **kwargs)
+
+    return ChatRequest
+
+
 def create_app(
     service: ChatService,
     *,
@@ -136,12 +159,14 @@ def create_app(
     draining: trio.Event,
     sessions: BrowserSessions,
     config: Config,
+    files: FileLibrary,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
     access log. /readyz asks `probe`, and `draining`, set when the shutdown begins; the
     browser's session routes use `sessions` and `config`'s session settings."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
+    app.request_class = request_class(upload_bytes=files.max_file_bytes + MULTIPART_SLACK)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     # A body must arrive within this time once the headers are in (408 after it): a
     # client sending a byte every few seconds cannot hold a request open for long.
@@ -164,6 +189,7 @@ def create_app(
     app.register_blueprint(people_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
+    app.register_blueprint(file_routes(service, files, sessions))
     app.register_blueprint(client_routes(service))
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))

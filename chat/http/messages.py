@@ -164,9 +164,10 @@ def message_routes(service: ChatService) -> Blueprint:
         if body.get("ReplyTo") is not None:
             reply_to = validation.require_id(body, "ReplyTo")
         client_msg_id = validation.client_msg_id(body, "ClientMsgID")
+        files = validation.file_ids(body)
         room = await service.member_room(identity, room_number)
         posted = await service.post(
-            identity, room, text, client_msg_id=client_msg_id, reply_to=reply_to
+            identity, room, text, client_msg_id=client_msg_id, reply_to=reply_to, files=files
         )
         return shapes.room_message(posted.message), 200 if posted.resent else 201
 

@@ -30,6 +30,19 @@ class Reaction:
 
 
 @dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file as a message carries it: what a client needs to show it (`Width` and
+    `Height` for images, which have a thumbnail)."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A stored message with its sender's name as of the moment it was read."""
 
@@ -53,6 +66,8 @@ class Message:
     mentions: tuple[int, ...] = ()
     #: Whether its text mentions the whole room (``@room``): every member is mentioned.
     mentions_room: bool = False
+    #: The files it carries, in the order its sender listed them.
+    files: tuple[FileRef, ...] = ()
 
     def mentions_user(self, user_id: int) -> bool:
         """Whether it mentions `user_id`, by name or through ``@room`` (the caller knows
@@ -153,6 +168,9 @@ class NewMessage:
     #: Who its text mentions (`chat.mentions.resolve` found them): UIDs, and @room.
     mentions: tuple[int, ...] = ()
     mentions_room: bool = False
+    #: The files it carries (FileIDs, checked by the caller to be the sender's and not
+    #: attached yet; the store checks again as it attaches them).
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +265,34 @@ class PushCandidate:
 
     subscription: PushSubscription
     level: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file's record (its bytes are in the file storage, `storage_key`)."""
+
+    id: str
+    uploader_id: int
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    created_at: datetime
+    width: int | None = None
+    height: int | None = None
+    #: The thumbnail's content type (None: no thumbnail).
+    thumbnail_type: str | None = None
+    attached: bool = False
+
+    @property
+    def storage_key(self) -> str:
+        """Where its bytes are: named by their content, and by the record (never shared)."""
+        return f"{self.sha256}.{self.id}"
+
+    @property
+    def thumbnail_key(self) -> str:
+        return f"{self.sha256}.{self.id}.thumbnail"
+
+    @property
+    def ref(self) -> FileRef:
+        return FileRef(self.id, self.name, self.size, self.content_type, self.width, self.height)

@@ -32,6 +32,7 @@ from .records import (
     Room,
     RoomDetails,
     SessionRecord,
+    StoredFile,
     User,
     Version,
     WaitingThread,
@@ -389,7 +390,50 @@ class Push(Protocol):
         """Forget claims made before `before`."""
 
 
+class Files(Protocol):
+    """Uploaded files' records (chat/files/): storing them, who may read one, a user's
+    quota, and what the collector removes. Attaching happens in `Messages.add_messages`
+    (`NewMessage.files`); deleting a message detaches its files."""
+
+    async def add_file(self, file: StoredFile) -> None:
+        """Store a new file's record (its bytes are not stored yet: see chat/files/)."""
+
+    async def readable_file(self, file_id: str, user_id: int, *, admin: bool) -> StoredFile | None:
+        """The file if `user_id` may read it: its uploader while no message carries it,
+        then whoever may read a message that carries it (`admin`: an operator, who
+        reads every support thread). None otherwise, and for an unknown id."""
+
+    async def used_bytes(self, user_id: int) -> int:
+        """How many bytes of files `user_id` keeps (their quota's use)."""
+
+    async def attachable_files(self, user_id: int, file_ids: Collection[str]) -> list[StoredFile]:
+        """Those of `file_ids` that are `user_id`'s and that no message carries yet."""
+
+    async def collectable_files(
+        self, unattached_before: datetime, *, limit: int
+    ) -> list[StoredFile]:
+        """At most `limit` files to remove: never attached and uploaded before
+        `unattached_before`, or carried by no message any more."""
+
+    async def delete_file_record(self, file_id: str) -> bool:
+        """Remove a file's record (a message carrying it loses it); False if another
+        caller removed it first (then that caller removes its bytes)."""
+
+    async def known_files(self, file_ids: Collection[str]) -> set[str]:
+        """Those of `file_ids` that have a record."""
+
+
 class Store(
-    Accounts, Sessions, Rooms, Support, Messages, History, Changes, Operations, Push, Protocol
+    Accounts,
+    Sessions,
+    Rooms,
+    Support,
+    Messages,
+    History,
+    Changes,
+    Operations,
+    Push,
+    Files,
+    Protocol,
 ):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -15,7 +15,9 @@ header; without a valid token the upgrade is refused with 401). Frames:
   ``{"Type": "message", "MessageID", "RoomID", "UID", "Username", "Text", "CreatedAt"}``.
   With ``"ClientMsgID"`` (1-64 characters, the client's own id for the message), a
   resend of the same id to the same room stores nothing new: the sender alone gets the
-  original's frame again. The id is then part of the message frame.
+  original's frame again. The id is then part of the message frame. With ``"Files"``
+  (up to 10 FileIDs from ``POST /files``), the message carries those files, and its
+  text may be empty.
 - ``{"Type": "read", "RoomID": n, "MessageID": m}``: the client has read room n (one it
   is a member of) up to message m (of that room). The marker never moves back. Every
   connection of the user's, on every instance, this one included, is sent
@@ -155,7 +157,8 @@ class RoomProtocol:
             reply_to = None
             if frame.get("ReplyTo") is not None:
                 reply_to = validation.require_id(frame, "ReplyTo")
-            await self._message(text, validation.client_msg_id(frame, "ClientMsgID"), reply_to)
+            client_msg_id = validation.client_msg_id(frame, "ClientMsgID")
+            await self._message(text, client_msg_id, reply_to, validation.file_ids(frame))
         elif kind in _CHANGES:
             await self._change(kind, frame)
         elif kind == "read":
@@ -237,7 +240,13 @@ class RoomProtocol:
             await self._session.send_history(_item_frame(item))
         await self._session.release(subscription)
 
-    async def _message(self, text: str, client_msg_id: str | None, reply_to: int | None) -> None:
+    async def _message(
+        self,
+        text: str,
+        client_msg_id: str | None,
+        reply_to: int | None,
+        files: tuple[str, ...] = (),
+    ) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
@@ -252,6 +261,7 @@ class RoomProtocol:
             on_error=partial(self._failed, client_msg_id),
             on_resent=self._resent,
             reply_to=reply_to,
+            files=files,
         )
         self._session.track_write(pending)
 

@@ -13,19 +13,17 @@ CREATE TABLE files (
     size            bigint      NOT NULL,
     content_type    text        NOT NULL,
     sha256          text        NOT NULL,
-    -- An image's size in pixels after EXIF orientation, and its thumbnail's key in
-    -- the storage (NULL: not an image, or no thumbnail could be made).
+    -- An image's size in pixels after EXIF orientation, and its thumbnail's content
+    -- type (stored under `<sha256>.<id>.thumbnail`; NULL: not an image, or no thumbnail
+    -- could be made).
     width           integer,
     height          integer,
-    thumbnail_sha256 text,
+    thumbnail_type  text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     attached_at     timestamptz
 );
 -- A user's quota is the sum of their files' sizes.
 CREATE INDEX files_by_uploader ON files (uploader_id);
--- Whether any record still holds a stored object (before the collector removes it).
-CREATE INDEX files_by_sha256 ON files (sha256);
-CREATE INDEX files_by_thumbnail ON files (thumbnail_sha256) WHERE thumbnail_sha256 IS NOT NULL;
 -- The collector's scan of files never attached.
 CREATE INDEX files_unattached ON files (created_at) WHERE attached_at IS NULL;
 
@@ -39,3 +37,8 @@ CREATE TABLE message_files (
 );
 -- "May this user read this file": the messages carrying it.
 CREATE INDEX message_files_by_file ON message_files (file_id);
+
+-- How many files a message carries (0 for most): readers of messages look up
+-- message_files only for the messages that carry some, so history and fan-out of
+-- plain text cost no extra query.
+ALTER TABLE messages ADD COLUMN file_count integer NOT NULL DEFAULT 0;

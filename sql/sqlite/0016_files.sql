@@ -9,13 +9,11 @@ CREATE TABLE files (
     sha256          TEXT    NOT NULL,
     width           INTEGER,
     height          INTEGER,
-    thumbnail_sha256 TEXT,
+    thumbnail_type  TEXT,
     created_at      INTEGER NOT NULL,
     attached_at     INTEGER
 );
 CREATE INDEX files_by_uploader ON files (uploader_id);
-CREATE INDEX files_by_sha256 ON files (sha256);
-CREATE INDEX files_by_thumbnail ON files (thumbnail_sha256) WHERE thumbnail_sha256 IS NOT NULL;
 CREATE INDEX files_unattached ON files (created_at) WHERE attached_at IS NULL;
 
 CREATE TABLE message_files (
@@ -25,3 +23,8 @@ CREATE TABLE message_files (
     PRIMARY KEY (message_id, position)
 );
 CREATE INDEX message_files_by_file ON message_files (file_id);
+
+-- How many files a message carries (0 for most): readers of messages look up
+-- message_files only for the messages that carry some, so history and fan-out of
+-- plain text cost no extra query.
+ALTER TABLE messages ADD COLUMN file_count INTEGER NOT NULL DEFAULT 0;

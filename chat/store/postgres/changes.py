@@ -27,6 +27,7 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
+from ..shared.files import DETACH_SQL, with_files
 from ..shared.mentions import (
     FORGET_MENTIONS_SQL,
     SET_MENTIONS_SQL,
@@ -36,6 +37,7 @@ from ..shared.mentions import (
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
+from .files import aio_files_of_messages
 
 if TYPE_CHECKING:
     import asyncpg
@@ -142,6 +144,7 @@ async def _aio_delete(
         await conn.execute(TOMBSTONE_SQL.format(at="$1", message="$2"), change.at, message_id)
         await conn.execute(ERASE_REACTIONS_SQL.format(message="$1"), message_id)
         await conn.execute(FORGET_MENTIONS_SQL.format(message="$1"), message_id)
+        await conn.execute(DETACH_SQL.format(message="$1"), message_id)
         await conn.execute(ERASE_CHANGES_SQL.format(message="$1", seq="$2"), message_id, change.seq)
         return change
 
@@ -233,7 +236,13 @@ class PostgresChanges(PostgresBase):
 
     async def message_in_room(self, room_id: int, message_id: int) -> Message | None:
         row = await self._call(self._pool.fetchrow, _MESSAGE_IN_ROOM, message_id, room_id)
-        return None if row is None else message_of(row)
+        if row is None:
+            return None
+        message = message_of(row)
+        if row["file_count"]:
+            files = await self._call(aio_files_of_messages, self._pool, [message.id])
+            message = with_files([message], files)[0]
+        return message
 
     async def message_versions(self, room_id: int, message_id: int) -> list[Version] | None:
         return await self._call(_aio_versions, self._pool, room_id, message_id)

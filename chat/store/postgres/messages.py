@@ -3,10 +3,12 @@ them in id order, and a room's pages of history."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
+from ..shared.files import ids_with_files, with_files, with_files_committed
 from ..shared.measuring import observed
 from ..shared.mentions import uids_to_json
 from ..shared.messages import (
@@ -21,6 +23,7 @@ from ..shared.messages import (
 )
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
+from .files import aio_attach_files, aio_files_of_messages
 
 if TYPE_CHECKING:
     import asyncpg
@@ -59,14 +62,32 @@ _ORIGINAL_MESSAGES = (
 
 async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[Added]:
     async with pool.acquire() as conn:
-        if any(row.reply_to is not None for row in rows):
-            # Replies: one transaction, so that the look at their targets happens under
-            # the positions lock the insert takes (and holds to the commit).
+        if any(row.reply_to is not None or row.files for row in rows):
+            # Replies and files: one transaction, so that the look at the replies'
+            # targets happens under the positions lock the insert takes (and holds to
+            # the commit), and the files are attached with the message or not at all.
             async with conn.transaction():
                 added = await _aio_insert(conn, rows)
                 await _aio_refuse_replies_to_deleted(conn, rows)
-                return added
+                return await _aio_attach(conn, rows, added)
         return await _aio_insert(conn, rows)
+
+
+async def _aio_attach(
+    conn: asyncpg.Connection, rows: list[NewMessage], added: list[Added]
+) -> list[Added]:
+    """Attach each new message's files; a resend answers with the original's files."""
+    resent = [item.message.id for item in added if not item.new]
+    originals = await aio_files_of_messages(conn, resent)
+    result = []
+    for row, item in zip(rows, added, strict=True):
+        if item.new and row.files:
+            files = await aio_attach_files(conn, item.message.id, row.sender_id, row.files)
+            item = Added(replace(item.message, files=files), new=True)
+        elif not item.new and item.message.id in originals:
+            item = Added(replace(item.message, files=originals[item.message.id]), new=False)
+        result.append(item)
+    return result
 
 
 async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[NewMessage]) -> None:
@@ -143,10 +164,14 @@ async def _aio_committed_after(
         changes = await conn.fetch(
             CHANGES_AFTER_SQL.format(after="$1", before="$2", limit="$3"), *bounds
         )
-    return in_position_order(
-        committed_from_rows(messages, as_is, message_of),
-        committed_from_rows(changes, as_is, lambda row: change_from_row(row, as_is)),
-        limit,
+        files = await aio_files_of_messages(conn, ids_with_files(messages))
+    return with_files_committed(
+        in_position_order(
+            committed_from_rows(messages, as_is, message_of),
+            committed_from_rows(changes, as_is, lambda row: change_from_row(row, as_is)),
+            limit,
+        ),
+        files,
     )
 
 
@@ -198,4 +223,8 @@ class PostgresMessages(PostgresBase):
                 after_id,
                 limit,
             )
-        return [message_of(row) for row in rows]
+            carrying = ids_with_files(rows)
+            files = (
+                await self._call(aio_files_of_messages, self._pool, carrying) if carrying else {}
+            )
+        return with_files([message_of(row) for row in rows], files)

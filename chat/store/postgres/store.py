@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .accounts import PostgresAccounts
 from .changes import PostgresChanges
+from .files import PostgresFiles
 from .messages import PostgresMessages
 from .push import PostgresPush
 from .rooms import PostgresRooms
@@ -19,5 +20,6 @@ class PostgresStore(
     PostgresMessages,
     PostgresChanges,
     PostgresPush,
+    PostgresFiles,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

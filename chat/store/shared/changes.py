@@ -139,8 +139,8 @@ EDIT_MESSAGE_SQL = (
 #: A deletion: what stays of the message is its tombstone ({at}, {message}).
 TOMBSTONE_SQL = (
     "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
-    " reactions = NULL, mentions = NULL, mentions_room = false, deleted_at = {at}"
-    " WHERE id = {message}"
+    " reactions = NULL, mentions = NULL, mentions_room = false, file_count = 0,"
+    " deleted_at = {at} WHERE id = {message}"
 )
 
 #: A reaction change: the message's reaction state as it now is ({state}, {message}).

@@ -20,7 +20,7 @@ T = TypeVar("T")
 MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
     " m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,"
-    " m.mentions, m.mentions_room"
+    " m.mentions, m.mentions_room, m.file_count"
 )
 
 
@@ -67,7 +67,7 @@ DELETED_AMONG_SQL = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at 
 COMMITTED_AFTER_SQL = """
 SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
        m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,
-       m.mentions, m.mentions_room, r.name AS room_name, r.kind AS room_kind,
+       m.mentions, m.mentions_room, m.file_count, r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id

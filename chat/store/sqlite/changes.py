@@ -27,6 +27,7 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
+from ..shared.files import DETACH_SQL, ids_with_files, with_files
 from ..shared.mentions import (
     FORGET_MENTIONS_SQL,
     SET_MENTIONS_SQL,
@@ -36,6 +37,7 @@ from ..shared.mentions import (
 from ..shared.messages import MESSAGE_COLUMNS
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
+from .files import files_of_messages
 
 _MESSAGE_IN_ROOM = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
@@ -151,6 +153,7 @@ class SQLiteChanges(SQLiteBase):
                 )
                 conn.execute(ERASE_REACTIONS_SQL.format(message="?"), (message_id,))
                 conn.execute(FORGET_MENTIONS_SQL.format(message="?"), (message_id,))
+                conn.execute(DETACH_SQL.format(message="?"), (message_id,))
                 conn.execute(
                     ERASE_CHANGES_SQL.format(message="?", seq="?"), (message_id, change.seq)
                 )
@@ -202,7 +205,10 @@ class SQLiteChanges(SQLiteBase):
     async def message_in_room(self, room_id: int, message_id: int) -> Message | None:
         def select(conn: sqlite3.Connection) -> Message | None:
             row = conn.execute(_MESSAGE_IN_ROOM, (message_id, room_id)).fetchone()
-            return None if row is None else message_of(row)
+            if row is None:
+                return None
+            files = files_of_messages(conn, ids_with_files([row]))
+            return with_files([message_of(row)], files)[0]
 
         return await self._run(select)
 

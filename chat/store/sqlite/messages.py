@@ -4,10 +4,12 @@ in id order, and a room's pages of history."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from functools import partial
 
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
+from ..shared.files import ids_with_files, with_files, with_files_committed
 from ..shared.measuring import observed
 from ..shared.mentions import uids_to_json
 from ..shared.messages import (
@@ -24,6 +26,7 @@ from ..shared.messages import (
 from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
 from .changes import remember_mentions
+from .files import attach_files, files_of_messages
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
@@ -87,13 +90,19 @@ class SQLiteMessages(SQLiteBase):
                     if stored is not None:
                         if mentions is not None:
                             remember_mentions(conn, row.room_id, stored["id"], mentions)
-                        added.append(Added(message_of(stored), new=True))
+                        message = message_of(stored)
+                        if row.files:
+                            files = attach_files(conn, message.id, row.sender_id, row.files)
+                            message = replace(message, files=files)
+                        added.append(Added(message, new=True))
                         continue
                     # A resend: answer with the original (the write lock is ours, so it
-                    # cannot have changed since the conflict).
+                    # cannot have changed since the conflict), with its files.
                     key = (row.room_id, row.sender_id, row.client_msg_id)
                     original = conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
-                    added.append(Added(message_of(original), new=False))
+                    files_of = files_of_messages(conn, ids_with_files([original]))
+                    (message,) = with_files([message_of(original)], files_of)
+                    added.append(Added(message, new=False))
                 _refuse_replies_to_deleted(conn, rows)
             return added
 
@@ -117,14 +126,20 @@ class SQLiteMessages(SQLiteBase):
                 changes = conn.execute(
                     CHANGES_AFTER_SQL.format(after="?", before="?", limit="?"), bounds
                 ).fetchall()
+                files = files_of_messages(conn, ids_with_files(messages))
             finally:
                 conn.execute("COMMIT")
-            return in_position_order(
-                committed_from_rows(
-                    messages, from_ms, partial(message_from_row, to_datetime=from_ms)
+            return with_files_committed(
+                in_position_order(
+                    committed_from_rows(
+                        messages, from_ms, partial(message_from_row, to_datetime=from_ms)
+                    ),
+                    committed_from_rows(
+                        changes, from_ms, lambda row: change_from_row(row, from_ms)
+                    ),
+                    limit,
                 ),
-                committed_from_rows(changes, from_ms, lambda row: change_from_row(row, from_ms)),
-                limit,
+                files,
             )
 
         return await self._run(select)
@@ -165,7 +180,8 @@ class SQLiteMessages(SQLiteBase):
                 " ORDER BY m.id DESC LIMIT ?",
                 (room_id, below, after_id, limit),
             ).fetchall()
-            return [message_of(row) for row in rows]
+            files = files_of_messages(conn, ids_with_files(rows))
+            return with_files([message_of(row) for row in rows], files)
 
         with observed(self.history_seconds):
             return await self._run(select)

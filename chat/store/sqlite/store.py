@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
+from .files import SQLiteFiles
 from .messages import SQLiteMessages
 from .push import SQLitePush
 from .rooms import SQLiteRooms
@@ -19,5 +20,6 @@ class SQLiteStore(
     SQLiteMessages,
     SQLiteChanges,
     SQLitePush,
+    SQLiteFiles,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
