@@ -3,6 +3,10 @@
 // text nodes: markdown.js, which formats messages, builds its elements itself), and the
 // page's Content-Security-Policy forbids inline scripts.
 
+import {
+  clearAttachments, describeFiles, describeFilesIn, filesToSend, hasAttachments, setUpAttachments,
+  showFiles,
+} from "./attachments.js";
 import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
@@ -511,7 +515,7 @@ function announce(message) {
   if (message.UID === state.me.uid || state.seen.has(message.MessageID)) return;
   if (Date.now() - Date.parse(message.CreatedAt) > 60_000) return;
   const line = document.createElement("p");
-  line.textContent = `${message.Username}: ${message.Text}`;
+  line.textContent = `${message.Username}: ${message.Text} ${describeFiles(message.Files)}`.trim();
   const region = $("#announcer");
   region.append(line);
   while (region.children.length > ANNOUNCED) region.firstElementChild.remove();
@@ -721,6 +725,7 @@ function addMessages(messages, { follow = true } = {}) {
     state.lastId = Math.max(state.lastId, message.MessageID);
     learnName(message.UID, message.Username);
     const item = messageItem(message.Username, message.Text, message.Username);
+    showFiles(item, message.Files);
     item.dataset.id = String(message.MessageID);
     item.dataset.uid = String(message.UID);
     markMention(item, message);
@@ -811,7 +816,7 @@ function excerpt(text) {
 // Quoted as shown, without its formatting, as the reply's own quote will be (quoteOf).
 function replyTo(message, item) {
   state.replyTo = { id: message.MessageID, name: message.Username, text: message.Text };
-  const shown = item.querySelector(".text").textContent;
+  const shown = item.querySelector(".text").textContent || describeFilesIn(item);
   $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(shown)}`;
   $("#replying").hidden = false;
   $("#send-form [name=text]").focus();
@@ -839,7 +844,7 @@ function quoteOf(id) {
 // A quote says what its message says now (after an edit), or that it was deleted.
 function quoteAgain(quote, original) {
   const name = original.querySelector(".name").textContent;
-  const text = excerpt(original.querySelector(".text").textContent);
+  const text = excerpt(original.querySelector(".text").textContent || describeFilesIn(original));
   quote.textContent = `↪ ${name}: ${text}`;
   quote.classList.toggle("deleted", original.classList.contains("deleted"));
 }
@@ -1194,6 +1199,8 @@ setUpChanges({
   changed: requoted,
 });
 
+setUpAttachments({ token: () => state.token, renew: renewNow });
+
 setUpPeople({
   api,
   me: () => state.me?.uid,
@@ -1228,15 +1235,22 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#send-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
-    if (!input.value || state.room === null) return;
+    if ((!input.value && !hasAttachments()) || state.room === null) return;
+    // Files still uploading: it goes once they are done (if we are still in its room).
+    const roomId = state.room;
+    const files = filesToSend(() => { if (state.room === roomId) event.target.requestSubmit(); });
+    if (files === null) return;
     // @room calls everyone: in a room of more than ten, only once the person says so.
     if (/(^|[^\p{L}\p{N}_.+\-=@])@room\b/iu.test(input.value)
         && await mentionsManyPeople(state.room, state.room === state.lobby)
         && !window.confirm("@room notifies everyone in this room. Send it?")) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
     if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
+    if (files.length > 0) frame.Files = files.map(({ FileID }) => FileID);
     cancelReply();
     const item = pendingItem(state.me.name, input.value);
+    showFiles(item, files);
+    clearAttachments();
     $("#messages").append(item);
     post(frame, state.room, item);
     pinToNewest($("#messages"));
