@@ -4,13 +4,14 @@
 // page's Content-Security-Policy forbids inline scripts.
 
 import {
-  clearAttachments, describeFiles, describeFilesIn, filesToSend, hasAttachments, setUpAttachments,
+  clearAttachments, describeFiles, filesToSend, hasAttachments, setUpAttachments,
   showFiles,
 } from "./attachments.js";
 import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
 import { presenceChanged, setUpPeople, showPeopleOf } from "./people.js";
+import { cancelReply, quoteOf, replyingTo, replyTo, requoted, setUpReplies } from "./replies.js";
 import { keepNewestInView, pinToNewest } from "./scrolling.js";
 import {
   activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
@@ -80,8 +81,6 @@ const state = {
   // Ours the server refused or did not answer, still shown with why: { roomId, item },
   // until retried or discarded (shown again when their room is entered again).
   notSent: [],
-  // The message the next one answers ({ id, name, text }), chosen with its Reply button.
-  replyTo: null,
   // A message to bring into view once the room being entered has its history (a click
   // on a notification).
   focusOnEntry: null,
@@ -803,62 +802,6 @@ function fitComposer(textarea) {
   textarea.style.height = `${textarea.scrollHeight + borders}px`;
 }
 
-// --- replies ---
-
-// The first line of a text, cut to a quote's length.
-function excerpt(text) {
-  const line = text.split("\n", 1)[0];
-  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
-}
-
-// Answer `message` (its `item` on the page) with the next one sent: said above the
-// composer until sent or cancelled (its × button, Escape, or entering another room).
-// Quoted as shown, without its formatting, as the reply's own quote will be (quoteOf).
-function replyTo(message, item) {
-  state.replyTo = { id: message.MessageID, name: message.Username, text: message.Text };
-  const shown = item.querySelector(".text").textContent || describeFilesIn(item);
-  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(shown)}`;
-  $("#replying").hidden = false;
-  $("#send-form [name=text]").focus();
-}
-
-function cancelReply() {
-  state.replyTo = null;
-  $("#replying").hidden = true;
-}
-
-// What a reply shows above its text: the message it answers (if it is on the page), as
-// a button that shows it.
-function quoteOf(id) {
-  const quote = document.createElement("button");
-  quote.type = "button";
-  quote.className = "quote";
-  quote.dataset.replyTo = String(id);
-  const original = $(`#messages li[data-id="${id}"]`);
-  quote.textContent = "↪ an earlier message";
-  if (original !== null) quoteAgain(quote, original);
-  quote.addEventListener("click", () => showMessage(id));
-  return quote;
-}
-
-// A quote says what its message says now (after an edit), or that it was deleted.
-function quoteAgain(quote, original) {
-  const name = original.querySelector(".name").textContent;
-  const text = excerpt(original.querySelector(".text").textContent || describeFilesIn(original));
-  quote.textContent = `↪ ${name}: ${text}`;
-  quote.classList.toggle("deleted", original.classList.contains("deleted"));
-}
-
-// A message's text changed or it was deleted: the quotes of it follow (and a reply to
-// it being written lets go of it: a deleted message cannot be answered).
-function requoted(original) {
-  for (const quote of document.querySelectorAll(`#messages .quote[data-reply-to="${original.dataset.id}"]`)) {
-    quoteAgain(quote, original);
-  }
-  const id = Number(original.dataset.id);
-  if (original.classList.contains("deleted") && state.replyTo?.id === id) cancelReply();
-}
-
 function showMessage(id) {
   const original = $(`#messages li[data-id="${id}"]`);
   if (original === null) {
@@ -1200,6 +1143,7 @@ setUpChanges({
 });
 
 setUpAttachments({ token: () => state.token, renew: renewNow });
+setUpReplies({ show: showMessage });
 
 setUpPeople({
   api,
@@ -1231,7 +1175,6 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("popstate", followAddress);
   window.addEventListener("hashchange", followAddress);
 
-  $("#cancel-reply").addEventListener("click", cancelReply);
   $("#send-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
@@ -1245,7 +1188,7 @@ document.addEventListener("DOMContentLoaded", () => {
         && await mentionsManyPeople(state.room, state.room === state.lobby)
         && !window.confirm("@room notifies everyone in this room. Send it?")) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
-    if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
+    if (replyingTo() !== null) frame.ReplyTo = replyingTo();
     if (files.length > 0) frame.Files = files.map(({ FileID }) => FileID);
     cancelReply();
     const item = pendingItem(state.me.name, input.value);
@@ -1277,7 +1220,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // Enter sends; Shift+Enter breaks the line (so does Enter while an input method is
   // composing a character, which Enter then confirms).
   composer.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.replyTo !== null) return cancelReply();
+    if (event.key === "Escape" && replyingTo() !== null) return cancelReply();
     // Up in an empty composer: fix the last thing we said here.
     if (event.key === "ArrowUp" && !event.target.value && editLastOwn()) {
       return event.preventDefault();
