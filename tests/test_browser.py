@@ -104,7 +104,7 @@ async def test_a_reply_quotes_the_message_it_answers_and_its_quote_shows_that_me
         assert sent[-1]["ReplyTo"] == question_id
         reply.locator(".quote").click()
         asked = alice.page.locator(f'#messages li[data-id="{question_id}"]')
-        assert "flash" in asked.get_attribute("class")
+        assert "found" in asked.get_attribute("class")
         if os.environ.get("CHAT_SCREENSHOT_DIR"):
             alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/reply.png")
         # Escape lets go of a reply chosen by mistake; the next message answers nothing.

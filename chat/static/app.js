@@ -18,6 +18,10 @@ import {
   setUpAttention, showMentions, signedIn,
 } from "./attention.js";
 import { setUpCompletion } from "./completion.js";
+import {
+  heldBack, holdChange, inContext, leaveContext, pageAround, setUpContext, showFound,
+} from "./context.js";
+import { setUpSearch } from "./search.js";
 import { stopPush } from "./push.js";
 import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
@@ -54,6 +58,7 @@ const state = {
   // Set while the room's first page of history is on its way: changes arriving
   // meanwhile, to messages not on the page yet, wait for it (then are applied).
   held: null,
+  loads: 0,          // how many times a room's messages were loaded afresh (loadRoom)
   rooms: new Set(),  // the RoomIDs of the caller's rooms (GET /rooms)
   retryMs: 500,
   retrying: false,   // the socket dropped and we are trying again
@@ -215,6 +220,7 @@ async function start(token) {
   $("#chat-view").hidden = false;
   $("#logout").hidden = false;
   $("#menu").hidden = false;
+  $("#search-form").hidden = false;
   await loadRooms();
   if (state.room === null) state.room = firstRoom();
   connect();
@@ -455,7 +461,7 @@ function handleFrame(raw) {
     if (frame.RoomID === state.shown) {
       state.since = Math.max(state.since, frame.MessageID);
       announce(frame);
-      addMessages([frame]);
+      if (!heldBack([frame])) addMessages([frame]);   // held: an older page is shown
       stoppedTyping(frame.UID);   // what they were typing has arrived
       arrived(frame);             // a notification, if the tab is hidden
     }
@@ -576,6 +582,12 @@ async function loadRooms() {
   }
 }
 
+// A room as the list shows it: { name, kind ("group" or "direct") }.
+function listedRoom(roomId) {
+  const listed = document.querySelector(`#rooms button[data-room="${roomId}"]`);
+  return { name: listed?.textContent.replace("🔒", "") ?? "a room", kind: listed?.dataset.kind };
+}
+
 function enter(roomId) {
   clearError();
   clearNotice();
@@ -621,32 +633,53 @@ async function entered(roomId, name) {
     resendTo(roomId);
     return;
   }
+  const focus = state.focusOnEntry;
+  state.focusOnEntry = null;
+  await loadRoom(roomId, focus);
+}
+
+// The room's messages, afresh: its newest page, or with `focus` (a MessageID) the page
+// around that message, in its context (context.js). Changes arriving meanwhile, to
+// messages not on the page yet, wait for it. A later load overtakes an earlier one.
+async function loadRoom(roomId, focus = null) {
+  const turn = ++state.loads;
   const held = [];
   try {
+    leaveContext();
     state.seen = new Set();
     state.lastId = 0;
     state.since = 0;
     state.held = held;
     $("#messages").replaceChildren();
     $("#older").hidden = true;
-    const page = await historyPage(roomId);
-    if (roomId !== state.shown) return;   // the person moved on meanwhile
-    addMessages(page);
+    const page = await (focus === null ? historyPage(roomId) : pageAround(roomId, focus));
+    if (roomId !== state.shown || turn !== state.loads) return;   // moved on meanwhile
+    addMessages(page, { follow: focus === null });
     for (const message of page) state.since = Math.max(state.since, message.MessageID);
     $("#older").hidden = page.length < HISTORY_PAGE;
-    if (state.focusOnEntry !== null) {
-      showMessage(state.focusOnEntry);
-      state.focusOnEntry = null;
-    }
+    if (focus !== null) showFound(focus);
     resendTo(roomId);
   } catch (error) {
     showError(error.message);
   } finally {
     if (state.held === held) {
       state.held = null;
-      for (const frame of held) applyChange(frame);   // in order: the last one stands
+      for (const frame of held) changed(frame);   // in order: the last one stands
     }
   }
+}
+
+// Bring a message into view in its room (a search result, a notification, a quote):
+// entering the room if need be, and showing the page around it if it is not on the page.
+async function openMessage(roomId, messageId) {
+  if (roomId === state.shown) {
+    if ($(`#messages li[data-id="${messageId}"]`) !== null) return showFound(messageId);
+    return loadRoom(roomId, messageId);
+  }
+  if (!state.rooms.has(roomId)) await loadRooms();
+  if (!state.rooms.has(roomId)) return showNotice("That conversation is not one this page shows.");
+  state.focusOnEntry = messageId;
+  enter(roomId);
 }
 
 // An edited, deleted or reactions frame. One of the room shown moves our place in its
@@ -657,7 +690,7 @@ async function entered(roomId, name) {
 function changed(frame) {
   if (frame.RoomID !== state.shown) return;
   if (frame.Seq) state.since = Math.max(state.since, frame.Seq);
-  if (!applyChange(frame) && state.held !== null) state.held.push(frame);
+  if (!applyChange(frame) && !holdChange(frame) && state.held !== null) state.held.push(frame);
   const item = document.querySelector(`#messages li[data-id="${frame.MessageID}"]`);
   if (item !== null && frame.Type === "edited") {
     markMention(item, { ...frame, UID: Number(item.dataset.uid) });   // its new mentions
@@ -676,7 +709,7 @@ async function historyPage(roomId, before = 0) {
 async function fetchLeftOut(roomId, sinceId, beforeId) {
   try {
     const leftOut = await messagesSince(roomId, sinceId, beforeId);
-    if (roomId === state.shown) addMessages(leftOut, { follow: false });
+    if (roomId === state.shown && !heldBack(leftOut)) addMessages(leftOut, { follow: false });
   } catch (error) {
     showError(error.message);
   }
@@ -800,16 +833,6 @@ function fitComposer(textarea) {
   textarea.style.height = "auto";
   const borders = textarea.offsetHeight - textarea.clientHeight;  // border-box sizing
   textarea.style.height = `${textarea.scrollHeight + borders}px`;
-}
-
-function showMessage(id) {
-  const original = $(`#messages li[data-id="${id}"]`);
-  if (original === null) {
-    return showNotice("That message is further back: load older messages to see it.");
-  }
-  original.scrollIntoView({ block: "center" });
-  original.classList.add("flash");
-  setTimeout(() => original.classList.remove("flash"), 1500);
 }
 
 // A message as listed: the author's avatar (their initial, in their colour), who wrote
@@ -1143,7 +1166,22 @@ setUpChanges({
 });
 
 setUpAttachments({ token: () => state.token, renew: renewNow });
-setUpReplies({ show: showMessage });
+setUpReplies({ show: (messageId) => openMessage(state.shown, messageId) });
+
+setUpContext({
+  api,
+  add: (messages) => addMessages(messages, { follow: false }),
+  changed,
+  latest: () => loadRoom(state.shown),
+  error: showError,
+});
+
+setUpSearch({
+  api,
+  shown: () => state.shown,
+  room: listedRoom,
+  open: openMessage,
+});
 
 setUpPeople({
   api,
@@ -1183,6 +1221,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const roomId = state.room;
     const files = filesToSend(() => { if (state.room === roomId) event.target.requestSubmit(); });
     if (files === null) return;
+    if (inContext()) loadRoom(state.shown);   // an older page is shown: back to the present
     // @room calls everyone: in a room of more than ten, only once the person says so.
     if (/(^|[^\p{L}\p{N}_.+\-=@])@room\b/iu.test(input.value)
         && await mentionsManyPeople(state.room, state.room === state.lobby)
@@ -1311,13 +1350,8 @@ document.addEventListener("DOMContentLoaded", () => {
     me: () => state.me?.uid,
     shown: () => state.shown,
     recount: loadUnread,
-    roomName: (roomId) => document.querySelector(`#rooms button[data-room="${roomId}"]`)
-      ?.textContent.replace("🔒", "") ?? "a room",
-    open: (roomId, messageId) => {
-      if (roomId === state.shown) return showMessage(messageId);
-      state.focusOnEntry = messageId;
-      enter(roomId);
-    },
+    roomName: (roomId) => listedRoom(roomId).name,
+    open: openMessage,
     notice: showNotice,
     error: showError,
   });
