@@ -11,7 +11,7 @@ from axe import axe_source, violations
 from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
 from support import PASSWORD, Server
 from test_browser import _no_script_errors
-from test_browser_files import CHART, NOTES, attach, send_with_files
+from test_browser_files import CHART, NOTES, send_with_files
 from test_browser_search import busy_room, search
 
 
@@ -184,7 +184,7 @@ async def test_axe_finds_nothing_wrong_with_files_in_messages_the_composer_and_t
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         message = send_with_files(alice, bob, "the chart and the notes", CHART, NOTES)
-        attach(alice, NOTES)  # waiting in the composer
+        alice.attach(NOTES)  # waiting in the composer
         assert violations(alice.page, source) == []
         # The image's link is named by its alt text (the file's name), the chip by its text.
         message.get_by_role("link", name="chart.png").click()

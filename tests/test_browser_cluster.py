@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from browser import WAIT_MS, Client, in_browser, open_client
 from cluster import Instance, open_cluster
+from files_support import chart
 from support import throwaway_postgres_schema
 from test_browser import _no_script_errors, _people_here
-from test_browser_files import chart, paste_image
+from test_browser_files import paste_image
 from test_browser_people import wait_listed
 
 

@@ -7,7 +7,6 @@ server's refusals (too large, too many) said on the file, with what was typed ke
 from __future__ import annotations
 
 import base64
-import io
 import re
 import time
 from pathlib import Path
@@ -15,50 +14,19 @@ from typing import Any
 
 import trio
 from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
-from PIL import Image, ImageDraw
+from files_support import chart
 from support import Server, server_config, start_server
 from test_browser import _no_script_errors
-
-
-def chart(width: int = 1600, height: int = 900) -> bytes:
-    """A PNG that looks like something people share: a bar chart on white."""
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    bars = [0.35, 0.5, 0.45, 0.7, 0.62, 0.85, 0.78, 0.95]
-    step = width // (len(bars) + 1)
-    for index, share in enumerate(bars):
-        left = step // 2 + index * step + step // 6
-        top = int(height * (1 - share * 0.85)) - height // 12
-        colour = (47, 93, 155) if index % 2 == 0 else (91, 141, 239)
-        draw.rectangle([left, top, left + step * 2 // 3, height - height // 12], fill=colour)
-    axis = height - height // 12
-    draw.line([step // 3, axis, width - step // 3, axis], (60, 60, 60), 4)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
 
 #: Files as Playwright's set_input_files takes them.
 CHART = {"name": "chart.png", "mimeType": "image/png", "buffer": chart()}
 NOTES = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"minutes\n" * 5750}
 
 
-def attach(client: Client, *files: dict[str, Any]) -> None:
-    """Choose `files` with the 📎 button's file picker, and wait until they are uploaded."""
-    from playwright.sync_api import expect
-
-    with client.page.expect_file_chooser() as chooser:
-        client.page.get_by_role("button", name="Attach files").click()
-    chooser.value.set_files(list(files))
-    expect(client.page.locator("#attachments li.uploaded")).to_have_count(
-        len(files), timeout=WAIT_MS
-    )
-
-
 def send_with_files(sender: Client, reader: Client, text: str, *files: dict[str, Any]) -> Any:
     """`sender` sends `text` with `files` (chosen with the button); `reader`'s item of the
     message (a Playwright locator), once it has arrived."""
-    attach(sender, *files)
+    sender.attach(*files)
     sender.say(text)
     reader.wait_for_message(text)
     return reader.page.locator("#messages li[data-id]").last
@@ -85,7 +53,7 @@ async def test_files_chosen_with_the_attach_button_go_with_the_message(server: S
 
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
-        attach(alice, CHART, NOTES)
+        alice.attach(CHART, NOTES)
         assert alice.page.locator("#attachments .file-name").all_text_contents() == [
             "chart.png",
             "notes.txt",
@@ -367,7 +335,7 @@ async def test_a_file_in_a_direct_conversation_reaches_the_other_person(server: 
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.open_direct("bob")
-        attach(alice, CHART)
+        alice.attach(CHART)
         alice.say("for your eyes only")
         bob.page.locator("#rooms button", has_text="with alice").click()
         bob.wait_for_message("for your eyes only")
@@ -406,7 +374,7 @@ async def test_a_file_sent_while_a_page_was_away_shows_when_it_comes_back(server
         alice.say("before")
         bob.wait_for_message("before")
         bob.cut_off()
-        attach(alice, CHART)
+        alice.attach(CHART)
         alice.say("while you were away")
         alice.wait_for_message("while you were away")
         bob.reconnect()  # the resume brings the message, with its files
@@ -484,7 +452,7 @@ async def test_an_upload_past_the_rate_limit_says_when_to_retry_and_retry_upload
 
     def scenario(browser):
         (alice,) = registered(browser, server.http, "alice")
-        attach(alice, NOTES)
+        alice.attach(NOTES)
         alice.page.set_input_files("#attach-input", files=[CHART])
         refused = alice.page.locator("#attachments li.failed")
         said = re.compile(r"^Not uploaded: too many file uploads: try again in (\d+) s\.$")
@@ -508,7 +476,7 @@ async def test_files_in_messages_and_in_the_composer_fit_a_phone_screen(server: 
         send_with_files(alice, bob, "both", CHART, long_name)
         bob.assert_on_screen("#messages .files img")
         bob.assert_on_screen("#messages .files .file")
-        attach(bob, CHART, long_name)
+        bob.attach(CHART, long_name)
         bob.assert_on_screen("#attachments li:last-child button")
         bob.screenshot("files-phone")
         _no_script_errors(alice, bob)
