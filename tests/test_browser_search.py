@@ -287,3 +287,22 @@ async def test_the_quote_of_a_message_further_back_opens_it_in_context(server: S
         _no_script_errors(client)
 
     await in_browser(scenario)
+
+
+async def test_going_to_a_room_while_results_are_shown_shows_the_room(server: Server) -> None:
+    from playwright.sync_api import expect
+
+    await busy_room(server)
+
+    def scenario(browser):
+        bob = _signed_in(browser, server, "bob")
+        search(bob, "rotation")
+        expect(bob.page.locator("#results .result")).to_have_count(1, timeout=WAIT_MS)
+        bob.page.locator("#rooms button", has_text="ops").click()
+        bob.wait_for_room("ops")
+        expect(bob.page.locator("#room")).to_be_visible()
+        expect(bob.page.locator("#search-view")).to_be_hidden()
+        bob.wait_for_message(f"ops {BEFORE + AFTER - 1}")  # its newest page, as always
+        _no_script_errors(bob)
+
+    await in_browser(scenario)

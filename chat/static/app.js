@@ -21,7 +21,7 @@ import { setUpCompletion } from "./completion.js";
 import {
   heldBack, holdChange, inContext, leaveContext, pageAround, setUpContext, showFound,
 } from "./context.js";
-import { setUpSearch } from "./search.js";
+import { closeSearch, setUpSearch } from "./search.js";
 import { stopPush } from "./push.js";
 import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
@@ -591,6 +591,7 @@ function listedRoom(roomId) {
 function enter(roomId) {
   clearError();
   clearNotice();
+  closeSearch();
   if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
 }
 

@@ -120,6 +120,7 @@ function acceptDrops(zone) {
 // POST /files with the file as the body. A token that expired (the page slept past
 // its refresh) is renewed once and the upload starts again.
 function upload(entry, renewed = false) {
+  if (!pending.includes(entry)) return;   // removed while its token was renewed
   const xhr = new XMLHttpRequest();
   entry.xhr = xhr;
   entry.problem = null;

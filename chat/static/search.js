@@ -27,9 +27,9 @@ export function setUpSearch(lentByApp) {
   });
   $("#search-here").addEventListener("change", () => ask());
   $("#search-more").addEventListener("click", () => ask({ more: true }));
-  $("#search-close").addEventListener("click", close);
+  $("#search-close").addEventListener("click", closeSearch);
   $("#search-view").addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close();
+    if (event.key === "Escape") closeSearch();
   });
 }
 
@@ -47,7 +47,9 @@ function open() {
   ask();
 }
 
-function close() {
+// The results give way to the conversation (a result was chosen, Close or Escape, or
+// the person went to a room).
+export function closeSearch() {
   search.asked += 1;   // an answer still on its way is not wanted any more
   $("#search-view").hidden = true;
   $("#room").hidden = false;
@@ -108,7 +110,7 @@ function resultItem(message) {
   button.className = "result";
   button.append(where, who, when, snippet(message));
   button.addEventListener("click", () => {
-    close();
+    closeSearch();
     lent.open(message.RoomID, message.MessageID);
   });
   const item = document.createElement("li");
