@@ -442,6 +442,29 @@ async def test_a_file_over_the_size_limit_is_refused_saying_why_and_the_text_sta
     await in_browser(scenario)
 
 
+async def test_an_upload_past_the_users_quota_is_refused_saying_why(
+    nursery: trio.Nursery, tmp_path: Path, database_url: str | None
+) -> None:
+    from playwright.sync_api import expect
+
+    config = server_config(tmp_path, database_url, user_quota_bytes=70_000)
+    server = await start_server(nursery, config)
+
+    def scenario(browser):
+        (alice,) = registered(browser, server.http, "alice")
+        alice.attach(NOTES)  # 46 KB of 70
+        alice.page.set_input_files("#attach-input", files=[{**NOTES, "name": "more.txt"}])
+        refused = alice.page.locator("#attachments li.failed")
+        expect(refused.get_by_role("alert")).to_contain_text(
+            "past your quota of 70000 (CHAT_USER_QUOTA)", timeout=WAIT_MS
+        )
+        expect(refused.locator(".file-name")).to_have_text("more.txt")
+        expect(alice.page.locator("#attachments li.uploaded")).to_have_count(1)  # kept
+        _refused_with(alice, 413)
+
+    await in_browser(scenario)
+
+
 async def test_an_upload_past_the_rate_limit_says_when_to_retry_and_retry_uploads_it(
     nursery: trio.Nursery, tmp_path: Path, database_url: str | None
 ) -> None:
