@@ -14,6 +14,7 @@ be files alone, with no text to show).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..store import Message, Room
 
@@ -26,7 +27,7 @@ FILE_NAME_CHARS = 60
 
 def push_payload(message: Message, room: Room, *, mention: bool) -> bytes:
     """The push for one recipient of `message`."""
-    data = {
+    data: dict[str, Any] = {
         "MessageID": message.id,
         "RoomID": room.id,
         "RoomName": room.name,
