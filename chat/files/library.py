@@ -23,10 +23,10 @@ from ..errors import InvalidInput, NotFound, TooLarge, Unavailable
 from ..rate_limits import RateLimits
 from ..service import Identity
 from ..store import Files, StoredFile
-from .sniffing import IMAGE_TYPES, sniff
+from .sniffing import IMAGE_TYPES, PLAIN_FILE, sniff
 from .storage import FileStorage, StorageUnavailable
 from .thumbnails import make_thumbnail
-from .uploads import Received, receive, remove
+from .uploads import FORM_SLACK_BYTES, Received, receive, remove
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class FileLibrary:
         self.rate_limits.hit(self.rate_limits.uploads, str(identity.user_id))
         if content_length is not None:
             # A multipart body is a little larger than the file it carries.
-            if content_length > self.max_file_bytes + 64 * 1024:
+            if content_length > self.max_file_bytes + FORM_SLACK_BYTES:
                 raise TooLarge(
                     f"the file is too large: the limit is {self.max_file_bytes} bytes"
                     " (CHAT_MAX_FILE_SIZE)"
@@ -123,6 +123,11 @@ class FileLibrary:
         thumbnail = None
         if sniffed in IMAGE_TYPES:
             thumbnail = await make_thumbnail(received.path)
+            if thumbnail is None:
+                # An image's first bytes, but no image this server decodes (truncated,
+                # corrupt, a bomb, a polyglot): a plain file, which no browser is told
+                # to decode (served as an attachment, never inline).
+                sniffed = PLAIN_FILE
         file = StoredFile(
             id=secrets.token_urlsafe(16),
             uploader_id=identity.user_id,

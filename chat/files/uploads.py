@@ -7,9 +7,11 @@ out as it arrives) plus `SNIFF_BYTES`; the temporary file is the caller's to rem
 (`Received.path`), and is removed here if receiving fails or is cancelled (a client
 that disconnects mid-upload leaves nothing behind).
 
-Error handling: a body past `limit` raises `TooLarge` as soon as it passes it (nothing
-more is read); a malformed multipart body, or one without a ``file`` part, raises
-`InvalidInput`.
+Error handling: a file past `limit` raises `TooLarge` as soon as it passes it (nothing
+more is read), and so does a multipart body past `limit` + `FORM_SLACK_BYTES` (parts
+other than ``file`` are not kept, but are not read without end either); a malformed
+multipart body (python-multipart bounds each part's header lines and their count), or
+one without a ``file`` part, raises `InvalidInput`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Received:
     #: The file name the multipart part gave, if any.
     part_name: str | None = None
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+
+
+#: How much larger than its file a multipart/form-data body may be (the boundaries, the
+#: part's headers, a few small fields).
+FORM_SLACK_BYTES = 64 * 1024
 
 
 def too_large(limit: int) -> TooLarge:
@@ -154,8 +161,12 @@ async def _receive_multipart(
 ) -> None:
     part = _FilePart()
     parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
+    body_bytes = 0
     try:
         async for chunk in chunks:
+            body_bytes += len(chunk)
+            if body_bytes > limit + FORM_SLACK_BYTES:
+                raise too_large(limit)
             parser.write(chunk)
             for data in part.pending:
                 await _write(out, received, data, limit)
