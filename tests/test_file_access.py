@@ -263,3 +263,13 @@ async def test_an_operator_cannot_attach_a_users_file(server: Server) -> None:
     posted = await post_files(server, op, 1, [file["FileID"]], "x")
     assert posted.status_code == 400
     assert "not a file you uploaded" in posted.json()["error"]
+
+
+@pytest.mark.parametrize("file_id", ["%00", "a%00b", "%ED%A0%80", "x" * 65, "%20", "a.b"])
+async def test_an_id_that_is_no_file_id_is_404(server: Server, route: str, file_id: str) -> None:
+    """Found by tests/test_fuzz.py: a NUL in the id was PostgreSQL's error, a 500."""
+    alice = await account(server, "alice")
+    last = "thumbnail" if route == "thumbnail" else "x"
+    response = await fetch(server, alice, f"/files/{file_id}/{last}")
+    assert response.status_code == 404
+    assert "no file" in response.json()["error"]

@@ -5,6 +5,7 @@ carries it, and by nobody else (404)."""
 
 from __future__ import annotations
 
+import pytest
 from files_support import fetch, png, post_files, upload
 from support import Clients, Server, account, create_room, entered, http_client, room_history
 
@@ -209,6 +210,54 @@ async def test_ranges_and_revalidation(server: Server) -> None:
     assert (past.status_code, past.headers["Content-Range"]) == (416, "bytes */100")
     same = await fetch(server, alice, path, {"If-None-Match": f'"{file["SHA256"]}"'})
     assert (same.status_code, same.content) == (304, b"")
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    [
+        ("bytes=0-0", 206, slice(0, 1)),
+        ("bytes=-1000", 206, slice(0, 100)),
+        ("bytes=90-100000", 206, slice(90, 100)),
+        ("bytes=5-1", 416, None),
+        ("bytes=-0", 416, None),
+        ("bytes=" + "9" * 5000 + "-", 416, None),
+        ("bytes=0-" + "9" * 5000, 206, slice(0, 100)),
+        ("bytes=-" + "9" * 5000, 206, slice(0, 100)),
+        ("bytes=0-1,5-6", 200, slice(0, 100)),
+        ("items=0-1", 200, slice(0, 100)),
+        ("bytes=\u0661-\u0662", 200, slice(0, 100)),
+    ],
+    ids=[
+        "first-byte",
+        "suffix-past-start",
+        "end-past-end",
+        "reversed",
+        "empty-suffix",
+        "start-of-5000-digits",
+        "end-of-5000-digits",
+        "suffix-of-5000-digits",
+        "two-ranges",
+        "other-unit",
+        "arabic-digits",
+    ],
+)
+async def test_odd_ranges_get_a_part_the_whole_or_416(
+    server: Server, header: str, status: int, part: slice | None
+) -> None:
+    """Numbers past any file's size, even of thousands of digits (found by
+    tests/test_fuzz.py: those were a 500), several ranges, other units and digits."""
+    alice = await account(server, "alice")
+    data = bytes(range(100))
+    file = await upload(server, alice, data, "r")
+    response = await fetch(
+        server, alice, f"/files/{file['FileID']}/r", {"Range": header.encode("utf-8")}
+    )
+    assert response.status_code == status
+    if part is None:
+        assert response.headers["Content-Range"] == "bytes */100"
+        assert "100 bytes" in response.json()["error"]
+    else:
+        assert response.content == data[part]
 
 
 async def test_a_unicode_name_is_given_to_the_browser(server: Server) -> None:

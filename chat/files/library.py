@@ -23,6 +23,7 @@ from ..errors import InvalidInput, NotFound, TooLarge, Unavailable
 from ..rate_limits import RateLimits
 from ..service import Identity
 from ..store import Files, StoredFile
+from ..validation import is_file_id
 from .sniffing import IMAGE_TYPES, PLAIN_FILE, sniff
 from .storage import FileStorage, StorageUnavailable
 from .thumbnails import make_thumbnail
@@ -178,7 +179,7 @@ class FileLibrary:
 
     async def readable(self, identity: Identity, file_id: str) -> StoredFile:
         """The file, if `identity` may read it; `NotFound` otherwise."""
-        if not 0 < len(file_id) <= 64:
+        if not is_file_id(file_id):
             raise not_found(file_id)
         file = await self.store.readable_file(file_id, identity.user_id, admin=identity.is_admin)
         if file is None:

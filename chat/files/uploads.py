@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..errors import InvalidInput, TooLarge
@@ -43,6 +43,9 @@ class Received:
     part_name: str | None = None
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
+
+#: The longest boundary a form may have (RFC 2046, section 5.1.1).
+MAX_BOUNDARY_BYTES = 70
 
 #: How much larger than its file a multipart/form-data body may be (the boundaries, the
 #: part's headers, a few small fields).
@@ -70,6 +73,11 @@ async def receive(
                 boundary = options.get(b"boundary")
                 if not boundary:
                     raise InvalidInput("multipart/form-data body without a boundary")
+                if len(boundary) > MAX_BOUNDARY_BYTES:
+                    raise InvalidInput(
+                        f"the multipart/form-data boundary is longer than {MAX_BOUNDARY_BYTES}"
+                        " characters (RFC 2046)"
+                    )
                 await _receive_multipart(chunks, out, received, limit, boundary)
             else:
                 async for chunk in chunks:
@@ -160,9 +168,9 @@ async def _receive_multipart(
     boundary: bytes,
 ) -> None:
     part = _FilePart()
-    parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
     body_bytes = 0
     try:
+        parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
         async for chunk in chunks:
             body_bytes += len(chunk)
             if body_bytes > limit + FORM_SLACK_BYTES:
@@ -172,7 +180,7 @@ async def _receive_multipart(
                 await _write(out, received, data, limit)
             part.pending.clear()
         parser.finalize()
-    except MultipartParseError as error:
+    except FormParserError as error:  # the parser's errors, MultipartParseError among them
         raise InvalidInput(f"the multipart/form-data body is malformed: {error}") from None
     if part.files_seen != 1 or not part.ended:
         raise InvalidInput("a multipart/form-data upload carries exactly one part named 'file'")

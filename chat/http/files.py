@@ -14,6 +14,7 @@ bytes=...``); the ETag is the content's SHA-256, so a client revalidates for fre
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,7 +38,17 @@ from .sessions import session_cookie
 #: How long a client may keep a file without asking again: its bytes never change.
 CACHE_CONTROL = "private, max-age=86400"
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+
+#: Past any file's size: what a range position of more digits than this stands for.
+_FAR = 10**18
+
+
+def _position(digits: str) -> int:
+    """A range's byte position; any number too long to be a file's (Python would refuse
+    to read one of more than 4,300 digits) stands for "past the end"."""
+    return _FAR if len(digits) > 18 else int(digits)
+
 
 _FILE = {
     "type": "object",
@@ -74,14 +85,14 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     if not first and not last:
         return None
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             return False
         return (max(size - suffix, 0), size)
-    start = int(first)
+    start = _position(first)
     if start >= size:
         return False
-    end = size if not last else min(int(last) + 1, size)
+    end = size if not last else min(_position(last) + 1, size)
     if end <= start:
         return False
     return (start, end)
@@ -193,8 +204,14 @@ def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSes
         if if_range is not None and if_range != headers["ETag"]:
             wanted = None
         if wanted is False:
-            headers["Content-Range"] = f"bytes */{file.size}"
-            return Response(b"", 416, headers)
+            problem = f"the range asked for is not within the file's {file.size} bytes"
+            refusal = {
+                "Content-Type": "application/json",
+                "Content-Range": f"bytes */{file.size}",
+                "Accept-Ranges": "bytes",
+                "Content-Security-Policy": "sandbox",
+            }
+            return Response(json.dumps({"error": problem}), 416, refusal)
         if isinstance(wanted, tuple):
             start, end = wanted
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
