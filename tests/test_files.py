@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,18 @@ async def test_several_uploads_at_once_are_all_kept(server: Server) -> None:
     for a in answers:
         response = await fetch(server, alice, f"/files/{a['FileID']}/{a['Name']}")
         assert response.content == bytes([int(a["Name"][1:])]) * 50_000
+
+
+async def test_what_a_crash_left_in_the_uploads_directory_goes_at_the_next_start(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    """Files not written to for a day; a fresh one may be another worker's upload."""
+    uploads = config.data_dir / "uploads"
+    uploads.mkdir(parents=True)
+    stale, fresh = uploads / "upload-old.part", uploads / "upload-new.part"
+    stale.write_bytes(b"cut off by a crash")
+    fresh.write_bytes(b"another worker's, under way")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    await start_server(nursery, config)
+    assert sorted(p.name for p in uploads.iterdir()) == ["upload-new.part"]

@@ -10,8 +10,10 @@ their objects, never removes the bytes of a file that is being uploaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -30,6 +32,9 @@ from .thumbnails import make_thumbnail
 from .uploads import FORM_SLACK_BYTES, Received, receive, remove
 
 log = logging.getLogger(__name__)
+
+#: How old a file in the uploads directory is, unwritten, when start-up removes it.
+STALE_UPLOAD_S = 24 * 3600
 
 #: The longest file name kept, in characters (longer ones are shortened, keeping the
 #: extension).
@@ -76,8 +81,20 @@ class FileLibrary:
         self.rate_limits = rate_limits
 
     async def prepare(self) -> None:
-        """Make the uploads directory (at start-up)."""
-        await trio.to_thread.run_sync(lambda: self.uploads_dir.mkdir(parents=True, exist_ok=True))
+        """Make the uploads directory (at start-up), and remove what a crash left in it:
+        files not written to for `STALE_UPLOAD_S` (an upload in progress writes at least
+        every body timeout; workers of one machine share the directory, so a fresh file
+        may be another worker's)."""
+
+        def make_and_sweep() -> None:
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            cutoff = time.time() - STALE_UPLOAD_S
+            for entry in self.uploads_dir.glob("*.part"):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()
+
+        await trio.to_thread.run_sync(make_and_sweep)
 
     async def check_upload(self, identity: Identity, content_length: int | None) -> None:
         """Refuse an upload before its body is read: rate limit, size, quota."""
