@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 from files_support import fetch, png, post_files, upload
-from support import Account, Clients, Server, account, create_room, entered, http_client
+from support import (
+    Account,
+    Clients,
+    Server,
+    account,
+    create_room,
+    entered,
+    http_client,
+    select_rows,
+)
 from test_sessions import COOKIE, cookie_of, sign_in
 from test_support import operator
 
@@ -113,6 +122,33 @@ async def test_the_browser_sessions_cookie_reads_a_file(server: Server, route: s
     async with http_client(server) as client:
         response = await client.get(_path(file, route), headers={"Cookie": f"{COOKIE}={cookie}"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({}, 403),
+        ({"Sec-Fetch-Site": "same-origin"}, 201),
+        (None, 201),  # the server's own Origin
+    ],
+    ids=["foreign-origin", "same-site", "no-origin", "same-origin-fetch", "own-origin"],
+)
+async def test_an_upload_by_the_sessions_cookie_must_come_from_this_sites_pages(
+    server: Server, headers: dict[str, str] | None, status: int
+) -> None:
+    """CSRF, as on every route the cookie authenticates to change something."""
+    await account(server, "alice")
+    cookie = cookie_of(await sign_in(server, "alice"))
+    sent = {"Origin": server.http} if headers is None else headers
+    async with http_client(server) as client:
+        response = await client.post(
+            "/files", content=b"x", headers={**sent, "Cookie": f"{COOKIE}={cookie}"}
+        )
+    assert response.status_code == status, response.text
+    files = await select_rows(server.config, "SELECT id FROM files")
+    assert len(files) == (1 if status == 201 else 0)
 
 
 # -- attached: a group room and the lobby --------------------------------------------------

@@ -75,6 +75,32 @@ async def test_an_image_gets_its_size_and_a_small_thumbnail(server: Server) -> N
     assert thumbnail.size == (400, 225)
 
 
+@pytest.mark.parametrize(
+    ("format_", "mode", "sniffed", "thumbnail_type"),
+    [
+        ("PNG", "RGB", "image/png", "image/jpeg"),
+        ("PNG", "RGBA", "image/png", "image/png"),
+        ("JPEG", "RGB", "image/jpeg", "image/jpeg"),
+        ("GIF", "P", "image/gif", "image/png"),
+        ("WEBP", "RGB", "image/webp", "image/jpeg"),
+        ("WEBP", "RGBA", "image/webp", "image/png"),
+    ],
+    ids=["png", "png-alpha", "jpeg", "gif", "webp", "webp-alpha"],
+)
+async def test_each_image_format_gets_a_thumbnail(
+    server: Server, format_: str, mode: str, sniffed: str, thumbnail_type: str
+) -> None:
+    """PNG, JPEG, GIF and WebP; a thumbnail keeps transparency as a PNG, else is a JPEG."""
+    alice = await account(server, "alice")
+    out = io.BytesIO()
+    Image.new(mode, (1000, 500)).save(out, format=format_)
+    answer = await upload(server, alice, out.getvalue(), f"x.{format_.lower()}")
+    assert (answer["ContentType"], answer["Width"], answer["Height"]) == (sniffed, 1000, 500)
+    response = await fetch(server, alice, f"/files/{answer['FileID']}/thumbnail")
+    assert response.headers["Content-Type"] == thumbnail_type
+    assert Image.open(io.BytesIO(response.content)).size == (400, 200)
+
+
 async def test_a_thumbnail_is_upright_and_keeps_no_metadata(server: Server) -> None:
     alice = await account(server, "alice")
     answer = await upload(server, alice, jpeg_rotated(600, 300), "photo.jpg")

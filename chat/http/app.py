@@ -190,7 +190,7 @@ def create_app(
     app.register_blueprint(people_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
-    app.register_blueprint(file_routes(service, files, sessions))
+    app.register_blueprint(file_routes(service, files, sessions, hosts))
     app.register_blueprint(client_routes(service))
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))

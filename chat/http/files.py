@@ -28,12 +28,13 @@ from .. import shapes
 from ..errors import NotAuthenticated
 from ..files.library import FileLibrary, check_name_param
 from ..files.sniffing import is_inline
+from ..host_names import HostPolicy
 from ..service import ChatService, Identity
 from ..sessions import BrowserSessions
 from ..store import StoredFile
 from .identity import bearer_token
 from .openapi import ERROR, STRING, Answer, Token, describe
-from .sessions import session_cookie
+from .sessions import require_same_site, session_cookie
 
 #: How long a client may keep a file without asking again: its bytes never change.
 CACHE_CONTROL = "private, max-age=86400"
@@ -98,17 +99,23 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     return (start, end)
 
 
-def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSessions) -> Blueprint:
+def file_routes(
+    service: ChatService, library: FileLibrary, sessions: BrowserSessions, hosts: HostPolicy
+) -> Blueprint:
     routes = Blueprint("files", __name__)
 
-    async def caller() -> Identity:
-        """The token, or else the browser session's cookie (an <img> sends no token)."""
+    async def caller(*, changes: bool = False) -> Identity:
+        """The token, or else the browser session's cookie (an <img> sends no token). A
+        request that `changes` something with the cookie must come from this site's own
+        pages (CSRF, as every cookie route: chat.http.sessions)."""
         token = bearer_token(request.headers.get("Authorization"))
         if token is not None:
             return await service.identify(token)
         cookie = session_cookie(request)
         if cookie is None:
             raise NotAuthenticated("missing token: send it in the Authorization header")
+        if changes:
+            require_same_site(request, hosts)
         return await sessions.identify(cookie)
 
     @routes.post("/files")
@@ -127,12 +134,13 @@ def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSes
         answers={
             201: Answer("stored", _FILE),
             400: Answer("a malformed multipart body", ERROR),
+            403: Answer("by the session cookie, from another site's page (CSRF)", ERROR),
             413: Answer("over CHAT_MAX_FILE_SIZE, or the user's quota (CHAT_USER_QUOTA)", ERROR),
             429: Answer("too many uploads (CHAT_RATE_UPLOADS)", ERROR, retry_after=True),
         },
     )
     async def upload() -> Any:
-        identity = await caller()
+        identity = await caller(changes=True)
         name = check_name_param(request.args.get("name"))
         await library.check_upload(identity, request.content_length)
         file = await library.upload(
