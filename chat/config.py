@@ -88,6 +88,7 @@ class Config:
     max_file_bytes: int = 25 * 1024 * 1024
     user_quota_bytes: int = 1024 * 1024 * 1024
     rate_uploads: str = "30/minute;300/hour"
+    rate_searches: str = "30/minute;600/hour"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -773,6 +774,13 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _rate,
         "File uploads per user (POST /files).",
+    ),
+    Setting(
+        "rate_searches",
+        "CHAT_RATE_SEARCHES",
+        None,
+        _rate,
+        "Searches per user (GET /search), over every instance.",
     ),
 )
 

@@ -138,6 +138,7 @@ class RateLimits:
         self.rooms = rule("rooms", config.rate_rooms, "rooms created")
         self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
         self.uploads = rule("uploads", config.rate_uploads, "file uploads")
+        self.searches = rule("searches", config.rate_searches, "searches")
         self._rules = {
             r.name: r
             for r in (
@@ -151,6 +152,7 @@ class RateLimits:
                 self.rooms,
                 self.invites,
                 self.uploads,
+                self.searches,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

@@ -27,6 +27,8 @@ from .errors import (
     NotFound,
 )
 from .message_changes import MessageChanges
+from .message_pages import MAX_PAGE, MessagePages
+from .message_search import MessageSearch
 from .message_writer import MessageWriter, PendingMessage
 from .notification_levels import NotificationLevels
 from .rate_limits import RateLimits
@@ -42,6 +44,7 @@ from .store import (
     Room,
     RoomDetails,
     Rooms,
+    Search,
     Support,
 )
 from .store.shared.files import not_attachable
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
     from .push.subscriptions import PushSubscriptions
 
 #: The most messages one history request or page may hold.
-MAX_HISTORY = 100
+MAX_HISTORY = MAX_PAGE
 #: The most messages a resuming client is sent (`resume`); past it, it pages back over HTTP.
 MAX_RESUME = 1000
 #: How long a resume waits for this instance to deliver the message a client last saw
@@ -89,7 +92,7 @@ class Backlog:
     before_id: int | None
 
 
-class ServiceStore(Accounts, Rooms, Support, History, Changes, Files, Protocol):
+class ServiceStore(Accounts, Rooms, Support, History, Changes, Files, Search, Protocol):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
 
@@ -141,6 +144,10 @@ class ChatService(AccountOperations):
         self.push = push
         #: Support threads between users and operators (`chat.support_desk`).
         self.support = SupportDesk(self)
+        #: A room's history a page at a time, for clients that scroll (`chat.message_pages`).
+        self.pages = MessagePages(self, store)
+        #: Full-text search of the messages a user may read (`chat.message_search`).
+        self.search = MessageSearch(self, store, rate_limits)
         #: Edits, deletions and reactions (`chat.message_changes`).
         self.changes = MessageChanges(
             store,
@@ -493,13 +500,3 @@ class ChatService(AccountOperations):
         if not 1 <= count <= MAX_HISTORY:
             raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
         return await self.store.latest_messages(room_id, count, skip_deleted=True)
-
-    async def page(
-        self, identity: Identity, room_id: int, *, last_id: int, limit: int = MAX_HISTORY
-    ) -> list[Message]:
-        """A page of a room's messages, newest first: those older than `last_id` (0: from
-        the newest). Members only (everyone, for the lobby)."""
-        if not 1 <= limit <= MAX_HISTORY:
-            raise InvalidInput(f"limit must be between 1 and {MAX_HISTORY}")
-        room = await self.member_room(identity, room_id)
-        return await self.store.messages_before(room.id, last_id or None, limit)

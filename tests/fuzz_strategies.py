@@ -301,6 +301,10 @@ ROUTES = (
     Route("POST", "/push/subscriptions", ("endpoint", "keys")),
     Route("DELETE", "/push/subscriptions", ("endpoint",)),
     Route("GET", "/messages/1", ("LastID",)),
+    Route("GET", "/messages/1?around=1", ("LastID",)),
+    Route("GET", "/messages/1?after=1&limit=5"),
+    Route("GET", "/search?q=hello"),
+    Route("GET", '/search?q=%22a%20b%22%20NEAR(x*)&room=1&from=alice&before=9&limit=5'),
     Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
     Route("PATCH", "/messages/1/1", ("Text",)),
     Route("DELETE", "/messages/1/2"),
@@ -402,8 +406,10 @@ def path_segments(known: Known) -> st.SearchStrategy[str]:
 
 
 def query_strings(known: Known) -> st.SearchStrategy[str]:
-    """`?last_id=...&limit=...` and their relatives, percent-encoded; may be empty."""
-    keys = st.sampled_from(["last_id", "limit", "token", "LastID", ""]) | texts
+    """`?last_id=...&limit=...` and their relatives (a search's `q`, `room`, `from`,
+    `before`; a page's `after`, `around`), percent-encoded; may be empty."""
+    names = ["last_id", "limit", "token", "LastID", "", "q", "room", "from", "before"]
+    keys = st.sampled_from([*names, "after", "around"]) | texts
     raw = st.lists(st.tuples(keys, path_segments(known) | st.just("")), max_size=4)
     return raw.map(
         lambda pairs: (
@@ -415,8 +421,8 @@ def query_strings(known: Known) -> st.SearchStrategy[str]:
 
 
 def path_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
-    """The routes with an id in the path (and any path at all), with hostile segments and
-    query strings."""
+    """The routes with an id in the path (and any path at all, and the search), with
+    hostile segments and query strings."""
 
     @st.composite
     def build(draw: st.DrawFn) -> HttpRequest:
@@ -427,6 +433,7 @@ def path_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
                 segments.map(lambda s: prefix + s),
                 segments.map(lambda s: prefix + s + "/"),
                 st.lists(segments, min_size=1, max_size=4).map(lambda p: "/" + "/".join(p)),
+                st.just("/search"),
             )
         )
         query = draw(query_strings(known))

@@ -22,7 +22,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from chat.config import Config, to_environ
 from chat.server import serve
-from chat.store import Message, Messages, NewMessage
+from chat.store import Message, Messages, NewMessage, Store, open_store
 
 #: Generous bound for anything that should happen "at once" on loopback.
 STEP = 10.0
@@ -576,3 +576,26 @@ async def add_message(store: Messages, room_id: int, sender_id: int, body: str) 
     return it once committed."""
     (added,) = await store.add_messages([NewMessage(room_id, sender_id, body)])
     return added.message
+
+
+@asynccontextmanager
+async def store_of_the_release_before(
+    config: Config, monkeypatch: pytest.MonkeyPatch, first_new: dict[str, int]
+) -> AsyncIterator[Store]:
+    """The test's database as the release before a migration left it: opened (and
+    migrated) with only the migrations numbered below `first_new[backend]`, for a test
+    to fill before the real store upgrades it."""
+    import chat.store.postgres.opening
+    import chat.store.sqlite.opening
+    from chat.store.migrations import Migration, load_migrations
+
+    backend = "postgres" if config.is_postgres else "sqlite"
+
+    def earlier(name: str) -> list[Migration]:
+        return [m for m in load_migrations(name) if m.version < first_new[backend]]
+
+    module = chat.store.postgres.opening if config.is_postgres else chat.store.sqlite.opening
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "load_migrations", earlier)
+        async with open_store(config) as store:
+            yield store

@@ -6,20 +6,13 @@ edited, reacted to and deleted, and positions go on after the newest message."""
 from __future__ import annotations
 
 import pytest
-from support import execute_sql, select_rows
+from support import execute_sql, select_rows, store_of_the_release_before
 
-import chat.store.postgres.opening
-import chat.store.sqlite.opening
 from chat.config import Config
 from chat.store import Message, open_store
-from chat.store.migrations import Migration, load_migrations
 
 #: The first migration of changeable messages, per backend.
 _CHANGES = {"sqlite": 11, "postgres": 12}
-
-
-def _backend(config: Config) -> str:
-    return "postgres" if config.is_postgres else "sqlite"
 
 
 def _accept(message: Message | None) -> None:
@@ -29,17 +22,9 @@ def _accept(message: Message | None) -> None:
 async def _previous_release(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
     """A database as the release before changeable messages left it: a user, and two
     messages of the lobby, the second a reply to the first. Their ids."""
-    backend = _backend(config)
-
-    def before_changes(name: str) -> list[Migration]:
-        return [m for m in load_migrations(name) if m.version < _CHANGES[backend]]
-
-    module = chat.store.postgres.opening if config.is_postgres else chat.store.sqlite.opening
-    with monkeypatch.context() as patch:
-        patch.setattr(module, "load_migrations", before_changes)
-        async with open_store(config) as store:
-            alice = await store.create_user("alice", "hash")
-            lobby_id = store.lobby_id
+    async with store_of_the_release_before(config, monkeypatch, _CHANGES) as store:
+        alice = await store.create_user("alice", "hash")
+        lobby_id = store.lobby_id
     created = "" if config.is_postgres else ", created_at"
     now = "" if config.is_postgres else ", 1700000000000"
     await execute_sql(

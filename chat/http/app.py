@@ -61,6 +61,7 @@ from .presence import presence_routes
 from .profiles import profile_routes
 from .push import push_routes
 from .rooms import room_routes
+from .search import search_routes
 from .sessions import session_routes
 from .support import support_routes
 from .upload_body import StreamedBody, StreamingHttpConnection
@@ -188,6 +189,7 @@ def create_app(
     app.register_blueprint(notification_routes(service))
     app.register_blueprint(push_routes(service))
     app.register_blueprint(people_routes(service))
+    app.register_blueprint(search_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(file_routes(service, files, sessions, hosts))

@@ -1,8 +1,8 @@
 """A room's messages over HTTP: reading pages of them (spec 004) and posting one, for
 bots and scripts (issue 22).
 
-- ``GET /messages/{roomID}``  (``LastID`` body or ``?last_id=``, ``?limit=``)
-  -> 200 [message, ...], newest first
+- ``GET /messages/{roomID}``  (``LastID`` body or ``?last_id=``, or ``?after=``, or
+  ``?around=``; ``?limit=``) -> 200 [message, ...], newest first
 - ``POST /messages/{roomID}`` {"Text", "ReplyTo"?, "ClientMsgID"?}
   -> 201 the message as history items show it (200: a resend, the original)
 - ``PATCH /messages/{roomID}/{messageID}`` {"Text"} -> 200 the message, edited
@@ -24,7 +24,8 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..message_changes import MAX_EMOJI
-from ..service import MAX_HISTORY, ChatService
+from ..message_pages import DEFAULT_AROUND, MAX_PAGE
+from ..service import ChatService
 from ..store import Change, Message
 from .bodies import json_object, parse_json_object, raw_body
 from .identity import require_identity
@@ -46,7 +47,7 @@ from .openapi import (
 )
 
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
-_PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
+_PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
 _TOO_MANY_MESSAGES = Answer(
     "the caller sent too many messages lately (CHAT_RATE_MESSAGES)", ERROR, retry_after=True
 )
@@ -118,10 +119,13 @@ def message_routes(service: ChatService) -> Blueprint:
         description=(
             "Messages older than LastID (the body, as spec 004 sends it even on a GET) or"
             " last_id (the query); 0 or absent: from the newest. If both are given they"
-            " must agree. An empty list: nothing older."
+            " must agree. An empty list: nothing older. Or, instead: after=ID, the limit"
+            " messages next after that one (towards the present); around=ID, that message"
+            f" with about half of limit (default {DEFAULT_AROUND}) older messages and the"
+            " rest newer ones (404 if the room has no such message). Newest first always."
         ),
         path={"room_id": ID},
-        query={"last_id": ID_OR_ZERO, "limit": _PAGE_SIZE},
+        query={"last_id": ID_OR_ZERO, "limit": _PAGE_SIZE, "after": ID_OR_ZERO, "around": ID},
         body=body_fields({}, {"LastID": ID_OR_ZERO}),
         body_required=False,
         token=Token.REQUIRED,
@@ -130,10 +134,32 @@ def message_routes(service: ChatService) -> Blueprint:
     async def messages(room_id: str) -> Any:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
-        last_id = await _last_id(request.args.get("last_id"))
-        limit_text = request.args.get("limit")
-        limit = MAX_HISTORY if limit_text is None else validation.query_number(limit_text, "limit")
-        page = await service.page(identity, room_number, last_id=last_id, limit=limit)
+        args = request.args
+        last_id = await _last_id(args.get("last_id"))
+        around, after = args.get("around"), args.get("after")
+        if sum(x is not None for x in (around, after)) + (last_id != 0) > 1:
+            raise InvalidInput("give one of last_id (LastID), after and around, not several")
+        limit_text = args.get("limit")
+        limit = None if limit_text is None else validation.query_number(limit_text, "limit")
+        pages = service.pages
+        if around is not None:
+            page = await pages.around(
+                identity,
+                room_number,
+                message_id=validation.path_id(around, "around"),
+                limit=DEFAULT_AROUND if limit is None else limit,
+            )
+        elif after is not None:
+            page = await pages.after(
+                identity,
+                room_number,
+                after_id=validation.query_number(after, "after"),
+                limit=MAX_PAGE if limit is None else limit,
+            )
+        else:
+            page = await pages.before(
+                identity, room_number, last_id=last_id, limit=MAX_PAGE if limit is None else limit
+            )
         return [shapes.room_message(message) for message in page]
 
     @routes.post("/messages/<room_id>")

@@ -26,7 +26,7 @@ from quart import Blueprint, Quart, current_app
 
 from .. import __version__
 from ..mentions import MAX_MENTIONS
-from ..validation import MAX_ID
+from ..validation import MAX_FILES_PER_MESSAGE, MAX_ID
 
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -91,6 +91,11 @@ REACTIONS: Schema = {
         }
     ),
 }
+#: A file as a message carries it (an image's Width and Height too).
+FILE_REF = exact_object(
+    {"FileID": STRING, "Name": STRING, "Size": {"type": "integer"}, "ContentType": STRING},
+    {"Width": {"type": "integer"}, "Height": {"type": "integer"}},
+)
 MESSAGE = exact_object(
     {
         "MessageID": ID,
@@ -108,6 +113,12 @@ MESSAGE = exact_object(
         "ReplyTo": ID,
         "Deleted": {"const": True},
         "MentionsRoom": {"const": True},
+        "Files": {
+            "type": "array",
+            "items": FILE_REF,
+            "minItems": 1,
+            "maxItems": MAX_FILES_PER_MESSAGE,
+        },
     },
 )
 #: A message's reaction state, as a reaction route answers it.

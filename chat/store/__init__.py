@@ -1,6 +1,7 @@
 """Storage: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`, `Messages`,
-`History`, `Changes`, `Operations`; `Store` is all of them), the records they hand out, an embedded
-SQLite backend (`sqlite/`) and a PostgreSQL backend (`postgres/`)."""
+`History`, `Changes`, `Search`, `Operations` and more; `Store` is all of them), the records
+they hand out, an embedded SQLite backend (`sqlite/`) and a PostgreSQL backend
+(`postgres/`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .records import (
     Reaction,
     Room,
     RoomDetails,
+    SearchFilter,
     SessionRecord,
     StoredFile,
     User,
@@ -37,6 +39,7 @@ from .roles import (
     Operations,
     Push,
     Rooms,
+    Search,
     Sessions,
     Store,
     Support,
@@ -63,6 +66,8 @@ __all__ = [
     "Room",
     "RoomDetails",
     "Rooms",
+    "Search",
+    "SearchFilter",
     "SessionRecord",
     "Sessions",
     "Store",

@@ -296,3 +296,21 @@ class StoredFile:
     @property
     def ref(self) -> FileRef:
         return FileRef(self.id, self.name, self.size, self.content_type, self.width, self.height)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """What `Search.search_messages` looks for (chat/message_search.py builds it): every
+    one of `words` (three characters or more: the index finds them) and of `short_words`
+    (one or two: checked on the rows the index found) as a case-insensitive substring of
+    a message's present text, in the rooms `user_id` may read (`admin`: every support
+    thread too), older than `before_id`, in `room_id` and from `sender_id` when set."""
+
+    user_id: int
+    admin: bool
+    words: tuple[str, ...]
+    short_words: tuple[str, ...] = ()
+    room_id: int | None = None
+    sender_id: int | None = None
+    before_id: int | None = None
+    limit: int = 20

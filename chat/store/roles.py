@@ -31,6 +31,7 @@ from .records import (
     PushSubscription,
     Room,
     RoomDetails,
+    SearchFilter,
     SessionRecord,
     StoredFile,
     User,
@@ -282,6 +283,11 @@ class History(Protocol):
         """Whether message `message_id` exists and belongs to room `room_id` (what a
         reply's `reply_to` must name)."""
 
+    async def messages_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
+        """A page of a room's messages newer than `after_id`: the `limit` oldest of them,
+        answered newest first (as every page is), tombstones included. Observed by
+        `Operations.history_seconds`."""
+
 
 class Changes(Protocol):
     """Changes to messages: edits, deletions and reactions, each committed with the next
@@ -334,6 +340,15 @@ class Changes(Protocol):
         self, room_id: int, *, after: int, before: int | None, limit: int
     ) -> list[Change]:
         """The room's changes with ``after < seq < before``, newest first, at most `limit`."""
+
+
+class Search(Protocol):
+    """Full-text search of messages (sql/*/0017_search.sql, 0018_search.sql): an index
+    of every message's present text, kept in the writing transaction."""
+
+    async def search_messages(self, search: SearchFilter) -> list[Message]:
+        """Up to `search.limit` messages `search` finds, newest first, with their files;
+        never a deleted one, nor one of a room the user may not read now."""
 
 
 class Operations(Protocol):
@@ -431,6 +446,7 @@ class Store(
     Messages,
     History,
     Changes,
+    Search,
     Operations,
     Push,
     Files,

@@ -7,9 +7,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..records import FileRef, StoredFile
+from ..records import FileRef, Message, StoredFile
 from ..shared import files as shared
-from .base import PostgresBase
+from .base import PostgresBase, message_of
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,6 +43,14 @@ async def aio_files_of_messages(
     if not ids:
         return {}
     return shared.files_by_message(await conn.fetch(_FILES_OF_MESSAGES, list(ids)))
+
+
+async def messages_with_files(store: PostgresBase, rows: Sequence[Any]) -> list[Message]:
+    """Message rows (`MESSAGE_COLUMNS`) as messages, with the files of those that carry
+    some: one more query, and only when one does."""
+    carrying = shared.ids_with_files(rows)
+    files = await store._call(aio_files_of_messages, store._pool, carrying) if carrying else {}
+    return shared.with_files([message_of(row) for row in rows], files)
 
 
 async def aio_attach_files(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
-from ..shared.files import ids_with_files, with_files, with_files_committed
+from ..shared.files import ids_with_files, with_files_committed
 from ..shared.measuring import observed
 from ..shared.mentions import uids_to_json
 from ..shared.messages import (
@@ -17,19 +17,21 @@ from ..shared.messages import (
     IS_MESSAGE_OF_ROOM_SQL,
     LAST_POSITION_SQL,
     MESSAGE_COLUMNS,
+    MESSAGES_AFTER_SQL,
     committed_from_rows,
     in_position_order,
     not_a_message_of_room,
 )
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
-from .files import aio_attach_files, aio_files_of_messages
+from .files import aio_attach_files, aio_files_of_messages, messages_with_files
 
 if TYPE_CHECKING:
     import asyncpg
 
 
 _MESSAGE_COLUMNS = MESSAGE_COLUMNS
+_MESSAGES_AFTER = MESSAGES_AFTER_SQL.format(room="$1", after="$2", limit="$3")
 
 
 # One statement for the whole batch. Rows are inserted in the order the SELECT produces
@@ -223,8 +225,9 @@ class PostgresMessages(PostgresBase):
                 after_id,
                 limit,
             )
-            carrying = ids_with_files(rows)
-            files = (
-                await self._call(aio_files_of_messages, self._pool, carrying) if carrying else {}
-            )
-        return with_files([message_of(row) for row in rows], files)
+            return await messages_with_files(self, rows)
+
+    async def messages_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
+        with observed(self.history_seconds):
+            rows = await self._call(self._pool.fetch, _MESSAGES_AFTER, room_id, after_id, limit)
+            return await messages_with_files(self, rows[::-1])

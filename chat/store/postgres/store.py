@@ -8,6 +8,7 @@ from .files import PostgresFiles
 from .messages import PostgresMessages
 from .push import PostgresPush
 from .rooms import PostgresRooms
+from .search import PostgresSearch
 from .sessions import PostgresSessions
 from .support import PostgresSupport
 
@@ -19,6 +20,7 @@ class PostgresStore(
     PostgresSupport,
     PostgresMessages,
     PostgresChanges,
+    PostgresSearch,
     PostgresPush,
     PostgresFiles,
 ):

@@ -56,6 +56,16 @@ def not_a_message_of_room(reply_to: int, room_id: int) -> InvalidInput:
     return InvalidInput(f"ReplyTo {reply_to} is not a message of room {room_id}")
 
 
+#: A page of a room's messages newer than a message (for `History.messages_after`): the
+#: oldest `{limit}` above `{after}`, by id; the stores answer them newest first.
+MESSAGES_AFTER_SQL = f"""
+SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id
+WHERE m.room_id = {{room}} AND m.id > {{after}}
+ORDER BY m.id
+LIMIT {{limit}}
+"""
+
+
 #: Which of the messages a batch answers (`reply_to`) have been deleted meanwhile: read in
 #: the inserting transaction, after the positions lock, so that a reply to a message
 #: deleted before it commits is refused (`{ids}` is the store's list of ids).

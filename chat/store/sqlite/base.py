@@ -132,6 +132,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+#: A function every connection has: whether a text contains a word already case-folded,
+#: compared as Python folds case (the search's words of one or two characters, which
+#: the trigram index cannot find: chat/store/sqlite/search.py).
+CONTAINS_FOLDED = "chat_contains_folded"
+
+
+def _contains_folded(text: str | None, folded_word: str) -> bool:
+    return text is not None and folded_word in text.casefold()
+
+
 def open_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -142,6 +152,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
     # roll back the very last transactions. The file is never corrupted either way.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.create_function(CONTAINS_FOLDED, 2, _contains_folded, deterministic=True)
     return conn
 
 

@@ -18,6 +18,7 @@ from ..shared.messages import (
     IS_MESSAGE_OF_ROOM_SQL,
     LAST_POSITION_SQL,
     MESSAGE_COLUMNS,
+    MESSAGES_AFTER_SQL,
     committed_from_rows,
     in_position_order,
     message_from_row,
@@ -180,6 +181,17 @@ class SQLiteMessages(SQLiteBase):
                 " ORDER BY m.id DESC LIMIT ?",
                 (room_id, below, after_id, limit),
             ).fetchall()
+            files = files_of_messages(conn, ids_with_files(rows))
+            return with_files([message_of(row) for row in rows], files)
+
+        with observed(self.history_seconds):
+            return await self._run(select)
+
+    async def messages_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
+        sql = MESSAGES_AFTER_SQL.format(room="?", after="?", limit="?")
+
+        def select(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(sql, (room_id, after_id, limit)).fetchall()[::-1]
             files = files_of_messages(conn, ids_with_files(rows))
             return with_files([message_of(row) for row in rows], files)
 

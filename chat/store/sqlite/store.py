@@ -8,6 +8,7 @@ from .files import SQLiteFiles
 from .messages import SQLiteMessages
 from .push import SQLitePush
 from .rooms import SQLiteRooms
+from .search import SQLiteSearch
 from .sessions import SQLiteSessions
 from .support import SQLiteSupport
 
@@ -19,6 +20,7 @@ class SQLiteStore(
     SQLiteSupport,
     SQLiteMessages,
     SQLiteChanges,
+    SQLiteSearch,
     SQLitePush,
     SQLiteFiles,
 ):

@@ -1,0 +1,65 @@
+"""Pages of a room's messages for clients that scroll (`GET /messages/{roomID}`): back
+from the newest or from a message, forward from a message, and around one (where a
+search result or a link opens). Members only; every page is newest first, tombstones
+included (a client shows them as such)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import InvalidInput, NotFound
+from .store import History, Message
+
+if TYPE_CHECKING:
+    from .service import ChatService, Identity
+
+#: The most messages one page may hold.
+MAX_PAGE = 100
+#: How many messages a page around a message holds when the client does not say.
+DEFAULT_AROUND = 50
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+class MessagePages:
+    """A room's history a page at a time (`ChatService.pages`)."""
+
+    def __init__(self, service: ChatService, store: History) -> None:
+        self._service = service
+        self._store = store
+
+    async def before(
+        self, identity: Identity, room_id: int, *, last_id: int, limit: int = MAX_PAGE
+    ) -> list[Message]:
+        """Messages older than `last_id` (0: from the newest)."""
+        _checked_limit(limit)
+        room = await self._service.member_room(identity, room_id)
+        return await self._store.messages_before(room.id, last_id or None, limit)
+
+    async def after(
+        self, identity: Identity, room_id: int, *, after_id: int, limit: int = MAX_PAGE
+    ) -> list[Message]:
+        """The `limit` messages next after `after_id` (towards the present); fewer than
+        `limit` means the page reaches the newest."""
+        _checked_limit(limit)
+        room = await self._service.member_room(identity, room_id)
+        return await self._store.messages_after(room.id, after_id, limit)
+
+    async def around(
+        self, identity: Identity, room_id: int, *, message_id: int, limit: int = DEFAULT_AROUND
+    ) -> list[Message]:
+        """The message `message_id` with about half of `limit` older messages and the rest
+        newer ones (fewer where the room has fewer). `NotFound` if the room has no such
+        message."""
+        _checked_limit(limit)
+        room = await self._service.member_room(identity, room_id)
+        older = limit // 2 + 1  # the message itself, and half the page before it
+        through = await self._store.messages_before(room.id, message_id + 1, older)
+        if not through or through[0].id != message_id:
+            raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
+        newer = await self._store.messages_after(room.id, message_id, limit - len(through))
+        return [*newer, *through]

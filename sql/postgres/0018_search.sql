@@ -1,0 +1,40 @@
+-- Full-text search of messages (issue 24; chat/message_search.py).
+--
+-- What is found: every word and "quoted phrase" of a query as a case-insensitive
+-- substring of a message's present text, in any script (Chinese and Japanese, written
+-- without spaces, included); words of three characters or more use the index. That is
+-- what pg_trgm's GIN index answers for `body ILIKE '%...%'`: it keeps every run of three
+-- characters of each text (a trigram), and a pattern's trigrams find the rows that may
+-- match, which the ILIKE itself then checks. No language's stemming is involved (the
+-- query is never read as tsquery syntax), so nothing is found or missed by surprise.
+--
+-- The index follows the table: an insert, an edit (a new body) and a deletion (the
+-- tombstone's body is '') update it in the writing transaction, so a message is found
+-- as soon as it commits.
+--
+-- pg_trgm is a trusted extension (PostgreSQL 13 and later): a database owner may create
+-- it. It goes into `public` (whatever this connection's search_path is), so that
+-- chats in several schemas of one database share it and dropping one schema never
+-- drops it from under the others; an installation that already has it elsewhere keeps
+-- it there.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+        CREATE EXTENSION pg_trgm WITH SCHEMA public;
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    home text;
+BEGIN
+    SELECT n.nspname INTO home
+    FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pg_trgm';
+    EXECUTE format(
+        'CREATE INDEX messages_body_trigrams ON messages USING gin (body %I.gin_trgm_ops)',
+        home
+    );
+END
+$$;
