@@ -98,6 +98,8 @@ async def test_each_image_format_gets_a_thumbnail(
     assert (answer["ContentType"], answer["Width"], answer["Height"]) == (sniffed, 1000, 500)
     response = await fetch(server, alice, f"/files/{answer['FileID']}/thumbnail")
     assert response.headers["Content-Type"] == thumbnail_type
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "sandbox"
     assert Image.open(io.BytesIO(response.content)).size == (400, 200)
 
 
