@@ -3,10 +3,10 @@
 A user finds the messages they may read now: in the lobby, in the rooms they are a
 member of (their direct conversations and their own support thread among them) and, for
 operators, in every support thread; never a deleted one, and an edited one by its
-present text only. The store's index follows every write in the writing transaction
-(sql/*/0017_search.sql, 0018_search.sql), so a message is found as soon as its sender
-has been told it is stored, on every instance; membership is read by the query itself,
-so a room a user has left is not searched any more.
+present text only. The store finds a message as soon as its sender has been told it is
+stored, on every instance, whether its index holds it yet or not (SQLite's takes new
+messages in batches: `chat.search_indexer`); membership is read by the query itself, so
+a room a user has left is not searched any more.
 
 What a query means is `chat.search_terms`; each result carries its snippet.
 """

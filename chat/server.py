@@ -33,6 +33,9 @@ The task tree (docs/DESIGN.md draws it):
         ├── FileCollector.run      removes files never attached (after 24 h) or no longer
         │                          carried by any message, every 10 minutes; each file
         │                          by the one instance whose delete removed its record
+        ├── SearchIndexer.run      brings the search index up to date twice a second
+        │                          (SQLite indexes new messages in batches; on
+        │                          PostgreSQL the index follows each insert: no work)
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
@@ -83,6 +86,7 @@ from .push.vapid import load_vapid_key
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
 from .revocations import TOKENS_REVOKED, Revocations
+from .search_indexer import SearchIndexer
 from .service import ChatService
 from .sessions import BrowserSessions
 from .store import describe_database, open_store
@@ -179,6 +183,8 @@ async def serve(
         )
         await files.prepare()
         collector = FileCollector(store, storage, failures=failures)
+        # Search (`chat.message_search`): the index's batches (SQLite) are one task.
+        indexer = SearchIndexer(store, failures=failures)
         # Browser sessions (`chat.sessions`): state in the store only, no task.
         sessions = BrowserSessions(
             store,
@@ -272,6 +278,7 @@ async def serve(
             await root.start(pusher.run)
             await root.start(revocations.run)
             await root.start(collector.run)
+            await root.start(indexer.run)
             await root.start(probe.run)
             await root.start(http.run)
             listeners = await root.start(front_door.run)

@@ -180,6 +180,18 @@ class Client:
         self.assert_on_screen(selector)
         self.page.locator(selector).first.tap()
 
+    def attach(self, *files: dict[str, Any]) -> None:
+        """Choose `files` (as Playwright's set_files takes them) with the composer's 📎
+        button, and wait until they are uploaded."""
+        from playwright.sync_api import expect
+
+        with self.page.expect_file_chooser() as chooser:
+            self.page.get_by_role("button", name="Attach files").click()
+        chooser.value.set_files(list(files))
+        expect(self.page.locator("#attachments li.uploaded")).to_have_count(
+            len(files), timeout=WAIT_MS
+        )
+
     def invite(self, name: str) -> None:
         """Invite `name` to the room shown, with the page's invite form."""
         self.page.fill("#invite-form input[name=name]", name)

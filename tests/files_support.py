@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import trio
-from PIL import Image
+from PIL import Image, ImageDraw
 from s3_server import S3Server, running_s3_server
 from support import Account, Server, http_client
 
@@ -34,6 +34,24 @@ STORAGE_KINDS = ["directory", "s3"]
 def png(width: int = 800, height: int = 600, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def chart(width: int = 1600, height: int = 900) -> bytes:
+    """A PNG that looks like something people share: a bar chart on white."""
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    bars = [0.35, 0.5, 0.45, 0.7, 0.62, 0.85, 0.78, 0.95]
+    step = width // (len(bars) + 1)
+    for index, share in enumerate(bars):
+        left = step // 2 + index * step + step // 6
+        top = int(height * (1 - share * 0.85)) - height // 12
+        colour = (47, 93, 155) if index % 2 == 0 else (91, 141, 239)
+        draw.rectangle([left, top, left + step * 2 // 3, height - height // 12], fill=colour)
+    axis = height - height // 12
+    draw.line([step // 3, axis, width - step // 3, axis], (60, 60, 60), 4)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
     return out.getvalue()
 
 

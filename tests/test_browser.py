@@ -9,6 +9,7 @@ from pathlib import Path
 
 import trio
 from browser import PHONE, WAIT_MS, WIDE, Client, in_browser, open_client, registered
+from files_support import chart
 from support import (
     PASSWORD,
     Account,
@@ -104,7 +105,7 @@ async def test_a_reply_quotes_the_message_it_answers_and_its_quote_shows_that_me
         assert sent[-1]["ReplyTo"] == question_id
         reply.locator(".quote").click()
         asked = alice.page.locator(f'#messages li[data-id="{question_id}"]')
-        assert "flash" in asked.get_attribute("class")
+        assert "found" in asked.get_attribute("class")
         if os.environ.get("CHAT_SCREENSHOT_DIR"):
             alice.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/reply.png")
         # Escape lets go of a reply chosen by mistake; the next message answers nothing.
@@ -959,9 +960,9 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
     """The pictures in the README. Set CHAT_SCREENSHOT=docs/screenshot.png to refresh them
     (the phone's goes beside it, as docs/screenshot-phone.png).
 
-    Alice's lobby, on a wide window, in use: three people here, one of them typing, an
-    unread message in another room and in a direct conversation, and public rooms she
-    could join; then the same lobby on her phone."""
+    Alice's lobby, on a wide window, in use: three people here, one of them typing, a
+    chart shared, an unread message in another room and in a direct conversation, and
+    public rooms she could join; then the same lobby on her phone."""
     desktop, phone = tmp_path / "screenshot.png", tmp_path / "screenshot-phone.png"
     owner, _ = await room_of_someone_else(server, "design", private=False)
     async with http_client(server) as client:
@@ -974,12 +975,15 @@ async def test_screenshots_of_the_page_in_use_on_a_desktop_and_a_phone(
         alice = open_client(browser, server.http, screen=WIDE)
         alice.register("alice")
         bob, carol = registered(browser, server.http, "bob", "carol")
+        latency = {"name": "p99 by build.png", "mimeType": "image/png", "buffer": chart(1200, 560)}
         for who, text in [
             (alice, "Morning! Is the release still on for today?"),
             (bob, "Yes, once the benchmarks are in."),
             (carol, "They look good so far: p99 is down to 38 ms."),
             (alice, "Great, I'll write the notes. <b>Tags</b> show as text, by the way."),
         ]:
+            if who is carol:
+                carol.attach(latency)
             who.say(text)
             alice.wait_for_message(text)
         release = alice.create_room("release")

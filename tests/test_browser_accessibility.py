@@ -9,8 +9,10 @@ from typing import Any
 
 from axe import axe_source, violations
 from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
-from support import Server
+from support import PASSWORD, Server
 from test_browser import _no_script_errors
+from test_browser_files import CHART, NOTES, send_with_files
+from test_browser_search import busy_room, search
 
 
 def _unlabelled_inputs(page: Any) -> list[str]:
@@ -170,5 +172,51 @@ async def test_axe_finds_nothing_wrong_with_a_refused_message_and_a_full_compose
         assert violations(alice.page, source) == []
         alice.screenshot("a11y-failed-and-full")
         _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_axe_finds_nothing_wrong_with_files_in_messages_the_composer_and_the_viewer(
+    server: Server,
+) -> None:
+    source = await axe_source()
+
+    def scenario(browser):
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        message = send_with_files(alice, bob, "the chart and the notes", CHART, NOTES)
+        alice.attach(NOTES)  # waiting in the composer
+        assert violations(alice.page, source) == []
+        # The image's link is named by its alt text (the file's name), the chip by its text.
+        message.get_by_role("link", name="chart.png").click()
+        bob.page.wait_for_selector("#viewer[open]", timeout=WAIT_MS)
+        assert violations(bob.page, source) == []
+        bob.screenshot("a11y-viewer")
+        bob.page.keyboard.press("Escape")
+        assert message.get_by_role("link", name="notes.txt · 46 KB").is_visible()
+        assert _unlabelled_inputs(alice.page) == []
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_axe_finds_nothing_wrong_with_search_results_and_a_message_in_context(
+    server: Server,
+) -> None:
+    source = await axe_source()
+    await busy_room(server)
+
+    def scenario(browser):
+        bob = open_client(browser, server.http)
+        bob.log_in("bob", PASSWORD)
+        search(bob, "ops 1")
+        bob.page.wait_for_selector("#search-more:not([hidden])", timeout=WAIT_MS)
+        assert violations(bob.page, source) == []
+        bob.page.locator("#results .result").last.click()  # far back: an older page
+        bob.page.wait_for_selector("#messages li.found", timeout=WAIT_MS)
+        bob.page.wait_for_selector("#present:not([hidden])", timeout=WAIT_MS)
+        assert violations(bob.page, source) == []
+        assert _unlabelled_inputs(bob.page) == []
+        assert _duplicate_ids(bob.page) == []
+        _no_script_errors(bob)
 
     await in_browser(scenario)

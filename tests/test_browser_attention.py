@@ -169,7 +169,7 @@ async def test_a_hidden_tab_notifies_as_the_level_says_and_a_click_opens_the_mes
         assert notified == [{"title": "side", "body": "You were mentioned in side."}]
         bob.page.evaluate("window.__notified[0].shown.dispatchEvent(new Event('click'))")
         bob.wait_for_room("side")
-        expect(bob.page.locator("#messages li.flash")).to_contain_text("@bob come and look")
+        expect(bob.page.locator("#messages li.found")).to_contain_text("@bob come and look")
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

@@ -1,28 +1,33 @@
 """The browser client with its people on different instances of one chat: two `chat serve`
 processes on PostgreSQL (tests/cluster.py), each page opened on one of them, as a load
 balancer would spread them. Presence, typing, invitations, direct messages, read
-markers and changes to messages (edits, deletions, reactions) all cross between the
-instances."""
+markers, changes to messages (edits, deletions, reactions) and files all cross between
+the instances."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from browser import WAIT_MS, Client, in_browser, open_client
 from cluster import Instance, open_cluster
+from files_support import chart
 from support import throwaway_postgres_schema
 from test_browser import _no_script_errors, _people_here
+from test_browser_files import paste_image
 from test_browser_people import wait_listed
 
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[list[Instance]]:
-    """Two instances of one chat on PostgreSQL (its LISTEN/NOTIFY bus)."""
+    """Two instances of one chat on PostgreSQL (its LISTEN/NOTIFY bus), sharing one files
+    directory (as they would a volume or a bucket)."""
+    shared_files = str(tmp_path / "shared-files")
     async with (
         throwaway_postgres_schema() as url,
-        open_cluster(tmp_path, url, 2) as instances,
+        open_cluster(tmp_path, url, 2, files_url=shared_files) as instances,
     ):
         yield instances
 
@@ -267,6 +272,37 @@ async def test_a_mention_on_one_instance_lights_the_badges_on_the_other(
         bob.wait_for_text(f"#rooms li:has(button[data-room='{room_id}']) .mention-badge", "@1")
         assert row.locator(".mention-badge").is_visible()
         assert bob.page.title() == "(1) chat"
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
+async def test_an_image_pasted_on_one_instance_shows_inline_for_a_reader_on_the_other(
+    pair: list[Instance],
+) -> None:
+    from playwright.sync_api import expect
+
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        paste_image(alice, chart(1200, 800))
+        expect(alice.page.locator("#attachments li.uploaded")).to_have_count(1, timeout=WAIT_MS)
+        alice.say("the numbers, from instance a")
+        bob.wait_for_message("the numbers, from instance a")
+        image = bob.page.locator("#messages li[data-id]").last.locator(".files img")
+        expect(image).to_have_attribute("alt", re.compile(r"^Pasted image .+\.png$"))
+        assert (image.get_attribute("width"), image.get_attribute("height")) == ("360", "240")
+        # Its thumbnail, made on a, served by b (400 x 267: at most 400 px a side).
+        bob.page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth === 400", arg=image.element_handle()
+        )
+        bob.screenshot("files-cluster-inline")
+        image.click()
+        full = bob.page.locator("#viewer img")
+        bob.page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth === 1200", arg=full.element_handle()
+        )
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

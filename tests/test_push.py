@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+from files_support import upload
 from push_service import Browser, PushService, b64url, b64url_decode, open_push_service
 from support import (
     Account,
@@ -208,6 +209,24 @@ async def test_a_user_away_is_pushed_a_direct_message_encrypted_and_signed(
     assert pushed.claims["aud"] == push.origin
     assert str(pushed.claims["sub"]).startswith(("mailto:", "https://"))
     assert await _metric(server, "chat_pushes_sent_total") == 1
+
+
+async def test_a_message_of_files_alone_is_pushed_with_their_names(
+    server: Server, push: PushService
+) -> None:
+    alice, bob, _ = await _alice_subscribed(server, push)
+    room_id = await _direct_room(server, bob, alice)
+    files = [await upload(server, bob, b"x", f"report {n}.pdf") for n in range(4)]
+    async with http_client(server) as client:
+        response = await client.post(
+            f"/messages/{room_id}",
+            headers=bob.auth,
+            json={"Text": "", "Files": [file["FileID"] for file in files]},
+        )
+    assert response.status_code == 201, response.text
+    (pushed,) = await push.wait_for(1)
+    assert pushed.payload["Text"] == ""
+    assert pushed.payload["Files"] == ["report 0.pdf", "report 1.pdf", "report 2.pdf"]
 
 
 async def test_a_user_online_is_not_pushed_and_is_again_once_gone(

@@ -18,6 +18,7 @@ from support import (
     entered,
     execute_sql,
     http_client,
+    select_rows,
     server_config,
     start_server,
 )
@@ -381,3 +382,21 @@ async def test_searches_past_the_limit_get_429(tmp_path: Any, nursery: trio.Nurs
     assert refused.status_code == 429
     assert "searches" in refused.json()["error"]
     assert int(refused.headers["Retry-After"]) > 0
+
+
+async def test_the_server_indexes_new_messages_in_the_background(
+    tmp_path: Any, nursery: trio.Nursery
+) -> None:
+    # SQLite: its index takes new messages in batches (PostgreSQL's, each as inserted).
+    server = await start_server(nursery, server_config(tmp_path, None))
+    alice, room_id = await user_in_room(server)
+    sent = await post(server, alice, room_id, "indexed soon")
+    with trio.fail_after(5):
+        while True:
+            ((up_to,),) = await select_rows(
+                server.config, "SELECT indexed_up_to FROM message_search_state"
+            )
+            if up_to >= sent["MessageID"]:
+                break
+            await trio.sleep(0.05)
+    assert texts(await search(server, alice, "indexed")) == ["indexed soon"]

@@ -6,7 +6,9 @@ object, far under the 4096 bytes a push may carry (RFC 8291 leaves 3993 for it).
      "Mention": false, "ts": 1795296291108}
 
 `RoomName` is null for a direct conversation or a support thread (they have no name).
-`Mention` says whether the message mentions the recipient (by name or ``@room``).
+`Mention` says whether the message mentions the recipient (by name or ``@room``). A
+message that carries files adds ``"Files"``: the names of its first three (a message may
+be files alone, with no text to show).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from ..store import Message, Room
 
 #: Characters of the message's text a push carries.
 TEXT_CHARS = 100
+#: Files a push names, and characters of each name.
+FILES_NAMED = 3
+FILE_NAME_CHARS = 60
 
 
 def push_payload(message: Message, room: Room, *, mention: bool) -> bytes:
@@ -32,6 +37,8 @@ def push_payload(message: Message, room: Room, *, mention: bool) -> bytes:
         "Mention": mention,
         "ts": message.ts_ms,
     }
+    if message.files:
+        data["Files"] = [file.name[:FILE_NAME_CHARS] for file in message.files[:FILES_NAMED]]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 

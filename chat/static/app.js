@@ -3,16 +3,25 @@
 // text nodes: markdown.js, which formats messages, builds its elements itself), and the
 // page's Content-Security-Policy forbids inline scripts.
 
+import {
+  clearAttachments, describeFiles, filesToSend, hasAttachments, setUpAttachments,
+  showFiles,
+} from "./attachments.js";
 import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
 import { presenceChanged, setUpPeople, showPeopleOf } from "./people.js";
+import { cancelReply, quoteOf, replyingTo, replyTo, requoted, setUpReplies } from "./replies.js";
 import { keepNewestInView, pinToNewest } from "./scrolling.js";
 import {
   activity, arrived, counted, levelsFrom, markMention, mentionsManyPeople, roomShown,
   setUpAttention, showMentions, signedIn,
 } from "./attention.js";
 import { setUpCompletion } from "./completion.js";
+import {
+  heldBack, holdChange, inContext, leaveContext, pageAround, setUpContext, showFound,
+} from "./context.js";
+import { closeSearch, setUpSearch } from "./search.js";
 import { stopPush } from "./push.js";
 import { renewNow, resume, signIn, signOut, stayFresh } from "./session.js";
 
@@ -49,6 +58,7 @@ const state = {
   // Set while the room's first page of history is on its way: changes arriving
   // meanwhile, to messages not on the page yet, wait for it (then are applied).
   held: null,
+  loads: 0,          // how many times a room's messages were loaded afresh (loadRoom)
   rooms: new Set(),  // the RoomIDs of the caller's rooms (GET /rooms)
   retryMs: 500,
   retrying: false,   // the socket dropped and we are trying again
@@ -76,8 +86,6 @@ const state = {
   // Ours the server refused or did not answer, still shown with why: { roomId, item },
   // until retried or discarded (shown again when their room is entered again).
   notSent: [],
-  // The message the next one answers ({ id, name, text }), chosen with its Reply button.
-  replyTo: null,
   // A message to bring into view once the room being entered has its history (a click
   // on a notification).
   focusOnEntry: null,
@@ -212,6 +220,7 @@ async function start(token) {
   $("#chat-view").hidden = false;
   $("#logout").hidden = false;
   $("#menu").hidden = false;
+  $("#search-form").hidden = false;
   await loadRooms();
   if (state.room === null) state.room = firstRoom();
   connect();
@@ -452,7 +461,7 @@ function handleFrame(raw) {
     if (frame.RoomID === state.shown) {
       state.since = Math.max(state.since, frame.MessageID);
       announce(frame);
-      addMessages([frame]);
+      if (!heldBack([frame])) addMessages([frame]);   // held: an older page is shown
       stoppedTyping(frame.UID);   // what they were typing has arrived
       arrived(frame);             // a notification, if the tab is hidden
     }
@@ -511,7 +520,7 @@ function announce(message) {
   if (message.UID === state.me.uid || state.seen.has(message.MessageID)) return;
   if (Date.now() - Date.parse(message.CreatedAt) > 60_000) return;
   const line = document.createElement("p");
-  line.textContent = `${message.Username}: ${message.Text}`;
+  line.textContent = `${message.Username}: ${message.Text} ${describeFiles(message.Files)}`.trim();
   const region = $("#announcer");
   region.append(line);
   while (region.children.length > ANNOUNCED) region.firstElementChild.remove();
@@ -573,9 +582,16 @@ async function loadRooms() {
   }
 }
 
+// A room as the list shows it: { name, kind ("group" or "direct") }.
+function listedRoom(roomId) {
+  const listed = document.querySelector(`#rooms button[data-room="${roomId}"]`);
+  return { name: listed?.textContent.replace("🔒", "") ?? "a room", kind: listed?.dataset.kind };
+}
+
 function enter(roomId) {
   clearError();
   clearNotice();
+  closeSearch();
   if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
 }
 
@@ -618,32 +634,53 @@ async function entered(roomId, name) {
     resendTo(roomId);
     return;
   }
+  const focus = state.focusOnEntry;
+  state.focusOnEntry = null;
+  await loadRoom(roomId, focus);
+}
+
+// The room's messages, afresh: its newest page, or with `focus` (a MessageID) the page
+// around that message, in its context (context.js). Changes arriving meanwhile, to
+// messages not on the page yet, wait for it. A later load overtakes an earlier one.
+async function loadRoom(roomId, focus = null) {
+  const turn = ++state.loads;
   const held = [];
   try {
+    leaveContext();
     state.seen = new Set();
     state.lastId = 0;
     state.since = 0;
     state.held = held;
     $("#messages").replaceChildren();
     $("#older").hidden = true;
-    const page = await historyPage(roomId);
-    if (roomId !== state.shown) return;   // the person moved on meanwhile
-    addMessages(page);
+    const page = await (focus === null ? historyPage(roomId) : pageAround(roomId, focus));
+    if (roomId !== state.shown || turn !== state.loads) return;   // moved on meanwhile
+    addMessages(page, { follow: focus === null });
     for (const message of page) state.since = Math.max(state.since, message.MessageID);
     $("#older").hidden = page.length < HISTORY_PAGE;
-    if (state.focusOnEntry !== null) {
-      showMessage(state.focusOnEntry);
-      state.focusOnEntry = null;
-    }
+    if (focus !== null) showFound(focus);
     resendTo(roomId);
   } catch (error) {
     showError(error.message);
   } finally {
     if (state.held === held) {
       state.held = null;
-      for (const frame of held) applyChange(frame);   // in order: the last one stands
+      for (const frame of held) changed(frame);   // in order: the last one stands
     }
   }
+}
+
+// Bring a message into view in its room (a search result, a notification, a quote):
+// entering the room if need be, and showing the page around it if it is not on the page.
+async function openMessage(roomId, messageId) {
+  if (roomId === state.shown) {
+    if ($(`#messages li[data-id="${messageId}"]`) !== null) return showFound(messageId);
+    return loadRoom(roomId, messageId);
+  }
+  if (!state.rooms.has(roomId)) await loadRooms();
+  if (!state.rooms.has(roomId)) return showNotice("That conversation is not one this page shows.");
+  state.focusOnEntry = messageId;
+  enter(roomId);
 }
 
 // An edited, deleted or reactions frame. One of the room shown moves our place in its
@@ -654,7 +691,7 @@ async function entered(roomId, name) {
 function changed(frame) {
   if (frame.RoomID !== state.shown) return;
   if (frame.Seq) state.since = Math.max(state.since, frame.Seq);
-  if (!applyChange(frame) && state.held !== null) state.held.push(frame);
+  if (!applyChange(frame) && !holdChange(frame) && state.held !== null) state.held.push(frame);
   const item = document.querySelector(`#messages li[data-id="${frame.MessageID}"]`);
   if (item !== null && frame.Type === "edited") {
     markMention(item, { ...frame, UID: Number(item.dataset.uid) });   // its new mentions
@@ -673,7 +710,7 @@ async function historyPage(roomId, before = 0) {
 async function fetchLeftOut(roomId, sinceId, beforeId) {
   try {
     const leftOut = await messagesSince(roomId, sinceId, beforeId);
-    if (roomId === state.shown) addMessages(leftOut, { follow: false });
+    if (roomId === state.shown && !heldBack(leftOut)) addMessages(leftOut, { follow: false });
   } catch (error) {
     showError(error.message);
   }
@@ -721,6 +758,7 @@ function addMessages(messages, { follow = true } = {}) {
     state.lastId = Math.max(state.lastId, message.MessageID);
     learnName(message.UID, message.Username);
     const item = messageItem(message.Username, message.Text, message.Username);
+    showFiles(item, message.Files);
     item.dataset.id = String(message.MessageID);
     item.dataset.uid = String(message.UID);
     markMention(item, message);
@@ -796,72 +834,6 @@ function fitComposer(textarea) {
   textarea.style.height = "auto";
   const borders = textarea.offsetHeight - textarea.clientHeight;  // border-box sizing
   textarea.style.height = `${textarea.scrollHeight + borders}px`;
-}
-
-// --- replies ---
-
-// The first line of a text, cut to a quote's length.
-function excerpt(text) {
-  const line = text.split("\n", 1)[0];
-  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
-}
-
-// Answer `message` (its `item` on the page) with the next one sent: said above the
-// composer until sent or cancelled (its × button, Escape, or entering another room).
-// Quoted as shown, without its formatting, as the reply's own quote will be (quoteOf).
-function replyTo(message, item) {
-  state.replyTo = { id: message.MessageID, name: message.Username, text: message.Text };
-  const shown = item.querySelector(".text").textContent;
-  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(shown)}`;
-  $("#replying").hidden = false;
-  $("#send-form [name=text]").focus();
-}
-
-function cancelReply() {
-  state.replyTo = null;
-  $("#replying").hidden = true;
-}
-
-// What a reply shows above its text: the message it answers (if it is on the page), as
-// a button that shows it.
-function quoteOf(id) {
-  const quote = document.createElement("button");
-  quote.type = "button";
-  quote.className = "quote";
-  quote.dataset.replyTo = String(id);
-  const original = $(`#messages li[data-id="${id}"]`);
-  quote.textContent = "↪ an earlier message";
-  if (original !== null) quoteAgain(quote, original);
-  quote.addEventListener("click", () => showMessage(id));
-  return quote;
-}
-
-// A quote says what its message says now (after an edit), or that it was deleted.
-function quoteAgain(quote, original) {
-  const name = original.querySelector(".name").textContent;
-  const text = excerpt(original.querySelector(".text").textContent);
-  quote.textContent = `↪ ${name}: ${text}`;
-  quote.classList.toggle("deleted", original.classList.contains("deleted"));
-}
-
-// A message's text changed or it was deleted: the quotes of it follow (and a reply to
-// it being written lets go of it: a deleted message cannot be answered).
-function requoted(original) {
-  for (const quote of document.querySelectorAll(`#messages .quote[data-reply-to="${original.dataset.id}"]`)) {
-    quoteAgain(quote, original);
-  }
-  const id = Number(original.dataset.id);
-  if (original.classList.contains("deleted") && state.replyTo?.id === id) cancelReply();
-}
-
-function showMessage(id) {
-  const original = $(`#messages li[data-id="${id}"]`);
-  if (original === null) {
-    return showNotice("That message is further back: load older messages to see it.");
-  }
-  original.scrollIntoView({ block: "center" });
-  original.classList.add("flash");
-  setTimeout(() => original.classList.remove("flash"), 1500);
 }
 
 // A message as listed: the author's avatar (their initial, in their colour), who wrote
@@ -1194,6 +1166,24 @@ setUpChanges({
   changed: requoted,
 });
 
+setUpAttachments({ token: () => state.token, renew: renewNow });
+setUpReplies({ show: (messageId) => openMessage(state.shown, messageId) });
+
+setUpContext({
+  api,
+  add: (messages) => addMessages(messages, { follow: false }),
+  changed,
+  latest: () => loadRoom(state.shown),
+  error: showError,
+});
+
+setUpSearch({
+  api,
+  shown: () => state.shown,
+  room: listedRoom,
+  open: openMessage,
+});
+
 setUpPeople({
   api,
   me: () => state.me?.uid,
@@ -1224,19 +1214,26 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("popstate", followAddress);
   window.addEventListener("hashchange", followAddress);
 
-  $("#cancel-reply").addEventListener("click", cancelReply);
   $("#send-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
-    if (!input.value || state.room === null) return;
+    if ((!input.value && !hasAttachments()) || state.room === null) return;
+    // Files still uploading: it goes once they are done (if we are still in its room).
+    const roomId = state.room;
+    const files = filesToSend(() => { if (state.room === roomId) event.target.requestSubmit(); });
+    if (files === null) return;
+    if (inContext()) loadRoom(state.shown);   // an older page is shown: back to the present
     // @room calls everyone: in a room of more than ten, only once the person says so.
     if (/(^|[^\p{L}\p{N}_.+\-=@])@room\b/iu.test(input.value)
         && await mentionsManyPeople(state.room, state.room === state.lobby)
         && !window.confirm("@room notifies everyone in this room. Send it?")) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
-    if (state.replyTo !== null) frame.ReplyTo = state.replyTo.id;
+    if (replyingTo() !== null) frame.ReplyTo = replyingTo();
+    if (files.length > 0) frame.Files = files.map(({ FileID }) => FileID);
     cancelReply();
     const item = pendingItem(state.me.name, input.value);
+    showFiles(item, files);
+    clearAttachments();
     $("#messages").append(item);
     post(frame, state.room, item);
     pinToNewest($("#messages"));
@@ -1263,7 +1260,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // Enter sends; Shift+Enter breaks the line (so does Enter while an input method is
   // composing a character, which Enter then confirms).
   composer.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.replyTo !== null) return cancelReply();
+    if (event.key === "Escape" && replyingTo() !== null) return cancelReply();
     // Up in an empty composer: fix the last thing we said here.
     if (event.key === "ArrowUp" && !event.target.value && editLastOwn()) {
       return event.preventDefault();
@@ -1354,13 +1351,8 @@ document.addEventListener("DOMContentLoaded", () => {
     me: () => state.me?.uid,
     shown: () => state.shown,
     recount: loadUnread,
-    roomName: (roomId) => document.querySelector(`#rooms button[data-room="${roomId}"]`)
-      ?.textContent.replace("🔒", "") ?? "a room",
-    open: (roomId, messageId) => {
-      if (roomId === state.shown) return showMessage(messageId);
-      state.focusOnEntry = messageId;
-      enter(roomId);
-    },
+    roomName: (roomId) => listedRoom(roomId).name,
+    open: openMessage,
     notice: showNotice,
     error: showError,
   });

@@ -8,6 +8,7 @@
 // of GET /rooms/unread, `showMentions` whenever it redraws the badges, `activity` and
 // `arrived` with frames, `levelsFrom` with the room list, `roomShown` on entering one.
 
+import { describeFiles } from "./attachments.js";
 import { membersListed } from "./people.js";
 import { startPush } from "./push.js";
 
@@ -123,7 +124,8 @@ export function activity(frame) {
 // A message of the room shown: a notification if the tab is hidden (not our own).
 export function arrived(message) {
   if (message.UID === lent.me()) return;
-  const text = message.Text.length > 100 ? `${message.Text.slice(0, 100)}…` : message.Text;
+  const said = message.Text || describeFiles(message.Files);
+  const text = said.length > 100 ? `${said.slice(0, 100)}…` : said;
   const name = lent.roomName(message.RoomID);
   notify(message.RoomID, message.MessageID, mentionsMe(message), `${message.Username} in ${name}`, text);
 }

@@ -155,7 +155,7 @@ export function editLastOwn() {
 function showDeleted(item) {
   item.classList.add("deleted");
   sources.set(item, "");
-  for (const gone of item.querySelectorAll(`.actions, .edited, .editor, ${PANELS}`)) {
+  for (const gone of item.querySelectorAll(`.actions, .edited, .editor, .files, ${PANELS}`)) {
     if (!gone.classList.contains("failure")) gone.remove();
   }
   const text = item.querySelector(".text");

@@ -51,3 +51,10 @@ export function pinToNewest(list) {
   }
   remember();
 }
+
+// The page brought an older message into view (context.js): the list no longer follows
+// its newest message, until the reader scrolls back down to it.
+export function unpin() {
+  view.pinned = false;
+  remember();
+}

@@ -14,7 +14,8 @@ self.addEventListener("push", (event) => {
     ? `${data.Sender} mentioned you in ${where}`
     : `${data.Sender} in ${where}`;
   event.waitUntil(self.registration.showNotification(title, {
-    body: data.Text,
+    // A message of files alone has no text: its files' names stand for it.
+    body: data.Text || (data.Files ? `\u{1F4CE} ${data.Files.join(", ")}` : ""),
     tag: `room-${data.RoomID}`,  // one per room: a newer one replaces it
     data: { room: data.RoomID, message: data.MessageID },
   }));

@@ -343,12 +343,19 @@ class Changes(Protocol):
 
 
 class Search(Protocol):
-    """Full-text search of messages (sql/*/0017_search.sql, 0018_search.sql): an index
-    of every message's present text, kept in the writing transaction."""
+    """Full-text search of messages (sql/sqlite/0017_search.sql,
+    sql/postgres/0018_search.sql): an index of every message's present text."""
 
     async def search_messages(self, search: SearchFilter) -> list[Message]:
         """Up to `search.limit` messages `search` finds, newest first, with their files;
-        never a deleted one, nor one of a room the user may not read now."""
+        never a deleted one, nor one of a room the user may not read now. A message is
+        found as soon as it is stored, indexed yet or not."""
+
+    async def index_new_messages(self, limit: int) -> int:
+        """Add up to `limit` of the messages stored since the last call to the index, in
+        one transaction; how many (fewer than `limit`: it is up to date). SQLite indexes
+        new messages in such batches (`chat.search_indexer`); PostgreSQL's index follows
+        every insert itself, and this answers 0 at once."""
 
 
 class Operations(Protocol):

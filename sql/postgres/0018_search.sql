@@ -25,16 +25,21 @@ BEGIN
 END
 $$;
 
+-- The index holds each message's room beside its trigrams: the room as a one-element
+-- array (the array type's own GIN operator class, built in), so that a search's
+-- `ARRAY[room_id] && $rooms AND body ILIKE ...` is answered by one scan of it: the
+-- readable rooms' entries OR'ed, every word's trigrams AND'ed, and only matches in rooms
+-- the user may read are fetched from the table. With the trigrams alone, a member of 10
+-- rooms out of 100 read ten rows for each one they could see (a word in 0.2% of a
+-- million messages: 150-300 ms; 5 ms this way, bench/search.py). (GIN cannot take
+-- `room_id = ANY($rooms)`.) pg_trgm's operator class is named with the schema the
+-- extension is in.
 DO $$
-DECLARE
-    home text;
 BEGIN
-    SELECT n.nspname INTO home
-    FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
-    WHERE e.extname = 'pg_trgm';
     EXECUTE format(
-        'CREATE INDEX messages_body_trigrams ON messages USING gin (body %I.gin_trgm_ops)',
-        home
+        'CREATE INDEX messages_search ON messages'
+        ' USING gin ((ARRAY[room_id]), body %s.gin_trgm_ops)',
+        (SELECT extnamespace::regnamespace FROM pg_extension WHERE extname = 'pg_trgm')
     );
 END
 $$;
