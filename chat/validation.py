@@ -241,6 +241,12 @@ MAX_FILES_PER_MESSAGE = 10
 _FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def is_file_id(text: str) -> bool:
+    """Whether `text` may be a FileID (what POST /files answers): anything else never
+    reaches a query (PostgreSQL refuses a NUL in text with an error)."""
+    return _FILE_ID.fullmatch(text) is not None
+
+
 def file_ids(body: Mapping[str, Any], field: str = "Files") -> tuple[str, ...]:
     """A message's `Files`: absent or null (none), or a list of at most
     `MAX_FILES_PER_MESSAGE` distinct FileIDs (what POST /files answered)."""
@@ -255,7 +261,7 @@ def file_ids(body: Mapping[str, Any], field: str = "Files") -> tuple[str, ...]:
         )
     ids: list[str] = []
     for item in value:
-        if not isinstance(item, str) or _FILE_ID.fullmatch(item) is None:
+        if not isinstance(item, str) or not is_file_id(item):
             raise InvalidInput(f"{field} must list FileIDs (from POST /files), as strings")
         if item in ids:
             raise InvalidInput(f"{field} lists FileID {item} twice")

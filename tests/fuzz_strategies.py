@@ -304,13 +304,16 @@ ROUTES = (
     Route("GET", "/messages/1?around=1", ("LastID",)),
     Route("GET", "/messages/1?after=1&limit=5"),
     Route("GET", "/search?q=hello"),
-    Route("GET", '/search?q=%22a%20b%22%20NEAR(x*)&room=1&from=alice&before=9&limit=5'),
+    Route("GET", "/search?q=%22a%20b%22%20NEAR(x*)&room=1&from=alice&before=9&limit=5"),
     Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
     Route("PATCH", "/messages/1/1", ("Text",)),
     Route("DELETE", "/messages/1/2"),
     Route("GET", "/messages/1/1/edits"),
     Route("PUT", "/messages/1/1/reactions/%F0%9F%91%8D"),
     Route("DELETE", "/messages/1/1/reactions/:x:"),
+    Route("POST", "/files?name=fuzz.bin"),
+    Route("GET", "/files/x/fuzz.bin"),
+    Route("GET", "/files/x/thumbnail"),
     Route("POST", "/v1/auth/", ("user_name", "password")),
     Route("POST", "/v1/auth", ("user_name", "password")),
     Route("GET", "/healthz"),
@@ -326,7 +329,7 @@ ROUTES = (
 )
 
 #: The routes with an id in the path.
-PATH_ROUTES = ("/profile/", "/room/", "/messages/", "/dm/", "/static/")
+PATH_ROUTES = ("/profile/", "/room/", "/messages/", "/dm/", "/static/", "/files/")
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 
@@ -334,7 +337,8 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 @dataclass
 class HttpRequest:
     """One request of the fuzzer. `auth` is "user" or "operator" (their token), "revoking"
-    (a throwaway account's token, for the routes that revoke) or None; `headers` are
+    (a throwaway account's token, for the routes that revoke: it also stands for the
+    shared tokens inside an Authorization header among `headers`) or None; `headers` are
     further headers (an Authorization among them replaces the token)."""
 
     method: str
@@ -352,8 +356,11 @@ def _body_dicts(route: Route, known: Known) -> st.SearchStrategy[dict[str, Any]]
 
 
 def auth_choices(route: Route) -> st.SearchStrategy[str | None]:
-    valid = "revoking" if route.revokes else "user"
-    return st.sampled_from([valid, valid, "operator", None])
+    if route.revokes:
+        # Never the shared tokens: the user's or the operator's, revoked, would leave
+        # every later test only the refusals.
+        return st.sampled_from(["revoking", "revoking", None])
+    return st.sampled_from(["user", "user", "operator", None])
 
 
 def well_shaped_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
@@ -574,8 +581,203 @@ def header_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
             )
         )
         body = draw(_body_dicts(route, known).map(encode)) if route.fields else None
-        auth = "revoking" if route.revokes and "Authorization" not in headers else None
+        # A route that revokes gets a throwaway token, also in place of a shared one
+        # inside a drawn Authorization header (`HttpRequest.auth`).
+        auth = "revoking" if route.revokes else None
         return HttpRequest(route.method, route.path, body, auth, headers)
+
+    return build()
+
+
+# --- Files -------------------------------------------------------------------------------
+
+#: Content-Types an upload may claim: the types sniffing overrides, forms with boundaries
+#: missing, empty, quoted, too long or twice, other multipart kinds, and parameters of
+#: every shape.
+UPLOAD_CONTENT_TYPES = (
+    b"application/octet-stream",
+    b"image/png",
+    b"image/svg+xml",
+    b"text/html; charset=utf-8",
+    b"multipart/form-data",
+    b"multipart/form-data; boundary=",
+    b"multipart/form-data; boundary=b",
+    b'multipart/form-data; boundary="b"',
+    b"multipart/form-data; boundary=" + b"b" * 71,
+    b"multipart/form-data; boundary=" + b"b" * 2000,
+    b"multipart/form-data; boundary=b; boundary=c",
+    b"multipart/form-data; boundary=b; charset=utf-7",
+    b"MULTIPART/FORM-DATA; BOUNDARY=b",
+    b"multipart/form-data;boundary=b;",
+    b"multipart/mixed; boundary=b",
+    b"multipart/form-data; boundary=\xff\xfe",
+)
+
+#: What a form part's Content-Disposition may say.
+_DISPOSITIONS = (
+    b'form-data; name="file"; filename="a.png"',
+    b'form-data; name="file"',
+    b"form-data; name=file; filename=a.txt",
+    b'form-data; name="file"; filename="../../etc/passwd"',
+    b'form-data; name="file"; filename="a\x00b.png"',
+    b"form-data; name=\"file\"; filename*=UTF-8''%E2%80%AEgnp.exe",
+    b'form-data; name="file"; filename="' + b"n" * 5000 + b'"',
+    b'form-data; name="file"; filename=""',
+    b'form-data; name="other"',
+    b'form-data; name="FILE"',
+    b"attachment",
+    b"",
+)
+
+
+@st.composite
+def multipart_bodies(draw: st.DrawFn) -> bytes:
+    """A form for the boundary ``b``, well made or broken: parts with any headers (a
+    disposition of any shape, none, a header line far past the parser's limit, many),
+    any bytes, LF or CRLF line ends, a preamble, a missing or doubled closing boundary,
+    and often cut short anywhere."""
+    newline = draw(st.sampled_from([b"\r\n", b"\r\n", b"\n"]))
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        headers = []
+        disposition = draw(st.sampled_from(_DISPOSITIONS) | header_values())
+        if disposition:
+            headers.append(b"Content-Disposition: " + disposition)
+        extra = draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        b"Content-Type: image/png",
+                        b"Content-Type: text/html",
+                        b"Content-Transfer-Encoding: base64",
+                        b"X-Junk: " + b"h" * 10_000,
+                        b"no colon here",
+                        b": no name",
+                    ]
+                ),
+                max_size=10,
+            )
+        )
+        content = draw(st.binary(max_size=1500) | st.sampled_from([b"", b"--b", b"\r\n--b\r\n"]))
+        parts.append(b"--b" + newline + newline.join(headers + extra) + newline * 2 + content)
+    body = draw(st.sampled_from([b"", b"preamble\r\n", b"--c\r\n"]))
+    body += newline.join(parts) + draw(
+        st.sampled_from([newline + b"--b--" + newline, newline + b"--b--", b"", b"--b--" * 2])
+    )
+    cut = draw(st.one_of(st.none(), st.integers(0, len(body))))
+    return body if cut is None else body[:cut]
+
+
+def upload_names() -> st.SearchStrategy[str]:
+    """``?name=`` values: absent, hostile (paths, controls, bidirectional marks, invalid
+    UTF-8, past the 1,020 characters the server reads), percent-encoded; or twice."""
+    names = st.one_of(
+        texts,
+        st.sampled_from(["../../etc/passwd", "a/b\\c.png", ".", "..", ".htaccess", "x" * 1021]),
+        st.builds(lambda n: "n" * n, st.integers(250, 1100)),
+    )
+    encoded = names.map(lambda n: quote(n.encode("utf-8", "surrogatepass"), safe=""))
+    return st.one_of(
+        st.just(""),
+        encoded.map(lambda n: f"?name={n}"),
+        encoded.map(lambda n: f"?name={n}&name=second.txt"),
+        st.just("?name=%FF%FE.png"),
+        st.just("?name"),
+    )
+
+
+def file_upload_requests(known: Known) -> st.SearchStrategy[HttpRequest]:
+    """``POST /files``: raw bodies of any bytes under any claimed type, and forms broken
+    in many ways, with hostile ``name`` values; as the user, an operator or nobody."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> HttpRequest:
+        content_type = draw(st.one_of(st.none(), st.sampled_from(UPLOAD_CONTENT_TYPES)))
+        if content_type is not None and content_type.lower().startswith(b"multipart/"):
+            body = draw(multipart_bodies() | any_bodies(known))
+        else:
+            body = draw(any_bodies(known))
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        auth = draw(st.sampled_from(["user", "user", "operator", None]))
+        return HttpRequest("POST", "/files" + draw(upload_names()), body, auth, headers)
+
+    return build()
+
+
+#: Range headers a client may send: several ranges, suffixes, reversed or empty ones,
+#: other units, numbers past every integer type (and past Python's 4,300 digits), other
+#: scripts' digits, and junk.
+RANGES = (
+    b"bytes=0-",
+    b"bytes=0-0",
+    b"bytes=-1",
+    b"bytes=-0",
+    b"bytes=1-0",
+    b"bytes=-",
+    b"bytes=",
+    b"bytes=0-1,2-3",
+    b"bytes=--1",
+    b"bytes=1--2",
+    b"bytes = 0-1",
+    b"BYTES=0-1",
+    b"items=0-1",
+    b"bytes=18446744073709551616-",
+    b"bytes=0-18446744073709551616",
+    b"bytes=" + b"9" * 5000 + b"-",
+    b"bytes=-" + b"9" * 5000,
+    b"bytes=0-" + b"9" * 5000,
+    "bytes=\u0661-\u0662".encode(),
+    b"bytes=0x10-0x20",
+    b"bytes=1e3-",
+)
+
+
+def file_read_requests(known: Known, file_ids: tuple[str, ...]) -> st.SearchStrategy[HttpRequest]:
+    """``GET /files/{FileID}/{name}`` and ``/thumbnail`` (and their other methods) with
+    real ids (mostly), mangled ones and hostile path segments; any name, several
+    segments; hostile Range, If-Range and If-None-Match headers."""
+    real = st.sampled_from(file_ids)
+    ids_ = st.one_of(
+        real,
+        real,
+        st.builds(lambda i, cut: quote(i[:cut], safe=""), real, st.integers(0, 30)),
+        real.map(lambda i: quote(i + "x" * 60, safe="")),
+        path_segments(known),
+    )
+    names = st.one_of(
+        st.just("thumbnail"),
+        st.just("file.bin"),
+        path_segments(known),
+        st.lists(path_segments(known), min_size=1, max_size=4).map("/".join),
+        st.sampled_from(["..", "%2e%2e", "thumbnail/", "a%2Fb", ""]),
+    )
+
+    @st.composite
+    def build(draw: st.DrawFn) -> HttpRequest:
+        headers: dict[str, bytes] = {}
+        # Integers, not `optional` keys: each header is present often, a listed Range
+        # mostly, an If-Range (which may void it) now and then.
+        kind = draw(st.integers(0, 4))
+        if kind <= 2:
+            headers["Range"] = draw(st.sampled_from(RANGES))
+        elif kind == 3:
+            headers["Range"] = draw(header_values())
+        if draw(st.integers(0, 3)) == 0:
+            headers["If-Range"] = draw(st.sampled_from([b'"x"', b"*", b'W/"x"']) | header_values())
+        if draw(st.integers(0, 3)) == 0:
+            headers["If-None-Match"] = draw(
+                st.sampled_from([b"*", b'"x", *', b"W/"]) | header_values()
+            )
+        if draw(st.booleans()):
+            # Well shaped (a real file, GET, a token), so that ranges and revalidation
+            # reach the files' bytes, not only the refusals.
+            target = f"/files/{draw(real)}/{draw(st.sampled_from(['thumbnail', 'file.bin']))}"
+            auth = draw(st.sampled_from(["user", "operator"]))
+            return HttpRequest("GET", target, None, auth, headers)
+        method = draw(st.sampled_from(["GET", "GET", "HEAD", *METHODS]))
+        target = f"/files/{draw(ids_)}/{draw(names)}" + draw(query_strings(known))
+        auth = draw(st.sampled_from(["user", "user", "operator", None]))
+        return HttpRequest(method, target, None, auth, headers)
 
     return build()
 

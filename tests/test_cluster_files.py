@@ -1,25 +1,31 @@
-"""Files in a cluster (issue 24): instances that share a files directory serve one
-another's uploads, and a message's files reach its readers on every instance, in the
-frame, in history, and as bytes."""
+"""Files in a cluster (issue 24, item 9), on each storage kind: instances that share a
+files directory, or a bucket, serve one another's uploads; a message's files reach its
+readers on every instance, in the frame, in history, and as bytes; and when every
+instance's collector sweeps at once, each file is removed by one of them, once."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import trio
 from cluster import Instance, open_cluster
-from files_support import fetch, png, upload
-from support import account, create_room, open_clients, room_history
+from files_support import StorageUnderTest, fetch, file_storage, png, s3_server, sweep, upload
+from support import account, create_room, open_clients, room_history, select_rows
 from test_cluster import _enter, database_url
 
-__all__ = ["database_url"]  # the fixture, shared with tests/test_cluster.py
+__all__ = ["database_url", "file_storage", "s3_server"]  # fixtures
 
 
 @pytest.fixture
-async def sharing(tmp_path: Path, database_url: str) -> AsyncIterator[list[Instance]]:
-    """Two instances on one database and one files directory."""
-    shared = str(tmp_path / "shared-files")
+async def sharing(
+    tmp_path: Path, database_url: str, file_storage: StorageUnderTest
+) -> AsyncIterator[list[Instance]]:
+    """Two instances on one database and one storage: a directory both mount, or a
+    bucket both are given."""
+    shared = file_storage.url or str(tmp_path / "shared-files")
     async with open_cluster(tmp_path, database_url, 2, files_url=shared) as instances:
         yield instances
 
@@ -46,3 +52,33 @@ async def test_an_image_sent_on_one_instance_reaches_a_reader_on_the_other(
     original = await fetch(b.server, bob, f"/files/{image['FileID']}/screen.png")
     assert thumbnail.status_code == 200
     assert original.content == png(640, 480)
+
+
+async def test_the_uploader_reads_a_file_on_the_other_instance_before_attaching_it(
+    sharing: list[Instance],
+) -> None:
+    a, b = sharing
+    alice = await account(a.server, "alice")
+    file = await upload(a.server, alice, b"draft", "draft.txt")
+    response = await fetch(b.server, alice, f"/files/{file['FileID']}/draft.txt")
+    assert response.content == b"draft"
+
+
+async def test_two_instances_sweeping_at_once_remove_each_file_once(
+    sharing: list[Instance], file_storage: StorageUnderTest
+) -> None:
+    a, b = sharing
+    alice = await account(a.server, "alice")
+    for n in range(30):
+        await upload((a, b)[n % 2].server, alice, b"old %d" % n, f"f{n}")
+    removed: list[int] = []
+
+    async def collect(instance: Instance) -> None:
+        removed.append(await sweep(instance.config, later=timedelta(hours=25)))
+
+    async with trio.open_nursery() as sweeps:
+        sweeps.start_soon(collect, a)
+        sweeps.start_soon(collect, b)
+    assert sum(removed) == 30
+    assert await select_rows(a.config, "SELECT id FROM files") == []
+    assert await file_storage.keys(a.config) == []

@@ -5,7 +5,8 @@ carries it, and by nobody else (404)."""
 
 from __future__ import annotations
 
-from files_support import fetch, png, upload
+import pytest
+from files_support import fetch, png, post_files, upload
 from support import Clients, Server, account, create_room, entered, http_client, room_history
 
 
@@ -61,12 +62,7 @@ async def test_a_post_carries_files_and_may_have_no_text(server: Server) -> None
     room_id = await create_room(server, alice, "room")
     one = await upload(server, alice, b"1", "one")
     two = await upload(server, alice, b"2", "two")
-    async with http_client(server) as client:
-        posted = await client.post(
-            f"/messages/{room_id}",
-            headers=alice.auth,
-            json={"Text": "", "Files": [two["FileID"], one["FileID"]]},
-        )
+    posted = await post_files(server, alice, room_id, [two["FileID"], one["FileID"]])
     assert posted.status_code == 201, posted.text
     assert [f["Name"] for f in posted.json()["Files"]] == ["two", "one"]
 
@@ -74,10 +70,7 @@ async def test_a_post_carries_files_and_may_have_no_text(server: Server) -> None
 async def test_empty_text_without_files_is_still_refused(server: Server) -> None:
     alice = await account(server, "alice")
     room_id = await create_room(server, alice, "room")
-    async with http_client(server) as client:
-        posted = await client.post(
-            f"/messages/{room_id}", headers=alice.auth, json={"Text": "", "Files": []}
-        )
+    posted = await post_files(server, alice, room_id, [])
     assert posted.status_code == 400
 
 
@@ -85,21 +78,11 @@ async def test_only_the_uploader_attaches_a_file(server: Server) -> None:
     alice, mallory = await account(server, "alice"), await account(server, "mallory")
     room_id = await create_room(server, mallory, "room")
     secret = await upload(server, alice, b"secret", "secret.txt")
-    async with http_client(server) as client:
-        posted = await client.post(
-            f"/messages/{room_id}",
-            headers=mallory.auth,
-            json={"Text": "mine now", "Files": [secret["FileID"]]},
-        )
+    posted = await post_files(server, mallory, room_id, [secret["FileID"]], "mine now")
     assert posted.status_code == 400
     assert "not a file you uploaded" in posted.json()["error"]
     unknown = await upload(server, mallory, b"x")
-    async with http_client(server) as client:
-        other = await client.post(
-            f"/messages/{room_id}",
-            headers=mallory.auth,
-            json={"Text": "x", "Files": [unknown["FileID"][:-2] + "zz"]},
-        )
+    other = await post_files(server, mallory, room_id, [unknown["FileID"][:-2] + "zz"], "x")
     # An unknown id is refused in the same words: nothing says whose a file is.
     assert other.json()["error"].replace(unknown["FileID"][:-2] + "zz", "ID") == posted.json()[
         "error"
@@ -110,17 +93,8 @@ async def test_a_file_goes_in_one_message_only(server: Server) -> None:
     alice = await account(server, "alice")
     room_id = await create_room(server, alice, "room")
     file = await upload(server, alice, b"once")
-    async with http_client(server) as client:
-        first = await client.post(
-            f"/messages/{room_id}",
-            headers=alice.auth,
-            json={"Text": "a", "Files": [file["FileID"]]},
-        )
-        second = await client.post(
-            f"/messages/{room_id}",
-            headers=alice.auth,
-            json={"Text": "b", "Files": [file["FileID"]]},
-        )
+    first = await post_files(server, alice, room_id, [file["FileID"]], "a")
+    second = await post_files(server, alice, room_id, [file["FileID"]], "b")
     assert first.status_code == 201
     assert second.status_code == 400
 
@@ -236,6 +210,54 @@ async def test_ranges_and_revalidation(server: Server) -> None:
     assert (past.status_code, past.headers["Content-Range"]) == (416, "bytes */100")
     same = await fetch(server, alice, path, {"If-None-Match": f'"{file["SHA256"]}"'})
     assert (same.status_code, same.content) == (304, b"")
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    [
+        ("bytes=0-0", 206, slice(0, 1)),
+        ("bytes=-1000", 206, slice(0, 100)),
+        ("bytes=90-100000", 206, slice(90, 100)),
+        ("bytes=5-1", 416, None),
+        ("bytes=-0", 416, None),
+        ("bytes=" + "9" * 5000 + "-", 416, None),
+        ("bytes=0-" + "9" * 5000, 206, slice(0, 100)),
+        ("bytes=-" + "9" * 5000, 206, slice(0, 100)),
+        ("bytes=0-1,5-6", 200, slice(0, 100)),
+        ("items=0-1", 200, slice(0, 100)),
+        ("bytes=\u0661-\u0662", 200, slice(0, 100)),
+    ],
+    ids=[
+        "first-byte",
+        "suffix-past-start",
+        "end-past-end",
+        "reversed",
+        "empty-suffix",
+        "start-of-5000-digits",
+        "end-of-5000-digits",
+        "suffix-of-5000-digits",
+        "two-ranges",
+        "other-unit",
+        "arabic-digits",
+    ],
+)
+async def test_odd_ranges_get_a_part_the_whole_or_416(
+    server: Server, header: str, status: int, part: slice | None
+) -> None:
+    """Numbers past any file's size, even of thousands of digits (found by
+    tests/test_fuzz.py: those were a 500), several ranges, other units and digits."""
+    alice = await account(server, "alice")
+    data = bytes(range(100))
+    file = await upload(server, alice, data, "r")
+    response = await fetch(
+        server, alice, f"/files/{file['FileID']}/r", {"Range": header.encode("utf-8")}
+    )
+    assert response.status_code == status
+    if part is None:
+        assert response.headers["Content-Range"] == "bytes */100"
+        assert "100 bytes" in response.json()["error"]
+    else:
+        assert response.content == data[part]
 
 
 async def test_a_unicode_name_is_given_to_the_browser(server: Server) -> None:

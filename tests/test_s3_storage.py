@@ -405,3 +405,52 @@ async def test_a_body_that_arrives_after_cancellation_is_closed() -> None:
     assert not closed.is_set()
     answer.set()
     assert await trio.to_thread.run_sync(closed.wait, 5)
+
+
+# -- cancellation of a put ---------------------------------------------------------------
+
+
+async def _stored(storage: S3Storage, key: str) -> bool:
+    try:
+        await storage.size(key)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["one-put", "multipart"])
+async def test_a_cancelled_put_has_stopped_when_it_returns(
+    storage: S3Storage,
+    s3_client: Any,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    multipart: bool,
+) -> None:
+    """Cancelled while its bytes go up, `put` returns once nothing more will happen: the
+    bucket then holds what it keeps, and no multipart upload is left open. (An upload
+    left running in an abandoned thread would finish after the caller, seeing the
+    cancellation, deleted the object: an object no record names.)"""
+    if not multipart:
+        monkeypatch.setattr(chat.files.s3, "MULTIPART_BYTES", 64 * 1024 * 1024)
+    key, path = source_file(tmp_path, os.urandom(40 * 1024 * 1024))
+    warm_key, warm_path = source_file(tmp_path, b"the client is made first")
+    await storage.put(warm_key, warm_path)
+
+    def open_uploads() -> list[str]:
+        found = s3_client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix)
+        return [upload["Key"] for upload in found.get("Uploads", [])]
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(storage.put, key, path)
+        if multipart:
+            with trio.fail_after(20):
+                while not await trio.to_thread.run_sync(open_uploads):  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+        else:
+            await trio.sleep(0.2)  # the HEAD is answered, the PUT under way
+        nursery.cancel_scope.cancel()
+    stored_then = await _stored(storage, key)
+    await trio.sleep(3)  # longer than the whole upload takes
+    assert await _stored(storage, key) == stored_then
+    assert await trio.to_thread.run_sync(open_uploads) == []

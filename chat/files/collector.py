@@ -8,9 +8,11 @@ before it stores, is never undone by a sweep.
 
 In a cluster every instance sweeps, but each file is removed by exactly one: the one
 whose DELETE removed its record (`Files.delete_file_record` says which), so two
-instances never work on the same file. Once a day a sweep also lists the storage and
-removes objects that have no record (left by a crash between the two steps, or by an
-account deleted with its files' records).
+instances never work on the same file. Once a day a sweep also lists the storage for
+objects that have no record (left by a crash between the two steps, or by an account
+deleted with its files' records), and removes those that had none at the previous
+listing too: an object whose record another instance has just removed, and whose bytes
+it is removing, is that instance's to remove, not this one's.
 
 Error handling: a failed sweep is logged and counted (`TaskFailures`) and tried again at
 the next period; nothing a sweep meets ends the task.
@@ -58,6 +60,8 @@ class FileCollector:
         self.clock = clock
         self._failures = failures or TaskFailures()
         self._last_orphan_sweep: datetime | None = None
+        #: FileIDs whose objects had no record at the last listing of the storage.
+        self._suspects: set[str] = set()
         #: Files removed since the start (for tests and metrics).
         self.removed = 0
 
@@ -94,20 +98,27 @@ class FileCollector:
         return removed
 
     async def sweep_orphans(self) -> int:
-        """Remove stored objects whose record is gone (``<sha256>.<FileID>[.thumbnail]``)."""
+        """Remove stored objects (``<sha256>.<FileID>[.thumbnail]``) whose record is gone,
+        and was gone at the previous call too; how many files' objects were removed."""
         by_file: dict[str, list[str]] = {}
         async for key in self.storage.keys():
             parts = key.split(".")
             if len(parts) >= 2:
                 by_file.setdefault(parts[1], []).append(key)
         removed = 0
+        suspects: set[str] = set()
         ids = list(by_file)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             known = await self.store.known_files(chunk)
             for file_id in chunk:
-                if file_id not in known:
-                    for key in by_file[file_id]:
-                        await self.storage.delete(key)
-                    removed += 1
+                if file_id in known:
+                    continue
+                if file_id not in self._suspects:
+                    suspects.add(file_id)
+                    continue
+                for key in by_file[file_id]:
+                    await self.storage.delete(key)
+                removed += 1
+        self._suspects = suspects
         return removed

@@ -10,8 +10,10 @@ their objects, never removes the bytes of a file that is being uploaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,12 +25,16 @@ from ..errors import InvalidInput, NotFound, TooLarge, Unavailable
 from ..rate_limits import RateLimits
 from ..service import Identity
 from ..store import Files, StoredFile
-from .sniffing import IMAGE_TYPES, sniff
+from ..validation import is_file_id
+from .sniffing import IMAGE_TYPES, PLAIN_FILE, sniff
 from .storage import FileStorage, StorageUnavailable
 from .thumbnails import make_thumbnail
-from .uploads import Received, receive, remove
+from .uploads import FORM_SLACK_BYTES, Received, receive, remove
 
 log = logging.getLogger(__name__)
+
+#: How old a file in the uploads directory is, unwritten, when start-up removes it.
+STALE_UPLOAD_S = 24 * 3600
 
 #: The longest file name kept, in characters (longer ones are shortened, keeping the
 #: extension).
@@ -75,15 +81,27 @@ class FileLibrary:
         self.rate_limits = rate_limits
 
     async def prepare(self) -> None:
-        """Make the uploads directory (at start-up)."""
-        await trio.to_thread.run_sync(lambda: self.uploads_dir.mkdir(parents=True, exist_ok=True))
+        """Make the uploads directory (at start-up), and remove what a crash left in it:
+        files not written to for `STALE_UPLOAD_S` (an upload in progress writes at least
+        every body timeout; workers of one machine share the directory, so a fresh file
+        may be another worker's)."""
+
+        def make_and_sweep() -> None:
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            cutoff = time.time() - STALE_UPLOAD_S
+            for entry in self.uploads_dir.glob("*.part"):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()
+
+        await trio.to_thread.run_sync(make_and_sweep)
 
     async def check_upload(self, identity: Identity, content_length: int | None) -> None:
         """Refuse an upload before its body is read: rate limit, size, quota."""
         self.rate_limits.hit(self.rate_limits.uploads, str(identity.user_id))
         if content_length is not None:
             # A multipart body is a little larger than the file it carries.
-            if content_length > self.max_file_bytes + 64 * 1024:
+            if content_length > self.max_file_bytes + FORM_SLACK_BYTES:
                 raise TooLarge(
                     f"the file is too large: the limit is {self.max_file_bytes} bytes"
                     " (CHAT_MAX_FILE_SIZE)"
@@ -123,6 +141,11 @@ class FileLibrary:
         thumbnail = None
         if sniffed in IMAGE_TYPES:
             thumbnail = await make_thumbnail(received.path)
+            if thumbnail is None:
+                # An image's first bytes, but no image this server decodes (truncated,
+                # corrupt, a bomb, a polyglot): a plain file, which no browser is told
+                # to decode (served as an attachment, never inline).
+                sniffed = PLAIN_FILE
         file = StoredFile(
             id=secrets.token_urlsafe(16),
             uploader_id=identity.user_id,
@@ -173,7 +196,7 @@ class FileLibrary:
 
     async def readable(self, identity: Identity, file_id: str) -> StoredFile:
         """The file, if `identity` may read it; `NotFound` otherwise."""
-        if not 0 < len(file_id) <= 64:
+        if not is_file_id(file_id):
             raise not_found(file_id)
         file = await self.store.readable_file(file_id, identity.user_id, admin=identity.is_admin)
         if file is None:

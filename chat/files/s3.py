@@ -24,8 +24,10 @@ Error handling: a key not stored raises `FileNotFoundError`; a store that cannot
 reached, refuses the credentials, has no such bucket or answers an error raises
 `StorageUnavailable` whose message names the endpoint and the bucket, never the
 credentials. Cancellation abandons a request in flight (its thread finishes on its own,
-bounded by the timeouts below, and keeps its limiter token until then); a multipart upload
-abandoned that way is aborted by s3transfer, or left to the bucket's lifecycle rule
+bounded by the timeouts below, and keeps its limiter token until then), except an upload:
+`put` cancels its transfer and waits for it to stop (s3transfer aborts a multipart upload),
+so that no object appears after a cancelled `put` has returned; only a store that stops
+answering for `STOP_WAIT_S` is abandoned, its parts left to the bucket's lifecycle rule
 (docs/DEPLOYMENT.md).
 """
 
@@ -61,6 +63,10 @@ MAX_ATTEMPTS = 3
 #: Files from this size on go up as a multipart upload, in parts of this size (S3's
 #: smallest part is 5 MiB; s3transfer reads each part from the file as it sends it).
 MULTIPART_BYTES = 8 * 1024 * 1024
+
+#: How long a cancelled `put` waits for its upload to stop (it stops at its next write,
+#: unless the store has stopped answering: then it is abandoned).
+STOP_WAIT_S = 10.0
 
 #: Keys asked for per listing request (S3's largest page).
 LIST_PAGE_KEYS = 1000
@@ -142,7 +148,7 @@ class S3Storage:
             stored = None
         if stored == size:
             return
-        from boto3.s3.transfer import TransferConfig
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
         # use_threads=False: the parts go up one after the other in this worker thread,
         # so a put takes one of our threads and one part's buffers, never more.
@@ -151,14 +157,34 @@ class S3Storage:
             multipart_chunksize=MULTIPART_BYTES,
             use_threads=False,
         )
-        await self._call(
-            client.upload_file,
-            str(source),
-            self.location.bucket,
-            name,
-            ExtraArgs={"ContentType": "application/octet-stream"},
-            Config=transfer,
-        )
+        started = _Started()
+        finished = threading.Event()
+
+        def upload() -> None:
+            try:
+                with create_transfer_manager(client, transfer) as transfers:
+                    transfers.upload(
+                        str(source),
+                        self.location.bucket,
+                        name,
+                        extra_args={"ContentType": "application/octet-stream"},
+                        subscribers=[started],
+                    ).result()
+            finally:
+                finished.set()
+
+        try:
+            await self._call(upload)
+        except BaseException:
+            # Cancelled (or failed): the transfer is cancelled (it stops at its next read
+            # of the file; s3transfer aborts a multipart upload) and waited for, so that
+            # nothing goes up once `put` has returned: the caller may delete the object
+            # next, and an upload finishing later would leave one that no record names.
+            # Bounded: a store that stops answering is abandoned after STOP_WAIT_S.
+            started.cancel()
+            with trio.move_on_after(STOP_WAIT_S, shield=True):
+                await trio.to_thread.run_sync(finished.wait)
+            raise
 
     async def open_range(
         self, key: str, start: int = 0, end: int | None = None
@@ -388,6 +414,29 @@ class _Handoff:
     lock: threading.Lock = field(default_factory=threading.Lock)
     abandoned: bool = False
     body: Any = None
+
+
+class _Started:
+    """An s3transfer subscriber that keeps the transfer's future from the moment it is
+    queued (before any byte goes), so that the Trio thread can cancel it (`cancel`,
+    thread-safe; a cancel that comes first cancels it as it is queued)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._future: Any = None
+        self._cancelled = False
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._future = future
+            if self._cancelled:
+                future.cancel()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._future is not None:
+                self._future.cancel()
 
 
 class _RangeNotSatisfiable(Exception):

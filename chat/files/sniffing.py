@@ -18,6 +18,9 @@ SNIFF_BYTES = 4096
 #: attachment (downloaded).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
 
+#: What a file is when nothing better is known of it: served as an attachment.
+PLAIN_FILE = "application/octet-stream"
+
 #: Types a thumbnail is made of (`chat.files.thumbnails`).
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
@@ -39,7 +42,7 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 def sniff(head: bytes) -> str:
     """The content type of a file whose first bytes (up to `SNIFF_BYTES`) are `head`."""
     if not head:
-        return "application/octet-stream"
+        return PLAIN_FILE
     for signature, content_type in _SIGNATURES:
         if head.startswith(signature):
             return content_type
@@ -51,7 +54,7 @@ def sniff(head: bytes) -> str:
         return "video/webm"
     if _is_text(head):
         return "text/plain; charset=utf-8"
-    return "application/octet-stream"
+    return PLAIN_FILE
 
 
 def _is_text(head: bytes) -> bool:

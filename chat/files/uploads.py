@@ -7,9 +7,11 @@ out as it arrives) plus `SNIFF_BYTES`; the temporary file is the caller's to rem
 (`Received.path`), and is removed here if receiving fails or is cancelled (a client
 that disconnects mid-upload leaves nothing behind).
 
-Error handling: a body past `limit` raises `TooLarge` as soon as it passes it (nothing
-more is read); a malformed multipart body, or one without a ``file`` part, raises
-`InvalidInput`.
+Error handling: a file past `limit` raises `TooLarge` as soon as it passes it (nothing
+more is read), and so does a multipart body past `limit` + `FORM_SLACK_BYTES` (parts
+other than ``file`` are not kept, but are not read without end either); a malformed
+multipart body (python-multipart bounds each part's header lines and their count), or
+one without a ``file`` part, raises `InvalidInput`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..errors import InvalidInput, TooLarge
@@ -40,6 +42,14 @@ class Received:
     #: The file name the multipart part gave, if any.
     part_name: str | None = None
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+
+
+#: The longest boundary a form may have (RFC 2046, section 5.1.1).
+MAX_BOUNDARY_BYTES = 70
+
+#: How much larger than its file a multipart/form-data body may be (the boundaries, the
+#: part's headers, a few small fields).
+FORM_SLACK_BYTES = 64 * 1024
 
 
 def too_large(limit: int) -> TooLarge:
@@ -63,6 +73,11 @@ async def receive(
                 boundary = options.get(b"boundary")
                 if not boundary:
                     raise InvalidInput("multipart/form-data body without a boundary")
+                if len(boundary) > MAX_BOUNDARY_BYTES:
+                    raise InvalidInput(
+                        f"the multipart/form-data boundary is longer than {MAX_BOUNDARY_BYTES}"
+                        " characters (RFC 2046)"
+                    )
                 await _receive_multipart(chunks, out, received, limit, boundary)
             else:
                 async for chunk in chunks:
@@ -153,15 +168,19 @@ async def _receive_multipart(
     boundary: bytes,
 ) -> None:
     part = _FilePart()
-    parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
+    body_bytes = 0
     try:
+        parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
         async for chunk in chunks:
+            body_bytes += len(chunk)
+            if body_bytes > limit + FORM_SLACK_BYTES:
+                raise too_large(limit)
             parser.write(chunk)
             for data in part.pending:
                 await _write(out, received, data, limit)
             part.pending.clear()
         parser.finalize()
-    except MultipartParseError as error:
+    except FormParserError as error:  # the parser's errors, MultipartParseError among them
         raise InvalidInput(f"the multipart/form-data body is malformed: {error}") from None
     if part.files_seen != 1 or not part.ended:
         raise InvalidInput("a multipart/form-data upload carries exactly one part named 'file'")

@@ -41,6 +41,7 @@ from ..errors import (
     Unavailable,
 )
 from ..files.library import FileLibrary
+from ..files.uploads import FORM_SLACK_BYTES
 from ..host_names import HostPolicy, host_refusal
 from ..metrics import Metrics
 from ..service import ChatService
@@ -63,6 +64,7 @@ from .rooms import room_routes
 from .search import search_routes
 from .sessions import session_routes
 from .support import support_routes
+from .upload_body import StreamedBody, StreamingHttpConnection
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +131,6 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-#: How much larger than the file a multipart/form-data upload's body may be.
-MULTIPART_SLACK = 64 * 1024
-
-
 def request_class(*, upload_bytes: int) -> type[TrioRequest]:
     """Quart's request, with a body limit of its own for ``POST /files`` (every other
     route keeps MAX_CONTENT_LENGTH): Quart sizes a request's body when it makes the
@@ -142,6 +140,8 @@ def request_class(*, upload_bytes: int) -> type[TrioRequest]:
         def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
             if method == "POST" and path == "/files":
                 kwargs["max_content_length"] = upload_bytes
+                # Streamed to storage no faster than it is written (chat.http.upload_body).
+                self.body_class = StreamedBody
             super().__init__(method, scheme, path, *args, **kwargs)
 
     return ChatRequest
@@ -167,7 +167,8 @@ def create_app(
     browser's session routes use `sessions` and `config`'s session settings."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
-    app.request_class = request_class(upload_bytes=files.max_file_bytes + MULTIPART_SLACK)
+    app.request_class = request_class(upload_bytes=files.max_file_bytes + FORM_SLACK_BYTES)
+    app.asgi_http_class = StreamingHttpConnection
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     # A body must arrive within this time once the headers are in (408 after it): a
     # client sending a byte every few seconds cannot hold a request open for long.
@@ -191,7 +192,7 @@ def create_app(
     app.register_blueprint(search_routes(service))
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
-    app.register_blueprint(file_routes(service, files, sessions))
+    app.register_blueprint(file_routes(service, files, sessions, hosts))
     app.register_blueprint(client_routes(service))
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))

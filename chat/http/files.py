@@ -14,6 +14,7 @@ bytes=...``); the ETag is the content's SHA-256, so a client revalidates for fre
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,17 +28,28 @@ from .. import shapes
 from ..errors import NotAuthenticated
 from ..files.library import FileLibrary, check_name_param
 from ..files.sniffing import is_inline
+from ..host_names import HostPolicy
 from ..service import ChatService, Identity
 from ..sessions import BrowserSessions
 from ..store import StoredFile
 from .identity import bearer_token
 from .openapi import ERROR, STRING, Answer, Token, describe
-from .sessions import session_cookie
+from .sessions import require_same_site, session_cookie
 
 #: How long a client may keep a file without asking again: its bytes never change.
 CACHE_CONTROL = "private, max-age=86400"
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+
+#: Past any file's size: what a range position of more digits than this stands for.
+_FAR = 10**18
+
+
+def _position(digits: str) -> int:
+    """A range's byte position; any number too long to be a file's (Python would refuse
+    to read one of more than 4,300 digits) stands for "past the end"."""
+    return _FAR if len(digits) > 18 else int(digits)
+
 
 _FILE = {
     "type": "object",
@@ -74,30 +86,36 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     if not first and not last:
         return None
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             return False
         return (max(size - suffix, 0), size)
-    start = int(first)
+    start = _position(first)
     if start >= size:
         return False
-    end = size if not last else min(int(last) + 1, size)
+    end = size if not last else min(_position(last) + 1, size)
     if end <= start:
         return False
     return (start, end)
 
 
-def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSessions) -> Blueprint:
+def file_routes(
+    service: ChatService, library: FileLibrary, sessions: BrowserSessions, hosts: HostPolicy
+) -> Blueprint:
     routes = Blueprint("files", __name__)
 
-    async def caller() -> Identity:
-        """The token, or else the browser session's cookie (an <img> sends no token)."""
+    async def caller(*, changes: bool = False) -> Identity:
+        """The token, or else the browser session's cookie (an <img> sends no token). A
+        request that `changes` something with the cookie must come from this site's own
+        pages (CSRF, as every cookie route: chat.http.sessions)."""
         token = bearer_token(request.headers.get("Authorization"))
         if token is not None:
             return await service.identify(token)
         cookie = session_cookie(request)
         if cookie is None:
             raise NotAuthenticated("missing token: send it in the Authorization header")
+        if changes:
+            require_same_site(request, hosts)
         return await sessions.identify(cookie)
 
     @routes.post("/files")
@@ -116,12 +134,13 @@ def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSes
         answers={
             201: Answer("stored", _FILE),
             400: Answer("a malformed multipart body", ERROR),
+            403: Answer("by the session cookie, from another site's page (CSRF)", ERROR),
             413: Answer("over CHAT_MAX_FILE_SIZE, or the user's quota (CHAT_USER_QUOTA)", ERROR),
             429: Answer("too many uploads (CHAT_RATE_UPLOADS)", ERROR, retry_after=True),
         },
     )
     async def upload() -> Any:
-        identity = await caller()
+        identity = await caller(changes=True)
         name = check_name_param(request.args.get("name"))
         await library.check_upload(identity, request.content_length)
         file = await library.upload(
@@ -193,8 +212,14 @@ def file_routes(service: ChatService, library: FileLibrary, sessions: BrowserSes
         if if_range is not None and if_range != headers["ETag"]:
             wanted = None
         if wanted is False:
-            headers["Content-Range"] = f"bytes */{file.size}"
-            return Response(b"", 416, headers)
+            problem = f"the range asked for is not within the file's {file.size} bytes"
+            refusal = {
+                "Content-Type": "application/json",
+                "Content-Range": f"bytes */{file.size}",
+                "Accept-Ranges": "bytes",
+                "Content-Security-Policy": "sandbox",
+            }
+            return Response(json.dumps({"error": problem}), 416, refusal)
         if isinstance(wanted, tuple):
             start, end = wanted
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
