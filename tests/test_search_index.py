@@ -125,3 +125,32 @@ async def test_messages_removed_with_their_sender_leave_the_index_exact(
     await index_all(store)
     assert await found(store, alice.id, "bob") == []
     await check_index(config)
+
+
+async def skip_ids(config: Config, count: int) -> None:
+    """Move the message id sequence on by `count`, as a busy chat's other rooms do."""
+    if config.is_postgres:
+        sql = (
+            f"SELECT setval('messages_id_seq', (SELECT last_value FROM messages_id_seq) + {count})"
+        )
+    else:
+        sql = f"UPDATE sqlite_sequence SET seq = seq + {count} WHERE name = 'messages'"
+    await execute_sql(config, sql)
+
+
+async def test_matches_far_apart_are_all_found_newest_first(store: Store, config: Config) -> None:
+    # PostgreSQL looks in widening windows of ids: matches in the first, a later and
+    # the last of them, and none in between.
+    alice = await store.create_user("alice", "hash")
+    sent = []
+    for gap in (0, 30_000, 2_000_000):
+        await skip_ids(config, gap)
+        sent.append(await add_message(store, store.lobby_id, alice.id, f"far apart {gap}"))
+    await index_all(store)
+    newest_first = [m.id for m in reversed(sent)]
+    search = SearchFilter(user_id=alice.id, admin=False, words=("apart",), limit=2)
+    assert [m.id for m in await store.search_messages(search)] == newest_first[:2]
+    older = SearchFilter(user_id=alice.id, admin=False, words=("apart",), before_id=newest_first[1])
+    assert [m.id for m in await store.search_messages(older)] == newest_first[2:]
+    everything = SearchFilter(user_id=alice.id, admin=False, words=("apart",))
+    assert [m.id for m in await store.search_messages(everything)] == newest_first
