@@ -7,10 +7,21 @@ import {
   clearAttachments, describeFiles, filesToSend, hasAttachments, setUpAttachments,
   showFiles,
 } from "./attachments.js";
-import { applyChange, changeFailed, editLastOwn, setUpChanges, showMessageState } from "./changes.js";
+import {
+  applyChange, changeFailed, editLastOwn, setUpChanges, showDeletesAgain, showMessageState,
+} from "./changes.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
-import { presenceChanged, setUpPeople, showPeopleOf } from "./people.js";
+import { presenceChanged, setUpPeople, showPeopleAgain, showPeopleOf } from "./people.js";
+import {
+  addReport, decoratePerson, moderates, moderationFrame, owns, rolesFrom, setUpModeration,
+  showRoomActions,
+} from "./moderation.js";
+import {
+  mayPost, ourMessageStored, refused, roomsDescribed, settingsFrame, setUpRoomSettings,
+  showRoomInfo,
+} from "./room-settings.js";
+import { closeReports, setUpReports, showReportsButton } from "./reports.js";
 import { cancelReply, quoteOf, replyingTo, replyTo, requoted, setUpReplies } from "./replies.js";
 import { keepNewestInView, pinToNewest } from "./scrolling.js";
 import {
@@ -65,7 +76,6 @@ const state = {
   leaving: false,    // we closed the socket ourselves: do not reconnect
   names: new Map(),  // UID -> name, of the people the page has met
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
-  creators: new Map(), // RoomID -> CreatorUID of the caller's group rooms
   reconnected: false, // set when a socket opens after an earlier one: see entered
   connectedBefore: false,
   typing: new Map(), // UID -> { name, timer } of the people typing there now
@@ -369,9 +379,11 @@ function transmit(entry) {
 // the same id of ours, if any (a resend is confirmed with the original's copy). One
 // given up for want of an answer may be confirmed after all: its copy is the message.
 function confirmed(clientMsgId) {
-  takeUnconfirmed(clientMsgId)?.item.remove();
+  const taken = takeUnconfirmed(clientMsgId);
+  taken?.item.remove();
   const given = state.notSent.findIndex(({ item }) => item.dataset.clientMsgId === clientMsgId);
   if (given !== -1) state.notSent.splice(given, 1)[0].item.remove();
+  return taken !== undefined || given !== -1;
 }
 
 // The unconfirmed message with this id of ours, taken off the list (undefined if none).
@@ -386,10 +398,10 @@ function takeUnconfirmed(clientMsgId) {
 // The server refused one of our messages (the error frame names it by our id), or did
 // not answer it: it stays where it was written, marked as not sent with the reason, and
 // is not sent again on reconnecting. Refused for being sent too fast, it is sent again
-// by itself when the server said to try again; otherwise Retry sends it once more (the
-// same id: never stored twice). Discard takes it away. Returns whether the error was
-// about one of ours.
-function failed(clientMsgId, problem) {
+// by itself when the server said to try again (in its text, or as RetryAfter: slow
+// mode); otherwise Retry sends it once more (the same id: never stored twice). Discard
+// takes it away. Returns whether the error was about one of ours.
+function failed(clientMsgId, problem, retryAfter = undefined) {
   const taken = takeUnconfirmed(clientMsgId);
   if (taken === undefined) return false;
   const { frame, roomId, item } = taken;
@@ -413,7 +425,7 @@ function failed(clientMsgId, problem) {
     item.remove();
     $("#send-form [name=text]").focus();   // the button is gone: focus goes on
   };
-  const wait = RETRY_AFTER.exec(problem);
+  const wait = retryAfter > 0 ? [problem, retryAfter] : RETRY_AFTER.exec(problem);
   if (wait === null) {
     note.textContent = `Not sent: ${problem}. `;
     note.append(linkButton("Retry", again), " ", linkButton("Discard", discard));
@@ -456,8 +468,11 @@ function handleFrame(raw) {
   } catch {
     return;
   }
+  if (moderationFrame(frame) || settingsFrame(frame)) return;   // running a room
   if (frame.Type === "message") {
-    if (frame.UID === state.me.uid && frame.ClientMsgID) confirmed(frame.ClientMsgID);
+    if (frame.UID === state.me.uid && frame.ClientMsgID && confirmed(frame.ClientMsgID)) {
+      ourMessageStored(frame);   // slow mode: the next one waits
+    }
     if (frame.RoomID === state.shown) {
       state.since = Math.max(state.since, frame.MessageID);
       announce(frame);
@@ -501,7 +516,8 @@ function handleFrame(raw) {
     // Rooms changed too fast (the server's limit per connection): it kept us where we
     // were, so the next message goes there too.
     if (frame.Error.startsWith("too many room changes")) state.room = state.shown;
-    if (frame.ClientMsgID && failed(frame.ClientMsgID, frame.Error)) return;
+    refused(frame);   // slow mode or a mute: the composer says so
+    if (frame.ClientMsgID && failed(frame.ClientMsgID, frame.Error, frame.RetryAfter)) return;
     if (frame.MessageID && changeFailed(frame)) return;
     showError(frame.Error);
   } else if ("content" in frame && "from" in frame) {
@@ -536,13 +552,14 @@ async function loadRooms() {
   try {
     const rooms = await api("GET", "/rooms/details");
     levelsFrom(rooms);
+    rolesFrom(rooms);
+    roomsDescribed(rooms);
     state.lobby = rooms[0].RoomID;
     state.rooms = new Set(rooms.map(({ RoomID }) => RoomID));
     const items = [];
     for (const room of rooms) {
       const id = room.RoomID;
       let label = room.Name;
-      state.creators.set(id, room.CreatorUID);
       if (Array.isArray(room.UIDs)) {
         state.direct.set(id, room.UIDs);
         for (const { UID, Username } of room.Users) learnName(UID, Username);
@@ -592,6 +609,7 @@ function enter(roomId) {
   clearError();
   clearNotice();
   closeSearch();
+  closeReports();
   if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
 }
 
@@ -619,9 +637,7 @@ async function entered(roomId, name) {
     button.setAttribute("aria-current", String(Number(button.dataset.room) === roomId));
   }
   showUnread();
-  // Only a group room's creator may invite (the server says so too).
-  $("#invite-form").hidden = roomId === state.lobby || state.direct.has(roomId)
-    || state.creators.get(roomId) !== state.me.uid;
+  showRunning(roomId);
   if (state.reconnected) {
     // "entered" means this socket hears every direct message from now on: the
     // conversations begun while we were away, and their unread counts, are asked for.
@@ -668,6 +684,25 @@ async function loadRoom(roomId, focus = null) {
       for (const frame of held) changed(frame);   // in order: the last one stands
     }
   }
+}
+
+// What the room shown offers as our role there allows (again when it changes): Invite
+// (its owners: the server says so too), Leave, Settings, Reports; the room's topic and
+// the composer's state (slow mode, a mute).
+function showRunning(roomId) {
+  $("#invite-form").hidden = !owns(roomId);
+  showRoomActions(roomId);
+  showReportsButton(roomId);
+  showRoomInfo(roomId);
+}
+
+// A room we are no longer in (we left it, or were removed or banned, here or in another
+// tab): off the list, and if the page was there, to the lobby, saying why.
+async function leftRoom(roomId, notice) {
+  state.rooms.delete(roomId);
+  if (state.room === roomId || state.shown === roomId) enter(state.lobby);
+  showNotice(notice);
+  await loadRooms();
 }
 
 // Bring a message into view in its room (a search result, a notification, a quote):
@@ -788,6 +823,7 @@ function addMessages(messages, { follow = true } = {}) {
     actions.append(reply);
     item.append(time, actions);
     showMessageState(item, message);
+    addReport(item, message);
     // History arrives before live messages, but keep the list in id order regardless,
     // with ours still on their way (or not sent) after every message the server has.
     const later = [...list.children].find((li) => (li.dataset.id === undefined
@@ -1160,9 +1196,8 @@ setUpChanges({
   send,
   api,
   names: state.names,
-  // The author, or the creator of a group room (the server says so too).
-  mayDelete: (author) => author === state.me.uid
-    || (!state.direct.has(state.shown) && state.creators.get(state.shown) === state.me.uid),
+  // The author, or a moderator or owner of a group room (the server says so too).
+  mayDelete: (author) => author === state.me.uid || moderates(state.shown),
   changed: requoted,
 });
 
@@ -1189,7 +1224,38 @@ setUpPeople({
   me: () => state.me?.uid,
   avatar,
   open: openDirect,
+  decorate: decoratePerson,
 });
+
+// Running a room: roles, the person menu, reports, leaving (moderation.js), settings and
+// the composer's slow mode and mutes (room-settings.js), the reports view (reports.js).
+const roomName = (roomId) => listedRoom(roomId).name;
+const isGroup = (roomId) => roomId !== null && roomId !== state.lobby && !state.direct.has(roomId);
+setUpModeration({
+  api,
+  me: () => state.me?.uid,
+  shown: () => state.shown,
+  group: isGroup,
+  roomName,
+  gone: leftRoom,
+  changed: (roomId) => {
+    if (roomId !== state.shown) return;
+    showRunning(roomId);
+    showDeletesAgain();
+    showPeopleAgain();
+  },
+  notice: showNotice,
+  error: showError,
+});
+setUpRoomSettings({
+  api,
+  shown: () => state.shown,
+  moderates,
+  owns,
+  relist: loadRooms,
+  renamed: (roomId, name) => { if (roomId === state.shown) $("#room-name").textContent = name; },
+});
+setUpReports({ api, shown: () => state.shown, moderates, open: openMessage, roomName });
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", (event) => {
@@ -1218,6 +1284,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     const input = event.target.elements.text;
     if ((!input.value && !hasAttachments()) || state.room === null) return;
+    if (!mayPost(state.room)) return;   // slow mode or a mute: the composer says why
     // Files still uploading: it goes once they are done (if we are still in its room).
     const roomId = state.room;
     const files = filesToSend(() => { if (state.room === roomId) event.target.requestSubmit(); });

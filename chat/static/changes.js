@@ -88,13 +88,31 @@ export function showMessageState(item, message) {
     edit.setAttribute("aria-label", "Edit your message");
     actions.append(edit);
   }
-  if (page.mayDelete(message.UID)) {
-    const remove = button("Delete", "delete-button", () => askDelete(item));
-    remove.setAttribute("aria-label", `Delete ${message.Username}'s message`);
-    actions.append(remove);
-  }
+  if (page.mayDelete(message.UID)) actions.append(deleteButton(item, message.Username));
   showEdited(item, message.EditedAt);
   showReactions(item, message.Reactions ?? []);
+}
+
+function deleteButton(item, author) {
+  const remove = button("Delete", "delete-button", () => askDelete(item));
+  remove.setAttribute("aria-label", `Delete ${author}'s message`);
+  return remove;
+}
+
+// Our role in the room shown changed (moderation.js): each message offers Delete as
+// mayDelete now says.
+export function showDeletesAgain() {
+  for (const item of document.querySelectorAll("#messages li[data-id]:not(.deleted)")) {
+    const actions = item.querySelector(".actions");
+    if (actions === null) continue;
+    const offered = actions.querySelector(".delete-button");
+    const may = page.mayDelete(Number(item.dataset.uid));
+    if (may && offered === null) {
+      actions.append(deleteButton(item, item.querySelector(".name").textContent));
+    } else if (!may && offered !== null) {
+      offered.remove();
+    }
+  }
 }
 
 // An edited, deleted or reactions frame of the room shown. Returns false if its message

@@ -3,7 +3,9 @@
 // connected anywhere, in any room, on any instance); the lobby, where everyone is a
 // member, lists the people present in it (the presence frames on /ws). Each person is a
 // button (reachable by keyboard) that opens a direct conversation with them; we are
-// listed too, as "(you)", and are no button.
+// listed too, as "(you)", and are no button. A group room's owners and moderators are
+// marked so (their role, data-role, which the style sheet writes beside the name); a
+// moderator gets a menu on each person they may act on (moderation.js's decorate).
 
 const MEMBERS_PAGE = 100;   // the server's page size (a shorter page is the last)
 const MAX_MEMBERS = 1000;   // listed at most (ten pages): a panel, not a directory
@@ -19,17 +21,18 @@ const people = {
   me: () => null,      // our UID
   avatar: null,        // (name) -> the avatar element
   open: null,          // (uid, name) -> open a direct conversation with them
+  decorate: null,      // (item, uid, name, role) -> add what a moderator may do
   room: null,          // the RoomID listed
   lobby: false,        // the room listed is the lobby (no member list: the people present)
   present: new Map(),  // UID -> name of the people present in the room (presence frames)
-  members: new Map(),  // UID -> { name, online } of its members (GET /room/{id}/members)
+  members: new Map(),  // UID -> { name, online, role } of its members (GET /room/{id}/members)
   asked: 0,            // how many times the members were asked for (a later answer wins)
   loading: null,       // the latest of those requests, until it is answered
   refresh: null,       // the timer of a refresh after someone left
 };
 
-export function setUpPeople({ api, me, avatar, open }) {
-  Object.assign(people, { api, me, avatar, open });
+export function setUpPeople({ api, me, avatar, open, decorate }) {
+  Object.assign(people, { api, me, avatar, open, decorate });
   setInterval(() => { if (people.room !== null && !people.lobby) loadMembers(); }, REFRESH_EVERY_MS);
 }
 
@@ -85,7 +88,9 @@ async function fetchMembers() {
   try {
     for (let after = 0; members.size < MAX_MEMBERS;) {
       const page = await people.api("GET", `/room/${roomId}/members${after ? `?after=${after}` : ""}`);
-      for (const { UID, Username, Online } of page) members.set(UID, { name: Username, online: Online });
+      for (const { UID, Username, Online, Role } of page) {
+        members.set(UID, { name: Username, online: Online, role: Role ?? "member" });
+      }
       if (page.length < MEMBERS_PAGE) break;
       after = page[page.length - 1].UID;
     }
@@ -97,14 +102,30 @@ async function fetchMembers() {
   show();
 }
 
-// Everyone to list: [uid, name, online], online first, then by name.
+// The role of a member of the room listed (undefined: not listed as one).
+export const memberRole = (uid) => people.members.get(uid)?.role;
+
+// A role frame (or our own change, answered): the list shows it at once.
+export function roleChanged(roomId, uid, role) {
+  const member = people.members.get(uid);
+  if (roomId !== people.room || member === undefined) return;
+  member.role = role;
+  show();
+}
+
+// Drawn again as it is (our role changed, or a person's menu opened or closed).
+export const showPeopleAgain = () => show();
+
+// Everyone to list: [uid, name, online, role], online first, then by name.
 function listed() {
   const all = new Map();
   if (!people.lobby) {
-    for (const [uid, { name, online }] of people.members) all.set(uid, [uid, name, online]);
+    for (const [uid, { name, online, role }] of people.members) all.set(uid, [uid, name, online, role]);
   }
   // Present in the room: online, whatever the last list said (and listed in the lobby).
-  for (const [uid, name] of people.present) all.set(uid, [uid, name, true]);
+  for (const [uid, name] of people.present) {
+    all.set(uid, [uid, name, true, people.members.get(uid)?.role ?? "member"]);
+  }
   return [...all.values()].sort(
     ([, a, aOnline], [, b, bOnline]) => Number(bOnline) - Number(aOnline) || a.localeCompare(b),
   );
@@ -112,16 +133,18 @@ function listed() {
 
 function show() {
   const entries = listed();
-  const items = entries.map(([uid, name, online]) => {
+  const items = entries.map(([uid, name, online, role]) => {
     const item = document.createElement("li");
     item.dataset.uid = String(uid);
     item.dataset.online = String(online);
+    item.dataset.role = role;
+    const said = role === "member" ? "" : `, ${role}`;
     const avatar = people.avatar(name);
     const status = online ? "online" : "offline";
     if (uid === people.me()) {
       item.className = "me";
       item.append(avatar, `${name} (you)`);
-      item.title = status;
+      item.title = `${status}${said}`;
       return item;
     }
     const button = document.createElement("button");
@@ -129,9 +152,10 @@ function show() {
     button.className = "person";
     button.append(avatar, name);
     button.title = `${status}: write a direct message`;
-    button.setAttribute("aria-label", `${name}, ${status}: write a direct message`);
+    button.setAttribute("aria-label", `${name}${said}, ${status}: write a direct message`);
     button.addEventListener("click", () => people.open(uid, name));
     item.append(button);
+    if (!people.lobby) people.decorate?.(item, uid, name, role);
     return item;
   });
   $("#here").replaceChildren(...items);

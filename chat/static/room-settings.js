@@ -1,0 +1,199 @@
+// A room's settings and what they do to the composer (docs/PROTOCOL.md, "Running a
+// room"): its topic under its name; the Settings dialog (PUT /room/{id}/settings: Name
+// and Private for owners, Topic and Slow mode for moderators too); the room frames that
+// change them live; and the composer's status line: slow mode (with a countdown after
+// each of our messages, or from an error's RetryAfter) and a mute (the composer closed
+// until its time: the muted frame, or a refusal naming it).
+
+import { clock } from "./moderation.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+// What app.js lends us (setUpRoomSettings): { api(method, path, body), shown() -> the
+// RoomID shown, moderates(roomId), owns(roomId), relist() -> the room list asked for
+// again (a new name, a lock), renamed(roomId, name) -> the header says the new name }.
+let lent = null;
+const rooms = new Map();   // RoomID -> the room as the server last described it
+const mutes = new Map();   // RoomID -> { until: ms, by } of our mutes in force
+const waits = new Map();   // RoomID -> when (ms) slow mode lets us send there again
+let ticking = null;        // the countdown's interval, while one runs in the room shown
+
+const MUTED = /^you are muted in room (\d+) until (\S+)$/;
+const IN_ROOM = /in room (\d+)/;
+// A room's settings when the server does not say (a server without them).
+const UNSET = { Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0 };
+
+export function setUpRoomSettings(lentByApp) {
+  lent = lentByApp;
+  $("#room-settings").addEventListener("click", openSettings);
+  $("#settings-cancel").addEventListener("click", () => $("#settings-dialog").close());
+  $("#settings-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveSettings();
+  });
+}
+
+// The rooms as GET /rooms/details describes them (Topic and SlowModeSeconds among it).
+export function roomsDescribed(list) {
+  for (const room of list) rooms.set(room.RoomID, { ...rooms.get(room.RoomID), ...room });
+}
+
+// The room shown (again, or our role in it changed): its topic, Settings for its
+// moderators, and the composer as slow mode and mutes say.
+export function showRoomInfo(roomId) {
+  const topic = rooms.get(roomId)?.Topic ?? "";
+  $("#room-topic").textContent = topic;
+  $("#room-topic").hidden = topic === "";
+  $("#room-settings").hidden = !lent.moderates(roomId);
+  showComposer();
+}
+
+// --- the settings dialog ---
+
+function openSettings() {
+  const roomId = lent.shown();
+  const room = rooms.get(roomId) ?? {};
+  const form = $("#settings-form");
+  form.dataset.room = String(roomId);
+  form.elements.name.value = room.Name ?? "";
+  form.elements.topic.value = room.Topic ?? "";
+  form.elements.private.checked = Boolean(room.IsPrivate);
+  form.elements.slow.value = String(room.SlowModeSeconds ?? 0);
+  // A moderator changes the topic and slow mode; the name and privacy are the owners'.
+  const owner = lent.owns(roomId);
+  form.elements.name.disabled = !owner;
+  form.elements.private.disabled = !owner;
+  $("#settings-error").hidden = true;
+  $("#settings-dialog").showModal();
+  (owner ? form.elements.name : form.elements.topic).focus();
+}
+
+// Only what changed is sent (a moderator's request must not carry the owners' fields).
+async function saveSettings() {
+  const form = $("#settings-form");
+  const roomId = Number(form.dataset.room);
+  const room = rooms.get(roomId) ?? {};
+  const wanted = {
+    Name: form.elements.name.value.trim(),
+    Topic: form.elements.topic.value.trim(),
+    IsPrivate: form.elements.private.checked,
+    SlowModeSeconds: Number(form.elements.slow.value),
+  };
+  const changes = {};
+  for (const [field, value] of Object.entries(wanted)) {
+    if (value !== (room[field] ?? UNSET[field])) changes[field] = value;
+  }
+  if (Object.keys(changes).length === 0) return $("#settings-dialog").close();
+  try {
+    const answer = await lent.api("PUT", `/room/${roomId}/settings`, changes);
+    roomChanged({ ...answer, RoomID: roomId });
+    $("#settings-dialog").close();
+  } catch (error) {
+    $("#settings-error").textContent = error.message;
+    $("#settings-error").hidden = false;
+  }
+}
+
+// --- frames ---
+
+// A room, muted or unmuted frame: returns whether it was one.
+export function settingsFrame(frame) {
+  if (frame.Type === "room") {
+    roomChanged(frame);
+  } else if (frame.Type === "muted") {
+    muted(frame.RoomID, frame.Until, frame.By);
+  } else if (frame.Type === "unmuted") {
+    mutes.delete(frame.RoomID);
+    showComposer();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+function roomChanged(frame) {
+  const before = rooms.get(frame.RoomID) ?? {};
+  rooms.set(frame.RoomID, { ...before, ...frame });
+  if (before.Name !== frame.Name || before.IsPrivate !== frame.IsPrivate) lent.relist();
+  if (frame.RoomID !== lent.shown()) return;
+  if (frame.Name !== undefined) lent.renamed(frame.RoomID, frame.Name);
+  showRoomInfo(frame.RoomID);
+}
+
+function muted(roomId, until, by) {
+  const time = Date.parse(until);
+  if (!(time > Date.now())) return;
+  mutes.set(roomId, { until: time, by });
+  // Lifted by itself at its time (the server's refusals end then too).
+  setTimeout(() => {
+    if (mutes.get(roomId)?.until !== time) return;
+    mutes.delete(roomId);
+    showComposer();
+  }, Math.min(time - Date.now() + 500, 2 ** 31 - 1));
+  showComposer();
+}
+
+// An error frame refusing one of our messages for slow mode (RetryAfter) or a mute:
+// the composer says so and waits (or closes).
+export function refused(frame) {
+  const roomId = Number(IN_ROOM.exec(frame.Error)?.[1] ?? lent.shown());
+  const mute = MUTED.exec(frame.Error);
+  if (mute !== null) muted(Number(mute[1]), mute[2]);
+  else if (Number(frame.RetryAfter) > 0) wait(roomId, Number(frame.RetryAfter));
+}
+
+// One of our messages was stored in a room with slow mode that holds us: the next may go
+// SlowModeSeconds from now.
+export function ourMessageStored(frame) {
+  const seconds = rooms.get(frame.RoomID)?.SlowModeSeconds ?? 0;
+  if (seconds > 0 && !lent.moderates(frame.RoomID)) wait(frame.RoomID, seconds);
+}
+
+function wait(roomId, seconds) {
+  waits.set(roomId, Math.max(waits.get(roomId) ?? 0, Date.now() + seconds * 1000));
+  showComposer();
+}
+
+// Whether a message may be sent to the room now (else the composer says why).
+export function mayPost(roomId) {
+  return !mutes.has(roomId) && secondsLeft(roomId) === 0;
+}
+
+const secondsLeft = (roomId) => Math.max(0, Math.ceil(((waits.get(roomId) ?? 0) - Date.now()) / 1000));
+
+// The composer's status line, the composer and its Send button, for the room shown.
+function showComposer() {
+  const roomId = lent.shown();
+  const mute = mutes.get(roomId);
+  const left = secondsLeft(roomId);
+  const slow = rooms.get(roomId)?.SlowModeSeconds ?? 0;
+  const status = $("#composer-status");
+  let text = "";
+  if (mute !== undefined) {
+    text = `You are muted here until ${clock(mute.until)}${mute.by ? ` (by ${mute.by.Username})` : ""}: you can read, not write.`;
+  } else if (left > 0) {
+    text = `Slow mode: you may send again in ${left} s.`;
+  } else if (slow > 0) {
+    text = lent.moderates(roomId)
+      ? `Slow mode is on (${duration(slow)}); it does not hold moderators back.`
+      : `Slow mode: one message every ${duration(slow)}.`;
+  }
+  status.textContent = text;
+  status.hidden = text === "";
+  status.dataset.kind = mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
+  $("#composer").disabled = mute !== undefined;
+  $("#send-form button[type=submit]").disabled = mute !== undefined || left > 0;
+  // The countdown runs while there is something to count down in the room shown.
+  if (left > 0 && ticking === null) {
+    ticking = setInterval(showComposer, 1000);
+  } else if (left === 0 && ticking !== null) {
+    clearInterval(ticking);
+    ticking = null;
+  }
+}
+
+function duration(seconds) {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
