@@ -72,12 +72,16 @@ export function showRoomActions(roomId) {
 
 // --- the person menu ---
 
+// Whether our role in the room is above `role` (an owner may still change another
+// owner's role: the menu shows only that then).
+const outranks = (roomId, role) => RANK[roleIn(roomId)] > RANK[role];
+
 // people.js lists someone in the room shown: a moderator gets a menu button beside
-// each person they outrank.
+// each person they outrank (an owner, beside everyone).
 export function decoratePerson(item, uid, name, role) {
   const roomId = lent.shown();
   if (uid === lent.me() || !moderates(roomId)) return;
-  if (RANK[roleIn(roomId)] <= RANK[role] && !owns(roomId)) return;
+  if (!outranks(roomId, role) && !owns(roomId)) return;
   const button = document.createElement("button");
   button.type = "button";
   // Its "⋯" is the style sheet's: the item's text stays the person's name.
@@ -102,7 +106,7 @@ function openMenu(roomId, uid, name) {
   showChosen();
   $("#person-menu").hidden = false;
   showPeopleAgain();   // the buttons' aria-expanded
-  $("#person-menu").querySelector("button").focus();
+  [...$("#person-menu").querySelectorAll("button")].find((button) => button.offsetParent !== null)?.focus();
   loadMute();
 }
 
@@ -120,6 +124,7 @@ function closeMenu({ focus }) {
 function showChosen() {
   const role = memberRole(chosen.uid) ?? "member";
   $("#person-menu-state").textContent = `Role: ${role}.`;
+  $("#person-sanctions").hidden = !outranks(chosen.roomId, role);
   const buttons = owns(chosen.roomId)
     ? ROLES.filter((other) => other !== role).map((other) => {
       const button = document.createElement("button");
@@ -168,7 +173,7 @@ async function act(method, what, body, said) {
       showChosen();
     }
     if (what === "mutes") loadMute();
-    if (method === "DELETE" && what === "members" || what === "bans") {
+    if ((method === "DELETE" && what === "members") || what === "bans") {
       $("#person-roles").hidden = true;   // they are gone: nothing more to do on them
     }
   } catch (error) {
