@@ -4,12 +4,15 @@ moderators' deletions, reports and the audit log, over HTTP and /ws, on both bac
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
+from files_support import post_files, upload
 from support import (
     Account,
     Clients,
@@ -471,3 +474,37 @@ async def test_reports_count_against_the_report_limit(tmp_path: Path) -> None:
         assert statuses == [201, 201, 429]
         assert response.json()["error"].startswith("too many reports: try again in")
         nursery.cancel_scope.cancel()
+
+
+async def test_a_removed_member_finds_nothing_of_the_room_by_search_file_or_resume(
+    server: Server, clients: Clients
+) -> None:
+    owner, _mod, member, room_id = await team(server)
+    stored = await upload(server, owner, b"minutes of the meeting", "minutes.txt", "text/plain")
+    sent = await post_files(server, owner, room_id, [stored["FileID"]], "zebra crossing notes")
+    message_id = sent.json()["MessageID"]
+    file_path = f"/files/{stored['FileID']}/minutes.txt"
+    assert (await call(server, member, "GET", file_path)).status_code == 200
+    assert len(await ok(server, member, "GET", "/search?q=zebra")) == 1
+    await ok(server, owner, "DELETE", f"/room/{room_id}/members/{member.uid}")
+    assert await ok(server, member, "GET", "/search?q=zebra") == []
+    assert (await call(server, member, "GET", file_path)).status_code == 404
+    ws = await clients.json("/ws", token=member.token)
+    resumed = await ws.request({"Type": "enter", "RoomID": room_id, "SinceID": message_id - 1})
+    assert resumed == {"Type": "error", "Error": f"you are not a member of room {room_id}"}
+
+
+async def test_every_moderator_action_is_logged_as_a_structured_line(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.room_moderation")
+    _owner, mod, member, room_id = await team(server)
+    await ok(server, mod, "PUT", f"/room/{room_id}/bans/{member.uid}", {"Reason": "spam"})
+    (ban,) = [r for r in caplog.records if getattr(r, "action", None) == "ban"]
+    assert (ban.event, ban.room_id, ban.uid, ban.target_uid, ban.reason) == (
+        "audit",
+        room_id,
+        mod.uid,
+        member.uid,
+        "spam",
+    )
