@@ -226,10 +226,31 @@ class Activity:
 
     def on_notice(self, user_id: int, frame: dict[str, Any]) -> None:
         """A notice to a user (`chat.notices`): one saying they joined a room or were
-        invited into one adds the room to their index here. Never waits."""
+        invited into one adds the room to their index here; one saying they left it or
+        were removed takes it out. Never waits."""
         room_id = frame.get("RoomID")
-        if frame.get("Type") in ("joined", "invited") and isinstance(room_id, int):
+        if not isinstance(room_id, int):
+            return
+        if frame.get("Type") in ("joined", "invited"):
             self._index(user_id, (room_id,))
+        elif frame.get("Type") == "removed":
+            self._unindex(user_id, room_id)
+
+    def _unindex(self, user_id: int, room_id: int) -> None:
+        """`user_id` is no longer a member of `room_id`."""
+        self._rooms.get(user_id, set()).discard(room_id)
+        members = self._members.get(room_id)
+        if members is not None:
+            members.discard(user_id)
+            if not members:
+                del self._members[room_id]
+
+    def members_here(self, room_id: int) -> Sequence[int] | set[int]:
+        """The users connected here who are members of group room `room_id` (for
+        `chat.notices`' notices to a room's members). Never waits."""
+        if room_id == self._lobby_id:
+            return list(self._connections)
+        return self._members.get(room_id, set())
 
     # --- the fan-out ---
 

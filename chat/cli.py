@@ -20,6 +20,7 @@ import trio
 
 from . import __version__
 from . import config as config_module
+from .audit_command import add_audit_parser
 from .config import Config, ConfigError
 from .errors import AlreadyServed, ChatError
 from .server import serve
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_user_parsers(
         user_parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     )
+    add_audit_parser(commands)
     return parser
 
 
@@ -183,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_serve_until_signalled, config, args)
         elif args.command == "migrate":
             trio.run(_migrate, config)
-        elif args.command == "user":
+        elif args.command in ("user", "audit"):
             args.run(config, args)
     except KeyboardInterrupt:
         print("chat: interrupted", file=sys.stderr)

@@ -89,6 +89,7 @@ class Config:
     user_quota_bytes: int = 1024 * 1024 * 1024
     rate_uploads: str = "30/minute;300/hour"
     rate_searches: str = "30/minute;600/hour"
+    rate_reports: str = "10/minute;100/day"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -781,6 +782,13 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _rate,
         "Searches per user (GET /search), over every instance.",
+    ),
+    Setting(
+        "rate_reports",
+        "CHAT_RATE_REPORTS",
+        None,
+        _rate,
+        "Reports of messages per user (POST /reports), over every instance.",
     ),
 )
 

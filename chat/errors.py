@@ -52,7 +52,13 @@ class Gone(NotFound):
 
 
 class Conflict(ChatError):
-    """A unique value (a user name, an e-mail address) is already taken (HTTP 409)."""
+    """A unique value (a user name, an e-mail address) is already taken, or the request
+    contradicts the state it would change (the last owner stepping down) (HTTP 409)."""
+
+
+class LastOwner(Conflict):
+    """A change that would leave a group room with members but no owner
+    (`chat.room_moderation` words it for whoever asked)."""
 
 
 class NameTaken(Conflict):
@@ -72,8 +78,11 @@ class EmailTaken(Conflict):
 
 
 class RoomNameTaken(Conflict):
+    """A public group room has this name already (private rooms' names are nobody
+    else's business: they never collide, see sql/*/*_room_moderation.sql)."""
+
     def __init__(self, name: str) -> None:
-        super().__init__(f"room name {name!r} is already taken")
+        super().__init__(f"a public room named {name!r} exists already")
 
 
 class TooLarge(ChatError):

@@ -11,8 +11,11 @@ The rules live here once, for every adapter (the room protocol on /ws, HTTP):
 
 - only a message's author may edit it, within `edit_window_s` of sending it (None: any
   time); editing to the same text changes nothing;
-- its author may delete it, and so may the creator of the group room it is in; deleting
-  a tombstone again changes nothing;
+- its author may delete it, and so may the moderators and owners of the group room it is
+  in (and operators, anywhere but direct conversations and support threads: the
+  `Moderators` given, `chat.room_moderation`), whose deletions of others' messages go to
+  the audit log; deleting a tombstone again changes nothing;
+- a member muted in the room can neither edit nor react there;
 - anyone who may read the room may react, at most once per emoji, with at most
   `MAX_EMOJI` different emoji per message;
 - a tombstone can be neither edited nor reacted to;
@@ -59,6 +62,18 @@ class MentionsAndChanges(Changes, Rooms, Protocol):
     """What the changes need of the store: an edit looks its mentions up."""
 
 
+class Moderators(Protocol):
+    """What the changes need of the rules of running a room (`chat.room_moderation`)."""
+
+    async def require_not_muted(self, identity: Identity, room: Room) -> None: ...
+
+    async def may_delete_any(self, identity: Identity, room: Room) -> bool: ...
+
+    async def deleted_by_moderator(
+        self, identity: Identity, room: Room, message: Message, change: Change
+    ) -> None: ...
+
+
 class MessageChanges:
     """Edits, deletions and reactions for every protocol adapter."""
 
@@ -70,8 +85,10 @@ class MessageChanges:
         *,
         max_text_chars: int,
         edit_window_s: float | None,
+        moderators: Moderators,
     ) -> None:
         self._store = store
+        self._moderators = moderators
         self._writer = writer
         self._rate_limits = rate_limits
         self._max_text_chars = max_text_chars
@@ -98,6 +115,7 @@ class MessageChanges:
         same: nothing changed."""
         validation.message_text(text, self._max_text_chars)
         self._count(identity)
+        await self._moderators.require_not_muted(identity, room)
         mentioned = await mentions.resolve(self._store, room, identity.user_id, text)
 
         def check(message: Message | None) -> None:
@@ -122,21 +140,26 @@ class MessageChanges:
         return self._published(change)
 
     async def delete(self, identity: Identity, room: Room, message_id: int) -> Change | None:
-        """Delete message `message_id` of `room`: its author may, and so may the creator
-        of a group room. None if it was deleted already."""
+        """Delete message `message_id` of `room`: its author may, and so may the room's
+        moderators (`Moderators.may_delete_any`). None if it was deleted already."""
         self._count(identity)
-        creator = room.kind == "group" and room.creator_id == identity.user_id
+        moderator = await self._moderators.may_delete_any(identity, room)
+        deleted: list[Message] = []
 
         def check(message: Message | None) -> None:
             if message is None:
                 raise _unknown(room, message_id)
-            if message.sender_id != identity.user_id and not creator:
+            if message.sender_id != identity.user_id and not moderator:
                 raise Forbidden(
-                    f"only the author of message {message_id} or the creator of the room"
+                    f"only the author of message {message_id} or a moderator of the room"
                     " may delete it"
                 )
+            deleted.append(message)
 
-        return self._published(await self._store.delete_message(room.id, message_id, check))
+        change = self._published(await self._store.delete_message(room.id, message_id, check))
+        if change is not None and deleted[-1].sender_id != identity.user_id:
+            await self._moderators.deleted_by_moderator(identity, room, deleted[-1], change)
+        return change
 
     async def react(
         self, identity: Identity, room: Room, message_id: int, emoji: str, *, add: bool
@@ -145,6 +168,7 @@ class MessageChanges:
         of `room`. None if there was nothing to change."""
         validation.reaction(emoji)
         self._count(identity)
+        await self._moderators.require_not_muted(identity, room)
 
         def check(message: Message | None) -> None:
             _exists(room, message_id, message)

@@ -20,7 +20,7 @@ synchronous methods touch the registry, so no lock is needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .bus import tell_others
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 USER_NOTICE = "user-notice"
 #: The type of the bus event that carries a notice for everyone to the other instances.
 EVERYONE_NOTICE = "everyone-notice"
+#: The type of the bus event that carries a notice for a room's members to the others.
+ROOM_NOTICE = "room-notice"
 
 
 class Recipient(Protocol):
@@ -44,6 +46,8 @@ class Recipient(Protocol):
 
     def offer(self, data: bytes) -> bool: ...
 
+    def removed_from(self, room_id: int) -> None: ...
+
 
 class Notices:
     """The registry of room-protocol connections by user, and delivering frames to them."""
@@ -52,6 +56,13 @@ class Notices:
         self._bus = bus
         self._connections: dict[int, set[Recipient]] = {}
         self._watchers: list[Callable[[int, dict[str, Any]], None]] = []
+        #: Who of a room's members are connected here (`chat.activity` knows).
+        self._members_here: Callable[[int], Iterable[int]] = lambda _room_id: ()
+
+    def find_members_with(self, members_here: Callable[[int], Iterable[int]]) -> None:
+        """Use `members_here(room_id)` (the users connected here who are members of the
+        room; it must not wait) for notices to a room's members."""
+        self._members_here = members_here
 
     def watch(self, watcher: Callable[[int, dict[str, Any]], None]) -> None:
         """Call `watcher(user_id, frame)` with every notice delivered here, whether the
@@ -90,7 +101,13 @@ class Notices:
         if connections is None:
             return
         data = text_frame(dumps(frame))
+        room_id = frame.get("RoomID")
+        removed = frame.get("Type") == "removed" and isinstance(room_id, int)
         for connection in list(connections):
+            if removed:
+                # First out of the room (no further message of it reaches this
+                # connection), then told why.
+                connection.removed_from(room_id)
             connection.offer(data)
 
     async def send(self, user_id: int, frame: dict[str, Any]) -> None:
@@ -112,6 +129,24 @@ class Notices:
         self.deliver_to_everyone(frame)
         event = {"type": EVERYONE_NOTICE, "frame": frame}
         await tell_others(self._bus, event, what="a notice to everyone")
+
+    def deliver_to_members(self, room_id: int, frame: dict[str, Any]) -> None:
+        """Offer `frame` to every connection here of the room's members. Never waits."""
+        for user_id in list(self._members_here(room_id)):
+            self.deliver(user_id, frame)
+
+    async def send_to_members(self, room_id: int, frame: dict[str, Any]) -> None:
+        """Deliver `frame` to every connection of the room's members, here and on every
+        other instance (its settings or a member's role changed)."""
+        self.deliver_to_members(room_id, frame)
+        event = {"type": ROOM_NOTICE, "room_id": room_id, "frame": frame}
+        await tell_others(self._bus, event, what=f"a notice to room {room_id}'s members")
+
+    def on_room_event(self, event: dict[str, Any]) -> None:
+        """A ``room-notice`` from another instance: deliver it here."""
+        room_id, frame = event.get("room_id"), event.get("frame")
+        if isinstance(room_id, int) and isinstance(frame, dict):
+            self.deliver_to_members(room_id, frame)
 
     def on_everyone_event(self, event: dict[str, Any]) -> None:
         """An ``everyone-notice`` from another instance: deliver it here."""

@@ -139,6 +139,7 @@ class RateLimits:
         self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
         self.uploads = rule("uploads", config.rate_uploads, "file uploads")
         self.searches = rule("searches", config.rate_searches, "searches")
+        self.reports = rule("reports", config.rate_reports, "reports")
         self._rules = {
             r.name: r
             for r in (
@@ -153,6 +154,7 @@ class RateLimits:
                 self.invites,
                 self.uploads,
                 self.searches,
+                self.reports,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

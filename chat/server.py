@@ -75,7 +75,7 @@ from .http.app import create_app
 from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
-from .notices import EVERYONE_NOTICE, USER_NOTICE, Notices
+from .notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, Notices
 from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
 from .push.hosts import PushHosts
@@ -265,6 +265,7 @@ async def serve(
                     TOKENS_REVOKED: revocations.on_event,
                     USER_NOTICE: notices.on_event,
                     EVERYONE_NOTICE: notices.on_everyone_event,
+                    ROOM_NOTICE: notices.on_room_event,
                     PRESENCE: presence.on_event,
                 },
                 failures,

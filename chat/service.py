@@ -21,6 +21,7 @@ from .activity import Activity
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     NotAuthenticated,
@@ -28,11 +29,14 @@ from .errors import (
 )
 from .message_changes import MessageChanges
 from .message_pages import MAX_PAGE, MessagePages
+from .message_reports import MessageReports
 from .message_search import MessageSearch
 from .message_writer import MessageWriter, PendingMessage
 from .notification_levels import NotificationLevels
 from .rate_limits import RateLimits
 from .revocations import Revocations
+from .room_moderation import RoomModeration
+from .room_permissions import RANK
 from .store import (
     Accounts,
     Change,
@@ -40,7 +44,9 @@ from .store import (
     Files,
     History,
     Message,
+    Moderation,
     PublicRoom,
+    Reports,
     Room,
     RoomDetails,
     Rooms,
@@ -92,7 +98,9 @@ class Backlog:
     before_id: int | None
 
 
-class ServiceStore(Accounts, Rooms, Support, History, Changes, Files, Search, Protocol):
+class ServiceStore(
+    Accounts, Rooms, Support, History, Changes, Files, Search, Moderation, Reports, Protocol
+):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
 
@@ -148,6 +156,10 @@ class ChatService(AccountOperations):
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.message_search`).
         self.search = MessageSearch(self, store, rate_limits)
+        #: Roles, removals, bans, mutes, settings and the audit log (`chat.room_moderation`).
+        self.moderation = RoomModeration(self)
+        #: Reports of messages to a room's moderators (`chat.message_reports`).
+        self.reports = MessageReports(self, rate_limits)
         #: Edits, deletions and reactions (`chat.message_changes`).
         self.changes = MessageChanges(
             store,
@@ -155,7 +167,10 @@ class ChatService(AccountOperations):
             rate_limits,
             max_text_chars=max_text_chars,
             edit_window_s=edit_window_s,
+            moderators=self.moderation,
         )
+        # Notices to a room's members go to those connected here (`chat.activity`).
+        notices.find_members_with(self.activity.members_here)
         #: One lock per user while a read marker of theirs is being moved (`mark_read`).
         self._marking: dict[int, trio.Lock] = {}
 
@@ -190,7 +205,8 @@ class ChatService(AccountOperations):
             identity.user_id, {"Type": "joined", "RoomID": room.id, "Name": room.name}
         )
 
-    async def _room(self, room_id: int) -> Room:
+    async def room(self, room_id: int) -> Room:
+        """A room by id (`NotFound` if there is none): who may see it is the caller's."""
         room = await self.store.room_by_id(room_id)
         if room is None:
             raise NotFound(f"no room with RoomID {room_id}")
@@ -198,7 +214,7 @@ class ChatService(AccountOperations):
 
     async def visible_room(self, identity: Identity | None, room_id: int) -> Room:
         """A room's description: anyone may see a public room, only members a private one."""
-        room = await self._room(room_id)
+        room = await self.room(room_id)
         if room.is_private:
             if identity is None:
                 raise NotAuthenticated(f"room {room_id} is private: send a token")
@@ -209,7 +225,7 @@ class ChatService(AccountOperations):
     async def member_room(self, identity: Identity, room_id: int) -> Room:
         """A room the caller may read and write: one they are a member of, the lobby, or
         (for operators) any support thread."""
-        room = await self._room(room_id)
+        room = await self.room(room_id)
         if room.kind == "lobby" or (room.kind == "support" and identity.is_admin):
             return room
         if not await self.store.is_member(room.id, identity.user_id):
@@ -218,11 +234,13 @@ class ChatService(AccountOperations):
 
     async def room_members(
         self, identity: Identity, room_id: int, *, after: int = 0
-    ) -> list[tuple[int, str]]:
-        """(UID, name) of a room's members whose UIDs are above `after`, by UID, at most
+    ) -> list[tuple[int, str, str]]:
+        """(UID, name, role) of a room's members whose UIDs are above `after`, by UID, at most
         `MAX_MEMBERS_PAGE`: one page (members only, as reading the room). The lobby has no
         list: every user is in it."""
-        room = await self.member_room(identity, room_id)
+        room = await self.room(room_id)
+        if not (identity.is_admin and room.kind == "group"):  # operators act as owners
+            room = await self.member_room(identity, room_id)
         if room.kind == "lobby":
             raise InvalidInput(
                 f"room {room_id} is the lobby: every user is a member"
@@ -234,25 +252,34 @@ class ChatService(AccountOperations):
         """Join a public room (joining twice is fine). Private rooms take invitations only:
         their members (the creator, those invited) may "join" them again, as anyone may
         a room they are in; nobody else."""
-        room = await self._room(room_id)
+        room = await self.room(room_id)
         member = room.is_private and await self.store.is_member(room.id, identity.user_id)
         if member and room.kind == "group":
             return room
         if room.is_private or room.kind not in ("group", "lobby"):
-            raise Forbidden(f"room {room_id} is private: ask its creator for an invitation")
+            raise Forbidden(f"room {room_id} is private: ask its owners for an invitation")
         if room.kind == "group":
+            ban = await self.moderation.ban_in_force(room.id, identity.user_id)
+            if ban is not None:
+                until = "" if ban.until is None else f" until {shapes.timestamp(ban.until)}"
+                raise Forbidden(f"you are banned from room {room_id}{until}")
             await self.store.add_member(room.id, identity.user_id)
             await self._joined(identity, room)
         return room
 
     async def invite(self, identity: Identity, room_id: int, user_id: int) -> Room:
-        """Add a user to a room. Only the room's creator may; only group rooms take guests.
-        Each invitation counts against the caller's invitation limit (`RateLimited` past
-        it), one of a member too: it sends them an ``invited`` notice all the same."""
-        room = await self._room(room_id)
-        if room.kind != "group" or room.creator_id != identity.user_id:
-            raise Forbidden(f"only the creator of room {room_id} may invite users to it")
+        """Add a user to a room. Its owners and moderators may (and operators); only
+        group rooms take guests, and not users banned from them. Each invitation counts
+        against the caller's invitation limit (`RateLimited` past it), one of a member
+        too: it sends them an ``invited`` notice all the same."""
+        room = await self.room(room_id)
+        if room.kind != "group":
+            raise Forbidden(f"only group rooms take invitations, and room {room_id} is not one")
+        if await self.moderation.rank(identity, room) < RANK["moderator"]:
+            raise Forbidden(f"only an owner or moderator of room {room_id} may invite users to it")
         await self.user(user_id)
+        if await self.moderation.ban_in_force(room.id, user_id) is not None:
+            raise Conflict(f"UID {user_id} is banned from room {room_id}")
         self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         await self.store.add_member(room.id, user_id)
         # Told after the commit, so a client that enters the room at once may.

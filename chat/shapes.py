@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .store import Change, FileRef, Message, Reaction, Room, StoredFile, User, Version
+from .store import AuditEntry, Change, FileRef, Message, Reaction, Room, StoredFile, User, Version
 
 
 def timestamp(moment: datetime) -> str:
@@ -34,14 +34,17 @@ def public_profile(user: User) -> dict[str, Any]:
 
 
 def room(room: Room) -> dict[str, Any]:
-    """A room as spec 004 describes it; a direct room also names its two users ("UIDs",
-    lower first), so a client can tell who a conversation is with."""
+    """A room as spec 004 describes it, with its topic and slow mode (issue 25); a direct
+    room also names its two users ("UIDs", lower first), so a client can tell who a
+    conversation is with."""
     shape: dict[str, Any] = {
         "RoomID": room.id,
         "Name": room.name,
         "IsPrivate": room.is_private,
         "CreatorUID": room.creator_id,
         "CreatedAt": timestamp(room.created_at),
+        "Topic": room.topic,
+        "SlowModeSeconds": room.slow_mode_seconds,
     }
     if room.pair is not None:
         shape["UIDs"] = list(room.pair)
@@ -186,3 +189,23 @@ def support_message(message: Message, room: Room) -> dict[str, Any]:
     if message.files:
         shape["files"] = files(message.files)
     return shape
+
+
+def audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    """An entry of the audit log (issue 25) as `GET /room/{roomID}/audit` and `chat
+    audit --json` show it."""
+    assert entry.created_at is not None  # read from the log
+    target = None
+    if entry.target_id is not None:
+        target = person(entry.target_id, entry.target_name or "")
+    return {
+        "AuditID": entry.id,
+        "RoomID": entry.room_id,
+        "Action": entry.action,
+        "By": person(entry.actor_id, entry.actor_name),
+        "Target": target,
+        "MessageID": entry.message_id,
+        "Reason": entry.reason,
+        "Details": entry.details,
+        "CreatedAt": timestamp(entry.created_at),
+    }

@@ -46,15 +46,15 @@ async def test_create_room_returns_201_and_the_creator_is_a_member(server: Serve
     assert body["CreatedAt"].endswith("Z")
 
 
-async def test_create_room_with_a_taken_name_is_409(server: Server) -> None:
+async def test_create_public_room_with_a_public_room_s_name_is_409(server: Server) -> None:
     owner = await account(server, "owner")
     await _create(server, owner, "GeneralChat", private=False)
     async with http_client(server) as client:
         response = await client.post(
-            "/create-room", headers=owner.auth, json={"Name": "GeneralChat", "IsPrivate": True}
+            "/create-room", headers=owner.auth, json={"Name": "GeneralChat", "IsPrivate": False}
         )
     assert response.status_code == 409
-    assert "already taken" in response.json()["error"]
+    assert response.json()["error"] == "a public room named 'GeneralChat' exists already"
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,8 @@ async def test_room_members_are_the_creator_and_those_who_joined_or_were_invited
         await client.put("/invite", headers=owner.auth, json={"RoomID": room_id, "UID": guest.uid})
         await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
     assert await _members(server, guest, room_id) == [
-        {"UID": who.uid, "Username": who.name, "Online": False} for who in (owner, joiner, guest)
+        {"UID": who.uid, "Username": who.name, "Online": False, "Role": role}
+        for who, role in ((owner, "owner"), (joiner, "member"), (guest, "member"))
     ]
 
 
@@ -261,7 +262,7 @@ async def test_room_members_after_a_uid_are_the_next_page(server: Server) -> Non
     async with http_client(server) as client:
         await client.put("/join", headers=joiner.auth, json={"RoomID": room_id})
     assert await _members(server, owner, room_id, f"?after={owner.uid}") == [
-        {"UID": joiner.uid, "Username": "joiner", "Online": False}
+        {"UID": joiner.uid, "Username": "joiner", "Online": False, "Role": "member"}
     ]
     assert await _members(server, owner, room_id, f"?after={joiner.uid}") == []
 

@@ -243,6 +243,17 @@ async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> 
         assert not await store.is_member(room.id, other.id)
         with pytest.raises(RoomNameTaken):
             await store.create_room("general", is_private=False, creator_id=other.id)
+            await store.create_room("general", is_private=False, creator_id=owner.id)
+
+
+async def test_a_private_room_s_name_never_collides(config: Config) -> None:
+    async with open_store(config) as store:
+        owner = await store.create_user("owner", "hash")
+        other = await store.create_user("other", "hash")
+        private = await store.create_room("release", is_private=True, creator_id=owner.id)
+        public = await store.create_room("release", is_private=False, creator_id=other.id)
+        again = await store.create_room("release", is_private=True, creator_id=other.id)
+        assert len({private.id, public.id, again.id}) == 3
 
 
 async def test_adding_a_member_twice_is_harmless(config: Config) -> None:
@@ -273,11 +284,13 @@ async def test_room_members_come_a_page_at_a_time_by_uid(config: Config) -> None
         elsewhere = await store.create_room("other", is_private=False, creator_id=users[1].id)
         for user in reversed(users[1:]):
             await store.add_member(room.id, user.id)
-        every = [(user.id, user.name) for user in users]
+        every = [(user.id, user.name, "owner" if user is users[0] else "member") for user in users]
         first = await store.room_members(room.id, after=0, limit=3)
         rest = await store.room_members(room.id, after=first[-1][0], limit=3)
         assert (first, rest) == (every[:3], every[3:])
-        assert await store.room_members(elsewhere.id, after=0, limit=10) == [every[1]]
+        assert await store.room_members(elsewhere.id, after=0, limit=10) == [
+            (users[1].id, users[1].name, "owner")
+        ]
 
 
 async def test_a_pair_has_one_direct_room_even_when_created_concurrently(config: Config) -> None:

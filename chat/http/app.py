@@ -53,6 +53,7 @@ from .files import file_routes
 from .health import health_routes
 from .messages import message_routes
 from .metrics import metrics_routes
+from .moderation import moderation_routes
 from .notifications import notification_routes
 from .openapi import openapi_routes
 from .passwords import password_routes
@@ -60,6 +61,7 @@ from .people import people_routes
 from .presence import presence_routes
 from .profiles import profile_routes
 from .push import push_routes
+from .reports import report_routes
 from .rooms import room_routes
 from .search import search_routes
 from .sessions import session_routes
@@ -185,6 +187,8 @@ def create_app(
     app.register_blueprint(session_routes(service, sessions, config, hosts, addresses))
     app.register_blueprint(profile_routes(service))
     app.register_blueprint(room_routes(service))
+    app.register_blueprint(moderation_routes(service))
+    app.register_blueprint(report_routes(service))
     app.register_blueprint(message_routes(service))
     app.register_blueprint(notification_routes(service))
     app.register_blueprint(push_routes(service))

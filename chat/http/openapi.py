@@ -76,6 +76,8 @@ ROOM = exact_object(
         "IsPrivate": BOOLEAN,
         "CreatorUID": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
         "CreatedAt": TIMESTAMP,
+        "Topic": {"type": "string", "maxLength": 1000},
+        "SlowModeSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
     },
     {"UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2}},
 )

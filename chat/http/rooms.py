@@ -23,6 +23,7 @@ from quart import Blueprint, request
 
 from .. import shapes, validation
 from ..notification_levels import LEVELS, effective_level
+from ..room_permissions import ROLES
 from ..service import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
@@ -68,6 +69,10 @@ _UNREAD = exact_object(
         "Mentions": {**_COUNT, "maximum": UNREAD_CAP},
     }
 )
+#: A member as `GET /room/{roomID}/members` lists them: who, online or not, and role.
+_MEMBER = exact_object(
+    {**FOUND_USER["properties"], "Role": {"type": "string", "enum": list(ROLES)}}
+)
 _PUBLIC_ROOM = exact_object({"RoomID": ID, "Name": STRING, "Members": _COUNT})
 #: A room as `GET /room/{roomID}` describes it, and for a direct one its two users.
 _ROOM_DETAILS = {
@@ -76,8 +81,9 @@ _ROOM_DETAILS = {
         **ROOM["properties"],
         "Users": {"type": "array", "items": PUBLIC_PROFILE, "minItems": 2, "maxItems": 2},
         "Notifications": {"type": "string", "enum": list(LEVELS)},
+        "Role": {"type": "string", "enum": list(ROLES)},
     },
-    "required": [*ROOM["required"], "Notifications"],
+    "required": [*ROOM["required"], "Notifications", "Role"],
 }
 
 
@@ -86,6 +92,7 @@ def _room_details(details: RoomDetails) -> dict[str, Any]:
     direct conversation its users ("Users", as "UIDs")."""
     shape = shapes.room(details.room)
     shape["Notifications"] = effective_level(details.room, details.notification_level)
+    shape["Role"] = details.role
     if details.room.pair is not None and details.pair_names is not None:
         shape["Users"] = [
             shapes.person(uid, name)
@@ -243,12 +250,14 @@ def room_routes(service: ChatService) -> Blueprint:
             " the first); ask again with the last UID for the next page, until one comes"
             " back shorter. A direct conversation lists its two users, a support thread"
             " the user it is for. The lobby has no list (400): every user is in it."
-            " Online: with a WebSocket connection open on any instance."
+            " Online: with a WebSocket connection open on any instance. Role: owner,"
+            " moderator or member (a direct conversation's and support thread's: member);"
+            " server operators may list any group room's members."
         ),
         path={"room_id": ID},
         query={"after": ID_OR_ZERO},
         token=Token.REQUIRED,
-        answers=room_reading(Answer("the members", {"type": "array", "items": FOUND_USER})),
+        answers=room_reading(Answer("the members", {"type": "array", "items": _MEMBER})),
     )
     async def members(room_id: str) -> Any:
         identity = await require_identity(service, request)
@@ -257,7 +266,10 @@ def room_routes(service: ChatService) -> Blueprint:
         after = 0 if after_text is None else validation.query_number(after_text, "after")
         found = await service.room_members(identity, room_number, after=after)
         online = service.presence.is_online
-        return [{**shapes.person(uid, name), "Online": online(uid)} for uid, name in found]
+        return [
+            {**shapes.person(uid, name), "Online": online(uid), "Role": role}
+            for uid, name, role in found
+        ]
 
     @routes.get("/dm/<uid>")
     @describe(

@@ -3,8 +3,9 @@ built from them. Plain frozen dataclasses, the same for both backends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,11 @@ class Room:
     creator_id: int | None
     created_at: datetime
     pair: tuple[int, int] | None = None
+    #: A group room's topic ("" when none) and slow mode (0: off), set by its
+    #: moderators (`chat.room_moderation`). Rooms read with messages from the stream
+    #: leave them at these defaults: who hears of a message does not depend on them.
+    topic: str = ""
+    slow_mode_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +216,9 @@ class RoomDetails:
     pair_names: tuple[str, str] | None
     #: The notification level the user set for the room (None: its kind's default).
     notification_level: str | None = None
+    #: The user's role in the room: "owner", "moderator" or "member" (the lobby, direct
+    #: conversations and support threads: "member").
+    role: str = "member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,3 +323,55 @@ class SearchFilter:
     sender_id: int | None = None
     before_id: int | None = None
     limit: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """A ban from a room, or a mute in one (`Moderation`): whom, why, until when (None:
+    a ban until lifted), by whom (None: that user was deleted), since when."""
+
+    room_id: int
+    user_id: int
+    user_name: str
+    reason: str
+    until: datetime | None
+    by_id: int | None
+    by_name: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log (`Moderation.audit_entries`): who did what to whom,
+    when and why. Names are as they were then. `id` is 0 until stored."""
+
+    room_id: int | None
+    action: str
+    actor_id: int
+    actor_name: str
+    target_id: int | None = None
+    target_name: str | None = None
+    message_id: int | None = None
+    reason: str = ""
+    #: What else the action says ({"Role": ...}, {"Until": ...}, the settings changed):
+    #: JSON-ready values only.
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A report of a message (`Reports`), with the message as it is now."""
+
+    id: int
+    room_id: int
+    message: Message
+    reporter_id: int
+    reporter_name: str
+    reason: str
+    status: str
+    created_at: datetime
+    decided_by: int | None
+    decided_by_name: str | None
+    decided_at: datetime | None

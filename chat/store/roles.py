@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .records import (
     Added,
+    AuditEntry,
     Change,
     Message,
     NewMessage,
@@ -29,6 +30,8 @@ from .records import (
     PublicRoom,
     PushCandidate,
     PushSubscription,
+    Report,
+    Restriction,
     Room,
     RoomDetails,
     SearchFilter,
@@ -164,8 +167,10 @@ class Rooms(Protocol):
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
 
-    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
-        """(UID, name) of up to `limit` members of the room whose UIDs are above `after`,
+    async def room_members(
+        self, room_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(UID, name, role) of up to `limit` members of the room whose UIDs are above `after`,
         by UID: one page of `shared.rooms.ROOM_MEMBERS_SQL`, a range of the primary key."""
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
@@ -445,6 +450,89 @@ class Files(Protocol):
         """Those of `file_ids` that have a record."""
 
 
+class Moderation(Protocol):
+    """Running a room (issue 25; chat/store/shared/moderation.py): members' roles,
+    removals, bans and mutes (`kind` "ban" or "mute"), a room's settings, and the
+    append-only audit log. Each change is one transaction with its audit entry; one that
+    changes nothing writes no entry."""
+
+    async def member_role(self, room_id: int, user_id: int) -> str | None:
+        """The user's role in the room; None if they are not a member."""
+
+    async def set_member_role(
+        self, room_id: int, user_id: int, role: str, audit: AuditEntry
+    ) -> str | None:
+        """Give a member `role`; their role before (None: not a member, nothing done).
+        Raises `LastOwner` if they are the room's last owner and `role` is not owner."""
+
+    async def remove_member(
+        self, room_id: int, user_id: int, *, audit: AuditEntry | None, keep_an_owner: bool
+    ) -> str | None:
+        """Take the user out of the room; their role before (None: not a member). With
+        `keep_an_owner`, raises `LastOwner` rather than leave other members ownerless."""
+
+    async def restrict(
+        self,
+        kind: str,
+        room_id: int,
+        user_id: int,
+        *,
+        reason: str,
+        until: datetime | None,
+        by_id: int,
+        audit: AuditEntry,
+    ) -> str | None:
+        """Ban or mute the user (replacing one in force). A ban also removes them from
+        the room: their role before comes back (None: they were not a member)."""
+
+    async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
+        """Lift a ban or mute; False if none was in force."""
+
+    async def restrictions(
+        self, kind: str, room_id: int, *, user_id: int | None = None, limit: int
+    ) -> list[Restriction]:
+        """The bans or mutes in force in the room (one user's, with `user_id`), newest
+        first."""
+
+    async def update_room(self, room_id: int, changes: dict[str, Any], audit: AuditEntry) -> Room:
+        """Set some of a room's settings (`shared.moderation.ROOM_SETTINGS`: name, topic,
+        is_private, slow_mode_seconds); the room after. Raises `RoomNameTaken`."""
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append an entry for a change made elsewhere (a moderator's deletion)."""
+
+    async def audit_entries(
+        self, room_id: int | None, *, before: int | None, limit: int
+    ) -> list[AuditEntry]:
+        """A page of the log, newest first: ids below `before`, one room's or all."""
+
+
+class Reports(Protocol):
+    """Reports of messages (chat/store/shared/reports.py): one per reporter and message."""
+
+    async def add_report(
+        self, room_id: int, message_id: int, reporter_id: int, reason: str
+    ) -> tuple[Report, bool]:
+        """The reporter's report of the message, and whether it is new (False: they had
+        reported it before; that report comes back, unchanged)."""
+
+    async def message_room(self, message_id: int) -> int | None:
+        """The id of the room message `message_id` is in; None if there is no such message."""
+
+    async def report(self, report_id: int) -> Report | None: ...
+
+    async def reports(
+        self, room_id: int | None, *, status: str | None, before: int | None, limit: int
+    ) -> list[Report]:
+        """A page of reports, newest first: ids below `before`, one room's or all, one
+        status or all."""
+
+    async def decide_report(
+        self, report_id: int, status: str, by_id: int, audit: AuditEntry
+    ) -> Report | None:
+        """Resolve or dismiss a report (with its audit entry); None if there is none."""
+
+
 class Store(
     Accounts,
     Sessions,
@@ -457,6 +545,8 @@ class Store(
     Operations,
     Push,
     Files,
+    Moderation,
+    Reports,
     Protocol,
 ):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -59,7 +59,7 @@ from typing import Any
 
 from .. import shapes, validation
 from ..broadcaster import Event, Subscription, room_topic
-from ..errors import ChatError, InvalidInput, RateLimited
+from ..errors import ChatError, Forbidden, InvalidInput, RateLimited
 from ..service import MAX_RESUME, ChatService
 from ..store import Change, Message, Room
 from .dispatch import dumps
@@ -91,13 +91,17 @@ def encode_room_message(event: Event) -> str:
 class RoomProtocol:
     example = '{"Type": "enter", "RoomID": 1} or {"Type": "message", "Text": "..."}'
     # One per connection: slots keep each small.
-    __slots__ = ("_room", "_service", "_session", "_subscription")
+    __slots__ = ("_entering", "_entering_removed", "_room", "_service", "_session", "_subscription")
 
     def __init__(self, session: ClientSession, service: ChatService) -> None:
         self._session = session
         self._service = service
         self._room: Room | None = None
         self._subscription: Subscription | None = None
+        #: The room being entered, and whether its user was removed from it meanwhile.
+        self._entering: int | None = None
+        self._entering_removed = False
+        session.on_removal(self._removed_from)
 
     async def start(self) -> None:
         # The first frame is handled once the user's rooms are indexed for activity
@@ -121,15 +125,23 @@ class RoomProtocol:
         await self._session.send(self.error_frame(problem))
 
     def error_frame(
-        self, problem: str, client_msg_id: str | None = None, message_id: int | None = None
+        self,
+        problem: str,
+        client_msg_id: str | None = None,
+        message_id: int | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> str:
         """An error frame; one answering a message that carried a ClientMsgID repeats it,
-        and one answering a change to a message names the message (MessageID)."""
+        one answering a change to a message names the message (MessageID), and a slow
+        mode's refusal says in how many seconds to send again (RetryAfter)."""
         frame: dict[str, Any] = {"Type": "error", "Error": problem}
         if client_msg_id is not None:
             frame["ClientMsgID"] = client_msg_id
         if message_id is not None:
             frame["MessageID"] = message_id
+        if retry_after is not None:
+            frame["RetryAfter"] = retry_after
         return dumps(frame)
 
     def refusal_frame(self, error: RateLimited) -> str:
@@ -177,6 +189,15 @@ class RoomProtocol:
                 ' "react", "unreact", "read" or "typing"'
             )
 
+    def _removed_from(self, room_id: int) -> None:
+        """The user is no longer a member of `room_id` (`ClientSession.removed_from`):
+        leave it if this connection is in it, or note it if it is being entered (the
+        membership check may have passed just before the removal)."""
+        if self._room is not None and self._room.id == room_id:
+            self._leave()
+        if self._entering == room_id:
+            self._entering_removed = True
+
     def _leave(self) -> None:
         self._service.presence.leave_room(self._session)
         if self._subscription is not None:
@@ -192,7 +213,13 @@ class RoomProtocol:
             self._leave()
             await self._session.send(dumps({"Type": "left", "RoomID": left}))
             return
-        room = await self._service.member_room(identity, room_id)
+        self._entering, self._entering_removed = room_id, False
+        try:
+            room = await self._service.member_room(identity, room_id)
+        finally:
+            self._entering = None
+        if self._entering_removed:
+            raise Forbidden(f"you are not a member of room {room_id}")
         self._leave()
         if since_id is not None:
             await self._service.wait_until_delivered(since_id)
@@ -311,4 +338,6 @@ class RoomProtocol:
         """A pipelined message failed after its frame was handled: the error frame
         repeats its ClientMsgID, if it had one."""
         problem = str(error) if isinstance(error, ChatError) else "internal error"
-        self._session.send_nowait(self.error_frame(problem, client_msg_id))
+        # Slow mode's refusal says when the next send may go.
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        self._session.send_nowait(self.error_frame(problem, client_msg_id, retry_after=retry_after))

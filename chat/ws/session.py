@@ -155,6 +155,7 @@ class ClientSession:
         "_nursery",
         "_outbox",
         "_refusals",
+        "_removal_listeners",
         "_requests",
         "_settings",
         "_stream",
@@ -198,6 +199,7 @@ class ClientSession:
         #: The room a room-protocol connection is in (None: none; `chat.ws.rooms`).
         self.room_id: int | None = None
         self._identity_listeners: tuple[Callable[[Identity], None], ...] = ()
+        self._removal_listeners: tuple[Callable[[int], None], ...] = ()
         #: True once the receive loop has seen the connection close.
         self.peer_gone = False
         #: True once `close` was called: frames still arriving are not handled.
@@ -339,6 +341,17 @@ class ClientSession:
     def on_identity(self, listener: Callable[[Identity], None]) -> None:
         """Call `listener` whenever the identity is set (dialects that subscribe per user)."""
         self._identity_listeners = (*self._identity_listeners, listener)
+
+    def removed_from(self, room_id: int) -> None:
+        """The user is no longer a member of `room_id` (removed, banned, or left, on any
+        instance: `chat.notices`). Called before the ``removed`` frame is offered, so a
+        dialect in that room leaves it first (`on_removal`). Never waits."""
+        for listener in self._removal_listeners:
+            listener(room_id)
+
+    def on_removal(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(room_id)` whenever the user stops being a member of a room."""
+        self._removal_listeners = (*self._removal_listeners, listener)
 
     # --- requests and pipelined writes (`chat.ws.request_order`) ---
 

@@ -49,7 +49,7 @@ QUERY_TIMEOUT_S = 15.0
 _UNIQUE_ERRORS: dict[str, Callable[[str], Exception]] = {
     "users_name_key": NameTaken,
     "users_email_key": lambda _name: EmailTaken(),
-    "rooms_name_key": RoomNameTaken,
+    "rooms_public_name": RoomNameTaken,
 }
 
 

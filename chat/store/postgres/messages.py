@@ -25,6 +25,7 @@ from ..shared.messages import (
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
 from .files import aio_attach_files, aio_files_of_messages, messages_with_files
+from .room_rules import aio_batch_rules, aio_check_new
 
 if TYPE_CHECKING:
     import asyncpg
@@ -64,6 +65,15 @@ _ORIGINAL_MESSAGES = (
 
 async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[Added]:
     async with pool.acquire() as conn:
+        rules = await aio_batch_rules(conn, rows)
+        if rules is not None:
+            # A room may refuse or slow one of these: check the new rows after the
+            # insert, in its transaction, which a refusal rolls back.
+            async with conn.transaction():
+                added = await _aio_insert(conn, rows)
+                await aio_check_new(conn, rows, added, rules)
+                await _aio_refuse_replies_to_deleted(conn, rows)
+                return await _aio_attach(conn, rows, added)
         if any(row.reply_to is not None or row.files for row in rows):
             # Replies and files: one transaction, so that the look at the replies'
             # targets happens under the positions lock the insert takes (and holds to

@@ -42,7 +42,9 @@ async def _aio_create_room(
         except asyncpg.UniqueViolationError as error:
             raise unique_violation(error, name) from None
         await conn.execute(
-            "INSERT INTO room_members (room_id, user_id) VALUES ($1, $2)", room_id, creator_id
+            "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, 'owner')",
+            room_id,
+            creator_id,
         )
         return room_of(await conn.fetchrow(f"{ROOM_SELECT} WHERE r.id = $1", room_id))
 
@@ -125,10 +127,12 @@ class PostgresRooms(PostgresBase):
         )
         return [row["room_id"] for row in rows]
 
-    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
+    async def room_members(
+        self, room_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, str, str]]:
         sql = ROOM_MEMBERS_SQL.format(room="$1", after="$2", limit="$3")
         rows = await self._call(self._pool.fetch, sql, room_id, after, limit)
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         sql = ROOM_DETAILS_SQL.format(user="$1", lobby="$2::bigint")

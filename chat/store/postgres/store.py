@@ -6,7 +6,9 @@ from .accounts import PostgresAccounts
 from .changes import PostgresChanges
 from .files import PostgresFiles
 from .messages import PostgresMessages
+from .moderation import PostgresModeration
 from .push import PostgresPush
+from .reports import PostgresReports
 from .rooms import PostgresRooms
 from .search import PostgresSearch
 from .sessions import PostgresSessions
@@ -23,5 +25,7 @@ class PostgresStore(
     PostgresSearch,
     PostgresPush,
     PostgresFiles,
+    PostgresModeration,
+    PostgresReports,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -9,7 +9,7 @@ from .rows import Row, ToDatetime
 #: A room with its direct_rooms pair, if any (`room_from_row` reads it); add a WHERE.
 ROOM_SELECT = (
     "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
-    " d.low_user_id, d.high_user_id"
+    " r.topic, r.slow_mode_seconds, d.low_user_id, d.high_user_id"
     " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
 )
 
@@ -20,6 +20,10 @@ def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") ->
     if row is None:
         return None
     low, high = row[prefix + "low_user_id"], row[prefix + "high_user_id"]
+    # Topic and slow mode where the select has them (ROOM_SELECT); the stream's rooms
+    # leave them out (`Room` says why). keys(): `in` on a sqlite3.Row looks at values.
+    has_settings = "topic" in row.keys()  # noqa: SIM118
+    settings = (row["topic"], row["slow_mode_seconds"]) if has_settings else ("", 0)
     return Room(
         id=row[prefix + "id"],
         name=row[prefix + "name"],
@@ -28,13 +32,15 @@ def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") ->
         creator_id=row[prefix + "creator_id"],
         created_at=to_datetime(row[prefix + "created_at"]),
         pair=None if low is None else (low, high),
+        topic=settings[0],
+        slow_mode_seconds=settings[1],
     )
 
 
 #: One page of a room's members by UID, with their names: a range of room_members'
 #: primary key (room_id, user_id). {room}, {after} and {limit} are the placeholders.
 ROOM_MEMBERS_SQL = """
-SELECT u.id, u.name FROM room_members AS m JOIN users AS u ON u.id = m.user_id
+SELECT u.id, u.name, m.role FROM room_members AS m JOIN users AS u ON u.id = m.user_id
 WHERE m.room_id = {room} AND m.user_id > {after}
 ORDER BY m.user_id
 LIMIT {limit}
@@ -45,11 +51,11 @@ LIMIT {limit}
 #: they are a member of, by id, each with its direct_rooms pair and the pair's names.
 #: {user} and {lobby} are the stores' placeholders.
 ROOM_DETAILS_SQL = """
-SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
-       d.low_user_id, d.high_user_id, lo.name AS low_name, hi.name AS high_name,
-       n.level AS notification_level
-FROM (SELECT {lobby} AS room_id
-      UNION SELECT room_id FROM room_members WHERE user_id = {user}) AS mine
+SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at, r.topic,
+       r.slow_mode_seconds, d.low_user_id, d.high_user_id, lo.name AS low_name,
+       hi.name AS high_name, n.level AS notification_level, mine.role
+FROM (SELECT {lobby} AS room_id, 'member' AS role
+      UNION SELECT room_id, role FROM room_members WHERE user_id = {user}) AS mine
 JOIN rooms AS r ON r.id = mine.room_id
 LEFT JOIN direct_rooms AS d ON d.room_id = r.id
 LEFT JOIN users AS lo ON lo.id = d.low_user_id
@@ -63,7 +69,7 @@ def room_details_from_row(row: Row, to_datetime: ToDatetime) -> RoomDetails:
     room = room_from_row(row, to_datetime)
     assert room is not None
     names = None if room.pair is None else (row["low_name"], row["high_name"])
-    return RoomDetails(room, names, row["notification_level"])
+    return RoomDetails(room, names, row["notification_level"], row["role"])
 
 
 #: A user's notification level in a room, set or replaced ({user}, {room}, {level}).

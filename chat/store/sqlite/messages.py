@@ -28,6 +28,7 @@ from ..shared.rows import NO_UPPER_BOUND
 from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
 from .changes import remember_mentions
 from .files import attach_files, files_of_messages
+from .room_rules import RoomRules
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
@@ -75,6 +76,7 @@ class SQLiteMessages(SQLiteBase):
             now = now_ms()
             added = []
             with transaction(conn):
+                rules = RoomRules(conn, now)
                 for row in rows:
                     mentions = uids_to_json(row.mentions)
                     values = (
@@ -89,6 +91,8 @@ class SQLiteMessages(SQLiteBase):
                     )
                     stored = conn.execute(_INSERT_MESSAGE, values).fetchone()
                     if stored is not None:
+                        # After the insert, so a resend still answers its original.
+                        rules.check(row)
                         if mentions is not None:
                             remember_mentions(conn, row.room_id, stored["id"], mentions)
                         message = message_of(stored)

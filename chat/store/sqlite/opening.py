@@ -48,22 +48,48 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
     )
     applied_now = []
     for migration in migrations:
-        # BEGIN IMMEDIATE takes the write lock, so two processes starting at once apply
-        # each migration exactly once: the second one sees the first one's row.
-        with transaction(conn):
-            done = conn.execute(
-                f"SELECT 1 FROM {SCHEMA_VERSION_TABLE} WHERE version = ?", (migration.version,)
-            ).fetchone()
-            if done is None:
-                for statement in _split_statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at)"
-                    " VALUES (?, ?, ?)",
-                    (migration.version, migration.name, now_ms()),
-                )
-                applied_now.append(f"{migration.version:04d}_{migration.name}")
+        keys_off = migration.sql.startswith(FOREIGN_KEYS_OFF)
+        if keys_off:
+            # Outside any transaction: SQLite ignores this pragma inside one.
+            conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            # BEGIN IMMEDIATE takes the write lock, so two processes starting at once
+            # apply each migration exactly once: the second one sees the first one's row.
+            with transaction(conn):
+                done = conn.execute(
+                    f"SELECT 1 FROM {SCHEMA_VERSION_TABLE} WHERE version = ?",
+                    (migration.version,),
+                ).fetchone()
+                if done is None:
+                    for statement in _split_statements(migration.sql):
+                        conn.execute(statement)
+                    if keys_off:
+                        _check_foreign_keys(conn, migration)
+                    conn.execute(
+                        f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at)"
+                        " VALUES (?, ?, ?)",
+                        (migration.version, migration.name, now_ms()),
+                    )
+                    applied_now.append(f"{migration.version:04d}_{migration.name}")
+        finally:
+            if keys_off:
+                conn.execute("PRAGMA foreign_keys = ON")
     return applied_now
+
+
+#: The first line of a migration that rebuilds a table others refer to: it runs with
+#: foreign keys off (SQLite's procedure for changing a table's definition), and commits
+#: only if every reference still holds.
+FOREIGN_KEYS_OFF = "-- chat: foreign keys off"
+
+
+def _check_foreign_keys(conn: sqlite3.Connection, migration: Migration) -> None:
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise ValueError(
+            f"migration {migration.version:04d}_{migration.name} would break"
+            f" {len(broken)} foreign key reference(s), the first: {tuple(broken[0])}"
+        )
 
 
 def _fill_in_name_keys(conn: sqlite3.Connection) -> None:

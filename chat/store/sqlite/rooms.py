@@ -38,7 +38,8 @@ class SQLiteRooms(SQLiteBase):
                 except sqlite3.IntegrityError as error:
                     raise integrity_error(error, name) from None
                 conn.execute(
-                    "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                    "INSERT INTO room_members (room_id, user_id, joined_at, role)"
+                    " VALUES (?, ?, ?, 'owner')",
                     (room_id, creator_id, now),
                 )
                 room = room_of(conn.execute(f"{ROOM_SELECT} WHERE r.id = ?", (room_id,)).fetchone())
@@ -85,10 +86,12 @@ class SQLiteRooms(SQLiteBase):
             ]
         )
 
-    async def room_members(self, room_id: int, *, after: int, limit: int) -> list[tuple[int, str]]:
+    async def room_members(
+        self, room_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, str, str]]:
         sql = ROOM_MEMBERS_SQL.format(room="?", after="?", limit="?")
         rows = await self._run(lambda conn: conn.execute(sql, (room_id, after, limit)).fetchall())
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         sql = ROOM_DETAILS_SQL.format(user=":user", lobby=":lobby")

@@ -6,7 +6,9 @@ from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
 from .files import SQLiteFiles
 from .messages import SQLiteMessages
+from .moderation import SQLiteModeration
 from .push import SQLitePush
+from .reports import SQLiteReports
 from .rooms import SQLiteRooms
 from .search import SQLiteSearch
 from .sessions import SQLiteSessions
@@ -23,5 +25,7 @@ class SQLiteStore(
     SQLiteSearch,
     SQLitePush,
     SQLiteFiles,
+    SQLiteModeration,
+    SQLiteReports,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
