@@ -308,6 +308,27 @@ async def test_a_mute_for_10_minutes_closes_the_members_composer_saying_until_wh
     await in_browser(scenario)
 
 
+async def test_a_muted_members_reloaded_page_learns_the_mute_from_its_first_refusal(
+    places: tuple[Server, Server], ops: Ops
+) -> None:
+    await _api(
+        places[0], ops.alice, "PUT", f"/room/{ops.room_id}/mutes/{ops.carol.uid}", {"Seconds": 3600}
+    )
+
+    def scenario(browser):
+        carol = _in_room(browser, places[1], "carol", ops.room_id)
+        assert carol.page.is_enabled("#composer")  # no frame told this page
+        carol.say("can anyone hear me?")
+        expect(carol.page.locator("#messages li.failed .failure")).to_contain_text(
+            "Not sent: you are muted in room", timeout=WAIT_MS
+        )
+        expect(carol.page.locator("#composer-status")).to_contain_text("You are muted here until")
+        expect(carol.page.locator("#composer")).to_be_disabled()
+        _no_script_errors(carol)
+
+    await in_browser(scenario)
+
+
 async def test_a_moderator_deletes_a_members_message_from_its_menu(
     places: tuple[Server, Server], ops: Ops
 ) -> None:
