@@ -118,7 +118,6 @@ def page_query() -> tuple[int | None, int]:
 
 def moderation_routes(service: ChatService) -> Blueprint:
     routes = Blueprint("moderation", __name__)
-    moderation = service.moderation
 
     @routes.put("/room/<room_id>/members/<uid>")
     @describe(
@@ -142,7 +141,7 @@ def moderation_routes(service: ChatService) -> Blueprint:
         room_number = validation.path_id(room_id, "roomID")
         user_number = validation.path_id(uid, "UID")
         role = moderation_input.role(await json_object(request))
-        await moderation.set_role(identity, room_number, user_number, role)
+        await service.moderation.set_role(identity, room_number, user_number, role)
         return {"RoomID": room_number, "UID": user_number, "Role": role}
 
     @routes.delete("/room/<room_id>/members/<uid>")
@@ -171,11 +170,11 @@ def moderation_routes(service: ChatService) -> Blueprint:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
         if uid == "me":
-            await moderation.leave(identity, room_number)
+            await service.moderation.leave(identity, room_number)
             return {"RoomID": room_number}
         user_number = validation.path_id(uid, "UID")
         reason = moderation_input.reason(await optional_json_object(request))
-        await moderation.remove(identity, room_number, user_number, reason)
+        await service.moderation.remove(identity, room_number, user_number, reason)
         return {"RoomID": room_number, "UID": user_number}
 
     for kind, plural, longest, required in (
@@ -231,7 +230,7 @@ def moderation_routes(service: ChatService) -> Blueprint:
             raise InvalidInput(
                 'give at least one of "Name", "Topic", "IsPrivate" and "SlowModeSeconds"'
             )
-        room = await moderation.update_settings(identity, room_number, changes)
+        room = await service.moderation.update_settings(identity, room_number, changes)
         return shapes.room(room)
 
     @routes.get("/room/<room_id>/audit")
@@ -252,7 +251,7 @@ def moderation_routes(service: ChatService) -> Blueprint:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
         before, limit = page_query()
-        entries = await moderation.audit(identity, room_number, before=before, limit=limit)
+        entries = await service.moderation.audit(identity, room_number, before=before, limit=limit)
         return [shapes.audit_entry(entry) for entry in entries]
 
     @routes.get("/audit")
@@ -269,7 +268,7 @@ def moderation_routes(service: ChatService) -> Blueprint:
     async def audit() -> Any:
         identity = await require_identity(service, request)
         before, limit = page_query()
-        entries = await moderation.audit(identity, None, before=before, limit=limit)
+        entries = await service.moderation.audit(identity, None, before=before, limit=limit)
         return [shapes.audit_entry(entry) for entry in entries]
 
     return routes
@@ -285,7 +284,6 @@ def _restriction_routes(
     required: bool,
 ) -> None:
     """GET, PUT and DELETE of a room's bans (or mutes)."""
-    moderation = service.moderation
     what = "banned" if kind == "ban" else "muted"
 
     @routes.get(f"/room/<room_id>/{plural}", endpoint=f"list_{plural}")
@@ -304,7 +302,7 @@ def _restriction_routes(
     async def listing(room_id: str) -> Any:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
-        found = await moderation.restrictions(identity, room_number, kind)
+        found = await service.moderation.restrictions(identity, room_number, kind)
         return [restriction_shape(item) for item in found]
 
     description = (
@@ -336,10 +334,14 @@ def _restriction_routes(
         reason = moderation_input.reason(body)
         until = moderation_input.until(body, longest_s=longest_s, required=required)
         if kind == "ban":
-            await moderation.ban(identity, room_number, user_number, reason=reason, until=until)
+            await service.moderation.ban(
+                identity, room_number, user_number, reason=reason, until=until
+            )
         else:
             assert until is not None  # required
-            await moderation.mute(identity, room_number, user_number, reason=reason, until=until)
+            await service.moderation.mute(
+                identity, room_number, user_number, reason=reason, until=until
+            )
         return {
             "RoomID": room_number,
             "UID": user_number,
@@ -364,5 +366,5 @@ def _restriction_routes(
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
         user_number = validation.path_id(uid, "UID")
-        await moderation.lift(identity, room_number, user_number, kind)
+        await service.moderation.lift(identity, room_number, user_number, kind)
         return {"RoomID": room_number, "UID": user_number}

@@ -78,7 +78,6 @@ def report_shape(report: Report) -> dict[str, Any]:
 
 def report_routes(service: ChatService) -> Blueprint:
     routes = Blueprint("reports", __name__)
-    reports = service.reports
 
     @routes.post("/reports")
     @describe(
@@ -106,7 +105,7 @@ def report_routes(service: ChatService) -> Blueprint:
         body = await json_object(request)
         message_id = validation.require_id(body, "MessageID")
         reason = moderation_input.reason(body)
-        found, new = await reports.report(identity, message_id, reason)
+        found, new = await service.reports.report(identity, message_id, reason)
         return report_shape(found), 201 if new else 200
 
     @routes.get("/room/<room_id>/reports")
@@ -127,7 +126,7 @@ def report_routes(service: ChatService) -> Blueprint:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
         before, limit = page_query()
-        found = await reports.reports(
+        found = await service.reports.reports(
             identity,
             room_number,
             status=request.args.get("status", "open"),
@@ -146,7 +145,7 @@ def report_routes(service: ChatService) -> Blueprint:
     async def all_reports() -> Any:
         identity = await require_identity(service, request)
         before, limit = page_query()
-        found = await reports.reports(
+        found = await service.reports.reports(
             identity, None, status=request.args.get("status", "open"), before=before, limit=limit
         )
         return [report_shape(item) for item in found]
@@ -169,6 +168,6 @@ def report_routes(service: ChatService) -> Blueprint:
         report_number = validation.path_id(report_id, "ReportID")
         body = await json_object(request)
         status = validation.require_str(body, "Status")
-        return report_shape(await reports.decide(identity, report_number, status))
+        return report_shape(await service.reports.decide(identity, report_number, status))
 
     return routes

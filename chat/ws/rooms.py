@@ -213,16 +213,18 @@ class RoomProtocol:
             self._leave()
             await self._session.send(dumps({"Type": "left", "RoomID": left}))
             return
+        # From the membership check until subscribed, a removal from this room is
+        # noted (`_removed_from`): the check may have passed just before it.
         self._entering, self._entering_removed = room_id, False
         try:
             room = await self._service.member_room(identity, room_id)
+            self._leave()
+            if since_id is not None:
+                await self._service.wait_until_delivered(since_id)
         finally:
             self._entering = None
         if self._entering_removed:
             raise Forbidden(f"you are not a member of room {room_id}")
-        self._leave()
-        if since_id is not None:
-            await self._service.wait_until_delivered(since_id)
         self._room = room
         self._session.room_id = room.id  # its activity frames stop (`chat.activity`)
         self._subscription = self._session.subscribe(
