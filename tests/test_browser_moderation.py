@@ -432,6 +432,34 @@ async def test_the_audit_log_lists_the_moderators_actions_newest_first(
     await in_browser(scenario)
 
 
+async def test_a_moderator_lifts_a_ban_in_the_reports_view_and_the_member_may_join_again(
+    places: tuple[Server, Server], ops: Ops
+) -> None:
+    room = f"/room/{ops.room_id}"
+    await _api(places[0], ops.alice, "PUT", f"{room}/bans/{ops.carol.uid}", {"Reason": "spam"})
+
+    def scenario(browser):
+        alice = _in_room(browser, places[0], "alice", ops.room_id)
+        alice.page.get_by_role("button", name="Reports").click()
+        bans = alice.page.locator("#bans li")
+        expect(bans).to_have_text(
+            ["carol, until lifted by alice: “spam”Lift the ban"], timeout=WAIT_MS
+        )
+        alice.page.get_by_role("button", name="Lift carol's ban").click()
+        expect(bans).to_have_text(["None."], timeout=WAIT_MS)
+        expect(alice.page.locator("#audit li .what").first).to_have_text(
+            "alice lifted carol's ban", timeout=WAIT_MS
+        )
+        carol = open_client(browser, places[1].http)
+        carol.log_in("carol", PASSWORD)
+        carol.page.fill("#room-link", f"{places[1].http}/#/room/{ops.room_id}")
+        carol.page.click("#join-room-form button")
+        carol.wait_for_room("ops")
+        _no_script_errors(alice, carol)
+
+    await in_browser(scenario)
+
+
 async def test_room_settings_change_the_name_and_topic_for_the_other_person_live(
     places: tuple[Server, Server], ops: Ops
 ) -> None:

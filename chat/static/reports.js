@@ -2,8 +2,8 @@
 // "Reports" and "Audit log"): the header's Reports button opens them in place of the
 // conversation, as search results are shown. Each open report shows the message
 // reported, who reported it and why, with Show (the message in its room), Delete the
-// message, Resolve and Dismiss; the audit log lists who did what to whom, newest first,
-// with older pages on request. Everything goes into the page as text.
+// message, Resolve and Dismiss; the bans in force, each with Lift; the audit log lists
+// who did what to whom, newest first, with older pages on request. Everything goes into the page as text.
 
 import { clock } from "./moderation.js";
 
@@ -42,13 +42,14 @@ async function openReports(roomId) {
   $("#moderation-heading").textContent = `Reports and audit log: ${lent.roomName(roomId)}`;
   $("#moderation-error").hidden = true;
   $("#reports").replaceChildren();
+  $("#bans").replaceChildren();
   $("#audit").replaceChildren();
   $("#reports-status").textContent = "Loading…";
   $("#room").hidden = true;
   $("#search-view").hidden = true;
   $("#moderation-view").hidden = false;
   $("#moderation-close").focus();
-  await Promise.all([loadReports(turn), loadAudit(turn)]);
+  await Promise.all([loadReports(turn), loadBans(turn), loadAudit(turn)]);
 }
 
 // The conversation again (Back, Escape, or the person went to a room).
@@ -158,6 +159,46 @@ function button(label, className, action) {
   made.textContent = label;
   made.addEventListener("click", () => action(made));
   return made;
+}
+
+// --- bans ---
+
+async function loadBans(turn) {
+  let bans;
+  try {
+    bans = await lent.api("GET", `/room/${view.room}/bans`);
+  } catch (error) {
+    return failed(turn, error);
+  }
+  if (turn !== view.turn) return;
+  const items = bans.map((ban) => {
+    const item = document.createElement("li");
+    item.dataset.uid = String(ban.UID);
+    const about = document.createElement("span");
+    about.className = "what";
+    const until = ban.Until ? `until ${clock(ban.Until)}` : "until lifted";
+    const by = ban.By ? ` by ${ban.By.Username}` : "";
+    about.textContent = `${ban.Username}, ${until}${by}${ban.Reason ? `: “${ban.Reason}”` : ""}`;
+    const lift = button("Lift the ban", "plain", async () => {
+      try {
+        await lent.api("DELETE", `/room/${view.room}/bans/${ban.UID}`);
+      } catch (error) {
+        return failed(view.turn, error);
+      }
+      item.remove();
+      if ($("#bans").children.length === 0) loadBans(view.turn);   // says "None."
+      loadAudit(view.turn);
+    });
+    lift.setAttribute("aria-label", `Lift ${ban.Username}'s ban`);
+    item.append(about, lift);
+    return item;
+  });
+  if (items.length === 0) {
+    const none = document.createElement("li");
+    none.textContent = "None.";
+    items.push(none);
+  }
+  $("#bans").replaceChildren(...items);
 }
 
 // --- the audit log ---
