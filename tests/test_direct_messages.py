@@ -13,6 +13,11 @@ async def test_a_direct_message_reaches_every_connection_of_the_recipient(
     sender = await clients.json("/", token=alice.token)
     phone = await clients.json("/", token=bob.token)
     laptop = await clients.json("/ws", token=bob.token)
+    # Each connection subscribes once its handler starts, just after the handshake: a
+    # ping answered proves it has (frames are handled after the start).
+    for connection in (phone, laptop):
+        await connection.ws.send_message("ping")
+        assert await connection.ws.get_message() == "pong"
     await sender.send({"from": alice.uid, "to": bob.uid, "content": "hello"})
     for connection in (phone, laptop, sender):  # the sender's copy is its confirmation
         frame = await connection.receive()
