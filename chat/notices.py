@@ -102,12 +102,12 @@ class Notices:
             return
         data = text_frame(dumps(frame))
         room_id = frame.get("RoomID")
-        removed = frame.get("Type") == "removed" and isinstance(room_id, int)
+        removed = room_id if frame.get("Type") == "removed" and isinstance(room_id, int) else None
         for connection in list(connections):
-            if removed:
+            if removed is not None:
                 # First out of the room (no further message of it reaches this
                 # connection), then told why.
-                connection.removed_from(room_id)
+                connection.removed_from(removed)
             connection.offer(data)
 
     async def send(self, user_id: int, frame: dict[str, Any]) -> None:

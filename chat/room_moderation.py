@@ -287,7 +287,7 @@ class RoomModeration:
             room = await self._store.update_room(room.id, changed, entry)
         except RoomNameTaken:
             # Made public, or renamed: either way the name a public room has already.
-            raise RoomNameTaken(changed.get("name", room.name)) from None
+            raise RoomNameTaken(str(changed.get("name", room.name))) from None
         log_audit(entry)
         await self._notices.send_to_members(room.id, {"Type": "room", **shapes.room(room)})
         return room

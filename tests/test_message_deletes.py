@@ -124,7 +124,7 @@ async def test_a_member_may_not_delete_anothers_message(server: Server, clients:
     answer = await member.request({"Type": "delete", "MessageID": sent["MessageID"]})
     assert answer == {
         "Type": "error",
-        "Error": f"only the author of message {sent['MessageID']} or the creator of the room"
+        "Error": f"only the author of message {sent['MessageID']} or a moderator of the room"
         " may delete it",
         "MessageID": sent["MessageID"],
     }

@@ -53,6 +53,7 @@ async def _populated(store: Store) -> World:
     lobby = await store.room_by_id(store.lobby_id)
     assert lobby is not None
     other = await store.create_room("other", is_private=False, creator_id=alice.id)
+    await store.add_member(other.id, bob.id)  # a group room takes its members' messages only
     return World(store, alice.id, bob.id, lobby, other)
 
 

@@ -116,12 +116,12 @@ async def test_room_details_describe_each_room_of_get_rooms_as_get_room_does(
         response = await client.get("/rooms/details", headers=alice.auth)
         assert response.status_code == 200, response.text
         one_by_one = [(await client.get(f"/room/{i}", headers=alice.auth)).json() for i in ids]
-    # Each as GET /room describes it, plus the caller's notification level in it.
+    # Each as GET /room describes it, plus the caller's notification level and role in it.
     details = response.json()
-    assert [{k: v for k, v in room.items() if k != "Notifications"} for room in details] == (
-        one_by_one
-    )
+    own = ("Notifications", "Role")
+    assert [{k: v for k, v in room.items() if k not in own} for room in details] == one_by_one
     assert [room["Notifications"] for room in details] == ["mentions"] * 4
+    assert [room["Role"] for room in details] == ["member", "owner", "member", "member"]
     assert [room["Name"] for room in one_by_one] == ["lobby", "hers", "joined", "invited"]
 
 

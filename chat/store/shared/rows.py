@@ -12,6 +12,8 @@ class Row(Protocol):
 
     def __getitem__(self, key: str, /) -> Any: ...
 
+    def keys(self) -> Any: ...
+
 
 #: Turns a stored creation time into an aware datetime (each backend stores its own way).
 ToDatetime = Callable[[Any], datetime]

@@ -54,7 +54,7 @@ def _role(conn: sqlite3.Connection, room_id: int, user_id: int) -> str | None:
 
 
 def _is_last_owner(conn: sqlite3.Connection, room_id: int, user_id: int) -> bool:
-    return conn.execute(_OTHER_OWNERS, (room_id, user_id)).fetchone()[0] == 0
+    return bool(conn.execute(_OTHER_OWNERS, (room_id, user_id)).fetchone()[0] == 0)
 
 
 class SQLiteModeration(SQLiteBase):
