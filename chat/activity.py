@@ -209,11 +209,7 @@ class Activity:
             return
         del self._connections[user_id]
         for room_id in self._rooms.pop(user_id, ()):
-            members = self._members.get(room_id)
-            if members is not None:
-                members.discard(user_id)
-                if not members:
-                    del self._members[room_id]
+            self._drop_member(room_id, user_id)
 
     def _index(self, user_id: int, room_ids: Sequence[int]) -> None:
         """`user_id` is a member of `room_ids` (while connected here)."""
@@ -239,6 +235,9 @@ class Activity:
     def _unindex(self, user_id: int, room_id: int) -> None:
         """`user_id` is no longer a member of `room_id`."""
         self._rooms.get(user_id, set()).discard(room_id)
+        self._drop_member(room_id, user_id)
+
+    def _drop_member(self, room_id: int, user_id: int) -> None:
         members = self._members.get(room_id)
         if members is not None:
             members.discard(user_id)
@@ -246,8 +245,9 @@ class Activity:
                 del self._members[room_id]
 
     def members_here(self, room_id: int) -> Sequence[int] | set[int]:
-        """The users connected here who are members of group room `room_id` (for
-        `chat.notices`' notices to a room's members). Never waits."""
+        """The users connected here who are members of group room `room_id` (everyone
+        connected, for the lobby): who hears of its activity, and of `chat.notices`'
+        notices to a room's members. Never waits."""
         if room_id == self._lobby_id:
             return list(self._connections)
         return self._members.get(room_id, set())
@@ -263,13 +263,11 @@ class Activity:
 
     def _readers(self, room: Room) -> Sequence[int] | set[int]:
         """The users connected here who may read `room`."""
-        if room.id == self._lobby_id:
-            return list(self._connections)
         if room.kind == "direct":
             return ()  # every connection of the pair gets the message itself (user topics)
         if room.kind == "support" and room.creator_id is not None:
             return [room.creator_id] if room.creator_id in self._connections else []
-        return self._members.get(room.id, set())
+        return self.members_here(room.id)
 
     def _fan_out(self, published: Published) -> None:
         """Gather a published batch into its rooms' windows; tell those due now."""

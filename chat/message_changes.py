@@ -70,7 +70,7 @@ class Moderators(Protocol):
     async def may_delete_any(self, identity: Identity, room: Room) -> bool: ...
 
     async def deleted_by_moderator(
-        self, identity: Identity, room: Room, message: Message, change: Change
+        self, identity: Identity, room: Room, message: Message
     ) -> None: ...
 
 
@@ -158,7 +158,7 @@ class MessageChanges:
 
         change = self._published(await self._store.delete_message(room.id, message_id, check))
         if change is not None and deleted[-1].sender_id != identity.user_id:
-            await self._moderators.deleted_by_moderator(identity, room, deleted[-1], change)
+            await self._moderators.deleted_by_moderator(identity, room, deleted[-1])
         return change
 
     async def react(

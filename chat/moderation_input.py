@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import validation
 from .errors import InvalidInput
 from .room_permissions import ROLES
 
@@ -114,6 +115,7 @@ def page_limit(text: str | None) -> int:
     """A page's size from the query (``limit``): 1 to `MAX_PAGE`, `DEFAULT_PAGE` when absent."""
     if text is None:
         return DEFAULT_PAGE
-    if not text.isdecimal() or not 1 <= int(text) <= MAX_PAGE:
+    limit = validation.decimal(text, "limit", highest=MAX_PAGE)
+    if limit < 1:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}")
-    return int(text)
+    return limit

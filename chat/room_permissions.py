@@ -93,15 +93,23 @@ def allowed_in(room: Room, action: Action) -> bool:
     return room.kind == "lobby" and action in LOBBY_ACTIONS
 
 
+def _needed(room: Room, action: Action) -> int:
+    """The lowest rank that may do `action` in `room` (in the lobby: operators only)."""
+    return OPERATOR if room.kind == "lobby" else MINIMUM_RANK[action]
+
+
+def permits(room: Room, action: Action, rank: int) -> bool:
+    """Whether someone of `rank` may do `action` in `room` (`require`, without the words)."""
+    return allowed_in(room, action) and rank >= _needed(room, action)
+
+
 def require(room: Room, action: Action, rank: int) -> None:
     """Raise the exact refusal unless someone of `rank` may do `action` in `room`:
     `Conflict` (409) where the room's kind has no such thing, else `Forbidden`."""
     if not allowed_in(room, action):
         words = KIND_WORDS[room.kind]
         raise Conflict(f"room {room.id} is {words}: nobody may {action.value} there")
-    needed = MINIMUM_RANK[action]
-    if room.kind == "lobby":
-        needed = OPERATOR
+    needed = _needed(room, action)
     if rank < needed:
         if needed == OPERATOR:
             raise Forbidden(f"only a server operator may {action.value} in room {room.id}")

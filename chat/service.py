@@ -36,7 +36,7 @@ from .notification_levels import NotificationLevels
 from .rate_limits import RateLimits
 from .revocations import Revocations
 from .room_moderation import RoomModeration
-from .room_permissions import RANK
+from .room_permissions import Action, permits
 from .store import (
     Accounts,
     Change,
@@ -232,15 +232,21 @@ class ChatService(AccountOperations):
             raise Forbidden(f"you are not a member of room {room_id}")
         return room
 
+    async def moderated_room(self, identity: Identity, room_id: int) -> Room:
+        """`member_room`, except that an operator reaches any group room: operators act
+        as owners everywhere (`chat.room_permissions`), members or not."""
+        room = await self.room(room_id)
+        if identity.is_admin and room.kind == "group":
+            return room
+        return await self.member_room(identity, room_id)
+
     async def room_members(
         self, identity: Identity, room_id: int, *, after: int = 0
     ) -> list[tuple[int, str, str]]:
         """(UID, name, role) of a room's members whose UIDs are above `after`, by UID, at most
         `MAX_MEMBERS_PAGE`: one page (members only, as reading the room). The lobby has no
         list: every user is in it."""
-        room = await self.room(room_id)
-        if not (identity.is_admin and room.kind == "group"):  # operators act as owners
-            room = await self.member_room(identity, room_id)
+        room = await self.moderated_room(identity, room_id)
         if room.kind == "lobby":
             raise InvalidInput(
                 f"room {room_id} is the lobby: every user is a member"
@@ -275,7 +281,7 @@ class ChatService(AccountOperations):
         room = await self.room(room_id)
         if room.kind != "group":
             raise Forbidden(f"only group rooms take invitations, and room {room_id} is not one")
-        if await self.moderation.rank(identity, room) < RANK["moderator"]:
+        if not permits(room, Action.INVITE, await self.moderation.rank(identity, room)):
             raise Forbidden(f"only an owner or moderator of room {room_id} may invite users to it")
         await self.user(user_id)
         if await self.moderation.ban_in_force(room.id, user_id) is not None:

@@ -508,3 +508,15 @@ async def test_every_moderator_action_is_logged_as_a_structured_line(
         member.uid,
         "spam",
     )
+
+
+async def test_a_page_limit_of_thousands_of_digits_is_a_clear_error(server: Server) -> None:
+    owner, _mod, _member, room_id = await team(server)
+    assert await refused(server, owner, "GET", f"/room/{room_id}/audit?limit={'9' * 5000}") == (
+        400,
+        "limit must be at most 100",
+    )
+    assert await refused(server, owner, "GET", f"/room/{room_id}/audit?limit=0") == (
+        400,
+        "limit must be a whole number from 1 to 100",
+    )

@@ -22,6 +22,12 @@ async def json_object(request: Request) -> Mapping[str, Any]:
     return parse_json_object(await raw_body(request))
 
 
+async def optional_json_object(request: Request) -> Mapping[str, Any]:
+    """The body as a JSON object, or {} when there is none (a DELETE needs none)."""
+    raw = await raw_body(request)
+    return {} if not raw.strip() else parse_json_object(raw)
+
+
 async def raw_body(request: Request) -> bytes:
     """The request body's bytes, read once (not cached: a body is read by one parser)."""
     data = await request.get_data(cache=False, as_text=False)

@@ -240,9 +240,7 @@ def message_routes(service: ChatService) -> Blueprint:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
         message_number = validation.path_id(message_id, "messageID")
-        room = await service.room(room_number)
-        if not (identity.is_admin and room.kind == "group"):  # operators act as owners
-            room = await service.member_room(identity, room_number)
+        room = await service.moderated_room(identity, room_number)
         await service.changes.delete(identity, room, message_number)
         return "", 204
 

@@ -11,7 +11,6 @@ audit log; the rules are `chat.room_moderation`'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from quart import Blueprint, request
@@ -22,7 +21,7 @@ from ..moderation_input import MAX_BAN_SECONDS, MAX_MUTE_SECONDS
 from ..room_permissions import ROLES
 from ..service import ChatService
 from ..store import Restriction
-from .bodies import json_object, parse_json_object, raw_body
+from .bodies import json_object, optional_json_object
 from .identity import require_identity
 from .openapi import (
     BOOLEAN,
@@ -90,12 +89,6 @@ _UNTIL = {
     "Until": {**TIMESTAMP, "description": "when it ends (ISO 8601, with a zone)"},
     "Seconds": {"type": "integer", "minimum": 1, "description": "or how long from now"},
 }
-
-
-async def optional_json_object(request: Any) -> Mapping[str, Any]:
-    """The body as a JSON object; {} when there is none (a DELETE needs none)."""
-    raw = await raw_body(request)
-    return {} if not raw.strip() else parse_json_object(raw)
 
 
 def restriction_shape(found: Restriction) -> dict[str, Any]:

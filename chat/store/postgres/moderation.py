@@ -19,6 +19,7 @@ from ..shared.moderation import (
     OTHER_OWNERS_SQL,
     REMOVE_MEMBER_SQL,
     RESTRICT_SQL,
+    RESTRICTION_TABLES,
     RESTRICTIONS_SQL,
     ROOM_SETTINGS,
     SET_ROLE_SQL,
@@ -42,7 +43,6 @@ _OTHER_MEMBERS = OTHER_MEMBERS_SQL.format(**_ROOM_USER)
 _SET_ROLE = SET_ROLE_SQL.format(role="$3", **_ROOM_USER)
 _REMOVE_MEMBER = REMOVE_MEMBER_SQL.format(**_ROOM_USER)
 _INSERT_AUDIT = insert_audit_sql([f"${n}" for n in range(1, 10)], now="now()")
-_TABLES = {"ban": "room_bans", "mute": "room_mutes"}
 
 
 async def _audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
@@ -117,7 +117,13 @@ class PostgresModeration(PostgresBase):
         audit: AuditEntry,
     ) -> str | None:
         sql = RESTRICT_SQL.format(
-            table=_TABLES[kind], room="$1", user="$2", reason="$3", until="$4", by="$5", now="now()"
+            table=RESTRICTION_TABLES[kind],
+            room="$1",
+            user="$2",
+            reason="$3",
+            until="$4",
+            by="$5",
+            now="now()",
         )
 
         async def restrict(pool: asyncpg.Pool) -> str | None:
@@ -134,7 +140,7 @@ class PostgresModeration(PostgresBase):
         return await self._call(restrict, self._pool)
 
     async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
-        sql = LIFT_SQL.format(table=_TABLES[kind], room="$1", user="$2")
+        sql = LIFT_SQL.format(table=RESTRICTION_TABLES[kind], room="$1", user="$2")
 
         async def lift(pool: asyncpg.Pool) -> bool:
             async with pool.acquire() as conn, conn.transaction():
@@ -156,7 +162,7 @@ class PostgresModeration(PostgresBase):
     ) -> list[Restriction]:
         and_user = "" if user_id is None else "AND x.user_id = $3"
         sql = RESTRICTIONS_SQL.format(
-            table=_TABLES[kind], room="$1", now="now()", and_user=and_user, limit="$2"
+            table=RESTRICTION_TABLES[kind], room="$1", now="now()", and_user=and_user, limit="$2"
         )
         args = (room_id, limit) if user_id is None else (room_id, limit, user_id)
         rows = await self._call(self._pool.fetch, sql, *args)

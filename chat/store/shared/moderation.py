@@ -27,6 +27,9 @@ OTHER_MEMBERS_SQL = (
 SET_ROLE_SQL = "UPDATE room_members SET role = {role} WHERE room_id = {room} AND user_id = {user}"
 REMOVE_MEMBER_SQL = "DELETE FROM room_members WHERE room_id = {room} AND user_id = {user}"
 
+#: The table of each kind of restriction.
+RESTRICTION_TABLES = {"ban": "room_bans", "mute": "room_mutes"}
+
 #: A ban or a mute ({table}: room_bans or room_mutes), set or replaced.
 RESTRICT_SQL = """
 INSERT INTO {table} (room_id, user_id, reason, until, by_id, created_at)

@@ -18,6 +18,7 @@ from ..shared.moderation import (
     OTHER_OWNERS_SQL,
     REMOVE_MEMBER_SQL,
     RESTRICT_SQL,
+    RESTRICTION_TABLES,
     RESTRICTIONS_SQL,
     ROOM_SETTINGS,
     SET_ROLE_SQL,
@@ -37,7 +38,6 @@ _OTHER_MEMBERS = OTHER_MEMBERS_SQL.format(**_ROOM_USER)
 _SET_ROLE = SET_ROLE_SQL.format(role="?", **_ROOM_USER)
 _REMOVE_MEMBER = REMOVE_MEMBER_SQL.format(**_ROOM_USER)
 _INSERT_AUDIT = insert_audit_sql(["?"] * 9, now="?")
-_TABLES = {"ban": "room_bans", "mute": "room_mutes"}
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -113,7 +113,13 @@ class SQLiteModeration(SQLiteBase):
         audit: AuditEntry,
     ) -> str | None:
         sql = RESTRICT_SQL.format(
-            table=_TABLES[kind], room="?", user="?", reason="?", until="?", by="?", now="?"
+            table=RESTRICTION_TABLES[kind],
+            room="?",
+            user="?",
+            reason="?",
+            until="?",
+            by="?",
+            now="?",
         )
 
         def restrict(conn: sqlite3.Connection) -> str | None:
@@ -130,7 +136,7 @@ class SQLiteModeration(SQLiteBase):
         return await self._run(restrict)
 
     async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
-        sql = LIFT_SQL.format(table=_TABLES[kind], room="?", user="?")
+        sql = LIFT_SQL.format(table=RESTRICTION_TABLES[kind], room="?", user="?")
 
         def lift(conn: sqlite3.Connection) -> bool:
             now = now_ms()
@@ -148,7 +154,11 @@ class SQLiteModeration(SQLiteBase):
     ) -> list[Restriction]:
         and_user = "" if user_id is None else "AND x.user_id = :user"
         sql = RESTRICTIONS_SQL.format(
-            table=_TABLES[kind], room=":room", now=":now", and_user=and_user, limit=":limit"
+            table=RESTRICTION_TABLES[kind],
+            room=":room",
+            now=":now",
+            and_user=and_user,
+            limit=":limit",
         )
         values = {"room": room_id, "user": user_id, "now": now_ms(), "limit": limit}
         rows = await self._run(lambda conn: conn.execute(sql, values).fetchall())
