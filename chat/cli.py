@@ -22,7 +22,7 @@ from . import __version__
 from . import config as config_module
 from .audit_command import add_audit_parser
 from .config import Config, ConfigError
-from .errors import AlreadyServed, ChatError
+from .errors import AlreadyServed, ChatError, MissingSchema
 from .server import serve
 from .store import describe_database, open_store
 from .user_commands import add_user_parsers
@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations and exit")
     config_module.add_flags(migrate_parser, only=config_module.DATABASE_SETTINGS)
+    migrate_parser.add_argument(
+        "--create-schema",
+        action="store_true",
+        help="PostgreSQL: create the search_path's schema if it does not exist",
+    )
 
     user_parser = commands.add_parser("user", help="manage users and operators")
     add_user_parsers(
@@ -159,8 +164,8 @@ async def _supervise_until_signalled(config: Config) -> bool:
     return supervisor.clean_exit
 
 
-async def _migrate(config: Config) -> None:
-    async with open_store(config) as store:
+async def _migrate(config: Config, create_schema: bool) -> None:
+    async with open_store(config, create_schema=create_schema) as store:
         applied = getattr(store, "applied_migrations", [])
         where = describe_database(config)
         if applied:
@@ -184,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "serve":
             trio.run(_serve_until_signalled, config, args)
         elif args.command == "migrate":
-            trio.run(_migrate, config)
+            trio.run(_migrate, config, args.create_schema)
         elif args.command in ("user", "audit"):
             args.run(config, args)
     except KeyboardInterrupt:
@@ -207,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         print(f"chat: {_describe(expected, config)}", file=sys.stderr)
-        # Serving a SQLite file another server serves is a configuration error.
-        return 2 if isinstance(expected, AlreadyServed) else 1
+        # Serving a SQLite file another server serves, or a schema that does not
+        # exist, is a configuration error.
+        return 2 if isinstance(expected, (AlreadyServed, MissingSchema)) else 1
     return 0
 
 

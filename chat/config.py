@@ -393,8 +393,8 @@ SETTINGS: tuple[Setting, ...] = (
         "CHAT_JWT_SECRET",
         None,
         _secret,
-        "HS256 signing key (32+ bytes). Unset: generated once into the data directory. "
-        "Set it (the same on every instance) when you run several instances.",
+        "HS256 signing key (32+ bytes). Unset: generated once, into the data directory "
+        "(SQLite) or into the database, shared by every instance (PostgreSQL).",
     ),
     Setting("token_ttl", "CHAT_TOKEN_TTL", None, _positive_int, "Token lifetime in seconds."),
     Setting(

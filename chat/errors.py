@@ -130,3 +130,9 @@ class Overloaded(Unavailable):
 class AlreadyServed(ChatError):
     """Another process already serves this SQLite database (SQLite serves one instance).
     `chat serve` exits with code 2, as for a setting it cannot use."""
+
+
+class MissingSchema(ChatError):
+    """The PostgreSQL database has none of the schemas its search_path names, so there is
+    nowhere to create the tables. `chat serve` and `chat migrate` exit with code 2, as for
+    a setting they cannot use; `chat migrate --create-schema` creates it."""

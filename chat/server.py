@@ -59,7 +59,7 @@ import trio
 
 from . import names, validation
 from .activity import Activity
-from .auth import Passwords, Tokens, load_or_create_secret
+from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
 from .client_address import ClientAddresses
@@ -89,6 +89,7 @@ from .revocations import TOKENS_REVOKED, Revocations
 from .search_indexer import SearchIndexer
 from .service import ChatService
 from .sessions import BrowserSessions
+from .signing_key import load_signing_key
 from .store import describe_database, open_store
 from .task_failures import TaskFailures
 from .ws.server import WebSocketServer
@@ -117,11 +118,7 @@ async def serve(
     """
     # Names this process among the cluster's instances (logs, events on the bus).
     instance_id = secrets.token_hex(6)
-    secret = config.jwt_secret
-    if secret is None:
-        secret = await trio.to_thread.run_sync(load_or_create_secret, config.data_dir)
     passwords = Passwords(config.bcrypt_cost, queue=config.bcrypt_queue)
-    tokens = Tokens(secret, config.token_ttl)
     # What the root tasks survived (an event or a batch that raised): logged and counted,
     # so that no client and no other instance can end this one (chat/task_failures.py).
     failures = TaskFailures()
@@ -133,6 +130,7 @@ async def serve(
     addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
     async with open_store(config, serving=True) as store, open_storage(config) as storage:
+        tokens = Tokens(await load_signing_key(config, store), config.token_ttl)
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)

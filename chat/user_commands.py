@@ -108,12 +108,36 @@ def _role(user: User) -> str:
     return "operator" if user.is_admin else "user"
 
 
+#: What a command that needs a password says when nobody can be asked for one.
+NO_TERMINAL = (
+    "no terminal to ask for the password on: give it on standard input with "
+    "--password-stdin (printf '%s\\n' \"$PASSWORD\" | chat user ... --password-stdin)"
+)
+
+
+def _has_terminal() -> bool:
+    """True if a prompt can reach a person: getpass asks on the controlling terminal
+    (/dev/tty), or on standard input when that is one."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return True
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:  # no controlling terminal (cron, systemd, a container, CI)
+        return False
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != first:
-        raise ChatError("the passwords do not match")
+    if not _has_terminal():
+        raise ChatError(NO_TERMINAL)
+    try:
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise ChatError("the passwords do not match")
+    except EOFError:  # Ctrl-D at the prompt
+        raise ChatError("no password given") from None
     return first
 
 

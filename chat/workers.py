@@ -38,7 +38,6 @@ from typing import NoReturn
 
 import trio
 
-from .auth import load_or_create_secret
 from .config import Config, to_environ
 from .errors import ChatError
 from .server import format_address
@@ -207,15 +206,13 @@ class Supervisor:
         """Start every worker, report the address once all listen, keep them running.
         Runs until cancelled, then stops them all gracefully."""
         config = self._config
-        secret = config.jwt_secret or await trio.to_thread.run_sync(
-            load_or_create_secret, config.data_dir
-        )
         probe = _reserve_port(config.host) if config.port == 0 else None
         try:
             port = probe.getsockname()[1] if probe is not None else config.port
             # Every worker gets the same settings, fixed here: the port (even for port
-            # 0) and the signing key (even a generated one), so that they are one chat.
-            worker_config = config.replace(port=port, workers=1, jwt_secret=secret)
+            # 0), so that they are one chat. Workers run on PostgreSQL, so without
+            # CHAT_JWT_SECRET they all read the one key the database keeps (signing_key).
+            worker_config = config.replace(port=port, workers=1)
             environ = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
             environ.update(to_environ(worker_config))
             stop_timeout = (

@@ -23,6 +23,8 @@ from support import (
     chat_environ,
     http_client,
     open_clients,
+    pg_session,
+    postgres_url_or_skip,
     run_chat,
     start_server,
 )
@@ -584,3 +586,57 @@ async def test_argparse_errors_keep_the_usage_line() -> None:
     assert unknown.returncode == 2
     assert unknown.stderr.startswith(b"usage: chat ")
     assert b"unrecognized arguments: --port 9000" in unknown.stderr
+
+
+async def _without_a_terminal(*args: str, env: dict[str, str]) -> CompletedProcess[bytes]:
+    """`chat *args` in a session of its own: no controlling terminal, stdin empty."""
+    return await trio.run_process(
+        [sys.executable, "-m", "chat", *args],
+        env=env,
+        stdin=b"",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        start_new_session=True,
+    )
+
+
+async def test_user_add_without_a_terminal_or_password_stdin_says_how_to_give_one(
+    config: Config,
+) -> None:
+    result = await _without_a_terminal("user", "add", "bob", env=chat_environ(config))
+    assert result.returncode == 1
+    assert b"no terminal to ask for the password on" in result.stderr
+    assert b"--password-stdin" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_user_passwd_without_a_terminal_says_how_to_give_one(config: Config) -> None:
+    env = chat_environ(config)
+    added = await run_chat("user", "add", "bob", "--password-stdin", env=env, stdin=b"pw-of-bob\n")
+    assert added.returncode == 0, added.stderr
+    result = await _without_a_terminal("user", "passwd", "bob", env=env)
+    assert result.returncode == 1
+    assert b"no terminal to ask for the password on" in result.stderr
+
+
+async def test_migrate_into_a_missing_schema_says_how_to_create_it(tmp_path: Path) -> None:
+    base = postgres_url_or_skip()
+    schema = "chat_missing_" + os.urandom(4).hex()
+    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    env = dict(os.environ, CHAT_DATA_DIR=str(tmp_path), CHAT_DATABASE_URL=url)
+    for command in (("migrate",), ("serve", "--port", "0")):
+        refused = await run_chat(*command, env=env)
+        assert refused.returncode == 2, refused.stderr
+        assert f"has no schema '{schema}'".encode() in refused.stderr
+        assert b"chat migrate --create-schema" in refused.stderr
+        assert b"Traceback" not in refused.stderr
+    try:
+        created = await run_chat("migrate", "--create-schema", env=env)
+        assert created.returncode == 0, created.stderr
+        assert b"applied 0001_initial" in created.stdout
+        again = await run_chat("migrate", env=env)
+        assert again.returncode == 0 and b"already up to date" in again.stdout
+    finally:
+        async with pg_session(base) as execute:
+            await execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

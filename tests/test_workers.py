@@ -27,6 +27,7 @@ from support import (
     TEST_SECRET,
     account,
     chat_environ,
+    http_client,
     open_clients,
     run_chat,
     throwaway_postgres_schema,
@@ -196,3 +197,17 @@ def test_the_worker_plumbing_is_not_in_the_help() -> None:
     ).stdout
     assert "--workers" in shown
     assert "--ready-fd" not in shown and "--lifeline-fd" not in shown and "--worker " not in shown
+
+
+async def test_workers_without_a_secret_all_accept_one_token(tmp_path: Path) -> None:
+    # Each worker reads the key the database keeps; each request below is a new
+    # connection, which the kernel hands to either worker.
+    async with (
+        throwaway_postgres_schema() as url,
+        open_workers(tmp_path, url, jwt_secret=None) as running,
+    ):
+        alice = await account(running.server, "alice")
+        for _ in range(16):
+            async with http_client(running.server) as client:
+                response = await client.get("/rooms", headers=alice.auth)
+            assert response.status_code == 200, response.text

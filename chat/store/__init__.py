@@ -107,20 +107,24 @@ def describe_database(config: Config) -> str:
 
 
 @asynccontextmanager
-async def open_store(config: Config, *, serving: bool = False) -> AsyncIterator[Store]:
+async def open_store(
+    config: Config, *, serving: bool = False, create_schema: bool = False
+) -> AsyncIterator[Store]:
     """Open and migrate the configured database for the duration of the block.
 
     `serving` is for `chat serve`: a SQLite database then belongs to this process alone
     (`chat.store.sqlite.serving_lock`), and a second server on it raises
     `chat.errors.AlreadyServed`. Raises `chat.errors.Unavailable` if the database cannot
-    be reached.
+    be reached. `create_schema` is for `chat migrate --create-schema` (PostgreSQL).
     """
     url = config.database_url
     if config.is_postgres:
         assert url is not None
         from .postgres import open_postgres_store
 
-        async with open_postgres_store(url, pool_size=config.db_pool_size) as pg_store:
+        async with open_postgres_store(
+            url, pool_size=config.db_pool_size, create_schema=create_schema
+        ) as pg_store:
             yield pg_store
         return
 

@@ -7,12 +7,14 @@ filling in name keys, and the pool.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ...errors import MissingSchema
 from ..aio_bridge import open_aio_loop
 from ..migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 from ..shared.accounts import NAME_KEYS, assign_name_keys
@@ -22,6 +24,8 @@ from .store import PostgresStore
 
 if TYPE_CHECKING:
     import asyncpg
+
+log = logging.getLogger("chat.store")
 
 
 # pg_advisory_xact_lock key that serialises migrations (and filling in name keys) between
@@ -43,16 +47,58 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 async def _aio_prepare(
-    conn: asyncpg.Connection, migrations: list[Migration]
+    conn: asyncpg.Connection, migrations: list[Migration], create_schema: bool
 ) -> tuple[list[str], int, str]:
     """Apply the migrations the database lacks, give users without name keys theirs,
     then read what the store needs to know: (the migrations applied, the lobby's id, the
     cluster id)."""
+    await _aio_require_schema(conn, create_schema)
     applied = await _aio_migrate(conn, migrations)
     await _aio_fill_in_name_keys(conn)
     lobby_id = await conn.fetchval("SELECT id FROM rooms WHERE kind = 'lobby'")
     cluster_id = await conn.fetchval("SELECT id FROM cluster")
     return applied, lobby_id, cluster_id
+
+
+def _search_path_schemas(search_path: str) -> list[str]:
+    """The schema names of a ``SHOW search_path`` answer, ``$user`` left out."""
+    names = []
+    for part in search_path.split(","):
+        name = part.strip()
+        if name.startswith('"') and name.endswith('"') and len(name) >= 2:
+            name = name[1:-1].replace('""', '"')
+        if name and name != "$user":
+            names.append(name)
+    return names
+
+
+async def _aio_require_schema(conn: asyncpg.Connection, create_schema: bool) -> None:
+    """Make sure the tables have a schema to go to: without one, PostgreSQL's own answer
+    ("no schema has been selected to create in") tells an operator nothing."""
+    if await conn.fetchval("SELECT current_schema()") is not None:
+        return
+    search_path = str(await conn.fetchval("SHOW search_path"))
+    database = str(await conn.fetchval("SELECT current_database()"))
+    wanted = _search_path_schemas(search_path)
+    if not wanted:
+        raise MissingSchema(
+            f"PostgreSQL: the search_path ({search_path}) names no schema to create the "
+            f"tables in; name one in the database URL (?search_path=chat) or leave it out"
+        )
+    if create_schema:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(wanted[0])}")
+        log.info("created schema %s in database %s", wanted[0], database)
+        return
+    raise MissingSchema(
+        f"PostgreSQL: database {database!r} has no schema {wanted[0]!r} (the search_path is "
+        f"{search_path}); create it with `chat migrate --create-schema`, or in psql: "
+        f"CREATE SCHEMA {_quoted(wanted[0])};"
+    )
+
+
+def _quoted(identifier: str) -> str:
+    """`identifier` as a PostgreSQL quoted identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
@@ -139,9 +185,13 @@ async def _close_connection(aio_as_trio: Callable[..., Any], conn: asyncpg.Conne
 
 
 @asynccontextmanager
-async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[PostgresStore]:
+async def open_postgres_store(
+    url: str, *, pool_size: int, create_schema: bool = False
+) -> AsyncIterator[PostgresStore]:
     """Migrate the database at `url` and give users without name keys theirs
     (`_aio_fill_in_name_keys`), connect a pool to it, and close the pool on exit.
+    `create_schema` creates the search_path's first schema if none exists
+    (`chat migrate --create-schema`); otherwise that raises `MissingSchema`.
 
     Raises `Unavailable` when the server cannot be reached, refuses the connection, or
     goes away while the database is being opened.
@@ -159,7 +209,9 @@ async def open_postgres_store(url: str, *, pool_size: int) -> AsyncIterator[Post
             conn = await aio_as_trio(asyncpg.connect)(url, timeout=base.CONNECT_TIMEOUT_S)
         try:
             with unavailable_on(database_away(), "PostgreSQL went away while opening it"):
-                applied, lobby_id, cluster_id = await aio_as_trio(_aio_prepare)(conn, migrations)
+                applied, lobby_id, cluster_id = await aio_as_trio(_aio_prepare)(
+                    conn, migrations, create_schema
+                )
         finally:
             await _close_connection(aio_as_trio, conn)
         with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):

@@ -11,6 +11,7 @@ from .push import PostgresPush
 from .reports import PostgresReports
 from .rooms import PostgresRooms
 from .search import PostgresSearch
+from .secrets import PostgresSecrets
 from .sessions import PostgresSessions
 from .support import PostgresSupport
 
@@ -27,5 +28,6 @@ class PostgresStore(
     PostgresFiles,
     PostgresModeration,
     PostgresReports,
+    PostgresSecrets,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""
