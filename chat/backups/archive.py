@@ -28,6 +28,8 @@ DATABASE = "chat.sqlite3"
 SECRET = "jwt-secret"
 MANIFEST = "manifest.json"
 FILES = "files"
+#: How a thumbnail's key ends (`StoredFile.thumbnail_key`).
+THUMBNAIL = ".thumbnail"
 
 #: The archive format `manifest.json` names; `chat restore` refuses others.
 FORMAT = "chat-backup/1"
@@ -37,7 +39,9 @@ MAX_SMALL_MEMBER = 64 * 1024
 
 #: ``files/<first two characters of the key>/<key>``; the key as `DirectoryStorage`
 #: accepts it (its first 64 characters are the SHA-256 of the bytes, as hex).
-_FILE_MEMBER = re.compile(r"files/([0-9a-f]{2})/(\1[0-9a-f]{62}\.[A-Za-z0-9_-]{1,40}(\.thumbnail)?)")
+_FILE_MEMBER = re.compile(
+    r"files/([0-9a-f]{2})/(\1[0-9a-f]{62}\.[A-Za-z0-9_-]{1,40}(\.thumbnail)?)"
+)
 
 
 class BackupError(ChatError):

@@ -73,7 +73,7 @@ MAX_ROUNDS = 5
 
 POSTGRES_ADVICE = (
     "chat backup copies SQLite databases; this server uses PostgreSQL: back it up with"
-    " pg_dump (docs/DEPLOYMENT.md, \"Backups\")"
+    ' pg_dump (docs/DEPLOYMENT.md, "Backups")'
 )
 
 
@@ -163,19 +163,14 @@ async def make_backup(config: Config, path: Path, *, force: bool = False) -> Bac
     """Write the backup archive of the server `config` describes to `path`."""
     if config.is_postgres:
         raise BackupError(POSTGRES_ADVICE)
-    if path.exists() and not force:
-        raise BackupError(f"{path} exists: choose another name, or replace it with --force")
-    if path.exists() and not path.is_file():
-        raise BackupError(f"{path} is not a regular file")
-    if not path.parent.is_dir():
-        raise BackupError(f"{path.parent}: no such directory")
+    await trio.to_thread.run_sync(_check_target, path, force)
     summary = BackupSummary(path)
     part = path.with_name(path.name + ".part")
     work = Path(await trio.to_thread.run_sync(_make_temporary_directory, path.parent))
     try:
         await _write(config, part, work / DATABASE, summary)
         await trio.to_thread.run_sync(_put_in_place, part, path)
-        summary.size = path.stat().st_size
+        summary.size = (await trio.to_thread.run_sync(path.stat)).st_size
     except OSError as error:
         # A full disk, a directory that cannot be read or written: one line.
         where = error.filename or f"cannot write {part}"
@@ -267,6 +262,15 @@ async def _copy_consistently(
     raise BackupError(
         f"files were removed during the backup {MAX_ROUNDS} times in a row: try again"
     )
+
+
+def _check_target(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise BackupError(f"{path} exists: choose another name, or replace it with --force")
+    if path.exists() and not path.is_file():
+        raise BackupError(f"{path} is not a regular file")
+    if not path.parent.is_dir():
+        raise BackupError(f"{path.parent}: no such directory")
 
 
 def _open_archive(path: Path) -> tarfile.TarFile:

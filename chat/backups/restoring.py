@@ -4,7 +4,7 @@ data directory, for ``chat serve`` to serve.
 Nothing is put in place before the whole archive has been checked: its members are
 extracted into a hidden directory inside the data directory, each one named as `chat
 backup` names them (anything else, a path outside the data directory among them, is
-refused), every file object matching the SHA-256 its name carries, the database the
+refused), every file (thumbnails aside) matching the SHA-256 its name carries, the database the
 SHA-256 the manifest (the last member) gives and passing ``PRAGMA integrity_check``, and
 every file a message refers to present. Then they are renamed into place: the files,
 the secret, the database last. A refused archive leaves the data directory as empty as
@@ -40,6 +40,7 @@ from .archive import (
     FORMAT,
     MANIFEST,
     SECRET,
+    THUMBNAIL,
     BackupError,
     file_member,
     file_objects,
@@ -52,7 +53,7 @@ T = TypeVar("T")
 
 POSTGRES_ADVICE = (
     "chat restore puts back SQLite backups; this server uses PostgreSQL: restore it with"
-    " pg_restore (docs/DEPLOYMENT.md, \"Backups\")"
+    ' pg_restore (docs/DEPLOYMENT.md, "Backups")'
 )
 
 #: What reading a damaged or cut-short archive raises.
@@ -171,8 +172,8 @@ def _extract_member(
     tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, key: str | None
 ) -> None:
     """Copy one checked member under `staging` (at its own name, which `storage_key`
-    confined to ``files/<ab>/<key>`` or a plain name); a file object's bytes must hash
-    to the SHA-256 its key starts with."""
+    confined to ``files/<ab>/<key>`` or a plain name); a file's bytes must hash to the
+    SHA-256 its key starts with."""
     source = tar.extractfile(member)
     assert source is not None  # a regular file, checked by `storage_key`
     target = staging / member.name
@@ -180,7 +181,8 @@ def _extract_member(
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as writing:
         digest = _copy(source, writing)
-    if key is not None and digest != sha256_of_key(key):
+    # A thumbnail is named after its original's bytes, not its own: not checked.
+    if key is not None and not key.endswith(THUMBNAIL) and digest != sha256_of_key(key):
         raise BackupError(f"archive member {member.name!r} is damaged (its SHA-256 differs)")
 
 
@@ -205,19 +207,24 @@ def _read_manifest(path: Path, archive: Path) -> dict[str, Any]:
 def _check_database(path: Path, keys: set[str], manifest: dict[str, Any]) -> None:
     """The database is the one the manifest names, whole, and every file object it
     needs is in the archive."""
+    digest = hashlib.sha256()
     with open(path, "rb") as reading:
-        digest = _copy(reading, _Discard())
-    if digest != manifest.get("database_sha256"):
+        while chunk := reading.read(1024 * 1024):
+            digest.update(chunk)
+    if digest.hexdigest() != manifest.get("database_sha256"):
         raise BackupError(f"the archive's {DATABASE} is damaged (its SHA-256 differs)")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         problems = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
         if problems != ["ok"]:
             raise BackupError(f"the archive's {DATABASE} fails its integrity check: {problems[0]}")
-        if conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-            (SCHEMA_VERSION_TABLE,),
-        ).fetchone() is None:
+        if (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (SCHEMA_VERSION_TABLE,),
+            ).fetchone()
+            is None
+        ):
             raise BackupError(f"the archive's {DATABASE} is not a chat database")
         needed = file_objects(conn)
     except sqlite3.DatabaseError as error:
@@ -232,11 +239,6 @@ def _check_database(path: Path, keys: set[str], manifest: dict[str, Any]) -> Non
                 raise BackupError(
                     f"the archive lacks {file_member(key)}, which a message refers to"
                 )
-
-
-class _Discard:
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 async def _put_in_place(config: Config, staging: Path, keys: set[str]) -> None:

@@ -67,9 +67,10 @@ def open_live(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def take_snapshot(source: sqlite3.Connection, target_path: Path) -> None:
+def take_snapshot(source: sqlite3.Connection, target_path: Path) -> int:
     """Copy the database on `source` to a new file at `target_path`, consistent as of
-    the end of the copy, in rollback-journal mode (one file, nothing beside it)."""
+    the end of the copy, in rollback-journal mode (one file, nothing beside it); how many
+    times writes restarted the copy."""
     restarts = 0
     last_remaining: int | None = None
 
@@ -96,3 +97,4 @@ def take_snapshot(source: sqlite3.Connection, target_path: Path) -> None:
         raise BackupError(f"cannot copy the database: {error}") from None
     finally:
         target.close()
+    return restarts
