@@ -4,6 +4,7 @@ pg_dump / pg_restore commands docs/DEPLOYMENT.md gives, run as they are written 
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from typing import Any
 import pytest
 import trio
 from cluster import Instance, require_program, start_instance
-from files_support import fetch, png, post_files, sweep, upload
+from files_support import BUCKET, fetch, png, post_files, s3_server, sweep, upload
+from s3_server import S3Server
 from support import (
     STEP,
     Account,
@@ -52,6 +55,8 @@ MAX_PER_SENDER = 1500
 BEFORE_BACKUP = 20
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+__all__ = ["s3_server"]  # a fixture
 
 
 def sqlite_config(tmp_path: Path, name: str) -> Config:
@@ -454,6 +459,55 @@ async def test_a_snapshot_taken_while_another_connection_writes_is_whole_and_com
     finally:
         copied.close()
     assert not (tmp_path / "copy.sqlite3-wal").exists()
+
+
+async def test_a_compressed_archive_is_restored_as_it_is(tmp_path: Path) -> None:
+    archive = await an_archive(tmp_path)
+    compressed = tmp_path / "backup.tar.gz"
+    compressed.write_bytes(gzip.compress(archive.read_bytes()))
+    await restored(sqlite_config(tmp_path, "restored"), compressed)
+
+
+async def a_chat_with_a_file(config: Config) -> tuple[Account, dict[str, Any]]:
+    """A stopped server's data: alice, and a file she posted in a room."""
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, config)
+        alice = await account(server, "alice")
+        room_id = await create_room(server, alice, "room")
+        file = await upload(server, alice, b"in a bucket", "note.txt")
+        assert (await post_files(server, alice, room_id, [file["FileID"]])).status_code == 201
+        nursery.cancel_scope.cancel()
+    return alice, file
+
+
+async def test_a_backup_with_files_in_s3_holds_the_database_only_and_says_so(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    bucket = s3_server.url(BUCKET, f"t/{uuid.uuid4().hex}")
+    config = sqlite_config(tmp_path, "live").replace(files_url=bucket)
+    await a_chat_with_a_file(config)
+    archive = tmp_path / "backup.tar"
+    result = await chat(config, "backup", str(archive))
+    assert b"files are in S3, not in the archive" in result.stdout, result
+    names = [info.name for info, _ in members(archive)]
+    assert names == ["chat.sqlite3", "jwt-secret", "manifest.json"]
+
+
+async def test_an_archive_restored_with_files_in_s3_puts_its_files_in_the_bucket(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    live_config = sqlite_config(tmp_path, "live")
+    alice, file = await a_chat_with_a_file(live_config)
+    archive = tmp_path / "backup.tar"
+    await backed_up(live_config, archive)
+    bucket = s3_server.url(BUCKET, f"t/{uuid.uuid4().hex}")
+    restored_config = sqlite_config(tmp_path, "restored").replace(files_url=bucket)
+    await restored(restored_config, archive)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, restored_config)
+        response = await fetch(server, alice, f"/files/{file['FileID']}/note.txt")
+        assert response.content == b"in a bucket"
+        nursery.cancel_scope.cancel()
 
 
 # --- SQLite: what a restore refuses ------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import secrets
 import shutil
@@ -57,7 +58,7 @@ POSTGRES_ADVICE = (
 )
 
 #: What reading a damaged or cut-short archive raises.
-_DAMAGED = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
+_DAMAGED = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
 
 
 @dataclass
