@@ -319,7 +319,7 @@ async def test_a_backup_fails_when_a_file_a_message_refers_to_is_missing(
     archive = tmp_path / "backup.tar"
     error = one_line_error(await chat(config, "backup", str(archive)))
     assert f"lacks {file['SHA256']}.{file['FileID']}" in error
-    assert "which a message refers to" in error
+    assert "which messages refer to" in error
     assert [name for name in os.listdir(tmp_path) if name.startswith("backup.tar")] == []
 
 

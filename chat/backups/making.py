@@ -220,7 +220,8 @@ async def _write(config: Config, part: Path, copy_path: Path, summary: BackupSum
         # Durable before it takes the final name.
         await trio.to_thread.run_sync(_fsync, part)
     finally:
-        live.close()
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(live.close)
 
 
 async def _copy_consistently(
@@ -236,27 +237,29 @@ async def _copy_consistently(
         summary.rounds = round_number
         await writer.thread(take_snapshot, live, copy_path)
         needed = await writer.thread(_file_objects_of, copy_path)
-        missing: list[FileObjects] = []
+        missing: dict[str, FileObjects] = {}  # by the first key found missing
         for objects in needed:
             for key in objects.keys:
                 if not await writer.add_object(directory, key):
-                    missing.append(objects)
+                    missing[key] = objects
                     break
         if not missing:
             return
-        still_recorded = await writer.thread(_recorded, live, [m.file_id for m in missing])
-        lost = [m for m in missing if m.referenced and m.file_id in still_recorded]
+        # Only now, after the bytes were found missing: a record still there now was
+        # there then too (records go before bytes), so its bytes were lost, not collected.
+        still_recorded = await writer.thread(_recorded, live, [m.file_id for m in missing.values()])
+        lost = [key for key, m in missing.items() if m.referenced and m.file_id in still_recorded]
         if lost:
+            more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
             raise BackupError(
-                f"the file storage {directory} lacks {lost[0].keys[0]} (file"
-                f" {lost[0].file_id}), which a message refers to, and {len(lost) - 1} more:"
-                " the storage is damaged; restore those objects, or delete their messages"
+                f"the file storage {directory} lacks {lost[0]}{more}, which messages refer"
+                " to: the storage is damaged; put those objects back, or delete their messages"
             )
-        if any(m.referenced for m in missing):
+        if any(m.referenced for m in missing.values()):
             log.info("files were removed during the backup: copying the database again")
             await trio.sleep(0.1)
             continue
-        summary.unfinished_uploads = [m.file_id for m in missing]
+        summary.unfinished_uploads = [m.file_id for m in missing.values()]
         await writer.thread(_forget_files, copy_path, summary.unfinished_uploads)
         return
     raise BackupError(

@@ -35,6 +35,7 @@ import trio
 from ..auth import SECRET_FILE_NAME
 from ..config import Config
 from ..files.opening import open_storage, storage_directory
+from ..files.storage import StorageUnavailable
 from ..store.migrations import SCHEMA_VERSION_TABLE
 from .archive import (
     DATABASE,
@@ -250,9 +251,12 @@ async def _put_in_place(config: Config, staging: Path, keys: set[str]) -> None:
         await trio.to_thread.run_sync(_move_objects, staging, directory, keys)
     elif keys:
         # Files are in S3 now: put the archive's objects there.
-        async with open_storage(config) as storage:
-            for key in sorted(keys):
-                await storage.put(key, staging / file_member(key))
+        try:
+            async with open_storage(config) as storage:
+                for key in sorted(keys):
+                    await storage.put(key, staging / file_member(key))
+        except StorageUnavailable as error:
+            raise BackupError(f"cannot put the files into the storage: {error}") from None
     secret = staging / SECRET
     if await trio.to_thread.run_sync(secret.exists):
         await trio.to_thread.run_sync(os.replace, secret, config.data_dir / SECRET_FILE_NAME)
