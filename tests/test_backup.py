@@ -17,6 +17,7 @@ import tarfile
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -645,8 +646,8 @@ async def run_shell(script: str, env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr.decode()
 
 
-@pytest.fixture
-async def fresh_database() -> AsyncIterator[str]:
+@asynccontextmanager
+async def a_fresh_database() -> AsyncIterator[str]:
     """An empty database of its own on the test's PostgreSQL (its URL), dropped after."""
     base = postgres_url_or_skip()
     name = "chat_restore_" + secrets.token_hex(6)
@@ -658,42 +659,64 @@ async def fresh_database() -> AsyncIterator[str]:
             await _pg_execute(base, f"DROP DATABASE {name} WITH (FORCE)")
 
 
+@asynccontextmanager
+async def a_live_database(where: str) -> AsyncIterator[tuple[str, str]]:
+    """The URL a live chat is given, and the schema its search_path names: a throwaway
+    schema of the test database, or `public` of a database of its own."""
+    if where == "schema":
+        async with throwaway_postgres_schema() as url:
+            yield url, url.partition("?search_path=")[2]
+    else:
+        async with a_fresh_database() as url:
+            yield url, "public"
+
+
+#: Each way docs/DEPLOYMENT.md backs up and restores: the first words of the lines that
+#: introduce its two blocks of commands.
+DOCUMENTED = {
+    "schema": ("To back up (any time", "To restore, into a fresh"),
+    "public": ("To back up a chat in `public`", "To restore a chat in `public`"),
+}
+
+
+@pytest.mark.parametrize("where", list(DOCUMENTED))
 async def test_the_documented_pg_dump_and_pg_restore_bring_back_the_same_history(
-    tmp_path: Path, fresh_database: str
+    tmp_path: Path, where: str
 ) -> None:
     require_program("pg_dump")
     require_program("pg_restore")
-    async with throwaway_postgres_schema() as live_url:
-        database_url, _, search_path = live_url.partition("?search_path=")
-        live_config = server_config(tmp_path, live_url)
-        dump = tmp_path / "chat.dump"
-        async with trio.open_nursery() as nursery:
-            server = await start_server(nursery, live_config)
-            alice = await account(server, "alice")
-            room_id = await create_room(server, alice, "room")
-            async with open_clients(server) as clients:
-                ws = await entered(clients, alice, room_id)
-                for n in range(30):
-                    await ws.send({"Type": "message", "Text": f"m{n}", "ClientMsgID": f"c{n}"})
-                    assert (await ws.receive())["Text"] == f"m{n}"
-            history = await whole_history(server, alice, room_id)
-            # While the server runs, as docs/DEPLOYMENT.md says it may.
-            await run_shell(
-                documented_commands("To back up (any time"),
-                {"DATABASE_URL": database_url, "SCHEMA": search_path, "DUMP": str(dump)},
-            )
-            nursery.cancel_scope.cancel()
-    # The live schema is gone now: the restored database is all there is.
-    await run_shell(
-        documented_commands("To restore, into a fresh"),
-        {"NEW_DATABASE_URL": fresh_database, "DUMP": str(dump)},
-    )
-    restored_config = server_config(
-        tmp_path, f"{fresh_database}?search_path={search_path}", data_dir=tmp_path / "restored"
-    )
-    async with trio.open_nursery() as nursery:
-        server = await start_server(nursery, restored_config)
-        with trio.fail_after(STEP):
-            assert await whole_history(server, alice, room_id) == history
-        assert len(history) == 30
+    backing_up, restoring = DOCUMENTED[where]
+    dump = tmp_path / "chat.dump"
+    async with a_live_database(where) as (live_url, schema), trio.open_nursery() as nursery:
+        server = await start_server(nursery, server_config(tmp_path, live_url))
+        alice = await account(server, "alice")
+        room_id = await create_room(server, alice, "room")
+        async with open_clients(server) as clients:
+            ws = await entered(clients, alice, room_id)
+            for n in range(30):
+                await ws.send({"Type": "message", "Text": f"m{n}", "ClientMsgID": f"c{n}"})
+                assert (await ws.receive())["Text"] == f"m{n}"
+        history = await whole_history(server, alice, room_id)
+        # While the server runs, as docs/DEPLOYMENT.md says it may.
+        await run_shell(
+            documented_commands(backing_up),
+            {
+                "DATABASE_URL": live_url.partition("?")[0],
+                "SCHEMA": schema,
+                "DUMP": str(dump),
+            },
+        )
         nursery.cancel_scope.cancel()
+    # The live database is gone now: the restored one is all there is.
+    async with a_fresh_database() as new_url:
+        await run_shell(
+            documented_commands(restoring), {"NEW_DATABASE_URL": new_url, "DUMP": str(dump)}
+        )
+        restored_url = new_url if where == "public" else f"{new_url}?search_path={schema}"
+        restored_config = server_config(tmp_path, restored_url, data_dir=tmp_path / "restored")
+        async with trio.open_nursery() as nursery:
+            server = await start_server(nursery, restored_config)
+            with trio.fail_after(STEP):
+                assert await whole_history(server, alice, room_id) == history
+            assert len(history) == 30
+            nursery.cancel_scope.cancel()
