@@ -275,6 +275,7 @@ async def test_the_archive_holds_the_database_the_secret_the_files_and_a_manifes
         nursery.cancel_scope.cancel()
     archive = tmp_path / "backup.tar"
     await backed_up(config, archive)
+    assert archive.stat().st_mode & 0o777 == 0o600  # it holds the secret
     names = [info.name for info, _ in members(archive)]
     (key,) = [name for name in names if name.startswith("files/")]
     assert key.endswith(f".{file['FileID']}")

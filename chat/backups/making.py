@@ -277,6 +277,14 @@ def _check_target(path: Path, force: bool) -> None:
 
 
 def _open_archive(path: Path) -> tarfile.TarFile:
+    """The archive, readable by its owner only from the start: it holds the secret.
+    The file is made (or a part left by an earlier run truncated) with mode 0600 first;
+    tarfile then opens it by name, which keeps the mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT)
 
 
