@@ -1,5 +1,6 @@
 """The ``chat`` command: ``chat serve``, ``chat migrate``, ``chat user ...``
-(chat/user_commands.py), ``chat --version``.
+(chat/user_commands.py), ``chat backup`` and ``chat restore`` (chat/backups/),
+``chat --version``.
 
 Each command has the flags of the settings it uses only (``chat serve`` has them all);
 every setting can still come from its ``CHAT_*`` variable.
@@ -21,6 +22,7 @@ import trio
 from . import __version__
 from . import config as config_module
 from .audit_command import add_audit_parser
+from .backups.command import add_backup_parsers
 from .config import Config, ConfigError
 from .errors import AlreadyServed, ChatError, MissingSchema
 from .server import serve
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         user_parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     )
     add_audit_parser(commands)
+    add_backup_parsers(commands)
     return parser
 
 
@@ -190,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_serve_until_signalled, config, args)
         elif args.command == "migrate":
             trio.run(_migrate, config, args.create_schema)
-        elif args.command in ("user", "audit"):
+        elif args.command in ("user", "audit", "backup", "restore"):
             args.run(config, args)
     except KeyboardInterrupt:
         print("chat: interrupted", file=sys.stderr)
