@@ -1,5 +1,5 @@
 """The ``chat`` command: ``chat serve``, ``chat migrate``, ``chat user ...``
-(chat/user_commands.py), ``chat --version``.
+(chat/user_commands.py), ``chat copy-database`` (chat/copy_database.py), ``chat --version``.
 
 Each command has the flags of the settings it uses only (``chat serve`` has them all);
 every setting can still come from its ``CHAT_*`` variable.
@@ -22,6 +22,7 @@ from . import __version__
 from . import config as config_module
 from .audit_command import add_audit_parser
 from .config import Config, ConfigError
+from .copy_database import add_copy_parser
 from .errors import AlreadyServed, ChatError
 from .server import serve
 from .store import describe_database, open_store
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         user_parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     )
     add_audit_parser(commands)
+    add_copy_parser(commands)
     return parser
 
 
@@ -187,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_migrate, config)
         elif args.command in ("user", "audit"):
             args.run(config, args)
+        elif args.command == "copy-database":
+            return int(args.run(config, args))
     except KeyboardInterrupt:
         print("chat: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,462 @@
+"""`chat copy-database --to postgresql://...`: move a SQLite deployment to PostgreSQL.
+
+The steps, in order: take the SQLite file's serving lock (so no server runs on it
+during the copy, and a running one makes the copy refuse); bring the SQLite file and the
+PostgreSQL schema up to date (their migrations); refuse a target holding chat data this
+command did not put there; mark the target "copying" and empty every table to copy
+(so a rerun after an interruption starts clean and never duplicates a row); copy each
+table (chat/copy_tables.py) in batches, one transaction each, reading SQLite in one
+snapshot and never holding more than a batch in memory; set PostgreSQL's sequences after
+the copied ids; store the JWT signing key in `server_secrets`; compare row counts and
+checksums of every table and mark the target "copied" only if they all match.
+
+Files' bytes are not copied: the PostgreSQL servers use the same files directory or
+bucket (docs/DEPLOYMENT.md, "Moving to PostgreSQL").
+
+Resource handling: the SQLite connection and the PostgreSQL connection are this
+command's own, closed when it ends. SQLite is read through `trio.to_thread` one call at
+a time; PostgreSQL through trio-asyncio's loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from . import config as config_module
+from .auth import SECRET_FILE_NAME
+from .config import Config
+from .copy_progress import Progress
+from .copy_tables import (
+    SchemaMismatch,
+    TablePlan,
+    Tally,
+    converters,
+    plan_tables,
+    select_sql,
+    to_postgres,
+)
+from .errors import AlreadyServed, ChatError
+from .store import describe_database
+
+if TYPE_CHECKING:
+    import asyncpg
+
+T = TypeVar("T")
+
+#: The table in the target that says what this command did there: 'copying' while a
+#: copy runs (or after one was interrupted), 'copied' once one was verified.
+MARKER_TABLE = "copy_database"
+
+#: Rows per batch (each batch is one PostgreSQL transaction) unless --batch-size says.
+DEFAULT_BATCH_SIZE = 5000
+
+#: Rows the migrations or a server's first start put in an empty database: they do not
+#: make the target one that "holds chat data". (`rooms`: the lobby.)
+_SEEDED_ROWS = {"rooms": "kind <> 'lobby'", "vapid_key": "false"}
+
+
+class CopyRefused(ChatError):
+    """The copy cannot start: the source is served, or the target is not the copy's."""
+
+
+def add_copy_parser(commands: Any) -> None:
+    """Add `chat copy-database` to the `chat` command's subcommands."""
+    parser = commands.add_parser(
+        "copy-database",
+        help="copy the SQLite database into PostgreSQL",
+        description="Copy every table of the configured SQLite database into an empty "
+        "PostgreSQL database (or schema), then compare counts and checksums. Stop the "
+        "server first. Safe to run again after an interruption: it starts clean.",
+    )
+    config_module.add_flags(parser, only=config_module.DATABASE_SETTINGS)
+    parser.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the PostgreSQL database: postgresql://user@host/db (?search_path=schema allowed)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="ROWS",
+        help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--verify-only",
+        action="store_true",
+        help="copy nothing: compare the two databases' counts and checksums",
+    )
+    parser.set_defaults(run=run_copy_command)
+
+
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("between 1 and 100000")
+    return value
+
+
+def run_copy_command(config: Config, args: argparse.Namespace) -> int:
+    """`chat copy-database`; the exit code (0 only if every table matches)."""
+    if config.is_postgres:
+        raise CopyRefused(
+            "copy-database copies a SQLite database, and CHAT_DATABASE_URL is PostgreSQL"
+        )
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        raise CopyRefused(f"--to must be a postgresql:// URL, not {args.to.split(':')[0]!r}")
+    matched = trio.run(
+        functools.partial(
+            copy_database,
+            config,
+            args.to,
+            batch_size=args.batch_size,
+            verify_only=args.verify_only,
+            out=sys.stdout,
+        )
+    )
+    return 0 if matched else 1
+
+
+def _sqlite_path(config: Config) -> Path:
+    from .store.sqlite import sqlite_path_from_url
+
+    url = config.database_url
+    return config.sqlite_path if url is None else sqlite_path_from_url(url)
+
+
+async def copy_database(
+    config: Config, target_url: str, *, batch_size: int, verify_only: bool, out: Any
+) -> bool:
+    """Copy (unless `verify_only`) and compare; True if every table matches."""
+    from .store.sqlite import serving_lock
+
+    progress = Progress(out, terminal=out.isatty())
+    path = _sqlite_path(config)
+    if not path.exists():
+        raise CopyRefused(f"no SQLite database at {path}")
+    try:
+        # Held to the end: no server starts on the file while it is being copied.
+        with serving_lock(path):
+            return await _copy_locked(config, path, target_url, batch_size, verify_only, progress)
+    except AlreadyServed as error:
+        raise CopyRefused(
+            f"a chat server is running on this database; stop it before copying ({error})"
+        ) from None
+
+
+async def _copy_locked(
+    config: Config,
+    path: Path,
+    target_url: str,
+    batch_size: int,
+    verify_only: bool,
+    progress: Progress,
+) -> bool:
+    from .store.postgres import open_postgres_store
+    from .store.sqlite import open_sqlite_store
+
+    # Both databases are brought up to date first, so that their schemas are the ones
+    # this release knows how to map.
+    async with open_sqlite_store(path, connections=1) as sqlite_store:
+        applied = getattr(sqlite_store, "applied_migrations", [])
+    progress.say(f"{describe_database(config)}: {_applied(applied)}")
+    async with open_postgres_store(target_url, pool_size=1) as pg_store:
+        applied = getattr(pg_store, "applied_migrations", [])
+    target_name = describe_database(config.replace(database_url=target_url))
+    progress.say(f"{target_name}: {_applied(applied)}")
+    async with _open_source(path) as source, _open_target(target_url) as target:
+        try:
+            plans = plan_tables(source.conn, *await target.call(_aio_schema))
+        except SchemaMismatch as error:
+            raise CopyRefused(str(error)) from None
+        if not verify_only:
+            await _copy(source, target, plans, str(path), batch_size, progress)
+            await target.call(_aio_store_secret, await _jwt_secret(config))
+        matched = await _compare(source, target, plans, batch_size, progress)
+        if matched and not verify_only:
+            await target.call(_aio_mark, "copied")
+        if not verify_only:
+            progress.say(
+                "copy verified: every table matches"
+                if matched
+                else "copy NOT verified: run copy-database again to start clean"
+            )
+        return matched
+
+
+def _applied(applied: list[str]) -> str:
+    return f"applied {', '.join(applied)}" if applied else "already up to date"
+
+
+async def _jwt_secret(config: Config) -> str | None:
+    """The key the SQLite server signs tokens with: CHAT_JWT_SECRET, or its file."""
+    if config.jwt_secret is not None:
+        return config.jwt_secret
+    secret_path = config.data_dir / SECRET_FILE_NAME
+
+    def read() -> str | None:
+        return secret_path.read_text(encoding="ascii").strip() if secret_path.exists() else None
+
+    return await trio.to_thread.run_sync(read)
+
+
+class _Source:
+    """The SQLite file, read in one snapshot (a read transaction held open)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        # One call at a time: the connection is not safe to share between threads.
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
+
+
+@asynccontextmanager
+async def _open_source(path: Path) -> AsyncIterator[_Source]:
+    def open_snapshot() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # the snapshot starts here
+        return conn
+
+    conn = await trio.to_thread.run_sync(open_snapshot)
+    try:
+        yield _Source(conn)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(conn.close)
+
+
+class _Target:
+    """One PostgreSQL connection; `call` runs an asyncio function of it."""
+
+    def __init__(self, conn: asyncpg.Connection, aio_as_trio: Callable[..., Any]) -> None:
+        self._conn = conn
+        self._aio_as_trio = aio_as_trio
+
+    async def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        result: T = await self._aio_as_trio(function)(self._conn, *args)
+        return result
+
+
+@asynccontextmanager
+async def _open_target(url: str) -> AsyncIterator[_Target]:
+    import asyncpg
+    import trio_asyncio
+
+    from .store.aio_bridge import open_aio_loop
+    from .store.postgres.base import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
+
+    aio_as_trio = trio_asyncio.aio_as_trio
+    # The asyncio loop runs as long as this block: every call on the connection is in it.
+    async with open_aio_loop():
+        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
+            conn = await aio_as_trio(asyncpg.connect)(url, timeout=CONNECT_TIMEOUT_S)
+        try:
+            yield _Target(conn, aio_as_trio)
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await aio_as_trio(conn.close)()
+            if not conn.is_closed():
+                conn.terminate()
+
+
+async def _copy(
+    source: _Source,
+    target: _Target,
+    plans: list[TablePlan],
+    source_name: str,
+    batch_size: int,
+    progress: Progress,
+) -> None:
+    state, holding = await target.call(_aio_target_state, plans)
+    if state == "copied":
+        raise CopyRefused(
+            "the target already holds a finished copy: to copy again, empty it first"
+            " (drop and create its schema); to compare, use --verify-only"
+        )
+    if state is None and holding:
+        raise CopyRefused(
+            f"the target already holds chat data (in {', '.join(holding)}) that"
+            " copy-database did not put there: copy into an empty database or schema"
+        )
+    if state == "copying":
+        progress.say("an earlier copy was interrupted: starting again from an empty target")
+    # Committed before any row: from here on a rerun knows these rows are its own.
+    await target.call(_aio_start, plans, source_name)
+    for plan in plans:
+        total = await source.run(_count, source.conn, plan.name)
+        progress.start(plan.name, total)
+        convert = converters(plan)
+        cursor = await source.run(source.conn.execute, select_sql(plan))
+        while rows := await source.run(cursor.fetchmany, batch_size):
+            await target.call(_aio_insert, plan, to_postgres(rows, convert))
+            progress.advance(len(rows))
+        progress.finish()
+    await target.call(_aio_set_sequences, plans)
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int:
+    (count,) = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    return int(count)
+
+
+def _source_tally(conn: sqlite3.Connection, plan: TablePlan, batch_size: int) -> Tally:
+    tally = Tally()
+    convert = converters(plan)
+    cursor = conn.execute(select_sql(plan))
+    while rows := cursor.fetchmany(batch_size):
+        tally.add(to_postgres(rows, convert))
+    return tally
+
+
+async def _compare(
+    source: _Source,
+    target: _Target,
+    plans: list[TablePlan],
+    batch_size: int,
+    progress: Progress,
+) -> bool:
+    """Print each table's counts and checksums on both sides; True if all match."""
+    progress.say(f"{'table':<24} {'SQLite rows':>12} {'PostgreSQL rows':>16}  checksums")
+    matched = True
+    for plan in plans:
+        mine = await source.run(_source_tally, source.conn, plan, batch_size)
+        theirs = await target.call(_aio_tally, plan, batch_size)
+        same = mine == theirs
+        matched = matched and same
+        verdict = "match" if same else "DIFFER"
+        progress.say(f"{plan.name:<24} {mine.rows:>12} {theirs.rows:>16}  {verdict}")
+    progress.say(
+        "every table matches" if matched else "some tables DIFFER between SQLite and PostgreSQL"
+    )
+    return matched
+
+
+# What runs on the asyncio loop, one PostgreSQL round trip or transaction each.
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _aio_schema(
+    conn: asyncpg.Connection,
+) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    """The target schema's tables (column -> type) and foreign keys (table -> parents)."""
+    columns: dict[str, dict[str, str]] = {}
+    for row in await conn.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = current_schema()"
+    ):
+        columns.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+    parents: dict[str, set[str]] = {}
+    for row in await conn.fetch(
+        "SELECT child.relname AS child, parent.relname AS parent FROM pg_constraint"
+        " JOIN pg_class child ON child.oid = conrelid"
+        " JOIN pg_class parent ON parent.oid = confrelid"
+        " WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+    ):
+        parents.setdefault(row["child"], set()).add(row["parent"])
+    return columns, parents
+
+
+async def _aio_target_state(
+    conn: asyncpg.Connection, plans: list[TablePlan]
+) -> tuple[str | None, list[str]]:
+    """(the marker's state or None, the tables holding rows beyond the seeded ones)."""
+    state = None
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MARKER_TABLE):
+        state = await conn.fetchval(f"SELECT state FROM {MARKER_TABLE}")
+    holding = []
+    for plan in plans:
+        condition = _SEEDED_ROWS.get(plan.name, "true")
+        if await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {_quoted(plan.name)} WHERE {condition})"
+        ):
+            holding.append(plan.name)
+    return state, holding
+
+
+async def _aio_start(conn: asyncpg.Connection, plans: list[TablePlan], source: str) -> None:
+    """Mark the target as being copied into and empty the tables to copy, at once."""
+    async with conn.transaction():
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} ("
+            " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+            " state text NOT NULL, source text NOT NULL,"
+            " started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)"
+        )
+        await conn.execute(f"DELETE FROM {MARKER_TABLE}")
+        await conn.execute(
+            f"INSERT INTO {MARKER_TABLE} (state, source) VALUES ('copying', $1)", source
+        )
+        # TRUNCATE fires no row or DELETE triggers (audit_log refuses DELETE only).
+        tables = ", ".join(_quoted(plan.name) for plan in plans)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await conn.execute("DELETE FROM server_secrets WHERE name = 'jwt'")
+
+
+async def _aio_insert(conn: asyncpg.Connection, plan: TablePlan, rows: list[Any]) -> None:
+    async with conn.transaction():
+        await conn.copy_records_to_table(plan.name, records=rows, columns=list(plan.columns))
+
+
+async def _aio_set_sequences(conn: asyncpg.Connection, plans: list[TablePlan]) -> None:
+    """Make every identity or serial column continue after the copied ids."""
+    for plan in plans:
+        for row in await conn.fetch(
+            "SELECT column_name, pg_get_serial_sequence($1, column_name) AS sequence"
+            " FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = $2",
+            _quoted(plan.name),
+            plan.name,
+        ):
+            if row["sequence"] is None:
+                continue
+            column = _quoted(row["column_name"])
+            await conn.execute(
+                f"SELECT setval($1, COALESCE((SELECT max({column}) FROM"
+                f" {_quoted(plan.name)}), 0) + 1, false)",
+                row["sequence"],
+            )
+
+
+async def _aio_store_secret(conn: asyncpg.Connection, secret: str | None) -> None:
+    """Keep the SQLite server's signing key as the cluster's, so its tokens still work."""
+    if secret is None:
+        return
+    await conn.execute(
+        "INSERT INTO server_secrets (name, value) VALUES ('jwt', $1)"
+        " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        secret,
+    )
+
+
+async def _aio_mark(conn: asyncpg.Connection, state: str) -> None:
+    await conn.execute(f"UPDATE {MARKER_TABLE} SET state = $1, finished_at = now()", state)
+
+
+async def _aio_tally(conn: asyncpg.Connection, plan: TablePlan, batch_size: int) -> Tally:
+    """The target table's count and checksum, read through a cursor (memory bounded)."""
+    tally = Tally()
+    columns = ", ".join(_quoted(column) for column in plan.columns)
+    async with conn.transaction(readonly=True):
+        cursor = await conn.cursor(f"SELECT {columns} FROM {_quoted(plan.name)}")
+        while rows := await cursor.fetch(batch_size):
+            tally.add(rows)
+    return tally
