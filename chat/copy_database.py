@@ -15,19 +15,20 @@ bucket (docs/DEPLOYMENT.md, "Moving to PostgreSQL").
 
 Resource handling: the SQLite connection and the PostgreSQL connection are this
 command's own, closed when it ends. SQLite is read through `trio.to_thread` one call at
-a time; PostgreSQL through trio-asyncio's loop.
+a time; PostgreSQL through trio-asyncio's loop (chat/copy_target.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -44,28 +45,33 @@ from .copy_tables import (
     select_sql,
     to_postgres,
 )
+from .copy_target import (
+    Target,
+    aio_insert,
+    aio_mark,
+    aio_schema,
+    aio_set_sequences,
+    aio_start,
+    aio_store_secret,
+    aio_tally,
+    aio_target_state,
+    open_target,
+)
 from .errors import AlreadyServed, ChatError
 from .store import describe_database
 
-if TYPE_CHECKING:
-    import asyncpg
-
 T = TypeVar("T")
-
-#: The table in the target that says what this command did there: 'copying' while a
-#: copy runs (or after one was interrupted), 'copied' once one was verified.
-MARKER_TABLE = "copy_database"
 
 #: Rows per batch (each batch is one PostgreSQL transaction) unless --batch-size says.
 DEFAULT_BATCH_SIZE = 5000
 
-#: Rows the migrations or a server's first start put in an empty database: they do not
-#: make the target one that "holds chat data". (`rooms`: the lobby.)
-_SEEDED_ROWS = {"rooms": "kind <> 'lobby'", "vapid_key": "false"}
-
 
 class CopyRefused(ChatError):
     """The copy cannot start: the source is served, or the target is not the copy's."""
+
+
+class CopyFailed(ChatError):
+    """PostgreSQL refused a row, or went away, during the copy."""
 
 
 def add_copy_parser(commands: Any) -> None:
@@ -152,8 +158,10 @@ async def copy_database(
         with serving_lock(path):
             return await _copy_locked(config, path, target_url, batch_size, verify_only, progress)
     except AlreadyServed as error:
+        holder = re.search(r"\(pid [^)]*\)", str(error))
         raise CopyRefused(
-            f"a chat server is running on this database; stop it before copying ({error})"
+            f"a chat server {holder.group() + ' ' if holder else ''}is running on {path}:"
+            " stop it before copying"
         ) from None
 
 
@@ -177,17 +185,56 @@ async def _copy_locked(
         applied = getattr(pg_store, "applied_migrations", [])
     target_name = describe_database(config.replace(database_url=target_url))
     progress.say(f"{target_name}: {_applied(applied)}")
-    async with _open_source(path) as source, _open_target(target_url) as target:
+    from .store.postgres.base import connect_errors, describe
+
+    try:
+        return await _copy_and_compare(config, path, target_url, batch_size, verify_only, progress)
+    except BaseException as error:
+        # A refused row or a lost connection is said in one line (it may arrive wrapped
+        # in the asyncio loop's exception group); the target stays marked "copying", so
+        # the next run starts clean. Anything else, a cancellation included, goes on.
+        cause = _only(error, connect_errors())
+        if cause is None:
+            raise
+        raise CopyFailed(
+            "copying into PostgreSQL failed (run copy-database again: it starts clean): "
+            + describe(cause)
+        ) from None
+
+
+def _only(error: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first of `types` that `error` holds, if it holds nothing else."""
+    if isinstance(error, types):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        matched, rest = error.split(types)
+        if matched is not None and rest is None:
+            first: BaseException = matched
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            return first
+    return None
+
+
+async def _copy_and_compare(
+    config: Config,
+    path: Path,
+    target_url: str,
+    batch_size: int,
+    verify_only: bool,
+    progress: Progress,
+) -> bool:
+    async with _open_source(path) as source, open_target(target_url) as target:
         try:
-            plans = plan_tables(source.conn, *await target.call(_aio_schema))
+            plans = plan_tables(source.conn, *await target.call(aio_schema))
         except SchemaMismatch as error:
             raise CopyRefused(str(error)) from None
         if not verify_only:
             await _copy(source, target, plans, str(path), batch_size, progress)
-            await target.call(_aio_store_secret, await _jwt_secret(config))
+            await target.call(aio_store_secret, await _jwt_secret(config))
         matched = await _compare(source, target, plans, batch_size, progress)
         if matched and not verify_only:
-            await target.call(_aio_mark, "copied")
+            await target.call(aio_mark, "copied")
         if not verify_only:
             progress.say(
                 "copy verified: every table matches"
@@ -241,49 +288,19 @@ async def _open_source(path: Path) -> AsyncIterator[_Source]:
             await trio.to_thread.run_sync(conn.close)
 
 
-class _Target:
-    """One PostgreSQL connection; `call` runs an asyncio function of it."""
-
-    def __init__(self, conn: asyncpg.Connection, aio_as_trio: Callable[..., Any]) -> None:
-        self._conn = conn
-        self._aio_as_trio = aio_as_trio
-
-    async def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        result: T = await self._aio_as_trio(function)(self._conn, *args)
-        return result
-
-
-@asynccontextmanager
-async def _open_target(url: str) -> AsyncIterator[_Target]:
-    import asyncpg
-    import trio_asyncio
-
-    from .store.aio_bridge import open_aio_loop
-    from .store.postgres.base import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
-
-    aio_as_trio = trio_asyncio.aio_as_trio
-    # The asyncio loop runs as long as this block: every call on the connection is in it.
-    async with open_aio_loop():
-        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
-            conn = await aio_as_trio(asyncpg.connect)(url, timeout=CONNECT_TIMEOUT_S)
-        try:
-            yield _Target(conn, aio_as_trio)
-        finally:
-            with trio.move_on_after(5, shield=True):
-                await aio_as_trio(conn.close)()
-            if not conn.is_closed():
-                conn.terminate()
-
-
 async def _copy(
     source: _Source,
-    target: _Target,
+    target: Target,
     plans: list[TablePlan],
     source_name: str,
     batch_size: int,
     progress: Progress,
 ) -> None:
-    state, holding = await target.call(_aio_target_state, plans)
+    import asyncpg
+
+    from .store.postgres.base import describe
+
+    state, holding = await target.call(aio_target_state, plans)
     if state == "copied":
         raise CopyRefused(
             "the target already holds a finished copy: to copy again, empty it first"
@@ -297,17 +314,23 @@ async def _copy(
     if state == "copying":
         progress.say("an earlier copy was interrupted: starting again from an empty target")
     # Committed before any row: from here on a rerun knows these rows are its own.
-    await target.call(_aio_start, plans, source_name)
+    await target.call(aio_start, plans, source_name)
     for plan in plans:
         total = await source.run(_count, source.conn, plan.name)
         progress.start(plan.name, total)
         convert = converters(plan)
         cursor = await source.run(source.conn.execute, select_sql(plan))
         while rows := await source.run(cursor.fetchmany, batch_size):
-            await target.call(_aio_insert, plan, to_postgres(rows, convert))
+            try:
+                await target.call(aio_insert, plan, to_postgres(rows, convert))
+            except asyncpg.PostgresError as error:
+                raise CopyFailed(
+                    f"PostgreSQL refused a row of {plan.name}: {describe(error)}"
+                    " (correct it in SQLite, then run copy-database again: it starts clean)"
+                ) from None
             progress.advance(len(rows))
         progress.finish()
-    await target.call(_aio_set_sequences, plans)
+    await target.call(aio_set_sequences, plans)
 
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
@@ -326,7 +349,7 @@ def _source_tally(conn: sqlite3.Connection, plan: TablePlan, batch_size: int) ->
 
 async def _compare(
     source: _Source,
-    target: _Target,
+    target: Target,
     plans: list[TablePlan],
     batch_size: int,
     progress: Progress,
@@ -336,7 +359,7 @@ async def _compare(
     matched = True
     for plan in plans:
         mine = await source.run(_source_tally, source.conn, plan, batch_size)
-        theirs = await target.call(_aio_tally, plan, batch_size)
+        theirs = await target.call(aio_tally, plan, batch_size)
         same = mine == theirs
         matched = matched and same
         verdict = "match" if same else "DIFFER"
@@ -345,118 +368,3 @@ async def _compare(
         "every table matches" if matched else "some tables DIFFER between SQLite and PostgreSQL"
     )
     return matched
-
-
-# What runs on the asyncio loop, one PostgreSQL round trip or transaction each.
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def _aio_schema(
-    conn: asyncpg.Connection,
-) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
-    """The target schema's tables (column -> type) and foreign keys (table -> parents)."""
-    columns: dict[str, dict[str, str]] = {}
-    for row in await conn.fetch(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns"
-        " WHERE table_schema = current_schema()"
-    ):
-        columns.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
-    parents: dict[str, set[str]] = {}
-    for row in await conn.fetch(
-        "SELECT child.relname AS child, parent.relname AS parent FROM pg_constraint"
-        " JOIN pg_class child ON child.oid = conrelid"
-        " JOIN pg_class parent ON parent.oid = confrelid"
-        " WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
-    ):
-        parents.setdefault(row["child"], set()).add(row["parent"])
-    return columns, parents
-
-
-async def _aio_target_state(
-    conn: asyncpg.Connection, plans: list[TablePlan]
-) -> tuple[str | None, list[str]]:
-    """(the marker's state or None, the tables holding rows beyond the seeded ones)."""
-    state = None
-    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MARKER_TABLE):
-        state = await conn.fetchval(f"SELECT state FROM {MARKER_TABLE}")
-    holding = []
-    for plan in plans:
-        condition = _SEEDED_ROWS.get(plan.name, "true")
-        if await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {_quoted(plan.name)} WHERE {condition})"
-        ):
-            holding.append(plan.name)
-    return state, holding
-
-
-async def _aio_start(conn: asyncpg.Connection, plans: list[TablePlan], source: str) -> None:
-    """Mark the target as being copied into and empty the tables to copy, at once."""
-    async with conn.transaction():
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} ("
-            " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
-            " state text NOT NULL, source text NOT NULL,"
-            " started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)"
-        )
-        await conn.execute(f"DELETE FROM {MARKER_TABLE}")
-        await conn.execute(
-            f"INSERT INTO {MARKER_TABLE} (state, source) VALUES ('copying', $1)", source
-        )
-        # TRUNCATE fires no row or DELETE triggers (audit_log refuses DELETE only).
-        tables = ", ".join(_quoted(plan.name) for plan in plans)
-        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        await conn.execute("DELETE FROM server_secrets WHERE name = 'jwt'")
-
-
-async def _aio_insert(conn: asyncpg.Connection, plan: TablePlan, rows: list[Any]) -> None:
-    async with conn.transaction():
-        await conn.copy_records_to_table(plan.name, records=rows, columns=list(plan.columns))
-
-
-async def _aio_set_sequences(conn: asyncpg.Connection, plans: list[TablePlan]) -> None:
-    """Make every identity or serial column continue after the copied ids."""
-    for plan in plans:
-        for row in await conn.fetch(
-            "SELECT column_name, pg_get_serial_sequence($1, column_name) AS sequence"
-            " FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = $2",
-            _quoted(plan.name),
-            plan.name,
-        ):
-            if row["sequence"] is None:
-                continue
-            column = _quoted(row["column_name"])
-            await conn.execute(
-                f"SELECT setval($1, COALESCE((SELECT max({column}) FROM"
-                f" {_quoted(plan.name)}), 0) + 1, false)",
-                row["sequence"],
-            )
-
-
-async def _aio_store_secret(conn: asyncpg.Connection, secret: str | None) -> None:
-    """Keep the SQLite server's signing key as the cluster's, so its tokens still work."""
-    if secret is None:
-        return
-    await conn.execute(
-        "INSERT INTO server_secrets (name, value) VALUES ('jwt', $1)"
-        " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-        secret,
-    )
-
-
-async def _aio_mark(conn: asyncpg.Connection, state: str) -> None:
-    await conn.execute(f"UPDATE {MARKER_TABLE} SET state = $1, finished_at = now()", state)
-
-
-async def _aio_tally(conn: asyncpg.Connection, plan: TablePlan, batch_size: int) -> Tally:
-    """The target table's count and checksum, read through a cursor (memory bounded)."""
-    tally = Tally()
-    columns = ", ".join(_quoted(column) for column in plan.columns)
-    async with conn.transaction(readonly=True):
-        cursor = await conn.cursor(f"SELECT {columns} FROM {_quoted(plan.name)}")
-        while rows := await cursor.fetch(batch_size):
-            tally.add(rows)
-    return tally

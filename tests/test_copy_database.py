@@ -326,7 +326,10 @@ async def test_copy_refuses_while_a_server_serves_the_sqlite_file(
         await sqlite_server.stop()
     assert result.returncode == 1
     (line,) = result.stderr.decode().splitlines()
-    assert "a chat server is running on this database; stop it before copying" in line
+    assert line == (
+        f"chat: a chat server (pid {os.getpid()}) is running on"
+        f" {sqlite_config.sqlite_path}: stop it before copying"
+    )
     async with pg_query(target_url) as fetchval:
         assert await fetchval("SELECT to_regclass('users')") is None  # not even migrated
 
@@ -415,6 +418,30 @@ async def test_an_interrupted_copy_run_again_gives_exactly_the_source(
         assert await fetchval("SELECT count(*) FROM messages") == total
         assert await fetchval("SELECT count(DISTINCT id) FROM messages") == total
         assert await fetchval("SELECT state FROM copy_database") == "copied"
+
+
+async def test_a_row_postgresql_refuses_is_named_in_one_line_and_a_rerun_starts_clean(
+    sqlite_config: Config, target_url: str
+) -> None:
+    await _sqlite_with_messages(sqlite_config, 3)
+    conn = sqlite3.connect(sqlite_config.sqlite_path)
+    # SQLite takes a NUL in text; PostgreSQL's text does not.
+    conn.execute("UPDATE messages SET body = ? WHERE id = 2", ("nul \x00 inside",))
+    conn.commit()
+    conn.close()
+    result = await copy_database(sqlite_config, target_url)
+    assert result.returncode == 1
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith("chat: PostgreSQL refused a row of messages: ")
+    assert "0x00" in line
+    assert line.endswith("(correct it in SQLite, then run copy-database again: it starts clean)")
+    conn = sqlite3.connect(sqlite_config.sqlite_path)
+    conn.execute("UPDATE messages SET body = 'nul gone' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    again = await copy_database(sqlite_config, target_url)
+    assert again.returncode == 0, _output(again)
+    assert "an earlier copy was interrupted" in again.stdout.decode()
 
 
 async def test_verify_only_reports_a_row_changed_after_the_copy(

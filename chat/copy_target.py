@@ -1,0 +1,175 @@
+"""The PostgreSQL side of `chat copy-database` (chat/copy_database.py): its connection,
+and what runs on trio-asyncio's loop, one round trip or one transaction at a time.
+
+Resource handling: `open_target` owns the asyncio loop and the connection, and closes
+both when its block ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from .copy_tables import TablePlan, Tally
+
+if TYPE_CHECKING:
+    import asyncpg
+
+T = TypeVar("T")
+
+#: The table in the target that says what copy-database did there: 'copying' while a
+#: copy runs (or after one was interrupted), 'copied' once one was verified.
+MARKER_TABLE = "copy_database"
+
+#: Rows the migrations or a server's first start put in an empty database: they do not
+#: make the target one that "holds chat data". (`rooms`: the lobby.)
+_SEEDED_ROWS = {"rooms": "kind <> 'lobby'", "vapid_key": "false"}
+
+
+class Target:
+    """One PostgreSQL connection; `call` runs an asyncio function of it."""
+
+    def __init__(self, conn: asyncpg.Connection, aio_as_trio: Callable[..., Any]) -> None:
+        self._conn = conn
+        self._aio_as_trio = aio_as_trio
+
+    async def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        result: T = await self._aio_as_trio(function)(self._conn, *args)
+        return result
+
+
+@asynccontextmanager
+async def open_target(url: str) -> AsyncIterator[Target]:
+    import asyncpg
+    import trio_asyncio
+
+    from .store.aio_bridge import open_aio_loop
+    from .store.postgres.base import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
+
+    aio_as_trio = trio_asyncio.aio_as_trio
+    # The asyncio loop runs as long as this block: every call on the connection is in it.
+    async with open_aio_loop():
+        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
+            conn = await aio_as_trio(asyncpg.connect)(url, timeout=CONNECT_TIMEOUT_S)
+        try:
+            yield Target(conn, aio_as_trio)
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await aio_as_trio(conn.close)()
+            if not conn.is_closed():
+                conn.terminate()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def aio_schema(
+    conn: asyncpg.Connection,
+) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    """The target schema's tables (column -> type) and foreign keys (table -> parents)."""
+    columns: dict[str, dict[str, str]] = {}
+    for row in await conn.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = current_schema()"
+    ):
+        columns.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+    parents: dict[str, set[str]] = {}
+    for row in await conn.fetch(
+        "SELECT child.relname AS child, parent.relname AS parent FROM pg_constraint"
+        " JOIN pg_class child ON child.oid = conrelid"
+        " JOIN pg_class parent ON parent.oid = confrelid"
+        " WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+    ):
+        parents.setdefault(row["child"], set()).add(row["parent"])
+    return columns, parents
+
+
+async def aio_target_state(
+    conn: asyncpg.Connection, plans: list[TablePlan]
+) -> tuple[str | None, list[str]]:
+    """(the marker's state or None, the tables holding rows beyond the seeded ones)."""
+    state = None
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MARKER_TABLE):
+        state = await conn.fetchval(f"SELECT state FROM {MARKER_TABLE}")
+    holding = []
+    for plan in plans:
+        condition = _SEEDED_ROWS.get(plan.name, "true")
+        if await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {_quoted(plan.name)} WHERE {condition})"
+        ):
+            holding.append(plan.name)
+    return state, holding
+
+
+async def aio_start(conn: asyncpg.Connection, plans: list[TablePlan], source: str) -> None:
+    """Mark the target as being copied into and empty the tables to copy, at once."""
+    async with conn.transaction():
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} ("
+            " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+            " state text NOT NULL, source text NOT NULL,"
+            " started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)"
+        )
+        await conn.execute(f"DELETE FROM {MARKER_TABLE}")
+        await conn.execute(
+            f"INSERT INTO {MARKER_TABLE} (state, source) VALUES ('copying', $1)", source
+        )
+        # TRUNCATE fires no row or DELETE triggers (audit_log refuses DELETE only).
+        tables = ", ".join(_quoted(plan.name) for plan in plans)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await conn.execute("DELETE FROM server_secrets WHERE name = 'jwt'")
+
+
+async def aio_insert(conn: asyncpg.Connection, plan: TablePlan, rows: list[Any]) -> None:
+    async with conn.transaction():
+        await conn.copy_records_to_table(plan.name, records=rows, columns=list(plan.columns))
+
+
+async def aio_set_sequences(conn: asyncpg.Connection, plans: list[TablePlan]) -> None:
+    """Make every identity or serial column continue after the copied ids."""
+    for plan in plans:
+        for row in await conn.fetch(
+            "SELECT column_name, pg_get_serial_sequence($1, column_name) AS sequence"
+            " FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = $2",
+            _quoted(plan.name),
+            plan.name,
+        ):
+            if row["sequence"] is None:
+                continue
+            column = _quoted(row["column_name"])
+            await conn.execute(
+                f"SELECT setval($1, COALESCE((SELECT max({column}) FROM"
+                f" {_quoted(plan.name)}), 0) + 1, false)",
+                row["sequence"],
+            )
+
+
+async def aio_store_secret(conn: asyncpg.Connection, secret: str | None) -> None:
+    """Keep the SQLite server's signing key as the cluster's, so its tokens still work."""
+    if secret is None:
+        return
+    await conn.execute(
+        "INSERT INTO server_secrets (name, value) VALUES ('jwt', $1)"
+        " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        secret,
+    )
+
+
+async def aio_mark(conn: asyncpg.Connection, state: str) -> None:
+    await conn.execute(f"UPDATE {MARKER_TABLE} SET state = $1, finished_at = now()", state)
+
+
+async def aio_tally(conn: asyncpg.Connection, plan: TablePlan, batch_size: int) -> Tally:
+    """The target table's count and checksum, read through a cursor (memory bounded)."""
+    tally = Tally()
+    columns = ", ".join(_quoted(column) for column in plan.columns)
+    async with conn.transaction(readonly=True):
+        cursor = await conn.cursor(f"SELECT {columns} FROM {_quoted(plan.name)}")
+        while rows := await cursor.fetch(batch_size):
+            tally.add(rows)
+    return tally
