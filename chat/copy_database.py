@@ -330,7 +330,16 @@ async def _copy(
                 ) from None
             progress.advance(len(rows))
         progress.finish()
-    await target.call(aio_set_sequences, plans)
+    await target.call(aio_set_sequences, plans, await source.run(_issued_ids, source.conn))
+
+
+def _issued_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    """SQLite's AUTOINCREMENT counters: the last id given out, per table."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        return {
+            name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")
+        }
+    return {}
 
 
 def _count(conn: sqlite3.Connection, table: str) -> int:

@@ -7,7 +7,8 @@ both when its block ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -129,24 +130,42 @@ async def aio_insert(conn: asyncpg.Connection, plan: TablePlan, rows: list[Any])
         await conn.copy_records_to_table(plan.name, records=rows, columns=list(plan.columns))
 
 
-async def aio_set_sequences(conn: asyncpg.Connection, plans: list[TablePlan]) -> None:
-    """Make every identity or serial column continue after the copied ids."""
+#: A column default drawing from a sequence: nextval('messages_id_seq'::regclass).
+_NEXTVAL = re.compile(r"^nextval\('(.+)'::regclass\)$")
+
+
+async def aio_set_sequences(
+    conn: asyncpg.Connection, plans: list[TablePlan], issued: Mapping[str, int]
+) -> None:
+    """Make every sequence continue after the ids copied and the ids SQLite issued.
+
+    A sequence may feed several columns (message_changes.seq draws from messages'
+    ids: one stream of positions), so each is set past the largest value of every
+    column it feeds. `issued` is SQLite's AUTOINCREMENT counter per table
+    (sqlite_sequence): an id SQLite gave out to a row since removed is not given again.
+    """
+    newest: dict[str, int] = {}
     for plan in plans:
         for row in await conn.fetch(
-            "SELECT column_name, pg_get_serial_sequence($1, column_name) AS sequence"
+            "SELECT column_name, column_default,"
+            " pg_get_serial_sequence($1, column_name) AS sequence"
             " FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND table_name = $2",
             _quoted(plan.name),
             plan.name,
         ):
-            if row["sequence"] is None:
+            default = _NEXTVAL.match(row["column_default"] or "")
+            sequence = row["sequence"] or (default.group(1) if default else None)
+            if sequence is None:
                 continue
-            column = _quoted(row["column_name"])
-            await conn.execute(
-                f"SELECT setval($1, COALESCE((SELECT max({column}) FROM"
-                f" {_quoted(plan.name)}), 0) + 1, false)",
-                row["sequence"],
+            # One name per sequence: a default may name it without its schema.
+            sequence = await conn.fetchval("SELECT $1::regclass::text", sequence)
+            largest = await conn.fetchval(
+                f"SELECT COALESCE(max({_quoted(row['column_name'])}), 0) FROM {_quoted(plan.name)}"
             )
+            newest[sequence] = max(newest.get(sequence, 0), largest, issued.get(plan.name, 0))
+    for sequence, value in newest.items():
+        await conn.execute("SELECT setval($1::regclass, $2, false)", sequence, value + 1)
 
 
 async def aio_store_secret(conn: asyncpg.Connection, secret: str | None) -> None:

@@ -253,7 +253,10 @@ async def test_a_copied_database_answers_the_same_from_three_postgresql_instance
 
     async with pg_query(target_url) as fetchval:
         secret = await fetchval("SELECT value FROM server_secrets WHERE name = 'jwt'")
-        newest = await fetchval("SELECT max(id) FROM messages")
+        newest = await fetchval(
+            "SELECT max(id) FROM"
+            " (SELECT id FROM messages UNION SELECT seq FROM message_changes) AS positions"
+        )
     assert secret == (sqlite_config.data_dir / "jwt-secret").read_text().strip()
     # CHAT_JWT_SECRET as the cluster reads it from the database (server_secrets 'jwt').
     with trio.fail_after(SLOW):
@@ -267,7 +270,8 @@ async def test_a_copied_database_answers_the_same_from_three_postgresql_instance
             sent = await _post(
                 instances[0].server, alice, filled.rooms["general"], Text="after the move"
             )
-            assert sent["MessageID"] == newest + 1  # the sequence continues after the ids
+            # Messages and changes are one stream of positions: it continues after both.
+            assert sent["MessageID"] == newest + 1
             await account(instances[1].server, "erin")  # and so do the users'
 
 
@@ -314,6 +318,23 @@ async def test_a_table_postgresql_lacks_stops_the_copy_before_anything_is_writte
     assert "Traceback" not in _output(result)
     async with pg_query(target_url) as fetchval:
         assert await fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_ids_continue_after_the_last_id_sqlite_gave_out(
+    sqlite_config: Config, target_url: str
+) -> None:
+    await _sqlite_with_messages(sqlite_config, 5)
+    conn = sqlite3.connect(sqlite_config.sqlite_path)
+    conn.execute("DELETE FROM messages WHERE id > 3")  # as deleting their sender's account does
+    conn.commit()
+    conn.close()
+    assert (await copy_database(sqlite_config, target_url)).returncode == 0
+    async with pg_query(target_url) as fetchval:
+        new_id = await fetchval(
+            "INSERT INTO messages (room_id, sender_id, body)"
+            " SELECT room_id, sender_id, 'new' FROM messages LIMIT 1 RETURNING id"
+        )
+    assert new_id == 6  # not 4 or 5: a client may still hold those ids
 
 
 async def test_copy_refuses_while_a_server_serves_the_sqlite_file(
