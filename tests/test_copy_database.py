@@ -109,6 +109,8 @@ class Filled:
         self.rooms: dict[str, int] = {}
         self.files: list[tuple[str, str]] = []
         self.searches = ["deploy", "rollback", "hello", "support", "notes"]
+        #: The message bob and alice gave a 👍.
+        self.liked = 0
 
 
 async def fill(server: Server) -> Filled:
@@ -130,6 +132,7 @@ async def fill(server: Server) -> Filled:
     doomed = await _post(server, dave, general, Text="spam spam")
     await _post(server, alice, secret, Text="private deploy notes")
     path = f"/messages/{general}/{edited['MessageID']}"
+    filled.liked = edited["MessageID"]
     await _call(server, carol, "PATCH", path, json={"Text": "deploy done"})
     await _call(server, bob, "PUT", f"{path}/reactions/👍")
     await _call(server, alice, "PUT", f"{path}/reactions/👍")
@@ -273,6 +276,13 @@ async def test_a_copied_database_answers_the_same_from_three_postgresql_instance
             # Messages and changes are one stream of positions: it continues after both.
             assert sent["MessageID"] == newest + 1
             await account(instances[1].server, "erin")  # and so do the users'
+            # Who reacted is kept, not only the counts: bob takes his 👍 back.
+            bob, general = filled.users[1], filled.rooms["general"]
+            liked = f"/messages/{general}/{filled.liked}"
+            await _call(instances[2].server, bob, "DELETE", f"{liked}/reactions/👍")
+            history = await _call(instances[0].server, alice, "GET", f"/messages/{general}")
+            (item,) = [item for item in history if item["MessageID"] == filled.liked]
+            assert item["Reactions"] == [{"Emoji": "👍", "Count": 1, "UIDs": [alice.uid]}]
 
 
 async def test_copy_brings_a_database_of_the_release_before_up_to_date(
