@@ -47,6 +47,7 @@ from .copy_tables import (
 )
 from .copy_target import (
     Target,
+    aio_foreign_tables,
     aio_insert,
     aio_mark,
     aio_schema,
@@ -174,8 +175,24 @@ async def _copy_locked(
     progress: Progress,
 ) -> bool:
     from .store.postgres import open_postgres_store
+    from .store.postgres.base import connect_errors, describe
     from .store.sqlite import open_sqlite_store
 
+    # Before migrating the target: it must be chat's or empty (migrations would fail
+    # half-way on someone else's tables, or mix with them).
+    async with open_target(target_url) as target:
+        schema, others = await target.call(aio_foreign_tables)
+    if schema is None:
+        raise CopyRefused(
+            "the target's search_path names no schema that exists: create it first"
+            " (CREATE SCHEMA name)"
+        )
+    if others:
+        raise CopyRefused(
+            f"the target schema {schema} holds tables that are not chat's"
+            f" ({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}):"
+            " copy into an empty database or schema"
+        )
     # Both databases are brought up to date first, so that their schemas are the ones
     # this release knows how to map.
     async with open_sqlite_store(path, connections=1) as sqlite_store:
@@ -185,8 +202,6 @@ async def _copy_locked(
         applied = getattr(pg_store, "applied_migrations", [])
     target_name = describe_database(config.replace(database_url=target_url))
     progress.say(f"{target_name}: {_applied(applied)}")
-    from .store.postgres.base import connect_errors, describe
-
     try:
         return await _copy_and_compare(config, path, target_url, batch_size, verify_only, progress)
     except BaseException as error:

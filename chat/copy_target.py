@@ -89,6 +89,22 @@ async def aio_schema(
     return columns, parents
 
 
+async def aio_foreign_tables(conn: asyncpg.Connection) -> tuple[str | None, list[str]]:
+    """(the target's schema or None if its search_path names none that exists, the
+    tables in it if it is not a chat database: one without `schema_version`)."""
+    schema = await conn.fetchval("SELECT current_schema()")
+    if schema is None:
+        return None, []
+    tables = [
+        row["table_name"]
+        for row in await conn.fetch(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+    ]
+    return schema, [] if "schema_version" in tables else tables
+
+
 async def aio_target_state(
     conn: asyncpg.Connection, plans: list[TablePlan]
 ) -> tuple[str | None, list[str]]:

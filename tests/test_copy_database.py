@@ -32,6 +32,7 @@ from support import (
     http_client,
     open_clients,
     pg_query,
+    postgres_url_or_skip,
     run_chat,
     select_rows,
     server_config,
@@ -381,6 +382,46 @@ async def test_copy_refuses_a_target_holding_chat_data_it_did_not_put_there(
     assert "copy-database did not put there" in line
     async with pg_query(target_url) as fetchval:
         assert await fetchval("SELECT name FROM users") == "someone"
+
+
+async def test_copy_refuses_a_schema_holding_tables_that_are_not_chats(
+    sqlite_config: Config, target_url: str
+) -> None:
+    await _sqlite_with_messages(sqlite_config, 1)
+    async with pg_query(target_url) as fetchval:
+        await fetchval("CREATE TABLE users (login text PRIMARY KEY)")  # someone else's
+    result = await copy_database(sqlite_config, target_url)
+    assert result.returncode == 1
+    (line,) = result.stderr.decode().splitlines()
+    assert line.endswith(
+        "holds tables that are not chat's (users): copy into an empty database or schema"
+    )
+    async with pg_query(target_url) as fetchval:
+        assert await fetchval("SELECT to_regclass('schema_version')") is None  # untouched
+
+
+async def test_copy_refuses_a_search_path_naming_no_schema(sqlite_config: Config) -> None:
+    await _sqlite_with_messages(sqlite_config, 1)
+    base = postgres_url_or_skip()
+    missing = base + ("&" if "?" in base else "?") + "search_path=chat_test_nowhere"
+    result = await copy_database(sqlite_config, missing)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "chat: the target's search_path names no schema that exists: create it first"
+        " (CREATE SCHEMA name)\n"
+    )
+
+
+async def test_copy_into_a_schema_that_chat_migrate_made_is_fine(
+    sqlite_config: Config, target_url: str
+) -> None:
+    await _sqlite_with_messages(sqlite_config, 2)
+    migrated = await run_chat(
+        "migrate", env=chat_environ(sqlite_config.replace(database_url=target_url))
+    )
+    assert migrated.returncode == 0, _output(migrated)
+    result = await copy_database(sqlite_config, target_url)
+    assert result.returncode == 0, _output(result)
 
 
 async def test_copy_refuses_to_copy_again_over_a_finished_copy(
