@@ -161,9 +161,11 @@ async def copy_database(
     except AlreadyServed as error:
         holder = re.search(r"\(pid [^)]*\)", str(error))
         raise CopyRefused(
-            f"a chat server {holder.group() + ' ' if holder else ''}is running on {path}:"
-            " stop it before copying"
+            f"another chat process {holder.group() + ' ' if holder else ''}is using {path}"
+            " (a server, or another copy): stop it before copying"
         ) from None
+    finally:
+        progress.close()  # an interrupted bar's line is ended before the error is said
 
 
 async def _copy_locked(

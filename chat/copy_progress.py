@@ -26,8 +26,10 @@ class Progress:
         self._total = 0
         self._done = 0
         self._shown_at = 0.0
+        self._mid_line = False
 
     def say(self, line: str) -> None:
+        self.close()
         self._out.write(line + "\n")
         self._out.flush()
 
@@ -50,10 +52,16 @@ class Progress:
     def finish(self) -> None:
         if self._terminal:
             self._draw()
-            self._out.write("\n")
-            self._out.flush()
+            self.close()
         else:
             self.say(f"copied {self._table}: {self._done}/{self._total} rows")
+
+    def close(self) -> None:
+        """End the line a bar is drawn on, if one is."""
+        if self._mid_line:
+            self._mid_line = False
+            self._out.write("\n")
+            self._out.flush()
 
     def _draw(self) -> None:
         fraction = 1.0 if self._total == 0 else min(1.0, self._done / self._total)
@@ -63,4 +71,5 @@ class Progress:
         self._out.write(
             f"\r\x1b[K{self._table:<24} [{bar}] {self._done}/{self._total} rows {fraction:4.0%}"
         )
+        self._mid_line = True
         self._out.flush()

@@ -359,8 +359,8 @@ async def test_copy_refuses_while_a_server_serves_the_sqlite_file(
     assert result.returncode == 1
     (line,) = result.stderr.decode().splitlines()
     assert line == (
-        f"chat: a chat server (pid {os.getpid()}) is running on"
-        f" {sqlite_config.sqlite_path}: stop it before copying"
+        f"chat: another chat process (pid {os.getpid()}) is using {sqlite_config.sqlite_path}"
+        " (a server, or another copy): stop it before copying"
     )
     async with pg_query(target_url) as fetchval:
         assert await fetchval("SELECT to_regclass('users')") is None  # not even migrated
