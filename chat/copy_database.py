@@ -49,6 +49,7 @@ from .copy_target import (
     Target,
     aio_foreign_tables,
     aio_insert,
+    aio_lock_target,
     aio_mark,
     aio_schema,
     aio_set_sequences,
@@ -242,6 +243,10 @@ async def _copy_and_compare(
     progress: Progress,
 ) -> bool:
     async with _open_source(path) as source, open_target(target_url) as target:
+        if not await target.call(aio_lock_target):
+            raise CopyRefused(
+                "another copy-database is copying into this schema: wait for it, or stop it"
+            )
         try:
             plans = plan_tables(source.conn, *await target.call(aio_schema))
         except SchemaMismatch as error:

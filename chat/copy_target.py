@@ -89,6 +89,21 @@ async def aio_schema(
     return columns, parents
 
 
+#: pg_try_advisory_lock's first key for "a copy into this schema runs" (the second is
+#: the schema's hash): "copy".
+COPY_LOCK = 0x636F7079
+
+
+async def aio_lock_target(conn: asyncpg.Connection) -> bool:
+    """Take the target schema for this copy alone, until the connection closes; False if
+    another copy has it (two copies into one schema would empty each other's tables)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", COPY_LOCK
+        )
+    )
+
+
 async def aio_foreign_tables(conn: asyncpg.Connection) -> tuple[str | None, list[str]]:
     """(the target's schema or None if its search_path names none that exists, the
     tables in it if it is not a chat database: one without `schema_version`)."""

@@ -42,6 +42,7 @@ from support import (
 
 from chat.config import Config
 from chat.copy_tables import SKIPPED_TABLES, sqlite_tables
+from chat.copy_target import COPY_LOCK
 
 #: A step that may take a while on a loaded machine (a copy, a cluster start).
 SLOW = 60.0
@@ -422,6 +423,22 @@ async def test_copy_into_a_schema_that_chat_migrate_made_is_fine(
     assert migrated.returncode == 0, _output(migrated)
     result = await copy_database(sqlite_config, target_url)
     assert result.returncode == 0, _output(result)
+
+
+async def test_copy_refuses_while_another_copy_writes_into_the_same_schema(
+    sqlite_config: Config, target_url: str
+) -> None:
+    await _sqlite_with_messages(sqlite_config, 1)
+    async with pg_query(target_url) as fetchval:
+        # What a running copy holds (chat/copy_target.py: COPY_LOCK).
+        assert await fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", COPY_LOCK
+        )
+        result = await copy_database(sqlite_config, target_url)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "chat: another copy-database is copying into this schema: wait for it, or stop it\n"
+    )
 
 
 async def test_copy_refuses_to_copy_again_over_a_finished_copy(
