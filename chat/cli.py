@@ -1,6 +1,6 @@
 """The ``chat`` command: ``chat serve``, ``chat migrate``, ``chat user ...``
 (chat/user_commands.py), ``chat backup`` and ``chat restore`` (chat/backups/),
-``chat --version``.
+``chat copy-database`` (chat/copy_database.py), ``chat --version``.
 
 Each command has the flags of the settings it uses only (``chat serve`` has them all);
 every setting can still come from its ``CHAT_*`` variable.
@@ -24,6 +24,7 @@ from . import config as config_module
 from .audit_command import add_audit_parser
 from .backups.command import add_backup_parsers
 from .config import Config, ConfigError
+from .copy_database import add_copy_parser
 from .errors import AlreadyServed, ChatError, MissingSchema
 from .server import serve
 from .store import describe_database, open_store
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_audit_parser(commands)
     add_backup_parsers(commands)
+    add_copy_parser(commands)
     return parser
 
 
@@ -195,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(_migrate, config, args.create_schema)
         elif args.command in ("user", "audit", "backup", "restore"):
             args.run(config, args)
+        elif args.command == "copy-database":
+            return int(args.run(config, args))
     except KeyboardInterrupt:
         print("chat: interrupted", file=sys.stderr)
         return 130
