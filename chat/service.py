@@ -38,6 +38,7 @@ from .revocations import Revocations
 from .room_moderation import RoomModeration
 from .room_permissions import Action, permits
 from .store import (
+    AccountData,
     Accounts,
     Change,
     Changes,
@@ -99,7 +100,17 @@ class Backlog:
 
 
 class ServiceStore(
-    Accounts, Rooms, Support, History, Changes, Files, Search, Moderation, Reports, Protocol
+    Accounts,
+    AccountData,
+    Rooms,
+    Support,
+    History,
+    Changes,
+    Files,
+    Search,
+    Moderation,
+    Reports,
+    Protocol,
 ):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
