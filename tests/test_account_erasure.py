@@ -325,3 +325,24 @@ async def test_erased_tokens_are_refused_and_sessions_closed_on_another_instance
             assert code == 1008
         async with http_client(b) as client:
             assert (await client.get("/profile", headers=alice.auth)).status_code == 401
+
+
+async def test_clients_on_another_instance_see_the_erased_messages_deleted(
+    tmp_path: Path,
+) -> None:
+    async with (
+        throwaway_postgres_schema() as url,
+        open_cluster(tmp_path, url, 2) as instances,
+    ):
+        a, b = instances[0].server, instances[1].server
+        alice, bob = await account(a, "alice", PASSWORD), await account(a, "bob")
+        room = await create_room(a, bob, "room", alice)
+        async with open_clients(b) as clients:
+            listener = await entered(clients, bob, room)
+            sent = await post(a, alice, room, "soon gone everywhere")
+            assert (await listener.receive())["MessageID"] == sent["MessageID"]
+            await erased(a, alice)
+            frame = await listener.receive()
+            while frame.get("Type") != "deleted":
+                frame = await listener.receive()
+            assert (frame["RoomID"], frame["MessageID"]) == (room, sent["MessageID"])
