@@ -171,7 +171,8 @@ class AccountData:
                 ("read_markers.jsonl", self._marker_pages(user.id)),
                 ("files.jsonl", self._file_record_pages(user.id)),
             ):
-                async for chunk in self._entry(archive, sink, name, pages):
+                # Lines of JSON may pass 4 GiB for a prolific user: Zip64 sizes.
+                async for chunk in self._entry(archive, sink, name, pages, zip64=True):
                     yield chunk
             async for chunk in self._file_bytes(archive, sink, user.id):
                 yield chunk
@@ -227,10 +228,12 @@ class AccountData:
         sink: _Sink,
         name: str,
         pieces: AsyncIterator[bytes],
+        *,
+        zip64: bool = False,
     ) -> AsyncIterator[bytes]:
         """One entry of the archive, written piece by piece, and what the archive holds
         after each piece (each piece is compressed in a worker thread)."""
-        with archive.open(name, "w") as entry:
+        with archive.open(name, "w", force_zip64=zip64) as entry:
             yield sink.take()  # the entry's header
             async for piece in pieces:
                 await trio.to_thread.run_sync(entry.write, piece)
