@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC
+from typing import Protocol
 
 from . import names, validation
 from .auth import LOCAL, Passwords, Tokens
@@ -17,13 +19,14 @@ from .errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
+    NameHeld,
     NotFound,
     Overloaded,
     Unavailable,
 )
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
-from .store import Accounts, User
+from .store import AccountData, Accounts, User
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,19 @@ class Identity:
     token_version: int
 
 
+class AccountStore(Accounts, AccountData, Protocol):
+    """What accounts need of the store: users, and the names erased accounts hold."""
+
+
+async def require_name_free(store: AccountData, name: str) -> None:
+    """Raise `NameHeld` if an erased account released `name` (or a name too like it)
+    less than `chat.account_data`'s 30 days ago: a new account or a rename must not
+    take it over at once (the erased one's contacts would take it for them)."""
+    until = await store.name_held_until(names.name_key(name), names.look_key(name))
+    if until is not None:
+        raise NameHeld(name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+
+
 def _account(user: User | None, unknown: str) -> str:
     """The key failed logins are counted under: the user's id, whichever way the login
     named the account (by name or by e-mail), else what it asked for (`unknown`)."""
@@ -49,7 +65,7 @@ def _account(user: User | None, unknown: str) -> str:
 class AccountOperations:
     """Registering, logging in, tokens, passwords and names (part of `ChatService`)."""
 
-    store: Accounts
+    store: AccountStore
     passwords: Passwords
     tokens: Tokens
     rate_limits: RateLimits
@@ -66,7 +82,8 @@ class AccountOperations:
     ) -> User:
         """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`, and
         `RateLimited` past the registrations allowed from the client's `address` (None:
-        an administrator's command, not limited).
+        an administrator's command, not limited), `NameHeld` for a name an erased
+        account released less than 30 days ago.
 
         The name is stored as `chat.names` normalises it; it is taken if it shares a key
         with any user's name (the same name in another case, or in look-alike letters).
@@ -75,6 +92,7 @@ class AccountOperations:
             self.rate_limits.hit(self.rate_limits.register, address)
         name = names.new_user_name(name)
         validation.new_password(password)
+        await require_name_free(self.store, name)
         if email is not None:
             email = validation.email(email)
             # Checked first so that when both are taken the answer names the e-mail
@@ -214,4 +232,19 @@ class AccountOperations:
         """Change the caller's name. Old tokens keep working; messages show the new name
         from now on (names are joined in when messages are read, never copied)."""
         new_name = names.new_user_name(new_name, "new name")
+        await require_name_free(self.store, new_name)
         return await self.store.rename_user(identity.user_id, new_name)
+
+    async def confirm_password(self, identity: Identity, password: str, *, address: str) -> User:
+        """The caller's account, if `password` is its password (`InvalidCredentials` if
+        not): what an irreversible request (``DELETE /me``) asks for besides the token.
+        Rate-limited as a login attempt (`RateLimited`)."""
+        if len(password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
+            raise InvalidCredentials()
+        self.rate_limits.before_login(address)
+        return await self._check_password(
+            await self.store.user_by_id(identity.user_id),
+            password,
+            f"user:{identity.user_id}",
+            address,
+        )

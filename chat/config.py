@@ -90,6 +90,10 @@ class Config:
     rate_uploads: str = "30/minute;300/hour"
     rate_searches: str = "30/minute;600/hour"
     rate_reports: str = "10/minute;100/day"
+    #: A user's data (`chat.account_data`): exports per user, and how many run at once
+    #: on one instance.
+    rate_exports: str = "3/hour;10/day"
+    exports_at_once: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -789,6 +793,21 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _rate,
         "Reports of messages per user (POST /reports), over every instance.",
+    ),
+    Setting(
+        "rate_exports",
+        "CHAT_RATE_EXPORTS",
+        None,
+        _rate,
+        "Exports of a user's data per user (GET /me/export), over every instance.",
+    ),
+    Setting(
+        "exports_at_once",
+        "CHAT_EXPORTS_AT_ONCE",
+        None,
+        _positive_int,
+        "How many exports of users' data (GET /me/export) one instance streams at once"
+        " (503 past it).",
     ),
 )
 

@@ -72,6 +72,17 @@ class NameTaken(Conflict):
             super().__init__(f"user name {name!r} is already taken: it looks like {existing!r}")
 
 
+class NameHeld(Conflict):
+    """`name`, or a name too like it, was released by an erased account and is held until
+    `until` (`chat.account_data`), so that nobody takes it at once."""
+
+    def __init__(self, name: str, until: str) -> None:
+        super().__init__(
+            f"user name {name!r} was released recently, when its account was deleted, and"
+            f" is held until {until}: choose another name"
+        )
+
+
 class EmailTaken(Conflict):
     def __init__(self) -> None:
         super().__init__("email already registered")

@@ -476,5 +476,10 @@ class MessageWriter:
         """A request has committed `change`: publish it here (after anything before it)
         and tell the other instances. Never waits: the writer reads it from the table
         after its current batch, as it reads other instances' commits."""
-        self.wake(change.seq)
-        self._bus.announce(change.seq)
+        self.committed_up_to(change.seq)
+
+    def committed_up_to(self, position: int) -> None:
+        """Changes up to `position` were committed here (an erasure's tombstones, many
+        at once): publish them, and tell the other instances. Never waits."""
+        self.wake(position)
+        self._bus.announce(position)

@@ -140,6 +140,7 @@ class RateLimits:
         self.uploads = rule("uploads", config.rate_uploads, "file uploads")
         self.searches = rule("searches", config.rate_searches, "searches")
         self.reports = rule("reports", config.rate_reports, "reports")
+        self.exports = rule("exports", config.rate_exports, "exports of your data")
         self._rules = {
             r.name: r
             for r in (
@@ -155,6 +156,7 @@ class RateLimits:
                 self.uploads,
                 self.searches,
                 self.reports,
+                self.exports,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

@@ -58,6 +58,7 @@ from typing import NoReturn
 import trio
 
 from . import names, validation
+from .account_data import AccountData
 from .activity import Activity
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
@@ -180,6 +181,16 @@ async def serve(
             rate_limits=rate_limits,
         )
         await files.prepare()
+        # A user's data (`chat.account_data`): exports and erasures, no task of its own.
+        account_data = AccountData(
+            store,
+            storage,
+            passwords,
+            rate_limits=rate_limits,
+            exports_at_once=config.exports_at_once,
+            published=writer.committed_up_to,
+            revoked=revocations.revoked,
+        )
         collector = FileCollector(store, storage, failures=failures)
         # Search (`chat.message_search`): the index's batches (SQLite) are one task.
         indexer = SearchIndexer(store, failures=failures)
@@ -213,6 +224,7 @@ async def serve(
             sessions=sessions,
             config=config,
             files=files,
+            account_data=account_data,
         )
         http = HttpServer(
             app,

@@ -38,6 +38,7 @@ from .revocations import Revocations
 from .room_moderation import RoomModeration
 from .room_permissions import Action, permits
 from .store import (
+    AccountData,
     Accounts,
     Change,
     Changes,
@@ -99,7 +100,17 @@ class Backlog:
 
 
 class ServiceStore(
-    Accounts, Rooms, Support, History, Changes, Files, Search, Moderation, Reports, Protocol
+    Accounts,
+    AccountData,
+    Rooms,
+    Support,
+    History,
+    Changes,
+    Files,
+    Search,
+    Moderation,
+    Reports,
+    Protocol,
 ):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
@@ -366,7 +377,7 @@ class ChatService(AccountOperations):
 
     async def _direct_room(self, identity: Identity, other_user_id: int, unknown: str) -> Room:
         """`direct_room`, with the protocol's own words for an unknown user. A room that
-        exists proves both users do, so only a first message needs the extra lookup.
+        exists proves both users did (an erased account's stays: `send_direct` looks it up).
 
         Opening a conversation puts it in the other user's list as an invitation does, so
         a new one counts against the caller's invitation limit (`RateLimited` past it): a
@@ -480,8 +491,12 @@ class ChatService(AccountOperations):
     async def send_direct(
         self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None
     ) -> Posted:
-        """A direct message to another user, stored in the pair's direct room."""
-        room = await self._direct_room(identity, to_user_id, f"unknown recipient {to_user_id}")
+        """A direct message to another user, stored in the pair's direct room. Refused
+        (`NotFound`) to an erased account, whose conversation stays for its history."""
+        unknown = f"unknown recipient {to_user_id}"
+        room = await self._direct_room(identity, to_user_id, unknown)
+        if await self.store.user_by_id(to_user_id) is None:
+            raise NotFound(unknown)
         return await self.post(identity, room, text, client_msg_id=client_msg_id)
 
     # --- resuming after a reconnection ---

@@ -1,4 +1,5 @@
-"""``chat user ...``: add, list, passwd, delete, promote and demote accounts.
+"""``chat user ...``: add, list, passwd, delete (erase), export, promote and demote
+accounts.
 
 Each command opens the configured database for its own short `trio.run`, so it works
 while servers run on the same database, and runs its prompts outside Trio: a prompt
@@ -24,18 +25,26 @@ from typing import Any
 import trio
 
 from . import config as config_module
+from .account_operations import require_name_free
 from .auth import Passwords
 from .config import Config
 from .errors import ChatError, NotFound
 from .store import User, open_store
 
-#: How `chat user delete` describes what it deletes (its --help and its question).
+#: How `chat user delete` describes what it does (its --help and its question).
 DELETES = (
-    "Deletes the user, their messages everywhere, their support thread and their direct "
-    "conversations (both sides' messages in them); group rooms they created stay, without a "
-    "creator. Servers running on the database close the user's open sessions at their next "
-    "revocation sweep (CHAT_REVOCATION_SWEEP)."
+    "Erases the account: the user's messages become tombstones (shown as deleted, their "
+    "text and edits erased), their reactions, files, sessions, push subscriptions and "
+    "read markers are removed, they leave every group room (a room they were the last "
+    "owner of gets a new one), and their name is held for 30 days. What other people "
+    "wrote, in direct conversations and support threads too, stays; so do audit log "
+    "entries. Servers running on the database refuse their tokens at once and close "
+    "their open sessions at the next revocation sweep (CHAT_REVOCATION_SWEEP); connected "
+    "clients see the tombstones when they next load the room."
 )
+
+#: What `chat user export` and `delete` read: the database, the files and bcrypt's cost.
+DATA_SETTINGS = config_module.PASSWORD_SETTINGS | {"files_url"}
 
 
 def add_user_parsers(commands: Any) -> None:
@@ -87,9 +96,35 @@ def add_user_parsers(commands: Any) -> None:
     password_stdin(passwd)
 
     delete = named(
-        action("delete", delete_user, help="delete a user and their messages", description=DELETES)
+        action(
+            "delete",
+            delete_user,
+            DATA_SETTINGS,
+            help="erase a user's account (their messages become tombstones)",
+            description=DELETES,
+        )
+    )
+    delete.add_argument(
+        "--erase",
+        action="store_true",
+        help="erase the account (what delete always does; accepted for clarity)",
     )
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    export = named(
+        action(
+            "export",
+            export_user,
+            DATA_SETTINGS,
+            help="write a zip archive of a user's data",
+            description="Write a zip archive of everything the user wrote and uploaded, as "
+            "GET /me/export serves it: profile.json, messages.jsonl, reactions.jsonl, "
+            "read_markers.jsonl, files.jsonl and the files' bytes under files/.",
+        )
+    )
+    export.add_argument(
+        "--output", "-o", help="the archive's path (default: standard output, not a terminal)"
+    )
 
     named(action("promote", promote, help="make a user an operator (support staff)"))
     named(
@@ -183,6 +218,7 @@ async def _add_user(
     clean_email = valid_email(email) if email is not None else None
     password_hash = await _hash_new_password(config, password)
     async with open_store(config) as store:
+        await require_name_free(store, name)
         user = await store.create_user(name, password_hash, email=clean_email, is_admin=admin)
     print(f"created {_role(user)} {user.name!r} with id {user.id}")
 
@@ -260,9 +296,49 @@ def delete_user(config: Config, args: argparse.Namespace) -> None:
 
 
 async def _delete_user(config: Config, user: User) -> None:
-    async with open_store(config) as store:
-        if not await store.delete_user(user.id):
+    from .account_data import AccountData
+    from .files.opening import open_storage
+
+    async with open_store(config) as store, open_storage(config) as storage:
+        # No bus here: servers find the revoked tokens in the table at their next sweep.
+        data = AccountData(store, storage, Passwords(config.bcrypt_cost))
+        if not await data.erase(user):
             raise _deleted_meanwhile(user)
+
+
+def export_user(config: Config, args: argparse.Namespace) -> None:
+    """``chat user export NAME [--output FILE]``."""
+    if args.output is None and sys.stdout.isatty():
+        raise ChatError("the archive is binary: give --output FILE, or redirect standard output")
+    user = trio.run(_user_named, config, args.name)
+    trio.run(_export_user, config, user, args.output)
+    if args.output is not None:
+        print(f"wrote the data of {user.name!r} (id {user.id}) to {args.output}")
+
+
+async def _export_user(config: Config, user: User, output: str | None) -> None:
+    from .account_data import AccountData
+    from .files.opening import open_storage
+
+    async with open_store(config) as store, open_storage(config) as storage:
+        data = AccountData(store, storage, Passwords(config.bcrypt_cost))
+        chunks = data.start_export(user)
+        if output is None:
+            out = trio.wrap_file(sys.stdout.buffer)
+            async for chunk in chunks:
+                await out.write(chunk)
+            await out.flush()
+            return
+        path = trio.Path(output)
+        try:
+            async with await path.open("wb") as file:
+                async for chunk in chunks:
+                    await file.write(chunk)
+        except BaseException:
+            # No half archive left behind under the name asked for.
+            with trio.CancelScope(shield=True):
+                await path.unlink(missing_ok=True)
+            raise
 
 
 def promote(config: Config, args: argparse.Namespace) -> None:

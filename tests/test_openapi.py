@@ -28,6 +28,8 @@ import trio
 from quart_trio import QuartTrio
 from support import STEP, Server, http_client, server_config, start_server
 
+from chat.account_data import AccountData, DataStore
+from chat.auth import Passwords
 from chat.client_address import ClientAddresses
 from chat.database_probe import DatabaseProbe
 from chat.files.directory import DirectoryStorage
@@ -83,6 +85,9 @@ def _app(tmp_path: Path) -> QuartTrio:
             max_file_bytes=config.max_file_bytes,
             user_quota_bytes=config.user_quota_bytes,
             rate_limits=RateLimits(config),
+        ),
+        account_data=AccountData(
+            cast(DataStore, None), DirectoryStorage(tmp_path / "files"), Passwords(4)
         ),
     )
     while not isinstance(app, QuartTrio):

@@ -24,6 +24,7 @@ from quart_trio import QuartTrio
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..account_data import AccountData
 from ..client_address import ClientAddresses
 from ..config import Config
 from ..database_probe import DatabaseProbe
@@ -47,6 +48,7 @@ from ..metrics import Metrics
 from ..service import ChatService
 from ..sessions import BrowserSessions
 from .access_log import AccessLog, note_route
+from .account_data import account_data_routes
 from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
 from .files import file_routes
@@ -163,6 +165,7 @@ def create_app(
     sessions: BrowserSessions,
     config: Config,
     files: FileLibrary,
+    account_data: AccountData,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
     access log. /readyz asks `probe`, and `draining`, set when the shutdown begins; the
@@ -197,6 +200,9 @@ def create_app(
     app.register_blueprint(presence_routes(service))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(file_routes(service, files, sessions, hosts))
+    app.register_blueprint(
+        account_data_routes(service, account_data, sessions, hosts, addresses, config)
+    )
     app.register_blueprint(client_routes(service))
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))

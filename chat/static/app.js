@@ -10,6 +10,7 @@ import {
 import {
   applyChange, changeFailed, editLastOwn, setUpChanges, showDeletesAgain, showMessageState,
 } from "./changes.js";
+import { setUpAccount } from "./account.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
 import { presenceChanged, setUpPeople, showPeopleAgain, showPeopleOf } from "./people.js";
@@ -229,6 +230,7 @@ async function start(token) {
   $("#login-view").hidden = true;
   $("#chat-view").hidden = false;
   $("#logout").hidden = false;
+  $("#account").hidden = false;
   $("#menu").hidden = false;
   $("#search-form").hidden = false;
   await loadRooms();
@@ -1256,6 +1258,18 @@ setUpRoomSettings({
   renamed: (roomId, name) => { if (roomId === state.shown) $("#room-name").textContent = name; },
 });
 setUpReports({ api, shown: () => state.shown, moderates, open: openMessage, roomName });
+
+// Your account: your data, and deleting the account (account.js). Once deleted, the
+// session is gone on the server already: the page only forgets it and starts again.
+setUpAccount({
+  api,
+  erased: (message) => {
+    sessionStorage.setItem("chat.notice", message);
+    state.leaving = true;
+    if (state.ws) state.ws.close(1000, "account deleted");
+    location.reload();
+  },
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", (event) => {

@@ -34,6 +34,7 @@ from .records import (
     WaitingThread,
 )
 from .roles import (
+    AccountData,
     Accounts,
     Changes,
     Files,
@@ -51,6 +52,7 @@ from .roles import (
 )
 
 __all__ = [
+    "AccountData",
     "Accounts",
     "Added",
     "AuditEntry",

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 class Accounts(Protocol):
     """Users: registration, names, passwords, operators, token versions, the addresses
-    they log in from, and finding them by name."""
+    they log in from, and finding them by name. An erased account (`AccountData`) is
+    found by none of these: its row only names the sender of its tombstones."""
 
     async def create_user(
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
@@ -86,12 +87,12 @@ class Accounts(Protocol):
 
     async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
         """The current token version of each of these users, in one query; users that no
-        longer exist are absent."""
+        longer exist (or were erased) are absent."""
 
     # --- administration (`chat user`) ---
 
     async def users(self) -> list[User]:
-        """Every user, oldest first."""
+        """Every user, oldest first (erased accounts left out)."""
 
     async def set_password(self, user_id: int, new_hash: str) -> User | None:
         """Replace the user's password hash, whatever it was, and revoke every token
@@ -533,8 +534,69 @@ class Reports(Protocol):
         """Resolve or dismiss a report (with its audit entry); None if there is none."""
 
 
+class AccountData(Protocol):
+    """A user's data (`chat.account_data`): read a page at a time for an export, and
+    erased (their messages through `Changes`, the rest in `erase_account`); the names
+    erased accounts left, held for a while."""
+
+    async def name_held_until(self, name_key: str, look_key: str) -> datetime | None:
+        """Until when a name with either key is held (an erased account's), or None."""
+        ...
+
+    async def export_messages(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's messages with ids above `after`, oldest first, each with its room,
+        its edits and its files' ids, as the export writes them."""
+        ...
+
+    async def export_reactions(
+        self, user_id: int, *, after: tuple[int, str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's reactions after (message id, emoji), in that order."""
+        ...
+
+    async def export_read_markers(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's read markers of rooms with ids above `after`."""
+        ...
+
+    async def export_files(self, user_id: int, *, after: str, limit: int) -> list[StoredFile]:
+        """The user's files' records with FileIDs above `after`."""
+        ...
+
+    async def unerased_messages(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(message id, room id) of the user's messages above `after` that are not
+        tombstones."""
+        ...
+
+    async def unerased_reactions(
+        self, user_id: int, *, after: tuple[int, str], limit: int
+    ) -> list[tuple[int, int, str]]:
+        """(message id, room id, emoji) of the user's reactions after (id, emoji)."""
+        ...
+
+    async def erase_account(
+        self,
+        user_id: int,
+        *,
+        name_key: str,
+        look_key: str,
+        held_until: datetime,
+        password_hash: str,
+    ) -> list[StoredFile] | None:
+        """The rest of an erasure, in one transaction (`ERASE_ACCOUNT_SQL`): returns the
+        records of the user's files it removed (their bytes are the caller's to remove),
+        or None if there is no such user or it was erased already."""
+        ...
+
+
 class Store(
     Accounts,
+    AccountData,
     Sessions,
     Rooms,
     Support,

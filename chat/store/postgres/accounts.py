@@ -84,7 +84,7 @@ class PostgresAccounts(PostgresBase):
 
     async def _user_where(self, column: str, value: object) -> User | None:
         """The user whose `column` (a unique one: name, id, email) is `value`."""
-        sql = f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = $1"
+        sql = f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = $1 AND erased_at IS NULL"
         return user_of(await self._call(self._pool.fetchrow, sql, value))
 
     async def user_by_name(self, name: str) -> User | None:
@@ -93,7 +93,8 @@ class PostgresAccounts(PostgresBase):
     async def user_like_name(self, name: str) -> User | None:
         row = await self._call(
             self._pool.fetchrow,
-            f"SELECT {_USER_COLUMNS} FROM users WHERE name = $1 OR name_key = $2"
+            f"SELECT {_USER_COLUMNS} FROM users"
+            " WHERE (name = $1 OR name_key = $2) AND erased_at IS NULL"
             " ORDER BY name = $1 DESC LIMIT 1",
             name,
             name_key(name),
@@ -150,7 +151,8 @@ class PostgresAccounts(PostgresBase):
     async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
         rows = await self._call(
             self._pool.fetch,
-            "SELECT id, token_version FROM users WHERE id = ANY($1::bigint[])",
+            "SELECT id, token_version FROM users"
+            " WHERE id = ANY($1::bigint[]) AND erased_at IS NULL",
             list(user_ids),
         )
         return {row["id"]: row["token_version"] for row in rows}
@@ -158,7 +160,10 @@ class PostgresAccounts(PostgresBase):
     # --- administration (`chat user`) ---
 
     async def users(self) -> list[User]:
-        rows = await self._call(self._pool.fetch, f"SELECT {_USER_COLUMNS} FROM users ORDER BY id")
+        rows = await self._call(
+            self._pool.fetch,
+            f"SELECT {_USER_COLUMNS} FROM users WHERE erased_at IS NULL ORDER BY id",
+        )
         return [user for user in map(user_of, rows) if user is not None]
 
     async def set_password(self, user_id: int, new_hash: str) -> User | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .account_data import PostgresAccountData
 from .accounts import PostgresAccounts
 from .changes import PostgresChanges
 from .files import PostgresFiles
@@ -18,6 +19,7 @@ from .support import PostgresSupport
 
 class PostgresStore(
     PostgresAccounts,
+    PostgresAccountData,
     PostgresSessions,
     PostgresRooms,
     PostgresSupport,

@@ -31,7 +31,8 @@ def user_from_row(row: Row | None, to_datetime: ToDatetime) -> User | None:
 #: theirs alone, their support thread and their direct conversations, with every message
 #: in them; their memberships (ON DELETE CASCADE). Group rooms they created stay, with
 #: no creator. Both stores run these statements in order in one transaction; {user} is
-#: their placeholder for the user's id.
+#: their placeholder for the user's id. No command deletes this way any more: `chat user
+#: delete` erases (`chat.account_data`), keeping what others wrote.
 DELETE_USER_SQL = (
     """
     DELETE FROM messages WHERE sender_id = {user}

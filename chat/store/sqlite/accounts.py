@@ -49,7 +49,7 @@ class SQLiteAccounts(SQLiteBase):
 
     async def _user_where(self, column: str, value: object) -> User | None:
         """The user whose `column` (a unique one: name, id, email) is `value`."""
-        sql = f"SELECT * FROM users WHERE {column} = ?"
+        sql = f"SELECT * FROM users WHERE {column} = ? AND erased_at IS NULL"
         return await self._run(lambda conn: user_of(conn.execute(sql, (value,)).fetchone()))
 
     async def user_by_name(self, name: str) -> User | None:
@@ -60,7 +60,7 @@ class SQLiteAccounts(SQLiteBase):
         return await self._run(
             lambda conn: user_of(
                 conn.execute(
-                    "SELECT * FROM users WHERE name = ? OR name_key = ?"
+                    "SELECT * FROM users WHERE (name = ? OR name_key = ?) AND erased_at IS NULL"
                     " ORDER BY name = ? DESC LIMIT 1",
                     (name, key, name),
                 ).fetchone()
@@ -125,7 +125,7 @@ class SQLiteAccounts(SQLiteBase):
             lambda conn: dict(
                 conn.execute(
                     "SELECT id, token_version FROM users"
-                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND erased_at IS NULL",
                     (ids,),
                 ).fetchall()
             )
@@ -135,7 +135,9 @@ class SQLiteAccounts(SQLiteBase):
 
     async def users(self) -> list[User]:
         def select(conn: sqlite3.Connection) -> list[User]:
-            rows = conn.execute("SELECT * FROM users ORDER BY id").fetchall()
+            rows = conn.execute(
+                "SELECT * FROM users WHERE erased_at IS NULL ORDER BY id"
+            ).fetchall()
             return [user for user in map(user_of, rows) if user is not None]
 
         return await self._run(select)

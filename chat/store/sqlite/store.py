@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .account_data import SQLiteAccountData
 from .accounts import SQLiteAccounts
 from .changes import SQLiteChanges
 from .files import SQLiteFiles
@@ -17,6 +18,7 @@ from .support import SQLiteSupport
 
 class SQLiteStore(
     SQLiteAccounts,
+    SQLiteAccountData,
     SQLiteSessions,
     SQLiteRooms,
     SQLiteSupport,

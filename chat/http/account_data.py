@@ -1,0 +1,131 @@
+"""A user's data over HTTP (`chat.account_data`):
+
+- ``GET /me/export``  (token or cookie) -> 200, a zip archive of everything the caller
+  wrote and uploaded, streamed as it is written (``Content-Disposition: attachment``);
+  429 past ``CHAT_RATE_EXPORTS``, 503 when ``CHAT_EXPORTS_AT_ONCE`` are under way here
+- ``DELETE /me``      {"Password"} (token or cookie) -> 200 {"status": "erased"}: the
+  account is erased (their messages become tombstones, their files, sessions and
+  subscriptions go, their name is held for 30 days); 401 for a wrong password, as
+  ``PUT /password`` answers; the session cookie cleared
+
+Both take the token, else the browser session's cookie (the client's "Download my data"
+is a plain link); with the cookie, ``DELETE /me`` must come from this site's own pages
+(CSRF, as every cookie route: chat.http.sessions).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import Blueprint, Response, jsonify, request
+
+from .. import validation
+from ..account_data import AccountData, export_file_name
+from ..client_address import ClientAddresses
+from ..config import Config
+from ..errors import NotAuthenticated
+from ..host_names import HostPolicy
+from ..service import ChatService, Identity
+from ..sessions import BrowserSessions
+from .bodies import json_object
+from .identity import bearer_token, caller_address
+from .openapi import ERROR, INVALID, Answer, Token, describe, exact_object, string_fields
+from .sessions import CookieJar, require_same_site, session_cookie
+
+#: The archive's media type.
+ZIP = "application/zip"
+
+
+def account_data_routes(
+    service: ChatService,
+    account_data: AccountData,
+    sessions: BrowserSessions,
+    hosts: HostPolicy,
+    addresses: ClientAddresses,
+    config: Config,
+) -> Blueprint:
+    routes = Blueprint("account_data", __name__)
+    jar = CookieJar(config, addresses)
+
+    async def caller(*, changes: bool) -> Identity:
+        """The token, else the session cookie (from this site's pages, for a change)."""
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is not None:
+            return await service.identify(token)
+        cookie = session_cookie(request)
+        if cookie is None:
+            raise NotAuthenticated(
+                "missing token: send it in the Authorization header, or the session cookie"
+            )
+        if changes:
+            require_same_site(request, hosts)
+        return await sessions.identify(cookie)
+
+    @routes.get("/me/export")
+    @describe(
+        "Download everything the caller wrote and uploaded, as a zip archive",
+        description=(
+            "profile.json; messages.jsonl (each message with its room, text, first text"
+            " and edits), reactions.jsonl, read_markers.jsonl, files.jsonl (the files'"
+            " records) and files/<FileID>/<name> (their bytes), one JSON object a line."
+            " The archive is streamed as it is written."
+        ),
+        token=Token.REQUIRED,
+        cookie=True,
+        answers={
+            200: Answer("the archive", media=(ZIP,)),
+            429: Answer("too many exports (CHAT_RATE_EXPORTS)", ERROR, retry_after=True),
+            503: Answer(
+                "too many exports under way here (CHAT_EXPORTS_AT_ONCE)", ERROR, retry_after=True
+            ),
+        },
+    )
+    async def export() -> Any:
+        identity = await caller(changes=False)
+        user = await service.user(identity.user_id)
+        chunks = account_data.start_export(user)
+        name = export_file_name(user, datetime.now(UTC))
+        headers = {
+            "Content-Type": ZIP,
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+        response = Response(chunks, 200, headers)
+        # An archive of many files may take longer than Quart's response timeout.
+        response.timeout = None
+        return response
+
+    @routes.delete("/me")
+    @describe(
+        "Erase the caller's account (irreversible); needs the password",
+        description=(
+            "The caller's messages become tombstones (shown as deleted), their reactions,"
+            " files, sessions, push subscriptions and read markers are removed, their"
+            " tokens revoked on every instance, and their name held for 30 days. What"
+            " others wrote to them stays, and so do the audit log's entries."
+        ),
+        body=string_fields("Password"),
+        token=Token.REQUIRED,
+        cookie=True,
+        answers={
+            200: Answer("erased", exact_object({"status": {"const": "erased"}})),
+            400: INVALID,
+            401: Answer("the token is bad, or the password is wrong (nothing changes)", ERROR),
+            403: Answer("by the session cookie, from another site's page (CSRF)", ERROR),
+        },
+    )
+    async def erase() -> Any:
+        identity = await caller(changes=True)
+        body = await json_object(request)
+        password = validation.require_str(body, "Password")
+        user = await service.confirm_password(
+            identity, password, address=caller_address(request, addresses)
+        )
+        await account_data.erase(user)
+        response: Response = jsonify({"status": "erased"})
+        jar.clear(request, response)
+        return response
+
+    return routes
