@@ -9,6 +9,7 @@ from .messages import PostgresMessages
 from .moderation import PostgresModeration
 from .push import PostgresPush
 from .reports import PostgresReports
+from .retention import PostgresRetention
 from .rooms import PostgresRooms
 from .search import PostgresSearch
 from .sessions import PostgresSessions
@@ -27,5 +28,6 @@ class PostgresStore(
     PostgresFiles,
     PostgresModeration,
     PostgresReports,
+    PostgresRetention,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

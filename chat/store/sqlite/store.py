@@ -9,6 +9,7 @@ from .messages import SQLiteMessages
 from .moderation import SQLiteModeration
 from .push import SQLitePush
 from .reports import SQLiteReports
+from .retention import SQLiteRetention
 from .rooms import SQLiteRooms
 from .search import SQLiteSearch
 from .sessions import SQLiteSessions
@@ -27,5 +28,6 @@ class SQLiteStore(
     SQLiteFiles,
     SQLiteModeration,
     SQLiteReports,
+    SQLiteRetention,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
