@@ -5,12 +5,15 @@ both backends. Old messages are made old by moving their created_at back in the 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
+from cluster import open_cluster
 from files_support import post_files, upload
 from support import (
     Account,
@@ -318,7 +321,7 @@ class SlowTimer:
         self.step = step
 
     def __call__(self) -> float:
-        self.now += self.step / 2
+        self.now += self.step  # called as a batch starts and as it ends
         return self.now
 
 
@@ -348,15 +351,17 @@ async def aged_messages(config: Config, count: int, days: int) -> tuple[int, lis
 
 
 async def test_batches_shrink_when_slow_and_never_exceed_the_bound(config: Config) -> None:
-    _, ids = await aged_messages(config, 120, days=40)
+    _, ids = await aged_messages(config, 200, days=40)
     async with open_store(config) as store:
         task = RetentionTask(
             store, days=30, period=60, holder="me", timer=SlowTimer(step=0.2), clock=Clock()
         )
-        assert await task.sweep() == 120
-    sizes = [record.limit for record in task.batches]
-    assert sizes[0] == 100
-    assert sizes[1:] == [50, 25, 12, 10, 10, 10][: len(sizes) - 1]
+        assert await task.sweep() == 200
+    # Each batch took 0.2 s, eight times the target: the next one is half as big, down to
+    # the smallest.
+    assert [record.limit for record in task.batches] == [100, 50, 25, 12, MIN_BATCH, MIN_BATCH]
+    assert [record.deleted for record in task.batches] == [100, 50, 25, 12, 10, 3]
+    assert all(record.seconds == pytest.approx(0.2) for record in task.batches)
     assert all(record.deleted <= record.limit <= MAX_BATCH for record in task.batches)
     assert not set(ids) & await stored_ids(config)
 
@@ -366,18 +371,18 @@ async def test_one_instance_deletes_at_a_time_and_another_takes_over_when_it_sto
 ) -> None:
     room_id, _ = await aged_messages(config, 5, days=40)
     clock = Clock()
-    # One store for both instances (two trio-asyncio loops cannot share a test's run): the
-    # lease is the database's, and each instance is its holder's name.
-    async with open_store(config) as one:
-        two = one
+    # One store for both tasks (a test's run holds one trio-asyncio loop at a time): the
+    # lease is the database's, and each task is its holder's name.
+    async with open_store(config) as one, contextlib.nullcontext(one) as two:
         first = RetentionTask(one, days=30, period=3600, holder="first", clock=clock)
         second = RetentionTask(two, days=30, period=3600, holder="second", clock=clock)
         async with trio.open_nursery() as nursery:
             await nursery.start(first.run)
             assert await first.sweep() == 5
             # More expire; the first holds the lease, so the second leaves them.
-            sender = (await one.user_by_name("alice")).id  # type: ignore[union-attr]
-            late = [(await add_message(one, room_id, sender, f"late {n}")).id for n in range(2)]
+            sender = await one.user_by_name("alice")
+            assert sender is not None
+            late = [(await add_message(one, room_id, sender.id, f"late {n}")).id for n in range(2)]
             await age(config, late, days=40)
             assert await second.sweep() == 0
             assert not second.holding
@@ -390,10 +395,9 @@ async def test_one_instance_deletes_at_a_time_and_another_takes_over_when_it_sto
 async def test_a_dead_holders_lease_is_taken_over_once_it_expires(config: Config) -> None:
     await aged_messages(config, 3, days=40)
     clock = Clock()
-    # One store for both instances (two trio-asyncio loops cannot share a test's run): the
-    # lease is the database's, and each instance is its holder's name.
-    async with open_store(config) as one:
-        two = one
+    # One store for both tasks (a test's run holds one trio-asyncio loop at a time): the
+    # lease is the database's, and each task is its holder's name.
+    async with open_store(config) as one, contextlib.nullcontext(one) as two:
         dead = RetentionTask(one, days=30, period=60, holder="dead", clock=clock)
         other = RetentionTask(two, days=30, period=60, holder="other", clock=clock)
         # The dead one claims and never gives the lease back (its pass deletes all).
@@ -402,3 +406,36 @@ async def test_a_dead_holders_lease_is_taken_over_once_it_expires(config: Config
         clock.now += dead.lease_term + timedelta(seconds=1)
         assert await other.sweep() == 0  # nothing left to delete, but the lease is its
         assert other.holding
+
+
+async def test_in_a_cluster_one_instance_deletes_and_another_takes_over_when_it_stops(
+    tmp_path: Path, postgres_config: Config
+) -> None:
+    config = postgres_config
+    assert config.database_url is not None
+    settings = {"retention_days": 30, "retention_period": PERIOD}
+    async with open_cluster(tmp_path, config.database_url, 2, **settings) as instances:
+        alice = await account(instances[0].server, "alice")
+        room_id = await create_room(instances[0].server, alice, "room")
+        first = [await post(instances[0].server, alice, room_id, f"m{n}") for n in range(3)]
+        await age(config, first, days=31)
+        await until_gone(config, first)
+        holder = await lease_holder(config)
+        (holding,) = [i for i in instances if f"instance {holder}" in i.log]
+        (other,) = [i for i in instances if i is not holding]
+        # Only the holder deleted.
+        assert "expired messages deleted" in holding.log
+        assert "expired messages deleted" not in other.log
+        await holding.stop()
+        later = [await post(other.server, alice, room_id, "later")]
+        await age(config, later, days=31)
+        await until_gone(config, later)
+        taker = await lease_holder(config)
+        assert taker != holder
+        assert f"instance {taker}" in other.log
+
+
+async def lease_holder(config: Config) -> str:
+    rows = await select_rows(config, "SELECT holder FROM task_leases WHERE name = 'retention'")
+    (holder,) = rows[0]
+    return str(holder)
