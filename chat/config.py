@@ -889,6 +889,8 @@ def _validated(config: Config) -> Config:
             f"CHAT_MAX_TEXT ({config.max_text_chars}) must not exceed "
             f"CHAT_MAX_FRAME ({config.max_frame_bytes})"
         )
+    if config.retention_days is not None and not 1 <= config.retention_days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"CHAT_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")
     if config.workers > 1 and not config.is_postgres:
         raise ConfigError(f"--workers {config.workers}: {ONE_INSTANCE_ON_SQLITE}")
     if config.bus_url is not None and not config.is_postgres:

@@ -7,14 +7,15 @@ messages are deleted as rows, not left as tombstones: with them go their edits,
 reactions, mentions, reports and file links (ON DELETE CASCADE; on SQLite their search
 entries by trigger), and their files are then removed, records and bytes, by the
 `FileCollector`, which this task asks for a sweep after a pass that detached some. A
-reply to a deleted message keeps its ``ReplyTo`` (the client shows the target as gone).
+reply to a deleted message keeps its ``ReplyTo`` (the browser quotes it as "an earlier
+message", as one not loaded).
 
 Batches: a room's oldest messages go a small batch per transaction (by id, from an index
 range of the room's messages), so the writer (SQLite's one write lock, a PostgreSQL
 row lock) is never held for long: each batch is timed, and the next one's size follows
 from it, aiming at `TARGET_S`, well under the 50 ms budget, with at most `MAX_BATCH` rows;
 between two batches the task sleeps as long as the last one took, so that it uses at most
-half of the writer's time.
+half of the writer's time (it sleeps at most 0.1 s).
 
 One instance at a time: a pass runs only while this instance holds the ``retention``
 lease (a row of ``task_leases`` with an expiry, claimed at every pass and renewed during

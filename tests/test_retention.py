@@ -30,7 +30,7 @@ from support import (
     start_server,
 )
 
-from chat.config import Config
+from chat.config import Config, ConfigError, load
 from chat.retention import (
     MAX_BATCH,
     MIN_BATCH,
@@ -293,6 +293,21 @@ async def test_an_invalid_retention_is_refused(server: Server, value: Any) -> No
     )
     assert response.status_code == 400, response.text
     assert "RetentionDays" in response.json()["error"]
+
+
+# --- the server's setting ---
+
+
+def test_the_server_keeps_messages_forever_unless_told() -> None:
+    assert load(environ={}).retention_days is None
+    assert load(environ={"CHAT_RETENTION_DAYS": ""}).retention_days is None
+    assert load(environ={"CHAT_RETENTION_DAYS": "90"}).retention_days == 90
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "36501", "1.5", "a month"])
+def test_an_invalid_server_retention_is_refused_naming_the_setting(text: str) -> None:
+    with pytest.raises(ConfigError, match="CHAT_RETENTION_DAYS"):
+        load(environ={"CHAT_RETENTION_DAYS": text})
 
 
 # --- the task: batches, the lease ---

@@ -5,7 +5,8 @@ audit log; the rules are `chat.room_moderation`'s.
 - ``DELETE /room/{roomID}/members/me``                       -> 200 {"RoomID"} (leave)
 - ``DELETE /room/{roomID}/members/{UID}`` {"Reason"?}        -> 200 {"RoomID", "UID"}
 - ``GET|PUT|DELETE /room/{roomID}/bans[/{UID}]``, the same for ``mutes``
-- ``PUT /room/{roomID}/settings`` {"Name"?, "Topic"?, "IsPrivate"?, "SlowModeSeconds"?}
+- ``PUT /room/{roomID}/settings`` {"Name"?, "Topic"?, "IsPrivate"?, "SlowModeSeconds"?,
+  "RetentionDays"?}
 - ``GET /room/{roomID}/audit``, ``GET /audit``               -> 200 [entry, ...]
 """
 
