@@ -56,7 +56,7 @@ TARGET_S = 0.025
 #: Batch sizes: the first, the smallest and the largest.
 FIRST_BATCH = 100
 MIN_BATCH = 10
-MAX_BATCH = 1000
+MAX_BATCH = 200
 #: Rooms read per query as a pass looks for expired messages.
 ROOMS_PAGE = 500
 #: Batches remembered for tests and diagnostics (`RetentionTask.batches`).
@@ -65,12 +65,15 @@ KEPT_BATCHES = 200
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """One batch: the size asked for, how many messages it deleted, and how long it took."""
+    """One batch: the size asked for, how many messages it deleted, how long the call took
+    (what the size follows: queueing and commit included), and how long its transaction
+    held the writer (the store's measure)."""
 
     room_id: int
     limit: int
     deleted: int
     seconds: float
+    held_seconds: float
 
 
 def effective_days(server_days: int | None, room_days: int | None) -> int | None:
@@ -206,7 +209,9 @@ class RetentionTask:
             started = self._timer()
             batch = await self._store.delete_expired(room.room_id, before, limit=size)
             seconds = self._timer() - started
-            self.batches.append(BatchRecord(room.room_id, size, batch.deleted, seconds))
+            self.batches.append(
+                BatchRecord(room.room_id, size, batch.deleted, seconds, batch.held_seconds)
+            )
             self.batch_size = next_batch_size(size, seconds)
             deleted += batch.deleted
             files += batch.files

@@ -402,3 +402,6 @@ class ExpiredBatch:
     done: bool
     #: The newest message deleted (0: none): every message of the room up to it is gone.
     last_id: int = 0
+    #: How long the transaction held the writer, from its lock taken to its commit
+    #: (measured by the store, in its thread or connection).
+    held_seconds: float = 0.0

@@ -3,6 +3,7 @@ a small batch per short transaction, and task leases (one instance at a time del
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,15 @@ async def _aio_delete(
 ) -> ExpiredBatch:
     # A short transaction: `limit` rows read by index, the expired ones deleted (what
     # refers to them by cascade; the search index is on the rows themselves).
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(_OLDEST, room_id, limit)
-        ids, files = shared.expired_prefix(rows, before)
-        if ids:
-            await conn.execute(_DELETE, ids)
-    return ExpiredBatch(len(ids), files, len(ids) < limit, ids[-1] if ids else 0)
+    async with pool.acquire() as conn:
+        began = time.perf_counter()
+        async with conn.transaction():
+            rows = await conn.fetch(_OLDEST, room_id, limit)
+            ids, files = shared.expired_prefix(rows, before)
+            if ids:
+                await conn.execute(_DELETE, ids)
+        held = time.perf_counter() - began
+    return ExpiredBatch(len(ids), files, len(ids) < limit, ids[-1] if ids else 0, held)
 
 
 class PostgresRetention(PostgresBase):

@@ -4,6 +4,7 @@ small batch per transaction, and task leases (one server per file: always its ow
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime
 
 from ..records import ExpiredBatch, RetentionRoom
@@ -38,13 +39,15 @@ class SQLiteRetention(SQLiteBase):
             # One short write transaction: `limit` rows read by index, the expired ones
             # deleted (their search entries by trigger, what refers to them by cascade).
             with transaction(conn):
+                locked = time.perf_counter()  # BEGIN IMMEDIATE has the write lock
                 rows = conn.execute(_OLDEST, (room_id, limit)).fetchall()
                 ids, files = shared.expired_prefix(rows, cutoff)
                 if ids:
                     marks = ",".join("?" * len(ids))
                     conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
+            held = time.perf_counter() - locked
             done = len(ids) < limit
-            return ExpiredBatch(len(ids), files, done, ids[-1] if ids else 0)
+            return ExpiredBatch(len(ids), files, done, ids[-1] if ids else 0, held)
 
         return await self._run(delete)
 
