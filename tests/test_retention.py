@@ -29,6 +29,7 @@ from support import (
     select_rows,
     start_server,
 )
+from test_support import operator
 
 from chat.config import Config, ConfigError, load
 from chat.retention import (
@@ -272,6 +273,17 @@ async def test_a_member_or_moderator_may_not_set_the_retention(server: Server) -
     for who in (mo, mel):
         response = await call(server, who, "PUT", f"/room/{room_id}/settings", {"RetentionDays": 1})
         assert response.status_code == 403, response.text
+
+
+async def test_an_operator_sets_the_lobbys_retention_and_a_member_cannot(server: Server) -> None:
+    op = await operator(server)
+    alice = await account(server, "alice")
+    lobby = (await call(server, alice, "GET", "/rooms/details")).json()[0]["RoomID"]
+    refused = await call(server, alice, "PUT", f"/room/{lobby}/settings", {"RetentionDays": 1})
+    assert refused.status_code == 403, refused.text
+    response = await call(server, op, "PUT", f"/room/{lobby}/settings", {"RetentionDays": 3})
+    assert response.status_code == 200, response.text
+    assert response.json()["RetentionDays"] == 3
 
 
 async def test_a_retention_change_is_audited(server: Server) -> None:
