@@ -26,8 +26,8 @@ class PostgresStore(
     PostgresSearch,
     PostgresPush,
     PostgresFiles,
+    PostgresRetention,
     PostgresModeration,
     PostgresReports,
-    PostgresRetention,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -26,8 +26,8 @@ class SQLiteStore(
     SQLiteSearch,
     SQLitePush,
     SQLiteFiles,
+    SQLiteRetention,
     SQLiteModeration,
     SQLiteReports,
-    SQLiteRetention,
 ):
     """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
