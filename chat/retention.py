@@ -170,7 +170,9 @@ class RetentionTask:
                 room_deleted, room_files = await self._sweep_room(room)
                 deleted += room_deleted
                 files += room_files
-            if len(page) < ROOMS_PAGE:
+                if not self.holding:
+                    break  # the lease was lost during the room: the pass ends here
+            if len(page) < ROOMS_PAGE or not self.holding:
                 break
             after = page[-1].room_id
         if files and self._after_files_detached is not None:
