@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 from .push.hosts import BROWSER_PUSH_SERVICES, parse_entry
 
+#: The longest retention, server-wide or a room's, in days (100 years).
+MAX_RETENTION_DAYS = 36500
+
 
 class ConfigError(ValueError):
     """A setting has a value the server cannot use; the message names the setting."""
@@ -94,6 +97,11 @@ class Config:
     #: on one instance.
     rate_exports: str = "3/hour;10/day"
     exports_at_once: int = 2
+    #: Retention (`chat.retention`): days messages are kept (None: forever; a room's
+    #: owners may set fewer), and seconds between two passes of the task that deletes
+    #: the expired ones.
+    retention_days: int | None = None
+    retention_period: float = 600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -156,6 +164,11 @@ def _integer(text: str, low: int, high: int | None = None) -> int:
 def _seconds_or_unlimited(text: str) -> float | None:
     """A positive number of seconds; empty: no limit."""
     return None if not text else _positive_float(text)
+
+
+def _retention_days(text: str) -> int | None:
+    """Days to keep messages, 1 to `MAX_RETENTION_DAYS`; empty: forever."""
+    return None if not text.strip() else _integer(text.strip(), 1, MAX_RETENTION_DAYS)
 
 
 def _positive_int(text: str) -> int:
@@ -463,6 +476,23 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _seconds_or_unlimited,
         "Seconds after sending that a message may still be edited by its author. Unset: any time.",
+    ),
+    Setting(
+        "retention_days",
+        "CHAT_RETENTION_DAYS",
+        None,
+        _retention_days,
+        "Days messages are kept, from 1 to 36500; older ones are deleted (as rows, with their "
+        "reactions, edits and files), in every room. Unset: kept forever. A room's owners may "
+        "set a shorter retention for their room (RetentionDays), never a longer one.",
+    ),
+    Setting(
+        "retention_period",
+        "CHAT_RETENTION_PERIOD",
+        None,
+        _positive_float,
+        "Seconds between two passes of the task that deletes expired messages (one instance "
+        "of a cluster at a time does it).",
     ),
     Setting(
         "max_frame_bytes",
@@ -825,6 +855,8 @@ _NOUNS = {
     "workers": "number of workers",
     "max_text_chars": "longest message text",
     "edit_window": "edit window",
+    "retention_days": "retention",
+    "retention_period": "retention period",
     "max_frame_bytes": "largest WebSocket message",
     "max_body_bytes": "largest request body",
     "max_connections_per_address": "connections per address",
@@ -876,6 +908,8 @@ def _validated(config: Config) -> Config:
             f"CHAT_MAX_TEXT ({config.max_text_chars}) must not exceed "
             f"CHAT_MAX_FRAME ({config.max_frame_bytes})"
         )
+    if config.retention_days is not None and not 1 <= config.retention_days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"CHAT_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")
     if config.workers > 1 and not config.is_postgres:
         raise ConfigError(f"--workers {config.workers}: {ONE_INSTANCE_ON_SQLITE}")
     if config.bus_url is not None and not config.is_postgres:

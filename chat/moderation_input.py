@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import validation
+from .config import MAX_RETENTION_DAYS as _LONGEST_RETENTION
 from .errors import InvalidInput
 from .room_permissions import ROLES
 
@@ -19,6 +20,8 @@ MAX_REASON_CHARS = 500
 MAX_TOPIC_CHARS = 1000
 #: Slow mode's longest interval (0 turns it off).
 MAX_SLOW_MODE_SECONDS = 3600
+#: A room's longest retention, in days (the server's bound too).
+MAX_RETENTION_DAYS = _LONGEST_RETENTION
 #: The furthest a ban may end (past it: ban until lifted, with no Until).
 MAX_BAN_SECONDS = 10 * 366 * 24 * 3600
 #: The furthest a mute may end.
@@ -67,6 +70,20 @@ def slow_mode_seconds(body: Mapping[str, Any]) -> int:
     ):
         raise InvalidInput(
             f'field "SlowModeSeconds" must be a whole number from 0 to {MAX_SLOW_MODE_SECONDS}'
+        )
+    return value
+
+
+def retention_days(body: Mapping[str, Any]) -> int | None:
+    """A room's own retention: whole days from 1 to `MAX_RETENTION_DAYS`, or null (the
+    server's retention, `CHAT_RETENTION_DAYS`, applies alone)."""
+    value = body.get("RetentionDays")
+    if value is None:
+        return None
+    longest = MAX_RETENTION_DAYS
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= longest:
+        raise InvalidInput(
+            f'field "RetentionDays" must be a whole number of days from 1 to {longest}, or null'
         )
     return value
 

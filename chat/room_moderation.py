@@ -269,7 +269,8 @@ class RoomModeration:
         self, identity: Identity, room_id: int, changes: dict[str, Any]
     ) -> Room:
         """Change some of a room's settings (`chat.store.shared.moderation.ROOM_SETTINGS`):
-        topic and slow mode need a moderator, name and privacy an owner. Every member's
+        topic and slow mode need a moderator, name, privacy and retention an owner (in
+        the lobby, an operator: `chat.retention` says what retention does). Every member's
         connections hear of the room as it is after (``room``)."""
         room = await self._room(identity, room_id)
         rank = await self.rank(identity, room)
@@ -277,11 +278,14 @@ class RoomModeration:
             require(room, Action.TOPIC_AND_SLOW_MODE, rank)
         if {"name", "is_private"} & changes.keys():
             require(room, Action.NAME_AND_PRIVACY, rank)
+        if "retention_days" in changes:
+            require(room, Action.RETENTION, rank)
         now = {
             "name": room.name,
             "topic": room.topic,
             "is_private": room.is_private,
             "slow_mode_seconds": room.slow_mode_seconds,
+            "retention_days": room.retention_days,
         }
         changed = {key: value for key, value in changes.items() if now[key] != value}
         if not changed:
@@ -359,6 +363,7 @@ _FIELDS = {
     "topic": "Topic",
     "is_private": "IsPrivate",
     "slow_mode_seconds": "SlowModeSeconds",
+    "retention_days": "RetentionDays",
 }
 
 

@@ -32,6 +32,7 @@ class Action(Enum):
     LIST_RESTRICTIONS = "see its bans and mutes"
     TOPIC_AND_SLOW_MODE = "change its topic and slow mode"
     NAME_AND_PRIVACY = "change its name and privacy"
+    RETENTION = "change how long it keeps messages"
     DELETE_ANY = "delete other people's messages"
     REPORTS = "see and decide its reports"
     AUDIT = "read its audit log"
@@ -47,6 +48,7 @@ MINIMUM_RANK = {
     Action.LIST_RESTRICTIONS: RANK["moderator"],
     Action.TOPIC_AND_SLOW_MODE: RANK["moderator"],
     Action.NAME_AND_PRIVACY: RANK["owner"],
+    Action.RETENTION: RANK["owner"],
     Action.DELETE_ANY: RANK["moderator"],
     Action.REPORTS: RANK["moderator"],
     Action.AUDIT: RANK["moderator"],
@@ -59,6 +61,7 @@ LOBBY_ACTIONS = frozenset(
         Action.MUTE,
         Action.LIST_RESTRICTIONS,
         Action.TOPIC_AND_SLOW_MODE,
+        Action.RETENTION,
         Action.DELETE_ANY,
         Action.REPORTS,
         Action.AUDIT,

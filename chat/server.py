@@ -33,6 +33,11 @@ The task tree (docs/DESIGN.md draws it):
         ├── FileCollector.run      removes files never attached (after 24 h) or no longer
         │                          carried by any message, every 10 minutes; each file
         │                          by the one instance whose delete removed its record
+        ├── RetentionTask.run      deletes messages older than their room keeps them
+        │                          (CHAT_RETENTION_DAYS, a room's RetentionDays), in
+        │                          batches of a few ms, while this instance holds the
+        │                          cluster's retention lease; then asks the collector
+        │                          for their files
         ├── SearchIndexer.run      brings the search index up to date twice a second
         │                          (SQLite indexes new messages in batches; on
         │                          PostgreSQL the index follows each insert: no work)
@@ -86,6 +91,7 @@ from .push.subscriptions import PushSubscriptions
 from .push.vapid import load_vapid_key
 from .rate_limits import EVENT_TYPE as RATE_HITS
 from .rate_limits import RateLimits
+from .retention import RetentionTask
 from .revocations import TOKENS_REVOKED, Revocations
 from .search_indexer import SearchIndexer
 from .service import ChatService
@@ -192,6 +198,22 @@ async def serve(
             revoked=revocations.revoked,
         )
         collector = FileCollector(store, storage, failures=failures)
+        # Retention (`chat.retention`): one task; one instance of a cluster deletes at a
+        # time (its lease), and the rooms that lost messages hear of it.
+
+        async def tell_expired(room_id: int, up_to_id: int) -> None:
+            frame = {"Type": "expired", "RoomID": room_id, "UpToID": up_to_id}
+            await notices.send_to_members(room_id, frame)
+
+        retention = RetentionTask(
+            store,
+            days=config.retention_days,
+            period=config.retention_period,
+            holder=instance_id,
+            after_files_detached=collector.sweep,
+            on_expired=tell_expired,
+            failures=failures,
+        )
         # Search (`chat.message_search`): the index's batches (SQLite) are one task.
         indexer = SearchIndexer(store, failures=failures)
         # Browser sessions (`chat.sessions`): state in the store only, no task.
@@ -289,6 +311,7 @@ async def serve(
             await root.start(pusher.run)
             await root.start(revocations.run)
             await root.start(collector.run)
+            await root.start(retention.run)
             await root.start(indexer.run)
             await root.start(probe.run)
             await root.start(http.run)

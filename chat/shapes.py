@@ -34,7 +34,8 @@ def public_profile(user: User) -> dict[str, Any]:
 
 
 def room(room: Room) -> dict[str, Any]:
-    """A room as spec 004 describes it, with its topic and slow mode (issue 25); a direct
+    """A room as spec 004 describes it, with its topic and slow mode (issue 25) and its
+    own retention in days (issue 26; null: the server's); a direct
     room also names its two users ("UIDs", lower first), so a client can tell who a
     conversation is with."""
     shape: dict[str, Any] = {
@@ -45,6 +46,7 @@ def room(room: Room) -> dict[str, Any]:
         "CreatedAt": timestamp(room.created_at),
         "Topic": room.topic,
         "SlowModeSeconds": room.slow_mode_seconds,
+        "RetentionDays": room.retention_days,
     }
     if room.pair is not None:
         shape["UIDs"] = list(room.pair)

@@ -320,7 +320,11 @@ ROUTES = (
     Route("GET", "/room/1/mutes"),
     Route("PUT", "/room/1/mutes/3", ("Reason", "Until", "Seconds")),
     Route("DELETE", "/room/2/mutes/3"),
-    Route("PUT", "/room/2/settings", ("Name", "Topic", "IsPrivate", "SlowModeSeconds")),
+    Route(
+        "PUT",
+        "/room/2/settings",
+        ("Name", "Topic", "IsPrivate", "SlowModeSeconds", "RetentionDays"),
+    ),
     Route("GET", "/room/2/audit?before=9&limit=5"),
     Route("GET", "/audit?limit=2"),
     Route("POST", "/reports", ("MessageID", "Reason")),

@@ -26,6 +26,7 @@ from support import (
     Server,
     account,
     create_room,
+    execute_sql,
     http_client,
     server_config,
     start_server,
@@ -507,6 +508,68 @@ async def test_a_moderator_may_change_the_topic_but_not_the_name(
         expect(dialog).to_be_hidden(timeout=WAIT_MS)
         expect(bob.page.locator("#room-topic")).to_have_text("moderated by bob")
         _no_script_errors(bob)
+
+    await in_browser(scenario)
+
+
+async def test_an_owner_sets_the_rooms_retention_in_the_settings_and_a_moderator_cannot(
+    places: tuple[Server, Server], ops: Ops
+) -> None:
+    a, b = places
+    await _bob_moderates(places, ops)
+
+    def scenario(browser):
+        alice = _in_room(browser, a, "alice", ops.room_id, screen=WIDE)
+        alice.page.get_by_role("button", name="Settings").click()
+        dialog = alice.page.get_by_role("dialog", name="Room settings")
+        retention = dialog.get_by_label("Keep messages for this many days")
+        expect(retention).to_have_value("")
+        retention.fill("0")
+        dialog.get_by_role("button", name="Save").click()
+        expect(dialog).to_be_visible()  # 0 is out of the field's range: not sent
+        retention.fill("7")
+        alice.screenshot("room-settings-retention")
+        dialog.get_by_role("button", name="Save").click()
+        expect(dialog).to_be_hidden(timeout=WAIT_MS)
+        alice.page.get_by_role("button", name="Settings").click()
+        expect(retention).to_have_value("7")
+        alice.page.get_by_role("button", name="Cancel").click()
+        bob = _in_room(browser, b, "bob", ops.room_id)
+        bob.page.get_by_role("button", name="Settings").click()
+        bob_dialog = bob.page.get_by_role("dialog", name="Room settings")
+        expect(bob_dialog.get_by_label("Keep messages for this many days")).to_be_disabled()
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+    rooms = await _api(a, ops.alice, "GET", "/rooms/details")
+    assert [r["RetentionDays"] for r in rooms if r["RoomID"] == ops.room_id] == [7]
+    audit = await _api(a, ops.alice, "GET", f"/room/{ops.room_id}/audit")
+    assert audit[0]["Details"] == {"RetentionDays": 7}
+
+
+async def test_expired_messages_leave_the_open_page(tmp_path: Path, nursery: trio.Nursery) -> None:
+    config = server_config(tmp_path, None, retention_days=30, retention_period=0.1)
+    server = await start_server(nursery, config)
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "ops")
+    old = await _api(server, alice, "POST", f"/messages/{room_id}", {"Text": "from last year"})
+    await _api(server, alice, "POST", f"/messages/{room_id}", {"Text": "from today"})
+    token = trio.lowlevel.current_trio_token()
+
+    async def a_year_passes() -> None:
+        await execute_sql(
+            config,
+            f"UPDATE messages SET created_at = created_at - {365 * 86_400_000}"
+            f" WHERE id = {old['MessageID']}",
+        )
+
+    def scenario(browser):
+        page = _in_room(browser, server, "alice", room_id)
+        expect(_message(page, "from last year")).to_be_visible()
+        trio.from_thread.run(a_year_passes, trio_token=token)
+        expect(_message(page, "from last year")).to_have_count(0, timeout=WAIT_MS)
+        expect(_message(page, "from today")).to_be_visible()
+        _no_script_errors(page)
 
     await in_browser(scenario)
 

@@ -64,6 +64,9 @@ class FileCollector:
         self._suspects: set[str] = set()
         #: Files removed since the start (for tests and metrics).
         self.removed = 0
+        # One sweep at a time: the retention task asks for one after deleting messages
+        # that carried files (`chat.retention`), maybe while the period's is under way.
+        self._sweeping = trio.Lock()
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -77,6 +80,10 @@ class FileCollector:
 
     async def sweep(self) -> int:
         """Remove every file due now; how many were removed."""
+        async with self._sweeping:
+            return await self._sweep()
+
+    async def _sweep(self) -> int:
         cutoff = self.clock() - self.unattached_for
         removed = 0
         while True:

@@ -5,7 +5,8 @@ audit log; the rules are `chat.room_moderation`'s.
 - ``DELETE /room/{roomID}/members/me``                       -> 200 {"RoomID"} (leave)
 - ``DELETE /room/{roomID}/members/{UID}`` {"Reason"?}        -> 200 {"RoomID", "UID"}
 - ``GET|PUT|DELETE /room/{roomID}/bans[/{UID}]``, the same for ``mutes``
-- ``PUT /room/{roomID}/settings`` {"Name"?, "Topic"?, "IsPrivate"?, "SlowModeSeconds"?}
+- ``PUT /room/{roomID}/settings`` {"Name"?, "Topic"?, "IsPrivate"?, "SlowModeSeconds"?,
+  "RetentionDays"?}
 - ``GET /room/{roomID}/audit``, ``GET /audit``               -> 200 [entry, ...]
 """
 
@@ -178,10 +179,12 @@ def moderation_routes(service: ChatService) -> Blueprint:
 
     @routes.put("/room/<room_id>/settings")
     @describe(
-        "Change a room's name, topic, privacy or slow mode",
+        "Change a room's name, topic, privacy, slow mode or retention",
         description=(
-            "Any of the four fields. Topic and SlowModeSeconds (0 to 3600; 0 is off):"
-            " moderators and owners; Name and IsPrivate: owners. Every member's"
+            "Any of the five fields. Topic and SlowModeSeconds (0 to 3600; 0 is off):"
+            " moderators and owners; Name, IsPrivate and RetentionDays (days the room"
+            " keeps its messages, 1 to 36500, or null for the server's; it only ever"
+            " shortens the server's CHAT_RETENTION_DAYS): owners. Every member's"
             ' connections get {"Type": "room", ...} with the room as it is after.'
         ),
         path={"room_id": ID},
@@ -195,6 +198,11 @@ def moderation_routes(service: ChatService) -> Blueprint:
                     "type": "integer",
                     "minimum": 0,
                     "maximum": moderation_input.MAX_SLOW_MODE_SECONDS,
+                },
+                "RetentionDays": {
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "maximum": moderation_input.MAX_RETENTION_DAYS,
                 },
             },
         ),
@@ -219,9 +227,12 @@ def moderation_routes(service: ChatService) -> Blueprint:
             changes["is_private"] = validation.require_bool(body, "IsPrivate")
         if "SlowModeSeconds" in body:
             changes["slow_mode_seconds"] = moderation_input.slow_mode_seconds(body)
+        if "RetentionDays" in body:
+            changes["retention_days"] = moderation_input.retention_days(body)
         if not changes:
             raise InvalidInput(
-                'give at least one of "Name", "Topic", "IsPrivate" and "SlowModeSeconds"'
+                'give at least one of "Name", "Topic", "IsPrivate", "SlowModeSeconds"'
+                ' and "RetentionDays"'
             )
         room = await service.moderation.update_settings(identity, room_number, changes)
         return shapes.room(room)

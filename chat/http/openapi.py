@@ -78,6 +78,7 @@ ROOM = exact_object(
         "CreatedAt": TIMESTAMP,
         "Topic": {"type": "string", "maxLength": 1000},
         "SlowModeSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+        "RetentionDays": {"type": ["integer", "null"], "minimum": 1, "maximum": 36500},
     },
     {"UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2}},
 )

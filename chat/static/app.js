@@ -490,6 +490,13 @@ function handleFrame(raw) {
     loadRooms();                  // in another tab, perhaps: list it here too
   } else if (frame.Type === "edited" || frame.Type === "deleted" || frame.Type === "reactions") {
     changed(frame);
+  } else if (frame.Type === "expired") {
+    // The room's messages up to UpToID are gone (retention): off the page too.
+    if (frame.RoomID === state.shown) {
+      for (const item of document.querySelectorAll("#messages li[data-id]")) {
+        if (Number(item.dataset.id) <= frame.UpToID) item.remove();
+      }
+    }
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
   } else if (frame.Type === "presence") {

@@ -264,6 +264,7 @@ function settingsChanged(details) {
     else if (field === "Topic") said.push(value ? `topic “${value}”` : "no topic");
     else if (field === "IsPrivate") said.push(value ? "private" : "public");
     else if (field === "SlowModeSeconds") said.push(value ? `slow mode ${value} s` : "slow mode off");
+    else if (field === "RetentionDays") said.push(value ? `messages kept ${value} days` : "messages kept as the server keeps them");
     else said.push(`${field} ${JSON.stringify(value)}`);
   }
   return said.join(", ") || "nothing";

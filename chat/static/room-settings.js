@@ -1,6 +1,7 @@
 // A room's settings and what they do to the composer (docs/PROTOCOL.md, "Running a
 // room"): its topic under its name; the Settings dialog (PUT /room/{id}/settings: Name
-// and Private for owners, Topic and Slow mode for moderators too); the room frames that
+// and Private and the retention in days for owners, Topic and Slow mode for moderators
+// too); the room frames that
 // change them live; and the composer's status line: slow mode (with a countdown after
 // each of our messages, or from an error's RetryAfter) and a mute (the composer closed
 // until its time: the muted frame, or a refusal naming it).
@@ -21,7 +22,7 @@ let ticking = null;        // the countdown's interval, while one runs in the ro
 const MUTED = /^you are muted in room (\d+) until (\S+)$/;
 const IN_ROOM = /in room (\d+)/;
 // A room's settings when the server does not say (a server without them).
-const UNSET = { Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0 };
+const UNSET = { Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0, RetentionDays: null };
 
 export function setUpRoomSettings(lentByApp) {
   lent = lentByApp;
@@ -59,10 +60,13 @@ function openSettings() {
   form.elements.topic.value = room.Topic ?? "";
   form.elements.private.checked = Boolean(room.IsPrivate);
   form.elements.slow.value = String(room.SlowModeSeconds ?? 0);
-  // A moderator changes the topic and slow mode; the name and privacy are the owners'.
+  form.elements.retention.value = room.RetentionDays == null ? "" : String(room.RetentionDays);
+  // A moderator changes the topic and slow mode; the name, privacy and retention are the
+  // owners'.
   const owner = lent.owns(roomId);
   form.elements.name.disabled = !owner;
   form.elements.private.disabled = !owner;
+  form.elements.retention.disabled = !owner;
   $("#settings-error").hidden = true;
   $("#settings-dialog").showModal();
   (owner ? form.elements.name : form.elements.topic).focus();
@@ -78,6 +82,8 @@ async function saveSettings() {
     Topic: form.elements.topic.value.trim(),
     IsPrivate: form.elements.private.checked,
     SlowModeSeconds: Number(form.elements.slow.value),
+    // Empty: the room keeps its messages as long as the server does (null).
+    RetentionDays: form.elements.retention.value === "" ? null : Number(form.elements.retention.value),
   };
   const changes = {};
   for (const [field, value] of Object.entries(wanted)) {

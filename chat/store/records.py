@@ -157,6 +157,9 @@ class Room:
     #: leave them at these defaults: who hears of a message does not depend on them.
     topic: str = ""
     slow_mode_seconds: int = 0
+    #: Days the room keeps its messages (None: as the server does, `CHAT_RETENTION_DAYS`);
+    #: set by its owners (issue 26, `chat.retention`).
+    retention_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,3 +378,30 @@ class Report:
     decided_by: int | None
     decided_by_name: str | None
     decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRoom:
+    """A room as the retention task sees it (`Retention.retention_rooms`): its own
+    retention in days (None: the server's), and when its oldest message was created
+    (None: it has none)."""
+
+    room_id: int
+    retention_days: int | None
+    oldest: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredBatch:
+    """What one batch of `Retention.delete_expired` did: messages deleted, files they
+    carried (now detached, for the collector), and whether the room has no expired
+    message left."""
+
+    deleted: int
+    files: int
+    done: bool
+    #: The newest message deleted (0: none): every message of the room up to it is gone.
+    last_id: int = 0
+    #: How long the transaction held the writer, from its lock taken to its commit
+    #: (measured by the store, in its thread or connection).
+    held_seconds: float = 0.0

@@ -24,6 +24,7 @@ from .records import (
     Added,
     AuditEntry,
     Change,
+    ExpiredBatch,
     Message,
     NewMessage,
     PoolUsage,
@@ -32,6 +33,7 @@ from .records import (
     PushSubscription,
     Report,
     Restriction,
+    RetentionRoom,
     Room,
     RoomDetails,
     SearchFilter,
@@ -594,6 +596,31 @@ class AccountData(Protocol):
         ...
 
 
+class Retention(Protocol):
+    """Deleting expired messages (issue 26; chat/retention.py, the store's SQL in
+    chat/store/shared/retention.py), and the leases that make one instance of a cluster
+    do it at a time."""
+
+    async def retention_rooms(
+        self, *, after: int, limit: int, own_only: bool
+    ) -> list[RetentionRoom]:
+        """A page of rooms by id after `after` (at most `limit`): each one's own retention
+        and the time of its oldest message. `own_only`: only rooms with a retention of
+        their own."""
+
+    async def delete_expired(self, room_id: int, before: datetime, *, limit: int) -> ExpiredBatch:
+        """Delete, in one short transaction, the room's oldest messages created before
+        `before`, at most `limit` of them (from its `limit` oldest). They go as rows:
+        their changes, reactions, mentions, reports and file links with them."""
+
+    async def claim_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
+        """Take or renew lease `name` for `holder` until `until`; False if another holder
+        has it and it has not expired at `now`."""
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give lease `name` back, if `holder` has it."""
+
+
 class Store(
     Accounts,
     AccountData,
@@ -609,6 +636,7 @@ class Store(
     Files,
     Moderation,
     Reports,
+    Retention,
     Protocol,
 ):
     """Every role: what each backend implements, and what the wiring opens."""

@@ -10,6 +10,7 @@ from .messages import PostgresMessages
 from .moderation import PostgresModeration
 from .push import PostgresPush
 from .reports import PostgresReports
+from .retention import PostgresRetention
 from .rooms import PostgresRooms
 from .search import PostgresSearch
 from .secrets import PostgresSecrets
@@ -28,6 +29,7 @@ class PostgresStore(
     PostgresSearch,
     PostgresPush,
     PostgresFiles,
+    PostgresRetention,
     PostgresModeration,
     PostgresReports,
     PostgresSecrets,

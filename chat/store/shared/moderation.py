@@ -81,6 +81,7 @@ ROOM_SETTINGS = {
     "topic": "topic",
     "is_private": "is_private",
     "slow_mode_seconds": "slow_mode_seconds",
+    "retention_days": "retention_days",
 }
 
 

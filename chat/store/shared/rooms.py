@@ -9,7 +9,7 @@ from .rows import Row, ToDatetime
 #: A room with its direct_rooms pair, if any (`room_from_row` reads it); add a WHERE.
 ROOM_SELECT = (
     "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
-    " r.topic, r.slow_mode_seconds, d.low_user_id, d.high_user_id"
+    " r.topic, r.slow_mode_seconds, r.retention_days, d.low_user_id, d.high_user_id"
     " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
 )
 
@@ -20,10 +20,14 @@ def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") ->
     if row is None:
         return None
     low, high = row[prefix + "low_user_id"], row[prefix + "high_user_id"]
-    # Topic and slow mode where the select has them (ROOM_SELECT); the stream's rooms
+    # Topic, slow mode and retention where the select has them (ROOM_SELECT); the stream's rooms
     # leave them out (`Room` says why). keys(): `in` on a sqlite3.Row looks at values.
     has_settings = "topic" in row.keys()  # noqa: SIM118
-    settings = (row["topic"], row["slow_mode_seconds"]) if has_settings else ("", 0)
+    settings = (
+        (row["topic"], row["slow_mode_seconds"], row["retention_days"])
+        if has_settings
+        else ("", 0, None)
+    )
     return Room(
         id=row[prefix + "id"],
         name=row[prefix + "name"],
@@ -34,6 +38,7 @@ def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") ->
         pair=None if low is None else (low, high),
         topic=settings[0],
         slow_mode_seconds=settings[1],
+        retention_days=settings[2],
     )
 
 
@@ -52,7 +57,8 @@ LIMIT {limit}
 #: {user} and {lobby} are the stores' placeholders.
 ROOM_DETAILS_SQL = """
 SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at, r.topic,
-       r.slow_mode_seconds, d.low_user_id, d.high_user_id, lo.name AS low_name,
+       r.slow_mode_seconds, r.retention_days, d.low_user_id, d.high_user_id,
+       lo.name AS low_name,
        hi.name AS high_name, n.level AS notification_level, mine.role
 FROM (SELECT {lobby} AS room_id, 'member' AS role
       UNION SELECT room_id, role FROM room_members WHERE user_id = {user}) AS mine

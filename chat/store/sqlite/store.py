@@ -10,6 +10,7 @@ from .messages import SQLiteMessages
 from .moderation import SQLiteModeration
 from .push import SQLitePush
 from .reports import SQLiteReports
+from .retention import SQLiteRetention
 from .rooms import SQLiteRooms
 from .search import SQLiteSearch
 from .sessions import SQLiteSessions
@@ -27,6 +28,7 @@ class SQLiteStore(
     SQLiteSearch,
     SQLitePush,
     SQLiteFiles,
+    SQLiteRetention,
     SQLiteModeration,
     SQLiteReports,
 ):
