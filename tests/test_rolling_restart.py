@@ -193,7 +193,7 @@ async def restart(instance: Instance, log_path: Path) -> Instance:
     with trio.fail_after(DRAIN_S + STEP):
         code = await instance.process.wait()
     assert code == 0, instance.log
-    assert "draining for 3 s" in instance.log
+    assert f"draining for {DRAIN_S:g} s" in instance.log
     config = instance.config.replace(port=instance.port)  # where nginx sends its clients
     restarted = await start_instance(config, log_path)
     await ready(restarted)
