@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import NoReturn
 
 import trio
@@ -135,39 +135,40 @@ async def _serve_until_signalled(config: Config, args: argparse.Namespace | None
     worker = args is not None and args.worker is not None
     serving = trio.CancelScope()  # around `serve`: cancelling it is the graceful shutdown
 
-    async def run_serve(*, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+    async def run_serve() -> None:
         with serving:
-            await serve(config, reuse_port=worker, task_status=task_status)
-        nursery.cancel_scope.cancel()  # shut down: nothing more to wait for
+            # Holds `serve` alone, so that this task can say "ready" once it listens.
+            async with trio.open_nursery() as server:
+                await server.start(functools.partial(serve, config, reuse_port=worker))
+                tune_garbage_collector()
+                if worker:
+                    assert args is not None
+                    os.write(args.ready_fd, b"ready\n")
+                    os.close(args.ready_fd)
+        nursery.cancel_scope.cancel()  # shut down (or cancelled while starting): done
 
-    # The signals are received for the process's whole life: the first begins the
-    # graceful shutdown, a second (during a drain, say) stops the process at once.
+    async def watch_signals() -> None:
+        await _until_signalled(signals)
+        serving.cancel()
+        _stop_at_once(await _next_signal(signals))
+
+    async def watch_supervisor(lifeline_fd: int) -> None:
+        await _until_supervisor_gone(lifeline_fd)
+        serving.cancel()
+
+    # Signals are received from the start (a signal while starting stops the start too):
+    # the first begins the graceful shutdown, a second (during a drain, say) stops the
+    # process at once.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        # Holds `serve` and what ends it. The first SIGINT or SIGTERM (or, for a worker,
-        # the supervisor's disappearance) cancels `serving`; then this task waits for a
-        # second signal until `serve` has returned, which cancels the nursery.
+        # Holds `serve` (in `serving`) and what ends it: the first SIGINT or SIGTERM, or,
+        # for a worker, the supervisor's disappearance, cancels `serving`; once `serve`
+        # has returned, `run_serve` cancels the watchers.
         async with trio.open_nursery() as nursery:
-            await nursery.start(run_serve)
-            tune_garbage_collector()
+            nursery.start_soon(watch_signals)
             if worker:
                 assert args is not None
-                os.write(args.ready_fd, b"ready\n")
-                os.close(args.ready_fd)
-                # Whichever comes first: both return, and the nursery below is cancelled.
-                async with trio.open_nursery() as waiting:
-
-                    async def first(wait: Callable[[], Awaitable[None]]) -> None:
-                        await wait()
-                        waiting.cancel_scope.cancel()
-
-                    waiting.start_soon(first, functools.partial(_until_signalled, signals))
-                    waiting.start_soon(
-                        first, functools.partial(_until_supervisor_gone, args.lifeline_fd)
-                    )
-            else:
-                await _until_signalled(signals)
-            serving.cancel()
-            _stop_at_once(await _next_signal(signals))
+                nursery.start_soon(watch_supervisor, args.lifeline_fd)
+            nursery.start_soon(run_serve)
     log.info("stopped")
 
 
@@ -178,24 +179,25 @@ async def _supervise_until_signalled(config: Config) -> bool:
     supervisor = Supervisor(config)
     supervising = trio.CancelScope()  # around the supervisor: cancelling it stops the workers
 
-    async def run_supervisor(*, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+    async def run_supervisor() -> None:
         with supervising:
-            await supervisor.run(task_status=task_status)
+            await supervisor.run()
         nursery.cancel_scope.cancel()  # every worker stopped
+
+    async def watch_signals() -> None:
+        await _until_signalled(signals)
+        supervising.cancel()
+        signum = await _next_signal(signals)
+        log.warning("%s received again: stopping the workers at once", signal.Signals(signum).name)
+        supervisor.stop_at_once()
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         # Holds the supervisor and what ends it: the first SIGINT or SIGTERM cancels
         # `supervising`, which stops (drains) the workers gracefully; a second is passed
         # on to the workers, which then stop at once, and so does the supervisor.
         async with trio.open_nursery() as nursery:
-            await nursery.start(run_supervisor)
-            await _until_signalled(signals)
-            supervising.cancel()
-            signum = await _next_signal(signals)
-            log.warning(
-                "%s received again: stopping the workers at once", signal.Signals(signum).name
-            )
-            supervisor.stop_at_once()
+            nursery.start_soon(watch_signals)
+            nursery.start_soon(run_supervisor)
     log.info("stopped (%d workers)", len(supervisor.workers))
     return supervisor.clean_exit
 
