@@ -15,7 +15,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import NoReturn
 
 import trio
 
@@ -107,13 +108,27 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def _until_signalled() -> None:
-    """Return at the first SIGINT or SIGTERM. Leaving restores the default handlers, so a
-    second signal during a slow shutdown stops the process at once."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            log.info("%s received: shutting down", signal.Signals(signum).name)
-            return
+async def _next_signal(signals: AsyncIterator[int]) -> int:
+    """The next SIGINT or SIGTERM from `signals`."""
+    async for signum in signals:
+        return signum
+    raise AssertionError("a signal receiver never ends")
+
+
+async def _until_signalled(signals: AsyncIterator[int]) -> None:
+    """Return at the first SIGINT or SIGTERM: the graceful shutdown begins (with the
+    drain, CHAT_DRAIN_SECONDS)."""
+    signum = await _next_signal(signals)
+    log.info("%s received: shutting down", signal.Signals(signum).name)
+
+
+def _stop_at_once(signum: int) -> NoReturn:
+    """The second signal: end the process at once, killed by that signal (as by one that
+    arrives with no handler), however far the graceful shutdown got."""
+    log.warning("%s received again: stopping at once", signal.Signals(signum).name)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+    os._exit(128 + signum)  # not reached: the default action of both ends the process
 
 
 async def _until_supervisor_gone(lifeline_fd: int) -> None:
@@ -128,29 +143,42 @@ async def _until_supervisor_gone(lifeline_fd: int) -> None:
 async def _serve_until_signalled(config: Config, args: argparse.Namespace | None = None) -> None:
     """`chat serve`, alone or as one of `--workers` (then `args` carries the plumbing)."""
     worker = args is not None and args.worker is not None
-    # Holds `serve` and what ends it. The first SIGINT or SIGTERM (or, for a worker, the
-    # supervisor's disappearance) cancels it: that cancellation is the graceful shutdown.
-    async with trio.open_nursery() as nursery:
-        await nursery.start(functools.partial(serve, config, reuse_port=worker))
-        tune_garbage_collector()
-        if worker:
-            assert args is not None
-            os.write(args.ready_fd, b"ready\n")
-            os.close(args.ready_fd)
-            # Whichever comes first: both return, and the nursery below is cancelled.
-            async with trio.open_nursery() as waiting:
+    serving = trio.CancelScope()  # around `serve`: cancelling it is the graceful shutdown
 
-                async def first(wait: Callable[[], Awaitable[None]]) -> None:
-                    await wait()
-                    waiting.cancel_scope.cancel()
+    async def run_serve() -> None:
+        with serving:
+            # Holds `serve` alone, so that this task can say "ready" once it listens.
+            async with trio.open_nursery() as server:
+                await server.start(functools.partial(serve, config, reuse_port=worker))
+                tune_garbage_collector()
+                if worker:
+                    assert args is not None
+                    os.write(args.ready_fd, b"ready\n")
+                    os.close(args.ready_fd)
+        nursery.cancel_scope.cancel()  # shut down (or cancelled while starting): done
 
-                waiting.start_soon(first, _until_signalled)
-                waiting.start_soon(
-                    first, functools.partial(_until_supervisor_gone, args.lifeline_fd)
-                )
-        else:
-            await _until_signalled()
-        nursery.cancel_scope.cancel()
+    async def watch_signals() -> None:
+        await _until_signalled(signals)
+        serving.cancel()
+        _stop_at_once(await _next_signal(signals))
+
+    async def watch_supervisor(lifeline_fd: int) -> None:
+        await _until_supervisor_gone(lifeline_fd)
+        serving.cancel()
+
+    # Signals are received from the start (a signal while starting stops the start too):
+    # the first begins the graceful shutdown, a second (during a drain, say) stops the
+    # process at once.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # Holds `serve` (in `serving`) and what ends it: the first SIGINT or SIGTERM, or,
+        # for a worker, the supervisor's disappearance, cancels `serving`; once `serve`
+        # has returned, `run_serve` cancels the watchers.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_signals)
+            if worker:
+                assert args is not None
+                nursery.start_soon(watch_supervisor, args.lifeline_fd)
+            nursery.start_soon(run_serve)
     log.info("stopped")
 
 
@@ -159,12 +187,27 @@ async def _supervise_until_signalled(config: Config) -> bool:
     from .workers import Supervisor
 
     supervisor = Supervisor(config)
-    # Holds the supervisor; the first SIGINT or SIGTERM cancels it, which stops the
-    # workers gracefully.
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
-        await _until_signalled()
-        nursery.cancel_scope.cancel()
+    supervising = trio.CancelScope()  # around the supervisor: cancelling it stops the workers
+
+    async def run_supervisor() -> None:
+        with supervising:
+            await supervisor.run()
+        nursery.cancel_scope.cancel()  # every worker stopped
+
+    async def watch_signals() -> None:
+        await _until_signalled(signals)
+        supervising.cancel()
+        signum = await _next_signal(signals)
+        log.warning("%s received again: stopping the workers at once", signal.Signals(signum).name)
+        supervisor.stop_at_once()
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # Holds the supervisor and what ends it: the first SIGINT or SIGTERM cancels
+        # `supervising`, which stops (drains) the workers gracefully; a second is passed
+        # on to the workers, which then stop at once, and so does the supervisor.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_signals)
+            nursery.start_soon(run_supervisor)
     log.info("stopped (%d workers)", len(supervisor.workers))
     return supervisor.clean_exit
 

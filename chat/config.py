@@ -54,6 +54,9 @@ class Config:
     write_timeout: float = 10.0
     close_timeout: float = 2.0
     shutdown_timeout: float = 5.0
+    #: Seconds an instance keeps serving after SIGTERM while it sends clients elsewhere
+    #: (`chat.drain`); 0: none, the shutdown begins at once.
+    drain_seconds: float = 0.0
     db_pool_size: int = 10
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -182,6 +185,16 @@ def _positive_float(text: str) -> float:
         raise ValueError("must be a positive number") from None
     if not 0 < value < float("inf"):
         raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number, 0 or more") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be a number, 0 or more")
     return value
 
 
@@ -536,6 +549,15 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _positive_float,
         "Seconds in-flight HTTP requests get to finish on shutdown.",
+    ),
+    Setting(
+        "drain_seconds",
+        "CHAT_DRAIN_SECONDS",
+        None,
+        _non_negative_float,
+        "Seconds to keep serving after SIGTERM, with /readyz answering 503, new WebSockets"
+        " refused (503) and open ones closed with 1012, before shutting down (0: none; behind"
+        " a load balancer, at least its health-check interval).",
     ),
     Setting(
         "db_pool_size",

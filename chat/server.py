@@ -2,9 +2,12 @@
 
 The task tree (docs/DESIGN.md draws it):
 
-    serve                          owns the store and the file storage (async with), then
-                                   the root nursery
-    └── root nursery
+    serve                          owns the store and the file storage (async with); when
+    │                              cancelled, drains first (Drain.run, CHAT_DRAIN_SECONDS),
+    │                              then cancels `tree`
+    └── root nursery               in `tree`, a cancel scope shielded from serve's own
+        │                          cancellation once started (one task, `components`, of
+        │                          serve's shutdown nursery)
         ├── Broadcaster.run        fan-out task; owns the subscription map
         ├── MessageWriter.run      the message stream: commits this instance's messages
         │                          in batches, reads other instances' from the table,
@@ -47,6 +50,13 @@ The task tree (docs/DESIGN.md draws it):
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
             └── WebSocketServer.handle a client session: receive loop, handler, writer
 
+Shutdown is cancellation, in two steps. Cancelling `serve` reaches its own task only:
+the components run in a shielded scope (`tree`). The drain comes first (`chat.drain`:
+/readyz 503, new WebSockets refused with 503, open ones closed with 1012, HTTP answered
+with ``Connection: close``), every component still working; then `serve` cancels `tree`,
+and each component shuts down as before. A component that fails ends `serve` at once,
+without a drain.
+
 Components start with ``await root.start(...)``, so `serve` reports its address only once
 every part is ready: in a cluster, only once other instances' messages will reach this
 one. The store is opened *around* the root nursery rather than inside it: it must outlive
@@ -72,6 +82,7 @@ from .client_address import ClientAddresses
 from .config import Config
 from .connection_cap import ConnectionCap
 from .database_probe import DatabaseProbe
+from .drain import Drain
 from .files.collector import FileCollector
 from .files.library import FileLibrary
 from .files.opening import open_storage
@@ -118,10 +129,11 @@ async def serve(
     """Run the chat server until cancelled.
 
     Reports the bound ``(host, port)`` through `task_status` once it accepts connections
-    (so ``port=0`` works). Cancelling it shuts down gracefully: HTTP requests in flight
-    are answered, WebSocket clients are closed with 1001, and it returns within
-    about `config.shutdown_timeout` + `config.close_timeout` seconds. `reuse_port` lets
-    several processes listen on one port (`chat serve --workers`).
+    (so ``port=0`` works). Cancelling it shuts down gracefully: first the drain for
+    `config.drain_seconds` (`chat.drain`), then HTTP requests in flight are answered,
+    WebSocket clients are closed with 1001, and it returns within about
+    `config.drain_seconds` + `config.shutdown_timeout` + `config.close_timeout` seconds.
+    `reuse_port` lets several processes listen on one port (`chat serve --workers`).
     """
     # Names this process among the cluster's instances (logs, events on the bus).
     instance_id = secrets.token_hex(6)
@@ -230,7 +242,8 @@ async def serve(
         await trio.to_thread.run_sync(validation.prepare_reactions)
         hosts = HostPolicy(config)
         # /readyz asks the probe whether the database answers, and `draining`, which the
-        # HTTP server sets when its drain begins, whether the server is shutting down.
+        # drain sets when it begins (or else the HTTP server when its own drain begins),
+        # whether the server is shutting down.
         probe = DatabaseProbe(store)
         draining = trio.Event()
         app = create_app(
@@ -255,8 +268,9 @@ async def serve(
             draining=draining,
         )
         websocket = WebSocketServer(
-            service, broadcaster, revocations, config, hosts, addresses, sessions
+            service, broadcaster, revocations, config, hosts, addresses, sessions, draining=draining
         )
+        drain = Drain(config.drain_seconds, draining, websocket)
         metrics.collect_from(
             ServerCollector(
                 broadcaster.stats,
@@ -283,48 +297,74 @@ async def serve(
             addresses=addresses,
         )
 
-        # The root nursery holds the long-lived components; none of them ever returns,
-        # so it ends only when `serve` is cancelled, and then waits for each to shut down.
-        async with trio.open_nursery() as root:
-            await root.start(broadcaster.run)
-            # The writer starts after the newest stored message; the bus then wakes it
-            # for anything committed after that (it catches up once it listens).
-            await root.start(writer.run)
-            # Events from other instances, by type; a new kind of event adds an entry here.
-            events = route_events(
-                {
-                    RATE_HITS: rate_limits.on_event,
-                    TOKENS_REVOKED: revocations.on_event,
-                    USER_NOTICE: notices.on_event,
-                    EVERYONE_NOTICE: notices.on_everyone_event,
-                    ROOM_NOTICE: notices.on_room_event,
-                    PRESENCE: presence.on_event,
-                },
-                failures,
-            )
-            await root.start(bus.run, writer.wake, events)
-            # Each instance's share of a limit depends on how many there are.
-            await root.start(rate_limits.run, bus, presence.instance_count)
-            await root.start(presence.run)
-            await root.start(presence.announce)
-            await root.start(activity.run)
-            await root.start(pusher.run)
-            await root.start(revocations.run)
-            await root.start(collector.run)
-            await root.start(retention.run)
-            await root.start(indexer.run)
-            await root.start(probe.run)
-            await root.start(http.run)
-            listeners = await root.start(front_door.run)
-            address = listeners[0].socket.getsockname()[:2]
-            where = format_address(address)
-            log.info(
-                "listening on http://%s and ws://%s/ (one port), data in %s, instance %s, bus: %s",
-                where,
-                where,
-                describe_database(config),
-                instance_id,
-                bus.description,
-            )
+        # The components' tree. Shielded once started, so that cancelling `serve` then
+        # reaches only the drain below; `serve` cancels it when the drain is over. (While
+        # starting, a cancellation reaches it directly: nothing to drain yet.)
+        tree = trio.CancelScope()
+
+        async def components(*, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+            with tree:
+                # The root nursery holds the long-lived components; none of them ever
+                # returns, so it ends only when `tree` is cancelled, and then waits for
+                # each to shut down.
+                async with trio.open_nursery() as root:
+                    await root.start(broadcaster.run)
+                    # The writer starts after the newest stored message; the bus then wakes
+                    # it for anything committed after that (it catches up once it listens).
+                    await root.start(writer.run)
+                    # Events from other instances, by type; a new kind of event adds an
+                    # entry here.
+                    events = route_events(
+                        {
+                            RATE_HITS: rate_limits.on_event,
+                            TOKENS_REVOKED: revocations.on_event,
+                            USER_NOTICE: notices.on_event,
+                            EVERYONE_NOTICE: notices.on_everyone_event,
+                            ROOM_NOTICE: notices.on_room_event,
+                            PRESENCE: presence.on_event,
+                        },
+                        failures,
+                    )
+                    await root.start(bus.run, writer.wake, events)
+                    # Each instance's share of a limit depends on how many there are.
+                    await root.start(rate_limits.run, bus, presence.instance_count)
+                    await root.start(presence.run)
+                    await root.start(presence.announce)
+                    await root.start(activity.run)
+                    await root.start(pusher.run)
+                    await root.start(revocations.run)
+                    await root.start(collector.run)
+                    await root.start(retention.run)
+                    await root.start(indexer.run)
+                    await root.start(probe.run)
+                    await root.start(http.run)
+                    listeners = await root.start(front_door.run)
+                    address = listeners[0].socket.getsockname()[:2]
+                    where = format_address(address)
+                    log.info(
+                        "listening on http://%s and ws://%s/ (one port), data in %s,"
+                        " instance %s, bus: %s",
+                        where,
+                        where,
+                        describe_database(config),
+                        instance_id,
+                        bus.description,
+                    )
+                    task_status.started(address)
+
+        # Holds the components' one task; ends when it does (cancelled by the `finally`
+        # below, or failed).
+        async with trio.open_nursery() as shutdown:
+            address = await shutdown.start(components)
+            tree.shield = True  # no checkpoint since it started: nothing slipped through
             task_status.started(address)
-    raise AssertionError("the root nursery only ends by cancellation")
+            try:
+                await trio.sleep_forever()
+            finally:
+                # Reached when `serve` is cancelled, or when a component failed (the
+                # nursery cancels us): only a running tree drains.
+                if shutdown.child_tasks:
+                    with trio.CancelScope(shield=True):
+                        await drain.run()  # bounded: config.drain_seconds
+                tree.cancel()  # the second step: each component's own shutdown
+    raise AssertionError("the shutdown nursery only ends by cancellation")

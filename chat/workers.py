@@ -8,8 +8,9 @@ machines would be. That is why workers need PostgreSQL.
 
 The supervisor serves nothing itself. It starts the workers, reports the address once
 every one of them listens, restarts a worker that dies (logging how it died), and on
-SIGTERM or SIGINT asks each one to drain (SIGTERM: each closes its clients with 1001 and
-answers its HTTP requests in flight) and waits for them all.
+SIGTERM or SIGINT asks each one to drain (SIGTERM: each drains for CHAT_DRAIN_SECONDS,
+`chat.drain`, then closes its clients with 1001 and answers its HTTP requests in flight)
+and waits for them all; a second signal is passed on to them, and each stops at once.
 
 Task tree (`Supervisor.run`):
 
@@ -80,6 +81,13 @@ class Worker:
         self._stop_timeout = stop_timeout
         #: The exit code of the last process, once it has exited (negative: a signal).
         self.exit_code: int | None = None
+        self._process: trio.Process | None = None
+
+    def stop_at_once(self) -> None:
+        """Send the running process a second SIGTERM, which stops it at once (after the
+        first, it was draining: `chat.cli`)."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGTERM)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -141,6 +149,7 @@ class Worker:
             os.close(ready_write)
             os.close(lifeline_read)
         log.info("worker %d started (pid %d)", self.number, process.pid)
+        self._process = process
         ready = False
         try:
             async with trio.lowlevel.FdStream(ready_read) as ready_pipe:
@@ -195,6 +204,11 @@ class Supervisor:
         self._config = config
         self.workers: list[Worker] = []
 
+    def stop_at_once(self) -> None:
+        """Pass a second signal on to every worker: each stops at once."""
+        for worker in self.workers:
+            worker.stop_at_once()
+
     @property
     def clean_exit(self) -> bool:
         """True if every worker's last process exited with code 0 (drained cleanly)."""
@@ -216,7 +230,11 @@ class Supervisor:
             environ = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
             environ.update(to_environ(worker_config))
             stop_timeout = (
-                config.shutdown_timeout + config.close_timeout + config.write_timeout + 5.0
+                config.drain_seconds
+                + config.shutdown_timeout
+                + config.close_timeout
+                + config.write_timeout
+                + 5.0
             )
             self.workers = [
                 Worker(number, environ, stop_timeout) for number in range(1, config.workers + 1)

@@ -234,8 +234,10 @@ async def running_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The nginx configuration the repository ships (docs/DEPLOYMENT.md).
+#: The nginx configuration the repository ships (docs/DEPLOYMENT.md): the site, and the
+#: main configuration that includes it.
 NGINX_SITE = ROOT / "deploy" / "nginx" / "chat.conf"
+NGINX_MAIN = ROOT / "deploy" / "nginx" / "nginx.conf"
 
 
 @dataclass
@@ -263,6 +265,9 @@ def nginx_site(upstreams: list[tuple[str, int]], port: int, access_log: Path | N
     assert replaced == 1
     site, replaced = re.subn(r"^    listen 80;$", f"    listen 127.0.0.1:{port};", site, flags=re.M)
     assert replaced == 1, "deploy/nginx/chat.conf does not listen on port 80"
+    # IPv6 too in production; a test machine may have no IPv6 at all.
+    site, replaced = re.subn(r"^    listen \[::\]:80;\n", "", site, flags=re.M)
+    assert replaced == 1, "deploy/nginx/chat.conf does not listen on IPv6"
     if access_log is not None:
         site, replaced = re.subn(
             r"^    access_log /var/log/nginx/access\.log ",
@@ -274,26 +279,37 @@ def nginx_site(upstreams: list[tuple[str, int]], port: int, access_log: Path | N
     return site
 
 
+def nginx_main(home: Path, site: Path) -> str:
+    """deploy/nginx/nginx.conf with everything it writes in `home` (pid, logs, temporary
+    files) and `site` as its only site."""
+    main = NGINX_MAIN.read_text()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp_paths = "".join(
+        f"    {kind}_temp_path {home / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    replacements = [
+        (r"^user www-data;\n", user),
+        (r"^pid /run/nginx\.pid;$", f"pid {home / 'nginx.pid'};"),
+        (r"^error_log /var/log/nginx/error\.log;$", f"error_log {home / 'error.log'} info;"),
+        (r"/var/log/nginx/access\.log", str(home / "http-access.log")),
+        (r"^    include /etc/nginx/conf\.d/\*\.conf;$", f"{temp_paths}    include {site};"),
+    ]
+    for pattern, replacement in replacements:
+        main, replaced = re.subn(pattern, replacement.replace("\\", "\\\\"), main, flags=re.M)
+        assert replaced == 1, f"deploy/nginx/nginx.conf has no {pattern}"
+    return main
+
+
 async def start_nginx(tmp_path: Path, upstreams: list[tuple[str, int]]) -> Nginx:
-    """nginx on a free port of 127.0.0.1 in front of `upstreams`, everything it writes
-    kept in `tmp_path`."""
+    """nginx on a free port of 127.0.0.1 in front of `upstreams`, with the shipped main
+    configuration and site, everything it writes kept in `tmp_path`."""
     program = require_program("nginx")
     home = tmp_path / "nginx"
     home.mkdir()
     port = free_port()
     (home / "chat.conf").write_text(nginx_site(upstreams, port, home / "access.log"))
-    temp_paths = "".join(
-        f"    {kind}_temp_path {home / kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (home / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\npid {home / 'nginx.pid'};\n"
-        f"error_log {home / 'error.log'} info;\n"
-        "events { worker_connections 1024; }\n"
-        f"http {{\n    access_log {home / 'access.log'};\n{temp_paths}"
-        f"    include {home / 'chat.conf'};\n}}\n"
-    )
+    (home / "nginx.conf").write_text(nginx_main(home, home / "chat.conf"))
     started = await start_process(
         [program, "-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"],
         tmp_path / "nginx.log",

@@ -55,6 +55,8 @@ def test_flags_win_over_the_environment() -> None:
         ({"CHAT_LOG_LEVEL": "loud"}, "CHAT_LOG_LEVEL"),
         ({"CHAT_MAX_TEXT": "100000"}, "must not exceed CHAT_MAX_FRAME"),
         ({"CHAT_ALLOWED_ORIGINS": "chat.example.com"}, "CHAT_ALLOWED_ORIGINS"),
+        ({"CHAT_DRAIN_SECONDS": "-1"}, "CHAT_DRAIN_SECONDS.*0 or more"),
+        ({"CHAT_DRAIN_SECONDS": "soon"}, "CHAT_DRAIN_SECONDS.*0 or more"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(environ: dict, problem: str) -> None:
@@ -77,3 +79,8 @@ def test_the_readme_documents_every_setting() -> None:
 def test_allowed_origins_are_a_normalised_list() -> None:
     config = load(environ={"CHAT_ALLOWED_ORIGINS": "https://A.example/, http://b.example:8080"})
     assert config.allowed_origins == ("https://a.example", "http://b.example:8080")
+
+
+def test_the_drain_is_off_by_default_and_takes_seconds() -> None:
+    assert load(environ={}).drain_seconds == 0
+    assert load(environ={"CHAT_DRAIN_SECONDS": "12.5"}).drain_seconds == 12.5

@@ -19,6 +19,11 @@ a request in flight is answered instead of cut off:
 3. once all connections are gone (or the deadline passed), the app's lifespan shutdown
    runs, and only then is the lifespan task cancelled.
 
+Before that, while the server drains (`chat.drain`, CHAT_DRAIN_SECONDS), requests are
+served as usual, but every response says ``Connection: close`` (`CloseWhileDraining`): a
+proxy's kept-alive connections end one by one with their next answer, so none is left
+idle, for the proxy to send a request on, at the moment the listener closes.
+
 A WebSocket upgrade can also arrive on a connection that is already serving HTTP: a proxy
 that keeps connections to the instances alive (nginx with ``keepalive``, HAProxy, ...)
 sends it on whichever idle connection it has. Hypercorn then offers the app a websocket
@@ -228,6 +233,29 @@ class ShieldedSendApp:
         await self._app(scope, receive, shielded_send)
 
 
+class CloseWhileDraining:
+    """ASGI wrapper: once `draining` is set, every HTTP response says ``Connection:
+    close``, and Hypercorn (h11) closes the connection after sending it (see the module
+    docstring)."""
+
+    def __init__(self, app: Any, draining: trio.Event) -> None:
+        self._app = app
+        self._draining = draining
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_closing(message: Any) -> None:
+            if message["type"] == "http.response.start" and self._draining.is_set():
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self._app(scope, receive, send_closing)
+
+
 class _Handover:
     """One HTTP connection, as `HandOverWebSockets` may take it back from Hypercorn."""
 
@@ -354,8 +382,14 @@ class HttpServer:
         send_timeout: float,
         draining: trio.Event | None = None,
     ) -> None:
+        #: Set when the drain begins, for /readyz to say so (`chat.http.health`).
+        self.draining = draining if draining is not None else trio.Event()
         self._config = _hypercorn_config(shutdown_timeout)
-        self._app = ASGIWrapper(HandOverWebSockets(ShieldedSendApp(app, send_timeout)))
+        self._app = ASGIWrapper(
+            HandOverWebSockets(
+                ShieldedSendApp(CloseWhileDraining(app, self.draining), send_timeout)
+            )
+        )
         self._state: dict[str, Any] = {}
         self._context = WorkerContext(None)
         self._lifespan = Lifespan(self._app, self._config, self._state)
@@ -365,8 +399,6 @@ class HttpServer:
         self._connections: set[trio.CancelScope] = set()
         self._drained: trio.Event | None = None
         self._drain_deadline: float | None = None
-        #: Set when the drain begins, for /readyz to say so (`chat.http.health`).
-        self.draining = draining if draining is not None else trio.Event()
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -295,6 +295,9 @@ async function logout(message) {
 
 // --- the WebSocket ---
 
+// The close code of an instance that drains before a restart: reconnect at once.
+const SERVICE_RESTART = 1012;
+
 function connect() {
   state.leaving = false;
   setConnection(state.retrying ? "reconnecting" : "connecting");
@@ -322,11 +325,18 @@ function connect() {
     }
   };
   ws.onmessage = (event) => handleFrame(event.data);
-  ws.onclose = async () => {
+  ws.onclose = async (event) => {
     if (state.ws !== ws) return;
     if (state.leaving) return setConnection("offline");
     state.retrying = true;
     setConnection("reconnecting");
+    if (event.code === SERVICE_RESTART) {
+      // The instance is restarting (docs/PROTOCOL.md, "Restarts"): the others are fine,
+      // so come back at once, not after the back-off; a little randomness keeps its
+      // clients from all arriving in the same instant.
+      setTimeout(connect, 100 + Math.random() * 500);
+      return;
+    }
     if (!opened) {
       // Refused at the handshake: maybe the session has ended.
       try {

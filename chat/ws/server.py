@@ -16,6 +16,11 @@ and a site CHAT_ALLOWED_ORIGINS lets in must bring a token of its own. Other
 paths are refused with 404. Every session is in the revocation
 registry for its life (`chat.revocations`), so it is closed (1008) if its user's
 tokens are revoked, and an authenticated one counts its user as online (`chat.presence`).
+
+While the server drains before shutting down (`chat.drain`), upgrade requests are refused
+with 503 and ``Retry-After`` before the connection opens (a load balancer tries another
+instance), and `restart_sessions` closes the open sessions with 1012 ("service restart"):
+their clients connect again, elsewhere, and resume.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from .dispatch import Dispatcher
 from .frame_limits import FrameLimits
 from .outbox import OutboxSettings
 from .rooms import RoomProtocol
-from .session import ClientSession, Registry
+from .session import CLOSE_SERVICE_RESTART, ClientSession, Registry
 from .stream import DirectWriteStream
 from .support import SupportRpc, is_rpc_frame
 from .tokentalker import TokenTalker
@@ -92,6 +97,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/ws": Endpoint("rooms", token_required=True, build=_rooms_endpoint),
     "/v1/ws": Endpoint("support", token_required=False, build=_support_endpoint),
 }
+
+
+#: Why a connection is refused, or closed, while the server drains.
+RESTARTING = "the server is restarting: connect again"
+#: How soon a client refused during the drain may try again (another instance answers).
+RESTART_RETRY_AFTER_S = 1
 
 
 class _NotOpened(Exception):
@@ -182,6 +193,8 @@ class WebSocketServer:
         hosts: HostPolicy,
         addresses: ClientAddresses,
         sessions: BrowserSessions,
+        *,
+        draining: trio.Event | None = None,
     ) -> None:
         self._service = service
         self._sessions = sessions
@@ -203,12 +216,27 @@ class WebSocketServer:
         self.frame_limits = FrameLimits(config)
         #: Open sessions by endpoint protocol (read by `chat.metrics`).
         self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
+        #: Set once the server drains (`chat.drain`): upgrades are refused from then on.
+        self._draining = draining if draining is not None else trio.Event()
+        # Every open session, for `restart_sessions`.
+        self._open: set[ClientSession] = set()
+
+    def restart_sessions(self) -> None:
+        """Close every open session with 1012, "service restart" (the drain's first step,
+        `chat.drain`): each client gets the frames already queued for it, then the close
+        frame, and connects again. Synchronous, like `ClientSession.close_nowait`: nothing
+        to cancel half-way. A session still opening is told by `_open_session`, which
+        checks the drain after its last await."""
+        for session in list(self._open):
+            session.close_nowait(CLOSE_SERVICE_RESTART, RESTARTING, explain=False)
 
     async def _admit(
         self, request: WebSocketRequest, head: bytes, address: str
     ) -> tuple[Endpoint, Identity | None]:
         """The endpoint for the request's path and who the client is (None: nobody yet,
         or, on /ws, whoever its first frame says: ``?auth=frame``); `_Refused` if not."""
+        if self._draining.is_set():
+            raise _Refused(503, RESTARTING, retry_after=RESTART_RETRY_AFTER_S)
         host = _host(head)  # checked already (`_head_problem`)
         path = urlsplit(request.path).path
         endpoint = ENDPOINTS.get(path)
@@ -323,9 +351,11 @@ class WebSocketServer:
             )
             for registry in session.registries:
                 registry.file(session)
+            self._open.add(session)
             try:
                 await session.run(endpoint.build(session, self._service))
             finally:
+                self._open.discard(session)
                 for registry in reversed(session.registries):
                     registry.unfile(session)
                 self.sessions[endpoint.protocol] -= 1
@@ -406,4 +436,11 @@ class WebSocketServer:
             "WebSocket opened",
             extra={"client": session.id, "address": address, "path": path, **_user(session)},
         )
+        if self._draining.is_set():
+            # The drain began during the awaits above, after `restart_sessions` went
+            # through the open sessions: this one is told now. From here to `handle`
+            # filing it there is no await, so no session escapes both.
+            with trio.move_on_after(config.close_timeout):
+                await ws.aclose(CLOSE_SERVICE_RESTART, RESTARTING)
+            raise _NotOpened
         return session, endpoint

@@ -52,6 +52,8 @@ How a session ends:
   when the client's token has been revoked): the same, without waiting, the error frame
   in the client's dialect (`FrameHandler.error_frame`). An idle session has no writer,
   so this starts one; if the outbox is full, the client is evicted instead;
+- the server drains before shutting down (`chat.drain`, CHAT_DRAIN_SECONDS): `close_nowait`
+  with 1012 ("service restart"), no error frame; the client reconnects elsewhere;
 - server shutdown: cancellation. The writer's current write is shielded (a frame cut in
   half would corrupt the stream), then the session closes with 1001;
 - a bug: logged, close code 1011. Only this client is affected.
@@ -86,6 +88,9 @@ log = logging.getLogger(__name__)
 INBOX_SIZE = 16
 
 CLOSE_GOING_AWAY = 1001
+#: Sent to every client when the server drains before a restart (`chat.drain`): connect
+#: again (to another instance) and resume.
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
@@ -502,7 +507,7 @@ class ClientSession:
         self.closing = True
         await (self._outbox or self._open_outbox()).close_after_queued()
 
-    def close_nowait(self, code: int, reason: str) -> None:
+    def close_nowait(self, code: int, reason: str, *, explain: bool = True) -> None:
         """`close` for callers outside this session's tasks (the revocation sweep), which
         must not wait: synchronous, so there is nothing to cancel half-way.
 
@@ -511,6 +516,7 @@ class ClientSession:
         An idle session has no writer yet: the outbox starts one. If the outbox has no
         room for both, the client is evicted instead: the backlog is dropped and the close
         frame goes out at once. Does nothing for a session that is already closing or over.
+        Without `explain`, no error frame: the close code says it all (1012, a restart).
         """
         if self.closing or self.evicted or self.peer_gone:
             return
@@ -520,7 +526,9 @@ class ClientSession:
         if self._nursery is None and not outbox.has_writer:
             return  # not running: nothing left to close
         log.info("client %d closed: %d %s", self.id, code, reason)
-        farewell = self._handler.error_frame(reason) if self._handler is not None else None
+        farewell = (
+            self._handler.error_frame(reason) if explain and self._handler is not None else None
+        )
         if not outbox.close_nowait(None if farewell is None else text_frame(farewell)):
             self.evict(code, reason)
 
