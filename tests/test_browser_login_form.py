@@ -92,3 +92,19 @@ async def test_a_private_room_carries_a_lock_in_the_room_list(server: Server) ->
             page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/private-room.png")
 
     await in_browser(scenario)
+
+
+async def test_the_login_page_is_drawn_on_the_plain_page_colour(server: Server) -> None:
+    # The page colour and the file icon once shared a custom property's name, and the
+    # icon, tiled at full size, covered the background of every page.
+    def scenario(browser):
+        client = open_client(browser, server.http)
+        client.page.wait_for_selector("#login-form", timeout=WAIT_MS)
+        background = client.page.evaluate(
+            "() => { const style = getComputedStyle(document.body);"
+            " return [style.backgroundImage, style.backgroundColor]; }"
+        )
+        assert background == ["none", "rgb(246, 247, 249)"]
+        client.screenshot("login-page")
+
+    await in_browser(scenario)

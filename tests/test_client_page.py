@@ -84,3 +84,21 @@ async def test_any_origin_can_be_allowed_explicitly(nursery: trio.Nursery, confi
     server = await start_server(nursery, config.replace(allowed_origins=("*",)))
     response = await raw_upgrade(server, "/", "Origin: https://anywhere.example\r\n")
     assert status_of(response) == b"101"
+
+
+async def test_the_style_sheet_defines_each_page_wide_custom_property_once(
+    server: Server,
+) -> None:
+    # A second `:root` definition silently replaces the first everywhere it is used.
+    import re
+
+    async with http_client(server) as client:
+        style = (await client.get("/static/style.css")).text
+    names = [
+        name
+        for block in re.findall(r":root\s*\{(.*?)\}", style, re.S)
+        for name in re.findall(r"(--[\w-]+)\s*:", block)
+    ]
+    assert names and len(names) == len(set(names)), sorted(
+        name for name in set(names) if names.count(name) > 1
+    )
