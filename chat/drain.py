@@ -7,8 +7,8 @@ out by failing requests. With ``CHAT_DRAIN_SECONDS`` set, cancelling `chat.serve
 - ``/readyz`` answers 503 (`chat.http.health`), so health-checking balancers stop sending
   new clients here;
 - WebSocket upgrades are refused with 503 and ``Retry-After`` before the connection opens
-  (`chat.ws.server`), which nginx retries on another instance (``proxy_next_upstream
-  http_503``) and counts against this one (``max_fails``);
+  (`chat.ws.server`), which nginx retries on another instance at once
+  (``proxy_next_upstream http_503``);
 - open WebSocket sessions are closed with 1012, "service restart": their clients connect
   again, to another instance, and resume with SinceID;
 - HTTP requests are still answered, each with ``Connection: close``

@@ -18,7 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from cluster import Instance, Nginx, open_cluster, start_instance, start_nginx
+from cluster import (
+    Instance,
+    Nginx,
+    open_cluster,
+    start_instance,
+    start_nginx,
+)
 from support import (
     STEP,
     Account,
@@ -38,7 +44,7 @@ from trio_websocket import (
 from chat.config import Config
 from chat.store import open_store
 
-#: Each instance drains this long (nginx's fail_timeout, 10 s, is longer: as shipped).
+#: Each instance drains this long.
 DRAIN_S = 3.0
 #: WebSocket clients, each sending one message at a time, and HTTP clients.
 WEBSOCKET_CLIENTS = 6
@@ -196,7 +202,7 @@ async def restart(instance: Instance, log_path: Path) -> Instance:
     assert f"draining for {DRAIN_S:g} s" in instance.log
     config = instance.config.replace(port=instance.port)  # where nginx sends its clients
     restarted = await start_instance(config, log_path)
-    await ready(restarted)
+    await ready(restarted)  # and the next one at once: the recipe in docs/DEPLOYMENT.md
     return restarted
 
 
