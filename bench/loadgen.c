@@ -25,6 +25,30 @@
  *       in all, round-robin across the rooms, at most WINDOW in flight (sent but not
  *       yet received by every connection in the room, the sender's own copy included).
  *       Activity frames (for a user's other rooms) are counted apart from messages.
+ *   loadgen storm   HOST A,B ROOMS MEMBERS RATE SECONDS TOKENFILE ROOMFILE RECONNECT BASE_ID
+ *       A reconnection storm (bench/reconnect_storm.py): ROOMS x MEMBERS clients of the
+ *       room protocol on port A (client i with token i, in room i / MEMBERS), one sender
+ *       per room on port B (its first member's token) sending RATE messages/s in all.
+ *       A client whose connection is cut reconnects to port A (RECONNECT 0) or B (1)
+ *       after a jittered back-off and resumes with SinceID = the last MessageID it saw
+ *       (BASE_ID, the newest before the run, if none), then sends "ping": its "pong"
+ *       follows the backlog, and from then on it is live again. Reports the time until
+ *       every cut client is live, each client's time from its cut to live, refused
+ *       attempts and errors, and per client its messages' count and hash.
+ *   loadgen crowd   HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM SAMPLES
+ *       CONNECTIONS clients, each from a source address of its own in 127.0.0.0/8
+ *       (127.0.0.2 + i, so the 4-tuples towards one server port never run out), each
+ *       authenticated with a token of TOKENFILE (connection i: line i % lines) and in
+ *       one room: DIALECT "rooms" connects to /ws?token=... and enters ROOM (with
+ *       "Presence": false: spec 004's frames only); "tokentalker" connects to / and
+ *       sends "auth <token>" (everyone there hears the lobby; ROOM is ignored). Prints
+ *       {"ready":true,...} with the connect rate once all are in, then waits for a line
+ *       on stdin (the runner reads the server's memory meanwhile; EOF ends the run),
+ *       then sends SAMPLES messages from connection 0, one at a time, each once the
+ *       previous has reached every connection (rooms: all of them, the sender's own
+ *       copy included; tokentalker: all but the sender), and reports how long each took
+ *       to reach them all and the latency of every delivery; then holds them until
+ *       stdin closes.
  *
  * PORTS is one port, or several separated by commas ("9001,9002": the instances of a
  * cluster, one chat). Connections are spread round-robin: receiver i goes to port
@@ -49,7 +73,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum role { RECEIVER, SENDER, HISTORY, IDLE, MEMBER };
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h, since Linux 4.2 */
+#endif
+
+enum role { RECEIVER, SENDER, HISTORY, IDLE, MEMBER, CROWD };
 enum state { CONNECTING, HANDSHAKING, OPEN, CLOSED };
 
 typedef struct {
@@ -74,7 +102,13 @@ static int nports;
 static int epfd;
 static conn_t *conns;
 static int nconns;
-static char **paths; /* rooms: each connection's own path (its token); else NULL */
+static char **paths; /* rooms, crowd: connection i's path is paths[i % npaths]; else NULL */
+static int npaths;
+/* Bytes read per recv. Fanout's receivers read many frames at once; crowd's 100,000
+ * connections each get a few small ones, and a buffer this size each would not fit. */
+static size_t read_chunk = 262144;
+static int spread_sources; /* crowd: bind connection i to 127.0.0.2 + i before connect */
+static void (*on_open)(conn_t *c); /* crowd: called once a connection's upgrade is done */
 
 static void die(const char *fmt, ...) {
     va_list ap;
@@ -119,6 +153,15 @@ static void start_connect(conn_t *c) {
     if (c->fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (spread_sources) {
+        /* Each connection from an address of its own: one source address has only the
+         * ephemeral port range (about 28,000) towards one server port. The port is
+         * picked at connect, for the whole 4-tuple (IP_BIND_ADDRESS_NO_PORT). */
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl((127u << 24) + 2u + (uint32_t)(c - conns));
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind: %s", strerror(errno));
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
     inet_pton(AF_INET, host, &sa.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)
@@ -211,6 +254,11 @@ static int64_t history_sent_at;
 static long history_waiting;
 static int history_count;
 static long activity_frames, activity_mentions, misrouted; /* rooms */
+static long crowd_ready;         /* crowd: connections authenticated and in their room */
+static int crowd_rooms;          /* crowd: the dialect is the room protocol */
+static long crowd_seq = -1;      /* crowd: the message being timed */
+static int64_t crowd_sent_at;
+static long crowd_received;      /* crowd: deliveries of message crowd_seq so far */
 
 static void record(samples_t *s, int64_t us) {
     if (s->n == s->cap) {
@@ -277,11 +325,44 @@ static void on_member_text(conn_t *c, const unsigned char *p, size_t len, int64_
     count_delivery(room, seq, t);
 }
 
+/* crowd: until "entered" (rooms) or "authorized as" (tokentalker), only that or an
+ * error; then the timed message ("B 0 <seq>") counts as a delivery, anything else is
+ * stray. */
+static void on_crowd_text(conn_t *c, const unsigned char *p, size_t len, int64_t t) {
+    if (!c->authed) {
+        if (crowd_rooms ? HAS(p, len, "\"Type\":\"entered\"") != NULL
+                        : HAS(p, len, "authorized as") != NULL) {
+            c->authed = 1;
+            crowd_ready++;
+        } else if (HAS(p, len, "\"error\"") || HAS(p, len, "\"Type\":\"error\"")) {
+            die("connection %ld not let in: %.*s", (long)(c - conns), (int)len, p);
+        }
+        return;
+    }
+    const unsigned char *m = crowd_rooms ? HAS(p, len, "\"Text\":\"B 0 ")
+                                         : HAS(p, len, "\"B 0 ");
+    if (!m) {
+        stray++;
+        return;
+    }
+    m = memmem(m, (size_t)(p + len - m), "B 0 ", 4);
+    if (strtol((const char *)m + 4, NULL, 10) != crowd_seq) {
+        stray++;
+        return;
+    }
+    crowd_received++;
+    record(&latency, (t - crowd_sent_at) / 1000);
+}
+
 static void on_text(conn_t *c, const unsigned char *p, size_t len) {
     int64_t t = now_ns();
     c->frames++;
     if (c->role == MEMBER) {
         on_member_text(c, p, len, t);
+        return;
+    }
+    if (c->role == CROWD) {
+        on_crowd_text(c, p, len, t);
         return;
     }
     if (c->role == SENDER || c->role == HISTORY) {
@@ -320,6 +401,9 @@ static void on_text(conn_t *c, const unsigned char *p, size_t len) {
     }
 }
 
+/* What a text frame goes to: on_text, or the storm's own handler. */
+static void (*text_handler)(conn_t *, const unsigned char *, size_t) = on_text;
+
 /* Parse complete frames from c->in. Returns -1 if the server closed. */
 static int parse_frames(conn_t *c) {
     size_t off = 0;
@@ -343,7 +427,7 @@ static int parse_frames(conn_t *c) {
         if (c->in_len - off < hdr + len) break;
         const unsigned char *payload = p + hdr;
         if (opcode == 1 || opcode == 0) {
-            on_text(c, payload, (size_t)len);
+            text_handler(c, payload, (size_t)len);
         } else if (opcode == 8) {
             closed = 1;
         } else if (opcode == 9) { /* ping: answer pong */
@@ -362,7 +446,7 @@ static long handshaken;
 /* Read everything available. Returns -1 when the connection is gone. */
 static int on_readable(conn_t *c) {
     for (;;) {
-        grow(&c->in, &c->in_cap, c->in_len + 262144);
+        grow(&c->in, &c->in_cap, c->in_len + read_chunk);
         ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n < 0) {
             if (errno == EAGAIN) return 0;
@@ -380,9 +464,10 @@ static int on_readable(conn_t *c) {
             c->in_len -= head;
             c->state = OPEN;
             handshaken++;
+            if (on_open) on_open(c);
         }
         if (parse_frames(c) < 0) return -1;
-        if ((size_t)n < 262144) return 0;
+        if ((size_t)n < read_chunk) return 0;
     }
 }
 
@@ -408,7 +493,7 @@ static void poll_once(int timeout_ms, const char *path) {
             socklen_t l = sizeof err;
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
             if (err) die("connect failed: %s", strerror(err));
-            send_handshake(c, paths ? paths[c - conns] : path);
+            send_handshake(c, paths ? paths[(c - conns) % npaths] : path);
         }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             if (on_readable(c) < 0) {
@@ -431,8 +516,10 @@ static void setup(int count, const char *path, int concurrency, int restart) {
     while (handshaken < count) {
         while (started < count && started - handshaken < concurrency) start_connect(&conns[started++]);
         poll_once(100, path);
-        for (int i = 0; i < started; i++)
-            if (conns[i].state == CLOSED) die("connection %d closed during set-up", i);
+        /* Every connection is a RECEIVER (0) until its mode gives it a role, so the
+         * counter sees each close: a scan of all of them per poll would cost more than
+         * the polls themselves at 100,000. */
+        if (receivers_closed) die("%ld connection(s) closed during set-up", receivers_closed);
     }
 }
 
@@ -605,10 +692,38 @@ static int mode_fanout(int argc, char **argv) {
     return 0;
 }
 
+/* idle, crowd: keep the connections (reading, answering pings) until a line arrives on
+ * stdin (returns 1), stdin closes or the time `until` (CLOCK_MONOTONIC ns) comes (0).
+ * A receiver or crowd connection closing ends the run (stdin must be non-blocking). */
+static int hold(int64_t until) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev);
+    int line = -1;
+    while (line < 0) {
+        if (now_ns() >= until) line = 0;
+        struct epoll_event events[512];
+        int n = epoll_wait(epfd, events, 512, 100);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = events[i].data.ptr;
+            if (c == NULL) {
+                char buf[64];
+                ssize_t got = read(0, buf, sizeof buf);
+                if (got >= 0) line = got > 0;
+                continue;
+            }
+            if (c->state != CLOSED && on_readable(c) < 0) close_conn(c);
+            if (c->state != CLOSED && c->out_len) flush(c);
+        }
+        if (receivers_closed) die("%ld connection(s) closed while held", receivers_closed);
+    }
+    epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
+    return line;
+}
+
 static int mode_idle(int argc, char **argv) {
     if (argc != 6) die("usage: idle HOST PORTS CONNECTIONS HOLD_SECONDS");
     int count = atoi(argv[4]);
-    double hold = atof(argv[5]);
+    double hold_s = atof(argv[5]);
     int64_t t0 = now_ns();
     setup(count, "/", 256, count);
     double took = (double)(now_ns() - t0) / 1e9;
@@ -618,23 +733,7 @@ static int mode_idle(int argc, char **argv) {
     fflush(stdout);
     /* Hold: keep answering pings and reading frames until HOLD or stdin closes. */
     fcntl(0, F_SETFL, O_NONBLOCK);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev);
-    int64_t until = now_ns() + (int64_t)(hold * 1e9);
-    while (now_ns() < until) {
-        struct epoll_event events[512];
-        int n = epoll_wait(epfd, events, 512, 100);
-        for (int i = 0; i < n; i++) {
-            conn_t *c = events[i].data.ptr;
-            if (c == NULL) {
-                char buf[64];
-                if (read(0, buf, sizeof buf) <= 0) until = 0;
-                continue;
-            }
-            if (c->state != CLOSED && on_readable(c) < 0) c->state = CLOSED;
-            if (c->state != CLOSED && c->out_len) flush(c);
-        }
-    }
+    hold(now_ns() + (int64_t)(hold_s * 1e9));
     int alive = 0;
     for (int i = 0; i < count; i++) alive += conns[i].state == OPEN;
     fprintf(stderr, "loadgen: %d of %d connections still open at the end\n", alive, count);
@@ -674,6 +773,18 @@ static int mode_history(int argc, char **argv) {
     return 0;
 }
 
+/* rooms, crowd: the room protocol's path for each token, "/ws?token=..." (connection i
+ * uses the (i % n)th). */
+static void ws_paths(char **tokens, int n) {
+    paths = calloc((size_t)n, sizeof *paths);
+    npaths = n;
+    for (int i = 0; i < n; i++) {
+        size_t size = strlen(tokens[i]) + 16;
+        paths[i] = malloc(size);
+        snprintf(paths[i], size, "/ws?token=%s", tokens[i]);
+    }
+}
+
 static int mode_rooms(int argc, char **argv) {
     if (argc != 11)
         die("usage: rooms HOST PORTS ROOMS MEMBERS RATE WINDOW SECONDS TOKENFILE ROOMFILE");
@@ -689,12 +800,7 @@ static int mode_rooms(int argc, char **argv) {
     n_senders = rooms;
     n_receivers = members;
 
-    paths = calloc((size_t)count, sizeof *paths);
-    for (int i = 0; i < count; i++) {
-        size_t size = strlen(tokens[i]) + 16;
-        paths[i] = malloc(size);
-        snprintf(paths[i], size, "/ws?token=%s", tokens[i]);
-    }
+    ws_paths(tokens, count);
     int64_t t0 = now_ns();
     /* setup() numbers connections from 0, so it cannot know the roles yet: nothing
      * but the handshake's answer arrives before "enter" is sent. */
@@ -747,6 +853,463 @@ static int mode_rooms(int argc, char **argv) {
     return 0;
 }
 
+/* --- storm: a reconnection storm on the room protocol --- */
+
+/* One client of the storm: its connection, and what it saw of its room. */
+typedef struct {
+    int room;            /* index into the room ids */
+    int attempt;         /* reconnection attempts since it was cut off (0: none yet) */
+    int live;            /* in its room with its backlog ("pong" after "enter") */
+    int entered;         /* "entered" seen on this connection */
+    int64_t down_at;     /* when its connection was cut (0: never) */
+    int64_t retry_at;    /* when to try again (0: not waiting) */
+    int64_t attempt_at;  /* when the current attempt started */
+    int64_t live_at;     /* when it was live again after the cut */
+    long count;          /* messages of its room received */
+    long last_id;        /* the highest MessageID received (its SinceID) */
+    uint64_t hash;       /* h = h * 1000003 + id over the ids, in order */
+} storm_t;
+
+static storm_t *storm;
+static int storm_clients, storm_members;
+static char **storm_room_ids;
+static int storm_port;             /* the port index clients reconnect to */
+static long storm_base;            /* the newest MessageID before the run */
+static long storm_refused, storm_errors, storm_timeouts, storm_out_of_order, storm_attempts;
+static long storm_cut, storm_back, storm_dropped;
+static long storm_sent;
+static samples_t storm_reconnect;  /* ms from the cut to live again, per client */
+static unsigned int storm_seed = 27;
+
+#define STORM_ATTEMPT_TIMEOUT_NS 15000000000LL
+
+/* Full jitter: attempt n (0-based) waits uniform(0, min(1 s * 2^n, 8 s)). */
+static int64_t storm_backoff(int attempt) {
+    int64_t cap = 1000000000LL << (attempt < 3 ? attempt : 3);
+    return (int64_t)((double)rand_r(&storm_seed) / RAND_MAX * (double)cap);
+}
+
+static void storm_connect(conn_t *c) {
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0) die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Spread the clients over 127.0.0.1-64 so that 20,000 connections to two ports
+     * never run short of ephemeral ports; the kernel picks the port at connect. */
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in local = {.sin_family = AF_INET};
+    local.sin_addr.s_addr = htonl(0x7f000001 + (uint32_t)((c - conns) % 64));
+    if (bind(c->fd, (struct sockaddr *)&local, sizeof local) < 0) die("bind: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    c->state = CONNECTING;
+    c->in_len = c->out_len = 0;
+    c->authed = 0;
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        c->state = CLOSED; /* refused at once: handled as a failed attempt by the caller */
+        close(c->fd);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl add: %s", strerror(errno));
+}
+
+/* A client's connection ended (cut by the kill, refused, failed): schedule the next
+ * attempt. Senders (index >= storm_clients) must never lose theirs. */
+static void storm_lost(conn_t *c, int failed_attempt) {
+    int i = (int)(c - conns);
+    if (c->state != CLOSED) {
+        c->state = CLOSED;
+        close(c->fd);
+    }
+    if (i >= storm_clients) die("sender %d lost its connection", i - storm_clients);
+    storm_t *s = &storm[i];
+    int64_t t = now_ns();
+    if (!failed_attempt) { /* a live (or entering) connection cut: the storm begins for it */
+        if (s->down_at == 0) storm_cut++;
+        if (s->down_at == 0 || s->live) s->down_at = t;
+        s->live = 0;
+        s->attempt = 0;
+    }
+    s->entered = 0;
+    s->retry_at = t + storm_backoff(s->attempt);
+    s->attempt++;
+    c->port = storm_port;
+}
+
+static void storm_enter(conn_t *c, int resume) {
+    int i = (int)(c - conns);
+    const char *room = storm_room_ids[i < storm_clients ? storm[i].room : i - storm_clients];
+    char enter[192];
+    int len;
+    if (resume)
+        len = snprintf(enter, sizeof enter,
+                       "{\"Type\":\"enter\",\"RoomID\":%s,\"SinceID\":%ld,\"Presence\":false}",
+                       room, storm[i].last_id ? storm[i].last_id : storm_base);
+    else
+        len = snprintf(enter, sizeof enter, "{\"Type\":\"enter\",\"RoomID\":%s,\"Presence\":false}",
+                       room);
+    queue_text(c, enter, (size_t)len);
+    queue_text(c, "ping", 4); /* answered after the backlog: then the client is live */
+}
+
+static void storm_text(conn_t *c, const unsigned char *p, size_t len) {
+    int i = (int)(c - conns);
+    if (i >= storm_clients) { /* a sender: its own messages come back; errors must not */
+        if (HAS(p, len, "\"Type\":\"error\"")) die("sender error: %.*s", (int)len, p);
+        return;
+    }
+    storm_t *s = &storm[i];
+    if (len == 4 && memcmp(p, "pong", 4) == 0) {
+        if (!s->live && s->entered) {
+            s->live = 1;
+            if (s->down_at) {
+                s->live_at = now_ns();
+                record(&storm_reconnect, (s->live_at - s->down_at) / 1000000);
+                storm_back++;
+            }
+        }
+        return;
+    }
+    if (HAS(p, len, "\"Type\":\"entered\"")) {
+        s->entered = 1;
+        return;
+    }
+    if (HAS(p, len, "\"Type\":\"error\"")) {
+        if (storm_errors++ < 5) fprintf(stderr, "loadgen: storm error: %.*s\n", (int)len, p);
+        return;
+    }
+    if (!HAS(p, len, "\"Type\":\"message\"")) return;
+    const unsigned char *m = HAS(p, len, "\"MessageID\":");
+    if (!m) return;
+    long id = strtol((const char *)m + 12, NULL, 10);
+    if (id <= s->last_id) { /* twice, or out of order */
+        storm_out_of_order++;
+        return;
+    }
+    s->last_id = id;
+    s->count++;
+    s->hash = s->hash * 1000003u + (uint64_t)id;
+}
+
+/* Read what is there; on the handshake's answer, enter (resuming after a cut).
+ * Returns -1 when the connection is gone, -2 if the upgrade was refused. */
+static int storm_readable(conn_t *c) {
+    for (;;) {
+        grow(&c->in, &c->in_cap, c->in_len + 65536);
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        if (n == 0) return -1;
+        c->in_len += (size_t)n;
+        if (c->state == HANDSHAKING) {
+            unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+            if (!end) continue;
+            if (memcmp(c->in, "HTTP/1.1 101", 12) != 0) {
+                if (storm_errors++ < 5)
+                    fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(end - c->in), c->in);
+                return -2;
+            }
+            size_t head = (size_t)(end - c->in) + 4;
+            memmove(c->in, c->in + head, c->in_len - head);
+            c->in_len -= head;
+            c->state = OPEN;
+            int i = (int)(c - conns);
+            storm_enter(c, i < storm_clients && storm[i].down_at != 0);
+        }
+        if (parse_frames(c) < 0) return -1; /* to storm_text (text_handler) */
+        if ((size_t)n < 65536) return 0;
+    }
+}
+
+static void storm_poll(int timeout_ms) {
+    struct epoll_event events[512];
+    int64_t before = now_ns();
+    int n = epoll_wait(epfd, events, 512, timeout_ms);
+    if (n == 0) idle_ns += now_ns() - before;
+    for (int k = 0; k < n; k++) {
+        conn_t *c = events[k].data.ptr;
+        if (c->state == CLOSED) continue;
+        int i = (int)(c - conns);
+        int attempt = i < storm_clients && storm[i].down_at != 0 && !storm[i].live;
+        if (c->state == CONNECTING && (events[k].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+            int err = 0;
+            socklen_t l = sizeof err;
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+            if (err) {
+                if (!attempt) die("connect failed: %s", strerror(err));
+                storm_refused++;
+                storm_lost(c, 1);
+                continue;
+            }
+            send_handshake(c, paths[i]);
+        }
+        if (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            int r = storm_readable(c);
+            if (r < 0) {
+                if (!attempt && r == -2) die("upgrade refused before the storm");
+                if (attempt && r == -1 && c->state == OPEN) storm_dropped++; /* after 101 */
+                storm_lost(c, attempt);
+                continue;
+            }
+        }
+        if (c->out_len && flush(c) < 0) storm_lost(c, attempt);
+    }
+}
+
+/* Start the attempts that are due, and give up on those that took too long. */
+static void storm_retry(void) {
+    int64_t t = now_ns();
+    for (int i = 0; i < storm_clients; i++) {
+        storm_t *s = &storm[i];
+        conn_t *c = &conns[i];
+        if (s->retry_at && t >= s->retry_at) {
+            s->retry_at = 0;
+            s->attempt_at = t;
+            storm_attempts++;
+            storm_connect(c);
+            if (c->state == CLOSED) {
+                storm_refused++;
+                storm_lost(c, 1);
+            }
+        } else if (!s->live && s->attempt_at && c->state != CLOSED &&
+                   t - s->attempt_at > STORM_ATTEMPT_TIMEOUT_NS) {
+            storm_timeouts++;
+            s->attempt_at = 0;
+            epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+            storm_lost(c, 1);
+        }
+    }
+}
+
+static int mode_storm(int argc, char **argv) {
+    if (argc != 12)
+        die("usage: storm HOST PORTS ROOMS MEMBERS RATE SECONDS TOKENFILE ROOMFILE "
+            "RECONNECT_PORT_INDEX BASE_ID");
+    int rooms = atoi(argv[4]);
+    storm_members = atoi(argv[5]);
+    double rate = atof(argv[6]);
+    double seconds = atof(argv[7]);
+    storm_port = atoi(argv[10]);
+    storm_base = atol(argv[11]);
+    if (nports != 2 || storm_port < 0 || storm_port > 1)
+        die("storm: PORTS is the clients' instance and the senders', RECONNECT_PORT_INDEX 0 or 1");
+    storm_clients = rooms * storm_members;
+    text_handler = storm_text;
+    int count = storm_clients + rooms; /* then one sender per room, on the second port */
+    char **tokens = read_tokens(argv[8], storm_clients);
+    storm_room_ids = read_tokens(argv[9], rooms);
+    storm = calloc((size_t)storm_clients, sizeof *storm);
+    paths = calloc((size_t)count, sizeof *paths);
+    for (int i = 0; i < count; i++) {
+        const char *token = tokens[i < storm_clients ? i : (i - storm_clients) * storm_members];
+        size_t size = strlen(token) + 16;
+        paths[i] = malloc(size);
+        snprintf(paths[i], size, "/ws?token=%s", token);
+        if (i < storm_clients) storm[i].room = i / storm_members;
+    }
+    epfd = epoll_create1(0);
+    conns = calloc((size_t)count, sizeof *conns);
+    nconns = count;
+    int64_t t0 = now_ns();
+    int started = 0;
+    for (int ready = 0; ready < count;) {
+        while (started < count && started - ready < 256) {
+            conn_t *c = &conns[started];
+            c->port = started < storm_clients ? 0 : 1;
+            c->role = MEMBER;
+            storm_connect(c);
+            if (c->state == CLOSED) die("connect %d failed", started);
+            started++;
+        }
+        storm_poll(100);
+        ready = 0;
+        for (int i = 0; i < started; i++) {
+            if (conns[i].state == CLOSED) die("connection %d closed during set-up", i);
+            ready += i < storm_clients ? storm[i].live : conns[i].state == OPEN;
+        }
+        if (now_ns() - t0 > 180000000000LL) die("set-up took more than 3 minutes");
+    }
+    double setup_s = (double)(now_ns() - t0) / 1e9;
+    printf("{\"ready\":true,\"connections\":%d,\"setup_seconds\":%.3f}\n", count, setup_s);
+    fflush(stdout);
+
+    /* The flow: RATE messages/s in all, round-robin across the rooms' senders, for at
+     * least SECONDS and until everyone cut off is live again (at most 120 s more), then
+     * 3 s more of flow and 2 s of listening. */
+    idle_ns = 0;
+    int64_t start = now_ns(), stop = start + (int64_t)(seconds * 1e9), hard = stop + 120000000000LL;
+    int64_t all_live_at = 0, first_cut = 0;
+    int turn = 0;
+    for (;;) {
+        int64_t t = now_ns();
+        if (!all_live_at && storm_cut > 0 && storm_back == storm_cut) {
+            all_live_at = t;
+            printf("{\"all_live\":true,\"seconds\":%.3f}\n",
+                   first_cut ? (double)(t - first_cut) / 1e9 : -1.0);
+            fflush(stdout);
+            if (stop < t + 3000000000LL) stop = t + 3000000000LL;
+        }
+        if (t >= hard || (t >= stop && (storm_cut == 0 || all_live_at))) break;
+        long due = (long)((double)(t - start) / 1e9 * rate) - storm_sent;
+        for (; due > 0; due--) {
+            conn_t *c = &conns[storm_clients + turn];
+            char msg[96];
+            int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"S %d %ld\"}",
+                               turn, storm_sent);
+            queue_text(c, msg, (size_t)len);
+            if (flush(c) < 0) die("sender %d lost its connection", turn);
+            turn = (turn + 1) % rooms;
+            storm_sent++;
+        }
+        storm_poll(1);
+        storm_retry();
+        if (!first_cut && storm_cut) first_cut = now_ns();
+    }
+    double flow_s = (double)(now_ns() - start) / 1e9;
+    for (int64_t tail = now_ns() + 2000000000LL; now_ns() < tail;) storm_poll(10);
+    double busy = 1.0 - (double)idle_ns / 1e9 / ((double)(now_ns() - start) / 1e9);
+
+    FILE *out = stdout;
+    int live = 0;
+    for (int i = 0; i < storm_clients; i++) live += storm[i].live;
+    sort_samples(&storm_reconnect);
+    fprintf(out, "{\"mode\":\"storm\",\"clients\":%d,\"rooms\":%d,\"rate\":%g,\"sent\":%ld,"
+            "\"setup_seconds\":%.3f,\"flow_seconds\":%.3f,\"cut\":%ld,\"back\":%ld,"
+            "\"live_at_end\":%d,\"all_live_seconds\":%.3f,\"attempts\":%ld,\"refused\":%ld,"
+            "\"errors\":%ld,\"dropped\":%ld,\"timeouts\":%ld,\"out_of_order\":%ld,\"busy\":%.3f,"
+            "\"reconnect_ms\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld},\"seen\":[",
+            storm_clients, rooms, rate, storm_sent, setup_s, flow_s, storm_cut, storm_back, live,
+            all_live_at && first_cut ? (double)(all_live_at - first_cut) / 1e9 : -1.0,
+            storm_attempts, storm_refused, storm_errors, storm_dropped, storm_timeouts, storm_out_of_order, busy,
+            (long long)percentile(&storm_reconnect, 0.50),
+            (long long)percentile(&storm_reconnect, 0.90),
+            (long long)percentile(&storm_reconnect, 0.99),
+            (long long)percentile(&storm_reconnect, 1.0));
+    /* Per client: [count, hash as a decimal string, last id], for the runner's check
+     * against the table. */
+    for (int i = 0; i < storm_clients; i++)
+        fprintf(out, "%s[%ld,\"%llu\",%ld]", i ? "," : "", storm[i].count,
+                (unsigned long long)storm[i].hash, storm[i].last_id);
+    fprintf(out, "]}\n");
+    return 0;
+}
+
+/* crowd: what a connection says once its upgrade is done. */
+static char **crowd_tokens;
+static int crowd_ntokens;
+static const char *crowd_room;
+
+static void crowd_open(conn_t *c) {
+    c->role = CROWD;
+    if (crowd_rooms) {
+        char enter[128];
+        int len = snprintf(enter, sizeof enter,
+                           "{\"Type\":\"enter\",\"RoomID\":%s,\"Presence\":false}", crowd_room);
+        queue_text(c, enter, (size_t)len);
+    } else {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "auth %s", crowd_tokens[(c - conns) % crowd_ntokens]);
+        queue_chat(c, msg);
+    }
+}
+
+/* All lines of a token file (at least one). */
+static char **read_all_tokens(const char *file, int *count) {
+    FILE *f = fopen(file, "r");
+    if (!f) die("cannot open %s", file);
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) n += line[0] != '\n';
+    fclose(f);
+    if (n == 0) die("%s has no tokens", file);
+    *count = n;
+    return read_tokens(file, n);
+}
+
+static int mode_crowd(int argc, char **argv) {
+    if (argc != 9) die("usage: crowd HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM SAMPLES");
+    int count = atoi(argv[4]);
+    if (count < 2 || count > 16000000) die("bad CONNECTIONS");
+    if (strcmp(argv[5], "rooms") == 0) crowd_rooms = 1;
+    else if (strcmp(argv[5], "tokentalker") != 0) die("DIALECT is rooms or tokentalker");
+    crowd_tokens = read_all_tokens(argv[6], &crowd_ntokens);
+    crowd_room = argv[7];
+    int samples = atoi(argv[8]);
+    if (crowd_rooms) ws_paths(crowd_tokens, crowd_ntokens);
+    read_chunk = 2048; /* a frame here is at most a few hundred bytes */
+    spread_sources = 1;
+    on_open = crowd_open;
+
+    int64_t t0 = now_ns();
+    setup(count, "/", 256, count); /* each is let in as its upgrade completes */
+    double handshake_s = (double)(now_ns() - t0) / 1e9;
+    /* Bounded: a minute without a connection getting in ends the run. */
+    int64_t progress_at = now_ns();
+    for (long seen = crowd_ready; crowd_ready < count;) {
+        poll_once(100, "/");
+        if (receivers_closed) die("%ld connection(s) closed while getting in", receivers_closed);
+        if (crowd_ready != seen) {
+            seen = crowd_ready;
+            progress_at = now_ns();
+        } else if (now_ns() - progress_at > 60000000000LL) {
+            die("%ld of %d connections in after a minute without progress", crowd_ready, count);
+        }
+    }
+    double connect_s = (double)(now_ns() - t0) / 1e9;
+    printf("{\"ready\":true,\"connections\":%d,\"handshake_seconds\":%.3f,"
+           "\"connect_seconds\":%.3f,\"connects_per_s\":%.1f}\n",
+           count, handshake_s, connect_s, count / connect_s);
+    fflush(stdout);
+
+    /* Held until the runner has read the server's memory: a line on stdin (EOF: stop). */
+    fcntl(0, F_SETFL, O_NONBLOCK);
+    if (!hold(INT64_MAX)) return 0;
+
+    /* The timed messages, one at a time. */
+    long expected = crowd_rooms ? count : count - 1;
+    printf("{\"mode\":\"crowd\",\"dialect\":\"%s\",\"connections\":%d,\"handshake_seconds\":%.3f,"
+           "\"connect_seconds\":%.3f,\"connects_per_s\":%.1f,\"samples_ms\":[",
+           argv[5], count, handshake_s, connect_s, count / connect_s);
+    int64_t slowest = 0;
+    long lost = 0;
+    for (int k = 0; k < samples; k++) {
+        crowd_seq = k;
+        crowd_received = 0;
+        char text[64];
+        snprintf(text, sizeof text, "B 0 %d", k);
+        crowd_sent_at = now_ns();
+        if (crowd_rooms) {
+            char msg[128];
+            int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"%s\"}", text);
+            queue_text(&conns[0], msg, (size_t)len);
+        } else {
+            queue_chat(&conns[0], text);
+        }
+        if (flush(&conns[0]) < 0) die("the sender lost its connection");
+        int64_t give_up = crowd_sent_at + 30000000000LL;
+        while (crowd_received < expected && now_ns() < give_up) {
+            poll_once(10, "/");
+            if (receivers_closed) die("%ld connection(s) closed during the run", receivers_closed);
+        }
+        int64_t took = now_ns() - crowd_sent_at;
+        if (took > slowest) slowest = took;
+        lost += expected - crowd_received;
+        printf("%s%.1f", k ? "," : "", (double)took / 1e6);
+        /* A pause between samples, still reading (nothing should come). */
+        for (int64_t pause = now_ns() + 500000000LL; now_ns() < pause;) poll_once(10, "/");
+    }
+    sort_samples(&latency);
+    printf("],\"max_all_ms\":%.1f,\"expected_per_message\":%ld,\"lost\":%ld,\"stray\":%ld,"
+           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
+           (double)slowest / 1e6, expected, lost, stray, (long long)percentile(&latency, 0.50),
+           (long long)percentile(&latency, 0.90), (long long)percentile(&latency, 0.99),
+           (long long)percentile(&latency, 1.0));
+    fflush(stdout);
+    /* Held again until stdin closes, so the runner can read the memory after them. */
+    while (hold(INT64_MAX)) continue;
+    return 0;
+}
+
 /* "9001" or "9001,9002,...": the ports to spread connections across. */
 static void parse_ports(const char *list) {
     const char *p = list;
@@ -763,7 +1326,7 @@ static void parse_ports(const char *list) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) die("usage: loadgen fanout|idle|history|rooms HOST PORT[,PORT...] ...");
+    if (argc < 4) die("usage: loadgen fanout|idle|history|rooms|storm|crowd HOST PORT[,PORT...] ...");
     raise_fd_limit();
     host = argv[2];
     parse_ports(argv[3]);
@@ -771,5 +1334,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "idle") == 0) return mode_idle(argc, argv);
     if (strcmp(argv[1], "history") == 0) return mode_history(argc, argv);
     if (strcmp(argv[1], "rooms") == 0) return mode_rooms(argc, argv);
+    if (strcmp(argv[1], "storm") == 0) return mode_storm(argc, argv);
+    if (strcmp(argv[1], "crowd") == 0) return mode_crowd(argc, argv);
     die("unknown mode %s", argv[1]);
 }

@@ -6,6 +6,8 @@
     python bench/run.py --only fanout-100,cluster-fanout-100 --backends postgres
     python bench/run.py --only fanout-100,rooms-50x20-plain,rooms-50x20
     python bench/run.py --only search         # bench/search.py: a million messages searched
+    python bench/run.py --only team-day       # bench/team_day.py: simulated users, ramped
+    python bench/run.py --only idle-100000    # 100,000 connections in a room (not by default)
 
 Every run measures the peer (bench/peers/relay_websockets.py) and our server one after
 the other, each pinned to CPU 0 with `taskset`, while the load generator (bench/loadgen.c,
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -61,6 +64,7 @@ class Scenario:
     args: dict = field(default_factory=dict)
     cluster: bool = False  # run through several instances (PostgreSQL only)
     env: dict = field(default_factory=dict)  # the server's settings for this scenario
+    default: bool = True  # in the standard set (else only with --only)
 
 
 def standard_scenarios(seconds: float) -> list[Scenario]:
@@ -95,6 +99,19 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
         # The memory target's own figure: per-connection costs, not the process's fixed
         # ones, dominate at this size (needs about 10,100 file descriptors on each side).
         Scenario("idle-10000", "idle", {"connections": 10000}),
+        # Issue 27: 100,000 connections, each authenticated and in the lobby (chat: /ws,
+        # entered; the peer: "/" after "auth", where everyone hears the lobby), tokens
+        # of 100 users shared 1,000 connections each; memory, how fast they got in, and
+        # how long one message takes to reach them all. About 2 minutes a server, so
+        # only with --only (needs about 100,100 open files per process: the run raises
+        # its hard limit if it may, with CAP_SYS_RESOURCE; else --crowd-connections).
+        Scenario(
+            "idle-100000",
+            "crowd",
+            {"connections": 100000, "users": 100, "samples": 5},
+            env=ROOMS_ENV,
+            default=False,
+        ),
         Scenario("history", "history", {"count": 10, "seconds": min(seconds, 5.0)}),
         # GET /messages/{lobby}?limit=10 of plain messages, then of the same messages
         # edited and reacted to (issue 22): what showing the present costs. chat only.
@@ -155,13 +172,19 @@ def build_loadgen() -> Path:
     return out
 
 
-def raise_fd_limit() -> int:
+def raise_fd_limit(need: int = 0) -> int:
     """Raise this process's soft limit on open files to its hard limit (children inherit
     it: the servers and the load generator each hold one descriptor per connection in
-    the idle scenarios); return the limit."""
+    the idle scenarios), and the hard limit to `need` if it is lower and this process
+    may (root, up to the kernel's `fs.nr_open`); return the limit. The limits are this
+    process's and its children's: nothing outlives the run."""
     import resource
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        with contextlib.suppress(ValueError, OSError):  # not root: the caller says so
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            hard = need
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
@@ -170,6 +193,8 @@ def raise_fd_limit() -> int:
 FD_HEADROOM = 100
 #: The longest the idle scenarios may take to open their connections.
 IDLE_CONNECT_TIMEOUT_S = 120.0
+#: The longest idle-100000 may take to let its connections in (handshake, token, room).
+CROWD_CONNECT_TIMEOUT_S = 600.0
 
 
 class Target:
@@ -250,6 +275,12 @@ class Target:
                 self.stop()
 
 
+#: The bus's counters in a /metrics page: name, the label's value, the count.
+_BUS_SAMPLE = re.compile(
+    r'^chat_bus_(carried_items|table_reads)_total\{\w+="([\w-]+)"\} (\S+)$', re.MULTILINE
+)
+
+
 class Cluster:
     """Several `chat serve` processes on one PostgreSQL database: one chat. Started one
     after the other (the first migrates the schema), stopped together; their CPU time
@@ -289,6 +320,18 @@ class Cluster:
 
     def cpu_seconds_each(self) -> list[float]:
         return [member.cpu_seconds() for member in self.members]
+
+    def bus_counters(self) -> dict[str, float]:
+        """What crossed the bus, summed over the instances (their /metrics): items
+        carried out and in, and reads of the table by reason."""
+        totals: dict[str, float] = {}
+        for member in self.members:
+            with urllib.request.urlopen(f"http://127.0.0.1:{member.port}/metrics") as answer:
+                text = answer.read().decode()
+            for name, labels, number in _BUS_SAMPLE.findall(text):
+                key = f"{name}:{labels}"
+                totals[key] = totals.get(key, 0.0) + float(number)
+        return totals
 
     @contextlib.contextmanager
     def running(self, env: dict | None = None) -> Iterator[Cluster]:
@@ -523,6 +566,8 @@ def measured(target: Target | Cluster, loadgen: Path, args: list[str], timeout: 
             round(after - before, 3)
             for before, after in zip(each_before, target.cpu_seconds_each(), strict=True)
         ]
+    if isinstance(target, Cluster):
+        result["bus_counters"] = target.bus_counters()
     database_after = target.database.snapshot() if target.database else None
     if database_before is not None and database_after is not None:
         # Backends opened during the run (the pool grows on demand) count in full.
@@ -678,6 +723,85 @@ def idle(target: Target, loadgen: Path, a: dict) -> dict:
     return result
 
 
+def kernel_memory_kib() -> dict[str, int]:
+    """What the kernel holds for sockets, machine-wide (both ends of every loopback
+    connection, and anything else running): slab memory (sockets, their inodes and
+    files, epoll items; /proc/meminfo) and the pages queued in TCP buffers
+    (/proc/net/sockstat). None of it is in any process's RSS."""
+    meminfo = Path("/proc/meminfo").read_text()
+    slab = int(re.search(r"^SUnreclaim:\s+(\d+)", meminfo, re.M).group(1))
+    slab += int(re.search(r"^SReclaimable:\s+(\d+)", meminfo, re.M).group(1))
+    pages = int(
+        re.search(r"^TCP:.* mem (\d+)", Path("/proc/net/sockstat").read_text(), re.M).group(1)
+    )
+    return {"slab": slab, "tcp_buffers": pages * os.sysconf("SC_PAGE_SIZE") // 1024}
+
+
+def crowd(target: Target, loadgen: Path, tmp: Path, a: dict) -> dict:
+    """idle-100000: `connections` clients, each from a source address of its own in
+    127.0.0.0/8, authenticated with one of `users` users' tokens and in the lobby (chat:
+    /ws, entered without presence frames; the peer, which speaks TokenTalker only: "/"
+    after ``auth``). The server's RSS before, once all are in, and after `samples`
+    messages sent to the lobby one at a time, each timed until every connection has it."""
+    import select
+
+    tokens = tokens_for(target, a["users"], tmp)
+    if target.label == "peer":
+        dialect, lobby = "tokentalker", 0  # everyone on "/" hears the lobby
+    else:
+        first = tokens.read_text().split()[0]
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+        dialect, lobby = "rooms", json.loads(_request(conn, "GET", "/rooms", first))[0]
+        conn.close()
+    time.sleep(0.5)
+    before, kernel_before = target.rss_kib(), kernel_memory_kib()
+    command = [str(loadgen), "crowd", "127.0.0.1", str(target.port), str(a["connections"])]
+    command += [dialect, str(tokens), str(lobby), str(a["samples"])]
+    process = subprocess.Popen(
+        ["taskset", "-c", LOADGEN_CPU, *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Bounded: a server that stops letting clients in must not hang the run.
+        ready, _, _ = select.select([process.stdout], [], [], CROWD_CONNECT_TIMEOUT_S)
+        line = process.stdout.readline() if ready else ""
+        if '"ready"' not in line:
+            raise RuntimeError(f"loadgen crowd: not all in after {CROWD_CONNECT_TIMEOUT_S} s")
+        time.sleep(2.0)  # let the server settle with every connection in
+        after, kernel_after = target.rss_kib(), kernel_memory_kib()
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        # Each message is given 30 s to reach everyone, and a 0.5 s pause follows it.
+        ready, _, _ = select.select([process.stdout], [], [], a["samples"] * 31 + 60)
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"loadgen crowd failed: {process.stderr.read()}")
+        result = json.loads(line)
+        after_messages = target.rss_kib()  # the connections are still open
+        process.stdin.close()
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    result.update(
+        users=a["users"],
+        rss_before_kib=before,
+        rss_after_kib=after,
+        rss_after_messages_kib=after_messages,
+        kib_per_connection=round((after - before) / a["connections"], 2),
+        # Both ends are on this machine: per connection, the server's and the client's.
+        kernel_kib_per_connection={
+            name: round((kernel_after[name] - kernel_before[name]) / a["connections"], 2)
+            for name in kernel_after
+        },
+    )
+    return result
+
+
 def history(target: Target, loadgen: Path, tokens: Path, a: dict) -> dict:
     # Seed the lobby so every request really returns `count` messages.
     run_loadgen(
@@ -821,6 +945,8 @@ def run_target(
                 results[scenario.name] = fanout(server, loadgen, tokens, scenario.args)
             elif scenario.mode == "idle":
                 results[scenario.name] = idle(server, loadgen, scenario.args)
+            elif scenario.mode == "crowd":
+                results[scenario.name] = crowd(server, loadgen, tmp, scenario.args)
             elif scenario.mode == "history":
                 results[scenario.name] = history(server, loadgen, tokens, scenario.args)
             elif scenario.mode == "history_changed":
@@ -837,6 +963,16 @@ def run_target(
 
 
 # --- PostgreSQL: a throwaway schema per run ---
+
+
+def backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backends and --database-url, as every benchmark script takes them."""
+    parser.add_argument("--backends", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CHAT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),
+        help="PostgreSQL server for the postgres backend (a throwaway schema is used)",
+    )
 
 
 @contextlib.contextmanager
@@ -901,6 +1037,13 @@ ROWS = [
     ("idle-2000", "connects/s", lambda r: r["connects_per_s"]),
     ("idle-10000", "KiB per connection", lambda r: r["kib_per_connection"]),
     ("idle-10000", "connects/s", lambda r: r["connects_per_s"]),
+    ("idle-100000", "KiB per connection", lambda r: r["kib_per_connection"]),
+    ("idle-100000", "server RSS MiB, before", lambda r: r["rss_before_kib"] / 1024),
+    ("idle-100000", "server RSS MiB, all in", lambda r: r["rss_after_kib"] / 1024),
+    ("idle-100000", "connects/s (in the room)", lambda r: r["connects_per_s"]),
+    ("idle-100000", "broadcast: ms until all have it (max)", lambda r: r["max_all_ms"]),
+    ("idle-100000", "broadcast: p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+    ("idle-100000", "broadcast: lost", lambda r: r["lost"]),
     ("history", "p50 ms", lambda r: r["latency_us"]["p50"] / 1000),
     ("history", "p99 ms", lambda r: r["latency_us"]["p99"] / 1000),
     (
@@ -1032,6 +1175,10 @@ def cluster_table(results: dict, label: str = "postgres") -> str | None:
         lines.append(f"| {metric} | {fmt(one)} | {fmt(many)} | {ratio} |")
     if LOADGEN_CPU in str(cpus).split(","):
         lines += ["", f"(an instance shared CPU {LOADGEN_CPU} with the load generator)"]
+    counters = cluster.get("bus_counters")
+    if counters:
+        shown = ", ".join(f"{key} {value:,.0f}" for key, value in sorted(counters.items()))
+        lines += ["", f"(the bus, summed over the instances: {shown})"]
     return "\n".join(lines)
 
 
@@ -1082,6 +1229,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2-second runs, fewer requests")
     parser.add_argument("--only", default="", help="comma-separated scenario names to run")
     parser.add_argument(
+        "--crowd-connections",
+        type=int,
+        default=None,
+        help="idle-100000 with this many connections instead (where the open-files limit "
+        "cannot be raised to 100,100: setrlimit needs CAP_SYS_RESOURCE)",
+    )
+    parser.add_argument(
         "--cluster-cpus",
         default=CLUSTER_CPUS,
         help="cluster-fanout-100: the CPU of each instance, one per instance (default "
@@ -1116,6 +1270,23 @@ def main() -> None:
         command = [sys.executable, str(BENCH / "search.py"), "--backends", args.backends]
         command += ["--database-url", args.database_url, "--seconds", str(args.seconds)]
         sys.exit(subprocess.run(command + ["--quick"] * args.quick).returncode)
+    if "reconnect-storm" in args.only.split(","):
+        # Issue 27's reconnection storm: its own cluster, 10,000 clients and a kill, a
+        # few minutes; a script of its own (bench/reconnect_storm.py), run alone.
+        if args.only != "reconnect-storm":
+            sys.exit("bench: --only reconnect-storm runs alone (see bench/reconnect_storm.py)")
+        command = [sys.executable, str(BENCH / "reconnect_storm.py")]
+        command += ["--database-url", args.database_url]
+        sys.exit(subprocess.run(command).returncode)
+    if "team-day" in args.only.split(","):
+        # Issue 27's team day ramps thousands of simulated users for up to 15 minutes a
+        # backend: a script of its own (bench/team_day.py), run alone, outside the
+        # standard set.
+        if args.only != "team-day":
+            sys.exit("bench: --only team-day runs alone (see bench/team_day.py)")
+        command = [sys.executable, str(BENCH / "team_day.py"), "--backends", args.backends]
+        command += ["--database-url", args.database_url]
+        sys.exit(subprocess.run(command + ["--quick"] * args.quick).returncode)
     scenarios = standard_scenarios(seconds)
     if args.only:
         wanted = set(args.only.split(","))
@@ -1124,6 +1295,15 @@ def main() -> None:
             names = ", ".join(s.name for s in scenarios)
             sys.exit(f"bench: unknown scenario(s) {', '.join(sorted(unknown))} (known: {names})")
         scenarios = [s for s in scenarios if s.name in wanted]
+    else:
+        scenarios = [s for s in scenarios if s.default]
+    if args.crowd_connections is not None:
+        scenarios = [
+            dataclasses.replace(s, args={**s.args, "connections": args.crowd_connections})
+            if s.mode == "crowd"
+            else s
+            for s in scenarios
+        ]
     most = max(
         (
             s.args.get("connections", s.args.get("receivers", 0) + s.args.get("senders", 0))
@@ -1132,10 +1312,12 @@ def main() -> None:
         ),
         default=0,
     )
-    if raise_fd_limit() < most + FD_HEADROOM:
+    if raise_fd_limit(most + FD_HEADROOM) < most + FD_HEADROOM:
         sys.exit(
             f"bench: {most} connections need {most + FD_HEADROOM} open files per "
-            "process; raise the hard limit (`ulimit -Hn`) or skip them with --only"
+            "process; raise the hard limit (`ulimit -Hn`, or run as root with "
+            "CAP_SYS_RESOURCE), skip them with --only, or run idle-100000 smaller "
+            "(--crowd-connections)"
         )
     loadgen = build_loadgen()
     results: dict[str, dict] = {}

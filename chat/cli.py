@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import trio
 
-from . import __version__
+from . import __version__, memory_snapshots
 from . import config as config_module
 from .audit_command import add_audit_parser
 from .backups.command import add_backup_parsers
@@ -172,12 +172,16 @@ async def _serve_until_signalled(config: Config, args: argparse.Namespace | None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         # Holds `serve` (in `serving`) and what ends it: the first SIGINT or SIGTERM, or,
         # for a worker, the supervisor's disappearance, cancels `serving`; once `serve`
-        # has returned, `run_serve` cancels the watchers.
+        # has returned, `run_serve` cancels the watchers (and the snapshot writer, which
+        # CHAT_TRACEMALLOC adds: it writes one at each SIGUSR2).
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch_signals)
             if worker:
                 assert args is not None
                 nursery.start_soon(watch_supervisor, args.lifeline_fd)
+            if config.tracemalloc_dir is not None:
+                memory_snapshots.start()
+                await nursery.start(memory_snapshots.run, config.tracemalloc_dir)
             nursery.start_soon(run_serve)
     log.info("stopped")
 

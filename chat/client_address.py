@@ -31,7 +31,13 @@ def normalise(address: str) -> str | None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return str(ip)
+    return _same(address, str(ip))
+
+
+def _same(address: str, canonical: str) -> str:
+    """`address` itself if it is already `canonical`: a connection keeps its address (and
+    its key for the connection cap) for its life, and one string then serves all of them."""
+    return address if address == canonical else canonical
 
 
 #: The IPv6 prefix length clients are keyed by unless told otherwise (one LAN, RFC 6177).
@@ -91,7 +97,7 @@ class ClientAddresses:
                 # Built from the address's integer: a scope (``fe80::1%eth0``) is dropped.
                 return str(ipaddress.IPv6Network((int(ip), self._ipv6_prefix), strict=False))
             ip = ip.ipv4_mapped
-        return str(ip)
+        return _same(address, str(ip))
 
     def resolve_key(self, peer: str, forwarded_for: Iterable[str] = ()) -> str:
         """The key (`key`) of the client `resolve` finds."""

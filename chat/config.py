@@ -62,6 +62,12 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
     bus_url: str | None = None
+    #: Whether committed messages and changes travel on the bus (issue 27); off, every
+    #: instance reads every other's from the table (`chat.bus.carrier`).
+    bus_carry: bool = True
+    #: Whether identical resumes and history reads in flight at once are read once
+    #: (`chat.shared_reads`); off, each is a query of its own (to measure what it saves).
+    shared_reads: bool = True
     workers: int = 1
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -105,6 +111,9 @@ class Config:
     #: the expired ones.
     retention_days: int | None = None
     retention_period: float = 600.0
+    #: Where `chat serve` writes tracemalloc snapshots when sent SIGUSR2
+    #: (`chat.memory_snapshots`); None: allocations are not traced (the default).
+    tracemalloc_dir: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -226,6 +235,10 @@ def _database_url(text: str) -> str | None:
     if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise ValueError("must start with postgresql://, postgres:// or sqlite:///")
     return text
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
 
 
 def _byte_size(text: str) -> int:
@@ -599,6 +612,26 @@ SETTINGS: tuple[Setting, ...] = (
         "(`pip install '.[redis]'`). SQLite serves one instance and takes none.",
     ),
     Setting(
+        "bus_carry",
+        "CHAT_BUS_CARRY",
+        None,
+        _switch,
+        "`on` (the default): each instance sends the messages and changes it commits to "
+        "the others on the bus, and reads the table only for a gap the bus did not fill; "
+        "`off`: the bus only wakes the others, which read every message from the table "
+        "(each wake-up then costs every instance a query; for diagnosis and tests).",
+    ),
+    Setting(
+        "shared_reads",
+        "CHAT_SHARED_READS",
+        None,
+        _switch,
+        "`on` (the default): identical resumes and `history` requests in flight at once "
+        "are read once and shared (after a reconnection "
+        "storm, a room's clients all resume from the same message); `off`: each is a "
+        "query of its own (to measure what sharing saves: bench/reconnect_storm.py).",
+    ),
+    Setting(
         "workers",
         "CHAT_WORKERS",
         "--workers",
@@ -861,6 +894,15 @@ SETTINGS: tuple[Setting, ...] = (
         "How many exports of users' data (GET /me/export) one instance streams at once"
         " (503 past it).",
     ),
+    Setting(
+        "tracemalloc_dir",
+        "CHAT_TRACEMALLOC",
+        None,
+        _optional_path,
+        "A directory: `chat serve` traces its allocations (Python's tracemalloc, which"
+        " slows it and costs memory) and writes a snapshot there on each SIGUSR2, for"
+        " finding what holds memory (bench/soak.py). Unset: no tracing.",
+    ),
 )
 
 #: Why several instances need PostgreSQL, in the words every refusal uses.
@@ -884,6 +926,8 @@ _NOUNS = {
     "max_connections_per_address": "connections per address",
     "ipv6_prefix": "IPv6 prefix length",
     "rate_limits": "rate limits switch",
+    "bus_carry": "bus carry switch",
+    "shared_reads": "shared reads switch",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",
     "session_token_ttl": "session token lifetime",

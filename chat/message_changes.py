@@ -101,10 +101,10 @@ class MessageChanges:
         """A change costs what a message costs (`RateLimited` past the limit)."""
         self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
 
-    def _published(self, change: Change | None) -> Change | None:
+    def _published(self, change: Change | None, room: Room) -> Change | None:
         if change is not None:
             self.committed[change.kind] = self.committed.get(change.kind, 0) + 1
-            self._writer.committed(change)
+            self._writer.committed(change, room)
         return change
 
     async def edit(
@@ -137,7 +137,7 @@ class MessageChanges:
             mentions=mentioned.uids,
             mentions_room=mentioned.room,
         )
-        return self._published(change)
+        return self._published(change, room)
 
     async def delete(self, identity: Identity, room: Room, message_id: int) -> Change | None:
         """Delete message `message_id` of `room`: its author may, and so may the room's
@@ -156,7 +156,7 @@ class MessageChanges:
                 )
             deleted.append(message)
 
-        change = self._published(await self._store.delete_message(room.id, message_id, check))
+        change = self._published(await self._store.delete_message(room.id, message_id, check), room)
         if change is not None and deleted[-1].sender_id != identity.user_id:
             await self._moderators.deleted_by_moderator(identity, room, deleted[-1])
         return change
@@ -176,7 +176,7 @@ class MessageChanges:
         change = await self._store.react(
             room.id, message_id, identity.user_id, emoji, add=add, max_emoji=MAX_EMOJI, check=check
         )
-        return self._published(change)
+        return self._published(change, room)
 
     async def message(self, room: Room, message_id: int) -> Message:
         """Message `message_id` of `room` as it is now (a tombstone, if deleted)."""

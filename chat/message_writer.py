@@ -1,6 +1,6 @@
 """The message stream of one instance: this instance's messages committed in batches,
-other instances' read from the table, all of them published to the broadcaster in id
-order, each exactly once.
+other instances' taken from the bus (or read from the table), all of them published to
+the broadcaster in id order, each exactly once.
 
 One task (`MessageWriter.run`) does all of it, so there is one place that decides what
 this instance delivers and in what order, and nothing to race with:
@@ -9,17 +9,25 @@ this instance delivers and in what order, and nothing to race with:
    its next frame: chat messages need no answer, so a client's messages pipeline);
 2. the writer task commits every message waiting, as one batch (`Messages.add_messages`:
    group commit, so a busy server pays one transaction for many messages);
-3. it publishes the batch to the broadcaster, first reading from the table any message
-   another instance committed with a lower id, then tells the bus (`Bus.announce`);
+3. it hands the batch to the carrier for the other instances (`chat.bus.carrier`), and
+   publishes it to the broadcaster, first publishing any message another instance
+   committed with a lower id, then tells the bus (`Bus.announce`);
 4. it wakes each waiting handler with its stored message;
-5. between batches, if the bus said another instance committed something newer than
-   what was published here (`wake`), it reads it from the table and publishes it.
+5. between batches, it publishes what other instances committed, as the bus brought it
+   (`carried`), in position order.
+
+Other instances' items come with the bus (`carried`), and a gap in the positions that the
+bus has not filled within `GAP_GRACE_S` (a payload lost or late, an id taken by a
+transaction that rolled back) is read from the table, which stays the source of truth;
+so is everything after a read marker or a wake-up that says "look" (after the bus
+(re)connects). With the carrier off (``CHAT_BUS_CARRY=off``) every catch-up reads the
+table, as before the bus carried anything.
 
 Changes to messages (edits, deletions, reactions: `chat.message_changes`) are committed
 by the request that makes them, one transaction each, with a position (`Change.seq`)
-from the same sequence as message ids. The request then calls `committed`, and the
-writer reads the change from the table as in step 5: changes join the one stream in
-position order, on this instance as on every other.
+from the same sequence as message ids. The request then calls `committed`, which hands
+the change to the carrier and to this writer as if carried: changes join the one stream
+in position order, on this instance as on every other.
 
 `_position` is the position of the last message or change published. Everything the
 writer publishes has a higher one, and positions commit in order (a lock, see
@@ -58,14 +66,17 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 
 from .broadcaster import Broadcaster, Event, room_topic, topics_for
+from .bus.carried import decode
 from .errors import ChatError, Unavailable
 from .mentions import NONE, Mentions
-from .store import Change, Message, Messages, NewMessage, Room
+from .store import Added, Change, Message, Messages, NewMessage, Room
 from .task_failures import TaskFailures
 
 if TYPE_CHECKING:
     from .bus import Bus
+    from .bus.carrier import Carrier
     from .metrics import Observer
+    from .store.roles import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +90,13 @@ COMMIT_TIMEOUT_S = 10.0
 CATCH_UP_PAGE = 500
 #: After a catch-up failed, the next attempt waits this long.
 RETRY_S = 1.0
+#: How long a gap in the positions waits for the bus to bring what fills it before the
+#: writer reads the table (a commit's payload usually arrives within a millisecond or two
+#: of the next commit; a position nobody will ever fill, a rolled-back one, waits this).
+GAP_GRACE_S = 0.05
+#: The most carried items held while they wait for what comes before them; past it, the
+#: writer reads the table instead of holding more.
+MAX_PENDING = 8192
 
 
 @dataclass(eq=False, slots=True)
@@ -146,6 +164,7 @@ class MessageWriter:
         broadcaster: Broadcaster,
         bus: Bus,
         *,
+        carrier: Carrier | None = None,
         commit_seconds: Observer | None = None,
         bus_lag_seconds: Observer | None = None,
         failures: TaskFailures | None = None,
@@ -154,6 +173,10 @@ class MessageWriter:
         self._failures = failures or TaskFailures()
         self._broadcaster = broadcaster
         self._bus = bus
+        # Committed items travel to the other instances with the carrier, and this
+        # writer takes theirs from `carried`, unless the carrier is off (CHAT_BUS_CARRY):
+        # then every instance reads every other's from the table, as before issue 27.
+        self._carrier = carrier if carrier is not None and carrier.enabled else None
         # Metrics (`chat.metrics`): observed once per batch committed, and once per
         # message caught up from another instance; never per delivery.
         self._commit_seconds = commit_seconds
@@ -170,6 +193,20 @@ class MessageWriter:
         self._look = False  # another instance may have committed something: read the table
         self._wake_queued = False
         self._retry_at = math.inf  # when to retry a catch-up that failed
+        # Committed items handed over without a table read (carried from other instances,
+        # or this instance's own changes), by position, until what comes before them is
+        # published; positions up to `_read_up_to` must be read from the table (a read
+        # marker); `_gap_deadline` is when a gap stops waiting for the bus.
+        self._pending: dict[int, tuple[Message | Change, Room]] = {}
+        self._read_up_to = 0
+        self._gap_deadline = math.inf
+        self._handed = trio.Event()  # set when items are handed over
+        #: Table reads, by why (``gap``: nothing filled it in time, ``marker``: a read
+        #: marker or a dropped payload, ``wake``: told to look, ``carry-off``: every
+        #: catch-up reads, CHAT_BUS_CARRY=off), and items taken from the bus: plain
+        #: counts read by `chat.metrics`.
+        self.table_reads: dict[str, int] = {}
+        self.carried_in = 0
         self._followers: list[Callable[[Sequence[tuple[Message | Change, Room]]], None]] = []
 
     @property
@@ -255,6 +292,43 @@ class MessageWriter:
             self._announced = position
         else:
             return  # already published (our own commit, announced back to us)
+        self._queue_wake()
+
+    def carried(self, items: Sequence[tuple[Message | Change, Room]], read: int = 0) -> None:
+        """Items committed elsewhere (another instance's, from the bus; or a change a
+        request committed here) to publish without reading the table, once everything
+        before them is published; and a read marker: positions up to `read` are to be
+        read from the table. Never waits."""
+        top = read
+        for item, room in items:
+            position = item.position
+            if position <= self._position:
+                continue  # already published (read from the table meanwhile)
+            if len(self._pending) >= MAX_PENDING:
+                top = max(top, items[-1][0].position)
+                read = max(read, top)  # no room to hold them: the table has them
+                break
+            self._pending[position] = (item, room)
+            top = max(top, position)
+        if read > self._read_up_to:
+            self._read_up_to = read
+        if top > self._announced:
+            self._announced = top
+        self._handed.set()
+        self._queue_wake()
+
+    def on_carried_event(self, event: dict[str, object]) -> None:
+        """A ``carried`` event from another instance's carrier (`chat.bus.carried`)."""
+        if self._carrier is None:
+            return  # CHAT_BUS_CARRY=off: their wake-ups suffice, the table has it all
+        carried = decode(event)
+        if carried is None:
+            self.wake(None)  # malformed: whatever it held, the table has it
+            return
+        self.carried_in += len(carried.items)
+        self.carried(carried.items, carried.read)
+
+    def _queue_wake(self) -> None:
         if self._wake_queued:
             return
         try:
@@ -278,8 +352,9 @@ class MessageWriter:
             try:
                 while True:
                     first = None
-                    # Wait for work, or for the retry of a catch-up that failed.
-                    with trio.move_on_at(self._retry_at):
+                    # Wait for work, for the retry of a catch-up that failed, or for
+                    # the end of a gap's wait for the bus.
+                    with trio.move_on_at(min(self._retry_at, self._gap_deadline)):
                         first = await self._queue_receive.receive()
                     batch = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
                     with self._failures.contained("message-writer", "a batch of messages"):
@@ -304,7 +379,7 @@ class MessageWriter:
         try:
             if messages:
                 await self._commit(messages)
-            if self._look or self._announced > self._position:
+            if self._look or self._announced > self._position or self._gap_deadline < math.inf:
                 await self._catch_up()
         except Exception as error:
             for pending in messages:
@@ -326,21 +401,44 @@ class MessageWriter:
         return batch
 
     async def _catch_up(self) -> None:
-        """Publish what other instances committed since our position, oldest first."""
+        """Publish what other instances committed since our position, oldest first: from
+        what was handed over while it fills the positions in order, else from the table,
+        once a gap has waited `GAP_GRACE_S` for the bus (at once when told to look, past
+        a read marker, or with the carrier off)."""
+        await self._publish_handed()
+        if not (self._look or self._announced > self._position):
+            self._gap_deadline = math.inf
+            return
+        if self._look:
+            why = "wake"
+        elif self._read_up_to > self._position:
+            why = "marker"
+        elif self._carrier is None:
+            why = "carry-off"
+        else:
+            now = trio.current_time()
+            if self._gap_deadline == math.inf:
+                self._gap_deadline = now + GAP_GRACE_S
+            if now < self._gap_deadline:
+                return  # the bus may still bring it: `run` comes back at the deadline
+            why = "gap"
+        self._gap_deadline = math.inf
         self._look = False
         try:
-            await self._publish_committed(before=None)
+            await self._read_table(why, before=None)
         except Unavailable as error:
-            why = error.detail or error
-            log.warning("cannot catch up with other instances' messages yet: %s", why)
+            detail = error.detail or error
+            log.warning("cannot catch up with other instances' messages yet: %s", detail)
             self._look = True
             self._retry_at = trio.current_time() + RETRY_S
             return
         self._retry_at = math.inf
 
-    async def _publish_committed(self, *, before: int | None) -> None:
+    async def _read_table(self, why: str, *, before: int | None) -> None:
         """Read every message and change above our position (and below `before`) from
-        the tables, a page at a time, and publish them."""
+        the tables, a page at a time, and publish them; then what was handed over that
+        follows them."""
+        self.table_reads[why] = self.table_reads.get(why, 0) + 1
         while True:
             page = await self._store.committed_after(
                 self._position, before=before, limit=CATCH_UP_PAGE
@@ -349,7 +447,27 @@ class MessageWriter:
                 self._observe_lag([item for item, _room in page])
                 await self._publish([(item, room, None) for item, room in page])
             if len(page) < CATCH_UP_PAGE:
-                return
+                break
+        # What was handed over and has now been read is published already.
+        for position in [p for p in self._pending if p <= self._position]:
+            del self._pending[position]
+        await self._publish_handed(before=before)
+
+    async def _publish_handed(self, *, before: int | None = None) -> None:
+        """Publish the items handed over (`carried`) that follow our position without a
+        gap (and come before `before`)."""
+        pending = self._pending
+        if not pending:
+            return
+        run = []
+        position = self._position + 1
+        end = math.inf if before is None else before
+        while position < end and position in pending:
+            run.append(pending.pop(position))
+            position += 1
+        if run:
+            self._observe_lag([item for item, _room in run])
+            await self._publish([(item, room, None) for item, room in run])
 
     def _observe_lag(self, items: list[Message | Change]) -> None:
         """How long after being stored each message or change is published here (the
@@ -381,7 +499,7 @@ class MessageWriter:
             # a database that stops answering fails the batch instead of hanging it.
             with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True) as commit:
                 started = time.perf_counter()
-                added = await self._store.add_messages(rows)
+                added = await self._store.add_messages(rows, notify=self._carried_with(batch))
                 if self._commit_seconds is not None:
                     self._commit_seconds.observe(time.perf_counter() - started)
             if commit.cancelled_caught:
@@ -406,6 +524,10 @@ class MessageWriter:
             if item.new:
                 fresh.append(pending)
         self.stored += len(fresh)
+        if publish and fresh and self._carrier is not None and not self._carrier.with_commit:
+            # To the other instances first: they need not wait while this one fills a
+            # gap before its batch. (With PostgreSQL's bus the commit carried it.)
+            self._carrier.carry([(p.message, p.room) for p in fresh if p.message is not None])
         try:
             if publish and fresh:
                 await self._publish_ours(fresh)
@@ -417,19 +539,35 @@ class MessageWriter:
             for pending in batch:
                 pending.done.set()
 
+    def _carried_with(self, batch: list[PendingMessage]) -> Notifications | None:
+        """What the store sends with the commit of `batch` to carry it to the other
+        instances (a bus that carries with the commit: PostgreSQL), or None."""
+        carrier = self._carrier
+        if carrier is None or not carrier.with_commit:
+            return None
+        rooms = [pending.room for pending in batch]
+
+        def notifications(added: list[Added]) -> list[tuple[str, str]]:
+            fresh = [(a.message, room) for a, room in zip(added, rooms, strict=True) if a.new]
+            return carrier.notifications(fresh) if fresh else []
+
+        return notifications
+
     async def _publish_ours(self, fresh: list[PendingMessage]) -> None:
         """Publish a batch this instance just committed, after anything with a lower id
         that other instances committed before it and we have not published yet."""
         first = fresh[0].message
         assert first is not None
         if first.id > self._position + 1:
-            # A gap: another instance's messages (or ids nobody will ever commit). Every
-            # one of them has committed or rolled back by now (ours had to wait for
-            # them), so one read settles it.
+            await self._wait_for_handed(first.id)
+        if first.id > self._position + 1:
+            # A gap the bus did not fill in time: another instance's messages (or ids
+            # nobody will ever commit). Every one of them has committed or rolled back
+            # by now (ours had to wait for them), so one read settles it.
             with trio.move_on_after(COMMIT_TIMEOUT_S) as reading:
                 while True:
                     try:
-                        await self._publish_committed(before=first.id)
+                        await self._read_table("gap", before=first.id)
                         break
                     except Unavailable as error:
                         why = error.detail or error
@@ -448,6 +586,26 @@ class MessageWriter:
             ours.append((pending.message, pending.room, pending.skip))
         await self._publish(ours)
         self._bus.announce(self._position)
+
+    async def _wait_for_handed(self, position: int) -> None:
+        """Publish what was handed over below `position` (ours, just committed), waiting
+        up to `GAP_GRACE_S` for the bus to fill the gap before it; returns at once where
+        nothing will come that way (the carrier off, a read marker, told to look)."""
+        deadline = trio.current_time() + GAP_GRACE_S
+        while True:
+            await self._publish_handed(before=position)
+            if self._position + 1 >= position:
+                return
+            if self._carrier is None or self._look or self._read_up_to > self._position:
+                return
+            # No await between the check above and the new event: nothing handed over
+            # can slip between them.
+            self._handed = trio.Event()
+            with trio.move_on_at(deadline):
+                await self._handed.wait()
+            if trio.current_time() >= deadline:
+                await self._publish_handed(before=position)
+                return
 
     async def _publish(self, items: Sequence[tuple[Message | Change, Room, int | None]]) -> None:
         """Hand committed (message or change, room, skip) triples, in position order, to
@@ -472,14 +630,25 @@ class MessageWriter:
         writer's task, between two batches."""
         self._followers.append(follower)
 
-    def committed(self, change: Change) -> None:
-        """A request has committed `change`: publish it here (after anything before it)
-        and tell the other instances. Never waits: the writer reads it from the table
-        after its current batch, as it reads other instances' commits."""
-        self.committed_up_to(change.seq)
+    def committed(self, change: Change, room: Room) -> None:
+        """A request has committed `change` to a message of `room`: publish it here
+        (after anything before it) and carry it to the other instances. Never waits: the
+        writer publishes it after its current batch. With the carrier off, it reads it
+        from the table, as it reads other instances' commits."""
+        if self._carrier is None:
+            self.committed_up_to(change.seq)
+            return
+        self._carrier.carry([(change, room)])
+        self.carried([(change, room)])
+        self._bus.announce(change.seq)
 
     def committed_up_to(self, position: int) -> None:
         """Changes up to `position` were committed here (an erasure's tombstones, many
-        at once): publish them, and tell the other instances. Never waits."""
-        self.wake(position)
+        at once): publish them from the table, and tell the other instances to read
+        them too. Never waits."""
+        if self._carrier is not None:
+            self._carrier.carry([], read=position)
+            self.carried([], read=position)
+        else:
+            self.wake(position)
         self._bus.announce(position)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .activity import Activity
     from .broadcaster import BroadcastStats
     from .bus import Bus
+    from .bus.carrier import Carrier
     from .message_changes import MessageChanges
     from .message_writer import MessageWriter
     from .presence import Presence
@@ -144,6 +145,7 @@ class ServerCollector(Collector):
     changes: MessageChanges
     activity: Activity
     pushes: PushStats
+    carrier: Carrier
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -239,6 +241,27 @@ class ServerCollector(Collector):
         for kind, count in self.bus.dropped.items():
             dropped.add_metric([kind], count)
         yield dropped
+        carried = CounterMetricFamily(
+            "chat_bus_carried_items",
+            "Committed messages and changes carried on the bus: sent to the other instances"
+            " (out), given up because the bus could not take them (not_sent), taken from the"
+            " other instances (in).",
+            labels=["direction"],
+        )
+        carried.add_metric(["out"], self.carrier.items_sent)
+        carried.add_metric(["not_sent"], self.carrier.items_not_sent)
+        carried.add_metric(["in"], self.writer.carried_in)
+        yield carried
+        reads = CounterMetricFamily(
+            "chat_bus_table_reads",
+            "Reads of other instances' messages from the table, by why: gap (the bus did not"
+            " fill one in time), marker (told to), wake (after (re)connecting, or a poll),"
+            " carry-off (CHAT_BUS_CARRY=off: every catch-up).",
+            labels=["reason"],
+        )
+        for reason, count in self.writer.table_reads.items():
+            reads.add_metric([reason], count)
+        yield reads
         yield GaugeMetricFamily(
             "chat_cluster_instances",
             "Instances of this chat that this one has heard from lately, itself included.",

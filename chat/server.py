@@ -10,12 +10,15 @@ The task tree (docs/DESIGN.md draws it):
         │                          serve's shutdown nursery)
         ├── Broadcaster.run        fan-out task; owns the subscription map
         ├── MessageWriter.run      the message stream: commits this instance's messages
-        │                          in batches, reads other instances' from the table,
-        │                          publishes both in id order
+        │                          in batches, takes other instances' from the bus (the
+        │                          table for a gap), publishes both in id order
         ├── Bus.run                wakes the writer when other instances commit, hands their
-        │                          events on by type; owns the bus connections (PostgreSQL
+        │                          events on by type (their committed messages and changes
+        │                          to the writer); owns the bus connections (PostgreSQL
         │                          LISTEN, or Redis pub/sub); sends the last words
         │                          (presence's goodbye) as it is cancelled
+        ├── Carrier.run            sends the messages and changes this instance commits to
+        │                          the other instances on the bus, packed into payloads
         ├── RateLimits.run         tells the other instances what this one counted
         ├── Presence.run           tells the other instances who is online and in which
         │                          room here (changes, and a snapshot every few seconds);
@@ -45,6 +48,8 @@ The task tree (docs/DESIGN.md draws it):
         │                          (SQLite indexes new messages in batches; on
         │                          PostgreSQL the index follows each insert: no work)
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
+        ├── SharedReads.run        holds the identical resume and history reads in flight,
+        │                          one task each, shared by their waiters (chat.shared_reads)
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -78,6 +83,8 @@ from .activity import Activity
 from .auth import Passwords, Tokens
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
+from .bus.carried import CARRIED
+from .bus.carrier import Carrier
 from .client_address import ClientAddresses
 from .config import Config
 from .connection_cap import ConnectionCap
@@ -107,6 +114,7 @@ from .revocations import TOKENS_REVOKED, Revocations
 from .search_indexer import SearchIndexer
 from .service import ChatService
 from .sessions import BrowserSessions
+from .shared_reads import MAX_KEYS, SharedReads, SharedReadsCollector
 from .signing_key import load_signing_key
 from .store import describe_database, open_store
 from .task_failures import TaskFailures
@@ -153,10 +161,13 @@ async def serve(
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
+        # Sends what this instance commits to the others (none on the local bus).
+        carrier = Carrier(bus, enabled=config.bus_carry)
         writer = MessageWriter(
             store,
             broadcaster,
             bus,
+            carrier=carrier,
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
@@ -173,6 +184,8 @@ async def serve(
         vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
         pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
         writer.follow(pusher.offer)
+        # Identical resumes and history reads in flight at once, made once: one task.
+        shared_reads = SharedReads(max_keys=MAX_KEYS if config.shared_reads else 0)
         service = ChatService(
             store,
             passwords,
@@ -188,6 +201,7 @@ async def serve(
             activity=activity,
             push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
+            shared_reads=shared_reads,
         )
         # Files (`chat.files`): the library starts no task; the collector is one.
         files = FileLibrary(
@@ -284,8 +298,10 @@ async def serve(
                 service.changes,
                 activity,
                 pusher.stats,
+                carrier,
             )
         )
+        metrics.registry.register(SharedReadsCollector(shared_reads.stats))
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
             config.host,
@@ -322,10 +338,12 @@ async def serve(
                             EVERYONE_NOTICE: notices.on_everyone_event,
                             ROOM_NOTICE: notices.on_room_event,
                             PRESENCE: presence.on_event,
+                            CARRIED: writer.on_carried_event,
                         },
                         failures,
                     )
                     await root.start(bus.run, writer.wake, events)
+                    await root.start(carrier.run)
                     # Each instance's share of a limit depends on how many there are.
                     await root.start(rate_limits.run, bus, presence.instance_count)
                     await root.start(presence.run)
@@ -337,6 +355,7 @@ async def serve(
                     await root.start(retention.run)
                     await root.start(indexer.run)
                     await root.start(probe.run)
+                    await root.start(shared_reads.run)
                     await root.start(http.run)
                     listeners = await root.start(front_door.run)
                     address = listeners[0].socket.getsockname()[:2]

@@ -8,8 +8,10 @@ message is committed before anyone is told about it, and who is told.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -37,6 +39,7 @@ from .rate_limits import RateLimits
 from .revocations import Revocations
 from .room_moderation import RoomModeration
 from .room_permissions import Action, permits
+from .shared_reads import SharedReads
 from .store import (
     AccountData,
     Accounts,
@@ -95,7 +98,7 @@ class Backlog:
     `MAX_RESUME`: those above the client's SinceID and below `before_id` were left out,
     for it to page back over HTTP."""
 
-    items: list[Message | Change]
+    items: tuple[Message | Change, ...]  # a tuple: one backlog may go to many (`resume`)
     before_id: int | None
 
 
@@ -140,8 +143,11 @@ class ChatService(AccountOperations):
         push: PushSubscriptions,
         activity: Activity | None = None,
         edit_window_s: float | None = None,
+        shared_reads: SharedReads | None = None,
     ) -> None:
         self.store = store
+        # The rooms `room` handed out, while something holds them (`room`).
+        self._rooms_held: weakref.WeakValueDictionary[int, Room] = weakref.WeakValueDictionary()
         self.passwords = passwords
         self.tokens = tokens
         self.broadcaster = broadcaster
@@ -163,6 +169,9 @@ class ChatService(AccountOperations):
         self.push = push
         #: Support threads between users and operators (`chat.support_desk`).
         self.support = SupportDesk(self)
+        #: Identical resumes and history reads in flight at once, made once
+        #: (`chat.shared_reads`; one that `serve` does not run reads each on its own).
+        self.shared_reads = shared_reads or SharedReads()
         #: A room's history a page at a time, for clients that scroll (`chat.message_pages`).
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.message_search`).
@@ -217,10 +226,18 @@ class ChatService(AccountOperations):
         )
 
     async def room(self, room_id: int) -> Room:
-        """A room by id (`NotFound` if there is none): who may see it is the caller's."""
+        """A room by id (`NotFound` if there is none): who may see it is the caller's.
+
+        A room read again as it was is the same object while anyone holds it
+        (`_rooms_held`): every /ws connection in a room keeps the room it entered, and
+        100,000 copies of the lobby were a fifth of a KiB each (issue 27)."""
         room = await self.store.room_by_id(room_id)
         if room is None:
             raise NotFound(f"no room with RoomID {room_id}")
+        held = self._rooms_held.get(room_id)
+        if held == room:
+            return held
+        self._rooms_held[room_id] = room
         return room
 
     async def visible_room(self, identity: Identity | None, room_id: int) -> Room:
@@ -527,12 +544,25 @@ class ChatService(AccountOperations):
 
         Messages are read as they are now (edited, deleted, reacted to), and the changes
         that made them so follow: applying the changes again leaves a client where the
-        messages already put it."""
+        messages already put it.
+
+        Identical resumes in flight at once are read once (`chat.shared_reads`): after a
+        reconnection storm a room's clients all resume from the same message. The bounds
+        fix the answer (positions at or below `up_to_id` are committed, and a message's
+        present state is the same for all: a later change to it comes live to each), so
+        sharing it is exact."""
+        return await self.shared_reads.read(
+            "resume",
+            (room.id, since_id, up_to_id),
+            partial(self._read_backlog, room.id, since_id, up_to_id),
+        )
+
+    async def _read_backlog(self, room_id: int, since_id: int, up_to_id: int) -> Backlog:
         messages = await self.store.messages_before(
-            room.id, up_to_id + 1, MAX_RESUME + 1, after_id=since_id
+            room_id, up_to_id + 1, MAX_RESUME + 1, after_id=since_id
         )
         changes = await self.store.room_changes(
-            room.id, after=since_id, before=up_to_id + 1, limit=MAX_RESUME + 1
+            room_id, after=since_id, before=up_to_id + 1, limit=MAX_RESUME + 1
         )
         newest_first: list[Message | Change] = [*messages, *changes]
         newest_first.sort(key=lambda item: item.position, reverse=True)
@@ -540,11 +570,19 @@ class ChatService(AccountOperations):
         if len(newest_first) > MAX_RESUME:
             newest_first = newest_first[:MAX_RESUME]
             before_id = newest_first[-1].position
-        return Backlog(newest_first[::-1], before_id)
+        return Backlog(tuple(newest_first[::-1]), before_id)
 
     async def history(self, room_id: int, count: int) -> list[Message]:
         """The `count` (1-100) latest messages of a room that were not deleted, oldest
-        first, each as it is now (for dialects with no word for a change: TokenTalker)."""
+        first, each as it is now (for dialects with no word for a change: TokenTalker).
+
+        Identical requests in flight at once are read once (`chat.shared_reads`); the key
+        holds this instance's delivered position, so every message delivered here before
+        the request is in its answer, as a read of its own would have it."""
         if not 1 <= count <= MAX_HISTORY:
             raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
-        return await self.store.latest_messages(room_id, count, skip_deleted=True)
+        return await self.shared_reads.read(
+            "history",
+            (room_id, count, self.broadcaster.position),
+            partial(self.store.latest_messages, room_id, count, skip_deleted=True),
+        )

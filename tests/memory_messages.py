@@ -21,6 +21,7 @@ import trio
 
 from chat.errors import Gone
 from chat.store import Added, Change, Message, NewMessage, Room
+from chat.store.roles import Notifications
 
 
 class MemoryMessages:
@@ -48,7 +49,9 @@ class MemoryMessages:
         self.in_flight = trio.Event()
         return self._release
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
         self.batches.append(list(rows))
         # Taken now: a failure set while a commit is in flight is for the next one.
         failure, self.fail_next = self.fail_next, None

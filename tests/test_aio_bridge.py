@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import trio
 import trio_asyncio
 
-from chat.store.aio_bridge import MORE_PER_STEP, open_aio_loop
+from chat.store.aio_bridge import MIN_CANCELLED_TIMERS, MORE_PER_STEP, open_aio_loop
 
 
 class Ticker:
@@ -102,3 +102,32 @@ async def test_a_timer_not_yet_due_waits_while_ready_callbacks_run() -> None:
         with trio.fail_after(10):
             await later_ran.wait()
     assert ran == [("soon", True), ("later", True)]
+
+
+async def test_cancelled_timers_are_dropped_from_the_loop() -> None:
+    # asyncpg's pattern: timers set in one callback (a query starts), cancelled in a
+    # later one (it ended). trio-asyncio alone kept them all until due.
+    timers: list[asyncio.TimerHandle] = []
+    async with open_aio_loop() as loop:
+
+        def set_timers(loop: asyncio.AbstractEventLoop) -> None:
+            timers.extend(loop.call_later(300, print) for _ in range(10 * MIN_CANCELLED_TIMERS))
+
+        await _in_asyncio(set_timers)
+        await _in_asyncio(lambda _loop: [timer.cancel() for timer in timers])
+        assert len(loop._timers) <= MIN_CANCELLED_TIMERS + 1
+
+
+async def test_a_timer_among_cancelled_ones_still_fires() -> None:
+    fired = trio.Event()
+    async with open_aio_loop():
+        timers: list[asyncio.TimerHandle] = []
+
+        def set_timers(loop: asyncio.AbstractEventLoop) -> None:
+            timers.append(loop.call_later(0.2, fired.set))
+            timers.extend(loop.call_later(300, print) for _ in range(10 * MIN_CANCELLED_TIMERS))
+
+        await _in_asyncio(set_timers)
+        await _in_asyncio(lambda _loop: [timer.cancel() for timer in timers[1:]])
+        with trio.fail_after(10):
+            await fired.wait()

@@ -2,7 +2,10 @@
 
 Every test runs `chat serve` processes on loopback addresses (127.0.0.2, 127.0.0.3, ...)
 against one throwaway PostgreSQL schema, once with PostgreSQL's LISTEN/NOTIFY as the bus
-and once with a Redis the test starts itself.
+and once with a Redis the test starts itself; the bus carries committed messages between
+the instances. The guarantees' tests (order, nothing lost, resume, resends) run a third
+time on PostgreSQL's bus with ``CHAT_BUS_CARRY=off``, where every instance reads the
+others' messages from the table: both paths keep the same guarantees.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from support import (
     throwaway_postgres_schema,
     wait_for_a_waiter_on_the_id_lock,
 )
+from test_metrics import scrape, value
 from test_support import operator, support_client
 
 from chat.config import Config
@@ -73,6 +77,28 @@ async def pair(
         yield instances
 
 
+@pytest.fixture(params=[*BUSES, "table-reads"])
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, object]]:
+    """The settings of a cluster's bus: each of `BUSES` carrying committed messages, and
+    PostgreSQL's with the carrying off (every instance reads the table)."""
+    if request.param == "redis-bus":
+        async with running_redis(tmp_path) as server:
+            yield {"bus_url": server.url}
+    elif request.param == "table-reads":
+        yield {"bus_carry": False}
+    else:
+        yield {}
+
+
+@pytest.fixture
+async def instances(
+    tmp_path: Path, database_url: str, bus: dict[str, object]
+) -> AsyncIterator[list[Instance]]:
+    """Two instances of one chat, on each bus and path (`bus`)."""
+    async with open_cluster(tmp_path, database_url, 2, **bus) as started:
+        yield started
+
+
 async def _enter(ws: JsonClient, room_id: int, **extra: object) -> None:
     entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": False, **extra})
     assert entered["Type"] == "entered", entered
@@ -88,7 +114,9 @@ async def _table_ids(database_url: str, room_id: int) -> list[int]:
 # --- every dialect, across instances ---
 
 
-async def test_tokentalker_messages_reach_talkers_on_every_instance(pair: list[Instance]) -> None:
+async def test_tokentalker_messages_reach_talkers_on_every_instance(
+    pair: list[Instance],
+) -> None:
     a, b = pair
     alice, bob = await account(a.server, "alice"), await account(b.server, "bob")
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -127,7 +155,9 @@ async def test_room_messages_reach_members_on_every_instance(pair: list[Instance
             assert (frame["Type"], frame["UID"], frame["Text"]) == ("message", guest.uid, "from b")
 
 
-async def test_a_reply_reaches_every_instance_naming_what_it_answers(pair: list[Instance]) -> None:
+async def test_a_reply_reaches_every_instance_naming_what_it_answers(
+    pair: list[Instance],
+) -> None:
     async with _one_room_two_instances(pair) as (ws_a, ws_b, _):
         question = await ws_a.request({"Type": "message", "Text": "who's in?"})
         assert (await ws_b.receive())["MessageID"] == question["MessageID"]
@@ -138,7 +168,9 @@ async def test_a_reply_reaches_every_instance_naming_what_it_answers(pair: list[
             assert (frame["Text"], frame["ReplyTo"]) == ("me", question["MessageID"])
 
 
-async def test_direct_messages_reach_both_users_on_every_instance(pair: list[Instance]) -> None:
+async def test_direct_messages_reach_both_users_on_every_instance(
+    pair: list[Instance],
+) -> None:
     a, b = pair
     alice, bob = await account(a.server, "alice"), await account(b.server, "bob")
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -263,10 +295,9 @@ def _assert_everyone_saw_the_table(sequences: list[list[int]], table: list[int])
 
 
 async def test_a_concurrent_flood_reaches_every_connection_in_id_order(
-    tmp_path: Path, database_url: str, redis: RedisServer | None
+    tmp_path: Path, database_url: str, bus: dict[str, object]
 ) -> None:
-    bus_url = redis.url if redis is not None else None
-    async with open_cluster(tmp_path, database_url, 3, bus_url=bus_url) as instances:
+    async with open_cluster(tmp_path, database_url, 3, **bus) as instances:
         users = await _flood_users(instances[0].server, 9)
         room_id = await create_room(instances[0].server, users[0], "flood", *users[1:])
         sequences = await _flood(instances, room_id, users, per_sender=60)
@@ -331,9 +362,9 @@ async def test_nothing_is_lost_when_redis_restarts_mid_flood(
 
 
 async def test_a_lower_id_committed_late_is_delivered_before_the_higher_ones(
-    pair: list[Instance], database_url: str
+    instances: list[Instance], database_url: str
 ) -> None:
-    a, b = pair
+    a, b = instances
     owner, guest = await account(a.server, "owner"), await account(b.server, "guest")
     room_id = await create_room(a.server, owner, "late", guest)
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -363,9 +394,9 @@ async def test_a_lower_id_committed_late_is_delivered_before_the_higher_ones(
 
 
 async def test_resuming_on_another_instance_sends_what_was_missed_then_goes_live(
-    pair: list[Instance], database_url: str
+    instances: list[Instance], database_url: str
 ) -> None:
-    a, b = pair
+    a, b = instances
     reader, writer = await account(a.server, "reader"), await account(b.server, "writer")
     room_id = await create_room(a.server, writer, "news", reader)
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -402,9 +433,9 @@ async def test_resuming_on_another_instance_sends_what_was_missed_then_goes_live
 
 
 async def test_a_resend_to_another_instance_stores_nothing_new(
-    pair: list[Instance], database_url: str
+    instances: list[Instance], database_url: str
 ) -> None:
-    a, b = pair
+    a, b = instances
     sender, other = await account(a.server, "sender"), await account(b.server, "other")
     room_id = await create_room(a.server, sender, "room", other)
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -428,9 +459,9 @@ async def test_a_resend_to_another_instance_stores_nothing_new(
 
 
 async def test_a_direct_message_resent_to_another_instance_stores_nothing_new(
-    pair: list[Instance],
+    instances: list[Instance],
 ) -> None:
-    a, b = pair
+    a, b = instances
     alice, bob = await account(a.server, "alice"), await account(b.server, "bob")
     frame = {"from": alice.uid, "to": bob.uid, "content": "hi", "client_msg_id": "dm-1"}
     async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
@@ -448,3 +479,33 @@ async def test_a_direct_message_resent_to_another_instance_stores_nothing_new(
             room_id = (await client.get(f"/dm/{bob.uid}", headers=alice.auth)).json()["RoomID"]
             history = (await client.get(f"/messages/{room_id}", headers=alice.auth)).json()
     assert [m["Text"] for m in history] == ["next", "hi"]
+
+
+# --- what the bus carries ---
+
+
+async def _five_messages_from_b_heard_on_a(instances: list[Instance]) -> None:
+    async with _one_room_two_instances(instances) as (ws_a, ws_b, _):
+        for n in range(5):
+            await ws_b.send({"Type": "message", "Text": f"carried {n}"})
+        heard = [(await ws_a.receive())["Text"] for _ in range(5)]
+    assert heard == [f"carried {n}" for n in range(5)]
+
+
+async def test_messages_cross_instances_on_the_bus_not_through_the_table(
+    pair: list[Instance],
+) -> None:
+    await _five_messages_from_b_heard_on_a(pair)
+    a, b = pair
+    assert value(await scrape(b.server), "chat_bus_carried_items_total", direction="out") >= 5
+    assert value(await scrape(a.server), "chat_bus_carried_items_total", direction="in") >= 5
+
+
+async def test_with_carrying_off_every_instance_reads_the_others_messages_from_the_table(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with open_cluster(tmp_path, database_url, 2, bus_carry=False) as instances:
+        await _five_messages_from_b_heard_on_a(instances)
+        samples = await scrape(instances[0].server)
+    assert value(samples, "chat_bus_carried_items_total", direction="in") == 0
+    assert value(samples, "chat_bus_table_reads_total", reason="carry-off") >= 1

@@ -145,6 +145,10 @@ async def slow_reads(tmp_path: Path) -> AsyncIterator[SlowReads]:
     base = postgres_url_or_skip()
     role = "chat_test_" + secrets.token_hex(6)
     await _execute(base, f"CREATE ROLE {role} LOGIN")
+    # The migrations create pg_trgm when the database lacks it, which this role may not
+    # (a trusted extension needs CREATE on the database): it is made here, as a
+    # superuser, so that the test does not depend on another one having made it first.
+    await _execute(base, "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
     try:
         async with throwaway_postgres_schema() as url:
             schema = url.rsplit("search_path=", 1)[1]
@@ -185,8 +189,10 @@ async def test_a_disconnect_stops_the_history_query_on_postgresql(
         alice = await _talker(server, clients, "alice")
         await _say_all(alice, SLOW)
         await slow_reads.slow_down_reads_of(SLOW)
-        for _ in range(2):  # two requests in flight, both cancelled
-            await alice.say("history 5")
+        # Two different requests in flight (identical ones would share one query:
+        # chat/shared_reads.py), both cancelled.
+        for count in (5, 6):
+            await alice.say(f"history {count}")
         await slow_reads.wait_for_sleeping_reads(2)
         await alice.ws.aclose()
         # Cancelled on the server, not left to sleep out its minute.

@@ -7,6 +7,7 @@ delivers. Fast: no socket, no database."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import trio.testing
 from memory_messages import MemoryMessages
 
 from chat.broadcaster import Broadcaster, Event
+from chat.bus.carried import Payload, decode
+from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
 from chat.errors import Gone, Unavailable
 from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter, PendingMessage
@@ -58,6 +61,21 @@ class RecordingBus(LocalBus):
         self.announced.append(position)
 
 
+class CarryingBus(RecordingBus):
+    """A bus of a cluster, keeping the payloads the carrier sends."""
+
+    carries = True
+    max_payload_bytes = 7900
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.payloads: list[Payload] = []
+
+    async def send_carried(self, payload: Payload) -> None:
+        await trio.lowlevel.checkpoint()
+        self.payloads.append(payload)
+
+
 @dataclass
 class Harness:
     store: MemoryMessages
@@ -91,15 +109,22 @@ def new_store() -> MemoryMessages:
 
 
 @asynccontextmanager
-async def running(store: MemoryMessages | None = None) -> AsyncIterator[Harness]:
-    """A writer and its broadcaster running on `store`, stopped (cancelled) on exit."""
+async def running(
+    store: MemoryMessages | None = None, *, carrying: bool = False
+) -> AsyncIterator[Harness]:
+    """A writer and its broadcaster running on `store`, stopped (cancelled) on exit;
+    `carrying`: as one instance of a cluster whose bus carries committed items."""
     store = store or new_store()
-    broadcaster, bus, failures = RecordingBroadcaster(), RecordingBus(), TaskFailures()
-    writer = MessageWriter(store, broadcaster, bus, failures=failures)
-    # Holds the broadcaster and the writer; the end of the block cancels both.
+    broadcaster, failures = RecordingBroadcaster(), TaskFailures()
+    bus = CarryingBus() if carrying else RecordingBus()
+    carrier = Carrier(bus) if carrying else None
+    writer = MessageWriter(store, broadcaster, bus, carrier=carrier, failures=failures)
+    # Holds the broadcaster, the writer and the carrier; the end of the block cancels them.
     async with trio.open_nursery() as nursery:
         await nursery.start(broadcaster.run)
         await nursery.start(writer.run)
+        if carrier is not None:
+            await nursery.start(carrier.run)
         yield Harness(store, writer, broadcaster, bus, failures, nursery)
         nursery.cancel_scope.cancel()
 
@@ -324,6 +349,75 @@ async def test_messages_another_instance_committed_first_are_published_before_ou
         await h.delivered_up_to(2)
         assert h.broadcaster.bodies() == ["earlier", "ours"]
         assert h.bus.announced == [2]
+
+
+# --- other instances, their items carried on the bus ---
+
+
+async def _elsewhere(store: MemoryMessages, *bodies: str) -> list[tuple[Message, Room]]:
+    """Messages another instance committed: stored, with the room the bus carries."""
+    added = await store.add_messages([NewMessage(LOBBY.id, BOB, body) for body in bodies])
+    return [(item.message, LOBBY) for item in added]
+
+
+async def test_carried_items_are_published_in_position_order_without_a_table_read() -> None:
+    async with running(carrying=True) as h:
+        first, second = await _elsewhere(h.store, "b1", "b2")
+        h.writer.carried([second])
+        h.writer.carried([first])
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["b1", "b2"]
+        assert h.writer.table_reads == {}
+
+
+async def test_a_gap_the_bus_does_not_fill_is_read_from_the_table_after_a_grace() -> None:
+    async with running(carrying=True) as h:
+        _first, second = await _elsewhere(h.store, "b1", "b2")
+        h.writer.carried([second])  # b1's payload never comes
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["b1", "b2"]
+        assert h.writer.table_reads == {"gap": 1}
+
+
+async def test_a_read_marker_makes_the_writer_read_the_table() -> None:
+    async with running(carrying=True) as h:
+        await _elsewhere(h.store, "b1", "b2", "b3")
+        h.writer.carried([], read=3)
+        await h.delivered_up_to(3)
+        assert h.broadcaster.bodies() == ["b1", "b2", "b3"]
+        assert h.writer.table_reads == {"marker": 1}
+
+
+async def test_our_batch_after_a_gap_waits_for_the_bus_to_bring_what_came_first() -> None:
+    async with running(carrying=True) as h:
+        (earlier,) = await _elsewhere(h.store, "earlier")
+        h.nursery.start_soon(h.post, "ours")
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(h.store.messages) == 2  # ours is committed: its id shows the gap
+        assert h.broadcaster.bodies() == []
+        h.writer.carried([earlier])
+        await h.delivered_up_to(2)
+        assert h.broadcaster.bodies() == ["earlier", "ours"]
+        assert h.writer.table_reads == {}
+
+
+async def test_our_batch_is_carried_to_the_other_instances() -> None:
+    async with running(carrying=True) as h:
+        pending = await h.post("ours")
+        await trio.testing.wait_all_tasks_blocked()
+        (payload,) = h.bus.payloads
+        event = {"type": "carried", "items": [json.loads(text) for text in payload.texts]}
+        carried = decode(event)
+        assert carried is not None and carried.items == [(await pending.result(), LOBBY)]
+
+
+async def test_items_carried_from_elsewhere_are_not_carried_again() -> None:
+    async with running(carrying=True) as h:
+        items = await _elsewhere(h.store, "b1")
+        h.writer.carried(items)
+        await h.delivered_up_to(1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert h.bus.payloads == []
 
 
 # --- shutdown ---

@@ -392,6 +392,16 @@ async def test_a_resent_client_msg_id_stores_nothing_and_returns_the_original(
     assert stored == [first.message]
 
 
+async def test_a_resend_takes_no_position_so_the_stream_has_no_gap(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        lobby = store.lobby_id
+        (first,) = await store.add_messages([NewMessage(lobby, alice.id, "hi", "c1")])
+        await store.add_messages([NewMessage(lobby, alice.id, "hi", "c1")])
+        (after,) = await store.add_messages([NewMessage(lobby, alice.id, "next")])
+    assert after.message.id == first.message.id + 1
+
+
 async def test_a_batch_may_hold_a_message_and_its_resend(config: Config) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")

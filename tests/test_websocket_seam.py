@@ -12,7 +12,8 @@ in production. So these tests compare:
   with the one recorded from the release it was written from (comments, docstrings and
   layout do not count);
 - every use trio-websocket makes of an object we replace, and wsproto of what
-  `forget_handshake` replaces, with the uses the stand-ins were written for;
+  `forget_handshake` replaces (trio-websocket of the request target it shortens), with
+  the uses the stand-ins were written for;
 - the names we add with trio-websocket's.
 
 tests/test_websocket_reader.py compares what trio-websocket's reader and ours do.
@@ -111,6 +112,11 @@ STAND_IN_USES = {
         ("ping", "in"),
     },
 }
+
+#: What trio-websocket does with the request target it keeps as the connection's `path`,
+#: which `forget_handshake` cuts to the path alone (the query string may hold a token):
+#: sets it, and reports it (the `path` property, which chat does not read).
+PATH_USES = {("__init__", "="), ("_accept", "="), ("path", "Return")}
 
 #: What wsproto does with what `forget_handshake` replaces once the connection is open.
 #: `WSConnection.handshake`: only `events` once `connection` is set (every other use is
@@ -243,6 +249,14 @@ def test_trio_websocket_uses_each_stand_in_only_as_it_was_written_for(attribute:
     assert (found - STAND_IN_USES[attribute], STAND_IN_USES[attribute] - found) == (set(), set()), (
         f"trio-websocket {trio_websocket.__version__} uses `{attribute}` differently (new "
         "uses, then gone ones): does ServerConnection's stand-in for it still do them all?"
+    )
+
+
+def test_trio_websocket_keeps_the_request_target_only_to_report_it() -> None:
+    found = uses(WebSocketConnection, "_path")
+    assert (found - PATH_USES, PATH_USES - found) == (set(), set()), (
+        f"trio-websocket {trio_websocket.__version__} uses `_path` differently (new uses, "
+        "then gone ones): may `forget_handshake` still cut it to the path?"
     )
 
 

@@ -2,11 +2,18 @@
 
 Several `chat serve` processes on one PostgreSQL database are one chat. Each commits its
 own clients' messages and fans them out to its own connections; the bus is how the
-others learn that there is something new. It only *wakes* them: the messages table stays
-the source of truth, and a woken instance reads what it has not delivered yet from the
-table (`MessageWriter.wake`). So a wake-up that is lost (a listener reconnecting, Redis
-restarting) loses nothing: the next one, or the catch-up every bus does after it
-(re)connects, reads the same rows.
+others learn that there is something new, and what. Two things travel on it:
+
+- *wake-ups*: "positions up to N are committed" (on PostgreSQL the commit itself sends
+  it, a trigger's NOTIFY; on Redis the committing instance publishes it);
+- *the committed items themselves* (`chat.bus.carrier`, `chat.bus.carried`): each
+  instance sends what it commits, and the others publish it without reading the table.
+
+The messages table stays the source of truth. A woken instance whose positions have a
+gap that no carried payload fills in time reads the gap from the table
+(`MessageWriter.wake`, `MessageWriter.carried`). So a payload or a wake-up that is lost (a
+listener reconnecting, Redis restarting) loses nothing: the next one, or the catch-up
+every bus does after it (re)connects, reads the same rows.
 
 Implementations, one module each, behind one interface (`Bus`):
 
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
     from ..task_failures import TaskFailures
+    from .carried import Payload
 
 #: Called by a bus when another instance has committed messages up to this id, or with
 #: None when it may have (after connecting): the writer then catches up from the table.
@@ -69,6 +77,14 @@ class Bus(Protocol):
     description: str
     #: Events dropped as too large for the bus, by type (read by `chat.metrics`).
     dropped: dict[str, int]
+    #: Whether it carries committed items to other instances (`chat.bus.carrier`): not
+    #: the local bus, which has nobody to carry them to.
+    carries: bool
+    #: The longest payload it takes (`send_carried` payloads are packed below it).
+    max_payload_bytes: int
+    #: Whether a committed batch's payloads go with the commit itself (`notification`,
+    #: sent by the store in the same trip: PostgreSQL) rather than through `send_carried`.
+    carries_with_commit: bool
 
     def announce(self, position: int) -> None:
         """This instance has committed (and delivered) messages up to `position`: tell the
@@ -78,6 +94,15 @@ class Bus(Protocol):
         """Send an event that is not stored to the other instances listening now. Raises
         `chat.errors.Unavailable` if the bus cannot take it now; an event too large for
         the bus is dropped and counted instead (see the module)."""
+
+    async def send_carried(self, payload: Payload) -> None:
+        """Send committed items (`chat.bus.carrier`) to the other instances listening now,
+        as a ``carried`` event. Raises `chat.errors.Unavailable` if the bus cannot take
+        it now."""
+
+    def notification(self, payload: Payload) -> tuple[str, str]:
+        """`payload` as the (channel, payload) of a notification the store sends with a
+        commit (`carries_with_commit` buses only)."""
 
     def send_when_stopping(self, event: dict[str, Any]) -> None:
         """Send `event` as `run`'s last act when it is cancelled, before the bus lets go
@@ -193,9 +218,14 @@ class Envelope:
     """How one instance's events travel: with which chat and which instance sent them,
     as JSON of at most `MAX_PAYLOAD_BYTES`; and how received ones are opened."""
 
-    def __init__(self, cluster_id: str, instance_id: str) -> None:
+    def __init__(
+        self, cluster_id: str, instance_id: str, max_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> None:
         self._cluster_id = cluster_id
         self._instance_id = instance_id
+        self.max_bytes = max_bytes
+        # Every payload starts the same way; `seal_carried` builds its payloads on it.
+        self._head = json.dumps({"cluster": cluster_id, "origin": instance_id})[:-1]
         #: Events dropped as too large, by type.
         self.dropped: dict[str, int] = {}
 
@@ -205,7 +235,7 @@ class Envelope:
         payload = json.dumps(
             {"cluster": self._cluster_id, "origin": self._instance_id, "event": event}
         )
-        if len(payload) <= MAX_PAYLOAD_BYTES:
+        if len(payload) <= self.max_bytes:
             return payload
         kind = str(event.get("type"))[:_MAX_TYPE_CHARS]
         self.dropped[kind] = self.dropped.get(kind, 0) + 1
@@ -213,12 +243,23 @@ class Envelope:
             "bus: a %s event of %d bytes is too large for the bus (at most %d): not sent",
             kind,
             len(payload),
-            MAX_PAYLOAD_BYTES,
+            self.max_bytes,
         )
         return None
 
+    def seal_carried(self, payload: Payload) -> str:
+        """A ``carried`` event as a payload, its items spliced in as `pack` encoded them
+        (no second encoding). `pack` keeps it within `max_bytes`."""
+        read = f',"read":{payload.read}' if payload.read else ""
+        items = ",".join(payload.texts)
+        return f'{self._head},"event":{{"type":"carried"{read},"items":[{items}]}}}}'
+
     def open(self, payload: str | bytes) -> dict[str, Any] | None:
         """The event in `payload`, or None if it is another chat's, our own, or not one."""
+        if isinstance(payload, str) and payload.startswith(self._head):
+            # Our own, heard back (NOTIFY reaches every listener, the sender's too): a
+            # payload of carried messages is up to 8,000 bytes not worth parsing.
+            return None
         try:
             envelope = json.loads(payload)
             if envelope["cluster"] != self._cluster_id or envelope["origin"] == self._instance_id:

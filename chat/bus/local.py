@@ -7,12 +7,16 @@ from typing import Any, NoReturn
 import trio
 
 from . import EventSink, Wake
+from .carried import Payload
 
 
 class LocalBus:
     """No other instances: announcing and sending events are no-ops, nothing ever wakes."""
 
     description = "none (one instance)"
+    carries = False  # nobody to carry committed items to
+    max_payload_bytes = 0
+    carries_with_commit = False
 
     def __init__(self) -> None:
         self.dropped: dict[str, int] = {}  # nothing is sent, so nothing is ever dropped
@@ -22,6 +26,12 @@ class LocalBus:
 
     async def send_event(self, event: dict[str, Any]) -> None:
         await trio.lowlevel.checkpoint()
+
+    async def send_carried(self, payload: Payload) -> None:
+        await trio.lowlevel.checkpoint()
+
+    def notification(self, payload: Payload) -> tuple[str, str]:
+        raise NotImplementedError("the local bus carries nothing")
 
     def send_when_stopping(self, event: dict[str, Any]) -> None:
         pass

@@ -31,6 +31,7 @@ import trio
 
 from ..errors import Unavailable
 from . import (
+    MAX_PAYLOAD_BYTES,
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
     Envelope,
@@ -38,6 +39,7 @@ from . import (
     Wake,
     send_last_words,
 )
+from .carried import Payload
 
 if TYPE_CHECKING:
     import asyncpg
@@ -66,6 +68,11 @@ class PostgresBus:
     """LISTEN/NOTIFY through asyncpg, driven from Trio by trio-asyncio."""
 
     description = "PostgreSQL LISTEN/NOTIFY"
+    carries = True
+    max_payload_bytes = MAX_PAYLOAD_BYTES  # NOTIFY takes less than 8000 bytes
+    # A batch's payloads go with its commit (`chat.store.postgres.messages`): the same
+    # trip to the database, none of the bridge's cost of a trip of their own.
+    carries_with_commit = True
 
     def __init__(self, store: PostgresStore, instance_id: str) -> None:
         self._store = store
@@ -91,6 +98,17 @@ class PostgresBus:
             # Not the database being away (the store says that with Unavailable): a
             # notification it refused. Whatever it was, the event is lost, not the bus.
             raise Unavailable(f"the bus cannot send an event: {error}") from None
+
+    async def send_carried(self, payload: Payload) -> None:
+        import asyncpg
+
+        try:
+            await self._store.notify(EVENTS_CHANNEL, self._envelope.seal_carried(payload))
+        except asyncpg.PostgresError as error:
+            raise Unavailable(f"the bus cannot carry messages: {error}") from None
+
+    def notification(self, payload: Payload) -> tuple[str, str]:
+        return EVENTS_CHANNEL, self._envelope.seal_carried(payload)
 
     def send_when_stopping(self, event: dict[str, Any]) -> None:
         self._last_words.append(event)

@@ -47,6 +47,7 @@ from . import (
     Wake,
     send_last_words,
 )
+from .carried import Payload
 
 if TYPE_CHECKING:
     import coredis
@@ -66,9 +67,14 @@ def describe_redis_url(url: str) -> str:
 class RedisBus:
     """Redis pub/sub: wake-ups on ``chat:<cluster>:messages``, events on ``...:events``."""
 
+    carries = True
+    #: Redis takes far larger messages than NOTIFY; this keeps one payload a small write.
+    max_payload_bytes = 64 * 1024
+    carries_with_commit = False  # a publish cannot be part of a commit: `send_carried`
+
     def __init__(self, url: str, cluster_id: str, instance_id: str) -> None:
         self._url = url
-        self._envelope = Envelope(cluster_id, instance_id)
+        self._envelope = Envelope(cluster_id, instance_id, self.max_payload_bytes)
         self.dropped = self._envelope.dropped
         self.messages_channel = f"chat:{cluster_id}:messages"
         self.events_channel = f"chat:{cluster_id}:events"
@@ -111,6 +117,20 @@ class RedisBus:
             await self._client.publish(self.events_channel, payload)
         except (coredis.exceptions.RedisError, OSError) as error:
             raise Unavailable(f"the bus cannot reach Redis: {error}") from None
+
+    async def send_carried(self, payload: Payload) -> None:
+        import anyio
+        import coredis.exceptions
+
+        if self._client is None:
+            raise Unavailable("the bus is not running")
+        try:
+            await self._client.publish(self.events_channel, self._envelope.seal_carried(payload))
+        except (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError) as error:
+            raise Unavailable(f"the bus cannot reach Redis: {error}") from None
+
+    def notification(self, payload: Payload) -> tuple[str, str]:
+        raise NotImplementedError("Redis carries through send_carried")
 
     async def run(
         self,

@@ -15,13 +15,22 @@ steps per query. Semantics are asyncio's: callbacks still run one at a time, in 
 order they were queued; what changes is only that Trio's other tasks do not run between
 two callbacks that are both ready.
 
+It also drops cancelled timers from the loop's heap, as asyncio's own loop does
+(`_dropping_cancelled_timers`): trio-asyncio keeps a cancelled timer until it would have
+fired, and asyncpg sets two timers per query and cancels both, one of them for five
+minutes. By count, that was more than half of issue 27's soak's growth (80 MB per
+instance, flat only once the first timers fell due).
+
 This reaches into trio-asyncio: it wraps the loop's private `_main_loop_one` (its
-``no_wait`` mode, which runs one ready callback or raises `trio.WouldBlock`).
+``no_wait`` mode, which runs one ready callback or raises `trio.WouldBlock`), and
+replaces its `_timer_handle_cancelled` hook and rebuilds its private heap `_timers`.
 pyproject.toml pins trio-asyncio to the releases tests/test_aio_bridge.py checks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +41,11 @@ import trio
 #: still queued: a bound, so that asyncio code that keeps queueing callbacks cannot
 #: starve Trio's tasks (asyncio's own loop bounds an iteration the same way).
 MORE_PER_STEP = 64
+
+#: Cancelled timers the loop's heap may hold before it is rebuilt without them, once
+#: they are also more than half of it: asyncio's own rule (`_MIN_SCHEDULED_TIMER_HANDLES`
+#: and `_MIN_CANCELLED_TIMER_HANDLES_FRACTION` in asyncio/base_events.py).
+MIN_CANCELLED_TIMERS = 100
 
 
 @asynccontextmanager
@@ -48,6 +62,8 @@ async def open_aio_loop() -> AsyncIterator[Any]:
         # instance takes effect from the next step on (the current one is waiting for
         # the first callback and handles it as before).
         loop._main_loop_one = _stepping_all_ready(loop._main_loop_one)
+        # `asyncio.TimerHandle.cancel` calls this on the loop, found on the instance.
+        loop._timer_handle_cancelled = _dropping_cancelled_timers(loop._timers)
         yield loop
 
 
@@ -71,3 +87,38 @@ def _stepping_all_ready(
                 return
 
     return step_all_ready
+
+
+def _dropping_cancelled_timers(timers: list[asyncio.TimerHandle]) -> Callable[[Any], None]:
+    """The loop's hook for a timer being cancelled: rebuild the heap `timers` without its
+    cancelled timers once more than `MIN_CANCELLED_TIMERS` were cancelled since the last
+    rebuild and they are more than half of it.
+
+    Why: trio-asyncio's loop keeps every timer on its heap until the timer is due, and
+    its hook does nothing, so a cancelled timer (its handle, the copy of the context it
+    was made in) stays there until then. asyncpg sets two timers per query and cancels
+    both when it ends: the statement timeout (`command_timeout`, 15 s) and, as the
+    connection goes back to the pool, the pool's idle timeout (its default
+    `max_inactive_connection_lifetime`, 300 s). At a thousand queries a second that is
+    300,000 dead timers, about 45 MB of Python objects per instance, growing for five
+    minutes until the first fall due: issue 27's soak (docs/PERFORMANCE.md, "Memory over
+    a soak").
+
+    Bound: at most about twice the live timers, plus `MIN_CANCELLED_TIMERS`. Each
+    rebuild costs one pass over the heap, after at least as many cancellations as live
+    timers: constant time per cancellation, amortised. Timers cancelled while still in
+    the loop's queue (not yet on the heap) are counted too; that only brings a rebuild
+    forward. The rebuild is in place: the loop holds this very list."""
+    cancelled = 0
+
+    def timer_handle_cancelled(handle: Any) -> None:
+        nonlocal cancelled
+        cancelled += 1
+        if cancelled > MIN_CANCELLED_TIMERS and cancelled * 2 > len(timers):
+            # `handle` is marked cancelled just after this returns: it stays until the
+            # next rebuild, or until it is due (the loop then skips it).
+            timers[:] = [timer for timer in timers if not timer.cancelled()]
+            heapq.heapify(timers)
+            cancelled = 0
+
+    return timer_handle_cancelled

@@ -140,7 +140,9 @@ class Version:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+# A weak reference slot: the service shares one object per room among its readers
+# (`ChatService.room`).
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Room:
     """A conversation. Kinds: "lobby" (the built-in public room), "group" (named rooms
     users create), "direct" (two users; `pair` holds their ids, lower first)."""

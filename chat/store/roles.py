@@ -16,7 +16,7 @@ a usable state either way.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +47,10 @@ from .records import (
 if TYPE_CHECKING:
     from ..metrics import Observer
     from .shared.changes import Check
+
+#: Given what a batch stored, the notifications (channel, payload) to send once it is
+#: committed (`Messages.add_messages`).
+Notifications = Callable[[list[Added]], list[tuple[str, str]]]
 
 
 class Accounts(Protocol):
@@ -242,11 +246,18 @@ class Messages(Protocol):
     """The message stream: storing messages in batches, and reading every room's
     messages in id order (what the writer publishes and other instances catch up on)."""
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
         """Insert several messages in one transaction, in order (their ids increase in
         the order of `rows`), and return them once committed, one `Added` per row. All or
         nothing. A row whose `client_msg_id` its sender already used in that room is not
         stored again: its `Added` carries the original (`new` is False).
+
+        `notify`, given the result, names the notifications (channel, payload) to send
+        once it is committed, in the same trip to the database (PostgreSQL; the bus's
+        carried messages, `chat.bus.carrier`). They are best effort: one that fails is
+        logged, and the messages stay committed. SQLite has no notifications to send.
 
         Ids commit in id order: once this returns, every message with a lower id has
         committed or never will (PostgreSQL: a lock taken before the ids, see

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -396,7 +397,8 @@ class WebSocketServer:
         if request is None:
             log.debug("WebSocket handshake timed out")
             raise _NotOpened
-        path = loggable_path(request.path)
+        # Kept by the session for its log lines: one string per endpoint, not per session.
+        path = sys.intern(loggable_path(request.path))
         try:
             try:
                 endpoint, identity = await self._admit(request, replay.head, address)

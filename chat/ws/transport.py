@@ -35,7 +35,7 @@ Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
 - called: `_send`, `_abort_web_socket`, `_close_stream`, the other `_handle_*_event`
   methods (through `_HANDLERS`), and `WebSocketRequest(connection, event)`;
 - read or written: `_stream`, `_wsproto`, `_reader_running`, `_receive_buffer_size`,
-  `_close_reason`;
+  `_close_reason`, `_path` (cut to the path alone, `forget_handshake`);
 - replaced by smaller stand-ins: `_send_channel`, `_recv_channel`, `_open_handshake`,
   `_close_handshake`, `_for_testing_peer_closed_connection`, `_connection_proposal`,
   `_stream_lock`, `_pings`.
@@ -55,6 +55,7 @@ Resource handling: the caller of `read_upgrade_request` owns the stream and clos
 from __future__ import annotations
 
 import logging
+import sys
 import types
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -79,6 +80,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from ..raw_response import json_response
+from .socket_wait import readable
 from .stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
@@ -324,8 +326,10 @@ class ServerConnection(WebSocketConnection):
             try:
                 if isinstance(stream, DirectWriteStream) and not stream.buffered:
                     # Wait for the socket here rather than four calls deeper inside
-                    # `receive_some`, whose frames would be kept as long as we wait.
-                    await trio.lowlevel.wait_readable(stream.socket)
+                    # `receive_some`, whose frames would be kept as long as we wait,
+                    # and directly in Trio's wait (`readable`: not three calls deeper
+                    # inside `trio.lowlevel.wait_readable`).
+                    await readable(stream.socket)
                 data = await stream.receive_some(self._receive_buffer_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._abort_web_socket()  # ends the reader
@@ -483,7 +487,15 @@ def forget_handshake(connection: WebSocketConnection) -> None:
     connections that is a few KiB each for nothing. (wsproto's `WSConnection.events`
     is the only thing that still reads it; the seam is covered by every WebSocket test.)
     Its open connection's event queue is made smaller too (`_FewEvents`).
+
+    trio-websocket also keeps the request target as the connection's `path`, query
+    string and all: on /ws that is the token, a few hundred bytes on every connection
+    for as long as it is open (and a secret kept for nothing). Nothing reads it after
+    the handshake (chat takes what it needs from the request); it keeps the path only,
+    one string shared by every connection to it (interned: three endpoints).
     """
+    if connection._path is not None:
+        connection._path = sys.intern(connection._path.partition("?")[0])
     ws = connection._wsproto
     if ws.connection is not None:
         # An `H11Handshake` to wsproto's type hints, of which only `events` is left in use.

@@ -3,6 +3,7 @@ them in id order, and a room's pages of history."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -30,6 +31,10 @@ from .room_rules import aio_batch_rules, aio_check_new
 if TYPE_CHECKING:
     import asyncpg
 
+    from ..roles import Notifications
+
+log = logging.getLogger(__name__)
+
 
 _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _MESSAGES_AFTER = MESSAGES_AFTER_SQL.format(room="$1", after="$2", limit="$3")
@@ -44,7 +49,15 @@ _INSERT_MESSAGES = (
     " SELECT r, s, b, c, p, n, a"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
     " $6::text[], $7::boolean[])"
-    " WITH ORDINALITY AS t(r, s, b, c, p, n, a, ord) ORDER BY ord"
+    " WITH ORDINALITY AS t(r, s, b, c, p, n, a, ord)"
+    # A resend of a stored message is left out before it takes an id: an id taken and
+    # not stored is a gap in the positions, which other instances must then settle
+    # from the table (chat.message_writer). ON CONFLICT stays for the originals this
+    # snapshot cannot see yet (committed while the insert waited for the lock) and
+    # for a resend within the batch: those still take an id, rarely.
+    " WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
+    " WHERE o.room_id = r AND o.sender_id = s AND o.client_msg_id = c)"
+    " ORDER BY ord"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING RETURNING *),"
     # Who the stored messages mention by name (sql/postgres/0014_mentions.sql): a
@@ -63,26 +76,54 @@ _ORIGINAL_MESSAGES = (
 )
 
 
-async def _aio_add_messages(pool: asyncpg.Pool, rows: list[NewMessage]) -> list[Added]:
+async def _aio_add_messages(
+    pool: asyncpg.Pool, rows: list[NewMessage], notify: Notifications | None
+) -> list[Added]:
     async with pool.acquire() as conn:
-        rules = await aio_batch_rules(conn, rows)
-        if rules is not None:
-            # A room may refuse or slow one of these: check the new rows after the
-            # insert, in its transaction, which a refusal rolls back.
-            async with conn.transaction():
-                added = await _aio_insert(conn, rows)
-                await aio_check_new(conn, rows, added, rules)
-                await _aio_refuse_replies_to_deleted(conn, rows)
-                return await _aio_attach(conn, rows, added)
-        if any(row.reply_to is not None or row.files for row in rows):
-            # Replies and files: one transaction, so that the look at the replies'
-            # targets happens under the positions lock the insert takes (and holds to
-            # the commit), and the files are attached with the message or not at all.
-            async with conn.transaction():
-                added = await _aio_insert(conn, rows)
-                await _aio_refuse_replies_to_deleted(conn, rows)
-                return await _aio_attach(conn, rows, added)
-        return await _aio_insert(conn, rows)
+        added = await _aio_insert_batch(conn, rows)
+        if notify is not None:
+            # After the commit, on the same connection and in the same trip through the
+            # bridge (a second trip would cost as much as the table read it saves).
+            try:
+                notifications = notify(added)
+            except Exception:
+                log.exception("bus: committed messages not carried to other instances")
+            else:
+                await _aio_notify(conn, notifications)
+        return added
+
+
+async def _aio_notify(conn: asyncpg.Connection, notifications: list[tuple[str, str]]) -> None:
+    """Send `notifications`, best effort: the messages are committed whatever happens
+    here, and the other instances read from the table what does not reach them."""
+    for channel, payload in notifications:
+        try:
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+        except Exception as error:  # refused, or the connection lost: the commit stands
+            log.warning("bus: committed messages not carried to other instances: %s", error)
+            return
+
+
+async def _aio_insert_batch(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
+    """Store `rows` (see `PostgresMessages.add_messages`) on `conn`."""
+    rules = await aio_batch_rules(conn, rows)
+    if rules is not None:
+        # A room may refuse or slow one of these: check the new rows after the
+        # insert, in its transaction, which a refusal rolls back.
+        async with conn.transaction():
+            added = await _aio_insert(conn, rows)
+            await aio_check_new(conn, rows, added, rules)
+            await _aio_refuse_replies_to_deleted(conn, rows)
+            return await _aio_attach(conn, rows, added)
+    if any(row.reply_to is not None or row.files for row in rows):
+        # Replies and files: one transaction, so that the look at the replies'
+        # targets happens under the positions lock the insert takes (and holds to
+        # the commit), and the files are attached with the message or not at all.
+        async with conn.transaction():
+            added = await _aio_insert(conn, rows)
+            await _aio_refuse_replies_to_deleted(conn, rows)
+            return await _aio_attach(conn, rows, added)
+    return await _aio_insert(conn, rows)
 
 
 async def _aio_attach(
@@ -190,8 +231,10 @@ async def _aio_committed_after(
 class PostgresMessages(PostgresBase):
     """`Messages` and `History` on PostgreSQL."""
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
-        return await self._call(_aio_add_messages, self._pool, rows)
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
+        return await self._call(_aio_add_messages, self._pool, rows, notify)
 
     async def last_position(self) -> int:
         row = await self._call(self._pool.fetchrow, LAST_POSITION_SQL)

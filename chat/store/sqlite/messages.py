@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
@@ -29,6 +30,9 @@ from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
 from .changes import remember_mentions
 from .files import attach_files, files_of_messages
 from .room_rules import RoomRules
+
+if TYPE_CHECKING:
+    from ..roles import Notifications
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
@@ -71,7 +75,10 @@ _message_of = partial(message_from_row, to_datetime=from_ms)
 class SQLiteMessages(SQLiteBase):
     """`Messages` and `History` on SQLite."""
 
-    async def add_messages(self, rows: list[NewMessage]) -> list[Added]:
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
+        # `notify`: nothing to notify on SQLite, which serves one instance.
         def insert(conn: sqlite3.Connection) -> list[Added]:
             now = now_ms()
             added = []
@@ -89,7 +96,19 @@ class SQLiteMessages(SQLiteBase):
                         mentions,
                         row.mentions_room,
                     )
-                    stored = conn.execute(_INSERT_MESSAGE, values).fetchone()
+                    key = (row.room_id, row.sender_id, row.client_msg_id)
+                    # A resend is found before the insert: a conflicting insert would
+                    # still take an id (AUTOINCREMENT), a gap in the positions.
+                    original = (
+                        None
+                        if row.client_msg_id is None
+                        else conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
+                    )
+                    stored = (
+                        None
+                        if original is not None
+                        else conn.execute(_INSERT_MESSAGE, values).fetchone()
+                    )
                     if stored is not None:
                         # After the insert, so a resend still answers its original.
                         rules.check(row)
@@ -102,9 +121,10 @@ class SQLiteMessages(SQLiteBase):
                         added.append(Added(message, new=True))
                         continue
                     # A resend: answer with the original (the write lock is ours, so it
-                    # cannot have changed since the conflict), with its files.
-                    key = (row.room_id, row.sender_id, row.client_msg_id)
-                    original = conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
+                    # cannot have changed since the look), with its files. (A conflict the
+                    # look missed cannot happen while the lock is ours; read it if so.)
+                    if original is None:
+                        original = conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
                     files_of = files_of_messages(conn, ids_with_files([original]))
                     (message,) = with_files([message_of(original)], files_of)
                     added.append(Added(message, new=False))

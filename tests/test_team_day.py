@@ -1,0 +1,74 @@
+"""bench/team_day.py's simulated users against a real server: a short, bounded run with a
+handful of users, every action played (the mix made even, and think times short, so
+that each comes up dozens of times) and answered without an error, on each backend.
+
+The figures themselves are the benchmark's (docs/PERFORMANCE.md, "A team's day"); this
+checks that what it plays is what the server answers, so that a change to the protocol
+that would make the benchmark count errors, or wait for frames that never come, shows
+here first."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import trio
+from support import chat_environ, start_server
+
+from chat.config import Config
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import team_day  # noqa: E402
+from team_day_actions import ACTIONS, MIX  # noqa: E402
+from team_day_team import load_postgres, load_sqlite, make_team  # noqa: E402
+
+USERS = 12
+
+
+class _InProcess:
+    """The test's server as the generator sees it: CPU is this process's."""
+
+    database = None
+
+    def __init__(self, port: int) -> None:
+        self.label, self.port = "chat-test", port
+
+    def cpu_seconds(self) -> float:
+        return time.process_time()
+
+    def pid(self) -> int | None:
+        return None
+
+
+async def test_every_action_is_played_and_answered(nursery: trio.Nursery, config: Config) -> None:
+    team = make_team(USERS, rooms=4, seed=1)
+    env = chat_environ(config)
+    if config.database_url is None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        await trio.to_thread.run_sync(load_sqlite, team, config.data_dir, env, "password", 1)
+    else:
+        url = config.database_url
+        await trio.to_thread.run_sync(load_postgres, team, url, env, "password", 1)
+    server = await start_server(nursery, config)
+    plan = team_day.Plan(
+        steps=[USERS],
+        join_rate=50.0,
+        settle_s=1.0,
+        window_s=8.0,
+        budget_s=60.0,
+        think_min_s=0.05,
+        think_mean_s=0.15,
+        mix=[(name, 1.0) for name, _ in MIX],
+        refine=False,  # one window, whether or not it holds: latency is not checked here
+    )
+    tokens = team.tokens(config.jwt_secret)
+    generator = team_day.Generator(_InProcess(server.port), team, tokens, plan, seed=1)
+    with trio.fail_after(60):
+        (window,) = await generator.run()
+    assert window["errors"] == 0, window["error_samples"]
+    played = {action: figures["count"] for action, figures in window["per_action"].items()}
+    assert played["connect"] == USERS
+    assert all(played.get(action, 0) > 0 for action in ACTIONS), played
