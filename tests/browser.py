@@ -1,17 +1,22 @@
 """Driving real headless Chromium pages from Trio tests.
 
 Playwright's synchronous API runs in a worker thread (`in_browser`): each test's browser
-scenario is one plain function, given a fresh browser, while the server under test runs
-on the Trio thread. The browser is Debian's `chromium` (no browser download); with
-CI=true a browser that cannot start fails the test instead of skipping it.
+scenario is one plain function, given the session's browser (the contexts it opens are
+closed after it), while the server under test runs on the Trio thread. The browser is
+Debian's `chromium` (no browser download); with CI=true a browser that cannot start
+fails the test instead of skipping it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -46,35 +51,85 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"headless Chromium is not available: {reason}")
 
 
-def _run(scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
-    if not os.path.exists(CHROMIUM):
-        raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError as error:
-        raise BrowserUnavailable(f"playwright is not installed ({error})") from None
-    # Playwright's sync API runs its own asyncio loop in this thread. trio-asyncio
-    # (imported by the PostgreSQL tests) replaces asyncio's policy process-wide; a
-    # policy set in this thread takes precedence, for this thread only.
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
+class _BrowserThread:
+    """One headless Chromium for the whole test session (per pytest process), in a
+    thread of its own, which runs one test's scenario at a time.
+
+    Playwright's synchronous API belongs to the thread that started it, and starting it
+    and Chromium costs a couple of seconds of CPU: paid once, not by each of the
+    browser tests. Each scenario still starts from a clean slate: the browser contexts
+    (pages, cookies, storage, permissions) it opened are closed when it ends, and a
+    browser that died is launched again for the next one.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """`scenario(browser, *args)` in the browser's thread; waits for it (blocking)."""
+        if not os.path.exists(CHROMIUM):
+            raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+        with self._lock:
+            if self._thread is None:
+                # A daemon: it holds nothing that needs closing when the tests end (the
+                # browser's processes go with the process's pipes).
+                self._thread = threading.Thread(target=self._serve, daemon=True)
+                self._thread.start()
+        done: Future[T] = Future()
+        self._jobs.put((scenario, args, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        try:
+            from playwright.sync_api import Error, sync_playwright
+        except ImportError as error:
+            self._refuse_all(BrowserUnavailable(f"playwright is not installed ({error})"))
+            return
+        # Playwright's sync API runs its own asyncio loop in this thread. trio-asyncio
+        # (imported by the PostgreSQL tests) replaces asyncio's policy process-wide; a
+        # policy set in this thread takes precedence, for this thread only.
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
         with sync_playwright() as playwright:
-            try:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            except Error as error:
-                raise BrowserUnavailable(str(error).splitlines()[0]) from None
-            try:
-                return scenario(browser, *args)
-            finally:
-                browser.close()
-    finally:
-        asyncio.set_event_loop_policy(None)
+            browser = None
+            while True:
+                scenario, args, done = self._jobs.get()
+                if browser is None or not browser.is_connected():
+                    try:
+                        browser = playwright.chromium.launch(
+                            executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+                        )
+                    except Error as error:
+                        browser = None
+                        done.set_exception(BrowserUnavailable(str(error).splitlines()[0]))
+                        continue
+                before = set(browser.contexts)
+                try:
+                    done.set_result(scenario(browser, *args))
+                except BaseException as error:  # the test's failure, reported in the test
+                    done.set_exception(error)
+                finally:
+                    for context in browser.contexts:
+                        if context not in before:
+                            with contextlib.suppress(Error):
+                                context.close()
+
+    def _refuse_all(self, error: BaseException) -> None:
+        while True:
+            _scenario, _args, done = self._jobs.get()
+            done.set_exception(error)
+
+
+_BROWSER = _BrowserThread()
 
 
 async def in_browser(scenario: Callable[..., T], *args: Any) -> T:
-    """Run `scenario(browser, *args)` with a fresh headless Chromium, in a thread."""
+    """Run `scenario(browser, *args)` in the session's headless Chromium (its own
+    thread), with the browser contexts it opens closed after it."""
     try:
-        return await trio.to_thread.run_sync(partial(_run, scenario, args))
+        return await trio.to_thread.run_sync(partial(_BROWSER.run, scenario, args))
     except BrowserUnavailable as error:
         _unavailable(str(error))
         raise

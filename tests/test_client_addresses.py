@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from support import STEP, Server, in_ci, raw_upgrade, start_server, status_of
+from support import STEP, TLS, Server, in_ci, raw_upgrade, start_server, status_of
 from test_rate_limits import limited
 from test_slow_clients import read_response
 
@@ -102,7 +102,7 @@ def authority(server: Server) -> str:
 
 
 def ipv6_client(server: Server) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://{authority(server)}", timeout=STEP)
+    return httpx.AsyncClient(base_url=f"http://{authority(server)}", timeout=STEP, verify=TLS)
 
 
 async def failed_login(client: httpx.AsyncClient, forwarded_for: str | None = None) -> int:

@@ -26,7 +26,7 @@ import httpx
 import pytest
 import trio
 from quart_trio import QuartTrio
-from support import STEP, Server, http_client, server_config, start_server
+from support import STEP, TLS, Server, http_client, server_config, start_server
 
 from chat.account_data import AccountData, DataStore
 from chat.auth import Passwords
@@ -186,7 +186,10 @@ def _fresh_token(base: str, email: str, password: str) -> Callable[[], str]:
 
     def log_in() -> str:
         response = httpx.put(
-            f"{base}/login", json={"Email": email, "Password": password}, timeout=STEP
+            f"{base}/login",
+            json={"Email": email, "Password": password},
+            timeout=STEP,
+            verify=TLS,  # one TLS context, not one per request (support.TLS)
         )
         assert response.status_code == 200, response.text
         return response.json()["token"]

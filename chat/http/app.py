@@ -53,6 +53,7 @@ from .accounts import accounts_routes
 from .client import add_security_headers, client_routes
 from .files import file_routes
 from .health import health_routes
+from .lazy_rules import LazyRule
 from .messages import message_routes
 from .metrics import metrics_routes
 from .moderation import moderation_routes
@@ -172,6 +173,7 @@ def create_app(
     browser's session routes use `sessions` and `config`'s session settings."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
+    app.url_rule_class = LazyRule  # no URL builders compiled at start (chat.http.lazy_rules)
     app.request_class = request_class(upload_bytes=files.max_file_bytes + FORM_SLACK_BYTES)
     app.asgi_http_class = StreamingHttpConnection
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes

@@ -14,8 +14,10 @@ network error or a timeout: try again later, after Retry-After if it said), or r
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -75,6 +77,15 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings pushes are sent with (the system's CA certificates), made once per
+    process: loading the certificates costs tens of milliseconds, which every server
+    started in a process (the tests start thousands) would otherwise pay again. A context
+    is safe to share between clients."""
+    return ssl.create_default_context()
+
+
 class PushSender:
     """Sends pushes through one HTTP client (its connections are reused per push
     service), which the caller opens and closes (`open_client`)."""
@@ -88,6 +99,7 @@ class PushSender:
         """The client pushes go through: no redirects, no proxy settings from the
         environment, `timeout` for connecting and for each read and write."""
         return httpx.AsyncClient(
+            verify=_tls_context(),
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(timeout),
