@@ -125,6 +125,41 @@ class _BrowserThread:
 _BROWSER = _BrowserThread()
 
 
+def _run_in_own_browser(scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """`scenario(browser, *args)` with a Chromium of its own, launched and closed here."""
+    if not os.path.exists(CHROMIUM):
+        raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError as error:
+        raise BrowserUnavailable(f"playwright is not installed ({error})") from None
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())  # as in `_serve`
+    try:
+        with sync_playwright() as playwright:
+            try:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            except Error as error:
+                raise BrowserUnavailable(str(error).splitlines()[0]) from None
+            try:
+                return scenario(browser, *args)
+            finally:
+                browser.close()
+    finally:
+        asyncio.set_event_loop_policy(None)
+
+
+async def in_own_browser(scenario: Callable[..., T], *args: Any) -> T:
+    """`in_browser`, with a Chromium of its own, for a scenario that needs a browser
+    nobody used before: a push delivered through DevTools' ServiceWorker domain once
+    never showed its notification in the session's long-lived browser, after hundreds of
+    other tests' contexts (it always does in a fresh one)."""
+    try:
+        return await trio.to_thread.run_sync(partial(_run_in_own_browser, scenario, args))
+    except BrowserUnavailable as error:
+        _unavailable(str(error))
+        raise
+
+
 async def in_browser(scenario: Callable[..., T], *args: Any) -> T:
     """Run `scenario(browser, *args)` in the session's headless Chromium (its own
     thread), with the browser contexts it opens closed after it."""

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from browser import WAIT_MS, Client, in_browser, registered
+from browser import WAIT_MS, Client, in_browser, in_own_browser, registered
 from support import Server
 from test_browser import _no_script_errors
 
@@ -260,4 +260,4 @@ async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
         }
         _no_script_errors(bob)
 
-    await in_browser(scenario)
+    await in_own_browser(scenario)

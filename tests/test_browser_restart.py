@@ -39,6 +39,7 @@ async def test_the_browser_client_chats_on_through_a_rolling_restart(
     site: tuple[Nginx, list[Instance]], tmp_path: Path
 ) -> None:
     nginx, running = site
+    token = trio.lowlevel.current_trio_token()  # the scenario runs in the browser's thread
 
     async def restart_every_instance() -> None:
         for number, instance in enumerate(list(running)):
@@ -53,7 +54,7 @@ async def test_the_browser_client_chats_on_through_a_rolling_restart(
         alice.say("before the restart")
         bob.wait_for_message("before the restart")
         pages_loaded = [c.requests.count("GET ") for c in (alice, bob)]  # GET /
-        trio.from_thread.run(restart_every_instance)
+        trio.from_thread.run(restart_every_instance, trio_token=token)
         for client in (alice, bob):
             client.wait_online()
         alice.say("after the restart")
