@@ -268,7 +268,8 @@ def _run(
         shared_reads=args.shared_reads,
         load_seconds=round(load_s, 1),
         all_live_wall_seconds=round(live_wall, 3),
-        all_live_line=live,
+        # None when nobody printed "all live" (the final line is then `result` itself).
+        all_live_line=None if result is live else live,
         server_cpu_seconds=round(server_cpu, 2),
         database_cpu_seconds=db_cpu,
         loadgen_cpu_seconds=round(gen_cpu, 2),
