@@ -158,8 +158,6 @@ class RecentHistory:
         self.per_room = per_room
         self.max_rooms = max_rooms
         self._windows: OrderedDict[int, RoomWindow] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
         self.evictions = 0
 
     def window(self, room_id: int) -> RoomWindow | None:

@@ -51,6 +51,21 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"headless Chromium is not available: {reason}")
 
 
+def _require_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+
+
+def _launch(playwright: Any) -> Any:
+    """A headless Chromium from `playwright`; `BrowserUnavailable` if it cannot start."""
+    from playwright.sync_api import Error
+
+    try:
+        return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    except Error as error:
+        raise BrowserUnavailable(str(error).splitlines()[0]) from None
+
+
 class _BrowserThread:
     """One headless Chromium for the whole test session (per pytest process), in a
     thread of its own, which runs one test's scenario at a time.
@@ -70,8 +85,7 @@ class _BrowserThread:
 
     def run(self, scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
         """`scenario(browser, *args)` in the browser's thread; waits for it (blocking)."""
-        if not os.path.exists(CHROMIUM):
-            raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+        _require_chromium()
         with self._lock:
             if self._thread is None:
                 # A daemon: it holds nothing that needs closing when the tests end (the
@@ -98,12 +112,10 @@ class _BrowserThread:
                 scenario, args, done = self._jobs.get()
                 if browser is None or not browser.is_connected():
                     try:
-                        browser = playwright.chromium.launch(
-                            executable_path=CHROMIUM, args=CHROMIUM_FLAGS
-                        )
-                    except Error as error:
+                        browser = _launch(playwright)
+                    except BrowserUnavailable as error:
                         browser = None
-                        done.set_exception(BrowserUnavailable(str(error).splitlines()[0]))
+                        done.set_exception(error)
                         continue
                 before = set(browser.contexts)
                 try:
@@ -127,19 +139,15 @@ _BROWSER = _BrowserThread()
 
 def _run_in_own_browser(scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
     """`scenario(browser, *args)` with a Chromium of its own, launched and closed here."""
-    if not os.path.exists(CHROMIUM):
-        raise BrowserUnavailable(f"{CHROMIUM} does not exist (apt-get install chromium)")
+    _require_chromium()
     try:
-        from playwright.sync_api import Error, sync_playwright
+        from playwright.sync_api import sync_playwright
     except ImportError as error:
         raise BrowserUnavailable(f"playwright is not installed ({error})") from None
     asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())  # as in `_serve`
     try:
         with sync_playwright() as playwright:
-            try:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            except Error as error:
-                raise BrowserUnavailable(str(error).splitlines()[0]) from None
+            browser = _launch(playwright)
             try:
                 return scenario(browser, *args)
             finally:
