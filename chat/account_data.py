@@ -124,6 +124,7 @@ class AccountData:
         exports_at_once: int = 2,
         published: Callable[[int], None] | None = None,
         revoked: Callable[[int], Any] | None = None,
+        names_changed: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -135,6 +136,7 @@ class AccountData:
         self._exports = trio.Semaphore(exports_at_once)
         self._published = published
         self._revoked = revoked
+        self._names_changed = names_changed
         self._clock = clock
 
     # --- export ---
@@ -286,6 +288,8 @@ class AccountData:
             await self._storage.delete(file.storage_key)
             await self._storage.delete(file.thumbnail_key)
         await self._tombstone_messages(user.id)
+        if self._names_changed is not None:  # the history kept in memory (chat.history_cache)
+            await self._names_changed()
         log.info("account erased", extra={"user_id": user.id, "files": len(files)})
         return True
 

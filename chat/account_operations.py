@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import names, validation
 from .auth import LOCAL, Passwords, Tokens
@@ -27,6 +27,9 @@ from .errors import (
 from .rate_limits import RateLimits
 from .revocations import TOKEN_REVOKED, Revocations
 from .store import AccountData, Accounts, User
+
+if TYPE_CHECKING:
+    from .history_cache import HistoryCache
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class AccountOperations:
     tokens: Tokens
     rate_limits: RateLimits
     revocations: Revocations
+    history_cache: HistoryCache
 
     async def register(
         self,
@@ -233,7 +237,10 @@ class AccountOperations:
         from now on (names are joined in when messages are read, never copied)."""
         new_name = names.new_user_name(new_name, "new name")
         await require_name_free(self.store, new_name)
-        return await self.store.rename_user(identity.user_id, new_name)
+        user = await self.store.rename_user(identity.user_id, new_name)
+        # Names are in the windows of history kept in memory: they go, everywhere.
+        await self.history_cache.names_changed()
+        return user
 
     async def confirm_password(self, identity: Identity, password: str, *, address: str) -> User:
         """The caller's account, if `password` is its password (`InvalidCredentials` if

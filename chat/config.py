@@ -68,6 +68,9 @@ class Config:
     #: Whether identical resumes and history reads in flight at once are read once
     #: (`chat.shared_reads`); off, each is a query of its own (to measure what it saves).
     shared_reads: bool = True
+    #: MiB the newest messages of active rooms may take in memory (`chat.history_cache`);
+    #: 0: history, resumes and first pages are all read from the table.
+    history_cache_mb: int = 64
     workers: int = 1
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -181,6 +184,10 @@ def _seconds_or_unlimited(text: str) -> float | None:
 def _retention_days(text: str) -> int | None:
     """Days to keep messages, 1 to `MAX_RETENTION_DAYS`; empty: forever."""
     return None if not text.strip() else _integer(text.strip(), 1, MAX_RETENTION_DAYS)
+
+
+def _history_cache_mb(text: str) -> int:
+    return _integer(text, 0, 1 << 20)
 
 
 def _positive_int(text: str) -> int:
@@ -632,6 +639,16 @@ SETTINGS: tuple[Setting, ...] = (
         "query of its own (to measure what sharing saves: bench/reconnect_storm.py).",
     ),
     Setting(
+        "history_cache_mb",
+        "CHAT_HISTORY_CACHE_MB",
+        None,
+        _history_cache_mb,
+        "MiB each instance may spend keeping the newest messages (up to 200) of the rooms "
+        "asked about lately, to answer `history`, `/ws` resumes and the first page of "
+        "`GET /messages` without the database (the least recently asked-about rooms "
+        "are dropped first); `0`: every answer is read from the database.",
+    ),
+    Setting(
         "workers",
         "CHAT_WORKERS",
         "--workers",
@@ -928,6 +945,7 @@ _NOUNS = {
     "rate_limits": "rate limits switch",
     "bus_carry": "bus carry switch",
     "shared_reads": "shared reads switch",
+    "history_cache_mb": "history cache size",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",
     "session_token_ttl": "session token lifetime",

@@ -38,6 +38,12 @@ class MessagePages:
         """Messages older than `last_id` (0: from the newest)."""
         _checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
+        if not last_id:  # the first page: from memory when the room's window holds it
+            cached = await self._service.history_cache.latest(
+                room.id, limit, skip_deleted=False, kind="page"
+            )
+            if cached is not None:
+                return cached[::-1]
         return await self._store.messages_before(room.id, last_id or None, limit)
 
     async def after(

@@ -24,6 +24,7 @@ rises), as many changes, and at most `max_rooms` windows.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,21 @@ from .store.records import Change, Message, Room
 PER_ROOM = 200
 #: The most rooms with a window at once.
 MAX_ROOMS = 1000
+#: What a held message or change costs besides its text, in bytes: the record, its
+#: dates, its entries in the window's list and dict (measured with tracemalloc: about
+#: 600 for a message with no reactions or files); each reaction or file adds `PART_BYTES`.
+ITEM_BYTES = 600
+PART_BYTES = 200
+
+
+def cost(item: Message | Change) -> int:
+    """The bytes a window spends holding `item` (an estimate: `ITEM_BYTES`), counted
+    against the memory ceiling (`RecentHistory`). O(1): a string's size is known."""
+    if isinstance(item, Message):
+        parts = len(item.reactions) + len(item.files)
+        return ITEM_BYTES + sys.getsizeof(item.body) + PART_BYTES * parts
+    text = 0 if item.text is None else sys.getsizeof(item.text)
+    return ITEM_BYTES + text + PART_BYTES * len(item.reactions)
 
 
 class RoomWindow:
@@ -55,10 +71,15 @@ class RoomWindow:
         ordered = sorted(newest, key=lambda message: message.id)[-per_room:]
         self._ids = [message.id for message in ordered]
         self._messages = {message.id: message for message in ordered}
+        #: What it holds, in bytes (`cost`): kept as items come and go.
+        self.bytes = sum(cost(message) for message in ordered)
         # Fewer than asked for: the read reached the room's first message.
         self.floor = 0 if len(ordered) < per_room else ordered[0].id - 1
         self.changes_floor = through
         self.through = through
+        #: The writer's position from which the window may answer (`chat.history_cache`):
+        #: the table's newest position when it was read.
+        self.ready_at = through
         self._changes: list[Change] = []
 
     def __len__(self) -> int:
@@ -71,27 +92,40 @@ class RoomWindow:
                 return  # older than the window, or already read with it
             insort(self._ids, item.id)  # a late commit may land below the newest
             self._messages[item.id] = item
+            self.bytes += cost(item)
             if len(self._ids) > self.per_room:
                 self.floor = self._ids.pop(0)
-                del self._messages[self.floor]
+                self.bytes -= cost(self._messages.pop(self.floor))
         else:
             if item.seq > self.changes_floor:
                 self._changes.append(item)
+                self.bytes += cost(item)
                 if len(self._changes) > self.per_room:
-                    self.changes_floor = self._changes.pop(0).seq
+                    dropped = self._changes.pop(0)
+                    self.changes_floor = dropped.seq
+                    self.bytes -= cost(dropped)
             message = self._messages.get(item.message_id)
             if message is not None:
-                self._messages[item.message_id] = changed(message, item)
+                now = changed(message, item)
+                self._messages[item.message_id] = now
+                self.bytes += cost(now) - cost(message)
         self.through = max(self.through, item.position)
+
+    def advance(self, position: int) -> None:
+        """Every item of the stream up to `position` was offered: none of them was the
+        room's, so the window is exact through it (`messages_between`, `changes_between`)."""
+        self.through = max(self.through, position)
 
     def expired(self, up_to_id: int) -> None:
         """Retention deleted every message of the room with an id up to `up_to_id`."""
         cut = bisect_left(self._ids, up_to_id + 1)
         for message_id in self._ids[:cut]:
-            del self._messages[message_id]
+            self.bytes -= cost(self._messages.pop(message_id))
         del self._ids[:cut]
         # Their changes went with them (ON DELETE CASCADE): a resume no longer sees them.
-        self._changes = [c for c in self._changes if c.message_id > up_to_id]
+        kept = [c for c in self._changes if c.message_id > up_to_id]
+        self.bytes -= sum(cost(c) for c in self._changes) - sum(cost(c) for c in kept)
+        self._changes = kept
         if up_to_id >= self.floor:
             # Nothing of the room older than the window is left: it holds all there is.
             self.floor = 0
@@ -152,13 +186,24 @@ def changed(message: Message, change: Change) -> Message:
 
 
 class RecentHistory:
-    """The windows of the rooms asked about lately (module docstring)."""
+    """The windows of the rooms asked about lately (module docstring): at most
+    `max_rooms` of them, holding at most `max_bytes` in all (`cost`), the least recently
+    used evicted first."""
 
-    def __init__(self, *, per_room: int = PER_ROOM, max_rooms: int = MAX_ROOMS) -> None:
+    def __init__(
+        self, *, per_room: int = PER_ROOM, max_rooms: int = MAX_ROOMS, max_bytes: int | None = None
+    ) -> None:
         self.per_room = per_room
         self.max_rooms = max_rooms
+        self.max_bytes = max_bytes
         self._windows: OrderedDict[int, RoomWindow] = OrderedDict()
+        #: What the windows hold, in bytes (`RoomWindow.bytes`, summed).
+        self.bytes = 0
+        #: Windows evicted to stay within the bounds (a plain count, for the metrics).
         self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._windows)
 
     def window(self, room_id: int) -> RoomWindow | None:
         """The room's window, if it has one (now the most recently used)."""
@@ -167,35 +212,67 @@ class RecentHistory:
             self._windows.move_to_end(room_id)
         return window
 
-    def open(self, room_id: int, newest: Sequence[Message], *, through: int) -> RoomWindow:
-        """Open the room's window from a read of the table up to `through` (see
-        `RoomWindow`); the least recently used window goes if there are too many."""
+    def open(
+        self,
+        room_id: int,
+        newest: Sequence[Message],
+        *,
+        through: int,
+        then: Iterable[Message | Change] = (),
+        ready_at: int | None = None,
+    ) -> RoomWindow:
+        """Open the room's window from a read of the table (see `RoomWindow`), with the
+        items published for the room since `through` applied (`then`); it may answer
+        once the stream reaches `ready_at` (`through` if not given). The least recently
+        used windows go if there are too many."""
+        self.forget_room(room_id)
         window = RoomWindow(room_id, newest, through=through, per_room=self.per_room)
+        for item in then:
+            window.apply(item)
+        window.ready_at = through if ready_at is None else ready_at
         self._windows[room_id] = window
-        self._windows.move_to_end(room_id)
-        while len(self._windows) > self.max_rooms:
-            self._windows.popitem(last=False)
-            self.evictions += 1
+        self.bytes += window.bytes
+        self._evict()
         return window
 
     def offer(self, items: Iterable[tuple[Message | Change, Room]]) -> None:
         """A published batch (`MessageWriter.follow`): applied to the windows it concerns."""
         windows = self._windows
+        grown = 0
         for item, room in items:
             window = windows.get(room.id)
             if window is not None:
+                before = window.bytes
                 window.apply(item)
+                grown += window.bytes - before
+        if grown:
+            self.bytes += grown
+            self._evict()
 
     def expired(self, room_id: int, up_to_id: int) -> None:
         """Retention's "expired" event: the room's messages up to `up_to_id` are gone."""
         window = self._windows.get(room_id)
         if window is not None:
+            before = window.bytes
             window.expired(up_to_id)
+            self.bytes += window.bytes - before
 
     def forget_room(self, room_id: int) -> None:
         """Drop the room's window (its messages changed in a way the stream does not say)."""
-        self._windows.pop(room_id, None)
+        window = self._windows.pop(room_id, None)
+        if window is not None:
+            self.bytes -= window.bytes
 
     def forget_all(self) -> None:
         """Drop every window (a rename: names are in every window)."""
         self._windows.clear()
+        self.bytes = 0
+
+    def _evict(self) -> None:
+        windows = self._windows
+        while len(windows) > self.max_rooms or (
+            self.max_bytes is not None and self.bytes > self.max_bytes and windows
+        ):
+            _room_id, window = windows.popitem(last=False)
+            self.bytes -= window.bytes
+            self.evictions += 1

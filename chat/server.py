@@ -50,6 +50,9 @@ The task tree (docs/DESIGN.md draws it):
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── SharedReads.run        holds the identical resume and history reads in flight,
         │                          one task each, shared by their waiters (chat.shared_reads)
+        ├── HistoryCache.run       history from memory: sends its events (drop a room's
+        │                          window, or all), and drops every window when the count
+        │                          of erased accounts moves (chat.history_cache)
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -94,6 +97,8 @@ from .files.collector import FileCollector
 from .files.library import FileLibrary
 from .files.opening import open_storage
 from .front_door import FrontDoor
+from .history_cache import EVENT_TYPE as HISTORY_FORGET
+from .history_cache import HistoryCache, HistoryCacheCollector
 from .host_names import HostPolicy
 from .http.app import create_app
 from .http.server import HttpServer
@@ -186,6 +191,14 @@ async def serve(
         writer.follow(pusher.offer)
         # Identical resumes and history reads in flight at once, made once: one task.
         shared_reads = SharedReads(max_keys=MAX_KEYS if config.shared_reads else 0)
+        # History from memory: fed by the writer (each published batch); its task sends
+        # its events and watches for erasures made without a server.
+        history_cache = HistoryCache(
+            store,
+            lambda: writer.position,
+            max_bytes=config.history_cache_mb * 1024 * 1024,
+        )
+        writer.follow(history_cache.offer)
         service = ChatService(
             store,
             passwords,
@@ -202,6 +215,7 @@ async def serve(
             push=PushSubscriptions(store, vapid, push_hosts, pusher),
             edit_window_s=config.edit_window,
             shared_reads=shared_reads,
+            history_cache=history_cache,
         )
         # Files (`chat.files`): the library starts no task; the collector is one.
         files = FileLibrary(
@@ -222,12 +236,14 @@ async def serve(
             exports_at_once=config.exports_at_once,
             published=writer.committed_up_to,
             revoked=revocations.revoked,
+            names_changed=history_cache.names_changed,
         )
         collector = FileCollector(store, storage, failures=failures)
         # Retention (`chat.retention`): one task; one instance of a cluster deletes at a
         # time (its lease), and the rooms that lost messages hear of it.
 
         async def tell_expired(room_id: int, up_to_id: int) -> None:
+            await history_cache.messages_expired(room_id)
             frame = {"Type": "expired", "RoomID": room_id, "UpToID": up_to_id}
             await notices.send_to_members(room_id, frame)
 
@@ -302,6 +318,7 @@ async def serve(
             )
         )
         metrics.registry.register(SharedReadsCollector(shared_reads.stats))
+        metrics.registry.register(HistoryCacheCollector(history_cache))
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
             config.host,
@@ -339,10 +356,17 @@ async def serve(
                             ROOM_NOTICE: notices.on_room_event,
                             PRESENCE: presence.on_event,
                             CARRIED: writer.on_carried_event,
+                            HISTORY_FORGET: history_cache.on_event,
                         },
                         failures,
                     )
-                    await root.start(bus.run, writer.wake, events)
+
+                    def wake(position: int | None) -> None:
+                        # A (re)connected bus may have missed events: the windows go.
+                        history_cache.bus_woken(position)
+                        writer.wake(position)
+
+                    await root.start(bus.run, wake, events)
                     await root.start(carrier.run)
                     # Each instance's share of a limit depends on how many there are.
                     await root.start(rate_limits.run, bus, presence.instance_count)
@@ -356,6 +380,7 @@ async def serve(
                     await root.start(indexer.run)
                     await root.start(probe.run)
                     await root.start(shared_reads.run)
+                    await root.start(history_cache.run, bus)
                     await root.start(http.run)
                     listeners = await root.start(front_door.run)
                     address = listeners[0].socket.getsockname()[:2]

@@ -9,7 +9,7 @@ message is committed before anyone is told about it, and who is told.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +29,7 @@ from .errors import (
     NotAuthenticated,
     NotFound,
 )
+from .history_cache import HistoryCache
 from .message_changes import MessageChanges
 from .message_pages import MAX_PAGE, MessagePages
 from .message_reports import MessageReports
@@ -102,6 +103,18 @@ class Backlog:
     before_id: int | None
 
 
+def backlog_of(messages: Sequence[Message], changes: Sequence[Change]) -> Backlog:
+    """A resume's messages and changes (each in position order, whether read from the
+    table or from memory) as its `Backlog`: the newest `MAX_RESUME` of them."""
+    newest_first: list[Message | Change] = [*messages, *changes]
+    newest_first.sort(key=lambda item: item.position, reverse=True)
+    before_id = None
+    if len(newest_first) > MAX_RESUME:
+        newest_first = newest_first[:MAX_RESUME]
+        before_id = newest_first[-1].position
+    return Backlog(tuple(newest_first[::-1]), before_id)
+
+
 class ServiceStore(
     Accounts,
     AccountData,
@@ -144,6 +157,7 @@ class ChatService(AccountOperations):
         activity: Activity | None = None,
         edit_window_s: float | None = None,
         shared_reads: SharedReads | None = None,
+        history_cache: HistoryCache | None = None,
     ) -> None:
         self.store = store
         # The rooms `room` handed out, while something holds them (`room`).
@@ -172,6 +186,9 @@ class ChatService(AccountOperations):
         #: Identical resumes and history reads in flight at once, made once
         #: (`chat.shared_reads`; one that `serve` does not run reads each on its own).
         self.shared_reads = shared_reads or SharedReads()
+        #: The newest messages of active rooms, answering history, resumes and first pages
+        #: from memory (`chat.history_cache`; one that `serve` does not make is off).
+        self.history_cache = history_cache or HistoryCache(None, lambda: writer.position)
         #: A room's history a page at a time, for clients that scroll (`chat.message_pages`).
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.message_search`).
@@ -551,6 +568,9 @@ class ChatService(AccountOperations):
         fix the answer (positions at or below `up_to_id` are committed, and a message's
         present state is the same for all: a later change to it comes live to each), so
         sharing it is exact."""
+        cached = await self.history_cache.between(room.id, since_id, up_to_id)
+        if cached is not None:
+            return backlog_of(*cached)
         return await self.shared_reads.read(
             "resume",
             (room.id, since_id, up_to_id),
@@ -564,13 +584,7 @@ class ChatService(AccountOperations):
         changes = await self.store.room_changes(
             room_id, after=since_id, before=up_to_id + 1, limit=MAX_RESUME + 1
         )
-        newest_first: list[Message | Change] = [*messages, *changes]
-        newest_first.sort(key=lambda item: item.position, reverse=True)
-        before_id = None
-        if len(newest_first) > MAX_RESUME:
-            newest_first = newest_first[:MAX_RESUME]
-            before_id = newest_first[-1].position
-        return Backlog(tuple(newest_first[::-1]), before_id)
+        return backlog_of(messages, changes)
 
     async def history(self, room_id: int, count: int) -> list[Message]:
         """The `count` (1-100) latest messages of a room that were not deleted, oldest
@@ -581,6 +595,9 @@ class ChatService(AccountOperations):
         the request is in its answer, as a read of its own would have it."""
         if not 1 <= count <= MAX_HISTORY:
             raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
+        cached = await self.history_cache.latest(room_id, count, skip_deleted=True, kind="history")
+        if cached is not None:
+            return cached
         return await self.shared_reads.read(
             "history",
             (room_id, count, self.broadcaster.position),

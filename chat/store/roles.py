@@ -80,6 +80,10 @@ class Accounts(Protocol):
     async def rename_user(self, user_id: int, name: str) -> User:
         """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
 
+    async def erased_accounts(self) -> int:
+        """How many accounts have been erased: a count that moves whenever one is (names
+        change then), read every few seconds by `chat.history_cache`."""
+
     async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
         """Replace the user's password hash, if it still is `old_hash`, with `new_hash` and
         revoke every token issued so far (token_version + 1), in one statement. None when

@@ -10,7 +10,13 @@ from ...errors import Gone, NameTaken
 from ...names import name_key
 from ..records import User
 from ..shared import login_addresses
-from ..shared.accounts import DELETE_USER_SQL, USERS_BY_PREFIX_SQL, like_prefix, name_keys
+from ..shared.accounts import (
+    DELETE_USER_SQL,
+    ERASED_ACCOUNTS_SQL,
+    USERS_BY_PREFIX_SQL,
+    like_prefix,
+    name_keys,
+)
 from .base import PostgresBase, unique_violation, user_of
 
 if TYPE_CHECKING:
@@ -106,6 +112,9 @@ class PostgresAccounts(PostgresBase):
 
     async def user_by_email(self, email: str) -> User | None:
         return await self._user_where("email", email)
+
+    async def erased_accounts(self) -> int:
+        return int(await self._call(self._pool.fetchval, ERASED_ACCOUNTS_SQL))
 
     async def rename_user(self, user_id: int, name: str) -> User:
         keys = name_keys(name)

@@ -109,3 +109,8 @@ def assign_name_keys(
         taken[key] = name
         assigned.append((user_id, key))
     return assigned
+
+
+#: How many accounts have been erased (an erased account keeps no name key,
+#: chat/store/shared/account_data.py): the unique index on name_key answers it.
+ERASED_ACCOUNTS_SQL = "SELECT count(*) FROM users WHERE name_key IS NULL"

@@ -12,7 +12,13 @@ from ...errors import Gone
 from ...names import name_key
 from ..records import User
 from ..shared import login_addresses
-from ..shared.accounts import DELETE_USER_SQL, USERS_BY_PREFIX_SQL, like_prefix, name_keys
+from ..shared.accounts import (
+    DELETE_USER_SQL,
+    ERASED_ACCOUNTS_SQL,
+    USERS_BY_PREFIX_SQL,
+    like_prefix,
+    name_keys,
+)
 from .base import SQLiteBase, now_ms, transaction, user_integrity_error, user_of
 
 
@@ -72,6 +78,9 @@ class SQLiteAccounts(SQLiteBase):
 
     async def user_by_email(self, email: str) -> User | None:
         return await self._user_where("email", email)
+
+    async def erased_accounts(self) -> int:
+        return await self._run(lambda conn: int(conn.execute(ERASED_ACCOUNTS_SQL).fetchone()[0]))
 
     async def rename_user(self, user_id: int, name: str) -> User:
         keys = name_keys(name)
