@@ -78,6 +78,7 @@ class HistoryCacheStats:
     hits: dict[str, int] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     fills: int = 0
+    #: Windows dropped, by why (`HistoryCacheCollector`).
     forgotten: dict[str, int] = field(default_factory=dict)
 
 
@@ -118,15 +119,17 @@ class HistoryCache:
 
     def forget_room(self, room_id: int, why: str) -> None:
         """Drop the room's window, and any read of it in flight."""
+        held = len(self.recent)
         self.recent.forget_room(room_id)
         self._filling.pop(room_id, None)
-        self._count_forget(why)
+        self._count_forget(why, held - len(self.recent))
 
     def forget_all(self, why: str) -> None:
         """Drop every window, and every read of one in flight."""
+        held = len(self.recent)
         self.recent.forget_all()
         self._filling.clear()
-        self._count_forget(why)
+        self._count_forget(why, held)
 
     def bus_woken(self, position: int | None) -> None:
         """The bus's wake-up, seen first (`chat.server`): None means it has just
@@ -161,8 +164,9 @@ class HistoryCache:
         except Exception as error:  # the bus is away: its reconnection drops them all
             log.warning("could not tell the other instances to forget history: %s", error)
 
-    def _count_forget(self, why: str) -> None:
-        self.stats.forgotten[why] = self.stats.forgotten.get(why, 0) + 1
+    def _count_forget(self, why: str, windows: int) -> None:
+        if windows:
+            self.stats.forgotten[why] = self.stats.forgotten.get(why, 0) + windows
 
     # --- answers ---
 

@@ -24,18 +24,23 @@ from support import (
     PASSWORD,
     STEP,
     Account,
+    Clients,
     Server,
     account,
+    chat_environ,
     create_room,
     http_client,
     open_clients,
     postgres_url_or_skip,
+    run_chat,
+    server_config,
     start_server,
     throwaway_postgres_schema,
 )
 from test_metrics import scrape, value
 
 from chat.config import Config
+from chat.history_cache import ERASURE_CHECK_S
 
 LOBBY = 1
 #: An id above every message: a page before it is read from the table.
@@ -221,3 +226,98 @@ async def test_two_instances_answer_from_memory_what_the_table_holds(tmp_path: P
             await _play(team, 40, reader)
         for server in servers:
             assert await _memory_answered(server) > 0
+
+
+async def _backlog(clients: Clients, user: Account, room: int, since: int) -> list[Any]:
+    """What a resume from `since` sends after ``entered``: every frame until none comes
+    for a moment (the room is quiet meanwhile)."""
+    ws = await clients.json("/ws", token=user.token)
+    entered = await ws.request(
+        {"Type": "enter", "RoomID": room, "SinceID": since, "Presence": False}
+    )
+    assert entered["Type"] == "entered", entered
+    frames = []
+    while True:
+        with trio.move_on_after(0.3):
+            frames.append(await ws.receive())
+            continue
+        await ws.ws.aclose()
+        return frames
+
+
+async def test_a_resume_from_memory_sends_what_one_from_the_table_sends(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    postgres_url_or_skip()
+    async with throwaway_postgres_schema() as url:
+        cached = await start_server(nursery, server_config(tmp_path / "a", url))
+        table = await start_server(nursery, server_config(tmp_path / "b", url, history_cache_mb=0))
+        reader = await account(cached, "reader")
+        users = [await account(cached, name) for name in ("ann", "ben", "cy")]
+        room = await create_room(cached, users[0], "team", reader, *users[1:])
+        team = Team([cached], users, [room], seed=11)
+        async with http_client(cached) as client:
+            for _ in range(5):
+                await team.act(client)
+            # The window opens here: resumes from after this point can come from it.
+            await _same_pages(client, cached, reader, room, 10)
+            async with open_clients(cached) as on_cached, open_clients(table) as on_table:
+                for _ in range(8):
+                    for _ in range(5):
+                        await team.act(client)
+                    if len(team.sent) < 8:
+                        continue
+                    # Messages came after it, so the backlog is not empty.
+                    since = team.chooser.choice(team.sent[5:-2])[1]
+                    with trio.fail_after(STEP):
+                        while True:
+                            wanted = await _backlog(on_table, reader, room, since)
+                            got = await _backlog(on_cached, reader, room, since)
+                            if got == wanted:
+                                break
+                    assert wanted, "a resume with nothing to send proves nothing"
+        answers = "chat_history_cache_answers_total"
+        assert value(await scrape(cached), answers, kind="resume", source="memory") > 0
+
+
+async def test_an_erasure_made_without_a_server_reaches_the_windows(
+    server: Server, config: Config
+) -> None:
+    reader, leaving = await account(server, "reader"), await account(server, "leaving")
+    async with http_client(server) as client:
+        for n in range(3):
+            url = f"{server.http}/messages/{LOBBY}"
+            await client.post(url, headers=leaving.auth, json={"Text": f"from leaving {n}"})
+        await _same_pages(client, server, reader, LOBBY, 5)  # the lobby's window is open
+        names = {item["Username"] for item in await _page(client, server, reader, LOBBY)}
+        assert "leaving" in names, names
+        # `chat user delete` erases from a process of its own, with no bus to tell.
+        erased = await run_chat(
+            "user", "delete", "--erase", "--yes", "leaving", env=chat_environ(config)
+        )
+        assert erased.returncode == 0, erased.stderr
+        with trio.fail_after(ERASURE_CHECK_S + STEP):
+            # Polling the server: nothing in this process to wait on.
+            while "leaving" in {  # noqa: ASYNC110
+                item["Username"] for item in await _page(client, server, reader, LOBBY)
+            }:
+                await trio.sleep(0.1)
+        await _same_pages(client, server, reader, LOBBY, 5)
+
+
+async def test_a_rename_drops_the_windows_and_the_next_page_shows_the_new_name(
+    server: Server,
+) -> None:
+    alice = await account(server, "alice")
+    async with http_client(server) as client:
+        url = f"{server.http}/messages/{LOBBY}"
+        await client.post(url, headers=alice.auth, json={"Text": "before the rename"})
+        await _same_pages(client, server, alice, LOBBY, 5)  # the lobby's window is open
+        renamed = await client.put(
+            f"{server.http}/change-name", headers=alice.auth, json={"NewName": "alicia"}
+        )
+        assert renamed.status_code == 200, renamed.text
+        page = await _page(client, server, alice, LOBBY, limit=5)
+    assert [item["Username"] for item in page] == ["alicia"]
+    samples = await scrape(server)
+    assert value(samples, "chat_history_cache_dropped_total", why="names") == 1

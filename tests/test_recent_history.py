@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chat.recent_history import RecentHistory, RoomWindow, changed
+from chat.recent_history import RecentHistory, RoomWindow, changed, cost
 from chat.store.records import Change, FileRef, Message, Reaction, Room
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
@@ -161,6 +161,55 @@ def test_a_batch_reaches_only_the_rooms_with_a_window() -> None:
     assert recent.window(2) is None
 
 
+def test_the_memory_ceiling_evicts_the_least_recently_asked_about_rooms() -> None:
+    one_room = RoomWindow(1, [message(1), message(2)], through=2).bytes
+    recent = RecentHistory(max_bytes=2 * one_room)
+    recent.open(1, [message(1), message(2)], through=2)
+    recent.open(2, [message(1, room_id=2), message(2, room_id=2)], through=2)
+    recent.window(1)  # asked about: room 2 is now the least recently used
+    recent.open(3, [message(1, room_id=3), message(2, room_id=3)], through=2)
+    assert (recent.window(1) is not None, recent.window(2), recent.window(3) is not None) == (
+        True,
+        None,
+        True,
+    )
+    assert (recent.bytes, recent.evictions) == (2 * one_room, 1)
+
+
+def test_a_window_that_grows_past_the_ceiling_evicts_older_rooms() -> None:
+    recent = RecentHistory()
+    recent.open(1, [message(i) for i in range(1, 6)], through=5)  # the larger, older room
+    recent.open(2, [message(6, room_id=2)], through=6)
+    recent.max_bytes = recent.bytes + 10  # room 2's next message takes it past the ceiling
+    recent.offer([(message(7, "a longer text than before", room_id=2), room(2))])
+    assert recent.window(1) is None and recent.window(2) is not None
+    assert recent.bytes <= recent.max_bytes
+
+
+def test_forgetting_gives_back_what_a_window_held() -> None:
+    recent = RecentHistory()
+    recent.open(1, [message(1)], through=1)
+    recent.open(2, [message(2, room_id=2)], through=2)
+    recent.forget_room(1)
+    assert recent.bytes == cost(message(2, room_id=2))
+    recent.forget_all()
+    assert (recent.bytes, len(recent)) == (0, 0)
+
+
+def test_items_published_while_the_table_was_read_are_applied_on_opening() -> None:
+    recent = RecentHistory()
+    # Read: message 1 as of the read; meanwhile message 2 came and 1 was edited.
+    window = recent.open(
+        1,
+        [message(1)],
+        through=1,
+        then=[message(2), change(3, 1, "edited", text="new")],
+        ready_at=3,
+    )
+    assert [m.body for m in window.latest(5, skip_deleted=False) or []] == ["new", "m2"]
+    assert window.ready_at == 3
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_random_streams_leave_the_window_as_the_table_reads(seed: int) -> None:
     chooser = random.Random(seed)
@@ -228,5 +277,9 @@ def test_random_streams_leave_the_window_as_the_table_reads(seed: int) -> None:
             ]
     # The window kept its bound, and can always answer for its own newest message.
     assert len(window) <= per_room
+    # Its size is what it holds, however items came and went.
+    held = window.latest(per_room, skip_deleted=False) or []
+    kept = window.changes_between(window.changes_floor, window.through) or []
+    assert window.bytes == sum(map(cost, held)) + sum(map(cost, kept))
     if table:
         assert window.latest(1, skip_deleted=False) == [table[max(table)]]
