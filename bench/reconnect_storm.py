@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,11 @@ def _hash(ids: list[int]) -> int:
     return h
 
 
-_SAMPLE = re.compile(r"^(chat_history_seconds_count|chat_shared_reads_total\S*) (\S+)$", re.M)
+_SAMPLE = re.compile(
+    r"^(chat_history_seconds_count|chat_shared_reads_total\S*|chat_history_cache_\w+_total\S*)"
+    r" (\S+)$",
+    re.M,
+)
 
 
 def _counters(port: int) -> dict[str, float]:
@@ -165,6 +170,25 @@ def _read_line(process: subprocess.Popen, deadline: float) -> dict:
         if line.startswith("{"):
             return json.loads(line)
         print(line, end="", file=sys.stderr)
+
+
+def _spy(directory: Path | None, target: Target, phase: str) -> subprocess.Popen | None:
+    """py-spy recording `target` into DIR/storm-<phase>.txt (raw, for flame graphs), if
+    a profile was asked for; `_stop_spy` ends it and waits for the file."""
+    if directory is None or target.process is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).with_name("py-spy")  # the bench extra installs it here
+    command = [str(beside) if beside.exists() else "py-spy", "record", "--nonblocking"]
+    command += ["-r", "100", "-f", "raw", "-d", str(int(RUN_TIMEOUT_S))]
+    command += ["-o", str(directory / f"storm-{phase}.txt"), "-p", str(target.process.pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_spy(spy: subprocess.Popen | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it recorded, then exits
+        spy.wait(60)
 
 
 def storm(args: argparse.Namespace) -> dict:
@@ -221,10 +245,14 @@ def _run(
     command += [f"{a.port},{b.port}", str(args.rooms), str(members), str(args.rate)]
     command += [str(args.seconds), str(token_file), str(room_file)]
     command += ["1" if args.reconnect_to == "other" else "0", str(base)]
+    # With --profile DIR: py-spy on instance b while the clients connect, then on the
+    # survivor from the kill until every client is live again.
+    spy = _spy(args.profile, b, "setup")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT_S + 180
         ready = _read_line(process, deadline)
+        _stop_spy(spy)
         print(f"  {ready['connections']} connected in {ready['setup_seconds']} s", file=sys.stderr)
         time.sleep(args.kill_after)
         survivor = b if args.reconnect_to == "other" else a
@@ -239,7 +267,9 @@ def _run(
         if args.reconnect_to == "restarted":
             a.start()  # same port; its clients' attempts are refused until it listens
             print(f"  restarted in {time.monotonic() - killed_at:.2f} s", file=sys.stderr)
+        spy = _spy(args.profile, survivor if args.reconnect_to == "other" else a, "storm")
         live = _read_line(process, deadline)  # every client cut off is live again
+        _stop_spy(spy)
         live_wall = time.monotonic() - killed_at
         db_cpu = _cpu(database, db_before)
         reads = _delta(_counters(survivor.port), counters)
@@ -295,6 +325,12 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=4.0, help="seconds of flow first")
     parser.add_argument("--reconnect-to", choices=["other", "restarted"], default="other")
     parser.add_argument("--shared-reads", choices=["on", "off"], default="on")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the clients' set-up and the storm into DIR (raw stacks)",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("CHAT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),

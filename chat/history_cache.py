@@ -9,7 +9,8 @@ carry.
 
 Opening a window (`_fill`, in the task of the request that missed): note P0, the
 writer's position, and from then on record the room's published items; read the room's
-newest `PER_ROOM` messages (tombstones included), then the table's newest position Q;
+newest `PER_ROOM` messages (tombstones included), the changes made to the room's
+messages since the oldest of them, then the table's newest position Q;
 build the window from the read and apply what was recorded. The read may already show
 items published after P0, so until the writer has published everything up to Q the
 window can be ahead of itself (an older edit re-applied over a newer deletion); changes
@@ -52,9 +53,9 @@ from .store.records import Change, Message, Room
 
 if TYPE_CHECKING:
     from .bus import Bus
-    from .store.roles import Accounts, History, Messages
+    from .store.roles import Accounts, Changes, History, Messages
 
-    class CacheStore(Accounts, History, Messages, Protocol):
+    class CacheStore(Accounts, Changes, History, Messages, Protocol):
         """The roles the cache reads."""
 
 
@@ -222,8 +223,17 @@ class HistoryCache:
         # between reading the position and registering.
         recorded: list[Message | Change] = []
         self._filling[room_id] = recorded
+        per_room = self.recent.per_room
         try:
-            newest = await self._store.messages_before(room_id, None, self.recent.per_room)
+            newest = await self._store.messages_before(room_id, None, per_room)
+            # The changes since the oldest message held (one more than it keeps: then it
+            # knows where its record of them starts), so that a resume from before the
+            # window opened can be answered too: after a restart or a kill elsewhere,
+            # every client resumes from before.
+            floor = 0 if len(newest) < per_room else newest[-1].id - 1
+            changes = await self._store.room_changes(
+                room_id, after=floor, before=None, limit=per_room + 1
+            )
             ready_at = await self._store.last_position()
         finally:
             # Cancelled or failed: the entry goes, and nothing half-read stays.
@@ -234,7 +244,13 @@ class HistoryCache:
             return None
         self.stats.fills += 1
         return self.recent.open(
-            room_id, newest, through=opened_at, then=recorded, ready_at=ready_at
+            room_id,
+            newest,
+            through=opened_at,
+            then=recorded,
+            ready_at=ready_at,
+            changes=changes[::-1],
+            changes_floor=floor,
         )
 
     # --- the task ---

@@ -64,10 +64,20 @@ class RoomWindow:
     """
 
     def __init__(
-        self, room_id: int, newest: Sequence[Message], *, through: int, per_room: int = PER_ROOM
+        self,
+        room_id: int,
+        newest: Sequence[Message],
+        *,
+        through: int,
+        per_room: int = PER_ROOM,
+        changes: Sequence[Change] = (),
+        changes_floor: int | None = None,
     ) -> None:
         """A window from a read of the table: `newest`, the room's newest messages with
-        ids up to `through` (deleted ones included), at most `per_room` of them."""
+        ids up to `through` (deleted ones included), at most `per_room` of them; and,
+        if read too, `changes`, every change to the room's messages with
+        ``changes_floor < seq``, oldest first (without them, the window knows the
+        changes from `through` on)."""
         self.room_id = room_id
         self.per_room = per_room
         ordered = sorted(newest, key=lambda message: message.id)[-per_room:]
@@ -77,12 +87,15 @@ class RoomWindow:
         self.bytes = sum(cost(message) for message in ordered)
         # Fewer than asked for: the read reached the room's first message.
         self.floor = 0 if len(ordered) < per_room else ordered[0].id - 1
-        self.changes_floor = through
+        self.changes_floor = through if changes_floor is None else changes_floor
         self.through = through
         #: The writer's position from which the window may answer (`chat.history_cache`):
         #: the table's newest position when it was read.
         self.ready_at = through
-        self._changes: list[Change] = []
+        self._changes: list[Change] = list(changes[-per_room:])
+        if len(changes) > per_room:
+            self.changes_floor = changes[-per_room - 1].seq
+        self.bytes += sum(cost(change) for change in self._changes)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -99,7 +112,9 @@ class RoomWindow:
                 self.floor = self._ids.pop(0)
                 self.bytes -= cost(self._messages.pop(self.floor))
         else:
-            if item.seq > self.changes_floor:
+            # In position order, so one at or below the newest held was read already.
+            newest = self._changes[-1].seq if self._changes else self.changes_floor
+            if item.seq > newest:
                 self._changes.append(item)
                 self.bytes += cost(item)
                 if len(self._changes) > self.per_room:
@@ -222,13 +237,23 @@ class RecentHistory:
         through: int,
         then: Iterable[Message | Change] = (),
         ready_at: int | None = None,
+        changes: Sequence[Change] = (),
+        changes_floor: int | None = None,
     ) -> RoomWindow:
         """Open the room's window from a read of the table (see `RoomWindow`), with the
         items published for the room since `through` applied (`then`); it may answer
-        once the stream reaches `ready_at` (`through` if not given). The least recently
-        used windows go if there are too many."""
+        once the stream reaches `ready_at` (`through` if not given). `changes` and
+        `changes_floor` as `RoomWindow` takes them. The least recently used windows go
+        if there are too many."""
         self.forget_room(room_id)
-        window = RoomWindow(room_id, newest, through=through, per_room=self.per_room)
+        window = RoomWindow(
+            room_id,
+            newest,
+            through=through,
+            per_room=self.per_room,
+            changes=changes,
+            changes_floor=changes_floor,
+        )
         for item in then:
             window.apply(item)
         window.ready_at = through if ready_at is None else ready_at

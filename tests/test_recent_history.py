@@ -226,11 +226,24 @@ def test_random_streams_leave_the_window_as_the_table_reads(seed: int) -> None:
 
     for _ in range(chooser.randrange(0, 30)):  # the room's past, before the window opens
         position += 1
-        commit(message(position))
+        alive = [m.id for m in table.values() if not m.deleted]
+        if alive and chooser.random() < 0.3:
+            kind = chooser.choice(["edited", "deleted"])
+            commit(change(position, chooser.choice(alive), kind, text=f"p{position}"))
+        else:
+            commit(message(position))
     per_room = chooser.randrange(1, 12)
     newest = sorted(table.values(), key=lambda m: m.id)[-per_room:]
-    window = RoomWindow(1, newest, through=position, per_room=per_room)
     opened_at = position
+    if chooser.random() < 0.5:  # opened from the messages alone: changes from now on
+        window = RoomWindow(1, newest, through=position, per_room=per_room)
+    else:  # and from the changes since its oldest message (chat.history_cache)
+        floor = 0 if len(newest) < per_room else newest[0].id - 1
+        read = [c for c in stream if isinstance(c, Change) and c.seq > floor][-per_room - 1 :]
+        window = RoomWindow(
+            1, newest, through=position, per_room=per_room, changes=read, changes_floor=floor
+        )
+        opened_at = min(opened_at, window.changes_floor)
 
     for _ in range(80):
         position += 1
