@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import trio
 from cluster import LISTENING, start_process, wait_for_log
-from support import STEP, TEST_SECRET, Server, chat_environ
+from support import STEP, TEST_SECRET, Server, chat_environ, start_server
 
 from chat.config import Config
 from chat.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
+from chat.http.server import KEEP_ALIVE_TIMEOUT_S
 from chat.replay_stream import ReplayStream
 
 UPGRADE = (
@@ -113,6 +114,37 @@ async def test_a_keep_alive_connection_serves_several_requests(server: Server) -
             response, rest = await _read_response(stream, rest)
             assert response.startswith(b"HTTP/1.1 200")
             assert response.endswith(b'{"status":"ok"}\n')
+
+
+@pytest.mark.parametrize(
+    "extra_header",
+    [b"", b"Upgrade: not-a-websocket\r\n"],  # the second pauses Hypercorn's reader
+    ids=["plain", "unknown-upgrade"],
+)
+async def test_a_keep_alive_connection_the_client_closes_is_let_go_at_once(
+    nursery: trio.Nursery, config: Config, extra_header: bytes
+) -> None:
+    # One connection per address: the next one is served only once the server has let
+    # go of the first, which it used to hold (CLOSE_WAIT) for the whole keep-alive
+    # timeout when the close came after its keep-alive timer was re-armed.
+    server = await start_server(
+        nursery, config.replace(rate_limits=True, max_connections_per_address=1)
+    )
+    request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + extra_header + b"\r\n"
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        await stream.send_all(request)
+        response, _ = await _read_response(stream)
+        assert response.startswith(b"HTTP/1.1 200")
+        await trio.sleep(0.1)  # idle now: the server's keep-alive timer runs
+    with trio.fail_after(KEEP_ALIVE_TIMEOUT_S / 2):
+        while True:
+            async with await trio.open_tcp_stream(server.host, server.port) as stream:
+                await stream.send_all(request)
+                response, _ = await _read_response(stream)
+            if response.startswith(b"HTTP/1.1 200"):
+                break
+            assert response.startswith(b"HTTP/1.1 429"), response
+            await trio.sleep(0.02)
 
 
 async def test_pipelined_requests_in_one_packet_are_all_answered(server: Server) -> None:

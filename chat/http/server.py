@@ -179,7 +179,8 @@ class _TCPServer(TCPServer):
     """Hypercorn's connection handler, speaking `_H11Protocol`: `run` builds the
     connection's `ProtocolWrapper` (which would speak Hypercorn's own `H11Protocol`) and
     assigns it to ``self.protocol``, before the first byte is read; the assignment swaps
-    ours in. (Our connections are never TLS, so ALPN never asks for HTTP/2 here.)"""
+    ours in. (Our connections are never TLS, so ALPN never asks for HTTP/2 here.) And
+    `_read_data` stops the keep-alive timer once the client has closed."""
 
     @property
     def protocol(self) -> ProtocolWrapper:
@@ -199,6 +200,15 @@ class _TCPServer(TCPServer):
             wrapper.send,
         )
         self._protocol_wrapper = wrapper
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # The client has closed (or the read failed): no request can follow. Hypercorn
+        # would keep an idle connection's keep-alive timer running, and with it this
+        # connection's task and its socket (CLOSE_WAIT, counted against the address's
+        # cap), for up to the whole keep-alive timeout. A request still being answered
+        # has stopped the timer already, and its end closes the connection.
+        await self.idle_task.stop()
 
 
 class ShieldedSendApp:
