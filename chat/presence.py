@@ -81,6 +81,8 @@ class _Instance:
     seen: float
     online: dict[int, str] = field(default_factory=dict)
     rooms: dict[Key, str] = field(default_factory=dict)
+    #: The same as `rooms`, by room: room id -> {user id: name} (what `present` reads).
+    by_room: dict[int, dict[int, str]] = field(default_factory=dict)
     #: The snapshot being received in parts: its number, and the parts so far.
     building: tuple[int, dict[int, dict[str, Any]]] | None = None
 
@@ -115,6 +117,9 @@ class Presence:
         # Local counts: open connections per user, entered connections per (room, user).
         self._online: dict[int, int] = {}
         self._present: dict[Key, int] = {}
+        # The same users, by room (room id -> user ids), so that listing one room's
+        # present users reads that room only, not every user on the instance.
+        self._present_in: dict[int, set[int]] = {}
         self._names: dict[int, str] = {}
         # This instance's connections in each room that take presence and typing frames
         # (all but those that entered with ``"Presence": false``), to offer them to.
@@ -154,11 +159,10 @@ class Presence:
 
     def present(self, room_id: int) -> list[tuple[int, str]]:
         """The users present in a room anywhere in the cluster, as (id, name), by name."""
-        found = {uid: self._names[uid] for (rid, uid) in self._present if rid == room_id}
+        found = {uid: self._names[uid] for uid in self._present_in.get(room_id, ())}
         for other in self._others.values():
-            for (rid, uid), name in other.rooms.items():
-                if rid == room_id:
-                    found.setdefault(uid, name)
+            for uid, name in other.by_room.get(room_id, {}).items():
+                found.setdefault(uid, name)
         return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
 
     # --- this instance's connections ---
@@ -217,6 +221,7 @@ class Presence:
         self._present[key] = self._present.get(key, 0) + 1
         self._names[identity.user_id] = identity.name
         if self._present[key] == 1:
+            self._present_in.setdefault(room_id, set()).add(identity.user_id)
             self._queue(["room", room_id, identity.user_id, identity.name, True])
         if not was_present:
             # To the room's connections before this one joins them: it gets the list.
@@ -245,6 +250,10 @@ class Presence:
             self._present[key] = count
             return
         del self._present[key]
+        users = self._present_in[room_id]
+        users.discard(user_id)
+        if not users:
+            del self._present_in[room_id]
         self._queue(["room", room_id, user_id, name, False])
         if not self.is_present(*key):
             self._changed_in(room_id, user_id, name, was_present=True)
@@ -408,10 +417,17 @@ class Presence:
         of it changes."""
         before = self.is_present(*key)
         old_name = other.rooms.get(key)
+        room_id, user_id = key
         if name is None:
             other.rooms.pop(key, None)
+            users = other.by_room.get(room_id)
+            if users is not None:
+                users.pop(user_id, None)
+                if not users:
+                    del other.by_room[room_id]
         else:
             other.rooms[key] = name
+            other.by_room.setdefault(room_id, {})[user_id] = name
         after = self.is_present(*key)
         if before != after:
             shown = name if name is not None else old_name or self._names.get(key[1], "")

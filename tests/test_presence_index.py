@@ -1,0 +1,80 @@
+"""`Presence.present(room)` reads one room's users (chat/presence.py keeps them indexed
+by room, here and for each other instance): whatever connections enter and leave and
+whatever other instances report, it lists what a scan of every (room, user) pair would."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import pytest
+
+from chat.bus.local import LocalBus
+from chat.presence import Presence
+from chat.service import Identity
+
+
+@dataclass(eq=False)
+class Connection:
+    """A /ws connection as presence sees one: its id, who it is, and what it was offered."""
+
+    id: int
+    identity: Identity
+    frames: list[bytes] = field(default_factory=list)
+
+    def offer(self, data: bytes) -> bool:
+        self.frames.append(data)
+        return True
+
+
+NAMES = {uid: f"user{uid}" for uid in range(1, 9)}
+ROOMS = (1, 2, 3)
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_present_lists_what_every_connection_and_instance_says(seed: int) -> None:
+    chooser = random.Random(seed)
+    presence = Presence(LocalBus(), "here", timeout=30.0)
+    connections: list[Connection] = []
+    where: dict[Connection, int] = {}  # the model: each entered connection's room
+    elsewhere: dict[str, dict[tuple[int, int], str]] = {"a": {}, "b": {}}
+    for step in range(300):
+        roll = chooser.random()
+        if roll < 0.2 or not connections:
+            uid = chooser.choice(list(NAMES))
+            connection = Connection(step, Identity(uid, NAMES[uid], False, 0))
+            presence.file(connection)
+            connections.append(connection)
+        elif roll < 0.5:
+            connection = chooser.choice(connections)
+            room = chooser.choice(ROOMS)
+            presence.enter_room(connection, room, listening=chooser.random() < 0.5)
+            where[connection] = room
+        elif roll < 0.6:
+            connection = chooser.choice(connections)
+            presence.leave_room(connection)
+            where.pop(connection, None)
+        elif roll < 0.7:
+            connection = connections.pop(chooser.randrange(len(connections)))
+            presence.unfile(connection)
+            where.pop(connection, None)
+        elif roll < 0.97:  # another instance says a user entered or left a room
+            origin = chooser.choice(list(elsewhere))
+            room, uid = chooser.choice(ROOMS), chooser.choice(list(NAMES))
+            entered = chooser.random() < 0.6
+            change = ["room", room, uid, NAMES[uid], entered]
+            presence.on_event({"instance": origin, "changes": [change]})
+            if entered:
+                elsewhere[origin][(room, uid)] = NAMES[uid]
+            else:
+                elsewhere[origin].pop((room, uid), None)
+        else:  # another instance stops: its users leave
+            origin = chooser.choice(list(elsewhere))
+            presence.on_event({"instance": origin, "gone": True})
+            del elsewhere[origin]
+            elsewhere[f"{origin}'"] = {}  # it comes back under another id
+        for room in ROOMS:
+            users = {c.identity.user_id for c, r in where.items() if r == room}
+            users |= {uid for table in elsewhere.values() for (r, uid) in table if r == room}
+            wanted = sorted(((uid, NAMES[uid]) for uid in users), key=lambda p: (p[1], p[0]))
+            assert presence.present(room) == wanted, (seed, step, room)
