@@ -248,7 +248,10 @@ class ChatService(AccountOperations):
         A room read again as it was is the same object while anyone holds it
         (`_rooms_held`): every /ws connection in a room keeps the room it entered, and
         100,000 copies of the lobby were a fifth of a KiB each (issue 27)."""
-        room = await self.store.room_by_id(room_id)
+        return self._held(room_id, await self.store.room_by_id(room_id))
+
+    def _held(self, room_id: int, room: Room | None) -> Room:
+        """`room` as read, or the equal one held already (`room`); `NotFound` if None."""
         if room is None:
             raise NotFound(f"no room with RoomID {room_id}")
         held = self._rooms_held.get(room_id)
@@ -270,10 +273,13 @@ class ChatService(AccountOperations):
     async def member_room(self, identity: Identity, room_id: int) -> Room:
         """A room the caller may read and write: one they are a member of, the lobby, or
         (for operators) any support thread."""
-        room = await self.room(room_id)
+        # One read for both: every request to a room makes it (issue 27: a reconnection
+        # storm enters rooms by the thousand).
+        read, member = await self.store.room_for_member(room_id, identity.user_id)
+        room = self._held(room_id, read)
         if room.kind == "lobby" or (room.kind == "support" and identity.is_admin):
             return room
-        if not await self.store.is_member(room.id, identity.user_id):
+        if not member:
             raise Forbidden(f"you are not a member of room {room_id}")
         return room
 

@@ -246,6 +246,19 @@ async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> 
             await store.create_room("general", is_private=False, creator_id=owner.id)
 
 
+async def test_a_room_and_a_users_membership_are_read_together(config: Config) -> None:
+    async with open_store(config) as store:
+        owner = await store.create_user("owner", "hash")
+        other = await store.create_user("other", "hash")
+        room = await store.create_room("general", is_private=True, creator_id=owner.id)
+        dm = await store.direct_room(owner.id, other.id, create=True)
+        assert dm is not None
+        assert await store.room_for_member(room.id, owner.id) == (room, True)
+        assert await store.room_for_member(room.id, other.id) == (room, False)
+        assert await store.room_for_member(dm.id, other.id) == (dm, True)
+        assert await store.room_for_member(room.id + dm.id + 1000, owner.id) == (None, False)
+
+
 async def test_a_private_room_s_name_never_collides(config: Config) -> None:
     async with open_store(config) as store:
         owner = await store.create_user("owner", "hash")

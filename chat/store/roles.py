@@ -175,6 +175,10 @@ class Rooms(Protocol):
 
     async def is_member(self, room_id: int, user_id: int) -> bool: ...
 
+    async def room_for_member(self, room_id: int, user_id: int) -> tuple[Room | None, bool]:
+        """A room by id (None: no such room) and whether the user is a member of it, in
+        one read."""
+
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
 

@@ -12,6 +12,7 @@ from ..shared.rooms import (
     NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
+    ROOM_FOR_MEMBER_SQL,
     ROOM_MEMBERS_SQL,
     ROOM_SELECT,
     SET_NOTIFICATION_LEVEL_SQL,
@@ -109,6 +110,11 @@ class PostgresRooms(PostgresBase):
             room_id,
             user_id,
         )
+
+    async def room_for_member(self, room_id: int, user_id: int) -> tuple[Room | None, bool]:
+        sql = ROOM_FOR_MEMBER_SQL.format(room="$1", user="$2")
+        row = await self._call(self._pool.fetchrow, sql, room_id, user_id)
+        return room_of(row), row is not None and bool(row["is_member"])
 
     async def is_member(self, room_id: int, user_id: int) -> bool:
         found = await self._call(

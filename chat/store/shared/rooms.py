@@ -13,6 +13,16 @@ ROOM_SELECT = (
     " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
 )
 
+#: A room ({room}) and whether a user ({user}) is a member of it, in one read: what every
+#: request to a room checks first (`Rooms.room_for_member`).
+ROOM_FOR_MEMBER_SQL = (
+    "SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
+    " r.topic, r.slow_mode_seconds, r.retention_days, d.low_user_id, d.high_user_id,"
+    " EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = r.id AND m.user_id = {user})"
+    " AS is_member"
+    " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id WHERE r.id = {room}"
+)
+
 
 def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") -> Room | None:
     """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id); with `prefix`, from

@@ -12,6 +12,7 @@ from ..shared.rooms import (
     NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
     ROOM_DETAILS_SQL,
+    ROOM_FOR_MEMBER_SQL,
     ROOM_MEMBERS_SQL,
     ROOM_SELECT,
     SET_NOTIFICATION_LEVEL_SQL,
@@ -63,6 +64,15 @@ class SQLiteRooms(SQLiteBase):
                 (room_id, user_id, now_ms()),
             )
         )
+
+    async def room_for_member(self, room_id: int, user_id: int) -> tuple[Room | None, bool]:
+        sql = ROOM_FOR_MEMBER_SQL.format(room=":room", user=":user")
+
+        def select(conn: sqlite3.Connection) -> tuple[Room | None, bool]:
+            row = conn.execute(sql, {"room": room_id, "user": user_id}).fetchone()
+            return room_of(row), row is not None and bool(row["is_member"])
+
+        return await self._run(select)
 
     async def is_member(self, room_id: int, user_id: int) -> bool:
         return await self._run(
