@@ -16,6 +16,7 @@ import trio
 from cluster import open_cluster
 from files_support import post_files, upload
 from support import (
+    STEP,
     Account,
     Clients,
     Server,
@@ -29,6 +30,7 @@ from support import (
     select_rows,
     start_server,
 )
+from test_metrics import scrape, value
 from test_support import operator
 
 from chat.config import Config, ConfigError, load
@@ -105,6 +107,24 @@ async def test_server_wide_retention_deletes_old_messages_and_keeps_new(server: 
     await until_gone(server.config, old)
     assert texts(await room_history(server, alice, room_id)) == ["new"]
     assert new in await stored_ids(server.config)
+
+
+async def test_a_rooms_history_kept_in_memory_loses_the_expired_messages_too(
+    server: Server,
+) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    old = [await post(server, alice, room_id, f"old {n}") for n in range(2)]
+    await post(server, alice, room_id, "new")
+    # Read once: the room's newest messages are in memory now (chat.history_cache).
+    assert texts(await room_history(server, alice, room_id)) == ["new", "old 1", "old 0"]
+    await age(server.config, old, days=31)
+    await until_gone(server.config, old)
+    # Dropped once retention has deleted them (the window is told a moment after).
+    with trio.fail_after(STEP):
+        while texts(await room_history(server, alice, room_id)) != ["new"]:  # noqa: ASYNC110
+            await trio.sleep(PERIOD / 2)
+    assert value(await scrape(server), "chat_history_cache_dropped_total", why="expired") >= 1
 
 
 async def test_messages_younger_than_the_retention_stay(server: Server) -> None:
