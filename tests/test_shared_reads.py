@@ -245,10 +245,12 @@ async def messages_locked(config: Config) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def pg_server(config: Config) -> AsyncIterator[tuple[Server, Clients]]:
-    """A real server on PostgreSQL, and its clients."""
+    """A real server on PostgreSQL, and its clients; every resume is read from the table
+    (history from memory off: with it, the first resume opens the room's window and the
+    others come from memory, and table reads are what these tests share)."""
     # The test's: the server and its clients, until the block ends.
     async with trio.open_nursery() as nursery:
-        server = await start_server(nursery, config)
+        server = await start_server(nursery, config.replace(history_cache_mb=0))
         async with open_clients(server) as clients:
             yield server, clients
         nursery.cancel_scope.cancel()
