@@ -205,12 +205,19 @@ async def test_leaving_a_room_takes_it_off_the_list_and_goes_to_the_lobby(
     def scenario(browser):
         alice, bob = _pages(browser, places, ops, "alice", "bob")
         alice.wait_for_text("#here li", "bob")
+        # Bob's page has its members list (roles come from it) before he leaves.
+        owner = bob.page.locator('#here li[data-role="owner"]').filter(has_text="alice")
+        expect(owner).to_have_count(1, timeout=WAIT_MS)
         bob.page.get_by_role("button", name="Leave").click()
         expect(bob.page.locator("#leave-question")).to_contain_text("Leave ops?")
         bob.page.locator("#leave-dialog").get_by_role("button", name="Leave").click()
         _wait_gone_to_the_lobby(bob, "You left ops.")
         # He is no member any more: the others' list drops him.
         expect(_person(alice, "bob")).to_have_count(0, timeout=WAIT_MS)
+        # A refresh of the members list still on its way when the leave commits (the
+        # page asks again after a presence change) is refused, 403, which the browser
+        # logs; the page drops it. Anything else is a fault.
+        bob.errors[:] = [e for e in bob.errors if "status of 403" not in e]
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)
