@@ -93,6 +93,7 @@ typedef struct {
     size_t out_len, out_cap;
     long frames;        /* frames received */
     long activity;      /* rooms: activity frames received */
+    int retry_after_s;  /* storm: the Retry-After of a 503 that turned the upgrade away */
 } conn_t;
 
 #define MAX_PORTS 64
@@ -876,6 +877,7 @@ static char **storm_room_ids;
 static int storm_port;             /* the port index clients reconnect to */
 static long storm_base;            /* the newest MessageID before the run */
 static long storm_refused, storm_errors, storm_timeouts, storm_out_of_order, storm_attempts;
+static long storm_deferred;        /* upgrades answered 503 + Retry-After: tried again then */
 static long storm_cut, storm_back, storm_dropped;
 static long storm_sent;
 static samples_t storm_reconnect;  /* ms from the cut to live again, per client */
@@ -935,6 +937,19 @@ static void storm_lost(conn_t *c, int failed_attempt) {
     s->retry_at = t + storm_backoff(s->attempt);
     s->attempt++;
     c->port = storm_port;
+}
+
+/* Turned away with Retry-After: try again after it, plus up to a second of jitter, with
+ * the back-off where it was (the server was busy, not failing). */
+static void storm_defer(conn_t *c) {
+    int i = (int)(c - conns);
+    c->state = CLOSED;
+    close(c->fd);
+    storm_t *s = &storm[i];
+    s->entered = 0;
+    s->attempt_at = 0;
+    s->retry_at = now_ns() + (int64_t)c->retry_after_s * 1000000000LL +
+                  (int64_t)((double)rand_r(&storm_seed) / RAND_MAX * 1e9);
 }
 
 static void storm_enter(conn_t *c, int resume) {
@@ -1005,6 +1020,13 @@ static int storm_readable(conn_t *c) {
             unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
             if (!end) continue;
             if (memcmp(c->in, "HTTP/1.1 101", 12) != 0) {
+                /* 503 with Retry-After: the server is busy opening others (CHAT_MAX_
+                 * HANDSHAKES) and says when to come back: a deferral, not an error. */
+                const unsigned char *after = memmem(c->in, (size_t)(end - c->in), "Retry-After: ", 13);
+                if (memcmp(c->in, "HTTP/1.1 503", 12) == 0 && after) {
+                    c->retry_after_s = atoi((const char *)after + 13);
+                    return -3;
+                }
                 if (storm_errors++ < 5)
                     fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(end - c->in), c->in);
                 return -2;
@@ -1045,8 +1067,13 @@ static void storm_poll(int timeout_ms) {
         }
         if (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             int r = storm_readable(c);
+            if (r == -3 && attempt) {
+                storm_deferred++;
+                storm_defer(c);
+                continue;
+            }
             if (r < 0) {
-                if (!attempt && r == -2) die("upgrade refused before the storm");
+                if (!attempt && r < -1) die("upgrade refused before the storm");
                 if (attempt && r == -1 && c->state == OPEN) storm_dropped++; /* after 101 */
                 storm_lost(c, attempt);
                 continue;
@@ -1175,12 +1202,12 @@ static int mode_storm(int argc, char **argv) {
     sort_samples(&storm_reconnect);
     fprintf(out, "{\"mode\":\"storm\",\"clients\":%d,\"rooms\":%d,\"rate\":%g,\"sent\":%ld,"
             "\"setup_seconds\":%.3f,\"flow_seconds\":%.3f,\"cut\":%ld,\"back\":%ld,"
-            "\"live_at_end\":%d,\"all_live_seconds\":%.3f,\"attempts\":%ld,\"refused\":%ld,"
+            "\"live_at_end\":%d,\"all_live_seconds\":%.3f,\"attempts\":%ld,\"refused\":%ld,\"deferred\":%ld,"
             "\"errors\":%ld,\"dropped\":%ld,\"timeouts\":%ld,\"out_of_order\":%ld,\"busy\":%.3f,"
             "\"reconnect_ms\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld},\"seen\":[",
             storm_clients, rooms, rate, storm_sent, setup_s, flow_s, storm_cut, storm_back, live,
             all_live_at && first_cut ? (double)(all_live_at - first_cut) / 1e9 : -1.0,
-            storm_attempts, storm_refused, storm_errors, storm_dropped, storm_timeouts, storm_out_of_order, busy,
+            storm_attempts, storm_refused, storm_deferred, storm_errors, storm_dropped, storm_timeouts, storm_out_of_order, busy,
             (long long)percentile(&storm_reconnect, 0.50),
             (long long)percentile(&storm_reconnect, 0.90),
             (long long)percentile(&storm_reconnect, 0.99),

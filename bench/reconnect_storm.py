@@ -129,7 +129,8 @@ def _hash(ids: list[int]) -> int:
 
 
 _SAMPLE = re.compile(
-    r"^(chat_history_seconds_count|chat_shared_reads_total\S*|chat_history_cache_\w+_total\S*)"
+    r"^(chat_history_seconds_count|chat_shared_reads_total\S*|chat_history_cache_\w+_total\S*"
+    r"|chat_batched_reads_\w+_total\S*)"
     r" (\S+)$",
     re.M,
 )
@@ -204,6 +205,7 @@ def storm(args: argparse.Namespace) -> dict:
         b = chat_target(tmp, "postgres", url, SERVER_CPU, "storm-b")
         for target in (a, b):
             target.env["CHAT_SHARED_READS"] = args.shared_reads
+            target.env["CHAT_MAX_HANDSHAKES"] = str(args.max_handshakes)
         migrate(a.env)
         started = time.monotonic()
         users, room_ids = asyncio.run(_load(url, args.rooms, members))
@@ -296,6 +298,7 @@ def _run(
     result.update(
         reconnect_to=args.reconnect_to,
         shared_reads=args.shared_reads,
+        max_handshakes=args.max_handshakes,
         load_seconds=round(load_s, 1),
         all_live_wall_seconds=round(live_wall, 3),
         # None when nobody printed "all live" (the final line is then `result` itself).
@@ -325,6 +328,12 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=4.0, help="seconds of flow first")
     parser.add_argument("--reconnect-to", choices=["other", "restarted"], default="other")
     parser.add_argument("--shared-reads", choices=["on", "off"], default="on")
+    parser.add_argument(
+        "--max-handshakes",
+        type=int,
+        default=512,
+        help="the instances' CHAT_MAX_HANDSHAKES (0: no bound, every upgrade let in)",
+    )
     parser.add_argument(
         "--profile",
         type=Path,

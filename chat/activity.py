@@ -58,6 +58,8 @@ WINDOW_S = 1.0
 INBOX_SIZE = 256
 #: Users whose rooms wait to be loaded past which new ones are not indexed.
 LOAD_QUEUE_SIZE = 10_000
+#: The most users whose rooms one query reads.
+LOAD_BATCH = 500
 #: The longest a new connection's first frame waits for its user's rooms to be indexed.
 READY_WAIT_S = 2.0
 
@@ -361,12 +363,24 @@ class Activity:
 
     async def _load_rooms(self) -> NoReturn:
         while True:
-            user_id = await self._load_receive.receive()
-            # If the database is away, this user's badges wait for their next connection
-            # (the counts stay right in the database).
-            with self._failures.contained("activity", f"loading the rooms of user {user_id}"):
-                if user_id in self._connections:
-                    self._index(user_id, await self._store.rooms_of(user_id))
-            loaded = self._loading.pop(user_id, None)
-            if loaded is not None:
-                loaded.set()
+            # Everyone queued since the last read is read in one query (a reconnection
+            # storm files thousands of users in seconds: chat.batched_reads says why).
+            user_ids = [await self._load_receive.receive()]
+            while len(user_ids) < LOAD_BATCH:
+                try:
+                    user_ids.append(self._load_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            # If the database is away, these users' badges wait for their next
+            # connection (the counts stay right in the database).
+            with self._failures.contained(
+                "activity", f"loading the rooms of {len(user_ids)} users"
+            ):
+                connected = [user_id for user_id in user_ids if user_id in self._connections]
+                rooms = await self._store.rooms_of_users(connected) if connected else {}
+                for user_id in connected:
+                    self._index(user_id, rooms.get(user_id, ()))  # unless gone meanwhile
+            for user_id in user_ids:
+                loaded = self._loading.pop(user_id, None)
+                if loaded is not None:
+                    loaded.set()

@@ -78,6 +78,8 @@ class Config:
     ipv6_prefix: int = 64
     body_timeout: float = 10.0
     max_connections_per_address: int = 256
+    #: WebSocket handshakes in progress at once (`chat.admission`); 0: no bound.
+    max_handshakes: int = 512
     bcrypt_queue: int = 16
     rate_limits: bool = True
     rate_login: str = "20/minute;200/hour"
@@ -192,6 +194,10 @@ def _history_cache_mb(text: str) -> int:
 
 def _positive_int(text: str) -> int:
     return _integer(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _integer(text, 0)
 
 
 def _positive_float(text: str) -> float:
@@ -705,6 +711,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Open connections (HTTP and WebSocket) one client address may hold; more get 429.",
     ),
     Setting(
+        "max_handshakes",
+        "CHAT_MAX_HANDSHAKES",
+        None,
+        _non_negative_int,
+        "WebSocket handshakes one instance works on at once; more get 503 with Retry-After "
+        "at once, so that a crowd reconnecting together is let in at full speed instead "
+        "of timing out (0: no bound).",
+    ),
+    Setting(
         "bcrypt_queue",
         "CHAT_BCRYPT_QUEUE",
         None,
@@ -941,6 +956,7 @@ _NOUNS = {
     "max_frame_bytes": "largest WebSocket message",
     "max_body_bytes": "largest request body",
     "max_connections_per_address": "connections per address",
+    "max_handshakes": "handshakes in progress",
     "ipv6_prefix": "IPv6 prefix length",
     "rate_limits": "rate limits switch",
     "bus_carry": "bus carry switch",

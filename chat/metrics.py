@@ -156,6 +156,17 @@ class ServerCollector(Collector):
         for protocol, count in self.websocket.sessions.items():
             connections.add_metric([protocol], count)
         yield connections
+        handshakes = self.websocket.handshakes
+        yield GaugeMetricFamily(
+            "chat_websocket_handshakes_in_progress",
+            "WebSocket handshakes in progress (at most CHAT_MAX_HANDSHAKES).",
+            handshakes.in_progress,
+        )
+        yield CounterMetricFamily(
+            "chat_websocket_handshakes_turned_away",
+            "Upgrades answered 503 at once because CHAT_MAX_HANDSHAKES were in progress.",
+            handshakes.turned_away,
+        )
 
         yield CounterMetricFamily(
             "chat_messages_stored", "Messages this instance stored.", self.writer.stored

@@ -50,6 +50,9 @@ The task tree (docs/DESIGN.md draws it):
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── SharedReads.run        holds the identical resume and history reads in flight,
         │                          one task each, shared by their waiters (chat.shared_reads)
+        ├── PointReads.run         reads the point reads asked at once (a token's user; a
+        │                          room and a membership) in one query, a task per kind
+        │                          (chat.batched_reads)
         ├── HistoryCache.run       history from memory: sends its events (drop a room's
         │                          window, or all), and drops every window when the count
         │                          of erased accounts moves (chat.history_cache)
@@ -84,6 +87,7 @@ from . import names, validation
 from .account_data import AccountData
 from .activity import Activity
 from .auth import Passwords, Tokens
+from .batched_reads import BatchedReadsCollector, PointReads
 from .broadcaster import Broadcaster
 from .bus import open_bus, route_events
 from .bus.carried import CARRIED
@@ -191,6 +195,8 @@ async def serve(
         writer.follow(pusher.offer)
         # Identical resumes and history reads in flight at once, made once: one task.
         shared_reads = SharedReads(max_keys=MAX_KEYS if config.shared_reads else 0)
+        # A token's user, a room and a membership: asked at once, read in one query.
+        point_reads = PointReads(store)
         # History from memory: fed by the writer (each published batch); its task sends
         # its events and watches for erasures made without a server.
         history_cache = HistoryCache(
@@ -216,6 +222,7 @@ async def serve(
             edit_window_s=config.edit_window,
             shared_reads=shared_reads,
             history_cache=history_cache,
+            point_reads=point_reads,
         )
         # Files (`chat.files`): the library starts no task; the collector is one.
         files = FileLibrary(
@@ -318,6 +325,7 @@ async def serve(
             )
         )
         metrics.registry.register(SharedReadsCollector(shared_reads.stats))
+        metrics.registry.register(BatchedReadsCollector(point_reads))
         metrics.registry.register(HistoryCacheCollector(history_cache))
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
@@ -380,6 +388,7 @@ async def serve(
                     await root.start(indexer.run)
                     await root.start(probe.run)
                     await root.start(shared_reads.run)
+                    await root.start(point_reads.run)
                     await root.start(history_cache.run, bus)
                     await root.start(http.run)
                     listeners = await root.start(front_door.run)

@@ -21,6 +21,7 @@ from .account_operations import AccountOperations
 from .account_operations import Identity as Identity  # re-exported: adapters import it from here
 from .activity import Activity
 from .auth import Passwords, Tokens
+from .batched_reads import PointReads
 from .broadcaster import Broadcaster
 from .errors import (
     Conflict,
@@ -158,6 +159,7 @@ class ChatService(AccountOperations):
         edit_window_s: float | None = None,
         shared_reads: SharedReads | None = None,
         history_cache: HistoryCache | None = None,
+        point_reads: PointReads | None = None,
     ) -> None:
         self.store = store
         # The rooms `room` handed out, while something holds them (`room`).
@@ -186,6 +188,9 @@ class ChatService(AccountOperations):
         #: Identical resumes and history reads in flight at once, made once
         #: (`chat.shared_reads`; one that `serve` does not run reads each on its own).
         self.shared_reads = shared_reads or SharedReads()
+        #: A token's user, a room and a membership, read in batches when many ask at once
+        #: (`chat.batched_reads`; one that `serve` does not run reads each on its own).
+        self.point_reads = point_reads or PointReads(store)
         #: The newest messages of active rooms, answering history, resumes and first pages
         #: from memory (`chat.history_cache`; one that `serve` does not make is off).
         self.history_cache = history_cache or HistoryCache(None, lambda: writer.position)
@@ -275,7 +280,8 @@ class ChatService(AccountOperations):
         (for operators) any support thread."""
         # One read for both: every request to a room makes it (issue 27: a reconnection
         # storm enters rooms by the thousand).
-        read, member = await self.store.room_for_member(room_id, identity.user_id)
+        found = await self.point_reads.memberships.get((room_id, identity.user_id))
+        read, member = found if found is not None else (None, False)
         room = self._held(room_id, read)
         if room.kind == "lobby" or (room.kind == "support" and identity.is_admin):
             return room

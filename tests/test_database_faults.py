@@ -37,6 +37,8 @@ from support import (
 import chat.store.postgres.base
 import chat.store.sqlite.base
 from chat.config import Config
+from chat.errors import Unavailable
+from chat.store import open_store
 
 UNAVAILABLE = {"error": "database unavailable"}
 
@@ -353,11 +355,8 @@ async def test_a_hung_database_answers_503_within_the_query_timeout(
     assert elapsed < short_database_timeouts + 2
 
 
-async def test_a_caller_waiting_for_a_connection_to_a_hung_database_is_answered_503(
-    config: Config,
-    pg: OwnPostgres,
-    short_database_timeouts: float,
-    caplog: pytest.LogCaptureFixture,
+async def test_requests_waiting_behind_a_hung_database_are_answered_503(
+    config: Config, pg: OwnPostgres, short_database_timeouts: float
 ) -> None:
     responses = []
     async with running(config.replace(db_pool_size=1)) as server:
@@ -367,12 +366,37 @@ async def test_a_caller_waiting_for_a_connection_to_a_hung_database_is_answered_
             async with http_client(server) as client:
                 responses.append(await client.get("/profile", headers=alice.auth))
 
-        with pg.paused():
-            # The first holds the one connection, hanging; the second waits for it.
+        with pg.paused(), trio.fail_after(STEP + 3 * short_database_timeouts):
+            # Both read alice's row, one query between them (chat.batched_reads), which
+            # hangs on the one connection: each is answered when it times out.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(profile)
                 nursery.start_soon(profile)
     assert [response.status_code for response in responses] == [503, 503]
+
+
+async def test_a_caller_waiting_for_a_connection_to_a_hung_database_is_told_unavailable(
+    config: Config,
+    pg: OwnPostgres,
+    short_database_timeouts: float,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_store(config.replace(db_pool_size=1)) as store:
+        alice = await store.create_user("alice", "hash")
+        outcomes: list[str] = []
+
+        async def read() -> None:
+            try:
+                await store.user_by_id(alice.id)
+            except Unavailable:
+                outcomes.append("unavailable")
+
+        with pg.paused():
+            # The first holds the one connection, hanging; the second waits for it.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                nursery.start_soon(read)
+    assert outcomes == ["unavailable", "unavailable"]
     assert "no connection free within" in store_warnings(caplog)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import trio
@@ -11,7 +12,7 @@ from support import STEP, add_message, pg_query, pg_session, wait_for_a_waiter_o
 
 from chat.config import Config
 from chat.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
-from chat.store import Message, NewMessage, open_store
+from chat.store import Message, NewMessage, Room, Store, User, open_store
 from chat.store.migrations import load_migrations
 
 
@@ -246,17 +247,64 @@ async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> 
             await store.create_room("general", is_private=False, creator_id=owner.id)
 
 
+async def owner_other_room_and_dm(store: Store) -> tuple[User, User, Room, Room]:
+    """Two users, a private room of the first's, and their direct conversation."""
+    owner = await store.create_user("owner", "hash")
+    other = await store.create_user("other", "hash")
+    room = await store.create_room("general", is_private=True, creator_id=owner.id)
+    dm = await store.direct_room(owner.id, other.id, create=True)
+    assert dm is not None
+    return owner, other, room, dm
+
+
 async def test_a_room_and_a_users_membership_are_read_together(config: Config) -> None:
     async with open_store(config) as store:
-        owner = await store.create_user("owner", "hash")
-        other = await store.create_user("other", "hash")
-        room = await store.create_room("general", is_private=True, creator_id=owner.id)
-        dm = await store.direct_room(owner.id, other.id, create=True)
-        assert dm is not None
+        owner, other, room, dm = await owner_other_room_and_dm(store)
         assert await store.room_for_member(room.id, owner.id) == (room, True)
         assert await store.room_for_member(room.id, other.id) == (room, False)
         assert await store.room_for_member(dm.id, other.id) == (dm, True)
         assert await store.room_for_member(room.id + dm.id + 1000, owner.id) == (None, False)
+
+
+async def test_many_rooms_and_memberships_are_read_in_one_call(config: Config) -> None:
+    async with open_store(config) as store:
+        owner, other, room, dm = await owner_other_room_and_dm(store)
+        missing = room.id + dm.id + 1000
+        pairs = [(room.id, owner.id), (room.id, other.id), (dm.id, other.id), (missing, owner.id)]
+        found = await store.rooms_for_members(pairs)
+        # The same answers as one read each; a room that does not exist is left out.
+        assert found == {
+            (room.id, owner.id): (room, True),
+            (room.id, other.id): (room, False),
+            (dm.id, other.id): (dm, True),
+        }
+        assert await store.rooms_for_members([]) == {}
+
+
+async def test_many_users_and_their_rooms_are_read_in_one_call(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        loner = await store.create_user("loner", "hash")
+        gone = await store.create_user("gone", "hash")
+        held = datetime.now(UTC) + timedelta(days=30)
+        await store.erase_account(
+            gone.id, name_key="gone", look_key="gone", held_until=held, password_hash="-"
+        )
+        first = await store.create_room("a", is_private=False, creator_id=alice.id)
+        second = await store.create_room("b", is_private=False, creator_id=bob.id)
+        await store.add_member(first.id, bob.id)
+        unknown = loner.id + 1000
+        # Unknown and erased users are left out; a user asked for twice is there once.
+        assert await store.users_by_ids([bob.id, alice.id, unknown, gone.id, bob.id]) == {
+            alice.id: alice,
+            bob.id: bob,
+        }
+        assert await store.users_by_ids([]) == {}
+        assert await store.rooms_of_users([alice.id, bob.id, loner.id, unknown]) == {
+            alice.id: [first.id],
+            bob.id: [first.id, second.id],
+        }
 
 
 async def test_a_private_room_s_name_never_collides(config: Config) -> None:

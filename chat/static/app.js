@@ -345,7 +345,9 @@ function connect() {
         // The server is away: try again below.
       }
     }
-    setTimeout(connect, state.retryMs);
+    // Jittered (half to one and a half times the back-off): a crowd refused together
+    // (the server turns away upgrades past CHAT_MAX_HANDSHAKES with 503) comes back spread.
+    setTimeout(connect, state.retryMs * (0.5 + Math.random()));
     state.retryMs = Math.min(state.retryMs * 2, 5000);
   };
 }

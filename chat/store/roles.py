@@ -74,6 +74,10 @@ class Accounts(Protocol):
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users among `user_ids` that exist (not erased), by id, in one read: the
+        point reads of many requests at once (`chat.batched_reads`)."""
+
     async def user_by_email(self, email: str) -> User | None:
         """`email` must already be lower-case (validation.email does that)."""
 
@@ -179,8 +183,17 @@ class Rooms(Protocol):
         """A room by id (None: no such room) and whether the user is a member of it, in
         one read."""
 
+    async def rooms_for_members(
+        self, pairs: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[Room, bool]]:
+        """`room_for_member` for many (room, user) pairs in one read, by pair; a pair whose
+        room does not exist is left out (`chat.batched_reads`)."""
+
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""
+
+    async def rooms_of_users(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
+        """`rooms_of` for many users in one read; a user in no room is left out."""
 
     async def room_members(
         self, room_id: int, *, after: int, limit: int

@@ -30,11 +30,13 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
+from ..admission import BUSY_RESPONSE, HandshakeGate
 from ..broadcaster import Broadcaster
 from ..client_address import ClientAddresses
 from ..config import Config
@@ -215,6 +217,8 @@ class WebSocketServer:
         )
         #: The per-connection frame limits (their refusals are read by `chat.metrics`).
         self.frame_limits = FrameLimits(config)
+        #: Handshakes in progress, at most CHAT_MAX_HANDSHAKES (read by `chat.metrics`).
+        self.handshakes = HandshakeGate(config.max_handshakes)
         #: Open sessions by endpoint protocol (read by `chat.metrics`).
         self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
         #: Set once the server drains (`chat.drain`): upgrades are refused from then on.
@@ -384,10 +388,61 @@ class WebSocketServer:
         config = self._config
         problem = self._head_problem(replay.head)
         if problem is not None:
-            with trio.move_on_after(config.close_timeout):  # a client that never reads
-                await replay.send_all(json_response(400, problem))
-            await close_gently(replay)
+            await self._turn_away(replay, json_response(400, problem))
+        if not self.handshakes.take():
+            address = self._addresses.resolve(
+                peer_address(replay.transport), forwarded_for(replay.head)
+            )
+            access_log.info("WebSocket refused", extra={"address": address, "status": 503})
+            await self._turn_away(replay, BUSY_RESPONSE)
+        # The slot is held to the 101 (or the refusal), not while a client of
+        # ``?auth=frame`` takes its time over its first frame.
+        try:
+            ws, endpoint, identity, address, path = await self._handshake(replay, stream)
+        finally:
+            self.handshakes.give_back()
+        session = ClientSession(
+            ws,
+            stream,
+            self._broadcaster,
+            settings=self._outbox_settings,
+            limits=self.frame_limits,
+            address=address,
+            path=path,
+        )
+        ws.ping_policy = session  # pings are answered within the session's limits
+        if identity is None and endpoint.token_required:
+            identity = await self._first_frame_identity(ws)
+        if identity is not None:
+            session.identity = identity
+        access_log.info(
+            "WebSocket opened",
+            extra={"client": session.id, "address": address, "path": path, **_user(session)},
+        )
+        if self._draining.is_set():
+            # The drain began during the awaits above, after `restart_sessions` went
+            # through the open sessions: this one is told now. From here to `handle`
+            # filing it there is no await, so no session escapes both.
+            with trio.move_on_after(config.close_timeout):
+                await ws.aclose(CLOSE_SERVICE_RESTART, RESTARTING)
             raise _NotOpened
+        return session, endpoint
+
+    async def _turn_away(self, replay: ReplayStream, response: bytes) -> NoReturn:
+        """Answer `response` (a whole HTTP response) before the handshake, close the
+        connection, and raise `_NotOpened`."""
+        with trio.move_on_after(self._config.close_timeout):  # a client that never reads
+            await replay.send_all(response)
+        await close_gently(replay)
+        raise _NotOpened
+
+    async def _handshake(
+        self, replay: ReplayStream, stream: DirectWriteStream
+    ) -> tuple[ServerConnection, Endpoint, Identity | None, str, str]:
+        """Parse the upgrade request, admit or refuse it, and answer 101: the connection,
+        its endpoint, who the client is (so far), its address and its loggable path;
+        `_NotOpened` if the connection ended here."""
+        config = self._config
         address = self._addresses.resolve(
             peer_address(replay.transport), forwarded_for(replay.head)
         )
@@ -419,30 +474,5 @@ class WebSocketServer:
         # Neither is needed any more, and a connection may stay open for days.
         forget_handshake(ws)
         replay.forget_head()
-        session = ClientSession(
-            ws,
-            stream,
-            self._broadcaster,
-            settings=self._outbox_settings,
-            limits=self.frame_limits,
-            address=address,
-            path=path,
-        )
         assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
-        ws.ping_policy = session  # pings are answered within the session's limits
-        if identity is None and endpoint.token_required:
-            identity = await self._first_frame_identity(ws)
-        if identity is not None:
-            session.identity = identity
-        access_log.info(
-            "WebSocket opened",
-            extra={"client": session.id, "address": address, "path": path, **_user(session)},
-        )
-        if self._draining.is_set():
-            # The drain began during the awaits above, after `restart_sessions` went
-            # through the open sessions: this one is told now. From here to `handle`
-            # filing it there is no await, so no session escapes both.
-            with trio.move_on_after(config.close_timeout):
-                await ws.aclose(CLOSE_SERVICE_RESTART, RESTARTING)
-            raise _NotOpened
-        return session, endpoint
+        return ws, endpoint, identity, address, path

@@ -3,7 +3,7 @@ addresses, finding people."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import Gone, NameTaken
@@ -112,6 +112,14 @@ class PostgresAccounts(PostgresBase):
 
     async def user_by_email(self, email: str) -> User | None:
         return await self._user_where("email", email)
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        sql = (
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = ANY($1::bigint[]) AND erased_at IS NULL"
+        )
+        rows = await self._call(self._pool.fetch, sql, list(user_ids))
+        users = (user_of(row) for row in rows)
+        return {user.id: user for user in users if user is not None}
 
     async def erased_accounts(self) -> int:
         return int(await self._call(self._pool.fetchval, ERASED_ACCOUNTS_SQL))

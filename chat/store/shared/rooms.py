@@ -3,6 +3,8 @@ unread counts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..records import Room, RoomDetails
 from .rows import Row, ToDatetime
 
@@ -22,6 +24,38 @@ ROOM_FOR_MEMBER_SQL = (
     " AS is_member"
     " FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id WHERE r.id = {room}"
 )
+
+#: `ROOM_FOR_MEMBER_SQL` for many pairs at once (`Rooms.rooms_for_members`): {pairs} is
+#: a table of (room_id, user_id) rows named q, and {member} a join that names a column
+#: ``member`` of room_members' row for the pair (NULL: not a member); each engine's own.
+#: `asker` is the pair's user.
+ROOMS_FOR_MEMBERS_SQL = (
+    "SELECT q.user_id AS asker, r.id, r.name, r.kind, r.is_private, r.creator_id,"
+    " r.created_at, r.topic, r.slow_mode_seconds, r.retention_days, d.low_user_id,"
+    " d.high_user_id, m.member IS NOT NULL AS is_member"
+    " FROM {pairs} JOIN rooms AS r ON r.id = q.room_id"
+    " LEFT JOIN direct_rooms AS d ON d.room_id = r.id {member}"
+)
+
+
+def rooms_for_members_from_rows(
+    rows: Iterable[Row], to_datetime: ToDatetime
+) -> dict[tuple[int, int], tuple[Room, bool]]:
+    """What `ROOMS_FOR_MEMBERS_SQL` found, by (room, user)."""
+    found: dict[tuple[int, int], tuple[Room, bool]] = {}
+    for row in rows:
+        room = room_from_row(row, to_datetime)
+        assert room is not None  # an inner join: every row has its room
+        found[(room.id, row["asker"])] = (room, bool(row["is_member"]))
+    return found
+
+
+def rooms_by_user(rows: Iterable[Row]) -> dict[int, list[int]]:
+    """(user_id, room_id) rows, ordered by both, as each user's list of rooms."""
+    rooms: dict[int, list[int]] = {}
+    for row in rows:
+        rooms.setdefault(row["user_id"], []).append(row["room_id"])
+    return rooms
 
 
 def room_from_row(row: Row | None, to_datetime: ToDatetime, prefix: str = "") -> Room | None:

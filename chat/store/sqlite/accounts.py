@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from ...errors import Gone
 from ...names import name_key
@@ -78,6 +78,18 @@ class SQLiteAccounts(SQLiteBase):
 
     async def user_by_email(self, email: str) -> User | None:
         return await self._user_where("email", email)
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        sql = (
+            "SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?)) AND erased_at IS NULL"
+        )
+        ids = json.dumps(list(user_ids))
+
+        def select(conn: sqlite3.Connection) -> dict[int, User]:
+            users = (user_of(row) for row in conn.execute(sql, (ids,)))
+            return {user.id: user for user in users if user is not None}
+
+        return await self._run(select)
 
     async def erased_accounts(self) -> int:
         return await self._run(lambda conn: int(conn.execute(ERASED_ACCOUNTS_SQL).fetchone()[0]))

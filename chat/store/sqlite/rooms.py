@@ -3,7 +3,9 @@ directory, room lists, read markers and unread counts."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 
 from ..records import PublicRoom, Room, RoomDetails
 from ..shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
@@ -15,12 +17,31 @@ from ..shared.rooms import (
     ROOM_FOR_MEMBER_SQL,
     ROOM_MEMBERS_SQL,
     ROOM_SELECT,
+    ROOMS_FOR_MEMBERS_SQL,
     SET_NOTIFICATION_LEVEL_SQL,
     UNREAD_CAP,
     UNREAD_COUNTS_SQL,
     room_details_from_row,
+    rooms_by_user,
+    rooms_for_members_from_rows,
 )
 from .base import SQLiteBase, from_ms, integrity_error, now_ms, room_of, transaction
+
+#: `ROOMS_FOR_MEMBERS_SQL`'s pairs: a JSON array of [room_id, user_id] arrays (:pairs).
+_PAIRS = (
+    "(SELECT json_extract(value, '$[0]') AS room_id, json_extract(value, '$[1]') AS user_id"
+    " FROM json_each(:pairs)) AS q"
+)
+#: Its membership: the primary key's row for the pair, if any.
+_MEMBER = (
+    "LEFT JOIN (SELECT room_id, user_id, 1 AS member FROM room_members) AS m"
+    " ON m.room_id = q.room_id AND m.user_id = q.user_id"
+)
+#: Each user's rooms, for many users at once: a JSON array of user ids (?).
+_ROOMS_OF_USERS = (
+    "SELECT user_id, room_id FROM room_members"
+    " WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, room_id"
+)
 
 
 class SQLiteRooms(SQLiteBase):
@@ -84,6 +105,21 @@ class SQLiteRooms(SQLiteBase):
                 is not None
             )
         )
+
+    async def rooms_for_members(
+        self, pairs: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[Room, bool]]:
+        sql = ROOMS_FOR_MEMBERS_SQL.format(pairs=_PAIRS, member=_MEMBER)
+        pairs_json = json.dumps([list(pair) for pair in pairs])
+        return await self._run(
+            lambda conn: rooms_for_members_from_rows(
+                conn.execute(sql, {"pairs": pairs_json}), from_ms
+            )
+        )
+
+    async def rooms_of_users(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
+        ids = json.dumps(list(user_ids))
+        return await self._run(lambda conn: rooms_by_user(conn.execute(_ROOMS_OF_USERS, (ids,))))
 
     async def rooms_of(self, user_id: int) -> list[int]:
         return await self._run(

@@ -1,0 +1,155 @@
+"""A bound on WebSocket handshakes in progress (`chat.admission`, CHAT_MAX_HANDSHAKES):
+past it an upgrade is answered 503 with Retry-After at once, never left to time out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+from support import (
+    STEP,
+    Server,
+    http_client,
+    pg_query,
+    pg_session,
+    raw_upgrade,
+    register,
+    server_config,
+    start_server,
+    status_of,
+    wait_until_true,
+)
+
+from chat.admission import RETRY_AFTER_S, HandshakeGate
+from chat.config import Config, load
+
+#: True while some session waits for a lock on the schema's users table.
+SOMEONE_WAITS_FOR_THE_USERS_TABLE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND NOT granted"
+    " AND relation = to_regclass('users'))"
+)
+
+
+async def handshake_metrics(server: Server) -> tuple[float, float]:
+    """The instance's handshakes in progress and upgrades turned away, from /metrics."""
+    async with http_client(server) as client:
+        text = (await client.get("/metrics")).text
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return (
+        found["chat_websocket_handshakes_in_progress"],
+        found["chat_websocket_handshakes_turned_away_total"],
+    )
+
+
+async def crowd_upgrades(server: Server, count: int) -> list[bytes]:
+    """The statuses answered to `count` upgrades of one new user's token, sent at once."""
+    token = await register(server, "ada")
+    answers: list[bytes] = []
+
+    async def upgrade() -> None:
+        answers.append(status_of(await raw_upgrade(server, f"/ws?token={token}")))
+
+    async with trio.open_nursery() as crowd:
+        for _ in range(count):
+            crowd.start_soon(upgrade)
+    return answers
+
+
+def test_the_gate_lets_in_up_to_its_limit_and_counts_what_it_turns_away() -> None:
+    gate = HandshakeGate(2)
+    assert gate.take() and gate.take()
+    assert not gate.take()
+    assert (gate.in_progress, gate.turned_away) == (2, 1)
+    gate.give_back()
+    assert gate.take()
+    assert (gate.in_progress, gate.turned_away) == (2, 1)
+
+
+def test_a_gate_of_zero_has_no_bound() -> None:
+    gate = HandshakeGate(0)
+    assert all(gate.take() for _ in range(10_000))
+    assert gate.turned_away == 0
+
+
+def test_the_bound_is_a_setting_that_zero_turns_off_and_a_negative_value_is_refused() -> None:
+    assert Config().max_handshakes == 512
+    assert load({"CHAT_MAX_HANDSHAKES": "0"}).max_handshakes == 0
+    assert load({"CHAT_MAX_HANDSHAKES": "64"}).max_handshakes == 64
+    try:
+        load({"CHAT_MAX_HANDSHAKES": "-1"})
+    except Exception as error:
+        assert "CHAT_MAX_HANDSHAKES" in str(error)
+    else:
+        raise AssertionError("a negative bound was accepted")
+
+
+async def test_an_upgrade_past_the_bound_is_answered_503_with_retry_after_at_once(
+    nursery: trio.Nursery, postgres_config: Config
+) -> None:
+    # A handshake is held in progress for as long as the test wants: its token check
+    # reads the users table, which the test's own transaction locks.
+    server = await start_server(nursery, postgres_config.replace(max_handshakes=1))
+    token = await register(server, "ada")
+    url = postgres_config.database_url
+    assert url is not None
+    first: list[bytes] = []
+    answered = trio.Event()
+
+    async def held_upgrade() -> None:
+        first.append(await raw_upgrade(server, f"/ws?token={token}"))
+        answered.set()
+
+    async with pg_session(url) as execute, pg_query(url) as fetchval:
+        await execute("BEGIN")
+        await execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        nursery.start_soon(held_upgrade)
+        await wait_until_true(fetchval, SOMEONE_WAITS_FOR_THE_USERS_TABLE)
+        with trio.fail_after(1):  # at once: not after the held one
+            refused = await raw_upgrade(server, f"/ws?token={token}")
+        await execute("ROLLBACK")
+    assert status_of(refused) == b"503"
+    head, _, body = refused.partition(b"\r\n\r\n")
+    assert f"retry-after: {RETRY_AFTER_S}".encode() in head.lower()
+    assert "try again" in json.loads(body)["error"]
+    with trio.fail_after(STEP):
+        await answered.wait()
+    assert status_of(first[0]) == b"101"
+
+
+async def test_a_slot_is_given_back_when_the_handshake_ends_however_it_ends(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config.replace(max_handshakes=1))
+    token = await register(server, "ada")
+    # Opened, refused for a bad token, refused for a bad path: each gives its slot back.
+    for target, status in (
+        (f"/ws?token={token}", b"101"),
+        ("/ws?token=not-a-token", b"401"),
+        ("/nowhere", b"404"),
+        (f"/ws?token={token}", b"101"),
+    ):
+        assert status_of(await raw_upgrade(server, target)) == status, target
+    assert await handshake_metrics(server) == (0, 0)
+
+
+async def test_a_crowd_past_the_bound_gets_101_or_a_prompt_503_and_nothing_else(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config.replace(max_handshakes=2))
+    answers = await crowd_upgrades(server, 40)
+    assert len(answers) == 40
+    assert set(answers) <= {b"101", b"503"}
+    in_progress, turned_away = await handshake_metrics(server)
+    assert in_progress == 0
+    assert turned_away == answers.count(b"503")
+
+
+async def test_with_no_bound_a_crowd_is_let_in_whole(tmp_path: Path, nursery: trio.Nursery) -> None:
+    server = await start_server(nursery, server_config(tmp_path, None, max_handshakes=0))
+    assert await crowd_upgrades(server, 40) == [b"101"] * 40
