@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import os
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import trio
 
@@ -93,10 +93,16 @@ class Socket:
         async with self._send_lock:
             await self._stream.send_all(header + b"\0\0\0\0" + payload)
 
-    async def texts(self, skip: tuple[bytes, ...] = ()) -> AsyncIterator[str]:
+    async def texts(
+        self,
+        skip: tuple[bytes, ...] = (),
+        pause: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[str]:
         """The text messages the server sends, until it closes the connection (or the
         stream ends), but those that begin with one of `skip`: those are only counted
-        (`skipped`), never copied or decoded. Pings are answered on the way."""
+        (`skipped`), never copied or decoded. Pings are answered on the way. `pause`,
+        if given, is awaited before each read of the socket (once what was read is
+        handled): what arrives meanwhile waits in the kernel and comes in one read."""
         buffer = self._buffer
         parts: list[bytes] = []
         while True:
@@ -132,6 +138,8 @@ class Socket:
                 elif opcode == 0x9:
                     await self._send(0xA, payload)
             del buffer[:start]
+            if pause is not None:
+                await pause()
             chunk = await self._stream.receive_some(65536)
             if not chunk:
                 return

@@ -5,7 +5,10 @@ path and any instance; *present in a room* while a ``/ws`` connection of theirs 
 it (`chat.ws.rooms`). Connections in a room get ``{"Type": "presence", ...}`` when a user
 becomes present there (their first connection in it, anywhere) or stops being present
 (their last one leaves or closes, or their instance is forgotten), and ``{"Type":
-"typing", ...}`` when someone else in the room types. docs/PROTOCOL.md has the frames.
+"typing", ...}`` when someone else in the room types; a connection that entered with
+``"Presence": "list"`` gets the room's list in one ``presence-list`` frame and each
+telling's changes in one ``presence-changes`` frame instead (a room of hundreds is one
+frame to encode and read, not hundreds). docs/PROTOCOL.md has the frames.
 
 What is counted where: each instance counts its own connections, per user and per (room,
 user) (`file`, `unfile`, `enter_room`, `leave_room`: synchronous, so a cancellation can never
@@ -37,6 +40,7 @@ import trio
 
 from . import shapes
 from .errors import Unavailable
+from .present_list import PresentList
 from .task_failures import TaskFailures
 from .ws.dispatch import dumps
 from .ws.frames import text_frame
@@ -58,8 +62,22 @@ MAX_PENDING = 10_000
 #: How many typing frames one user may send per window (per instance); the rest are dropped.
 TYPING_LIMIT = 3
 TYPING_WINDOW_S = 2.0
-#: A room's connections are told of presence changes at most this often (`_changed_in`).
+#: A room's connections are told of presence changes at most this often (`_changed_in`)...
 COALESCE_S = 0.25
+#: ...and, where more than this many connections here listen, less often in proportion
+#: (`coalesce_interval`): a telling costs a write to each of them, so a busy room of
+#: hundreds costs at most about `COALESCE_LISTENERS / COALESCE_S` writes a second...
+COALESCE_LISTENERS = 50
+#: ...up to this: a user arriving in the biggest room is seen within a few seconds.
+MAX_COALESCE_S = 2.5
+
+
+def coalesce_interval(listeners: int) -> float:
+    """How long a room whose connections here that listen to presence are `listeners`
+    waits between two tellings: `COALESCE_S`, longer in proportion past
+    `COALESCE_LISTENERS`, at most `MAX_COALESCE_S`."""
+    return min(MAX_COALESCE_S, COALESCE_S * max(1.0, listeners / COALESCE_LISTENERS))
+
 
 #: A user present in a room: (room id, user id).
 Key = tuple[int, int]
@@ -92,6 +110,22 @@ def presence_frame(room_id: int, user_id: int, name: str, online: bool) -> str:
     return dumps({"Type": "presence", "RoomID": room_id, **person, "Online": online})
 
 
+def presence_list_frame(room_id: int, users: list[tuple[int, str]]) -> str:
+    """The people present in a room, in one frame (a connection that entered with
+    ``"Presence": "list"``): encoded in one call, where a frame per person costs a call
+    each (a tenth of the time for a room of hundreds)."""
+    people = [shapes.person(user_id, name) for user_id, name in users]
+    return dumps({"Type": "presence-list", "RoomID": room_id, "Users": people})
+
+
+def presence_changes_frame(room_id: int, changes: list[tuple[int, str, bool]]) -> str:
+    """What changed in a room since its connections were last told, in one frame."""
+    people = [
+        {**shapes.person(user_id, name), "Online": online} for user_id, name, online in changes
+    ]
+    return dumps({"Type": "presence-changes", "RoomID": room_id, "Changes": people})
+
+
 def typing_frame(room_id: int, user_id: int, name: str) -> str:
     return dumps({"Type": "typing", "RoomID": room_id, **shapes.person(user_id, name)})
 
@@ -119,11 +153,13 @@ class Presence:
         self._present: dict[Key, int] = {}
         # The same users, by room (room id -> user ids), so that listing one room's
         # present users reads that room only, not every user on the instance.
-        self._present_in: dict[int, set[int]] = {}
+        self._present_in: dict[int, PresentList] = {}
         self._names: dict[int, str] = {}
         # This instance's connections in each room that take presence and typing frames
-        # (all but those that entered with ``"Presence": false``), to offer them to.
+        # (all but those that entered with ``"Presence": false``), to offer them to; and
+        # those of them that take the lists (``"Presence": "list"``).
         self._rooms: dict[int, set[RoomConnection]] = {}
+        self._listing: set[RoomConnection] = set()
         # Where each connection is counted: its identity, and its room with who it was there.
         self._counted: dict[RoomConnection, Identity] = {}
         self._room_of: dict[RoomConnection, tuple[int, int, str]] = {}
@@ -159,9 +195,13 @@ class Presence:
 
     def present(self, room_id: int) -> list[tuple[int, str]]:
         """The users present in a room anywhere in the cluster, as (id, name), by name."""
-        found = {uid: self._names[uid] for uid in self._present_in.get(room_id, ())}
-        for other in self._others.values():
-            for uid, name in other.by_room.get(room_id, {}).items():
+        here = self._present_in.get(room_id)
+        elsewhere = [users for o in self._others.values() if (users := o.by_room.get(room_id))]
+        if not elsewhere:
+            return here.items() if here is not None else []  # kept in order already
+        found = here.names() if here is not None else {}
+        for users in elsewhere:
+            for uid, name in users.items():
                 found.setdefault(uid, name)
         return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
 
@@ -188,7 +228,7 @@ class Presence:
         self._uncount(session)
         self._counted[session] = identity
         user_id = identity.user_id
-        self._names[user_id] = identity.name
+        self._name(user_id, identity.name)
         self._online[user_id] = self._online.get(user_id, 0) + 1
         if self._online[user_id] == 1:
             self._queue(["online", user_id, identity.name, True])
@@ -207,29 +247,47 @@ class Presence:
         self._names.pop(user_id, None)
         self._queue(["online", user_id, identity.name, False])
 
-    def enter_room(self, session: RoomConnection, room_id: int, *, listening: bool) -> None:
+    def _name(self, user_id: int, name: str) -> None:
+        """`user_id` is called `name` from now on (a connection opened since a rename):
+        the rooms it is present in here list it so."""
+        old = self._names.get(user_id)
+        self._names[user_id] = name
+        if old is not None and old != name:
+            for room_id, uid in self._present:  # renames are rare: a scan is fine
+                if uid == user_id:
+                    self._present_in[room_id].add(user_id, name)
+
+    def enter_room(
+        self, session: RoomConnection, room_id: int, *, listening: bool, lists: bool = False
+    ) -> None:
         """`session` is in `room_id` from now on (after leaving any other room). Others in
         the room hear of its user if that is new. A `listening` session then gets presence
         and typing frames: first the room's present users (itself included), offered in
-        the same step as counting it in, so no change overtakes them."""
+        the same step as counting it in, so no change overtakes them; with `lists`, the
+        users in one frame and each telling's changes in one."""
         identity = session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         self.leave_room(session)
         key = (room_id, identity.user_id)
         was_present = self.is_present(*key)
         self._room_of[session] = (room_id, identity.user_id, identity.name)
+        self._name(identity.user_id, identity.name)  # before counting it in this room
         self._present[key] = self._present.get(key, 0) + 1
-        self._names[identity.user_id] = identity.name
         if self._present[key] == 1:
-            self._present_in.setdefault(room_id, set()).add(identity.user_id)
+            self._present_in.setdefault(room_id, PresentList()).add(identity.user_id, identity.name)
             self._queue(["room", room_id, identity.user_id, identity.name, True])
         if not was_present:
             # To the room's connections before this one joins them: it gets the list.
             self._changed_in(room_id, identity.user_id, identity.name, was_present=False)
         if listening:
-            frames = [presence_frame(room_id, uid, name, True) for uid, name in self._told(room_id)]
+            told = self._told(room_id)
             self._rooms.setdefault(room_id, set()).add(session)
-            session.offer(b"".join(text_frame(frame) for frame in frames))
+            if lists:
+                self._listing.add(session)
+                session.offer(text_frame(presence_list_frame(room_id, told)))
+            else:
+                frames = [presence_frame(room_id, uid, name, True) for uid, name in told]
+                session.offer(b"".join(text_frame(frame) for frame in frames))
 
     def leave_room(self, session: RoomConnection) -> None:
         """`session` is in no room from now on (a no-op if it was in none)."""
@@ -237,6 +295,7 @@ class Presence:
         if where is None:
             return
         room_id, user_id, name = where
+        self._listing.discard(session)
         sessions = self._rooms.get(room_id)
         if sessions is not None:
             sessions.discard(session)
@@ -304,24 +363,38 @@ class Presence:
         told, _ = unsaid.get(user_id, (was_present, name))
         unsaid[user_id] = (told, name)
         told_at = self._told_at.get(room_id)
-        if told_at is None or trio.current_time() - told_at >= COALESCE_S:
+        if told_at is None or trio.current_time() - told_at >= self._interval(room_id):
             self._tell(room_id)
-        # Otherwise `announce` tells it, once `COALESCE_S` has passed since `told_at`.
+        # Otherwise `announce` tells it, once the room's interval has passed since `told_at`.
 
     def _tell(self, room_id: int) -> None:
         """Tell the room's connections what changed since they were last told."""
         unsaid = self._unsaid.pop(room_id, {})
-        frames = [
-            text_frame(presence_frame(room_id, user_id, name, now))
+        changes = [
+            (user_id, name, now)
             for user_id, (told, name) in unsaid.items()
             if (now := self.is_present(room_id, user_id)) != told
         ]
-        if frames:
-            self._offer_data(room_id, b"".join(frames))
-        # Moved to the end: `_told_at` stays in the order of telling, oldest first.
-        self._told_at.pop(room_id, None)
+        if changes:
+            # Each kind encoded once, if anyone takes it.
+            frames: bytes | None = None
+            changed: bytes | None = None
+            for session in list(self._rooms.get(room_id, ())):
+                if session in self._listing:
+                    if changed is None:
+                        changed = text_frame(presence_changes_frame(room_id, changes))
+                    session.offer(changed)
+                else:
+                    if frames is None:
+                        frames = b"".join(
+                            text_frame(presence_frame(room_id, *change)) for change in changes
+                        )
+                    session.offer(frames)
         self._told_at[room_id] = trio.current_time()
         self._telling.set()
+
+    def _interval(self, room_id: int) -> float:
+        return coalesce_interval(len(self._rooms.get(room_id, ())))
 
     def _told(self, room_id: int) -> list[tuple[int, str]]:
         """The users the room's connections know to be present (`present`, but for changes
@@ -341,21 +414,28 @@ class Presence:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Tell each room the presence changes held back while it was told recently
-        (`_changed_in`), `COALESCE_S` after it was last told. Runs until cancelled."""
+        (`_changed_in`), its interval (`coalesce_interval`) after it was last told. Runs
+        until cancelled."""
         task_status.started()
         while True:
             if not self._told_at:
                 await self._telling.wait()
                 self._telling = trio.Event()
                 continue
-            # The room told longest ago is first (`_tell` keeps the order).
-            await trio.sleep_until(next(iter(self._told_at.values())) + COALESCE_S)
+            # Until the room whose interval ends first, or another telling, which may
+            # start a shorter interval. The rooms told within their interval are few
+            # (those with listeners here and a change in the last seconds).
+            due = min(told_at + self._interval(room) for room, told_at in self._told_at.items())
+            with trio.move_on_at(due):
+                await self._telling.wait()
+            # No await from the wake-up to here: a telling since is in `_told_at` below.
+            self._telling = trio.Event()
             now = trio.current_time()
             for room_id, told_at in list(self._told_at.items()):
-                if now - told_at < COALESCE_S:
-                    break
-                # Forgotten, or told again (which remembers it again, at the end). Taken
-                # out first, so that a room whose telling fails is not tried in a loop.
+                if now - told_at < self._interval(room_id):
+                    continue
+                # Forgotten, or told again (which remembers it again). Taken out first,
+                # so that a room whose telling fails is not tried in a loop.
                 del self._told_at[room_id]
                 if room_id in self._unsaid:
                     with self._failures.contained("presence", "telling a room of presence"):

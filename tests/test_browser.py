@@ -388,7 +388,7 @@ async def test_the_page_resumes_after_a_reconnection_and_sends_what_was_written_
                 "Type": "enter",
                 "RoomID": 1,
                 "SinceID": last_seen,
-                "Presence": True,
+                "Presence": "list",
             }
             lobby_pages = [r for r in reader.requests[requests_before:] if "/messages/1" in r]
             assert lobby_pages == []
@@ -1070,7 +1070,7 @@ async def test_two_people_in_a_room_see_each_other_here_and_who_is_typing(
         entering = [
             f for f in alice.frames_sent if isinstance(f, dict) and f.get("Type") == "enter"
         ]
-        assert entering and all(f["Presence"] is True for f in entering)
+        assert entering and all(f["Presence"] == "list" for f in entering)
         _no_script_errors(alice, bob)
 
     await in_browser(scenario)

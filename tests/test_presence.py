@@ -28,7 +28,7 @@ from support import (
 from test_metrics import until
 
 from chat.bus.local import LocalBus
-from chat.presence import HEARTBEAT_S, Presence
+from chat.presence import COALESCE_S, HEARTBEAT_S, Presence
 
 #: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
 TIMEOUT_S = 3.0
@@ -164,11 +164,76 @@ async def test_with_presence_false_on_enter_a_connection_gets_only_spec_004_fram
     assert (await plain.receive())["Type"] == "message"
 
 
-async def test_presence_on_enter_must_be_true_or_false(server: Server, clients: Clients) -> None:
+async def test_presence_on_enter_must_be_true_false_or_list(
+    server: Server, clients: Clients
+) -> None:
     bob = await account(server, "bob")
     ws = await clients.json("/ws", token=bob.token)
-    answer = await ws.request({"Type": "enter", "RoomID": 1, "Presence": "yes"})
-    assert answer == {"Type": "error", "Error": 'field "Presence" must be true or false'}
+    for wrong in ("yes", "lists", 1, ["list"]):
+        answer = await ws.request({"Type": "enter", "RoomID": 1, "Presence": wrong})
+        assert answer == {
+            "Type": "error",
+            "Error": 'field "Presence" must be true, false or "list"',
+        }
+
+
+async def enter_for_lists(ws: JsonClient, room_id: int, *present: Account) -> None:
+    """Enter the room with ``"Presence": "list"``; check `entered`, then the one frame
+    listing the users present (by name)."""
+    entered = await ws.request({"Type": "enter", "RoomID": room_id, "Presence": "list"})
+    assert entered["Type"] == "entered", entered
+    assert await ws.receive() == {
+        "Type": "presence-list",
+        "RoomID": room_id,
+        "Users": listed(*present),
+    }
+
+
+def changes(room_id: int, *changed: tuple[Account, bool]) -> dict[str, Any]:
+    people = [{"UID": u.uid, "Username": u.name, "Online": online} for u, online in changed]
+    return {"Type": "presence-changes", "RoomID": room_id, "Changes": people}
+
+
+async def test_with_presence_list_the_users_present_come_in_one_frame_after_entered(
+    server: Server, clients: Clients
+) -> None:
+    carol, alice, bob = [await account(server, n) for n in ("carol", "alice", "bob")]
+    room_id = await create_room(server, carol, "general", alice, bob)
+    await enter_for_lists(await clients.json("/ws", token=carol.token), room_id, carol)
+    await enter(await clients.json("/ws", token=bob.token), room_id, bob, carol)
+    await trio.sleep(2 * COALESCE_S)  # bob's arrival told: alice's list has everyone
+    alice_ws = await clients.json("/ws", token=alice.token)
+    await enter_for_lists(alice_ws, room_id, alice, bob, carol)
+
+
+async def test_with_presence_list_each_change_comes_in_a_changes_frame(
+    server: Server, clients: Clients
+) -> None:
+    bob, alice = await account(server, "bob"), await account(server, "alice")
+    room_id = await create_room(server, bob, "general", alice)
+    bob_ws = await clients.json("/ws", token=bob.token)
+    await enter_for_lists(bob_ws, room_id, bob)
+    alice_ws = await clients.json("/ws", token=alice.token)
+    await enter(alice_ws, room_id, alice, bob)
+    assert await bob_ws.receive() == changes(room_id, (alice, True))
+    await alice_ws.ws.aclose()
+    assert await bob_ws.receive() == changes(room_id, (alice, False))
+
+
+async def test_one_change_reaches_each_connection_in_the_form_it_entered_with(
+    server: Server, clients: Clients
+) -> None:
+    bob, carol, alice = [await account(server, n) for n in ("bob", "carol", "alice")]
+    room_id = await create_room(server, bob, "general", carol, alice)
+    lists_ws = await clients.json("/ws", token=bob.token)
+    await enter_for_lists(lists_ws, room_id, bob)
+    frames_ws = await clients.json("/ws", token=carol.token)
+    await enter(frames_ws, room_id, bob, carol)
+    assert await lists_ws.receive() == changes(room_id, (carol, True))
+    await trio.sleep(2 * COALESCE_S)  # the next change is told at once, not held back
+    await enter(await clients.json("/ws", token=alice.token), room_id, alice, bob, carol)
+    assert await lists_ws.receive() == changes(room_id, (alice, True))
+    assert await frames_ws.receive() == presence(room_id, alice, True)
 
 
 async def test_get_online_lists_the_users_present_by_name(server: Server, clients: Clients) -> None:

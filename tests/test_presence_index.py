@@ -37,18 +37,27 @@ async def test_present_lists_what_every_connection_and_instance_says(seed: int) 
     presence = Presence(LocalBus(), "here", timeout=30.0)
     connections: list[Connection] = []
     where: dict[Connection, int] = {}  # the model: each entered connection's room
-    elsewhere: dict[str, dict[tuple[int, int], str]] = {"a": {}, "b": {}}
+    # What each other instance said, in the order they were first heard from.
+    elsewhere: dict[str, dict[tuple[int, int], str]] = {}
+    origins = ["a", "b"]
+    names = dict(NAMES)  # each user's name now (a rename changes it)
+    latest: dict[int, str] = {}  # the name of the connection counted or entered last
     for step in range(300):
         roll = chooser.random()
-        if roll < 0.2 or not connections:
-            uid = chooser.choice(list(NAMES))
-            connection = Connection(step, Identity(uid, NAMES[uid], False, 0))
+        if roll < 0.03:  # a user renames: connections opened from now on say so
+            uid = chooser.choice(list(names))
+            names[uid] = f"renamed{uid}at{step}"
+        elif roll < 0.2 or not connections:
+            uid = chooser.choice(list(names))
+            connection = Connection(step, Identity(uid, names[uid], False, 0))
             presence.file(connection)
+            latest[uid] = names[uid]
             connections.append(connection)
         elif roll < 0.5:
             connection = chooser.choice(connections)
             room = chooser.choice(ROOMS)
             presence.enter_room(connection, room, listening=chooser.random() < 0.5)
+            latest[connection.identity.user_id] = connection.identity.name
             where[connection] = room
         elif roll < 0.6:
             connection = chooser.choice(connections)
@@ -59,22 +68,31 @@ async def test_present_lists_what_every_connection_and_instance_says(seed: int) 
             presence.unfile(connection)
             where.pop(connection, None)
         elif roll < 0.97:  # another instance says a user entered or left a room
-            origin = chooser.choice(list(elsewhere))
+            origin = chooser.choice(origins)
             room, uid = chooser.choice(ROOMS), chooser.choice(list(NAMES))
             entered = chooser.random() < 0.6
-            change = ["room", room, uid, NAMES[uid], entered]
+            change = ["room", room, uid, names[uid], entered]
             presence.on_event({"instance": origin, "changes": [change]})
+            table = elsewhere.setdefault(origin, {})
             if entered:
-                elsewhere[origin][(room, uid)] = NAMES[uid]
+                table[(room, uid)] = names[uid]
             else:
-                elsewhere[origin].pop((room, uid), None)
+                table.pop((room, uid), None)
         else:  # another instance stops: its users leave
-            origin = chooser.choice(list(elsewhere))
+            origin = chooser.choice(origins)
             presence.on_event({"instance": origin, "gone": True})
-            del elsewhere[origin]
-            elsewhere[f"{origin}'"] = {}  # it comes back under another id
+            elsewhere.pop(origin, None)
+            origins.remove(origin)
+            origins.append(f"{origin}'")  # it comes back under another id
         for room in ROOMS:
-            users = {c.identity.user_id for c, r in where.items() if r == room}
-            users |= {uid for table in elsewhere.values() for (r, uid) in table if r == room}
-            wanted = sorted(((uid, NAMES[uid]) for uid in users), key=lambda p: (p[1], p[0]))
+            # Here, by the name of the user's connection counted or entered last; from
+            # another instance, as it said (when it said so first: a later change only
+            # says present or not).
+            shown = {c.identity.user_id: "" for c, r in where.items() if r == room}
+            shown = {uid: latest[uid] for uid in shown}
+            for table in elsewhere.values():
+                for (r, uid), name in table.items():
+                    if r == room:
+                        shown.setdefault(uid, name)
+            wanted = sorted(shown.items(), key=lambda p: (p[1].casefold(), p[0]))
             assert presence.present(room) == wanted, (seed, step, room)

@@ -13,7 +13,7 @@ import {
 import { setUpAccount } from "./account.js";
 import { countCharacters, setUpComposer } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
-import { presenceChanged, setUpPeople, showPeopleAgain, showPeopleOf } from "./people.js";
+import { presenceChanged, presenceListed, setUpPeople, showPeopleAgain, showPeopleOf } from "./people.js";
 import {
   addReport, decoratePerson, moderates, moderationFrame, owns, rolesFrom, setUpModeration,
   showRoomActions,
@@ -319,7 +319,7 @@ function connect() {
       // Back in the room the page shows: the server sends what we missed since the last
       // message or change we saw (SinceID: changes to older messages included), then
       // the live ones, with nothing lost or doubled.
-      const frame = { Type: "enter", RoomID: state.room, Presence: true };
+      const frame = { Type: "enter", RoomID: state.room, Presence: "list" };
       if (state.room === state.shown) frame.SinceID = state.since;
       ws.send(JSON.stringify(frame));
     }
@@ -511,8 +511,10 @@ function handleFrame(raw) {
     }
   } else if (frame.Type === "entered") {
     entered(frame.RoomID, frame.Name);
-  } else if (frame.Type === "presence") {
-    presence(frame);
+  } else if (frame.Type === "presence-list") {
+    presenceList(frame);
+  } else if (frame.Type === "presence-changes") {
+    presenceChanges(frame);
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
   } else if (frame.Type === "read") {
@@ -631,7 +633,8 @@ function enter(roomId) {
   clearNotice();
   closeSearch();
   closeReports();
-  if (send({ Type: "enter", RoomID: roomId, Presence: true })) state.room = roomId;
+  // Presence as lists: a room of hundreds is one frame, drawn once (docs/PROTOCOL.md).
+  if (send({ Type: "enter", RoomID: roomId, Presence: "list" })) state.room = roomId;
 }
 
 async function entered(roomId, name) {
@@ -1046,12 +1049,21 @@ async function join(roomId) {
 
 // --- people ---
 
-// Someone arrived in the room shown or left it (or is in it as we enter: the list).
-function presence(frame) {
+// Who is in the room shown as we enter it: one frame, the panel drawn once.
+function presenceList(frame) {
   if (frame.RoomID !== state.shown) return;
-  learnName(frame.UID, frame.Username);
-  if (!frame.Online) stoppedTyping(frame.UID);
-  presenceChanged(frame);
+  for (const person of frame.Users) learnName(person.UID, person.Username);
+  presenceListed(frame.RoomID, frame.Users);
+}
+
+// People arrived in the room shown or left it since the last such frame.
+function presenceChanges(frame) {
+  if (frame.RoomID !== state.shown) return;
+  for (const change of frame.Changes) {
+    learnName(change.UID, change.Username);
+    if (!change.Online) stoppedTyping(change.UID);
+  }
+  presenceChanged(frame.RoomID, frame.Changes);
 }
 
 // Someone else in the room shown is typing: say so until they stop saying it.

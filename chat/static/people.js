@@ -37,7 +37,7 @@ export function setUpPeople({ api, me, avatar, open, decorate }) {
 }
 
 // The page entered `roomId` (again, after a reconnection): its list starts afresh, the
-// presence frames that follow "entered" filling it.
+// presence list that follows "entered" filling it.
 export function showPeopleOf(roomId, { lobby }) {
   const again = roomId === people.room;
   people.room = roomId;
@@ -48,19 +48,37 @@ export function showPeopleOf(roomId, { lobby }) {
   if (!lobby) loadMembers();
 }
 
-// A presence frame of the room listed: someone arrived (so is online) or left it.
-export function presenceChanged(frame) {
-  if (frame.RoomID !== people.room) return;
-  if (frame.Online) {
-    people.present.set(frame.UID, frame.Username);
-    // Someone we do not list yet (they joined since): the list is out of date.
-    if (!people.lobby && !people.members.has(frame.UID)) loadMembers();
-  } else {
-    people.present.delete(frame.UID);
-    if (!people.lobby) {
-      clearTimeout(people.refresh);
-      people.refresh = setTimeout(loadMembers, REFRESH_AFTER_LEAVING_MS);
+// The people present in the room listed, as we enter it ([{ UID, Username }]).
+export function presenceListed(roomId, users) {
+  if (roomId !== people.room) return;
+  people.present = new Map(users.map(({ UID, Username }) => [UID, Username]));
+  // Someone we do not list yet (they joined since it was read): the list is out of date
+  // (unless it is being read now, as it is right after entering).
+  const unlisted = users.some(({ UID }) => !people.members.has(UID));
+  if (!people.lobby && people.loading === null && unlisted) loadMembers();
+  show();
+}
+
+// People of the room listed arrived (so are online) or left it ([{ UID, Username,
+// Online }]): the panel drawn once for all of them.
+export function presenceChanged(roomId, changes) {
+  if (roomId !== people.room) return;
+  let stale = false;
+  let left = false;
+  for (const { UID, Username, Online } of changes) {
+    if (Online) {
+      people.present.set(UID, Username);
+      // Someone we do not list yet (they joined since): the list is out of date.
+      if (!people.lobby && !people.members.has(UID)) stale = true;
+    } else {
+      people.present.delete(UID);
+      left = true;
     }
+  }
+  if (stale) loadMembers();
+  if (left && !people.lobby) {
+    clearTimeout(people.refresh);
+    people.refresh = setTimeout(loadMembers, REFRESH_AFTER_LEAVING_MS);
   }
   show();
 }

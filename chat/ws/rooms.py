@@ -38,7 +38,11 @@ Unless it entered with ``"Presence": false``, it also gets, right after ``entere
 ``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
 (itself included), then one for every user who becomes present or stops being present,
 and the room's ``typing`` frames. With ``"Presence": false`` the connection sees only
-spec 004's frames.
+spec 004's frames. With ``"Presence": "list"`` it gets the same news in fewer frames:
+the users present in one ``{"Type": "presence-list", "RoomID", "Users": [{"UID",
+"Username"}, ...]}``, and each telling's changes in one ``{"Type": "presence-changes",
+"RoomID", "Changes": [{"UID", "Username", "Online"}, ...]}`` (what the browser client
+asks for: a room of hundreds is one frame to encode and to read, not hundreds).
 
 Errors are ``{"Type": "error", "Error": "..."}``. Every kind of frame has a limit per
 connection (`chat.ws.frame_limits`: room changes, resumes and the bytes they send, read
@@ -160,10 +164,8 @@ class RoomProtocol:
                 # A resume is a history request: refused, it leaves the client where it was.
                 session.limit(limits.history_requests)
                 session.check_history()
-            listening = True  # presence and typing frames unless the client says no
-            if frame.get("Presence") is not None:
-                listening = validation.require_bool(frame, "Presence")
-            await self._enter(room_id, since_id, listening=listening)
+            listening, lists = _presence_wanted(frame)
+            await self._enter(room_id, since_id, listening=listening, lists=lists)
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             reply_to = None
@@ -205,7 +207,9 @@ class RoomProtocol:
         self._room = self._subscription = None
         self._session.room_id = None
 
-    async def _enter(self, room_id: int, since_id: int | None, *, listening: bool) -> None:
+    async def _enter(
+        self, room_id: int, since_id: int | None, *, listening: bool, lists: bool = False
+    ) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if room_id == 0:
@@ -235,7 +239,7 @@ class RoomProtocol:
         await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
         # After `entered`, so the present users (offered in the same step as counting
         # this connection in) follow it, and before any resumed messages.
-        self._service.presence.enter_room(self._session, room.id, listening=listening)
+        self._service.presence.enter_room(self._session, room.id, listening=listening, lists=lists)
         if since_id is not None:
             try:
                 await self._resume(room, since_id, up_to_id, self._subscription)
@@ -343,3 +347,17 @@ class RoomProtocol:
         # Slow mode's refusal says when the next send may go.
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
         self._session.send_nowait(self.error_frame(problem, client_msg_id, retry_after=retry_after))
+
+
+def _presence_wanted(frame: dict[str, Any]) -> tuple[bool, bool]:
+    """What an ``enter`` asks of presence: (frames at all, as lists). ``"Presence"`` is
+    true (the default: a frame per user), false (none: spec 004's frames only), or
+    ``"list"`` (a list, then the changes of each telling, a frame each)."""
+    wanted = frame.get("Presence")
+    if wanted is None:
+        return True, False
+    if wanted == "list":
+        return True, True
+    if not isinstance(wanted, bool):
+        raise InvalidInput('field "Presence" must be true, false or "list"')
+    return wanted, False
