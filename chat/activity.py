@@ -4,7 +4,9 @@ their rooms other than the one it is in, so badges update without polling.
 A connection hears ``{"Type": "activity", "RoomID", "MessageID", "Mention"}`` for a
 message someone else sent in one of its user's rooms, and for an edit that newly
 mentions its user. A room's connections elsewhere are told at most once a `window`
-(1 s): the first message is told at once; what follows within the window is gathered
+(1 s; longer where the room has more than `WINDOW_READERS` members connected here, up
+to `MAX_WINDOW_S`, as each telling is a write to every one of their connections): the
+first message is told at once; what follows within the window is gathered
 (`_Window`: the latest id, who sent, who was mentioned) and told once at its end (the
 latest MessageID; Mention true if any of them mentioned the user). Best effort, as
 notices are: the counts themselves are in the database (``GET /rooms/unread``).
@@ -52,8 +54,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: At most one activity frame per connection and room in this many seconds.
+#: At most one activity frame per connection and room in this many seconds...
 WINDOW_S = 1.0
+#: ...and, in a room with more readers connected here than this, less often in
+#: proportion (`window_length`): a telling is a write to each of their connections...
+WINDOW_READERS = 200
+#: ...up to this: a badge in the busiest room is at most a few seconds behind.
+MAX_WINDOW_S = 5.0
+
+
+def window_length(readers: int, base: float = WINDOW_S) -> float:
+    """How long a room with `readers` (its members connected here) gathers activity
+    before telling them: `base`, longer in proportion past `WINDOW_READERS`, at most
+    `MAX_WINDOW_S` (never less than `base`)."""
+    return max(base, min(MAX_WINDOW_S, base * readers / WINDOW_READERS))
+
+
 #: Published batches waiting for the fan-out past which new ones are dropped.
 INBOX_SIZE = 256
 #: Users whose rooms wait to be loaded past which new ones are not indexed.
@@ -271,6 +287,16 @@ class Activity:
             return [room.creator_id] if room.creator_id in self._connections else []
         return self.members_here(room.id)
 
+    def _length(self, room: Room) -> float:
+        """How long `room`'s window gathers (`window_length` of its readers here)."""
+        if room.id == self._lobby_id:
+            readers = len(self._connections)
+        elif room.kind == "group":
+            readers = len(self._members.get(room.id, ()))
+        else:
+            readers = 1  # a support thread's one user
+        return window_length(readers, self._window)
+
     def _fan_out(self, published: Published) -> None:
         """Gather a published batch into its rooms' windows; tell those due now."""
         now = trio.current_time()
@@ -292,11 +318,12 @@ class Activity:
         for window in touched.values():
             if window.timed:
                 continue  # told at the end of its window
-            if now - window.told_at >= self._window:
+            length = self._length(window.room)
+            if now - window.told_at >= length:
                 self._tell(window, now)
-                self._time(window, now + self._window)  # then looked at again
+                self._time(window, now + length)  # then looked at again
             else:
-                self._time(window, window.told_at + self._window)
+                self._time(window, window.told_at + length)
 
     def _time(self, window: _Window, when: float) -> None:
         window.timed = True
@@ -336,7 +363,7 @@ class Activity:
                 del self._windows[room_id]
                 continue
             self._tell(window, now)
-            self._time(window, now + self._window)
+            self._time(window, now + self._length(window.room))
 
     # --- the tasks ---
 

@@ -6,7 +6,11 @@ mention). Badges need no polling."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import trio
+import trio.testing
 from support import (
     Account,
     Clients,
@@ -16,9 +20,12 @@ from support import (
     create_room,
     entered,
     http_client,
+    server_config,
 )
 
-from chat.activity import WINDOW_S
+from chat.activity import MAX_WINDOW_S, WINDOW_READERS, WINDOW_S, Activity, window_length
+from chat.service import Identity
+from chat.store import Message, open_store
 
 LOBBY = 1
 
@@ -206,3 +213,63 @@ async def test_a_private_room_created_is_told_to_nobody_else(
     watcher = await _watching(clients, bob)
     await create_room(server, alice, "secret", private=True)
     await _nothing_within(watcher, 0.3)
+
+
+# --- busy rooms: a longer window (chat.activity.window_length) ---
+
+
+def test_a_room_with_many_readers_gathers_longer_up_to_a_ceiling() -> None:
+    assert window_length(1) == window_length(WINDOW_READERS) == WINDOW_S
+    assert window_length(3 * WINDOW_READERS) == 3 * WINDOW_S
+    assert window_length(100 * WINDOW_READERS) == MAX_WINDOW_S
+    assert window_length(100 * WINDOW_READERS, base=2 * MAX_WINDOW_S) == 2 * MAX_WINDOW_S
+
+
+class _Elsewhere:
+    """A connection in no room, keeping the activity frames offered to it."""
+
+    room_id = None
+
+    def __init__(self, user_id: int) -> None:
+        self.identity = Identity(user_id, f"user{user_id}", is_admin=False, token_version=0)
+        self.frames: list[bytes] = []
+
+    def offer(self, data: bytes) -> bool:
+        self.frames.append(data)
+        return True
+
+
+def _lobby_message(message_id: int, sender_id: int) -> Message:
+    return Message(
+        id=message_id,
+        room_id=LOBBY,
+        sender_id=sender_id,
+        sender_name=f"user{sender_id}",
+        body="hi",
+        created_at=datetime.now(UTC),
+    )
+
+
+async def test_a_lobby_with_many_readers_is_told_of_a_burst_after_its_longer_window(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    readers = 3 * WINDOW_READERS  # a window three times as long
+    async with open_store(server_config(tmp_path, None)) as store:
+        lobby = await store.room_by_id(store.lobby_id)
+        assert lobby is not None
+        activity = Activity(store, lobby.id)
+        watchers = [_Elsewhere(user_id) for user_id in range(1, readers + 1)]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(activity.run)
+            for watcher in watchers:
+                activity.file(watcher)
+            activity.offer([(_lobby_message(10, readers + 1), lobby)])  # told at once
+            await trio.sleep(0.01)
+            assert all(len(watcher.frames) == 1 for watcher in watchers)
+            activity.offer([(_lobby_message(11, readers + 1), lobby)])  # gathered
+            await trio.sleep(2 * WINDOW_S)
+            assert all(len(watcher.frames) == 1 for watcher in watchers)
+            await trio.sleep(1.1 * WINDOW_S)  # past three times WINDOW_S
+            assert all(len(watcher.frames) == 2 for watcher in watchers)
+            assert b'"MessageID":11' in watchers[0].frames[1]
+            nursery.cancel_scope.cancel()
