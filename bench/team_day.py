@@ -53,6 +53,7 @@ from team_day_actions import (
     THINK_MEAN_S,
     THINK_MIN_S,
     ActionError,
+    ReadTicker,
     Stats,
     Teammate,
     percentile,
@@ -192,6 +193,8 @@ class Generator:
         self.joined = 0  # users playing now: those of self.order[:joined]
         self.started = 0  # users started so far (a user who left and joined again twice)
         self.teammates: list[Teammate] = []
+        #: Paces the idle users' reads (`ReadTicker`), run beside them.
+        self.ticker = ReadTicker()
 
     async def run(self) -> list[dict[str, Any]]:
         """Ramp up step by step until one does not hold; every window's figures."""
@@ -202,6 +205,7 @@ class Generator:
             # Holds every simulated user's task; cancelled when the ramp ends, before
             # the HTTP connections they share are closed.
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.ticker.run)
                 held = 0
                 for users in self.plan.steps:
                     if not await self._step(nursery, http, users, windows, started):
@@ -265,6 +269,7 @@ class Generator:
                 http,
                 self.stats,
                 random.Random(self.rng.random()),
+                self.ticker,
             )
             nursery.start_soon(self._play, teammate)
             self.teammates.append(teammate)

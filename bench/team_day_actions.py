@@ -119,6 +119,31 @@ def think_time(rng: random.Random, low: float, mean: float) -> float:
     return rng.uniform(low, 2 * mean - low)
 
 
+class ReadTicker:
+    """Wakes the idle users' readers together every `IDLE_READ_S` (`Teammate._pause`):
+    one timer for all of them, where a timeout each (thousands a second) cost the
+    generator more than reading the frames. Runs in the generator's nursery."""
+
+    def __init__(self) -> None:
+        self._waiting: set[trio.Event] = set()
+
+    async def wait(self, event: trio.Event) -> None:
+        """Until the next tick, or until `event` is set (an action started)."""
+        self._waiting.add(event)
+        try:
+            await event.wait()
+        finally:
+            self._waiting.discard(event)
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        while True:
+            await trio.sleep(IDLE_READ_S)
+            waiting, self._waiting = self._waiting, set()
+            for event in waiting:
+                event.set()
+
+
 class Teammate:
     """One simulated user: a `/ws` connection held for the run, HTTP requests through the
     generator's shared client, and one action at a time.
@@ -139,8 +164,11 @@ class Teammate:
         http: HttpPool,
         stats: Stats,
         rng: random.Random,
+        ticker: ReadTicker | None = None,
     ) -> None:
         self.index, self.uid, self.name, self.token = index, uid, name, token
+        #: Paces an idle user's reads of its socket (None: every frame read at once).
+        self.ticker = ticker
         self.rooms, self.http, self.stats, self.rng = rooms, http, stats, rng
         self.headers = f"Authorization: Bearer {token}\r\n"
         self.socket: Socket | None = None
@@ -169,15 +197,15 @@ class Teammate:
             self._answered.set()
 
     async def _pause(self) -> None:
-        """Between two reads of an idle user's socket, wait up to `IDLE_READ_S` (until an
-        action starts): the frames that arrive meanwhile come in one read, one wake-up
-        of this process instead of one per frame. The server writes each frame as it
-        would (the kernel holds them); only this process's own cost changes, which at
-        thousands of users set the ceiling instead of the server."""
-        if self._want is None:
+        """Between two reads of an idle user's socket, wait for the next tick of the
+        generator's `ReadTicker` (every `IDLE_READ_S`), or an action starting: the frames
+        that arrive meanwhile come in one read, one wake-up of this process instead of
+        one per frame. The server writes each frame as it would (the kernel holds them);
+        only this process's own cost changes, which at thousands of users set the
+        ceiling instead of the server."""
+        if self._want is None and self.ticker is not None:
             self._acting = trio.Event()
-            with trio.move_on_after(IDLE_READ_S):
-                await self._acting.wait()
+            await self.ticker.wait(self._acting)
 
     def _on_frame(self, text: str) -> None:
         if text == "pong":

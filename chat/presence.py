@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from . import shapes
 from .errors import Unavailable
 from .present_list import PresentList
 from .task_failures import TaskFailures
+from .typing_notices import TypingNotices
 from .ws.dispatch import dumps
 from .ws.frames import text_frame
 
@@ -199,6 +201,10 @@ class Presence:
         self._unsaid: dict[int, dict[int, tuple[bool, str]]] = {}
         self._told_at: dict[int, float] = {}
         self._telling = trio.Event()
+        # Typing frames: at once in a small room, gathered in a busy one (for `announce`).
+        self._typing = TypingNotices(
+            self._rooms, self._interval, COALESCE_LISTENERS, lambda: self._telling.set()
+        )
 
     # --- what the cluster knows ---
 
@@ -334,6 +340,7 @@ class Presence:
                 # Nobody here to tell: the next to enter gets the room as it is.
                 del self._rooms[room_id]
                 self._unsaid.pop(room_id, None)
+                self._typing.forget(room_id)
         key = (room_id, user_id)
         count = self._present[key] - 1
         if count:
@@ -360,30 +367,22 @@ class Presence:
             return
         recent.append(now)
         self._typed[identity.user_id] = recent
-        self._offer(room_id, typing_frame(room_id, identity.user_id, identity.name), session)
+        frame = typing_frame(room_id, identity.user_id, identity.name)
+        self._typing.typed(room_id, frame, identity.user_id, session)
         self._queue(["typing", room_id, identity.user_id, identity.name])
-
-    def _offer(self, room_id: int, frame: str, skip: RoomConnection | None = None) -> None:
-        """Offer `frame` to this instance's connections in the room (but `skip`); never
-        waits: a connection whose queue is full evicts itself, as with messages."""
-        self._offer_data(room_id, text_frame(frame), skip)
-
-    def _offer_data(self, room_id: int, data: bytes, skip: RoomConnection | None = None) -> None:
-        for session in list(self._rooms.get(room_id, ())):
-            if session is not skip:
-                session.offer(data)
 
     # --- telling rooms of presence changes, coalesced ---
 
     # A client that flaps between two rooms (or many clients that come and go) must not
     # send every connection in a busy room a frame per change: each room is told at most
-    # every `COALESCE_S`. The first change after a quiet spell is told at once; later
-    # ones wait until `COALESCE_S` after the room was last told (`announce`), and the
-    # room is then told the users whose presence differs from what it was last told.
-    # Its connections always know, for each user, `_told`: the truth, except for the
-    # users in `_unsaid[room]`, for whom they know what they were last told. That is the
-    # list a connection entering the room gets, so it agrees with the others and the next
-    # telling is right for it too; after that telling, everyone knows the truth.
+    # every `COALESCE_S` (longer in a busy room: `coalesce_interval`). The first change
+    # after a quiet spell is told at once; later ones wait until the room's interval has
+    # passed since it was last told (`announce`), and the room is then told the users
+    # whose presence differs from what it was last told. Its connections always know,
+    # for each user, `_told`: the truth, except for the users in `_unsaid[room]`, for
+    # whom they know what they were last told. That is the list a connection entering
+    # the room gets, so it agrees with the others and the next telling is right for it
+    # too; after that telling, everyone knows the truth.
 
     def _changed_in(self, room_id: int, user_id: int, name: str, *, was_present: bool) -> None:
         """Whether `user_id` is present in `room_id` has just changed from `was_present`:
@@ -451,19 +450,19 @@ class Presence:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Tell each room the presence changes held back while it was told recently
-        (`_changed_in`), its interval (`coalesce_interval`) after it was last told. Runs
-        until cancelled."""
+        (`_changed_in`), and the typing frames a busy room gathered (`chat.typing_notices`),
+        its interval (`coalesce_interval`) after it was last told. Runs until cancelled."""
         task_status.started()
         while True:
-            if not self._told_at:
-                await self._telling.wait()
-                self._telling = trio.Event()
-                continue
             # Until the room whose interval ends first, or another telling, which may
             # start a shorter interval. The rooms told within their interval are few
             # (those with listeners here and a change in the last seconds).
-            due = min(told_at + self._interval(room) for room, told_at in self._told_at.items())
-            with trio.move_on_at(due):
+            due = min(
+                (told_at + self._interval(room) for room, told_at in self._told_at.items()),
+                default=math.inf,
+            )
+            typing_due = self._typing.due_at()
+            with trio.move_on_at(min(due, math.inf if typing_due is None else typing_due)):
                 await self._telling.wait()
             # No await from the wake-up to here: a telling since is in `_told_at` below.
             self._telling = trio.Event()
@@ -477,6 +476,8 @@ class Presence:
                 if room_id in self._unsaid:
                     with self._failures.contained("presence", "telling a room of presence"):
                         self._tell(room_id)
+            with self._failures.contained("presence", "telling rooms of typing"):
+                self._typing.tell_due(now)
 
     # --- other instances ---
 
@@ -527,7 +528,8 @@ class Presence:
             self._replace_rooms(other, key, str(name) if present else None)
         elif kind == "typing":
             _, room_id, user_id, name = change
-            self._offer(int(room_id), typing_frame(int(room_id), int(user_id), str(name)))
+            frame = typing_frame(int(room_id), int(user_id), str(name))
+            self._typing.typed(int(room_id), frame, int(user_id), None)
 
     def _replace_rooms(self, other: _Instance, key: Key, name: str | None) -> None:
         """Set whether `other` has (room, user) `key`, with frames if the cluster's view
