@@ -13,13 +13,10 @@ frame to encode and read, not hundreds). docs/PROTOCOL.md has the frames.
 What is counted where: each instance counts its own connections, per user and per (room,
 user) (`file`, `unfile`, `enter_room`, `leave_room`: synchronous, so a cancellation can never
 leave a count behind). Only the transitions (a first connection, a last one gone) travel,
-as bus events (`EVENT_TYPE`), together with a snapshot of the whole local state every
-`heartbeat` seconds. Every instance keeps the others' states by instance id; a snapshot
-replaces one, so a lost event is repaired by the next snapshot; an instance whose
-snapshots stop (it died) is forgotten after `timeout` seconds, its users going offline
-and leaving their rooms everywhere else; one that stops cleanly says goodbye as its last
-event, and is forgotten at once. On SQLite (one instance, `LocalBus`) everything
-is local.
+as bus events, with a snapshot of the whole local state every `heartbeat` seconds; what
+the other instances said is kept, and forgotten when they stop or fall silent, by
+`chat.presence_cluster`. On SQLite (one instance, `LocalBus`) everything is local. The
+frames are built by `chat.presence_frames`.
 
 Ownership: the `Presence` object owns the counts, the other instances' states and the
 registry of this instance's connections in each room (to which it offers frames without
@@ -31,22 +28,32 @@ counted per instance, whatever ``CHAT_RATE_LIMITS`` says: it is part of the prot
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from bisect import insort
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from . import shapes
 from .errors import Unavailable
+from .presence_cluster import (
+    EVENT_TYPE,
+    Key,
+    OtherInstances,
+    change_events,
+    snapshot_events,
+)
+from .presence_frames import (
+    by_name,
+    person_json,
+    presence_changes_frame,
+    presence_frame,
+    presence_list_frame,
+    typing_frame,
+)
 from .present_list import PresentList
 from .task_failures import TaskFailures
 from .typing_notices import TypingNotices
-from .ws.dispatch import dumps
 from .ws.frames import text_frame
 
 if TYPE_CHECKING:
@@ -55,12 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The type of the bus events that carry presence (changes, snapshots) and typing.
-EVENT_TYPE = "presence"
 #: The longest gap between two snapshots of an instance's state.
 HEARTBEAT_S = 10.0
-#: A bus event's JSON stays below this (PostgreSQL's NOTIFY takes at most 8000 bytes).
-MAX_EVENT_BYTES = 6000
 #: Changes waiting to be sent past which they are dropped for a snapshot instead.
 MAX_PENDING = 10_000
 #: How many typing frames one user may send per window (per instance); the rest are dropped.
@@ -83,10 +86,6 @@ def coalesce_interval(listeners: int) -> float:
     return min(MAX_COALESCE_S, COALESCE_S * max(1.0, listeners / COALESCE_LISTENERS))
 
 
-#: A user present in a room: (room id, user id).
-Key = tuple[int, int]
-
-
 class RoomConnection(Protocol):
     """What presence needs of a ``/ws`` session (`chat.ws.session.ClientSession`)."""
 
@@ -94,60 +93,6 @@ class RoomConnection(Protocol):
     identity: Identity | None
 
     def offer(self, data: bytes) -> bool: ...
-
-
-@dataclass(slots=True)
-class _Instance:
-    """What another instance last said: who is online there, who is in which room."""
-
-    seen: float
-    online: dict[int, str] = field(default_factory=dict)
-    rooms: dict[Key, str] = field(default_factory=dict)
-    #: The same as `rooms`, by room: room id -> {user id: name} (what `present` reads).
-    by_room: dict[int, dict[int, str]] = field(default_factory=dict)
-    #: The snapshot being received in parts: its number, and the parts so far.
-    building: tuple[int, dict[int, dict[str, Any]]] | None = None
-
-
-def presence_frame(room_id: int, user_id: int, name: str, online: bool) -> str:
-    person = shapes.person(user_id, name)
-    return dumps({"Type": "presence", "RoomID": room_id, **person, "Online": online})
-
-
-def person_json(user_id: int, name: str) -> str:
-    """A person as a presence list shows them, encoded."""
-    return dumps(shapes.person(user_id, name))
-
-
-def presence_list_frame(
-    room_id: int,
-    users: list[tuple[int, str]],
-    encoded: Callable[[int, str], str] = person_json,
-) -> str:
-    """The people present in a room, in one frame (a connection that entered with
-    ``"Presence": "list"``), from each person's JSON (`encoded`, which `Presence` keeps
-    for the users connected here: encoding a room of a thousand anew for each `enter`
-    cost ten times joining the pieces)."""
-    people = ",".join(encoded(user_id, name) for user_id, name in users)
-    return f'{{"Type":"presence-list","RoomID":{int(room_id)},"Users":[{people}]}}'
-
-
-def presence_changes_frame(room_id: int, changes: list[tuple[int, str, bool]]) -> str:
-    """What changed in a room since its connections were last told, in one frame."""
-    people = [
-        {**shapes.person(user_id, name), "Online": online} for user_id, name, online in changes
-    ]
-    return dumps({"Type": "presence-changes", "RoomID": room_id, "Changes": people})
-
-
-def _by_name(person: tuple[int, str]) -> tuple[str, int]:
-    """How presence lists are ordered: by name (case-folded), then id."""
-    user_id, name = person
-    return name.casefold(), user_id
-
-
-def typing_frame(room_id: int, user_id: int, name: str) -> str:
-    return dumps({"Type": "typing", "RoomID": room_id, **shapes.person(user_id, name)})
 
 
 class Presence:
@@ -185,10 +130,13 @@ class Presence:
         # Where each connection is counted: its identity, and its room with who it was there.
         self._counted: dict[RoomConnection, Identity] = {}
         self._room_of: dict[RoomConnection, tuple[int, int, str]] = {}
-        self._others: dict[str, _Instance] = {}
-        # Instances that said goodbye, and when: a change of theirs overtaken on the bus
-        # by the goodbye must not bring them back. Kept for `timeout` seconds.
-        self._departed: dict[str, float] = {}
+        self._others = OtherInstances(
+            timeout,
+            present_anywhere=self.is_present,
+            changed=self._changed_elsewhere,
+            typed=self._typed_elsewhere,
+            name_of=lambda user_id: self._names.get(user_id, ""),
+        )
         # Changes and typing for `run` to send, in order; `_changed` wakes it.
         self._pending: list[list[Any]] = []
         self._changed = trio.Event()
@@ -213,23 +161,23 @@ class Presence:
         return 1 + len(self._others)
 
     def is_online(self, user_id: int) -> bool:
-        return user_id in self._online or any(user_id in o.online for o in self._others.values())
+        return user_id in self._online or self._others.is_online(user_id)
 
     def is_present(self, room_id: int, user_id: int) -> bool:
         key = (room_id, user_id)
-        return key in self._present or any(key in o.rooms for o in self._others.values())
+        return key in self._present or self._others.has(key)
 
     def present(self, room_id: int) -> list[tuple[int, str]]:
         """The users present in a room anywhere in the cluster, as (id, name), by name."""
         here = self._present_in.get(room_id)
-        elsewhere = [users for o in self._others.values() if (users := o.by_room.get(room_id))]
+        elsewhere = self._others.in_room(room_id)
         if not elsewhere:
             return here.items() if here is not None else []  # kept in order already
         found = here.names() if here is not None else {}
         for users in elsewhere:
             for uid, name in users.items():
                 found.setdefault(uid, name)
-        return sorted(found.items(), key=_by_name)
+        return sorted(found.items(), key=by_name)
 
     # --- this instance's connections ---
 
@@ -443,7 +391,7 @@ class Presence:
             listed = [person for person in listed if person[0] not in hidden]
         for user_id, (told, name) in unsaid.items():
             if told and not self.is_present(room_id, user_id):
-                insort(listed, (user_id, name), key=_by_name)
+                insort(listed, (user_id, name), key=by_name)
         return listed
 
     async def announce(
@@ -487,142 +435,30 @@ class Presence:
         self._changed.set()
 
     def on_event(self, event: dict[str, Any]) -> None:
-        """An event of `EVENT_TYPE` from another instance: changes, typing, or a part of a
-        snapshot. Malformed content is ignored (another version, or garbage)."""
-        try:
-            origin = event["instance"]
-            if not isinstance(origin, str) or origin in self._departed:
-                return
-            if event.get("gone") is True:
-                self._departed[origin] = trio.current_time()
-                if origin in self._others:
-                    self._forget(origin, "it stopped")
-                return
-            other = self._others.get(origin)
-            if other is None:
-                other = self._others[origin] = _Instance(trio.current_time())
-                # A newcomer (or one that came back): tell it our state now, rather than
-                # at our next heartbeat, so that it knows the cluster within moments.
-                self._snapshot_soon = True
-                self._changed.set()
-            other.seen = trio.current_time()
-            if "changes" in event:
-                for change in event["changes"]:
-                    self._apply(other, change)
-            elif "snapshot" in event:
-                self._snapshot_part(origin, other, event)
-        except (KeyError, TypeError, ValueError):
-            log.debug("ignored a malformed presence event")
+        """An event of `EVENT_TYPE` from another instance (`chat.presence_cluster`)."""
+        if self._others.on_event(event):
+            # A newcomer (or one that came back): tell it our state now, rather than
+            # at our next heartbeat, so that it knows the cluster within moments.
+            self._snapshot_soon = True
+            self._changed.set()
 
-    def _apply(self, other: _Instance, change: list[Any]) -> None:
-        kind = change[0]
-        if kind == "online":
-            _, user_id, name, online = change
-            if online:
-                other.online[int(user_id)] = str(name)
-            else:
-                other.online.pop(int(user_id), None)
-        elif kind == "room":
-            _, room_id, user_id, name, present = change
-            key = (int(room_id), int(user_id))
-            self._replace_rooms(other, key, str(name) if present else None)
-        elif kind == "typing":
-            _, room_id, user_id, name = change
-            frame = typing_frame(int(room_id), int(user_id), str(name))
-            self._typing.typed(int(room_id), frame, int(user_id), None)
+    def _changed_elsewhere(self, room_id: int, user_id: int, name: str, before: bool) -> None:
+        self._changed_in(room_id, user_id, name, was_present=before)
 
-    def _replace_rooms(self, other: _Instance, key: Key, name: str | None) -> None:
-        """Set whether `other` has (room, user) `key`, with frames if the cluster's view
-        of it changes."""
-        before = self.is_present(*key)
-        old_name = other.rooms.get(key)
-        room_id, user_id = key
-        if name is None:
-            other.rooms.pop(key, None)
-            users = other.by_room.get(room_id)
-            if users is not None:
-                users.pop(user_id, None)
-                if not users:
-                    del other.by_room[room_id]
-        else:
-            other.rooms[key] = name
-            other.by_room.setdefault(room_id, {})[user_id] = name
-        after = self.is_present(*key)
-        if before != after:
-            shown = name if name is not None else old_name or self._names.get(key[1], "")
-            self._changed_in(*key, shown, was_present=before)
-
-    def _snapshot_part(self, origin: str, other: _Instance, event: dict[str, Any]) -> None:
-        number, part, parts = int(event["snapshot"]), int(event["part"]), int(event["parts"])
-        if other.building is None or other.building[0] != number:
-            other.building = (number, {})
-        other.building[1][part] = event
-        if len(other.building[1]) < parts:
-            return
-        received = other.building[1].values()
-        other.building = None
-        online = {int(u): str(n) for e in received for u, n in e["online"]}
-        rooms = {(int(r), int(u)): str(n) for e in received for r, u, n in e["rooms"]}
-        other.online = online
-        for key in set(other.rooms) | set(rooms):
-            self._replace_rooms(other, key, rooms.get(key))
-
-    def _forget_silent(self) -> None:
-        """Forget the instances whose last event is older than the timeout: their users
-        leave their rooms here (with frames) and go offline."""
-        now = trio.current_time()
-        for origin, other in list(self._others.items()):
-            if now - other.seen >= self.timeout:
-                self._forget(origin, f"no presence heard for {self.timeout} s")
-        for origin, when in list(self._departed.items()):
-            if now - when >= self.timeout:
-                del self._departed[origin]
-
-    def _forget(self, origin: str, why: str) -> None:
-        """Forget another instance: its users leave their rooms here (with frames) and
-        go offline."""
-        log.info("instance %s forgotten: %s", origin, why)
-        other = self._others[origin]
-        other.online = {}
-        for key in list(other.rooms):
-            self._replace_rooms(other, key, None)  # compares with `other` still counted
-        del self._others[origin]
+    def _typed_elsewhere(self, room_id: int, user_id: int, name: str) -> None:
+        self._typing.typed(room_id, typing_frame(room_id, user_id, name), user_id, None)
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        """The whole local state as events, each small enough for PostgreSQL's NOTIFY."""
+        """The whole local state, as the parts of the next snapshot."""
         self._generation += 1
-        entries: list[tuple[str, list[Any]]] = [
-            ("online", [uid, self._names[uid]]) for uid in self._online
-        ]
-        entries += [("rooms", [rid, uid, self._names[uid]]) for rid, uid in self._present]
-        batches: list[dict[str, list[Any]]] = [{"online": [], "rooms": []}]
-        size = 0
-        for kind, entry in entries:
-            entry_size = len(json.dumps(entry)) + 1
-            if size + entry_size > MAX_EVENT_BYTES:
-                batches.append({"online": [], "rooms": []})
-                size = 0
-            batches[-1][kind].append(entry)
-            size += entry_size
-        base = {"type": EVENT_TYPE, "instance": self._instance_id, "snapshot": self._generation}
-        return [
-            {**base, "part": i, "parts": len(batches), **batch} for i, batch in enumerate(batches)
-        ]
+        online = [(uid, self._names[uid]) for uid in self._online]
+        rooms = [(rid, uid, self._names[uid]) for rid, uid in self._present]
+        return snapshot_events(self._instance_id, self._generation, online, rooms)
 
     def _changes(self) -> list[dict[str, Any]]:
-        """What changed since the last send, as events of at most `MAX_EVENT_BYTES`."""
+        """What changed since the last send, as events."""
         pending, self._pending = self._pending, []
-        events: list[dict[str, Any]] = []
-        base = {"type": EVENT_TYPE, "instance": self._instance_id}
-        size = MAX_EVENT_BYTES
-        for change in pending:
-            change_size = len(json.dumps(change)) + 1
-            if size + change_size > MAX_EVENT_BYTES:
-                events.append({**base, "changes": []})
-                size = 0
-            events[-1]["changes"].append(change)
-            size += change_size
-        return events
+        return change_events(self._instance_id, pending)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -650,7 +486,7 @@ class Presence:
 
     async def _round(self, *, snapshot: bool) -> None:
         """Forget silent instances, and send what changed (and a snapshot if asked)."""
-        self._forget_silent()
+        self._others.forget_silent()
         self._prune_typing()
         if snapshot:
             # The snapshot supersedes the changes not sent yet: sending them after it
