@@ -24,6 +24,7 @@ from quart import Blueprint, request
 from .. import shapes, validation
 from ..errors import InvalidInput
 from ..message_changes import MAX_EMOJI
+from ..message_json import page_response
 from ..message_pages import DEFAULT_AROUND, MAX_PAGE
 from ..service import ChatService
 from ..store import Change, Message
@@ -160,7 +161,7 @@ def message_routes(service: ChatService) -> Blueprint:
             page = await pages.before(
                 identity, room_number, last_id=last_id, limit=MAX_PAGE if limit is None else limit
             )
-        return [shapes.room_message(message) for message in page]
+        return page_response(page)
 
     @routes.post("/messages/<room_id>")
     @describe(
