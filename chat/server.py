@@ -109,8 +109,8 @@ from .http.server import HttpServer
 from .message_writer import MessageWriter
 from .metrics import Metrics, ServerCollector
 from .notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, Notices
-from .presence import EVENT_TYPE as PRESENCE
 from .presence import Presence
+from .presence_cluster import EVENT_TYPE as PRESENCE
 from .push.hosts import PushHosts
 from .push.pusher import Pusher
 from .push.sender import PushSender
