@@ -73,6 +73,21 @@ async def test_history_answers_come_back_in_request_order_never_interleaved(
     assert await _texts(alice, 6) == ["m2", "m3", "m4", "m3", "m4", "m4"]
 
 
+async def test_a_history_longer_than_one_write_arrives_whole_and_in_order(
+    server: Server, clients: Clients
+) -> None:
+    # 17 messages of 4,000 characters: more than one write of an answer
+    # (`chat.ws.session.ANSWER_WRITE_BYTES`), each still a frame of its own.
+    alice = await _talker(server, clients, "alice")
+    texts = [f"{n:02d}" + "x" * 3998 for n in range(17)]
+    for text in texts:
+        await alice.say(text)
+        await trio.sleep(0.12)  # within the message rate limit (10 a second)
+    await alice.stored()
+    await alice.say("history 17")
+    assert await _texts(alice, 17) == texts
+
+
 async def test_an_answer_to_a_later_frame_comes_after_the_history_before_it(
     server: Server, clients: Clients
 ) -> None:

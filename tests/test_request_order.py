@@ -32,9 +32,10 @@ class Client:
         self.received: list[str] = []
         self.queries_started: list[str] = []
 
-    async def deliver(self, frame: str) -> None:
-        await trio.lowlevel.checkpoint()  # sending takes a while
-        self.received.append(frame)
+    async def deliver(self, frames: Sequence[str]) -> None:
+        for frame in frames:
+            await trio.lowlevel.checkpoint()  # sending takes a while
+            self.received.append(frame)
 
     def query(
         self, name: str, frames: Sequence[str], until: trio.Event | None = None

@@ -57,12 +57,13 @@ class RequestOrder:
         self,
         nursery: trio.Nursery,
         answer: Callable[[], Awaitable[Sequence[str]]],
-        deliver: Callable[[str], Awaitable[None]],
+        deliver: Callable[[Sequence[str]], Awaitable[None]],
     ) -> None:
         """Run `answer` as a task of `nursery` (the session's) and `deliver` the frames
-        it returns, one each, once every request launched before it has delivered its
-        own. Returns as soon as the task is started; waits only while `MAX_REQUESTS` are
-        running. The task first waits for the writes tracked before it."""
+        it returns (in order, one WebSocket frame each), once every request launched
+        before it has delivered its own. Returns as soon as the task is started; waits
+        only while `MAX_REQUESTS` are running. The task first waits for the writes
+        tracked before it."""
         if self._places is None:
             self._places = trio.Semaphore(MAX_REQUESTS)
         await self._places.acquire()
@@ -74,7 +75,7 @@ class RequestOrder:
     async def _run(
         self,
         answer: Callable[[], Awaitable[Sequence[str]]],
-        deliver: Callable[[str], Awaitable[None]],
+        deliver: Callable[[Sequence[str]], Awaitable[None]],
         earlier_writes: list[PendingMessage],
         previous: trio.Event | None,
         done: trio.Event,
@@ -87,8 +88,7 @@ class RequestOrder:
                 frames = await answer()  # concurrently with the requests before this one
                 if previous is not None:
                     await previous.wait()  # their frames first, all of them
-                for frame in frames:
-                    await deliver(frame)
+                await deliver(frames)
         finally:
             # Set however it ended (answered, cancelled, failed): the next may answer.
             done.set()

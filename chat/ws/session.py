@@ -91,6 +91,10 @@ log = logging.getLogger(__name__)
 #: TCP flow control pushes back on a client that pipelines requests.
 INBOX_SIZE = 16
 
+#: A request's answer (frames of history) is written in pieces of at most this many
+#: bytes: few writes for a page, and still the outbox's back-pressure for a long one.
+ANSWER_WRITE_BYTES = 64 * 1024
+
 CLOSE_GOING_AWAY = 1001
 #: Sent to every client when the server drains before a restart (`chat.drain`): connect
 #: again (to another instance) and resume.
@@ -268,8 +272,26 @@ class ClientSession:
         await self._deliver_history(text)
 
     async def _deliver_history(self, text: str) -> None:
-        """`send_history` without waiting for the requests (a request's own frames)."""
+        """`send_history` without waiting for the requests."""
         await (self._outbox or self._open_outbox()).send(self._spend_history(text_frame(text)))
+
+    async def _deliver_answer(self, texts: Sequence[str]) -> None:
+        """A request's own frames, in order, charged to the history budget: one WebSocket
+        frame each, written together up to `ANSWER_WRITE_BYTES` (ten frames of history
+        in one write instead of ten: a tenth of the system calls, and of the outbox's
+        turns, for the commonest answer)."""
+        outbox = self._outbox or self._open_outbox()
+        chunk: list[bytes] = []
+        size = 0
+        for text in texts:
+            frame = text_frame(text)
+            if chunk and size + len(frame) > ANSWER_WRITE_BYTES:
+                await outbox.send(self._spend_history(b"".join(chunk)))
+                chunk, size = [], 0
+            chunk.append(frame)
+            size += len(frame)
+        if chunk:
+            await outbox.send(self._spend_history(b"".join(chunk)))
 
     # --- frame limits (`chat.ws.frame_limits`) ---
 
@@ -388,7 +410,7 @@ class ClientSession:
             return  # the session is over: nobody to answer
         # The request's task is the session's (its nursery): a disconnect or a shutdown
         # cancels it with the session's other tasks.
-        await self._request_order().launch(self._nursery, answer, self._deliver_history)
+        await self._request_order().launch(self._nursery, answer, self._deliver_answer)
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
