@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import gc_pauses
 import run
 import trio
+from gc_pauses import GcPauses
 from search import on_cpu
 from team_day_actions import (
     ACTION_TIMEOUT_S,
@@ -86,6 +88,8 @@ class Window:
     server_cpu_s: float
     generator_cpu_s: float
     database_cpu_s: float | None
+    #: The generator's own garbage collections over the window (`gc_pauses.GcPauses.take`).
+    generator_gc: dict[str, float] = field(default_factory=dict)
     per_action: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def judge(self) -> dict[str, Any]:
@@ -131,6 +135,7 @@ class Window:
                 else round(self.database_cpu_s / self.seconds, 3)
             ),
             "generator_cpu": round(self.generator_cpu_s / self.seconds, 3),
+            "generator_gc": self.generator_gc,
             "per_action": self.per_action,
         }
 
@@ -195,6 +200,7 @@ class Generator:
         self.teammates: list[Teammate] = []
         #: Paces the idle users' reads (`ReadTicker`), run beside them.
         self.ticker = ReadTicker()
+        self.gc_pauses = GcPauses()
 
     async def run(self) -> list[dict[str, Any]]:
         """Ramp up step by step until one does not hold; every window's figures."""
@@ -206,21 +212,28 @@ class Generator:
             # the HTTP connections they share are closed.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.ticker.run)
-                held = 0
-                for users in self.plan.steps:
-                    if not await self._step(nursery, http, users, windows, started):
-                        break
-                    if not windows[-1]["held"]:
-                        middle = (held + users) // 2
-                        if self.plan.refine and held < middle < users:
-                            await self._step(nursery, http, middle, windows, started)
-                        break
-                    held = users
+                with self.gc_pauses:
+                    await self._ramp(nursery, http, windows, started)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await http.aclose()
         return windows
+
+    async def _ramp(
+        self, nursery: trio.Nursery, http: HttpPool, windows: list[dict[str, Any]], started: float
+    ) -> None:
+        """The steps, until one does not hold (then the one halfway back, if asked)."""
+        held = 0
+        for users in self.plan.steps:
+            if not await self._step(nursery, http, users, windows, started):
+                return
+            if not windows[-1]["held"]:
+                middle = (held + users) // 2
+                if self.plan.refine and held < middle < users:
+                    await self._step(nursery, http, middle, windows, started)
+                return
+            held = users
 
     async def _step(
         self,
@@ -240,6 +253,7 @@ class Generator:
         if users < self.joined:
             self._leave(users)
         await self._join(nursery, http, users)
+        gc_pauses.full_collection()  # the garbage of the join, before the window
         await trio.sleep(plan.settle_s)
         result = (await self._window(users)).judge()
         windows.append(result)
@@ -286,10 +300,12 @@ class Generator:
         joins = self.stats.take()
         skipped_before = self._skipped()
         cpu_before, own_before = self.server.cpu_seconds(), time.process_time()
+        self.gc_pauses.take()
         started = time.monotonic()
         profile = self._profile(users)
         await trio.sleep(self.plan.window_s)
         stats = self.stats.take()
+        collections = self.gc_pauses.take()
         stats.frames += self._skipped() - skipped_before
         stats.latencies["connect"] += joins.latencies["connect"]
         stats.errors["connect"] += joins.errors["connect"]
@@ -303,7 +319,7 @@ class Generator:
         db_cpu = None
         if db_before is not None and db_after is not None:
             db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
-        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu)
+        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu, collections)
 
     def _skipped(self) -> int:
         """Frames passed over unread so far, all users (`Socket.skipped`)."""
@@ -375,12 +391,17 @@ class Generator:
 
 
 def _say(result: dict[str, Any]) -> None:
-    worst_avg = max((a["avg_ms"] for a in result["per_action"].values()), default=math.nan)
-    worst_p99 = max((a["p99_ms"] for a in result["per_action"].values()), default=math.nan)
+    per = {k: v for k, v in result["per_action"].items() if k != "connect"}
+    worst_avg = max(per, key=lambda k: per[k]["avg_ms"], default="")
+    worst_p99 = max(per, key=lambda k: per[k]["p99_ms"], default="")
+    collections = result["generator_gc"]
     print(
         f"  {result['users']} users: {result['actions_per_s']} actions/s, worst avg "
-        f"{worst_avg} ms, worst p99 {worst_p99} ms, {result['errors']} errors, server CPU "
-        f"{result['server_cpu']}, generator CPU {result['generator_cpu']}: "
+        f"{per[worst_avg]['avg_ms'] if per else math.nan} ms ({worst_avg}), worst p99 "
+        f"{per[worst_p99]['p99_ms'] if per else math.nan} ms ({worst_p99}), "
+        f"{result['errors']} errors, server CPU {result['server_cpu']}, generator CPU "
+        f"{result['generator_cpu']} (collecting garbage {collections.get('total_ms')} ms,"
+        f" at most {collections.get('longest_ms')} ms at once): "
         f"{'held' if result['held'] else 'did not hold'}",
         file=sys.stderr,
         flush=True,
@@ -429,6 +450,7 @@ def _measure(target: run.Target, team: Team, plan: Plan, a: argparse.Namespace, 
         if a.costs:
             costs = trio.run(action_costs, _Served(target), team, tokens, a.seed, a.costs)
         generator = Generator(_Served(target), team, tokens, plan, a.seed, profile_dir)
+        gc_pauses.tune()  # the team and the tokens, made before, are frozen
         windows = trio.run(generator.run)
         rss_kib = target.rss_kib()
     held = sorted(w["users"] for w in windows if w["held"])

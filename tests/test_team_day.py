@@ -9,6 +9,7 @@ here first."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import team_day  # noqa: E402
+from gc_pauses import GcPauses  # noqa: E402
 from team_day_actions import ACTIONS, MIX  # noqa: E402
 from team_day_team import load_postgres, load_sqlite, make_team  # noqa: E402
 
@@ -72,3 +74,17 @@ async def test_every_action_is_played_and_answered(nursery: trio.Nursery, config
     played = {action: figures["count"] for action, figures in window["per_action"].items()}
     assert played["connect"] == USERS
     assert all(played.get(action, 0) > 0 for action in ACTIONS), played
+    # The generator's own pauses are measured, so its stalls can be told from the server's.
+    assert set(window["generator_gc"]) == {"collections", "total_ms", "longest_ms"}
+    assert window["generator_gc"]["longest_ms"] <= window["generator_gc"]["total_ms"]
+
+
+def test_the_generators_collections_are_timed_while_measured() -> None:
+    with GcPauses() as pauses:
+        gc.collect()
+        gc.collect()
+    gc.collect()  # after: not counted
+    taken = pauses.take()
+    assert taken["collections"] == 2
+    assert 0 < taken["longest_ms"] <= taken["total_ms"]
+    assert pauses.take()["collections"] == 0
