@@ -60,6 +60,15 @@ async def receive_type(ws: JsonClient, kind: str) -> dict[str, Any]:
                 return frame
 
 
+async def ready(ws: JsonClient) -> JsonClient:
+    """`ws` once it has had an answer (a ping's pong): a room connection handles its
+    first frame once its user's rooms are indexed here (`chat.activity.ready`), and
+    notices to a room's members reach the members indexed (docs/PROTOCOL.md)."""
+    await ws.ws.send_message("ping")
+    assert await ws.ws.get_message() == "pong"
+    return ws
+
+
 async def team(server: Server) -> tuple[Account, Account, Account, int]:
     """An owner, a moderator and a member of a public group room; the room's id."""
     owner, mod, member = [await account(server, n) for n in ("olga", "mo", "mel")]
@@ -85,7 +94,7 @@ async def test_a_role_change_reaches_every_member_s_connections(
     server: Server, clients: Clients
 ) -> None:
     owner, _mod, member, room_id = await team(server)
-    ws = await clients.json("/ws", token=member.token)
+    ws = await ready(await clients.json("/ws", token=member.token))
     await ok(server, owner, "PUT", f"/room/{room_id}/members/{member.uid}", {"Role": "moderator"})
     frame = await receive_type(ws, "role")
     assert frame == {"Type": "role", "RoomID": room_id, "UID": member.uid, "Role": "moderator"}
@@ -307,7 +316,7 @@ async def test_settings_changes_reach_members_wherever_they_are(
     server: Server, clients: Clients
 ) -> None:
     owner, _mod, member, room_id = await team(server)
-    ws = await clients.json("/ws", token=member.token)  # in no room at all
+    ws = await ready(await clients.json("/ws", token=member.token))  # in no room at all
     body = {"Name": "ops-oncall", "Topic": "dana this week"}
     room = await ok(server, owner, "PUT", f"/room/{room_id}/settings", body)
     frame = await receive_type(ws, "room")
