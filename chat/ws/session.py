@@ -269,14 +269,11 @@ class ClientSession:
         history budget (`check_history` refuses the next request once it is spent)."""
         if self._requests is not None:
             await self._requests.turn()
-        await self._deliver_history(text)
+        await self._deliver_history((text,))
 
-    async def _deliver_history(self, text: str) -> None:
-        """`send_history` without waiting for the requests."""
-        await (self._outbox or self._open_outbox()).send(self._spend_history(text_frame(text)))
-
-    async def _deliver_answer(self, texts: Sequence[str]) -> None:
-        """A request's own frames, in order, charged to the history budget: one WebSocket
+    async def _deliver_history(self, texts: Sequence[str]) -> None:
+        """Frames of history (a request's own answer, or `send_history`'s one), in order,
+        charged to the history budget without waiting for the requests: one WebSocket
         frame each, written together up to `ANSWER_WRITE_BYTES` (ten frames of history
         in one write instead of ten: a tenth of the system calls, and of the outbox's
         turns, for the commonest answer)."""
@@ -410,7 +407,7 @@ class ClientSession:
             return  # the session is over: nobody to answer
         # The request's task is the session's (its nursery): a disconnect or a shutdown
         # cancels it with the session's other tasks.
-        await self._request_order().launch(self._nursery, answer, self._deliver_answer)
+        await self._request_order().launch(self._nursery, answer, self._deliver_history)
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
