@@ -26,7 +26,7 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import SETTINGS, Config, load
+from chat.config import SETTINGS, Config, default, load
 from chat.ws.session import MAX_REFUSALS
 
 LOGIN_ROUTES = [
@@ -74,7 +74,7 @@ def test_rate_limits_are_on_by_default_and_every_default_parses() -> None:
     assert config.rate_limits is True
     for setting in SETTINGS:
         if setting.env.startswith("CHAT_RATE_") and setting.env != "CHAT_RATE_LIMITS":
-            assert setting.parse(str(setting.default)) == setting.default
+            assert setting.parse(str(default(setting))) == default(setting)
 
 
 def test_an_invalid_limit_names_its_setting() -> None:
