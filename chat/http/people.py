@@ -8,7 +8,8 @@ from typing import Any
 from quart import Blueprint, request
 
 from .. import shapes
-from ..service import MAX_FOUND_USERS, ChatService
+from ..room_operations import MAX_FOUND_USERS
+from ..service import ChatService
 from ..validation import MAX_NAME_CHARS
 from .identity import require_identity
 from .openapi import FOUND_USER, INVALID, Answer, Token, describe

@@ -23,8 +23,9 @@ from quart import Blueprint, request
 
 from .. import shapes, validation
 from ..notification_levels import LEVELS, effective_level
+from ..room_operations import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS
 from ..room_permissions import ROLES
-from ..service import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS, ChatService
+from ..service import ChatService
 from ..store import RoomDetails
 from ..store.shared.rooms import UNREAD_CAP
 from .bodies import json_object
