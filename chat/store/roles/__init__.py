@@ -1,0 +1,84 @@
+"""What the chat core needs from a database, as a few roles by concern (a module per
+group of them: accounts, rooms, messages; the database's operations and `Store` here).
+
+Each component depends on the roles it uses (`MessageWriter` on `Messages`, the
+revocation sweep on `Accounts`, the health probe on `Operations`), so a new feature adds
+to one role and one module per backend, and a fast test of a component needs a fake of
+its roles only (tests/memory_messages.py). `Store` is every role at once: what the
+backends implement and what the wiring (chat/server.py, chat/cli.py) opens.
+
+The SQLite and PostgreSQL stores pass the same tests (tests/test_store.py runs each test
+on both), so the core never asks which one it has.
+
+Cancellation: every method is safe to cancel. A write is one transaction that has either
+committed or not when the cancellation arrives; the connection goes back to its pool in
+a usable state either way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ..records import PoolUsage
+from .accounts import AccountData, Accounts, Push, Sessions
+from .messages import Changes, Files, History, Messages, Notifications, Retention, Search
+from .rooms import Moderation, Reports, Rooms, Support
+
+if TYPE_CHECKING:
+    from ...metrics import Observer
+
+__all__ = [
+    "AccountData",
+    "Accounts",
+    "Changes",
+    "Files",
+    "History",
+    "Messages",
+    "Moderation",
+    "Notifications",
+    "Operations",
+    "Push",
+    "Reports",
+    "Retention",
+    "Rooms",
+    "Search",
+    "Sessions",
+    "Store",
+    "Support",
+]
+
+
+class Operations(Protocol):
+    """Running the database: its health, how busy its connections are, and how long
+    history queries take."""
+
+    #: Observes the latency of each history query (`History.messages_before`); the
+    #: metrics set it (`chat.metrics.Metrics.collect_from`).
+    history_seconds: Observer | None
+
+    def pool_usage(self) -> PoolUsage:
+        """How many of its connections are in use now. Never waits."""
+
+    async def ping(self) -> None:
+        """Return when the database answers a trivial query; raise otherwise."""
+
+
+class Store(
+    Accounts,
+    AccountData,
+    Sessions,
+    Rooms,
+    Support,
+    Messages,
+    History,
+    Changes,
+    Search,
+    Operations,
+    Push,
+    Files,
+    Moderation,
+    Reports,
+    Retention,
+    Protocol,
+):
+    """Every role: what each backend implements, and what the wiring opens."""

@@ -1,0 +1,227 @@
+"""The storage roles of accounts: users and their passwords and tokens, browser sessions, a
+user's data (export and erasure), and the browsers registered for Web Push.
+
+See `chat.store.roles` for what a role is and what every method promises."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..records import (
+    PushCandidate,
+    PushSubscription,
+    Room,
+    SessionRecord,
+    StoredFile,
+    User,
+)
+
+
+class Accounts(Protocol):
+    """Users: registration, names, passwords, operators, token versions, the addresses
+    they log in from, and finding them by name. An erased account (`AccountData`) is
+    found by none of these: its row only names the sender of its tombstones."""
+
+    async def create_user(
+        self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
+    ) -> User:
+        """Insert a user, with its name's keys (`shared.accounts.NAME_KEYS`). Raises
+        `NameTaken` (the name, or one of its keys, is taken) or `EmailTaken`
+        (chat.errors). The store takes any name: chat.names.new_user_name is the check."""
+
+    async def user_by_name(self, name: str) -> User | None:
+        """The user called exactly `name`."""
+
+    async def user_like_name(self, name: str) -> User | None:
+        """The user called exactly `name`, else the one whose name has `name`'s
+        `name_key` (chat.names: the same name in another case, or in look-alike letters)."""
+
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users among `user_ids` that exist (not erased), by id, in one read: the
+        point reads of many requests at once (`chat.batched_reads`)."""
+
+    async def user_by_email(self, email: str) -> User | None:
+        """`email` must already be lower-case (validation.email does that)."""
+
+    async def rename_user(self, user_id: int, name: str) -> User:
+        """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
+
+    async def erased_accounts(self) -> int:
+        """How many accounts have been erased: a count that moves whenever one is (names
+        change then), read every few seconds by `chat.history_cache`."""
+
+    async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
+        """Replace the user's password hash, if it still is `old_hash`, with `new_hash` and
+        revoke every token issued so far (token_version + 1), in one statement. None when
+        nothing changed: the hash is no longer `old_hash` (changed meanwhile by another
+        request, which the caller's check of the old password did not see), or the user
+        is gone."""
+
+    async def revoke_tokens(self, user_id: int) -> int:
+        """Revoke every token issued so far to the user (token_version + 1); returns the
+        new version. Raises `Gone` if the user no longer exists."""
+
+    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+        """The current token version of each of these users, in one query; users that no
+        longer exist (or were erased) are absent."""
+
+    # --- administration (`chat user`) ---
+
+    async def users(self) -> list[User]:
+        """Every user, oldest first (erased accounts left out)."""
+
+    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+        """Replace the user's password hash, whatever it was, and revoke every token
+        issued so far (token_version + 1), in one statement. None if the user is gone."""
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
+        """Make the user an operator, or not; None if the user is gone."""
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Delete the user as `shared.accounts.DELETE_USER_SQL` says, all or nothing;
+        False if there was no such user. Running servers notice at their next revocation
+        sweep."""
+
+    # --- login addresses (chat/store/shared/login_addresses.py) ---
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        """`user_id` has just logged in from `address`: keep it among their newest
+        addresses (an address over `MAX_ADDRESS_CHARS` is not kept)."""
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        """Whether `user_id` has logged in from `address` (one of the newest kept)."""
+
+    # --- finding people ---
+
+    async def users_by_prefix(
+        self, key_prefix: str, *, caller_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, name) of up to `limit` users but the caller whose `name_key` starts with
+        `key_prefix` (taken literally), by name."""
+
+
+class Sessions(Protocol):
+    """Browser sessions (`chat.sessions` decides; chat/store/shared/sessions.py's SQL).
+    Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
+
+    async def create_session(self, session: SessionRecord) -> None:
+        """Store a new session (generation 0, never rotated, not revoked), dropping every
+        session that ended long ago. Raises `Gone` if the user no longer exists."""
+
+    async def session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def rotate_session(
+        self, session_id: str, old_hash: str, new_hash: str, *, now: int, expires_at: int
+    ) -> bool:
+        """Replace the session's secret with `new_hash`, keeping the current one as the
+        previous one, if the current one is still `old_hash` and the session is not
+        revoked (compare-and-swap); False if not."""
+
+    async def revoke_session(self, session_id: str, *, now: int) -> None:
+        """End the session (if it has not ended): revoked, and expiring now."""
+
+    async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
+        """End every session of the user's."""
+
+
+class AccountData(Protocol):
+    """A user's data (`chat.account_data`): read a page at a time for an export, and
+    erased (their messages through `Changes`, the rest in `erase_account`); the names
+    erased accounts left, held for a while."""
+
+    async def name_held_until(self, name_key: str, look_key: str) -> datetime | None:
+        """Until when a name with either key is held (an erased account's), or None."""
+        ...
+
+    async def export_messages(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's messages with ids above `after`, oldest first, each with its room,
+        its edits and its files' ids, as the export writes them."""
+        ...
+
+    async def export_reactions(
+        self, user_id: int, *, after: tuple[int, str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's reactions after (message id, emoji), in that order."""
+        ...
+
+    async def export_read_markers(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's read markers of rooms with ids above `after`."""
+        ...
+
+    async def export_files(self, user_id: int, *, after: str, limit: int) -> list[StoredFile]:
+        """The user's files' records with FileIDs above `after`."""
+        ...
+
+    async def unerased_messages(
+        self, user_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(message id, room id) of the user's messages above `after` that are not
+        tombstones."""
+        ...
+
+    async def unerased_reactions(
+        self, user_id: int, *, after: tuple[int, str], limit: int
+    ) -> list[tuple[int, int, str]]:
+        """(message id, room id, emoji) of the user's reactions after (id, emoji)."""
+        ...
+
+    async def erase_account(
+        self,
+        user_id: int,
+        *,
+        name_key: str,
+        look_key: str,
+        held_until: datetime,
+        password_hash: str,
+    ) -> list[StoredFile] | None:
+        """The rest of an erasure, in one transaction (`ERASE_ACCOUNT_SQL`): returns the
+        records of the user's files it removed (their bytes are the caller's to remove),
+        or None if there is no such user or it was erased already."""
+        ...
+
+
+class Push(Protocol):
+    """Web Push (chat/push/): the browsers that asked for it, the server's VAPID key,
+    and which instance pushes each message."""
+
+    async def vapid_private_key(self, generated: str) -> str:
+        """The cluster's VAPID private key: `generated` if none was stored yet (it is
+        then stored), else the one stored first. Safe when instances race."""
+
+    async def add_push_subscription(
+        self, user_id: int, endpoint: str, p256dh: str, auth: str, *, limit: int
+    ) -> None:
+        """Register a browser for `user_id` (an endpoint already registered, by anyone,
+        is replaced); past `limit` subscriptions the user's oldest are removed."""
+
+    async def remove_push_subscription(self, user_id: int, endpoint: str) -> bool:
+        """Remove one of the user's subscriptions; False if they had none there."""
+
+    async def remove_gone_push_subscription(self, subscription: PushSubscription) -> bool:
+        """Remove a subscription its push service no longer knows, unless it was
+        registered again meanwhile (other keys). True if removed."""
+
+    async def any_push_subscription(self) -> bool:
+        """Whether anybody has a subscription at all."""
+
+    async def push_candidates(
+        self, room: Room, *, default_level: str, mentioned: bool
+    ) -> list[PushCandidate]:
+        """The subscriptions of everyone who may read `room` and whose level there
+        (`default_level` unless set) is "all", or "mentions" when `mentioned` (a message
+        mentions someone); with each one's level."""
+
+    async def claim_pushes(self, message_ids: Sequence[int]) -> set[int]:
+        """Take messages on to push: those of `message_ids` this caller claimed first
+        (of every instance's callers)."""
+
+    async def prune_push_claims(self, before: datetime) -> None:
+        """Forget claims made before `before`."""

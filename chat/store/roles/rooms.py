@@ -1,0 +1,204 @@
+"""The storage roles of rooms: rooms and memberships, support threads, running a room
+(roles, restrictions, settings, the audit log), and reports of messages.
+
+See `chat.store.roles` for what a role is and what every method promises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..records import (
+    AuditEntry,
+    PublicRoom,
+    Report,
+    Restriction,
+    Room,
+    RoomDetails,
+    WaitingThread,
+)
+
+
+class Rooms(Protocol):
+    """Rooms and who is in them: group rooms, direct conversations, the directory of
+    public rooms, a user's room list, read markers and unread counts."""
+
+    #: The id of the built-in public room (kind "lobby") that carries TokenTalker traffic.
+    lobby_id: int
+
+    async def create_room(self, name: str, *, is_private: bool, creator_id: int) -> Room:
+        """A new group room with its creator as the first member. Raises `RoomNameTaken`."""
+
+    async def room_by_id(self, room_id: int) -> Room | None: ...
+
+    async def add_member(self, room_id: int, user_id: int) -> None:
+        """Idempotent: adding a member twice is not an error."""
+
+    async def is_member(self, room_id: int, user_id: int) -> bool: ...
+
+    async def room_for_member(self, room_id: int, user_id: int) -> tuple[Room | None, bool]:
+        """A room by id (None: no such room) and whether the user is a member of it, in
+        one read."""
+
+    async def rooms_for_members(
+        self, pairs: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[Room, bool]]:
+        """`room_for_member` for many (room, user) pairs in one read, by pair; a pair whose
+        room does not exist is left out (`chat.batched_reads`)."""
+
+    async def rooms_of(self, user_id: int) -> list[int]:
+        """Ids of the rooms the user is a member of, ascending."""
+
+    async def rooms_of_users(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
+        """`rooms_of` for many users in one read; a user in no room is left out."""
+
+    async def room_members(
+        self, room_id: int, *, after: int, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(UID, name, role) of up to `limit` members of the room whose UIDs are above `after`,
+        by UID: one page of `shared.rooms.ROOM_MEMBERS_SQL`, a range of the primary key."""
+
+    async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
+        """The lobby, then each room the user is a member of by id, as
+        `shared.rooms.ROOM_DETAILS_SQL` reads them: one query, however many rooms."""
+
+    async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
+        """The pair's direct room. With `create`, made (with both as members) on first
+        use, safely against two instances creating it at once: both get the same room.
+        Without, None if the pair has none yet."""
+
+    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+        """Up to `limit` group rooms that are not private, with member counts, in
+        `shared.rooms.PUBLIC_ROOMS_SQL`'s order (the most members first)."""
+
+    # --- notification levels ---
+
+    async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:
+        """Set (or replace) how much the user wants to hear of the room: "all",
+        "mentions" or "none" (checked by the caller)."""
+
+    async def notification_level(self, user_id: int, room_id: int) -> str | None:
+        """The level the user set for the room; None if they never set one."""
+
+    # --- read markers ---
+
+    async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
+        """Move the user's marker in the room up to `message_id` (never back: an older id
+        leaves it where it is); the marker as stored. None if the room has no such
+        message."""
+
+    async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
+        """(room id, unread, mentions) for the lobby and each room the user is a member
+        of, by id: messages from others after the user's marker, and those of them that
+        mention the user; each at most `UNREAD_CAP`."""
+
+    # --- mentions ---
+
+    async def mention_candidates(
+        self, room_id: int, keys: list[str]
+    ) -> list[tuple[str, int, bool]]:
+        """(name key, UID, may read the room) of the users whose `name_key` is one of
+        `keys` (`shared.mentions.MENTION_CANDIDATES_SQL`)."""
+
+    async def member_count(self, room_id: int) -> int:
+        """How many members the room has (every user, for the lobby)."""
+
+
+class Support(Protocol):
+    """Support threads: one private room per user with the operators."""
+
+    async def support_room(self, user_id: int, *, create: bool) -> Room | None:
+        """The user's support thread (kind "support", `creator_id` the user, who is its
+        only member). With `create`, made on first use, race-safely; else None if absent."""
+
+    async def latest_support_user(self, operator_id: int) -> int | None:
+        """The user `shared.support.LATEST_SUPPORT_USER_SQL` names, or None if no thread
+        has a message from its user or from that operator."""
+
+    async def waiting_support_threads(self, limit: int) -> list[WaitingThread]:
+        """Up to `limit` support threads whose latest message is from their user, the
+        longest-waiting first."""
+
+
+class Moderation(Protocol):
+    """Running a room (issue 25; chat/store/shared/moderation.py): members' roles,
+    removals, bans and mutes (`kind` "ban" or "mute"), a room's settings, and the
+    append-only audit log. Each change is one transaction with its audit entry; one that
+    changes nothing writes no entry."""
+
+    async def member_role(self, room_id: int, user_id: int) -> str | None:
+        """The user's role in the room; None if they are not a member."""
+
+    async def set_member_role(
+        self, room_id: int, user_id: int, role: str, audit: AuditEntry
+    ) -> str | None:
+        """Give a member `role`; their role before (None: not a member, nothing done).
+        Raises `LastOwner` if they are the room's last owner and `role` is not owner."""
+
+    async def remove_member(
+        self, room_id: int, user_id: int, *, audit: AuditEntry | None, keep_an_owner: bool
+    ) -> str | None:
+        """Take the user out of the room; their role before (None: not a member). With
+        `keep_an_owner`, raises `LastOwner` rather than leave other members ownerless."""
+
+    async def restrict(
+        self,
+        kind: str,
+        room_id: int,
+        user_id: int,
+        *,
+        reason: str,
+        until: datetime | None,
+        by_id: int,
+        audit: AuditEntry,
+    ) -> str | None:
+        """Ban or mute the user (replacing one in force). A ban also removes them from
+        the room: their role before comes back (None: they were not a member)."""
+
+    async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
+        """Lift a ban or mute; False if none was in force."""
+
+    async def restrictions(
+        self, kind: str, room_id: int, *, user_id: int | None = None, limit: int
+    ) -> list[Restriction]:
+        """The bans or mutes in force in the room (one user's, with `user_id`), newest
+        first."""
+
+    async def update_room(self, room_id: int, changes: dict[str, Any], audit: AuditEntry) -> Room:
+        """Set some of a room's settings (`shared.moderation.ROOM_SETTINGS`: name, topic,
+        is_private, slow_mode_seconds); the room after. Raises `RoomNameTaken`."""
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append an entry for a change made elsewhere (a moderator's deletion)."""
+
+    async def audit_entries(
+        self, room_id: int | None, *, before: int | None, limit: int
+    ) -> list[AuditEntry]:
+        """A page of the log, newest first: ids below `before`, one room's or all."""
+
+
+class Reports(Protocol):
+    """Reports of messages (chat/store/shared/reports.py): one per reporter and message."""
+
+    async def add_report(
+        self, room_id: int, message_id: int, reporter_id: int, reason: str
+    ) -> tuple[Report, bool]:
+        """The reporter's report of the message, and whether it is new (False: they had
+        reported it before; that report comes back, unchanged)."""
+
+    async def message_room(self, message_id: int) -> int | None:
+        """The id of the room message `message_id` is in; None if there is no such message."""
+
+    async def report(self, report_id: int) -> Report | None: ...
+
+    async def reports(
+        self, room_id: int | None, *, status: str | None, before: int | None, limit: int
+    ) -> list[Report]:
+        """A page of reports, newest first: ids below `before`, one room's or all, one
+        status or all."""
+
+    async def decide_report(
+        self, report_id: int, status: str, by_id: int, audit: AuditEntry
+    ) -> Report | None:
+        """Resolve or dismiss a report (with its audit entry); None if there is none."""
