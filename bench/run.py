@@ -538,10 +538,44 @@ def run_loadgen(
     return report
 
 
-def measured(target: Target | Cluster, loadgen: Path, args: list[str], timeout: float) -> dict:
+#: Where `--profile` writes py-spy's samples of each server process (None: no profile).
+PROFILE_DIR: Path | None = None
+
+
+def profile(target: Target | Cluster, scenario: str, seconds: float) -> list[subprocess.Popen]:
+    """py-spy on every process of `target` for `seconds` (`--profile DIR`): one file of
+    raw stacks each, ``<scenario>-<label>.txt``, for `py-spy`'s or any flame graph's
+    tools. Nothing when no directory was given."""
+    if PROFILE_DIR is None:
+        return []
+    # The bench extra installs py-spy beside this interpreter (maybe not on PATH).
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else "py-spy"
+    spies = []
+    for member in target.members if isinstance(target, Cluster) else [target]:
+        if member.process is None:
+            continue
+        out = PROFILE_DIR / f"{scenario}-{member.label}.txt"
+        command = [spy, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+        command += ["-d", str(max(1, int(seconds))), "-p", str(member.process.pid)]
+        spies.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    return spies
+
+
+def measured(
+    target: Target | Cluster,
+    loadgen: Path,
+    args: list[str],
+    timeout: float,
+    profile_seconds: float | None = None,
+) -> dict:
     """Run the load generator (fanout or rooms) and add the CPU time the server (each
-    instance of a cluster) and its database backends used from its ready line on."""
+    instance of a cluster) and its database backends used from its ready line on; with
+    `--profile`, sample the server for `profile_seconds` from there."""
     before: dict = {}
+    spies: list[subprocess.Popen] = []
 
     def ready() -> None:
         # Once every client is connected: the CPU counted is the deliveries', not the
@@ -549,8 +583,17 @@ def measured(target: Target | Cluster, loadgen: Path, args: list[str], timeout: 
         before["cpu"] = target.cpu_seconds()
         before["each"] = target.cpu_seconds_each() if isinstance(target, Cluster) else None
         before["database"] = target.database.snapshot() if target.database else None
+        if profile_seconds is not None:
+            spies.extend(profile(target, args[0] + f"-{len(target.ports)}", profile_seconds))
 
-    result = run_loadgen(loadgen, args, timeout=timeout, on_ready=ready)
+    try:
+        result = run_loadgen(loadgen, args, timeout=timeout, on_ready=ready)
+    finally:
+        for spy in spies:
+            try:
+                spy.wait((profile_seconds or 0) + 30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
     if not before:
         raise RuntimeError(f"loadgen {args[0]}: no ready line")
     cpu_before, each_before, database_before = before["cpu"], before["each"], before["database"]
@@ -592,7 +635,7 @@ def fanout(target: Target | Cluster, loadgen: Path, tokens: Path, a: dict) -> di
     ]
     # Connecting is bounded like the idle scenarios' (10,000 receivers take a while).
     timeout = a["seconds"] + 120 + (IDLE_CONNECT_TIMEOUT_S if a["receivers"] > 2000 else 0)
-    return measured(target, loadgen, args, timeout)
+    return measured(target, loadgen, args, timeout, profile_seconds=a["seconds"] - 1)
 
 
 def fanout_beside_rooms(
@@ -1248,7 +1291,18 @@ def main() -> None:
         help="CHAT_BUS_URL for the PostgreSQL runs, e.g. redis://127.0.0.1:6379/0 "
         "(default: none, the instances wake each other with LISTEN/NOTIFY)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=None,
+        help="sample every chat process with py-spy during each fan-out run and write "
+        "its raw stacks to DIR (<scenario>-<instances>-<label>.txt)",
+    )
     args = parser.parse_args()
+    global PROFILE_DIR
+    if args.profile:
+        PROFILE_DIR = Path(args.profile)
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     if os.cpu_count() is None or os.cpu_count() < 2:
         sys.exit("bench: needs two CPUs (server on one, load generator on the other)")
     cluster_cpus = args.cluster_cpus.split(",")
