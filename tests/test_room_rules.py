@@ -1,0 +1,94 @@
+"""A room's rules on a batch of new messages, in the store (`chat.store.shared.room_rules`):
+a batch with a refused or slowed sender stores nothing and says why (the writer then
+stores its messages one at a time), a batch without is stored in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chat.config import Config
+from chat.errors import Forbidden, RateLimited
+from chat.store import NewMessage, Store, open_store
+from chat.store.records import AuditEntry
+
+MUTED_UNTIL = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+async def _room_with(store: Store) -> tuple[int, int, int]:
+    """A group room of an owner and a member: (room, owner, member)."""
+    owner = await store.create_user("owner", "hash")
+    member = await store.create_user("member", "hash")
+    room = await store.create_room("rules", is_private=False, creator_id=owner.id)
+    await store.add_member(room.id, member.id)
+    return room.id, owner.id, member.id
+
+
+async def _mute(store: Store, room_id: int, owner_id: int, user_id: int) -> None:
+    audit = AuditEntry(room_id, "mute", owner_id, "owner", user_id, "member")
+    await store.restrict(
+        "mute", room_id, user_id, reason="", until=MUTED_UNTIL, by_id=owner_id, audit=audit
+    )
+
+
+async def test_a_batch_without_rules_in_force_is_stored_in_order(config: Config) -> None:
+    async with open_store(config) as store:
+        room, owner, member = await _room_with(store)
+        rows = [NewMessage(room, (owner, member)[i % 2], f"m{i}") for i in range(6)]
+        added = await store.add_messages(rows)
+    assert [a.message.body for a in added] == [f"m{i}" for i in range(6)]
+    assert all(a.new for a in added)
+    ids = [a.message.id for a in added]
+    assert ids == sorted(ids)
+
+
+async def test_a_batch_with_a_muted_sender_stores_none_of_it_and_says_why(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        room, owner, member = await _room_with(store)
+        await _mute(store, room, owner, member)
+        rows = [NewMessage(room, owner, "allowed"), NewMessage(room, member, "muted")]
+        with pytest.raises(Forbidden, match="muted"):
+            await store.add_messages(rows)
+        assert await store.latest_messages(room, 10) == []
+        # The writer then stores them one at a time: the owner's goes through alone.
+        (added,) = await store.add_messages(rows[:1])
+    assert added.new and added.message.body == "allowed"
+
+
+async def test_a_batch_from_a_removed_member_is_refused(config: Config) -> None:
+    async with open_store(config) as store:
+        room, owner, member = await _room_with(store)
+        audit = AuditEntry(room, "remove", owner, "owner", member, "member")
+        await store.remove_member(room, member, audit=audit, keep_an_owner=False)
+        with pytest.raises(Forbidden, match="not a member"):
+            await store.add_messages([NewMessage(room, member, "gone")])
+
+
+async def test_slow_mode_takes_a_member_s_first_message_and_refuses_the_next(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        room, owner, member = await _room_with(store)
+        audit = AuditEntry(room, "settings", owner, "owner")
+        await store.update_room(room, {"slow_mode_seconds": 60}, audit)
+        (first,) = await store.add_messages([NewMessage(room, member, "first")])
+        with pytest.raises(RateLimited, match="slow mode"):
+            await store.add_messages([NewMessage(room, member, "second")])
+        # The owner is never slowed.
+        owners = [NewMessage(room, owner, "a"), NewMessage(room, owner, "b")]
+        added = await store.add_messages(owners)
+    assert first.new and [a.message.body for a in added] == ["a", "b"]
+
+
+async def test_a_resent_batch_answers_with_the_originals(config: Config) -> None:
+    async with open_store(config) as store:
+        room, _owner, member = await _room_with(store)
+        rows = [NewMessage(room, member, "once", client_msg_id=f"c{i}") for i in range(3)]
+        first = await store.add_messages(rows)
+        again = await store.add_messages(rows)
+    assert [a.new for a in first] == [True] * 3
+    assert [a.new for a in again] == [False] * 3
+    assert [a.message for a in again] == [a.message for a in first]
