@@ -38,6 +38,7 @@ from run import (
     build_loadgen,
     chat_target,
     postgres_schema,
+    py_spy_record,
     raise_fd_limit,
 )
 from search_load import migrate
@@ -179,11 +180,7 @@ def _spy(directory: Path | None, target: Target, phase: str) -> subprocess.Popen
     if directory is None or target.process is None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
-    beside = Path(sys.executable).with_name("py-spy")  # the bench extra installs it here
-    command = [str(beside) if beside.exists() else "py-spy", "record", "--nonblocking"]
-    command += ["-r", "100", "-f", "raw", "-d", str(int(RUN_TIMEOUT_S))]
-    command += ["-o", str(directory / f"storm-{phase}.txt"), "-p", str(target.process.pid)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return py_spy_record(target.process.pid, directory / f"storm-{phase}.txt", RUN_TIMEOUT_S)
 
 
 def _stop_spy(spy: subprocess.Popen | None) -> None:

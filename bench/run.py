@@ -542,26 +542,29 @@ def run_loadgen(
 PROFILE_DIR: Path | None = None
 
 
-def profile(target: Target | Cluster, scenario: str, seconds: float) -> list[subprocess.Popen]:
-    """py-spy on every process of `target` for `seconds` (`--profile DIR`): one file of
-    raw stacks each, ``<scenario>-<label>.txt``, for `py-spy`'s or any flame graph's
-    tools. Nothing when no directory was given."""
-    if PROFILE_DIR is None:
-        return []
+def py_spy_record(pid: int, out: Path, seconds: float, rate: int = 100) -> subprocess.Popen:
+    """py-spy sampling process `pid` `rate` times a second for `seconds` (at least one),
+    its raw stacks written to `out` when it ends (or is sent SIGINT): for `py-spy`'s or
+    any flame graph's tools. Every benchmark's `--profile` starts it here."""
     # The bench extra installs py-spy beside this interpreter (maybe not on PATH).
     beside = Path(sys.executable).with_name("py-spy")
     spy = str(beside) if beside.exists() else "py-spy"
-    spies = []
-    for member in target.members if isinstance(target, Cluster) else [target]:
-        if member.process is None:
-            continue
-        out = PROFILE_DIR / f"{scenario}-{member.label}.txt"
-        command = [spy, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
-        command += ["-d", str(max(1, int(seconds))), "-p", str(member.process.pid)]
-        spies.append(
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-    return spies
+    command = [spy, "record", "--nonblocking", "-r", str(rate), "-f", "raw", "-o", str(out)]
+    command += ["-d", str(max(1, int(seconds))), "-p", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile(target: Target | Cluster, scenario: str, seconds: float) -> list[subprocess.Popen]:
+    """py-spy on every process of `target` for `seconds` (`--profile DIR`): one file of
+    raw stacks each, ``<scenario>-<label>.txt``. Nothing when no directory was given."""
+    if PROFILE_DIR is None:
+        return []
+    members = target.members if isinstance(target, Cluster) else [target]
+    return [
+        py_spy_record(member.process.pid, PROFILE_DIR / f"{scenario}-{member.label}.txt", seconds)
+        for member in members
+        if member.process is not None
+    ]
 
 
 def measured(

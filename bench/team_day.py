@@ -331,13 +331,7 @@ class Generator:
         if self.profile_dir is None or pid is None:
             return None
         out = self.profile_dir / f"team-day-{self.server.label}-{users}.txt"
-        # The bench extra installs py-spy beside this interpreter (maybe not on PATH).
-        beside = Path(sys.executable).with_name("py-spy")
-        spy = str(beside) if beside.exists() else "py-spy"
-        command = [spy, "record", "--nonblocking", "-r", "50", "-f", "raw"]
-        command += ["-d", str(max(1, int(self.plan.window_s) - 2)), "-o", str(out)]
-        command += ["-p", str(pid)]
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return run.py_spy_record(pid, out, self.plan.window_s - 2, rate=50)
 
     async def _play(self, teammate: Teammate) -> None:
         """One user, until it leaves (`_leave`) or the run ends. Runs until cancelled."""
