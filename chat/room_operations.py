@@ -18,7 +18,7 @@ from . import names, shapes, validation
 from .account_operations import Identity
 from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from .room_permissions import Action, permits
-from .store import Accounts, PublicRoom, Room, RoomDetails, Rooms
+from .store import Accounts, PublicRoom, Room, RoomDetails, Rooms, User
 
 if TYPE_CHECKING:
     from .batched_reads import PointReads
@@ -51,6 +51,10 @@ class RoomOperations:
     _rooms_held: weakref.WeakValueDictionary[int, Room]
     #: One lock per user while a read marker of theirs is being moved (`mark_read`).
     _marking: dict[int, trio.Lock]
+
+    if TYPE_CHECKING:
+        # The service's own, from `AccountOperations`: a user by id, or `NotFound`.
+        async def user(self, user_id: int) -> User: ...
 
     @property
     def lobby_id(self) -> int:
@@ -174,8 +178,7 @@ class RoomOperations:
             raise Forbidden(f"only group rooms take invitations, and room {room_id} is not one")
         if not permits(room, Action.INVITE, await self.moderation.rank(identity, room)):
             raise Forbidden(f"only an owner or moderator of room {room_id} may invite users to it")
-        if await self.store.user_by_id(user_id) is None:
-            raise NotFound(f"no user with UID {user_id}")
+        await self.user(user_id)
         if await self.moderation.ban_in_force(room.id, user_id) is not None:
             raise Conflict(f"UID {user_id} is banned from room {room_id}")
         self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
