@@ -159,6 +159,8 @@ class Plan:
     think_mean_s: float = THINK_MEAN_S
     mix: list[tuple[str, float]] = field(default_factory=lambda: list(MIX))
     refine: bool = True
+    #: A switch as before `enter` carried the page: enter, then `GET /messages`.
+    page_over_http: bool = False
 
 
 class Server(Protocol):
@@ -284,6 +286,7 @@ class Generator:
                 self.stats,
                 random.Random(self.rng.random()),
                 self.ticker,
+                page_over_http=self.plan.page_over_http,
             )
             nursery.start_soon(self._play, teammate)
             self.teammates.append(teammate)
@@ -594,6 +597,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="first, each action alone by this many users: its server CPU (0: skip)",
     )
+    parser.add_argument(
+        "--page-over-http",
+        action="store_true",
+        help="switch rooms as before the page came with entered: enter, then GET the page",
+    )
     parser.add_argument("--json", default="", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="50 users, short windows")
     a = parser.parse_args(argv)
@@ -606,7 +614,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"bench: {steps[-1]} users need more open files: raise `ulimit -Hn`")
     plan = Plan(
         steps, a.join_rate, a.settle, a.window, a.budget, a.think_min, a.think_mean,
-        refine=not a.no_refine,
+        refine=not a.no_refine, page_over_http=a.page_over_http,
     )  # fmt: skip
     team = make_team(steps[-1], ROOMS, a.seed)
     results: dict[str, Any] = {

@@ -9,8 +9,10 @@ browser client does for the same thing (chat/static/app.js), and its latency run
 the answer, or the user's own copy, arrives:
 
 - switch (SwitchChannel 6.52 + OpenDirectOrGroupChannel 0.98: 7.50): `read` of the
-  room left, `enter` (with presence as lists), `GET /messages/{room}?limit=50`; done at
-  `entered` and the page.
+  room left, `enter` with presence as lists and the room's newest 50 messages
+  (`"Page": 50`); done at `entered`, which carries the page. With `page_over_http` (as
+  before `entered` carried it): `enter`, then `GET /messages/{room}?limit=50`; done at
+  the page.
 - scroll (ScrollChannel 1.99): `GET /messages/{room}?limit=50&last_id=` the oldest shown.
 - unread (UnreadCheck 1.00): `GET /rooms/unread`.
 - post (CreatePost 1.00): `message` with a `ClientMsgID` (a reply one time in five, a
@@ -165,8 +167,12 @@ class Teammate:
         stats: Stats,
         rng: random.Random,
         ticker: ReadTicker | None = None,
+        *,
+        page_over_http: bool = False,
     ) -> None:
         self.index, self.uid, self.name, self.token = index, uid, name, token
+        #: Switch in two round trips (enter, then GET the page) instead of one.
+        self.page_over_http = page_over_http
         #: Paces an idle user's reads of its socket (None: every frame read at once).
         self.ticker = ticker
         self.rooms, self.http, self.stats, self.rng = rooms, http, stats, rng
@@ -290,11 +296,16 @@ class Teammate:
         if self.room and self.shown:
             await self._send({"Type": "read", "RoomID": self.room, "MessageID": self.shown[-1]})
         self.room, self.shown = room, []
-        await self._expect(
-            json.dumps({"Type": "enter", "RoomID": room, "Presence": "list"}),
-            lambda kind, frame: kind == "entered" and frame["RoomID"] == room,
+        frame: dict[str, Any] = {"Type": "enter", "RoomID": room, "Presence": "list"}
+        if not self.page_over_http:
+            frame["Page"] = PAGE
+        entered = await self._expect(
+            json.dumps(frame), lambda kind, frame: kind == "entered" and frame["RoomID"] == room
         )
-        self._page(await self._get(f"/messages/{room}?limit={PAGE}"))
+        if self.page_over_http:
+            self._page(await self._get(f"/messages/{room}?limit={PAGE}"))
+        else:
+            self._page(entered["Messages"])
 
     async def _send(self, frame: dict[str, Any]) -> None:
         assert self.socket is not None

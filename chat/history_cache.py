@@ -172,12 +172,21 @@ class HistoryCache:
     # --- answers ---
 
     async def latest(
-        self, room_id: int, count: int, *, skip_deleted: bool, kind: str
+        self,
+        room_id: int,
+        count: int,
+        *,
+        skip_deleted: bool,
+        kind: str,
+        up_to_id: int | None = None,
     ) -> list[Message] | None:
-        """The room's `count` newest messages, oldest first (`History.latest_messages`),
-        from its window; None if the table must answer."""
+        """The room's `count` newest messages (with ids up to `up_to_id`, if given),
+        oldest first (`History.latest_messages`), from its window; None if the table
+        must answer."""
         window = await self._ready_window(room_id)
-        found = None if window is None else window.latest(count, skip_deleted=skip_deleted)
+        found = None
+        if window is not None:
+            found = window.latest(count, skip_deleted=skip_deleted, up_to_id=up_to_id)
         self._count(kind, found is not None)
         return found
 

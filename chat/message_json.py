@@ -1,4 +1,5 @@
-"""Messages as a page of ``GET /messages`` shows them, encoded once and kept a while.
+"""Messages as a page of ``GET /messages`` (and of an ``entered`` frame) shows them,
+encoded once and kept a while.
 
 Every room switch reads a page of the room's newest 50 messages, and history from memory
 (`chat.history_cache`) answers it with the same `Message` objects again and again until
@@ -43,7 +44,11 @@ def message_json(message: Message) -> str:
     return encoded
 
 
+def page_json(page: list[Message]) -> str:
+    """A JSON array of the page's messages, in its order."""
+    return "[" + ",".join(message_json(message) for message in page) + "]"
+
+
 def page_response(page: list[Message]) -> Response:
     """A JSON array of the page's messages, in its order, as an HTTP answer."""
-    body = "[" + ",".join(message_json(message) for message in page) + "]"
-    return Response(body, status=200, mimetype="application/json")
+    return Response(page_json(page), status=200, mimetype="application/json")

@@ -5,10 +5,11 @@ included (a client shows them as such)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .errors import InvalidInput, NotFound
-from .store import History, Message
+from .store import History, Message, Room
 
 if TYPE_CHECKING:
     from .service import ChatService, Identity
@@ -45,6 +46,28 @@ class MessagePages:
             if cached is not None:
                 return cached[::-1]
         return await self._store.messages_before(room.id, last_id or None, limit)
+
+    async def entering(self, room: Room, limit: int, *, up_to_id: int) -> list[Message]:
+        """The page a room is entered with (``enter`` with ``Page`` on ``/ws``): its
+        `limit` newest messages with ids up to `up_to_id`, newest first, tombstones
+        included. `up_to_id` is the position at which the entering connection's
+        subscription began, so the page and the live frames after it meet exactly. The
+        caller has checked the membership.
+
+        From the room's window when it holds the page; else from the table, where
+        identical pages in flight at once are read once (`chat.shared_reads`): the bound
+        fixes the answer as it fixes a resume's."""
+        _checked_limit(limit)
+        cached = await self._service.history_cache.latest(
+            room.id, limit, skip_deleted=False, kind="enter", up_to_id=up_to_id
+        )
+        if cached is not None:
+            return cached[::-1]
+        return await self._service.shared_reads.read(
+            "enter",
+            (room.id, limit, up_to_id),
+            partial(self._store.messages_before, room.id, up_to_id + 1, limit),
+        )
 
     async def after(
         self, identity: Identity, room_id: int, *, after_id: int, limit: int = MAX_PAGE

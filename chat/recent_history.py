@@ -1,7 +1,7 @@
 """The newest messages of active rooms, in memory, kept exact by the stream of commits.
 
-Issue 27, item 2 (history from memory), its first step: the data structure, not yet
-wired into the server. `RoomWindow` holds the newest messages of one room as they are
+Issue 27, item 2 (history from memory): the data structure; `chat.history_cache` opens
+the windows and answers from them. `RoomWindow` holds the newest messages of one room as they are
 now (edited, deleted, reacted to) and the changes made to any of the room's messages
 after it opened; `RecentHistory` holds the windows of the rooms asked about lately,
 bounded per room and in all, least recently used evicted first.
@@ -147,12 +147,18 @@ class RoomWindow:
             # Nothing of the room older than the window is left: it holds all there is.
             self.floor = 0
 
-    def latest(self, count: int, *, skip_deleted: bool) -> list[Message] | None:
-        """The room's `count` newest messages, oldest first, as `Messages.latest_messages`
-        answers; None if the window cannot tell (older messages would be needed)."""
+    def latest(
+        self, count: int, *, skip_deleted: bool, up_to_id: int | None = None
+    ) -> list[Message] | None:
+        """The room's `count` newest messages (with ids up to `up_to_id`, if given),
+        oldest first, as `Messages.latest_messages` answers; None if the window cannot
+        tell (older messages would be needed, or it is not exact through `up_to_id`)."""
+        if up_to_id is not None and up_to_id > self.through:
+            return None
+        end = len(self._ids) if up_to_id is None else bisect_left(self._ids, up_to_id + 1)
         found: list[Message] = []
-        for message_id in reversed(self._ids):
-            message = self._messages[message_id]
+        for index in range(end - 1, -1, -1):
+            message = self._messages[self._ids[index]]
             if not (skip_deleted and message.deleted):
                 found.append(message)
                 if len(found) == count:

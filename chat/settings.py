@@ -418,15 +418,16 @@ SETTINGS: tuple[Setting, ...] = (
         "CHAT_RATE_HISTORY",
         None,
         value.frame_rate,
-        "History requests (`history N`, resumes) per WebSocket connection.",
+        "History requests (`history N`, resumes, pages entered with) per WebSocket connection.",
     ),
     Setting(
         "rate_history_bytes",
         "CHAT_RATE_HISTORY_BYTES",
         None,
         value.positive_int,
-        "Bytes of history (`history N`, resumes, support threads) one WebSocket connection "
-        "is sent per minute; past it, history requests are refused until it has paid back.",
+        "Bytes of history (`history N`, resumes, pages, support threads) one WebSocket "
+        "connection is sent per minute; past it, history requests are refused until it has "
+        "paid back.",
     ),
     Setting(
         "rate_pings",

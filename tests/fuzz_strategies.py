@@ -1001,8 +1001,8 @@ def tokentalker_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 
 def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
-    """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "MessageID", "Presence",
-    "Text", "ClientMsgID", "ReplyTo", "Emoji"}` (enter, message, edit, delete, react,
+    """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "Page", "MessageID",
+    "Presence", "Text", "ClientMsgID", "ReplyTo", "Emoji"}` (enter, message, edit, delete, react,
     unreact, read, typing), each field present or not, of any type; often an `enter` into
     a real room first, so that `message` frames and changes reach a room."""
     kinds = ["enter", "message", "edit", "delete", "react", "unreact", "read", "typing"]
@@ -1013,6 +1013,7 @@ def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
             "Type": types,
             "RoomID": ids(known),
             "SinceID": ids(known),
+            "Page": st.one_of(st.integers(-2, 102), values),
             "MessageID": ids(known),
             "Presence": st.one_of(st.booleans(), values),
             "Text": texts | values,

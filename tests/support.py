@@ -515,6 +515,14 @@ async def entered(clients: Clients, user: Account, room_id: int) -> JsonClient:
     return ws
 
 
+async def post_confirmed(ws: JsonClient, *texts: str) -> list[dict[str, Any]]:
+    """Send messages from a connection in a room; its own copies of them, the
+    confirmations (nothing else may arrive on it meanwhile)."""
+    for text in texts:
+        await ws.send({"Type": "message", "Text": text})
+    return [await ws.receive() for _ in texts]
+
+
 async def room_history(server: Server, user: Account, room_id: int) -> list[dict[str, Any]]:
     """The newest page of a room's messages as `user` reads it (GET /messages), newest first."""
     async with http_client(server) as client:

@@ -266,6 +266,42 @@ async def test_a_room_can_be_created_joined_and_entered(server: Server) -> None:
     await in_browser(scenario)
 
 
+async def test_a_room_switched_to_shows_its_newest_page_that_came_with_entered(
+    server: Server,
+) -> None:
+    writer = await account(server, "writer")
+    room_id = await create_room(server, writer, "plans")
+    texts = [f"plan {i}" for i in range(60)]
+    async with open_clients(server) as clients:
+        writing = await clients.json("/ws", token=writer.token)
+        await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
+        for text in texts:
+            await writing.send({"Type": "message", "Text": text})
+        for _ in texts:
+            await writing.receive()
+
+    def scenario(browser):
+        reader = open_client(browser, server.http)
+        reader.register("reader")
+        reader.page.fill("#join-room-form input[name=room]", str(room_id))
+        reader.page.click("#join-room-form button")
+        reader.wait_for_room("plans")
+        reader.wait_for_message("plan 59")
+        assert reader.message_texts() == texts[10:]  # the newest 50, in order
+        reader.screenshot("room-switched-to")
+        # One round trip: the page came in "entered", none was asked for over HTTP.
+        assert not [r for r in reader.requests if r.startswith(f"GET messages/{room_id}")]
+        entering = [f for f in reader.frames_sent if isinstance(f, dict) and f["Type"] == "enter"]
+        assert entering[-1] == {"Type": "enter", "RoomID": room_id, "Presence": "list", "Page": 50}
+        # Older pages still come over HTTP, and meet the first one exactly.
+        reader.page.locator("#older").click()
+        reader.wait_for_message("plan 0")
+        assert reader.message_texts() == texts
+        _no_script_errors(reader)
+
+    await in_browser(scenario)
+
+
 async def test_a_direct_message_reaches_the_other_person_in_their_conversation_once(
     server: Server,
 ) -> None:

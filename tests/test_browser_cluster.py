@@ -85,6 +85,40 @@ async def test_a_room_invited_to_on_another_instance_appears_at_once(
     await in_browser(scenario)
 
 
+async def test_a_room_switched_to_shows_what_was_written_on_the_other_instance_once(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+
+    def scenario(browser):
+        alice, bob = _person_on(browser, a, "alice"), _person_on(browser, b, "bob")
+        bob.create_room("plans", private=True)
+        bob.invite("alice")
+        for n in range(3):
+            bob.say(f"written on b {n}")
+        bob.wait_for_message("written on b 2")
+        alice.wait_for_text("#rooms button", "plans")
+        for _ in range(2):  # there, back to the lobby, and there again: the same page
+            alice.page.locator("#rooms button", has_text="plans").click()
+            alice.wait_for_room("plans")
+            alice.wait_for_message("written on b 2")
+            assert alice.message_texts() == [f"written on b {n}" for n in range(3)]
+            alice.page.locator("#rooms button", has_text="lobby").click()
+            alice.wait_for_room("lobby")
+        alice.page.locator("#rooms button", has_text="plans").click()
+        alice.wait_for_room("plans")
+        bob.say("and one more, live")
+        alice.wait_for_message("and one more, live")
+        assert alice.message_texts() == [
+            *(f"written on b {n}" for n in range(3)),
+            "and one more, live",
+        ]
+        assert not [r for r in alice.requests if re.match(r"GET messages/\d+\?limit=", r)]
+        _no_script_errors(alice, bob)
+
+    await in_browser(scenario)
+
+
 async def test_three_people_across_two_instances_see_arrivals_leavings_and_messages(
     pair: list[Instance],
 ) -> None:

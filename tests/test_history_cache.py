@@ -25,6 +25,7 @@ from support import (
     STEP,
     Account,
     Clients,
+    JsonClient,
     Server,
     account,
     chat_environ,
@@ -166,6 +167,50 @@ async def test_first_pages_from_memory_are_the_tables_through_random_changes(
     team = Team([server], users, [LOBBY, room], seed)
     await _play(team, 60, reader)
     assert await _memory_answered(server) > 0
+
+
+async def _same_entered_pages(
+    client: httpx.AsyncClient, ws: JsonClient, server: Server, user: Account, room: int, limit: int
+) -> None:
+    """The page an ``enter`` carries (from memory once the window is there) is the
+    table's page, once the server has caught up: entered again until they agree."""
+    enter = {"Type": "enter", "RoomID": room, "Page": limit, "Presence": False}
+    with trio.move_on_after(STEP):
+        while True:
+            await ws.send(enter)
+            frame = await ws.receive()
+            while frame["Type"] != "entered":  # the live frames of the room left
+                assert frame["Type"] != "error", frame
+                frame = await ws.receive()
+            entered = frame["Messages"]
+            table = await _page(client, server, user, room, limit=limit, last_id=PAST_EVERY_ID)
+            if entered == table:
+                return
+            await trio.sleep(0.02)
+    assert entered == table, f"room {room}, limit {limit}"
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_pages_entered_with_from_memory_are_the_tables_through_random_changes(
+    nursery: trio.Nursery, config: Config, seed: int
+) -> None:
+    # Rate limits off: the reader enters a room (with its page) after every action.
+    server = await start_server(nursery, config.replace(rate_limits=False))
+    reader = await account(server, "reader")
+    users = [await account(server, name) for name in ("alice", "bob", "carol")]
+    room = await create_room(server, users[0], "team", reader, *users[1:])
+    team = Team([server], users, [LOBBY, room], seed)
+    async with open_clients(server) as clients, http_client(server) as client:
+        ws = await clients.json("/ws", token=reader.token)
+        for _ in range(50):
+            await team.act(client)
+            limit = team.chooser.randrange(1, 60)
+            for each in team.rooms:
+                await _same_entered_pages(client, ws, server, reader, each, limit)
+    answered = value(
+        await scrape(server), "chat_history_cache_answers_total", kind="enter", source="memory"
+    )
+    assert answered > 0
 
 
 async def test_with_the_cache_off_every_page_is_read_from_the_table(

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 import trio
-from support import STEP, Clients, JsonClient, Server, account, create_room, http_client
+from support import (
+    STEP,
+    Clients,
+    Server,
+    account,
+    create_room,
+    http_client,
+    post_confirmed,
+)
 
 import chat.service
 from chat.service import MAX_RESUME
-
-
-async def _post(ws: JsonClient, *texts: str) -> list[dict]:
-    """Send messages from an entered client; return its copies (the confirmations)."""
-    for text in texts:
-        await ws.send({"Type": "message", "Text": text})
-    return [await ws.receive() for _ in texts]
 
 
 async def test_since_id_sends_the_missed_messages_oldest_first_after_entered(
@@ -24,7 +25,7 @@ async def test_since_id_sends_the_missed_messages_oldest_first_after_entered(
     room_id = await create_room(server, writer, "news", reader)
     writing = await clients.json("/ws", token=writer.token)
     await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
-    seen, *missed = await _post(writing, "seen", "missed 1", "missed 2")
+    seen, *missed = await post_confirmed(writing, "seen", "missed 1", "missed 2")
 
     resumed = await clients.json("/ws", token=reader.token)
     entered = await resumed.request(
@@ -41,7 +42,7 @@ async def test_a_resume_goes_live_with_no_gap_and_no_duplicate(
     room_id = await create_room(server, writer, "busy", reader)
     writing = await clients.json("/ws", token=writer.token)
     await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
-    (first,) = await _post(writing, "before")
+    (first,) = await post_confirmed(writing, "before")
     resumed = await clients.json("/ws", token=reader.token)
     sent = []
     # The writer keeps writing while the reader resumes, so messages are stored during
@@ -69,7 +70,7 @@ async def test_since_id_zero_resumes_from_the_rooms_first_message(
     room_id = await create_room(server, owner, "room")
     writing = await clients.json("/ws", token=owner.token)
     await writing.request({"Type": "enter", "RoomID": room_id, "Presence": False})
-    posted = await _post(writing, "one", "two")
+    posted = await post_confirmed(writing, "one", "two")
     resumed = await clients.json("/ws", token=owner.token)
     await resumed.request({"Type": "enter", "RoomID": room_id, "SinceID": 0, "Presence": False})
     assert [await resumed.receive() for _ in posted] == posted
@@ -85,10 +86,10 @@ async def test_a_resume_sends_only_the_entered_rooms_messages(
     )
     other = await clients.json("/ws", token=owner.token)
     await other.request({"Type": "enter", "RoomID": elsewhere, "Presence": False})
-    await _post(other, "not for you")
+    await post_confirmed(other, "not for you")
     writing = await clients.json("/ws", token=owner.token)
     await writing.request({"Type": "enter", "RoomID": here, "Presence": False})
-    (mine,) = await _post(writing, "for you")
+    (mine,) = await post_confirmed(writing, "for you")
     resumed = await clients.json("/ws", token=owner.token)
     await resumed.request({"Type": "enter", "RoomID": here, "SinceID": 0, "Presence": False})
     assert await resumed.receive() == mine

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import trio
 from support import chat_environ, start_server
 
@@ -45,7 +46,10 @@ class _InProcess:
         return None
 
 
-async def test_every_action_is_played_and_answered(nursery: trio.Nursery, config: Config) -> None:
+@pytest.mark.parametrize("page_over_http", [False, True], ids=["page-entered", "page-over-http"])
+async def test_every_action_is_played_and_answered(
+    nursery: trio.Nursery, config: Config, page_over_http: bool
+) -> None:
     team = make_team(USERS, rooms=4, seed=1)
     env = chat_environ(config)
     if config.database_url is None:
@@ -65,6 +69,7 @@ async def test_every_action_is_played_and_answered(nursery: trio.Nursery, config
         think_mean_s=0.15,
         mix=[(name, 1.0) for name, _ in MIX],
         refine=False,  # one window, whether or not it holds: latency is not checked here
+        page_over_http=page_over_http,
     )
     tokens = team.tokens(config.jwt_secret)
     generator = team_day.Generator(_InProcess(server.port), team, tokens, plan, seed=1)

@@ -319,8 +319,11 @@ function connect() {
       // Back in the room the page shows: the server sends what we missed since the last
       // message or change we saw (SinceID: changes to older messages included), then
       // the live ones, with nothing lost or doubled.
-      const frame = { Type: "enter", RoomID: state.room, Presence: "list" };
-      if (state.room === state.shown) frame.SinceID = state.since;
+      const frame = enterFrame(state.room);
+      if (state.room === state.shown) {
+        delete frame.Page;
+        frame.SinceID = state.since;
+      }
       ws.send(JSON.stringify(frame));
     }
   };
@@ -510,7 +513,7 @@ function handleFrame(raw) {
       }
     }
   } else if (frame.Type === "entered") {
-    entered(frame.RoomID, frame.Name);
+    entered(frame.RoomID, frame.Name, frame.Messages ?? null);
   } else if (frame.Type === "presence-list") {
     presenceList(frame);
   } else if (frame.Type === "presence-changes") {
@@ -538,7 +541,10 @@ function handleFrame(raw) {
     }
     // Rooms changed too fast (the server's limit per connection): it kept us where we
     // were, so the next message goes there too.
-    if (frame.Error.startsWith("too many room changes")) state.room = state.shown;
+    // So does a page refused (entering with one is a history request).
+    if (/^too (many room changes|many history requests|much history sent)/.test(frame.Error)) {
+      state.room = state.shown;
+    }
     refused(frame);   // slow mode or a mute: the composer says so
     if (frame.ClientMsgID && failed(frame.ClientMsgID, frame.Error, frame.RetryAfter)) return;
     if (frame.MessageID && changeFailed(frame)) return;
@@ -633,11 +639,20 @@ function enter(roomId) {
   clearNotice();
   closeSearch();
   closeReports();
-  // Presence as lists: a room of hundreds is one frame, drawn once (docs/PROTOCOL.md).
-  if (send({ Type: "enter", RoomID: roomId, Presence: "list" })) state.room = roomId;
+  if (send(enterFrame(roomId))) state.room = roomId;
 }
 
-async function entered(roomId, name) {
+// Presence as lists: a room of hundreds is one frame, drawn once. The room's newest page
+// comes in "entered" (Page): a switch is one round trip, and the page meets the live
+// messages exactly (docs/PROTOCOL.md). Not when a message is to be shown in its
+// context: that page is asked for over HTTP once entered (pageAround).
+function enterFrame(roomId) {
+  const frame = { Type: "enter", RoomID: roomId, Presence: "list" };
+  if (state.focusOnEntry === null) frame.Page = HISTORY_PAGE;
+  return frame;
+}
+
+async function entered(roomId, name, newest) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
   if (!sameRoom) {
@@ -676,13 +691,14 @@ async function entered(roomId, name) {
   }
   const focus = state.focusOnEntry;
   state.focusOnEntry = null;
-  await loadRoom(roomId, focus);
+  await loadRoom(roomId, focus, focus === null ? newest : null);
 }
 
-// The room's messages, afresh: its newest page, or with `focus` (a MessageID) the page
-// around that message, in its context (context.js). Changes arriving meanwhile, to
-// messages not on the page yet, wait for it. A later load overtakes an earlier one.
-async function loadRoom(roomId, focus = null) {
+// The room's messages, afresh: its newest page (`newest`, newest first, if "entered"
+// brought it; else asked for), or with `focus` (a MessageID) the page around that
+// message, in its context (context.js). Changes arriving meanwhile, to messages not on
+// the page yet, wait for it. A later load overtakes an earlier one.
+async function loadRoom(roomId, focus = null, newest = null) {
   const turn = ++state.loads;
   const held = [];
   try {
@@ -693,7 +709,8 @@ async function loadRoom(roomId, focus = null) {
     state.held = held;
     $("#messages").replaceChildren();
     $("#older").hidden = true;
-    const page = await (focus === null ? historyPage(roomId) : pageAround(roomId, focus));
+    const page = newest !== null ? [...newest].reverse()
+      : await (focus === null ? historyPage(roomId) : pageAround(roomId, focus));
     if (roomId !== state.shown || turn !== state.loads) return;   // moved on meanwhile
     addMessages(page, { follow: focus === null });
     for (const message of page) state.since = Math.max(state.since, message.MessageID);

@@ -7,7 +7,8 @@ connection, so that one connection cannot make the server work (or send) without
 - *room changes*: ``enter`` on ``/ws`` (leaving, ``"RoomID": 0``, and resumes included):
   each one is a database read and a presence change the room hears of;
 - *read markers*: ``read`` on ``/ws``, a database write and a notice on the bus;
-- *history requests*: ``history N`` on ``/`` and resumes (``enter`` with ``SinceID``);
+- *history requests*: ``history N`` on ``/``, resumes (``enter`` with ``SinceID``) and
+  pages (``enter`` with ``Page``);
 - *history data*: the bytes those requests, and the support thread a ``message.auth``
   answers with, send back (`spend`): a full resume is a thousand messages;
 - *pings*: the text frame ``ping`` and WebSocket ping control frames, both answered;

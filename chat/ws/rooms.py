@@ -9,7 +9,10 @@ header; without a valid token the upgrade is refused with 401). Frames:
   With ``"SinceID": m`` (a resume, after a reconnection), every message of the room with
   an id above m follows ``entered``, oldest first, then the live ones: no gap and no
   duplicate between the two. At most `MAX_RESUME`; past that a ``{"Type": "truncated",
-  ...}`` frame first says which ones to page back for over HTTP.
+  ...}`` frame first says which ones to page back for over HTTP. With ``"Page": n``
+  (1-100, what a client shows on switching rooms) ``entered`` carries the room's n
+  newest messages, ``"Messages"``, newest first as ``GET /messages`` pages them, and the
+  live ones follow it with the same seam: a switch is one round trip, not two.
 - ``{"Type": "message", "Text": "..."}``: store the text in the current room, then send
   it to every connection in that room, this one included, as
   ``{"Type": "message", "MessageID", "RoomID", "UID", "Username", "Text", "CreatedAt"}``.
@@ -53,7 +56,8 @@ How a resume keeps the seam exact: the subscription is made *held* (`ClientSessi
 subscribe`), in the same step as reading the broadcaster's `position` (no await between),
 so every message up to that position was delivered before it and every later one is
 kept by it. The backlog is everything above SinceID up to the position, read from the
-table; it is sent, then the kept frames, then the subscription goes live.
+table; it is sent, then the kept frames, then the subscription goes live. A page is kept
+to the same position: the newest messages up to it, in ``entered``, then the kept frames.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ from typing import Any
 from .. import shapes, validation
 from ..broadcaster import Event, Subscription, room_topic
 from ..errors import ChatError, Forbidden, InvalidInput, RateLimited
+from ..message_json import page_json
+from ..message_pages import MAX_PAGE
 from ..service import MAX_RESUME, ChatService
 from ..store import Change, Message, Room
 from .dispatch import dumps
@@ -161,11 +167,14 @@ class RoomProtocol:
             since_id = None
             if frame.get("SinceID") is not None:
                 since_id = validation.require_id(frame, "SinceID", allow_zero=True)
-                # A resume is a history request: refused, it leaves the client where it was.
+            page = _page_wanted(frame, since_id)
+            if since_id is not None or (page is not None and room_id):
+                # A resume or a page is a history request: refused, it leaves the client
+                # where it was.
                 session.limit(limits.history_requests)
                 session.check_history()
             listening, lists = _presence_wanted(frame)
-            await self._enter(room_id, since_id, listening=listening, lists=lists)
+            await self._enter(room_id, since_id, page, listening=listening, lists=lists)
         elif kind == "message":
             text = validation.require_str(frame, "Text")
             reply_to = None
@@ -208,7 +217,13 @@ class RoomProtocol:
         self._session.room_id = None
 
     async def _enter(
-        self, room_id: int, since_id: int | None, *, listening: bool, lists: bool = False
+        self,
+        room_id: int,
+        since_id: int | None,
+        page: int | None = None,
+        *,
+        listening: bool,
+        lists: bool = False,
     ) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
@@ -231,21 +246,49 @@ class RoomProtocol:
             raise Forbidden(f"you are not a member of room {room_id}")
         self._room = room
         self._session.room_id = room.id  # its activity frames stop (`chat.activity`)
-        self._subscription = self._session.subscribe(
-            room_topic(room.id), encode_room_message, hold=since_id is not None
+        subscription = self._subscription = self._session.subscribe(
+            room_topic(room.id), encode_room_message, hold=since_id is not None or page is not None
         )
-        # Read in the same step as subscribing: what a resume must send from the table.
+        # Read in the same step as subscribing: what a resume or a page is bounded by.
         up_to_id = self._service.broadcaster.position
-        await self._session.send(dumps({"Type": "entered", "RoomID": room.id, "Name": room.name}))
+        entered = dumps({"Type": "entered", "RoomID": room.id, "Name": room.name})
+        if page is None:
+            await self._session.send(entered)
+        else:
+            try:
+                if not await self._send_entered_with_page(entered, room, page, up_to_id):
+                    return  # the client has gone
+            except BaseException:
+                self._leave()  # a held subscription must never be left behind
+                raise
         # After `entered`, so the present users (offered in the same step as counting
         # this connection in) follow it, and before any resumed messages.
         self._service.presence.enter_room(self._session, room.id, listening=listening, lists=lists)
         if since_id is not None:
             try:
-                await self._resume(room, since_id, up_to_id, self._subscription)
+                await self._resume(room, since_id, up_to_id, subscription)
             except BaseException:
                 self._leave()  # a held subscription must never be left behind
                 raise
+        elif page is not None:
+            await self._session.release(subscription)
+
+    async def _send_entered_with_page(
+        self, entered: str, room: Room, page: int, up_to_id: int
+    ) -> bool:
+        """`entered` with the room's `page` newest messages up to `up_to_id` in it, charged
+        to the history budget; False if the client left while they were read."""
+        subscription = self._subscription
+        # Bound to the client: if it disconnects, the read is cancelled.
+        with self._session.bound_to_client() as scope:
+            messages = await self._service.pages.entering(room, page, up_to_id=up_to_id)
+        if scope.cancelled_caught:
+            return False
+        if self._subscription is not subscription:
+            # Removed from the room while its page was read (`_removed_from` left it).
+            raise Forbidden(f"you are not a member of room {room.id}")
+        await self._session.send_history(f'{entered[:-1]},"Messages":{page_json(messages)}}}')
+        return True
 
     async def _resume(
         self, room: Room, since_id: int, up_to_id: int, subscription: Subscription
@@ -347,6 +390,22 @@ class RoomProtocol:
         # Slow mode's refusal says when the next send may go.
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
         self._session.send_nowait(self.error_frame(problem, client_msg_id, retry_after=retry_after))
+
+
+def _page_wanted(frame: dict[str, Any], since_id: int | None) -> int | None:
+    """How many of the room's newest messages an ``enter`` asks to be sent with
+    ``entered`` (``"Page"``), if any; a resume (``SinceID``) asks for what was missed
+    instead, so the two do not go together."""
+    wanted = frame.get("Page")
+    if wanted is None:
+        return None
+    if not isinstance(wanted, int) or isinstance(wanted, bool) or not 1 <= wanted <= MAX_PAGE:
+        raise InvalidInput(f'field "Page" must be an integer between 1 and {MAX_PAGE}')
+    if since_id is not None:
+        raise InvalidInput(
+            'give "SinceID" (resume where you were) or "Page" (the newest messages), not both'
+        )
+    return wanted
 
 
 def _presence_wanted(frame: dict[str, Any]) -> tuple[bool, bool]:
