@@ -5,16 +5,24 @@ garbage, every action in flight waits, whatever the server did. A full collectio
 thousands of users' objects (sockets, parsed frames, random generators) took up to
 200 ms at 2,500 users, 5 s of every minute in all, even with the server's thresholds.
 So `tune` freezes what the run set up and leaves full collections to the run, which
-makes one between windows (`full_collection`), never inside one; the young generations
-are collected as usual (most of the garbage, freed by reference counts anyway). And
-`GcPauses` reports what collections still cost in each window, so a reader can tell
-the generator's stalls from the server's.
+makes one between windows (`full_collection`), never inside one. The young generations
+were collected as usual at first, and still cost the generator up to a third of its
+core at 3,000-5,000 users (13 s of a 60-s window at 5,000, 7 ms a collection, up to
+105 ms at once): every idle user's reader waits for the next tick in a fresh chain of
+coroutines (`Teammate._pause`), which live half a second, so each young collection
+traverses tens of thousands of them. Nearly all garbage here is freed by reference
+counts, so `no_collections` turns the collector off for a window (a minute's cyclic
+garbage, a few MiB, waits for the collection after it). And `GcPauses` reports what
+collections still cost in each window (none, with `no_collections`), so a reader can
+tell the generator's stalls from the server's.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: The young generations' thresholds as the server's (chat.cli.GC_THRESHOLDS); the
@@ -34,6 +42,16 @@ def full_collection() -> None:
     """Collect every generation now (between windows: what it costs is nobody's latency
     that is measured)."""
     gc.collect()
+
+
+@contextmanager
+def no_collections() -> Iterator[None]:
+    """No automatic collection inside (a measured window); on again after it."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class GcPauses:

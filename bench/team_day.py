@@ -62,7 +62,7 @@ from team_day_actions import (
     pick_action,
     think_time,
 )
-from team_day_clients import HttpPool
+from team_day_clients import FRAME_KINDS, HttpPool
 from team_day_team import Team, load_postgres, load_sqlite, make_team
 
 #: Mattermost's thresholds: every action's average and p99 latency, the error share.
@@ -90,6 +90,8 @@ class Window:
     database_cpu_s: float | None
     #: The generator's own garbage collections over the window (`gc_pauses.GcPauses.take`).
     generator_gc: dict[str, float] = field(default_factory=dict)
+    #: Text frames received, by Type (`team_day_clients.FRAME_KINDS`).
+    frame_kinds: dict[str, int] = field(default_factory=dict)
     per_action: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def judge(self) -> dict[str, Any]:
@@ -128,6 +130,11 @@ class Window:
             "error_samples": self.stats.error_samples[:10],
             "skipped": self.stats.skipped,
             "frames_per_s": round(self.stats.frames / self.seconds, 1),
+            "frame_kinds_per_s": {
+                kind: round(count / self.seconds, 1)
+                for kind, count in sorted(self.frame_kinds.items(), key=lambda kv: -kv[1])
+                if count
+            },
             "server_cpu": round(self.server_cpu_s / self.seconds, 3),
             "database_cpu": (
                 None
@@ -302,27 +309,33 @@ class Generator:
         # (each user connects once, as it joins): they count with the window.
         joins = self.stats.take()
         skipped_before = self._skipped()
+        kinds_before = dict(FRAME_KINDS)
         cpu_before, own_before = self.server.cpu_seconds(), time.process_time()
         self.gc_pauses.take()
         started = time.monotonic()
         profile = self._profile(users)
-        await trio.sleep(self.plan.window_s)
-        stats = self.stats.take()
-        collections = self.gc_pauses.take()
-        stats.frames += self._skipped() - skipped_before
+        # The generator's pauses are not the server's: no collection while measured, and
+        # the window's garbage collected at once after it (gc_pauses).
+        with gc_pauses.no_collections():
+            await trio.sleep(self.plan.window_s)
+            stats = self.stats.take()
+            collections = self.gc_pauses.take()
+            seconds = time.monotonic() - started
+            server_cpu = self.server.cpu_seconds() - cpu_before
+            own_cpu = time.process_time() - own_before
+            stats.frames += self._skipped() - skipped_before
+            kinds = {k.decode(): n - kinds_before.get(k, 0) for k, n in FRAME_KINDS.items()}
+        gc_pauses.full_collection()
         stats.latencies["connect"] += joins.latencies["connect"]
         stats.errors["connect"] += joins.errors["connect"]
         stats.error_samples += [e for e in joins.error_samples if e.startswith("connect")]
-        seconds = time.monotonic() - started
-        server_cpu = self.server.cpu_seconds() - cpu_before
-        own_cpu = time.process_time() - own_before
         db_after = await trio.to_thread.run_sync(database.snapshot) if database else None
         if profile is not None:
             await trio.to_thread.run_sync(profile.wait)
         db_cpu = None
         if db_before is not None and db_after is not None:
             db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
-        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu, collections)
+        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu, collections, kinds)
 
     def _skipped(self) -> int:
         """Frames passed over unread so far, all users (`Socket.skipped`)."""

@@ -35,6 +35,10 @@ MAX_HEAD = 16_384
 IDLE_S = 4.0
 
 
+#: Text frames received on every socket, by their Type (b"message", b"typing", ...).
+FRAME_KINDS: dict[bytes, int] = {}
+
+
 class HandshakeError(Exception):
     """The server answered the upgrade with something other than 101."""
 
@@ -124,6 +128,12 @@ class Socket:
                 if len(buffer) < offset + length:
                     break
                 start, opcode = offset + length, first & 0x0F
+                if opcode == 0x1 and buffer.startswith(b'{"Type":"', offset, start):
+                    # Frames by kind, over every socket (`FRAME_KINDS`): what the
+                    # server's writes go to.
+                    end = buffer.find(b'"', offset + 9, min(start, offset + 40))
+                    kind = bytes(buffer[offset + 9 : end])
+                    FRAME_KINDS[kind] = FRAME_KINDS.get(kind, 0) + 1
                 if opcode == 0x1 and first & 0x80 and buffer.startswith(skip, offset, start):
                     self.skipped += 1
                     continue

@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import team_day  # noqa: E402
-from gc_pauses import GcPauses  # noqa: E402
+from gc_pauses import GcPauses, no_collections  # noqa: E402
 from team_day_actions import ACTIONS, MIX  # noqa: E402
 from team_day_team import load_postgres, load_sqlite, make_team  # noqa: E402
 
@@ -92,4 +92,17 @@ def test_the_generators_collections_are_timed_while_measured() -> None:
     taken = pauses.take()
     assert taken["collections"] == 2
     assert 0 < taken["longest_ms"] <= taken["total_ms"]
+    assert pauses.take()["collections"] == 0
+
+
+def test_no_collection_happens_in_a_window_and_the_collector_is_on_again_after() -> None:
+    with pytest.raises(RuntimeError), no_collections(), GcPauses() as pauses:
+        assert not gc.isenabled()
+        garbage: list[object] = []
+        for _ in range(50_000):  # far past the young generation's threshold
+            cycle: list[object] = []
+            cycle.append(cycle)
+            garbage.append([cycle])
+        raise RuntimeError("the window ends early")
+    assert gc.isenabled()
     assert pauses.take()["collections"] == 0
