@@ -49,6 +49,7 @@ from .presence_frames import (
     presence_changes_frame,
     presence_frame,
     presence_list_frame,
+    presence_list_json_frame,
     typing_frame,
 )
 from .present_list import PresentList
@@ -230,7 +231,7 @@ class Presence:
         if old is not None and old != name:
             for room_id, uid in self._present:  # renames are rare: a scan is fine
                 if uid == user_id:
-                    self._present_in[room_id].add(user_id, name)
+                    self._present_in[room_id].add(user_id, name, self._encoded(user_id, name))
 
     def enter_room(
         self, session: RoomConnection, room_id: int, *, listening: bool, lists: bool = False
@@ -249,18 +250,20 @@ class Presence:
         self._name(identity.user_id, identity.name)  # before counting it in this room
         self._present[key] = self._present.get(key, 0) + 1
         if self._present[key] == 1:
-            self._present_in.setdefault(room_id, PresentList()).add(identity.user_id, identity.name)
+            self._present_in.setdefault(room_id, PresentList()).add(
+                identity.user_id, identity.name, self._encoded(identity.user_id, identity.name)
+            )
             self._queue(["room", room_id, identity.user_id, identity.name, True])
         if not was_present:
             # To the room's connections before this one joins them: it gets the list.
             self._changed_in(room_id, identity.user_id, identity.name, was_present=False)
         if listening:
-            told = self._told(room_id)
             self._rooms.setdefault(room_id, set()).add(session)
             if lists:
                 self._listing.add(session)
-                session.offer(text_frame(presence_list_frame(room_id, told, self._encoded)))
+                session.offer(text_frame(self._told_list_frame(room_id)))
             else:
+                told = self._told(room_id)
                 frames = [presence_frame(room_id, uid, name, True) for uid, name in told]
                 session.offer(b"".join(text_frame(frame) for frame in frames))
 
@@ -393,6 +396,22 @@ class Presence:
             if told and not self.is_present(room_id, user_id):
                 insort(listed, (user_id, name), key=by_name)
         return listed
+
+    def _told_list_frame(self, room_id: int) -> str:
+        """`_told` as a ``presence-list`` frame. When nobody on another instance is in the
+        room (the common case, and a busy room's on every `enter`), joined from the JSON
+        the room's `PresentList` keeps, with the held-back changes applied to it."""
+        here = self._present_in.get(room_id)
+        if here is None or self._others.in_room(room_id):
+            return presence_list_frame(room_id, self._told(room_id), self._encoded)
+        unsaid = self._unsaid.get(room_id) or {}
+        hide = [uid for uid, (told, _) in unsaid.items() if not told and uid in here]
+        show = [
+            (uid, name, self._encoded(uid, name))
+            for uid, (told, name) in unsaid.items()
+            if told and uid not in here
+        ]
+        return presence_list_json_frame(room_id, here.joined(hide, show))
 
     async def announce(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -30,7 +30,11 @@ def presence_list_frame(
     ``"Presence": "list"``), from each person's JSON (`encoded`, which `Presence` keeps
     for the users connected here: encoding a room of a thousand anew for each `enter`
     cost ten times joining the pieces)."""
-    people = ",".join(encoded(user_id, name) for user_id, name in users)
+    return presence_list_json_frame(room_id, ",".join(encoded(uid, name) for uid, name in users))
+
+
+def presence_list_json_frame(room_id: int, people: str) -> str:
+    """A ``presence-list`` frame from its people's JSON, comma-joined."""
     return f'{{"Type":"presence-list","RoomID":{int(room_id)},"Users":[{people}]}}'
 
 

@@ -11,7 +11,10 @@ import pytest
 
 from chat.bus.local import LocalBus
 from chat.presence import Presence
+from chat.presence_frames import person_json, presence_list_frame
+from chat.present_list import PresentList
 from chat.service import Identity
+from chat.ws.frames import text_frame
 
 
 @dataclass(eq=False)
@@ -96,3 +99,57 @@ async def test_present_lists_what_every_connection_and_instance_says(seed: int) 
                         shown.setdefault(uid, name)
             wanted = sorted(shown.items(), key=lambda p: (p[1].casefold(), p[0]))
             assert presence.present(room) == wanted, (seed, step, room)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_present_lists_json_is_each_users_in_order_without_the_hidden_with_the_shown(
+    seed: int,
+) -> None:
+    chooser = random.Random(seed)
+    listed = PresentList()
+    model: dict[int, str] = {}
+    for _ in range(chooser.randrange(0, 40)):
+        uid = chooser.randrange(1, 60)
+        # Names that compare equal case-folded, so that ids break ties.
+        name = chooser.choice(["ann", "Ann", "bob", "BOB", "cy", "dee", "eve"])
+        listed.add(uid, name, person_json(uid, name))
+        model[uid] = name
+        if chooser.random() < 0.2:
+            gone = chooser.choice(list(model))
+            listed.discard(gone)
+            del model[gone]
+    hide = chooser.sample(sorted(model), k=min(len(model), chooser.randrange(0, 4)))
+    hide.append(999)  # not listed: nothing to hide
+    show = [
+        (uid, chooser.choice(["ann", "Bob", "zed"]))
+        for uid in range(100, 100 + chooser.randrange(0, 4))
+    ]
+    show.append((next(iter(model), 1000), "listed already"))  # listed: shown as listed
+    wanted = {uid: name for uid, name in model.items() if uid not in hide}
+    wanted.update((uid, name) for uid, name in show if uid not in model)
+    people = sorted(wanted.items(), key=lambda p: (p[1].casefold(), p[0]))
+    joined = listed.joined(hide, [(uid, name, person_json(uid, name)) for uid, name in show])
+    assert joined == ",".join(person_json(uid, name) for uid, name in people)
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_a_presence_list_on_enter_is_the_room_as_its_connections_were_told(
+    seed: int,
+) -> None:
+    # Every change after a room's first telling within its interval is held back (the
+    # clock does not move here), so the lists are made with changes to hide and to show.
+    chooser = random.Random(seed)
+    presence = Presence(LocalBus(), "here", timeout=30.0)
+    connections = []
+    for step in range(200):
+        uid = chooser.choice(list(NAMES))
+        connection = Connection(step, Identity(uid, NAMES[uid], False, 0))
+        presence.file(connection)
+        connections.append(connection)
+        if chooser.random() < 0.3:
+            leaving = chooser.choice(connections)
+            presence.leave_room(leaving)
+        room = chooser.choice(ROOMS)
+        presence.enter_room(connection, room, listening=True, lists=True)
+        told = presence_list_frame(room, presence._told(room))
+        assert connection.frames[-1] == text_frame(told), (seed, step)
