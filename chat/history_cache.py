@@ -1,4 +1,5 @@
-"""History from memory: `history N`, `/ws` resumes and the first page of `GET /messages`
+"""History from memory: `history N`, `/ws` resumes, the page an ``enter`` carries and
+the pages of `GET /messages` (the first, and older, newer and around ones within reach)
 answered from the newest messages of active rooms (issue 27, item 2).
 
 The windows (`chat.recent_history`) follow the writer's stream (`MessageWriter.follow`):
@@ -188,6 +189,34 @@ class HistoryCache:
         if window is not None:
             found = window.latest(count, skip_deleted=skip_deleted, up_to_id=up_to_id)
         self._count(kind, found is not None)
+        return found
+
+    async def after(
+        self, room_id: int, after_id: int, count: int, *, kind: str
+    ) -> list[Message] | None:
+        """The room's `count` messages next after `after_id`, oldest first
+        (`History.messages_after`), from its window; None if the table must answer."""
+        window = await self._ready_window(room_id)
+        found = None if window is None else window.after(after_id, count)
+        self._count(kind, found is not None)
+        return found
+
+    async def around(
+        self, room_id: int, message_id: int, older: int, limit: int
+    ) -> tuple[list[Message], list[Message]] | None:
+        """A page around `message_id` from the room's window: up to `older` messages up
+        to it (the message itself the newest of them, if the room has it) and the
+        messages next after it to make `limit`, each part oldest first; None if the table
+        must answer."""
+        window = await self._ready_window(room_id)
+        found = None
+        if window is not None:
+            through = window.latest(older, skip_deleted=False, up_to_id=message_id)
+            if through is not None:
+                newer = window.after(message_id, limit - len(through))
+                if newer is not None:
+                    found = (through, newer)
+        self._count("around", found is not None)
         return found
 
     async def between(

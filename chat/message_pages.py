@@ -1,7 +1,8 @@
 """Pages of a room's messages for clients that scroll (`GET /messages/{roomID}`): back
 from the newest or from a message, forward from a message, and around one (where a
 search result or a link opens). Members only; every page is newest first, tombstones
-included (a client shows them as such)."""
+included (a client shows them as such). Each comes from the room's window in memory
+when it holds the page (`chat.history_cache`), else from the table."""
 
 from __future__ import annotations
 
@@ -39,12 +40,17 @@ class MessagePages:
         """Messages older than `last_id` (0: from the newest)."""
         _checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
-        if not last_id:  # the first page: from memory when the room's window holds it
-            cached = await self._service.history_cache.latest(
-                room.id, limit, skip_deleted=False, kind="page"
-            )
-            if cached is not None:
-                return cached[::-1]
+        # From memory when the room's window holds the page: the first, or one further
+        # back within the window's reach (someone scrolling up).
+        cached = await self._service.history_cache.latest(
+            room.id,
+            limit,
+            skip_deleted=False,
+            kind="older" if last_id else "page",
+            up_to_id=last_id - 1 if last_id else None,
+        )
+        if cached is not None:
+            return cached[::-1]
         return await self._store.messages_before(room.id, last_id or None, limit)
 
     async def entering(self, room: Room, limit: int, *, up_to_id: int) -> list[Message]:
@@ -76,6 +82,9 @@ class MessagePages:
         `limit` means the page reaches the newest."""
         _checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
+        cached = await self._service.history_cache.after(room.id, after_id, limit, kind="newer")
+        if cached is not None:
+            return cached[::-1]
         return await self._store.messages_after(room.id, after_id, limit)
 
     async def around(
@@ -87,8 +96,13 @@ class MessagePages:
         _checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
         older = limit // 2 + 1  # the message itself, and half the page before it
-        through = await self._store.messages_before(room.id, message_id + 1, older)
+        cached = await self._service.history_cache.around(room.id, message_id, older, limit)
+        if cached is not None:
+            through, newer = cached[0][::-1], cached[1][::-1]  # newest first, as pages are
+        else:
+            through = await self._store.messages_before(room.id, message_id + 1, older)
         if not through or through[0].id != message_id:
             raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
-        newer = await self._store.messages_after(room.id, message_id, limit - len(through))
+        if cached is None:
+            newer = await self._store.messages_after(room.id, message_id, limit - len(through))
         return [*newer, *through]

@@ -165,6 +165,15 @@ class RoomWindow:
                     return found[::-1]
         return found[::-1] if self.floor == 0 else None
 
+    def after(self, after_id: int, count: int) -> list[Message] | None:
+        """The room's `count` messages next after `after_id` (towards the newest),
+        oldest first, as `History.messages_after` finds them; None if the window does
+        not hold every message after `after_id`."""
+        if after_id < self.floor:
+            return None
+        start = bisect_left(self._ids, after_id + 1)
+        return [self._messages[message_id] for message_id in self._ids[start : start + count]]
+
     def messages_between(self, after_id: int, up_to_id: int) -> list[Message] | None:
         """The room's messages with ``after_id < id <= up_to_id``, oldest first; None if
         the window does not hold all of them."""

@@ -169,6 +169,70 @@ async def test_first_pages_from_memory_are_the_tables_through_random_changes(
     assert await _memory_answered(server) > 0
 
 
+def _pages_of(full: list[dict[str, Any]], kind: str, at: int, limit: int) -> list[dict[str, Any]]:
+    """A page as the table answers it, cut from `full` (every message of the room,
+    newest first): older than `at`, newer than `at`, or around `at` (docs/PROTOCOL.md)."""
+    if kind == "last_id":
+        return [m for m in full if m["MessageID"] < at][:limit]
+    if kind == "after":
+        return [m for m in full if m["MessageID"] > at][-limit:]
+    through = [m for m in full if m["MessageID"] <= at][: limit // 2 + 1]
+    newer = [m for m in full if m["MessageID"] > at]
+    return [*newer[max(0, len(newer) - (limit - len(through))) :], *through]
+
+
+async def _same_pages_anywhere(
+    client: httpx.AsyncClient, server: Server, user: Account, room: int, chooser: random.Random
+) -> None:
+    """A page older than, newer than or around a message (or an id between messages),
+    from memory once the window is there, is the table's, once the server has caught up:
+    cut from the room's whole history, read from the table (fewer than 100 messages)."""
+    kind = chooser.choice(["last_id", "after", "around"])
+    limit = chooser.randrange(1, 30)
+    full = await _page(client, server, user, room, limit=100, last_id=PAST_EVERY_ID)
+    assert len(full) < 100, "the room's whole history must fit in one page"
+    ids = [m["MessageID"] for m in full]
+    at = chooser.choice([*ids, ids[0] + 1, max(1, ids[-1] - 1)] if ids else [1])
+    with trio.move_on_after(STEP):
+        while True:
+            answer = await client.get(
+                f"{server.http}/messages/{room}",
+                params={kind: at, "limit": limit},
+                headers=user.auth,
+            )
+            wanted = _pages_of(full, kind, at, limit)
+            if kind == "around" and at not in ids:
+                if answer.status_code == 404:
+                    return
+            elif answer.status_code == 200 and answer.json() == wanted:
+                return
+            await trio.sleep(0.02)
+            full = await _page(client, server, user, room, limit=100, last_id=PAST_EVERY_ID)
+            ids = [m["MessageID"] for m in full]
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == wanted, f"room {room}, {kind}={at}, limit {limit}"
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+async def test_older_newer_and_around_pages_from_memory_are_the_tables(
+    server: Server, seed: int
+) -> None:
+    reader = await account(server, "reader")
+    users = [await account(server, name) for name in ("alice", "bob", "carol")]
+    room = await create_room(server, users[0], "team", reader, *users[1:])
+    team = Team([server], users, [LOBBY, room], seed)
+    async with http_client(server) as client:
+        for _ in range(60):
+            await team.act(client)
+            for each in team.rooms:
+                for _ in range(2):
+                    await _same_pages_anywhere(client, server, reader, each, team.chooser)
+    samples = await scrape(server)
+    for kind in ("older", "newer", "around"):
+        answered = value(samples, "chat_history_cache_answers_total", kind=kind, source="memory")
+        assert answered > 0, kind
+
+
 async def _same_entered_pages(
     client: httpx.AsyncClient, ws: JsonClient, server: Server, user: Account, room: int, limit: int
 ) -> None:
