@@ -300,7 +300,7 @@ class Teammate:
         if not self.page_over_http:
             frame["Page"] = PAGE
         entered = await self._expect(
-            json.dumps(frame), lambda kind, frame: kind == "entered" and frame["RoomID"] == room
+            json.dumps(frame), lambda kind, answer: kind == "entered" and answer["RoomID"] == room
         )
         if self.page_over_http:
             self._page(await self._get(f"/messages/{room}?limit={PAGE}"))

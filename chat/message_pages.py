@@ -97,12 +97,13 @@ class MessagePages:
         room = await self._service.member_room(identity, room_id)
         older = limit // 2 + 1  # the message itself, and half the page before it
         cached = await self._service.history_cache.around(room.id, message_id, older, limit)
+        newer: list[Message] | None = None
         if cached is not None:
             through, newer = cached[0][::-1], cached[1][::-1]  # newest first, as pages are
         else:
             through = await self._store.messages_before(room.id, message_id + 1, older)
         if not through or through[0].id != message_id:
             raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
-        if cached is None:
+        if newer is None:  # the table's, read only once the message is known to be there
             newer = await self._store.messages_after(room.id, message_id, limit - len(through))
         return [*newer, *through]

@@ -381,21 +381,26 @@ class Presence:
         """The users the room's connections know to be present (`present`, but for changes
         not told yet), as (id, name), by name."""
         listed = self.present(room_id)  # a new list, sorted
-        unsaid = self._unsaid.get(room_id)
-        if not unsaid:
-            return listed
-        # The few users whose change is held back: as the room was last told.
-        hidden = {
-            user_id
-            for user_id, (told, _) in unsaid.items()
-            if not told and self.is_present(room_id, user_id)
-        }
+        hidden, shown = self._held_back(room_id)
         if hidden:
             listed = [person for person in listed if person[0] not in hidden]
-        for user_id, (told, name) in unsaid.items():
-            if told and not self.is_present(room_id, user_id):
-                insort(listed, (user_id, name), key=by_name)
+        for person in shown:
+            insort(listed, person, key=by_name)
         return listed
+
+    def _held_back(self, room_id: int) -> tuple[set[int], list[tuple[int, str]]]:
+        """The few users whose change the room's connections have not been told yet, as
+        the room was last told: present now but told absent (to hide), and absent now but
+        told present (to show, as (id, name))."""
+        hidden: set[int] = set()
+        shown: list[tuple[int, str]] = []
+        for user_id, (told, name) in self._unsaid.get(room_id, {}).items():
+            if told != self.is_present(room_id, user_id):
+                if told:
+                    shown.append((user_id, name))
+                else:
+                    hidden.add(user_id)
+        return hidden, shown
 
     def _told_list_frame(self, room_id: int) -> str:
         """`_told` as a ``presence-list`` frame. When nobody on another instance is in the
@@ -404,14 +409,9 @@ class Presence:
         here = self._present_in.get(room_id)
         if here is None or self._others.in_room(room_id):
             return presence_list_frame(room_id, self._told(room_id), self._encoded)
-        unsaid = self._unsaid.get(room_id) or {}
-        hide = [uid for uid, (told, _) in unsaid.items() if not told and uid in here]
-        show = [
-            (uid, name, self._encoded(uid, name))
-            for uid, (told, name) in unsaid.items()
-            if told and uid not in here
-        ]
-        return presence_list_json_frame(room_id, here.joined(hide, show))
+        hidden, shown = self._held_back(room_id)
+        pieces = [(uid, name, self._encoded(uid, name)) for uid, name in shown]
+        return presence_list_json_frame(room_id, here.joined(hidden, pieces))
 
     async def announce(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
