@@ -281,6 +281,25 @@ _BUS_SAMPLE = re.compile(
 )
 
 
+#: The commits' histogram in a /metrics page: its count or its sum.
+_COMMIT_SAMPLE = re.compile(r"^chat_commit_seconds_(count|sum) (\S+)$", re.MULTILINE)
+
+
+def commit_totals(ports: list[int]) -> dict[str, float] | None:
+    """Batches committed and the seconds they took, summed over the servers on `ports`
+    (their /metrics), or None for a server without chat's metrics (the peer)."""
+    totals = {"count": 0.0, "sum": 0.0}
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+        except (OSError, ValueError):
+            return None
+        for name, number in _COMMIT_SAMPLE.findall(text):
+            totals[name] += float(number)
+    return totals
+
+
 class Cluster:
     """Several `chat serve` processes on one PostgreSQL database: one chat. Started one
     after the other (the first migrates the schema), stopped together; their CPU time
@@ -586,6 +605,7 @@ def measured(
         before["cpu"] = target.cpu_seconds()
         before["each"] = target.cpu_seconds_each() if isinstance(target, Cluster) else None
         before["database"] = target.database.snapshot() if target.database else None
+        before["commits"] = commit_totals(target.ports)
         if profile_seconds is not None:
             spies.extend(profile(target, args[0] + f"-{len(target.ports)}", profile_seconds))
 
@@ -614,6 +634,15 @@ def measured(
         ]
     if isinstance(target, Cluster):
         result["bus_counters"] = target.bus_counters()
+    commits_after = commit_totals(target.ports)
+    if before["commits"] is not None and commits_after is not None:
+        # Batches per message: what the database's work per delivery follows.
+        commits = commits_after["count"] - before["commits"]["count"]
+        result["commits"] = int(commits)
+        if commits:
+            seconds = commits_after["sum"] - before["commits"]["sum"]
+            result["commit_ms_mean"] = round(seconds * 1e3 / commits, 3)
+            result["messages_per_commit"] = round(result["completed"] / commits, 2)
     database_after = target.database.snapshot() if target.database else None
     if database_before is not None and database_after is not None:
         # Backends opened during the run (the pool grows on demand) count in full.
@@ -1157,6 +1186,8 @@ CLUSTER_ROWS = [
     ("server CPU us/delivery (all instances)", lambda r: r.get("server_cpu_us_per_delivery")),
     ("database CPU us/delivery", lambda r: r.get("database_cpu_us_per_delivery")),
     ("server + database CPU us/delivery", _both_cpu),
+    ("messages per commit", lambda r: r.get("messages_per_commit")),
+    ("commit ms (mean, each instance's own)", lambda r: r.get("commit_ms_mean")),
     ("load generator busy", lambda r: r.get("busy")),
 ]
 
