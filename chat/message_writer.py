@@ -16,7 +16,8 @@ this instance delivers and in what order, and nothing to race with:
 5. between batches, it publishes what other instances committed, as the bus brought it
    (`carried`), in position order.
 
-Other instances' items come with the bus (`carried`), and a gap in the positions that the
+Other instances' items come with the bus (`carried`) and wait, held by position
+(`chat.handed_items`), for what comes before them; a gap in the positions that the
 bus has not filled within `GAP_GRACE_S` (a payload lost or late, an id taken by a
 transaction that rolled back) is read from the table, which stays the source of truth;
 so is everything after a read marker or a wake-up that says "look" (after the bus
@@ -60,7 +61,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
@@ -68,7 +68,9 @@ import trio
 from .broadcaster import Broadcaster, Event, room_topic, topics_for
 from .bus.carried import decode
 from .errors import ChatError, Unavailable
+from .handed_items import HandedItems
 from .mentions import NONE, Mentions
+from .pending_message import PendingMessage
 from .store import Added, Change, Message, Messages, NewMessage, Room
 from .task_failures import TaskFailures
 
@@ -94,57 +96,6 @@ RETRY_S = 1.0
 #: writer reads the table (a commit's payload usually arrives within a millisecond or two
 #: of the next commit; a position nobody will ever fill, a rolled-back one, waits this).
 GAP_GRACE_S = 0.05
-#: The most carried items held while they wait for what comes before them; past it, the
-#: writer reads the table instead of holding more.
-MAX_PENDING = 8192
-
-
-@dataclass(eq=False, slots=True)
-class PendingMessage:
-    """A message on its way to the database: `done` is set once it is committed (and
-    published) or has failed. `on_error`, if given, is called in the writer task when it
-    fails, and `on_resent` when it turned out to be a resend of a stored message (its
-    original is then `message`): neither may block (see `ClientSession.send_nowait`)."""
-
-    room: Room
-    sender_id: int
-    body: str
-    skip: int | None
-    client_msg_id: str | None = None
-    on_error: Callable[[BaseException], None] | None = None
-    on_resent: Callable[[Message], None] | None = None
-    #: The message of the same room it answers (the caller checked it).
-    reply_to: int | None = None
-    #: Who its text mentions (`chat.mentions.resolve`).
-    mentions: Mentions = NONE
-    #: The files it carries (FileIDs the caller checked are the sender's, unattached).
-    files: tuple[str, ...] = ()
-    done: trio.Event = field(default_factory=trio.Event)
-    message: Message | None = None
-    #: True if the sender had already stored this `client_msg_id` in this room.
-    resent: bool = False
-    error: BaseException | None = None
-
-    async def result(self) -> Message:
-        """The stored message (the original, for a resend) once committed; raises the
-        error if it failed."""
-        await self.done.wait()
-        if self.error is not None:
-            raise self.error
-        assert self.message is not None
-        return self.message
-
-    def _fail(self, error: BaseException) -> None:
-        self.error = error
-        if self.on_error is not None:
-            self.on_error(error)
-
-    def _stored(self, message: Message, *, new: bool) -> None:
-        self.message = message
-        if not new:
-            self.resent = True
-            if self.on_resent is not None:
-                self.on_resent(message)
 
 
 class _Wake:
@@ -194,11 +145,9 @@ class MessageWriter:
         self._wake_queued = False
         self._retry_at = math.inf  # when to retry a catch-up that failed
         # Committed items handed over without a table read (carried from other instances,
-        # or this instance's own changes), by position, until what comes before them is
-        # published; positions up to `_read_up_to` must be read from the table (a read
-        # marker); `_gap_deadline` is when a gap stops waiting for the bus.
-        self._pending: dict[int, tuple[Message | Change, Room]] = {}
-        self._read_up_to = 0
+        # or this instance's own changes), held until what comes before them is
+        # published; `_gap_deadline` is when a gap stops waiting for the bus.
+        self._handed_items = HandedItems()
         self._gap_deadline = math.inf
         self._handed = trio.Event()  # set when items are handed over
         #: Table reads, by why (``gap``: nothing filled it in time, ``marker``: a read
@@ -299,19 +248,7 @@ class MessageWriter:
         request committed here) to publish without reading the table, once everything
         before them is published; and a read marker: positions up to `read` are to be
         read from the table. Never waits."""
-        top = read
-        for item, room in items:
-            position = item.position
-            if position <= self._position:
-                continue  # already published (read from the table meanwhile)
-            if len(self._pending) >= MAX_PENDING:
-                top = max(top, items[-1][0].position)
-                read = max(read, top)  # no room to hold them: the table has them
-                break
-            self._pending[position] = (item, room)
-            top = max(top, position)
-        if read > self._read_up_to:
-            self._read_up_to = read
+        top = self._handed_items.hold(items, read, published=self._position)
         if top > self._announced:
             self._announced = top
         self._handed.set()
@@ -411,7 +348,7 @@ class MessageWriter:
             return
         if self._look:
             why = "wake"
-        elif self._read_up_to > self._position:
+        elif self._handed_items.read_up_to > self._position:
             why = "marker"
         elif self._carrier is None:
             why = "carry-off"
@@ -449,22 +386,13 @@ class MessageWriter:
             if len(page) < CATCH_UP_PAGE:
                 break
         # What was handed over and has now been read is published already.
-        for position in [p for p in self._pending if p <= self._position]:
-            del self._pending[position]
+        self._handed_items.drop_through(self._position)
         await self._publish_handed(before=before)
 
     async def _publish_handed(self, *, before: int | None = None) -> None:
         """Publish the items handed over (`carried`) that follow our position without a
         gap (and come before `before`)."""
-        pending = self._pending
-        if not pending:
-            return
-        run = []
-        position = self._position + 1
-        end = math.inf if before is None else before
-        while position < end and position in pending:
-            run.append(pending.pop(position))
-            position += 1
+        run = self._handed_items.take_run(after=self._position, before=before)
         if run:
             self._observe_lag([item for item, _room in run])
             await self._publish([(item, room, None) for item, room in run])
@@ -596,7 +524,8 @@ class MessageWriter:
             await self._publish_handed(before=position)
             if self._position + 1 >= position:
                 return
-            if self._carrier is None or self._look or self._read_up_to > self._position:
+            marked = self._handed_items.read_up_to > self._position
+            if self._carrier is None or self._look or marked:
                 return
             # No await between the check above and the new event: nothing handed over
             # can slip between them.

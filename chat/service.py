@@ -32,8 +32,9 @@ from .message_changes import MessageChanges
 from .message_pages import MAX_PAGE, MessagePages
 from .message_reports import MessageReports
 from .message_search import MessageSearch
-from .message_writer import MessageWriter, PendingMessage
+from .message_writer import MessageWriter
 from .notification_levels import NotificationLevels
+from .pending_message import PendingMessage
 from .rate_limits import RateLimits
 from .revocations import Revocations
 from .room_moderation import RoomModeration

@@ -23,7 +23,8 @@ from chat.bus.carried import Payload, decode
 from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
 from chat.errors import Gone, Unavailable
-from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter, PendingMessage
+from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter
+from chat.pending_message import PendingMessage
 from chat.store import Message, NewMessage, Room
 from chat.task_failures import TaskFailures
 

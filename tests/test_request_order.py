@@ -14,7 +14,7 @@ import trio
 import trio.testing
 from memory_connection import cancelled_after
 
-from chat.message_writer import PendingMessage
+from chat.pending_message import PendingMessage
 from chat.store import Room
 from chat.ws.request_order import MAX_REQUESTS, RequestOrder
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import trio
 
-from ..message_writer import PendingMessage
+from ..pending_message import PendingMessage
 
 #: Requests (`RequestOrder.launch`) one client may have running at once.
 MAX_REQUESTS = 4

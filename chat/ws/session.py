@@ -77,7 +77,7 @@ from trio_websocket import ConnectionClosed
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
 from ..errors import ChatError, RateLimited, Unavailable
-from ..message_writer import PendingMessage
+from ..pending_message import PendingMessage
 from ..service import Identity
 from .frame_limits import Allowance, FrameLimits
 from .frames import text_frame
