@@ -27,7 +27,6 @@ from .backups.command import add_backup_parsers
 from .config import Config, ConfigError
 from .copy_database import add_copy_parser
 from .errors import AlreadyServed, ChatError, MissingSchema
-from .server import serve
 from .store import describe_database, open_store
 from .user_commands import add_user_parsers
 
@@ -144,6 +143,10 @@ async def _serve_until_signalled(config: Config, args: argparse.Namespace | None
     """`chat serve`, alone or as one of `--workers` (then `args` carries the plumbing)."""
     worker = args is not None and args.worker is not None
     serving = trio.CancelScope()  # around `serve`: cancelling it is the graceful shutdown
+
+    # Imported here: the web stack (Quart, Hypercorn) costs the other commands, which
+    # run as short processes, about 0.4 s of a start-up they would not use.
+    from .server import serve
 
     async def run_serve() -> None:
         with serving:
