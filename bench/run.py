@@ -285,14 +285,19 @@ _BUS_SAMPLE = re.compile(
 _COMMIT_SAMPLE = re.compile(r"^chat_commit_seconds_(count|sum) (\S+)$", re.MULTILINE)
 
 
+def metrics_page(port: int) -> str:
+    """The /metrics page of the chat server on `port` (raises OSError if it has none)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        return answer.read().decode()
+
+
 def commit_totals(ports: list[int]) -> dict[str, float] | None:
     """Batches committed and the seconds they took, summed over the servers on `ports`
     (their /metrics), or None for a server without chat's metrics (the peer)."""
     totals = {"count": 0.0, "sum": 0.0}
     for port in ports:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-                text = answer.read().decode()
+            text = metrics_page(port)
         except (OSError, ValueError):
             return None
         for name, number in _COMMIT_SAMPLE.findall(text):
@@ -345,9 +350,7 @@ class Cluster:
         carried out and in, and reads of the table by reason."""
         totals: dict[str, float] = {}
         for member in self.members:
-            with urllib.request.urlopen(f"http://127.0.0.1:{member.port}/metrics") as answer:
-                text = answer.read().decode()
-            for name, labels, number in _BUS_SAMPLE.findall(text):
+            for name, labels, number in _BUS_SAMPLE.findall(metrics_page(member.port)):
                 key = f"{name}:{labels}"
                 totals[key] = totals.get(key, 0.0) + float(number)
         return totals
