@@ -11,6 +11,7 @@ cancel it at each of its awaits in turn.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -132,31 +133,65 @@ class MemoryStream:
 class MemoryWebSocket:
     """trio-websocket's connection as the session uses it: `closed`, `aclose` (sends the
     close frame through the stream, then waits for the client's answer unless
-    `answers_close` is False), and `get_message` (what the test sends with `receive`;
-    `ConnectionClosed` once the client closed, with `client_closes`, or answered ours)."""
+    `answers_close` is False), and `next_message` (what the test sends with `receive`;
+    `ConnectionClosed` once the client closed, with `client_closes`, or answered ours;
+    None after `wake`)."""
 
     def __init__(self, stream: MemoryStream) -> None:
         self.stream = stream
         self.closed: CloseReason | None = None
         self.answers_close = True
-        self._incoming_send, self._incoming = trio.open_memory_channel[str | bytes](100)
+        self._pending: deque[str | bytes] = deque()  # sent by the client, not yet read
+        self._ended = False  # the client closed (or answered our close frame)
+        self._woken = False
+        self._arrived = trio.Event()  # set by anything `read` waits for
 
     def receive(self, message: str | bytes) -> None:
         """The client sends `message`."""
-        self._incoming_send.send_nowait(message)
+        assert not self._ended
+        self._pending.append(message)
+        self._arrived.set()
 
     def client_closes(self, code: int = 1000) -> None:
         """The client closes the connection (its close frame, answered by the transport)."""
         if self.closed is None:
             self.closed = CloseReason(code, None)
-        self._incoming_send.close()
+        self._ended = True
+        self._arrived.set()
 
-    async def get_message(self) -> str | bytes:
-        try:
-            return await self._incoming.receive()
-        except trio.EndOfChannel:
+    async def next_message(self) -> str | bytes | None:
+        """The next message, or None once after `wake` (`chat.ws.transport`'s)."""
+        while True:
+            try:
+                return self.message_nowait()
+            except trio.WouldBlock:
+                await self.read()
+
+    def message_nowait(self) -> str | bytes | None:
+        if self._pending:
+            return self._pending.popleft()
+        if self._woken:
+            self._woken = False
+            return None
+        if self._ended:
             assert self.closed is not None
-            raise ConnectionClosed(self.closed) from None
+            raise ConnectionClosed(self.closed)
+        raise trio.WouldBlock
+
+    async def read(self) -> None:
+        """Wait for a message, the client's close, or a wake."""
+        if self._pending or self._woken or self._ended:
+            await trio.lowlevel.checkpoint()
+            return
+        self._arrived = trio.Event()
+        await self._arrived.wait()
+
+    wakeable = True
+
+    def wake(self) -> None:
+        """`next_message` returns None, after the messages already sent."""
+        self._woken = True
+        self._arrived.set()
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         if self.closed is not None:
@@ -166,7 +201,8 @@ class MemoryWebSocket:
             await self.stream.send_all_locked(close_frame(code, reason), whole=True)
         if not self.answers_close:
             await trio.sleep_forever()  # the client never answers
-        self._incoming_send.close()  # it answered: the receive loop ends
+        self._ended = True  # it answered: the receive loop ends
+        self._arrived.set()
 
 
 class MemoryConnection:
@@ -177,23 +213,26 @@ class MemoryConnection:
         self.stream = MemoryStream(self.wire)
         self.ws = MemoryWebSocket(self.stream)
         self._read = b""
+        self._after_mark = b""
 
     async def frames(self) -> list[Frame]:
         """Every frame written so far (the client's view), whole frames only."""
         await trio.testing.wait_all_tasks_blocked()
-        data = b""
+        data, self._after_mark = self._after_mark, b""
         if self.stream.closed:  # the wire has its end: read up to it
             while chunk := await self.wire.receive_some():
                 data += chunk
         else:
             # A mark behind what is there, so that the read returns at once even if
             # nothing was written (it returns everything buffered, the mark last).
-            # Shielded: a read cut short would leave the mark on the wire.
+            # Shielded: a read cut short would leave the mark on the wire. What the
+            # server writes meanwhile (cancelled, a session closes) lands after the
+            # mark: the next call's.
             self.wire.put_data(_MARK)
             with trio.CancelScope(shield=True):
-                while not data.endswith(_MARK):
+                while _MARK not in data:
                     data += await self.wire.receive_some()
-            data = data[: -len(_MARK)]
+            data, _, self._after_mark = data.partition(_MARK)
         self._read += data
         return parse_frames(self._read)
 

@@ -21,7 +21,8 @@ from chat.config import Config
 from chat.errors import RateLimited
 from chat.store import Message, Room
 from chat.ws.frame_limits import FrameLimits
-from chat.ws.outbox import OutboxSettings
+from chat.ws.frames import text_frame
+from chat.ws.outbox import WRITER_REST_S, OutboxSettings
 from chat.ws.session import ClientSession
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -96,14 +97,49 @@ def body(event: Event) -> str:
     return event.item.body
 
 
-async def test_an_idle_session_runs_no_task_but_its_own() -> None:
+def the_session_task() -> trio.lowlevel.Task:
+    """The task `running` runs the session in."""
+    (runner,) = [
+        task
+        for nursery in trio.lowlevel.current_task().child_nurseries
+        for task in nursery.child_tasks
+    ]
+    return runner
+
+
+async def test_an_idle_session_runs_no_task_but_its_own_and_has_no_nursery() -> None:
     async with running() as (_, connection, _, _):
-        (runner,) = [
-            task
-            for nursery in trio.lowlevel.current_task().child_nurseries
-            for task in nursery.child_tasks
-        ]
+        runner = the_session_task()
         assert session_tasks(runner) == []  # no handler, no writer, no request
+        assert runner.child_nurseries == []  # it waits outside any
+        connection.ws.client_closes()
+
+
+async def test_a_session_is_idle_again_once_its_frames_are_answered() -> None:
+    async with running() as (_, connection, _, _):
+        connection.ws.receive("a")
+        assert await connection.texts() == ["ok: a"]
+        assert the_session_task().child_nurseries == []
+        connection.ws.client_closes()
+
+
+async def test_a_frame_that_must_wait_wakes_an_idle_session_to_start_its_writer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as (session, connection, _, _):
+        connection.stream.room = 0  # the client's socket buffer is full
+        assert session.offer(text_frame("later"))
+        await trio.testing.wait_all_tasks_blocked()
+        runner = the_session_task()
+        assert "chat.ws.outbox.Outbox._write_loop" in session_tasks(runner)
+        connection.stream.room = None
+        assert await connection.texts() == ["later"]
+        # The writer rests once its queue has been empty for a while, and the session
+        # closes its nursery: idle again.
+        await trio.sleep(WRITER_REST_S + 1)
+        assert runner.child_nurseries == []
+        assert session.offer(text_frame("at once"))  # the fast path, as before
+        assert await connection.texts() == ["later", "at once"]
         connection.ws.client_closes()
 
 

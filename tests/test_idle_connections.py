@@ -98,7 +98,7 @@ def rooms_entered() -> list[Any]:
     return [session_of(task)._handler._default._room for task in connection_tasks()]
 
 
-async def test_an_idle_connection_waits_five_calls_deep_in_chat(server: Server) -> None:
+async def test_an_idle_connection_waits_four_calls_deep_in_chat(server: Server) -> None:
     # Every coroutine frame an idle connection's task waits in lives as long as the
     # connection (about 250 bytes each, times thousands of connections): the chain from
     # the accept loop's task to Trio's wait for the socket is kept this short.
@@ -106,14 +106,13 @@ async def test_an_idle_connection_waits_five_calls_deep_in_chat(server: Server) 
         stream = await open_idle(server)
         await trio.testing.wait_all_tasks_blocked()
         chain = awaiting(the_connections_task())
-        assert chain[:5] == [
+        assert chain[:4] == [
             "FrontDoor._handle",
             "WebSocketServer.handle",
             "ClientSession.run",
-            "ServerConnection.get_message",
-            "ServerConnection._read",
+            "ServerConnection.read",
         ]
-        assert chain[5] == "wait_task_rescheduled"  # Trio's (chat.ws.socket_wait)
+        assert chain[4] == "wait_task_rescheduled"  # Trio's (chat.ws.socket_wait)
         await stream.aclose()
 
 
@@ -178,6 +177,19 @@ async def test_a_connection_in_a_room_costs_the_server_one_task_once_answered(
         assert all_tasks() - before == 5
         for stream in streams:
             await stream.aclose()
+
+
+async def test_a_connection_in_a_room_keeps_no_nursery_once_answered(server: Server) -> None:
+    # The session's nursery (about 1 KiB) is open only while it has a task to run in it:
+    # the handler's work done, its task waits for the socket outside any.
+    with trio.fail_after(STEP):
+        token, lobby = await lobby_token(server)
+        stream = await open_entered(server, token, lobby)
+        await trio.testing.wait_all_tasks_blocked()
+        task = the_connections_task()
+        assert task.child_nurseries == []
+        assert awaiting(task)[2:4] == ["ClientSession.run", "ServerConnection.read"]
+        await stream.aclose()
 
 
 async def test_a_connection_whose_handler_ended_still_answers_its_next_frames(

@@ -6,7 +6,7 @@ no socket, no database; timeouts on Trio's MockClock."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -22,18 +22,30 @@ SETTINGS = OutboxSettings(queue_size=8, write_timeout=5.0, close_timeout=2.0)
 
 @dataclass
 class Owner:
-    """The session, as the outbox sees it: evicting a slow consumer evicts."""
+    """The session, as the outbox sees it: evicting a slow consumer evicts; its tasks
+    start in `nursery` (the session's), none once `ended`."""
 
+    nursery: trio.Nursery | None = None
     id: int = 1
     close_reason: tuple[int, str] | None = None
     outbox: Outbox | None = None
     evictions: int = 0
+    ended: bool = False
+    writers_started: int = 0
 
     def evict_slow_consumer(self) -> None:
         self.evictions += 1
         self.close_reason = self.close_reason or (1008, "slow consumer")
         assert self.outbox is not None
         self.outbox.evict()
+
+    def start_task(self, async_fn: Callable[..., Awaitable[object]], *args: object) -> bool:
+        if self.ended:
+            return False
+        assert self.nursery is not None
+        self.writers_started += 1
+        self.nursery.start_soon(async_fn, *args)
+        return True
 
 
 @asynccontextmanager
@@ -42,9 +54,10 @@ async def opened(
 ) -> AsyncIterator[tuple[Outbox, MemoryConnection, Owner, trio.Nursery]]:
     """An outbox whose writer runs in a nursery standing in for the session's; the
     nursery is cancelled when the block ends, as the session's is."""
-    connection, owner = MemoryConnection(), Owner()
+    connection = MemoryConnection()
     async with trio.open_nursery() as nursery:
-        outbox = Outbox(owner, nursery, connection.ws, connection.stream, settings)
+        owner = Owner(nursery=nursery)
+        outbox = Outbox(owner, connection.ws, connection.stream, settings)
         owner.outbox = outbox
         yield outbox, connection, owner, nursery
         await trio.testing.wait_all_tasks_blocked()
@@ -155,8 +168,9 @@ async def test_nothing_is_written_after_the_close_frame() -> None:
 
 
 async def test_no_writer_starts_once_the_session_is_ending() -> None:
-    async with opened() as (outbox, connection, _, _):
+    async with opened() as (outbox, connection, owner, _):
         outbox.end()
+        owner.ended = True  # the session refuses to start tasks
         connection.stream.room = 0
         assert not outbox.offer(frame("dropped"))
         assert not outbox.has_writer
@@ -203,7 +217,8 @@ async def write_then_close(connection: MemoryConnection, owner: Owner, texts: li
     """The scenario cancelled at each await: frames offered and sent, some written at
     once, the rest queued, then a close; the nursery stands in for the session's."""
     async with trio.open_nursery() as nursery:
-        outbox = Outbox(owner, nursery, connection.ws, connection.stream, SETTINGS)
+        owner.nursery = nursery
+        outbox = Outbox(owner, connection.ws, connection.stream, SETTINGS)
         owner.outbox = outbox
         for i, text in enumerate(texts):
             if i % 3 == 0:
@@ -220,7 +235,8 @@ async def test_cancelled_at_any_await_frames_arrive_whole_in_order_and_once() ->
     # seam has its own test), so any frame cut short would be the outbox's doing.
     texts = [f"frame {i:02d}" for i in range(12)]
     for steps in itertools.count(1):
-        connection, owner = MemoryConnection(), Owner(close_reason=(1008, "done"))
+        connection = MemoryConnection()
+        owner = Owner(close_reason=(1008, "done"))
         connection.stream.room = 40  # a few direct writes, then the queue
         # The nursery ends either way, with the writer in it.
         finished = await cancelled_after(steps, partial(write_then_close, connection, owner, texts))

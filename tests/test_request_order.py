@@ -53,8 +53,10 @@ class Client:
 async def test_a_requests_frames_come_after_all_of_the_request_before_it() -> None:
     order, client, slow = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:
-        await order.launch(nursery, client.query("a", ["a1", "a2"], until=slow), client.deliver)
-        await order.launch(nursery, client.query("b", ["b1", "b2"]), client.deliver)
+        await order.launch(
+            nursery.start_soon, client.query("a", ["a1", "a2"], until=slow), client.deliver
+        )
+        await order.launch(nursery.start_soon, client.query("b", ["b1", "b2"]), client.deliver)
         await trio.testing.wait_all_tasks_blocked()
         assert client.received == []  # b's answer is ready, but a's comes first
         slow.set()
@@ -64,8 +66,10 @@ async def test_a_requests_frames_come_after_all_of_the_request_before_it() -> No
 async def test_the_queries_of_two_requests_run_at_the_same_time() -> None:
     order, client, slow = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:
-        await order.launch(nursery, client.query("a", ["a1"], until=slow), client.deliver)
-        await order.launch(nursery, client.query("b", ["b1"]), client.deliver)
+        await order.launch(
+            nursery.start_soon, client.query("a", ["a1"], until=slow), client.deliver
+        )
+        await order.launch(nursery.start_soon, client.query("b", ["b1"]), client.deliver)
         await trio.testing.wait_all_tasks_blocked()
         assert client.queries_started == ["a", "b"]
         slow.set()
@@ -74,7 +78,9 @@ async def test_the_queries_of_two_requests_run_at_the_same_time() -> None:
 async def test_turn_waits_until_every_launched_request_has_sent_its_frames() -> None:
     order, client, slow = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:
-        await order.launch(nursery, client.query("a", ["a1"], until=slow), client.deliver)
+        await order.launch(
+            nursery.start_soon, client.query("a", ["a1"], until=slow), client.deliver
+        )
 
         async def answer_later() -> None:
             await order.turn()
@@ -92,7 +98,7 @@ async def test_a_request_waits_for_the_writes_tracked_before_it_only() -> None:
     before, after = pending(), pending()
     async with trio.open_nursery() as nursery:
         order.track_write(before)
-        await order.launch(nursery, client.query("a", ["a1"]), client.deliver)
+        await order.launch(nursery.start_soon, client.query("a", ["a1"]), client.deliver)
         order.track_write(after)  # never committed while the request runs
         await trio.testing.wait_all_tasks_blocked()
         assert client.queries_started == []  # reads its own write: waits for it
@@ -124,12 +130,14 @@ async def test_at_most_max_requests_run_at_once(autojump_clock: trio.testing.Moc
     order, client, slow = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:
         for i in range(MAX_REQUESTS):
-            await order.launch(nursery, client.query(f"{i}", [], until=slow), client.deliver)
+            await order.launch(
+                nursery.start_soon, client.query(f"{i}", [], until=slow), client.deliver
+            )
         with trio.move_on_after(1) as waiting:  # no place free: `launch` waits
-            await order.launch(nursery, client.query("one too many", []), client.deliver)
+            await order.launch(nursery.start_soon, client.query("one too many", []), client.deliver)
         assert waiting.cancelled_caught
         slow.set()
-        await order.launch(nursery, client.query("later", ["x"]), client.deliver)
+        await order.launch(nursery.start_soon, client.query("later", ["x"]), client.deliver)
     assert client.received == ["x"]
 
 
@@ -151,10 +159,12 @@ async def test_work_bound_after_the_client_went_is_cancelled_at_once() -> None:
 async def test_a_cancelled_request_still_lets_the_next_one_answer() -> None:
     order, client, never = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:
-        await order.launch(nursery, client.query("a", ["a1"], until=never), client.deliver)
+        await order.launch(
+            nursery.start_soon, client.query("a", ["a1"], until=never), client.deliver
+        )
         await trio.testing.wait_all_tasks_blocked()
         order.client_gone()  # cancels a's query
-        await order.launch(nursery, client.query("b", ["b1"]), client.deliver)
+        await order.launch(nursery.start_soon, client.query("b", ["b1"]), client.deliver)
     with trio.fail_after(1):
         await order.turn()  # both are done (b was cancelled too: the client is gone)
     assert client.received == []
@@ -165,11 +175,13 @@ async def three_requests(order: RequestOrder, client: Client, write: PendingMess
     for the writes, a third; the nursery stands in for the session's."""
     async with trio.open_nursery() as nursery:
         order.track_write(write)
-        await order.launch(nursery, client.query("a", ["a1", "a2"]), client.deliver)
+        await order.launch(nursery.start_soon, client.query("a", ["a1", "a2"]), client.deliver)
         write.done.set()
-        await order.launch(nursery, client.query("b", ["b1"]), client.deliver)
+        await order.launch(nursery.start_soon, client.query("b", ["b1"]), client.deliver)
         await order.writes_settled()
-        await order.launch(nursery, client.query("c", ["c1", "c2", "c3"]), client.deliver)
+        await order.launch(
+            nursery.start_soon, client.query("c", ["c1", "c2", "c3"]), client.deliver
+        )
 
 
 async def test_cancelled_at_any_await_answers_stay_in_order_and_none_twice() -> None:
@@ -186,7 +198,9 @@ async def test_cancelled_at_any_await_answers_stay_in_order_and_none_twice() -> 
         async with trio.open_nursery() as nursery:
             for _ in range(MAX_REQUESTS):
                 with trio.fail_after(1):
-                    await order.launch(nursery, client.query("again", []), client.deliver)
+                    await order.launch(
+                        nursery.start_soon, client.query("again", []), client.deliver
+                    )
         if finished:
             assert received == expected
             assert steps > 5  # it was cancelled at each of its awaits before this run

@@ -10,7 +10,7 @@ import trio.testing
 from test_websocket_seam import fingerprint
 from trio._core._io_epoll import EpollIOManager, EpollWaiters
 
-from chat.ws.socket_wait import readable
+from chat.ws.socket_wait import WOKEN, can_wake, readable, wake
 
 #: Fingerprints (tests/test_websocket_seam.py's `fingerprint`) of the Trio 0.35 code
 #: `readable` does the work of (`_epoll_wait`), calls (`_update_registrations`), or
@@ -93,3 +93,36 @@ async def test_closing_the_socket_ends_the_wait_with_closed_resource_error() -> 
             await trio.testing.wait_all_tasks_blocked()
             left.close()
             await failed.wait()
+
+
+async def test_wake_ends_a_wait_with_woken_for_an_answer() -> None:
+    left, right = trio.socket.socketpair()
+    with left, right, trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            woken = trio.Event()
+
+            async def wait() -> None:
+                assert await readable(left) is WOKEN
+                woken.set()
+
+            nursery.start_soon(wait)
+            await trio.testing.wait_all_tasks_blocked()
+            assert can_wake()
+            assert wake(left)
+            await woken.wait()
+        # The registration was taken back: the next wait is not refused as busy, and
+        # waits for real data.
+        with trio.move_on_after(0.05) as scope:
+            await readable(left)
+        assert scope.cancelled_caught
+        await right.send(b"x")
+        await readable(left)
+
+
+async def test_wake_with_no_task_waiting_does_nothing() -> None:
+    left, right = trio.socket.socketpair()
+    with left, right, trio.fail_after(5):
+        assert not wake(left)
+        await right.send(b"x")
+        assert await readable(left) is None  # readable: not woken
+        assert not wake(left)  # woken by the data already

@@ -1,4 +1,4 @@
-"""trio-websocket's own reader and ours (chat/ws/transport.py's `ServerConnection._read`),
+"""trio-websocket's own reader and ours (chat/ws/transport.py's `ServerConnection.read`),
 run on the same scripted connections, and what each did compared: real wsproto frames
 from a client, plus events no client can send (an event of a type trio-websocket does not
 know, or one reported after the reader has ended). A trio-websocket release whose reader

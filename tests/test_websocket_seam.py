@@ -2,7 +2,7 @@
 read from the installed libraries' code.
 
 `ServerConnection` runs trio-websocket's reader in the task that waits for a message,
-rewritten (`_read`), with smaller stand-ins for the objects a reader task needs, and it
+rewritten (`read`), with smaller stand-ins for the objects a reader task needs, and it
 lets go of parts of wsproto's connection once it is open. A release of either library
 that changes what that was written from must fail a test here, by name, before it fails
 in production. So these tests compare:
@@ -69,7 +69,7 @@ STAND_IN_USES = {
         ("__init__", "="),
         ("_close_web_socket", ".aclose"),
         ("_handle_message_event", ".send"),
-        ("_reader_task", "async with"),  # rewritten (`_read`)
+        ("_reader_task", "async with"),  # rewritten (`read`)
     },
     "_recv_channel": {
         ("__init__", "="),

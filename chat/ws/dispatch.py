@@ -63,7 +63,7 @@ class Dispatcher:
     ) -> None:
         self._session = session
         self._default = default
-        self._by_shape = list(by_shape)
+        self._by_shape = tuple(by_shape)  # a tuple is as is: no copy kept per connection
 
     async def start(self) -> None:
         await self._default.start()

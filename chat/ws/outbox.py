@@ -11,7 +11,12 @@ before it.
 The queue (a bounded Trio memory channel) and the writer task are made the first time
 a frame has to wait (`_queue`). The outbox holds the send end, the writer owns the
 receive end. The handler waits for room (`send`); the broadcaster never waits
-(`offer`): a full queue means a slow consumer, which its session evicts (1008).
+(`offer`): a full queue means a slow consumer, which its session evicts (1008). The
+writer is a task of the session's (`OutboxOwner.start_task`), and it does not stay:
+once its queue has been empty for `WRITER_REST_S` it drops the queue and ends, so a
+client that was slow for a moment does not keep a task, a channel and its session's
+nursery for the rest of its connection. The next frame that has to wait makes both
+again.
 
 Closing, from the outbox's side:
 
@@ -30,6 +35,7 @@ session keeps how the connection ends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +48,11 @@ from .stream import Written
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
+
+#: How long the writer waits for more frames once its queue is empty before it ends:
+#: long enough that a client the fast path keeps missing (a busy room, a full socket)
+#: keeps one writer, short enough that one that caught up soon holds nothing.
+WRITER_REST_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,15 @@ class OutboxOwner(Protocol):
     def evict_slow_consumer(self) -> None:
         """Called when `offer` finds the queue full; the session then calls `evict`."""
 
+    def start_task(
+        self,
+        async_fn: Callable[[trio.MemoryReceiveChannel[_Item]], Awaitable[None]],
+        queue: trio.MemoryReceiveChannel[_Item],
+    ) -> bool:
+        """Start the writer, `async_fn(queue)`, as a task of the session's (at once, or
+        as soon as the session's task has opened its nursery); False once the session
+        is ending: no task starts any more."""
+
 
 class _CloseMarker:
     """Queued by `close_after_queued`: the writer closes the connection when it gets here."""
@@ -105,7 +125,6 @@ class Outbox:
     """Frames on their way to one client: written now, or queued for the writer task."""
 
     __slots__ = (
-        "_nursery",
         "_owner",
         "_receive",
         "_send",
@@ -120,19 +139,17 @@ class Outbox:
     def __init__(
         self,
         owner: OutboxOwner,
-        nursery: trio.Nursery | None,
         ws: Connection,
         stream: WriteStream,
         settings: OutboxSettings,
     ) -> None:
         self._owner = owner
-        #: Where the writer task starts: the session's nursery, so the session waits for
-        #: it. None once the session is ending (`end`): no writer starts after that.
-        self._nursery = nursery
         self._ws = ws
         self._stream = stream
         self._settings = settings
-        self._send: trio.MemorySendChannel[_Item] | None = None  # made with the writer
+        # Made with the writer, dropped when it ends (the queue exists exactly while a
+        # writer runs or is about to).
+        self._send: trio.MemorySendChannel[_Item] | None = None
         self._receive: trio.MemoryReceiveChannel[_Item] | None = None  # the writer's
         #: Items queued and not written yet; the fast path waits until it is zero.
         self.unwritten = 0
@@ -143,7 +160,7 @@ class Outbox:
 
     @property
     def has_writer(self) -> bool:
-        """True once the writer task was started."""
+        """True while the writer task runs (or has been asked for and will)."""
         return self._send is not None
 
     # --- putting frames in ---
@@ -255,9 +272,9 @@ class Outbox:
             self._receive.close()
 
     def end(self) -> None:
-        """The session is ending: no writer starts from now on, and frames queued from
-        now on are dropped (a running writer still finishes what was queued)."""
-        self._nursery = None
+        """The session is ending: frames queued from now on are dropped (a running
+        writer still finishes what was queued). No writer starts after this either:
+        the session refuses to start one (`OutboxOwner.start_task`)."""
         if self._send is not None:
             self._send.close()
 
@@ -280,23 +297,36 @@ class Outbox:
             raise
 
     def _queue(self) -> trio.MemorySendChannel[_Item] | None:
-        """The queue, with the writer task started the first time it is needed (from any
-        task: `start_soon` does not wait). None once the session is ending."""
+        """The queue, with the writer task started when there is none (from any task:
+        starting it does not wait). None once the session is ending."""
         if self._send is None:
-            if self._nursery is None or self.evicted:
+            if self.evicted:
                 return None
-            self._send, self._receive = trio.open_memory_channel[_Item](self._settings.queue_size)
-            self._nursery.start_soon(self._write_loop, self._receive)
+            send, receive = trio.open_memory_channel[_Item](self._settings.queue_size)
+            if not self._owner.start_task(self._write_loop, receive):
+                return None
+            self._send, self._receive = send, receive
         return self._send
 
     async def _write_loop(self, queue: trio.MemoryReceiveChannel[_Item]) -> None:
         """The writer task: writes what is queued until the close marker, an eviction or
         a broken stream; then, unless the stream broke, sends the close frame. Runs until
-        then, or until the session's nursery is cancelled."""
+        then, until its queue has been empty for `WRITER_REST_S` (it rests: `_rest`), or
+        until the session's nursery is cancelled."""
         try:
             async with queue:
-                while await self._write_batch(queue):
-                    pass
+                while True:
+                    try:
+                        first = queue.receive_nowait()
+                    except trio.WouldBlock:
+                        with trio.move_on_after(WRITER_REST_S) as waiting:
+                            first = await queue.receive()
+                        if waiting.cancelled_caught:  # nothing came (nothing was taken)
+                            if self._rest(queue):
+                                return
+                            continue
+                    if not await self._write_batch(queue, first):
+                        break
         except trio.ClosedResourceError:
             pass  # `evict` closed our receive end, dropping the backlog
         except trio.EndOfChannel:
@@ -311,9 +341,20 @@ class Outbox:
         if closing.cancelled_caught:
             await self._abort("close handshake timed out")
 
-    async def _write_batch(self, queue: trio.MemoryReceiveChannel[_Item]) -> bool:
-        """Write everything queued, in one write. False when the writer should stop."""
-        first = await queue.receive()
+    def _rest(self, queue: trio.MemoryReceiveChannel[_Item]) -> bool:
+        """Drop the queue if nothing is in it or on its way (True: the writer ends), so
+        that the next frame to wait makes a new one, and a new writer. No await between
+        the check and the drop: a frame offered from here on finds no queue."""
+        waiting = queue.statistics()
+        if self.evicted or waiting.current_buffer_used or waiting.tasks_waiting_send:
+            return False
+        assert self.unwritten == 0, self.unwritten
+        self._send = self._receive = None
+        return True
+
+    async def _write_batch(self, queue: trio.MemoryReceiveChannel[_Item], first: _Item) -> bool:
+        """Write `first` and everything queued behind it, in one write. False when the
+        writer should stop (the close marker, a broken stream)."""
         # The lock first: from here on the fast path stays out, so nothing can slip in
         # between the items we take now and those queued after them.
         async with self._stream.write_turn():

@@ -55,11 +55,12 @@ class RequestOrder:
 
     async def launch(
         self,
-        nursery: trio.Nursery,
+        start_soon: Callable[..., object],
         answer: Callable[[], Awaitable[Sequence[str]]],
         deliver: Callable[[Sequence[str]], Awaitable[None]],
     ) -> None:
-        """Run `answer` as a task of `nursery` (the session's) and `deliver` the frames
+        """Run `answer` as a task started by `start_soon` (in the session's nursery: its
+        `start_soon`, or the session's `_start_soon`) and `deliver` the frames
         it returns (in order, one WebSocket frame each), once every request launched
         before it has delivered its own. Returns as soon as the task is started; waits
         only while `MAX_REQUESTS` are running. The task first waits for the writes
@@ -70,7 +71,7 @@ class RequestOrder:
         # In this order, with no await between: the request order is the caller's.
         previous, self._last = self._last, trio.Event()
         earlier_writes = list(self._writes or ())
-        nursery.start_soon(self._run, answer, deliver, earlier_writes, previous, self._last)
+        start_soon(self._run, answer, deliver, earlier_writes, previous, self._last)
 
     async def _run(
         self,

@@ -77,7 +77,7 @@ def _tokentalker_endpoint(session: ClientSession, service: ChatService) -> Dispa
 
 def _rooms_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:
     direct = DirectMessages(session, service)
-    return Dispatcher(session, RoomProtocol(session, service), [(is_direct_frame, direct)])
+    return Dispatcher(session, RoomProtocol(session, service), ((is_direct_frame, direct),))
 
 
 def _support_endpoint(session: ClientSession, service: ChatService) -> Dispatcher:

@@ -15,11 +15,14 @@ connection (most of them, in a big chat) has none of them:
 - `chat.ws.held.HeldFrames`: a subscription held back during a resume.
 
 Tasks (all inside `ClientSession.run`; all but the receive loop in the session's
-nursery, which `run` owns):
+nursery, which `run` owns and opens only while there is a task to run in it):
 
 - the *receive loop* (the session's own task) reads frames from the socket into the
   inbox. It is always reading, so it notices a disconnect at once, even while a request
-  is being handled;
+  is being handled. While the session has no other task (most connections, most of the
+  time) it waits outside any nursery: *idle*. A frame, or a task wanted from outside
+  (the outbox's writer, `start_task`: it wakes the wait), opens the nursery: *busy*,
+  until the last task in it ends (each wakes the loop as it ends);
 - the *handler* takes frames from the inbox one at a time, in order, and hands them to
   the protocol dialect, which may query the database and queue answers. It is started
   when a frame arrives and none is running, and ends once the inbox is empty: a
@@ -27,8 +30,8 @@ nursery, which `run` owns):
   second task (about 4 KiB: its frames, the inbox, an event; 100,000 such connections
   are issue 27's target);
 - the *writer* (the outbox's) takes frames from the outbox and writes them to the
-  socket, as many as are waiting in one write. It is started the first time a frame has
-  to wait;
+  socket, as many as are waiting in one write. It is started when a frame has to wait,
+  and ends once its queue has been empty for a while (`chat.ws.outbox.WRITER_REST_S`);
 - *request tasks* (`launch_request`), at most `request_order.MAX_REQUESTS` at once; a
   disconnect cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on
   the server.
@@ -87,6 +90,9 @@ from .request_order import RequestOrder
 
 log = logging.getLogger(__name__)
 
+#: What a session's task runs (`ClientSession.start_task`).
+_TaskFunction = Callable[..., Awaitable[object]]
+
 #: Frames received but not yet handled; past this the receive loop stops reading and
 #: TCP flow control pushes back on a client that pipelines requests.
 INBOX_SIZE = 16
@@ -131,7 +137,20 @@ class Registry(Protocol):
 class SessionConnection(Connection, Protocol):
     """The WebSocket connection a session reads (trio-websocket's, `chat.ws.transport`)."""
 
-    async def get_message(self) -> str | bytes: ...
+    async def next_message(self) -> str | bytes | None:
+        """The client's next message, or None once `wake` was called."""
+
+    def message_nowait(self) -> str | bytes | None:
+        """`next_message` if it needs no read, else `trio.WouldBlock`."""
+
+    async def read(self) -> None:
+        """Read what the client sent next (one round of the reader)."""
+
+    @property
+    def wakeable(self) -> bool:
+        """Whether `wake` ends a wait in `next_message` at once."""
+
+    def wake(self) -> None: ...
 
 
 class FrameHandler(Protocol):
@@ -160,6 +179,7 @@ class ClientSession:
     __slots__ = (
         "_broadcaster",
         "_close_reason",
+        "_ended",
         "_frame_counts",
         "_handler",
         "_handler_done",
@@ -174,6 +194,7 @@ class ClientSession:
         "_settings",
         "_stream",
         "_subscriptions",
+        "_wanted",
         "_ws",
         "address",
         "closing",
@@ -236,7 +257,12 @@ class ClientSession:
         self._inbox_room: trio.Event | None = None
         self._handler: FrameHandler | None = None  # set by `run`
         self._handler_done: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None  # `run`'s, while tasks may start in it
+        # `run`'s nursery, open while the session has tasks (busy); tasks wanted while
+        # it is closed wait here for the session's task to open it (`start_task`).
+        self._nursery: trio.Nursery | None = None
+        self._wanted: list[tuple[_TaskFunction, tuple[object, ...]]] | None = None
+        #: True once the session is over (or its client gone): no task starts any more.
+        self._ended = False
         # A list, not a set: it holds a couple of items, and a set costs four times the
         # memory of a short list on every idle connection.
         self._subscriptions: list[Subscription] = []
@@ -405,9 +431,9 @@ class ClientSession:
         the frames are charged to the connection's history budget (`check_history`)."""
         if self._nursery is None:
             return  # the session is over: nobody to answer
-        # The request's task is the session's (its nursery): a disconnect or a shutdown
-        # cancels it with the session's other tasks.
-        await self._request_order().launch(self._nursery, answer, self._deliver_history)
+        # The request's task is the session's (its nursery, open: the handler that calls
+        # this runs in it): a disconnect or a shutdown cancels it with the other tasks.
+        await self._request_order().launch(self._start_soon, answer, self._deliver_history)
 
     def track_write(self, pending: PendingMessage) -> None:
         """Remember a pipelined write, so that a later read can wait for it."""
@@ -493,10 +519,10 @@ class ClientSession:
         (self._outbox or self._open_outbox()).evict()
 
     def _open_outbox(self) -> Outbox:
-        """The outbox, made with the first frame for this client. Its writer starts in
-        the session's nursery; made once the session is ending, it starts none (frames
-        that cannot be written at once are dropped)."""
-        self._outbox = Outbox(self, self._nursery, self._ws, self._stream, self._settings)
+        """The outbox, made with the first frame for this client. Its writer is a task of
+        the session's (`start_task`); once the session is over none starts (frames that
+        cannot be written at once are then dropped)."""
+        self._outbox = Outbox(self, self._ws, self._stream, self._settings)
         return self._outbox
 
     # --- how it ends ---
@@ -551,9 +577,9 @@ class ClientSession:
             return
         self._close_reason = (code, reason)
         self.closing = True
-        outbox = self._outbox or self._open_outbox()
-        if self._nursery is None and not outbox.has_writer:
+        if self._ended:
             return  # not running: nothing left to close
+        outbox = self._outbox or self._open_outbox()
         log.info("client %d closed: %d %s", self.id, code, reason)
         farewell = (
             self._handler.error_frame(reason) if explain and self._handler is not None else None
@@ -561,57 +587,90 @@ class ClientSession:
         if not outbox.close_nowait(None if farewell is None else text_frame(farewell)):
             self.evict(code, reason)
 
+    # --- the session's tasks ---
+
+    def start_task(self, async_fn: _TaskFunction, *args: object) -> bool:
+        """Start `async_fn(*args)` as a task of this session (the outbox's writer): in its
+        nursery if that is open, else as soon as the session's task has opened it (its
+        idle wait is woken for that). False once the session is over: no task starts."""
+        if self._ended:
+            return False
+        if self._nursery is not None:
+            self._start_soon(async_fn, *args)
+        else:
+            self._wanted = [*(self._wanted or ()), (async_fn, args)]
+            self._ws.wake()
+        return True
+
+    def _start_soon(self, async_fn: _TaskFunction, *args: object) -> None:
+        """Start a task in the session's nursery (open: the caller checked)."""
+        assert self._nursery is not None
+        self._nursery.start_soon(self._task, async_fn, *args, name=async_fn)
+
+    async def _task(self, async_fn: _TaskFunction, *args: object) -> None:
+        """One of the session's tasks. As it ends the receive loop is woken, to close
+        the nursery if this was the last (`_while_busy`)."""
+        try:
+            await async_fn(*args)
+        finally:
+            self._ws.wake()
+
     # --- the session's life ---
 
     async def run(self, handler: FrameHandler) -> None:
         """Serve this client until it disconnects, is evicted, or the server shuts down.
 
-        The receive loop runs here, in the session's own task, not in a method of its
-        own: an idle connection waits in this frame (inside `get_message`), and every
-        frame between would live as long as the connection."""
+        The session's task is busy or idle in turn. Busy, its nursery is open: the
+        handler, the writer and requests run there while it goes on receiving frames
+        (`_while_busy`); the first busy spell greets the client (`handler.start`). Idle,
+        it waits for the next frame outside any nursery (a nursery is about 1 KiB, and
+        most connections are idle most of the time); a frame, or a task someone wants
+        started (`start_task`, which wakes the wait: `next_message` returns None), makes it
+        busy again.
+
+        The idle wait is here, in the session's own frame, not in a method of its own:
+        an idle connection waits in this frame (inside its connection's `read`), and
+        every frame between would live as long as the connection."""
+        self._handler = handler
+        message: str | bytes | None = None
+        greet = True
         try:
-            # Holds the handler and the writer, each started when first needed. When the
-            # receive loop ends, the handler first finishes the frames already received;
-            # then the writer is cancelled (nothing more will be queued for this client),
-            # unless it is closing the connection: then it finishes the close handshake.
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                self._handler = handler
+            while True:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    try:
+                        if greet:
+                            greet = False
+                            await handler.start()
+                        await self._while_busy(handler, nursery, message)
+                    finally:
+                        # No task may start from here on: the nursery closes once its
+                        # children have finished (a closing writer finishes the close
+                        # handshake), and a task wanted in between waits for the next
+                        # busy spell (`start_task`).
+                        self._nursery = None
+                # Nothing of the busy spell stays in this frame while it waits: the
+                # nursery (its cancel scope and status, about 1 KiB) and the last frame.
+                del nursery
+                message = None
+                if self.peer_gone:
+                    break
+                # Idle: no task but this one, no nursery. `next_message` written out:
+                # the task waits in `read`, called from this frame, one coroutine frame
+                # (about 200 bytes) fewer on every idle connection.
                 try:
-                    await handler.start()
-                    # The receive loop: it fills the inbox, and starts a handler task
-                    # when a frame arrives and none is running.
                     while True:
                         try:
-                            message = await self._ws.get_message()
-                        except ConnectionClosed:
+                            message = self._ws.message_nowait()
                             break
-                        await self._to_handler(handler, message)
+                        except trio.WouldBlock:
+                            pass
+                        # Outside the `except`: waiting in there would keep the exception
+                        # and its traceback (about 450 bytes) as long as the wait.
+                        await self._ws.read()
+                except ConnectionClosed:
                     self.peer_gone = True
-                    if self._requests is not None:
-                        self._requests.client_gone()  # cancels the work bound to it
-                    if self._inbox is not None:
-                        # A handler runs: it finishes the frames already received. It
-                        # sets the event as it ends (no await between this check and
-                        # making the event, so it cannot end unseen in between).
-                        self._handler_done = trio.Event()
-                        await self._handler_done.wait()
-                    outbox = self._outbox
-                    if self._close_reason is None or outbox is None or not outbox.has_writer:
-                        nursery.cancel_scope.cancel()
-                    # Else we are closing the connection (`close`, `evict`): our close
-                    # frame ended the receive loop, and the writer now waits for the
-                    # client's answer (within the close timeout). Cut short, the socket
-                    # would close under frames the client is still sending, and the reset
-                    # would lose it our close frame and its reason.
-                finally:
-                    # No task may start from here on: the nursery closes once its
-                    # children have finished, and a broadcaster offer arriving in
-                    # between would try to start a writer in a closed nursery. A running
-                    # writer still finishes what was queued (up to its close marker).
-                    self._nursery = None
-                    if self._outbox is not None:
-                        self._outbox.end()
+                    break
         except Exception:
             # The one broad handler for a client: a bug closes this connection with
             # 1011, logs the traceback, and leaves every other client alone.
@@ -619,13 +678,64 @@ class ClientSession:
             if self._close_reason is None:
                 self._close_reason = (CLOSE_INTERNAL_ERROR, "internal error")
         finally:
+            self._ended = True
             self._nursery = None
+            self._wanted = None
+            if self._outbox is not None:
+                self._outbox.end()
             for subscription in self._subscriptions:
                 self._broadcaster.unsubscribe(subscription)
             # Reached on cancellation too (server shutdown): the close handshake must
             # still happen, within a bound.
             with trio.move_on_after(self._settings.close_timeout, shield=True):
                 await self._close()
+
+    async def _while_busy(
+        self, handler: FrameHandler, nursery: trio.Nursery, message: str | bytes | None
+    ) -> None:
+        """The receive loop while the session has tasks in `nursery`: start the tasks
+        wanted while it was idle, hand `message` (the frame that woke it, if one did) and
+        the frames that follow to the handler, and return once no task is left, or once
+        the client has gone (`_peer_left`). Where a wake cannot end the idle wait
+        (`next_message` not wakeable: not Trio's epoll), the nursery stays open instead."""
+        wanted, self._wanted = self._wanted, None
+        for async_fn, args in wanted or ():
+            self._start_soon(async_fn, *args)
+        wakeable = self._ws.wakeable
+        while True:
+            if message is not None:
+                # Starts a handler task, or waits for room in its inbox.
+                await self._to_handler(handler, message)
+            elif wakeable and not nursery.child_tasks:
+                # Nothing runs: idle again. No await between this check and `run`
+                # clearing `_nursery`, so no task can start in between.
+                return
+            try:
+                message = await self._ws.next_message()  # None: a task ended (or is wanted)
+            except ConnectionClosed:
+                await self._peer_left(nursery)
+                return
+
+    async def _peer_left(self, nursery: trio.Nursery) -> None:
+        """The client has gone (or answered our close frame): let the handler finish the
+        frames already received, then cancel what is left, unless we are closing the
+        connection ourselves."""
+        self.peer_gone = True
+        if self._requests is not None:
+            self._requests.client_gone()  # cancels the work bound to it
+        if self._inbox is not None:
+            # A handler runs: it finishes the frames already received. It sets the event
+            # as it ends (no await between this check and making the event, so it cannot
+            # end unseen in between).
+            self._handler_done = trio.Event()
+            await self._handler_done.wait()
+        outbox = self._outbox
+        if self._close_reason is None or outbox is None or not outbox.has_writer:
+            nursery.cancel_scope.cancel()
+        # Else we are closing the connection (`close`, `evict`): our close frame ended
+        # the receive loop, and the writer now waits for the client's answer (within the
+        # close timeout). Cut short, the socket would close under frames the client is
+        # still sending, and the reset would lose it our close frame and its reason.
 
     async def _close(self) -> None:
         if self._stream_broken:
@@ -639,9 +749,8 @@ class ClientSession:
         no more, and TCP flow control pushes back on the client)."""
         inbox = self._inbox
         if inbox is None:
-            assert self._nursery is not None  # `run`'s, open while the receive loop runs
             self._inbox = [message]
-            self._nursery.start_soon(self._handle_loop, handler)
+            self._start_soon(self._handle_loop, handler)  # the nursery is open: busy
             return
         inbox.append(message)
         while len(inbox) > INBOX_SIZE and self._inbox is inbox:

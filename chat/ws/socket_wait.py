@@ -13,10 +13,16 @@ Private parts of Trio used (its epoll I/O manager, Linux; anywhere else, or if t
 I/O manager is another, `readable` is `trio.lowlevel.wait_readable`): the runner's
 `io_manager`, `EpollIOManager._registered` (a `defaultdict` of `EpollWaiters` by file
 descriptor), `EpollWaiters.read_task` and `EpollIOManager._update_registrations`.
+
+`wake` ends a task's wait in `readable` early: what Trio's own abort does (the
+registration taken back), then `trio.lowlevel.reschedule`, with `WOKEN` for an answer.
+An idle session's task waits there outside any nursery, and is woken this way when it
+must open one to start a task (`chat.ws.session`): cheaper than a cancel scope around
+the wait, which every idle connection would keep (about 600 bytes).
 pyproject.toml pins Trio's range; tests/test_socket_wait.py fails by name if the
 installed Trio's `_epoll_wait`, `_update_registrations` or `EpollWaiters` differ from
 the ones this was written from, and runs the waits it must do (woken by data, cancelled,
-woken by a close, refused while another task waits).
+woken by a close, refused while another task waits, woken by `wake`).
 
 Resource handling: between registering the task and the task waiting there is no
 checkpoint (the caller awaits what `readable` returns at once), as in `_epoll_wait`;
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+import outcome
 import trio
 from trio._core._io_epoll import EpollIOManager, EpollWaiters
 from trio._core._run import GLOBAL_RUN_CONTEXT
@@ -49,11 +56,11 @@ class _Abort:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
-def readable(sock: trio.socket.SocketType) -> Awaitable[None]:
+def readable(sock: trio.socket.SocketType) -> Awaitable[object]:
     """Something to await at once: it returns when `sock` is readable (what
     `trio.lowlevel.wait_readable(sock)` does, with its errors: `trio.BusyResourceError`
     if another task already waits to read it, `trio.ClosedResourceError` if it is
-    closed meanwhile, `trio.Cancelled`)."""
+    closed meanwhile, `trio.Cancelled`), or `WOKEN` when `wake` ended the wait."""
     io = GLOBAL_RUN_CONTEXT.runner.io_manager
     if not isinstance(io, EpollIOManager):
         return trio.lowlevel.wait_readable(sock)  # noqa: ASYNC105 (awaited by the caller)
@@ -65,3 +72,32 @@ def readable(sock: trio.socket.SocketType) -> Awaitable[None]:
     io._update_registrations(fd)
     # Awaited by the caller at once: the task waits in Trio's own frame, not in ours.
     return trio.lowlevel.wait_task_rescheduled(_Abort(io, waiters, fd))  # noqa: ASYNC105
+
+
+def can_wake() -> bool:
+    """Whether `wake` can end a wait in `readable` in this run (its I/O manager is
+    Trio's epoll one): elsewhere `readable` is Trio's own wait, which nothing but data,
+    a close or a cancellation ends."""
+    return isinstance(GLOBAL_RUN_CONTEXT.runner.io_manager, EpollIOManager)
+
+
+#: What `readable` returns when `wake` ended its wait (None: the socket is readable).
+WOKEN = object()
+
+
+def wake(sock: trio.socket.SocketType) -> bool:
+    """End the wait of the task waiting in `readable(sock)`: it returns `WOKEN`. False if
+    no task waits for `sock` to be readable (it has been woken already, by data or by
+    this). Only for a socket whose reads wait in `readable`: a task waiting for it inside
+    Trio would just wait again."""
+    io = GLOBAL_RUN_CONTEXT.runner.io_manager
+    if not isinstance(io, EpollIOManager):
+        return False
+    fd = sock.fileno()
+    waiters = io._registered.get(fd)
+    if waiters is None or waiters.read_task is None:
+        return False
+    task, waiters.read_task = waiters.read_task, None
+    io._update_registrations(fd)
+    trio.lowlevel.reschedule(task, outcome.Value(WOKEN))
+    return True

@@ -6,7 +6,7 @@ frame. Idle connections are counted in the thousands, and that second task (its 
 nursery and cancel scope) was a quarter of each one's memory. So `ServerConnection` has
 none: the task that needs the next event (the handshake, the session's receive loop,
 `aclose` waiting for the peer's close frame) runs one round of the reader itself
-(`_read`), with trio-websocket's own event handlers, shielded and bounded by the close
+(`read`), with trio-websocket's own event handlers, shielded and bounded by the close
 timeout so that a shutdown never cuts a frame one of them is writing. This is
 `trio_websocket.wrap_server_stream` written out without its reader task.
 
@@ -28,7 +28,7 @@ first), and trio-websocket, which answers a close event only in REMOTE_CLOSING, 
 close the socket without a word (`_fail`).
 
 Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
-- rewritten, never called: `_reader_task` (as `_read`, `_feed`, `_handle_events`),
+- rewritten, never called: `_reader_task` (as `read`, `_feed`, `_handle_events`),
   `_get_request` (as `read_request`), `get_message`;
 - overridden: `_handle_request_event`, `_handle_ping_event`, `_handle_message_event`,
   `_handle_close_connection_event`;
@@ -39,8 +39,8 @@ Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
 - replaced by smaller stand-ins: `_send_channel`, `_recv_channel`, `_open_handshake`,
   `_close_handshake`, `_for_testing_peer_closed_connection`, `_connection_proposal`,
   `_stream_lock`, `_pings`.
-Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_read_done`)
-must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error (above),
+Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_read_done`,
+`_woken`) must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error (above),
 and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
 (`forget_handshake`). pyproject.toml pins both ranges. tests/test_websocket_seam.py fails
 by name when the installed libraries differ in any of these, and
@@ -80,6 +80,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from ..raw_response import json_response
+from . import socket_wait
 from .socket_wait import readable
 from .stream import DirectWriteStream
 
@@ -95,6 +96,10 @@ _NO_PINGS: types.MappingProxyType[bytes, trio.Event] = types.MappingProxyType({}
 #: RFC 6455's "invalid frame payload data": wsproto's reason for it is a UnicodeDecodeError's
 #: text, so we send a shorter one.
 _INVALID_PAYLOAD = 1007
+
+
+#: `ServerConnection._reading` while its reader waits for the socket in `readable`.
+_WAITING = object()
 
 
 class _Flag:
@@ -231,9 +236,9 @@ class ServerConnection(WebSocketConnection):
     """trio-websocket's server connection, read by the task that wants its next event,
     and failing a connection the RFC's way.
 
-    No reader task: `read_request` (the handshake), `get_message` (the session's receive
+    No reader task: `read_request` (the handshake), `next_message` (the session's receive
     loop) and `aclose` (waiting for the peer's close frame) each run one round of
-    trio-websocket's reader at a time (`_read`), in the caller's task. An idle connection
+    trio-websocket's reader at a time (`read`), in the caller's task. An idle connection
     then costs one task, not two. Only one task reads at once; another that needs the
     next event waits for that read to finish.
 
@@ -244,9 +249,9 @@ class ServerConnection(WebSocketConnection):
     trio-websocket's.
     """
 
-    # A slot, not the instance dictionary: that holds 29 attributes, and past 30 CPython
+    # Slots, not the instance dictionary: that holds 29 attributes, and past 30 CPython
     # stops sharing its keys with the other connections' (296 bytes become 1,584).
-    __slots__ = ("ping_policy",)
+    __slots__ = ("_woken", "ping_policy")
 
     def __init__(
         self, stream: trio.abc.Stream, *, max_message_size: int, close_timeout: float
@@ -274,9 +279,12 @@ class ServerConnection(WebSocketConnection):
         self._request: WebSocketRequest | None = None
         #: Asked before a ping is answered (the session, once there is one).
         self.ping_policy: PingPolicy | None = None
-        #: Set while a task reads; created only when a second task has to wait for it.
-        self._reading = False
+        #: Set while a task reads (`_WAITING` while it waits for the socket in
+        #: `readable`); the event is created only when a second task has to wait for it.
+        self._reading: bool | object = False
         self._read_done: trio.Event | None = None
+        #: Set by `wake`: `next_message` returns None instead of reading.
+        self._woken = False
 
     async def read_request(self) -> WebSocketRequest | None:
         """The client's upgrade request, or None if the connection ended without one."""
@@ -286,24 +294,58 @@ class ServerConnection(WebSocketConnection):
 
     async def get_message(self) -> str | bytes:
         """The next message (trio-websocket's `get_message`, reading as needed)."""
+        while (message := await self.next_message()) is None:
+            pass
+        return message
+
+    async def next_message(self) -> str | bytes | None:
+        """The next message, reading as needed, or None once `wake` was called (since
+        the last None). Raises `ConnectionClosed` when the connection has ended."""
         while True:
             try:
-                return self._messages.receive_nowait()
+                return self.message_nowait()
             except trio.WouldBlock:
-                pass
-            except (trio.ClosedResourceError, trio.EndOfChannel):
-                raise ConnectionClosed(self._close_reason) from None
-            await self._read()
+                await self.read()
+
+    def message_nowait(self) -> str | bytes | None:
+        """`next_message` without reading: raises `trio.WouldBlock` when it would read
+        (then `read` and ask again). For a caller that waits in its own frame."""
+        try:
+            return self._messages.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            raise ConnectionClosed(self._close_reason) from None
+        if self._woken:
+            self._woken = False
+            return None
+        raise trio.WouldBlock
+
+    @property
+    def wakeable(self) -> bool:
+        """Whether `wake` ends a wait for the socket at once (Trio's epoll I/O manager,
+        and the reads wait in `readable`); elsewhere it only takes effect when the wait
+        ends for another reason."""
+        return isinstance(self._stream, DirectWriteStream) and socket_wait.can_wake()
+
+    def wake(self) -> None:
+        """Make `next_message` return None: at once if its task waits for the socket, else
+        the next time it would read. For a session that wants its task back (to open its
+        nursery and start a task in it, or to close that nursery: `chat.ws.session`)."""
+        self._woken = True
+        if self._reading is _WAITING:
+            assert isinstance(self._stream, DirectWriteStream)  # only it waits there
+            socket_wait.wake(self._stream.socket)
 
     async def read_until(self, done: Callable[[], bool]) -> None:
         """Read until `done()` is true or the reader has stopped."""
         while not done() and self._reader_running:
-            await self._read()
+            await self.read()
 
     async def _handle_request_event(self, event: Request) -> None:
         self._request = WebSocketRequest(self, event)
 
-    async def _read(self) -> None:
+    async def read(self) -> None:
         """One round of trio-websocket's reader (`_reader_task`'s loop): read from the
         socket once, then, unless that ended the reader, handle every event wsproto parsed
         from it (`_handle_events`). If another task is reading, wait for its round instead.
@@ -328,8 +370,15 @@ class ServerConnection(WebSocketConnection):
                     # Wait for the socket here rather than four calls deeper inside
                     # `receive_some`, whose frames would be kept as long as we wait,
                     # and directly in Trio's wait (`readable`: not three calls deeper
-                    # inside `trio.lowlevel.wait_readable`).
-                    await readable(stream.socket)
+                    # inside `trio.lowlevel.wait_readable`). `wake` may end the wait
+                    # early: then nothing is read.
+                    self._reading = _WAITING
+                    try:
+                        woken = await readable(stream.socket) is socket_wait.WOKEN
+                    finally:
+                        self._reading = True
+                    if woken:
+                        return  # `wake`: the task waiting in `next_message` is wanted
                 data = await stream.receive_some(self._receive_buffer_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._abort_web_socket()  # ends the reader
