@@ -6,12 +6,14 @@ subscriptions, and cancellation at each await. Fast: no socket, no database."""
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+import pytest
 import trio
 import trio.testing
 from memory_connection import CLOSE, MemoryConnection, cancelled_after
@@ -184,6 +186,37 @@ async def test_close_nowait_on_an_idle_session_sends_the_error_frame_then_closes
     assert frames[0].text == "error: token has been revoked"
     assert (frames[1].code, len(frames)) == (1008, 2)
     assert session.close_code == 1008
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_frames_offered_and_answered_at_random_all_arrive_in_order(
+    seed: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The session goes busy and idle again and again: frames from the client, broadcasts
+    # that fit the socket, fit in part or not at all, writers started from idle and
+    # resting. Nothing offered or answered is lost, repeated or reordered.
+    rng = random.Random(seed)
+    offered, asked = [], []
+    async with running(queue_size=1000) as (session, connection, _, _):
+        for i in range(300):
+            action = rng.random()
+            if action < 0.2:
+                connection.stream.room = rng.choice([None, 0, 12, 40])
+            elif action < 0.6:
+                offered.append(f"b{i}")
+                assert session.offer(text_frame(offered[-1]))
+            elif action < 0.8:
+                asked.append(f"c{i}")
+                connection.ws.receive(asked[-1])
+            else:
+                await trio.sleep(rng.choice([0, 0.5, WRITER_REST_S + 1]))
+        connection.stream.room = None
+        await trio.sleep(WRITER_REST_S + 1)
+        texts = await connection.texts()
+        connection.ws.client_closes()
+    assert [t for t in texts if t.startswith("b")] == offered
+    assert [t for t in texts if t.startswith("ok: ")] == [f"ok: {c}" for c in asked]
+    assert len(texts) == len(offered) + len(asked)
 
 
 async def test_a_server_shutdown_closes_the_connection_with_1001() -> None:
