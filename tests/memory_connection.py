@@ -22,6 +22,7 @@ from trio_websocket import CloseReason, ConnectionClosed
 
 from chat.ws.frames import text_frame
 from chat.ws.stream import Written
+from chat.ws.transport import ServerConnection
 
 _MARK = b"\xffread up to here\xff"
 TEXT = 0x1
@@ -159,13 +160,8 @@ class MemoryWebSocket:
         self._ended = True
         self._arrived.set()
 
-    async def next_message(self) -> str | bytes | None:
-        """The next message, or None once after `wake` (`chat.ws.transport`'s)."""
-        while True:
-            try:
-                return self.message_nowait()
-            except trio.WouldBlock:
-                await self.read()
+    # The connection's own loop over the two below (`chat.ws.transport`), not a copy.
+    next_message = ServerConnection.next_message
 
     def message_nowait(self) -> str | bytes | None:
         if self._pending:

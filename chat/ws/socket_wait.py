@@ -51,9 +51,15 @@ class _Abort:
         self._fd = fd
 
     def __call__(self, _raise_cancel: object) -> trio.lowlevel.Abort:
-        self._waiters.read_task = None
-        self._io._update_registrations(self._fd)
+        _let_go(self._io, self._waiters, self._fd)
         return trio.lowlevel.Abort.SUCCEEDED
+
+
+def _let_go(io: EpollIOManager, waiters: EpollWaiters, fd: int) -> None:
+    """No task waits to read `fd` any more: epoll stops watching for one (a cancelled
+    wait's abort, and `wake`)."""
+    waiters.read_task = None
+    io._update_registrations(fd)
 
 
 def readable(sock: trio.socket.SocketType) -> Awaitable[object]:
@@ -97,7 +103,7 @@ def wake(sock: trio.socket.SocketType) -> bool:
     waiters = io._registered.get(fd)
     if waiters is None or waiters.read_task is None:
         return False
-    task, waiters.read_task = waiters.read_task, None
-    io._update_registrations(fd)
+    task = waiters.read_task
+    _let_go(io, waiters, fd)
     trio.lowlevel.reschedule(task, outcome.Value(WOKEN))
     return True
