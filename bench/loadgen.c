@@ -35,20 +35,26 @@
  *       follows the backlog, and from then on it is live again. Reports the time until
  *       every cut client is live, each client's time from its cut to live, refused
  *       attempts and errors, and per client its messages' count and hash.
- *   loadgen crowd   HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM SAMPLES
- *       CONNECTIONS clients, each from a source address of its own in 127.0.0.0/8
- *       (127.0.0.2 + i, so the 4-tuples towards one server port never run out), each
- *       authenticated with a token of TOKENFILE (connection i: line i % lines) and in
- *       one room: DIALECT "rooms" connects to /ws?token=... and enters ROOM (with
+ *   loadgen crowd   HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM FIRST
+ *       CONNECTIONS clients numbered from FIRST (one process holds only so many sockets:
+ *       a crowd larger than that is several load generators, each given its own range),
+ *       each from a source address of its own in 127.0.0.0/8 (client n binds 127.0.0.2
+ *       + n, so the 4-tuples towards one server port never run out), each
+ *       authenticated with a token of TOKENFILE (client n: line n % lines) and in one
+ *       room: DIALECT "rooms" connects to /ws?token=... and enters ROOM (with
  *       "Presence": false: spec 004's frames only); "tokentalker" connects to / and
  *       sends "auth <token>" (everyone there hears the lobby; ROOM is ignored). Prints
- *       {"ready":true,...} with the connect rate once all are in, then waits for a line
- *       on stdin (the runner reads the server's memory meanwhile; EOF ends the run),
- *       then sends SAMPLES messages from connection 0, one at a time, each once the
- *       previous has reached every connection (rooms: all of them, the sender's own
- *       copy included; tokentalker: all but the sender), and reports how long each took
- *       to reach them all and the latency of every delivery; then holds them until
- *       stdin closes.
+ *       {"ready":true,...} with the connect rate once all are in, then obeys lines on
+ *       stdin, holding the connections meanwhile (EOF ends the run):
+ *         "send K": client 0 (the process whose range starts at 0) sends message K,
+ *           carrying its send time (CLOCK_MONOTONIC: one clock for every process on
+ *           the machine, so any of them can time a delivery);
+ *         "report N": prints the latency of every delivery of messages 0..N-1 here,
+ *           and how many of them did not arrive ("lost").
+ *       Each message K that has reached every client of this process (rooms: all of
+ *       them, the sender's own copy included; tokentalker: all but the sender) is
+ *       announced with {"done":K,"ms":...}: the time from its sending to its last
+ *       arrival here. The runner sends the next message once every process said done.
  *
  * PORTS is one port, or several separated by commas ("9001,9002": the instances of a
  * cluster, one chat). Connections are spread round-robin: receiver i goes to port
@@ -108,7 +114,8 @@ static int npaths;
 /* Bytes read per recv. Fanout's receivers read many frames at once; crowd's 100,000
  * connections each get a few small ones, and a buffer this size each would not fit. */
 static size_t read_chunk = 262144;
-static int spread_sources; /* crowd: bind connection i to 127.0.0.2 + i before connect */
+static int spread_sources; /* crowd: bind client n to 127.0.0.2 + n before connect */
+static long crowd_first;   /* crowd: the number of this process's first client */
 static void (*on_open)(conn_t *c); /* crowd: called once a connection's upgrade is done */
 
 static void die(const char *fmt, ...) {
@@ -160,7 +167,7 @@ static void start_connect(conn_t *c) {
          * picked at connect, for the whole 4-tuple (IP_BIND_ADDRESS_NO_PORT). */
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl((127u << 24) + 2u + (uint32_t)(c - conns));
+        src.sin_addr.s_addr = htonl((127u << 24) + 2u + (uint32_t)(crowd_first + (c - conns)));
         if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind: %s", strerror(errno));
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
@@ -257,9 +264,9 @@ static int history_count;
 static long activity_frames, activity_mentions, misrouted; /* rooms */
 static long crowd_ready;         /* crowd: connections authenticated and in their room */
 static int crowd_rooms;          /* crowd: the dialect is the room protocol */
-static long crowd_seq = -1;      /* crowd: the message being timed */
-static int64_t crowd_sent_at;
-static long crowd_received;      /* crowd: deliveries of message crowd_seq so far */
+static long crowd_expected;      /* crowd: deliveries of each message due here */
+#define CROWD_MAX_MESSAGES 1000
+static long crowd_received[CROWD_MAX_MESSAGES]; /* crowd: deliveries of message K here */
 
 static void record(samples_t *s, int64_t us) {
     if (s->n == s->cap) {
@@ -327,8 +334,8 @@ static void on_member_text(conn_t *c, const unsigned char *p, size_t len, int64_
 }
 
 /* crowd: until "entered" (rooms) or "authorized as" (tokentalker), only that or an
- * error; then the timed message ("B 0 <seq>") counts as a delivery, anything else is
- * stray. */
+ * error; then a timed message ("B 0 <K> <sent_ns>") counts as a delivery of K,
+ * anything else is stray. */
 static void on_crowd_text(conn_t *c, const unsigned char *p, size_t len, int64_t t) {
     if (!c->authed) {
         if (crowd_rooms ? HAS(p, len, "\"Type\":\"entered\"") != NULL
@@ -336,7 +343,7 @@ static void on_crowd_text(conn_t *c, const unsigned char *p, size_t len, int64_t
             c->authed = 1;
             crowd_ready++;
         } else if (HAS(p, len, "\"error\"") || HAS(p, len, "\"Type\":\"error\"")) {
-            die("connection %ld not let in: %.*s", (long)(c - conns), (int)len, p);
+            die("connection %ld not let in: %.*s", crowd_first + (long)(c - conns), (int)len, p);
         }
         return;
     }
@@ -347,12 +354,18 @@ static void on_crowd_text(conn_t *c, const unsigned char *p, size_t len, int64_t
         return;
     }
     m = memmem(m, (size_t)(p + len - m), "B 0 ", 4);
-    if (strtol((const char *)m + 4, NULL, 10) != crowd_seq) {
+    char *end;
+    long k = strtol((const char *)m + 4, &end, 10);
+    long long sent = strtoll(end, NULL, 10);
+    if (k < 0 || k >= CROWD_MAX_MESSAGES || sent <= 0 || crowd_received[k] >= crowd_expected) {
         stray++;
         return;
     }
-    crowd_received++;
-    record(&latency, (t - crowd_sent_at) / 1000);
+    record(&latency, (t - sent) / 1000);
+    if (++crowd_received[k] == crowd_expected) {
+        printf("{\"done\":%ld,\"ms\":%.1f}\n", k, (double)(t - sent) / 1e6);
+        fflush(stdout);
+    }
 }
 
 static void on_text(conn_t *c, const unsigned char *p, size_t len) {
@@ -494,7 +507,7 @@ static void poll_once(int timeout_ms, const char *path) {
             socklen_t l = sizeof err;
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
             if (err) die("connect failed: %s", strerror(err));
-            send_handshake(c, paths ? paths[(c - conns) % npaths] : path);
+            send_handshake(c, paths ? paths[(crowd_first + (c - conns)) % npaths] : path);
         }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             if (on_readable(c) < 0) {
@@ -1235,7 +1248,7 @@ static void crowd_open(conn_t *c) {
         queue_text(c, enter, (size_t)len);
     } else {
         char msg[4200];
-        snprintf(msg, sizeof msg, "auth %s", crowd_tokens[(c - conns) % crowd_ntokens]);
+        snprintf(msg, sizeof msg, "auth %s", crowd_tokens[(crowd_first + (c - conns)) % crowd_ntokens]);
         queue_chat(c, msg);
     }
 }
@@ -1253,15 +1266,87 @@ static char **read_all_tokens(const char *file, int *count) {
     return read_tokens(file, n);
 }
 
+/* crowd: send message k from client 0, carrying its send time. */
+static void crowd_send(long k) {
+    if (crowd_first != 0) die("send: client 0 is not in this process");
+    if (k < 0 || k >= CROWD_MAX_MESSAGES) die("send: K is 0 to %d", CROWD_MAX_MESSAGES - 1);
+    char text[96];
+    snprintf(text, sizeof text, "B 0 %ld %lld", k, (long long)now_ns());
+    if (crowd_rooms) {
+        char msg[192];
+        int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"%s\"}", text);
+        queue_text(&conns[0], msg, (size_t)len);
+    } else {
+        queue_chat(&conns[0], text);
+    }
+    if (flush(&conns[0]) < 0) die("the sender lost its connection");
+}
+
+/* crowd: the latency of every delivery here of messages 0..n-1, and how many of them
+ * did not arrive. */
+static void crowd_report(long n) {
+    if (n < 0 || n > CROWD_MAX_MESSAGES) die("report: N is 0 to %d", CROWD_MAX_MESSAGES);
+    long lost = 0;
+    for (long k = 0; k < n; k++) lost += crowd_expected - crowd_received[k];
+    printf("{\"mode\":\"crowd\",\"first\":%ld,\"connections\":%d,\"expected_per_message\":%ld,"
+           "\"lost\":%ld,\"stray\":%ld,\"latencies_us\":[",
+           crowd_first, nconns, crowd_expected, lost, stray);
+    for (size_t i = 0; i < latency.n; i++) printf("%s%lld", i ? "," : "", (long long)latency.us[i]);
+    printf("]}\n");
+    fflush(stdout);
+}
+
+/* crowd: hold the connections (reading, answering pings) and obey the runner's lines on
+ * stdin until it closes. A connection closing ends the run. */
+static void crowd_obey(void) {
+    fcntl(0, F_SETFL, O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev);
+    char line[256];
+    size_t have = 0;
+    for (;;) {
+        struct epoll_event events[512];
+        int n = epoll_wait(epfd, events, 512, 100);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = events[i].data.ptr;
+            if (c != NULL) {
+                if (c->state != CLOSED && on_readable(c) < 0) close_conn(c);
+                if (c->state != CLOSED && c->out_len) flush(c);
+                continue;
+            }
+            ssize_t got = read(0, line + have, sizeof line - 1 - have);
+            if (got == 0) return; /* stdin closed: the run is over */
+            if (got < 0) continue;
+            have += (size_t)got;
+            line[have] = 0;
+            char *nl;
+            while ((nl = strchr(line, '\n')) != NULL) {
+                *nl = 0;
+                long k;
+                if (sscanf(line, "send %ld", &k) == 1) crowd_send(k);
+                else if (sscanf(line, "report %ld", &k) == 1) crowd_report(k);
+                else die("crowd: unknown command %s", line);
+                have -= (size_t)(nl + 1 - line);
+                memmove(line, nl + 1, have + 1);
+            }
+            if (have == sizeof line - 1) die("crowd: a line too long on stdin");
+        }
+        if (receivers_closed) die("%ld connection(s) closed while held", receivers_closed);
+    }
+}
+
 static int mode_crowd(int argc, char **argv) {
-    if (argc != 9) die("usage: crowd HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM SAMPLES");
+    if (argc != 9) die("usage: crowd HOST PORTS CONNECTIONS DIALECT TOKENFILE ROOM FIRST");
     int count = atoi(argv[4]);
-    if (count < 2 || count > 16000000) die("bad CONNECTIONS");
+    if (count < 1 || count > 16000000) die("bad CONNECTIONS");
     if (strcmp(argv[5], "rooms") == 0) crowd_rooms = 1;
     else if (strcmp(argv[5], "tokentalker") != 0) die("DIALECT is rooms or tokentalker");
     crowd_tokens = read_all_tokens(argv[6], &crowd_ntokens);
     crowd_room = argv[7];
-    int samples = atoi(argv[8]);
+    crowd_first = atol(argv[8]);
+    if (crowd_first < 0 || crowd_first + count > 16000000) die("bad FIRST");
+    /* TokenTalker does not echo a message to its sender. */
+    crowd_expected = crowd_rooms || crowd_first > 0 ? count : count - 1;
     if (crowd_rooms) ws_paths(crowd_tokens, crowd_ntokens);
     read_chunk = 2048; /* a frame here is at most a few hundred bytes */
     spread_sources = 1;
@@ -1287,53 +1372,7 @@ static int mode_crowd(int argc, char **argv) {
            "\"connect_seconds\":%.3f,\"connects_per_s\":%.1f}\n",
            count, handshake_s, connect_s, count / connect_s);
     fflush(stdout);
-
-    /* Held until the runner has read the server's memory: a line on stdin (EOF: stop). */
-    fcntl(0, F_SETFL, O_NONBLOCK);
-    if (!hold(INT64_MAX)) return 0;
-
-    /* The timed messages, one at a time. */
-    long expected = crowd_rooms ? count : count - 1;
-    printf("{\"mode\":\"crowd\",\"dialect\":\"%s\",\"connections\":%d,\"handshake_seconds\":%.3f,"
-           "\"connect_seconds\":%.3f,\"connects_per_s\":%.1f,\"samples_ms\":[",
-           argv[5], count, handshake_s, connect_s, count / connect_s);
-    int64_t slowest = 0;
-    long lost = 0;
-    for (int k = 0; k < samples; k++) {
-        crowd_seq = k;
-        crowd_received = 0;
-        char text[64];
-        snprintf(text, sizeof text, "B 0 %d", k);
-        crowd_sent_at = now_ns();
-        if (crowd_rooms) {
-            char msg[128];
-            int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"%s\"}", text);
-            queue_text(&conns[0], msg, (size_t)len);
-        } else {
-            queue_chat(&conns[0], text);
-        }
-        if (flush(&conns[0]) < 0) die("the sender lost its connection");
-        int64_t give_up = crowd_sent_at + 30000000000LL;
-        while (crowd_received < expected && now_ns() < give_up) {
-            poll_once(10, "/");
-            if (receivers_closed) die("%ld connection(s) closed during the run", receivers_closed);
-        }
-        int64_t took = now_ns() - crowd_sent_at;
-        if (took > slowest) slowest = took;
-        lost += expected - crowd_received;
-        printf("%s%.1f", k ? "," : "", (double)took / 1e6);
-        /* A pause between samples, still reading (nothing should come). */
-        for (int64_t pause = now_ns() + 500000000LL; now_ns() < pause;) poll_once(10, "/");
-    }
-    sort_samples(&latency);
-    printf("],\"max_all_ms\":%.1f,\"expected_per_message\":%ld,\"lost\":%ld,\"stray\":%ld,"
-           "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld}}\n",
-           (double)slowest / 1e6, expected, lost, stray, (long long)percentile(&latency, 0.50),
-           (long long)percentile(&latency, 0.90), (long long)percentile(&latency, 0.99),
-           (long long)percentile(&latency, 1.0));
-    fflush(stdout);
-    /* Held again until stdin closes, so the runner can read the memory after them. */
-    while (hold(INT64_MAX)) continue;
+    crowd_obey();
     return 0;
 }
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import jwt
 import room_members
+from crowd_shards import CrowdShards
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -213,6 +214,7 @@ class Target:
         self.label, self.command, self.env, self.port, self.cpu = label, command, env, port, cpu
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the target)
+        self.ready_line = b"listening on"  # what its log says once it serves
 
     @property
     def ports(self) -> list[int]:
@@ -231,7 +233,7 @@ class Target:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             self.log.seek(0)
-            if b"listening on" in self.log.read():
+            if self.ready_line in self.log.read():
                 return
             if self.process.poll() is not None:
                 break
@@ -256,13 +258,14 @@ class Target:
         self.wait()
 
     def rss_kib(self) -> int:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        return process_rss_kib(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime, all threads
+        return process_cpu_seconds(self.process.pid)
+
+    def processes(self) -> int:
+        """How many processes serve (one; `Workers` more)."""
+        return 1
 
     @contextlib.contextmanager
     def running(self, env: dict | None = None) -> Iterator[Target]:
@@ -273,6 +276,52 @@ class Target:
                 yield self
             finally:
                 self.stop()
+
+
+def process_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime, all threads
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+class Workers(Target):
+    """`chat serve --workers N`: one instance of N processes on one port (the kernel
+    spreads connections across them), under a supervisor; its memory and CPU are the
+    whole tree's. For idle-100000 where one process may not hold 100,000 sockets."""
+
+    def __init__(
+        self, label: str, command: list[str], env: dict[str, str], port: int, workers: int
+    ) -> None:
+        super().__init__(label, [*command, "--workers", str(workers)], env, port)
+        self.workers = workers
+        self.ready_line = f"with {workers} workers".encode()
+
+    def _pids(self) -> list[int]:
+        return [self.process.pid, *child_pids(self.process.pid)]
+
+    def rss_kib(self) -> int:
+        return sum(process_rss_kib(pid) for pid in self._pids())
+
+    def cpu_seconds(self) -> float:
+        return sum(process_cpu_seconds(pid) for pid in self._pids())
+
+    def processes(self) -> int:
+        return len(self._pids()) - 1  # the supervisor serves nothing
 
 
 #: The bus's counters in a /metrics page: name, the label's value, the count.
@@ -457,6 +506,14 @@ def chat_target(
         env["CHAT_BUS_URL"] = bus_url
     command = [sys.executable, "-m", "chat", "serve"]
     return Target(label or f"chat-{backend}", command, env, port, cpu)
+
+
+def workers_target(tmp: Path, database_url: str, workers: int, bus_url: str | None) -> Workers:
+    """`chat serve --workers N` on `database_url`, every process on SERVER_CPU."""
+    single = chat_target(tmp, "postgres", database_url, bus_url=bus_url)
+    return Workers(
+        f"chat-postgres-{workers}-workers", single.command, single.env, single.port, workers
+    )
 
 
 def cluster_target(
@@ -820,9 +877,11 @@ def crowd(target: Target, loadgen: Path, tmp: Path, a: dict) -> dict:
     127.0.0.0/8, authenticated with one of `users` users' tokens and in the lobby (chat:
     /ws, entered without presence frames; the peer, which speaks TokenTalker only: "/"
     after ``auth``). The server's RSS before, once all are in, and after `samples`
-    messages sent to the lobby one at a time, each timed until every connection has it."""
-    import select
-
+    messages sent to the lobby one at a time, each timed until every connection has it.
+    The clients are as many load generators as the open-files limit needs
+    (bench/crowd_shards.py); a server of several processes (`Workers`) is measured
+    whole."""
+    connections = a["connections"] if isinstance(target, Workers) else a["one_process"]
     tokens = tokens_for(target, a["users"], tmp)
     if target.label == "peer":
         dialect, lobby = "tokentalker", 0  # everyone on "/" hears the lobby
@@ -833,47 +892,39 @@ def crowd(target: Target, loadgen: Path, tmp: Path, a: dict) -> dict:
         conn.close()
     time.sleep(0.5)
     before, kernel_before = target.rss_kib(), kernel_memory_kib()
-    command = [str(loadgen), "crowd", "127.0.0.1", str(target.port), str(a["connections"])]
-    command += [dialect, str(tokens), str(lobby), str(a["samples"])]
-    process = subprocess.Popen(
-        ["taskset", "-c", LOADGEN_CPU, *command],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # Bounded: a server that stops letting clients in must not hang the run.
-        ready, _, _ = select.select([process.stdout], [], [], CROWD_CONNECT_TIMEOUT_S)
-        line = process.stdout.readline() if ready else ""
-        if '"ready"' not in line:
-            raise RuntimeError(f"loadgen crowd: not all in after {CROWD_CONNECT_TIMEOUT_S} s")
+    start = ["taskset", "-c", LOADGEN_CPU, str(loadgen), "crowd", "127.0.0.1", str(target.port)]
+    per_process = raise_fd_limit() - FD_HEADROOM
+    with CrowdShards(start, [dialect, str(tokens), str(lobby)], connections, per_process) as shards:
+        ready = shards.ready(CROWD_CONNECT_TIMEOUT_S)
         time.sleep(2.0)  # let the server settle with every connection in
         after, kernel_after = target.rss_kib(), kernel_memory_kib()
-        process.stdin.write("go\n")
-        process.stdin.flush()
-        # Each message is given 30 s to reach everyone, and a 0.5 s pause follows it.
-        ready, _, _ = select.select([process.stdout], [], [], a["samples"] * 31 + 60)
-        line = process.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"loadgen crowd failed: {process.stderr.read()}")
-        result = json.loads(line)
+        # Each message is given 30 s to reach everyone (None: it did not), then a pause.
+        samples_ms = []
+        for k in range(a["samples"]):
+            samples_ms.append(shards.send(k, timeout=30.0))
+            time.sleep(0.5)
+        result = shards.report(a["samples"])
         after_messages = target.rss_kib()  # the connections are still open
-        process.stdin.close()
-        process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # The load generators start together: the crowd is in when the last one is.
+    connect_s = max(line["connect_seconds"] for line in ready)
     result.update(
+        mode="crowd",
+        dialect=dialect,
+        connections=connections,
+        server_processes=target.processes(),
+        load_generators=len(ready),
+        connect_seconds=connect_s,
+        connects_per_s=round(connections / connect_s, 1),
+        samples_ms=samples_ms,
+        max_all_ms=max((ms if ms is not None else float("inf")) for ms in samples_ms),
         users=a["users"],
         rss_before_kib=before,
         rss_after_kib=after,
         rss_after_messages_kib=after_messages,
-        kib_per_connection=round((after - before) / a["connections"], 2),
+        kib_per_connection=round((after - before) / connections, 2),
         # Both ends are on this machine: per connection, the server's and the client's.
         kernel_kib_per_connection={
-            name: round((kernel_after[name] - kernel_before[name]) / a["connections"], 2)
+            name: round((kernel_after[name] - kernel_before[name]) / connections, 2)
             for name in kernel_after
         },
     )
@@ -1003,9 +1054,11 @@ def run_target(
     loadgen: Path,
     tmp: Path,
     cluster: Cluster | None = None,
+    workers: Workers | None = None,
 ) -> dict:
-    """Run `scenarios` against `target`, and the cluster ones against `cluster` (only
-    PostgreSQL has one; the peer and SQLite skip them)."""
+    """Run `scenarios` against `target`, the cluster ones against `cluster` (only
+    PostgreSQL has one; the peer and SQLite skip them), and idle-100000 against `workers`
+    if given (`--crowd-workers`)."""
     results = {}
     for scenario in scenarios:
         chat_only = ("auth", "history_changed", "rooms", "fanout_beside_rooms")
@@ -1014,6 +1067,8 @@ def run_target(
         if scenario.cluster and cluster is None:
             continue  # one instance only (the peer, SQLite)
         server = cluster if scenario.cluster else target
+        if scenario.mode == "crowd" and workers is not None:
+            server = workers
         # A fresh process per scenario: memory and caches left by one run must not
         # flatter or burden the next (idle in particular measures RSS growth).
         with server.running(scenario.env):
@@ -1115,6 +1170,8 @@ ROWS = [
     ("idle-2000", "connects/s", lambda r: r["connects_per_s"]),
     ("idle-10000", "KiB per connection", lambda r: r["kib_per_connection"]),
     ("idle-10000", "connects/s", lambda r: r["connects_per_s"]),
+    ("idle-100000", "connections", lambda r: r["connections"]),
+    ("idle-100000", "server processes", lambda r: r.get("server_processes", 1)),
     ("idle-100000", "KiB per connection", lambda r: r["kib_per_connection"]),
     ("idle-100000", "server RSS MiB, before", lambda r: r["rss_before_kib"] / 1024),
     ("idle-100000", "server RSS MiB, all in", lambda r: r["rss_after_kib"] / 1024),
@@ -1313,7 +1370,16 @@ def main() -> None:
         type=int,
         default=None,
         help="idle-100000 with this many connections instead (where the open-files limit "
-        "cannot be raised to 100,100: setrlimit needs CAP_SYS_RESOURCE)",
+        "cannot be raised to 100,100: setrlimit needs CAP_SYS_RESOURCE); with "
+        "--crowd-workers, what the one-process servers (the peer, SQLite) hold",
+    )
+    parser.add_argument(
+        "--crowd-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="idle-100000 on PostgreSQL through `chat serve --workers N`: one instance of "
+        "N processes holding all 100,000 connections, where one process may not",
     )
     parser.add_argument(
         "--cluster-cpus",
@@ -1388,27 +1454,47 @@ def main() -> None:
         scenarios = [s for s in scenarios if s.name in wanted]
     else:
         scenarios = [s for s in scenarios if s.default]
-    if args.crowd_connections is not None:
+    # idle-100000: what a one-process server holds ("one_process"), and what the workers
+    # of --crowd-workers hold together ("connections").
+    scenarios = [
+        dataclasses.replace(
+            s, args={**s.args, "one_process": args.crowd_connections or s.args["connections"]}
+        )
+        if s.mode == "crowd"
+        else s
+        for s in scenarios
+    ]
+    if args.crowd_workers is None:
         scenarios = [
-            dataclasses.replace(s, args={**s.args, "connections": args.crowd_connections})
+            dataclasses.replace(s, args={**s.args, "connections": s.args["one_process"]})
             if s.mode == "crowd"
             else s
             for s in scenarios
         ]
+    elif args.crowd_workers < 2 or "postgres" not in args.backends.split(","):
+        sys.exit("bench: --crowd-workers takes 2 or more, and the postgres backend")
+    # What one process must hold: a load generator splits its clients over as many
+    # processes as it needs (bench/crowd_shards.py), a server of workers over its workers
+    # (the kernel spreads them: a tenth more than the mean is left for the spread).
     most = max(
         (
-            s.args.get("connections", s.args.get("receivers", 0) + s.args.get("senders", 0))
+            s.args["one_process"]
+            if s.mode == "crowd"
+            else s.args.get("connections", s.args.get("receivers", 0) + s.args.get("senders", 0))
             + s.args.get("rooms", 0) * s.args.get("members", 0)
             for s in scenarios
         ),
         default=0,
     )
+    if args.crowd_workers is not None:
+        crowds = [s.args["connections"] for s in scenarios if s.mode == "crowd"]
+        most = max([most, *(int(n / args.crowd_workers * 1.1) for n in crowds)])
     if raise_fd_limit(most + FD_HEADROOM) < most + FD_HEADROOM:
         sys.exit(
             f"bench: {most} connections need {most + FD_HEADROOM} open files per "
             "process; raise the hard limit (`ulimit -Hn`, or run as root with "
             "CAP_SYS_RESOURCE), skip them with --only, or run idle-100000 smaller "
-            "(--crowd-connections)"
+            "(--crowd-connections) or through more workers (--crowd-workers)"
         )
     loadgen = build_loadgen()
     results: dict[str, dict] = {}
@@ -1425,7 +1511,12 @@ def main() -> None:
                     single = chat_target(tmp, "postgres", url, bus_url=args.bus_url)
                     cluster = cluster_target(tmp, url, cluster_cpus, args.bus_url)
                     single.database = cluster.database = database
-                    results["postgres"] = run_target(single, scenarios, loadgen, tmp, cluster)
+                    workers = None
+                    if args.crowd_workers is not None:
+                        workers = workers_target(tmp, url, args.crowd_workers, args.bus_url)
+                    results["postgres"] = run_target(
+                        single, scenarios, loadgen, tmp, cluster, workers
+                    )
             else:
                 sys.exit(f"bench: unknown backend {backend!r}")
     out_dir = BENCH / "results"
