@@ -110,7 +110,7 @@ async def main(
             token_file = data_dir / "tokens.txt"
             token_file.write_text("\n".join(tokens) + "\n")
             command += ["crowd", "127.0.0.1", str(port), str(connections), dialect]
-            command += [str(token_file), str(lobby), "0"]
+            command += [str(token_file), str(lobby), "0"]  # FIRST: it holds them all
         await trio.sleep(1)
         gc.collect()
         before, snap_before = objects_by_type(), tracemalloc.take_snapshot()

@@ -4,8 +4,12 @@ A session is split by job; each part is made the first time it is needed, so an 
 connection (most of them, in a big chat) has none of them:
 
 - `ClientSession` (here): the receive loop, the handler task and its inbox, the
-  subscriptions, the frame limits, and the lifecycle: how the connection ends and with
-  which close code;
+  subscriptions, and the lifecycle: how the connection ends and with which close code.
+  Two parts of it live in modules of their own, as mixins on the same object (its
+  slots are here: one object per connection): `chat.ws.session_limits` counts the
+  client's frames against the server's limits, and `chat.ws.session_requests` answers
+  its requests in order; what it needs of the connection, the dialect and the
+  registries is in `chat.ws.session_contracts`;
 - `chat.ws.outbox.Outbox`: frames written now (the fast path) or queued for the writer
   task; eviction of a slow consumer; the close marker and the close frame. Made with the
   first frame sent to the client;
@@ -71,22 +75,31 @@ from __future__ import annotations
 import itertools
 import logging
 from array import array
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 import trio
 from trio_websocket import ConnectionClosed
 
 from ..broadcaster import Broadcaster, Encoder, Subscription, Topic
-from ..errors import ChatError, RateLimited, Unavailable
-from ..pending_message import PendingMessage
 from ..service import Identity
-from .frame_limits import Allowance, FrameLimits
+from .frame_limits import FrameLimits
 from .frames import text_frame
 from .held import HeldFrames
-from .outbox import Connection, Outbox, OutboxSettings, WriteStream
+from .outbox import Outbox, OutboxSettings, WriteStream
 from .request_order import RequestOrder
+from .session_contracts import FrameHandler, Registry, SessionConnection
+from .session_limits import CLOSE_POLICY_VIOLATION, MAX_REFUSALS, SessionLimits
+from .session_requests import SessionRequests
+
+# Imported from here by the dialects, the server and the tests.
+__all__ = [
+    "CLOSE_POLICY_VIOLATION",
+    "MAX_REFUSALS",
+    "ClientSession",
+    "FrameHandler",
+    "Registry",
+    "SessionConnection",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,81 +110,18 @@ _TaskFunction = Callable[..., Awaitable[object]]
 #: TCP flow control pushes back on a client that pipelines requests.
 INBOX_SIZE = 16
 
-#: A request's answer (frames of history) is written in pieces of at most this many
-#: bytes: few writes for a page, and still the outbox's back-pressure for a long one.
-ANSWER_WRITE_BYTES = 64 * 1024
-
 CLOSE_GOING_AWAY = 1001
 #: Sent to every client when the server drains before a restart (`chat.drain`): connect
 #: again (to another instance) and resume.
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
-CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
-#: A connection that collects more rate-limit refusals than this within
-#: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.
-MAX_REFUSALS = 10
-REFUSAL_WINDOW_S = 60.0
 
-
-def _flood_reason(error: RateLimited) -> str:
-    """The close reason for a client that kept going past a limit: "rate limit exceeded:
-    too many room changes" (the refusal's text without its "try again")."""
-    return f"rate limit exceeded: {str(error).partition(':')[0]}"
-
-
-class Registry(Protocol):
-    """Keeps track of open sessions (`chat.revocations`, `chat.presence`, `chat.notices`):
-    told when one starts (`file`), becomes someone else (`refile`) and ends (`unfile`).
-    All three are synchronous, so a cancellation can never leave a session half-filed.
-    Registries are shared, not per session: an idle connection pays one attribute."""
-
-    def file(self, session: ClientSession) -> None: ...
-
-    def refile(self, session: ClientSession, before: Identity | None) -> None: ...
-
-    def unfile(self, session: ClientSession) -> None: ...
-
-
-class SessionConnection(Connection, Protocol):
-    """The WebSocket connection a session reads (trio-websocket's, `chat.ws.transport`)."""
-
-    async def next_message(self) -> str | bytes | None:
-        """The client's next message, or None once `wake` was called."""
-
-    def message_nowait(self) -> str | bytes | None:
-        """`next_message` if it needs no read, else `trio.WouldBlock`."""
-
-    async def read(self) -> None:
-        """Read what the client sent next (one round of the reader)."""
-
-    @property
-    def wakeable(self) -> bool:
-        """Whether `wake` ends a wait in `next_message` at once."""
-
-    def wake(self) -> None: ...
-
-
-class FrameHandler(Protocol):
-    """What the frames on one connection mean (see `chat.ws.dispatch`)."""
-
-    async def start(self) -> None:
-        """Called by the handler task before the first frame (subscribe, greet, ...)."""
-
-    async def handle(self, message: str | bytes) -> None:
-        """Handle one frame from the client. Domain errors become error frames here."""
-
-    def error_frame(self, problem: str) -> str | None:
-        """An error frame saying `problem` in the client's dialect, or None if the dialect
-        closes without one (sent before a close from outside, `close_nowait`)."""
-
-    def refusal_frame(self, error: RateLimited) -> str:
-        """The error frame in the client's dialect for a WebSocket ping over its limit."""
-
-
-class ClientSession:
-    """A connected WebSocket client, as the dialects and the broadcaster see it."""
+class ClientSession(SessionLimits, SessionRequests):
+    """A connected WebSocket client, as the dialects and the broadcaster see it (its
+    frame limits counted by `chat.ws.session_limits`, its requests answered by
+    `chat.ws.session_requests`)."""
 
     # Slots: there is one of these per connection (past 30 attributes CPython would give
     # each instance a dictionary of its own instead of sharing the keys). Each is paid by
@@ -290,106 +240,6 @@ class ClientSession:
         that client is about to be evicted as a slow consumer anyway."""
         (self._outbox or self._open_outbox()).send_nowait(text_frame(text))
 
-    async def send_history(self, text: str) -> None:
-        """`send` for a frame of history (a resumed message), charged to this connection's
-        history budget (`check_history` refuses the next request once it is spent)."""
-        if self._requests is not None:
-            await self._requests.turn()
-        await self._deliver_history((text,))
-
-    async def _deliver_history(self, texts: Sequence[str]) -> None:
-        """Frames of history (a request's own answer, or `send_history`'s one), in order,
-        charged to the history budget without waiting for the requests: one WebSocket
-        frame each, written together up to `ANSWER_WRITE_BYTES` (ten frames of history
-        in one write instead of ten: a tenth of the system calls, and of the outbox's
-        turns, for the commonest answer)."""
-        outbox = self._outbox or self._open_outbox()
-        chunk: list[bytes] = []
-        size = 0
-        for text in texts:
-            frame = text_frame(text)
-            if chunk and size + len(frame) > ANSWER_WRITE_BYTES:
-                await outbox.send(self._spend_history(b"".join(chunk)))
-                chunk, size = [], 0
-            chunk.append(frame)
-            size += len(frame)
-        if chunk:
-            await outbox.send(self._spend_history(b"".join(chunk)))
-
-    # --- frame limits (`chat.ws.frame_limits`) ---
-
-    def limit(self, allowance: Allowance) -> None:
-        """Count one frame of `allowance`'s kind on this connection, or raise `RateLimited`
-        past it (the dialect answers with its error frame, then calls `after_refusal`)."""
-        if self.limits.enabled:
-            self.limits.take(self._counts(), allowance)
-
-    def check_history(self) -> None:
-        """Raise `RateLimited` if this connection has spent its history budget: a history
-        request is then refused rather than answered."""
-        if self.limits.enabled:
-            self.limits.check_budget(self._counts(), self.limits.history_data)
-
-    def _spend_history(self, data: bytes) -> bytes:
-        """`data`, a frame of history, charged to this connection's history budget."""
-        if self.limits.enabled:
-            self.limits.spend(self._counts(), self.limits.history_data, len(data))
-        return data
-
-    def _counts(self) -> array[float]:
-        if self._frame_counts is None:
-            self._frame_counts = self.limits.new_state()
-        return self._frame_counts
-
-    async def after_refusal(self, error: ChatError) -> None:
-        """Called by a dialect once it has answered a frame with an error frame saying
-        `error`. A rate-limit refusal counts: a client that keeps going past a limit is
-        closed with 1008 (after that frame). Any other error but a database outage (which
-        is nobody's fault) means the frame was invalid (`after_invalid`)."""
-        if isinstance(error, RateLimited):
-            if self._count_refusal():
-                await self.close(CLOSE_POLICY_VIOLATION, _flood_reason(error))
-        elif not isinstance(error, Unavailable):
-            await self.after_invalid()
-
-    async def after_invalid(self) -> None:
-        """Called by a dialect once it has answered an invalid frame with its error frame:
-        past the connection's allowance of invalid frames, each counts as a rate-limit
-        refusal (`after_refusal`)."""
-        if not self.limits.enabled:
-            return
-        try:
-            self.limits.take(self._counts(), self.limits.invalid_frames)
-        except RateLimited as error:
-            await self.after_refusal(error)
-
-    def ping_allowed(self) -> bool:
-        """Whether to answer a WebSocket ping frame with a pong (asked by
-        `chat.ws.transport.ServerConnection`, in the receive loop, so synchronous). Past
-        the connection's allowance of pings, no: the client gets its dialect's error frame
-        instead (RFC 6455 5.5.3 lets a pong answer only the latest of several pings), and
-        the refusal counts, as in `after_refusal`."""
-        if not self.limits.enabled:
-            return True
-        try:
-            self.limits.take(self._counts(), self.limits.pings)
-        except RateLimited as error:
-            if self._count_refusal():
-                self.close_nowait(CLOSE_POLICY_VIOLATION, _flood_reason(error))
-            elif self._handler is not None:
-                self.send_nowait(self._handler.refusal_frame(error))
-            return False
-        return True
-
-    def _count_refusal(self) -> bool:
-        """Note a rate-limit refusal; True once there have been more than `MAX_REFUSALS`
-        within `REFUSAL_WINDOW_S`: the client is not slowing down."""
-        now = trio.current_time()
-        recent = [t for t in self._refusals or () if now - t < REFUSAL_WINDOW_S]
-        recent.append(now)
-        self._refusals = recent
-        return len(recent) > MAX_REFUSALS
-
     def set_identity(self, identity: Identity) -> None:
         """Become `identity` (a client may switch user by authenticating again)."""
         before, self.identity = self.identity, identity
@@ -412,47 +262,6 @@ class ClientSession:
     def on_removal(self, listener: Callable[[int], None]) -> None:
         """Call `listener(room_id)` whenever the user stops being a member of a room."""
         self._removal_listeners = (*self._removal_listeners, listener)
-
-    # --- requests and pipelined writes (`chat.ws.request_order`) ---
-
-    def _request_order(self) -> RequestOrder:
-        if self._requests is None:
-            self._requests = RequestOrder(client_gone=self.peer_gone)
-        return self._requests
-
-    async def launch_request(self, answer: Callable[[], Awaitable[Sequence[str]]]) -> None:
-        """Run `answer` (a database query turned into frames) as a task of this session's
-        nursery, and send the frames it returns, one each, once every request launched
-        before it has sent its own (`chat.ws.request_order`). Returns as soon as the task
-        is started, so the client's next frame is handled while the query runs; waits only
-        while `MAX_REQUESTS` are running. The task waits for the writes the client
-        pipelined before it (the answer includes what it just sent), and is cancelled if
-        the client disconnects. Requests read history (``history N``, a support thread):
-        the frames are charged to the connection's history budget (`check_history`)."""
-        if self._nursery is None:
-            return  # the session is over: nobody to answer
-        # The request's task is the session's (its nursery, open: the handler that calls
-        # this runs in it): a disconnect or a shutdown cancels it with the other tasks.
-        await self._request_order().launch(self._start_soon, answer, self._deliver_history)
-
-    def track_write(self, pending: PendingMessage) -> None:
-        """Remember a pipelined write, so that a later read can wait for it."""
-        self._request_order().track_write(pending)
-
-    async def writes_settled(self) -> None:
-        """Wait until every write this client pipelined is committed (or failed): a read
-        that follows a write sees it."""
-        if self._requests is not None:
-            await self._requests.writes_settled()
-
-    def bound_to_client(self) -> AbstractContextManager[trio.CancelScope]:
-        """A cancel scope the receive loop cancels when the client disconnects.
-
-        Work that only produces an answer for this client (a history query) runs inside
-        one: there is no point finishing it for nobody. Writes (posting a message) do not:
-        what the client sent before it left is still stored.
-        """
-        return self._request_order().bound_to_client()
 
     # --- subscriptions ---
 
