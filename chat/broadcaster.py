@@ -185,6 +185,16 @@ class Broadcaster:
         publishers). Raises `trio.BrokenResourceError` once the broadcaster has stopped."""
         await self._inbox_send.send(events)
 
+    def publish_nowait(self, events: list[Event]) -> None:
+        """`publish` without waiting: raises `trio.WouldBlock` if the inbox is full.
+
+        Batches published one after the other this way, with no schedule point between
+        them, reach `run` together, which delivers them as one (a connection gets one
+        write for all of them): the writer publishes what other instances committed
+        before its own batch, then its own, and `publish` would let `run` deliver the
+        first alone (a send on a channel is a schedule point)."""
+        self._inbox_send.send_nowait(events)
+
     def deliver(self, events: list[Event]) -> None:
         """Fan a batch of events out now. Never waits.
 

@@ -546,7 +546,13 @@ class MessageWriter:
             for item, room, skip in items
             for topic in (topics_for(room) if isinstance(item, Message) else (room_topic(room.id),))
         ]
-        await self._broadcaster.publish(events)
+        try:
+            # No schedule point here: what one step of the writer publishes (another
+            # instance's batch, then ours) is delivered together, one write per
+            # connection (`Broadcaster.publish_nowait`).
+            self._broadcaster.publish_nowait(events)
+        except trio.WouldBlock:
+            await self._broadcaster.publish(events)  # the fan-out is behind: wait
         self._position = items[-1][0].position
         if self._followers:
             published = [(item, room) for item, room, _skip in items]

@@ -177,6 +177,27 @@ async def test_run_delivers_batches_in_the_order_they_were_published() -> None:
     assert b"".join(a.offers) == frames(*(f"m{n}" for n in range(10, 20)))
 
 
+async def test_batches_published_in_one_step_reach_each_subscriber_in_one_offer() -> None:
+    broadcaster = Broadcaster()
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(1), a, body)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        # Another instance's batch, then ours, with no schedule point between them.
+        broadcaster.publish_nowait(events(message(10), message(11)))
+        broadcaster.publish_nowait(events(message(12)))
+        await broadcaster.wait_for_position(12)
+        nursery.cancel_scope.cancel()
+    assert a.offers == [frames("m10", "m11", "m12")]
+
+
+def test_publish_nowait_refuses_a_batch_when_the_inbox_is_full() -> None:
+    broadcaster = Broadcaster(inbox_size=1)
+    broadcaster.publish_nowait(events(message(10)))
+    with pytest.raises(trio.WouldBlock):
+        broadcaster.publish_nowait(events(message(11)))
+
+
 async def test_wait_for_position_returns_once_the_position_is_delivered() -> None:
     broadcaster = Broadcaster()
     reached: list[int] = []

@@ -42,9 +42,11 @@ class RecordingBroadcaster(Broadcaster):
     def __init__(self) -> None:
         super().__init__()
         self.delivered: list[tuple[int, str, int | None]] = []
+        self.batches: list[list[str]] = []  # the bodies of each delivery, as delivered
 
     def deliver(self, events: list[Event]) -> None:
         self.delivered.extend((e.item.id, e.item.body, e.skip) for e in events)
+        self.batches.append([e.item.body for e in events])
         super().deliver(events)
 
     def bodies(self) -> list[str]:
@@ -400,6 +402,17 @@ async def test_our_batch_after_a_gap_waits_for_the_bus_to_bring_what_came_first(
         await h.delivered_up_to(2)
         assert h.broadcaster.bodies() == ["earlier", "ours"]
         assert h.writer.table_reads == {}
+
+
+async def test_what_came_first_from_elsewhere_is_delivered_with_our_batch_in_one_go() -> None:
+    # One delivery, so each connection gets one write for both (not one per batch).
+    async with running(carrying=True) as h:
+        (earlier,) = await _elsewhere(h.store, "earlier")
+        h.nursery.start_soon(h.post, "ours")
+        await trio.testing.wait_all_tasks_blocked()
+        h.writer.carried([earlier])
+        await h.delivered_up_to(2)
+        assert h.broadcaster.batches == [["earlier", "ours"]]
 
 
 async def test_our_batch_is_carried_to_the_other_instances() -> None:
