@@ -347,6 +347,11 @@ async def _backlog(clients: Clients, user: Account, room: int, since: int) -> li
     entered = await ws.request(
         {"Type": "enter", "RoomID": room, "SinceID": since, "Presence": False}
     )
+    # A new connection outside the room may hear its activity before it enters: the
+    # room's activity window, opened by a message sent just before, ends with a frame to
+    # every connection of its members (docs/PROTOCOL.md, "Activity in your other rooms").
+    while entered["Type"] == "activity" and entered["RoomID"] == room:
+        entered = await ws.receive()
     assert entered["Type"] == "entered", entered
     frames = []
     while True:
