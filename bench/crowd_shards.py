@@ -12,6 +12,7 @@ latency of every delivery and what was lost. Closing their stdin ends them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -29,15 +30,14 @@ class Shard:
     first: int
     connections: int
     process: subprocess.Popen
-    pending: str = ""
+    pending: str = ""  # what it wrote after its last complete line
     lines: list[dict] = field(default_factory=list)
+    ended: bool = False  # its stdout closed
 
     @property
     def stdout(self) -> IO[str]:
         assert self.process.stdout is not None
         return self.process.stdout
-
-    ended: bool = False
 
     def read(self) -> None:
         """What the shard wrote since the last read, split into lines (read from the
@@ -87,10 +87,8 @@ class CrowdShards:
     def __exit__(self, *_: object) -> None:
         for shard in self.shards:
             if shard.process.stdin is not None and not shard.process.stdin.closed:
-                try:
+                with contextlib.suppress(BrokenPipeError):  # it ended already
                     shard.process.stdin.close()
-                except BrokenPipeError:
-                    pass
         for shard in self.shards:
             try:
                 shard.process.wait(60)

@@ -1461,25 +1461,22 @@ def main() -> None:
         scenarios = [s for s in scenarios if s.name in wanted]
     else:
         scenarios = [s for s in scenarios if s.default]
-    # idle-100000: what a one-process server holds ("one_process"), and what the workers
-    # of --crowd-workers hold together ("connections").
+    if args.crowd_workers is not None and (
+        args.crowd_workers < 2 or "postgres" not in args.backends.split(",")
+    ):
+        sys.exit("bench: --crowd-workers takes 2 or more, and the postgres backend")
+
+    def crowd_args(a: dict) -> dict:
+        """idle-100000: what a one-process server holds ("one_process"), and what the
+        workers of --crowd-workers hold together ("connections")."""
+        one_process = args.crowd_connections or a["connections"]
+        together = a["connections"] if args.crowd_workers is not None else one_process
+        return {**a, "one_process": one_process, "connections": together}
+
     scenarios = [
-        dataclasses.replace(
-            s, args={**s.args, "one_process": args.crowd_connections or s.args["connections"]}
-        )
-        if s.mode == "crowd"
-        else s
+        dataclasses.replace(s, args=crowd_args(s.args)) if s.mode == "crowd" else s
         for s in scenarios
     ]
-    if args.crowd_workers is None:
-        scenarios = [
-            dataclasses.replace(s, args={**s.args, "connections": s.args["one_process"]})
-            if s.mode == "crowd"
-            else s
-            for s in scenarios
-        ]
-    elif args.crowd_workers < 2 or "postgres" not in args.backends.split(","):
-        sys.exit("bench: --crowd-workers takes 2 or more, and the postgres backend")
     # What one process must hold: a load generator splits its clients over as many
     # processes as it needs (bench/crowd_shards.py), a server of workers over its workers
     # (the kernel spreads them: a tenth more than the mean is left for the spread).

@@ -385,6 +385,26 @@ class JsonClient:
         return await self.receive()
 
 
+#: Notices that may reach a /ws connection just opened before the answer to its first
+#: request, about a membership made before it connected through another instance: the
+#: bus may bring them late (the HTTP answer does not wait for every instance to hear).
+LATE_MEMBERSHIP_NOTICES = ("joined", "room-created", "invited")
+
+
+async def answer_past_early_frames(ws: JsonClient, frame: dict[str, Any]) -> Any:
+    """The answer to `frame` (an ``enter``, say) on a connection just opened, past the
+    frames about what happened before it connected: late membership notices
+    (`LATE_MEMBERSHIP_NOTICES`), and activity of the room `frame` names (its activity
+    window, opened by a message sent before, ends with a frame to every member's
+    connection; activity is best effort, docs/PROTOCOL.md)."""
+    answer = await ws.request(frame)
+    while answer["Type"] in LATE_MEMBERSHIP_NOTICES or (
+        answer["Type"] == "activity" and answer["RoomID"] == frame.get("RoomID")
+    ):
+        answer = await ws.receive()
+    return answer
+
+
 class TalkerClient:
     """A TokenTalker WebSocket client (specs 000/002) with timeouts on every wait."""
 

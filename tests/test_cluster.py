@@ -14,7 +14,6 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -32,6 +31,7 @@ from support import (
     JsonClient,
     Server,
     account,
+    answer_past_early_frames,
     create_room,
     http_client,
     open_clients,
@@ -100,27 +100,9 @@ async def instances(
         yield started
 
 
-# Notices of a membership made through the other instance, which the bus may bring to a
-# connection opened after it (the HTTP answer does not wait for every instance to hear).
-_LATE_MEMBERSHIP_NOTICES = ("joined", "room-created", "invited")
-
-
-async def _answer_past_late_notices(ws: JsonClient, frame: dict[str, Any]) -> Any:
-    """The answer to `frame`, past the membership notices that may reach a connection
-    just opened (`_LATE_MEMBERSHIP_NOTICES`)."""
-    answer = await ws.request(frame)
-    while answer["Type"] in _LATE_MEMBERSHIP_NOTICES:
-        answer = await ws.receive()
-    return answer
-
-
 async def _enter(ws: JsonClient, room_id: int, **extra: object) -> None:
     frame = {"Type": "enter", "RoomID": room_id, "Presence": False, **extra}
-    entered = await _answer_past_late_notices(ws, frame)
-    # The room's activity window, opened by a message sent before this connection was,
-    # may end with a frame to it before it is in the room (activity is best effort).
-    while entered["Type"] == "activity" and entered["RoomID"] == room_id:
-        entered = await ws.receive()
+    entered = await answer_past_early_frames(ws, frame)
     assert entered["Type"] == "entered", entered
 
 

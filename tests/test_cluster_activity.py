@@ -6,15 +6,22 @@ through one instance is followed on the others."""
 from __future__ import annotations
 
 from cluster import Instance
-from support import JsonClient, account, create_room, http_client, open_clients
-from test_cluster import _answer_past_late_notices, _enter, database_url, pair, redis
+from support import (
+    JsonClient,
+    account,
+    answer_past_early_frames,
+    create_room,
+    http_client,
+    open_clients,
+)
+from test_cluster import _enter, database_url, pair, redis
 
 __all__ = ["database_url", "pair", "redis"]  # fixtures, shared with test_cluster.py
 
 
 async def _watching(ws: JsonClient) -> JsonClient:
     """A connection in no room, answered once: it hears every room's activity."""
-    assert (await _answer_past_late_notices(ws, {"Type": "enter", "RoomID": 0}))["Type"] == "left"
+    assert (await answer_past_early_frames(ws, {"Type": "enter", "RoomID": 0}))["Type"] == "left"
     return ws
 
 

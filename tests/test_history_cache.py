@@ -28,6 +28,7 @@ from support import (
     JsonClient,
     Server,
     account,
+    answer_past_early_frames,
     chat_environ,
     create_room,
     http_client,
@@ -344,14 +345,9 @@ async def _backlog(clients: Clients, user: Account, room: int, since: int) -> li
     """What a resume from `since` sends after ``entered``: every frame until none comes
     for a moment (the room is quiet meanwhile)."""
     ws = await clients.json("/ws", token=user.token)
-    entered = await ws.request(
-        {"Type": "enter", "RoomID": room, "SinceID": since, "Presence": False}
+    entered = await answer_past_early_frames(
+        ws, {"Type": "enter", "RoomID": room, "SinceID": since, "Presence": False}
     )
-    # A new connection outside the room may hear its activity before it enters: the
-    # room's activity window, opened by a message sent just before, ends with a frame to
-    # every connection of its members (docs/PROTOCOL.md, "Activity in your other rooms").
-    while entered["Type"] == "activity" and entered["RoomID"] == room:
-        entered = await ws.receive()
     assert entered["Type"] == "entered", entered
     frames = []
     while True:
