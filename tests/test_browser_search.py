@@ -178,6 +178,9 @@ async def test_more_results_pages_back_and_only_in_narrows_to_the_room_shown(
 
     def scenario(browser):
         client = _signed_in(browser, server, "bob")
+        # "only in" offers the room shown when the search opens: the lobby, once entered
+        # (online comes first: the socket is open before its "entered" answers).
+        client.wait_for_room("lobby")
         search(client, "deploy")
         results = client.page.locator("#results .result")
         expect(results).to_have_count(20, timeout=WAIT_MS)
