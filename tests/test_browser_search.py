@@ -198,6 +198,48 @@ async def test_more_results_pages_back_and_only_in_narrows_to_the_room_shown(
     await in_browser(scenario)
 
 
+async def test_before_a_room_is_shown_search_offers_no_only_in_and_searches_every_room(
+    server: Server,
+) -> None:
+    import re
+
+    from playwright.sync_api import expect
+
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "ops", bob)
+    await _post(server, alice, 1, "lobby deploy")
+    await _post(server, alice, room_id, "ops deploy")
+
+    def scenario(browser):
+        client = open_client(browser, server.http)
+        # The page's socket never hears "entered": it stays online with no room shown.
+        held = []
+
+        def route(ws: Any) -> None:
+            to_server = ws.connect_to_server()
+
+            def from_server(message: str | bytes) -> None:
+                if isinstance(message, str) and '"Type":"entered"' in message.replace(" ", ""):
+                    held.append(message)
+                    return
+                ws.send(message)
+
+            to_server.on_message(from_server)
+
+        client.page.route_web_socket(re.compile(r"/ws(\?|$)"), route)
+        client.log_in("bob", PASSWORD)
+        search(client, "deploy")
+        results = client.page.locator("#results .result")
+        expect(results).to_have_count(2, timeout=WAIT_MS)
+        assert held, "the page was shown a room after all"
+        expect(client.page.locator("#search-here-label")).to_be_hidden()
+        assert set(results.locator(".where").all_text_contents()) == {"lobby", "ops"}
+        client.screenshot("search-before-a-room")
+        _no_script_errors(client)
+
+    await in_browser(scenario)
+
+
 async def test_a_snippet_is_text_with_only_the_words_found_marked(server: Server) -> None:
     from playwright.sync_api import expect
 

@@ -3,8 +3,8 @@
 // with its room, its sender, when, and the words found highlighted. The server's
 // Snippet is plain text and matches in turn; it goes into the page as text nodes and
 // <mark> elements, never as HTML. "More results" asks for the next page (before=),
-// "only in" narrows the search to the room shown, and a result opens its room at the
-// message, in its context (context.js).
+// "only in" narrows the search to the room shown (offered once a room is), and a result
+// opens its room at the message, in its context (context.js).
 
 import { describeFiles } from "./attachments.js";
 
@@ -40,8 +40,13 @@ function open() {
     search.here = shown;
     $("#search-here").checked = false;
   }
-  const { name, kind } = lent.room(shown);
-  $("#search-room").textContent = kind === "direct" ? name : `#${name}`;
+  // No room shown yet (the page is still entering its first): nothing to narrow to,
+  // so "only in" is not offered, and the search is over every room.
+  $("#search-here-label").hidden = shown === null;
+  if (shown !== null) {
+    const { name, kind } = lent.room(shown);
+    $("#search-room").textContent = kind === "direct" ? name : `#${name}`;
+  }
   $("#room").hidden = true;
   $("#search-view").hidden = false;
   ask();
