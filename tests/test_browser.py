@@ -753,6 +753,43 @@ async def test_the_page_fits_a_390_pixel_phone_without_sideways_scrolling(
     await in_browser(scenario)
 
 
+async def test_the_header_shows_a_short_name_whole_beside_the_search_box(server: Server) -> None:
+    def scenario(browser):
+        for width in (960, 850, 720):  # three layouts of the header: see style.css
+            screen = {"viewport": {"width": width, "height": 600}}
+            client = open_client(browser, server.http, screen=screen)
+            client.register(f"bob{width}")
+            whoami = client.page.locator("#whoami")
+            assert whoami.text_content() == f"bob{width}"
+            assert client.page.locator("header h1").bounding_box()["height"] < 40  # one line
+            # Not cut short: the search box gives way first.
+            assert whoami.evaluate("(e) => e.scrollWidth <= e.clientWidth"), width
+            assert client.page.locator("#search-q").bounding_box()["width"] > 100, width
+            assert client.fits_sideways(), width
+            client.screenshot(f"header-{width}")
+            client.page.context.close()
+
+    await in_browser(scenario)
+
+
+async def test_a_long_name_in_the_header_ends_in_an_ellipsis_and_pushes_nothing_off(
+    server: Server,
+) -> None:
+    def scenario(browser):
+        client = open_client(
+            browser, server.http, screen={"viewport": {"width": 720, "height": 600}}
+        )
+        client.register("a-person-with-a-rather-long-name-indeed")
+        whoami = client.page.locator("#whoami")
+        assert whoami.evaluate("(e) => getComputedStyle(e).textOverflow") == "ellipsis"
+        assert client.page.locator("#logout").is_visible()
+        assert client.page.locator("#search-q").bounding_box()["width"] > 100
+        assert client.fits_sideways()
+        client.screenshot("header-long-name")
+
+    await in_browser(scenario)
+
+
 async def test_on_a_phone_the_rooms_button_shows_a_direct_message_arrived(
     server: Server,
 ) -> None:
