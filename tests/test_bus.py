@@ -7,7 +7,7 @@ schema) or a Redis of its own; the server-level behaviour is in tests/test_clust
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,12 @@ import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
 from support import STEP, add_message, pg_session
 
-from chat.bus import open_bus, route_events
-from chat.bus.postgres import PostgresBus
+from chat.bus import Envelope, open_bus, route_events
+from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
 from chat.bus.redis import RedisBus
 from chat.config import Config
 from chat.errors import ChatError, Unavailable
-from chat.store import NewMessage, open_store
+from chat.store import Added, NewMessage, open_store
 from chat.store.postgres import PostgresStore
 
 
@@ -127,6 +127,27 @@ async def test_postgres_events_reach_other_instances_but_not_their_sender(
     await receiver.send_event({"kind": "marker"})
     await heard_by_sender.until(lambda: heard_by_sender.events != [], "the marker")
     assert heard_by_sender.events == [{"kind": "marker"}]
+
+
+async def test_the_notifications_sent_with_a_commit_reach_other_instances_in_their_order(
+    nursery: trio.Nursery, store: PostgresStore
+) -> None:
+    receiver, heard = PostgresBus(store, "receiver"), Heard()
+    await nursery.start(receiver.run, heard.wake, heard.event)
+    sender = Envelope(store.cluster_id, "sender")
+    alice = await store.create_user("alice", "hash")
+
+    def notifications(added: Sequence[Added]) -> list[tuple[str, str]]:
+        # Several payloads for one batch, as a batch too large for one NOTIFY has.
+        sealed = (sender.seal({"type": "part", "n": n, "of": len(added)}) for n in range(5))
+        return [(EVENTS_CHANNEL, payload) for payload in sealed if payload is not None]
+
+    await store.add_messages(
+        [NewMessage(store.lobby_id, alice.id, "one"), NewMessage(store.lobby_id, alice.id, "two")],
+        notify=notifications,
+    )
+    await heard.until(lambda: len(heard.events) == 5, "the five notifications")
+    assert heard.events == [{"type": "part", "n": n, "of": 2} for n in range(5)]
 
 
 # --- Redis ---
