@@ -170,8 +170,12 @@ async def serve(
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
-        # Sends what this instance commits to the others (none on the local bus).
-        carrier = Carrier(bus, enabled=config.bus_carry)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        # Sends what this instance commits to the others (none on the local bus), while
+        # presence hears any: a lone instance carries nothing.
+        carrier = Carrier(
+            bus, enabled=config.bus_carry, listening=lambda: presence.instance_count() > 1
+        )
         writer = MessageWriter(
             store,
             broadcaster,
@@ -183,7 +187,6 @@ async def serve(
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = Notices(bus)
-        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
         # Fed by the writer (each published batch) and by the notices (rooms joined).
         activity = Activity(store, lobby.id, failures=failures)
         writer.follow(activity.offer)

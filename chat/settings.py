@@ -233,7 +233,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         value.switch,
         "`on` (the default): each instance sends the messages and changes it commits to "
-        "the others on the bus, and reads the table only for a gap the bus did not fill; "
+        "the others it hears (none: nothing is sent), and reads the table only for a gap "
+        "the bus did not fill; "
         "`off`: the bus only wakes the others, which read every message from the table "
         "(each wake-up then costs every instance a query; for diagnosis and tests).",
     ),

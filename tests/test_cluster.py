@@ -20,8 +20,10 @@ import trio
 from cluster import (
     Instance,
     RedisServer,
+    instance_config,
     open_cluster,
     running_redis,
+    start_instance,
     start_redis,
     wait_for_log,
 )
@@ -40,7 +42,7 @@ from support import (
     throwaway_postgres_schema,
     wait_for_a_waiter_on_the_id_lock,
 )
-from test_metrics import scrape, value
+from test_metrics import scrape, until, value
 from test_support import operator, support_client
 
 from chat.config import Config
@@ -497,10 +499,43 @@ async def _five_messages_from_b_heard_on_a(instances: list[Instance]) -> None:
 async def test_messages_cross_instances_on_the_bus_not_through_the_table(
     pair: list[Instance],
 ) -> None:
-    await _five_messages_from_b_heard_on_a(pair)
     a, b = pair
+    # Carried once each has heard the other (presence: within moments of starting).
+    await until(a.server, "chat_cluster_instances", 2)
+    await until(b.server, "chat_cluster_instances", 2)
+    await _five_messages_from_b_heard_on_a(pair)
     assert value(await scrape(b.server), "chat_bus_carried_items_total", direction="out") >= 5
     assert value(await scrape(a.server), "chat_bus_carried_items_total", direction="in") >= 5
+
+
+CARRIED = "chat_bus_carried_items_total"
+
+
+async def test_a_lone_instance_carries_nothing_until_another_is_heard(
+    tmp_path: Path, database_url: str, redis: RedisServer | None
+) -> None:
+    bus_url = redis.url if redis is not None else None
+    async with open_cluster(tmp_path, database_url, 1, bus_url=bus_url) as (a,):
+        alice = await account(a.server, "alice")
+        async with open_clients(a.server) as on_a:
+            talker = await on_a.talker(token=alice.token, name="alice")
+            await talker.say("to nobody else")
+            await until(a.server, "chat_messages_stored_total", 1)
+            assert value(await scrape(a.server), CARRIED, direction="out") == 0
+        config = instance_config(tmp_path, database_url, 2, bus_url=bus_url)
+        b = await start_instance(config, tmp_path / "instance-2.log")
+        try:
+            await until(a.server, "chat_cluster_instances", 2)
+            bob = await account(b.server, "bob")
+            async with open_clients(a.server) as on_a, open_clients(b.server) as on_b:
+                listener = await on_b.talker(token=bob.token, name="bob")
+                talker = await on_a.talker(token=alice.token, name="alice")
+                await talker.say("now carried")
+                assert (await listener.receive())["message"] == "now carried"
+            assert value(await scrape(a.server), CARRIED, direction="out") == 1
+            assert value(await scrape(b.server), CARRIED, direction="in") == 1
+        finally:
+            await b.stop()
 
 
 async def test_with_carrying_off_every_instance_reads_the_others_messages_from_the_table(

@@ -8,7 +8,7 @@ delivers. Fast: no socket, no database."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from chat.bus.local import LocalBus
 from chat.errors import Gone, Unavailable
 from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter
 from chat.pending_message import PendingMessage
-from chat.store import Message, NewMessage, Room
+from chat.store import Change, Message, NewMessage, Room
 from chat.task_failures import TaskFailures
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -113,14 +113,18 @@ def new_store() -> MemoryMessages:
 
 @asynccontextmanager
 async def running(
-    store: MemoryMessages | None = None, *, carrying: bool = False
+    store: MemoryMessages | None = None,
+    *,
+    carrying: bool = False,
+    heard: Callable[[], bool] | None = None,
 ) -> AsyncIterator[Harness]:
     """A writer and its broadcaster running on `store`, stopped (cancelled) on exit;
-    `carrying`: as one instance of a cluster whose bus carries committed items."""
+    `carrying`: as one instance of a cluster whose bus carries committed items, which
+    hears another instance whenever `heard` says so (always, if None)."""
     store = store or new_store()
     broadcaster, failures = RecordingBroadcaster(), TaskFailures()
     bus = CarryingBus() if carrying else RecordingBus()
-    carrier = Carrier(bus) if carrying else None
+    carrier = Carrier(bus, listening=heard) if carrying else None
     writer = MessageWriter(store, broadcaster, bus, carrier=carrier, failures=failures)
     # Holds the broadcaster, the writer and the carrier; the end of the block cancels them.
     async with trio.open_nursery() as nursery:
@@ -415,14 +419,34 @@ async def test_what_came_first_from_elsewhere_is_delivered_with_our_batch_in_one
         assert h.broadcaster.batches == [["earlier", "ours"]]
 
 
+def _carried_items(h: Harness) -> list[tuple[Message | Change, Room]]:
+    """What the one payload the bus sent carries, as another instance decodes it."""
+    assert isinstance(h.bus, CarryingBus)
+    (payload,) = h.bus.payloads
+    event = {"type": "carried", "items": [json.loads(text) for text in payload.texts]}
+    carried = decode(event)
+    assert carried is not None
+    return carried.items
+
+
 async def test_our_batch_is_carried_to_the_other_instances() -> None:
     async with running(carrying=True) as h:
         pending = await h.post("ours")
         await trio.testing.wait_all_tasks_blocked()
-        (payload,) = h.bus.payloads
-        event = {"type": "carried", "items": [json.loads(text) for text in payload.texts]}
-        carried = decode(event)
-        assert carried is not None and carried.items == [(await pending.result(), LOBBY)]
+        assert _carried_items(h) == [(await pending.result(), LOBBY)]
+
+
+async def test_an_instance_that_hears_no_other_carries_nothing() -> None:
+    others = False
+    async with running(carrying=True, heard=lambda: others) as h:
+        await h.post("alone")
+        await trio.testing.wait_all_tasks_blocked()
+        assert h.bus.payloads == []
+        assert h.bus.announced == [1]  # the wake-up still goes out: nobody misses it
+        others = True
+        pending = await h.post("heard")
+        await trio.testing.wait_all_tasks_blocked()
+        assert _carried_items(h) == [(await pending.result(), LOBBY)]
 
 
 async def test_items_carried_from_elsewhere_are_not_carried_again() -> None:

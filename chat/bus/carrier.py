@@ -12,6 +12,13 @@ commit) leaves a gap in the positions that the receivers see and fill from the t
 (`MessageWriter`, ``GAP_GRACE_S``); on PostgreSQL the commit's own notification wakes them
 for it, on Redis the position announced after the commit or the poll does.
 
+So an instance that hears no other (`listening` says so: presence knows every live
+instance, `chat.presence`) carries nothing. A lone instance on PostgreSQL would otherwise
+encode every batch for nobody, send it, and hear it back on its own listening connection
+(issue 27: a tenth of its CPU per delivery in fanout-100). An instance that starts is
+heard within moments (its first presence snapshot goes out as it starts); until then it
+finds what it was not carried in the table, woken as always.
+
 Memory: what waits to be sent is bounded (`MAX_WAITING`). Past it the oldest items are
 dropped and replaced by a read marker ("read the table up to N"), which is all the
 receivers need to find them.
@@ -23,7 +30,7 @@ Ownership: the carrier owns its queue; `run` is a child of the root nursery
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
@@ -44,11 +51,15 @@ class Carrier:
     """Owns the items waiting to be carried to the other instances, and the task that
     sends them."""
 
-    def __init__(self, bus: Bus, *, enabled: bool = True) -> None:
+    def __init__(
+        self, bus: Bus, *, enabled: bool = True, listening: Callable[[], bool] | None = None
+    ) -> None:
         self._bus = bus
         #: Whether committed items travel on the bus at all: not with one instance (the
         #: local bus), nor with ``CHAT_BUS_CARRY=off`` (every instance reads the table).
         self.enabled = enabled and bus.carries
+        # Whether another instance is heard now (None: assume so); asked per batch.
+        self._listening = listening
         self._waiting: list[Item] = []
         self._read = 0  # a read marker to send: positions up to it are in the table
         self._ready = trio.Event()  # set while something waits to be sent
@@ -64,10 +75,18 @@ class Carrier:
         (`notifications`) rather than by `carry` (PostgreSQL's bus)."""
         return self.enabled and self._bus.carries_with_commit
 
+    @property
+    def heard(self) -> bool:
+        """Whether another instance is heard now: carrying to nobody is skipped."""
+        return self._listening is None or self._listening()
+
     def notifications(self, items: Sequence[Item]) -> list[tuple[str, str]]:
         """The notifications (channel, payload) that carry `items` to the other
-        instances, for the store to send with their commit (`with_commit` buses). Never
-        waits: called by the store, between the commit and its answer."""
+        instances, for the store to send with their commit (`with_commit` buses); none
+        while no other instance is heard. Never waits: called by the store, between the
+        commit and its answer."""
+        if not self.heard:
+            return []
         payloads = pack(items, 0, self._bus.max_payload_bytes)
         self.payloads_sent += len(payloads)
         self.items_sent += sum(len(payload.texts) for payload in payloads)
@@ -75,8 +94,8 @@ class Carrier:
 
     def carry(self, items: Sequence[Item], read: int = 0) -> None:
         """Send `items` (committed here, in position order) and a read marker to the
-        other instances, soon. Never waits."""
-        if not self.enabled:
+        other instances, soon; nothing while no other instance is heard. Never waits."""
+        if not self.enabled or not self.heard:
             return
         self._waiting.extend(items)
         if len(self._waiting) > MAX_WAITING:
