@@ -5,6 +5,7 @@ keep what they are offered; the clock is Trio's MockClock. Fast: no socket, no d
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -115,6 +116,45 @@ def test_the_subscriber_named_in_skip_does_not_get_it() -> None:
         broadcaster.subscribe(room_topic(1), subscriber, body)
     broadcaster.deliver(events(message(10), skip=1))
     assert (sender.offers, other.offers) == ([], [frames("m10")])
+
+
+def shouted(event: Event) -> str:
+    return body(event).upper()
+
+
+def odd_only(event: Event) -> str | None:
+    return body(event) if event.item.id % 2 else None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_batch_delivers_what_its_events_delivered_one_at_a_time_deliver(seed: int) -> None:
+    # Runs of one topic, topics interleaved, subscribers of several topics with different
+    # encoders (one with no frame for some events), senders skipped for their own events.
+    rng = random.Random(seed)
+    topics = [room_topic(n) for n in range(1, 4)]
+    batched, one_by_one = Broadcaster(), Broadcaster()
+    keepers: list[tuple[Keeper, Keeper]] = []
+    for n in range(rng.randint(1, 8)):
+        pair = (Keeper(n), Keeper(n))
+        keepers.append(pair)
+        for topic in rng.sample(topics, rng.randint(1, 3)):
+            encode = rng.choice([body, shouted, odd_only])
+            batched.subscribe(topic, pair[0], encode)
+            one_by_one.subscribe(topic, pair[1], encode)
+    batch = []
+    topic = rng.choice(topics)
+    for message_id in range(1, rng.randint(2, 40)):
+        if rng.random() < 0.3:
+            topic = rng.choice(topics)
+        skip = rng.choice([None, None, rng.randrange(8)])
+        batch.append(Event(topic, message(message_id), LOBBY, skip))
+    batched.deliver(batch)
+    for event in batch:
+        one_by_one.deliver([event])
+    for mine, reference in keepers:
+        assert len(mine.offers) <= 1
+        assert b"".join(mine.offers) == b"".join(reference.offers)
+    assert batched.stats == one_by_one.stats
 
 
 def test_each_event_is_encoded_once_per_encoder_not_per_subscriber() -> None:
