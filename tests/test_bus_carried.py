@@ -100,6 +100,15 @@ def test_items_are_split_across_payloads_that_each_fit_the_bus() -> None:
     assert _roundtrip(items) == items
 
 
+def test_each_item_keeps_its_own_room_when_the_room_changes_within_a_payload() -> None:
+    # Items of one room share its decoded fields only while the fields are the same.
+    (first, room), (second, _) = _message(1, "before"), _message(2, "after")
+    renamed = Room(room.id, "renamed", "group", True, 7, room.created_at)
+    items = [(first, room), (second, renamed), (_message(3, "again")[0], room)]
+    assert len(pack(items, 0, 7900)) == 1
+    assert _roundtrip(items) == items
+
+
 def test_an_item_too_large_for_the_bus_becomes_a_read_marker() -> None:
     small, large = _message(1, "hi"), _message(2, "\u00e9" * 2000)  # 6 bytes each, escaped
     payloads = pack([small, large], 0, 7900)

@@ -79,6 +79,8 @@ def _reactions(reactions: tuple[Reaction, ...]) -> list[Any]:
 
 
 def _reactions_of(fields: list[Any]) -> tuple[Reaction, ...]:
+    if not fields:
+        return ()
     return tuple(Reaction(str(e), int(n), tuple(int(u) for u in uids)) for e, n, uids in fields)
 
 
@@ -87,6 +89,8 @@ def _files(files: tuple[FileRef, ...]) -> list[Any]:
 
 
 def _files_of(fields: list[Any]) -> tuple[FileRef, ...]:
+    if not fields:
+        return ()
     return tuple(FileRef(str(i), str(n), int(s), str(c), w, h) for i, n, s, c, w, h in fields)
 
 
@@ -132,8 +136,24 @@ def encode(item: Message | Change, room: Room) -> dict[str, Any]:
     }
 
 
-def _decode_one(obj: dict[str, Any]) -> Item:
-    room = _room_of(obj["r"])
+def _uids_of(fields: list[Any]) -> tuple[int, ...]:
+    return tuple(int(u) for u in fields) if fields else ()
+
+
+#: Rooms already decoded from one payload, by id: their fields as carried, and the room.
+_Rooms = dict[int, tuple[list[Any], Room]]
+
+
+def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
+    fields = obj["r"]
+    # A payload's items are mostly of one room (a busy room's batch): its fields are
+    # decoded once, and reused while they are the same.
+    known = rooms.get(fields[0])
+    if known is not None and known[0] == fields:
+        room = known[1]
+    else:
+        room = _room_of(fields)
+        rooms[room.id] = (fields, room)
     if "m" in obj:
         (
             mid,
@@ -163,7 +183,7 @@ def _decode_one(obj: dict[str, Any]) -> Item:
             edited_at=None if edited_at is None else _moment(edited_at),
             deleted=bool(deleted),
             reactions=_reactions_of(reactions),
-            mentions=tuple(int(u) for u in mentions),
+            mentions=_uids_of(mentions),
             mentions_room=bool(mentions_room),
             files=_files_of(files),
         )
@@ -177,7 +197,7 @@ def _decode_one(obj: dict[str, Any]) -> Item:
         at=_moment(at),
         text=text,
         reactions=_reactions_of(reactions),
-        mentions=tuple(int(u) for u in mentions),
+        mentions=_uids_of(mentions),
         mentions_room=bool(mentions_room),
         newly=None
         if newly is None
@@ -203,7 +223,8 @@ def decode(event: dict[str, Any]) -> Carried | None:
     """The items and read marker of a ``carried`` event; None if anything in it is not
     what `encode` makes (the receiver then reads the table instead)."""
     try:
-        items = [_decode_one(obj) for obj in event["items"]]
+        rooms: _Rooms = {}
+        items = [_decode_one(obj, rooms) for obj in event["items"]]
         read = int(event.get("read") or 0)
     except (KeyError, TypeError, ValueError, IndexError, OverflowError):
         return None
