@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -14,6 +15,7 @@ from support import (
     TEST_SECRET,
     Clients,
     Server,
+    account,
     evict_a_slow_consumer,
     http_client,
     open_clients,
@@ -25,6 +27,9 @@ from support import (
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from chat.config import Config
+from chat.store import Message
+from chat.ws import tokentalker
+from chat.ws.tokentalker import _chat_frame as chat_frame
 
 # --- auth ---
 
@@ -242,6 +247,32 @@ async def test_history_returns_the_latest_n_oldest_first(clients: Clients, serve
     assert [f["name"] for f in frames] == ["alice", "bob"] * 5
     ids = [f["id"] for f in frames]
     assert ids == sorted(ids)
+
+
+async def test_history_shows_a_message_as_edited_since_it_was_last_sent(
+    clients: Clients, server: Server
+) -> None:
+    # The frame a message was sent as is not sent again once the message has changed.
+    alice = await account(server, "alice")
+    talker = await clients.talker(token=alice.token, name="alice")
+    editor = await clients.json("/ws", token=alice.token)
+    async with http_client(server) as client:
+        lobby = (await client.get("/rooms", headers=alice.auth)).json()[0]
+    await editor.request({"Type": "enter", "RoomID": lobby, "Presence": False})
+    await talker.say("draft")
+    sent = await editor.receive()
+    await talker.say("history 1")
+    assert (await talker.receive())["message"] == "draft"
+    await editor.request({"Type": "edit", "MessageID": sent["MessageID"], "Text": "final"})
+    await talker.say("history 1")
+    assert (await talker.receive())["message"] == "final"
+
+
+def test_the_frames_kept_for_reuse_are_bounded() -> None:
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    for n in range(tokentalker.MAX_FRAMES + 50):
+        chat_frame("name", Message(n + 1, 1, 7, "alice", f"m{n}", at))
+    assert len(tokentalker._frames) == tokentalker.MAX_FRAMES
 
 
 async def test_history_asking_for_more_than_exists_sends_what_there_is(

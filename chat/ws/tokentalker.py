@@ -32,8 +32,20 @@ from .session import ClientSession
 NOT_AUTHORIZED = 'not authorized: send "auth <token>" first'
 
 
+#: The frames of recent messages, by (name key, id), each with the message it was made
+#: of: a `history` answer and a live delivery of the same message encode it once (history
+#: 10 encoded ten frames a request). An entry serves only that very message object (an
+#: edit or a reaction makes a new one); the oldest entries go past `MAX_FRAMES`.
+_frames: dict[tuple[str, int], tuple[Message, str]] = {}
+MAX_FRAMES = 4096
+
+
 def _chat_frame(name_key: str, message: Message) -> str:
-    return dumps(
+    key = (name_key, message.id)
+    known = _frames.get(key)
+    if known is not None and known[0] is message:
+        return known[1]
+    frame = dumps(
         {
             name_key: message.sender_name,
             "message": message.body,
@@ -41,6 +53,10 @@ def _chat_frame(name_key: str, message: Message) -> str:
             "ts": message.ts_ms,
         }
     )
+    if known is None and len(_frames) >= MAX_FRAMES:
+        del _frames[next(iter(_frames))]  # the oldest (dicts keep insertion order)
+    _frames[key] = (message, frame)
+    return frame
 
 
 # One encoder per variant, module-level, so the broadcaster encodes each event once per
