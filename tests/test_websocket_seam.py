@@ -1,5 +1,5 @@
-"""The seam between chat/ws/transport.py and the trio-websocket and wsproto it reaches into,
-read from the installed libraries' code.
+"""The seam between chat/ws/transport.py (with its stand-ins, chat/ws/standins.py) and the
+trio-websocket and wsproto it reaches into, read from the installed libraries' code.
 
 `ServerConnection` runs trio-websocket's reader in the task that waits for a message,
 rewritten (`read`), with smaller stand-ins for the objects a reader task needs, and it

@@ -57,10 +57,11 @@ from .frame_limits import FrameLimits
 from .outbox import OutboxSettings
 from .rooms import RoomProtocol
 from .session import CLOSE_SERVICE_RESTART, ClientSession, Registry
+from .standins import forget_handshake
 from .stream import DirectWriteStream
 from .support import SupportRpc, is_rpc_frame
 from .tokentalker import TokenTalker
-from .transport import ServerConnection, forget_handshake, read_upgrade_request
+from .transport import ServerConnection, read_upgrade_request
 
 log = logging.getLogger(__name__)
 #: One line per connection opened, refused and closed (`chat.logs`).

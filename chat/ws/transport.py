@@ -36,14 +36,15 @@ Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
   methods (through `_HANDLERS`), and `WebSocketRequest(connection, event)`;
 - read or written: `_stream`, `_wsproto`, `_reader_running`, `_receive_buffer_size`,
   `_close_reason`, `_path` (cut to the path alone, `forget_handshake`);
-- replaced by smaller stand-ins: `_send_channel`, `_recv_channel`, `_open_handshake`,
-  `_close_handshake`, `_for_testing_peer_closed_connection`, `_connection_proposal`,
-  `_stream_lock`, `_pings`.
+- replaced by smaller stand-ins (`chat.ws.standins`): `_send_channel`, `_recv_channel`,
+  `_open_handshake`, `_close_handshake`, `_for_testing_peer_closed_connection`,
+  `_connection_proposal`, `_stream_lock`, `_pings`.
 Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_read_done`,
-`_woken`) must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error (above),
-and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
-(`forget_handshake`). pyproject.toml pins both ranges. tests/test_websocket_seam.py fails
-by name when the installed libraries differ in any of these, and
+`_woken`) must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error
+(above), and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
+(`chat.ws.standins.forget_handshake`). pyproject.toml pins both ranges.
+tests/test_websocket_seam.py fails by name when the installed libraries differ in any of
+these, and
 tests/test_websocket_reader.py runs upstream's reader and ours on the same scripted
 connections and compares what they did; test_front_door, test_shutdown,
 test_ws_protocol_errors and test_idle_connections cover the seam with real clients.
@@ -55,10 +56,7 @@ Resource handling: the caller of `read_upgrade_request` owns the stream and clos
 from __future__ import annotations
 
 import logging
-import sys
-import types
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -82,16 +80,21 @@ from wsproto.utilities import RemoteProtocolError
 from ..raw_response import json_response
 from . import socket_wait
 from .socket_wait import readable
+from .standins import (
+    NO_LOCK,
+    NO_PINGS,
+    CloseHandshake,
+    Flag,
+    Messages,
+    ReceiveEnd,
+    SendEnd,
+)
 from .stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
 
 #: The client must complete the upgrade handshake within this time.
 HANDSHAKE_TIMEOUT_S = 10.0
-
-#: trio-websocket's table of pings awaiting their pong: a server never pings, so every
-#: connection shares one that stays empty (a pong nobody asked for is ignored).
-_NO_PINGS: types.MappingProxyType[bytes, trio.Event] = types.MappingProxyType({})
 
 #: RFC 6455's "invalid frame payload data": wsproto's reason for it is a UnicodeDecodeError's
 #: text, so we send a shorter one.
@@ -100,114 +103,6 @@ _INVALID_PAYLOAD = 1007
 
 #: `ServerConnection._reading` while its reader waits for the socket in `readable`.
 _WAITING = object()
-
-
-class _Flag:
-    """A `trio.Event` nobody waits for: trio-websocket's `_open_handshake` and
-    `_for_testing_peer_closed_connection` on a server connection, which it only sets."""
-
-    __slots__ = ("_set",)
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set
-
-
-class _CloseHandshake(_Flag):
-    """trio-websocket's `_close_handshake` event, for a connection with no reader task:
-    whoever waits for it reads the connection until the peer's answer sets it."""
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: ServerConnection) -> None:
-        super().__init__()
-        self._connection = connection
-
-    async def wait(self) -> None:
-        await self._connection.read_until(self.is_set)
-
-
-class _NoLock:
-    """trio-websocket's `_stream_lock`, redundant here: every write to the stream takes
-    `DirectWriteStream.write_turn` (a FIFO lock, like the one this replaces)."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        pass
-
-
-_NO_LOCK = _NoLock()
-
-
-class _Messages:
-    """trio-websocket's message channel, both ends in one object, for a connection whose
-    reader runs in the task that asks for the next message: the reader only reads the
-    socket when no message is waiting, so it holds at most one read's worth and needs no
-    bound (and no task ever waits on it)."""
-
-    __slots__ = ("_discarded", "_ended", "_items")
-
-    def __init__(self) -> None:
-        self._items: deque[str | bytes] | None = None
-        self._ended = False  # the reader closed its end: no more messages
-        self._discarded = False  # our side closed: messages are dropped
-
-    # The send end (trio-websocket's `_send_channel`).
-    async def send(self, message: str | bytes) -> None:
-        if self._discarded or self._ended:
-            raise trio.ClosedResourceError
-        if self._items is None:
-            self._items = deque()
-        self._items.append(message)
-
-    def end(self) -> None:
-        self._ended = True
-
-    # The receive end (trio-websocket's `_recv_channel`).
-    def receive_nowait(self) -> str | bytes:
-        if self._discarded:
-            raise trio.ClosedResourceError
-        if self._items:
-            message = self._items.popleft()
-            if not self._items:
-                self._items = None
-            return message
-        if self._ended:
-            raise trio.EndOfChannel
-        raise trio.WouldBlock
-
-    def discard(self) -> None:
-        self._discarded = True
-        self._items = None
-
-
-class _SendEnd:
-    __slots__ = ("_messages",)
-
-    def __init__(self, messages: _Messages) -> None:
-        self._messages = messages
-
-    async def send(self, message: str | bytes) -> None:
-        await self._messages.send(message)
-
-    async def aclose(self) -> None:
-        self._messages.end()
-
-
-class _ReceiveEnd(_SendEnd):
-    __slots__ = ()
-
-    async def aclose(self) -> None:
-        self._messages.discard()
 
 
 #: What trio-websocket's reader does with each wsproto event: `_reader_task`'s table, by
@@ -266,16 +161,16 @@ class ServerConnection(WebSocketConnection):
         # trio-websocket does with the object it replaces (tests/test_websocket_seam.py
         # checks every use) but not that object's type, which trio-websocket declares:
         # that is what each `type: ignore[assignment]` below is for.
-        messages = _Messages()
-        self._send_channel = _SendEnd(messages)  # type: ignore[assignment]
-        self._recv_channel = _ReceiveEnd(messages)  # type: ignore[assignment]
+        messages = Messages()
+        self._send_channel = SendEnd(messages)  # type: ignore[assignment]
+        self._recv_channel = ReceiveEnd(messages)  # type: ignore[assignment]
         self._messages = messages
-        self._open_handshake = _Flag()  # type: ignore[assignment]
-        self._for_testing_peer_closed_connection = _Flag()  # type: ignore[assignment]
-        self._close_handshake = _CloseHandshake(self)  # type: ignore[assignment]
+        self._open_handshake = Flag()  # type: ignore[assignment]
+        self._for_testing_peer_closed_connection = Flag()  # type: ignore[assignment]
+        self._close_handshake = CloseHandshake(self)  # type: ignore[assignment]
         self._connection_proposal = None  # `read_request` replaces `_get_request`
-        self._stream_lock = _NO_LOCK  # type: ignore[assignment]
-        self._pings = _NO_PINGS  # type: ignore[assignment]  # the server never pings
+        self._stream_lock = NO_LOCK  # type: ignore[assignment]
+        self._pings = NO_PINGS  # type: ignore[assignment]  # the server never pings
         self._request: WebSocketRequest | None = None
         #: Asked before a ping is answered (the session, once there is one).
         self.ping_policy: PingPolicy | None = None
@@ -503,55 +398,6 @@ def upgrade_refusal(error: RemoteProtocolError) -> bytes:
         problem = "invalid WebSocket upgrade: " + reason[:1].lower() + reason[1:]
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in hint.headers}
     return json_response(hint.status_code, problem, headers)
-
-
-class _FinishedHandshake:
-    """Stands in for wsproto's HTTP/1.1 handshake once the connection is open."""
-
-    def events(self) -> Iterator[object]:
-        return iter(())
-
-
-_FINISHED_HANDSHAKE = _FinishedHandshake()
-
-
-class _FewEvents(list[Event]):
-    """wsproto's queue of connection events (a `deque`, 760 bytes even when empty, which
-    it always is here: it only ever holds the close wsproto makes up at end of file, and
-    trio-websocket never reports one), as an empty list. wsproto appends to it, tests it
-    and pops from its left (tests/test_websocket_seam.py checks that it does no more)."""
-
-    __slots__ = ()
-
-    def popleft(self) -> Event:
-        return self.pop(0)
-
-
-def forget_handshake(connection: WebSocketConnection) -> None:
-    """Let go of the opening handshake's machinery once the connection is open.
-
-    wsproto keeps its handshake object (an h11 connection with its buffers and state
-    machine) for the whole life of a connection, though once the connection is open it
-    only asks it for events, of which there are none. On a server with thousands of idle
-    connections that is a few KiB each for nothing. (wsproto's `WSConnection.events`
-    is the only thing that still reads it; the seam is covered by every WebSocket test.)
-    Its open connection's event queue is made smaller too (`_FewEvents`).
-
-    trio-websocket also keeps the request target as the connection's `path`, query
-    string and all: on /ws that is the token, a few hundred bytes on every connection
-    for as long as it is open (and a secret kept for nothing). Nothing reads it after
-    the handshake (chat takes what it needs from the request); it keeps the path only,
-    one string shared by every connection to it (interned: three endpoints).
-    """
-    if connection._path is not None:
-        connection._path = sys.intern(connection._path.partition("?")[0])
-    ws = connection._wsproto
-    if ws.connection is not None:
-        # An `H11Handshake` to wsproto's type hints, of which only `events` is left in use.
-        ws.handshake = _FINISHED_HANDSHAKE  # type: ignore[assignment]
-        if not ws.connection._events:
-            # A `deque` to wsproto's type hints; a list with `popleft` does what it needs.
-            ws.connection._events = _FewEvents()  # type: ignore[assignment]
 
 
 async def read_upgrade_request(
