@@ -191,6 +191,23 @@ class HistoryCache:
         self._count(kind, found is not None)
         return found
 
+    def latest_now(
+        self, room_id: int, count: int, *, skip_deleted: bool, kind: str
+    ) -> list[Message] | None:
+        """`latest` without waiting: the page if the room's window is open and ready now,
+        else None (and nothing counted: the caller then asks `latest`, which counts)."""
+        if not self.enabled:
+            return None
+        window = self.recent.window(room_id)
+        position = self._writer_position()
+        if window is None or window.ready_at > position:
+            return None
+        window.advance(position)
+        found = window.latest(count, skip_deleted=skip_deleted)
+        if found is not None:
+            self._count(kind, True)
+        return found
+
     async def after(
         self, room_id: int, after_id: int, count: int, *, kind: str
     ) -> list[Message] | None:

@@ -367,6 +367,13 @@ class ChatService(RoomOperations, AccountOperations):
         )
         return backlog_of(messages, changes)
 
+    def history_now(self, room_id: int, count: int) -> list[Message] | None:
+        """`history` if memory holds the answer now (the room's window), else None: an
+        answer with nothing to wait for (`chat.ws.tokentalker` sends it at once)."""
+        if not 1 <= count <= MAX_HISTORY:
+            raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
+        return self.history_cache.latest_now(room_id, count, skip_deleted=True, kind="history")
+
     async def history(self, room_id: int, count: int) -> list[Message]:
         """The `count` (1-100) latest messages of a room that were not deleted, oldest
         first, each as it is now (for dialects with no word for a change: TokenTalker).

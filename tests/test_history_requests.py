@@ -99,6 +99,20 @@ async def test_an_answer_to_a_later_frame_comes_after_the_history_before_it(
     assert "history needs a number" in (await alice.receive())["error"]
 
 
+async def test_a_history_from_memory_includes_what_the_client_sent_just_before_it(
+    server: Server, clients: Clients
+) -> None:
+    # Memory answers at once only once the client's pipelined writes are settled.
+    alice = await _talker(server, clients, "alice")
+    await _say_all(alice, "m1")
+    await alice.say("history 1")
+    assert await _texts(alice, 1) == ["m1"]  # the room's window is open from here
+    for n in range(5):
+        await alice.say(f"just sent {n}")  # pipelined: not necessarily stored yet
+        await alice.say("history 1")
+        assert await _texts(alice, 1) == [f"just sent {n}"]
+
+
 async def test_a_history_includes_what_the_client_sent_just_before_it(
     server: Server, clients: Clients
 ) -> None:

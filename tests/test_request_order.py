@@ -126,6 +126,24 @@ async def test_writes_settled_waits_for_every_tracked_write() -> None:
     assert settled
 
 
+async def test_quiet_while_nothing_launched_is_unanswered_and_every_write_settled() -> None:
+    # What lets a handler send an answer ready now itself, in order (`answer_now`).
+    order, client, slow = RequestOrder(), Client(), trio.Event()
+    assert order.quiet()
+    write = pending()
+    order.track_write(write)
+    assert not order.quiet()
+    write.done.set()
+    assert order.quiet()
+    async with trio.open_nursery() as nursery:
+        await order.launch(
+            nursery.start_soon, client.query("a", ["a1"], until=slow), client.deliver
+        )
+        assert not order.quiet()
+        slow.set()
+    assert order.quiet()
+
+
 async def test_at_most_max_requests_run_at_once(autojump_clock: trio.testing.MockClock) -> None:
     order, client, slow = RequestOrder(), Client(), trio.Event()
     async with trio.open_nursery() as nursery:

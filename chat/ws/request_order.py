@@ -95,6 +95,13 @@ class RequestOrder:
             done.set()
             self._places.release()
 
+    def quiet(self) -> bool:
+        """Whether nothing launched is still to answer and every write tracked is settled:
+        an answer ready now may then be sent at once, in order, by the handler itself."""
+        if self._last is not None and not self._last.is_set():
+            return False
+        return all(pending.done.is_set() for pending in self._writes or ())
+
     # --- read your writes ---
 
     def track_write(self, pending: PendingMessage) -> None:

@@ -38,7 +38,8 @@ nursery, which `run` owns and opens only while there is a task to run in it):
   and ends once its queue has been empty for a while (`chat.ws.outbox.WRITER_REST_S`);
 - *request tasks* (`launch_request`), at most `request_order.MAX_REQUESTS` at once; a
   disconnect cancels them (`bound_to_client`): on PostgreSQL the query is cancelled on
-  the server.
+  the server. (An answer memory holds, with nothing before it still to answer, is sent by
+  the handler itself: `answer_now`.)
 
 Queues (bounded Trio memory channels):
 

@@ -168,6 +168,10 @@ class TokenTalker:
         self._session.check_history()  # the answer is charged to the same budget
         name_key = self._name_key  # the frames are in the dialect the request was made in
 
+        def from_memory() -> list[str] | None:
+            messages = self._service.history_now(self._service.lobby_id, count)
+            return None if messages is None else [_chat_frame(name_key, m) for m in messages]
+
         async def answer() -> list[str]:
             try:
                 messages = await self._service.history(self._service.lobby_id, count)
@@ -175,9 +179,11 @@ class TokenTalker:
                 return [self.error_frame(str(error))]
             return [_chat_frame(name_key, message) for message in messages]
 
-        # Its own task, in the session's nursery: the client's next frames are handled
-        # while the query runs; the frames still come back in request order.
-        await self._session.launch_request(answer)
+        # Memory's answer, when nothing before it is still to answer, goes at once. A
+        # query runs as a task of its own, in the session's nursery: the client's next
+        # frames are handled while it runs; its frames still come back in request order.
+        if not await self._session.answer_now(from_memory):
+            await self._session.launch_request(answer)
 
     async def _post(self, text: str) -> None:
         identity = self._session.identity
