@@ -198,11 +198,9 @@ class HistoryCache:
         else None (and nothing counted: the caller then asks `latest`, which counts)."""
         if not self.enabled:
             return None
-        window = self.recent.window(room_id)
-        position = self._writer_position()
-        if window is None or window.ready_at > position:
+        window = self._answering(self.recent.window(room_id))
+        if window is None:
             return None
-        window.advance(position)
         found = window.latest(count, skip_deleted=skip_deleted)
         if found is not None:
             self._count(kind, True)
@@ -263,6 +261,11 @@ class HistoryCache:
         window = self.recent.window(room_id)
         if window is None and room_id not in self._filling:
             window = await self._fill(room_id)
+        return self._answering(window)
+
+    def _answering(self, window: RoomWindow | None) -> RoomWindow | None:
+        """`window`, brought up to the writer's position, if it may answer at that
+        position (it holds everything published for its room since it opened)."""
         position = self._writer_position()
         if window is None or window.ready_at > position:
             return None

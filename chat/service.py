@@ -370,8 +370,7 @@ class ChatService(RoomOperations, AccountOperations):
     def history_now(self, room_id: int, count: int) -> list[Message] | None:
         """`history` if memory holds the answer now (the room's window), else None: an
         answer with nothing to wait for (`chat.ws.tokentalker` sends it at once)."""
-        if not 1 <= count <= MAX_HISTORY:
-            raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
+        _check_history_size(count)
         return self.history_cache.latest_now(room_id, count, skip_deleted=True, kind="history")
 
     async def history(self, room_id: int, count: int) -> list[Message]:
@@ -381,8 +380,7 @@ class ChatService(RoomOperations, AccountOperations):
         Identical requests in flight at once are read once (`chat.shared_reads`); the key
         holds this instance's delivered position, so every message delivered here before
         the request is in its answer, as a read of its own would have it."""
-        if not 1 <= count <= MAX_HISTORY:
-            raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")
+        _check_history_size(count)
         cached = await self.history_cache.latest(room_id, count, skip_deleted=True, kind="history")
         if cached is not None:
             return cached
@@ -391,3 +389,9 @@ class ChatService(RoomOperations, AccountOperations):
             (room_id, count, self.broadcaster.position),
             partial(self.store.latest_messages, room_id, count, skip_deleted=True),
         )
+
+
+def _check_history_size(count: int) -> None:
+    """Refuse a `history` size outside 1 to `MAX_HISTORY`."""
+    if not 1 <= count <= MAX_HISTORY:
+        raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")

@@ -168,16 +168,18 @@ class TokenTalker:
         self._session.check_history()  # the answer is charged to the same budget
         name_key = self._name_key  # the frames are in the dialect the request was made in
 
+        def frames(messages: list[Message]) -> list[str]:
+            return [_chat_frame(name_key, message) for message in messages]
+
         def from_memory() -> list[str] | None:
             messages = self._service.history_now(self._service.lobby_id, count)
-            return None if messages is None else [_chat_frame(name_key, m) for m in messages]
+            return None if messages is None else frames(messages)
 
         async def answer() -> list[str]:
             try:
-                messages = await self._service.history(self._service.lobby_id, count)
+                return frames(await self._service.history(self._service.lobby_id, count))
             except ChatError as error:
                 return [self.error_frame(str(error))]
-            return [_chat_frame(name_key, message) for message in messages]
 
         # Memory's answer, when nothing before it is still to answer, goes at once. A
         # query runs as a task of its own, in the session's nursery: the client's next
