@@ -101,19 +101,24 @@ async def replay_raw(server: Server, user: Account, entry: dict[str, Any]) -> st
     closes or falls silent) before the connection is closed."""
     request = build(entry["raw"]["request"], user).replace("{host}", f"{server.host}:{server.port}")
     answer = b""
-    with trio.fail_after(STEP):
+    with trio.move_on_after(STEP) as waiting:
         async with await trio.open_tcp_stream(server.host, server.port) as stream:
             try:
                 await stream.send_all(request.encode("utf-8", "surrogatepass"))
-                while True:
+                # The first chunk (or the close) as long as it takes, within STEP: a busy
+                # machine may take longer than the silence to answer at all. Then the
+                # answer ends when the server closes or falls silent.
+                chunk = await stream.receive_some()
+                answer += chunk
+                while chunk:
+                    chunk = b""
                     with trio.move_on_after(RAW_SILENCE_S):
                         chunk = await stream.receive_some()
-                        if chunk:
-                            answer += chunk
-                            continue
-                    break
+                        answer += chunk
             except trio.BrokenResourceError:
                 pass  # reset by the server: judged by what arrived before
+    if waiting.cancelled_caught and not answer:
+        return f"neither answered nor closed within {STEP:g} s"
     if entry["raw"].get("http2_refused"):
         refusal = http2_refusal(HTTP2_REFUSED)
         return None if answer == refusal else f"answered {answer[:200]!r}, not {refusal!r}"
