@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import trio
 from support import Clients, Server, account, http_client
+
+from chat.activity import Activity
 
 
 async def test_a_direct_message_reaches_every_connection_of_the_recipient(
@@ -13,11 +16,8 @@ async def test_a_direct_message_reaches_every_connection_of_the_recipient(
     sender = await clients.json("/", token=alice.token)
     phone = await clients.json("/", token=bob.token)
     laptop = await clients.json("/ws", token=bob.token)
-    # Each connection subscribes once its handler starts, just after the handshake: a
-    # ping answered proves it has (frames are handled after the start).
-    for connection in (phone, laptop):
-        await connection.ws.send_message("ping")
-        assert await connection.ws.get_message() == "pong"
+    # No wait for the connections to be ready: each has subscribed before its first wait
+    # since the handshake, so what is sent once it is open reaches it.
     await sender.send({"from": alice.uid, "to": bob.uid, "content": "hello"})
     for connection in (phone, laptop, sender):  # the sender's copy is its confirmation
         frame = await connection.receive()
@@ -177,3 +177,26 @@ async def test_a_direct_conversation_names_its_two_users(server: Server) -> None
     assert described.json()["UIDs"] == sorted([alice.uid, bob.uid])
     assert described.json()["IsPrivate"] is True
     assert "UIDs" not in lobby.json()  # only direct conversations have a fixed pair
+
+
+async def test_a_direct_message_sent_while_the_recipients_connection_starts_reaches_it(
+    server: Server, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    sender = await clients.json("/ws", token=alice.token)
+    # The room protocol's start waits until the user's rooms are indexed (a database
+    # read, which a busy server may take a while over): bob's waits until released.
+    released = trio.Event()
+    ready = Activity.ready
+
+    async def slow_ready(activity: Activity, user_id: int) -> None:
+        await ready(activity, user_id)
+        if user_id == bob.uid:
+            await released.wait()
+
+    monkeypatch.setattr(Activity, "ready", slow_ready)
+    laptop = await clients.json("/ws", token=bob.token)
+    await sender.send({"from": alice.uid, "to": bob.uid, "content": "early"})
+    assert (await sender.receive())["content"] == "early"  # stored and delivered
+    released.set()
+    assert (await laptop.receive())["content"] == "early"

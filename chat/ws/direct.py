@@ -46,12 +46,15 @@ class DirectMessages:
         self._service = service
         self._inbox: Subscription | None = None
 
-    async def start(self) -> None:
+    def listen(self) -> None:
         # Deliveries follow the identity: subscribe now if the handshake carried a token,
         # and again whenever the client authenticates (as someone else, perhaps).
         self._session.on_identity(self._follow)
         if self._session.identity is not None:
             self._follow(self._session.identity)
+
+    async def start(self) -> None:
+        pass  # subscribed in `listen`: nothing to wait for
 
     def _follow(self, identity: Identity) -> None:
         if self._inbox is not None:

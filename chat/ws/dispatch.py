@@ -29,8 +29,14 @@ class Dialect(Protocol):
     #: An example frame, quoted in errors about frames that are not JSON.
     example: str
 
+    def listen(self) -> None:
+        """Subscribe to what this dialect delivers from the connection's first moment
+        (direct messages, TokenTalker's lobby), without waiting; nothing for a dialect
+        that subscribes on request. Called once, on every dialect before any `start`."""
+
     async def start(self) -> None:
-        """Called once, before the connection's first frame."""
+        """Called once, after every dialect's `listen`, before the connection's first
+        frame; it may wait (the room protocol waits for the user's rooms to be indexed)."""
 
     async def handle(self, frame: Any) -> None:
         """One decoded JSON frame (any JSON value). Domain errors become error frames."""
@@ -66,6 +72,13 @@ class Dispatcher:
         self._by_shape = tuple(by_shape)  # a tuple is as is: no copy kept per connection
 
     async def start(self) -> None:
+        # Every dialect subscribes before any starts: a start may wait (a database read),
+        # and what is published meanwhile (a direct message) would pass a dialect that
+        # had not subscribed yet by. From here to the session's first wait since the
+        # handshake there is no await, so the client misses nothing published after it.
+        self._default.listen()
+        for _matches, dialect in self._by_shape:
+            dialect.listen()
         await self._default.start()
         for _matches, dialect in self._by_shape:
             await dialect.start()

@@ -113,6 +113,9 @@ class RoomProtocol:
         self._entering_removed = False
         session.on_removal(self._removed_from)
 
+    def listen(self) -> None:
+        pass  # a room is listened to once entered (`enter`)
+
     async def start(self) -> None:
         # The first frame is handled once the user's rooms are indexed for activity
         # frames (`chat.activity`): from its answer on, the client misses none.

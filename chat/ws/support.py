@@ -132,6 +132,12 @@ class SupportRpc:
         self._subscriptions: list[Subscription] | tuple[()] = ()  # a list once joined
         self._joined_as: int | None = None
 
+    def listen(self) -> None:
+        # Subscribed with the welcome (`_join`), in the same step as reading the position
+        # its thread is read up to: on /v1/ws this dialect starts first, without waiting
+        # before it; elsewhere once the client says message.auth.
+        pass
+
     async def start(self) -> None:
         identity = self._session.identity
         if self._greet and identity is not None:

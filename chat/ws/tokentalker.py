@@ -91,11 +91,14 @@ class TokenTalker:
         self._name_key = "name"
         self._lobby: Subscription | None = None
 
-    async def start(self) -> None:
+    def listen(self) -> None:
         # Every client hears the lobby, authorized or not (spec 002).
         self._lobby = self._session.subscribe(
             room_topic(self._service.lobby_id), _ENCODERS[self._name_key]
         )
+
+    async def start(self) -> None:
+        pass  # subscribed in `listen`: nothing to wait for
 
     async def handle(self, frame: Any) -> None:
         try:
