@@ -240,6 +240,14 @@ NGINX_SITE = ROOT / "deploy" / "nginx" / "chat.conf"
 NGINX_MAIN = ROOT / "deploy" / "nginx" / "nginx.conf"
 
 
+def upstream_keepalive_s() -> float:
+    """How long the shipped site's nginx keeps an idle connection to an instance (its
+    upstream's ``keepalive_timeout``): a drain must outlast it (docs/DEPLOYMENT.md)."""
+    found = re.findall(r"^    keepalive_timeout (\d+)s;$", NGINX_SITE.read_text(), flags=re.M)
+    assert len(found) == 1, "deploy/nginx/chat.conf's upstream has no keepalive_timeout"
+    return float(found[0])
+
+
 @dataclass
 class Nginx(Process):
     """Debian's nginx, running the repository's site file in front of test instances."""
