@@ -1,19 +1,23 @@
 """Fixtures: every store-touching test runs once on SQLite and once on PostgreSQL.
 
 PostgreSQL tests need CHAT_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test);
-each test gets its own throwaway schema. Without the variable they are skipped, except
-with CI=true, where they fail.
+each test gets a schema of its own, already migrated (tests/postgres_schemas.py: recycled
+from an earlier test of the same process, put back as the migrations left it), or an
+empty one with the `unmigrated` mark (tests of the migrations). Without the variable they
+are skipped, except with CI=true, where they fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 from _pytest.outcomes import Skipped
 from own_postgres import OwnPostgres, PostgresTemplate, own_postgres, postgres_template
+from postgres_schemas import drop_made_schemas, migrated_postgres_schema
 from support import (
     Clients,
     Server,
@@ -59,13 +63,39 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
         pytest.skip(original.msg)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "unmigrated: the test's PostgreSQL schema is empty (a test of the migrations),"
+        " not migrated already",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schemas_dropped_at_the_end() -> Iterator[None]:
+    """The schemas this test process made and recycled are dropped when it is done."""
+    yield
+    drop_made_schemas()
+
+
+@asynccontextmanager
+async def _postgres_schema(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty schema for a test marked `unmigrated`, a migrated one for the others."""
+    if request.node.get_closest_marker("unmigrated"):
+        async with throwaway_postgres_schema() as url:
+            yield url
+    else:
+        async with migrated_postgres_schema() as url:
+            yield url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    """None (SQLite in the test's data directory) or a throwaway PostgreSQL schema."""
+    """None (SQLite in the test's data directory) or a PostgreSQL schema of the test's own."""
     if request.param == "sqlite":
         yield None
     else:
-        async with throwaway_postgres_schema() as url:
+        async with _postgres_schema(request) as url:
             yield url
 
 
@@ -76,9 +106,10 @@ def config(tmp_path: Path, database_url: str | None) -> Config:
 
 
 @pytest.fixture
-async def postgres_config(tmp_path: Path) -> AsyncIterator[Config]:
-    """A configuration on a throwaway PostgreSQL schema, for PostgreSQL-only behaviour."""
-    async with throwaway_postgres_schema() as url:
+async def postgres_config(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Config]:
+    """A configuration on a PostgreSQL schema of the test's own, for PostgreSQL-only
+    behaviour."""
+    async with _postgres_schema(request) as url:
         yield server_config(tmp_path, url)
 
 

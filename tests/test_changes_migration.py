@@ -11,6 +11,9 @@ from support import execute_sql, select_rows, store_of_the_release_before
 from chat.config import Config
 from chat.store import Message, open_store
 
+#: A database of the release before: an empty schema, migrated part of the way.
+pytestmark = pytest.mark.unmigrated
+
 #: The first migration of changeable messages, per backend.
 _CHANGES = {"sqlite": 11, "postgres": 12}
 

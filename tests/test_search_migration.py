@@ -10,6 +10,9 @@ from support import execute_sql, store_of_the_release_before
 from chat.config import Config
 from chat.store import SearchFilter, open_store
 
+#: A database of the release before: an empty schema, migrated part of the way.
+pytestmark = pytest.mark.unmigrated
+
 #: The search migration, per backend.
 _SEARCH = {"sqlite": 17, "postgres": 18}
 

@@ -86,6 +86,7 @@ async def test_a_message_from_an_unknown_user_is_refused_as_gone(config: Config)
             await add_message(store, store.lobby_id, 12345, "ghost")
 
 
+@pytest.mark.unmigrated
 async def test_reopening_applies_no_migration_twice(config: Config) -> None:
     backend = "sqlite" if config.database_url is None else "postgres"
     every_migration = [f"{m.version:04d}_{m.name}" for m in load_migrations(backend)]
