@@ -1,5 +1,6 @@
 """The seam with trio-asyncio (chat/store/aio_bridge.py): the loop's steps run every
-ready asyncio callback, and still share the CPU with Trio and shut down as before."""
+ready asyncio callback, and still share the CPU with Trio and shut down as before; its
+cancelled timers are dropped; its callbacks are type-checked in debug mode only."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 import trio_asyncio
 
@@ -131,3 +133,22 @@ async def test_a_timer_among_cancelled_ones_still_fires() -> None:
         await _in_asyncio(lambda _loop: [timer.cancel() for timer in timers[1:]])
         with trio.fail_after(10):
             await fired.wait()
+
+
+async def test_callbacks_are_not_type_checked_outside_debug_mode() -> None:
+    # The seam: trio-asyncio's loop checks every callback it is given; asyncio's own
+    # checks only in debug mode, and so does ours. Seen through `_check_callback`.
+    async with open_aio_loop() as loop:
+        assert not loop.get_debug()
+        loop._check_callback(asyncio.sleep, "call_soon")  # a coroutine function: no error
+        ran = trio.Event()
+        await _in_asyncio(lambda aio: aio.call_soon(ran.set))
+        assert ran.is_set()
+
+
+async def test_callbacks_are_type_checked_in_debug_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    async with open_aio_loop() as loop:
+        assert loop.get_debug()
+        with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+            loop._check_callback(asyncio.sleep, "call_soon")
