@@ -15,9 +15,15 @@ out by failing requests. With ``CHAT_DRAIN_SECONDS`` set, cancelling `chat.serve
   (`chat.http.server.CloseWhileDraining`), so that no kept-alive connection is idle when
   the listener closes.
 
-Then the shutdown goes on as without a drain: the listener closes, HTTP requests in
-flight are answered, the last WebSocket clients are closed with 1001. A drain of 0 seconds
-(the default) skips all of this.
+At its end, the listener closes while everything still runs (`FrontDoor.stop_accepting`):
+the connections already in its backlog are taken and answered (closing a listener resets
+them, and a proxy answers 502 to a POST it had sent on one), and connecting is refused
+from then on, which a proxy retries elsewhere. Within `LAST_REQUESTS_S`, the requests of
+the connections opened during the drain are answered before the shutdown begins.
+
+Then the shutdown goes on as without a drain: HTTP requests in flight are answered, the
+last WebSocket clients are closed with 1001. A drain of 0 seconds (the default) skips all
+of this.
 """
 
 from __future__ import annotations
@@ -35,11 +41,38 @@ class Restartable(Protocol):
         """Tell every open session to connect again elsewhere (`chat.ws.server`)."""
 
 
+class Door(Protocol):
+    async def stop_accepting(self) -> None:
+        """Close the listeners, their backlogs taken; return once what was accepted has
+        been handed over (`chat.front_door`)."""
+
+
+class Answering(Protocol):
+    async def wait_for_requests_since_draining(self) -> None:
+        """Return once the connections opened during the drain are answered and closed
+        (`chat.http.server`)."""
+
+
+#: How long the end of a drain waits for the last connections it accepted to be answered
+#: (their requests normally take milliseconds; one still unanswered then is answered by the
+#: shutdown, within CHAT_SHUTDOWN_TIMEOUT, if Hypercorn has started on it).
+LAST_REQUESTS_S = 2.0
+
+
 class Drain:
     """Sends clients elsewhere for `seconds` while everything keeps working."""
 
-    def __init__(self, seconds: float, draining: trio.Event, websocket: Restartable) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        draining: trio.Event,
+        websocket: Restartable,
+        door: Door,
+        http: Answering,
+    ) -> None:
         self._seconds = seconds
+        self._door = door
+        self._http = http
         #: Read by /readyz, the WebSocket server (refusing upgrades) and the HTTP server
         #: (``Connection: close``); set here, when the drain begins.
         self._draining = draining
@@ -59,4 +92,7 @@ class Drain:
         self._draining.set()
         self._websocket.restart_sessions()
         await trio.sleep(self._seconds)
+        with trio.move_on_after(LAST_REQUESTS_S):
+            await self._door.stop_accepting()
+            await self._http.wait_for_requests_since_draining()
         log.info("drained: shutting down")

@@ -11,6 +11,13 @@ of its task's call chain for as long as it is open (about 250 bytes a frame). So
 chain is kept short: the connection's task starts in `FrontDoor._handle` itself (the
 accept loop is ours, not `trio.serve_listeners`, whose wrapper would be one frame more),
 and `_handle` hands the connection straight to the server that serves it.
+
+At the end of a drain (`chat.drain`), `FrontDoor.stop_accepting` closes the listeners
+while everything else still runs: the connections the kernel had already accepted are
+taken from its backlog first (closing a listener resets them, and a proxy that had sent
+a POST on one answers 502: it never resends a POST), and their requests are read and
+handed over before the shutdown cancels anything. From then on, connecting is refused,
+which a proxy retries on another instance, POST included (nothing was sent).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 from typing import NoReturn, Protocol
 
 import trio
@@ -165,6 +173,16 @@ class FrontDoor:
         self._cap = cap or ConnectionCap(0, enabled=False)
         self._over_the_cap = too_many_connections_response(self._cap.per_address)
         self._addresses = addresses or ClientAddresses()
+        # The accept loops' scopes, cancelled by `stop_accepting` (not by shutdown, whose
+        # cancellation closes the listeners with their backlogs); `_closed` is set once
+        # the last loop has closed its listener.
+        self._accepting: list[trio.CancelScope] = []
+        self._listening = 0
+        self._closed = trio.Event()
+        #: Connections accepted whose request head is not read yet (`stop_accepting`
+        #: waits for them to be handed over); `_routed` is set when that falls to 0.
+        self._routing = 0
+        self._routed: trio.Event | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED
@@ -175,45 +193,92 @@ class FrontDoor:
             listeners = await open_reuse_port_listeners(self._port, self._host)
         else:
             listeners = await trio.open_tcp_listeners(self._port, host=self._host)
-        # The connection nursery: an accept loop per listener, and one task per
-        # connection (`_handle`, to the connection's end). Nothing in it returns on its
-        # own; cancelling `run` cancels them all (docs/DESIGN.md: how each kind of
-        # connection then closes gracefully), and the nursery waits for every one.
+        # The connection nursery: an accept loop per listener (until `stop_accepting`),
+        # and one task per connection (`_handle`, to the connection's end). Cancelling
+        # `run` cancels them all (docs/DESIGN.md: how each kind of connection then closes
+        # gracefully), and the nursery waits for every one.
         async with trio.open_nursery() as connections:
             for listener in listeners:
-                connections.start_soon(self._accept_loop, listener, connections)
+                accepting = trio.CancelScope()
+                self._accepting.append(accepting)
+                self._listening += 1
+                connections.start_soon(self._accept_loop, listener, connections, accepting)
             task_status.started(listeners)
+            await trio.sleep_forever()
         raise AssertionError("the connection nursery only ends by cancellation")
 
+    async def stop_accepting(self) -> None:
+        """Close the listeners, taking the connections already in their backlogs first,
+        and return once every connection accepted so far has sent its request head and
+        been handed over (or closed). The caller bounds the wait: a client that connects
+        and sends nothing holds it up to `HEAD_TIMEOUT_S`."""
+        for accepting in self._accepting:
+            accepting.cancel()
+        if self._listening:
+            await self._closed.wait()
+        while self._routing:
+            self._routed = trio.Event()
+            await self._routed.wait()
+
     async def _accept_loop(
+        self, listener: trio.SocketListener, connections: trio.Nursery, accepting: trio.CancelScope
+    ) -> None:
+        """Accept connections on `listener`, each into a task of its own in `connections`,
+        until `accepting` is cancelled (`stop_accepting`: the backlog is taken, then the
+        listener closes) or shutdown cancels it all (the listener closes)."""
+        try:
+            async with listener:
+                with accepting:
+                    await self._accept_until_cancelled(listener, connections)
+                # Stopped by `stop_accepting`. No await from the last accept to the close
+                # below (`aclose` closes first): nothing can join the backlog unseen.
+                for stream in pending_connections(listener):
+                    self._start(connections, stream)
+        finally:
+            self._listening -= 1
+            if not self._listening:
+                self._closed.set()
+
+    async def _accept_until_cancelled(
         self, listener: trio.SocketListener, connections: trio.Nursery
     ) -> NoReturn:
-        """Accept connections on `listener`, each into a task of its own in `connections`.
-        Closes the listener when cancelled. Runs until cancelled."""
-        async with listener:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as error:
-                    if error.errno not in ACCEPT_CAPACITY_ERRNOS:
-                        raise
-                    # Connections wait in the kernel's backlog meanwhile; the ones
-                    # already open carry on.
-                    log.error(
-                        "cannot accept connections: %s (%s); retrying in %g s",
-                        errno.errorcode[error.errno],
-                        os.strerror(error.errno),
-                        ACCEPT_RETRY_S,
-                    )
-                    await trio.sleep(ACCEPT_RETRY_S)
-                    continue
-                # Named with one shared string: Trio would otherwise format the same
-                # name anew for every connection, and keep it as long as the task.
-                connections.start_soon(self._handle, stream, name=CONNECTION_TASK_NAME)
+        """The accept loop proper: each connection into a task. Runs until cancelled."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as error:
+                if error.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                # Connections wait in the kernel's backlog meanwhile; the ones
+                # already open carry on.
+                log.error(
+                    "cannot accept connections: %s (%s); retrying in %g s",
+                    errno.errorcode[error.errno],
+                    os.strerror(error.errno),
+                    ACCEPT_RETRY_S,
+                )
+                await trio.sleep(ACCEPT_RETRY_S)
+                continue
+            self._start(connections, stream)
+
+    def _start(self, connections: trio.Nursery, stream: trio.SocketStream) -> None:
+        """Serve `stream` in a task of its own, counted as routing until `_handle` hands
+        it over."""
+        self._routing += 1
+        # Named with one shared string: Trio would otherwise format the same name anew
+        # for every connection, and keep it as long as the task.
+        connections.start_soon(self._handle, stream, name=CONNECTION_TASK_NAME)
+
+    def _handed_over(self) -> None:
+        """A connection's head was read (or it ended before that): no longer routing."""
+        self._routing -= 1
+        if not self._routing and self._routed is not None:
+            self._routed.set()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         """Serve one connection, from its first byte to its close: the first frame of its
         task, which lives as long as the connection (few locals, no head kept here)."""
+        routing = True  # until the head is read: counted in `_routing`
         try:
             peer = peer_address(stream)
             # A trusted proxy's connections carry many clients: each takes its client's
@@ -235,6 +300,8 @@ class FrontDoor:
                 replay = None
                 with trio.move_on_after(HEAD_TIMEOUT_S):
                     replay = ReplayStream(stream, await read_request_head(stream))
+                routing = False
+                self._handed_over()
                 if replay is None or not replay.head:
                     return  # timed out or closed before sending anything
                 if head_too_large(replay.head):
@@ -265,6 +332,8 @@ class FrontDoor:
             # cancel every other connection with it).
             log.exception("unexpected error on a connection")
         finally:
+            if routing:
+                self._handed_over()
             await trio.aclose_forcefully(stream)
 
     async def _answer_and_close(self, stream: trio.SocketStream, response: bytes) -> None:
@@ -274,6 +343,32 @@ class FrontDoor:
         with trio.move_on_after(TURN_AWAY_TIMEOUT_S):
             await stream.send_all(response)
         await close_gently(stream)
+
+
+def pending_connections(listener: trio.SocketListener) -> list[trio.SocketStream]:
+    """The connections waiting in `listener`'s backlog, accepted without waiting (through
+    a duplicate of its socket: Trio's `accept` has no non-blocking form)."""
+    listening = listener.socket
+    try:
+        duplicate = socket.fromfd(listening.fileno(), listening.family, listening.type)
+    except OSError as error:  # out of file descriptors: the backlog is reset, as before
+        log.error("could not take the waiting connections: %s", os.strerror(error.errno or 0))
+        return []
+    streams = []
+    try:
+        duplicate.setblocking(False)
+        while True:
+            try:
+                accepted, _address = duplicate.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as error:
+                log.error("could not take a waiting connection: %s", os.strerror(error.errno or 0))
+                break
+            streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(accepted)))
+    finally:
+        duplicate.close()
+    return streams
 
 
 def peer_address(stream: trio.SocketStream) -> str:

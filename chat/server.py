@@ -149,7 +149,8 @@ async def serve(
     (so ``port=0`` works). Cancelling it shuts down gracefully: first the drain for
     `config.drain_seconds` (`chat.drain`), then HTTP requests in flight are answered,
     WebSocket clients are closed with 1001, and it returns within about
-    `config.drain_seconds` + `config.shutdown_timeout` + `config.close_timeout` seconds.
+    `config.drain_seconds` (+ 2 s for the drain's last requests, `chat.drain`) +
+    `config.shutdown_timeout` + `config.close_timeout` seconds.
     `reuse_port` lets several processes listen on one port (`chat serve --workers`).
     """
     # Names this process among the cluster's instances (logs, events on the bus).
@@ -310,7 +311,6 @@ async def serve(
         websocket = WebSocketServer(
             service, broadcaster, revocations, config, hosts, addresses, sessions, draining=draining
         )
-        drain = Drain(config.drain_seconds, draining, websocket)
         metrics.collect_from(
             ServerCollector(
                 broadcaster.stats,
@@ -340,6 +340,7 @@ async def serve(
             cap=cap,
             addresses=addresses,
         )
+        drain = Drain(config.drain_seconds, draining, websocket, front_door, http)
 
         # The components' tree. Shielded once started, so that cancelling `serve` then
         # reaches only the drain below; `serve` cancels it when the drain is over. (While

@@ -16,6 +16,7 @@ import pytest
 from cluster import NGINX_SITE, ROOT, nginx_main, require_program, upstream_keepalive_s
 
 from chat.config import Config
+from chat.drain import LAST_REQUESTS_S
 
 SYSTEMD = ROOT / "deploy" / "systemd"
 #: The units, and the name each is verified under (a template needs an instance).
@@ -103,7 +104,7 @@ def test_each_unit_gives_the_drain_and_the_shutdown_time_to_finish(unit: str) ->
     # one was either used (and closed by the instance's answer) or closed by nginx.
     assert drain > upstream_keepalive_s()
     defaults = Config()
-    needed = drain + defaults.shutdown_timeout + defaults.close_timeout
+    needed = drain + LAST_REQUESTS_S + defaults.shutdown_timeout + defaults.close_timeout
     assert float(settings["TimeoutStopSec"]) > needed
     assert settings["KillSignal"] == "SIGTERM"
     # Only the main process is signalled: a worker signalled twice stops at once.

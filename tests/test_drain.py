@@ -7,9 +7,12 @@ rolling restart behind nginx (tests/test_rolling_restart.py) runs it on PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -197,3 +200,59 @@ async def test_a_second_sigterm_to_the_supervisor_stops_every_worker_at_once(
         log = workers.supervisor.log
     assert "SIGTERM received again: stopping the workers at once" in log
     assert log.count("SIGTERM received again: stopping at once") == 2
+
+
+#: A drain short enough for a test to reach past its end on purpose.
+SHORT_DRAIN_S = 0.5
+#: Connections left waiting in the listener's backlog as the drain ends.
+BACKLOG = 5
+
+
+async def _answer(stream: trio.SocketStream) -> bytes:
+    """Everything the server sends on `stream` until it closes it."""
+    received = b""
+    with trio.fail_after(STEP):
+        while data := await stream.receive_some():
+            received += data
+    return received
+
+
+async def test_connections_still_in_the_backlog_when_the_drain_ends_are_answered(
+    tmp_path: Path,
+) -> None:
+    config = server_config(tmp_path, None, drain_seconds=SHORT_DRAIN_S)
+    request = "POST /auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+    async with draining_server(config) as (server, scope):
+        await begin_shutdown(scope)
+        # The Trio thread is held, on purpose, from the first connect until past the
+        # drain's end: the server cannot accept meanwhile, so the kernel holds the
+        # connections in the listener's backlog, requests and all, when the drain ends
+        # (an accept loop takes at most one of them per wake-up). Closing the listener
+        # then would reset them (a proxy answers 502 to a POST sent so).
+        async with contextlib.AsyncExitStack() as streams:
+            waiting = []
+            for _ in range(BACKLOG):
+                sock = socket.create_connection((server.host, server.port))
+                stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+                streams.push_async_callback(stream.aclose)
+                sock.sendall(request.encode())
+                waiting.append(stream)
+            time.sleep(SHORT_DRAIN_S + 0.2)  # noqa: ASYNC251 - blocking is the point
+            answers = [await _answer(stream) for stream in waiting]
+    for answer in answers:  # answered (400: {} holds no credentials), then closed
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"connection: close" in answer.lower()
+
+
+async def test_a_request_head_that_arrives_just_after_the_drain_ends_is_answered(
+    tmp_path: Path,
+) -> None:
+    config = server_config(tmp_path, None, drain_seconds=SHORT_DRAIN_S)
+    async with draining_server(config) as (server, scope):
+        await begin_shutdown(scope)
+        # Accepted during the drain; its head comes once the drain is over.
+        async with await trio.open_tcp_stream(server.host, server.port) as stream:
+            await trio.sleep(SHORT_DRAIN_S + 0.3)
+            await stream.send_all(f"GET /livez HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+            answer = await _answer(stream)
+    assert answer.startswith(b"HTTP/1.1 200"), answer

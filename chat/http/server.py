@@ -409,6 +409,11 @@ class HttpServer:
         self._connections: set[trio.CancelScope] = set()
         self._drained: trio.Event | None = None
         self._drain_deadline: float | None = None
+        # The connections opened since `draining` was set: each carries one request
+        # (`CloseWhileDraining`). `_answered` is set when the last of them closes, for
+        # `wait_for_requests_since_draining`.
+        self._opened_draining: set[trio.CancelScope] = set()
+        self._answered: trio.Event | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -447,6 +452,14 @@ class HttpServer:
         if self._connections:
             await self._drained.wait()  # bounded: every connection has the deadline
 
+    async def wait_for_requests_since_draining(self) -> None:
+        """Return once every connection opened since the drain began has closed: each
+        carried one request, so its answer has been sent (`chat.drain` waits for them
+        before the shutdown cuts a request Hypercorn has not started on)."""
+        while self._opened_draining:
+            self._answered = trio.Event()
+            await self._answered.wait()
+
     async def handle(self, stream: ReplayStream) -> bytes | None:
         """Serve one connection until it closes (or the drain deadline passes). Returns
         the head of a WebSocket upgrade request if one arrived on it after HTTP requests:
@@ -460,6 +473,8 @@ class HttpServer:
                 if self._drain_deadline is not None:
                     scope.deadline = self._drain_deadline
                 self._connections.add(scope)
+                if self.draining.is_set():
+                    self._opened_draining.add(scope)
                 try:
                     server = _TCPServer(
                         self._app,
@@ -477,6 +492,9 @@ class HttpServer:
                     self._connections.discard(scope)
                     if self._drained is not None and not self._connections:
                         self._drained.set()
+                    self._opened_draining.discard(scope)
+                    if self._answered is not None and not self._opened_draining:
+                        self._answered.set()
         finally:
             _CONNECTION.reset(token)
         return handover.request_head
