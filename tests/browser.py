@@ -35,6 +35,14 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: A module's `pytestmark`: its tests that touch the store run on SQLite only. The
+#: browser client is the same whichever store the server has, and what the server does
+#: on each is tested below the browser, on both (the HTTP and WebSocket tests), so the
+#: browser's own tests run on one. Two instances, which need PostgreSQL, have browser
+#: tests of their own (tests/test_browser_cluster.py, the cluster half of
+#: tests/test_browser_moderation.py), and search, which each backend does its way, is
+#: tried in the browser on both (tests/test_browser_search.py).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 #: How long the page may take to show something (loopback, so generous).
 WAIT_MS = 10_000
 

@@ -8,7 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from browser import PHONE, WAIT_MS, WIDE, Client, in_browser, open_client, registered
+from browser import (
+    PHONE,
+    SQLITE_ONLY,
+    WAIT_MS,
+    WIDE,
+    Client,
+    in_browser,
+    open_client,
+    registered,
+)
 from files_support import chart
 from support import (
     PASSWORD,
@@ -27,6 +36,8 @@ from support import (
 from chat.config import Config
 from chat.service import MAX_RESUME
 from chat.store import NewMessage, open_store
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from axe import axe_source, violations
-from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client, registered
 from support import PASSWORD, Server
 from test_browser import _no_script_errors
 from test_browser_files import CHART, NOTES, send_with_files
 from test_browser_search import busy_room, search
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 
 def _unlabelled_inputs(page: Any) -> list[str]:

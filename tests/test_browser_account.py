@@ -9,8 +9,10 @@ import json
 import os
 import zipfile
 
-from browser import WAIT_MS, in_browser, registered
+from browser import SQLITE_ONLY, WAIT_MS, in_browser, registered
 from support import Server
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 
 def screenshot(page: object, name: str) -> None:

@@ -11,9 +11,11 @@ import json
 import os
 from typing import Any
 
-from browser import WAIT_MS, Client, in_browser, in_own_browser, registered
+from browser import SQLITE_ONLY, WAIT_MS, Client, in_browser, in_own_browser, registered
 from support import Server
 from test_browser import _no_script_errors
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 #: Put in a page before its own scripts: the tab can be "hidden" (`window.__hidden`), as
 #: when the person looks at another tab, and the notifications it makes are kept in

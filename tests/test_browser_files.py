@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client, registered
 from files_support import chart
 from support import Server, server_config, start_server
 from test_browser import _no_script_errors
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 #: Files as Playwright's set_input_files takes them.
 CHART = {"name": "chart.png", "mimeType": "image/png", "buffer": chart()}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 
-from browser import WAIT_MS, in_browser, open_client, registered
+from browser import SQLITE_ONLY, WAIT_MS, in_browser, open_client, registered
 from support import Server
 
 from chat.validation import MIN_PASSWORD_CHARS
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 
 async def test_enter_logs_in_until_register_is_chosen(server: Server) -> None:

@@ -9,9 +9,11 @@ import os
 from typing import Any
 
 import trio
-from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client, registered
 from support import Server, account, http_client
 from test_browser import _no_script_errors
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 
 def expect(locator: Any) -> Any:

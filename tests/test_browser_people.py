@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser import PHONE, WAIT_MS, Client, in_browser, open_client
+from browser import PHONE, SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client
 from support import PASSWORD, Server, account, create_room
 from test_browser import _no_script_errors
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 
 def listed(client: Client) -> list[tuple[str, str]]:

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from browser import PHONE, WAIT_MS, Client, in_browser, open_client, registered
+from browser import PHONE, SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client, registered
 from support import PASSWORD, Server, account, create_room, http_client, start_server
 from test_browser import _no_script_errors
 from test_frame_limits import frame_limited
 
 import chat
 from chat.config import Config
+
+pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 #: How long the page waits for the server to confirm a message before it offers Retry
 #: (chat/static/app.js).

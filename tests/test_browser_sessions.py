@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from browser import WAIT_MS, Client, in_browser, open_client
+from browser import SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client
 from support import Server, account, server_config, start_server
 from test_browser import serve_one_page, socket_probe_page
 
@@ -40,6 +40,7 @@ window.WebSocket = class extends NativeWebSocket {
 """
 
 
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_keep_me_signed_in_survives_a_new_tab_and_a_browser_restart(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -87,6 +88,7 @@ async def test_keep_me_signed_in_survives_a_new_tab_and_a_browser_restart(
     assert not [secret for secret in [*cookies, "eyJ"] if secret in logged]
 
 
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_without_keep_me_signed_in_a_restart_asks_to_log_in(server: Server) -> None:
     await account(server, "alice", PASSWORD)
 
@@ -109,6 +111,7 @@ async def test_without_keep_me_signed_in_a_restart_asks_to_log_in(server: Server
     await in_browser(scenario)
 
 
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_logging_out_ends_the_session_in_every_tab(server: Server) -> None:
     await account(server, "alice", PASSWORD)
 
@@ -126,6 +129,7 @@ async def test_logging_out_ends_the_session_in_every_tab(server: Server) -> None
     await in_browser(scenario)
 
 
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_another_pages_socket_is_refused_though_the_browser_sends_the_cookie(
     nursery: trio.Nursery, server: Server
 ) -> None:
