@@ -23,8 +23,8 @@ instance, flat only once the first timers fell due).
 
 And it checks a callback's type only in debug mode, as asyncio's own loop does:
 trio-asyncio checks every `call_soon` and `call_later` (`_check_callback`: is it a
-coroutine function? `inspect` answers in 2-5 us), about ten per query, some 10% of
-the server's CPU for a small query through the bridge.
+coroutine function? `inspect` answers in about 1.5 us), about thirteen per query: some
+5% of the server's CPU for a small query through the bridge (docs/PERFORMANCE.md).
 
 This reaches into trio-asyncio: it wraps the loop's private `_main_loop_one` (its
 ``no_wait`` mode, which runs one ready callback or raises `trio.WouldBlock`), replaces
