@@ -246,8 +246,12 @@ async def test_a_known_users_login_goes_before_a_flood_of_unknown_names(
             attempts.start_soon(attempt, "owner", "owner", "owner-password", OWNER)
     flood_done = [label for label in done if label.startswith("flood")]
     assert len(flood_done) >= 6, done
-    # Two checks were running when the owner came; the owner's went next.
-    assert done.index("owner 200") <= 3, done
+    # Two checks were running when the owner came, and the owner's went next, before the
+    # flood's waiting ones: most of the flood is answered after the owner (in turn, all
+    # of it would be). Not "right after the two": on a busy machine more of the flood is
+    # answered while the owner's request is still on its way to the queue.
+    after_the_owner = len(done) - 1 - done.index("owner 200")
+    assert after_the_owner >= len(flood_done) / 2, done
 
 
 async def test_the_bcrypt_queue_shares_are_settings_of_its_size(
