@@ -74,12 +74,11 @@ class _Table:
 
 @dataclass(frozen=True)
 class _Pristine:
-    """A schema as the migrations left it: what a reset puts back."""
+    """A schema as the migrations left it, and the transaction that puts it back so."""
 
     name: str
     fingerprint: str
-    tables: tuple[_Table, ...]
-    sequences: tuple[tuple[str, int, bool], ...]  # (quoted name, value, is_called)
+    reset_sql: str
 
 
 #: This process's schemas waiting for a test, and every schema it made (on `base`), for
@@ -142,7 +141,7 @@ async def _make(base: str) -> _Pristine:
             )
         )
         fingerprint = await fetchval(_FINGERPRINT, name)
-    return _Pristine(name, fingerprint, tuple(tables), sequences)
+    return _Pristine(name, fingerprint, _reset_sql(tables, sequences))
 
 
 async def _reset(base: str, pristine: _Pristine) -> bool:
@@ -157,19 +156,20 @@ async def _reset(base: str, pristine: _Pristine) -> bool:
                 return False
             if await fetchval(_FINGERPRINT, pristine.name) != pristine.fingerprint:
                 return False
-            await trio_asyncio.aio_as_trio(conn.execute)(_reset_sql(pristine))
+            await trio_asyncio.aio_as_trio(conn.execute)(pristine.reset_sql)
     except Exception:  # whatever went wrong, a new schema is the safe answer
         return False
     return True
 
 
-def _reset_sql(pristine: _Pristine) -> str:
-    """One transaction that deletes every row and puts the migrations' rows and sequence
-    values back. As a replica, the session fires no trigger and checks no foreign key:
-    the rows are deleted and restored as they were, in any order."""
+def _reset_sql(tables: list[_Table], sequences: tuple[tuple[str, int, bool], ...]) -> str:
+    """One transaction that deletes every row of `tables` and puts the migrations' rows
+    and the `sequences`' values (quoted name, value, is_called) back. As a replica, the
+    session fires no trigger and checks no foreign key: the rows are deleted and restored
+    as they were, in any order."""
     statements = ["BEGIN", "SET LOCAL session_replication_role = replica"]
-    statements += [f"DELETE FROM {table.name}" for table in pristine.tables]
-    for table in pristine.tables:
+    statements += [f"DELETE FROM {table.name}" for table in tables]
+    for table in tables:
         if table.rows is not None:
             rows = "'" + table.rows.replace("'", "''") + "'"
             statements.append(
@@ -178,8 +178,7 @@ def _reset_sql(pristine: _Pristine) -> str:
                 f" {rows}::json)"
             )
     statements += [
-        f"SELECT setval('{sequence}', {value}, {called})"
-        for sequence, value, called in pristine.sequences
+        f"SELECT setval('{sequence}', {value}, {called})" for sequence, value, called in sequences
     ]
     statements.append("COMMIT")
     return ";\n".join(statements)
