@@ -4,14 +4,17 @@ stores its messages one at a time), a batch without is stored in order."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from support import select_rows
 
 from chat.config import Config
 from chat.errors import Forbidden, RateLimited
 from chat.store import NewMessage, Store, open_store
 from chat.store.records import AuditEntry
+from chat.store.shared.room_rules import HELD_SQL, PairRules, refusal
 
 MUTED_UNTIL = datetime(2099, 1, 1, tzinfo=UTC)
 
@@ -92,3 +95,37 @@ async def test_a_resent_batch_answers_with_the_originals(config: Config) -> None
     assert [a.new for a in first] == [True] * 3
     assert [a.new for a in again] == [False] * 3
     assert [a.message for a in again] == [a.message for a in first]
+
+
+async def test_the_statement_s_check_holds_back_exactly_what_the_rules_refuse_or_slow(
+    postgres_config: Config,
+) -> None:
+    # PostgreSQL stores a batch in one statement that reads the rules and holds the batch
+    # back in SQL (HELD_SQL); the decision must be the one `refusal` and `slowed` make.
+    combinations = list(
+        itertools.product(
+            ("lobby", "group", "direct", "support"),
+            (0, 30),
+            (None, "member", "moderator", "owner"),
+            (False, True),
+            (False, True),
+            (None, MUTED_UNTIL),
+        )
+    )
+    values = ", ".join(
+        f"({i}, '{kind}', {slow}, {'NULL' if role is None else repr(role)}, {member},"
+        f" {admin}, {'NULL' if muted is None else repr(muted.isoformat())}::timestamptz)"
+        for i, (kind, slow, role, member, admin, muted) in enumerate(combinations)
+    )
+    rows = await select_rows(
+        postgres_config,
+        f"SELECT i, ({HELD_SQL}) FROM (VALUES {values}) AS"
+        " x(i, kind, slow_mode_seconds, role, member, is_admin, muted_until) ORDER BY i",
+    )
+    held = [bool(row[1]) for row in rows]
+    expected = []
+    for kind, slow, role, member, admin, muted in combinations:
+        rules = PairRules(1, 2, kind, slow, role, member, admin, muted)
+        expected.append(refusal(rules) is not None or rules.slowed)
+    assert len(held) == len(combinations) == 256
+    assert held == expected

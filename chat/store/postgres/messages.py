@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..records import Added, Change, Message, NewMessage, Room
 from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
@@ -23,6 +23,7 @@ from ..shared.messages import (
     in_position_order,
     not_a_message_of_room,
 )
+from ..shared.room_rules import HELD_SQL, RULES_SQL
 from ..shared.rows import NO_UPPER_BOUND
 from .base import PostgresBase, as_is, message_of
 from .files import aio_attach_files, aio_files_of_messages, messages_with_files
@@ -42,9 +43,10 @@ _MESSAGES_AFTER = MESSAGES_AFTER_SQL.format(room="$1", after="$2", limit="$3")
 
 # One statement for the whole batch. Rows are inserted in the order the SELECT produces
 # them (ORDER BY ord), so their ids increase in the order of the batch. A resent
-# client_msg_id conflicts with its original and is skipped (no row back).
-_INSERT_MESSAGES = (
-    "WITH m AS (INSERT INTO messages"
+# client_msg_id conflicts with its original and is skipped (no row back). {gate} is a
+# condition every row must also meet ("" for none).
+_INSERT_ROWS = (
+    "m AS (INSERT INTO messages"
     " (room_id, sender_id, body, client_msg_id, reply_to, mentions, mentions_room)"
     " SELECT r, s, b, c, p, n, a"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
@@ -55,8 +57,8 @@ _INSERT_MESSAGES = (
     # from the table (chat.message_writer). ON CONFLICT stays for the originals this
     # snapshot cannot see yet (committed while the insert waited for the lock) and
     # for a resend within the batch: those still take an id, rarely.
-    " WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
-    " WHERE o.room_id = r AND o.sender_id = s AND o.client_msg_id = c)"
+    " WHERE {gate}(c IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
+    " WHERE o.room_id = r AND o.sender_id = s AND o.client_msg_id = c))"
     " ORDER BY ord"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING RETURNING *),"
@@ -66,7 +68,29 @@ _INSERT_MESSAGES = (
     " SELECT j.uid::bigint, m.room_id, m.id"
     " FROM m CROSS JOIN LATERAL jsonb_array_elements_text(m.mentions::jsonb) AS j(uid)"
     " WHERE m.mentions IS NOT NULL ON CONFLICT DO NOTHING)"
-    f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id ORDER BY m.id"
+)
+
+_INSERT_MESSAGES = (
+    "WITH "
+    + _INSERT_ROWS.format(gate="")
+    + f" SELECT {_MESSAGE_COLUMNS} FROM m JOIN users AS u ON u.id = m.sender_id ORDER BY m.id"
+)
+
+# The usual batch's statement: the rules of its (room, sender) pairs read (`g`), and the
+# rows inserted only if none of them holds its messages back (a refusal or slow mode,
+# chat.store.shared.room_rules). One trip to the database instead of two (a read of the
+# rules, then the insert): about a tenth of a busy instance's CPU per message, and a round
+# trip less of every message's latency. The first column says whether the rules let the
+# batch through; a row with it and no message when nothing was stored.
+_INSERT_CLEAR_MESSAGES = (
+    "WITH p AS (SELECT DISTINCT q.room_id, q.user_id"
+    " FROM unnest($1::bigint[], $2::bigint[]) AS q(room_id, user_id)),"
+    " g AS (SELECT NOT EXISTS (SELECT 1 FROM ("
+    + RULES_SQL.format(pairs="p", now="clock_timestamp()")
+    + f") AS x WHERE ({HELD_SQL})) AS clear), "
+    + _INSERT_ROWS.format(gate="(SELECT clear FROM g) AND ")
+    + f" SELECT g.clear, {_MESSAGE_COLUMNS}"
+    " FROM g LEFT JOIN (m JOIN users AS u ON u.id = m.sender_id) ON true ORDER BY m.id"
 )
 
 _ORIGINAL_MESSAGES = (
@@ -106,24 +130,30 @@ async def _aio_notify(conn: asyncpg.Connection, notifications: list[tuple[str, s
 
 async def _aio_insert_batch(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
     """Store `rows` (see `PostgresMessages.add_messages`) on `conn`."""
-    rules = await aio_batch_rules(conn, rows)
-    if rules is not None:
-        # A room may refuse or slow one of these: check the new rows after the
-        # insert, in its transaction, which a refusal rolls back.
-        async with conn.transaction():
-            added = await _aio_insert(conn, rows)
-            await aio_check_new(conn, rows, added, rules)
-            await _aio_refuse_replies_to_deleted(conn, rows)
-            return await _aio_attach(conn, rows, added)
     if any(row.reply_to is not None or row.files for row in rows):
         # Replies and files: one transaction, so that the look at the replies'
         # targets happens under the positions lock the insert takes (and holds to
         # the commit), and the files are attached with the message or not at all.
+        rules = await aio_batch_rules(conn, rows)
         async with conn.transaction():
             added = await _aio_insert(conn, rows)
+            if rules is not None:
+                await aio_check_new(conn, rows, added, rules)
             await _aio_refuse_replies_to_deleted(conn, rows)
             return await _aio_attach(conn, rows, added)
-    return await _aio_insert(conn, rows)
+    # The usual batch: one statement reads the rules and stores it, unless they hold it
+    # back.
+    stored = await _aio_insert_clear(conn, rows)
+    if stored is not None:
+        return stored
+    # A room may refuse or slow one of these: the rules read again and checked on the
+    # new rows after the insert, in its transaction, which a refusal rolls back.
+    rules = await aio_batch_rules(conn, rows)
+    async with conn.transaction():
+        added = await _aio_insert(conn, rows)
+        if rules is not None:
+            await aio_check_new(conn, rows, added, rules)
+        return added
 
 
 async def _aio_attach(
@@ -156,9 +186,9 @@ async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[Ne
         raise not_a_message_of_room(deleted, answered[deleted])
 
 
-async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
-    inserted = await conn.fetch(
-        _INSERT_MESSAGES,
+def _columns(rows: list[NewMessage]) -> tuple[list[Any], ...]:
+    """The insert's parameters: one array per column."""
+    return (
         [row.room_id for row in rows],
         [row.sender_id for row in rows],
         [row.body for row in rows],
@@ -167,6 +197,27 @@ async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[
         [uids_to_json(row.mentions) for row in rows],
         [row.mentions_room for row in rows],
     )
+
+
+async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
+    inserted = await conn.fetch(_INSERT_MESSAGES, *_columns(rows))
+    return await _aio_added(conn, rows, inserted)
+
+
+async def _aio_insert_clear(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added] | None:
+    """Insert `rows` if no (room, sender) pair's rules hold them back; None, and nothing
+    stored, if one does."""
+    inserted = await conn.fetch(_INSERT_CLEAR_MESSAGES, *_columns(rows))
+    if not inserted[0]["clear"]:
+        return None
+    stored = [record for record in inserted if record["id"] is not None]
+    return await _aio_added(conn, rows, stored)
+
+
+async def _aio_added(
+    conn: asyncpg.Connection, rows: list[NewMessage], inserted: list[asyncpg.Record]
+) -> list[Added]:
+    """Each of `rows` as stored: its inserted record, or its original if it was a resend."""
     # Match rows to what came back, in order: a row without a client id is always
     # stored; one with a client id is stored unless it was a resend.
     added: list[Added | NewMessage] = []

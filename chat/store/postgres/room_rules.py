@@ -1,12 +1,14 @@
 """The PostgreSQL store's check of a room's rules on a batch of new messages
 (`chat.store.shared.room_rules`).
 
-The rules of the batch's (room, sender) pairs are read in one statement before the
-insert. A batch none of whose pairs is refused or slowed (the usual case) is stored as
-before; otherwise it is stored in a transaction whose new rows are checked after the
-insert (a resend still answers its original) and which a refusal rolls back. Slow mode's
-claim is a conditional upsert in that transaction: of two sends at once on two
-instances, the second waits for the first's row, then finds it too recent.
+The usual batch's statement reads the rules of its (room, sender) pairs itself and
+stores the batch only if none of them is refused or slowed (`HELD_SQL`, in
+chat.store.postgres.messages): one trip to the database. A batch held back, or one with
+replies or files, has its rules read here (`aio_batch_rules`) and is stored in a
+transaction whose new rows are checked after the insert (a resend still answers its
+original) and which a refusal rolls back. Slow mode's claim is a conditional upsert in
+that transaction: of two sends at once on two instances, the second waits for the first's
+row, then finds it too recent.
 """
 
 from __future__ import annotations

@@ -32,6 +32,17 @@ LEFT JOIN room_mutes AS mu ON mu.room_id = p.room_id AND mu.user_id = p.user_id
     AND mu.until > {now}
 """
 
+#: Whether a pair's rules (a row of `RULES_SQL`, its columns unqualified) hold its
+#: messages back for a closer look: a refusal or slow mode. The same decision as
+#: ``refusal(rules) is not None or rules.slowed``, for a store that reads the rules in the
+#: statement that inserts (PostgreSQL: a batch in one trip to the database);
+#: tests/test_room_rules.py compares the two on every combination.
+HELD_SQL = (
+    "(kind = 'group' AND NOT member) OR muted_until IS NOT NULL"
+    " OR (slow_mode_seconds > 0 AND NOT is_admin AND kind IN ('group', 'lobby')"
+    " AND (role IS NULL OR role = 'member'))"
+)
+
 #: Claim the next send of a user in a slow-mode room: the row comes back if the last one
 #: is at least {seconds} old (or there was none). {room}, {user}, {now}, {earliest} (now
 #: minus the slow mode) are the stores' placeholders.
