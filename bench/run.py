@@ -64,6 +64,8 @@ class Scenario:
     mode: str
     args: dict = field(default_factory=dict)
     cluster: bool = False  # run through several instances (PostgreSQL only)
+    # The one-instance side of a cluster comparison: runs where a cluster does (PostgreSQL).
+    cluster_twin: bool = False
     env: dict = field(default_factory=dict)  # the server's settings for this scenario
     default: bool = True  # in the standard set (else only with --only)
 
@@ -81,6 +83,23 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             "cluster-fanout-100",
             "fanout",
             {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100, "seconds": seconds},
+            cluster=True,
+        ),
+        # The same two at a fixed rate both sustain (FIXED_RATE messages/s, 200,000
+        # deliveries/s), what an operator's load looks like: at full speed the closed loop
+        # gives each of two committers half the batch one instance commits, so every
+        # per-batch cost weighs twice as much per message (docs/PERFORMANCE.md, "At the
+        # same load"); here each commits what its senders send, as one instance does.
+        Scenario(
+            "fanout-100-fixed-rate",
+            "fanout",
+            {**FIXED, "seconds": seconds},
+            cluster_twin=True,
+        ),
+        Scenario(
+            "cluster-fanout-100-fixed-rate",
+            "fanout",
+            {**FIXED, "seconds": seconds},
             cluster=True,
         ),
         Scenario(
@@ -150,6 +169,11 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
 
 
 ROOMS = {"rooms": 50, "members": 20, "rate": 200, "window": 200}
+
+#: The fixed-rate cluster comparison's rate, messages/s: well below what two instances
+#: on one core sustain (about 4,000 on the machines of docs/PERFORMANCE.md).
+FIXED_RATE = 2000
+FIXED = {"receivers": 100, "senders": SENDERS, "rate": FIXED_RATE, "window": 100}
 
 
 # --- processes ---
@@ -1064,7 +1088,7 @@ def run_target(
         chat_only = ("auth", "history_changed", "rooms", "fanout_beside_rooms")
         if scenario.mode in chat_only and target.label == "peer":
             continue  # the peer issues no tokens, and has no edits, reactions or rooms
-        if scenario.cluster and cluster is None:
+        if (scenario.cluster or scenario.cluster_twin) and cluster is None:
             continue  # one instance only (the peer, SQLite)
         server = cluster if scenario.cluster else target
         if scenario.mode == "crowd" and workers is not None:
@@ -1298,23 +1322,43 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def cluster_table(results: dict, label: str = "postgres") -> str | None:
-    """cluster-fanout-100 beside fanout-100 on the same backend: what the cluster costs."""
-    cluster = results.get(label, {}).get("cluster-fanout-100")
+#: (one instance, the cluster) scenario pairs, each shown as a table by `cluster_table`.
+CLUSTER_PAIRS = [
+    ("fanout-100", "cluster-fanout-100"),
+    ("fanout-100-fixed-rate", "cluster-fanout-100-fixed-rate"),
+]
+
+
+def cluster_tables(results: dict, label: str = "postgres") -> str | None:
+    """Every cluster scenario that ran beside its one-instance twin."""
+    tables = [cluster_table(results, label, one, many) for one, many in CLUSTER_PAIRS]
+    shown = [table for table in tables if table is not None]
+    return "\n\n".join(shown) if shown else None
+
+
+def cluster_table(
+    results: dict,
+    label: str = "postgres",
+    single: str = "fanout-100",
+    scenario: str = "cluster-fanout-100",
+) -> str | None:
+    """`scenario` (a cluster) beside `single` on the same backend: what the cluster
+    costs."""
+    cluster = results.get(label, {}).get(scenario)
     if cluster is None:
         return None
     instances, cpus = cluster.get("instances", "?"), cluster.get("server_cpus", "?")
     bus = {"postgres": "LISTEN/NOTIFY", "redis": "Redis"}.get(cluster.get("bus"), "?")
     lines = [
-        f"cluster-fanout-100 ({instances} instances on CPUs {cpus}, woken over {bus}) "
-        f"against fanout-100 (1 instance on CPU {SERVER_CPU}), {label}:",
+        f"{scenario} ({instances} instances on CPUs {cpus}, woken over {bus}) "
+        f"against {single} (1 instance on CPU {SERVER_CPU}), {label}:",
         "",
         f"| metric | 1 instance | {instances} instances | ratio |",
         "| --- | --- | --- | --- |",
     ]
     for metric, get in CLUSTER_ROWS:
-        one = _value(results, label, "fanout-100", get)
-        many = _value(results, label, "cluster-fanout-100", get)
+        one = _value(results, label, single, get)
+        many = _value(results, label, scenario, get)
         ratio = f"{many / one:.2f}x" if many is not None and one else "n/a"
         lines.append(f"| {metric} | {fmt(one)} | {fmt(many)} | {ratio} |")
     if LOADGEN_CPU in str(cpus).split(","):
@@ -1530,7 +1574,7 @@ def main() -> None:
     main_table = table(results)
     if main_table:
         print(main_table)
-    comparison = cluster_table(results)
+    comparison = cluster_tables(results)
     if comparison:
         print("\n" + comparison)
     activity = rooms_table(results)
