@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import insort
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -46,12 +45,10 @@ from .presence_cluster import (
 from .presence_frames import (
     by_name,
     person_json,
-    presence_changes_frame,
     presence_frame,
-    presence_list_frame,
-    presence_list_json_frame,
     typing_frame,
 )
+from .presence_tellings import COALESCE_LISTENERS, PresenceTellings
 from .present_list import PresentList
 from .task_failures import TaskFailures
 from .typing_notices import TypingNotices
@@ -70,21 +67,6 @@ MAX_PENDING = 10_000
 #: How many typing frames one user may send per window (per instance); the rest are dropped.
 TYPING_LIMIT = 3
 TYPING_WINDOW_S = 2.0
-#: A room's connections are told of presence changes at most this often (`_changed_in`)...
-COALESCE_S = 0.25
-#: ...and, where more than this many connections here listen, less often in proportion
-#: (`coalesce_interval`): a telling costs a write to each of them, so a busy room of
-#: hundreds costs at most about `COALESCE_LISTENERS / COALESCE_S` writes a second...
-COALESCE_LISTENERS = 50
-#: ...up to this: a user arriving in the biggest room is seen within a few seconds.
-MAX_COALESCE_S = 2.5
-
-
-def coalesce_interval(listeners: int) -> float:
-    """How long a room whose connections here that listen to presence are `listeners`
-    waits between two tellings: `COALESCE_S`, longer in proportion past
-    `COALESCE_LISTENERS`, at most `MAX_COALESCE_S`."""
-    return min(MAX_COALESCE_S, COALESCE_S * max(1.0, listeners / COALESCE_LISTENERS))
 
 
 class RoomConnection(Protocol):
@@ -144,15 +126,24 @@ class Presence:
         self._snapshot_soon = False  # an instance appeared: snapshot at the next round
         self._generation = 0
         self._typed: dict[int, list[float]] = {}  # recent typing frames' times, per user
-        # Coalescing (`_changed_in`): per room, the users whose presence changed since the
-        # room's connections were last told, with what they were told then (and the
-        # name); when each room was last told, oldest first; and what wakes `announce`.
-        self._unsaid: dict[int, dict[int, tuple[bool, str]]] = {}
-        self._told_at: dict[int, float] = {}
+        # What wakes `announce`: a room told, or a typing frame held back.
         self._telling = trio.Event()
-        # Typing frames: at once in a small room, gathered in a busy one (for `announce`).
+        # Presence changes told to a room at once, or held back until its interval has
+        # passed (`chat.presence_tellings`), and typing frames the same way in a busy
+        # room (`chat.typing_notices`): both told by `announce` when due.
+        self._tellings = PresenceTellings(
+            self._rooms,
+            self._listing,
+            is_present=self.is_present,
+            present=self.present,
+            present_here=self._present_in.get,
+            others_in_room=lambda room_id: bool(self._others.in_room(room_id)),
+            encoded=self._encoded,
+            wake=lambda: self._telling.set(),
+            failures=self._failures,
+        )
         self._typing = TypingNotices(
-            self._rooms, self._interval, COALESCE_LISTENERS, lambda: self._telling.set()
+            self._rooms, self._tellings.interval, COALESCE_LISTENERS, lambda: self._telling.set()
         )
 
     # --- what the cluster knows ---
@@ -256,14 +247,14 @@ class Presence:
             self._queue(["room", room_id, identity.user_id, identity.name, True])
         if not was_present:
             # To the room's connections before this one joins them: it gets the list.
-            self._changed_in(room_id, identity.user_id, identity.name, was_present=False)
+            self._tellings.changed(room_id, identity.user_id, identity.name, was_present=False)
         if listening:
             self._rooms.setdefault(room_id, set()).add(session)
             if lists:
                 self._listing.add(session)
-                session.offer(text_frame(self._told_list_frame(room_id)))
+                session.offer(text_frame(self._tellings.told_list_frame(room_id)))
             else:
-                told = self._told(room_id)
+                told = self._tellings.told(room_id)
                 frames = [presence_frame(room_id, uid, name, True) for uid, name in told]
                 session.offer(b"".join(text_frame(frame) for frame in frames))
 
@@ -290,7 +281,7 @@ class Presence:
             if not sessions:
                 # Nobody here to tell: the next to enter gets the room as it is.
                 del self._rooms[room_id]
-                self._unsaid.pop(room_id, None)
+                self._tellings.forget(room_id)
                 self._typing.forget(room_id)
         key = (room_id, user_id)
         count = self._present[key] - 1
@@ -304,7 +295,7 @@ class Presence:
             del self._present_in[room_id]
         self._queue(["room", room_id, user_id, name, False])
         if not self.is_present(*key):
-            self._changed_in(room_id, user_id, name, was_present=True)
+            self._tellings.changed(room_id, user_id, name, was_present=True)
 
     def typing(self, session: RoomConnection, room_id: int) -> None:
         """`session`'s user is typing in `room_id`: tell the room's other connections, here
@@ -322,127 +313,25 @@ class Presence:
         self._typing.typed(room_id, frame, identity.user_id, session)
         self._queue(["typing", room_id, identity.user_id, identity.name])
 
-    # --- telling rooms of presence changes, coalesced ---
-
-    # A client that flaps between two rooms (or many clients that come and go) must not
-    # send every connection in a busy room a frame per change: each room is told at most
-    # every `COALESCE_S` (longer in a busy room: `coalesce_interval`). The first change
-    # after a quiet spell is told at once; later ones wait until the room's interval has
-    # passed since it was last told (`announce`), and the room is then told the users
-    # whose presence differs from what it was last told. Its connections always know,
-    # for each user, `_told`: the truth, except for the users in `_unsaid[room]`, for
-    # whom they know what they were last told. That is the list a connection entering
-    # the room gets, so it agrees with the others and the next telling is right for it
-    # too; after that telling, everyone knows the truth.
-
-    def _changed_in(self, room_id: int, user_id: int, name: str, *, was_present: bool) -> None:
-        """Whether `user_id` is present in `room_id` has just changed from `was_present`:
-        tell the room's connections now, or within `COALESCE_S`."""
-        if room_id not in self._rooms:
-            return  # nobody here listens to that room
-        unsaid = self._unsaid.setdefault(room_id, {})
-        told, _ = unsaid.get(user_id, (was_present, name))
-        unsaid[user_id] = (told, name)
-        told_at = self._told_at.get(room_id)
-        if told_at is None or trio.current_time() - told_at >= self._interval(room_id):
-            self._tell(room_id)
-        # Otherwise `announce` tells it, once the room's interval has passed since `told_at`.
-
-    def _tell(self, room_id: int) -> None:
-        """Tell the room's connections what changed since they were last told."""
-        unsaid = self._unsaid.pop(room_id, {})
-        changes = [
-            (user_id, name, now)
-            for user_id, (told, name) in unsaid.items()
-            if (now := self.is_present(room_id, user_id)) != told
-        ]
-        if changes:
-            # Each kind encoded once, if anyone takes it.
-            frames: bytes | None = None
-            changed: bytes | None = None
-            for session in list(self._rooms.get(room_id, ())):
-                if session in self._listing:
-                    if changed is None:
-                        changed = text_frame(presence_changes_frame(room_id, changes))
-                    session.offer(changed)
-                else:
-                    if frames is None:
-                        frames = b"".join(
-                            text_frame(presence_frame(room_id, *change)) for change in changes
-                        )
-                    session.offer(frames)
-        self._told_at[room_id] = trio.current_time()
-        self._telling.set()
-
-    def _interval(self, room_id: int) -> float:
-        return coalesce_interval(len(self._rooms.get(room_id, ())))
-
-    def _told(self, room_id: int) -> list[tuple[int, str]]:
-        """The users the room's connections know to be present (`present`, but for changes
-        not told yet), as (id, name), by name."""
-        listed = self.present(room_id)  # a new list, sorted
-        hidden, shown = self._held_back(room_id)
-        if hidden:
-            listed = [person for person in listed if person[0] not in hidden]
-        for person in shown:
-            insort(listed, person, key=by_name)
-        return listed
-
-    def _held_back(self, room_id: int) -> tuple[set[int], list[tuple[int, str]]]:
-        """The few users whose change the room's connections have not been told yet, as
-        the room was last told: present now but told absent (to hide), and absent now but
-        told present (to show, as (id, name))."""
-        hidden: set[int] = set()
-        shown: list[tuple[int, str]] = []
-        for user_id, (told, name) in self._unsaid.get(room_id, {}).items():
-            if told != self.is_present(room_id, user_id):
-                if told:
-                    shown.append((user_id, name))
-                else:
-                    hidden.add(user_id)
-        return hidden, shown
-
-    def _told_list_frame(self, room_id: int) -> str:
-        """`_told` as a ``presence-list`` frame. When nobody on another instance is in the
-        room (the common case, and a busy room's on every `enter`), joined from the JSON
-        the room's `PresentList` keeps, with the held-back changes applied to it."""
-        here = self._present_in.get(room_id)
-        if here is None or self._others.in_room(room_id):
-            return presence_list_frame(room_id, self._told(room_id), self._encoded)
-        hidden, shown = self._held_back(room_id)
-        pieces = [(uid, name, self._encoded(uid, name)) for uid, name in shown]
-        return presence_list_json_frame(room_id, here.joined(hidden, pieces))
-
     async def announce(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Tell each room the presence changes held back while it was told recently
-        (`_changed_in`), and the typing frames a busy room gathered (`chat.typing_notices`),
-        its interval (`coalesce_interval`) after it was last told. Runs until cancelled."""
+        (`chat.presence_tellings`), and the typing frames a busy room gathered
+        (`chat.typing_notices`), once its interval (`coalesce_interval`) has passed since
+        it was last told. Runs until cancelled."""
         task_status.started()
         while True:
             # Until the room whose interval ends first, or another telling, which may
-            # start a shorter interval. The rooms told within their interval are few
-            # (those with listeners here and a change in the last seconds).
-            due = min(
-                (told_at + self._interval(room) for room, told_at in self._told_at.items()),
-                default=math.inf,
-            )
+            # start a shorter interval.
             typing_due = self._typing.due_at()
+            due = self._tellings.due_at()
             with trio.move_on_at(min(due, math.inf if typing_due is None else typing_due)):
                 await self._telling.wait()
-            # No await from the wake-up to here: a telling since is in `_told_at` below.
+            # No await from the wake-up to here: a telling since is in what is due below.
             self._telling = trio.Event()
             now = trio.current_time()
-            for room_id, told_at in list(self._told_at.items()):
-                if now - told_at < self._interval(room_id):
-                    continue
-                # Forgotten, or told again (which remembers it again). Taken out first,
-                # so that a room whose telling fails is not tried in a loop.
-                del self._told_at[room_id]
-                if room_id in self._unsaid:
-                    with self._failures.contained("presence", "telling a room of presence"):
-                        self._tell(room_id)
+            self._tellings.tell_due(now)
             with self._failures.contained("presence", "telling rooms of typing"):
                 self._typing.tell_due(now)
 
@@ -462,7 +351,7 @@ class Presence:
             self._changed.set()
 
     def _changed_elsewhere(self, room_id: int, user_id: int, name: str, before: bool) -> None:
-        self._changed_in(room_id, user_id, name, was_present=before)
+        self._tellings.changed(room_id, user_id, name, was_present=before)
 
     def _typed_elsewhere(self, room_id: int, user_id: int, name: str) -> None:
         self._typing.typed(room_id, typing_frame(room_id, user_id, name), user_id, None)

@@ -28,7 +28,8 @@ from support import (
 from test_metrics import until
 
 from chat.bus.local import LocalBus
-from chat.presence import COALESCE_S, HEARTBEAT_S, Presence
+from chat.presence import HEARTBEAT_S, Presence
+from chat.presence_tellings import COALESCE_S
 
 #: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
 TIMEOUT_S = 3.0

@@ -30,11 +30,11 @@ from support import (
 )
 
 from chat.bus.local import LocalBus
-from chat.presence import (
+from chat.presence import Presence
+from chat.presence_tellings import (
     COALESCE_LISTENERS,
     COALESCE_S,
     MAX_COALESCE_S,
-    Presence,
     coalesce_interval,
 )
 from chat.service import Identity

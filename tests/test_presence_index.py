@@ -151,5 +151,5 @@ async def test_a_presence_list_on_enter_is_the_room_as_its_connections_were_told
             presence.leave_room(leaving)
         room = chooser.choice(ROOMS)
         presence.enter_room(connection, room, listening=True, lists=True)
-        told = presence_list_frame(room, presence._told(room))
+        told = presence_list_frame(room, presence._tellings.told(room))
         assert connection.frames[-1] == text_frame(told), (seed, step)

@@ -11,7 +11,8 @@ import trio
 import trio.testing
 
 from chat.bus.local import LocalBus
-from chat.presence import COALESCE_LISTENERS, COALESCE_S, Presence, coalesce_interval
+from chat.presence import Presence
+from chat.presence_tellings import COALESCE_LISTENERS, COALESCE_S, coalesce_interval
 from chat.service import Identity
 
 ROOM = 7
