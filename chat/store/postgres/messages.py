@@ -79,9 +79,10 @@ _INSERT_MESSAGES = (
 # The usual batch's statement: the rules of its (room, sender) pairs read (`g`), and the
 # rows inserted only if none of them holds its messages back (a refusal or slow mode,
 # chat.store.shared.room_rules). One trip to the database instead of two (a read of the
-# rules, then the insert): about a tenth of a busy instance's CPU per message, and a round
-# trip less of every message's latency. The first column says whether the rules let the
-# batch through; a row with it and no message when nothing was stored.
+# rules, then the insert): a trip through the bridge less per batch, and a round trip
+# less of every message's latency (docs/PERFORMANCE.md, "Running a room"). The first
+# column says whether the rules let the batch through; a row with it and no message when
+# nothing was stored.
 _INSERT_CLEAR_MESSAGES = (
     "WITH p AS (SELECT DISTINCT q.room_id, q.user_id"
     " FROM unnest($1::bigint[], $2::bigint[]) AS q(room_id, user_id)),"
