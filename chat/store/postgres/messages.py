@@ -131,30 +131,24 @@ async def _aio_notify(conn: asyncpg.Connection, notifications: list[tuple[str, s
 
 async def _aio_insert_batch(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
     """Store `rows` (see `PostgresMessages.add_messages`) on `conn`."""
-    if any(row.reply_to is not None or row.files for row in rows):
-        # Replies and files: one transaction, so that the look at the replies'
-        # targets happens under the positions lock the insert takes (and holds to
-        # the commit), and the files are attached with the message or not at all.
-        rules = await aio_batch_rules(conn, rows)
-        async with conn.transaction():
-            added = await _aio_insert(conn, rows)
-            if rules is not None:
-                await aio_check_new(conn, rows, added, rules)
-            await _aio_refuse_replies_to_deleted(conn, rows)
-            return await _aio_attach(conn, rows, added)
-    # The usual batch: one statement reads the rules and stores it, unless they hold it
-    # back.
-    stored = await _aio_insert_clear(conn, rows)
-    if stored is not None:
-        return stored
-    # A room may refuse or slow one of these: the rules read again and checked on the
-    # new rows after the insert, in its transaction, which a refusal rolls back.
+    if not any(row.reply_to is not None or row.files for row in rows):
+        # The usual batch: one statement reads the rules and stores it, unless they hold
+        # it back.
+        stored = await _aio_insert_clear(conn, rows)
+        if stored is not None:
+            return stored
+    # Replies, files, or a room that may refuse or slow one of these: one transaction, so
+    # that the look at the replies' targets happens under the positions lock the insert
+    # takes (and holds to the commit), the files are attached with the message or not at
+    # all, and the rules, read again, are checked on the new rows after the insert (a
+    # refusal rolls it back).
     rules = await aio_batch_rules(conn, rows)
     async with conn.transaction():
         added = await _aio_insert(conn, rows)
         if rules is not None:
             await aio_check_new(conn, rows, added, rules)
-        return added
+        await _aio_refuse_replies_to_deleted(conn, rows)
+        return await _aio_attach(conn, rows, added)
 
 
 async def _aio_attach(
