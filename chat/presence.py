@@ -139,12 +139,16 @@ class Presence:
             present_here=self._present_in.get,
             others_in_room=lambda room_id: bool(self._others.in_room(room_id)),
             encoded=self._encoded,
-            wake=lambda: self._telling.set(),
+            wake=self._wake_announce,
             failures=self._failures,
         )
         self._typing = TypingNotices(
-            self._rooms, self._tellings.interval, COALESCE_LISTENERS, lambda: self._telling.set()
+            self._rooms, self._tellings.interval, COALESCE_LISTENERS, self._wake_announce
         )
+
+    def _wake_announce(self) -> None:
+        """Something is to be told when its room is due: `announce` looks again."""
+        self._telling.set()
 
     # --- what the cluster knows ---
 
