@@ -53,6 +53,9 @@ SECRET = secrets.token_urlsafe(48)
 #: The password of every user the benchmark registers (at least 8 characters).
 PASSWORD = "bench-password"
 SENDERS = 10
+#: fanout-100's load: 100 receivers, SENDERS senders, as fast as 100 messages in flight
+#: allow (its cluster twin and the fixed-rate pair take the same, FIXED below).
+FANOUT_100 = {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100}
 #: The rooms scenarios' set-up registers a thousand users: at bcrypt's cost 12 that
 #: would be four minutes of hashing, at 4 a few seconds (no scenario measures logins).
 ROOMS_ENV = {"CHAT_BCRYPT_COST": "4"}
@@ -72,19 +75,10 @@ class Scenario:
 
 def standard_scenarios(seconds: float) -> list[Scenario]:
     return [
-        Scenario(
-            "fanout-100",
-            "fanout",
-            {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100, "seconds": seconds},
-        ),
+        Scenario("fanout-100", "fanout", {**FANOUT_100, "seconds": seconds}),
         # fanout-100's load through the instances of a cluster (PostgreSQL only): receivers
         # and senders spread round-robin across them, so half the deliveries cross the bus.
-        Scenario(
-            "cluster-fanout-100",
-            "fanout",
-            {"receivers": 100, "senders": SENDERS, "rate": 0, "window": 100, "seconds": seconds},
-            cluster=True,
-        ),
+        Scenario("cluster-fanout-100", "fanout", {**FANOUT_100, "seconds": seconds}, cluster=True),
         # The same two at a fixed rate both sustain (FIXED_RATE messages/s, 200,000
         # deliveries/s), what an operator's load looks like: at full speed the closed loop
         # gives each of two committers half the batch one instance commits, so every
@@ -173,7 +167,7 @@ ROOMS = {"rooms": 50, "members": 20, "rate": 200, "window": 200}
 #: The fixed-rate cluster comparison's rate, messages/s: well below what two instances
 #: on one core sustain (about 4,000 on the machines of docs/PERFORMANCE.md).
 FIXED_RATE = 2000
-FIXED = {"receivers": 100, "senders": SENDERS, "rate": FIXED_RATE, "window": 100}
+FIXED = {**FANOUT_100, "rate": FIXED_RATE}
 
 
 # --- processes ---
