@@ -5,11 +5,12 @@ connection (most of them, in a big chat) has none of them:
 
 - `ClientSession` (here): the receive loop, the handler task and its inbox, the
   subscriptions, and the lifecycle: how the connection ends and with which close code.
-  Two parts of it live in modules of their own, as mixins on the same object (its
+  Three parts of it live in modules of their own, as mixins on the same object (its
   slots are here: one object per connection): `chat.ws.session_limits` counts the
-  client's frames against the server's limits, and `chat.ws.session_requests` answers
-  its requests in order; what it needs of the connection, the dialect and the
-  registries is in `chat.ws.session_contracts`;
+  client's frames against the server's limits, `chat.ws.session_requests` answers its
+  requests in order, and `chat.ws.session_closing` closes the connection and says how
+  it ended; what it needs of the connection, the dialect and the registries is in
+  `chat.ws.session_contracts`;
 - `chat.ws.outbox.Outbox`: frames written now (the fast path) or queued for the writer
   task; eviction of a slow consumer; the close marker and the close frame. Made with the
   first frame sent to the client;
@@ -51,24 +52,7 @@ Queues (bounded Trio memory channels):
   room (`send`); the broadcaster never waits (`offer`): a full outbox means a slow
   consumer, which is evicted (`evict`) with close code 1008 while everyone else carries on.
 
-How a session ends:
-
-- the peer closes: the receive loop ends, the handler drains the inbox, the writer is
-  cancelled;
-- eviction: `evict` drops the outbox's backlog; the writer finishes the frame it is
-  writing, sends the close frame, and the receive loop sees the close handshake complete;
-- a dialect closes it (`close`, e.g. the support protocol on a bad token): a marker goes
-  into the outbox behind what is already queued, so the client gets the error frame
-  explaining why, then the close frame;
-- something outside the session's tasks closes it (`close_nowait`: the revocation sweep,
-  when the client's token has been revoked): the same, without waiting, the error frame
-  in the client's dialect (`FrameHandler.error_frame`). An idle session has no writer,
-  so this starts one; if the outbox is full, the client is evicted instead;
-- the server drains before shutting down (`chat.drain`, CHAT_DRAIN_SECONDS): `close_nowait`
-  with 1012 ("service restart"), no error frame; the client reconnects elsewhere;
-- server shutdown: cancellation. The writer's current write is shielded (a frame cut in
-  half would corrupt the stream), then the session closes with 1001;
-- a bug: logged, close code 1011. Only this client is affected.
+How a session ends, and with which close code, is `chat.ws.session_closing`'s part.
 """
 
 from __future__ import annotations
@@ -88,6 +72,7 @@ from .frames import text_frame
 from .held import HeldFrames
 from .outbox import Outbox, OutboxSettings, WriteStream
 from .request_order import RequestOrder
+from .session_closing import CLOSE_INTERNAL_ERROR, CLOSE_SERVICE_RESTART, SessionClosing
 from .session_contracts import FrameHandler, Registry, SessionConnection
 from .session_limits import CLOSE_POLICY_VIOLATION, MAX_REFUSALS, SessionLimits
 from .session_requests import SessionRequests
@@ -95,6 +80,7 @@ from .session_requests import SessionRequests
 # Imported from here by the dialects, the server and the tests.
 __all__ = [
     "CLOSE_POLICY_VIOLATION",
+    "CLOSE_SERVICE_RESTART",
     "MAX_REFUSALS",
     "ClientSession",
     "FrameHandler",
@@ -111,18 +97,11 @@ _TaskFunction = Callable[..., Awaitable[object]]
 #: TCP flow control pushes back on a client that pipelines requests.
 INBOX_SIZE = 16
 
-CLOSE_GOING_AWAY = 1001
-#: Sent to every client when the server drains before a restart (`chat.drain`): connect
-#: again (to another instance) and resume.
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
-CLOSE_INTERNAL_ERROR = 1011
 
-
-class ClientSession(SessionLimits, SessionRequests):
+class ClientSession(SessionLimits, SessionRequests, SessionClosing):
     """A connected WebSocket client, as the dialects and the broadcaster see it (its
     frame limits counted by `chat.ws.session_limits`, its requests answered by
-    `chat.ws.session_requests`)."""
+    `chat.ws.session_requests`, its end by `chat.ws.session_closing`)."""
 
     # Slots: there is one of these per connection (past 30 attributes CPython would give
     # each instance a dictionary of its own instead of sharing the keys). Each is paid by
@@ -307,95 +286,12 @@ class ClientSession(SessionLimits, SessionRequests):
         """Items that may wait for this client (held frames too) before it is evicted."""
         return self._settings.queue_size
 
-    @property
-    def evicted(self) -> bool:
-        """True once this client was evicted: nothing more is delivered to it."""
-        return self._outbox is not None and self._outbox.evicted
-
-    def evict_slow_consumer(self) -> None:
-        """`evict` for a client whose queue is full, counted in the broadcaster's stats."""
-        self._broadcaster.stats.slow_consumers_evicted += 1
-        self.evict(CLOSE_POLICY_VIOLATION, "slow consumer: too many frames queued")
-
-    def evict(self, code: int, reason: str) -> None:
-        """Disconnect this client with `code`, dropping whatever is still queued for it.
-
-        Synchronous, so the broadcaster can call it mid-fan-out: the outbox drops its
-        backlog and its writer sends the close frame (`Outbox.evict`).
-        """
-        if self._close_reason is None:
-            self._close_reason = (code, reason)
-            log.info("client %d evicted: %d %s", self.id, code, reason)
-        (self._outbox or self._open_outbox()).evict()
-
     def _open_outbox(self) -> Outbox:
         """The outbox, made with the first frame for this client. Its writer is a task of
         the session's (`start_task`); once the session is over none starts (frames that
         cannot be written at once are then dropped)."""
         self._outbox = Outbox(self, self._ws, self._stream, self._settings)
         return self._outbox
-
-    # --- how it ends ---
-
-    @property
-    def close_reason(self) -> tuple[int, str] | None:
-        """The code and reason the server closes the connection with (an eviction, a
-        dialect's `close`, a bug), or None while it has no reason to."""
-        return self._close_reason
-
-    @property
-    def close_code(self) -> int:
-        """How the connection ended (once `run` returned): the code of whichever side
-        closed it, 1001 for a server shutdown, 1006 if it dropped without a close frame.
-        The server's own reason (an eviction, say) wins even if its close frame could not
-        be sent: that is what an operator reading the log needs to know."""
-        if self._close_reason is not None:
-            return self._close_reason[0]  # the server closed it: evicted, refused, a bug
-        if self._stream_broken:
-            return CLOSE_ABNORMAL
-        closed = self._ws.closed
-        if self.peer_gone and closed is not None:
-            # The client closed it, or the transport did on a protocol error (its code).
-            return closed.code
-        return CLOSE_GOING_AWAY  # cancelled: the server shut down (`_close`)
-
-    @property
-    def _stream_broken(self) -> bool:
-        """True if a write failed or was cut: no close frame can follow."""
-        return self._outbox is not None and self._outbox.stream_broken
-
-    async def close(self, code: int, reason: str) -> None:
-        """Close the connection once the frames already queued have been sent (an error
-        frame explaining why, say). Frames the client sends meanwhile are ignored."""
-        if self._close_reason is None:
-            self._close_reason = (code, reason)
-        self.closing = True
-        await (self._outbox or self._open_outbox()).close_after_queued()
-
-    def close_nowait(self, code: int, reason: str, *, explain: bool = True) -> None:
-        """`close` for callers outside this session's tasks (the revocation sweep), which
-        must not wait: synchronous, so there is nothing to cancel half-way.
-
-        Queues the dialect's error frame saying `reason` (if it has one) and the close
-        marker behind what is already queued; the writer sends them, then the close frame.
-        An idle session has no writer yet: the outbox starts one. If the outbox has no
-        room for both, the client is evicted instead: the backlog is dropped and the close
-        frame goes out at once. Does nothing for a session that is already closing or over.
-        Without `explain`, no error frame: the close code says it all (1012, a restart).
-        """
-        if self.closing or self.evicted or self.peer_gone:
-            return
-        self._close_reason = (code, reason)
-        self.closing = True
-        if self._ended:
-            return  # not running: nothing left to close
-        outbox = self._outbox or self._open_outbox()
-        log.info("client %d closed: %d %s", self.id, code, reason)
-        farewell = (
-            self._handler.error_frame(reason) if explain and self._handler is not None else None
-        )
-        if not outbox.close_nowait(None if farewell is None else text_frame(farewell)):
-            self.evict(code, reason)
 
     # --- the session's tasks ---
 
@@ -546,12 +442,6 @@ class ClientSession(SessionLimits, SessionRequests):
         # the receive loop, and the writer now waits for the client's answer (within the
         # close timeout). Cut short, the socket would close under frames the client is
         # still sending, and the reset would lose it our close frame and its reason.
-
-    async def _close(self) -> None:
-        if self._stream_broken:
-            return  # a frame may be half-written: nothing valid can follow it
-        code, reason = self._close_reason or (CLOSE_GOING_AWAY, "server shutting down")
-        await self._ws.aclose(code, reason)  # a no-op if the connection is already closed
 
     async def _to_handler(self, handler: FrameHandler, message: str | bytes) -> None:
         """Give `message` to the handler: start a handler task with it if none runs, else
