@@ -891,6 +891,10 @@ static int storm_port;             /* the port index clients reconnect to */
 static long storm_base;            /* the newest MessageID before the run */
 static long storm_refused, storm_errors, storm_timeouts, storm_out_of_order, storm_attempts;
 static long storm_deferred;        /* upgrades answered 503 + Retry-After: tried again then */
+/* Attempts given up, by how far they got: the TCP connect not yet answered; the upgrade
+ * sent, no 101 yet; open (`enter` sent with the 101), no "entered" yet; "entered", the
+ * pong after the backlog not yet. */
+static long storm_timed_out_at[4];
 static long storm_cut, storm_back, storm_dropped;
 static long storm_sent;
 static samples_t storm_reconnect;  /* ms from the cut to live again, per client */
@@ -1114,6 +1118,10 @@ static void storm_retry(void) {
         } else if (!s->live && s->attempt_at && c->state != CLOSED &&
                    t - s->attempt_at > STORM_ATTEMPT_TIMEOUT_NS) {
             storm_timeouts++;
+            storm_timed_out_at[c->state == CONNECTING    ? 0
+                               : c->state == HANDSHAKING ? 1
+                               : s->entered             ? 3
+                                                         : 2]++;
             s->attempt_at = 0;
             epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
             storm_lost(c, 1);
@@ -1216,11 +1224,13 @@ static int mode_storm(int argc, char **argv) {
     fprintf(out, "{\"mode\":\"storm\",\"clients\":%d,\"rooms\":%d,\"rate\":%g,\"sent\":%ld,"
             "\"setup_seconds\":%.3f,\"flow_seconds\":%.3f,\"cut\":%ld,\"back\":%ld,"
             "\"live_at_end\":%d,\"all_live_seconds\":%.3f,\"attempts\":%ld,\"refused\":%ld,\"deferred\":%ld,"
-            "\"errors\":%ld,\"dropped\":%ld,\"timeouts\":%ld,\"out_of_order\":%ld,\"busy\":%.3f,"
+            "\"errors\":%ld,\"dropped\":%ld,\"timeouts\":%ld,\"timeouts_at\":{\"connecting\":%ld,"
+            "\"upgrading\":%ld,\"opened\":%ld,\"entered\":%ld},\"out_of_order\":%ld,\"busy\":%.3f,"
             "\"reconnect_ms\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld},\"seen\":[",
             storm_clients, rooms, rate, storm_sent, setup_s, flow_s, storm_cut, storm_back, live,
             all_live_at && first_cut ? (double)(all_live_at - first_cut) / 1e9 : -1.0,
-            storm_attempts, storm_refused, storm_deferred, storm_errors, storm_dropped, storm_timeouts, storm_out_of_order, busy,
+            storm_attempts, storm_refused, storm_deferred, storm_errors, storm_dropped, storm_timeouts, storm_timed_out_at[0], storm_timed_out_at[1],
+            storm_timed_out_at[2], storm_timed_out_at[3], storm_out_of_order, busy,
             (long long)percentile(&storm_reconnect, 0.50),
             (long long)percentile(&storm_reconnect, 0.90),
             (long long)percentile(&storm_reconnect, 0.99),
