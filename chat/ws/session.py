@@ -4,12 +4,12 @@ A session is split by job; each part is made the first time it is needed, so an 
 connection (most of them, in a big chat) has none of them:
 
 - `ClientSession` (here): the receive loop, the handler task and its inbox, the
-  subscriptions, and the lifecycle: how the connection ends and with which close code.
-  Three parts of it live in modules of their own, as mixins on the same object (its
-  slots are here: one object per connection): `chat.ws.session_limits` counts the
-  client's frames against the server's limits, `chat.ws.session_requests` answers its
-  requests in order, and `chat.ws.session_closing` closes the connection and says how
-  it ended; what it needs of the connection, the dialect and the registries is in
+  subscriptions, and the session's tasks from its first frame to its end. Three parts
+  of it live in modules of their own, as mixins on the same object (its slots are here:
+  one object per connection): `chat.ws.session_limits` counts the client's frames
+  against the server's limits, `chat.ws.session_requests` answers its requests in
+  order, and `chat.ws.session_closing` closes the connection and says how it ended;
+  what it needs of the connection, the dialect and the registries is in
   `chat.ws.session_contracts`;
 - `chat.ws.outbox.Outbox`: frames written now (the fast path) or queued for the writer
   task; eviction of a slow consumer; the close marker and the close frame. Made with the
