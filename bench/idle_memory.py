@@ -32,9 +32,9 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import LOADGEN_CPU, build_loadgen, raise_fd_limit
 
-from chat.config import Config
-from chat.memory_snapshots import objects_by_type
-from chat.server import serve
+from chat.core.config import Config
+from chat.server.memory_snapshots import objects_by_type
+from chat.server.serving import serve
 
 #: Users whose tokens the connections share (--dialect): a user's connections are
 #: filed together in the presence and revocation registries, as in `idle-100000`.

@@ -23,8 +23,8 @@ CHECKS = 200_000
 OURS = textwrap.dedent(
     """
     import gc, json, time
-    from chat.config import Config
-    from chat.rate_limits import RateLimits
+    from chat.core.config import Config
+    from chat.app.limits.rate_limits import RateLimits
 
     def rss_mib():
         with open("/proc/self/statm") as statm:

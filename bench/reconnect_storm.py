@@ -43,7 +43,7 @@ from run import (
 )
 from search_load import migrate
 
-from chat.auth import Tokens
+from chat.app.accounts.auth import Tokens
 from chat.store.shared.accounts import name_keys
 
 #: The longest the whole storm may take once the clients are connected.

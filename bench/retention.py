@@ -1,4 +1,4 @@
-"""How long retention's batches hold the writer (chat/retention.py): figures for
+"""How long retention's batches hold the writer (chat/app/messages/retention.py): figures for
 docs/PERFORMANCE.md.
 
     python bench/retention.py [--messages 50000] [--database-url URL]
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import trio
 
-from chat.config import Config
-from chat.retention import RetentionTask
+from chat.app.messages.retention import RetentionTask
+from chat.core.config import Config
 from chat.store import NewMessage, open_store
 
 #: Messages stored per call.

@@ -20,7 +20,7 @@ HTTP); the clients run here, in one Trio process pinned to CPU 1 (taskset). Each
 instance's RSS is read from /proc every --sample seconds, and the curve is printed per
 minute with the target's check: RSS at the end at most 1.3x RSS after the first minute.
 
-With --tracemalloc the servers trace their allocations (CHAT_TRACEMALLOC, chat/config.py)
+With --tracemalloc the servers trace their allocations (CHAT_TRACEMALLOC, chat/core/config.py)
 and write a snapshot when sent SIGUSR2; the run asks for one after the first minute and
 one at the end, and prints what grew between them by allocating line and by object
 type. Tracing slows the server and costs memory of its own: its RSS is not the figure

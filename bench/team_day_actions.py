@@ -77,7 +77,7 @@ PASSED_OVER = (
 )
 #: How long an idle user's reader waits between two reads of its socket (`_pause`).
 IDLE_READ_S = 0.5
-#: How a room's message frame begins: its id, then its room (chat.shapes.room_message).
+#: How a room's message frame begins: its id, then its room (chat.core.shapes.room_message).
 MESSAGE_HEAD = '{"Type":"message","MessageID":'
 #: Error messages kept per window, as examples (every error is counted).
 MAX_ERROR_SAMPLES = 100
@@ -219,7 +219,7 @@ class Teammate:
             return
         if self._want is None and text.startswith(MESSAGE_HEAD):
             # Nobody waits for an answer: only the message's id and room matter, and
-            # they come first (chat.shapes.room_message): read without decoding the rest,
+            # they come first (chat.core.shapes.room_message): read without decoding the rest,
             # which at thousands of users was a fifth of the generator's CPU.
             message_id, _, rest = text[len(MESSAGE_HEAD) : len(MESSAGE_HEAD) + 48].partition(
                 ',"RoomID":'

@@ -24,7 +24,7 @@ import pytest
 import trio
 from support import NO_PUSH_SERVICE, TEST_SECRET, Server, chat_environ, in_ci
 
-from chat.config import Config
+from chat.core.config import Config
 
 #: How long a process may take to start listening.
 START_TIMEOUT = 30.0

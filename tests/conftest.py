@@ -27,7 +27,7 @@ from support import (
     throwaway_postgres_schema,
 )
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 def _first_skip(error: BaseException | None) -> Skipped | None:

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 from s3_server import S3Server, running_s3_server
 from support import Account, Server, http_client
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.files.collector import FileCollector
 from chat.files.opening import open_storage, storage_directory
 from chat.store import open_store

@@ -20,7 +20,7 @@ import trio
 import trio.testing
 from trio_websocket import CloseReason, ConnectionClosed
 
-from chat.ws.frames import text_frame
+from chat.core.frames import text_frame
 from chat.ws.stream import Written
 from chat.ws.transport import ServerConnection
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from chat.errors import Gone
+from chat.core.errors import Gone
 from chat.store import Added, Change, Message, NewMessage, Room
 from chat.store.roles import Notifications
 

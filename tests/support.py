@@ -21,8 +21,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from chat.config import Config, to_environ
-from chat.server import serve
+from chat.core.config import Config, to_environ
+from chat.server.serving import serve
 from chat.store import Message, Messages, NewMessage, Store, open_store
 
 #: Generous bound for anything that should happen "at once" on loopback.

@@ -30,7 +30,7 @@ from support import (
 )
 from test_token_revocation import closed
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.files.opening import storage_directory
 from chat.store import NewMessage, open_store
 from chat.store.shared.account_data import ERASED_NAME

@@ -23,8 +23,8 @@ from support import (
     server_config,
 )
 
-from chat.activity import MAX_WINDOW_S, WINDOW_READERS, WINDOW_S, Activity, window_length
-from chat.service import Identity
+from chat.app.people.activity import MAX_WINDOW_S, WINDOW_READERS, WINDOW_S, Activity, window_length
+from chat.core.records import Identity
 from chat.store import Message, open_store
 
 LOBBY = 1
@@ -215,7 +215,7 @@ async def test_a_private_room_created_is_told_to_nobody_else(
     await _nothing_within(watcher, 0.3)
 
 
-# --- busy rooms: a longer window (chat.activity.window_length) ---
+# --- busy rooms: a longer window (chat.app.people.activity.window_length) ---
 
 
 def test_a_room_with_many_readers_gathers_longer_up_to_a_ceiling() -> None:

@@ -1,4 +1,4 @@
-"""A bound on WebSocket handshakes in progress (`chat.admission`, CHAT_MAX_HANDSHAKES):
+"""A bound on WebSocket handshakes in progress (`chat.net.admission`, CHAT_MAX_HANDSHAKES):
 past it an upgrade is answered 503 with Retry-After at once, never left to time out."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from support import (
     wait_until_true,
 )
 
-from chat.admission import RETRY_AFTER_S, HandshakeGate
-from chat.config import Config, load
+from chat.core.config import Config, load
+from chat.net.admission import RETRY_AFTER_S, HandshakeGate
 
 #: True while some session waits for a lock on the schema's users table.
 SOMEONE_WAITS_FOR_THE_USERS_TABLE = (

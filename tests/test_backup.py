@@ -46,8 +46,8 @@ from support import (
     throwaway_postgres_schema,
 )
 
-from chat.backups import making, snapshot
-from chat.config import Config
+from chat.core.config import Config
+from chat.server.backups import making, snapshot
 
 #: Senders of the flood, each in a room of its own, and the most each one sends.
 SENDERS = 4

@@ -1,4 +1,5 @@
-"""The broadcaster alone (chat/broadcaster.py), without a server: who gets which frames,
+"""The broadcaster alone (chat/app/messages/broadcaster.py), without a server: who gets which
+frames,
 in what order and in how many offers, what a full or gone subscriber costs the others,
 where the position stands, and a batch that fails. Subscribers are plain objects that
 keep what they are offered; the clock is Trio's MockClock. Fast: no socket, no database."""
@@ -13,10 +14,10 @@ import pytest
 import trio
 import trio.testing
 
-from chat.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
+from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
+from chat.core.frames import text_frame
+from chat.core.task_failures import TaskFailures
 from chat.store import Change, Message, Room
-from chat.task_failures import TaskFailures
-from chat.ws.frames import text_frame
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)

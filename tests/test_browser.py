@@ -33,8 +33,8 @@ from support import (
     start_server,
 )
 
-from chat.config import Config
-from chat.service import MAX_RESUME
+from chat.app.service import MAX_RESUME
+from chat.core.config import Config
 from chat.store import NewMessage, open_store
 
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
@@ -189,7 +189,7 @@ async def test_the_lobby_history_is_shown_on_arrival(server: Server) -> None:
 
 async def test_days_are_separated_by_their_names(nursery: trio.Nursery, config: Config) -> None:
     # The test moves messages back in time in the table, behind the server's back: the
-    # history kept in memory (chat.history_cache) would not know, so it is off here.
+    # history kept in memory (chat.app.history.from_memory) would not know, so it is off here.
     server = await start_server(nursery, config.replace(history_cache_mb=0))
     writer = await account(server, "writer")
     async with open_clients(server) as clients:

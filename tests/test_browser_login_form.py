@@ -10,7 +10,7 @@ import os
 from browser import SQLITE_ONLY, WAIT_MS, in_browser, open_client, registered
 from support import Server
 
-from chat.validation import MIN_PASSWORD_CHARS
+from chat.core.validation import MIN_PASSWORD_CHARS
 
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
 

@@ -20,7 +20,7 @@ from test_browser import _no_script_errors
 from test_frame_limits import frame_limited
 
 import chat
-from chat.config import Config
+from chat.core.config import Config
 
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
 

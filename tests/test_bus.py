@@ -16,11 +16,12 @@ import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
 from support import STEP, add_message, pg_session
 
-from chat.bus import Envelope, open_bus, route_events
+from chat.bus import Envelope, route_events
+from chat.bus.opening import open_bus
 from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
 from chat.bus.redis import RedisBus
-from chat.config import Config
-from chat.errors import ChatError, Unavailable
+from chat.core.config import Config
+from chat.core.errors import ChatError, Unavailable
 from chat.store import Added, NewMessage, open_store
 from chat.store.postgres import PostgresStore
 

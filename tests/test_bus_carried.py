@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from chat.bus import Envelope
 from chat.bus.carried import decode, pack
-from chat.config import Config
+from chat.core.config import Config
+from chat.core.records import FileRef, Message, Room, StoredFile
 from chat.store import NewMessage, open_store
-from chat.store.records import FileRef, Message, Room, StoredFile
 
 
 def _roundtrip(items: list) -> list:

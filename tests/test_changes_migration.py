@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from support import execute_sql, select_rows, store_of_the_release_before
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import Message, open_store
 
 #: A database of the release before: an empty schema, migrated part of the way.

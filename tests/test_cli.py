@@ -31,8 +31,8 @@ from support import (
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 import chat
-from chat.auth import Passwords
-from chat.config import SETTINGS, Config
+from chat.app.accounts.auth import Passwords
+from chat.core.config import SETTINGS, Config
 from chat.store import Room, User, open_store
 
 

@@ -1,6 +1,6 @@
 """Clients by network: the limits count an IPv4 client by its address and an IPv6 client by
 its /64 (CHAT_IPV6_PREFIX), over real IPv6 sockets on ::1 and through a trusted proxy's
-X-Forwarded-For; log lines keep the full address. (chat/client_address.py)"""
+X-Forwarded-For; log lines keep the full address. (chat/core/client_address.py)"""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from support import STEP, TLS, Server, in_ci, raw_upgrade, start_server, status_
 from test_rate_limits import limited
 from test_slow_clients import read_response
 
-from chat.client_address import ClientAddresses
-from chat.config import Config, ConfigError, load
-from chat.logs import ACCESS_HTTP
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config, ConfigError, load
+from chat.core.logs import ACCESS_HTTP
 
 #: Two clients in one /64, and one in the /64 next to it (RFC 3849's documentation prefix).
 ONE_LAN = ("2001:db8:1:2::1", "2001:db8:1:2:a:b:c:d")

@@ -7,7 +7,7 @@ import pytest
 import trio
 from support import Server, account, http_client, raw_upgrade, start_server, status_of
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 async def test_the_root_path_serves_the_client_page(server: Server) -> None:

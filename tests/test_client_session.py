@@ -1,4 +1,4 @@
-"""One client's session alone (chat/ws/session.py), over an in-memory connection
+"""One client's session alone (chat/ws/session/client_session.py), over an in-memory connection
 (tests/memory_connection.py) with a real broadcaster and a dialect that records what it
 is given: how the session ends and with which close code, what an idle one holds, held
 subscriptions, and cancellation at each await. Fast: no socket, no database."""
@@ -18,14 +18,14 @@ import trio
 import trio.testing
 from memory_connection import CLOSE, MemoryConnection, cancelled_after
 
-from chat.broadcaster import Broadcaster, Event, room_topic
-from chat.config import Config
-from chat.errors import RateLimited
+from chat.app.messages.broadcaster import Broadcaster, Event, room_topic
+from chat.core.config import Config
+from chat.core.errors import RateLimited
+from chat.core.frames import text_frame
 from chat.store import Message, Room
-from chat.ws.frame_limits import FrameLimits
-from chat.ws.frames import text_frame
-from chat.ws.outbox import WRITER_REST_S, OutboxSettings
-from chat.ws.session import ClientSession
+from chat.ws.session.client_session import ClientSession
+from chat.ws.session.frame_limits import FrameLimits
+from chat.ws.session.outbox import WRITER_REST_S, OutboxSettings
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)
@@ -133,7 +133,7 @@ async def test_a_frame_that_must_wait_wakes_an_idle_session_to_start_its_writer(
         assert session.offer(text_frame("later"))
         await trio.testing.wait_all_tasks_blocked()
         runner = the_session_task()
-        assert "chat.ws.outbox.Outbox._write_loop" in session_tasks(runner)
+        assert "chat.ws.session.outbox.Outbox._write_loop" in session_tasks(runner)
         connection.stream.room = None
         assert await connection.texts() == ["later"]
         # The writer rests once its queue has been empty for a while, and the session

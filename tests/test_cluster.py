@@ -45,7 +45,7 @@ from support import (
 from test_metrics import scrape, until, value
 from test_support import operator, support_client
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import open_store
 
 BUSES = ["postgres-bus", "redis-bus"]

@@ -25,7 +25,7 @@ from support import (
 )
 from test_cluster import redis  # noqa: F401 (the fixture: each test on both buses)
 
-from chat.push.pusher import REFRESH_S
+from chat.app.people.pusher import REFRESH_S
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from cluster import Instance, RedisServer, open_cluster
 from support import STEP, JsonClient, account, open_clients, throwaway_postgres_schema
 from test_cluster import redis  # noqa: F401 (the fixture: each test on both buses)
 
-from chat.rate_limits import SHARE_EVERY_S
+from chat.app.limits.rate_limits import SHARE_EVERY_S
 
 
 @pytest.fixture

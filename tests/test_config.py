@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.config import SETTINGS, Config, ConfigError, add_flags, load
+from chat.core.config import SETTINGS, Config, ConfigError, add_flags, load
 
 
 def _flags(*argv: str) -> argparse.Namespace:

@@ -41,9 +41,9 @@ from support import (
     throwaway_postgres_schema,
 )
 
-from chat.config import Config
-from chat.copy_tables import SKIPPED_TABLES, sqlite_tables
-from chat.copy_target import COPY_LOCK
+from chat.core.config import Config
+from chat.server.copy_database.tables import SKIPPED_TABLES, sqlite_tables
+from chat.server.copy_database.target import COPY_LOCK
 
 #: A step that may take a while on a loaded machine (a copy, a cluster start).
 SLOW = 60.0
@@ -284,7 +284,7 @@ async def test_a_copied_database_answers_the_same_from_three_postgresql_instance
             liked = f"/messages/{general}/{filled.liked}"
             await _call(instances[2].server, bob, "DELETE", f"{liked}/reactions/👍")
             # Read through another instance, whose history (from memory) shows what its
-            # bus has brought (chat.history_cache): the change arrives within moments.
+            # bus has brought (chat.app.history.from_memory): the change arrives within moments.
             kept = [{"Emoji": "👍", "Count": 1, "UIDs": [alice.uid]}]
             with trio.move_on_after(STEP):
                 while True:
@@ -439,7 +439,7 @@ async def test_copy_refuses_while_another_copy_writes_into_the_same_schema(
 ) -> None:
     await _sqlite_with_messages(sqlite_config, 1)
     async with pg_query(target_url) as fetchval:
-        # What a running copy holds (chat/copy_target.py: COPY_LOCK).
+        # What a running copy holds (chat/server/copy_database/target.py: COPY_LOCK).
         assert await fetchval(
             "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", COPY_LOCK
         )

@@ -29,8 +29,8 @@ from support import (
     start_server,
 )
 
-from chat.account_data import PAGE
-from chat.config import Config
+from chat.app.accounts.data import PAGE
+from chat.core.config import Config
 from chat.files.opening import storage_directory
 from chat.store import NewMessage, open_store
 

@@ -36,8 +36,8 @@ from support import (
 
 import chat.store.postgres.base
 import chat.store.sqlite.base
-from chat.config import Config
-from chat.errors import Unavailable
+from chat.core.config import Config
+from chat.core.errors import Unavailable
 from chat.store import open_store
 
 UNAVAILABLE = {"error": "database unavailable"}
@@ -367,7 +367,7 @@ async def test_requests_waiting_behind_a_hung_database_are_answered_503(
                 responses.append(await client.get("/profile", headers=alice.auth))
 
         with pg.paused(), trio.fail_after(STEP + 3 * short_database_timeouts):
-            # Both read alice's row, one query between them (chat.batched_reads), which
+            # Both read alice's row, one query between them (chat.store.batched_point_reads), which
             # hangs on the one connection: each is answered when it times out.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(profile)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from support import Account, Clients, JsonClient, Server, account, execute_sql, http_client
 
-from chat.config import Config
+from chat.core.config import Config
 
 Send = Callable[[JsonClient, Account, Account], Awaitable[Any]]
 

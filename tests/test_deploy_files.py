@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from cluster import NGINX_SITE, ROOT, nginx_main, require_program, upstream_keepalive_s
 
-from chat.config import Config
-from chat.drain import LAST_REQUESTS_S
+from chat.core.config import Config
+from chat.server.drain import LAST_REQUESTS_S
 
 SYSTEMD = ROOT / "deploy" / "systemd"
 #: The units, and the name each is verified under (a template needs an instance).

@@ -6,7 +6,7 @@ import pytest
 import trio
 from support import Clients, Server, account, http_client
 
-from chat.activity import Activity
+from chat.app.people.activity import Activity
 
 
 async def test_a_direct_message_reaches_every_connection_of_the_recipient(

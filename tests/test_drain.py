@@ -1,4 +1,4 @@
-"""The drain before a shutdown (CHAT_DRAIN_SECONDS, `chat.drain`): in-process by
+"""The drain before a shutdown (CHAT_DRAIN_SECONDS, `chat.server.drain`): in-process by
 cancellation, and by signals for `chat serve` and `chat serve --workers`.
 
 The drain needs nothing from the store, so the in-process tests run on SQLite only; the
@@ -35,7 +35,7 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
+from chat.core.config import Config
 
 #: Long enough to look at the server while it drains (each test then waits it out).
 DRAIN_S = 4.0

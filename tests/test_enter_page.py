@@ -22,7 +22,7 @@ from support import (
 )
 from test_frame_limits import assert_refused, limited_server
 
-from chat.config import Config
+from chat.core.config import Config
 
 LOBBY = 1
 

@@ -15,7 +15,7 @@ import trio
 from files_support import StorageUnderTest, fetch, file_storage, png, s3_server, sweep, upload
 from support import Clients, Server, account, create_room, entered, select_rows, start_server
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.files.collector import ORPHAN_SWEEP_EVERY, FileCollector
 from chat.files.opening import open_storage
 from chat.store import open_store

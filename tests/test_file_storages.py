@@ -31,7 +31,7 @@ from support import (
     start_server,
 )
 
-from chat.config import Config
+from chat.core.config import Config
 
 __all__ = ["file_storage", "s3_server"]  # fixtures
 

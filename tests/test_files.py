@@ -17,7 +17,7 @@ from files_support import fetch, jpeg_rotated, png, start_upload, upload
 from PIL import Image
 from support import Server, account, http_client, start_server
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 async def test_an_upload_answers_its_id_name_size_type_and_hash(server: Server) -> None:

@@ -1,4 +1,4 @@
-"""Per-connection frame limits (chat/ws/frame_limits.py), through a real server on both
+"""Per-connection frame limits (chat/ws/session/frame_limits.py), through a real server on both
 backends: every kind of frame a client sends has a limit on its connection (room changes,
 read markers, history requests and the bytes they send, pings of both kinds, typing,
 authentications, invalid frames); past it the frame is refused with the dialect's error
@@ -30,9 +30,9 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config, ConfigError, load
-from chat.ws.frame_limits import AUTHENTICATIONS, INVALID_FRAMES, TYPING, parse_rate
-from chat.ws.session import MAX_REFUSALS
+from chat.core.config import Config, ConfigError, load
+from chat.ws.session.client_session import MAX_REFUSALS
+from chat.ws.session.frame_limits import AUTHENTICATIONS, INVALID_FRAMES, TYPING, parse_rate
 from chat.ws.transport import ServerConnection
 
 LOBBY = 1

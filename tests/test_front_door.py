@@ -16,10 +16,10 @@ import trio
 from cluster import LISTENING, start_process, wait_for_log
 from support import STEP, TEST_SECRET, Server, chat_environ, start_server
 
-from chat.config import Config
-from chat.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
+from chat.core.config import Config
 from chat.http.server import KEEP_ALIVE_TIMEOUT_S
-from chat.replay_stream import ReplayStream
+from chat.net.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
+from chat.net.replay_stream import ReplayStream
 
 UPGRADE = (
     b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

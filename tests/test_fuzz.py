@@ -99,9 +99,9 @@ from websockets.exceptions import (
 )
 from websockets.sync.client import connect
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.http.server import HTTP2_REFUSED
-from chat.raw_response import http2_refusal
+from chat.net.raw_response import http2_refusal
 
 EXAMPLES = int(os.environ.get("CHAT_FUZZ_EXAMPLES", "40"))
 
@@ -133,7 +133,7 @@ SETTLE_S = 0.2
 RELEASE_TIMEOUT = 7.0
 
 _LISTENING = re.compile(rb"listening on http://(\S+?):(\d+) ")
-#: A traceback, or a record at ERROR or above, in the format of chat/cli.py's logging.
+#: A traceback, or a record at ERROR or above, in the format of chat/server/cli.py's logging.
 _PROBLEM = re.compile(
     r"^.*Traceback \(most recent call last\).*$"
     r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?:ERROR|CRITICAL) .*$",
@@ -292,7 +292,7 @@ def fuzzed(
         # machine speed, and 429s from the limits and the connection cap would hide
         # everything behind them.
         # The fuzzer is a trusted proxy, so that its X-Forwarded-For values are read (and
-        # keyed: chat/client_address.py), as a proxy's are.
+        # keyed: chat/core/client_address.py), as a proxy's are.
         config = server_config(tmp_path, url, log_level="INFO", trusted_proxies=("127.0.0.1",))
         _add_operator(config)
         log_path = tmp_path / "chat.log"

@@ -1,5 +1,5 @@
 """Items handed to the message writer without a table read, held by position
-(chat/handed_items.py): what the writer may publish next, and when it must read the
+(chat/reorder_buffer.py): what the writer may publish next, and when it must read the
 table instead. The writer's use of them is covered by tests/test_message_writer.py and
 the cluster tests."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chat import handed_items
-from chat.handed_items import HandedItems
+from chat.app.messages import reorder_buffer
+from chat.app.messages.reorder_buffer import HandedItems
 from chat.store import Message, Room
 
 ROOM = Room(
@@ -68,7 +68,7 @@ def test_a_read_marker_only_moves_forward() -> None:
 
 
 def test_past_the_bound_the_rest_becomes_a_read_marker(monkeypatch) -> None:
-    monkeypatch.setattr(handed_items, "MAX_HELD", 3)
+    monkeypatch.setattr(reorder_buffer, "MAX_HELD", 3)
     held = HandedItems()
     top = held.hold([item(p) for p in range(11, 17)], 0, published=10)
     assert top == 16

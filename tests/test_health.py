@@ -29,8 +29,8 @@ from support import (
     start_server,
 )
 
-from chat.config import Config
-from chat.database_probe import HEALTH_TIMEOUT_S
+from chat.app.database_probe import HEALTH_TIMEOUT_S
+from chat.core.config import Config
 from chat.http.health import SHUTTING_DOWN
 
 DATABASE_AWAY = {"status": "unavailable", "error": "database unavailable"}

@@ -1,4 +1,4 @@
-"""History from memory (chat/history_cache.py, issue 27 item 2): whatever is done to a
+"""History from memory (chat/app/history/from_memory.py, issue 27 item 2): whatever is done to a
 room's messages (posts, edits, deletions, reactions, renames, erasures), an answer from
 a room's window is the answer the table gives.
 
@@ -42,8 +42,8 @@ from support import (
 )
 from test_metrics import scrape, value
 
-from chat.config import Config
-from chat.history_cache import ERASURE_CHECK_S
+from chat.app.history.from_memory import ERASURE_CHECK_S
+from chat.core.config import Config
 
 LOBBY = 1
 #: An id above every message: a page before it is read from the table.

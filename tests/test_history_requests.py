@@ -77,7 +77,7 @@ async def test_a_history_longer_than_one_write_arrives_whole_and_in_order(
     server: Server, clients: Clients
 ) -> None:
     # 17 messages of 4,000 characters: more than one write of an answer
-    # (`chat.ws.session.ANSWER_WRITE_BYTES`), each still a frame of its own.
+    # (`chat.ws.session.client_session.ANSWER_WRITE_BYTES`), each still a frame of its own.
     alice = await _talker(server, clients, "alice")
     texts = [f"{n:02d}" + "x" * 3998 for n in range(17)]
     for text in texts:
@@ -185,7 +185,7 @@ async def slow_reads(tmp_path: Path) -> AsyncIterator[SlowReads]:
             # Holds the server; cancelled (the server stopped) before the schema and the
             # role are dropped: its sessions hold them.
             async with trio.open_nursery() as nursery:
-                # Every history read from the table: from memory (chat.history_cache),
+                # Every history read from the table: from memory (chat.app.history.from_memory),
                 # a room's window is read once, before the tests make reads slow.
                 config = server_config(tmp_path, _as_role(url, role), history_cache_mb=0)
                 yield SlowReads(await start_server(nursery, config), role, url, schema)
@@ -221,7 +221,7 @@ async def test_a_disconnect_stops_the_history_query_on_postgresql(
         await _say_all(alice, SLOW)
         await slow_reads.slow_down_reads_of(SLOW)
         # Two different requests in flight (identical ones would share one query:
-        # chat/shared_reads.py), both cancelled.
+        # chat/store/single_flight.py), both cancelled.
         for count in (5, 6):
             await alice.say(f"history {count}")
         await slow_reads.wait_for_sleeping_reads(2)

@@ -7,8 +7,8 @@ import pytest
 import trio
 from support import STEP, Server, account, raw_upgrade, start_server, status_of
 
-from chat.config import Config
-from chat.host_names import HostPolicy
+from chat.core.config import Config
+from chat.core.host_names import HostPolicy
 
 
 async def raw_get(server: Server, path: str, head: str) -> bytes:

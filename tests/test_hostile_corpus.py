@@ -19,9 +19,9 @@ import trio
 from support import STEP, Account, Clients, Server, account, http_client, open_clients, start_server
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.http.server import HTTP2_REFUSED
-from chat.raw_response import http2_refusal
+from chat.net.raw_response import http2_refusal
 
 CORPUS = Path(__file__).parent / "corpus" / "hostile_inputs.json"
 #: A raw answer is complete once the server has sent nothing for this long.

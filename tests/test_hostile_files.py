@@ -25,7 +25,7 @@ from files_support import (
 )
 from support import Server, account, http_client, select_rows, server_config, start_server
 
-from chat.config import Config
+from chat.core.config import Config
 
 #: How every file answer keeps its content from running (docs/SECURITY.md, "Files").
 SANDBOX = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}

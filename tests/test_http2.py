@@ -18,7 +18,7 @@ from h2.events import ConnectionTerminated, Event, ResponseReceived
 from support import STEP, Server, start_server
 from test_slow_clients import read_response, until_a_slot_is_free
 
-from chat.config import Config
+from chat.core.config import Config
 
 #: What the refusal's debug data says.
 REFUSED = {"error": "HTTP/2 is not served on plain HTTP: speak HTTP/1.1"}

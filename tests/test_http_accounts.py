@@ -7,8 +7,8 @@ import pytest
 import trio
 from support import STEP, TEST_SECRET, Server, http_client, pg_session, register, start_server
 
-from chat.auth import Passwords
-from chat.config import Config
+from chat.app.accounts.auth import Passwords
+from chat.core.config import Config
 from chat.store import open_store
 
 

@@ -16,7 +16,7 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio.tcp_server import TCPServer
 from support import STEP, Server
 
-from chat.front_door import MAX_HEAD_BYTES, head_too_large
+from chat.net.front_door import MAX_HEAD_BYTES, head_too_large
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 UPGRADE = (

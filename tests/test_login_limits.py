@@ -25,7 +25,7 @@ from test_cluster import redis  # noqa: F401 (the fixture: each cluster test on 
 from test_metrics import until
 from test_rate_limits import PLENTY, assert_refused, limited, login
 
-from chat.config import Config
+from chat.core.config import Config
 
 OWNER = "198.51.100.7"
 BOTS = [f"203.0.113.{n}" for n in range(1, 40)]

@@ -40,8 +40,8 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
-from chat.logs import JsonFormatter, TextFormatter
+from chat.core.config import Config
+from chat.core.logs import JsonFormatter, TextFormatter
 
 _LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 

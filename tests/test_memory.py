@@ -15,7 +15,7 @@ from cluster import Instance, start_instance
 from support import STEP, Server, register
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store.aio_bridge import MIN_CANCELLED_TIMERS
 
 

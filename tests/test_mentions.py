@@ -20,7 +20,7 @@ from support import (
     room_history,
 )
 
-from chat.mentions import LARGE_ROOM, MAX_MENTIONS, name_prefixes
+from chat.app.messages.mentions import LARGE_ROOM, MAX_MENTIONS, name_prefixes
 
 LOBBY = 1
 

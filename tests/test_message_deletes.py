@@ -21,7 +21,7 @@ from support import (
     select_rows,
 )
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 async def test_a_deletion_reaches_everyone_in_the_room(server: Server, clients: Clients) -> None:

@@ -1,5 +1,5 @@
 """A message's JSON for pages of ``GET /messages``, kept per message object
-(`chat.message_json`)."""
+(`chat.core.message_json`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from chat import message_json as memo
-from chat import shapes
-from chat.message_json import MEMO_SIZE, message_json, page_response
-from chat.store.records import FileRef, Message, Reaction
+from chat.core import message_json as memo
+from chat.core import shapes
+from chat.core.message_json import MEMO_SIZE, message_json, page_response
+from chat.core.records import FileRef, Message, Reaction
 
 
 def _message(message_id: int = 7, body: str = "grüß dich 👋") -> Message:

@@ -15,8 +15,8 @@ import pytest
 import trio
 from support import add_message, execute_sql, pg_query, pg_session, wait_until_true
 
-from chat.config import Config
-from chat.errors import Gone
+from chat.core.config import Config
+from chat.core.errors import Gone
 from chat.store import NewMessage, open_store
 
 

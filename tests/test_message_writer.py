@@ -1,4 +1,4 @@
-"""The message writer alone (chat/message_writer.py), without a server: batching, the
+"""The message writer alone (chat/app/messages/writer.py), without a server: batching, the
 order of publication, resends, a store that fails, posters cancelled while their message
 is on its way, another instance's messages, and shutdown. The store is the in-memory
 `Messages` (tests/memory_messages.py, held to the real stores' promises by
@@ -18,15 +18,15 @@ import trio
 import trio.testing
 from memory_messages import MemoryMessages
 
-from chat.broadcaster import Broadcaster, Event
+from chat.app.messages.broadcaster import Broadcaster, Event
+from chat.app.messages.pending import PendingMessage
+from chat.app.messages.writer import MAX_BATCH, QUEUE_SIZE, MessageWriter
 from chat.bus.carried import Payload, decode
 from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
-from chat.errors import Gone, Unavailable
-from chat.message_writer import MAX_BATCH, QUEUE_SIZE, MessageWriter
-from chat.pending_message import PendingMessage
+from chat.core.errors import Gone, Unavailable
+from chat.core.task_failures import TaskFailures
 from chat.store import Change, Message, NewMessage, Room
-from chat.task_failures import TaskFailures
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)

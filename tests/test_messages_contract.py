@@ -13,7 +13,7 @@ import pytest
 from memory_messages import MemoryMessages
 from support import server_config, throwaway_postgres_schema
 
-from chat.errors import Gone
+from chat.core.errors import Gone
 from chat.store import Messages, NewMessage, Room, Store, open_store
 
 

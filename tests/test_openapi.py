@@ -28,20 +28,20 @@ import trio
 from quart_trio import QuartTrio
 from support import STEP, TLS, Server, http_client, server_config, start_server
 
-from chat.account_data import AccountData, DataStore
-from chat.auth import Passwords
-from chat.client_address import ClientAddresses
-from chat.database_probe import DatabaseProbe
+from chat.app.accounts.auth import Passwords
+from chat.app.accounts.data import AccountData, DataStore
+from chat.app.accounts.sessions import BrowserSessions
+from chat.app.database_probe import DatabaseProbe
+from chat.app.limits.rate_limits import RateLimits
+from chat.app.messages.files import FileLibrary
+from chat.app.metrics import Metrics
+from chat.app.service import ChatService
+from chat.core.client_address import ClientAddresses
+from chat.core.host_names import HostPolicy
 from chat.files.directory import DirectoryStorage
-from chat.files.library import FileLibrary
-from chat.host_names import HostPolicy
 from chat.http.app import create_app
 from chat.http.client import CONTENT_SECURITY_POLICY
 from chat.http.openapi import Answer, Undocumented, describe, openapi_document
-from chat.metrics import Metrics
-from chat.rate_limits import RateLimits
-from chat.service import ChatService
-from chat.sessions import BrowserSessions
 from chat.store import Files, Store
 
 #: Who the document's examples are (chat/http/accounts.py).

@@ -1,4 +1,4 @@
-"""One client's outbox alone (chat/ws/outbox.py), over an in-memory connection
+"""One client's outbox alone (chat/ws/session/outbox.py), over an in-memory connection
 (tests/memory_connection.py): the fast path, the queue and its writer, eviction, the
 close marker and the close frame, the timeouts, and cancellation at each await. Fast:
 no socket, no database; timeouts on Trio's MockClock."""
@@ -15,7 +15,7 @@ import trio
 import trio.testing
 from memory_connection import CLOSE, MemoryConnection, cancelled_after, frame
 
-from chat.ws.outbox import Outbox, OutboxSettings
+from chat.ws.session.outbox import Outbox, OutboxSettings
 
 SETTINGS = OutboxSettings(queue_size=8, write_timeout=5.0, close_timeout=2.0)
 

@@ -1,4 +1,4 @@
-"""The fair queue for bcrypt's threads (chat/password_queue.py), with real worker threads
+"""The fair queue for bcrypt's threads (chat/app/limits/password_queue.py), with real worker threads
 whose work the test holds and releases: the order checks get a thread in, the shares of
 the queue, and a cancelled waiter."""
 
@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from chat.errors import Overloaded
-from chat.password_queue import PasswordQueue
+from chat.app.limits.password_queue import PasswordQueue
+from chat.core.errors import Overloaded
 
 
 class Work:

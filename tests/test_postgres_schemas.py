@@ -11,7 +11,7 @@ import trio_asyncio
 from postgres_schemas import migrated_postgres_schema
 from support import add_message, pg_connection, pg_session, throwaway_postgres_schema
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import open_store
 
 

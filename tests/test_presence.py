@@ -1,4 +1,4 @@
-"""Presence (chat.presence): who is in a room, as presence frames on /ws and as
+"""Presence (chat.app.presence.tracker): who is in a room, as presence frames on /ws and as
 GET /room/{roomID}/online; on one server (both backends) and across two instances."""
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from support import (
 )
 from test_metrics import until
 
+from chat.app.presence.announcements import COALESCE_S
+from chat.app.presence.tracker import HEARTBEAT_S, Presence
 from chat.bus.local import LocalBus
-from chat.presence import HEARTBEAT_S, Presence
-from chat.presence_tellings import COALESCE_S
 
 #: The cluster tests' CHAT_PRESENCE_TIMEOUT: a dead instance's users go offline within it.
 TIMEOUT_S = 3.0

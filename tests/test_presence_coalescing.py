@@ -1,4 +1,4 @@
-"""Presence frames are coalesced (chat/presence.py, `COALESCE_S`): a client flapping
+"""Presence frames are coalesced (chat/app/presence/tracker.py, `COALESCE_S`): a client flapping
 between two rooms cannot send everyone in the lobby a frame per change, and coalescing
 never leaves anyone with a wrong view of who is present. On one server (both backends),
 across two instances on PostgreSQL (the flapping reaches the other instance as presence
@@ -29,16 +29,16 @@ from support import (
     throwaway_postgres_schema,
 )
 
-from chat.bus.local import LocalBus
-from chat.presence import Presence
-from chat.presence_tellings import (
+from chat.app.presence.announcements import (
     COALESCE_LISTENERS,
     COALESCE_S,
     MAX_COALESCE_S,
     coalesce_interval,
 )
-from chat.service import Identity
-from chat.task_failures import TaskFailures
+from chat.app.presence.tracker import Presence
+from chat.bus.local import LocalBus
+from chat.core.records import Identity
+from chat.core.task_failures import TaskFailures
 
 LOBBY = 1
 #: How long the client flaps, as in issue 20.

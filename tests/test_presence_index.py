@@ -1,4 +1,4 @@
-"""`Presence.present(room)` reads one room's users (chat/presence.py keeps them indexed
+"""`Presence.present(room)` reads one room's users (chat/app/presence/tracker.py keeps them indexed
 by room, here and for each other instance): whatever connections enter and leave and
 whatever other instances report, it lists what a scan of every (room, user) pair would."""
 
@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from chat.app.presence.frames import person_json, presence_list_frame
+from chat.app.presence.present_list import PresentList
+from chat.app.presence.tracker import Presence
 from chat.bus.local import LocalBus
-from chat.presence import Presence
-from chat.presence_frames import person_json, presence_list_frame
-from chat.present_list import PresentList
-from chat.service import Identity
-from chat.ws.frames import text_frame
+from chat.core.frames import text_frame
+from chat.core.records import Identity
 
 
 @dataclass(eq=False)

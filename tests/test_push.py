@@ -27,14 +27,15 @@ from support import (
     start_server,
 )
 
-from chat.config import Config, ConfigError, load
-from chat.errors import InvalidInput
-from chat.notification_levels import wants_push
-from chat.push.hosts import PushHosts
-from chat.push.vapid import generate_private_key, load_private_key
+from chat.app.people.notification_levels import wants_push
+from chat.core.config import Config, ConfigError, load
+from chat.core.errors import InvalidInput
+from chat.core.push_hosts import PushHosts
+from chat.core.vapid_key import load_private_key
+from chat.push.vapid import generate_private_key
 from chat.store import Message, open_store
 
-#: What the server waits between attempts at a push answered 429 or 5xx (chat/push/pusher.py).
+#: What the server waits between attempts at a push answered 429 or 5xx (chat/app/people/pusher.py).
 RETRIES_S = 1.0 + 2.0 + 4.0
 
 
@@ -583,7 +584,7 @@ def test_the_subject_defaults_to_an_https_public_url() -> None:
     )
 
 
-# --- mentions (chat/mentions.py fills them in) ---
+# --- mentions (chat/app/messages/mentions.py fills them in) ---
 
 
 async def test_at_the_mentions_level_only_messages_that_mention_the_user_are_pushed(

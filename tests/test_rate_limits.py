@@ -26,8 +26,8 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import SETTINGS, Config, default, load
-from chat.ws.session import MAX_REFUSALS
+from chat.core.config import SETTINGS, Config, default, load
+from chat.ws.session.client_session import MAX_REFUSALS
 
 LOGIN_ROUTES = [
     ("POST", "/auth", {"name": "alice", "password": "wrong-password"}),

@@ -15,7 +15,7 @@ from support import (
     http_client,
 )
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import open_store
 
 LOBBY = 1

@@ -1,4 +1,4 @@
-"""`RoomWindow` and `RecentHistory` (chat/recent_history.py): a room's newest messages,
+"""`RoomWindow` and `RecentHistory` (chat/app/history/windows.py): a room's newest messages,
 kept as the table would read them by applying the stream of commits.
 
 These test the data structure against a plain model of the table (every message, every
@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chat.recent_history import RecentHistory, RoomWindow, changed, cost
-from chat.store.records import Change, FileRef, Message, Reaction, Room
+from chat.app.history.windows import RecentHistory, RoomWindow, changed, cost
+from chat.core.records import Change, FileRef, Message, Reaction, Room
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -237,7 +237,7 @@ def test_random_streams_leave_the_window_as_the_table_reads(seed: int) -> None:
     opened_at = position
     if chooser.random() < 0.5:  # opened from the messages alone: changes from now on
         window = RoomWindow(1, newest, through=position, per_room=per_room)
-    else:  # and from the changes since its oldest message (chat.history_cache)
+    else:  # and from the changes since its oldest message (chat.app.history.from_memory)
         floor = 0 if len(newest) < per_room else newest[0].id - 1
         read = [c for c in stream if isinstance(c, Change) and c.seq > floor][-per_room - 1 :]
         window = RoomWindow(

@@ -1,4 +1,4 @@
-"""One client's requests alone (chat/ws/request_order.py): answers in request order
+"""One client's requests alone (chat/ws/session/request_order.py): answers in request order
 while the queries overlap, read-your-writes, the limit on requests running at once,
 work bound to the client, and cancellation at each await. Fast: no socket, no database;
 a request's "query" is a function that waits for what the test lets it."""
@@ -14,9 +14,9 @@ import trio
 import trio.testing
 from memory_connection import cancelled_after
 
-from chat.pending_message import PendingMessage
+from chat.app.messages.pending import PendingMessage
 from chat.store import Room
-from chat.ws.request_order import MAX_REQUESTS, RequestOrder
+from chat.ws.session.request_order import MAX_REQUESTS, RequestOrder
 
 LOBBY = Room(1, "lobby", "lobby", False, None, datetime(2026, 11, 23, tzinfo=UTC))
 

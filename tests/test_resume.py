@@ -14,8 +14,8 @@ from support import (
     post_confirmed,
 )
 
-import chat.service
-from chat.service import MAX_RESUME
+import chat.app.service
+from chat.app.service import MAX_RESUME
 
 
 async def test_since_id_sends_the_missed_messages_oldest_first_after_entered(
@@ -138,7 +138,7 @@ async def test_a_resume_past_the_bound_says_where_to_page_back(
 async def test_a_since_id_newer_than_every_message_is_an_error(
     server: Server, clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chat.service, "RESUME_WAIT_S", 0.2)
+    monkeypatch.setattr(chat.app.service, "RESUME_WAIT_S", 0.2)
     owner = await account(server, "owner")
     room_id = await create_room(server, owner, "room")
     ws = await clients.json("/ws", token=owner.token)

@@ -33,14 +33,14 @@ from support import (
 from test_metrics import scrape, value
 from test_support import operator
 
-from chat.config import Config, ConfigError, load
-from chat.retention import (
+from chat.app.messages.retention import (
     MAX_BATCH,
     MIN_BATCH,
     RetentionTask,
     effective_days,
     next_batch_size,
 )
+from chat.core.config import Config, ConfigError, load
 from chat.store import open_store
 
 #: The test servers' pass of retention comes this often.
@@ -116,7 +116,7 @@ async def test_a_rooms_history_kept_in_memory_loses_the_expired_messages_too(
     room_id = await create_room(server, alice, "room")
     old = [await post(server, alice, room_id, f"old {n}") for n in range(2)]
     await post(server, alice, room_id, "new")
-    # Read once: the room's newest messages are in memory now (chat.history_cache).
+    # Read once: the room's newest messages are in memory now (chat.app.history.from_memory).
     assert texts(await room_history(server, alice, room_id)) == ["new", "old 1", "old 0"]
     await age(server.config, old, days=31)
     await until_gone(server.config, old)

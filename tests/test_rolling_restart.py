@@ -42,7 +42,7 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import open_store
 
 #: Each instance drains this long: past the time nginx keeps an idle connection to it, as

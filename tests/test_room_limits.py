@@ -12,7 +12,7 @@ import pytest
 import trio
 from support import Account, account, create_room, http_client, open_clients, start_server
 
-from chat.config import SETTINGS, Config
+from chat.core.config import SETTINGS, Config
 
 #: A generous limit for what a test does not exercise.
 PLENTY = "1000/minute"

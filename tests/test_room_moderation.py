@@ -62,7 +62,7 @@ async def receive_type(ws: JsonClient, kind: str) -> dict[str, Any]:
 
 async def ready(ws: JsonClient) -> JsonClient:
     """`ws` once it has had an answer (a ping's pong): a room connection handles its
-    first frame once its user's rooms are indexed here (`chat.activity.ready`), and
+    first frame once its user's rooms are indexed here (`chat.app.people.activity.ready`), and
     notices to a room's members reach the members indexed (docs/PROTOCOL.md)."""
     await ws.ws.send_message("ping")
     assert await ws.ws.get_message() == "pong"
@@ -506,7 +506,7 @@ async def test_a_removed_member_finds_nothing_of_the_room_by_search_file_or_resu
 async def test_every_moderator_action_is_logged_as_a_structured_line(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="chat.room_moderation")
+    caplog.set_level(logging.INFO, logger="chat.app.rooms.moderation")
     _owner, mod, member, room_id = await team(server)
     await ok(server, mod, "PUT", f"/room/{room_id}/bans/{member.uid}", {"Reason": "spam"})
     (ban,) = [r for r in caplog.records if getattr(r, "action", None) == "ban"]

@@ -28,7 +28,7 @@ ACTIONS = (
     "audit",
     "invite",
 )
-#: The refusal's words for each action (chat.room_permissions.Action).
+#: The refusal's words for each action (chat.core.room_permissions.Action).
 WORDS = {
     "set-role": "change roles",
     "remove": "remove members",

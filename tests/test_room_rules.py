@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from support import select_rows
 
-from chat.config import Config
-from chat.errors import Forbidden, RateLimited
+from chat.core.config import Config
+from chat.core.errors import Forbidden, RateLimited
+from chat.core.records import AuditEntry
 from chat.store import NewMessage, Store, open_store
-from chat.store.records import AuditEntry
 from chat.store.shared.room_rules import HELD_SQL, PairRules, refusal
 
 MUTED_UNTIL = datetime(2099, 1, 1, tzinfo=UTC)

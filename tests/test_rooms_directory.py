@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from support import Account, Clients, Server, account, create_room, http_client
 
-from chat.room_operations import MAX_PUBLIC_ROOMS
+from chat.app.rooms.operations import MAX_PUBLIC_ROOMS
 from chat.store import open_store
 
 #: How many throwaway rooms the spammer makes: enough to fill the directory's one page.

@@ -23,8 +23,8 @@ from test_cluster import database_url, redis  # noqa: F401 (fixtures: both buses
 from test_metrics import scrape, until
 from trio_websocket import ConnectionClosed
 
-from chat.presence import HEARTBEAT_S
-from chat.rate_limits import IN_FLIGHT_S, SHARE_EVERY_S
+from chat.app.limits.rate_limits import IN_FLIGHT_S, SHARE_EVERY_S
+from chat.app.presence.tracker import HEARTBEAT_S
 
 #: U+FDFA ARABIC LIGATURE SALLALLAHOU ALAYHE WASALLAM: 18 characters under NFKC.
 EXPANDING = "\ufdfa" * 110

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from support import add_message, execute_sql
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import Message, SearchFilter, Store, open_store
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from support import execute_sql, store_of_the_release_before
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import SearchFilter, open_store
 
 #: A database of the release before: an empty schema, migrated part of the way.

@@ -1,12 +1,12 @@
-"""The search query language and snippets (chat/search_terms.py): words, "phrases", every
+"""The search query language and snippets (chat/core/search_terms.py): words, "phrases", every
 other character literal; snippets as alternating text and matches."""
 
 from __future__ import annotations
 
 import pytest
 
-from chat.errors import InvalidInput
-from chat.search_terms import ELLIPSIS, Terms, parse, snippet
+from chat.core.errors import InvalidInput
+from chat.core.search_terms import ELLIPSIS, Terms, parse, snippet
 
 
 def test_whitespace_separates_words() -> None:

@@ -23,8 +23,8 @@ from support import (
     throwaway_postgres_schema,
 )
 
-from chat.auth import SECRET_FILE_NAME
-from chat.config import Config
+from chat.app.accounts.auth import SECRET_FILE_NAME
+from chat.core.config import Config
 
 
 async def test_a_generated_secret_is_private_and_survives_a_restart(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ async def test_a_configured_secret_unlike_the_database_key_is_warned_about(
     nursery: trio.Nursery, postgres_config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _start_once_without_a_secret(postgres_config)
-    with caplog.at_level(logging.WARNING, logger="chat.signing_key"):
+    with caplog.at_level(logging.WARNING, logger="chat.app.accounts.signing_key"):
         await start_server(nursery, postgres_config)  # TEST_SECRET, not the stored key
     assert any("CHAT_JWT_SECRET differs" in record.getMessage() for record in caplog.records)
 
@@ -114,6 +114,6 @@ async def test_a_configured_secret_equal_to_the_database_key_is_not_warned_about
 ) -> None:
     await _start_once_without_a_secret(postgres_config)
     [(stored,)] = await select_rows(postgres_config, "SELECT value FROM server_secrets")
-    with caplog.at_level(logging.WARNING, logger="chat.signing_key"):
+    with caplog.at_level(logging.WARNING, logger="chat.app.accounts.signing_key"):
         await start_server(nursery, postgres_config.replace(jwt_secret=stored))
     assert not any("CHAT_JWT_SECRET" in record.getMessage() for record in caplog.records)

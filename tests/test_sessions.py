@@ -1,4 +1,5 @@
-"""Browser sessions (chat/sessions.py, chat/http/sessions.py): a cookie instead of a token
+"""Browser sessions (chat/app/accounts/sessions.py, chat/http/sessions.py): a cookie instead of a
+token
 in a URL, rotated at every refresh, reuse of a rotated secret detected, CSRF refused, and
 the WebSocket signed in by the cookie or by its first frame. Each test runs on SQLite and
 on PostgreSQL (the `server` fixture)."""
@@ -28,8 +29,8 @@ from support import (
 )
 from test_token_revocation import closed, still_open
 
-from chat.sessions import GRACE_S, Verdict, judge, secret_hash
-from chat.store.records import SessionRecord
+from chat.app.accounts.sessions import GRACE_S, Verdict, judge, secret_hash
+from chat.core.records import SessionRecord
 
 PASSWORD = "correct horse"
 COOKIE = "chat_session"
@@ -203,7 +204,7 @@ async def test_a_rotated_secret_presented_again_revokes_the_session(
     assert reused.json() == {"error": "the session has ended: log in again"}
     # The rightful holder is signed out too: nobody knows which one is the thief.
     assert (await refresh(server, third)).status_code == 401
-    [warning] = [r for r in caplog.records if r.name == "chat.sessions"]
+    [warning] = [r for r in caplog.records if r.name == "chat.app.accounts.sessions"]
     assert warning.levelname == "WARNING"
     assert f"a session of user {alice.uid} revoked" in warning.getMessage()
     assert not [part for part in stolen.split(".") if part in warning.getMessage()]

@@ -16,7 +16,7 @@ import trio
 from support import PASSWORD, STEP, Server, http_client, open_clients, register, start_server
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 async def test_cancelling_the_server_closes_websocket_clients_with_1001(config: Config) -> None:

@@ -1,4 +1,4 @@
-"""The sliding-window counter behind every rate limit (chat/sliding_window.py), on a clock
+"""The sliding-window counter behind every rate limit (chat/core/sliding_window.py), on a clock
 of the test's own: the notation, the weighted count, taking counts back, when a refused key
 may act again, and memory given back once windows pass."""
 
@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from chat.rate_limits import SWEEP_PER_PASS
-from chat.sliding_window import Limit, WindowCounter, parse_limits
+from chat.app.limits.rate_limits import SWEEP_PER_PASS
+from chat.core.sliding_window import Limit, WindowCounter, parse_limits
 
 
 class Clock:
@@ -161,8 +161,8 @@ def test_100000_distinct_failed_logins_give_their_memory_back_after_the_window()
     script = textwrap.dedent(
         """
         import gc, json
-        from chat.config import Config
-        from chat.rate_limits import RateLimits
+        from chat.core.config import Config
+        from chat.app.limits.rate_limits import RateLimits
 
         def rss_mib():
             with open("/proc/self/statm") as statm:

@@ -8,7 +8,7 @@ import contextlib
 import trio
 from support import STEP, Server, start_server, status_of
 
-from chat.config import Config
+from chat.core.config import Config
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 

@@ -10,8 +10,8 @@ import pytest
 import trio
 from support import STEP, add_message, pg_query, pg_session, wait_for_a_waiter_on_the_id_lock
 
-from chat.config import Config
-from chat.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
+from chat.core.config import Config
+from chat.core.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
 from chat.store import Message, NewMessage, Room, Store, User, open_store
 from chat.store.migrations import load_migrations
 

@@ -9,8 +9,8 @@ import pytest
 import trio
 from support import add_message, pg_query, pg_session, wait_until_true
 
-from chat.config import Config
-from chat.errors import Forbidden, NotFound
+from chat.core.config import Config
+from chat.core.errors import Forbidden, NotFound
 from chat.store import Change, Message, open_store
 
 

@@ -11,7 +11,7 @@ import trio
 from support import STEP, Account, Clients, JsonClient, Server, account, http_client
 from trio_websocket import ConnectionClosed
 
-from chat.auth import Passwords
+from chat.app.accounts.auth import Passwords
 from chat.store import open_store
 
 

@@ -18,7 +18,7 @@ import pytest
 import trio
 from support import chat_environ, start_server
 
-from chat.config import Config
+from chat.core.config import Config
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))

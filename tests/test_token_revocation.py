@@ -37,7 +37,7 @@ from support import (
 from test_support import support_client
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from chat.config import Config
+from chat.core.config import Config
 
 PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple"

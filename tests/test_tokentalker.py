@@ -26,7 +26,7 @@ from support import (
 )
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from chat.config import Config
+from chat.core.config import Config
 from chat.store import Message
 from chat.ws import tokentalker
 from chat.ws.tokentalker import _chat_frame as chat_frame

@@ -1,4 +1,4 @@
-"""Typing indicators on /ws (chat.presence): to the room's other connections, never
+"""Typing indicators on /ws (chat.app.presence.tracker): to the room's other connections, never
 stored, limited per user; on one server (both backends) and across two instances."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from cluster import Instance
 from support import Account, Clients, JsonClient, Server, account
 from test_presence import bob_on_a_and_alice_on_b, bob_then_alice_in_a_room, pair
 
-from chat.presence import TYPING_LIMIT
+from chat.app.presence.tracker import TYPING_LIMIT
 
 __all__ = ["pair"]  # the two-instance fixture, shared with tests/test_presence.py
 

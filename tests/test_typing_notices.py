@@ -1,4 +1,4 @@
-"""Typing in a busy room (chat/typing_notices.py): told at once in a small room, gathered
+"""Typing in a busy room (chat/app/presence/typing.py): told at once in a small room, gathered
 by the room's interval in a busy one, each user's frame once a telling and never to the
 connection that typed; on the Presence object, with Trio's mock clock."""
 
@@ -10,10 +10,10 @@ from typing import Any
 import trio
 import trio.testing
 
+from chat.app.presence.announcements import COALESCE_LISTENERS, COALESCE_S, coalesce_interval
+from chat.app.presence.tracker import Presence
 from chat.bus.local import LocalBus
-from chat.presence import Presence
-from chat.presence_tellings import COALESCE_LISTENERS, COALESCE_S, coalesce_interval
-from chat.service import Identity
+from chat.core.records import Identity
 
 ROOM = 7
 

@@ -1,12 +1,12 @@
-"""`chat.untrusted_json.parse`: where every body and frame is decoded, and refused when
+"""`chat.core.untrusted_json.parse`: where every body and frame is decoded, and refused when
 it could not be used safely (the server-level cases are in test_hostile_corpus.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chat.errors import InvalidInput
-from chat.untrusted_json import MAX_DEPTH, MAX_INT_DIGITS, parse
+from chat.core.errors import InvalidInput
+from chat.core.untrusted_json import MAX_DEPTH, MAX_INT_DIGITS, parse
 
 
 def test_nesting_up_to_the_limit_is_accepted() -> None:

@@ -34,7 +34,7 @@ from support import (
 )
 from trio_websocket import ConnectionClosed
 
-from chat.config import Config
+from chat.core.config import Config
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import trio
 from support import STEP, Clients, Server, register
 from trio_websocket import ConnectionClosed
 
-from chat.replay_stream import ReplayStream
-from chat.ws.frames import text_frame
+from chat.core.frames import text_frame
+from chat.net.replay_stream import ReplayStream
 from chat.ws.stream import DirectWriteStream, Written
 
 

@@ -26,7 +26,7 @@ Implementations, one module each, behind one interface (`Bus`):
 The bus also carries events that are not stored (`send_event`): those reach the
 instances listening at the time, and nobody else. Each is a JSON object with a ``"type"``;
 `route_events` hands each to the component that handles its type (``tokens-revoked``:
-`chat.revocations`). Like a wake-up, an event may be lost, so what it announces must
+`chat.app.accounts.revocations`). Like a wake-up, an event may be lost, so what it announces must
 also be found some other way (the revocation sweep reads the table every few seconds).
 
 Size: an event travels as one message, and PostgreSQL's NOTIFY takes less than 8000
@@ -36,12 +36,11 @@ never raised (a raise in a root task would stop the instance). Whoever sends eve
 could grow (rate-limit counts, presence snapshots) splits them below that size first.
 
 Ownership: a bus owns its connections; `run` opens them, reconnects them, and closes them
-when it is cancelled. It is a child of the root nursery (`chat.server.serve`).
+when it is cancelled. It is a child of the root nursery (`chat.server.serving.serve`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,13 +48,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from ..errors import ChatError, Unavailable
+from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..store import Store
-    from ..task_failures import TaskFailures
-    from .carried import Payload
+    from chat.bus.carried import Payload
+    from chat.core.task_failures import TaskFailures
 
 #: Called by a bus when another instance has committed messages up to this id, or with
 #: None when it may have (after connecting): the writer then catches up from the table.
@@ -71,11 +68,11 @@ RECONNECT_MAX_S = 5.0
 
 
 class Bus(Protocol):
-    """What `chat.server.serve` and `MessageWriter` need from a bus."""
+    """What `chat.server.serving.serve` and `MessageWriter` need from a bus."""
 
     #: What it is, for the log ("PostgreSQL LISTEN/NOTIFY", "Redis at host:port").
     description: str
-    #: Events dropped as too large for the bus, by type (read by `chat.metrics`).
+    #: Events dropped as too large for the bus, by type (read by `chat.app.metrics`).
     dropped: dict[str, int]
     #: Whether it carries committed items to other instances (`chat.bus.carrier`): not
     #: the local bus, which has nobody to carry them to.
@@ -92,12 +89,12 @@ class Bus(Protocol):
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send an event that is not stored to the other instances listening now. Raises
-        `chat.errors.Unavailable` if the bus cannot take it now; an event too large for
+        `chat.core.errors.Unavailable` if the bus cannot take it now; an event too large for
         the bus is dropped and counted instead (see the module)."""
 
     async def send_carried(self, payload: Payload) -> None:
         """Send committed items (`chat.bus.carrier`) to the other instances listening now,
-        as a ``carried`` event. Raises `chat.errors.Unavailable` if the bus cannot take
+        as a ``carried`` event. Raises `chat.core.errors.Unavailable` if the bus cannot take
         it now."""
 
     def notification(self, payload: Payload) -> tuple[str, str]:
@@ -117,33 +114,9 @@ class Bus(Protocol):
     ) -> NoReturn:
         """Connect, report started once other instances' commits will wake us, and keep
         listening (reconnecting as needed, catching up after each reconnection). Raises
-        `chat.errors.Unavailable` if it cannot connect at all at start. Runs until
+        `chat.core.errors.Unavailable` if it cannot connect at all at start. Runs until
         cancelled."""
 
-
-def open_bus(config: Config, store: Store, instance_id: str) -> Bus:
-    """The bus the configuration asks for: Redis if ``CHAT_BUS_URL`` is set, PostgreSQL's
-    own notifications on PostgreSQL, none on SQLite."""
-    if config.bus_url is not None:
-        from ..store.postgres import PostgresStore
-        from .redis import RedisBus
-
-        if importlib.util.find_spec("coredis") is None:
-            raise ChatError(
-                "CHAT_BUS_URL is a Redis URL, but the Redis client is not installed: "
-                "pip install 'chat[redis]' (coredis)"
-            )
-        assert isinstance(store, PostgresStore), "config validation: a bus needs PostgreSQL"
-        return RedisBus(config.bus_url, store.cluster_id, instance_id)
-    if config.is_postgres:
-        from ..store.postgres import PostgresStore
-        from .postgres import PostgresBus
-
-        assert isinstance(store, PostgresStore)
-        return PostgresBus(store, instance_id)
-    from .local import LocalBus
-
-    return LocalBus()
 
 
 log = logging.getLogger(__name__)
@@ -190,7 +163,7 @@ def route_events(
 ) -> EventSink:
     """An event sink that hands each event to the handler for its ``"type"``. Events of
     other types (from a newer instance, during a rolling upgrade) are ignored. A handler
-    that raises is contained (`chat.task_failures`): the bus's task goes on with the
+    that raises is contained (`chat.core.task_failures`): the bus's task goes on with the
     next event instead of ending the instance."""
 
     def route(event: dict[str, Any]) -> None:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..store import Change, Message, Room
-from ..store.records import EditedMentions, FileRef, Reaction
+from chat.core.records import EditedMentions, FileRef, Reaction
+from chat.store import Change, Message, Room
 
 #: One committed item and the room it belongs to, as the writer publishes it.
 Item = tuple[Message | Change, Room]

@@ -13,7 +13,8 @@ commit) leaves a gap in the positions that the receivers see and fill from the t
 for it, on Redis the position announced after the commit or the poll does.
 
 So an instance that hears no other (`listening` says so: presence knows every live
-instance, `chat.presence`) carries nothing. A lone instance on PostgreSQL would otherwise
+instance, `chat.app.presence.tracker`) carries nothing. A lone instance on PostgreSQL would
+otherwise
 encode every batch for nobody, send it, and hear it back on its own listening connection
 (issue 27: a tenth of its CPU per delivery in fanout-100). An instance that starts is
 heard within moments (its first presence snapshot goes out as it starts); until then it
@@ -24,7 +25,7 @@ dropped and replaced by a read marker ("read the table up to N"), which is all t
 receivers need to find them.
 
 Ownership: the carrier owns its queue; `run` is a child of the root nursery
-(`chat.server.serve`) and sends through the bus, which owns the connections.
+(`chat.server.serving.serve`) and sends through the bus, which owns the connections.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
-from ..errors import Unavailable
-from .carried import Item, pack
+from chat.bus.carried import Item, pack
+from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:
-    from . import Bus
+    from chat.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Carrier:
         self._read = 0  # a read marker to send: positions up to it are in the table
         self._ready = trio.Event()  # set while something waits to be sent
         #: Items sent, payloads sent, and items given up (dropped or not sent): plain
-        #: counts read by `chat.metrics`.
+        #: counts read by `chat.app.metrics`.
         self.items_sent = 0
         self.payloads_sent = 0
         self.items_not_sent = 0

@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from ..errors import Unavailable
-from . import (
+from chat.bus import (
     MAX_PAYLOAD_BYTES,
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
@@ -39,12 +38,13 @@ from . import (
     Wake,
     send_last_words,
 )
-from .carried import Payload
+from chat.bus.carried import Payload
+from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from ..store.postgres import PostgresStore
+    from chat.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 

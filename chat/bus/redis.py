@@ -38,16 +38,9 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..errors import Unavailable
-from . import (
-    RECONNECT_FIRST_S,
-    RECONNECT_MAX_S,
-    Envelope,
-    EventSink,
-    Wake,
-    send_last_words,
-)
-from .carried import Payload
+from chat.bus import RECONNECT_FIRST_S, RECONNECT_MAX_S, Envelope, EventSink, Wake, send_last_words
+from chat.bus.carried import Payload
+from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:
     import coredis

@@ -27,9 +27,9 @@ from typing import NoReturn
 
 import trio
 
-from ..store import Files
-from ..task_failures import TaskFailures
-from .storage import FileStorage
+from chat.core.task_failures import TaskFailures
+from chat.files.storage import FileStorage
+from chat.store import Files
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class FileCollector:
         #: Files removed since the start (for tests and metrics).
         self.removed = 0
         # One sweep at a time: the retention task asks for one after deleting messages
-        # that carried files (`chat.retention`), maybe while the period's is under way.
+        # that carried files (`chat.app.messages.retention`), maybe while the period's is under way.
         self._sweeping = trio.Lock()
 
     async def run(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .storage import CHUNK_BYTES, StorageUnavailable
+from chat.files.storage import CHUNK_BYTES, StorageUnavailable
 
 MAX_THREADS = 8
 

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..config import Config
-from .directory import DirectoryStorage
-from .storage import FileStorage
+from chat.core.config import Config
+from chat.files.directory import DirectoryStorage
+from chat.files.storage import FileStorage
 
 
 def storage_directory(config: Config) -> Path | None:
@@ -36,7 +36,7 @@ async def open_storage(config: Config) -> AsyncIterator[FileStorage]:
         return
     assert config.files_url is not None
     # Imported here: boto3 is the `s3` extra's, needed only by those who use S3.
-    from .s3 import S3Storage
+    from chat.files.s3 import S3Storage
 
     s3 = S3Storage.from_url(config.files_url)
     try:

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from .s3_url import S3Location
-from .storage import CHUNK_BYTES, StorageUnavailable
+from chat.files.s3_url import S3Location
+from chat.files.storage import CHUNK_BYTES, StorageUnavailable
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

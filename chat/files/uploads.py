@@ -27,8 +27,8 @@ import trio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..errors import InvalidInput, TooLarge
-from .sniffing import SNIFF_BYTES
+from chat.core.errors import InvalidInput, TooLarge
+from chat.files.sniffing import SNIFF_BYTES
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 Each line carries the method, the route (the URL rule that matched, such as
 ``/messages/<int:room_id>``, or null), the path (percent-encoded as sent, cut at
-`chat.logs.MAX_PATH_CHARS`), the status, the milliseconds from the request's head to the last byte
-of the answer, and the client's address (`chat.client_address`: a trusted proxy's
+`chat.core.logs.MAX_PATH_CHARS`), the status, the milliseconds from the request's head to the last
+byte of the answer, and the client's address (`chat.core.client_address`: a trusted proxy's
 ``X-Forwarded-For`` names it). Never the query string, a header or a body: the
 ``Authorization`` header and ``?token=`` stay out of the logs.
 """
@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from quart import request
 
-from ..client_address import ClientAddresses, normalise
-from ..logs import ACCESS_HTTP, loggable_path
+from chat.core.client_address import ClientAddresses, normalise
+from chat.core.logs import ACCESS_HTTP, loggable_path
 
 log = logging.getLogger(ACCESS_HTTP)
 

@@ -1,4 +1,4 @@
-"""A user's data over HTTP (`chat.account_data`):
+"""A user's data over HTTP (`chat.app.accounts.data`):
 
 - ``GET /me/export``  (token or cookie) -> 200, a zip archive of everything the caller
   wrote and uploaded, streamed as it is written (``Content-Disposition: attachment``);
@@ -20,18 +20,20 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from .. import validation
-from ..account_data import AccountData, export_file_name
-from ..client_address import ClientAddresses
-from ..config import Config
-from ..errors import NotAuthenticated
-from ..host_names import HostPolicy
-from ..service import ChatService, Identity
-from ..sessions import BrowserSessions
-from .bodies import json_object
-from .identity import bearer_token, caller_address
-from .openapi import ERROR, INVALID, Answer, Token, describe, exact_object, string_fields
-from .sessions import CookieJar, require_same_site, session_cookie
+from chat.app.accounts.auth import bearer_token
+from chat.app.accounts.data import AccountData, export_file_name
+from chat.app.accounts.sessions import BrowserSessions
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
+from chat.core.errors import NotAuthenticated
+from chat.core.host_names import HostPolicy
+from chat.core.records import Identity
+from chat.http.bodies import json_object
+from chat.http.identity import caller_address
+from chat.http.openapi import ERROR, INVALID, Answer, Token, describe, exact_object, string_fields
+from chat.http.sessions import CookieJar, require_same_site, session_cookie
 
 #: The archive's media type.
 ZIP = "application/zip"

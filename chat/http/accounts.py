@@ -18,12 +18,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import validation
-from ..client_address import ClientAddresses
-from ..service import ChatService
-from .bodies import json_object
-from .identity import caller_address
-from .openapi import (
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.core.client_address import ClientAddresses
+from chat.http.bodies import json_object
+from chat.http.identity import caller_address
+from chat.http.openapi import (
     ERROR,
     ID,
     INVALID,

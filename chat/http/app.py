@@ -9,7 +9,7 @@ writer's "the server is shutting down" never reaches HTTP.
 Anything else is a bug: it is logged with its traceback and the client gets 500
 {"error": "internal error"}, never the traceback.
 
-The app starts no tasks of its own; everything long-lived belongs to `chat.server.serve`.
+The app starts no tasks of its own; everything long-lived belongs to `chat.server.serving.serve`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ from quart_trio import QuartTrio
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ..account_data import AccountData
-from ..client_address import ClientAddresses
-from ..config import Config
-from ..database_probe import DatabaseProbe
-from ..errors import (
+from chat.app.accounts.data import AccountData
+from chat.app.accounts.sessions import BrowserSessions
+from chat.app.database_probe import DatabaseProbe
+from chat.app.messages.files import FileLibrary
+from chat.app.metrics import Metrics
+from chat.app.service import ChatService
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
+from chat.core.errors import (
     ChatError,
     Conflict,
     Forbidden,
@@ -41,35 +45,31 @@ from ..errors import (
     TooLarge,
     Unavailable,
 )
-from ..files.library import FileLibrary
-from ..files.uploads import FORM_SLACK_BYTES
-from ..host_names import HostPolicy, host_refusal
-from ..metrics import Metrics
-from ..service import ChatService
-from ..sessions import BrowserSessions
-from .access_log import AccessLog, note_route
-from .account_data import account_data_routes
-from .accounts import accounts_routes
-from .client import add_security_headers, client_routes
-from .files import file_routes
-from .health import health_routes
-from .lazy_rules import LazyRule
-from .messages import message_routes
-from .metrics import metrics_routes
-from .moderation import moderation_routes
-from .notifications import notification_routes
-from .openapi import openapi_routes
-from .passwords import password_routes
-from .people import people_routes
-from .presence import presence_routes
-from .profiles import profile_routes
-from .push import push_routes
-from .reports import report_routes
-from .rooms import room_routes
-from .search import search_routes
-from .sessions import session_routes
-from .support import support_routes
-from .upload_body import StreamedBody, StreamingHttpConnection
+from chat.core.host_names import HostPolicy, host_refusal
+from chat.files.uploads import FORM_SLACK_BYTES
+from chat.http.access_log import AccessLog, note_route
+from chat.http.account_data import account_data_routes
+from chat.http.accounts import accounts_routes
+from chat.http.client import add_security_headers, client_routes
+from chat.http.files import file_routes
+from chat.http.health import health_routes
+from chat.http.lazy_rules import LazyRule
+from chat.http.messages import message_routes
+from chat.http.metrics import metrics_routes
+from chat.http.moderation import moderation_routes
+from chat.http.notifications import notification_routes
+from chat.http.openapi import openapi_routes
+from chat.http.passwords import password_routes
+from chat.http.people import people_routes
+from chat.http.presence import presence_routes
+from chat.http.profiles import profile_routes
+from chat.http.push import push_routes
+from chat.http.reports import report_routes
+from chat.http.rooms import room_routes
+from chat.http.search import search_routes
+from chat.http.sessions import session_routes
+from chat.http.support import support_routes
+from chat.http.upload_body import StreamedBody, StreamingHttpConnection
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def status_for(error: ChatError) -> int:
 class RequestGuard:
     """ASGI wrapper: refuses, with 400, what must never reach Quart.
 
-    - A Host that is not one of the server's names (DNS rebinding; `chat.host_names`).
+    - A Host that is not one of the server's names (DNS rebinding; `chat.core.host_names`).
       This must run before Quart: werkzeug binds its URL map to the Host, IDNA-encoding
       it, before any hook of the app runs, and a Host such as ``a..b`` made that a 500.
     - An empty request target (``GET ? HTTP/1.1``): Quart reads the path's first

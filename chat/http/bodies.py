@@ -7,9 +7,9 @@ from typing import Any
 
 from quart import Request
 
-from ..errors import InvalidInput
-from ..untrusted_json import parse
-from ..validation import require_object
+from chat.core.errors import InvalidInput
+from chat.core.untrusted_json import parse
+from chat.core.validation import require_object
 
 
 async def json_object(request: Request) -> Mapping[str, Any]:

@@ -18,8 +18,8 @@ from typing import Any
 from quart import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from ..service import ChatService
-from .openapi import ERROR, NOT_MODIFIED, Answer, describe, exact_object
+from chat.app.service import ChatService
+from chat.http.openapi import ERROR, NOT_MODIFIED, Answer, describe, exact_object
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

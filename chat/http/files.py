@@ -24,17 +24,18 @@ import trio
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import RequestTimeout
 
-from .. import shapes
-from ..errors import NotAuthenticated
-from ..files.library import FileLibrary, check_name_param
-from ..files.sniffing import is_inline
-from ..host_names import HostPolicy
-from ..service import ChatService, Identity
-from ..sessions import BrowserSessions
-from ..store import StoredFile
-from .identity import bearer_token
-from .openapi import ERROR, STRING, Answer, Token, describe
-from .sessions import require_same_site, session_cookie
+from chat.app.accounts.auth import bearer_token
+from chat.app.accounts.sessions import BrowserSessions
+from chat.app.messages.files import FileLibrary, check_name_param
+from chat.app.service import ChatService
+from chat.core import shapes
+from chat.core.errors import NotAuthenticated
+from chat.core.host_names import HostPolicy
+from chat.core.records import Identity
+from chat.files.sniffing import is_inline
+from chat.http.openapi import ERROR, STRING, Answer, Token, describe
+from chat.http.sessions import require_same_site, session_cookie
+from chat.store import StoredFile
 
 #: How long a client may keep a file without asking again: its bytes never change.
 CACHE_CONTROL = "private, max-age=86400"

@@ -5,12 +5,12 @@
 - ``GET /readyz`` -> 200 {"status": "ok"} when the database answers within
   `HEALTH_TIMEOUT_S` and the server is not draining; otherwise 503 {"status":
   "unavailable", "error": why} with ``Retry-After``: send new clients elsewhere. The
-  database is asked by `chat.database_probe`, so the answer comes within the timeout
+  database is asked by `chat.app.database_probe`, so the answer comes within the timeout
   even when the database hangs, and a crowd of checks costs one query.
 - ``GET /healthz`` -> 200 or 503 on the database alone (the older check, kept for the
   monitors that use it; it asks the same probe, so it too answers within the timeout).
 
-"Draining" is the server's shutdown: from the moment `chat.server.serve` is cancelled
+"Draining" is the server's shutdown: from the moment `chat.server.serving.serve` is cancelled
 until it returns. The HTTP server sets the `draining` event when its drain begins
 (`chat.http.server.HttpServer`); the shutdown itself stays a cancellation, and the event
 only lets a request that is still being answered say so.
@@ -23,9 +23,9 @@ from typing import Any
 import trio
 from quart import Blueprint
 
-from ..database_probe import DatabaseProbe
-from ..errors import DATABASE_UNAVAILABLE, RETRY_AFTER_S
-from .openapi import STRING, Answer, describe, exact_object
+from chat.app.database_probe import DatabaseProbe
+from chat.core.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_S
+from chat.http.openapi import STRING, Answer, describe, exact_object
 
 SHUTTING_DOWN = "the server is shutting down"
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from quart import Request
 
-from ..client_address import ClientAddresses
-from ..errors import NotAuthenticated
-from ..service import ChatService, Identity
+from chat.app.accounts.auth import bearer_token
+from chat.app.service import ChatService
+from chat.core.client_address import ClientAddresses
+from chat.core.errors import NotAuthenticated
+from chat.core.records import Identity
 
 
 def caller_address(request: Request, addresses: ClientAddresses) -> str:
@@ -21,16 +23,6 @@ def caller_address(request: Request, addresses: ClientAddresses) -> str:
     peer_address = str(peer[0]) if peer else "unknown"
     return addresses.resolve_key(peer_address, request.headers.getlist("X-Forwarded-For"))
 
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token in an Authorization header value, raw or after "Bearer"; None if empty."""
-    if authorization is None:
-        return None
-    value = authorization.strip()
-    scheme, _, rest = value.partition(" ")
-    if scheme.lower() == "bearer":
-        value = rest.strip()
-    return value or None
 
 
 async def optional_identity(service: ChatService, request: Request) -> Identity | None:

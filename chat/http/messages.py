@@ -11,7 +11,7 @@ bots and scripts (issue 22).
 - ``PUT`` / ``DELETE /messages/{roomID}/{messageID}/reactions/{emoji}``
   -> 200 {"RoomID", "MessageID", "Reactions"}
 
-Changes are made by `chat.message_changes` and reach every connection in the room, on
+Changes are made by `chat.app.messages.changes` and reach every connection in the room, on
 every instance, as the room protocol's ``edited``, ``deleted`` and ``reactions`` frames.
 """
 
@@ -21,16 +21,15 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes, validation
-from ..errors import InvalidInput
-from ..message_changes import MAX_EMOJI
-from ..message_json import page_response
-from ..message_pages import DEFAULT_AROUND, MAX_PAGE
-from ..service import ChatService
-from ..store import Change, Message
-from .bodies import json_object, parse_json_object, raw_body
-from .identity import require_identity
-from .openapi import (
+from chat.app.history.pages import DEFAULT_AROUND, MAX_PAGE
+from chat.app.messages.changes import MAX_EMOJI
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.core.errors import InvalidInput
+from chat.core.message_json import page_response
+from chat.http.bodies import json_object, parse_json_object, raw_body
+from chat.http.identity import require_identity
+from chat.http.openapi import (
     ERROR,
     FORBIDDEN,
     ID,
@@ -46,6 +45,7 @@ from .openapi import (
     describe,
     room_reading,
 )
+from chat.store import Change, Message
 
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}

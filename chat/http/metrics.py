@@ -12,8 +12,8 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ..metrics import CONTENT_TYPE, Metrics
-from .openapi import ERROR, Answer, describe
+from chat.app.metrics import CONTENT_TYPE, Metrics
+from chat.http.openapi import ERROR, Answer, describe
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
 

@@ -1,5 +1,5 @@
 """Running a room (issue 25): roles, leaving, removals, bans, mutes, settings and the
-audit log; the rules are `chat.room_moderation`'s.
+audit log; the rules are `chat.app.rooms.moderation`'s.
 
 - ``PUT /room/{roomID}/members/{UID}``  {"Role"}             -> 200 {"RoomID", "UID", "Role"}
 - ``DELETE /room/{roomID}/members/me``                       -> 200 {"RoomID"} (leave)
@@ -16,15 +16,14 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import moderation_input, shapes, validation
-from ..errors import InvalidInput
-from ..moderation_input import MAX_BAN_SECONDS, MAX_MUTE_SECONDS
-from ..room_permissions import ROLES
-from ..service import ChatService
-from ..store import Restriction
-from .bodies import json_object, optional_json_object
-from .identity import require_identity
-from .openapi import (
+from chat.app.service import ChatService
+from chat.core import moderation_input, shapes, validation
+from chat.core.errors import InvalidInput
+from chat.core.moderation_input import MAX_BAN_SECONDS, MAX_MUTE_SECONDS
+from chat.core.room_permissions import ROLES
+from chat.http.bodies import json_object, optional_json_object
+from chat.http.identity import require_identity
+from chat.http.openapi import (
     BOOLEAN,
     ERROR,
     FORBIDDEN,
@@ -41,6 +40,7 @@ from .openapi import (
     describe,
     exact_object,
 )
+from chat.store import Restriction
 
 _ROOM_AND_USER = {"room_id": ID, "uid": ID}
 _NULLABLE_PERSON = {"anyOf": [PUBLIC_PROFILE, {"type": "null"}]}

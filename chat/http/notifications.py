@@ -11,12 +11,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import validation
-from ..notification_levels import LEVELS
-from ..service import ChatService
-from .bodies import json_object
-from .identity import require_identity
-from .openapi import ID, Answer, Token, body_fields, describe, exact_object, room_reading
+from chat.app.people.notification_levels import LEVELS
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.http.bodies import json_object
+from chat.http.identity import require_identity
+from chat.http.openapi import ID, Answer, Token, body_fields, describe, exact_object, room_reading
 
 #: A level, as the routes take and answer it.
 LEVEL = {"type": "string", "enum": list(LEVELS)}

@@ -4,7 +4,7 @@ Each view function carries its own description (`describe`, next to the route it
 documents). `openapi_document` walks the app's URL map and refuses a route without one,
 so the document lists exactly what the app serves: a new route must be described before
 ``/openapi.json`` (and tests/test_openapi.py) work again. Descriptions only document:
-requests are still parsed by `chat.http.bodies` and `chat.validation`, whose error texts
+requests are still parsed by `chat.http.bodies` and `chat.core.validation`, whose error texts
 clients rely on. ``GET /docs`` (chat/http/client.py) shows the document as a page, under
 the client's Content-Security-Policy.
 
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from quart import Blueprint, Quart, current_app
 
-from .. import __version__
-from ..mentions import MAX_MENTIONS
-from ..validation import MAX_FILES_PER_MESSAGE, MAX_ID
+from chat import __version__
+from chat.app.messages.mentions import MAX_MENTIONS
+from chat.core.validation import MAX_FILES_PER_MESSAGE, MAX_ID
 
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -170,7 +170,7 @@ class Route:
     path: Mapping[str, Schema] = field(default_factory=dict)
     #: Optional query parameters.
     query: Mapping[str, Schema] = field(default_factory=dict)
-    #: The route reads the browser session's cookie (`chat.sessions`): with a token
+    #: The route reads the browser session's cookie (`chat.app.accounts.sessions`): with a token
     #: (REQUIRED), either one does.
     cookie: bool = False
 

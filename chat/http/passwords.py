@@ -6,7 +6,8 @@ It needs the caller's token (Authorization header) and revokes every token the a
 was issued before, the one in use included, as ``POST /logout-everywhere`` does
 (chat/http/sessions.py): from then on those are refused (401 "token has been revoked"),
 the WebSocket sessions they opened, on every instance, are closed with 1008 within
-seconds (`chat.revocations`), and every browser session ends (`chat.sessions`). A password
+seconds (`chat.app.accounts.revocations`), and every browser session ends
+(`chat.app.accounts.sessions`). A password
 change answers with a new token, so the caller stays logged in. Field names follow spec
 004's style (``PUT /change-name``).
 """
@@ -17,12 +18,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import validation
-from ..client_address import ClientAddresses
-from ..service import ChatService
-from .bodies import json_object
-from .identity import caller_address, require_identity
-from .openapi import ERROR, INVALID, TOKEN, Answer, Token, describe, string_fields
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.core.client_address import ClientAddresses
+from chat.http.bodies import json_object
+from chat.http.identity import caller_address, require_identity
+from chat.http.openapi import ERROR, INVALID, TOKEN, Answer, Token, describe, string_fields
 
 
 def password_routes(service: ChatService, addresses: ClientAddresses) -> Blueprint:

@@ -1,5 +1,6 @@
 """Finding people (issue 12): ``GET /users?prefix=al`` -> 200 [{"UID", "Username",
-"Online"}, ...], online meaning connected to any instance of the cluster (`chat.presence`)."""
+"Online"}, ...], online meaning connected to any instance of the cluster
+(`chat.app.presence.tracker`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes
-from ..room_operations import MAX_FOUND_USERS
-from ..service import ChatService
-from ..validation import MAX_NAME_CHARS
-from .identity import require_identity
-from .openapi import FOUND_USER, INVALID, Answer, Token, describe
+from chat.app.rooms.operations import MAX_FOUND_USERS
+from chat.app.service import ChatService
+from chat.core import shapes
+from chat.core.validation import MAX_NAME_CHARS
+from chat.http.identity import require_identity
+from chat.http.openapi import FOUND_USER, INVALID, Answer, Token, describe
 
 _PREFIX = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
 

@@ -1,5 +1,5 @@
 """Presence over HTTP: ``GET /room/{roomID}/online`` -> 200 [{"UID", "Username"}, ...], the
-users present in a room right now, anywhere in the cluster (`chat.presence`)."""
+users present in a room right now, anywhere in the cluster (`chat.app.presence.tracker`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes, validation
-from ..service import ChatService
-from .identity import require_identity
-from .openapi import ID, PUBLIC_PROFILE, Answer, Token, describe, room_reading
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.http.identity import require_identity
+from chat.http.openapi import ID, PUBLIC_PROFILE, Answer, Token, describe, room_reading
 
 
 def presence_routes(service: ChatService) -> Blueprint:

@@ -6,11 +6,11 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes, validation
-from ..service import ChatService
-from .bodies import json_object
-from .identity import require_identity
-from .openapi import (
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.http.bodies import json_object
+from chat.http.identity import require_identity
+from chat.http.openapi import (
     ERROR,
     ID,
     INVALID,

@@ -11,11 +11,20 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ..errors import NotFound
-from ..service import ChatService
-from .bodies import json_object
-from .identity import require_identity
-from .openapi import ERROR, INVALID, STRING, Answer, Token, body_fields, describe, exact_object
+from chat.app.service import ChatService
+from chat.core.errors import NotFound
+from chat.http.bodies import json_object
+from chat.http.identity import require_identity
+from chat.http.openapi import (
+    ERROR,
+    INVALID,
+    STRING,
+    Answer,
+    Token,
+    body_fields,
+    describe,
+    exact_object,
+)
 
 _KEYS = body_fields({"p256dh": STRING, "auth": STRING})
 _SUBSCRIPTION = exact_object({"endpoint": STRING})

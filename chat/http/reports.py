@@ -1,4 +1,4 @@
-"""Reports of messages (issue 25; `chat.message_reports` decides).
+"""Reports of messages (issue 25; `chat.app.messages.reports` decides).
 
 - ``POST /reports`` {"MessageID", "Reason"}          -> 201 report (200: reported before)
 - ``GET /room/{roomID}/reports?status=&before=&limit=`` -> 200 [report, ...] (moderators)
@@ -12,14 +12,13 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import moderation_input, shapes, validation
-from ..message_reports import DECISIONS, STATUSES
-from ..service import ChatService
-from ..store import Report
-from .bodies import json_object
-from .identity import require_identity
-from .moderation import page_query
-from .openapi import (
+from chat.app.messages.reports import DECISIONS, STATUSES
+from chat.app.service import ChatService
+from chat.core import moderation_input, shapes, validation
+from chat.http.bodies import json_object
+from chat.http.identity import require_identity
+from chat.http.moderation import page_query
+from chat.http.openapi import (
     ERROR,
     FORBIDDEN,
     ID,
@@ -35,6 +34,7 @@ from .openapi import (
     describe,
     exact_object,
 )
+from chat.store import Report
 
 REPORT = exact_object(
     {

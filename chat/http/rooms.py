@@ -21,16 +21,14 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes, validation
-from ..notification_levels import LEVELS, effective_level
-from ..room_operations import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS
-from ..room_permissions import ROLES
-from ..service import ChatService
-from ..store import RoomDetails
-from ..store.shared.rooms import UNREAD_CAP
-from .bodies import json_object
-from .identity import optional_identity, require_identity
-from .openapi import (
+from chat.app.people.notification_levels import LEVELS, effective_level
+from chat.app.rooms.operations import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.core.room_permissions import ROLES
+from chat.http.bodies import json_object
+from chat.http.identity import optional_identity, require_identity
+from chat.http.openapi import (
     BOOLEAN,
     ERROR,
     FORBIDDEN,
@@ -49,6 +47,8 @@ from .openapi import (
     exact_object,
     room_reading,
 )
+from chat.store import RoomDetails
+from chat.store.shared.rooms import UNREAD_CAP
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
 _TOO_MANY_ROOMS = Answer(

@@ -1,5 +1,5 @@
 """Searching messages (issue 24): ``GET /search?q=...`` -> 200 [message + Snippet, ...],
-newest first. What a query means and who finds what: `chat.message_search`."""
+newest first. What a query means and who finds what: `chat.app.messages.search`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from .. import shapes, validation
-from ..message_search import DEFAULT_RESULTS, MAX_RESULTS
-from ..search_terms import MAX_QUERY_CHARS, MIN_INDEXED_CHARS
-from ..service import ChatService
-from .identity import require_identity
-from .openapi import (
+from chat.app.messages.search import DEFAULT_RESULTS, MAX_RESULTS
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.core.search_terms import MAX_QUERY_CHARS, MIN_INDEXED_CHARS
+from chat.http.identity import require_identity
+from chat.http.openapi import (
     ERROR,
     FORBIDDEN,
     ID,

@@ -19,7 +19,7 @@ a request in flight is answered instead of cut off:
 3. once all connections are gone (or the deadline passed), the app's lifespan shutdown
    runs, and only then is the lifespan task cancelled.
 
-Before that, while the server drains (`chat.drain`, CHAT_DRAIN_SECONDS), requests are
+Before that, while the server drains (`chat.server.drain`, CHAT_DRAIN_SECONDS), requests are
 served as usual, but every response says ``Connection: close`` (`CloseWhileDraining`): a
 proxy's kept-alive connections end one by one with their next answer, so none is left
 idle, for the proxy to send a request on, at the moment the listener closes.
@@ -45,7 +45,7 @@ our connections speak; `_TCPServer` gives it to each connection):
   it without TLS, and TLS ends at the proxy, which speaks HTTP/1.1 to us. So
   ``Upgrade: h2c`` is ignored (RFC 9110 7.8: the request is answered in HTTP/1.1), and a
   client that opens with HTTP/2's connection preface gets HTTP/2's own refusal, a GOAWAY
-  with HTTP_1_1_REQUIRED (`chat.raw_response.http2_refusal`), and the connection closes.
+  with HTTP_1_1_REQUIRED (`chat.net.raw_response.http2_refusal`), and the connection closes.
 
 Both override private methods of Hypercorn's `H11Protocol` (`_send_error_response`,
 `_check_protocol`, `_create_stream`) and the `protocol` attribute `TCPServer.run`
@@ -74,9 +74,9 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
-from ..front_door import MAX_HEAD_BYTES
-from ..raw_response import http2_refusal, json_error, json_error_headers
-from ..replay_stream import ReplayStream, close_gently
+from chat.net.front_door import MAX_HEAD_BYTES
+from chat.net.raw_response import http2_refusal, json_error, json_error_headers
+from chat.net.replay_stream import ReplayStream, close_gently
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ class HttpServer:
 
     async def wait_for_requests_since_draining(self) -> None:
         """Return once every connection opened since the drain began has closed: each
-        carried one request, so its answer has been sent (`chat.drain` waits for them
+        carried one request, so its answer has been sent (`chat.server.drain` waits for them
         before the shutdown cuts a request Hypercorn has not started on)."""
         while self._opened_draining:
             self._answered = trio.Event()

@@ -1,4 +1,5 @@
-"""Browser sessions over HTTP (`chat.sessions`): the cookie, and the routes that use it.
+"""Browser sessions over HTTP (`chat.app.accounts.sessions`): the cookie, and the routes that use
+it.
 
 - ``POST /session``         {"Username", "Password", "Remember"?} -> 200 {"token", "UID",
   "Username", "Remember", "ExpiresIn"} and the session cookie
@@ -7,7 +8,7 @@
 - ``POST /logout``          (cookie) -> 200 {"status": "ok"}; the cookie cleared
 - ``POST /logout-everywhere`` (token or cookie) -> 200 {"status": "ok"}: every session of
   the user's ends and every token they were issued is revoked (their WebSockets close, on
-  every instance: `chat.revocations`); the cookie cleared
+  every instance: `chat.app.accounts.revocations`); the cookie cleared
 
 The cookie: ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page
 sends it), ``Path=/``; over HTTPS ``Secure`` and named ``__Host-chat_session``. Whether the
@@ -28,16 +29,17 @@ from typing import Any
 
 from quart import Blueprint, Request, Response, jsonify, request
 
-from .. import validation
-from ..client_address import ClientAddresses
-from ..config import Config
-from ..errors import Forbidden, InvalidToken, NotAuthenticated
-from ..host_names import HostPolicy
-from ..service import ChatService
-from ..sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions, Granted
-from .bodies import json_object
-from .identity import bearer_token, caller_address
-from .openapi import (
+from chat.app.accounts.auth import bearer_token
+from chat.app.accounts.sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions, Granted
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
+from chat.core.errors import Forbidden, InvalidToken, NotAuthenticated
+from chat.core.host_names import HostPolicy
+from chat.http.bodies import json_object
+from chat.http.identity import caller_address
+from chat.http.openapi import (
     BOOLEAN,
     ERROR,
     ID,
@@ -158,7 +160,7 @@ def session_routes(
 
     @routes.post("/session")
     @describe(
-        "Log in and start a browser session (a cookie; see chat/sessions.py)",
+        "Log in and start a browser session (a cookie; see chat/app/accounts/sessions.py)",
         description=(
             "Sets the session cookie (HttpOnly, SameSite=Strict; Secure over HTTPS); with "
             "Remember it lasts CHAT_SESSION_REMEMBER unused, across browser restarts, else "

@@ -13,13 +13,13 @@ from typing import Any
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import validation
-from ..client_address import ClientAddresses
-from ..errors import InvalidCredentials, InvalidInput
-from ..service import ChatService
-from .bodies import parse_json_object, raw_body
-from .identity import caller_address
-from .openapi import ID, STRING, Answer, describe, exact_object, string_fields
+from chat.app.service import ChatService
+from chat.core import validation
+from chat.core.client_address import ClientAddresses
+from chat.core.errors import InvalidCredentials, InvalidInput
+from chat.http.bodies import parse_json_object, raw_body
+from chat.http.identity import caller_address
+from chat.http.openapi import ID, STRING, Answer, describe, exact_object, string_fields
 
 
 def _empty(status: int) -> Response:

@@ -7,6 +7,6 @@
 - `sender`: encrypting, signing and sending one push;
 - `pusher`: the task that decides who is pushed which message, once per cluster.
 
-The modules are imported by name (`chat.config` reads `hosts` and `vapid`, which must
+The modules are imported by name (`chat.core.config` reads `hosts` and `vapid`, which must
 not pull in the store).
 """

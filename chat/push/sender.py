@@ -27,10 +27,10 @@ import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..errors import InvalidInput
-from ..store import PushSubscription
-from .hosts import PushHosts
-from .vapid import VapidKey, b64url_decode
+from chat.core.errors import InvalidInput
+from chat.core.push_hosts import PushHosts
+from chat.push.vapid import VapidKey, b64url_decode
+from chat.store import PushSubscription
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from ..store import Push
+from chat.core.vapid_key import load_private_key
+from chat.store import Push
 
 #: How long a signed token is valid (RFC 8292 allows at most 24 hours).
 TOKEN_LIFETIME_S = 12 * 3600
@@ -45,25 +46,6 @@ def b64url_decode(text: str) -> bytes:
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
 
-
-def load_private_key(text: str) -> Vapid02:
-    """A VAPID key from its text (raw base64url, base64url DER, or PEM); ValueError if
-    it is none of them."""
-    text = text.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            vapid = Vapid02.from_pem(text.encode())
-        else:
-            vapid = Vapid02.from_string(text)
-    except Exception as error:  # py-vapid raises whatever its parsers do
-        raise ValueError(f"must be a P-256 private key ({type(error).__name__})") from None
-    # The subject is checked where it is configured (chat.config): py-vapid's own
-    # check refuses a URL with a port or a path.
-    vapid.conf = {"no-strict": True}
-    key = vapid.private_key
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("must be a P-256 private key")
-    return vapid
 
 
 def generate_private_key() -> str:

@@ -1,4 +1,4 @@
-// The browser's session (chat/sessions.py): signing in sets an HttpOnly cookie that this
+// The browser's session (chat/app/accounts/sessions.py): signing in sets an HttpOnly cookie that this
 // script never sees; the page asks it for short-lived tokens, kept in memory only (never
 // in storage, never in a URL), and its WebSocket is signed in by the cookie itself. A new
 // tab, or a browser restarted with "keep me signed in", is signed in by the same cookie.

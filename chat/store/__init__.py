@@ -9,8 +9,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from ..config import Config
-from .records import (
+from chat.core.config import Config
+from chat.core.records import (
     Added,
     AuditEntry,
     Change,
@@ -35,7 +35,7 @@ from .records import (
     Version,
     WaitingThread,
 )
-from .roles import (
+from chat.store.roles import (
     AccountData,
     Accounts,
     Changes,
@@ -122,13 +122,13 @@ async def open_store(
 
     `serving` is for `chat serve`: a SQLite database then belongs to this process alone
     (`chat.store.sqlite.serving_lock`), and a second server on it raises
-    `chat.errors.AlreadyServed`. Raises `chat.errors.Unavailable` if the database cannot
+    `chat.core.errors.AlreadyServed`. Raises `chat.core.errors.Unavailable` if the database cannot
     be reached. `create_schema` is for `chat migrate --create-schema` (PostgreSQL).
     """
     url = config.database_url
     if config.is_postgres:
         assert url is not None
-        from .postgres import open_postgres_store
+        from chat.store.postgres import open_postgres_store
 
         async with open_postgres_store(
             url, pool_size=config.db_pool_size, create_schema=create_schema
@@ -136,7 +136,7 @@ async def open_store(
             yield pg_store
         return
 
-    from .sqlite import open_sqlite_store, serving_lock, sqlite_path_from_url
+    from chat.store.sqlite import open_sqlite_store, serving_lock, sqlite_path_from_url
 
     path = config.sqlite_path if url is None else sqlite_path_from_url(url)
     with serving_lock(path) if serving else contextlib.nullcontext():

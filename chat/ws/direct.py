@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import shapes, validation
-from ..broadcaster import Event, Subscription, user_topic
-from ..errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
-from ..service import ChatService, Identity
-from ..store import Message
-from .dispatch import dumps
-from .session import ClientSession
+from chat.app.messages.broadcaster import Event, Subscription, user_topic
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.core.errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
+from chat.core.frames import dumps
+from chat.core.records import Identity
+from chat.store import Message
+from chat.ws.session.client_session import ClientSession
 
 
 def is_direct_frame(frame: dict[str, Any]) -> bool:

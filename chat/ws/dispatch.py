@@ -3,7 +3,7 @@
 Several dialects share one connection, told apart by the shape of each frame:
 
 - the text frame ``ping`` is answered ``pong`` on every path (spec 003), within the
-  connection's allowance of pings (`chat.ws.frame_limits`);
+  connection's allowance of pings (`chat.ws.session.frame_limits`);
 - a JSON object with ``"from"``, ``"to"`` or ``"content"`` is a direct message (spec 003);
 - on ``/``, a JSON object with ``"method"`` is a support frame;
 - anything else goes to the path's *default* dialect: TokenTalker on ``/``, the room
@@ -11,18 +11,17 @@ Several dialects share one connection, told apart by the shape of each frame:
   answers frames that are not JSON at all, in its own error shape, so a client always
   gets errors in the shape it speaks.
 
-Each dialect is an adapter over `chat.service.ChatService`; none of them knows the others.
+Each dialect is an adapter over `chat.app.service.ChatService`; none of them knows the others.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from .. import untrusted_json
-from ..errors import InvalidInput, RateLimited
-from .session import ClientSession
+from chat.core import untrusted_json
+from chat.core.errors import InvalidInput, RateLimited
+from chat.ws.session.client_session import ClientSession
 
 
 class Dialect(Protocol):
@@ -122,9 +121,3 @@ class Dispatcher:
 
 #: One encoder for every frame: `json.dumps` with these options builds a new one per call
 #: (a third of the cost of a small frame), and an encoder holds only its options.
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(frame: Any) -> str:
-    """Compact JSON, non-ASCII text kept as is: the encoding every dialect sends."""
-    return _COMPACT.encode(frame)

@@ -26,17 +26,17 @@ header; without a valid token the upgrade is refused with 401). Frames:
   connection of the user's, on every instance, this one included, is sent
   ``{"Type": "read", "RoomID": n, "MessageID": ...}`` with the marker as stored.
 
-Notices for the user rather than a room come too (`chat.notices`): the ``read`` frame
-above, and ``{"Type": "invited", "RoomID", "Name", "By": {"UID", "Username"}}`` when
+Notices for the user rather than a room come too (`chat.app.people.user_notices`): the ``read``
+frame above, and ``{"Type": "invited", "RoomID", "Name", "By": {"UID", "Username"}}`` when
 someone invites the user into a room.
 
 - ``{"Type": "typing"}``: the user is typing in the current room; the room's other
   connections (but those that declined presence), on every instance, get ``{"Type": "typing",
   "RoomID", "UID", "Username"}`` (not this connection; the user's other ones do). Never
   stored; past a few per second per user they are dropped without an answer
-  (`chat.presence`).
+  (`chat.app.presence.tracker`).
 
-Presence (`chat.presence`): every connection in a room counts its user as present there.
+Presence (`chat.app.presence.tracker`): every connection in a room counts its user as present there.
 Unless it entered with ``"Presence": false``, it also gets, right after ``entered``, one
 ``{"Type": "presence", "RoomID", "UID", "Username", "Online": true}`` per user present
 (itself included), then one for every user who becomes present or stops being present,
@@ -48,7 +48,7 @@ the users present in one ``{"Type": "presence-list", "RoomID", "Users": [{"UID",
 asks for: a room of hundreds is one frame to encode and to read, not hundreds).
 
 Errors are ``{"Type": "error", "Error": "..."}``. Every kind of frame has a limit per
-connection (`chat.ws.frame_limits`: room changes, resumes and the bytes they send, read
+connection (`chat.ws.session.frame_limits`: room changes, resumes and the bytes they send, read
 markers, typing); past one the frame is refused with an error (``too many room changes:
 try again in 2 s``).
 
@@ -65,15 +65,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from .. import shapes, validation
-from ..broadcaster import Event, Subscription, room_topic
-from ..errors import ChatError, Forbidden, InvalidInput, RateLimited
-from ..message_json import page_json
-from ..message_pages import MAX_PAGE
-from ..service import MAX_RESUME, ChatService
-from ..store import Change, Message, Room
-from .dispatch import dumps
-from .session import ClientSession
+from chat.app.history.pages import MAX_PAGE
+from chat.app.messages.broadcaster import Event, Subscription, room_topic
+from chat.app.service import MAX_RESUME, ChatService
+from chat.core import shapes, validation
+from chat.core.errors import ChatError, Forbidden, InvalidInput, RateLimited
+from chat.core.frames import dumps
+from chat.core.message_json import page_json
+from chat.store import Change, Message, Room
+from chat.ws.session.client_session import ClientSession
 
 _ENTER_FIRST = 'enter a room first: {"Type": "enter", "RoomID": <id>}'
 
@@ -118,7 +118,7 @@ class RoomProtocol:
 
     async def start(self) -> None:
         # The first frame is handled once the user's rooms are indexed for activity
-        # frames (`chat.activity`): from its answer on, the client misses none.
+        # frames (`chat.app.people.activity`): from its answer on, the client misses none.
         identity = self._session.identity
         if identity is not None:
             await self._service.activity.ready(identity.user_id)
@@ -248,7 +248,7 @@ class RoomProtocol:
         if self._entering_removed:
             raise Forbidden(f"you are not a member of room {room_id}")
         self._room = room
-        self._session.room_id = room.id  # its activity frames stop (`chat.activity`)
+        self._session.room_id = room.id  # its activity frames stop (`chat.app.people.activity`)
         subscription = self._subscription = self._session.subscribe(
             room_topic(room.id), encode_room_message, hold=since_id is not None or page is not None
         )

@@ -2,7 +2,8 @@
 
 - ``/``: TokenTalker; the token is optional (or sent later as ``auth <token>``).
 - ``/ws``: the room protocol; a token is required: ``?token=``, a header, the browser
-  session's cookie (`chat.sessions`), or, connecting to ``/ws?auth=frame``, a first frame
+  session's cookie (`chat.app.accounts.sessions`), or, connecting to ``/ws?auth=frame``, a first
+  frame
   ``{"Type": "auth", "Token": "..."}`` within `AUTH_FRAME_TIMEOUT_S`.
 - ``/v1/ws``: the support protocol; the token is optional (or sent as ``message.auth``).
 
@@ -14,10 +15,11 @@ session cookie counts only on an upgrade from this site's own pages (a same-orig
 Origin, or none: not a browser); the Origin check refuses other sites with 403 first,
 and a site CHAT_ALLOWED_ORIGINS lets in must bring a token of its own. Other
 paths are refused with 404. Every session is in the revocation
-registry for its life (`chat.revocations`), so it is closed (1008) if its user's
-tokens are revoked, and an authenticated one counts its user as online (`chat.presence`).
+registry for its life (`chat.app.accounts.revocations`), so it is closed (1008) if its user's
+tokens are revoked, and an authenticated one counts its user as online
+(`chat.app.presence.tracker`).
 
-While the server drains before shutting down (`chat.drain`), upgrade requests are refused
+While the server drains before shutting down (`chat.server.drain`), upgrade requests are refused
 with 503 and ``Retry-After`` before the connection opens (a load balancer tries another
 instance), and `restart_sessions` closes the open sessions with 1012 ("service restart"):
 their clients connect again, elsewhere, and resume.
@@ -36,35 +38,36 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from ..admission import BUSY_RESPONSE, HandshakeGate
-from ..broadcaster import Broadcaster
-from ..client_address import ClientAddresses
-from ..config import Config
-from ..errors import ChatError, InvalidInput, InvalidToken, RateLimited, Unavailable
-from ..front_door import forwarded_for, header_values, peer_address
-from ..host_names import HostPolicy, host_refusal
-from ..http.identity import bearer_token
-from ..logs import ACCESS_WS, loggable_path
-from ..raw_response import json_response
-from ..replay_stream import ReplayStream, close_gently
-from ..revocations import CLOSE_POLICY_VIOLATION, Revocations
-from ..service import ChatService, Identity
-from ..sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions
-from ..untrusted_json import parse as parse_json
-from .direct import DirectMessages, is_direct_frame
-from .dispatch import Dispatcher
-from .frame_limits import FrameLimits
-from .outbox import OutboxSettings
-from .rooms import RoomProtocol
-from .session import CLOSE_SERVICE_RESTART, ClientSession, Registry
-from .standins import forget_handshake
-from .stream import DirectWriteStream
-from .support import SupportRpc, is_rpc_frame
-from .tokentalker import TokenTalker
-from .transport import ServerConnection, read_upgrade_request
+from chat.app.accounts.auth import bearer_token
+from chat.app.accounts.revocations import CLOSE_POLICY_VIOLATION, Revocations
+from chat.app.accounts.sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions
+from chat.app.messages.broadcaster import Broadcaster
+from chat.app.service import ChatService
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
+from chat.core.errors import ChatError, InvalidInput, InvalidToken, RateLimited, Unavailable
+from chat.core.host_names import HostPolicy, host_refusal
+from chat.core.logs import ACCESS_WS, loggable_path
+from chat.core.records import Identity
+from chat.core.untrusted_json import parse as parse_json
+from chat.net.admission import BUSY_RESPONSE, HandshakeGate
+from chat.net.front_door import forwarded_for, header_values, peer_address
+from chat.net.raw_response import json_response
+from chat.net.replay_stream import ReplayStream, close_gently
+from chat.ws.direct import DirectMessages, is_direct_frame
+from chat.ws.dispatch import Dispatcher
+from chat.ws.rooms import RoomProtocol
+from chat.ws.session.client_session import CLOSE_SERVICE_RESTART, ClientSession, Registry
+from chat.ws.session.frame_limits import FrameLimits
+from chat.ws.session.outbox import OutboxSettings
+from chat.ws.standins import forget_handshake
+from chat.ws.stream import DirectWriteStream
+from chat.ws.support import SupportRpc, is_rpc_frame
+from chat.ws.tokentalker import TokenTalker
+from chat.ws.transport import ServerConnection, read_upgrade_request
 
 log = logging.getLogger(__name__)
-#: One line per connection opened, refused and closed (`chat.logs`).
+#: One line per connection opened, refused and closed (`chat.core.logs`).
 access_log = logging.getLogger(ACCESS_WS)
 
 
@@ -143,7 +146,7 @@ def _handshake_token(request: WebSocketRequest) -> str | None:
 
 
 def _session_cookie(request: WebSocketRequest) -> str | None:
-    """The browser session's cookie (`chat.sessions`), under either of its names."""
+    """The browser session's cookie (`chat.app.accounts.sessions`), under either of its names."""
     found: dict[str, str] = {}
     for key, value in request.headers:
         if key.lower() != b"cookie":
@@ -203,33 +206,33 @@ class WebSocketServer:
         self._service = service
         self._sessions = sessions
         self._broadcaster = broadcaster
-        # Every session is filed in these (`chat.ws.session.Registry`); shared tuples,
-        # so an idle connection pays nothing for them.
+        # Every session is filed in these (`chat.ws.session.client_session.Registry`); shared
+        # tuples, so an idle connection pays nothing for them.
         self._registries: tuple[Registry, ...] = (revocations, service.presence)
         self._room_registries = (*self._registries, service.notices, service.activity)
         self._config = config
         self._hosts = hosts
         self._addresses = addresses
-        # One for every session (`chat.ws.outbox`): a connection pays one reference.
+        # One for every session (`chat.ws.session.outbox`): a connection pays one reference.
         self._outbox_settings = OutboxSettings(
             queue_size=config.client_queue,
             write_timeout=config.write_timeout,
             close_timeout=config.close_timeout,
         )
-        #: The per-connection frame limits (their refusals are read by `chat.metrics`).
+        #: The per-connection frame limits (their refusals are read by `chat.app.metrics`).
         self.frame_limits = FrameLimits(config)
-        #: Handshakes in progress, at most CHAT_MAX_HANDSHAKES (read by `chat.metrics`).
+        #: Handshakes in progress, at most CHAT_MAX_HANDSHAKES (read by `chat.app.metrics`).
         self.handshakes = HandshakeGate(config.max_handshakes)
-        #: Open sessions by endpoint protocol (read by `chat.metrics`).
+        #: Open sessions by endpoint protocol (read by `chat.app.metrics`).
         self.sessions: dict[str, int] = {e.protocol: 0 for e in ENDPOINTS.values()}
-        #: Set once the server drains (`chat.drain`): upgrades are refused from then on.
+        #: Set once the server drains (`chat.server.drain`): upgrades are refused from then on.
         self._draining = draining if draining is not None else trio.Event()
         # Every open session, for `restart_sessions`.
         self._open: set[ClientSession] = set()
 
     def restart_sessions(self) -> None:
         """Close every open session with 1012, "service restart" (the drain's first step,
-        `chat.drain`): each client gets the frames already queued for it, then the close
+        `chat.server.drain`): each client gets the frames already queued for it, then the close
         frame, and connects again. Synchronous, like `ClientSession.close_nowait`: nothing
         to cancel half-way. A session still opening is told by `_open_session`, which
         checks the drain after its last await."""
@@ -347,11 +350,11 @@ class WebSocketServer:
             except _NotOpened:
                 return
             self.sessions[endpoint.protocol] += 1
-            # Filed in the revocation sweep's registry (`chat.revocations`) and counted
-            # online (`chat.presence`) with no await before `run` takes over, so the sweep
-            # cannot close it before it runs; a /ws connection also hears its user's
-            # notices (`chat.notices`: read markers, invitations). Unfiled however it
-            # ends (and taken out of its room): the `finally` below.
+            # Filed in the revocation sweep's registry (`chat.app.accounts.revocations`) and counted
+            # online (`chat.app.presence.tracker`) with no await before `run` takes over, so the
+            # sweep cannot close it before it runs; a /ws connection also hears its user's
+            # notices (`chat.app.people.user_notices`: read markers, invitations). Unfiled however
+            # it ends (and taken out of its room): the `finally` below.
             session.registries = (
                 self._room_registries if endpoint.protocol == "rooms" else self._registries
             )

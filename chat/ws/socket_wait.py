@@ -17,7 +17,7 @@ descriptor), `EpollWaiters.read_task` and `EpollIOManager._update_registrations`
 `wake` ends a task's wait in `readable` early: what Trio's own abort does (the
 registration taken back), then `trio.lowlevel.reschedule`, with `WOKEN` for an answer.
 An idle session's task waits there outside any nursery, and is woken this way when it
-must open one to start a task (`chat.ws.session`): cheaper than a cancel scope around
+must open one to start a task (`chat.ws.session.client_session`): cheaper than a cancel scope around
 the wait, which every idle connection would keep (about 600 bytes).
 pyproject.toml pins Trio's range; tests/test_socket_wait.py fails by name if the
 installed Trio's `_epoll_wait`, `_update_registrations` or `EpollWaiters` differ from

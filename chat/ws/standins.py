@@ -23,7 +23,7 @@ from trio_websocket import WebSocketConnection
 from wsproto.events import Event
 
 if TYPE_CHECKING:
-    from .transport import ServerConnection
+    from chat.ws.transport import ServerConnection
 
 #: trio-websocket's table of pings awaiting their pong: a server never pings, so every
 #: connection shares one that stays empty (a pong nobody asked for is ignored).

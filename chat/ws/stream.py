@@ -31,7 +31,7 @@ from enum import Enum
 
 import trio
 
-from ..replay_stream import ReplayStream
+from chat.net.replay_stream import ReplayStream
 
 
 class Written(Enum):

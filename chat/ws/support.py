@@ -18,7 +18,7 @@ too. Methods:
 
 Until the connection is authenticated, any frame but ``message.auth`` gets an error and
 closes the connection (spec 1.1). ``message.auth`` is limited per connection, in
-requests and in the bytes of the threads it answers with (`chat.ws.frame_limits`); past
+requests and in the bytes of the threads it answers with (`chat.ws.session.frame_limits`); past
 a limit the answer is code 5. Error codes are listed in docs/PROTOCOL.md. When the
 database is away, a request is answered code 4 (``Service unavailable.``) and the
 connection stays open, authenticated or not: the client may try again.
@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import shapes, validation
-from ..broadcaster import OPERATORS, Event, Subscription, support_topic
-from ..errors import (
+from chat.app.messages.broadcaster import OPERATORS, Event, Subscription, support_topic
+from chat.app.service import ChatService
+from chat.core import shapes, validation
+from chat.core.errors import (
     ChatError,
     Forbidden,
     InvalidInput,
@@ -39,10 +40,10 @@ from ..errors import (
     RateLimited,
     Unavailable,
 )
-from ..service import ChatService, Identity
-from ..store import Message, Room
-from .dispatch import dumps
-from .session import CLOSE_POLICY_VIOLATION, ClientSession
+from chat.core.frames import dumps
+from chat.core.records import Identity
+from chat.store import Message, Room
+from chat.ws.session.client_session import CLOSE_POLICY_VIOLATION, ClientSession
 
 INCORRECT_ARGUMENT = (1, "Incorrect argument.")
 OPERATORS_ONLY = (2, "Operators only.")

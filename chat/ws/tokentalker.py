@@ -6,7 +6,7 @@ it last used). The message text is a command or a chat message:
 
 - ``auth <token>``: become the token's user. Answered with a system frame.
 - ``history N``: the N (1-100) latest lobby messages, one frame each, oldest first.
-  Limited per connection, in requests and in bytes sent (`chat.ws.frame_limits`), as
+  Limited per connection, in requests and in bytes sent (`chat.ws.session.frame_limits`), as
   ``auth`` is in requests.
 - anything else: stored in the lobby, then sent to every *other* connected client.
 
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import validation
-from ..broadcaster import Event, Subscription, room_topic
-from ..errors import ChatError, InvalidInput, NotAuthenticated, RateLimited
-from ..names import SYSTEM_NAME
-from ..service import MAX_HISTORY, ChatService
-from ..store import Message
-from .dispatch import dumps
-from .session import ClientSession
+from chat.app.messages.broadcaster import Event, Subscription, room_topic
+from chat.app.service import MAX_HISTORY, ChatService
+from chat.core import validation
+from chat.core.errors import ChatError, InvalidInput, NotAuthenticated, RateLimited
+from chat.core.frames import dumps
+from chat.core.names import SYSTEM_NAME
+from chat.store import Message
+from chat.ws.session.client_session import ClientSession
 
 NOT_AUTHORIZED = 'not authorized: send "auth <token>" first'
 

@@ -77,19 +77,11 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
-from ..raw_response import json_response
-from . import socket_wait
-from .socket_wait import readable
-from .standins import (
-    NO_LOCK,
-    NO_PINGS,
-    CloseHandshake,
-    Flag,
-    Messages,
-    ReceiveEnd,
-    SendEnd,
-)
-from .stream import DirectWriteStream
+from chat.net.raw_response import json_response
+from chat.ws import socket_wait
+from chat.ws.socket_wait import readable
+from chat.ws.standins import NO_LOCK, NO_PINGS, CloseHandshake, Flag, Messages, ReceiveEnd, SendEnd
+from chat.ws.stream import DirectWriteStream
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +114,8 @@ _HANDLERS: dict[type[Event], str] = {
 
 
 class PingPolicy(Protocol):
-    """Decides whether a ping is answered (`chat.ws.session.ClientSession.ping_allowed`)."""
+    """Decides whether a ping is answered
+    (`chat.ws.session.client_session.ClientSession.ping_allowed`)."""
 
     def ping_allowed(self) -> bool: ...
 
@@ -226,7 +219,8 @@ class ServerConnection(WebSocketConnection):
     def wake(self) -> None:
         """Make `next_message` return None: at once if its task waits for the socket, else
         the next time it would read. For a session that wants its task back (to open its
-        nursery and start a task in it, or to close that nursery: `chat.ws.session`)."""
+        nursery and start a task in it, or to close that nursery:
+        `chat.ws.session.client_session`)."""
         self._woken = True
         if self._reading is _WAITING:
             assert isinstance(self._stream, DirectWriteStream)  # only it waits there

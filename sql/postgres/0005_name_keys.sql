@@ -1,4 +1,4 @@
--- Names that cannot pass for each other (chat/names.py). Each user has two keys:
+-- Names that cannot pass for each other (chat/core/names.py). Each user has two keys:
 -- name_key, the confusable skeleton of the case-folded name (`ann` and `Ann` share
 -- one; logging in by name falls back to it), and look_key, the key of what the name
 -- looks like as shown (a name in Cyrillic capitals shares it with the Latin one it

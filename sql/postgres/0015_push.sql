@@ -26,7 +26,7 @@ CREATE TABLE vapid_key (
 );
 
 -- Messages an instance took on to push: every instance sees every message, the one
--- whose row this is pushes it. Pruned after a while (chat/push/pusher.py).
+-- whose row this is pushes it. Pruned after a while (chat/app/people/pusher.py).
 CREATE TABLE push_claims (
     message_id  bigint      PRIMARY KEY,
     claimed_at  timestamptz NOT NULL DEFAULT now()

@@ -31,7 +31,7 @@ starts the asyncio loop, migrates the database and opens the pool.
 
 from __future__ import annotations
 
-from .opening import open_postgres_store
-from .store import PostgresStore
+from chat.store.postgres.opening import open_postgres_store
+from chat.store.postgres.store import PostgresStore
 
 __all__ = ["PostgresStore", "open_postgres_store"]

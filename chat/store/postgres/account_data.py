@@ -7,10 +7,10 @@ import string
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..records import StoredFile
-from ..shared import account_data as shared
-from ..shared.files import file_from_row
-from .base import PostgresBase, as_is
+from chat.core.records import StoredFile
+from chat.store.postgres.base import PostgresBase, as_is
+from chat.store.shared import account_data as shared
+from chat.store.shared.files import file_from_row
 
 if TYPE_CHECKING:
     import asyncpg

@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import Gone, NameTaken
-from ...names import name_key
-from ..records import User
-from ..shared import login_addresses
-from ..shared.accounts import (
+from chat.core.errors import Gone, NameTaken
+from chat.core.names import name_key
+from chat.core.records import User
+from chat.store.postgres.base import PostgresBase, unique_violation, user_of
+from chat.store.shared import login_addresses
+from chat.store.shared.accounts import (
     DELETE_USER_SQL,
     ERASED_ACCOUNTS_SQL,
     USERS_BY_PREFIX_SQL,
     like_prefix,
     name_keys,
 )
-from .base import PostgresBase, unique_violation, user_of
 
 if TYPE_CHECKING:
     import asyncpg

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..records import Change, Message, Version
-from ..shared.changes import (
+from chat.core.records import Change, Message, Version
+from chat.store.postgres.base import PostgresBase, as_is, message_of
+from chat.store.postgres.files import aio_files_of_messages
+from chat.store.shared.changes import (
     DELETED,
     EDIT_MESSAGE_SQL,
     EDITED,
@@ -27,17 +29,15 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
-from ..shared.files import DETACH_SQL, with_files
-from ..shared.mentions import (
+from chat.store.shared.files import DETACH_SQL, with_files
+from chat.store.shared.mentions import (
     FORGET_MENTIONS_SQL,
     SET_MENTIONS_SQL,
     edit_mentions_to_json,
     uids_to_json,
 )
-from ..shared.messages import MESSAGE_COLUMNS
-from ..shared.rows import NO_UPPER_BOUND
-from .base import PostgresBase, as_is, message_of
-from .files import aio_files_of_messages
+from chat.store.shared.messages import MESSAGE_COLUMNS
+from chat.store.shared.rows import NO_UPPER_BOUND
 
 if TYPE_CHECKING:
     import asyncpg

@@ -7,9 +7,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..records import FileRef, Message, StoredFile
-from ..shared import files as shared
-from .base import PostgresBase, message_of
+from chat.core.records import FileRef, Message, StoredFile
+from chat.store.postgres.base import PostgresBase, message_of
+from chat.store.shared import files as shared
 
 if TYPE_CHECKING:
     import asyncpg

@@ -7,12 +7,15 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from ..records import Added, Change, Message, NewMessage, Room
-from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
-from ..shared.files import ids_with_files, with_files_committed
-from ..shared.measuring import observed
-from ..shared.mentions import uids_to_json
-from ..shared.messages import (
+from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.postgres.base import PostgresBase, as_is, message_of
+from chat.store.postgres.files import aio_attach_files, aio_files_of_messages, messages_with_files
+from chat.store.postgres.room_rules import aio_batch_rules, aio_check_new
+from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
+from chat.store.shared.files import ids_with_files, with_files_committed
+from chat.store.shared.measuring import observed
+from chat.store.shared.mentions import uids_to_json
+from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
     IS_MESSAGE_OF_ROOM_SQL,
@@ -23,16 +26,13 @@ from ..shared.messages import (
     in_position_order,
     not_a_message_of_room,
 )
-from ..shared.room_rules import HELD_SQL, RULES_SQL
-from ..shared.rows import NO_UPPER_BOUND
-from .base import PostgresBase, as_is, message_of
-from .files import aio_attach_files, aio_files_of_messages, messages_with_files
-from .room_rules import aio_batch_rules, aio_check_new
+from chat.store.shared.room_rules import HELD_SQL, RULES_SQL
+from chat.store.shared.rows import NO_UPPER_BOUND
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from ..roles import Notifications
+    from chat.store.roles import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ _INSERT_ROWS = (
     " WITH ORDINALITY AS t(r, s, b, c, p, n, a, ord)"
     # A resend of a stored message is left out before it takes an id: an id taken and
     # not stored is a gap in the positions, which other instances must then settle
-    # from the table (chat.message_writer). ON CONFLICT stays for the originals this
+    # from the table (chat.app.messages.writer). ON CONFLICT stays for the originals this
     # snapshot cannot see yet (committed while the insert waited for the lock) and
     # for a resend within the batch: those still take an id, rarely.
     " WHERE {gate}(c IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ...errors import LastOwner
-from ..records import AuditEntry, Restriction, Room
-from ..shared.moderation import (
+from chat.core.errors import LastOwner
+from chat.core.records import AuditEntry, Restriction, Room
+from chat.store.postgres.base import PostgresBase, as_is, room_of, unique_violation
+from chat.store.shared.moderation import (
     AUDIT_SQL,
     LIFT_SQL,
     LOCK_ROOM_SQL,
@@ -28,9 +29,8 @@ from ..shared.moderation import (
     insert_audit_sql,
     restriction_from_row,
 )
-from ..shared.rooms import ROOM_SELECT
-from ..shared.rows import NO_UPPER_BOUND
-from .base import PostgresBase, as_is, room_of, unique_violation
+from chat.store.shared.rooms import ROOM_SELECT
+from chat.store.shared.rows import NO_UPPER_BOUND
 
 if TYPE_CHECKING:
     import asyncpg

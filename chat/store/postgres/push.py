@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..records import PushCandidate, PushSubscription, Room
-from ..shared import push as shared
-from .base import PostgresBase
+from chat.core.records import PushCandidate, PushSubscription, Room
+from chat.store.postgres.base import PostgresBase
+from chat.store.shared import push as shared
 
 if TYPE_CHECKING:
     import asyncpg

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..records import AuditEntry, Report
-from ..shared.reports import (
+from chat.core.records import AuditEntry, Report
+from chat.store.postgres.base import PostgresBase, as_is
+from chat.store.postgres.moderation import _audit
+from chat.store.shared.reports import (
     ADD_REPORT_SQL,
     DECIDE_REPORT_SQL,
     EXISTING_REPORT_SQL,
@@ -14,9 +16,7 @@ from ..shared.reports import (
     REPORTS_SQL,
     report_from_row,
 )
-from ..shared.rows import NO_UPPER_BOUND
-from .base import PostgresBase, as_is
-from .moderation import _audit
+from chat.store.shared.rows import NO_UPPER_BOUND
 
 if TYPE_CHECKING:
     import asyncpg

@@ -7,9 +7,9 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..records import ExpiredBatch, RetentionRoom
-from ..shared import retention as shared
-from .base import PostgresBase, as_is
+from chat.core.records import ExpiredBatch, RetentionRoom
+from chat.store.postgres.base import PostgresBase, as_is
+from chat.store.shared import retention as shared
 
 if TYPE_CHECKING:
     import asyncpg

@@ -16,14 +16,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from ..records import Added, NewMessage
-from ..shared.room_rules import (
-    CLAIM_SEND_SQL,
-    RULES_SQL,
-    PairRules,
-    refusal,
-    slowed_down,
-)
+from chat.core.records import Added, NewMessage
+from chat.store.shared.room_rules import CLAIM_SEND_SQL, RULES_SQL, PairRules, refusal, slowed_down
 
 if TYPE_CHECKING:
     import asyncpg

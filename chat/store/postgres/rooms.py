@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..records import PublicRoom, Room, RoomDetails
-from ..shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
-from ..shared.rooms import (
+from chat.core.records import PublicRoom, Room, RoomDetails
+from chat.store.postgres.base import PostgresBase, as_is, room_of, unique_violation
+from chat.store.shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
+from chat.store.shared.rooms import (
     MARK_READ_SQL,
     NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
@@ -24,7 +25,6 @@ from ..shared.rooms import (
     rooms_by_user,
     rooms_for_members_from_rows,
 )
-from .base import PostgresBase, as_is, room_of, unique_violation
 
 #: `ROOMS_FOR_MEMBERS_SQL`'s pairs: two arrays of the same length, rooms ($1) and users ($2).
 _PAIRS = "unnest($1::bigint[], $2::bigint[]) AS q (room_id, user_id)"

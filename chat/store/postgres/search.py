@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..records import Message, SearchFilter
-from ..shared.messages import MESSAGE_COLUMNS
-from ..shared.search import READABLE_ROOMS_SQL, like_pattern
-from .base import PostgresBase
-from .files import messages_with_files
+from chat.core.records import Message, SearchFilter
+from chat.store.postgres.base import PostgresBase
+from chat.store.postgres.files import messages_with_files
+from chat.store.shared.messages import MESSAGE_COLUMNS
+from chat.store.shared.search import READABLE_ROOMS_SQL, like_pattern
 
 if TYPE_CHECKING:
     import asyncpg

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import PostgresBase
+from chat.store.postgres.base import PostgresBase
 
 if TYPE_CHECKING:
     import asyncpg

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..records import SessionRecord
-from ..shared import sessions as sql
-from .base import PostgresBase
+from chat.core.records import SessionRecord
+from chat.store.postgres.base import PostgresBase
+from chat.store.shared import sessions as sql
 
 if TYPE_CHECKING:
     import asyncpg

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from .account_data import PostgresAccountData
-from .accounts import PostgresAccounts
-from .changes import PostgresChanges
-from .files import PostgresFiles
-from .messages import PostgresMessages
-from .moderation import PostgresModeration
-from .push import PostgresPush
-from .reports import PostgresReports
-from .retention import PostgresRetention
-from .rooms import PostgresRooms
-from .search import PostgresSearch
-from .secrets import PostgresSecrets
-from .sessions import PostgresSessions
-from .support import PostgresSupport
+from chat.store.postgres.account_data import PostgresAccountData
+from chat.store.postgres.accounts import PostgresAccounts
+from chat.store.postgres.changes import PostgresChanges
+from chat.store.postgres.files import PostgresFiles
+from chat.store.postgres.messages import PostgresMessages
+from chat.store.postgres.moderation import PostgresModeration
+from chat.store.postgres.push import PostgresPush
+from chat.store.postgres.reports import PostgresReports
+from chat.store.postgres.retention import PostgresRetention
+from chat.store.postgres.rooms import PostgresRooms
+from chat.store.postgres.search import PostgresSearch
+from chat.store.postgres.secrets import PostgresSecrets
+from chat.store.postgres.sessions import PostgresSessions
+from chat.store.postgres.support import PostgresSupport
 
 
 class PostgresStore(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..records import Room, WaitingThread
-from ..shared.rooms import ROOM_SELECT
-from ..shared.support import (
+from chat.core.records import Room, WaitingThread
+from chat.store.postgres.base import PostgresBase, as_is, room_of
+from chat.store.shared.rooms import ROOM_SELECT
+from chat.store.shared.support import (
     LATEST_SUPPORT_USER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
     waiting_thread_from_row,
 )
-from .base import PostgresBase, as_is, room_of
 
 if TYPE_CHECKING:
     import asyncpg

@@ -5,7 +5,7 @@ Each component depends on the roles it uses (`MessageWriter` on `Messages`, the
 revocation sweep on `Accounts`, the health probe on `Operations`), so a new feature adds
 to one role and one module per backend, and a fast test of a component needs a fake of
 its roles only (tests/memory_messages.py). `Store` is every role at once: what the
-backends implement and what the wiring (chat/server.py, chat/cli.py) opens.
+backends implement and what the wiring (chat/server/serving.py, chat/server/cli.py) opens.
 
 The SQLite and PostgreSQL stores pass the same tests (tests/test_store.py runs each test
 on both), so the core never asks which one it has.
@@ -19,13 +19,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ..records import PoolUsage
-from .accounts import AccountData, Accounts, Push, Sessions
-from .messages import Changes, Files, History, Messages, Notifications, Retention, Search
-from .rooms import Moderation, Reports, Rooms, Support
+from chat.core.records import PoolUsage
+from chat.store.roles.accounts import AccountData, Accounts, Push, Sessions
+from chat.store.roles.messages import (
+    Changes,
+    Files,
+    History,
+    Messages,
+    Notifications,
+    Retention,
+    Search,
+)
+from chat.store.roles.rooms import Moderation, Reports, Rooms, Support
 
 if TYPE_CHECKING:
-    from ...metrics import Observer
+    from chat.core.observer import Observer
 
 __all__ = [
     "AccountData",
@@ -53,7 +61,7 @@ class Operations(Protocol):
     history queries take."""
 
     #: Observes the latency of each history query (`History.messages_before`); the
-    #: metrics set it (`chat.metrics.Metrics.collect_from`).
+    #: metrics set it (`chat.app.metrics.Metrics.collect_from`).
     history_seconds: Observer | None
 
     def pool_usage(self) -> PoolUsage:

@@ -9,14 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..records import (
-    PushCandidate,
-    PushSubscription,
-    Room,
-    SessionRecord,
-    StoredFile,
-    User,
-)
+from chat.core.records import PushCandidate, PushSubscription, Room, SessionRecord, StoredFile, User
 
 
 class Accounts(Protocol):
@@ -29,20 +22,20 @@ class Accounts(Protocol):
     ) -> User:
         """Insert a user, with its name's keys (`shared.accounts.NAME_KEYS`). Raises
         `NameTaken` (the name, or one of its keys, is taken) or `EmailTaken`
-        (chat.errors). The store takes any name: chat.names.new_user_name is the check."""
+        (chat.core.errors). The store takes any name: chat.core.names.new_user_name is the check."""
 
     async def user_by_name(self, name: str) -> User | None:
         """The user called exactly `name`."""
 
     async def user_like_name(self, name: str) -> User | None:
         """The user called exactly `name`, else the one whose name has `name`'s
-        `name_key` (chat.names: the same name in another case, or in look-alike letters)."""
+        `name_key` (chat.core.names: the same name in another case, or in look-alike letters)."""
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
     async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
         """The users among `user_ids` that exist (not erased), by id, in one read: the
-        point reads of many requests at once (`chat.batched_reads`)."""
+        point reads of many requests at once (`chat.store.batched_point_reads`)."""
 
     async def user_by_email(self, email: str) -> User | None:
         """`email` must already be lower-case (validation.email does that)."""
@@ -52,7 +45,7 @@ class Accounts(Protocol):
 
     async def erased_accounts(self) -> int:
         """How many accounts have been erased: a count that moves whenever one is (names
-        change then), read every few seconds by `chat.history_cache`."""
+        change then), read every few seconds by `chat.app.history.from_memory`."""
 
     async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
         """Replace the user's password hash, if it still is `old_hash`, with `new_hash` and
@@ -105,7 +98,7 @@ class Accounts(Protocol):
 
 
 class Sessions(Protocol):
-    """Browser sessions (`chat.sessions` decides; chat/store/shared/sessions.py's SQL).
+    """Browser sessions (`chat.app.accounts.sessions` decides; chat/store/shared/sessions.py's SQL).
     Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
 
     async def create_session(self, session: SessionRecord) -> None:
@@ -129,7 +122,7 @@ class Sessions(Protocol):
 
 
 class AccountData(Protocol):
-    """A user's data (`chat.account_data`): read a page at a time for an export, and
+    """A user's data (`chat.app.accounts.data`): read a page at a time for an export, and
     erased (their messages through `Changes`, the rest in `erase_account`); the names
     erased accounts left, held for a while."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ..records import (
+from chat.core.records import (
     Added,
     Change,
     ExpiredBatch,
@@ -23,7 +23,7 @@ from ..records import (
 )
 
 if TYPE_CHECKING:
-    from ..shared.changes import Check
+    from chat.store.shared.changes import Check
 
 #: Given what a batch stored, the notifications (channel, payload) to send once it is
 #: committed (`Messages.add_messages`).
@@ -161,8 +161,8 @@ class Search(Protocol):
     async def index_new_messages(self, limit: int) -> int:
         """Add up to `limit` of the messages stored since the last call to the index, in
         one transaction; how many (fewer than `limit`: it is up to date). SQLite indexes
-        new messages in such batches (`chat.search_indexer`); PostgreSQL's index follows
-        every insert itself, and this answers 0 at once."""
+        new messages in such batches (`chat.app.messages.search_indexer`); PostgreSQL's index
+        follows every insert itself, and this answers 0 at once."""
 
 
 class Files(Protocol):
@@ -199,7 +199,7 @@ class Files(Protocol):
 
 
 class Retention(Protocol):
-    """Deleting expired messages (issue 26; chat/retention.py, the store's SQL in
+    """Deleting expired messages (issue 26; chat/app/messages/retention.py, the store's SQL in
     chat/store/shared/retention.py), and the leases that make one instance of a cluster
     do it at a time."""
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .files import FILE_COLUMNS
-from .rows import Row, ToDatetime
+from chat.store.shared.files import FILE_COLUMNS
+from chat.store.shared.rows import Row, ToDatetime
 
 #: The name an erased account's row is given: never a name anyone can register (a
-#: middle dot is not allowed in user names: `chat.names`), and unique by its id.
+#: middle dot is not allowed in user names: `chat.core.names`), and unique by its id.
 ERASED_NAME = "deleted user · {id}"
 
 #: How long an erased account's name stays held (docs/SECURITY.md, "Your data").

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from ... import names
-from ..records import User
-from .rows import Row, ToDatetime
+from chat.core import names
+from chat.core.records import User
+from chat.store.shared.rows import Row, ToDatetime
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def user_from_row(row: Row | None, to_datetime: ToDatetime) -> User | None:
 #: in them; their memberships (ON DELETE CASCADE). Group rooms they created stay, with
 #: no creator. Both stores run these statements in order in one transaction; {user} is
 #: their placeholder for the user's id. No command deletes this way any more: `chat user
-#: delete` erases (`chat.account_data`), keeping what others wrote.
+#: delete` erases (`chat.app.accounts.data`), keeping what others wrote.
 DELETE_USER_SQL = (
     """
     DELETE FROM messages WHERE sender_id = {user}

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from ...errors import InvalidInput
-from ..records import Change, Message, Reaction, Version
-from .mentions import edit_mentions_from_json
-from .rows import Row, ToDatetime
+from chat.core.errors import InvalidInput
+from chat.core.records import Change, Message, Reaction, Version
+from chat.store.shared.mentions import edit_mentions_from_json
+from chat.store.shared.rows import Row, ToDatetime
 
 #: Called with the message a change is about (None: no such message in the room), as it
 #: is under the positions lock: raises a `ChatError` to refuse the change.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ...errors import InvalidInput
-from ..records import Change, FileRef, Message, Room, StoredFile
-from .rows import Row, ToDatetime
+from chat.core.errors import InvalidInput
+from chat.core.records import Change, FileRef, Message, Room, StoredFile
+from chat.store.shared.rows import Row, ToDatetime
 
 FILE_COLUMNS = (
     "f.id, f.uploader_id, f.name, f.size, f.content_type, f.sha256, f.width, f.height,"

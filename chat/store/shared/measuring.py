@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..records import PoolUsage
+from chat.core.records import PoolUsage
 
 if TYPE_CHECKING:
-    from ...metrics import Observer
+    from chat.core.observer import Observer
 
 
 def pool_usage(limiter: trio.CapacityLimiter) -> PoolUsage:

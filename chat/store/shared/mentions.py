@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..records import EditedMentions, Message
-from .rows import Row
+from chat.core.records import EditedMentions, Message
+from chat.store.shared.rows import Row
 
 
 def uids_to_json(uids: Sequence[int]) -> str | None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ...errors import InvalidInput
-from ..records import Change, Message, Room
-from .changes import reactions_from_json
-from .mentions import uids_from_json
-from .rooms import room_from_row
-from .rows import Row, ToDatetime
+from chat.core.errors import InvalidInput
+from chat.core.records import Change, Message, Room
+from chat.store.shared.changes import reactions_from_json
+from chat.store.shared.mentions import uids_from_json
+from chat.store.shared.rooms import room_from_row
+from chat.store.shared.rows import Row, ToDatetime
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..records import AuditEntry, Restriction
-from .rows import Row, ToDatetime
+from chat.core.records import AuditEntry, Restriction
+from chat.store.shared.rows import Row, ToDatetime
 
 #: Placeholders: {room}, {user}, {role}, {now} and the like, the stores' own.
 LOCK_ROOM_SQL = "SELECT id FROM rooms WHERE id = {room} FOR UPDATE"

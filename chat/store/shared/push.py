@@ -3,8 +3,8 @@ with each backend's own (``?``/``:name`` or ``$n``)."""
 
 from __future__ import annotations
 
-from ..records import PushCandidate, PushSubscription
-from .rows import Row
+from chat.core.records import PushCandidate, PushSubscription
+from chat.store.shared.rows import Row
 
 #: Register a browser, or refresh it: an endpoint belongs to one browser, so one
 #: registered again (by whoever is logged in there now) moves to that user.

@@ -3,9 +3,9 @@ message, read with the message as it is now."""
 
 from __future__ import annotations
 
-from ..records import Report
-from .messages import MESSAGE_COLUMNS, message_from_row
-from .rows import Row, ToDatetime
+from chat.core.records import Report
+from chat.store.shared.messages import MESSAGE_COLUMNS, message_from_row
+from chat.store.shared.rows import Row, ToDatetime
 
 #: A new report; nothing when the reporter reported the message before.
 ADD_REPORT_SQL = """

@@ -1,4 +1,4 @@
-"""Retention (issue 26; chat/retention.py): the rooms whose oldest messages may have
+"""Retention (issue 26; chat/app/messages/retention.py): the rooms whose oldest messages may have
 expired, deleting a room's oldest messages in small batches, and the lease that lets one
 instance at a time do it. The SQL both stores run, with their placeholders."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..records import RetentionRoom
-from .rows import Row, ToDatetime
+from chat.core.records import RetentionRoom
+from chat.store.shared.rows import Row, ToDatetime
 
 #: A page of rooms by id after {after}, each with its own retention (NULL: the server's)
 #: and the time of its oldest message (NULL: none): one probe of messages_by_room per

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...errors import ChatError, Forbidden, RateLimited
-from ...shapes import timestamp
+from chat.core.errors import ChatError, Forbidden, RateLimited
+from chat.core.shapes import timestamp
 
 #: What the rules need of one (room, sender) pair. {pairs} is a relation of
 #: (room_id, user_id) the store supplies; {now} the time to compare mutes with.

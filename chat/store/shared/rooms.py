@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..records import Room, RoomDetails
-from .rows import Row, ToDatetime
+from chat.core.records import Room, RoomDetails
+from chat.store.shared.rows import Row, ToDatetime
 
 #: A room with its direct_rooms pair, if any (`room_from_row` reads it); add a WHERE.
 ROOM_SELECT = (

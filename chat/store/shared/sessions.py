@@ -1,9 +1,9 @@
-"""Browser sessions (`chat.sessions`): the SQL both stores run, and their rows.
+"""Browser sessions (`chat.app.accounts.sessions`): the SQL both stores run, and their rows.
 
 Rotation is a compare-and-swap (`ROTATE_SQL`): the new secret replaces the current one
 only if the current one is still the secret presented, so two refreshes of the same
 secret, on one instance or two, rotate it once; the loser reads the row again and finds
-its secret one generation old (`chat.sessions` gives it the grace). Ending a session
+its secret one generation old (`chat.app.accounts.sessions` gives it the grace). Ending a session
 sets its expiry to the moment it ended, and making a session drops every session (anyone's)
 that ended more than `KEPT_AFTER_END_S` ago (`PRUNE_SQL`, by an index on expires_at): the
 table holds the live sessions and a week of ended ones, with no task to sweep it. The
@@ -12,8 +12,8 @@ placeholders ({id}, {user}, ...) are the stores' own.
 
 from __future__ import annotations
 
-from ..records import SessionRecord
-from .rows import Row
+from chat.core.records import SessionRecord
+from chat.store.shared.rows import Row
 
 #: How long an ended session's row is kept (seconds): a stolen cookie presented within
 #: this time is logged as such rather than as unknown.

@@ -3,9 +3,9 @@ answers."""
 
 from __future__ import annotations
 
-from ..records import Message, WaitingThread
-from .rooms import room_from_row
-from .rows import Row, ToDatetime
+from chat.core.records import Message, WaitingThread
+from chat.store.shared.rooms import room_from_row
+from chat.store.shared.rows import Row, ToDatetime
 
 #: Support threads waiting for an operator: the thread, its user's name and its latest
 #: message, which is the user's. Both stores run this same query.

@@ -16,8 +16,13 @@ state either way.
 
 from __future__ import annotations
 
-from .opening import open_sqlite_store, serving_lock, serving_lock_path, sqlite_path_from_url
-from .store import SQLiteStore
+from chat.store.sqlite.opening import (
+    open_sqlite_store,
+    serving_lock,
+    serving_lock_path,
+    sqlite_path_from_url,
+)
+from chat.store.sqlite.store import SQLiteStore
 
 __all__ = [
     "SQLiteStore",

@@ -7,10 +7,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ..records import StoredFile
-from ..shared import account_data as shared
-from ..shared.files import file_from_row
-from .base import SQLiteBase, from_ms, now_ms, transaction
+from chat.core.records import StoredFile
+from chat.store.shared import account_data as shared
+from chat.store.shared.files import file_from_row
+from chat.store.sqlite.base import SQLiteBase, from_ms, now_ms, transaction
 
 
 def _ms(moment: datetime) -> int:

@@ -8,18 +8,18 @@ import sqlite3
 import time
 from collections.abc import Collection, Sequence
 
-from ...errors import Gone
-from ...names import name_key
-from ..records import User
-from ..shared import login_addresses
-from ..shared.accounts import (
+from chat.core.errors import Gone
+from chat.core.names import name_key
+from chat.core.records import User
+from chat.store.shared import login_addresses
+from chat.store.shared.accounts import (
     DELETE_USER_SQL,
     ERASED_ACCOUNTS_SQL,
     USERS_BY_PREFIX_SQL,
     like_prefix,
     name_keys,
 )
-from .base import SQLiteBase, now_ms, transaction, user_integrity_error, user_of
+from chat.store.sqlite.base import SQLiteBase, now_ms, transaction, user_integrity_error, user_of
 
 
 class SQLiteAccounts(SQLiteBase):

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from ...errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
-from ..records import Message, PoolUsage, Room, User
-from ..shared.accounts import user_from_row
-from ..shared.measuring import pool_usage
-from ..shared.messages import message_from_row
-from ..shared.rooms import room_from_row
+from chat.core.errors import EmailTaken, Gone, NameTaken, RoomNameTaken, Unavailable
+from chat.core.records import Message, PoolUsage, Room, User
+from chat.store.shared.accounts import user_from_row
+from chat.store.shared.measuring import pool_usage
+from chat.store.shared.messages import message_from_row
+from chat.store.shared.rooms import room_from_row
 
 if TYPE_CHECKING:
-    from ...metrics import Observer
+    from chat.core.observer import Observer
 
 log = logging.getLogger(__name__)
 

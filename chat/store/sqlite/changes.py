@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import Change, Message, Version
-from ..shared.changes import (
+from chat.core.records import Change, Message, Version
+from chat.store.shared.changes import (
     DELETED,
     EDIT_MESSAGE_SQL,
     EDITED,
@@ -27,17 +27,17 @@ from ..shared.changes import (
     refuse_another_emoji,
     versions_from_rows,
 )
-from ..shared.files import DETACH_SQL, ids_with_files, with_files
-from ..shared.mentions import (
+from chat.store.shared.files import DETACH_SQL, ids_with_files, with_files
+from chat.store.shared.mentions import (
     FORGET_MENTIONS_SQL,
     SET_MENTIONS_SQL,
     edit_mentions_to_json,
     uids_to_json,
 )
-from ..shared.messages import MESSAGE_COLUMNS
-from ..shared.rows import NO_UPPER_BOUND
-from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
-from .files import files_of_messages
+from chat.store.shared.messages import MESSAGE_COLUMNS
+from chat.store.shared.rows import NO_UPPER_BOUND
+from chat.store.sqlite.base import SQLiteBase, from_ms, message_of, now_ms, transaction
+from chat.store.sqlite.files import files_of_messages
 
 _MESSAGE_IN_ROOM = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"

@@ -8,9 +8,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import partial
 
-from ..records import FileRef, StoredFile
-from ..shared import files as shared
-from .base import SQLiteBase, from_ms, now_ms, transaction
+from chat.core.records import FileRef, StoredFile
+from chat.store.shared import files as shared
+from chat.store.sqlite.base import SQLiteBase, from_ms, now_ms, transaction
 
 _file_of = partial(shared.file_from_row, to_datetime=from_ms)
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..records import Added, Change, Message, NewMessage, Room
-from ..shared.changes import CHANGES_AFTER_SQL, change_from_row
-from ..shared.files import ids_with_files, with_files, with_files_committed
-from ..shared.measuring import observed
-from ..shared.mentions import uids_to_json
-from ..shared.messages import (
+from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
+from chat.store.shared.files import ids_with_files, with_files, with_files_committed
+from chat.store.shared.measuring import observed
+from chat.store.shared.mentions import uids_to_json
+from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
     IS_MESSAGE_OF_ROOM_SQL,
@@ -25,14 +25,14 @@ from ..shared.messages import (
     message_from_row,
     not_a_message_of_room,
 )
-from ..shared.rows import NO_UPPER_BOUND
-from .base import SQLiteBase, from_ms, message_of, now_ms, transaction
-from .changes import remember_mentions
-from .files import attach_files, files_of_messages
-from .room_rules import RoomRules
+from chat.store.shared.rows import NO_UPPER_BOUND
+from chat.store.sqlite.base import SQLiteBase, from_ms, message_of, now_ms, transaction
+from chat.store.sqlite.changes import remember_mentions
+from chat.store.sqlite.files import attach_files, files_of_messages
+from chat.store.sqlite.room_rules import RoomRules
 
 if TYPE_CHECKING:
-    from ..roles import Notifications
+    from chat.store.roles import Notifications
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (

@@ -8,9 +8,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ...errors import LastOwner
-from ..records import AuditEntry, Restriction, Room
-from ..shared.moderation import (
+from chat.core.errors import LastOwner
+from chat.core.records import AuditEntry, Restriction, Room
+from chat.store.shared.moderation import (
     AUDIT_SQL,
     LIFT_SQL,
     MEMBER_ROLE_SQL,
@@ -27,9 +27,16 @@ from ..shared.moderation import (
     insert_audit_sql,
     restriction_from_row,
 )
-from ..shared.rooms import ROOM_SELECT
-from ..shared.rows import NO_UPPER_BOUND
-from .base import SQLiteBase, from_ms, integrity_error, now_ms, room_of, transaction
+from chat.store.shared.rooms import ROOM_SELECT
+from chat.store.shared.rows import NO_UPPER_BOUND
+from chat.store.sqlite.base import (
+    SQLiteBase,
+    from_ms,
+    integrity_error,
+    now_ms,
+    room_of,
+    transaction,
+)
 
 _ROOM_USER = {"room": "?", "user": "?"}
 _MEMBER_ROLE = MEMBER_ROLE_SQL.format(**_ROOM_USER)

@@ -6,9 +6,9 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..records import PushCandidate, PushSubscription, Room
-from ..shared import push as shared
-from .base import SQLiteBase, now_ms, transaction
+from chat.core.records import PushCandidate, PushSubscription, Room
+from chat.store.shared import push as shared
+from chat.store.sqlite.base import SQLiteBase, now_ms, transaction
 
 
 class SQLitePush(SQLiteBase):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import AuditEntry, Report
-from ..shared.reports import (
+from chat.core.records import AuditEntry, Report
+from chat.store.shared.reports import (
     ADD_REPORT_SQL,
     DECIDE_REPORT_SQL,
     EXISTING_REPORT_SQL,
@@ -14,9 +14,9 @@ from ..shared.reports import (
     REPORTS_SQL,
     report_from_row,
 )
-from ..shared.rows import NO_UPPER_BOUND
-from .base import SQLiteBase, from_ms, now_ms, transaction
-from .moderation import _audit
+from chat.store.shared.rows import NO_UPPER_BOUND
+from chat.store.sqlite.base import SQLiteBase, from_ms, now_ms, transaction
+from chat.store.sqlite.moderation import _audit
 
 _ADD = ADD_REPORT_SQL.format(room="?", message="?", reporter="?", reason="?", now="?")
 _EXISTING = EXISTING_REPORT_SQL.format(message="?", reporter="?")

@@ -7,9 +7,9 @@ import sqlite3
 import time
 from datetime import datetime
 
-from ..records import ExpiredBatch, RetentionRoom
-from ..shared import retention as shared
-from .base import SQLiteBase, from_ms, transaction
+from chat.core.records import ExpiredBatch, RetentionRoom
+from chat.store.shared import retention as shared
+from chat.store.sqlite.base import SQLiteBase, from_ms, transaction
 
 _OLDEST = shared.OLDEST_SQL.format(room="?", limit="?")
 _CLAIM = shared.CLAIM_LEASE_SQL.format(name="?", holder="?", until="?", now="?")

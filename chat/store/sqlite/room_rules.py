@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import NewMessage
-from ..shared.room_rules import (
+from chat.core.records import NewMessage
+from chat.store.shared.room_rules import (
     CLAIM_SEND_SQL,
     LAST_SEND_SQL,
     RULES_SQL,
@@ -15,7 +15,7 @@ from ..shared.room_rules import (
     refusal,
     slowed_down,
 )
-from .base import from_ms
+from chat.store.sqlite.base import from_ms
 
 _RULES = RULES_SQL.format(pairs="(SELECT ? AS room_id, ? AS user_id) AS p", now="?")
 _CLAIM = CLAIM_SEND_SQL.format(room="?", user="?", now="?", earliest="?")

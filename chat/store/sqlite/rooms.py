@@ -7,9 +7,9 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from ..records import PublicRoom, Room, RoomDetails
-from ..shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
-from ..shared.rooms import (
+from chat.core.records import PublicRoom, Room, RoomDetails
+from chat.store.shared.mentions import MEMBER_COUNT_SQL, MENTION_CANDIDATES_SQL, candidate_from_row
+from chat.store.shared.rooms import (
     MARK_READ_SQL,
     NOTIFICATION_LEVEL_SQL,
     PUBLIC_ROOMS_SQL,
@@ -25,7 +25,14 @@ from ..shared.rooms import (
     rooms_by_user,
     rooms_for_members_from_rows,
 )
-from .base import SQLiteBase, from_ms, integrity_error, now_ms, room_of, transaction
+from chat.store.sqlite.base import (
+    SQLiteBase,
+    from_ms,
+    integrity_error,
+    now_ms,
+    room_of,
+    transaction,
+)
 
 #: `ROOMS_FOR_MEMBERS_SQL`'s pairs: a JSON array of [room_id, user_id] arrays (:pairs).
 _PAIRS = (

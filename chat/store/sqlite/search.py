@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import Message, SearchFilter
-from ..shared.files import ids_with_files, with_files
-from ..shared.messages import MESSAGE_COLUMNS
-from ..shared.rows import NO_UPPER_BOUND
-from ..shared.search import READABLE_ROOMS_SQL, fts5_string
-from .base import CONTAINS_FOLDED, SQLiteBase, message_of, transaction
-from .files import files_of_messages
+from chat.core.records import Message, SearchFilter
+from chat.store.shared.files import ids_with_files, with_files
+from chat.store.shared.messages import MESSAGE_COLUMNS
+from chat.store.shared.rows import NO_UPPER_BOUND
+from chat.store.shared.search import READABLE_ROOMS_SQL, fts5_string
+from chat.store.sqlite.base import CONTAINS_FOLDED, SQLiteBase, message_of, transaction
+from chat.store.sqlite.files import files_of_messages
 
 _INDEXED_UP_TO = "SELECT indexed_up_to FROM message_search_state"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import SessionRecord
-from ..shared import sessions as sql
-from .base import SQLiteBase, transaction
+from chat.core.records import SessionRecord
+from chat.store.shared import sessions as sql
+from chat.store.sqlite.base import SQLiteBase, transaction
 
 
 class SQLiteSessions(SQLiteBase):

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from .account_data import SQLiteAccountData
-from .accounts import SQLiteAccounts
-from .changes import SQLiteChanges
-from .files import SQLiteFiles
-from .messages import SQLiteMessages
-from .moderation import SQLiteModeration
-from .push import SQLitePush
-from .reports import SQLiteReports
-from .retention import SQLiteRetention
-from .rooms import SQLiteRooms
-from .search import SQLiteSearch
-from .sessions import SQLiteSessions
-from .support import SQLiteSupport
+from chat.store.sqlite.account_data import SQLiteAccountData
+from chat.store.sqlite.accounts import SQLiteAccounts
+from chat.store.sqlite.changes import SQLiteChanges
+from chat.store.sqlite.files import SQLiteFiles
+from chat.store.sqlite.messages import SQLiteMessages
+from chat.store.sqlite.moderation import SQLiteModeration
+from chat.store.sqlite.push import SQLitePush
+from chat.store.sqlite.reports import SQLiteReports
+from chat.store.sqlite.retention import SQLiteRetention
+from chat.store.sqlite.rooms import SQLiteRooms
+from chat.store.sqlite.search import SQLiteSearch
+from chat.store.sqlite.sessions import SQLiteSessions
+from chat.store.sqlite.support import SQLiteSupport
 
 
 class SQLiteStore(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..records import Room, WaitingThread
-from ..shared.rooms import ROOM_SELECT
-from ..shared.support import (
+from chat.core.records import Room, WaitingThread
+from chat.store.shared.rooms import ROOM_SELECT
+from chat.store.shared.support import (
     LATEST_SUPPORT_USER_SQL,
     WAITING_SUPPORT_THREADS_SQL,
     waiting_thread_from_row,
 )
-from .base import SQLiteBase, from_ms, now_ms, room_of, transaction
+from chat.store.sqlite.base import SQLiteBase, from_ms, now_ms, room_of, transaction
 
 
 class SQLiteSupport(SQLiteBase):

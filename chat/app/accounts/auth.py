@@ -1,0 +1,174 @@
+"""Passwords (bcrypt) and tokens (JWT, HS256).
+
+bcrypt is deliberately slow (about 0.25 s at cost 12), so it never runs on the Trio
+thread: every hash and check goes to a worker thread, at most `workers` at a time,
+queued fairly by client address (`chat.app.limits.password_queue`). Unknown users are checked
+against a dummy
+hash of the same cost, so the answer takes as long as for a real user with a wrong
+password and response times do not reveal which names exist.
+
+Tokens carry ``sub`` (the user id, as a string), ``name``, ``iat``, ``exp`` and ``ver``, the
+user's token version when it was issued. Verification accepts HS256 only (``alg: none``
+and every other algorithm are refused) and requires the first four claims. ``ver`` is not
+required: tokens issued before it existed lack it, and count as version 0. Whether a
+version is still current is the core's question (`ChatService.identify`), since only the
+database knows: raising a user's version revokes every token issued before.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import jwt
+
+from chat.app.limits.password_queue import PasswordQueue
+from chat.core.errors import InvalidToken
+
+#: The address of work that is no client's (a command, the dummy hash).
+LOCAL = "local"
+
+_ALGORITHM = "HS256"
+SECRET_FILE_NAME = "jwt-secret"
+
+
+class Passwords:
+    """Hashes and checks passwords in worker threads.
+
+    At most `workers` run at once; at most `queue` more wait for a thread, in a queue
+    that is fair to every client address and puts existing accounts first
+    (`chat.app.limits.password_queue`). A request past its share gets `Overloaded` (503) at once
+    instead of waiting behind seconds of bcrypt: 50 concurrent logins once made an
+    ordinary one take 11 s.
+    """
+
+    def __init__(self, cost: int, workers: int = 2, *, queue: int = 16) -> None:
+        self._cost = cost
+        self._queue = PasswordQueue(workers, queue)
+        self._dummy_hash: bytes | None = None
+
+    async def prepare(self) -> None:
+        """Compute the dummy hash now, so the first unknown-user check is not slower."""
+        if self._dummy_hash is None:
+            self._dummy_hash = (await self.hash(secrets.token_hex(16))).encode("ascii")
+
+    async def hash(self, password: str, *, address: str = LOCAL) -> str:
+        """A new bcrypt hash of `password`, for a request from `address`."""
+
+        def work() -> bytes:
+            return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(self._cost))
+
+        hashed = await self._queue.run(work, address=address, known=True)
+        return hashed.decode("ascii")
+
+    async def check(
+        self, password: str, password_hash: str | None, *, address: str = LOCAL
+    ) -> bool:
+        """True if `password` matches; with no hash (unknown user) spend the same time, then
+        return False. `address` is the client's, for its share of the queue."""
+        if password_hash is None:
+            await self.prepare()
+            assert self._dummy_hash is not None
+            target = self._dummy_hash
+        else:
+            target = password_hash.encode("ascii")
+
+        def work() -> bool:
+            return bcrypt.checkpw(password.encode("utf-8"), target)
+
+        known = password_hash is not None
+        matched = await self._queue.run(work, address=address, known=known)
+        return matched and known
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    name: str
+    issued_at: int
+    expires_at: int
+    #: The user's token version when the token was issued (0 for tokens without ``ver``).
+    version: int
+
+
+class Tokens:
+    """Issues and verifies signed tokens. Cheap enough to run on the Trio thread."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self._ttl = ttl_seconds
+
+    def issue(self, user_id: int, name: str, version: int, *, ttl: int | None = None) -> str:
+        """A token for the user, valid for `ttl` seconds (the configured lifetime unless
+        given) while the user's token version stays `version`."""
+        now = int(time.time())
+        claims = {
+            "sub": str(user_id),
+            "name": name,
+            "iat": now,
+            "exp": now + (self._ttl if ttl is None else ttl),
+            "ver": version,
+        }
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> TokenClaims:
+        """The token's claims, or `InvalidToken` saying why it was refused."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "name", "iat", "exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token has expired") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("invalid token") from None
+        sub, name, version = claims["sub"], claims["name"], claims.get("ver", 0)
+        if not (isinstance(sub, str) and sub.isdigit() and isinstance(name, str)):
+            raise InvalidToken("invalid token")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidToken("invalid token")
+        return TokenClaims(int(sub), name, int(claims["iat"]), int(claims["exp"]), version)
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The signing key kept in ``data_dir/jwt-secret``, generated (mode 0600) on first use.
+
+    Blocking file I/O: call it through `trio.to_thread.run_sync`.
+    """
+    path = data_dir / SECRET_FILE_NAME
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Write a complete file under a private name, then link it into place: the link
+        # fails if another process got there first, and nobody ever reads a half-written
+        # secret. Mode 0600 from the start, so it is never readable by others.
+        temporary = data_dir / f".{SECRET_FILE_NAME}.{os.getpid()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(secrets.token_urlsafe(48) + "\n")
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise ValueError(f"{path} holds a secret shorter than 32 characters")
+    return secret
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token in an Authorization header value, raw or after "Bearer"; None if empty."""
+    if authorization is None:
+        return None
+    value = authorization.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None

@@ -1,0 +1,250 @@
+"""Accounts, for every adapter: registering, logging in (by name or by e-mail, under the
+failed-login limits), tokens and who they prove, passwords, names.
+
+`AccountOperations` is a part of `ChatService` (a mixin, as the stores' concerns are):
+the HTTP routes and the dialects call these through the one service, and the attributes
+it reads are the service's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+from typing import TYPE_CHECKING, Protocol
+
+from chat.app.accounts.auth import LOCAL, Passwords, Tokens
+from chat.app.accounts.revocations import TOKEN_REVOKED, Revocations
+from chat.app.limits.rate_limits import RateLimits
+from chat.core import names, validation
+from chat.core.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    NameHeld,
+    NotFound,
+    Overloaded,
+    Unavailable,
+)
+from chat.core.records import Identity
+from chat.store import AccountData, Accounts, User
+
+if TYPE_CHECKING:
+    from chat.app.history.from_memory import HistoryCache
+    from chat.store.batched_point_reads import PointReads
+
+log = logging.getLogger(__name__)
+
+
+
+
+class AccountStore(Accounts, AccountData, Protocol):
+    """What accounts need of the store: users, and the names erased accounts hold."""
+
+
+async def require_name_free(store: AccountData, name: str) -> None:
+    """Raise `NameHeld` if an erased account released `name` (or a name too like it)
+    less than `chat.app.accounts.data`'s 30 days ago: a new account or a rename must not
+    take it over at once (the erased one's contacts would take it for them)."""
+    until = await store.name_held_until(names.name_key(name), names.look_key(name))
+    if until is not None:
+        raise NameHeld(name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+def _account(user: User | None, unknown: str) -> str:
+    """The key failed logins are counted under: the user's id, whichever way the login
+    named the account (by name or by e-mail), else what it asked for (`unknown`)."""
+    return f"user:{user.id}" if user is not None else unknown
+
+
+class AccountOperations:
+    """Registering, logging in, tokens, passwords and names (part of `ChatService`)."""
+
+    store: AccountStore
+    passwords: Passwords
+    tokens: Tokens
+    rate_limits: RateLimits
+    revocations: Revocations
+    history_cache: HistoryCache
+    point_reads: PointReads
+
+    async def register(
+        self,
+        name: str,
+        password: str,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+        address: str | None = None,
+    ) -> User:
+        """Create an account. Raises `InvalidInput`, `NameTaken` or `EmailTaken`, and
+        `RateLimited` past the registrations allowed from the client's `address` (None:
+        an administrator's command, not limited), `NameHeld` for a name an erased
+        account released less than 30 days ago.
+
+        The name is stored as `chat.core.names` normalises it; it is taken if it shares a key
+        with any user's name (the same name in another case, or in look-alike letters).
+        """
+        if address is not None:
+            self.rate_limits.hit(self.rate_limits.register, address)
+        name = names.new_user_name(name)
+        validation.new_password(password)
+        await require_name_free(self.store, name)
+        if email is not None:
+            email = validation.email(email)
+            # Checked first so that when both are taken the answer names the e-mail
+            # (spec 003); the unique index still decides races.
+            if await self.store.user_by_email(email) is not None:
+                raise EmailTaken()
+        password_hash = await self.passwords.hash(password, address=address or LOCAL)
+        return await self.store.create_user(name, password_hash, email=email, is_admin=is_admin)
+
+    async def login(self, name: str, password: str, *, address: str) -> User:
+        """The user these credentials belong to, or `InvalidCredentials`; `RateLimited`
+        when the client at `address` tried too often (`chat.app.limits.rate_limits`).
+
+        The user called exactly `name`, else the one whose name has its `name_key` (so
+        `Alice` logs in as `alice`). Only stored names are compared, so names and
+        passwords set before the current rules still log in. Unknown names cost the same
+        bcrypt check as wrong passwords (`Passwords.check`).
+        """
+        names.login_name(name)
+        validation.password(password)
+        self.rate_limits.before_login(address)
+        user = await self.store.user_like_name(name)
+        account = _account(user, f"name:{names.name_key(name)}")
+        return await self._check_password(user, password, account, address)
+
+    async def login_by_email(self, email: str, password: str, *, address: str) -> User:
+        """Like `login`, with the account's e-mail address (case-insensitive)."""
+        email = validation.email(email)
+        validation.password(password)
+        self.rate_limits.before_login(address)
+        user = await self.store.user_by_email(email)
+        return await self._check_password(user, password, _account(user, f"email:{email}"), address)
+
+    async def _check_password(
+        self, user: User | None, password: str, account: str, address: str
+    ) -> User:
+        """Check `password` against `user`'s (or a dummy, for no user), under the failed
+        login limits of `account` at `address`; remember `address` as the owner's on
+        success."""
+        limits = self.rate_limits
+        if limits.under_attack(account) and not (
+            user is not None and await self.store.is_login_address(user.id, address)
+        ):
+            limits.slow_down(account)
+        # Counted as a failure from here until the password proves right, so guesses sent
+        # at once are held to the limit; one cut short (its client left) stays counted.
+        limits.reserve_failure(account, address)
+        matched: bool | None = None
+        try:
+            matched = await self.passwords.check(
+                password, user.password_hash if user else None, address=address
+            )
+        except Overloaded:
+            matched = True  # never checked, so not an attempt: as if it had succeeded
+            raise
+        finally:
+            if matched:
+                limits.login_succeeded(account, address)
+            else:
+                limits.login_failed(account, address)
+        if not matched:
+            raise InvalidCredentials()
+        assert user is not None
+        if limits.enabled:
+            # Only slow mode asks for the owner's addresses, and only with limits on.
+            await self._remember_login_address(user.id, address)
+        return user
+
+    async def _remember_login_address(self, user_id: int, address: str) -> None:
+        try:
+            await self.store.remember_login_address(user_id, address)
+        except Unavailable:
+            # The login itself succeeded; the owner is at worst slowed down once if
+            # the account comes under attack before their next login.
+            log.warning("could not remember a login address of user %d", user_id)
+
+    def issue_token(self, user: User) -> str:
+        """A token for `user`, valid until it expires or the user's tokens are revoked."""
+        return self.tokens.issue(user.id, user.name, user.token_version)
+
+    async def identify(self, token: str) -> Identity:
+        """The identity a token proves, or `InvalidToken`. The user must still exist, and
+        the token's version must be the user's current one (a password change or a
+        logout-everywhere revokes the tokens issued before it); the name is the current
+        one (tokens stay valid across renames)."""
+        claims = self.tokens.verify(token)
+        # Batched with the other requests' (`chat.store.batched_point_reads`), read after this call.
+        user = await self.point_reads.users.get(claims.user_id)
+        if user is None:
+            raise InvalidToken("token names an unknown user")
+        if claims.version != user.token_version:
+            raise InvalidToken(TOKEN_REVOKED)
+        return Identity(user.id, user.name, user.is_admin, user.token_version)
+
+    async def change_password(
+        self, identity: Identity, old_password: str, new_password: str, *, address: str
+    ) -> User:
+        """Change the caller's password, given the old one (`InvalidCredentials` if it is
+        wrong), and revoke every token issued before: the caller's other sessions, on
+        every instance, are closed. Returns the user as changed, for a new token.
+
+        The old password is not held to today's rules for new ones: it only has to match.
+        The new hash replaces the old one only if it is still the hash just checked, so
+        two changes at once cannot both succeed with the same old password. Checking the
+        old password is a login attempt, and rate-limited as one (`RateLimited`).
+        """
+        validation.new_password(new_password)
+        # bcrypt refuses anything over its limit: such a password cannot be the old one.
+        if len(old_password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
+            raise InvalidCredentials()
+        self.rate_limits.before_login(address)
+        user = await self._check_password(
+            await self.store.user_by_id(identity.user_id),
+            old_password,
+            f"user:{identity.user_id}",
+            address,
+        )
+        new_hash = await self.passwords.hash(new_password, address=address)
+        changed = await self.store.change_password(user.id, user.password_hash, new_hash)
+        if changed is None:
+            raise InvalidCredentials()  # changed meanwhile: the old password is not it now
+        await self.revocations.revoked(user.id)
+        return changed
+
+    async def logout_everywhere(self, identity: Identity) -> None:
+        """Revoke every token of the caller's, the one in use included: every session of
+        theirs, on every instance, is closed."""
+        await self.store.revoke_tokens(identity.user_id)
+        await self.revocations.revoked(identity.user_id)
+
+    async def user(self, user_id: int) -> User:
+        user = await self.store.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user with UID {user_id}")
+        return user
+
+    async def rename(self, identity: Identity, new_name: str) -> User:
+        """Change the caller's name. Old tokens keep working; messages show the new name
+        from now on (names are joined in when messages are read, never copied)."""
+        new_name = names.new_user_name(new_name, "new name")
+        await require_name_free(self.store, new_name)
+        user = await self.store.rename_user(identity.user_id, new_name)
+        # Names are in the windows of history kept in memory: they go, everywhere.
+        await self.history_cache.names_changed()
+        return user
+
+    async def confirm_password(self, identity: Identity, password: str, *, address: str) -> User:
+        """The caller's account, if `password` is its password (`InvalidCredentials` if
+        not): what an irreversible request (``DELETE /me``) asks for besides the token.
+        Rate-limited as a login attempt (`RateLimited`)."""
+        if len(password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
+            raise InvalidCredentials()
+        self.rate_limits.before_login(address)
+        return await self._check_password(
+            await self.store.user_by_id(identity.user_id),
+            password,
+            f"user:{identity.user_id}",
+            address,
+        )

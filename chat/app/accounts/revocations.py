@@ -1,0 +1,165 @@
+"""Closing the WebSocket sessions of revoked tokens, on every instance.
+
+A password change (``PUT /password``) or ``POST /logout-everywhere`` raises the user's token
+version (``users.token_version``), and `ChatService.identify` refuses every token issued
+with an older one from then on. That stops new requests, not the sessions such a token
+already opened: this module closes those (1008, "token has been revoked") within seconds,
+on this instance and every other.
+
+The table is the truth; the bus only wakes. As with messages (docs/DESIGN.md, "Several
+instances"), nothing about a revocation travels but a wake-up. `Revocations.run` reads the
+current token version of every user with an open session here, in one query, and closes
+each session whose identity is older, or whose user no longer exists. It sweeps when
+woken (at once after a revocation on this instance; when another instance's
+``tokens-revoked`` event arrives over the bus) and every `period` seconds anyway. So a lost
+event (a bus reconnecting, an instance that died between its commit and its event, a
+version changed by hand in the database) costs at most one period, never a session left
+open.
+
+Ownership: the registry (the open sessions, by user id) belongs to the `Revocations`
+object. A session is in it from the moment it has an identity until it ends: the WebSocket
+server files it before its session runs and unfiles it however it ends (`file`/`unfile`,
+the `chat.ws.session.client_session.Registry` protocol). Only synchronous methods change it, so no
+lock is needed; the sweep notes which users to ask about, awaits the one query, and then
+closes sessions without awaiting again. `run` is a child of the root nursery
+(`chat.server.serving.serve`); it holds no resources, so cancelling it leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import trio
+
+from chat.bus import tell_others
+from chat.core.errors import Unavailable
+from chat.core.task_failures import TaskFailures
+
+if TYPE_CHECKING:
+    from chat.bus import Bus
+    from chat.core.records import Identity
+    from chat.store import Accounts
+
+log = logging.getLogger(__name__)
+
+#: The type of the bus event that tells other instances to sweep (`chat.bus.route_events`).
+TOKENS_REVOKED = "tokens-revoked"
+#: Why a token or a session was refused: the HTTP 401's error, the close frame's reason.
+TOKEN_REVOKED = "token has been revoked"
+ACCOUNT_DELETED = "account deleted"
+#: RFC 6455's close code for a policy violation, as for any other refused token.
+CLOSE_POLICY_VIOLATION = 1008
+
+
+class Session(Protocol):
+    """What the registry needs of a WebSocket session
+    (`chat.ws.session.client_session.ClientSession`)."""
+
+    identity: Identity | None
+
+    def close_nowait(self, code: int, reason: str) -> None: ...
+
+
+class Revocations:
+    """The registry of open sessions by user, and the sweep that closes revoked ones."""
+
+    def __init__(
+        self, store: Accounts, bus: Bus, *, period: float, failures: TaskFailures | None = None
+    ) -> None:
+        self._store = store
+        self._failures = failures or TaskFailures()
+        self._bus = bus
+        self._period = period
+        self._sessions: dict[int, set[Session]] = {}
+        self._filed_under: dict[Session, int] = {}  # each session's key in `_sessions`
+        self._woken = trio.Event()
+
+    # --- the registry ---
+
+    # `chat.ws.session.client_session.Registry`: a session is filed under its user while it has an
+    # identity, refiled when it authenticates as someone else, unfiled when it ends.
+
+    def file(self, session: Session) -> None:
+        if session.identity is not None:
+            self._file(session)
+
+    def refile(self, session: Session, before: Identity | None) -> None:
+        self._file(session)
+
+    def _file(self, session: Session) -> None:
+        assert session.identity is not None
+        self.unfile(session)
+        user_id = session.identity.user_id
+        self._sessions.setdefault(user_id, set()).add(session)
+        self._filed_under[session] = user_id
+
+    def unfile(self, session: Session) -> None:
+        user_id = self._filed_under.pop(session, None)
+        if user_id is None:
+            return
+        sessions = self._sessions[user_id]
+        sessions.discard(session)
+        if not sessions:
+            del self._sessions[user_id]
+
+    # --- waking the sweep ---
+
+    def wake(self) -> None:
+        """Sweep now rather than at the end of the period. Never waits."""
+        self._woken.set()
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A ``tokens-revoked`` event from another instance: sweep now. The event says whose
+        tokens, but the sweep reads everything it needs from the table."""
+        self.wake()
+
+    async def revoked(self, user_id: int) -> None:
+        """`user_id`'s tokens were just revoked (committed) here: sweep this instance now,
+        and tell the others. If the bus cannot take the news (Redis is down, say), they
+        find out at their next periodic sweep; the request that revoked does not fail."""
+        self.wake()
+        event = {"type": TOKENS_REVOKED, "user_id": user_id}
+        await tell_others(self._bus, event, what=f"revocation of user {user_id}")
+
+    # --- the sweep ---
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Sweep whenever woken, and every `period` seconds anyway. Runs until cancelled."""
+        task_status.started()
+        while True:
+            with trio.move_on_after(self._period):
+                await self._woken.wait()
+            # Replaced before sweeping: a wake-up that comes while the query runs may be
+            # for a revocation that committed after the query read the table, so it must
+            # trigger another sweep.
+            self._woken = trio.Event()
+            with self._failures.contained("revocations", "a sweep for revoked tokens"):
+                await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Close every session whose token version is older than its user's, or whose
+        user is gone."""
+        user_ids = list(self._sessions)
+        if not user_ids:
+            return
+        try:
+            versions = await self._store.token_versions(user_ids)
+        except Unavailable as error:
+            log.warning(
+                "cannot check for revoked tokens (retrying in %s s): %s", self._period, error
+            )
+            return
+        # Sessions filed while the query ran are judged by the same answer: one with a
+        # newer version than it read (it authenticated after a revocation) is left alone,
+        # since only an *older* version is revoked; users not asked about are skipped.
+        for user_id in user_ids:
+            current = versions.get(user_id)
+            for session in list(self._sessions.get(user_id, ())):
+                assert session.identity is not None
+                if current is None:
+                    session.close_nowait(CLOSE_POLICY_VIOLATION, ACCOUNT_DELETED)
+                elif session.identity.token_version < current:
+                    session.close_nowait(CLOSE_POLICY_VIOLATION, TOKEN_REVOKED)

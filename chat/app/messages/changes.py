@@ -1,0 +1,196 @@
+"""Changes to messages: edits, deletions and reactions, the rules for who may make them,
+and how each reaches everyone.
+
+A change is committed before anyone hears of it, as a message is: the store writes it in
+one transaction with the next position of the message stream (`chat.store.Changes`),
+then `MessageWriter.committed` publishes it, in position order with the messages, on
+this instance, and wakes the others, which read it from the table. Every connection in
+the room, the author's included (that is its confirmation), receives it.
+
+The rules live here once, for every adapter (the room protocol on /ws, HTTP):
+
+- only a message's author may edit it, within `edit_window_s` of sending it (None: any
+  time); editing to the same text changes nothing;
+- its author may delete it, and so may the moderators and owners of the group room it is
+  in (and operators, anywhere but direct conversations and support threads: the
+  `Moderators` given, `chat.app.rooms.moderation`), whose deletions of others' messages go to
+  the audit log; deleting a tombstone again changes nothing;
+- a member muted in the room can neither edit nor react there;
+- anyone who may read the room may react, at most once per emoji, with at most
+  `MAX_EMOJI` different emoji per message;
+- a tombstone can be neither edited nor reacted to;
+- every change counts against its author's message rate limit, as a message does;
+- an edit's text is read for mentions again (`chat.app.messages.mentions`): the message mentions who
+  the new text mentions, and only those it did not mention before are notified.
+
+They are checked inside the store's transaction (`Check`), so what they saw is still
+true when the change commits (a deletion racing an edit cannot let the edit through).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from chat.app.messages import mentions
+from chat.core import validation
+from chat.core.errors import Forbidden, NotFound
+from chat.store import Change, Changes, Message, Room, Rooms, Version
+
+if TYPE_CHECKING:
+    from chat.app.limits.rate_limits import RateLimits
+    from chat.app.messages.writer import MessageWriter
+    from chat.core.records import Identity
+
+#: The most different emoji one message may be reacted with.
+MAX_EMOJI = 20
+
+
+def _unknown(room: Room, message_id: int) -> NotFound:
+    return NotFound(f"no message with MessageID {message_id} in room {room.id}")
+
+
+def _exists(room: Room, message_id: int, message: Message | None) -> Message:
+    """The message, if it exists and is not a tombstone."""
+    if message is None:
+        raise _unknown(room, message_id)
+    if message.deleted:
+        raise NotFound(f"message {message_id} was deleted")
+    return message
+
+
+class MentionsAndChanges(Changes, Rooms, Protocol):
+    """What the changes need of the store: an edit looks its mentions up."""
+
+
+class Moderators(Protocol):
+    """What the changes need of the rules of running a room (`chat.app.rooms.moderation`)."""
+
+    async def require_not_muted(self, identity: Identity, room: Room) -> None: ...
+
+    async def may_delete_any(self, identity: Identity, room: Room) -> bool: ...
+
+    async def deleted_by_moderator(
+        self, identity: Identity, room: Room, message: Message
+    ) -> None: ...
+
+
+class MessageChanges:
+    """Edits, deletions and reactions for every protocol adapter."""
+
+    def __init__(
+        self,
+        store: MentionsAndChanges,
+        writer: MessageWriter,
+        rate_limits: RateLimits,
+        *,
+        max_text_chars: int,
+        edit_window_s: float | None,
+        moderators: Moderators,
+    ) -> None:
+        self._store = store
+        self._moderators = moderators
+        self._writer = writer
+        self._rate_limits = rate_limits
+        self._max_text_chars = max_text_chars
+        self._edit_window = None if edit_window_s is None else timedelta(seconds=edit_window_s)
+        #: Changes this instance committed, by kind ("edited", "deleted", "reactions"):
+        #: plain counts, read by `chat.app.metrics` when it is scraped.
+        self.committed: dict[str, int] = {}
+
+    def _count(self, identity: Identity) -> None:
+        """A change costs what a message costs (`RateLimited` past the limit)."""
+        self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
+
+    def _published(self, change: Change | None, room: Room) -> Change | None:
+        if change is not None:
+            self.committed[change.kind] = self.committed.get(change.kind, 0) + 1
+            self._writer.committed(change, room)
+        return change
+
+    async def edit(
+        self, identity: Identity, room: Room, message_id: int, text: str
+    ) -> Change | None:
+        """Replace the text of the caller's own message `message_id` in `room` (the
+        caller may read the room: `ChatService.member_room`). None if the text is the
+        same: nothing changed."""
+        validation.message_text(text, self._max_text_chars)
+        self._count(identity)
+        await self._moderators.require_not_muted(identity, room)
+        mentioned = await mentions.resolve(self._store, room, identity.user_id, text)
+
+        def check(message: Message | None) -> None:
+            message = _exists(room, message_id, message)
+            if message.sender_id != identity.user_id:
+                raise Forbidden(f"only the author of message {message_id} may edit it")
+            window = self._edit_window
+            if window is not None and datetime.now(UTC) - message.created_at > window:
+                raise Forbidden(
+                    f"message {message_id} can no longer be edited: messages may be edited"
+                    f" for {window.total_seconds():g} s after they are sent"
+                )
+
+        change = await self._store.edit_message(
+            room.id,
+            message_id,
+            text,
+            check,
+            mentions=mentioned.uids,
+            mentions_room=mentioned.room,
+        )
+        return self._published(change, room)
+
+    async def delete(self, identity: Identity, room: Room, message_id: int) -> Change | None:
+        """Delete message `message_id` of `room`: its author may, and so may the room's
+        moderators (`Moderators.may_delete_any`). None if it was deleted already."""
+        self._count(identity)
+        moderator = await self._moderators.may_delete_any(identity, room)
+        deleted: list[Message] = []
+
+        def check(message: Message | None) -> None:
+            if message is None:
+                raise _unknown(room, message_id)
+            if message.sender_id != identity.user_id and not moderator:
+                raise Forbidden(
+                    f"only the author of message {message_id} or a moderator of the room"
+                    " may delete it"
+                )
+            deleted.append(message)
+
+        change = self._published(await self._store.delete_message(room.id, message_id, check), room)
+        if change is not None and deleted[-1].sender_id != identity.user_id:
+            await self._moderators.deleted_by_moderator(identity, room, deleted[-1])
+        return change
+
+    async def react(
+        self, identity: Identity, room: Room, message_id: int, emoji: str, *, add: bool
+    ) -> Change | None:
+        """Add (`add`) or take back the caller's reaction `emoji` to message `message_id`
+        of `room`. None if there was nothing to change."""
+        validation.reaction(emoji)
+        self._count(identity)
+        await self._moderators.require_not_muted(identity, room)
+
+        def check(message: Message | None) -> None:
+            _exists(room, message_id, message)
+
+        change = await self._store.react(
+            room.id, message_id, identity.user_id, emoji, add=add, max_emoji=MAX_EMOJI, check=check
+        )
+        return self._published(change, room)
+
+    async def message(self, room: Room, message_id: int) -> Message:
+        """Message `message_id` of `room` as it is now (a tombstone, if deleted)."""
+        message = await self._store.message_in_room(room.id, message_id)
+        if message is None:
+            raise _unknown(room, message_id)
+        return message
+
+    async def versions(self, room: Room, message_id: int) -> list[Version]:
+        """The versions of a message's text, the original first."""
+        versions = await self._store.message_versions(room.id, message_id)
+        if versions is None:
+            raise _unknown(room, message_id)
+        if not versions:
+            raise NotFound(f"message {message_id} was deleted")
+        return versions

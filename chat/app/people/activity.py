@@ -1,0 +1,413 @@
+"""Activity: telling each ``/ws`` connection of a user that something arrived in one of
+their rooms other than the one it is in, so badges update without polling.
+
+A connection hears ``{"Type": "activity", "RoomID", "MessageID", "Mention"}`` for a
+message someone else sent in one of its user's rooms, and for an edit that newly
+mentions its user. A room's connections elsewhere are told at most once a `window`
+(1 s; longer where the room has more than `WINDOW_READERS` members connected here, up
+to `MAX_WINDOW_S`, as each telling is a write to every one of their connections): the
+first message is told at once; what follows within the window is gathered
+(`_Window`: the latest id, who sent, who was mentioned) and told once at its end (the
+latest MessageID; Mention true if any of them mentioned the user). Best effort, as
+notices are: the counts themselves are in the database (``GET /rooms/unread``).
+
+What it costs: a message costs a constant step, and one per user it mentions, whatever
+the size of any room; a telling (at most one a second per room) costs one step per
+connection of the room's members elsewhere on this instance, and encodes each of its
+two frames (mention or not) once. A busy lobby thus costs what a quiet one does, however
+many connections look at other rooms. For the tellings, each instance keeps, for the
+users connected to it here, which rooms they are members of (`_members`: room id to
+user ids), loaded when a user's first connection arrives and kept up to date by the
+notices that say a user joined a room or was invited into one (`on_notice`). The lobby
+(everyone) and support threads (their user is named by the room) need no index. Direct
+conversations have no activity frames: every connection of their two users gets the
+message itself (spec 003's frame, on their user topics).
+
+Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
+unfiled by `chat.ws.server` for each session's life, as `chat.app.people.user_notices` is), the
+index, and the rooms' windows. The writer hands it each published batch (`offer`, never
+waiting: a full inbox drops the batch and counts it). `run`, a child of the root
+nursery, owns the inbox's receive end and a nursery of two tasks: the fan-out with its
+timer for the windows' ends, and the loader of new users' rooms.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import trio
+
+from chat.core.frames import text_frame
+from chat.core.records import EditedMentions
+from chat.core.task_failures import TaskFailures
+from chat.store import Change, Message, Room
+
+if TYPE_CHECKING:
+    from chat.core.records import Identity
+    from chat.store.roles import Rooms
+
+log = logging.getLogger(__name__)
+
+#: At most one activity frame per connection and room in this many seconds...
+WINDOW_S = 1.0
+#: ...and, in a room with more readers connected here than this, less often in
+#: proportion (`window_length`): a telling is a write to each of their connections...
+WINDOW_READERS = 200
+#: ...up to this: a badge in the busiest room is at most a few seconds behind.
+MAX_WINDOW_S = 5.0
+
+
+def window_length(readers: int, base: float = WINDOW_S) -> float:
+    """How long a room with `readers` (its members connected here) gathers activity
+    before telling them: `base`, longer in proportion past `WINDOW_READERS`, at most
+    `MAX_WINDOW_S` (never less than `base`)."""
+    return max(base, min(MAX_WINDOW_S, base * readers / WINDOW_READERS))
+
+
+#: Published batches waiting for the fan-out past which new ones are dropped.
+INBOX_SIZE = 256
+#: Users whose rooms wait to be loaded past which new ones are not indexed.
+LOAD_QUEUE_SIZE = 10_000
+#: The most users whose rooms one query reads.
+LOAD_BATCH = 500
+#: The longest a new connection's first frame waits for its user's rooms to be indexed.
+READY_WAIT_S = 2.0
+
+Published = Sequence[tuple[Message | Change, Room]]
+
+
+class Watcher(Protocol):
+    """A connection as activity sees it (`chat.ws.session.client_session.ClientSession`)."""
+
+    identity: Identity | None
+    #: The room the connection is in (None: none), kept by `chat.ws.rooms`.
+    room_id: int | None
+
+    def offer(self, data: bytes) -> bool: ...
+
+
+#: The most edits a window keeps (each may mention people anew); past it, more edits in
+#: the same second are not told (best effort: the counts are in the database).
+MAX_EDITS = 64
+
+
+@dataclass(slots=True)
+class _Window:
+    """What happened in a room since its connections elsewhere were last told
+    (`told_at`): what the next telling says. Empty (`latest` 0) once told."""
+
+    room: Room
+    told_at: float
+    #: The newest message (or edited message) id to tell of; 0: nothing waits.
+    latest: int = 0
+    senders: set[int] = field(default_factory=set)
+    #: Users mentioned by name, and the senders who mentioned the whole room.
+    named: set[int] = field(default_factory=set)
+    everyone_by: set[int] = field(default_factory=set)
+    #: Edits that mention people anew (`Change.newly`).
+    edits: list[EditedMentions] = field(default_factory=list)
+    #: A telling (or a look, to forget the window) is on the timer.
+    timed: bool = False
+
+    def add_message(self, message: Message) -> None:
+        self.latest = max(self.latest, message.id)
+        self.senders.add(message.sender_id)
+        self.named.update(message.mentions)
+        if message.mentions_room:
+            self.everyone_by.add(message.sender_id)
+
+    def add_edit(self, change: Change, newly: EditedMentions) -> None:
+        self.latest = max(self.latest, change.message_id)
+        if len(self.edits) < MAX_EDITS:
+            self.edits.append(newly)
+
+    def told(self, now: float) -> None:
+        self.told_at, self.latest = now, 0
+        self.senders, self.named, self.everyone_by, self.edits = set(), set(), set(), []
+
+    def heard_by(self, user_id: int) -> tuple[bool, bool]:
+        """(whether `user_id` is told, whether as a mention): told of messages someone
+        else sent, or of an edit that mentions them anew. Each test is a set lookup."""
+        others = len(self.senders) > 1 or (bool(self.senders) and user_id not in self.senders)
+        edited = any(edit.mentions_user(user_id) for edit in self.edits)
+        everyone = len(self.everyone_by) > 1 or (
+            bool(self.everyone_by) and user_id not in self.everyone_by
+        )
+        return others or edited, edited or user_id in self.named or everyone
+
+
+def activity_frame(room_id: int, message_id: int, mention: bool) -> bytes:
+    # The same compact JSON as `chat.ws.dispatch.dumps` (which this module, imported by
+    # the service, cannot import: the ws package imports the service).
+    frame = {"Type": "activity", "RoomID": room_id, "MessageID": message_id, "Mention": mention}
+    return text_frame(json.dumps(frame, separators=(",", ":")))
+
+
+class Activity:
+    """The registry, the membership index and the coalescing; `run` does the work."""
+
+    def __init__(
+        self,
+        store: Rooms,
+        lobby_id: int,
+        *,
+        window: float = WINDOW_S,
+        failures: TaskFailures | None = None,
+    ) -> None:
+        self._store = store
+        self._lobby_id = lobby_id
+        self._window = window
+        self._failures = failures or TaskFailures()
+        #: This instance's room-protocol connections, by user.
+        self._connections: dict[int, set[Watcher]] = {}
+        #: For the users connected here: room id to the members among them.
+        self._members: dict[int, set[int]] = {}
+        #: For the users connected here: their rooms (to take them out of `_members`).
+        self._rooms: dict[int, set[int]] = {}
+        #: The rooms with activity in the last window or two, by id.
+        self._windows: dict[int, _Window] = {}
+        #: When each timed window is looked at again: (time, tie-breaker, room id).
+        self._due: list[tuple[float, int, int]] = []
+        self._ticket = 0
+        # `offer` holds the send end (the writer calls it); `run` owns the receive end.
+        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published](INBOX_SIZE)
+        self._load_send, self._load_receive = trio.open_memory_channel[int](LOAD_QUEUE_SIZE)
+        #: Users whose rooms are being loaded: set once they are indexed (or failed).
+        self._loading: dict[int, trio.Event] = {}
+        #: Counters for `chat.app.metrics`: frames sent, batches dropped (inbox full).
+        self.frames = 0
+        self.dropped = 0
+
+    # --- the registry (`chat.ws.session.client_session.Registry`, for room-protocol sessions) ---
+
+    def file(self, session: Watcher) -> None:
+        if session.identity is None:
+            return
+        user_id = session.identity.user_id
+        connections = self._connections.setdefault(user_id, set())
+        connections.add(session)
+        if len(connections) == 1:
+            try:
+                self._load_send.send_nowait(user_id)
+            except trio.WouldBlock:
+                log.warning("activity: too many users to index at once; user %d left out", user_id)
+            else:
+                self._loading[user_id] = trio.Event()
+
+    async def ready(self, user_id: int) -> None:
+        """Return once the user's rooms are indexed (at most `READY_WAIT_S`): a room
+        connection handles its first frame after this (`chat.ws.rooms`), so a client
+        that had an answer hears every room's activity from then on."""
+        loading = self._loading.get(user_id)
+        if loading is not None:
+            with trio.move_on_after(READY_WAIT_S):
+                await loading.wait()
+
+    def refile(self, session: Watcher, before: Identity | None) -> None:
+        if before is not None:
+            self._forget(before.user_id, session)
+        self.file(session)
+
+    def unfile(self, session: Watcher) -> None:
+        if session.identity is not None:
+            self._forget(session.identity.user_id, session)
+
+    def _forget(self, user_id: int, session: Watcher) -> None:
+        connections = self._connections.get(user_id)
+        if connections is None:
+            return
+        connections.discard(session)
+        if connections:
+            return
+        del self._connections[user_id]
+        for room_id in self._rooms.pop(user_id, ()):
+            self._drop_member(room_id, user_id)
+
+    def _index(self, user_id: int, room_ids: Sequence[int]) -> None:
+        """`user_id` is a member of `room_ids` (while connected here)."""
+        if user_id not in self._connections:
+            return  # gone meanwhile
+        rooms = self._rooms.setdefault(user_id, set())
+        for room_id in room_ids:
+            rooms.add(room_id)
+            self._members.setdefault(room_id, set()).add(user_id)
+
+    def on_notice(self, user_id: int, frame: dict[str, Any]) -> None:
+        """A notice to a user (`chat.app.people.user_notices`): one saying they joined a room or
+        were invited into one adds the room to their index here; one saying they left it or
+        were removed takes it out. Never waits."""
+        room_id = frame.get("RoomID")
+        if not isinstance(room_id, int):
+            return
+        if frame.get("Type") in ("joined", "invited"):
+            self._index(user_id, (room_id,))
+        elif frame.get("Type") == "removed":
+            self._unindex(user_id, room_id)
+
+    def _unindex(self, user_id: int, room_id: int) -> None:
+        """`user_id` is no longer a member of `room_id`."""
+        self._rooms.get(user_id, set()).discard(room_id)
+        self._drop_member(room_id, user_id)
+
+    def _drop_member(self, room_id: int, user_id: int) -> None:
+        members = self._members.get(room_id)
+        if members is not None:
+            members.discard(user_id)
+            if not members:
+                del self._members[room_id]
+
+    def members_here(self, room_id: int) -> Sequence[int] | set[int]:
+        """The users connected here who are members of group room `room_id` (everyone
+        connected, for the lobby): who hears of its activity, and of `chat.app.people.user_notices`'
+        notices to a room's members. Never waits."""
+        if room_id == self._lobby_id:
+            return list(self._connections)
+        return self._members.get(room_id, set())
+
+    # --- the fan-out ---
+
+    def offer(self, published: Published) -> None:
+        """A batch the writer published, in position order. Never waits."""
+        try:
+            self._inbox_send.send_nowait(published)
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    def _readers(self, room: Room) -> Sequence[int] | set[int]:
+        """The users connected here who may read `room`."""
+        if room.kind == "direct":
+            return ()  # every connection of the pair gets the message itself (user topics)
+        if room.kind == "support" and room.creator_id is not None:
+            return [room.creator_id] if room.creator_id in self._connections else []
+        return self.members_here(room.id)
+
+    def _length(self, room: Room) -> float:
+        """How long `room`'s window gathers (`window_length` of its readers here)."""
+        if room.id == self._lobby_id:
+            readers = len(self._connections)
+        elif room.kind == "group":
+            readers = len(self._members.get(room.id, ()))
+        else:
+            readers = 1  # a support thread's one user
+        return window_length(readers, self._window)
+
+    def _fan_out(self, published: Published) -> None:
+        """Gather a published batch into its rooms' windows; tell those due now."""
+        now = trio.current_time()
+        touched: dict[int, _Window] = {}
+        for item, room in published:
+            window = self._windows.get(room.id)
+            if window is None:
+                window = self._windows[room.id] = _Window(room, -math.inf)
+            if isinstance(item, Message):
+                if item.deleted:
+                    continue
+                window.add_message(item)
+            elif item.kind == "edited" and item.newly is not None:
+                window.add_edit(item, item.newly)
+            else:
+                continue
+            window.room = room
+            touched[room.id] = window
+        for window in touched.values():
+            if window.timed:
+                continue  # told at the end of its window
+            length = self._length(window.room)
+            if now - window.told_at >= length:
+                self._tell(window, now)
+                self._time(window, now + length)  # then looked at again
+            else:
+                self._time(window, window.told_at + length)
+
+    def _time(self, window: _Window, when: float) -> None:
+        window.timed = True
+        self._ticket += 1
+        heapq.heappush(self._due, (when, self._ticket, window.room.id))
+
+    def _tell(self, window: _Window, now: float) -> None:
+        """Tell the room's members' connections elsewhere what its window gathered: one
+        frame each, encoded once per kind (mention or not)."""
+        room_id = window.room.id
+        frames: dict[bool, bytes] = {}
+        for user_id in list(self._readers(window.room)):
+            heard, mention = window.heard_by(user_id)
+            if not heard:
+                continue
+            for session in self._connections.get(user_id, ()):
+                if session.room_id == room_id:
+                    continue  # it sees the messages themselves
+                data = frames.get(mention)
+                if data is None:
+                    data = frames[mention] = activity_frame(room_id, window.latest, mention)
+                self.frames += 1
+                session.offer(data)
+        window.told(now)
+
+    def _flush_due(self) -> None:
+        """Tell the windows whose time has come; forget those with nothing to tell (the
+        next message in their room is told at once)."""
+        now = trio.current_time()
+        while self._due and self._due[0][0] <= now:
+            _when, _ticket, room_id = heapq.heappop(self._due)
+            window = self._windows.get(room_id)
+            if window is None:
+                continue
+            window.timed = False
+            if window.latest == 0:
+                del self._windows[room_id]
+                continue
+            self._tell(window, now)
+            self._time(window, now + self._length(window.room))
+
+    # --- the tasks ---
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Fan out published batches and flush coalesced frames; load new users' rooms.
+        Runs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._load_rooms)
+            task_status.started()
+            await self._fan_out_forever()
+        raise AssertionError("unreachable")
+
+    async def _fan_out_forever(self) -> NoReturn:
+        while True:
+            wait = self._due[0][0] - trio.current_time() if self._due else math.inf
+            with trio.move_on_after(max(wait, 0)):
+                published = await self._inbox_receive.receive()
+                with self._failures.contained("activity", "a fan-out"):
+                    self._fan_out(published)
+            with self._failures.contained("activity", "the end of a window"):
+                self._flush_due()
+
+    async def _load_rooms(self) -> NoReturn:
+        while True:
+            # Everyone queued since the last read is read in one query (a reconnection
+            # storm files thousands of users in seconds: chat.store.batched_point_reads says why).
+            user_ids = [await self._load_receive.receive()]
+            while len(user_ids) < LOAD_BATCH:
+                try:
+                    user_ids.append(self._load_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            # If the database is away, these users' badges wait for their next
+            # connection (the counts stay right in the database).
+            with self._failures.contained(
+                "activity", f"loading the rooms of {len(user_ids)} users"
+            ):
+                connected = [user_id for user_id in user_ids if user_id in self._connections]
+                rooms = await self._store.rooms_of_users(connected) if connected else {}
+                for user_id in connected:
+                    self._index(user_id, rooms.get(user_id, ()))  # unless gone meanwhile
+            for user_id in user_ids:
+                loaded = self._loading.pop(user_id, None)
+                if loaded is not None:
+                    loaded.set()

@@ -1,0 +1,396 @@
+"""The chat core: the operations every protocol adapter shares.
+
+HTTP routes and WebSocket dialects are thin adapters that parse their own wire format,
+call these methods, and shape the answer. Rules live here once: how a name or a text is
+validated, how credentials are checked, who may read or write which room, that a
+message is committed before anyone is told about it, and who is told.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from chat.app.accounts.auth import Passwords, Tokens
+from chat.app.accounts.operations import AccountOperations
+from chat.app.accounts.revocations import Revocations
+from chat.app.history.from_memory import HistoryCache
+from chat.app.history.pages import MAX_PAGE, MessagePages
+from chat.app.limits.rate_limits import RateLimits
+from chat.app.messages import mentions
+from chat.app.messages.broadcaster import Broadcaster
+from chat.app.messages.changes import MessageChanges
+from chat.app.messages.pending import PendingMessage
+from chat.app.messages.reports import MessageReports
+from chat.app.messages.search import MessageSearch
+from chat.app.messages.writer import MessageWriter
+from chat.app.people.activity import Activity
+from chat.app.people.notification_levels import NotificationLevels
+from chat.app.rooms.moderation import RoomModeration
+from chat.app.rooms.operations import RoomOperations
+from chat.app.rooms.support_desk import SupportDesk
+from chat.core import validation
+from chat.core.errors import InvalidInput, NotFound
+from chat.core.records import Identity
+from chat.store import (
+    AccountData,
+    Accounts,
+    Change,
+    Changes,
+    Files,
+    History,
+    Message,
+    Moderation,
+    Reports,
+    Room,
+    Rooms,
+    Search,
+    Support,
+)
+from chat.store.batched_point_reads import PointReads
+from chat.store.shared.files import not_attachable
+from chat.store.shared.messages import not_a_message_of_room
+from chat.store.single_flight import SharedReads
+
+if TYPE_CHECKING:
+    from chat.app.people.push_subscriptions import PushSubscriptions
+    from chat.app.people.user_notices import Notices
+    from chat.app.presence.tracker import Presence
+
+#: The most messages one history request or page may hold.
+MAX_HISTORY = MAX_PAGE
+#: The most messages a resuming client is sent (`resume`); past it, it pages back over HTTP.
+MAX_RESUME = 1000
+#: How long a resume waits for this instance to deliver the message a client last saw
+#: (on another instance, a moment ago) before calling its SinceID unknown.
+RESUME_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A message as posted: where, what was stored, and whether this was a resend of a
+    message already stored (same sender, room and client id: nothing new was stored)."""
+
+    room: Room
+    message: Message
+    resent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a resuming client missed in a room (`ChatService.resume`): messages and
+    changes, in position order. `before_id` is set when there were more than
+    `MAX_RESUME`: those above the client's SinceID and below `before_id` were left out,
+    for it to page back over HTTP."""
+
+    items: tuple[Message | Change, ...]  # a tuple: one backlog may go to many (`resume`)
+    before_id: int | None
+
+
+def backlog_of(messages: Sequence[Message], changes: Sequence[Change]) -> Backlog:
+    """A resume's messages and changes (each in position order, whether read from the
+    table or from memory) as its `Backlog`: the newest `MAX_RESUME` of them."""
+    newest_first: list[Message | Change] = [*messages, *changes]
+    newest_first.sort(key=lambda item: item.position, reverse=True)
+    before_id = None
+    if len(newest_first) > MAX_RESUME:
+        newest_first = newest_first[:MAX_RESUME]
+        before_id = newest_first[-1].position
+    return Backlog(tuple(newest_first[::-1]), before_id)
+
+
+class ServiceStore(
+    Accounts,
+    AccountData,
+    Rooms,
+    Support,
+    History,
+    Changes,
+    Files,
+    Search,
+    Moderation,
+    Reports,
+    Protocol,
+):
+    """The roles of the store `ChatService` uses: all but the message stream (the
+    writer's) and operations (the probe's and the metrics')."""
+
+
+class ChatService(RoomOperations, AccountOperations):
+    """The core: accounts (`AccountOperations`) and rooms and read markers
+    (`RoomOperations`) as parts of it; messages and resume here; support threads
+    (`support`), changes to messages (`changes`) and the rest in components of their
+    own."""
+
+    store: ServiceStore  # all of the roles below, the accounts' included
+
+    def __init__(
+        self,
+        store: ServiceStore,
+        passwords: Passwords,
+        tokens: Tokens,
+        broadcaster: Broadcaster,
+        writer: MessageWriter,
+        revocations: Revocations,
+        *,
+        lobby: Room,
+        max_text_chars: int,
+        rate_limits: RateLimits,
+        notices: Notices,
+        presence: Presence,
+        push: PushSubscriptions,
+        activity: Activity | None = None,
+        edit_window_s: float | None = None,
+        shared_reads: SharedReads | None = None,
+        history_cache: HistoryCache | None = None,
+        point_reads: PointReads | None = None,
+    ) -> None:
+        self.store = store
+        # The rooms `room` handed out, while something holds them (`room`).
+        self._rooms_held: weakref.WeakValueDictionary[int, Room] = weakref.WeakValueDictionary()
+        self.passwords = passwords
+        self.tokens = tokens
+        self.broadcaster = broadcaster
+        self.writer = writer
+        self.revocations = revocations
+        #: The built-in public room every user may read and write (TokenTalker's chat).
+        self.lobby = lobby
+        self.max_text_chars = max_text_chars
+        self.rate_limits = rate_limits
+        #: Frames for a user's room-protocol connections, on every instance.
+        self.notices = notices
+        #: Who is online and in which room, cluster-wide (`chat.app.presence.tracker`).
+        self.presence = presence
+        #: What arrives in a user's other rooms, for their connections (`chat.app.people.activity`).
+        self.activity = activity or Activity(store, lobby.id)
+        #: Each user's notification level in each of their rooms
+        #(`chat.app.people.notification_levels`).
+        self.notifications = NotificationLevels(self)
+        #: Web Push: the server's key, and the browsers registered for pushes (`chat.push`).
+        self.push = push
+        #: Support threads between users and operators (`chat.app.rooms.support_desk`).
+        self.support = SupportDesk(self)
+        #: Identical resumes and history reads in flight at once, made once
+        #: (`chat.store.single_flight`; one that `serve` does not run reads each on its own).
+        self.shared_reads = shared_reads or SharedReads()
+        #: A token's user, a room and a membership, read in batches when many ask at once
+        #: (`chat.store.batched_point_reads`; one that `serve` does not run reads each on its own).
+        self.point_reads = point_reads or PointReads(store)
+        #: The newest messages of active rooms, answering history, resumes and first pages
+        #: from memory (`chat.app.history.from_memory`; one that `serve` does not make is off).
+        self.history_cache = history_cache or HistoryCache(None, lambda: writer.position)
+        #: A room's history a page at a time, for clients that scroll (`chat.app.history.pages`).
+        self.pages = MessagePages(self, store)
+        #: Full-text search of the messages a user may read (`chat.app.messages.search`).
+        self.search = MessageSearch(self, store, rate_limits)
+        #: Roles, removals, bans, mutes, settings and the audit log (`chat.app.rooms.moderation`).
+        self.moderation = RoomModeration(self)
+        #: Reports of messages to a room's moderators (`chat.app.messages.reports`).
+        self.reports = MessageReports(self, rate_limits)
+        #: Edits, deletions and reactions (`chat.app.messages.changes`).
+        self.changes = MessageChanges(
+            store,
+            writer,
+            rate_limits,
+            max_text_chars=max_text_chars,
+            edit_window_s=edit_window_s,
+            moderators=self.moderation,
+        )
+        # Notices to a room's members go to those connected here (`chat.app.people.activity`).
+        notices.find_members_with(self.activity.members_here)
+        #: One lock per user while a read marker of theirs is being moved (`mark_read`).
+        self._marking: dict[int, trio.Lock] = {}
+
+    # --- messages ---
+
+    async def post(
+        self,
+        identity: Identity,
+        room: Room,
+        text: str,
+        *,
+        skip: int | None = None,
+        client_msg_id: str | None = None,
+        reply_to: int | None = None,
+        files: tuple[str, ...] = (),
+    ) -> Posted:
+        """Store a message in `room`, then publish it (to everyone but `skip`).
+
+        The caller has already checked that `identity` may write to `room` (`member_room`
+        or the lobby). The message is committed before anyone is told about it, so a
+        receiver can always find what it was sent in the history (`chat.app.messages.writer`
+        does both, in batches); who hears of it depends on the room
+        (`chat.app.messages.broadcaster.topics_for`). With a `client_msg_id` the sender already used
+        in this room, nothing is stored or published: the original comes back, `resent`.
+        """
+        validation.message_text(text, self.max_text_chars, files=len(files))
+        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
+        await self._check_reply(room, reply_to)
+        await self._check_files(identity, files, client_msg_id)
+        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
+        pending = await self.writer.add(
+            room,
+            identity.user_id,
+            text,
+            skip=skip,
+            client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            mentions=mentioned,
+            files=files,
+        )
+        assert pending.message is not None
+        return Posted(room, pending.message, pending.resent)
+
+    async def post_pipelined(
+        self,
+        identity: Identity,
+        room: Room,
+        text: str,
+        *,
+        skip: int | None = None,
+        client_msg_id: str | None = None,
+        on_error: Callable[[BaseException], None],
+        on_resent: Callable[[Message], None] | None = None,
+        reply_to: int | None = None,
+        files: tuple[str, ...] = (),
+    ) -> PendingMessage:
+        """Like `post`, without waiting for the commit: for protocols that send no answer
+        to a chat message. Invalid text is still refused at once, and so is a `reply_to`
+        that is not a message of `room`; a failed commit is reported to `on_error` later,
+        a resend to `on_resent` (with the original). Returns the pending message, which a
+        later read by the same client waits for (read-your-writes)."""
+        validation.message_text(text, self.max_text_chars, files=len(files))
+        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
+        await self._check_reply(room, reply_to)
+        await self._check_files(identity, files, client_msg_id)
+        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
+        return await self.writer.submit(
+            room,
+            identity.user_id,
+            text,
+            skip=skip,
+            client_msg_id=client_msg_id,
+            on_error=on_error,
+            on_resent=on_resent,
+            reply_to=reply_to,
+            mentions=mentioned,
+            files=files,
+        )
+
+    async def _check_files(
+        self, identity: Identity, files: tuple[str, ...], client_msg_id: str | None
+    ) -> None:
+        """A message carries only its sender's files that no message carries yet (the
+        store checks again as it attaches them: one may be taken meanwhile). A message
+        with a ClientMsgID may be a resend, whose files its original carries already:
+        the store alone decides (a resend attaches nothing and answers the original)."""
+        if not files or client_msg_id is not None:
+            return
+        attachable = {f.id for f in await self.store.attachable_files(identity.user_id, files)}
+        for file_id in files:
+            if file_id not in attachable:
+                raise not_attachable(file_id)
+
+    async def _check_reply(self, room: Room, reply_to: int | None) -> None:
+        """A reply must answer a message of its own room."""
+        if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
+            # Unknown and in another room are one answer: nothing about other rooms leaks.
+            raise not_a_message_of_room(reply_to, room.id)
+
+    async def send_direct(
+        self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None
+    ) -> Posted:
+        """A direct message to another user, stored in the pair's direct room. Refused
+        (`NotFound`) to an erased account, whose conversation stays for its history."""
+        unknown = f"unknown recipient {to_user_id}"
+        room = await self._direct_room(identity, to_user_id, unknown)
+        if await self.store.user_by_id(to_user_id) is None:
+            raise NotFound(unknown)
+        return await self.post(identity, room, text, client_msg_id=client_msg_id)
+
+    # --- resuming after a reconnection ---
+
+    async def wait_until_delivered(self, message_id: int) -> None:
+        """Return once this instance has delivered everything up to `message_id`.
+
+        A client resuming here may have seen that message on another instance a moment
+        ago, before this one heard of it: resuming from an earlier point would deliver
+        some messages twice. Raises `InvalidInput` if it does not arrive in
+        `RESUME_WAIT_S` (an id nobody committed).
+        """
+        if message_id <= self.broadcaster.position:
+            return
+        self.writer.wake()  # look at the table now rather than at the next wake-up
+        with trio.move_on_after(RESUME_WAIT_S):
+            await self.broadcaster.wait_for_position(message_id)
+        if message_id > self.broadcaster.position:
+            raise InvalidInput(
+                f"SinceID {message_id} is newer than the newest message "
+                f"({self.broadcaster.position}): enter without SinceID"
+            )
+
+    async def resume(self, room: Room, since_id: int, up_to_id: int) -> Backlog:
+        """The messages and changes of `room` with ``since_id < position <= up_to_id``
+        (changes to older messages included), in position order; at most the newest
+        `MAX_RESUME` of them (`Backlog.before_id` says where they start).
+
+        Messages are read as they are now (edited, deleted, reacted to), and the changes
+        that made them so follow: applying the changes again leaves a client where the
+        messages already put it.
+
+        Identical resumes in flight at once are read once (`chat.store.single_flight`): after a
+        reconnection storm a room's clients all resume from the same message. The bounds
+        fix the answer (positions at or below `up_to_id` are committed, and a message's
+        present state is the same for all: a later change to it comes live to each), so
+        sharing it is exact."""
+        cached = await self.history_cache.between(room.id, since_id, up_to_id)
+        if cached is not None:
+            return backlog_of(*cached)
+        return await self.shared_reads.read(
+            "resume",
+            (room.id, since_id, up_to_id),
+            partial(self._read_backlog, room.id, since_id, up_to_id),
+        )
+
+    async def _read_backlog(self, room_id: int, since_id: int, up_to_id: int) -> Backlog:
+        messages = await self.store.messages_before(
+            room_id, up_to_id + 1, MAX_RESUME + 1, after_id=since_id
+        )
+        changes = await self.store.room_changes(
+            room_id, after=since_id, before=up_to_id + 1, limit=MAX_RESUME + 1
+        )
+        return backlog_of(messages, changes)
+
+    def history_now(self, room_id: int, count: int) -> list[Message] | None:
+        """`history` if memory holds the answer now (the room's window), else None: an
+        answer with nothing to wait for (`chat.ws.tokentalker` sends it at once)."""
+        _check_history_size(count)
+        return self.history_cache.latest_now(room_id, count, skip_deleted=True, kind="history")
+
+    async def history(self, room_id: int, count: int) -> list[Message]:
+        """The `count` (1-100) latest messages of a room that were not deleted, oldest
+        first, each as it is now (for dialects with no word for a change: TokenTalker).
+
+        Identical requests in flight at once are read once (`chat.store.single_flight`); the key
+        holds this instance's delivered position, so every message delivered here before
+        the request is in its answer, as a read of its own would have it."""
+        _check_history_size(count)
+        cached = await self.history_cache.latest(room_id, count, skip_deleted=True, kind="history")
+        if cached is not None:
+            return cached
+        return await self.shared_reads.read(
+            "history",
+            (room_id, count, self.broadcaster.position),
+            partial(self.store.latest_messages, room_id, count, skip_deleted=True),
+        )
+
+
+def _check_history_size(count: int) -> None:
+    """Refuse a `history` size outside 1 to `MAX_HISTORY`."""
+    if not 1 <= count <= MAX_HISTORY:
+        raise InvalidInput(f"history size must be between 1 and {MAX_HISTORY}")

@@ -1,0 +1,223 @@
+"""How users, rooms and messages look on the wire in specs 003 and 004.
+
+Spec 004 writes its fields in PascalCase (``UID``, ``RoomID``, ``CreatedAt``), spec 003 in
+lower case (``from``, ``to``, ``content``). Its HTTP routes and its WebSocket frames share
+these shapes, so each lives here once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chat.core.records import (
+    AuditEntry,
+    Change,
+    FileRef,
+    Message,
+    Reaction,
+    Room,
+    StoredFile,
+    User,
+    Version,
+)
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-11-21T21:24:51.108Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def profile(user: User) -> dict[str, Any]:
+    """The caller's own profile (spec 004 ``GET /profile``)."""
+    return {"UID": user.id, "Username": user.name, "Email": user.email}
+
+
+def person(user_id: int, name: str) -> dict[str, Any]:
+    """A user as others see them: in profiles, search results, presence and typing."""
+    return {"UID": user_id, "Username": name}
+
+
+def public_profile(user: User) -> dict[str, Any]:
+    """Anyone's profile as others see it: no e-mail address."""
+    return person(user.id, user.name)
+
+
+def room(room: Room) -> dict[str, Any]:
+    """A room as spec 004 describes it, with its topic and slow mode (issue 25) and its
+    own retention in days (issue 26; null: the server's); a direct
+    room also names its two users ("UIDs", lower first), so a client can tell who a
+    conversation is with."""
+    shape: dict[str, Any] = {
+        "RoomID": room.id,
+        "Name": room.name,
+        "IsPrivate": room.is_private,
+        "CreatorUID": room.creator_id,
+        "CreatedAt": timestamp(room.created_at),
+        "Topic": room.topic,
+        "SlowModeSeconds": room.slow_mode_seconds,
+        "RetentionDays": room.retention_days,
+    }
+    if room.pair is not None:
+        shape["UIDs"] = list(room.pair)
+    return shape
+
+
+def room_message(message: Message) -> dict[str, Any]:
+    """A message of a room as it is now (spec 004 ``GET /messages/{roomID}`` and the /ws
+    frame, with issue 22's fields): the sender's own id for it, if it gave one, as
+    ``ClientMsgID``; the message it answers, if it is a reply, as ``ReplyTo``; when it
+    was last edited as ``EditedAt`` (null: never); ``"Deleted": true`` for a tombstone
+    (whose Text is ""); its ``Reactions``; the UIDs its text mentions as ``Mentions``,
+    and ``"MentionsRoom": true`` if it mentions every member (@room)."""
+    shape: dict[str, Any] = {
+        "MessageID": message.id,
+        "RoomID": message.room_id,
+        "UID": message.sender_id,
+        "Username": message.sender_name,
+        "Text": message.body,
+        "CreatedAt": timestamp(message.created_at),
+        "EditedAt": None if message.edited_at is None else timestamp(message.edited_at),
+        "Reactions": reactions(message.reactions),
+        "Mentions": list(message.mentions),
+    }
+    if message.mentions_room:
+        shape["MentionsRoom"] = True
+    if message.client_msg_id is not None:
+        shape["ClientMsgID"] = message.client_msg_id
+    if message.reply_to is not None:
+        shape["ReplyTo"] = message.reply_to
+    if message.deleted:
+        shape["Deleted"] = True
+    if message.files:
+        shape["Files"] = files(message.files)
+    return shape
+
+
+def files(refs: tuple[FileRef, ...]) -> list[dict[str, Any]]:
+    """A message's files as frames carry them (only when it carries some): an image has
+    ``Width`` and ``Height`` (and a thumbnail)."""
+    shaped = []
+    for ref in refs:
+        shape: dict[str, Any] = {
+            "FileID": ref.id,
+            "Name": ref.name,
+            "Size": ref.size,
+            "ContentType": ref.content_type,
+        }
+        if ref.width is not None and ref.height is not None:
+            shape["Width"] = ref.width
+            shape["Height"] = ref.height
+        shaped.append(shape)
+    return shaped
+
+
+def uploaded(file: StoredFile) -> dict[str, Any]:
+    """What ``POST /files`` answers: the file's id, and what the server made of it."""
+    shape = {**files((file.ref,))[0], "SHA256": file.sha256}
+    return shape
+
+
+def reactions(state: tuple[Reaction, ...]) -> list[dict[str, Any]]:
+    """A message's reactions: each emoji with how many reacted and (the first of) who."""
+    return [{"Emoji": r.emoji, "Count": r.count, "UIDs": list(r.uids)} for r in state]
+
+
+def change(change: Change) -> dict[str, Any]:
+    """A change to a message as the room protocol frames it: ``edited`` (the new Text,
+    EditedAt), ``deleted``, or ``reactions`` (the whole reaction state), with its
+    position ``Seq``."""
+    shape: dict[str, Any] = {
+        "Type": change.kind,
+        "RoomID": change.room_id,
+        "MessageID": change.message_id,
+    }
+    if change.kind == "edited":
+        shape["Text"] = change.text
+        shape["EditedAt"] = timestamp(change.at)
+        shape["Mentions"] = list(change.mentions)
+        if change.mentions_room:
+            shape["MentionsRoom"] = True
+    elif change.kind == "reactions":
+        shape["Reactions"] = reactions(change.reactions)
+    shape["Seq"] = change.seq
+    return shape
+
+
+def unchanged(request: str, message: Message) -> dict[str, Any]:
+    """The answer to a change request that changed nothing (`request`: "edit", "delete",
+    "react" or "unreact"): the frame such a change would have sent, with the message's
+    present state, and no Seq (it is not part of the stream)."""
+    shape: dict[str, Any] = {"RoomID": message.room_id, "MessageID": message.id}
+    if message.deleted:
+        return {"Type": "deleted", **shape}
+    if request == "edit":
+        edited_at = None if message.edited_at is None else timestamp(message.edited_at)
+        edited = {"Type": "edited", **shape, "Text": message.body, "EditedAt": edited_at}
+        edited["Mentions"] = list(message.mentions)
+        if message.mentions_room:
+            edited["MentionsRoom"] = True
+        return edited
+    return {"Type": "reactions", **shape, "Reactions": reactions(message.reactions)}
+
+
+def version(version: Version) -> dict[str, Any]:
+    """One version of a message's text (``GET /messages/{roomID}/{messageID}/edits``)."""
+    return {"Text": version.text, "At": timestamp(version.at)}
+
+
+def direct_message(message: Message, room: Room) -> dict[str, Any]:
+    """A direct message as spec 003 frames it; `room` is the pair's direct room."""
+    assert room.pair is not None, "direct messages live in direct rooms"
+    low, high = room.pair
+    shape = {
+        "from": message.sender_id,
+        "to": high if message.sender_id == low else low,
+        "content": message.body,
+        "id": message.id,
+        "ts": message.ts_ms,
+    }
+    if message.client_msg_id is not None:
+        shape["client_msg_id"] = message.client_msg_id
+    if message.files:
+        shape["files"] = files(message.files)
+    return shape
+
+
+def support_message(message: Message, room: Room) -> dict[str, Any]:
+    """A message of a support thread as spec 001 frames it.
+
+    `room.creator_id` is the user whose thread it is; anyone else who writes in it is
+    an operator, so the message is from support and carries the operator's name.
+    """
+    from_support = message.sender_id != room.creator_id
+    shape: dict[str, Any] = {
+        "message_id": message.id,
+        "message_text": message.body,
+        "invader_name": message.sender_name if from_support else "",
+        "is_from_support": from_support,
+        "created": int(message.created_at.timestamp()),
+    }
+    if message.files:
+        shape["files"] = files(message.files)
+    return shape
+
+
+def audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    """An entry of the audit log (issue 25) as `GET /room/{roomID}/audit` and `chat
+    audit --json` show it."""
+    assert entry.created_at is not None  # read from the log
+    target = None
+    if entry.target_id is not None:
+        target = person(entry.target_id, entry.target_name or "")
+    return {
+        "AuditID": entry.id,
+        "RoomID": entry.room_id,
+        "Action": entry.action,
+        "By": person(entry.actor_id, entry.actor_name),
+        "Target": target,
+        "MessageID": entry.message_id,
+        "Reason": entry.reason,
+        "Details": entry.details,
+        "CreatedAt": timestamp(entry.created_at),
+    }

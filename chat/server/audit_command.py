@@ -1,0 +1,77 @@
+"""``chat audit``: the audit log of running rooms (issue 25), newest first, from the
+command line, one line per entry (or JSON with ``--json``), read from the database the
+server uses (it may be running)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import trio
+
+from chat.core import shapes
+from chat.core.config import DATABASE_SETTINGS, Config, add_flags
+from chat.store import AuditEntry, open_store
+
+#: The most entries one run prints.
+MAX_ENTRIES = 10_000
+
+
+def add_audit_parser(commands: Any) -> None:
+    parser = commands.add_parser("audit", help="print the audit log of moderators' actions")
+    add_flags(parser, only=DATABASE_SETTINGS)
+    parser.add_argument("--room", type=int, metavar="ROOM_ID", help="one room's entries only")
+    parser.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most N entries (default 50)"
+    )
+    parser.add_argument(
+        "--before", type=int, metavar="AUDIT_ID", help="entries older than this one"
+    )
+    parser.add_argument("--json", action="store_true", help="JSON instead of lines")
+    parser.set_defaults(run=print_audit)
+
+
+def print_audit(config: Config, args: argparse.Namespace) -> None:
+    if not 1 <= args.limit <= MAX_ENTRIES:
+        raise SystemExit(f"chat: --limit must be from 1 to {MAX_ENTRIES}")
+    entries = trio.run(_entries, config, args.room, args.before, args.limit)
+    if args.json:
+        print(
+            json.dumps(
+                [shapes.audit_entry(entry) for entry in entries], ensure_ascii=False, indent=2
+            )
+        )
+        return
+    if not entries:
+        print("no entries")
+    for entry in entries:
+        print(format_entry(entry))
+
+
+async def _entries(
+    config: Config, room_id: int | None, before: int | None, limit: int
+) -> list[AuditEntry]:
+    async with open_store(config) as store:
+        return await store.audit_entries(room_id, before=before, limit=limit)
+
+
+def format_entry(entry: AuditEntry) -> str:
+    """One line: when, where, what, who, whom, why, and the details."""
+    assert entry.created_at is not None
+    parts = [
+        f"#{entry.id}",
+        shapes.timestamp(entry.created_at),
+        f"room {entry.room_id}",
+        entry.action,
+        f"by {entry.actor_name!r} (UID {entry.actor_id})",
+    ]
+    if entry.target_id is not None:
+        parts.append(f"on {entry.target_name!r} (UID {entry.target_id})")
+    if entry.message_id is not None:
+        parts.append(f"message {entry.message_id}")
+    if entry.reason:
+        parts.append(f"reason {entry.reason!r}")
+    if entry.details:
+        parts.append(json.dumps(entry.details, ensure_ascii=False, sort_keys=True))
+    return "  ".join(parts)

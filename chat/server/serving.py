@@ -1,0 +1,428 @@
+"""`serve`: the one place where the whole server is wired together.
+
+The task tree (docs/DESIGN.md draws it):
+
+    serve                          owns the store and the file storage (async with); when
+    │                              cancelled, drains first (Drain.run, CHAT_DRAIN_SECONDS),
+    │                              then cancels `tree`
+    └── root nursery               in `tree`, a cancel scope shielded from serve's own
+        │                          cancellation once started (one task, `components`, of
+        │                          serve's shutdown nursery)
+        ├── Broadcaster.run        fan-out task; owns the subscription map
+        ├── MessageWriter.run      the message stream: commits this instance's messages
+        │                          in batches, takes other instances' from the bus (the
+        │                          table for a gap), publishes both in id order
+        ├── Bus.run                wakes the writer when other instances commit, hands their
+        │                          events on by type (their committed messages and changes
+        │                          to the writer); owns the bus connections (PostgreSQL
+        │                          LISTEN, or Redis pub/sub); sends the last words
+        │                          (presence's goodbye) as it is cancelled
+        ├── Carrier.run            sends the messages and changes this instance commits to
+        │                          the other instances on the bus, packed into payloads
+        ├── RateLimits.run         tells the other instances what this one counted
+        ├── Presence.run           tells the other instances who is online and in which
+        │                          room here (changes, and a snapshot every few seconds);
+        │                          forgets instances that fell silent
+        ├── Presence.announce      tells each room's connections of presence changes held
+        │                          back so that a room hears at most four a second
+        ├── Activity.run           tells each user's connections of what arrives in their
+        │   │                      other rooms (activity frames, one a second per room)
+        │   └── loader             reads a newly connected user's rooms into its index
+        ├── Pusher.run             Web Push: takes the messages the writer offers, claims
+        │                          each one that someone away should hear of (once per
+        │                          cluster) and pushes it; owns the HTTP client and a
+        │                          nursery of deliveries (at most 16 at once)
+        ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
+        │                          the registry of open sessions against the users table
+        │                          when woken (a revocation here, or an event from another
+        │                          instance) and every few seconds
+        ├── FileCollector.run      removes files never attached (after 24 h) or no longer
+        │                          carried by any message, every 10 minutes; each file
+        │                          by the one instance whose delete removed its record
+        ├── RetentionTask.run      deletes messages older than their room keeps them
+        │                          (CHAT_RETENTION_DAYS, a room's RetentionDays), in
+        │                          batches of a few ms, while this instance holds the
+        │                          cluster's retention lease; then asks the collector
+        │                          for their files
+        ├── SearchIndexer.run      brings the search index up to date twice a second
+        │                          (SQLite indexes new messages in batches; on
+        │                          PostgreSQL the index follows each insert: no work)
+        ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
+        ├── SharedReads.run        holds the identical resume and history reads in flight,
+        │                          one task each, shared by their waiters (chat.store.single_flight)
+        ├── PointReads.run         reads the point reads asked at once (a token's user; a
+        │                          room and a membership) in one query, a task per kind
+        │                          (chat.store.batched_point_reads)
+        ├── HistoryCache.run       history from memory: sends its events (drop a room's
+        │                          window, or all), and drops every window when the count
+        │                          of erased accounts moves (chat.app.history.from_memory)
+        ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
+        └── FrontDoor.run          listeners; one task per connection, each either
+            ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
+            └── WebSocketServer.handle a client session: receive loop, handler, writer
+
+Shutdown is cancellation, in two steps. Cancelling `serve` reaches its own task only:
+the components run in a shielded scope (`tree`). The drain comes first (`chat.server.drain`:
+/readyz 503, new WebSockets refused with 503, open ones closed with 1012, HTTP answered
+with ``Connection: close``), every component still working; then `serve` cancels `tree`,
+and each component shuts down as before. A component that fails ends `serve` at once,
+without a drain.
+
+Components start with ``await root.start(...)``, so `serve` reports its address only once
+every part is ready: in a cluster, only once other instances' messages will reach this
+one. The store is opened *around* the root nursery rather than inside it: it must outlive
+every task that uses it, so that a client still finishing its last write during shutdown
+finds the database open.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import NoReturn
+
+import trio
+
+from chat.app.accounts.auth import Passwords, Tokens
+from chat.app.accounts.data import AccountData
+from chat.app.accounts.revocations import TOKENS_REVOKED, Revocations
+from chat.app.accounts.sessions import BrowserSessions
+from chat.app.accounts.signing_key import load_signing_key
+from chat.app.database_probe import DatabaseProbe
+from chat.app.history.from_memory import EVENT_TYPE as HISTORY_FORGET
+from chat.app.history.from_memory import HistoryCache, HistoryCacheCollector
+from chat.app.limits.rate_limits import EVENT_TYPE as RATE_HITS
+from chat.app.limits.rate_limits import RateLimits
+from chat.app.messages.broadcaster import Broadcaster
+from chat.app.messages.files import FileLibrary
+from chat.app.messages.retention import RetentionTask
+from chat.app.messages.search_indexer import SearchIndexer
+from chat.app.messages.writer import MessageWriter
+from chat.app.metrics import Metrics, ServerCollector
+from chat.app.people.activity import Activity
+from chat.app.people.push_subscriptions import PushSubscriptions
+from chat.app.people.pusher import Pusher
+from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, Notices
+from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
+from chat.app.presence.tracker import Presence
+from chat.app.service import ChatService
+from chat.bus import route_events
+from chat.bus.carried import CARRIED
+from chat.bus.carrier import Carrier
+from chat.bus.opening import open_bus
+from chat.core import names, validation
+from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
+from chat.core.host_names import HostPolicy
+from chat.core.push_hosts import PushHosts
+from chat.core.task_failures import TaskFailures
+from chat.files.collector import FileCollector
+from chat.files.opening import open_storage
+from chat.http.app import create_app
+from chat.http.server import HttpServer
+from chat.net.connection_cap import ConnectionCap
+from chat.net.front_door import FrontDoor
+from chat.push.sender import PushSender
+from chat.push.vapid import load_vapid_key
+from chat.server.drain import Drain
+from chat.store import describe_database, open_store
+from chat.store.batched_point_reads import BatchedReadsCollector, PointReads
+from chat.store.single_flight import MAX_KEYS, SharedReads, SharedReadsCollector
+from chat.ws.server import WebSocketServer
+
+log = logging.getLogger(__name__)
+
+
+def format_address(address: tuple[str, int]) -> str:
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def serve(
+    config: Config,
+    *,
+    reuse_port: bool = False,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Run the chat server until cancelled.
+
+    Reports the bound ``(host, port)`` through `task_status` once it accepts connections
+    (so ``port=0`` works). Cancelling it shuts down gracefully: first the drain for
+    `config.drain_seconds` (`chat.server.drain`), then HTTP requests in flight are answered,
+    WebSocket clients are closed with 1001, and it returns within about
+    `config.drain_seconds` (+ 2 s for the drain's last requests, `chat.server.drain`) +
+    `config.shutdown_timeout` + `config.close_timeout` seconds.
+    `reuse_port` lets several processes listen on one port (`chat serve --workers`).
+    """
+    # Names this process among the cluster's instances (logs, events on the bus).
+    instance_id = secrets.token_hex(6)
+    passwords = Passwords(config.bcrypt_cost, queue=config.bcrypt_queue)
+    # What the root tasks survived (an event or a batch that raised): logged and counted,
+    # so that no client and no other instance can end this one (chat/core/task_failures.py).
+    failures = TaskFailures()
+    broadcaster = Broadcaster(failures=failures)
+    rate_limits = RateLimits(config, failures=failures)
+    # This server's own registry (never prometheus-client's global one); it reads the
+    # components' counters when scraped and starts no task.
+    metrics = Metrics(instance_id)
+    addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
+
+    async with open_store(config, serving=True) as store, open_storage(config) as storage:
+        tokens = Tokens(await load_signing_key(config, store), config.token_ttl)
+        lobby = await store.room_by_id(store.lobby_id)
+        assert lobby is not None, "the first migration creates the lobby"
+        bus = open_bus(config, store, instance_id)
+        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        # Sends what this instance commits to the others (none on the local bus), while
+        # presence hears any: a lone instance carries nothing.
+        carrier = Carrier(
+            bus, enabled=config.bus_carry, listening=lambda: presence.instance_count() > 1
+        )
+        writer = MessageWriter(
+            store,
+            broadcaster,
+            bus,
+            carrier=carrier,
+            commit_seconds=metrics.commit_seconds,
+            bus_lag_seconds=metrics.bus_lag_seconds,
+            failures=failures,
+        )
+        revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
+        notices = Notices(bus)
+        # Fed by the writer (each published batch) and by the notices (rooms joined).
+        activity = Activity(store, lobby.id, failures=failures)
+        writer.follow(activity.offer)
+        notices.watch(activity.on_notice)
+        # Web Push: fed by the writer too (each published batch, while anybody subscribed).
+        push_hosts = PushHosts(config.push_hosts)
+        vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
+        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
+        writer.follow(pusher.offer)
+        # Identical resumes and history reads in flight at once, made once: one task.
+        shared_reads = SharedReads(max_keys=MAX_KEYS if config.shared_reads else 0)
+        # A token's user, a room and a membership: asked at once, read in one query.
+        point_reads = PointReads(store)
+        # History from memory: fed by the writer (each published batch); its task sends
+        # its events and watches for erasures made without a server.
+        history_cache = HistoryCache(
+            store,
+            lambda: writer.position,
+            max_bytes=config.history_cache_mb * 1024 * 1024,
+        )
+        writer.follow(history_cache.offer)
+        service = ChatService(
+            store,
+            passwords,
+            tokens,
+            broadcaster,
+            writer,
+            revocations,
+            lobby=lobby,
+            max_text_chars=config.max_text_chars,
+            rate_limits=rate_limits,
+            notices=notices,
+            presence=presence,
+            activity=activity,
+            push=PushSubscriptions(store, vapid, push_hosts, pusher),
+            edit_window_s=config.edit_window,
+            shared_reads=shared_reads,
+            history_cache=history_cache,
+            point_reads=point_reads,
+        )
+        # Files (`chat.files`): the library starts no task; the collector is one.
+        files = FileLibrary(
+            store,
+            storage,
+            uploads_dir=config.data_dir / "uploads",
+            max_file_bytes=config.max_file_bytes,
+            user_quota_bytes=config.user_quota_bytes,
+            rate_limits=rate_limits,
+        )
+        await files.prepare()
+        # A user's data (`chat.app.accounts.data`): exports and erasures, no task of its own.
+        account_data = AccountData(
+            store,
+            storage,
+            passwords,
+            rate_limits=rate_limits,
+            exports_at_once=config.exports_at_once,
+            published=writer.committed_up_to,
+            revoked=revocations.revoked,
+            names_changed=history_cache.names_changed,
+        )
+        collector = FileCollector(store, storage, failures=failures)
+        # Retention (`chat.app.messages.retention`): one task; one instance of a cluster deletes at
+        # a time (its lease), and the rooms that lost messages hear of it.
+
+        async def tell_expired(room_id: int, up_to_id: int) -> None:
+            await history_cache.messages_expired(room_id)
+            frame = {"Type": "expired", "RoomID": room_id, "UpToID": up_to_id}
+            await notices.send_to_members(room_id, frame)
+
+        retention = RetentionTask(
+            store,
+            days=config.retention_days,
+            period=config.retention_period,
+            holder=instance_id,
+            after_files_detached=collector.sweep,
+            on_expired=tell_expired,
+            failures=failures,
+        )
+        # Search (`chat.app.messages.search`): the index's batches (SQLite) are one task.
+        indexer = SearchIndexer(store, failures=failures)
+        # Browser sessions (`chat.app.accounts.sessions`): state in the store only, no task.
+        sessions = BrowserSessions(
+            store,
+            tokens,
+            service,
+            token_ttl=config.session_token_ttl,
+            idle=config.session_idle,
+            remember=config.session_remember,
+        )
+        await passwords.prepare()
+        await trio.to_thread.run_sync(names.prepare)
+        await trio.to_thread.run_sync(validation.prepare_reactions)
+        hosts = HostPolicy(config)
+        # /readyz asks the probe whether the database answers, and `draining`, which the
+        # drain sets when it begins (or else the HTTP server when its own drain begins),
+        # whether the server is shutting down.
+        probe = DatabaseProbe(store)
+        draining = trio.Event()
+        app = create_app(
+            service,
+            hosts=hosts,
+            addresses=addresses,
+            max_body_bytes=config.max_body_bytes,
+            body_timeout=config.body_timeout,
+            metrics=metrics,
+            metrics_token=config.metrics_token,
+            probe=probe,
+            draining=draining,
+            sessions=sessions,
+            config=config,
+            files=files,
+            account_data=account_data,
+        )
+        http = HttpServer(
+            app,
+            shutdown_timeout=config.shutdown_timeout,
+            send_timeout=config.write_timeout,
+            draining=draining,
+        )
+        websocket = WebSocketServer(
+            service, broadcaster, revocations, config, hosts, addresses, sessions, draining=draining
+        )
+        metrics.collect_from(
+            ServerCollector(
+                broadcaster.stats,
+                writer,
+                websocket,
+                rate_limits,
+                store,
+                failures,
+                bus,
+                presence,
+                service.changes,
+                activity,
+                pusher.stats,
+                carrier,
+            )
+        )
+        metrics.registry.register(SharedReadsCollector(shared_reads.stats))
+        metrics.registry.register(BatchedReadsCollector(point_reads))
+        metrics.registry.register(HistoryCacheCollector(history_cache))
+        cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
+        front_door = FrontDoor(
+            config.host,
+            config.port,
+            http,
+            websocket,
+            reuse_port=reuse_port,
+            cap=cap,
+            addresses=addresses,
+        )
+        drain = Drain(config.drain_seconds, draining, websocket, front_door, http)
+
+        # The components' tree. Shielded once started, so that cancelling `serve` then
+        # reaches only the drain below; `serve` cancels it when the drain is over. (While
+        # starting, a cancellation reaches it directly: nothing to drain yet.)
+        tree = trio.CancelScope()
+
+        async def components(*, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+            with tree:
+                # The root nursery holds the long-lived components; none of them ever
+                # returns, so it ends only when `tree` is cancelled, and then waits for
+                # each to shut down.
+                async with trio.open_nursery() as root:
+                    await root.start(broadcaster.run)
+                    # The writer starts after the newest stored message; the bus then wakes
+                    # it for anything committed after that (it catches up once it listens).
+                    await root.start(writer.run)
+                    # Events from other instances, by type; a new kind of event adds an
+                    # entry here.
+                    events = route_events(
+                        {
+                            RATE_HITS: rate_limits.on_event,
+                            TOKENS_REVOKED: revocations.on_event,
+                            USER_NOTICE: notices.on_event,
+                            EVERYONE_NOTICE: notices.on_everyone_event,
+                            ROOM_NOTICE: notices.on_room_event,
+                            PRESENCE: presence.on_event,
+                            CARRIED: writer.on_carried_event,
+                            HISTORY_FORGET: history_cache.on_event,
+                        },
+                        failures,
+                    )
+
+                    def wake(position: int | None) -> None:
+                        # A (re)connected bus may have missed events: the windows go.
+                        history_cache.bus_woken(position)
+                        writer.wake(position)
+
+                    await root.start(bus.run, wake, events)
+                    await root.start(carrier.run)
+                    # Each instance's share of a limit depends on how many there are.
+                    await root.start(rate_limits.run, bus, presence.instance_count)
+                    await root.start(presence.run)
+                    await root.start(presence.announce)
+                    await root.start(activity.run)
+                    await root.start(pusher.run)
+                    await root.start(revocations.run)
+                    await root.start(collector.run)
+                    await root.start(retention.run)
+                    await root.start(indexer.run)
+                    await root.start(probe.run)
+                    await root.start(shared_reads.run)
+                    await root.start(point_reads.run)
+                    await root.start(history_cache.run, bus)
+                    await root.start(http.run)
+                    listeners = await root.start(front_door.run)
+                    address = listeners[0].socket.getsockname()[:2]
+                    where = format_address(address)
+                    log.info(
+                        "listening on http://%s and ws://%s/ (one port), data in %s,"
+                        " instance %s, bus: %s",
+                        where,
+                        where,
+                        describe_database(config),
+                        instance_id,
+                        bus.description,
+                    )
+                    task_status.started(address)
+
+        # Holds the components' one task; ends when it does (cancelled by the `finally`
+        # below, or failed).
+        async with trio.open_nursery() as shutdown:
+            address = await shutdown.start(components)
+            tree.shield = True  # no checkpoint since it started: nothing slipped through
+            task_status.started(address)
+            try:
+                await trio.sleep_forever()
+            finally:
+                # Reached when `serve` is cancelled, or when a component failed (the
+                # nursery cancels us): only a running tree drains.
+                if shutdown.child_tasks:
+                    with trio.CancelScope(shield=True):
+                        await drain.run()  # bounded: config.drain_seconds
+                tree.cancel()  # the second step: each component's own shutdown
+    raise AssertionError("the shutdown nursery only ends by cancellation")
