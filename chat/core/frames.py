@@ -11,6 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# The close codes the server sends (RFC 6455, 7.4.1), declared once.
+CLOSE_GOING_AWAY = 1001
+#: Never sent: the connection ended without a close frame (what a session's end reports).
+CLOSE_ABNORMAL = 1006
+#: A client that broke the rules, or whose token or session was refused or revoked.
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_INTERNAL_ERROR = 1011
+#: Sent to every client when the server drains before a restart (`chat.server.drain`):
+#: connect again (to another instance) and resume.
+CLOSE_SERVICE_RESTART = 1012
+
 _TEXT_FIN = 0x81  # FIN + opcode 1 (text)
 
 

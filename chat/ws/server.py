@@ -39,13 +39,14 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from chat.app.accounts.auth import bearer_token
-from chat.app.accounts.revocations import CLOSE_POLICY_VIOLATION, Revocations
+from chat.app.accounts.revocations import Revocations
 from chat.app.accounts.sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions
 from chat.app.messages.broadcaster import Broadcaster
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.errors import ChatError, InvalidInput, InvalidToken, RateLimited, Unavailable
+from chat.core.frames import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
 from chat.core.records import Identity
@@ -57,7 +58,7 @@ from chat.net.replay_stream import ReplayStream, close_gently
 from chat.ws.direct import DirectMessages, is_direct_frame
 from chat.ws.dispatch import Dispatcher
 from chat.ws.rooms import RoomProtocol
-from chat.ws.session.client_session import CLOSE_SERVICE_RESTART, ClientSession, Registry
+from chat.ws.session.client_session import ClientSession, Registry
 from chat.ws.session.frame_limits import FrameLimits
 from chat.ws.session.outbox import OutboxSettings
 from chat.ws.standins import forget_handshake

@@ -40,10 +40,10 @@ from chat.core.errors import (
     RateLimited,
     Unavailable,
 )
-from chat.core.frames import dumps
+from chat.core.frames import CLOSE_POLICY_VIOLATION, dumps
 from chat.core.records import Identity
 from chat.store import Message, Room
-from chat.ws.session.client_session import CLOSE_POLICY_VIOLATION, ClientSession
+from chat.ws.session.client_session import ClientSession
 
 INCORRECT_ARGUMENT = (1, "Incorrect argument.")
 OPERATORS_ONLY = (2, "Operators only.")

@@ -34,6 +34,7 @@ import trio
 
 from chat.bus import tell_others
 from chat.core.errors import Unavailable
+from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ TOKENS_REVOKED = "tokens-revoked"
 #: Why a token or a session was refused: the HTTP 401's error, the close frame's reason.
 TOKEN_REVOKED = "token has been revoked"
 ACCOUNT_DELETED = "account deleted"
-#: RFC 6455's close code for a policy violation, as for any other refused token.
-CLOSE_POLICY_VIOLATION = 1008
 
 
 class Session(Protocol):

@@ -66,13 +66,18 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from chat.app.messages.broadcaster import Broadcaster, Encoder, Subscription, Topic
-from chat.core.frames import text_frame
+from chat.core.frames import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
+    text_frame,
+)
 from chat.core.records import Identity
-from chat.ws.session.closing import CLOSE_INTERNAL_ERROR, CLOSE_SERVICE_RESTART, SessionClosing
+from chat.ws.session.closing import SessionClosing
 from chat.ws.session.contracts import FrameHandler, Registry, SessionConnection
 from chat.ws.session.frame_limits import FrameLimits
 from chat.ws.session.held_frames import HeldFrames
-from chat.ws.session.limits import CLOSE_POLICY_VIOLATION, MAX_REFUSALS, SessionLimits
+from chat.ws.session.limits import MAX_REFUSALS, SessionLimits
 from chat.ws.session.outbox import Outbox, OutboxSettings, WriteStream
 from chat.ws.session.request_order import RequestOrder
 from chat.ws.session.requests import SessionRequests

@@ -31,19 +31,17 @@ import logging
 from typing import Protocol
 
 from chat.app.messages.broadcaster import Broadcaster
-from chat.core.frames import text_frame
+from chat.core.frames import (
+    CLOSE_ABNORMAL,
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    text_frame,
+)
 from chat.ws.session.contracts import FrameHandler, SessionConnection
-from chat.ws.session.limits import CLOSE_POLICY_VIOLATION
 from chat.ws.session.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-CLOSE_GOING_AWAY = 1001
-#: Sent to every client when the server drains before a restart (`chat.server.drain`): connect
-#: again (to another instance) and resume.
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_ABNORMAL = 1006  # never sent: the connection ended without a close frame
-CLOSE_INTERNAL_ERROR = 1011
 
 
 class _Session(Protocol):

@@ -15,11 +15,9 @@ from typing import Protocol
 import trio
 
 from chat.core.errors import ChatError, RateLimited, Unavailable
+from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.ws.session.contracts import FrameHandler
 from chat.ws.session.frame_limits import Allowance, FrameLimits
-
-#: The close code for a client that broke the rules (RFC 6455: policy violation).
-CLOSE_POLICY_VIOLATION = 1008
 
 #: A connection that collects more rate-limit refusals than this within
 #: `REFUSAL_WINDOW_S` is closed (1008): it is not slowing down.

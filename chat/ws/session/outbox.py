@@ -43,11 +43,11 @@ from typing import Protocol
 import trio
 from trio_websocket import CloseReason
 
+from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.ws.stream import Written
 
 log = logging.getLogger(__name__)
 
-CLOSE_POLICY_VIOLATION = 1008
 
 #: How long the writer waits for more frames once its queue is empty before it ends:
 #: long enough that a client the fast path keeps missing (a busy room, a full socket)
