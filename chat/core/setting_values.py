@@ -4,7 +4,10 @@ raising `ValueError` with what it expects (`chat.core.config` adds which setting
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from chat.core.push_hosts import parse_entry
@@ -267,3 +270,14 @@ def metrics_token(text: str) -> str | None:
     if not text.isascii() or not text.isprintable() or " " in text:
         raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value: its field, flag, environment variable and documentation."""
+
+    field: str
+    env: str
+    flag: str | None
+    parse: Callable[[str], Any]
+    help: str
