@@ -1,8 +1,7 @@
-"""Browser sessions (chat/app/accounts/sessions.py, chat/http/sessions.py): a cookie instead of a
-token
-in a URL, rotated at every refresh, reuse of a rotated secret detected, CSRF refused, and
-the WebSocket signed in by the cookie or by its first frame. Each test runs on SQLite and
-on PostgreSQL (the `server` fixture)."""
+"""Browser sessions (chat/app/accounts/sessions.py, chat/http/sessions.py): a cookie instead
+of a token in a URL, rotated at every refresh, reuse of a rotated secret detected, CSRF
+refused, and the WebSocket signed in by the cookie or by its first frame. Each test runs on
+SQLite and on PostgreSQL (the `server` fixture)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The writer (`MessageWriter`) hands each batch it commits to `Carrier.carry`, whi
 waits; the carrier's task (`Carrier.run`) packs everything handed to it since its last
 send into as few payloads as fit the bus (`chat.bus.carried.pack`) and sends them
 (`Bus.send_carried`). The other instances publish what it carries without reading the
-table (issue 27: before, every instance read every other instance's messages back).
+table, instead of reading every other instance's messages back from it.
 
 Nothing depends on a payload arriving: the table stays the source of truth. A payload
 that cannot be sent (the bus is away) or that was never sent (this instance died after its
@@ -13,10 +13,10 @@ commit) leaves a gap in the positions that the receivers see and fill from the t
 for it, on Redis the position announced after the commit or the poll does.
 
 So an instance that hears no other (`listening` says so: presence knows every live
-instance, `chat.app.presence.tracker`) carries nothing. A lone instance on PostgreSQL would
-otherwise
-encode every batch for nobody, send it, and hear it back on its own listening connection
-(issue 27: a tenth of its CPU per delivery in fanout-100). An instance that starts is
+instance, `chat.app.presence.tracker`) carries nothing. A lone instance on PostgreSQL
+would otherwise encode every batch for nobody, send it, and hear it back on its own
+listening connection (a tenth of its CPU per delivery in fanout-100). An instance that
+starts is
 heard within moments (its first presence snapshot goes out as it starts); until then it
 finds what it was not carried in the table, woken as always.
 

@@ -1,10 +1,9 @@
 """Configuration: one frozen `Config`, built from command-line flags and ``CHAT_*`` variables.
 
 This is the only module that reads the environment. Every setting is declared once, in
-`chat.core.settings.SETTINGS` (its parser in `chat.core.setting_values`); the command-line flags,
-the
-environment variable names and the README's table all come from that list, so they cannot
-drift apart. Flags win over the environment, which wins over the defaults.
+`chat.core.settings.SETTINGS` (its parser in `chat.core.setting_values`); the command-line
+flags, the environment variable names and the README's table all come from that list, so
+they cannot drift apart. Flags win over the environment, which wins over the defaults.
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
     bus_url: str | None = None
-    #: Whether committed messages and changes travel on the bus (issue 27); off, every
+    #: Whether committed messages and changes travel on the bus; off, every
     #: instance reads every other's from the table (`chat.bus.carrier`).
     bus_carry: bool = True
     #: Whether identical resumes and history reads in flight at once are read once

@@ -1,4 +1,4 @@
-"""Checks for what moderators send (issue 25): reasons, topics, roles, slow mode, and
+"""Checks for what moderators send: reasons, topics, roles, slow mode, and
 the time a ban or mute ends. Each returns the clean value or raises `InvalidInput`
 naming the field, as `chat.core.validation` does for everything else."""
 

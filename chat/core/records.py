@@ -160,7 +160,7 @@ class Room:
     topic: str = ""
     slow_mode_seconds: int = 0
     #: Days the room keeps its messages (None: as the server does, `CHAT_RETENTION_DAYS`);
-    #: set by its owners (issue 26, `chat.app.messages.retention`).
+    #: set by its owners (`chat.app.messages.retention`).
     retention_days: int | None = None
 
 

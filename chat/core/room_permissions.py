@@ -1,4 +1,4 @@
-"""Who may do what in a room (issue 25): the one table `chat.app.rooms.moderation` checks,
+"""Who may do what in a room: the one table `chat.app.rooms.moderation` checks,
 and docs/SECURITY.md prints.
 
 Ranks: member < moderator < owner < operator (a server admin, who acts as an owner in

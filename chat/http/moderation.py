@@ -1,4 +1,4 @@
-"""Running a room (issue 25): roles, leaving, removals, bans, mutes, settings and the
+"""Running a room: roles, leaving, removals, bans, mutes, settings and the
 audit log; the rules are `chat.app.rooms.moderation`'s.
 
 - ``PUT /room/{roomID}/members/{UID}``  {"Role"}             -> 200 {"RoomID", "UID", "Role"}

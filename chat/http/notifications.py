@@ -1,4 +1,4 @@
-"""Notification levels over HTTP (issue 23): how much the caller wants to hear of one of
+"""Notification levels over HTTP: how much the caller wants to hear of one of
 their rooms. `GET /rooms/details` shows every room's level too ("Notifications").
 
 - ``GET /room/{roomID}/notifications``            -> 200 {"RoomID", "Level"}

@@ -1,4 +1,4 @@
-"""Finding people (issue 12): ``GET /users?prefix=al`` -> 200 [{"UID", "Username",
+"""Finding people: ``GET /users?prefix=al`` -> 200 [{"UID", "Username",
 "Online"}, ...], online meaning connected to any instance of the cluster
 (`chat.app.presence.tracker`)."""
 

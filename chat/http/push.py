@@ -1,4 +1,4 @@
-"""Web Push over HTTP (issue 23): the key browsers subscribe with, and registering them.
+"""Web Push over HTTP: the key browsers subscribe with, and registering them.
 
 - ``GET /push/key``                                          -> 200 {"publicKey"}
 - ``POST /push/subscriptions`` {"endpoint", "keys": {"p256dh", "auth"}} -> 201

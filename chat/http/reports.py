@@ -1,4 +1,4 @@
-"""Reports of messages (issue 25; `chat.app.messages.reports` decides).
+"""Reports of messages (`chat.app.messages.reports` decides).
 
 - ``POST /reports`` {"MessageID", "Reason"}          -> 201 report (200: reported before)
 - ``GET /room/{roomID}/reports?status=&before=&limit=`` -> 200 [report, ...] (moderators)

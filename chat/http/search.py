@@ -1,4 +1,4 @@
-"""Searching messages (issue 24): ``GET /search?q=...`` -> 200 [message + Snippet, ...],
+"""Searching messages: ``GET /search?q=...`` -> 200 [message + Snippet, ...],
 newest first. What a query means and who finds what: `chat.app.messages.search`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``chat audit``: the audit log of running rooms (issue 25), newest first, from the
+"""``chat audit``: the audit log of running rooms, newest first, from the
 command line, one line per entry (or JSON with ``--json``), read from the database the
 server uses (it may be running)."""
 

@@ -18,7 +18,7 @@ two callbacks that are both ready.
 It also drops cancelled timers from the loop's heap, as asyncio's own loop does
 (`_dropping_cancelled_timers`): trio-asyncio keeps a cancelled timer until it would have
 fired, and asyncpg sets two timers per query and cancels both, one of them for five
-minutes. By count, that was more than half of issue 27's soak's growth (80 MB per
+minutes. By count, that was more than half of the soak's growth (80 MB per
 instance, flat only once the first timers fell due).
 
 And it checks a callback's type only in debug mode, as asyncio's own loop does:
@@ -114,7 +114,7 @@ def _dropping_cancelled_timers(timers: list[asyncio.TimerHandle]) -> Callable[[A
     connection goes back to the pool, the pool's idle timeout (its default
     `max_inactive_connection_lifetime`, 300 s). At a thousand queries a second that is
     300,000 dead timers, about 45 MB of Python objects per instance, growing for five
-    minutes until the first fall due: issue 27's soak (docs/PERFORMANCE.md, "Memory over
+    minutes until the first fall due: the soak (docs/PERFORMANCE.md, "Memory over
     a soak").
 
     Bound: at most about twice the live timers, plus `MIN_CANCELLED_TIMERS`. Each

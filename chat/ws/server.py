@@ -2,9 +2,8 @@
 
 - ``/``: TokenTalker; the token is optional (or sent later as ``auth <token>``).
 - ``/ws``: the room protocol; a token is required: ``?token=``, a header, the browser
-  session's cookie (`chat.app.accounts.sessions`), or, connecting to ``/ws?auth=frame``, a first
-  frame
-  ``{"Type": "auth", "Token": "..."}`` within `AUTH_FRAME_TIMEOUT_S`.
+  session's cookie (`chat.app.accounts.sessions`), or, connecting to ``/ws?auth=frame``, a
+  first frame ``{"Type": "auth", "Token": "..."}`` within `AUTH_FRAME_TIMEOUT_S`.
 - ``/v1/ws``: the support protocol; the token is optional (or sent as ``message.auth``).
 
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support

@@ -44,9 +44,8 @@ Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_rea
 (above), and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
 (`chat.ws.standins.forget_handshake`). pyproject.toml pins both ranges.
 tests/test_websocket_seam.py fails by name when the installed libraries differ in any of
-these, and
-tests/test_websocket_reader.py runs upstream's reader and ours on the same scripted
-connections and compares what they did; test_front_door, test_shutdown,
+these, and tests/test_websocket_reader.py runs upstream's reader and ours on the same
+scripted connections and compares what they did; test_front_door, test_shutdown,
 test_ws_protocol_errors and test_idle_connections cover the seam with real clients.
 
 Resource handling: the caller of `read_upgrade_request` owns the stream and closes it

@@ -2,10 +2,9 @@
 
 bcrypt is deliberately slow (about 0.25 s at cost 12), so it never runs on the Trio
 thread: every hash and check goes to a worker thread, at most `workers` at a time,
-queued fairly by client address (`chat.app.limits.password_queue`). Unknown users are checked
-against a dummy
-hash of the same cost, so the answer takes as long as for a real user with a wrong
-password and response times do not reveal which names exist.
+queued fairly by client address (`chat.app.limits.password_queue`). Unknown users are
+checked against a dummy hash of the same cost, so the answer takes as long as for a real
+user with a wrong password and response times do not reveal which names exist.
 
 Tokens carry ``sub`` (the user id, as a string), ``name``, ``iat``, ``exp`` and ``ver``, the
 user's token version when it was issued. Verification accepts HS256 only (``alg: none``

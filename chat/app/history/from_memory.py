@@ -1,6 +1,6 @@
 """History from memory: `history N`, `/ws` resumes, the page an ``enter`` carries and
 the pages of `GET /messages` (the first, and older, newer and around ones within reach)
-answered from the newest messages of active rooms (issue 27, item 2).
+answered from the newest messages of active rooms.
 
 The windows (`chat.app.history.windows`) follow the writer's stream (`MessageWriter.follow`):
 every message and change committed anywhere in the cluster reaches them in position

@@ -1,6 +1,6 @@
 """The newest messages of active rooms, in memory, kept exact by the stream of commits.
 
-Issue 27, item 2 (history from memory): the data structure; `chat.app.history.from_memory` opens
+The data structure; `chat.app.history.from_memory` opens
 the windows and answers from them. `RoomWindow` holds the newest messages of one room as they are
 now (edited, deleted, reacted to) and the changes made to any of the room's messages
 after it opened; `RecentHistory` holds the windows of the rooms asked about lately,
@@ -39,7 +39,7 @@ MAX_ROOMS = 1000
 #: What a held message or change costs besides its text, in bytes: the record, its
 #: dates, its entries in the window's list and dict. On the high side on purpose, so the
 #: ceiling holds: tracemalloc measured about 400 bytes per short message, text included
-#: (2,000 messages of about 35 characters, 2026-11-25). Each reaction or file adds
+#: (2,000 messages of about 35 characters). Each reaction or file adds
 #: `PART_BYTES`.
 ITEM_BYTES = 600
 PART_BYTES = 200

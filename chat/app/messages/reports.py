@@ -1,4 +1,4 @@
-"""Reports of messages (issue 25): anyone who may read a message may report it to the
+"""Reports of messages: anyone who may read a message may report it to the
 room's moderators (one report per reporter and message); its moderators and owners, or
 the server's operators, see and decide them. Decisions go to the audit log.
 

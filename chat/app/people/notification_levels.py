@@ -1,4 +1,4 @@
-"""How much each user wants to hear of each of their rooms (issue 23): every message
+"""How much each user wants to hear of each of their rooms: every message
 ("all"), only the ones that mention them ("mentions"), or nothing ("none").
 
 A level decides what is pushed to a user who is not connected, and what the browser

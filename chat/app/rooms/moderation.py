@@ -1,4 +1,4 @@
-"""Running a room (issue 25): roles, leaving, removals, bans, mutes, settings, moderators'
+"""Running a room: roles, leaving, removals, bans, mutes, settings, moderators'
 deletions and the audit log, checked against `chat.core.room_permissions`' table.
 
 Every change is committed (with its audit entry, in the same transaction: the store's)

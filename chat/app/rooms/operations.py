@@ -90,7 +90,7 @@ class RoomOperations:
 
         A room read again as it was is the same object while anyone holds it
         (`_rooms_held`): every /ws connection in a room keeps the room it entered, and
-        100,000 copies of the lobby were a fifth of a KiB each (issue 27)."""
+        100,000 copies of the lobby were a fifth of a KiB each."""
         return self._held(room_id, await self.store.room_by_id(room_id))
 
     def _held(self, room_id: int, room: Room | None) -> Room:
@@ -116,7 +116,7 @@ class RoomOperations:
     async def member_room(self, identity: Identity, room_id: int) -> Room:
         """A room the caller may read and write: one they are a member of, the lobby, or
         (for operators) any support thread."""
-        # One read for both: every request to a room makes it (issue 27: a reconnection
+        # One read for both: every request to a room makes it (a reconnection
         # storm enters rooms by the thousand).
         found = await self.point_reads.memberships.get((room_id, identity.user_id))
         read, member = found if found is not None else (None, False)

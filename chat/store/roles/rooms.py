@@ -122,7 +122,7 @@ class Support(Protocol):
 
 
 class Moderation(Protocol):
-    """Running a room (issue 25; chat/store/shared/moderation.py): members' roles,
+    """Running a room (chat/store/shared/moderation.py): members' roles,
     removals, bans and mutes (`kind` "ban" or "mute"), a room's settings, and the
     append-only audit log. Each change is one transaction with its audit entry; one that
     changes nothing writes no entry."""

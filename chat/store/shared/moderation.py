@@ -1,4 +1,4 @@
-"""Running a room (issue 25): roles, removals, bans, mutes, settings and the audit log,
+"""Running a room: roles, removals, bans, mutes, settings and the audit log,
 as SQL both stores run. Each write is one transaction that locks the room's row first
 (`LOCK_ROOM_SQL`, PostgreSQL; SQLite has one writer), so two moderators at once cannot,
 say, both step down and leave a room without an owner; its audit entry is written in the

@@ -1,4 +1,4 @@
-"""Reports of messages (issue 25), as SQL both stores run: one report per reporter and
+"""Reports of messages, as SQL both stores run: one report per reporter and
 message, read with the message as it is now."""
 
 from __future__ import annotations

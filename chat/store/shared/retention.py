@@ -1,4 +1,4 @@
-"""Retention (issue 26; chat/app/messages/retention.py): the rooms whose oldest messages may have
+"""Retention (chat/app/messages/retention.py): the rooms whose oldest messages may have
 expired, deleting a room's oldest messages in small batches, and the lease that lets one
 instance at a time do it. The SQL both stores run, with their placeholders."""
 

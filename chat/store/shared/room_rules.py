@@ -1,4 +1,4 @@
-"""The rules a room puts on each message stored in it (issue 25): who may send, who is
+"""The rules a room puts on each message stored in it: who may send, who is
 muted, and slow mode. Checked by `Messages.add_messages` in the transaction that stores
 the batch, so an instance whose view is a moment old (a removal, a mute or a setting
 made on another instance) still cannot store what the room no longer takes.
