@@ -15,7 +15,8 @@ gap that no carried payload fills in time reads the gap from the table
 listener reconnecting, Redis restarting) loses nothing: the next one, or the catch-up
 every bus does after it (re)connects, reads the same rows.
 
-Implementations, one module each, behind one interface (`Bus`):
+Implementations, one module each, behind one interface (`Bus`), that do not know each
+other; `chat.bus.opening.open_bus` picks the one the configuration names:
 
 - `LocalBus` (`chat.bus.local`): one instance (SQLite): nobody to tell.
 - `PostgresBus` (`chat.bus.postgres`, the default on PostgreSQL): LISTEN/NOTIFY on a

@@ -1,2 +1,4 @@
-"""Files shared in messages: where their bytes live (`storage`), and how they are
-uploaded, checked, served and collected (the modules beside it)."""
+"""Files shared in messages, an adapter: where their bytes live (`storage`: a directory or
+S3-compatible object storage, opened by `opening`), how an upload is received and checked
+(`uploads`, `sniffing`), thumbnails (`thumbnails`) and the task that removes files nobody
+needs (`collector`). Who may read a file is the application's (`chat.app.messages.files`)."""

@@ -1,1 +1,3 @@
-"""HTTP: the Quart-Trio app (routes only, no tasks) and the Hypercorn connection server."""
+"""HTTP, a front door: the Quart-Trio app (`app`: routes only, no tasks, one module per
+resource translating requests into `chat.app.service.ChatService` calls) and the Hypercorn
+connection server (`server`). It does not know the WebSocket door (`chat.ws`)."""

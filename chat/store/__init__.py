@@ -1,7 +1,9 @@
-"""Storage: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`, `Messages`,
-`History`, `Changes`, `Search`, `Operations` and more; `Store` is all of them), the records
-they hand out, an embedded SQLite backend (`sqlite/`) and a PostgreSQL backend
-(`postgres/`)."""
+"""Storage, an adapter: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`,
+`Messages`, `History`, `Changes`, `Search`, `Operations` and more; `Store` is all of them),
+an embedded SQLite backend (`sqlite/`) and a PostgreSQL backend (`postgres/`) that do not
+know each other, the SQL they share (`shared/`), and two ways of making fewer reads
+(`single_flight`, `batched_point_reads`). The records they hand out are the core's
+(`chat.core.records`), re-exported here."""
 
 from __future__ import annotations
 
