@@ -5,13 +5,53 @@ each test gets a schema of its own, already migrated (tests/postgres_schemas.py:
 from an earlier test of the same process, put back as the migrations left it), or an
 empty one with the `unmigrated` mark (tests of the migrations). Without the variable they
 are skipped, except with CI=true, where they fail.
+
+Tiers: every test gets exactly one of four markers (pyproject.toml registers them), so
+that `pytest -m unit` is the quick loop and the others can run apart:
+
+    unit     nothing outside this process: no server, no database (not even a SQLite
+             file), no network, no child process; pure code, and the application's
+             parts on in-memory fakes
+    server   one real server or database (SQLite file or PostgreSQL: every test
+             parametrized over `database_url` is here), or a real program run (the
+             `chat` command, ruff, mypy...), on one instance
+    browser  drives Chromium (tests/browser.py)
+    cluster  several instances or processes: nginx, Redis, the bus between instances
+
+A test's tier is decided at collection (`_tier` below), the first answer winning:
+
+ 1. a tier marker of its own (`pytestmark = pytest.mark.server`, or on the function);
+ 2. `TIER_EXCEPTIONS`, by file or by test: where the rule below gets it wrong;
+ 3. `SIGNS`, looked at for browser, then cluster, then server: a test shows a tier's
+    signs if its file matches one of the tier's patterns (test_browser*.py,
+    test_cluster*.py...), if it uses one of the tier's fixtures (directly or through
+    other fixtures: `server` and `clients` bring `database_url`), or if its code names
+    one of the tier's helpers (start_server, open_store, open_cluster, in_browser...:
+    the test function, the functions inside it, and its own module's functions it
+    calls). So a test of test_browser_cluster.py is browser, and one with the `server`
+    fixture that also calls open_cluster is cluster;
+ 4. none of these: unit.
+
+Collection fails (pytest.UsageError) if a test ends up with no tier marker or with more
+than one. And the unit tier is checked, not trusted: with CHAT_TEST_GUARD_UNIT=1, every
+unit test runs with internet sockets, bind/connect, name lookups, SQLite files and child
+processes refused (tests/unit_guard.py), and fails if it tried one. A new fixture or
+helper that starts something belongs in `SIGNS`; a test the guard fails that no sign
+can tell, in `TIER_EXCEPTIONS`:
+
+    CHAT_TEST_GUARD_UNIT=1 pytest -m unit -p no:cacheprovider
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
+from types import CodeType
 
 import pytest
 import trio
@@ -26,6 +66,8 @@ from support import (
     start_server,
     throwaway_postgres_schema,
 )
+from unit_guard import ENV as GUARD_ENV
+from unit_guard import UnitGuard
 
 from chat.core.config import Config
 
@@ -69,6 +111,174 @@ def pytest_configure(config: pytest.Config) -> None:
         "unmigrated: the test's PostgreSQL schema is empty (a test of the migrations),"
         " not migrated already",
     )
+    if os.environ.get(GUARD_ENV) == "1":
+        config.pluginmanager.register(UnitGuard(), "unit_guard")
+
+
+# The tiers: the module's docstring has the rule, `_tier` applies it.
+TIERS = ("unit", "server", "browser", "cluster")
+
+
+@dataclass(frozen=True)
+class _Signs:
+    """What puts a test in a tier: its file's name (a pattern), a fixture it uses (directly
+    or through other fixtures: item.fixturenames), or a helper its code names."""
+
+    files: tuple[str, ...] = ()
+    fixtures: frozenset[str] = frozenset()
+    helpers: frozenset[str] = frozenset()
+
+
+# Looked at in this order: the first tier whose signs a test shows is its tier.
+SIGNS = {
+    "browser": _Signs(
+        files=("test_browser*.py",),
+        helpers=frozenset({"in_browser", "in_own_browser"}),  # tests/browser.py
+    ),
+    "cluster": _Signs(
+        files=("test_cluster*.py", "test_nginx.py", "test_workers.py", "test_rolling_restart.py"),
+        fixtures=frozenset(
+            {
+                "pair",  # two instances (test_presence, test_login_limits, test_typing...)
+                "pair_on_either_bus",
+                "instances",
+                "trio_of_instances",
+                "workers",  # `chat serve --workers`
+                "site",  # nginx in front of instances
+                "sharing",
+                "redis",  # a Redis of the test's own
+                "bus",
+                "bus_url",
+            }
+        ),
+        helpers=frozenset(
+            # tests/cluster.py's, and the Redis bus itself (chat/bus/redis.py)
+            {
+                "open_cluster",
+                "open_workers",
+                "start_nginx",
+                "start_redis",
+                "running_redis",
+                "RedisBus",
+            }
+        ),
+    ),
+    "server": _Signs(
+        fixtures=frozenset(
+            {
+                "database_url",  # SQLite or PostgreSQL: config, server, clients... use it
+                "postgres_config",
+                "postgres_url",
+                "target_url",
+                "pg",  # a PostgreSQL of the test's own
+                "own_postgres_template",
+                "sqlite_config",
+                "sqlite_server",
+                "small_server",
+                "own_server",
+                "proxied",
+                "slow_reads",
+                "world",  # test_messages_contract: a real store, or its fake
+                "fuzzed",
+                "s3_server",  # moto's S3 server (tests/s3_server.py)
+                "push",  # a push service on loopback (tests/push_service.py)
+                "held",  # connections held open to a server
+                "refusing_port",
+            }
+        ),
+        helpers=frozenset(
+            {
+                # a server in this process, or `chat serve` in another (tests/support.py,
+                # tests/cluster.py)
+                "start_server",
+                "StoppableServer",
+                "start_instance",
+                "start_process",
+                # a store on a real database
+                "open_store",
+                "sqlite3",
+                "pg_connection",
+                "postgres_url_or_skip",
+                "throwaway_postgres_schema",
+                "migrated_postgres_schema",
+                # a child process: the `chat` command, ruff, mypy, pytest, nginx -t...
+                "run_chat",
+                "run_process",
+                "subprocess",
+            }
+        ),
+    ),
+}
+
+# Tests whose tier the signs get wrong: by file ("test_x.py") or by test
+# ("test_x.py::test_y", every parametrization of it).
+TIER_EXCEPTIONS = {
+    # its `storage` is a directory or S3, the latter's server asked for by name
+    # (request.getfixturevalue), which item.fixturenames cannot see
+    "test_storage_contract.py": "server",
+}
+
+
+def _names_in_code(function: Callable[..., object]) -> set[str]:
+    """The global and attribute names `function`'s code uses, with those of the functions
+    defined inside it and of its own module's functions it calls, recursively."""
+    names: set[str] = set()
+    todo, seen = [function], set()
+    while todo:
+        function = inspect.unwrap(todo.pop())
+        code = getattr(function, "__code__", None)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        codes, used = [code], set()
+        while codes:
+            inner = codes.pop()
+            used.update(inner.co_names)
+            codes.extend(const for const in inner.co_consts if isinstance(const, CodeType))
+        names |= used
+        module = function.__module__
+        for name in used:
+            called = function.__globals__.get(name)
+            if inspect.isfunction(called) and called.__module__ == module:
+                todo.append(called)
+    return names
+
+
+def _tier(item: pytest.Item) -> str:
+    """The tier of `item` by the rule of the module's docstring (steps 2 to 4)."""
+    path = item.path.name
+    for key in (f"{path}::{getattr(item, 'originalname', item.name)}", path):
+        if key in TIER_EXCEPTIONS:
+            return TIER_EXCEPTIONS[key]
+    fixtures = set(getattr(item, "fixturenames", ()))
+    function = getattr(item, "obj", None)
+    helpers = _names_in_code(function) if callable(function) else set()
+    for tier, signs in SIGNS.items():
+        if (
+            any(fnmatch(path, pattern) for pattern in signs.files)
+            or fixtures & signs.fixtures
+            or helpers & signs.helpers
+        ):
+            return tier
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every test its tier marker; fail collection if one has none, or several."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(_tier(item))
+    wrong = []
+    for item in items:
+        tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
+        if len(tiers) != 1:
+            wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one tier marker of {', '.join(TIERS)}"
+            " (tests/conftest.py):\n" + "\n".join(wrong)
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
