@@ -5,7 +5,7 @@ The mix is Mattermost's: its load-test agent (mattermost-load-test-ng, the
 random with fixed relative frequencies measured on customers' servers, and waits
 between two actions a think time drawn uniformly from [MinIdleTimeMs, 2 AvgIdleTimeMs -
 MinIdleTimeMs), 1 s and 20 s on average by default. Each action here is what chat's
-browser client does for the same thing (chat/static/app.js), and its latency runs until
+browser client does for the same thing (chat/static/), and its latency runs until
 the answer, or the user's own copy, arrives:
 
 - switch (SwitchChannel 6.52 + OpenDirectOrGroupChannel 0.98: 7.50): `read` of the
@@ -65,7 +65,7 @@ ACTIONS = ["connect", *(name for name, _ in MIX)]
 THINK_MIN_S, THINK_MEAN_S = 1.0, 20.0
 #: An action not answered in this time is an error (and the user goes on).
 ACTION_TIMEOUT_S = 10.0
-#: The browser client's page of history (HISTORY_PAGE in chat/static/app.js).
+#: The browser client's page of history (HISTORY_PAGE in chat/static/timeline.js).
 PAGE = 50
 #: Frames no action waits for, recognised by their first bytes and never decoded: the
 #: generator's CPU goes to the frames that answer (at thousands of users, a room's

@@ -25,9 +25,9 @@ from chat.core.config import Config
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
 
 #: How long the page waits for the server to confirm a message before it offers Retry
-#: (chat/static/app.js).
-_APP_JS = (Path(chat.__file__).parent / "static" / "app.js").read_text()
-NO_ANSWER_MS = int(re.search(r"const NO_ANSWER_MS = ([\d_]+);", _APP_JS)[1].replace("_", ""))
+#: (chat/static/sending.js).
+_SENDING = (Path(chat.__file__).parent / "static" / "sending.js").read_text()
+NO_ANSWER_MS = int(re.search(r"const NO_ANSWER_MS = ([\d_]+);", _SENDING)[1].replace("_", ""))
 
 
 def _texts_sent(client: Client) -> list[dict[str, Any]]:

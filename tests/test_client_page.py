@@ -21,6 +21,27 @@ async def test_the_root_path_serves_the_client_page(server: Server) -> None:
     assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
 
 
+async def test_every_module_the_page_imports_is_served(server: Server) -> None:
+    # app.js is the page's one script tag; the rest of the client comes in by its imports
+    # (socket.js, timeline.js, sending.js...), each of which must be one of the files served.
+    import re
+
+    imported = re.compile(r'^import\s[^;]*?\sfrom\s*"\./([^"]+)";', re.M)
+    served: set[str] = set()
+    waiting = ["app.js"]
+    async with http_client(server) as client:
+        while waiting:
+            name = waiting.pop()
+            if name in served:
+                continue
+            response = await client.get(f"/static/{name}")
+            assert response.status_code == 200, name
+            assert "javascript" in response.headers["content-type"], name
+            served.add(name)
+            waiting += imported.findall(response.text)
+    assert {"state.js", "socket.js", "rooms.js", "timeline.js", "sending.js"} <= served
+
+
 async def test_the_page_forbids_inline_scripts(server: Server) -> None:
     async with http_client(server) as client:
         page = await client.get("/")

@@ -412,8 +412,9 @@ async def test_rate_limits_off_turns_the_frame_limits_off(
 async def test_the_defaults_let_a_browser_like_session_through(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    # What chat/static/app.js sends, faster than a busy person: a resume on connecting,
-    # rooms clicked through, a read marker on each arrival, typing, keep-alive pings.
+    # What the browser client (chat/static/) sends, faster than a busy person: a resume on
+    # connecting, rooms clicked through, a read marker on each arrival, typing, keep-alive
+    # pings.
     server, user = await limited_server(nursery, config, "busy")
     room_id = await create_room(server, user, "elsewhere")
     async with open_clients(server) as clients:

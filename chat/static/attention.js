@@ -4,9 +4,10 @@
 // following each room's notification level, which a menu in the room's header sets.
 // Clicking a notification opens the room at that message.
 //
-// app.js lends what this needs (setUpAttention) and calls in: `counted` with each answer
-// of GET /rooms/unread, `showMentions` whenever it redraws the badges, `activity` and
-// `arrived` with frames, `levelsFrom` with the room list, `roomShown` on entering one.
+// app.js lends what this needs (setUpAttention), and the page's modules call in:
+// `counted` with each answer of GET /rooms/unread, `showMentions` whenever unread.js
+// redraws the badges, `activity` and `arrived` with frames (socket.js), `levelsFrom`
+// with the room list and `roomShown` on entering one (rooms.js).
 
 import { describeFiles } from "./attachments.js";
 import { membersListed } from "./people.js";
@@ -85,8 +86,8 @@ export function counted(counts) {
 
 // Each room's mention badge ("@2", beside its unread badge), and the tab's title with
 // the number of unread messages in every room but the one read now. `isRead(roomId)`
-// says whether a room counts as read (app.js knows: the room shown, or one whose read
-// frame is on its way); `unread` is app.js's map of counts.
+// says whether a room counts as read (unread.js knows: the room shown, or one whose read
+// frame is on its way); `unread` is its map of counts.
 export function showMentions(unread, isRead) {
   let total = 0;
   for (const badge of document.querySelectorAll("#rooms .badge")) {

@@ -1,11 +1,11 @@
 // Changing messages on the page: edits, deletions and reactions (the room protocol's
 // edit, delete, react and unreact frames, and the edited, deleted and reactions frames
-// that answer them, docs/PROTOCOL.md). app.js builds each message's item and hands it
-// here (showMessageState), with the message as it is now; the frames that change it
-// later come through applyChange. Each frame is the message's present state (a whole
-// text, a whole reaction list), so applying one again, or one the page asked for that
-// changed nothing, leaves the page right. As in app.js, user text only ever goes in
-// with textContent or through markdown.js.
+// that answer them, docs/PROTOCOL.md). timeline.js builds each message's item and
+// hands it here (showMessageState), with the message as it is now; the frames that
+// change it later come through applyChange. Each frame is the message's present state
+// (a whole text, a whole reaction list), so applying one again, or one the page asked
+// for that changed nothing, leaves the page right. As in timeline.js, user text only
+// ever goes in with textContent or through markdown.js.
 
 import { renderMarkdown } from "./markdown.js";
 

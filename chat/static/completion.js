@@ -26,7 +26,7 @@ export function setUpCompletion(textarea, lentByApp) {
   input.setAttribute("aria-autocomplete", "list");
   input.addEventListener("input", suggest);
   input.addEventListener("blur", () => setTimeout(close, 150));
-  // Registered before app.js's own keydown (Enter sends): a key used here is not
+  // Registered before sending.js's own keydown (Enter sends): a key used here is not
   // used again there (defaultPrevented).
   input.addEventListener("keydown", (event) => {
     if (box.hidden || event.isComposing) return;

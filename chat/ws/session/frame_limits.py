@@ -22,7 +22,7 @@ Past a limit the frame is refused with the dialect's error frame (``too many roo
 try again in 2 s``) and counts as a refusal (`chat.ws.session.client_session.MAX_REFUSALS`):
 a client that keeps going is closed with 1008, as for messages. An invalid frame past its
 limit gets its usual error and counts as a refusal. ``CHAT_RATE_LIMITS=off`` turns them all
-off. The defaults are far above what the browser client sends (chat/static/app.js: a
+off. The defaults are far above what the browser client sends (chat/static/: a
 ``read`` at most every 0.5 s, a ``typing`` at most every 2 s, an ``enter`` per click and one
 resume per connection).
 

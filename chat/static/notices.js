@@ -1,0 +1,36 @@
+// What the page says above the conversation: an error (#error), a notice that is no
+// error (#notice: the page went somewhere else than asked, say), and the connection's
+// state (the header's badge and the "Not connected" banner). The other modules show
+// their errors and notices through these.
+
+const $ = (selector) => document.querySelector(selector);
+
+function showIn(selector, text) {
+  const box = $(selector);
+  box.textContent = text;
+  box.hidden = false;
+}
+
+export const showError = (text) => showIn("#error", text);
+export const clearError = () => { $("#error").hidden = true; };
+// A short note that is not an error (the page went somewhere else than asked).
+export const showNotice = (text) => showIn("#notice", text);
+export const clearNotice = () => { $("#notice").hidden = true; };
+
+const CONNECTION_LABELS = {
+  connecting: "connecting...",
+  online: "online",
+  reconnecting: "reconnecting...",
+  offline: "offline",
+};
+
+// The "Not connected" banner follows the connection and nothing else: it is up while we
+// are away and trying again, and goes as soon as a socket opens. (It used to be an error
+// message that only the next click cleared, so it stayed up after a reconnection.)
+export function setConnection(status) {
+  const badge = $("#connection");
+  badge.hidden = false;  // hidden on the login page: nothing is connecting yet
+  badge.dataset.state = status;
+  badge.textContent = CONNECTION_LABELS[status];
+  $("#offline").hidden = status !== "reconnecting";
+}
