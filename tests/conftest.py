@@ -1,4 +1,21 @@
-"""Fixtures: every store-touching test runs once on SQLite and once on PostgreSQL.
+"""Fixtures, the backends a test runs on, and the tiers.
+
+Backends: a test that takes `database_url` (directly, or through `config`, `server`,
+`clients`...) runs on SQLite, and on PostgreSQL too where the backend can matter
+(`_backends`, decided by the test's file):
+
+    always both   the store's own tests and contracts, the writer (batches, catch-up,
+                  idempotency), the bus, the cluster, the migrations and the copy to
+                  PostgreSQL, the database's faults: `ALWAYS_BOTH`
+    both in CI    behaviour that reaches the store through SQL the two engines run
+                  differently (search, retention, room rules, files' records, changes,
+                  names' keys, sessions, read markers, history pages...):
+                  `BACKEND_MATTERS`, on PostgreSQL too when CI=true
+    SQLite        the rest: the protocols' framing and errors, limits, the front door,
+                  HTTP's edges, presence and typing, which no SQL decides
+
+CHAT_TEST_BACKENDS=both runs every such test on both, as a release check would. The
+PostgreSQL variants that a run leaves out are deselected (the summary counts them).
 
 PostgreSQL tests need CHAT_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test);
 each test gets a schema of its own, already migrated (tests/postgres_schemas.py: recycled
@@ -263,9 +280,63 @@ def _tier(item: pytest.Item) -> str:
     return "unit"
 
 
+#: Files whose tests run on both backends wherever they run.
+ALWAYS_BOTH = (
+    "test_store.py", "test_store_changes.py", "test_messages_contract.py",
+    "test_message_writer.py", "test_write_path.py", "test_idempotent_send.py",
+    "test_change_stream.py", "test_batched_reads.py", "test_bus*.py", "test_cluster*.py",
+    "test_changes_migration.py", "test_search_migration.py", "test_postgres_schemas.py",
+    "test_copy_database.py", "test_database_faults.py",
+)  # fmt: skip
+#: Files whose behaviour goes through SQL the two engines run differently: on PostgreSQL
+#: too in CI (CI=true), on SQLite alone in the inner loop.
+BACKEND_MATTERS = (
+    "test_search.py", "test_search_index.py", "test_retention.py", "test_room_rules.py",
+    "test_room_moderation.py", "test_reactions.py", "test_message_edits.py",
+    "test_message_deletes.py", "test_message_files.py", "test_message_references.py",
+    "test_replies.py", "test_mentions.py", "test_account_erasure.py", "test_data_export.py",
+    "test_deleted_account.py", "test_read_markers.py", "test_rooms_directory.py",
+    "test_sessions.py", "test_push.py", "test_file_access.py", "test_files.py",
+    "test_file_collector.py", "test_history_cache.py", "test_history_requests.py",
+    "test_message_pages.py", "test_enter_page.py", "test_resume.py",
+    "test_notification_levels.py", "test_name_rules.py", "test_http_accounts.py",
+    "test_http_profiles.py", "test_token_revocation.py", "test_support.py",
+    "test_http_rooms.py", "test_people_and_rooms.py", "test_direct_messages.py",
+    "test_cli.py", "test_secret.py", "test_health.py", "test_metrics.py",
+    "test_activity.py", "test_http_messages.py", "test_http_message_changes.py",
+    "test_room_protocol.py", "test_room_limits.py", "test_room_permissions.py",
+    "test_shared_reads.py", "test_browser_search.py",
+)  # fmt: skip
+
+
+def _backends(path: Path) -> tuple[str, ...]:
+    """The backends the tests of `path` run on (the module docstring's rule)."""
+    both = ("sqlite", "postgres")
+    if os.environ.get("CHAT_TEST_BACKENDS", "").lower() == "both":
+        return both
+    if any(fnmatch(path.name, pattern) for pattern in ALWAYS_BOTH):
+        return both
+    if os.environ.get("CI") == "true" and path.name in BACKEND_MATTERS:
+        return both
+    return ("sqlite",)
+
+
+def _left_out(item: pytest.Item) -> bool:
+    """A PostgreSQL variant of a test whose file runs on SQLite alone in this run."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or callspec.params.get("database_url") != "postgres":
+        return False
+    return "postgres" not in _backends(item.path)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give every test its tier marker; fail collection if one has none, or several."""
+    """Leave out the backends a file does not run on; give every test its tier marker;
+    fail collection if one has none, or several."""
+    deselected = [item for item in items if _left_out(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not _left_out(item)]
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(_tier(item))
