@@ -530,7 +530,9 @@ def _raw_exchange(port: int, data: bytes) -> bytes:
             head, blank, body = answer.partition(b"\r\n\r\n")
             length = _CONTENT_LENGTH.search(head) if blank else None
             if blank and (length is None or len(body) >= int(length.group(1))):
-                break
+                # A second answer (to bytes after the request) may come in the same
+                # read: only the first is judged.
+                return head + blank + (body[: int(length.group(1))] if length else body)
             chunk = sock.recv(65536)
             if not chunk:
                 break
