@@ -25,6 +25,7 @@ import trio
 
 from chat.app.messages.retention import RetentionTask
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
 from chat.store import NewMessage, open_store
 
 #: Messages stored per call.
@@ -39,7 +40,9 @@ async def measure(config: Config, messages: int) -> None:
             count = min(CHUNK, messages - start)
             await store.add_messages(
                 [
-                    NewMessage(room.id, user.id, f"message {start + n} of the bench")
+                    NewMessage(
+                        room.id, user.id, OutgoingMessage(f"message {start + n} of the bench")
+                    )
                     for n in range(count)
                 ]
             )

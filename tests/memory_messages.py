@@ -69,8 +69,9 @@ class MemoryMessages:
         now = datetime.now(UTC)
         added = []
         for row in rows:
-            key = (row.room_id, row.sender_id, row.client_msg_id or "")
-            original = self._originals.get(key) if row.client_msg_id is not None else None
+            sent = row.outgoing
+            key = (row.room_id, row.sender_id, sent.client_msg_id or "")
+            original = self._originals.get(key) if sent.client_msg_id is not None else None
             if original is not None:
                 added.append(Added(original, new=False))
                 continue
@@ -79,13 +80,13 @@ class MemoryMessages:
                 row.room_id,
                 row.sender_id,
                 self.users[row.sender_id],
-                row.body,
+                sent.body,
                 now,
-                row.client_msg_id,
-                row.reply_to,
+                sent.client_msg_id,
+                sent.reply_to,
             )
             self.messages.append(message)
-            if row.client_msg_id is not None:
+            if sent.client_msg_id is not None:
                 self._originals[key] = message
             added.append(Added(message, new=True))
         return added

@@ -22,6 +22,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from chat.core.config import Config, to_environ
+from chat.core.outgoing import OutgoingMessage
 from chat.server.serving import serve
 from chat.store import Message, Messages, NewMessage, Store, open_store
 
@@ -609,7 +610,7 @@ async def select_rows(config: Config, sql: str) -> list[tuple[Any, ...]]:
 async def add_message(store: Messages, room_id: int, sender_id: int, body: str) -> Message:
     """Store one message through the batch API the server uses (`add_messages`), and
     return it once committed."""
-    (added,) = await store.add_messages([NewMessage(room_id, sender_id, body)])
+    (added,) = await store.add_messages([NewMessage(room_id, sender_id, OutgoingMessage(body))])
     return added.message
 
 

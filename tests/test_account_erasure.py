@@ -31,6 +31,7 @@ from support import (
 from test_token_revocation import closed
 
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
 from chat.files.opening import storage_directory
 from chat.store import NewMessage, open_store
 from chat.store.shared.account_data import ERASED_NAME
@@ -129,7 +130,10 @@ async def test_erase_keeps_the_operators_answers_in_the_users_support_thread(
         thread = await store.support_room(alice.uid, create=True)
         assert thread is not None
         await store.add_messages(
-            [NewMessage(thread.id, alice.uid, "help"), NewMessage(thread.id, op.uid, "here")]
+            [
+                NewMessage(thread.id, alice.uid, OutgoingMessage("help")),
+                NewMessage(thread.id, op.uid, OutgoingMessage("here")),
+            ]
         )
     await erased(server, alice)
     rows = await select_rows(

@@ -35,6 +35,7 @@ from support import (
 
 from chat.app.service import MAX_RESUME
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
 from chat.store import NewMessage, open_store
 
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
@@ -476,7 +477,9 @@ async def test_a_page_away_for_long_pages_back_for_what_the_resume_left_out(
             # Stored while no server runs: the page cannot come back before all of them
             # are there, so its resume always finds more than it may send.
             async with open_store(config) as store:
-                rows = [NewMessage(store.lobby_id, writer.uid, text) for text in missed]
+                rows = [
+                    NewMessage(store.lobby_id, writer.uid, OutgoingMessage(text)) for text in missed
+                ]
                 await store.add_messages(rows)
             await restartable.start()
 

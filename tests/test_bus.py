@@ -22,6 +22,7 @@ from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
 from chat.bus.redis import RedisBus
 from chat.core.config import Config
 from chat.core.errors import ChatError, Unavailable
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Added, NewMessage, open_store
 from chat.store.postgres import PostgresStore
 
@@ -69,7 +70,10 @@ async def test_a_commit_wakes_the_postgres_bus_with_the_newest_id(
     assert heard.wakes == [None]  # listening: catch up with whatever came before
     alice = await store.create_user("alice", "hash")
     added = await store.add_messages(
-        [NewMessage(store.lobby_id, alice.id, "one"), NewMessage(store.lobby_id, alice.id, "two")]
+        [
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("one")),
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("two")),
+        ]
     )
     newest = added[-1].message.id
     await heard.until(lambda: newest in heard.wakes, "the wake-up")
@@ -144,7 +148,10 @@ async def test_the_notifications_sent_with_a_commit_reach_other_instances_in_the
         return [(EVENTS_CHANNEL, payload) for payload in sealed if payload is not None]
 
     await store.add_messages(
-        [NewMessage(store.lobby_id, alice.id, "one"), NewMessage(store.lobby_id, alice.id, "two")],
+        [
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("one")),
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("two")),
+        ],
         notify=notifications,
     )
     await heard.until(lambda: len(heard.events) == 5, "the five notifications")

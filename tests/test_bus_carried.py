@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from chat.bus import Envelope
 from chat.bus.carried import decode, pack
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
 from chat.core.records import FileRef, Message, Room, StoredFile
 from chat.store import NewMessage, open_store
 
@@ -54,15 +55,21 @@ async def test_carried_messages_and_changes_equal_what_the_table_gives(config: C
             )
         )
         (first,) = await store.add_messages(
-            [NewMessage(group.id, alice.id, "hé @bob ✓", "c-1", mentions=(bob.id,))]
+            [
+                NewMessage(
+                    group.id, alice.id, OutgoingMessage("hé @bob ✓", "c-1", mentions=(bob.id,))
+                )
+            ]
         )
         await store.add_messages(
             [
                 NewMessage(
-                    group.id, bob.id, "answer", reply_to=first.message.id, mentions_room=True
+                    group.id,
+                    bob.id,
+                    OutgoingMessage("answer", reply_to=first.message.id, mentions_room=True),
                 ),
-                NewMessage(direct.id, alice.id, "a file", files=("file-1",)),
-                NewMessage(store.lobby_id, bob.id, "lobby"),
+                NewMessage(direct.id, alice.id, OutgoingMessage("a file", files=("file-1",))),
+                NewMessage(store.lobby_id, bob.id, OutgoingMessage("lobby")),
             ]
         )
         await store.edit_message(
@@ -144,10 +151,10 @@ async def test_a_notification_refused_after_the_commit_leaves_the_messages_commi
     async with open_store(postgres_config) as store:
         alice = await store.create_user("alice", "hash")
         first = await store.add_messages(
-            [NewMessage(store.lobby_id, alice.id, "a")], notify=too_long
+            [NewMessage(store.lobby_id, alice.id, OutgoingMessage("a"))], notify=too_long
         )
         second = await store.add_messages(
-            [NewMessage(store.lobby_id, alice.id, "b")], notify=broken
+            [NewMessage(store.lobby_id, alice.id, OutgoingMessage("b"))], notify=broken
         )
         stored = await store.latest_messages(store.lobby_id, 10)
     assert [m.body for m in stored] == ["a", "b"]

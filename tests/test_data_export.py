@@ -31,6 +31,7 @@ from support import (
 
 from chat.app.accounts.data import PAGE
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
 from chat.files.opening import storage_directory
 from chat.store import NewMessage, open_store
 
@@ -131,8 +132,10 @@ async def test_export_pages_through_many_messages(config: Config, server: Server
     lobby = await lobby_of(config)
     count = 2 * PAGE + 7
     async with open_store(config) as store:
-        await store.add_messages([NewMessage(lobby, alice.uid, f"m{i}") for i in range(count)])
-        await store.add_messages([NewMessage(lobby, bob.uid, "not alice's")])
+        await store.add_messages(
+            [NewMessage(lobby, alice.uid, OutgoingMessage(f"m{i}")) for i in range(count)]
+        )
+        await store.add_messages([NewMessage(lobby, bob.uid, OutgoingMessage("not alice's"))])
     archive = archive_of((await export(server, alice)).content)
     assert [m["Text"] for m in lines(archive, "messages.jsonl")] == [f"m{i}" for i in range(count)]
 

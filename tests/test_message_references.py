@@ -17,6 +17,7 @@ from support import add_message, execute_sql, pg_query, pg_session, wait_until_t
 
 from chat.core.config import Config
 from chat.core.errors import Gone
+from chat.core.outgoing import OutgoingMessage
 from chat.store import NewMessage, open_store
 
 
@@ -73,8 +74,8 @@ async def test_a_batch_with_one_unknown_sender_stores_none_of_its_messages(
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         batch = [
-            NewMessage(store.lobby_id, alice.id, "fine"),
-            NewMessage(store.lobby_id, 987654, "ghost"),
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("fine")),
+            NewMessage(store.lobby_id, 987654, OutgoingMessage("ghost")),
         ]
         with pytest.raises(Gone):
             await store.add_messages(batch)

@@ -25,6 +25,7 @@ from chat.bus.carried import Payload, decode
 from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
 from chat.core.errors import Gone, Unavailable
+from chat.core.outgoing import OutgoingMessage
 from chat.core.task_failures import TaskFailures
 from chat.store import Change, Message, NewMessage, Room
 
@@ -94,10 +95,11 @@ class Harness:
         assert skip is None or isinstance(skip, int)
         client_msg_id = options.pop("client_msg_id", None)
         assert client_msg_id is None or isinstance(client_msg_id, str)
-        return await self.writer.add(room, ALICE, body, skip=skip, client_msg_id=client_msg_id)
+        sent = OutgoingMessage(body, client_msg_id)
+        return await self.writer.add(room, ALICE, sent, skip=skip)
 
     async def submit(self, body: str, room: Room = LOBBY) -> PendingMessage:
-        return await self.writer.submit(room, ALICE, body, skip=None)
+        return await self.writer.submit(room, ALICE, OutgoingMessage(body), skip=None)
 
     async def delivered_up_to(self, position: int) -> None:
         with trio.fail_after(5):
@@ -196,7 +198,7 @@ async def test_a_resent_message_gets_the_original_and_is_not_published_again() -
         resent: list[Message] = []
         first = await h.post("once", client_msg_id="c1")
         again = await h.writer.submit(
-            LOBBY, ALICE, "twice", skip=None, client_msg_id="c1", on_resent=resent.append
+            LOBBY, ALICE, OutgoingMessage("twice", "c1"), skip=None, on_resent=resent.append
         )
         original = await again.result()
         assert (again.resent, original) == (True, first.message)
@@ -217,7 +219,9 @@ async def test_one_bad_message_fails_alone_and_the_rest_of_its_batch_is_stored()
         first = await h.submit("first")
         await h.store.in_flight.wait()
         good = await h.submit("good")
-        bad = await h.writer.submit(DELETED, ALICE, "lost", skip=None, on_error=errors.append)
+        bad = await h.writer.submit(
+            DELETED, ALICE, OutgoingMessage("lost"), skip=None, on_error=errors.append
+        )
         later = await h.submit("later")
         release.set()
         with pytest.raises(Gone):
@@ -262,7 +266,7 @@ async def test_a_catch_up_that_fails_is_retried_and_skips_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with running() as h:
-        await h.store.add_messages([NewMessage(LOBBY.id, BOB, "from elsewhere")])
+        await h.store.add_messages([NewMessage(LOBBY.id, BOB, OutgoingMessage("from elsewhere"))])
         h.store.fail_next_read = Unavailable(detail="the database is away")
         h.writer.wake(1)
         await h.delivered_up_to(1)  # after RETRY_S on the mock clock
@@ -331,7 +335,9 @@ async def cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
 
 async def test_the_writer_starts_after_the_newest_stored_message() -> None:
     store = new_store()
-    await store.add_messages([NewMessage(LOBBY.id, ALICE, f"old{n}") for n in range(3)])
+    await store.add_messages(
+        [NewMessage(LOBBY.id, ALICE, OutgoingMessage(f"old{n}")) for n in range(3)]
+    )
     async with running(store) as h:
         assert h.writer.position == h.broadcaster.position == 3
         await h.post("new")
@@ -341,7 +347,9 @@ async def test_the_writer_starts_after_the_newest_stored_message() -> None:
 
 async def test_a_wake_makes_an_idle_writer_publish_what_another_instance_committed() -> None:
     async with running() as h:
-        await h.store.add_messages([NewMessage(GROUP.id, BOB, f"b{n}") for n in range(3)])
+        await h.store.add_messages(
+            [NewMessage(GROUP.id, BOB, OutgoingMessage(f"b{n}")) for n in range(3)]
+        )
         h.writer.wake(3)
         await h.delivered_up_to(3)
         assert h.broadcaster.bodies() == ["b0", "b1", "b2"]
@@ -351,7 +359,7 @@ async def test_a_wake_makes_an_idle_writer_publish_what_another_instance_committ
 async def test_messages_another_instance_committed_first_are_published_before_ours() -> None:
     async with running() as h:
         # Committed elsewhere, not yet announced: our message's id shows the gap.
-        await h.store.add_messages([NewMessage(LOBBY.id, BOB, "earlier")])
+        await h.store.add_messages([NewMessage(LOBBY.id, BOB, OutgoingMessage("earlier"))])
         await h.post("ours")
         await h.delivered_up_to(2)
         assert h.broadcaster.bodies() == ["earlier", "ours"]
@@ -363,7 +371,9 @@ async def test_messages_another_instance_committed_first_are_published_before_ou
 
 async def _elsewhere(store: MemoryMessages, *bodies: str) -> list[tuple[Message, Room]]:
     """Messages another instance committed: stored, with the room the bus carries."""
-    added = await store.add_messages([NewMessage(LOBBY.id, BOB, body) for body in bodies])
+    added = await store.add_messages(
+        [NewMessage(LOBBY.id, BOB, OutgoingMessage(body)) for body in bodies]
+    )
     return [(item.message, LOBBY) for item in added]
 
 

@@ -14,6 +14,7 @@ from memory_messages import MemoryMessages
 from support import server_config, throwaway_postgres_schema
 
 from chat.core.errors import Gone
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Messages, NewMessage, Room, Store, open_store
 
 
@@ -62,7 +63,7 @@ async def test_no_message_means_last_position_zero(world: World) -> None:
 
 
 async def test_ids_increase_in_the_order_of_the_batch(world: World) -> None:
-    rows = [NewMessage(world.lobby.id, world.alice, f"m{n}") for n in range(5)]
+    rows = [NewMessage(world.lobby.id, world.alice, OutgoingMessage(f"m{n}")) for n in range(5)]
     added = await world.messages.add_messages(rows)
     ids = [item.message.id for item in added]
     assert ids == sorted(ids) and len(set(ids)) == 5
@@ -73,7 +74,7 @@ async def test_ids_increase_in_the_order_of_the_batch(world: World) -> None:
 
 async def test_a_stored_message_carries_its_sender_name_room_and_client_id(world: World) -> None:
     (added,) = await world.messages.add_messages(
-        [NewMessage(world.other.id, world.bob, "hi", client_msg_id="c1")]
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("hi", client_msg_id="c1"))]
     )
     message = added.message
     assert (message.room_id, message.sender_id, message.sender_name) == (
@@ -86,9 +87,15 @@ async def test_a_stored_message_carries_its_sender_name_room_and_client_id(world
 
 
 async def test_a_reply_carries_the_id_it_answers_and_reads_back_with_it(world: World) -> None:
-    (original,) = await world.messages.add_messages([NewMessage(world.other.id, world.bob, "q")])
+    (original,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
+    )
     (reply,) = await world.messages.add_messages(
-        [NewMessage(world.other.id, world.alice, "a", reply_to=original.message.id)]
+        [
+            NewMessage(
+                world.other.id, world.alice, OutgoingMessage("a", reply_to=original.message.id)
+            )
+        ]
     )
     assert (original.message.reply_to, reply.message.reply_to) == (None, original.message.id)
     read = await world.messages.committed_after(0, limit=10)
@@ -99,10 +106,10 @@ async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
     world: World,
 ) -> None:
     (first,) = await world.messages.add_messages(
-        [NewMessage(world.lobby.id, world.alice, "once", client_msg_id="c1")]
+        [NewMessage(world.lobby.id, world.alice, OutgoingMessage("once", client_msg_id="c1"))]
     )
     (again,) = await world.messages.add_messages(
-        [NewMessage(world.lobby.id, world.alice, "twice", client_msg_id="c1")]
+        [NewMessage(world.lobby.id, world.alice, OutgoingMessage("twice", client_msg_id="c1"))]
     )
     assert (again.new, again.message) == (False, first.message)
     assert await world.messages.last_position() == first.message.id
@@ -111,8 +118,8 @@ async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
 async def test_a_resend_inside_one_batch_gives_back_the_first(world: World) -> None:
     added = await world.messages.add_messages(
         [
-            NewMessage(world.lobby.id, world.alice, "once", client_msg_id="c1"),
-            NewMessage(world.lobby.id, world.alice, "twice", client_msg_id="c1"),
+            NewMessage(world.lobby.id, world.alice, OutgoingMessage("once", client_msg_id="c1")),
+            NewMessage(world.lobby.id, world.alice, OutgoingMessage("twice", client_msg_id="c1")),
         ]
     )
     assert [item.new for item in added] == [True, False]
@@ -122,9 +129,9 @@ async def test_a_resend_inside_one_batch_gives_back_the_first(world: World) -> N
 async def test_a_client_id_is_per_sender_and_per_room(world: World) -> None:
     added = await world.messages.add_messages(
         [
-            NewMessage(world.lobby.id, world.alice, "a", client_msg_id="c1"),
-            NewMessage(world.lobby.id, world.bob, "b", client_msg_id="c1"),
-            NewMessage(world.other.id, world.alice, "c", client_msg_id="c1"),
+            NewMessage(world.lobby.id, world.alice, OutgoingMessage("a", client_msg_id="c1")),
+            NewMessage(world.lobby.id, world.bob, OutgoingMessage("b", client_msg_id="c1")),
+            NewMessage(world.other.id, world.alice, OutgoingMessage("c", client_msg_id="c1")),
         ]
     )
     assert all(item.new for item in added)
@@ -134,8 +141,8 @@ async def test_a_batch_naming_an_unknown_room_raises_gone_and_stores_nothing(
     world: World,
 ) -> None:
     rows = [
-        NewMessage(world.lobby.id, world.alice, "fine"),
-        NewMessage(987654, world.alice, "into the void"),
+        NewMessage(world.lobby.id, world.alice, OutgoingMessage("fine")),
+        NewMessage(987654, world.alice, OutgoingMessage("into the void")),
     ]
     with pytest.raises(Gone):
         await world.messages.add_messages(rows)
@@ -145,9 +152,9 @@ async def test_a_batch_naming_an_unknown_room_raises_gone_and_stores_nothing(
 async def test_committed_after_reads_every_room_in_id_order_with_rooms(world: World) -> None:
     added = await world.messages.add_messages(
         [
-            NewMessage(world.lobby.id, world.alice, "m1"),
-            NewMessage(world.other.id, world.bob, "m2"),
-            NewMessage(world.lobby.id, world.bob, "m3"),
+            NewMessage(world.lobby.id, world.alice, OutgoingMessage("m1")),
+            NewMessage(world.other.id, world.bob, OutgoingMessage("m2")),
+            NewMessage(world.lobby.id, world.bob, OutgoingMessage("m3")),
         ]
     )
     ids = [item.message.id for item in added]
@@ -162,7 +169,7 @@ async def test_committed_after_reads_every_room_in_id_order_with_rooms(world: Wo
 
 async def test_committed_after_keeps_to_its_bounds_and_limit(world: World) -> None:
     added = await world.messages.add_messages(
-        [NewMessage(world.lobby.id, world.alice, f"m{n}") for n in range(6)]
+        [NewMessage(world.lobby.id, world.alice, OutgoingMessage(f"m{n}")) for n in range(6)]
     )
     ids = [item.message.id for item in added]
     between = await world.messages.committed_after(ids[0], before=ids[4], limit=10)

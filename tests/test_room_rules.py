@@ -12,6 +12,7 @@ from support import select_rows
 
 from chat.core.config import Config
 from chat.core.errors import Forbidden, RateLimited
+from chat.core.outgoing import OutgoingMessage
 from chat.core.records import AuditEntry
 from chat.store import NewMessage, Store, open_store
 from chat.store.shared.room_rules import HELD_SQL, PairRules, refusal
@@ -38,7 +39,9 @@ async def _mute(store: Store, room_id: int, owner_id: int, user_id: int) -> None
 async def test_a_batch_without_rules_in_force_is_stored_in_order(config: Config) -> None:
     async with open_store(config) as store:
         room, owner, member = await _room_with(store)
-        rows = [NewMessage(room, (owner, member)[i % 2], f"m{i}") for i in range(6)]
+        rows = [
+            NewMessage(room, (owner, member)[i % 2], OutgoingMessage(f"m{i}")) for i in range(6)
+        ]
         added = await store.add_messages(rows)
     assert [a.message.body for a in added] == [f"m{i}" for i in range(6)]
     assert all(a.new for a in added)
@@ -52,7 +55,10 @@ async def test_a_batch_with_a_muted_sender_stores_none_of_it_and_says_why(
     async with open_store(config) as store:
         room, owner, member = await _room_with(store)
         await _mute(store, room, owner, member)
-        rows = [NewMessage(room, owner, "allowed"), NewMessage(room, member, "muted")]
+        rows = [
+            NewMessage(room, owner, OutgoingMessage("allowed")),
+            NewMessage(room, member, OutgoingMessage("muted")),
+        ]
         with pytest.raises(Forbidden, match="muted"):
             await store.add_messages(rows)
         assert await store.latest_messages(room, 10) == []
@@ -67,7 +73,7 @@ async def test_a_batch_from_a_removed_member_is_refused(config: Config) -> None:
         audit = AuditEntry(room, "remove", owner, "owner", member, "member")
         await store.remove_member(room, member, audit=audit, keep_an_owner=False)
         with pytest.raises(Forbidden, match="not a member"):
-            await store.add_messages([NewMessage(room, member, "gone")])
+            await store.add_messages([NewMessage(room, member, OutgoingMessage("gone"))])
 
 
 async def test_slow_mode_takes_a_member_s_first_message_and_refuses_the_next(
@@ -77,11 +83,14 @@ async def test_slow_mode_takes_a_member_s_first_message_and_refuses_the_next(
         room, owner, member = await _room_with(store)
         audit = AuditEntry(room, "settings", owner, "owner")
         await store.update_room(room, {"slow_mode_seconds": 60}, audit)
-        (first,) = await store.add_messages([NewMessage(room, member, "first")])
+        (first,) = await store.add_messages([NewMessage(room, member, OutgoingMessage("first"))])
         with pytest.raises(RateLimited, match="slow mode"):
-            await store.add_messages([NewMessage(room, member, "second")])
+            await store.add_messages([NewMessage(room, member, OutgoingMessage("second"))])
         # The owner is never slowed.
-        owners = [NewMessage(room, owner, "a"), NewMessage(room, owner, "b")]
+        owners = [
+            NewMessage(room, owner, OutgoingMessage("a")),
+            NewMessage(room, owner, OutgoingMessage("b")),
+        ]
         added = await store.add_messages(owners)
     assert first.new and [a.message.body for a in added] == ["a", "b"]
 
@@ -89,7 +98,10 @@ async def test_slow_mode_takes_a_member_s_first_message_and_refuses_the_next(
 async def test_a_resent_batch_answers_with_the_originals(config: Config) -> None:
     async with open_store(config) as store:
         room, _owner, member = await _room_with(store)
-        rows = [NewMessage(room, member, "once", client_msg_id=f"c{i}") for i in range(3)]
+        rows = [
+            NewMessage(room, member, OutgoingMessage("once", client_msg_id=f"c{i}"))
+            for i in range(3)
+        ]
         first = await store.add_messages(rows)
         again = await store.add_messages(rows)
     assert [a.new for a in first] == [True] * 3

@@ -12,6 +12,7 @@ from support import STEP, add_message, pg_query, pg_session, wait_for_a_waiter_o
 
 from chat.core.config import Config
 from chat.core.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Message, NewMessage, Room, Store, User, open_store
 from chat.store.migrations import load_migrations
 
@@ -446,8 +447,12 @@ async def test_a_resent_client_msg_id_stores_nothing_and_returns_the_original(
 ) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
-        (first,) = await store.add_messages([NewMessage(store.lobby_id, alice.id, "hi", "c1")])
-        (again,) = await store.add_messages([NewMessage(store.lobby_id, alice.id, "hi!", "c1")])
+        (first,) = await store.add_messages(
+            [NewMessage(store.lobby_id, alice.id, OutgoingMessage("hi", "c1"))]
+        )
+        (again,) = await store.add_messages(
+            [NewMessage(store.lobby_id, alice.id, OutgoingMessage("hi!", "c1"))]
+        )
         stored = await store.latest_messages(store.lobby_id, 10)
     assert first.new and not again.new
     assert again.message == first.message and first.message.client_msg_id == "c1"
@@ -458,9 +463,11 @@ async def test_a_resend_takes_no_position_so_the_stream_has_no_gap(config: Confi
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         lobby = store.lobby_id
-        (first,) = await store.add_messages([NewMessage(lobby, alice.id, "hi", "c1")])
-        await store.add_messages([NewMessage(lobby, alice.id, "hi", "c1")])
-        (after,) = await store.add_messages([NewMessage(lobby, alice.id, "next")])
+        (first,) = await store.add_messages(
+            [NewMessage(lobby, alice.id, OutgoingMessage("hi", "c1"))]
+        )
+        await store.add_messages([NewMessage(lobby, alice.id, OutgoingMessage("hi", "c1"))])
+        (after,) = await store.add_messages([NewMessage(lobby, alice.id, OutgoingMessage("next"))])
     assert after.message.id == first.message.id + 1
 
 
@@ -470,10 +477,10 @@ async def test_a_batch_may_hold_a_message_and_its_resend(config: Config) -> None
         lobby = store.lobby_id
         added = await store.add_messages(
             [
-                NewMessage(lobby, alice.id, "a", "same"),
-                NewMessage(lobby, alice.id, "plain"),
-                NewMessage(lobby, alice.id, "a", "same"),
-                NewMessage(lobby, alice.id, "b", "other"),
+                NewMessage(lobby, alice.id, OutgoingMessage("a", "same")),
+                NewMessage(lobby, alice.id, OutgoingMessage("plain")),
+                NewMessage(lobby, alice.id, OutgoingMessage("a", "same")),
+                NewMessage(lobby, alice.id, OutgoingMessage("b", "other")),
             ]
         )
     assert [item.new for item in added] == [True, True, False, True]
@@ -489,9 +496,9 @@ async def test_client_msg_ids_are_per_sender_and_per_room(config: Config) -> Non
         room = await store.create_room("r", is_private=False, creator_id=alice.id)
         added = await store.add_messages(
             [
-                NewMessage(store.lobby_id, alice.id, "x", "id"),
-                NewMessage(store.lobby_id, bob.id, "x", "id"),
-                NewMessage(room.id, alice.id, "x", "id"),
+                NewMessage(store.lobby_id, alice.id, OutgoingMessage("x", "id")),
+                NewMessage(store.lobby_id, bob.id, OutgoingMessage("x", "id")),
+                NewMessage(room.id, alice.id, OutgoingMessage("x", "id")),
             ]
         )
     assert all(item.new for item in added)
@@ -508,9 +515,9 @@ async def test_committed_after_reads_every_rooms_messages_with_their_rooms(
         assert direct is not None
         before = await add_message(store, store.lobby_id, alice.id, "before")
         rows = [
-            NewMessage(store.lobby_id, alice.id, "in the lobby"),
-            NewMessage(direct.id, bob.id, "direct"),
-            NewMessage(store.lobby_id, bob.id, "lobby again"),
+            NewMessage(store.lobby_id, alice.id, OutgoingMessage("in the lobby")),
+            NewMessage(direct.id, bob.id, OutgoingMessage("direct")),
+            NewMessage(store.lobby_id, bob.id, OutgoingMessage("lobby again")),
         ]
         added = [item.message for item in await store.add_messages(rows)]
         everything = await store.committed_after(before.id, limit=10)

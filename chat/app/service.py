@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +36,7 @@ from chat.app.rooms.operations import RoomOperations
 from chat.app.rooms.support_desk import SupportDesk
 from chat.core import validation
 from chat.core.errors import InvalidInput, NotFound
+from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Identity
 from chat.store import (
     AccountData,
@@ -169,7 +170,7 @@ class ChatService(RoomOperations, AccountOperations):
         #: What arrives in a user's other rooms, for their connections (`chat.app.people.activity`).
         self.activity = activity or Activity(store, lobby.id)
         #: Each user's notification level in each of their rooms
-        #(`chat.app.people.notification_levels`).
+        # (`chat.app.people.notification_levels`).
         self.notifications = NotificationLevels(self)
         #: Web Push: the server's key, and the browsers registered for pushes (`chat.push`).
         self.push = push
@@ -212,12 +213,9 @@ class ChatService(RoomOperations, AccountOperations):
         self,
         identity: Identity,
         room: Room,
-        text: str,
+        outgoing: OutgoingMessage,
         *,
         skip: int | None = None,
-        client_msg_id: str | None = None,
-        reply_to: int | None = None,
-        files: tuple[str, ...] = (),
     ) -> Posted:
         """Store a message in `room`, then publish it (to everyone but `skip`).
 
@@ -228,21 +226,8 @@ class ChatService(RoomOperations, AccountOperations):
         (`chat.app.messages.broadcaster.topics_for`). With a `client_msg_id` the sender already used
         in this room, nothing is stored or published: the original comes back, `resent`.
         """
-        validation.message_text(text, self.max_text_chars, files=len(files))
-        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
-        await self._check_reply(room, reply_to)
-        await self._check_files(identity, files, client_msg_id)
-        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
-        pending = await self.writer.add(
-            room,
-            identity.user_id,
-            text,
-            skip=skip,
-            client_msg_id=client_msg_id,
-            reply_to=reply_to,
-            mentions=mentioned,
-            files=files,
-        )
+        outgoing = await self._admit(identity, room, outgoing)
+        pending = await self.writer.add(room, identity.user_id, outgoing, skip=skip)
         assert pending.message is not None
         return Posted(room, pending.message, pending.resent)
 
@@ -250,37 +235,35 @@ class ChatService(RoomOperations, AccountOperations):
         self,
         identity: Identity,
         room: Room,
-        text: str,
+        outgoing: OutgoingMessage,
         *,
         skip: int | None = None,
-        client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None],
         on_resent: Callable[[Message], None] | None = None,
-        reply_to: int | None = None,
-        files: tuple[str, ...] = (),
     ) -> PendingMessage:
         """Like `post`, without waiting for the commit: for protocols that send no answer
         to a chat message. Invalid text is still refused at once, and so is a `reply_to`
         that is not a message of `room`; a failed commit is reported to `on_error` later,
         a resend to `on_resent` (with the original). Returns the pending message, which a
         later read by the same client waits for (read-your-writes)."""
-        validation.message_text(text, self.max_text_chars, files=len(files))
-        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
-        await self._check_reply(room, reply_to)
-        await self._check_files(identity, files, client_msg_id)
-        mentioned = await mentions.resolve(self.store, room, identity.user_id, text)
+        outgoing = await self._admit(identity, room, outgoing)
         return await self.writer.submit(
-            room,
-            identity.user_id,
-            text,
-            skip=skip,
-            client_msg_id=client_msg_id,
-            on_error=on_error,
-            on_resent=on_resent,
-            reply_to=reply_to,
-            mentions=mentioned,
-            files=files,
+            room, identity.user_id, outgoing, skip=skip, on_error=on_error, on_resent=on_resent
         )
+
+    async def _admit(
+        self, identity: Identity, room: Room, outgoing: OutgoingMessage
+    ) -> OutgoingMessage:
+        """The checks every message passes before it is queued (`post`, `post_pipelined`),
+        in the order a client hears of them: its text, the sender's rate, what it answers,
+        the files it carries. Returns it with who its text mentions, which only the store
+        can tell (`chat.app.messages.mentions.resolve`)."""
+        validation.message_text(outgoing.body, self.max_text_chars, files=len(outgoing.files))
+        self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
+        await self._check_reply(room, outgoing.reply_to)
+        await self._check_files(identity, outgoing.files, outgoing.client_msg_id)
+        mentioned = await mentions.resolve(self.store, room, identity.user_id, outgoing.body)
+        return replace(outgoing, mentions=mentioned.uids, mentions_room=mentioned.room)
 
     async def _check_files(
         self, identity: Identity, files: tuple[str, ...], client_msg_id: str | None
@@ -303,7 +286,7 @@ class ChatService(RoomOperations, AccountOperations):
             raise not_a_message_of_room(reply_to, room.id)
 
     async def send_direct(
-        self, identity: Identity, to_user_id: int, text: str, *, client_msg_id: str | None = None
+        self, identity: Identity, to_user_id: int, outgoing: OutgoingMessage
     ) -> Posted:
         """A direct message to another user, stored in the pair's direct room. Refused
         (`NotFound`) to an erased account, whose conversation stays for its history."""
@@ -311,7 +294,7 @@ class ChatService(RoomOperations, AccountOperations):
         room = await self._direct_room(identity, to_user_id, unknown)
         if await self.store.user_by_id(to_user_id) is None:
             raise NotFound(unknown)
-        return await self.post(identity, room, text, client_msg_id=client_msg_id)
+        return await self.post(identity, room, outgoing)
 
     # --- resuming after a reconnection ---
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chat.core.outgoing import OutgoingMessage
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -166,22 +168,14 @@ class Room:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message to store: which room, from whom, what it says; optionally the sender's
-    own id for it, which makes storing it idempotent."""
+    """A message to store: which room, from whom, and what it says (`outgoing`, checked by
+    the caller: see `chat.core.outgoing`). A `client_msg_id` makes storing it
+    idempotent; the store checks again, as it attaches them, that its files are the
+    sender's and not attached yet."""
 
     room_id: int
     sender_id: int
-    body: str
-    client_msg_id: str | None = None
-    #: The message of the same room it answers (checked by the caller: see
-    #: `History.is_message_of_room`).
-    reply_to: int | None = None
-    #: Who its text mentions (`chat.app.messages.mentions.resolve` found them): UIDs, and @room.
-    mentions: tuple[int, ...] = ()
-    mentions_room: bool = False
-    #: The files it carries (FileIDs, checked by the caller to be the sender's and not
-    #: attached yet; the store checks again as it attaches them).
-    files: tuple[str, ...] = ()
+    outgoing: OutgoingMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +402,7 @@ class ExpiredBatch:
     #: How long the transaction held the writer, from its lock taken to its commit
     #: (measured by the store, in its thread or connection).
     held_seconds: float = 0.0
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:

@@ -24,7 +24,7 @@ from quart import Blueprint, request
 from chat.app.history.pages import DEFAULT_AROUND, MAX_PAGE
 from chat.app.messages.changes import MAX_EMOJI
 from chat.app.service import ChatService
-from chat.core import shapes, validation
+from chat.core import outgoing, shapes, validation
 from chat.core.errors import InvalidInput
 from chat.core.message_json import page_response
 from chat.http.bodies import json_object, parse_json_object, raw_body
@@ -37,6 +37,7 @@ from chat.http.openapi import (
     INVALID,
     MESSAGE,
     REACTION_STATE,
+    SENT_MESSAGE,
     STRING,
     VERSION,
     Answer,
@@ -173,7 +174,7 @@ def message_routes(service: ChatService) -> Blueprint:
             " this room nothing is stored: 200 with the original."
         ),
         path={"room_id": ID},
-        body=body_fields({"Text": STRING}, {"ReplyTo": ID, "ClientMsgID": STRING}),
+        body=SENT_MESSAGE,
         example={"Text": "build 1432 is green", "ClientMsgID": "ci-1432"},
         token=Token.REQUIRED,
         answers={
@@ -185,17 +186,9 @@ def message_routes(service: ChatService) -> Blueprint:
     async def post_message(room_id: str) -> Any:
         identity = await require_identity(service, request)
         room_number = validation.path_id(room_id, "roomID")
-        body = await json_object(request)
-        text = validation.require_str(body, "Text")
-        reply_to = None
-        if body.get("ReplyTo") is not None:
-            reply_to = validation.require_id(body, "ReplyTo")
-        client_msg_id = validation.client_msg_id(body, "ClientMsgID")
-        files = validation.file_ids(body)
+        message = outgoing.from_fields(await json_object(request))
         room = await service.member_room(identity, room_number)
-        posted = await service.post(
-            identity, room, text, client_msg_id=client_msg_id, reply_to=reply_to, files=files
-        )
+        posted = await service.post(identity, room, message)
         return shapes.room_message(posted.message), 200 if posted.resent else 201
 
     @routes.patch("/messages/<room_id>/<message_id>")

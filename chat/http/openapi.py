@@ -124,6 +124,8 @@ MESSAGE = exact_object(
         },
     },
 )
+#: A message being sent, as ``POST /messages/{roomID}`` takes it (`chat.core.outgoing`).
+SENT_MESSAGE = body_fields({"Text": STRING}, {"ReplyTo": ID, "ClientMsgID": STRING})
 #: A message's reaction state, as a reaction route answers it.
 REACTION_STATE = exact_object({"RoomID": ID, "MessageID": ID, "Reactions": REACTIONS})
 #: One version of a message's text.

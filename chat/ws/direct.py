@@ -21,6 +21,7 @@ from chat.app.service import ChatService
 from chat.core import shapes, validation
 from chat.core.errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
 from chat.core.frames import dumps
+from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Identity
 from chat.store import Message
 from chat.ws.session.client_session import ClientSession
@@ -97,7 +98,7 @@ class DirectMessages:
             raise InvalidInput("content must not be empty")
         client_msg_id = validation.client_msg_id(frame, "client_msg_id")
         posted = await self._service.send_direct(
-            identity, recipient, content, client_msg_id=client_msg_id
+            identity, recipient, OutgoingMessage(content, client_msg_id)
         )
         if posted.resent:
             await self._session.send(dumps(shapes.direct_message(posted.message, posted.room)))

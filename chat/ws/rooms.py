@@ -68,10 +68,11 @@ from typing import Any
 from chat.app.history.pages import MAX_PAGE
 from chat.app.messages.broadcaster import Event, Subscription, room_topic
 from chat.app.service import MAX_RESUME, ChatService
-from chat.core import shapes, validation
+from chat.core import outgoing, shapes, validation
 from chat.core.errors import ChatError, Forbidden, InvalidInput, RateLimited
 from chat.core.frames import dumps
 from chat.core.message_json import page_json
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Change, Message, Room
 from chat.ws.session.client_session import ClientSession
 
@@ -179,12 +180,7 @@ class RoomProtocol:
             listening, lists = _presence_wanted(frame)
             await self._enter(room_id, since_id, page, listening=listening, lists=lists)
         elif kind == "message":
-            text = validation.require_str(frame, "Text")
-            reply_to = None
-            if frame.get("ReplyTo") is not None:
-                reply_to = validation.require_id(frame, "ReplyTo")
-            client_msg_id = validation.client_msg_id(frame, "ClientMsgID")
-            await self._message(text, client_msg_id, reply_to, validation.file_ids(frame))
+            await self._message(outgoing.from_fields(frame))
         elif kind in _CHANGES:
             await self._change(kind, frame)
         elif kind == "read":
@@ -319,13 +315,7 @@ class RoomProtocol:
             await self._session.send_history(_item_frame(item))
         await self._session.release(subscription)
 
-    async def _message(
-        self,
-        text: str,
-        client_msg_id: str | None,
-        reply_to: int | None,
-        files: tuple[str, ...] = (),
-    ) -> None:
+    async def _message(self, message: OutgoingMessage) -> None:
         identity = self._session.identity
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
@@ -335,12 +325,9 @@ class RoomProtocol:
         pending = await self._service.post_pipelined(
             identity,
             self._room,
-            text,
-            client_msg_id=client_msg_id,
-            on_error=partial(self._failed, client_msg_id),
+            message,
+            on_error=partial(self._failed, message.client_msg_id),
             on_resent=self._resent,
-            reply_to=reply_to,
-            files=files,
         )
         self._session.track_write(pending)
 

@@ -41,6 +41,7 @@ from chat.core.errors import (
     Unavailable,
 )
 from chat.core.frames import CLOSE_POLICY_VIOLATION, dumps
+from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Identity
 from chat.store import Message, Room
 from chat.ws.session.client_session import ClientSession
@@ -198,21 +199,21 @@ class SupportRpc:
             raise _RpcError(AUTHENTICATION_REQUIRED)
         self._join(identity)
         if method == "message.send":
-            text = _text_param(params, 0, 1)
-            room, message = await self._service.support.send(identity, text, skip=self._session.id)
+            sent = OutgoingMessage(_text_param(params, 0, 1))
+            room, message = await self._service.support.send(identity, sent, skip=self._session.id)
         elif method == "message.operatorSend":
             if not identity.is_admin:
                 raise _RpcError(OPERATORS_ONLY)
             if isinstance(params, list) and len(params) == 1:
-                text = _text_param(params, 0, 1)
+                sent = OutgoingMessage(_text_param(params, 0, 1))
                 room, message = await self._service.support.reply_latest(
-                    identity, text, skip=self._session.id
+                    identity, sent, skip=self._session.id
                 )
             else:
-                text = _text_param(params, 1, 2)
+                sent = OutgoingMessage(_text_param(params, 1, 2))
                 user_id = validation.json_id(params[0], "user_id")
                 room, message = await self._service.support.reply(
-                    identity, user_id, text, skip=self._session.id
+                    identity, user_id, sent, skip=self._session.id
                 )
         else:
             raise _RpcError(METHOD_NOT_FOUND)

@@ -26,6 +26,7 @@ from chat.core import validation
 from chat.core.errors import ChatError, InvalidInput, NotAuthenticated, RateLimited
 from chat.core.frames import dumps
 from chat.core.names import SYSTEM_NAME
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Message
 from chat.ws.session.client_session import ClientSession
 
@@ -197,7 +198,11 @@ class TokenTalker:
         # "To the others": the sender does not get its own message back, so there is no
         # answer to wait for: the next frame is handled while this one is committed.
         pending = await self._service.post_pipelined(
-            identity, self._service.lobby, text, skip=self._session.id, on_error=self._failed
+            identity,
+            self._service.lobby,
+            OutgoingMessage(text),
+            skip=self._session.id,
+            on_error=self._failed,
         )
         self._session.track_write(pending)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from chat.app.messages.mentions import NONE, Mentions
+from chat.core.outgoing import OutgoingMessage
 from chat.store import Message, Room
 
 
@@ -21,17 +21,12 @@ class PendingMessage:
 
     room: Room
     sender_id: int
-    body: str
+    #: What it says, checked (`chat.app.service.ChatService.post`), its mentions found.
+    outgoing: OutgoingMessage
+    #: The subscriber it is not delivered to (`chat.app.messages.broadcaster.Event.skip`).
     skip: int | None
-    client_msg_id: str | None = None
     on_error: Callable[[BaseException], None] | None = None
     on_resent: Callable[[Message], None] | None = None
-    #: The message of the same room it answers (the caller checked it).
-    reply_to: int | None = None
-    #: Who its text mentions (`chat.app.messages.mentions.resolve`).
-    mentions: Mentions = NONE
-    #: The files it carries (FileIDs the caller checked are the sender's, unattached).
-    files: tuple[str, ...] = ()
     done: trio.Event = field(default_factory=trio.Event)
     message: Message | None = None
     #: True if the sender had already stored this `client_msg_id` in this room.

@@ -66,11 +66,11 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 
 from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for
-from chat.app.messages.mentions import NONE, Mentions
 from chat.app.messages.pending import PendingMessage
 from chat.app.messages.reorder_buffer import HandedItems
 from chat.bus.carried import decode
 from chat.core.errors import ChatError, Unavailable
+from chat.core.outgoing import OutgoingMessage
 from chat.core.task_failures import TaskFailures
 from chat.store import Added, Change, Message, Messages, NewMessage, Room
 
@@ -164,16 +164,7 @@ class MessageWriter:
         return self._position
 
     async def add(
-        self,
-        room: Room,
-        sender_id: int,
-        body: str,
-        *,
-        skip: int | None,
-        client_msg_id: str | None = None,
-        reply_to: int | None = None,
-        mentions: Mentions = NONE,
-        files: tuple[str, ...] = (),
+        self, room: Room, sender_id: int, outgoing: OutgoingMessage, *, skip: int | None
     ) -> PendingMessage:
         """Store a message and publish it; return it once committed (`result()` is then
         ready, and `resent` says whether it was a resend).
@@ -181,16 +172,7 @@ class MessageWriter:
         Raises `Unavailable` if the server is shutting down, or the error that made its
         commit fail.
         """
-        pending = await self.submit(
-            room,
-            sender_id,
-            body,
-            skip=skip,
-            client_msg_id=client_msg_id,
-            reply_to=reply_to,
-            mentions=mentions,
-            files=files,
-        )
+        pending = await self.submit(room, sender_id, outgoing, skip=skip)
         # If we are cancelled here the message may still be committed and delivered:
         # it was sent, and nothing is lost by finishing the job.
         await pending.result()
@@ -200,31 +182,16 @@ class MessageWriter:
         self,
         room: Room,
         sender_id: int,
-        body: str,
+        outgoing: OutgoingMessage,
         *,
         skip: int | None,
-        client_msg_id: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_resent: Callable[[Message], None] | None = None,
-        reply_to: int | None = None,
-        mentions: Mentions = NONE,
-        files: tuple[str, ...] = (),
     ) -> PendingMessage:
         """Queue a message for the next batch and return without waiting for the commit
         (waiting only while the queue is full). A client that does not need the stored
         message back can go on to its next frame, and its messages share batches."""
-        pending = PendingMessage(
-            room,
-            sender_id,
-            body,
-            skip,
-            client_msg_id,
-            on_error=on_error,
-            on_resent=on_resent,
-            reply_to=reply_to,
-            mentions=mentions,
-            files=files,
-        )
+        pending = PendingMessage(room, sender_id, outgoing, skip, on_error, on_resent)
         try:
             await self._queue_send.send(pending)
         except trio.BrokenResourceError:
@@ -408,19 +375,7 @@ class MessageWriter:
             self._bus_lag_seconds.observe(max(0.0, now - stored_at.timestamp()))
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
-        rows = [
-            NewMessage(
-                p.room.id,
-                p.sender_id,
-                p.body,
-                p.client_msg_id,
-                p.reply_to,
-                p.mentions.uids,
-                p.mentions.room,
-                p.files,
-            )
-            for p in batch
-        ]
+        rows = [NewMessage(p.room.id, p.sender_id, p.outgoing) for p in batch]
         try:
             # Shielded: a commit under way finishes even if shutdown begins (cutting it
             # could lose messages the clients were told nothing bad about); bounded, so

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chat.core import validation
 from chat.core.errors import Forbidden, NotFound
+from chat.core.outgoing import OutgoingMessage
 from chat.store import History, Message, Room, Support, WaitingThread
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class DeskService(Protocol):
     @property
     def max_text_chars(self) -> int: ...
     async def post(
-        self, identity: Identity, room: Room, text: str, *, skip: int | None = None
+        self, identity: Identity, room: Room, outgoing: OutgoingMessage, *, skip: int | None = None
     ) -> Posted: ...
     async def user(self, user_id: int) -> User: ...
 
@@ -76,37 +77,42 @@ class SupportDesk:
         return room, newest_first[::-1]
 
     async def send(
-        self, identity: Identity, text: str, *, skip: int | None = None
+        self, identity: Identity, outgoing: OutgoingMessage, *, skip: int | None = None
     ) -> tuple[Room, Message]:
         """A message from a user to support, in their own thread (created on first use)."""
-        validation.message_text(text, self._service.max_text_chars)
+        validation.message_text(outgoing.body, self._service.max_text_chars)
         room = await self._store.support_room(identity.user_id, create=True)
         assert room is not None
-        return room, (await self._service.post(identity, room, text, skip=skip)).message
+        return room, (await self._service.post(identity, room, outgoing, skip=skip)).message
 
     async def reply(
-        self, identity: Identity, user_id: int, text: str, *, skip: int | None = None
+        self,
+        identity: Identity,
+        user_id: int,
+        outgoing: OutgoingMessage,
+        *,
+        skip: int | None = None,
     ) -> tuple[Room, Message]:
         """An operator's answer in a user's support thread (created if the user has none)."""
         _operators_only(identity, "may answer support threads")
-        validation.message_text(text, self._service.max_text_chars)
+        validation.message_text(outgoing.body, self._service.max_text_chars)
         await self._service.user(user_id)
         room = await self._store.support_room(user_id, create=True)
         assert room is not None
-        return room, (await self._service.post(identity, room, text, skip=skip)).message
+        return room, (await self._service.post(identity, room, outgoing, skip=skip)).message
 
     async def reply_latest(
-        self, identity: Identity, text: str, *, skip: int | None = None
+        self, identity: Identity, outgoing: OutgoingMessage, *, skip: int | None = None
     ) -> tuple[Room, Message]:
         """`reply` to the user of the latest thread: the one holding the newest message
         that is either from its user or from this operator. `NotFound` if no thread has
         one."""
         _operators_only(identity, "may answer support threads")
-        validation.message_text(text, self._service.max_text_chars)
+        validation.message_text(outgoing.body, self._service.max_text_chars)
         user_id = await self._store.latest_support_user(identity.user_id)
         if user_id is None:
             raise NotFound("no support thread to answer: give the user's id")
-        return await self.reply(identity, user_id, text, skip=skip)
+        return await self.reply(identity, user_id, outgoing, skip=skip)
 
     async def waiting(self, identity: Identity) -> list[WaitingThread]:
         """Support threads whose latest message is the user's: waiting for an operator."""

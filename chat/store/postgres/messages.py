@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.store.postgres.base import PostgresBase, as_is, message_of
@@ -14,10 +14,11 @@ from chat.store.postgres.room_rules import aio_batch_rules, aio_check_new
 from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
 from chat.store.shared.files import ids_with_files, with_files_committed
 from chat.store.shared.measuring import observed
-from chat.store.shared.mentions import uids_to_json
 from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
+    INSERTED,
+    INSERTED_COLUMNS,
     IS_MESSAGE_OF_ROOM_SQL,
     LAST_POSITION_SQL,
     MESSAGE_COLUMNS,
@@ -41,24 +42,25 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _MESSAGES_AFTER = MESSAGES_AFTER_SQL.format(room="$1", after="$2", limit="$3")
 
 
+# The batch's parameters: one array per inserted column.
+_ARRAYS = ", ".join(f"${n}::{inserted.pg_type}[]" for n, inserted in enumerate(INSERTED, 1))
+
 # One statement for the whole batch. Rows are inserted in the order the SELECT produces
 # them (ORDER BY ord), so their ids increase in the order of the batch. A resent
 # client_msg_id conflicts with its original and is skipped (no row back). {gate} is a
 # condition every row must also meet ("" for none).
 _INSERT_ROWS = (
-    "m AS (INSERT INTO messages"
-    " (room_id, sender_id, body, client_msg_id, reply_to, mentions, mentions_room)"
-    " SELECT r, s, b, c, p, n, a"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
-    " $6::text[], $7::boolean[])"
-    " WITH ORDINALITY AS t(r, s, b, c, p, n, a, ord)"
+    f"m AS (INSERT INTO messages ({INSERTED_COLUMNS})"
+    f" SELECT {INSERTED_COLUMNS} FROM unnest({_ARRAYS})"
+    f" WITH ORDINALITY AS t({INSERTED_COLUMNS}, ord)"
     # A resend of a stored message is left out before it takes an id: an id taken and
     # not stored is a gap in the positions, which other instances must then settle
     # from the table (chat.app.messages.writer). ON CONFLICT stays for the originals this
     # snapshot cannot see yet (committed while the insert waited for the lock) and
     # for a resend within the batch: those still take an id, rarely.
-    " WHERE {gate}(c IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
-    " WHERE o.room_id = r AND o.sender_id = s AND o.client_msg_id = c))"
+    " WHERE {gate}(t.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
+    " WHERE o.room_id = t.room_id AND o.sender_id = t.sender_id"
+    " AND o.client_msg_id = t.client_msg_id))"
     " ORDER BY ord"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING RETURNING *),"
@@ -131,7 +133,7 @@ async def _aio_notify(conn: asyncpg.Connection, notifications: list[tuple[str, s
 
 async def _aio_insert_batch(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
     """Store `rows` (see `PostgresMessages.add_messages`) on `conn`."""
-    if not any(row.reply_to is not None or row.files for row in rows):
+    if not any(row.outgoing.reply_to is not None or row.outgoing.files for row in rows):
         # The usual batch: one statement reads the rules and stores it, unless they hold
         # it back.
         stored = await _aio_insert_clear(conn, rows)
@@ -159,8 +161,9 @@ async def _aio_attach(
     originals = await aio_files_of_messages(conn, resent)
     result = []
     for row, item in zip(rows, added, strict=True):
-        if item.new and row.files:
-            files = await aio_attach_files(conn, item.message.id, row.sender_id, row.files)
+        files_sent = row.outgoing.files
+        if item.new and files_sent:
+            files = await aio_attach_files(conn, item.message.id, row.sender_id, files_sent)
             item = Added(replace(item.message, files=files), new=True)
         elif not item.new and item.message.id in originals:
             item = Added(replace(item.message, files=originals[item.message.id]), new=False)
@@ -173,7 +176,9 @@ async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[Ne
     deleted since the caller checked it. A statement of its own after the insert: its
     snapshot is taken after the insert got the positions lock, so it sees every deletion
     committed before (deletions take the same lock)."""
-    answered = {row.reply_to: row.room_id for row in rows if row.reply_to is not None}
+    answered = {
+        row.outgoing.reply_to: row.room_id for row in rows if row.outgoing.reply_to is not None
+    }
     deleted = await conn.fetchval(
         DELETED_AMONG_SQL.format(ids="SELECT unnest($1::bigint[])"), list(answered)
     )
@@ -181,17 +186,9 @@ async def _aio_refuse_replies_to_deleted(conn: asyncpg.Connection, rows: list[Ne
         raise not_a_message_of_room(deleted, answered[deleted])
 
 
-def _columns(rows: list[NewMessage]) -> tuple[list[Any], ...]:
-    """The insert's parameters: one array per column."""
-    return (
-        [row.room_id for row in rows],
-        [row.sender_id for row in rows],
-        [row.body for row in rows],
-        [row.client_msg_id for row in rows],
-        [row.reply_to for row in rows],
-        [uids_to_json(row.mentions) for row in rows],
-        [row.mentions_room for row in rows],
-    )
+def _columns(rows: list[NewMessage]) -> list[list[object]]:
+    """The insert's parameters: one array per column (`INSERTED`)."""
+    return [[inserted.value(row) for row in rows] for inserted in INSERTED]
 
 
 async def _aio_insert(conn: asyncpg.Connection, rows: list[NewMessage]) -> list[Added]:
@@ -220,9 +217,9 @@ async def _aio_added(
     candidate = next(fresh, None)
     for row in rows:
         if candidate is not None and (
-            row.client_msg_id is None
+            row.outgoing.client_msg_id is None
             or (candidate["room_id"], candidate["sender_id"], candidate["client_msg_id"])
-            == (row.room_id, row.sender_id, row.client_msg_id)
+            == (row.room_id, row.sender_id, row.outgoing.client_msg_id)
         ):
             added.append(Added(message_of(candidate), new=True))
             candidate = next(fresh, None)
@@ -239,11 +236,11 @@ async def _aio_added(
             _ORIGINAL_MESSAGES,
             [row.room_id for row in resent],
             [row.sender_id for row in resent],
-            [row.client_msg_id for row in resent],
+            [row.outgoing.client_msg_id for row in resent],
         )
     }
     return [
-        Added(originals[(item.room_id, item.sender_id, item.client_msg_id)], new=False)
+        Added(originals[(item.room_id, item.sender_id, item.outgoing.client_msg_id)], new=False)
         if isinstance(item, NewMessage)
         else item
         for item in added

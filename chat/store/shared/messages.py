@@ -4,24 +4,70 @@ catches up)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from chat.core.errors import InvalidInput
-from chat.core.records import Change, Message, Room
+from chat.core.records import Change, Message, NewMessage, Room
 from chat.store.shared.changes import reactions_from_json
-from chat.store.shared.mentions import uids_from_json
+from chat.store.shared.mentions import uids_from_json, uids_to_json
 from chat.store.shared.rooms import room_from_row
 from chat.store.shared.rows import Row, ToDatetime
 
 T = TypeVar("T")
 
-#: The columns of a message as `message_from_row` reads them, from `messages AS m JOIN
-#: users AS u ON u.id = m.sender_id`: the stores' selects of messages all use these.
-MESSAGE_COLUMNS = (
-    "m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,"
-    " m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,"
-    " m.mentions, m.mentions_room, m.file_count"
+#: The columns of the messages table a `Message` is read from (`message_from_row`), and
+#: `file_count` (whether it has files to look up).
+STORED_COLUMNS = (
+    "id",
+    "room_id",
+    "sender_id",
+    "body",
+    "created_at",
+    "client_msg_id",
+    "reply_to",
+    "edited_at",
+    "deleted_at",
+    "reactions",
+    "mentions",
+    "mentions_room",
+    "file_count",
 )
+
+#: `STORED_COLUMNS` and the sender's name, from `messages AS m JOIN users AS u ON u.id =
+#: m.sender_id`: the stores' selects of messages all use these.
+MESSAGE_COLUMNS = "u.name AS sender_name, " + ", ".join(f"m.{c}" for c in STORED_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    """A column a new message is inserted with: its name, its PostgreSQL type (the batch
+    travels as one array per column), and its value for a row."""
+
+    column: str
+    pg_type: str
+    value: Callable[[NewMessage], object]
+
+
+#: The columns a `NewMessage` is inserted with, in order: both stores build their INSERT
+#: from these (room and sender first: PostgreSQL's room rules read those two arrays).
+INSERTED = (
+    Inserted("room_id", "bigint", lambda row: row.room_id),
+    Inserted("sender_id", "bigint", lambda row: row.sender_id),
+    Inserted("body", "text", lambda row: row.outgoing.body),
+    Inserted("client_msg_id", "text", lambda row: row.outgoing.client_msg_id),
+    Inserted("reply_to", "bigint", lambda row: row.outgoing.reply_to),
+    Inserted("mentions", "text", lambda row: uids_to_json(row.outgoing.mentions)),
+    Inserted("mentions_room", "boolean", lambda row: row.outgoing.mentions_room),
+)
+
+#: The inserted columns' names, in `INSERTED`'s order.
+INSERTED_COLUMNS = ", ".join(inserted.column for inserted in INSERTED)
+
+
+def inserted_values(row: NewMessage) -> tuple[object, ...]:
+    """`row`'s values for `INSERTED_COLUMNS`."""
+    return tuple(inserted.value(row) for inserted in INSERTED)
 
 
 def message_from_row(row: Row, to_datetime: ToDatetime) -> Message:
@@ -74,10 +120,8 @@ DELETED_AMONG_SQL = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at 
 
 #: Every room's messages after a position, with their rooms (for `Messages.committed_after`).
 #: Both stores run this query; {after}, {before} and {limit} are their placeholders.
-COMMITTED_AFTER_SQL = """
-SELECT m.id, m.room_id, m.sender_id, u.name AS sender_name, m.body, m.created_at,
-       m.client_msg_id, m.reply_to, m.edited_at, m.deleted_at, m.reactions,
-       m.mentions, m.mentions_room, m.file_count, r.name AS room_name, r.kind AS room_kind,
+COMMITTED_AFTER_SQL = f"""
+SELECT {MESSAGE_COLUMNS}, r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id
@@ -85,9 +129,9 @@ FROM messages AS m
 JOIN users AS u ON u.id = m.sender_id
 JOIN rooms AS r ON r.id = m.room_id
 LEFT JOIN direct_rooms AS d ON d.room_id = m.room_id
-WHERE m.id > {after} AND m.id < {before}
+WHERE m.id > {{after}} AND m.id < {{before}}
 ORDER BY m.id
-LIMIT {limit}
+LIMIT {{limit}}
 """
 
 

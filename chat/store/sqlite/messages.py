@@ -12,16 +12,19 @@ from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
 from chat.store.shared.files import ids_with_files, with_files, with_files_committed
 from chat.store.shared.measuring import observed
-from chat.store.shared.mentions import uids_to_json
 from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,
+    INSERTED,
+    INSERTED_COLUMNS,
     IS_MESSAGE_OF_ROOM_SQL,
     LAST_POSITION_SQL,
     MESSAGE_COLUMNS,
     MESSAGES_AFTER_SQL,
+    STORED_COLUMNS,
     committed_from_rows,
     in_position_order,
+    inserted_values,
     message_from_row,
     not_a_message_of_room,
 )
@@ -36,13 +39,11 @@ if TYPE_CHECKING:
 
 # A resent client_msg_id conflicts with the original and inserts nothing (no row back).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages"
-    " (room_id, sender_id, body, created_at, client_msg_id, reply_to, mentions, mentions_room)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO messages ({INSERTED_COLUMNS}, created_at)"
+    f" VALUES ({', '.join('?' * len(INSERTED))}, ?)"
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING"
-    " RETURNING id, room_id, sender_id, body, created_at, client_msg_id, reply_to,"
-    " edited_at, deleted_at, reactions, mentions, mentions_room,"
+    f" RETURNING {', '.join(STORED_COLUMNS)},"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
 )
 
@@ -59,7 +60,9 @@ def _refuse_replies_to_deleted(conn: sqlite3.Connection, rows: list[NewMessage])
     """Raise `InvalidInput` (the transaction rolls back) if a row of the batch answers a
     message deleted since the caller checked it: the write lock is ours, so nothing can
     be deleted between this look and the commit."""
-    answered = {row.reply_to: row.room_id for row in rows if row.reply_to is not None}
+    answered = {
+        row.outgoing.reply_to: row.room_id for row in rows if row.outgoing.reply_to is not None
+    }
     if not answered:
         return
     marks = ", ".join("?" * len(answered))
@@ -85,38 +88,28 @@ class SQLiteMessages(SQLiteBase):
             with transaction(conn):
                 rules = RoomRules(conn, now)
                 for row in rows:
-                    mentions = uids_to_json(row.mentions)
-                    values = (
-                        row.room_id,
-                        row.sender_id,
-                        row.body,
-                        now,
-                        row.client_msg_id,
-                        row.reply_to,
-                        mentions,
-                        row.mentions_room,
-                    )
-                    key = (row.room_id, row.sender_id, row.client_msg_id)
+                    outgoing = row.outgoing
+                    key = (row.room_id, row.sender_id, outgoing.client_msg_id)
                     # A resend is found before the insert: a conflicting insert would
                     # still take an id (AUTOINCREMENT), a gap in the positions.
                     original = (
                         None
-                        if row.client_msg_id is None
+                        if outgoing.client_msg_id is None
                         else conn.execute(_ORIGINAL_MESSAGE, key).fetchone()
                     )
                     stored = (
                         None
                         if original is not None
-                        else conn.execute(_INSERT_MESSAGE, values).fetchone()
+                        else conn.execute(_INSERT_MESSAGE, (*inserted_values(row), now)).fetchone()
                     )
                     if stored is not None:
                         # After the insert, so a resend still answers its original.
                         rules.check(row)
-                        if mentions is not None:
-                            remember_mentions(conn, row.room_id, stored["id"], mentions)
+                        if stored["mentions"] is not None:
+                            remember_mentions(conn, row.room_id, stored["id"], stored["mentions"])
                         message = message_of(stored)
-                        if row.files:
-                            files = attach_files(conn, message.id, row.sender_id, row.files)
+                        if outgoing.files:
+                            files = attach_files(conn, message.id, row.sender_id, outgoing.files)
                             message = replace(message, files=files)
                         added.append(Added(message, new=True))
                         continue
