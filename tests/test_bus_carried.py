@@ -4,14 +4,22 @@ changes equal to the ones a table read gives, packed into payloads the bus takes
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
-from chat.bus import Envelope
-from chat.bus.carried import decode, pack
+import trio
+from support import account, entered, open_clients, start_server
+from test_metrics import Samples, scrape, value
+
+from chat.bus import MAX_PAYLOAD_BYTES, Envelope
+from chat.bus.carried import Payload, decode, encode, pack
+from chat.bus.postgres import EVENTS_CHANNEL
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import FileRef, Message, Room, StoredFile
-from chat.store import NewMessage, open_store
+from chat.core.records import EditedMentions, FileRef, Message, Reaction, Room, StoredFile
+from chat.store import Change, NewMessage, open_store
+from chat.store.postgres import PostgresStore
 
 
 def _roundtrip(items: list) -> list:
@@ -170,3 +178,118 @@ def test_an_instance_ignores_its_own_payloads_heard_back_and_other_chats() -> No
     assert other_chat.open(sealed) is None
     assert other_instance.open(sealed) is not None
     assert mine.open(other_instance.seal({"type": "x"})) == {"type": "x"}
+
+
+# --- named fields: instances one version apart ---
+
+
+def _change(position: int) -> tuple[Change, Room]:
+    at = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
+    room = Room(2, "ops", "group", True, 7, at)
+    newly = EditedMentions(7, (9,), room=True, before=(8,))
+    reactions = (Reaction("👍", 2, (7, 9)),)
+    change = Change(position, 2, 1, "edited", at, "hi @bob", reactions, (9,), True, newly)
+    return change, room
+
+
+def _carried(*items: dict[str, Any]) -> dict[str, Any]:
+    """The event a payload of `items` (as `encode` made them, perhaps changed) opens to."""
+    payload = Payload([json.dumps(item, separators=(",", ":")) for item in items])
+    event = Envelope("chat", "b").open(Envelope("chat", "newer").seal_carried(payload))
+    assert event is not None
+    return event
+
+
+def test_fields_a_newer_instance_carries_that_this_one_does_not_know_are_ignored() -> None:
+    message, room = _message(1, "from the next version")
+    change, group = _change(2)
+    newer_message, newer_change = encode(message, room), encode(change, group)
+    newer_message["m"]["zz"] = "a field of the next version"
+    newer_message["m"]["f"][0]["zz"] = [1, 2]  # of a file
+    newer_message["r"]["zz"] = {"nested": True}  # of a room
+    newer_message["zz"] = None  # of the item itself
+    newer_change["c"]["zz"] = 3
+    newer_change["c"]["w"]["zz"] = 4  # of who an edit newly mentions
+    newer_change["c"]["x"][0]["zz"] = 5  # of a reaction
+    carried = decode({**_carried(newer_message, newer_change), "zz": "of the event"})
+    assert carried is not None
+    assert carried.items == [(message, room), (change, group)]
+
+
+def test_a_field_an_older_instance_does_not_carry_takes_its_default() -> None:
+    at = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
+    room = Room(3, None, "direct", True, None, at, pair=(7, 9))
+    message = Message(1, 3, 7, "alice", "hi", at, "c-1", reply_to=41, mentions=(9,))
+    older = encode(message, room)
+    for key in ("k", "p", "m"):  # as if this version had no ClientMsgID, replies, mentions
+        del older["m"][key]
+    del older["r"]["u"]  # nor the pair of a direct room
+    carried = decode(_carried(older))
+    assert carried is not None
+    ((decoded, decoded_room),) = carried.items
+    assert decoded == Message(1, 3, 7, "alice", "hi", at)
+    assert decoded_room == Room(3, None, "direct", True, None, at)
+
+
+def test_a_field_at_its_default_is_left_out_of_the_payload() -> None:
+    message, room = _message(1, "plain")
+    encoded = encode(replace(message, files=()), room)
+    # Only what a plain lobby message says: no nulls, no empty lists, no false flags.
+    assert set(encoded["m"]) == {"i", "r", "s", "n", "b", "t"}
+    assert set(encoded["r"]) == {"i", "n", "k", "t"}
+
+
+def test_a_required_field_missing_or_an_item_of_an_unknown_kind_decodes_to_nothing() -> None:
+    message, room = _message(1, "hi")
+    for key in ("i", "b", "t"):
+        broken = encode(message, room)
+        del broken["m"][key]
+        assert decode(_carried(broken)) is None, key
+    assert decode(_carried({"poll": {"i": 1}, "r": encode(message, room)["r"]})) is None
+    assert decode(_carried({"m": {**encode(message, room)["m"], "i": "one"}})) is None
+
+
+def test_payloads_of_named_fields_still_fit_the_bus_with_the_longest_ids_and_marker() -> None:
+    # A chat's id is 32 hex digits, an instance's 12; a read marker up to 19 digits.
+    items = [_message(position, "é" * (position % 700)) for position in range(1, 400)]
+    items += [_change(position) for position in range(400, 500)]
+    payloads = pack(items, 2**63 - 1, MAX_PAYLOAD_BYTES)
+    sealed = [Envelope("c" * 32, "0" * 12).seal_carried(payload) for payload in payloads]
+    assert len(payloads) > 10
+    assert max(len(text) for text in sealed) <= MAX_PAYLOAD_BYTES
+    assert _roundtrip(items) == items
+
+
+async def test_a_message_carried_with_fields_this_version_does_not_know_reaches_subscribers(
+    nursery: trio.Nursery, postgres_config: Config
+) -> None:
+    server = await start_server(nursery, postgres_config)
+    alice = await account(server, "alice")
+    async with open_store(postgres_config) as store, open_clients(server) as clients:
+        assert isinstance(store, PostgresStore)
+        ws = await entered(clients, alice, store.lobby_id)
+        lobby = await store.room_by_id(store.lobby_id)
+        assert lobby is not None
+        # The next position, carried by a newer instance: nothing in the table, so only
+        # the payload can deliver it.
+        position = await store.last_position() + 1
+        at = datetime.now(UTC)
+        newer = encode(Message(position, lobby.id, alice.uid, "alice", "from v+1", at), lobby)
+        newer["m"]["zz"] = "a field of the next version"
+        newer["r"]["zz"] = 1
+        before = await scrape(server)
+        envelope = Envelope(store.cluster_id, "a-newer-instance")
+        payload = Payload([json.dumps(newer, separators=(",", ":"))])
+        await store.notify(EVENTS_CHANNEL, envelope.seal_carried(payload))
+        frame = await ws.receive()
+        after = await scrape(server)
+    assert (frame["Type"], frame["MessageID"], frame["Text"]) == ("message", position, "from v+1")
+    assert value(after, CARRIED_ITEMS, direction="in") == 1
+    assert _table_reads(after) == _table_reads(before)  # it came from the payload
+
+
+CARRIED_ITEMS = "chat_bus_carried_items_total"
+
+
+def _table_reads(samples: Samples) -> float:
+    return sum(v for (name, _labels), v in samples.items() if name == "chat_bus_table_reads_total")

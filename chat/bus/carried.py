@@ -9,23 +9,31 @@ item too large for the bus, an erasure's many tombstones, a payload that could n
 sent).
 
 A payload is one bus event, ``{"type": "carried", "items": [...], "read": N}``, at most
-the bus's payload size (`pack`). Each item is a compact JSON object holding exactly what a
-table read gives (`chat.store.Messages.committed_after`): the message or change, and its
-room's stream fields (a room read with the stream leaves topic, slow mode and retention at
-their defaults, `chat.store.Room`), so a carried item and a read one are equal.
+the bus's payload size (`pack`). Each item holds exactly what a table read gives
+(`chat.store.Messages.committed_after`): the message (``"m"``) or change (``"c"``), and
+its room's stream fields (``"r"``; a room read with the stream leaves topic, slow mode
+and retention at their defaults, `chat.store.Room`), so a carried item and a read one
+are equal.
+
+Every record travels as a JSON object of named fields, each under a short key (`_Field`),
+and a field at its default is left out. So instances one version apart understand each
+other during a rolling upgrade: a field the receiver does not know is ignored, and one
+the sender did not know takes its default. A new field of a record is one `_Field` line
+here.
 
 Decoding trusts the other instances of the same chat (the envelope checked the chat's id),
-but not blindly: anything malformed is dropped as a whole, and the receiver falls back to
-the table (`decode` returns None).
+but not blindly: anything malformed (a required field missing, a value of the wrong type,
+an item of a kind this version does not know) drops the whole payload, and the receiver
+falls back to the table (`decode` returns None).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from chat.core.records import EditedMentions, FileRef, Reaction
 from chat.store import Change, Message, Room
@@ -39,176 +47,195 @@ CARRIED = "carried"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
+R = TypeVar("R")
+
 
 def _time(moment: datetime) -> int:
     """Exact: integer microseconds since the epoch (a float would round)."""
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def _moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+def _moment(micros: Any) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(micros))
 
 
-def _room(room: Room) -> list[Any]:
-    return [
-        room.id,
-        room.name,
-        room.kind,
-        room.is_private,
-        room.creator_id,
-        _time(room.created_at),
-        list(room.pair) if room.pair is not None else None,
-    ]
+def _same(value: Any) -> Any:
+    return value
 
 
-def _room_of(fields: list[Any]) -> Room:
-    room_id, name, kind, is_private, creator_id, created_at, pair = fields
-    return Room(
-        id=int(room_id),
-        name=name,
-        kind=str(kind),
-        is_private=bool(is_private),
-        creator_id=creator_id,
-        created_at=_moment(created_at),
-        pair=(int(pair[0]), int(pair[1])) if pair is not None else None,
-    )
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, letting None through."""
+    return lambda value: None if value is None else convert(value)
 
 
-def _reactions(reactions: tuple[Reaction, ...]) -> list[Any]:
-    return [[r.emoji, r.count, list(r.uids)] for r in reactions]
+def _uids(value: Any) -> tuple[int, ...]:
+    return tuple(int(uid) for uid in value)
 
 
-def _reactions_of(fields: list[Any]) -> tuple[Reaction, ...]:
-    if not fields:
-        return ()
-    return tuple(Reaction(str(e), int(n), tuple(int(u) for u in uids)) for e, n, uids in fields)
+#: A `_Field`'s default when it has none of its own: the record's.
+_OWN = object()
 
 
-def _files(files: tuple[FileRef, ...]) -> list[Any]:
-    return [[f.id, f.name, f.size, f.content_type, f.width, f.height] for f in files]
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A record's attribute `name` as a payload carries it: under `key`, made JSON-able
+    by `out`, and read back by `back` (which raises on a value of the wrong type). Left
+    out at its `default`: the record's own, unless one is given here (for a required
+    attribute that is mostly the same: a room's privacy)."""
+
+    key: str
+    name: str
+    out: Callable[[Any], Any] = _same
+    back: Callable[[Any], Any] = _same
+    default: Any = _OWN
 
 
-def _files_of(fields: list[Any]) -> tuple[FileRef, ...]:
-    if not fields:
-        return ()
-    return tuple(FileRef(str(i), str(n), int(s), str(c), w, h) for i, n, s, c, w, h in fields)
+class _Codec(Generic[R]):
+    """A record type's named fields on the bus: the fields at their defaults are left
+    out, keys it does not know are ignored, and a field the payload leaves out takes its
+    default (a required one missing makes the payload malformed)."""
+
+    def __init__(self, record: type[R], carried: tuple[_Field, ...]) -> None:
+        self._record = record
+        self._fields = carried
+        own = {f.name: f.default for f in fields(record)}  # type: ignore[arg-type]
+        assert {f.name for f in carried} <= own.keys(), record
+        assert len({f.key for f in carried}) == len(carried), record
+        self._defaults = {f.name: own[f.name] if f.default is _OWN else f.default for f in carried}
+
+    def encode(self, record: R) -> dict[str, Any]:
+        encoded = {}
+        for field in self._fields:
+            value = getattr(record, field.name)
+            default = self._defaults[field.name]
+            if default is MISSING or value != default:
+                encoded[field.key] = field.out(value)
+        return encoded
+
+    def decode(self, encoded: Any) -> R:
+        if not isinstance(encoded, dict):
+            raise TypeError("a record is a JSON object")
+        values = {}
+        for field in self._fields:
+            if field.key in encoded:
+                values[field.name] = field.back(encoded[field.key])
+            elif self._defaults[field.name] is not MISSING:
+                values[field.name] = self._defaults[field.name]
+        return self._record(**values)  # a required field missing: TypeError
+
+    def encode_all(self, records: tuple[R, ...]) -> list[dict[str, Any]]:
+        return [self.encode(record) for record in records]
+
+    def decode_all(self, encoded: Any) -> tuple[R, ...]:
+        if not isinstance(encoded, list):
+            raise TypeError("records are a JSON list")
+        return tuple(self.decode(item) for item in encoded)
+
+
+_REACTION = _Codec(
+    Reaction,
+    (
+        _Field("e", "emoji", back=str),
+        _Field("n", "count", back=int),
+        _Field("u", "uids", list, _uids),
+    ),
+)
+_FILE = _Codec(
+    FileRef,
+    (
+        _Field("i", "id", back=str),
+        _Field("n", "name", back=str),
+        _Field("s", "size", back=int),
+        _Field("c", "content_type", back=str),
+        _Field("w", "width", back=_optional(int)),
+        _Field("h", "height", back=_optional(int)),
+    ),
+)
+_EDITED_MENTIONS = _Codec(
+    EditedMentions,
+    (
+        _Field("s", "author_id", back=int),
+        _Field("u", "uids", list, _uids),
+        _Field("a", "room", back=bool),
+        _Field("b", "before", list, _uids),
+    ),
+)
+_MESSAGE = _Codec(
+    Message,
+    (
+        _Field("i", "id", back=int),
+        _Field("r", "room_id", back=int),
+        _Field("s", "sender_id", back=int),
+        _Field("n", "sender_name", back=str),
+        _Field("b", "body", back=str),
+        _Field("t", "created_at", _time, _moment),
+        _Field("k", "client_msg_id", back=_optional(str)),
+        _Field("p", "reply_to", back=_optional(int)),
+        _Field("e", "edited_at", _optional(_time), _optional(_moment)),
+        _Field("d", "deleted", back=bool),
+        _Field("x", "reactions", _REACTION.encode_all, _REACTION.decode_all),
+        _Field("m", "mentions", list, _uids),
+        _Field("a", "mentions_room", back=bool),
+        _Field("f", "files", _FILE.encode_all, _FILE.decode_all),
+    ),
+)
+_CHANGE = _Codec(
+    Change,
+    (
+        _Field("i", "seq", back=int),
+        _Field("r", "room_id", back=int),
+        _Field("g", "message_id", back=int),
+        _Field("k", "kind", back=str),
+        _Field("t", "at", _time, _moment),
+        _Field("b", "text", back=_optional(str)),
+        _Field("x", "reactions", _REACTION.encode_all, _REACTION.decode_all),
+        _Field("m", "mentions", list, _uids),
+        _Field("a", "mentions_room", back=bool),
+        _Field(
+            "w", "newly", _optional(_EDITED_MENTIONS.encode), _optional(_EDITED_MENTIONS.decode)
+        ),
+    ),
+)
+#: A room's stream fields: what a table read of the stream gives (`chat.store.Room`).
+_ROOM = _Codec(
+    Room,
+    (
+        _Field("i", "id", back=int),
+        _Field("n", "name", back=_optional(str)),
+        _Field("k", "kind", back=str),
+        _Field("p", "is_private", back=bool, default=False),
+        _Field("c", "creator_id", back=_optional(int), default=None),
+        _Field("t", "created_at", _time, _moment),
+        _Field("u", "pair", _optional(list), _optional(lambda pair: (int(pair[0]), int(pair[1])))),
+    ),
+)
 
 
 def encode(item: Message | Change, room: Room) -> dict[str, Any]:
     """`item` and its room as a JSON-able object."""
     if isinstance(item, Message):
-        return {
-            "m": [
-                item.id,
-                item.room_id,
-                item.sender_id,
-                item.sender_name,
-                item.body,
-                _time(item.created_at),
-                item.client_msg_id,
-                item.reply_to,
-                None if item.edited_at is None else _time(item.edited_at),
-                item.deleted,
-                _reactions(item.reactions),
-                list(item.mentions),
-                item.mentions_room,
-                _files(item.files),
-            ],
-            "r": _room(room),
-        }
-    newly = item.newly
-    return {
-        "c": [
-            item.seq,
-            item.room_id,
-            item.message_id,
-            item.kind,
-            _time(item.at),
-            item.text,
-            _reactions(item.reactions),
-            list(item.mentions),
-            item.mentions_room,
-            None
-            if newly is None
-            else [newly.author_id, list(newly.uids), newly.room, list(newly.before)],
-        ],
-        "r": _room(room),
-    }
-
-
-def _uids_of(fields: list[Any]) -> tuple[int, ...]:
-    return tuple(int(u) for u in fields) if fields else ()
+        return {"m": _MESSAGE.encode(item), "r": _ROOM.encode(room)}
+    return {"c": _CHANGE.encode(item), "r": _ROOM.encode(room)}
 
 
 #: Rooms already decoded from one payload, by id: their fields as carried, and the room.
-_Rooms = dict[int, tuple[list[Any], Room]]
+_Rooms = dict[int, tuple[dict[str, Any], Room]]
 
 
 def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
     fields = obj["r"]
     # A payload's items are mostly of one room (a busy room's batch): its fields are
     # decoded once, and reused while they are the same.
-    known = rooms.get(fields[0])
+    known = rooms.get(fields["i"])
     if known is not None and known[0] == fields:
         room = known[1]
     else:
-        room = _room_of(fields)
+        room = _ROOM.decode(fields)
         rooms[room.id] = (fields, room)
     if "m" in obj:
-        (
-            mid,
-            room_id,
-            sender_id,
-            sender_name,
-            body,
-            created_at,
-            client_msg_id,
-            reply_to,
-            edited_at,
-            deleted,
-            reactions,
-            mentions,
-            mentions_room,
-            files,
-        ) = obj["m"]
-        message = Message(
-            id=int(mid),
-            room_id=int(room_id),
-            sender_id=int(sender_id),
-            sender_name=str(sender_name),
-            body=str(body),
-            created_at=_moment(created_at),
-            client_msg_id=client_msg_id,
-            reply_to=reply_to,
-            edited_at=None if edited_at is None else _moment(edited_at),
-            deleted=bool(deleted),
-            reactions=_reactions_of(reactions),
-            mentions=_uids_of(mentions),
-            mentions_room=bool(mentions_room),
-            files=_files_of(files),
-        )
-        return message, room
-    seq, room_id, message_id, kind, at, text, reactions, mentions, mentions_room, newly = obj["c"]
-    change = Change(
-        seq=int(seq),
-        room_id=int(room_id),
-        message_id=int(message_id),
-        kind=str(kind),
-        at=_moment(at),
-        text=text,
-        reactions=_reactions_of(reactions),
-        mentions=_uids_of(mentions),
-        mentions_room=bool(mentions_room),
-        newly=None
-        if newly is None
-        else EditedMentions(
-            int(newly[0]),
-            tuple(int(u) for u in newly[1]),
-            bool(newly[2]),
-            tuple(int(u) for u in newly[3]),
-        ),
-    )
-    return change, room
+        return _MESSAGE.decode(obj["m"]), room
+    # Neither a message nor a change: a kind this version does not know (KeyError).
+    return _CHANGE.decode(obj["c"]), room
 
 
 @dataclass(frozen=True, slots=True)
