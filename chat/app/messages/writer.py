@@ -1,6 +1,6 @@
 """The message stream of one instance: this instance's messages committed in batches,
 other instances' taken from the bus (or read from the table), all of them published to
-the broadcaster in id order, each exactly once.
+the broadcaster in position order, each exactly once.
 
 One task (`MessageWriter.run`) does all of it, so there is one place that decides what
 this instance delivers and in what order, and nothing to race with:
@@ -16,27 +16,14 @@ this instance delivers and in what order, and nothing to race with:
 5. between batches, it publishes what other instances committed, as the bus brought it
    (`carried`), in position order.
 
-Other instances' items come with the bus (`carried`) and wait, held by position
-(`chat.app.messages.reorder_buffer`), for what comes before them; a gap in the positions that the
-bus has not filled within `GAP_GRACE_S` (a payload lost or late, an id taken by a
-transaction that rolled back) is read from the table, which stays the source of truth;
-so is everything after a read marker or a wake-up that says "look" (after the bus
-(re)connects). With the carrier off (``CHAT_BUS_CARRY=off``) every catch-up reads the
-table, as before the bus carried anything.
-
-Changes to messages (edits, deletions, reactions: `chat.app.messages.changes`) are committed
-by the request that makes them, one transaction each, with a position (`Change.seq`)
-from the same sequence as message ids. The request then calls `committed`, which hands
-the change to the carrier and to this writer as if carried: changes join the one stream
-in position order, on this instance as on every other.
-
-`_position` is the position of the last message or change published. Everything the
-writer publishes has a higher one, and positions commit in order (a lock, see
-`Messages.add_messages` and `chat.store.Changes`), so "everything above `_position`"
-never skips a message that commits late: when this instance has seen N, everything below
-N has committed or never will. That is what makes every connection, on every instance,
-see each room's messages and changes in the same order, the order of their positions,
-with no gaps and no duplicates.
+The work is split in two, so that each half reads on its own: `MessageWriter` owns the
+queue of messages to commit, the task, and the commits (steps 1-4); `Publisher`
+(`chat.app.messages.publisher`), a part it owns with no task of its own, owns the
+stream's position and what was committed elsewhere (step 5, and what comes before our
+batch in step 3): which items wait for which, when the table is read instead, and why
+that keeps every instance's order the same. The publisher's entry points (`wake`,
+`carried`, `committed`, `follow`...) are reached through the writer, the one object the
+rest of the server wires.
 
 Messages from one client are committed and delivered in the order it sent them: its
 handler takes one frame at a time and queues each message before taking the next
@@ -48,7 +35,7 @@ message (its sender deleted meanwhile, say) fails alone; every message that stil
 gets its error raised in its own handler, which answers its client. If the database is
 away (`Unavailable`) the whole batch fails at once and nothing is published, so the
 position stays where it was. A catch-up that fails (the database is away) is retried
-`RETRY_S` later; nothing is skipped meanwhile.
+`chat.app.messages.publisher.RETRY_S` later; nothing is skipped meanwhile.
 
 A message resent with a `client_msg_id` its sender already used in that room is not
 stored again: its handler gets the original, and it is not published (nobody receives
@@ -58,17 +45,15 @@ it twice).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
-from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for
+from chat.app.messages.broadcaster import Broadcaster
 from chat.app.messages.pending import PendingMessage
-from chat.app.messages.reorder_buffer import HandedItems
-from chat.bus.carried import decode
+from chat.app.messages.publisher import Follower, Publishable, Publisher
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
 from chat.core.task_failures import TaskFailures
@@ -88,26 +73,19 @@ MAX_BATCH = 256
 QUEUE_SIZE = 1024
 #: A commit that takes longer fails its batch (the database is not answering).
 COMMIT_TIMEOUT_S = 10.0
-#: The most messages read from the table in one catch-up query.
-CATCH_UP_PAGE = 500
-#: After a catch-up failed, the next attempt waits this long.
-RETRY_S = 1.0
-#: How long a gap in the positions waits for the bus to bring what fills it before the
-#: writer reads the table (a commit's payload usually arrives within a millisecond or two
-#: of the next commit; a position nobody will ever fill, a rolled-back one, waits this).
-GAP_GRACE_S = 0.05
 
 
 class _Wake:
-    """Queued by `MessageWriter.wake` so that an idle writer looks at the table."""
+    """Queued by the publisher (`MessageWriter._queue_wake`) so that an idle writer looks
+    at what was handed over, or at the table."""
 
 
 _WAKE = _Wake()
 
 
 class MessageWriter:
-    """Owns the queue of messages to commit, the position of this instance's message
-    stream, and the one task that advances it."""
+    """Owns the queue of messages to commit, the one task that commits them and advances
+    the stream, and the part that publishes it (`Publisher`)."""
 
     def __init__(
         self,
@@ -122,46 +100,44 @@ class MessageWriter:
     ) -> None:
         self._store = store
         self._failures = failures or TaskFailures()
-        self._broadcaster = broadcaster
-        self._bus = bus
         # Committed items travel to the other instances with the carrier, and this
-        # writer takes theirs from `carried`, unless the carrier is off (CHAT_BUS_CARRY):
-        # then every instance reads every other's from the table, as before issue 27.
+        # instance takes theirs from `carried`, unless the carrier is off
+        # (CHAT_BUS_CARRY): then every instance reads every other's from the table.
         self._carrier = carrier if carrier is not None and carrier.enabled else None
-        # Metrics (`chat.app.metrics`): observed once per batch committed, and once per
-        # message caught up from another instance; never per delivery.
+        # Metrics (`chat.app.metrics`): observed once per batch committed, never per
+        # delivery.
         self._commit_seconds = commit_seconds
-        self._bus_lag_seconds = bus_lag_seconds
         #: Messages this instance has stored (resends of a stored message not counted).
         self.stored = 0
-        # Handlers (and `wake`) share the send end, which this object holds; `run` owns
-        # the receive end.
+        # Handlers (and the publisher's wake-ups) share the send end, which this object
+        # holds; `run` owns the receive end.
         self._queue_send, self._queue_receive = trio.open_memory_channel[PendingMessage | _Wake](
             QUEUE_SIZE
         )
-        self._position = 0  # the last position (message id or change seq) published
-        self._announced = 0  # the newest id another instance said it committed
-        self._look = False  # another instance may have committed something: read the table
         self._wake_queued = False
-        self._retry_at = math.inf  # when to retry a catch-up that failed
-        # Committed items handed over without a table read (carried from other instances,
-        # or this instance's own changes), held until what comes before them is
-        # published; `_gap_deadline` is when a gap stops waiting for the bus.
-        self._handed_items = HandedItems()
-        self._gap_deadline = math.inf
-        self._handed = trio.Event()  # set when items are handed over
-        #: Table reads, by why (``gap``: nothing filled it in time, ``marker``: a read
-        #: marker or a dropped payload, ``wake``: told to look, ``carry-off``: every
-        #: catch-up reads, CHAT_BUS_CARRY=off), and items taken from the bus: plain
-        #: counts read by `chat.app.metrics`.
-        self.table_reads: dict[str, int] = {}
-        self.carried_in = 0
-        self._followers: list[Callable[[Sequence[tuple[Message | Change, Room]]], None]] = []
+        self._publisher = Publisher(
+            store,
+            broadcaster,
+            bus,
+            carrier=self._carrier,
+            nudge=self._queue_wake,
+            bus_lag_seconds=bus_lag_seconds,
+        )
 
     @property
     def position(self) -> int:
         """The last position published: every message and change up to it is published."""
-        return self._position
+        return self._publisher.position
+
+    @property
+    def table_reads(self) -> dict[str, int]:
+        """Reads of the table for other instances' commits, by why (`Publisher`)."""
+        return self._publisher.table_reads
+
+    @property
+    def carried_in(self) -> int:
+        """Items taken from the bus (`Publisher`)."""
+        return self._publisher.carried_in
 
     async def add(
         self, room: Room, sender_id: int, outgoing: OutgoingMessage, *, skip: int | None
@@ -198,41 +174,36 @@ class MessageWriter:
             raise Unavailable("the server is shutting down") from None
         return pending
 
+    # --- the publisher's entry points (see `Publisher`): none of them waits ---
+
     def wake(self, position: int | None = None) -> None:
-        """Another instance has committed messages up to `position` (None: it may have):
-        the writer reads them from the table after its current batch. Never waits; the
-        bus calls it from its own task."""
-        if position is None:
-            self._look = True
-        elif position > max(self._position, self._announced):
-            self._announced = position
-        else:
-            return  # already published (our own commit, announced back to us)
-        self._queue_wake()
+        """Another instance has committed up to `position` (None: it may have); the bus
+        calls it from its own task."""
+        self._publisher.wake(position)
 
     def carried(self, items: Sequence[tuple[Message | Change, Room]], read: int = 0) -> None:
-        """Items committed elsewhere (another instance's, from the bus; or a change a
-        request committed here) to publish without reading the table, once everything
-        before them is published; and a read marker: positions up to `read` are to be
-        read from the table. Never waits."""
-        top = self._handed_items.hold(items, read, published=self._position)
-        if top > self._announced:
-            self._announced = top
-        self._handed.set()
-        self._queue_wake()
+        """Items committed elsewhere to publish without reading the table, and a read
+        marker (`Publisher.carried`)."""
+        self._publisher.carried(items, read)
 
     def on_carried_event(self, event: dict[str, object]) -> None:
         """A ``carried`` event from another instance's carrier (`chat.bus.carried`)."""
-        if self._carrier is None:
-            return  # CHAT_BUS_CARRY=off: their wake-ups suffice, the table has it all
-        carried = decode(event)
-        if carried is None:
-            self.wake(None)  # malformed: whatever it held, the table has it
-            return
-        self.carried_in += len(carried.items)
-        self.carried(carried.items, carried.read)
+        self._publisher.on_carried_event(event)
+
+    def committed(self, change: Change, room: Room) -> None:
+        """A request has committed `change` to a message of `room` (`Publisher.committed`)."""
+        self._publisher.committed(change, room)
+
+    def committed_up_to(self, position: int) -> None:
+        """Changes up to `position` were committed here (`Publisher.committed_up_to`)."""
+        self._publisher.committed_up_to(position)
+
+    def follow(self, follower: Follower) -> None:
+        """Hand `follower` every batch published from now on (`Publisher.follow`)."""
+        self._publisher.follow(follower)
 
     def _queue_wake(self) -> None:
+        """Make an idle `run` come round to what the publisher was handed."""
         if self._wake_queued:
             return
         try:
@@ -243,14 +214,13 @@ class MessageWriter:
             return  # stopped
         self._wake_queued = True
 
+    # --- the task ---
+
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        """Commit, catch up, and publish, in id order. Runs until cancelled."""
-        # Live delivery starts after the newest message already stored; older ones are
-        # history.
-        self._position = await self._store.last_position()
-        self._broadcaster.start_at(self._position)
+        """Commit, catch up, and publish, in position order. Runs until cancelled."""
+        await self._publisher.start()
         async with self._queue_receive:
             task_status.started()
             try:
@@ -258,7 +228,7 @@ class MessageWriter:
                     first = None
                     # Wait for work, for the retry of a catch-up that failed, or for
                     # the end of a gap's wait for the bus.
-                    with trio.move_on_at(min(self._retry_at, self._gap_deadline)):
+                    with trio.move_on_at(self._publisher.due):
                         first = await self._queue_receive.receive()
                     batch = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
                     with self._failures.contained("message-writer", "a batch of messages"):
@@ -274,24 +244,23 @@ class MessageWriter:
                             await self._commit(messages, publish=False)
 
     async def _advance(self, batch: list[PendingMessage | _Wake]) -> None:
-        """Commit and publish the messages in `batch`, and read what other instances
-        committed if they said so. An unexpected error leaves every message of the batch
-        answered (failed, if not stored) and a catch-up due in `RETRY_S`."""
+        """Commit and publish the messages in `batch`, and publish what other instances
+        committed if there is any. An unexpected error leaves every message of the batch
+        answered (failed, if not stored) and a catch-up due soon (`Publisher.retry_soon`)."""
         messages = [item for item in batch if isinstance(item, PendingMessage)]
         if len(messages) < len(batch):
             self._wake_queued = False
         try:
             if messages:
                 await self._commit(messages)
-            if self._look or self._announced > self._position or self._gap_deadline < math.inf:
-                await self._catch_up()
+            if self._publisher.behind:
+                await self._publisher.catch_up()
         except Exception as error:
             for pending in messages:
                 if not pending.done.is_set():
                     pending._fail(error)
                     pending.done.set()
-            self._look = True
-            self._retry_at = trio.current_time() + RETRY_S
+            self._publisher.retry_soon()
             raise
 
     def _waiting(self, most: int) -> list[PendingMessage | _Wake]:
@@ -303,76 +272,6 @@ class MessageWriter:
             except (trio.WouldBlock, trio.ClosedResourceError):
                 break
         return batch
-
-    async def _catch_up(self) -> None:
-        """Publish what other instances committed since our position, oldest first: from
-        what was handed over while it fills the positions in order, else from the table,
-        once a gap has waited `GAP_GRACE_S` for the bus (at once when told to look, past
-        a read marker, or with the carrier off)."""
-        await self._publish_handed()
-        if not (self._look or self._announced > self._position):
-            self._gap_deadline = math.inf
-            return
-        if self._look:
-            why = "wake"
-        elif self._handed_items.read_up_to > self._position:
-            why = "marker"
-        elif self._carrier is None:
-            why = "carry-off"
-        else:
-            now = trio.current_time()
-            if self._gap_deadline == math.inf:
-                self._gap_deadline = now + GAP_GRACE_S
-            if now < self._gap_deadline:
-                return  # the bus may still bring it: `run` comes back at the deadline
-            why = "gap"
-        self._gap_deadline = math.inf
-        self._look = False
-        try:
-            await self._read_table(why, before=None)
-        except Unavailable as error:
-            detail = error.detail or error
-            log.warning("cannot catch up with other instances' messages yet: %s", detail)
-            self._look = True
-            self._retry_at = trio.current_time() + RETRY_S
-            return
-        self._retry_at = math.inf
-
-    async def _read_table(self, why: str, *, before: int | None) -> None:
-        """Read every message and change above our position (and below `before`) from
-        the tables, a page at a time, and publish them; then what was handed over that
-        follows them."""
-        self.table_reads[why] = self.table_reads.get(why, 0) + 1
-        while True:
-            page = await self._store.committed_after(
-                self._position, before=before, limit=CATCH_UP_PAGE
-            )
-            if page:
-                self._observe_lag([item for item, _room in page])
-                await self._publish([(item, room, None) for item, room in page])
-            if len(page) < CATCH_UP_PAGE:
-                break
-        # What was handed over and has now been read is published already.
-        self._handed_items.drop_through(self._position)
-        await self._publish_handed(before=before)
-
-    async def _publish_handed(self, *, before: int | None = None) -> None:
-        """Publish the items handed over (`carried`) that follow our position without a
-        gap (and come before `before`)."""
-        run = self._handed_items.take_run(after=self._position, before=before)
-        if run:
-            self._observe_lag([item for item, _room in run])
-            await self._publish([(item, room, None) for item, room in run])
-
-    def _observe_lag(self, items: list[Message | Change]) -> None:
-        """How long after being stored each message or change is published here (the
-        clocks of the database and this host are assumed in step: NTP)."""
-        if self._bus_lag_seconds is None:
-            return
-        now = time.time()
-        for item in items:
-            stored_at = item.created_at if isinstance(item, Message) else item.at
-            self._bus_lag_seconds.observe(max(0.0, now - stored_at.timestamp()))
 
     async def _commit(self, batch: list[PendingMessage], *, publish: bool = True) -> None:
         rows = [NewMessage(p.room.id, p.sender_id, p.outgoing) for p in batch]
@@ -407,13 +306,16 @@ class MessageWriter:
             if item.new:
                 fresh.append(pending)
         self.stored += len(fresh)
-        if publish and fresh and self._carrier is not None and not self._carrier.with_commit:
+        ours: list[Publishable] = [
+            (p.message, p.room, p.skip) for p in fresh if p.message is not None
+        ]
+        if publish and ours and self._carrier is not None and not self._carrier.with_commit:
             # To the other instances first: they need not wait while this one fills a
             # gap before its batch. (With PostgreSQL's bus the commit carried it.)
-            self._carrier.carry([(p.message, p.room) for p in fresh if p.message is not None])
+            self._carrier.carry([(message, room) for message, room, _skip in ours])
         try:
-            if publish and fresh:
-                await self._publish_ours(fresh)
+            if publish and ours:
+                await self._publisher.publish_ours(ours)
         except trio.BrokenResourceError:
             stopping = Unavailable("the message was stored, but the server is shutting down")
             for pending in fresh:
@@ -435,110 +337,3 @@ class MessageWriter:
             return carrier.notifications(fresh) if fresh else []
 
         return notifications
-
-    async def _publish_ours(self, fresh: list[PendingMessage]) -> None:
-        """Publish a batch this instance just committed, after anything with a lower id
-        that other instances committed before it and we have not published yet."""
-        first = fresh[0].message
-        assert first is not None
-        if first.id > self._position + 1:
-            await self._wait_for_handed(first.id)
-        if first.id > self._position + 1:
-            # A gap the bus did not fill in time: another instance's messages (or ids
-            # nobody will ever commit). Every one of them has committed or rolled back
-            # by now (ours had to wait for them), so one read settles it.
-            with trio.move_on_after(COMMIT_TIMEOUT_S) as reading:
-                while True:
-                    try:
-                        await self._read_table("gap", before=first.id)
-                        break
-                    except Unavailable as error:
-                        why = error.detail or error
-                        log.warning("cannot read messages committed before ours yet: %s", why)
-                        await trio.sleep(RETRY_S)
-            if reading.cancelled_caught:
-                log.error(
-                    "gave up reading messages %d-%d: they are in the history but were not "
-                    "delivered live on this instance",
-                    self._position + 1,
-                    first.id - 1,
-                )
-        ours = []
-        for pending in fresh:
-            assert pending.message is not None
-            ours.append((pending.message, pending.room, pending.skip))
-        await self._publish(ours)
-        self._bus.announce(self._position)
-
-    async def _wait_for_handed(self, position: int) -> None:
-        """Publish what was handed over below `position` (ours, just committed), waiting
-        up to `GAP_GRACE_S` for the bus to fill the gap before it; returns at once where
-        nothing will come that way (the carrier off, a read marker, told to look)."""
-        deadline = trio.current_time() + GAP_GRACE_S
-        while True:
-            await self._publish_handed(before=position)
-            if self._position + 1 >= position:
-                return
-            marked = self._handed_items.read_up_to > self._position
-            if self._carrier is None or self._look or marked:
-                return
-            # No await between the check above and the new event: nothing handed over
-            # can slip between them.
-            self._handed = trio.Event()
-            with trio.move_on_at(deadline):
-                await self._handed.wait()
-            if trio.current_time() >= deadline:
-                await self._publish_handed(before=position)
-                return
-
-    async def _publish(self, items: Sequence[tuple[Message | Change, Room, int | None]]) -> None:
-        """Hand committed (message or change, room, skip) triples, in position order, to
-        the broadcaster, and move our position to the last: the one place the position
-        moves forward. A change goes to the room's listeners only: of the dialects, only
-        the room protocol shows changes."""
-        events = [
-            Event(topic, item, room, skip)
-            for item, room, skip in items
-            for topic in (topics_for(room) if isinstance(item, Message) else (room_topic(room.id),))
-        ]
-        try:
-            # No schedule point here: what one step of the writer publishes (another
-            # instance's batch, then ours) is delivered together, one write per
-            # connection (`Broadcaster.publish_nowait`).
-            self._broadcaster.publish_nowait(events)
-        except trio.WouldBlock:
-            await self._broadcaster.publish(events)  # the fan-out is behind: wait
-        self._position = items[-1][0].position
-        if self._followers:
-            published = [(item, room) for item, room, _skip in items]
-            for follower in self._followers:
-                follower(published)
-
-    def follow(self, follower: Callable[[Sequence[tuple[Message | Change, Room]]], None]) -> None:
-        """Hand `follower` every batch published from now on, in position order, after
-        the broadcaster has it (`chat.app.people.activity`). It must not wait: it runs in the
-        writer's task, between two batches."""
-        self._followers.append(follower)
-
-    def committed(self, change: Change, room: Room) -> None:
-        """A request has committed `change` to a message of `room`: publish it here
-        (after anything before it) and carry it to the other instances. Never waits: the
-        writer publishes it after its current batch. With the carrier off, it reads it
-        from the table, as it reads other instances' commits."""
-        if self._carrier is None:
-            self.committed_up_to(change.seq)
-            return
-        self._carrier.carry([(change, room)])
-        self.carried([(change, room)])
-        self._bus.announce(change.seq)
-
-    def committed_up_to(self, position: int) -> None:
-        """Changes up to `position` were committed here (an erasure's tombstones, many
-        at once): publish them from the table, and tell the other instances to read
-        them too. Never waits."""
-        if self._carrier is not None:
-            self._carrier.carry([], read=position)
-            self.carried([], read=position)
-        else:
-            self.wake(position)
-        self._bus.announce(position)
