@@ -284,7 +284,7 @@ def _tier(item: pytest.Item) -> str:
 ALWAYS_BOTH = (
     "test_store.py", "test_store_changes.py", "test_messages_contract.py",
     "test_message_writer.py", "test_write_path.py", "test_idempotent_send.py",
-    "test_change_stream.py", "test_batched_reads.py", "test_bus*.py", "test_cluster*.py",
+    "test_change_stream.py", "test_batched_point_reads.py", "test_bus*.py", "test_cluster*.py",
     "test_changes_migration.py", "test_search_migration.py", "test_postgres_schemas.py",
     "test_copy_database.py", "test_database_faults.py",
 )  # fmt: skip
@@ -297,7 +297,7 @@ BACKEND_MATTERS = (
     "test_replies.py", "test_mentions.py", "test_account_erasure.py", "test_data_export.py",
     "test_deleted_account.py", "test_read_markers.py", "test_rooms_directory.py",
     "test_sessions.py", "test_push.py", "test_file_access.py", "test_files.py",
-    "test_file_collector.py", "test_history_cache.py", "test_history_requests.py",
+    "test_file_collector.py", "test_history_from_memory.py", "test_history_requests.py",
     "test_message_pages.py", "test_enter_page.py", "test_resume.py",
     "test_notification_levels.py", "test_name_rules.py", "test_http_accounts.py",
     "test_http_profiles.py", "test_token_revocation.py", "test_support.py",
@@ -305,7 +305,7 @@ BACKEND_MATTERS = (
     "test_cli.py", "test_secret.py", "test_health.py", "test_metrics.py",
     "test_activity.py", "test_http_messages.py", "test_http_message_changes.py",
     "test_room_protocol.py", "test_room_limits.py", "test_room_permissions.py",
-    "test_shared_reads.py", "test_browser_search.py",
+    "test_single_flight.py", "test_browser_search.py",
 )  # fmt: skip
 
 

@@ -386,7 +386,7 @@ class JsonClient:
         return await self.receive()
 
 
-#: Notices that may reach a /ws connection just opened before the answer to its first
+#: UserNotices that may reach a /ws connection just opened before the answer to its first
 #: request, about a membership made before it connected through another instance: the
 #: bus may bring them late (the HTTP answer does not wait for every instance to hear).
 LATE_MEMBERSHIP_NOTICES = ("joined", "room-created", "invited")

@@ -19,7 +19,7 @@ import trio
 from chat.app.accounts.auth import Passwords, Tokens
 from chat.app.accounts.operations import AccountOperations
 from chat.app.accounts.revocations import Revocations
-from chat.app.history.from_memory import HistoryCache
+from chat.app.history.from_memory import HistoryFromMemory
 from chat.app.history.pages import MAX_PAGE, MessagePages
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages import mentions
@@ -56,11 +56,11 @@ from chat.store import (
 from chat.store.batched_point_reads import PointReads
 from chat.store.shared.files import not_attachable
 from chat.store.shared.messages import not_a_message_of_room
-from chat.store.single_flight import SharedReads
+from chat.store.single_flight import SingleFlight
 
 if TYPE_CHECKING:
     from chat.app.people.push_subscriptions import PushSubscriptions
-    from chat.app.people.user_notices import Notices
+    from chat.app.people.user_notices import UserNotices
     from chat.app.presence.tracker import Presence
 
 #: The most messages one history request or page may hold.
@@ -142,13 +142,13 @@ class ChatService(RoomOperations, AccountOperations):
         lobby: Room,
         max_text_chars: int,
         rate_limits: RateLimits,
-        notices: Notices,
+        notices: UserNotices,
         presence: Presence,
         push: PushSubscriptions,
         activity: Activity | None = None,
         edit_window_s: float | None = None,
-        shared_reads: SharedReads | None = None,
-        history_cache: HistoryCache | None = None,
+        shared_reads: SingleFlight | None = None,
+        history_cache: HistoryFromMemory | None = None,
         point_reads: PointReads | None = None,
     ) -> None:
         self.store = store
@@ -178,13 +178,13 @@ class ChatService(RoomOperations, AccountOperations):
         self.support = SupportDesk(self)
         #: Identical resumes and history reads in flight at once, made once
         #: (`chat.store.single_flight`; one that `serve` does not run reads each on its own).
-        self.shared_reads = shared_reads or SharedReads()
+        self.shared_reads = shared_reads or SingleFlight()
         #: A token's user, a room and a membership, read in batches when many ask at once
         #: (`chat.store.batched_point_reads`; one that `serve` does not run reads each on its own).
         self.point_reads = point_reads or PointReads(store)
         #: The newest messages of active rooms, answering history, resumes and first pages
         #: from memory (`chat.app.history.from_memory`; one that `serve` does not make is off).
-        self.history_cache = history_cache or HistoryCache(None, lambda: writer.position)
+        self.history_cache = history_cache or HistoryFromMemory(None, lambda: writer.position)
         #: A room's history a page at a time, for clients that scroll (`chat.app.history.pages`).
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.app.messages.search`).

@@ -48,12 +48,12 @@ The task tree (docs/DESIGN.md draws it):
         │                          (SQLite indexes new messages in batches; on
         │                          PostgreSQL the index follows each insert: no work)
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
-        ├── SharedReads.run        holds the identical resume and history reads in flight,
+        ├── SingleFlight.run        holds the identical resume and history reads in flight,
         │                          one task each, shared by their waiters (chat.store.single_flight)
         ├── PointReads.run         reads the point reads asked at once (a token's user; a
         │                          room and a membership) in one query, a task per kind
         │                          (chat.store.batched_point_reads)
-        ├── HistoryCache.run       history from memory: sends its events (drop a room's
+        ├── HistoryFromMemory.run       history from memory: sends its events (drop a room's
         │                          window, or all), and drops every window when the count
         │                          of erased accounts moves (chat.app.history.from_memory)
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
@@ -90,7 +90,7 @@ from chat.app.accounts.sessions import BrowserSessions
 from chat.app.accounts.signing_key import load_signing_key
 from chat.app.database_probe import DatabaseProbe
 from chat.app.history.from_memory import EVENT_TYPE as HISTORY_FORGET
-from chat.app.history.from_memory import HistoryCache, HistoryCacheCollector
+from chat.app.history.from_memory import HistoryFromMemory, HistoryFromMemoryCollector
 from chat.app.limits.rate_limits import EVENT_TYPE as RATE_HITS
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.broadcaster import Broadcaster
@@ -102,7 +102,7 @@ from chat.app.metrics import Metrics, ServerCollector
 from chat.app.people.activity import Activity
 from chat.app.people.push_subscriptions import PushSubscriptions
 from chat.app.people.pusher import Pusher
-from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, Notices
+from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, UserNotices
 from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
 from chat.app.presence.tracker import Presence
 from chat.app.service import ChatService
@@ -126,8 +126,8 @@ from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
 from chat.server.drain import Drain
 from chat.store import describe_database, open_store
-from chat.store.batched_point_reads import BatchedReadsCollector, PointReads
-from chat.store.single_flight import MAX_KEYS, SharedReads, SharedReadsCollector
+from chat.store.batched_point_reads import BatchedPointReadsCollector, PointReads
+from chat.store.single_flight import MAX_KEYS, SingleFlight, SingleFlightCollector
 from chat.ws.server import WebSocketServer
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ async def serve(
             failures=failures,
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
-        notices = Notices(bus)
+        notices = UserNotices(bus)
         # Fed by the writer (each published batch) and by the notices (rooms joined).
         activity = Activity(store, lobby.id, failures=failures)
         writer.follow(activity.offer)
@@ -199,12 +199,12 @@ async def serve(
         pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
         writer.follow(pusher.offer)
         # Identical resumes and history reads in flight at once, made once: one task.
-        shared_reads = SharedReads(max_keys=MAX_KEYS if config.shared_reads else 0)
+        shared_reads = SingleFlight(max_keys=MAX_KEYS if config.shared_reads else 0)
         # A token's user, a room and a membership: asked at once, read in one query.
         point_reads = PointReads(store)
         # History from memory: fed by the writer (each published batch); its task sends
         # its events and watches for erasures made without a server.
-        history_cache = HistoryCache(
+        history_cache = HistoryFromMemory(
             store,
             lambda: writer.position,
             max_bytes=config.history_cache_mb * 1024 * 1024,
@@ -328,9 +328,9 @@ async def serve(
                 carrier,
             )
         )
-        metrics.registry.register(SharedReadsCollector(shared_reads.stats))
-        metrics.registry.register(BatchedReadsCollector(point_reads))
-        metrics.registry.register(HistoryCacheCollector(history_cache))
+        metrics.registry.register(SingleFlightCollector(shared_reads.stats))
+        metrics.registry.register(BatchedPointReadsCollector(point_reads))
+        metrics.registry.register(HistoryFromMemoryCollector(history_cache))
         cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
         front_door = FrontDoor(
             config.host,

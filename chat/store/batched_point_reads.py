@@ -6,7 +6,7 @@ the membership. One at a time that is a query each: on PostgreSQL about 110-135 
 this process's CPU per query (asyncpg, and the crossing into its asyncio loop), the same
 again for the next. When ten thousand clients reconnect together (bench/
 reconnect_storm.py), those point reads were a fifth of the surviving instance's CPU.
-`BatchedReads.get(key)` puts the key into the *open batch*; the batch's task reads every
+`BatchedPointReads.get(key)` puts the key into the *open batch*; the batch's task reads every
 key of a batch in one query (`WHERE id = ANY(...)`: 2-3 us a key) and wakes the callers.
 While one batch is read, the next one fills, as the writer's group commit does: a lone
 read waits for nothing but one pass of the scheduler, and the busier the server, the
@@ -58,7 +58,7 @@ class _Batch(Generic[K, V]):
     finished: bool = False  # `found` or `error` holds the outcome
 
 
-class BatchedReads(Generic[K, V]):
+class BatchedPointReads(Generic[K, V]):
     """Point reads of one kind, batched (module docstring). `read_many(keys)` is the
     query: the values of the keys it finds, by key; a key it does not return has none
     (`get` answers None)."""
@@ -140,8 +140,8 @@ class PointReads:
     (`memberships`, for `ChatService.member_room`)."""
 
     def __init__(self, store: PointReadStore) -> None:
-        self.users: BatchedReads[int, User] = BatchedReads("users", store.users_by_ids)
-        self.memberships: BatchedReads[tuple[int, int], tuple[Room, bool]] = BatchedReads(
+        self.users: BatchedPointReads[int, User] = BatchedPointReads("users", store.users_by_ids)
+        self.memberships: BatchedPointReads[tuple[int, int], tuple[Room, bool]] = BatchedPointReads(
             "memberships", store.rooms_for_members
         )
 
@@ -167,7 +167,7 @@ class PointReadStore(Protocol):
     ) -> dict[tuple[int, int], tuple[Room, bool]]: ...
 
 
-class BatchedReadsCollector(Collector):
+class BatchedPointReadsCollector(Collector):
     """``chat_batched_reads_queries_total{kind}`` and ``chat_batched_reads_keys_total{kind}``
     at scrape time: keys per query is how much batching saves."""
 

@@ -3,7 +3,7 @@
 After an instance dies, its clients reconnect elsewhere within a second or two, and the
 hundred in one room all resume from the same message: without this, each resume is a
 query of its own, the same rows read a hundred times over (bench/reconnect_storm.py).
-`SharedReads.read(kind, key, read)` runs `read()` once for all the callers that ask for
+`SingleFlight.read(kind, key, read)` runs `read()` once for all the callers that ask for
 the same `kind` and `key` while it runs; each gets its result, or its error. Nothing is
 kept once the read ends: a caller that comes after gets a read of its own. So this is
 not a cache; but a caller that joins a read may get an answer read a moment before it
@@ -60,7 +60,7 @@ class _Flight(Generic[T]):
 
 
 @dataclass
-class SharedReadStats:
+class SingleFlightStats:
     """What the reads were, by kind (the key's first element): `reads` ran a read,
     `shared` joined one in flight, `unshared` read alone (past `max_keys`, or before
     `run` started)."""
@@ -74,14 +74,14 @@ class SharedReadStats:
         counter[kind] = counter.get(kind, 0) + 1
 
 
-class SharedReads:
+class SingleFlight:
     """Identical concurrent reads, made once (module docstring)."""
 
     def __init__(self, *, max_keys: int = MAX_KEYS) -> None:
         self._max_keys = max_keys
         self._flights: dict[tuple[str, Hashable], _Flight[Any]] = {}
         self._nursery: trio.Nursery | None = None
-        self.stats = SharedReadStats()
+        self.stats = SingleFlightStats()
 
     @property
     def in_flight(self) -> int:
@@ -111,13 +111,13 @@ class SharedReads:
         key = (kind, key)
         flight: _Flight[T] | None = self._flights.get(key)
         if flight is not None:
-            SharedReadStats.count(self.stats.shared, kind)
+            SingleFlightStats.count(self.stats.shared, kind)
         else:
             nursery = self._nursery
             if nursery is None or len(self._flights) >= self._max_keys:
-                SharedReadStats.count(self.stats.unshared, kind)
+                SingleFlightStats.count(self.stats.unshared, kind)
                 return await read()
-            SharedReadStats.count(self.stats.reads, kind)
+            SingleFlightStats.count(self.stats.reads, kind)
             flight = _Flight()
             self._flights[key] = flight
             nursery.start_soon(self._fly, key, flight, read)
@@ -161,12 +161,12 @@ class SharedReads:
             del self._flights[key]
 
 
-class SharedReadsCollector(Collector):
+class SingleFlightCollector(Collector):
     """``chat_shared_reads_total{kind, outcome}`` at scrape time: `outcome` is ``read``
     (a read made, shared with whoever joined), ``shared`` (joined one in flight) or
     ``unshared`` (read alone). Reads made = read + unshared; reads saved = shared."""
 
-    def __init__(self, stats: SharedReadStats) -> None:
+    def __init__(self, stats: SingleFlightStats) -> None:
         self._stats = stats
 
     def collect(self) -> Iterator[Metric]:

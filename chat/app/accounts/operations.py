@@ -29,7 +29,7 @@ from chat.core.records import Identity
 from chat.store import AccountData, Accounts, User
 
 if TYPE_CHECKING:
-    from chat.app.history.from_memory import HistoryCache
+    from chat.app.history.from_memory import HistoryFromMemory
     from chat.store.batched_point_reads import PointReads
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class AccountOperations:
     tokens: Tokens
     rate_limits: RateLimits
     revocations: Revocations
-    history_cache: HistoryCache
+    history_cache: HistoryFromMemory
     point_reads: PointReads
 
     async def register(

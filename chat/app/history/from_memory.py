@@ -49,7 +49,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chat.app.history.windows import PER_ROOM, RecentHistory, RoomWindow
+from chat.app.history.windows import PER_ROOM, RecentWindows, RoomWindow
 from chat.core.records import Change, Message, Room
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ DEFAULT_MB = 64
 
 
 @dataclass
-class HistoryCacheStats:
+class HistoryFromMemoryStats:
     """Plain counts, read by `chat.app.metrics` at scrape time: answers from a window
     (`hits`) and from the table (`misses`), by kind (``history``, ``resume``, ``page``);
     windows opened, and dropped by why."""
@@ -80,11 +80,11 @@ class HistoryCacheStats:
     hits: dict[str, int] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     fills: int = 0
-    #: Windows dropped, by why (`HistoryCacheCollector`).
+    #: Windows dropped, by why (`HistoryFromMemoryCollector`).
     forgotten: dict[str, int] = field(default_factory=dict)
 
 
-class HistoryCache:
+class HistoryFromMemory:
     """The windows of one instance, and when they may answer (module docstring)."""
 
     def __init__(
@@ -100,13 +100,13 @@ class HistoryCache:
         self._store = store
         self._writer_position = writer_position
         self.enabled = max_bytes > 0 and store is not None
-        self.recent = RecentHistory(per_room=per_room, max_bytes=max_bytes)
+        self.recent = RecentWindows(per_room=per_room, max_bytes=max_bytes)
         # The rooms whose window is being read, each with what was published for it
         # since: a forget drops the entry, and the read that finds it gone is discarded.
         self._filling: dict[int, list[Message | Change]] = {}
         self._bus: Bus | None = None
         self._erased: int | None = None  # the count of erased accounts last read
-        self.stats = HistoryCacheStats()
+        self.stats = HistoryFromMemoryStats()
 
     # --- fed by the writer and the events ---
 
@@ -341,14 +341,14 @@ class HistoryCache:
         self._erased = erased
 
 
-class HistoryCacheCollector(Collector):
+class HistoryFromMemoryCollector(Collector):
     """At scrape time: ``chat_history_cache_answers_total{kind, source}`` (``memory``
     or ``table``), ``chat_history_cache_fills_total``,
     ``chat_history_cache_dropped_total{why}`` (windows dropped: by an event, a rename or
     an erasure, retention, the bus reconnecting; or ``evicted`` for the memory ceiling),
     and the gauges ``chat_history_cache_rooms`` and ``chat_history_cache_bytes``."""
 
-    def __init__(self, cache: HistoryCache) -> None:
+    def __init__(self, cache: HistoryFromMemory) -> None:
         self._cache = cache
 
     def collect(self) -> Iterator[Metric]:

@@ -13,9 +13,9 @@ from chat.core.errors import InvalidInput, NotFound
 from chat.store import History, Message, Room
 
 if TYPE_CHECKING:
-    from chat.app.history.from_memory import HistoryCache
+    from chat.app.history.from_memory import HistoryFromMemory
     from chat.core.records import Identity
-    from chat.store.single_flight import SharedReads
+    from chat.store.single_flight import SingleFlight
 
 #: The most messages one page may hold.
 MAX_PAGE = 100
@@ -34,9 +34,9 @@ class PagesService(Protocol):
     the history kept in memory and the reads shared with others."""
 
     @property
-    def history_cache(self) -> HistoryCache: ...
+    def history_cache(self) -> HistoryFromMemory: ...
     @property
-    def shared_reads(self) -> SharedReads: ...
+    def shared_reads(self) -> SingleFlight: ...
     async def member_room(self, identity: Identity, room_id: int) -> Room: ...
 
 

@@ -3,7 +3,7 @@
 The data structure; `chat.app.history.from_memory` opens
 the windows and answers from them. `RoomWindow` holds the newest messages of one room as they are
 now (edited, deleted, reacted to) and the changes made to any of the room's messages
-after it opened; `RecentHistory` holds the windows of the rooms asked about lately,
+after it opened; `RecentWindows` holds the windows of the rooms asked about lately,
 bounded per room and in all, least recently used evicted first.
 
 Why the stream: every instance's writer publishes every committed message and change,
@@ -47,7 +47,7 @@ PART_BYTES = 200
 
 def cost(item: Message | Change) -> int:
     """The bytes a window spends holding `item` (an estimate: `ITEM_BYTES`), counted
-    against the memory ceiling (`RecentHistory`). O(1): a string's size is known."""
+    against the memory ceiling (`RecentWindows`). O(1): a string's size is known."""
     if isinstance(item, Message):
         parts = len(item.reactions) + len(item.files)
         return ITEM_BYTES + sys.getsizeof(item.body) + PART_BYTES * parts
@@ -217,7 +217,7 @@ def changed(message: Message, change: Change) -> Message:
     raise ValueError(f"unknown change kind {change.kind!r}")
 
 
-class RecentHistory:
+class RecentWindows:
     """The windows of the rooms asked about lately (module docstring): at most
     `max_rooms` of them, holding at most `max_bytes` in all (`cost`), the least recently
     used evicted first."""

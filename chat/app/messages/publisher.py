@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for
-from chat.app.messages.reorder_buffer import HandedItems
+from chat.app.messages.reorder_buffer import ReorderBuffer
 from chat.bus.carried import decode
 from chat.core.errors import Unavailable
 from chat.store import Change, Message, Messages, Room
@@ -99,7 +99,7 @@ class Publisher:
         # Committed items handed over without a table read (carried from other instances,
         # or this instance's own changes), held until what comes before them is
         # published; `_gap_deadline` is when a gap stops waiting for the bus.
-        self._handed_items = HandedItems()
+        self._handed_items = ReorderBuffer()
         self._gap_deadline = math.inf
         self._handed = trio.Event()  # set when items are handed over
         #: Table reads, by why (``gap``: nothing filled it in time, ``marker``: a read

@@ -22,7 +22,7 @@ MAX_HELD = 8192
 Item = tuple[Message | Change, Room]
 
 
-class HandedItems:
+class ReorderBuffer:
     """Items by position, and the read marker: positions up to `read_up_to` are to be read
     from the table rather than waited for. Used by the writer's task and by what calls
     it without waiting (the bus's task, request handlers): no method waits."""

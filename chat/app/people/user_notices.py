@@ -2,7 +2,7 @@
 
 Some frames are for a person rather than a room: a read marker that moved (so the user's
 other tabs clear their badges), an invitation into a room or a room joined (so it
-appears without a reload). `Notices.send` delivers such a frame to every ``/ws``
+appears without a reload). `UserNotices.send` delivers such a frame to every ``/ws``
 connection of the user on this instance at once, and tells the other instances over the
 bus (a ``user-notice`` event), which deliver it to theirs (`on_event`, routed in
 `chat.server.serving.serve`).
@@ -48,7 +48,7 @@ class Recipient(Protocol):
     def removed_from(self, room_id: int) -> None: ...
 
 
-class Notices:
+class UserNotices:
     """The registry of room-protocol connections by user, and delivering frames to them."""
 
     def __init__(self, bus: Bus) -> None:

@@ -58,7 +58,7 @@ def coalesce_interval(listeners: int) -> float:
     return min(MAX_COALESCE_S, COALESCE_S * max(1.0, listeners / COALESCE_LISTENERS))
 
 
-class PresenceTellings:
+class PresenceAnnouncements:
     """The presence changes each room's connections have not been told yet, and when
     each room was last told."""
 

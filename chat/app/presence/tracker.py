@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from chat.app.presence.announcements import COALESCE_LISTENERS, PresenceTellings
+from chat.app.presence.announcements import COALESCE_LISTENERS, PresenceAnnouncements
 from chat.app.presence.cluster import (
     EVENT_TYPE,
     Key,
@@ -125,7 +125,7 @@ class Presence:
         # Presence changes told to a room at once, or held back until its interval has
         # passed (`chat.app.presence.announcements`), and typing frames the same way in a busy
         # room (`chat.app.presence.typing`): both told by `announce` when due.
-        self._tellings = PresenceTellings(
+        self._tellings = PresenceAnnouncements(
             self._rooms,
             self._listing,
             is_present=self.is_present,

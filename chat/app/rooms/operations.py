@@ -22,7 +22,7 @@ from chat.store import Accounts, PublicRoom, Room, RoomDetails, Rooms, User
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
-    from chat.app.people.user_notices import Notices
+    from chat.app.people.user_notices import UserNotices
     from chat.app.rooms.moderation import RoomModeration
     from chat.store.batched_point_reads import PointReads
 
@@ -44,7 +44,7 @@ class RoomOperations:
     store: RoomStore
     lobby: Room
     rate_limits: RateLimits
-    notices: Notices
+    notices: UserNotices
     moderation: RoomModeration
     point_reads: PointReads
     #: The rooms `room` handed out, while something holds them (`room`).

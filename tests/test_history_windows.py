@@ -1,4 +1,4 @@
-"""`RoomWindow` and `RecentHistory` (chat/app/history/windows.py): a room's newest messages,
+"""`RoomWindow` and `RecentWindows` (chat/app/history/windows.py): a room's newest messages,
 kept as the table would read them by applying the stream of commits.
 
 These test the data structure against a plain model of the table (every message, every
@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chat.app.history.windows import RecentHistory, RoomWindow, changed, cost
+from chat.app.history.windows import RecentWindows, RoomWindow, changed, cost
 from chat.core.records import Change, FileRef, Message, Reaction, Room
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
@@ -144,7 +144,7 @@ def test_expiry_below_the_floor_leaves_the_window_unable_to_answer_further() -> 
 
 
 def test_the_least_recently_used_room_is_evicted() -> None:
-    recent = RecentHistory(max_rooms=2)
+    recent = RecentWindows(max_rooms=2)
     recent.open(1, [], through=0)
     recent.open(2, [], through=0)
     assert recent.window(1) is not None  # 1 is now the most recently used
@@ -154,7 +154,7 @@ def test_the_least_recently_used_room_is_evicted() -> None:
 
 
 def test_a_batch_reaches_only_the_rooms_with_a_window() -> None:
-    recent = RecentHistory()
+    recent = RecentWindows()
     window = recent.open(1, [], through=0)
     recent.offer([(message(1), room(1)), (message(2, room_id=2), room(2))])
     assert [m.id for m in window.latest(5, skip_deleted=False) or []] == [1]
@@ -163,7 +163,7 @@ def test_a_batch_reaches_only_the_rooms_with_a_window() -> None:
 
 def test_the_memory_ceiling_evicts_the_least_recently_asked_about_rooms() -> None:
     one_room = RoomWindow(1, [message(1), message(2)], through=2).bytes
-    recent = RecentHistory(max_bytes=2 * one_room)
+    recent = RecentWindows(max_bytes=2 * one_room)
     recent.open(1, [message(1), message(2)], through=2)
     recent.open(2, [message(1, room_id=2), message(2, room_id=2)], through=2)
     recent.window(1)  # asked about: room 2 is now the least recently used
@@ -177,7 +177,7 @@ def test_the_memory_ceiling_evicts_the_least_recently_asked_about_rooms() -> Non
 
 
 def test_a_window_that_grows_past_the_ceiling_evicts_older_rooms() -> None:
-    recent = RecentHistory()
+    recent = RecentWindows()
     recent.open(1, [message(i) for i in range(1, 6)], through=5)  # the larger, older room
     recent.open(2, [message(6, room_id=2)], through=6)
     recent.max_bytes = recent.bytes + 10  # room 2's next message takes it past the ceiling
@@ -187,7 +187,7 @@ def test_a_window_that_grows_past_the_ceiling_evicts_older_rooms() -> None:
 
 
 def test_forgetting_gives_back_what_a_window_held() -> None:
-    recent = RecentHistory()
+    recent = RecentWindows()
     recent.open(1, [message(1)], through=1)
     recent.open(2, [message(2, room_id=2)], through=2)
     recent.forget_room(1)
@@ -197,7 +197,7 @@ def test_forgetting_gives_back_what_a_window_held() -> None:
 
 
 def test_items_published_while_the_table_was_read_are_applied_on_opening() -> None:
-    recent = RecentHistory()
+    recent = RecentWindows()
     # Read: message 1 as of the read; meanwhile message 2 came and 1 was edited.
     window = recent.open(
         1,

@@ -13,14 +13,15 @@ from trio.testing import wait_all_tasks_blocked
 from chat.core.config import Config
 from chat.core.errors import Unavailable
 from chat.store import Room, Store, User, open_store
-from chat.store.batched_point_reads import BatchedReads, PointReads
+from chat.store.batched_point_reads import BatchedPointReads, PointReads
 
 
 async def make_users(store: Store, count: int) -> list[User]:
     return [await store.create_user(f"user{i}", "hash") for i in range(count)]
 
 
-async def ask_at_once(reads: BatchedReads[int, User], keys: Sequence[int]) -> list[User | None]:
+async def ask_at_once(reads: BatchedPointReads[int, User], keys: Sequence[int]) -> list[User |
+None]:
     """`reads.get` for every key, each from its own task started in the same step."""
     answers: list[User | None] = [None] * len(keys)
 
@@ -38,7 +39,7 @@ async def test_reads_asked_at_once_are_one_query_with_each_callers_answer(
 ) -> None:
     async with open_store(config) as store:
         users = await make_users(store, 20)
-        reads = BatchedReads("users", store.users_by_ids)
+        reads = BatchedPointReads("users", store.users_by_ids)
         await nursery.start(reads.run)
         unknown = users[-1].id + 1000
         keys = [user.id for user in users] + [unknown, users[0].id]
@@ -61,7 +62,7 @@ async def test_a_read_asked_while_a_batch_is_read_waits_for_the_next_and_sees_wh
                 await let_go.wait()
             return found
 
-        reads = BatchedReads("users", read_then_hold)
+        reads = BatchedPointReads("users", read_then_hold)
         await nursery.start(reads.run)
         answers: dict[str, User | None] = {}
 
@@ -91,7 +92,7 @@ async def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_is_
                 raise failures.pop()
             return await store.users_by_ids(user_ids)
 
-        reads = BatchedReads("users", fail_once)
+        reads = BatchedPointReads("users", fail_once)
         await nursery.start(reads.run)
         errors: list[BaseException] = []
 
@@ -113,7 +114,7 @@ async def test_a_caller_that_finds_the_open_batch_full_reads_alone(
 ) -> None:
     async with open_store(config) as store:
         users = await make_users(store, 5)
-        reads = BatchedReads("users", store.users_by_ids, max_batch=2)
+        reads = BatchedPointReads("users", store.users_by_ids, max_batch=2)
         await nursery.start(reads.run)
         assert await ask_at_once(reads, [user.id for user in users]) == users
         assert (reads.queries, reads.keys) == (4, 5)  # one batch of two, three alone
@@ -122,7 +123,7 @@ async def test_a_caller_that_finds_the_open_batch_full_reads_alone(
 async def test_reads_are_made_alone_when_nothing_batches_them(config: Config) -> None:
     async with open_store(config) as store:
         users = await make_users(store, 3)
-        reads = BatchedReads("users", store.users_by_ids)  # `run` never started
+        reads = BatchedPointReads("users", store.users_by_ids)  # `run` never started
         assert await ask_at_once(reads, [user.id for user in users]) == users
         assert reads.queries == 3
 
@@ -138,7 +139,7 @@ async def test_callers_waiting_when_the_batches_stop_read_alone(config: Config) 
                 await trio.sleep_forever()
             return await store.users_by_ids(user_ids)
 
-        reads = BatchedReads("users", never_answers)
+        reads = BatchedPointReads("users", never_answers)
         answers: list[User | None] = []
         async with trio.open_nursery() as nursery:
             runner = trio.CancelScope()

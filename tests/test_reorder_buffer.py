@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chat.app.messages import reorder_buffer
-from chat.app.messages.reorder_buffer import HandedItems
+from chat.app.messages.reorder_buffer import ReorderBuffer
 from chat.store import Message, Room
 
 ROOM = Room(
@@ -31,14 +31,14 @@ def positions(run: list[tuple[Message, Room]]) -> list[int]:
 
 
 def test_a_run_stops_at_the_first_missing_position() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     held.hold([item(11), item(12), item(14)], 0, published=10)
     assert positions(held.take_run(after=10)) == [11, 12]
     assert held.take_run(after=12) == []  # 13 has not come
 
 
 def test_an_item_that_fills_the_gap_releases_what_waited_behind_it() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     held.hold([item(12), item(13)], 0, published=10)
     assert held.take_run(after=10) == []
     held.hold([item(11)], 0, published=10)
@@ -46,14 +46,14 @@ def test_an_item_that_fills_the_gap_releases_what_waited_behind_it() -> None:
 
 
 def test_a_run_ends_before_the_position_asked() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     held.hold([item(11), item(12), item(13)], 0, published=10)
     assert positions(held.take_run(after=10, before=13)) == [11, 12]
     assert positions(held.take_run(after=12)) == [13]
 
 
 def test_items_already_published_are_not_held() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     top = held.hold([item(9), item(10), item(11)], 0, published=10)
     assert top == 11
     assert positions(held.take_run(after=8)) == []  # 9 and 10 were never held
@@ -61,7 +61,7 @@ def test_items_already_published_are_not_held() -> None:
 
 
 def test_a_read_marker_only_moves_forward() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     assert held.hold([], 20, published=10) == 20
     held.hold([], 15, published=10)
     assert held.read_up_to == 20
@@ -69,7 +69,7 @@ def test_a_read_marker_only_moves_forward() -> None:
 
 def test_past_the_bound_the_rest_becomes_a_read_marker(monkeypatch) -> None:
     monkeypatch.setattr(reorder_buffer, "MAX_HELD", 3)
-    held = HandedItems()
+    held = ReorderBuffer()
     top = held.hold([item(p) for p in range(11, 17)], 0, published=10)
     assert top == 16
     assert held.read_up_to == 16  # 14-16 were not held: the table has them
@@ -77,7 +77,7 @@ def test_past_the_bound_the_rest_becomes_a_read_marker(monkeypatch) -> None:
 
 
 def test_items_read_from_the_table_are_forgotten() -> None:
-    held = HandedItems()
+    held = ReorderBuffer()
     held.hold([item(11), item(12), item(14)], 0, published=10)
     held.drop_through(12)
     assert held.take_run(after=10) == []

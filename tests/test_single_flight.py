@@ -2,7 +2,7 @@
 at once are made once and shared; a waiter that leaves does not fail the others; an
 error reaches every waiter; different keys do not share; nothing is kept afterwards.
 
-The first half drives `SharedReads` itself with reads of the test's own (a read here is
+The first half drives `SingleFlight` itself with reads of the test's own (a read here is
 any async function: what the layer promises does not depend on what it reads). The
 second half drives a real server: concurrent resumes on `/ws` and first pages of
 ``GET /messages``, counting the store's history queries (``chat_history_seconds``)."""
@@ -33,13 +33,13 @@ from support import (
 )
 
 from chat.core.config import Config
-from chat.store.single_flight import SharedReads
+from chat.store.single_flight import SingleFlight
 
 
 @asynccontextmanager
-async def running() -> AsyncIterator[SharedReads]:
-    """A `SharedReads` whose `run` holds its reads, as `serve` runs it."""
-    shared = SharedReads(max_keys=2)
+async def running() -> AsyncIterator[SingleFlight]:
+    """A `SingleFlight` whose `run` holds its reads, as `serve` runs it."""
+    shared = SingleFlight(max_keys=2)
     # The test's nursery: `run` until the block ends.
     async with trio.open_nursery() as nursery:
         await nursery.start(shared.run)
@@ -64,7 +64,7 @@ class Gate:
 
 
 async def _gather(
-    nursery: trio.Nursery, shared: SharedReads, key: Any, read: Callable[[], Any], count: int
+    nursery: trio.Nursery, shared: SingleFlight, key: Any, read: Callable[[], Any], count: int
 ) -> list[Any]:
     """Start `count` callers of `read` under `key`; their answers land in the list."""
     answers: list[Any] = []
@@ -187,7 +187,7 @@ async def test_past_max_keys_a_caller_reads_alone() -> None:
 
 async def test_without_run_every_caller_reads_alone() -> None:
     gate = Gate()
-    shared = SharedReads()
+    shared = SingleFlight()
     async with trio.open_nursery() as callers:
         answers = await _gather(callers, shared, 1, gate, 3)
         gate.opened.set()
