@@ -77,7 +77,7 @@ async def test_a_history_longer_than_one_write_arrives_whole_and_in_order(
     server: Server, clients: Clients
 ) -> None:
     # 17 messages of 4,000 characters: more than one write of an answer
-    # (`chat.ws.session.client_session.ANSWER_WRITE_BYTES`), each still a frame of its own.
+    # (`chat.ws.session.request_order.ANSWER_WRITE_BYTES`), each still a frame of its own.
     alice = await _talker(server, clients, "alice")
     texts = [f"{n:02d}" + "x" * 3998 for n in range(17)]
     for text in texts:

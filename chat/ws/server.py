@@ -208,7 +208,7 @@ class WebSocketServer:
         self._broadcaster = broadcaster
         # Every session is filed in these (`chat.ws.session.client_session.Registry`); shared
         # tuples, so an idle connection pays nothing for them.
-        self._registries: tuple[Registry, ...] = (revocations, service.presence)
+        self._registries: tuple[Registry[ClientSession], ...] = (revocations, service.presence)
         self._room_registries = (*self._registries, service.notices, service.activity)
         self._config = config
         self._hosts = hosts

@@ -15,15 +15,12 @@ from __future__ import annotations
 import sys
 import types
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import trio
 from trio_websocket import WebSocketConnection
 from wsproto.events import Event
-
-if TYPE_CHECKING:
-    from chat.ws.transport import ServerConnection
 
 #: trio-websocket's table of pings awaiting their pong: a server never pings, so every
 #: connection shares one that stays empty (a pong nobody asked for is ignored).
@@ -46,13 +43,21 @@ class Flag:
         return self._set
 
 
+class Reader(Protocol):
+    """A connection whose reader runs in the task that waits
+    (`chat.ws.transport.ServerConnection`), as `CloseHandshake` reads it."""
+
+    async def read_until(self, done: Callable[[], bool]) -> None:
+        """Read until `done()` is true or the reader has stopped."""
+
+
 class CloseHandshake(Flag):
     """trio-websocket's `_close_handshake` event, for a connection with no reader task:
     whoever waits for it reads the connection until the peer's answer sets it."""
 
     __slots__ = ("_connection",)
 
-    def __init__(self, connection: ServerConnection) -> None:
+    def __init__(self, connection: Reader) -> None:
         super().__init__()
         self._connection = connection
 

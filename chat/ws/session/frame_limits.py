@@ -19,12 +19,12 @@ connection, so that one connection cannot make the server work (or send) without
   missing field, a room one is not in, ...), which a client in working order seldom sends.
 
 Past a limit the frame is refused with the dialect's error frame (``too many room changes:
-try again in 2 s``) and counts as a refusal (`chat.ws.session.client_session.MAX_REFUSALS`):
-a client that keeps going is closed with 1008, as for messages. An invalid frame past its
-limit gets its usual error and counts as a refusal. ``CHAT_RATE_LIMITS=off`` turns them all
-off. The defaults are far above what the browser client sends (chat/static/: a
-``read`` at most every 0.5 s, a ``typing`` at most every 2 s, an ``enter`` per click and one
-resume per connection).
+try again in 2 s``) and counts as a refusal (`chat.ws.session.limits.MAX_REFUSALS`): a client
+that keeps going is closed with 1008, as for messages. An invalid frame past its limit gets its
+usual error and counts as a refusal. ``CHAT_RATE_LIMITS=off`` turns them all off. The
+defaults are far above what the browser client sends (chat/static/: a ``read`` at
+most every 0.5 s, a ``typing`` at most every 2 s, an ``enter`` per click and one resume
+per connection).
 
 Counting: the generic cell rate algorithm (GCRA), a token bucket kept as one number per
 kind: the time at which the connection's allowance will be whole again. An allowance of

@@ -7,6 +7,12 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class Sink(Protocol):
+    """Where held frames go once released (`chat.ws.session.outbox.Outbox`)."""
+
+    async def send(self, data: bytes) -> None: ...
+
+
 class HoldingSession(Protocol):
     """What held frames ask of their session (`chat.ws.session.client_session.ClientSession`)."""
 
@@ -46,3 +52,12 @@ class HeldFrames:
             return False
         self.frames.append(data)
         return True
+
+    async def flush(self, sink: Sink) -> None:
+        """Send what was kept to `sink`, in order, including what is offered meanwhile,
+        and return once nothing is kept (no await after that check: the caller makes
+        the subscription live before anything more can be offered here). Cancelled (the
+        session is ending), a batch taken and not yet queued is dropped with it."""
+        while self.frames:
+            frames, self.frames = self.frames, []
+            await sink.send(b"".join(frames))

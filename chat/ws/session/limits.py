@@ -1,22 +1,28 @@
-"""A WebSocket session's frame limits, as one connection spends them.
+"""One connection's frames counted against the server's frame limits.
 
-`chat.ws.session.frame_limits` says what a connection may send (its allowances, the history
-budget); this is the part of `chat.ws.session.client_session.ClientSession` that counts its frames
-against them and decides what a refusal costs: a client that keeps going past a limit
-is closed (1008). Its state lives in the session's own slots, made with the first
-frame counted, so an idle connection pays nothing here.
+`chat.ws.session.frame_limits` says what a connection may send (its allowances, the
+history budget), one object for the whole server. `FrameAllowances` is what one
+connection has spent of them, and the refusals it has collected: a client that keeps
+going past a limit is not slowing down, and is closed (1008).
+
+It decides and does not act: a refusal's consequence (close the connection, or answer
+with the dialect's error frame) comes back as a return value, and the session acts on it
+(`chat.ws.session.client_session.ClientSession.after_refusal`, `ping_allowed`). So it
+holds nothing of the session's and is tested alone (tests/test_session_parts.py).
+
+Memory: the session makes it with the first frame it counts while the limits are on, or
+with the first refusal; a connection that sends nothing counted (most of them, in a big
+chat) has none. Its counts are one array of doubles (144 bytes), made with the first
+frame counted.
 """
 
 from __future__ import annotations
 
 from array import array
-from typing import Protocol
 
 import trio
 
 from chat.core.errors import ChatError, RateLimited, Unavailable
-from chat.core.frames import CLOSE_POLICY_VIOLATION
-from chat.ws.session.contracts import FrameHandler
 from chat.ws.session.frame_limits import Allowance, FrameLimits
 
 #: A connection that collects more rate-limit refusals than this within
@@ -25,112 +31,90 @@ MAX_REFUSALS = 10
 REFUSAL_WINDOW_S = 60.0
 
 
-def _flood_reason(error: RateLimited) -> str:
+def flood_reason(error: RateLimited) -> str:
     """The close reason for a client that kept going past a limit: "rate limit exceeded:
     too many room changes" (the refusal's text without its "try again")."""
     return f"rate limit exceeded: {str(error).partition(':')[0]}"
 
 
-class _Session(Protocol):
-    """What `SessionLimits` reads and calls of the session it is part of."""
+class FrameAllowances:
+    """What one connection has spent of the server's `FrameLimits`, and its refusals.
 
-    limits: FrameLimits
-    _frame_counts: array[float] | None
-    _refusals: list[float] | None
-    _handler: FrameHandler | None
+    Every method is synchronous: the receive loop asks about pings (`refuse_ping`), and
+    a cancellation can never leave a count half-made.
+    """
 
-    def _counts(self) -> array[float]: ...
+    __slots__ = ("_counts", "_limits", "_refusals")
 
-    def _count_refusal(self) -> bool: ...
+    def __init__(self, limits: FrameLimits) -> None:
+        self._limits = limits  # the server's, shared by every connection
+        # For each allowance, when it will be whole again (`FrameLimits.new_state`); made
+        # with the first frame counted (a connection made this for a refusal of its
+        # messages, counted per user elsewhere, may never count a frame here).
+        self._counts: array[float] | None = None
+        # When rate limits refused this connection's frames lately (`REFUSAL_WINDOW_S`).
+        self._refusals: list[float] | None = None
 
-    async def after_refusal(self, error: ChatError) -> None: ...
+    def take(self, allowance: Allowance) -> None:
+        """Count one frame of `allowance`'s kind, or raise `RateLimited` (counting
+        nothing) past it."""
+        if self._limits.enabled:
+            self._limits.take(self._state(), allowance)
 
-    async def after_invalid(self) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-    def close_nowait(self, code: int, reason: str, *, explain: bool = True) -> None: ...
-
-    def send_nowait(self, text: str) -> None: ...
-
-
-class SessionLimits:
-    """Counting a connection's frames against the server's limits (a part of
-    `ClientSession`, which holds the state in its slots: `limits`, `_frame_counts`,
-    `_refusals`)."""
-
-    __slots__ = ()
-
-    # The session's slots this part reads and writes (declared here for the type
-    # checker: `__slots__` above is empty, so they are not class attributes).
-    limits: FrameLimits
-    _frame_counts: array[float] | None
-    _refusals: list[float] | None
-
-    def limit(self: _Session, allowance: Allowance) -> None:
-        """Count one frame of `allowance`'s kind on this connection, or raise `RateLimited`
-        past it (the dialect answers with its error frame, then calls `after_refusal`)."""
-        if self.limits.enabled:
-            self.limits.take(self._counts(), allowance)
-
-    def check_history(self: _Session) -> None:
+    def check_history(self) -> None:
         """Raise `RateLimited` if this connection has spent its history budget: a history
         request is then refused rather than answered."""
-        if self.limits.enabled:
-            self.limits.check_budget(self._counts(), self.limits.history_data)
+        if self._limits.enabled:
+            self._limits.check_budget(self._state(), self._limits.history_data)
 
-    def _spend_history(self: _Session, data: bytes) -> bytes:
-        """`data`, a frame of history, charged to this connection's history budget."""
-        if self.limits.enabled:
-            self.limits.spend(self._counts(), self.limits.history_data, len(data))
-        return data
+    def spend_history(self, size: int) -> None:
+        """Charge `size` bytes of history, already sent, to the budget (it may go into
+        debt: `check_history` refuses until it is paid back)."""
+        if self._limits.enabled:
+            self._limits.spend(self._state(), self._limits.history_data, size)
 
-    def _counts(self: _Session) -> array[float]:
-        if self._frame_counts is None:
-            self._frame_counts = self.limits.new_state()
-        return self._frame_counts
+    def after_refusal(self, error: ChatError) -> str | None:
+        """A frame was answered with an error frame saying `error`: the reason to close
+        the connection with (1008) if that was one refusal too many, else None.
 
-    async def after_refusal(self: _Session, error: ChatError) -> None:
-        """Called by a dialect once it has answered a frame with an error frame saying
-        `error`. A rate-limit refusal counts: a client that keeps going past a limit is
-        closed with 1008 (after that frame). Any other error but a database outage (which
-        is nobody's fault) means the frame was invalid (`after_invalid`)."""
+        A rate-limit refusal counts. Any other error but a database outage (which is
+        nobody's fault) means the frame was invalid (`after_invalid`)."""
         if isinstance(error, RateLimited):
-            if self._count_refusal():
-                await self.close(CLOSE_POLICY_VIOLATION, _flood_reason(error))
-        elif not isinstance(error, Unavailable):
-            await self.after_invalid()
+            return flood_reason(error) if self._count_refusal() else None
+        if isinstance(error, Unavailable):
+            return None
+        return self.after_invalid()
 
-    async def after_invalid(self: _Session) -> None:
-        """Called by a dialect once it has answered an invalid frame with its error frame:
-        past the connection's allowance of invalid frames, each counts as a rate-limit
-        refusal (`after_refusal`)."""
-        if not self.limits.enabled:
-            return
+    def after_invalid(self) -> str | None:
+        """An invalid frame was answered with an error frame: past the allowance of
+        invalid frames each counts as a refusal (`after_refusal`). The close reason, or
+        None."""
+        if not self._limits.enabled:
+            return None
         try:
-            self.limits.take(self._counts(), self.limits.invalid_frames)
+            self._limits.take(self._state(), self._limits.invalid_frames)
         except RateLimited as error:
-            await self.after_refusal(error)
+            return self.after_refusal(error)
+        return None
 
-    def ping_allowed(self: _Session) -> bool:
-        """Whether to answer a WebSocket ping frame with a pong (asked by
-        `chat.ws.transport.ServerConnection`, in the receive loop, so synchronous). Past
-        the connection's allowance of pings, no: the client gets its dialect's error frame
-        instead (RFC 6455 5.5.3 lets a pong answer only the latest of several pings), and
-        the refusal counts, as in `after_refusal`."""
-        if not self.limits.enabled:
-            return True
+    def refuse_ping(self) -> RateLimited | None:
+        """None if a WebSocket ping may be answered with a pong; else its refusal, not
+        counted as one yet (`after_refusal` does: the caller then answers the ping with
+        its dialect's error frame, or closes the connection)."""
+        if not self._limits.enabled:
+            return None
         try:
-            self.limits.take(self._counts(), self.limits.pings)
+            self._limits.take(self._state(), self._limits.pings)
         except RateLimited as error:
-            if self._count_refusal():
-                self.close_nowait(CLOSE_POLICY_VIOLATION, _flood_reason(error))
-            elif self._handler is not None:
-                self.send_nowait(self._handler.refusal_frame(error))
-            return False
-        return True
+            return error
+        return None
 
-    def _count_refusal(self: _Session) -> bool:
+    def _state(self) -> array[float]:
+        if self._counts is None:
+            self._counts = self._limits.new_state()
+        return self._counts
+
+    def _count_refusal(self) -> bool:
         """Note a rate-limit refusal; True once there have been more than `MAX_REFUSALS`
         within `REFUSAL_WINDOW_S`: the client is not slowing down."""
         now = trio.current_time()
