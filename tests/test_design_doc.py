@@ -74,3 +74,10 @@ def test_each_module_is_listed_once_and_says_what_it_holds() -> None:
         if not what.strip("| "):
             problems.append(f"docs/DESIGN.md:{number}: {path} says nothing of what it holds")
     assert not problems, "\n".join(problems)
+
+
+def test_the_performance_page_stays_a_results_page() -> None:
+    # Today's figures, how to reproduce them and where the time goes; the runs' diaries
+    # are in git's history, not on the page.
+    lines = len((ROOT / "docs" / "PERFORMANCE.md").read_text().splitlines())
+    assert lines <= 600, f"docs/PERFORMANCE.md is {lines} lines: keep it a results page"
