@@ -4,6 +4,7 @@ and no module past the size a reader takes in at once."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,14 @@ def test_no_import_cycle_between_top_level_parts_even_for_type_checking() -> Non
         for imported in imports:
             parts_graph.add_import(importer=part, imported=imported)
     assert _cycles(parts_graph) == []
+
+
+def test_the_code_cites_no_issue_numbers() -> None:
+    # Docstrings and comments say what and why; which issue brought a change is git's.
+    citing = {
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in [*CHAT.rglob("*.py"), *(CHAT / "static").glob("*.js")]
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\b[Ii]ssues? \d+", line)
+    }
+    assert not citing, sorted(citing)

@@ -44,10 +44,9 @@ def public_profile(user: User) -> dict[str, Any]:
 
 
 def room(room: Room) -> dict[str, Any]:
-    """A room as spec 004 describes it, with its topic and slow mode (issue 25) and its
-    own retention in days (issue 26; null: the server's); a direct
-    room also names its two users ("UIDs", lower first), so a client can tell who a
-    conversation is with."""
+    """A room as spec 004 describes it, with its topic and slow mode and its own
+    retention in days (null: the server's); a direct room also names its two users
+    ("UIDs", lower first), so a client can tell who a conversation is with."""
     shape: dict[str, Any] = {
         "RoomID": room.id,
         "Name": room.name,
@@ -65,7 +64,7 @@ def room(room: Room) -> dict[str, Any]:
 
 def room_message(message: Message) -> dict[str, Any]:
     """A message of a room as it is now (spec 004 ``GET /messages/{roomID}`` and the /ws
-    frame, with issue 22's fields): the sender's own id for it, if it gave one, as
+    frame, with the fields this server adds): the sender's own id for it, if it gave one, as
     ``ClientMsgID``; the message it answers, if it is a reply, as ``ReplyTo``; when it
     was last edited as ``EditedAt`` (null: never); ``"Deleted": true`` for a tombstone
     (whose Text is ""); its ``Reactions``; the UIDs its text mentions as ``Mentions``,
@@ -204,7 +203,7 @@ def support_message(message: Message, room: Room) -> dict[str, Any]:
 
 
 def audit_entry(entry: AuditEntry) -> dict[str, Any]:
-    """An entry of the audit log (issue 25) as `GET /room/{roomID}/audit` and `chat
+    """An entry of the audit log as `GET /room/{roomID}/audit` and `chat
     audit --json` show it."""
     assert entry.created_at is not None  # read from the log
     target = None

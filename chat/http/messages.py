@@ -1,5 +1,5 @@
 """A room's messages over HTTP: reading pages of them (spec 004) and posting one, for
-bots and scripts (issue 22).
+bots and scripts.
 
 - ``GET /messages/{roomID}``  (``LastID`` body or ``?last_id=``, or ``?after=``, or
   ``?around=``; ``?limit=``) -> 200 [message, ...], newest first

@@ -4,7 +4,7 @@ An idle WebSocket connection's task waits for its socket for as long as the conn
 is open, and every coroutine frame it waits in lives that long. `trio.lowlevel.
 wait_readable` waits three calls deep (the generated `wait_readable`, the I/O manager's
 `wait_readable` and its `_epoll_wait`), with a closure of four cells to abort the wait:
-about 1 KiB on each of 100,000 idle connections (issue 27). `readable` does what
+about 1 KiB on each of 100,000 idle connections. `readable` does what
 `_epoll_wait` does, in a plain function that returns Trio's own
 `wait_task_rescheduled`, so the task waits directly in that, and its abort is a small
 slotted object instead of a closure.
