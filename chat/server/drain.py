@@ -12,7 +12,7 @@ out by failing requests. With ``CHAT_DRAIN_SECONDS`` set, cancelling `chat.serve
 - open WebSocket sessions are closed with 1012, "service restart": their clients connect
   again, to another instance, and resume with SinceID;
 - HTTP requests are still answered, each with ``Connection: close``
-  (`chat.http.server.CloseWhileDraining`), so that no kept-alive connection is idle when
+  (`chat.http.asgi_wrappers.CloseWhileDraining`), so that no kept-alive connection is idle when
   the listener closes.
 
 At its end, the listener closes while everything still runs (`FrontDoor.stop_accepting`):
