@@ -16,7 +16,7 @@ import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
 from support import STEP, add_message, pg_session
 
-from chat.bus import Envelope, route_events
+from chat.bus.interface import Envelope, route_events
 from chat.bus.opening import open_bus
 from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
 from chat.bus.redis import RedisBus

@@ -12,8 +12,8 @@ import trio
 from support import account, entered, open_clients, start_server
 from test_metrics import Samples, scrape, value
 
-from chat.bus import MAX_PAYLOAD_BYTES, Envelope
 from chat.bus.carried import Payload, decode, encode, pack
+from chat.bus.interface import MAX_PAYLOAD_BYTES, Envelope
 from chat.bus.postgres import EVENTS_CHANNEL
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage

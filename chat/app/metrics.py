@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from chat.app.people.activity import Activity
     from chat.app.people.pusher import PushStats
     from chat.app.presence.tracker import Presence
-    from chat.bus import Bus
     from chat.bus.carrier import Carrier
+    from chat.bus.interface import Bus
     from chat.core.task_failures import TaskFailures
     from chat.net.admission import HandshakeGate
     from chat.store import Operations

@@ -259,14 +259,14 @@ def decode(event: dict[str, Any]) -> Carried | None:
 
 
 #: Bytes of a payload around its items: the envelope and the event's own keys (measured
-#: generously; `chat.bus.Envelope` adds the chat's and the instance's ids).
+#: generously; `chat.bus.interface.Envelope` adds the chat's and the instance's ids).
 _OVERHEAD_BYTES = 200
 
 
 @dataclass(frozen=True, slots=True)
 class Payload:
     """One payload's worth of items, each already JSON (`encode`), and its read marker:
-    `chat.bus.Envelope.seal_carried` makes the payload of it without encoding again."""
+    `chat.bus.interface.Envelope.seal_carried` makes the payload of it without encoding again."""
 
     texts: list[str]
     read: int = 0

@@ -40,7 +40,7 @@ from chat.bus.carried import Item, pack
 from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
 
 log = logging.getLogger(__name__)
 

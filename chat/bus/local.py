@@ -6,8 +6,8 @@ from typing import Any, NoReturn
 
 import trio
 
-from chat.bus import EventSink, Wake
 from chat.bus.carried import Payload
+from chat.bus.interface import EventSink, Wake
 
 
 class LocalBus:

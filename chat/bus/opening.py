@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
-from chat.bus import Bus
+from chat.bus.interface import Bus
 from chat.core.errors import ChatError
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from chat.bus import (
+from chat.bus.carried import Payload
+from chat.bus.interface import (
     MAX_PAYLOAD_BYTES,
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
@@ -38,7 +39,6 @@ from chat.bus import (
     Wake,
     send_last_words,
 )
-from chat.bus.carried import Payload
 from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:

@@ -38,8 +38,15 @@ from urllib.parse import urlsplit
 
 import trio
 
-from chat.bus import RECONNECT_FIRST_S, RECONNECT_MAX_S, Envelope, EventSink, Wake, send_last_words
 from chat.bus.carried import Payload
+from chat.bus.interface import (
+    RECONNECT_FIRST_S,
+    RECONNECT_MAX_S,
+    Envelope,
+    EventSink,
+    Wake,
+    send_last_words,
+)
 from chat.core.errors import Unavailable
 
 if TYPE_CHECKING:

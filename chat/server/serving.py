@@ -106,9 +106,9 @@ from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTI
 from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
 from chat.app.presence.tracker import Presence
 from chat.app.service import ChatService
-from chat.bus import route_events
 from chat.bus.carried import CARRIED
 from chat.bus.carrier import Carrier
+from chat.bus.interface import route_events
 from chat.bus.opening import open_bus
 from chat.core import names, validation
 from chat.core.client_address import ClientAddresses

@@ -32,19 +32,20 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from chat.bus import tell_others
+from chat.bus.interface import tell_others
 from chat.core.errors import Unavailable
 from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
     from chat.core.records import Identity
     from chat.store import Accounts
 
 log = logging.getLogger(__name__)
 
-#: The type of the bus event that tells other instances to sweep (`chat.bus.route_events`).
+#: The type of the bus event that tells other instances to sweep
+#: (`chat.bus.interface.route_events`).
 TOKENS_REVOKED = "tokens-revoked"
 #: Why a token or a session was refused: the HTTP 401's error, the close frame's reason.
 TOKEN_REVOKED = "token has been revoked"

@@ -53,7 +53,7 @@ from chat.app.history.windows import PER_ROOM, RecentWindows, RoomWindow
 from chat.core.records import Change, Message, Room
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
     from chat.store.roles import Accounts, Changes, History, Messages
 
     class CacheStore(Accounts, Changes, History, Messages, Protocol):

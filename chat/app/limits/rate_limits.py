@@ -53,7 +53,7 @@ from chat.core.task_failures import TaskFailures
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
     from chat.core.config import Config
 
 #: How often an instance tells the others what it counted, at the latest.

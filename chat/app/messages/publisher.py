@@ -47,8 +47,8 @@ from chat.core.errors import Unavailable
 from chat.store import Change, Message, Messages, Room
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
     from chat.bus.carrier import Carrier
+    from chat.bus.interface import Bus
     from chat.core.observer import Observer
 
 log = logging.getLogger(__name__)

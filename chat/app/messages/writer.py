@@ -60,8 +60,8 @@ from chat.core.task_failures import TaskFailures
 from chat.store import Added, Change, Message, Messages, NewMessage, Room
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
     from chat.bus.carrier import Carrier
+    from chat.bus.interface import Bus
     from chat.core.observer import Observer
     from chat.store.roles import Notifications
 

@@ -8,8 +8,9 @@ bus (a ``user-notice`` event), which deliver it to theirs (`on_event`, routed in
 `chat.server.serving.serve`).
 
 Notices are best-effort, like a frame to a client that has just disconnected: nothing is
-stored, a bus that cannot take the event within `chat.bus.EVENT_TIMEOUT_S` only costs the other
-instances this notice (the state it reports is in the database for the next reload).
+stored, a bus that cannot take the event within `chat.bus.interface.EVENT_TIMEOUT_S` only
+costs the other instances this notice (the state it reports is in the database for the
+next reload).
 
 Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
 is filed for exactly its session's life (`file`/`unfile`, around `ClientSession.run` in
@@ -23,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chat.bus import tell_others
+from chat.bus.interface import tell_others
 from chat.core.frames import dumps, text_frame
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
     from chat.core.records import Identity
 
 #: The type of the bus event that carries a notice to the other instances.

@@ -56,7 +56,7 @@ from chat.core.frames import text_frame
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
-    from chat.bus import Bus
+    from chat.bus.interface import Bus
     from chat.core.records import Identity
 
 log = logging.getLogger(__name__)
