@@ -333,10 +333,12 @@ def _left_out(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the backends a file does not run on; give every test its tier marker;
     fail collection if one has none, or several."""
-    deselected = [item for item in items if _left_out(item)]
+    kept, deselected = [], []
+    for item in items:
+        (deselected if _left_out(item) else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not _left_out(item)]
+        items[:] = kept
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(_tier(item))

@@ -206,7 +206,7 @@ class WebSocketServer:
         self._service = service
         self._sessions = sessions
         self._broadcaster = broadcaster
-        # Every session is filed in these (`chat.ws.session.client_session.Registry`); shared
+        # Every session is filed in these (`chat.ws.session.contracts.Registry`); shared
         # tuples, so an idle connection pays nothing for them.
         self._registries: tuple[Registry[ClientSession], ...] = (revocations, service.presence)
         self._room_registries = (*self._registries, service.notices, service.activity)

@@ -19,7 +19,7 @@ open.
 Ownership: the registry (the open sessions, by user id) belongs to the `Revocations`
 object. A session is in it from the moment it has an identity until it ends: the WebSocket
 server files it before its session runs and unfiles it however it ends (`file`/`unfile`,
-the `chat.ws.session.client_session.Registry` protocol). Only synchronous methods change it, so no
+the `chat.ws.session.contracts.Registry` protocol). Only synchronous methods change it, so no
 lock is needed; the sweep notes which users to ask about, awaits the one query, and then
 closes sessions without awaiting again. `run` is a child of the root nursery
 (`chat.server.serving.serve`); it holds no resources, so cancelling it leaves nothing behind.
@@ -77,7 +77,7 @@ class Revocations:
 
     # --- the registry ---
 
-    # `chat.ws.session.client_session.Registry`: a session is filed under its user while it has an
+    # `chat.ws.session.contracts.Registry`: a session is filed under its user while it has an
     # identity, refiled when it authenticates as someone else, unfiled when it ends.
 
     def file(self, session: Session) -> None:

@@ -184,7 +184,7 @@ class Activity:
         self.frames = 0
         self.dropped = 0
 
-    # --- the registry (`chat.ws.session.client_session.Registry`, for room-protocol sessions) ---
+    # --- the registry (`chat.ws.session.contracts.Registry`, for room-protocol sessions) ---
 
     def file(self, session: Watcher) -> None:
         if session.identity is None:

@@ -14,7 +14,7 @@ next reload).
 
 Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
 is filed for exactly its session's life (`file`/`unfile`, around `ClientSession.run` in
-`chat.ws.server`: the `chat.ws.session.client_session.Registry` protocol), with no await between
+`chat.ws.server`: the `chat.ws.session.contracts.Registry` protocol), with no await between
 filing and running, and unfiled when the session ends, however it ends. Only
 synchronous methods touch the registry, so no lock is needed.
 """
@@ -70,7 +70,7 @@ class UserNotices:
         It must not wait."""
         self._watchers.append(watcher)
 
-    # `chat.ws.session.client_session.Registry`, for room-protocol sessions: each gets its user's
+    # `chat.ws.session.contracts.Registry`, for room-protocol sessions: each gets its user's
     # notices from when it starts until it ends, under whoever it is now.
 
     def file(self, session: Recipient) -> None:

@@ -171,7 +171,7 @@ class Presence:
 
     # --- this instance's connections ---
 
-    # `chat.ws.session.client_session.Registry`: a session counts as its user's connection from the
+    # `chat.ws.session.contracts.Registry`: a session counts as its user's connection from the
     # moment it has an identity (recounted if it authenticates as someone else) until it
     # ends, when it also leaves its room. Synchronous: cancelled anywhere, no count is
     # left behind.
