@@ -34,8 +34,8 @@ from support import (
     status_of,
 )
 
-import chat.store.postgres.base
-import chat.store.sqlite.base
+import chat.store.postgres.engine
+import chat.store.sqlite.engine
 from chat.core.config import Config
 from chat.core.errors import Unavailable
 from chat.store import open_store
@@ -337,7 +337,7 @@ def short_database_timeouts(monkeypatch: pytest.MonkeyPatch) -> float:
     """The store's waits for PostgreSQL, shortened (read when the store opens); returns
     about the longest a call can now take."""
     for name in ("ACQUIRE_TIMEOUT_S", "CONNECT_TIMEOUT_S", "QUERY_TIMEOUT_S"):
-        monkeypatch.setattr(chat.store.postgres.base, name, 1.0)
+        monkeypatch.setattr(chat.store.postgres.engine, name, 1.0)
     return 2.0  # the statement, then its cancellation, each bounded by QUERY_TIMEOUT_S
 
 
@@ -436,7 +436,7 @@ async def test_database_faults_are_logged_as_warnings_without_tracebacks(
 @pytest.fixture
 def sqlite_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     """A SQLite server whose connections wait for a lock a fifth of a second, not 30."""
-    monkeypatch.setattr(chat.store.sqlite.base, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(chat.store.sqlite.engine, "BUSY_TIMEOUT_S", 0.2)
     return server_config(tmp_path, None)
 
 

@@ -178,7 +178,7 @@ async def _copy_locked(
     progress: Progress,
 ) -> bool:
     from chat.store.postgres import open_postgres_store
-    from chat.store.postgres.base import connect_errors, describe
+    from chat.store.postgres.engine import connect_errors, describe
     from chat.store.sqlite import open_sqlite_store
 
     # Before migrating the target: it must be chat's or empty (migrations would fail
@@ -320,7 +320,7 @@ async def _copy(
 ) -> None:
     import asyncpg
 
-    from chat.store.postgres.base import describe
+    from chat.store.postgres.engine import describe
 
     state, holding = await target.call(aio_target_state, plans)
     if state == "copied":

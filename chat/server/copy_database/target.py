@@ -49,7 +49,7 @@ async def open_target(url: str) -> AsyncIterator[Target]:
     import trio_asyncio
 
     from chat.store.aio_bridge import open_aio_loop
-    from chat.store.postgres.base import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
+    from chat.store.postgres.engine import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
 
     aio_as_trio = trio_asyncio.aio_as_trio
     # The asyncio loop runs as long as this block: every call on the connection is in it.

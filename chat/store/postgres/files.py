@@ -3,8 +3,7 @@ the collector removes."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chat.core.records import FileRef, Message, StoredFile
@@ -72,40 +71,3 @@ async def aio_attach_files(
 
 async def _aio_add(pool: asyncpg.Pool, values: tuple[Any, ...]) -> None:
     await pool.execute(_INSERT, *values)
-
-
-class PostgresFiles(PostgresBase):
-    """`Files` on PostgreSQL."""
-
-    async def add_file(self, file: StoredFile) -> None:
-        values = shared.file_values(file, file.created_at)
-        await self._call(_aio_add, self._pool, values)
-
-    async def readable_file(self, file_id: str, user_id: int, *, admin: bool) -> StoredFile | None:
-        row = await self._call(self._pool.fetchrow, _READABLE, file_id, user_id, admin)
-        return None if row is None else _file_of(row)
-
-    async def used_bytes(self, user_id: int) -> int:
-        return int(await self._call(self._pool.fetchval, _USED, user_id))
-
-    async def attachable_files(self, user_id: int, file_ids: Collection[str]) -> list[StoredFile]:
-        if not file_ids:
-            return []
-        rows = await self._call(self._pool.fetch, _ATTACHABLE, user_id, list(file_ids))
-        return [_file_of(row) for row in rows]
-
-    async def collectable_files(
-        self, unattached_before: datetime, *, limit: int
-    ) -> list[StoredFile]:
-        rows = await self._call(self._pool.fetch, _COLLECTABLE, unattached_before, limit)
-        return [_file_of(row) for row in rows]
-
-    async def delete_file_record(self, file_id: str) -> bool:
-        status: str = await self._call(self._pool.execute, _DELETE, file_id)
-        return status == "DELETE 1"
-
-    async def known_files(self, file_ids: Collection[str]) -> set[str]:
-        if not file_ids:
-            return set()
-        rows = await self._call(self._pool.fetch, _KNOWN, list(file_ids))
-        return {row["id"] for row in rows}

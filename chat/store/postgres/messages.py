@@ -8,12 +8,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.measuring import observed
 from chat.store.postgres.base import PostgresBase, as_is, message_of
 from chat.store.postgres.files import aio_attach_files, aio_files_of_messages, messages_with_files
 from chat.store.postgres.room_rules import aio_batch_rules, aio_check_new
 from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
 from chat.store.shared.files import ids_with_files, with_files_committed
-from chat.store.shared.measuring import observed
 from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,

@@ -17,8 +17,8 @@ import trio
 from chat.core.errors import MissingSchema
 from chat.store.aio_bridge import open_aio_loop
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
-from chat.store.postgres import base  # its timeouts are read at call time (tests shorten them)
-from chat.store.postgres.base import connect_errors, database_away, unavailable_on
+from chat.store.postgres import engine  # its timeouts are read at call time (tests shorten them)
+from chat.store.postgres.engine import connect_errors, database_away, unavailable_on
 from chat.store.postgres.store import PostgresStore
 from chat.store.shared.accounts import NAME_KEYS, assign_name_keys
 
@@ -206,7 +206,7 @@ async def open_postgres_store(
         # Migrations run first, on a connection of their own: the pool's connections have
         # a statement timeout, and a migration on a big table may take minutes.
         with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
-            conn = await aio_as_trio(asyncpg.connect)(url, timeout=base.CONNECT_TIMEOUT_S)
+            conn = await aio_as_trio(asyncpg.connect)(url, timeout=engine.CONNECT_TIMEOUT_S)
         try:
             with unavailable_on(database_away(), "PostgreSQL went away while opening it"):
                 applied, lobby_id, cluster_id = await aio_as_trio(_aio_prepare)(
@@ -222,8 +222,8 @@ async def open_postgres_store(
                 url,
                 min_size=0,
                 max_size=pool_size,
-                timeout=base.CONNECT_TIMEOUT_S,
-                command_timeout=base.QUERY_TIMEOUT_S,
+                timeout=engine.CONNECT_TIMEOUT_S,
+                command_timeout=engine.QUERY_TIMEOUT_S,
                 reset=_keep_session,
             )
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from chat.store.files import StoredFiles
 from chat.store.postgres.account_data import PostgresAccountData
 from chat.store.postgres.accounts import PostgresAccounts
 from chat.store.postgres.changes import PostgresChanges
-from chat.store.postgres.files import PostgresFiles
 from chat.store.postgres.messages import PostgresMessages
 from chat.store.postgres.moderation import PostgresModeration
 from chat.store.postgres.push import PostgresPush
@@ -14,21 +14,21 @@ from chat.store.postgres.retention import PostgresRetention
 from chat.store.postgres.rooms import PostgresRooms
 from chat.store.postgres.search import PostgresSearch
 from chat.store.postgres.secrets import PostgresSecrets
-from chat.store.postgres.sessions import PostgresSessions
 from chat.store.postgres.support import PostgresSupport
+from chat.store.sessions import StoredSessions
 
 
 class PostgresStore(
     PostgresAccounts,
     PostgresAccountData,
-    PostgresSessions,
+    StoredSessions,
     PostgresRooms,
     PostgresSupport,
     PostgresMessages,
     PostgresChanges,
     PostgresSearch,
     PostgresPush,
-    PostgresFiles,
+    StoredFiles,
     PostgresRetention,
     PostgresModeration,
     PostgresReports,

@@ -98,7 +98,7 @@ class Accounts(Protocol):
 
 
 class Sessions(Protocol):
-    """Browser sessions (`chat.app.accounts.sessions` decides; chat/store/shared/sessions.py's SQL).
+    """Browser sessions (`chat.app.accounts.sessions` decides; chat/store/sessions.py).
     Times are Unix seconds; secrets are stored as their SHA-256, in hex."""
 
     async def create_session(self, session: SessionRecord) -> None:

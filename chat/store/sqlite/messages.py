@@ -9,9 +9,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.measuring import observed
 from chat.store.shared.changes import CHANGES_AFTER_SQL, change_from_row
 from chat.store.shared.files import ids_with_files, with_files, with_files_committed
-from chat.store.shared.measuring import observed
 from chat.store.shared.messages import (
     COMMITTED_AFTER_SQL,
     DELETED_AMONG_SQL,

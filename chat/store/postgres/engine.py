@@ -1,0 +1,288 @@
+"""The PostgreSQL engine: a `Connection` over asyncpg for the operations written once
+(`chat.store.database`), and `PostgresDatabase`, which runs an operation on the asyncio
+loop with a pool connection's worth of capacity, the database's errors turned into the
+domain's.
+
+An operation runs on the asyncio loop as one asyncio coroutine, called through
+trio-asyncio's `aio_as_trio`: one bridge crossing per operation, however many statements
+it runs.
+
+Error handling: every way the database can be away (refused or lost connections, a
+server shutting down, starting up or out of connection slots, a statement or a
+connection that takes too long) raises `Unavailable`, in one place (`PostgresDatabase`),
+with the cause in its `detail` and in a WARNING, never a traceback. Every wait is
+bounded: for a free connection (`ACQUIRE_TIMEOUT_S`), for a new one
+(`CONNECT_TIMEOUT_S`), for a statement and the reset of its connection
+(`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from chat.core.errors import Gone, Unavailable
+from chat.core.records import PoolUsage
+from chat.store.database import Operation, Row, UniqueViolation
+from chat.store.dialect import POSTGRES, Dialect
+from chat.store.measuring import pool_usage
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger("chat.store.postgres")
+
+T = TypeVar("T")
+
+#: The longest a caller waits for a free connection of the pool before it is told the
+#: database is unavailable (every connection is busy with statements that do not finish).
+ACQUIRE_TIMEOUT_S = 10.0
+#: The longest opening a connection may take.
+CONNECT_TIMEOUT_S = 10.0
+#: The longest one statement may run, and a connection take to be cancelled or reset
+#: (asyncpg's ``command_timeout``). Migrations have no limit: they run on a connection of
+#: their own, and one on a big table may take minutes.
+QUERY_TIMEOUT_S = 15.0
+
+
+def database_away() -> tuple[type[BaseException], ...]:
+    """The errors that mean "the database cannot serve now", not "this request is wrong"."""
+    import asyncpg
+
+    return (
+        # Refused, reset or unreachable; TimeoutError (a connection or a statement that
+        # took too long: CONNECT_TIMEOUT_S, QUERY_TIMEOUT_S) is an OSError too.
+        OSError,
+        # Class 08: the connection failed or is gone (ConnectionDoesNotExistError).
+        asyncpg.PostgresConnectionError,
+        # Class 57: the server is shutting down (57P01 AdminShutdownError, 57P02
+        # CrashShutdownError), starting up or recovering (57P03 CannotConnectNowError),
+        # or an operator cancelled the statement (57014).
+        asyncpg.OperatorInterventionError,
+        # Class 53: too many connections (53300), disk full, out of memory.
+        asyncpg.InsufficientResourcesError,
+        # Class 58: an I/O error on the server.
+        asyncpg.PostgresSystemError,
+        # The client's side of a lost connection ("connection is closed").
+        asyncpg.InterfaceError,
+        # A connection the server ended between two calls: asyncpg may read the server's
+        # last word (57P01, "terminating connection") before it sees the socket close,
+        # and then refuses the next statement with "cannot switch to state ...".
+        asyncpg.InternalClientError,
+    )
+
+
+def describe(error: BaseException) -> str:
+    """What went wrong, for the log: the server's message and its SQLSTATE if any."""
+    text = str(error) or ("no answer in time" if isinstance(error, TimeoutError) else "")
+    sqlstate = getattr(error, "sqlstate", None)
+    kind = type(error).__name__
+    return f"{text} ({kind}, SQLSTATE {sqlstate})" if sqlstate else f"{text} ({kind})"
+
+
+def unavailable(detail: str) -> Unavailable:
+    """The error a client gets, the cause logged once (WARNING: an outage, not a bug)."""
+    log.warning("database unavailable: %s", detail)
+    return Unavailable(detail=detail)
+
+
+def connect_errors() -> tuple[type[BaseException], ...]:
+    """What connecting can fail with: the database being away, and also a wrong password,
+    a database that does not exist, and so on (none of them a bug in this program)."""
+    import asyncpg
+
+    return (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@contextmanager
+def unavailable_on(errors: tuple[type[BaseException], ...], doing: str) -> Iterator[None]:
+    """Turn `errors` into `Unavailable`, saying what failed: for opening connections,
+    where the message is for the operator (`chat serve` prints it and exits)."""
+    try:
+        yield
+    except errors as error:
+        raise Unavailable(f"{doing}: {describe(error)}") from None
+
+
+_KEY = re.compile(r"Key \((.+?)\)=")
+
+
+def _unique_violation(error: Any) -> UniqueViolation:
+    """asyncpg's UniqueViolationError as the store's: ``table.column`` for each column of
+    the key its detail names (an index on an expression names the index instead)."""
+    table = getattr(error, "table_name", None) or ""
+    match = _KEY.match(getattr(error, "detail", None) or "")
+    if match is None:
+        columns = [str(getattr(error, "constraint_name", None) or "")]
+    else:
+        columns = [f"{table}.{column.strip()}" for column in match.group(1).split(",")]
+    return UniqueViolation(columns, str(error))
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command status ("UPDATE 3", "INSERT 0 1"); 0 for none."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresConnection:
+    """`chat.store.database.Connection` over one asyncpg connection, on the asyncio loop."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRES
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        import asyncpg
+
+        try:
+            return _rowcount(await self.raw.execute(sql, *args))
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
+        import asyncpg
+
+        try:
+            await self.raw.executemany(sql, args)
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        import asyncpg
+
+        try:
+            rows: list[Row] = await self.raw.fetch(sql, *args)
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+        return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        import asyncpg
+
+        try:
+            row: Row | None = await self.raw.fetchrow(sql, *args)
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        import asyncpg
+
+        try:
+            return await self.raw.fetchval(sql, *args)
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[None]:
+        # A snapshot: repeatable read, so every statement sees the same moment.
+        isolation = "repeatable_read" if readonly else None
+        async with self.raw.transaction(isolation=isolation, readonly=readonly):
+            yield
+
+
+async def _aio_run(pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any) -> T:
+    async with pool.acquire() as raw:
+        return await operation(PostgresConnection(raw), *args, **kwargs)
+
+
+async def _aio_transaction(
+    pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any
+) -> T:
+    async with pool.acquire() as raw, raw.transaction():
+        return await operation(PostgresConnection(raw), *args, **kwargs)
+
+
+class PostgresDatabase:
+    """`chat.store.database.Database` on an asyncpg pool, driven from Trio.
+
+    Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with
+    50 callers, some waited 0.8 s while others finished). A `trio.CapacityLimiter` the
+    size of the pool sits in front of it, so callers queue in Trio, first come first
+    served, and the pool never has more callers than connections."""
+
+    def __init__(self, pool: asyncpg.Pool, pool_size: int, aio_as_trio: Callable[..., Any]):
+        self.pool = pool
+        self._limiter = trio.CapacityLimiter(pool_size)
+        self.aio_as_trio = aio_as_trio
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRES
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run an asyncio coroutine function with a pool connection's worth of capacity.
+
+        Raises `Unavailable` if no connection is free within `ACQUIRE_TIMEOUT_S`, or if
+        the database is away (`database_away`); a foreign key that no longer holds raises
+        `Gone`; any other error is the caller's.
+        """
+        import asyncpg
+
+        # A free connection and nobody queued before us (acquire_nowait refuses when
+        # someone waits, so the queue stays first come first served): take it without a
+        # checkpoint, which would cost a pass of Trio's scheduler. The crossing below
+        # is the checkpoint: a cancellation already pending cancels the asyncio task
+        # before it starts, and `finally` gives the token back.
+        try:
+            self._limiter.acquire_nowait()
+        except trio.WouldBlock:
+            await self._wait_for_capacity()
+        try:
+            return await self.aio_as_trio(fn)(*args)
+        except database_away() as error:
+            raise unavailable(describe(error)) from error
+        except asyncpg.ForeignKeyViolationError:
+            # A user or room deleted while a request referring to it was under way.
+            raise Gone() from None
+        except asyncpg.UniqueViolationError as error:
+            raise _unique_violation(error) from error
+        finally:
+            self._limiter.release()
+
+    async def _wait_for_capacity(self) -> None:
+        """Queue for a connection's worth of capacity, or raise `Unavailable`."""
+        # Waiting for a connection is bounded: if every one is stuck in a statement the
+        # server does not answer, later callers are told so instead of queueing forever.
+        # A cancelled `acquire` holds no token, so there is nothing to give back here.
+        with trio.move_on_after(ACQUIRE_TIMEOUT_S) as waiting:
+            await self._limiter.acquire()
+        if waiting.cancelled_caught:
+            raise unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
+
+    async def run(self, operation: Operation[..., T], *args: Any, **kwargs: Any) -> T:
+        result: T = await self.call(_aio_run, self.pool, operation, args, kwargs)
+        return result
+
+    async def transaction(self, operation: Operation[..., T], *args: Any, **kwargs: Any) -> T:
+        result: T = await self.call(_aio_transaction, self.pool, operation, args, kwargs)
+        return result
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _rowcount(await self.call(self.pool.execute, sql, *args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        rows: list[Row] = await self.call(self.pool.fetch, sql, *args)
+        return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = await self.call(self.pool.fetchrow, sql, *args)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.call(self.pool.fetchval, sql, *args)
+
+    def pool_usage(self) -> PoolUsage:
+        # The limiter, not asyncpg's pool: it is what callers queue on (see `call`).
+        return pool_usage(self._limiter)
