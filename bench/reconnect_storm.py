@@ -44,7 +44,7 @@ from run import (
 from search_load import migrate
 
 from chat.app.accounts.auth import Tokens
-from chat.store.shared.accounts import name_keys
+from chat.store.accounts import name_keys
 
 #: The longest the whole storm may take once the clients are connected.
 RUN_TIMEOUT_S = 300.0

@@ -31,7 +31,7 @@ from pathlib import Path
 import bcrypt
 from search_text import Corpus
 
-from chat.store.shared.accounts import name_keys
+from chat.store.accounts import name_keys
 
 #: Messages written per transaction (SQLite) or per COPY (PostgreSQL).
 BATCH = 50_000

@@ -29,7 +29,7 @@ from pathlib import Path
 import jwt
 from search_load import _password_hash, migrate
 
-from chat.store.shared.accounts import name_keys
+from chat.store.accounts import name_keys
 
 #: Members of the smallest room.
 MIN_ROOM = 8

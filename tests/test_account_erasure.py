@@ -34,7 +34,7 @@ from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
 from chat.files.opening import storage_directory
 from chat.store import NewMessage, open_store
-from chat.store.shared.account_data import ERASED_NAME
+from chat.store.account_data import ERASED_NAME
 
 PASSWORD = "correct horse battery"
 

@@ -288,7 +288,7 @@ async def test_of_two_existing_look_alikes_the_older_keeps_the_key(
     config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     await users_from_before_the_rules(config)
-    with caplog.at_level(logging.WARNING, logger="chat.store.shared.accounts"):
+    with caplog.at_level(logging.WARNING, logger="chat.store.accounts"):
         async with open_store(config) as store:
             found = await store.user_like_name("aLICE")
     assert found is not None and found.name == "alice"

@@ -57,7 +57,7 @@ from chat.core.names import look_key, name_key
 from chat.files.storage import FileStorage
 from chat.store import AccountData as AccountDataRole
 from chat.store import Accounts, Changes, Message, User
-from chat.store.shared.account_data import NAME_HOLD_DAYS
+from chat.store.account_data import NAME_HOLD_DAYS
 
 log = logging.getLogger(__name__)
 

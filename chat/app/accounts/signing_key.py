@@ -40,10 +40,10 @@ def _existing_file_secret(data_dir: Path) -> str | None:
 
 async def load_signing_key(config: Config, store: Store) -> str:
     """The key this instance signs and checks tokens with (see the module docstring)."""
-    from chat.store.postgres.secrets import PostgresSecrets
+    from chat.store.secrets import StoredSecrets
 
     # Only the PostgreSQL store keeps secrets; SQLite's stay in the data directory.
-    kept = store if isinstance(store, PostgresSecrets) else None
+    kept = store if isinstance(store, StoredSecrets) else None
     if config.jwt_secret is not None:
         if kept is not None:
             stored = await kept.stored_secret(JWT_SECRET_NAME)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chat.core.errors import EmailTaken, NameTaken, RoomNameTaken
-from chat.core.records import Message, Room, User
+from chat.core.records import Message, Room
 from chat.store.base import StoreBase
 from chat.store.postgres import engine
 from chat.store.postgres.engine import (  # noqa: F401 (the names concerns import from here)
@@ -25,7 +25,6 @@ from chat.store.postgres.engine import (  # noqa: F401 (the names concerns impor
     unavailable,
     unavailable_on,
 )
-from chat.store.shared.accounts import user_from_row
 from chat.store.shared.messages import message_from_row
 from chat.store.shared.rooms import room_from_row
 
@@ -39,8 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Unique constraints, by the name PostgreSQL gives them, and the domain error for each.
-# (users_name_key is the UNIQUE on users.name; the indexes on the name keys are
-# `_aio_write_user`'s.)
+# (users_name_key is the UNIQUE on users.name.)
 _UNIQUE_ERRORS: dict[str, Callable[[str], Exception]] = {
     "users_name_key": NameTaken,
     "users_email_key": lambda _name: EmailTaken(),
@@ -50,10 +48,6 @@ _UNIQUE_ERRORS: dict[str, Callable[[str], Exception]] = {
 
 def as_is(moment: datetime) -> datetime:
     return moment  # asyncpg already returns aware datetimes for timestamptz
-
-
-def user_of(row: Any) -> User | None:
-    return user_from_row(row, as_is)
 
 
 def room_of(row: Any) -> Room | None:

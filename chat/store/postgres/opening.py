@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from chat.core.errors import MissingSchema
+from chat.store.accounts import NAME_KEYS, assign_name_keys
 from chat.store.aio_bridge import open_aio_loop
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 from chat.store.postgres import engine  # its timeouts are read at call time (tests shorten them)
 from chat.store.postgres.engine import connect_errors, database_away, unavailable_on
 from chat.store.postgres.store import PostgresStore
-from chat.store.shared.accounts import NAME_KEYS, assign_name_keys
 
 if TYPE_CHECKING:
     import asyncpg

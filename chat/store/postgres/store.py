@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from chat.store.account_data import StoredAccountData
+from chat.store.accounts import StoredAccounts
 from chat.store.files import StoredFiles
-from chat.store.postgres.account_data import PostgresAccountData
-from chat.store.postgres.accounts import PostgresAccounts
+from chat.store.login_addresses import StoredLoginAddresses
 from chat.store.postgres.changes import PostgresChanges
 from chat.store.postgres.messages import PostgresMessages
 from chat.store.postgres.moderation import PostgresModeration
@@ -13,14 +14,15 @@ from chat.store.postgres.reports import PostgresReports
 from chat.store.postgres.retention import PostgresRetention
 from chat.store.postgres.rooms import PostgresRooms
 from chat.store.postgres.search import PostgresSearch
-from chat.store.postgres.secrets import PostgresSecrets
 from chat.store.postgres.support import PostgresSupport
+from chat.store.secrets import StoredSecrets
 from chat.store.sessions import StoredSessions
 
 
 class PostgresStore(
-    PostgresAccounts,
-    PostgresAccountData,
+    StoredAccounts,
+    StoredLoginAddresses,
+    StoredAccountData,
     StoredSessions,
     PostgresRooms,
     PostgresSupport,
@@ -32,6 +34,6 @@ class PostgresStore(
     PostgresRetention,
     PostgresModeration,
     PostgresReports,
-    PostgresSecrets,
+    StoredSecrets,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -20,7 +20,7 @@ class Accounts(Protocol):
     async def create_user(
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
-        """Insert a user, with its name's keys (`shared.accounts.NAME_KEYS`). Raises
+        """Insert a user, with its name's keys (`chat.store.accounts.NAME_KEYS`). Raises
         `NameTaken` (the name, or one of its keys, is taken) or `EmailTaken`
         (chat.core.errors). The store takes any name: chat.core.names.new_user_name is the check."""
 
@@ -75,11 +75,11 @@ class Accounts(Protocol):
         """Make the user an operator, or not; None if the user is gone."""
 
     async def delete_user(self, user_id: int) -> bool:
-        """Delete the user as `shared.accounts.DELETE_USER_SQL` says, all or nothing;
+        """Delete the user as `chat.store.accounts` says, all or nothing;
         False if there was no such user. Running servers notice at their next revocation
         sweep."""
 
-    # --- login addresses (chat/store/shared/login_addresses.py) ---
+    # --- login addresses (chat/store/login_addresses.py) ---
 
     async def remember_login_address(self, user_id: int, address: str) -> None:
         """`user_id` has just logged in from `address`: keep it among their newest
@@ -175,9 +175,9 @@ class AccountData(Protocol):
         held_until: datetime,
         password_hash: str,
     ) -> list[StoredFile] | None:
-        """The rest of an erasure, in one transaction (`ERASE_ACCOUNT_SQL`): returns the
-        records of the user's files it removed (their bytes are the caller's to remove),
-        or None if there is no such user or it was erased already."""
+        """The rest of an erasure, in one transaction (`chat.store.account_data`):
+        returns the records of the user's files it removed (their bytes are the caller's
+        to remove), or None if there is no such user or it was erased already."""
         ...
 
 

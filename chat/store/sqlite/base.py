@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from chat.core.errors import EmailTaken, NameTaken, RoomNameTaken
-from chat.core.records import Message, Room, User
+from chat.core.records import Message, Room
 from chat.store.base import StoreBase
-from chat.store.shared.accounts import user_from_row
 from chat.store.shared.messages import message_from_row
 from chat.store.shared.rooms import room_from_row
 from chat.store.sqlite.engine import (
@@ -63,10 +62,6 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def user_of(row: sqlite3.Row | None) -> User | None:
-    return user_from_row(row, from_ms)
-
-
 def room_of(row: sqlite3.Row | None) -> Room | None:
     return room_from_row(row, from_ms)
 
@@ -78,25 +73,13 @@ def message_of(row: sqlite3.Row) -> Message:
 def integrity_error(error: sqlite3.IntegrityError, name: str) -> Exception:
     """The domain error for a unique-constraint violation, or the error itself."""
     text = str(error)
-    if text.endswith("users.name"):  # the name itself; its keys: `user_integrity_error`
+    if text.endswith("users.name"):
         return NameTaken(name)
     if "users.email" in text:
         return EmailTaken()
     if "rooms.name" in text:
         return RoomNameTaken(name)
     return error
-
-
-def user_integrity_error(
-    conn: sqlite3.Connection, error: sqlite3.IntegrityError, name: str, keys: dict[str, str]
-) -> Exception:
-    """`integrity_error` for a write of user `name` with name keys `keys`: a taken key
-    names the user who holds it."""
-    for column, key in keys.items():
-        if f"users.{column}" in str(error):
-            holder = conn.execute(f"SELECT name FROM users WHERE {column} = ?", (key,)).fetchone()
-            return NameTaken(name, None if holder is None else holder[0])
-    return integrity_error(error, name)
 
 
 class SQLiteBase(StoreBase):

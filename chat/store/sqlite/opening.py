@@ -18,8 +18,8 @@ import trio
 
 from chat.core.config import ONE_INSTANCE_ON_SQLITE
 from chat.core.errors import AlreadyServed, Unavailable
+from chat.store.accounts import NAME_KEYS, assign_name_keys
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
-from chat.store.shared.accounts import NAME_KEYS, assign_name_keys
 from chat.store.sqlite.base import now_ms
 from chat.store.sqlite.engine import open_connection, transaction, unavailable_detail
 from chat.store.sqlite.store import SQLiteStore

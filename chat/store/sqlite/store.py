@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from chat.store.account_data import StoredAccountData
+from chat.store.accounts import StoredAccounts
 from chat.store.files import StoredFiles
+from chat.store.login_addresses import StoredLoginAddresses
 from chat.store.sessions import StoredSessions
-from chat.store.sqlite.account_data import SQLiteAccountData
-from chat.store.sqlite.accounts import SQLiteAccounts
 from chat.store.sqlite.changes import SQLiteChanges
 from chat.store.sqlite.messages import SQLiteMessages
 from chat.store.sqlite.moderation import SQLiteModeration
@@ -18,8 +19,9 @@ from chat.store.sqlite.support import SQLiteSupport
 
 
 class SQLiteStore(
-    SQLiteAccounts,
-    SQLiteAccountData,
+    StoredAccounts,
+    StoredLoginAddresses,
+    StoredAccountData,
     StoredSessions,
     SQLiteRooms,
     SQLiteSupport,

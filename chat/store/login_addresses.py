@@ -1,0 +1,55 @@
+"""The addresses a user has logged in from (`Accounts.remember_login_address`,
+`Accounts.is_login_address`; sql/*/*_login_addresses.sql), on both engines.
+
+A successful login remembers its address (`_REMEMBER`, then `_PRUNE`, in one
+transaction), and the rate limits ask whether an address is one of the user's (`_KNOWN`)
+only while the account is under attack: one primary-key look-up, rarely. Only the newest
+`KEPT_PER_USER` are kept, so a user who logs in from everywhere costs a bounded number
+of rows.
+"""
+
+from __future__ import annotations
+
+from chat.store.base import StoreBase
+from chat.store.database import Connection
+
+#: How many of a user's addresses are kept: the most recently used.
+KEPT_PER_USER = 20
+#: The longest address stored; anything longer is not an address, and is not remembered.
+MAX_ADDRESS_CHARS = 64
+
+#: {now} is the database's clock: SQLite keeps used_at as Unix seconds, PostgreSQL as a
+#: timestamptz.
+_REMEMBER = """
+INSERT INTO login_addresses (user_id, address, used_at) VALUES ($1, $2, {now})
+ON CONFLICT (user_id, address) DO UPDATE SET used_at = excluded.used_at
+"""
+_REMEMBER_SQLITE = _REMEMBER.format(now="CAST(strftime('%s', 'now') AS INTEGER)")
+_REMEMBER_POSTGRES = _REMEMBER.format(now="now()")
+
+_PRUNE = f"""
+DELETE FROM login_addresses WHERE user_id = $1 AND address NOT IN (
+    SELECT address FROM login_addresses WHERE user_id = $1
+    ORDER BY used_at DESC, address LIMIT {KEPT_PER_USER}
+)
+"""
+
+_KNOWN = "SELECT 1 FROM login_addresses WHERE user_id = $1 AND address = $2"
+
+
+async def _remember(conn: Connection, user_id: int, address: str) -> None:
+    remember = conn.dialect.pick(sqlite=_REMEMBER_SQLITE, postgres=_REMEMBER_POSTGRES)
+    await conn.execute(remember, user_id, address)
+    await conn.execute(_PRUNE, user_id)
+
+
+class StoredLoginAddresses(StoreBase):
+    """`Accounts`' login addresses."""
+
+    async def remember_login_address(self, user_id: int, address: str) -> None:
+        if len(address) > MAX_ADDRESS_CHARS:
+            return
+        await self.db.transaction(_remember, user_id, address)
+
+    async def is_login_address(self, user_id: int, address: str) -> bool:
+        return await self.db.fetchval(_KNOWN, user_id, address) is not None
