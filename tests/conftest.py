@@ -283,6 +283,8 @@ def _tier(item: pytest.Item) -> str:
 #: Files whose tests run on both backends wherever they run.
 ALWAYS_BOTH = (
     "test_store.py", "test_store_changes.py", "test_messages_contract.py",
+    "test_store_accounts.py", "test_store_rooms.py", "test_store_moderation.py",
+    "test_store_messages.py", "test_store_files_and_push.py",
     "test_message_writer.py", "test_write_path.py", "test_idempotent_send.py",
     "test_change_stream.py", "test_batched_point_reads.py", "test_bus*.py", "test_cluster*.py",
     "test_changes_migration.py", "test_search_migration.py", "test_postgres_schemas.py",
