@@ -27,10 +27,13 @@ ON CONFLICT (user_id, address) DO UPDATE SET used_at = excluded.used_at
 _REMEMBER_SQLITE = _REMEMBER.format(now="CAST(strftime('%s', 'now') AS INTEGER)")
 _REMEMBER_POSTGRES = _REMEMBER.format(now="now()")
 
+#: The address just used ($2) stays, with the newest others: SQLite's clock is in
+#: seconds, so addresses used within one second tie on used_at, and the tie must not
+#: drop the one just remembered.
 _PRUNE = f"""
-DELETE FROM login_addresses WHERE user_id = $1 AND address NOT IN (
-    SELECT address FROM login_addresses WHERE user_id = $1
-    ORDER BY used_at DESC, address LIMIT {KEPT_PER_USER}
+DELETE FROM login_addresses WHERE user_id = $1 AND address <> $2 AND address NOT IN (
+    SELECT address FROM login_addresses WHERE user_id = $1 AND address <> $2
+    ORDER BY used_at DESC, address LIMIT {KEPT_PER_USER - 1}
 )
 """
 
@@ -40,7 +43,7 @@ _KNOWN = "SELECT 1 FROM login_addresses WHERE user_id = $1 AND address = $2"
 async def _remember(conn: Connection, user_id: int, address: str) -> None:
     remember = conn.dialect.pick(sqlite=_REMEMBER_SQLITE, postgres=_REMEMBER_POSTGRES)
     await conn.execute(remember, user_id, address)
-    await conn.execute(_PRUNE, user_id)
+    await conn.execute(_PRUNE, user_id, address)
 
 
 class StoredLoginAddresses(StoreBase):
