@@ -48,7 +48,7 @@ from chat.http.openapi import (
     room_reading,
 )
 from chat.store import RoomDetails
-from chat.store.shared.rooms import UNREAD_CAP
+from chat.store.rooms import UNREAD_CAP
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))
 _TOO_MANY_ROOMS = Answer(

@@ -286,7 +286,7 @@ class RoomModeration:
     async def update_settings(
         self, identity: Identity, room_id: int, changes: dict[str, Any]
     ) -> Room:
-        """Change some of a room's settings (`chat.store.shared.moderation.ROOM_SETTINGS`):
+        """Change some of a room's settings (`chat.store.moderation.ROOM_SETTINGS`):
         topic and slow mode need a moderator, name, privacy and retention an owner (in
         the lobby, an operator: `chat.app.messages.retention` says what retention does). Every
         member's connections hear of the room as it is after (``room``)."""

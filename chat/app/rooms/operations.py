@@ -252,7 +252,7 @@ class RoomOperations:
     async def unread_counts(self, identity: Identity) -> list[tuple[int, int, int]]:
         """(RoomID, unread, mentions) for each of the caller's rooms, the lobby included:
         messages others sent after the caller's read marker, and those of them that
-        mention the caller, each counted up to `chat.store.shared.rooms.UNREAD_CAP`."""
+        mention the caller, each counted up to `chat.store.rooms.UNREAD_CAP`."""
         return await self.store.unread_counts(identity.user_id, self.lobby_id)
 
     async def direct_room(self, identity: Identity, other_user_id: int) -> Room:

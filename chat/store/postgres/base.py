@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from chat.core.errors import EmailTaken, NameTaken, RoomNameTaken
-from chat.core.records import Message, Room
+from chat.core.errors import EmailTaken, NameTaken
+from chat.core.records import Message
 from chat.store.base import StoreBase
 from chat.store.postgres import engine
 from chat.store.postgres.engine import (  # noqa: F401 (the names concerns import from here)
@@ -26,7 +26,6 @@ from chat.store.postgres.engine import (  # noqa: F401 (the names concerns impor
     unavailable_on,
 )
 from chat.store.shared.messages import message_from_row
-from chat.store.shared.rooms import room_from_row
 
 if TYPE_CHECKING:
     import asyncpg
@@ -42,16 +41,11 @@ T = TypeVar("T")
 _UNIQUE_ERRORS: dict[str, Callable[[str], Exception]] = {
     "users_name_key": NameTaken,
     "users_email_key": lambda _name: EmailTaken(),
-    "rooms_public_name": RoomNameTaken,
 }
 
 
 def as_is(moment: datetime) -> datetime:
     return moment  # asyncpg already returns aware datetimes for timestamptz
-
-
-def room_of(row: Any) -> Room | None:
-    return room_from_row(row, as_is)
 
 
 def message_of(row: Any) -> Message:

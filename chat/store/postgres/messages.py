@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.dialect import POSTGRES
 from chat.store.measuring import observed
 from chat.store.postgres.base import PostgresBase, as_is, message_of
 from chat.store.postgres.files import aio_attach_files, aio_files_of_messages, messages_with_files
@@ -263,8 +264,8 @@ async def _aio_committed_after(
         files = await aio_files_of_messages(conn, ids_with_files(messages))
     return with_files_committed(
         in_position_order(
-            committed_from_rows(messages, as_is, message_of),
-            committed_from_rows(changes, as_is, lambda row: change_from_row(row, as_is)),
+            committed_from_rows(messages, POSTGRES, message_of),
+            committed_from_rows(changes, POSTGRES, lambda row: change_from_row(row, as_is)),
             limit,
         ),
         files,

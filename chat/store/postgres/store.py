@@ -6,17 +6,17 @@ from chat.store.account_data import StoredAccountData
 from chat.store.accounts import StoredAccounts
 from chat.store.files import StoredFiles
 from chat.store.login_addresses import StoredLoginAddresses
+from chat.store.moderation import StoredModeration
 from chat.store.postgres.changes import PostgresChanges
 from chat.store.postgres.messages import PostgresMessages
-from chat.store.postgres.moderation import PostgresModeration
 from chat.store.postgres.push import PostgresPush
-from chat.store.postgres.reports import PostgresReports
 from chat.store.postgres.retention import PostgresRetention
-from chat.store.postgres.rooms import PostgresRooms
 from chat.store.postgres.search import PostgresSearch
-from chat.store.postgres.support import PostgresSupport
+from chat.store.reports import StoredReports
+from chat.store.rooms import StoredRooms
 from chat.store.secrets import StoredSecrets
 from chat.store.sessions import StoredSessions
+from chat.store.support import StoredSupport
 
 
 class PostgresStore(
@@ -24,16 +24,16 @@ class PostgresStore(
     StoredLoginAddresses,
     StoredAccountData,
     StoredSessions,
-    PostgresRooms,
-    PostgresSupport,
+    StoredRooms,
+    StoredSupport,
     PostgresMessages,
     PostgresChanges,
     PostgresSearch,
     PostgresPush,
     StoredFiles,
     PostgresRetention,
-    PostgresModeration,
-    PostgresReports,
     StoredSecrets,
+    StoredModeration,
+    StoredReports,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

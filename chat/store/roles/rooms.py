@@ -57,11 +57,11 @@ class Rooms(Protocol):
         self, room_id: int, *, after: int, limit: int
     ) -> list[tuple[int, str, str]]:
         """(UID, name, role) of up to `limit` members of the room whose UIDs are above `after`,
-        by UID: one page of `shared.rooms.ROOM_MEMBERS_SQL`, a range of the primary key."""
+        by UID: one page of `chat.store.rooms._ROOM_MEMBERS`, a range of the primary key."""
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         """The lobby, then each room the user is a member of by id, as
-        `shared.rooms.ROOM_DETAILS_SQL` reads them: one query, however many rooms."""
+        `chat.store.rooms._ROOM_DETAILS` reads them: one query, however many rooms."""
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         """The pair's direct room. With `create`, made (with both as members) on first
@@ -70,7 +70,7 @@ class Rooms(Protocol):
 
     async def public_rooms(self, limit: int) -> list[PublicRoom]:
         """Up to `limit` group rooms that are not private, with member counts, in
-        `shared.rooms.PUBLIC_ROOMS_SQL`'s order (the most members first)."""
+        `chat.store.rooms._PUBLIC_ROOMS`' order (the most members first)."""
 
     # --- notification levels ---
 
@@ -99,7 +99,7 @@ class Rooms(Protocol):
         self, room_id: int, keys: list[str]
     ) -> list[tuple[str, int, bool]]:
         """(name key, UID, may read the room) of the users whose `name_key` is one of
-        `keys` (`shared.mentions.MENTION_CANDIDATES_SQL`)."""
+        `keys` (`chat.store.rooms._MENTION_CANDIDATES`)."""
 
     async def member_count(self, room_id: int) -> int:
         """How many members the room has (every user, for the lobby)."""
@@ -113,7 +113,7 @@ class Support(Protocol):
         only member). With `create`, made on first use, race-safely; else None if absent."""
 
     async def latest_support_user(self, operator_id: int) -> int | None:
-        """The user `shared.support.LATEST_SUPPORT_USER_SQL` names, or None if no thread
+        """The user `chat.store.support._LATEST_USER` names, or None if no thread
         has a message from its user or from that operator."""
 
     async def waiting_support_threads(self, limit: int) -> list[WaitingThread]:
@@ -122,7 +122,7 @@ class Support(Protocol):
 
 
 class Moderation(Protocol):
-    """Running a room (chat/store/shared/moderation.py): members' roles,
+    """Running a room (chat/store/moderation.py): members' roles,
     removals, bans and mutes (`kind` "ban" or "mute"), a room's settings, and the
     append-only audit log. Each change is one transaction with its audit entry; one that
     changes nothing writes no entry."""
@@ -166,7 +166,7 @@ class Moderation(Protocol):
         first."""
 
     async def update_room(self, room_id: int, changes: dict[str, Any], audit: AuditEntry) -> Room:
-        """Set some of a room's settings (`shared.moderation.ROOM_SETTINGS`: name, topic,
+        """Set some of a room's settings (`chat.store.moderation.ROOM_SETTINGS`: name, topic,
         is_private, slow_mode_seconds); the room after. Raises `RoomNameTaken`."""
 
     async def add_audit(self, entry: AuditEntry) -> None:
@@ -179,7 +179,7 @@ class Moderation(Protocol):
 
 
 class Reports(Protocol):
-    """Reports of messages (chat/store/shared/reports.py): one per reporter and message."""
+    """Reports of messages (chat/store/reports.py): one per reporter and message."""
 
     async def add_report(
         self, room_id: int, message_id: int, reporter_id: int, reason: str

@@ -1,6 +1,6 @@
-"""Mentions (sql/*/*_mentions.sql): the SQL both stores run to find who a message's
-names are, to keep `message_mentions` in step with a message's text, and how mentions
-are stored (JSON) and read back."""
+"""Mentions (sql/*/*_mentions.sql): the SQL both stores run to keep `message_mentions`
+in step with a message's text, and how mentions are stored (JSON) and read back. (Who
+a message's names are: `chat.store.rooms`, `Rooms.mention_candidates`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from collections.abc import Sequence
 
 from chat.core.records import EditedMentions, Message
-from chat.store.shared.rows import Row
 
 
 def uids_to_json(uids: Sequence[int]) -> str | None:
@@ -52,26 +51,6 @@ def edit_mentions_from_json(
     return tuple(stored["UIDs"]), stored["Room"], newly
 
 
-#: The users whose name key is one of {keys} (the stores' list), and whether each may
-#: read room {room}: a member, or an operator (admin) and the room a support thread. The
-#: lobby, which everyone reads, is the caller's to know. One probe of the unique index
-#: on name_key per key, one of room_members' primary key per user found.
-MENTION_CANDIDATES_SQL = """
-SELECT u.id AS user_id, u.name_key AS name_key,
-       (EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = {room} AND m.user_id = u.id)
-        OR (u.is_admin AND EXISTS (
-            SELECT 1 FROM rooms AS r WHERE r.id = {room} AND r.kind = 'support'))) AS may_read
-FROM users AS u
-WHERE u.name_key IN ({keys})
-"""
-
-#: How many members room {room} has: every user, for the lobby.
-MEMBER_COUNT_SQL = """
-SELECT CASE WHEN r.kind = 'lobby' THEN (SELECT count(*) FROM users)
-            ELSE (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) END
-FROM rooms AS r WHERE r.id = {room}
-"""
-
 #: Forget who message {message} mentions by name (an edit rewrites them, a deletion
 #: erases them).
 FORGET_MENTIONS_SQL = "DELETE FROM message_mentions WHERE message_id = {message}"
@@ -80,8 +59,3 @@ FORGET_MENTIONS_SQL = "DELETE FROM message_mentions WHERE message_id = {message}
 SET_MENTIONS_SQL = (
     "UPDATE messages SET mentions = {uids}, mentions_room = {room} WHERE id = {message}"
 )
-
-
-def candidate_from_row(row: Row) -> tuple[str, int, bool]:
-    """(name key, UID, may read) from `MENTION_CANDIDATES_SQL`."""
-    return row["name_key"], row["user_id"], bool(row["may_read"])

@@ -9,9 +9,11 @@ from typing import TypeVar
 
 from chat.core.errors import InvalidInput
 from chat.core.records import Change, Message, NewMessage, Room
+from chat.store.database import Row as StoredRow
+from chat.store.dialect import Dialect
+from chat.store.rooms import room_from_row
 from chat.store.shared.changes import reactions_from_json
 from chat.store.shared.mentions import uids_from_json, uids_to_json
-from chat.store.shared.rooms import room_from_row
 from chat.store.shared.rows import Row, ToDatetime
 
 T = TypeVar("T")
@@ -136,7 +138,7 @@ LIMIT {{limit}}
 
 
 def committed_from_rows(
-    rows: Sequence[Row], to_datetime: ToDatetime, item_of: Callable[[Row], T]
+    rows: Sequence[StoredRow], dialect: Dialect, item_of: Callable[[StoredRow], T]
 ) -> list[tuple[T, Room]]:
     """`COMMITTED_AFTER_SQL` (or `CHANGES_AFTER_SQL`) rows as (item, room) pairs, each
     item made by `item_of`; one `Room` per room."""
@@ -145,7 +147,7 @@ def committed_from_rows(
     for row in rows:
         room = rooms.get(row["room_id"])
         if room is None:
-            room = room_from_row(row, to_datetime, "room_")
+            room = room_from_row(row, dialect, "room_")
             assert room is not None  # from a row, never None
             rooms[row["room_id"]] = room
         pairs.append((item_of(row), room))

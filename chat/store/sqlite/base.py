@@ -18,11 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from chat.core.errors import EmailTaken, NameTaken, RoomNameTaken
-from chat.core.records import Message, Room
+from chat.core.errors import EmailTaken, NameTaken
+from chat.core.records import Message
 from chat.store.base import StoreBase
 from chat.store.shared.messages import message_from_row
-from chat.store.shared.rooms import room_from_row
 from chat.store.sqlite.engine import (
     BUSY_TIMEOUT_S as BUSY_TIMEOUT_S,
 )
@@ -62,10 +61,6 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def room_of(row: sqlite3.Row | None) -> Room | None:
-    return room_from_row(row, from_ms)
-
-
 def message_of(row: sqlite3.Row) -> Message:
     return message_from_row(row, from_ms)
 
@@ -77,8 +72,6 @@ def integrity_error(error: sqlite3.IntegrityError, name: str) -> Exception:
         return NameTaken(name)
     if "users.email" in text:
         return EmailTaken()
-    if "rooms.name" in text:
-        return RoomNameTaken(name)
     return error
 
 

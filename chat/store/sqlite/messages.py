@@ -150,10 +150,10 @@ class SQLiteMessages(SQLiteBase):
             return with_files_committed(
                 in_position_order(
                     committed_from_rows(
-                        messages, from_ms, partial(message_from_row, to_datetime=from_ms)
+                        messages, self.dialect, partial(message_from_row, to_datetime=from_ms)
                     ),
                     committed_from_rows(
-                        changes, from_ms, lambda row: change_from_row(row, from_ms)
+                        changes, self.dialect, lambda row: change_from_row(row, from_ms)
                     ),
                     limit,
                 ),

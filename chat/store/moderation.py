@@ -1,0 +1,315 @@
+"""Running a room (`Moderation` role): members' roles, removals, bans and mutes, a room's
+settings, and the append-only audit log.
+
+Each write is one transaction that holds the room first (`_lock_room`: SQLite's writing
+transaction has the write lock from its BEGIN, PostgreSQL locks the room's row), so the
+moderators of one room change it one at a time: two owners stepping down at once cannot
+leave it without one. Its audit entry is written in the same transaction: the log has an
+entry for every change that committed, and only those.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from chat.core.errors import LastOwner, RoomNameTaken
+from chat.core.records import AuditEntry, Restriction, Room
+from chat.store.base import StoreBase
+from chat.store.database import NO_UPPER_BOUND, Connection, Row, UniqueViolation
+from chat.store.dialect import Dialect
+from chat.store.rooms import ROOM_SELECT, room_from_row
+
+#: PostgreSQL: hold the room's row until the transaction ends.
+_LOCK_ROOM = "SELECT id FROM rooms WHERE id = $1 FOR UPDATE"
+_MEMBER_ROLE = "SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2"
+_OTHER_OWNERS = (
+    "SELECT count(*) FROM room_members WHERE room_id = $1 AND role = 'owner' AND user_id <> $2"
+)
+_OTHER_MEMBERS = (
+    "SELECT count(*) FROM (SELECT 1 FROM room_members"
+    " WHERE room_id = $1 AND user_id <> $2 LIMIT 1) AS any_other"
+)
+_SET_ROLE = "UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2"
+_REMOVE_MEMBER = "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2"
+
+#: The table of each kind of restriction.
+_TABLES = {"ban": "room_bans", "mute": "room_mutes"}
+
+#: A ban or a mute, set or replaced, by kind.
+_RESTRICT = {
+    kind: f"""
+INSERT INTO {table} (room_id, user_id, reason, until, by_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (room_id, user_id) DO UPDATE SET reason = excluded.reason,
+    until = excluded.until, by_id = excluded.by_id, created_at = excluded.created_at
+"""
+    for kind, table in _TABLES.items()
+}
+
+#: Lifting one, by kind: the row's `until` comes back (a row whose time has passed
+#: lifts nothing). Compared by the caller: SQLite 3.40 gets ``until IS NULL`` wrong in
+#: a DELETE's RETURNING (0 for a NULL).
+_LIFT = {
+    kind: f"DELETE FROM {table} WHERE room_id = $1 AND user_id = $2 RETURNING until"
+    for kind, table in _TABLES.items()
+}
+
+#: The bans or mutes in force in a room ($1) at $2, the newest first, by kind: add
+#: {and_user} (one user's) and a LIMIT.
+_RESTRICTIONS = {
+    kind: f"""
+SELECT x.room_id, x.user_id, u.name AS user_name, x.reason, x.until, x.by_id,
+       b.name AS by_name, x.created_at
+FROM {table} AS x
+JOIN users AS u ON u.id = x.user_id
+LEFT JOIN users AS b ON b.id = x.by_id
+WHERE x.room_id = $1 AND (x.until IS NULL OR x.until > $2) {{and_user}}
+ORDER BY x.created_at DESC, x.user_id
+LIMIT $3
+"""
+    for kind, table in _TABLES.items()
+}
+
+_INSERT_AUDIT = """
+INSERT INTO audit_log (room_id, action, actor_id, actor_name, target_id, target_name,
+                       message_id, reason, details, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+
+#: A page of the audit log, newest first: one room's ({and_room}) or every room's.
+_AUDIT = """
+SELECT id, room_id, action, actor_id, actor_name, target_id, target_name, message_id,
+       reason, details, created_at
+FROM audit_log
+WHERE id < $1 {and_room}
+ORDER BY id DESC
+LIMIT $2
+"""
+
+#: The columns `update_room` may set, by the name its callers use.
+ROOM_SETTINGS = {
+    "name": "name",
+    "topic": "topic",
+    "is_private": "is_private",
+    "slow_mode_seconds": "slow_mode_seconds",
+    "retention_days": "retention_days",
+}
+
+
+def _restriction(row: Row, dialect: Dialect) -> Restriction:
+    return Restriction(
+        room_id=row["room_id"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        reason=row["reason"],
+        until=None if row["until"] is None else dialect.moment(row["until"]),
+        by_id=row["by_id"],
+        by_name=row["by_name"],
+        created_at=dialect.moment(row["created_at"]),
+    )
+
+
+def _audit_entry(row: Row, dialect: Dialect) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        room_id=row["room_id"],
+        action=row["action"],
+        actor_id=row["actor_id"],
+        actor_name=row["actor_name"],
+        target_id=row["target_id"],
+        target_name=row["target_name"],
+        message_id=row["message_id"],
+        reason=row["reason"],
+        details=json.loads(row["details"]),
+        created_at=dialect.moment(row["created_at"]),
+    )
+
+
+def _audit_values(entry: AuditEntry, now: Any) -> tuple[Any, ...]:
+    """`_INSERT_AUDIT`'s values, the entry's time `now`."""
+    details = json.dumps(entry.details, separators=(",", ":"), sort_keys=True)
+    return (
+        entry.room_id,
+        entry.action,
+        entry.actor_id,
+        entry.actor_name,
+        entry.target_id,
+        entry.target_name,
+        entry.message_id,
+        entry.reason,
+        details,
+        now,
+    )
+
+
+async def insert_audit(conn: Connection, entry: AuditEntry) -> None:
+    """Append `entry` to the log, in the caller's transaction (the change it records)."""
+    await conn.execute(_INSERT_AUDIT, *_audit_values(entry, conn.dialect.now()))
+
+
+async def _lock_room(conn: Connection, room_id: int) -> None:
+    """Hold the room until the caller's writing transaction ends (module docstring)."""
+    lock = conn.dialect.pick(sqlite=None, postgres=_LOCK_ROOM)
+    if lock is not None:
+        await conn.execute(lock, room_id)
+
+
+async def _role(conn: Connection, room_id: int, user_id: int) -> str | None:
+    role: str | None = await conn.fetchval(_MEMBER_ROLE, room_id, user_id)
+    return role
+
+
+async def _is_last_owner(conn: Connection, room_id: int, user_id: int) -> bool:
+    return bool(await conn.fetchval(_OTHER_OWNERS, room_id, user_id) == 0)
+
+
+def _last_owner(room_id: int, user_id: int) -> LastOwner:
+    return LastOwner(f"UID {user_id} is the last owner of room {room_id}")
+
+
+async def _set_member_role(
+    conn: Connection, room_id: int, user_id: int, role: str, audit: AuditEntry
+) -> str | None:
+    await _lock_room(conn, room_id)
+    before = await _role(conn, room_id, user_id)
+    if before is None or before == role:
+        return before
+    if before == "owner" and await _is_last_owner(conn, room_id, user_id):
+        raise _last_owner(room_id, user_id)
+    await conn.execute(_SET_ROLE, room_id, user_id, role)
+    await insert_audit(conn, audit)
+    return before
+
+
+async def _remove_member(
+    conn: Connection, room_id: int, user_id: int, audit: AuditEntry | None, keep_an_owner: bool
+) -> str | None:
+    await _lock_room(conn, room_id)
+    before = await _role(conn, room_id, user_id)
+    if before is None:
+        return None
+    if (
+        keep_an_owner
+        and before == "owner"
+        and await _is_last_owner(conn, room_id, user_id)
+        and await conn.fetchval(_OTHER_MEMBERS, room_id, user_id)
+    ):
+        raise _last_owner(room_id, user_id)
+    await conn.execute(_REMOVE_MEMBER, room_id, user_id)
+    if audit is not None:
+        await insert_audit(conn, audit)
+    return before
+
+
+async def _restrict(
+    conn: Connection,
+    kind: str,
+    room_id: int,
+    user_id: int,
+    reason: str,
+    until: datetime | None,
+    by_id: int,
+    audit: AuditEntry,
+) -> str | None:
+    dialect = conn.dialect
+    await _lock_room(conn, room_id)
+    until_value = None if until is None else dialect.timestamp(until)
+    await conn.execute(_RESTRICT[kind], room_id, user_id, reason, until_value, by_id, dialect.now())
+    removed = None
+    if kind == "ban":  # a ban removes them too
+        removed = await _role(conn, room_id, user_id)
+        await conn.execute(_REMOVE_MEMBER, room_id, user_id)
+    await insert_audit(conn, audit)
+    return removed
+
+
+async def _lift(conn: Connection, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
+    await _lock_room(conn, room_id)
+    found = await conn.fetchrow(_LIFT[kind], room_id, user_id)
+    # `until` and `dialect.now()` are of one type on each engine (ms, or a datetime).
+    if found is None or (found[0] is not None and found[0] <= conn.dialect.now()):
+        return False  # none, or one whose time had passed: nothing to lift
+    await insert_audit(conn, audit)
+    return True
+
+
+async def _update_room(
+    conn: Connection, room_id: int, changes: dict[str, Any], audit: AuditEntry
+) -> Room:
+    assignments = ", ".join(f"{ROOM_SETTINGS[name]} = ${n}" for n, name in enumerate(changes, 2))
+    await conn.execute(f"UPDATE rooms SET {assignments} WHERE id = $1", room_id, *changes.values())
+    await insert_audit(conn, audit)
+    room = room_from_row(
+        await conn.fetchrow(f"{ROOM_SELECT} WHERE r.id = $1", room_id), conn.dialect
+    )
+    assert room is not None
+    return room
+
+
+class StoredModeration(StoreBase):
+    """`Moderation`: running a room, each change with its audit entry."""
+
+    async def member_role(self, room_id: int, user_id: int) -> str | None:
+        role: str | None = await self.db.fetchval(_MEMBER_ROLE, room_id, user_id)
+        return role
+
+    async def set_member_role(
+        self, room_id: int, user_id: int, role: str, audit: AuditEntry
+    ) -> str | None:
+        return await self.db.transaction(_set_member_role, room_id, user_id, role, audit)
+
+    async def remove_member(
+        self, room_id: int, user_id: int, *, audit: AuditEntry | None, keep_an_owner: bool
+    ) -> str | None:
+        return await self.db.transaction(_remove_member, room_id, user_id, audit, keep_an_owner)
+
+    async def restrict(
+        self,
+        kind: str,
+        room_id: int,
+        user_id: int,
+        *,
+        reason: str,
+        until: datetime | None,
+        by_id: int,
+        audit: AuditEntry,
+    ) -> str | None:
+        return await self.db.transaction(
+            _restrict, kind, room_id, user_id, reason, until, by_id, audit
+        )
+
+    async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
+        return await self.db.transaction(_lift, kind, room_id, user_id, audit)
+
+    async def restrictions(
+        self, kind: str, room_id: int, *, user_id: int | None = None, limit: int
+    ) -> list[Restriction]:
+        args: tuple[Any, ...] = (room_id, self.dialect.now(), limit)
+        and_user = ""
+        if user_id is not None:
+            args, and_user = (*args, user_id), "AND x.user_id = $4"
+        rows = await self.db.fetch(_RESTRICTIONS[kind].format(and_user=and_user), *args)
+        return [_restriction(row, self.dialect) for row in rows]
+
+    async def update_room(self, room_id: int, changes: dict[str, Any], audit: AuditEntry) -> Room:
+        try:
+            return await self.db.transaction(_update_room, room_id, changes, audit)
+        except UniqueViolation as error:
+            if error.on("rooms.name"):
+                raise RoomNameTaken(str(changes.get("name"))) from None
+            raise
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self.db.execute(_INSERT_AUDIT, *_audit_values(entry, self.dialect.now()))
+
+    async def audit_entries(
+        self, room_id: int | None, *, before: int | None, limit: int
+    ) -> list[AuditEntry]:
+        args: tuple[Any, ...] = (NO_UPPER_BOUND if before is None else before, limit)
+        and_room = ""
+        if room_id is not None:
+            args, and_room = (*args, room_id), "AND room_id = $3"
+        rows = await self.db.fetch(_AUDIT.format(and_room=and_room), *args)
+        return [_audit_entry(row, self.dialect) for row in rows]
