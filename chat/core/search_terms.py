@@ -4,7 +4,7 @@ snippet that shows where a message matched them.
 Every character of a query is text: quotes delimit phrases, whitespace outside them
 separates words, and that is all the syntax there is. No operator, wildcard or column
 filter of FTS5 or of tsquery means anything here, so a query can neither fail to parse
-in the database nor ask it for more than a substring search (chat/store/shared/search.py
+in the database nor ask it for more than a substring search (chat/store/search.py
 binds each word as a value).
 
 Each word or phrase must appear in a message as a case-insensitive substring (in any

@@ -9,31 +9,31 @@ from chat.store.login_addresses import StoredLoginAddresses
 from chat.store.moderation import StoredModeration
 from chat.store.postgres.changes import PostgresChanges
 from chat.store.postgres.messages import PostgresMessages
-from chat.store.postgres.push import PostgresPush
-from chat.store.postgres.retention import PostgresRetention
-from chat.store.postgres.search import PostgresSearch
+from chat.store.push import StoredPush
 from chat.store.reports import StoredReports
+from chat.store.retention import StoredRetention
 from chat.store.rooms import StoredRooms
+from chat.store.search import StoredSearch
 from chat.store.secrets import StoredSecrets
 from chat.store.sessions import StoredSessions
 from chat.store.support import StoredSupport
 
 
 class PostgresStore(
+    StoredAccountData,
     StoredAccounts,
     StoredLoginAddresses,
-    StoredAccountData,
     StoredSessions,
     StoredRooms,
     StoredSupport,
-    PostgresMessages,
-    PostgresChanges,
-    PostgresSearch,
-    PostgresPush,
-    StoredFiles,
-    PostgresRetention,
-    StoredSecrets,
     StoredModeration,
     StoredReports,
+    StoredSearch,
+    StoredPush,
+    StoredFiles,
+    StoredRetention,
+    StoredSecrets,
+    PostgresMessages,
+    PostgresChanges,
 ):
     """`Store` on PostgreSQL. Create it with `open_postgres_store`."""

@@ -200,7 +200,7 @@ class Files(Protocol):
 
 class Retention(Protocol):
     """Deleting expired messages (chat/app/messages/retention.py, the store's SQL in
-    chat/store/shared/retention.py), and the leases that make one instance of a cluster
+    chat/store/retention.py), and the leases that make one instance of a cluster
     do it at a time."""
 
     async def retention_rooms(

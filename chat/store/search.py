@@ -1,0 +1,237 @@
+"""Full-text search of messages (sql/sqlite/0017_search.sql, sql/postgres/0018_search.sql):
+the `Search` role. Each engine finds candidates with its own trigram index (FTS5's;
+a GIN index of rooms and pg_trgm's); the rest is shared: the rooms the user may read now
+(read at query time, so leaving a room takes effect at once), present text only, newest
+first, in ranges of ids ("windows"), each read with a LIMIT of what the page lacks. Words
+reach the database only as bound values (an FTS5 string, a LIKE pattern, escaped); those
+under three characters (no trigram) are checked on the rows found.
+
+SQLite indexes new messages in batches (`index_new_messages`: one statement per batch,
+so FTS5 writes one segment, not one per message). A search reads the messages above
+`indexed_up_to` directly, then the rest through the index, newest rowid first, checking
+the other conditions on each row: a common word costs a page's worth of rows.
+
+PostgreSQL: a GIN index yields its matches in no order ("the newest 20" of a common word
+would mean fetching all of them), and walking the newest ids reads every room's rows
+until 20 match, without bound (bench/search.py: 170-350 ms either way on a million
+messages). So windows start at `FIRST_WINDOW` ids and widen `WIDEN` times each; the
+planner may walk the first ones (a common word fills its page there), and wider ones
+are read by bitmap scans only, so no walk is longer than `WALKED_WINDOW` ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chat.core.records import Message, SearchFilter
+from chat.store.base import StoreBase
+from chat.store.database import NO_UPPER_BOUND, Connection
+from chat.store.dialect import Dialect
+from chat.store.files import messages_with_files
+from chat.store.shared.messages import MESSAGE_COLUMNS
+
+#: PostgreSQL: the ids of the newest window, and how much wider each next one is.
+FIRST_WINDOW = 50_000
+WIDEN = 8
+#: PostgreSQL: the widest window the planner may walk id by id.
+WALKED_WINDOW = 50_000
+
+#: The rooms a user may read ($1 whether an operator, $2 the user): the lobby, the rooms
+#: they are a member of (their direct conversations and their own support thread among
+#: them) and, for an operator, every support thread.
+_READABLE_ROOMS = """
+SELECT id FROM rooms WHERE kind = 'lobby' OR ($1 AND kind = 'support')
+UNION
+SELECT room_id FROM room_members WHERE user_id = $2
+"""
+
+#: The ids of a window's matches, newest first: $1 the rooms (a list parameter), $2 and
+#: $3 the window (low included, high not), $4 the most wanted, $5... the conditions.
+#: {source} and {id} are the engine's (the FTS5 table drives SQLite's indexed window,
+#: by its rowid); so is {in_rooms}.
+_WINDOW = """
+SELECT {id} FROM {source}
+WHERE {in_rooms} AND {id} >= $2 AND {id} < $3 AND m.deleted_at IS NULL{conditions}
+ORDER BY {id} DESC LIMIT $4
+"""
+_FIRST_CONDITION = 5
+
+#: The messages found, with their senders' names.
+_FOUND = f"""
+SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id
+WHERE m.id IN ({{ids}}) ORDER BY m.id DESC
+"""
+
+# SQLite: the index holds every message up to `indexed_up_to`, none above it.
+_INDEXED_UP_TO = "SELECT indexed_up_to FROM message_search_state"
+_FTS5_SOURCE = "message_search AS s JOIN messages AS m ON m.id = s.rowid"
+#: The id of the last of the next $2 messages to index (NULL: none).
+_BATCH_END = "SELECT max(id) FROM (SELECT id FROM messages WHERE id > $1 ORDER BY id LIMIT $2)"
+_INDEX_BATCH = (
+    "INSERT INTO message_search (rowid, body)"
+    " SELECT id, body FROM messages WHERE id > $1 AND id <= $2"
+)
+_MOVE_UP_TO = "UPDATE message_search_state SET indexed_up_to = $1"
+
+# PostgreSQL: the rooms as an array overlap, which the index answers together with the
+# words (`m.room_id = ANY($1)` it cannot: that would be left to the table).
+_PG_IN_ROOMS = "ARRAY[m.room_id] && $1::bigint[]"
+_NEXT_ID = "SELECT coalesce(max(id), 0) + 1 FROM messages"
+#: Planned for these very words, every time: a generic plan, which asyncpg's prepared
+#: statements would get after five runs, knows nothing of how many rows a pattern matches.
+_CUSTOM_PLANS = ("SET LOCAL plan_cache_mode = force_custom_plan",)
+#: From the first window too wide to walk on, bitmap scans only (until `_RESET`).
+_BITMAP_ONLY = ("SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off")
+_RESET = ("RESET enable_indexscan", "RESET enable_seqscan")
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A range of ids to look in, its statement (`_WINDOW`) and values from $5 on; the
+    statements to run before it, and after the last window if it was read."""
+
+    sql: str
+    values: Sequence[object]
+    low: int
+    high: int
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+def fts5_string(word: str) -> str:
+    """`word` as an FTS5 string: in double quotes, its own double quotes doubled, so
+    that every character in it is text (no operator, column filter or prefix star)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+def like_pattern(word: str) -> str:
+    """A LIKE pattern that matches `word` anywhere (its wildcards escaped with the
+    default escape character, the backslash)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(
+    dialect: Dialect,
+    search: SearchFilter,
+    matched: Sequence[tuple[str, object]],
+    words: Sequence[str],
+) -> tuple[str, list[object]]:
+    """`_WINDOW`'s {conditions} and their values: the sender, `matched` (the engine's
+    conditions on the index, each with its ``{n}`` and its value), and `words` checked
+    on each row as case-insensitive substrings."""
+    # SQLite: the function every connection has (chat.store.sqlite.engine's
+    # CONTAINS_FOLDED), which folds case as Python does.
+    contains, fold = dialect.pick(
+        sqlite=("chat_contains_folded(m.body, ${n})", str.casefold),
+        postgres=("strpos(lower(m.body), ${n}) > 0", str.lower),
+    )
+    checks = [*matched, *((contains, fold(word)) for word in words)]
+    if search.sender_id is not None:
+        checks.insert(0, ("m.sender_id = ${n}", search.sender_id))
+    sql = "".join(
+        " AND " + check.format(n=n) for n, (check, _) in enumerate(checks, _FIRST_CONDITION)
+    )
+    return sql, [value for _, value in checks]
+
+
+async def _fts5_windows(conn: Connection, search: SearchFilter, high: int) -> list[_Window]:
+    """SQLite: the messages the index does not hold yet (above `indexed_up_to`), every
+    word checked on each row; then those it holds, found by the longer words."""
+    dialect = conn.dialect
+    up_to = await conn.fetchval(_INDEXED_UP_TO)
+    rooms = f"m.room_id IN ({dialect.values(1)})"
+    every_word, values = _conditions(dialect, search, (), search.words + search.short_words)
+    match = " ".join(fts5_string(word) for word in search.words)
+    matched = [("message_search MATCH ${n}", match)]
+    by_index, index_values = _conditions(dialect, search, matched, search.short_words)
+    newest = _WINDOW.format(
+        id="m.id", source="messages AS m", in_rooms=rooms, conditions=every_word
+    )
+    indexed = _WINDOW.format(id="s.rowid", source=_FTS5_SOURCE, in_rooms=rooms, conditions=by_index)
+    return [
+        _Window(newest, values, up_to + 1, high),
+        _Window(indexed, index_values, 1, min(high, up_to + 1)),
+    ]
+
+
+async def _trigram_windows(conn: Connection, search: SearchFilter, high: int) -> list[_Window]:
+    """PostgreSQL: windows of ids from `high` down, each `WIDEN` times wider."""
+    if high == NO_UPPER_BOUND:
+        high = await conn.fetchval(_NEXT_ID)
+    words = [("m.body ILIKE ${n}", like_pattern(word)) for word in search.words]
+    conditions, values = _conditions(conn.dialect, search, words, search.short_words)
+    sql = _WINDOW.format(
+        id="m.id", source="messages AS m", in_rooms=_PG_IN_ROOMS, conditions=conditions
+    )
+    windows: list[_Window] = []
+    width, walking = FIRST_WINDOW, True
+    while high > 1:
+        low = max(1, high - width)
+        before: tuple[str, ...] = () if windows else _CUSTOM_PLANS
+        if walking and width > WALKED_WINDOW:
+            before, walking = before + _BITMAP_ONLY, False
+        windows.append(_Window(sql, values, low, high, before, () if walking else _RESET))
+        high, width = low, width * WIDEN
+    return windows
+
+
+async def _search(conn: Connection, search: SearchFilter) -> list[Message]:
+    dialect = conn.dialect
+    # One read transaction: the readable rooms, where the index stands and every window
+    # at the same moment, so a batch indexed meanwhile is neither missed nor found twice.
+    async with conn.transaction(readonly=True):
+        rooms = {row[0] for row in await conn.fetch(_READABLE_ROOMS, search.admin, search.user_id)}
+        if search.room_id is not None:
+            rooms &= {search.room_id}
+        if not rooms:
+            return []
+        rooms_param = dialect.list_param(sorted(rooms))
+        high = NO_UPPER_BOUND if search.before_id is None else search.before_id
+        windows = dialect.pick(sqlite=_fts5_windows, postgres=_trigram_windows)
+        found: list[int] = []
+        after: tuple[str, ...] = ()
+        for window in await windows(conn, search, high):
+            if len(found) >= search.limit:
+                break
+            if window.low >= window.high:
+                continue
+            for statement in window.before:
+                await conn.execute(statement)
+            after = window.after
+            wanted = search.limit - len(found)
+            rows = await conn.fetch(
+                window.sql, rooms_param, window.low, window.high, wanted, *window.values
+            )
+            found += [row[0] for row in rows]
+        if not found:
+            return []
+        for statement in after:
+            await conn.execute(statement)
+        rows = await conn.fetch(_FOUND.format(ids=dialect.values(1)), dialect.list_param(found))
+        return await messages_with_files(conn, rows)
+
+
+async def _index_batch(conn: Connection, limit: int) -> int:
+    """SQLite: index the next `limit` messages at most (in the caller's transaction)."""
+    after = await conn.fetchval(_INDEXED_UP_TO)
+    through = await conn.fetchval(_BATCH_END, after, limit)
+    if through is None:
+        return 0
+    indexed = await conn.execute(_INDEX_BATCH, after, through)
+    await conn.execute(_MOVE_UP_TO, through)
+    return indexed
+
+
+class StoredSearch(StoreBase):
+    """`Search`: full-text search of messages."""
+
+    async def search_messages(self, search: SearchFilter) -> list[Message]:
+        return await self.db.run(_search, search)
+
+    async def index_new_messages(self, limit: int) -> int:
+        # PostgreSQL's GIN index takes each message as it is inserted.
+        if not self.dialect.pick(sqlite=True, postgres=False):
+            return 0
+        return await self.db.transaction(_index_batch, limit)
