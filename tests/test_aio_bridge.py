@@ -1,4 +1,4 @@
-"""The seam with trio-asyncio (chat/store/aio_bridge.py): the loop's steps run every
+"""The seam with trio-asyncio (chat/store/postgres/aio_bridge.py): the loop's steps run every
 ready asyncio callback, and still share the CPU with Trio and shut down as before; its
 cancelled timers are dropped; its callbacks are type-checked in debug mode only."""
 
@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio_asyncio
 
-from chat.store.aio_bridge import MIN_CANCELLED_TIMERS, MORE_PER_STEP, open_aio_loop
+from chat.store.postgres.aio_bridge import MIN_CANCELLED_TIMERS, MORE_PER_STEP, open_aio_loop
 
 
 class Ticker:

@@ -16,7 +16,7 @@ from support import STEP, Server, register
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from chat.core.config import Config
-from chat.store.aio_bridge import MIN_CANCELLED_TIMERS
+from chat.store.postgres.aio_bridge import MIN_CANCELLED_TIMERS
 
 
 @asynccontextmanager
@@ -87,7 +87,7 @@ async def test_short_lives_on_postgres_leave_no_cancelled_timers_behind(
     tmp_path: Path, postgres_config: Config
 ) -> None:
     # asyncpg sets two timers per query and cancels both (one was for five minutes);
-    # trio-asyncio kept cancelled timers until due unless chat/store/aio_bridge.py
+    # trio-asyncio kept cancelled timers until due unless chat/store/postgres/aio_bridge.py
     # drops them. Before that, 150 lives left about 2,500 TimerHandles behind.
     snapshots = tmp_path / "snapshots"
     async with chat_serve(postgres_config, snapshots) as instance:

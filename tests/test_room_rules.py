@@ -1,4 +1,4 @@
-"""A room's rules on a batch of new messages, in the store (`chat.store.shared.room_rules`):
+"""A room's rules on a batch of new messages, in the store (`chat.store.room_rules`):
 a batch with a refused or slowed sender stores nothing and says why (the writer then
 stores its messages one at a time), a batch without is stored in order."""
 
@@ -15,7 +15,7 @@ from chat.core.errors import Forbidden, RateLimited
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import AuditEntry
 from chat.store import NewMessage, Store, open_store
-from chat.store.shared.room_rules import HELD_SQL, PairRules, refusal
+from chat.store.room_rules import HELD_SQL, PairRules, refusal
 
 MUTED_UNTIL = datetime(2099, 1, 1, tzinfo=UTC)
 

@@ -120,7 +120,7 @@ async def test_a_cancelled_postgres_query_leaves_the_pool_usable(postgres_config
     async with open_store(config) as store:
         for _ in range(3):  # more cancellations than connections
             with trio.move_on_after(0.2) as scope:
-                await store._fetchval(sleep)
+                await store.db.fetchval(sleep)
             assert scope.cancelled_caught
         # Every pooled connection still answers, at once.
         with trio.fail_after(STEP):
@@ -130,7 +130,7 @@ async def test_a_cancelled_postgres_query_leaves_the_pool_usable(postgres_config
         # The sleeps were cancelled on the server rather than left running for 30 s. (A
         # cancel request is its own connection, so the server may take a moment.)
         with trio.fail_after(STEP):
-            while await store._fetchval(  # noqa: ASYNC110 (polling another process)
+            while await store.db.fetchval(  # noqa: ASYNC110 (polling another process)
                 "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
                 sleep,
             ):

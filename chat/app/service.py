@@ -54,8 +54,8 @@ from chat.store import (
     Support,
 )
 from chat.store.batched_point_reads import PointReads
-from chat.store.shared.files import not_attachable
-from chat.store.shared.messages import not_a_message_of_room
+from chat.store.files import not_attachable
+from chat.store.message_rows import not_a_message_of_room
 from chat.store.single_flight import SingleFlight
 
 if TYPE_CHECKING:

@@ -70,7 +70,7 @@ class PostgresBus:
     description = "PostgreSQL LISTEN/NOTIFY"
     carries = True
     max_payload_bytes = MAX_PAYLOAD_BYTES  # NOTIFY takes less than 8000 bytes
-    # A batch's payloads go with its commit (`chat.store.postgres.messages`): the same
+    # A batch's payloads go with its commit (`chat.store.messages`): the same
     # trip to the database, none of the bridge's cost of a trip of their own.
     carries_with_commit = True
 

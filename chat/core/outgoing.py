@@ -5,7 +5,7 @@ The front door builds it (`from_fields` for the room protocol's ``message`` fram
 ``POST /messages/{roomID}``, which name their fields alike; the other dialects from their
 own frames), `chat.app.service.ChatService.post` checks it and adds who it mentions, the
 writer holds it while it waits for its batch (`chat.app.messages.pending`), and the
-stores insert it (`chat.store.shared.messages.INSERTED`). What it becomes once stored is a
+store inserts it (`chat.store.message_rows.INSERTED`). What it becomes once stored is a
 `chat.core.records.Message`. A field a message carries is added here, not to every
 signature on the way.
 """

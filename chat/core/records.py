@@ -25,7 +25,7 @@ class User:
 @dataclass(frozen=True, slots=True)
 class Reaction:
     """One emoji's reactions to a message: how many users reacted with it, and the first
-    `chat.store.shared.changes.MAX_REACTION_UIDS` of them."""
+    `chat.store.changes.MAX_REACTION_UIDS` of them."""
 
     emoji: str
     count: int

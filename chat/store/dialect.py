@@ -69,6 +69,9 @@ class Dialect:
     inserts_from_arrays: bool
     #: Now, as a parameter for a column of a time type.
     now: Callable[[], Any]
+    #: Whether a commit can carry notifications to other instances (PostgreSQL's
+    #: ``pg_notify``); SQLite serves one instance and has none to send.
+    notifies: bool
 
     def pick(self, *, sqlite: T, postgres: T) -> T:
         """The one of two things (SQL, mostly) for this engine: for an operation whose
@@ -88,6 +91,7 @@ SQLITE = Dialect(
     values_of="SELECT value FROM json_each(${n})",
     inserts_from_arrays=False,
     now=_now_ms,
+    notifies=False,
 )
 
 POSTGRES = Dialect(
@@ -98,4 +102,5 @@ POSTGRES = Dialect(
     values_of="SELECT unnest(${n}::{pg_type}[])",
     inserts_from_arrays=True,
     now=_now,
+    notifies=True,
 )

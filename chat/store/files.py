@@ -17,6 +17,7 @@ from chat.core.records import Change, FileRef, Message, Room, StoredFile
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
+from chat.store.message_rows import message_from_row
 
 FILE_COLUMNS = (
     "f.id, f.uploader_id, f.name, f.size, f.content_type, f.sha256, f.width, f.height,"
@@ -193,10 +194,8 @@ async def files_of_messages(conn: Connection, ids: Sequence[int]) -> dict[int, t
 async def messages_with_files(conn: Connection, rows: Sequence[Row]) -> list[Message]:
     """Message rows (`MESSAGE_COLUMNS`) as messages, with the files of those that carry
     some: one more query, and only when one does."""
-    from chat.store.shared.messages import message_from_row
-
     files = await files_of_messages(conn, ids_with_files(rows))
-    return with_files([message_from_row(row, conn.dialect.moment) for row in rows], files)
+    return with_files([message_from_row(row, conn.dialect) for row in rows], files)
 
 
 async def attach_files(

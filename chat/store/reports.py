@@ -11,8 +11,8 @@ from chat.core.records import AuditEntry, Report
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.dialect import Dialect
+from chat.store.message_rows import MESSAGE_COLUMNS, message_from_row
 from chat.store.moderation import insert_audit
-from chat.store.shared.messages import MESSAGE_COLUMNS, message_from_row
 
 #: A new report; nothing when the reporter reported the message before.
 _ADD = """
@@ -59,7 +59,7 @@ def _report(row: Row, dialect: Dialect) -> Report:
     return Report(
         id=row["report_id"],
         room_id=row["report_room_id"],
-        message=message_from_row(row, dialect.moment),
+        message=message_from_row(row, dialect),
         reporter_id=row["reporter_id"],
         reporter_name=row["reporter_name"],
         reason=row["report_reason"],

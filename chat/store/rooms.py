@@ -218,27 +218,6 @@ ORDER BY r.room_id
 _UNREAD_COUNTS_SQLITE = _UNREAD_COUNTS.format(whole_room="m.mentions_room <> 0")
 _UNREAD_COUNTS_POSTGRES = _UNREAD_COUNTS.format(whole_room="m.mentions_room")
 
-#: The users whose name key is one of a list ({keys}, a list parameter $2), and whether
-#: each may read room $1: a member, or an operator (admin) and the room a support
-#: thread. The lobby, which everyone reads, is the caller's to know. One probe of the
-#: unique index on name_key per key, one of room_members' primary key per user found.
-_MENTION_CANDIDATES = """
-SELECT u.id AS user_id, u.name_key AS name_key,
-       (EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = $1 AND m.user_id = u.id)
-        OR (u.is_admin AND EXISTS (
-            SELECT 1 FROM rooms AS r WHERE r.id = $1 AND r.kind = 'support'))) AS may_read
-FROM users AS u
-WHERE u.name_key IN ({keys})
-"""
-
-#: How many members room $1 has: every user, for the lobby.
-_MEMBER_COUNT = """
-SELECT CASE WHEN r.kind = 'lobby' THEN (SELECT count(*) FROM users)
-            ELSE (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) END
-FROM rooms AS r WHERE r.id = $1
-"""
-
-
 def room_from_row(row: Row | None, dialect: Dialect, prefix: str = "") -> Room | None:
     """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id); with `prefix`, from
     columns named ``<prefix>id``, ``<prefix>name``, ... (a room joined to something else)."""
@@ -412,16 +391,3 @@ class StoredRooms(StoreBase):
         sql = self.dialect.pick(sqlite=_UNREAD_COUNTS_SQLITE, postgres=_UNREAD_COUNTS_POSTGRES)
         rows = await self.db.fetch(sql, user_id, lobby_id)
         return [(row[0], row[1], row[2]) for row in rows]
-
-    # --- mentions ---
-
-    async def mention_candidates(
-        self, room_id: int, keys: list[str]
-    ) -> list[tuple[str, int, bool]]:
-        sql = _MENTION_CANDIDATES.format(keys=self.dialect.values(2, "text"))
-        rows = await self.db.fetch(sql, room_id, self.dialect.list_param(keys))
-        return [(row["name_key"], row["user_id"], bool(row["may_read"])) for row in rows]
-
-    async def member_count(self, room_id: int) -> int:
-        count = await self.db.fetchval(_MEMBER_COUNT, room_id)
-        return 0 if count is None else int(count)

@@ -29,7 +29,7 @@ from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.dialect import Dialect
 from chat.store.files import messages_with_files
-from chat.store.shared.messages import MESSAGE_COLUMNS
+from chat.store.message_rows import MESSAGE_COLUMNS
 
 #: PostgreSQL: the ids of the newest window, and how much wider each next one is.
 FIRST_WINDOW = 50_000

@@ -15,7 +15,7 @@ messages since the oldest of them, then the table's newest position Q;
 build the window from the read and apply what was recorded. The read may already show
 items published after P0, so until the writer has published everything up to Q the
 window can be ahead of itself (an older edit re-applied over a newer deletion); changes
-commit in position order (`chat.store.shared.changes`), so once the writer reaches Q the
+commit in position order (`chat.store.changes`), so once the writer reaches Q the
 last change applied to each message is the table's. A window answers only from then on
 (`RoomWindow.ready_at`); before, and whenever it does not hold enough, the table answers.
 

@@ -201,7 +201,7 @@ def changed(message: Message, change: Change) -> Message:
             mentions_room=change.mentions_room,
         )
     if change.kind == "deleted":
-        # The tombstone (chat.store.shared.changes.TOMBSTONE_SQL): only who and when stay.
+        # The tombstone (chat.store.changes.TOMBSTONE_SQL): only who and when stay.
         return replace(
             message,
             body="",

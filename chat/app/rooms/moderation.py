@@ -7,7 +7,7 @@ before anyone is told. Then the people it concerns hear of it on every instance,
 (and leave the room, `chat.ws.rooms`), a muted one ``muted``/``unmuted``, every member's
 connections a role or settings change (``role``, ``room``). What the notices cannot
 guarantee, the database does: each message stored is checked against the room's rules
-in its own transaction (`chat.store.shared.room_rules`), so a removed or muted user's
+in its own transaction (`chat.store.room_rules`), so a removed or muted user's
 send fails even on an instance that has not heard yet.
 
 Every change is also logged as a structured line (``"event": "audit"``).
@@ -31,7 +31,7 @@ from chat.core.room_permissions import (
     require,
 )
 from chat.store import AuditEntry, Message, Moderation, Restriction, Room, Rooms
-from chat.store.shared.room_rules import muted
+from chat.store.room_rules import muted
 
 if TYPE_CHECKING:
     from chat.app.people.user_notices import UserNotices
@@ -274,7 +274,7 @@ class RoomModeration:
 
     async def require_not_muted(self, identity: Identity, room: Room) -> None:
         """Refuse a change (edit, reaction) by a user muted in `room` (sends are refused
-        by the store, `chat.store.shared.room_rules`)."""
+        by the store, `chat.store.room_rules`)."""
         if room.kind not in ("group", "lobby"):
             return
         found = await self._store.restrictions("mute", room.id, user_id=identity.user_id, limit=1)

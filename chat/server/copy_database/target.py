@@ -48,7 +48,7 @@ async def open_target(url: str) -> AsyncIterator[Target]:
     import asyncpg
     import trio_asyncio
 
-    from chat.store.aio_bridge import open_aio_loop
+    from chat.store.postgres.aio_bridge import open_aio_loop
     from chat.store.postgres.engine import CONNECT_TIMEOUT_S, connect_errors, unavailable_on
 
     aio_as_trio = trio_asyncio.aio_as_trio

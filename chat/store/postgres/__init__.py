@@ -1,7 +1,7 @@
 """The production store: PostgreSQL through asyncpg, driven from Trio with trio-asyncio.
 
 asyncpg only runs on asyncio. `open_postgres_store` starts an asyncio loop inside Trio
-(`trio_asyncio.open_loop`, stepped by `chat.store.aio_bridge` so that the callbacks of
+(`trio_asyncio.open_loop`, stepped by `chat.store.postgres.aio_bridge` so that the callbacks of
 one query run together) for the store's lifetime; each store method is a small asyncio
 coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation.
 

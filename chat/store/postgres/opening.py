@@ -16,10 +16,15 @@ import trio
 
 from chat.core.errors import MissingSchema
 from chat.store.accounts import NAME_KEYS, assign_name_keys
-from chat.store.aio_bridge import open_aio_loop
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 from chat.store.postgres import engine  # its timeouts are read at call time (tests shorten them)
-from chat.store.postgres.engine import connect_errors, database_away, unavailable_on
+from chat.store.postgres.aio_bridge import open_aio_loop
+from chat.store.postgres.engine import (
+    PostgresDatabase,
+    connect_errors,
+    database_away,
+    unavailable_on,
+)
 from chat.store.postgres.store import PostgresStore
 
 if TYPE_CHECKING:
@@ -228,7 +233,11 @@ async def open_postgres_store(
             )
         try:
             yield PostgresStore(
-                pool, pool_size, aio_as_trio, lobby_id, applied, url=url, cluster_id=cluster_id
+                PostgresDatabase(pool, pool_size, aio_as_trio),
+                lobby_id=lobby_id,
+                applied=applied,
+                url=url,
+                cluster_id=cluster_id,
             )
         finally:
             with trio.move_on_after(_POOL_CLOSE_TIMEOUT_S, shield=True) as scope:

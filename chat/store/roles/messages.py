@@ -23,7 +23,7 @@ from chat.core.records import (
 )
 
 if TYPE_CHECKING:
-    from chat.store.shared.changes import Check
+    from chat.store.changes import Check
 
 #: Given what a batch stored, the notifications (channel, payload) to send once it is
 #: committed (`Messages.add_messages`).

@@ -99,7 +99,7 @@ class Rooms(Protocol):
         self, room_id: int, keys: list[str]
     ) -> list[tuple[str, int, bool]]:
         """(name key, UID, may read the room) of the users whose `name_key` is one of
-        `keys` (`chat.store.rooms._MENTION_CANDIDATES`)."""
+        `keys` (`chat.store.mentions`)."""
 
     async def member_count(self, room_id: int) -> int:
         """How many members the room has (every user, for the lobby)."""

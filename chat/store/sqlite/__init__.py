@@ -22,10 +22,8 @@ from chat.store.sqlite.opening import (
     serving_lock_path,
     sqlite_path_from_url,
 )
-from chat.store.sqlite.store import SQLiteStore
 
 __all__ = [
-    "SQLiteStore",
     "open_sqlite_store",
     "serving_lock",
     "serving_lock_path",

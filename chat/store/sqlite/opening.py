@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -19,10 +20,14 @@ import trio
 from chat.core.config import ONE_INSTANCE_ON_SQLITE
 from chat.core.errors import AlreadyServed, Unavailable
 from chat.store.accounts import NAME_KEYS, assign_name_keys
+from chat.store.database_store import DatabaseStore
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
-from chat.store.sqlite.base import now_ms
-from chat.store.sqlite.engine import open_connection, transaction, unavailable_detail
-from chat.store.sqlite.store import SQLiteStore
+from chat.store.sqlite.engine import (
+    SQLiteDatabase,
+    open_connection,
+    transaction,
+    unavailable_detail,
+)
 
 
 def _split_statements(script: str) -> list[str]:
@@ -69,7 +74,7 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
                     conn.execute(
                         f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at)"
                         " VALUES (?, ?, ?)",
-                        (migration.version, migration.name, now_ms()),
+                        (migration.version, migration.name, time.time_ns() // 1_000_000),
                     )
                     applied_now.append(f"{migration.version:04d}_{migration.name}")
         finally:
@@ -157,7 +162,7 @@ def sqlite_path_from_url(url: str) -> Path:
 
 
 @asynccontextmanager
-async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQLiteStore]:
+async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[DatabaseStore]:
     """Open (creating if needed) and migrate the database at `path`, and give users
     without name keys theirs (`fill_in_name_keys`); close it on exit."""
     migrations = load_migrations("sqlite")
@@ -189,7 +194,7 @@ async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[SQ
             conn.close()
 
     try:
-        yield SQLiteStore(conns, lobby_id, applied)
+        yield DatabaseStore(SQLiteDatabase(conns), lobby_id=lobby_id, applied=applied)
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(close_all)

@@ -1,11 +1,17 @@
-"""`SQLiteStore`: every role on one SQLite file, one concern per mixin."""
+"""`DatabaseStore`: every role on one database, SQLite's or PostgreSQL's: one mixin per
+concern, each written once over `chat.store.database` (and `Operations` from
+`StoreBase`). The engines open it (`chat.store.sqlite.opening`,
+`chat.store.postgres.opening`) with their `Database`."""
 
 from __future__ import annotations
 
 from chat.store.account_data import StoredAccountData
 from chat.store.accounts import StoredAccounts
+from chat.store.changes import StoredChanges
 from chat.store.files import StoredFiles
 from chat.store.login_addresses import StoredLoginAddresses
+from chat.store.mentions import StoredMentions
+from chat.store.messages import StoredMessages
 from chat.store.moderation import StoredModeration
 from chat.store.push import StoredPush
 from chat.store.reports import StoredReports
@@ -13,25 +19,24 @@ from chat.store.retention import StoredRetention
 from chat.store.rooms import StoredRooms
 from chat.store.search import StoredSearch
 from chat.store.sessions import StoredSessions
-from chat.store.sqlite.changes import SQLiteChanges
-from chat.store.sqlite.messages import SQLiteMessages
 from chat.store.support import StoredSupport
 
 
-class SQLiteStore(
-    StoredAccountData,
+class DatabaseStore(
     StoredAccounts,
     StoredLoginAddresses,
+    StoredAccountData,
     StoredSessions,
+    StoredPush,
     StoredRooms,
+    StoredMentions,
     StoredSupport,
     StoredModeration,
     StoredReports,
+    StoredMessages,
+    StoredChanges,
     StoredSearch,
-    StoredPush,
     StoredFiles,
     StoredRetention,
-    SQLiteMessages,
-    SQLiteChanges,
 ):
-    """`Store` on a SQLite file. Create it with `open_sqlite_store`."""
+    """`chat.store.roles.Store` on a `chat.store.database.Database`."""

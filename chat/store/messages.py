@@ -1,0 +1,218 @@
+"""Messages: the `Messages` role (storing batches, reading every room's messages and
+changes in position order, how an instance catches up) and the `History` role (a room's
+pages of messages).
+
+The hot paths, each one crossing (one thread hop on SQLite, one trip through the bridge
+on PostgreSQL): `add_messages` (the writer commits a whole batch per transaction;
+the strategies are chat.store.message_batches'), `messages_before` and `messages_after`
+(a page and its files), `committed_after` (messages and changes read at one moment: a
+repeatable-read snapshot on PostgreSQL, one read transaction on SQLite).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.store.base import StoreBase
+from chat.store.changes import CHANGES_AFTER, change_from_row
+from chat.store.database import NO_UPPER_BOUND, Connection, Row
+from chat.store.dialect import Dialect
+from chat.store.files import (
+    files_of_messages,
+    ids_with_files,
+    messages_with_files,
+    with_files_committed,
+)
+from chat.store.measuring import observed
+from chat.store.message_batches import insert_arrays, insert_rows
+from chat.store.message_rows import MESSAGE_COLUMNS, MESSAGE_SELECT, message_from_row
+from chat.store.rooms import room_from_row
+
+if TYPE_CHECKING:
+    from chat.store.roles import Notifications
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Every room's messages with $1 < id < $2, at most $3, with their rooms.
+_COMMITTED_AFTER = f"""
+SELECT {MESSAGE_COLUMNS}, r.name AS room_name, r.kind AS room_kind,
+       r.is_private AS room_is_private, r.creator_id AS room_creator_id,
+       r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
+       d.high_user_id AS room_high_user_id
+FROM messages AS m
+JOIN users AS u ON u.id = m.sender_id
+JOIN rooms AS r ON r.id = m.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = m.room_id
+WHERE m.id > $1 AND m.id < $2
+ORDER BY m.id
+LIMIT $3
+"""
+
+#: The newest position is the greater of these two: the highest message id, and the
+#: highest change position (0 when none).
+_LAST_POSITION = (
+    "SELECT coalesce((SELECT max(id) FROM messages), 0),"
+    " coalesce((SELECT max(seq) FROM message_changes), 0)"
+)
+
+#: Whether message $2 is one of room $1's, and not deleted (a reply's target must be):
+#: one probe of the primary key.
+_IS_MESSAGE_OF_ROOM = "SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND deleted_at IS NULL"
+
+#: A page of room $1's messages with $3 < id < $2, newest first, at most $4 ({live}:
+#: tombstones left out, or not).
+_MESSAGES_BEFORE = (
+    f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3{{live}}"
+    " ORDER BY m.id DESC LIMIT $4"
+)
+_PAGE = _MESSAGES_BEFORE.format(live="")
+_LIVE_PAGE = _MESSAGES_BEFORE.format(live=" AND m.deleted_at IS NULL")
+
+#: A page of room $1's messages newer than message $2: the oldest $3 of them, by id
+#: (answered newest first).
+_MESSAGES_AFTER = f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+
+
+async def _add_messages(
+    conn: Connection, rows: list[NewMessage], notify: Notifications | None
+) -> list[Added]:
+    if conn.dialect.inserts_from_arrays:
+        added = await insert_arrays(conn, rows)
+    else:
+        async with conn.transaction():  # BEGIN IMMEDIATE: the write lock to the commit
+            added = await insert_rows(conn, rows)
+    if notify is not None and conn.dialect.notifies:
+        # After the commit, on the same connection and in the same crossing (a second
+        # crossing would cost as much as the table read it saves).
+        try:
+            notifications = notify(added)
+        except Exception:
+            log.exception("bus: committed messages not carried to other instances")
+        else:
+            await _notify(conn, notifications)
+    return added
+
+
+async def _notify(conn: Connection, notifications: list[tuple[str, str]]) -> None:
+    """Send `notifications`, best effort: the messages are committed whatever happens
+    here, and the other instances read from the table what does not reach them."""
+    for channel, payload in notifications:
+        try:
+            await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+        except Exception as error:  # refused, or the connection lost: the commit stands
+            log.warning("bus: committed messages not carried to other instances: %s", error)
+            return
+
+
+def _committed_from_rows(
+    rows: Sequence[Row], dialect: Dialect, item_of: Callable[[Row, Dialect], T]
+) -> list[tuple[T, Room]]:
+    """`_COMMITTED_AFTER` (or `CHANGES_AFTER`) rows as (item, room) pairs, each item made
+    by `item_of`; one `Room` per room."""
+    rooms: dict[int, Room] = {}
+    pairs = []
+    for row in rows:
+        room = rooms.get(row["room_id"])
+        if room is None:
+            room = room_from_row(row, dialect, "room_")
+            assert room is not None  # from a row, never None
+            rooms[row["room_id"]] = room
+        pairs.append((item_of(row, dialect), room))
+    return pairs
+
+
+def _in_position_order(
+    messages: Sequence[tuple[Message, Room]],
+    changes: Sequence[tuple[Change, Room]],
+    limit: int,
+) -> list[tuple[Message | Change, Room]]:
+    """The first `limit` of two lists read with the same bounds and limit, each in
+    position order, as one list in position order: what comes after the `limit`-th item
+    of the merge is past the end of one list or the other, so nothing is skipped."""
+    merged: list[tuple[Message | Change, Room]] = [*messages, *changes]
+    if changes:
+        merged.sort(key=lambda pair: pair[0].position)
+    return merged[:limit]
+
+
+async def _committed_after(
+    conn: Connection, after: int, before: int, limit: int
+) -> list[tuple[Message | Change, Room]]:
+    # One snapshot for both tables: a message and a change committed between two separate
+    # reads could otherwise be seen one without the other.
+    async with conn.transaction(readonly=True):
+        messages = await conn.fetch(_COMMITTED_AFTER, after, before, limit)
+        changes = await conn.fetch(CHANGES_AFTER, after, before, limit)
+        files = await files_of_messages(conn, ids_with_files(messages))
+    dialect = conn.dialect
+    return with_files_committed(
+        _in_position_order(
+            _committed_from_rows(messages, dialect, message_from_row),
+            _committed_from_rows(changes, dialect, change_from_row),
+            limit,
+        ),
+        files,
+    )
+
+
+async def _page(conn: Connection, sql: str, *args: object) -> list[Message]:
+    """The messages `sql` selects, with their files."""
+    return await messages_with_files(conn, await conn.fetch(sql, *args))
+
+
+async def _page_after(conn: Connection, room_id: int, after_id: int, limit: int) -> list[Message]:
+    rows = await conn.fetch(_MESSAGES_AFTER, room_id, after_id, limit)
+    return await messages_with_files(conn, rows[::-1])
+
+
+class StoredMessages(StoreBase):
+    """`Messages` and `History`."""
+
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
+        return await self.db.run(_add_messages, rows, notify)
+
+    async def last_position(self) -> int:
+        row = await self.db.fetchrow(_LAST_POSITION)
+        assert row is not None  # two aggregates: always one row
+        return int(max(row[0], row[1]))
+
+    async def committed_after(
+        self, after: int, *, before: int | None = None, limit: int
+    ) -> list[tuple[Message | Change, Room]]:
+        below = NO_UPPER_BOUND if before is None else before
+        return await self.db.run(_committed_after, after, below, limit)
+
+    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
+        return await self.db.fetchval(_IS_MESSAGE_OF_ROOM, room_id, message_id) is not None
+
+    async def latest_messages(
+        self, room_id: int, limit: int, *, skip_deleted: bool = False
+    ) -> list[Message]:
+        page = await self.messages_before(room_id, None, limit, skip_deleted=skip_deleted)
+        return list(reversed(page))
+
+    async def messages_before(
+        self,
+        room_id: int,
+        before_id: int | None,
+        limit: int,
+        *,
+        after_id: int = 0,
+        skip_deleted: bool = False,
+    ) -> list[Message]:
+        sql = _LIVE_PAGE if skip_deleted else _PAGE
+        # No `before_id` means "from the newest": every id is below the largest bigint.
+        below = NO_UPPER_BOUND if before_id is None else before_id
+        with observed(self.history_seconds):
+            return await self.db.run(_page, sql, room_id, below, after_id, limit)
+
+    async def messages_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
+        with observed(self.history_seconds):
+            return await self.db.run(_page_after, room_id, after_id, limit)
