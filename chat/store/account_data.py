@@ -1,13 +1,9 @@
-"""A user's data (`AccountData`; sql/*/*_erasure.sql): read a page at a time for an
-export, the work lists of an erasure and its last transaction, and the names erased
-accounts hold; on both engines.
+"""A user's data (`AccountData`), exported and erased, on both engines.
 
-Erasing keeps the user's row as a shell (`ERASED_NAME`, no e-mail, no name keys, a
-password nobody knows): their messages' tombstones still name a sender, direct
-conversations and support threads still have two sides. Their messages are tombstoned
-beforehand through the ordinary deletions (`Changes.delete_message`), one change each,
-so that clients see them deleted; `erase_account` then removes the rest, its user's row
-locked first as a deletion locks it (`chat.store.accounts.lock_user`).
+Erasing keeps the user's row as a shell (`ERASED_NAME`): their tombstones still name a
+sender, direct conversations and support threads still have two sides. Their messages are
+tombstoned beforehand through `Changes.delete_message`, so that clients see them deleted;
+`erase_account` then removes the rest, the user's row locked first (`lock_user`).
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ from typing import Any
 from chat.core.records import StoredFile
 from chat.store.accounts import lock_user
 from chat.store.base import StoreBase
-from chat.store.database import Connection, Row
+from chat.store.database import Connection
 from chat.store.dialect import Dialect
 from chat.store.files import FILE_COLUMNS, file_from_row
 
@@ -36,18 +32,15 @@ SELECT max(held_until) AS held_until FROM name_holds
 WHERE (name_key = $1 OR look_key = $2) AND held_until > $3
 """
 
-#: One page of the messages user $1 sent, with their rooms (ids above $2), at most $3.
 _EXPORT_MESSAGES = """
 SELECT m.id, m.room_id, r.name AS room_name, r.kind AS room_kind, m.body,
        m.original_body, m.reply_to, m.created_at, m.edited_at, m.deleted_at
 FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
 WHERE m.sender_id = $1 AND m.id > $2
-ORDER BY m.id
-LIMIT $3
+ORDER BY m.id LIMIT $3
 """
 
-#: The edits (message_changes) and files of a page's messages: those of user $1's
-#: messages with ids in ($2, $3].
+#: The edits and files of user $1's messages with ids in ($2, $3].
 _EXPORT_EDITS = """
 SELECT c.message_id, c.body, c.created_at FROM message_changes AS c
 JOIN messages AS m ON m.id = c.message_id
@@ -61,58 +54,38 @@ WHERE m.sender_id = $1 AND m.id > $2 AND m.id <= $3
 ORDER BY mf.message_id, mf.position
 """
 
-#: One page of user $1's reactions after (message $2, emoji $3), at most $4.
-_EXPORT_REACTIONS = """
+#: A page of user $1's reactions after (message $2, emoji $3), at most $4: exported, or
+#: taken back by an erasure (through `Changes.react`, so that everyone sees it).
+_REACTIONS = """
 SELECT r.message_id, m.room_id, r.emoji, r.created_at
 FROM message_reactions AS r JOIN messages AS m ON m.id = r.message_id
 WHERE r.user_id = $1 AND (r.message_id > $2 OR (r.message_id = $2 AND r.emoji > $3))
-ORDER BY r.message_id, r.emoji
-LIMIT $4
+ORDER BY r.message_id, r.emoji LIMIT $4
 """
 
-#: One page of user $1's read markers, rooms above $2, at most $3.
 _EXPORT_READ_MARKERS = """
 SELECT k.room_id, r.name AS room_name, k.message_id
 FROM read_markers AS k JOIN rooms AS r ON r.id = k.room_id
 WHERE k.user_id = $1 AND k.room_id > $2
-ORDER BY k.room_id
-LIMIT $3
+ORDER BY k.room_id LIMIT $3
 """
 
-#: One page of user $1's files' records, FileIDs above $2, at most $3.
 _EXPORT_FILES = f"""
-SELECT {FILE_COLUMNS} FROM files AS f
-WHERE f.uploader_id = $1 AND f.id > $2
-ORDER BY f.id
-LIMIT $3
+SELECT {FILE_COLUMNS} FROM files AS f WHERE f.uploader_id = $1 AND f.id > $2
+ORDER BY f.id LIMIT $3
 """
 
-#: User $1's messages that are not tombstones yet, ids above $2, at most $3 (the
-#: erasure's work list: each is deleted through `Changes.delete_message`).
 _UNERASED_MESSAGES = """
-SELECT id, room_id FROM messages
-WHERE sender_id = $1 AND deleted_at IS NULL AND id > $2
-ORDER BY id
-LIMIT $3
-"""
-
-#: User $1's reactions after (message $2, emoji $3), at most $4 (each taken back through
-#: `Changes.react`, so the message's reaction state changes for everyone).
-_UNERASED_REACTIONS = """
-SELECT r.message_id, m.room_id, r.emoji
-FROM message_reactions AS r JOIN messages AS m ON m.id = r.message_id
-WHERE r.user_id = $1 AND (r.message_id > $2 OR (r.message_id = $2 AND r.emoji > $3))
-ORDER BY r.message_id, r.emoji
-LIMIT $4
+SELECT id, room_id FROM messages WHERE sender_id = $1 AND deleted_at IS NULL AND id > $2
+ORDER BY id LIMIT $3
 """
 
 #: The user's files, which the erasure removes (records here, bytes by the caller).
 _ERASED_FILES = f"SELECT {FILE_COLUMNS} FROM files AS f WHERE f.uploader_id = $1"
 
 #: The rest of an erasure, in one transaction, in this order, after the messages were
-#: tombstoned: the name held (name_key $1, look_key $2, until $3); what is user $1's
-#: removed (`_ERASE_ROWS`); the row made a shell (user $1, its name $2, a hash $3 of a
-#: password nobody knows, erased at $4).
+#: tombstoned: the name held; what is user $1's removed; the row made a shell (its name
+#: $2, a hash $3 of a password nobody knows, erased at $4).
 _HOLD_NAME = "INSERT INTO name_holds (name_key, look_key, held_until) VALUES ($1, $2, $3)"
 _ERASE_ROWS = (
     "DELETE FROM files WHERE uploader_id = $1",
@@ -162,11 +135,18 @@ def _iso(value: Any, dialect: Dialect) -> str | None:
     return None if value is None else dialect.moment(value).isoformat()
 
 
-def _export_messages(
-    rows: list[Row], edit_rows: list[Row], file_rows: list[Row], dialect: Dialect
+async def _export_page(
+    conn: Connection, user_id: int, after: int, limit: int
 ) -> list[dict[str, Any]]:
-    """A page of `_EXPORT_MESSAGES`' rows with their edits and files, as the export
-    writes them (one line of messages.jsonl each)."""
+    # One snapshot: the messages, their edits and their files at one moment.
+    async with conn.transaction(readonly=True):
+        rows = await conn.fetch(_EXPORT_MESSAGES, user_id, after, limit)
+        if not rows:
+            return []
+        last = rows[-1]["id"]
+        edit_rows = await conn.fetch(_EXPORT_EDITS, user_id, after, last)
+        file_rows = await conn.fetch(_EXPORT_MESSAGE_FILES, user_id, after, last)
+    dialect = conn.dialect
     edits: dict[int, list[dict[str, Any]]] = {}
     for edit in edit_rows:
         at = _iso(edit["created_at"], dialect)
@@ -191,27 +171,8 @@ def _export_messages(
     ]
 
 
-async def _export_page(
-    conn: Connection, user_id: int, after: int, limit: int
-) -> list[dict[str, Any]]:
-    # One snapshot: the messages, their edits and their files at one moment.
-    async with conn.transaction(readonly=True):
-        rows = await conn.fetch(_EXPORT_MESSAGES, user_id, after, limit)
-        if not rows:
-            return []
-        last = rows[-1]["id"]
-        edits = await conn.fetch(_EXPORT_EDITS, user_id, after, last)
-        files = await conn.fetch(_EXPORT_MESSAGE_FILES, user_id, after, last)
-    return _export_messages(rows, edits, files, conn.dialect)
-
-
 async def _erase(
-    conn: Connection,
-    user_id: int,
-    name_key: str,
-    look_key: str,
-    held_until: datetime,
-    password_hash: str,
+    conn: Connection, user_id: int, name_key: str, look_key: str, held_until: datetime, pw_hash: str
 ) -> list[StoredFile] | None:
     dialect = conn.dialect
     user = await lock_user(conn, user_id)
@@ -222,7 +183,7 @@ async def _erase(
     for statement in _ERASE_ROWS:
         await conn.execute(statement, user_id)
     shell_name = ERASED_NAME.format(id=user_id)
-    await conn.execute(_MAKE_SHELL, user_id, shell_name, password_hash, dialect.now())
+    await conn.execute(_MAKE_SHELL, user_id, shell_name, pw_hash, dialect.now())
     return files
 
 
@@ -241,7 +202,7 @@ class StoredAccountData(StoreBase):
     async def export_reactions(
         self, user_id: int, *, after: tuple[int, str], limit: int
     ) -> list[dict[str, Any]]:
-        rows = await self.db.fetch(_EXPORT_REACTIONS, user_id, after[0], after[1], limit)
+        rows = await self.db.fetch(_REACTIONS, user_id, after[0], after[1], limit)
         return [
             {
                 "MessageID": row["message_id"],
@@ -274,7 +235,7 @@ class StoredAccountData(StoreBase):
     async def unerased_reactions(
         self, user_id: int, *, after: tuple[int, str], limit: int
     ) -> list[tuple[int, int, str]]:
-        rows = await self.db.fetch(_UNERASED_REACTIONS, user_id, after[0], after[1], limit)
+        rows = await self.db.fetch(_REACTIONS, user_id, after[0], after[1], limit)
         return [(row["message_id"], row["room_id"], row["emoji"]) for row in rows]
 
     async def erase_account(

@@ -1,12 +1,9 @@
-"""Users (`Accounts`): registration, names and their keys, passwords, operators, token
-versions, deleting a user, finding people by name; on both engines.
+"""Users (`Accounts`), on both engines.
 
 A user is stored with their name's keys (`NAME_KEYS`, sql/*/0005_name_keys.sql): unique
 indexes keep two users from holding the same key even when two registrations race, and
-a write a key refuses says who holds it (`NameTaken`). Users without keys (from before
-the keys) get theirs when the store opens (`assign_name_keys`, in sqlite/opening.py and
-postgres/opening.py). An erased account (`chat.store.account_data`) keeps its row, with
-no keys: none of these reads finds it.
+a write a key refuses says who holds it (`NameTaken`). Users without keys get theirs when
+the store opens (`assign_name_keys`). An erased account keeps its row, with no keys.
 """
 
 from __future__ import annotations
@@ -33,22 +30,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}
 """
 
 _USER_WHERE = f"SELECT {USER_COLUMNS} FROM users WHERE {{column}} = $1 AND erased_at IS NULL"
-_BY_NAME = _USER_WHERE.format(column="name")
-_BY_ID = _USER_WHERE.format(column="id")
-_BY_EMAIL = _USER_WHERE.format(column="email")
-
-#: The user called exactly $1, else the one whose name key is $2.
 _LIKE_NAME = f"""
 SELECT {USER_COLUMNS} FROM users
 WHERE (name = $1 OR name_key = $2) AND erased_at IS NULL
 ORDER BY name = $1 DESC LIMIT 1
 """
 
-#: Users among the list parameter $1 ({ids}: `Dialect.values`).
 _BY_IDS = f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}}) AND erased_at IS NULL"
 _TOKEN_VERSIONS = "SELECT id, token_version FROM users WHERE id IN ({ids}) AND erased_at IS NULL"
-
-#: Who holds a name key ({column}, one of `NAME_KEYS`).
 _HOLDER = "SELECT name FROM users WHERE {column} = $1"
 
 _RENAME = f"""
@@ -60,31 +49,25 @@ _CHANGE_PASSWORD = f"""
 UPDATE users SET password_hash = $3, token_version = token_version + 1
 WHERE id = $1 AND password_hash = $2 RETURNING {USER_COLUMNS}
 """
-
 _SET_PASSWORD = f"""
 UPDATE users SET password_hash = $2, token_version = token_version + 1
 WHERE id = $1 RETURNING {USER_COLUMNS}
 """
 
 _SET_ADMIN = f"UPDATE users SET is_admin = $2 WHERE id = $1 RETURNING {USER_COLUMNS}"
-
 _REVOKE_TOKENS = (
     "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version"
 )
 
 _USERS = f"SELECT {USER_COLUMNS} FROM users WHERE erased_at IS NULL ORDER BY id"
-
-#: How many accounts have been erased (an erased account keeps no name key): the unique
-#: index on name_key answers it.
+_LOCK_USER = "SELECT erased_at FROM users WHERE id = $1"
+#: An erased account keeps no name key: the unique index on name_key answers this.
 _ERASED_ACCOUNTS = "SELECT count(*) FROM users WHERE name_key IS NULL"
 
-_LOCK_USER = "SELECT erased_at FROM users WHERE id = $1"
-
-#: Deleting user $1 (`Accounts.delete_user`): their messages everywhere; the rooms that
-#: were theirs alone, their support thread and their direct conversations, with every
-#: message in them; their memberships (ON DELETE CASCADE). Group rooms they created
-#: stay, with no creator. In order, in one transaction. No command deletes this way any
-#: more: `chat user delete` erases (`chat.app.accounts.data`), keeping what others wrote.
+#: Deleting user $1, in order, in one transaction: their messages everywhere; their
+#: support thread and direct conversations, with every message in them; their
+#: memberships (ON DELETE CASCADE). Group rooms they created stay, with no creator. No
+#: command deletes this way any more: `chat user delete` erases (`chat.app.accounts.data`).
 _DELETE_USER = (
     """
     DELETE FROM messages WHERE sender_id = $1
@@ -101,25 +84,25 @@ _DELETE_USER = (
     "DELETE FROM users WHERE id = $1",
 )
 
-#: Users whose name key starts with a prefix ($1, a LIKE pattern with its wildcards
-#: escaped by a backslash: `like_prefix`), the caller ($2) left out, by name (case
-#: aside), at most $3.
+#: $1: a LIKE pattern, its wildcards escaped by a backslash.
 _USERS_BY_PREFIX = """
-SELECT id, name FROM users
-WHERE name_key LIKE $1 ESCAPE '\\' AND id <> $2
-ORDER BY lower(name), id
-LIMIT $3
+SELECT id, name FROM users WHERE name_key LIKE $1 ESCAPE '\\' AND id <> $2
+ORDER BY lower(name), id LIMIT $3
 """
 
-#: A user's name keys (sql/*/0005_name_keys.sql), by column, and how each is computed.
+#: A user's name keys, by column, and how each is computed.
 NAME_KEYS: dict[str, Callable[[str], str]] = {
     "name_key": names.name_key,
     "look_key": names.look_key,
 }
 
+_LOOK_ALIKE = (
+    "user %d's name %r passes for %r, which was registered first: it keeps no"
+    " %s (so it blocks no look-alike) until one of them is renamed"
+)
+
 
 def name_keys(name: str) -> dict[str, str]:
-    """`name`'s keys, by column."""
     return {column: key_of(name) for column, key_of in NAME_KEYS.items()}
 
 
@@ -129,36 +112,20 @@ def assign_name_keys(
     """Which users without a key in `column` get one when the store opens.
 
     `unkeyed` holds (id, name, key) for each user without one, oldest first; `holders`
-    maps each of those keys that a user already holds to that user's name. Returns (id,
-    key) for the users to update. A key goes to whoever already holds it, else to the
-    oldest user whose name has it; the others keep none, with a warning: their names
-    pass for another user's. They still log in by their exact name; the warning comes
-    back at every start until one of the two is renamed.
+    maps those already held to their holder's name. Returns (id, key) for the users to
+    update. A key goes to whoever holds it, else to the oldest user whose name has it; the
+    others keep none (logging it at every start) but still log in by their exact name.
     """
     taken = dict(holders)
     assigned = []
     for user_id, name, key in unkeyed:
         holder = taken.get(key)
         if holder is not None:
-            log.warning(
-                "user %d's name %r passes for %r, which was registered first: it keeps no"
-                " %s (so it blocks no look-alike) until one of them is renamed",
-                user_id,
-                name,
-                holder,
-                column,
-            )
+            log.warning(_LOOK_ALIKE, user_id, name, holder, column)
             continue
         taken[key] = name
         assigned.append((user_id, key))
     return assigned
-
-
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching strings that start with `prefix` literally (escaped with
-    a backslash: `%` and `_` are not wildcards here)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 def user_from_row(row: Row | None, dialect: Dialect) -> User | None:
@@ -178,9 +145,8 @@ def user_from_row(row: Row | None, dialect: Dialect) -> User | None:
 async def _write_user(
     conn: Connection, name: str, keys: dict[str, str], sql: str, *args: Any
 ) -> User | None:
-    """`sql`, a statement writing user `name` with name keys `keys` and returning its row.
-    A unique violation becomes the domain's error; a taken key names who holds it (read
-    on the same connection, outside any transaction, as the refused write was)."""
+    """`sql` writes user `name` (keys `keys`) and returns its row. A taken key names who
+    holds it (read on the same connection, outside any transaction, as the write was)."""
     try:
         return user_from_row(await conn.fetchrow(sql, *args), conn.dialect)
     except UniqueViolation as error:
@@ -197,10 +163,9 @@ async def _write_user(
 
 async def lock_user(conn: Connection, user_id: int) -> Row | None:
     """User `user_id`'s row (its `erased_at`), None if there is none, locked until the
-    writing transaction ends. On PostgreSQL the row is locked (FOR UPDATE): a message of
-    theirs being inserted (which takes a key-share lock on it) either commits before
-    this, or waits for our commit and then fails as `Gone`. On SQLite the writing
-    transaction holds the whole database already."""
+    writing transaction ends. On PostgreSQL (FOR UPDATE) a message of theirs being
+    inserted (it takes a key-share lock on the row) commits before this, or waits for our
+    commit and fails as `Gone`; on SQLite the writing transaction holds the database."""
     sql = conn.dialect.pick(sqlite=_LOCK_USER, postgres=_LOCK_USER + " FOR UPDATE")
     return await conn.fetchrow(sql, user_id)
 
@@ -220,37 +185,25 @@ class StoredAccounts(StoreBase):
         self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
     ) -> User:
         keys = name_keys(name)
-        user = await self.db.run(
-            _write_user,
-            name,
-            keys,
-            _INSERT,
-            name,
-            keys["name_key"],
-            keys["look_key"],
-            email,
-            password_hash,
-            is_admin,
-            self.dialect.now(),
-        )
+        args = (name, keys["name_key"], keys["look_key"], email, password_hash, is_admin)
+        user = await self.db.run(_write_user, name, keys, _INSERT, *args, self.dialect.now())
         assert user is not None
         return user
 
-    async def _user(self, sql: str, value: object) -> User | None:
-        return user_from_row(await self.db.fetchrow(sql, value), self.dialect)
+    async def _user(self, sql: str, *args: object) -> User | None:
+        return user_from_row(await self.db.fetchrow(sql, *args), self.dialect)
 
     async def user_by_name(self, name: str) -> User | None:
-        return await self._user(_BY_NAME, name)
+        return await self._user(_USER_WHERE.format(column="name"), name)
 
     async def user_like_name(self, name: str) -> User | None:
-        row = await self.db.fetchrow(_LIKE_NAME, name, names.name_key(name))
-        return user_from_row(row, self.dialect)
+        return await self._user(_LIKE_NAME, name, names.name_key(name))
 
     async def user_by_id(self, user_id: int) -> User | None:
-        return await self._user(_BY_ID, user_id)
+        return await self._user(_USER_WHERE.format(column="id"), user_id)
 
     async def user_by_email(self, email: str) -> User | None:
-        return await self._user(_BY_EMAIL, email)
+        return await self._user(_USER_WHERE.format(column="email"), email)
 
     async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
         sql = _BY_IDS.format(ids=self.dialect.values(1))
@@ -271,8 +224,7 @@ class StoredAccounts(StoreBase):
         return user
 
     async def change_password(self, user_id: int, old_hash: str, new_hash: str) -> User | None:
-        row = await self.db.fetchrow(_CHANGE_PASSWORD, user_id, old_hash, new_hash)
-        return user_from_row(row, self.dialect)
+        return await self._user(_CHANGE_PASSWORD, user_id, old_hash, new_hash)
 
     async def revoke_tokens(self, user_id: int) -> int:
         version: int | None = await self.db.fetchval(_REVOKE_TOKENS, user_id)
@@ -281,31 +233,28 @@ class StoredAccounts(StoreBase):
         return version
 
     async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
-        # The ids travel as one list parameter: one however many there are (SQLite
-        # limits the number of parameters in a statement).
+        # One list parameter however many ids (SQLite limits a statement's parameters).
         sql = _TOKEN_VERSIONS.format(ids=self.dialect.values(1))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(user_ids)))
         return {row["id"]: row["token_version"] for row in rows}
-
-    # --- administration (`chat user`) ---
 
     async def users(self) -> list[User]:
         rows = await self.db.fetch(_USERS)
         return [user for row in rows if (user := user_from_row(row, self.dialect)) is not None]
 
     async def set_password(self, user_id: int, new_hash: str) -> User | None:
-        return user_from_row(await self.db.fetchrow(_SET_PASSWORD, user_id, new_hash), self.dialect)
+        return await self._user(_SET_PASSWORD, user_id, new_hash)
 
     async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
-        return user_from_row(await self.db.fetchrow(_SET_ADMIN, user_id, is_admin), self.dialect)
+        return await self._user(_SET_ADMIN, user_id, is_admin)
 
     async def delete_user(self, user_id: int) -> bool:
         return await self.db.transaction(_delete_user, user_id)
 
-    # --- finding people ---
-
     async def users_by_prefix(
         self, key_prefix: str, *, caller_id: int, limit: int
     ) -> list[tuple[int, str]]:
-        rows = await self.db.fetch(_USERS_BY_PREFIX, like_prefix(key_prefix), caller_id, limit)
+        # `%` and `_` are taken literally: not wildcards here.
+        escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self.db.fetch(_USERS_BY_PREFIX, escaped + "%", caller_id, limit)
         return [(row[0], row[1]) for row in rows]

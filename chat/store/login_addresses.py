@@ -1,11 +1,8 @@
-"""The addresses a user has logged in from (`Accounts.remember_login_address`,
-`Accounts.is_login_address`; sql/*/*_login_addresses.sql), on both engines.
+"""The addresses a user has logged in from (`Accounts`' login addresses), on both engines.
 
-A successful login remembers its address (`_REMEMBER`, then `_PRUNE`, in one
-transaction), and the rate limits ask whether an address is one of the user's (`_KNOWN`)
-only while the account is under attack: one primary-key look-up, rarely. Only the newest
-`KEPT_PER_USER` are kept, so a user who logs in from everywhere costs a bounded number
-of rows.
+A successful login remembers its address; the rate limits ask whether an address is one
+of the user's only while the account is under attack: one primary-key look-up, rarely.
+Only the newest `KEPT_PER_USER` are kept, so a user costs a bounded number of rows.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 from chat.store.base import StoreBase
 from chat.store.database import Connection
 
-#: How many of a user's addresses are kept: the most recently used.
 KEPT_PER_USER = 20
 #: The longest address stored; anything longer is not an address, and is not remembered.
 MAX_ADDRESS_CHARS = 64
@@ -24,8 +20,6 @@ _REMEMBER = """
 INSERT INTO login_addresses (user_id, address, used_at) VALUES ($1, $2, {now})
 ON CONFLICT (user_id, address) DO UPDATE SET used_at = excluded.used_at
 """
-_REMEMBER_SQLITE = _REMEMBER.format(now="CAST(strftime('%s', 'now') AS INTEGER)")
-_REMEMBER_POSTGRES = _REMEMBER.format(now="now()")
 
 #: The address just used ($2) stays, with the newest others: SQLite's clock is in
 #: seconds, so addresses used within one second tie on used_at, and the tie must not
@@ -38,11 +32,12 @@ DELETE FROM login_addresses WHERE user_id = $1 AND address <> $2 AND address NOT
 """
 
 _KNOWN = "SELECT 1 FROM login_addresses WHERE user_id = $1 AND address = $2"
+_SQLITE_NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
 
 
 async def _remember(conn: Connection, user_id: int, address: str) -> None:
-    remember = conn.dialect.pick(sqlite=_REMEMBER_SQLITE, postgres=_REMEMBER_POSTGRES)
-    await conn.execute(remember, user_id, address)
+    now = conn.dialect.pick(sqlite=_SQLITE_NOW, postgres="now()")
+    await conn.execute(_REMEMBER.format(now=now), user_id, address)
     await conn.execute(_PRUNE, user_id, address)
 
 

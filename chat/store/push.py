@@ -1,14 +1,11 @@
-"""Web Push (chat/push/): the `Push` role, on both engines: the browsers that asked for
-pushes (push_subscriptions), the cluster's VAPID key, and the claims that make one
-instance push each message.
+"""Web Push (`Push`), on both engines: the browsers that asked for pushes, the cluster's
+VAPID key, and the claims that make one instance push each message.
 
 An endpoint belongs to one browser, so registering one again (by whoever is logged in
-there now) moves it to that user; past a user's limit their oldest go. The first
-instance to start stores its VAPID key and every later one reads that one. A claim is an
-insert that only one caller of any instance wins (``ON CONFLICT DO NOTHING ...
-RETURNING``). Times are the server's clock on both engines (`Dialect.now`): claims are
-kept an hour and compared with that clock (chat/app/people/pusher.py), so a database's
-own clock would add nothing.
+there now) moves it to that user. The first instance to start stores its VAPID key and
+every later one reads that one. A claim is an insert that only one caller of any instance
+wins (``ON CONFLICT DO NOTHING ... RETURNING``). Times are the server's clock
+(`Dialect.now`): claims are compared with it (chat/app/people/pusher.py), not the database's.
 """
 
 from __future__ import annotations
@@ -20,39 +17,32 @@ from chat.core.records import PushCandidate, PushSubscription, Room
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 
-#: Register a browser, or refresh it ($5 now).
 _ADD = """
 INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (endpoint) DO UPDATE SET
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE SET
     user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth,
     created_at = excluded.created_at
 """
 
 #: Past $2 subscriptions, user $1's oldest ones go (the newest browser wins).
 _TRIM = """
-DELETE FROM push_subscriptions
-WHERE user_id = $1 AND id NOT IN (
+DELETE FROM push_subscriptions WHERE user_id = $1 AND id NOT IN (
     SELECT id FROM push_subscriptions WHERE user_id = $1
     ORDER BY created_at DESC, id DESC LIMIT $2
 )
 """
 
 _REMOVE = "DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2 RETURNING id"
-
 #: A subscription its push service said is gone (404/410): only if it is still the same
 #: one (the browser may have registered it again meanwhile, with new keys).
 _REMOVE_GONE = (
     "DELETE FROM push_subscriptions WHERE id = $1 AND endpoint = $2 AND p256dh = $3 RETURNING id"
 )
-
 _ANY = "SELECT EXISTS (SELECT 1 FROM push_subscriptions)"
 
-#: The subscriptions of everyone who may read room $1 (of kind $2: the lobby is
-#: everyone's; a support thread is its user's and every operator's; other rooms their
-#: members') and whose level there ($3 until they set one) may ask for its messages:
-#: "all", or "mentions" when one mentions someone ($4; whether it mentions *them*, and
-#: who sent it, is for the caller to see). One query whose cost grows with the
+#: Room $1 of kind $2 (the lobby is everyone's; a support thread its user's and every
+#: operator's; other rooms their members'), default level $3, mentioning someone $4
+#: (whether *them* is for the caller to see). One query whose cost grows with the
 #: subscriptions, not with the room. (The casts tell PostgreSQL the parameters' types.)
 _CANDIDATES = """
 SELECT s.id, s.user_id, s.endpoint, s.p256dh, s.auth,
@@ -67,16 +57,15 @@ WHERE (CAST($2 AS text) = 'lobby'
 ORDER BY s.id
 """
 
-#: Take messages ($1, a list parameter) on to push at $2; the rows back are the ones
-#: this caller won. (``x.*``: the list's one column, named differently by each engine;
-#: ``WHERE true`` keeps SQLite from reading ON CONFLICT as a join's ON.)
+#: Messages $1 (a list parameter) claimed at $2. ``x.*``: the list's one column, named
+#: differently by each engine; ``WHERE true`` keeps SQLite from reading ON CONFLICT as a
+#: join's ON.
 _CLAIM = """
 INSERT INTO push_claims (message_id, claimed_at) SELECT x.*, $2 FROM ({ids}) AS x WHERE true
 ON CONFLICT DO NOTHING RETURNING message_id
 """
 
 _PRUNE_CLAIMS = "DELETE FROM push_claims WHERE claimed_at < $1"
-
 _STORE_VAPID_KEY = (
     "INSERT INTO vapid_key (id, private_key, created_at) VALUES (1, $1, $2) ON CONFLICT DO NOTHING"
 )
@@ -91,7 +80,6 @@ def candidate_from_row(row: Row) -> PushCandidate:
 
 
 async def _vapid_key(conn: Connection, generated: str) -> str:
-    """Store `generated` unless a key is stored already, then read the one stored."""
     await conn.execute(_STORE_VAPID_KEY, generated, conn.dialect.now())
     return str(await conn.fetchval(_VAPID_KEY))
 
@@ -99,7 +87,6 @@ async def _vapid_key(conn: Connection, generated: str) -> str:
 async def _add(
     conn: Connection, user_id: int, endpoint: str, p256dh: str, auth: str, limit: int
 ) -> None:
-    """Register the browser and trim the user's subscriptions (one transaction)."""
     await conn.execute(_ADD, user_id, endpoint, p256dh, auth, conn.dialect.now())
     await conn.execute(_TRIM, user_id, limit)
 
@@ -119,10 +106,8 @@ class StoredPush(StoreBase):
         return await self.db.fetchval(_REMOVE, user_id, endpoint) is not None
 
     async def remove_gone_push_subscription(self, subscription: PushSubscription) -> bool:
-        found = await self.db.fetchval(
-            _REMOVE_GONE, subscription.id, subscription.endpoint, subscription.p256dh
-        )
-        return found is not None
+        gone = (subscription.id, subscription.endpoint, subscription.p256dh)
+        return await self.db.fetchval(_REMOVE_GONE, *gone) is not None
 
     async def any_push_subscription(self) -> bool:
         return bool(await self.db.fetchval(_ANY))

@@ -22,7 +22,6 @@ class StoredSecrets(StoreBase):
     """Secrets kept once per database, so that every instance on it agrees."""
 
     async def stored_secret(self, name: str) -> str | None:
-        """The secret stored under `name`, or None."""
         value = await self.db.fetchval(_READ, name)
         return None if value is None else str(value)
 

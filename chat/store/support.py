@@ -1,6 +1,4 @@
-"""Support threads (`Support` role): one private room per user with the operators
-(kind "support", `creator_id` the user, its only member), the threads waiting for an
-operator, and whom "answer the latest" answers.
+"""Support threads (`Support`), on both engines.
 
 A user's thread is made on first use; two first uses at once are safe without a lock:
 the unique index rooms_one_support_thread_per_user lets one insert through, and the
@@ -16,36 +14,29 @@ from chat.store.dialect import Dialect
 from chat.store.rooms import ROOM_SELECT, room_from_row
 
 _FIND = f"{ROOM_SELECT} WHERE r.kind = 'support' AND r.creator_id = $1"
-
 _INSERT_THREAD = """
 INSERT INTO rooms (name, kind, is_private, creator_id, created_at)
 VALUES (NULL, 'support', true, $1, $2) ON CONFLICT DO NOTHING RETURNING id
 """
-
 _INSERT_MEMBER = "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
 
-#: Support threads waiting for an operator: the thread, its user's name and its latest
-#: message, which is the user's.
+#: The thread, its user's name and its latest message (the user's).
 _WAITING = """
 SELECT r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,
        NULL AS low_user_id, NULL AS high_user_id, u.name AS user_name,
        m.id AS message_id, m.body AS message_body, m.created_at AS message_created_at
-FROM rooms AS r
-JOIN users AS u ON u.id = r.creator_id
+FROM rooms AS r JOIN users AS u ON u.id = r.creator_id
 JOIN messages AS m ON m.id = (SELECT max(id) FROM messages WHERE room_id = r.id)
 WHERE r.kind = 'support' AND m.sender_id = r.creator_id
-ORDER BY m.id
-LIMIT $1
+ORDER BY m.id LIMIT $1
 """
 
 #: The user whose support thread holds the newest message that is either from that
 #: user or from the operator $1: whom "answer the latest thread" answers.
 _LATEST_USER = """
-SELECT r.creator_id
-FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
+SELECT r.creator_id FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
 WHERE r.kind = 'support' AND (m.sender_id = r.creator_id OR m.sender_id = $1)
-ORDER BY m.id DESC
-LIMIT 1
+ORDER BY m.id DESC LIMIT 1
 """
 
 
