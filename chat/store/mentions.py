@@ -1,10 +1,6 @@
-"""Mentions (sql/*/*_mentions.sql): who a message's names are, how a message's mentions
-are stored (JSON in `messages.mentions`, one `message_mentions` row per user mentioned by
-name, kept in step with the text by inserts and edits), and read back.
-
-`mention_candidates` and `member_count` belong to the `Rooms` role (the sender's view of
-who a name is); the writes run inside `chat.store.message_batches` and
-`chat.store.changes`' transactions.
+"""Mentions (sql/*/*_mentions.sql): JSON in `messages.mentions`, and one
+`message_mentions` row per user mentioned by name, kept in step with the text by the
+transactions of `chat.store.message_batches` and `chat.store.changes`.
 """
 
 from __future__ import annotations
@@ -14,7 +10,7 @@ from collections.abc import Sequence
 
 from chat.core.records import EditedMentions, Message
 from chat.store.base import StoreBase
-from chat.store.database import Connection, Row
+from chat.store.database import Connection
 
 
 def uids_to_json(uids: Sequence[int]) -> str | None:
@@ -59,9 +55,9 @@ def edit_mentions_from_json(
 
 
 #: The users whose name key is one of list parameter $2, and whether each may read room
-#: $1: a member, or an operator (admin) and the room a support thread. The lobby, which
-#: everyone reads, is the caller's to know. One probe of the unique index on name_key per
-#: key, one of room_members' primary key per user found. {keys}: `Dialect.values`.
+#: $1: a member, or an operator and the room a support thread (the lobby is the caller's
+#: to know). One probe of the unique index on name_key per key, one of room_members'
+#: primary key per user found.
 _CANDIDATES = """
 SELECT u.id AS user_id, u.name_key AS name_key,
        (EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = $1 AND m.user_id = u.id)
@@ -71,21 +67,17 @@ FROM users AS u
 WHERE u.name_key IN ({keys})
 """
 
-#: How many members room $1 has: every user, for the lobby.
+#: Every user, for the lobby.
 _MEMBER_COUNT = """
 SELECT CASE WHEN r.kind = 'lobby' THEN (SELECT count(*) FROM users)
             ELSE (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) END
 FROM rooms AS r WHERE r.id = $1
 """
 
-#: Forget who message $1 mentions by name (an edit rewrites them, a deletion erases them).
 FORGET_MENTIONS = "DELETE FROM message_mentions WHERE message_id = $1"
-
-#: A message row's mentions brought up to date ($1 the JSON, $2 the flag, $3 the message).
 SET_MENTIONS = "UPDATE messages SET mentions = $1, mentions_room = $2 WHERE id = $3"
 
-#: A message's mentions by name ($1 room, $2 message, list parameter $3 the UIDs). (WHERE
-#: true: SQLite's parser needs it before an upsert clause.)
+#: WHERE true: SQLite's parser needs it before an upsert clause.
 _REMEMBER_MENTIONS = """
 INSERT INTO message_mentions (room_id, message_id, user_id)
 SELECT $1, $2, j.* FROM ({uids}) AS j WHERE true
@@ -96,10 +88,8 @@ ON CONFLICT DO NOTHING
 async def remember_mentions(
     conn: Connection, room_id: int, message_id: int, uids: Sequence[int]
 ) -> None:
-    """Write `message_mentions` rows: message `message_id` mentions `uids` by name."""
-    dialect = conn.dialect
-    sql = _REMEMBER_MENTIONS.format(uids=dialect.values(3))
-    await conn.execute(sql, room_id, message_id, dialect.list_param(uids))
+    sql = _REMEMBER_MENTIONS.format(uids=conn.dialect.values(3))
+    await conn.execute(sql, room_id, message_id, conn.dialect.list_param(uids))
 
 
 class StoredMentions(StoreBase):
@@ -110,13 +100,8 @@ class StoredMentions(StoreBase):
     ) -> list[tuple[str, int, bool]]:
         sql = _CANDIDATES.format(keys=self.dialect.values(2, "text"))
         rows = await self.db.fetch(sql, room_id, self.dialect.list_param(keys))
-        return [candidate_from_row(row) for row in rows]
+        return [(row["name_key"], row["user_id"], bool(row["may_read"])) for row in rows]
 
     async def member_count(self, room_id: int) -> int:
         count = await self.db.fetchval(_MEMBER_COUNT, room_id)
         return 0 if count is None else int(count)
-
-
-def candidate_from_row(row: Row) -> tuple[str, int, bool]:
-    """(name key, UID, may read) from `_CANDIDATES`."""
-    return row["name_key"], row["user_id"], bool(row["may_read"])

@@ -1,5 +1,5 @@
-"""Running a room (`Moderation` role): members' roles, removals, bans and mutes, a room's
-settings, and the append-only audit log.
+"""Running a room (`Moderation` role): roles, removals, bans and mutes, settings, and the
+audit log.
 
 Each write is one transaction that holds the room first (`_lock_room`: SQLite's writing
 transaction has the write lock from its BEGIN, PostgreSQL locks the room's row), so the
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from chat.core.errors import LastOwner, RoomNameTaken
 from chat.core.records import AuditEntry, Restriction, Room
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row, UniqueViolation
 from chat.store.dialect import Dialect
-from chat.store.rooms import ROOM_SELECT, room_from_row
+from chat.store.rooms import ROOM_BY_ID, stored_room
 
 #: PostgreSQL: hold the room's row until the transaction ends.
 _LOCK_ROOM = "SELECT id FROM rooms WHERE id = $1 FOR UPDATE"
@@ -34,43 +34,28 @@ _OTHER_MEMBERS = (
 _SET_ROLE = "UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2"
 _REMOVE_MEMBER = "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2"
 
-#: The table of each kind of restriction.
+#: Each kind of restriction's {table}, for the three statements below.
 _TABLES = {"ban": "room_bans", "mute": "room_mutes"}
-
-#: A ban or a mute, set or replaced, by kind.
-_RESTRICT = {
-    kind: f"""
+_RESTRICT = """
 INSERT INTO {table} (room_id, user_id, reason, until, by_id, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (room_id, user_id) DO UPDATE SET reason = excluded.reason,
     until = excluded.until, by_id = excluded.by_id, created_at = excluded.created_at
 """
-    for kind, table in _TABLES.items()
-}
-
-#: Lifting one, by kind: the row's `until` comes back (a row whose time has passed
-#: lifts nothing). Compared by the caller: SQLite 3.40 gets ``until IS NULL`` wrong in
-#: a DELETE's RETURNING (0 for a NULL).
-_LIFT = {
-    kind: f"DELETE FROM {table} WHERE room_id = $1 AND user_id = $2 RETURNING until"
-    for kind, table in _TABLES.items()
-}
-
-#: The bans or mutes in force in a room ($1) at $2, the newest first, by kind: add
-#: {and_user} (one user's) and a LIMIT.
-_RESTRICTIONS = {
-    kind: f"""
+#: `until` is compared by the caller: SQLite 3.40 gets ``until IS NULL`` wrong in a
+#: DELETE's RETURNING (0 for a NULL).
+_LIFT = "DELETE FROM {table} WHERE room_id = $1 AND user_id = $2 RETURNING until"
+#: The bans or mutes in force in room $1 at $2; {and_user}: one user's.
+_RESTRICTIONS = """
 SELECT x.room_id, x.user_id, u.name AS user_name, x.reason, x.until, x.by_id,
        b.name AS by_name, x.created_at
 FROM {table} AS x
 JOIN users AS u ON u.id = x.user_id
 LEFT JOIN users AS b ON b.id = x.by_id
-WHERE x.room_id = $1 AND (x.until IS NULL OR x.until > $2) {{and_user}}
+WHERE x.room_id = $1 AND (x.until IS NULL OR x.until > $2) {and_user}
 ORDER BY x.created_at DESC, x.user_id
 LIMIT $3
 """
-    for kind, table in _TABLES.items()
-}
 
 _INSERT_AUDIT = """
 INSERT INTO audit_log (room_id, action, actor_id, actor_name, target_id, target_name,
@@ -90,11 +75,7 @@ LIMIT $2
 
 #: The columns `update_room` may set, by the name its callers use.
 ROOM_SETTINGS = {
-    "name": "name",
-    "topic": "topic",
-    "is_private": "is_private",
-    "slow_mode_seconds": "slow_mode_seconds",
-    "retention_days": "retention_days",
+    name: name for name in ("name", "topic", "is_private", "slow_mode_seconds", "retention_days")
 }
 
 
@@ -127,26 +108,15 @@ def _audit_entry(row: Row, dialect: Dialect) -> AuditEntry:
     )
 
 
-def _audit_values(entry: AuditEntry, now: Any) -> tuple[Any, ...]:
-    """`_INSERT_AUDIT`'s values, the entry's time `now`."""
-    details = json.dumps(entry.details, separators=(",", ":"), sort_keys=True)
-    return (
-        entry.room_id,
-        entry.action,
-        entry.actor_id,
-        entry.actor_name,
-        entry.target_id,
-        entry.target_name,
-        entry.message_id,
-        entry.reason,
-        details,
-        now,
-    )
-
-
 async def insert_audit(conn: Connection, entry: AuditEntry) -> None:
     """Append `entry` to the log, in the caller's transaction (the change it records)."""
-    await conn.execute(_INSERT_AUDIT, *_audit_values(entry, conn.dialect.now()))
+    await conn.execute(
+        _INSERT_AUDIT,
+        *(entry.room_id, entry.action, entry.actor_id, entry.actor_name),
+        *(entry.target_id, entry.target_name, entry.message_id, entry.reason),
+        json.dumps(entry.details, separators=(",", ":"), sort_keys=True),
+        conn.dialect.now(),
+    )
 
 
 async def _lock_room(conn: Connection, room_id: int) -> None:
@@ -157,8 +127,7 @@ async def _lock_room(conn: Connection, room_id: int) -> None:
 
 
 async def _role(conn: Connection, room_id: int, user_id: int) -> str | None:
-    role: str | None = await conn.fetchval(_MEMBER_ROLE, room_id, user_id)
-    return role
+    return cast("str | None", await conn.fetchval(_MEMBER_ROLE, room_id, user_id))
 
 
 async def _is_last_owner(conn: Connection, room_id: int, user_id: int) -> bool:
@@ -216,7 +185,8 @@ async def _restrict(
     dialect = conn.dialect
     await _lock_room(conn, room_id)
     until_value = None if until is None else dialect.timestamp(until)
-    await conn.execute(_RESTRICT[kind], room_id, user_id, reason, until_value, by_id, dialect.now())
+    sql = _RESTRICT.format(table=_TABLES[kind])
+    await conn.execute(sql, room_id, user_id, reason, until_value, by_id, dialect.now())
     removed = None
     if kind == "ban":  # a ban removes them too
         removed = await _role(conn, room_id, user_id)
@@ -227,7 +197,7 @@ async def _restrict(
 
 async def _lift(conn: Connection, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
     await _lock_room(conn, room_id)
-    found = await conn.fetchrow(_LIFT[kind], room_id, user_id)
+    found = await conn.fetchrow(_LIFT.format(table=_TABLES[kind]), room_id, user_id)
     # `until` and `dialect.now()` are of one type on each engine (ms, or a datetime).
     if found is None or (found[0] is not None and found[0] <= conn.dialect.now()):
         return False  # none, or one whose time had passed: nothing to lift
@@ -241,19 +211,14 @@ async def _update_room(
     assignments = ", ".join(f"{ROOM_SETTINGS[name]} = ${n}" for n, name in enumerate(changes, 2))
     await conn.execute(f"UPDATE rooms SET {assignments} WHERE id = $1", room_id, *changes.values())
     await insert_audit(conn, audit)
-    room = room_from_row(
-        await conn.fetchrow(f"{ROOM_SELECT} WHERE r.id = $1", room_id), conn.dialect
-    )
-    assert room is not None
-    return room
+    return stored_room(await conn.fetchrow(ROOM_BY_ID, room_id), conn.dialect)
 
 
 class StoredModeration(StoreBase):
     """`Moderation`: running a room, each change with its audit entry."""
 
     async def member_role(self, room_id: int, user_id: int) -> str | None:
-        role: str | None = await self.db.fetchval(_MEMBER_ROLE, room_id, user_id)
-        return role
+        return await self.db.run(_role, room_id, user_id)
 
     async def set_member_role(
         self, room_id: int, user_id: int, role: str, audit: AuditEntry
@@ -290,7 +255,8 @@ class StoredModeration(StoreBase):
         and_user = ""
         if user_id is not None:
             args, and_user = (*args, user_id), "AND x.user_id = $4"
-        rows = await self.db.fetch(_RESTRICTIONS[kind].format(and_user=and_user), *args)
+        sql = _RESTRICTIONS.format(table=_TABLES[kind], and_user=and_user)
+        rows = await self.db.fetch(sql, *args)
         return [_restriction(row, self.dialect) for row in rows]
 
     async def update_room(self, room_id: int, changes: dict[str, Any], audit: AuditEntry) -> Room:
@@ -302,7 +268,7 @@ class StoredModeration(StoreBase):
             raise
 
     async def add_audit(self, entry: AuditEntry) -> None:
-        await self.db.execute(_INSERT_AUDIT, *_audit_values(entry, self.dialect.now()))
+        await self.db.run(insert_audit, entry)
 
     async def audit_entries(
         self, room_id: int | None, *, before: int | None, limit: int

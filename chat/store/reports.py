@@ -21,10 +21,7 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (message_id, reporter_id) DO NOTHING
 RETURNING id
 """
-
 _EXISTING = "SELECT id FROM reports WHERE message_id = $1 AND reporter_id = $2"
-
-#: Which room a message is in.
 _MESSAGE_ROOM = "SELECT room_id FROM messages WHERE id = $1"
 
 #: Reports with their messages; add a WHERE (on `rp`), an ORDER and a LIMIT.
@@ -39,18 +36,10 @@ JOIN users AS u ON u.id = m.sender_id
 JOIN users AS ru ON ru.id = rp.reporter_id
 LEFT JOIN users AS du ON du.id = rp.decided_by
 """
-
 _ONE = _REPORT_SELECT + "WHERE rp.id = $1"
 
 #: A page of reports, newest first: {and_room} and {and_status} narrow it.
-_PAGE = (
-    _REPORT_SELECT
-    + """
-WHERE rp.id < $1 {and_room} {and_status}
-ORDER BY rp.id DESC
-LIMIT $2
-"""
-)
+_PAGE = _REPORT_SELECT + "WHERE rp.id < $1 {and_room} {and_status} ORDER BY rp.id DESC LIMIT $2"
 
 _DECIDE = "UPDATE reports SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4"
 
@@ -111,8 +100,7 @@ class StoredReports(StoreBase):
         return None if room_id is None else int(room_id)
 
     async def report(self, report_id: int) -> Report | None:
-        row = await self.db.fetchrow(_ONE, report_id)
-        return None if row is None else _report(row, self.dialect)
+        return await self.db.run(_one, report_id)
 
     async def reports(
         self, room_id: int | None, *, status: str | None, before: int | None, limit: int

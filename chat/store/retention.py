@@ -1,12 +1,10 @@
-"""Retention (chat/app/messages/retention.py): the `Retention` role, on both engines: the
-rooms whose oldest messages may have expired, deleting a room's oldest messages a small
-batch per short writing transaction, and the lease that lets one instance of a cluster
-at a time do it (on SQLite, one server per file, it is always its own).
+"""Retention (`Retention` role): deleting a room's expired messages a small batch per
+short writing transaction, and the lease that lets one instance of a cluster at a time
+do it.
 
 A batch reads at most `limit` rows by index (messages_by_room) and deletes those created
-before the cutoff; their changes, reactions, mentions, reports and file links go by
-cascade, and on SQLite their search entries by trigger (PostgreSQL's index is on the
-rows themselves). Each batch is timed from its write lock taken to its commit, so the
+before the cutoff; what hangs on them goes by cascade, and on SQLite their search
+entries by trigger. Each batch is timed from its write lock taken to its commit, so the
 next one's size can keep the writer free for the senders.
 """
 
@@ -21,11 +19,8 @@ from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
 
-#: A page of rooms by id after $1 (at most $2), each with its own retention (NULL: the
-#: server's) and the time of its oldest message (NULL: none): one probe of
-#: messages_by_room per room. {and_own} is "" or `_AND_OWN_RETENTION` (when the server
-#: keeps messages forever, only rooms with a retention of their own can have expired
-#: messages).
+#: A page of rooms, each with the time of its oldest message: one probe of
+#: messages_by_room per room. {and_own}: only rooms with a retention of their own.
 _ROOMS = """
 SELECT r.id, r.retention_days,
        (SELECT m.created_at FROM messages AS m WHERE m.room_id = r.id
@@ -38,15 +33,12 @@ LIMIT $2
 _ALL_ROOMS = _ROOMS.format(and_own="")
 _OWN_RETENTION_ROOMS = _ROOMS.format(and_own="AND r.retention_days IS NOT NULL")
 
-#: Room $1's $2 oldest messages, oldest first: the candidates of one batch (an index
-#: range of messages_by_room, so a batch never scans more than $2 rows).
+#: An index range of messages_by_room: a batch never scans more than $2 rows.
 _OLDEST = "SELECT id, created_at, file_count FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2"
-
 _DELETE = "DELETE FROM messages WHERE id IN ({ids})"
 
-#: Take lease $1 for holder $2 until $3, if it is free, expired (at $4), or $2's
-#: already: a row comes back if and only if $2 holds it now. Of two instances claiming
-#: at once, the second waits for the first's row and then finds it held (PostgreSQL's
+#: A row comes back if and only if $2 holds the lease now. Of two instances claiming at
+#: once, the second waits for the first's row and then finds it held (PostgreSQL's
 #: ON CONFLICT locks the row; SQLite has one writer).
 _CLAIM_LEASE = """
 INSERT INTO task_leases (name, holder, expires_at) VALUES ($1, $2, $3)
@@ -54,8 +46,6 @@ ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded
 WHERE task_leases.holder = excluded.holder OR task_leases.expires_at <= $4
 RETURNING holder
 """
-
-#: Give a lease back (only its holder can): another instance may take it at once.
 _RELEASE_LEASE = "DELETE FROM task_leases WHERE name = $1 AND holder = $2"
 
 
@@ -69,13 +59,9 @@ def retention_room(row: Row, dialect: Dialect) -> RetentionRoom:
 
 
 def expired_prefix(rows: Sequence[Row], before: object) -> tuple[list[int], int]:
-    """The ids of the messages of `rows` (`_OLDEST`, oldest first) that come before the
-    first one created at or after `before` (a stored time), and how many files they
-    carry.
-
-    A room's messages are deleted oldest first and only up to the first one that is kept:
-    ids follow creation times (up to the milliseconds between two instances), so the
-    messages after it are newer still."""
+    """The ids of `rows` (`_OLDEST`) before the first created at or after `before` (a
+    stored time), and how many files they carry. Deleting stops at the first message
+    kept: ids follow creation times (up to the milliseconds between two instances)."""
     ids = []
     files = 0
     for row in rows:

@@ -1,14 +1,13 @@
 """The rules a room puts on each message stored in it: who may send, who is muted, and
-slow mode. Checked by `Messages.add_messages` in the transaction that stores the batch,
-so an instance whose view is a moment old (a removal, a mute or a setting made on
-another instance) still cannot store what the room no longer takes.
+slow mode. Checked in the transaction that stores the batch, so an instance whose view
+is a moment old (a change made on another instance) still cannot store what the room no
+longer takes.
 
-`_RULES` reads, for each (room, sender) pair of a batch, what the decision needs;
-`refusal` decides, the same on both engines. PostgreSQL's usual batch reads the rules in
-its inserting statement and stores the batch only if none holds it back (`HELD_SQL`,
-chat.store.message_batches); a batch held back has them read here (`batch_rules`) and its
-new rows checked after the insert. SQLite reads each pair's rules on first use in its
-writing transaction: the write lock is held, so what it reads stays true to the commit.
+PostgreSQL's usual batch reads the rules in its inserting statement and stores the batch
+only if none holds it back (`HELD_SQL`, chat.store.message_batches); a batch held back
+has them read here (`batch_rules`) and its new rows checked after the insert. SQLite
+reads each pair's rules on first use in its writing transaction: the write lock is held,
+so what it reads stays true to the commit.
 
 Slow mode is claimed by `_CLAIM`, a conditional upsert: on PostgreSQL, of two claims at
 once (two instances) the second waits for the first's row and then finds it too recent,
@@ -41,11 +40,9 @@ LEFT JOIN room_mutes AS mu ON mu.room_id = p.room_id AND mu.user_id = p.user_id
     AND mu.until > {now}
 """
 
-#: Whether a pair's rules (a row of `RULES_SQL`, its columns unqualified) hold its
-#: messages back for a closer look: a refusal or slow mode. The same decision as
-#: ``refusal(rules) is not None or rules.slowed``, for PostgreSQL's statement that reads
-#: the rules and inserts (a batch in one trip to the database); tests/test_room_rules.py
-#: compares the two on every combination.
+#: Whether a pair's rules (a row of `RULES_SQL`, unqualified) hold its messages back:
+#: ``refusal(rules) is not None or rules.slowed`` in SQL, for PostgreSQL's statement that
+#: reads the rules and inserts; tests/test_room_rules.py compares the two.
 HELD_SQL = (
     "(kind = 'group' AND NOT member) OR muted_until IS NOT NULL"
     " OR (slow_mode_seconds > 0 AND NOT is_admin AND kind IN ('group', 'lobby')"
@@ -59,8 +56,7 @@ _BATCH_RULES = RULES_SQL.format(
 #: SQLite: one pair's rules ($1 room, $2 sender, $3 now).
 _PAIR_RULES = RULES_SQL.format(pairs="(SELECT $1 AS room_id, $2 AS user_id) AS p", now="$3")
 
-#: Claim the next send of a user in a slow-mode room: the row comes back if the last one
-#: is at least the slow mode old (or there was none).
+#: Claim a slow-mode send: the row comes back if the last one is old enough (or none).
 _CLAIM = """
 INSERT INTO room_sends (room_id, user_id, sent_at) VALUES ($1, $2, {now})
 ON CONFLICT (room_id, user_id) DO UPDATE SET sent_at = excluded.sent_at
@@ -68,33 +64,19 @@ WHERE room_sends.sent_at <= {earliest}
 RETURNING sent_at
 """
 
-
-@dataclass(frozen=True, slots=True)
-class _SlowModeSQL:
-    """Slow mode's statements on one engine: ($1 room, $2 user, then what each says)."""
-
-    #: $3 the slow mode in seconds.
-    claim: str
-    #: How many seconds ago the user last sent in the room.
-    since_last: str
-    #: Whether both take the time as their last parameter (else: the database's clock).
-    takes_now: bool
-
-
-_SLOW_MODE_SQLITE = _SlowModeSQL(
-    claim=_CLAIM.format(now="$4", earliest="$4 - $3 * 1000"),
-    since_last="SELECT ($3 - sent_at) / 1000.0 FROM room_sends WHERE room_id = $1 AND user_id = $2",
-    takes_now=True,
+#: Slow mode's statements on each engine ($1 room, $2 user): the claim ($3 the slow mode
+#: in seconds) and how many seconds ago the user last sent in the room. SQLite's take the
+#: time as their last parameter; PostgreSQL's read the database's clock.
+_SLOW_MODE_SQLITE = (
+    _CLAIM.format(now="$4", earliest="$4 - $3 * 1000"),
+    "SELECT ($3 - sent_at) / 1000.0 FROM room_sends WHERE room_id = $1 AND user_id = $2",
 )
-_SLOW_MODE_POSTGRES = _SlowModeSQL(
-    claim=_CLAIM.format(
+_SLOW_MODE_POSTGRES = (
+    _CLAIM.format(
         now="clock_timestamp()", earliest="clock_timestamp() - $3::int * interval '1 second'"
     ),
-    since_last=(
-        "SELECT extract(epoch FROM clock_timestamp() - sent_at) FROM room_sends"
-        " WHERE room_id = $1 AND user_id = $2"
-    ),
-    takes_now=False,
+    "SELECT extract(epoch FROM clock_timestamp() - sent_at) FROM room_sends"
+    " WHERE room_id = $1 AND user_id = $2",
 )
 
 
@@ -113,8 +95,8 @@ class PairRules:
 
     @property
     def slowed(self) -> bool:
-        """Whether the sender's messages here wait for slow mode: members of a group room
-        (or anyone in the lobby) with it on; moderators, owners and operators never."""
+        """Slow mode holds members of a group room (anyone in the lobby); moderators,
+        owners and operators never."""
         if self.slow_mode_seconds <= 0 or self.is_admin or self.kind not in ("group", "lobby"):
             return False
         return self.role in (None, "member")
@@ -134,8 +116,7 @@ def pair_rules(row: Row, dialect: Dialect) -> PairRules:
 
 
 def refusal(rules: PairRules) -> ChatError | None:
-    """Why the room refuses the sender's message now, or None: a group room's former
-    member (removed, banned, or left) or a muted member. Slow mode is the claim's."""
+    """Why the room refuses the sender's message now, or None (slow mode is the claim's)."""
     if rules.kind == "group" and not rules.member:
         return Forbidden(f"you are not a member of room {rules.room_id}")
     if rules.muted_until is not None:
@@ -147,19 +128,10 @@ def muted(room_id: int, until: datetime) -> Forbidden:
     return Forbidden(f"you are muted in room {room_id} until {timestamp(until)}")
 
 
-def slowed_down(room_id: int, wait_s: float) -> RateLimited:
-    """The refusal of a send that came too early in a slow-mode room."""
-    seconds = max(1, math.ceil(wait_s))
-    return RateLimited(
-        f"slow mode: you may send again in room {room_id} in {seconds} s", retry_after=seconds
-    )
-
-
 class RoomRules:
-    """The rules of the (room, sender) pairs of one batch, checked on its new rows in the
-    inserting transaction. `found`: every pair's rules, read at once (`batch_rules`);
-    without it each pair's are read on first use. `now`: the batch's time, as a
-    parameter (SQLite compares with it; PostgreSQL reads its own clock)."""
+    """The rules of the (room, sender) pairs of one batch. `found`: every pair's rules, read
+    at once (`batch_rules`); without it each pair's are read on first use. `now`: the
+    batch's time, as a parameter (SQLite compares with it; PostgreSQL reads its own clock)."""
 
     def __init__(
         self, conn: Connection, now: object, found: dict[tuple[int, int], PairRules] | None = None
@@ -167,12 +139,13 @@ class RoomRules:
         self._conn = conn
         self._pairs: dict[tuple[int, int], PairRules | None] = dict(found or {})
         self._read = found is None
-        self._sql = conn.dialect.pick(sqlite=_SLOW_MODE_SQLITE, postgres=_SLOW_MODE_POSTGRES)
-        self._now = (now,) if self._sql.takes_now else ()
+        pick = conn.dialect.pick
+        self._claim, self._since_last = pick(sqlite=_SLOW_MODE_SQLITE, postgres=_SLOW_MODE_POSTGRES)
+        self._now = pick(sqlite=(now,), postgres=())
 
     async def check(self, row: NewMessage) -> None:
-        """Raise if the room does not take `row` (stored a moment ago, in this
-        transaction, which the raise rolls back); claim its slow-mode send."""
+        """Raise if the room does not take `row` (stored in this transaction, which the
+        raise rolls back); claim its slow-mode send."""
         rules = await self._rules(row.room_id, row.sender_id)
         if rules is None:
             return  # the room or the sender is gone: the insert's foreign keys say so
@@ -182,9 +155,13 @@ class RoomRules:
         if rules.slowed:
             key = (row.room_id, row.sender_id)
             seconds = rules.slow_mode_seconds
-            if await self._conn.fetchrow(self._sql.claim, *key, seconds, *self._now) is None:
-                since = await self._conn.fetchval(self._sql.since_last, *key, *self._now)
-                raise slowed_down(row.room_id, seconds - float(since or 0))
+            if await self._conn.fetchrow(self._claim, *key, seconds, *self._now) is None:
+                since = await self._conn.fetchval(self._since_last, *key, *self._now)
+                wait = max(1, math.ceil(seconds - float(since or 0)))
+                raise RateLimited(
+                    f"slow mode: you may send again in room {row.room_id} in {wait} s",
+                    retry_after=wait,
+                )
 
     async def check_new(self, rows: list[NewMessage], added: list[Added]) -> None:
         """`check` each of `rows` that was stored (a resend answers its original)."""

@@ -1,18 +1,15 @@
-"""Rooms (`Rooms` role): room rows, membership, direct conversations, the directory of
-public rooms, a user's room list, notification levels, read markers, unread counts and
-who a mention may name.
+"""Rooms (`Rooms` role): rooms, membership, direct conversations, the public directory,
+notification levels, read markers and unread counts.
 
-Every request to a room first reads the room and the caller's membership
-(`room_for_member`); the batched reads (`rooms_for_members`, `rooms_of_users`,
-`chat.store.batched_point_reads`) answer many of those in one statement. A direct room
-is made once per pair: creators of one pair are serialised (SQLite's write lock, a
-PostgreSQL advisory lock on the pair) and look again before they insert.
+A direct room is made once per pair: creators of one pair are serialised (SQLite's write
+lock, a PostgreSQL advisory lock on the pair) and look again before they insert.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from typing import cast
 
 from chat.core.errors import RoomNameTaken
 from chat.core.records import PublicRoom, Room, RoomDetails
@@ -30,26 +27,21 @@ ROOM_SELECT = (
     f"SELECT {_ROOM_COLUMNS} FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id"
 )
 
-_BY_ID = f"{ROOM_SELECT} WHERE r.id = $1"
-
-_INSERT_ROOM = """
-INSERT INTO rooms (name, kind, is_private, creator_id, created_at)
-VALUES ($1, 'group', $2, $3, $4) RETURNING id
-"""
-
+ROOM_BY_ID = f"{ROOM_SELECT} WHERE r.id = $1"
+_INSERT_ROOM = (
+    "INSERT INTO rooms (name, kind, is_private, creator_id, created_at)"
+    " VALUES ($1, $2, $3, $4, $5) RETURNING id"
+)
 _INSERT_OWNER = (
     "INSERT INTO room_members (room_id, user_id, joined_at, role) VALUES ($1, $2, $3, 'owner')"
 )
-
 _ADD_MEMBER = (
     "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
     " ON CONFLICT DO NOTHING"
 )
-
 _IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2"
 
-#: A room ($1) and whether a user ($2) is a member of it, in one read: what every
-#: request to a room checks first (`Rooms.room_for_member`).
+#: A room ($1) and whether a user ($2) is a member of it, in one read.
 _ROOM_FOR_MEMBER = f"""
 SELECT {_ROOM_COLUMNS},
        EXISTS (SELECT 1 FROM room_members AS m WHERE m.room_id = r.id AND m.user_id = $2)
@@ -57,17 +49,15 @@ SELECT {_ROOM_COLUMNS},
 FROM rooms AS r LEFT JOIN direct_rooms AS d ON d.room_id = r.id WHERE r.id = $1
 """
 
-#: `_ROOM_FOR_MEMBER` for many pairs at once: {pairs} is a table of (room_id, user_id)
-#: rows named q, and {member} a join naming a column ``member`` of room_members' row for
-#: the pair (NULL: not a member), each engine's own. `asker` is the pair's user.
+#: `_ROOM_FOR_MEMBER` for many pairs: {pairs}, a table q of (room_id, user_id); {member},
+#: a join giving column ``member`` (NULL: not a member). `asker`: the pair's user.
 _ROOMS_FOR_MEMBERS = f"""
 SELECT q.user_id AS asker, {_ROOM_COLUMNS}, m.member IS NOT NULL AS is_member
 FROM {{pairs}} JOIN rooms AS r ON r.id = q.room_id
 LEFT JOIN direct_rooms AS d ON d.room_id = r.id {{member}}
 """
 
-#: SQLite: the pairs as a JSON array of [room_id, user_id] arrays ($1); membership, the
-#: primary key's row for the pair.
+#: SQLite: the pairs as a JSON array of [room_id, user_id] arrays ($1).
 _ROOMS_FOR_MEMBERS_SQLITE = _ROOMS_FOR_MEMBERS.format(
     pairs="(SELECT json_extract(value, '$[0]') AS room_id,"
     " json_extract(value, '$[1]') AS user_id FROM json_each($1)) AS q",
@@ -75,10 +65,9 @@ _ROOMS_FOR_MEMBERS_SQLITE = _ROOMS_FOR_MEMBERS.format(
     " ON m.room_id = q.room_id AND m.user_id = q.user_id",
 )
 
-#: PostgreSQL: the pairs as two arrays of one length, rooms ($1) and users ($2); the
-#: membership a probe of the primary key per pair. LATERAL, so that the planner cannot
-#: hash the whole of room_members for a handful of pairs: it did, for an EXISTS, on a
-#: table not yet analyzed (1-2 ms a batch, in bench/reconnect_storm.py).
+#: PostgreSQL: rooms ($1) and users ($2) as two arrays. LATERAL, so that the planner
+#: cannot hash the whole of room_members for a handful of pairs: it did, for an EXISTS,
+#: on a table not yet analyzed (1-2 ms a batch, in bench/reconnect_storm.py).
 _ROOMS_FOR_MEMBERS_POSTGRES = _ROOMS_FOR_MEMBERS.format(
     pairs="unnest($1::bigint[], $2::bigint[]) AS q (room_id, user_id)",
     member="LEFT JOIN LATERAL (SELECT 1 AS member FROM room_members"
@@ -94,15 +83,11 @@ def _pairs_as_arrays(pairs: Sequence[tuple[int, int]]) -> tuple[list[int], list[
     return [room for room, _ in pairs], [user for _, user in pairs]
 
 
-#: Each user's rooms, for many users at once (a list parameter, $1).
 _ROOMS_OF_USERS = (
     "SELECT user_id, room_id FROM room_members WHERE user_id IN ({users}) ORDER BY user_id, room_id"
 )
-
 _ROOMS_OF = "SELECT room_id FROM room_members WHERE user_id = $1 ORDER BY room_id"
 
-#: One page of a room's members by UID, with their names: a range of room_members'
-#: primary key (room_id, user_id).
 _ROOM_MEMBERS = """
 SELECT u.id, u.name, m.role FROM room_members AS m JOIN users AS u ON u.id = m.user_id
 WHERE m.room_id = $1 AND m.user_id > $2
@@ -110,9 +95,8 @@ ORDER BY m.user_id
 LIMIT $3
 """
 
-#: A user's ($1) rooms for their room list, in one query: the lobby ($2) first, then
-#: every room they are a member of, by id, each with its direct_rooms pair and the
-#: pair's names. (The CAST gives PostgreSQL the lobby's type in the UNION.)
+#: A user's ($1) rooms: the lobby ($2) first, then their memberships, by id. (The CAST
+#: gives PostgreSQL the lobby's type in the UNION.)
 _ROOM_DETAILS = f"""
 SELECT {_ROOM_COLUMNS}, lo.name AS low_name, hi.name AS high_name,
        n.level AS notification_level, mine.role
@@ -127,29 +111,18 @@ ORDER BY r.id <> $2, r.id
 """
 
 _FIND_DIRECT = f"{ROOM_SELECT} WHERE d.low_user_id = $1 AND d.high_user_id = $2"
-
 #: PostgreSQL: serialise the creators of one pair's room (until the transaction ends).
 _LOCK_PAIR = "SELECT pg_advisory_xact_lock(hashtextextended('direct:' || $1 || ':' || $2, 0))"
-
-_INSERT_DIRECT = """
-INSERT INTO rooms (name, kind, is_private, creator_id, created_at)
-VALUES (NULL, 'direct', true, $1, $2) RETURNING id
-"""
-
 _INSERT_PAIR = "INSERT INTO direct_rooms (room_id, low_user_id, high_user_id) VALUES ($1, $2, $3)"
-
 _ADD_PAIR = (
     "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $4), ($1, $3, $4)"
     " ON CONFLICT DO NOTHING"
 )
 
-#: Group rooms that are not private, with their member counts: the most members first,
-#: then the most recent message (rooms never written in last), then by name (case aside).
 #: Members first because they are what a crowd of throwaway rooms lacks: one user can
 #: post in their own rooms, but only other accounts can join them. The rooms come from
-#: the partial index rooms_public (sql/*/*_public_rooms.sql), whatever the number of
-#: direct conversations and private rooms; each count is a range of room_members'
-#: primary key and each latest message one probe of messages_by_room (room_id, id).
+#: the partial index rooms_public (sql/*/*_public_rooms.sql); each count is a range of
+#: room_members' primary key, each latest message one probe of messages_by_room.
 _PUBLIC_ROOMS = """
 SELECT r.id, r.name,
        (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
@@ -164,13 +137,10 @@ _SET_NOTIFICATION_LEVEL = """
 INSERT INTO notification_levels (user_id, room_id, level) VALUES ($1, $2, $3)
 ON CONFLICT (user_id, room_id) DO UPDATE SET level = excluded.level
 """
-
 _NOTIFICATION_LEVEL = "SELECT level FROM notification_levels WHERE user_id = $1 AND room_id = $2"
 
-#: Moving a user's ($1) read marker in a room ($2) forward to a message ($3) of that
-#: room, in one statement (safe when two connections mark at once: the upsert keeps the
-#: greater id). No row comes back when the message is not in the room. {greatest}: the
-#: engine's function for the greater of two values.
+#: Safe when two connections mark at once: the upsert keeps the greater id. No row comes
+#: back when message $3 is not in room $2.
 _MARK_READ = """
 INSERT INTO read_markers (user_id, room_id, message_id)
 SELECT $1, room_id, id FROM messages WHERE id = $3 AND room_id = $2
@@ -184,14 +154,10 @@ _MARK_READ_POSTGRES = _MARK_READ.format(greatest="greatest")
 #: The most messages `unread_counts` counts in one room: past it, "at least this many".
 UNREAD_CAP = 1000
 
-#: Each room of a user's ($1; the lobby $2 and their memberships) with the number of
-#: messages others sent there after the user's read marker and did not delete, and how
-#: many of those mention the user (by name, or @room), each at most `UNREAD_CAP` per
-#: room. One query: each unread count is a range scan of messages_by_room (room_id, id)
-#: from the marker on; the mentions by name a range of message_mentions' primary key
-#: (user, room, message), those of @room a range of the partial index
-#: messages_mentioning_room (a message with both counts once). {whole_room} is that
-#: index's condition, as each engine wrote it (an integer on SQLite).
+#: Each unread count is a range scan of messages_by_room from the marker on; the mentions
+#: by name a range of message_mentions' primary key, those of @room a range of the
+#: partial index messages_mentioning_room (a message with both counts once). {whole_room}
+#: is that index's condition, as each engine wrote it (an integer on SQLite).
 _UNREAD_COUNTS = f"""
 SELECT r.room_id,
        (SELECT count(*) FROM (
@@ -218,20 +184,16 @@ ORDER BY r.room_id
 _UNREAD_COUNTS_SQLITE = _UNREAD_COUNTS.format(whole_room="m.mentions_room <> 0")
 _UNREAD_COUNTS_POSTGRES = _UNREAD_COUNTS.format(whole_room="m.mentions_room")
 
+
 def room_from_row(row: Row | None, dialect: Dialect, prefix: str = "") -> Room | None:
     """From rooms LEFT JOIN direct_rooms (low_user_id, high_user_id); with `prefix`, from
     columns named ``<prefix>id``, ``<prefix>name``, ... (a room joined to something else)."""
     if row is None:
         return None
     low, high = row[prefix + "low_user_id"], row[prefix + "high_user_id"]
-    # Topic, slow mode and retention where the select has them (ROOM_SELECT); the stream's rooms
-    # leave them out (`Room` says why). keys(): `in` on a sqlite3.Row looks at values.
-    has_settings = "topic" in row.keys()  # noqa: SIM118
-    settings = (
-        (row["topic"], row["slow_mode_seconds"], row["retention_days"])
-        if has_settings
-        else ("", 0, None)
-    )
+    # Topic, slow mode and retention where the select has them (ROOM_SELECT); the stream's
+    # rooms leave them out (`Room` says why). keys(): `in` on a sqlite3.Row looks at values.
+    settings = "topic" in row.keys()  # noqa: SIM118
     return Room(
         id=row[prefix + "id"],
         name=row[prefix + "name"],
@@ -240,49 +202,24 @@ def room_from_row(row: Row | None, dialect: Dialect, prefix: str = "") -> Room |
         creator_id=row[prefix + "creator_id"],
         created_at=dialect.moment(row[prefix + "created_at"]),
         pair=None if low is None else (low, high),
-        topic=settings[0],
-        slow_mode_seconds=settings[1],
-        retention_days=settings[2],
+        topic=row["topic"] if settings else "",
+        slow_mode_seconds=row["slow_mode_seconds"] if settings else 0,
+        retention_days=row["retention_days"] if settings else None,
     )
 
 
-def _room(row: Row | None, dialect: Dialect) -> Room:
+def stored_room(row: Row | None, dialect: Dialect) -> Room:
     """A room that must be there (read in the transaction that made or changed it)."""
     room = room_from_row(row, dialect)
     assert room is not None
     return room
 
 
-def _rooms_for_members(
-    rows: Iterable[Row], dialect: Dialect
-) -> dict[tuple[int, int], tuple[Room, bool]]:
-    found: dict[tuple[int, int], tuple[Room, bool]] = {}
-    for row in rows:
-        room = _room(row, dialect)  # an inner join: every row has its room
-        found[(room.id, row["asker"])] = (room, bool(row["is_member"]))
-    return found
-
-
-def _rooms_by_user(rows: Iterable[Row]) -> dict[int, list[int]]:
-    """(user_id, room_id) rows, ordered by both, as each user's list of rooms."""
-    rooms: dict[int, list[int]] = {}
-    for row in rows:
-        rooms.setdefault(row["user_id"], []).append(row["room_id"])
-    return rooms
-
-
-def _room_details(row: Row, dialect: Dialect) -> RoomDetails:
-    room = _room(row, dialect)
-    names = None if room.pair is None else (row["low_name"], row["high_name"])
-    return RoomDetails(room, names, row["notification_level"], row["role"])
-
-
 async def _create_room(conn: Connection, name: str, is_private: bool, creator_id: int) -> Room:
-    """The room, its creator its owner (one writing transaction)."""
     now = conn.dialect.now()
-    room_id = await conn.fetchval(_INSERT_ROOM, name, is_private, creator_id, now)
+    room_id = await conn.fetchval(_INSERT_ROOM, name, "group", is_private, creator_id, now)
     await conn.execute(_INSERT_OWNER, room_id, creator_id, now)
-    return _room(await conn.fetchrow(_BY_ID, room_id), conn.dialect)
+    return stored_room(await conn.fetchrow(ROOM_BY_ID, room_id), conn.dialect)
 
 
 async def _direct_room(
@@ -305,10 +242,10 @@ async def _direct_room(
         if room is not None:
             return room
         now = dialect.now()
-        room_id = await conn.fetchval(_INSERT_DIRECT, creator_id, now)
+        room_id = await conn.fetchval(_INSERT_ROOM, None, "direct", True, creator_id, now)
         await conn.execute(_INSERT_PAIR, room_id, low, high)
         await conn.execute(_ADD_PAIR, room_id, low, high, now)
-        return _room(await conn.fetchrow(_FIND_DIRECT, low, high), dialect)
+        return stored_room(await conn.fetchrow(_FIND_DIRECT, low, high), dialect)
 
 
 class StoredRooms(StoreBase):
@@ -323,7 +260,7 @@ class StoredRooms(StoreBase):
             raise
 
     async def room_by_id(self, room_id: int) -> Room | None:
-        return room_from_row(await self.db.fetchrow(_BY_ID, room_id), self.dialect)
+        return room_from_row(await self.db.fetchrow(ROOM_BY_ID, room_id), self.dialect)
 
     async def add_member(self, room_id: int, user_id: int) -> None:
         await self.db.execute(_ADD_MEMBER, room_id, user_id, self.dialect.now())
@@ -339,16 +276,23 @@ class StoredRooms(StoreBase):
         self, pairs: Sequence[tuple[int, int]]
     ) -> dict[tuple[int, int], tuple[Room, bool]]:
         # One statement on both engines (a hot path: every `enter` of a reconnect storm).
-        dialect = self.dialect
-        sql, encode = dialect.pick(
+        sql, encode = self.dialect.pick(
             sqlite=(_ROOMS_FOR_MEMBERS_SQLITE, _pairs_as_json),
             postgres=(_ROOMS_FOR_MEMBERS_POSTGRES, _pairs_as_arrays),
         )
-        return _rooms_for_members(await self.db.fetch(sql, *encode(pairs)), dialect)
+        rows = await self.db.fetch(sql, *encode(pairs))
+        # An inner join: every row has its room.
+        return {
+            (row["id"], row["asker"]): (stored_room(row, self.dialect), bool(row["is_member"]))
+            for row in rows
+        }
 
     async def rooms_of_users(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
         sql = _ROOMS_OF_USERS.format(users=self.dialect.values(1))
-        return _rooms_by_user(await self.db.fetch(sql, self.dialect.list_param(user_ids)))
+        rooms: dict[int, list[int]] = {}
+        for row in await self.db.fetch(sql, self.dialect.list_param(user_ids)):
+            rooms.setdefault(row["user_id"], []).append(row["room_id"])
+        return rooms
 
     async def rooms_of(self, user_id: int) -> list[int]:
         return [row["room_id"] for row in await self.db.fetch(_ROOMS_OF, user_id)]
@@ -360,8 +304,12 @@ class StoredRooms(StoreBase):
         return [(row[0], row[1], row[2]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
-        rows = await self.db.fetch(_ROOM_DETAILS, user_id, lobby_id)
-        return [_room_details(row, self.dialect) for row in rows]
+        details = []
+        for row in await self.db.fetch(_ROOM_DETAILS, user_id, lobby_id):
+            room = stored_room(row, self.dialect)
+            names = None if room.pair is None else (row["low_name"], row["high_name"])
+            details.append(RoomDetails(room, names, row["notification_level"], row["role"]))
+        return details
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
@@ -371,8 +319,6 @@ class StoredRooms(StoreBase):
         rows = await self.db.fetch(_PUBLIC_ROOMS, limit)
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
-    # --- notification levels ---
-
     async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:
         await self.db.execute(_SET_NOTIFICATION_LEVEL, user_id, room_id, level)
 
@@ -380,12 +326,9 @@ class StoredRooms(StoreBase):
         level = await self.db.fetchval(_NOTIFICATION_LEVEL, user_id, room_id)
         return None if level is None else str(level)
 
-    # --- read markers ---
-
     async def mark_read(self, user_id: int, room_id: int, message_id: int) -> int | None:
         sql = self.dialect.pick(sqlite=_MARK_READ_SQLITE, postgres=_MARK_READ_POSTGRES)
-        marker: int | None = await self.db.fetchval(sql, user_id, room_id, message_id)
-        return marker
+        return cast("int | None", await self.db.fetchval(sql, user_id, room_id, message_id))
 
     async def unread_counts(self, user_id: int, lobby_id: int) -> list[tuple[int, int, int]]:
         sql = self.dialect.pick(sqlite=_UNREAD_COUNTS_SQLITE, postgres=_UNREAD_COUNTS_POSTGRES)
