@@ -1,14 +1,14 @@
 """Changes to messages (edits, deletions, reactions): the `Changes` role, and how rows
 become `Change`, `Reaction` and `Version` records.
 
-A change is written in one transaction that first takes the positions lock, then reads
-the message, lets the caller's check refuse (`Check`), writes the change row with the
-next position, and brings the message row up to date. So changes are serialised with
-each other and with message inserts, and their positions commit in order. PostgreSQL:
-``chat_lock_positions()`` (sql/postgres/0012_message_changes.sql), and the change's
-position is its row's default, from the messages' id sequence; SQLite: its one writer,
-and the position is the messages' AUTOINCREMENT counter moved on by one (sql/sqlite/0011),
-so the next message id is above it too.
+A change is one transaction: take the positions lock, read the message, let the caller's
+`Check` refuse, write the change row at the next position, bring the message row up to
+date. So changes are serialised with each other and with message inserts, and their
+positions commit in order. PostgreSQL: ``chat_lock_positions()``
+(sql/postgres/0012_message_changes.sql), and the position is the change row's default,
+from the messages' id sequence; SQLite: its one writer, and the position is the
+messages' AUTOINCREMENT counter moved on by one (sql/sqlite/0011), so the next message
+id is above it too.
 """
 
 from __future__ import annotations
@@ -46,30 +46,16 @@ MAX_REACTION_UIDS = 100
 
 EDITED, DELETED, REACTIONS = "edited", "deleted", "reactions"
 
-_CHANGE_COLUMNS = "seq, room_id, message_id, kind, body, reactions, created_at, mentions"
-
-#: Every room's changes with $1 < position < $2, at most $3, with their rooms
-#: (`Messages.committed_after` reads these beside the messages).
-CHANGES_AFTER = f"""
-SELECT {", ".join(f"c.{c}" for c in _CHANGE_COLUMNS.split(", "))},
-       r.name AS room_name, r.kind AS room_kind, r.is_private AS room_is_private,
-       r.creator_id AS room_creator_id, r.created_at AS room_created_at,
-       d.low_user_id AS room_low_user_id, d.high_user_id AS room_high_user_id
-FROM message_changes AS c
-JOIN rooms AS r ON r.id = c.room_id
-LEFT JOIN direct_rooms AS d ON d.room_id = c.room_id
-WHERE c.seq > $1 AND c.seq < $2
-ORDER BY c.seq
-LIMIT $3
-"""
+#: What `change_from_row` reads, from ``message_changes AS c``.
+CHANGE_COLUMNS = (
+    "c.seq, c.room_id, c.message_id, c.kind, c.body, c.reactions, c.created_at, c.mentions"
+)
 
 #: One room's changes with $2 < seq < $3, newest first, at most $4 (what a resume sends).
-_ROOM_CHANGES = f"""
-SELECT {_CHANGE_COLUMNS} FROM message_changes
-WHERE room_id = $1 AND seq > $2 AND seq < $3
-ORDER BY seq DESC
-LIMIT $4
-"""
+_ROOM_CHANGES = (
+    f"SELECT {CHANGE_COLUMNS} FROM message_changes AS c"
+    " WHERE c.room_id = $1 AND c.seq > $2 AND c.seq < $3 ORDER BY c.seq DESC LIMIT $4"
+)
 
 #: A message's reaction state: each emoji in the order it was first used, with its count
 #: and its first `MAX_REACTION_UIDS` users in the order they reacted.
@@ -86,11 +72,10 @@ ORDER BY first_at, emoji, k
 """
 
 #: How many different emoji message $1 has, and whether one of them is $2.
-_EMOJI_COUNT = """
-SELECT count(DISTINCT emoji) AS distinct_emoji,
-       count(*) FILTER (WHERE emoji = $2) AS this_emoji
-FROM message_reactions WHERE message_id = $1
-"""
+_EMOJI_COUNT = (
+    "SELECT count(DISTINCT emoji) AS distinct_emoji, count(*) FILTER (WHERE emoji = $2)"
+    " AS this_emoji FROM message_reactions WHERE message_id = $1"
+)
 
 _TAKE_REACTION = (
     "DELETE FROM message_reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3"
@@ -108,8 +93,7 @@ _ORIGINAL_VERSION = (
     " FROM messages WHERE id = $1 AND room_id = $2"
 )
 
-#: An edit: the message's new text ($1), when it was edited ($2), and its original text
-#: kept (the first edit keeps it).
+#: An edit ($1 the new text, $2 when); the first edit keeps the original text.
 _EDIT_MESSAGE = (
     "UPDATE messages SET original_body = coalesce(original_body, body), body = $1,"
     " edited_at = $2 WHERE id = $3"
@@ -122,7 +106,6 @@ TOMBSTONE_SQL = (
     " deleted_at = $1 WHERE id = $2"
 )
 
-#: A reaction change: the message's reaction state ($1) as it now is.
 _SET_REACTIONS = "UPDATE messages SET reactions = $1 WHERE id = $2"
 
 #: Deleting a message erases its reactions, and its earlier changes (an edit row holds a
@@ -146,18 +129,15 @@ _ADD_REACTION = (
 class _Writing:
     """How one engine serialises and numbers a change."""
 
-    #: Run first, before the message is read: the positions lock (None: the writing
-    #: transaction's lock is all there is).
+    #: Run before the message is read (None: the writing transaction's lock is all).
     lock_positions: str | None
     #: Locks user $1 as the change's rows referring to them will (None: no row locks).
     lock_user: str | None
     #: The message ($1) in the room ($2), as the change reads it.
     message: str
-    #: Moves the positions on by one and returns the change's (None: the change row's
-    #: default takes it).
+    #: Moves the positions on by one and returns the change's (None: the row's default).
     next_position: str | None
-    #: `_INSERT_CHANGE`, then `_ADD_REACTION`; with `stamps`, the time is their last
-    #: parameter (else their rows' default: the database's clock).
+    #: With `stamps`, the time is these two's last parameter (else the database's clock).
     insert_change: str
     add_reaction: str
     stamps: bool
@@ -186,8 +166,7 @@ _POSTGRES = _Writing(
 
 
 def reactions_from_rows(rows: Sequence[Row]) -> tuple[Reaction, ...]:
-    """`_REACTION_STATE` rows (emoji, user_id, n; grouped by emoji, in order) as the
-    reaction state."""
+    """`_REACTION_STATE`'s rows as the reaction state."""
     state: list[Reaction] = []
     for row in rows:
         if state and state[-1].emoji == row["emoji"]:
@@ -214,29 +193,17 @@ def change_from_row(row: Row, dialect: Dialect) -> Change:
     )
 
 
-def _refuse_another_emoji(counts: Row, message_id: int, max_emoji: int) -> None:
-    """Raise `InvalidInput` if `_EMOJI_COUNT`'s row says the emoji would be one more
-    than the `max_emoji` different ones the message may have."""
-    if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
-        raise InvalidInput(
-            f"message {message_id} already has {max_emoji} different reactions:"
-            " react with one of them"
-        )
-
-
 async def _checked(
     conn: Connection, room_id: int, message_id: int, check: Check, *, actor_id: int | None = None
 ) -> Message:
-    """The message, read after taking the positions lock (so no other change or insert
-    is under way: what the check sees stays true until the commit), if the check
-    accepts it.
+    """The message, read under the positions lock (what the check sees stays true until
+    the commit), if the check accepts it.
 
-    PostgreSQL: the users the change's rows will refer to (the message's sender;
-    `actor_id`, the user a reaction row names) are locked first, before any row is
-    written. Deleting a user locks them FOR UPDATE and then deletes their messages: had
-    we written a row of that message first, each would wait for the other (PostgreSQL's
-    deadlock error). This way the change waits for the deletion, then finds the message
-    gone."""
+    PostgreSQL: the users the change's rows will refer to (the sender; `actor_id`, whom a
+    reaction row names) are locked before any row is written. Deleting a user locks them
+    FOR UPDATE and then deletes their messages: had we written a row of that message
+    first, each would wait for the other (a deadlock). This way the change waits for the
+    deletion, then finds the message gone."""
     writing = conn.dialect.pick(sqlite=_SQLITE, postgres=_POSTGRES)
     if writing.lock_positions is not None:
         await conn.execute(writing.lock_positions)
@@ -258,7 +225,6 @@ async def _record(
     reactions: str | None = None,
     mentions: str | None = None,
 ) -> Row:
-    """Write the change row at the next position; returns it."""
     writing = conn.dialect.pick(sqlite=_SQLITE, postgres=_POSTGRES)
     values: tuple[object, ...] = (message.room_id, message.id, kind, body, reactions, mentions)
     if writing.next_position is not None:
@@ -319,7 +285,11 @@ async def _react(
     if add:
         counts = await conn.fetchrow(_EMOJI_COUNT, message_id, emoji)
         assert counts is not None  # an aggregate: always one row
-        _refuse_another_emoji(counts, message_id, max_emoji)
+        if not counts["this_emoji"] and counts["distinct_emoji"] >= max_emoji:
+            raise InvalidInput(
+                f"message {message_id} already has {max_emoji} different reactions:"
+                " react with one of them"
+            )
         writing = conn.dialect.pick(sqlite=_SQLITE, postgres=_POSTGRES)
         now = (conn.dialect.now(),) if writing.stamps else ()
         written = await conn.execute(writing.add_reaction, message_id, emoji, user_id, *now)
@@ -339,7 +309,7 @@ async def _message_in_room(conn: Connection, room_id: int, message_id: int) -> M
 
 
 async def _versions(conn: Connection, room_id: int, message_id: int) -> list[Version] | None:
-    """The message's versions: one read, so the message and its edits are of one moment."""
+    # One read, so the message and its edits are of one moment.
     async with conn.transaction(readonly=True):
         original = await conn.fetchrow(_ORIGINAL_VERSION, message_id, room_id)
         edits = await conn.fetch(_EDITS, message_id)

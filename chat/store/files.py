@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from chat.core.errors import InvalidInput
-from chat.core.records import Change, FileRef, Message, Room, StoredFile
+from chat.core.records import FileRef, Message, StoredFile
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
@@ -112,24 +112,8 @@ LIMIT $2
 
 _DELETE_FILE = "DELETE FROM files WHERE id = $1"
 
-#: Which of some file ids have a record (the collector's sweep of the storage).
+#: Which of some file ids have a record (the collector's sweep).
 _KNOWN_FILES = "SELECT id FROM files WHERE id IN ({ids})"
-
-
-def _file_values(file: StoredFile, created_at: object) -> tuple[object, ...]:
-    """`_INSERT`'s values for `file` (`created_at` as the engine keeps times)."""
-    return (
-        file.id,
-        file.uploader_id,
-        file.name,
-        file.size,
-        file.content_type,
-        file.sha256,
-        file.width,
-        file.height,
-        file.thumbnail_type,
-        created_at,
-    )
 
 
 def ids_with_files(rows: Iterable[Row]) -> list[int]:
@@ -138,24 +122,9 @@ def ids_with_files(rows: Iterable[Row]) -> list[int]:
 
 
 def with_files(messages: list[Message], files: dict[int, tuple[FileRef, ...]]) -> list[Message]:
-    """`messages` with their files filled in."""
     if not files:
         return messages
     return [replace(m, files=files[m.id]) if m.id in files else m for m in messages]
-
-
-def with_files_committed(
-    items: list[tuple[Message | Change, Room]], files: dict[int, tuple[FileRef, ...]]
-) -> list[tuple[Message | Change, Room]]:
-    """`committed_after`'s items with their messages' files filled in."""
-    if not files:
-        return items
-    return [
-        (replace(item, files=files[item.id]), room)
-        if isinstance(item, Message) and item.id in files
-        else (item, room)
-        for item, room in items
-    ]
 
 
 def file_from_row(row: Row, dialect: Dialect) -> StoredFile:
@@ -174,26 +143,20 @@ def file_from_row(row: Row, dialect: Dialect) -> StoredFile:
     )
 
 
-def _files_by_message(rows: Iterable[Row]) -> dict[int, tuple[FileRef, ...]]:
-    """`_FILES_OF_MESSAGES`'s rows, as each message's files in order."""
-    found: dict[int, list[FileRef]] = {}
-    for row in rows:
-        found.setdefault(row["message_id"], []).append(file_ref(row))
-    return {message_id: tuple(files) for message_id, files in found.items()}
-
-
 async def files_of_messages(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[FileRef, ...]]:
-    """The files of the messages `ids` (one query), for the message reads."""
+    """The files of the messages `ids` (one query), each message's in order."""
     if not ids:
         return {}
     dialect = conn.dialect
     sql = _FILES_OF_MESSAGES.format(ids=dialect.values(1))
-    return _files_by_message(await conn.fetch(sql, dialect.list_param(ids)))
+    found: dict[int, list[FileRef]] = {}
+    for row in await conn.fetch(sql, dialect.list_param(ids)):
+        found.setdefault(row["message_id"], []).append(file_ref(row))
+    return {message_id: tuple(files) for message_id, files in found.items()}
 
 
 async def messages_with_files(conn: Connection, rows: Sequence[Row]) -> list[Message]:
-    """Message rows (`MESSAGE_COLUMNS`) as messages, with the files of those that carry
-    some: one more query, and only when one does."""
+    """With the files of those that carry some: one more query, only when one does."""
     files = await files_of_messages(conn, ids_with_files(rows))
     return with_files([message_from_row(row, conn.dialect) for row in rows], files)
 
@@ -201,9 +164,9 @@ async def messages_with_files(conn: Connection, rows: Sequence[Row]) -> list[Mes
 async def attach_files(
     conn: Connection, message_id: int, sender_id: int, files: Sequence[str]
 ) -> tuple[FileRef, ...]:
-    """Attach `files` to a new message, in the inserting transaction. Raises
-    `InvalidInput` (the caller's transaction rolls back) if one of them is not the
-    sender's unattached file any more (collected, or taken by another message)."""
+    """In the inserting transaction. Raises `InvalidInput` (the transaction rolls back)
+    if one of `files` is not the sender's unattached file any more (collected, or taken
+    by another message)."""
     now = conn.dialect.now()
     refs = []
     for position, file_id in enumerate(files):
@@ -217,10 +180,22 @@ async def attach_files(
 
 
 class StoredFiles(StoreBase):
-    """`Files`: uploaded files' records."""
+    """`Files`."""
 
     async def add_file(self, file: StoredFile) -> None:
-        await self.db.execute(_INSERT, *_file_values(file, self.dialect.timestamp(file.created_at)))
+        await self.db.execute(
+            _INSERT,
+            file.id,
+            file.uploader_id,
+            file.name,
+            file.size,
+            file.content_type,
+            file.sha256,
+            file.width,
+            file.height,
+            file.thumbnail_type,
+            self.dialect.timestamp(file.created_at),
+        )
 
     async def readable_file(self, file_id: str, user_id: int, *, admin: bool) -> StoredFile | None:
         row = await self.db.fetchrow(_READABLE, file_id, user_id, admin)

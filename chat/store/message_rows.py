@@ -1,10 +1,9 @@
 """What a stored message is, as rows: the columns a `Message` is read from and a
 `NewMessage` inserted with, and the JSON its reactions are kept in.
 
-A module of its own, below every reader of messages: `chat.store.files`
-(`messages_with_files`), `chat.store.changes`, `chat.store.message_batches` and
-`chat.store.messages` all read message rows, and the last two also call the first two,
-so the rows cannot live with the operations without an import cycle.
+A module of its own, below every reader of messages (`chat.store.files`, `.changes`,
+`.message_batches`, `.messages`): some of them import others, so the rows cannot live
+with the operations without an import cycle.
 """
 
 from __future__ import annotations
@@ -22,24 +21,15 @@ from chat.store.mentions import uids_from_json, uids_to_json
 #: The columns of the messages table a `Message` is read from (`message_from_row`), and
 #: `file_count` (whether it has files to look up).
 STORED_COLUMNS = (
-    "id",
-    "room_id",
-    "sender_id",
-    "body",
-    "created_at",
-    "client_msg_id",
-    "reply_to",
-    "edited_at",
-    "deleted_at",
-    "reactions",
-    "mentions",
-    "mentions_room",
-    "file_count",
+    "id, room_id, sender_id, body, created_at, client_msg_id, reply_to, edited_at,"
+    " deleted_at, reactions, mentions, mentions_room, file_count"
 )
 
 #: `STORED_COLUMNS` and the sender's name, from `messages AS m JOIN users AS u ON u.id =
 #: m.sender_id`: every select of messages uses these.
-MESSAGE_COLUMNS = "u.name AS sender_name, " + ", ".join(f"m.{c}" for c in STORED_COLUMNS)
+MESSAGE_COLUMNS = "u.name AS sender_name, " + ", ".join(
+    f"m.{c}" for c in STORED_COLUMNS.split(", ")
+)
 
 #: Messages with their senders: add a WHERE.
 MESSAGE_SELECT = (
@@ -49,8 +39,8 @@ MESSAGE_SELECT = (
 
 @dataclass(frozen=True, slots=True)
 class Inserted:
-    """A column a new message is inserted with: its name, its PostgreSQL type (the batch
-    travels as one array per column), and its value for a row."""
+    """A column a new message is inserted with: its PostgreSQL type (the batch travels
+    as one array per column), and its value for a row."""
 
     column: str
     pg_type: str
@@ -69,13 +59,7 @@ INSERTED = (
     Inserted("mentions_room", "boolean", lambda row: row.outgoing.mentions_room),
 )
 
-#: The inserted columns' names, in `INSERTED`'s order.
 INSERTED_COLUMNS = ", ".join(inserted.column for inserted in INSERTED)
-
-
-def inserted_values(row: NewMessage) -> tuple[object, ...]:
-    """`row`'s values for `INSERTED_COLUMNS`."""
-    return tuple(inserted.value(row) for inserted in INSERTED)
 
 
 def reactions_to_json(reactions: Sequence[Reaction]) -> str | None:
@@ -98,8 +82,8 @@ def reactions_from_json(text: str | None) -> tuple[Reaction, ...]:
 
 
 def message_from_row(row: Row, dialect: Dialect) -> Message:
-    """From messages JOIN users (`MESSAGE_COLUMNS`: the sender's current name as
-    sender_name); without its files (`chat.store.files.messages_with_files`)."""
+    """From `MESSAGE_COLUMNS` (the sender's current name); without its files
+    (`chat.store.files.messages_with_files`)."""
     return Message(
         id=row["id"],
         room_id=row["room_id"],

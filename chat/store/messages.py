@@ -1,31 +1,26 @@
 """Messages: the `Messages` role (storing batches, reading every room's messages and
-changes in position order, how an instance catches up) and the `History` role (a room's
-pages of messages).
+changes in position order) and the `History` role (a room's pages of messages).
 
-The hot paths, each one crossing (one thread hop on SQLite, one trip through the bridge
-on PostgreSQL): `add_messages` (the writer commits a whole batch per transaction;
-the strategies are chat.store.message_batches'), `messages_before` and `messages_after`
-(a page and its files), `committed_after` (messages and changes read at one moment: a
-repeatable-read snapshot on PostgreSQL, one read transaction on SQLite).
+The hot paths cross once each (one thread hop on SQLite, one trip through the bridge on
+PostgreSQL): `add_messages` (a whole batch per transaction, chat.store.message_batches),
+`messages_before` and `messages_after` (a page and its files), `committed_after`
+(messages and changes read in one snapshot: repeatable read on PostgreSQL, one read
+transaction on SQLite).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.store.base import StoreBase
-from chat.store.changes import CHANGES_AFTER, change_from_row
+from chat.store.changes import CHANGE_COLUMNS, change_from_row
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.dialect import Dialect
-from chat.store.files import (
-    files_of_messages,
-    ids_with_files,
-    messages_with_files,
-    with_files_committed,
-)
+from chat.store.files import files_of_messages, ids_with_files, messages_with_files
 from chat.store.measuring import observed
 from chat.store.message_batches import insert_arrays, insert_rows
 from chat.store.message_rows import MESSAGE_COLUMNS, MESSAGE_SELECT, message_from_row
@@ -38,30 +33,37 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Every room's messages with $1 < id < $2, at most $3, with their rooms.
-_COMMITTED_AFTER = f"""
-SELECT {MESSAGE_COLUMNS}, r.name AS room_name, r.kind AS room_kind,
+#: Every room's rows of {source} with $1 < {t}.{position} < $2, at most $3, each with its
+#: room (`room_from_row`'s "room_" columns).
+_STREAM = """
+SELECT {columns}, r.name AS room_name, r.kind AS room_kind,
        r.is_private AS room_is_private, r.creator_id AS room_creator_id,
        r.created_at AS room_created_at, d.low_user_id AS room_low_user_id,
        d.high_user_id AS room_high_user_id
-FROM messages AS m
-JOIN users AS u ON u.id = m.sender_id
-JOIN rooms AS r ON r.id = m.room_id
-LEFT JOIN direct_rooms AS d ON d.room_id = m.room_id
-WHERE m.id > $1 AND m.id < $2
-ORDER BY m.id
+FROM {source}
+JOIN rooms AS r ON r.id = {t}.room_id
+LEFT JOIN direct_rooms AS d ON d.room_id = {t}.room_id
+WHERE {t}.{position} > $1 AND {t}.{position} < $2
+ORDER BY {t}.{position}
 LIMIT $3
 """
+_COMMITTED_AFTER = _STREAM.format(
+    columns=MESSAGE_COLUMNS,
+    source="messages AS m\nJOIN users AS u ON u.id = m.sender_id",
+    t="m",
+    position="id",
+)
+_CHANGES_AFTER = _STREAM.format(
+    columns=CHANGE_COLUMNS, source="message_changes AS c", t="c", position="seq"
+)
 
-#: The newest position is the greater of these two: the highest message id, and the
-#: highest change position (0 when none).
+#: The newest position: the greater of the highest message id and change position.
 _LAST_POSITION = (
     "SELECT coalesce((SELECT max(id) FROM messages), 0),"
     " coalesce((SELECT max(seq) FROM message_changes), 0)"
 )
 
-#: Whether message $2 is one of room $1's, and not deleted (a reply's target must be):
-#: one probe of the primary key.
+#: Whether message $2 is one of room $1's, and not deleted: one probe of the primary key.
 _IS_MESSAGE_OF_ROOM = "SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND deleted_at IS NULL"
 
 #: A page of room $1's messages with $3 < id < $2, newest first, at most $4 ({live}:
@@ -73,8 +75,7 @@ _MESSAGES_BEFORE = (
 _PAGE = _MESSAGES_BEFORE.format(live="")
 _LIVE_PAGE = _MESSAGES_BEFORE.format(live=" AND m.deleted_at IS NULL")
 
-#: A page of room $1's messages newer than message $2: the oldest $3 of them, by id
-#: (answered newest first).
+#: The oldest $3 of room $1's messages newer than message $2.
 _MESSAGES_AFTER = f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
 
 
@@ -99,8 +100,8 @@ async def _add_messages(
 
 
 async def _notify(conn: Connection, notifications: list[tuple[str, str]]) -> None:
-    """Send `notifications`, best effort: the messages are committed whatever happens
-    here, and the other instances read from the table what does not reach them."""
+    """Best effort: the messages are committed whatever happens here, and the other
+    instances read from the table what does not reach them."""
     for channel, payload in notifications:
         try:
             await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
@@ -109,11 +110,10 @@ async def _notify(conn: Connection, notifications: list[tuple[str, str]]) -> Non
             return
 
 
-def _committed_from_rows(
+def _with_rooms(
     rows: Sequence[Row], dialect: Dialect, item_of: Callable[[Row, Dialect], T]
 ) -> list[tuple[T, Room]]:
-    """`_COMMITTED_AFTER` (or `CHANGES_AFTER`) rows as (item, room) pairs, each item made
-    by `item_of`; one `Room` per room."""
+    """`_STREAM` rows as (item, room) pairs; one `Room` per room."""
     rooms: dict[int, Room] = {}
     pairs = []
     for row in rows:
@@ -126,20 +126,6 @@ def _committed_from_rows(
     return pairs
 
 
-def _in_position_order(
-    messages: Sequence[tuple[Message, Room]],
-    changes: Sequence[tuple[Change, Room]],
-    limit: int,
-) -> list[tuple[Message | Change, Room]]:
-    """The first `limit` of two lists read with the same bounds and limit, each in
-    position order, as one list in position order: what comes after the `limit`-th item
-    of the merge is past the end of one list or the other, so nothing is skipped."""
-    merged: list[tuple[Message | Change, Room]] = [*messages, *changes]
-    if changes:
-        merged.sort(key=lambda pair: pair[0].position)
-    return merged[:limit]
-
-
 async def _committed_after(
     conn: Connection, after: int, before: int, limit: int
 ) -> list[tuple[Message | Change, Room]]:
@@ -147,21 +133,28 @@ async def _committed_after(
     # reads could otherwise be seen one without the other.
     async with conn.transaction(readonly=True):
         messages = await conn.fetch(_COMMITTED_AFTER, after, before, limit)
-        changes = await conn.fetch(CHANGES_AFTER, after, before, limit)
+        changes = await conn.fetch(_CHANGES_AFTER, after, before, limit)
         files = await files_of_messages(conn, ids_with_files(messages))
-    dialect = conn.dialect
-    return with_files_committed(
-        _in_position_order(
-            _committed_from_rows(messages, dialect, message_from_row),
-            _committed_from_rows(changes, dialect, change_from_row),
-            limit,
-        ),
-        files,
-    )
+    # Both lists are read with the same bounds and limit, each in position order: what
+    # comes after the merge's `limit`-th item is past the end of one list or the other,
+    # so nothing is skipped.
+    merged: list[tuple[Message | Change, Room]] = [
+        *_with_rooms(messages, conn.dialect, message_from_row),
+        *_with_rooms(changes, conn.dialect, change_from_row),
+    ]
+    if changes:
+        merged.sort(key=lambda pair: pair[0].position)
+    if not files:
+        return merged[:limit]
+    return [
+        (replace(item, files=files[item.id]), room)
+        if isinstance(item, Message) and item.id in files
+        else (item, room)
+        for item, room in merged[:limit]
+    ]
 
 
 async def _page(conn: Connection, sql: str, *args: object) -> list[Message]:
-    """The messages `sql` selects, with their files."""
     return await messages_with_files(conn, await conn.fetch(sql, *args))
 
 
@@ -208,7 +201,6 @@ class StoredMessages(StoreBase):
         skip_deleted: bool = False,
     ) -> list[Message]:
         sql = _LIVE_PAGE if skip_deleted else _PAGE
-        # No `before_id` means "from the newest": every id is below the largest bigint.
         below = NO_UPPER_BOUND if before_id is None else before_id
         with observed(self.history_seconds):
             return await self.db.run(_page, sql, room_id, below, after_id, limit)

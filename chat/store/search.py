@@ -1,19 +1,17 @@
 """Full-text search of messages (sql/sqlite/0017_search.sql, sql/postgres/0018_search.sql):
-the `Search` role. Each engine finds candidates with its own trigram index (FTS5's;
-a GIN index of rooms and pg_trgm's); the rest is shared: the rooms the user may read now
-(read at query time, so leaving a room takes effect at once), present text only, newest
-first, in ranges of ids ("windows"), each read with a LIMIT of what the page lacks. Words
-reach the database only as bound values (an FTS5 string, a LIKE pattern, escaped); those
-under three characters (no trigram) are checked on the rows found.
+the `Search` role. Each engine finds candidates with its own trigram index (FTS5's; a GIN
+index of rooms and pg_trgm's); shared: the rooms the user may read now (read at query
+time, so leaving a room takes effect at once), present text only, newest first, in
+ranges of ids ("windows"), each read with a LIMIT of what the page lacks. Words reach
+the database only as bound values; those under three characters (no trigram) are
+checked on the rows found.
 
-SQLite indexes new messages in batches (`index_new_messages`: one statement per batch,
-so FTS5 writes one segment, not one per message). A search reads the messages above
-`indexed_up_to` directly, then the rest through the index, newest rowid first, checking
-the other conditions on each row: a common word costs a page's worth of rows.
+SQLite indexes new messages in batches (`index_new_messages`: one FTS5 segment per
+batch). A search reads the messages above `indexed_up_to` directly, then the rest
+through the index, newest rowid first: a common word costs a page's worth of rows.
 
-PostgreSQL: a GIN index yields its matches in no order ("the newest 20" of a common word
-would mean fetching all of them), and walking the newest ids reads every room's rows
-until 20 match, without bound (bench/search.py: 170-350 ms either way on a million
+PostgreSQL: a GIN index yields its matches in no order, and walking the newest ids reads
+rows until 20 match, without bound (bench/search.py: 170-350 ms either way on a million
 messages). So windows start at `FIRST_WINDOW` ids and widen `WIDEN` times each; the
 planner may walk the first ones (a common word fills its page there), and wider ones
 are read by bitmap scans only, so no walk is longer than `WALKED_WINDOW` ids.
@@ -29,7 +27,7 @@ from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.dialect import Dialect
 from chat.store.files import messages_with_files
-from chat.store.message_rows import MESSAGE_COLUMNS
+from chat.store.message_rows import MESSAGE_SELECT
 
 #: PostgreSQL: the ids of the newest window, and how much wider each next one is.
 FIRST_WINDOW = 50_000
@@ -37,9 +35,9 @@ WIDEN = 8
 #: PostgreSQL: the widest window the planner may walk id by id.
 WALKED_WINDOW = 50_000
 
-#: The rooms a user may read ($1 whether an operator, $2 the user): the lobby, the rooms
-#: they are a member of (their direct conversations and their own support thread among
-#: them) and, for an operator, every support thread.
+#: The rooms a user may read ($1 whether an operator, $2 the user): the lobby, their
+#: rooms (direct conversations and their support thread among them), and for an operator
+#: every support thread.
 _READABLE_ROOMS = """
 SELECT id FROM rooms WHERE kind = 'lobby' OR ($1 AND kind = 'support')
 UNION
@@ -57,11 +55,7 @@ ORDER BY {id} DESC LIMIT $4
 """
 _FIRST_CONDITION = 5
 
-#: The messages found, with their senders' names.
-_FOUND = f"""
-SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id
-WHERE m.id IN ({{ids}}) ORDER BY m.id DESC
-"""
+_FOUND = f"{MESSAGE_SELECT} WHERE m.id IN ({{ids}}) ORDER BY m.id DESC"
 
 # SQLite: the index holds every message up to `indexed_up_to`, none above it.
 _INDEXED_UP_TO = "SELECT indexed_up_to FROM message_search_state"
@@ -88,8 +82,8 @@ _RESET = ("RESET enable_indexscan", "RESET enable_seqscan")
 
 @dataclass(frozen=True, slots=True)
 class _Window:
-    """A range of ids to look in, its statement (`_WINDOW`) and values from $5 on; the
-    statements to run before it, and after the last window if it was read."""
+    """A range of ids, its statement (`_WINDOW`) and values from $5 on; the statements
+    to run before it, and after the last window if it was read."""
 
     sql: str
     values: Sequence[object]
@@ -99,30 +93,15 @@ class _Window:
     after: tuple[str, ...] = ()
 
 
-def fts5_string(word: str) -> str:
-    """`word` as an FTS5 string: in double quotes, its own double quotes doubled, so
-    that every character in it is text (no operator, column filter or prefix star)."""
-    return '"' + word.replace('"', '""') + '"'
-
-
-def like_pattern(word: str) -> str:
-    """A LIKE pattern that matches `word` anywhere (its wildcards escaped with the
-    default escape character, the backslash)."""
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _conditions(
     dialect: Dialect,
     search: SearchFilter,
     matched: Sequence[tuple[str, object]],
     words: Sequence[str],
 ) -> tuple[str, list[object]]:
-    """`_WINDOW`'s {conditions} and their values: the sender, `matched` (the engine's
-    conditions on the index, each with its ``{n}`` and its value), and `words` checked
-    on each row as case-insensitive substrings."""
-    # SQLite: the function every connection has (chat.store.sqlite.engine's
-    # CONTAINS_FOLDED), which folds case as Python does.
+    """`_WINDOW`'s {conditions} and their values: the sender, `matched` (conditions on
+    the index, each with its ``{n}``), and `words` as case-insensitive substrings."""
+    # SQLite: chat.store.sqlite.engine's CONTAINS_FOLDED, which folds case as Python does.
     contains, fold = dialect.pick(
         sqlite=("chat_contains_folded(m.body, ${n})", str.casefold),
         postgres=("strpos(lower(m.body), ${n}) > 0", str.lower),
@@ -143,7 +122,9 @@ async def _fts5_windows(conn: Connection, search: SearchFilter, high: int) -> li
     up_to = await conn.fetchval(_INDEXED_UP_TO)
     rooms = f"m.room_id IN ({dialect.values(1)})"
     every_word, values = _conditions(dialect, search, (), search.words + search.short_words)
-    match = " ".join(fts5_string(word) for word in search.words)
+    # Each word an FTS5 string, its own double quotes doubled: every character is text
+    # (no operator, column filter or prefix star).
+    match = " ".join('"' + word.replace('"', '""') + '"' for word in search.words)
     matched = [("message_search MATCH ${n}", match)]
     by_index, index_values = _conditions(dialect, search, matched, search.short_words)
     newest = _WINDOW.format(
@@ -160,7 +141,11 @@ async def _trigram_windows(conn: Connection, search: SearchFilter, high: int) ->
     """PostgreSQL: windows of ids from `high` down, each `WIDEN` times wider."""
     if high == NO_UPPER_BOUND:
         high = await conn.fetchval(_NEXT_ID)
-    words = [("m.body ILIKE ${n}", like_pattern(word)) for word in search.words]
+    # Each word anywhere, its wildcards escaped with the default escape character.
+    escaped = (
+        w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in search.words
+    )
+    words = [("m.body ILIKE ${n}", f"%{word}%") for word in escaped]
     conditions, values = _conditions(conn.dialect, search, words, search.short_words)
     sql = _WINDOW.format(
         id="m.id", source="messages AS m", in_rooms=_PG_IN_ROOMS, conditions=conditions
@@ -225,7 +210,7 @@ async def _index_batch(conn: Connection, limit: int) -> int:
 
 
 class StoredSearch(StoreBase):
-    """`Search`: full-text search of messages."""
+    """`Search`."""
 
     async def search_messages(self, search: SearchFilter) -> list[Message]:
         return await self.db.run(_search, search)
