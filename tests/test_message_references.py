@@ -131,7 +131,7 @@ async def test_a_user_deleted_while_their_message_is_being_stored_goes_with_that
         outcome = await while_a_transaction_holds(
             postgres_config.database_url,
             [insert],
-            "SELECT id FROM users",
+            "FROM users WHERE id = $1 FOR UPDATE",
             lambda: store.delete_user(alice.id),
         )
         assert outcome == [True]

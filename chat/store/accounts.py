@@ -128,6 +128,29 @@ def assign_name_keys(
     return assigned
 
 
+async def fill_in_name_keys(conn: Connection) -> None:
+    """Give every user without name keys theirs (`assign_name_keys`), when the store
+    opens. The caller keeps registrations out meanwhile: SQLite's write lock, or
+    PostgreSQL's migration lock (which serving instances do not take: one may register a
+    look-alike meanwhile, and the update then fails, to be planned again)."""
+    dialect = conn.dialect
+    for column, key_of in NAME_KEYS.items():
+        rows = await conn.fetch(f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id")
+        if not rows:
+            continue
+        unkeyed = [(row["id"], row["name"], key_of(row["name"])) for row in rows]
+        keys = sorted({key for _, _, key in unkeyed})
+        held = await conn.fetch(
+            f"SELECT {column}, name FROM users WHERE {column} IN ({dialect.values(1, 'text')})",
+            dialect.list_param(keys),
+        )
+        assigned = assign_name_keys(column, unkeyed, {row[0]: row[1] for row in held})
+        await conn.executemany(
+            f"UPDATE users SET {column} = $1 WHERE id = $2",
+            [(key, user_id) for user_id, key in assigned],
+        )
+
+
 def user_from_row(row: Row | None, dialect: Dialect) -> User | None:
     if row is None:
         return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -124,6 +124,17 @@ def _unique_violation(error: Any) -> UniqueViolation:
     return UniqueViolation(columns, str(error))
 
 
+async def _unique_mapped(statement: Awaitable[T]) -> T:
+    """`statement`'s result, a unique violation raised as the store's `UniqueViolation`
+    (so that an operation can catch it, on either engine, inside its transaction)."""
+    import asyncpg
+
+    try:
+        return await statement
+    except asyncpg.UniqueViolationError as error:
+        raise _unique_violation(error) from error
+
+
 def _rowcount(status: str) -> int:
     """The row count of a command status ("UPDATE 3", "INSERT 0 1"); 0 for none."""
     last = status.rpartition(" ")[2]
@@ -143,46 +154,21 @@ class PostgresConnection:
         return POSTGRES
 
     async def execute(self, sql: str, *args: Any) -> int:
-        import asyncpg
-
-        try:
-            return _rowcount(await self.raw.execute(sql, *args))
-        except asyncpg.UniqueViolationError as error:
-            raise _unique_violation(error) from error
+        return _rowcount(await _unique_mapped(self.raw.execute(sql, *args)))
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        import asyncpg
-
-        try:
-            await self.raw.executemany(sql, args)
-        except asyncpg.UniqueViolationError as error:
-            raise _unique_violation(error) from error
+        await _unique_mapped(self.raw.executemany(sql, args))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        import asyncpg
-
-        try:
-            rows: list[Row] = await self.raw.fetch(sql, *args)
-        except asyncpg.UniqueViolationError as error:
-            raise _unique_violation(error) from error
+        rows: list[Row] = await _unique_mapped(self.raw.fetch(sql, *args))
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        import asyncpg
-
-        try:
-            row: Row | None = await self.raw.fetchrow(sql, *args)
-        except asyncpg.UniqueViolationError as error:
-            raise _unique_violation(error) from error
+        row: Row | None = await _unique_mapped(self.raw.fetchrow(sql, *args))
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        import asyncpg
-
-        try:
-            return await self.raw.fetchval(sql, *args)
-        except asyncpg.UniqueViolationError as error:
-            raise _unique_violation(error) from error
+        return await _unique_mapped(self.raw.fetchval(sql, *args))
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[None]:

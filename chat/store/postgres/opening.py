@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from chat.core.errors import MissingSchema
-from chat.store.accounts import NAME_KEYS, assign_name_keys
+from chat.store.accounts import fill_in_name_keys
+from chat.store.database import UniqueViolation
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 from chat.store.postgres import engine  # its timeouts are read at call time (tests shorten them)
 from chat.store.postgres.aio_bridge import open_aio_loop
 from chat.store.postgres.engine import (
+    PostgresConnection,
     PostgresDatabase,
     connect_errors,
     database_away,
@@ -144,39 +146,16 @@ async def _aio_fill_in_name_keys(conn: asyncpg.Connection) -> None:
     takes a key this plan gave away, the UPDATE fails, the transaction rolls back, and
     the plan is made again.
     """
-    import asyncpg
 
     for attempt in range(1, _FILL_IN_ATTEMPTS + 1):
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-                await _aio_fill_in_name_keys_once(conn)
+                await fill_in_name_keys(PostgresConnection(conn))
             return
-        except asyncpg.UniqueViolationError:
+        except UniqueViolation:
             if attempt == _FILL_IN_ATTEMPTS:
                 raise
-
-
-async def _aio_fill_in_name_keys_once(conn: asyncpg.Connection) -> None:
-    for column, key_of in NAME_KEYS.items():
-        rows = await conn.fetch(f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id")
-        if not rows:
-            continue
-        unkeyed = [(row["id"], row["name"], key_of(row["name"])) for row in rows]
-        holders = {
-            row["key"]: row["name"]
-            for row in await conn.fetch(
-                f"SELECT {column} AS key, name FROM users WHERE {column} = ANY($1::text[])",
-                list({key for _, _, key in unkeyed}),
-            )
-        }
-        assigned = assign_name_keys(column, unkeyed, holders)
-        await conn.execute(
-            f"UPDATE users SET {column} = t.key"
-            " FROM unnest($1::bigint[], $2::text[]) AS t(id, key) WHERE users.id = t.id",
-            [user_id for user_id, _ in assigned],
-            [key for _, key in assigned],
-        )
 
 
 async def _close_connection(aio_as_trio: Callable[..., Any], conn: asyncpg.Connection) -> None:

@@ -148,8 +148,10 @@ class SQLiteConnection:
     def dialect(self) -> Dialect:
         return SQLITE
 
-    def _cursor(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    def _cursor(self, sql: str, args: Sequence[Any], *, many: bool = False) -> sqlite3.Cursor:
         try:
+            if many:
+                return self.raw.executemany(sqlite_sql(sql), args)
             return self.raw.execute(sqlite_sql(sql), args)
         except sqlite3.IntegrityError as error:
             unique = _unique_violation(error)
@@ -161,13 +163,7 @@ class SQLiteConnection:
         return self._cursor(sql, args).rowcount
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        try:
-            self.raw.executemany(sqlite_sql(sql), args)
-        except sqlite3.IntegrityError as error:
-            unique = _unique_violation(error)
-            if unique is None:
-                raise
-            raise unique from error
+        self._cursor(sql, list(args), many=True)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return self._cursor(sql, args).fetchall()
@@ -253,15 +249,15 @@ class SQLiteDatabase:
         return result
 
     async def execute(self, sql: str, *args: Any) -> int:
-        result: int = await self._in_thread(_execute, sql, args)
+        result: int = await self._in_thread(lambda conn: conn._cursor(sql, args).rowcount)
         return result
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        result: list[Row] = await self._in_thread(_fetch, sql, args)
+        result: list[Row] = await self._in_thread(lambda conn: conn._cursor(sql, args).fetchall())
         return result
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        result: Row | None = await self._in_thread(_fetchrow, sql, args)
+        result: Row | None = await self._in_thread(lambda conn: conn._cursor(sql, args).fetchone())
         return result
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -271,16 +267,3 @@ class SQLiteDatabase:
     def pool_usage(self) -> PoolUsage:
         # In use: a worker thread is running a statement on that connection.
         return pool_usage(self._limiter)
-
-
-def _execute(conn: SQLiteConnection, sql: str, args: Sequence[Any]) -> int:
-    return conn._cursor(sql, args).rowcount
-
-
-def _fetch(conn: SQLiteConnection, sql: str, args: Sequence[Any]) -> list[Row]:
-    return conn._cursor(sql, args).fetchall()
-
-
-def _fetchrow(conn: SQLiteConnection, sql: str, args: Sequence[Any]) -> Row | None:
-    row: Row | None = conn._cursor(sql, args).fetchone()
-    return row

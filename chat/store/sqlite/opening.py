@@ -19,12 +19,14 @@ import trio
 
 from chat.core.config import ONE_INSTANCE_ON_SQLITE
 from chat.core.errors import AlreadyServed, Unavailable
-from chat.store.accounts import NAME_KEYS, assign_name_keys
+from chat.store.accounts import fill_in_name_keys
 from chat.store.database_store import DatabaseStore
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
 from chat.store.sqlite.engine import (
+    SQLiteConnection,
     SQLiteDatabase,
     open_connection,
+    run_to_completion,
     transaction,
     unavailable_detail,
 )
@@ -98,30 +100,6 @@ def _check_foreign_keys(conn: sqlite3.Connection, migration: Migration) -> None:
         )
 
 
-def _fill_in_name_keys(conn: sqlite3.Connection) -> None:
-    """Give every user without name keys theirs (see `assign_name_keys`). Under the
-    write lock, so no registration can take a key between the plan and the update."""
-    with transaction(conn):
-        for column, key_of in NAME_KEYS.items():
-            unkeyed = [
-                (user_id, name, key_of(name))
-                for user_id, name in conn.execute(
-                    f"SELECT id, name FROM users WHERE {column} IS NULL ORDER BY id"
-                )
-            ]
-            holders = {}
-            for key in {key for _, _, key in unkeyed}:
-                holder = conn.execute(
-                    f"SELECT name FROM users WHERE {column} = ?", (key,)
-                ).fetchone()
-                if holder is not None:
-                    holders[key] = holder[0]
-            conn.executemany(
-                f"UPDATE users SET {column} = ? WHERE id = ?",
-                [(key, user_id) for user_id, key in assign_name_keys(column, unkeyed, holders)],
-            )
-
-
 def serving_lock_path(path: Path) -> Path:
     """The file a serving process keeps locked next to the database at `path`."""
     return path.with_name(path.name + ".lock")
@@ -172,7 +150,8 @@ async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[Da
         opened = [open_connection(path)]
         try:
             applied = _migrate(opened[0], migrations)
-            _fill_in_name_keys(opened[0])
+            with transaction(opened[0]):  # the write lock keeps registrations out
+                run_to_completion(fill_in_name_keys(SQLiteConnection(opened[0])))
             (lobby_id,) = opened[0].execute("SELECT id FROM rooms WHERE kind = 'lobby'").fetchone()
             opened.extend(open_connection(path) for _ in range(connections - 1))
         except BaseException:
