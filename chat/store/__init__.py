@@ -1,9 +1,10 @@
 """Storage, an adapter: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`,
 `Messages`, `History`, `Changes`, `Search`, `Operations` and more; `Store` is all of them),
-an embedded SQLite backend (`sqlite/`) and a PostgreSQL backend (`postgres/`) that do not
-know each other, the SQL they share (`shared/`), and two ways of making fewer reads
-(`single_flight`, `batched_point_reads`). The records they hand out are the core's
-(`chat.core.records`), re-exported here."""
+one module per concern written once for both engines over a small connection interface
+(`database`, `dialect`: what differs), the engines that run them (`sqlite/`, `postgres/`,
+which do not know each other), and two ways of making fewer reads (`single_flight`,
+`batched_point_reads`). The records they hand out are the core's (`chat.core.records`),
+re-exported here."""
 
 from __future__ import annotations
 

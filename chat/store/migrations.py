@@ -2,8 +2,8 @@
 
 Migrations are plain SQL files, ``sql/<backend>/NNNN_description.sql``, applied in number
 order, each in its own transaction together with its row in ``schema_version``. Applying
-them again is a no-op. The stores run them (`SQLiteStore` and `PostgresStore` each know how
-to run a script on their connection); this module only finds and orders them.
+them again is a no-op. The engines run them (each engine's `opening` knows how to run a
+script on its connection); this module only finds and orders them.
 
 An installed package carries the files as ``chat/sql`` (see pyproject.toml); a source
 checkout has them at the top of the repository.

@@ -16,7 +16,7 @@ ALTER TABLE message_changes ADD COLUMN mentions text;
 
 -- One row per (user, message) mentioned by name, for counting a user's unread mentions
 -- per room: a range of the primary key from the read marker on. Written in the same
--- statement as the message (chat/store/postgres/messages.py), rewritten by an edit.
+-- statement as the message (chat/store/message_batches.py), rewritten by an edit.
 -- @room is counted from messages_mentioning_room instead, so that mentioning a large
 -- room writes one row, not one per member. user_id has no foreign key: a mention of a
 -- user deleted meanwhile must not fail the batch the message commits in, and such a

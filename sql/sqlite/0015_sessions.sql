@@ -7,7 +7,7 @@
 -- while its user's token_version is the one it was made with, so a password change or
 -- a logout-everywhere ends it too. Times are Unix seconds. Ending a session also sets
 -- its expires_at to then, so one index finds every row that ended long ago (pruned as
--- sessions are made: chat/store/shared/sessions.py).
+-- sessions are made: chat/store/sessions.py).
 CREATE TABLE sessions (
     id             TEXT    PRIMARY KEY,
     user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -12,7 +12,7 @@
 -- pile up), so indexing each message as it is inserted cost ten times the insert itself
 -- (about 50 us of CPU per message against 4, docs/PERFORMANCE.md). The server's
 -- `SearchIndexer` task indexes what was stored since `indexed_up_to` a few thousand
--- messages at a time, twice a second (chat/store/sqlite/search.py); a search reads the
+-- messages at a time, twice a second (chat/store/search.py); a search reads the
 -- messages above `indexed_up_to` directly, so a message is found as soon as it is
 -- stored all the same.
 --

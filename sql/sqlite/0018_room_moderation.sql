@@ -72,7 +72,7 @@ CREATE TABLE room_mutes (
 );
 
 -- Slow mode: when each member last sent in a room that has it on (written only there,
--- in the transaction that stores the message: chat/store/shared/room_rules.py).
+-- in the transaction that stores the message: chat/store/room_rules.py).
 CREATE TABLE room_sends (
     room_id     INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
     user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

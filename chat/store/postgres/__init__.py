@@ -3,7 +3,8 @@
 asyncpg only runs on asyncio. `open_postgres_store` starts an asyncio loop inside Trio
 (`trio_asyncio.open_loop`, stepped by `chat.store.postgres.aio_bridge` so that the callbacks of
 one query run together) for the store's lifetime; each store method is a small asyncio
-coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation.
+coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation
+(`engine.PostgresDatabase`).
 
 Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with 50
 callers, some waited 0.8 s while others finished). A `trio.CapacityLimiter` the size of
@@ -16,7 +17,7 @@ again (tests/test_store.py checks the pool still serves every connection afterwa
 
 Error handling: every way the database can be away (refused or lost connections, a server
 shutting down, starting up or out of connection slots, a statement or a connection that
-takes too long) raises `Unavailable`, in one place (`base.PostgresBase._call`; `connect` and
+takes too long) raises `Unavailable`, in one place (`engine.PostgresDatabase.call`; `connect` and
 `open_postgres_store` for their own connections), with the cause in its `detail` and in a
 WARNING, never a traceback. Every wait is bounded: for a free connection
 (`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement and for the
@@ -24,9 +25,9 @@ reset of its connection (`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``), so a
 that stops answering holds no request for long. Nothing needs restarting when it is back:
 asyncpg's pool replaces connections it lost on their next use.
 
-One module per concern (`accounts`, `rooms`, `support`, `messages`), each a mixin over
-the pool-owning `base.PostgresBase`; `store.PostgresStore` is all of them; `opening`
-starts the asyncio loop, migrates the database and opens the pool.
+`store.PostgresStore` is every concern (`chat.store.database_store.DatabaseStore`) with
+what the bus needs; `opening` starts the asyncio loop, migrates the database and opens
+the pool.
 """
 
 from __future__ import annotations
