@@ -26,7 +26,8 @@ import trio
 from chat.app.messages.retention import RetentionTask
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
-from chat.store import NewMessage, open_store
+from chat.core.records import NewMessage
+from chat.store import open_store
 
 #: Messages stored per call.
 CHUNK = 1000

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import trio
 
 from chat.core.errors import Gone
-from chat.store import Added, Change, Message, NewMessage, Room
+from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.store.roles import Notifications
 
 

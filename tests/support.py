@@ -23,8 +23,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from chat.core.config import Config, to_environ
 from chat.core.outgoing import OutgoingMessage
+from chat.core.records import Message, NewMessage
 from chat.server.serving import serve
-from chat.store import Message, Messages, NewMessage, Store, open_store
+from chat.store import Messages, Store, open_store
 
 #: Generous bound for anything that should happen "at once" on loopback.
 STEP = 10.0

@@ -32,8 +32,9 @@ from test_token_revocation import closed
 
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
+from chat.core.records import NewMessage
 from chat.files.opening import storage_directory
-from chat.store import NewMessage, open_store
+from chat.store import open_store
 from chat.store.account_data import ERASED_NAME
 
 PASSWORD = "correct horse battery"

@@ -24,8 +24,8 @@ from support import (
 )
 
 from chat.app.people.activity import MAX_WINDOW_S, WINDOW_READERS, WINDOW_S, Activity, window_length
-from chat.core.records import Identity
-from chat.store import Message, open_store
+from chat.core.records import Identity, Message
+from chat.store import open_store
 
 LOBBY = 1
 

@@ -1,5 +1,5 @@
-"""Point reads asked at once are answered by one query (`chat.store.batched_point_reads`), and each
-answer is as fresh as a read of its own."""
+"""Point reads asked at once are answered by one query
+(`chat.app.reads.batched_point_reads`), and each answer is as fresh as a read of its own."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import STEP, Server, http_client, raw_upgrade, register, start_server, status_of
 from trio.testing import wait_all_tasks_blocked
 
+from chat.app.reads.batched_point_reads import BatchedPointReads, PointReads
 from chat.core.config import Config
 from chat.core.errors import Unavailable
-from chat.store import Room, Store, User, open_store
-from chat.store.batched_point_reads import BatchedPointReads, PointReads
+from chat.core.records import Room, User
+from chat.store import Store, open_store
 
 
 async def make_users(store: Store, count: int) -> list[User]:

@@ -16,8 +16,8 @@ import trio.testing
 
 from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
 from chat.core.frames import text_frame
+from chat.core.records import Change, Message, Room
 from chat.core.task_failures import TaskFailures
-from chat.store import Change, Message, Room
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)

@@ -36,7 +36,8 @@ from support import (
 from chat.app.service import MAX_RESUME
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
-from chat.store import NewMessage, open_store
+from chat.core.records import NewMessage
+from chat.store import open_store
 
 pytestmark = SQLITE_ONLY  # tests/browser.py says why
 

@@ -23,7 +23,8 @@ from chat.bus.redis import RedisBus
 from chat.core.config import Config
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Added, NewMessage, open_store
+from chat.core.records import Added, NewMessage
+from chat.store import open_store
 from chat.store.postgres import PostgresStore
 
 

@@ -17,8 +17,17 @@ from chat.bus.interface import MAX_PAYLOAD_BYTES, Envelope
 from chat.bus.postgres import EVENTS_CHANNEL
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import EditedMentions, FileRef, Message, Reaction, Room, StoredFile
-from chat.store import Change, NewMessage, open_store
+from chat.core.records import (
+    Change,
+    EditedMentions,
+    FileRef,
+    Message,
+    NewMessage,
+    Reaction,
+    Room,
+    StoredFile,
+)
+from chat.store import open_store
 from chat.store.postgres import PostgresStore
 
 

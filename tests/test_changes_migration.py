@@ -9,7 +9,8 @@ import pytest
 from support import execute_sql, select_rows, store_of_the_release_before
 
 from chat.core.config import Config
-from chat.store import Message, open_store
+from chat.core.records import Message
+from chat.store import open_store
 
 #: A database of the release before: an empty schema, migrated part of the way.
 pytestmark = pytest.mark.unmigrated

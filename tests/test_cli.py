@@ -33,7 +33,8 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 import chat
 from chat.app.accounts.auth import Passwords
 from chat.core.config import SETTINGS, Config
-from chat.store import Room, User, open_store
+from chat.core.records import Room, User
+from chat.store import open_store
 
 
 @pytest.mark.unmigrated

@@ -22,7 +22,7 @@ from chat.app.messages.broadcaster import Broadcaster, Event, room_topic
 from chat.core.config import Config
 from chat.core.errors import RateLimited
 from chat.core.frames import text_frame
-from chat.store import Message, Room
+from chat.core.records import Message, Room
 from chat.ws.session.client_session import ClientSession
 from chat.ws.session.frame_limits import FrameLimits
 from chat.ws.session.outbox import WRITER_REST_S, OutboxSettings

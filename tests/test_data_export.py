@@ -32,8 +32,9 @@ from support import (
 from chat.app.accounts.data import PAGE
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
+from chat.core.records import NewMessage
 from chat.files.opening import storage_directory
-from chat.store import NewMessage, open_store
+from chat.store import open_store
 
 
 async def lobby_of(config: Config) -> int:

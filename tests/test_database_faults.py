@@ -367,8 +367,9 @@ async def test_requests_waiting_behind_a_hung_database_are_answered_503(
                 responses.append(await client.get("/profile", headers=alice.auth))
 
         with pg.paused(), trio.fail_after(STEP + 3 * short_database_timeouts):
-            # Both read alice's row, one query between them (chat.store.batched_point_reads), which
-            # hangs on the one connection: each is answered when it times out.
+            # Both read alice's row, one query between them
+            # (chat.app.reads.batched_point_reads), which hangs on the one connection: each
+            # is answered when it times out.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(profile)
                 nursery.start_soon(profile)

@@ -221,7 +221,7 @@ async def test_a_disconnect_stops_the_history_query_on_postgresql(
         await _say_all(alice, SLOW)
         await slow_reads.slow_down_reads_of(SLOW)
         # Two different requests in flight (identical ones would share one query:
-        # chat/store/single_flight.py), both cancelled.
+        # chat/app/reads/single_flight.py), both cancelled.
         for count in (5, 6):
             await alice.say(f"history {count}")
         await slow_reads.wait_for_sleeping_reads(2)

@@ -18,7 +18,8 @@ from support import add_message, execute_sql, pg_query, pg_session, wait_until_t
 from chat.core.config import Config
 from chat.core.errors import Gone
 from chat.core.outgoing import OutgoingMessage
-from chat.store import NewMessage, open_store
+from chat.core.records import NewMessage
+from chat.store import open_store
 
 
 def foreign_key_errors() -> tuple[type[BaseException], ...]:

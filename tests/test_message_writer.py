@@ -26,8 +26,8 @@ from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
 from chat.core.errors import Gone, Unavailable
 from chat.core.outgoing import OutgoingMessage
+from chat.core.records import Change, Message, NewMessage, Room
 from chat.core.task_failures import TaskFailures
-from chat.store import Change, Message, NewMessage, Room
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)

@@ -15,7 +15,8 @@ from support import server_config, throwaway_postgres_schema
 
 from chat.core.errors import Gone
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Messages, NewMessage, Room, Store, open_store
+from chat.core.records import NewMessage, Room
+from chat.store import Messages, Store, open_store
 
 
 @dataclass

@@ -31,9 +31,10 @@ from chat.app.people.notification_levels import wants_push
 from chat.core.config import Config, ConfigError, load
 from chat.core.errors import InvalidInput
 from chat.core.push_hosts import PushHosts
+from chat.core.records import Message
 from chat.core.vapid_key import load_private_key
 from chat.push.vapid import generate_private_key
-from chat.store import Message, open_store
+from chat.store import open_store
 
 #: What the server waits between attempts at a push answered 429 or 5xx (chat/app/people/pusher.py).
 RETRIES_S = 1.0 + 2.0 + 4.0

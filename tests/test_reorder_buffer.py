@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from chat.app.messages import reorder_buffer
 from chat.app.messages.reorder_buffer import ReorderBuffer
-from chat.store import Message, Room
+from chat.core.records import Message, Room
 
 ROOM = Room(
     id=1,

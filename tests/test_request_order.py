@@ -15,7 +15,7 @@ import trio.testing
 from memory_connection import cancelled_after
 
 from chat.app.messages.pending import PendingMessage
-from chat.store import Room
+from chat.core.records import Room
 from chat.ws.session.request_order import MAX_REQUESTS, RequestOrder
 
 LOBBY = Room(1, "lobby", "lobby", False, None, datetime(2026, 11, 23, tzinfo=UTC))

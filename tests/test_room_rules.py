@@ -13,8 +13,8 @@ from support import select_rows
 from chat.core.config import Config
 from chat.core.errors import Forbidden, RateLimited
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import AuditEntry
-from chat.store import NewMessage, Store, open_store
+from chat.core.records import AuditEntry, NewMessage
+from chat.store import Store, open_store
 from chat.store.room_rules import HELD_SQL, PairRules, refusal
 
 MUTED_UNTIL = datetime(2099, 1, 1, tzinfo=UTC)

@@ -13,7 +13,8 @@ import pytest
 from support import add_message, execute_sql
 
 from chat.core.config import Config
-from chat.store import Message, SearchFilter, Store, open_store
+from chat.core.records import Message, SearchFilter
+from chat.store import Store, open_store
 
 
 def _accept(message: Message | None) -> None:

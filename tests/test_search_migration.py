@@ -8,7 +8,8 @@ import pytest
 from support import execute_sql, store_of_the_release_before
 
 from chat.core.config import Config
-from chat.store import SearchFilter, open_store
+from chat.core.records import SearchFilter
+from chat.store import open_store
 
 #: A database of the release before: an empty schema, migrated part of the way.
 pytestmark = pytest.mark.unmigrated

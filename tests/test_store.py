@@ -13,7 +13,8 @@ from support import STEP, add_message, pg_query, pg_session, wait_for_a_waiter_o
 from chat.core.config import Config
 from chat.core.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Message, NewMessage, Room, Store, User, open_store
+from chat.core.records import Message, NewMessage, Room, User
+from chat.store import Store, open_store
 from chat.store.migrations import load_migrations
 
 

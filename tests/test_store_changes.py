@@ -11,7 +11,8 @@ from support import add_message, pg_query, pg_session, wait_until_true
 
 from chat.core.config import Config
 from chat.core.errors import Forbidden, NotFound
-from chat.store import Change, Message, open_store
+from chat.core.records import Change, Message
+from chat.store import open_store
 
 
 def _accept(message: Message | None) -> None:

@@ -10,16 +10,8 @@ from support import add_message
 
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
-from chat.store import (
-    Message,
-    NewMessage,
-    PushCandidate,
-    PushSubscription,
-    Room,
-    Store,
-    StoredFile,
-    open_store,
-)
+from chat.core.records import Message, NewMessage, PushCandidate, PushSubscription, Room, StoredFile
+from chat.store import Store, open_store
 
 
 def _accept(message: Message | None) -> None:

@@ -11,8 +11,8 @@ import trio
 from support import STEP, add_message
 
 from chat.core.config import Config
-from chat.core.records import PoolUsage
-from chat.store import AuditEntry, Message, Room, SearchFilter, Store, User, open_store
+from chat.core.records import AuditEntry, Message, PoolUsage, Room, SearchFilter, User
+from chat.store import Store, open_store
 
 
 def _accept(message: Message | None) -> None:

@@ -12,7 +12,8 @@ from support import add_message
 
 from chat.core.config import Config
 from chat.core.errors import LastOwner, RoomNameTaken
-from chat.store import AuditEntry, Room, Store, User, open_store
+from chat.core.records import AuditEntry, Room, User
+from chat.store import Store, open_store
 
 HOUR = timedelta(hours=1)
 

@@ -9,7 +9,8 @@ from support import add_message
 from chat.core.config import Config
 from chat.core.names import name_key
 from chat.core.outgoing import OutgoingMessage
-from chat.store import NewMessage, PublicRoom, RoomDetails, open_store
+from chat.core.records import NewMessage, PublicRoom, RoomDetails
+from chat.store import open_store
 
 
 async def test_room_details_list_the_lobby_then_the_users_rooms_by_id(config: Config) -> None:

@@ -27,7 +27,7 @@ from support import (
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from chat.core.config import Config
-from chat.store import Message
+from chat.core.records import Message
 from chat.ws import tokentalker
 from chat.ws.tokentalker import _chat_frame as chat_frame
 

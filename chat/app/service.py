@@ -31,32 +31,29 @@ from chat.app.messages.search import MessageSearch
 from chat.app.messages.writer import MessageWriter
 from chat.app.people.activity import Activity
 from chat.app.people.notification_levels import NotificationLevels
+from chat.app.reads.batched_point_reads import PointReads
+from chat.app.reads.single_flight import SingleFlight
 from chat.app.rooms.moderation import RoomModeration
 from chat.app.rooms.operations import RoomOperations
 from chat.app.rooms.support_desk import SupportDesk
 from chat.core import validation
 from chat.core.errors import InvalidInput, NotFound
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Identity
+from chat.core.records import Change, Identity, Message, Room
 from chat.store import (
     AccountData,
     Accounts,
-    Change,
     Changes,
     Files,
     History,
-    Message,
     Moderation,
     Reports,
-    Room,
     Rooms,
     Search,
     Support,
 )
-from chat.store.batched_point_reads import PointReads
 from chat.store.files import not_attachable
 from chat.store.message_rows import not_a_message_of_room
-from chat.store.single_flight import SingleFlight
 
 if TYPE_CHECKING:
     from chat.app.people.push_subscriptions import PushSubscriptions
@@ -177,10 +174,11 @@ class ChatService(RoomOperations, AccountOperations):
         #: Support threads between users and operators (`chat.app.rooms.support_desk`).
         self.support = SupportDesk(self)
         #: Identical resumes and history reads in flight at once, made once
-        #: (`chat.store.single_flight`; one that `serve` does not run reads each on its own).
+        #: (`chat.app.reads.single_flight`; one that `serve` does not run reads each on its own).
         self.shared_reads = shared_reads or SingleFlight()
         #: A token's user, a room and a membership, read in batches when many ask at once
-        #: (`chat.store.batched_point_reads`; one that `serve` does not run reads each on its own).
+        #: (`chat.app.reads.batched_point_reads`; one that `serve` does not run reads each
+        #: on its own).
         self.point_reads = point_reads or PointReads(store)
         #: The newest messages of active rooms, answering history, resumes and first pages
         #: from memory (`chat.app.history.from_memory`; one that `serve` does not make is off).
@@ -326,7 +324,7 @@ class ChatService(RoomOperations, AccountOperations):
         that made them so follow: applying the changes again leaves a client where the
         messages already put it.
 
-        Identical resumes in flight at once are read once (`chat.store.single_flight`): after a
+        Identical resumes in flight at once are read once (`chat.app.reads.single_flight`): after a
         reconnection storm a room's clients all resume from the same message. The bounds
         fix the answer (positions at or below `up_to_id` are committed, and a message's
         present state is the same for all: a later change to it comes live to each), so
@@ -359,7 +357,7 @@ class ChatService(RoomOperations, AccountOperations):
         """The `count` (1-100) latest messages of a room that were not deleted, oldest
         first, each as it is now (for dialects with no word for a change: TokenTalker).
 
-        Identical requests in flight at once are read once (`chat.store.single_flight`); the key
+        Identical requests in flight at once are read once (`chat.app.reads.single_flight`); the key
         holds this instance's delivered position, so every message delivered here before
         the request is in its answer, as a read of its own would have it."""
         _check_history_size(count)

@@ -35,8 +35,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from chat.core.records import EditedMentions, FileRef, Reaction
-from chat.store import Change, Message, Room
+from chat.core.records import Change, EditedMentions, FileRef, Message, Reaction, Room
 
 #: One committed item and the room it belongs to, as the writer publishes it.
 Item = tuple[Message | Change, Room]

@@ -78,7 +78,7 @@ class Config:
     #: instance reads every other's from the table (`chat.bus.carrier`).
     bus_carry: bool = True
     #: Whether identical resumes and history reads in flight at once are read once
-    #: (`chat.store.single_flight`); off, each is a query of its own (to measure what it saves).
+    #: (`chat.app.reads.single_flight`); off, each is a query of its own (to measure what it saves).
     shared_reads: bool = True
     #: MiB the newest messages of active rooms may take in memory (`chat.app.history.from_memory`);
     #: 0: history, resumes and first pages are all read from the table.

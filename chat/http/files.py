@@ -31,11 +31,10 @@ from chat.app.service import ChatService
 from chat.core import shapes
 from chat.core.errors import NotAuthenticated
 from chat.core.host_names import HostPolicy
-from chat.core.records import Identity
+from chat.core.records import Identity, StoredFile
 from chat.files.sniffing import is_inline
 from chat.http.openapi import ERROR, STRING, Answer, Token, describe
 from chat.http.sessions import require_same_site, session_cookie
-from chat.store import StoredFile
 
 #: How long a client may keep a file without asking again: its bytes never change.
 CACHE_CONTROL = "private, max-age=86400"

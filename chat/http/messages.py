@@ -27,6 +27,7 @@ from chat.app.service import ChatService
 from chat.core import outgoing, shapes, validation
 from chat.core.errors import InvalidInput
 from chat.core.message_json import page_response
+from chat.core.records import Change, Message
 from chat.http.bodies import json_object, parse_json_object, raw_body
 from chat.http.identity import require_identity
 from chat.http.openapi import (
@@ -46,7 +47,6 @@ from chat.http.openapi import (
     describe,
     room_reading,
 )
-from chat.store import Change, Message
 
 #: A page of messages: `limit` is 1 to MAX_HISTORY.
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}

@@ -20,6 +20,7 @@ from chat.app.service import ChatService
 from chat.core import moderation_input, shapes, validation
 from chat.core.errors import InvalidInput
 from chat.core.moderation_input import MAX_BAN_SECONDS, MAX_MUTE_SECONDS
+from chat.core.records import Restriction
 from chat.core.room_permissions import ROLES
 from chat.http.bodies import json_object, optional_json_object
 from chat.http.identity import require_identity
@@ -40,7 +41,6 @@ from chat.http.openapi import (
     describe,
     exact_object,
 )
-from chat.store import Restriction
 
 _ROOM_AND_USER = {"room_id": ID, "uid": ID}
 _NULLABLE_PERSON = {"anyOf": [PUBLIC_PROFILE, {"type": "null"}]}

@@ -15,6 +15,7 @@ from quart import Blueprint, request
 from chat.app.messages.reports import DECISIONS, STATUSES
 from chat.app.service import ChatService
 from chat.core import moderation_input, shapes, validation
+from chat.core.records import Report
 from chat.http.bodies import json_object
 from chat.http.identity import require_identity
 from chat.http.moderation import page_query
@@ -34,7 +35,6 @@ from chat.http.openapi import (
     describe,
     exact_object,
 )
-from chat.store import Report
 
 REPORT = exact_object(
     {

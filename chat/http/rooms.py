@@ -25,6 +25,7 @@ from chat.app.people.notification_levels import LEVELS, effective_level
 from chat.app.rooms.operations import MAX_MEMBERS_PAGE, MAX_PUBLIC_ROOMS
 from chat.app.service import ChatService
 from chat.core import shapes, validation
+from chat.core.records import RoomDetails
 from chat.core.room_permissions import ROLES
 from chat.http.bodies import json_object
 from chat.http.identity import optional_identity, require_identity
@@ -47,7 +48,6 @@ from chat.http.openapi import (
     exact_object,
     room_reading,
 )
-from chat.store import RoomDetails
 from chat.store.rooms import UNREAD_CAP
 
 _ROOM_ID = Answer("the room", exact_object({"RoomID": ID}))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chat.store import Message, Room
+from chat.core.records import Message, Room
 
 #: Characters of the message's text a push carries.
 TEXT_CHARS = 100

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chat.core.errors import InvalidInput
 from chat.core.push_hosts import PushHosts
+from chat.core.records import PushSubscription
 from chat.push.vapid import VapidKey, b64url_decode
-from chat.store import PushSubscription
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import trio
 
 from chat.core import shapes
 from chat.core.config import DATABASE_SETTINGS, Config, add_flags
-from chat.store import AuditEntry, open_store
+from chat.core.records import AuditEntry
+from chat.store import open_store
 
 #: The most entries one run prints.
 MAX_ENTRIES = 10_000

@@ -49,10 +49,11 @@ The task tree (docs/DESIGN.md draws it):
         │                          PostgreSQL the index follows each insert: no work)
         ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
         ├── SingleFlight.run        holds the identical resume and history reads in flight,
-        │                          one task each, shared by their waiters (chat.store.single_flight)
+        │                          one task each, shared by their waiters
+        │                          (chat.app.reads.single_flight)
         ├── PointReads.run         reads the point reads asked at once (a token's user; a
         │                          room and a membership) in one query, a task per kind
-        │                          (chat.store.batched_point_reads)
+        │                          (chat.app.reads.batched_point_reads)
         ├── HistoryFromMemory.run       history from memory: sends its events (drop a room's
         │                          window, or all), and drops every window when the count
         │                          of erased accounts moves (chat.app.history.from_memory)
@@ -105,6 +106,8 @@ from chat.app.people.pusher import Pusher
 from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, UserNotices
 from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
 from chat.app.presence.tracker import Presence
+from chat.app.reads.batched_point_reads import BatchedPointReadsCollector, PointReads
+from chat.app.reads.single_flight import MAX_KEYS, SingleFlight, SingleFlightCollector
 from chat.app.service import ChatService
 from chat.bus.carried import CARRIED
 from chat.bus.carrier import Carrier
@@ -126,8 +129,6 @@ from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
 from chat.server.drain import Drain
 from chat.store import describe_database, open_store
-from chat.store.batched_point_reads import BatchedPointReadsCollector, PointReads
-from chat.store.single_flight import MAX_KEYS, SingleFlight, SingleFlightCollector
 from chat.ws.server import WebSocketServer
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from chat.app.accounts.operations import require_name_free
 from chat.core import config as config_module
 from chat.core.config import Config
 from chat.core.errors import ChatError, NotFound
-from chat.store import User, open_store
+from chat.core.records import User
+from chat.store import open_store
 
 #: How `chat user delete` describes what it does (its --help and its question).
 DELETES = (

@@ -1,10 +1,9 @@
 """Storage, an adapter: role protocols by concern (`roles`: `Accounts`, `Rooms`, `Support`,
 `Messages`, `History`, `Changes`, `Search`, `Operations` and more; `Store` is all of them),
 one module per concern written once for both engines over a small connection interface
-(`database`, `dialect`: what differs), the engines that run them (`sqlite/`, `postgres/`,
-which do not know each other), and two ways of making fewer reads (`single_flight`,
-`batched_point_reads`). The records they hand out are the core's (`chat.core.records`),
-re-exported here."""
+(`database`, `dialect`: what differs), and the engines that run them (`sqlite/`,
+`postgres/`, which do not know each other). The records they hand out and take in are
+the core's (`chat.core.records`)."""
 
 from __future__ import annotations
 
@@ -13,31 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from chat.core.config import Config
-from chat.core.records import (
-    Added,
-    AuditEntry,
-    Change,
-    ExpiredBatch,
-    FileRef,
-    Message,
-    NewMessage,
-    PoolUsage,
-    PublicRoom,
-    PushCandidate,
-    PushSubscription,
-    Reaction,
-    Report,
-    Restriction,
-    RetentionRoom,
-    Room,
-    RoomDetails,
-    SearchFilter,
-    SessionRecord,
-    StoredFile,
-    User,
-    Version,
-    WaitingThread,
-)
 from chat.store.roles import (
     AccountData,
     Accounts,
@@ -60,43 +34,20 @@ from chat.store.roles import (
 __all__ = [
     "AccountData",
     "Accounts",
-    "Added",
-    "AuditEntry",
-    "Change",
     "Changes",
-    "ExpiredBatch",
-    "FileRef",
     "Files",
     "History",
-    "Message",
     "Messages",
     "Moderation",
-    "NewMessage",
     "Operations",
-    "PoolUsage",
-    "PublicRoom",
     "Push",
-    "PushCandidate",
-    "PushSubscription",
-    "Reaction",
-    "Report",
     "Reports",
-    "Restriction",
     "Retention",
-    "RetentionRoom",
-    "Room",
-    "RoomDetails",
     "Rooms",
     "Search",
-    "SearchFilter",
-    "SessionRecord",
     "Sessions",
     "Store",
-    "StoredFile",
     "Support",
-    "User",
-    "Version",
-    "WaitingThread",
     "describe_database",
     "open_store",
 ]

@@ -22,8 +22,7 @@ from chat.core import shapes, validation
 from chat.core.errors import ChatError, Forbidden, InvalidInput, NotAuthenticated, RateLimited
 from chat.core.frames import dumps
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Identity
-from chat.store import Message
+from chat.core.records import Identity, Message
 from chat.ws.session.client_session import ClientSession
 
 

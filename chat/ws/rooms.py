@@ -73,7 +73,7 @@ from chat.core.errors import ChatError, Forbidden, InvalidInput, RateLimited
 from chat.core.frames import dumps
 from chat.core.message_json import page_json
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Change, Message, Room
+from chat.core.records import Change, Message, Room
 from chat.ws.session.client_session import ClientSession
 
 _ENTER_FIRST = 'enter a room first: {"Type": "enter", "RoomID": <id>}'

@@ -42,8 +42,7 @@ from chat.core.errors import (
 )
 from chat.core.frames import CLOSE_POLICY_VIOLATION, dumps
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Identity
-from chat.store import Message, Room
+from chat.core.records import Identity, Message, Room
 from chat.ws.session.client_session import ClientSession
 
 INCORRECT_ARGUMENT = (1, "Incorrect argument.")

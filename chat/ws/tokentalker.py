@@ -27,7 +27,7 @@ from chat.core.errors import ChatError, InvalidInput, NotAuthenticated, RateLimi
 from chat.core.frames import dumps
 from chat.core.names import SYSTEM_NAME
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Message
+from chat.core.records import Message
 from chat.ws.session.client_session import ClientSession
 
 NOT_AUTHORIZED = 'not authorized: send "auth <token>" first'

@@ -54,9 +54,10 @@ from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.changes import MAX_EMOJI
 from chat.core.errors import NotFound, Unavailable
 from chat.core.names import look_key, name_key
+from chat.core.records import Message, User
 from chat.files.storage import FileStorage
 from chat.store import AccountData as AccountDataRole
-from chat.store import Accounts, Changes, Message, User
+from chat.store import Accounts, Changes
 from chat.store.account_data import NAME_HOLD_DAYS
 
 log = logging.getLogger(__name__)

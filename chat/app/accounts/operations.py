@@ -25,12 +25,12 @@ from chat.core.errors import (
     Overloaded,
     Unavailable,
 )
-from chat.core.records import Identity
-from chat.store import AccountData, Accounts, User
+from chat.core.records import Identity, User
+from chat.store import AccountData, Accounts
 
 if TYPE_CHECKING:
     from chat.app.history.from_memory import HistoryFromMemory
-    from chat.store.batched_point_reads import PointReads
+    from chat.app.reads.batched_point_reads import PointReads
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,8 @@ class AccountOperations:
         logout-everywhere revokes the tokens issued before it); the name is the current
         one (tokens stay valid across renames)."""
         claims = self.tokens.verify(token)
-        # Batched with the other requests' (`chat.store.batched_point_reads`), read after this call.
+        # Batched with the other requests' (`chat.app.reads.batched_point_reads`), read
+        # after this call.
         user = await self.point_reads.users.get(claims.user_id)
         if user is None:
             raise InvalidToken("token names an unknown user")

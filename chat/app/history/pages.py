@@ -10,12 +10,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from chat.core.errors import InvalidInput, NotFound
-from chat.store import History, Message, Room
+from chat.core.records import Message, Room
+from chat.store import History
 
 if TYPE_CHECKING:
     from chat.app.history.from_memory import HistoryFromMemory
+    from chat.app.reads.single_flight import SingleFlight
     from chat.core.records import Identity
-    from chat.store.single_flight import SingleFlight
 
 #: The most messages one page may hold.
 MAX_PAGE = 100
@@ -74,7 +75,7 @@ class MessagePages:
         caller has checked the membership.
 
         From the room's window when it holds the page; else from the table, where
-        identical pages in flight at once are read once (`chat.store.single_flight`): the bound
+        identical pages in flight at once are read once (`chat.app.reads.single_flight`): the bound
         fixes the answer as it fixes a resume's."""
         _checked_limit(limit)
         cached = await self._service.history_cache.latest(

@@ -29,8 +29,8 @@ from typing import NoReturn, Protocol
 import trio
 
 from chat.core.frames import text_frame
+from chat.core.records import Change, Message, Room
 from chat.core.task_failures import TaskFailures
-from chat.store import Change, Message, Room
 
 #: What subscribers subscribe to: ("room", room_id), ("user", user_id), ...
 Topic = tuple[str, int]

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Protocol
 from chat.app.messages import mentions
 from chat.core import validation
 from chat.core.errors import Forbidden, NotFound
-from chat.store import Change, Changes, Message, Room, Rooms, Version
+from chat.core.records import Change, Message, Room, Version
+from chat.store import Changes, Rooms
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits

@@ -23,13 +23,13 @@ import trio
 
 from chat.app.limits.rate_limits import RateLimits
 from chat.core.errors import InvalidInput, NotFound, TooLarge, Unavailable
-from chat.core.records import Identity
+from chat.core.records import Identity, StoredFile
 from chat.core.validation import is_file_id
 from chat.files.sniffing import IMAGE_TYPES, PLAIN_FILE, sniff
 from chat.files.storage import FileStorage, StorageUnavailable
 from chat.files.thumbnails import make_thumbnail
 from chat.files.uploads import FORM_SLACK_BYTES, Received, receive, remove
-from chat.store import Files, StoredFile
+from chat.store import Files
 
 log = logging.getLogger(__name__)
 

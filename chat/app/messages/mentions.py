@@ -30,7 +30,7 @@ from chat.core.errors import Forbidden
 from chat.core.validation import MAX_NAME_CHARS
 
 if TYPE_CHECKING:
-    from chat.store import Room
+    from chat.core.records import Room
     from chat.store.roles import Rooms
 
 #: The ``@`` signs of a message that are looked at (the rest are text).

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import trio
 
 from chat.core.outgoing import OutgoingMessage
-from chat.store import Message, Room
+from chat.core.records import Message, Room
 
 
 @dataclass(eq=False, slots=True)

@@ -44,7 +44,8 @@ from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics
 from chat.app.messages.reorder_buffer import ReorderBuffer
 from chat.bus.carried import decode
 from chat.core.errors import Unavailable
-from chat.store import Change, Message, Messages, Room
+from chat.core.records import Change, Message, Room
+from chat.store import Messages
 
 if TYPE_CHECKING:
     from chat.bus.carrier import Carrier

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from chat.store import Change, Message, Room
+from chat.core.records import Change, Message, Room
 
 #: The most items held while they wait for what comes before them; past it, the
 #: writer reads the table instead of holding more.

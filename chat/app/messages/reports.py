@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from chat.app.rooms.moderation import log_audit
 from chat.core.errors import ChatError, Forbidden, InvalidInput, NotFound
+from chat.core.records import AuditEntry, Report
 from chat.core.room_permissions import Action, require
-from chat.store import AuditEntry, Changes, Report, Reports
+from chat.store import Changes, Reports
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
-    from chat.core.records import Identity
-    from chat.store import Room
+    from chat.core.records import Identity, Room
 
 #: What a report may become.
 DECISIONS = ("resolved", "dismissed")

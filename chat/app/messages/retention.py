@@ -43,8 +43,9 @@ from typing import NoReturn
 
 import trio
 
+from chat.core.records import RetentionRoom
 from chat.core.task_failures import TaskFailures
-from chat.store import Retention, RetentionRoom
+from chat.store import Retention
 
 log = logging.getLogger(__name__)
 

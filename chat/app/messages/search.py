@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from chat.core import search_terms
 from chat.core.errors import InvalidInput
-from chat.store import Accounts, Message, Room, Search, SearchFilter
+from chat.core.records import Message, Room, SearchFilter
+from chat.store import Accounts, Search
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits

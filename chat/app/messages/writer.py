@@ -56,8 +56,9 @@ from chat.app.messages.pending import PendingMessage
 from chat.app.messages.publisher import Follower, Publishable, Publisher
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
+from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.core.task_failures import TaskFailures
-from chat.store import Added, Change, Message, Messages, NewMessage, Room
+from chat.store import Messages
 
 if TYPE_CHECKING:
     from chat.bus.carrier import Carrier

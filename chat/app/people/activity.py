@@ -44,9 +44,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import trio
 
 from chat.core.frames import text_frame
-from chat.core.records import EditedMentions
+from chat.core.records import Change, EditedMentions, Message, Room
 from chat.core.task_failures import TaskFailures
-from chat.store import Change, Message, Room
 
 if TYPE_CHECKING:
     from chat.core.records import Identity
@@ -391,7 +390,8 @@ class Activity:
     async def _load_rooms(self) -> NoReturn:
         while True:
             # Everyone queued since the last read is read in one query (a reconnection
-            # storm files thousands of users in seconds: chat.store.batched_point_reads says why).
+            # storm files thousands of users in seconds: chat.app.reads.batched_point_reads
+            # says why).
             user_ids = [await self._load_receive.receive()]
             while len(user_ids) < LOAD_BATCH:
                 try:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from chat.core.errors import InvalidInput
-from chat.store import Message, Room, Rooms
+from chat.core.records import Message, Room
+from chat.store import Rooms
 
 if TYPE_CHECKING:
     from chat.core.records import Identity

@@ -49,10 +49,11 @@ import trio
 
 from chat.app.people.notification_levels import default_level, wants_push
 from chat.core.errors import Unavailable
+from chat.core.records import Change, Message, PushCandidate, PushSubscription, Room
 from chat.core.task_failures import TaskFailures
 from chat.push.payload import push_payload, urgency
 from chat.push.sender import Outcome, PushSender
-from chat.store import Change, Changes, Message, Push, PushCandidate, PushSubscription, Room
+from chat.store import Changes, Push
 
 if TYPE_CHECKING:
     from chat.app.presence.tracker import Presence

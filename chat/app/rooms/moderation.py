@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chat.core import shapes
 from chat.core.errors import Conflict, Forbidden, LastOwner, NotFound, RoomNameTaken
+from chat.core.records import AuditEntry, Message, Restriction, Room
 from chat.core.room_permissions import (
     KIND_WORDS,
     Action,
@@ -30,13 +31,12 @@ from chat.core.room_permissions import (
     rank_of,
     require,
 )
-from chat.store import AuditEntry, Message, Moderation, Restriction, Room, Rooms
+from chat.store import Moderation, Rooms
 from chat.store.room_rules import muted
 
 if TYPE_CHECKING:
     from chat.app.people.user_notices import UserNotices
-    from chat.core.records import Identity
-    from chat.store import User
+    from chat.core.records import Identity, User
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ import trio
 
 from chat.core import names, shapes, validation
 from chat.core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
-from chat.core.records import Identity
+from chat.core.records import Identity, PublicRoom, Room, RoomDetails, User
 from chat.core.room_permissions import Action, permits
-from chat.store import Accounts, PublicRoom, Room, RoomDetails, Rooms, User
+from chat.store import Accounts, Rooms
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
     from chat.app.people.user_notices import UserNotices
+    from chat.app.reads.batched_point_reads import PointReads
     from chat.app.rooms.moderation import RoomModeration
-    from chat.store.batched_point_reads import PointReads
 
 #: The most users one search by name prefix (`find_users`) returns.
 MAX_FOUND_USERS = 20

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Protocol
 from chat.core import validation
 from chat.core.errors import Forbidden, NotFound
 from chat.core.outgoing import OutgoingMessage
-from chat.store import History, Message, Room, Support, WaitingThread
+from chat.core.records import Message, Room, WaitingThread
+from chat.store import History, Support
 
 if TYPE_CHECKING:
-    from chat.core.records import Identity
-    from chat.store import User
+    from chat.core.records import Identity, User
 
 #: The most messages a thread's history, or the support queue, holds.
 MAX_THREAD = 100

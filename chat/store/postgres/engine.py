@@ -1,20 +1,8 @@
 """The PostgreSQL engine: a `Connection` over asyncpg for the operations written once
 (`chat.store.database`), and `PostgresDatabase`, which runs an operation on the asyncio
-loop with a pool connection's worth of capacity, the database's errors turned into the
-domain's.
-
-An operation runs on the asyncio loop as one asyncio coroutine, called through
-trio-asyncio's `aio_as_trio`: one bridge crossing per operation, however many statements
-it runs.
-
-Error handling: every way the database can be away (refused or lost connections, a
-server shutting down, starting up or out of connection slots, a statement or a
-connection that takes too long) raises `Unavailable`, in one place (`PostgresDatabase`),
-with the cause in its `detail` and in a WARNING, never a traceback. Every wait is
-bounded: for a free connection (`ACQUIRE_TIMEOUT_S`), for a new one
-(`CONNECT_TIMEOUT_S`), for a statement and the reset of its connection
-(`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``).
-"""
+loop, in one bridge crossing however many statements it runs, with a pool connection's
+worth of capacity and the database's errors turned into the domain's (the package's
+docstring says which, and how every wait is bounded)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,10 @@
 group of them: accounts, rooms, messages; the database's operations and `Store` here).
 
 Each component depends on the roles it uses (`MessageWriter` on `Messages`, the
-revocation sweep on `Accounts`, the health probe on `Operations`), so a new feature adds
-to one role and one module per backend, and a fast test of a component needs a fake of
-its roles only (tests/memory_messages.py). `Store` is every role at once: what the
-backends implement and what the wiring (chat/server/serving.py, chat/server/cli.py) opens.
-
-The SQLite and PostgreSQL stores pass the same tests (tests/test_store.py runs each test
-on both), so the core never asks which one it has.
+revocation sweep on `Accounts`, the health probe on `Operations`), so a fast test of a
+component needs a fake of its roles only (tests/memory_messages.py). `Store` is every
+role at once: what `chat.store.database_store.DatabaseStore` implements, on either
+engine, and what the wiring (chat/server/serving.py, chat/server/cli.py) opens.
 
 Cancellation: every method is safe to cancel. A write is one transaction that has either
 committed or not when the cancellation arrives; the connection goes back to its pool in

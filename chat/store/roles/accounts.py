@@ -35,7 +35,7 @@ class Accounts(Protocol):
 
     async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
         """The users among `user_ids` that exist (not erased), by id, in one read: the
-        point reads of many requests at once (`chat.store.batched_point_reads`)."""
+        point reads of many requests at once (`chat.app.reads.batched_point_reads`)."""
 
     async def user_by_email(self, email: str) -> User | None:
         """`email` must already be lower-case (validation.email does that)."""

@@ -45,7 +45,7 @@ class Rooms(Protocol):
         self, pairs: Sequence[tuple[int, int]]
     ) -> dict[tuple[int, int], tuple[Room, bool]]:
         """`room_for_member` for many (room, user) pairs in one read, by pair; a pair whose
-        room does not exist is left out (`chat.store.batched_point_reads`)."""
+        room does not exist is left out (`chat.app.reads.batched_point_reads`)."""
 
     async def rooms_of(self, user_id: int) -> list[int]:
         """Ids of the rooms the user is a member of, ascending."""

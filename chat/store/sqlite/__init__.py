@@ -1,15 +1,9 @@
 """The embedded engine: a SQLite file, used when no database URL is configured.
 
-sqlite3 blocks, so no call into it runs on the Trio thread. The engine keeps a small
-pool of connections; a `trio.CapacityLimiter` with one token per connection decides who
-may use one, and an operation runs to completion in `trio.to_thread.run_sync`
-(`engine.SQLiteDatabase`): one thread hop per operation, however many statements.
+sqlite3 blocks, so no call into it runs on the Trio thread: `engine.SQLiteDatabase` runs
+each operation to completion in a worker thread, on one of a small pool of connections
+behind a `trio.CapacityLimiter` (its docstring says how errors and cancellation go).
 `opening` creates, migrates and opens the file, and holds the serving lock.
-
-Cancellation: a thread cannot be interrupted, so a cancelled call waits for its
-operation to finish (Trio's default for `to_thread`) and then raises `Cancelled`; a
-write is one transaction, so the database and the connection are left in a consistent
-state either way.
 """
 
 from __future__ import annotations

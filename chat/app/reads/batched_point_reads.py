@@ -22,7 +22,7 @@ cancelled) takes nothing with it. When `run` ends (the server shuts down) a call
 batch was never answered reads alone, which is cancelled in turn.
 
 Error handling: an `Exception` raised by a batch's read reaches every caller of that
-batch (the same object, as `chat.store.single_flight` does); the next batch is read as usual.
+batch (the same object, as `chat.app.reads.single_flight` does); the next batch is read as usual.
 
 Bounds: a batch holds at most `max_batch` keys; a caller that finds the open batch full
 reads alone (correct, just not batched).
