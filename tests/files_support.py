@@ -168,6 +168,31 @@ async def start_upload(
     return stream
 
 
+async def race_uploads(servers: list[Server], user: Account, count: int, size: int) -> list[int]:
+    """`count` uploads of `size` bytes by `user`, spread over `servers`, all sent but
+    their last byte, then finished at once (so that their checks of the quota overlap);
+    their statuses."""
+    with trio.fail_after(30):
+        streams = [
+            await start_upload(servers[n % len(servers)], user, size, bytes([n]) * (size - 1))
+            for n in range(count)
+        ]
+        statuses: list[int] = []
+
+        async def finish(stream: trio.SocketStream) -> None:
+            async with stream:
+                await stream.send_all(b"!")
+                answer = b""
+                while b"\r\n" not in answer:
+                    answer += await stream.receive_some(4096)
+            statuses.append(int(answer[9:12]))
+
+        async with trio.open_nursery() as finishing:
+            for stream in streams:
+                finishing.start_soon(finish, stream)
+    return statuses
+
+
 async def sweep(config: Config, *, later: timedelta = timedelta(0)) -> int:
     """One sweep of a collector of its own (as another instance's would be), its clock
     `later` than now; how many files it removed."""

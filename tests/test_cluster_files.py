@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 import trio
 from cluster import Instance, open_cluster
-from files_support import StorageUnderTest, fetch, file_storage, png, s3_server, sweep, upload
+from files_support import (
+    StorageUnderTest,
+    fetch,
+    file_storage,
+    png,
+    race_uploads,
+    s3_server,
+    sweep,
+    upload,
+)
 from support import account, create_room, open_clients, room_history, select_rows
 from test_cluster import _enter, database_url
 
@@ -82,3 +91,17 @@ async def test_two_instances_sweeping_at_once_remove_each_file_once(
     assert sum(removed) == 30
     assert await select_rows(a.config, "SELECT id FROM files") == []
     assert await file_storage.keys(a.config) == []
+
+
+async def test_uploads_racing_on_two_instances_exceed_the_quota_by_none(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Ten 750 KB uploads, half through each instance, against a 1 MiB quota, their last
+    bytes sent at once: one is kept (the uploader's row is held across instances while
+    one is reserved)."""
+    quota, size = 1024 * 1024, 750_000
+    async with open_cluster(tmp_path, database_url, 2, user_quota_bytes=quota) as (a, b):
+        alice = await account(a.server, "alice")
+        statuses = await race_uploads([a.server, b.server], alice, 10, size)
+        assert sorted(statuses) == [201] + [413] * 9
+        assert await select_rows(a.config, "SELECT sum(size) FROM files") == [(size,)]

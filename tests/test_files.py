@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 import trio
-from files_support import fetch, jpeg_rotated, png, start_upload, upload
+from files_support import fetch, jpeg_rotated, png, race_uploads, start_upload, upload
 from PIL import Image
 from support import Server, account, http_client, start_server
 
 from chat.core.config import Config
+from chat.store import open_store
 
 
 async def test_an_upload_answers_its_id_name_size_type_and_hash(server: Server) -> None:
@@ -204,6 +205,23 @@ async def test_the_quota_counts_what_a_user_keeps(
     refused = await upload(server, alice, b"c" * 1000, expect=413)
     assert "quota" in refused["error"]
     assert (await upload(server, bob, b"d" * 1000))["Size"] == 1000
+
+
+async def test_concurrent_uploads_exceed_the_quota_by_none(
+    nursery: trio.Nursery, tmp_path: Path, database_url: str | None
+) -> None:
+    """Ten 750 KB uploads finishing at once against a 1 MiB quota: one fits, nine are
+    refused (the record, inserted only if it fits, reserves its bytes)."""
+    from support import server_config
+
+    quota = 1024 * 1024
+    config = server_config(tmp_path, database_url, user_quota_bytes=quota)
+    server = await start_server(nursery, config)
+    alice = await account(server, "alice")
+    statuses = await race_uploads([server], alice, 10, 750_000)
+    assert sorted(statuses) == [201] + [413] * 9
+    async with open_store(config) as store:
+        assert await store.used_bytes(alice.uid) == 750_000
 
 
 async def test_uploads_count_against_their_rate_limit(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import trio
 from support import add_message
 
 from chat.core.config import Config
@@ -108,6 +109,35 @@ async def test_used_bytes_sum_the_users_files(config: Config) -> None:
         assert await store.used_bytes(alice.id) == 1234
         assert await store.delete_file_record("a1")
         assert await store.used_bytes(alice.id) == 234
+
+
+async def test_a_file_past_the_quota_is_refused_and_not_stored(config: Config) -> None:
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        bob = await store.create_user("bob", "hash")
+        assert await store.add_file(_file("a1", alice.id, size=600), quota_bytes=1000)
+        assert await store.add_file(_file("b1", bob.id, size=900), quota_bytes=1000)
+        assert not await store.add_file(_file("a2", alice.id, size=401), quota_bytes=1000)
+        assert await store.add_file(_file("a3", alice.id, size=400), quota_bytes=1000)
+        assert await store.used_bytes(alice.id) == 1000
+        assert await store.known_files(["a1", "a2", "a3"]) == {"a1", "a3"}
+
+
+async def test_concurrent_files_exceed_the_quota_by_none(config: Config) -> None:
+    """Ten records of 750 bytes at once against a quota of 1024: one is stored."""
+    async with open_store(config) as store:
+        alice = await store.create_user("alice", "hash")
+        kept: list[str] = []
+
+        async def add(n: int) -> None:
+            if await store.add_file(_file(f"f{n}", alice.id, size=750), quota_bytes=1024):
+                kept.append(f"f{n}")
+
+        async with trio.open_nursery() as adding:
+            for n in range(10):
+                adding.start_soon(add, n)
+        assert len(kept) == 1
+        assert await store.used_bytes(alice.id) == 750
 
 
 async def test_attachable_files_are_the_users_own_not_yet_attached(config: Config) -> None:

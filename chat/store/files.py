@@ -52,6 +52,12 @@ WHERE f.id = $1 AND (
 #: How many bytes of files a user keeps (their quota's use).
 _USED_BYTES = "SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = $1"
 
+#: The uploader's row, held until the writing transaction ends, so that one upload of
+#: theirs at a time sums their files and adds to them. On PostgreSQL, FOR NO KEY UPDATE:
+#: it waits for another holder, but not for the key-share locks that inserting their
+#: messages takes; on SQLite the writing transaction holds the whole database.
+_HOLD_UPLOADER = "SELECT id FROM users WHERE id = $1"
+
 #: The files a message may carry: the sender's own, not carried by any message yet.
 _ATTACHABLE = f"""
 SELECT {FILE_COLUMNS} FROM files AS f
@@ -179,23 +185,38 @@ async def attach_files(
     return tuple(refs)
 
 
+async def _add_file(conn: Connection, file: StoredFile, quota_bytes: int | None) -> bool:
+    """In a writing transaction: the record, unless it takes its uploader past
+    `quota_bytes`. The sum is read after the uploader's row is held, so on PostgreSQL
+    (READ COMMITTED: each statement sees what committed before it began) it counts every
+    file of an upload that held the row before; a concurrent one waits for our commit."""
+    dialect = conn.dialect
+    if quota_bytes is not None:
+        hold = dialect.pick(sqlite=_HOLD_UPLOADER, postgres=_HOLD_UPLOADER + " FOR NO KEY UPDATE")
+        await conn.fetchrow(hold, file.uploader_id)
+        if int(await conn.fetchval(_USED_BYTES, file.uploader_id)) + file.size > quota_bytes:
+            return False
+    await conn.execute(
+        _INSERT,
+        file.id,
+        file.uploader_id,
+        file.name,
+        file.size,
+        file.content_type,
+        file.sha256,
+        file.width,
+        file.height,
+        file.thumbnail_type,
+        dialect.timestamp(file.created_at),
+    )
+    return True
+
+
 class StoredFiles(StoreBase):
     """`Files`."""
 
-    async def add_file(self, file: StoredFile) -> None:
-        await self.db.execute(
-            _INSERT,
-            file.id,
-            file.uploader_id,
-            file.name,
-            file.size,
-            file.content_type,
-            file.sha256,
-            file.width,
-            file.height,
-            file.thumbnail_type,
-            self.dialect.timestamp(file.created_at),
-        )
+    async def add_file(self, file: StoredFile, *, quota_bytes: int | None = None) -> bool:
+        return await self.db.transaction(_add_file, file, quota_bytes)
 
     async def readable_file(self, file_id: str, user_id: int, *, admin: bool) -> StoredFile | None:
         row = await self.db.fetchrow(_READABLE, file_id, user_id, admin)

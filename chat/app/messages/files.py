@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 #: How old a file in the uploads directory is, unwritten, when start-up removes it.
 STALE_UPLOAD_S = 24 * 3600
 
+#: How long the release of a failed upload's record and objects may take (shielded:
+#: it runs when the upload is cancelled, so it bounds the wait of a shutdown).
+RELEASE_TIMEOUT_S = 5.0
+
 #: The longest file name kept, in characters (longer ones are shortened, keeping the
 #: extension).
 MAX_NAME_CHARS = 255
@@ -109,13 +113,18 @@ class FileLibrary:
             await self._check_quota(identity, min(content_length, self.max_file_bytes))
 
     async def _check_quota(self, identity: Identity, size: int) -> None:
+        """An early refusal, before any work: racing uploads may all pass it, so the
+        record's insert checks again (`_reserve`)."""
         used = await self.store.used_bytes(identity.user_id)
         if used + size > self.user_quota_bytes:
-            raise TooLarge(
-                f"your files would take {used + size} bytes, past your quota of"
-                f" {self.user_quota_bytes} (CHAT_USER_QUOTA): delete messages with files"
-                " to make room"
-            )
+            raise self._over_quota(used + size)
+
+    def _over_quota(self, would_take: int) -> TooLarge:
+        return TooLarge(
+            f"your files would take {would_take} bytes, past your quota of"
+            f" {self.user_quota_bytes} (CHAT_USER_QUOTA): delete messages with files"
+            " to make room"
+        )
 
     async def upload(
         self,
@@ -158,17 +167,23 @@ class FileLibrary:
             height=None if thumbnail is None else thumbnail.height,
             thumbnail_type=None if thumbnail is None else thumbnail.content_type,
         )
-        # The record first, then the bytes (see the module's docstring).
-        await self.store.add_file(file)
+        # The record first, then the bytes (see the module's docstring). The record is
+        # also the reservation of the quota: inserted only if it fits (checked in the
+        # same transaction), released below if anything after its insert fails.
         try:
-            await self._put(file.storage_key, received.path)
-            if thumbnail is not None:
-                await self._put_bytes(file.thumbnail_key, thumbnail.data)
+            reserved = await self.store.add_file(file, quota_bytes=self.user_quota_bytes)
+            if reserved:
+                await self._put(file.storage_key, received.path)
+                if thumbnail is not None:
+                    await self._put_bytes(file.thumbnail_key, thumbnail.data)
         except BaseException:
-            with trio.CancelScope(shield=True):
-                await self.store.delete_file_record(file.id)
-                await self._forget(file)
+            # Cancelled or failed: the insert may have committed even if its await was
+            # cancelled, so the release always runs (deleting what is not there is no
+            # error), shielded and bounded.
+            await self._release(file)
             raise
+        if not reserved:
+            raise self._over_quota(await self.store.used_bytes(identity.user_id) + file.size)
         log.info(
             "file uploaded",
             extra={"file_id": file.id, "uid": identity.user_id, "bytes": file.size},
@@ -188,6 +203,20 @@ class FileLibrary:
             await self._put(key, path)
         finally:
             await trio.to_thread.run_sync(remove, path)
+
+    async def _release(self, file: StoredFile) -> None:
+        """Remove what an upload that failed has kept of `file`: its record (and so its
+        bytes' place in the quota), then its objects. Shielded, at most
+        `RELEASE_TIMEOUT_S`; a release that fails or times out leaves an unattached
+        record, which the collector removes a day later."""
+        with trio.move_on_after(RELEASE_TIMEOUT_S, shield=True) as release:
+            try:
+                await self.store.delete_file_record(file.id)
+                await self._forget(file)
+            except Exception as error:  # the upload's own error is the one to raise
+                log.warning("could not release a failed upload's file %s: %s", file.id, error)
+        if release.cancelled_caught:
+            log.warning("releasing a failed upload's file %s timed out", file.id)
 
     async def _forget(self, file: StoredFile) -> None:
         """Remove a file's objects from the storage (its record is gone already)."""

@@ -170,8 +170,12 @@ class Files(Protocol):
     quota, and what the collector removes. Attaching happens in `Messages.add_messages`
     (`NewMessage.files`); deleting a message detaches its files."""
 
-    async def add_file(self, file: StoredFile) -> None:
-        """Store a new file's record (its bytes are not stored yet: see chat/files/)."""
+    async def add_file(self, file: StoredFile, *, quota_bytes: int | None = None) -> bool:
+        """Store a new file's record (its bytes are not stored yet: see chat/files/),
+        unless its uploader's files would then take more than `quota_bytes` (None: no
+        quota): False, and nothing stored. The sum and the insert are one transaction
+        that holds the uploader's row, so concurrent uploads (on any instance) never
+        exceed the quota together; the record is the reservation of its bytes."""
 
     async def readable_file(self, file_id: str, user_id: int, *, admin: bool) -> StoredFile | None:
         """The file if `user_id` may read it: its uploader while no message carries it,
