@@ -52,6 +52,14 @@ async def post(server: Server, user: Account, room_id: int, text: str) -> dict[s
     return response.json()
 
 
+async def direct_room(server: Server, user: Account, other: Account) -> int:
+    """The RoomID of `user`'s direct conversation with `other` (opened if new)."""
+    async with http_client(server) as client:
+        response = await client.get(f"/dm/{other.uid}", headers=user.auth)
+    assert response.status_code == 200, response.text
+    return int(response.json()["RoomID"])
+
+
 async def erase(server: Server, user: Account, password: str = PASSWORD) -> httpx.Response:
     async with http_client(server) as client:
         return await client.request("DELETE", "/me", headers=user.auth, json={"Password": password})
@@ -103,8 +111,7 @@ async def test_erase_tombstones_the_users_messages_and_keeps_what_others_wrote(
     lobby = await lobby_of(config)
     await post(server, alice, lobby, "alice in the lobby")
     await post(server, bob, lobby, "bob in the lobby")
-    async with http_client(server) as client:
-        direct = (await client.get(f"/dm/{alice.uid}", headers=bob.auth)).json()["RoomID"]
+    direct = await direct_room(server, bob, alice)
     await post(server, bob, direct, "bob to alice")
     await post(server, alice, direct, "alice to bob")
     await erased(server, alice)
@@ -120,6 +127,40 @@ async def test_erase_tombstones_the_users_messages_and_keeps_what_others_wrote(
         ("", True),
     ]
     assert direct_now[1]["Username"] == ERASED_NAME.format(id=alice.uid)
+
+
+async def test_a_direct_message_to_an_erased_account_is_refused_over_http(
+    server: Server,
+) -> None:
+    """As on /ws: 404, as to an unknown user; nothing stored."""
+    alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
+    direct = await direct_room(server, bob, alice)
+    await post(server, bob, direct, "bob to alice")
+    await erased(server, alice)
+    async with http_client(server) as client:
+        response = await client.post(
+            f"/messages/{direct}", headers=bob.auth, json={"Text": "still there?"}
+        )
+    assert response.status_code == 404, response.text
+    assert response.json() == {"error": f"unknown recipient {alice.uid}"}
+    assert [m["Text"] for m in await history(server, bob, direct)] == ["bob to alice"]
+
+
+async def test_a_direct_message_to_an_erased_account_is_refused_in_the_room_protocol(
+    server: Server, clients: Clients
+) -> None:
+    """Entering the conversation still works (its history stays); sending in it does not."""
+    alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
+    direct = await direct_room(server, bob, alice)
+    await erased(server, alice)
+    ws = await entered(clients, bob, direct)
+    answer = await ws.request({"Type": "message", "Text": "still there?", "ClientMsgID": "c1"})
+    assert answer == {
+        "Type": "error",
+        "Error": f"unknown recipient {alice.uid}",
+        "ClientMsgID": "c1",
+    }
+    assert await history(server, bob, direct) == []
 
 
 async def test_erase_keeps_the_operators_answers_in_the_users_support_thread(
@@ -302,8 +343,7 @@ async def test_chat_user_delete_erase_keeps_the_other_sides_messages(
     config: Config, server: Server
 ) -> None:
     alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
-    async with http_client(server) as client:
-        direct = (await client.get(f"/dm/{alice.uid}", headers=bob.auth)).json()["RoomID"]
+    direct = await direct_room(server, bob, alice)
     await post(server, bob, direct, "bob to alice")
     await post(server, alice, direct, "alice to bob")
     result = await run_chat("user", "delete", "--erase", "--yes", "alice", env=chat_environ(config))

@@ -256,12 +256,24 @@ class ChatService(RoomOperations, AccountOperations):
         in the order a client hears of them: its text, the sender's rate, what it answers,
         the files it carries. Returns it with who its text mentions, which only the store
         can tell (`chat.app.messages.mentions.resolve`)."""
+        await self._check_recipient(identity, room)
         validation.message_text(outgoing.body, self.max_text_chars, files=len(outgoing.files))
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, outgoing.reply_to)
         await self._check_files(identity, outgoing.files, outgoing.client_msg_id)
         mentioned = await mentions.resolve(self.store, room, identity.user_id, outgoing.body)
         return replace(outgoing, mentions=mentioned.uids, mentions_room=mentioned.room)
+
+    async def _check_recipient(self, identity: Identity, room: Room) -> None:
+        """A direct message needs someone to read it: to an erased account it is refused
+        (`NotFound`, as to an unknown user), whichever front door or dialect sends it;
+        the conversation stays, for its history."""
+        if room.kind != "direct" or room.pair is None:
+            return
+        low, high = room.pair
+        other = high if identity.user_id == low else low
+        if await self.point_reads.users.get(other) is None:
+            raise NotFound(f"unknown recipient {other}")
 
     async def _check_files(
         self, identity: Identity, files: tuple[str, ...], client_msg_id: str | None
@@ -287,11 +299,9 @@ class ChatService(RoomOperations, AccountOperations):
         self, identity: Identity, to_user_id: int, outgoing: OutgoingMessage
     ) -> Posted:
         """A direct message to another user, stored in the pair's direct room. Refused
-        (`NotFound`) to an erased account, whose conversation stays for its history."""
-        unknown = f"unknown recipient {to_user_id}"
-        room = await self._direct_room(identity, to_user_id, unknown)
-        if await self.store.user_by_id(to_user_id) is None:
-            raise NotFound(unknown)
+        (`NotFound`) to an erased account, whose conversation stays for its history
+        (`_check_recipient`, which every message to a direct room passes)."""
+        room = await self._direct_room(identity, to_user_id, f"unknown recipient {to_user_id}")
         return await self.post(identity, room, outgoing)
 
     # --- resuming after a reconnection ---
