@@ -5,6 +5,7 @@ and decrypts it with the browser's keys. Every test runs on SQLite and on Postgr
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from support import (
 from chat.app.people.notification_levels import wants_push
 from chat.core.config import Config, ConfigError, load
 from chat.core.errors import InvalidInput
-from chat.core.push_hosts import PushHosts
+from chat.core.push_hosts import PushHosts, UnusableEndpoint
 from chat.core.records import Message
 from chat.core.vapid_key import load_private_key
 from chat.push.vapid import generate_private_key
@@ -489,6 +490,63 @@ async def test_the_allow_list_refuses_other_hosts(server: Server, push: PushServ
     assert push.answered == []
 
 
+#: A push service host that is no valid IDNA name, on a domain the allow-list names:
+#: `urlsplit` takes it, httpx cannot send to it.
+SNOWMAN_ENDPOINT = "https://\u2603.notify.windows.com/x"
+
+
+@pytest.fixture
+def windows_too(push_config: Config) -> Config:
+    """The test's push service, and Windows' push service domain."""
+    return push_config.replace(push_hosts=(*push_config.push_hosts, ".notify.windows.com"))
+
+
+async def test_an_endpoint_the_client_cannot_send_to_is_refused_when_subscribing(
+    nursery: trio.Nursery, windows_too: Config, push: PushService
+) -> None:
+    server = await start_server(nursery, windows_too)
+    alice = await account(server, "alice")
+    keys = push.browser().subscription["keys"]
+    for endpoint in (SNOWMAN_ENDPOINT, "https://xn--n3h.notify.windows.com/x"):
+        answer = await _subscribe(server, alice, {"endpoint": endpoint, "keys": keys})
+        assert answer.status_code == 400, (endpoint, answer.text)
+        error = answer.json()["error"]
+        assert error.startswith('field "endpoint" is not a URL this server can send to: ')
+    assert await _subscriptions(server.config) == []
+
+
+async def test_a_stored_endpoint_the_client_cannot_send_to_is_removed_at_its_first_push(
+    nursery: trio.Nursery,
+    windows_too: Config,
+    push: PushService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As one registered before endpoints were read with httpx's parser: the push is
+    refused without a request, the subscription removed, one log line without a
+    traceback; other users' pushes go on."""
+    server = await start_server(nursery, windows_too)
+    push.expect_key = await _key(server)
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    keys = push.browser().subscription["keys"]
+    async with open_store(server.config) as store:
+        await store.add_push_subscription(
+            alice.uid, SNOWMAN_ENDPOINT, keys["p256dh"], keys["auth"], limit=10
+        )
+    witness = await _witness(server, push, bob)
+    caplog.set_level(logging.WARNING)
+    await _post(server, bob, await _direct_room(server, bob, alice), "to alice")
+    await witness.flush()
+    with trio.fail_after(5):
+        while len(await _subscriptions(server.config)) > 1:  # noqa: ASYNC110 (a table)
+            await trio.sleep(0.05)
+    assert await _metric(server, "chat_push_subscriptions_removed_total") == 1
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
+    assert any("cannot be sent to" in r.getMessage() for r in caplog.records)
+    assert push.problems == []
+
+
 @pytest.mark.parametrize(
     ("keys", "error"),
     [
@@ -548,6 +606,17 @@ def test_the_default_allow_list_takes_the_browsers_push_services_only() -> None:
     ):
         with pytest.raises(InvalidInput):
             hosts.check(endpoint)
+
+
+def test_hosts_are_read_as_the_http_client_reads_them() -> None:
+    """Its IDNA encoding is the host checked; no valid IDNA name is no URL at all."""
+    hosts = PushHosts(Config().push_hosts)
+    assert hosts.check("https://m\u00fcnchen.notify.windows.com/w/")
+    for endpoint in (SNOWMAN_ENDPOINT, "https://xn--n3h.notify.windows.com/x"):
+        with pytest.raises(UnusableEndpoint, match="not a URL this server can send to"):
+            hosts.check(endpoint)
+    with pytest.raises(InvalidInput):
+        hosts.check("https://fcm.googleapis.com\\@evil.example/x")
 
 
 def test_plain_http_only_to_a_loopback_host_and_port_named() -> None:

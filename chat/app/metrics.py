@@ -65,7 +65,6 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-
 class FrameRefusals(Protocol):
     """The per-connection frame limits' refusals, by limit (`chat.ws.session.frame_limits`)."""
 
@@ -249,7 +248,8 @@ class ServerCollector(Collector):
         )
         yield CounterMetricFamily(
             "chat_push_subscriptions_removed",
-            "Push subscriptions removed because their push service said they are gone (404, 410).",
+            "Push subscriptions removed because their push service said they are gone (404, 410)"
+            " or their endpoint cannot be sent to.",
             pushes.removed,
         )
         yield CounterMetricFamily(

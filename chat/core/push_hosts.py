@@ -12,13 +12,20 @@ service of the tests' own.
 The default is the push services of today's browsers: Chrome's (Firebase Cloud
 Messaging), Firefox's (Mozilla's autopush), Safari's (Apple) and Edge's (Windows
 Notification Services, one host per region).
+
+An endpoint is read with the HTTP client's own parser (`httpx.URL`), so the host checked
+is the one a push would be sent to (IDNA-encoded), and an endpoint that client could not
+send to (a host that is no valid IDNA name, such as ``☃.notify.windows.com``; a control
+character) is refused when it is registered (`UnusableEndpoint`), not found out at every
+push.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+import httpx
 
 from chat.core.errors import InvalidInput
 
@@ -74,6 +81,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class UnusableEndpoint(InvalidInput):
+    """An endpoint the HTTP client cannot send to at all (not a URL it parses, a host
+    that is no valid IDNA name): no push to it can ever be sent."""
+
+
+def endpoint_url(endpoint: str) -> httpx.URL:
+    """`endpoint` as the HTTP client reads it; `UnusableEndpoint` if it cannot. The host
+    is decoded here as it would be when sending (IDNA errors are `ValueError`s: idna's
+    own, or httpx's `InvalidURL` for a host it will not encode)."""
+    try:
+        url = httpx.URL(endpoint)
+        _ = url.host, url.port
+    except (httpx.InvalidURL, ValueError) as error:
+        raise UnusableEndpoint(
+            f'field "endpoint" is not a URL this server can send to: {error}'
+        ) from None
+    return url
+
+
 class PushHosts:
     """The allow-list: `check` refuses an endpoint on any other host."""
 
@@ -81,24 +107,23 @@ class PushHosts:
         self._entries = [_Entry(*parse_entry(entry)) for entry in entries]
 
     def check(self, endpoint: object) -> str:
-        """`endpoint` if the server may push to it; else `InvalidInput` saying why."""
+        """`endpoint` if the server may push to it; else `InvalidInput` saying why
+        (`UnusableEndpoint` when no push could ever be sent to it)."""
         if not isinstance(endpoint, str) or not endpoint:
             raise InvalidInput('field "endpoint" must be the push service URL the browser gave')
         if len(endpoint) > MAX_ENDPOINT_CHARS:
             raise InvalidInput(
                 f'field "endpoint" must be at most {MAX_ENDPOINT_CHARS} characters long'
             )
-        try:
-            parts = urlsplit(endpoint)
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise InvalidInput('field "endpoint" is not a URL') from None
-        if parts.scheme not in ("https", "http") or not host:
+        url = endpoint_url(endpoint)
+        # The ASCII (IDNA-encoded) host the client connects to; its port, None for the
+        # scheme's standard one.
+        host, port = url.raw_host.decode("ascii").rstrip("."), url.port
+        if url.scheme not in ("https", "http") or not host:
             raise InvalidInput('field "endpoint" must be an https:// URL')
-        if "@" in parts.netloc or parts.fragment or any(ch.isspace() for ch in endpoint):
+        if url.userinfo or url.fragment or any(ch.isspace() for ch in endpoint):
             raise InvalidInput('field "endpoint" is not a push service URL')
-        host = host.rstrip(".")
-        if parts.scheme == "http":
+        if url.scheme == "http":
             named = any(e.name == host and e.port == port for e in self._entries)
             if port is None or not _is_loopback(host) or not named:
                 raise InvalidInput(

@@ -9,7 +9,9 @@ subscription stored under an older, wider list is not pushed to.
 Error handling: the push service's answer becomes an `Outcome`: sent (2xx), gone (404,
 410: the browser unsubscribed, the subscription should be removed), retry (429, 5xx, a
 network error or a timeout: try again later, after Retry-After if it said), or refused
-(anything else: another try would be refused too).
+(anything else: another try would be refused too). An endpoint the HTTP client cannot
+send to at all (one stored before endpoints were read with its parser: a host that is no
+valid IDNA name) is refused without a request and "gone" too: nothing will ever reach it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chat.core.errors import InvalidInput
-from chat.core.push_hosts import PushHosts
+from chat.core.push_hosts import PushHosts, UnusableEndpoint
 from chat.core.records import PushSubscription
 from chat.push.vapid import VapidKey, b64url_decode
 
@@ -77,6 +79,14 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+def _unusable(error: Exception) -> Outcome:
+    """A push to an endpoint no request can be sent to: logged in a line (no
+    traceback: nothing is wrong with the server), and "gone", so the pusher removes the
+    subscription."""
+    log.warning("removing a push subscription whose endpoint cannot be sent to: %s", error)
+    return Outcome("gone")
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The TLS settings pushes are sent with (the system's CA certificates), made once per
@@ -118,6 +128,8 @@ class PushSender:
         network does."""
         try:
             self._hosts.check(subscription.endpoint)
+        except UnusableEndpoint as error:
+            return _unusable(error)
         except InvalidInput:
             log.warning("not pushing to a host CHAT_PUSH_HOSTS does not name")
             return Outcome("refused")
@@ -134,6 +146,10 @@ class PushSender:
         except httpx.HTTPError as error:
             log.info("push not delivered (%s); will retry", type(error).__name__)
             return Outcome("retry")
+        except (httpx.InvalidURL, ValueError) as error:
+            # Not a network fault but the URL itself (the check above reads it with the
+            # same parser, so this is belt and braces): no try will ever pass.
+            return _unusable(error)
         status = response.status_code
         if 200 <= status < 300:
             return Outcome("sent", status)

@@ -26,7 +26,8 @@ Deliveries run in the pusher's nursery, at most `CONCURRENCY` at once (the task 
 for a free slot before starting another, so the queue, not memory, absorbs a burst).
 Each is bounded by `SEND_TIMEOUT_S` per attempt; a push service answering 429 or 5xx (or
 not answering) is tried again after `RETRY_DELAYS_S` (or its Retry-After), then the push
-is dropped and counted. A subscription answered 404 or 410 is removed.
+is dropped and counted. A subscription answered 404 or 410 is removed, and so is one
+whose endpoint no request can be sent to (`chat.push.sender`).
 
 Resource handling: `run` owns the queue's receive end, the HTTP client and the nursery;
 cancelling it ends them all (deliveries under way are cancelled: a push is a courtesy,
@@ -88,7 +89,8 @@ class PushStats:
     #: Pushes given up: still refused (429, 5xx, no answer) after the retries, or
     #: refused outright (another 4xx).
     dropped: int = 0
-    #: Subscriptions removed because their push service said they are gone (404, 410).
+    #: Subscriptions removed because their push service said they are gone (404, 410),
+    #: or because their endpoint cannot be sent to.
     removed: int = 0
     #: Messages not considered for pushes because the pusher's queue was full.
     queue_dropped: int = 0
