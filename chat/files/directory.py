@@ -1,6 +1,7 @@
 """`DirectoryStorage`: files' bytes in a directory, by content key.
 
-An object lives at ``<root>/<key[:2]>/<key>``. It is written to a temporary name in the
+An object lives at ``<root>/<key[:2]>/<key>``, readable by the server's user only (files
+0600, directories 0700: `chat.store.private_paths`). It is written to a temporary name in the
 same directory and renamed into place (`os.replace` is atomic on POSIX), so a reader
 never sees half a file, and several instances sharing the directory (an NFS mount, a
 volume) may store the same key at once: the last rename wins, with the same bytes.
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 import trio
 
 from chat.files.storage import CHUNK_BYTES, StorageUnavailable
+from chat.store.private_paths import make_private_directory, private_opener
 
 MAX_THREADS = 8
 
@@ -63,7 +65,7 @@ class DirectoryStorage:
         """Create the root if needed and make sure it can be written (at start-up)."""
 
         def probe() -> None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_private_directory(self.root)
             probe_path = self.root / f".probe-{secrets.token_hex(8)}"
             probe_path.write_bytes(b"")
             probe_path.unlink()
@@ -76,12 +78,15 @@ class DirectoryStorage:
         def place() -> None:
             if target.exists():
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_directory(target.parent)
             temporary = target.parent / f".{key}.{secrets.token_hex(8)}.part"
             try:
                 # The source usually lies on another filesystem (the temporary directory),
                 # so copy, flush, then rename: a crash leaves a .part file, never a torn key.
-                with open(source, "rb") as reading, open(temporary, "wb") as writing:
+                with (
+                    open(source, "rb") as reading,
+                    open(temporary, "wb", opener=private_opener) as writing,
+                ):
                     shutil.copyfileobj(reading, writing, CHUNK_BYTES)
                     writing.flush()
                     os.fsync(writing.fileno())

@@ -29,6 +29,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from chat.core.errors import InvalidInput, TooLarge
 from chat.files.sniffing import SNIFF_BYTES
+from chat.store.private_paths import private_opener
 
 
 @dataclass
@@ -67,7 +68,7 @@ async def receive(
     path = directory / f"upload-{secrets.token_hex(12)}.part"
     received = Received(path)
     try:
-        async with await trio.open_file(path, "xb") as out:
+        async with await trio.open_file(path, "xb", opener=private_opener) as out:
             mimetype, options = parse_options_header(content_type)
             if mimetype == b"multipart/form-data":
                 boundary = options.get(b"boundary")

@@ -127,6 +127,7 @@ from chat.net.connection_cap import ConnectionCap
 from chat.net.front_door import FrontDoor
 from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
+from chat.server.data_permissions import make_data_private
 from chat.server.drain import Drain
 from chat.store import describe_database, open_store
 from chat.ws.server import WebSocketServer
@@ -168,6 +169,8 @@ async def serve(
     metrics = Metrics(instance_id)
     addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
+    # Before anything of the data is opened: an earlier release made it by the umask.
+    await make_data_private(config)
     async with open_store(config, serving=True) as store, open_storage(config) as storage:
         tokens = Tokens(await load_signing_key(config, store), config.token_ttl)
         lobby = await store.room_by_id(store.lobby_id)

@@ -27,6 +27,7 @@ import jwt
 
 from chat.app.limits.password_queue import PasswordQueue
 from chat.core.errors import InvalidToken
+from chat.store.private_paths import PRIVATE_FILE, make_private_directory
 
 #: The address of work that is no client's (a command, the dummy hash).
 LOCAL = "local"
@@ -141,13 +142,13 @@ def load_or_create_secret(data_dir: Path) -> str:
     Blocking file I/O: call it through `trio.to_thread.run_sync`.
     """
     path = data_dir / SECRET_FILE_NAME
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_directory(data_dir)
     if not path.exists():
         # Write a complete file under a private name, then link it into place: the link
         # fails if another process got there first, and nobody ever reads a half-written
         # secret. Mode 0600 from the start, so it is never readable by others.
         temporary = data_dir / f".{SECRET_FILE_NAME}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         try:
             with os.fdopen(fd, "w", encoding="ascii") as file:
                 file.write(secrets.token_urlsafe(48) + "\n")

@@ -30,6 +30,7 @@ from chat.files.storage import FileStorage, StorageUnavailable
 from chat.files.thumbnails import make_thumbnail
 from chat.files.uploads import FORM_SLACK_BYTES, Received, receive, remove
 from chat.store import Files
+from chat.store.private_paths import make_private_directory, private_opener
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class FileLibrary:
         may be another worker's)."""
 
         def make_and_sweep() -> None:
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            make_private_directory(self.uploads_dir)
             cutoff = time.time() - STALE_UPLOAD_S
             for entry in self.uploads_dir.glob("*.part"):
                 with contextlib.suppress(FileNotFoundError):
@@ -198,7 +199,7 @@ class FileLibrary:
 
     async def _put_bytes(self, key: str, data: bytes) -> None:
         path = self.uploads_dir / f"thumbnail-{secrets.token_hex(12)}.part"
-        await trio.to_thread.run_sync(path.write_bytes, data)
+        await trio.to_thread.run_sync(_write_private, path, data)
         try:
             await self._put(key, path)
         finally:
@@ -235,6 +236,11 @@ class FileLibrary:
     def read(self, key: str, start: int = 0, end: int | None = None) -> StoredBytes:
         """A stored object's bytes, in chunks, as a response body."""
         return StoredBytes(self.storage, key, start, end)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    with open(path, "xb", opener=private_opener) as out:
+        out.write(data)
 
 
 class StoredBytes:

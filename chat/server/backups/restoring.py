@@ -50,6 +50,7 @@ from chat.server.backups.archive import (
 )
 from chat.server.backups.making import database_path
 from chat.store.migrations import SCHEMA_VERSION_TABLE
+from chat.store.private_paths import PRIVATE_FILE, make_private_directory
 
 T = TypeVar("T")
 
@@ -85,7 +86,7 @@ async def restore_backup(config: Config, archive: Path) -> RestoreSummary:
     await trio.to_thread.run_sync(_check_destination, config, archive)
     staging = config.data_dir / f".restore-{secrets.token_hex(6)}"
     try:
-        await trio.to_thread.run_sync(staging.mkdir)
+        await trio.to_thread.run_sync(make_private_directory, staging)
         manifest, keys = await _extract(archive, staging)
         await trio.to_thread.run_sync(_check_database, staging / DATABASE, keys, manifest)
         summary = RestoreSummary(config.data_dir, files=len(keys))
@@ -118,7 +119,7 @@ def _check_destination(config: Config, archive: Path) -> None:
     directory = storage_directory(config)
     if directory is not None and not _is_empty(directory):
         raise BackupError(f"the file storage {directory} is not empty: restore into an empty one")
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_directory(config.data_dir)
 
 
 class _Reader:
@@ -179,8 +180,8 @@ def _extract_member(
     source = tar.extractfile(member)
     assert source is not None  # a regular file, checked by `storage_key`
     target = staging / member.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    make_private_directory(target.parent)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     with os.fdopen(fd, "wb") as writing:
         digest = _copy(source, writing)
     # A thumbnail is named after its original's bytes, not its own: not checked.
@@ -263,7 +264,7 @@ async def _put_in_place(config: Config, staging: Path, keys: set[str]) -> None:
     database = database_path(config)
 
     def move_database() -> None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+        make_private_directory(database.parent)
         shutil.move(staging / DATABASE, database)
 
     await trio.to_thread.run_sync(move_database)
@@ -272,5 +273,5 @@ async def _put_in_place(config: Config, staging: Path, keys: set[str]) -> None:
 def _move_objects(staging: Path, directory: Path, keys: set[str]) -> None:
     for key in keys:
         target = directory / key[:2] / key
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_directory(target.parent)
         shutil.move(staging / file_member(key), target)

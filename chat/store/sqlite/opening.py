@@ -1,5 +1,6 @@
-"""Opening a SQLite store: creating and migrating the file, filling in name keys, and the
-serving lock that keeps a second `chat serve` off the same file.
+"""Opening a SQLite store: creating (mode 0600, `chat.store.private_paths`) and migrating
+the file, filling in name keys, and the serving lock that keeps a second `chat serve` off
+the same file.
 
 Resource handling: connections are opened and migrated by `open_sqlite_store` and closed
 when it exits.
@@ -22,6 +23,7 @@ from chat.core.errors import AlreadyServed, Unavailable
 from chat.store.accounts import fill_in_name_keys
 from chat.store.database_store import DatabaseStore
 from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from chat.store.private_paths import PRIVATE_FILE, create_private_file, make_private_directory
 from chat.store.sqlite.engine import (
     SQLiteConnection,
     SQLiteDatabase,
@@ -116,8 +118,8 @@ def serving_lock(path: Path) -> Iterator[None]:
     (`chat migrate` and `chat user add` do not take it: they may run beside the server.)
     """
     lock_path = serving_lock_path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_directory(lock_path.parent)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -146,7 +148,9 @@ async def open_sqlite_store(path: Path, *, connections: int) -> AsyncIterator[Da
     migrations = load_migrations("sqlite")
 
     def open_all() -> tuple[list[sqlite3.Connection], int, list[str]]:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private from the start: SQLite gives its -wal and -shm the database's mode.
+        make_private_directory(path.parent)
+        create_private_file(path)
         opened = [open_connection(path)]
         try:
             applied = _migrate(opened[0], migrations)
