@@ -296,7 +296,7 @@ BACKEND_MATTERS = (
     "test_idempotent_send.py", "test_change_stream.py", "test_batched_point_reads.py",
     "test_message_references.py", "test_search*.py", "test_browser_search.py",
     "test_room_rules.py", "test_retention.py", "test_resume.py",
-    "test_history_from_memory.py",
+    "test_history_from_memory.py", "test_cancellation_sweep.py",
 )  # fmt: skip
 
 
