@@ -29,12 +29,15 @@ true when the change commits (a deletion racing an edit cannot let the edit thro
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+import trio
+
 from chat.app.messages import mentions
 from chat.core import validation
-from chat.core.errors import Forbidden, NotFound
+from chat.core.errors import Forbidden, NotFound, Unavailable
 from chat.core.records import Change, Message, Room, Version
 from chat.store import Changes, Rooms
 
@@ -43,8 +46,12 @@ if TYPE_CHECKING:
     from chat.app.messages.writer import MessageWriter
     from chat.core.records import Identity
 
+log = logging.getLogger(__name__)
+
 #: The most different emoji one message may be reacted with.
 MAX_EMOJI = 20
+#: How long a deletion and its audit entry may take to be written (then it fails).
+DELETE_TIMEOUT_S = 10.0
 
 
 def _unknown(room: Room, message_id: int) -> NotFound:
@@ -158,9 +165,19 @@ class MessageChanges:
                 )
             deleted.append(message)
 
-        change = self._published(await self._store.delete_message(room.id, message_id, check), room)
-        if change is not None and deleted[-1].sender_id != identity.user_id:
-            await self._moderators.deleted_by_moderator(identity, room, deleted[-1])
+        # Shielded, from the commit to the audit entry: a deletion cancelled between the
+        # two (its client gone, a shutdown; on PostgreSQL even while its COMMIT is
+        # answered) would stay unaudited for good, since deleting again changes nothing.
+        # Bounded, as the writer's commit is: a database that stops answering fails it.
+        with trio.move_on_after(DELETE_TIMEOUT_S, shield=True) as deleting:
+            committed = await self._store.delete_message(room.id, message_id, check)
+            change = self._published(committed, room)
+            if change is not None and deleted[-1].sender_id != identity.user_id:
+                await self._moderators.deleted_by_moderator(identity, room, deleted[-1])
+        if deleting.cancelled_caught:
+            detail = f"deleting message {message_id} did not finish in {DELETE_TIMEOUT_S:g} s"
+            log.warning("database unavailable: %s", detail)
+            raise Unavailable(detail=detail)
         return change
 
     async def react(
