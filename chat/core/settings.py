@@ -153,7 +153,8 @@ _SERVING: tuple[Setting, ...] = (
         "CHAT_WRITE_TIMEOUT",
         None,
         value.positive_float,
-        "Seconds one frame write may take before the client is dropped.",
+        "Seconds one write to a client may take before the client is dropped: a "
+        "WebSocket frame, or each 16 KiB of an HTTP response (a download, an export).",
     ),
     Setting(
         "close_timeout",

@@ -26,7 +26,8 @@ class ShieldedSendApp:
     switching (``Upgrade: h2c``) kept it waiting forever, a task and a socket leaked per
     request. HTTP/2 is refused now (`_H11Protocol`), and under HTTP/1.1 a ``send`` only
     writes to the socket, but the bound stays: a shield without one is a leak waiting for
-    its protocol.
+    its protocol. The socket writes themselves are bounded below, where Hypercorn's own
+    shield around them cannot hide the deadline (`chat.http.server._HandOverStream`).
     """
 
     def __init__(self, app: Any, timeout: float) -> None:

@@ -54,7 +54,10 @@ assigns; tests/test_http_errors.py and tests/test_http2.py cover the seam.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import struct
 from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, NoReturn
@@ -83,6 +86,10 @@ log = logging.getLogger(__name__)
 
 #: An idle keep-alive connection is closed after this long.
 KEEP_ALIVE_TIMEOUT_S = 5.0
+
+#: Responses are written this much at a time, each piece within CHAT_WRITE_TIMEOUT: a
+#: client must take 16 KiB per write timeout (1.6 KB/s at the default 10 s) or be dropped.
+WRITE_PIECE_BYTES = 16 * 1024
 
 #: What each error Hypercorn answers by itself says (h11's error status hints).
 PARSE_ERRORS = {
@@ -215,8 +222,8 @@ class _TCPServer(TCPServer):
 class _Handover:
     """One HTTP connection, as `HandOverWebSockets` may take it back from Hypercorn."""
 
-    def __init__(self, stream: ReplayStream) -> None:
-        self.stream = _HandOverStream(stream)
+    def __init__(self, stream: ReplayStream, write_timeout: float) -> None:
+        self.stream = _HandOverStream(stream, write_timeout)
         self.scope = trio.CancelScope()  # around Hypercorn's handling of the connection
         #: The upgrade request's head, once the connection was taken back for it.
         self.request_head: bytes | None = None
@@ -254,11 +261,18 @@ class _HandOverStream(trio.abc.HalfCloseableStream):
     bytes the protocol forbids (extra data after an HTTP/1.0 request) made the reader
     close the connection while the app was writing its answer (trio's BusyResourceError,
     a traceback, and no answer at all).
+
+    Writes are bounded here (`send_all`), because nowhere above can they be: Hypercorn
+    writes to the socket inside a shield of its own, with no deadline, so a client that
+    stopped reading held the response's task, and whatever it held (an export's slot, a
+    file), and the server's shutdown, for as long as it kept the connection open.
     """
 
-    def __init__(self, inner: ReplayStream) -> None:
+    def __init__(self, inner: ReplayStream, write_timeout: float) -> None:
         self.inner = inner
         self.released = False
+        self._write_timeout = write_timeout
+        self._dropped = False  # a write timed out: the connection was reset
         self._receiving = False
         self._sending = trio.Lock()
 
@@ -274,9 +288,40 @@ class _HandOverStream(trio.abc.HalfCloseableStream):
             self._receiving = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if not self.released:
-            async with self._sending:
-                await self.inner.send_all(data)
+        """Write `data`, `WRITE_PIECE_BYTES` at a time, each piece within the write
+        timeout; past it, reset the connection and raise `trio.BrokenResourceError`
+        (Hypercorn then ends the response as for a client that left: the app is told
+        ``http.disconnect``, and its response's body iterator is closed)."""
+        if self.released:
+            return
+        async with self._sending:
+            if self._dropped:
+                raise trio.BrokenResourceError("the connection was dropped: a write timed out")
+            with memoryview(data) as view:
+                for start in range(0, len(view), WRITE_PIECE_BYTES):
+                    # Its own deadline, which Hypercorn's shield around this call does
+                    # not hide. A piece cut half-way leaves the stream in an unknown
+                    # state: nothing more is written to it.
+                    with trio.move_on_after(self._write_timeout) as write:
+                        await self.inner.send_all(view[start : start + WRITE_PIECE_BYTES])
+                    if write.cancelled_caught:
+                        await self._drop()
+                        raise trio.BrokenResourceError(
+                            f"the client took nothing for {self._write_timeout} s"
+                        )
+
+    async def _drop(self) -> None:
+        """Reset the connection (SO_LINGER 0): what it still buffers, possibly megabytes
+        the client never read, is let go at once rather than kept for a client that may
+        never take it, and the client cannot mistake a cut response for a whole one.
+        Hypercorn's reader, waiting on the socket, wakes with ClosedResourceError."""
+        self._dropped = True
+        log.info("HTTP client dropped: it took nothing for %s s", self._write_timeout)
+        with contextlib.suppress(OSError):
+            self.inner.socket.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        await trio.aclose_forcefully(self.inner)
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
@@ -290,7 +335,7 @@ class _HandOverStream(trio.abc.HalfCloseableStream):
         if self.released:
             return
         try:
-            if not self._receiving:
+            if not self._receiving and not self._dropped:
                 async with self._sending:
                     await close_gently(self.inner)
         finally:
@@ -350,6 +395,7 @@ class HttpServer:
         self._context = WorkerContext(None)
         self._lifespan = Lifespan(self._app, self._config, self._state)
         self._shutdown_timeout = shutdown_timeout
+        self._write_timeout = send_timeout
         # The shielded scope of every open connection, so shutdown can give each one
         # a deadline. `_drained` exists once shutdown began; the last connection out sets it.
         self._connections: set[trio.CancelScope] = set()
@@ -410,7 +456,7 @@ class HttpServer:
         """Serve one connection until it closes (or the drain deadline passes). Returns
         the head of a WebSocket upgrade request if one arrived on it after HTTP requests:
         the connection is then still open, for the caller to serve as a WebSocket."""
-        handover = _Handover(stream)
+        handover = _Handover(stream, self._write_timeout)
         token = _CONNECTION.set(handover)
         try:
             # Shielded: shutdown reaches this connection through `terminated` and the

@@ -44,6 +44,7 @@ import logging
 import secrets
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -106,6 +107,22 @@ def _must_exist(message: Message | None) -> None:
         raise NotFound("the message was deleted meanwhile")
 
 
+@asynccontextmanager
+async def _closing(pieces: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """`pieces`, closed on the way out: an export ends early when its client leaves (or
+    is dropped for not reading), and the generators it was iterating, down to the open
+    file, are closed then rather than left to the garbage collector. Shielded, since that
+    is when the response's task is being cancelled; each close runs only ``finally``
+    blocks that do not wait (a file's or an S3 body's close)."""
+    try:
+        yield pieces
+    finally:
+        close = getattr(pieces, "aclose", None)
+        if close is not None:
+            with trio.CancelScope(shield=True):
+                await close()
+
+
 def export_file_name(user: User, now: datetime) -> str:
     """The archive's file name: the user's id (names may hold anything) and the date."""
     return f"chat-data-{user.id}-{now:%Y%m%d}.zip"
@@ -166,8 +183,11 @@ class AccountData:
                 "CreatedAt": user.created_at.isoformat(),
                 "ExportedAt": self._clock().isoformat(),
             }
-            async for chunk in self._entry(archive, sink, "profile.json", self._one(profile)):
-                yield chunk
+            async with _closing(
+                self._entry(archive, sink, "profile.json", self._one(profile))
+            ) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             for name, pages in (
                 ("messages.jsonl", self._message_pages(user.id)),
                 ("reactions.jsonl", self._reaction_pages(user.id)),
@@ -175,10 +195,12 @@ class AccountData:
                 ("files.jsonl", self._file_record_pages(user.id)),
             ):
                 # Lines of JSON may pass 4 GiB for a prolific user: Zip64 sizes.
-                async for chunk in self._entry(archive, sink, name, pages, zip64=True):
+                async with _closing(self._entry(archive, sink, name, pages, zip64=True)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            async with _closing(self._file_bytes(archive, sink, user.id)) as chunks:
+                async for chunk in chunks:
                     yield chunk
-            async for chunk in self._file_bytes(archive, sink, user.id):
-                yield chunk
             archive.close()  # the central directory: one small record per entry
             yield sink.take()
         finally:
@@ -236,13 +258,14 @@ class AccountData:
     ) -> AsyncIterator[bytes]:
         """One entry of the archive, written piece by piece, and what the archive holds
         after each piece (each piece is compressed in a worker thread)."""
-        with archive.open(name, "w", force_zip64=zip64) as entry:
-            yield sink.take()  # the entry's header
-            async for piece in pieces:
-                await trio.to_thread.run_sync(entry.write, piece)
-                data = sink.take()
-                if data:
-                    yield data
+        async with _closing(pieces):
+            with archive.open(name, "w", force_zip64=zip64) as entry:
+                yield sink.take()  # the entry's header
+                async for piece in pieces:
+                    await trio.to_thread.run_sync(entry.write, piece)
+                    data = sink.take()
+                    if data:
+                        yield data
         yield sink.take()  # the end of its data, and its sizes
 
     async def _file_bytes(
@@ -257,9 +280,10 @@ class AccountData:
                     log.warning("file %s has a record but no bytes: left out of an export", file.id)
                     continue
                 name = f"files/{file.id}/{file.name}"
-                chunks = self._storage.open_range(file.storage_key)
-                async for chunk in self._entry(archive, sink, name, chunks):
-                    yield chunk
+                pieces = self._storage.open_range(file.storage_key)
+                async with _closing(self._entry(archive, sink, name, pieces)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             after = page[-1].id
 
     # --- erasure ---
