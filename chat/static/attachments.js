@@ -19,7 +19,9 @@ const $ = (selector) => document.querySelector(selector);
 let lent = null;
 // The attachments of the message being written, in the order chosen: { file, name,
 // xhr (while uploading), uploaded (the server's answer, once stored), problem (why it
-// was not), again (whether trying again may help), item (its entry in #attachments) }.
+// was not), again (whether trying again may help), item (its entry in #attachments),
+// removed (cancelled or taken back) }. Another room's are put aside with its draft
+// (takeAttachments, drafts.js): their uploads go on, shown when they are back.
 const pending = [];
 // Called once every upload is done, if the person pressed Send meanwhile (whenUploaded).
 let sendWhenDone = null;
@@ -120,7 +122,7 @@ function acceptDrops(zone) {
 // POST /files with the file as the body. A token that expired (the page slept past
 // its refresh) is renewed once and the upload starts again.
 function upload(entry, renewed = false) {
-  if (!pending.includes(entry)) return;   // removed while its token was renewed
+  if (entry.removed) return;   // removed while its token was renewed
   const xhr = new XMLHttpRequest();
   entry.xhr = xhr;
   entry.problem = null;
@@ -157,11 +159,13 @@ function upload(entry, renewed = false) {
   xhr.send(entry.file);
 }
 
-// An upload ended, stored or not (a cancelled one is gone: it ends nowhere).
+// An upload ended, stored or not (a cancelled one is gone: it ends nowhere; one put
+// aside with another room's draft is shown as it ended when it is back).
 function finished(entry) {
   entry.xhr = null;
-  if (!pending.includes(entry)) return;
+  if (entry.removed) return;
   showEntry(entry);
+  if (!pending.includes(entry)) return;
   changed();
   sendIfDone();
 }
@@ -181,6 +185,7 @@ function remove(entry) {
   const index = pending.indexOf(entry);
   if (index === -1) return;
   pending.splice(index, 1);
+  entry.removed = true;
   entry.xhr?.abort();
   entry.item.remove();
   changed();
@@ -297,6 +302,25 @@ export function filesToSend(send) {
 export function clearAttachments() {
   pending.splice(0);
   $("#attachments").replaceChildren();
+  changed();
+}
+
+// The attachments being written, taken off the composer (drafts.js keeps them with
+// their room's draft). A send waiting for their uploads is called off: it was for the
+// room they belong to.
+export function takeAttachments() {
+  const taken = pending.splice(0);
+  sendWhenDone = null;
+  $("#attachments").replaceChildren();
+  changed();
+  say("");
+  return taken;
+}
+
+// Attachments taken by takeAttachments, back in the composer.
+export function restoreAttachments(entries) {
+  pending.push(...entries);
+  $("#attachments").replaceChildren(...entries.map(({ item }) => item));
   changed();
 }
 

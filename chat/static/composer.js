@@ -1,7 +1,8 @@
-// The composer's character count: the server refuses texts longer than CHAT_MAX_TEXT
-// characters (GET /client/settings says how many), so the composer stops there and,
-// as the text nears the limit, says how many are left. Characters are counted as the
-// server counts them (code points: an emoji is one), not as a textarea's maxlength does.
+// The composer's height (as tall as its lines) and its character count: the server
+// refuses texts longer than CHAT_MAX_TEXT characters (GET /client/settings says how
+// many), so the composer stops there and, as the text nears the limit, says how many
+// are left. Characters are counted as the server counts them (code points: an emoji is
+// one), not as a textarea's maxlength does.
 
 const SHOWN_FROM = 0.8;   // the count is shown from this share of the limit on
 
@@ -35,4 +36,13 @@ export function countCharacters() {
   counter.title = characters.length >= limit
     ? "the longest message the server takes"
     : `${limit - characters.length} characters left`;
+}
+
+// The composer as tall as its lines, up to its CSS max-height (then it scrolls).
+export function fitComposer(textarea) {
+  textarea.style.height = "";  // empty: one row (rows="1"), whatever the placeholder's width
+  if (!textarea.value) return;
+  textarea.style.height = "auto";
+  const borders = textarea.offsetHeight - textarea.clientHeight;  // border-box sizing
+  textarea.style.height = `${textarea.scrollHeight + borders}px`;
 }

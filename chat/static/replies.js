@@ -10,7 +10,8 @@ const $ = (selector) => document.querySelector(selector);
 // What app.js lends us (setUpReplies): { show(messageId) -> bring a message of the room
 // shown into view }.
 let lent = null;
-// The message the next one answers ({ id, name, text }), chosen with its Reply button.
+// The message the next one answers ({ id, name, text, quoted: the line above the
+// composer }), chosen with its Reply button.
 let answering = null;
 
 export function setUpReplies(lentByApp) {
@@ -32,11 +33,13 @@ function excerpt(text) {
 const said = (item) => item.querySelector(".text").textContent || describeFilesIn(item);
 
 // Answer `message` (its `item` on the page) with the next one sent: said above the
-// composer until sent or cancelled (its × button, Escape, or entering another room).
+// composer until sent or cancelled (its × button or Escape). Entering another room puts
+// it aside with the rest of the draft (drafts.js), until the person is back.
 // Quoted as shown, without its formatting, as the reply's own quote will be (quoteOf).
 export function replyTo(message, item) {
-  answering = { id: message.MessageID, name: message.Username, text: message.Text };
-  $("#replying .quoted").textContent = `Replying to ${message.Username}: ${excerpt(said(item))}`;
+  const quoted = `Replying to ${message.Username}: ${excerpt(said(item))}`;
+  answering = { id: message.MessageID, name: message.Username, text: message.Text, quoted };
+  $("#replying .quoted").textContent = quoted;
   $("#replying").hidden = false;
   $("#send-form [name=text]").focus();
 }
@@ -44,6 +47,20 @@ export function replyTo(message, item) {
 export function cancelReply() {
   answering = null;
   $("#replying").hidden = true;
+}
+
+// The reply being written, taken off the composer (drafts.js keeps it with its room).
+export function takeReply() {
+  const taken = answering;
+  cancelReply();
+  return taken;
+}
+
+// A reply taken by takeReply, back above the composer (null: none).
+export function restoreReply(reply) {
+  answering = reply;
+  $("#replying .quoted").textContent = reply?.quoted ?? "";
+  $("#replying").hidden = reply === null;
 }
 
 // What a reply shows above its text: the message it answers (if it is on the page), as

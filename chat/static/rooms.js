@@ -7,13 +7,13 @@ import { showInAddress } from "./address.js";
 import { api } from "./api.js";
 import { levelsFrom, roomShown } from "./attention.js";
 import { showFound } from "./context.js";
+import { switchDraft } from "./drafts.js";
 import { loadDirectory } from "./directory.js";
 import { owns, rolesFrom, showRoomActions } from "./moderation.js";
 import { findUser, learnName, suggestPeople } from "./names.js";
 import { clearError, clearNotice, showError, showNotice } from "./notices.js";
 import { showPeopleOf } from "./people.js";
 import { stoppedTyping } from "./presence.js";
-import { cancelReply } from "./replies.js";
 import { closeReports, showReportsButton } from "./reports.js";
 import { roomsDescribed, showRoomInfo } from "./room-settings.js";
 import { closeSearch } from "./search.js";
@@ -108,9 +108,9 @@ export async function entered(roomId, name, newest) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
   if (!sameRoom) {
-    sendRead();
-    cancelReply();  // a reply belongs to the room its message is in
-  }   // what was read in the room we leave, before we leave it
+    sendRead();   // what was read in the room we leave, before we leave it
+    switchDraft(state.shown, roomId);   // what was being written there stays there
+  }
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
   showInAddress(roomId, { replace: state.shown === null || sameRoom });

@@ -11,7 +11,7 @@ import {
 import { mentionsManyPeople } from "./attention.js";
 import { editLastOwn } from "./changes.js";
 import { setUpCompletion } from "./completion.js";
-import { countCharacters, setUpComposer } from "./composer.js";
+import { countCharacters, fitComposer, setUpComposer } from "./composer.js";
 import { inContext } from "./context.js";
 import { typingHere } from "./presence.js";
 import { cancelReply, replyingTo } from "./replies.js";
@@ -147,31 +147,26 @@ export function resendTo(roomId) {
   }
 }
 
-// The composer as tall as its lines, up to its CSS max-height (then it scrolls).
-function fitComposer(textarea) {
-  textarea.style.height = "";  // empty: one row (rows="1"), whatever the placeholder's width
-  if (!textarea.value) return;
-  textarea.style.height = "auto";
-  const borders = textarea.offsetHeight - textarea.clientHeight;  // border-box sizing
-  textarea.style.height = `${textarea.scrollHeight + borders}px`;
-}
-
 // The send form and its composer (once the page is loaded: app.js).
 export function setUpSending() {
   $("#send-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = event.target.elements.text;
-    if ((!input.value && !hasAttachments()) || state.room === null) return;
-    if (!mayPost(state.room)) return;   // slow mode or a mute: the composer says why
+    // What the composer holds is the draft of the room shown (drafts.js), and goes there
+    // only: not while the page is moving to another room (asked for, not entered yet).
+    const roomId = state.shown;
+    if ((!input.value && !hasAttachments()) || roomId === null || state.room !== roomId) return;
+    if (!mayPost(roomId)) return;   // slow mode or a mute: the composer says why
     // Files still uploading: it goes once they are done (if we are still in its room).
-    const roomId = state.room;
-    const files = filesToSend(() => { if (state.room === roomId) event.target.requestSubmit(); });
+    const files = filesToSend(() => { if (state.shown === roomId) event.target.requestSubmit(); });
     if (files === null) return;
-    if (inContext()) loadRoom(state.shown);   // an older page is shown: back to the present
+    if (inContext()) loadRoom(roomId);   // an older page is shown: back to the present
     // @room calls everyone: in a room of more than ten, only once the person says so.
     if (/(^|[^\p{L}\p{N}_.+\-=@])@room\b/iu.test(input.value)
-        && await mentionsManyPeople(state.room, state.room === state.lobby)
+        && await mentionsManyPeople(roomId, roomId === state.lobby)
         && !window.confirm("@room notifies everyone in this room. Send it?")) return;
+    // Gone to another room meanwhile: the composer holds that room's draft now.
+    if (state.shown !== roomId) return;
     const frame = { Type: "message", Text: input.value, ClientMsgID: newClientMsgId() };
     if (replyingTo() !== null) frame.ReplyTo = replyingTo();
     if (files.length > 0) frame.Files = files.map(({ FileID }) => FileID);
@@ -180,7 +175,7 @@ export function setUpSending() {
     showFiles(item, files);
     clearAttachments();
     $("#messages").append(item);
-    post(frame, state.room, item);
+    post(frame, roomId, item);
     pinToNewest($("#messages"));
     input.value = "";
     fitComposer(input);
