@@ -88,11 +88,13 @@ class MemoryStream:
         self.room: int | None = None
         self.stalled = False
         self.closed = False
+        #: As `DirectWriteStream.opened`: no direct write before the client is answered.
+        self.opened = True
         self._leftover = b""
         self._lock = trio.StrictFIFOLock()
 
     def try_write(self, data: bytes) -> Written:
-        if self._leftover or self.closed or self._lock.locked():
+        if self._leftover or self.closed or self._lock.locked() or not self.opened:
             return Written.NOT_NOW
         if self.room is None or len(data) <= self.room:
             if self.room is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from support import Clients, Server, account, http_client
+from support import STEP, Clients, JsonClient, Server, account, http_client
 
 from chat.app.people.activity import Activity
 
@@ -179,24 +179,34 @@ async def test_a_direct_conversation_names_its_two_users(server: Server) -> None
     assert "UIDs" not in lobby.json()  # only direct conversations have a fixed pair
 
 
-async def test_a_direct_message_sent_while_the_recipients_connection_starts_reaches_it(
+async def test_a_direct_message_sent_while_the_recipients_connection_gets_ready_reaches_it(
     server: Server, clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     sender = await clients.json("/ws", token=alice.token)
-    # The room protocol's start waits until the user's rooms are indexed (a database
-    # read, which a busy server may take a while over): bob's waits until released.
-    released = trio.Event()
+    # A /ws connection is answered once its user's rooms are indexed (a database read,
+    # which a busy server may take a while over), and subscribed before: bob's waits
+    # until released.
+    waiting, released = trio.Event(), trio.Event()
     ready = Activity.ready
 
     async def slow_ready(activity: Activity, user_id: int) -> None:
         await ready(activity, user_id)
         if user_id == bob.uid:
+            waiting.set()
             await released.wait()
 
     monkeypatch.setattr(Activity, "ready", slow_ready)
-    laptop = await clients.json("/ws", token=bob.token)
-    await sender.send({"from": alice.uid, "to": bob.uid, "content": "early"})
-    assert (await sender.receive())["content"] == "early"  # stored and delivered
-    released.set()
-    assert (await laptop.receive())["content"] == "early"
+    laptops: list[JsonClient] = []
+
+    async def connect() -> None:
+        laptops.append(await clients.json("/ws", token=bob.token))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connect)
+        with trio.fail_after(STEP):
+            await waiting.wait()
+        await sender.send({"from": alice.uid, "to": bob.uid, "content": "early"})
+        assert (await sender.receive())["content"] == "early"  # stored and delivered
+        released.set()
+    assert (await laptops[0].receive())["content"] == "early"

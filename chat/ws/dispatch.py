@@ -31,11 +31,13 @@ class Dialect(Protocol):
     def listen(self) -> None:
         """Subscribe to what this dialect delivers from the connection's first moment
         (direct messages, TokenTalker's lobby), without waiting; nothing for a dialect
-        that subscribes on request. Called once, on every dialect before any `start`."""
+        that subscribes on request. Called once, on every dialect, before the server
+        answers the client (`chat.ws.opening`): what is offered meanwhile is kept, and
+        sent once the connection is open."""
 
     async def start(self) -> None:
-        """Called once, after every dialect's `listen`, before the connection's first
-        frame; it may wait (the room protocol waits for the user's rooms to be indexed)."""
+        """Called once, once the connection is open, before its first frame (the support
+        protocol greets a client that gave its token at the handshake)."""
 
     async def handle(self, frame: Any) -> None:
         """One decoded JSON frame (any JSON value). Domain errors become error frames."""
@@ -70,14 +72,14 @@ class Dispatcher:
         self._default = default
         self._by_shape = tuple(by_shape)  # a tuple is as is: no copy kept per connection
 
-    async def start(self) -> None:
-        # Every dialect subscribes before any starts: a start may wait (a database read),
-        # and what is published meanwhile (a direct message) would pass a dialect that
-        # had not subscribed yet by. From here to the session's first wait since the
-        # handshake there is no await, so the client misses nothing published after it.
+    def listen(self) -> None:
+        """Every dialect subscribes (`Dialect.listen`), before the server answers the
+        client (`chat.ws.opening`), with no await: nothing published after it is missed."""
         self._default.listen()
         for _matches, dialect in self._by_shape:
             dialect.listen()
+
+    async def start(self) -> None:
         await self._default.start()
         for _matches, dialect in self._by_shape:
             await dialect.start()

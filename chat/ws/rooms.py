@@ -118,11 +118,9 @@ class RoomProtocol:
         pass  # a room is listened to once entered (`enter`)
 
     async def start(self) -> None:
-        # The first frame is handled once the user's rooms are indexed for activity
-        # frames (`chat.app.people.activity`): from its answer on, the client misses none.
-        identity = self._session.identity
-        if identity is not None:
-            await self._service.activity.ready(identity.user_id)
+        # Nothing to wait for: the server indexed the user's rooms for activity frames
+        # before it answered the client (`chat.ws.opening`).
+        pass
 
     async def handle(self, frame: Any) -> None:
         try:

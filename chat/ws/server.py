@@ -3,7 +3,8 @@
 - ``/``: TokenTalker; the token is optional (or sent later as ``auth <token>``).
 - ``/ws``: the room protocol; a token is required: ``?token=``, a header, the browser
   session's cookie (`chat.app.accounts.sessions`), or, connecting to ``/ws?auth=frame``, a
-  first frame ``{"Type": "auth", "Token": "..."}`` within `AUTH_FRAME_TIMEOUT_S`.
+  first frame ``{"Type": "auth", "Token": "..."}`` within
+  `chat.ws.opening.AUTH_FRAME_TIMEOUT_S`.
 - ``/v1/ws``: the support protocol; the token is optional (or sent as ``message.auth``).
 
 Every path also takes direct messages and answers ``ping``; ``/`` also routes support
@@ -31,6 +32,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NoReturn
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,18 +46,24 @@ from chat.app.messages.broadcaster import Broadcaster
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
-from chat.core.errors import ChatError, InvalidInput, InvalidToken, RateLimited, Unavailable
-from chat.core.frames import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
+from chat.core.errors import ChatError, InvalidToken, RateLimited, Unavailable
+from chat.core.frames import CLOSE_SERVICE_RESTART
 from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
 from chat.core.records import Identity
-from chat.core.untrusted_json import parse as parse_json
 from chat.net.admission import BUSY_RESPONSE, HandshakeGate
 from chat.net.front_door import forwarded_for, header_values, peer_address
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
 from chat.ws.direct import DirectMessages, is_direct_frame
 from chat.ws.dispatch import Dispatcher
+from chat.ws.opening import (
+    AUTH_FRAME,
+    authenticated,
+    first_frame_identity,
+    subscribe_then_open,
+    wants_auth_frame,
+)
 from chat.ws.rooms import RoomProtocol
 from chat.ws.session.client_session import ClientSession, Registry
 from chat.ws.session.frame_limits import FrameLimits
@@ -157,27 +165,10 @@ def _session_cookie(request: WebSocketRequest) -> str | None:
     return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
 
 
-def _wants_auth_frame(request: WebSocketRequest) -> bool:
-    """``?auth=frame``: the client will authenticate with its first frame."""
-    return parse_qs(urlsplit(request.path).query).get("auth") == ["frame"]
-
-
-#: How long a client that asked for ``?auth=frame`` has to send its ``auth`` frame.
-AUTH_FRAME_TIMEOUT_S = 10.0
-_AUTH_FRAME = '{"Type": "auth", "Token": "<token>"}'
-
-
-def _auth_frame_token(message: str | bytes) -> str:
-    """The token of a first frame, or `InvalidInput` saying what was expected."""
-    if not isinstance(message, str):
-        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
-    frame = parse_json(message, "the first frame")
-    if not (isinstance(frame, dict) and frame.get("Type") == "auth"):
-        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
-    token = frame.get("Token")
-    if not isinstance(token, str) or not token:
-        raise InvalidInput(f"the first frame must be {_AUTH_FRAME}")
-    return token
+def _give_back(slot: list[HandshakeGate]) -> None:
+    """Give back the handshake slot in `slot` unless it was given back already."""
+    if slot:
+        slot.pop().give_back()
 
 
 def _user(session: ClientSession) -> dict[str, object]:
@@ -277,11 +268,11 @@ class WebSocketServer:
             except Unavailable as error:
                 raise _Refused(503, str(error), retry_after=error.retry_after) from None
         if token is None:
-            if endpoint.token_required and not _wants_auth_frame(request):
+            if endpoint.token_required and not wants_auth_frame(request.path):
                 raise _Refused(
                     401,
                     "missing token: connect with ?token=<token>, the session cookie, or"
-                    " ?auth=frame and a first frame " + _AUTH_FRAME,
+                    " ?auth=frame and a first frame " + AUTH_FRAME,
                 )
             return endpoint, None
         try:
@@ -290,34 +281,6 @@ class WebSocketServer:
             raise _Refused(401, str(error)) from None
         except Unavailable as error:
             raise _Refused(503, str(error), retry_after=error.retry_after) from None
-
-    async def _first_frame_identity(self, ws: ServerConnection) -> Identity:
-        """Who the client's first frame says it is (``?auth=frame``): a valid token in
-        ``{"Type": "auth", "Token": ...}`` within `AUTH_FRAME_TIMEOUT_S`, answered with
-        ``{"Type": "authenticated", "UID", "Username"}``. Anything else closes the
-        connection (1008, saying why) and raises `_NotOpened`."""
-        try:
-            with trio.fail_after(AUTH_FRAME_TIMEOUT_S):
-                message = await ws.get_message()
-            identity = await self._service.identify(_auth_frame_token(message))
-        except trio.TooSlowError:
-            problem = f"no auth frame within {AUTH_FRAME_TIMEOUT_S:g} s"
-        except (InvalidInput, InvalidToken) as error:
-            problem = str(error)
-        except Unavailable:
-            problem = "cannot check the token now: try again"
-        except ConnectionClosed:
-            raise _NotOpened from None
-        else:
-            answer = {"Type": "authenticated", "UID": identity.user_id, "Username": identity.name}
-            try:
-                await ws.send_message(json.dumps(answer))
-            except ConnectionClosed:
-                raise _NotOpened from None
-            return identity
-        with trio.move_on_after(self._config.close_timeout):
-            await ws.aclose(CLOSE_POLICY_VIOLATION, problem[:120])
-        raise _NotOpened
 
     def _head_problem(self, head: bytes) -> str | None:
         """Why an upgrade request must be refused before wsproto parses it, or None.
@@ -343,26 +306,21 @@ class WebSocketServer:
         this frame keeps only what the whole session needs; the handshake's own
         objects (the request, its head) live and die in `_open_session`."""
         # Every write to this connection, trio-websocket's and ours, goes through `stream`.
-        stream = DirectWriteStream(replay)
+        stream = DirectWriteStream(replay, opened=False)  # until answered: `chat.ws.opening`
         try:
             try:
-                session, endpoint = await self._open_session(replay, stream)
+                session, endpoint, dialects = await self._open_session(replay, stream)
             except _NotOpened:
                 return
             self.sessions[endpoint.protocol] += 1
-            # Filed in the revocation sweep's registry (`chat.app.accounts.revocations`) and counted
-            # online (`chat.app.presence.tracker`) with no await before `run` takes over, so the
-            # sweep cannot close it before it runs; a /ws connection also hears its user's
-            # notices (`chat.app.people.user_notices`: read markers, invitations). Unfiled however
-            # it ends (and taken out of its room): the `finally` below.
-            session.registries = (
-                self._room_registries if endpoint.protocol == "rooms" else self._registries
-            )
-            for registry in session.registries:
-                registry.file(session)
+            # Filed in its registries since before the 101 (`chat.ws.opening`): the
+            # revocation sweep's (`chat.app.accounts.revocations`), presence's
+            # (`chat.app.presence.tracker`) and, on /ws, its user's notices' and activity's
+            # (`chat.app.people.user_notices`, `chat.app.people.activity`). Unfiled however it
+            # ends (and taken out of its room): the `finally` below.
             self._open.add(session)
             try:
-                await session.run(endpoint.build(session, self._service))
+                await session.run(dialects)
             finally:
                 self._open.discard(session)
                 for registry in reversed(session.registries):
@@ -385,11 +343,11 @@ class WebSocketServer:
 
     async def _open_session(
         self, replay: ReplayStream, stream: DirectWriteStream
-    ) -> tuple[ClientSession, Endpoint]:
-        """Read the upgrade request, admit or refuse it, and open the session: the
-        session and its endpoint, or `_NotOpened` if the connection ended here (refused,
-        timed out, or the client left)."""
-        config = self._config
+    ) -> tuple[ClientSession, Endpoint, Dispatcher]:
+        """Read the upgrade request, admit or refuse it, and open the session, subscribed
+        before the client is answered (`chat.ws.opening`): the session, its endpoint and
+        its dialects, or `_NotOpened` if the connection ended here (refused, timed out,
+        or the client left)."""
         problem = self._head_problem(replay.head)
         if problem is not None:
             await self._turn_away(replay, json_response(400, problem))
@@ -400,37 +358,85 @@ class WebSocketServer:
             access_log.info("WebSocket refused", extra={"address": address, "status": 503})
             await self._turn_away(replay, BUSY_RESPONSE)
         # The slot is held to the 101 (or the refusal), not while a client of
-        # ``?auth=frame`` takes its time over its first frame.
+        # ``?auth=frame`` takes its time over its first frame: `_answer` gives it back
+        # once the 101 is out, the `finally` if the handshake ended before.
+        slot = [self.handshakes]
         try:
-            ws, endpoint, identity, address, path = await self._handshake(replay, stream)
-        finally:
-            self.handshakes.give_back()
-        session = ClientSession(
-            ws,
-            stream,
-            self._broadcaster,
-            settings=self._outbox_settings,
-            limits=self.frame_limits,
-            address=address,
-            path=path,
-        )
-        ws.ping_policy = session  # pings are answered within the session's limits
-        if identity is None and endpoint.token_required:
-            identity = await self._first_frame_identity(ws)
-        if identity is not None:
+            ws, request, endpoint, identity, address, path = await self._admit_upgrade(
+                replay, stream
+            )
+            session = ClientSession(
+                ws,
+                stream,
+                self._broadcaster,
+                settings=self._outbox_settings,
+                limits=self.frame_limits,
+                address=address,
+                path=path,
+            )
+            ws.ping_policy = session  # pings are answered within the session's limits
             session.identity = identity
+            dialects = endpoint.build(session, self._service)
+            registries = self._room_registries if endpoint.protocol == "rooms" else self._registries
+            answer = partial(self._answer, session, endpoint, request, slot)
+            await subscribe_then_open(session, stream, dialects, registries, answer)
+        finally:
+            _give_back(slot)
+        return session, endpoint, dialects
+
+    async def _answer(
+        self,
+        session: ClientSession,
+        endpoint: Endpoint,
+        request: WebSocketRequest,
+        slot: list[HandshakeGate],
+    ) -> None:
+        """Tell the client its connection is open, now that it is subscribed: the 101, and
+        on ``?auth=frame`` the answer to its first frame (`chat.ws.opening`); `_NotOpened`
+        if the connection ended here. The handshake's `slot` is given back after the 101."""
+        try:
+            await self._in_force(session)
+            ws = await request.accept()
+        except ConnectionClosed:
+            raise _NotOpened from None  # the client left during the handshake
+        finally:
+            _give_back(slot)
+        # Neither is needed any more, and a connection may stay open for days.
+        forget_handshake(ws)
+        assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
+        if session.identity is None and endpoint.token_required:
+            identity = await first_frame_identity(
+                ws, self._service.identify, self._config.close_timeout
+            )
+            if identity is None:
+                raise _NotOpened
+            session.set_identity(identity)  # subscribed to the user's topics, refiled
+            await self._in_force(session)
+            if not await authenticated(ws, identity):
+                raise _NotOpened
         access_log.info(
             "WebSocket opened",
-            extra={"client": session.id, "address": address, "path": path, **_user(session)},
+            extra={
+                "client": session.id,
+                "address": session.address,
+                "path": session.path,
+                **_user(session),
+            },
         )
         if self._draining.is_set():
             # The drain began during the awaits above, after `restart_sessions` went
             # through the open sessions: this one is told now. From here to `handle`
-            # filing it there is no await, so no session escapes both.
-            with trio.move_on_after(config.close_timeout):
+            # adding it to those there is no await, so no session escapes both.
+            with trio.move_on_after(self._config.close_timeout):
                 await ws.aclose(CLOSE_SERVICE_RESTART, RESTARTING)
             raise _NotOpened
-        return session, endpoint
+
+    async def _in_force(self, session: ClientSession) -> None:
+        """Wait until what `session` was filed in works for it: on /ws, its user's rooms
+        indexed for activity frames (`chat.app.people.activity`, at most its
+        `READY_WAIT_S`), so that it hears of every room's activity from its answer on."""
+        if session.identity is not None and session.registries is self._room_registries:
+            await self._service.activity.ready(session.identity.user_id)
 
     async def _turn_away(self, replay: ReplayStream, response: bytes) -> NoReturn:
         """Answer `response` (a whole HTTP response) before the handshake, close the
@@ -440,22 +446,24 @@ class WebSocketServer:
         await close_gently(replay)
         raise _NotOpened
 
-    async def _handshake(
+    async def _admit_upgrade(
         self, replay: ReplayStream, stream: DirectWriteStream
-    ) -> tuple[ServerConnection, Endpoint, Identity | None, str, str]:
-        """Parse the upgrade request, admit or refuse it, and answer 101: the connection,
-        its endpoint, who the client is (so far), its address and its loggable path;
-        `_NotOpened` if the connection ended here."""
+    ) -> tuple[ServerConnection, WebSocketRequest, Endpoint, Identity | None, str, str]:
+        """Parse the upgrade request and admit or refuse it (the 101 waits until the
+        connection is subscribed: `_answer`): the connection, the request, its endpoint,
+        who the client is (so far), its address and its loggable path; `_NotOpened` if
+        the connection ended here."""
         config = self._config
         address = self._addresses.resolve(
             peer_address(replay.transport), forwarded_for(replay.head)
         )
-        request = await read_upgrade_request(
+        upgrade = await read_upgrade_request(
             stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
         )
-        if request is None:
+        if upgrade is None:
             log.debug("WebSocket handshake timed out")
             raise _NotOpened
+        ws, request = upgrade
         # Kept by the session for its log lines: one string per endpoint, not per session.
         path = sys.intern(loggable_path(request.path))
         try:
@@ -472,11 +480,7 @@ class WebSocketServer:
                     headers.append((b"retry-after", str(refusal.retry_after).encode()))
                 await request.reject(refusal.status, extra_headers=headers, body=body)
                 raise _NotOpened from None
-            ws = await request.accept()
         except (ConnectionClosed, ChatError):
             raise _NotOpened from None  # the client left during the handshake
-        # Neither is needed any more, and a connection may stay open for days.
-        forget_handshake(ws)
-        replay.forget_head()
-        assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
-        return ws, endpoint, identity, address, path
+        replay.forget_head()  # not needed any more, and a connection may stay open for days
+        return ws, request, endpoint, identity, address, path

@@ -12,7 +12,10 @@ through this one object, which keeps them from interleaving:
   not finish;
 - `try_write` only writes when no asynchronous write is in progress (the lock is free)
   and nothing is left over from an earlier `try_write`. A frame is therefore either
-  written whole, or its rest is kept here and goes out before anything else.
+  written whole, or its rest is kept here and goes out before anything else;
+- `try_write` writes nothing before the client has been answered (`opened`): a
+  connection is subscribed before its 101 (`chat.ws.opening`), and what it is offered
+  meanwhile waits in its outbox's queue, for the writer, behind the answer.
 
 The write lock exists only while a task holds it or waits for it: most connections are
 idle, and a Trio lock (with its parking lot and that lot's table) is about 300 bytes
@@ -41,20 +44,26 @@ class Written(Enum):
 
 
 class DirectWriteStream(trio.abc.Stream):
-    def __init__(self, inner: ReplayStream) -> None:
+    def __init__(self, inner: ReplayStream, *, opened: bool = True) -> None:
         self.inner = inner
         self._lock: trio.StrictFIFOLock | None = None  # see `write_turn`
         self._fd = inner.socket.fileno()
         self._leftover = b""
         self._broken = False
+        #: False until the client has been answered (the 101, or ``authenticated``:
+        #: `chat.ws.opening`): until then `try_write` writes nothing, and the frames
+        #: offered wait in the outbox's queue for a writer, which starts once the
+        #: session runs.
+        self.opened = opened
 
     @property
     def socket(self) -> trio.socket.SocketType:
         return self.inner.socket
 
     def try_write(self, data: bytes) -> Written:
-        """Write `data` now, without waiting, if nothing else is being written."""
-        if self._leftover or self._broken or self.writing:
+        """Write `data` now, without waiting, if the connection is open and nothing else
+        is being written."""
+        if self._leftover or self._broken or self.writing or not self.opened:
             return Written.NOT_NOW
         try:
             sent = os.write(self._fd, data)

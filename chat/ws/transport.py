@@ -395,14 +395,16 @@ def upgrade_refusal(error: RemoteProtocolError) -> bytes:
 
 async def read_upgrade_request(
     stream: DirectWriteStream, *, max_message_size: int, close_timeout: float
-) -> WebSocketRequest | None:
-    """Read the upgrade request from `stream`, for the caller to accept or reject: None if
-    the client does not complete it within `HANDSHAKE_TIMEOUT_S`, or leaves. The caller
-    owns the stream and closes it. (A plain function, not a context manager: nothing of
-    the handshake should live as long as the connection.)"""
+) -> tuple[ServerConnection, WebSocketRequest] | None:
+    """Read the upgrade request from `stream`, for the caller to accept or reject: the
+    connection (open once the request is accepted) and the request; None if the client
+    does not complete it within `HANDSHAKE_TIMEOUT_S`, or leaves. The caller owns the
+    stream and closes it. (A plain function, not a context manager: nothing of the
+    handshake should live as long as the connection.)"""
     connection = ServerConnection(
         stream, max_message_size=max_message_size, close_timeout=close_timeout
     )
     with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        return await connection.read_request()
+        request = await connection.read_request()
+        return None if request is None else (connection, request)
     return None

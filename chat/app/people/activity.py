@@ -24,11 +24,12 @@ conversations have no activity frames: every connection of their two users gets 
 message itself (spec 003's frame, on their user topics).
 
 Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
-unfiled by `chat.ws.server` for each session's life, as `chat.app.people.user_notices` is), the
-index, and the rooms' windows. The writer hands it each published batch (`offer`, never
-waiting: a full inbox drops the batch and counts it). `run`, a child of the root
-nursery, owns the inbox's receive end and a nursery of two tasks: the fan-out with its
-timer for the windows' ends, and the loader of new users' rooms.
+unfiled by `chat.ws.opening` and `chat.ws.server` for each session's life, as
+`chat.app.people.user_notices` is), the index, and the rooms' windows. The writer hands
+it each published batch (`offer`, never waiting: a full inbox drops the batch and counts
+it). `run`, a child of the root nursery, owns the inbox's receive end and a nursery of
+two tasks: the fan-out with its timer for the windows' ends, and the loader of new
+users' rooms.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ INBOX_SIZE = 256
 LOAD_QUEUE_SIZE = 10_000
 #: The most users whose rooms one query reads.
 LOAD_BATCH = 500
-#: The longest a new connection's first frame waits for its user's rooms to be indexed.
+#: The longest a new connection waits for its user's rooms to be indexed before it is
+#: answered (`chat.ws.opening`).
 READY_WAIT_S = 2.0
 
 Published = Sequence[tuple[Message | Change, Room]]
@@ -201,8 +203,8 @@ class Activity:
 
     async def ready(self, user_id: int) -> None:
         """Return once the user's rooms are indexed (at most `READY_WAIT_S`): a room
-        connection handles its first frame after this (`chat.ws.rooms`), so a client
-        that had an answer hears every room's activity from then on."""
+        connection is answered (its 101) after this (`chat.ws.opening`), so it hears
+        every room's activity from then on."""
         loading = self._loading.get(user_id)
         if loading is not None:
             with trio.move_on_after(READY_WAIT_S):

@@ -13,10 +13,11 @@ costs the other instances this notice (the state it reports is in the database f
 next reload).
 
 Ownership: the registry maps a user id to that user's ``/ws`` connections. A connection
-is filed for exactly its session's life (`file`/`unfile`, around `ClientSession.run` in
-`chat.ws.server`: the `chat.ws.session.contracts.Registry` protocol), with no await between
-filing and running, and unfiled when the session ends, however it ends. Only
-synchronous methods touch the registry, so no lock is needed.
+is filed for exactly its session's life (`file`/`unfile`, from before its 101 in
+`chat.ws.opening` to the end of `ClientSession.run`: the
+`chat.ws.session.contracts.Registry` protocol), and unfiled when the session ends,
+however it ends, or if it never opens. What is offered to it before its 101 waits
+behind it. Only synchronous methods touch the registry, so no lock is needed.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class ClientSession:
         #: Who this client is: from the handshake's token, or later from a dialect's
         #: own "auth" frame (`set_identity`). None until then.
         self.identity: Identity | None = None
-        #: The registries this session is filed in (set by `WebSocketServer.handle`).
+        #: The registries this session is filed in (set by `chat.ws.opening`).
         self.registries: tuple[Registry[ClientSession], ...] = ()
         #: The room a room-protocol connection is in (None: none; `chat.ws.rooms`).
         self.room_id: int | None = None
@@ -306,6 +306,16 @@ class ClientSession:
             return False
         return (self._outbox or self._open_outbox()).offer(data)
 
+    def discard(self) -> None:
+        """Drop the subscriptions and what waits for the client; no task starts from here
+        on. How `run` ends, and a session that never opened ends (`chat.ws.opening`)."""
+        self._ended = True
+        self._busy = self._wanted = None
+        if self._outbox is not None:
+            self._outbox.end()
+        for subscription in self._subscriptions:
+            self._broadcaster.unsubscribe(subscription)
+
     @property
     def queue_size(self) -> int:
         """Items that may wait for this client (held frames too) before it is evicted."""
@@ -453,13 +463,7 @@ class ClientSession:
             log.exception("client %d: internal error", self.id)
             self._closer().decide(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
-            self._ended = True
-            self._busy = None
-            self._wanted = None
-            if self._outbox is not None:
-                self._outbox.end()
-            for subscription in self._subscriptions:
-                self._broadcaster.unsubscribe(subscription)
+            self.discard()
             # Reached on cancellation too (server shutdown): the close handshake must
             # still happen, within a bound.
             with trio.move_on_after(self._settings.close_timeout, shield=True):
