@@ -28,6 +28,7 @@ from chat.app.messages.changes import MessageChanges
 from chat.app.messages.pending import PendingMessage
 from chat.app.messages.reports import MessageReports
 from chat.app.messages.search import MessageSearch
+from chat.app.messages.search_gate import SearchGate
 from chat.app.messages.writer import MessageWriter
 from chat.app.people.activity import Activity
 from chat.app.people.notification_levels import NotificationLevels
@@ -147,6 +148,7 @@ class ChatService(RoomOperations, AccountOperations):
         shared_reads: SingleFlight | None = None,
         history_cache: HistoryFromMemory | None = None,
         point_reads: PointReads | None = None,
+        search_gate: SearchGate | None = None,
     ) -> None:
         self.store = store
         # The rooms `room` handed out, while something holds them (`room`).
@@ -186,7 +188,11 @@ class ChatService(RoomOperations, AccountOperations):
         #: A room's history a page at a time, for clients that scroll (`chat.app.history.pages`).
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.app.messages.search`).
-        self.search = MessageSearch(self, store, rate_limits)
+        # (`search_gate`: the searches' share of the store's connections; one that `serve`
+        # does not give is the default pool's, `SearchGate.for_pool(10)`.)
+        self.search = MessageSearch(
+            self, store, rate_limits, search_gate or SearchGate.for_pool(10)
+        )
         #: Roles, removals, bans, mutes, settings and the audit log (`chat.app.rooms.moderation`).
         self.moderation = RoomModeration(self)
         #: Reports of messages to a room's moderators (`chat.app.messages.reports`).

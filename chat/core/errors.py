@@ -100,6 +100,12 @@ class TooLarge(ChatError):
     """An upload is over a limit: the largest file, or the user's quota (HTTP 413)."""
 
 
+class TooCostly(ChatError):
+    """The request was understood, but the work it asks for took longer than the server
+    allows and was stopped (HTTP 422): a search for text that too many messages almost
+    contain. Asking for something narrower succeeds; the same request will not."""
+
+
 #: How long a client is asked to wait before trying again after `Unavailable` (the
 #: ``Retry-After`` of an HTTP 503): about what a database restart takes.
 RETRY_AFTER_S = 5

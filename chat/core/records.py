@@ -313,7 +313,8 @@ class SearchFilter:
     one of `words` (three characters or more: the index finds them) and of `short_words`
     (one or two: checked on the rows the index found) as a case-insensitive substring of
     a message's present text, in the rooms `user_id` may read (`admin`: every support
-    thread too), older than `before_id`, in `room_id` and from `sender_id` when set."""
+    thread too), older than `before_id`, in `room_id` and from `sender_id` when set. The
+    database stops it past `time_limit_s` (`chat.store.database.StatementTimeout`)."""
 
     user_id: int
     admin: bool
@@ -323,6 +324,7 @@ class SearchFilter:
     sender_id: int | None = None
     before_id: int | None = None
     limit: int = 20
+    time_limit_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

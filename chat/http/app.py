@@ -2,10 +2,11 @@
 
 Every answer is JSON. Domain errors map to status codes here, once, for every route:
 `InvalidInput` 400, `InvalidCredentials`/`InvalidToken`/`NotAuthenticated` 401,
-`Forbidden` 403, `NotFound` 404, `Conflict` 409, `RateLimited` 429 and `Unavailable` 503
-(both with ``Retry-After``; 503 when the database is away, and the store has logged the
-cause, or when the bcrypt queue is full). No HTTP route sends a chat message, so the
-writer's "the server is shutting down" never reaches HTTP.
+`Forbidden` 403, `NotFound` 404, `Conflict` 409, `TooCostly` 422, `RateLimited` 429 and
+`Unavailable` 503 (both with ``Retry-After``; 503 when the database is away, and the
+store has logged the cause, or when the bcrypt queue or the searches' is full). No HTTP
+route sends a chat message, so the writer's "the server is shutting down" never reaches
+HTTP.
 Anything else is a bug: it is logged with its traceback and the client gets 500
 {"error": "internal error"}, never the traceback.
 
@@ -42,6 +43,7 @@ from chat.core.errors import (
     NotAuthenticated,
     NotFound,
     RateLimited,
+    TooCostly,
     TooLarge,
     Unavailable,
 )
@@ -82,6 +84,7 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (TooLarge, 413),
+    (TooCostly, 422),
     (RateLimited, 429),
     (Unavailable, 503),
 )

@@ -66,7 +66,21 @@ def search_routes(service: ChatService) -> Blueprint:
             400: INVALID,
             403: FORBIDDEN,
             404: NOT_FOUND,
-            429: Answer("too many searches (CHAT_RATE_SEARCHES)", ERROR, retry_after=True),
+            422: Answer(
+                "the search took longer than the database's time limit for one (2 s) and"
+                " was stopped: ask for longer or rarer words, one room or one sender",
+                ERROR,
+            ),
+            429: Answer(
+                "too many searches (CHAT_RATE_SEARCHES), or two of yours under way already",
+                ERROR,
+                retry_after=True,
+            ),
+            503: Answer(
+                "too many searches waiting for a turn, or the database is unavailable",
+                ERROR,
+                retry_after=True,
+            ),
         },
     )
     async def search() -> Any:

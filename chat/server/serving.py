@@ -97,6 +97,7 @@ from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.broadcaster import Broadcaster
 from chat.app.messages.files import FileLibrary
 from chat.app.messages.retention import RetentionTask
+from chat.app.messages.search_gate import SearchGate
 from chat.app.messages.search_indexer import SearchIndexer
 from chat.app.messages.writer import MessageWriter
 from chat.app.metrics import Metrics, ServerCollector
@@ -232,6 +233,7 @@ async def serve(
             shared_reads=shared_reads,
             history_cache=history_cache,
             point_reads=point_reads,
+            search_gate=SearchGate.for_pool(config.db_pool_size),
         )
         # Files (`chat.files`): the library starts no task; the collector is one.
         files = FileLibrary(

@@ -12,7 +12,8 @@ connection turns them into SQLite's numbered ones (``?1``, ``?2``). Everything e
 differs between the engines is a member of `chat.store.dialect.Dialect`.
 
 Errors: a unique constraint that refuses a write raises `UniqueViolation` on both
-engines; a foreign key that no longer holds raises `chat.core.errors.Gone`; a database
+engines; a statement stopped by `Connection.time_limit` raises `StatementTimeout`; a
+foreign key that no longer holds raises `chat.core.errors.Gone`; a database
 that cannot serve now raises `chat.core.errors.Unavailable` (each engine decides which of
 its errors mean that).
 """
@@ -58,6 +59,15 @@ class UniqueViolation(Exception):
         return column in self.columns
 
 
+class StatementTimeout(Exception):
+    """A statement the database stopped because its block's `Connection.time_limit`
+    had passed; the connection is usable after it (its transaction is rolled back)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stopped after {seconds:g} s")
+        self.seconds = seconds
+
+
 class Connection(Protocol):
     """One database connection, as an operation sees it. Every method is a coroutine so
     that one operation serves both engines; on SQLite none of them suspends."""
@@ -84,6 +94,13 @@ class Connection(Protocol):
         A writing transaction takes SQLite's write lock at once (BEGIN IMMEDIATE), so
         what it reads stays true until it commits. ``readonly`` is a snapshot: every
         statement of the block sees the database at the same moment. Not nested."""
+
+    def time_limit(self, seconds: float) -> AbstractAsyncContextManager[None]:
+        """Stop the block's statements past `seconds`, raising `StatementTimeout`: on
+        SQLite the block's statements together (a progress handler, checked every few
+        thousand steps of SQLite's machine), on PostgreSQL each statement
+        (``SET LOCAL statement_timeout``). Only inside `transaction`, and the
+        transaction ends with the block's error: the connection is usable after."""
 
 
 #: An operation: a coroutine function taking a connection first.

@@ -9,6 +9,15 @@ checked on the rows found.
 SQLite indexes new messages in batches (`index_new_messages`: one FTS5 segment per
 batch). A search reads the messages above `indexed_up_to` directly, then the rest
 through the index, newest rowid first: a common word costs a page's worth of rows.
+The index is asked for a word's distinct trigrams (at most `MATCHED_TRIGRAMS` of them),
+each a term of its own, and every row it finds is checked for the whole word: FTS5's
+phrase query would match the word's trigrams position by position, and a word that
+repeats one trigram against messages that repeat it too ("aaaa...c", 190 letters,
+against 1,000 messages of 3,900 "a"s) cost about 2.8 s for no result.
+
+Every search runs under a time limit (`SearchFilter.time_limit_s`, the engine's
+`Connection.time_limit`), so no phrase holds a connection longer than that:
+`StatementTimeout` otherwise.
 
 PostgreSQL: a GIN index yields its matches in no order, and walking the newest ids reads
 rows until 20 match, without bound (bench/search.py: 170-350 ms either way on a million
@@ -34,6 +43,9 @@ FIRST_WINDOW = 50_000
 WIDEN = 8
 #: PostgreSQL: the widest window the planner may walk id by id.
 WALKED_WINDOW = 50_000
+#: SQLite: the most distinct trigrams of a query the index is asked for (spread over
+#: its words); the rows it finds are checked for every whole word all the same.
+MATCHED_TRIGRAMS = 16
 
 #: The rooms a user may read ($1 whether an operator, $2 the user): the lobby, their
 #: rooms (direct conversations and their support thread among them), and for an operator
@@ -115,20 +127,37 @@ def _conditions(
     return sql, [value for _, value in checks]
 
 
+def _trigram_match(words: Sequence[str]) -> str:
+    """SQLite: an FTS5 query of the distinct trigrams of `words` (each three characters
+    or more), at most `MATCHED_TRIGRAMS` spread evenly over them, every one a term that
+    must appear: what the whole words then need checking on (the caller's substring
+    conditions). Each trigram is an FTS5 string, its double quotes doubled: every
+    character is text (no operator, column filter or prefix star)."""
+    distinct: dict[str, str] = {}  # by lower case, as FTS5's trigrams fold it
+    for word in words:
+        for start in range(len(word) - 2):
+            trigram = word[start : start + 3]
+            distinct.setdefault(trigram.lower(), trigram)
+    trigrams = list(distinct.values())
+    if len(trigrams) > MATCHED_TRIGRAMS:
+        step = len(trigrams) / MATCHED_TRIGRAMS
+        trigrams = [trigrams[int(n * step)] for n in range(MATCHED_TRIGRAMS)]
+    return " ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams)
+
+
 async def _fts5_windows(conn: Connection, search: SearchFilter, high: int) -> list[_Window]:
     """SQLite: the messages the index does not hold yet (above `indexed_up_to`), every
-    word checked on each row; then those it holds, found by the longer words."""
+    word checked on each row; then those it holds, found by the longer words' trigrams
+    (`_trigram_match`) and every word checked on each row found."""
     dialect = conn.dialect
     up_to = await conn.fetchval(_INDEXED_UP_TO)
     rooms = f"m.room_id IN ({dialect.values(1)})"
-    every_word, values = _conditions(dialect, search, (), search.words + search.short_words)
-    # Each word an FTS5 string, its own double quotes doubled: every character is text
-    # (no operator, column filter or prefix star).
-    match = " ".join('"' + word.replace('"', '""') + '"' for word in search.words)
-    matched = [("message_search MATCH ${n}", match)]
-    by_index, index_values = _conditions(dialect, search, matched, search.short_words)
+    every_word = search.words + search.short_words
+    conditions, values = _conditions(dialect, search, (), every_word)
+    matched = [("message_search MATCH ${n}", _trigram_match(search.words))]
+    by_index, index_values = _conditions(dialect, search, matched, every_word)
     newest = _WINDOW.format(
-        id="m.id", source="messages AS m", in_rooms=rooms, conditions=every_word
+        id="m.id", source="messages AS m", in_rooms=rooms, conditions=conditions
     )
     indexed = _WINDOW.format(id="s.rowid", source=_FTS5_SOURCE, in_rooms=rooms, conditions=by_index)
     return [
@@ -166,7 +195,7 @@ async def _search(conn: Connection, search: SearchFilter) -> list[Message]:
     dialect = conn.dialect
     # One read transaction: the readable rooms, where the index stands and every window
     # at the same moment, so a batch indexed meanwhile is neither missed nor found twice.
-    async with conn.transaction(readonly=True):
+    async with conn.transaction(readonly=True), conn.time_limit(search.time_limit_s):
         rooms = {row[0] for row in await conn.fetch(_READABLE_ROOMS, search.admin, search.user_id)}
         if search.room_id is not None:
             rooms &= {search.room_id}

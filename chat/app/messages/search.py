@@ -8,7 +8,9 @@ stored, on every instance, whether its index holds it yet or not (SQLite's takes
 messages in batches: `chat.app.messages.search_indexer`); membership is read by the query itself, so
 a room a user has left is not searched any more.
 
-What a query means is `chat.core.search_terms`; each result carries its snippet.
+What a query means is `chat.core.search_terms`; each result carries its snippet. The
+database stops a search past `SearchFilter.time_limit_s` (`TooCostly`, 422), and no more
+searches run at once than half the database's connections (`search_gate`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from chat.app.messages.search_gate import SearchGate
 from chat.core import search_terms
-from chat.core.errors import InvalidInput
+from chat.core.errors import InvalidInput, TooCostly
 from chat.core.records import Message, Room, SearchFilter
 from chat.store import Accounts, Search
+from chat.store.database import StatementTimeout
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
@@ -51,10 +55,14 @@ class SearchStore(Search, Accounts, Protocol):
 class MessageSearch:
     """Full-text search of messages, for every protocol adapter (`ChatService.search`)."""
 
-    def __init__(self, service: RoomAccess, store: SearchStore, rate_limits: RateLimits) -> None:
+    def __init__(
+        self, service: RoomAccess, store: SearchStore, rate_limits: RateLimits, gate: SearchGate
+    ) -> None:
         self._service = service
         self._store = store
         self._rate_limits = rate_limits
+        #: The searches running and waiting (`chat.app.messages.search_gate`).
+        self.gate = gate
 
     async def search(
         self,
@@ -70,8 +78,10 @@ class MessageSearch:
         word and phrase of `query`, newest first: older than `before_id` (the next page),
         in room `room_id` (which the caller must be able to read: `NotFound` or
         `Forbidden` as for its history) and from the user called `sender_name`, when set.
-        Raises `InvalidInput` for a query `search_terms.parse` refuses, and
-        `RateLimited` past the caller's search limit (CHAT_RATE_SEARCHES)."""
+        Raises `InvalidInput` for a query `search_terms.parse` refuses, `RateLimited`
+        past the caller's search limit (CHAT_RATE_SEARCHES) or searches under way at
+        once, `Overloaded` when too many searches wait already (`SearchGate`), and
+        `TooCostly` for a search the database stopped at its time limit."""
         if not 1 <= limit <= MAX_RESULTS:
             raise InvalidInput(f"limit must be between 1 and {MAX_RESULTS}")
         terms = search_terms.parse(query)
@@ -79,18 +89,24 @@ class MessageSearch:
         if room_id is not None:
             await self._service.member_room(identity, room_id)
         sender_id = None if sender_name is None else await self._sender_id(sender_name)
-        found = await self._store.search_messages(
-            SearchFilter(
-                user_id=identity.user_id,
-                admin=identity.is_admin,
-                words=terms.indexed,
-                short_words=terms.short,
-                room_id=room_id,
-                sender_id=sender_id,
-                before_id=before_id,
-                limit=limit,
-            )
+        search = SearchFilter(
+            user_id=identity.user_id,
+            admin=identity.is_admin,
+            words=terms.indexed,
+            short_words=terms.short,
+            room_id=room_id,
+            sender_id=sender_id,
+            before_id=before_id,
+            limit=limit,
         )
+        try:
+            async with self.gate.place(identity.user_id):
+                found = await self._store.search_messages(search)
+        except StatementTimeout as stopped:
+            raise TooCostly(
+                f"the search took longer than {stopped.seconds:g} s and was stopped: search"
+                " for longer or rarer words, in one room, or from one sender"
+            ) from None
         return [Found(message, search_terms.snippet(message.body, terms)) for message in found]
 
     async def _sender_id(self, name: str) -> int:

@@ -16,7 +16,7 @@ import trio
 
 from chat.core.errors import Gone, Unavailable
 from chat.core.records import PoolUsage
-from chat.store.database import Operation, Row, UniqueViolation
+from chat.store.database import Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import POSTGRES, Dialect
 from chat.store.measuring import pool_usage
 
@@ -164,6 +164,19 @@ class PostgresConnection:
         isolation = "repeatable_read" if readonly else None
         async with self.raw.transaction(isolation=isolation, readonly=readonly):
             yield
+
+    @asynccontextmanager
+    async def time_limit(self, seconds: float) -> AsyncIterator[None]:
+        import asyncpg
+
+        # SET LOCAL: the limit ends with the transaction, so the pool's next user of
+        # this connection has none. The server stops the statement itself (57014),
+        # whatever the client does; the transaction is rolled back as the error leaves it.
+        await self.raw.execute(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+        try:
+            yield
+        except asyncpg.QueryCanceledError:
+            raise StatementTimeout(seconds) from None
 
 
 async def _aio_run(pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any) -> T:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ import trio
 
 from chat.core.errors import Gone, Unavailable
 from chat.core.records import PoolUsage
-from chat.store.database import Operation, Row, UniqueViolation
+from chat.store.database import Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import SQLITE, Dialect
 from chat.store.measuring import pool_usage
 
@@ -68,6 +69,12 @@ def unavailable_detail(error: sqlite3.Error) -> str | None:
     if primary == sqlite3.SQLITE_BUSY:
         meaning += f" (waited {BUSY_TIMEOUT_S:g} s)"
     return f"{meaning}: {error} ({error.sqlite_errorname})"
+
+
+#: How many steps of SQLite's virtual machine run between two looks at the clock of a
+#: `SQLiteConnection.time_limit` (each step is well under a microsecond; a look at the
+#: clock is a call into Python, about one).
+PROGRESS_STEPS = 10_000
 
 
 #: A function every connection has: whether a text contains a word already case-folded,
@@ -181,6 +188,23 @@ class SQLiteConnection:
         # A deferred BEGIN reads one snapshot (WAL); IMMEDIATE takes the write lock now.
         with transaction(self.raw, "BEGIN" if readonly else "BEGIN IMMEDIATE"):
             yield
+
+    @asynccontextmanager
+    async def time_limit(self, seconds: float) -> AsyncIterator[None]:
+        # SQLite calls the handler every PROGRESS_STEPS steps; a true answer interrupts
+        # the statement (SQLITE_INTERRUPT). The handler is removed before the
+        # transaction's ROLLBACK runs (this block is inside it), or the ROLLBACK
+        # would be interrupted too and leave the transaction open.
+        deadline = time.monotonic() + seconds
+        self.raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_INTERRUPT:
+                raise
+            raise StatementTimeout(seconds) from None
+        finally:
+            self.raw.set_progress_handler(None, 0)
 
 
 def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
