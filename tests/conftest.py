@@ -221,7 +221,9 @@ SIGNS = {
                 "postgres_url_or_skip",
                 "throwaway_postgres_schema",
                 "migrated_postgres_schema",
-                # a child process: the `chat` command, ruff, mypy, pytest, nginx -t...
+                # a child process: the `chat` command, ruff, mypy, pytest, nginx -t,
+                # the decoder a thumbnail is made by (chat/files/thumbnails.py)...
+                "make_thumbnail",
                 "run_chat",
                 "run_process",
                 "subprocess",

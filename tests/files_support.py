@@ -6,6 +6,7 @@ each holds."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import uuid
@@ -104,6 +105,44 @@ def complete_png_bomb(side: int = 20_000) -> bytes:
     rows = b"".join(squeeze.compress(row * 1000) for _ in range(side // 1000))
     rows += squeeze.compress(row * (side % 1000)) + squeeze.flush()
     return _png_of(header, rows)
+
+
+@functools.cache
+def progressive_jpeg(side: int, mode: str = "L", scans: int = 0) -> bytes:
+    """A valid progressive JPEG of `side` x `side` pixels of one grey (`mode` "L", or
+    "CMYK"), as Pillow writes it (6 scans in "L", 18 in "CMYK"), its last scan repeated
+    until it has `scans` (when more): a uniform image's AC scans code nothing but
+    end-of-block runs, so each is about 75 bytes, and each is a pass of the decoder over
+    every coefficient of the image. 1,000 scans at 7000 x 7000: about 270 KB."""
+    out = io.BytesIO()
+    colour: int | tuple[int, ...] = 128 if mode == "L" else (0, 0, 0, 0)
+    Image.new(mode, (side, side), colour).save(out, format="JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    # In entropy-coded data 0xFF is always followed by 0x00 or a restart marker, and
+    # Pillow writes no segment that could hold these two bytes: each is a scan's start.
+    written = data.count(b"\xff\xda")
+    last_scan = data[data.rindex(b"\xff\xda") : -2]  # up to the end-of-image marker
+    return data[:-2] + last_scan * max(0, scans - written) + data[-2:]
+
+
+def jpeg_headers(width: int, height: int, components: int, *, progressive: bool) -> bytes:
+    """A JPEG's headers alone (start of image, a frame of `components` components, one
+    empty scan, end of image): what a check that reads headers only is given."""
+    frame = struct.pack(">BHHB", 8, height, width, components) + b"".join(
+        bytes([n + 1, 0x11, 0]) for n in range(components)
+    )
+    sof = b"\xff\xc2" if progressive else b"\xff\xc0"
+    scan = (
+        struct.pack(">B", components)
+        + b"".join(bytes([n + 1, 0]) for n in range(components))
+        + b"\x00\x3f\x00"
+    )
+    return (
+        b"\xff\xd8"
+        + sof + struct.pack(">H", 2 + len(frame)) + frame
+        + b"\xff\xda" + struct.pack(">H", 2 + len(scan)) + scan
+        + b"\xff\xd9"
+    )  # fmt: skip
 
 
 def png_with_text_bomb(megabytes: int = 16) -> bytes:

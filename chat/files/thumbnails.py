@@ -1,43 +1,69 @@
-"""Thumbnails of uploaded images, made with Pillow in a worker thread.
+"""Thumbnails of uploaded images, made by Pillow in a child process of their own.
 
 An image's thumbnail is at most `THUMBNAIL_EDGE` pixels on a side, turned upright by
 its EXIF orientation, and re-encoded without any metadata (no EXIF, no GPS position, no
-comments): what the browser shows inline. The original is served as uploaded.
+comments): what the browser shows inline. The original is served as uploaded. A file
+that claims to be an image and is not (truncated, corrupt, something else with an
+image's first bytes), or one past the bounds below, gets no thumbnail: it is kept and
+served as a plain file, and nothing fails.
 
-Decompression bombs: the header's dimensions are read first (cheap) and an image over
-`MAX_PIXELS` is not decoded at all; Pillow's own `Image.MAX_IMAGE_PIXELS` guard is set
-to the same bound, so a lying header fails too. A file that claims to be an image and
-is not (truncated, corrupt, something else with an image's first bytes) gets no
-thumbnail: it is kept and served as a plain file, and nothing fails.
+Bounds, in three steps:
+
+- **Before decoding**, the headers are read (`chat.files.image_cost`): an image of more
+  than 50 megapixels, a JPEG of more than 64 scans, or one whose decoding would take
+  more than 200 MB by the estimate is never decoded.
+- **While decoding**, in a child (`chat.files.thumbnail_worker`) that the kernel holds
+  to the estimate's memory and `CHILD_MEMORY_BYTES` more (RLIMIT_AS) and to
+  `CHILD_CPU_S` seconds of CPU (RLIMIT_CPU), and that is killed after `CHILD_DEADLINE_S`
+  or as soon as the upload is cancelled (the client left, the server is stopping):
+  unlike a thread, a process can be stopped, and its memory is not the server's.
+- **Taking turns**: light images (`ImageCost.light`: a few megapixels, a few passes)
+  and the rest each have their own places, `LIGHT_AT_ONCE` and `HEAVY_AT_ONCE`, so a
+  screenshot never waits behind costly images, whoever sent them; and in each, the
+  uploaders take turns (`chat.files.taking_turns`), so one user's dozen costly images
+  hold another's back by one image at most, not by all of them.
+
+A child costs about 80 ms to start (Python and Pillow), paid once per image upload.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import logging
-import warnings
+import sys
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-from PIL import Image, ImageOps
+
+from chat.files.image_cost import ImageCost, NotDecodable, image_cost
+from chat.files.taking_turns import TakingTurns
 
 log = logging.getLogger(__name__)
 
 #: The longest side of a thumbnail, in pixels.
 THUMBNAIL_EDGE = 400
 
-#: The largest image decoded at all: 50 megapixels (an 8K photo is 33).
-MAX_PIXELS = 50_000_000
+#: Memory a child may take beyond its image's estimate: Python and Pillow (about 26 MB
+#: of address space), libraries mapped, the thumbnail and the codecs' buffers.
+CHILD_MEMORY_BYTES = 128 * 1024 * 1024
+#: CPU seconds a child may use (a 50-megapixel image at the bounds takes about 2).
+CHILD_CPU_S = 10
+#: Seconds after which a child is killed whatever it is doing (waiting for the CPU
+#: counts here, not in `CHILD_CPU_S`).
+CHILD_DEADLINE_S = 20.0
 
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+#: Light images decoded at once, and the others: each its own places.
+LIGHT_AT_ONCE = 2
+HEAVY_AT_ONCE = 1
 
-#: The EXIF orientation tag, and its values that turn an image a quarter.
-_ORIENTATION = 0x0112
-_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+_LIGHT = TakingTurns(LIGHT_AT_ONCE)
+_HEAVY = TakingTurns(HEAVY_AT_ONCE)
+#: Reading headers: cheap, in a thread (a JPEG's markers are searched for in its bytes).
+_HEADERS = trio.CapacityLimiter(2)
 
-#: Thumbnails are made at most this many at a time (each may hold a decoded image).
-_LIMITER = trio.CapacityLimiter(2)
+_WORKER = Path(__file__).with_name("thumbnail_worker.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,43 +76,70 @@ class Thumbnail:
     content_type: str
 
 
-async def make_thumbnail(path: Path) -> Thumbnail | None:
-    """The thumbnail of the image at `path`, or None if it is not a usable image."""
-    return await trio.to_thread.run_sync(_thumbnail_of, path, limiter=_LIMITER)
+@dataclass(frozen=True, slots=True)
+class ChildLimits:
+    """What a child decoding an image may take: memory beyond the image's estimate,
+    CPU seconds, and seconds in all before it is killed."""
+
+    memory_bytes: int = CHILD_MEMORY_BYTES
+    cpu_s: int = CHILD_CPU_S
+    deadline_s: float = CHILD_DEADLINE_S
 
 
-def _thumbnail_of(path: Path) -> Thumbnail | None:
+async def make_thumbnail(
+    path: Path, *, owner: Hashable = None, limits: ChildLimits | None = None
+) -> Thumbnail | None:
+    """The thumbnail of the image at `path`, or None if it is not a usable image or is
+    past a bound; `owner` (its uploader) takes turns with other owners. Cancellation
+    kills the child at once (the caller waits for nothing)."""
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (DecompressionBombWarning) between MAX_PIXELS and twice it;
-            # those are refused here like the larger ones.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                    log.info("not a thumbnail: %dx%d pixels is too many", width, height)
-                    return None
-                if image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS:
-                    width, height = height, width
-                # Shrunk in place, before it is turned upright: one decoded image in
-                # memory, and a JPEG decoded at 1/2 to 1/8 of its size (Pillow's draft).
-                image.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
-                frame = ImageOps.exif_transpose(image)
-        keeps_alpha = frame.mode in ("RGBA", "LA", "P")
-        out = io.BytesIO()
-        frame = frame.convert("RGBA" if keeps_alpha else "RGB")
-        # Nothing of the original's metadata is written out: comments, EXIF, ICC, XMP
-        # all travel in `info`, which the encoders read.
-        frame.info.clear()
-        if keeps_alpha:
-            frame.save(out, format="PNG", optimize=True)
-            content_type = "image/png"
-        else:
-            frame.save(out, format="JPEG", quality=85)
-            content_type = "image/jpeg"
-        return Thumbnail(width, height, out.getvalue(), content_type)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning) as error:
-        # Pillow raises OSError for truncated or unreadable data, ValueError and
-        # SyntaxError for some malformed headers: all mean "not an image we can show".
+        cost = await trio.to_thread.run_sync(image_cost, path, limiter=_HEADERS)
+    except NotDecodable as refused:
+        log.info("not a thumbnail: %s", refused)
+        return None
+    except OSError as error:  # the file went away: not this image's fault, nor ours
         log.info("not a thumbnail: %s", type(error).__name__)
         return None
+    async with (_LIGHT if cost.light else _HEAVY).turn(owner):
+        return await _in_child(path, cost, limits or ChildLimits())
+
+
+async def _kill(process: trio.Process) -> None:
+    """Cancelling a child: kill it at once (it holds nothing worth a clean exit)."""
+    process.kill()
+
+
+async def _in_child(path: Path, cost: ImageCost, limits: ChildLimits) -> Thumbnail | None:
+    command = [
+        sys.executable,
+        "-I",  # neither the working directory nor PYTHONPATH: Pillow and the stdlib
+        str(_WORKER),
+        str(path),
+        str(THUMBNAIL_EDGE),
+        str(cost.decode_bytes + limits.memory_bytes),
+        str(limits.cpu_s),
+    ]
+    # Cancelled (the upload was, or the deadline passed), run_process calls _kill and
+    # waits for the child to be gone, a few milliseconds: no child outlives its upload.
+    with trio.move_on_after(limits.deadline_s) as deadline:
+        done = await trio.run_process(
+            command,
+            env={},  # nothing of the server's environment (its secrets) in the child
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            deliver_cancel=_kill,
+        )
+    if deadline.cancelled_caught:
+        log.info("not a thumbnail: still decoding after %g s", limits.deadline_s)
+        return None
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        log.info(
+            "not a thumbnail: %s",
+            said[-1] if said else f"the decoder ended with status {done.returncode}",
+        )
+        return None
+    header, _, data = done.stdout.partition(b"\n")
+    shape = json.loads(header)
+    return Thumbnail(shape["width"], shape["height"], data, shape["content_type"])

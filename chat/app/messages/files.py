@@ -150,7 +150,7 @@ class FileLibrary:
         sniffed = sniff(received.head)
         thumbnail = None
         if sniffed in IMAGE_TYPES:
-            thumbnail = await make_thumbnail(received.path)
+            thumbnail = await make_thumbnail(received.path, owner=identity.user_id)
             if thumbnail is None:
                 # An image's first bytes, but no image this server decodes (truncated,
                 # corrupt, a bomb, a polyglot): a plain file, which no browser is told
