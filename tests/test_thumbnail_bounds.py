@@ -22,7 +22,7 @@ from test_shutdown import await_stopped
 
 import chat.files.image_cost
 from chat.core.config import Config
-from chat.files.image_cost import MAX_JPEG_SCANS, NotDecodable, image_cost
+from chat.files.image_cost import MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, NotDecodable, image_cost
 from chat.files.thumbnails import ChildLimits, make_thumbnail
 
 #: As the outside review found them: 7000 x 7000, grey and 1,000 scans (8.9 s of
@@ -104,6 +104,47 @@ def test_a_png_with_alpha_costs_its_pixels_twice(tmp_path: Path) -> None:
 
     Image.new("RGBA", (300, 200)).save(tmp_path / "a.png")
     assert image_cost(tmp_path / "a.png").decode_bytes == 300 * 200 * 4 * 2
+
+
+def test_a_jpeg_of_many_tiny_segments_is_refused_before_they_are_all_walked(
+    tmp_path: Path,
+) -> None:
+    """400,000 empty comments (1.6 MB): the walk, a loop in Python, stops at its bound."""
+    data = (
+        b"\xff\xd8" + b"\xff\xfe\x00\x02" * 400_000 + jpeg_headers(8, 8, 1, progressive=False)[2:]
+    )
+    with pytest.raises(NotDecodable, match=f"more than {MAX_JPEG_SEGMENTS} segments"):
+        image_cost(_file(tmp_path, data))
+
+
+def test_fill_bytes_before_a_marker_are_skipped_at_once(tmp_path: Path) -> None:
+    headers = jpeg_headers(640, 480, 3, progressive=True)
+    data = headers[:2] + b"\xff" * 1_000_000 + headers[2:]
+    assert image_cost(_file(tmp_path, data)).width == 640
+
+
+@pytest.mark.parametrize(
+    ("format_", "mode", "options"),
+    [
+        ("PNG", "RGB", {}),
+        ("PNG", "I;16", {}),
+        ("GIF", "P", {}),
+        ("WEBP", "RGB", {"lossless": False}),
+        ("WEBP", "RGBA", {"lossless": True}),
+        ("WEBP", "RGBA", {"exif": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x00\x00"}),
+    ],
+    ids=["png", "png16", "gif", "webp-lossy", "webp-lossless", "webp-extended"],
+)
+def test_the_headers_give_the_size_pillow_reads(
+    tmp_path: Path, format_: str, mode: str, options: dict[str, Any]
+) -> None:
+    from PIL import Image
+
+    path = tmp_path / f"image.{format_.lower()}"
+    Image.new(mode, (641, 479)).save(path, format=format_, **options)
+    cost = image_cost(path)
+    with Image.open(path) as image:
+        assert (cost.width, cost.height) == image.size == (641, 479)
 
 
 # -- through the server ---------------------------------------------------------------------
@@ -207,9 +248,10 @@ async def test_stopping_the_server_stops_the_decoding_in_flight(config: Config) 
 async def test_a_cancelled_thumbnail_kills_its_decoder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the scan bound raised for the test, the child decodes 1,000 scans (many
-    seconds); cancelled after half a second, it is gone at once."""
+    """With the scan and segment bounds raised for the test, the child decodes 1,000
+    scans (many seconds); cancelled after half a second, it is gone at once."""
     monkeypatch.setattr(chat.files.image_cost, "MAX_JPEG_SCANS", 2000)
+    monkeypatch.setattr(chat.files.image_cost, "MAX_JPEG_SEGMENTS", 2000)
     path = _file(tmp_path, progressive_jpeg(SIDE, scans=1000))
     started = trio.current_time()
     with trio.move_on_after(0.5):

@@ -6,9 +6,11 @@ has scans (start-of-scan markers), each over every coefficient of the whole imag
 in memory at full size (two bytes each, whatever scale the thumbnail is drawn at): a
 170 KB 7000x7000 grayscale JPEG of 1,000 scans that code nothing took 8.9 s of Pillow,
 and a 473 KB CMYK one about 390 MB. So a JPEG's markers are walked (the entropy-coded
-data between them is skipped with one search, never decoded) for its components, their
-sampling, whether it is progressive and how many scans it has; other formats are opened
-by Pillow for their header only (size and mode).
+data between them is skipped with one search, never decoded; at most `MAX_JPEG_SEGMENTS`
+segments) for its components, their sampling, whether it is progressive and how many
+scans it has; PNG, GIF and WebP say their size (and PNG its kind of pixel) in their first
+30 bytes. Nothing here is Pillow: the server itself never parses an image with it, only
+the child that decodes one does.
 
 Bounds: `MAX_PIXELS` pixels, `MAX_JPEG_SCANS` scans, and `MAX_DECODE_BYTES` of memory
 by the estimate (a progressive JPEG's coefficients; a baseline JPEG's pixels at the
@@ -23,7 +25,6 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,10 @@ MAX_PIXELS = 50_000_000
 #: The most scans a JPEG may have. libjpeg's standard progressive scripts use 6 (gray)
 #: to 18 (CMYK); encoders that tune their scripts stay well within this.
 MAX_JPEG_SCANS = 64
+
+#: The most segments a JPEG may have (a photo has a dozen or two, a progressive one a
+#: table or two more a scan): the walk over them is a Python loop, bounded so.
+MAX_JPEG_SEGMENTS = 1000
 
 #: The most memory decoding one image may take by the estimate: a 50-megapixel image
 #: in Pillow's four bytes a pixel (25 megapixels with alpha).
@@ -55,6 +60,8 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 #: In entropy-coded data a 0xFF byte is followed by 0x00 (a stuffed byte), a restart
 #: marker or more 0xFF fill: the first 0xFF followed by anything else is the next marker.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+#: A marker where one is due: fill bytes (0xFF) and its code.
+_MARKER = re.compile(rb"\xff+([^\x00\xff])")
 
 
 class NotDecodable(ValueError):
@@ -86,14 +93,15 @@ def image_cost(path: Path) -> ImageCost:
     it is past (or that its headers are not an image's). Reads headers only; a JPEG's
     scans are found by searching its bytes, mapped, not read into memory."""
     with path.open("rb") as file:
-        if file.read(3) == b"\xff\xd8\xff":
+        head = file.read(30)
+        if head.startswith(b"\xff\xd8\xff"):
             try:
                 with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
                     cost = _jpeg_cost(data)
             except (IndexError, struct.error):
                 raise NotDecodable("a JPEG whose markers run past its end") from None
         else:
-            cost = _other_cost(path)
+            cost = _other_cost(head)
     if cost.width <= 0 or cost.height <= 0 or cost.pixels > MAX_PIXELS:
         raise NotDecodable(f"{cost.width}x{cost.height} pixels is more than {MAX_PIXELS}")
     if cost.passes > MAX_JPEG_SCANS:
@@ -109,17 +117,18 @@ def _jpeg_cost(data: mmap.mmap) -> ImageCost:
     """Walk a JPEG's segments from SOI to EOI (or its end), counting scans."""
     position, frame, scans = 2, None, 0
     size = len(data)
+    segments = 0
     while position + 1 < size:
-        if data[position] != 0xFF:
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise NotDecodable(f"a JPEG of more than {MAX_JPEG_SEGMENTS} segments")
+        found = _MARKER.match(data, position)
+        if found is None:
             # Stray bytes between segments (libjpeg skips them with a warning).
-            found = _NEXT_MARKER.search(data, position)
+            found = _MARKER.search(data, position)
             if found is None:
                 break
-            position = found.start()
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill before a marker
-            position += 1
-            continue
+        marker, position = found[1][0], found.start(1) - 1
         if marker == _EOI:
             break
         if marker in _STANDALONE:
@@ -167,23 +176,46 @@ def _frame_cost(marker: int, body: bytes, scans: int) -> ImageCost:
     return ImageCost(width, height, max(scans, 1), decode_bytes)
 
 
-def _other_cost(path: Path) -> ImageCost:
-    """PNG, GIF, WebP: Pillow reads the header (nothing is decoded until `load`)."""
-    from PIL import Image
-
+def _other_cost(head: bytes) -> ImageCost:
+    """PNG, GIF or WebP, from the first 30 bytes of the file (`head`)."""
     try:
-        with warnings.catch_warnings():
-            # Pillow's warning for a size past its bound: the size is judged by the caller.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                mode = image.mode
-    except Image.DecompressionBombError:
-        raise NotDecodable(f"more than {MAX_PIXELS} pixels") from None
-    except (OSError, ValueError, SyntaxError) as error:
-        raise NotDecodable(f"not an image Pillow reads ({type(error).__name__})") from None
-    # Pillow keeps one byte a pixel for one 8-bit band, two for 16-bit gray, else four;
-    # shrinking an image with alpha copies it first, premultiplied (RGBa, La): twice.
-    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
-    copies = 2 if mode in ("RGBA", "LA") else 1
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            return _png_cost(head)
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            # The logical screen; a first frame larger than it makes Pillow grow the
+            # image, which the child's own bounds (Pillow's, the kernel's) then catch.
+            width, height = struct.unpack("<HH", head[6:10])
+            return ImageCost(width, height, 1, width * height)  # a palette: 1 byte
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_cost(head)
+    except struct.error:
+        pass
+    raise NotDecodable("not the header of an image this server decodes")
+
+
+def _png_cost(head: bytes) -> ImageCost:
+    """IHDR: width, height, bit depth, colour type (PNG 11.2.2)."""
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    # As Pillow keeps it: one byte a pixel for grey (up to 8 bits) and a palette, two
+    # for 16-bit grey, else four; shrinking an image with alpha (grey or RGB with
+    # alpha: types 4 and 6) copies it first, premultiplied: twice.
+    per_pixel = {0: 2 if depth == 16 else 1, 3: 1}.get(colour, 4)
+    copies = 2 if colour in (4, 6) else 1
     return ImageCost(width, height, 1, width * height * per_pixel * copies)
+
+
+def _webp_cost(head: bytes) -> ImageCost:
+    """The canvas of an extended WebP (VP8X), or the frame of a simple one (VP8, VP8L);
+    four bytes a pixel, twice (alpha may be there: decoded as RGBA, shrunk premultiplied)."""
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        width = 1 + int.from_bytes(head[24:27], "little")
+        height = 1 + int.from_bytes(head[27:30], "little")
+    elif chunk == b"VP8 ":
+        width, height = (n & 0x3FFF for n in struct.unpack("<HH", head[26:30]))
+    elif chunk == b"VP8L":
+        bits = int.from_bytes(head[21:25], "little")
+        width, height = 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    else:
+        raise NotDecodable("a WebP without an image chunk")
+    return ImageCost(width, height, 1, width * height * 4 * 2)
