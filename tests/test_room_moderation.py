@@ -285,6 +285,36 @@ async def test_a_mute_needs_a_time(server: Server) -> None:
     )
 
 
+async def test_a_moderator_muted_by_an_owner_cannot_unmute_themselves(server: Server) -> None:
+    owner, mod, _member, room_id = await team(server)
+    await ok(server, owner, "PUT", f"/room/{room_id}/mutes/{mod.uid}", {"Seconds": 600})
+    assert await refused(server, mod, "DELETE", f"/room/{room_id}/mutes/{mod.uid}") == (
+        403,
+        f"you cannot unmute UID {mod.uid}: their role in room {room_id} is as high as yours",
+    )
+    status, error = await refused(server, mod, "POST", f"/messages/{room_id}", {"Text": "free?"})
+    assert (status, error.split(" until ")[0]) == (403, f"you are muted in room {room_id}")
+
+
+async def test_a_moderator_cannot_lift_the_ban_of_an_owner(server: Server) -> None:
+    owner, mod, _member, room_id = await team(server)
+    second = await account(server, "owen")
+    await ok(server, second, "PUT", "/join", {"RoomID": room_id})
+    await ok(server, owner, "PUT", f"/room/{room_id}/members/{second.uid}", {"Role": "owner"})
+    op = await operator(server)
+    await ok(server, op, "PUT", f"/room/{room_id}/bans/{second.uid}", {"Reason": "rogue"})
+    # Out of the room now, so a member by role no more: the ban keeps the rank they had.
+    assert await refused(server, mod, "DELETE", f"/room/{room_id}/bans/{second.uid}") == (
+        403,
+        f"you cannot unban UID {second.uid}: their role in room {room_id} is as high as yours",
+    )
+    assert await refused(server, second, "PUT", "/join", {"RoomID": room_id}) == (
+        403,
+        f"you are banned from room {room_id}",
+    )
+    await ok(server, op, "DELETE", f"/room/{room_id}/bans/{second.uid}")
+
+
 # --- slow mode and settings ---
 
 

@@ -11,7 +11,7 @@ import pytest
 from support import add_message
 
 from chat.core.config import Config
-from chat.core.errors import LastOwner, RoomNameTaken
+from chat.core.errors import Forbidden, LastOwner, RoomNameTaken
 from chat.core.records import AuditEntry, Room, User
 from chat.store import Store, open_store
 
@@ -140,6 +140,40 @@ async def test_a_ban_removes_the_member_and_is_in_force_until_lifted(config: Con
         assert await store.lift("ban", room.id, member.id, _entry(room, "unban", owner, member))
         assert await store.restrictions("ban", room.id, limit=10) == []
         assert await _actions(store, room) == ["unban", "ban"]
+
+
+async def test_a_lift_is_checked_against_the_rank_kept_when_it_was_placed(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        owner, member, room = await _owner_member_room(store)
+        await store.restrict(
+            "ban",
+            room.id,
+            member.id,
+            reason="",
+            until=None,
+            by_id=owner.id,
+            audit=_entry(room, "ban", owner, member),
+            target_rank=3,
+        )
+        seen: list[int] = []
+
+        def refuse(rank_when_placed: int) -> None:
+            seen.append(rank_when_placed)
+            raise Forbidden("outranked")
+
+        with pytest.raises(Forbidden):
+            await store.lift("ban", room.id, member.id, _entry(room, "unban", owner), check=refuse)
+        assert seen == [3]
+        assert [r.user_id for r in await store.restrictions("ban", room.id, limit=10)] == [
+            member.id
+        ]
+        assert await _actions(store, room) == ["ban"]
+        assert await store.lift(
+            "ban", room.id, member.id, _entry(room, "unban", owner), check=seen.append
+        )
+        assert seen == [3, 3] and await store.restrictions("ban", room.id, limit=10) == []
 
 
 async def test_banning_a_non_member_gives_none(config: Config) -> None:

@@ -11,6 +11,7 @@ entry for every change that committed, and only those.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -37,14 +38,17 @@ _REMOVE_MEMBER = "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2"
 #: Each kind of restriction's {table}, for the three statements below.
 _TABLES = {"ban": "room_bans", "mute": "room_mutes"}
 _RESTRICT = """
-INSERT INTO {table} (room_id, user_id, reason, until, by_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO {table} (room_id, user_id, reason, until, by_id, created_at, target_rank)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (room_id, user_id) DO UPDATE SET reason = excluded.reason,
-    until = excluded.until, by_id = excluded.by_id, created_at = excluded.created_at
+    until = excluded.until, by_id = excluded.by_id, created_at = excluded.created_at,
+    target_rank = excluded.target_rank
 """
+#: A restriction as `_lift` weighs it: until when, and its person's rank when placed.
 #: `until` is compared by the caller: SQLite 3.40 gets ``until IS NULL`` wrong in a
-#: DELETE's RETURNING (0 for a NULL).
-_LIFT = "DELETE FROM {table} WHERE room_id = $1 AND user_id = $2 RETURNING until"
+#: DELETE's RETURNING (0 for a NULL), so it is read first.
+_RESTRICTED = "SELECT until, target_rank FROM {table} WHERE room_id = $1 AND user_id = $2"
+_LIFT = "DELETE FROM {table} WHERE room_id = $1 AND user_id = $2"
 #: The bans or mutes in force in room $1 at $2; {and_user}: one user's.
 _RESTRICTIONS = """
 SELECT x.room_id, x.user_id, u.name AS user_name, x.reason, x.until, x.by_id,
@@ -181,12 +185,15 @@ async def _restrict(
     until: datetime | None,
     by_id: int,
     audit: AuditEntry,
+    target_rank: int,
 ) -> str | None:
     dialect = conn.dialect
     await _lock_room(conn, room_id)
     until_value = None if until is None else dialect.timestamp(until)
     sql = _RESTRICT.format(table=_TABLES[kind])
-    await conn.execute(sql, room_id, user_id, reason, until_value, by_id, dialect.now())
+    await conn.execute(
+        sql, room_id, user_id, reason, until_value, by_id, dialect.now(), target_rank
+    )
     removed = None
     if kind == "ban":  # a ban removes them too
         removed = await _role(conn, room_id, user_id)
@@ -195,12 +202,26 @@ async def _restrict(
     return removed
 
 
-async def _lift(conn: Connection, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
+async def _lift(
+    conn: Connection,
+    kind: str,
+    room_id: int,
+    user_id: int,
+    audit: AuditEntry,
+    check: Callable[[int], None] | None,
+) -> bool:
     await _lock_room(conn, room_id)
-    found = await conn.fetchrow(_LIFT.format(table=_TABLES[kind]), room_id, user_id)
+    table = _TABLES[kind]
+    found = await conn.fetchrow(_RESTRICTED.format(table=table), room_id, user_id)
+    if found is None:
+        return False
     # `until` and `dialect.now()` are of one type on each engine (ms, or a datetime).
-    if found is None or (found[0] is not None and found[0] <= conn.dialect.now()):
-        return False  # none, or one whose time had passed: nothing to lift
+    if found["until"] is not None and found["until"] <= conn.dialect.now():
+        await conn.execute(_LIFT.format(table=table), room_id, user_id)
+        return False  # one whose time had passed: gone, and nothing to lift
+    if check is not None:
+        check(found["target_rank"])  # a refusal rolls the transaction back
+    await conn.execute(_LIFT.format(table=table), room_id, user_id)
     await insert_audit(conn, audit)
     return True
 
@@ -240,13 +261,22 @@ class StoredModeration(StoreBase):
         until: datetime | None,
         by_id: int,
         audit: AuditEntry,
+        target_rank: int = 0,
     ) -> str | None:
         return await self.db.transaction(
-            _restrict, kind, room_id, user_id, reason, until, by_id, audit
+            _restrict, kind, room_id, user_id, reason, until, by_id, audit, target_rank
         )
 
-    async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
-        return await self.db.transaction(_lift, kind, room_id, user_id, audit)
+    async def lift(
+        self,
+        kind: str,
+        room_id: int,
+        user_id: int,
+        audit: AuditEntry,
+        *,
+        check: Callable[[int], None] | None = None,
+    ) -> bool:
+        return await self.db.transaction(_lift, kind, room_id, user_id, audit, check)
 
     async def restrictions(
         self, kind: str, room_id: int, *, user_id: int | None = None, limit: int

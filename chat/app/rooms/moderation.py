@@ -97,10 +97,11 @@ class RoomModeration:
         return room
 
     async def _target(
-        self, rank: int, room: Room, user_id: int, action: Action
-    ) -> tuple[str, str | None]:
-        """(name, role in the room) of the person `action` is on, if the caller (of
-        `rank`) outranks them; else the exact refusal."""
+        self, rank: int, room: Room, user_id: int, action: Action, *, verb: str | None = None
+    ) -> tuple[str, str | None, int]:
+        """(name, role in the room, rank there) of the person `action` is on, if the
+        caller (of `rank`) outranks them; else the exact refusal ("you cannot `verb`...",
+        the action's own verb unless given)."""
         target = await self._service.user(user_id)
         if room.kind == "lobby":
             role: str | None = "member"  # everyone is
@@ -108,18 +109,15 @@ class RoomModeration:
             role = await self._store.member_role(room.id, user_id)
         target_rank = rank_of(role, is_admin=target.is_admin)
         if not outranks(rank, target_rank, action=action):
-            verb = action.value.split()[0]
-            raise Forbidden(
-                f"you cannot {verb} UID {user_id}: their role in room {room.id} is as high as yours"
-            )
-        return target.name, role
+            raise _outranked(verb or action.value.split()[0], user_id, room)
+        return target.name, role, target_rank
 
     # --- roles ---
 
     async def set_role(self, identity: Identity, room_id: int, user_id: int, role: str) -> None:
         """Give a member of a group room a role (owners and operators only)."""
         room, rank = await self._authorized(identity, room_id, Action.SET_ROLE)
-        name, _ = await self._target(rank, room, user_id, Action.SET_ROLE)
+        name, _, _ = await self._target(rank, room, user_id, Action.SET_ROLE)
         entry = self._entry(identity, room, "role", user_id, name, details={"Role": role})
         try:
             before = await self._store.set_member_role(room.id, user_id, role, entry)
@@ -165,7 +163,7 @@ class RoomModeration:
             await self.leave(identity, room_id)
             return
         room, rank = await self._authorized(identity, room_id, Action.REMOVE)
-        name, role = await self._target(rank, room, user_id, Action.REMOVE)
+        name, role, _ = await self._target(rank, room, user_id, Action.REMOVE)
         if role is None:
             raise NotFound(f"UID {user_id} is not a member of room {room.id}")
         entry = self._entry(identity, room, "remove", user_id, name, reason=reason)
@@ -199,7 +197,7 @@ class RoomModeration:
     ) -> None:
         """Ban a user (member or not) from a group room, removing them if they are in it."""
         room, rank = await self._authorized(identity, room_id, Action.BAN)
-        name, _ = await self._target(rank, room, user_id, Action.BAN)
+        name, _, target_rank = await self._target(rank, room, user_id, Action.BAN)
         details = {"Until": None if until is None else shapes.timestamp(until)}
         entry = self._entry(identity, room, "ban", user_id, name, reason=reason, details=details)
         removed = await self._store.restrict(
@@ -210,6 +208,7 @@ class RoomModeration:
             until=until,
             by_id=identity.user_id,
             audit=entry,
+            target_rank=target_rank,
         )
         log_audit(entry)
         if removed is not None:
@@ -226,7 +225,7 @@ class RoomModeration:
     ) -> None:
         """Mute a member of a group room (or anyone in the lobby) until `until`."""
         room, rank = await self._authorized(identity, room_id, Action.MUTE)
-        name, role = await self._target(rank, room, user_id, Action.MUTE)
+        name, role, target_rank = await self._target(rank, room, user_id, Action.MUTE)
         if role is None:
             raise NotFound(f"UID {user_id} is not a member of room {room.id}")
         details = {"Until": shapes.timestamp(until)}
@@ -239,6 +238,7 @@ class RoomModeration:
             until=until,
             by_id=identity.user_id,
             audit=entry,
+            target_rank=target_rank,
         )
         log_audit(entry)
         frame = {
@@ -251,12 +251,21 @@ class RoomModeration:
         await self._notices.send(user_id, frame)
 
     async def lift(self, identity: Identity, room_id: int, user_id: int, kind: str) -> None:
-        """Lift a ban ("ban") or a mute ("mute") before its time."""
+        """Lift a ban ("ban") or a mute ("mute") before its time. Lifting needs what
+        placing needed: a rank above the person's, as they are now (a member muted) and
+        as they were when it was placed (a ban took them out of the room, and their role
+        with it: the store kept their rank)."""
         action = Action.BAN if kind == "ban" else Action.MUTE
-        room, _ = await self._authorized(identity, room_id, action)
-        target = await self._service.user(user_id)
-        entry = self._entry(identity, room, f"un{kind}", user_id, target.name)
-        if not await self._store.lift(kind, room.id, user_id, entry):
+        room, rank = await self._authorized(identity, room_id, action)
+        verb = f"un{kind}"
+        name, _, _ = await self._target(rank, room, user_id, action, verb=verb)
+
+        def check(rank_when_placed: int) -> None:
+            if not outranks(rank, rank_when_placed, action=action):
+                raise _outranked(verb, user_id, room)
+
+        entry = self._entry(identity, room, verb, user_id, name)
+        if not await self._store.lift(kind, room.id, user_id, entry, check=check):
             words = "banned from" if kind == "ban" else "muted in"
             raise NotFound(f"UID {user_id} is not {words} room {room.id}")
         log_audit(entry)
@@ -373,6 +382,12 @@ class RoomModeration:
             reason=reason,
             details=details or {},
         )
+
+
+def _outranked(verb: str, user_id: int, room: Room) -> Forbidden:
+    return Forbidden(
+        f"you cannot {verb} UID {user_id}: their role in room {room.id} is as high as yours"
+    )
 
 
 #: The protocol's name of each setting, in audit details.

@@ -5,7 +5,7 @@ See `chat.store.roles` for what a role is and what every method promises."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -152,12 +152,25 @@ class Moderation(Protocol):
         until: datetime | None,
         by_id: int,
         audit: AuditEntry,
+        target_rank: int = 0,
     ) -> str | None:
-        """Ban or mute the user (replacing one in force). A ban also removes them from
-        the room: their role before comes back (None: they were not a member)."""
+        """Ban or mute the user (replacing one in force), who is of `target_rank` in the
+        room now (`chat.core.room_permissions.rank_of`: kept for `lift`). A ban also
+        removes them from the room: their role before comes back (None: they were not a
+        member)."""
 
-    async def lift(self, kind: str, room_id: int, user_id: int, audit: AuditEntry) -> bool:
-        """Lift a ban or mute; False if none was in force."""
+    async def lift(
+        self,
+        kind: str,
+        room_id: int,
+        user_id: int,
+        audit: AuditEntry,
+        *,
+        check: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Lift a ban or mute; False if none was in force. `check` is called, under the
+        room's lock, with the rank its person had when it was placed, and raises to
+        refuse (nothing is lifted)."""
 
     async def restrictions(
         self, kind: str, room_id: int, *, user_id: int | None = None, limit: int
