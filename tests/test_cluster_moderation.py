@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import trio
 from cluster import Instance
 from support import Account, account, create_room, http_client, open_clients
@@ -112,3 +113,56 @@ async def test_settings_changed_through_one_instance_reach_members_on_the_other(
         with trio.fail_after(1):
             frame = await receive_type(ws, "room")
         assert frame == {"Type": "room", **room}
+
+
+#: Rounds of a ban racing joins: one in four lost the race before joins checked bans in
+#: their insert (4 of 15 rounds with 24 joins, in the finding).
+BAN_RACE_ROUNDS = 15
+#: Joins in flight at once through the other instance while the ban is made.
+JOINS_AT_ONCE = 4
+
+
+async def _ban_racing_joins(
+    on_a: httpx.AsyncClient, on_b: httpx.AsyncClient, owner: Account, target: Account, room_id: int
+) -> bool:
+    """Ban `target` from `room_id` through one instance while they join it again and again
+    through the other; whether they are out afterwards (not a member, their send refused)."""
+    joining, banned = trio.Event(), trio.Event()
+    joins = 0
+
+    async def join() -> None:
+        nonlocal joins
+        # Until a moment after the ban answered: every join that read "no ban" before it
+        # committed has written by then.
+        while not banned.is_set():
+            response = await on_b.put("/join", headers=target.auth, json={"RoomID": room_id})
+            assert response.status_code in (200, 403), response.text
+            joins += 1
+            if joins == JOINS_AT_ONCE * 2:
+                joining.set()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for _ in range(JOINS_AT_ONCE):
+                nursery.start_soon(join)
+            await joining.wait()  # the joins are in full flow
+            ban = await on_a.put(f"/room/{room_id}/bans/{target.uid}", headers=owner.auth, json={})
+            assert ban.status_code == 200, ban.text
+            banned.set()
+    sent = await on_b.post(f"/messages/{room_id}", headers=target.auth, json={"Text": "in?"})
+    members = await on_a.get(f"/room/{room_id}/members", headers=owner.auth)
+    return sent.status_code == 403 and target.uid not in [m["UID"] for m in members.json()]
+
+
+async def test_a_ban_racing_joins_through_another_instance_leaves_no_member(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+    owner, target = await account(a.server, "olga"), await account(a.server, "tom")
+    caught = []
+    async with http_client(a.server) as on_a, http_client(b.server) as on_b:
+        for round_number in range(BAN_RACE_ROUNDS):
+            room_id = await create_room(a.server, owner, f"race-{round_number}", target)
+            if not await _ban_racing_joins(on_a, on_b, owner, target, room_id):
+                caught.append(round_number)
+    assert caught == [], f"banned and still a member in rounds {caught}"

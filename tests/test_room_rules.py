@@ -76,6 +76,23 @@ async def test_a_batch_from_a_removed_member_is_refused(config: Config) -> None:
             await store.add_messages([NewMessage(room, member, OutgoingMessage("gone"))])
 
 
+async def test_a_batch_from_a_banned_user_is_refused_even_as_a_member(config: Config) -> None:
+    async with open_store(config) as store:
+        room, owner, member = await _room_with(store)
+        audit = AuditEntry(room, "ban", owner, "owner", member, "member")
+        await store.restrict("ban", room, member, reason="", until=None, by_id=owner, audit=audit)
+        # What a join racing the ban once left behind: banned, and a member again.
+        await store.db.execute(
+            "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)",
+            room,
+            member,
+            store.dialect.now(),
+        )
+        with pytest.raises(Forbidden, match=f"you are banned from room {room}"):
+            await store.add_messages([NewMessage(room, member, OutgoingMessage("back"))])
+        assert await store.latest_messages(room, 10) == []
+
+
 async def test_slow_mode_takes_a_member_s_first_message_and_refuses_the_next(
     config: Config,
 ) -> None:
@@ -122,22 +139,25 @@ async def test_the_statement_s_check_holds_back_exactly_what_the_rules_refuse_or
             (False, True),
             (False, True),
             (None, MUTED_UNTIL),
+            (False, True),
         )
     )
     values = ", ".join(
         f"({i}, '{kind}', {slow}, {'NULL' if role is None else repr(role)}, {member},"
-        f" {admin}, {'NULL' if muted is None else repr(muted.isoformat())}::timestamptz)"
-        for i, (kind, slow, role, member, admin, muted) in enumerate(combinations)
+        f" {admin}, {'NULL' if muted is None else repr(muted.isoformat())}::timestamptz,"
+        f" {banned})"
+        for i, (kind, slow, role, member, admin, muted, banned) in enumerate(combinations)
     )
     rows = await select_rows(
         postgres_config,
         f"SELECT i, ({HELD_SQL}) FROM (VALUES {values}) AS"
-        " x(i, kind, slow_mode_seconds, role, member, is_admin, muted_until) ORDER BY i",
+        " x(i, kind, slow_mode_seconds, role, member, is_admin, muted_until, banned)"
+        " ORDER BY i",
     )
     held = [bool(row[1]) for row in rows]
     expected = []
-    for kind, slow, role, member, admin, muted in combinations:
-        rules = PairRules(1, 2, kind, slow, role, member, admin, muted)
+    for kind, slow, role, member, admin, muted, banned in combinations:
+        rules = PairRules(1, 2, kind, slow, role, member, admin, muted, banned)
         expected.append(refusal(rules) is not None or rules.slowed)
-    assert len(held) == len(combinations) == 256
+    assert len(held) == len(combinations) == 512
     assert held == expected

@@ -4,12 +4,15 @@ member counts and support threads (`Rooms`, `Support`)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import trio
 from support import add_message
 
 from chat.core.config import Config
 from chat.core.names import name_key
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import NewMessage, PublicRoom, RoomDetails
+from chat.core.records import AuditEntry, NewMessage, PublicRoom, RoomDetails
 from chat.store import open_store
 
 
@@ -33,6 +36,27 @@ async def test_room_details_list_the_lobby_then_the_users_rooms_by_id(config: Co
         RoomDetails(mine, None, None, "owner"),
         RoomDetails(dm, ("alice", "bob"), None, "member"),
     ]
+
+
+async def test_adding_a_member_is_idempotent_and_refused_while_a_ban_is_in_force(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        owner = await store.create_user("owner", "hash")
+        tom = await store.create_user("tom", "hash")
+        room = await store.create_room("room", is_private=False, creator_id=owner.id)
+        assert await store.add_member(room.id, tom.id)
+        assert await store.add_member(room.id, tom.id)  # a member already: fine
+        audit = AuditEntry(room.id, "ban", owner.id, "owner", tom.id, "tom")
+        until = datetime.now(UTC) + timedelta(seconds=1)
+        await store.restrict(
+            "ban", room.id, tom.id, reason="", until=until, by_id=owner.id, audit=audit
+        )
+        assert not await store.add_member(room.id, tom.id)
+        assert not await store.is_member(room.id, tom.id)
+        await trio.sleep((until - datetime.now(UTC)).total_seconds() + 0.05)
+        assert await store.add_member(room.id, tom.id)  # the ban has ended
+        assert await store.is_member(room.id, tom.id)
 
 
 async def test_room_details_of_a_user_in_no_room_is_the_lobby(config: Config) -> None:

@@ -1,7 +1,7 @@
-"""The rules a room puts on each message stored in it: who may send, who is muted, and
-slow mode. Checked in the transaction that stores the batch, so an instance whose view
-is a moment old (a change made on another instance) still cannot store what the room no
-longer takes.
+"""The rules a room puts on each message stored in it: who may send (in a group room, a
+member with no ban in force), who is muted, and slow mode. Checked in the transaction
+that stores the batch, so an instance whose view is a moment old (a change made on
+another instance) still cannot store what the room no longer takes.
 
 PostgreSQL's usual batch reads the rules in its inserting statement and stores the batch
 only if none holds it back (`HELD_SQL`, chat.store.message_batches); a batch held back
@@ -31,20 +31,23 @@ from chat.store.dialect import Dialect
 #: user_id); {now} the time to compare mutes with.
 RULES_SQL = """
 SELECT p.room_id, p.user_id, r.kind, r.slow_mode_seconds, m.role,
-       m.user_id IS NOT NULL AS member, u.is_admin, mu.until AS muted_until
+       m.user_id IS NOT NULL AS member, u.is_admin, mu.until AS muted_until,
+       ba.user_id IS NOT NULL AS banned
 FROM {pairs}
 JOIN rooms AS r ON r.id = p.room_id
 JOIN users AS u ON u.id = p.user_id
 LEFT JOIN room_members AS m ON m.room_id = p.room_id AND m.user_id = p.user_id
 LEFT JOIN room_mutes AS mu ON mu.room_id = p.room_id AND mu.user_id = p.user_id
     AND mu.until > {now}
+LEFT JOIN room_bans AS ba ON ba.room_id = p.room_id AND ba.user_id = p.user_id
+    AND (ba.until IS NULL OR ba.until > {now})
 """
 
 #: Whether a pair's rules (a row of `RULES_SQL`, unqualified) hold its messages back:
 #: ``refusal(rules) is not None or rules.slowed`` in SQL, for PostgreSQL's statement that
 #: reads the rules and inserts; tests/test_room_rules.py compares the two.
 HELD_SQL = (
-    "(kind = 'group' AND NOT member) OR muted_until IS NOT NULL"
+    "(kind = 'group' AND (NOT member OR banned)) OR muted_until IS NOT NULL"
     " OR (slow_mode_seconds > 0 AND NOT is_admin AND kind IN ('group', 'lobby')"
     " AND (role IS NULL OR role = 'member'))"
 )
@@ -92,6 +95,9 @@ class PairRules:
     member: bool
     is_admin: bool
     muted_until: datetime | None
+    #: A ban from the room is in force (a ban removes its member, and a join checks for
+    #: one as it inserts: this holds if anything ever left the two apart).
+    banned: bool = False
 
     @property
     def slowed(self) -> bool:
@@ -112,6 +118,7 @@ def pair_rules(row: Row, dialect: Dialect) -> PairRules:
         member=bool(row["member"]),
         is_admin=bool(row["is_admin"]),
         muted_until=None if row["muted_until"] is None else dialect.moment(row["muted_until"]),
+        banned=bool(row["banned"]),
     )
 
 
@@ -119,6 +126,8 @@ def refusal(rules: PairRules) -> ChatError | None:
     """Why the room refuses the sender's message now, or None (slow mode is the claim's)."""
     if rules.kind == "group" and not rules.member:
         return Forbidden(f"you are not a member of room {rules.room_id}")
+    if rules.kind == "group" and rules.banned:
+        return Forbidden(f"you are banned from room {rules.room_id}")
     if rules.muted_until is not None:
         return muted(rules.room_id, rules.muted_until)
     return None

@@ -3,6 +3,10 @@ notification levels, read markers and unread counts.
 
 A direct room is made once per pair: creators of one pair are serialised (SQLite's write
 lock, a PostgreSQL advisory lock on the pair) and look again before they insert.
+
+A member is added only where no ban is in force, in the statement that adds them, under
+the room's lock (shared with other joins, exclusive of bans): a ban and a join at the
+same moment leave the user banned and out, whichever commits first.
 """
 
 from __future__ import annotations
@@ -35,10 +39,24 @@ _INSERT_ROOM = (
 _INSERT_OWNER = (
     "INSERT INTO room_members (room_id, user_id, joined_at, role) VALUES ($1, $2, $3, 'owner')"
 )
-_ADD_MEMBER = (
-    "INSERT INTO room_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
-    " ON CONFLICT DO NOTHING"
+#: A ban from room $1 in force for user $2 at $3.
+_BAN_IN_FORCE = (
+    "SELECT 1 FROM room_bans AS b WHERE b.room_id = $1 AND b.user_id = $2"
+    " AND (b.until IS NULL OR b.until > $3)"
 )
+#: Add user $2 to room $1 (at $3) unless a ban is in force: the check and the insert one
+#: statement, so that no ban commits between them unseen (with `_SHARE_ROOM` first).
+_ADD_MEMBER = f"""
+INSERT INTO room_members (room_id, user_id, joined_at)
+SELECT $1, $2, $3 WHERE NOT EXISTS ({_BAN_IN_FORCE})
+ON CONFLICT DO NOTHING
+"""
+#: PostgreSQL: hold the room's row against a ban (which locks it FOR UPDATE,
+#: chat.store.moderation) until the join commits. A join waits for a ban under way and
+#: then sees it (each statement reads anew); a ban waits for a join under way and then
+#: removes the member it added. Joins do not wait for each other, nor messages (FOR KEY
+#: SHARE) for joins.
+_SHARE_ROOM = "SELECT id FROM rooms WHERE id = $1 FOR SHARE"
 _IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2"
 
 #: A room ($1) and whether a user ($2) is a member of it, in one read.
@@ -248,6 +266,16 @@ async def _direct_room(
         return stored_room(await conn.fetchrow(_FIND_DIRECT, low, high), dialect)
 
 
+async def _add_member(conn: Connection, room_id: int, user_id: int) -> bool:
+    share = conn.dialect.pick(sqlite=None, postgres=_SHARE_ROOM)
+    if share is not None:
+        await conn.execute(share, room_id)
+    now = conn.dialect.now()
+    if await conn.execute(_ADD_MEMBER, room_id, user_id, now):
+        return True
+    return await conn.fetchval(_BAN_IN_FORCE, room_id, user_id, now) is None  # or a member
+
+
 class StoredRooms(StoreBase):
     """`Rooms`: rooms and who is in them."""
 
@@ -262,8 +290,8 @@ class StoredRooms(StoreBase):
     async def room_by_id(self, room_id: int) -> Room | None:
         return room_from_row(await self.db.fetchrow(ROOM_BY_ID, room_id), self.dialect)
 
-    async def add_member(self, room_id: int, user_id: int) -> None:
-        await self.db.execute(_ADD_MEMBER, room_id, user_id, self.dialect.now())
+    async def add_member(self, room_id: int, user_id: int) -> bool:
+        return await self.db.transaction(_add_member, room_id, user_id)
 
     async def room_for_member(self, room_id: int, user_id: int) -> tuple[Room | None, bool]:
         row = await self.db.fetchrow(_ROOM_FOR_MEMBER, room_id, user_id)

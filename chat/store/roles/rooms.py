@@ -32,8 +32,11 @@ class Rooms(Protocol):
 
     async def room_by_id(self, room_id: int) -> Room | None: ...
 
-    async def add_member(self, room_id: int, user_id: int) -> None:
-        """Idempotent: adding a member twice is not an error."""
+    async def add_member(self, room_id: int, user_id: int) -> bool:
+        """Add the user to the room, unless a ban from it is in force: False then, and
+        nothing added (checked in the same statement, so a ban made at the same moment
+        on another instance is never missed). Idempotent: adding a member twice is not
+        an error (True)."""
 
     async def is_member(self, room_id: int, user_id: int) -> bool: ...
 
