@@ -16,7 +16,7 @@ import trio.testing
 
 from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for, user_topic
 from chat.core.frames import text_frame
-from chat.core.records import Change, Message, Room
+from chat.core.records import Change, Departure, Message, Room
 from chat.core.task_failures import TaskFailures
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -230,6 +230,62 @@ async def test_batches_published_in_one_step_reach_each_subscriber_in_one_offer(
         await broadcaster.wait_for_position(12)
         nursery.cancel_scope.cancel()
     assert a.offers == [frames("m10", "m11", "m12")]
+
+
+def departure(seq: int, user_id: int = 9, room: Room = LOBBY) -> Departure:
+    return Departure(seq, room.id, user_id, 7, "alice", "spam", NOW)
+
+
+def test_a_departure_is_applied_after_the_events_before_it_and_before_those_after() -> None:
+    broadcaster = Broadcaster()
+    leaving, staying = Keeper(9), Keeper(2)
+    subscription = broadcaster.subscribe(room_topic(1), leaving, body)
+    broadcaster.subscribe(room_topic(1), staying, body)
+    seen: list[tuple[Departure, list[bytes]]] = []
+
+    def departed(gone: Departure) -> None:
+        # What the real listener does: the member's connections leave the room.
+        seen.append((gone, list(leaving.offers)))
+        broadcaster.unsubscribe(subscription)
+
+    broadcaster.on_departure(departed)
+    broadcaster.deliver_published(
+        [events(message(10), message(11)), departure(12), events(message(13))]
+    )
+    assert seen == [(departure(12), [frames("m10", "m11")])]
+    assert leaving.offers == [frames("m10", "m11")]
+    assert b"".join(staying.offers) == frames("m10", "m11", "m13")
+    assert broadcaster.position == 13
+
+
+async def test_run_applies_a_departure_in_its_place_among_batches_published_together() -> None:
+    broadcaster = Broadcaster()
+    leaving = Keeper(9)
+    subscription = broadcaster.subscribe(room_topic(1), leaving, body)
+    broadcaster.on_departure(lambda _gone: broadcaster.unsubscribe(subscription))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        broadcaster.publish_nowait(events(message(10)))
+        broadcaster.publish_nowait(departure(11))
+        broadcaster.publish_nowait(events(message(12), message(13)))
+        await broadcaster.wait_for_position(13)
+        nursery.cancel_scope.cancel()
+    assert leaving.offers == [frames("m10")]
+
+
+def test_a_departure_listener_that_raises_costs_the_events_after_it_nothing() -> None:
+    failures = TaskFailures()
+    broadcaster = Broadcaster(failures=failures)
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(1), a, body)
+
+    def broken(_gone: Departure) -> None:
+        raise RuntimeError("a bug")
+
+    broadcaster.on_departure(broken)
+    broadcaster.deliver_published([departure(10), events(message(11))])
+    assert a.offers == [frames("m11")] and broadcaster.position == 11
+    assert sum(failures.counts.values()) == 1
 
 
 def test_publish_nowait_refuses_a_batch_when_the_inbox_is_full() -> None:

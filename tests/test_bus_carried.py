@@ -48,7 +48,9 @@ def _allow(_message: object) -> None:
     """A change's check that lets everything through."""
 
 
-async def test_carried_messages_and_changes_equal_what_the_table_gives(config: Config) -> None:
+async def test_carried_messages_changes_and_departures_equal_what_the_table_gives(
+    config: Config,
+) -> None:
     async with open_store(config) as store:
         alice = await store.create_user("alice", "hash")
         bob = await store.create_user("bob", "hash")
@@ -101,9 +103,12 @@ async def test_carried_messages_and_changes_equal_what_the_table_gives(config: C
             group.id, first.message.id, bob.id, "👍", add=True, max_emoji=20, check=_allow
         )
         await store.delete_message(store.lobby_id, first.message.id + 3, _allow)
+        await store.remove_member(
+            group.id, bob.id, audit=None, keep_an_owner=False, by_id=alice.id, reason="é spam"
+        )
         read = await store.committed_after(0, limit=100)
     kinds = {type(item).__name__ for item, _room in read}
-    assert kinds == {"Message", "Change"} and len(read) == 7
+    assert kinds == {"Message", "Change", "Departure"} and len(read) == 8
     assert any(isinstance(item, Message) and item.files for item, _room in read)
     assert _roundtrip(read) == read
 

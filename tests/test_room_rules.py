@@ -71,7 +71,7 @@ async def test_a_batch_from_a_removed_member_is_refused(config: Config) -> None:
     async with open_store(config) as store:
         room, owner, member = await _room_with(store)
         audit = AuditEntry(room, "remove", owner, "owner", member, "member")
-        await store.remove_member(room, member, audit=audit, keep_an_owner=False)
+        await store.remove_member(room, member, audit=audit, keep_an_owner=False, by_id=owner)
         with pytest.raises(Forbidden, match="not a member"):
             await store.add_messages([NewMessage(room, member, OutgoingMessage("gone"))])
 

@@ -90,28 +90,79 @@ async def test_the_last_owner_cannot_step_down(config: Config) -> None:
         assert await _actions(store, room) == ["role", "role"]
 
 
-async def test_removing_a_member_gives_their_role_before(config: Config) -> None:
+async def test_removing_a_member_gives_their_departure_at_the_next_position(
+    config: Config,
+) -> None:
     async with open_store(config) as store:
         owner, member, room = await _owner_member_room(store)
+        before = await add_message(store, room.id, owner.id, "before")
         entry = _entry(room, "remove", owner, member)
-        removed = await store.remove_member(room.id, member.id, audit=entry, keep_an_owner=True)
-        assert removed == "member"
-        assert not await store.is_member(room.id, member.id)
-        assert (
-            await store.remove_member(room.id, member.id, audit=entry, keep_an_owner=True) is None
+        departure = await store.remove_member(
+            room.id, member.id, audit=entry, keep_an_owner=True, by_id=owner.id, reason="spam"
         )
+        after = await add_message(store, room.id, owner.id, "after")
+        assert departure is not None
+        assert (departure.room_id, departure.user_id, departure.reason) == (
+            room.id,
+            member.id,
+            "spam",
+        )
+        assert (departure.by_id, departure.by_name) == (owner.id, "owner")
+        assert before.id < departure.position < after.id
+        assert not await store.is_member(room.id, member.id)
+        again = await store.remove_member(
+            room.id, member.id, audit=entry, keep_an_owner=True, by_id=owner.id
+        )
+        assert again is None
         assert await _actions(store, room) == ["remove"]
+
+
+async def test_departures_are_read_with_the_stream_in_position_order(config: Config) -> None:
+    async with open_store(config) as store:
+        owner, member, room = await _owner_member_room(store)
+        first = await add_message(store, room.id, owner.id, "first")
+        left = await store.remove_member(
+            room.id, member.id, audit=None, keep_an_owner=True, by_id=member.id
+        )
+        last = await add_message(store, room.id, owner.id, "last")
+        assert left is not None
+        stream = await store.committed_after(first.id - 1, limit=10)
+        assert [(item.position, found.id) for item, found in stream] == [
+            (first.id, room.id),
+            (left.position, room.id),
+            (last.id, room.id),
+        ]
+        between = await store.committed_after(first.id, before=last.id, limit=10)
+        assert [item for item, _room in between] == [left]
+        assert await store.last_position() == last.id
+
+
+async def test_a_departure_may_be_the_newest_position(config: Config) -> None:
+    async with open_store(config) as store:
+        owner, member, room = await _owner_member_room(store)
+        left = await store.remove_member(
+            room.id, member.id, audit=None, keep_an_owner=True, by_id=member.id
+        )
+        assert left is not None and await store.last_position() == left.position
+        after = await add_message(store, room.id, owner.id, "after")
+        assert after.id > left.position
 
 
 async def test_the_last_owner_may_not_leave_others_ownerless(config: Config) -> None:
     async with open_store(config) as store:
         owner, member, room = await _owner_member_room(store)
         with pytest.raises(LastOwner):
-            await store.remove_member(room.id, owner.id, audit=None, keep_an_owner=True)
+            await store.remove_member(
+                room.id, owner.id, audit=None, keep_an_owner=True, by_id=owner.id
+            )
         assert await store.member_role(room.id, owner.id) == "owner"
+        assert await store.last_position() == 0  # no departure was written
         # Without the promise (an operator's removal), or alone in the room, they go.
-        assert await store.remove_member(room.id, member.id, audit=None, keep_an_owner=True)
-        assert await store.remove_member(room.id, owner.id, audit=None, keep_an_owner=True)
+        for user in (member, owner):
+            left = await store.remove_member(
+                room.id, user.id, audit=None, keep_an_owner=True, by_id=user.id
+            )
+            assert left is not None
         assert await store.member_count(room.id) == 0
         assert await _actions(store, room) == []
 
@@ -123,10 +174,16 @@ async def test_a_ban_removes_the_member_and_is_in_force_until_lifted(config: Con
     async with open_store(config) as store:
         owner, member, room = await _owner_member_room(store)
         entry = _entry(room, "ban", owner, member)
-        before = await store.restrict(
+        departure = await store.restrict(
             "ban", room.id, member.id, reason="spam", until=None, by_id=owner.id, audit=entry
         )
-        assert before == "member" and not await store.is_member(room.id, member.id)
+        assert departure is not None and not await store.is_member(room.id, member.id)
+        assert (departure.user_id, departure.by_id, departure.reason) == (
+            member.id,
+            owner.id,
+            "spam",
+        )
+        assert await store.last_position() == departure.position
         (ban,) = await store.restrictions("ban", room.id, limit=10)
         assert (ban.room_id, ban.user_id, ban.user_name, ban.reason, ban.until) == (
             room.id,
@@ -181,10 +238,10 @@ async def test_banning_a_non_member_gives_none(config: Config) -> None:
         owner, _member, room = await _owner_member_room(store)
         stranger = await store.create_user("stranger", "hash")
         entry = _entry(room, "ban", owner, stranger)
-        before = await store.restrict(
+        departure = await store.restrict(
             "ban", room.id, stranger.id, reason="", until=None, by_id=owner.id, audit=entry
         )
-        assert before is None
+        assert departure is None
         assert [r.user_id for r in await store.restrictions("ban", room.id, limit=10)] == [
             stranger.id
         ]

@@ -195,6 +195,8 @@ class ChatService(RoomOperations, AccountOperations):
         )
         #: Roles, removals, bans, mutes, settings and the audit log (`chat.app.rooms.moderation`).
         self.moderation = RoomModeration(self)
+        # Members leaving rooms are applied in their place in the stream, on every instance.
+        broadcaster.on_departure(self.moderation.departed)
         #: Reports of messages to a room's moderators (`chat.app.messages.reports`).
         self.reports = MessageReports(self, rate_limits)
         #: Edits, deletions and reactions (`chat.app.messages.changes`).

@@ -10,10 +10,10 @@ sent).
 
 A payload is one bus event, ``{"type": "carried", "items": [...], "read": N}``, at most
 the bus's payload size (`pack`). Each item holds exactly what a table read gives
-(`chat.store.Messages.committed_after`): the message (``"m"``) or change (``"c"``), and
-its room's stream fields (``"r"``; a room read with the stream leaves topic, slow mode
-and retention at their defaults, `chat.store.Room`), so a carried item and a read one
-are equal.
+(`chat.store.Messages.committed_after`): the message (``"m"``), change (``"c"``) or
+departure (``"d"``, a member leaving a room), and its room's stream fields (``"r"``; a
+room read with the stream leaves topic, slow mode and retention at their defaults,
+`chat.store.Room`), so a carried item and a read one are equal.
 
 Every record travels as a JSON object of named fields, each under a short key (`_Field`),
 and a field at its default is left out. So instances one version apart understand each
@@ -35,10 +35,19 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from chat.core.records import Change, EditedMentions, FileRef, Message, Reaction, Room
+from chat.core.records import (
+    Change,
+    Departure,
+    EditedMentions,
+    FileRef,
+    Message,
+    Reaction,
+    Room,
+    StreamItem,
+)
 
 #: One committed item and the room it belongs to, as the writer publishes it.
-Item = tuple[Message | Change, Room]
+Item = tuple[StreamItem, Room]
 
 #: The type of the bus event that carries items.
 CARRIED = "carried"
@@ -195,6 +204,18 @@ _CHANGE = _Codec(
         ),
     ),
 )
+_DEPARTURE = _Codec(
+    Departure,
+    (
+        _Field("i", "seq", back=int),
+        _Field("r", "room_id", back=int),
+        _Field("u", "user_id", back=int),
+        _Field("s", "by_id", back=int),
+        _Field("n", "by_name", back=str),
+        _Field("b", "reason", back=str, default=""),
+        _Field("t", "at", _time, _moment),
+    ),
+)
 #: A room's stream fields: what a table read of the stream gives (`chat.store.Room`).
 _ROOM = _Codec(
     Room,
@@ -210,10 +231,12 @@ _ROOM = _Codec(
 )
 
 
-def encode(item: Message | Change, room: Room) -> dict[str, Any]:
+def encode(item: StreamItem, room: Room) -> dict[str, Any]:
     """`item` and its room as a JSON-able object."""
     if isinstance(item, Message):
         return {"m": _MESSAGE.encode(item), "r": _ROOM.encode(room)}
+    if isinstance(item, Departure):
+        return {"d": _DEPARTURE.encode(item), "r": _ROOM.encode(room)}
     return {"c": _CHANGE.encode(item), "r": _ROOM.encode(room)}
 
 
@@ -233,7 +256,9 @@ def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
         rooms[room.id] = (fields, room)
     if "m" in obj:
         return _MESSAGE.decode(obj["m"]), room
-    # Neither a message nor a change: a kind this version does not know (KeyError).
+    if "d" in obj:
+        return _DEPARTURE.decode(obj["d"]), room
+    # None of the three: a kind this version does not know (KeyError).
     return _CHANGE.decode(obj["c"]), room
 
 

@@ -135,6 +135,32 @@ class EditedMentions:
 
 
 @dataclass(frozen=True, slots=True)
+class Departure:
+    """A member leaving group room `room_id` (removed or banned by `by_id`, or leaving:
+    `by_id` is themselves), at `seq`, a position in the same sequence as messages and
+    changes: every instance applies it in that order, dropping the member's connections
+    out of the room before it delivers anything positioned after it."""
+
+    seq: int
+    room_id: int
+    user_id: int
+    by_id: int
+    by_name: str
+    reason: str
+    at: datetime
+
+    @property
+    def position(self) -> int:
+        """Its place in the stream of messages and changes (`Message.position`)."""
+        return self.seq
+
+
+#: What the stream of one chat carries, in position order: messages, changes to them,
+#: and members leaving rooms.
+StreamItem = Message | Change | Departure
+
+
+@dataclass(frozen=True, slots=True)
 class Version:
     """One version of a message's text: the original, or an edit, and when it was made."""
 

@@ -99,6 +99,7 @@ _ERASE_ROWS = (
     "DELETE FROM room_sends WHERE user_id = $1",
     "DELETE FROM room_mutes WHERE user_id = $1",
     "DELETE FROM room_bans WHERE user_id = $1",
+    "DELETE FROM room_departures WHERE user_id = $1",
     "DELETE FROM reports WHERE reporter_id = $1",
     # A group room they were the last owner of gets one: its longest-standing moderator,
     # else its longest-standing member. A room left with no member has no owner

@@ -4,8 +4,8 @@ changes in position order) and the `History` role (a room's pages of messages).
 The hot paths cross once each (one thread hop on SQLite, one trip through the bridge on
 PostgreSQL): `add_messages` (a whole batch per transaction, chat.store.message_batches),
 `messages_before` and `messages_after` (a page and its files), `committed_after`
-(messages and changes read in one snapshot: repeatable read on PostgreSQL, one read
-transaction on SQLite).
+(messages, changes and departures read in one snapshot: repeatable read on PostgreSQL,
+one read transaction on SQLite).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.core.records import Added, Message, NewMessage, Room, StreamItem
 from chat.store.base import StoreBase
 from chat.store.changes import CHANGE_COLUMNS, change_from_row
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
+from chat.store.departures import DEPARTURE_COLUMNS, DEPARTURES_SOURCE, departure_from_row
 from chat.store.dialect import Dialect
 from chat.store.files import files_of_messages, ids_with_files, messages_with_files
 from chat.store.measuring import observed
@@ -56,11 +57,16 @@ _COMMITTED_AFTER = _STREAM.format(
 _CHANGES_AFTER = _STREAM.format(
     columns=CHANGE_COLUMNS, source="message_changes AS c", t="c", position="seq"
 )
+_DEPARTURES_AFTER = _STREAM.format(
+    columns=DEPARTURE_COLUMNS, source=DEPARTURES_SOURCE, t="x", position="seq"
+)
 
-#: The newest position: the greater of the highest message id and change position.
+#: The newest position: the greatest of the highest message id, change position and
+#: departure position.
 _LAST_POSITION = (
     "SELECT coalesce((SELECT max(id) FROM messages), 0),"
-    " coalesce((SELECT max(seq) FROM message_changes), 0)"
+    " coalesce((SELECT max(seq) FROM message_changes), 0),"
+    " coalesce((SELECT max(seq) FROM room_departures), 0)"
 )
 
 #: Whether message $2 is one of room $1's, and not deleted: one probe of the primary key.
@@ -128,21 +134,23 @@ def _with_rooms(
 
 async def _committed_after(
     conn: Connection, after: int, before: int, limit: int
-) -> list[tuple[Message | Change, Room]]:
-    # One snapshot for both tables: a message and a change committed between two separate
-    # reads could otherwise be seen one without the other.
+) -> list[tuple[StreamItem, Room]]:
+    # One snapshot for the three tables: a message and a change (or a departure)
+    # committed between two separate reads could otherwise be seen one without the other.
     async with conn.transaction(readonly=True):
         messages = await conn.fetch(_COMMITTED_AFTER, after, before, limit)
         changes = await conn.fetch(_CHANGES_AFTER, after, before, limit)
+        departures = await conn.fetch(_DEPARTURES_AFTER, after, before, limit)
         files = await files_of_messages(conn, ids_with_files(messages))
-    # Both lists are read with the same bounds and limit, each in position order: what
-    # comes after the merge's `limit`-th item is past the end of one list or the other,
-    # so nothing is skipped.
-    merged: list[tuple[Message | Change, Room]] = [
+    # The lists are read with the same bounds and limit, each in position order: what
+    # comes after the merge's `limit`-th item is past the end of one list or another, so
+    # nothing is skipped.
+    merged: list[tuple[StreamItem, Room]] = [
         *_with_rooms(messages, conn.dialect, message_from_row),
         *_with_rooms(changes, conn.dialect, change_from_row),
+        *_with_rooms(departures, conn.dialect, departure_from_row),
     ]
-    if changes:
+    if changes or departures:
         merged.sort(key=lambda pair: pair[0].position)
     if not files:
         return merged[:limit]
@@ -173,12 +181,12 @@ class StoredMessages(StoreBase):
 
     async def last_position(self) -> int:
         row = await self.db.fetchrow(_LAST_POSITION)
-        assert row is not None  # two aggregates: always one row
-        return int(max(row[0], row[1]))
+        assert row is not None  # three aggregates: always one row
+        return int(max(row[0], row[1], row[2]))
 
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int
-    ) -> list[tuple[Message | Change, Room]]:
+    ) -> list[tuple[StreamItem, Room]]:
         below = NO_UPPER_BOUND if before is None else before
         return await self.db.run(_committed_after, after, below, limit)
 

@@ -5,7 +5,9 @@ Each write is one transaction that holds the room first (`_lock_room`: SQLite's 
 transaction has the write lock from its BEGIN, PostgreSQL locks the room's row), so the
 moderators of one room change it one at a time: two owners stepping down at once cannot
 leave it without one. Its audit entry is written in the same transaction: the log has an
-entry for every change that committed, and only those.
+entry for every change that committed, and only those. A member taken out (removed,
+banned, or leaving) leaves a `Departure` at the next position of the stream, in the same
+transaction too (`chat.store.departures`, whose positions lock comes before the room's).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from chat.core.errors import LastOwner, RoomNameTaken
-from chat.core.records import AuditEntry, Restriction, Room
+from chat.core.records import AuditEntry, Departure, Restriction, Room
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row, UniqueViolation
+from chat.store.departures import lock_positions, record_departure
 from chat.store.dialect import Dialect
 from chat.store.rooms import ROOM_BY_ID, stored_room
 
@@ -157,8 +160,15 @@ async def _set_member_role(
 
 
 async def _remove_member(
-    conn: Connection, room_id: int, user_id: int, audit: AuditEntry | None, keep_an_owner: bool
-) -> str | None:
+    conn: Connection,
+    room_id: int,
+    user_id: int,
+    audit: AuditEntry | None,
+    keep_an_owner: bool,
+    by_id: int,
+    reason: str,
+) -> Departure | None:
+    await lock_positions(conn)  # before the room's lock (chat.store.departures)
     await _lock_room(conn, room_id)
     before = await _role(conn, room_id, user_id)
     if before is None:
@@ -173,7 +183,7 @@ async def _remove_member(
     await conn.execute(_REMOVE_MEMBER, room_id, user_id)
     if audit is not None:
         await insert_audit(conn, audit)
-    return before
+    return await record_departure(conn, room_id, user_id, by_id, reason)
 
 
 async def _restrict(
@@ -186,20 +196,22 @@ async def _restrict(
     by_id: int,
     audit: AuditEntry,
     target_rank: int,
-) -> str | None:
+) -> Departure | None:
     dialect = conn.dialect
+    if kind == "ban":
+        await lock_positions(conn)  # before the room's lock (chat.store.departures)
     await _lock_room(conn, room_id)
     until_value = None if until is None else dialect.timestamp(until)
     sql = _RESTRICT.format(table=_TABLES[kind])
     await conn.execute(
         sql, room_id, user_id, reason, until_value, by_id, dialect.now(), target_rank
     )
-    removed = None
-    if kind == "ban":  # a ban removes them too
-        removed = await _role(conn, room_id, user_id)
-        await conn.execute(_REMOVE_MEMBER, room_id, user_id)
+    departure = None
+    # A ban takes them out too: a member's departure takes its place in the stream.
+    if kind == "ban" and await conn.execute(_REMOVE_MEMBER, room_id, user_id):
+        departure = await record_departure(conn, room_id, user_id, by_id, reason)
     await insert_audit(conn, audit)
-    return removed
+    return departure
 
 
 async def _lift(
@@ -247,9 +259,18 @@ class StoredModeration(StoreBase):
         return await self.db.transaction(_set_member_role, room_id, user_id, role, audit)
 
     async def remove_member(
-        self, room_id: int, user_id: int, *, audit: AuditEntry | None, keep_an_owner: bool
-    ) -> str | None:
-        return await self.db.transaction(_remove_member, room_id, user_id, audit, keep_an_owner)
+        self,
+        room_id: int,
+        user_id: int,
+        *,
+        audit: AuditEntry | None,
+        keep_an_owner: bool,
+        by_id: int,
+        reason: str = "",
+    ) -> Departure | None:
+        return await self.db.transaction(
+            _remove_member, room_id, user_id, audit, keep_an_owner, by_id, reason
+        )
 
     async def restrict(
         self,
@@ -262,7 +283,7 @@ class StoredModeration(StoreBase):
         by_id: int,
         audit: AuditEntry,
         target_rank: int = 0,
-    ) -> str | None:
+    ) -> Departure | None:
         return await self.db.transaction(
             _restrict, kind, room_id, user_id, reason, until, by_id, audit, target_rank
         )

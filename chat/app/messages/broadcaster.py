@@ -18,18 +18,25 @@ the broadcaster delivers in that order too, and `position` (that of the last mes
 change it delivered) says exactly what a new subscriber has missed: everything up to
 `position` came before it subscribed, everything after will reach it (resume,
 `chat.ws.rooms`).
+
+Departures (a member removed, banned, or leaving a group room: `Departure`) come in the
+same order, each between the events before and after it: the broadcaster offers what
+precedes it, then hands it to `on_departure`'s listener (`chat.app.rooms.moderation`:
+the member's connections here leave the room, unsubscribing, and are told why), then
+goes on. So no event positioned after a departure reaches the departed member, on any
+instance, however the two were committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 import trio
 
 from chat.core.frames import text_frame
-from chat.core.records import Change, Message, Room
+from chat.core.records import Change, Departure, Message, Room
 from chat.core.task_failures import TaskFailures
 
 #: What subscribers subscribe to: ("room", room_id), ("user", user_id), ...
@@ -85,6 +92,10 @@ class Event:
     skip: int | None = None
 
 
+#: What the broadcaster's inbox holds: a batch of events published together, or a
+#: member's departure from a room, applied between what comes before and after it.
+Published = list[Event] | Departure
+
 #: Turns an event into the text frame one protocol dialect sends, or None if that
 #: dialect has no frame for it (the spec dialects show no changes to messages).
 Encoder = Callable[[Event], str | None]
@@ -139,8 +150,11 @@ class Broadcaster:
         self._failures = failures or TaskFailures()
         # The broadcaster's inbox. Publishers share the send end (the Broadcaster closes
         # neither end before `run` exits); `run` owns and closes the receive end.
-        # Items are lists of events: a batch published together is delivered together.
-        self._inbox_send, self._inbox_receive = trio.open_memory_channel[list[Event]](inbox_size)
+        # Items are lists of events (a batch published together is delivered together)
+        # or departures.
+        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published](inbox_size)
+        # Told of each departure, in its place (`on_departure`).
+        self._departed: Callable[[Departure], None] | None = None
         self._topics: dict[Topic, dict[Subscription, None]] = {}
         self.stats = BroadcastStats()
         #: The position of the last message or change delivered: everything up to it has
@@ -179,13 +193,19 @@ class Broadcaster:
             if not subscribers:
                 del self._topics[subscription.topic]
 
-    async def publish(self, events: list[Event]) -> None:
+    def on_departure(self, listener: Callable[[Departure], None]) -> None:
+        """Call `listener` with each departure published, in its place: after every event
+        before it was offered, before any after it. It must not wait; it may unsubscribe."""
+        self._departed = listener
+
+    async def publish(self, events: Published) -> None:
         """Queue events for fan-out, as one batch (so a client that gets several of them
-        gets them in one write). Waits while the inbox is full (backpressure on
-        publishers). Raises `trio.BrokenResourceError` once the broadcaster has stopped."""
+        gets them in one write), or a departure. Waits while the inbox is full
+        (backpressure on publishers). Raises `trio.BrokenResourceError` once the
+        broadcaster has stopped."""
         await self._inbox_send.send(events)
 
-    def publish_nowait(self, events: list[Event]) -> None:
+    def publish_nowait(self, events: Published) -> None:
         """`publish` without waiting: raises `trio.WouldBlock` if the inbox is full.
 
         Batches published one after the other this way, with no schedule point between
@@ -194,6 +214,26 @@ class Broadcaster:
         before its own batch, then its own, and `publish` would let `run` deliver the
         first alone (a send on a channel is a schedule point)."""
         self._inbox_send.send_nowait(events)
+
+    def deliver_published(self, published: Sequence[Published]) -> None:
+        """Deliver what was taken from the inbox, in order: each run of event batches
+        as one (`deliver`), each departure in its place (`depart`)."""
+        batch: list[Event] = []
+        for item in published:
+            if isinstance(item, Departure):
+                self._deliver_contained(batch)
+                batch = []
+                self.depart(item)
+            else:
+                batch.extend(item)
+        self._deliver_contained(batch)
+
+    def depart(self, departure: Departure) -> None:
+        """Apply a member's departure from a room (`on_departure`). Never waits."""
+        if self._departed is not None:
+            with self._failures.contained("broadcaster", "a member leaving a room"):
+                self._departed(departure)
+        self._advance(departure.position)
 
     def deliver(self, events: list[Event]) -> None:
         """Fan a batch of events out now. Never waits.
@@ -335,23 +375,32 @@ class Broadcaster:
         """
         async with self._inbox_receive:
             task_status.started()
-            async for events in self._inbox_receive:
-                batch = list(events)
-                while len(batch) < MAX_BATCH:
+            async for first in self._inbox_receive:
+                published = [first]
+                taken = 1 if isinstance(first, Departure) else len(first)
+                while taken < MAX_BATCH:
                     try:
-                        batch.extend(self._inbox_receive.receive_nowait())
+                        more = self._inbox_receive.receive_nowait()
                     except trio.WouldBlock:
                         break
-                try:
-                    self.deliver(batch)
-                except Exception as error:
-                    self._failures.record("broadcaster", "encoding a fan-out batch", error)
-                    # Nothing of it was offered (see `_deliver_many`): each event again on
-                    # its own, so that only the one that cannot be encoded is lost.
-                    for event in batch if len(batch) > 1 else ():
-                        with self._failures.contained("broadcaster", "encoding an event"):
-                            self._deliver_one(event)
-                    # Past it, too: what was not delivered live is in the history, and
-                    # nobody waits for it forever.
-                    self._advance(batch[-1].item.position)
+                    published.append(more)
+                    taken += 1 if isinstance(more, Departure) else len(more)
+                self.deliver_published(published)
         raise AssertionError("the inbox send end is never closed while run() is running")
+
+    def _deliver_contained(self, batch: list[Event]) -> None:
+        """`deliver`, an encoder that raises costing only its own event."""
+        if not batch:
+            return
+        try:
+            self.deliver(batch)
+        except Exception as error:
+            self._failures.record("broadcaster", "encoding a fan-out batch", error)
+            # Nothing of it was offered (see `_deliver_many`): each event again on its
+            # own, so that only the one that cannot be encoded is lost.
+            for event in batch if len(batch) > 1 else ():
+                with self._failures.contained("broadcaster", "encoding an event"):
+                    self._deliver_one(event)
+            # Past it, too: what was not delivered live is in the history, and nobody
+            # waits for it forever.
+            self._advance(batch[-1].item.position)

@@ -21,7 +21,9 @@ Changes to messages (edits, deletions, reactions: `chat.app.messages.changes`) a
 committed by the request that makes them, one transaction each, with a position
 (`Change.seq`) from the same sequence as message ids. The request then calls
 `committed`, which hands the change to the carrier and to this part as if carried:
-changes join the one stream in position order, on this instance as on every other.
+changes join the one stream in position order, on this instance as on every other. A
+member's departure from a room (`chat.store.departures`) joins it the same way, and is
+handed to the broadcaster in its place between the events around it.
 
 `position` is the position of the last message or change published. Everything
 published next has a higher one, and positions commit in order (a lock, see
@@ -40,11 +42,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from chat.app.messages.broadcaster import Broadcaster, Event, room_topic, topics_for
+from chat.app.messages.broadcaster import Broadcaster, Event, Published, room_topic, topics_for
 from chat.app.messages.reorder_buffer import ReorderBuffer
 from chat.bus.carried import decode
 from chat.core.errors import Unavailable
-from chat.core.records import Change, Message, Room
+from chat.core.records import Change, Departure, Message, Room, StreamItem
 from chat.store import Messages
 
 if TYPE_CHECKING:
@@ -65,9 +67,11 @@ RETRY_S = 1.0
 #: next commit; a position nobody will ever fill, a rolled-back one, waits this).
 GAP_GRACE_S = 0.05
 
-#: A committed message or change, its room, and the subscriber it skips (None: nobody).
-Publishable = tuple[Message | Change, Room, int | None]
-#: Called with every batch published, in position order (`Publisher.follow`).
+#: A committed message, change or departure, its room, and the subscriber it skips
+#: (None: nobody).
+Publishable = tuple[StreamItem, Room, int | None]
+#: Called with every batch published, in position order (`Publisher.follow`): its
+#: messages and changes (departures are the broadcaster's).
 Follower = Callable[[Sequence[tuple[Message | Change, Room]]], None]
 
 
@@ -150,7 +154,7 @@ class Publisher:
             return  # already published (our own commit, announced back to us)
         self._nudge()
 
-    def carried(self, items: Sequence[tuple[Message | Change, Room]], read: int = 0) -> None:
+    def carried(self, items: Sequence[tuple[StreamItem, Room]], read: int = 0) -> None:
         """Items committed elsewhere (another instance's, from the bus; or a change a
         request committed here) to publish without reading the table, once everything
         before them is published; and a read marker: positions up to `read` are to be
@@ -172,16 +176,17 @@ class Publisher:
         self.carried_in += len(carried.items)
         self.carried(carried.items, carried.read)
 
-    def committed(self, change: Change, room: Room) -> None:
-        """A request has committed `change` to a message of `room`: publish it here
-        (after anything before it) and carry it to the other instances. With the carrier
-        off, it is read from the table, as other instances' commits are."""
+    def committed(self, item: Change | Departure, room: Room) -> None:
+        """A request has committed `item` (a change to a message of `room`, or a member's
+        departure from it): publish it here (after anything before it) and carry it to
+        the other instances. With the carrier off, it is read from the table, as other
+        instances' commits are."""
         if self._carrier is None:
-            self.committed_up_to(change.seq)
+            self.committed_up_to(item.seq)
             return
-        self._carrier.carry([(change, room)])
-        self.carried([(change, room)])
-        self._bus.announce(change.seq)
+        self._carrier.carry([(item, room)])
+        self.carried([(item, room)])
+        self._bus.announce(item.seq)
 
     def committed_up_to(self, position: int) -> None:
         """Changes up to `position` were committed here (an erasure's tombstones, many
@@ -313,7 +318,7 @@ class Publisher:
                 await self._publish_handed(before=position)
                 return
 
-    def _observe_lag(self, items: list[Message | Change]) -> None:
+    def _observe_lag(self, items: list[StreamItem]) -> None:
         """How long after being stored each message or change is published here (the
         clocks of the database and this host are assumed in step: NTP)."""
         if self._bus_lag_seconds is None:
@@ -327,21 +332,33 @@ class Publisher:
         """Hand committed items, in position order, to the broadcaster, and move our
         position to the last: the one place the position moves forward. A change goes to
         the room's listeners only: of the dialects, only the room protocol shows
-        changes."""
-        events = [
-            Event(topic, item, room, skip)
-            for item, room, skip in items
-            for topic in (topics_for(room) if isinstance(item, Message) else (room_topic(room.id),))
-        ]
-        try:
-            # No schedule point here: what one step of the writer publishes (another
-            # instance's batch, then ours) is delivered together, one write per
-            # connection (`Broadcaster.publish_nowait`).
-            self._broadcaster.publish_nowait(events)
-        except trio.WouldBlock:
-            await self._broadcaster.publish(events)  # the fan-out is behind: wait
+        changes. A departure goes in its place, between the events around it."""
+        published: list[Published] = []
+        events: list[Event] = []
+        for item, room, skip in items:
+            if isinstance(item, Departure):
+                if events:
+                    published.append(events)
+                    events = []
+                published.append(item)
+            elif isinstance(item, Message):
+                events.extend(Event(topic, item, room, skip) for topic in topics_for(room))
+            else:
+                events.append(Event(room_topic(room.id), item, room, skip))
+        if events:
+            published.append(events)
+        for batch in published:
+            try:
+                # No schedule point here: what one step of the writer publishes
+                # (another instance's batch, then ours) is delivered together, one write
+                # per connection (`Broadcaster.publish_nowait`).
+                self._broadcaster.publish_nowait(batch)
+            except trio.WouldBlock:
+                await self._broadcaster.publish(batch)  # the fan-out is behind: wait
         self._position = items[-1][0].position
         if self._followers:
-            published = [(item, room) for item, room, _skip in items]
+            followed: list[tuple[Message | Change, Room]] = [
+                (item, room) for item, room, _skip in items if not isinstance(item, Departure)
+            ]
             for follower in self._followers:
-                follower(published)
+                follower(followed)

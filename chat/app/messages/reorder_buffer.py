@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from chat.core.records import Change, Message, Room
+from chat.core.records import Room, StreamItem
 
 #: The most items held while they wait for what comes before them; past it, the
 #: writer reads the table instead of holding more.
 MAX_HELD = 8192
 
-#: A committed message or change, and its room.
-Item = tuple[Message | Change, Room]
+#: A committed message, change or departure, and its room.
+Item = tuple[StreamItem, Room]
 
 
 class ReorderBuffer:

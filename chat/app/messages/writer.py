@@ -56,7 +56,7 @@ from chat.app.messages.pending import PendingMessage
 from chat.app.messages.publisher import Follower, Publishable, Publisher
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.core.records import Added, Change, Departure, Message, NewMessage, Room, StreamItem
 from chat.core.task_failures import TaskFailures
 from chat.store import Messages
 
@@ -182,7 +182,7 @@ class MessageWriter:
         calls it from its own task."""
         self._publisher.wake(position)
 
-    def carried(self, items: Sequence[tuple[Message | Change, Room]], read: int = 0) -> None:
+    def carried(self, items: Sequence[tuple[StreamItem, Room]], read: int = 0) -> None:
         """Items committed elsewhere to publish without reading the table, and a read
         marker (`Publisher.carried`)."""
         self._publisher.carried(items, read)
@@ -191,9 +191,10 @@ class MessageWriter:
         """A ``carried`` event from another instance's carrier (`chat.bus.carried`)."""
         self._publisher.on_carried_event(event)
 
-    def committed(self, change: Change, room: Room) -> None:
-        """A request has committed `change` to a message of `room` (`Publisher.committed`)."""
-        self._publisher.committed(change, room)
+    def committed(self, item: Change | Departure, room: Room) -> None:
+        """A request has committed a change to a message of `room`, or a member's
+        departure from it (`Publisher.committed`)."""
+        self._publisher.committed(item, room)
 
     def committed_up_to(self, position: int) -> None:
         """Changes up to `position` were committed here (`Publisher.committed_up_to`)."""

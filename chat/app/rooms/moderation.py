@@ -2,10 +2,14 @@
 deletions and the audit log, checked against `chat.core.room_permissions`' table.
 
 Every change is committed (with its audit entry, in the same transaction: the store's)
-before anyone is told. Then the people it concerns hear of it on every instance, through
-`chat.app.people.user_notices`: a removed, banned or departing user's connections get ``removed``
-(and leave the room, `chat.ws.rooms`), a muted one ``muted``/``unmuted``, every member's
-connections a role or settings change (``role``, ``room``). What the notices cannot
+before anyone is told. A member taken out (removed, banned, or leaving) is a departure
+at a position of the message stream, committed with the change, and published in its
+place on every instance (`MessageWriter.committed`): each instance's broadcaster hands it
+to `departed` between what comes before and after it, so the user's connections leave
+the room (`chat.ws.rooms`) and get ``removed`` before any message committed after it
+could reach them. The other changes reach the people they concern on every instance
+through `chat.app.people.user_notices`: a muted user's connections ``muted``/``unmuted``,
+every member's connections a role or settings change (``role``, ``room``). What the notices cannot
 guarantee, the database does: each message stored is checked against the room's rules
 in its own transaction (`chat.store.room_rules`), so a removed or muted user's
 send fails even on an instance that has not heard yet.
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chat.core import shapes
 from chat.core.errors import Conflict, Forbidden, LastOwner, NotFound, RoomNameTaken
-from chat.core.records import AuditEntry, Message, Restriction, Room
+from chat.core.records import AuditEntry, Departure, Message, Restriction, Room
 from chat.core.room_permissions import (
     KIND_WORDS,
     Action,
@@ -48,6 +52,12 @@ class ModerationStore(Moderation, Rooms, Protocol):
     """What running a room needs of the store: roles, restrictions, settings, the audit log."""
 
 
+class Stream(Protocol):
+    """Where a member's departure joins the message stream (`MessageWriter.committed`)."""
+
+    def committed(self, item: Departure, room: Room) -> None: ...
+
+
 class ModerationService(Protocol):
     """What running a room needs of `chat.app.service.ChatService`."""
 
@@ -55,6 +65,8 @@ class ModerationService(Protocol):
     def store(self) -> ModerationStore: ...
     @property
     def notices(self) -> UserNotices: ...
+    @property
+    def writer(self) -> Stream: ...
     async def room(self, room_id: int) -> Room: ...
     async def user(self, user_id: int) -> User: ...
     async def member_room(self, identity: Identity, room_id: int) -> Room: ...
@@ -145,17 +157,17 @@ class RoomModeration:
         if room.kind != "group":
             raise Conflict(f"room {room.id} is {KIND_WORDS[room.kind]}: it cannot be left")
         try:
-            before = await self._store.remove_member(
-                room.id, identity.user_id, audit=None, keep_an_owner=True
+            departure = await self._store.remove_member(
+                room.id, identity.user_id, audit=None, keep_an_owner=True, by_id=identity.user_id
             )
         except LastOwner:
             raise self._last_owner(identity, room, identity.user_id) from None
-        if before is None:
+        if departure is None:
             raise Forbidden(f"you are not a member of room {room.id}")
         log.info(
             "left a room", extra={"event": "left", "room_id": room.id, "uid": identity.user_id}
         )
-        await self._tell_removed(room, identity.user_id, identity, "")
+        self._service.writer.committed(departure, room)
 
     async def remove(self, identity: Identity, room_id: int, user_id: int, reason: str) -> None:
         """Take a member out of a group room (moderators and owners, on lower ranks)."""
@@ -167,22 +179,31 @@ class RoomModeration:
         if role is None:
             raise NotFound(f"UID {user_id} is not a member of room {room.id}")
         entry = self._entry(identity, room, "remove", user_id, name, reason=reason)
-        before = await self._store.remove_member(room.id, user_id, audit=entry, keep_an_owner=False)
-        if before is None:
+        departure = await self._store.remove_member(
+            room.id,
+            user_id,
+            audit=entry,
+            keep_an_owner=False,
+            by_id=identity.user_id,
+            reason=reason,
+        )
+        if departure is None:
             raise NotFound(f"UID {user_id} is not a member of room {room.id}")
         log_audit(entry)
-        await self._tell_removed(room, user_id, identity, reason)
+        self._service.writer.committed(departure, room)
 
-    async def _tell_removed(self, room: Room, user_id: int, by: Identity, reason: str) -> None:
-        """Tell the user's connections, on every instance, that they are out of `room`
-        (those in it leave it: `chat.app.people.user_notices`)."""
+    def departed(self, departure: Departure) -> None:
+        """A member's departure, in its place in the stream (`Broadcaster.on_departure`,
+        on every instance): their connections here leave the room before anything
+        positioned after it is delivered, and are told why (``removed``:
+        `chat.app.people.user_notices`). Never waits."""
         frame = {
             "Type": "removed",
-            "RoomID": room.id,
-            "By": shapes.person(by.user_id, by.name),
-            "Reason": reason,
+            "RoomID": departure.room_id,
+            "By": shapes.person(departure.by_id, departure.by_name),
+            "Reason": departure.reason,
         }
-        await self._notices.send(user_id, frame)
+        self._notices.deliver(departure.user_id, frame)
 
     # --- bans and mutes ---
 
@@ -200,7 +221,7 @@ class RoomModeration:
         name, _, target_rank = await self._target(rank, room, user_id, Action.BAN)
         details = {"Until": None if until is None else shapes.timestamp(until)}
         entry = self._entry(identity, room, "ban", user_id, name, reason=reason, details=details)
-        removed = await self._store.restrict(
+        departure = await self._store.restrict(
             "ban",
             room.id,
             user_id,
@@ -211,8 +232,8 @@ class RoomModeration:
             target_rank=target_rank,
         )
         log_audit(entry)
-        if removed is not None:
-            await self._tell_removed(room, user_id, identity, reason)
+        if departure is not None:
+            self._service.writer.committed(departure, room)
 
     async def mute(
         self,

@@ -19,6 +19,7 @@ from chat.core.records import (
     Room,
     SearchFilter,
     StoredFile,
+    StreamItem,
     Version,
 )
 
@@ -52,13 +53,14 @@ class Messages(Protocol):
         sql/postgres/0004_cluster.sql; SQLite: one writer at a time)."""
 
     async def last_position(self) -> int:
-        """The newest position committed so far: the highest message id or change
-        position (0 when there are none)."""
+        """The newest position committed so far: the highest message id, change or
+        departure position (0 when there are none)."""
 
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int
-    ) -> list[tuple[Message | Change, Room]]:
-        """Every room's messages and changes with ``after < position < before``, in
+    ) -> list[tuple[StreamItem, Room]]:
+        """Every room's messages, changes and departures (members leaving rooms:
+        `chat.store.departures`) with ``after < position < before``, in
         position order, at most `limit`, each with its room (read at one moment): how an
         instance catches up with what others stored."""
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from chat.core.records import (
     AuditEntry,
+    Departure,
     PublicRoom,
     Report,
     Restriction,
@@ -140,10 +141,19 @@ class Moderation(Protocol):
         Raises `LastOwner` if they are the room's last owner and `role` is not owner."""
 
     async def remove_member(
-        self, room_id: int, user_id: int, *, audit: AuditEntry | None, keep_an_owner: bool
-    ) -> str | None:
-        """Take the user out of the room; their role before (None: not a member). With
-        `keep_an_owner`, raises `LastOwner` rather than leave other members ownerless."""
+        self,
+        room_id: int,
+        user_id: int,
+        *,
+        audit: AuditEntry | None,
+        keep_an_owner: bool,
+        by_id: int,
+        reason: str = "",
+    ) -> Departure | None:
+        """Take the user out of the room (by `by_id`, themselves if they leave, for
+        `reason`): their departure, at the next position of the stream (None: not a
+        member, nothing done). With `keep_an_owner`, raises `LastOwner` rather than leave
+        other members ownerless."""
 
     async def restrict(
         self,
@@ -156,11 +166,11 @@ class Moderation(Protocol):
         by_id: int,
         audit: AuditEntry,
         target_rank: int = 0,
-    ) -> str | None:
+    ) -> Departure | None:
         """Ban or mute the user (replacing one in force), who is of `target_rank` in the
         room now (`chat.core.room_permissions.rank_of`: kept for `lift`). A ban also
-        removes them from the room: their role before comes back (None: they were not a
-        member)."""
+        takes a member out of the room: their departure comes back (None: a mute, or
+        they were not a member)."""
 
     async def lift(
         self,
