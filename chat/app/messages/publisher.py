@@ -335,16 +335,19 @@ class Publisher:
         changes. A departure goes in its place, between the events around it."""
         published: list[Published] = []
         events: list[Event] = []
+        add = events.append  # the hot loop: a message's events, as the comprehension was
         for item, room, skip in items:
-            if isinstance(item, Departure):
+            if isinstance(item, Message):
+                for topic in topics_for(room):
+                    add(Event(topic, item, room, skip))
+            elif isinstance(item, Departure):
                 if events:
                     published.append(events)
                     events = []
+                    add = events.append
                 published.append(item)
-            elif isinstance(item, Message):
-                events.extend(Event(topic, item, room, skip) for topic in topics_for(room))
             else:
-                events.append(Event(room_topic(room.id), item, room, skip))
+                add(Event(room_topic(room.id), item, room, skip))
         if events:
             published.append(events)
         for batch in published:
