@@ -34,6 +34,7 @@ from support import (
     status_of,
 )
 
+import chat.app.messages.writer
 import chat.store.postgres.engine
 import chat.store.sqlite.engine
 from chat.core.config import Config
@@ -338,7 +339,7 @@ def short_database_timeouts(monkeypatch: pytest.MonkeyPatch) -> float:
     about the longest a call can now take."""
     for name in ("ACQUIRE_TIMEOUT_S", "CONNECT_TIMEOUT_S", "QUERY_TIMEOUT_S"):
         monkeypatch.setattr(chat.store.postgres.engine, name, 1.0)
-    return 2.0  # the statement, then its cancellation, each bounded by QUERY_TIMEOUT_S
+    return 2.0  # the statement (QUERY_TIMEOUT_S), then its clean-up (CANCEL_GRACE_S)
 
 
 async def test_a_hung_database_answers_503_within_the_query_timeout(
@@ -429,6 +430,23 @@ async def test_database_faults_are_logged_as_warnings_without_tracebacks(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("database unavailable" in r.getMessage() for r in warnings)
     assert [r for r in caplog.records if r.levelno > logging.WARNING or r.exc_info] == []
+
+
+async def test_a_message_to_a_hung_database_is_refused_within_the_commit_timeout(
+    server: Server, clients: Clients, pg: OwnPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer gives a commit up after its timeout; giving up must not then wait for
+    # the hung connection (a rollback, a reset: the store's timeouts, 15 s each).
+    monkeypatch.setattr(chat.app.messages.writer, "COMMIT_TIMEOUT_S", 1.0)
+    alice = await account(server, "alice")
+    ws = await in_the_lobby(clients, alice, await lobby_id(server, alice))
+    with pg.paused():
+        started = trio.current_time()
+        await ws.send({"Type": "message", "Text": "into the void", "ClientMsgID": "v-1"})
+        answer = await ws.receive()
+        elapsed = trio.current_time() - started
+    assert answer == {"Type": "error", "Error": "database unavailable", "ClientMsgID": "v-1"}
+    assert elapsed < 1.0 + 2.0
 
 
 # --- SQLite ---

@@ -14,16 +14,19 @@ pool never has more callers than connections.
 Cancellation: a Trio cancellation cancels the asyncio task, and asyncpg cancels the
 running statement on the server; the connection is reset before the pool hands it out
 again (tests/test_store.py checks the pool still serves every connection afterwards).
+That clean-up gets `engine.CANCEL_GRACE_S`: a server that does not answer it (a
+partition) has the connection dropped instead (`engine.PostgresConnection`).
 
 Error handling: every way the database can be away (refused or lost connections, a server
 shutting down, starting up or out of connection slots, a statement or a connection that
 takes too long) raises `Unavailable`, in one place (`engine.PostgresDatabase.call`; `connect` and
 `open_postgres_store` for their own connections), with the cause in its `detail` and in a
 WARNING, never a traceback. Every wait is bounded: for a free connection
-(`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement and for the
-reset of its connection (`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``), so a database
-that stops answering holds no request for long. Nothing needs restarting when it is back:
-asyncpg's pool replaces connections it lost on their next use.
+(`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement
+(`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``) and for its clean-up once given up on
+(`CANCEL_GRACE_S`), so a database that stops answering holds no request for long.
+Nothing needs restarting when it is back: asyncpg's pool replaces connections it lost on
+their next use.
 
 `store.PostgresStore` is every concern (`chat.store.database_store.DatabaseStore`) with
 what the bus needs; `opening` starts the asyncio loop, migrates the database and opens

@@ -6,6 +6,7 @@ docstring says which, and how every wait is bounded)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -16,7 +17,7 @@ import trio
 
 from chat.core.errors import Gone, Unavailable
 from chat.core.records import PoolUsage
-from chat.store.database import Operation, Row, StatementTimeout, UniqueViolation
+from chat.store.database import Connection, Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import POSTGRES, Dialect
 from chat.store.measuring import pool_usage
 
@@ -36,6 +37,9 @@ CONNECT_TIMEOUT_S = 10.0
 #: (asyncpg's ``command_timeout``). Migrations have no limit: they run on a connection of
 #: their own, and one on a big table may take minutes.
 QUERY_TIMEOUT_S = 15.0
+#: How long a statement given up on may take to be cancelled and its connection cleaned
+#: up before the connection is dropped instead (`PostgresConnection`).
+CANCEL_GRACE_S = 1.0
 
 
 def database_away() -> tuple[type[BaseException], ...]:
@@ -130,40 +134,80 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresConnection:
-    """`chat.store.database.Connection` over one asyncpg connection, on the asyncio loop."""
+    """`chat.store.database.Connection` over one asyncpg connection, on the asyncio loop.
 
-    __slots__ = ("raw",)
+    A statement given up on (it timed out, ``command_timeout``, or Trio cancelled it: a
+    commit's own bound, a client gone, shutdown) is cancelled on the server by asyncpg,
+    which then rolls its transaction back and resets the connection before the pool
+    takes it back, waiting on the server each time. A server that answers nothing (a
+    partition, a frozen machine) made that take up to three statement timeouts. So that
+    clean-up gets `CANCEL_GRACE_S`; past it the connection is dropped (`dropped`), which
+    ends every wait on it at once, and the pool opens a new one in its place."""
+
+    __slots__ = ("_dropping", "dropped", "raw")
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
+        #: Why the connection was dropped, if it was: what the caller is told.
+        self.dropped: BaseException | None = None
+        self._dropping: asyncio.TimerHandle | None = None
 
     @property
     def dialect(self) -> Dialect:
         return POSTGRES
 
+    async def _statement(self, statement: Awaitable[T]) -> T:
+        try:
+            return await _unique_mapped(statement)
+        except (asyncio.CancelledError, TimeoutError) as error:
+            if self._dropping is None:
+                loop = asyncio.get_running_loop()
+                self._dropping = loop.call_later(CANCEL_GRACE_S, self._drop, error)
+            raise
+
+    def _drop(self, error: BaseException) -> None:
+        """The clean-up after `error` is still waiting for the server: give up on it."""
+        log.warning("dropping a connection the database does not answer: %s", describe(error))
+        self.dropped = error
+        self.raw.terminate()
+
+    def released(self) -> None:
+        """Back in the pool (or closed): nothing of ours to drop any more."""
+        if self._dropping is not None:
+            self._dropping.cancel()
+
     async def execute(self, sql: str, *args: Any) -> int:
-        return _rowcount(await _unique_mapped(self.raw.execute(sql, *args)))
+        return _rowcount(await self._statement(self.raw.execute(sql, *args)))
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        await _unique_mapped(self.raw.executemany(sql, args))
+        await self._statement(self.raw.executemany(sql, args))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        rows: list[Row] = await _unique_mapped(self.raw.fetch(sql, *args))
+        rows: list[Row] = await self._statement(self.raw.fetch(sql, *args))
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = await _unique_mapped(self.raw.fetchrow(sql, *args))
+        row: Row | None = await self._statement(self.raw.fetchrow(sql, *args))
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await _unique_mapped(self.raw.fetchval(sql, *args))
+        return await self._statement(self.raw.fetchval(sql, *args))
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[None]:
+        import asyncpg
+
         # A snapshot: repeatable read, so every statement sees the same moment.
         isolation = "repeatable_read" if readonly else None
-        async with self.raw.transaction(isolation=isolation, readonly=readonly):
-            yield
+        try:
+            async with self.raw.transaction(isolation=isolation, readonly=readonly):
+                yield
+        except asyncpg.InterfaceError:
+            # The transaction's end found the connection dropped: the reason it was
+            # dropped (a cancellation, a timeout) is what happened.
+            if self.dropped is None:
+                raise
+            raise self.dropped from None
 
     @asynccontextmanager
     async def time_limit(self, seconds: float) -> AsyncIterator[None]:
@@ -180,15 +224,44 @@ class PostgresConnection:
 
 
 async def _aio_run(pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any) -> T:
-    async with pool.acquire() as raw:
-        return await operation(PostgresConnection(raw), *args, **kwargs)
+    connection = None
+    try:
+        async with pool.acquire() as raw:
+            connection = PostgresConnection(raw)
+            return await operation(connection, *args, **kwargs)
+    finally:
+        # After the pool's release (and its reset), which the drop may have cut short.
+        if connection is not None:
+            connection.released()
+
+
+async def _in_transaction(
+    connection: Connection, operation: Operation[..., T], /, *args: Any, **kwargs: Any
+) -> T:
+    async with connection.transaction():
+        return await operation(connection, *args, **kwargs)
 
 
 async def _aio_transaction(
     pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any
 ) -> T:
-    async with pool.acquire() as raw, raw.transaction():
-        return await operation(PostgresConnection(raw), *args, **kwargs)
+    return await _aio_run(pool, _in_transaction, (operation, *args), kwargs)
+
+
+async def _execute(connection: Connection, sql: str, /, *args: Any) -> int:
+    return await connection.execute(sql, *args)
+
+
+async def _fetch(connection: Connection, sql: str, /, *args: Any) -> list[Row]:
+    return await connection.fetch(sql, *args)
+
+
+async def _fetchrow(connection: Connection, sql: str, /, *args: Any) -> Row | None:
+    return await connection.fetchrow(sql, *args)
+
+
+async def _fetchval(connection: Connection, sql: str, /, *args: Any) -> Any:
+    return await connection.fetchval(sql, *args)
 
 
 class PostgresDatabase:
@@ -256,19 +329,19 @@ class PostgresDatabase:
         result: T = await self.call(_aio_transaction, self.pool, operation, args, kwargs)
         return result
 
+    # One statement, through a `PostgresConnection` like every operation, so that giving
+    # up on it drops its connection too.
     async def execute(self, sql: str, *args: Any) -> int:
-        return _rowcount(await self.call(self.pool.execute, sql, *args))
+        return await self.run(_execute, sql, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        rows: list[Row] = await self.call(self.pool.fetch, sql, *args)
-        return rows
+        return await self.run(_fetch, sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = await self.call(self.pool.fetchrow, sql, *args)
-        return row
+        return await self.run(_fetchrow, sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.call(self.pool.fetchval, sql, *args)
+        return await self.run(_fetchval, sql, *args)
 
     def pool_usage(self) -> PoolUsage:
         # The limiter, not asyncpg's pool: it is what callers queue on (see `call`).
