@@ -197,8 +197,11 @@ class RedisServer(Process):
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-async def start_redis(tmp_path: Path, port: int | None = None) -> RedisServer:
-    """Start a redis-server on `port` (a free one if None), keeping nothing on disk."""
+async def start_redis(
+    tmp_path: Path, port: int | None = None, *, bind: tuple[str, ...] = ("127.0.0.1",)
+) -> RedisServer:
+    """Start a redis-server on `port` (a free one if None) and the addresses `bind`,
+    keeping nothing on disk."""
     program = require_program("redis-server")
     port = port or free_port()
     log_path = tmp_path / f"redis-{port}.log"
@@ -208,7 +211,10 @@ async def start_redis(tmp_path: Path, port: int | None = None) -> RedisServer:
             "--port",
             str(port),
             "--bind",
-            "127.0.0.1",
+            *bind,
+            # Beyond loopback only on the test's own links (tests/network_faults.py),
+            # where nobody else is: no password needed there.
+            *(["--protected-mode", "no"] if bind != ("127.0.0.1",) else []),
             "--save",
             "",
             "--appendonly",

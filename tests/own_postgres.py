@@ -153,6 +153,8 @@ class OwnPostgres:
         self.port = port
         self._log = data_dir.parent / f"{data_dir.name}.log"
         self._paused: list[int] = []
+        #: Where it listens: loopback, and the addresses `listen_also` adds.
+        self.listen_addresses = ["127.0.0.1"]
 
     def url(self, user: str = "postgres", database: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
@@ -173,8 +175,18 @@ class OwnPostgres:
 
     async def start(self) -> None:
         """Start the server and return once it accepts connections."""
-        await self._pg_ctl("start", "--no-wait", "--log", str(self._log), "-o", f"-p {self.port}")
+        options = f"-p {self.port} -c listen_addresses={','.join(self.listen_addresses)}"
+        await self._pg_ctl("start", "--no-wait", "--log", str(self._log), "-o", options)
         await self.wait_until("accepting connections")
+
+    async def listen_also(self, addresses: list[str], clients: str) -> None:
+        """Listen on `addresses` too, and trust connections from the network `clients`
+        (tests/network_faults.py's links); restarts the server."""
+        hba = trio.Path(self.data_dir / "pg_hba.conf")
+        await hba.write_text(await hba.read_text() + f"host all all {clients} trust\n")
+        self.listen_addresses += addresses
+        await self.stop()
+        await self.start()
 
     async def stop(self, mode: str = "fast") -> None:
         """Stop it and return once it has stopped: ``fast`` ends every session and shuts

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: How long a health check waits for the database's answer.
 HEALTH_TIMEOUT_S = 2.0
+#: How long the probe waits for one ping before it gives up on it (see `run`).
+PING_TIMEOUT_S = 2 * HEALTH_TIMEOUT_S
 
 
 class _Question:
@@ -67,10 +69,16 @@ class DatabaseProbe:
             task_status.started()
             async for question in self._questions_receive:
                 try:
-                    # Unbounded here: the store bounds its own calls, and the callers
-                    # have stopped waiting long before (`database_answers`).
-                    await self._store.ping()
-                    question.ok = True
+                    # Bounded here too, though the callers have stopped waiting long
+                    # before (`database_answers`): a ping whose reply a partition lost
+                    # is answered only at TCP's next retransmission, seconds after the
+                    # network heals. Given up, its connection is dropped (the store's
+                    # `CANCEL_GRACE_S`), and the next question goes on a fresh one.
+                    with trio.move_on_after(PING_TIMEOUT_S):
+                        await self._store.ping()
+                        question.ok = True
+                    if not question.ok:
+                        log.warning("readiness check: no answer within %g s", PING_TIMEOUT_S)
                 except Unavailable as error:
                     log.warning("readiness check: %s", error)
                 finally:
