@@ -65,6 +65,8 @@ class Chatter:
     connections: int = 0
     #: While set, the chatter only listens (it sends nothing new, resends nothing).
     holding: bool = False
+    #: Whether a sent message waits for its answer (it may still be committed).
+    awaiting: bool = False
     _pending: str | None = None
     _resend: bool = False
     _resent: dict[str, int] = field(default_factory=dict)  # resends sent, by ClientMsgID
@@ -125,6 +127,7 @@ class Chatter:
         self._answer, self._answer_kind = trio.Event(), ""
         frame = {"Type": "message", "Text": self._pending, "ClientMsgID": self._pending}
         started = trio.current_time()
+        self.awaiting = True
         if self._resend:
             self._resent[self._pending] = self._resent.get(self._pending, 0) + 1
         try:
@@ -132,6 +135,7 @@ class Chatter:
             with trio.move_on_after(self.answer_bound):
                 await self._answer.wait()
         finally:
+            self.awaiting = False
             waited = trio.current_time() - started
             self.longest_wait = max(self.longest_wait, waited)
         if not self._answer.is_set():

@@ -227,11 +227,17 @@ async def run_scenario(
         await trio.sleep(AFTER_S)
         stop_sending.set()
         with trio.move_on_after(SETTLE_S):
-            while True:
+            # Settled: no send waits for its answer (it could still commit), and every
+            # member has every stored message, twice in a row.
+            settled = 0
+            while settled < 2:
                 ids = {row[0] for row in await stored_rows(cluster)}
-                if all(ids <= set(c.delivered) for c in cluster.chatters):
-                    break
-                await trio.sleep(0.2)
+                quiet = not any(c.awaiting for c in cluster.chatters)
+                if quiet and all(ids <= set(c.delivered) for c in cluster.chatters):
+                    settled += 1
+                else:
+                    settled = 0
+                await trio.sleep(0.5)
         nursery.cancel_scope.cancel()
     sent_again = [
         at
@@ -280,6 +286,7 @@ def record(scenario: str, bus: str, cluster: FaultyCluster, outcome: Outcome) ->
         },
         "errors": sum(c.errors for c in cluster.chatters),
         "reconnections": sum(c.closes for c in cluster.chatters),
+        "what": outcome.tally.lost + outcome.tally.duplicated + outcome.tally.out_of_order,
     }
     print("network fault figures:", json.dumps(figures))
     path = os.environ.get("CHAT_TEST_FAULT_FIGURES")
