@@ -249,15 +249,16 @@ class RoomProtocol:
         # Read in the same step as subscribing: what a resume or a page is bounded by.
         up_to_id = self._service.broadcaster.position
         entered = dumps({"Type": "entered", "RoomID": room.id, "Name": room.name})
-        if page is None:
-            await self._session.send(entered)
-        else:
-            try:
-                if not await self._send_entered_with_page(entered, room, page, up_to_id):
-                    return  # the client has gone
-            except BaseException:
-                self._leave()  # a held subscription must never be left behind
-                raise
+        try:
+            if page is None:
+                await self._session.send(entered)
+            elif not await self._send_entered_with_page(entered, room, page, up_to_id):
+                return  # the client has gone
+        except BaseException:
+            # Cancelled or failed while `entered` waited for room in the outbox: a held
+            # subscription must never be left behind, nor a room half entered.
+            self._leave()
+            raise
         # After `entered`, so the present users (offered in the same step as counting
         # this connection in) follow it, and before any resumed messages.
         self._service.presence.enter_room(self._session, room.id, listening=listening, lists=lists)
