@@ -7,19 +7,29 @@ schema) or a Redis of its own; the server-level behaviour is in tests/test_clust
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from cluster import RedisServer, free_port, running_redis, start_redis
-from support import STEP, add_message, pg_session
+from own_postgres import OwnPostgres
+from support import STEP, add_message, pg_session, server_config
 
-from chat.bus.interface import Envelope, route_events
+from chat.bus.interface import (
+    PUBLISH_TIMEOUT_S,
+    RECONNECT_MAX_S,
+    SILENCE_S,
+    Envelope,
+    route_events,
+)
 from chat.bus.opening import open_bus
 from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
-from chat.bus.redis import RedisBus
+from chat.bus.redis import RedisBus, log
 from chat.core.config import Config
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
@@ -117,6 +127,27 @@ async def test_the_postgres_bus_listens_again_and_catches_up_after_its_connectio
     alice = await store.create_user("alice", "hash")
     message = await add_message(store, store.lobby_id, alice.id, "after")
     await heard.until(lambda: message.id in heard.wakes, "a wake-up on the new connection")
+
+
+async def test_a_postgres_bus_connection_that_falls_silent_is_made_again(
+    pg: OwnPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.bus.postgres")
+    # The bus runs inside the store's scope (its asyncio loop), cancelled before it closes.
+    async with open_store(server_config(tmp_path, pg.url())) as store:
+        assert isinstance(store, PostgresStore)
+        async with trio.open_nursery() as running:
+            heard = Heard()
+            await running.start(PostgresBus(store, "a").run, heard.wake)
+            with pg.paused(), trio.fail_after(SILENCE_S + STEP):
+                # Found by the keep-alive within SILENCE_S, not by TCP's minutes.
+                while not any("reconnecting" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            await heard.until(lambda: heard.wakes == [None, None], "the catch-up of a new one")
+            alice = await store.create_user("alice", "hash")
+            message = await add_message(store, store.lobby_id, alice.id, "after")
+            await heard.until(lambda: message.id in heard.wakes, "a wake-up on the new connection")
+            running.cancel_scope.cancel()
 
 
 async def test_postgres_events_reach_other_instances_but_not_their_sender(
@@ -227,6 +258,55 @@ async def test_the_redis_bus_resubscribes_and_catches_up_after_redis_restarts(
     finally:
         with trio.CancelScope(shield=True):
             await server.stop()
+
+
+@contextmanager
+def frozen(process: RedisServer) -> Iterator[None]:
+    """The test's Redis stopped in its tracks (SIGSTOP): its connections stay open and
+    nothing comes through them, as in a partition; thawed (SIGCONT) at the end."""
+    process.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.process.send_signal(signal.SIGCONT)
+
+
+async def logged(caplog: pytest.LogCaptureFixture, text: str, times: int, within: float) -> None:
+    """Wait until the Redis bus has logged `text` `times` times (polled: logging has no
+    event to wait on)."""
+    with trio.fail_after(within):
+        while sum(text in r.getMessage() for r in caplog.records if r.name == log.name) < times:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+# A connection attempt to the frozen Redis, cancelled by the silence check, may leave its
+# socket to the garbage collector inside coredis/anyio (a ResourceWarning, not a leak of
+# ours: the descriptor is closed when collected).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_redis_subscription_that_falls_silent_is_made_again(
+    nursery: trio.Nursery, redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=log.name)
+    a, b = RedisBus(redis.url, "cluster", "a"), RedisBus(redis.url, "cluster", "b")
+    heard_by_b = Heard()
+    await nursery.start(a.run, Heard().wake)
+    await nursery.start(b.run, heard_by_b.wake, heard_by_b.event)
+    with frozen(redis):
+        # Both subscriptions, silent, are given up within SILENCE_S (not TCP's minutes).
+        await logged(caplog, f"heard nothing for {SILENCE_S:g} s", 2, SILENCE_S + STEP)
+    await logged(caplog, "subscribed again", 2, RECONNECT_MAX_S + SILENCE_S + STEP)
+    await a.send_event({"kind": "presence"})
+    await heard_by_b.until(lambda: heard_by_b.events == [{"kind": "presence"}], "a's event")
+
+
+async def test_a_publish_to_a_silent_redis_is_refused_within_its_timeout(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    bus = RedisBus(redis.url, "cluster", "a")
+    await nursery.start(bus.run, Heard().wake)
+    refused = pytest.raises(Unavailable, match="no answer in")
+    with frozen(redis), trio.fail_after(PUBLISH_TIMEOUT_S + STEP), refused:
+        await bus.send_event({"kind": "presence"})
 
 
 async def test_the_redis_bus_refuses_to_start_without_redis() -> None:

@@ -61,9 +61,10 @@ READY_AGAIN_S = 5.0
 #: partition holds (10 s, and 1 s to drop its connection) after a catch-up it holds (a
 #: new connection 10 s, a statement 15 s, 1 s): docs/RELIABILITY.md, "Timeouts to know".
 ANSWER_BOUND_S = 40.0
-#: The longest a member of an instance cut from its bus waits for another's message: the
-#: PostgreSQL bus finds a silent LISTEN connection by a keep-alive query every 10 s that
-#: must answer within 5 (`chat.bus.postgres`); Redis's instances read the table every 2 s.
+#: The longest a member of an instance cut from its bus waits for another's message: on
+#: PostgreSQL's bus, the 10 s cut and then listening again (a silent LISTEN connection is
+#: replaced within 5 s, `chat.bus.interface.SILENCE_S`, and retried with a back-off of at
+#: most 5 s); Redis's instances read the table every 2 s.
 BUS_SILENCE_S = 15.0 + 1.0
 #: Once the clients stop sending, every member has every message within this long.
 SETTLE_S = 20.0

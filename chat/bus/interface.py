@@ -68,6 +68,13 @@ EventSink = Callable[[dict[str, Any]], None]
 RECONNECT_FIRST_S = 0.1
 RECONNECT_MAX_S = 5.0
 
+#: A bus connection that has not proved itself alive for this long is taken for dead and
+#: replaced, even if its socket never closes (a partition, a broker that hangs): the
+#: PostgreSQL bus's keep-alive query, the Redis bus's heartbeat.
+SILENCE_S = 5.0
+#: How long one publish may take before the bus counts as unavailable for it.
+PUBLISH_TIMEOUT_S = 2.0
+
 
 class Bus(Protocol):
     """What `chat.server.serving.serve` and `MessageWriter` need from a bus."""
@@ -118,7 +125,6 @@ class Bus(Protocol):
         listening (reconnecting as needed, catching up after each reconnection). Raises
         `chat.core.errors.Unavailable` if it cannot connect at all at start. Runs until
         cancelled."""
-
 
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from chat.bus.interface import (
     MAX_PAYLOAD_BYTES,
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
+    SILENCE_S,
     Envelope,
     EventSink,
     Wake,
@@ -53,9 +54,10 @@ MESSAGES_CHANNEL = "chat_messages"
 #: Where events that are not stored travel.
 EVENTS_CHANNEL = "chat_events"
 
-#: How often the listener checks that its connection still answers, and for how long.
-KEEPALIVE_S = 10.0
-KEEPALIVE_TIMEOUT_S = 5.0
+#: How often the listener checks that its connection still answers, and for how long:
+#: a silent connection is found within `SILENCE_S`.
+KEEPALIVE_S = 2.0
+KEEPALIVE_TIMEOUT_S = SILENCE_S - KEEPALIVE_S
 #: A closing connection gets this long to say goodbye before it is dropped.
 CLOSE_TIMEOUT_S = 2.0
 

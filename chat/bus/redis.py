@@ -19,8 +19,14 @@ lost, only late, and three things make sure the others still catch up:
 - every instance also catches up every `POLL_S` seconds, for a commit whose instance died
   before it could announce it.
 
+A subscription can also go silent without closing (a partition, a Redis that hangs): its
+socket stays open and nothing arrives. So every instance publishes a heartbeat on the
+messages channel every `HEARTBEAT_S`, which its own subscription hears like any other
+instance's, and a subscription that hears nothing for `SILENCE_S` is dropped and made
+again (and each publish gives up after `PUBLISH_TIMEOUT_S`).
+
 Resource handling: `run` owns a coredis client (its connection pool) and, inside it, one
-subscription connection; its nursery holds three tasks (listen, announce, poll). On
+subscription connection; its nursery holds four tasks (listen, announce, beat, poll). On
 cancellation the nursery cancels them and the client's ``async with`` closes the
 connections.
 
@@ -40,8 +46,10 @@ import trio
 
 from chat.bus.carried import Payload
 from chat.bus.interface import (
+    PUBLISH_TIMEOUT_S,
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
+    SILENCE_S,
     Envelope,
     EventSink,
     Wake,
@@ -56,6 +64,11 @@ log = logging.getLogger(__name__)
 
 #: Every instance catches up this often, whatever it heard (see the module docstring).
 POLL_S = 2.0
+#: Every instance publishes `HEARTBEAT` this often, so that a live subscription always
+#: hears something within `SILENCE_S` (see the module docstring).
+HEARTBEAT_S = 1.5
+#: What a heartbeat says on the messages channel: no position, so nobody catches up for it.
+HEARTBEAT = "beat"
 
 
 def describe_redis_url(url: str) -> str:
@@ -105,29 +118,31 @@ class RedisBus:
             raise Unavailable(f"the bus cannot reach Redis: {error}") from None
 
     async def send_event(self, event: dict[str, Any]) -> None:
-        import coredis.exceptions
-
-        if self._client is None:
-            raise Unavailable("the bus is not running")
         payload = self._envelope.seal(event)
         if payload is None:
             await trio.lowlevel.checkpoint()
             return
-        try:
-            await self._client.publish(self.events_channel, payload)
-        except (coredis.exceptions.RedisError, OSError) as error:
-            raise Unavailable(f"the bus cannot reach Redis: {error}") from None
+        await self._publish(self.events_channel, payload)
 
     async def send_carried(self, payload: Payload) -> None:
+        await self._publish(self.events_channel, self._envelope.seal_carried(payload))
+
+    async def _publish(self, channel: str, payload: str) -> None:
+        """Publish on the running client; `Unavailable` if Redis refuses, is unreachable or
+        takes longer than `PUBLISH_TIMEOUT_S` (a silent connection never refuses)."""
         import anyio
         import coredis.exceptions
 
         if self._client is None:
             raise Unavailable("the bus is not running")
         try:
-            await self._client.publish(self.events_channel, self._envelope.seal_carried(payload))
+            with trio.fail_after(PUBLISH_TIMEOUT_S):
+                await self._client.publish(channel, payload)
         except (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError) as error:
             raise Unavailable(f"the bus cannot reach Redis: {error}") from None
+        except trio.TooSlowError:
+            message = f"the bus cannot reach Redis: no answer in {PUBLISH_TIMEOUT_S:g} s"
+            raise Unavailable(message) from None
 
     def notification(self, payload: Payload) -> tuple[str, str]:
         raise NotImplementedError("Redis carries through send_carried")
@@ -150,7 +165,8 @@ class RedisBus:
                 # cancellation (or by an error at start, which `serve` reports).
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._listen, client, wake, on_event)
-                    nursery.start_soon(self._announce_forever, client)
+                    nursery.start_soon(self._announce_forever)
+                    nursery.start_soon(self._beat_forever)
                     nursery.start_soon(self._poll_forever, wake)
                     task_status.started()
             finally:
@@ -182,38 +198,53 @@ class RedisBus:
         started = False
         delay = RECONNECT_FIRST_S
         while True:
-            failure: BaseException | None = None
+            failure: BaseException | str | None = None
+            # Its deadline moves on with everything heard: past it, the subscription is
+            # silent and cancelled, and the clean-up of its connection (cancelled too, as
+            # coredis shields only what it bounds itself) cannot wait on a dead socket.
+            heard = trio.CancelScope(deadline=trio.current_time() + SILENCE_S)
             try:
-                async with client.pubsub(
-                    channels=[self.messages_channel, self.events_channel],
-                    retry_policy=NoRetryPolicy(),
-                ) as subscription:
-                    async for message in subscription:
-                        if message["type"] == "subscribe":
-                            if message["channel"] == self.messages_channel:
-                                # Subscribed (again): what committed before is in the table.
-                                wake(None)
-                                if started:
-                                    log.info("bus: subscribed again; catching up from the table")
-                                else:
-                                    task_status.started()
-                                    started = True
-                                delay = RECONNECT_FIRST_S
-                        elif message["type"] == "message":
-                            channel, data = message["channel"], message["data"]
-                            # Strings, since the client decodes responses; anything else
-                            # is no message of ours.
-                            if isinstance(channel, str) and isinstance(data, str):
-                                self._received(channel, data, wake, on_event)
+                with heard:
+                    async with client.pubsub(
+                        channels=[self.messages_channel, self.events_channel],
+                        retry_policy=NoRetryPolicy(),
+                    ) as subscription:
+                        async for message in subscription:
+                            heard.deadline = trio.current_time() + SILENCE_S
+                            if not self._handle(message, wake, on_event):
+                                continue
+                            # Subscribed (again): what committed before is in the table.
+                            wake(None)
+                            if started:
+                                log.info("bus: subscribed again; catching up from the table")
+                            else:
+                                task_status.started()
+                                started = True
+                            delay = RECONNECT_FIRST_S
             except* lost as group:
                 # (When cancelled, the Cancelled part of the group propagates on.)
                 failure = group.exceptions[0]
+            if heard.cancelled_caught:
+                failure = f"heard nothing for {SILENCE_S:g} s"
             if failure is not None:
                 if not started:
                     raise Unavailable(f"the bus cannot reach {self.description}: {failure}")
                 log.warning("bus: lost the subscription to %s (%s)", self.description, failure)
             await trio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _handle(self, message: Any, wake: Wake, on_event: EventSink | None) -> bool:
+        """Hand on one message of the subscription; True if it says that the messages
+        channel is subscribed (again)."""
+        if message["type"] == "subscribe":
+            return bool(message["channel"] == self.messages_channel)
+        if message["type"] == "message":
+            channel, data = message["channel"], message["data"]
+            # Strings, since the client decodes responses; anything else is no message
+            # of ours.
+            if isinstance(channel, str) and isinstance(data, str):
+                self._received(channel, data, wake, on_event)
+        return False
 
     def _received(self, channel: str, data: str, wake: Wake, on_event: EventSink | None) -> None:
         if channel == self.messages_channel:
@@ -224,20 +255,17 @@ class RedisBus:
             if event is not None:
                 on_event(event)
 
-    async def _announce_forever(self, client: coredis.Redis[str]) -> NoReturn:
+    async def _announce_forever(self) -> NoReturn:
         """Publish the newest committed position whenever there is one to publish; keep
         retrying one that could not be published."""
-        import anyio
-        import coredis.exceptions
-
         delay = RECONNECT_FIRST_S
         failing = False
         while True:
             await self._to_announce.wait()
             position = self._unannounced
             try:
-                await client.publish(self.messages_channel, str(position))
-            except (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError) as error:
+                await self._publish(self.messages_channel, str(position))
+            except Unavailable as error:
                 if not failing:
                     log.warning("bus: cannot announce to %s (%s)", self.description, error)
                     failing = True
@@ -250,6 +278,16 @@ class RedisBus:
             delay = RECONNECT_FIRST_S
             if self._unannounced == position:  # nothing newer arrived meanwhile
                 self._to_announce = trio.Event()
+
+    async def _beat_forever(self) -> NoReturn:
+        """Publish `HEARTBEAT` every `HEARTBEAT_S`, for the subscriptions' silence check
+        (this instance's own first of all). One that fails is not retried: the next is."""
+        while True:
+            try:
+                await self._publish(self.messages_channel, HEARTBEAT)
+            except Unavailable:
+                pass  # the listener says so, once, when its subscription falls silent
+            await trio.sleep(HEARTBEAT_S)
 
     async def _poll_forever(self, wake: Wake) -> NoReturn:
         while True:
