@@ -64,8 +64,11 @@ can tell, in `TIER_EXCEPTIONS`:
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import os
+import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -347,6 +350,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"every test needs exactly one tier marker of {', '.join(TIERS)}"
             " (tests/conftest.py):\n" + "\n".join(wrong)
         )
+
+
+#: Test files that add and remove network interfaces and addresses in this host's own
+#: namespace (the veth pairs of tests/network_faults.py). Chromium drops its connections
+#: when that happens (ERR_NETWORK_CHANGED: a page's WebSocket never opens), so no
+#: browser test runs while one of them does (`_host_network_or_chromium`).
+CHANGE_THE_HOSTS_NETWORK = frozenset({"test_cluster_network_faults.py"})
+HOST_NETWORK_LOCK = Path(tempfile.gettempdir()) / "chat-tests-host-network.lock"
+NETWORK_SETTLES_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _host_network_or_chromium(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Browser tests hold a shared lock of `HOST_NETWORK_LOCK` for their duration, and
+    tests that change the host's network an exclusive one: across pytest-xdist's worker
+    processes, either kind runs, never both at once."""
+    if request.node.path.name in CHANGE_THE_HOSTS_NETWORK:
+        kind = fcntl.LOCK_EX
+    elif request.node.get_closest_marker("browser"):
+        kind = fcntl.LOCK_SH
+    else:
+        yield
+        return
+    with HOST_NETWORK_LOCK.open("a") as lock:
+        fcntl.flock(lock, kind)  # blocks (before the test's Trio run starts) until free
+        try:
+            yield
+            if kind == fcntl.LOCK_EX:
+                # Chromium hears of the last change a moment later (it gathers them):
+                # the next browser test must not start inside that moment.
+                time.sleep(NETWORK_SETTLES_S)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session", autouse=True)
