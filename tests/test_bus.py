@@ -29,7 +29,7 @@ from chat.bus.interface import (
 )
 from chat.bus.opening import open_bus
 from chat.bus.postgres import EVENTS_CHANNEL, PostgresBus
-from chat.bus.redis import RedisBus, log
+from chat.bus.redis import RedisBus
 from chat.core.config import Config
 from chat.core.errors import ChatError, Unavailable
 from chat.core.outgoing import OutgoingMessage
@@ -61,6 +61,19 @@ class Heard:
                 await self._changed.wait()
             return
         pytest.fail(f"timed out waiting for {what}: heard {self.wakes} and {self.events}")
+
+
+REDIS_LOG = "chat.bus.redis"
+
+
+async def logged(
+    caplog: pytest.LogCaptureFixture, logger: str, text: str, times: int, within: float
+) -> None:
+    """Wait until `logger` has logged `text` `times` times (polled: logging has no event
+    to wait on)."""
+    with trio.fail_after(within):
+        while sum(text in r.getMessage() for r in caplog.records if r.name == logger) < times:  # noqa: ASYNC110
+            await trio.sleep(0.05)
 
 
 @pytest.fixture
@@ -139,10 +152,9 @@ async def test_a_postgres_bus_connection_that_falls_silent_is_made_again(
         async with trio.open_nursery() as running:
             heard = Heard()
             await running.start(PostgresBus(store, "a").run, heard.wake)
-            with pg.paused(), trio.fail_after(SILENCE_S + STEP):
+            with pg.paused():
                 # Found by the keep-alive within SILENCE_S, not by TCP's minutes.
-                while not any("reconnecting" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110
-                    await trio.sleep(0.05)
+                await logged(caplog, "chat.bus.postgres", "reconnecting", 1, SILENCE_S + STEP)
             await heard.until(lambda: heard.wakes == [None, None], "the catch-up of a new one")
             alice = await store.create_user("alice", "hash")
             message = await add_message(store, store.lobby_id, alice.id, "after")
@@ -271,14 +283,6 @@ def frozen(process: RedisServer) -> Iterator[None]:
         process.process.send_signal(signal.SIGCONT)
 
 
-async def logged(caplog: pytest.LogCaptureFixture, text: str, times: int, within: float) -> None:
-    """Wait until the Redis bus has logged `text` `times` times (polled: logging has no
-    event to wait on)."""
-    with trio.fail_after(within):
-        while sum(text in r.getMessage() for r in caplog.records if r.name == log.name) < times:  # noqa: ASYNC110
-            await trio.sleep(0.05)
-
-
 # A connection attempt to the frozen Redis, cancelled by the silence check, may leave its
 # socket to the garbage collector inside coredis/anyio (a ResourceWarning, not a leak of
 # ours: the descriptor is closed when collected).
@@ -286,15 +290,16 @@ async def logged(caplog: pytest.LogCaptureFixture, text: str, times: int, within
 async def test_a_redis_subscription_that_falls_silent_is_made_again(
     nursery: trio.Nursery, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=log.name)
+    caplog.set_level(logging.INFO, logger=REDIS_LOG)
     a, b = RedisBus(redis.url, "cluster", "a"), RedisBus(redis.url, "cluster", "b")
     heard_by_b = Heard()
     await nursery.start(a.run, Heard().wake)
     await nursery.start(b.run, heard_by_b.wake, heard_by_b.event)
     with frozen(redis):
         # Both subscriptions, silent, are given up within SILENCE_S (not TCP's minutes).
-        await logged(caplog, f"heard nothing for {SILENCE_S:g} s", 2, SILENCE_S + STEP)
-    await logged(caplog, "subscribed again", 2, RECONNECT_MAX_S + SILENCE_S + STEP)
+        silent = f"heard nothing for {SILENCE_S:g} s"
+        await logged(caplog, REDIS_LOG, silent, 2, SILENCE_S + STEP)
+    await logged(caplog, REDIS_LOG, "subscribed again", 2, RECONNECT_MAX_S + SILENCE_S + STEP)
     await a.send_event({"kind": "presence"})
     await heard_by_b.until(lambda: heard_by_b.events == [{"kind": "presence"}], "a's event")
 
