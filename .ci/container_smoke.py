@@ -4,8 +4,9 @@ Run by .ci/container-smoke after it has built the image (with podman configured 
 .ci/podman-env); needs the test extra (httpx, trio-websocket). It checks, against the
 real image:
 
-1. the image keeps its HEALTHCHECK (built with ``--format docker``), and the container
-   becomes healthy on /livez;
+1. the image keeps its HEALTHCHECK (built with ``--format docker``) and has the `redis`
+   and `s3` extras, and the container becomes healthy on /livez, which names the commit
+   it was built from;
 2. a user registers over HTTP, and a message sent over one WebSocket reaches another;
 3. ``podman stop`` (SIGTERM) ends the container with exit code 0, and both WebSocket
    clients get close code 1001;
@@ -21,6 +22,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import trio
 from smoke_support import (
     MESSAGE,
@@ -125,6 +127,9 @@ async def single(image: str) -> None:
     healthcheck = await podman("image", "inspect", "-f", "{{.Config.Healthcheck}}", image)
     check("livez" in healthcheck, f"the image has no HEALTHCHECK on /livez: {healthcheck!r}")
     step("the image keeps its HEALTHCHECK")
+    # The Redis bus's and the S3 storage's clients: the `redis` and `s3` extras.
+    await podman("run", "--rm", image, "python", "-c", "import coredis, boto3")
+    step("the image has the redis and s3 extras (coredis, boto3)")
 
     async with removed_at_end(image) as (prefix, volume):
         first = Container(image, f"{prefix}-1", volume)
@@ -135,6 +140,14 @@ async def single(image: str) -> None:
         # Exits 0 only when the HEALTHCHECK's command (python, /livez, $CHAT_PORT) did.
         await podman("healthcheck", "run", first.name)
         step("podman healthcheck run: healthy")
+        # The commit the image was built from (the CHAT_REVISION build argument).
+        version = await live_version(first.url)
+        revision = os.environ.get("CHAT_REVISION", "")
+        check(
+            not revision or version.endswith(f"+g{revision[:7]}"),
+            f"/livez says version {version!r}, not built from {revision!r}",
+        )
+        step(f"/livez names the build: {version}")
 
         alice = await register(first.url, "alice")
         bob = await register(first.url, "bob")
@@ -149,6 +162,13 @@ async def single(image: str) -> None:
         check(latest.get("message") == MESSAGE, f"the new container's history: {latest}")
         step("a new container on the same volume knows alice and her message")
         await second.stop()
+
+
+async def live_version(url: str) -> str:
+    """The version /livez says the server runs."""
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        answer = await client.get("/livez")
+    return str(answer.json().get("version"))
 
 
 if __name__ == "__main__":

@@ -74,3 +74,16 @@ def violations(page: Any, source: str) -> list[str]:
             .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(", ")})`)"""
     )
     return list(found)
+
+
+def violations_in_both_themes(client: Any, source: str, screenshot: str | None = None) -> dict:
+    """`violations` with the page in its light theme, then in its dark one (the
+    system's preference, emulated), keyed "light" and "dark"; each theme saved as
+    `screenshot`-light/-dark.png (`Client.screenshot`), if named. The page is left light."""
+    found = {}
+    for scheme in ("dark", "light"):
+        client.page.emulate_media(color_scheme=scheme)
+        found[scheme] = violations(client.page, source)
+        if screenshot is not None:
+            client.screenshot(f"{screenshot}-{scheme}")
+    return found

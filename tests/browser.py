@@ -213,7 +213,15 @@ class Client:
     def wait_online(self) -> None:
         self.page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
 
+    def wait_room_shown(self) -> None:
+        """Wait until a room is shown. Online is not enough: until the server has answered
+        the page's first `enter`, no room is shown, Enter sends nothing (sending.js) and
+        the room's parts are still moving into place under a click."""
+        self.page.wait_for_selector("#room-name:not(:empty)", timeout=WAIT_MS)
+
     def say(self, text: str) -> None:
+        """Write `text` in the room shown and send it (once one is shown)."""
+        self.wait_room_shown()
         self.page.fill("#send-form [name=text]", text)
         self.page.press("#send-form [name=text]", "Enter")
 
@@ -255,6 +263,13 @@ class Client:
         looked at: tests cannot judge a layout by themselves)."""
         if os.environ.get("CHAT_SCREENSHOT_DIR"):
             self.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/{name}.png")
+
+    def screenshot_in_both_themes(self, name: str) -> None:
+        """`screenshot` as `name`-dark.png, then `name`-light.png (the system's preference,
+        emulated); the page is left light."""
+        for scheme in ("dark", "light"):
+            self.page.emulate_media(color_scheme=scheme)
+            self.screenshot(f"{name}-{scheme}")
 
     def fits_sideways(self) -> bool:
         """Nothing sticks out on the right: the page never scrolls sideways."""

@@ -40,13 +40,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def require_program(name: str) -> str:
-    """The path of an installed program; skips (fails under CI=true) if it is missing."""
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of an installed program; skips (fails under CI=true) if it is missing.
+    `package`: Debian's package that has it, if not named after it."""
     path = shutil.which(name) or next(
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
     )
     if path is None:
-        message = f"{name} is not installed (apt-get install {name})"
+        message = f"{name} is not installed (apt-get install {package or name})"
         if in_ci():
             pytest.fail(message + " (CI=true: these tests must run)")
         pytest.skip(message)

@@ -301,7 +301,9 @@ BACKEND_MATTERS = (
     "test_idempotent_send.py", "test_change_stream.py", "test_batched_point_reads.py",
     "test_message_references.py", "test_search*.py", "test_browser_search.py",
     "test_room_rules.py", "test_retention.py", "test_resume.py",
-    "test_history_from_memory.py", "test_cancellation_sweep.py",
+    "test_history_from_memory.py", "test_cancellation_sweep.py", "test_operator_audit.py",
+    "test_move_guard.py", "test_moderation_notices.py", "test_thread_attention.py",
+    "test_thread_following.py",
 )  # fmt: skip
 
 

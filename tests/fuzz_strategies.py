@@ -280,6 +280,14 @@ ROUTES = (
     Route("PUT", "/login", ("Email", "Password")),
     Route("GET", "/profile"),
     Route("PUT", "/change-name", ("NewName",)),
+    Route("PUT", "/profile", ("DisplayName",)),
+    Route("PUT", "/profile/avatar"),
+    Route("DELETE", "/profile/avatar"),
+    Route("PUT", "/me/status", ("Emoji", "Text", "Until", "Presence")),
+    Route("DELETE", "/me/status"),
+    Route("GET", "/avatars/1/avatar-1-x"),
+    Route("GET", "/sessions"),
+    Route("DELETE", "/sessions/x"),
     Route("PUT", "/password", ("OldPassword", "NewPassword"), revokes=True),
     Route("POST", "/logout-everywhere", revokes=True),
     Route("POST", "/session", ("Username", "Password", "Remember")),
@@ -288,6 +296,7 @@ ROUTES = (
     Route("POST", "/create-room", ("Name", "IsPrivate")),
     Route("PUT", "/join", ("RoomID",)),
     Route("PUT", "/invite", ("RoomID", "UID")),
+    Route("POST", "/dm", ("UIDs",)),
     Route("GET", "/rooms"),
     Route("GET", "/rooms/details"),
     Route("GET", "/rooms/unread"),
@@ -305,12 +314,17 @@ ROUTES = (
     Route("GET", "/messages/1?after=1&limit=5"),
     Route("GET", "/search?q=hello"),
     Route("GET", "/search?q=%22a%20b%22%20NEAR(x*)&room=1&from=alice&before=9&limit=5"),
-    Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID")),
+    Route("POST", "/messages/1", ("Text", "ReplyTo", "ClientMsgID", "ThreadID", "AlsoToRoom")),
     Route("PATCH", "/messages/1/1", ("Text",)),
     Route("DELETE", "/messages/1/2"),
     Route("GET", "/messages/1/1/edits"),
     Route("PUT", "/messages/1/1/reactions/%F0%9F%91%8D"),
     Route("DELETE", "/messages/1/1/reactions/:x:"),
+    Route("PUT", "/messages/1/1/pin"),
+    Route("DELETE", "/messages/1/1/pin"),
+    Route("GET", "/room/1/pins"),
+    Route("GET", "/messages/1/threads/1?after=1&limit=5"),
+    Route("GET", "/room/1/threads?limit=5"),
     Route("PUT", "/room/2/members/1", ("Role",)),
     Route("DELETE", "/room/2/members/me"),
     Route("DELETE", "/room/2/members/3", ("Reason",)),
@@ -331,6 +345,10 @@ ROUTES = (
     Route("GET", "/room/2/reports?status=all&limit=3"),
     Route("GET", "/reports?status=open"),
     Route("PUT", "/reports/1", ("Status",)),
+    Route("PUT", "/me/saved/1"),
+    Route("DELETE", "/me/saved/1"),
+    Route("GET", "/me/saved?before=9&limit=5"),
+    Route("GET", "/me/saved/ids"),
     Route("POST", "/files?name=fuzz.bin"),
     Route("GET", "/files/x/fuzz.bin"),
     Route("GET", "/files/x/thumbnail"),
@@ -349,7 +367,9 @@ ROUTES = (
 )
 
 #: The routes with an id in the path.
-PATH_ROUTES = ("/profile/", "/room/", "/messages/", "/dm/", "/static/", "/files/")
+PATH_ROUTES = (
+    "/profile/", "/room/", "/messages/", "/dm/", "/static/", "/files/", "/avatars/", "/sessions/"
+)  # fmt: skip
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 
@@ -1002,7 +1022,8 @@ def tokentalker_plans(known: Known) -> st.SearchStrategy[WsPlan]:
 
 def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
     """The room protocol on `/ws`: `{"Type", "RoomID", "SinceID", "Page", "MessageID",
-    "Presence", "Text", "ClientMsgID", "ReplyTo", "Emoji"}` (enter, message, edit, delete, react,
+    "Presence", "Text", "ClientMsgID", "ReplyTo", "ThreadID", "AlsoToRoom", "Emoji"}` (enter,
+    message, edit, delete, react,
     unreact, read, typing), each field present or not, of any type; often an `enter` into
     a real room first, so that `message` frames and changes reach a room."""
     kinds = ["enter", "message", "edit", "delete", "react", "unreact", "read", "typing"]
@@ -1019,6 +1040,8 @@ def room_plans(known: Known) -> st.SearchStrategy[WsPlan]:
             "Text": texts | values,
             "ClientMsgID": texts | values,
             "ReplyTo": ids(known),
+            "ThreadID": ids(known),
+            "AlsoToRoom": st.one_of(st.booleans(), values),
             "Emoji": st.one_of(st.sampled_from(["👍", ":ok:", "👍🏽", "x"]), texts, values),
         },
     )

@@ -84,6 +84,8 @@ class MemoryMessages:
                 now,
                 sent.client_msg_id,
                 sent.reply_to,
+                thread_id=sent.thread_id,
+                also_to_room=sent.also_to_room,
             )
             self.messages.append(message)
             if sent.client_msg_id is not None:

@@ -636,3 +636,21 @@ async def store_of_the_release_before(
         patch.setattr(module, "load_migrations", earlier)
         async with open_store(config) as store:
             yield store
+
+
+async def user_of_the_release_before(config: Config, name: str) -> int:
+    """Add user `name` to a database `store_of_the_release_before` left, as the releases
+    before display names did (today's store reads user columns such a database does not
+    have yet): the columns every release since name keys wrote. Its id."""
+    from chat.store.accounts import name_keys
+
+    keys = name_keys(name)
+    created = "" if config.is_postgres else ", created_at"
+    now = "" if config.is_postgres else ", 1700000000000"
+    await execute_sql(
+        config,
+        f"INSERT INTO users (name, name_key, look_key, password_hash{created}) VALUES"
+        f" ('{name}', '{keys['name_key']}', '{keys['look_key']}', 'hash'{now})",
+    )
+    ((user_id,),) = await select_rows(config, f"SELECT id FROM users WHERE name = '{name}'")
+    return int(user_id)

@@ -7,6 +7,7 @@ gets a new owner."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ async def test_erase_tombstones_the_users_messages_and_keeps_what_others_wrote(
 async def test_a_direct_message_to_an_erased_account_is_refused_over_http(
     server: Server,
 ) -> None:
-    """As on /ws: 404, as to an unknown user; nothing stored."""
+    """As on /ws: 410, saying the account was deleted; nothing stored."""
     alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
     direct = await direct_room(server, bob, alice)
     await post(server, bob, direct, "bob to alice")
@@ -141,9 +142,45 @@ async def test_a_direct_message_to_an_erased_account_is_refused_over_http(
         response = await client.post(
             f"/messages/{direct}", headers=bob.auth, json={"Text": "still there?"}
         )
-    assert response.status_code == 404, response.text
-    assert response.json() == {"error": f"unknown recipient {alice.uid}"}
+    assert response.status_code == 410, response.text
+    assert response.json() == {"error": _closed(alice)}
     assert [m["Text"] for m in await history(server, bob, direct)] == ["bob to alice"]
+
+
+def _closed(user: Account) -> str:
+    return (
+        f"UID {user.uid}'s account was deleted: the conversation is closed,"
+        " nobody can write to them any more"
+    )
+
+
+async def test_opening_a_conversation_with_an_erased_account_is_a_410(server: Server) -> None:
+    """GET /dm/{UID}: whether bob had a conversation with the account or not."""
+    alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
+    carol = await account(server, "carol", PASSWORD)
+    await direct_room(server, bob, alice)
+    await erased(server, alice)
+    await erased(server, carol)
+    async with http_client(server) as client:
+        answers = [await client.get(f"/dm/{u.uid}", headers=bob.auth) for u in (alice, carol)]
+        unknown = await client.get("/dm/4242", headers=bob.auth)
+    assert [a.status_code for a in answers] == [410, 410], [a.text for a in answers]
+    assert [a.json() for a in answers] == [{"error": _closed(alice)}, {"error": _closed(carol)}]
+    assert unknown.status_code == 404
+
+
+async def test_the_room_list_marks_a_conversation_with_an_erased_account_closed(
+    server: Server,
+) -> None:
+    alice, bob = await account(server, "alice", PASSWORD), await account(server, "bob")
+    carol = await account(server, "carol")
+    closed, open_one = await direct_room(server, bob, alice), await direct_room(server, bob, carol)
+    await erased(server, alice)
+    async with http_client(server) as client:
+        response = await client.get("/rooms/details", headers=bob.auth)
+    listed = {room["RoomID"]: room for room in response.json()}
+    assert listed[closed]["Closed"] is True
+    assert "Closed" not in listed[open_one]
 
 
 async def test_a_direct_message_to_an_erased_account_is_refused_in_the_room_protocol(
@@ -157,7 +194,7 @@ async def test_a_direct_message_to_an_erased_account_is_refused_in_the_room_prot
     answer = await ws.request({"Type": "message", "Text": "still there?", "ClientMsgID": "c1"})
     assert answer == {
         "Type": "error",
-        "Error": f"unknown recipient {alice.uid}",
+        "Error": _closed(alice),
         "ClientMsgID": "c1",
     }
     assert await history(server, bob, direct) == []
@@ -279,8 +316,10 @@ async def test_an_erased_users_token_is_refused_and_their_session_closed(
     alice = await account(server, "alice", PASSWORD)
     ws = await clients.json("/ws", token=alice.token)
     await erased(server, alice)
-    _, code, _ = await closed(ws.ws)
-    assert code == 1008
+    frames, code, reason = await closed(ws.ws)
+    # Not "token has been revoked", though the erasure's first step revokes the tokens.
+    assert (code, reason) == (1008, "account deleted")
+    assert [f["Error"] for f in map(json.loads, frames) if "Error" in f] == ["account deleted"]
     async with http_client(server) as client:
         assert (await client.get("/profile", headers=alice.auth)).status_code == 401
         login = await client.post("/auth", json={"name": "alice", "password": PASSWORD})
@@ -366,8 +405,8 @@ async def test_erased_tokens_are_refused_and_sessions_closed_on_another_instance
         async with open_clients(b) as clients:
             ws = await clients.json("/ws", token=alice.token)
             await erased(a, alice)
-            _, code, _ = await closed(ws.ws)
-            assert code == 1008
+            _, code, reason = await closed(ws.ws)
+            assert (code, reason) == (1008, "account deleted")
         async with http_client(b) as client:
             assert (await client.get("/profile", headers=alice.auth)).status_code == 401
 

@@ -206,7 +206,7 @@ async def test_the_directory_lists_a_public_room_as_it_is_created(server: Server
     await in_browser(scenario)
 
 
-_REGISTRATION = "navigator.serviceWorker.getRegistration('/static/')"
+_REGISTRATION = "navigator.serviceWorker.getRegistration('/')"
 
 
 async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
@@ -229,8 +229,9 @@ async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
             lambda event: registrations.extend(event["registrations"]),
         )
         devtools.send("ServiceWorker.enable")
-        _until(bob, lambda: any(r["scopeURL"].endswith("/static/") for r in registrations))
-        (ours,) = [r for r in registrations if r["scopeURL"].endswith("/static/")]
+        origin = f"{server.http}/"  # the worker's scope: the whole origin (offline.js)
+        _until(bob, lambda: any(r["scopeURL"] == origin for r in registrations))
+        (ours,) = [r for r in registrations if r["scopeURL"] == origin]
         pushed = {
             "MessageID": 7,
             "RoomID": 1,

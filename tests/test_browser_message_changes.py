@@ -321,10 +321,12 @@ async def test_on_a_phone_a_messages_actions_are_on_screen_and_work(server: Serv
         texts = ("desktop", "from a phone")
         ids = [_message(alice, text).get_attribute("data-id") for text in texts]
         theirs, mine = (f'#messages li[data-id="{i}"]' for i in ids)
-        # No hovering on a phone: the buttons are there to tap.
+        # No hovering on a phone: each message's "⋯" opens its actions, to tap.
+        alice.tap_on_screen(f"{theirs} .more-button")
         alice.tap_on_screen(f"{theirs} .react-button")
         alice.tap_on_screen(f'{theirs} .picker button[aria-label="React with 👍"]')
         alice.wait_for_text(f"{theirs} .chip", "👍 1")
+        alice.tap_on_screen(f"{mine} .more-button")
         alice.tap_on_screen(f"{mine} .edit-button")
         alice.assert_on_screen(f"{mine} .editor textarea")
         alice.page.fill(f"{mine} .editor textarea", "hello from a phone, edited")
@@ -335,6 +337,7 @@ async def test_on_a_phone_a_messages_actions_are_on_screen_and_work(server: Serv
         bob.wait_for_text("#messages .chip", "👍 1")
         assert alice.fits_sideways()
         alice.screenshot("changes-phone")
+        alice.tap_on_screen(f"{mine} .more-button")
         alice.tap_on_screen(f"{mine} .delete-button")
         alice.tap_on_screen(f"{mine} .confirm .danger")
         bob.wait_for_message("message deleted")

@@ -289,6 +289,7 @@ async def test_searching_on_a_phone_fits_the_screen(server: Server) -> None:
 
     def scenario(browser):
         client = _signed_in(browser, server, "bob", screen=PHONE)
+        client.tap_on_screen("#search-open")  # the search box opens under its button
         client.assert_on_screen("#search-q")
         search(client, "rotation")
         expect(client.page.locator("#results .result")).to_have_count(1, timeout=WAIT_MS)

@@ -140,7 +140,7 @@ async def test_a_message_the_server_never_answers_is_given_up_with_retry(
         alice.page.reload()
         alice.wait_online()
         alice.say("lost")
-        assert alice.unconfirmed_texts() == ["lost"]
+        expect(alice.page.locator("#messages li.unconfirmed .text")).to_have_text(["lost"])
         alice.page.clock.fast_forward(NO_ANSWER_MS)
         failure = alice.page.locator("#messages li.failed .failure")
         expect(failure).to_have_text("Not sent: the server did not answer. Retry Discard")

@@ -112,6 +112,32 @@ async def test_without_keep_me_signed_in_a_restart_asks_to_log_in(server: Server
 
 
 @SQLITE_ONLY  # tests/browser.py says why
+async def test_the_login_form_sends_nothing_before_the_pages_script_is_there(
+    server: Server,
+) -> None:
+    # Until login.js has taken the form over, the browser would submit it its own way: a
+    # GET of the page with the password in the address (history, proxies' logs).
+    await account(server, "alice", PASSWORD)
+
+    def scenario(browser):
+        page = browser.new_context().new_page()
+        page.route("**/static/app.js", lambda route: route.abort())
+        addresses: list[str] = []
+        page.on("request", lambda request: addresses.append(request.url))
+        page.goto(server.http)
+        page.fill("#login-form input[name=name]", "alice")
+        page.fill("#login-form input[name=password]", PASSWORD)
+        page.press("#login-form input[name=password]", "Enter")
+        page.wait_for_timeout(300)  # a submission would have navigated by now
+        return page.url, addresses, page.is_disabled("#login"), page.is_disabled("#register")
+
+    url, addresses, login_disabled, register_disabled = await in_browser(scenario)
+    assert login_disabled and register_disabled
+    assert "?" not in url
+    assert [address for address in addresses if "password" in address] == []
+
+
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_logging_out_ends_the_session_in_every_tab(server: Server) -> None:
     await account(server, "alice", PASSWORD)
 
@@ -144,7 +170,7 @@ async def test_another_pages_socket_is_refused_though_the_browser_sends_the_cook
         log_in(victim, "victim", remember=True)
         attacker = victim.page.context.new_page()  # the same browser: the same cookies
         attacker.goto(f"http://127.0.0.1:{attacker_port}/")
-        attacker.wait_for_function("document.title !== 'waiting'", timeout=WAIT_MS)
+        attacker.wait_for_function("() => document.title !== 'waiting'", timeout=WAIT_MS)
         assert attacker.title() == "closed 1006"  # the handshake was refused
 
     await in_browser(scenario)

@@ -123,23 +123,50 @@ async def test_a_rolled_back_insert_wakes_nobody(
     assert heard.wakes == [None, committed.id]
 
 
+async def cut_the_listening_connection(config: Config, bus: PostgresBus) -> None:
+    """End the bus's LISTEN connection from the database's side (pg_terminate_backend)."""
+    assert config.database_url is not None
+    async with pg_session(config.database_url) as execute:
+        await execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE application_name = '{bus.application_name}'"
+        )
+
+
 async def test_the_postgres_bus_listens_again_and_catches_up_after_its_connection_is_cut(
     nursery: trio.Nursery, store: PostgresStore, postgres_config: Config
 ) -> None:
     heard = Heard()
     bus = PostgresBus(store, "a")
     await nursery.start(bus.run, heard.wake)
-    assert postgres_config.database_url is not None
-    async with pg_session(postgres_config.database_url) as execute:
-        await execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE application_name = '{bus.application_name}'"
-        )
+    await cut_the_listening_connection(postgres_config, bus)
     # Listening again, it asks for a catch-up (whatever committed meanwhile is in the table).
     await heard.until(lambda: heard.wakes == [None, None], "a second catch-up")
     alice = await store.create_user("alice", "hash")
     message = await add_message(store, store.lobby_id, alice.id, "after")
     await heard.until(lambda: message.id in heard.wakes, "a wake-up on the new connection")
+
+
+async def until_state(condition: Callable[[], bool], what: str) -> None:
+    """Poll a bus's state (`BusState`: plain fields, nothing to wait on)."""
+    with trio.move_on_after(RECONNECT_MAX_S + SILENCE_S + STEP):
+        while not condition():  # noqa: ASYNC110
+            await trio.sleep(0.02)
+        return
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def test_the_postgres_bus_state_counts_a_lost_connection_and_shows_the_new_one(
+    nursery: trio.Nursery, store: PostgresStore, postgres_config: Config
+) -> None:
+    heard = Heard()
+    bus = PostgresBus(store, "a")
+    await nursery.start(bus.run, heard.wake)
+    assert (bus.state.kind, bus.state.connected, bus.state.losses) == ("postgres", True, 0)
+    await cut_the_listening_connection(postgres_config, bus)
+    await until_state(lambda: bus.state.losses == 1, "the loss counted")
+    await heard.until(lambda: heard.wakes == [None, None], "listening again")
+    assert bus.state.connected
 
 
 async def test_a_postgres_bus_connection_that_falls_silent_is_made_again(
@@ -267,6 +294,25 @@ async def test_the_redis_bus_resubscribes_and_catches_up_after_redis_restarts(
         await heard_by_a.until(lambda: subscribed_again(heard_by_a), "a's catch-up")
         a.announce(8)
         await heard_by_b.until(lambda: 8 in heard_by_b.wakes, "the next announcement")
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()
+
+
+async def test_the_redis_bus_state_shows_it_disconnected_while_redis_is_down(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await start_redis(tmp_path)
+    try:
+        bus = RedisBus(server.url, "cluster", "a")
+        await nursery.start(bus.run, Heard().wake)
+        assert (bus.state.kind, bus.state.connected) == ("redis", True)
+        await server.stop()
+        await until_state(lambda: not bus.state.connected, "disconnected")
+        assert bus.state.losses == 1
+        server = await start_redis(tmp_path, server.port)
+        await until_state(lambda: bus.state.connected, "connected again")
+        assert bus.state.losses == 1
     finally:
         with trio.CancelScope(shield=True):
             await server.stop()

@@ -85,7 +85,13 @@ async def test_carried_messages_changes_and_departures_equal_what_the_table_give
                 NewMessage(
                     group.id,
                     bob.id,
-                    OutgoingMessage("answer", reply_to=first.message.id, mentions_room=True),
+                    OutgoingMessage(
+                        "answer",
+                        reply_to=first.message.id,
+                        mentions_room=True,
+                        thread_id=first.message.id,
+                        also_to_room=True,
+                    ),
                 ),
                 NewMessage(direct.id, alice.id, OutgoingMessage("a file", files=("file-1",))),
                 NewMessage(store.lobby_id, bob.id, OutgoingMessage("lobby")),
@@ -233,9 +239,22 @@ def test_fields_a_newer_instance_carries_that_this_one_does_not_know_are_ignored
 def test_a_field_an_older_instance_does_not_carry_takes_its_default() -> None:
     at = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
     room = Room(3, None, "direct", True, None, at, pair=(7, 9))
-    message = Message(1, 3, 7, "alice", "hi", at, "c-1", reply_to=41, mentions=(9,))
+    message = Message(
+        1,
+        3,
+        7,
+        "alice",
+        "hi",
+        at,
+        "c-1",
+        reply_to=41,
+        mentions=(9,),
+        thread_id=40,
+        also_to_room=True,
+    )
     older = encode(message, room)
-    for key in ("k", "p", "m"):  # as if this version had no ClientMsgID, replies, mentions
+    # As if this version had no ClientMsgID, replies, mentions, threads.
+    for key in ("k", "p", "m", "h", "o"):
         del older["m"][key]
     del older["r"]["u"]  # nor the pair of a direct room
     carried = decode(_carried(older))

@@ -6,7 +6,12 @@ edited, reacted to and deleted, and positions go on after the newest message."""
 from __future__ import annotations
 
 import pytest
-from support import execute_sql, select_rows, store_of_the_release_before
+from support import (
+    execute_sql,
+    select_rows,
+    store_of_the_release_before,
+    user_of_the_release_before,
+)
 
 from chat.core.config import Config
 from chat.core.records import Message
@@ -27,20 +32,20 @@ async def _previous_release(config: Config, monkeypatch: pytest.MonkeyPatch) -> 
     """A database as the release before changeable messages left it: a user, and two
     messages of the lobby, the second a reply to the first. Their ids."""
     async with store_of_the_release_before(config, monkeypatch, _CHANGES) as store:
-        alice = await store.create_user("alice", "hash")
         lobby_id = store.lobby_id
+    alice_id = await user_of_the_release_before(config, "alice")
     created = "" if config.is_postgres else ", created_at"
     now = "" if config.is_postgres else ", 1700000000000"
     await execute_sql(
         config,
         f"INSERT INTO messages (room_id, sender_id, body{created}) VALUES"
-        f" ({lobby_id}, {alice.id}, 'from before'{now})",
+        f" ({lobby_id}, {alice_id}, 'from before'{now})",
     )
     ((first,),) = await select_rows(config, "SELECT max(id) FROM messages")
     await execute_sql(
         config,
         f"INSERT INTO messages (room_id, sender_id, body, reply_to{created}) VALUES"
-        f" ({lobby_id}, {alice.id}, 'a reply from before', {first}{now})",
+        f" ({lobby_id}, {alice_id}, 'a reply from before', {first}{now})",
     )
     return first, first + 1
 

@@ -34,6 +34,7 @@ import chat
 from chat.app.accounts.auth import Passwords
 from chat.core.config import SETTINGS, Config
 from chat.core.records import Room, User
+from chat.server.version import build_info
 from chat.store import open_store
 
 
@@ -174,8 +175,9 @@ async def test_version_prints_the_package_version_through_the_installed_command(
         [str(installed), flag], capture_stdout=True, capture_stderr=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.decode() == f"chat {chat.__version__}\n"
-    assert chat.__version__ == "0.2.0"
+    build = await trio.to_thread.run_sync(build_info)
+    assert result.stdout.decode() == f"chat {build.version}\n"
+    assert build.release == chat.__version__ == "0.3.0"
 
 
 # --- chat user list, passwd, delete, promote, demote ---
@@ -381,7 +383,10 @@ async def test_after_delete_the_other_side_of_a_direct_conversation_gets_a_clear
         assert (await chat_user(config, "delete", "alice", "--yes")).returncode == 0
         caplog.set_level(logging.WARNING)
         answer = await ws.request({**hello, "content": "still there?"})
-        assert answer == {"error": f"unknown recipient {alice.uid}"}
+        assert answer == {
+            "error": f"UID {alice.uid}'s account was deleted: the conversation is closed,"
+            " nobody can write to them any more"
+        }
         await ws.send("ping")
         assert await ws.ws.get_message() == "pong"  # still connected
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -123,3 +123,43 @@ async def test_the_style_sheet_defines_each_page_wide_custom_property_once(
     assert names and len(names) == len(set(names)), sorted(
         name for name in set(names) if names.count(name) > 1
     )
+
+
+async def test_the_web_app_manifest_icons_and_service_worker_are_served(server: Server) -> None:
+    async with http_client(server) as client:
+        page = await client.get("/")
+        manifest = await client.get("/static/manifest.webmanifest")
+        icon = await client.get("/static/icons/icon-192.png")
+        worker = await client.get("/static/sw.js")
+        other = await client.get("/static/app.js")
+    assert '<link rel="manifest" href="/static/manifest.webmanifest">' in page.text
+    assert manifest.status_code == 200
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    assert manifest.json()["display"] == "standalone"
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    # The worker may control the whole origin (the page at / included); nothing else says so.
+    assert worker.headers["service-worker-allowed"] == "/"
+    assert "service-worker-allowed" not in other.headers
+
+
+async def test_a_client_file_the_browser_already_has_is_not_sent_again(
+    server: Server,
+) -> None:
+    async with http_client(server) as client:
+        first = await client.get("/static/app.js")
+        again = await client.get("/static/app.js", headers={"If-None-Match": first.headers["etag"]})
+    assert first.status_code == 200 and first.headers["etag"]
+    assert again.status_code == 304 and again.content == b""
+
+
+async def test_a_client_files_etag_is_its_content_so_every_instance_agrees(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    # Behind a load balancer the browser's next request may reach another instance: the
+    # tag it kept must still match there.
+    import hashlib
+
+    other = await start_server(nursery, config)
+    async with http_client(other) as client:
+        script = await client.get("/static/app.js")
+    assert script.headers["etag"].strip('"') == hashlib.sha256(script.content).hexdigest()[:32]

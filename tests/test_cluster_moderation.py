@@ -12,7 +12,7 @@ import trio
 from cluster import Instance
 from support import Account, account, create_room, http_client, open_clients
 from test_cluster import _enter, database_url, pair, redis
-from test_room_moderation import ok, receive_type
+from test_room_moderation import ok, ready, receive_type
 
 __all__ = ["database_url", "pair", "redis"]  # the fixtures, shared with test_cluster.py
 
@@ -166,3 +166,39 @@ async def test_a_ban_racing_joins_through_another_instance_leaves_no_member(
             if not await _ban_racing_joins(on_a, on_b, owner, target, room_id):
                 caught.append(round_number)
     assert caught == [], f"banned and still a member in rounds {caught}"
+
+
+async def test_a_ban_through_one_instance_tells_the_member_on_the_other_it_is_a_ban(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+    owner, member, room_id = await ops_room(a)
+    async with open_clients(b.server) as on_b:
+        ws = await on_b.json("/ws", token=member.token)
+        await _enter(ws, room_id)
+        ban = await ok(
+            a.server, owner, "PUT", f"/room/{room_id}/bans/{member.uid}", {"Seconds": 600}
+        )
+        with trio.fail_after(2):
+            removed = await receive_type(ws, "removed")
+        assert removed["Banned"] is True and removed["Until"] == ban["Until"]
+
+
+async def test_a_report_filed_through_one_instance_updates_the_count_on_the_other(
+    pair: list[Instance],
+) -> None:
+    a, b = pair
+    owner, member, room_id = await ops_room(a)
+    posted = await ok(a.server, owner, "POST", f"/messages/{room_id}", {"Text": "rude"})
+    async with open_clients(b.server) as on_b:
+        ws = await ready(await on_b.json("/ws", token=owner.token))
+        report = await ok(a.server, member, "POST", "/reports", {"MessageID": posted["MessageID"]})
+        with trio.fail_after(2):
+            assert await receive_type(ws, "reports") == {
+                "Type": "reports",
+                "RoomID": room_id,
+                "Open": 1,
+            }
+        await ok(a.server, owner, "PUT", f"/reports/{report['ReportID']}", {"Status": "resolved"})
+        with trio.fail_after(2):
+            assert (await receive_type(ws, "reports"))["Open"] == 0

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cluster import NGINX_SITE, ROOT, nginx_main, require_program, upstream_keepalive_s
 
 from chat.core.config import Config
@@ -116,3 +117,87 @@ def test_each_unit_gives_the_drain_and_the_shutdown_time_to_finish(unit: str) ->
     servers = re.findall(r"^    server \S+ (.*);$", NGINX_SITE.read_text(), flags=re.M)
     assert servers and all(options == "max_fails=0" for options in servers)
     assert "proxy_next_upstream error timeout http_503;" in NGINX_SITE.read_text()
+
+
+# -- files: every shipped deployment keeps them ------------------------------------------
+
+#: The shared files directory docs/DEPLOYMENT.md recommends for several instances.
+RECOMMENDED_FILES_DIR = "/srv/chat-files"
+
+
+def test_the_docs_files_directories_are_ones_the_units_may_write() -> None:
+    """ProtectSystem=strict makes everything read-only but the state directory and what
+    ReadWritePaths= lists: every CHAT_FILES_URL directory the docs name for a machine must
+    be in one of them, in both units (the shared one the docs recommend in
+    ReadWritePaths=)."""
+    docs = (ROOT / "docs" / "DEPLOYMENT.md").read_text()
+    # But the container's sections: their paths are inside the image.
+    sections = re.split(r"^## ", docs, flags=re.M)
+    outside = "".join(part for part in sections if not part.startswith(("Container", "Compose")))
+    named = set(re.findall(r"CHAT_FILES_URL=(/[\w/.-]*\w)", outside))
+    assert RECOMMENDED_FILES_DIR in named
+    for unit in UNITS:
+        settings = _unit_settings(unit)
+        assert settings["ProtectSystem"] == "strict"
+        writable = [Path("/var/lib") / settings["StateDirectory"]] + [
+            Path(path.removeprefix("-")) for path in settings["ReadWritePaths"].split()
+        ]
+        for directory in named:
+            assert any(Path(directory).is_relative_to(place) for place in writable), (
+                f"{unit} may not write {directory}: ReadWritePaths={settings['ReadWritePaths']}"
+            )
+
+
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+INSTANCES = ("chat1", "chat2", "chat3")
+
+
+def _compose() -> dict:
+    loaded: dict = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def test_the_compose_instances_keep_files_in_one_named_volume() -> None:
+    """Each instance mounts the same named volume (it survives `down`) where its
+    CHAT_FILES_URL points; the image makes that directory chat's."""
+    compose = _compose()
+    places = set()
+    for name in INSTANCES:
+        service = compose["services"][name]
+        url = service["environment"]["CHAT_FILES_URL"]
+        mounts = dict(volume.split(":", 1) for volume in service["volumes"])
+        assert list(mounts.values()) == [url], f"{name} mounts {mounts}, files at {url}"
+        places.add((next(iter(mounts)), url))
+    assert len(places) == 1, places
+    [(volume, url)] = places
+    assert volume in compose["volumes"] and not volume.startswith(("/", "."))
+    containerfile = (ROOT / "Containerfile").read_text()
+    assert re.search(rf"install -d -m 0700 -o chat -g chat [^\n]*{re.escape(url)}", containerfile)
+
+
+def test_the_compose_instances_drain_within_their_grace_period() -> None:
+    compose = _compose()
+    defaults = Config()
+    for name in INSTANCES:
+        service = compose["services"][name]
+        drain_setting = str(service["environment"]["CHAT_DRAIN_SECONDS"])
+        found = re.fullmatch(r"\$\{CHAT_DRAIN_SECONDS:-(\d+)\}", drain_setting)
+        drain = float(found.group(1) if found else drain_setting)
+        assert drain > upstream_keepalive_s()
+        needed = drain + LAST_REQUESTS_S + defaults.shutdown_timeout + defaults.close_timeout
+        grace = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
+        assert grace is not None and float(grace.group(1)) > needed
+        assert service["stop_signal"] == "SIGTERM"
+
+
+def test_the_image_installs_the_redis_and_s3_extras() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    installed = re.findall(
+        r'pip install [^\n]*"\.\[([\w,]+)\]"', (ROOT / "Containerfile").read_text()
+    )
+    assert len(installed) == 1
+    assert set(installed[0].split(",")) == {"redis", "s3"} and {"redis", "s3"} <= set(extras)

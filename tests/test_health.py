@@ -28,10 +28,13 @@ from support import (
     server_config,
     start_server,
 )
+from test_metrics import scrape, value
 
+import chat
 from chat.app.database_probe import HEALTH_TIMEOUT_S
 from chat.core.config import Config
 from chat.http.health import SHUTTING_DOWN
+from chat.server.version import build_info
 
 DATABASE_AWAY = {"status": "unavailable", "error": "database unavailable"}
 
@@ -51,10 +54,12 @@ def assert_unavailable(response: httpx.Response, body: dict[str, str]) -> None:
 # --- on both backends ---
 
 
-async def test_livez_answers_ok(server: Server) -> None:
+async def test_livez_answers_ok_with_the_version_of_the_code(server: Server) -> None:
     response = await get(server, "/livez")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    build = await trio.to_thread.run_sync(build_info)
+    assert response.json() == {"status": "ok", "version": build.version}
+    assert build.version.startswith(chat.__version__)
 
 
 async def test_readyz_answers_ok_when_the_database_answers(server: Server) -> None:
@@ -195,7 +200,7 @@ async def test_livez_answers_ok_while_the_database_is_stopped(
     await pg.stop()
     response = await get(own_server, "/livez")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
 
 
 async def test_readyz_is_503_with_retry_after_while_the_database_is_stopped(
@@ -225,3 +230,14 @@ async def test_readyz_answers_ok_again_once_the_database_is_back(
     response = await get(own_server, "/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_the_metrics_show_the_database_down_while_it_is_stopped_and_up_again(
+    own_server: Server, pg: OwnPostgres
+) -> None:
+    await pg.stop()
+    with trio.fail_after(STEP):
+        samples = await scrape(own_server)  # within the probe's bound, not the store's
+    assert value(samples, "chat_database_up") == 0
+    await pg.start()
+    assert value(await scrape(own_server), "chat_database_up") == 1

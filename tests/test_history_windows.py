@@ -8,6 +8,7 @@ comes with the wiring (issue 27, item 2)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -296,3 +297,13 @@ def test_random_streams_leave_the_window_as_the_table_reads(seed: int) -> None:
     assert window.bytes == sum(map(cost, held)) + sum(map(cost, kept))
     if table:
         assert window.latest(1, skip_deleted=False) == [table[max(table)]]
+
+
+def test_thread_replies_never_push_room_messages_out_of_a_window() -> None:
+    window = RoomWindow(1, [message(1), message(2)], through=2, per_room=3)
+    for reply_id in range(3, 10):
+        window.apply(replace(message(reply_id), thread_id=1))
+    window.apply(replace(message(10), thread_id=1, also_to_room=True))
+    assert window.floor == 0 and window.through == 10
+    assert [m.id for m in window.latest(5, skip_deleted=False) or []] == [1, 2, 10]
+    assert [m.id for m in window.messages_between(0, 10) or []] == [1, 2, 10]

@@ -107,7 +107,7 @@ async def test_a_shortcode_reaction_works_in_the_path(server: Server) -> None:
             f"/messages/{room_id}/{sent['MessageID']}/reactions/:+1:", headers=alice.auth
         )
     assert response.status_code == 200, response.text
-    assert response.json()["Reactions"][0]["Emoji"] == ":+1:"
+    assert response.json()["Reactions"][0]["Emoji"] == "👍"
 
 
 async def test_editing_someone_elses_message_is_403(server: Server) -> None:

@@ -305,13 +305,35 @@ async def test_room_members_are_told_to_members_only(server: Server) -> None:
     assert anonymous.status_code == 401
 
 
-async def test_room_members_of_the_lobby_is_a_400_that_says_why(server: Server) -> None:
+async def test_room_members_of_the_lobby_are_every_user_a_page_at_a_time(
+    server: Server,
+) -> None:
+    users = [await account(server, name) for name in ("ann", "ben", "cat")]
+    async with http_client(server) as client:
+        lobby = (await client.get("/rooms", headers=users[0].auth)).json()[0]
+        first = await client.get(f"/room/{lobby}/members?limit=2", headers=users[0].auth)
+        last_uid = first.json()[-1]["UID"]
+        rest = await client.get(
+            f"/room/{lobby}/members?limit=2&after={last_uid}", headers=users[0].auth
+        )
+    assert first.status_code == 200 and rest.status_code == 200, (first.text, rest.text)
+    listed = first.json() + rest.json()
+    assert [(m["UID"], m["Username"], m["Role"]) for m in listed] == [
+        (user.uid, user.name, "member") for user in users
+    ]
+    assert len(first.json()) == 2 and len(rest.json()) == 1
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=101", "?limit=x"])
+async def test_room_members_refuse_a_limit_out_of_bounds_with_400(
+    server: Server, query: str
+) -> None:
     user = await account(server, "user")
     async with http_client(server) as client:
         lobby = (await client.get("/rooms", headers=user.auth)).json()[0]
-        response = await client.get(f"/room/{lobby}/members", headers=user.auth)
+        response = await client.get(f"/room/{lobby}/members{query}", headers=user.auth)
     assert response.status_code == 400
-    assert "is the lobby: every user is a member" in response.json()["error"]
+    assert "limit must be" in response.json()["error"]
 
 
 @pytest.mark.parametrize("query", ["?after=x", "?after=-1", "?after=99999999999999999999999"])

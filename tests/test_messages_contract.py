@@ -103,6 +103,20 @@ async def test_a_reply_carries_the_id_it_answers_and_reads_back_with_it(world: W
     assert [message.reply_to for message, _ in read] == [None, original.message.id]
 
 
+async def test_a_thread_reply_carries_its_root_and_reads_back_with_it(world: World) -> None:
+    (root,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
+    )
+    sent = OutgoingMessage("a", thread_id=root.message.id, also_to_room=True)
+    (reply,) = await world.messages.add_messages([NewMessage(world.other.id, world.alice, sent)])
+    assert (reply.message.thread_id, reply.message.also_to_room) == (root.message.id, True)
+    read = await world.messages.committed_after(0, limit=10)
+    assert [(m.thread_id, m.also_to_room) for m, _ in read] == [
+        (None, False),
+        (root.message.id, True),
+    ]
+
+
 async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(
     world: World,
 ) -> None:

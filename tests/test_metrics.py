@@ -3,6 +3,9 @@ on both backends; the token that guards it; the bus lag between two instances.""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,12 +21,14 @@ from support import (
     pg_query,
     pg_session,
     register,
+    server_config,
     start_server,
     wait_for_a_waiter_on_the_id_lock,
 )
 from test_workers import Workers, workers  # noqa: F401 (a fixture)
 
 from chat.core.config import Config, ConfigError, load
+from chat.server.version import build_info
 
 TOKEN = "scrape-" + "t" * 30
 
@@ -216,6 +221,63 @@ async def test_http_requests_are_counted_by_route_template_and_status(
     assert not {r for r in routes if r and ("999999" in r or "such" in r)}
 
 
+async def test_http_request_latency_is_observed_by_route_template_and_method(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config)
+    alice = await account(server, "alice")
+    async with http_client(server) as client:
+        for _ in range(2):
+            assert (await client.get(f"/profile/{alice.uid}")).status_code == 200
+        assert (await client.head("/livez")).status_code == 200
+        assert (await client.get("/no/such/thing")).status_code == 404
+    samples = await scrape(server)
+    latency = "chat_http_request_duration_seconds"
+    assert value(samples, f"{latency}_count", route="/profile/<uid>", method="GET") == 2
+    assert 0 < value(samples, f"{latency}_sum", route="/profile/<uid>", method="GET") < STEP
+    assert value(samples, f"{latency}_count", route="/livez", method="HEAD") == 1
+    assert value(samples, f"{latency}_count", route="unmatched", method="GET") == 1
+    routes = {dict(labels).get("route") for name, labels in samples if name.startswith(latency)}
+    assert not {r for r in routes if r and (str(alice.uid) in r or "such" in r)}
+
+
+async def test_a_method_of_a_clients_own_is_labelled_other(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config)
+    async with http_client(server) as client:
+        for method in ("BREW", "X-" + "A" * 40):
+            assert (await client.request(method, "/livez")).status_code == 405
+    samples = await scrape(server)
+    latency = "chat_http_request_duration_seconds_count"
+    methods = {dict(labels)["method"] for name, labels in samples if name == latency}
+    assert methods == {"other"}
+
+
+async def test_the_local_bus_is_shown_connected(nursery: trio.Nursery, tmp_path: Path) -> None:
+    samples = await scrape(await start_server(nursery, server_config(tmp_path, None)))
+    assert value(samples, "chat_bus_connected", bus="local") == 1
+    assert value(samples, "chat_bus_connections_lost_total", bus="local") == 0
+
+
+async def test_the_database_is_shown_up_while_it_answers(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    samples = await scrape(await start_server(nursery, config))
+    assert value(samples, "chat_database_up") == 1
+
+
+async def test_the_files_directorys_free_space_and_size_are_shown(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config)
+    samples = await scrape(server)
+    usage = shutil.disk_usage(config.data_dir / "files")
+    assert value(samples, "chat_files_storage_size_bytes") == usage.total
+    # Others write to the same disk meanwhile: the same figure, within a hundredth.
+    assert abs(value(samples, "chat_files_storage_free_bytes") - usage.free) < usage.total / 100
+
+
 async def test_rate_limit_refusals_are_counted_by_limit(
     nursery: trio.Nursery, config: Config
 ) -> None:
@@ -261,6 +323,16 @@ async def test_the_instance_answering_a_scrape_is_named(
     assert len(instances) == 2  # each server has a registry of its own
 
 
+async def test_the_code_an_instance_runs_is_shown_as_chat_build_info(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, config)
+    build = await trio.to_thread.run_sync(build_info)
+    samples = await scrape(server)
+    shown = {labels: v for (name, labels), v in samples.items() if name == "chat_build_info"}
+    assert shown == {(("revision", build.revision), ("version", build.version)): 1.0}
+
+
 # --- PostgreSQL: the pool, and a cluster's bus ---
 
 
@@ -288,6 +360,13 @@ async def test_database_connections_in_use_counts_a_commit_waiting_on_a_lock(
             await execute("ROLLBACK")
         await sender.stored()
     await until(server, "chat_database_connections_in_use", 0)
+
+
+async def test_the_postgres_bus_is_shown_connected(
+    nursery: trio.Nursery, postgres_config: Config
+) -> None:
+    samples = await scrape(await start_server(nursery, postgres_config))
+    assert value(samples, "chat_bus_connected", bus="postgres") == 1
 
 
 async def test_bus_lag_is_observed_for_each_message_another_instance_stored(

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import pytest
 import trio
-from cluster import Instance, Nginx, open_cluster, start_nginx
+from cluster import Instance, Nginx, free_port, open_cluster, start_nginx
 from support import (
     STEP,
     Account,
@@ -203,6 +203,39 @@ async def test_tokens_in_websocket_urls_stay_out_of_nginxs_access_log(
     assert '"GET /ws HTTP/1.1" 101' in text
     assert '"GET /users HTTP/1.1" 200' in text  # no query string is logged
     assert "prefix=us" not in text
+
+
+async def test_a_failed_websocket_with_a_token_in_its_url_leaves_it_in_no_nginx_log(
+    tmp_path: Path,
+) -> None:
+    """Every instance down: nginx answers 502, and its error log says why with the request
+    line as the client sent it, which for ?token= would hold the token. The shipped site
+    writes no error log for those; a request without a token still gets its line."""
+    # Three ports nobody listens on: each connection is refused.
+    nginx = await start_nginx(tmp_path, [("127.0.0.1", free_port()) for _ in range(3)])
+    secret = "SECRET" + "x" * 40
+    try:
+        own_origin = f"Origin: http://127.0.0.1:{nginx.port}\r\n"
+        for target in (f"/ws?token={secret}", f"/v1/ws?a=1&token={secret}", f"/?token={secret}"):
+            refused = await raw_upgrade(nginx.server, target, own_origin)
+            assert status_of(refused) == b"502", refused
+        async with http_client(nginx.server) as client:
+            assert (await client.get("/livez?probe=1")).status_code == 502
+        home = tmp_path / "nginx"
+        with trio.fail_after(STEP):  # each line is written once its answer is sent
+            while (home / "access.log").read_text().count(" 502 ") < 4:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+    finally:
+        with trio.CancelScope(shield=True):
+            await nginx.stop()
+    logs = {path.name: path.read_text() for path in home.glob("*.log")}
+    logs["nginx.log"] = nginx.log
+    assert {"access.log", "error.log"} <= set(logs)
+    assert [name for name, text in logs.items() if secret in text] == []
+    # The error log works, and names the request without a token.
+    assert 'request: "GET /livez?probe=1 HTTP/1.1"' in logs["error.log"]
+    assert "connect() failed" in logs["error.log"]
+    assert '"GET /ws HTTP/1.1" 502' in logs["access.log"]
 
 
 async def test_the_browsers_session_stays_out_of_nginxs_access_log(

@@ -35,6 +35,8 @@ from chat.app.database_probe import DatabaseProbe
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.files import FileLibrary
 from chat.app.metrics import Metrics
+from chat.app.people.avatars import Avatars
+from chat.app.people.statuses import Statuses
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
 from chat.core.host_names import HostPolicy
@@ -86,6 +88,8 @@ def _app(tmp_path: Path) -> QuartTrio:
             user_quota_bytes=config.user_quota_bytes,
             rate_limits=RateLimits(config),
         ),
+        avatars=cast(Avatars, None),
+        statuses=cast(Statuses, None),
         account_data=AccountData(
             cast(DataStore, None), DirectoryStorage(tmp_path / "files"), Passwords(4)
         ),
@@ -160,6 +164,27 @@ def test_request_bodies_list_their_required_fields(tmp_path: Path) -> None:
     assert schema["required"] == ["Username", "Email", "Password"]
     optional = paths["/messages/{room_id}"]["get"]["requestBody"]
     assert optional["required"] is False
+
+
+def test_writing_to_an_erased_account_is_described_as_410(tmp_path: Path) -> None:
+    paths = openapi_document(_app(tmp_path))["paths"]
+    assert "410" in paths["/messages/{room_id}"]["post"]["responses"]
+    assert "410" in paths["/dm/{uid}"]["get"]["responses"]
+    details = paths["/rooms/details"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "Closed" in details["schema"]["items"]["properties"]
+
+
+def test_a_page_of_members_takes_a_bounded_limit(tmp_path: Path) -> None:
+    members = openapi_document(_app(tmp_path))["paths"]["/room/{room_id}/members"]["get"]
+    (limit,) = [p for p in members["parameters"] if p["name"] == "limit"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
+
+
+def test_the_clients_json_files_are_described_as_json_not_as_strings(tmp_path: Path) -> None:
+    static = openapi_document(_app(tmp_path))["paths"]["/static/{name}"]["get"]
+    content = static["responses"]["200"]["content"]
+    assert content["application/manifest+json"]["schema"] == {}
+    assert content["text/javascript"]["schema"] == {"type": "string"}
 
 
 def test_answers_that_ask_to_wait_promise_retry_after(tmp_path: Path) -> None:

@@ -279,6 +279,38 @@ async def test_group_rooms_push_by_level_all_and_none_and_by_default_only_mentio
     assert pushed.headers["urgency"] == "normal"
 
 
+async def test_a_thread_reply_is_pushed_at_level_all_to_its_threads_followers_only(
+    server: Server, push: PushService
+) -> None:
+    alice, bob, alices = await _alice_subscribed(server, push)
+    carol, carols = await account(server, "carol"), push.browser()
+    await _subscribed(server, carol, carols)
+    room_id = await create_room(server, bob, "team", alice, carol)
+    async with http_client(server) as client:
+        for who in (alice, carol):
+            answer = await client.put(
+                f"/room/{room_id}/notifications", headers=who.auth, json={"Level": "all"}
+            )
+            assert answer.status_code == 200, answer.text
+
+        async def post(who: Account, text: str, **fields: Any) -> int:
+            answer = await client.post(
+                f"/messages/{room_id}", headers=who.auth, json={"Text": text, **fields}
+            )
+            assert answer.status_code == 201, answer.text
+            return int(answer.json()["MessageID"])
+
+        root = await post(alice, "root")  # Carol's, at "all"
+        await post(bob, "first reply", ThreadID=root)  # Alice's: she started the thread
+        await _settled(push, pushes=2)
+        followed = await client.put(f"/threads/{root}/follow", headers=carol.auth)
+        assert followed.status_code == 200, followed.text
+        await post(bob, "second reply", ThreadID=root)  # both follow it now
+    await _settled(push, pushes=4)
+    assert [p["Text"] for p in push.to(alices)] == ["first reply", "second reply"]
+    assert [p["Text"] for p in push.to(carols)] == ["root", "second reply"]
+
+
 async def test_nobody_is_pushed_their_own_message(server: Server, push: PushService) -> None:
     alice, bob = await account(server, "alice"), await account(server, "bob")
     alices, bobs = push.browser(), push.browser()
@@ -339,6 +371,14 @@ def test_all_pushes_every_message_none_nothing_and_never_the_senders_or_a_delete
     assert not wants_push("all", _message(), 1)
     assert not wants_push("mentions", _message(mentions=(1,), mentions_room=True), 1)
     assert not wants_push("all", _message(deleted=True, body=""), 2)
+
+
+def test_a_thread_reply_not_sent_to_the_room_is_pushed_only_to_those_it_mentions() -> None:
+    reply = {"thread_id": 5}
+    assert not wants_push("all", _message(**reply), 2)
+    assert wants_push("all", _message(mentions=(2,), **reply), 2)
+    assert wants_push("mentions", _message(mentions_room=True, **reply), 2)
+    assert wants_push("all", _message(also_to_room=True, **reply), 2)
 
 
 # --- the store ---

@@ -193,6 +193,40 @@ async def test_files_of_expired_messages_are_removed_records_and_bytes(server: S
     assert response.status_code == 404
 
 
+async def test_retention_passes_and_the_messages_they_deleted_are_in_the_metrics(
+    server: Server,
+) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    old = [await post(server, alice, room_id, f"old {n}") for n in range(3)]
+    started = datetime.now(UTC).timestamp()
+    await age(server.config, old, days=31)
+    await until_gone(server.config, old)
+    samples = await scrape(server)
+    assert value(samples, "chat_retention_messages_deleted_total") == 3
+    assert value(samples, "chat_retention_runs_total") >= 1
+    assert value(samples, "chat_retention_last_run_timestamp_seconds") >= started
+
+
+async def test_the_files_collected_after_retention_are_in_the_metrics(server: Server) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    notes = b"old notes, eighteen"
+    file = await upload(server, alice, notes, "notes.txt")
+    sent = await post_files(server, alice, room_id, [file["FileID"]], "the notes")
+    assert sent.status_code == 201, sent.text
+    await age(server.config, [sent.json()["MessageID"]], days=31)
+    with trio.fail_after(10):
+        # Polls the server: the collector's sweep follows the pass that detached the file.
+        while value(await scrape(server), "chat_files_collector_removed_total") < 1:  # noqa: ASYNC110
+            await trio.sleep(PERIOD / 2)
+    samples = await scrape(server)
+    assert value(samples, "chat_files_collector_removed_total") == 1
+    assert value(samples, "chat_files_collector_removed_bytes_total") == len(notes)
+    assert value(samples, "chat_files_collector_runs_total") >= 1
+    assert value(samples, "chat_files_collector_last_run_timestamp_seconds") > 0
+
+
 async def test_search_no_longer_finds_expired_messages(server: Server) -> None:
     alice = await account(server, "alice")
     room_id = await create_room(server, alice, "room")

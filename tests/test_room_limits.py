@@ -206,3 +206,19 @@ async def test_a_first_direct_message_past_the_limit_gets_an_error_frame_and_is_
         }
     async with http_client(server) as client:
         assert len(await room_ids(client, carol)) == 1  # the lobby only
+
+
+async def test_a_new_group_conversation_past_the_limit_is_refused_and_not_made(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    server = await start_server(nursery, limited(config, rate_invites="1/hour"))
+    ann, bob, cat, dan = [await account(server, name) for name in ("ann", "bob", "cat", "dan")]
+    async with http_client(server) as client:
+        first = await client.post("/dm", headers=ann.auth, json={"UIDs": [bob.uid, cat.uid]})
+        assert first.status_code == 201, first.text
+        again = await client.post("/dm", headers=ann.auth, json={"UIDs": [cat.uid, bob.uid]})
+        assert again.json() == first.json()  # the one that exists: not counted again
+        refused = await client.post("/dm", headers=ann.auth, json={"UIDs": [bob.uid, dan.uid]})
+        assert_refused(refused, "invitations and new conversations")
+        rooms = (await client.get("/rooms/details", headers=dan.auth)).json()
+    assert [room for room in rooms if room.get("Members")] == []

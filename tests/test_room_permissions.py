@@ -27,6 +27,7 @@ ACTIONS = (
     "reports",
     "audit",
     "invite",
+    "pin",
 )
 #: The refusal's words for each action (chat.core.room_permissions.Action).
 WORDS = {
@@ -39,11 +40,12 @@ WORDS = {
     "name": "change its name and privacy",
     "reports": "see and decide its reports",
     "audit": "read its audit log",
+    "pin": "pin messages",
 }
 #: The lowest rank each action needs in a group room (member 1, moderator 2, owner 3).
 NEEDS = {action: 2 for action in ACTIONS} | {"set-role": 3, "name": 3}
 RANKS = {"stranger": 0, "member": 1, "moderator": 2, "owner": 3, "operator": 4}
-LOBBY_ACTIONS = {"mute", "list-bans", "topic", "delete-other", "reports", "audit"}
+LOBBY_ACTIONS = {"mute", "list-bans", "topic", "delete-other", "reports", "audit", "pin"}
 GROUP_KINDS = ("public", "private")
 KIND_WORDS = {"lobby": "the lobby", "direct": "a direct conversation"}
 
@@ -69,6 +71,8 @@ def expected(kind: str, role: str, action: str, room_id: int) -> tuple[int, str 
                 403,
                 "only the author of message {message} or a moderator of the room may delete it",
             )
+        if action == "pin" and rank == 0:
+            return 403, f"you are not a member of room {room_id}"  # pins are the members'
         if action == "invite":
             if rank >= 2:
                 return 200, None
@@ -121,6 +125,7 @@ def request_of(action: str, case: Case) -> tuple[str, str, Any]:
         "reports": ("GET", f"/room/{room}/reports", None),
         "audit": ("GET", f"/room/{room}/audit", None),
         "invite": ("PUT", "/invite", {"RoomID": room, "UID": case.newcomer.uid}),
+        "pin": ("PUT", f"/messages/{room}/{case.message_id}/pin", None),
     }[action]
 
 

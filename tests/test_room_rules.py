@@ -12,8 +12,9 @@ from support import select_rows
 
 from chat.core.config import Config
 from chat.core.errors import Forbidden, RateLimited
+from chat.core.moderation_records import AuditEntry
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import AuditEntry, NewMessage
+from chat.core.records import NewMessage
 from chat.store import Store, open_store
 from chat.store.room_rules import HELD_SQL, PairRules, refusal
 

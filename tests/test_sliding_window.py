@@ -174,7 +174,7 @@ def test_100000_distinct_failed_logins_give_their_memory_back_after_the_window()
         start = rss_mib()
         for n in range(100_000):
             address = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
-            limits.before_login(address)
+            limits.before_login(address, f"name:user-{n}")
             limits.reserve_failure(f"name:user-{n}", address)
             limits.login_failed(f"name:user-{n}", address)
         full = rss_mib()

@@ -11,7 +11,8 @@ import trio
 from support import STEP, add_message
 
 from chat.core.config import Config
-from chat.core.records import AuditEntry, Message, PoolUsage, Room, SearchFilter, User
+from chat.core.moderation_records import AuditEntry
+from chat.core.records import Message, PoolUsage, Room, SearchFilter, User
 from chat.store import Store, open_store
 
 

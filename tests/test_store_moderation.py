@@ -12,7 +12,8 @@ from support import add_message
 
 from chat.core.config import Config
 from chat.core.errors import Forbidden, LastOwner, RoomNameTaken
-from chat.core.records import AuditEntry, Room, User
+from chat.core.moderation_records import AuditEntry
+from chat.core.records import Room, User
 from chat.store import Store, open_store
 
 HOUR = timedelta(hours=1)

@@ -10,9 +10,10 @@ import trio
 from support import add_message
 
 from chat.core.config import Config
+from chat.core.moderation_records import AuditEntry
 from chat.core.names import name_key
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import AuditEntry, NewMessage, PublicRoom, RoomDetails
+from chat.core.records import NewMessage, PublicRoom, RoomDetails
 from chat.store import open_store
 
 

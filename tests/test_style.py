@@ -26,3 +26,26 @@ def test_mypy_strict_finds_nothing_in_chat() -> None:
     result = run_module("mypy", "--cache-dir", "/dev/null")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues found" in result.stdout
+
+
+def test_browser_tests_wait_on_functions_not_expressions() -> None:
+    # Playwright evaluates a plain expression given to wait_for_function anew on every
+    # poll with eval(), which the page's Content-Security-Policy forbids once polling
+    # leaves the first, DevTools-driven call: such a wait passes when the condition
+    # already holds and fails when it has to wait. A function is evaluated once.
+    import ast
+
+    expressions = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "wait_for_function"
+                and node.args
+            ):
+                first = node.args[0]
+                text = ast.unparse(first)
+                if isinstance(first, ast.Constant | ast.JoinedStr) and "=>" not in text:
+                    expressions.append(f"{path.name}:{node.lineno}: {text}")
+    assert expressions == []

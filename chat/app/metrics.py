@@ -7,7 +7,11 @@ the components' own fields (`BroadcastStats`, `MessageWriter.stored`,
 metric families only when ``GET /metrics`` is scraped. What is observed directly is
 observed far less often than a delivery: a commit latency per batch committed, a
 history latency per history query, a bus lag per message caught up from another
-instance, and a counter per HTTP request.
+instance, and a counter and a latency per HTTP request.
+
+A few figures cost a trip to measure (whether the database answers, the files
+directory's free space): `Metrics.refresh` measures them as a scrape begins, each within
+a bound, never from a collector (`collect` runs on the Trio thread and cannot wait).
 
 Each `serve` has a registry of its own, never prometheus-client's global one: a process
 may run several servers (the tests do), and each shows only its own figures. With
@@ -18,13 +22,14 @@ named by ``chat_instance_info{instance=...}`` (docs/DEPLOYMENT.md, "Metrics").
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     Info,
@@ -63,6 +68,10 @@ UNMATCHED_ROUTE = "unmatched"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 # Bus lag: a wake-up takes a millisecond or two; seconds mean the bus or the writer lags.
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# HTTP requests: a few ms for most routes; uploads, downloads and exports take seconds.
+_HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+#: The methods the HTTP latency is labelled with; any other a client sends is ``other``.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class FrameRefusals(Protocol):
@@ -81,6 +90,13 @@ class WebSocketCounts(Protocol):
     def handshakes(self) -> HandshakeGate: ...
     @property
     def frame_limits(self) -> FrameRefusals: ...
+
+
+class Measured(Collector, Protocol):
+    """A collector whose figures are measured as a scrape begins, within a bound of its
+    own (`chat.app.upkeep_metrics`)."""
+
+    async def measure(self) -> None: ...
 
 
 class Metrics:
@@ -116,6 +132,16 @@ class Metrics:
             ["route", "status"],
             registry=registry,
         )
+        self._http_seconds = Histogram(
+            "chat_http_request_duration_seconds",
+            "Seconds from an HTTP request's head to the last byte of its answer, by route"
+            " template and method.",
+            ["route", "method"],
+            buckets=_HTTP_BUCKETS,
+            registry=registry,
+        )
+        #: Measured as each scrape begins (`refresh`).
+        self._before_scrape: list[Callable[[], Awaitable[None]]] = []
         instance = Info(
             "chat_instance", "Which instance (worker) answered this scrape.", registry=registry
         )
@@ -131,6 +157,22 @@ class Metrics:
         matched."""
         self._http_requests.labels(route or UNMATCHED_ROUTE, str(status)).inc()
 
+    def observe_request(self, route: str | None, method: str, seconds: float) -> None:
+        """One HTTP request's time, head to last byte (`chat.http.access_log`); `route` as
+        in `count_request`. Labels stay bounded: a method of a client's own is ``other``."""
+        method = method if method in _METHODS else "other"
+        self._http_seconds.labels(route or UNMATCHED_ROUTE, method).observe(seconds)
+
+    def add_measured(self, collector: Measured) -> None:
+        """Show `collector`'s figures, measured as each scrape begins (`refresh`)."""
+        self.registry.register(collector)
+        self._before_scrape.append(collector.measure)
+
+    async def refresh(self) -> None:
+        """Measure what is measured at scrape time, one figure after the other."""
+        for measure in self._before_scrape:
+            await measure()
+
     def collect_from(self, components: ServerCollector) -> None:
         """Show what these components count, from now on; and have their store observe
         its history queries."""
@@ -140,6 +182,19 @@ class Metrics:
     def exposition(self) -> bytes:
         """Every metric, in Prometheus's text format."""
         return generate_latest(self.registry)
+
+    def show_build(self, version: str, revision: str) -> None:
+        """``chat_build_info{version, revision} 1``: which code this instance runs, so that
+        a dashboard shows which instances an upgrade has reached (`chat.server.version`;
+        `revision` is "" outside a git checkout)."""
+        build = Gauge(
+            "chat_build_info",
+            "Which code this instance runs: its version (as chat --version shows it) and"
+            " git commit; always 1.",
+            ["version", "revision"],
+            registry=self.registry,
+        )
+        build.labels(version, revision).set(1)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -185,7 +240,8 @@ class ServerCollector(Collector):
         )
         changes = CounterMetricFamily(
             "chat_message_changes",
-            "Changes to messages this instance committed, by kind (edited, deleted, reactions).",
+            "Changes to messages this instance committed, by kind (edited, deleted, reactions,"
+            " pins).",
             labels=["kind"],
         )
         for kind, count in self.changes.committed.items():
@@ -286,6 +342,21 @@ class ServerCollector(Collector):
         for reason, count in self.writer.table_reads.items():
             reads.add_metric([reason], count)
         yield reads
+        state = self.bus.state
+        connected = GaugeMetricFamily(
+            "chat_bus_connected",
+            "1 while the bus listens to the other instances (LISTEN, a subscription), else 0.",
+            labels=["bus"],
+        )
+        connected.add_metric([state.kind], int(state.connected))
+        yield connected
+        losses = CounterMetricFamily(
+            "chat_bus_connections_lost",
+            "Times the bus lost its connection (closed, or silent too long) and reconnected.",
+            labels=["bus"],
+        )
+        losses.add_metric([state.kind], state.losses)
+        yield losses
         yield GaugeMetricFamily(
             "chat_cluster_instances",
             "Instances of this chat that this one has heard from lately, itself included.",

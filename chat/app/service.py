@@ -26,35 +26,43 @@ from chat.app.messages import mentions
 from chat.app.messages.broadcaster import Broadcaster
 from chat.app.messages.changes import MessageChanges
 from chat.app.messages.pending import PendingMessage
+from chat.app.messages.pins import MessagePins
 from chat.app.messages.reports import MessageReports
+from chat.app.messages.saved import SavedMessages
 from chat.app.messages.search import MessageSearch
 from chat.app.messages.search_gate import SearchGate
+from chat.app.messages.threads import MessageThreads
 from chat.app.messages.writer import MessageWriter
 from chat.app.people.activity import Activity
 from chat.app.people.notification_levels import NotificationLevels
 from chat.app.reads.batched_point_reads import PointReads
 from chat.app.reads.single_flight import SingleFlight
+from chat.app.rooms.group_direct import GroupDirectOperations
 from chat.app.rooms.moderation import RoomModeration
 from chat.app.rooms.operations import RoomOperations
 from chat.app.rooms.support_desk import SupportDesk
 from chat.core import validation
-from chat.core.errors import InvalidInput, NotFound
+from chat.core.errors import AccountErased, InvalidInput
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Change, Identity, Message, Room
 from chat.store import (
     AccountData,
     Accounts,
     Changes,
+    DirectGroups,
     Files,
     History,
     Moderation,
+    Pins,
     Reports,
     Rooms,
+    Saved,
     Search,
     Support,
+    Threads,
 )
 from chat.store.files import not_attachable
-from chat.store.message_rows import not_a_message_of_room
+from chat.store.message_rows import not_a_message_of_room, not_a_thread_of_room
 
 if TYPE_CHECKING:
     from chat.app.people.push_subscriptions import PushSubscriptions
@@ -107,22 +115,27 @@ class ServiceStore(
     Accounts,
     AccountData,
     Rooms,
+    DirectGroups,
     Support,
     History,
     Changes,
+    Pins,
+    Threads,
     Files,
     Search,
     Moderation,
     Reports,
+    Saved,
     Protocol,
 ):
     """The roles of the store `ChatService` uses: all but the message stream (the
     writer's) and operations (the probe's and the metrics')."""
 
 
-class ChatService(RoomOperations, AccountOperations):
-    """The core: accounts (`AccountOperations`) and rooms and read markers
-    (`RoomOperations`) as parts of it; messages and resume here; support threads
+class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
+    """The core: accounts (`AccountOperations`), rooms and read markers
+    (`RoomOperations`) and group direct conversations (`GroupDirectOperations`) as parts
+    of it; messages and resume here; support threads
     (`support`), changes to messages (`changes`) and the rest in components of their
     own."""
 
@@ -199,6 +212,8 @@ class ChatService(RoomOperations, AccountOperations):
         broadcaster.on_departure(self.moderation.departed)
         #: Reports of messages to a room's moderators (`chat.app.messages.reports`).
         self.reports = MessageReports(self, rate_limits)
+        #: Each user's saved messages (`chat.app.messages.saved`).
+        self.saved = SavedMessages(store, notices)
         #: Edits, deletions and reactions (`chat.app.messages.changes`).
         self.changes = MessageChanges(
             store,
@@ -208,6 +223,10 @@ class ChatService(RoomOperations, AccountOperations):
             edit_window_s=edit_window_s,
             moderators=self.moderation,
         )
+        #: Threads' pages and a room's threads (`chat.app.messages.threads`).
+        self.threads = MessageThreads(self, store)
+        #: Pinned messages (`chat.app.messages.pins`).
+        self.pins = MessagePins(store, writer, rate_limits, self.moderation, self.changes.committed)
         # Notices to a room's members go to those connected here (`chat.app.people.activity`).
         notices.find_members_with(self.activity.members_here)
         #: One lock per user while a read marker of theirs is being moved (`mark_read`).
@@ -268,20 +287,22 @@ class ChatService(RoomOperations, AccountOperations):
         validation.message_text(outgoing.body, self.max_text_chars, files=len(outgoing.files))
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))
         await self._check_reply(room, outgoing.reply_to)
+        outgoing = await self._in_thread(room, outgoing)
         await self._check_files(identity, outgoing.files, outgoing.client_msg_id)
         mentioned = await mentions.resolve(self.store, room, identity.user_id, outgoing.body)
         return replace(outgoing, mentions=mentioned.uids, mentions_room=mentioned.room)
 
     async def _check_recipient(self, identity: Identity, room: Room) -> None:
         """A direct message needs someone to read it: to an erased account it is refused
-        (`NotFound`, as to an unknown user), whichever front door or dialect sends it;
-        the conversation stays, for its history."""
+        (`AccountErased`: HTTP 410, an error frame on /ws), whichever front door or
+        dialect sends it; the conversation stays, for its history. (A direct room's
+        users existed when it was made: one no longer found was erased.)"""
         if room.kind != "direct" or room.pair is None:
             return
         low, high = room.pair
         other = high if identity.user_id == low else low
         if await self.point_reads.users.get(other) is None:
-            raise NotFound(f"unknown recipient {other}")
+            raise AccountErased(other)
 
     async def _check_files(
         self, identity: Identity, files: tuple[str, ...], client_msg_id: str | None
@@ -303,11 +324,23 @@ class ChatService(RoomOperations, AccountOperations):
             # Unknown and in another room are one answer: nothing about other rooms leaks.
             raise not_a_message_of_room(reply_to, room.id)
 
+    async def _in_thread(self, room: Room, outgoing: OutgoingMessage) -> OutgoingMessage:
+        """A thread reply replies in the thread of a visible message of its own room; one
+        naming a reply joins that reply's thread (threads do not nest). Returns it with
+        the root's id."""
+        if outgoing.thread_id is None:
+            return outgoing
+        root = await self.store.thread_root(room.id, outgoing.thread_id)
+        if root is None:
+            # Unknown, deleted and in another room are one answer, as for replies.
+            raise not_a_thread_of_room(outgoing.thread_id, room.id)
+        return outgoing if root == outgoing.thread_id else replace(outgoing, thread_id=root)
+
     async def send_direct(
         self, identity: Identity, to_user_id: int, outgoing: OutgoingMessage
     ) -> Posted:
         """A direct message to another user, stored in the pair's direct room. Refused
-        (`NotFound`) to an erased account, whose conversation stays for its history
+        (`AccountErased`) to an erased account, whose conversation stays for its history
         (`_check_recipient`, which every message to a direct room passes)."""
         room = await self._direct_room(identity, to_user_id, f"unknown recipient {to_user_id}")
         return await self.post(identity, room, outgoing)

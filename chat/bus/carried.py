@@ -10,10 +10,11 @@ sent).
 
 A payload is one bus event, ``{"type": "carried", "items": [...], "read": N}``, at most
 the bus's payload size (`pack`). Each item holds exactly what a table read gives
-(`chat.store.Messages.committed_after`): the message (``"m"``), change (``"c"``) or
-departure (``"d"``, a member leaving a room), and its room's stream fields (``"r"``; a
-room read with the stream leaves topic, slow mode and retention at their defaults,
-`chat.store.Room`), so a carried item and a read one are equal.
+(`chat.store.Messages.committed_after`): the message (``"m"``), change (``"c"``),
+departure (``"d"``, a member leaving a room) or pin change (``"p"``), and its room's
+stream fields (``"r"``; a room read with the stream leaves topic, slow mode and
+retention at their defaults, `chat.store.Room`), so a carried item and a read one are
+equal.
 
 Every record travels as a JSON object of named fields, each under a short key (`_Field`),
 and a field at its default is left out. So instances one version apart understand each
@@ -36,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from chat.core.records import (
+    PINS,
     Change,
     Departure,
     EditedMentions,
@@ -185,6 +187,10 @@ _MESSAGE = _Codec(
         _Field("m", "mentions", list, _uids),
         _Field("a", "mentions_room", back=bool),
         _Field("f", "files", _FILE.encode_all, _FILE.decode_all),
+        _Field("v", "sender_display_name", back=_optional(str)),
+        _Field("g", "sender_avatar", back=_optional(str)),
+        _Field("h", "thread_id", back=_optional(int)),
+        _Field("o", "also_to_room", back=bool),
     ),
 )
 _CHANGE = _Codec(
@@ -202,6 +208,7 @@ _CHANGE = _Codec(
         _Field(
             "w", "newly", _optional(_EDITED_MENTIONS.encode), _optional(_EDITED_MENTIONS.decode)
         ),
+        _Field("p", "pinned", back=_optional(bool)),
     ),
 )
 _DEPARTURE = _Codec(
@@ -214,6 +221,8 @@ _DEPARTURE = _Codec(
         _Field("n", "by_name", back=str),
         _Field("b", "reason", back=str, default=""),
         _Field("t", "at", _time, _moment),
+        _Field("x", "banned", back=bool),
+        _Field("e", "until", _optional(_time), _optional(_moment)),
     ),
 )
 #: A room's stream fields: what a table read of the stream gives (`chat.store.Room`).
@@ -231,12 +240,25 @@ _ROOM = _Codec(
 )
 
 
+def _pin_change(change: Change) -> Change:
+    """A carried pin change, refused (`ValueError`: the payload is dropped) unless it is
+    one: a ``pins`` kind that says pinned or unpinned."""
+    if change.kind != PINS or change.pinned is None:
+        raise ValueError("a pin change that is not one")
+    return change
+
+
 def encode(item: StreamItem, room: Room) -> dict[str, Any]:
     """`item` and its room as a JSON-able object."""
     if isinstance(item, Message):
         return {"m": _MESSAGE.encode(item), "r": _ROOM.encode(room)}
     if isinstance(item, Departure):
         return {"d": _DEPARTURE.encode(item), "r": _ROOM.encode(room)}
+    if item.kind == PINS:
+        # A key of its own: a release that knows no pins drops the payload (below) and
+        # reads the table, where it never looks for them, rather than meet a change of
+        # a kind it does not know.
+        return {"p": _CHANGE.encode(item), "r": _ROOM.encode(room)}
     return {"c": _CHANGE.encode(item), "r": _ROOM.encode(room)}
 
 
@@ -258,7 +280,9 @@ def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
         return _MESSAGE.decode(obj["m"]), room
     if "d" in obj:
         return _DEPARTURE.decode(obj["d"]), room
-    # None of the three: a kind this version does not know (KeyError).
+    if "p" in obj:
+        return _pin_change(_CHANGE.decode(obj["p"])), room
+    # None of the four: a kind this version does not know (KeyError).
     return _CHANGE.decode(obj["c"]), room
 
 

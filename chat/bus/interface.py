@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -91,6 +92,8 @@ class Bus(Protocol):
     #: Whether a committed batch's payloads go with the commit itself (`notification`,
     #: sent by the store in the same trip: PostgreSQL) rather than through `send_carried`.
     carries_with_commit: bool
+    #: Whether it listens now, and how often it lost its connection (`chat.app.metrics`).
+    state: BusState
 
     def announce(self, position: int) -> None:
         """This instance has committed (and delivered) messages up to `position`: tell the
@@ -125,6 +128,27 @@ class Bus(Protocol):
         listening (reconnecting as needed, catching up after each reconnection). Raises
         `chat.core.errors.Unavailable` if it cannot connect at all at start. Runs until
         cancelled."""
+
+
+@dataclass(slots=True)
+class BusState:
+    """Whether a bus listens to the other instances now (its connection is up: LISTEN
+    done, subscribed), and how many times it lost that connection since the start. Read
+    by the metrics (``chat_bus_connected``, ``chat_bus_connections_lost_total``)."""
+
+    #: Which bus: ``local``, ``postgres``, ``redis`` (the metrics' label).
+    kind: str
+    connected: bool = False
+    losses: int = 0
+
+    def listening(self) -> None:
+        self.connected = True
+
+    def lost(self) -> None:
+        """The connection is gone (or never came up): counted once per loss."""
+        if self.connected:
+            self.losses += 1
+        self.connected = False
 
 
 log = logging.getLogger(__name__)

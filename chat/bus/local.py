@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 import trio
 
 from chat.bus.carried import Payload
-from chat.bus.interface import EventSink, Wake
+from chat.bus.interface import BusState, EventSink, Wake
 
 
 class LocalBus:
@@ -20,6 +20,8 @@ class LocalBus:
 
     def __init__(self) -> None:
         self.dropped: dict[str, int] = {}  # nothing is sent, so nothing is ever dropped
+        # No connection to lose: it always "listens" (to nobody).
+        self.state = BusState("local", connected=True)
 
     def announce(self, position: int) -> None:
         pass

@@ -35,6 +35,7 @@ from chat.bus.interface import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
     SILENCE_S,
+    BusState,
     Envelope,
     EventSink,
     Wake,
@@ -82,6 +83,7 @@ class PostgresBus:
         self._envelope = Envelope(store.cluster_id, instance_id)
         self.dropped = self._envelope.dropped
         self.application_name = f"chat-bus {store.cluster_id}"
+        self.state = BusState("postgres")
         self._last_words: list[dict[str, Any]] = []
 
     def announce(self, position: int) -> None:
@@ -148,6 +150,7 @@ class PostgresBus:
                     with trio.fail_after(KEEPALIVE_TIMEOUT_S):
                         await self._listen(connection, wake, on_event)
                     # Listening now: whatever committed before is in the table.
+                    self.state.listening()
                     wake(None)
                     if started:
                         log.info("bus: listening again; catching up from the table")
@@ -171,6 +174,7 @@ class PostgresBus:
                 if not started:
                     raise Unavailable(f"the bus cannot listen on PostgreSQL: {error}") from None
                 log.warning("bus: lost the listening connection (%s); reconnecting", error)
+            self.state.lost()
             await trio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
 

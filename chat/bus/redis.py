@@ -50,6 +50,7 @@ from chat.bus.interface import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
     SILENCE_S,
+    BusState,
     Envelope,
     EventSink,
     Wake,
@@ -92,6 +93,7 @@ class RedisBus:
         self.messages_channel = f"chat:{cluster_id}:messages"
         self.events_channel = f"chat:{cluster_id}:events"
         self.description = f"Redis at {describe_redis_url(url)}"
+        self.state = BusState("redis")
         self._client: coredis.Redis[str] | None = None
         self._unannounced = 0  # the newest position not yet published
         self._to_announce = trio.Event()  # set while there is one
@@ -214,6 +216,7 @@ class RedisBus:
                             if not self._handle(message, wake, on_event):
                                 continue
                             # Subscribed (again): what committed before is in the table.
+                            self.state.listening()
                             wake(None)
                             if started:
                                 log.info("bus: subscribed again; catching up from the table")
@@ -230,6 +233,7 @@ class RedisBus:
                 if not started:
                     raise Unavailable(f"the bus cannot reach {self.description}: {failure}")
                 log.warning("bus: lost the subscription to %s (%s)", self.description, failure)
+            self.state.lost()
             await trio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
 

@@ -20,6 +20,7 @@ from typing import Any
 from chat.core.push_hosts import BROWSER_PUSH_SERVICES
 from chat.core.setting_values import MAX_RETENTION_DAYS
 from chat.core.settings import SETTINGS, Setting
+from chat.core.trusted_networks import TrustedNetworks
 
 __all__ = [
     "DATABASE_SETTINGS",
@@ -50,7 +51,7 @@ class Config:
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     token_ttl: int = 24 * 3600
     #: Browser sessions (`chat.app.accounts.sessions`): the access token a refresh hands out, and
-    #how : long a session lasts unused, without and with "keep me signed in" (seconds).
+    # how : long a session lasts unused, without and with "keep me signed in" (seconds).
     session_token_ttl: int = 15 * 60
     session_idle: int = 24 * 3600
     session_remember: int = 30 * 24 * 3600
@@ -100,6 +101,10 @@ class Config:
     rate_register: str = "5/minute;20/hour"
     rate_messages: str = "10/second;120/minute"
     rate_connections: str = "60/minute"
+    #: Client networks sharing a larger budget (`chat.core.trusted_networks`), and how
+    #: many addresses' worth of connections and logins each may use in all.
+    trusted_networks: tuple[str, ...] = ()
+    trusted_network_multiplier: int = 20
     rate_rooms: str = "10/hour"
     rate_invites: str = "30/hour"
     rate_room_changes: str = "60/minute"
@@ -202,6 +207,7 @@ _NOUNS = {
     "rate_register": "registration rate limit",
     "rate_messages": "message rate limit",
     "rate_connections": "connection rate limit",
+    "trusted_network_multiplier": "trusted network multiplier",
     "rate_rooms": "room creation rate limit",
     "rate_invites": "invitation rate limit",
     "rate_room_changes": "room change limit",
@@ -241,6 +247,13 @@ def _validated(config: Config) -> Config:
         raise ConfigError(f"CHAT_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")
     if config.workers > 1 and not config.is_postgres:
         raise ConfigError(f"--workers {config.workers}: {ONE_INSTANCE_ON_SQLITE}")
+    narrower = TrustedNetworks(config.trusted_networks).narrower_than(config.ipv6_prefix)
+    if narrower:
+        raise ConfigError(
+            f"CHAT_TRUSTED_NETWORKS: {', '.join(narrower)} is narrower than the /"
+            f"{config.ipv6_prefix} IPv6 clients are counted by (CHAT_IPV6_PREFIX): widen it"
+            " or lengthen the prefix"
+        )
     if config.bus_url is not None and not config.is_postgres:
         raise ConfigError(f"CHAT_BUS_URL connects several instances: {ONE_INSTANCE_ON_SQLITE}")
     return config

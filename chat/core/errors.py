@@ -51,6 +51,17 @@ class Gone(NotFound):
         super().__init__(f"{what} no longer exists")
 
 
+class AccountErased(ChatError):
+    """What a request is addressed to is an erased account: a direct message to it, or
+    opening a conversation with it (HTTP 410). Its conversation stays, for its history."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            f"UID {user_id}'s account was deleted: the conversation is closed,"
+            " nobody can write to them any more"
+        )
+
+
 class Conflict(ChatError):
     """A unique value (a user name, an e-mail address) is already taken, or the request
     contradicts the state it would change (the last owner stepping down) (HTTP 409)."""
@@ -70,6 +81,15 @@ class NameTaken(Conflict):
             super().__init__(f"user name {name!r} is already taken")
         else:
             super().__init__(f"user name {name!r} is already taken: it looks like {existing!r}")
+
+
+class DisplayNameTaken(Conflict):
+    """A display name that is, or looks like, another user's name (login or display:
+    chat.core.names' keys); `existing` is the login name of the user it looks like."""
+
+    def __init__(self, name: str, existing: str | None) -> None:
+        like = f": it looks like {existing!r}'s name" if existing else ""
+        super().__init__(f"the display name {name!r} is too like another user's name{like}")
 
 
 class NameHeld(Conflict):
@@ -149,7 +169,20 @@ class AlreadyServed(ChatError):
     `chat serve` exits with code 2, as for a setting it cannot use."""
 
 
+class DatabaseMoved(ChatError):
+    """The SQLite database was copied to PostgreSQL (`chat copy-database` marked it
+    moved), so serving it or changing its users would split the chat in two. `chat serve`
+    exits with code 2, as for a setting it cannot use; ``--force-moved`` overrides."""
+
+
 class MissingSchema(ChatError):
     """The PostgreSQL database has none of the schemas its search_path names, so there is
     nowhere to create the tables. `chat serve` and `chat migrate` exit with code 2, as for
     a setting they cannot use; `chat migrate --create-schema` creates it."""
+
+
+class SchemaTooNew(ChatError):
+    """The database holds migrations this code does not know (a newer release applied
+    them), and not every one of them is declared compatible with older code
+    (`chat.store.migrations`). `chat serve` and `chat migrate` refuse to start on it and
+    exit with code 2: the message names the database's migration and this release's."""

@@ -45,6 +45,8 @@ from precis_i18n.unicode import UnicodeData
 from chat.core.errors import InvalidInput
 from chat.core.validation import MAX_NAME_CHARS
 
+#: The longest display name (`display_name`), in characters.
+MAX_DISPLAY_NAME_CHARS = 64
 #: The sender name on frames the server itself sends.
 SYSTEM_NAME = "server"
 #: Names nobody may register, nor anything that shares a key with them: they would pass
@@ -112,6 +114,16 @@ def new_user_name(value: str, what: str = "user name") -> str:
     if name_key(name) in _reserved_keys(name_key) or look_key(name) in _reserved_keys(look_key):
         raise InvalidInput(f'the user name "{value}" is reserved')
     return name
+
+
+def display_name(value: str | None, what: str = "display name") -> str | None:
+    """A display name to store: None for none (None or ""), else `value` checked and
+    normalised as a user name is (`new_user_name`), at most `MAX_DISPLAY_NAME_CHARS`."""
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_DISPLAY_NAME_CHARS:
+        raise InvalidInput(f"{what} must be at most {MAX_DISPLAY_NAME_CHARS} characters")
+    return new_user_name(value, what)
 
 
 def name_key(name: str) -> str:

@@ -3,9 +3,9 @@ built from them. Plain frozen dataclasses, the same for both backends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
 
 from chat.core.outgoing import OutgoingMessage
 
@@ -20,6 +20,11 @@ class User:
     created_at: datetime
     #: Tokens issued with an older version are revoked (sql/*/0006_token_versions.sql).
     token_version: int
+    #: The name shown on their messages (None: none, the login name is shown).
+    display_name: str | None = None
+    #: Their avatar's storage key and type (`chat.app.people.avatars`; None: none).
+    avatar_key: str | None = None
+    avatar_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,14 @@ class Message:
     mentions_room: bool = False
     #: The files it carries, in the order its sender listed them.
     files: tuple[FileRef, ...] = ()
+    #: Its sender's display name as of the moment it was read (None: none).
+    sender_display_name: str | None = None
+    #: Its sender's avatar's key as of the moment it was read (None: none).
+    sender_avatar: str | None = None
+    #: The root of the thread it replies in (None: a message of the main timeline only).
+    thread_id: int | None = None
+    #: A thread reply also sent to the main timeline.
+    also_to_room: bool = False
 
     def mentions_user(self, user_id: int) -> bool:
         """Whether it mentions `user_id`, by name or through ``@room`` (the caller knows
@@ -85,16 +98,28 @@ class Message:
         return self.id
 
     @property
+    def in_main_timeline(self) -> bool:
+        """Whether the room's main timeline shows it: a message outside any thread, or a
+        thread reply also sent to the room (the store's
+        `chat.store.message_rows.MAIN_TIMELINE_SQL`)."""
+        return self.thread_id is None or self.also_to_room
+
+    @property
     def ts_ms(self) -> int:
         """Creation time as Unix milliseconds, the form the protocols send."""
         return int(self.created_at.timestamp() * 1000)
 
 
+#: The kind of a `Change` that pins or unpins a message.
+PINS = "pins"
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A committed change to a message of `room_id`: "edited" (`text` is the new text),
-    "deleted", or "reactions" (`reactions` is the message's whole reaction state after
-    it). `seq` is its position in the same sequence as message ids."""
+    "deleted", "reactions" (`reactions` is the message's whole reaction state after
+    it), or "pins" (`pinned`: whether it pinned or unpinned the message). `seq` is its
+    position in the same sequence as message ids."""
 
     seq: int
     room_id: int
@@ -109,11 +134,41 @@ class Change:
     #: An edit's newly mentioned: `EditedMentions` (None for other kinds, and for an edit
     #: that mentions nobody new).
     newly: EditedMentions | None = None
+    #: A pin change's: True pinned the message, False unpinned it (None for other kinds).
+    pinned: bool | None = None
 
     @property
     def position(self) -> int:
         """Its place in the stream of messages and changes (`Message.position`)."""
         return self.seq
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """A thread as its root shows it: how many replies it has now (deleted ones not
+    counted), when the newest of them was sent, and who replied (at most
+    `MAX_THREAD_PARTICIPANTS` UIDs, in the order each first replied)."""
+
+    replies: int
+    last_reply_at: datetime
+    participants: tuple[int, ...]
+
+
+#: The most repliers a thread's summary names.
+MAX_THREAD_PARTICIPANTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedMessage:
+    """A message pinned in its room: the message as it is now, who pinned it (None: an
+    account deleted since) and when. `seq` is the position of the change that pinned it:
+    a room's pins are listed by it, newest first."""
+
+    message: Message
+    pinned_by: int | None
+    pinned_by_name: str | None
+    pinned_at: datetime
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +203,9 @@ class Departure:
     by_name: str
     reason: str
     at: datetime
+    #: Taken out by a ban (until `until`; None: until lifted), not a removal or a leave.
+    banned: bool = False
+    until: datetime | None = None
 
     @property
     def position(self) -> int:
@@ -173,7 +231,8 @@ class Version:
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class Room:
     """A conversation. Kinds: "lobby" (the built-in public room), "group" (named rooms
-    users create), "direct" (two users; `pair` holds their ids, lower first)."""
+    users create), "direct" (two users, `pair` their ids, lower first; or a group direct
+    conversation of 3 to 10, `pair` None: `is_group_direct`), "support"."""
 
     id: int
     name: str | None
@@ -190,6 +249,23 @@ class Room:
     #: Days the room keeps its messages (None: as the server does, `CHAT_RETENTION_DAYS`);
     #: set by its owners (`chat.app.messages.retention`).
     retention_days: int | None = None
+
+    @property
+    def is_group_direct(self) -> bool:
+        """A direct conversation of 3 to 10 people (no pair: its members are its people)."""
+        return self.kind == "direct" and self.pair is None
+
+
+class Addition(Enum):
+    """What adding someone to a group direct conversation did (`DirectGroups`)."""
+
+    ADDED = "added"
+    #: They were a member already: nothing changed.
+    MEMBER = "member"
+    #: The conversation has as many members as it may: nothing changed.
+    FULL = "full"
+    #: The room is not a group direct conversation.
+    NOT_A_GROUP = "not a group"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +311,8 @@ class PublicRoom:
 @dataclass(frozen=True, slots=True)
 class RoomDetails:
     """One of a user's rooms as their room list shows it (`Rooms.room_details`): the room,
-    and for a direct conversation its two users' names, in `Room.pair`'s order."""
+    and for a direct conversation its two users' names, in `Room.pair`'s order (a group
+    direct conversation's members: `members`)."""
 
     room: Room
     pair_names: tuple[str, str] | None
@@ -244,6 +321,10 @@ class RoomDetails:
     #: The user's role in the room: "owner", "moderator" or "member" (the lobby, direct
     #: conversations and support threads: "member").
     role: str = "member"
+    #: A direct conversation whose other account was erased: nobody can write in it.
+    closed: bool = False
+    #: A group direct conversation's members, (UID, name) by UID (None: another kind).
+    members: tuple[tuple[int, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +359,8 @@ class SessionRecord:
     last_used_at: int
     expires_at: int
     revoked_at: int | None
+    #: The browser it was started from (its User-Agent, cut short; None: not known).
+    device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,41 +437,6 @@ class SearchFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class Restriction:
-    """A ban from a room, or a mute in one (`Moderation`): whom, why, until when (None:
-    a ban until lifted), by whom (None: that user was deleted), since when."""
-
-    room_id: int
-    user_id: int
-    user_name: str
-    reason: str
-    until: datetime | None
-    by_id: int | None
-    by_name: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One line of the audit log (`Moderation.audit_entries`): who did what to whom,
-    when and why. Names are as they were then. `id` is 0 until stored."""
-
-    room_id: int | None
-    action: str
-    actor_id: int
-    actor_name: str
-    target_id: int | None = None
-    target_name: str | None = None
-    message_id: int | None = None
-    reason: str = ""
-    #: What else the action says ({"Role": ...}, {"Until": ...}, the settings changed):
-    #: JSON-ready values only.
-    details: dict[str, Any] = field(default_factory=dict)
-    id: int = 0
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Report:
     """A report of a message (`Reports`), with the message as it is now."""
 
@@ -406,30 +454,15 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class RetentionRoom:
-    """A room as the retention task sees it (`Retention.retention_rooms`): its own
-    retention in days (None: the server's), and when its oldest message was created
-    (None: it has none)."""
+class SavedMessage:
+    """A message a user saved for themselves (`Saved`), as it is now, with its room's
+    name and kind (None: a direct conversation's or support thread's, which have none)."""
 
-    room_id: int
-    retention_days: int | None
-    oldest: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiredBatch:
-    """What one batch of `Retention.delete_expired` did: messages deleted, files they
-    carried (now detached, for the collector), and whether the room has no expired
-    message left."""
-
-    deleted: int
-    files: int
-    done: bool
-    #: The newest message deleted (0: none): every message of the room up to it is gone.
-    last_id: int = 0
-    #: How long the transaction held the writer, from its lock taken to its commit
-    #: (measured by the store, in its thread or connection).
-    held_seconds: float = 0.0
+    saved_id: int
+    saved_at: datetime
+    room_name: str | None
+    room_kind: str
+    message: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,3 +475,6 @@ class Identity:
     #: The token's version, current when the token was verified. A session whose
     #: version falls behind its user's is closed (`chat.app.accounts.revocations`).
     token_version: int
+    #: The browser session it was proved by (its cookie, or a token that session issued;
+    #: None: neither): ending that session closes the connection.
+    session_id: str | None = None

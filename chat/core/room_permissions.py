@@ -37,6 +37,7 @@ class Action(Enum):
     REPORTS = "see and decide its reports"
     AUDIT = "read its audit log"
     INVITE = "invite users"
+    PIN = "pin messages"
 
 
 #: The lowest rank each action needs.
@@ -53,6 +54,7 @@ MINIMUM_RANK = {
     Action.REPORTS: RANK["moderator"],
     Action.AUDIT: RANK["moderator"],
     Action.INVITE: RANK["moderator"],
+    Action.PIN: RANK["moderator"],
 }
 
 #: What the lobby allows (operators only: nobody else ranks above member there).
@@ -65,6 +67,7 @@ LOBBY_ACTIONS = frozenset(
         Action.DELETE_ANY,
         Action.REPORTS,
         Action.AUDIT,
+        Action.PIN,
     }
 )
 

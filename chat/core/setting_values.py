@@ -219,6 +219,25 @@ def networks(text: str) -> tuple[str, ...]:
     return networks
 
 
+def trusted_networks(text: str) -> tuple[str, ...]:
+    """``CHAT_TRUSTED_NETWORKS``: CIDR networks, canonical, at most `MAX_TRUSTED_NETWORKS`."""
+    from chat.core.trusted_networks import MAX_TRUSTED_NETWORKS, parse_network
+
+    parts = [part for part in text.split(",") if part.strip()]
+    if len(parts) > MAX_TRUSTED_NETWORKS:
+        raise ValueError(f"must list at most {MAX_TRUSTED_NETWORKS} networks")
+    try:
+        return tuple(dict.fromkeys(str(parse_network(part)) for part in parts))
+    except ValueError as error:
+        raise ValueError(
+            "must be comma-separated networks in CIDR notation like 10.20.0.0/16", str(error)
+        ) from None
+
+
+def trusted_network_multiplier(text: str) -> int:
+    return integer(text, 1, 1000)
+
+
 def ipv6_prefix(text: str) -> int:
     return integer(text, 1, 128)
 

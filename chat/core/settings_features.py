@@ -62,6 +62,27 @@ LIMITS_AND_FEATURES: tuple[Setting, ...] = (
         "WebSocket connections opened per client address.",
     ),
     Setting(
+        "trusted_networks",
+        "CHAT_TRUSTED_NETWORKS",
+        None,
+        value.trusted_networks,
+        "Comma-separated client networks in CIDR notation (an office behind NAT: "
+        "`203.0.113.7/32`) whose people share a larger budget: there, "
+        "`CHAT_RATE_CONNECTIONS` counts each user and `CHAT_RATE_LOGIN` each address and "
+        "account, and each network as a whole is held to `CHAT_TRUSTED_NETWORK_MULTIPLIER` "
+        "times those limits.",
+    ),
+    Setting(
+        "trusted_network_multiplier",
+        "CHAT_TRUSTED_NETWORK_MULTIPLIER",
+        None,
+        value.trusted_network_multiplier,
+        "How many addresses' worth of connections and logins one trusted network may use "
+        "in all (1 to 1000): its ceiling is this times `CHAT_RATE_CONNECTIONS` and "
+        "`CHAT_RATE_LOGIN`; an address in it may hold this times "
+        "`CHAT_MAX_CONNECTIONS_PER_ADDRESS` open.",
+    ),
+    Setting(
         "rate_rooms",
         "CHAT_RATE_ROOMS",
         None,

@@ -10,14 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from chat.core.moderation_records import AuditEntry
 from chat.core.records import (
-    AuditEntry,
+    PINS,
     Change,
     FileRef,
     Message,
+    PinnedMessage,
     Reaction,
     Room,
     StoredFile,
+    ThreadSummary,
     User,
     Version,
 )
@@ -29,8 +32,9 @@ def timestamp(moment: datetime) -> str:
 
 
 def profile(user: User) -> dict[str, Any]:
-    """The caller's own profile (spec 004 ``GET /profile``)."""
-    return {"UID": user.id, "Username": user.name, "Email": user.email}
+    """The caller's own profile (spec 004 ``GET /profile``), with their display name and
+    avatar (null: none)."""
+    return public_profile(user) | {"Email": user.email}
 
 
 def person(user_id: int, name: str) -> dict[str, Any]:
@@ -39,8 +43,22 @@ def person(user_id: int, name: str) -> dict[str, Any]:
 
 
 def public_profile(user: User) -> dict[str, Any]:
-    """Anyone's profile as others see it: no e-mail address."""
-    return person(user.id, user.name)
+    """Anyone's profile as others see it: no e-mail address; the display name and the
+    avatar's address (null: none)."""
+    return person(user.id, user.name) | {
+        "DisplayName": user.display_name,
+        "AvatarURL": avatar_url(user),
+    }
+
+
+def avatar_url(user: User) -> str | None:
+    """Where the user's avatar is served (`chat.http.avatars`): its key in the address,
+    so a new avatar is a new address and an old one is never served stale."""
+    return None if user.avatar_key is None else avatar_address(user.id, user.avatar_key)
+
+
+def avatar_address(user_id: int, key: str) -> str:
+    return f"/avatars/{user_id}/{key}"
 
 
 def room(room: Room) -> dict[str, Any]:
@@ -68,7 +86,10 @@ def room_message(message: Message) -> dict[str, Any]:
     ``ClientMsgID``; the message it answers, if it is a reply, as ``ReplyTo``; when it
     was last edited as ``EditedAt`` (null: never); ``"Deleted": true`` for a tombstone
     (whose Text is ""); its ``Reactions``; the UIDs its text mentions as ``Mentions``,
-    and ``"MentionsRoom": true`` if it mentions every member (@room)."""
+    and ``"MentionsRoom": true`` if it mentions every member (@room); the sender's
+    display name and avatar's address, if they have them, as ``DisplayName`` and
+    ``AvatarURL``; the root of the thread it replies in, if it does, as ``ThreadID``,
+    and ``"AlsoToRoom": true`` if it was also sent to the main timeline."""
     shape: dict[str, Any] = {
         "MessageID": message.id,
         "RoomID": message.room_id,
@@ -86,11 +107,34 @@ def room_message(message: Message) -> dict[str, Any]:
         shape["ClientMsgID"] = message.client_msg_id
     if message.reply_to is not None:
         shape["ReplyTo"] = message.reply_to
+    if message.thread_id is not None:
+        shape["ThreadID"] = message.thread_id
+        if message.also_to_room:
+            shape["AlsoToRoom"] = True
     if message.deleted:
         shape["Deleted"] = True
     if message.files:
         shape["Files"] = files(message.files)
+    if message.sender_display_name is not None:
+        shape["DisplayName"] = message.sender_display_name
+    if message.sender_avatar is not None:
+        shape["AvatarURL"] = avatar_address(message.sender_id, message.sender_avatar)
     return shape
+
+
+def thread_summary(summary: ThreadSummary) -> dict[str, Any]:
+    """A thread's summary as its root carries it, under ``Thread``."""
+    return {
+        "Replies": summary.replies,
+        "LastReplyAt": timestamp(summary.last_reply_at),
+        "Participants": list(summary.participants),
+    }
+
+
+def thread_root(root: Message, summary: ThreadSummary) -> dict[str, Any]:
+    """A thread's root as a room's list of threads shows it: the message as history
+    shows it, with its summary as ``Thread``."""
+    return {**room_message(root), "Thread": thread_summary(summary)}
 
 
 def files(refs: tuple[FileRef, ...]) -> list[dict[str, Any]]:
@@ -124,8 +168,8 @@ def reactions(state: tuple[Reaction, ...]) -> list[dict[str, Any]]:
 
 def change(change: Change) -> dict[str, Any]:
     """A change to a message as the room protocol frames it: ``edited`` (the new Text,
-    EditedAt), ``deleted``, or ``reactions`` (the whole reaction state), with its
-    position ``Seq``."""
+    EditedAt), ``deleted``, ``reactions`` (the whole reaction state), or ``pins``
+    (``Pinned``: pinned or unpinned, and when), with its position ``Seq``."""
     shape: dict[str, Any] = {
         "Type": change.kind,
         "RoomID": change.room_id,
@@ -139,6 +183,9 @@ def change(change: Change) -> dict[str, Any]:
             shape["MentionsRoom"] = True
     elif change.kind == "reactions":
         shape["Reactions"] = reactions(change.reactions)
+    elif change.kind == PINS:
+        shape["Pinned"] = bool(change.pinned)
+        shape["At"] = timestamp(change.at)
     shape["Seq"] = change.seq
     return shape
 
@@ -158,6 +205,19 @@ def unchanged(request: str, message: Message) -> dict[str, Any]:
             edited["MentionsRoom"] = True
         return edited
     return {"Type": "reactions", **shape, "Reactions": reactions(message.reactions)}
+
+
+def pinned_message(pin: PinnedMessage) -> dict[str, Any]:
+    """One of a room's pins (``GET /room/{roomID}/pins``): the message as history shows
+    it, who pinned it (null: an account deleted since) and when."""
+    by = None
+    if pin.pinned_by is not None:
+        by = {"UID": pin.pinned_by, "Username": pin.pinned_by_name}
+    return {
+        "Message": room_message(pin.message),
+        "PinnedBy": by,
+        "PinnedAt": timestamp(pin.pinned_at),
+    }
 
 
 def version(version: Version) -> dict[str, Any]:

@@ -274,6 +274,9 @@ def file_ids(body: Mapping[str, Any], field: str = "Files") -> tuple[str, ...]:
 #: around 10 code points).
 MAX_REACTION_CHARS = 34
 _SHORTCODE = re.compile(r":[a-z0-9_+\-]{1,32}:")
+#: U+FE0F, which asks for an emoji's colour presentation; some keyboards add it where
+#: Unicode's sequences have none ("👍" + U+FE0F).
+_PRESENTATION_SELECTOR = "\ufe0f"
 
 
 def prepare_reactions() -> None:
@@ -285,14 +288,24 @@ def prepare_reactions() -> None:
 
 
 def reaction(value: str) -> str:
-    """What a reaction may be: one emoji (a single Unicode emoji sequence, as the `emoji`
-    package's copy of Unicode's emoji data knows them: a skin tone, a family, a flag) or a
-    ``:shortcode:`` of 1-32 characters from ``[a-z0-9_+-]``. Nothing else, so a reaction
-    can be shown anywhere without escaping surprises."""
+    """What a reaction may be, in the form it is stored and counted: one emoji (a single
+    Unicode emoji sequence, as the `emoji` package's copy of Unicode's emoji data knows
+    them: a skin tone, a family, a flag) or a ``:shortcode:`` of 1-32 characters from
+    ``[a-z0-9_+-]``. Nothing else, so a reaction can be shown anywhere without escaping
+    surprises. A shortcode of a known emoji (``:thumbsup:``, ``:+1:``) becomes that emoji,
+    and an emoji followed by a presentation selector Unicode does not list becomes the
+    emoji alone, so that one reaction is counted once whichever way it was typed."""
     import emoji  # loaded at start-up (`prepare_reactions`): its tables take a moment
 
-    if len(value) <= MAX_REACTION_CHARS and (_SHORTCODE.fullmatch(value) or emoji.is_emoji(value)):
-        return value
+    if len(value) <= MAX_REACTION_CHARS:
+        if _SHORTCODE.fullmatch(value):
+            known = emoji.emojize(value, language="alias")
+            return known if known != value and emoji.is_emoji(known) else value
+        if emoji.is_emoji(value):
+            return value
+        bare = value.removesuffix(_PRESENTATION_SELECTOR)
+        if bare and bare != value and emoji.is_emoji(bare):
+            return bare
     shown = value[:MAX_REACTION_CHARS].encode("unicode_escape").decode("ascii")
     raise InvalidInput(
         f"Emoji must be one emoji or a :shortcode: of 1-32 characters from [a-z0-9_+-],"

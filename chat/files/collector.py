@@ -62,8 +62,13 @@ class FileCollector:
         self._last_orphan_sweep: datetime | None = None
         #: FileIDs whose objects had no record at the last listing of the storage.
         self._suspects: set[str] = set()
-        #: Files removed since the start (for tests and metrics).
+        #: Files removed since the start (for tests and metrics), and the bytes their
+        #: records said they held (objects without a record are not measured).
         self.removed = 0
+        self.removed_bytes = 0
+        #: Sweeps made to the end, and when the last ended (for the metrics).
+        self.runs = 0
+        self.last_run: datetime | None = None
         # One sweep at a time: the retention task asks for one after deleting messages
         # that carried files (`chat.app.messages.retention`), maybe while the period's is under way.
         self._sweeping = trio.Lock()
@@ -93,6 +98,7 @@ class FileCollector:
                     await self.storage.delete(file.storage_key)
                     await self.storage.delete(file.thumbnail_key)
                     removed += 1
+                    self.removed_bytes += file.size
             if len(due) < BATCH:
                 break
         now = self.clock()
@@ -102,6 +108,8 @@ class FileCollector:
         if removed:
             log.info("files removed", extra={"count": removed})
         self.removed += removed
+        self.runs += 1
+        self.last_run = self.clock()
         return removed
 
     async def sweep_orphans(self) -> int:

@@ -1,7 +1,8 @@
 """The child process that decodes one image and writes its thumbnail: run by
 `chat.files.thumbnails`, never imported by the server.
 
-Run as ``python -I thumbnail_worker.py PATH EDGE MEMORY_BYTES CPU_SECONDS``. It limits
+Run as ``python -I thumbnail_worker.py PATH EDGE MEMORY_BYTES CPU_SECONDS [square]``
+(with ``square``, the thumbnail is EDGE by EDGE: the middle of the image, cropped). It limits
 itself first (its address space to MEMORY_BYTES, its CPU to CPU_SECONDS, no core file),
 then decodes the image at PATH and writes to standard output one line of JSON (the
 image's width and height after orientation, and the thumbnail's type) followed by the
@@ -43,9 +44,10 @@ def limit_self(memory_bytes: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def thumbnail_of(path: str, edge: int) -> tuple[dict[str, object], bytes]:
+def thumbnail_of(path: str, edge: int, square: bool = False) -> tuple[dict[str, object], bytes]:
     """The image at `path`'s size after orientation and type of thumbnail, and the
-    thumbnail's bytes: at most `edge` pixels a side, upright, without any metadata."""
+    thumbnail's bytes: at most `edge` pixels a side (`square`: exactly `edge` by `edge`,
+    the middle cropped), upright, without any metadata."""
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -61,8 +63,13 @@ def thumbnail_of(path: str, edge: int) -> tuple[dict[str, object], bytes]:
                 width, height = height, width
             # Shrunk in place, before it is turned upright: one decoded image in
             # memory, and a JPEG decoded at 1/2 to 1/8 of its size (Pillow's draft).
-            image.thumbnail((edge, edge))
+            # A square one is shrunk until its shorter side is `edge`, then cropped.
+            short = min(image.size)
+            box = (edge * image.size[0] // short + 1, edge * image.size[1] // short + 1)
+            image.thumbnail(box if square else (edge, edge))
             frame = ImageOps.exif_transpose(image)
+            if square:
+                frame = ImageOps.fit(frame, (edge, edge))
     keeps_alpha = frame.mode in ("RGBA", "LA", "P")
     out = io.BytesIO()
     frame = frame.convert("RGBA" if keeps_alpha else "RGB")
@@ -80,9 +87,10 @@ def thumbnail_of(path: str, edge: int) -> tuple[dict[str, object], bytes]:
 
 def main(argv: list[str]) -> int:
     path, edge, memory_bytes, cpu_seconds = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    square = argv[4:] == ["square"]
     limit_self(memory_bytes, cpu_seconds)
     try:
-        header, data = thumbnail_of(path, edge)
+        header, data = thumbnail_of(path, edge, square)
     except Exception as error:
         # Pillow raises OSError for truncated or unreadable data (and libjpeg's "out of
         # memory" past the limit), ValueError, SyntaxError or DecompressionBombError for

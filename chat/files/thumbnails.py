@@ -87,11 +87,17 @@ class ChildLimits:
 
 
 async def make_thumbnail(
-    path: Path, *, owner: Hashable = None, limits: ChildLimits | None = None
+    path: Path,
+    *,
+    owner: Hashable = None,
+    limits: ChildLimits | None = None,
+    edge: int = THUMBNAIL_EDGE,
+    square: bool = False,
 ) -> Thumbnail | None:
-    """The thumbnail of the image at `path`, or None if it is not a usable image or is
-    past a bound; `owner` (its uploader) takes turns with other owners. Cancellation
-    kills the child at once (the caller waits for nothing)."""
+    """The thumbnail of the image at `path`, at most `edge` pixels a side (with `square`,
+    exactly `edge` by `edge`: the middle of the image, cropped, as an avatar), or None if
+    it is not a usable image or is past a bound; `owner` (its uploader) takes turns with
+    other owners. Cancellation kills the child at once (the caller waits for nothing)."""
     try:
         cost = await trio.to_thread.run_sync(image_cost, path, limiter=_HEADERS)
     except NotDecodable as refused:
@@ -101,7 +107,7 @@ async def make_thumbnail(
         log.info("not a thumbnail: %s", type(error).__name__)
         return None
     async with (_LIGHT if cost.light else _HEAVY).turn(owner):
-        return await _in_child(path, cost, limits or ChildLimits())
+        return await _in_child(path, cost, limits or ChildLimits(), edge, square)
 
 
 async def _kill(process: trio.Process) -> None:
@@ -109,16 +115,20 @@ async def _kill(process: trio.Process) -> None:
     process.kill()
 
 
-async def _in_child(path: Path, cost: ImageCost, limits: ChildLimits) -> Thumbnail | None:
+async def _in_child(
+    path: Path, cost: ImageCost, limits: ChildLimits, edge: int, square: bool
+) -> Thumbnail | None:
     command = [
         sys.executable,
         "-I",  # neither the working directory nor PYTHONPATH: Pillow and the stdlib
         str(_WORKER),
         str(path),
-        str(THUMBNAIL_EDGE),
+        str(edge),
         str(cost.decode_bytes + limits.memory_bytes),
         str(limits.cpu_s),
     ]
+    if square:
+        command.append("square")
     # Cancelled (the upload was, or the deadline passed), run_process calls _kill and
     # waits for the child to be gone, a few milliseconds: no child outlives its upload.
     with trio.move_on_after(limits.deadline_s) as deadline:

@@ -6,12 +6,16 @@ Each line carries the method, the route (the URL rule that matched, such as
 byte of the answer, and the client's address (`chat.core.client_address`: a trusted proxy's
 ``X-Forwarded-For`` names it). Never the query string, a header or a body: the
 ``Authorization`` header and ``?token=`` stay out of the logs.
+
+The same route and time are what the HTTP latency histogram observes
+(``chat_http_request_duration_seconds``, `chat.app.metrics.Metrics.observe_request`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from quart import request
@@ -20,6 +24,9 @@ from chat.core.client_address import ClientAddresses, normalise
 from chat.core.logs import ACCESS_HTTP, loggable_path
 
 log = logging.getLogger(ACCESS_HTTP)
+
+#: Told each request's route (None: none matched), method and seconds, as it is logged.
+Observer = Callable[[str | None, str, float], None]
 
 #: Where `note_route` leaves the matched URL rule for `AccessLog`, in the ASGI scope.
 _ROUTE_KEY = "chat.route"
@@ -36,9 +43,12 @@ async def note_route() -> None:
 class AccessLog:
     """ASGI wrapper: logs every HTTP request once it is answered, or given up on."""
 
-    def __init__(self, app: Any, addresses: ClientAddresses) -> None:
+    def __init__(
+        self, app: Any, addresses: ClientAddresses, observe: Observer | None = None
+    ) -> None:
         self._app = app
         self._addresses = addresses
+        self._observe = observe
 
     @property
     def app(self) -> Any:
@@ -63,17 +73,21 @@ class AccessLog:
         finally:
             # Also on cancellation (a client that left, the drain deadline): the line
             # then says what status, if any, was sent. Logging does not await.
+            seconds = time.perf_counter() - started
+            route = scope.get(_ROUTE_KEY)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": scope.get(_ROUTE_KEY),
+                    "route": route,
                     "path": _path(scope),
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "ms": round(seconds * 1000, 1),
                     "address": self._client(scope),
                 },
             )
+            if self._observe is not None:
+                self._observe(route, scope["method"], seconds)
 
     def _client(self, scope: Any) -> str | None:
         client = scope.get("client")

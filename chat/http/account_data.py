@@ -20,20 +20,18 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from chat.app.accounts.auth import bearer_token
 from chat.app.accounts.data import AccountData, export_file_name
 from chat.app.accounts.sessions import BrowserSessions
 from chat.app.service import ChatService
 from chat.core import validation
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
-from chat.core.errors import NotAuthenticated
 from chat.core.host_names import HostPolicy
 from chat.core.records import Identity
 from chat.http.bodies import json_object
 from chat.http.identity import caller_address
 from chat.http.openapi import ERROR, INVALID, Answer, Token, describe, exact_object, string_fields
-from chat.http.sessions import CookieJar, require_same_site, session_cookie
+from chat.http.sessions import CookieJar, token_or_cookie
 
 #: The archive's media type.
 ZIP = "application/zip"
@@ -52,24 +50,15 @@ def account_data_routes(
 
     async def caller(*, changes: bool) -> Identity:
         """The token, else the session cookie (from this site's pages, for a change)."""
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is not None:
-            return await service.identify(token)
-        cookie = session_cookie(request)
-        if cookie is None:
-            raise NotAuthenticated(
-                "missing token: send it in the Authorization header, or the session cookie"
-            )
-        if changes:
-            require_same_site(request, hosts)
-        return await sessions.identify(cookie)
+        return await token_or_cookie(service, sessions, hosts, site_only=changes)
 
     @routes.get("/me/export")
     @describe(
         "Download everything the caller wrote and uploaded, as a zip archive",
         description=(
             "profile.json; messages.jsonl (each message with its room, text, first text"
-            " and edits), reactions.jsonl, read_markers.jsonl, files.jsonl (the files'"
+            " and edits), reactions.jsonl, read_markers.jsonl, saved.jsonl (the messages"
+            " saved, by MessageID, and when), files.jsonl (the files'"
             " records) and files/<FileID>/<name> (their bytes), one JSON object a line."
             " The archive is streamed as it is written."
         ),

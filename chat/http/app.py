@@ -2,11 +2,11 @@
 
 Every answer is JSON. Domain errors map to status codes here, once, for every route:
 `InvalidInput` 400, `InvalidCredentials`/`InvalidToken`/`NotAuthenticated` 401,
-`Forbidden` 403, `NotFound` 404, `Conflict` 409, `TooCostly` 422, `RateLimited` 429 and
-`Unavailable` 503 (both with ``Retry-After``; 503 when the database is away, and the
-store has logged the cause, or when the bcrypt queue or the searches' is full). No HTTP
-route sends a chat message, so the writer's "the server is shutting down" never reaches
-HTTP.
+`Forbidden` 403, `NotFound` 404, `Conflict` 409, `AccountErased` 410, `TooCostly` 422,
+`RateLimited` 429 and `Unavailable` 503 (both with ``Retry-After``; 503 when the
+database is away, and the store has logged the cause, or when the bcrypt queue or the
+searches' is full). No HTTP route sends a chat message, so the writer's "the server is
+shutting down" never reaches HTTP.
 Anything else is a bug: it is logged with its traceback and the client gets 500
 {"error": "internal error"}, never the traceback.
 
@@ -25,15 +25,19 @@ from quart_trio import QuartTrio
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from chat import __version__
 from chat.app.accounts.data import AccountData
 from chat.app.accounts.sessions import BrowserSessions
 from chat.app.database_probe import DatabaseProbe
 from chat.app.messages.files import FileLibrary
 from chat.app.metrics import Metrics
+from chat.app.people.avatars import MAX_AVATAR_BYTES, Avatars
+from chat.app.people.statuses import Statuses
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.errors import (
+    AccountErased,
     ChatError,
     Conflict,
     Forbidden,
@@ -63,14 +67,18 @@ from chat.http.notifications import notification_routes
 from chat.http.openapi import openapi_routes
 from chat.http.passwords import password_routes
 from chat.http.people import people_routes
+from chat.http.pins import pin_routes
 from chat.http.presence import presence_routes
 from chat.http.profiles import profile_routes
 from chat.http.push import push_routes
 from chat.http.reports import report_routes
 from chat.http.rooms import room_routes
+from chat.http.saved import saved_routes
 from chat.http.search import search_routes
 from chat.http.sessions import session_routes
+from chat.http.statuses import status_routes
 from chat.http.support import support_routes
+from chat.http.threads import thread_routes
 from chat.http.upload_body import StreamedBody, StreamingHttpConnection
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,7 @@ _STATUS: tuple[tuple[type[ChatError], int], ...] = (
     (NotAuthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
+    (AccountErased, 410),
     (Conflict, 409),
     (TooLarge, 413),
     (TooCostly, 422),
@@ -139,15 +148,22 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-def request_class(*, upload_bytes: int) -> type[TrioRequest]:
-    """Quart's request, with a body limit of its own for ``POST /files`` (every other
-    route keeps MAX_CONTENT_LENGTH): Quart sizes a request's body when it makes the
-    request, before any route runs, so this is the one place to choose it."""
+#: The routes whose bodies are streamed: True for files (`upload_bytes`), False for
+#: avatars (`avatar_bytes`).
+_STREAMED_BODIES = {("POST", "/files"): True, ("PUT", "/profile/avatar"): False}
+
+
+def request_class(*, upload_bytes: int, avatar_bytes: int) -> type[TrioRequest]:
+    """Quart's request, with a body limit of its own for ``POST /files`` and ``PUT
+    /profile/avatar`` (every other route keeps MAX_CONTENT_LENGTH): Quart sizes a
+    request's body when it makes the request, before any route runs, so this is the one
+    place to choose it."""
 
     class ChatRequest(TrioRequest):
         def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
-            if method == "POST" and path == "/files":
-                kwargs["max_content_length"] = upload_bytes
+            streamed = _STREAMED_BODIES.get((method, path))
+            if streamed is not None:
+                kwargs["max_content_length"] = upload_bytes if streamed else avatar_bytes
                 # Streamed to storage no faster than it is written (chat.http.upload_body).
                 self.body_class = StreamedBody
             super().__init__(method, scheme, path, *args, **kwargs)
@@ -169,15 +185,22 @@ def create_app(
     sessions: BrowserSessions,
     config: Config,
     files: FileLibrary,
+    avatars: Avatars,
+    statuses: Statuses,
     account_data: AccountData,
+    version: str = __version__,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
     access log. /readyz asks `probe`, and `draining`, set when the shutdown begins; the
-    browser's session routes use `sessions` and `config`'s session settings."""
+    browser's session routes use `sessions` and `config`'s session settings; /livez shows
+    `version` (`chat.server.version`)."""
     # No static folder: chat.http.client serves the client's few files itself.
     app = QuartTrio("chat", static_folder=None)
     app.url_rule_class = LazyRule  # no URL builders compiled at start (chat.http.lazy_rules)
-    app.request_class = request_class(upload_bytes=files.max_file_bytes + FORM_SLACK_BYTES)
+    app.request_class = request_class(
+        upload_bytes=files.max_file_bytes + FORM_SLACK_BYTES,
+        avatar_bytes=MAX_AVATAR_BYTES + FORM_SLACK_BYTES,
+    )
     app.asgi_http_class = StreamingHttpConnection
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     # A body must arrive within this time once the headers are in (408 after it): a
@@ -193,16 +216,20 @@ def create_app(
     app.register_blueprint(accounts_routes(service, addresses))
     app.register_blueprint(password_routes(service, addresses))
     app.register_blueprint(session_routes(service, sessions, config, hosts, addresses))
-    app.register_blueprint(profile_routes(service))
-    app.register_blueprint(room_routes(service))
+    app.register_blueprint(profile_routes(service, avatars, statuses))
+    app.register_blueprint(status_routes(service, statuses))
+    app.register_blueprint(room_routes(service, statuses))
     app.register_blueprint(moderation_routes(service))
     app.register_blueprint(report_routes(service))
     app.register_blueprint(message_routes(service))
+    app.register_blueprint(pin_routes(service))
+    app.register_blueprint(thread_routes(service))
     app.register_blueprint(notification_routes(service))
     app.register_blueprint(push_routes(service))
     app.register_blueprint(people_routes(service))
     app.register_blueprint(search_routes(service))
-    app.register_blueprint(presence_routes(service))
+    app.register_blueprint(saved_routes(service))
+    app.register_blueprint(presence_routes(service, statuses))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(file_routes(service, files, sessions, hosts))
     app.register_blueprint(
@@ -211,7 +238,7 @@ def create_app(
     app.register_blueprint(client_routes(service))
     app.register_blueprint(openapi_routes())
     app.register_blueprint(metrics_routes(metrics, metrics_token))
-    app.register_blueprint(health_routes(probe, draining))
+    app.register_blueprint(health_routes(probe, draining, version))
     app.before_request(note_route)
     app.after_request(add_security_headers)
 
@@ -235,4 +262,4 @@ def create_app(
         log.error("unhandled error in an HTTP request", exc_info=error)
         return {"error": "internal error"}, 500
 
-    return AccessLog(RequestGuard(app, hosts), addresses)
+    return AccessLog(RequestGuard(app, hosts), addresses, observe=metrics.observe_request)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Request, Response, request
 from werkzeug.exceptions import RequestTimeout
 
 from chat.app.accounts.auth import bearer_token
@@ -145,7 +145,7 @@ def file_routes(
         await library.check_upload(identity, request.content_length)
         file = await library.upload(
             identity,
-            _Chunks(request.body, request.body_timeout),
+            body_chunks(request),
             name=name,
             content_type=request.headers.get("Content-Type", ""),
         )
@@ -173,7 +173,7 @@ def file_routes(
         }
         if _not_modified(headers["ETag"]):
             return Response(b"", 304, headers)
-        response = Response(library.read(file.thumbnail_key), 200, headers)
+        response = Response(await library.read(file, file.thumbnail_key), 200, headers)
         response.timeout = None
         return response
 
@@ -224,15 +224,21 @@ def file_routes(
             start, end = wanted
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
             headers["Content-Length"] = str(end - start)
-            response = Response(library.read(file.storage_key, start, end), 206, headers)
+            body = await library.read(file, file.storage_key, start, end)
+            response = Response(body, 206, headers)
         else:
             headers["Content-Length"] = str(file.size)
-            response = Response(library.read(file.storage_key), 200, headers)
+            response = Response(await library.read(file, file.storage_key), 200, headers)
         # A large file may take longer than Quart's response timeout to send.
         response.timeout = None
         return response
 
     return routes
+
+
+def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """A streamed request body's chunks, each within the body timeout of the last."""
+    return _Chunks(request.body, request.body_timeout)
 
 
 def _not_modified(etag: str) -> bool:

@@ -1,7 +1,8 @@
 """Health checks, for load balancers, orchestrators and monitors.
 
-- ``GET /livez``  -> 200 {"status": "ok"}: the process answers. Touches nothing else,
-  so a database outage never gets a healthy server restarted.
+- ``GET /livez``  -> 200 {"status": "ok", "version": "0.3.0+g98a7ab7"}: the process
+  answers, and which code it runs (`chat.server.version`). Touches nothing else, so a
+  database outage never gets a healthy server restarted.
 - ``GET /readyz`` -> 200 {"status": "ok"} when the database answers within
   `HEALTH_TIMEOUT_S` and the server is not draining; otherwise 503 {"status":
   "unavailable", "error": why} with ``Retry-After``: send new clients elsewhere. The
@@ -37,6 +38,11 @@ def _unavailable(problem: str) -> Any:
 
 
 _OK = Answer("yes", exact_object({"status": {"const": "ok"}}))
+_ALIVE = Answer(
+    "yes, and which code answers: the release, and the git commit when it runs from a"
+    " checkout (as `chat --version` shows it)",
+    exact_object({"status": {"const": "ok"}, "version": STRING}),
+)
 
 
 def _not_ready(why: str) -> Answer:
@@ -44,14 +50,18 @@ def _not_ready(why: str) -> Answer:
     return Answer(why, body, retry_after=True)
 
 
-def health_routes(probe: DatabaseProbe, draining: trio.Event) -> Blueprint:
-    """/livez, /readyz and /healthz; `draining` is set once the server's shutdown began."""
+def health_routes(probe: DatabaseProbe, draining: trio.Event, version: str) -> Blueprint:
+    """/livez, /readyz and /healthz; `draining` is set once the server's shutdown began,
+    `version` is what /livez says the code is."""
     routes = Blueprint("health", __name__)
 
     @routes.get("/livez")
-    @describe("Whether the process answers (touches nothing else)", answers={200: _OK})
+    @describe(
+        "Whether the process answers (touches nothing else), and its version",
+        answers={200: _ALIVE},
+    )
     async def livez() -> Any:
-        return {"status": "ok"}
+        return {"status": "ok", "version": version}
 
     @routes.get("/readyz")
     @describe(

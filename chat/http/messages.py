@@ -31,6 +31,7 @@ from chat.core.records import Change, Message
 from chat.http.bodies import json_object, parse_json_object, raw_body
 from chat.http.identity import require_identity
 from chat.http.openapi import (
+    ACCOUNT_ERASED,
     ERROR,
     FORBIDDEN,
     ID,
@@ -171,7 +172,8 @@ def message_routes(service: ChatService) -> Blueprint:
             "Stored, then delivered to every connection in the room on every instance;"
             " the answer is the message as history items show it. ReplyTo names a message"
             " of the same room it answers. With a ClientMsgID already used by the caller in"
-            " this room nothing is stored: 200 with the original."
+            " this room nothing is stored: 200 with the original. A direct conversation"
+            " whose other account was erased takes no message (410)."
         ),
         path={"room_id": ID},
         body=SENT_MESSAGE,
@@ -180,6 +182,7 @@ def message_routes(service: ChatService) -> Blueprint:
         answers={
             **room_reading(Answer("a resend: the original message", MESSAGE)),
             201: Answer("stored and delivered", MESSAGE),
+            410: ACCOUNT_ERASED,
             429: _TOO_MANY_MESSAGES,
         },
     )

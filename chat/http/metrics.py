@@ -48,6 +48,7 @@ def metrics_routes(metrics: Metrics, token: str | None) -> Blueprint:
             if scheme.lower() != "bearer" or not matches:
                 error = "send the metrics token: Authorization: Bearer <CHAT_METRICS_TOKEN>"
                 return {"error": error}, 401, _CHALLENGE
+        await metrics.refresh()  # bounded: each measure bounds its own time
         return Response(metrics.exposition(), content_type=CONTENT_TYPE)
 
     return routes

@@ -20,7 +20,7 @@ from chat.app.service import ChatService
 from chat.core import moderation_input, shapes, validation
 from chat.core.errors import InvalidInput
 from chat.core.moderation_input import MAX_BAN_SECONDS, MAX_MUTE_SECONDS
-from chat.core.records import Restriction
+from chat.core.moderation_records import Restriction
 from chat.core.room_permissions import ROLES
 from chat.http.bodies import json_object, optional_json_object
 from chat.http.identity import require_identity
@@ -29,9 +29,10 @@ from chat.http.openapi import (
     ERROR,
     FORBIDDEN,
     ID,
+    ID_OR_ZERO,
     INVALID,
     NOT_FOUND,
-    PUBLIC_PROFILE,
+    PERSON,
     ROOM,
     STRING,
     TIMESTAMP,
@@ -43,7 +44,7 @@ from chat.http.openapi import (
 )
 
 _ROOM_AND_USER = {"room_id": ID, "uid": ID}
-_NULLABLE_PERSON = {"anyOf": [PUBLIC_PROFILE, {"type": "null"}]}
+_NULLABLE_PERSON = {"anyOf": [PERSON, {"type": "null"}]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _REASON = {"type": "string", "maxLength": moderation_input.MAX_REASON_CHARS}
 _CONFLICT = Answer(
@@ -68,12 +69,17 @@ _RESTRICTION = exact_object(
         "CreatedAt": TIMESTAMP,
     }
 )
+#: Who acted: a user, or (UID 0) an operator's command ("operator:<login>") or the server.
+_ACTOR = exact_object({"UID": ID_OR_ZERO, "Username": STRING})
 AUDIT_ENTRY = exact_object(
     {
         "AuditID": ID,
-        "RoomID": {"type": ["integer", "null"]},
+        "RoomID": {
+            "type": ["integer", "null"],
+            "description": "null: a server-wide entry (an operator's command)",
+        },
         "Action": STRING,
-        "By": PUBLIC_PROFILE,
+        "By": _ACTOR,
         "Target": _NULLABLE_PERSON,
         "MessageID": {"type": ["integer", "null"]},
         "Reason": STRING,
@@ -142,7 +148,9 @@ def moderation_routes(service: ChatService) -> Blueprint:
     @describe(
         "Leave a group room (UID me), or remove a member (moderators and owners)",
         description=(
-            "The lobby, direct conversations and support threads cannot be left (409);"
+            "Group direct conversations can be left too (their members get"
+            ' {"Type": "members"}); the lobby, direct conversations of two and support'
+            " threads cannot (409);"
             " nor can the last owner leave while others remain (409). A removal needs a"
             " role above the member's. The person's connections, on every instance, get"
             ' {"Type": "removed", "RoomID", "By", "Reason"} and leave the room; they'

@@ -26,6 +26,9 @@ from quart import Blueprint, Quart, current_app
 
 from chat import __version__
 from chat.app.messages.mentions import MAX_MENTIONS
+from chat.core.names import MAX_DISPLAY_NAME_CHARS
+from chat.core.records import MAX_THREAD_PARTICIPANTS
+from chat.core.statuses import MAX_STATUS_TEXT_CHARS, PRESENCES
 from chat.core.validation import MAX_FILES_PER_MESSAGE, MAX_ID
 
 Schema = dict[str, Any]
@@ -66,8 +69,28 @@ def string_fields(*names: str) -> Schema:
 
 ERROR = exact_object({"error": STRING})
 TOKEN = exact_object({"token": STRING})
-PROFILE = exact_object({"UID": ID, "Username": STRING, "Email": {"type": ["string", "null"]}})
-PUBLIC_PROFILE = exact_object({"UID": ID, "Username": STRING})
+_NULLABLE_STRING: Schema = {"type": ["string", "null"]}
+_PROFILE_FIELDS: Schema = {
+    "UID": ID,
+    "Username": STRING,
+    "DisplayName": {**_NULLABLE_STRING, "maxLength": MAX_DISPLAY_NAME_CHARS},
+    "AvatarURL": _NULLABLE_STRING,
+}
+#: A user's status (`chat.core.statuses.status_json`); profiles carry it (null: none).
+STATUS = exact_object(
+    {
+        "Emoji": STRING,
+        "Text": {**STRING, "maxLength": MAX_STATUS_TEXT_CHARS},
+        "Presence": {"enum": list(PRESENCES)},
+        "Until": {"type": ["string", "null"], "format": "date-time"},
+    }
+)
+_WITH_STATUS: Schema = {"Status": {"oneOf": [STATUS, {"type": "null"}]}}
+PUBLIC_PROFILE = exact_object(_PROFILE_FIELDS, _WITH_STATUS)
+PROFILE = exact_object({**_PROFILE_FIELDS, "Email": _NULLABLE_STRING}, _WITH_STATUS)
+#: A user named where something else is described (`chat.core.shapes.person`): presence,
+#: a conversation's users, a report's reporter, an audit entry's target.
+PERSON = exact_object({"UID": ID, "Username": STRING})
 FOUND_USER = exact_object({"UID": ID, "Username": STRING, "Online": BOOLEAN})
 ROOM = exact_object(
     {
@@ -80,7 +103,11 @@ ROOM = exact_object(
         "SlowModeSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
         "RetentionDays": {"type": ["integer", "null"], "minimum": 1, "maximum": 36500},
     },
-    {"UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2}},
+    {
+        "UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2},
+        # A group direct conversation's members (chat.app.rooms.group_direct).
+        "Members": {"type": "array", "items": PERSON, "maxItems": 10},
+    },
 )
 #: A message's reactions: each emoji with its count and (the first 100 of) who reacted.
 REACTIONS: Schema = {
@@ -99,6 +126,14 @@ FILE_REF = exact_object(
     {"FileID": STRING, "Name": STRING, "Size": {"type": "integer"}, "ContentType": STRING},
     {"Width": {"type": "integer"}, "Height": {"type": "integer"}},
 )
+#: A thread's summary, as its root carries it.
+THREAD = exact_object(
+    {
+        "Replies": {"type": "integer", "minimum": 0},
+        "LastReplyAt": TIMESTAMP,
+        "Participants": {"type": "array", "items": ID, "maxItems": MAX_THREAD_PARTICIPANTS},
+    }
+)
 MESSAGE = exact_object(
     {
         "MessageID": ID,
@@ -114,8 +149,13 @@ MESSAGE = exact_object(
     {
         "ClientMsgID": STRING,
         "ReplyTo": ID,
+        "ThreadID": ID,
+        "AlsoToRoom": {"const": True},
+        "Thread": THREAD,
         "Deleted": {"const": True},
         "MentionsRoom": {"const": True},
+        "DisplayName": {**STRING, "maxLength": MAX_DISPLAY_NAME_CHARS},
+        "AvatarURL": STRING,
         "Files": {
             "type": "array",
             "items": FILE_REF,
@@ -125,7 +165,10 @@ MESSAGE = exact_object(
     },
 )
 #: A message being sent, as ``POST /messages/{roomID}`` takes it (`chat.core.outgoing`).
-SENT_MESSAGE = body_fields({"Text": STRING}, {"ReplyTo": ID, "ClientMsgID": STRING})
+SENT_MESSAGE = body_fields(
+    {"Text": STRING},
+    {"ReplyTo": ID, "ClientMsgID": STRING, "ThreadID": ID, "AlsoToRoom": {"type": "boolean"}},
+)
 #: A message's reaction state, as a reaction route answers it.
 REACTION_STATE = exact_object({"RoomID": ID, "MessageID": ID, "Reactions": REACTIONS})
 #: One version of a message's text.
@@ -222,6 +265,8 @@ INVALID = Answer(
 )
 WRONG_CREDENTIALS = Answer("invalid credentials: no such user, or the wrong password", ERROR)
 NOT_FOUND = Answer("no such user or room", ERROR)
+#: A direct conversation whose other account was erased: nobody can write in it.
+ACCOUNT_ERASED = Answer("the other account of this direct conversation was erased", ERROR)
 FORBIDDEN = Answer("the caller may not do this (a private room, a room they did not create)", ERROR)
 
 
@@ -400,9 +445,17 @@ def _answers(route: Route) -> dict[int, Answer]:
     return {status: answer for status, answer in answers.items() if answer is not None}
 
 
+def _media_schema(media: str) -> Schema:
+    """The schema of a file's body: any value for a JSON document (the web app manifest,
+    `application/manifest+json`, which a client parses), a string for the rest."""
+    if media == "application/json" or media.endswith("+json"):
+        return {}
+    return STRING
+
+
 def _response(answer: Answer) -> dict[str, Any]:
     response: dict[str, Any] = {"description": answer.description}
-    content = {media: {"schema": STRING} for media in answer.media}
+    content = {media: {"schema": _media_schema(media)} for media in answer.media}
     if answer.json is not None:
         content["application/json"] = {"schema": answer.json}
     if content:

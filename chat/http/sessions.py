@@ -9,6 +9,11 @@ it.
 - ``POST /logout-everywhere`` (token or cookie) -> 200 {"status": "ok"}: every session of
   the user's ends and every token they were issued is revoked (their WebSockets close, on
   every instance: `chat.app.accounts.revocations`); the cookie cleared
+- ``GET /sessions``          (token or cookie) -> 200 [{"SessionID", "Device", "LastSeen",
+  "Current"}]: the caller's sessions that have not ended, most recently used first
+- ``DELETE /sessions/{SessionID}`` (token or cookie) -> 204: that session ends; the
+  WebSockets it opened close at once, on every instance (its tokens, minutes long, run
+  out by themselves)
 
 The cookie: ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page
 sends it), ``Path=/``; over HTTPS ``Secure`` and named ``__Host-chat_session``. Whether the
@@ -25,18 +30,26 @@ CSRF) is refused the same way when it carries a foreign Origin.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import Blueprint, Request, Response, jsonify, request
 
 from chat.app.accounts.auth import bearer_token
-from chat.app.accounts.sessions import PLAIN_COOKIE, SECURE_COOKIE, BrowserSessions, Granted
+from chat.app.accounts.sessions import (
+    MAX_DEVICE_CHARS,
+    PLAIN_COOKIE,
+    SECURE_COOKIE,
+    BrowserSessions,
+    Granted,
+)
 from chat.app.service import ChatService
-from chat.core import validation
+from chat.core import shapes, validation
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
-from chat.core.errors import Forbidden, InvalidToken, NotAuthenticated
+from chat.core.errors import Forbidden, InvalidToken, NotAuthenticated, NotFound
 from chat.core.host_names import HostPolicy
+from chat.core.records import Identity, SessionRecord
 from chat.http.bodies import json_object
 from chat.http.identity import caller_address
 from chat.http.openapi import (
@@ -45,12 +58,16 @@ from chat.http.openapi import (
     ID,
     INVALID,
     STRING,
+    TIMESTAMP,
     Answer,
     Token,
     body_fields,
     describe,
     exact_object,
 )
+
+#: A session id is 22 characters (`chat.app.accounts.sessions`); longer is nobody's.
+MAX_SESSION_ID_CHARS = 64
 
 #: The 403's error for a cookie-authenticated request from another site (or from nowhere).
 CROSS_SITE = (
@@ -141,6 +158,25 @@ def _answer(granted: Granted, ttl: int) -> dict[str, Any]:
     }
 
 
+_SESSION = exact_object(
+    {
+        "SessionID": STRING,
+        "Device": {"type": ["string", "null"], "maxLength": MAX_DEVICE_CHARS},
+        "LastSeen": TIMESTAMP,
+        "Current": BOOLEAN,
+    }
+)
+
+
+def _listed(record: SessionRecord, current: str | None) -> dict[str, Any]:
+    return {
+        "SessionID": record.id,
+        "Device": record.device,
+        "LastSeen": shapes.timestamp(datetime.fromtimestamp(record.last_used_at, UTC)),
+        "Current": record.id == current,
+    }
+
+
 def session_routes(
     service: ChatService,
     sessions: BrowserSessions,
@@ -186,7 +222,8 @@ def session_routes(
         password = validation.require_str(body, "Password")
         remember = validation.require_bool(body, "Remember") if "Remember" in body else False
         user = await service.login(name, password, address=caller_address(request, addresses))
-        return granted_response(await sessions.start(user, remember=remember))
+        device = request.headers.get("User-Agent")
+        return granted_response(await sessions.start(user, remember=remember, device=device))
 
     @routes.post("/session/refresh")
     @describe(
@@ -234,6 +271,60 @@ def session_routes(
         jar.clear(request, response)
         return response
 
+    async def caller() -> Identity:
+        """The token's user, or else the session cookie's (from this site's pages)."""
+        return await token_or_cookie(service, sessions, hosts, site_only=True)
+
+    @routes.get("/sessions")
+    @describe(
+        "The caller's browser sessions that have not ended, most recently used first",
+        description=(
+            "Device is the browser's User-Agent when the session began (null: none was"
+            " sent); LastSeen the last time it refreshed its token; Current marks the"
+            " session of the caller's own token or cookie. At most 100."
+        ),
+        token=Token.REQUIRED,
+        cookie=True,
+        answers={
+            200: Answer("the sessions", {"type": "array", "items": _SESSION, "maxItems": 100}),
+            401: Answer("no token and no session cookie, or a bad one", ERROR),
+            403: _CROSS_SITE,
+        },
+    )
+    async def list_sessions() -> Any:
+        identity = await caller()
+        records = await sessions.sessions(identity)
+        return jsonify([_listed(record, identity.session_id) for record in records])
+
+    @routes.delete("/sessions/<session_id>")
+    @describe(
+        "End one of the caller's browser sessions (log it out)",
+        description=(
+            "Its cookie is refused from then on, and the WebSockets it opened close at"
+            " once (1008), on every instance; the access tokens it was handed run out"
+            " by themselves (CHAT_SESSION_TOKEN_TTL). Ending the caller's own session"
+            " clears the cookie."
+        ),
+        path={"session_id": STRING},
+        token=Token.REQUIRED,
+        cookie=True,
+        answers={
+            204: Answer("ended"),
+            401: Answer("no token and no session cookie, or a bad one", ERROR),
+            403: _CROSS_SITE,
+            404: Answer("the caller has no such session that has not ended", ERROR),
+        },
+    )
+    async def end_session(session_id: str) -> Any:
+        identity = await caller()
+        if len(session_id) > MAX_SESSION_ID_CHARS:
+            raise NotFound(f"you have no session {session_id[:MAX_SESSION_ID_CHARS]}...")
+        await sessions.end_one(identity, session_id)
+        response = Response(b"", 204)
+        if session_id == identity.session_id:
+            jar.clear(request, response)
+        return response
+
     @routes.post("/logout-everywhere")
     @describe(
         "End every browser session and revoke every token the account was issued, the one "
@@ -243,21 +334,29 @@ def session_routes(
         answers={200: Answer("done", exact_object({"status": {"const": "ok"}})), 403: _CROSS_SITE},
     )
     async def logout_everywhere() -> Any:
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is not None:
-            identity = await service.identify(token)
-        else:
-            cookie = session_cookie(request)
-            if cookie is None:
-                raise NotAuthenticated(
-                    "missing token: send it in the Authorization header (raw or as "
-                    "'Bearer <token>'), or the session cookie"
-                )
-            require_same_site(request, hosts)
-            identity = await sessions.identify(cookie)
-        await sessions.end_all(identity)
+        await sessions.end_all(await caller())
         response = jsonify({"status": "ok"})
         jar.clear(request, response)
         return response
 
     return routes
+
+
+async def token_or_cookie(
+    service: ChatService, sessions: BrowserSessions, hosts: HostPolicy, *, site_only: bool
+) -> Identity:
+    """The request's user: its token's (Authorization header), or else its session
+    cookie's, which must come from this site's pages when `site_only` (a change, or
+    what lists the caller's sessions)."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None:
+        return await service.identify(token)
+    cookie = session_cookie(request)
+    if cookie is None:
+        raise NotAuthenticated(
+            "missing token: send it in the Authorization header (raw or as "
+            "'Bearer <token>'), or the session cookie"
+        )
+    if site_only:
+        require_same_site(request, hosts)
+    return await sessions.identify(cookie)

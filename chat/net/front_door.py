@@ -31,7 +31,7 @@ from typing import NoReturn, Protocol
 import trio
 
 from chat.core.client_address import ClientAddresses, normalise
-from chat.net.connection_cap import ConnectionCap, too_many_connections_response
+from chat.net.connection_cap import ConnectionCap
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
 
@@ -171,7 +171,6 @@ class FrontDoor:
         self._websocket = websocket
         self._reuse_port = reuse_port
         self._cap = cap or ConnectionCap(0, enabled=False)
-        self._over_the_cap = too_many_connections_response(self._cap.per_address)
         self._addresses = addresses or ClientAddresses()
         # The accept loops' scopes, cancelled by `stop_accepting` (not by shutdown, whose
         # cancellation closes the listeners with their backlogs); `_closed` is set once
@@ -294,7 +293,7 @@ class FrontDoor:
                 if not proxied:
                     key = self._addresses.key(peer)
                     if not self._cap.take(key):
-                        await self._answer_and_close(stream, self._over_the_cap)
+                        await self._answer_and_close(stream, self._cap.refusal(key))
                         return
                     slot = key
                 replay = None
@@ -312,7 +311,7 @@ class FrontDoor:
                 if proxied:
                     key = self._addresses.resolve_key(peer, forwarded_for(replay.head))
                     if not self._cap.take(key):
-                        await self._answer_and_close(stream, self._over_the_cap)
+                        await self._answer_and_close(stream, self._cap.refusal(key))
                         return
                     slot = key
                 if is_websocket_upgrade(replay.head):

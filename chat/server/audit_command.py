@@ -1,6 +1,7 @@
-"""``chat audit``: the audit log of running rooms, newest first, from the
-command line, one line per entry (or JSON with ``--json``), read from the database the
-server uses (it may be running)."""
+"""``chat audit``: the audit log, newest first, from the command line: running rooms
+(moderators' actions, retention) and the operators' commands (users added, deleted,
+promoted, demoted, passwords set, restores, copies to PostgreSQL), one line per entry
+(or JSON with ``--json``), read from the database the server uses (it may be running)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import trio
 
 from chat.core import shapes
 from chat.core.config import DATABASE_SETTINGS, Config, add_flags
-from chat.core.records import AuditEntry
+from chat.core.moderation_records import NOT_A_USER, AuditEntry
 from chat.store import open_store
 
 #: The most entries one run prints.
@@ -20,9 +21,13 @@ MAX_ENTRIES = 10_000
 
 
 def add_audit_parser(commands: Any) -> None:
-    parser = commands.add_parser("audit", help="print the audit log of moderators' actions")
+    parser = commands.add_parser(
+        "audit", help="print the audit log of moderators' and operators' actions"
+    )
     add_flags(parser, only=DATABASE_SETTINGS)
-    parser.add_argument("--room", type=int, metavar="ROOM_ID", help="one room's entries only")
+    parser.add_argument(
+        "--room", type=int, metavar="ROOM_ID", help="one room's entries only (default: all)"
+    )
     parser.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most N entries (default 50)"
     )
@@ -58,14 +63,18 @@ async def _entries(
 
 
 def format_entry(entry: AuditEntry) -> str:
-    """One line: when, where, what, who, whom, why, and the details."""
+    """One line: when, where (a room, or the whole server), what, who, whom, why, and
+    the details."""
     assert entry.created_at is not None
+    actor = f"by {entry.actor_name!r}"
+    if entry.actor_id != NOT_A_USER:
+        actor += f" (UID {entry.actor_id})"
     parts = [
         f"#{entry.id}",
         shapes.timestamp(entry.created_at),
-        f"room {entry.room_id}",
+        "server" if entry.room_id is None else f"room {entry.room_id}",
         entry.action,
-        f"by {entry.actor_name!r} (UID {entry.actor_id})",
+        actor,
     ]
     if entry.target_id is not None:
         parts.append(f"on {entry.target_name!r} (UID {entry.target_id})")

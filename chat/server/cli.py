@@ -20,15 +20,21 @@ from typing import NoReturn
 
 import trio
 
-from chat import __version__
 from chat.core import config as config_module
 from chat.core.config import Config, ConfigError
-from chat.core.errors import AlreadyServed, ChatError, MissingSchema
+from chat.core.errors import (
+    AlreadyServed,
+    ChatError,
+    DatabaseMoved,
+    MissingSchema,
+    SchemaTooNew,
+)
 from chat.server import memory_snapshots
 from chat.server.audit_command import add_audit_parser
 from chat.server.backups.command import add_backup_parsers
 from chat.server.copy_database.command import add_copy_parser
 from chat.server.user_commands import add_user_parsers
+from chat.server.version import build_info
 from chat.store import describe_database, open_store
 
 log = logging.getLogger("chat")
@@ -40,12 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         description="A real-time chat server: HTTP and WebSocket on one port, "
         "history in SQLite (default) or PostgreSQL.",
     )
-    parser.add_argument("-V", "--version", action="version", version=f"chat {__version__}")
+    parser.add_argument(
+        "-V", "--version", action=_VersionAction, help="show the version (and git commit) and exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve_parser = commands.add_parser("serve", help="run the server")
     config_module.add_flags(serve_parser)
     # Plumbing between `chat serve --workers N` and its worker processes (chat.server.workers).
+    serve_parser.add_argument(
+        "--force-moved",
+        action="store_true",
+        help="serve a SQLite database that chat copy-database has moved to PostgreSQL"
+        " (refused otherwise: two databases would split the chat)",
+    )
     serve_parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     serve_parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve_parser.add_argument("--lifeline-fd", type=int, help=argparse.SUPPRESS)
@@ -66,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     add_backup_parsers(commands)
     add_copy_parser(commands)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``chat --version``: the release and, from a checkout, its commit (git is asked only
+    when the flag is given)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        print(f"chat {build_info().version}")
+        parser.exit()
 
 
 def _setup_logging(config: Config, worker: int | None = None) -> None:
@@ -153,7 +179,14 @@ async def _serve_until_signalled(config: Config, args: argparse.Namespace | None
         with serving:
             # Holds `serve` alone, so that this task can say "ready" once it listens.
             async with trio.open_nursery() as server:
-                await server.start(functools.partial(serve, config, reuse_port=worker))
+                await server.start(
+                    functools.partial(
+                        serve,
+                        config,
+                        reuse_port=worker,
+                        force_moved=args is not None and args.force_moved,
+                    )
+                )
                 tune_garbage_collector()
                 if worker:
                     assert args is not None
@@ -270,9 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         print(f"chat: {_describe(expected, config)}", file=sys.stderr)
-        # Serving a SQLite file another server serves, or a schema that does not
-        # exist, is a configuration error.
-        return 2 if isinstance(expected, (AlreadyServed, MissingSchema)) else 1
+        # Serving a SQLite file another server serves or that was moved, a schema that
+        # does not exist, or one a newer release migrated, is a configuration error.
+        configuration = (AlreadyServed, DatabaseMoved, MissingSchema, SchemaTooNew)
+        return 2 if isinstance(expected, configuration) else 1
     return 0
 
 

@@ -27,11 +27,15 @@ The task tree (docs/DESIGN.md draws it):
         │                          back so that a room hears at most four a second
         ├── Activity.run           tells each user's connections of what arrives in their
         │   │                      other rooms (activity frames, one a second per room)
-        │   └── loader             reads a newly connected user's rooms into its index
+        │   ├── loader             reads a newly connected user's rooms into its index
+        │   └── followers loader   reads thread replies' followers, hands them to the fan-out
         ├── Pusher.run             Web Push: takes the messages the writer offers, claims
         │                          each one that someone away should hear of (once per
         │                          cluster) and pushes it; owns the HTTP client and a
         │                          nursery of deliveries (at most 16 at once)
+        ├── Statuses.run           ends each user's status when its time passes (a status
+        │                          frame to this instance's connections, the table swept),
+        │                          and reads every status in force again each minute
         ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
         │                          the registry of open sessions against the users table
         │                          when woken (a revocation here, or an event from another
@@ -102,14 +106,17 @@ from chat.app.messages.search_indexer import SearchIndexer
 from chat.app.messages.writer import MessageWriter
 from chat.app.metrics import Metrics, ServerCollector
 from chat.app.people.activity import Activity
+from chat.app.people.avatars import Avatars
 from chat.app.people.push_subscriptions import PushSubscriptions
 from chat.app.people.pusher import Pusher
+from chat.app.people.statuses import STATUS_EVENT, Statuses
 from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, UserNotices
 from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
 from chat.app.presence.tracker import Presence
 from chat.app.reads.batched_point_reads import BatchedPointReadsCollector, PointReads
 from chat.app.reads.single_flight import MAX_KEYS, SingleFlight, SingleFlightCollector
 from chat.app.service import ChatService
+from chat.app.upkeep_metrics import DatabaseAnswers, StorageSpace, UpkeepCollector
 from chat.bus.carried import CARRIED
 from chat.bus.carrier import Carrier
 from chat.bus.interface import route_events
@@ -121,7 +128,7 @@ from chat.core.host_names import HostPolicy
 from chat.core.push_hosts import PushHosts
 from chat.core.task_failures import TaskFailures
 from chat.files.collector import FileCollector
-from chat.files.opening import open_storage
+from chat.files.opening import open_storage, storage_directory
 from chat.http.app import create_app
 from chat.http.server import HttpServer
 from chat.net.connection_cap import ConnectionCap
@@ -130,6 +137,7 @@ from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
 from chat.server.data_permissions import make_data_private
 from chat.server.drain import Drain
+from chat.server.version import build_info
 from chat.store import describe_database, open_store
 from chat.ws.server import WebSocketServer
 
@@ -145,6 +153,7 @@ async def serve(
     config: Config,
     *,
     reuse_port: bool = False,
+    force_moved: bool = False,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Run the chat server until cancelled.
@@ -156,6 +165,8 @@ async def serve(
     `config.drain_seconds` (+ 2 s for the drain's last requests, `chat.server.drain`) +
     `config.shutdown_timeout` + `config.close_timeout` seconds.
     `reuse_port` lets several processes listen on one port (`chat serve --workers`).
+    `force_moved` serves a SQLite database `chat copy-database` has moved (`chat serve
+    --force-moved`; refused otherwise, `chat.store.sqlite.moved`).
     """
     # Names this process among the cluster's instances (logs, events on the bus).
     instance_id = secrets.token_hex(6)
@@ -168,16 +179,32 @@ async def serve(
     # This server's own registry (never prometheus-client's global one); it reads the
     # components' counters when scraped and starts no task.
     metrics = Metrics(instance_id)
+    # Which code this is (`chat --version`), read once: it asks git, so in a thread.
+    build = await trio.to_thread.run_sync(build_info)
+    metrics.show_build(build.version, build.revision)
+    log.info("chat %s starting", build.version)
     addresses = ClientAddresses(config.trusted_proxies, ipv6_prefix=config.ipv6_prefix)
 
     # Before anything of the data is opened: an earlier release made it by the umask.
     await make_data_private(config)
-    async with open_store(config, serving=True) as store, open_storage(config) as storage:
+    async with (
+        open_store(config, serving=True, force_moved=force_moved) as store,
+        open_storage(config) as storage,
+    ):
         tokens = Tokens(await load_signing_key(config, store), config.token_ttl)
         lobby = await store.room_by_id(store.lobby_id)
         assert lobby is not None, "the first migration creates the lobby"
         bus = open_bus(config, store, instance_id)
-        presence = Presence(bus, instance_id, timeout=config.presence_timeout, failures=failures)
+        # Users' statuses (`chat.app.people.statuses`): those in force known here, for
+        # presence frames and the pusher; its task ends each when its time passes.
+        statuses = Statuses(store, bus, failures=failures)
+        presence = Presence(
+            bus,
+            instance_id,
+            timeout=config.presence_timeout,
+            failures=failures,
+            status_of=statuses.shown,
+        )
         # Sends what this instance commits to the others (none on the local bus), while
         # presence hears any: a lone instance carries nothing.
         carrier = Carrier(
@@ -194,6 +221,8 @@ async def serve(
         )
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = UserNotices(bus)
+        statuses.tell_with(notices.deliver_to_everyone)
+        statuses.follow(presence.status_changed)
         # Fed by the writer (each published batch) and by the notices (rooms joined).
         activity = Activity(store, lobby.id, failures=failures)
         writer.follow(activity.offer)
@@ -201,7 +230,13 @@ async def serve(
         # Web Push: fed by the writer too (each published batch, while anybody subscribed).
         push_hosts = PushHosts(config.push_hosts)
         vapid = await load_vapid_key(store, config.vapid_private_key, config.push_subject)
-        pusher = Pusher(store, presence, PushSender(vapid, push_hosts), failures=failures)
+        pusher = Pusher(
+            store,
+            presence,
+            PushSender(vapid, push_hosts),
+            failures=failures,
+            do_not_disturb=statuses.do_not_disturb,
+        )
         writer.follow(pusher.offer)
         # Identical resumes and history reads in flight at once, made once: one task.
         shared_reads = SingleFlight(max_keys=MAX_KEYS if config.shared_reads else 0)
@@ -245,6 +280,8 @@ async def serve(
             rate_limits=rate_limits,
         )
         await files.prepare()
+        # Avatars (`chat.app.people.avatars`): through the files' path, no task.
+        avatars = Avatars(store, files, changed=history_cache.names_changed)
         # A user's data (`chat.app.accounts.data`): exports and erasures, no task of its own.
         account_data = AccountData(
             store,
@@ -253,7 +290,7 @@ async def serve(
             rate_limits=rate_limits,
             exports_at_once=config.exports_at_once,
             published=writer.committed_up_to,
-            revoked=revocations.revoked,
+            revoked=revocations.account_deleted,
             names_changed=history_cache.names_changed,
         )
         collector = FileCollector(store, storage, failures=failures)
@@ -307,7 +344,10 @@ async def serve(
             sessions=sessions,
             config=config,
             files=files,
+            avatars=avatars,
+            statuses=statuses,
             account_data=account_data,
+            version=build.version,
         )
         http = HttpServer(
             app,
@@ -337,7 +377,16 @@ async def serve(
         metrics.registry.register(SingleFlightCollector(shared_reads.stats))
         metrics.registry.register(BatchedPointReadsCollector(point_reads))
         metrics.registry.register(HistoryFromMemoryCollector(history_cache))
-        cap = ConnectionCap(config.max_connections_per_address, enabled=config.rate_limits)
+        metrics.registry.register(UpkeepCollector(retention, collector))
+        metrics.add_measured(DatabaseAnswers(probe))
+        if (files_directory := storage_directory(config)) is not None:
+            metrics.add_measured(StorageSpace(files_directory))
+        cap = ConnectionCap(
+            config.max_connections_per_address,
+            enabled=config.rate_limits,
+            networks=rate_limits.networks,
+            multiplier=config.trusted_network_multiplier,
+        )
         front_door = FrontDoor(
             config.host,
             config.port,
@@ -376,6 +425,7 @@ async def serve(
                             PRESENCE: presence.on_event,
                             CARRIED: writer.on_carried_event,
                             HISTORY_FORGET: history_cache.on_event,
+                            STATUS_EVENT: statuses.on_event,
                         },
                         failures,
                     )
@@ -393,6 +443,7 @@ async def serve(
                     await root.start(presence.announce)
                     await root.start(activity.run)
                     await root.start(pusher.run)
+                    await root.start(statuses.run)
                     await root.start(revocations.run)
                     await root.start(collector.run)
                     await root.start(retention.run)

@@ -30,7 +30,8 @@ from chat.core import config as config_module
 from chat.core.config import Config
 from chat.core.errors import ChatError, NotFound
 from chat.core.records import User
-from chat.store import open_store
+from chat.server.operator_audit import operator_entry
+from chat.store import open_store, refuse_if_moved
 
 #: How `chat user delete` describes what it does (its --help and its question).
 DELETES = (
@@ -56,11 +57,20 @@ def add_user_parsers(commands: Any) -> None:
         name: str,
         run: Callable[[Config, argparse.Namespace], None],
         settings: frozenset[str] = config_module.DATABASE_SETTINGS,
+        *,
+        changes: bool = False,
         **kwargs: Any,
     ) -> Any:
         parser = commands.add_parser(name, **kwargs)
         parser.set_defaults(run=run)
         config_module.add_flags(parser, only=settings)
+        if changes:  # refused on a moved database (`_refuse_if_moved`)
+            parser.add_argument(
+                "--force-moved",
+                action="store_true",
+                help="change a SQLite database that chat copy-database has moved to"
+                " PostgreSQL (refused otherwise)",
+            )
         return parser
 
     def named(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -74,7 +84,9 @@ def add_user_parsers(commands: Any) -> None:
             help="read the password from the first line of standard input instead of a prompt",
         )
 
-    add = action("add", add_user, config_module.PASSWORD_SETTINGS, help="create a user")
+    add = action(
+        "add", add_user, config_module.PASSWORD_SETTINGS, changes=True, help="create a user"
+    )
     add.add_argument("name", help="the user name")
     add.add_argument("--email", help="e-mail address (optional)")
     add.add_argument("--admin", action="store_true", help="make the user an operator")
@@ -88,6 +100,7 @@ def add_user_parsers(commands: Any) -> None:
             "passwd",
             change_password,
             config_module.PASSWORD_SETTINGS,
+            changes=True,
             help="set a user's password and revoke their tokens",
             description="Set a user's password (asked twice) and revoke every token issued "
             "to them: they log in again, and servers running on the database close their "
@@ -101,6 +114,7 @@ def add_user_parsers(commands: Any) -> None:
             "delete",
             delete_user,
             DATA_SETTINGS,
+            changes=True,
             help="erase a user's account (their messages become tombstones)",
             description=DELETES,
         )
@@ -127,11 +141,12 @@ def add_user_parsers(commands: Any) -> None:
         "--output", "-o", help="the archive's path (default: standard output, not a terminal)"
     )
 
-    named(action("promote", promote, help="make a user an operator (support staff)"))
+    named(action("promote", promote, changes=True, help="make a user an operator (support staff)"))
     named(
         action(
             "demote",
             demote,
+            changes=True,
             help="make an operator an ordinary user again",
             description="Make an operator an ordinary user again and revoke their tokens, "
             "so that servers close the sessions they opened as an operator at the next "
@@ -203,8 +218,16 @@ async def _user_named(config: Config, name: str) -> User:
     return user
 
 
+def _refuse_if_moved(config: Config, args: argparse.Namespace) -> None:
+    """Before a command changes users: not in a SQLite database that was moved (unless
+    ``--force-moved``), where the change would be lost to the chat."""
+    if not args.force_moved:
+        refuse_if_moved(config)
+
+
 def add_user(config: Config, args: argparse.Namespace) -> None:
     """``chat user add NAME``."""
+    _refuse_if_moved(config, args)
     password = _read_password(args.password_stdin)
     trio.run(_add_user, config, args.name, args.email, args.admin, password)
 
@@ -220,7 +243,10 @@ async def _add_user(
     password_hash = await _hash_new_password(config, password)
     async with open_store(config) as store:
         await require_name_free(store, name)
-        user = await store.create_user(name, password_hash, email=clean_email, is_admin=admin)
+        audit = await operator_entry("user-add", details={"Operator": admin})
+        user = await store.create_user(
+            name, password_hash, email=clean_email, is_admin=admin, audit=audit
+        )
     print(f"created {_role(user)} {user.name!r} with id {user.id}")
 
 
@@ -267,6 +293,7 @@ def format_table(users: list[User]) -> str:
 
 def change_password(config: Config, args: argparse.Namespace) -> None:
     """``chat user passwd NAME``."""
+    _refuse_if_moved(config, args)
     user = trio.run(_user_named, config, args.name)
     password = _read_password(args.password_stdin)
     trio.run(_set_password, config, user, password)
@@ -276,12 +303,14 @@ def change_password(config: Config, args: argparse.Namespace) -> None:
 async def _set_password(config: Config, user: User, password: str) -> None:
     password_hash = await _hash_new_password(config, password)
     async with open_store(config) as store:
-        if await store.set_password(user.id, password_hash) is None:
+        audit = await operator_entry("user-password")
+        if await store.set_password(user.id, password_hash, audit=audit) is None:
             raise _deleted_meanwhile(user)
 
 
 def delete_user(config: Config, args: argparse.Namespace) -> None:
     """``chat user delete NAME``: asks first, unless ``--yes``."""
+    _refuse_if_moved(config, args)
     user = trio.run(_user_named, config, args.name)
     if not args.yes:
         print(DELETES, file=sys.stderr)
@@ -303,7 +332,13 @@ async def _delete_user(config: Config, user: User) -> None:
     async with open_store(config) as store, open_storage(config) as storage:
         # No bus here: servers find the revoked tokens in the table at their next sweep.
         data = AccountData(store, storage, Passwords(config.bcrypt_cost))
-        if not await data.erase(user):
+        audit = await operator_entry(
+            "user-delete",
+            target_id=user.id,
+            target_name=user.name,
+            details={"Operator": user.is_admin},
+        )
+        if not await data.erase(user, audit=audit):
             raise _deleted_meanwhile(user)
 
 
@@ -345,6 +380,7 @@ async def _export_user(config: Config, user: User, output: str | None) -> None:
 def promote(config: Config, args: argparse.Namespace) -> None:
     """``chat user promote NAME``: make the user an operator (idempotent). It counts from
     the user's next request, and for WebSocket sessions from their next connection."""
+    _refuse_if_moved(config, args)
     _set_admin(config, args.name, True)
 
 
@@ -352,6 +388,7 @@ def demote(config: Config, args: argparse.Namespace) -> None:
     """``chat user demote NAME``: make the operator an ordinary user (idempotent), and
     revoke their tokens: an open session keeps the role it was opened with, so the
     revocation sweep must close it."""
+    _refuse_if_moved(config, args)
     _set_admin(config, args.name, False)
 
 
@@ -369,7 +406,8 @@ def _set_admin(config: Config, name: str, is_admin: bool) -> None:
 
 async def _store_admin(config: Config, user: User, is_admin: bool) -> None:
     async with open_store(config) as store:
-        if await store.set_admin(user.id, is_admin) is None:
+        audit = await operator_entry("user-promote" if is_admin else "user-demote")
+        if await store.set_admin(user.id, is_admin, audit=audit) is None:
             raise _deleted_meanwhile(user)
         if not is_admin:
             # After the role is stored: a token issued from here on is an ordinary

@@ -2,14 +2,22 @@
 // the room shown, and back, forward or an address typed followed to a room of ours.
 
 import { showNotice } from "./notices.js";
-import { enter, loadRooms } from "./rooms.js";
+import { enter, loadRooms, openMessage } from "./rooms.js";
 import { state } from "./state.js";
 
 // The room the page shows is in its address (#/room/12): a reload comes back to it, and
-// back and forward move between the rooms visited.
-function roomInAddress() {
-  const match = /^#\/room\/(\d+)$/.exec(location.hash);
+// back and forward move between the rooms visited. A link to a message (Copy link,
+// links.js) adds it: #/room/12/message/345.
+const ADDRESS = /^#\/room\/(\d+)(?:\/message\/(\d+))?$/;
+
+export function roomInAddress() {
+  const match = ADDRESS.exec(location.hash);
   return match ? Number(match[1]) : null;
+}
+
+function messageInAddress() {
+  const match = ADDRESS.exec(location.hash);
+  return match?.[2] ? Number(match[2]) : null;
 }
 
 export function showInAddress(roomId, { replace }) {
@@ -24,7 +32,11 @@ export function showInAddress(roomId, { replace }) {
 export function firstRoom() {
   const wanted = roomInAddress();
   if (wanted === null) return state.lobby;
-  if (state.lobby === null || state.rooms.has(wanted)) return wanted;
+  if (state.lobby === null || state.rooms.has(wanted)) {
+    // A link to a message: the room opens on it.
+    if (messageInAddress() !== null && state.focusOnEntry === null) state.focusOnEntry = messageInAddress();
+    return wanted;
+  }
   showNotice("The room in the address is not one of your rooms (any more): here is the lobby.");
   return state.lobby;
 }
@@ -37,11 +49,17 @@ export function firstRoom() {
 async function followAddress() {
   const turn = ++state.addressTurn;
   const wanted = roomInAddress();
-  if (state.me === null || wanted === null || wanted === state.room) return;
+  const message = messageInAddress();
+  if (state.me === null || wanted === null || (wanted === state.room && message === null)) return;
   if (!state.rooms.has(wanted)) await loadRooms();
-  if (turn !== state.addressTurn || wanted === state.room) return;   // moved on meanwhile
+  if (turn !== state.addressTurn || (wanted === state.room && message === null)) return;   // moved on meanwhile
   if (state.rooms.has(wanted)) {
-    enter(wanted);
+    if (message !== null) {
+      await openMessage(wanted, message);
+      if (wanted === state.shown) showInAddress(wanted, { replace: true });
+    } else {
+      enter(wanted);
+    }
   } else {
     showNotice("That room is not one of your rooms: staying here.");
     if (state.shown !== null) showInAddress(state.shown, { replace: true });

@@ -10,11 +10,12 @@
 // (the room in the address), socket.js (the WebSocket and its frames), rooms.js (the room
 // list, entering a room), timeline.js (a room's messages), sending.js (the composer and
 // our messages until confirmed), unread.js (counts and read markers), presence.js (who is
-// here, typing), names.js (people by name), direct.js (direct conversations) and
-// directory.js (public rooms, joining).
+// here, typing), names.js (people by name), direct.js (direct conversations),
+// directory.js (public rooms, joining), status.js (statuses beside names, ours) and
+// threads.js (threads: their summaries, the thread panel).
 
 import { setUpAccount } from "./account.js";
-import { setUpAddress } from "./address.js";
+import { roomInAddress, setUpAddress } from "./address.js";
 import { api } from "./api.js";
 import { setUpAttachments } from "./attachments.js";
 import { setUpAttention } from "./attention.js";
@@ -22,22 +23,33 @@ import { setUpChanges, showDeletesAgain } from "./changes.js";
 import { setUpContext } from "./context.js";
 import { openDirect, setUpDirect } from "./direct.js";
 import { setUpDirectory } from "./directory.js";
-import { resumeSession, setUpLogin } from "./login.js";
+import { setUpDrafts } from "./drafts.js";
+import { isGroupDirect } from "./group-direct.js";
+import { focusComposer, setUpKeyboard } from "./keyboard.js";
+import { logout, resumeSession, setUpLogin } from "./login.js";
 import { decoratePerson, moderates, owns, setUpModeration } from "./moderation.js";
+import { showOffline, startOffline } from "./offline.js";
 import { showError, showNotice } from "./notices.js";
 import { setUpPeople, showPeopleAgain } from "./people.js";
+import { setUpPhone } from "./phone.js";
+import { setUpPins } from "./pins.js";
 import { requoted, setUpReplies } from "./replies.js";
 import { setUpReports } from "./reports.js";
 import { setUpRoomSettings } from "./room-settings.js";
 import {
-  leftRoom, listedRoom, loadRooms, openMessage, setUpRooms, showRunning,
+  enter, leftRoom, listedRoom, loadRooms, openMessage, setUpRooms, showMenu, showRunning,
 } from "./rooms.js";
+import { setUpReading } from "./reading.js";
 import { keepNewestInView } from "./scrolling.js";
+import { setUpSaved } from "./saved.js";
 import { setUpSearch } from "./search.js";
 import { setUpSending } from "./sending.js";
-import { renewNow } from "./session.js";
+import { doNotDisturb, setUpStatus, shownAs, statusBadge } from "./status.js";
+import { renewNow, signOut } from "./session.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
+import { addThemeSwitch } from "./theme.js";
+import { setUpThreads } from "./threads.js";
 import { addMessages, avatar, changed, loadRoom, setUpTimeline } from "./timeline.js";
 import { loadUnread } from "./unread.js";
 
@@ -72,17 +84,27 @@ setUpSearch({
   open: openMessage,
 });
 
+// Saved messages (saved.js): Save on each message, the list from the account screen.
+setUpSaved({ api, room: listedRoom, open: openMessage, error: showError });
+// Pinned messages (pins.js): the header's list, and Pin or Unpin for moderators.
+setUpPins({ api, shown: () => state.shown, moderates, open: openMessage, error: showError });
+// Threads (threads.js): Thread (reply in thread), the summaries under roots, the thread panel.
+setUpThreads({ api, avatar });
+
 setUpPeople({
   api,
   me: () => state.me?.uid,
   avatar,
   open: openDirect,
   decorate: decoratePerson,
+  away: shownAs,        // "away", "do not disturb" by their status (status.js)
+  badge: statusBadge,
 });
 
 // Running a room: roles, the person menu, reports, leaving (moderation.js), settings and
 // the composer's slow mode and mutes (room-settings.js), the reports view (reports.js).
-const roomName = (roomId) => listedRoom(roomId).name;
+// (A group conversation is called after its members: "the conversation with bob, cat".)
+const roomName = (roomId) => `${isGroupDirect(roomId) ? "the conversation " : ""}${listedRoom(roomId).name}`;
 const isGroup = (roomId) => roomId !== null && roomId !== state.lobby && !state.direct.has(roomId);
 setUpModeration({
   api,
@@ -110,17 +132,23 @@ setUpRoomSettings({
 });
 setUpReports({ api, shown: () => state.shown, moderates, open: openMessage, roomName });
 
-// Your account: your data, and deleting the account (account.js). Once deleted, the
-// session is gone on the server already: the page only forgets it and starts again.
+// Your account (account.js): display name, picture, password, sessions, your data, and
+// deleting the account. Once deleted, the session is gone on the server already: the
+// page only forgets it (nothing may sign it out to the login page any more), and
+// account.js shows the page that says so.
 setUpAccount({
   api,
-  erased: (message) => {
-    sessionStorage.setItem("chat.notice", message);
+  erased: () => {
+    state.accountDeleted = true;
     state.leaving = true;
     if (state.ws) state.ws.close(1000, "account deleted");
-    location.reload();
+    signOut();
   },
+  signedOut: logout,
 });
+// Statuses (status.js): ours set in the account screen, everyone's beside their name.
+// After setUpAccount: its Account button empties the screen's forms, then ours fills in.
+setUpStatus({ api, me: () => state.me?.uid, changed: showPeopleAgain });
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpLogin();       // the login form, Log out
@@ -128,9 +156,31 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpRooms();       // the side panel's button, the invite and create-room forms
   setUpAddress();     // back, forward, an address typed
   setUpSending();     // the send form and its composer
+  setUpDrafts({ me: () => state.me?.uid ?? null, shown: () => state.shown });
   keepNewestInView($("#messages"));
+  setUpReading();     // what is seen, the "N new messages" button
   setUpDirectory();   // a link to a room
   setUpDirect();      // Write to (a name)
+  setUpPhone();       // a phone's menus: search, the room's tools, each message's actions
+  setUpKeyboard({
+    rooms: () => [...document.querySelectorAll("#rooms button[data-kind=group]")]
+      .map((button) => ({ id: Number(button.dataset.room), name: listedRoom(button.dataset.room).name })),
+    people: () => [...state.names]
+      .filter(([uid, name]) => uid !== state.me?.uid && name !== `#${uid}`)
+      .map(([uid, name]) => ({ uid, name })),
+    search: async (prefix) => (await api("GET", `/users?prefix=${encodeURIComponent(prefix)}`))
+      .filter(({ UID }) => UID !== state.me?.uid)
+      .map(({ UID, Username }) => ({ uid: UID, name: Username })),
+    enter: (roomId) => { if (roomId !== state.room) enter(roomId); else focusComposer(); },
+    openDirect,
+    closePanel: () => {
+      if ($("#chat-view").dataset.menu !== "open" || $("#menu").offsetParent === null) return false;
+      showMenu(false);
+      $("#menu").focus();
+      return true;
+    },
+  });
+  addThemeSwitch($("#appearance"));  // the account screen's theme switch
 
   const notice = sessionStorage.getItem("chat.notice");
   if (notice) {
@@ -146,7 +196,12 @@ document.addEventListener("DOMContentLoaded", () => {
     open: openMessage,
     notice: showNotice,
     error: showError,
+    quiet: doNotDisturb,   // our status says do not disturb: no desktop notifications
   });
 
-  resumeSession();
+  startOffline();     // the service worker, and the files it serves offline
+  resumeSession(() => showOffline({
+    show: (messages) => addMessages(messages),
+    roomInAddress,
+  }));
 });

@@ -272,6 +272,7 @@ function say(text) {
 // The attachments changed: the list shows while there are any, and a message may then
 // be sent with no text (the composer is no longer required).
 function changed() {
+  $("#send-form").dispatchEvent(new Event("draftchange"));   // drafts.js keeps it
   $("#attachments").hidden = pending.length === 0;
   $("#composer").required = pending.length === 0;
   if (pending.length === 0 && sendWhenDone === null) say("");
@@ -280,6 +281,8 @@ function changed() {
 // --- sending ---
 
 export const hasAttachments = () => pending.length > 0;
+// The composer's files already stored (drafts.js keeps them with the room's draft).
+export const uploadedNow = () => uploadedOf(pending);
 
 // The files the message being sent carries (the servers' answers: FileID, Name, Size,
 // ContentType, Width, Height), or null if it cannot go yet: while uploads are on their
@@ -322,6 +325,24 @@ export function restoreAttachments(entries) {
   pending.push(...entries);
   $("#attachments").replaceChildren(...entries.map(({ item }) => item));
   changed();
+}
+
+// The stored files of `entries` (the server's answers), as a draft kept in the
+// browser's storage holds them: a file not uploaded yet cannot be kept there.
+export const uploadedOf = (entries) =>
+  entries.filter(({ uploaded, removed }) => uploaded && !removed).map(({ uploaded }) => uploaded);
+
+// Entries for files stored before (a draft from the browser's storage, after a reload),
+// shown as uploaded, ready to send.
+export function storedEntries(files) {
+  return files.slice(0, MAX_FILES).map((uploaded) => {
+    const entry = {
+      file: { size: uploaded.Size }, name: uploaded.Name, xhr: null, uploaded, problem: null,
+    };
+    entry.item = document.createElement("li");
+    showEntry(entry);
+    return entry;
+  });
 }
 
 // --- files in messages ---

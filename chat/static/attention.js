@@ -149,6 +149,7 @@ function wanted(roomId, mention) {
 
 function notify(roomId, messageId, mention, title, body) {
   if (!document.hidden || !wanted(roomId, mention)) return;
+  if (lent.quiet?.()) return;   // our status says do not disturb (status.js)
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   // One notification per room: a newer one replaces it (tag).
   const shown = new Notification(title, { body, tag: `room-${roomId}` });

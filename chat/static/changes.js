@@ -7,10 +7,9 @@
 // for that changed nothing, leaves the page right. As in timeline.js, user text only
 // ever goes in with textContent or through markdown.js.
 
+import { withEmoji } from "./emoji.js";
+import { emojiPicker } from "./emoji-picker.js";
 import { renderMarkdown } from "./markdown.js";
-
-// The picker's emoji: the common few (any other one still shows when someone uses it).
-export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
 
 // What app.js lends us (setUpChanges): { me() -> our UID, room() -> the RoomID shown,
 // send(frame) -> whether it went, api(method, path), names: Map UID -> name,
@@ -324,7 +323,7 @@ function showReactions(item, reactions) {
     const chip = button(` ${Count}`, "chip", () => react(item, Emoji, !mine));
     const emoji = document.createElement("span");
     emoji.className = "emoji";
-    emoji.textContent = Emoji;
+    emoji.append(...withEmoji(Emoji));  // a :shortcode: someone reacted with, as its emoji
     chip.prepend(emoji);
     chip.dataset.emoji = Emoji;
     chip.setAttribute("aria-pressed", String(mine));
@@ -359,31 +358,28 @@ function closePickers() {
   }
 }
 
-// The React button's few emoji, under the message; one click reacts and closes it.
+// The React button's picker (emoji-picker.js), under the message: the emoji picked last
+// (the common few, before any) and every other one, with a search; a pick reacts and
+// closes it.
 function togglePicker(item, opener) {
   const open = item.querySelector(".picker");
   closePickers();
   if (open !== null) return;
-  const picker = panel("picker", "group", "Pick a reaction");
   const close = () => {
     picker.remove();
     opener.setAttribute("aria-expanded", "false");
+    opener.focus();
   };
-  for (const emoji of EMOJI) {
-    const choice = button(emoji, "emoji", () => {
+  const picker = emojiPicker({
+    label: "Pick a reaction",
+    pickLabel: "React with",
+    onPick: (emoji) => {
       react(item, emoji, true);
       close();
-      opener.focus();
-    });
-    choice.setAttribute("aria-label", `React with ${emoji}`);
-    picker.append(choice);
-  }
-  picker.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    close();
-    opener.focus();
+    },
+    onClose: close,
   });
   addPanel(item, picker);
   opener.setAttribute("aria-expanded", "true");
-  picker.querySelector("button").focus();
+  picker.querySelector("button.emoji").focus();
 }

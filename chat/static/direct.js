@@ -1,9 +1,11 @@
 // Direct conversations: going to the one with someone (chosen by name, in the people
-// panel or on a message), opening it if there is none yet; the Write to form; and the
+// panel or on a message), opening it if there is none yet; the Write to form (several
+// names: a group conversation, group-direct.js); and the
 // direct message frames, which count a conversation's unread messages elsewhere or add
 // a new conversation to the list.
 
 import { api } from "./api.js";
+import { namesIn, openGroup } from "./group-direct.js";
 import { findUser, knownNames, learnName, suggestPeople } from "./names.js";
 import { clearError, showError } from "./notices.js";
 import { enter, loadRooms, showMenu } from "./rooms.js";
@@ -54,7 +56,23 @@ export function directArrived(frame) {
   if (frame.from !== state.me.uid) flagNews();
 }
 
-// The Write to form, which takes a name (once the page is loaded: app.js).
+// Several names in the Write to form: the group conversation of us and them.
+async function writeToGroup(form, names) {
+  let roomId;
+  try {
+    roomId = await openGroup(names);
+    await loadRooms();
+  } catch (error) {
+    return showError(error.message);
+  }
+  form.reset();
+  if (roomId !== state.room) enter(roomId);
+  else showMenu(false);
+  $("#send-form [name=text]").focus();
+}
+
+// The Write to form, which takes a name, or several separated by commas (once the page
+// is loaded: app.js).
 export function setUpDirect() {
   $("#dm-form input[name=to]").addEventListener("input", (event) => {
     suggestPeople(event.target, knownNames());
@@ -64,6 +82,8 @@ export function setUpDirect() {
     clearError();
     const form = event.target;
     const name = form.elements.to.value.trim();
+    const names = namesIn(name);
+    if (names.length > 1) return writeToGroup(form, names);
     let uid;
     try {
       uid = await findUser(name);

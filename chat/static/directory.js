@@ -1,9 +1,11 @@
 // The directory of public rooms (GET /rooms/public, asked for again when one is created)
-// and joining a room: from the directory, or by a link to it pasted in the side panel.
+// and joining a room: from the directory, or by a link to it (or its name) in the side
+// panel.
 
 import { api } from "./api.js";
+import { parseLink } from "./links.js";
 import { clearError, showError } from "./notices.js";
-import { enter, loadRooms } from "./rooms.js";
+import { enter, listedRoom, loadRooms, openMessage } from "./rooms.js";
 import { state } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -42,8 +44,9 @@ export async function loadDirectory() {
   }
 }
 
-// Join a room (unless already in it, invited since the list was made, say) and go in.
-async function join(roomId) {
+// Join a room (unless already in it, invited since the list was made, say) and go in;
+// to the message `messageId` in it, if one is given (a link to a message).
+async function join(roomId, messageId = null) {
   clearError();
   try {
     if (!state.rooms.has(roomId)) await loadRooms();
@@ -51,12 +54,23 @@ async function join(roomId) {
       await api("PUT", "/join", { RoomID: roomId });
       await loadRooms();
     }
-    enter(roomId);
+    if (messageId === null) enter(roomId);
+    else openMessage(roomId, messageId);
     return true;
   } catch (error) {
     showError(error.message);
     return false;
   }
+}
+
+// The room called `name` (case aside): one of ours, or else a public one; its RoomID, or
+// null.
+async function roomNamed(name) {
+  const wanted = name.trim().toLowerCase();
+  const ours = [...state.rooms].find((roomId) => listedRoom(roomId).name.trim().toLowerCase() === wanted);
+  if (ours !== undefined) return ours;
+  const rooms = await api("GET", "/rooms/public");
+  return rooms.find(({ Name }) => Name.toLowerCase() === wanted)?.RoomID ?? null;
 }
 
 // The side panel's form for a link to a room (once the page is loaded: app.js).
@@ -65,10 +79,23 @@ export function setUpDirectory() {
     event.preventDefault();
     clearError();
     const form = event.target;
-    // A link to a room (…/#/room/12), for private rooms and sharing: public ones are in
-    // the directory, by name.
-    const number = /(\d+)\s*$/.exec(form.elements.room.value);
-    if (number === null) return showError("Paste a link to a room (…/#/room/…).");
-    if (await join(Number(number[1]))) form.reset();
+    const text = form.elements.room.value;
+    // A link to a room or a message (Copy link: …/#/room/12, …/#/room/12/message/345),
+    // for private rooms and sharing; or a room's name (one of ours, or a public one).
+    const link = parseLink(text);
+    if (link !== null) {
+      if (await join(link.roomId, link.messageId)) form.reset();
+      return;
+    }
+    let roomId;
+    try {
+      roomId = await roomNamed(text);
+    } catch (error) {
+      return showError(error.message);
+    }
+    if (roomId === null) {
+      return showError(`No room called "${text.trim()}" that you can join: paste a link to it (its Copy link).`);
+    }
+    if (await join(roomId)) form.reset();
   });
 }

@@ -5,10 +5,13 @@
 import { firstRoom } from "./address.js";
 import { api } from "./api.js";
 import { signedIn } from "./attention.js";
+import { forgetDrafts } from "./drafts.js";
 import { learnName } from "./names.js";
 import { clearError, showError } from "./notices.js";
+import { forgetOffline } from "./offline.js";
 import { stopPush } from "./push.js";
 import { loadRooms } from "./rooms.js";
+import { ownStatus } from "./status.js";
 import { resume, signIn, signOut, stayFresh } from "./session.js";
 import { connect } from "./socket.js";
 import { state } from "./state.js";
@@ -63,18 +66,22 @@ async function start(token) {
   state.token = token;
   const { sub, name } = claims(token);
   state.me = { uid: Number(sub), name };
+  let profileName = null;
   try {
     const profile = await api("GET", "/profile");
     state.me.name = profile.Username;
+    profileName = profile.DisplayName ?? null;
+    ownStatus(profile.Status ?? null);   // beside our name; do not disturb (status.js)
   } catch (error) {
     if (error.status === 401) return logout("Your session has expired: log in again.");
     showError(error.message);
   }
   learnName(state.me.uid, state.me.name);
+  // The header says who you are as others see you: your display name, if you chose one.
   const whoami = $("#whoami");
-  whoami.textContent = state.me.name;
+  whoami.textContent = profileName ?? state.me.name;
   whoami.dataset.uid = String(state.me.uid);
-  whoami.title = `your user number: ${state.me.uid}`;
+  whoami.title = `logged in as ${state.me.name} (user number ${state.me.uid})`;
   $("#login-view").hidden = true;
   $("#chat-view").hidden = false;
   $("#logout").hidden = false;
@@ -87,11 +94,13 @@ async function start(token) {
   signedIn();  // Web Push, if notifications are allowed (attention.js)
 }
 
-async function logout(message) {
+export async function logout(message) {
+  if (state.accountDeleted) return;   // the page says so already (account.js)
   if (message) sessionStorage.setItem("chat.notice", message);
   state.leaving = true;
   if (state.ws) state.ws.close(1000, "logged out");
   await stopPush(api);  // the next person on this browser is pushed nothing of ours
+  await forgetOffline();  // nor reads what we read
   await signOut();
   location.reload();
 }
@@ -114,10 +123,17 @@ export function setUpLogin() {
     chooseRegistering(true);
     authenticate(true);
   });
-  $("#logout").addEventListener("click", () => logout());
+  $("#logout").addEventListener("click", () => {
+    forgetDrafts();   // a shared browser keeps nothing that was being written
+    logout();
+  });
+  // Usable now that a submit is ours (index.html has them disabled until this point).
+  $("#login").disabled = false;
+  $("#register").disabled = false;
 }
 
 // A session this browser already has (another tab, "keep me signed in"): no login form.
-export function resumeSession() {
-  resume().then((grant) => { if (grant !== null) begin(grant); }, () => {});
+// No server to ask (offline): `offline()` shows what this browser kept, read-only.
+export function resumeSession(offline) {
+  resume().then((grant) => { if (grant !== null) begin(grant); }, offline);
 }

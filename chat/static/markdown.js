@@ -6,8 +6,10 @@
 // cannot become markup. Raw HTML is not parsed (`<b>` stays text), and only http:,
 // https: and mailto: addresses become links (others, such as javascript:, stay text);
 // links open in a new tab that gets neither this page (noopener) nor its address
-// (noreferrer). A token of any other kind shows as the text it came from.
+// (noreferrer). A token of any other kind shows as the text it came from. A :shortcode:
+// shows as its emoji (emoji.js), but in code and in a link's text.
 
+import { withEmoji } from "./emoji.js";
 import markdownit from "./vendor/markdown-it.esm.min.js";
 
 const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
@@ -72,7 +74,8 @@ function addInline(children, parent) {
     const here = open.at(-1);
     switch (token.type) {
       case "text":
-        here.append(textNode(token.content));
+        if (here.tagName === "A") here.append(textNode(token.content));
+        else here.append(...withEmoji(token.content));
         break;
       case "softbreak":
       case "hardbreak":

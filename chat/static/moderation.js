@@ -4,6 +4,7 @@
 // and the removed and role frames. The server decides every permission; the page only
 // offers what the caller's role allows, and says the server's refusal when it refuses.
 
+import { confirmAction } from "./confirm.js";
 import { memberRole, roleChanged, showPeopleAgain } from "./people.js";
 
 // Who may act on whom: a higher rank than theirs (an operator acts as an owner).
@@ -32,11 +33,18 @@ export function setUpModeration(lentByApp) {
   $("#person-unmute").addEventListener("click", () => {
     act("DELETE", "mutes", undefined, () => `${chosen.name} may speak again.`);
   });
-  $("#person-remove").addEventListener("click", () => {
-    act("DELETE", "members", { Reason: reason() }, () => `${chosen.name} was removed.`);
+  // Removing someone and a ban are asked first (confirm.js): one click does neither.
+  $("#person-remove").addEventListener("click", async () => {
+    const { name, roomId, uid } = chosen;
+    const question = `Remove ${name} from ${lent.roomName(roomId)}? They can join it again if it is public.`;
+    if (!(await confirmAction(question, "Remove")) || chosen?.uid !== uid) return;
+    act("DELETE", "members", { Reason: reason() }, () => `${name} was removed.`);
   });
-  $("#person-ban").addEventListener("click", () => {
-    act("PUT", "bans", { Reason: reason() }, () => `${chosen.name} is banned.`);
+  $("#person-ban").addEventListener("click", async () => {
+    const { name, roomId, uid } = chosen;
+    const question = `Ban ${name} from ${lent.roomName(roomId)}? They are taken out and cannot come back until the ban is lifted.`;
+    if (!(await confirmAction(question, "Ban")) || chosen?.uid !== uid) return;
+    act("PUT", "bans", { Reason: reason() }, () => `${name} is banned.`);
   });
   $("#person-menu-close").addEventListener("click", () => closeMenu({ focus: true }));
   $("#person-menu").addEventListener("keydown", (event) => {
@@ -286,7 +294,12 @@ export function moderationFrame(frame) {
     const name = lent.roomName(frame.RoomID);
     const byUs = frame.By?.UID === lent.me();
     const why = frame.Reason ? `: ${frame.Reason}` : ".";
-    gone(frame.RoomID, byUs ? `You left ${name}.` : `${frame.By?.Username ?? "A moderator"} removed you from ${name}${why}`);
+    const who = frame.By?.Username ?? "A moderator";
+    // A ban says so, and until when (the room is gone from the directory until then).
+    const banned = frame.Until ? `until ${clock(frame.Until)}` : "permanently";
+    gone(frame.RoomID, byUs ? `You left ${name}.`
+      : frame.Banned ? `${who} banned you from ${name} ${banned}${why}`
+        : `${who} removed you from ${name}${why}`);
   } else if (frame.Type === "role") {
     if (frame.UID === lent.me()) {
       roles.set(frame.RoomID, frame.Role);

@@ -23,9 +23,13 @@ export function knownNames() {
 
 // The people whose names start with what was typed in `input` (GET /users?prefix=),
 // offered in its datalist, together with `known` names; remembered by name for `findUser`.
+// An input marked data-several takes names separated by commas: the last one is looked
+// for, and each suggestion keeps the names before it.
 const found = new Map();   // lower-case name -> UID, from searches
 export async function suggestPeople(input, known = []) {
-  const prefix = input.value.trim();
+  const typed = input.value;
+  const lead = input.dataset.several === undefined ? "" : typed.slice(0, typed.lastIndexOf(",") + 1);
+  const prefix = typed.slice(lead.length).trim();
   let people = [];
   if (prefix) {
     try {
@@ -33,13 +37,14 @@ export async function suggestPeople(input, known = []) {
     } catch {
       return;   // suggestions are a help: typing on works without them
     }
-    if (input.value.trim() !== prefix) return;   // typed on meanwhile: a later search answers
+    if (input.value !== typed) return;   // typed on meanwhile: a later search answers
   }
   for (const { UID, Username } of people) {
     found.set(Username.toLowerCase(), UID);
     learnName(UID, Username);
   }
-  offer(input.list, [...known, ...people.map(({ Username }) => Username)]);
+  const names = [...known, ...people.map(({ Username }) => Username)];
+  offer(input.list, lead ? names.map((name) => `${lead} ${name}`) : names);
 }
 
 function offer(datalist, names) {

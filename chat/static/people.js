@@ -1,11 +1,14 @@
 // The people panel: who is in the room shown, online first. A group room or direct
 // conversation lists its members (GET /room/{id}/members, which says who is online:
 // connected anywhere, in any room, on any instance); the lobby, where everyone is a
-// member, lists the people present in it (the presence frames on /ws). Each person is a
+// member, lists the people present in it (the presence frames on /ws); asked for its
+// members (a refresh due as the page went there), it reads one page of them. Each person is a
 // button (reachable by keyboard) that opens a direct conversation with them; we are
 // listed too, as "(you)", and are no button. A group room's owners and moderators are
 // marked so (their role, data-role, which the style sheet writes beside the name); a
 // moderator gets a menu on each person they may act on (moderation.js's decorate).
+
+import { learnStatuses } from "./status.js";
 
 const MEMBERS_PAGE = 100;   // the server's page size (a shorter page is the last)
 const MAX_MEMBERS = 1000;   // listed at most (ten pages): a panel, not a directory
@@ -22,6 +25,8 @@ const people = {
   avatar: null,        // (name) -> the avatar element
   open: null,          // (uid, name) -> open a direct conversation with them
   decorate: null,      // (item, uid, name, role) -> add what a moderator may do
+  away: () => null,    // (uid) -> "away" or "do not disturb" by their status, or null
+  badge: () => null,   // (uid) -> their status's emoji (its words in a tooltip), or null
   room: null,          // the RoomID listed
   lobby: false,        // the room listed is the lobby (no member list: the people present)
   present: new Map(),  // UID -> name of the people present in the room (presence frames)
@@ -31,8 +36,8 @@ const people = {
   refresh: null,       // the timer of a refresh after someone left
 };
 
-export function setUpPeople({ api, me, avatar, open, decorate }) {
-  Object.assign(people, { api, me, avatar, open, decorate });
+export function setUpPeople({ api, me, avatar, open, decorate, away, badge }) {
+  Object.assign(people, { api, me, avatar, open, decorate, away, badge });
   setInterval(() => { if (people.room !== null && !people.lobby) loadMembers(); }, REFRESH_EVERY_MS);
 }
 
@@ -102,12 +107,16 @@ function loadMembers() {
 async function fetchMembers() {
   const asked = ++people.asked;
   const roomId = people.room;
+  // The lobby's members are every user: one page of them, at most.
+  const most = people.lobby ? MEMBERS_PAGE : MAX_MEMBERS;
   const members = new Map();
+  const statuses = new Map();   // UID -> their status (null: none in force)
   try {
-    for (let after = 0; members.size < MAX_MEMBERS;) {
-      const page = await people.api("GET", `/room/${roomId}/members${after ? `?after=${after}` : ""}`);
-      for (const { UID, Username, Online, Role } of page) {
+    for (let after = 0; members.size < most;) {
+      const page = await people.api("GET", `/room/${roomId}/members?limit=${MEMBERS_PAGE}${after ? `&after=${after}` : ""}`);
+      for (const { UID, Username, Online, Role, Status } of page) {
         members.set(UID, { name: Username, online: Online, role: Role ?? "member" });
+        statuses.set(UID, Status ?? null);
       }
       if (page.length < MEMBERS_PAGE) break;
       after = page[page.length - 1].UID;
@@ -118,6 +127,8 @@ async function fetchMembers() {
   if (asked !== people.asked || roomId !== people.room) return;   // overtaken
   people.members = members;
   show();
+  // Their statuses, for the panel and for their messages (status.js).
+  learnStatuses(statuses);
 }
 
 // The role of a member of the room listed (undefined: not listed as one).
@@ -158,10 +169,15 @@ function show() {
     item.dataset.role = role;
     const said = role === "member" ? "" : `, ${role}`;
     const avatar = people.avatar(name);
-    const status = online ? "online" : "offline";
+    // Online, but away or not to be disturbed by their status (status.js).
+    const away = online ? people.away(uid) : null;
+    if (away !== null) item.dataset.away = away;
+    const status = away ?? (online ? "online" : "offline");
+    const badge = people.badge(uid);
     if (uid === people.me()) {
       item.className = "me";
       item.append(avatar, `${name} (you)`);
+      if (badge !== null) item.append(badge);
       item.title = `${status}${said}`;
       return item;
     }
@@ -169,8 +185,15 @@ function show() {
     button.type = "button";
     button.className = "person";
     button.append(avatar, name);
+    if (badge !== null) {
+      badge.removeAttribute("role");   // said in the button's label instead
+      badge.removeAttribute("aria-label");
+      badge.setAttribute("aria-hidden", "true");
+      button.append(badge);
+    }
     button.title = `${status}: write a direct message`;
-    button.setAttribute("aria-label", `${name}${said}, ${status}: write a direct message`);
+    const words = badge === null ? "" : `, ${badge.title}`;
+    button.setAttribute("aria-label", `${name}${said}, ${status}${words}: write a direct message`);
     button.addEventListener("click", () => people.open(uid, name));
     item.append(button);
     if (!people.lobby) people.decorate?.(item, uid, name, role);

@@ -4,6 +4,7 @@
 import { learnName } from "./names.js";
 import { presenceChanged, presenceListed } from "./people.js";
 import { connected } from "./socket.js";
+import { learnStatus, learnStatuses } from "./status.js";
 import { state } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -18,6 +19,7 @@ const TYPING_SHOWN_MS = 5000;
 export function presenceList(frame) {
   if (frame.RoomID !== state.shown) return;
   for (const person of frame.Users) learnName(person.UID, person.Username);
+  learnStatuses(frame.Users.map((person) => [person.UID, person.Status ?? null]));
   presenceListed(frame.RoomID, frame.Users);
 }
 
@@ -26,6 +28,7 @@ export function presenceChanges(frame) {
   if (frame.RoomID !== state.shown) return;
   for (const change of frame.Changes) {
     learnName(change.UID, change.Username);
+    if (change.Online) learnStatus(change.UID, change.Status ?? null);
     if (!change.Online) stoppedTyping(change.UID);
   }
   presenceChanged(frame.RoomID, frame.Changes);

@@ -27,7 +27,7 @@ export async function startPush(api, { onOpen }) {
   });
   if (!("PushManager" in window) || Notification.permission !== "granted") return false;
   try {
-    registration = await navigator.serviceWorker.register("/static/sw.js", { scope: "/static/" });
+    registration = await navigator.serviceWorker.register("/static/sw.js", { scope: "/" });
     await navigator.serviceWorker.ready;
     const { publicKey } = await api("GET", "/push/key");
     let subscription = await registration.pushManager.getSubscription();

@@ -21,6 +21,8 @@ export function setUpReplies(lentByApp) {
 
 // The MessageID the next message answers, or null.
 export const replyingTo = () => answering?.id ?? null;
+// The reply being written, as drafts.js keeps it ({ id, name, text, quoted } or null).
+export const replyDraft = () => answering;
 
 // The first line of a text, cut to a quote's length.
 function excerpt(text) {
@@ -41,12 +43,14 @@ export function replyTo(message, item) {
   answering = { id: message.MessageID, name: message.Username, text: message.Text, quoted };
   $("#replying .quoted").textContent = quoted;
   $("#replying").hidden = false;
+  $("#send-form").dispatchEvent(new Event("draftchange"));   // drafts.js keeps it
   $("#send-form [name=text]").focus();
 }
 
 export function cancelReply() {
   answering = null;
   $("#replying").hidden = true;
+  $("#send-form").dispatchEvent(new Event("draftchange"));
 }
 
 // The reply being written, taken off the composer (drafts.js keeps it with its room).

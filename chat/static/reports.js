@@ -4,10 +4,14 @@
 // reported, who reported it and why, with Show (the message in its room), Delete the
 // message, Resolve and Dismiss; the bans in force, each with Lift; the audit log lists
 // who did what to whom, newest first, with older pages on request. Everything goes into the page as text.
+// The Reports button counts the room's open reports, live: asked for when the room is
+// shown, then told by the reports frames (a report filed or decided, on any instance).
 
+import { confirmAction } from "./confirm.js";
 import { clock } from "./moderation.js";
 
 const PAGE = 50;
+const MAX_PAGE = 100;   // the server's largest page (a count past it shows as "100+")
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -30,9 +34,50 @@ export function setUpReports(lentByApp) {
   $("#search-form").addEventListener("submit", () => { $("#moderation-view").hidden = true; });
 }
 
-// The room shown: Reports for its moderators.
+// RoomID -> how many of its reports are open (the latest answer or frame).
+const openCounts = new Map();
+const countTurns = new Map();   // RoomID -> how many times its count was asked or told
+
+// The room shown: Reports for its moderators, with how many are open.
 export function showReportsButton(roomId) {
-  $("#room-reports").hidden = !lent.moderates(roomId);
+  const moderates = lent.moderates(roomId);
+  $("#room-reports").hidden = !moderates;
+  showOpenCount();
+  if (moderates) askOpenCount(roomId);
+}
+
+// How many reports of the room are open (up to a page: "100+" past it).
+async function askOpenCount(roomId) {
+  const asked = (countTurns.get(roomId) ?? 0) + 1;
+  countTurns.set(roomId, asked);
+  let reports;
+  try {
+    reports = await lent.api("GET", `/room/${roomId}/reports?status=open&limit=${MAX_PAGE}`);
+  } catch {
+    return;   // the button works without its count
+  }
+  if (asked !== countTurns.get(roomId)) return;   // a frame, or a later question, knows better
+  openCounts.set(roomId, reports.length);
+  showOpenCount();
+}
+
+// A reports frame ({"Type": "reports", "RoomID", "Open"}): returns whether it was one.
+export function reportsFrame(frame) {
+  if (frame.Type !== "reports") return false;
+  countTurns.set(frame.RoomID, (countTurns.get(frame.RoomID) ?? 0) + 1);   // newer than any answer on its way
+  openCounts.set(frame.RoomID, Number(frame.Open) || 0);
+  showOpenCount();
+  return true;
+}
+
+function showOpenCount() {
+  const open = openCounts.get(lent.shown()) ?? 0;
+  const count = $("#reports-open");
+  const button = $("#room-reports");
+  // Its text is part of the button's name ("Reports 3"), as seen and as heard.
+  count.textContent = open >= MAX_PAGE ? `${MAX_PAGE}+` : String(open);
+  count.hidden = open === 0;
+  button.title = open === 0 ? "" : `${count.textContent} open ${open === 1 ? "report" : "reports"}`;
 }
 
 async function openReports(roomId) {
@@ -119,6 +164,8 @@ function reportItem(report) {
       lent.open(report.RoomID, messageId);
     }),
     button("Delete the message", "danger", async (remove) => {
+      const author = report.Message?.Username ?? "someone";
+      if (!(await confirmAction(`Delete ${author}'s message for everyone?`, "Delete it"))) return;
       try {
         await lent.api("DELETE", `/messages/${report.RoomID}/${messageId}`);
         text.textContent = "message deleted";
@@ -253,6 +300,7 @@ export function describe({ Action, By, Target, Reason, Details }) {
   else if (Action === "delete") did = `deleted a message by ${whom}`;
   else if (Action === "report-resolved") did = "resolved a report";
   else if (Action === "report-dismissed") did = "dismissed a report";
+  else if (Action === "retention") did = `deleted ${Details?.Messages ?? "some"} expired messages`;
   else did = Action;
   return `${who} ${did}${Reason ? ` (“${Reason}”)` : ""}`;
 }

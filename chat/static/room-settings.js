@@ -3,8 +3,9 @@
 // and Private and the retention in days for owners, Topic and Slow mode for moderators
 // too); the room frames that
 // change them live; and the composer's status line: slow mode (with a countdown after
-// each of our messages, or from an error's RetryAfter) and a mute (the composer closed
-// until its time: the muted frame, or a refusal naming it).
+// each of our messages, or from an error's RetryAfter), a mute (the composer closed
+// until its time: the muted frame, or a refusal naming it), and a direct conversation
+// with an erased account (closed for good: the room list's "Closed", or a refusal).
 
 import { clock } from "./moderation.js";
 
@@ -17,9 +18,12 @@ let lent = null;
 const rooms = new Map();   // RoomID -> the room as the server last described it
 const mutes = new Map();   // RoomID -> { until: ms, by } of our mutes in force
 const waits = new Map();   // RoomID -> when (ms) slow mode lets us send there again
+const closed = new Set();  // RoomIDs of direct conversations whose other account was erased
 let ticking = null;        // the countdown's interval, while one runs in the room shown
 
 const MUTED = /^you are muted in room (\d+) until (\S+)$/;
+// A direct message to an erased account, refused (HTTP 410, an error frame on /ws).
+const ERASED = /^UID \d+'s account was deleted/;
 const IN_ROOM = /in room (\d+)/;
 // A room's settings when the server does not say (a server without them).
 const UNSET = { Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0, RetentionDays: null };
@@ -36,7 +40,11 @@ export function setUpRoomSettings(lentByApp) {
 
 // The rooms as GET /rooms/details describes them (Topic and SlowModeSeconds among it).
 export function roomsDescribed(list) {
-  for (const room of list) rooms.set(room.RoomID, { ...rooms.get(room.RoomID), ...room });
+  for (const room of list) {
+    rooms.set(room.RoomID, { ...rooms.get(room.RoomID), ...room });
+    // "Closed": a direct conversation with an erased account, read-only from now on.
+    if (room.Closed) closed.add(room.RoomID);
+  }
 }
 
 // The room shown (again, or our role in it changed): its topic, Settings for its
@@ -144,7 +152,10 @@ function muted(roomId, until, by) {
 export function refused(frame) {
   const roomId = Number(IN_ROOM.exec(frame.Error)?.[1] ?? lent.shown());
   const mute = MUTED.exec(frame.Error);
-  if (mute !== null) muted(Number(mute[1]), mute[2]);
+  if (ERASED.test(frame.Error ?? "")) {
+    closed.add(lent.shown());   // erased while the page was open
+    showComposer();
+  } else if (mute !== null) muted(Number(mute[1]), mute[2]);
   else if (Number(frame.RetryAfter) > 0) wait(roomId, Number(frame.RetryAfter));
 }
 
@@ -162,7 +173,7 @@ function wait(roomId, seconds) {
 
 // Whether a message may be sent to the room now (else the composer says why).
 export function mayPost(roomId) {
-  return !mutes.has(roomId) && secondsLeft(roomId) === 0;
+  return !mutes.has(roomId) && !closed.has(roomId) && secondsLeft(roomId) === 0;
 }
 
 const secondsLeft = (roomId) => Math.max(0, Math.ceil(((waits.get(roomId) ?? 0) - Date.now()) / 1000));
@@ -175,7 +186,10 @@ function showComposer() {
   const slow = rooms.get(roomId)?.SlowModeSeconds ?? 0;
   const status = $("#composer-status");
   let text = "";
-  if (mute !== undefined) {
+  const shut = closed.has(roomId);
+  if (shut) {
+    text = "This person's account was deleted: the conversation is closed. You can still read it.";
+  } else if (mute !== undefined) {
     text = `You are muted here until ${clock(mute.until)}${mute.by ? ` (by ${mute.by.Username})` : ""}: you can read, not write.`;
   } else if (left > 0) {
     text = `Slow mode: you may send again in ${left} s.`;
@@ -186,9 +200,9 @@ function showComposer() {
   }
   status.textContent = text;
   status.hidden = text === "";
-  status.dataset.kind = mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
-  $("#composer").disabled = mute !== undefined;
-  $("#send-form button[type=submit]").disabled = mute !== undefined || left > 0;
+  status.dataset.kind = shut ? "closed" : mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
+  $("#composer").disabled = mute !== undefined || shut;
+  $("#send-form button[type=submit]").disabled = mute !== undefined || shut || left > 0;
   // The countdown runs while there is something to count down in the room shown.
   if (left > 0 && ticking === null) {
     ticking = setInterval(showComposer, 1000);

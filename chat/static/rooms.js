@@ -9,17 +9,23 @@ import { levelsFrom, roomShown } from "./attention.js";
 import { showFound } from "./context.js";
 import { switchDraft } from "./drafts.js";
 import { loadDirectory } from "./directory.js";
+import { addToGroup, groupLabel, isGroupDirect, showGroupAdd } from "./group-direct.js";
+import { focusComposer } from "./keyboard.js";
 import { owns, rolesFrom, showRoomActions } from "./moderation.js";
+import { showRoomLink } from "./links.js";
 import { findUser, learnName, suggestPeople } from "./names.js";
 import { clearError, clearNotice, showError, showNotice } from "./notices.js";
 import { showPeopleOf } from "./people.js";
+import { showPins } from "./pins.js";
 import { stoppedTyping } from "./presence.js";
 import { closeReports, showReportsButton } from "./reports.js";
 import { roomsDescribed, showRoomInfo } from "./room-settings.js";
+import { closeSaved } from "./saved.js";
 import { closeSearch } from "./search.js";
 import { resendTo } from "./sending.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
+import { showThreads } from "./threads.js";
 import { HISTORY_PAGE, loadRoom } from "./timeline.js";
 import { loadUnread, sendRead, showUnread } from "./unread.js";
 
@@ -37,6 +43,7 @@ export async function loadRooms() {
     roomsDescribed(rooms);
     state.lobby = rooms[0].RoomID;
     state.rooms = new Set(rooms.map(({ RoomID }) => RoomID));
+    state.groups.clear();
     const items = [];
     for (const room of rooms) {
       const id = room.RoomID;
@@ -46,13 +53,17 @@ export async function loadRooms() {
         for (const { UID, Username } of room.Users) learnName(UID, Username);
         const other = room.UIDs[0] === state.me.uid ? room.UIDs[1] : room.UIDs[0];
         label = `with ${state.names.get(other)}`;
+      } else if (Array.isArray(room.Members)) {
+        label = groupLabel(room);   // a group conversation: named after its members
+        if (id === state.shown) $("#room-name").textContent = label;
       }
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = String(id);
-      button.dataset.kind = state.direct.has(id) ? "direct" : "group";
+      const direct = state.direct.has(id) || isGroupDirect(id);
+      button.dataset.kind = direct ? "direct" : "group";
       button.textContent = label;
-      if (room.IsPrivate && !state.direct.has(id)) {
+      if (room.IsPrivate && !direct) {
         // A private group room carries a lock: only those invited can see or join it.
         const lock = document.createElement("span");
         lock.className = "lock";
@@ -91,6 +102,7 @@ export function enter(roomId) {
   clearNotice();
   closeSearch();
   closeReports();
+  closeSaved();
   if (send(enterFrame(roomId))) state.room = roomId;
 }
 
@@ -107,9 +119,13 @@ export function enterFrame(roomId) {
 export async function entered(roomId, name, newest) {
   // Entering the room already shown means we are back after a reconnect.
   const sameRoom = roomId === state.shown;
+  // How many were unread there (before it counts as the room read now), for the "New
+  // messages" line: null while the page has no counts yet (timeline.js waits for them).
+  const unread = state.unreadAnswered > 0 ? state.unread.get(roomId) ?? 0 : null;
   if (!sameRoom) {
     sendRead();   // what was read in the room we leave, before we leave it
     switchDraft(state.shown, roomId);   // what was being written there stays there
+    focusComposer();   // the person writes where they went
   }
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
@@ -129,6 +145,8 @@ export async function entered(roomId, name, newest) {
   }
   showUnread();
   showRunning(roomId);
+  // Its threads' summaries; the thread panel closed, or read again after a reconnection.
+  showThreads(roomId);
   if (state.reconnected) {
     // "entered" means this socket hears every direct message from now on: the
     // conversations begun while we were away, and their unread counts, are asked for.
@@ -143,17 +161,20 @@ export async function entered(roomId, name, newest) {
   }
   const focus = state.focusOnEntry;
   state.focusOnEntry = null;
-  await loadRoom(roomId, focus, focus === null ? newest : null);
+  await loadRoom(roomId, focus, focus === null ? newest : null, unread);
 }
 
 // What the room shown offers as our role there allows (again when it changes): Invite
 // (its owners: the server says so too), Leave, Settings, Reports; the room's topic and
 // the composer's state (slow mode, a mute).
 export function showRunning(roomId) {
-  $("#invite-form").hidden = !owns(roomId);
+  $("#invite-form").hidden = !owns(roomId) && !isGroupDirect(roomId);
+  showGroupAdd(roomId);
   showRoomActions(roomId);
   showReportsButton(roomId);
   showRoomInfo(roomId);
+  showRoomLink(roomId);
+  showPins(roomId);
 }
 
 // A room we are no longer in (we left it, or were removed or banned, here or in another
@@ -182,7 +203,10 @@ export async function openMessage(roomId, messageId) {
 export async function invited(frame) {
   await loadRooms();
   // Gone there meanwhile (its address was followed): nothing left to say.
-  if (state.room !== frame.RoomID) showNotice(`${frame.By.Username} invited you to ${frame.Name}.`);
+  if (state.room === frame.RoomID) return;
+  // A group conversation has no name: it is called after its members, as listed.
+  if (frame.Name === null) showNotice(`${frame.By.Username} added you to the conversation ${listedRoom(frame.RoomID).name}.`);
+  else showNotice(`${frame.By.Username} invited you to ${frame.Name}.`);
 }
 
 // The side panel (rooms, people) on a narrow screen, where it folds away; on a wide one
@@ -210,9 +234,10 @@ export function setUpRooms() {
     try {
       const uid = await findUser(name);
       if (uid === null) return showError(`No one is called "${name}".`);
-      await api("PUT", "/invite", { RoomID: roomId, UID: uid });
+      if (isGroupDirect(roomId)) await addToGroup(roomId, uid);
+      else await api("PUT", "/invite", { RoomID: roomId, UID: uid });
       form.reset();
-      showNotice(`${state.names.get(uid) ?? name} is invited.`);
+      showNotice(`${state.names.get(uid) ?? name} is ${isGroupDirect(roomId) ? "added" : "invited"}.`);
     } catch (error) {
       showError(error.message);
     }

@@ -52,6 +52,9 @@ export function pinToNewest(list) {
   remember();
 }
 
+// Whether the list follows its newest message (the reader is there).
+export const following = () => view.pinned;
+
 // The page brought an older message into view (context.js): the list no longer follows
 // its newest message, until the reader scrolls back down to it.
 export function unpin() {

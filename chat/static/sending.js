@@ -12,6 +12,8 @@ import { mentionsManyPeople } from "./attention.js";
 import { editLastOwn } from "./changes.js";
 import { setUpCompletion } from "./completion.js";
 import { countCharacters, fitComposer, setUpComposer } from "./composer.js";
+import { setUpEmojiCompletion } from "./emoji-completion.js";
+import { setUpComposerEmoji } from "./emoji-picker.js";
 import { inContext } from "./context.js";
 import { typingHere } from "./presence.js";
 import { cancelReply, replyingTo } from "./replies.js";
@@ -192,6 +194,8 @@ export function setUpSending() {
     me: () => state.me.uid,
     shown: () => state.shown,
   });
+  setUpEmojiCompletion(composer);
+  setUpComposerEmoji();
   composer.addEventListener("input", (event) => {
     fitComposer(event.target);
     if (event.target.value) typingHere();

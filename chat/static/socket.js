@@ -10,12 +10,17 @@ import { directArrived } from "./direct.js";
 import { directoryChanged } from "./directory.js";
 import { moderationFrame } from "./moderation.js";
 import { setConnection, showError } from "./notices.js";
+import { pinsChanged } from "./pins.js";
 import { presenceChanges, presenceList, someoneTyping, stoppedTyping } from "./presence.js";
+import { reportsFrame } from "./reports.js";
 import { ourMessageStored, refused, settingsFrame } from "./room-settings.js";
 import { enter, enterFrame, entered, invited, loadRooms } from "./rooms.js";
+import { loadSaved, savedFrame } from "./saved.js";
 import { confirmed, failed } from "./sending.js";
+import { statusFrame } from "./status.js";
 import { renewNow } from "./session.js";
 import { state } from "./state.js";
+import { threadChanged, threadReply } from "./threads.js";
 import { addMessages, announce, changed, fetchLeftOut } from "./timeline.js";
 import { loadUnread } from "./unread.js";
 
@@ -23,8 +28,12 @@ const $ = (selector) => document.querySelector(selector);
 
 // The close code of an instance that drains before a restart: reconnect at once.
 const SERVICE_RESTART = 1012;
+// The close code of a session the server ended (logged out, revoked, account erased):
+// ask at once whether the session lives on, rather than after the back-off.
+const POLICY_VIOLATION = 1008;
 
 export function connect() {
+  if (state.accountDeleted) return;   // nothing to connect as (account.js)
   state.leaving = false;
   setConnection(state.retrying ? "reconnecting" : "connecting");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -41,6 +50,7 @@ export function connect() {
     state.connectedBefore = true;
     state.readUntold.clear();   // told back on the old socket, if ever
     setConnection("online");
+    loadSaved();   // which messages are saved: what changed while we were away too
     if (state.room !== null) {
       // Back in the room the page shows: the server sends what we missed since the last
       // message or change we saw (SinceID: changes to older messages included), then
@@ -66,8 +76,9 @@ export function connect() {
       setTimeout(connect, 100 + Math.random() * 500);
       return;
     }
-    if (!opened) {
-      // Refused at the handshake: maybe the session has ended.
+    if (!opened || event.code === POLICY_VIOLATION) {
+      // Refused at the handshake, or closed by the server's policy: maybe the session
+      // has ended.
       try {
         if (await renewNow() === null) return;   // it has: the page logs out
       } catch {
@@ -94,6 +105,21 @@ export function send(frame) {
   return true;
 }
 
+// Live messages of the room shown are drawn together: a resume brings up to a thousand
+// in a burst, and drawing them one at a time redraws the day separators, the groups and
+// the unread line for each (seconds of work for the burst). They wait at most until the
+// next task, and never past another frame, which may change one of them.
+let arriving = [];
+let drawing = null;
+
+function drawArrived() {
+  clearTimeout(drawing);
+  drawing = null;
+  const batch = arriving.filter((message) => message.RoomID === state.shown);
+  arriving = [];
+  if (batch.length > 0 && !heldBack(batch)) addMessages(batch);   // held: an older page is shown
+}
+
 function handleFrame(raw) {
   let frame;
   try {
@@ -101,15 +127,24 @@ function handleFrame(raw) {
   } catch {
     return;
   }
-  if (moderationFrame(frame) || settingsFrame(frame)) return;   // running a room
+  if (arriving.length > 0 && !(frame.Type === "message" && frame.RoomID === state.shown)) {
+    drawArrived();   // in order: what comes next may change them
+  }
+  if (moderationFrame(frame) || settingsFrame(frame) || reportsFrame(frame)) return;   // running a room
+  if (savedFrame(frame)) return;   // a message saved or unsaved, in another browser of ours
   if (frame.Type === "message") {
     if (frame.UID === state.me.uid && frame.ClientMsgID && confirmed(frame.ClientMsgID)) {
       ourMessageStored(frame);   // slow mode: the next one waits
     }
     if (frame.RoomID === state.shown) {
       state.since = Math.max(state.since, frame.MessageID);
+      // A thread reply goes to its thread (threads.js); one not sent to the room too, the
+      // main timeline leaves out, as history does.
+      if (frame.ThreadID) threadReply(frame);
+      if (frame.ThreadID && !frame.AlsoToRoom) return;
       announce(frame);
-      if (!heldBack([frame])) addMessages([frame]);   // held: an older page is shown
+      arriving.push(frame);
+      drawing ??= setTimeout(drawArrived, 0);
       stoppedTyping(frame.UID);   // what they were typing has arrived
       arrived(frame);             // a notification, if the tab is hidden
     }
@@ -119,8 +154,18 @@ function handleFrame(raw) {
     if (!state.rooms.has(frame.RoomID)) directoryChanged();
   } else if (frame.Type === "joined") {
     loadRooms();                  // in another tab, perhaps: list it here too
+  } else if (frame.Type === "members") {
+    loadRooms();                  // a group conversation's people changed: its name too
   } else if (frame.Type === "edited" || frame.Type === "deleted" || frame.Type === "reactions") {
     changed(frame);
+    if (frame.Type !== "reactions") {
+      pinsChanged(frame);     // a pinned message, as it is now
+      threadChanged(frame);   // a message in the thread panel; a reply deleted, uncounted
+    }
+  } else if (frame.Type === "pins") {
+    // A pin or unpin: a place in the room's stream, and its pinned list (pins.js).
+    if (frame.RoomID === state.shown) state.since = Math.max(state.since, frame.Seq);
+    pinsChanged(frame);
   } else if (frame.Type === "expired") {
     // The room's messages up to UpToID are gone (retention): off the page too.
     if (frame.RoomID === state.shown) {
@@ -136,6 +181,8 @@ function handleFrame(raw) {
     presenceChanges(frame);
   } else if (frame.Type === "typing") {
     someoneTyping(frame);
+  } else if (frame.Type === "status") {
+    statusFrame(frame);   // someone's status changed or ended (status.js)
   } else if (frame.Type === "read") {
     if (frame.MessageID >= (state.readUntold.get(frame.RoomID) ?? Infinity)) {
       state.readUntold.delete(frame.RoomID);

@@ -14,6 +14,7 @@ export const state = {
   shown: null,       // the RoomID whose messages the page shows
   seen: new Set(),   // MessageIDs shown for that room
   lastId: 0,         // the newest MessageID seen in the current room
+  seenId: 0,         // the newest MessageID the reader has had on screen there (reading.js)
   // The highest MessageID or Seq (a change's place in the same stream) seen in the
   // current room: a resume from it brings every message and change made since.
   since: 0,
@@ -25,8 +26,10 @@ export const state = {
   retryMs: 500,
   retrying: false,   // the socket dropped and we are trying again
   leaving: false,    // we closed the socket ourselves: do not reconnect
+  accountDeleted: false,   // the account was deleted: the page says so, and ends nothing
   names: new Map(),  // UID -> name, of the people the page has met
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
+  groups: new Map(), // RoomID -> [UID, ...] of the caller's group direct conversations
   reconnected: false, // set when a socket opens after an earlier one: see entered
   connectedBefore: false,
   typing: new Map(), // UID -> { name, timer } of the people typing there now

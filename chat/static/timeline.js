@@ -7,22 +7,44 @@ import { api } from "./api.js";
 import { describeFiles, showFiles } from "./attachments.js";
 import { markMention } from "./attention.js";
 import { applyChange, showMessageState } from "./changes.js";
-import { heldBack, holdChange, leaveContext, pageAround, showFound } from "./context.js";
+import {
+  heldBack, holdChange, inContext, leaveContext, pageAround, showFound,
+} from "./context.js";
 import { openDirect } from "./direct.js";
+import { addMessageLink } from "./links.js";
 import { renderMarkdown } from "./markdown.js";
 import { addReport } from "./moderation.js";
+import { addSave } from "./saved.js";
 import { learnName } from "./names.js";
+import { addMessageMenu } from "./phone.js";
+import { showPinButton } from "./pins.js";
+import { showSender } from "./sender.js";
 import { showError } from "./notices.js";
 import { quoteOf, replyTo } from "./replies.js";
-import { pinToNewest } from "./scrolling.js";
+import {
+  arranged, firstUnread, roomOpened, roomOpening, showFirstUnread, showMentions,
+} from "./reading.js";
+import { following, pinToNewest } from "./scrolling.js";
 import { resendTo } from "./sending.js";
+import { showAuthorStatus } from "./status.js";
 import { state } from "./state.js";
-import { markRead } from "./unread.js";
+import { addThreadActions } from "./threads.js";
+import { firstCounts } from "./unread.js";
+import { rememberMessages } from "./offline.js";
 
 const $ = (selector) => document.querySelector(selector);
 
 // Messages in a page of history: the newest on entering a room, and each older one.
 export const HISTORY_PAGE = 50;
+// Going back to the first unread message on entering a room: pages of this many (the
+// most GET /messages gives), at most this many pages; past that, the oldest reached.
+const BACK_PAGE = 100;
+const BACK_PAGES = 10;
+const UNREAD_CAP = 1000;   // an unread count of this means this many or more
+// This close to the top of the list, scrolling up loads the page before.
+const NEAR_TOP_PX = 300;
+// How long a room entered before the page has any unread counts waits for them.
+const COUNTS_WAIT_MS = 3000;
 
 // A new message from someone else in the room shown, said by a screen reader (the
 // #announcer region, which says only what is added to it: the history shown on entering
@@ -42,29 +64,36 @@ export function announce(message) {
 // The room's messages, afresh: its newest page (`newest`, newest first, if "entered"
 // brought it; else asked for), or with `focus` (a MessageID) the page around that
 // message, in its context (context.js). Changes arriving meanwhile, to messages not on
-// the page yet, wait for it. A later load overtakes an earlier one.
-export async function loadRoom(roomId, focus = null, newest = null) {
+// the page yet, wait for it. A later load overtakes an earlier one. `unread`: how many
+// messages the room had unread on entering it (null: not known yet), for the "New
+// messages" line the list opens at.
+export async function loadRoom(roomId, focus = null, newest = null, unread = 0) {
   const turn = ++state.loads;
   const held = [];
   try {
     leaveContext();
     state.seen = new Set();
     state.lastId = 0;
+    state.seenId = 0;
     state.since = 0;
     state.held = held;
+    roomOpening();
     $("#messages").replaceChildren();
+    pinToNewest($("#messages"));
     $("#older").hidden = true;
     const page = newest !== null ? [...newest].reverse()
       : await (focus === null ? historyPage(roomId) : pageAround(roomId, focus));
     if (roomId !== state.shown || turn !== state.loads) return;   // moved on meanwhile
-    addMessages(page, { follow: focus === null });
+    addMessages(page);
     for (const message of page) state.since = Math.max(state.since, message.MessageID);
     $("#older").hidden = page.length < HISTORY_PAGE;
-    if (focus !== null) showFound(focus);
     resendTo(roomId);
+    if (focus !== null) showFound(focus);
+    else await openAtFirstUnread(roomId, turn, unread);
   } catch (error) {
     showError(error.message);
   } finally {
+    if (turn === state.loads) roomOpened();   // (a later load opens the room its way)
     if (state.held === held) {
       state.held = null;
       for (const frame of held) changed(frame);   // in order: the last one stands
@@ -83,14 +112,52 @@ export function changed(frame) {
   if (!applyChange(frame) && !holdChange(frame) && state.held !== null) state.held.push(frame);
   const item = document.querySelector(`#messages li[data-id="${frame.MessageID}"]`);
   if (item !== null && frame.Type === "edited") {
-    markMention(item, { ...frame, UID: Number(item.dataset.uid) });   // its new mentions
+    const message = { ...frame, UID: Number(item.dataset.uid) };
+    markMention(item, message);   // its new mentions
+    showMentions(item, message, state.names);
   }
 }
 
 // One page of a room's history, oldest first: the latest, or the one before `before`.
-async function historyPage(roomId, before = 0) {
-  const query = before ? `?limit=${HISTORY_PAGE}&last_id=${before}` : `?limit=${HISTORY_PAGE}`;
+async function historyPage(roomId, before = 0, limit = HISTORY_PAGE) {
+  const query = before ? `?limit=${limit}&last_id=${before}` : `?limit=${limit}`;
   return (await api("GET", `/messages/${roomId}${query}`)).reverse();
+}
+
+// The room just shown opens at its first unread message, under a "New messages" line
+// (reading.js): older pages are fetched until they reach it (BACK_PAGES at most), and
+// put on the list if so. It stays on the newest if that is too far back (or the count is
+// the server's "1000 or more"), or if nothing there was ever read (every message unread,
+// from the first: a room just joined, whose history is no news to the newcomer).
+async function openAtFirstUnread(roomId, turn, unread) {
+  const list = $("#messages");
+  let count = unread;
+  if (count === null) {
+    const timeout = new Promise((resolve) => { setTimeout(resolve, COUNTS_WAIT_MS, new Map()); });
+    count = (await Promise.race([firstCounts, timeout])).get(roomId) ?? 0;
+  }
+  if (count <= 0 || count >= UNREAD_CAP) return;
+  const shown = [...list.querySelectorAll("li[data-id]")].map((item) => ({
+    MessageID: Number(item.dataset.id),
+    UID: Number(item.dataset.uid),
+    Deleted: item.classList.contains("deleted"),
+  }));
+  const fetched = [];   // older pages, oldest first
+  let older = !$("#older").hidden;
+  let found = firstUnread([...fetched, ...shown], count);
+  for (let pages = 0; !found.reached && older && pages < BACK_PAGES; pages++) {
+    const before = (fetched[0] ?? shown[0]).MessageID;
+    const page = await historyPage(roomId, before, BACK_PAGE);
+    if (roomId !== state.shown || turn !== state.loads) return;   // moved on meanwhile
+    fetched.unshift(...page);
+    older = page.length === BACK_PAGE;
+    found = firstUnread([...fetched, ...shown], count);
+  }
+  const oldest = (fetched[0] ?? shown[0])?.MessageID;
+  if (!found.reached || found.id === null || (found.id === oldest && !older)) return;
+  addMessages(fetched, { follow: false });
+  $("#older").hidden = !older;
+  showFirstUnread(list, list.querySelector(`li[data-id="${found.id}"]`));
 }
 
 // We were away so long that the server sent only the newest of what we missed, after a
@@ -121,11 +188,14 @@ async function messagesSince(roomId, lastId, beforeId = 0) {
   return missed.sort((a, b) => a.MessageID - b.MessageID);
 }
 
-// One page further back than the oldest message shown, kept where the reader is.
+// One page further back than the oldest message shown, kept where the reader is (one
+// at a time: scrolling up asks again and again).
+let loadingOlder = false;
 async function loadOlder() {
   const roomId = state.shown;
   const oldest = $("#messages li[data-id]");
-  if (roomId === null || oldest === null) return;
+  if (roomId === null || oldest === null || loadingOlder) return;
+  loadingOlder = true;
   try {
     const page = await historyPage(roomId, Number(oldest.dataset.id));
     if (roomId !== state.shown) return;
@@ -133,14 +203,19 @@ async function loadOlder() {
     $("#older").hidden = page.length < HISTORY_PAGE;
   } catch (error) {
     showError(error.message);
+  } finally {
+    loadingOlder = false;
   }
 }
 
-// `follow`: scroll to the newest message (new messages); else keep the reader's place
-// (older ones added above).
+// `follow`: new messages, below: the list stays on the newest if the reader is there,
+// and else where it is (the "N new messages" button counts them: reading.js); without,
+// older ones added above, the reader kept at the same place.
 export function addMessages(messages, { follow = true } = {}) {
   const list = $("#messages");
+  const top = list.scrollTop;
   const fromBottom = list.scrollHeight - list.scrollTop;
+  const atNewest = following();
   for (const message of messages) {
     if (state.seen.has(message.MessageID)) continue;   // no duplicates, ever
     state.seen.add(message.MessageID);
@@ -151,6 +226,9 @@ export function addMessages(messages, { follow = true } = {}) {
     item.dataset.id = String(message.MessageID);
     item.dataset.uid = String(message.UID);
     markMention(item, message);
+    showSender(item, message);
+    showAuthorStatus(item, message.UID);   // their status's emoji, its words on hover
+    showMentions(item, message, state.names);
     if (message.ReplyTo) {
       item.classList.add("reply");
       item.insertBefore(quoteOf(message.ReplyTo), item.querySelector(".text"));
@@ -171,23 +249,31 @@ export function addMessages(messages, { follow = true } = {}) {
     reply.textContent = "Reply";
     reply.setAttribute("aria-label", `Reply to ${message.Username}`);
     reply.addEventListener("click", () => replyTo(message, item));
-    // Reply, React, and Edit and Delete where they are allowed (changes.js).
+    // Reply, Thread, React, and Edit and Delete where they are allowed (changes.js).
     const actions = document.createElement("span");
     actions.className = "actions";
     actions.append(reply);
     item.append(time, actions);
+    addThreadActions(item, message);   // Thread (reply in thread); a root's summary (threads.js)
     showMessageState(item, message);
     addReport(item, message);
+    addSave(item, message);   // Save or Unsave (saved.js)
+    showPinButton(item);   // Pin or Unpin, for moderators (pins.js)
+    addMessageMenu(item, message.Username);   // on a phone, the actions behind "⋯"
+    addMessageLink(item, message);   // Copy link (links.js)
     // History arrives before live messages, but keep the list in id order regardless,
     // with ours still on their way (or not sent) after every message the server has.
+    // (The days are drawn again after, and the unread line put back: reading.js.)
     const later = [...list.children].find((li) => (li.dataset.id === undefined
-      ? !li.classList.contains("day")
+      ? !li.matches(".day, .unread-line")
       : Number(li.dataset.id) > message.MessageID));
     list.insertBefore(item, later ?? null);
   }
   markDays(list);
-  markRead();
-  if (follow) pinToNewest(list);
+  arranged(list);
+  rememberMessages(messages);   // the newest, for reading offline (offline.js)
+  if (follow && atNewest) pinToNewest(list);
+  else if (follow) list.scrollTop = top;
   else list.scrollTop = list.scrollHeight - fromBottom;
 }
 
@@ -252,4 +338,9 @@ export const pendingItem = (who, content) => messageItem(who, content, state.me.
 // Load older messages (once the page is loaded: app.js).
 export function setUpTimeline() {
   $("#older").addEventListener("click", loadOlder);
+  // Scrolling up to the top loads the page before (the button stays, for the keyboard).
+  const list = $("#messages");
+  list.addEventListener("scroll", () => {
+    if (list.scrollTop < NEAR_TOP_PX && !$("#older").hidden && !inContext()) loadOlder();
+  }, { passive: true });
 }

@@ -11,12 +11,18 @@ import { state } from "./state.js";
 // says something arrived in one, and the counts are asked for then (attention.js).
 const READ_AFTER_MS = 500;
 
+// The counts of the first answer, as the server gave them (the room shown's too): a room
+// entered before the page had any waits for them, for its "New messages" line.
+let answered = null;
+export const firstCounts = new Promise((resolve) => { answered = resolve; });
+
 // The counts as the server has them (an answer overtaken by a later one is dropped: it
 // may predate a read frame the later one counts).
 export async function loadUnread() {
   const asked = ++state.unreadAsked;
   try {
     const counts = await api("GET", "/rooms/unread");
+    answered(new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread])));
     if (asked !== state.unreadAsked) return;
     state.unread = new Map(counts.map(({ RoomID, Unread }) => [RoomID, Unread]));
     counted(counts);
@@ -54,9 +60,10 @@ export function countUnread(roomId) {
   showUnread();
 }
 
-// The newest message shown in the room is read: tell the server (it keeps the marker for
-// GET /rooms/unread and tells our other tabs). A burst of messages (a resume, a busy
-// room) makes one read frame, READ_AFTER_MS after the first, for the newest by then.
+// The newest message seen in the room (state.seenId, reading.js) is read: tell the
+// server (it keeps the marker for GET /rooms/unread and tells our other tabs). A burst
+// (scrolling through a busy room) makes one read frame, READ_AFTER_MS after the first,
+// for the newest seen by then.
 export function markRead() {
   state.unread.set(state.shown, 0);
   showUnread();
@@ -68,9 +75,10 @@ export function sendRead() {
   clearTimeout(state.readTimer);
   state.readTimer = null;
   const roomId = state.shown;
-  if (roomId === null || state.lastId <= (state.readSent.get(roomId) ?? 0)) return;
-  if (send({ Type: "read", RoomID: roomId, MessageID: state.lastId })) {
-    state.readSent.set(roomId, state.lastId);
-    state.readUntold.set(roomId, state.lastId);
+  const seen = state.seenId;
+  if (roomId === null || seen <= (state.readSent.get(roomId) ?? 0)) return;
+  if (send({ Type: "read", RoomID: roomId, MessageID: seen })) {
+    state.readSent.set(roomId, seen);
+    state.readUntold.set(roomId, seen);
   }
 }

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chat.core.moderation_records import AuditEntry
 from chat.core.records import StoredFile
 from chat.store.accounts import lock_user
 from chat.store.base import StoreBase
 from chat.store.database import Connection
 from chat.store.dialect import Dialect
 from chat.store.files import FILE_COLUMNS, file_from_row
+from chat.store.moderation import insert_audit
 
 #: The name an erased account's row is given: never a name anyone can register (a
 #: middle dot is not allowed in user names: `chat.core.names`), and unique by its id.
@@ -34,7 +36,7 @@ WHERE (name_key = $1 OR look_key = $2) AND held_until > $3
 
 _EXPORT_MESSAGES = """
 SELECT m.id, m.room_id, r.name AS room_name, r.kind AS room_kind, m.body,
-       m.original_body, m.reply_to, m.created_at, m.edited_at, m.deleted_at
+       m.original_body, m.reply_to, m.thread_id, m.created_at, m.edited_at, m.deleted_at
 FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
 WHERE m.sender_id = $1 AND m.id > $2
 ORDER BY m.id LIMIT $3
@@ -86,11 +88,13 @@ _ERASED_FILES = f"SELECT {FILE_COLUMNS} FROM files AS f WHERE f.uploader_id = $1
 #: The rest of an erasure, in one transaction, in this order, after the messages were
 #: tombstoned: the name held; what is user $1's removed; the row made a shell (its name
 #: $2, a hash $3 of a password nobody knows, erased at $4).
+_IS_ERASED = "SELECT 1 FROM users WHERE id = $1 AND erased_at IS NOT NULL"
 _HOLD_NAME = "INSERT INTO name_holds (name_key, look_key, held_until) VALUES ($1, $2, $3)"
 _ERASE_ROWS = (
     "DELETE FROM files WHERE uploader_id = $1",
     "DELETE FROM sessions WHERE user_id = $1",
     "DELETE FROM push_subscriptions WHERE user_id = $1",
+    "DELETE FROM user_statuses WHERE user_id = $1",
     "DELETE FROM read_markers WHERE user_id = $1",
     "DELETE FROM login_addresses WHERE user_id = $1",
     "DELETE FROM notification_levels WHERE user_id = $1",
@@ -101,6 +105,8 @@ _ERASE_ROWS = (
     "DELETE FROM room_bans WHERE user_id = $1",
     "DELETE FROM room_departures WHERE user_id = $1",
     "DELETE FROM reports WHERE reporter_id = $1",
+    "DELETE FROM saved_messages WHERE user_id = $1",
+    "DELETE FROM thread_follows WHERE user_id = $1",
     # A group room they were the last owner of gets one: its longest-standing moderator,
     # else its longest-standing member. A room left with no member has no owner
     # (operators still manage it).
@@ -127,7 +133,9 @@ _ERASE_ROWS = (
 )
 _MAKE_SHELL = """
 UPDATE users SET name = $2, name_key = NULL, look_key = NULL, email = NULL,
-    password_hash = $3, is_admin = false, token_version = token_version + 1, erased_at = $4
+    display_name = NULL, display_name_key = NULL, display_look_key = NULL,
+    avatar_key = NULL, avatar_type = NULL, password_hash = $3, is_admin = false,
+    token_version = token_version + 1, erased_at = $4
 WHERE id = $1
 """
 
@@ -162,6 +170,7 @@ async def _export_page(
             "Text": row["body"],
             "OriginalText": row["original_body"],
             "ReplyTo": row["reply_to"],
+            "ThreadID": row["thread_id"],
             "SentAt": _iso(row["created_at"], dialect),
             "EditedAt": _iso(row["edited_at"], dialect),
             "Deleted": row["deleted_at"] is not None,
@@ -173,7 +182,13 @@ async def _export_page(
 
 
 async def _erase(
-    conn: Connection, user_id: int, name_key: str, look_key: str, held_until: datetime, pw_hash: str
+    conn: Connection,
+    user_id: int,
+    name_key: str,
+    look_key: str,
+    held_until: datetime,
+    pw_hash: str,
+    audit: AuditEntry | None,
 ) -> list[StoredFile] | None:
     dialect = conn.dialect
     user = await lock_user(conn, user_id)
@@ -185,6 +200,8 @@ async def _erase(
         await conn.execute(statement, user_id)
     shell_name = ERASED_NAME.format(id=user_id)
     await conn.execute(_MAKE_SHELL, user_id, shell_name, pw_hash, dialect.now())
+    if audit is not None:
+        await insert_audit(conn, audit)
     return files
 
 
@@ -194,6 +211,9 @@ class StoredAccountData(StoreBase):
     async def name_held_until(self, name_key: str, look_key: str) -> datetime | None:
         held = await self.db.fetchval(_NAME_HELD, name_key, look_key, self.dialect.now())
         return None if held is None else self.dialect.moment(held)
+
+    async def is_erased(self, user_id: int) -> bool:
+        return await self.db.fetchval(_IS_ERASED, user_id) is not None
 
     async def export_messages(
         self, user_id: int, *, after: int, limit: int
@@ -247,7 +267,8 @@ class StoredAccountData(StoreBase):
         look_key: str,
         held_until: datetime,
         password_hash: str,
+        audit: AuditEntry | None = None,
     ) -> list[StoredFile] | None:
         return await self.db.transaction(
-            _erase, user_id, name_key, look_key, held_until, password_hash
+            _erase, user_id, name_key, look_key, held_until, password_hash, audit
         )

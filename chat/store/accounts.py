@@ -8,21 +8,27 @@ the store opens (`assign_name_keys`). An erased account keeps its row, with no k
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from chat.core import names
 from chat.core.errors import EmailTaken, Gone, NameTaken
+from chat.core.moderation_records import AuditEntry
 from chat.core.records import User
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row, UniqueViolation
 from chat.store.dialect import Dialect
+from chat.store.moderation import insert_audit
 
 log = logging.getLogger(__name__)
 
 #: A user row's columns, as `user_from_row` reads them.
-USER_COLUMNS = "id, name, email, password_hash, is_admin, created_at, token_version"
+USER_COLUMNS = (
+    "id, name, email, password_hash, is_admin, created_at, token_version, display_name,"
+    " avatar_key, avatar_type"
+)
 
 _INSERT = f"""
 INSERT INTO users (name, name_key, look_key, email, password_hash, is_admin, created_at)
@@ -162,16 +168,28 @@ def user_from_row(row: Row | None, dialect: Dialect) -> User | None:
         is_admin=bool(row["is_admin"]),
         created_at=dialect.moment(row["created_at"]),
         token_version=row["token_version"],
+        display_name=row["display_name"],
+        avatar_key=row["avatar_key"],
+        avatar_type=row["avatar_type"],
     )
 
 
 async def _write_user(
-    conn: Connection, name: str, keys: dict[str, str], sql: str, *args: Any
+    conn: Connection,
+    name: str,
+    keys: dict[str, str],
+    sql: str,
+    *args: Any,
+    audit: AuditEntry | None = None,
 ) -> User | None:
-    """`sql` writes user `name` (keys `keys`) and returns its row. A taken key names who
-    holds it (read on the same connection, outside any transaction, as the write was)."""
+    """`sql` writes user `name` (keys `keys`) and returns its row, with `audit` (its
+    target the user written) in the same transaction. A taken key names who holds it
+    (read on the same connection, outside any transaction, as the write was)."""
     try:
-        return user_from_row(await conn.fetchrow(sql, *args), conn.dialect)
+        if audit is None:
+            return user_from_row(await conn.fetchrow(sql, *args), conn.dialect)
+        async with conn.transaction():
+            return await _update_user(conn, sql, args, audit)
     except UniqueViolation as error:
         for column, key in keys.items():
             if error.on(f"users.{column}"):
@@ -193,6 +211,19 @@ async def lock_user(conn: Connection, user_id: int) -> Row | None:
     return await conn.fetchrow(sql, user_id)
 
 
+async def _update_user(
+    conn: Connection, sql: str, args: tuple[Any, ...], audit: AuditEntry | None
+) -> User | None:
+    """`sql` changes a user and returns its row; `audit` (its target that user) is
+    written with it, if it changed one."""
+    user = user_from_row(await conn.fetchrow(sql, *args), conn.dialect)
+    if user is not None and audit is not None:
+        await insert_audit(
+            conn, dataclasses.replace(audit, target_id=user.id, target_name=user.name)
+        )
+    return user
+
+
 async def _delete_user(conn: Connection, user_id: int) -> bool:
     if await lock_user(conn, user_id) is None:
         return False
@@ -205,11 +236,19 @@ class StoredAccounts(StoreBase):
     """`Accounts`: users."""
 
     async def create_user(
-        self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
+        self,
+        name: str,
+        password_hash: str,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+        audit: AuditEntry | None = None,
     ) -> User:
         keys = name_keys(name)
         args = (name, keys["name_key"], keys["look_key"], email, password_hash, is_admin)
-        user = await self.db.run(_write_user, name, keys, _INSERT, *args, self.dialect.now())
+        user = await self.db.run(
+            _write_user, name, keys, _INSERT, *args, self.dialect.now(), audit=audit
+        )
         assert user is not None
         return user
 
@@ -265,11 +304,15 @@ class StoredAccounts(StoreBase):
         rows = await self.db.fetch(_USERS)
         return [user for row in rows if (user := user_from_row(row, self.dialect)) is not None]
 
-    async def set_password(self, user_id: int, new_hash: str) -> User | None:
-        return await self._user(_SET_PASSWORD, user_id, new_hash)
+    async def set_password(
+        self, user_id: int, new_hash: str, *, audit: AuditEntry | None = None
+    ) -> User | None:
+        return await self.db.transaction(_update_user, _SET_PASSWORD, (user_id, new_hash), audit)
 
-    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
-        return await self._user(_SET_ADMIN, user_id, is_admin)
+    async def set_admin(
+        self, user_id: int, is_admin: bool, *, audit: AuditEntry | None = None
+    ) -> User | None:
+        return await self.db.transaction(_update_user, _SET_ADMIN, (user_id, is_admin), audit)
 
     async def delete_user(self, user_id: int) -> bool:
         return await self.db.transaction(_delete_user, user_id)

@@ -1,5 +1,6 @@
 """Changes to messages (edits, deletions, reactions): the `Changes` role, and how rows
-become `Change`, `Reaction` and `Version` records.
+become `Change`, `Reaction` and `Version` records (pins' rows too: chat/store/pins.py
+writes them, in a table of their own, and a room's changes include them).
 
 A change is one transaction: take the positions lock, read the message, let the caller's
 `Check` refuse, write the change row at the next position, bring the message row up to
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chat.core.errors import InvalidInput
-from chat.core.records import Change, Message, Reaction, Version
+from chat.core.records import PINS, Change, Message, Reaction, Version
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.dialect import Dialect
@@ -55,6 +56,14 @@ CHANGE_COLUMNS = (
 _ROOM_CHANGES = (
     f"SELECT {CHANGE_COLUMNS} FROM message_changes AS c"
     " WHERE c.room_id = $1 AND c.seq > $2 AND c.seq < $3 ORDER BY c.seq DESC LIMIT $4"
+)
+
+#: What `pin_change_from_row` reads, from ``pin_changes AS p``: a pin or an unpin, which
+#: has a table of its own so that a release that knows no pins never reads one.
+PIN_CHANGE_COLUMNS = "p.seq, p.room_id, p.message_id, p.pinned, p.created_at"
+_ROOM_PIN_CHANGES = (
+    f"SELECT {PIN_CHANGE_COLUMNS} FROM pin_changes AS p"
+    " WHERE p.room_id = $1 AND p.seq > $2 AND p.seq < $3 ORDER BY p.seq DESC LIMIT $4"
 )
 
 #: A message's reaction state: each emoji in the order it was first used, with its count
@@ -112,6 +121,8 @@ _SET_REACTIONS = "UPDATE messages SET reactions = $1 WHERE id = $2"
 #: version of its text) but the deletion itself ($2).
 _ERASE_REACTIONS = "DELETE FROM message_reactions WHERE message_id = $1"
 _ERASE_CHANGES = "DELETE FROM message_changes WHERE message_id = $1 AND seq <> $2"
+#: A deleted message is pinned no more (its `deleted` change tells every client so).
+_UNPIN_DELETED = "DELETE FROM message_pins WHERE message_id = $1"
 
 _MESSAGE_IN_ROOM = f"{MESSAGE_SELECT} WHERE m.id = $1 AND m.room_id = $2"
 
@@ -193,7 +204,18 @@ def change_from_row(row: Row, dialect: Dialect) -> Change:
     )
 
 
-async def _checked(
+def pin_change_from_row(row: Row, dialect: Dialect) -> Change:
+    return Change(
+        seq=row["seq"],
+        room_id=row["room_id"],
+        message_id=row["message_id"],
+        kind=PINS,
+        at=dialect.moment(row["created_at"]),
+        pinned=bool(row["pinned"]),
+    )
+
+
+async def checked_message(
     conn: Connection, room_id: int, message_id: int, check: Check, *, actor_id: int | None = None
 ) -> Message:
     """The message, read under the positions lock (what the check sees stays true until
@@ -245,7 +267,7 @@ async def _edit(
     mentions: tuple[int, ...],
     mentions_room: bool,
 ) -> Change | None:
-    message = await _checked(conn, room_id, message_id, check)
+    message = await checked_message(conn, room_id, message_id, check)
     if message.body == text:
         return None
     stored = edit_mentions_to_json(mentions, mentions_room, message)
@@ -259,7 +281,7 @@ async def _edit(
 
 
 async def _delete(conn: Connection, room_id: int, message_id: int, check: Check) -> Change | None:
-    message = await _checked(conn, room_id, message_id, check)
+    message = await checked_message(conn, room_id, message_id, check)
     if message.deleted:
         return None
     row = await _record(conn, message, DELETED)
@@ -268,6 +290,7 @@ async def _delete(conn: Connection, room_id: int, message_id: int, check: Check)
     await conn.execute(FORGET_MENTIONS, message_id)
     await conn.execute(DETACH_SQL, message_id)
     await conn.execute(_ERASE_CHANGES, message_id, row["seq"])
+    await conn.execute(_UNPIN_DELETED, message_id)
     return change_from_row(row, conn.dialect)
 
 
@@ -281,7 +304,7 @@ async def _react(
     max_emoji: int,
     check: Check,
 ) -> Change | None:
-    message = await _checked(conn, room_id, message_id, check, actor_id=user_id)
+    message = await checked_message(conn, room_id, message_id, check, actor_id=user_id)
     if add:
         counts = await conn.fetchrow(_EMOJI_COUNT, message_id, emoji)
         assert counts is not None  # an aggregate: always one row
@@ -322,6 +345,21 @@ async def _versions(conn: Connection, room_id: int, message_id: int) -> list[Ver
         Version(original["body"], moment(original["created_at"])),
         *(Version(edit["body"], moment(edit["created_at"])) for edit in edits),
     ]
+
+
+async def _room_changes(
+    conn: Connection, room_id: int, after: int, before: int | None, limit: int
+) -> list[Change]:
+    below = NO_UPPER_BOUND if before is None else before
+    # One snapshot, as `Messages.committed_after` reads the stream.
+    async with conn.transaction(readonly=True):
+        rows = await conn.fetch(_ROOM_CHANGES, room_id, after, below, limit)
+        pin_rows = await conn.fetch(_ROOM_PIN_CHANGES, room_id, after, below, limit)
+    changes = [change_from_row(row, conn.dialect) for row in rows]
+    if pin_rows:
+        changes += [pin_change_from_row(row, conn.dialect) for row in pin_rows]
+        changes.sort(key=lambda change: change.seq, reverse=True)
+    return changes[:limit]
 
 
 class StoredChanges(StoreBase):
@@ -368,6 +406,4 @@ class StoredChanges(StoreBase):
     async def room_changes(
         self, room_id: int, *, after: int, before: int | None, limit: int
     ) -> list[Change]:
-        below = NO_UPPER_BOUND if before is None else before
-        rows = await self.db.fetch(_ROOM_CHANGES, room_id, after, below, limit)
-        return [change_from_row(row, self.dialect) for row in rows]
+        return await self.db.run(_room_changes, room_id, after, before, limit)

@@ -8,35 +8,47 @@ from __future__ import annotations
 from chat.store.account_data import StoredAccountData
 from chat.store.accounts import StoredAccounts
 from chat.store.changes import StoredChanges
+from chat.store.direct_groups import StoredDirectGroups
 from chat.store.files import StoredFiles
 from chat.store.login_addresses import StoredLoginAddresses
 from chat.store.mentions import StoredMentions
 from chat.store.messages import StoredMessages
 from chat.store.moderation import StoredModeration
+from chat.store.pins import StoredPins
+from chat.store.profiles import StoredProfiles
 from chat.store.push import StoredPush
 from chat.store.reports import StoredReports
 from chat.store.retention import StoredRetention
 from chat.store.rooms import StoredRooms
+from chat.store.saved_messages import StoredSaved
 from chat.store.search import StoredSearch
 from chat.store.sessions import StoredSessions
+from chat.store.statuses import StoredStatuses
 from chat.store.support import StoredSupport
+from chat.store.threads import StoredThreads
 
 
 class DatabaseStore(
     StoredAccounts,
+    StoredProfiles,
     StoredLoginAddresses,
     StoredAccountData,
     StoredSessions,
     StoredPush,
     StoredRooms,
+    StoredDirectGroups,
     StoredMentions,
     StoredSupport,
     StoredModeration,
     StoredReports,
     StoredMessages,
     StoredChanges,
+    StoredPins,
+    StoredThreads,
     StoredSearch,
     StoredFiles,
     StoredRetention,
+    StoredSaved,
+    StoredStatuses,
 ):
     """`chat.store.roles.Store` on a `chat.store.database.Database`."""

@@ -17,6 +17,8 @@ messages' AUTOINCREMENT counter moved on by one, so the next message id is above
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chat.core.records import Departure
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
@@ -24,7 +26,7 @@ from chat.store.dialect import Dialect
 #: What `departure_from_row` reads, from `DEPARTURES_SOURCE`.
 DEPARTURE_COLUMNS = (
     "x.seq, x.room_id, x.user_id, coalesce(x.by_id, 0) AS by_id,"
-    " coalesce(b.name, '') AS by_name, x.reason, x.created_at"
+    " coalesce(b.name, '') AS by_name, x.reason, x.created_at, x.banned, x.until"
 )
 #: Departures with the name of who made each (``x``, ``b``).
 DEPARTURES_SOURCE = "room_departures AS x LEFT JOIN users AS b ON b.id = x.by_id"
@@ -34,8 +36,8 @@ _DEPARTURE = f"SELECT {DEPARTURE_COLUMNS} FROM {DEPARTURES_SOURCE} WHERE x.seq =
 #: PostgreSQL: positions commit in order (sql/postgres/0012_message_changes.sql).
 _LOCK_POSITIONS = "SELECT chat_lock_positions()"
 _INSERT_POSTGRES = (
-    "INSERT INTO room_departures (room_id, user_id, by_id, reason)"
-    " VALUES ($1, $2, $3, $4) RETURNING seq"
+    "INSERT INTO room_departures (room_id, user_id, by_id, reason, banned, until)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"
 )
 
 #: SQLite: the messages' counter, made if no message was ever stored, moved on by one.
@@ -45,8 +47,8 @@ _START_COUNTER = (
 )
 _NEXT_POSITION = "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
 _INSERT_SQLITE = (
-    "INSERT INTO room_departures (room_id, user_id, by_id, reason, seq, created_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"
+    "INSERT INTO room_departures (room_id, user_id, by_id, reason, banned, until, seq,"
+    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq"
 )
 
 
@@ -59,6 +61,8 @@ def departure_from_row(row: Row, dialect: Dialect) -> Departure:
         by_name=row["by_name"],
         reason=row["reason"],
         at=dialect.moment(row["created_at"]),
+        banned=bool(row["banned"]),
+        until=None if row["until"] is None else dialect.moment(row["until"]),
     )
 
 
@@ -71,11 +75,20 @@ async def lock_positions(conn: Connection) -> None:
 
 
 async def record_departure(
-    conn: Connection, room_id: int, user_id: int, by_id: int, reason: str
+    conn: Connection,
+    room_id: int,
+    user_id: int,
+    by_id: int,
+    reason: str,
+    *,
+    banned: bool = False,
+    until: datetime | None = None,
 ) -> Departure:
     """Write user `user_id`'s departure from the room at the next position, in the
-    caller's transaction (which took `lock_positions` first)."""
-    values: tuple[object, ...] = (room_id, user_id, by_id, reason)
+    caller's transaction (which took `lock_positions` first); `banned` (until `until`,
+    None: until lifted) for a ban."""
+    until_value = None if until is None else conn.dialect.timestamp(until)
+    values: tuple[object, ...] = (room_id, user_id, by_id, reason, banned, until_value)
     if conn.dialect.pick(sqlite=True, postgres=False):
         await conn.execute(_START_COUNTER)
         position = await conn.fetchval(_NEXT_POSITION)

@@ -9,7 +9,8 @@ engine, chosen by `Dialect.inserts_from_arrays`.
   holds the one write lock from its BEGIN IMMEDIATE to its commit.
 
 Both answer a resend (a `client_msg_id` its sender already used in the room) with its
-original, attach files and refuse replies to messages deleted meanwhile. Ids commit in
+original, attach files and refuse replies to messages (and thread replies to roots)
+deleted meanwhile. Ids commit in
 id order: PostgreSQL's insert takes the positions lock (sql/postgres/0004_cluster.sql),
 SQLite has one writer.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import cast
 
-from chat.core.records import Added, NewMessage
+from chat.core.records import Added, Message, NewMessage
 from chat.store.database import Connection, Row
 from chat.store.files import attach_files, files_of_messages, ids_with_files
 from chat.store.mentions import remember_mentions
@@ -31,8 +32,10 @@ from chat.store.message_rows import (
     STORED_COLUMNS,
     message_from_row,
     not_a_message_of_room,
+    not_a_thread_of_room,
 )
 from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
+from chat.store.threads import remember_followers
 
 #: Which of the messages a batch answers (list parameter $1) have been deleted meanwhile.
 _DELETED_AMONG = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NOT NULL"
@@ -99,7 +102,9 @@ _INSERT_MESSAGE = (
     " ON CONFLICT (room_id, sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL"
     " DO NOTHING"
     f" RETURNING {STORED_COLUMNS},"
-    " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name"
+    " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name,"
+    " (SELECT display_name FROM users WHERE users.id = sender_id) AS sender_display_name,"
+    " (SELECT avatar_key FROM users WHERE users.id = sender_id) AS sender_avatar"
 )
 
 _ORIGINAL_MESSAGE = (
@@ -109,15 +114,15 @@ _ORIGINAL_MESSAGE = (
 
 async def insert_arrays(conn: Connection, rows: list[NewMessage]) -> list[Added]:
     """PostgreSQL, outside any transaction (it opens its own)."""
-    if not any(row.outgoing.reply_to is not None or row.outgoing.files for row in rows):
+    if not any(_answers(row) or row.outgoing.files for row in rows):
         inserted = await conn.fetch(_INSERT_CLEAR_MESSAGES, *_columns(rows))
         if inserted[0]["clear"]:
             stored = [record for record in inserted if record["id"] is not None]
             return (await _added(conn, rows, stored))[0]
-    # Replies, files, or rules that may refuse or slow: one transaction, so that replies'
-    # targets are looked at under the positions lock the insert takes, files are attached
-    # with the message or not at all, and the rules are checked on the new rows (a
-    # refusal rolls the insert back).
+    # Replies (or thread replies), files, or rules that may refuse or slow: one
+    # transaction, so that replies' targets and threads' roots are looked at under the
+    # positions lock the insert takes, files are attached with the message or not at all,
+    # and the rules are checked on the new rows (a refusal rolls the insert back).
     rules = await batch_rules(conn, rows)
     async with conn.transaction():
         inserted = await conn.fetch(_INSERT_MESSAGES, *_columns(rows))
@@ -127,6 +132,7 @@ async def insert_arrays(conn: Connection, rows: list[NewMessage]) -> list[Added]
         # After the insert, so its snapshot sees every deletion committed before the
         # insert got the positions lock (deletions take it too).
         await _refuse_replies_to_deleted(conn, rows)
+        await remember_followers(conn, _new_thread_replies(added))
         return await _attach(conn, rows, added, originals)
 
 
@@ -163,6 +169,7 @@ async def insert_rows(conn: Connection, rows: list[NewMessage]) -> list[Added]:
         added.append(Added(message_from_row(original, dialect), new=False))
     # The write lock is ours: nothing can be deleted between this look and the commit.
     await _refuse_replies_to_deleted(conn, rows)
+    await remember_followers(conn, _new_thread_replies(added))
     return await _attach(conn, rows, added, originals)
 
 
@@ -230,17 +237,33 @@ async def _attach(
     return result
 
 
+def _new_thread_replies(added: list[Added]) -> list[Message]:
+    return [item.message for item in added if item.new and item.message.thread_id is not None]
+
+
+def _answers(row: NewMessage) -> bool:
+    """Whether the row names another message that must still show: a reply, or a reply
+    in a thread."""
+    return row.outgoing.reply_to is not None or row.outgoing.thread_id is not None
+
+
 async def _refuse_replies_to_deleted(conn: Connection, rows: list[NewMessage]) -> None:
-    """Raise `InvalidInput` (the transaction rolls back) if a row answers a message
-    deleted since the caller checked it (the caller holds the positions lock or the write
-    lock, which deletions take too)."""
+    """Raise `InvalidInput` (the transaction rolls back) if a row answers a message, or
+    replies in a thread whose root was, deleted since the caller checked it (the caller
+    holds the positions lock or the write lock, which deletions take too)."""
     answered = {
         row.outgoing.reply_to: row.room_id for row in rows if row.outgoing.reply_to is not None
     }
-    if not answered:
+    roots = {
+        row.outgoing.thread_id: row.room_id for row in rows if row.outgoing.thread_id is not None
+    }
+    if not answered and not roots:
         return
     dialect = conn.dialect
     sql = _DELETED_AMONG.format(ids=dialect.values(1))
-    deleted = await conn.fetchval(sql, dialect.list_param(list(answered)))
-    if deleted is not None:
+    deleted = await conn.fetchval(sql, dialect.list_param([*answered, *roots]))
+    if deleted is None:
+        return
+    if deleted in answered:
         raise not_a_message_of_room(deleted, answered[deleted])
+    raise not_a_thread_of_room(deleted, roots[deleted])

@@ -22,19 +22,27 @@ from chat.store.mentions import uids_from_json, uids_to_json
 #: `file_count` (whether it has files to look up).
 STORED_COLUMNS = (
     "id, room_id, sender_id, body, created_at, client_msg_id, reply_to, edited_at,"
-    " deleted_at, reactions, mentions, mentions_room, file_count"
+    " deleted_at, reactions, mentions, mentions_room, file_count, thread_id, also_to_room"
 )
 
-#: `STORED_COLUMNS` and the sender's name, from `messages AS m JOIN users AS u ON u.id =
-#: m.sender_id`: every select of messages uses these.
-MESSAGE_COLUMNS = "u.name AS sender_name, " + ", ".join(
-    f"m.{c}" for c in STORED_COLUMNS.split(", ")
+#: `STORED_COLUMNS` and the sender's names (login and display) and avatar, from `messages AS m JOIN
+#: users AS u ON u.id = m.sender_id`: every select of messages uses these.
+MESSAGE_COLUMNS = (
+    "u.name AS sender_name, u.display_name AS sender_display_name,"
+    " u.avatar_key AS sender_avatar, " + ", ".join(f"m.{c}" for c in STORED_COLUMNS.split(", "))
 )
 
 #: Messages with their senders: add a WHERE.
 MESSAGE_SELECT = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
 )
+
+
+#: The messages of a room's main timeline (`m`: messages), as `Message.in_main_timeline`
+#: says: not thread replies, unless also sent to the room. The partial index the main
+#: timeline's pages scan has this condition (sql/*/NNNN_threads.sql), so both planners
+#: use it and a thread's replies cost those pages nothing.
+MAIN_TIMELINE_SQL = "(m.thread_id IS NULL OR m.also_to_room)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,8 @@ INSERTED = (
     Inserted("reply_to", "bigint", lambda row: row.outgoing.reply_to),
     Inserted("mentions", "text", lambda row: uids_to_json(row.outgoing.mentions)),
     Inserted("mentions_room", "boolean", lambda row: row.outgoing.mentions_room),
+    Inserted("thread_id", "bigint", lambda row: row.outgoing.thread_id),
+    Inserted("also_to_room", "boolean", lambda row: row.outgoing.also_to_room),
 )
 
 INSERTED_COLUMNS = ", ".join(inserted.column for inserted in INSERTED)
@@ -98,6 +108,10 @@ def message_from_row(row: Row, dialect: Dialect) -> Message:
         reactions=reactions_from_json(row["reactions"]),
         mentions=uids_from_json(row["mentions"]),
         mentions_room=bool(row["mentions_room"]),
+        sender_display_name=row["sender_display_name"],
+        sender_avatar=row["sender_avatar"],
+        thread_id=row["thread_id"],
+        also_to_room=bool(row["also_to_room"]),
     )
 
 
@@ -105,3 +119,9 @@ def not_a_message_of_room(reply_to: int, room_id: int) -> InvalidInput:
     """The refusal of a reply whose `reply_to` is not a message of its room (unknown, in
     another room, or deleted: one answer, so nothing about other rooms leaks)."""
     return InvalidInput(f"ReplyTo {reply_to} is not a message of room {room_id}")
+
+
+def not_a_thread_of_room(thread_id: int, room_id: int) -> InvalidInput:
+    """The refusal of a thread reply whose root is not a visible message of its room
+    (unknown, in another room, or deleted: one answer, as `not_a_message_of_room`)."""
+    return InvalidInput(f"ThreadID {thread_id} is not a message of room {room_id}")

@@ -17,14 +17,24 @@ from typing import TYPE_CHECKING, TypeVar
 
 from chat.core.records import Added, Message, NewMessage, Room, StreamItem
 from chat.store.base import StoreBase
-from chat.store.changes import CHANGE_COLUMNS, change_from_row
+from chat.store.changes import (
+    CHANGE_COLUMNS,
+    PIN_CHANGE_COLUMNS,
+    change_from_row,
+    pin_change_from_row,
+)
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.departures import DEPARTURE_COLUMNS, DEPARTURES_SOURCE, departure_from_row
 from chat.store.dialect import Dialect
 from chat.store.files import files_of_messages, ids_with_files, messages_with_files
 from chat.store.measuring import observed
 from chat.store.message_batches import insert_arrays, insert_rows
-from chat.store.message_rows import MESSAGE_COLUMNS, MESSAGE_SELECT, message_from_row
+from chat.store.message_rows import (
+    MAIN_TIMELINE_SQL,
+    MESSAGE_COLUMNS,
+    MESSAGE_SELECT,
+    message_from_row,
+)
 from chat.store.rooms import room_from_row
 
 if TYPE_CHECKING:
@@ -60,29 +70,43 @@ _CHANGES_AFTER = _STREAM.format(
 _DEPARTURES_AFTER = _STREAM.format(
     columns=DEPARTURE_COLUMNS, source=DEPARTURES_SOURCE, t="x", position="seq"
 )
+_PIN_CHANGES_AFTER = _STREAM.format(
+    columns=PIN_CHANGE_COLUMNS, source="pin_changes AS p", t="p", position="seq"
+)
 
-#: The newest position: the greatest of the highest message id, change position and
-#: departure position.
+#: The newest position: the greatest of the highest message id, change position,
+#: departure position and pin change position.
 _LAST_POSITION = (
     "SELECT coalesce((SELECT max(id) FROM messages), 0),"
     " coalesce((SELECT max(seq) FROM message_changes), 0),"
-    " coalesce((SELECT max(seq) FROM room_departures), 0)"
+    " coalesce((SELECT max(seq) FROM room_departures), 0),"
+    " coalesce((SELECT max(seq) FROM pin_changes), 0)"
 )
 
 #: Whether message $2 is one of room $1's, and not deleted: one probe of the primary key.
 _IS_MESSAGE_OF_ROOM = "SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND deleted_at IS NULL"
 
-#: A page of room $1's messages with $3 < id < $2, newest first, at most $4 ({live}:
-#: tombstones left out, or not).
+#: The root of the thread message $2 of room $1 would start or joins: its own id, or
+#: the root of the thread it replies in; none if it is not a visible message of the room.
+_THREAD_ROOT = (
+    "SELECT coalesce(thread_id, id) FROM messages"
+    " WHERE id = $2 AND room_id = $1 AND deleted_at IS NULL"
+)
+
+#: A page of room $1's main timeline with $3 < id < $2, newest first, at most $4
+#: ({live}: tombstones left out, or not).
 _MESSAGES_BEFORE = (
     f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id < $2 AND m.id > $3{{live}}"
-    " ORDER BY m.id DESC LIMIT $4"
+    f" AND {MAIN_TIMELINE_SQL} ORDER BY m.id DESC LIMIT $4"
 )
 _PAGE = _MESSAGES_BEFORE.format(live="")
 _LIVE_PAGE = _MESSAGES_BEFORE.format(live=" AND m.deleted_at IS NULL")
 
-#: The oldest $3 of room $1's messages newer than message $2.
-_MESSAGES_AFTER = f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+#: The oldest $3 of the messages of room $1's main timeline newer than message $2.
+_MESSAGES_AFTER = (
+    f"{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id > $2 AND {MAIN_TIMELINE_SQL}"
+    " ORDER BY m.id LIMIT $3"
+)
 
 
 async def _add_messages(
@@ -135,12 +159,13 @@ def _with_rooms(
 async def _committed_after(
     conn: Connection, after: int, before: int, limit: int
 ) -> list[tuple[StreamItem, Room]]:
-    # One snapshot for the three tables: a message and a change (or a departure)
+    # One snapshot for the four tables: a message and a change (or a departure, a pin)
     # committed between two separate reads could otherwise be seen one without the other.
     async with conn.transaction(readonly=True):
         messages = await conn.fetch(_COMMITTED_AFTER, after, before, limit)
         changes = await conn.fetch(_CHANGES_AFTER, after, before, limit)
         departures = await conn.fetch(_DEPARTURES_AFTER, after, before, limit)
+        pins = await conn.fetch(_PIN_CHANGES_AFTER, after, before, limit)
         files = await files_of_messages(conn, ids_with_files(messages))
     # The lists are read with the same bounds and limit, each in position order: what
     # comes after the merge's `limit`-th item is past the end of one list or another, so
@@ -149,8 +174,9 @@ async def _committed_after(
         *_with_rooms(messages, conn.dialect, message_from_row),
         *_with_rooms(changes, conn.dialect, change_from_row),
         *_with_rooms(departures, conn.dialect, departure_from_row),
+        *_with_rooms(pins, conn.dialect, pin_change_from_row),
     ]
-    if changes or departures:
+    if changes or departures or pins:
         merged.sort(key=lambda pair: pair[0].position)
     if not files:
         return merged[:limit]
@@ -181,8 +207,8 @@ class StoredMessages(StoreBase):
 
     async def last_position(self) -> int:
         row = await self.db.fetchrow(_LAST_POSITION)
-        assert row is not None  # three aggregates: always one row
-        return int(max(row[0], row[1], row[2]))
+        assert row is not None  # four aggregates: always one row
+        return int(max(row[0], row[1], row[2], row[3]))
 
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int
@@ -192,6 +218,10 @@ class StoredMessages(StoreBase):
 
     async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
         return await self.db.fetchval(_IS_MESSAGE_OF_ROOM, room_id, message_id) is not None
+
+    async def thread_root(self, room_id: int, message_id: int) -> int | None:
+        root = await self.db.fetchval(_THREAD_ROOT, room_id, message_id)
+        return None if root is None else int(root)
 
     async def latest_messages(
         self, room_id: int, limit: int, *, skip_deleted: bool = False

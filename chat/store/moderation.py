@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from chat.core.errors import LastOwner, RoomNameTaken
-from chat.core.records import AuditEntry, Departure, Restriction, Room
+from chat.core.moderation_records import AuditEntry, Restriction
+from chat.core.records import Departure, Room
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row, UniqueViolation
 from chat.store.departures import lock_positions, record_departure
 from chat.store.dialect import Dialect
+from chat.store.direct_groups import refresh_member_key
 from chat.store.rooms import ROOM_BY_ID, stored_room
 
 #: PostgreSQL: hold the room's row until the transaction ends.
@@ -64,7 +66,8 @@ ORDER BY x.created_at DESC, x.user_id
 LIMIT $3
 """
 
-_INSERT_AUDIT = """
+#: An entry of the log: `audit_values` gives its values, in order.
+INSERT_AUDIT = """
 INSERT INTO audit_log (room_id, action, actor_id, actor_name, target_id, target_name,
                        message_id, reason, details, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -115,15 +118,20 @@ def _audit_entry(row: Row, dialect: Dialect) -> AuditEntry:
     )
 
 
-async def insert_audit(conn: Connection, entry: AuditEntry) -> None:
-    """Append `entry` to the log, in the caller's transaction (the change it records)."""
-    await conn.execute(
-        _INSERT_AUDIT,
+def audit_values(entry: AuditEntry, created_at: object) -> tuple[object, ...]:
+    """The values `INSERT_AUDIT` takes for `entry`, `created_at` as the engine keeps
+    times (`Dialect.now`): the same text on both engines for the same entry."""
+    return (
         *(entry.room_id, entry.action, entry.actor_id, entry.actor_name),
         *(entry.target_id, entry.target_name, entry.message_id, entry.reason),
         json.dumps(entry.details, separators=(",", ":"), sort_keys=True),
-        conn.dialect.now(),
+        created_at,
     )
+
+
+async def insert_audit(conn: Connection, entry: AuditEntry) -> None:
+    """Append `entry` to the log, in the caller's transaction (the change it records)."""
+    await conn.execute(INSERT_AUDIT, *audit_values(entry, conn.dialect.now()))
 
 
 async def _lock_room(conn: Connection, room_id: int) -> None:
@@ -181,6 +189,7 @@ async def _remove_member(
     ):
         raise _last_owner(room_id, user_id)
     await conn.execute(_REMOVE_MEMBER, room_id, user_id)
+    await refresh_member_key(conn, room_id)  # a group direct conversation's set changed
     if audit is not None:
         await insert_audit(conn, audit)
     return await record_departure(conn, room_id, user_id, by_id, reason)
@@ -209,7 +218,9 @@ async def _restrict(
     departure = None
     # A ban takes them out too: a member's departure takes its place in the stream.
     if kind == "ban" and await conn.execute(_REMOVE_MEMBER, room_id, user_id):
-        departure = await record_departure(conn, room_id, user_id, by_id, reason)
+        departure = await record_departure(
+            conn, room_id, user_id, by_id, reason, banned=True, until=until
+        )
     await insert_audit(conn, audit)
     return departure
 

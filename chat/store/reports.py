@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.core.records import AuditEntry, Report
+from chat.core.moderation_records import AuditEntry
+from chat.core.records import Report
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.dialect import Dialect
@@ -40,6 +41,12 @@ _ONE = _REPORT_SELECT + "WHERE rp.id = $1"
 
 #: A page of reports, newest first: {and_room} and {and_status} narrow it.
 _PAGE = _REPORT_SELECT + "WHERE rp.id < $1 {and_room} {and_status} ORDER BY rp.id DESC LIMIT $2"
+
+_OPEN = "SELECT count(*) FROM reports WHERE room_id = $1 AND status = 'open'"
+_STAFF = (
+    "SELECT user_id FROM room_members WHERE room_id = $1 AND role IN ('moderator', 'owner')"
+    " ORDER BY user_id LIMIT $2"
+)
 
 _DECIDE = "UPDATE reports SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4"
 
@@ -120,3 +127,9 @@ class StoredReports(StoreBase):
         self, report_id: int, status: str, by_id: int, audit: AuditEntry
     ) -> Report | None:
         return await self.db.transaction(_decide_report, report_id, status, by_id, audit)
+
+    async def open_reports(self, room_id: int) -> int:
+        return int(await self.db.fetchval(_OPEN, room_id))
+
+    async def room_staff(self, room_id: int, *, limit: int) -> list[int]:
+        return [int(row[0]) for row in await self.db.fetch(_STAFF, room_id, limit)]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from chat.core.records import ExpiredBatch, RetentionRoom
+from chat.core.moderation_records import ExpiredBatch, RetentionRoom
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect

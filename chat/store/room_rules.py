@@ -1,7 +1,8 @@
 """The rules a room puts on each message stored in it: who may send (in a group room, a
-member with no ban in force), who is muted, and slow mode. Checked in the transaction
-that stores the batch, so an instance whose view is a moment old (a change made on
-another instance) still cannot store what the room no longer takes.
+member with no ban in force; in a direct conversation, a member), who is muted, and slow
+mode. Checked in the transaction that stores the batch, so an instance whose view is a
+moment old (a change made on another instance) still cannot store what the room no
+longer takes.
 
 PostgreSQL's usual batch reads the rules in its inserting statement and stores the batch
 only if none holds it back (`HELD_SQL`, chat.store.message_batches); a batch held back
@@ -47,7 +48,8 @@ LEFT JOIN room_bans AS ba ON ba.room_id = p.room_id AND ba.user_id = p.user_id
 #: ``refusal(rules) is not None or rules.slowed`` in SQL, for PostgreSQL's statement that
 #: reads the rules and inserts; tests/test_room_rules.py compares the two.
 HELD_SQL = (
-    "(kind = 'group' AND (NOT member OR banned)) OR muted_until IS NOT NULL"
+    "(kind IN ('group', 'direct') AND NOT member) OR (kind = 'group' AND banned)"
+    " OR muted_until IS NOT NULL"
     " OR (slow_mode_seconds > 0 AND NOT is_admin AND kind IN ('group', 'lobby')"
     " AND (role IS NULL OR role = 'member'))"
 )
@@ -124,7 +126,8 @@ def pair_rules(row: Row, dialect: Dialect) -> PairRules:
 
 def refusal(rules: PairRules) -> ChatError | None:
     """Why the room refuses the sender's message now, or None (slow mode is the claim's)."""
-    if rules.kind == "group" and not rules.member:
+    # A direct conversation's too: a group one's members come and go.
+    if rules.kind in ("group", "direct") and not rules.member:
         return Forbidden(f"you are not a member of room {rules.room_id}")
     if rules.kind == "group" and rules.banned:
         return Forbidden(f"you are banned from room {rules.room_id}")

@@ -20,6 +20,7 @@ from chat.core.records import PublicRoom, Room, RoomDetails
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row, UniqueViolation
 from chat.store.dialect import Dialect
+from chat.store.message_rows import MAIN_TIMELINE_SQL
 
 _ROOM_COLUMNS = (
     "r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
@@ -113,11 +114,20 @@ ORDER BY m.user_id
 LIMIT $3
 """
 
+#: The lobby's members: every user (erased accounts aside), each a member there.
+_LOBBY_MEMBERS = """
+SELECT u.id, u.name, 'member' AS role FROM users AS u
+WHERE u.id > $1 AND u.erased_at IS NULL
+ORDER BY u.id
+LIMIT $2
+"""
+
 #: A user's ($1) rooms: the lobby ($2) first, then their memberships, by id. (The CAST
 #: gives PostgreSQL the lobby's type in the UNION.)
 _ROOM_DETAILS = f"""
 SELECT {_ROOM_COLUMNS}, lo.name AS low_name, hi.name AS high_name,
-       n.level AS notification_level, mine.role
+       n.level AS notification_level, mine.role,
+       (lo.erased_at IS NOT NULL OR hi.erased_at IS NOT NULL) AS closed
 FROM (SELECT CAST($2 AS bigint) AS room_id, 'member' AS role
       UNION SELECT room_id, role FROM room_members WHERE user_id = $1) AS mine
 JOIN rooms AS r ON r.id = mine.room_id
@@ -140,13 +150,16 @@ _ADD_PAIR = (
 #: Members first because they are what a crowd of throwaway rooms lacks: one user can
 #: post in their own rooms, but only other accounts can join them. The rooms come from
 #: the partial index rooms_public (sql/*/*_public_rooms.sql); each count is a range of
-#: room_members' primary key, each latest message one probe of messages_by_room.
+#: room_members' primary key, each latest message one probe of messages_by_room. The
+#: rooms user $2 is banned from at $3 are left out (a room they cannot join).
 _PUBLIC_ROOMS = """
 SELECT r.id, r.name,
        (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
        (SELECT coalesce(max(g.id), 0) FROM messages AS g WHERE g.room_id = r.id) AS latest
 FROM rooms AS r
 WHERE r.kind = 'group' AND NOT r.is_private
+  AND NOT EXISTS (SELECT 1 FROM room_bans AS b WHERE b.room_id = r.id AND b.user_id = $2
+                  AND (b.until IS NULL OR b.until > $3))
 ORDER BY members DESC, latest DESC, lower(r.name), r.id
 LIMIT $1
 """
@@ -174,25 +187,28 @@ UNREAD_CAP = 1000
 
 #: Each unread count is a range scan of messages_by_room from the marker on; the mentions
 #: by name a range of message_mentions' primary key, those of @room a range of the
-#: partial index messages_mentioning_room (a message with both counts once). {whole_room}
-#: is that index's condition, as each engine wrote it (an integer on SQLite).
+#: partial index messages_mentioning_room (a message with both counts once). Each counts
+#: the room's main timeline only: a thread's replies, unless also sent to the room, are
+#: the thread's unread, not the room's. {whole_room} is that index's condition, as each
+#: engine wrote it (an integer on SQLite).
 _UNREAD_COUNTS = f"""
 SELECT r.room_id,
        (SELECT count(*) FROM (
             SELECT 1 FROM messages AS m
             WHERE m.room_id = r.room_id AND m.id > coalesce(k.message_id, 0)
+              AND {MAIN_TIMELINE_SQL}
               AND m.sender_id <> $1 AND m.deleted_at IS NULL
             LIMIT {UNREAD_CAP}) AS counted) AS unread,
        (SELECT count(*) FROM (
             SELECT 1 FROM message_mentions AS n JOIN messages AS m ON m.id = n.message_id
             WHERE n.user_id = $1 AND n.room_id = r.room_id
-              AND n.message_id > coalesce(k.message_id, 0)
+              AND n.message_id > coalesce(k.message_id, 0) AND {MAIN_TIMELINE_SQL}
               AND m.sender_id <> $1 AND NOT ({{whole_room}})
             LIMIT {UNREAD_CAP}) AS named)
        + (SELECT count(*) FROM (
             SELECT 1 FROM messages AS m
             WHERE m.room_id = r.room_id AND {{whole_room}} AND m.id > coalesce(k.message_id, 0)
-              AND m.sender_id <> $1 AND m.deleted_at IS NULL
+              AND {MAIN_TIMELINE_SQL} AND m.sender_id <> $1 AND m.deleted_at IS NULL
             LIMIT {UNREAD_CAP}) AS everyone) AS mentions
 FROM (SELECT CAST($2 AS bigint) AS room_id
       UNION SELECT room_id FROM room_members WHERE user_id = $1) AS r
@@ -328,7 +344,10 @@ class StoredRooms(StoreBase):
     async def room_members(
         self, room_id: int, *, after: int, limit: int
     ) -> list[tuple[int, str, str]]:
-        rows = await self.db.fetch(_ROOM_MEMBERS, room_id, after, limit)
+        if room_id == self.lobby_id:
+            rows = await self.db.fetch(_LOBBY_MEMBERS, after, limit)
+        else:
+            rows = await self.db.fetch(_ROOM_MEMBERS, room_id, after, limit)
         return [(row[0], row[1], row[2]) for row in rows]
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
@@ -336,15 +355,23 @@ class StoredRooms(StoreBase):
         for row in await self.db.fetch(_ROOM_DETAILS, user_id, lobby_id):
             room = stored_room(row, self.dialect)
             names = None if room.pair is None else (row["low_name"], row["high_name"])
-            details.append(RoomDetails(room, names, row["notification_level"], row["role"]))
+            details.append(
+                RoomDetails(
+                    room,
+                    names,
+                    row["notification_level"],
+                    row["role"],
+                    closed=bool(row["closed"]),
+                )
+            )
         return details
 
     async def direct_room(self, user_a: int, user_b: int, *, create: bool) -> Room | None:
         low, high = sorted((user_a, user_b))
         return await self.db.run(_direct_room, low, high, user_a, create)
 
-    async def public_rooms(self, limit: int) -> list[PublicRoom]:
-        rows = await self.db.fetch(_PUBLIC_ROOMS, limit)
+    async def public_rooms(self, limit: int, *, user_id: int = 0) -> list[PublicRoom]:
+        rows = await self.db.fetch(_PUBLIC_ROOMS, limit, user_id, self.dialect.now())
         return [PublicRoom(row["id"], row["name"], row["members"]) for row in rows]
 
     async def set_notification_level(self, user_id: int, room_id: int, level: str) -> None:

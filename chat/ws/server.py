@@ -247,10 +247,20 @@ class WebSocketServer:
             raise _Refused(403, "this page's origin may not open a WebSocket here")
         rate_limits = self._service.rate_limits
         try:
-            # Counted by the address's key (an IPv6 client's /64), not the full address.
-            rate_limits.hit(rate_limits.connections, self._addresses.key(address))
+            # Counted by the address's key (an IPv6 client's /64), not the full address;
+            # in a trusted network, against the network's ceiling, then by user.
+            by_user = rate_limits.before_connection(self._addresses.key(address))
+            identity = await self._identify(request, endpoint, origin, host)
+            if by_user and identity is not None:
+                rate_limits.user_connected(identity.user_id)
         except RateLimited as error:
             raise _Refused(429, str(error), retry_after=error.retry_after) from None
+        return endpoint, identity
+
+    async def _identify(
+        self, request: WebSocketRequest, endpoint: Endpoint, origin: str | None, host: str | None
+    ) -> Identity | None:
+        """The token's or session cookie's user (None: nobody yet), or `_Refused`."""
         token = _handshake_token(request)
         cookie = _session_cookie(request)
         # Only this site's pages sign in with the cookie (or a client that is no browser,
@@ -262,7 +272,7 @@ class WebSocketServer:
             and (origin is None or self._hosts.same_origin(origin, host))
         ):
             try:
-                return endpoint, await self._sessions.identify(cookie)
+                return await self._sessions.identify(cookie)
             except InvalidToken as error:
                 raise _Refused(401, str(error)) from None
             except Unavailable as error:
@@ -274,9 +284,9 @@ class WebSocketServer:
                     "missing token: connect with ?token=<token>, the session cookie, or"
                     " ?auth=frame and a first frame " + AUTH_FRAME,
                 )
-            return endpoint, None
+            return None
         try:
-            return endpoint, await self._service.identify(token)
+            return await self._service.identify(token)
         except InvalidToken as error:
             raise _Refused(401, str(error)) from None
         except Unavailable as error:

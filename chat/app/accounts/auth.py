@@ -7,11 +7,13 @@ checked against a dummy hash of the same cost, so the answer takes as long as fo
 user with a wrong password and response times do not reveal which names exist.
 
 Tokens carry ``sub`` (the user id, as a string), ``name``, ``iat``, ``exp`` and ``ver``, the
-user's token version when it was issued. Verification accepts HS256 only (``alg: none``
-and every other algorithm are refused) and requires the first four claims. ``ver`` is not
-required: tokens issued before it existed lack it, and count as version 0. Whether a
-version is still current is the core's question (`ChatService.identify`), since only the
-database knows: raising a user's version revokes every token issued before.
+user's token version when it was issued, and, when a browser session issued them, ``sid``
+(its id: ending that session closes the WebSockets they opened). Verification accepts
+HS256 only (``alg: none`` and every other algorithm are refused) and requires the first
+four claims. ``ver`` is not required: tokens issued before it existed lack it, and count
+as version 0. Whether a version is still current is the core's question
+(`ChatService.identify`), since only the database knows: raising a user's version revokes
+every token issued before.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class TokenClaims:
     expires_at: int
     #: The user's token version when the token was issued (0 for tokens without ``ver``).
     version: int
+    #: The browser session that issued it (``sid``; None for tokens no session issued).
+    session_id: str | None = None
 
 
 class Tokens:
@@ -102,17 +106,28 @@ class Tokens:
         self._secret = secret
         self._ttl = ttl_seconds
 
-    def issue(self, user_id: int, name: str, version: int, *, ttl: int | None = None) -> str:
+    def issue(
+        self,
+        user_id: int,
+        name: str,
+        version: int,
+        *,
+        ttl: int | None = None,
+        session_id: str | None = None,
+    ) -> str:
         """A token for the user, valid for `ttl` seconds (the configured lifetime unless
-        given) while the user's token version stays `version`."""
+        given) while the user's token version stays `version`; `session_id` names the
+        browser session that asked for it (the ``sid`` claim)."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, object] = {
             "sub": str(user_id),
             "name": name,
             "iat": now,
             "exp": now + (self._ttl if ttl is None else ttl),
             "ver": version,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> TokenClaims:
@@ -133,7 +148,11 @@ class Tokens:
             raise InvalidToken("invalid token")
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise InvalidToken("invalid token")
-        return TokenClaims(int(sub), name, int(claims["iat"]), int(claims["exp"]), version)
+        session_id = claims.get("sid")
+        if session_id is not None and not isinstance(session_id, str):
+            raise InvalidToken("invalid token")
+        issued, expires = int(claims["iat"]), int(claims["exp"])
+        return TokenClaims(int(sub), name, issued, expires, version, session_id)
 
 
 def load_or_create_secret(data_dir: Path) -> str:

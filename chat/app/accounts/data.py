@@ -3,8 +3,9 @@
 **Export** (``GET /me/export``, ``chat user export``): `AccountData.export` streams a zip
 archive holding ``profile.json``, ``messages.jsonl`` (every message the user sent, with its
 room, its text, its first text and every edit), ``reactions.jsonl``, ``read_markers.jsonl``,
-``files.jsonl`` (their files' records) and ``files/<FileID>/<name>`` (the bytes, from the
-file storage). Rows are read `PAGE` at a time and the archive is written as it goes:
+``saved.jsonl`` (the ids of the messages they saved, and when), ``files.jsonl`` (their
+files' records) and ``files/<FileID>/<name>`` (the bytes, from the file storage).
+Rows are read `PAGE` at a time and the archive is written as it goes:
 `zipfile` writes to a sink without ``tell`` (`_Sink`) as a streamable archive (each
 entry's sizes after its data), and every piece of it is handed on before the next page is
 read, so an export holds one page and one chunk of a file at a time, however much the user
@@ -23,10 +24,11 @@ user (``CHAT_RATE_EXPORTS``) and in number at once on an instance
    every instance see the messages deleted;
 3. `Store.erase_account`, one transaction: their files' records, sessions, push
    subscriptions, read markers, login addresses, notification levels, mentions, mutes,
-   bans and reports go; they leave every group room (a room they were the last owner of
-   gets a new owner); their row becomes a shell named `ERASED_NAME`, with no e-mail, no
-   name keys and a password nobody knows; their name is held for `NAME_HOLD_DAYS`;
-4. their files' bytes are removed from the storage;
+   bans, reports and saved messages go; they leave every group room (a room they were
+   the last owner of gets a new owner); their row becomes a shell named `ERASED_NAME`,
+   with no e-mail, no name keys and a password nobody knows; their name is held for
+   `NAME_HOLD_DAYS`;
+4. their files' bytes, and their avatar's, are removed from the storage;
 5. step 2 once more, for a message a session of theirs sent before it was closed.
 
 What other people wrote stays, in direct conversations and support threads too; the
@@ -54,11 +56,13 @@ from chat.app.accounts.auth import Passwords
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.changes import MAX_EMOJI
 from chat.core.errors import NotFound, Unavailable
+from chat.core.moderation_records import AuditEntry
 from chat.core.names import look_key, name_key
 from chat.core.records import Message, User
+from chat.core.statuses import status_json
 from chat.files.storage import FileStorage
 from chat.store import AccountData as AccountDataRole
-from chat.store import Accounts, Changes
+from chat.store import Accounts, Changes, Saved, Statuses
 from chat.store.account_data import NAME_HOLD_DAYS
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,7 @@ PAGE = 500
 TOO_MANY_EXPORTS = "too many exports are under way on this server: try again in a minute"
 
 
-class DataStore(AccountDataRole, Accounts, Changes, Protocol):
+class DataStore(AccountDataRole, Accounts, Changes, Saved, Statuses, Protocol):
     """What exports and erasures need of the store."""
 
 
@@ -182,6 +186,7 @@ class AccountData:
                 "Role": "operator" if user.is_admin else "user",
                 "CreatedAt": user.created_at.isoformat(),
                 "ExportedAt": self._clock().isoformat(),
+                "Status": status_json(await self._store.status_of(user.id, self._clock())),
             }
             async with _closing(
                 self._entry(archive, sink, "profile.json", self._one(profile))
@@ -192,6 +197,7 @@ class AccountData:
                 ("messages.jsonl", self._message_pages(user.id)),
                 ("reactions.jsonl", self._reaction_pages(user.id)),
                 ("read_markers.jsonl", self._marker_pages(user.id)),
+                ("saved.jsonl", self._saved_pages(user.id)),
                 ("files.jsonl", self._file_record_pages(user.id)),
             ):
                 # Lines of JSON may pass 4 GiB for a prolific user: Zip64 sizes.
@@ -226,6 +232,12 @@ class AccountData:
         while page := await self._store.export_read_markers(user_id, after=after, limit=PAGE):
             yield _lines(page)
             after = page[-1]["RoomID"]
+
+    async def _saved_pages(self, user_id: int) -> AsyncIterator[bytes]:
+        after = 0
+        while page := await self._store.export_saved(user_id, after=after, limit=PAGE):
+            yield _lines(page)
+            after = page[-1]["SavedID"]
 
     async def _file_record_pages(self, user_id: int) -> AsyncIterator[bytes]:
         after = ""
@@ -288,9 +300,10 @@ class AccountData:
 
     # --- erasure ---
 
-    async def erase(self, user: User) -> bool:
-        """Erase `user`'s account (the module says how). False if there is no such user,
-        or it was erased already."""
+    async def erase(self, user: User, *, audit: AuditEntry | None = None) -> bool:
+        """Erase `user`'s account (the module says how), with `audit` written in the
+        erasure's last transaction (an operator's `chat user delete`). False if there is
+        no such user, or it was erased already."""
         try:
             await self._store.revoke_tokens(user.id)
         except NotFound:
@@ -306,12 +319,15 @@ class AccountData:
             look_key=look_key(user.name),
             held_until=self._clock() + timedelta(days=NAME_HOLD_DAYS),
             password_hash=password_hash,
+            audit=audit,
         )
         if files is None:
             return False
         for file in files:
             await self._storage.delete(file.storage_key)
             await self._storage.delete(file.thumbnail_key)
+        if user.avatar_key is not None:
+            await self._storage.delete(user.avatar_key)
         await self._tombstone_messages(user.id)
         # the history kept in memory (chat.app.history.from_memory)
         if self._names_changed is not None:

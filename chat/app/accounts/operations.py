@@ -17,6 +17,7 @@ from chat.app.accounts.revocations import TOKEN_REVOKED, Revocations
 from chat.app.limits.rate_limits import RateLimits
 from chat.core import names, validation
 from chat.core.errors import (
+    Conflict,
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
@@ -35,19 +36,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
-
 class AccountStore(Accounts, AccountData, Protocol):
     """What accounts need of the store: users, and the names erased accounts hold."""
 
 
-async def require_name_free(store: AccountData, name: str) -> None:
+async def require_name_free(store: AccountStore, name: str, *, user_id: int | None = None) -> None:
     """Raise `NameHeld` if an erased account released `name` (or a name too like it)
     less than `chat.app.accounts.data`'s 30 days ago: a new account or a rename must not
-    take it over at once (the erased one's contacts would take it for them)."""
+    take it over at once (the erased one's contacts would take it for them). Raise
+    `Conflict` if it is, or looks like, the display name of a user other than
+    `user_id` (the one renamed): a login name must not pass for someone's display name."""
     until = await store.name_held_until(names.name_key(name), names.look_key(name))
     if until is not None:
         raise NameHeld(name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    holder = await store.display_name_holder(name, user_id=user_id)
+    if holder is not None:
+        raise Conflict(f"user name {name!r} is taken: it looks like {holder!r}'s display name")
 
 
 def _account(user: User | None, unknown: str) -> str:
@@ -109,16 +113,16 @@ class AccountOperations:
         """
         names.login_name(name)
         validation.password(password)
-        self.rate_limits.before_login(address)
+        asked_for = f"name:{names.name_key(name)}"
+        self.rate_limits.before_login(address, asked_for)
         user = await self.store.user_like_name(name)
-        account = _account(user, f"name:{names.name_key(name)}")
-        return await self._check_password(user, password, account, address)
+        return await self._check_password(user, password, _account(user, asked_for), address)
 
     async def login_by_email(self, email: str, password: str, *, address: str) -> User:
         """Like `login`, with the account's e-mail address (case-insensitive)."""
         email = validation.email(email)
         validation.password(password)
-        self.rate_limits.before_login(address)
+        self.rate_limits.before_login(address, f"email:{email}")
         user = await self.store.user_by_email(email)
         return await self._check_password(user, password, _account(user, f"email:{email}"), address)
 
@@ -182,7 +186,7 @@ class AccountOperations:
             raise InvalidToken("token names an unknown user")
         if claims.version != user.token_version:
             raise InvalidToken(TOKEN_REVOKED)
-        return Identity(user.id, user.name, user.is_admin, user.token_version)
+        return Identity(user.id, user.name, user.is_admin, user.token_version, claims.session_id)
 
     async def change_password(
         self, identity: Identity, old_password: str, new_password: str, *, address: str
@@ -200,7 +204,7 @@ class AccountOperations:
         # bcrypt refuses anything over its limit: such a password cannot be the old one.
         if len(old_password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
             raise InvalidCredentials()
-        self.rate_limits.before_login(address)
+        self.rate_limits.before_login(address, f"user:{identity.user_id}")
         user = await self._check_password(
             await self.store.user_by_id(identity.user_id),
             old_password,
@@ -220,6 +224,11 @@ class AccountOperations:
         await self.store.revoke_tokens(identity.user_id)
         await self.revocations.revoked(identity.user_id)
 
+    async def session_ended(self, user_id: int, session_id: str) -> None:
+        """One browser session of the user's was just ended (``DELETE /sessions/{id}``):
+        the WebSockets it opened, on every instance, are closed."""
+        await self.revocations.session_ended(user_id, session_id)
+
     async def user(self, user_id: int) -> User:
         user = await self.store.user_by_id(user_id)
         if user is None:
@@ -230,9 +239,20 @@ class AccountOperations:
         """Change the caller's name. Old tokens keep working; messages show the new name
         from now on (names are joined in when messages are read, never copied)."""
         new_name = names.new_user_name(new_name, "new name")
-        await require_name_free(self.store, new_name)
+        await require_name_free(self.store, new_name, user_id=identity.user_id)
         user = await self.store.rename_user(identity.user_id, new_name)
         # Names are in the windows of history kept in memory: they go, everywhere.
+        await self.history_cache.names_changed()
+        return user
+
+    async def set_display_name(self, identity: Identity, display_name: str | None) -> User:
+        """Set the caller's display name (None or "": none): checked as a user name is
+        (`chat.core.names.display_name`), and refused if it is or looks like another
+        user's name (`DisplayNameTaken`). Messages show it from now on, on every
+        instance (names are joined in when messages are read; the windows of history
+        kept in memory are dropped everywhere)."""
+        checked = names.display_name(display_name)
+        user = await self.store.set_display_name(identity.user_id, checked)
         await self.history_cache.names_changed()
         return user
 
@@ -242,7 +262,7 @@ class AccountOperations:
         Rate-limited as a login attempt (`RateLimited`)."""
         if len(password.encode("utf-8")) > validation.MAX_PASSWORD_BYTES:
             raise InvalidCredentials()
-        self.rate_limits.before_login(address)
+        self.rate_limits.before_login(address, f"user:{identity.user_id}")
         return await self._check_password(
             await self.store.user_by_id(identity.user_id),
             password,

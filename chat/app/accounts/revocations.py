@@ -4,14 +4,21 @@ A password change (``PUT /password``) or ``POST /logout-everywhere`` raises the 
 version (``users.token_version``), and `ChatService.identify` refuses every token issued
 with an older one from then on. That stops new requests, not the sessions such a token
 already opened: this module closes those (1008, "token has been revoked") within seconds,
-on this instance and every other.
+on this instance and every other. An erased account's sessions are closed the same way with
+the reason "account deleted": its tokens are revoked first, while its row still stands
+(`chat.app.accounts.data`), so the erasing instance says so, to its own sweep and in the
+bus event (`account_deleted`); a sweep that finds the row gone says so too.
 
 The table is the truth; the bus only wakes. As with messages (docs/DESIGN.md, "Several
 instances"), nothing about a revocation travels but a wake-up. `Revocations.run` reads the
 current token version of every user with an open session here, in one query, and closes
 each session whose identity is older, or whose user no longer exists. It sweeps when
 woken (at once after a revocation on this instance; when another instance's
-``tokens-revoked`` event arrives over the bus) and every `period` seconds anyway. So a lost
+``tokens-revoked`` event arrives over the bus) and every `period` seconds anyway. One
+browser session ended (``DELETE /sessions/{id}``) closes the connections it opened (their
+identity names it): at once here, at once on every instance that hears the event (which
+names the session), and at the next sweep anyway, which asks the table which of the open
+connections' sessions have ended. So a lost
 event (a bus reconnecting, an instance that died between its commit and its event, a
 version changed by hand in the database) costs at most one period, never a session left
 open.
@@ -28,10 +35,12 @@ closes sessions without awaiting again. `run` is a child of the root nursery
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
+from chat.app.accounts.sessions import SESSION_ENDED
 from chat.bus.interface import tell_others
 from chat.core.errors import Unavailable
 from chat.core.frames import CLOSE_POLICY_VIOLATION
@@ -40,7 +49,11 @@ from chat.core.task_failures import TaskFailures
 if TYPE_CHECKING:
     from chat.bus.interface import Bus
     from chat.core.records import Identity
-    from chat.store import Accounts
+    from chat.store import Accounts, Sessions
+
+    class RevocationStore(Accounts, Sessions, Protocol):
+        """The roles the sweep reads."""
+
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +63,10 @@ TOKENS_REVOKED = "tokens-revoked"
 #: Why a token or a session was refused: the HTTP 401's error, the close frame's reason.
 TOKEN_REVOKED = "token has been revoked"
 ACCOUNT_DELETED = "account deleted"
+#: How long a sweep remembers that a user's tokens were revoked by an erasure: long enough
+#: for every instance to have swept after it (the periodic sweep included), then the row
+#: is gone anyway.
+DELETED_MEMORY_S = 60.0
 
 
 class Session(Protocol):
@@ -65,7 +82,12 @@ class Revocations:
     """The registry of open sessions by user, and the sweep that closes revoked ones."""
 
     def __init__(
-        self, store: Accounts, bus: Bus, *, period: float, failures: TaskFailures | None = None
+        self,
+        store: RevocationStore,
+        bus: Bus,
+        *,
+        period: float,
+        failures: TaskFailures | None = None,
     ) -> None:
         self._store = store
         self._failures = failures or TaskFailures()
@@ -74,6 +96,8 @@ class Revocations:
         self._sessions: dict[int, set[Session]] = {}
         self._filed_under: dict[Session, int] = {}  # each session's key in `_sessions`
         self._woken = trio.Event()
+        # Users whose tokens an erasure revoked, and when we heard (`account_deleted`).
+        self._deleted: dict[int, float] = {}
 
     # --- the registry ---
 
@@ -111,15 +135,48 @@ class Revocations:
 
     def on_event(self, event: dict[str, Any]) -> None:
         """A ``tokens-revoked`` event from another instance: sweep now. The event says whose
-        tokens, but the sweep reads everything it needs from the table."""
+        tokens, and whether an erasure revoked them (the close reason); the sweep reads
+        everything else it needs from the table."""
+        user_id = event.get("user_id")
+        if event.get("deleted") is True and type(user_id) is int:
+            self._deleted[user_id] = trio.current_time()
+        session_id = event.get("session")
+        if type(user_id) is int and type(session_id) is str:
+            self._close_session(user_id, session_id)
+            return
         self.wake()
 
     async def revoked(self, user_id: int) -> None:
         """`user_id`'s tokens were just revoked (committed) here: sweep this instance now,
         and tell the others. If the bus cannot take the news (Redis is down, say), they
         find out at their next periodic sweep; the request that revoked does not fail."""
+        await self._tell(user_id, deleted=False)
+
+    async def session_ended(self, user_id: int, session_id: str) -> None:
+        """One browser session of `user_id`'s was just ended (committed) here: close the
+        WebSockets it opened, here at once and on the other instances as soon as they
+        hear (or at their next periodic sweep, which asks the table)."""
+        self._close_session(user_id, session_id)
+        event = {"type": TOKENS_REVOKED, "user_id": user_id, "session": session_id}
+        await tell_others(self._bus, event, what=f"end of a session of user {user_id}")
+
+    def _close_session(self, user_id: int, session_id: str) -> None:
+        for session in list(self._sessions.get(user_id, ())):
+            assert session.identity is not None
+            if session.identity.session_id == session_id:
+                session.close_nowait(CLOSE_POLICY_VIOLATION, SESSION_ENDED)
+
+    async def account_deleted(self, user_id: int) -> None:
+        """Like `revoked`, for an erasure: its sessions, here and on the other instances,
+        are closed with "account deleted" (the row is erased only after this)."""
+        self._deleted[user_id] = trio.current_time()
+        await self._tell(user_id, deleted=True)
+
+    async def _tell(self, user_id: int, *, deleted: bool) -> None:
         self.wake()
-        event = {"type": TOKENS_REVOKED, "user_id": user_id}
+        event: dict[str, Any] = {"type": TOKENS_REVOKED, "user_id": user_id}
+        if deleted:
+            event["deleted"] = True
         await tell_others(self._bus, event, what=f"revocation of user {user_id}")
 
     # --- the sweep ---
@@ -142,11 +199,26 @@ class Revocations:
     async def _sweep(self) -> None:
         """Close every session whose token version is older than its user's, or whose
         user is gone."""
+        now = trio.current_time()
+        for user_id, heard in list(self._deleted.items()):
+            if now - heard > DELETED_MEMORY_S:
+                del self._deleted[user_id]
         user_ids = list(self._sessions)
         if not user_ids:
             return
+        session_ids = {
+            session.identity.session_id
+            for user_id in user_ids
+            for session in self._sessions.get(user_id, ())
+            if session.identity is not None and session.identity.session_id is not None
+        }
         try:
             versions = await self._store.token_versions(user_ids)
+            ended = (
+                await self._store.ended_sessions(session_ids, now=int(time.time()))
+                if session_ids
+                else set()
+            )
         except Unavailable as error:
             log.warning(
                 "cannot check for revoked tokens (retrying in %s s): %s", self._period, error
@@ -162,4 +234,7 @@ class Revocations:
                 if current is None:
                     session.close_nowait(CLOSE_POLICY_VIOLATION, ACCOUNT_DELETED)
                 elif session.identity.token_version < current:
-                    session.close_nowait(CLOSE_POLICY_VIOLATION, TOKEN_REVOKED)
+                    reason = ACCOUNT_DELETED if user_id in self._deleted else TOKEN_REVOKED
+                    session.close_nowait(CLOSE_POLICY_VIOLATION, reason)
+                elif session.identity.session_id in ended:
+                    session.close_nowait(CLOSE_POLICY_VIOLATION, SESSION_ENDED)

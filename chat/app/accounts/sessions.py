@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from chat.core.errors import InvalidToken
+from chat.core.errors import InvalidToken, NotFound
 from chat.core.records import SessionRecord
 
 if TYPE_CHECKING:
@@ -61,15 +61,23 @@ PLAIN_COOKIE = "chat_session"
 #: ``<id>.<secret>``: base64url, 16 and 32 random bytes.
 _COOKIE_VALUE = re.compile(r"([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})")
 
+#: How many sessions `BrowserSessions.sessions` lists at most, and how much of a
+#: User-Agent is kept as a session's device.
+MAX_LISTED = 100
+MAX_DEVICE_CHARS = 200
+
 #: Why a session cookie was refused (the 401's error, a WebSocket refusal's).
 NO_SESSION = "not signed in: no session (log in)"
 SESSION_ENDED = "the session has ended: log in again"
 
 
 class LogoutService(Protocol):
-    """What sessions need of `chat.app.service.ChatService`: ending every token of a user."""
+    """What sessions need of `chat.app.service.ChatService`: ending every token of a
+    user, and closing the WebSockets of one session."""
 
     async def logout_everywhere(self, identity: Identity) -> None: ...
+
+    async def session_ended(self, user_id: int, session_id: str) -> None: ...
 
 
 class Verdict(enum.Enum):
@@ -153,12 +161,15 @@ class BrowserSessions:
     def _lifetime(self, remember: bool) -> int:
         return self._remember if remember else self._idle
 
-    def _granted(self, user: User, cookie: str | None, remember: bool) -> Granted:
-        token = self._tokens.issue(user.id, user.name, user.token_version, ttl=self._token_ttl)
+    def _granted(self, user: User, session_id: str, cookie: str | None, remember: bool) -> Granted:
+        token = self._tokens.issue(
+            user.id, user.name, user.token_version, ttl=self._token_ttl, session_id=session_id
+        )
         return Granted(user, token, cookie, remember, self._remember if remember else None)
 
-    async def start(self, user: User, *, remember: bool) -> Granted:
-        """A new session for `user`, who just proved who they are."""
+    async def start(self, user: User, *, remember: bool, device: str | None = None) -> Granted:
+        """A new session for `user`, who just proved who they are, from `device` (the
+        browser's User-Agent: kept cut short, printable characters only)."""
         session_id = secrets.token_urlsafe(16)
         secret = secrets.token_urlsafe(32)
         now = int(time.time())
@@ -176,9 +187,10 @@ class BrowserSessions:
                 last_used_at=now,
                 expires_at=now + self._lifetime(remember),
                 revoked_at=None,
+                device=device_name(device),
             )
         )
-        return self._granted(user, f"{session_id}.{secret}", remember)
+        return self._granted(user, session_id, f"{session_id}.{secret}", remember)
 
     async def _check(self, cookie: str | None) -> tuple[SessionRecord, User, Verdict, str]:
         """The session a cookie names, its user, what the cookie's secret is worth (never
@@ -217,7 +229,7 @@ class BrowserSessions:
         period. `InvalidToken` if the session has ended (or just ended: a reused secret)."""
         record, user, verdict, presented = await self._check(cookie)
         if verdict is Verdict.GRACE:
-            return self._granted(user, None, record.remember)
+            return self._granted(user, record.id, None, record.remember)
         secret = secrets.token_urlsafe(32)
         now = int(time.time())
         rotated = await self._store.rotate_session(
@@ -231,15 +243,15 @@ class BrowserSessions:
             # Another refresh of the same secret won the compare-and-swap (here or on
             # another instance) a moment ago: judged again, this one is in its grace.
             return await self.refresh(cookie)
-        return self._granted(user, f"{record.id}.{secret}", record.remember)
+        return self._granted(user, record.id, f"{record.id}.{secret}", record.remember)
 
     async def identify(self, cookie: str | None) -> Identity:
         """Who the cookie's session belongs to, without rotating anything (a WebSocket's
         upgrade request: it cannot take a new cookie). `InvalidToken` as `refresh`."""
         from chat.core.records import Identity
 
-        _, user, _, _ = await self._check(cookie)
-        return Identity(user.id, user.name, user.is_admin, user.token_version)
+        record, user, _, _ = await self._check(cookie)
+        return Identity(user.id, user.name, user.is_admin, user.token_version, record.id)
 
     async def end(self, cookie: str | None) -> None:
         """End the cookie's session (``POST /logout``); nothing if it has none, or one
@@ -255,3 +267,32 @@ class BrowserSessions:
         (``POST /logout-everywhere``): their WebSockets close, on every instance."""
         await self._store.revoke_user_sessions(identity.user_id, now=int(time.time()))
         await self._service.logout_everywhere(identity)
+
+    async def sessions(self, identity: Identity) -> list[SessionRecord]:
+        """The caller's sessions that have not ended, most recently used first (at most
+        `MAX_LISTED`)."""
+        return await self._store.user_sessions(
+            identity.user_id,
+            now=int(time.time()),
+            token_version=identity.token_version,
+            limit=MAX_LISTED,
+        )
+
+    async def end_one(self, identity: Identity, session_id: str) -> None:
+        """End one of the caller's sessions (``DELETE /sessions/{id}``): its cookie is
+        refused from now on, and the WebSockets it opened close, on every instance.
+        `NotFound` if the caller has no such session that has not ended."""
+        if not await self._store.revoke_own_session(
+            session_id, identity.user_id, now=int(time.time())
+        ):
+            raise NotFound(f"you have no session {session_id} that has not ended")
+        await self._service.session_ended(identity.user_id, session_id)
+
+
+def device_name(user_agent: str | None) -> str | None:
+    """What a session's list shows of the browser it was started from: its User-Agent,
+    printable ASCII only, at most `MAX_DEVICE_CHARS` (None: none was sent)."""
+    if user_agent is None:
+        return None
+    printable = "".join(ch for ch in user_agent if " " <= ch <= "~").strip()
+    return printable[:MAX_DEVICE_CHARS] or None

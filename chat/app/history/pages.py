@@ -24,7 +24,8 @@ MAX_PAGE = 100
 DEFAULT_AROUND = 50
 
 
-def _checked_limit(limit: int) -> int:
+def checked_limit(limit: int) -> int:
+    """`limit` if a page may hold that many messages; `InvalidInput` otherwise."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
     return limit
@@ -52,7 +53,7 @@ class MessagePages:
         self, identity: Identity, room_id: int, *, last_id: int, limit: int = MAX_PAGE
     ) -> list[Message]:
         """Messages older than `last_id` (0: from the newest)."""
-        _checked_limit(limit)
+        checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
         # From memory when the room's window holds the page: the first, or one further
         # back within the window's reach (someone scrolling up).
@@ -77,7 +78,7 @@ class MessagePages:
         From the room's window when it holds the page; else from the table, where
         identical pages in flight at once are read once (`chat.app.reads.single_flight`): the bound
         fixes the answer as it fixes a resume's."""
-        _checked_limit(limit)
+        checked_limit(limit)
         cached = await self._service.history_cache.latest(
             room.id, limit, skip_deleted=False, kind="enter", up_to_id=up_to_id
         )
@@ -94,7 +95,7 @@ class MessagePages:
     ) -> list[Message]:
         """The `limit` messages next after `after_id` (towards the present); fewer than
         `limit` means the page reaches the newest."""
-        _checked_limit(limit)
+        checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
         cached = await self._service.history_cache.after(room.id, after_id, limit, kind="newer")
         if cached is not None:
@@ -107,7 +108,7 @@ class MessagePages:
         """The message `message_id` with about half of `limit` older messages and the rest
         newer ones (fewer where the room has fewer). `NotFound` if the room has no such
         message."""
-        _checked_limit(limit)
+        checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
         older = limit // 2 + 1  # the message itself, and half the page before it
         cached = await self._service.history_cache.around(room.id, message_id, older, limit)

@@ -18,6 +18,11 @@ What the stream does not carry, the owner must tell the windows (`forget_room`,
 `expired`): a rename (names are joined in when messages are read), retention's row
 deletions (the "expired" event), a room deleted.
 
+A window holds the room's main timeline only (`Message.in_main_timeline`): a thread's
+replies never push the room's messages out of it, and every answer from it is a page of
+the main timeline, as the table's reads are. Changes to a thread reply are held all the
+same (a resume sends them, as the table's read does: clients showing the thread use them).
+
 Bounds: at most `per_room` messages per room (the oldest dropped: the window's `floor`
 rises), as many changes, and at most `max_rooms` windows.
 """
@@ -30,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from chat.core.records import Change, Message, Room
+from chat.core.records import PINS, Change, Message, Room
 
 #: The newest messages a room's window keeps.
 PER_ROOM = 200
@@ -103,6 +108,10 @@ class RoomWindow:
     def apply(self, item: Message | Change) -> None:
         """Apply one published item of this room (in position order)."""
         if isinstance(item, Message):
+            if not item.in_main_timeline:
+                # A thread reply: not the main timeline's, but the window is exact past it.
+                self.through = max(self.through, item.position)
+                return
             if item.id <= self.floor or item.id in self._messages:
                 return  # older than the window, or already read with it
             insort(self._ids, item.id)  # a late commit may land below the newest
@@ -214,6 +223,8 @@ def changed(message: Message, change: Change) -> Message:
         )
     if change.kind == "reactions":
         return replace(message, reactions=change.reactions)
+    if change.kind == PINS:
+        return message  # a pin is the room's, not the message's: history shows none
     raise ValueError(f"unknown change kind {change.kind!r}")
 
 

@@ -22,6 +22,16 @@ the password was right (`login_succeeded`): twenty guesses at once cannot all sl
 while the first ones are still being checked, and the other instances only ever hear of
 attempts that did fail.
 
+Trusted networks (``CHAT_TRUSTED_NETWORKS``, `chat.core.trusted_networks`): an office
+behind one NAT address is many people, so inside a trusted network the limits count
+people, not the address: WebSocket connections by user (`before_connection`, then
+`user_connected` once the handshake names one), login attempts by address *and* account
+(`before_login`), so one person's typos lock out no one else. Each network as a whole is
+held to a ceiling, ``CHAT_TRUSTED_NETWORK_MULTIPLIER`` times the per-address limits
+(`network_connections`, `network_logins`): a machine inside that misbehaves still cannot
+open or guess without limit. A connection that names nobody at its handshake (``?auth=frame``,
+the paths that need no token) counts against the ceiling only.
+
 Several instances: each instance counts what it sees, and tells the others what it
 counted through the bus (`run`) every `SHARE_EVERY_S`, or at once when a key has used up
 its share (below); they add it to their own counts (`on_event`). Until the others have
@@ -47,8 +57,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import trio
 
 from chat.core.errors import RateLimited, Unavailable
-from chat.core.sliding_window import WindowCounter, parse_limits
+from chat.core.sliding_window import Limit, WindowCounter, parse_limits
 from chat.core.task_failures import TaskFailures
+from chat.core.trusted_networks import TrustedNetworks
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,20 @@ MAX_KEY_CHARS = 64
 #: The most expired keys one pass of `sweep` forgets (about a millisecond's work); `run`
 #: makes passes until none is left, with a checkpoint between two.
 SWEEP_PER_PASS = 1000
+
+
+def scaled(setting: str, multiplier: int) -> tuple[Limit, ...]:
+    """The limits of `setting` ("20/minute;200/hour"), each `multiplier` times larger."""
+    if multiplier == 1:
+        return parse_limits(setting)
+    return tuple(
+        Limit(
+            limit.amount * multiplier,
+            limit.seconds,
+            f"{limit.amount * multiplier} per {limit.seconds} seconds",
+        )
+        for limit in parse_limits(setting)
+    )
 
 
 def bounded_key(key: str) -> str:
@@ -112,8 +137,13 @@ class RateLimits:
         self.enabled = config.rate_limits
         self._failures = failures or TaskFailures()
 
-        def rule(name: str, setting: str, what: str, *, strictly: bool = True) -> Rule:
-            counters = tuple(WindowCounter(limit, clock) for limit in parse_limits(setting))
+        #: The trusted networks, whose addresses are counted by user and account.
+        self.networks = TrustedNetworks(config.trusted_networks)
+
+        def rule(
+            name: str, setting: str, what: str, *, strictly: bool = True, multiplier: int = 1
+        ) -> Rule:
+            counters = tuple(WindowCounter(limit, clock) for limit in scaled(setting, multiplier))
             return Rule(name, counters, what, strictly)
 
         self.login = rule("login", config.rate_login, "login attempts from your address")
@@ -135,6 +165,22 @@ class RateLimits:
         self.connections = rule(
             "connections", config.rate_connections, "connections from your address"
         )
+        self.user_connections = rule(
+            "user-connections", config.rate_connections, "connections by your account"
+        )
+        multiplier = config.trusted_network_multiplier
+        self.network_logins = rule(
+            "network-logins",
+            config.rate_login,
+            "login attempts from your network",
+            multiplier=multiplier,
+        )
+        self.network_connections = rule(
+            "network-connections",
+            config.rate_connections,
+            "connections from your network",
+            multiplier=multiplier,
+        )
         self.rooms = rule("rooms", config.rate_rooms, "rooms created")
         self.invites = rule("invites", config.rate_invites, "invitations and new conversations")
         self.uploads = rule("uploads", config.rate_uploads, "file uploads")
@@ -151,6 +197,9 @@ class RateLimits:
                 self.register,
                 self.messages,
                 self.connections,
+                self.user_connections,
+                self.network_logins,
+                self.network_connections,
                 self.rooms,
                 self.invites,
                 self.uploads,
@@ -227,9 +276,36 @@ class RateLimits:
 
     # --- logins ---
 
-    def before_login(self, address: str) -> None:
-        """Count a login attempt from `address`; `RateLimited` past its limit."""
-        self.hit(self.login, address)
+    def before_login(self, address: str, account: str) -> None:
+        """Count a login attempt from `address` (its key) at `account` (what the attempt
+        names: ``name:<key>``, ``email:<address>``, ``user:<id>``); `RateLimited` past its
+        limit. Counted by address, or, in a trusted network, by address and account under
+        the network's ceiling."""
+        network = self.networks.network_of(address)
+        if network is None:
+            self.hit(self.login, address)
+        else:
+            self.hit(self.network_logins, network)
+            self.hit(self.login, f"{address}\n{account}")
+
+    # --- connections ---
+
+    def before_connection(self, address: str) -> bool:
+        """Count a WebSocket upgrade from `address` (its key); `RateLimited` past its
+        limit. True if the address is in a trusted network: it was counted against the
+        network's ceiling, and the caller counts it by user (`user_connected`) once the
+        handshake says who."""
+        network = self.networks.network_of(address)
+        if network is None:
+            self.hit(self.connections, address)
+            return False
+        self.hit(self.network_connections, network)
+        return True
+
+    def user_connected(self, user_id: int) -> None:
+        """Count an upgrade from a trusted network by its user (`before_connection`);
+        `RateLimited` past the per-client limit."""
+        self.hit(self.user_connections, f"user:{user_id}")
 
     def under_attack(self, account: str) -> bool:
         """Whether `account` has had so many failed logins that it is in slow mode."""

@@ -102,7 +102,8 @@ class MessageChanges:
         self._rate_limits = rate_limits
         self._max_text_chars = max_text_chars
         self._edit_window = None if edit_window_s is None else timedelta(seconds=edit_window_s)
-        #: Changes this instance committed, by kind ("edited", "deleted", "reactions"):
+        #: Changes this instance committed, by kind ("edited", "deleted", "reactions";
+        #: `chat.app.messages.pins` counts "pins" here too):
         #: plain counts, read by `chat.app.metrics` when it is scraped.
         self.committed: dict[str, int] = {}
 
@@ -185,7 +186,7 @@ class MessageChanges:
     ) -> Change | None:
         """Add (`add`) or take back the caller's reaction `emoji` to message `message_id`
         of `room`. None if there was nothing to change."""
-        validation.reaction(emoji)
+        typed, emoji = emoji, validation.reaction(emoji)  # :thumbsup: and 👍 are one
         self._count(identity)
         await self._moderators.require_not_muted(identity, room)
 
@@ -195,6 +196,17 @@ class MessageChanges:
         change = await self._store.react(
             room.id, message_id, identity.user_id, emoji, add=add, max_emoji=MAX_EMOJI, check=check
         )
+        if change is None and not add and typed != emoji:
+            # A reaction stored as typed, before shortcodes were folded into their emoji.
+            change = await self._store.react(
+                room.id,
+                message_id,
+                identity.user_id,
+                typed,
+                add=False,
+                max_emoji=MAX_EMOJI,
+                check=check,
+            )
         return self._published(change, room)
 
     async def message(self, room: Room, message_id: int) -> Message:

@@ -176,7 +176,7 @@ class FileLibrary:
             if reserved:
                 await self._put(file.storage_key, received.path)
                 if thumbnail is not None:
-                    await self._put_bytes(file.thumbnail_key, thumbnail.data)
+                    await self.put_bytes(file.thumbnail_key, thumbnail.data)
         except BaseException:
             # Cancelled or failed: the insert may have committed even if its await was
             # cancelled, so the release always runs (deleting what is not there is no
@@ -197,7 +197,9 @@ class FileLibrary:
         except StorageUnavailable as error:
             raise Unavailable("file storage unavailable", detail=str(error)) from None
 
-    async def _put_bytes(self, key: str, data: bytes) -> None:
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` (through a private temporary file in the uploads
+        directory); `Unavailable` if the storage does not answer."""
         path = self.uploads_dir / f"thumbnail-{secrets.token_hex(12)}.part"
         await trio.to_thread.run_sync(_write_private, path, data)
         try:
@@ -233,9 +235,27 @@ class FileLibrary:
             raise not_found(file_id)
         return file
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> StoredBytes:
-        """A stored object's bytes, in chunks, as a response body."""
-        return StoredBytes(self.storage, key, start, end)
+    async def read(
+        self, file: StoredFile, key: str, start: int = 0, end: int | None = None
+    ) -> StoredBytes:
+        """The bytes of `file`'s object `key` (the file's own, or its thumbnail's), in
+        chunks, as a response body, opened before any header is sent: its first chunk is
+        read here, so that bytes missing from the storage are `NotFound` (404) and a
+        storage that does not answer `Unavailable` (503), not a 200 and a cut body. Each
+        is logged once, one line, no traceback."""
+        body = StoredBytes(self.storage, key, start, end)
+        try:
+            await body.open()
+        except FileNotFoundError:
+            log.warning(
+                "a file's bytes are missing from the storage",
+                extra={"file_id": file.id, "key": key},
+            )
+            raise NotFound(f"file {file.id}'s content is missing from the storage") from None
+        except StorageUnavailable as error:
+            log.warning("file storage unavailable: %s", error, extra={"file_id": file.id})
+            raise Unavailable("file storage unavailable", detail=str(error)) from None
+        return body
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -244,27 +264,48 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 class StoredBytes:
-    """A response body streamed from the storage. A missing object or a storage that
-    stops answering ends it early (the client sees a short body, the log says why); it
-    is closed when the response ends, however it ends."""
+    """A response body streamed from the storage, opened (`open`: its first chunk read)
+    before the response starts. A storage that stops answering later, or an object
+    removed meanwhile, ends it early (the client sees a short body, the log says why);
+    it is closed when the response ends, however it ends."""
 
     def __init__(self, storage: FileStorage, key: str, start: int, end: int | None) -> None:
         self._key = key
         self._chunks = storage.open_range(key, start, end)
+        #: The chunk `open` read, handed out first; None once handed out.
+        self._first: bytes | None = None
+        self._ended = False
+
+    async def open(self) -> None:
+        """Read the first chunk: raises `FileNotFoundError` or `StorageUnavailable`
+        (having closed the body) when the object cannot be read at all."""
+        try:
+            self._first = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._ended = True  # no bytes: an empty file, or an empty range
+            await self.aclose()
+        except BaseException:
+            await self.aclose()
+            raise
 
     def __aiter__(self) -> StoredBytes:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._ended:
+            raise StopAsyncIteration
         try:
             return await self._chunks.__anext__()
         except StopAsyncIteration:
             await self.aclose()
             raise
         except FileNotFoundError:
-            log.warning("a file's bytes are missing from the storage", extra={"key": self._key})
+            log.warning("a file's bytes went missing while it was sent", extra={"key": self._key})
         except StorageUnavailable as error:
-            log.warning("file storage unavailable: %s", error)
+            log.warning("file storage unavailable while a file was sent: %s", error)
         await self.aclose()
         raise StopAsyncIteration
 

@@ -2,6 +2,10 @@
 room's moderators (one report per reporter and message); its moderators and owners, or
 the server's operators, see and decide them. Decisions go to the audit log.
 
+Each new report and each decision tells the room's moderators and owners, on every
+instance, how many of its reports are open now (``{"Type": "reports", "RoomID",
+"Open"}``, through `chat.app.people.user_notices`): a count their page shows live.
+
 A message the caller may not read is "not found", whatever the reason (another room's,
 one that does not exist): a report never tells a stranger that a message exists.
 """
@@ -12,18 +16,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from chat.app.rooms.moderation import log_audit
 from chat.core.errors import ChatError, Forbidden, InvalidInput, NotFound
-from chat.core.records import AuditEntry, Report
+from chat.core.moderation_records import AuditEntry
+from chat.core.records import Report
 from chat.core.room_permissions import Action, require
 from chat.store import Changes, Reports
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
+    from chat.app.people.user_notices import UserNotices
     from chat.core.records import Identity, Room
 
 #: What a report may become.
 DECISIONS = ("resolved", "dismissed")
 #: What a listing of reports may ask for ("all": every status).
 STATUSES = ("open", *DECISIONS, "all")
+#: The most moderators and owners of one room told of its open reports.
+MAX_TOLD = 100
 
 
 class ReportsStore(Reports, Changes, Protocol):
@@ -43,6 +51,8 @@ class ReportsService(Protocol):
     def store(self) -> ReportsStore: ...
     @property
     def moderation(self) -> Ranks: ...
+    @property
+    def notices(self) -> UserNotices: ...
     async def room(self, room_id: int) -> Room: ...
     async def member_room(self, identity: Identity, room_id: int) -> Room: ...
 
@@ -73,7 +83,10 @@ class MessageReports:
             raise unknown
         if message.deleted:
             raise InvalidInput(f"message {message_id} was deleted: there is nothing to report")
-        return await self._store.add_report(room.id, message_id, identity.user_id, reason)
+        report, new = await self._store.add_report(room.id, message_id, identity.user_id, reason)
+        if new:
+            await self._tell_open(room.id)
+        return report, new
 
     async def reports(
         self,
@@ -124,7 +137,22 @@ class MessageReports:
         if decided is None:
             raise NotFound(f"no report with ReportID {report_id}")
         log_audit(entry)
+        await self._tell_open(room)
         return decided
+
+    async def _tell_open(self, room_id: int) -> None:
+        """Tell the room's moderators and owners (at most `MAX_TOLD` of them), on every
+        instance, how many of its reports are open now."""
+        staff = await self._store.room_staff(room_id, limit=MAX_TOLD)
+        if not staff:
+            return
+        frame = {
+            "Type": "reports",
+            "RoomID": room_id,
+            "Open": await self._store.open_reports(room_id),
+        }
+        for user_id in staff:
+            await self._service.notices.send(user_id, frame)
 
     async def _require_moderator(self, identity: Identity, room_id: int) -> int:
         room = await self._service.room(room_id)

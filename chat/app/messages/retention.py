@@ -23,6 +23,12 @@ a long one). The holder keeps it from pass to pass and gives it back when cancel
 another instance takes over at its next pass; if the holder dies, once the lease has
 expired.
 
+The audit log: each room that lost messages gets an entry of the pass, by the server
+(``"Action": "retention"``, the room's, `NOT_A_USER` named "server"): how many messages
+and files went, up to which message, older than when. It is written after the room's
+last batch, not in it (the count is the batches' sum), so a pass cut short between the
+two leaves the deletion unrecorded; the structured log line says it too.
+
 Clients: each room that lost messages hears ``{"Type": "expired", "RoomID", "UpToID"}``
 (every message of the room up to UpToID is gone), best-effort; history and resumes never
 return deleted messages, whatever a client heard.
@@ -43,7 +49,9 @@ from typing import NoReturn
 
 import trio
 
-from chat.core.records import RetentionRoom
+from chat.core import shapes
+from chat.core.moderation_records import NOT_A_USER, AuditEntry, RetentionRoom
+from chat.core.names import SYSTEM_NAME
 from chat.core.task_failures import TaskFailures
 from chat.store import Retention
 
@@ -129,6 +137,10 @@ class RetentionTask:
         self.batches: deque[BatchRecord] = deque(maxlen=KEPT_BATCHES)
         #: Messages deleted since the start (for tests and metrics).
         self.deleted = 0
+        #: Passes this instance made to the end holding the lease, and when the last
+        #: ended (for the metrics).
+        self.runs = 0
+        self.last_run: datetime | None = None
         #: Whether this instance held the lease at its last pass, and since when.
         self.holding = False
         self._claimed_at = clock()
@@ -181,6 +193,9 @@ class RetentionTask:
         if deleted:
             log.info("expired messages deleted", extra={"count": deleted, "files": files})
         self.deleted += deleted
+        if self.holding:
+            self.runs += 1
+            self.last_run = self.clock()
         return deleted
 
     async def _any_room_retention(self) -> bool:
@@ -223,6 +238,22 @@ class RetentionTask:
                 break
             # The writer is others' as long as the batch took (at least a checkpoint).
             await trio.sleep(min(seconds, TARGET_S * 4))
+        if deleted:
+            await self._store.add_audit(
+                AuditEntry(
+                    room_id=room.room_id,
+                    action="retention",
+                    actor_id=NOT_A_USER,
+                    actor_name=SYSTEM_NAME,
+                    details={
+                        "Messages": deleted,
+                        "Files": files,
+                        "UpToID": last_id,
+                        "Days": days,
+                        "Before": shapes.timestamp(before),
+                    },
+                )
+            )
         if last_id and self._on_expired is not None:
             await self._on_expired(room.room_id, last_id)
         return deleted, files

@@ -2,14 +2,16 @@
 their rooms other than the one it is in, so badges update without polling.
 
 A connection hears ``{"Type": "activity", "RoomID", "MessageID", "Mention"}`` for a
-message someone else sent in one of its user's rooms, and for an edit that newly
-mentions its user. A room's connections elsewhere are told at most once a `window`
-(1 s; longer where the room has more than `WINDOW_READERS` members connected here, up
-to `MAX_WINDOW_S`, as each telling is a write to every one of their connections): the
-first message is told at once; what follows within the window is gathered
-(`_Window`: the latest id, who sent, who was mentioned) and told once at its end (the
-latest MessageID; Mention true if any of them mentioned the user). Best effort, as
-notices are: the counts themselves are in the database (``GET /rooms/unread``).
+message someone else sent in one of its user's rooms (a thread reply not sent to the
+room only if it mentions its user or its user follows the thread), and for an edit that
+newly mentions its user. A room's connections elsewhere are told at most once a
+`window` (1 s; longer where the room has more than `WINDOW_READERS` members connected
+here, up to `MAX_WINDOW_S`, as each telling is a write to every one of their
+connections): the first message is told at once; what follows within the window is
+gathered (`ActivityWindow`: the latest id, who sent, who was mentioned or follows) and
+told once at its end (the latest MessageID; Mention true if any of them mentioned the
+user). Best effort, as notices are: the counts themselves are in the database (``GET
+/rooms/unread``, ``GET /threads/unread``).
 
 What it costs: a message costs a constant step, and one per user it mentions, whatever
 the size of any room; a telling (at most one a second per room) costs one step per
@@ -28,29 +30,34 @@ unfiled by `chat.ws.opening` and `chat.ws.server` for each session's life, as
 `chat.app.people.user_notices` is), the index, and the rooms' windows. The writer hands
 it each published batch (`offer`, never waiting: a full inbox drops the batch and counts
 it). `run`, a child of the root nursery, owns the inbox's receive end and a nursery of
-two tasks: the fan-out with its timer for the windows' ends, and the loader of new
-users' rooms.
+three tasks: the fan-out with its timer for the windows' ends, the loader of new users'
+rooms, and the loader of thread replies' followers, which reads them in one query per
+batch (`Threads.thread_followers`) and hands those connected here back to the fan-out
+through the inbox (`FollowersOf`), so that one task alone changes the windows.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from chat.core.frames import text_frame
-from chat.core.records import Change, EditedMentions, Message, Room
+from chat.app.people.activity_windows import ActivityWindow, activity_frame
+from chat.core.records import Change, Message, Room
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
     from chat.core.records import Identity
-    from chat.store.roles import Rooms
+    from chat.store.roles import Rooms, Threads
+
+    class ActivityStore(Rooms, Threads, Protocol):
+        """The rooms of users connected here; the followers of threads replied in."""
+
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,20 @@ LOAD_BATCH = 500
 READY_WAIT_S = 2.0
 
 Published = Sequence[tuple[Message | Change, Room]]
+#: Thread replies (not sent to their room) whose followers are looked up, at most...
+FOLLOWERS_QUEUE_SIZE = 1_000
+#: ...and at most this many in one query.
+FOLLOWERS_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class FollowersOf:
+    """The followers connected here of a thread reply's thread (its sender aside), found
+    by the loader and handed to the fan-out through the inbox, as a batch is."""
+
+    reply: Message
+    room: Room
+    user_ids: frozenset[int]
 
 
 class Watcher(Protocol):
@@ -93,69 +114,12 @@ class Watcher(Protocol):
     def offer(self, data: bytes) -> bool: ...
 
 
-#: The most edits a window keeps (each may mention people anew); past it, more edits in
-#: the same second are not told (best effort: the counts are in the database).
-MAX_EDITS = 64
-
-
-@dataclass(slots=True)
-class _Window:
-    """What happened in a room since its connections elsewhere were last told
-    (`told_at`): what the next telling says. Empty (`latest` 0) once told."""
-
-    room: Room
-    told_at: float
-    #: The newest message (or edited message) id to tell of; 0: nothing waits.
-    latest: int = 0
-    senders: set[int] = field(default_factory=set)
-    #: Users mentioned by name, and the senders who mentioned the whole room.
-    named: set[int] = field(default_factory=set)
-    everyone_by: set[int] = field(default_factory=set)
-    #: Edits that mention people anew (`Change.newly`).
-    edits: list[EditedMentions] = field(default_factory=list)
-    #: A telling (or a look, to forget the window) is on the timer.
-    timed: bool = False
-
-    def add_message(self, message: Message) -> None:
-        self.latest = max(self.latest, message.id)
-        self.senders.add(message.sender_id)
-        self.named.update(message.mentions)
-        if message.mentions_room:
-            self.everyone_by.add(message.sender_id)
-
-    def add_edit(self, change: Change, newly: EditedMentions) -> None:
-        self.latest = max(self.latest, change.message_id)
-        if len(self.edits) < MAX_EDITS:
-            self.edits.append(newly)
-
-    def told(self, now: float) -> None:
-        self.told_at, self.latest = now, 0
-        self.senders, self.named, self.everyone_by, self.edits = set(), set(), set(), []
-
-    def heard_by(self, user_id: int) -> tuple[bool, bool]:
-        """(whether `user_id` is told, whether as a mention): told of messages someone
-        else sent, or of an edit that mentions them anew. Each test is a set lookup."""
-        others = len(self.senders) > 1 or (bool(self.senders) and user_id not in self.senders)
-        edited = any(edit.mentions_user(user_id) for edit in self.edits)
-        everyone = len(self.everyone_by) > 1 or (
-            bool(self.everyone_by) and user_id not in self.everyone_by
-        )
-        return others or edited, edited or user_id in self.named or everyone
-
-
-def activity_frame(room_id: int, message_id: int, mention: bool) -> bytes:
-    # The same compact JSON as `chat.ws.dispatch.dumps` (which this module, imported by
-    # the service, cannot import: the ws package imports the service).
-    frame = {"Type": "activity", "RoomID": room_id, "MessageID": message_id, "Mention": mention}
-    return text_frame(json.dumps(frame, separators=(",", ":")))
-
-
 class Activity:
     """The registry, the membership index and the coalescing; `run` does the work."""
 
     def __init__(
         self,
-        store: Rooms,
+        store: ActivityStore,
         lobby_id: int,
         *,
         window: float = WINDOW_S,
@@ -172,12 +136,17 @@ class Activity:
         #: For the users connected here: their rooms (to take them out of `_members`).
         self._rooms: dict[int, set[int]] = {}
         #: The rooms with activity in the last window or two, by id.
-        self._windows: dict[int, _Window] = {}
+        self._windows: dict[int, ActivityWindow] = {}
         #: When each timed window is looked at again: (time, tie-breaker, room id).
         self._due: list[tuple[float, int, int]] = []
         self._ticket = 0
         # `offer` holds the send end (the writer calls it); `run` owns the receive end.
-        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published](INBOX_SIZE)
+        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published | FollowersOf](
+            INBOX_SIZE
+        )
+        self._followers_send, self._followers_receive = trio.open_memory_channel[
+            tuple[Message, Room]
+        ](FOLLOWERS_QUEUE_SIZE)
         self._load_send, self._load_receive = trio.open_memory_channel[int](LOAD_QUEUE_SIZE)
         #: Users whose rooms are being loaded: set once they are indexed (or failed).
         self._loading: dict[int, trio.Event] = {}
@@ -282,7 +251,7 @@ class Activity:
 
     def _readers(self, room: Room) -> Sequence[int] | set[int]:
         """The users connected here who may read `room`."""
-        if room.kind == "direct":
+        if room.kind == "direct" and room.pair is not None:
             return ()  # every connection of the pair gets the message itself (user topics)
         if room.kind == "support" and room.creator_id is not None:
             return [room.creator_id] if room.creator_id in self._connections else []
@@ -292,23 +261,24 @@ class Activity:
         """How long `room`'s window gathers (`window_length` of its readers here)."""
         if room.id == self._lobby_id:
             readers = len(self._connections)
-        elif room.kind == "group":
+        elif room.kind == "group" or room.is_group_direct:
             readers = len(self._members.get(room.id, ()))
         else:
             readers = 1  # a support thread's one user
         return window_length(readers, self._window)
 
     def _fan_out(self, published: Published) -> None:
-        """Gather a published batch into its rooms' windows; tell those due now."""
+        """Gather a published batch into its rooms' windows; tell those due now. A thread
+        reply's followers are looked up by the loader, which hands them back."""
         now = trio.current_time()
-        touched: dict[int, _Window] = {}
+        touched: dict[int, ActivityWindow] = {}
         for item, room in published:
-            window = self._windows.get(room.id)
-            if window is None:
-                window = self._windows[room.id] = _Window(room, -math.inf)
+            window = self._window_of(room)
             if isinstance(item, Message):
                 if item.deleted:
                     continue
+                if not item.in_main_timeline:
+                    self._ask_followers(item, room)
                 window.add_message(item)
             elif item.kind == "edited" and item.newly is not None:
                 window.add_edit(item, item.newly)
@@ -317,21 +287,44 @@ class Activity:
             window.room = room
             touched[room.id] = window
         for window in touched.values():
-            if window.timed:
-                continue  # told at the end of its window
-            length = self._length(window.room)
-            if now - window.told_at >= length:
-                self._tell(window, now)
-                self._time(window, now + length)  # then looked at again
-            else:
-                self._time(window, window.told_at + length)
+            self._touched(window, now)
 
-    def _time(self, window: _Window, when: float) -> None:
+    def _ask_followers(self, reply: Message, room: Room) -> None:
+        try:
+            self._followers_send.send_nowait((reply, room))
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    def _fan_out_followers(self, found: FollowersOf) -> None:
+        window = self._window_of(found.room)
+        window.add_followers(found.reply, found.user_ids)
+        window.room = found.room
+        self._touched(window, trio.current_time())
+
+    def _window_of(self, room: Room) -> ActivityWindow:
+        """`room`'s window, made (never told) if it has none."""
+        window = self._windows.get(room.id)
+        if window is None:
+            window = self._windows[room.id] = ActivityWindow(room, -math.inf)
+        return window
+
+    def _touched(self, window: ActivityWindow, now: float) -> None:
+        """Tell `window` now if its last telling is a window's length ago, or time it."""
+        if window.timed:
+            return  # told at the end of its window
+        length = self._length(window.room)
+        if now - window.told_at >= length:
+            self._tell(window, now)
+            self._time(window, now + length)  # then looked at again
+        else:
+            self._time(window, window.told_at + length)
+
+    def _time(self, window: ActivityWindow, when: float) -> None:
         window.timed = True
         self._ticket += 1
         heapq.heappush(self._due, (when, self._ticket, window.room.id))
 
-    def _tell(self, window: _Window, now: float) -> None:
+    def _tell(self, window: ActivityWindow, now: float) -> None:
         """Tell the room's members' connections elsewhere what its window gathered: one
         frame each, encoded once per kind (mention or not)."""
         room_id = window.room.id
@@ -375,6 +368,7 @@ class Activity:
         Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._load_rooms)
+            nursery.start_soon(self._load_followers)
             task_status.started()
             await self._fan_out_forever()
         raise AssertionError("unreachable")
@@ -385,7 +379,10 @@ class Activity:
             with trio.move_on_after(max(wait, 0)):
                 published = await self._inbox_receive.receive()
                 with self._failures.contained("activity", "a fan-out"):
-                    self._fan_out(published)
+                    if isinstance(published, FollowersOf):
+                        self._fan_out_followers(published)
+                    else:
+                        self._fan_out(published)
             with self._failures.contained("activity", "the end of a window"):
                 self._flush_due()
 
@@ -413,3 +410,28 @@ class Activity:
                 loaded = self._loading.pop(user_id, None)
                 if loaded is not None:
                     loaded.set()
+
+    async def _load_followers(self) -> NoReturn:
+        while True:
+            asked = [await self._followers_receive.receive()]
+            while len(asked) < FOLLOWERS_BATCH:
+                try:
+                    asked.append(self._followers_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            # If the database is away, these replies' followers hear nothing (their
+            # unread counts stay right in the database).
+            with self._failures.contained("activity", f"finding {len(asked)} followers"):
+                threads = {reply.thread_id for reply, _room in asked if reply.thread_id}
+                followers = await self._store.thread_followers(threads)
+                for reply, room in asked:
+                    here = followers.get(reply.thread_id or 0, set()) & self._connections.keys()
+                    here.discard(reply.sender_id)
+                    if here:
+                        self.offer_found(FollowersOf(reply, room, frozenset(here)))
+
+    def offer_found(self, found: FollowersOf) -> None:
+        try:
+            self._inbox_send.send_nowait(found)
+        except trio.WouldBlock:
+            self.dropped += 1

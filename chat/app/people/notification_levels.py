@@ -70,12 +70,14 @@ class NotificationLevels:
         return room, chosen
 
 
-def wants_push(level: str, message: Message, user_id: int) -> bool:
+def wants_push(level: str, message: Message, user_id: int, *, follows: bool = False) -> bool:
     """Whether `user_id`, whose level in the message's room is `level`, is pushed
-    `message` while away: "all" every message, "mentions" those that mention them, "none"
-    nothing; never their own message, never a deleted one."""
+    `message` while away: "all" every message of the room's timeline, "mentions" those
+    that mention them, "none" nothing; a thread's reply not sent to the room at "all" only
+    if they follow its thread (`follows`) or it mentions them; never their own message,
+    never a deleted one."""
     if message.deleted or user_id == message.sender_id:
         return False
-    if level == "all":
+    if level == "all" and (message.in_main_timeline or follows):
         return True
-    return level == "mentions" and message.mentions_user(user_id)
+    return level in ("all", "mentions") and message.mentions_user(user_id)

@@ -13,14 +13,17 @@ to `MAX_BATCH`: under load the database is asked once per room of the batch, not
 per message). For each room it asks, in one query, for the subscriptions of everyone who
 may read it and whose level there could ask for these messages (`Push.push_candidates`),
 and keeps, for each message, those whose level does ask for it (`wants_push`: never the
-sender; "mentions" only if it mentions them). An edit that newly mentions someone
+sender; "mentions" only if it mentions them; a thread reply not sent to the room, at
+"all", only for its thread's followers, read in one query per batch,
+`Threads.thread_followers`). An edit that newly mentions someone
 (`Change.newly`) is pushed to them alone, as the message now is. The messages that
 someone should hear of are claimed in one statement (`Push.claim_pushes`): every
 instance sees every message, and only the one whose claim is first pushes it, so each
 message is pushed once in a cluster. The winner leaves out the users who are online
 (`Presence.is_online`, cluster-wide: a user is online while a WebSocket of theirs is
 authenticated on any instance; what other instances see arrives by the bus, so it lags
-by up to a moment) and starts one delivery per subscription.
+by up to a moment) and those whose status says "do not disturb" (`Statuses`, which
+every instance knows), and starts one delivery per subscription.
 
 Deliveries run in the pusher's nursery, at most `CONCURRENCY` at once (the task waits
 for a free slot before starting another, so the queue, not memory, absorbs a burst).
@@ -40,7 +43,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn, Protocol
@@ -54,7 +57,7 @@ from chat.core.records import Change, Message, PushCandidate, PushSubscription, 
 from chat.core.task_failures import TaskFailures
 from chat.push.payload import push_payload, urgency
 from chat.push.sender import Outcome, PushSender
-from chat.store import Changes, Push
+from chat.store import Changes, Push, Threads
 
 if TYPE_CHECKING:
     from chat.app.presence.tracker import Presence
@@ -106,8 +109,9 @@ class _Push:
     urgency: str
 
 
-class PushStore(Push, Changes, Protocol):
-    """What the pusher needs of the store: an edit's message is read as it now is."""
+class PushStore(Push, Changes, Threads, Protocol):
+    """What the pusher needs of the store: an edit's message is read as it now is, and a
+    thread reply's thread's followers."""
 
 
 class Pusher:
@@ -121,9 +125,12 @@ class Pusher:
         *,
         failures: TaskFailures | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        do_not_disturb: Callable[[int], bool] = lambda _user_id: False,
     ) -> None:
         self._store = store
         self._presence = presence
+        #: Whether a user's status asks not to be disturbed now (`chat.app.people.statuses`).
+        self._do_not_disturb = do_not_disturb
         self._sender = sender
         self._failures = failures or TaskFailures()
         self._retry_delays = tuple(retry_delays)
@@ -214,6 +221,14 @@ class Pusher:
         # (the message as pushed, its room, to whom, the position claimed)
         pushes: list[tuple[Message, Room, list[PushCandidate], int]] = []
         try:
+            followers = await self._store.thread_followers(
+                {
+                    m.thread_id
+                    for _, messages in rooms.values()
+                    for m in messages
+                    if m.thread_id is not None and not m.in_main_timeline
+                }
+            )
             for room, messages in rooms.values():
                 candidates = await self._store.push_candidates(
                     room,
@@ -221,10 +236,16 @@ class Pusher:
                     mentioned=any(m.mentions or m.mentions_room for m in messages),
                 )
                 for message in messages:
+                    following = followers.get(message.thread_id or 0, set())
                     chosen = [
                         c
                         for c in candidates
-                        if wants_push(c.level, message, c.subscription.user_id)
+                        if wants_push(
+                            c.level,
+                            message,
+                            c.subscription.user_id,
+                            follows=c.subscription.user_id in following,
+                        )
                     ]
                     if chosen:
                         pushes.append((message, room, chosen, message.id))
@@ -277,10 +298,11 @@ class Pusher:
         nursery: trio.Nursery,
     ) -> None:
         """Start the pushes of a message this instance claimed: to each subscription of
-        the users who are not online."""
+        the users who are not online, nor asked not to be disturbed (their status's
+        "dnd": held until it ends, the message waiting unread in its room)."""
         for candidate in chosen:
             user_id = candidate.subscription.user_id
-            if self._presence.is_online(user_id):
+            if self._presence.is_online(user_id) or self._do_not_disturb(user_id):
                 continue
             mention = message.mentions_user(user_id)
             body = push_payload(message, room, mention=mention)

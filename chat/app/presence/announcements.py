@@ -37,7 +37,7 @@ from chat.app.presence.frames import (
 from chat.core.frames import text_frame
 
 if TYPE_CHECKING:
-    from chat.app.presence.frames import RoomConnection
+    from chat.app.presence.frames import RoomConnection, StatusJSON
     from chat.app.presence.present_list import PresentList
     from chat.core.task_failures import TaskFailures
 
@@ -74,6 +74,7 @@ class PresenceAnnouncements:
         encoded: Callable[[int, str], str],
         wake: Callable[[], None],
         failures: TaskFailures,
+        status_of: Callable[[int], StatusJSON] = lambda _user_id: None,
     ) -> None:
         self._rooms = rooms  # Presence's: the connections here that listen, by room
         self._listing = listing  # Presence's: those of them that take lists
@@ -82,6 +83,7 @@ class PresenceAnnouncements:
         self._present_here = present_here
         self._others_in_room = others_in_room
         self._encoded = encoded
+        self._status_of = status_of  # a user's status in force, as frames show it
         self._wake = wake
         self._failures = failures
         # Per room, the users whose presence changed since the room's connections were
@@ -170,16 +172,24 @@ class PresenceAnnouncements:
             for session in list(self._rooms.get(room_id, ())):
                 if session in self._listing:
                     if changed is None:
-                        changed = text_frame(presence_changes_frame(room_id, changes))
+                        changed = text_frame(
+                            presence_changes_frame(room_id, changes, self._status_of)
+                        )
                     session.offer(changed)
                 else:
                     if frames is None:
                         frames = b"".join(
-                            text_frame(presence_frame(room_id, *change)) for change in changes
+                            text_frame(presence_frame(room_id, *change, self._arrived(change)))
+                            for change in changes
                         )
                     session.offer(frames)
         self._told_at[room_id] = trio.current_time()
         self._wake()
+
+    def _arrived(self, change: tuple[int, str, bool]) -> StatusJSON:
+        """The status of a user told present (a departure carries none)."""
+        user_id, _, online = change
+        return self._status_of(user_id) if online else None
 
     def _held_back(self, room_id: int) -> tuple[set[int], list[tuple[int, str]]]:
         """The few users whose change the room's connections have not been told yet, as

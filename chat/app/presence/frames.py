@@ -5,7 +5,7 @@ every connection that takes it (`chat.app.presence.tracker`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chat.core import shapes
 from chat.core.frames import dumps
@@ -14,15 +14,29 @@ if TYPE_CHECKING:
     from chat.core.records import Identity
 
 
-def presence_frame(room_id: int, user_id: int, name: str, online: bool) -> str:
-    """One user's arrival in a room (`online`) or departure from it."""
+#: A user's status as frames show it (`chat.core.statuses.status_json`), None: none.
+StatusJSON = dict[str, Any] | None
+
+
+def _person(user_id: int, name: str, status: StatusJSON) -> dict[str, Any]:
+    """A person as presence shows them: with ``"Status"`` only when they have one."""
     person = shapes.person(user_id, name)
+    if status is not None:
+        person["Status"] = status
+    return person
+
+
+def presence_frame(
+    room_id: int, user_id: int, name: str, online: bool, status: StatusJSON = None
+) -> str:
+    """One user's arrival in a room (`online`) or departure from it."""
+    person = _person(user_id, name, status)
     return dumps({"Type": "presence", "RoomID": room_id, **person, "Online": online})
 
 
-def person_json(user_id: int, name: str) -> str:
+def person_json(user_id: int, name: str, status: StatusJSON = None) -> str:
     """A person as a presence list shows them, encoded."""
-    return dumps(shapes.person(user_id, name))
+    return dumps(_person(user_id, name, status))
 
 
 def presence_list_frame(
@@ -42,10 +56,16 @@ def presence_list_json_frame(room_id: int, people: str) -> str:
     return f'{{"Type":"presence-list","RoomID":{int(room_id)},"Users":[{people}]}}'
 
 
-def presence_changes_frame(room_id: int, changes: list[tuple[int, str, bool]]) -> str:
-    """What changed in a room since its connections were last told, in one frame."""
+def presence_changes_frame(
+    room_id: int,
+    changes: list[tuple[int, str, bool]],
+    status_of: Callable[[int], StatusJSON] = lambda _user_id: None,
+) -> str:
+    """What changed in a room since its connections were last told, in one frame (with
+    the status of each user who arrived, `status_of`)."""
     people = [
-        {**shapes.person(user_id, name), "Online": online} for user_id, name, online in changes
+        {**_person(user_id, name, status_of(user_id) if online else None), "Online": online}
+        for user_id, name, online in changes
     ]
     return dumps({"Type": "presence-changes", "RoomID": room_id, "Changes": people})
 
@@ -59,6 +79,7 @@ def by_name(person: tuple[int, str]) -> tuple[str, int]:
     """How presence lists are ordered: by name (case-folded), then id."""
     user_id, name = person
     return name.casefold(), user_id
+
 
 class RoomConnection(Protocol):
     """What presence needs of a ``/ws`` session (`chat.ws.session.client_session.ClientSession`)."""

@@ -56,6 +56,9 @@ from chat.core.frames import text_frame
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chat.app.presence.frames import StatusJSON
     from chat.bus.interface import Bus
     from chat.core.records import Identity
 
@@ -70,8 +73,6 @@ TYPING_LIMIT = 3
 TYPING_WINDOW_S = 2.0
 
 
-
-
 class Presence:
     """This instance's presence counts, the other instances' states, and the task that
     keeps them in step."""
@@ -83,8 +84,11 @@ class Presence:
         *,
         timeout: float,
         failures: TaskFailures | None = None,
+        status_of: Callable[[int], StatusJSON] = lambda _user_id: None,
     ) -> None:
         self._bus = bus
+        #: A user's status in force (`chat.app.people.statuses`), as frames show it.
+        self._status_of = status_of
         self._failures = failures or TaskFailures()
         self._instance_id = instance_id
         self.timeout = timeout
@@ -97,8 +101,9 @@ class Presence:
         # present users reads that room only, not every user on the instance.
         self._present_in: dict[int, PresentList] = {}
         self._names: dict[int, str] = {}
-        # The users connected here, by id, as presence lists show them: (name, its JSON).
-        self._person_json: dict[int, tuple[str, str]] = {}
+        # The users connected here, by id, as presence lists show them: (name, status,
+        # their JSON).
+        self._person_json: dict[int, tuple[str, StatusJSON, str]] = {}
         # This instance's connections in each room that take presence and typing frames
         # (all but those that entered with ``"Presence": false``), to offer them to; and
         # those of them that take the lists (``"Presence": "list"``).
@@ -135,6 +140,7 @@ class Presence:
             encoded=self._encoded,
             wake=self._wake_announce,
             failures=self._failures,
+            status_of=status_of,
         )
         self._typing = TypingNotices(
             self._rooms, self._tellings.interval, COALESCE_LISTENERS, self._wake_announce
@@ -253,18 +259,35 @@ class Presence:
                 session.offer(text_frame(self._tellings.told_list_frame(room_id)))
             else:
                 told = self._tellings.told(room_id)
-                frames = [presence_frame(room_id, uid, name, True) for uid, name in told]
+                frames = [
+                    presence_frame(room_id, uid, name, True, self._status_of(uid))
+                    for uid, name in told
+                ]
                 session.offer(b"".join(text_frame(frame) for frame in frames))
 
     def _encoded(self, user_id: int, name: str) -> str:
         """`person_json(user_id, name)`, kept for the users connected here."""
+        status = self._status_of(user_id)
         kept = self._person_json.get(user_id)
-        if kept is not None and kept[0] == name:
-            return kept[1]
-        encoded = person_json(user_id, name)
+        if kept is not None and kept[0] == name and kept[1] == status:
+            return kept[2]
+        encoded = person_json(user_id, name, status)
         if user_id in self._names:  # connected here: kept until its last connection ends
-            self._person_json[user_id] = (name, encoded)
+            self._person_json[user_id] = (name, status, encoded)
         return encoded
+
+    def status_changed(self, user_id: int) -> None:
+        """`user_id`'s status changed (`chat.app.people.statuses`): the lists of the rooms
+        it is present in here show the new one. Never waits."""
+        name = self._names.get(user_id)
+        if name is None:
+            return  # not connected here: its JSON is made when it is listed
+        self._person_json.pop(user_id, None)
+        for room_id, uid in self._present:  # status changes are rare: a scan is fine
+            if uid == user_id:
+                users = self._present_in[room_id]
+                users.discard(user_id)
+                users.add(user_id, name, self._encoded(user_id, name))
 
     def leave_room(self, session: RoomConnection) -> None:
         """`session` is in no room from now on (a no-op if it was in none)."""

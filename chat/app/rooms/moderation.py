@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chat.core import shapes
 from chat.core.errors import Conflict, Forbidden, LastOwner, NotFound, RoomNameTaken
-from chat.core.records import AuditEntry, Departure, Message, Restriction, Room
+from chat.core.moderation_records import AuditEntry, Restriction
+from chat.core.records import Departure, Message, Room
 from chat.core.room_permissions import (
     KIND_WORDS,
     Action,
@@ -70,6 +71,7 @@ class ModerationService(Protocol):
     async def room(self, room_id: int) -> Room: ...
     async def user(self, user_id: int) -> User: ...
     async def member_room(self, identity: Identity, room_id: int) -> Room: ...
+    async def members_changed(self, room: Room) -> None: ...
 
 
 class RoomModeration:
@@ -152,9 +154,10 @@ class RoomModeration:
     # --- leaving and removing ---
 
     async def leave(self, identity: Identity, room_id: int) -> None:
-        """Leave a group room. The last owner may not while others remain."""
+        """Leave a group room (the last owner may not while others remain) or a group
+        direct conversation (whose other members are told: `members_changed`)."""
         room = await self._room(identity, room_id)
-        if room.kind != "group":
+        if room.kind != "group" and not room.is_group_direct:
             raise Conflict(f"room {room.id} is {KIND_WORDS[room.kind]}: it cannot be left")
         try:
             departure = await self._store.remove_member(
@@ -168,6 +171,8 @@ class RoomModeration:
             "left a room", extra={"event": "left", "room_id": room.id, "uid": identity.user_id}
         )
         self._service.writer.committed(departure, room)
+        if room.is_group_direct:
+            await self._service.members_changed(room)
 
     async def remove(self, identity: Identity, room_id: int, user_id: int, reason: str) -> None:
         """Take a member out of a group room (moderators and owners, on lower ranks)."""
@@ -196,13 +201,16 @@ class RoomModeration:
         """A member's departure, in its place in the stream (`Broadcaster.on_departure`,
         on every instance): their connections here leave the room before anything
         positioned after it is delivered, and are told why (``removed``:
-        `chat.app.people.user_notices`). Never waits."""
-        frame = {
+        `chat.app.people.user_notices`; a ban says so, and until when). Never waits."""
+        frame: dict[str, Any] = {
             "Type": "removed",
             "RoomID": departure.room_id,
             "By": shapes.person(departure.by_id, departure.by_name),
             "Reason": departure.reason,
         }
+        if departure.banned:
+            frame["Banned"] = True
+            frame["Until"] = None if departure.until is None else shapes.timestamp(departure.until)
         self._notices.deliver(departure.user_id, frame)
 
     # --- bans and mutes ---

@@ -10,15 +10,23 @@ reads are the service's own.
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from chat.core import names, shapes, validation
-from chat.core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from chat.core.errors import (
+    AccountErased,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+)
 from chat.core.records import Identity, PublicRoom, Room, RoomDetails, User
 from chat.core.room_permissions import Action, permits
-from chat.store import Accounts, Rooms
+from chat.store import AccountData, Accounts, DirectGroups, Rooms
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
@@ -34,8 +42,9 @@ MAX_MEMBERS_PAGE = 100
 MAX_PUBLIC_ROOMS = 1000
 
 
-class RoomStore(Accounts, Rooms, Protocol):
-    """What rooms need of the store: rooms and memberships, and users by id and name."""
+class RoomStore(Accounts, AccountData, Rooms, DirectGroups, Protocol):
+    """What rooms need of the store: rooms and memberships, users by id and name, and
+    whether an account was erased."""
 
 
 class RoomOperations:
@@ -136,18 +145,15 @@ class RoomOperations:
         return await self.member_room(identity, room_id)
 
     async def room_members(
-        self, identity: Identity, room_id: int, *, after: int = 0
+        self, identity: Identity, room_id: int, *, after: int = 0, limit: int = MAX_MEMBERS_PAGE
     ) -> list[tuple[int, str, str]]:
         """(UID, name, role) of a room's members whose UIDs are above `after`, by UID, at most
-        `MAX_MEMBERS_PAGE`: one page (members only, as reading the room). The lobby has no
-        list: every user is in it."""
+        `limit` (1 to `MAX_MEMBERS_PAGE`): one page (members only, as reading the room).
+        The lobby's members are every user, each a member there."""
+        if not 1 <= limit <= MAX_MEMBERS_PAGE:
+            raise InvalidInput(f"limit must be a whole number from 1 to {MAX_MEMBERS_PAGE}")
         room = await self.moderated_room(identity, room_id)
-        if room.kind == "lobby":
-            raise InvalidInput(
-                f"room {room_id} is the lobby: every user is a member"
-                " (GET /users?prefix= finds people by name)"
-            )
-        return await self.store.room_members(room.id, after=after, limit=MAX_MEMBERS_PAGE)
+        return await self.store.room_members(room.id, after=after, limit=limit)
 
     async def join(self, identity: Identity, room_id: int) -> Room:
         """Join a public room (joining twice is fine). Private rooms take invitations only:
@@ -201,15 +207,26 @@ class RoomOperations:
         return [self.lobby_id, *await self.store.rooms_of(identity.user_id)]
 
     async def room_details(self, identity: Identity) -> list[RoomDetails]:
-        """`rooms_of`'s rooms, each described, in one query: what a room list shows."""
-        return await self.store.room_details(identity.user_id, self.lobby_id)
+        """`rooms_of`'s rooms, each described: what a room list shows. One query, and one
+        more for the members of the group direct conversations among them (their names)."""
+        details = await self.store.room_details(identity.user_id, self.lobby_id)
+        groups = [each.room.id for each in details if each.room.is_group_direct]
+        if not groups:
+            return details
+        members = await self.store.group_direct_members(groups)
+        return [
+            replace(each, members=tuple(members[each.room.id]))
+            if each.room.is_group_direct
+            else each
+            for each in details
+        ]
 
     async def public_rooms(self, identity: Identity) -> list[PublicRoom]:
         """The group rooms anyone may join, with their member counts, the most members
         first, then the most recently written in (at most `MAX_PUBLIC_ROOMS`: a crowd of
         empty rooms cannot push the busy ones out). The lobby is not one of them:
-        everyone is in it already."""
-        return await self.store.public_rooms(MAX_PUBLIC_ROOMS)
+        everyone is in it already; nor is a room the caller is banned from."""
+        return await self.store.public_rooms(MAX_PUBLIC_ROOMS, user_id=identity.user_id)
 
     async def find_users(self, identity: Identity, prefix: str) -> list[tuple[int, str]]:
         """(UID, name) of up to `MAX_FOUND_USERS` other users whose names start with
@@ -268,12 +285,16 @@ class RoomOperations:
 
         Opening a conversation puts it in the other user's list as an invitation does, so
         a new one counts against the caller's invitation limit (`RateLimited` past it): a
-        user cannot open conversations with everyone. One that exists costs nothing."""
+        user cannot open conversations with everyone. One that exists costs nothing. An
+        erased account's conversation is closed (`AccountErased`), whether it exists or
+        not (its history stays in the caller's room list)."""
         room = await self.store.direct_room(identity.user_id, other_user_id, create=False)
+        if await self.store.user_by_id(other_user_id) is None:
+            if room is not None or await self.store.is_erased(other_user_id):
+                raise AccountErased(other_user_id)
+            raise NotFound(unknown)
         if room is not None:
             return room
-        if await self.store.user_by_id(other_user_id) is None:
-            raise NotFound(unknown)
         self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))
         room = await self.store.direct_room(identity.user_id, other_user_id, create=True)
         assert room is not None

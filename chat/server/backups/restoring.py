@@ -6,9 +6,10 @@ extracted into a hidden directory inside the data directory, each one named as `
 backup` names them (anything else, a path outside the data directory among them, is
 refused), every file (thumbnails aside) matching the SHA-256 its name carries, the database the
 SHA-256 the manifest (the last member) gives and passing ``PRAGMA integrity_check``, and
-every file a message refers to present. Then they are renamed into place: the files,
-the secret, the database last. A refused archive leaves the data directory as empty as
-it was.
+every file a message refers to present. Then the restore is recorded in the restored
+database's audit log (so the entry is there whatever the backup held), and they are
+renamed into place: the files, the secret, the database last. A refused archive leaves
+the data directory as empty as it was.
 
 Resource handling: every filesystem and SQLite call runs in a worker thread, one at a
 time; cancelling stops between two of them and removes what was extracted.
@@ -24,6 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import tarfile
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ import trio
 
 from chat.app.accounts.auth import SECRET_FILE_NAME
 from chat.core.config import Config
+from chat.core.moderation_records import AuditEntry
 from chat.files.opening import open_storage, storage_directory
 from chat.files.storage import StorageUnavailable
 from chat.server.backups.archive import (
@@ -49,8 +52,10 @@ from chat.server.backups.archive import (
     storage_key,
 )
 from chat.server.backups.making import database_path
+from chat.server.operator_audit import operator_entry
 from chat.store.migrations import SCHEMA_VERSION_TABLE
 from chat.store.private_paths import PRIVATE_FILE, make_private_directory
+from chat.store.sqlite.moved import append_audit, has_audit_log
 
 T = TypeVar("T")
 
@@ -91,6 +96,16 @@ async def restore_backup(config: Config, archive: Path) -> RestoreSummary:
         await trio.to_thread.run_sync(_check_database, staging / DATABASE, keys, manifest)
         summary = RestoreSummary(config.data_dir, files=len(keys))
         summary.secret = await trio.to_thread.run_sync((staging / SECRET).exists)
+        entry = await operator_entry(
+            "restore",
+            details={
+                "Archive": str(await trio.to_thread.run_sync(archive.resolve)),
+                "BackupCreatedAt": manifest.get("created_at"),
+                "ChatVersion": manifest.get("chat_version"),
+                "Files": len(keys),
+            },
+        )
+        await trio.to_thread.run_sync(_record_restore, staging / DATABASE, entry)
         await _put_in_place(config, staging, keys)
     except OSError as error:
         where = error.filename or f"cannot restore into {config.data_dir}"
@@ -242,6 +257,19 @@ def _check_database(path: Path, keys: set[str], manifest: dict[str, Any]) -> Non
                 raise BackupError(
                     f"the archive lacks {file_member(key)}, which a message refers to"
                 )
+
+
+def _record_restore(database: Path, entry: AuditEntry) -> None:
+    """Append the restore's entry to the restored database's audit log. Closed at once:
+    SQLite then folds a write-ahead log back into the file, which moves alone."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        if has_audit_log(conn):  # a database older than the log has no place for it
+            conn.execute("BEGIN IMMEDIATE")
+            append_audit(conn, entry, time.time_ns() // 1_000_000)
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 async def _put_in_place(config: Config, staging: Path, keys: set[str]) -> None:

@@ -8,7 +8,10 @@ command did not put there; mark the target "copying" and empty every table to co
 table (chat/server/copy_database/tables.py) in batches, one transaction each, reading SQLite in one
 snapshot and never holding more than a batch in memory; set PostgreSQL's sequences after
 the copied ids; store the JWT signing key in `server_secrets`; compare row counts and
-checksums of every table and mark the target "copied" only if they all match.
+checksums of every table and mark the target "copied" only if they all match. A verified
+copy is recorded in the audit log of both databases, as the same entry (so that
+``--verify-only`` still finds them equal), and the SQLite file is marked moved
+(`chat.store.sqlite.moved`): ``chat serve`` refuses it from then on.
 
 Files' bytes are not copied: the PostgreSQL servers use the same files directory or
 bucket (docs/DEPLOYMENT.md, "Moving to PostgreSQL").
@@ -25,6 +28,7 @@ import functools
 import re
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +40,7 @@ from chat.app.accounts.auth import SECRET_FILE_NAME
 from chat.core import config as config_module
 from chat.core.config import Config
 from chat.core.errors import AlreadyServed, ChatError
+from chat.core.moderation_records import AuditEntry
 from chat.server.copy_database.progress import Progress
 from chat.server.copy_database.tables import (
     SchemaMismatch,
@@ -48,10 +53,10 @@ from chat.server.copy_database.tables import (
 )
 from chat.server.copy_database.target import (
     Target,
+    aio_finish,
     aio_foreign_tables,
     aio_insert,
     aio_lock_target,
-    aio_mark,
     aio_schema,
     aio_set_sequences,
     aio_start,
@@ -60,7 +65,10 @@ from chat.server.copy_database.target import (
     aio_target_state,
     open_target,
 )
-from chat.store import describe_database
+from chat.server.operator_audit import operator_entry
+from chat.store import database_url_without_password, describe_database
+from chat.store.moderation import audit_values
+from chat.store.sqlite.moved import append_audit, mark_moved, moment_of_ms
 
 T = TypeVar("T")
 
@@ -254,16 +262,45 @@ async def _copy_and_compare(
         if not verify_only:
             await _copy(source, target, plans, str(path), batch_size, progress)
             await target.call(aio_store_secret, await _jwt_secret(config))
-        matched = await _compare(source, target, plans, batch_size, progress)
-        if matched and not verify_only:
-            await target.call(aio_mark, "copied")
-        if not verify_only:
-            progress.say(
-                "copy verified: every table matches"
-                if matched
-                else "copy NOT verified: run copy-database again to start clean"
-            )
-        return matched
+        matched, rows = await _compare(source, target, plans, batch_size, progress)
+        if verify_only:
+            return matched
+        if not matched:
+            progress.say("copy NOT verified: run copy-database again to start clean")
+            return False
+        # The same entry, id and moment in both databases: they still compare equal.
+        public_url = database_url_without_password(target_url)
+        entry = await operator_entry(
+            "copy-database",
+            details={"From": str(path), "To": public_url, "Tables": len(plans), "Rows": rows},
+        )
+        at_ms = time.time_ns() // 1_000_000
+        audit_id = await target.call(aio_finish, audit_values(entry, moment_of_ms(at_ms)))
+        progress.say("copy verified: every table matches")
+    # After the snapshot is closed, under the serving lock still (`copy_database`).
+    await trio.to_thread.run_sync(_mark_source, path, public_url, entry, at_ms, audit_id)
+    progress.say(
+        f"{path} is marked as moved to {public_url}: chat serve refuses it from now on"
+        " (docs/DEPLOYMENT.md, Moving to PostgreSQL)"
+    )
+    return True
+
+
+def _mark_source(path: Path, target: str, entry: AuditEntry, at_ms: int, audit_id: int) -> None:
+    """Record the copy in the SQLite file too, and mark it moved, in one transaction."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        append_audit(conn, entry, at_ms, audit_id)
+        mark_moved(conn, target, at_ms, entry.actor_name)
+        conn.execute("COMMIT")
+    except sqlite3.Error as error:
+        raise CopyFailed(
+            f"the copy is verified, but marking {path} as moved failed ({error}):"
+            " do not serve that file any more"
+        ) from None
+    finally:
+        conn.close()
 
 
 def _applied(applied: list[str]) -> str:
@@ -384,18 +421,21 @@ async def _compare(
     plans: list[TablePlan],
     batch_size: int,
     progress: Progress,
-) -> bool:
-    """Print each table's counts and checksums on both sides; True if all match."""
+) -> tuple[bool, int]:
+    """Print each table's counts and checksums on both sides; (True if all match, the
+    rows of SQLite's tables)."""
     progress.say(f"{'table':<24} {'SQLite rows':>12} {'PostgreSQL rows':>16}  checksums")
     matched = True
+    rows = 0
     for plan in plans:
         mine = await source.run(_source_tally, source.conn, plan, batch_size)
         theirs = await target.call(aio_tally, plan, batch_size)
         same = mine == theirs
         matched = matched and same
+        rows += mine.rows
         verdict = "match" if same else "DIFFER"
         progress.say(f"{plan.name:<24} {mine.rows:>12} {theirs.rows:>16}  {verdict}")
     progress.say(
         "every table matches" if matched else "some tables DIFFER between SQLite and PostgreSQL"
     )
-    return matched
+    return matched, rows

@@ -33,6 +33,7 @@ SKIPPED_TABLES: Mapping[str, str] = {
     "message_search_docsize": "SQLite's search index (FTS5 shadow table)",
     "message_search_idx": "SQLite's search index (FTS5 shadow table)",
     "message_search_state": "how far SQLite's search indexer got",
+    "database_moved": "the mark a copy leaves on its source: where the chat went",
 }
 
 #: Modulus of a table's checksum: the sum of its rows' digests, so that it does not

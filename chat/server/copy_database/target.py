@@ -9,13 +9,14 @@ both when its block ends.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from chat.server.copy_database.tables import TablePlan, Tally
+from chat.store.moderation import INSERT_AUDIT
 
 if TYPE_CHECKING:
     import asyncpg
@@ -213,6 +214,15 @@ async def aio_store_secret(conn: asyncpg.Connection, secret: str | None) -> None
 
 async def aio_mark(conn: asyncpg.Connection, state: str) -> None:
     await conn.execute(f"UPDATE {MARKER_TABLE} SET state = $1, finished_at = now()", state)
+
+
+async def aio_finish(conn: asyncpg.Connection, audit: Sequence[object]) -> int:
+    """Mark the target "copied" and write the copy's audit entry (`audit`: the values
+    of `INSERT_AUDIT`), in one transaction; the entry's id."""
+    async with conn.transaction():
+        audit_id = await conn.fetchval(INSERT_AUDIT + " RETURNING id", *audit)
+        await aio_mark(conn, "copied")
+    return int(audit_id)
 
 
 async def aio_tally(conn: asyncpg.Connection, plan: TablePlan, batch_size: int) -> Tally:

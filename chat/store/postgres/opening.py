@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,15 @@ import trio
 from chat.core.errors import MissingSchema
 from chat.store.accounts import fill_in_name_keys
 from chat.store.database import UniqueViolation
-from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from chat.store.migrations import (
+    COMPATIBLE_COLUMN,
+    SCHEMA_VERSION_TABLE,
+    Migration,
+    Recorded,
+    check_recorded,
+    load_migrations,
+    log_applied,
+)
 from chat.store.postgres import engine  # its timeouts are read at call time (tests shorten them)
 from chat.store.postgres.aio_bridge import open_aio_loop
 from chat.store.postgres.engine import (
@@ -117,22 +126,40 @@ async def _aio_migrate(conn: asyncpg.Connection, migrations: list[Migration]) ->
             " version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {
-            row["version"]
-            for row in await conn.fetch(f"SELECT version FROM {SCHEMA_VERSION_TABLE}")
-        }
-        applied = []
+        # The flag is NULL (false) where the column is not there yet.
+        recorded = [
+            Recorded(row["version"], row["name"], bool(row["compatible"]))
+            for row in await conn.fetch(
+                f"SELECT version, name, (to_jsonb(s) ->> '{COMPATIBLE_COLUMN}')::boolean"
+                f" AS compatible FROM {SCHEMA_VERSION_TABLE} s"
+            )
+        ]
+        check_recorded("PostgreSQL", migrations, recorded)
+        done = {row.version for row in recorded}
+        applied: list[Migration] = []
+        took: list[float] = []
         for migration in migrations:
             if migration.version in done:
                 continue
+            started = time.monotonic()
             await conn.execute(migration.sql)
             await conn.execute(
                 f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name) VALUES ($1, $2)",
                 migration.version,
                 migration.name,
             )
-            applied.append(f"{migration.version:04d}_{migration.name}")
-        return applied
+            if migration.compatible_with_older_code:
+                await conn.execute(
+                    f"UPDATE {SCHEMA_VERSION_TABLE} SET {COMPATIBLE_COLUMN} = true"
+                    " WHERE version = $1",
+                    migration.version,
+                )
+            applied.append(migration)
+            took.append(time.monotonic() - started)
+    # Logged once committed (all together, in one transaction under the lock).
+    for migration, seconds in zip(applied, took, strict=True):
+        log_applied("postgres", migration, seconds)
+    return [migration.label for migration in applied]
 
 
 _FILL_IN_ATTEMPTS = 3

@@ -17,17 +17,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from chat.core.records import PoolUsage
-from chat.store.roles.accounts import AccountData, Accounts, Push, Sessions
+from chat.store.roles.accounts import AccountData, Accounts, Push, Sessions, Statuses
 from chat.store.roles.messages import (
     Changes,
     Files,
     History,
     Messages,
     Notifications,
+    Pins,
     Retention,
+    Saved,
     Search,
+    Threads,
 )
-from chat.store.roles.rooms import Moderation, Reports, Rooms, Support
+from chat.store.roles.rooms import DirectGroups, Moderation, Reports, Rooms, Support
 
 if TYPE_CHECKING:
     from chat.core.observer import Observer
@@ -36,20 +39,25 @@ __all__ = [
     "AccountData",
     "Accounts",
     "Changes",
+    "DirectGroups",
     "Files",
     "History",
     "Messages",
     "Moderation",
     "Notifications",
     "Operations",
+    "Pins",
     "Push",
     "Reports",
     "Retention",
     "Rooms",
+    "Saved",
     "Search",
     "Sessions",
+    "Statuses",
     "Store",
     "Support",
+    "Threads",
 ]
 
 
@@ -73,10 +81,13 @@ class Store(
     AccountData,
     Sessions,
     Rooms,
+    DirectGroups,
     Support,
     Messages,
     History,
     Changes,
+    Pins,
+    Threads,
     Search,
     Operations,
     Push,
@@ -84,6 +95,8 @@ class Store(
     Moderation,
     Reports,
     Retention,
+    Saved,
+    Statuses,
     Protocol,
 ):
     """Every role: what each backend implements, and what the wiring opens."""

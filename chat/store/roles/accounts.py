@@ -1,5 +1,5 @@
 """The storage roles of accounts: users and their passwords and tokens, browser sessions, a
-user's data (export and erasure), and the browsers registered for Web Push.
+user's data (export and erasure), the browsers registered for Web Push, and statuses.
 
 See `chat.store.roles` for what a role is and what every method promises."""
 
@@ -9,7 +9,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from chat.core.moderation_records import AuditEntry
 from chat.core.records import PushCandidate, PushSubscription, Room, SessionRecord, StoredFile, User
+from chat.core.statuses import UserStatus
 
 
 class Accounts(Protocol):
@@ -18,9 +20,16 @@ class Accounts(Protocol):
     found by none of these: its row only names the sender of its tombstones."""
 
     async def create_user(
-        self, name: str, password_hash: str, *, email: str | None = None, is_admin: bool = False
+        self,
+        name: str,
+        password_hash: str,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+        audit: AuditEntry | None = None,
     ) -> User:
-        """Insert a user, with its name's keys (`chat.store.accounts.NAME_KEYS`). Raises
+        """Insert a user, with its name's keys (`chat.store.accounts.NAME_KEYS`), and
+        `audit` (its target the new user) in the same transaction. Raises
         `NameTaken` (the name, or one of its keys, is taken) or `EmailTaken`
         (chat.core.errors). The store takes any name: chat.core.names.new_user_name is the check."""
 
@@ -42,6 +51,22 @@ class Accounts(Protocol):
 
     async def rename_user(self, user_id: int, name: str) -> User:
         """Change a user's name and its keys. Raises `NameTaken`, as `create_user`."""
+
+    async def set_display_name(self, user_id: int, display_name: str | None) -> User:
+        """Set (None: clear) the user's display name, with its keys
+        (`chat.store.profiles`). Raises `DisplayNameTaken` if another user's login name
+        or display name shares a key with it, `Gone` if the user is gone. The store takes
+        any name: chat.core.names.display_name is the check."""
+
+    async def display_name_holder(self, name: str, *, user_id: int | None) -> str | None:
+        """The login name of a user other than `user_id` whose display name shares a key
+        with `name` (a new login name must not pass for it), or None."""
+
+    async def set_avatar(
+        self, user_id: int, key: str | None, content_type: str | None
+    ) -> tuple[User, str | None]:
+        """Set (None: clear) the storage key and type of the user's avatar; the user as
+        changed and the key it replaced (None: none). `Gone` if the user is gone."""
 
     async def erased_accounts(self) -> int:
         """How many accounts have been erased: a count that moves whenever one is (names
@@ -67,12 +92,18 @@ class Accounts(Protocol):
     async def users(self) -> list[User]:
         """Every user, oldest first (erased accounts left out)."""
 
-    async def set_password(self, user_id: int, new_hash: str) -> User | None:
+    async def set_password(
+        self, user_id: int, new_hash: str, *, audit: AuditEntry | None = None
+    ) -> User | None:
         """Replace the user's password hash, whatever it was, and revoke every token
-        issued so far (token_version + 1), in one statement. None if the user is gone."""
+        issued so far (token_version + 1), in one statement, with `audit` (its target the
+        user) in the same transaction. None if the user is gone (and no entry)."""
 
-    async def set_admin(self, user_id: int, is_admin: bool) -> User | None:
-        """Make the user an operator, or not; None if the user is gone."""
+    async def set_admin(
+        self, user_id: int, is_admin: bool, *, audit: AuditEntry | None = None
+    ) -> User | None:
+        """Make the user an operator, or not, with `audit` (its target the user) in the
+        same transaction; None if the user is gone (and no entry)."""
 
     async def delete_user(self, user_id: int) -> bool:
         """Delete the user as `chat.store.accounts` says, all or nothing;
@@ -120,6 +151,20 @@ class Sessions(Protocol):
     async def revoke_user_sessions(self, user_id: int, *, now: int) -> None:
         """End every session of the user's."""
 
+    async def user_sessions(
+        self, user_id: int, *, now: int, token_version: int, limit: int
+    ) -> list[SessionRecord]:
+        """The user's sessions that have not ended at `now` (nor with an older token
+        version than `token_version`), most recently used first, at most `limit`."""
+
+    async def ended_sessions(self, session_ids: Collection[str], *, now: int) -> set[str]:
+        """Which of `session_ids` have ended by `now` (revoked, expired, or gone), in one
+        query: the revocation sweep's question (`chat.app.accounts.revocations`)."""
+
+    async def revoke_own_session(self, session_id: str, user_id: int, *, now: int) -> bool:
+        """End the session `session_id` if it is `user_id`'s and has not ended; whether
+        it did (False: no such session of theirs, or it had ended)."""
+
 
 class AccountData(Protocol):
     """A user's data (`chat.app.accounts.data`): read a page at a time for an export, and
@@ -128,6 +173,10 @@ class AccountData(Protocol):
 
     async def name_held_until(self, name_key: str, look_key: str) -> datetime | None:
         """Until when a name with either key is held (an erased account's), or None."""
+        ...
+
+    async def is_erased(self, user_id: int) -> bool:
+        """Whether user `user_id` is an erased account (False: never existed, or lives)."""
         ...
 
     async def export_messages(
@@ -174,10 +223,12 @@ class AccountData(Protocol):
         look_key: str,
         held_until: datetime,
         password_hash: str,
+        audit: AuditEntry | None = None,
     ) -> list[StoredFile] | None:
-        """The rest of an erasure, in one transaction (`chat.store.account_data`):
-        returns the records of the user's files it removed (their bytes are the caller's
-        to remove), or None if there is no such user or it was erased already."""
+        """The rest of an erasure, in one transaction (`chat.store.account_data`), with
+        `audit` if given: returns the records of the user's files it removed (their bytes
+        are the caller's to remove), or None if there is no such user or it was erased
+        already (and no entry)."""
         ...
 
 
@@ -218,3 +269,24 @@ class Push(Protocol):
 
     async def prune_push_claims(self, before: datetime) -> None:
         """Forget claims made before `before`."""
+
+
+class Statuses(Protocol):
+    """Users' statuses (chat/core/statuses.py): set, cleared, read while in force, and
+    swept when their time has passed. `now` is the server's clock."""
+
+    async def set_status(self, user_id: int, status: UserStatus) -> bool:
+        """Set (or replace) the user's status; False if the account is gone."""
+
+    async def clear_status(self, user_id: int) -> bool:
+        """Clear the user's status; False if they had none."""
+
+    async def status_of(self, user_id: int, now: datetime) -> UserStatus | None:
+        """The user's status in force at `now` (None: none, or it has ended)."""
+
+    async def statuses_in_force(self, now: datetime) -> dict[int, UserStatus]:
+        """Every status in force at `now`, by user id."""
+
+    async def clear_expired(self, now: datetime) -> list[int]:
+        """Remove the statuses whose time has passed at `now`: whose they were (each
+        once, to the one caller that removed it)."""

@@ -1,5 +1,6 @@
 """The storage roles of messages: the stream of messages (committed in batches, read back
-in position order), history, changes to messages, search, files, and retention.
+in position order), history, changes to messages, search, files, retention, and users'
+saved messages.
 
 See `chat.store.roles` for what a role is and what every method promises."""
 
@@ -7,24 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from chat.core.moderation_records import AuditEntry, ExpiredBatch, RetentionRoom
 from chat.core.records import (
     Added,
     Change,
-    ExpiredBatch,
     Message,
     NewMessage,
-    RetentionRoom,
+    PinnedMessage,
     Room,
+    SavedMessage,
     SearchFilter,
     StoredFile,
     StreamItem,
+    ThreadSummary,
     Version,
 )
+from chat.core.thread_records import FollowedThread
 
 if TYPE_CHECKING:
     from chat.store.changes import Check
+    from chat.store.saved_messages import Saving
 
 #: Given what a batch stored, the notifications (channel, payload) to send once it is
 #: committed (`Messages.add_messages`).
@@ -66,7 +71,9 @@ class Messages(Protocol):
 
 
 class History(Protocol):
-    """One room's messages, a page at a time (what clients scroll back through)."""
+    """One room's messages, a page at a time (what clients scroll back through): its
+    main timeline, which holds no thread replies but those also sent to the room
+    (`Message.in_main_timeline`)."""
 
     async def latest_messages(
         self, room_id: int, limit: int, *, skip_deleted: bool = False
@@ -91,6 +98,11 @@ class History(Protocol):
     async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
         """Whether message `message_id` exists and belongs to room `room_id` (what a
         reply's `reply_to` must name)."""
+
+    async def thread_root(self, room_id: int, message_id: int) -> int | None:
+        """The root of the thread a reply naming message `message_id` joins: that
+        message's id, or the root of the thread it replies in itself; None if it is not
+        a visible (not deleted) message of room `room_id`."""
 
     async def messages_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
         """A page of a room's messages newer than `after_id`: the `limit` oldest of them,
@@ -149,6 +161,84 @@ class Changes(Protocol):
         self, room_id: int, *, after: int, before: int | None, limit: int
     ) -> list[Change]:
         """The room's changes with ``after < seq < before``, newest first, at most `limit`."""
+
+
+class Pins(Protocol):
+    """A room's pinned messages. A pin or unpin is a change (kind ``pins``), committed as
+    `Changes`' are: the positions lock, then the message read and `check` called with it
+    (None: no such message in the room); None means nothing changed (pinned already, or
+    not pinned)."""
+
+    async def set_pin(
+        self,
+        room_id: int,
+        message_id: int,
+        user_id: int,
+        *,
+        pinned: bool,
+        max_pins: int,
+        check: Check,
+    ) -> Change | None:
+        """Pin (`pinned`) or unpin the message, `user_id` acting. Raises `Conflict` when
+        pinning a message of a room that has `max_pins` pinned already."""
+
+    async def room_pins(self, room_id: int, *, limit: int) -> list[PinnedMessage]:
+        """The room's pinned messages as they are now (never a tombstone), newest pin
+        first, at most `limit`."""
+
+
+class Threads(Protocol):
+    """A thread's messages, a page at a time, and a room's threads (chat.store.threads):
+    a thread is its root and the messages replying in it."""
+
+    async def is_thread_root(self, room_id: int, message_id: int) -> bool:
+        """Whether message `message_id` is one of room `room_id`'s outside any thread
+        (deleted or not): what a thread's pages are read from."""
+
+    async def thread_before(
+        self, room_id: int, root_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+    ) -> list[Message]:
+        """A page of thread `root_id` of room `room_id` (the root and its replies), newest
+        first: the `limit` newest with an id below `before_id` (None: the newest of all)
+        and above `after_id`, tombstones included."""
+
+    async def thread_after(
+        self, room_id: int, root_id: int, after_id: int, limit: int
+    ) -> list[Message]:
+        """The `limit` oldest of the thread's messages newer than `after_id`, answered
+        newest first (as every page is)."""
+
+    async def room_threads(self, room_id: int, limit: int) -> list[tuple[Message, ThreadSummary]]:
+        """Room `room_id`'s threads that have replies (deleted ones not counted), by their
+        newest reply, newest first, at most `limit`: each root as it is now, with its
+        summary. A root whose row retention deleted is left out."""
+
+    async def thread_room(self, thread_id: int) -> int | None:
+        """The room of thread `thread_id` (a message outside any thread, deleted or
+        not), or None if it is no such message."""
+
+    async def follow_thread(
+        self, user_id: int, room_id: int, thread_id: int, *, following: bool
+    ) -> None:
+        """Follow the thread, or stop following it by choice (replying in it follows
+        again; being mentioned in it does not). A first follow has read the thread up to
+        its newest message."""
+
+    async def mark_thread_read(
+        self, user_id: int, room_id: int, thread_id: int, message_id: int
+    ) -> int:
+        """Move the user's marker in the thread up to `message_id` (never back); the
+        marker as stored after."""
+
+    async def thread_followers(self, thread_ids: Collection[int]) -> dict[int, set[int]]:
+        """Who follows each of `thread_ids` (those with followers only)."""
+
+    async def followed_threads(
+        self, user_id: int, lobby_id: int, limit: int
+    ) -> list[FollowedThread]:
+        """The threads the user follows in rooms they may read now (the lobby, or a
+        room of theirs), by their newest reply (a thread without any: by its root),
+        newest first, at most `limit`, with what of each they have not read."""
 
 
 class Search(Protocol):
@@ -227,3 +317,34 @@ class Retention(Protocol):
 
     async def release_lease(self, name: str, holder: str) -> None:
         """Give lease `name` back, if `holder` has it."""
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append `entry` to the audit log (what a pass deleted in a room)."""
+
+
+class Saved(Protocol):
+    """Users' saved messages: each user's own list, newest saved first. A saved message
+    shows while it is not deleted and its room is one the user may read (decided when
+    read: `chat.store.saved_messages`); `admin` is whether the user is an operator."""
+
+    async def save_message(
+        self, user_id: int, message_id: int, *, admin: bool, most: int
+    ) -> Saving:
+        """Save a message the user may read (saving it again changes nothing); FULL when
+        they keep `most` already, once those that no longer show are forgotten."""
+
+    async def unsave_message(self, user_id: int, message_id: int, *, admin: bool) -> bool:
+        """Forget the user's saving of a message (none: nothing changes); whether the
+        message is one they may read."""
+
+    async def saved_messages(
+        self, user_id: int, *, admin: bool, before: int | None, limit: int
+    ) -> list[SavedMessage]:
+        """A page of the saved messages that show, below saved id `before`, newest first."""
+
+    async def saved_message_ids(self, user_id: int, *, admin: bool) -> list[int]:
+        """The ids of every saved message that shows, newest saved first."""
+
+    async def export_saved(self, user_id: int, *, after: int, limit: int) -> list[dict[str, Any]]:
+        """A page of every saving of the user's (shown or not), by SavedID above `after`:
+        {"SavedID", "MessageID", "SavedAt"}, for their data export."""

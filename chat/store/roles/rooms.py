@@ -9,16 +9,38 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from chat.core.moderation_records import AuditEntry, Restriction
 from chat.core.records import (
-    AuditEntry,
+    Addition,
     Departure,
     PublicRoom,
     Report,
-    Restriction,
     Room,
     RoomDetails,
     WaitingThread,
 )
+
+
+class DirectGroups(Protocol):
+    """Group direct conversations: rooms of kind "direct" for 3 to 10 people, with no
+    pair, found by their current members (chat.store.direct_groups)."""
+
+    async def group_direct_room(
+        self, member_ids: Sequence[int], *, creator_id: int, create: bool
+    ) -> tuple[Room | None, bool]:
+        """The conversation of exactly these members, and whether it was made now. With
+        `create`, made (every one of them a member) on first use, safely against two
+        creators at once on any instance: both get the same room. Without, None if the
+        set has none."""
+
+    async def add_to_group_direct(self, room_id: int, user_id: int, *, most: int) -> Addition:
+        """Add a user to a group direct conversation of fewer than `most` members, in
+        one transaction with the move of its key to its new set."""
+
+    async def group_direct_members(
+        self, room_ids: Sequence[int]
+    ) -> dict[int, list[tuple[int, str]]]:
+        """(UID, name) of each room's members, by UID, for each of `room_ids`."""
 
 
 class Rooms(Protocol):
@@ -61,7 +83,8 @@ class Rooms(Protocol):
         self, room_id: int, *, after: int, limit: int
     ) -> list[tuple[int, str, str]]:
         """(UID, name, role) of up to `limit` members of the room whose UIDs are above `after`,
-        by UID: one page of `chat.store.rooms._ROOM_MEMBERS`, a range of the primary key."""
+        by UID: one page of `chat.store.rooms._ROOM_MEMBERS`, a range of the primary key
+        (the lobby: every user, `_LOBBY_MEMBERS`)."""
 
     async def room_details(self, user_id: int, lobby_id: int) -> list[RoomDetails]:
         """The lobby, then each room the user is a member of by id, as
@@ -72,9 +95,10 @@ class Rooms(Protocol):
         use, safely against two instances creating it at once: both get the same room.
         Without, None if the pair has none yet."""
 
-    async def public_rooms(self, limit: int) -> list[PublicRoom]:
+    async def public_rooms(self, limit: int, *, user_id: int = 0) -> list[PublicRoom]:
         """Up to `limit` group rooms that are not private, with member counts, in
-        `chat.store.rooms._PUBLIC_ROOMS`' order (the most members first)."""
+        `chat.store.rooms._PUBLIC_ROOMS`' order (the most members first); none that
+        user `user_id` is banned from now."""
 
     # --- notification levels ---
 
@@ -228,3 +252,9 @@ class Reports(Protocol):
         self, report_id: int, status: str, by_id: int, audit: AuditEntry
     ) -> Report | None:
         """Resolve or dismiss a report (with its audit entry); None if there is none."""
+
+    async def open_reports(self, room_id: int) -> int:
+        """How many of the room's reports are open."""
+
+    async def room_staff(self, room_id: int, *, limit: int) -> list[int]:
+        """The UIDs of up to `limit` moderators and owners of the room, by UID."""

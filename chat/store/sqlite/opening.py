@@ -22,7 +22,15 @@ from chat.core.config import ONE_INSTANCE_ON_SQLITE
 from chat.core.errors import AlreadyServed, Unavailable
 from chat.store.accounts import fill_in_name_keys
 from chat.store.database_store import DatabaseStore
-from chat.store.migrations import SCHEMA_VERSION_TABLE, Migration, load_migrations
+from chat.store.migrations import (
+    COMPATIBLE_COLUMN,
+    SCHEMA_VERSION_TABLE,
+    Migration,
+    Recorded,
+    check_recorded,
+    load_migrations,
+    log_applied,
+)
 from chat.store.private_paths import PRIVATE_FILE, create_private_file, make_private_directory
 from chat.store.sqlite.engine import (
     SQLiteConnection,
@@ -50,14 +58,25 @@ def _split_statements(script: str) -> list[str]:
     return statements
 
 
+def _recorded(conn: sqlite3.Connection) -> list[Recorded]:
+    """The database's ``schema_version`` rows (no row says compatible before the column)."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({SCHEMA_VERSION_TABLE})")}
+    flag = COMPATIBLE_COLUMN if COMPATIBLE_COLUMN in columns else "0"
+    rows = conn.execute(f"SELECT version, name, {flag} FROM {SCHEMA_VERSION_TABLE}")
+    return [Recorded(version, name, bool(flag)) for version, name, flag in rows]
+
+
 def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
-    """Apply the migrations this database lacks; returns the names applied."""
+    """Apply the migrations this database lacks; returns the names applied. Refuses a
+    database a newer release migrated (`check_recorded`)."""
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
+    check_recorded("SQLite", migrations, _recorded(conn))
     applied_now = []
     for migration in migrations:
+        took: float | None = None
         keys_off = migration.sql.startswith(FOREIGN_KEYS_OFF)
         if keys_off:
             # Outside any transaction: SQLite ignores this pragma inside one.
@@ -71,6 +90,7 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
                     (migration.version,),
                 ).fetchone()
                 if done is None:
+                    started = time.monotonic()
                     for statement in _split_statements(migration.sql):
                         conn.execute(statement)
                     if keys_off:
@@ -80,10 +100,19 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]
                         " VALUES (?, ?, ?)",
                         (migration.version, migration.name, time.time_ns() // 1_000_000),
                     )
-                    applied_now.append(f"{migration.version:04d}_{migration.name}")
+                    if migration.compatible_with_older_code:
+                        conn.execute(
+                            f"UPDATE {SCHEMA_VERSION_TABLE} SET {COMPATIBLE_COLUMN} = 1"
+                            " WHERE version = ?",
+                            (migration.version,),
+                        )
+                    applied_now.append(migration.label)
+                    took = time.monotonic() - started
         finally:
             if keys_off:
                 conn.execute("PRAGMA foreign_keys = ON")
+        if took is not None:  # committed
+            log_applied("sqlite", migration, took)
     return applied_now
 
 

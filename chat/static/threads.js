@@ -1,0 +1,332 @@
+// Threads (docs/PROTOCOL.md, "Threads"): "Thread" (reply in thread) among each message's
+// actions (and so in a phone's "⋯" menu), a summary under each root with replies ("2
+// replies · last reply 17:02"), and the thread panel: the root, its replies oldest first, live
+// ones added as they come, and a composer of its own (Also send to room). The panel takes
+// the people's column on a wide screen, the whole room on a phone.
+// The summaries are read from GET /room/{roomID}/threads when a room is shown (again
+// after a reconnection: a resume leaves thread replies out) and kept up to date from the
+// replies that arrive and the deletions of those the page knows of; a message that
+// carries its own `Thread` summary is believed first. As everywhere, user text goes in
+// with textContent only (or through markdown.js).
+
+import { renderMarkdown } from "./markdown.js";
+import { describeFiles } from "./attachments.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+// What app.js lends us (setUpThreads): { api(method, path, body), avatar(name) -> the
+// badge timeline.js draws beside a message }.
+let lent = null;
+
+const LIST_LIMIT = 100;   // threads asked for when a room is shown (the server's most)
+const PAGE = 100;         // a thread's replies per page
+const PAGES = 10;         // at most this many pages of one thread
+
+// The room whose threads the page holds: each root's summary (rootId -> { Replies,
+// LastReplyAt }), the thread replies it knows of (replyId -> rootId: counted once, and
+// taken off again when deleted), and, while its list is on its way, the replies that
+// arrived meanwhile (the list may or may not have counted them).
+const threads = { roomId: null, summaries: new Map(), replies: new Map(), arriving: null };
+// The thread open in the panel (its root's MessageID, or null), how many times one was
+// opened (a later read overtakes an earlier), and what had the focus before it opened.
+const panel = { rootId: null, turn: 0, opener: null };
+
+export function setUpThreads(lentByApp) {
+  lent = lentByApp;
+  $("#thread-close").addEventListener("click", () => closeThread({ focus: true }));
+  $("#thread-panel").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();   // (the page's own Escape does nothing more: keyboard.js)
+    closeThread({ focus: true });
+  });
+  $("#thread-composer").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("#thread-form").requestSubmit();
+    }
+  });
+  $("#thread-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendReply();
+  });
+}
+
+// A room was entered: another room's threads are forgotten and its panel closed; the
+// same room again (a reconnection) reads its list and the open thread again, as the
+// replies sent meanwhile came in neither the resume nor the history.
+export function showThreads(roomId) {
+  if (roomId !== threads.roomId) {
+    closeThread();
+    threads.roomId = roomId;
+    threads.summaries = new Map();
+    threads.replies = new Map();
+  } else if (panel.rootId !== null) {
+    readThread(panel.rootId);
+  }
+  readList(roomId);
+}
+
+async function readList(roomId) {
+  const arriving = [];
+  threads.arriving = arriving;
+  let listed = [];
+  try {
+    listed = await lent.api("GET", `/room/${roomId}/threads?limit=${LIST_LIMIT}`);
+  } catch {
+    // Not a room we may read any more, or the server away: only the replies seen count.
+  } finally {
+    if (threads.arriving === arriving) threads.arriving = null;
+  }
+  if (roomId !== threads.roomId) return;
+  for (const root of listed) setSummary(root.MessageID, root.Thread);
+  // Replies that came while the list was on its way: counted if newer than its newest.
+  for (const reply of arriving) {
+    const known = threads.summaries.get(reply.ThreadID);
+    if (known === undefined || Date.parse(reply.CreatedAt) > Date.parse(known.LastReplyAt)) {
+      count(reply);
+    }
+  }
+  showSummaries();
+}
+
+function setSummary(rootId, { Replies, LastReplyAt }) {
+  threads.summaries.set(rootId, { Replies, LastReplyAt });
+  const item = $(`#messages li[data-id="${rootId}"]`);
+  if (item !== null) showSummary(item);
+}
+
+function count(reply) {
+  const known = threads.summaries.get(reply.ThreadID) ?? { Replies: 0, LastReplyAt: reply.CreatedAt };
+  const later = Date.parse(reply.CreatedAt) > Date.parse(known.LastReplyAt);
+  setSummary(reply.ThreadID, {
+    Replies: known.Replies + 1,
+    LastReplyAt: later ? reply.CreatedAt : known.LastReplyAt,
+  });
+}
+
+// A thread reply of the room shown (a frame, or the answer to ours): counted once under
+// its root, and put in the panel if its thread is open there.
+export function threadReply(message) {
+  if (message.RoomID !== threads.roomId || !message.ThreadID) return;
+  if (!threads.replies.has(message.MessageID)) {
+    threads.replies.set(message.MessageID, message.ThreadID);
+    if (threads.arriving !== null) threads.arriving.push(message);
+    else count(message);
+  }
+  if (message.ThreadID === panel.rootId) addToPanel([message]);
+}
+
+// An edited or deleted frame: a reply the page knows of, deleted, counts no more; a
+// message in the open thread shows as it is now.
+export function threadChanged(frame) {
+  if (frame.RoomID !== threads.roomId) return;
+  const rootId = threads.replies.get(frame.MessageID);
+  if (frame.Type === "deleted" && rootId !== undefined) {
+    threads.replies.delete(frame.MessageID);
+    const known = threads.summaries.get(rootId);
+    if (known !== undefined) setSummary(rootId, { ...known, Replies: Math.max(0, known.Replies - 1) });
+  }
+  const shown = $(`#thread-panel li[data-id="${frame.MessageID}"]`);
+  if (shown === null) return;
+  const text = shown.querySelector(".text");
+  if (frame.Type === "deleted") {
+    shown.classList.add("deleted");
+    text.textContent = "message deleted";
+  } else if (frame.Type === "edited") {
+    text.replaceChildren(renderMarkdown(frame.Text));
+  }
+}
+
+// "Thread" among a message's actions (none on a tombstone), and its thread's
+// summary if it is a root with replies. timeline.js calls it as it puts each message on
+// the page.
+export function addThreadActions(item, message) {
+  if (message.Thread) threads.summaries.set(message.MessageID, message.Thread);
+  // A reply also sent to the room, from history: the list counted it; known, if deleted.
+  if (message.ThreadID && message.RoomID === threads.roomId && !threads.replies.has(message.MessageID)) {
+    threads.replies.set(message.MessageID, message.ThreadID);
+  }
+  showSummary(item);
+  if (message.Deleted) return;
+  // "Thread", short: the bar of actions over a message must leave its author's name free.
+  const button = Object.assign(element("button", "thread-button", "Thread"), { type: "button" });
+  button.title = "Reply in thread";
+  button.setAttribute("aria-label", `Reply in thread to ${message.Username}`);
+  button.addEventListener("click", () => openThread(message.ThreadID ?? message.MessageID, button));
+  item.querySelector(".actions")?.append(button);
+}
+
+const showSummaries = () => document.querySelectorAll("#messages li[data-id]").forEach(showSummary);
+
+// "N replies · last reply <time>" under a root, opening its thread; none without replies.
+function showSummary(item) {
+  const known = threads.summaries.get(Number(item.dataset.id));
+  let button = item.querySelector(".thread-summary");
+  if (!known || known.Replies <= 0) {
+    button?.remove();
+    return;
+  }
+  if (button === null) {
+    button = Object.assign(element("button", "thread-summary"), { type: "button" });
+    button.addEventListener("click", () => openThread(Number(item.dataset.id), button));
+    item.append(button);
+  }
+  const replies = known.Replies === 1 ? "1 reply" : `${known.Replies} replies`;
+  const last = new Date(known.LastReplyAt);
+  button.textContent = `${replies} · last reply ${shortTime(last)}`;
+  button.title = `last reply ${last.toLocaleString()}`;
+  button.setAttribute("aria-expanded", String(panel.rootId === Number(item.dataset.id)));
+}
+
+// A time today as "17:02", an earlier one as its day ("Nov 26").
+function shortTime(when) {
+  if (when.toDateString() === new Date().toDateString()) {
+    return when.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  }
+  return when.toLocaleDateString([], { month: "short", day: "numeric" });
+}
+
+// The panel, showing the thread of `rootId` (read afresh), its composer focused.
+export function openThread(rootId, opener = null) {
+  const again = panel.rootId === rootId;
+  panel.rootId = rootId;
+  panel.opener = opener ?? panel.opener;
+  $("#thread-panel").hidden = false;
+  $("#room").classList.add("threading");
+  showSummaries();
+  if (!again) {
+    $("#thread-root").replaceChildren();
+    $("#thread-replies").replaceChildren();
+    $("#thread-error").hidden = true;
+    $("#thread-composer").value = "";
+    $("#thread-also").checked = false;
+  }
+  readThread(rootId);
+  $("#thread-composer").focus();
+}
+
+// Its pages, newest first, back to the root (the oldest); the messages are put in ID
+// order among those already shown, so live replies arriving meanwhile stay, once.
+async function readThread(rootId) {
+  const turn = ++panel.turn;
+  const roomId = threads.roomId;
+  $("#thread-status").textContent = "Loading…";
+  const fetched = [];
+  try {
+    let before = 0;
+    for (let pages = 0; pages < PAGES; pages++) {
+      const query = before ? `?limit=${PAGE}&last_id=${before}` : `?limit=${PAGE}`;
+      const page = await lent.api("GET", `/messages/${roomId}/threads/${rootId}${query}`);
+      if (turn !== panel.turn) return;   // another thread opened, or closed, meanwhile
+      fetched.push(...page);
+      if (page.length < PAGE) break;
+      before = page[page.length - 1].MessageID;
+    }
+  } catch (error) {
+    if (turn !== panel.turn) return;
+    $("#thread-status").textContent = "";
+    showProblem(error.message);
+    return;
+  }
+  for (const message of fetched) {
+    if (message.MessageID !== rootId) threads.replies.set(message.MessageID, rootId);
+  }
+  addToPanel(fetched.reverse(), { fresh: true });
+  const replies = $("#thread-replies").children.length;
+  $("#thread-status").textContent = replies === 0 ? "No replies yet." : "";
+}
+
+// `fresh`: read just now, so what is shown already is replaced (edited or deleted while
+// the socket was away); else a message shown already is left as it is (once each).
+function addToPanel(messages, { fresh = false } = {}) {
+  for (const message of messages) {
+    const shown = $(`#thread-panel li[data-id="${message.MessageID}"]`);
+    if (shown !== null) {
+      if (fresh) shown.replaceWith(threadItem(message));
+      continue;
+    }
+    const item = threadItem(message);
+    if (message.MessageID === panel.rootId) {
+      $("#thread-root").replaceChildren(item);
+      continue;
+    }
+    const list = $("#thread-replies");
+    const later = [...list.children].find((li) => Number(li.dataset.id) > message.MessageID);
+    list.insertBefore(item, later ?? null);
+    $("#thread-status").textContent = "";
+  }
+  const body = $("#thread-body");
+  body.scrollTop = body.scrollHeight;   // the newest in view
+}
+
+// One message as the panel shows it: avatar, name, time and text, as in the timeline.
+function threadItem(message) {
+  const item = document.createElement("li");
+  item.dataset.id = String(message.MessageID);
+  const name = element("span", "name", message.DisplayName ?? message.Username);
+  const time = element("time", "", shortTime(new Date(message.CreatedAt)));
+  time.dateTime = message.CreatedAt;
+  time.title = new Date(message.CreatedAt).toLocaleString();
+  const text = element("span", "text");
+  if (message.Deleted) {
+    item.classList.add("deleted");
+    text.textContent = "message deleted";
+  } else {
+    text.append(renderMarkdown(message.Text));
+    const files = describeFiles(message.Files);
+    if (files) text.append(`\n${files}`);
+  }
+  item.append(lent.avatar(message.Username), name, time, text);
+  if (message.AlsoToRoom) item.append(element("span", "also", "also sent to the room"));
+  return item;
+}
+
+function element(tag, className, textContent = "") {
+  return Object.assign(document.createElement(tag), { className, textContent });
+}
+
+// The composer's reply, by POST /messages/{roomID}: what was typed stays until it is
+// stored. The answer shows at once (the frame that follows finds it there).
+async function sendReply() {
+  const box = $("#thread-composer");
+  const text = box.value;
+  const rootId = panel.rootId;
+  const roomId = threads.roomId;
+  if (text.trim() === "" || rootId === null) return;
+  const send = $("#thread-form button[type=submit]");
+  send.disabled = true;
+  $("#thread-error").hidden = true;
+  try {
+    const body = { Text: text, ThreadID: rootId };
+    if ($("#thread-also").checked) body.AlsoToRoom = true;
+    const stored = await lent.api("POST", `/messages/${roomId}`, body);
+    if (panel.rootId === rootId && box.value === text) box.value = "";
+    threadReply({ ...stored, RoomID: stored.RoomID ?? roomId });
+  } catch (error) {
+    if (panel.rootId === rootId) showProblem(error.message);
+  } finally {
+    send.disabled = false;
+  }
+}
+
+function showProblem(text) {
+  Object.assign($("#thread-error"), { textContent: text, hidden: false });
+}
+
+// The panel closed (Close, Escape, another room); `focus`: back on what opened it.
+export function closeThread({ focus = false } = {}) {
+  if (panel.rootId === null) return;
+  panel.rootId = null;
+  panel.turn += 1;   // a read still on its way is not wanted any more
+  $("#thread-panel").hidden = true;
+  $("#room").classList.remove("threading");
+  showSummaries();
+  if (!focus) return;
+  const opener = panel.opener;
+  panel.opener = null;
+  // (On a phone the action waits in its message's "⋯" menu, closed by now: that button.)
+  const shown = [opener, opener?.closest("li")?.querySelector(".more-button")]
+    .find((button) => button?.isConnected && button.getClientRects().length > 0);
+  if (shown) shown.focus();
+  else $("#composer").focus();
+}

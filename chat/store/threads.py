@@ -1,0 +1,275 @@
+"""Threads: the `Threads` role (a thread's pages, a room's threads by last activity).
+
+A thread is its root (a message of the room outside any thread) and the messages whose
+``thread_id`` names it (chat/store/message_batches.py stores them; the service checks the
+root). A thread's page reads the root's row by its primary key and the replies through
+the partial index ``messages_by_thread``. A room's threads are found from its replies
+(deleted ones do not count), each with its root as it is now and its summary.
+
+Following (``thread_follows``, one row per user and thread): the transaction that stores
+a thread reply makes its sender a follower, read up to it, and its root's author and
+the people it mentions followers unless they chose otherwise (`remember_followers`);
+the rest is the people's own choice and reading. A followed thread's unread count is a
+range scan of ``messages_by_thread`` after the marker, so a list of hundreds of followed
+threads costs one probe of that index per thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import cast
+
+from chat.core.records import MAX_THREAD_PARTICIPANTS, Message, ThreadSummary
+from chat.core.thread_records import THREAD_UNREAD_CAP, FollowedThread
+from chat.store.base import StoreBase
+from chat.store.database import NO_UPPER_BOUND, Connection, Row
+from chat.store.dialect import Dialect
+from chat.store.files import messages_with_files
+from chat.store.message_rows import MESSAGE_SELECT
+
+#: Whether message $2 is one of room $1's that may root a thread: one outside any thread
+#: (a tombstone too: its replies stay readable).
+_IS_ROOT = "SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND thread_id IS NULL"
+
+_IN_THREAD = "m.room_id = $1 AND (m.thread_id = $2 OR m.id = $2)"
+
+#: A page of thread $2 of room $1 (the root and its replies) with $4 < id < $3, newest
+#: first, at most $5.
+_THREAD_BEFORE = (
+    f"{MESSAGE_SELECT} WHERE {_IN_THREAD} AND m.id < $3 AND m.id > $4 ORDER BY m.id DESC LIMIT $5"
+)
+
+#: The oldest $4 of thread $2 of room $1 newer than message $3.
+_THREAD_AFTER = f"{MESSAGE_SELECT} WHERE {_IN_THREAD} AND m.id > $3 ORDER BY m.id LIMIT $4"
+
+#: Room $1's threads with replies that show, by their newest such reply, newest first,
+#: at most $2.
+_ROOM_THREADS = (
+    "SELECT thread_id, count(*) AS replies, max(id) AS last_id FROM messages"
+    " WHERE room_id = $1 AND thread_id IS NOT NULL AND deleted_at IS NULL"
+    " GROUP BY thread_id ORDER BY last_id DESC LIMIT $2"
+)
+
+_MESSAGES_AMONG = f"{MESSAGE_SELECT} WHERE m.id IN ({{ids}})"
+
+_CREATED_AMONG = "SELECT id, created_at FROM messages WHERE id IN ({ids})"
+
+#: Who replied in each of the threads listed, each replier once with their first reply.
+_REPLIERS_AMONG = (
+    "SELECT thread_id, sender_id, min(id) AS first_id FROM messages"
+    " WHERE thread_id IN ({ids}) AND deleted_at IS NULL"
+    " GROUP BY thread_id, sender_id ORDER BY first_id"
+)
+
+_THREAD_ROOM = "SELECT room_id FROM messages WHERE id = $1 AND thread_id IS NULL"
+
+#: Who a new thread reply makes a follower. Its sender ($1) follows, even after choosing
+#: not to, and has read up to it ($4); {greatest} is the engine's two-argument maximum.
+_FOLLOW_AS_REPLIER = (
+    "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " VALUES ($1, $2, $3, $5, $4)"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following,"
+    " read_id = {greatest}(thread_follows.read_id, excluded.read_id)"
+)
+#: ...the root's author and each user it mentions ($1) follow, unless they chose not to,
+#: with the thread unread from its root on.
+_FOLLOW_AS_NAMED = (
+    "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " VALUES ($1, $2, $3, $4, $2)"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following"
+    " WHERE thread_follows.following IS NULL"
+)
+_ROOT_AUTHOR = "SELECT sender_id FROM messages WHERE id = $1"
+
+#: A follow or an unfollow by choice ($4); a first one has read the thread to its newest.
+_CHOOSE = (
+    "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " VALUES ($1, $2, $3, $4,"
+    " coalesce((SELECT max(id) FROM messages WHERE thread_id = $2), $2))"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following"
+)
+
+#: The marker moved up to $4, never back; NULL `following`: reading is no choice.
+_MARK_READ = (
+    "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " VALUES ($1, $2, $3, NULL, $4)"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE"
+    " SET read_id = {greatest}(thread_follows.read_id, excluded.read_id)"
+    " RETURNING read_id"
+)
+
+_FOLLOWERS_AMONG = (
+    "SELECT thread_id, user_id FROM thread_follows WHERE thread_id IN ({ids}) AND following"
+)
+
+#: The unread replies of followed thread t: others', that show, after the marker.
+_UNREAD_REPLIES = (
+    "FROM messages AS m WHERE m.thread_id = t.thread_id AND m.id > t.read_id"
+    " AND m.sender_id <> $1 AND m.deleted_at IS NULL"
+)
+#: The threads user $1 follows in the rooms they may read (lobby $2, or one of theirs),
+#: newest reply first (a thread without replies by its root), at most $3.
+_FOLLOWED = f"""
+SELECT t.thread_id, t.room_id, t.read_id, t.last_id,
+       (SELECT count(*) FROM (SELECT 1 {_UNREAD_REPLIES} LIMIT {THREAD_UNREAD_CAP}) AS u)
+           AS unread,
+       (SELECT count(*) FROM (
+            SELECT 1 {_UNREAD_REPLIES}
+              AND (m.mentions_room OR EXISTS (
+                   SELECT 1 FROM message_mentions AS n
+                   WHERE n.user_id = $1 AND n.room_id = t.room_id AND n.message_id = m.id))
+            LIMIT {THREAD_UNREAD_CAP}) AS n) AS mentions
+FROM (SELECT f.thread_id, f.room_id, f.read_id,
+             (SELECT max(m.id) FROM messages AS m
+              WHERE m.thread_id = f.thread_id AND m.deleted_at IS NULL) AS last_id
+      FROM thread_follows AS f
+      WHERE f.user_id = $1 AND f.following
+        AND (f.room_id = $2 OR EXISTS (
+             SELECT 1 FROM room_members AS r WHERE r.room_id = f.room_id AND r.user_id = $1))
+     ) AS t
+ORDER BY coalesce(t.last_id, t.thread_id) DESC
+LIMIT $3
+"""
+
+
+def _greatest(dialect: Dialect) -> str:
+    """The engine's two-argument maximum."""
+    return dialect.pick(sqlite="max", postgres="greatest")
+
+
+async def remember_followers(conn: Connection, replies: Sequence[Message]) -> None:
+    """Make the followers of each of `replies` (new thread replies, in the transaction
+    that stores them): its sender, its root's author, the people it mentions."""
+    as_replier = _FOLLOW_AS_REPLIER.format(greatest=_greatest(conn.dialect))
+    for reply in replies:
+        thread_id = reply.thread_id
+        assert thread_id is not None
+        await conn.execute(as_replier, reply.sender_id, thread_id, reply.room_id, reply.id, True)
+        named = {*reply.mentions, await conn.fetchval(_ROOT_AUTHOR, thread_id)}
+        for user_id in sorted(named - {reply.sender_id, None}):
+            await conn.execute(_FOLLOW_AS_NAMED, user_id, thread_id, reply.room_id, True)
+
+
+async def _followed(
+    conn: Connection, user_id: int, lobby_id: int, limit: int
+) -> list[FollowedThread]:
+    rows = await conn.fetch(_FOLLOWED, user_id, lobby_id, limit)
+    dialect = conn.dialect
+    last_ids = [row["last_id"] for row in rows if row["last_id"] is not None]
+    created = {}
+    if last_ids:
+        sql = _CREATED_AMONG.format(ids=dialect.values(1))
+        for row in await conn.fetch(sql, dialect.list_param(last_ids)):
+            created[row["id"]] = dialect.moment(row["created_at"])
+    return [
+        FollowedThread(
+            thread_id=row["thread_id"],
+            room_id=row["room_id"],
+            read_id=row["read_id"],
+            last_reply_id=row["last_id"],
+            last_reply_at=created.get(row["last_id"]),
+            unread=int(row["unread"]),
+            mentions=int(row["mentions"]),
+        )
+        for row in rows
+    ]
+
+
+async def _page_before(
+    conn: Connection, room_id: int, root_id: int, before: int, after: int, limit: int
+) -> list[Message]:
+    rows = await conn.fetch(_THREAD_BEFORE, room_id, root_id, before, after, limit)
+    return await messages_with_files(conn, rows)
+
+
+async def _page_after(
+    conn: Connection, room_id: int, root_id: int, after: int, limit: int
+) -> list[Message]:
+    rows = await conn.fetch(_THREAD_AFTER, room_id, root_id, after, limit)
+    return await messages_with_files(conn, rows[::-1])
+
+
+async def _room_threads(
+    conn: Connection, room_id: int, limit: int
+) -> list[tuple[Message, ThreadSummary]]:
+    threads = await conn.fetch(_ROOM_THREADS, room_id, limit)
+    if not threads:
+        return []
+    dialect = conn.dialect
+
+    async def among(sql: str, ids: Sequence[int]) -> list[Row]:
+        return await conn.fetch(sql.format(ids=dialect.values(1)), dialect.list_param(ids))
+
+    root_ids = [row["thread_id"] for row in threads]
+    roots = {
+        message.id: message
+        for message in await messages_with_files(conn, await among(_MESSAGES_AMONG, root_ids))
+    }
+    created = {
+        row["id"]: dialect.moment(row["created_at"])
+        for row in await among(_CREATED_AMONG, [row["last_id"] for row in threads])
+    }
+    repliers: dict[int, list[int]] = {}
+    for row in await among(_REPLIERS_AMONG, root_ids):
+        repliers.setdefault(row["thread_id"], []).append(row["sender_id"])
+    return [
+        (
+            roots[row["thread_id"]],
+            ThreadSummary(
+                int(row["replies"]),
+                created[row["last_id"]],
+                tuple(repliers.get(row["thread_id"], [])[:MAX_THREAD_PARTICIPANTS]),
+            ),
+        )
+        for row in threads
+        if row["thread_id"] in roots  # a root retention took: its replies are orphans
+    ]
+
+
+class StoredThreads(StoreBase):
+    """`Threads`: a thread's pages, and a room's threads."""
+
+    async def is_thread_root(self, room_id: int, message_id: int) -> bool:
+        return await self.db.fetchval(_IS_ROOT, room_id, message_id) is not None
+
+    async def thread_before(
+        self, room_id: int, root_id: int, before_id: int | None, limit: int, *, after_id: int = 0
+    ) -> list[Message]:
+        below = NO_UPPER_BOUND if before_id is None else before_id
+        return await self.db.run(_page_before, room_id, root_id, below, after_id, limit)
+
+    async def thread_after(
+        self, room_id: int, root_id: int, after_id: int, limit: int
+    ) -> list[Message]:
+        return await self.db.run(_page_after, room_id, root_id, after_id, limit)
+
+    async def room_threads(self, room_id: int, limit: int) -> list[tuple[Message, ThreadSummary]]:
+        return await self.db.run(_room_threads, room_id, limit)
+
+    async def thread_room(self, thread_id: int) -> int | None:
+        return cast("int | None", await self.db.fetchval(_THREAD_ROOM, thread_id))
+
+    async def follow_thread(
+        self, user_id: int, room_id: int, thread_id: int, *, following: bool
+    ) -> None:
+        await self.db.execute(_CHOOSE, user_id, thread_id, room_id, following)
+
+    async def mark_thread_read(
+        self, user_id: int, room_id: int, thread_id: int, message_id: int
+    ) -> int:
+        sql = _MARK_READ.format(greatest=_greatest(self.dialect))
+        return cast(int, await self.db.fetchval(sql, user_id, thread_id, room_id, message_id))
+
+    async def thread_followers(self, thread_ids: Collection[int]) -> dict[int, set[int]]:
+        if not thread_ids:
+            return {}
+        sql = _FOLLOWERS_AMONG.format(ids=self.dialect.values(1))
+        followers: dict[int, set[int]] = {}
+        for row in await self.db.fetch(sql, self.dialect.list_param(sorted(thread_ids))):
+            followers.setdefault(row["thread_id"], set()).add(row["user_id"])
+        return followers
+
+    async def followed_threads(
+        self, user_id: int, lobby_id: int, limit: int
+    ) -> list[FollowedThread]:
+        return await self.db.run(_followed, user_id, lobby_id, limit)

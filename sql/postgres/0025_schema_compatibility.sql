@@ -1,0 +1,11 @@
+-- compatible-with-older-code: yes
+--
+-- Whether a migration leaves a schema that older code still runs on correctly: its file
+-- says so in a header line like the one above (chat/store/migrations.py reads it), and
+-- its row here records it when it is applied. An instance whose code lacks some of the
+-- database's migrations reads this column, and starts only if every one of them is
+-- declared compatible (docs/DEPLOYMENT.md, "Upgrading"): what lets old and new code
+-- serve side by side in a rolling upgrade. Rows of earlier migrations say false: no code
+-- that reads the column lacks them.
+-- See sql/sqlite/0023_schema_compatibility.sql, its twin.
+ALTER TABLE schema_version ADD COLUMN compatible_with_older_code boolean NOT NULL DEFAULT false;

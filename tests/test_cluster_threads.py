@@ -1,0 +1,40 @@
+"""Threads on a cluster, on both buses: a thread reply posted through one instance
+reaches a connection on another live with its ThreadID (the carried message holds it),
+and every instance's main timeline, from memory or from the table, leaves it out while
+the thread's pages hold it."""
+
+from __future__ import annotations
+
+import trio
+from cluster import Instance
+from support import STEP, account, http_client, open_clients
+from test_cluster import _enter, database_url, pair, redis
+
+__all__ = ["database_url", "pair", "redis"]  # the fixtures, shared with test_cluster.py
+
+LOBBY = 1
+
+
+async def test_a_thread_reply_reaches_another_instance_and_stays_off_its_timeline(
+    pair: list[Instance],
+) -> None:
+    a, b = pair[0].server, pair[1].server
+    alice = await account(a, "alice")
+    async with http_client(a) as on_a, http_client(b) as on_b, open_clients(b) as clients_b:
+        root = await on_a.post(f"/messages/{LOBBY}", headers=alice.auth, json={"Text": "q"})
+        root_id = root.json()["MessageID"]
+        tab = await clients_b.json("/ws", token=alice.token)
+        await _enter(tab, LOBBY)
+        await on_b.get(f"/messages/{LOBBY}", headers=alice.auth)  # b's window, if it opens
+        reply = {"Text": "re", "ThreadID": root_id}
+        posted = await on_a.post(f"/messages/{LOBBY}", headers=alice.auth, json=reply)
+        assert posted.status_code == 201, posted.text
+        with trio.fail_after(STEP):
+            while (frame := await tab.receive())["Type"] != "message":
+                pass
+        assert (frame["Text"], frame["ThreadID"]) == ("re", root_id)
+        for client in (on_a, on_b):
+            timeline = (await client.get(f"/messages/{LOBBY}", headers=alice.auth)).json()
+            assert [m["Text"] for m in timeline] == ["q"]
+            thread = await client.get(f"/messages/{LOBBY}/threads/{root_id}", headers=alice.auth)
+            assert [m["Text"] for m in thread.json()] == ["re", "q"]

@@ -1,0 +1,112 @@
+"""Threads in the store (both engines): a thread's root, a thread's pages and a room's
+threads; a room's pages hold its main timeline, which leaves out thread replies not also
+sent to the room, through the partial index of the main timeline
+(sql/*/NNNN_threads.sql)."""
+
+from __future__ import annotations
+
+from support import add_message, execute_sql, select_rows
+
+from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
+from chat.core.records import Message, NewMessage, Room, User
+from chat.store import Store, open_store
+from chat.store.messages import _MESSAGES_AFTER, _PAGE
+
+
+def _accept(message: Message | None) -> None:
+    assert message is not None
+
+
+async def _a_root(store: Store) -> tuple[User, Room, Message]:
+    """Alice, a room of hers, and her first message there (a thread's root to be)."""
+    alice = await store.create_user("alice", "hash")
+    room = await store.create_room("here", is_private=False, creator_id=alice.id)
+    return alice, room, await add_message(store, room.id, alice.id, "root")
+
+
+async def test_a_thread_root_is_a_visible_message_of_the_room_or_the_root_of_its_thread(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        (reply,) = await store.add_messages(
+            [NewMessage(room.id, alice.id, OutgoingMessage("re", thread_id=root.id))]
+        )
+        gone = await add_message(store, room.id, alice.id, "gone")
+        await store.delete_message(room.id, gone.id, _accept)
+        assert await store.thread_root(room.id, root.id) == root.id
+        assert await store.thread_root(room.id, reply.message.id) == root.id
+        assert await store.thread_root(store.lobby_id, root.id) is None
+        assert await store.thread_root(room.id, gone.id) is None
+        assert await store.thread_root(room.id, gone.id + 1) is None
+
+
+async def test_a_threads_pages_hold_its_root_and_replies_tombstones_included(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        await add_message(store, room.id, alice.id, "elsewhere")
+        replies = await store.add_messages(
+            [NewMessage(room.id, alice.id, OutgoingMessage(t, thread_id=root.id)) for t in "abc"]
+        )
+        await store.delete_message(room.id, replies[1].message.id, _accept)
+        assert await store.is_thread_root(room.id, root.id)
+        assert not await store.is_thread_root(room.id, replies[0].message.id)
+        newest = await store.thread_before(room.id, root.id, None, 10)
+        after = await store.thread_after(room.id, root.id, root.id, 2)
+        threads = await store.room_threads(room.id, 10)
+    assert [(m.body, m.deleted) for m in newest] == [
+        ("c", False),
+        ("", True),
+        ("a", False),
+        ("root", False),
+    ]
+    assert [m.body for m in after] == ["", "a"]
+    ((listed, summary),) = threads
+    assert (listed.id, summary.replies, summary.participants) == (root.id, 2, (alice.id,))
+    assert summary.last_reply_at == replies[2].message.created_at
+
+
+async def test_a_rooms_pages_leave_out_thread_replies_not_sent_to_the_room(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        await store.add_messages(
+            [
+                NewMessage(room.id, alice.id, OutgoingMessage("only", thread_id=root.id)),
+                NewMessage(
+                    room.id,
+                    alice.id,
+                    OutgoingMessage("both", thread_id=root.id, also_to_room=True),
+                ),
+            ]
+        )
+        await add_message(store, room.id, alice.id, "after")
+        before = await store.messages_before(room.id, None, 10)
+        after = await store.messages_after(room.id, 0, 10)
+        latest = await store.latest_messages(room.id, 10, skip_deleted=True)
+    assert [m.body for m in before] == [m.body for m in after] == ["after", "both", "root"]
+    assert [m.body for m in latest] == ["root", "both", "after"]
+
+
+async def test_a_rooms_pages_scan_the_main_timelines_index(config: Config) -> None:
+    """A thread's replies cost the room's pages nothing: each page is a range scan of
+    the partial index that holds the main timeline only."""
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        reply = OutgoingMessage("re", thread_id=root.id)
+        await store.add_messages([NewMessage(room.id, alice.id, reply)] * 300)
+    await execute_sql(config, "ANALYZE")
+    explain = "EXPLAIN " if config.is_postgres else "EXPLAIN QUERY PLAN "
+    # Literals: the plan of these values (the newest page; the page after the first).
+    for sql, arguments in (
+        (_PAGE, (room.id, root.id + 1000, 0, 50)),
+        (_MESSAGES_AFTER, (room.id, 0, 50)),
+    ):
+        for n in range(len(arguments), 0, -1):
+            sql = sql.replace(f"${n}", str(arguments[n - 1]))
+        plan = " ".join(str(row) for row in await select_rows(config, explain + sql))
+        assert "messages_main_timeline" in plan, plan
