@@ -651,12 +651,17 @@ static void fanout_queue(conn_t *c, int s, long seq) {
     queue_chat(c, msg);
 }
 
-/* rooms: the first connection of each room sends its messages. */
+/* rooms: the first connection of each room sends its messages; with a THREADFILE, as
+ * replies in the thread of the room's line of it (a root message's id). */
 static conn_t *room_sender(int room) { return &conns[room * n_receivers]; }
+static char **thread_ids;
 
 static void room_queue(conn_t *c, int room, long seq) {
-    char msg[96];
-    int len = snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"B %d %ld\"}", room, seq);
+    char msg[160];
+    int len = thread_ids
+        ? snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"B %d %ld\",\"ThreadID\":%s}",
+                   room, seq, thread_ids[room])
+        : snprintf(msg, sizeof msg, "{\"Type\":\"message\",\"Text\":\"B %d %ld\"}", room, seq);
     queue_text(c, msg, (size_t)len);
 }
 
@@ -800,8 +805,9 @@ static void ws_paths(char **tokens, int n) {
 }
 
 static int mode_rooms(int argc, char **argv) {
-    if (argc != 11)
-        die("usage: rooms HOST PORTS ROOMS MEMBERS RATE WINDOW SECONDS TOKENFILE ROOMFILE");
+    if (argc != 11 && argc != 12)
+        die("usage: rooms HOST PORTS ROOMS MEMBERS RATE WINDOW SECONDS TOKENFILE ROOMFILE "
+            "[THREADFILE]");
     int rooms = atoi(argv[4]), members = atoi(argv[5]);
     double rate = atof(argv[6]);
     long window = atol(argv[7]);
@@ -810,6 +816,7 @@ static int mode_rooms(int argc, char **argv) {
     int count = rooms * members;
     char **tokens = read_tokens(argv[9], count);
     char **room_ids = read_tokens(argv[10], rooms);
+    if (argc == 12) thread_ids = read_tokens(argv[11], rooms);
     /* The message counters are fanout's, with a room where fanout has a sender. */
     n_senders = rooms;
     n_receivers = members;

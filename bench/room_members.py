@@ -58,6 +58,11 @@ class _Client:
         raise AssertionError("unreachable")
 
 
+def call(port: int, method: str, path: str, body: dict, token: str) -> tuple[int, dict]:
+    """One request on a connection of its own: its status and JSON body."""
+    return _Client(port).call(method, path, body, token)
+
+
 def _each(work: Callable[[int], object], items: Iterable[int]) -> list:
     with ThreadPoolExecutor(THREADS) as pool:
         return list(pool.map(work, items))

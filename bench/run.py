@@ -143,6 +143,14 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             env=ROOMS_ENV,
         ),
         Scenario("rooms-50x20", "rooms", {**ROOMS, "others": 2, "seconds": seconds}, env=ROOMS_ENV),
+        # One room of 100 /ws members whose first member sends as fast as 100 messages
+        # in flight allow: as room messages, then as replies in one thread (each member
+        # hears every reply live, as a room message). The difference is what a thread
+        # reply costs the writer and the fan-out. chat only.
+        Scenario("room-100", "rooms", {**ROOM_100, "seconds": seconds}, env=ROOMS_ENV),
+        Scenario(
+            "thread-100", "rooms", {**ROOM_100, "thread": True, "seconds": seconds}, env=ROOMS_ENV
+        ),
         # fanout-100 in the lobby with 1,000 /ws users in rooms of their own, each
         # hearing the lobby as activity: a lobby message costs a step per such user.
         Scenario(
@@ -163,6 +171,7 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
 
 
 ROOMS = {"rooms": 50, "members": 20, "rate": 200, "window": 200}
+ROOM_100 = {"rooms": 1, "members": 100, "others": 0, "rate": 0, "window": 100}
 
 #: The fixed-rate cluster comparison's rate, messages/s: well below what two instances
 #: on one core sustain (about 4,000 on the machines of docs/PERFORMANCE.md).
@@ -801,11 +810,32 @@ def _room_files(target: Target, tmp: Path, name: str, a: dict) -> tuple[Path, Pa
     return token_file, room_file, setup_s
 
 
+def _thread_roots(
+    target: Target, tmp: Path, name: str, token_file: Path, room_file: Path, members: int
+) -> Path:
+    """A root message in each room, sent by its first member (who then replies in its
+    thread); the load generator's thread file."""
+    tokens = token_file.read_text().split()
+    roots = []
+    for k, room_id in enumerate(room_file.read_text().split()):
+        status, body = room_members.call(
+            target.port, "POST", f"/messages/{room_id}", {"Text": "root"}, tokens[k * members]
+        )
+        if status != 201:
+            raise RuntimeError(f"{name}: could not post a thread root: {status} {body}")
+        roots.append(str(body["MessageID"]))
+    thread_file = tmp / f"threads-{name}.txt"
+    thread_file.write_text("\n".join(roots) + "\n")
+    return thread_file
+
+
 def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
     """Users of the room protocol in their rooms (bench/room_members.py makes them), the
     rooms' first members sending at a fixed rate: the server's CPU per message, and the
     activity frames the members of other rooms heard."""
     token_file, room_file, setup_s = _room_files(target, tmp, name, a)
+    if a.get("thread"):
+        thread_file = _thread_roots(target, tmp, name, token_file, room_file, a["members"])
     args = [
         "rooms",
         "127.0.0.1",
@@ -817,6 +847,7 @@ def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
         str(a["seconds"]),
         str(token_file),
         str(room_file),
+        *([str(thread_file)] if a.get("thread") else []),
     ]
     result = measured(target, loadgen, args, a["seconds"] + 120)
     cpu = result["server_cpu_seconds"]
@@ -1393,6 +1424,48 @@ def rooms_table(results: dict) -> str | None:
     return "\n".join(lines)
 
 
+THREAD_ROWS = [
+    ("messages/s", lambda r: r["achieved_msgs_per_s"]),
+    ("message deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("lost", lambda r: r["lost"]),
+    ("p50 latency ms", lambda r: r["latency_us"]["p50"] / 1000),
+    ("p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+    ("server CPU us/message", lambda r: r.get("server_cpu_us_per_message")),
+    ("server CPU us/message delivery", lambda r: r.get("server_cpu_us_per_delivery")),
+    ("database CPU us/message", lambda r: _per_message(r, "database_cpu_seconds")),
+]
+
+
+def threads_table(results: dict) -> str | None:
+    """thread-100 beside room-100, per backend: what a thread reply costs over a room
+    message (the target: within 5%)."""
+    labels = [
+        label
+        for label in results
+        if "thread-100" in results[label] and "room-100" in results[label]
+    ]
+    if not labels:
+        return None
+    lines = [
+        "threads: one room of 100 /ws members, its first member sending as fast as 100 "
+        "in flight allow, as room messages and as replies in one thread:",
+        "",
+        "| metric | "
+        + " | ".join(f"{label} room | {label} thread | change" for label in labels)
+        + " |",
+        "|" + " --- |" * (1 + 3 * len(labels)),
+    ]
+    for metric, get in THREAD_ROWS:
+        cells = [metric]
+        for label in labels:
+            room = _value(results, label, "room-100", get)
+            thread = _value(results, label, "thread-100", get)
+            change = f"{(thread - room) / room:+.1%}" if room and thread is not None else "-"
+            cells += [fmt(room), fmt(thread), change]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1574,6 +1647,9 @@ def main() -> None:
     activity = rooms_table(results)
     if activity:
         print("\n" + activity)
+    threads = threads_table(results)
+    if threads:
+        print("\n" + threads)
     print(f"\n(raw results: bench/results/{stamp}.json)")
 
 

@@ -336,9 +336,9 @@ async def test_a_message_is_of_its_own_room_only(config: Config) -> None:
         alice = await store.create_user("alice", "hash")
         room = await store.create_room("here", is_private=False, creator_id=alice.id)
         message = await add_message(store, room.id, alice.id, "hi")
-        assert await store.is_message_of_room(room.id, message.id)
-        assert not await store.is_message_of_room(store.lobby_id, message.id)
-        assert not await store.is_message_of_room(room.id, message.id + 1)
+        assert await store.thread_root(room.id, message.id) == message.id
+        assert await store.thread_root(store.lobby_id, message.id) is None
+        assert await store.thread_root(room.id, message.id + 1) is None
 
 
 async def test_room_members_come_a_page_at_a_time_by_uid(config: Config) -> None:

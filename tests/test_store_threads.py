@@ -8,6 +8,7 @@ from __future__ import annotations
 from support import add_message, execute_sql, select_rows
 
 from chat.core.config import Config
+from chat.core.errors import InvalidInput
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Message, NewMessage, Room, User
 from chat.store import Store, open_store
@@ -40,6 +41,23 @@ async def test_a_thread_root_is_a_visible_message_of_the_room_or_the_root_of_its
         assert await store.thread_root(store.lobby_id, root.id) is None
         assert await store.thread_root(room.id, gone.id) is None
         assert await store.thread_root(room.id, gone.id + 1) is None
+
+
+async def test_a_thread_reply_to_a_root_gone_from_the_table_is_refused_with_nothing_stored(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        await execute_sql(config, f"DELETE FROM messages WHERE id = {root.id}")  # retention
+        try:
+            await store.add_messages(
+                [NewMessage(room.id, alice.id, OutgoingMessage("re", thread_id=root.id))]
+            )
+        except InvalidInput as error:
+            assert str(error) == f"ThreadID {root.id} is not a message of room {room.id}"
+        else:
+            raise AssertionError("a reply in a thread whose root is gone was stored")
+        assert await store.latest_messages(room.id, 10) == []
 
 
 async def test_a_threads_pages_hold_its_root_and_replies_tombstones_included(

@@ -129,6 +129,49 @@ async def test_a_deleted_thread_root_is_refused_as_an_unknown_one(
         }
 
 
+async def test_a_root_deleted_after_a_reply_refuses_the_next_reply_and_stores_nothing(
+    server: Server, clients: Clients
+) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    ws = await entered(clients, alice, room_id)
+    root = await ws.request({"Type": "message", "Text": "soon gone"})
+    first = await ws.request({"Type": "message", "Text": "re 1", "ThreadID": root["MessageID"]})
+    assert first["ThreadID"] == root["MessageID"]
+    await ws.send({"Type": "delete", "MessageID": root["MessageID"]})
+    assert (await ws.receive())["Type"] == "deleted"
+    answer = await ws.request(
+        {"Type": "message", "Text": "re 2", "ThreadID": root["MessageID"], "ClientMsgID": "r2"}
+    )
+    assert answer == {
+        "Type": "error",
+        "Error": f"ThreadID {root['MessageID']} is not a message of room {room_id}",
+        "ClientMsgID": "r2",
+    }
+    async with http_client(server) as http:
+        page = await http.get(
+            f"/messages/{room_id}/threads/{root['MessageID']}", headers=alice.auth
+        )
+    assert [m["Text"] for m in page.json()] == ["re 1", ""]
+
+
+async def test_a_message_deleted_after_a_reply_to_it_refuses_the_next_reply(
+    server: Server, clients: Clients
+) -> None:
+    alice = await account(server, "alice")
+    room_id = await create_room(server, alice, "room")
+    ws = await entered(clients, alice, room_id)
+    target = await ws.request({"Type": "message", "Text": "soon gone"})
+    await ws.request({"Type": "message", "Text": "re 1", "ReplyTo": target["MessageID"]})
+    await ws.send({"Type": "delete", "MessageID": target["MessageID"]})
+    assert (await ws.receive())["Type"] == "deleted"
+    answer = await ws.request({"Type": "message", "Text": "re 2", "ReplyTo": target["MessageID"]})
+    assert answer == {
+        "Type": "error",
+        "Error": f"ReplyTo {target['MessageID']} is not a message of room {room_id}",
+    }
+
+
 async def test_also_to_room_without_a_thread_is_refused(server: Server, clients: Clients) -> None:
     alice = await account(server, "alice")
     room_id = await create_room(server, alice, "room")

@@ -25,6 +25,7 @@ from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages import mentions
 from chat.app.messages.broadcaster import Broadcaster
 from chat.app.messages.changes import MessageChanges
+from chat.app.messages.known_places import KnownPlaces
 from chat.app.messages.pending import PendingMessage
 from chat.app.messages.pins import MessagePins
 from chat.app.messages.reports import MessageReports
@@ -198,6 +199,8 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         #: The newest messages of active rooms, answering history, resumes and first pages
         #: from memory (`chat.app.history.from_memory`; one that `serve` does not make is off).
         self.history_cache = history_cache or HistoryFromMemory(None, lambda: writer.position)
+        #: The rooms and threads of messages replies named lately (`_root_of`).
+        self.known_places = KnownPlaces()
         #: A room's history a page at a time, for clients that scroll (`chat.app.history.pages`).
         self.pages = MessagePages(self, store)
         #: Full-text search of the messages a user may read (`chat.app.messages.search`).
@@ -318,9 +321,20 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
             if file_id not in attachable:
                 raise not_attachable(file_id)
 
+    async def _root_of(self, room: Room, message_id: int) -> int | None:
+        """The root of the thread a reply naming message `message_id` joins (its own id
+        outside any thread), if it is a visible message of `room`: from memory when it
+        was asked before (`chat.app.messages.known_places` says why that is safe)."""
+        root = self.known_places.root(room.id, message_id)
+        if root is None:
+            root = await self.store.thread_root(room.id, message_id)
+            if root is not None:
+                self.known_places.remember(room.id, message_id, root)
+        return root
+
     async def _check_reply(self, room: Room, reply_to: int | None) -> None:
         """A reply must answer a message of its own room."""
-        if reply_to is not None and not await self.store.is_message_of_room(room.id, reply_to):
+        if reply_to is not None and await self._root_of(room, reply_to) is None:
             # Unknown and in another room are one answer: nothing about other rooms leaks.
             raise not_a_message_of_room(reply_to, room.id)
 
@@ -330,7 +344,7 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         the root's id."""
         if outgoing.thread_id is None:
             return outgoing
-        root = await self.store.thread_root(room.id, outgoing.thread_id)
+        root = await self._root_of(room, outgoing.thread_id)
         if root is None:
             # Unknown, deleted and in another room are one answer, as for replies.
             raise not_a_thread_of_room(outgoing.thread_id, room.id)

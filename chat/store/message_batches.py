@@ -10,7 +10,7 @@ engine, chosen by `Dialect.inserts_from_arrays`.
 
 Both answer a resend (a `client_msg_id` its sender already used in the room) with its
 original, attach files and refuse replies to messages (and thread replies to roots)
-deleted meanwhile. Ids commit in
+deleted or removed meanwhile. Ids commit in
 id order: PostgreSQL's insert takes the positions lock (sql/postgres/0004_cluster.sql),
 SQLite has one writer.
 """
@@ -37,8 +37,8 @@ from chat.store.message_rows import (
 from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
 from chat.store.threads import remember_followers
 
-#: Which of the messages a batch answers (list parameter $1) have been deleted meanwhile.
-_DELETED_AMONG = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NOT NULL"
+#: Which of the messages a batch answers (list parameter $1) still show.
+_SHOWING_AMONG = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NULL"
 
 # --- PostgreSQL: one array per column -------------------------------------------------
 
@@ -249,8 +249,10 @@ def _answers(row: NewMessage) -> bool:
 
 async def _refuse_replies_to_deleted(conn: Connection, rows: list[NewMessage]) -> None:
     """Raise `InvalidInput` (the transaction rolls back) if a row answers a message, or
-    replies in a thread whose root was, deleted since the caller checked it (the caller
-    holds the positions lock or the write lock, which deletions take too)."""
+    replies in a thread whose root was, deleted (or removed by retention) since the
+    caller checked it, or since the service remembered it showed
+    (`chat.app.messages.known_places`). The caller holds the positions lock or the write
+    lock, which deletions take too."""
     answered = {
         row.outgoing.reply_to: row.room_id for row in rows if row.outgoing.reply_to is not None
     }
@@ -260,8 +262,10 @@ async def _refuse_replies_to_deleted(conn: Connection, rows: list[NewMessage]) -
     if not answered and not roots:
         return
     dialect = conn.dialect
-    sql = _DELETED_AMONG.format(ids=dialect.values(1))
-    deleted = await conn.fetchval(sql, dialect.list_param([*answered, *roots]))
+    sql = _SHOWING_AMONG.format(ids=dialect.values(1))
+    named = [*answered, *roots]
+    showing = {row["id"] for row in await conn.fetch(sql, dialect.list_param(named))}
+    deleted = next((message_id for message_id in named if message_id not in showing), None)
     if deleted is None:
         return
     if deleted in answered:

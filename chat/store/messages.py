@@ -83,9 +83,6 @@ _LAST_POSITION = (
     " coalesce((SELECT max(seq) FROM pin_changes), 0)"
 )
 
-#: Whether message $2 is one of room $1's, and not deleted: one probe of the primary key.
-_IS_MESSAGE_OF_ROOM = "SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND deleted_at IS NULL"
-
 #: The root of the thread message $2 of room $1 would start or joins: its own id, or
 #: the root of the thread it replies in; none if it is not a visible message of the room.
 _THREAD_ROOT = (
@@ -215,9 +212,6 @@ class StoredMessages(StoreBase):
     ) -> list[tuple[StreamItem, Room]]:
         below = NO_UPPER_BOUND if before is None else before
         return await self.db.run(_committed_after, after, below, limit)
-
-    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
-        return await self.db.fetchval(_IS_MESSAGE_OF_ROOM, room_id, message_id) is not None
 
     async def thread_root(self, room_id: int, message_id: int) -> int | None:
         root = await self.db.fetchval(_THREAD_ROOT, room_id, message_id)

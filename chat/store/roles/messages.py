@@ -95,10 +95,6 @@ class History(Protocol):
         `skip_deleted`, tombstones left out).
         Observed by `Operations.history_seconds`."""
 
-    async def is_message_of_room(self, room_id: int, message_id: int) -> bool:
-        """Whether message `message_id` exists and belongs to room `room_id` (what a
-        reply's `reply_to` must name)."""
-
     async def thread_root(self, room_id: int, message_id: int) -> int | None:
         """The root of the thread a reply naming message `message_id` joins: that
         message's id, or the root of the thread it replies in itself; None if it is not
