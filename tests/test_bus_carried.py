@@ -114,7 +114,13 @@ async def test_carried_messages_changes_and_departures_equal_what_the_table_give
         )
         read = await store.committed_after(0, limit=100)
     kinds = {type(item).__name__ for item, _room in read}
-    assert kinds == {"Message", "Change", "Departure"} and len(read) == 8
+    assert kinds == {"Message", "Change", "Departure"} and len(read) == 9
+    (thread,) = [item for item, _room in read if isinstance(item, Change) and item.thread]
+    assert (thread.kind, thread.message_id, thread.thread.replies) == (
+        "thread",
+        first.message.id,
+        1,
+    )
     assert any(isinstance(item, Message) and item.files for item, _room in read)
     assert _roundtrip(read) == read
 

@@ -38,3 +38,31 @@ async def test_a_thread_reply_reaches_another_instance_and_stays_off_its_timelin
             assert [m["Text"] for m in timeline] == ["q"]
             thread = await client.get(f"/messages/{LOBBY}/threads/{root_id}", headers=alice.auth)
             assert [m["Text"] for m in thread.json()] == ["re", "q"]
+
+
+async def test_a_roots_summary_changes_on_every_instance_live_and_in_history(
+    pair: list[Instance],
+) -> None:
+    a, b = pair[0].server, pair[1].server
+    alice = await account(a, "alice")
+    async with http_client(a) as on_a, http_client(b) as on_b, open_clients(b) as clients_b:
+        root = await on_a.post(f"/messages/{LOBBY}", headers=alice.auth, json={"Text": "q"})
+        root_id = root.json()["MessageID"]
+        tab = await clients_b.json("/ws", token=alice.token)
+        await _enter(tab, LOBBY)
+        await on_b.get(f"/messages/{LOBBY}", headers=alice.auth)  # b's window, if it opens
+        reply = {"Text": "re", "ThreadID": root_id}
+        posted = await on_a.post(f"/messages/{LOBBY}", headers=alice.auth, json=reply)
+        assert posted.status_code == 201, posted.text
+        with trio.fail_after(STEP):
+            while (frame := await tab.receive())["Type"] != "thread":
+                pass
+        summary = {
+            "Replies": 1,
+            "LastReplyAt": posted.json()["CreatedAt"],
+            "Participants": [alice.uid],
+        }
+        assert (frame["MessageID"], frame["Thread"]) == (root_id, summary)
+        for client in (on_a, on_b):
+            (shown,) = (await client.get(f"/messages/{LOBBY}", headers=alice.auth)).json()
+            assert shown["Thread"] == summary

@@ -20,6 +20,13 @@ async def _counts(server: Server, user: Account, room_id: int) -> dict[str, Any]
     return {"Unread": row["Unread"], "Mentions": row["Mentions"]}
 
 
+async def _reply(writer: JsonClient, frame: dict[str, Any]) -> dict[str, Any]:
+    """Send a thread reply: its echo, past the root's new summary that follows it."""
+    echo = await writer.request(frame)
+    assert (await writer.receive())["Type"] == "thread"
+    return echo
+
+
 async def _thread(server: Server, clients: Clients) -> tuple[Account, int, JsonClient, int]:
     """Alice and Bob in a room, Alice's connection in it, and the root of a thread she
     started there, which Bob has read up to."""
@@ -37,7 +44,7 @@ async def test_thread_replies_not_sent_to_the_room_are_not_its_unread(
 ) -> None:
     bob, room_id, writer, root = await _thread(server, clients)
     for text in ("one", "two"):
-        await writer.request({"Type": "message", "Text": text, "ThreadID": root})
+        await _reply(writer, {"Type": "message", "Text": text, "ThreadID": root})
     assert await _counts(server, bob, room_id) == {"Unread": 0, "Mentions": 0}
 
 
@@ -46,7 +53,7 @@ async def test_a_thread_reply_also_sent_to_the_room_is_its_unread(
 ) -> None:
     bob, room_id, writer, root = await _thread(server, clients)
     sent = {"Type": "message", "Text": "both", "ThreadID": root, "AlsoToRoom": True}
-    await writer.request(sent)
+    await _reply(writer, sent)
     assert await _counts(server, bob, room_id) == {"Unread": 1, "Mentions": 0}
 
 
@@ -55,9 +62,9 @@ async def test_a_thread_reply_mentioning_someone_is_not_the_rooms_mention(
 ) -> None:
     bob, room_id, writer, root = await _thread(server, clients)
     for text in ("@bob see here", "@room all of you"):
-        await writer.request({"Type": "message", "Text": text, "ThreadID": root})
+        await _reply(writer, {"Type": "message", "Text": text, "ThreadID": root})
     also = {"Type": "message", "Text": "@bob and here", "ThreadID": root, "AlsoToRoom": True}
-    await writer.request(also)
+    await _reply(writer, also)
     assert await _counts(server, bob, room_id) == {"Unread": 1, "Mentions": 1}
 
 
@@ -66,7 +73,7 @@ async def test_a_thread_reply_is_not_activity_for_the_room(
 ) -> None:
     bob, _room_id, writer, root = await _thread(server, clients)
     watcher = await _watching(clients, bob)
-    await writer.request({"Type": "message", "Text": "quiet", "ThreadID": root})
+    await _reply(writer, {"Type": "message", "Text": "quiet", "ThreadID": root})
     await _nothing_within(watcher, 1.2)
 
 
@@ -75,7 +82,7 @@ async def test_a_thread_reply_mentioning_someone_is_heard_by_them_as_a_mention(
 ) -> None:
     bob, room_id, writer, root = await _thread(server, clients)
     watcher = await _watching(clients, bob)
-    sent = await writer.request({"Type": "message", "Text": "@bob here", "ThreadID": root})
+    sent = await _reply(writer, {"Type": "message", "Text": "@bob here", "ThreadID": root})
     assert await watcher.receive() == {
         "Type": "activity",
         "RoomID": room_id,
@@ -92,7 +99,7 @@ async def test_a_thread_reply_is_heard_as_activity_by_the_threads_followers(
         followed = await client.put(f"/threads/{root}/follow", headers=bob.auth)
         assert followed.status_code == 200, followed.text
     watcher = await _watching(clients, bob)
-    sent = await writer.request({"Type": "message", "Text": "news", "ThreadID": root})
+    sent = await _reply(writer, {"Type": "message", "Text": "news", "ThreadID": root})
     assert await watcher.receive() == {
         "Type": "activity",
         "RoomID": room_id,

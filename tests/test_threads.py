@@ -82,7 +82,8 @@ async def test_a_reply_naming_a_thread_reply_joins_the_roots_thread(
     _alice, _room_id, asker, answerer = await _two_in_a_room(server, clients)
     root = await _root(asker, answerer)
     first = await asker.request({"Type": "message", "Text": "1", "ThreadID": root["MessageID"]})
-    await answerer.receive()
+    assert (await answerer.receive())["MessageID"] == first["MessageID"]
+    assert (await answerer.receive())["Type"] == "thread"  # the root's new summary
     second = await answerer.request(
         {"Type": "message", "Text": "2", "ThreadID": first["MessageID"]}
     )
@@ -138,6 +139,7 @@ async def test_a_root_deleted_after_a_reply_refuses_the_next_reply_and_stores_no
     root = await ws.request({"Type": "message", "Text": "soon gone"})
     first = await ws.request({"Type": "message", "Text": "re 1", "ThreadID": root["MessageID"]})
     assert first["ThreadID"] == root["MessageID"]
+    assert (await ws.receive())["Type"] == "thread"
     await ws.send({"Type": "delete", "MessageID": root["MessageID"]})
     assert (await ws.receive())["Type"] == "deleted"
     answer = await ws.request(
@@ -268,8 +270,13 @@ async def test_a_resume_brings_the_main_timeline_without_thread_only_replies(
     root = await _a_thread(server, alice, room_id)
     again = await clients.json("/ws", token=alice.token)
     await again.send({"Type": "enter", "RoomID": room_id, "SinceID": root, "Presence": False})
-    frames = [await again.receive() for _ in range(3)]
-    assert sorted(f.get("Text", f["Type"]) for f in frames) == ["after", "both", "entered"]
+    frames = [await again.receive() for _ in range(4)]
+    assert sorted(f.get("Text", f["Type"]) for f in frames) == [
+        "after",
+        "both",
+        "entered",
+        "thread",  # the root's summary, changed since: two replies
+    ]
 
 
 async def _get(server: Server, user: Account, path: str) -> Any:

@@ -11,7 +11,8 @@ sent).
 A payload is one bus event, ``{"type": "carried", "items": [...], "read": N}``, at most
 the bus's payload size (`pack`). Each item holds exactly what a table read gives
 (`chat.store.Messages.committed_after`): the message (``"m"``), change (``"c"``),
-departure (``"d"``, a member leaving a room) or pin change (``"p"``), and its room's
+departure (``"d"``, a member leaving a room), pin change (``"p"``) or thread change
+(``"t"``), and its room's
 stream fields (``"r"``; a room read with the stream leaves topic, slow mode and
 retention at their defaults, `chat.store.Room`), so a carried item and a read one are
 equal.
@@ -38,6 +39,7 @@ from typing import Any, Generic, TypeVar
 
 from chat.core.records import (
     PINS,
+    THREAD,
     Change,
     Departure,
     EditedMentions,
@@ -46,6 +48,7 @@ from chat.core.records import (
     Reaction,
     Room,
     StreamItem,
+    ThreadSummary,
 )
 
 #: One committed item and the room it belongs to, as the writer publishes it.
@@ -170,6 +173,14 @@ _EDITED_MENTIONS = _Codec(
         _Field("b", "before", list, _uids),
     ),
 )
+_THREAD = _Codec(
+    ThreadSummary,
+    (
+        _Field("n", "replies", back=int),
+        _Field("t", "last_reply_at", _optional(_time), _optional(_moment)),
+        _Field("u", "participants", list, _uids),
+    ),
+)
 _MESSAGE = _Codec(
     Message,
     (
@@ -191,6 +202,7 @@ _MESSAGE = _Codec(
         _Field("g", "sender_avatar", back=_optional(str)),
         _Field("h", "thread_id", back=_optional(int)),
         _Field("o", "also_to_room", back=bool),
+        _Field("q", "thread", _optional(_THREAD.encode), _optional(_THREAD.decode)),
     ),
 )
 _CHANGE = _Codec(
@@ -209,6 +221,7 @@ _CHANGE = _Codec(
             "w", "newly", _optional(_EDITED_MENTIONS.encode), _optional(_EDITED_MENTIONS.decode)
         ),
         _Field("p", "pinned", back=_optional(bool)),
+        _Field("s", "thread", _optional(_THREAD.encode), _optional(_THREAD.decode)),
     ),
 )
 _DEPARTURE = _Codec(
@@ -248,6 +261,14 @@ def _pin_change(change: Change) -> Change:
     return change
 
 
+def _thread_change(change: Change) -> Change:
+    """A carried thread change, refused (`ValueError`: the payload is dropped) unless it
+    is one: a ``thread`` kind with a summary."""
+    if change.kind != THREAD or change.thread is None:
+        raise ValueError("a thread change that is not one")
+    return change
+
+
 def encode(item: StreamItem, room: Room) -> dict[str, Any]:
     """`item` and its room as a JSON-able object."""
     if isinstance(item, Message):
@@ -259,6 +280,8 @@ def encode(item: StreamItem, room: Room) -> dict[str, Any]:
         # reads the table, where it never looks for them, rather than meet a change of
         # a kind it does not know.
         return {"p": _CHANGE.encode(item), "r": _ROOM.encode(room)}
+    if item.kind == THREAD:
+        return {"t": _CHANGE.encode(item), "r": _ROOM.encode(room)}  # as pins, for the same reason
     return {"c": _CHANGE.encode(item), "r": _ROOM.encode(room)}
 
 
@@ -282,7 +305,9 @@ def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
         return _DEPARTURE.decode(obj["d"]), room
     if "p" in obj:
         return _pin_change(_CHANGE.decode(obj["p"])), room
-    # None of the four: a kind this version does not know (KeyError).
+    if "t" in obj:
+        return _thread_change(_CHANGE.decode(obj["t"])), room
+    # None of the five: a kind this version does not know (KeyError).
     return _CHANGE.decode(obj["c"]), room
 
 

@@ -51,6 +51,21 @@ class FileRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """A thread as its root shows it: how many replies it has now (deleted ones not
+    counted), when the newest of them was sent (None once none shows), and who replied
+    (at most `MAX_THREAD_PARTICIPANTS` UIDs, in the order each first replied)."""
+
+    replies: int
+    last_reply_at: datetime | None
+    participants: tuple[int, ...]
+
+
+#: The most repliers a thread's summary names.
+MAX_THREAD_PARTICIPANTS = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A stored message with its sender's name as of the moment it was read."""
 
@@ -84,6 +99,9 @@ class Message:
     thread_id: int | None = None
     #: A thread reply also sent to the main timeline.
     also_to_room: bool = False
+    #: A thread root's summary, as read with it (None: no thread, or not read: a new
+    #: message has none; a `THREAD` change brings the next).
+    thread: ThreadSummary | None = None
 
     def mentions_user(self, user_id: int) -> bool:
         """Whether it mentions `user_id`, by name or through ``@room`` (the caller knows
@@ -112,14 +130,17 @@ class Message:
 
 #: The kind of a `Change` that pins or unpins a message.
 PINS = "pins"
+#: The kind of a `Change` that gives a thread root's new summary.
+THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """A committed change to a message of `room_id`: "edited" (`text` is the new text),
     "deleted", "reactions" (`reactions` is the message's whole reaction state after
-    it), or "pins" (`pinned`: whether it pinned or unpinned the message). `seq` is its
-    position in the same sequence as message ids."""
+    it), "pins" (`pinned`: whether it pinned or unpinned the message), or "thread"
+    (`thread`: the summary of the thread the message roots, after a reply was stored or
+    deleted). `seq` is its position in the same sequence as message ids."""
 
     seq: int
     room_id: int
@@ -136,26 +157,16 @@ class Change:
     newly: EditedMentions | None = None
     #: A pin change's: True pinned the message, False unpinned it (None for other kinds).
     pinned: bool | None = None
+    #: A thread change's: the root's summary now (None for other kinds).
+    thread: ThreadSummary | None = None
+    #: The change the same commit made next, to publish after this one: a deleted thread
+    #: reply's thread summary (only as the store answers; never published).
+    then: Change | None = None
 
     @property
     def position(self) -> int:
         """Its place in the stream of messages and changes (`Message.position`)."""
         return self.seq
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadSummary:
-    """A thread as its root shows it: how many replies it has now (deleted ones not
-    counted), when the newest of them was sent, and who replied (at most
-    `MAX_THREAD_PARTICIPANTS` UIDs, in the order each first replied)."""
-
-    replies: int
-    last_reply_at: datetime
-    participants: tuple[int, ...]
-
-
-#: The most repliers a thread's summary names.
-MAX_THREAD_PARTICIPANTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +299,9 @@ class Added:
 
     message: Message
     new: bool
+    #: The `THREAD` change the commit made to the thread this new reply is in: on the
+    #: batch's newest reply of each thread (None on the others, and outside threads).
+    thread_change: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 from chat.core.moderation_records import AuditEntry
 from chat.core.records import (
     PINS,
+    THREAD,
     Change,
     FileRef,
     Message,
@@ -119,14 +120,18 @@ def room_message(message: Message) -> dict[str, Any]:
         shape["DisplayName"] = message.sender_display_name
     if message.sender_avatar is not None:
         shape["AvatarURL"] = avatar_address(message.sender_id, message.sender_avatar)
+    if message.thread is not None and message.thread.replies:
+        shape["Thread"] = thread_summary(message.thread)
     return shape
 
 
 def thread_summary(summary: ThreadSummary) -> dict[str, Any]:
-    """A thread's summary as its root carries it, under ``Thread``."""
+    """A thread's summary as its root carries it, under ``Thread`` (``LastReplyAt``
+    null once no reply shows)."""
+    last = summary.last_reply_at
     return {
         "Replies": summary.replies,
-        "LastReplyAt": timestamp(summary.last_reply_at),
+        "LastReplyAt": None if last is None else timestamp(last),
         "Participants": list(summary.participants),
     }
 
@@ -168,8 +173,9 @@ def reactions(state: tuple[Reaction, ...]) -> list[dict[str, Any]]:
 
 def change(change: Change) -> dict[str, Any]:
     """A change to a message as the room protocol frames it: ``edited`` (the new Text,
-    EditedAt), ``deleted``, ``reactions`` (the whole reaction state), or ``pins``
-    (``Pinned``: pinned or unpinned, and when), with its position ``Seq``."""
+    EditedAt), ``deleted``, ``reactions`` (the whole reaction state), ``pins``
+    (``Pinned``: pinned or unpinned, and when), or ``thread`` (the root's new summary as
+    ``Thread``), with its position ``Seq``."""
     shape: dict[str, Any] = {
         "Type": change.kind,
         "RoomID": change.room_id,
@@ -186,6 +192,8 @@ def change(change: Change) -> dict[str, Any]:
     elif change.kind == PINS:
         shape["Pinned"] = bool(change.pinned)
         shape["At"] = timestamp(change.at)
+    elif change.kind == THREAD and change.thread is not None:
+        shape["Thread"] = thread_summary(change.thread)
     shape["Seq"] = change.seq
     return shape
 

@@ -15,7 +15,7 @@ id is above it too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chat.core.errors import InvalidInput
 from chat.core.records import PINS, Change, Message, Reaction, Version
@@ -37,6 +37,7 @@ from chat.store.message_rows import (
     reactions_from_json,
     reactions_to_json,
 )
+from chat.store.thread_summaries import THREAD_CHANGE_COLUMNS, recount, thread_change_from_row
 
 #: Called with the message a change is about (None: no such message in the room), as it
 #: is under the positions lock: raises a `ChatError` to refuse the change.
@@ -64,6 +65,13 @@ PIN_CHANGE_COLUMNS = "p.seq, p.room_id, p.message_id, p.pinned, p.created_at"
 _ROOM_PIN_CHANGES = (
     f"SELECT {PIN_CHANGE_COLUMNS} FROM pin_changes AS p"
     " WHERE p.room_id = $1 AND p.seq > $2 AND p.seq < $3 ORDER BY p.seq DESC LIMIT $4"
+)
+
+#: One room's thread summaries changed with $2 < seq < $3, newest first, at most $4: each
+#: thread's newest summary once (an older change of it has no row of its own).
+_ROOM_THREAD_CHANGES = (
+    f"SELECT {THREAD_CHANGE_COLUMNS} FROM thread_summaries AS s"
+    " WHERE s.room_id = $1 AND s.seq > $2 AND s.seq < $3 ORDER BY s.seq DESC LIMIT $4"
 )
 
 #: A message's reaction state: each emoji in the order it was first used, with its count
@@ -291,7 +299,11 @@ async def _delete(conn: Connection, room_id: int, message_id: int, check: Check)
     await conn.execute(DETACH_SQL, message_id)
     await conn.execute(_ERASE_CHANGES, message_id, row["seq"])
     await conn.execute(_UNPIN_DELETED, message_id)
-    return change_from_row(row, conn.dialect)
+    deleted = change_from_row(row, conn.dialect)
+    if message.thread_id is None:
+        return deleted
+    # The thread's new summary takes the next position: the deletion's answer carries it.
+    return replace(deleted, then=await recount(conn, room_id, message.thread_id))
 
 
 async def _react(
@@ -355,9 +367,11 @@ async def _room_changes(
     async with conn.transaction(readonly=True):
         rows = await conn.fetch(_ROOM_CHANGES, room_id, after, below, limit)
         pin_rows = await conn.fetch(_ROOM_PIN_CHANGES, room_id, after, below, limit)
+        thread_rows = await conn.fetch(_ROOM_THREAD_CHANGES, room_id, after, below, limit)
     changes = [change_from_row(row, conn.dialect) for row in rows]
-    if pin_rows:
+    if pin_rows or thread_rows:
         changes += [pin_change_from_row(row, conn.dialect) for row in pin_rows]
+        changes += [thread_change_from_row(row, conn.dialect) for row in thread_rows]
         changes.sort(key=lambda change: change.seq, reverse=True)
     return changes[:limit]
 

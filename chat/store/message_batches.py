@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import cast
 
-from chat.core.records import Added, Message, NewMessage
+from chat.core.records import Added, NewMessage
 from chat.store.database import Connection, Row
 from chat.store.files import attach_files, files_of_messages, ids_with_files
 from chat.store.mentions import remember_mentions
@@ -35,6 +35,7 @@ from chat.store.message_rows import (
     not_a_thread_of_room,
 )
 from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
+from chat.store.thread_summaries import count_new_replies
 from chat.store.threads import remember_followers
 
 #: Which of the messages a batch answers (list parameter $1) still show.
@@ -132,8 +133,7 @@ async def insert_arrays(conn: Connection, rows: list[NewMessage]) -> list[Added]
         # After the insert, so its snapshot sees every deletion committed before the
         # insert got the positions lock (deletions take it too).
         await _refuse_replies_to_deleted(conn, rows)
-        await remember_followers(conn, _new_thread_replies(added))
-        return await _attach(conn, rows, added, originals)
+        return await _in_threads(conn, await _attach(conn, rows, added, originals))
 
 
 async def insert_rows(conn: Connection, rows: list[NewMessage]) -> list[Added]:
@@ -169,8 +169,7 @@ async def insert_rows(conn: Connection, rows: list[NewMessage]) -> list[Added]:
         added.append(Added(message_from_row(original, dialect), new=False))
     # The write lock is ours: nothing can be deleted between this look and the commit.
     await _refuse_replies_to_deleted(conn, rows)
-    await remember_followers(conn, _new_thread_replies(added))
-    return await _attach(conn, rows, added, originals)
+    return await _in_threads(conn, await _attach(conn, rows, added, originals))
 
 
 def _columns(rows: list[NewMessage]) -> list[list[object]]:
@@ -237,8 +236,24 @@ async def _attach(
     return result
 
 
-def _new_thread_replies(added: list[Added]) -> list[Message]:
-    return [item.message for item in added if item.new and item.message.thread_id is not None]
+async def _in_threads(conn: Connection, added: list[Added]) -> list[Added]:
+    """The threads the batch's new replies are in: their followers
+    (`chat.store.threads.remember_followers`) and summaries
+    (`chat.store.thread_summaries`), each thread's change carried by its newest reply."""
+    replies = [item.message for item in added if item.new and item.message.thread_id is not None]
+    if not replies:
+        return added
+    await remember_followers(conn, replies)
+    changes = await count_new_replies(conn, replies)
+    newest = {reply.thread_id: reply.id for reply in replies}
+    return [
+        replace(item, thread_change=changes[thread_id])
+        if item.new
+        and (thread_id := item.message.thread_id) is not None
+        and newest[thread_id] == item.message.id
+        else item
+        for item in added
+    ]
 
 
 def _answers(row: NewMessage) -> bool:

@@ -17,6 +17,7 @@ from chat.core.records import Message, NewMessage, Reaction
 from chat.store.database import Row
 from chat.store.dialect import Dialect
 from chat.store.mentions import uids_from_json, uids_to_json
+from chat.store.thread_summaries import THREAD_COLUMNS, THREAD_JOIN, thread_of_row
 
 #: The columns of the messages table a `Message` is read from (`message_from_row`), and
 #: `file_count` (whether it has files to look up).
@@ -32,9 +33,10 @@ MESSAGE_COLUMNS = (
     " u.avatar_key AS sender_avatar, " + ", ".join(f"m.{c}" for c in STORED_COLUMNS.split(", "))
 )
 
-#: Messages with their senders: add a WHERE.
+#: Messages with their senders, and each thread root's summary: add a WHERE.
 MESSAGE_SELECT = (
-    f"SELECT {MESSAGE_COLUMNS} FROM messages AS m JOIN users AS u ON u.id = m.sender_id"
+    f"SELECT {MESSAGE_COLUMNS}, {THREAD_COLUMNS}"
+    f" FROM messages AS m JOIN users AS u ON u.id = m.sender_id {THREAD_JOIN}"
 )
 
 
@@ -92,7 +94,8 @@ def reactions_from_json(text: str | None) -> tuple[Reaction, ...]:
 
 
 def message_from_row(row: Row, dialect: Dialect) -> Message:
-    """From `MESSAGE_COLUMNS` (the sender's current name); without its files
+    """From `MESSAGE_COLUMNS` (the sender's current name), and a root's summary where
+    the select read it (`MESSAGE_SELECT`); without its files
     (`chat.store.files.messages_with_files`)."""
     return Message(
         id=row["id"],
@@ -112,6 +115,7 @@ def message_from_row(row: Row, dialect: Dialect) -> Message:
         sender_avatar=row["sender_avatar"],
         thread_id=row["thread_id"],
         also_to_room=bool(row["also_to_room"]),
+        thread=thread_of_row(row, dialect),
     )
 
 

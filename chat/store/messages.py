@@ -36,6 +36,7 @@ from chat.store.message_rows import (
     message_from_row,
 )
 from chat.store.rooms import room_from_row
+from chat.store.thread_summaries import THREAD_CHANGE_COLUMNS, thread_change_from_row
 
 if TYPE_CHECKING:
     from chat.store.roles import Notifications
@@ -73,14 +74,18 @@ _DEPARTURES_AFTER = _STREAM.format(
 _PIN_CHANGES_AFTER = _STREAM.format(
     columns=PIN_CHANGE_COLUMNS, source="pin_changes AS p", t="p", position="seq"
 )
+_THREAD_CHANGES_AFTER = _STREAM.format(
+    columns=THREAD_CHANGE_COLUMNS, source="thread_summaries AS s", t="s", position="seq"
+)
 
 #: The newest position: the greatest of the highest message id, change position,
-#: departure position and pin change position.
+#: departure position, pin change position and thread summary position.
 _LAST_POSITION = (
     "SELECT coalesce((SELECT max(id) FROM messages), 0),"
     " coalesce((SELECT max(seq) FROM message_changes), 0),"
     " coalesce((SELECT max(seq) FROM room_departures), 0),"
-    " coalesce((SELECT max(seq) FROM pin_changes), 0)"
+    " coalesce((SELECT max(seq) FROM pin_changes), 0),"
+    " coalesce((SELECT max(seq) FROM thread_summaries), 0)"
 )
 
 #: The root of the thread message $2 of room $1 would start or joins: its own id, or
@@ -156,13 +161,15 @@ def _with_rooms(
 async def _committed_after(
     conn: Connection, after: int, before: int, limit: int
 ) -> list[tuple[StreamItem, Room]]:
-    # One snapshot for the four tables: a message and a change (or a departure, a pin)
-    # committed between two separate reads could otherwise be seen one without the other.
+    # One snapshot for the five tables: a message and a change (or a departure, a pin, a
+    # thread's summary) committed between two separate reads could otherwise be seen one
+    # without the other.
     async with conn.transaction(readonly=True):
         messages = await conn.fetch(_COMMITTED_AFTER, after, before, limit)
         changes = await conn.fetch(_CHANGES_AFTER, after, before, limit)
         departures = await conn.fetch(_DEPARTURES_AFTER, after, before, limit)
         pins = await conn.fetch(_PIN_CHANGES_AFTER, after, before, limit)
+        threads = await conn.fetch(_THREAD_CHANGES_AFTER, after, before, limit)
         files = await files_of_messages(conn, ids_with_files(messages))
     # The lists are read with the same bounds and limit, each in position order: what
     # comes after the merge's `limit`-th item is past the end of one list or another, so
@@ -172,8 +179,9 @@ async def _committed_after(
         *_with_rooms(changes, conn.dialect, change_from_row),
         *_with_rooms(departures, conn.dialect, departure_from_row),
         *_with_rooms(pins, conn.dialect, pin_change_from_row),
+        *_with_rooms(threads, conn.dialect, thread_change_from_row),
     ]
-    if changes or departures or pins:
+    if changes or departures or pins or threads:
         merged.sort(key=lambda pair: pair[0].position)
     if not files:
         return merged[:limit]
@@ -204,8 +212,8 @@ class StoredMessages(StoreBase):
 
     async def last_position(self) -> int:
         row = await self.db.fetchrow(_LAST_POSITION)
-        assert row is not None  # four aggregates: always one row
-        return int(max(row[0], row[1], row[2], row[3]))
+        assert row is not None  # five aggregates: always one row
+        return int(max(row[0], row[1], row[2], row[3], row[4]))
 
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int

@@ -24,6 +24,7 @@ from chat.store.changes import Check, checked_message, pin_change_from_row
 from chat.store.database import Connection, Row
 from chat.store.files import messages_with_files
 from chat.store.message_rows import MESSAGE_COLUMNS
+from chat.store.thread_summaries import THREAD_COLUMNS, THREAD_JOIN
 
 _IS_PINNED = "SELECT 1 FROM message_pins WHERE message_id = $1"
 
@@ -54,11 +55,13 @@ _UNPIN = "DELETE FROM message_pins WHERE message_id = $1"
 
 #: Room $1's pinned messages as they are now, newest pin first, at most $2.
 _ROOM_PINS = f"""
-SELECT {MESSAGE_COLUMNS}, p.seq AS pin_seq, p.pinned_by, p.pinned_at, b.name AS pinned_by_name
+SELECT {MESSAGE_COLUMNS}, {THREAD_COLUMNS},
+       p.seq AS pin_seq, p.pinned_by, p.pinned_at, b.name AS pinned_by_name
 FROM message_pins AS p
 JOIN messages AS m ON m.id = p.message_id
 JOIN users AS u ON u.id = m.sender_id
 LEFT JOIN users AS b ON b.id = p.pinned_by
+{THREAD_JOIN}
 WHERE p.room_id = $1 AND m.deleted_at IS NULL
 ORDER BY p.seq DESC
 LIMIT $2

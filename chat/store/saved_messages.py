@@ -25,6 +25,7 @@ from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.files import messages_with_files
 from chat.store.message_rows import MESSAGE_COLUMNS
+from chat.store.thread_summaries import THREAD_COLUMNS, THREAD_JOIN
 
 
 class Saving(Enum):
@@ -63,11 +64,12 @@ DELETE FROM saved_messages WHERE user_id = $1 AND message_id IN (
 #: A page of user $1's saved messages that show, below saved id $3, at most $4.
 _PAGE = f"""
 SELECT s.id AS saved_id, s.saved_at, r.name AS room_name, r.kind AS room_kind,
-       {MESSAGE_COLUMNS}
+       {MESSAGE_COLUMNS}, {THREAD_COLUMNS}
 FROM saved_messages AS s
 JOIN messages AS m ON m.id = s.message_id
 JOIN rooms AS r ON r.id = m.room_id
 JOIN users AS u ON u.id = m.sender_id
+{THREAD_JOIN}
 WHERE s.user_id = $1 AND s.id < $3 AND {_SHOWN}
 ORDER BY s.id DESC LIMIT $4
 """

@@ -3,8 +3,8 @@
 A thread is its root (a message of the room outside any thread) and the messages whose
 ``thread_id`` names it (chat/store/message_batches.py stores them; the service checks the
 root). A thread's page reads the root's row by its primary key and the replies through
-the partial index ``messages_by_thread``. A room's threads are found from its replies
-(deleted ones do not count), each with its root as it is now and its summary.
+the partial index ``messages_by_thread``. A room's threads are read from their summaries
+(`chat.store.thread_summaries`), each root as it is now, carrying its own.
 
 Following (``thread_follows``, one row per user and thread): the transaction that stores
 a thread reply makes its sender a follower, read up to it, and its root's author and
@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import cast
 
-from chat.core.records import MAX_THREAD_PARTICIPANTS, Message, ThreadSummary
+from chat.core.records import Message, ThreadSummary
 from chat.core.thread_records import THREAD_UNREAD_CAP, FollowedThread
 from chat.store.base import StoreBase
-from chat.store.database import NO_UPPER_BOUND, Connection, Row
+from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.dialect import Dialect
 from chat.store.files import messages_with_files
 from chat.store.message_rows import MESSAGE_SELECT
@@ -42,24 +42,16 @@ _THREAD_BEFORE = (
 #: The oldest $4 of thread $2 of room $1 newer than message $3.
 _THREAD_AFTER = f"{MESSAGE_SELECT} WHERE {_IN_THREAD} AND m.id > $3 ORDER BY m.id LIMIT $4"
 
-#: Room $1's threads with replies that show, by their newest such reply, newest first,
-#: at most $2.
+#: Room $1's threads with replies that show, the most recently answered first (by their
+#: newest reply's time, then the newest summary), at most $2.
 _ROOM_THREADS = (
-    "SELECT thread_id, count(*) AS replies, max(id) AS last_id FROM messages"
-    " WHERE room_id = $1 AND thread_id IS NOT NULL AND deleted_at IS NULL"
-    " GROUP BY thread_id ORDER BY last_id DESC LIMIT $2"
+    "SELECT root_id FROM thread_summaries WHERE room_id = $1 AND replies > 0"
+    " ORDER BY last_reply_at DESC, seq DESC LIMIT $2"
 )
 
 _MESSAGES_AMONG = f"{MESSAGE_SELECT} WHERE m.id IN ({{ids}})"
 
 _CREATED_AMONG = "SELECT id, created_at FROM messages WHERE id IN ({ids})"
-
-#: Who replied in each of the threads listed, each replier once with their first reply.
-_REPLIERS_AMONG = (
-    "SELECT thread_id, sender_id, min(id) AS first_id FROM messages"
-    " WHERE thread_id IN ({ids}) AND deleted_at IS NULL"
-    " GROUP BY thread_id, sender_id ORDER BY first_id"
-)
 
 _THREAD_ROOM = "SELECT room_id FROM messages WHERE id = $1 AND thread_id IS NULL"
 
@@ -215,37 +207,22 @@ async def _page_after(
 async def _room_threads(
     conn: Connection, room_id: int, limit: int
 ) -> list[tuple[Message, ThreadSummary]]:
-    threads = await conn.fetch(_ROOM_THREADS, room_id, limit)
-    if not threads:
+    root_ids = [row["root_id"] for row in await conn.fetch(_ROOM_THREADS, room_id, limit)]
+    if not root_ids:
         return []
     dialect = conn.dialect
-
-    async def among(sql: str, ids: Sequence[int]) -> list[Row]:
-        return await conn.fetch(sql.format(ids=dialect.values(1)), dialect.list_param(ids))
-
-    root_ids = [row["thread_id"] for row in threads]
+    sql = _MESSAGES_AMONG.format(ids=dialect.values(1))
     roots = {
-        message.id: message
-        for message in await messages_with_files(conn, await among(_MESSAGES_AMONG, root_ids))
-    }
-    created = {
-        row["id"]: dialect.moment(row["created_at"])
-        for row in await among(_CREATED_AMONG, [row["last_id"] for row in threads])
-    }
-    repliers: dict[int, list[int]] = {}
-    for row in await among(_REPLIERS_AMONG, root_ids):
-        repliers.setdefault(row["thread_id"], []).append(row["sender_id"])
-    return [
-        (
-            roots[row["thread_id"]],
-            ThreadSummary(
-                int(row["replies"]),
-                created[row["last_id"]],
-                tuple(repliers.get(row["thread_id"], [])[:MAX_THREAD_PARTICIPANTS]),
-            ),
+        m.id: m
+        for m in await messages_with_files(
+            conn, await conn.fetch(sql, dialect.list_param(root_ids))
         )
-        for row in threads
-        if row["thread_id"] in roots  # a root retention took: its replies are orphans
+    }
+    # Each root carries its summary (`chat.store.thread_summaries`), read with it.
+    return [
+        (roots[root_id], summary)
+        for root_id in root_ids
+        if root_id in roots and (summary := roots[root_id].thread) is not None
     ]
 
 

@@ -349,7 +349,7 @@ class AccountData:
                 except NotFound:
                     continue
                 if change is not None:
-                    last = change.seq
+                    last = (change.then or change).seq  # a thread's summary came after
             # Once per page: the writer reads every change up to `last` from the table.
             self._publish(last)
             after = page[-1][0]

@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from chat.core.records import PINS, Change, Message, Room
+from chat.core.records import PINS, THREAD, Change, Message, Room
 
 #: The newest messages a room's window keeps.
 PER_ROOM = 200
@@ -225,6 +225,8 @@ def changed(message: Message, change: Change) -> Message:
         return replace(message, reactions=change.reactions)
     if change.kind == PINS:
         return message  # a pin is the room's, not the message's: history shows none
+    if change.kind == THREAD:
+        return replace(message, thread=change.thread)
     raise ValueError(f"unknown change kind {change.kind!r}")
 
 

@@ -30,6 +30,7 @@ true when the change commits (a deletion racing an edit cannot let the edit thro
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -112,9 +113,17 @@ class MessageChanges:
         self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
 
     def _published(self, change: Change | None, room: Room) -> Change | None:
-        if change is not None:
-            self.committed[change.kind] = self.committed.get(change.kind, 0) + 1
-            self._writer.committed(change, room)
+        """Publish `change` (as committed: in position order), then the change its commit
+        made next (a deleted thread reply's thread summary)."""
+        if change is None:
+            return None
+        then = change.then
+        if then is not None:
+            change = replace(change, then=None)
+        self.committed[change.kind] = self.committed.get(change.kind, 0) + 1
+        self._writer.committed(change, room)
+        if then is not None:
+            self._published(then, room)
         return change
 
     async def edit(

@@ -311,10 +311,12 @@ class MessageWriter:
         ours: list[Publishable] = [
             (p.message, p.room, p.skip) for p in fresh if p.message is not None
         ]
+        # The threads' new summaries took their positions after the batch's messages.
+        ours += [(change, room, None) for change, room in _thread_changes(batch, added)]
         if publish and ours and self._carrier is not None and not self._carrier.with_commit:
             # To the other instances first: they need not wait while this one fills a
             # gap before its batch. (With PostgreSQL's bus the commit carried it.)
-            self._carrier.carry([(message, room) for message, room, _skip in ours])
+            self._carrier.carry([(item, room) for item, room, _skip in ours])
         try:
             if publish and ours:
                 await self._publisher.publish_ours(ours)
@@ -335,7 +337,21 @@ class MessageWriter:
         rooms = [pending.room for pending in batch]
 
         def notifications(added: list[Added]) -> list[tuple[str, str]]:
-            fresh = [(a.message, room) for a, room in zip(added, rooms, strict=True) if a.new]
+            fresh: list[tuple[StreamItem, Room]] = [
+                (a.message, room) for a, room in zip(added, rooms, strict=True) if a.new
+            ]
+            fresh += _thread_changes(batch, added)
             return carrier.notifications(fresh) if fresh else []
 
         return notifications
+
+
+def _thread_changes(batch: list[PendingMessage], added: list[Added]) -> list[tuple[Change, Room]]:
+    """The thread summaries a commit of `batch` changed, each with its room, in position
+    order (`chat.store.thread_summaries`)."""
+    changes = [
+        (item.thread_change, pending.room)
+        for pending, item in zip(batch, added, strict=True)
+        if item.thread_change is not None
+    ]
+    return sorted(changes, key=lambda pair: pair[0].seq)

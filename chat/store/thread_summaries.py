@@ -1,0 +1,172 @@
+"""Thread summaries (``thread_summaries``, sql/*/NNNN_thread_summaries.sql): what a
+thread's root shows of it, kept by the transactions that store and delete its replies.
+
+Each change of a summary is also a `THREAD` change at a position of its own, in the one
+stream: the row's ``seq``, taken anew each time. A batch of new replies adds to the
+summaries it reads (`count_new_replies`: one read, and one write per thread); a deleted
+reply's thread is counted again from its replies (`recount`), as who replied first and
+when the newest was sent may change. The messages' own selects read a root's summary
+with it (`THREAD_COLUMNS` through `THREAD_JOIN`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from chat.core.records import MAX_THREAD_PARTICIPANTS, THREAD, Change, Message, ThreadSummary
+from chat.store.database import Connection, Row
+from chat.store.dialect import Dialect
+
+#: A root's summary beside its message (``m``), for `thread_of_row`: NULL for no thread.
+THREAD_COLUMNS = (
+    "ts.replies AS thread_replies, ts.last_reply_at AS thread_last_reply_at,"
+    " ts.participants AS thread_participants"
+)
+THREAD_JOIN = "LEFT JOIN thread_summaries AS ts ON ts.root_id = m.id"
+
+#: What `thread_change_from_row` reads, from ``thread_summaries AS s``.
+THREAD_CHANGE_COLUMNS = (
+    "s.root_id, s.room_id, s.seq, s.replies, s.last_reply_at, s.participants, s.changed_at"
+)
+_RETURNING = " RETURNING root_id, room_id, seq, replies, last_reply_at, participants, changed_at"
+
+_SUMMARIES_AMONG = (
+    f"SELECT {THREAD_CHANGE_COLUMNS} FROM thread_summaries AS s WHERE s.root_id IN ({{ids}})"
+)
+
+#: A thread's replies that show, counted again; who wrote them, each with their first.
+_COUNT = (
+    "SELECT count(*) AS replies, max(created_at) AS last_reply_at FROM messages"
+    " WHERE thread_id = $1 AND deleted_at IS NULL"
+)
+_REPLIERS = (
+    "SELECT sender_id, min(id) AS first_id FROM messages"
+    " WHERE thread_id = $1 AND deleted_at IS NULL"
+    f" GROUP BY sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}"
+)
+_HAS_ROW = "SELECT 1 FROM thread_summaries WHERE root_id = $1"
+_ROOT_EXISTS = "SELECT 1 FROM messages WHERE id = $1"
+
+#: PostgreSQL numbers and stamps a row by the columns' defaults, and an update anew (the
+#: positions lock is held: the statement's trigger takes it before the first row).
+_INSERT_POSTGRES = (
+    "INSERT INTO thread_summaries (root_id, room_id, replies, last_reply_at, participants)"
+    " VALUES ($1, $2, $3, $4, $5)" + _RETURNING
+)
+_UPDATE_POSTGRES = (
+    "UPDATE thread_summaries SET seq = nextval('messages_id_seq'), replies = $3,"
+    " last_reply_at = $4, participants = $5, changed_at = clock_timestamp()"
+    " WHERE root_id = $1 AND room_id = $2" + _RETURNING
+)
+#: SQLite moves the messages' counter on by one (it has one writer).
+_NEXT_POSITION_SQLITE = (
+    "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
+)
+_UPSERT_SQLITE = (
+    "INSERT INTO thread_summaries"
+    " (root_id, room_id, replies, last_reply_at, participants, seq, changed_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (root_id) DO UPDATE SET seq = excluded.seq, replies = excluded.replies,"
+    " last_reply_at = excluded.last_reply_at, participants = excluded.participants,"
+    " changed_at = excluded.changed_at" + _RETURNING
+)
+
+
+def _summary(replies: int, last: object, participants: str, dialect: Dialect) -> ThreadSummary:
+    return ThreadSummary(
+        replies=int(replies),
+        last_reply_at=None if last is None else dialect.moment(last),
+        participants=tuple(int(uid) for uid in json.loads(participants)),
+    )
+
+
+def thread_of_row(row: Row, dialect: Dialect) -> ThreadSummary | None:
+    """The summary a message's row was read with (`THREAD_COLUMNS`): None if it roots no
+    thread, or if the select did not read summaries (a new message has none)."""
+    try:
+        replies = row["thread_replies"]
+    except (KeyError, IndexError):  # asyncpg's Record, sqlite3.Row: not selected
+        return None
+    if replies is None:
+        return None
+    return _summary(replies, row["thread_last_reply_at"], row["thread_participants"], dialect)
+
+
+def thread_change_from_row(row: Row, dialect: Dialect) -> Change:
+    """A `THREAD` change from `THREAD_CHANGE_COLUMNS`."""
+    return Change(
+        seq=row["seq"],
+        room_id=row["room_id"],
+        message_id=row["root_id"],
+        kind=THREAD,
+        at=dialect.moment(row["changed_at"]),
+        thread=_summary(row["replies"], row["last_reply_at"], row["participants"], dialect),
+    )
+
+
+async def _write(
+    conn: Connection, root_id: int, room_id: int, summary: ThreadSummary, *, exists: bool
+) -> Change:
+    """Store `summary` as thread `root_id`'s, at the next position."""
+    dialect = conn.dialect
+    last = None if summary.last_reply_at is None else dialect.timestamp(summary.last_reply_at)
+    participants = json.dumps(list(summary.participants))
+    args = (root_id, room_id, summary.replies, last, participants)
+    next_position = dialect.pick(sqlite=_NEXT_POSITION_SQLITE, postgres=None)
+    if next_position is None:
+        row = await conn.fetchrow(_UPDATE_POSTGRES if exists else _INSERT_POSTGRES, *args)
+    else:
+        position = await conn.fetchval(next_position)
+        row = await conn.fetchrow(_UPSERT_SQLITE, *args, position, dialect.now())
+    assert row is not None
+    return thread_change_from_row(row, dialect)
+
+
+async def count_new_replies(conn: Connection, replies: Sequence[Message]) -> dict[int, Change]:
+    """Add `replies` (new thread replies of one commit, in id order, whose roots show) to
+    their threads' summaries: root id -> the `THREAD` change made."""
+    roots = list(dict.fromkeys(reply.thread_id for reply in replies if reply.thread_id))
+    if not roots:
+        return {}
+    dialect = conn.dialect
+    sql = _SUMMARIES_AMONG.format(ids=dialect.values(1))
+    known = {
+        row["root_id"]: thread_change_from_row(row, dialect).thread
+        for row in await conn.fetch(sql, dialect.list_param(roots))
+    }
+    changes = {}
+    for root_id in roots:
+        added = [reply for reply in replies if reply.thread_id == root_id]
+        before = known.get(root_id)
+        participants = list(before.participants) if before else []
+        for reply in added:
+            if reply.sender_id not in participants and len(participants) < MAX_THREAD_PARTICIPANTS:
+                participants.append(reply.sender_id)
+        summary = ThreadSummary(
+            replies=(before.replies if before else 0) + len(added),
+            last_reply_at=added[-1].created_at,
+            participants=tuple(participants),
+        )
+        room_id = added[0].room_id
+        changes[root_id] = await _write(conn, root_id, room_id, summary, exists=root_id in known)
+    return changes
+
+
+async def recount(conn: Connection, room_id: int, root_id: int) -> Change | None:
+    """Count thread `root_id` again (a reply of it was deleted): the `THREAD` change made,
+    or None if its root's row is gone (retention takes the root before its replies)."""
+    if await conn.fetchval(_ROOT_EXISTS, root_id) is None:
+        return None
+    dialect = conn.dialect
+    counted = await conn.fetchrow(_COUNT, root_id)
+    assert counted is not None
+    repliers = [row["sender_id"] for row in await conn.fetch(_REPLIERS, root_id)]
+    last = counted["last_reply_at"]
+    summary = ThreadSummary(
+        replies=int(counted["replies"]),
+        last_reply_at=None if last is None else dialect.moment(last),
+        participants=tuple(repliers),
+    )
+    exists = await conn.fetchval(_HAS_ROW, root_id) is not None
+    return await _write(conn, root_id, room_id, summary, exists=exists)
