@@ -21,7 +21,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from chat.app.history.pages import DEFAULT_AROUND, MAX_PAGE
+from chat.app.history.pages import DEFAULT_AROUND, MAX_PAGE, InThread
 from chat.app.messages.changes import MAX_EMOJI
 from chat.app.service import ChatService
 from chat.core import outgoing, shapes, validation
@@ -46,6 +46,7 @@ from chat.http.openapi import (
     Token,
     body_fields,
     describe,
+    exact_object,
     room_reading,
 )
 
@@ -61,6 +62,11 @@ _TOO_MANY_CHANGES = Answer(
     retry_after=True,
 )
 _A_MESSAGE = {"room_id": ID, "message_id": ID}
+_NO_ROOM_OR_IN_THREAD = Answer(
+    "no such room, or (around) no such message in it; a thread reply not on the room's"
+    " timeline names its thread's root, ThreadID",
+    exact_object({"error": STRING}, {"ThreadID": ID}),
+)
 _NO_MESSAGE = Answer("no such room, or no such message in it (or it was deleted)", ERROR)
 _NOT_YOURS = Answer(
     "not a member of the room, or not the message's author (deleting: nor the room's"
@@ -125,14 +131,19 @@ def message_routes(service: ChatService) -> Blueprint:
             " must agree. An empty list: nothing older. Or, instead: after=ID, the limit"
             " messages next after that one (towards the present); around=ID, that message"
             f" with about half of limit (default {DEFAULT_AROUND}) older messages and the"
-            " rest newer ones (404 if the room has no such message). Newest first always."
+            " rest newer ones (404 if the room has no such message; 404 with ThreadID if"
+            " it is a reply in that thread, not on the room's timeline: read it in the"
+            " thread). Newest first always."
         ),
         path={"room_id": ID},
         query={"last_id": ID_OR_ZERO, "limit": _PAGE_SIZE, "after": ID_OR_ZERO, "around": ID},
         body=body_fields({}, {"LastID": ID_OR_ZERO}),
         body_required=False,
         token=Token.REQUIRED,
-        answers=room_reading(Answer("the messages", {"type": "array", "items": MESSAGE})),
+        answers={
+            **room_reading(Answer("the messages", {"type": "array", "items": MESSAGE})),
+            404: _NO_ROOM_OR_IN_THREAD,
+        },
     )
     async def messages(room_id: str) -> Any:
         identity = await require_identity(service, request)
@@ -146,12 +157,16 @@ def message_routes(service: ChatService) -> Blueprint:
         limit = None if limit_text is None else validation.query_number(limit_text, "limit")
         pages = service.pages
         if around is not None:
-            page = await pages.around(
-                identity,
-                room_number,
-                message_id=validation.path_id(around, "around"),
-                limit=DEFAULT_AROUND if limit is None else limit,
-            )
+            try:
+                page = await pages.around(
+                    identity,
+                    room_number,
+                    message_id=validation.path_id(around, "around"),
+                    limit=DEFAULT_AROUND if limit is None else limit,
+                )
+            except InThread as error:
+                # The one error with a field besides its words: where the message is.
+                return {"error": str(error), "ThreadID": error.thread_id}, 404
         elif after is not None:
             page = await pages.after(
                 identity,

@@ -49,7 +49,7 @@ import { renewNow, signOut } from "./session.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
 import { addThemeSwitch } from "./theme.js";
-import { setUpThreads } from "./threads.js";
+import { openThread, setUpThreads } from "./threads.js";
 import { addMessages, avatar, changed, loadRoom, setUpTimeline } from "./timeline.js";
 import { loadUnread } from "./unread.js";
 
@@ -82,7 +82,17 @@ setUpSearch({
   shown: () => state.shown,
   room: listedRoom,
   open: openMessage,
+  openThread: openThreadIn,
 });
+
+// A thread's panel in its room (a search result): threads.js opens the threads of the
+// room shown, so a room being entered is waited for (its "entered"), 5 s at most.
+async function openThreadIn(roomId, rootId) {
+  for (let waited = 0; state.shown !== roomId && waited < 5000; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (state.shown === roomId) openThread(rootId);
+}
 
 // Saved messages (saved.js): Save on each message, the list from the account screen.
 setUpSaved({ api, room: listedRoom, open: openMessage, error: showError });

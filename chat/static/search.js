@@ -4,7 +4,9 @@
 // Snippet is plain text and matches in turn; it goes into the page as text nodes and
 // <mark> elements, never as HTML. "More results" asks for the next page (before=),
 // "only in" narrows the search to the room shown (offered once a room is), and a result
-// opens its room at the message, in its context (context.js).
+// opens its room at the message, in its context (context.js); a thread reply opens the
+// thread panel too, and the room at the thread's root when the reply is in the thread
+// only (the room's timeline leaves it out).
 
 import { describeFiles } from "./attachments.js";
 
@@ -13,7 +15,8 @@ const PAGE = 20;   // results per page (the server's default)
 const $ = (selector) => document.querySelector(selector);
 
 // What app.js lends us (setUpSearch): { api(method, path), shown() -> the RoomID shown,
-// room(roomId) -> { name, kind } as the room list says, open(roomId, messageId) }.
+// room(roomId) -> { name, kind } as the room list says, open(roomId, messageId),
+// openThread(roomId, rootId) -> the room shown with that thread's panel open }.
 let lent = null;
 // The search shown: its words, the room it is narrowed to (or null), the room "only
 // in" offers, and how many searches were asked for (a later one's answers win).
@@ -116,12 +119,20 @@ function resultItem(message) {
   button.append(where, who, when, snippet(message));
   button.addEventListener("click", () => {
     closeSearch();
-    lent.open(message.RoomID, message.MessageID);
+    openResult(message);
   });
   const item = document.createElement("li");
   item.dataset.id = String(message.MessageID);
   item.append(button);
   return item;
+}
+
+// A result chosen: its room at the message; a thread reply in its thread's panel too,
+// with the room at its root when the reply is not on the room's timeline.
+function openResult(message) {
+  const inTimeline = !message.ThreadID || message.AlsoToRoom;
+  lent.open(message.RoomID, inTimeline ? message.MessageID : message.ThreadID);
+  if (message.ThreadID) lent.openThread(message.RoomID, message.ThreadID);
 }
 
 // The Snippet: plain text and matches in turn (the matches highlighted), as text.

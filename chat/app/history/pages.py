@@ -24,6 +24,20 @@ MAX_PAGE = 100
 DEFAULT_AROUND = 50
 
 
+class InThread(NotFound):
+    """The message a page around was asked for is a reply in a thread, not on the room's
+    main timeline (a thread reply not also sent to the room): a client reads it in its
+    thread, whose root is `thread_id` (HTTP 404, with the ``ThreadID``)."""
+
+    def __init__(self, room_id: int, message_id: int, thread_id: int) -> None:
+        super().__init__(
+            f"MessageID {message_id} is a reply in thread {thread_id} of room {room_id},"
+            f" not on the room's timeline: read it in the thread"
+            f" (GET /messages/{room_id}/threads/{thread_id}?around={message_id})"
+        )
+        self.thread_id = thread_id
+
+
 def checked_limit(limit: int) -> int:
     """`limit` if a page may hold that many messages; `InvalidInput` otherwise."""
     if not 1 <= limit <= MAX_PAGE:
@@ -107,7 +121,7 @@ class MessagePages:
     ) -> list[Message]:
         """The message `message_id` with about half of `limit` older messages and the rest
         newer ones (fewer where the room has fewer). `NotFound` if the room has no such
-        message."""
+        message; `InThread` if it is a thread reply the main timeline leaves out."""
         checked_limit(limit)
         room = await self._service.member_room(identity, room_id)
         older = limit // 2 + 1  # the message itself, and half the page before it
@@ -118,6 +132,11 @@ class MessagePages:
         else:
             through = await self._store.messages_before(room.id, message_id + 1, older)
         if not through or through[0].id != message_id:
+            # Not on the timeline: a thread reply (one visible, whose root the store
+            # names) is told apart from a message the room does not have.
+            root = await self._store.thread_root(room.id, message_id)
+            if root is not None and root != message_id:
+                raise InThread(room.id, message_id, root)
             raise NotFound(f"no message with MessageID {message_id} in room {room.id}")
         if newer is None:  # the table's, read only once the message is known to be there
             newer = await self._store.messages_after(room.id, message_id, limit - len(through))
