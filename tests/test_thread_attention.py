@@ -1,7 +1,8 @@
 """What a thread's replies ask of people outside the thread: a reply not sent to the room
 is not the room's unread nor its mentions (``GET /rooms/unread``), nor its activity,
 except that those it mentions are told (an activity frame with Mention, wherever they
-are), and so are the thread's followers (without Mention). A reply also sent to the
+are), and so are the thread's followers (without Mention), each frame naming the thread
+(ThreadID). A reply also sent to the
 room is one of the room's messages in every way."""
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ async def test_a_thread_reply_mentioning_someone_is_heard_by_them_as_a_mention(
         "RoomID": room_id,
         "MessageID": sent["MessageID"],
         "Mention": True,
+        "ThreadID": root,
     }
 
 
@@ -105,4 +107,5 @@ async def test_a_thread_reply_is_heard_as_activity_by_the_threads_followers(
         "RoomID": room_id,
         "MessageID": sent["MessageID"],
         "Mention": False,
+        "ThreadID": root,
     }

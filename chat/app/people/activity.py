@@ -3,27 +3,27 @@ their rooms other than the one it is in, so badges update without polling.
 
 A connection hears ``{"Type": "activity", "RoomID", "MessageID", "Mention"}`` for a
 message someone else sent in one of its user's rooms (a thread reply not sent to the
-room only if it mentions its user or its user follows the thread), and for an edit that
-newly mentions its user. A room's connections elsewhere are told at most once a
-`window` (1 s; longer where the room has more than `WINDOW_READERS` members connected
-here, up to `MAX_WINDOW_S`, as each telling is a write to every one of their
-connections): the first message is told at once; what follows within the window is
-gathered (`ActivityWindow`: the latest id, who sent, who was mentioned or follows) and
-told once at its end (the latest MessageID; Mention true if any of them mentioned the
-user). Best effort, as notices are: the counts themselves are in the database (``GET
-/rooms/unread``, ``GET /threads/unread``).
+room only if it mentions its user or its user follows the thread, and then with
+``"ThreadID"``, the thread's root), and for an edit that newly mentions its user. A
+room's connections elsewhere are told at most once a `window` (1 s; longer where the
+room has more than `WINDOW_READERS` members connected here, up to `MAX_WINDOW_S`, as
+each telling is a write to every one of their connections): the first message is told at
+once; what follows within the window is gathered (`ActivityWindow`: the latest id, who
+sent, who was mentioned or follows) and told once at its end (the latest MessageID;
+Mention true if any of them mentioned the user). Best effort, as notices are: the counts
+themselves are in the database (``GET /rooms/unread``, ``GET /threads/unread``).
 
 What it costs: a message costs a constant step, and one per user it mentions, whatever
 the size of any room; a telling (at most one a second per room) costs one step per
 connection of the room's members elsewhere on this instance, and encodes each of its
-two frames (mention or not) once. A busy lobby thus costs what a quiet one does, however
-many connections look at other rooms. For the tellings, each instance keeps, for the
-users connected to it here, which rooms they are members of (`_members`: room id to
-user ids), loaded when a user's first connection arrives and kept up to date by the
-notices that say a user joined a room or was invited into one (`on_notice`). The lobby
-(everyone) and support threads (their user is named by the room) need no index. Direct
-conversations have no activity frames: every connection of their two users gets the
-message itself (spec 003's frame, on their user topics).
+frames (mention or not, and which thread if any) once. A busy lobby thus costs what a
+quiet one does, however many connections look at other rooms. For the tellings, each
+instance keeps, for the users connected to it here, which rooms they are members of
+(`_members`: room id to user ids), loaded when a user's first connection arrives and
+kept up to date by the notices that say a user joined a room or was invited into one
+(`on_notice`). The lobby (everyone) and support threads (their user is named by the
+room) need no index. Direct conversations have no activity frames: every connection of
+their two users gets the message itself (spec 003's frame, on their user topics).
 
 Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
 unfiled by `chat.ws.opening` and `chat.ws.server` for each session's life, as
@@ -328,17 +328,19 @@ class Activity:
         """Tell the room's members' connections elsewhere what its window gathered: one
         frame each, encoded once per kind (mention or not)."""
         room_id = window.room.id
-        frames: dict[bool, bytes] = {}
+        frames: dict[tuple[bool, int | None], bytes] = {}
         for user_id in list(self._readers(window.room)):
             heard, mention = window.heard_by(user_id)
             if not heard:
                 continue
+            thread_id = window.thread_of(user_id)
             for session in self._connections.get(user_id, ()):
                 if session.room_id == room_id:
                     continue  # it sees the messages themselves
-                data = frames.get(mention)
+                kind = (mention, thread_id)
+                data = frames.get(kind)
                 if data is None:
-                    data = frames[mention] = activity_frame(room_id, window.latest, mention)
+                    data = frames[kind] = activity_frame(room_id, window.latest, mention, thread_id)
                 self.frames += 1
                 session.offer(data)
         window.told(now)

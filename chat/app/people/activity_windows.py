@@ -35,6 +35,12 @@ class ActivityWindow:
     #: whole room.
     called: set[int] = field(default_factory=set)
     called_everyone_by: set[int] = field(default_factory=set)
+    #: The thread of the newest of those replies that called each user (by name, or as
+    #: a follower), and of each sender's newest that called the whole room, as (reply
+    #: id, root id): the ``ThreadID`` their telling carries. Newest by id, as followers
+    #: are found after the replies that follow them (`add_followers`).
+    threads: dict[int, tuple[int, int]] = field(default_factory=dict)
+    everyone_threads: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: A telling (or a look, to forget the window) is on the timer.
     timed: bool = False
 
@@ -43,10 +49,14 @@ class ActivityWindow:
             self.senders.add(message.sender_id)
         elif message.mentions or message.mentions_room:
             # A thread's reply is not the room's news: only those it calls hear of it.
-            self.called.update(message.mentions)
-            self.called.discard(message.sender_id)
+            reply = (message.id, message.thread_id or 0)
+            for user_id in message.mentions:
+                if user_id != message.sender_id:
+                    self.called.add(user_id)
+                    _keep_newest(self.threads, user_id, reply)
             if message.mentions_room:
                 self.called_everyone_by.add(message.sender_id)
+                _keep_newest(self.everyone_threads, message.sender_id, reply)
         else:
             return
         self.latest = max(self.latest, message.id)
@@ -58,6 +68,8 @@ class ActivityWindow:
         """`user_ids` follow `reply`'s thread (connected here, its sender aside)."""
         self.latest = max(self.latest, reply.id)
         self.called.update(user_ids)
+        for user_id in user_ids:
+            _keep_newest(self.threads, user_id, (reply.id, reply.thread_id or 0))
 
     def add_edit(self, change: Change, newly: EditedMentions) -> None:
         self.latest = max(self.latest, change.message_id)
@@ -68,6 +80,7 @@ class ActivityWindow:
         self.told_at, self.latest = now, 0
         self.senders, self.named, self.everyone_by, self.edits = set(), set(), set(), []
         self.called, self.called_everyone_by = set(), set()
+        self.threads, self.everyone_threads = {}, {}
 
     def heard_by(self, user_id: int) -> tuple[bool, bool]:
         """(whether `user_id` is told, whether as a mention): told of messages someone
@@ -85,9 +98,36 @@ class ActivityWindow:
         )
         return others or edited or called, edited or user_id in self.named or everyone
 
+    def thread_of(self, user_id: int) -> int | None:
+        """The root of the thread whose newest reply told `user_id` of this window (they
+        follow it, or it called them by name or the whole room, someone else sending);
+        None if no thread reply called them. One lookup, and one per sender who called
+        the whole room from a thread."""
+        newest = self.threads.get(user_id)
+        for sender_id, reply in self.everyone_threads.items():
+            if sender_id != user_id and (newest is None or reply > newest):
+                newest = reply
+        return None if newest is None else newest[1]
 
-def activity_frame(room_id: int, message_id: int, mention: bool) -> bytes:
+
+def _keep_newest(threads: dict[int, tuple[int, int]], key: int, reply: tuple[int, int]) -> None:
+    known = threads.get(key)
+    if known is None or reply > known:
+        threads[key] = reply
+
+
+def activity_frame(room_id: int, message_id: int, mention: bool, thread_id: int | None) -> bytes:
+    """The frame telling of a room's activity: with ``ThreadID`` (a thread's root) when
+    a reply in that thread, which the room's timeline leaves out, is what the user is
+    told of."""
     # The same compact JSON as `chat.ws.dispatch.dumps` (which this module, imported by
     # the service, cannot import: the ws package imports the service).
-    frame = {"Type": "activity", "RoomID": room_id, "MessageID": message_id, "Mention": mention}
+    frame: dict[str, object] = {
+        "Type": "activity",
+        "RoomID": room_id,
+        "MessageID": message_id,
+        "Mention": mention,
+    }
+    if thread_id is not None:
+        frame["ThreadID"] = thread_id
     return text_frame(json.dumps(frame, separators=(",", ":")))
