@@ -36,7 +36,8 @@ WHERE (name_key = $1 OR look_key = $2) AND held_until > $3
 
 _EXPORT_MESSAGES = """
 SELECT m.id, m.room_id, r.name AS room_name, r.kind AS room_kind, m.body,
-       m.original_body, m.reply_to, m.thread_id, m.created_at, m.edited_at, m.deleted_at
+       m.original_body, m.reply_to, m.thread_id, m.also_to_room, m.created_at,
+       m.edited_at, m.deleted_at
 FROM messages AS m JOIN rooms AS r ON r.id = m.room_id
 WHERE m.sender_id = $1 AND m.id > $2
 ORDER BY m.id LIMIT $3
@@ -171,6 +172,7 @@ async def _export_page(
             "OriginalText": row["original_body"],
             "ReplyTo": row["reply_to"],
             "ThreadID": row["thread_id"],
+            "AlsoToRoom": bool(row["also_to_room"]),
             "SentAt": _iso(row["created_at"], dialect),
             "EditedAt": _iso(row["edited_at"], dialect),
             "Deleted": row["deleted_at"] is not None,
