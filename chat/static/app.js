@@ -11,8 +11,9 @@
 // list, entering a room), timeline.js (a room's messages), sending.js (the composer and
 // our messages until confirmed), unread.js (counts and read markers), presence.js (who is
 // here, typing), names.js (people by name), direct.js (direct conversations),
-// directory.js (public rooms, joining), status.js (statuses beside names, ours) and
-// threads.js (threads: their summaries, the thread panel).
+// directory.js (public rooms, joining), status.js (statuses beside names, ours),
+// threads.js (threads: their summaries, the thread panel) and thread-list.js (the
+// threads followed: the Threads view).
 
 import { setUpAccount } from "./account.js";
 import { roomInAddress, setUpAddress } from "./address.js";
@@ -34,21 +35,22 @@ import { setUpPeople, showPeopleAgain } from "./people.js";
 import { setUpPhone } from "./phone.js";
 import { setUpPins } from "./pins.js";
 import { requoted, setUpReplies } from "./replies.js";
-import { setUpReports } from "./reports.js";
+import { closeReports, setUpReports } from "./reports.js";
 import { setUpRoomSettings } from "./room-settings.js";
 import {
   enter, leftRoom, listedRoom, loadRooms, openMessage, setUpRooms, showMenu, showRunning,
 } from "./rooms.js";
 import { setUpReading } from "./reading.js";
 import { keepNewestInView } from "./scrolling.js";
-import { setUpSaved } from "./saved.js";
-import { setUpSearch } from "./search.js";
+import { closeSaved, setUpSaved } from "./saved.js";
+import { closeSearch, setUpSearch } from "./search.js";
 import { setUpSending } from "./sending.js";
 import { doNotDisturb, setUpStatus, shownAs, statusBadge } from "./status.js";
 import { renewNow, signOut } from "./session.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
 import { addThemeSwitch } from "./theme.js";
+import { closeThreadList, setUpThreadList, threadsChanged } from "./thread-list.js";
 import { openThread, setUpThreads } from "./threads.js";
 import { addMessages, avatar, changed, loadRoom, setUpTimeline } from "./timeline.js";
 import { loadUnread } from "./unread.js";
@@ -85,21 +87,32 @@ setUpSearch({
   openThread: openThreadIn,
 });
 
-// A thread's panel in its room (a search result): threads.js opens the threads of the
-// room shown, so a room being entered is waited for (its "entered"), 5 s at most.
+// A thread's panel in its room (a search result), once the room search.js opens at the
+// result is shown (its "entered", 5 s at most): threads.js would enter it again.
 async function openThreadIn(roomId, rootId) {
   for (let waited = 0; state.shown !== roomId && waited < 5000; waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  if (state.shown === roomId) openThread(rootId);
+  if (state.shown === roomId) openThread(roomId, rootId);
 }
 
 // Saved messages (saved.js): Save on each message, the list from the account screen.
 setUpSaved({ api, room: listedRoom, open: openMessage, error: showError });
 // Pinned messages (pins.js): the header's list, and Pin or Unpin for moderators.
 setUpPins({ api, shown: () => state.shown, moderates, open: openMessage, error: showError });
-// Threads (threads.js): Thread (reply in thread), the summaries under roots, the thread panel.
-setUpThreads({ api, avatar });
+// Threads (threads.js): Thread (reply in thread), the summaries under roots, the thread
+// panel; the threads followed (thread-list.js), each opening in its room's panel.
+setUpThreads({
+  api,
+  avatar,
+  enter,
+  showRoom: () => {
+    closeSearch();
+    closeReports();
+    closeSaved();
+  },
+});
+setUpThreadList({ api, room: listedRoom, open: openThread, fold: () => showMenu(false) });
 
 setUpPeople({
   api,
@@ -181,7 +194,11 @@ document.addEventListener("DOMContentLoaded", () => {
     search: async (prefix) => (await api("GET", `/users?prefix=${encodeURIComponent(prefix)}`))
       .filter(({ UID }) => UID !== state.me?.uid)
       .map(({ UID, Username }) => ({ uid: UID, name: Username })),
-    enter: (roomId) => { if (roomId !== state.room) enter(roomId); else focusComposer(); },
+    enter: (roomId) => {
+      closeThreadList();
+      if (roomId !== state.room) enter(roomId);
+      else focusComposer();
+    },
     openDirect,
     closePanel: () => {
       if ($("#chat-view").dataset.menu !== "open" || $("#menu").offsetParent === null) return false;
@@ -201,7 +218,11 @@ document.addEventListener("DOMContentLoaded", () => {
     api,
     me: () => state.me?.uid,
     shown: () => state.shown,
-    recount: loadUnread,
+    // Activity elsewhere: the rooms' counts, and the followed threads' (a reply there).
+    recount: () => {
+      loadUnread();
+      threadsChanged();
+    },
     roomName: (roomId) => listedRoom(roomId).name,
     open: openMessage,
     notice: showNotice,

@@ -8,14 +8,22 @@
 // replies that arrive and the deletions of those the page knows of; a message that
 // carries its own `Thread` summary is believed first. As everywhere, user text goes in
 // with textContent only (or through markdown.js).
+// Following (docs/PROTOCOL.md, "Following threads"): the panel's Follow button (pressed
+// while followed, as GET /threads/unread says: thread-list.js) follows or stops, and a
+// thread shown to its newest reply while the page is seen is said read (PUT
+// /threads/{id}/read), so that the Threads view's count drops.
 
 import { renderMarkdown } from "./markdown.js";
 import { describeFiles } from "./attachments.js";
+import {
+  closeThreadList, followChanged, following, onThreadList, readUpTo, threadRead, threadsChanged,
+} from "./thread-list.js";
 
 const $ = (selector) => document.querySelector(selector);
 
 // What app.js lends us (setUpThreads): { api(method, path, body), avatar(name) -> the
-// badge timeline.js draws beside a message }.
+// badge timeline.js draws beside a message, enter(roomId) another room, showRoom() the
+// conversation again in place of another view (search, saved messages) }.
 let lent = null;
 
 const LIST_LIMIT = 100;   // threads asked for when a room is shown (the server's most)
@@ -30,6 +38,10 @@ const threads = { roomId: null, summaries: new Map(), replies: new Map(), arrivi
 // The thread open in the panel (its root's MessageID, or null), how many times one was
 // opened (a later read overtakes an earlier), and what had the focus before it opened.
 const panel = { rootId: null, turn: 0, opener: null };
+// A thread to open once its room is entered ({ roomId, rootId }: openThread), and the
+// newest message of each thread said read from here (rootId -> MessageID).
+let waiting = null;
+const readSent = new Map();
 
 export function setUpThreads(lentByApp) {
   lent = lentByApp;
@@ -49,14 +61,19 @@ export function setUpThreads(lentByApp) {
     event.preventDefault();
     sendReply();
   });
+  $("#thread-follow").addEventListener("click", toggleFollow);
+  onThreadList(showFollowing);
+  document.addEventListener("visibilitychange", markRead);
 }
 
 // A room was entered: another room's threads are forgotten and its panel closed; the
 // same room again (a reconnection) reads its list and the open thread again, as the
 // replies sent meanwhile came in neither the resume nor the history.
+// The followed threads are read again too (the socket opened: what came meanwhile).
 export function showThreads(roomId) {
   if (roomId !== threads.roomId) {
     closeThread();
+    closeThreadList();
     threads.roomId = roomId;
     threads.summaries = new Map();
     threads.replies = new Map();
@@ -64,6 +81,24 @@ export function showThreads(roomId) {
     readThread(panel.rootId);
   }
   readList(roomId);
+  threadsChanged();
+  const wanted = waiting;
+  waiting = null;
+  if (wanted?.roomId === roomId) showThread(wanted.rootId);
+}
+
+// The thread of `rootId` in room `roomId`, in its panel: the room entered first if another
+// is shown (the Threads view, a search result). In place of any other view.
+export function openThread(roomId, rootId) {
+  closeThreadList();
+  if (roomId === threads.roomId) {
+    waiting = null;
+    lent.showRoom();
+    showThread(rootId);
+    return;
+  }
+  waiting = { roomId, rootId };
+  lent.enter(roomId);
 }
 
 async function readList(roomId) {
@@ -114,6 +149,7 @@ export function threadReply(message) {
     else count(message);
   }
   if (message.ThreadID === panel.rootId) addToPanel([message]);
+  threadsChanged();   // a followed thread's count, perhaps
 }
 
 // An edited or deleted frame: a reply the page knows of, deleted, counts no more; a
@@ -152,7 +188,7 @@ export function addThreadActions(item, message) {
   const button = Object.assign(element("button", "thread-button", "Thread"), { type: "button" });
   button.title = "Reply in thread";
   button.setAttribute("aria-label", `Reply in thread to ${message.Username}`);
-  button.addEventListener("click", () => openThread(message.ThreadID ?? message.MessageID, button));
+  button.addEventListener("click", () => showThread(message.ThreadID ?? message.MessageID, button));
   item.querySelector(".actions")?.append(button);
 }
 
@@ -168,7 +204,7 @@ function showSummary(item) {
   }
   if (button === null) {
     button = Object.assign(element("button", "thread-summary"), { type: "button" });
-    button.addEventListener("click", () => openThread(Number(item.dataset.id), button));
+    button.addEventListener("click", () => showThread(Number(item.dataset.id), button));
     item.append(button);
   }
   const replies = known.Replies === 1 ? "1 reply" : `${known.Replies} replies`;
@@ -186,8 +222,9 @@ function shortTime(when) {
   return when.toLocaleDateString([], { month: "short", day: "numeric" });
 }
 
-// The panel, showing the thread of `rootId` (read afresh), its composer focused.
-export function openThread(rootId, opener = null) {
+// The panel, showing the thread of `rootId` of the room shown (read afresh), its
+// composer focused.
+function showThread(rootId, opener = null) {
   const again = panel.rootId === rootId;
   panel.rootId = rootId;
   panel.opener = opener ?? panel.opener;
@@ -201,6 +238,7 @@ export function openThread(rootId, opener = null) {
     $("#thread-composer").value = "";
     $("#thread-also").checked = false;
   }
+  showFollowing();
   readThread(rootId);
   $("#thread-composer").focus();
 }
@@ -257,6 +295,52 @@ function addToPanel(messages, { fresh = false } = {}) {
   }
   const body = $("#thread-body");
   body.scrollTop = body.scrollHeight;   // the newest in view
+  markRead();
+}
+
+// The newest reply is in view (addToPanel keeps it there) and the page is seen: the
+// thread is read up to it, once (the server's marker never moves back anyway).
+function markRead() {
+  const rootId = panel.rootId;
+  const newest = Number($("#thread-replies").lastElementChild?.dataset.id ?? 0);
+  if (rootId === null || newest === 0 || document.visibilityState !== "visible") return;
+  if ($("#room").hidden || Math.max(readSent.get(rootId) ?? 0, readUpTo(rootId)) >= newest) return;
+  readSent.set(rootId, newest);
+  lent.api("PUT", `/threads/${rootId}/read`, { MessageID: newest }).then(
+    ({ MessageID }) => threadRead(rootId, MessageID),
+    () => {
+      // Not stored (the server away, the reply deleted): the next reply tries again.
+      if (readSent.get(rootId) === newest) readSent.delete(rootId);
+    },
+  );
+}
+
+// Follow, pressed while the thread is followed (unknown until the list comes: disabled).
+// A click while one is on its way does nothing (the button keeps the focus).
+function showFollowing() {
+  if (panel.rootId === null) return;
+  const button = $("#thread-follow");
+  const followed = following(panel.rootId);
+  button.disabled = followed === null;
+  button.setAttribute("aria-pressed", String(followed === true));
+  button.title = followed ? "Following: its new replies count in Threads" : "Not following";
+}
+
+async function toggleFollow() {
+  const button = $("#thread-follow");
+  if (button.dataset.busy === "true") return;
+  const rootId = panel.rootId;
+  const roomId = threads.roomId;
+  const followed = button.getAttribute("aria-pressed") !== "true";
+  button.dataset.busy = "true";
+  try {
+    await lent.api(followed ? "PUT" : "DELETE", `/threads/${rootId}/follow`);
+    followChanged(rootId, roomId, followed);
+  } catch (error) {
+    if (panel.rootId === rootId) showProblem(error.message);
+  } finally {
+    delete button.dataset.busy;
+  }
 }
 
 // One message as the panel shows it: avatar, name, time and text, as in the timeline.
