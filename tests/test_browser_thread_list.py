@@ -1,9 +1,9 @@
 """The threads one follows in the browser (chat/static/thread-list.js, threads.js): the
 side panel's "Threads" with a badge counting the followed threads with unread replies,
 live, across instances; its view listing each with its room, root, unread count and
-mention marker; one opened in its room's thread panel, read there, and so no longer
-counted (after a reload too); the panel's Follow button; the view by keyboard and on a
-phone, and axe-core finding nothing wrong with it."""
+mention marker, live; one opened in its room's thread panel, read there (while the page
+is seen), and so no longer counted (after a reload too); the panel's Follow button; the
+view by keyboard and on a phone, and axe-core finding nothing wrong with it."""
 
 from __future__ import annotations
 
@@ -54,16 +54,20 @@ async def test_a_reply_from_another_instance_counts_in_threads_until_it_is_read(
         bob.wait_for_message("release on Friday?")
         lobby = alice.page.locator("#room-name").text_content()
         alice.create_room("elsewhere")
+        expect(_listed(alice)).to_have_count(0)
+        expect(alice.page.locator("#threads-status")).to_contain_text("No threads followed yet")
         bob.page.get_by_role("button", name="Reply in thread to alice").click()
         _reply_in_panel(bob, "@alice on it")
         expect(bob.page.locator("#thread-replies .text")).to_have_text(["@alice on it"])
-        # Alice, in another room on the other instance: the badge, live (an activity frame).
+        # Alice, in another room on the other instance, her Threads view open: the badge
+        # and the view, live (an activity frame).
         expect(_badge(alice)).to_have_text("1", timeout=WAIT_MS)
         expect(alice.page.locator("#threads-open")).to_have_accessible_name(
             "Threads, 1 with unread replies"
         )
         listed = _listed(alice)
         expect(listed).to_have_count(1)
+        expect(alice.page.locator("#threads-view")).to_be_visible()
         expect(listed.locator(".where")).to_have_text(lobby or "")
         expect(listed.locator(".who")).to_have_text("alice")
         expect(listed.locator(".snippet")).to_have_text("release on Friday?")
@@ -129,6 +133,40 @@ async def test_an_unfollowed_thread_stops_counting_and_following_it_again_counts
         _reply(server, bob.auth, room_id, root_id, "shipped")
         expect(_badge(page)).to_have_text("1", timeout=WAIT_MS)
         expect(_listed(page).locator(".unread-count")).to_have_text("1 unread")
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+#: The page as if its tab were hidden, or seen again (document.visibilityState).
+_SEEN = """(seen) => {
+  const value = seen ? "visible" : "hidden";
+  Object.defineProperty(document, "visibilityState", { value, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+@SQLITE_ONLY
+async def test_a_reply_shown_while_the_page_is_hidden_is_read_once_it_is_seen(
+    server: Server,
+) -> None:
+    _alice, bob, room_id, root_id = await _thread(server, "on it")
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = open_client(browser, f"{server.http}/#/room/{room_id}")
+        page.log_in("alice", PASSWORD)
+        page.wait_for_room("team")
+        _summary(page, "deploy at 5?").click()
+        expect(page.page.locator("#thread-replies .text")).to_have_text(["on it"])
+        expect(_badge(page)).to_be_hidden()
+        page.page.evaluate(_SEEN, False)
+        _reply(server, bob.auth, room_id, root_id, "ready")
+        expect(page.page.locator("#thread-replies .text")).to_have_text(["on it", "ready"])
+        expect(_badge(page)).to_have_text("1", timeout=WAIT_MS)
+        page.page.evaluate(_SEEN, True)
+        expect(_badge(page)).to_be_hidden()
         _no_script_errors(page)
 
     await in_browser(scenario)
