@@ -279,3 +279,28 @@ async def test_axe_finds_nothing_wrong_with_the_threads_view(server: Server) -> 
             _no_script_errors(page)
 
     await in_browser(scenario)
+
+
+@SQLITE_ONLY
+async def test_a_search_takes_the_threads_views_place_and_back_shows_the_room(
+    server: Server,
+) -> None:
+    await _thread(server, "on it")
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = open_client(browser, server.http)
+        page.log_in("alice", PASSWORD)
+        expect(_listed(page)).to_have_count(1)
+        page.page.fill("#search-q", "deploy")
+        page.page.press("#search-q", "Enter")
+        expect(page.page.locator("#search-view")).to_be_visible()
+        expect(page.page.locator("#threads-view")).to_be_hidden()
+        expect(page.page.locator("#threads-open")).to_have_attribute("aria-expanded", "false")
+        page.page.click("#search-close")
+        expect(page.page.locator("#room")).to_be_visible()
+        expect(page.page.locator("#threads-view")).to_be_hidden()
+        _no_script_errors(page)
+
+    await in_browser(scenario)
