@@ -180,6 +180,30 @@ async def test_a_roots_summary_is_there_after_a_reload_and_follows_replies_and_d
     await in_browser(scenario)
 
 
+async def test_a_summary_follows_the_servers_thread_frames_for_replies_the_page_never_saw(
+    server: Server,
+) -> None:
+    _alice, bob, room_id, root_id = await _thread(server, "on it", "ready")
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = _in_team(browser, server, "alice", room_id)
+        summary = _summary(page, "deploy at 5?")
+        expect(summary).to_contain_text("2 replies")  # from history: no reply seen live
+        thread = httpx.get(f"{server.http}/messages/{room_id}/threads/{root_id}", headers=bob.auth)
+        newest, oldest = (reply["MessageID"] for reply in thread.json()[:2])
+        deleted = httpx.delete(f"{server.http}/messages/{room_id}/{newest}", headers=bob.auth)
+        assert deleted.status_code < 300, deleted.text
+        expect(summary).to_contain_text("1 reply ·")
+        deleted = httpx.delete(f"{server.http}/messages/{room_id}/{oldest}", headers=bob.auth)
+        assert deleted.status_code < 300, deleted.text
+        expect(summary).to_have_count(0)  # no reply left: no summary
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
 @SQLITE_ONLY
 async def test_on_a_phone_the_thread_opens_from_the_message_menu_over_the_room_and_closes(
     server: Server,

@@ -20,7 +20,7 @@ import { confirmed, failed } from "./sending.js";
 import { statusFrame } from "./status.js";
 import { renewNow } from "./session.js";
 import { state } from "./state.js";
-import { threadChanged, threadReply } from "./threads.js";
+import { threadChanged, threadReply, threadSummary } from "./threads.js";
 import { addMessages, announce, changed, fetchLeftOut } from "./timeline.js";
 import { loadUnread } from "./unread.js";
 
@@ -162,6 +162,10 @@ function handleFrame(raw) {
       pinsChanged(frame);     // a pinned message, as it is now
       threadChanged(frame);   // a message in the thread panel; a reply deleted, uncounted
     }
+  } else if (frame.Type === "thread") {
+    // A thread root's new summary: a place in the room's stream too (threads.js).
+    if (frame.RoomID === state.shown) state.since = Math.max(state.since, frame.Seq);
+    threadSummary(frame);
   } else if (frame.Type === "pins") {
     // A pin or unpin: a place in the room's stream, and its pinned list (pins.js).
     if (frame.RoomID === state.shown) state.since = Math.max(state.since, frame.Seq);

@@ -4,9 +4,10 @@
 // ones added as they come, and a composer of its own (Also send to room). The panel takes
 // the people's column on a wide screen, the whole room on a phone.
 // The summaries are read from GET /room/{roomID}/threads when a room is shown (again
-// after a reconnection: a resume leaves thread replies out) and kept up to date from the
-// replies that arrive and the deletions of those the page knows of; a message that
-// carries its own `Thread` summary is believed first. As everywhere, user text goes in
+// after a reconnection) and kept up to date from the replies that arrive and the
+// deletions of those the page knows of, and above all from the server's `thread` frames
+// (each root's exact summary after a reply is stored or deleted; a resume brings those
+// missed); a message that carries its own `Thread` summary is believed first. As everywhere, user text goes in
 // with textContent only (or through markdown.js).
 // Following (docs/PROTOCOL.md, "Following threads"): the panel's Follow button (pressed
 // while followed, as GET /threads/unread says: thread-list.js) follows or stops, and a
@@ -150,6 +151,14 @@ export function threadReply(message) {
   }
   if (message.ThreadID === panel.rootId) addToPanel([message]);
   threadsChanged();   // a followed thread's count, perhaps
+}
+
+// A thread frame: the root's summary as the server now has it (a reply stored or
+// deleted, on any instance; a resume brings those missed), believed over what the page
+// counted. None left (Replies 0): the summary goes.
+export function threadSummary(frame) {
+  if (frame.RoomID !== threads.roomId || !frame.Thread) return;
+  setSummary(frame.MessageID, frame.Thread);
 }
 
 // An edited or deleted frame: a reply the page knows of, deleted, counts no more; a
