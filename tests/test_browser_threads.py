@@ -204,6 +204,33 @@ async def test_a_summary_follows_the_servers_thread_frames_for_replies_the_page_
     await in_browser(scenario)
 
 
+async def test_a_link_to_a_reply_in_a_thread_only_opens_its_room_at_the_root_with_the_thread(
+    server: Server,
+) -> None:
+    _alice, bob, room_id, root_id = await _thread(server, "on it", "ready")
+    async with http_client(server) as client:
+        thread = await client.get(f"/messages/{room_id}/threads/{root_id}", headers=bob.auth)
+    newest = thread.json()[0]["MessageID"]
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = open_client(browser, f"{server.http}/#/room/{room_id}/message/{newest}")
+        page.log_in("alice", PASSWORD)
+        page.wait_for_room("team")
+        page.wait_for_message("deploy at 5?")
+        expect(page.page.locator("#thread-panel")).to_be_visible(timeout=WAIT_MS)
+        expect(page.page.locator("#thread-replies .text")).to_have_text(["on it", "ready"])
+        assert page.page.is_hidden("#error")
+        # The page around the reply answered 404 naming its thread: the one error logged.
+        missing = [e for e in page.errors if "status of 404" in e]
+        assert len(missing) == 1, page.errors
+        page.errors.remove(missing[0])
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
 @SQLITE_ONLY
 async def test_on_a_phone_the_thread_opens_from_the_message_menu_over_the_room_and_closes(
     server: Server,

@@ -21,6 +21,8 @@ export async function api(method, path, body, renewed = false) {
   if (!response.ok) {
     const error = new Error(data.error || `${response.status} ${response.statusText}`);
     error.status = response.status;
+    // A page around a reply in a thread only names the thread to read it in instead.
+    if (Number.isInteger(data.ThreadID)) error.threadId = data.ThreadID;
     throw error;
   }
   return data;

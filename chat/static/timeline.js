@@ -28,7 +28,7 @@ import { following, pinToNewest } from "./scrolling.js";
 import { resendTo } from "./sending.js";
 import { showAuthorStatus } from "./status.js";
 import { state } from "./state.js";
-import { addThreadActions } from "./threads.js";
+import { addThreadActions, openThread } from "./threads.js";
 import { firstCounts } from "./unread.js";
 import { rememberMessages } from "./offline.js";
 
@@ -91,6 +91,14 @@ export async function loadRoom(roomId, focus = null, newest = null, unread = 0) 
     if (focus !== null) showFound(focus);
     else await openAtFirstUnread(roomId, turn, unread);
   } catch (error) {
+    if (error.threadId !== undefined && focus !== null && turn === state.loads) {
+      // A reply in a thread only (a link, a notification, a saved message): the room
+      // at the thread's root, and the thread in its panel. (The new load takes over:
+      // this one neither opens the room nor hands on what it held.)
+      const rootId = error.threadId;
+      loadRoom(roomId, rootId).then(() => openThread(roomId, rootId));
+      return;
+    }
     showError(error.message);
   } finally {
     if (turn === state.loads) roomOpened();   // (a later load opens the room its way)
