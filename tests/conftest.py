@@ -361,6 +361,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 #: browser test runs while one of them does (`_host_network_or_chromium`).
 CHANGE_THE_HOSTS_NETWORK = frozenset({"test_cluster_network_faults.py"})
 HOST_NETWORK_LOCK = Path(tempfile.gettempdir()) / "chat-tests-host-network.lock"
+#: Taken by a test that waits for the exclusive lock, and passed through by every browser
+#: test on its way to the shared one: so browser tests that follow one another on the
+#: other worker cannot keep the shared lock held for ever (flock favours no waiter).
+HOST_NETWORK_TURN = Path(tempfile.gettempdir()) / "chat-tests-host-network.turn"
 NETWORK_SETTLES_S = 2.0
 
 
@@ -368,7 +372,8 @@ NETWORK_SETTLES_S = 2.0
 def _host_network_or_chromium(request: pytest.FixtureRequest) -> Iterator[None]:
     """Browser tests hold a shared lock of `HOST_NETWORK_LOCK` for their duration, and
     tests that change the host's network an exclusive one: across pytest-xdist's worker
-    processes, either kind runs, never both at once."""
+    processes, either kind runs, never both at once. A test waiting for the exclusive
+    lock holds `HOST_NETWORK_TURN` meanwhile, which no new browser test gets past."""
     if request.node.path.name in CHANGE_THE_HOSTS_NETWORK:
         kind = fcntl.LOCK_EX
     elif request.node.get_closest_marker("browser"):
@@ -376,8 +381,14 @@ def _host_network_or_chromium(request: pytest.FixtureRequest) -> Iterator[None]:
     else:
         yield
         return
-    with HOST_NETWORK_LOCK.open("a") as lock:
-        fcntl.flock(lock, kind)  # blocks (before the test's Trio run starts) until free
+    with HOST_NETWORK_TURN.open("a") as turn, HOST_NETWORK_LOCK.open("a") as lock:
+        # Blocks (before the test's Trio run starts) until free: the turn first, held by
+        # an exclusive waiter until it has the lock, by a browser test only to pass.
+        fcntl.flock(turn, kind)
+        try:
+            fcntl.flock(lock, kind)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
         try:
             yield
             if kind == fcntl.LOCK_EX:
