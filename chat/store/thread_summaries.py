@@ -45,8 +45,11 @@ _REPLIERS = (
     " WHERE thread_id = $1 AND deleted_at IS NULL"
     f" GROUP BY sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}"
 )
-_HAS_ROW = "SELECT 1 FROM thread_summaries WHERE root_id = $1"
-_ROOT_EXISTS = "SELECT 1 FROM messages WHERE id = $1"
+#: Whether root $1's row is there, and whether its summary's is (NULL: not yet).
+_ROOT_AND_SUMMARY = (
+    "SELECT s.root_id FROM messages AS r"
+    " LEFT JOIN thread_summaries AS s ON s.root_id = r.id WHERE r.id = $1"
+)
 
 #: PostgreSQL numbers and stamps a row by the columns' defaults, and an update anew (the
 #: positions lock is held: the statement's trigger takes it before the first row).
@@ -156,7 +159,8 @@ async def count_new_replies(conn: Connection, replies: Sequence[Message]) -> dic
 async def recount(conn: Connection, room_id: int, root_id: int) -> Change | None:
     """Count thread `root_id` again (a reply of it was deleted): the `THREAD` change made,
     or None if its root's row is gone (retention takes the root before its replies)."""
-    if await conn.fetchval(_ROOT_EXISTS, root_id) is None:
+    root = await conn.fetchrow(_ROOT_AND_SUMMARY, root_id)
+    if root is None:
         return None
     dialect = conn.dialect
     counted = await conn.fetchrow(_COUNT, root_id)
@@ -168,5 +172,4 @@ async def recount(conn: Connection, room_id: int, root_id: int) -> Change | None
         last_reply_at=None if last is None else dialect.moment(last),
         participants=tuple(repliers),
     )
-    exists = await conn.fetchval(_HAS_ROW, root_id) is not None
-    return await _write(conn, root_id, room_id, summary, exists=exists)
+    return await _write(conn, root_id, room_id, summary, exists=root["root_id"] is not None)
