@@ -167,9 +167,17 @@ class PostgresConnection:
 
     def _drop(self, error: BaseException) -> None:
         """The clean-up after `error` is still waiting for the server: give up on it."""
-        log.warning("dropping a connection the database does not answer: %s", describe(error))
+        import asyncpg
+
         self.dropped = error
-        self.raw.terminate()
+        try:
+            self.raw.terminate()
+        except asyncpg.InterfaceError:
+            # The clean-up finished and the pool took the connection back in the
+            # callbacks between its release and `released()`: it is healthy, keep it.
+            self.dropped = None
+            return
+        log.warning("dropping a connection the database does not answer: %s", describe(error))
 
     def released(self) -> None:
         """Back in the pool (or closed): nothing of ours to drop any more."""
