@@ -679,10 +679,12 @@ def measured(
     args: list[str],
     timeout: float,
     profile_seconds: float | None = None,
+    label: str | None = None,
 ) -> dict:
     """Run the load generator (fanout or rooms) and add the CPU time the server (each
     instance of a cluster) and its database backends used from its ready line on; with
-    `--profile`, sample the server for `profile_seconds` from there."""
+    `--profile`, sample the server for `profile_seconds` from there (its files named
+    after `label`, else the load generator's mode)."""
     before: dict = {}
     spies: list[subprocess.Popen] = []
 
@@ -694,7 +696,8 @@ def measured(
         before["database"] = target.database.snapshot() if target.database else None
         before["commits"] = commit_totals(target.ports)
         if profile_seconds is not None:
-            spies.extend(profile(target, args[0] + f"-{len(target.ports)}", profile_seconds))
+            scenario = (label or args[0]) + f"-{len(target.ports)}"
+            spies.extend(profile(target, scenario, profile_seconds))
 
     try:
         result = run_loadgen(loadgen, args, timeout=timeout, on_ready=ready)
@@ -849,7 +852,9 @@ def rooms(target: Target, loadgen: Path, tmp: Path, name: str, a: dict) -> dict:
         str(room_file),
         *([str(thread_file)] if a.get("thread") else []),
     ]
-    result = measured(target, loadgen, args, a["seconds"] + 120)
+    result = measured(
+        target, loadgen, args, a["seconds"] + 120, profile_seconds=a["seconds"] - 1, label=name
+    )
     cpu = result["server_cpu_seconds"]
     result["others"] = a["others"]
     result["setup_seconds"] = round(setup_s, 1)

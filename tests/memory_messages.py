@@ -4,8 +4,10 @@ components that use it (tests/test_message_writer.py).
 It keeps the real stores' promises, which tests/test_messages_contract.py checks against
 both it and the real stores: ids increase in the order of a batch, a batch is all or
 nothing (a row naming an unknown room or sender raises `Gone` and stores nothing), a
-resent `client_msg_id` gives back the original, and `committed_after` reads every room's
-messages in id order with their rooms.
+resent `client_msg_id` gives back the original, a batch's thread replies change their
+roots' summaries (a `THREAD` change each, positioned after the batch's messages, carried
+by the thread's newest reply), and `committed_after` reads every room's messages and
+those changes in position order with their rooms.
 
 Hooks for tests: `fail_next` makes the next `add_messages` raise, `fail_next_read` the
 next `committed_after`; `hold()` keeps the next commits in flight (the messages are not
@@ -15,12 +17,22 @@ stored) until its event is set; `batches` is every batch it was asked to store, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import trio
 
 from chat.core.errors import Gone
-from chat.core.records import Added, Change, Message, NewMessage, Room
+from chat.core.records import (
+    THREAD,
+    Added,
+    Change,
+    Message,
+    NewMessage,
+    Room,
+    ThreadSummary,
+)
+from chat.core.thread_records import summary_with_replies, with_thread_changes
 from chat.store.roles import Notifications
 
 
@@ -31,6 +43,9 @@ class MemoryMessages:
         self.rooms = {room.id: room for room in rooms}
         self.users = dict(users)
         self.messages: list[Message] = []
+        #: Each thread's changes of summary, in position order (the last is the summary).
+        self.thread_changes: list[Change] = []
+        self._summaries: dict[int, ThreadSummary] = {}
         #: Every batch `add_messages` was called with, stored or not.
         self.batches: list[list[NewMessage]] = []
         #: Raised (once) by the next `add_messages` to start, before it stores anything.
@@ -91,10 +106,28 @@ class MemoryMessages:
             if sent.client_msg_id is not None:
                 self._originals[key] = message
             added.append(Added(message, new=True))
-        return added
+        return self._in_threads(added, now)
+
+    def _in_threads(self, added: list[Added], now: datetime) -> list[Added]:
+        """Add the batch's new thread replies to their roots' summaries, as the stores'
+        `count_new_replies` does."""
+        replies = [item.message for item in added if item.new and item.message.thread_id]
+        changes: dict[int, Change] = {}
+        for root_id in dict.fromkeys(reply.thread_id for reply in replies):
+            assert root_id is not None
+            ours = [reply for reply in replies if reply.thread_id == root_id]
+            summary = summary_with_replies(self._summaries.get(root_id), ours)
+            self._summaries[root_id] = summary
+            change = Change(self.last_id() + 1, ours[0].room_id, root_id, THREAD, now)
+            changes[root_id] = replace(change, thread=summary)
+            self.thread_changes.append(changes[root_id])
+        return with_thread_changes(added, changes)
 
     def last_id(self) -> int:
-        return self.messages[-1].id if self.messages else 0
+        """The last position taken, by a message or a thread change."""
+        last_message = self.messages[-1].id if self.messages else 0
+        last_change = self.thread_changes[-1].seq if self.thread_changes else 0
+        return max(last_message, last_change)
 
     async def last_position(self) -> int:
         await trio.lowlevel.checkpoint()
@@ -108,5 +141,8 @@ class MemoryMessages:
             error, self.fail_next_read = self.fail_next_read, None
             raise error
         below = before if before is not None else self.last_id() + 1
-        page = [m for m in self.messages if after < m.id < below][:limit]
-        return [(message, self.rooms[message.room_id]) for message in page]
+        items: list[Message | Change] = [*self.messages, *self.thread_changes]
+        page = sorted(
+            (item for item in items if after < item.position < below), key=lambda i: i.position
+        )[:limit]
+        return [(item, self.rooms[item.room_id]) for item in page]

@@ -15,7 +15,7 @@ from support import server_config, throwaway_postgres_schema
 
 from chat.core.errors import Gone
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Message, NewMessage, Room
+from chat.core.records import THREAD, Message, NewMessage, Room, ThreadSummary
 from chat.store import Messages, Store, open_store
 
 
@@ -117,6 +117,33 @@ async def test_a_thread_reply_carries_its_root_and_reads_back_with_it(world: Wor
         (None, False),
         (root.message.id, True),
     ]
+
+
+async def test_a_batch_of_thread_replies_changes_its_roots_summary_once_after_it(
+    world: World,
+) -> None:
+    (root,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
+    )
+    thread = root.message.id
+    rows = [
+        NewMessage(world.other.id, sender, OutgoingMessage(text, thread_id=thread))
+        for sender, text in ((world.alice, "a1"), (world.bob, "b1"), (world.alice, "a2"))
+    ]
+    added = await world.messages.add_messages(rows)
+    carried = [item.thread_change for item in added]
+    assert carried[:2] == [None, None]
+    change = carried[2]
+    assert change is not None
+    assert (change.kind, change.message_id, change.room_id) == (THREAD, thread, world.other.id)
+    assert change.thread == ThreadSummary(3, added[2].message.created_at, (world.alice, world.bob))
+    assert change.seq > added[2].message.id
+    read = await world.messages.committed_after(root.message.id, limit=10)
+    assert [item.position for item, _ in read] == [
+        *(item.message.id for item in added),
+        change.seq,
+    ]
+    assert await world.messages.last_position() == change.seq
 
 
 async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(

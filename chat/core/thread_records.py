@@ -1,10 +1,14 @@
 """What a person has of a thread beyond its messages: whether they follow it, and what
-of it they have not read (`GET /threads/unread`)."""
+of it they have not read (`GET /threads/unread`); and how a commit's new replies change
+their threads' summaries (the stores' rule, and their in-memory double's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+
+from chat.core.records import MAX_THREAD_PARTICIPANTS, Added, Change, Message, ThreadSummary
 
 #: The most replies a followed thread's unread count counts: past it, "at least this many".
 THREAD_UNREAD_CAP = 1000
@@ -25,3 +29,36 @@ class FollowedThread:
     last_reply_at: datetime | None
     unread: int
     mentions: int
+
+
+def summary_with_replies(before: ThreadSummary | None, replies: Sequence[Message]) -> ThreadSummary:
+    """A thread's summary once `replies` (new, in id order, at least one) are added to it:
+    their senders join the participants in the order they first replied, up to the cap."""
+    participants = list(before.participants) if before else []
+    for reply in replies:
+        if reply.sender_id not in participants and len(participants) < MAX_THREAD_PARTICIPANTS:
+            participants.append(reply.sender_id)
+    return ThreadSummary(
+        replies=(before.replies if before else 0) + len(replies),
+        last_reply_at=replies[-1].created_at,
+        participants=tuple(participants),
+    )
+
+
+def with_thread_changes(added: Sequence[Added], changes: Mapping[int, Change]) -> list[Added]:
+    """`added`, each thread's change (root id -> `THREAD` change) carried by the batch's
+    newest new reply in it, so that it is published right after that reply."""
+    newest = {
+        item.message.thread_id: item.message.id
+        for item in added
+        if item.new and item.message.thread_id is not None
+    }
+    return [
+        replace(item, thread_change=changes[thread_id])
+        if item.new
+        and (thread_id := item.message.thread_id) is not None
+        and newest[thread_id] == item.message.id
+        and thread_id in changes
+        else item
+        for item in added
+    ]

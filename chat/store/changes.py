@@ -33,7 +33,7 @@ from chat.store.mentions import (
 )
 from chat.store.message_rows import (
     MESSAGE_SELECT,
-    message_from_row,
+    message_from_select,
     reactions_from_json,
     reactions_to_json,
 )
@@ -240,7 +240,7 @@ async def checked_message(
     if actor_id is not None and writing.lock_user is not None:
         await conn.execute(writing.lock_user, actor_id)
     row = await conn.fetchrow(writing.message, message_id, room_id)
-    message = None if row is None else message_from_row(row, conn.dialect)
+    message = None if row is None else message_from_select(row, conn.dialect)
     check(message)
     assert message is not None, "the check refuses a message that does not exist"
     return message

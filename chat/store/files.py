@@ -17,7 +17,7 @@ from chat.core.records import FileRef, Message, StoredFile
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
-from chat.store.message_rows import message_from_row
+from chat.store.message_rows import message_from_select
 
 FILE_COLUMNS = (
     "f.id, f.uploader_id, f.name, f.size, f.content_type, f.sha256, f.width, f.height,"
@@ -162,9 +162,10 @@ async def files_of_messages(conn: Connection, ids: Sequence[int]) -> dict[int, t
 
 
 async def messages_with_files(conn: Connection, rows: Sequence[Row]) -> list[Message]:
-    """With the files of those that carry some: one more query, only when one does."""
+    """`rows` of `MESSAGE_SELECT` (with their threads' summaries), with the files of those
+    that carry some: one more query, only when one does."""
     files = await files_of_messages(conn, ids_with_files(rows))
-    return with_files([message_from_row(row, conn.dialect) for row in rows], files)
+    return with_files([message_from_select(row, conn.dialect) for row in rows], files)
 
 
 async def attach_files(

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import cast
 
 from chat.core.records import Added, NewMessage
+from chat.core.thread_records import with_thread_changes
 from chat.store.database import Connection, Row
 from chat.store.files import attach_files, files_of_messages, ids_with_files
 from chat.store.mentions import remember_mentions
@@ -31,6 +32,7 @@ from chat.store.message_rows import (
     MESSAGE_SELECT,
     STORED_COLUMNS,
     message_from_row,
+    message_from_select,
     not_a_message_of_room,
     not_a_thread_of_room,
 )
@@ -166,7 +168,7 @@ async def insert_rows(conn: Connection, rows: list[NewMessage]) -> list[Added]:
             original = await conn.fetchrow(_ORIGINAL_MESSAGE, *key)
             assert original is not None
         originals.append(original)
-        added.append(Added(message_from_row(original, dialect), new=False))
+        added.append(Added(message_from_select(original, dialect), new=False))
     # The write lock is ours: nothing can be deleted between this look and the commit.
     await _refuse_replies_to_deleted(conn, rows)
     return await _in_threads(conn, await _attach(conn, rows, added, originals))
@@ -213,7 +215,7 @@ async def _added(
     for item in added:
         if isinstance(item, NewMessage):
             original = originals[(item.room_id, item.sender_id, item.outgoing.client_msg_id)]
-            item = Added(message_from_row(original, dialect), new=False)
+            item = Added(message_from_select(original, dialect), new=False)
         result.append(item)
     return result, found
 
@@ -244,16 +246,7 @@ async def _in_threads(conn: Connection, added: list[Added]) -> list[Added]:
     if not replies:
         return added
     await remember_followers(conn, replies)
-    changes = await count_new_replies(conn, replies)
-    newest = {reply.thread_id: reply.id for reply in replies}
-    return [
-        replace(item, thread_change=changes[thread_id])
-        if item.new
-        and (thread_id := item.message.thread_id) is not None
-        and newest[thread_id] == item.message.id
-        else item
-        for item in added
-    ]
+    return with_thread_changes(added, await count_new_replies(conn, replies))
 
 
 def _answers(row: NewMessage) -> bool:

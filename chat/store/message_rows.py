@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chat.core.errors import InvalidInput
 from chat.core.records import Message, NewMessage, Reaction
@@ -94,9 +94,9 @@ def reactions_from_json(text: str | None) -> tuple[Reaction, ...]:
 
 
 def message_from_row(row: Row, dialect: Dialect) -> Message:
-    """From `MESSAGE_COLUMNS` (the sender's current name), and a root's summary where
-    the select read it (`MESSAGE_SELECT`); without its files
-    (`chat.store.files.messages_with_files`)."""
+    """From `MESSAGE_COLUMNS` (the sender's current name), without a root's summary (a
+    new message has none; the stream brings summaries as their own changes) and without
+    its files (`chat.store.files.messages_with_files`)."""
     return Message(
         id=row["id"],
         room_id=row["room_id"],
@@ -115,8 +115,15 @@ def message_from_row(row: Row, dialect: Dialect) -> Message:
         sender_avatar=row["sender_avatar"],
         thread_id=row["thread_id"],
         also_to_room=bool(row["also_to_room"]),
-        thread=thread_of_row(row, dialect),
     )
+
+
+def message_from_select(row: Row, dialect: Dialect) -> Message:
+    """From `MESSAGE_SELECT` (or `MESSAGE_COLUMNS` with `THREAD_COLUMNS`): with the
+    summary of the thread it roots, if it roots one."""
+    message = message_from_row(row, dialect)
+    thread = thread_of_row(row, dialect)
+    return message if thread is None else replace(message, thread=thread)
 
 
 def not_a_message_of_room(reply_to: int, room_id: int) -> InvalidInput:

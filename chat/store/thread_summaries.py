@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 
 from chat.core.records import MAX_THREAD_PARTICIPANTS, THREAD, Change, Message, ThreadSummary
+from chat.core.thread_records import summary_with_replies
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
 
@@ -86,11 +87,8 @@ def _summary(replies: int, last: object, participants: str, dialect: Dialect) ->
 
 def thread_of_row(row: Row, dialect: Dialect) -> ThreadSummary | None:
     """The summary a message's row was read with (`THREAD_COLUMNS`): None if it roots no
-    thread, or if the select did not read summaries (a new message has none)."""
-    try:
-        replies = row["thread_replies"]
-    except (KeyError, IndexError):  # asyncpg's Record, sqlite3.Row: not selected
-        return None
+    thread."""
+    replies = row["thread_replies"]
     if replies is None:
         return None
     return _summary(replies, row["thread_last_reply_at"], row["thread_participants"], dialect)
@@ -141,16 +139,7 @@ async def count_new_replies(conn: Connection, replies: Sequence[Message]) -> dic
     changes = {}
     for root_id in roots:
         added = [reply for reply in replies if reply.thread_id == root_id]
-        before = known.get(root_id)
-        participants = list(before.participants) if before else []
-        for reply in added:
-            if reply.sender_id not in participants and len(participants) < MAX_THREAD_PARTICIPANTS:
-                participants.append(reply.sender_id)
-        summary = ThreadSummary(
-            replies=(before.replies if before else 0) + len(added),
-            last_reply_at=added[-1].created_at,
-            participants=tuple(participants),
-        )
+        summary = summary_with_replies(known.get(root_id), added)
         room_id = added[0].room_id
         changes[root_id] = await _write(conn, root_id, room_id, summary, exists=root_id in known)
     return changes
