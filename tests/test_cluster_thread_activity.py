@@ -1,12 +1,14 @@
 """A thread's followers hear of its replies across the instances of a cluster, on the
 PostgreSQL bus and on Redis: a reply posted through one instance is an activity frame
 naming the thread (``ThreadID``, its root) on a follower's connection to another, and
-once they stop following it, nothing."""
+once they stop following it, through either instance, nothing (the instance that knew
+their follow forgets it: at once, or on the other's ``thread-follows`` event)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from cluster import Instance
 from support import Account, Server, account, create_room, http_client, open_clients
 from test_activity import _nothing_within
@@ -23,8 +25,9 @@ async def _call(server: Server, user: Account, method: str, path: str, body: Any
     return response.json()
 
 
+@pytest.mark.parametrize("unfollowing_on", ["the follower's instance", "the other instance"])
 async def test_a_reply_on_one_instance_is_told_to_a_follower_on_the_other_until_unfollowed(
-    pair: list[Instance],
+    pair: list[Instance], unfollowing_on: str
 ) -> None:
     a, b = pair[0].server, pair[1].server
     alice, bob = await account(a, "alice"), await account(a, "bob")
@@ -40,7 +43,8 @@ async def test_a_reply_on_one_instance_is_told_to_a_follower_on_the_other_until_
         told = ("activity", room_id, sent["MessageID"], root)
         assert (heard["Type"], heard["RoomID"], heard["MessageID"], heard["ThreadID"]) == told
         assert heard["Mention"] is False
-        unfollowed = await _call(b, alice, "DELETE", f"/threads/{root}/follow")
+        through = b if unfollowing_on == "the follower's instance" else a
+        unfollowed = await _call(through, alice, "DELETE", f"/threads/{root}/follow")
         assert unfollowed["Following"] is False
         await _call(a, bob, "POST", f"/messages/{room_id}", {"Text": "done", "ThreadID": root})
         # Past the room's window (1 s), when a follower would have been told at its end.

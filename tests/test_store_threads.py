@@ -128,3 +128,74 @@ async def test_a_rooms_pages_scan_the_main_timelines_index(config: Config) -> No
             sql = sql.replace(f"${n}", str(arguments[n - 1]))
         plan = " ".join(str(row) for row in await select_rows(config, explain + sql))
         assert "messages_main_timeline" in plan, plan
+
+
+async def test_the_follow_states_read_back_are_what_an_instance_predicts_from_a_reply(
+    config: Config,
+) -> None:
+    # chat.app.people.thread_follows keeps states in memory by `follows_after`: the
+    # store's own writes must agree with it.
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        bob, carol, dave, erin = [
+            await store.create_user(name, "hash") for name in ("bob", "carol", "dave", "erin")
+        ]
+        for user in (bob, carol, dave, erin):
+            await store.add_member(room.id, user.id)
+        await store.follow_thread(carol.id, room.id, root.id, following=False)
+        await store.mark_thread_read(erin.id, room.id, root.id, root.id)  # a marker, no choice
+        before = (await store.thread_follows([root.id]))[root.id]
+        assert before.author_id == alice.id
+        assert dict(before.states) == {carol.id: False, erin.id: None}
+        sent = OutgoingMessage("re", thread_id=root.id, mentions=(carol.id, dave.id, erin.id))
+        (reply,) = await store.add_messages([NewMessage(room.id, bob.id, sent)])
+        after = (await store.thread_follows([root.id]))[root.id]
+        assert after == before.follows_after(reply.message)
+        assert after.followers == {alice.id, bob.id, dave.id, erin.id}
+        assert await store.thread_follows([root.id + 1000]) == {}
+
+
+async def test_batches_of_replies_count_every_reply_and_name_the_first_ten_repliers(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        _, room, root = await _a_root(store)
+        users = [await store.create_user(f"u{n}", "hash") for n in range(12)]
+        for user in users:
+            await store.add_member(room.id, user.id)
+
+        def replies(*senders: User) -> list[NewMessage]:
+            sent = OutgoingMessage("re", thread_id=root.id)
+            return [NewMessage(room.id, sender.id, sent) for sender in senders]
+
+        first = await store.add_messages(replies(*users[:8]))
+        second = await store.add_messages(replies(users[1], *users[8:], users[0]))
+        change = second[-1].thread_change
+        assert change is not None and first[-1].thread_change is not None
+        assert change.thread is not None
+        assert change.thread.replies == 14
+        assert change.thread.participants == tuple(user.id for user in users[:10])
+        assert change.thread.last_reply_at == second[-1].message.created_at
+        assert change.seq > second[-1].message.id > first[-1].thread_change.seq
+        (shown,) = await store.thread_before(room.id, root.id, root.id + 1, 1)
+        assert shown.thread == change.thread
+
+
+async def test_a_batch_replying_in_two_threads_changes_each_after_the_batch(
+    config: Config,
+) -> None:
+    async with open_store(config) as store:
+        alice, room, root = await _a_root(store)
+        other = await add_message(store, room.id, alice.id, "another root")
+        rows = [
+            NewMessage(room.id, alice.id, OutgoingMessage(text, thread_id=thread))
+            for text, thread in (("a", root.id), ("b", other.id), ("c", root.id))
+        ]
+        added = await store.add_messages(rows)
+        changes = [item.thread_change for item in added]
+        assert changes[0] is None
+        assert [(c.message_id, c.thread.replies) for c in changes[1:] if c and c.thread] == [
+            (other.id, 1),
+            (root.id, 2),
+        ]
+        assert min(c.seq for c in changes[1:] if c) > added[-1].message.id

@@ -227,7 +227,7 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
             moderators=self.moderation,
         )
         #: Threads' pages and a room's threads (`chat.app.messages.threads`).
-        self.threads = MessageThreads(self, store)
+        self.threads = MessageThreads(self, store, self.activity.follows)
         #: Pinned messages (`chat.app.messages.pins`).
         self.pins = MessagePins(store, writer, rate_limits, self.moderation, self.changes.committed)
         # Notices to a room's members go to those connected here (`chat.app.people.activity`).

@@ -31,6 +31,31 @@ class FollowedThread:
     mentions: int
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadFollows:
+    """Who has chosen what about following a thread, as stored: its root's author, and
+    each user with a row (True: follows; False: chose not to; None: a read marker only,
+    no choice). `follows_after` applies a new reply the way the store does."""
+
+    author_id: int
+    states: Mapping[int, bool | None]
+
+    def follows_after(self, reply: Message) -> ThreadFollows:
+        """The states once `reply` is stored: its sender follows (replying follows again,
+        even after unfollowing); the root's author and those it mentions follow unless
+        they chose not to (`chat.store.threads.remember_followers`)."""
+        states = dict(self.states)
+        states[reply.sender_id] = True
+        for named in {*reply.mentions, self.author_id} - {reply.sender_id}:
+            if states.get(named) is None:
+                states[named] = True
+        return ThreadFollows(self.author_id, states)
+
+    @property
+    def followers(self) -> frozenset[int]:
+        return frozenset(user_id for user_id, following in self.states.items() if following)
+
+
 def summary_with_replies(before: ThreadSummary | None, replies: Sequence[Message]) -> ThreadSummary:
     """A thread's summary once `replies` (new, in id order, at least one) are added to it:
     their senders join the participants in the order they first replied, up to the cap."""

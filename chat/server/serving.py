@@ -110,6 +110,7 @@ from chat.app.people.avatars import Avatars
 from chat.app.people.push_subscriptions import PushSubscriptions
 from chat.app.people.pusher import Pusher
 from chat.app.people.statuses import STATUS_EVENT, Statuses
+from chat.app.people.thread_follows import THREAD_FOLLOWS_EVENT, KnownFollows
 from chat.app.people.user_notices import EVERYONE_NOTICE, ROOM_NOTICE, USER_NOTICE, UserNotices
 from chat.app.presence.cluster import EVENT_TYPE as PRESENCE
 from chat.app.presence.tracker import Presence
@@ -224,7 +225,7 @@ async def serve(
         statuses.tell_with(notices.deliver_to_everyone)
         statuses.follow(presence.status_changed)
         # Fed by the writer (each published batch) and by the notices (rooms joined).
-        activity = Activity(store, lobby.id, failures=failures)
+        activity = Activity(store, lobby.id, failures=failures, follows=KnownFollows(store, bus))
         writer.follow(activity.offer)
         notices.watch(activity.on_notice)
         # Web Push: fed by the writer too (each published batch, while anybody subscribed).
@@ -426,6 +427,7 @@ async def serve(
                             CARRIED: writer.on_carried_event,
                             HISTORY_FORGET: history_cache.on_event,
                             STATUS_EVENT: statuses.on_event,
+                            THREAD_FOLLOWS_EVENT: activity.follows.on_event,
                         },
                         failures,
                     )

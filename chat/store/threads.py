@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from typing import cast
 
 from chat.core.records import Message, ThreadSummary
-from chat.core.thread_records import THREAD_UNREAD_CAP, FollowedThread
+from chat.core.thread_records import THREAD_UNREAD_CAP, FollowedThread, ThreadFollows
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.dialect import Dialect
@@ -92,6 +92,12 @@ _MARK_READ = (
 
 _FOLLOWERS_AMONG = (
     "SELECT thread_id, user_id FROM thread_follows WHERE thread_id IN ({ids}) AND following"
+)
+#: Each root's author, and every row of its thread's follows (none: NULLs).
+_FOLLOWS_AMONG = (
+    "SELECT r.id AS thread_id, r.sender_id AS author_id, f.user_id, f.following"
+    " FROM messages AS r LEFT JOIN thread_follows AS f ON f.thread_id = r.id"
+    " WHERE r.id IN ({ids})"
 )
 
 #: The unread replies of followed thread t: others', that show, after the marker.
@@ -268,6 +274,20 @@ class StoredThreads(StoreBase):
         for row in await self.db.fetch(sql, self.dialect.list_param(sorted(thread_ids))):
             followers.setdefault(row["thread_id"], set()).add(row["user_id"])
         return followers
+
+    async def thread_follows(self, thread_ids: Collection[int]) -> dict[int, ThreadFollows]:
+        if not thread_ids:
+            return {}
+        sql = _FOLLOWS_AMONG.format(ids=self.dialect.values(1))
+        authors: dict[int, int] = {}
+        states: dict[int, dict[int, bool | None]] = {}
+        for row in await self.db.fetch(sql, self.dialect.list_param(sorted(thread_ids))):
+            authors[row["thread_id"]] = row["author_id"]
+            thread_states = states.setdefault(row["thread_id"], {})
+            if row["user_id"] is not None:
+                following = row["following"]
+                thread_states[row["user_id"]] = None if following is None else bool(following)
+        return {thread: ThreadFollows(authors[thread], states[thread]) for thread in authors}
 
     async def followed_threads(
         self, user_id: int, lobby_id: int, limit: int

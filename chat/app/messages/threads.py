@@ -27,6 +27,7 @@ from chat.core.thread_records import FollowedThread
 from chat.store import Threads
 
 if TYPE_CHECKING:
+    from chat.app.people.thread_follows import KnownFollows
     from chat.core.records import Identity
 
 #: How many threads a room's list holds when the client does not say (and at most).
@@ -49,9 +50,10 @@ class Readers(Protocol):
 class MessageThreads:
     """A thread's messages a page at a time, and a room's threads (`ChatService.threads`)."""
 
-    def __init__(self, readers: Readers, store: Threads) -> None:
+    def __init__(self, readers: Readers, store: Threads, follows: KnownFollows) -> None:
         self._readers = readers
         self._store = store
+        self._follows = follows
 
     async def page(
         self,
@@ -96,6 +98,7 @@ class MessageThreads:
         """Follow thread `thread_id`, or stop following it; its room's id."""
         room_id = await self._readable_thread(identity, thread_id)
         await self._store.follow_thread(identity.user_id, room_id, thread_id, following=following)
+        await self._follows.chose(thread_id)
         return room_id
 
     async def mark_read(self, identity: Identity, thread_id: int, message_id: int) -> int:

@@ -31,9 +31,10 @@ unfiled by `chat.ws.opening` and `chat.ws.server` for each session's life, as
 it each published batch (`offer`, never waiting: a full inbox drops the batch and counts
 it). `run`, a child of the root nursery, owns the inbox's receive end and a nursery of
 three tasks: the fan-out with its timer for the windows' ends, the loader of new users'
-rooms, and the loader of thread replies' followers, which reads them in one query per
-batch (`Threads.thread_followers`) and hands those connected here back to the fan-out
-through the inbox (`FollowersOf`), so that one task alone changes the windows.
+rooms, and the loader of thread replies' followers, which finds them
+(`chat.app.people.thread_follows`: kept in memory, read once per thread) and hands those
+connected here back to the fan-out through the inbox (`FollowersOf`), so that one task
+alone changes the windows.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import trio
 
 from chat.app.people.activity_windows import ActivityWindow, activity_frame
+from chat.app.people.thread_follows import KnownFollows
 from chat.core.records import Change, Message, Room
 from chat.core.task_failures import TaskFailures
 
@@ -124,9 +126,12 @@ class Activity:
         *,
         window: float = WINDOW_S,
         failures: TaskFailures | None = None,
+        follows: KnownFollows | None = None,
     ) -> None:
         self._store = store
         self._lobby_id = lobby_id
+        #: Who follows the threads replied in lately (one told by the bus in `serve`).
+        self.follows = KnownFollows(store) if follows is None else follows
         self._window = window
         self._failures = failures or TaskFailures()
         #: This instance's room-protocol connections, by user.
@@ -424,13 +429,11 @@ class Activity:
             # If the database is away, these replies' followers hear nothing (their
             # unread counts stay right in the database).
             with self._failures.contained("activity", f"finding {len(asked)} followers"):
-                threads = {reply.thread_id for reply, _room in asked if reply.thread_id}
-                followers = await self._store.thread_followers(threads)
-                for reply, room in asked:
-                    here = followers.get(reply.thread_id or 0, set()) & self._connections.keys()
-                    here.discard(reply.sender_id)
+                followers = await self.follows.followers_after([reply for reply, _ in asked])
+                for (reply, room), following in zip(asked, followers, strict=True):
+                    here = (following & self._connections.keys()) - {reply.sender_id}
                     if here:
-                        self.offer_found(FollowersOf(reply, room, frozenset(here)))
+                        self.offer_found(FollowersOf(reply, room, here))
 
     def offer_found(self, found: FollowersOf) -> None:
         try:

@@ -14,8 +14,8 @@ per message). For each room it asks, in one query, for the subscriptions of ever
 may read it and whose level there could ask for these messages (`Push.push_candidates`),
 and keeps, for each message, those whose level does ask for it (`wants_push`: never the
 sender; "mentions" only if it mentions them; a thread reply not sent to the room, at
-"all", only for its thread's followers, read in one query per batch,
-`Threads.thread_followers`). An edit that newly mentions someone
+"all", only for its thread's followers, read in one query per batch that has anyone
+to push to, `Threads.thread_followers`). An edit that newly mentions someone
 (`Change.newly`) is pushed to them alone, as the message now is. The messages that
 someone should hear of are claimed in one statement (`Push.claim_pushes`): every
 instance sees every message, and only the one whose claim is first pushes it, so each
@@ -221,22 +221,18 @@ class Pusher:
         # (the message as pushed, its room, to whom, the position claimed)
         pushes: list[tuple[Message, Room, list[PushCandidate], int]] = []
         try:
-            followers = await self._store.thread_followers(
-                {
-                    m.thread_id
-                    for _, messages in rooms.values()
-                    for m in messages
-                    if m.thread_id is not None and not m.in_main_timeline
-                }
-            )
+            followers: dict[int, set[int]] | None = None
             for room, messages in rooms.values():
                 candidates = await self._store.push_candidates(
                     room,
                     default_level=default_level(room),
                     mentioned=any(m.mentions or m.mentions_room for m in messages),
                 )
+                if candidates and followers is None:
+                    # Read once, and only when someone might be pushed to.
+                    followers = await self._store.thread_followers(_threads_of(rooms))
                 for message in messages:
-                    following = followers.get(message.thread_id or 0, set())
+                    following = (followers or {}).get(message.thread_id or 0, set())
                     chosen = [
                         c
                         for c in candidates
@@ -367,3 +363,13 @@ class Pusher:
                         await self._store.prune_push_claims(cutoff)
                     except Unavailable:
                         pass
+
+
+def _threads_of(rooms: dict[int, tuple[Room, list[Message]]]) -> set[int]:
+    """The threads of the thread replies (not sent to their room) among `rooms`' messages."""
+    return {
+        m.thread_id
+        for _, messages in rooms.values()
+        for m in messages
+        if m.thread_id is not None and not m.in_main_timeline
+    }

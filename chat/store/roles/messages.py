@@ -25,7 +25,7 @@ from chat.core.records import (
     ThreadSummary,
     Version,
 )
-from chat.core.thread_records import FollowedThread
+from chat.core.thread_records import FollowedThread, ThreadFollows
 
 if TYPE_CHECKING:
     from chat.store.changes import Check
@@ -228,6 +228,9 @@ class Threads(Protocol):
 
     async def thread_followers(self, thread_ids: Collection[int]) -> dict[int, set[int]]:
         """Who follows each of `thread_ids` (those with followers only)."""
+
+    async def thread_follows(self, thread_ids: Collection[int]) -> dict[int, ThreadFollows]:
+        """The follow states of each of `thread_ids` whose root is stored, in one read."""
 
     async def followed_threads(
         self, user_id: int, lobby_id: int, limit: int
