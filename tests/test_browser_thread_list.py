@@ -92,6 +92,38 @@ async def test_a_reply_from_another_instance_counts_in_threads_until_it_is_read(
 
 
 @SQLITE_ONLY  # tests/browser.py says why
+async def test_the_follow_button_shows_what_the_server_says_when_the_panel_opens(
+    server: Server,
+) -> None:
+    # Followed from another device after this page read its list of followed threads
+    # (which nothing here reads again: no reply came): the panel asks the server.
+    _, bob, room_id, root_id = await _thread(server)
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        page = open_client(browser, f"{server.http}/#/room/{room_id}")
+        page.log_in("bob", PASSWORD)
+        page.wait_for_room("team")
+        expect(_listed(page)).to_have_count(0)
+        expect(page.page.locator("#threads-status")).to_contain_text("No threads followed yet")
+        page.page.press("#threads-view", "Escape")
+        page.page.wait_for_timeout(500)  # past the list's own reading again (300 ms)
+        followed = httpx.put(f"{server.http}/threads/{root_id}/follow", headers=bob.auth)
+        assert followed.status_code == 200, followed.text
+        page.page.get_by_role("button", name="Reply in thread to alice").click()
+        follow = page.page.get_by_role("button", name="Follow this thread")
+        expect(follow).to_have_attribute("aria-pressed", "true")
+        follow.click()
+        expect(follow).to_have_attribute("aria-pressed", "false")
+        asked = httpx.get(f"{server.http}/threads/{root_id}/follow", headers=bob.auth)
+        assert asked.json()["Following"] is False
+        _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+@SQLITE_ONLY  # tests/browser.py says why
 async def test_an_unfollowed_thread_stops_counting_and_following_it_again_counts_again(
     server: Server,
 ) -> None:

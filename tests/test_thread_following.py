@@ -1,9 +1,10 @@
 """Following threads: a reply makes its sender a follower (read up to it), and its
 thread's starter and the people it mentions followers unless they chose otherwise;
 anyone who may read a thread follows it or stops (``PUT``/``DELETE
-/threads/{threadID}/follow``) and moves their marker (``PUT /threads/{threadID}/read``);
-``GET /threads/unread`` lists the followed threads of the rooms they may read now, by
-last activity, with the replies they have not read and how many mention them."""
+/threads/{threadID}/follow``; ``GET`` says which) and moves their marker
+(``PUT /threads/{threadID}/read``); ``GET /threads/unread`` lists the followed threads
+of the rooms they may read now, by last activity, with the replies they have not read
+and how many mention them."""
 
 from __future__ import annotations
 
@@ -100,6 +101,32 @@ async def test_unfollowing_lasts_through_mentions_until_one_replies(
     assert gone.json() == {"ThreadID": root, "RoomID": room_id, "Following": False}
     assert unfollowed == {}
     assert _counts(replied[root]) == (0, 0)
+
+
+async def test_get_follow_says_whether_the_caller_follows_any_thread_it_may_read(
+    server: Server, team: tuple[dict[str, Account], int]
+) -> None:
+    people, room_id = team
+    carol, eve = people["carol"], people["eve"]
+
+    async def state(who: Account, thread: int) -> Any:
+        answer = await client.get(f"/threads/{thread}/follow", headers=who.auth)
+        return answer.json()["Following"] if answer.status_code == 200 else answer.status_code
+
+    async with http_client(server) as client:
+        root = await _post(client, people["alice"], room_id, "root")
+        seen = [await state(carol, root)]
+        await _post(client, people["bob"], room_id, "@carol?", ThreadID=root)
+        seen.append(await state(carol, root))
+        await client.delete(f"/threads/{root}/follow", headers=carol.auth)
+        seen.append(await state(carol, root))
+        await client.put(f"/threads/{root}/follow", headers=carol.auth)
+        seen.append(await state(carol, root))
+        shape = (await client.get(f"/threads/{root}/follow", headers=carol.auth)).json()
+        refused = [await state(eve, root), await state(carol, 10**9)]
+    assert seen == [False, True, False, True]
+    assert shape == {"ThreadID": root, "RoomID": room_id, "Following": True}
+    assert refused == [404, 404]
 
 
 async def test_following_a_thread_counts_the_replies_after_its_newest_message(

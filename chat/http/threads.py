@@ -5,7 +5,7 @@
   thread's oldest message
 - ``GET /room/{roomID}/threads`` (``?limit=``) -> 200 [root message with "Thread", ...],
   by last activity, newest first
-- ``PUT``/``DELETE /threads/{threadID}/follow`` -> 200 {"ThreadID", "RoomID", "Following"}
+- ``GET``/``PUT``/``DELETE /threads/{threadID}/follow`` -> 200 {"ThreadID", "RoomID", "Following"}
 - ``PUT /threads/{threadID}/read`` {"MessageID"} -> 200 {"ThreadID", "MessageID"}: the
   marker as stored (it never moves back)
 - ``GET /threads/unread`` (``?limit=``) -> 200 [followed thread, ...], by last activity
@@ -16,6 +16,7 @@ with ``ThreadID`` (chat/http/messages.py); the rules are `chat.app.messages.thre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from quart import Blueprint, request
@@ -44,6 +45,7 @@ from chat.http.openapi import (
     TIMESTAMP,
     Answer,
     Token,
+    View,
     body_fields,
     describe,
     exact_object,
@@ -161,38 +163,53 @@ def thread_routes(service: ChatService) -> Blueprint:
         )
         return [shapes.thread_root(root, summary) for root, summary in threads]
 
-    async def _follow(thread_id: str, following: bool) -> Any:
+    async def _follow(thread_id: str, following: bool | None) -> Any:
+        """Follow (True), unfollow (False), or say which (None)."""
         identity = await require_identity(service, request)
         thread_number = validation.path_id(thread_id, "threadID")
-        room_id = await service.threads.follow(identity, thread_number, following=following)
+        if following is None:
+            room_id, following = await service.threads.following(identity, thread_number)
+        else:
+            room_id = await service.threads.follow(identity, thread_number, following=following)
         return {"ThreadID": thread_number, "RoomID": room_id, "Following": following}
 
+    def _about_following(summary: str, description: str, answer: str) -> Callable[[View], View]:
+        return describe(
+            summary,
+            description=description,
+            path=_THREAD_PATH,
+            token=Token.REQUIRED,
+            answers={200: Answer(answer, _FOLLOWING), 400: INVALID, 404: _UNREADABLE_THREAD},
+        )
+
+    @routes.get("/threads/<thread_id>/follow")
+    @_about_following(
+        "Whether the caller follows a thread",
+        "Any thread of a room the caller may read, followed or not (GET /threads/unread"
+        " lists only the followed, the most recently active first).",
+        "the choice",
+    )
+    async def follow_state(thread_id: str) -> Any:
+        return await _follow(thread_id, None)
+
     @routes.put("/threads/<thread_id>/follow")
-    @describe(
+    @_about_following(
         "Follow a thread",
-        description=(
-            "Any thread of a room the caller may read (a message outside any thread, with"
-            " replies or not). Its new replies then count in GET /threads/unread, from"
-            " its newest message on. Replying in a thread follows it too, and so does"
-            " having started it or being mentioned in it, unless the caller unfollowed it."
-        ),
-        path=_THREAD_PATH,
-        token=Token.REQUIRED,
-        answers={200: Answer("followed", _FOLLOWING), 400: INVALID, 404: _UNREADABLE_THREAD},
+        "Any thread of a room the caller may read (a message outside any thread, with"
+        " replies or not). Its new replies then count in GET /threads/unread, from"
+        " its newest message on. Replying in a thread follows it too, and so does"
+        " having started it or being mentioned in it, unless the caller unfollowed it.",
+        "followed",
     )
     async def follow(thread_id: str) -> Any:
         return await _follow(thread_id, True)
 
     @routes.delete("/threads/<thread_id>/follow")
-    @describe(
+    @_about_following(
         "Stop following a thread",
-        description=(
-            "A choice that lasts: being mentioned in the thread no longer follows it;"
-            " replying in it, or PUT, does."
-        ),
-        path=_THREAD_PATH,
-        token=Token.REQUIRED,
-        answers={200: Answer("not followed", _FOLLOWING), 400: INVALID, 404: _UNREADABLE_THREAD},
+        "A choice that lasts: being mentioned in the thread no longer follows it;"
+        " replying in it, or PUT, does.",
+        "not followed",
     )
     async def unfollow(thread_id: str) -> Any:
         return await _follow(thread_id, False)

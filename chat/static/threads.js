@@ -10,7 +10,8 @@
 // missed); a message that carries its own `Thread` summary is believed first. As everywhere, user text goes in
 // with textContent only (or through markdown.js).
 // Following (docs/PROTOCOL.md, "Following threads"): the panel's Follow button (pressed
-// while followed, as GET /threads/unread says: thread-list.js) follows or stops, and a
+// while followed, as GET /threads/{id}/follow says when the panel opens, and until then
+// the Threads view's list: thread-list.js) follows or stops, and a
 // thread shown to its newest reply while the page is seen is said read (PUT
 // /threads/{id}/read), so that the Threads view's count drops.
 
@@ -43,6 +44,11 @@ const panel = { rootId: null, turn: 0, opener: null };
 // newest message of each thread said read from here (rootId -> MessageID).
 let waiting = null;
 const readSent = new Map();
+// Whether we follow a thread, as the server said when its panel opened or as we chose
+// since (rootId -> true or false); `choices` counts our choices, so that an answer asked
+// before one is not believed over it.
+const chosen = new Map();
+let choices = 0;
 
 export function setUpThreads(lentByApp) {
   lent = lentByApp;
@@ -248,8 +254,25 @@ function showThread(rootId, opener = null) {
     $("#thread-also").checked = false;
   }
   showFollowing();
+  readFollowing(rootId);
   readThread(rootId);
   $("#thread-composer").focus();
+}
+
+// Whether we follow the thread, asked of the server (the Threads view's list holds only
+// the followed threads it listed, the most recent first). If it cannot say, the list's
+// answer stands.
+async function readFollowing(rootId) {
+  const asked = choices;
+  let answer;
+  try {
+    answer = await lent.api("GET", `/threads/${rootId}/follow`);
+  } catch {
+    return;
+  }
+  if (asked !== choices) return;   // we chose since: our choice stands
+  chosen.set(rootId, answer.Following);
+  if (panel.rootId === rootId) showFollowing();
 }
 
 // Its pages, newest first, back to the root (the oldest); the messages are put in ID
@@ -329,7 +352,7 @@ function markRead() {
 function showFollowing() {
   if (panel.rootId === null) return;
   const button = $("#thread-follow");
-  const followed = following(panel.rootId);
+  const followed = chosen.has(panel.rootId) ? chosen.get(panel.rootId) : following(panel.rootId);
   button.disabled = followed === null;
   button.setAttribute("aria-pressed", String(followed === true));
   button.title = followed ? "Following: its new replies count in Threads" : "Not following";
@@ -342,8 +365,10 @@ async function toggleFollow() {
   const roomId = threads.roomId;
   const followed = button.getAttribute("aria-pressed") !== "true";
   button.dataset.busy = "true";
+  choices += 1;
   try {
     await lent.api(followed ? "PUT" : "DELETE", `/threads/${rootId}/follow`);
+    chosen.set(rootId, followed);
     followChanged(rootId, roomId, followed);
   } catch (error) {
     if (panel.rootId === rootId) showProblem(error.message);
@@ -393,6 +418,9 @@ async function sendReply() {
     const body = { Text: text, ThreadID: rootId };
     if ($("#thread-also").checked) body.AlsoToRoom = true;
     const stored = await lent.api("POST", `/messages/${roomId}`, body);
+    choices += 1;
+    chosen.set(rootId, true);   // replying follows the thread (again)
+    if (panel.rootId === rootId) showFollowing();
     if (panel.rootId === rootId && box.value === text) box.value = "";
     threadReply({ ...stored, RoomID: stored.RoomID ?? roomId });
   } catch (error) {

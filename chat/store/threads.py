@@ -82,6 +82,9 @@ _CHOOSE = (
 )
 
 #: The marker moved up to $4, never back; NULL `following`: reading is no choice.
+#: Whether user $1 follows thread $2 (no row, or NULL: not).
+_FOLLOWS = "SELECT following FROM thread_follows WHERE user_id = $1 AND thread_id = $2"
+
 _MARK_READ = (
     "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
     " VALUES ($1, $2, $3, NULL, $4)"
@@ -259,6 +262,9 @@ class StoredThreads(StoreBase):
         self, user_id: int, room_id: int, thread_id: int, *, following: bool
     ) -> None:
         await self.db.execute(_CHOOSE, user_id, thread_id, room_id, following)
+
+    async def follows_thread(self, user_id: int, thread_id: int) -> bool:
+        return bool(await self.db.fetchval(_FOLLOWS, user_id, thread_id))
 
     async def mark_thread_read(
         self, user_id: int, room_id: int, thread_id: int, message_id: int

@@ -101,6 +101,11 @@ class MessageThreads:
         await self._follows.chose(thread_id)
         return room_id
 
+    async def following(self, identity: Identity, thread_id: int) -> tuple[int, bool]:
+        """Thread `thread_id`'s room, and whether the caller follows the thread."""
+        room_id = await self._readable_thread(identity, thread_id)
+        return room_id, await self._store.follows_thread(identity.user_id, thread_id)
+
     async def mark_read(self, identity: Identity, thread_id: int, message_id: int) -> int:
         """The caller has read thread `thread_id` up to `message_id` (its root or one of
         its replies: `NotFound` otherwise); the marker after (it never moves back)."""

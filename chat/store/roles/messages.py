@@ -220,6 +220,9 @@ class Threads(Protocol):
         again; being mentioned in it does not). A first follow has read the thread up to
         its newest message."""
 
+    async def follows_thread(self, user_id: int, thread_id: int) -> bool:
+        """Whether the user follows the thread now."""
+
     async def mark_thread_read(
         self, user_id: int, room_id: int, thread_id: int, message_id: int
     ) -> int:
