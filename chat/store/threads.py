@@ -63,15 +63,23 @@ _FOLLOW_AS_REPLIER = (
     " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following,"
     " read_id = {greatest}(thread_follows.read_id, excluded.read_id)"
 )
-#: ...the root's author and each user it mentions ($1) follow, unless they chose not to,
-#: with the thread unread from its root on.
+#: ...each user it mentions ($1) follows, unless they chose not to, with the thread
+#: unread from its root on...
 _FOLLOW_AS_NAMED = (
     "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
     " VALUES ($1, $2, $3, $4, $2)"
     " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following"
     " WHERE thread_follows.following IS NULL"
 )
-_AUTHORS_AMONG = "SELECT id, sender_id FROM messages WHERE id IN ({ids})"
+#: ...and so does the author of root $1, unless among its repliers ({repliers}, list
+#: parameter $3, who follow as repliers): no read of the authors first.
+_FOLLOW_AS_AUTHOR = (
+    "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " SELECT r.sender_id, r.id, r.room_id, $2, r.id FROM messages AS r"
+    " WHERE r.id = $1 AND r.sender_id NOT IN ({repliers})"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE SET following = excluded.following"
+    " WHERE thread_follows.following IS NULL"
+)
 
 #: A follow or an unfollow by choice ($4); a first one has read the thread to its newest.
 _CHOOSE = (
@@ -141,32 +149,32 @@ def _greatest(dialect: Dialect) -> str:
 async def remember_followers(conn: Connection, replies: Sequence[Message]) -> None:
     """Make the followers of each of `replies` (new thread replies, in the transaction
     that stores them): its sender, its root's author, the people it mentions. A batch
-    costs three statements however many replies it holds (the same follower of the same
-    thread is written once, read up to their newest reply)."""
+    costs two statements however many replies it holds, a third if they mention anyone
+    (the same follower of the same thread is written once, read up to their newest
+    reply; a replier is not written again as named)."""
     if not replies:
         return
     dialect = conn.dialect
     repliers: dict[tuple[int, int], tuple[int, int]] = {}  # (user, thread) -> (room, read)
+    by_thread: dict[int, list[int]] = {}  # thread -> its repliers
     for reply in replies:
         assert reply.thread_id is not None
         repliers[(reply.sender_id, reply.thread_id)] = (reply.room_id, reply.id)  # id order
+        by_thread.setdefault(reply.thread_id, []).append(reply.sender_id)
     await conn.executemany(
         _FOLLOW_AS_REPLIER.format(greatest=_greatest(dialect)),
         [(user, thread, room, read, True) for (user, thread), (room, read) in repliers.items()],
     )
-    threads = sorted({reply.thread_id for reply in replies if reply.thread_id is not None})
-    authors = {
-        row["id"]: row["sender_id"]
-        for row in await conn.fetch(
-            _AUTHORS_AMONG.format(ids=dialect.values(1)), dialect.list_param(threads)
-        )
+    await conn.executemany(
+        _FOLLOW_AS_AUTHOR.format(repliers=dialect.values(3)),
+        [(thread, True, dialect.list_param(users)) for thread, users in sorted(by_thread.items())],
+    )
+    named = {
+        (user_id, reply.thread_id): reply.room_id
+        for reply in replies
+        for user_id in reply.mentions
+        if (user_id, reply.thread_id) not in repliers
     }
-    named: dict[tuple[int, int], int] = {}  # (user, thread) -> room
-    for reply in replies:
-        assert reply.thread_id is not None
-        for user_id in {*reply.mentions, authors.get(reply.thread_id)} - {reply.sender_id, None}:
-            assert user_id is not None
-            named[(user_id, reply.thread_id)] = reply.room_id
     if named:
         await conn.executemany(
             _FOLLOW_AS_NAMED,
