@@ -101,9 +101,6 @@ _MARK_READ = (
     " RETURNING read_id"
 )
 
-_FOLLOWERS_AMONG = (
-    "SELECT thread_id, user_id FROM thread_follows WHERE thread_id IN ({ids}) AND following"
-)
 #: Each root's author, and every row of its thread's follows (none: NULLs).
 _FOLLOWS_AMONG = (
     "SELECT r.id AS thread_id, r.sender_id AS author_id, f.user_id, f.following"
@@ -279,15 +276,6 @@ class StoredThreads(StoreBase):
     ) -> int:
         sql = _MARK_READ.format(greatest=_greatest(self.dialect))
         return cast(int, await self.db.fetchval(sql, user_id, thread_id, room_id, message_id))
-
-    async def thread_followers(self, thread_ids: Collection[int]) -> dict[int, set[int]]:
-        if not thread_ids:
-            return {}
-        sql = _FOLLOWERS_AMONG.format(ids=self.dialect.values(1))
-        followers: dict[int, set[int]] = {}
-        for row in await self.db.fetch(sql, self.dialect.list_param(sorted(thread_ids))):
-            followers.setdefault(row["thread_id"], set()).add(row["user_id"])
-        return followers
 
     async def thread_follows(self, thread_ids: Collection[int]) -> dict[int, ThreadFollows]:
         if not thread_ids:

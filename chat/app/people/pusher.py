@@ -15,7 +15,7 @@ may read it and whose level there could ask for these messages (`Push.push_candi
 and keeps, for each message, those whose level does ask for it (`wants_push`: never the
 sender; "mentions" only if it mentions them; a thread reply not sent to the room, at
 "all", only for its thread's followers, read in one query per batch that has anyone
-to push to, `Threads.thread_followers`). An edit that newly mentions someone
+to push to, `Threads.thread_follows`). An edit that newly mentions someone
 (`Change.newly`) is pushed to them alone, as the message now is. The messages that
 someone should hear of are claimed in one statement (`Push.claim_pushes`): every
 instance sees every message, and only the one whose claim is first pushes it, so each
@@ -55,6 +55,7 @@ from chat.app.people.notification_levels import default_level, wants_push
 from chat.core.errors import Unavailable
 from chat.core.records import Change, Message, PushCandidate, PushSubscription, Room
 from chat.core.task_failures import TaskFailures
+from chat.core.thread_records import ThreadFollows
 from chat.push.payload import push_payload, urgency
 from chat.push.sender import Outcome, PushSender
 from chat.store import Changes, Push, Threads
@@ -221,18 +222,19 @@ class Pusher:
         # (the message as pushed, its room, to whom, the position claimed)
         pushes: list[tuple[Message, Room, list[PushCandidate], int]] = []
         try:
-            followers: dict[int, set[int]] | None = None
+            follows: dict[int, ThreadFollows] | None = None
             for room, messages in rooms.values():
                 candidates = await self._store.push_candidates(
                     room,
                     default_level=default_level(room),
                     mentioned=any(m.mentions or m.mentions_room for m in messages),
                 )
-                if candidates and followers is None:
+                if candidates and follows is None:
                     # Read once, and only when someone might be pushed to.
-                    followers = await self._store.thread_followers(_threads_of(rooms))
+                    follows = await self._store.thread_follows(_threads_of(rooms))
                 for message in messages:
-                    following = (followers or {}).get(message.thread_id or 0, set())
+                    thread = (follows or {}).get(message.thread_id or 0)
+                    following = frozenset() if thread is None else thread.followers
                     chosen = [
                         c
                         for c in candidates

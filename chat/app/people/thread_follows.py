@@ -66,8 +66,6 @@ class KnownFollows:
         #: While a read is under way: the threads forgotten meanwhile, whose states as
         #: read may be older than the choice (not kept).
         self._forgotten_while_reading: set[int] | None = None
-        #: Reads of the database, for tests and metrics.
-        self.reads = 0
 
     def __len__(self) -> int:
         return len(self._known)
@@ -85,7 +83,6 @@ class KnownFollows:
             self._forgotten_while_reading = set()
             try:
                 read = await self._store.thread_follows(unknown)
-                self.reads += 1
             finally:
                 forgotten, self._forgotten_while_reading = self._forgotten_while_reading, None
             follows.update(read)

@@ -229,9 +229,6 @@ class Threads(Protocol):
         """Move the user's marker in the thread up to `message_id` (never back); the
         marker as stored after."""
 
-    async def thread_followers(self, thread_ids: Collection[int]) -> dict[int, set[int]]:
-        """Who follows each of `thread_ids` (those with followers only)."""
-
     async def thread_follows(self, thread_ids: Collection[int]) -> dict[int, ThreadFollows]:
         """The follow states of each of `thread_ids` whose root is stored, in one read."""
 
