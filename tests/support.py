@@ -93,6 +93,36 @@ async def pg_query(url: str) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
         yield trio_asyncio.aio_as_trio(conn.fetchval)
 
 
+async def while_a_transaction_holds(
+    url: str, statements: list[str], waiting: str, call: Callable[[], Awaitable[object]]
+) -> list[object]:
+    """Run `statements` in a transaction left open, start `call` meanwhile, check that it
+    waits for a row lock (a statement containing `waiting`), then commit; what `call`
+    returned, or the error it raised, once it has finished."""
+    outcome: list[object] = []
+
+    async def run_call() -> None:
+        try:
+            outcome.append(await call())
+        except Exception as error:  # handed to the test, which asserts on it
+            outcome.append(error)
+
+    is_waiting = (
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        f" AND datname = current_database() AND query LIKE '%{waiting}%')"
+    )
+    async with pg_session(url) as execute, pg_query(url) as query:
+        await execute("BEGIN")
+        for statement in statements:
+            await execute(statement)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_call)
+            await wait_until_true(query, is_waiting)
+            assert outcome == [], "it did not wait for the open transaction"
+            await execute("COMMIT")
+    return outcome
+
+
 async def _pg_execute(url: str, sql: str) -> None:
     async with pg_session(url) as execute:
         await execute(sql)

@@ -144,3 +144,12 @@ async def test_the_threads_replied_in_least_recently_go_first() -> None:
     await known.followers_after([reply(ALICE, thread=1)])  # kept: replied in after 2
     await known.followers_after([reply(ALICE, thread=2)])  # gone: read again
     assert store.reads == [{1}, {2}, {3}, {2}]
+
+
+def test_a_reply_that_changes_no_ones_state_keeps_the_states_as_they_are() -> None:
+    # A long thread's replies mostly come from its followers: no copy of its states each.
+    known = ThreadFollows(AUTHOR, {AUTHOR: True, ALICE: True, BOB: False})
+    assert known.follows_after(reply(ALICE, mentions=(AUTHOR, BOB))) is known
+    changed = known.follows_after(reply(BOB, mentions=(CAROL,)))
+    assert changed.states == {AUTHOR: True, ALICE: True, BOB: True, CAROL: True}
+    assert known.states == {AUTHOR: True, ALICE: True, BOB: False}

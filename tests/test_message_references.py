@@ -9,11 +9,9 @@ these tests are the contract both backends keep.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 
 import pytest
-import trio
-from support import add_message, execute_sql, pg_query, pg_session, wait_until_true
+from support import add_message, execute_sql, while_a_transaction_holds
 
 from chat.core.config import Config
 from chat.core.errors import Gone
@@ -27,36 +25,6 @@ def foreign_key_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
     return (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
-
-
-async def while_a_transaction_holds(
-    url: str, statements: list[str], waiting: str, call: Callable[[], Awaitable[object]]
-) -> list[object]:
-    """Run `statements` in a transaction left open, start `call` meanwhile, check that it
-    waits for a row lock (a statement containing `waiting`), then commit; what `call`
-    returned, or the error it raised, once it has finished."""
-    outcome: list[object] = []
-
-    async def run_call() -> None:
-        try:
-            outcome.append(await call())
-        except Exception as error:  # handed to the test, which asserts on it
-            outcome.append(error)
-
-    is_waiting = (
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        f" AND datname = current_database() AND query LIKE '%{waiting}%')"
-    )
-    async with pg_session(url) as execute, pg_query(url) as query:
-        await execute("BEGIN")
-        for statement in statements:
-            await execute(statement)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_call)
-            await wait_until_true(query, is_waiting)
-            assert outcome == [], "it did not wait for the open transaction"
-            await execute("COMMIT")
-    return outcome
 
 
 async def test_a_message_to_a_room_that_does_not_exist_is_refused_as_gone(

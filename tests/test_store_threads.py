@@ -5,12 +5,16 @@ sent to the room, through the partial index of the main timeline
 
 from __future__ import annotations
 
-from support import add_message, execute_sql, select_rows
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from support import add_message, execute_sql, select_rows, while_a_transaction_holds
 
 from chat.core.config import Config
 from chat.core.errors import InvalidInput
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Message, NewMessage, Room, User
+from chat.core.records import Message, NewMessage, Room, StoredFile, User
 from chat.store import Store, open_store
 from chat.store.messages import _MESSAGES_AFTER, _PAGE
 
@@ -58,6 +62,36 @@ async def test_a_thread_reply_to_a_root_gone_from_the_table_is_refused_with_noth
         else:
             raise AssertionError("a reply in a thread whose root is gone was stored")
         assert await store.latest_messages(room.id, 10) == []
+
+
+@pytest.mark.parametrize("field", ["ThreadID", "ReplyTo"])
+async def test_a_message_deleted_while_an_answer_waits_for_the_positions_lock_refuses_it(
+    postgres_config: Config, field: str
+) -> None:
+    # The answer's statement takes its snapshot before it waits for the lock the deletion
+    # holds to its commit: whether the root shows is looked at after the lock.
+    assert postgres_config.database_url is not None
+    async with open_store(postgres_config) as store:
+        alice, room, root = await _a_root(store)
+        sent = (
+            OutgoingMessage("re", thread_id=root.id)
+            if field == "ThreadID"
+            else OutgoingMessage("re", reply_to=root.id)
+        )
+        outcome = await while_a_transaction_holds(
+            postgres_config.database_url,
+            [
+                "SELECT chat_lock_positions()",
+                f"UPDATE messages SET deleted_at = now() WHERE id = {root.id}",
+            ],
+            "WITH p AS (SELECT DISTINCT",  # the batch's statement (its head: it is long)
+            lambda: store.add_messages([NewMessage(room.id, alice.id, sent)]),
+        )
+        assert [str(error) for error in outcome if isinstance(error, InvalidInput)] == [
+            f"{field} {root.id} is not a message of room {room.id}"
+        ]
+        stored = await select_rows(postgres_config, "SELECT id FROM messages")
+        assert stored == [(root.id,)]
 
 
 async def test_a_threads_pages_hold_its_root_and_replies_tombstones_included(
@@ -130,8 +164,25 @@ async def test_a_rooms_pages_scan_the_main_timelines_index(config: Config) -> No
         assert "messages_main_timeline" in plan, plan
 
 
+#: A reply carrying a file is stored by PostgreSQL's transaction, any other by its one
+#: statement (chat.store.message_batches): both must write the same follows and summaries.
+WAYS = pytest.mark.parametrize("with_file", [False, True], ids=["plain", "with a file"])
+
+
+async def _files(store: Store, uploader: User, with_file: bool, name: str) -> tuple[str, ...]:
+    """A file of `uploader`'s to send with a reply, if `with_file`."""
+    if not with_file:
+        return ()
+    at = datetime.now(UTC).replace(microsecond=0)
+    await store.add_file(
+        StoredFile(name, uploader.id, f"{name}.txt", 1, "text/plain", "ab" * 32, at)
+    )
+    return (name,)
+
+
+@WAYS
 async def test_the_follow_states_read_back_are_what_an_instance_predicts_from_a_reply(
-    config: Config,
+    config: Config, with_file: bool
 ) -> None:
     # chat.app.people.thread_follows keeps states in memory by `follows_after`: the
     # store's own writes must agree with it.
@@ -147,7 +198,10 @@ async def test_the_follow_states_read_back_are_what_an_instance_predicts_from_a_
         before = (await store.thread_follows([root.id]))[root.id]
         assert before.author_id == alice.id
         assert dict(before.states) == {carol.id: False, erin.id: None}
-        sent = OutgoingMessage("re", thread_id=root.id, mentions=(carol.id, dave.id, erin.id))
+        files = await _files(store, bob, with_file, "f1")
+        sent = OutgoingMessage(
+            "re", thread_id=root.id, mentions=(carol.id, dave.id, erin.id), files=files
+        )
         (reply,) = await store.add_messages([NewMessage(room.id, bob.id, sent)])
         after = (await store.thread_follows([root.id]))[root.id]
         assert after == before.follows_after(reply.message)
@@ -155,8 +209,9 @@ async def test_the_follow_states_read_back_are_what_an_instance_predicts_from_a_
         assert await store.thread_follows([root.id + 1000]) == {}
 
 
+@WAYS
 async def test_batches_of_replies_count_every_reply_and_name_the_first_ten_repliers(
-    config: Config,
+    config: Config, with_file: bool
 ) -> None:
     async with open_store(config) as store:
         _, room, root = await _a_root(store)
@@ -169,7 +224,10 @@ async def test_batches_of_replies_count_every_reply_and_name_the_first_ten_repli
             return [NewMessage(room.id, sender.id, sent) for sender in senders]
 
         first = await store.add_messages(replies(*users[:8]))
-        second = await store.add_messages(replies(users[1], *users[8:], users[0]))
+        later = replies(users[1], *users[8:], users[0])
+        files = await _files(store, users[1], with_file, "f1")
+        later[0] = replace(later[0], outgoing=replace(later[0].outgoing, files=files))
+        second = await store.add_messages(later)
         change = second[-1].thread_change
         assert change is not None and first[-1].thread_change is not None
         assert change.thread is not None
@@ -181,15 +239,21 @@ async def test_batches_of_replies_count_every_reply_and_name_the_first_ten_repli
         assert shown.thread == change.thread
 
 
+@WAYS
 async def test_a_batch_replying_in_two_threads_changes_each_after_the_batch(
-    config: Config,
+    config: Config, with_file: bool
 ) -> None:
     async with open_store(config) as store:
         alice, room, root = await _a_root(store)
         other = await add_message(store, room.id, alice.id, "another root")
+        files = await _files(store, alice, with_file, "f1")
         rows = [
-            NewMessage(room.id, alice.id, OutgoingMessage(text, thread_id=thread))
-            for text, thread in (("a", root.id), ("b", other.id), ("c", root.id))
+            NewMessage(room.id, alice.id, OutgoingMessage(text, thread_id=thread, files=files))
+            for text, thread, files in (
+                ("a", root.id, files),
+                ("b", other.id, ()),
+                ("c", root.id, ()),
+            )
         ]
         added = await store.add_messages(rows)
         changes = [item.thread_change for item in added]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from chat.core.records import MAX_THREAD_PARTICIPANTS, Added, Change, Message, ThreadSummary
 
@@ -31,7 +32,7 @@ class FollowedThread:
     mentions: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ThreadFollows:
     """Who has chosen what about following a thread, as stored: its root's author, and
     each user with a row (True: follows; False: chose not to; None: a read marker only,
@@ -43,16 +44,23 @@ class ThreadFollows:
     def follows_after(self, reply: Message) -> ThreadFollows:
         """The states once `reply` is stored: its sender follows (replying follows again,
         even after unfollowing); the root's author and those it mentions follow unless
-        they chose not to (`chat.store.threads.remember_followers`)."""
-        states = dict(self.states)
-        states[reply.sender_id] = True
-        for named in {*reply.mentions, self.author_id} - {reply.sender_id}:
-            if states.get(named) is None:
-                states[named] = True
-        return ThreadFollows(self.author_id, states)
+        they chose not to (`chat.store.threads.remember_followers`). Itself when the
+        reply changes nothing, as most replies of a long thread do: no copy of its
+        states per reply."""
+        states = self.states
+        changed: dict[int, bool | None] = {}
+        if states.get(reply.sender_id) is not True:
+            changed[reply.sender_id] = True
+        for named in (*reply.mentions, self.author_id):
+            if named != reply.sender_id and states.get(named) is None:
+                changed[named] = True
+        if not changed:
+            return self
+        return ThreadFollows(self.author_id, {**states, **changed})
 
-    @property
+    @cached_property
     def followers(self) -> frozenset[int]:
+        """Who follows: read once per states (each reply's fan-out asks)."""
         return frozenset(user_id for user_id, following in self.states.items() if following)
 
 

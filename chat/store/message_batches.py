@@ -1,10 +1,11 @@
 """Storing a batch of new messages (`Messages.add_messages`): one strategy per kind of
 engine, chosen by `Dialect.inserts_from_arrays`.
 
-- `insert_arrays` (PostgreSQL): the usual batch (no replies, no files) is one statement
-  that reads its room rules and inserts every row from one array per column, unless the
-  rules hold it back: one trip to the database (docs/PERFORMANCE.md, "Running a room").
-  Any other batch is one transaction: rules read, insert, rules checked on the new rows.
+- `insert_arrays` (PostgreSQL): the usual batch (no files) is one statement that reads
+  its room rules and inserts every row from one array per column, unless the rules hold
+  it back (or a message it answers is gone), and writes its threads' followers and
+  summaries: one trip to the database (docs/PERFORMANCE.md, "Running a room"). Any
+  other batch is one transaction: rules read, insert, rules checked on the new rows.
 - `insert_rows` (SQLite): a row at a time in the caller's writing transaction, which
   holds the one write lock from its BEGIN IMMEDIATE to its commit.
 
@@ -37,8 +38,14 @@ from chat.store.message_rows import (
     not_a_thread_of_room,
 )
 from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
-from chat.store.thread_summaries import count_new_replies
-from chat.store.threads import remember_followers
+from chat.store.thread_summaries import (
+    STORED_REPLY_CHANGE_COLUMNS,
+    STORED_REPLY_CHANGE_JOIN,
+    SUMMARIES_OF_STORED_REPLIES,
+    count_new_replies,
+    stored_reply_changes,
+)
+from chat.store.threads import FOLLOWS_OF_STORED_REPLIES, remember_followers
 
 #: Which of the messages a batch answers (list parameter $1) still show.
 _SHOWING_AMONG = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NULL"
@@ -79,17 +86,36 @@ _INSERT_MESSAGES = (
 
 # The usual batch: its (room, sender) pairs' rules read (`g`), the rows inserted only if
 # none holds its messages back (chat.store.room_rules). One trip instead of two, a round
-# trip less of every message's latency. The first column says whether the rules let the
-# batch through (a row with it and no message when nothing was stored).
-_INSERT_CLEAR_MESSAGES = (
-    "WITH p AS (SELECT DISTINCT q.room_id, q.user_id"
+# trip less of every message's latency. The first column says whether the batch went
+# through (a row with it and no message when nothing was stored).
+_RULES_OF_PAIRS = (
+    "p AS (SELECT DISTINCT q.room_id, q.user_id"
     " FROM unnest($1::bigint[], $2::bigint[]) AS q(room_id, user_id)),"
     " g AS (SELECT NOT EXISTS (SELECT 1 FROM ("
     + RULES_SQL.format(pairs="p", now="clock_timestamp()")
-    + f") AS x WHERE ({HELD_SQL})) AS clear), "
+    + f") AS x WHERE ({HELD_SQL})) AS clear)"
+)
+_INSERT_CLEAR_MESSAGES = (
+    f"WITH {_RULES_OF_PAIRS}, "
     + _INSERT_ROWS.format(gate="(SELECT clear FROM g) AND ")
     + f" SELECT g.clear, {MESSAGE_COLUMNS}"
     " FROM g LEFT JOIN (m JOIN users AS u ON u.id = m.sender_id) ON true ORDER BY m.id"
+)
+
+# A usual batch of replies and thread replies, in one trip too: also gated on the
+# messages it answers still showing (`h`, looked at under the positions lock: sql/
+# postgres/0035_showing_under_lock.sql), and writing its threads' followers (`f`) and
+# summaries (`s`), each reply beside its thread's change. Both are what the batch's
+# transaction writes otherwise (`_in_threads`), as tests/test_store_threads.py checks.
+_INSERT_CLEAR_ANSWERS = (
+    f"WITH {_RULES_OF_PAIRS},"
+    f" h AS (SELECT chat_showing_under_lock(${len(INSERTED) + 1}::bigint[]) AS showing), "
+    + _INSERT_ROWS.format(gate="(SELECT clear FROM g) AND (SELECT showing FROM h) AND ")
+    + f", {FOLLOWS_OF_STORED_REPLIES}, {SUMMARIES_OF_STORED_REPLIES}"
+    + f" SELECT g.clear AND h.showing AS clear, {MESSAGE_COLUMNS},"
+    f" {STORED_REPLY_CHANGE_COLUMNS} FROM g CROSS JOIN h LEFT JOIN"
+    f" (m JOIN users AS u ON u.id = m.sender_id {STORED_REPLY_CHANGE_JOIN}) ON true"
+    " ORDER BY m.id"
 )
 
 _ORIGINAL_MESSAGES = (
@@ -117,15 +143,23 @@ _ORIGINAL_MESSAGE = (
 
 async def insert_arrays(conn: Connection, rows: list[NewMessage]) -> list[Added]:
     """PostgreSQL, outside any transaction (it opens its own)."""
-    if not any(_answers(row) or row.outgoing.files for row in rows):
-        inserted = await conn.fetch(_INSERT_CLEAR_MESSAGES, *_columns(rows))
+    if not any(row.outgoing.files for row in rows):
+        answered = _answered(rows)
+        if answered:
+            columns = [*_columns(rows), list(answered)]
+            inserted = await conn.fetch(_INSERT_CLEAR_ANSWERS, *columns)
+        else:
+            inserted = await conn.fetch(_INSERT_CLEAR_MESSAGES, *_columns(rows))
         if inserted[0]["clear"]:
             stored = [record for record in inserted if record["id"] is not None]
-            return (await _added(conn, rows, stored))[0]
-    # Replies (or thread replies), files, or rules that may refuse or slow: one
-    # transaction, so that replies' targets and threads' roots are looked at under the
-    # positions lock the insert takes, files are attached with the message or not at all,
-    # and the rules are checked on the new rows (a refusal rolls the insert back).
+            added = (await _added(conn, rows, stored))[0]
+            if not answered:
+                return added
+            return with_thread_changes(added, stored_reply_changes(stored, conn.dialect))
+    # Files, rules that may refuse or slow, or an answered message gone: one
+    # transaction, so that files are attached with the message or not at all, the rules
+    # are checked on the new rows (a refusal rolls the insert back) and replies' targets
+    # and threads' roots are looked at under the positions lock the insert takes.
     rules = await batch_rules(conn, rows)
     async with conn.transaction():
         inserted = await conn.fetch(_INSERT_MESSAGES, *_columns(rows))
@@ -249,10 +283,15 @@ async def _in_threads(conn: Connection, added: list[Added]) -> list[Added]:
     return with_thread_changes(added, await count_new_replies(conn, replies))
 
 
-def _answers(row: NewMessage) -> bool:
-    """Whether the row names another message that must still show: a reply, or a reply
-    in a thread."""
-    return row.outgoing.reply_to is not None or row.outgoing.thread_id is not None
+def _answered(rows: list[NewMessage]) -> dict[int, None]:
+    """The messages the batch names that must still show: replies' targets and threads'
+    roots, each once."""
+    return dict.fromkeys(
+        message_id
+        for row in rows
+        for message_id in (row.outgoing.reply_to, row.outgoing.thread_id)
+        if message_id is not None
+    )
 
 
 async def _refuse_replies_to_deleted(conn: Connection, rows: list[NewMessage]) -> None:

@@ -46,6 +46,45 @@ _REPLIERS = (
     " WHERE thread_id = $1 AND deleted_at IS NULL"
     f" GROUP BY sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}"
 )
+#: What `count_new_replies` writes, as a common table expression of the PostgreSQL
+#: statement that stores a batch (chat.store.message_batches), from its stored rows
+#: ``m``: each thread's new replies added to its summary, the new repliers after the
+#: known ones in the order each first replied. It reads ``m`` whole before its first
+#: row, so each change's position follows the batch's replies'.
+SUMMARIES_OF_STORED_REPLIES = (
+    "s AS (INSERT INTO thread_summaries (root_id, room_id, replies, last_reply_at,"
+    " participants)"
+    " SELECT y.thread_id, min(y.room_id), count(*), max(y.created_at),"
+    " (SELECT json_agg(p.sender_id ORDER BY p.first_id)::text FROM ("
+    " SELECT x.sender_id, min(x.id) AS first_id FROM m AS x WHERE x.thread_id = y.thread_id"
+    f" GROUP BY x.sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}) AS p)"
+    " FROM m AS y WHERE y.thread_id IS NOT NULL GROUP BY y.thread_id"
+    " ON CONFLICT (root_id) DO UPDATE SET seq = nextval('messages_id_seq'),"
+    " replies = thread_summaries.replies + excluded.replies,"
+    " last_reply_at = excluded.last_reply_at,"
+    # Merged only if someone new replied and there is room: most batches of a busy
+    # thread are from people already named.
+    " participants = CASE WHEN thread_summaries.participants::jsonb"
+    " @> excluded.participants::jsonb"
+    f" OR json_array_length(thread_summaries.participants::json) >= {MAX_THREAD_PARTICIPANTS}"
+    " THEN thread_summaries.participants ELSE (SELECT json_agg(q.uid ORDER BY q.first)::text FROM ("
+    " SELECT e.uid, min(e.o) AS first FROM ("
+    " SELECT a.uid::bigint, a.o FROM json_array_elements_text(thread_summaries.participants::json)"
+    " WITH ORDINALITY AS a(uid, o)"
+    " UNION ALL SELECT b.uid::bigint, 1000 + b.o"
+    " FROM json_array_elements_text(excluded.participants::json) WITH ORDINALITY AS b(uid, o)"
+    f") AS e(uid, o) GROUP BY e.uid ORDER BY first LIMIT {MAX_THREAD_PARTICIPANTS}) AS q) END,"
+    " changed_at = clock_timestamp()"
+    " RETURNING root_id, seq, replies, last_reply_at, participants, changed_at)"
+)
+#: Beside each stored reply (``m``), the change its thread got (``s``); NULLs for others.
+STORED_REPLY_CHANGE_COLUMNS = (
+    "s.seq AS change_seq, s.replies AS change_replies,"
+    " s.last_reply_at AS change_last_reply_at, s.participants AS change_participants,"
+    " s.changed_at AS change_changed_at"
+)
+STORED_REPLY_CHANGE_JOIN = "LEFT JOIN s ON s.root_id = m.thread_id"
+
 #: Whether root $1's row is there, and whether its summary's is (NULL: not yet).
 _ROOT_AND_SUMMARY = (
     "SELECT s.root_id FROM messages AS r"
@@ -104,6 +143,29 @@ def thread_change_from_row(row: Row, dialect: Dialect) -> Change:
         at=dialect.moment(row["changed_at"]),
         thread=_summary(row["replies"], row["last_reply_at"], row["participants"], dialect),
     )
+
+
+def stored_reply_changes(rows: Sequence[Row], dialect: Dialect) -> dict[int, Change]:
+    """Root id -> the `THREAD` change its new replies made, from the rows of a batch
+    stored with `SUMMARIES_OF_STORED_REPLIES` (`STORED_REPLY_CHANGE_COLUMNS`)."""
+    # Every reply of a thread carries its one change: read it once.
+    changed = {row["thread_id"]: row for row in rows if row["change_seq"] is not None}
+    return {
+        root_id: Change(
+            seq=row["change_seq"],
+            room_id=row["room_id"],
+            message_id=root_id,
+            kind=THREAD,
+            at=dialect.moment(row["change_changed_at"]),
+            thread=_summary(
+                row["change_replies"],
+                row["change_last_reply_at"],
+                row["change_participants"],
+                dialect,
+            ),
+        )
+        for root_id, row in changed.items()
+    }
 
 
 async def _write(

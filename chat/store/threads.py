@@ -81,6 +81,32 @@ _FOLLOW_AS_AUTHOR = (
     " WHERE thread_follows.following IS NULL"
 )
 
+#: What `remember_followers` writes, as a common table expression of the PostgreSQL
+#: statement that stores a batch (chat.store.message_batches), from its stored rows
+#: ``m``: one row per user and thread, a replier's (read up to their newest reply) over
+#: the root author's or a named user's (read from the root on, the root's own id). A
+#: marker past the root is what tells a replier's row from the others in the conflict.
+FOLLOWS_OF_STORED_REPLIES = (
+    "f AS (INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
+    " SELECT DISTINCT ON (w.user_id, w.thread_id) w.user_id, w.thread_id, w.room_id, true,"
+    " w.read_id FROM ("
+    " SELECT sender_id AS user_id, thread_id, room_id, id AS read_id FROM m"
+    " WHERE thread_id IS NOT NULL"
+    " UNION ALL SELECT r.sender_id, r.id, r.room_id, r.id FROM messages AS r"
+    " WHERE r.id IN (SELECT thread_id FROM m)"
+    " UNION ALL SELECT j.uid::bigint, m.thread_id, m.room_id, m.thread_id"
+    " FROM m CROSS JOIN LATERAL jsonb_array_elements_text(m.mentions::jsonb) AS j(uid)"
+    " WHERE m.thread_id IS NOT NULL AND m.mentions IS NOT NULL) AS w"
+    " ORDER BY w.user_id, w.thread_id, w.read_id DESC"
+    " ON CONFLICT (user_id, thread_id) DO UPDATE"
+    " SET following = excluded.read_id > excluded.thread_id"
+    " OR coalesce(thread_follows.following, true),"
+    " read_id = greatest(thread_follows.read_id, excluded.read_id)"
+    # Only a row that changes is written anew: the author's, a named one's, is mostly not.
+    " WHERE thread_follows.following IS NULL OR (excluded.read_id > excluded.thread_id"
+    " AND (NOT thread_follows.following OR thread_follows.read_id < excluded.read_id)))"
+)
+
 #: A follow or an unfollow by choice ($4); a first one has read the thread to its newest.
 _CHOOSE = (
     "INSERT INTO thread_follows (user_id, thread_id, room_id, following, read_id)"
@@ -113,7 +139,8 @@ _UNREAD_REPLIES = (
     "FROM messages AS m WHERE m.thread_id = t.thread_id AND m.id > t.read_id"
     " AND m.sender_id <> $1 AND m.deleted_at IS NULL"
 )
-#: The threads user $1 follows in the rooms they may read (lobby $2, or one of theirs),
+#: The threads user $1 follows in the rooms they may read (lobby $2, one of theirs, or a
+#: support thread if they are an operator, $4),
 #: newest reply first (a thread without replies by its root), at most $3.
 _FOLLOWED = f"""
 SELECT t.thread_id, t.room_id, t.read_id, t.last_id,
@@ -131,7 +158,9 @@ FROM (SELECT f.thread_id, f.room_id, f.read_id,
       FROM thread_follows AS f
       WHERE f.user_id = $1 AND f.following
         AND (f.room_id = $2 OR EXISTS (
-             SELECT 1 FROM room_members AS r WHERE r.room_id = f.room_id AND r.user_id = $1))
+             SELECT 1 FROM room_members AS r WHERE r.room_id = f.room_id AND r.user_id = $1)
+             OR ($4 AND EXISTS (
+             SELECT 1 FROM rooms AS s WHERE s.id = f.room_id AND s.kind = 'support')))
      ) AS t
 ORDER BY coalesce(t.last_id, t.thread_id) DESC
 LIMIT $3
@@ -180,9 +209,9 @@ async def remember_followers(conn: Connection, replies: Sequence[Message]) -> No
 
 
 async def _followed(
-    conn: Connection, user_id: int, lobby_id: int, limit: int
+    conn: Connection, user_id: int, lobby_id: int, limit: int, operator: bool
 ) -> list[FollowedThread]:
-    rows = await conn.fetch(_FOLLOWED, user_id, lobby_id, limit)
+    rows = await conn.fetch(_FOLLOWED, user_id, lobby_id, limit, operator)
     dialect = conn.dialect
     last_ids = [row["last_id"] for row in rows if row["last_id"] is not None]
     created = {}
@@ -292,6 +321,6 @@ class StoredThreads(StoreBase):
         return {thread: ThreadFollows(authors[thread], states[thread]) for thread in authors}
 
     async def followed_threads(
-        self, user_id: int, lobby_id: int, limit: int
+        self, user_id: int, lobby_id: int, limit: int, *, operator: bool
     ) -> list[FollowedThread]:
-        return await self.db.run(_followed, user_id, lobby_id, limit)
+        return await self.db.run(_followed, user_id, lobby_id, limit, operator)
