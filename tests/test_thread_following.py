@@ -14,8 +14,10 @@ import httpx
 import pytest
 from support import PASSWORD, Account, Server, account, create_room, http_client, select_rows
 from test_account_erasure import erase
+from test_support import operator
 
 from chat.core.config import Config
+from chat.store import open_store
 
 
 @pytest.fixture
@@ -236,3 +238,28 @@ async def test_an_erased_account_follows_nothing(
     assert await select_rows(config, sql) == [(root,)]
     assert (await erase(server, bob, PASSWORD)).status_code == 200
     assert await select_rows(config, sql) == []
+
+
+async def test_an_operator_lists_the_support_threads_they_follow_and_no_one_else_does(
+    server: Server,
+) -> None:
+    # Operators read every support thread without being members of its room.
+    alice, eve, op = (
+        await account(server, "alice"),
+        await account(server, "eve"),
+        await operator(server),
+    )
+    async with open_store(server.config) as store:
+        support_room = await store.support_room(alice.uid, create=True)
+    assert support_room is not None
+    async with http_client(server) as client:
+        root = await _post(client, alice, support_room.id, "my export fails")
+        answered = await _post(client, op, support_room.id, "which file?", ThreadID=root)
+        await _post(client, alice, support_room.id, "the big one", ThreadID=root)
+        listed = await _followed(client, op)
+        outsider = await client.put(f"/threads/{root}/follow", headers=eve.auth)
+        listed_to_eve = await _followed(client, eve)
+    assert listed[root]["RoomID"] == support_room.id
+    assert (_counts(listed[root]), listed[root]["ReadID"]) == ((1, 0), answered)
+    assert outsider.status_code == 404
+    assert listed_to_eve == {}

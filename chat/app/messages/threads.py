@@ -121,7 +121,9 @@ class MessageThreads:
         """The threads the caller follows, by last activity, with their unread counts."""
         if not 1 <= limit <= MAX_FOLLOWED:
             raise InvalidInput(f"limit must be between 1 and {MAX_FOLLOWED}")
-        return await self._store.followed_threads(identity.user_id, self._readers.lobby.id, limit)
+        return await self._store.followed_threads(
+            identity.user_id, self._readers.lobby.id, limit, operator=identity.is_admin
+        )
 
     async def _readable_thread(self, identity: Identity, thread_id: int) -> int:
         """The room of thread `thread_id`, if the caller may read it."""

@@ -233,11 +233,12 @@ class Threads(Protocol):
         """The follow states of each of `thread_ids` whose root is stored, in one read."""
 
     async def followed_threads(
-        self, user_id: int, lobby_id: int, limit: int
+        self, user_id: int, lobby_id: int, limit: int, *, operator: bool
     ) -> list[FollowedThread]:
-        """The threads the user follows in rooms they may read now (the lobby, or a
-        room of theirs), by their newest reply (a thread without any: by its root),
-        newest first, at most `limit`, with what of each they have not read."""
+        """The threads the user follows in rooms they may read now (the lobby, a room
+        of theirs, or, for an operator, any support thread), by their newest reply (a
+        thread without any: by its root), newest first, at most `limit`, with what of
+        each they have not read."""
 
 
 class Search(Protocol):
