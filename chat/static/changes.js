@@ -20,6 +20,14 @@ let page = null;
 // Each message's text as written (markdown), for the editor: item -> text.
 const sources = new WeakMap();
 
+// A message's items: in the room's list and in the thread panel (threads.js), where a
+// thread's root, and a reply also sent to the room, are shown twice.
+const ITEMS = ["#messages", "#thread-panel"];
+const itemsOf = (messageId) => document.querySelectorAll(
+  ITEMS.map((list) => `${list} li[data-id="${messageId}"]`).join(", "),
+);
+const inLists = (selector) => ITEMS.map((list) => `${list} ${selector}`).join(", ");
+
 // A screen without hover (a phone): a long press on a message opens its reactions.
 const touchScreen = window.matchMedia("(hover: none)");
 
@@ -35,14 +43,13 @@ export function setUpChanges(lent) {
   // reaction picker, as in the chat apps people know; elsewhere the browser's menu stays.
   document.addEventListener("contextmenu", (event) => {
     if (!touchScreen.matches || event.target.closest?.("a, textarea")) return;
-    const opener = event.target.closest?.("#messages li[data-id]")?.querySelector(".react-button");
+    const opener = event.target.closest?.(inLists("li[data-id]"))?.querySelector(".react-button");
     if (!opener) return;
     event.preventDefault();
     togglePicker(opener.closest("li"), opener);
   });
 }
 
-const itemOf = (messageId) => document.querySelector(`#messages li[data-id="${messageId}"]`);
 const idOf = (item) => Number(item.dataset.id);
 
 function button(label, className, onClick) {
@@ -101,7 +108,7 @@ function deleteButton(item, author) {
 // Our role in the room shown changed (moderation.js): each message offers Delete as
 // mayDelete now says.
 export function showDeletesAgain() {
-  for (const item of document.querySelectorAll("#messages li[data-id]:not(.deleted)")) {
+  for (const item of document.querySelectorAll(inLists("li[data-id]:not(.deleted)"))) {
     const actions = item.querySelector(".actions");
     if (actions === null) continue;
     const offered = actions.querySelector(".delete-button");
@@ -114,14 +121,19 @@ export function showDeletesAgain() {
   }
 }
 
-// An edited, deleted or reactions frame of the room shown. Returns false if its message
-// is not on the page (older than what is loaded): nothing to show, nothing to do.
+// An edited, deleted or reactions frame of the room shown, to each of its message's
+// items. Returns false if its message is not on the page (older than what is loaded):
+// nothing to show, nothing to do.
 export function applyChange(frame) {
-  const item = itemOf(frame.MessageID);
-  if (item === null || item.classList.contains("unconfirmed")) return false;
+  const items = [...itemsOf(frame.MessageID)].filter((item) => !item.classList.contains("unconfirmed"));
+  for (const item of items) applyTo(item, frame);
+  return items.length > 0;
+}
+
+function applyTo(item, frame) {
   item.querySelector(".problem")?.remove();
   // A tombstone stays one (a resume replays the changes that came before the deletion).
-  if (item.classList.contains("deleted")) return true;
+  if (item.classList.contains("deleted")) return;
   if (frame.Type === "deleted") {
     showDeleted(item);
   } else if (frame.Type === "edited") {
@@ -135,14 +147,15 @@ export function applyChange(frame) {
   } else if (frame.Type === "reactions") {
     showReactions(item, frame.Reactions);
   }
-  return true;
 }
 
 // An error answering one of our changes names its message: said under it if it is on
 // the page (returns false if not: the page's error area says it then).
 export function changeFailed(frame) {
-  const item = itemOf(frame.MessageID);
-  if (item === null) return false;
+  // (The item the person acted on, if the message is shown twice.)
+  const items = [...itemsOf(frame.MessageID)];
+  const item = items.find((shown) => shown.contains(document.activeElement)) ?? items[0];
+  if (item === undefined) return false;
   showProblem(item, frame.Error);
   return true;
 }
@@ -307,7 +320,9 @@ function closeEditor(item) {
   const hadFocus = editor.contains(document.activeElement);
   editor.remove();
   item.querySelector(".text").hidden = false;
-  if (hadFocus) document.querySelector("#send-form [name=text]")?.focus();
+  // Back to the composer of where the message is: the room's, or the thread panel's.
+  const composer = item.closest("#thread-panel") ? "#thread-composer" : "#send-form [name=text]";
+  if (hadFocus) document.querySelector(composer)?.focus();
 }
 
 // --- reactions ---
@@ -352,8 +367,8 @@ function react(item, emoji, add) {
 }
 
 function closePickers() {
-  for (const picker of document.querySelectorAll("#messages .picker")) picker.remove();
-  for (const opener of document.querySelectorAll("#messages .react-button[aria-expanded=true]")) {
+  for (const picker of document.querySelectorAll(inLists(".picker"))) picker.remove();
+  for (const opener of document.querySelectorAll(inLists(".react-button[aria-expanded=true]"))) {
     opener.setAttribute("aria-expanded", "false");
   }
 }

@@ -10,10 +10,10 @@ import { menuButton } from "./roving.js";
 const $ = (selector) => document.querySelector(selector);
 
 // A message's "⋯" button, opening its actions as a menu (arrow keys, Escape).
-export function addMessageMenu(item, author) {
+export function addMessageMenu(item, author, idPrefix = "actions-") {
   const actions = item.querySelector(".actions");
   if (actions === null) return;
-  actions.id = `actions-${item.dataset.id}`;
+  actions.id = `${idPrefix}${item.dataset.id}`;   // (a message shown twice: two prefixes)
   const more = document.createElement("button");
   more.type = "button";
   more.className = "more-button";

@@ -1,7 +1,8 @@
 // Threads (docs/PROTOCOL.md, "Threads"): "Thread" (reply in thread) among each message's
 // actions (and so in a phone's "⋯" menu), a summary under each root with replies ("2
 // replies · last reply 17:02"), and the thread panel: the root, its replies oldest first, live
-// ones added as they come, and a composer of its own (Also send to room). The panel takes
+// ones added as they come, and a composer of its own (Also send to room). Its messages
+// are the timeline's kind (files; React, Edit, Delete: changes.js). The panel takes
 // the people's column on a wide screen, the whole room on a phone.
 // The summaries are read from GET /room/{roomID}/threads when a room is shown (again
 // after a reconnection) and kept up to date from the replies that arrive and the
@@ -15,8 +16,10 @@
 // thread shown to its newest reply while the page is seen is said read (PUT
 // /threads/{id}/read), so that the Threads view's count drops.
 
+import { showFiles } from "./attachments.js";
+import { showMessageState } from "./changes.js";
 import { renderMarkdown } from "./markdown.js";
-import { describeFiles } from "./attachments.js";
+import { addMessageMenu } from "./phone.js";
 import {
   closeThreadList, followChanged, following, onThreadList, readUpTo, threadRead, threadsChanged,
 } from "./thread-list.js";
@@ -30,7 +33,7 @@ let lent = null;
 
 const LIST_LIMIT = 100;   // threads asked for when a room is shown (the server's most)
 const PAGE = 100;         // a thread's replies per page
-const PAGES = 10;         // at most this many pages of one thread
+const PAGES = 10;         // at most this many pages of one thread at first (then on asking)
 
 // The room whose threads the page holds: each root's summary (rootId -> { Replies,
 // LastReplyAt }), the thread replies it knows of (replyId -> rootId: counted once, and
@@ -38,8 +41,9 @@ const PAGES = 10;         // at most this many pages of one thread
 // arrived meanwhile (the list may or may not have counted them).
 const threads = { roomId: null, summaries: new Map(), replies: new Map(), arriving: null };
 // The thread open in the panel (its root's MessageID, or null), how many times one was
-// opened (a later read overtakes an earlier), and what had the focus before it opened.
-const panel = { rootId: null, turn: 0, opener: null };
+// opened (a later read overtakes an earlier), what had the focus before it opened, and
+// the oldest reply read while older ones are left to read (0: none left).
+const panel = { rootId: null, turn: 0, opener: null, older: 0 };
 // A thread to open once its room is entered ({ roomId, rootId }: openThread), and the
 // newest message of each thread said read from here (rootId -> MessageID).
 let waiting = null;
@@ -69,6 +73,7 @@ export function setUpThreads(lentByApp) {
     sendReply();
   });
   $("#thread-follow").addEventListener("click", toggleFollow);
+  $("#thread-older").addEventListener("click", readOlder);
   onThreadList(showFollowing);
   document.addEventListener("visibilitychange", markRead);
 }
@@ -167,25 +172,15 @@ export function threadSummary(frame) {
   setSummary(frame.MessageID, frame.Thread);
 }
 
-// An edited or deleted frame: a reply the page knows of, deleted, counts no more; a
-// message in the open thread shows as it is now.
+// A deleted frame: a reply the page knows of counts no more. (The messages of the open
+// thread change with the room's: changes.js applies each frame to both.)
 export function threadChanged(frame) {
-  if (frame.RoomID !== threads.roomId) return;
+  if (frame.RoomID !== threads.roomId || frame.Type !== "deleted") return;
   const rootId = threads.replies.get(frame.MessageID);
-  if (frame.Type === "deleted" && rootId !== undefined) {
-    threads.replies.delete(frame.MessageID);
-    const known = threads.summaries.get(rootId);
-    if (known !== undefined) setSummary(rootId, { ...known, Replies: Math.max(0, known.Replies - 1) });
-  }
-  const shown = $(`#thread-panel li[data-id="${frame.MessageID}"]`);
-  if (shown === null) return;
-  const text = shown.querySelector(".text");
-  if (frame.Type === "deleted") {
-    shown.classList.add("deleted");
-    text.textContent = "message deleted";
-  } else if (frame.Type === "edited") {
-    text.replaceChildren(renderMarkdown(frame.Text));
-  }
+  if (rootId === undefined) return;
+  threads.replies.delete(frame.MessageID);
+  const known = threads.summaries.get(rootId);
+  if (known !== undefined) setSummary(rootId, { ...known, Replies: Math.max(0, known.Replies - 1) });
 }
 
 // "Thread" among a message's actions (none on a tombstone), and its thread's
@@ -252,6 +247,8 @@ function showThread(rootId, opener = null) {
     $("#thread-error").hidden = true;
     $("#thread-composer").value = "";
     $("#thread-also").checked = false;
+    panel.older = 0;
+    $("#thread-older").hidden = true;
   }
   showFollowing();
   readFollowing(rootId);
@@ -275,22 +272,22 @@ async function readFollowing(rootId) {
   if (panel.rootId === rootId) showFollowing();
 }
 
-// Its pages, newest first, back to the root (the oldest); the messages are put in ID
-// order among those already shown, so live replies arriving meanwhile stay, once.
+// Its pages, newest first, back to the root (the oldest), at most PAGES of them: a longer
+// thread's root is read on its own, and its older replies on asking (Load older replies).
+// The messages are put in ID order among those already shown, so live replies arriving
+// meanwhile stay, once.
 async function readThread(rootId) {
   const turn = ++panel.turn;
   const roomId = threads.roomId;
   $("#thread-status").textContent = "Loading…";
-  const fetched = [];
+  let fetched;
   try {
-    let before = 0;
-    for (let pages = 0; pages < PAGES; pages++) {
-      const query = before ? `?limit=${PAGE}&last_id=${before}` : `?limit=${PAGE}`;
-      const page = await lent.api("GET", `/messages/${roomId}/threads/${rootId}${query}`);
-      if (turn !== panel.turn) return;   // another thread opened, or closed, meanwhile
-      fetched.push(...page);
-      if (page.length < PAGE) break;
-      before = page[page.length - 1].MessageID;
+    fetched = await readPages(roomId, rootId, 0, PAGES);
+    if (turn !== panel.turn) return;   // another thread opened, or closed, meanwhile
+    if (fetched.older) {
+      const root = `/messages/${roomId}/threads/${rootId}?after=${rootId - 1}&limit=1`;
+      fetched.messages.push(...await lent.api("GET", root));
+      if (turn !== panel.turn) return;
     }
   } catch (error) {
     if (turn !== panel.turn) return;
@@ -298,17 +295,60 @@ async function readThread(rootId) {
     showProblem(error.message);
     return;
   }
-  for (const message of fetched) {
-    if (message.MessageID !== rootId) threads.replies.set(message.MessageID, rootId);
-  }
-  addToPanel(fetched.reverse(), { fresh: true });
+  addRead(rootId, fetched, { fresh: true });
   const replies = $("#thread-replies").children.length;
   $("#thread-status").textContent = replies === 0 ? "No replies yet." : "";
 }
 
+// Up to `pages` pages of the thread older than `before` (0: from the newest), newest
+// first; `older`: the oldest read, if there may be older ones (0: it reached the root).
+async function readPages(roomId, rootId, before, pages) {
+  const messages = [];
+  for (let count = 0; count < pages; count++) {
+    const query = before ? `?limit=${PAGE}&last_id=${before}` : `?limit=${PAGE}`;
+    const page = await lent.api("GET", `/messages/${roomId}/threads/${rootId}${query}`);
+    messages.push(...page);
+    if (page.length < PAGE || page[page.length - 1].MessageID === rootId) {
+      return { messages, older: 0 };
+    }
+    before = page[page.length - 1].MessageID;
+  }
+  return { messages, older: before };
+}
+
+// Older replies of the open thread, a page more, above those shown (the reader kept in
+// place).
+async function readOlder() {
+  const { rootId, turn, older } = panel;
+  if (rootId === null || older === 0) return;
+  const button = $("#thread-older");
+  button.disabled = true;
+  try {
+    const fetched = await readPages(threads.roomId, rootId, older, 1);
+    if (turn !== panel.turn) return;
+    addRead(rootId, fetched, { keepPlace: true });
+  } catch (error) {
+    if (turn === panel.turn) showProblem(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function addRead(rootId, { messages, older }, options) {
+  for (const message of messages) {
+    if (message.MessageID !== rootId) threads.replies.set(message.MessageID, rootId);
+  }
+  panel.older = older;
+  $("#thread-older").hidden = older === 0;
+  addToPanel(messages.reverse(), options);
+}
+
 // `fresh`: read just now, so what is shown already is replaced (edited or deleted while
 // the socket was away); else a message shown already is left as it is (once each).
-function addToPanel(messages, { fresh = false } = {}) {
+// `keepPlace`: older ones, the reader left where they are; else the newest in view.
+function addToPanel(messages, { fresh = false, keepPlace = false } = {}) {
+  const body = $("#thread-body");
+  const fromBottom = body.scrollHeight - body.scrollTop;
   for (const message of messages) {
     const shown = $(`#thread-panel li[data-id="${message.MessageID}"]`);
     if (shown !== null) {
@@ -325,8 +365,7 @@ function addToPanel(messages, { fresh = false } = {}) {
     list.insertBefore(item, later ?? null);
     $("#thread-status").textContent = "";
   }
-  const body = $("#thread-body");
-  body.scrollTop = body.scrollHeight;   // the newest in view
+  body.scrollTop = keepPlace ? body.scrollHeight - fromBottom : body.scrollHeight;
   markRead();
 }
 
@@ -377,7 +416,9 @@ async function toggleFollow() {
   }
 }
 
-// One message as the panel shows it: avatar, name, time and text, as in the timeline.
+// One message as the panel shows it, as in the timeline: avatar, name, time, text and
+// files; its edited marker, reactions, and React, Edit and Delete as its reader may
+// (changes.js, which applies the room's edited, deleted and reactions frames to it too).
 function threadItem(message) {
   const item = document.createElement("li");
   item.dataset.id = String(message.MessageID);
@@ -386,16 +427,13 @@ function threadItem(message) {
   time.dateTime = message.CreatedAt;
   time.title = new Date(message.CreatedAt).toLocaleString();
   const text = element("span", "text");
-  if (message.Deleted) {
-    item.classList.add("deleted");
-    text.textContent = "message deleted";
-  } else {
-    text.append(renderMarkdown(message.Text));
-    const files = describeFiles(message.Files);
-    if (files) text.append(`\n${files}`);
-  }
+  text.append(renderMarkdown(message.Deleted ? "" : message.Text));
   item.append(lent.avatar(message.Username), name, time, text);
+  if (!message.Deleted) showFiles(item, message.Files);
   if (message.AlsoToRoom) item.append(element("span", "also", "also sent to the room"));
+  item.append(element("span", "actions"));
+  showMessageState(item, message);
+  addMessageMenu(item, message.Username, "thread-actions-");   // on a phone, behind "⋯"
   return item;
 }
 
