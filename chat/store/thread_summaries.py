@@ -77,13 +77,19 @@ SUMMARIES_OF_STORED_REPLIES = (
     " changed_at = clock_timestamp()"
     " RETURNING root_id, seq, replies, last_reply_at, participants, changed_at)"
 )
-#: Beside each stored reply (``m``), the change its thread got (``s``); NULLs for others.
+#: Beside each thread's newest stored reply (``m``), the change its thread got (``s``),
+#: the reply that carries it (`chat.core.thread_records.with_thread_changes`); NULLs
+#: beside the others, so that a batch's answer holds each change once.
 STORED_REPLY_CHANGE_COLUMNS = (
     "s.seq AS change_seq, s.replies AS change_replies,"
     " s.last_reply_at AS change_last_reply_at, s.participants AS change_participants,"
     " s.changed_at AS change_changed_at"
 )
-STORED_REPLY_CHANGE_JOIN = "LEFT JOIN s ON s.root_id = m.thread_id"
+STORED_REPLY_CHANGE_JOIN = (
+    "LEFT JOIN (s JOIN (SELECT thread_id, max(id) AS newest_id FROM m"
+    " WHERE thread_id IS NOT NULL GROUP BY thread_id) AS l ON l.thread_id = s.root_id)"
+    " ON l.newest_id = m.id"
+)
 
 #: Whether root $1's row is there, and whether its summary's is (NULL: not yet).
 _ROOT_AND_SUMMARY = (
@@ -148,13 +154,11 @@ def thread_change_from_row(row: Row, dialect: Dialect) -> Change:
 def stored_reply_changes(rows: Sequence[Row], dialect: Dialect) -> dict[int, Change]:
     """Root id -> the `THREAD` change its new replies made, from the rows of a batch
     stored with `SUMMARIES_OF_STORED_REPLIES` (`STORED_REPLY_CHANGE_COLUMNS`)."""
-    # Every reply of a thread carries its one change: read it once.
-    changed = {row["thread_id"]: row for row in rows if row["change_seq"] is not None}
     return {
-        root_id: Change(
+        row["thread_id"]: Change(
             seq=row["change_seq"],
             room_id=row["room_id"],
-            message_id=root_id,
+            message_id=row["thread_id"],
             kind=THREAD,
             at=dialect.moment(row["change_changed_at"]),
             thread=_summary(
@@ -164,7 +168,8 @@ def stored_reply_changes(rows: Sequence[Row], dialect: Dialect) -> dict[int, Cha
                 dialect,
             ),
         )
-        for root_id, row in changed.items()
+        for row in rows
+        if row["change_seq"] is not None
     }
 
 

@@ -12,14 +12,17 @@
 CREATE FUNCTION chat_showing_under_lock(ids bigint[]) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    showing boolean;
+    answered bigint;
 BEGIN
     PERFORM chat_lock_positions();
-    SELECT NOT EXISTS (
-        SELECT 1 FROM unnest(ids) AS i(id)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM messages AS m WHERE m.id = i.id AND m.deleted_at IS NULL))
-    INTO showing;
-    RETURN showing;
+    -- A primary key lookup each (a batch answers a message or two): far cheaper than
+    -- one query over the array, whose plan is made for ten.
+    FOREACH answered IN ARRAY ids LOOP
+        PERFORM FROM messages WHERE id = answered AND deleted_at IS NULL;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
 END
 $$;
