@@ -307,7 +307,7 @@ class Client:
         from playwright.sync_api import expect
 
         with self.page.expect_file_chooser() as chooser:
-            self.page.get_by_role("button", name="Attach files").click()
+            self.page.get_by_role("button", name="Attach files", exact=True).click()
         chooser.value.set_files(list(files))
         expect(self.page.locator("#attachments li.uploaded")).to_have_count(
             len(files), timeout=WAIT_MS

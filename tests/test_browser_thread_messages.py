@@ -1,19 +1,21 @@
 """A thread's messages in the browser's thread panel are messages like the room's
-(chat/static/threads.js, changes.js): reacted to, edited and deleted there, by their
-author or a moderator, each change shown in both people's panels across instances and
-on the root in the room's timeline too; their files shown as in the timeline; and a
-thread longer than the panel reads at first offers its older replies on asking."""
+(chat/static/threads.js, changes.js, attachments.js): reacted to, edited and deleted
+there, by their author or a moderator, each change shown in both people's panels across
+instances and on the root in the room's timeline too; their files shown as in the
+timeline, and attached in the panel's composer as in the room's; and a thread longer
+than the panel reads at first offers its older replies on asking."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client
+from browser import SQLITE_ONLY, WAIT_MS, Client, in_browser, open_client, registered
 from cluster import Instance, open_cluster
-from files_support import png, upload
+from files_support import chart, png, upload
 from support import (
     PASSWORD,
     Server,
@@ -191,5 +193,59 @@ async def test_a_thread_longer_than_the_panel_reads_offers_its_older_replies(
         expect(older).to_be_hidden()
         expect(replies.last.locator(".text")).to_have_text("reply 1005")
         _no_script_errors(page)
+
+    await in_browser(scenario)
+
+
+def _drop_on_thread(client: Client, file: dict[str, Any]) -> None:
+    """Drop `file` (as Playwright's set_input_files takes one) on the thread panel's
+    messages, as the browser does for a file dragged in from the desktop."""
+    client.page.evaluate(
+        """({ name, mimeType, data }) => {
+            const transfer = new DataTransfer();
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], name, { type: mimeType }));
+            const target = document.querySelector("#thread-body");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                target.dispatchEvent(new DragEvent(type, {
+                    bubbles: true, cancelable: true, dataTransfer: transfer,
+                }));
+            }
+        }""",
+        {**file, "data": base64.b64encode(file["buffer"]).decode(), "buffer": None},
+    )
+
+
+@SQLITE_ONLY
+async def test_files_attached_in_the_thread_composer_go_with_the_reply_and_not_to_the_room(
+    server: Server,
+) -> None:
+    chart_file = {"name": "chart.png", "mimeType": "image/png", "buffer": chart()}
+    notes = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"minutes\n"}
+
+    def scenario(browser):
+        from playwright.sync_api import expect
+
+        alice, bob = registered(browser, server.http, "alice", "bob")
+        alice.say("numbers?")
+        for client in (alice, bob):
+            client.wait_for_message("numbers?")
+            client.page.get_by_role("button", name="Reply in thread to alice").click()
+        with bob.page.expect_file_chooser() as chooser:
+            bob.page.get_by_role("button", name="Attach files to the reply").click()
+        chooser.value.set_files([chart_file])
+        _drop_on_thread(bob, notes)
+        uploaded = bob.page.locator("#thread-attachments li.uploaded .file-name")
+        expect(uploaded).to_have_text(["chart.png", "notes.txt"], timeout=WAIT_MS)
+        expect(bob.page.locator("#attachments li")).to_have_count(0)  # the room's: none
+        bob.screenshot("thread-composer-files")
+        bob.page.press("#thread-composer", "Enter")  # no text: the files alone
+        reply = _in_panel(alice, "notes.txt")
+        expect(reply.locator(".files img")).to_have_attribute("alt", "chart.png", timeout=WAIT_MS)
+        expect(reply.locator(".files .file .file-name")).to_have_text("notes.txt")
+        expect(bob.page.locator("#thread-attachments li")).to_have_count(0)
+        expect(_in_panel(bob, "notes.txt").locator(".files img")).to_have_count(1)
+        assert alice.message_texts() == ["numbers?"]  # a thread reply: not in the room
+        _no_script_errors(alice, bob)
 
     await in_browser(scenario)

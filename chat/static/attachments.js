@@ -1,6 +1,6 @@
-// Files in messages (docs/PROTOCOL.md, "Files"). The composer's attachments: files
-// chosen with the 📎 button, dropped onto the room or pasted (an image from the
-// clipboard) are each uploaded at once (POST /files, by XMLHttpRequest for its upload
+// Files in messages (docs/PROTOCOL.md, "Files"). A composer's attachments (the room's,
+// and the thread panel's: a box each): files chosen with its 📎 button, dropped onto
+// the room (or the panel) or pasted (an image from the clipboard) are each uploaded at once (POST /files, by XMLHttpRequest for its upload
 // progress; cancelling aborts it, and the server keeps nothing of a cut-off upload), and
 // the next message carries the uploaded ones (at most 10). And the files of the messages
 // shown: images inline from their thumbnails, sized before they load so the list does
@@ -17,56 +17,78 @@ const $ = (selector) => document.querySelector(selector);
 // What app.js lends us (setUpAttachments): { token() -> the token now, renew() -> a fresh
 // token (or null: the session ended) }.
 let lent = null;
-// The attachments of the message being written, in the order chosen: { file, name,
+// A composer's box: its form, composer, list and status line; `pending`, the
+// attachments of the message being written, in the order chosen: { file, name, box,
 // xhr (while uploading), uploaded (the server's answer, once stored), problem (why it
-// was not), again (whether trying again may help), item (its entry in #attachments),
-// removed (cancelled or taken back) }. Another room's are put aside with its draft
-// (takeAttachments, drafts.js): their uploads go on, shown when they are back.
-const pending = [];
-// Called once every upload is done, if the person pressed Send meanwhile (whenUploaded).
-let sendWhenDone = null;
+// was not), again (whether trying again may help), item (its entry in the list),
+// removed (cancelled or taken back) }; `sendWhenDone`, called once every upload is done
+// if the person pressed Send meanwhile. The room's other rooms' attachments are put
+// aside with their drafts (takeAttachments, drafts.js): their uploads go on, shown
+// when they are back.
+const boxOf = (form, composer, list, status) =>
+  ({ form, composer, list, status, pending: [], sendWhenDone: null });
+let room = null;
 
 export function setUpAttachments(lentByApp) {
   lent = lentByApp;
-  const input = $("#attach-input");
-  $("#attach").addEventListener("click", () => input.click());
-  input.addEventListener("change", () => {
-    attach([...input.files]);
-    input.value = "";   // the same file may be chosen again
-    $("#composer").focus();
-  });
-  $("#composer").addEventListener("paste", pasted);
-  acceptDrops($("#room"));
+  room = boxOf($("#send-form"), $("#composer"), $("#attachments"), $("#attach-status"));
+  wire(room, $("#attach"), $("#attach-input"), $("#room"));
   setUpViewer();
+}
+
+// The thread panel's composer (threads.js): its attachments, as the room's, and what
+// its sending needs of them.
+export function setUpThreadAttachments() {
+  const box = boxOf($("#thread-form"), $("#thread-composer"), $("#thread-attachments"),
+    $("#thread-attach-status"));
+  wire(box, $("#thread-attach"), $("#thread-attach-input"), $("#thread-panel"));
+  return {
+    has: () => box.pending.length > 0,
+    filesToSend: (send) => filesToSendFrom(box, send),
+    clear: () => clearBox(box),
+  };
+}
+
+function wire(box, button, input, zone) {
+  button.addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    attach(box, [...input.files]);
+    input.value = "";   // the same file may be chosen again
+    box.composer.focus();
+  });
+  box.composer.addEventListener("paste", (event) => pasted(box, event));
+  acceptDrops(box, zone);
 }
 
 // --- attaching ---
 
 // Files chosen (any way): each uploads at once; past MAX_FILES the rest are left out,
 // saying so.
-function attach(files) {
-  const room = MAX_FILES - pending.length;
-  if (files.length > room) {
-    say(`A message carries at most ${MAX_FILES} files: ${files.length - room} left out.`);
+function attach(box, files) {
+  const free = MAX_FILES - box.pending.length;
+  if (files.length > free) {
+    say(box, `A message carries at most ${MAX_FILES} files: ${files.length - free} left out.`);
   }
-  for (const file of files.slice(0, Math.max(room, 0))) {
-    const entry = { file, name: file.name || "file", xhr: null, uploaded: null, problem: null };
+  for (const file of files.slice(0, Math.max(free, 0))) {
+    const entry = {
+      file, name: file.name || "file", box, xhr: null, uploaded: null, problem: null,
+    };
     entry.item = document.createElement("li");
-    pending.push(entry);
-    $("#attachments").append(entry.item);
+    box.pending.push(entry);
+    box.list.append(entry.item);
     upload(entry);
   }
-  changed();
+  changed(box);
 }
 
 // A paste with files in it (a screenshot, an image copied in a browser) attaches them;
 // one with text pastes the text, as always (a spreadsheet's cells come as text and as a
 // picture of them: the text is what is meant).
-function pasted(event) {
+function pasted(box, event) {
   const data = event.clipboardData;
   if (data === null || data.files.length === 0 || data.types.includes("text/plain")) return;
   event.preventDefault();
-  attach([...data.files].map(named));
+  attach(box, [...data.files].map(named));
 }
 
 // The browser calls every pasted image "image.png": give it a name that tells one from
@@ -80,10 +102,11 @@ function named(file) {
   return new File([file], `Pasted image ${stamp}.${file.name.split(".").pop()}`, { type: file.type });
 }
 
-// Files dragged over `zone` (the room) show where to drop them; dropped, they attach.
-// Anywhere else on the page a dropped file does nothing (the browser would open it in
-// place of the page, losing what was typed).
-function acceptDrops(zone) {
+// Files dragged over `zone` (the room, the thread panel) show where to drop them;
+// dropped, they attach to `box` (the panel's, inside the room, first). Anywhere else on
+// the page a dropped file does nothing (the browser would open it in place of the page,
+// losing what was typed).
+function acceptDrops(box, zone) {
   const carriesFiles = (event) => event.dataTransfer?.types.includes("Files");
   let depth = 0;   // dragenter and dragleave come for each element crossed
   const hint = (shown) => zone.classList.toggle("dropping", shown);
@@ -107,8 +130,11 @@ function acceptDrops(zone) {
     event.preventDefault();
     depth = 0;
     hint(false);
-    attach([...event.dataTransfer.files]);
-    $("#composer").focus();
+    // Dropped on the thread panel, the room hears it next: the panel's box takes them.
+    if (event.attachedHere) return;
+    event.attachedHere = true;
+    attach(box, [...event.dataTransfer.files]);
+    box.composer.focus();
   });
   for (const type of ["dragover", "drop"]) {
     window.addEventListener(type, (event) => {
@@ -165,32 +191,33 @@ function finished(entry) {
   entry.xhr = null;
   if (entry.removed) return;
   showEntry(entry);
-  if (!pending.includes(entry)) return;
-  changed();
-  sendIfDone();
+  if (!entry.box.pending.includes(entry)) return;
+  changed(entry.box);
+  sendIfDone(entry.box);
 }
 
 // Send was pressed while files were uploading: once none is, the message goes (but not
 // if one failed: that is said on the file, and the message waits for the person).
-function sendIfDone() {
-  if (sendWhenDone === null || pending.some(({ xhr }) => xhr !== null)) return;
-  const send = sendWhenDone;
-  sendWhenDone = null;
-  say("");
-  if (pending.every(({ problem }) => problem === null)) send();
+function sendIfDone(box) {
+  if (box.sendWhenDone === null || box.pending.some(({ xhr }) => xhr !== null)) return;
+  const send = box.sendWhenDone;
+  box.sendWhenDone = null;
+  say(box, "");
+  if (box.pending.every(({ problem }) => problem === null)) send();
 }
 
 // Cancel an upload (aborted: the server keeps nothing), or take back an uploaded file.
 function remove(entry) {
-  const index = pending.indexOf(entry);
+  const { box } = entry;
+  const index = box.pending.indexOf(entry);
   if (index === -1) return;
-  pending.splice(index, 1);
+  box.pending.splice(index, 1);
   entry.removed = true;
   entry.xhr?.abort();
   entry.item.remove();
-  changed();
-  $("#composer").focus();
-  sendIfDone();   // the upload Send waited for may be the one cancelled
+  changed(box);
+  box.composer.focus();
+  sendIfDone(box);   // the upload Send waited for may be the one cancelled
 }
 
 // One attachment in the composer: its name and size, then its upload's progress and a
@@ -263,68 +290,76 @@ function action(label, ariaLabel, onClick) {
 }
 
 // A line under the attachments, for what is not about one of them.
-function say(text) {
-  const status = $("#attach-status");
-  status.textContent = text;
-  status.hidden = text === "";
+function say(box, text) {
+  box.status.textContent = text;
+  box.status.hidden = text === "";
 }
 
 // The attachments changed: the list shows while there are any, and a message may then
 // be sent with no text (the composer is no longer required).
-function changed() {
-  $("#send-form").dispatchEvent(new Event("draftchange"));   // drafts.js keeps it
-  $("#attachments").hidden = pending.length === 0;
-  $("#composer").required = pending.length === 0;
-  if (pending.length === 0 && sendWhenDone === null) say("");
+function changed(box) {
+  box.form.dispatchEvent(new Event("draftchange"));   // drafts.js keeps the room's
+  box.list.hidden = box.pending.length === 0;
+  box.composer.required = box.pending.length === 0;
+  if (box.pending.length === 0 && box.sendWhenDone === null) say(box, "");
 }
 
 // --- sending ---
 
-export const hasAttachments = () => pending.length > 0;
+export const hasAttachments = () => room.pending.length > 0;
 // The composer's files already stored (drafts.js keeps them with the room's draft).
-export const uploadedNow = () => uploadedOf(pending);
+export const uploadedNow = () => uploadedOf(room.pending);
 
 // The files the message being sent carries (the servers' answers: FileID, Name, Size,
 // ContentType, Width, Height), or null if it cannot go yet: while uploads are on their
 // way, `send` is called once they are all done (the person pressed Send: it goes then);
 // while one failed, the message waits for it to be retried or removed.
-export function filesToSend(send) {
-  if (pending.some(({ problem }) => problem !== null)) {
-    say("Retry or remove the files that were not uploaded, then send.");
+export const filesToSend = (send) => filesToSendFrom(room, send);
+
+function filesToSendFrom(box, send) {
+  if (box.pending.some(({ problem }) => problem !== null)) {
+    say(box, "Retry or remove the files that were not uploaded, then send.");
     return null;
   }
-  if (pending.some(({ xhr }) => xhr !== null)) {
-    sendWhenDone = send;
-    say("Sending when the uploads are done…");
+  if (box.pending.some(({ xhr }) => xhr !== null)) {
+    box.sendWhenDone = send;
+    say(box, "Sending when the uploads are done…");
     return null;
   }
-  return pending.map(({ uploaded }) => uploaded);
+  return box.pending.map(({ uploaded }) => uploaded);
 }
 
 // The message went: the composer starts with no attachments.
-export function clearAttachments() {
-  pending.splice(0);
-  $("#attachments").replaceChildren();
-  changed();
+export const clearAttachments = () => clearBox(room);
+
+function clearBox(box) {
+  for (const entry of box.pending) {
+    entry.removed = true;
+    entry.xhr?.abort();   // (only a box given up on still uploads: another thread)
+  }
+  box.pending.splice(0);
+  box.sendWhenDone = null;
+  box.list.replaceChildren();
+  changed(box);
 }
 
 // The attachments being written, taken off the composer (drafts.js keeps them with
 // their room's draft). A send waiting for their uploads is called off: it was for the
 // room they belong to.
 export function takeAttachments() {
-  const taken = pending.splice(0);
-  sendWhenDone = null;
-  $("#attachments").replaceChildren();
-  changed();
-  say("");
+  const taken = room.pending.splice(0);
+  room.sendWhenDone = null;
+  room.list.replaceChildren();
+  changed(room);
+  say(room, "");
   return taken;
 }
 
 // Attachments taken by takeAttachments, back in the composer.
 export function restoreAttachments(entries) {
-  pending.push(...entries);
-  $("#attachments").replaceChildren(...entries.map(({ item }) => item));
-  changed();
+  room.pending.push(...entries);
+  room.list.replaceChildren(...entries.map(({ item }) => item));
+  changed(room);
 }
 
 // The stored files of `entries` (the server's answers), as a draft kept in the
@@ -337,7 +372,8 @@ export const uploadedOf = (entries) =>
 export function storedEntries(files) {
   return files.slice(0, MAX_FILES).map((uploaded) => {
     const entry = {
-      file: { size: uploaded.Size }, name: uploaded.Name, xhr: null, uploaded, problem: null,
+      file: { size: uploaded.Size }, name: uploaded.Name, box: room, xhr: null, uploaded,
+      problem: null,
     };
     entry.item = document.createElement("li");
     showEntry(entry);

@@ -1,22 +1,21 @@
 // Threads (docs/PROTOCOL.md, "Threads"): "Thread" (reply in thread) among each message's
 // actions (and so in a phone's "⋯" menu), a summary under each root with replies ("2
-// replies · last reply 17:02"), and the thread panel: the root, its replies oldest first, live
-// ones added as they come, and a composer of its own (Also send to room). Its messages
-// are the timeline's kind (files; React, Edit, Delete: changes.js). The panel takes
-// the people's column on a wide screen, the whole room on a phone.
+// replies · last reply 17:02"), and the thread panel: the root, its replies oldest
+// first, live ones added as they come, and a composer of its own (Also send to room;
+// files). Its messages are the timeline's kind (files; React, Edit, Delete: changes.js).
+// The panel takes the people's column on a wide screen, the whole room on a phone.
 // The summaries are read from GET /room/{roomID}/threads when a room is shown (again
-// after a reconnection) and kept up to date from the replies that arrive and the
-// deletions of those the page knows of, and above all from the server's `thread` frames
-// (each root's exact summary after a reply is stored or deleted; a resume brings those
-// missed); a message that carries its own `Thread` summary is believed first. As everywhere, user text goes in
-// with textContent only (or through markdown.js).
-// Following (docs/PROTOCOL.md, "Following threads"): the panel's Follow button (pressed
-// while followed, as GET /threads/{id}/follow says when the panel opens, and until then
-// the Threads view's list: thread-list.js) follows or stops, and a
-// thread shown to its newest reply while the page is seen is said read (PUT
+// after a reconnection), kept up to date from the replies that arrive and the deletions
+// of those the page knows of, and above all from the server's `thread` frames (each
+// root's exact summary after a reply is stored or deleted; a resume brings those
+// missed); a message carrying its own `Thread` is believed first. User text goes in
+// with textContent only (or through markdown.js). Following ("Following threads"): the
+// panel's Follow button (pressed while followed, as GET /threads/{id}/follow says when
+// the panel opens, until then the Threads view's list: thread-list.js) follows or
+// stops; a thread shown to its newest reply while the page is seen is said read (PUT
 // /threads/{id}/read), so that the Threads view's count drops.
 
-import { showFiles } from "./attachments.js";
+import { setUpThreadAttachments, showFiles } from "./attachments.js";
 import { showMessageState } from "./changes.js";
 import { renderMarkdown } from "./markdown.js";
 import { addMessageMenu } from "./phone.js";
@@ -54,8 +53,12 @@ const readSent = new Map();
 const chosen = new Map();
 let choices = 0;
 
+// The panel composer's attachments (attachments.js): { has(), filesToSend(send), clear() }.
+let attachments = null;
+
 export function setUpThreads(lentByApp) {
   lent = lentByApp;
+  attachments = setUpThreadAttachments();
   $("#thread-close").addEventListener("click", () => closeThread({ focus: true }));
   $("#thread-panel").addEventListener("keydown", (event) => {
     if (event.key !== "Escape") return;
@@ -247,6 +250,7 @@ function showThread(rootId, opener = null) {
     $("#thread-error").hidden = true;
     $("#thread-composer").value = "";
     $("#thread-also").checked = false;
+    attachments.clear();   // (those of the thread shown before)
     panel.older = 0;
     $("#thread-older").hidden = true;
   }
@@ -316,8 +320,7 @@ async function readPages(roomId, rootId, before, pages) {
   return { messages, older: before };
 }
 
-// Older replies of the open thread, a page more, above those shown (the reader kept in
-// place).
+// A page more of the open thread's older replies, above those shown (the reader stays).
 async function readOlder() {
   const { rootId, turn, older } = panel;
   if (rootId === null || older === 0) return;
@@ -335,9 +338,7 @@ async function readOlder() {
 }
 
 function addRead(rootId, { messages, older }, options) {
-  for (const message of messages) {
-    if (message.MessageID !== rootId) threads.replies.set(message.MessageID, rootId);
-  }
+  for (const { MessageID } of messages) if (MessageID !== rootId) threads.replies.set(MessageID, rootId);
   panel.older = older;
   $("#thread-older").hidden = older === 0;
   addToPanel(messages.reverse(), options);
@@ -441,25 +442,32 @@ function element(tag, className, textContent = "") {
   return Object.assign(document.createElement(tag), { className, textContent });
 }
 
-// The composer's reply, by POST /messages/{roomID}: what was typed stays until it is
-// stored. The answer shows at once (the frame that follows finds it there).
+// The composer's reply, by POST /messages/{roomID}: what was typed, and the files
+// attached, stay until it is stored (files still uploading: it goes once they are
+// done). The answer shows at once (the frame that follows finds it there).
 async function sendReply() {
   const box = $("#thread-composer");
   const text = box.value;
   const rootId = panel.rootId;
   const roomId = threads.roomId;
-  if (text.trim() === "" || rootId === null) return;
+  if ((text.trim() === "" && !attachments.has()) || rootId === null) return;
+  const files = attachments.filesToSend(() => {
+    if (panel.rootId === rootId) $("#thread-form").requestSubmit();
+  });
+  if (files === null) return;
   const send = $("#thread-form button[type=submit]");
   send.disabled = true;
   $("#thread-error").hidden = true;
   try {
     const body = { Text: text, ThreadID: rootId };
+    if (files.length > 0) body.Files = files.map(({ FileID }) => FileID);
     if ($("#thread-also").checked) body.AlsoToRoom = true;
     const stored = await lent.api("POST", `/messages/${roomId}`, body);
     choices += 1;
     chosen.set(rootId, true);   // replying follows the thread (again)
     if (panel.rootId === rootId) showFollowing();
     if (panel.rootId === rootId && box.value === text) box.value = "";
+    if (panel.rootId === rootId) attachments.clear();
     threadReply({ ...stored, RoomID: stored.RoomID ?? roomId });
   } catch (error) {
     if (panel.rootId === rootId) showProblem(error.message);
