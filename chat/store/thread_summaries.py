@@ -26,11 +26,19 @@ THREAD_COLUMNS = (
 )
 THREAD_JOIN = "LEFT JOIN thread_summaries AS ts ON ts.root_id = m.id"
 
-#: What `thread_change_from_row` reads, from ``thread_summaries AS s``.
-THREAD_CHANGE_COLUMNS = (
-    "s.root_id, s.room_id, s.seq, s.replies, s.last_reply_at, s.participants, s.changed_at"
+#: A summary row's columns that make its `THREAD` change (`thread_change_from_row`).
+_CHANGE_COLUMNS = (
+    "root_id",
+    "room_id",
+    "seq",
+    "replies",
+    "last_reply_at",
+    "participants",
+    "changed_at",
 )
-_RETURNING = " RETURNING root_id, room_id, seq, replies, last_reply_at, participants, changed_at"
+#: What `thread_change_from_row` reads, from ``thread_summaries AS s``.
+THREAD_CHANGE_COLUMNS = ", ".join(f"s.{column}" for column in _CHANGE_COLUMNS)
+_RETURNING = " RETURNING " + ", ".join(_CHANGE_COLUMNS)
 
 _SUMMARIES_AMONG = (
     f"SELECT {THREAD_CHANGE_COLUMNS} FROM thread_summaries AS s WHERE s.root_id IN ({{ids}})"
@@ -74,16 +82,13 @@ SUMMARIES_OF_STORED_REPLIES = (
     " UNION ALL SELECT b.uid::bigint, 1000 + b.o"
     " FROM json_array_elements_text(excluded.participants::json) WITH ORDINALITY AS b(uid, o)"
     f") AS e(uid, o) GROUP BY e.uid ORDER BY first LIMIT {MAX_THREAD_PARTICIPANTS}) AS q) END,"
-    " changed_at = clock_timestamp()"
-    " RETURNING root_id, seq, replies, last_reply_at, participants, changed_at)"
+    " changed_at = clock_timestamp()" + _RETURNING + ")"
 )
 #: Beside each thread's newest stored reply (``m``), the change its thread got (``s``),
 #: the reply that carries it (`chat.core.thread_records.with_thread_changes`); NULLs
 #: beside the others, so that a batch's answer holds each change once.
-STORED_REPLY_CHANGE_COLUMNS = (
-    "s.seq AS change_seq, s.replies AS change_replies,"
-    " s.last_reply_at AS change_last_reply_at, s.participants AS change_participants,"
-    " s.changed_at AS change_changed_at"
+STORED_REPLY_CHANGE_COLUMNS = ", ".join(
+    f"s.{column} AS change_{column}" for column in _CHANGE_COLUMNS
 )
 STORED_REPLY_CHANGE_JOIN = (
     "LEFT JOIN (s JOIN (SELECT thread_id, max(id) AS newest_id FROM m"
@@ -139,15 +144,20 @@ def thread_of_row(row: Row, dialect: Dialect) -> ThreadSummary | None:
     return _summary(replies, row["thread_last_reply_at"], row["thread_participants"], dialect)
 
 
-def thread_change_from_row(row: Row, dialect: Dialect) -> Change:
-    """A `THREAD` change from `THREAD_CHANGE_COLUMNS`."""
+def thread_change_from_row(row: Row, dialect: Dialect, *, prefix: str = "") -> Change:
+    """A `THREAD` change from `THREAD_CHANGE_COLUMNS` (each named with `prefix`)."""
     return Change(
-        seq=row["seq"],
-        room_id=row["room_id"],
-        message_id=row["root_id"],
+        seq=row[prefix + "seq"],
+        room_id=row[prefix + "room_id"],
+        message_id=row[prefix + "root_id"],
         kind=THREAD,
-        at=dialect.moment(row["changed_at"]),
-        thread=_summary(row["replies"], row["last_reply_at"], row["participants"], dialect),
+        at=dialect.moment(row[prefix + "changed_at"]),
+        thread=_summary(
+            row[prefix + "replies"],
+            row[prefix + "last_reply_at"],
+            row[prefix + "participants"],
+            dialect,
+        ),
     )
 
 
@@ -155,19 +165,7 @@ def stored_reply_changes(rows: Sequence[Row], dialect: Dialect) -> dict[int, Cha
     """Root id -> the `THREAD` change its new replies made, from the rows of a batch
     stored with `SUMMARIES_OF_STORED_REPLIES` (`STORED_REPLY_CHANGE_COLUMNS`)."""
     return {
-        row["thread_id"]: Change(
-            seq=row["change_seq"],
-            room_id=row["room_id"],
-            message_id=row["thread_id"],
-            kind=THREAD,
-            at=dialect.moment(row["change_changed_at"]),
-            thread=_summary(
-                row["change_replies"],
-                row["change_last_reply_at"],
-                row["change_participants"],
-                dialect,
-            ),
-        )
+        row["thread_id"]: thread_change_from_row(row, dialect, prefix="change_")
         for row in rows
         if row["change_seq"] is not None
     }
