@@ -444,9 +444,13 @@ static int parse_frames(conn_t *c) {
             text_handler(c, payload, (size_t)len);
         } else if (opcode == 8) {
             closed = 1;
-        } else if (opcode == 9) { /* ping: answer pong */
-            unsigned char pong[6] = {0x8a, 0x80, 0, 0, 0, 0};
-            queue(c, pong, 6); /* (payload dropped: servers here send none) */
+        } else if (opcode == 9 && len <= 125) { /* ping: answer pong, same payload */
+            /* The payload goes back as it came (RFC 6455 5.5.3): the peer's keepalive
+             * (websockets: a ping every 20 s) takes only a pong that echoes it. Masked
+             * with a zero key, so the bytes are the payload's own. */
+            unsigned char pong[6 + 125] = {0x8a, (unsigned char)(0x80 | len), 0, 0, 0, 0};
+            memcpy(pong + 6, payload, (size_t)len);
+            queue(c, pong, 6 + (size_t)len);
         }
         off += hdr + len;
     }

@@ -109,6 +109,10 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
             "fanout",
             {"receivers": 10000, "senders": 1, "rate": 5, "window": 100, "seconds": seconds},
         ),
+        # What most deployments pay all day: one sender at 300 messages/s to 10 receivers,
+        # each message a commit of its own (nothing to batch with), for a minute. The CPU
+        # per message is the figure: thread or bridge hops, scheduler passes, the commit.
+        Scenario("low-rate", "fanout", LOW_RATE),
         Scenario("idle-2000", "idle", {"connections": 2000}),
         # The memory target's own figure: per-connection costs, not the process's fixed
         # ones, dominate at this size (needs about 10,100 file descriptors on each side).
@@ -171,6 +175,8 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
 
 
 ROOMS = {"rooms": 50, "members": 20, "rate": 200, "window": 200}
+#: The low-rate scenario: its length is its own (a minute), not the run's --seconds.
+LOW_RATE = {"receivers": 10, "senders": 1, "rate": 300, "window": 100, "seconds": 60}
 ROOM_100 = {"rooms": 1, "members": 100, "others": 0, "rate": 0, "window": 100}
 
 #: The fixed-rate cluster comparison's rate, messages/s: well below what two instances
@@ -1220,6 +1226,10 @@ ROWS = [
     ("fanout-10000", "max latency ms", lambda r: r["latency_us"]["max"] / 1000),
     ("fanout-10000", "server CPU us/delivery", lambda r: r.get("server_cpu_us_per_delivery")),
     ("fanout-10000", "load generator busy", lambda r: r.get("busy")),
+    ("low-rate", "messages/s", lambda r: r["achieved_msgs_per_s"]),
+    ("low-rate", "lost", lambda r: r["lost"]),
+    ("low-rate", "p99 latency ms", lambda r: r["latency_us"]["p99"] / 1000),
+    ("low-rate", "server CPU us/message", lambda r: _per_message(r, "server_cpu_seconds")),
     ("idle-2000", "KiB per connection", lambda r: r["kib_per_connection"]),
     ("idle-2000", "connects/s", lambda r: r["connects_per_s"]),
     ("idle-10000", "KiB per connection", lambda r: r["kib_per_connection"]),

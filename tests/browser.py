@@ -248,11 +248,17 @@ class Client:
         return self.page.locator("#messages li.unconfirmed .text").all_text_contents()
 
     def wait_for_text(self, selector: str, text: str) -> None:
+        """Wait until an element of `selector` holds `text`; failing, say what they held."""
         from playwright.sync_api import expect
 
-        expect(self.page.locator(selector).filter(has_text=text)).not_to_have_count(
-            0, timeout=WAIT_MS
-        )
+        try:
+            expect(self.page.locator(selector).filter(has_text=text)).not_to_have_count(
+                0, timeout=WAIT_MS
+            )
+        except AssertionError as error:
+            held = self.page.locator(selector).all_text_contents()
+            error.add_note(f"{selector} held {held!r}; the page asked {self.requests[-12:]!r}")
+            raise
 
     def wait_for_message(self, text: str) -> None:
         """Wait until the room shows `text` as a message the server confirmed."""
@@ -383,6 +389,13 @@ _CUTTABLE = """
 """
 
 
+def _console_error(message: Any) -> str:
+    """A console error as a test reports it: with the address it came from, which a
+    "Failed to load resource" does not say in its text."""
+    url = message.location.get("url", "")
+    return f"{message.text} ({url})" if url else message.text
+
+
 def open_client(
     browser: Any, url: str, *, screen: dict[str, Any] = DESKTOP, cuttable: bool = False
 ) -> Client:
@@ -393,7 +406,7 @@ def open_client(
         page.add_init_script(_CUTTABLE)
     client = Client(page)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
-    page.on("console", lambda m: m.type == "error" and client.errors.append(m.text))
+    page.on("console", lambda m: m.type == "error" and client.errors.append(_console_error(m)))
 
     def on_dialog(dialog: Any) -> None:
         client.dialogs.append(dialog.message)

@@ -205,6 +205,7 @@ SIGNS = {
                 "fuzzed",
                 "s3_server",  # moto's S3 server (tests/s3_server.py)
                 "push",  # a push service on loopback (tests/push_service.py)
+                "web_site",  # a web site on loopback (tests/web_site.py)
                 "held",  # connections held open to a server
                 "refusing_port",
             }
@@ -217,6 +218,7 @@ SIGNS = {
                 "StoppableServer",
                 "start_instance",
                 "start_process",
+                "open_web_site",  # a web site on loopback (tests/web_site.py)
                 # a store on a real database
                 "open_store",
                 "sqlite3",
@@ -304,7 +306,7 @@ BACKEND_MATTERS = (
     "test_history_from_memory.py", "test_cancellation_sweep.py", "test_operator_audit.py",
     "test_move_guard.py", "test_moderation_notices.py", "test_thread_attention.py",
     "test_thread_following.py", "test_thread_moderation.py", "test_browser_search_threads.py",
-    "test_data_export_threads.py",
+    "test_data_export_threads.py", "test_registration_policy.py",
 )  # fmt: skip
 
 

@@ -4,10 +4,10 @@ components that use it (tests/test_message_writer.py).
 It keeps the real stores' promises, which tests/test_messages_contract.py checks against
 both it and the real stores: ids increase in the order of a batch, a batch is all or
 nothing (a row naming an unknown room or sender raises `Gone` and stores nothing), a
-resent `client_msg_id` gives back the original, a batch's thread replies change their
-roots' summaries (a `THREAD` change each, positioned after the batch's messages, carried
-by the thread's newest reply), and `committed_after` reads every room's messages and
-those changes in position order with their rooms.
+resent `client_msg_id` gives back the original, a thread's summary counts its replies
+when refreshed (a `THREAD` change, positioned after them; `stale_threads` finds threads
+with replies not counted), and `committed_after` reads every room's messages and those
+changes in position order with their rooms.
 
 Hooks for tests: `fail_next` makes the next `add_messages` raise, `fail_next_read` the
 next `committed_after`; `hold()` keeps the next commits in flight (the messages are not
@@ -16,7 +16,7 @@ stored) until its event is set; `batches` is every batch it was asked to store, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -32,7 +32,7 @@ from chat.core.records import (
     Room,
     ThreadSummary,
 )
-from chat.core.thread_records import summary_with_replies, with_thread_changes
+from chat.core.thread_records import summary_with_repliers
 from chat.store.roles import Notifications
 
 
@@ -46,6 +46,8 @@ class MemoryMessages:
         #: Each thread's changes of summary, in position order (the last is the summary).
         self.thread_changes: list[Change] = []
         self._summaries: dict[int, ThreadSummary] = {}
+        #: Root id -> the newest reply its summary counts.
+        self._counted_through: dict[int, int] = {}
         #: Every batch `add_messages` was called with, stored or not.
         self.batches: list[list[NewMessage]] = []
         #: Raised (once) by the next `add_messages` to start, before it stores anything.
@@ -106,22 +108,45 @@ class MemoryMessages:
             if sent.client_msg_id is not None:
                 self._originals[key] = message
             added.append(Added(message, new=True))
-        return self._in_threads(added, now)
+        return added
 
-    def _in_threads(self, added: list[Added], now: datetime) -> list[Added]:
-        """Add the batch's new thread replies to their roots' summaries, as the stores'
-        `count_new_replies` does."""
-        replies = [item.message for item in added if item.new and item.message.thread_id]
-        changes: dict[int, Change] = {}
-        for root_id in dict.fromkeys(reply.thread_id for reply in replies):
-            assert root_id is not None
-            ours = [reply for reply in replies if reply.thread_id == root_id]
-            summary = summary_with_replies(self._summaries.get(root_id), ours)
+    async def refresh_thread_summaries(self, root_ids: Sequence[int]) -> list[Change]:
+        await trio.lowlevel.checkpoint()
+        changes = []
+        for root_id in root_ids:
+            through = self._counted_through.get(root_id, 0)
+            new = [m for m in self.messages if m.thread_id == root_id and m.id > through]
+            if not new:
+                continue
+            summary = summary_with_repliers(
+                self._summaries.get(root_id),
+                replies=len(new),
+                last_reply_at=new[-1].created_at,
+                repliers=list(dict.fromkeys(m.sender_id for m in new)),
+            )
             self._summaries[root_id] = summary
-            change = Change(self.last_id() + 1, ours[0].room_id, root_id, THREAD, now)
-            changes[root_id] = replace(change, thread=summary)
-            self.thread_changes.append(changes[root_id])
-        return with_thread_changes(added, changes)
+            self._counted_through[root_id] = new[-1].id
+            now = datetime.now(UTC)
+            change = Change(self.last_id() + 1, new[0].room_id, root_id, THREAD, now)
+            changes.append(replace(change, thread=summary))
+            self.thread_changes.append(changes[-1])
+        return changes
+
+    async def stale_threads(self, after: int) -> tuple[list[tuple[int, int]], int]:
+        await trio.lowlevel.checkpoint()
+        newest = self.messages[-1].id if self.messages else 0
+        stale = {
+            m.thread_id: m.room_id
+            for m in self.messages
+            if m.thread_id is not None
+            and after < m.id
+            and m.id > self._counted_through.get(m.thread_id, 0)
+        }
+        return list(stale.items()), newest
+
+    async def room_by_id(self, room_id: int) -> Room | None:
+        await trio.lowlevel.checkpoint()
+        return self.rooms.get(room_id)
 
     def last_id(self) -> int:
         """The last position taken, by a message or a thread change."""

@@ -21,8 +21,9 @@ async def make_users(store: Store, count: int) -> list[User]:
     return [await store.create_user(f"user{i}", "hash") for i in range(count)]
 
 
-async def ask_at_once(reads: BatchedPointReads[int, User], keys: Sequence[int]) -> list[User |
-None]:
+async def ask_at_once(
+    reads: BatchedPointReads[int, User], keys: Sequence[int]
+) -> list[User | None]:
     """`reads.get` for every key, each from its own task started in the same step."""
     answers: list[User | None] = [None] * len(keys)
 

@@ -33,7 +33,7 @@ from support import (
     start_server,
 )
 
-from chat.app.service import MAX_RESUME
+from chat.app.history.backlog import MAX_RESUME
 from chat.core.config import Config
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import NewMessage

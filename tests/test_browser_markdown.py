@@ -71,6 +71,19 @@ async def test_bold_and_italic_show_as_strong_and_emphasis(sqlite_server: Server
     await in_browser(scenario)
 
 
+async def test_double_tildes_strike_through(sqlite_server: Server) -> None:
+    await _said(sqlite_server, "the ~~old~~ new plan, ~not this~")
+
+    def scenario(browser):
+        reader = _reader(browser, sqlite_server, "new plan")
+        text = _text(reader, "new plan")
+        assert text.locator("s").all_text_contents() == ["old"]
+        assert text.text_content() == "the old new plan, ~not this~"
+        _no_script_errors(reader)
+
+    await in_browser(scenario)
+
+
 async def test_a_code_span_shows_its_text_untouched(sqlite_server: Server) -> None:
     await _said(sqlite_server, "type `**not bold** <b>_x_</b>` here")
 

@@ -222,6 +222,8 @@ async def test_the_threads_view_is_reached_by_tab_and_closed_by_escape(server: S
         expect(page.page.locator("#threads-view")).to_be_visible()
         expect(entry).to_have_attribute("aria-expanded", "true")
         expect(page.page.locator("#room")).to_be_hidden()
+        # The list is drawn once the thread's root is read: Tab reaches it after that.
+        expect(page.page.locator("#thread-list li button")).to_be_visible()
         page.page.keyboard.press("Tab")
         expect(page.page.get_by_role("button", name="Back to the conversation")).to_be_focused()
         page.page.keyboard.press("Tab")

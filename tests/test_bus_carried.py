@@ -97,6 +97,7 @@ async def test_carried_messages_changes_and_departures_equal_what_the_table_give
                 NewMessage(store.lobby_id, bob.id, OutgoingMessage("lobby")),
             ]
         )
+        await store.refresh_thread_summaries([first.message.id])
         await store.edit_message(
             group.id,
             first.message.id,

@@ -11,7 +11,7 @@ from typing import Any
 import trio
 from support import STEP, Clients, JsonClient, Server, account, create_room, entered
 
-from chat.app.service import MAX_RESUME
+from chat.app.history.backlog import MAX_RESUME
 
 
 def _position(frame: dict[str, Any]) -> int:

@@ -23,6 +23,8 @@ ROUTES = [
     ("PUT", "/join"),
     ("PUT", "/invite"),
     ("GET", "/messages/1"),
+    ("POST", "/me/2fa/confirm"),
+    ("DELETE", "/me/2fa"),
 ]
 
 JUNK = [

@@ -206,6 +206,8 @@ async def test_profile_shows_the_callers_own_profile(server: Server) -> None:
         "Email": "user@example.com",
         "DisplayName": None,
         "AvatarURL": None,
+        "Kind": "person",
+        "Operator": False,
         "Status": None,
     }
 
@@ -245,6 +247,7 @@ async def test_a_public_profile_has_no_email(server: Server) -> None:
         "Username": "user",
         "DisplayName": None,
         "AvatarURL": None,
+        "Kind": "person",
         "Status": None,
     }
 

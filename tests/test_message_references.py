@@ -121,7 +121,7 @@ async def test_a_message_from_a_user_being_deleted_waits_and_is_refused_as_gone(
                 f"SELECT id FROM users WHERE id = {alice.id} FOR UPDATE",
                 f"DELETE FROM users WHERE id = {alice.id}",
             ],
-            "INSERT INTO messages",
+            "WITH p AS (SELECT DISTINCT",  # the batch's statement (its head: it is long)
             lambda: add_message(store, store.lobby_id, alice.id, "too late"),
         )
         assert len(outcome) == 1

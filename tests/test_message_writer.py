@@ -20,14 +20,17 @@ from memory_messages import MemoryMessages
 
 from chat.app.messages.broadcaster import Broadcaster, Event
 from chat.app.messages.pending import PendingMessage
+from chat.app.messages.thread_summaries import replied_threads
 from chat.app.messages.writer import MAX_BATCH, QUEUE_SIZE, MessageWriter
 from chat.bus.carried import Payload, decode
 from chat.bus.carrier import Carrier
 from chat.bus.local import LocalBus
 from chat.core.errors import Gone, Unavailable
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Change, Message, NewMessage, Room
+from chat.core.records import Added, Change, Message, NewMessage, Room
 from chat.core.task_failures import TaskFailures
+from chat.store.connection_slots import ConnectionSlots
+from chat.store.roles import Notifications
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOBBY = Room(1, "lobby", "lobby", False, None, NOW)
@@ -153,6 +156,24 @@ async def test_add_returns_the_message_once_committed_and_published() -> None:
         assert h.bus.announced == [1]
 
 
+async def test_after_a_commit_the_writer_tells_which_threads_it_stored_replies_in() -> None:
+    told: list[dict[int, Room]] = []
+    async with running() as h:
+        h.writer.tell_stored(
+            lambda stored: told.append(threads) if (threads := replied_threads(stored)) else None
+        )
+        root = await (await h.post("root", GROUP)).result()
+        release = h.store.hold()
+        first = await h.writer.submit(GROUP, ALICE, OutgoingMessage("x"), skip=None)
+        await h.store.in_flight.wait()
+        in_thread = OutgoingMessage("re", thread_id=root.id)
+        replies = [await h.writer.submit(GROUP, BOB, in_thread, skip=None) for _ in range(3)]
+        release.set()
+        for pending in [first, *replies]:
+            await pending.result()
+    assert told == [{root.id: GROUP}]
+
+
 async def test_messages_waiting_together_are_committed_as_one_batch() -> None:
     async with running() as h:
         release = h.store.hold()
@@ -207,6 +228,41 @@ async def test_a_resent_message_gets_the_original_and_is_not_published_again() -
         await h.post("after")
         await h.delivered_up_to(2)
         assert h.broadcaster.bodies() == ["once", "after"]
+
+
+class PoolOfTwoInUse(MemoryMessages):
+    """A store on a pool of two connections whose shared one another caller holds: a
+    commit finds a connection only on the message lane (`ConnectionSlots`)."""
+
+    def __init__(self) -> None:
+        super().__init__([LOBBY, GROUP], {ALICE: "alice", BOB: "bob"})
+        self.slots = ConnectionSlots(2)
+
+    async def add_messages(
+        self, rows: list[NewMessage], *, notify: Notifications | None = None
+    ) -> list[Added]:
+        limiter = self.slots.take_nowait()  # trio.WouldBlock off the lane
+        try:
+            return await super().add_messages(rows, notify=notify)
+        finally:
+            limiter.release()
+
+
+async def test_the_writer_commits_on_the_connection_held_back_for_it() -> None:
+    store = PoolOfTwoInUse()
+    reader_done = trio.Event()
+
+    async def reader(task_status: trio.TaskStatus[None]) -> None:
+        limiter = store.slots.take_nowait()
+        task_status.started()
+        await reader_done.wait()
+        limiter.release()
+
+    async with running(store) as h:
+        await h.nursery.start(reader)
+        message = await (await h.post("past the readers")).result()
+        reader_done.set()
+    assert message.body == "past the readers" and h.stored_bodies() == ["past the readers"]
 
 
 # --- a store that fails ---

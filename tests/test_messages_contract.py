@@ -4,10 +4,11 @@ use cannot drift from what the stores do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from memory_messages import MemoryMessages
@@ -15,15 +16,23 @@ from support import server_config, throwaway_postgres_schema
 
 from chat.core.errors import Gone
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import THREAD, Message, NewMessage, Room, ThreadSummary
+from chat.core.records import THREAD, Change, Message, NewMessage, Room, ThreadSummary
 from chat.store import Messages, Store, open_store
+
+
+class MessagesAndSummaries(Messages, Protocol):
+    """`Messages`, and the `Threads` role's counting of thread summaries."""
+
+    async def refresh_thread_summaries(self, root_ids: Sequence[int]) -> list[Change]: ...
+
+    async def stale_threads(self, after: int) -> tuple[list[tuple[int, int]], int]: ...
 
 
 @dataclass
 class World:
     """A `Messages` with two users (alice, bob) and two rooms (lobby, other) it knows."""
 
-    messages: Messages
+    messages: MessagesAndSummaries
     alice: int
     bob: int
     lobby: Room
@@ -119,9 +128,22 @@ async def test_a_thread_reply_carries_its_root_and_reads_back_with_it(world: Wor
     ]
 
 
-async def test_a_batch_of_thread_replies_changes_its_roots_summary_once_after_it(
+async def test_storing_thread_replies_leaves_their_roots_summary_as_it_was(
     world: World,
 ) -> None:
+    (root,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
+    )
+    sent = OutgoingMessage("a", thread_id=root.message.id)
+    (reply,) = await world.messages.add_messages([NewMessage(world.other.id, world.alice, sent)])
+    assert await world.messages.last_position() == reply.message.id
+    assert await world.messages.stale_threads(0) == (
+        [(root.message.id, world.other.id)],
+        reply.message.id,
+    )
+
+
+async def test_a_refresh_counts_a_threads_new_replies_once_after_them(world: World) -> None:
     (root,) = await world.messages.add_messages(
         [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
     )
@@ -131,10 +153,7 @@ async def test_a_batch_of_thread_replies_changes_its_roots_summary_once_after_it
         for sender, text in ((world.alice, "a1"), (world.bob, "b1"), (world.alice, "a2"))
     ]
     added = await world.messages.add_messages(rows)
-    carried = [item.thread_change for item in added]
-    assert carried[:2] == [None, None]
-    change = carried[2]
-    assert change is not None
+    (change,) = await world.messages.refresh_thread_summaries([thread])
     assert (change.kind, change.message_id, change.room_id) == (THREAD, thread, world.other.id)
     assert change.thread == ThreadSummary(3, added[2].message.created_at, (world.alice, world.bob))
     assert change.seq > added[2].message.id
@@ -144,6 +163,22 @@ async def test_a_batch_of_thread_replies_changes_its_roots_summary_once_after_it
         change.seq,
     ]
     assert await world.messages.last_position() == change.seq
+    assert await world.messages.refresh_thread_summaries([thread]) == []
+    assert await world.messages.stale_threads(0) == ([], added[2].message.id)
+
+
+async def test_a_refresh_adds_later_replies_to_what_it_counted(world: World) -> None:
+    (root,) = await world.messages.add_messages(
+        [NewMessage(world.other.id, world.bob, OutgoingMessage("q"))]
+    )
+    thread = root.message.id
+    first = OutgoingMessage("a1", thread_id=thread)
+    await world.messages.add_messages([NewMessage(world.other.id, world.alice, first)])
+    await world.messages.refresh_thread_summaries([thread])
+    later = OutgoingMessage("b1", thread_id=thread)
+    (reply,) = await world.messages.add_messages([NewMessage(world.other.id, world.bob, later)])
+    (change,) = await world.messages.refresh_thread_summaries([thread])
+    assert change.thread == ThreadSummary(2, reply.message.created_at, (world.alice, world.bob))
 
 
 async def test_a_resent_client_id_gives_back_the_original_and_stores_nothing(

@@ -18,38 +18,52 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
 import trio
+from mail_server import smtp_server
 from quart_trio import QuartTrio
 from support import STEP, TLS, Server, http_client, server_config, start_server
 
 from chat.app.accounts.auth import Passwords
 from chat.app.accounts.data import AccountData, DataStore
+from chat.app.accounts.oidc import SingleSignOn
 from chat.app.accounts.sessions import BrowserSessions
 from chat.app.database_probe import DatabaseProbe
+from chat.app.email.accounts import EmailAccounts
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.files import FileLibrary
+from chat.app.messages.link_preview_images import LinkPreviewImages
 from chat.app.metrics import Metrics
 from chat.app.people.avatars import Avatars
 from chat.app.people.statuses import Statuses
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
+from chat.core.config import Config
 from chat.core.host_names import HostPolicy
 from chat.files.directory import DirectoryStorage
 from chat.http.app import create_app
 from chat.http.client import CONTENT_SECURITY_POLICY
-from chat.http.openapi import Answer, Undocumented, describe, openapi_document
+from chat.http.openapi import Answer, describe
+from chat.http.openapi_document import Undocumented, openapi_document
 from chat.store import Files, Store
 
 #: Who the document's examples are (chat/http/accounts.py).
 ALICE, ALICES_PASSWORD = "alice@example.com", "wonderland"
 
 EXAMPLES = int(os.environ.get("CHAT_SCHEMATHESIS_EXAMPLES", "8"))
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str | None) -> Iterator[Config]:
+    """The server of the document's tests sends mail (to a test SMTP server): without
+    one, the routes that mail answer 503, which schemathesis takes for a server error."""
+    with smtp_server() as inbox:
+        yield server_config(tmp_path, database_url, smtp_url=inbox.url)
 
 
 @pytest.fixture
@@ -89,10 +103,13 @@ def _app(tmp_path: Path) -> QuartTrio:
             rate_limits=RateLimits(config),
         ),
         avatars=cast(Avatars, None),
+        link_images=cast(LinkPreviewImages, None),
         statuses=cast(Statuses, None),
+        email=cast(EmailAccounts, None),
         account_data=AccountData(
             cast(DataStore, None), DirectoryStorage(tmp_path / "files"), Passwords(4)
         ),
+        sso=cast(SingleSignOn, None),
     )
     while not isinstance(app, QuartTrio):
         app = app.app  # the ASGI wrappers around Quart: the access log, the Host check

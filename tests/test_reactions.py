@@ -112,9 +112,7 @@ async def test_a_known_shortcode_or_a_selector_variant_is_stored_as_the_emoji(
     assert [r["Emoji"] for r in frame["Reactions"]] == [stored]
 
 
-async def test_a_shortcode_and_its_emoji_are_one_reaction(
-    server: Server, clients: Clients
-) -> None:
+async def test_a_shortcode_and_its_emoji_are_one_reaction(server: Server, clients: Clients) -> None:
     ws, _room_id, message_id = await _one_message(server, clients)
     await ws.request({"Type": "react", "MessageID": message_id, "Emoji": ":thumbsup:"})
     same = await ws.request({"Type": "react", "MessageID": message_id, "Emoji": "👍"})

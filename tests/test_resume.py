@@ -15,7 +15,7 @@ from support import (
 )
 
 import chat.app.service
-from chat.app.service import MAX_RESUME
+from chat.app.history.backlog import MAX_RESUME
 
 
 async def test_since_id_sends_the_missed_messages_oldest_first_after_entered(

@@ -28,6 +28,7 @@ ACTIONS = (
     "audit",
     "invite",
     "pin",
+    "webhooks",
 )
 #: The refusal's words for each action (chat.core.room_permissions.Action).
 WORDS = {
@@ -41,6 +42,7 @@ WORDS = {
     "reports": "see and decide its reports",
     "audit": "read its audit log",
     "pin": "pin messages",
+    "webhooks": "manage its incoming webhooks",
 }
 #: The lowest rank each action needs in a group room (member 1, moderator 2, owner 3).
 NEEDS = {action: 2 for action in ACTIONS} | {"set-role": 3, "name": 3}
@@ -126,6 +128,7 @@ def request_of(action: str, case: Case) -> tuple[str, str, Any]:
         "audit": ("GET", f"/room/{room}/audit", None),
         "invite": ("PUT", "/invite", {"RoomID": room, "UID": case.newcomer.uid}),
         "pin": ("PUT", f"/messages/{room}/{case.message_id}/pin", None),
+        "webhooks": ("GET", f"/room/{room}/webhooks", None),
     }[action]
 
 

@@ -141,24 +141,25 @@ async def test_the_statement_s_check_holds_back_exactly_what_the_rules_refuse_or
             (False, True),
             (None, MUTED_UNTIL),
             (False, True),
+            (False, True),
         )
     )
     values = ", ".join(
         f"({i}, '{kind}', {slow}, {'NULL' if role is None else repr(role)}, {member},"
         f" {admin}, {'NULL' if muted is None else repr(muted.isoformat())}::timestamptz,"
-        f" {banned})"
-        for i, (kind, slow, role, member, admin, muted, banned) in enumerate(combinations)
+        f" {banned}, {archived})"
+        for i, (kind, slow, role, member, admin, muted, banned, archived) in enumerate(combinations)
     )
     rows = await select_rows(
         postgres_config,
         f"SELECT i, ({HELD_SQL}) FROM (VALUES {values}) AS"
-        " x(i, kind, slow_mode_seconds, role, member, is_admin, muted_until, banned)"
+        " x(i, kind, slow_mode_seconds, role, member, is_admin, muted_until, banned, archived)"
         " ORDER BY i",
     )
     held = [bool(row[1]) for row in rows]
     expected = []
-    for kind, slow, role, member, admin, muted, banned in combinations:
-        rules = PairRules(1, 2, kind, slow, role, member, admin, muted, banned)
+    for kind, slow, role, member, admin, muted, banned, archived in combinations:
+        rules = PairRules(1, 2, kind, slow, role, member, admin, muted, banned, archived)
         expected.append(refusal(rules) is not None or rules.slowed)
-    assert len(held) == len(combinations) == 512
+    assert len(held) == len(combinations) == 1024
     assert held == expected

@@ -29,7 +29,7 @@ from support import (
 from test_token_revocation import closed, still_open
 
 from chat.app.accounts.sessions import GRACE_S, Verdict, judge, secret_hash
-from chat.core.records import SessionRecord
+from chat.core.session_records import SessionRecord
 
 PASSWORD = "correct horse"
 COOKIE = "chat_session"

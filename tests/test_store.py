@@ -14,6 +14,7 @@ from chat.core.config import Config
 from chat.core.errors import EmailTaken, Gone, NameTaken, RoomNameTaken
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Message, NewMessage, Room, User
+from chat.core.session_records import TokenState
 from chat.store import Store, open_store
 from chat.store.migrations import load_migrations
 
@@ -217,7 +218,7 @@ async def test_revoking_tokens_raises_the_token_version_each_time(config: Config
             await store.revoke_tokens(alice.id + 1000)
 
 
-async def test_token_versions_reads_many_users_at_once_and_leaves_out_missing_ones(
+async def test_token_states_read_many_users_at_once_and_leave_out_missing_ones(
     config: Config,
 ) -> None:
     async with open_store(config) as store:
@@ -226,9 +227,9 @@ async def test_token_versions_reads_many_users_at_once_and_leaves_out_missing_on
         await store.revoke_tokens(bob.id)
         # Far more ids than SQLite takes parameters in one statement (999 in old builds).
         missing = range(bob.id + 1, bob.id + 5000)
-        versions = await store.token_versions([alice.id, bob.id, *missing])
-        assert versions == {alice.id: 0, bob.id: 1}
-        assert await store.token_versions([]) == {}
+        states = await store.token_states([alice.id, bob.id, *missing])
+        assert states == {alice.id: TokenState(0, True), bob.id: TokenState(1, True)}
+        assert await store.token_states([]) == {}
 
 
 async def test_a_new_room_has_its_creator_as_its_only_member(config: Config) -> None:

@@ -13,7 +13,8 @@ from chat.core.config import Config
 from chat.core.errors import Gone
 from chat.core.names import look_key, name_key
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Message, NewMessage, SessionRecord, StoredFile
+from chat.core.records import Message, NewMessage, StoredFile
+from chat.core.session_records import SessionRecord
 from chat.store import Store, open_store
 from chat.store.login_addresses import KEPT_PER_USER, MAX_ADDRESS_CHARS
 

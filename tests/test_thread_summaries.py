@@ -15,6 +15,7 @@ from support import (
     Clients,
     JsonClient,
     Server,
+    StoppableServer,
     account,
     create_room,
     entered,
@@ -24,6 +25,9 @@ from support import (
 )
 
 from chat.core.config import Config
+from chat.core.outgoing import OutgoingMessage
+from chat.core.records import NewMessage
+from chat.store import open_store
 
 
 async def _room_of(
@@ -168,6 +172,35 @@ async def test_the_summary_names_the_first_ten_repliers(server: Server, clients:
     root = await _said(connections[0], "root")
     for n, ws in reversed(list(enumerate(connections))[1:]):  # user11 replies first
         await _reply(ws, root["MessageID"], f"me too {n}")
+    while (await _next_of_type(connections[0], "thread"))["Thread"]["Replies"] < 11:
+        pass  # counted soon after the replies, a few at a time
     shown = await _history_root(server, people[0], room_id)
     assert shown["Thread"]["Replies"] == 11
     assert shown["Thread"]["Participants"] == [p.uid for p in reversed(people[2:])]
+
+
+async def test_replies_no_summary_counted_are_counted_when_a_server_starts(
+    nursery: trio.Nursery, config: Config
+) -> None:
+    # As if an instance stopped between storing replies and counting them: stored here
+    # by the store alone, with no server to count them.
+    restartable = StoppableServer(nursery, config)
+    server = await restartable.start()
+    alice, bob = await account(server, "alice"), await account(server, "bob")
+    room_id = await create_room(server, alice, "room", bob)
+    async with http_client(server) as client:
+        answer = await client.post(
+            f"/messages/{room_id}", json={"Text": "root"}, headers=alice.auth
+        )
+    root_id = answer.json()["MessageID"]
+    await restartable.stop()
+    async with open_store(config) as store:
+        sent = OutgoingMessage("re", thread_id=root_id)
+        await store.add_messages(
+            [NewMessage(room_id, bob.uid, sent), NewMessage(room_id, alice.uid, sent)]
+        )
+    server = await restartable.start()
+    with trio.fail_after(10):
+        while "Thread" not in (root := await _history_root(server, alice, room_id)):  # noqa: ASYNC110 (over HTTP)
+            await trio.sleep(0.02)
+    assert (root["Thread"]["Replies"], root["Thread"]["Participants"]) == (2, [bob.uid, alice.uid])

@@ -59,6 +59,11 @@ WRITTEN_FROM = {
     "WebSocketConnection._handle_close_connection_event": "68f02ad92eca6fc8",
     "WebSocketConnection.__init__": "f8e2cddc11143b70",
     "wrap_server_stream": "53ea748eb24c9077",
+    # Overridden for a request parsed from the front door's head (`chat.ws.upgrade`),
+    # with `_send` written out for bytes made there.
+    "WebSocketConnection._accept": "a0967fe2714753d8",
+    "WebSocketConnection._reject": "eadcfcc54fc5038e",
+    "WebSocketConnection._send": "e6ba0f018929094d",
 }
 
 #: Every use trio-websocket's connection makes of an object ServerConnection replaces:
@@ -299,6 +304,7 @@ def test_the_attributes_server_connection_adds_are_not_trio_websockets() -> None
         "_reading",
         "_read_done",
     }
+    assert not set(ServerConnection.__slots__) & set(theirs)
 
 
 def test_what_server_connection_overrides_is_what_it_means_to() -> None:
@@ -311,6 +317,8 @@ def test_what_server_connection_overrides_is_what_it_means_to() -> None:
     }
     assert overrides == {
         "get_message",
+        "_accept",
+        "_reject",
         "_handle_request_event",
         "_handle_ping_event",
         "_handle_message_event",

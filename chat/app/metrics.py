@@ -107,6 +107,7 @@ class Metrics:
 
     def __init__(self, instance_id: str) -> None:
         self.registry = CollectorRegistry()
+        self._components: ServerCollector | None = None
         registry = self.registry
 
         def histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
@@ -178,6 +179,12 @@ class Metrics:
         its history queries."""
         components.store.history_seconds = self.history_seconds
         self.registry.register(components)
+        self._components = components
+
+    def open_connections(self) -> Mapping[str, int]:
+        """This instance's open WebSocket connections, by protocol (none before the
+        components are collected from)."""
+        return {} if self._components is None else dict(self._components.websocket.sessions)
 
     def exposition(self) -> bytes:
         """Every metric, in Prometheus's text format."""

@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from chat.app.accounts.api_tokens import ApiTokenService
 from chat.app.accounts.auth import Passwords, Tokens
+from chat.app.accounts.bots import BotService
+from chat.app.accounts.invites import InviteService
 from chat.app.accounts.operations import AccountOperations
 from chat.app.accounts.revocations import Revocations
+from chat.app.accounts.two_factor import TwoFactorService
+from chat.app.commands.calls import CommandCalls
+from chat.app.commands.dispatch import SlashCommands
+from chat.app.console import OperatorConsole
+from chat.app.history.backlog import MAX_RESUME, Backlog, backlog_of
 from chat.app.history.from_memory import HistoryFromMemory
 from chat.app.history.pages import MAX_PAGE, MessagePages
 from chat.app.limits.rate_limits import RateLimits
@@ -39,41 +47,56 @@ from chat.app.people.notification_levels import NotificationLevels
 from chat.app.reads.batched_point_reads import PointReads
 from chat.app.reads.single_flight import SingleFlight
 from chat.app.rooms.group_direct import GroupDirectOperations
+from chat.app.rooms.lifecycle import RoomEnds
 from chat.app.rooms.moderation import RoomModeration
 from chat.app.rooms.operations import RoomOperations
 from chat.app.rooms.support_desk import SupportDesk
+from chat.app.rooms.webhooks import IncomingWebhookService
 from chat.core import validation
+from chat.core.api_tokens import require_write
 from chat.core.errors import AccountErased, InvalidInput
+from chat.core.invites import RegistrationPolicy
 from chat.core.outgoing import OutgoingMessage
-from chat.core.records import Change, Identity, Message, Room
+from chat.core.records import Identity, Message, Room
+from chat.net.outbound import HostAllowList, OutboundHttp
 from chat.store import (
     AccountData,
     Accounts,
+    Administration,
+    ApiTokens,
+    Bots,
     Changes,
     DirectGroups,
     Files,
     History,
+    IncomingWebhooks,
+    Invites,
+    LinkPreviews,
     Moderation,
     Pins,
     Reports,
+    RoomCommandRegistrations,
+    RoomLifecycle,
     Rooms,
     Saved,
     Search,
+    Sessions,
     Support,
     Threads,
+    TwoFactor,
 )
+from chat.store.connection_slots import on_message_lane
 from chat.store.files import not_attachable
 from chat.store.message_rows import not_a_message_of_room, not_a_thread_of_room
 
 if TYPE_CHECKING:
+    from chat.app.commands.built_ins import StatusSetter
     from chat.app.people.push_subscriptions import PushSubscriptions
     from chat.app.people.user_notices import UserNotices
     from chat.app.presence.tracker import Presence
 
 #: The most messages one history request or page may hold.
 MAX_HISTORY = MAX_PAGE
-#: The most messages a resuming client is sent (`resume`); past it, it pages back over HTTP.
-MAX_RESUME = 1000
 #: How long a resume waits for this instance to deliver the message a client last saw
 #: (on another instance, a moment ago) before calling its SinceID unknown.
 RESUME_WAIT_S = 5.0
@@ -89,44 +112,31 @@ class Posted:
     resent: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    """What a resuming client missed in a room (`ChatService.resume`): messages and
-    changes, in position order. `before_id` is set when there were more than
-    `MAX_RESUME`: those above the client's SinceID and below `before_id` were left out,
-    for it to page back over HTTP."""
-
-    items: tuple[Message | Change, ...]  # a tuple: one backlog may go to many (`resume`)
-    before_id: int | None
-
-
-def backlog_of(messages: Sequence[Message], changes: Sequence[Change]) -> Backlog:
-    """A resume's messages and changes (each in position order, whether read from the
-    table or from memory) as its `Backlog`: the newest `MAX_RESUME` of them."""
-    newest_first: list[Message | Change] = [*messages, *changes]
-    newest_first.sort(key=lambda item: item.position, reverse=True)
-    before_id = None
-    if len(newest_first) > MAX_RESUME:
-        newest_first = newest_first[:MAX_RESUME]
-        before_id = newest_first[-1].position
-    return Backlog(tuple(newest_first[::-1]), before_id)
-
-
 class ServiceStore(
     Accounts,
     AccountData,
+    Administration,
+    Sessions,
+    ApiTokens,
+    Bots,
+    Invites,
     Rooms,
     DirectGroups,
     Support,
     History,
     Changes,
     Pins,
+    LinkPreviews,
     Threads,
     Files,
     Search,
     Moderation,
+    RoomLifecycle,
     Reports,
     Saved,
+    IncomingWebhooks,
+    RoomCommandRegistrations,
+    TwoFactor,
     Protocol,
 ):
     """The roles of the store `ChatService` uses: all but the message stream (the
@@ -141,6 +151,7 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
     own."""
 
     store: ServiceStore  # all of the roles below, the accounts' included
+    api_tokens: ApiTokenService
 
     def __init__(
         self,
@@ -163,8 +174,15 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         history_cache: HistoryFromMemory | None = None,
         point_reads: PointReads | None = None,
         search_gate: SearchGate | None = None,
+        max_bots_per_user: int = 10,
+        webhooks: tuple[Sequence[str], float] = ((), 5.0),
+        statuses: StatusSetter | None = None,
+        require_two_factor: bool = False,
+        registration: RegistrationPolicy | None = None,
+        sso_only: bool = False,
     ) -> None:
         self.store = store
+        self.sso_only = sso_only
         # The rooms `room` handed out, while something holds them (`room`).
         self._rooms_held: weakref.WeakValueDictionary[int, Room] = weakref.WeakValueDictionary()
         self.passwords = passwords
@@ -172,6 +190,14 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         self.broadcaster = broadcaster
         self.writer = writer
         self.revocations = revocations
+        #: Bot accounts and personal access tokens (`chat.app.accounts.bots`, `.api_tokens`).
+        self.bots = BotService(store, passwords, revocations, most=max_bots_per_user)
+        self.console = OperatorConsole(store, revocations)
+        self.api_tokens = ApiTokenService(store, revocations, self.bots)
+        #: Second factors, and whether every person needs one (`chat.app.accounts.two_factor`).
+        self.two_factor = TwoFactorService(store, required=require_two_factor)
+        #: Who may register, and invite links (`chat.app.accounts.invites`).
+        self.invites = InviteService(store, self, registration or RegistrationPolicy())
         #: The built-in public room every user may read and write (TokenTalker's chat).
         self.lobby = lobby
         self.max_text_chars = max_text_chars
@@ -213,6 +239,10 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         self.moderation = RoomModeration(self)
         # Members leaving rooms are applied in their place in the stream, on every instance.
         broadcaster.on_departure(self.moderation.departed)
+        #: Archiving and deleting group rooms (`chat.app.rooms.lifecycle`).
+        self.room_ends = RoomEnds(self)
+        #: A room's incoming webhooks, which post as bots (`chat.app.rooms.webhooks`).
+        self.webhooks = IncomingWebhookService(self)
         #: Reports of messages to a room's moderators (`chat.app.messages.reports`).
         self.reports = MessageReports(self, rate_limits)
         #: Each user's saved messages (`chat.app.messages.saved`).
@@ -232,6 +262,18 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         self.pins = MessagePins(store, writer, rate_limits, self.moderation, self.changes.committed)
         # Notices to a room's members go to those connected here (`chat.app.people.activity`).
         notices.find_members_with(self.activity.members_here)
+        #: Slash commands, built-in and registered, and outgoing webhooks' trigger words
+        #: (`chat.app.commands`); its calls' task runs in `serve`'s tree. `webhooks`: the
+        #: allow-list (`CHAT_WEBHOOK_HOSTS`) and each call's seconds (`CHAT_WEBHOOK_TIMEOUT`;
+        #: the client's own deadline a second later).
+        webhook_hosts, webhook_timeout_s = webhooks
+        allowed = HostAllowList.of(webhook_hosts)
+        outbound = OutboundHttp(allowed, timeout_s=webhook_timeout_s + 1)
+        self.commands = SlashCommands(
+            self, CommandCalls(outbound, timeout_s=webhook_timeout_s), statuses
+        )
+        # Trigger words: matched against the messages this instance stores (once each).
+        writer.tell_stored(self.commands.stored)
         #: One lock per user while a read marker of theirs is being moved (`mark_read`).
         self._marking: dict[int, trio.Lock] = {}
 
@@ -254,7 +296,8 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         (`chat.app.messages.broadcaster.topics_for`). With a `client_msg_id` the sender already used
         in this room, nothing is stored or published: the original comes back, `resent`.
         """
-        outgoing = await self._admit(identity, room, outgoing)
+        with on_message_lane():
+            outgoing = await self._admit(identity, room, outgoing)
         pending = await self.writer.add(room, identity.user_id, outgoing, skip=skip)
         assert pending.message is not None
         return Posted(room, pending.message, pending.resent)
@@ -274,7 +317,8 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         that is not a message of `room`; a failed commit is reported to `on_error` later,
         a resend to `on_resent` (with the original). Returns the pending message, which a
         later read by the same client waits for (read-your-writes)."""
-        outgoing = await self._admit(identity, room, outgoing)
+        with on_message_lane():
+            outgoing = await self._admit(identity, room, outgoing)
         return await self.writer.submit(
             room, identity.user_id, outgoing, skip=skip, on_error=on_error, on_resent=on_resent
         )
@@ -285,7 +329,9 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         """The checks every message passes before it is queued (`post`, `post_pipelined`),
         in the order a client hears of them: its text, the sender's rate, what it answers,
         the files it carries. Returns it with who its text mentions, which only the store
-        can tell (`chat.app.messages.mentions.resolve`)."""
+        can tell (`chat.app.messages.mentions.resolve`). The callers run it on the message
+        lane (`chat.store.connection_slots`): its reads wait behind other messages only."""
+        require_write(identity)
         await self._check_recipient(identity, room)
         validation.message_text(outgoing.body, self.max_text_chars, files=len(outgoing.files))
         self.rate_limits.hit(self.rate_limits.messages, str(identity.user_id))

@@ -37,6 +37,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from chat.core.link_previews import PREVIEWS, LinkPreview
 from chat.core.records import (
     PINS,
     THREAD,
@@ -181,6 +182,16 @@ _THREAD = _Codec(
         _Field("u", "participants", list, _uids),
     ),
 )
+_PREVIEW = _Codec(
+    LinkPreview,
+    (
+        _Field("u", "url", back=str),
+        _Field("t", "title", back=str),
+        _Field("d", "description", back=str),
+        _Field("s", "site_name", back=str),
+        _Field("i", "image_url", back=_optional(str)),
+    ),
+)
 _MESSAGE = _Codec(
     Message,
     (
@@ -200,9 +211,11 @@ _MESSAGE = _Codec(
         _Field("f", "files", _FILE.encode_all, _FILE.decode_all),
         _Field("v", "sender_display_name", back=_optional(str)),
         _Field("g", "sender_avatar", back=_optional(str)),
+        _Field("w", "sender_is_bot", back=bool),
         _Field("h", "thread_id", back=_optional(int)),
         _Field("o", "also_to_room", back=bool),
         _Field("q", "thread", _optional(_THREAD.encode), _optional(_THREAD.decode)),
+        _Field("y", "previews", _PREVIEW.encode_all, _PREVIEW.decode_all),
     ),
 )
 _CHANGE = _Codec(
@@ -222,6 +235,7 @@ _CHANGE = _Codec(
         ),
         _Field("p", "pinned", back=_optional(bool)),
         _Field("s", "thread", _optional(_THREAD.encode), _optional(_THREAD.decode)),
+        _Field("v", "previews", _optional(_PREVIEW.encode_all), _optional(_PREVIEW.decode_all)),
     ),
 )
 _DEPARTURE = _Codec(
@@ -269,6 +283,14 @@ def _thread_change(change: Change) -> Change:
     return change
 
 
+def _preview_change(change: Change) -> Change:
+    """A carried previews change, refused (`ValueError`: the payload is dropped) unless
+    it is one: a ``previews`` kind with its previews."""
+    if change.kind != PREVIEWS or change.previews is None:
+        raise ValueError("a previews change that is not one")
+    return change
+
+
 def encode(item: StreamItem, room: Room) -> dict[str, Any]:
     """`item` and its room as a JSON-able object."""
     if isinstance(item, Message):
@@ -282,6 +304,8 @@ def encode(item: StreamItem, room: Room) -> dict[str, Any]:
         return {"p": _CHANGE.encode(item), "r": _ROOM.encode(room)}
     if item.kind == THREAD:
         return {"t": _CHANGE.encode(item), "r": _ROOM.encode(room)}  # as pins, for the same reason
+    if item.kind == PREVIEWS:
+        return {"v": _CHANGE.encode(item), "r": _ROOM.encode(room)}  # as pins, too
     return {"c": _CHANGE.encode(item), "r": _ROOM.encode(room)}
 
 
@@ -307,7 +331,9 @@ def _decode_one(obj: dict[str, Any], rooms: _Rooms) -> Item:
         return _pin_change(_CHANGE.decode(obj["p"])), room
     if "t" in obj:
         return _thread_change(_CHANGE.decode(obj["t"])), room
-    # None of the five: a kind this version does not know (KeyError).
+    if "v" in obj:
+        return _preview_change(_CHANGE.decode(obj["v"])), room
+    # None of the six: a kind this version does not know (KeyError).
     return _CHANGE.decode(obj["c"]), room
 
 

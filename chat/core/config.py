@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chat.core.oidc import OidcProvider, parse_providers
 from chat.core.push_hosts import BROWSER_PUSH_SERVICES
 from chat.core.setting_values import MAX_RETENTION_DAYS
 from chat.core.settings import SETTINGS, Setting
@@ -55,6 +56,8 @@ class Config:
     session_token_ttl: int = 15 * 60
     session_idle: int = 24 * 3600
     session_remember: int = 30 * 24 * 3600
+    #: Whether every person must have a second factor (`chat.app.accounts.two_factor`).
+    require_2fa: bool = False
     revocation_sweep: float = 5.0
     presence_timeout: float = 30.0
     bcrypt_cost: int = 12
@@ -94,6 +97,11 @@ class Config:
     #: WebSocket handshakes in progress at once (`chat.net.admission`); 0: no bound.
     max_handshakes: int = 512
     bcrypt_queue: int = 16
+    #: Who may register (`chat.core.invites.RegistrationPolicy`): open, invite or closed;
+    #: the e-mail domains a registration without an invite needs; whether members make invites.
+    registration: str = "open"
+    registration_email_domains: tuple[str, ...] = ()
+    member_invites: bool = False
     rate_limits: bool = True
     rate_login: str = "20/minute;200/hour"
     rate_login_failures: str = "5 per 15 minutes"
@@ -128,6 +136,17 @@ class Config:
     #: on one instance.
     rate_exports: str = "3/hour;10/day"
     exports_at_once: int = 2
+    #: Bot accounts (`chat.app.accounts.bots`): the most one user may have.
+    max_bots_per_user: int = 10
+    #: Requests to users' addresses (`chat.net.outbound`): the ``host:port`` entries
+    #: webhooks and link previews may reach although their address is private.
+    webhook_hosts: tuple[str, ...] = ()
+    #: Seconds one attempt of an outgoing webhook or slash command may take.
+    webhook_timeout: float = 5.0
+    link_previews: bool = True
+    link_preview_hosts: tuple[str, ...] = ()
+    #: Incoming webhooks (`chat.app.rooms.webhooks`): posts to one webhook's address.
+    rate_incoming_webhooks: str = "5/second;60/minute"
     #: Retention (`chat.app.messages.retention`): days messages are kept (None: forever; a room's
     #: owners may set fewer), and seconds between two passes of the task that deletes
     #: the expired ones.
@@ -136,6 +155,17 @@ class Config:
     #: Where `chat serve` writes tracemalloc snapshots when sent SIGUSR2
     #: (`chat.server.memory_snapshots`); None: allocations are not traced (the default).
     tracemalloc_dir: Path | None = None
+    #: Single sign-on (`chat.app.accounts.oidc`): the providers' JSON as set (checked;
+    #: `oidc` reads it), and whether passwords are off.
+    oidc_providers: str = dataclasses.field(default="", repr=False)
+    sso_only: bool = False
+    #: E-mail (`chat.app.email`): the SMTP server (None: no e-mail), the From address,
+    #: how long a mention or direct message stays unread before a digest mails it (0: no
+    #: digests), and mails asked for per address and per client address.
+    smtp_url: str | None = dataclasses.field(default=None, repr=False)
+    smtp_from: str | None = None
+    email_digest_seconds: int = 3600
+    rate_emails: str = "5/hour;20/day"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -155,6 +185,11 @@ class Config:
         if self.public_url is not None and self.public_url.startswith("https://"):
             return self.public_url
         return "mailto:postmaster@localhost"
+
+    @property
+    def oidc(self) -> tuple[OidcProvider, ...]:
+        """The OpenID Providers people may sign in with (`CHAT_OIDC_PROVIDERS`)."""
+        return parse_providers(self.oidc_providers)
 
     @property
     def sqlite_path(self) -> Path:
@@ -178,7 +213,17 @@ ONE_INSTANCE_ON_SQLITE = (
 
 
 #: Settings whose values an error message never repeats: they may hold a password.
-_NOT_ECHOED = frozenset({"jwt_secret", "database_url", "bus_url", "vapid_private_key", "files_url"})
+_NOT_ECHOED = frozenset(
+    {
+        "jwt_secret",
+        "database_url",
+        "bus_url",
+        "vapid_private_key",
+        "files_url",
+        "oidc_providers",
+        "smtp_url",
+    }
+)
 
 #: What an error message calls a setting, where its field name would read badly.
 _NOUNS = {
@@ -201,6 +246,7 @@ _NOUNS = {
     "session_token_ttl": "session token lifetime",
     "session_idle": "session idle lifetime",
     "session_remember": "remembered session lifetime",
+    "require_2fa": "two-factor requirement switch",
     "rate_login": "login rate limit",
     "rate_login_failures": "failed-login rate limit",
     "rate_account_failures": "per-account failed-login rate limit",
@@ -221,6 +267,10 @@ _NOUNS = {
     "files_url": "files URL",
     "max_file_bytes": "largest file",
     "user_quota_bytes": "user quota",
+    "smtp_url": "SMTP URL",
+    "smtp_from": "From address",
+    "email_digest_seconds": "digest delay",
+    "rate_emails": "e-mail rate limit",
 }
 
 
@@ -256,6 +306,12 @@ def _validated(config: Config) -> Config:
         )
     if config.bus_url is not None and not config.is_postgres:
         raise ConfigError(f"CHAT_BUS_URL connects several instances: {ONE_INSTANCE_ON_SQLITE}")
+    try:
+        parse_providers(config.oidc_providers)
+    except ValueError as error:
+        raise ConfigError(f"CHAT_OIDC_PROVIDERS {error}") from None
+    if config.sso_only and not config.oidc_providers:
+        raise ConfigError("CHAT_SSO_ONLY=on needs CHAT_OIDC_PROVIDERS: nobody could sign in")
     return config
 
 

@@ -26,6 +26,15 @@ class InvalidCredentials(ChatError):
         super().__init__("invalid credentials")
 
 
+class CodeNeeded(InvalidCredentials):
+    """The password was right, but the account has two-factor authentication on: no code
+    was sent, or the one sent is wrong or was used already (HTTP 401 with
+    ``"NeedsCode": true``; counted as a failed login when a code was wrong)."""
+
+    def __init__(self, message: str) -> None:
+        ChatError.__init__(self, message)
+
+
 class InvalidToken(ChatError):
     """A token is missing, malformed, forged, expired or names an unknown user (HTTP 401)."""
 
@@ -37,6 +46,19 @@ class NotAuthenticated(ChatError):
 class Forbidden(ChatError):
     """The user is known but may not do this (HTTP 403): a private room they are not in,
     a room they did not create."""
+
+
+#: Why a deactivated account's token or session is refused: the HTTP 401's error, the
+#: WebSocket close frame's reason.
+ACCOUNT_DEACTIVATED = "account deactivated"
+
+
+class AccountDeactivated(Forbidden):
+    """The right password of an account an operator deactivated (HTTP 403): said only
+    once the password proved right, so it tells a guesser nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("this account is deactivated: an operator can reactivate it")
 
 
 class NotFound(ChatError):
@@ -70,6 +92,17 @@ class Conflict(ChatError):
 class LastOwner(Conflict):
     """A change that would leave a group room with members but no owner
     (`chat.app.rooms.moderation` words it for whoever asked)."""
+
+
+class RoomArchived(Conflict):
+    """A change to an archived room: sends, edits, reactions, pins, joins (HTTP 409). Its
+    owners may unarchive it (`chat.app.rooms.lifecycle`)."""
+
+    def __init__(self, room_id: int) -> None:
+        super().__init__(
+            f"room {room_id} is archived: it is read-only until its owners unarchive it"
+        )
+        self.room_id = room_id
 
 
 class NameTaken(Conflict):

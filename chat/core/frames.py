@@ -37,6 +37,7 @@ def text_frame(text: str) -> bytes:
         head = bytes((_TEXT_FIN, 127)) + size.to_bytes(8, "big")
     return head + payload
 
+
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 

@@ -4,6 +4,7 @@ naming the field, as `chat.core.validation` does for everything else."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,16 @@ def until(
     if moment > now + timedelta(seconds=longest_s):
         raise InvalidInput(f'field "Until" must be at most {longest_s} seconds ahead')
     return moment.astimezone(UTC)
+
+
+def audit_action(text: str | None) -> str | None:
+    """The ``action`` an audit log is filtered by: lower-case letters and hyphens, 1 to
+    40 (None: every action)."""
+    if text is None:
+        return None
+    if re.fullmatch(r"[a-z-]{1,40}", text) is None:
+        raise InvalidInput("action must be an audit action: lower-case letters and hyphens")
+    return text
 
 
 def page_limit(text: str | None) -> int:

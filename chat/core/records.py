@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from chat.core.link_previews import LinkPreview
 from chat.core.outgoing import OutgoingMessage
 
 
@@ -25,6 +26,15 @@ class User:
     #: Their avatar's storage key and type (`chat.app.people.avatars`; None: none).
     avatar_key: str | None = None
     avatar_type: str | None = None
+    #: "person", or "bot" (a bot account, `owner_id`'s: chat/app/accounts/bots.py).
+    kind: str = "person"
+    owner_id: int | None = None
+    #: When an operator deactivated the account (None: it is active).
+    deactivated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,8 @@ class Message:
     sender_display_name: str | None = None
     #: Its sender's avatar's key as of the moment it was read (None: none).
     sender_avatar: str | None = None
+    #: Whether its sender is a bot account (shown with a BOT badge).
+    sender_is_bot: bool = False
     #: The root of the thread it replies in (None: a message of the main timeline only).
     thread_id: int | None = None
     #: A thread reply also sent to the main timeline.
@@ -102,6 +114,9 @@ class Message:
     #: A thread root's summary, as read with it (None: no thread, or not read: a new
     #: message has none; a `THREAD` change brings the next).
     thread: ThreadSummary | None = None
+    #: Previews of its first links (`chat.core.link_previews`): none until a
+    #: `PREVIEWS` change brings them.
+    previews: tuple[LinkPreview, ...] = ()
 
     def mentions_user(self, user_id: int) -> bool:
         """Whether it mentions `user_id`, by name or through ``@room`` (the caller knows
@@ -159,6 +174,9 @@ class Change:
     pinned: bool | None = None
     #: A thread change's: the root's summary now (None for other kinds).
     thread: ThreadSummary | None = None
+    #: A previews change's: the message's previews now (None for other kinds; empty:
+    #: removed).
+    previews: tuple[LinkPreview, ...] | None = None
     #: The change the same commit made next, to publish after this one: a deleted thread
     #: reply's thread summary (only as the store answers; never published).
     then: Change | None = None
@@ -260,6 +278,10 @@ class Room:
     #: Days the room keeps its messages (None: as the server does, `CHAT_RETENTION_DAYS`);
     #: set by its owners (`chat.app.messages.retention`).
     retention_days: int | None = None
+    #: Whether links in its messages are previewed (its moderators may turn it off).
+    link_previews: bool = True
+    #: Archived by its owners: read-only, out of the directory (`chat.app.rooms.lifecycle`).
+    archived: bool = False
 
     @property
     def is_group_direct(self) -> bool:
@@ -299,9 +321,6 @@ class Added:
 
     message: Message
     new: bool
-    #: The `THREAD` change the commit made to the thread this new reply is in: on the
-    #: batch's newest reply of each thread (None on the others, and outside threads).
-    thread_change: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,32 +368,6 @@ class PoolUsage:
     size: int
     in_use: int
     waiting: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """A browser session as stored (sql/*/00NN_sessions.sql; `chat.app.accounts.sessions`
-    decides)."""
-
-    id: str
-    user_id: int
-    #: SHA-256 (hex) of the current secret, and of the one before it (None before the
-    #: first rotation).
-    secret_hash: str
-    previous_hash: str | None
-    #: How many times the secret was rotated.
-    generation: int
-    #: The user's token version when the session was made: good only while it is current.
-    token_version: int
-    remember: bool
-    #: Unix seconds.
-    created_at: int
-    rotated_at: int
-    last_used_at: int
-    expires_at: int
-    revoked_at: int | None
-    #: The browser it was started from (its User-Agent, cut short; None: not known).
-    device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,3 +485,12 @@ class Identity:
     #: The browser session it was proved by (its cookie, or a token that session issued;
     #: None: neither): ending that session closes the connection.
     session_id: str | None = None
+    #: The personal access token it was proved by (`chat.core.api_tokens`), and what that
+    #: token may do (None: a login's, which may do anything its user may).
+    token_id: str | None = None
+    scopes: frozenset[str] | None = None
+
+    @property
+    def may_write(self) -> bool:
+        """Whether it may send or change anything (a ``read`` token may not)."""
+        return self.scopes is None or "write" in self.scopes

@@ -38,6 +38,9 @@ class Action(Enum):
     AUDIT = "read its audit log"
     INVITE = "invite users"
     PIN = "pin messages"
+    WEBHOOKS = "manage its incoming webhooks"
+    COMMANDS = "manage its slash commands and outgoing webhooks"
+    ARCHIVE = "archive or delete it"
 
 
 #: The lowest rank each action needs.
@@ -55,6 +58,9 @@ MINIMUM_RANK = {
     Action.AUDIT: RANK["moderator"],
     Action.INVITE: RANK["moderator"],
     Action.PIN: RANK["moderator"],
+    Action.WEBHOOKS: RANK["moderator"],
+    Action.COMMANDS: RANK["moderator"],
+    Action.ARCHIVE: RANK["owner"],
 }
 
 #: What the lobby allows (operators only: nobody else ranks above member there).

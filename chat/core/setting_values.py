@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chat.core.mail import SmtpServer
 from chat.core.push_hosts import parse_entry
 
 #: The longest retention, server-wide or a room's, in days (100 years).
@@ -163,15 +164,23 @@ def public_url(text: str) -> str | None:
 
 
 def push_hosts(text: str) -> tuple[str, ...]:
+    return _host_entries(
+        text, "must be comma-separated hosts or host:port entries like fcm.googleapis.com"
+    )
+
+
+def private_hosts(text: str) -> tuple[str, ...]:
+    """``host:port`` entries the server may reach although their address is private."""
+    return _host_entries(text, "must be comma-separated host:port entries like wiki.intranet:443")
+
+
+def _host_entries(text: str, expected: str) -> tuple[str, ...]:
     entries = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     for entry in entries:
         try:
             parse_entry(entry)
         except ValueError as error:
-            raise ValueError(
-                "must be comma-separated hosts or host:port entries like fcm.googleapis.com",
-                str(error),
-            ) from None
+            raise ValueError(expected, str(error)) from None
     return entries
 
 
@@ -283,6 +292,14 @@ def secret(text: str) -> str | None:
     return text
 
 
+def oidc_providers(text: str) -> str:
+    """`CHAT_OIDC_PROVIDERS`: checked here, kept as its text (`Config.oidc`)."""
+    from chat.core.oidc import parse_providers
+
+    parse_providers(text)
+    return text.strip()
+
+
 def metrics_token(text: str) -> str | None:
     if not text:
         return None
@@ -300,3 +317,21 @@ class Setting:
     flag: str | None
     parse: Callable[[str], Any]
     help: str
+
+
+def smtp_url(text: str) -> str | None:
+    """``smtp://[user:password@]host[:port]`` or ``smtps://...``; empty: no e-mail."""
+    if not text.strip():
+        return None
+    SmtpServer.parse(text.strip())
+    return text.strip()
+
+
+def email_address(text: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in text):
+        raise ValueError("must be an e-mail address (chat@example.com)")
+    return text

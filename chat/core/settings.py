@@ -10,6 +10,8 @@ from chat.core import setting_values as value
 from chat.core.setting_values import (
     Setting as Setting,  # re-exported: chat.core.config reads it here
 )
+from chat.core.settings_accounts import REGISTRATION
+from chat.core.settings_email import EMAIL
 from chat.core.settings_features import LIMITS_AND_FEATURES
 
 #: Serving, accounts, storage, the cluster and the server's own limits.
@@ -69,6 +71,15 @@ _SERVING: tuple[Setting, ...] = (
         value.positive_int,
         'Seconds a "keep me signed in" browser session lasts unused (every refresh '
         "starts it again); its cookie survives browser restarts.",
+    ),
+    Setting(
+        "require_2fa",
+        "CHAT_REQUIRE_2FA",
+        None,
+        value.switch,
+        "`on`: every person must have two-factor authentication (TOTP) on; one who has not "
+        "may still log in, but their token or session serves only turning it on "
+        "(`/me/2fa`) and logging out until they do (403 otherwise).",
     ),
     Setting(
         "revocation_sweep",
@@ -326,4 +337,4 @@ _SERVING: tuple[Setting, ...] = (
 )
 
 #: Every setting, in the order the flags' help and the README's table show them.
-SETTINGS: tuple[Setting, ...] = _SERVING + LIMITS_AND_FEATURES
+SETTINGS: tuple[Setting, ...] = _SERVING + REGISTRATION + LIMITS_AND_FEATURES + EMAIL

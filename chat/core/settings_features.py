@@ -229,6 +229,75 @@ LIMITS_AND_FEATURES: tuple[Setting, ...] = (
         " (503 past it).",
     ),
     Setting(
+        "max_bots_per_user",
+        "CHAT_MAX_BOTS_PER_USER",
+        None,
+        value.non_negative_int,
+        "The most bot accounts one user may have (POST /bots; 0: none). Operators see and"
+        " may delete everyone's.",
+    ),
+    Setting(
+        "webhook_hosts",
+        "CHAT_WEBHOOK_HOSTS",
+        None,
+        value.private_hosts,
+        "Comma-separated `host:port` entries that outgoing webhooks and slash commands may"
+        " be sent to although their address is private (loopback, 10/8, 192.168/16,"
+        " link-local...). Public addresses need no entry; an unlisted private one is"
+        " refused, checked on the address the name resolves to when connecting.",
+    ),
+    Setting(
+        "webhook_timeout",
+        "CHAT_WEBHOOK_TIMEOUT",
+        None,
+        value.positive_float,
+        "Seconds one attempt of an outgoing webhook or slash command may take (connecting,"
+        " sending, the answer); a command that times out is not tried again and its caller"
+        " is told.",
+    ),
+    Setting(
+        "link_previews",
+        "CHAT_LINK_PREVIEWS",
+        None,
+        value.switch,
+        "`off`: links in messages are not fetched for previews (each room may also turn them off).",
+    ),
+    Setting(
+        "link_preview_hosts",
+        "CHAT_LINK_PREVIEW_HOSTS",
+        None,
+        value.private_hosts,
+        "Comma-separated `host:port` entries whose pages may be fetched for link previews"
+        " although their address is private (an intranet). An unlisted private address is"
+        " never fetched.",
+    ),
+    Setting(
+        "rate_incoming_webhooks",
+        "CHAT_RATE_INCOMING_WEBHOOKS",
+        None,
+        value.rate,
+        "Posts to one incoming webhook's address (POST /hooks/...), over every instance.",
+    ),
+    Setting(
+        "oidc_providers",
+        "CHAT_OIDC_PROVIDERS",
+        None,
+        value.oidc_providers,
+        "Single sign-on with OpenID Connect: a JSON list of"
+        ' `{"Name", "Issuer", "ClientID", "ClientSecret", "UsernameClaim"?}` objects, one per'
+        " provider (`UsernameClaim`: the claim a new account's name is made from,"
+        " `preferred_username` unless said). Register `<public URL>/oidc/<Name>/callback` as"
+        " the redirect URI at each provider (docs/DEPLOYMENT.md, Single sign-on).",
+    ),
+    Setting(
+        "sso_only",
+        "CHAT_SSO_ONLY",
+        None,
+        value.switch,
+        "`on`: people sign in through `CHAT_OIDC_PROVIDERS` only; password logins and"
+        " registrations answer 403 (`chat user` commands still work).",
+    ),
+    Setting(
         "tracemalloc_dir",
         "CHAT_TRACEMALLOC",
         None,

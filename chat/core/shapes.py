@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from chat.core.link_previews import PREVIEWS, preview_shape
 from chat.core.moderation_records import AuditEntry
 from chat.core.records import (
     PINS,
@@ -34,8 +35,9 @@ def timestamp(moment: datetime) -> str:
 
 def profile(user: User) -> dict[str, Any]:
     """The caller's own profile (spec 004 ``GET /profile``), with their display name and
-    avatar (null: none)."""
-    return public_profile(user) | {"Email": user.email}
+    avatar (null: none), and whether they are a server operator (the browser then shows
+    the console)."""
+    return public_profile(user) | {"Email": user.email, "Operator": user.is_admin}
 
 
 def person(user_id: int, name: str) -> dict[str, Any]:
@@ -45,10 +47,11 @@ def person(user_id: int, name: str) -> dict[str, Any]:
 
 def public_profile(user: User) -> dict[str, Any]:
     """Anyone's profile as others see it: no e-mail address; the display name and the
-    avatar's address (null: none)."""
+    avatar's address (null: none), and whether it is a person's or a bot's (`Kind`)."""
     return person(user.id, user.name) | {
         "DisplayName": user.display_name,
         "AvatarURL": avatar_url(user),
+        "Kind": user.kind,
     }
 
 
@@ -63,9 +66,10 @@ def avatar_address(user_id: int, key: str) -> str:
 
 
 def room(room: Room) -> dict[str, Any]:
-    """A room as spec 004 describes it, with its topic and slow mode and its own
-    retention in days (null: the server's); a direct room also names its two users
-    ("UIDs", lower first), so a client can tell who a conversation is with."""
+    """A room as spec 004 describes it, with its topic and slow mode, its own retention
+    in days (null: the server's) and whether it is archived (read-only); a direct room
+    also names its two users ("UIDs", lower first), so a client can tell who a
+    conversation is with."""
     shape: dict[str, Any] = {
         "RoomID": room.id,
         "Name": room.name,
@@ -75,6 +79,8 @@ def room(room: Room) -> dict[str, Any]:
         "Topic": room.topic,
         "SlowModeSeconds": room.slow_mode_seconds,
         "RetentionDays": room.retention_days,
+        "LinkPreviews": room.link_previews,
+        "Archived": room.archived,
     }
     if room.pair is not None:
         shape["UIDs"] = list(room.pair)
@@ -89,8 +95,9 @@ def room_message(message: Message) -> dict[str, Any]:
     (whose Text is ""); its ``Reactions``; the UIDs its text mentions as ``Mentions``,
     and ``"MentionsRoom": true`` if it mentions every member (@room); the sender's
     display name and avatar's address, if they have them, as ``DisplayName`` and
-    ``AvatarURL``; the root of the thread it replies in, if it does, as ``ThreadID``,
-    and ``"AlsoToRoom": true`` if it was also sent to the main timeline."""
+    ``AvatarURL``; ``"Bot": true`` if a bot account sent it; the root of the thread it
+    replies in, if it does, as ``ThreadID``, and ``"AlsoToRoom": true`` if it was also
+    sent to the main timeline; the ``Previews`` of its first links, if it has some."""
     shape: dict[str, Any] = {
         "MessageID": message.id,
         "RoomID": message.room_id,
@@ -120,8 +127,12 @@ def room_message(message: Message) -> dict[str, Any]:
         shape["DisplayName"] = message.sender_display_name
     if message.sender_avatar is not None:
         shape["AvatarURL"] = avatar_address(message.sender_id, message.sender_avatar)
+    if message.sender_is_bot:
+        shape["Bot"] = True
     if message.thread is not None and message.thread.replies:
         shape["Thread"] = thread_summary(message.thread)
+    if message.previews and not message.deleted:
+        shape["Previews"] = [preview_shape(preview) for preview in message.previews]
     return shape
 
 
@@ -194,6 +205,8 @@ def change(change: Change) -> dict[str, Any]:
         shape["At"] = timestamp(change.at)
     elif change.kind == THREAD and change.thread is not None:
         shape["Thread"] = thread_summary(change.thread)
+    elif change.kind == PREVIEWS:
+        shape["Previews"] = [preview_shape(preview) for preview in change.previews or ()]
     shape["Seq"] = change.seq
     return shape
 

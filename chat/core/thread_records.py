@@ -1,15 +1,15 @@
 """What a person has of a thread beyond its messages: whether they follow it, and what
-of it they have not read (`GET /threads/unread`); and how a commit's new replies change
-their threads' summaries (the stores' rule, and their in-memory double's)."""
+of it they have not read (`GET /threads/unread`); and how replies counted change a
+thread's summary (the stores' rule, and their in-memory double's)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from chat.core.records import MAX_THREAD_PARTICIPANTS, Added, Change, Message, ThreadSummary
+from chat.core.records import MAX_THREAD_PARTICIPANTS, Message, ThreadSummary
 
 #: The most replies a followed thread's unread count counts: past it, "at least this many".
 THREAD_UNREAD_CAP = 1000
@@ -64,34 +64,22 @@ class ThreadFollows:
         return frozenset(user_id for user_id, following in self.states.items() if following)
 
 
-def summary_with_replies(before: ThreadSummary | None, replies: Sequence[Message]) -> ThreadSummary:
-    """A thread's summary once `replies` (new, in id order, at least one) are added to it:
-    their senders join the participants in the order they first replied, up to the cap."""
+def summary_with_repliers(
+    before: ThreadSummary | None,
+    *,
+    replies: int,
+    last_reply_at: datetime | None,
+    repliers: Sequence[int],
+) -> ThreadSummary:
+    """A thread's summary once `replies` more replies that show are counted (the newest
+    sent at `last_reply_at`, None if none shows), by `repliers` in the order each first
+    replied: they join the participants after those already named, up to the cap."""
     participants = list(before.participants) if before else []
-    for reply in replies:
-        if reply.sender_id not in participants and len(participants) < MAX_THREAD_PARTICIPANTS:
-            participants.append(reply.sender_id)
+    for uid in repliers:
+        if uid not in participants and len(participants) < MAX_THREAD_PARTICIPANTS:
+            participants.append(uid)
     return ThreadSummary(
-        replies=(before.replies if before else 0) + len(replies),
-        last_reply_at=replies[-1].created_at,
+        replies=(before.replies if before else 0) + replies,
+        last_reply_at=last_reply_at or (before.last_reply_at if before else None),
         participants=tuple(participants),
     )
-
-
-def with_thread_changes(added: Sequence[Added], changes: Mapping[int, Change]) -> list[Added]:
-    """`added`, each thread's change (root id -> `THREAD` change) carried by the batch's
-    newest new reply in it, so that it is published right after that reply."""
-    newest = {
-        item.message.thread_id: item.message.id
-        for item in added
-        if item.new and item.message.thread_id is not None
-    }
-    return [
-        replace(item, thread_change=changes[thread_id])
-        if item.new
-        and (thread_id := item.message.thread_id) is not None
-        and newest[thread_id] == item.message.id
-        and thread_id in changes
-        else item
-        for item in added
-    ]

@@ -5,7 +5,8 @@ Each line carries the method, the route (the URL rule that matched, such as
 `chat.core.logs.MAX_PATH_CHARS`), the status, the milliseconds from the request's head to the last
 byte of the answer, and the client's address (`chat.core.client_address`: a trusted proxy's
 ``X-Forwarded-For`` names it). Never the query string, a header or a body: the
-``Authorization`` header and ``?token=`` stay out of the logs.
+``Authorization`` header and ``?token=`` stay out of the logs; nor an incoming webhook's
+secret, which is in its path (``/hooks/<id>/[redacted]``).
 
 The same route and time are what the HTTP latency histogram observes
 (``chat_http_request_duration_seconds``, `chat.app.metrics.Metrics.observe_request`).
@@ -21,6 +22,7 @@ from typing import Any, cast
 from quart import request
 
 from chat.core.client_address import ClientAddresses, normalise
+from chat.core.incoming_webhooks import redacted_path
 from chat.core.logs import ACCESS_HTTP, loggable_path
 
 log = logging.getLogger(ACCESS_HTTP)
@@ -99,6 +101,10 @@ class AccessLog:
 
 
 def _path(scope: Any) -> str:
-    """The path as sent: percent-encoded, so a ``%0A`` stays three harmless characters."""
+    """The path as sent: percent-encoded, so a ``%0A`` stays three harmless characters;
+    an incoming webhook's without its secret (however its path was spelled)."""
+    redacted = redacted_path(scope["path"])
+    if redacted is not None:
+        return redacted
     raw = scope.get("raw_path") or scope["path"].encode()
     return loggable_path(raw.decode("latin-1"))

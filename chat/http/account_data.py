@@ -3,7 +3,7 @@
 - ``GET /me/export``  (token or cookie) -> 200, a zip archive of everything the caller
   wrote and uploaded, streamed as it is written (``Content-Disposition: attachment``);
   429 past ``CHAT_RATE_EXPORTS``, 503 when ``CHAT_EXPORTS_AT_ONCE`` are under way here
-- ``DELETE /me``      {"Password"} (token or cookie) -> 200 {"status": "erased"}: the
+- ``DELETE /me``      {"Password", "Code"?} (token or cookie) -> 200 {"status": "erased"}: the
   account is erased (their messages become tombstones, their files, sessions and
   subscriptions go, their name is held for 30 days); 401 for a wrong password, as
   ``PUT /password`` answers; the session cookie cleared
@@ -28,9 +28,21 @@ from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.host_names import HostPolicy
 from chat.core.records import Identity
+from chat.core.two_factor import optional_code
 from chat.http.bodies import json_object
 from chat.http.identity import caller_address
-from chat.http.openapi import ERROR, INVALID, Answer, Token, describe, exact_object, string_fields
+from chat.http.openapi import (
+    CREDENTIALS_ERROR,
+    ERROR,
+    INVALID,
+    SECOND_FACTOR,
+    STRING,
+    Answer,
+    Token,
+    body_fields,
+    describe,
+    exact_object,
+)
 from chat.http.sessions import CookieJar, token_or_cookie
 
 #: The archive's media type.
@@ -97,13 +109,17 @@ def account_data_routes(
             " tokens revoked on every instance, and their name held for 30 days. What"
             " others wrote to them stays, and so do the audit log's entries."
         ),
-        body=string_fields("Password"),
+        body=body_fields({"Password": STRING}, {"Code": SECOND_FACTOR}),
         token=Token.REQUIRED,
         cookie=True,
         answers={
             200: Answer("erased", exact_object({"status": {"const": "erased"}})),
             400: INVALID,
-            401: Answer("the token is bad, or the password is wrong (nothing changes)", ERROR),
+            401: Answer(
+                "the token is bad, or the password or the second factor is wrong (nothing"
+                " changes); NeedsCode: the account's code is missing, wrong or used already",
+                CREDENTIALS_ERROR,
+            ),
             403: Answer("by the session cookie, from another site's page (CSRF)", ERROR),
         },
     )
@@ -112,7 +128,10 @@ def account_data_routes(
         body = await json_object(request)
         password = validation.require_str(body, "Password")
         user = await service.confirm_password(
-            identity, password, address=caller_address(request, addresses)
+            identity,
+            password,
+            address=caller_address(request, addresses),
+            code=optional_code(body, "Code"),
         )
         await account_data.erase(user)
         response: Response = jsonify({"status": "erased"})

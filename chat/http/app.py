@@ -27,18 +27,23 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chat import __version__
 from chat.app.accounts.data import AccountData
+from chat.app.accounts.oidc import SingleSignOn
 from chat.app.accounts.sessions import BrowserSessions
 from chat.app.database_probe import DatabaseProbe
+from chat.app.email.accounts import EmailAccounts
 from chat.app.messages.files import FileLibrary
+from chat.app.messages.link_preview_images import LinkPreviewImages
 from chat.app.metrics import Metrics
 from chat.app.people.avatars import MAX_AVATAR_BYTES, Avatars
 from chat.app.people.statuses import Statuses
 from chat.app.service import ChatService
+from chat.core import incoming_webhooks as hooks
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.errors import (
     AccountErased,
     ChatError,
+    CodeNeeded,
     Conflict,
     Forbidden,
     InvalidCredentials,
@@ -56,15 +61,22 @@ from chat.files.uploads import FORM_SLACK_BYTES
 from chat.http.access_log import AccessLog, note_route
 from chat.http.account_data import account_data_routes
 from chat.http.accounts import accounts_routes
+from chat.http.admin import admin_routes
+from chat.http.api_tokens import api_token_routes
+from chat.http.bots import bot_routes
 from chat.http.client import add_security_headers, client_routes
+from chat.http.email import email_routes
 from chat.http.files import file_routes
 from chat.http.health import health_routes
+from chat.http.invites import invite_routes
 from chat.http.lazy_rules import LazyRule
+from chat.http.link_images import link_image_routes
 from chat.http.messages import message_routes
 from chat.http.metrics import metrics_routes
 from chat.http.moderation import moderation_routes
 from chat.http.notifications import notification_routes
-from chat.http.openapi import openapi_routes
+from chat.http.oidc import oidc_routes
+from chat.http.openapi_document import openapi_routes
 from chat.http.passwords import password_routes
 from chat.http.people import people_routes
 from chat.http.pins import pin_routes
@@ -72,6 +84,8 @@ from chat.http.presence import presence_routes
 from chat.http.profiles import profile_routes
 from chat.http.push import push_routes
 from chat.http.reports import report_routes
+from chat.http.room_commands import command_routes
+from chat.http.room_ends import room_end_routes
 from chat.http.rooms import room_routes
 from chat.http.saved import saved_routes
 from chat.http.search import search_routes
@@ -79,7 +93,9 @@ from chat.http.sessions import session_routes
 from chat.http.statuses import status_routes
 from chat.http.support import support_routes
 from chat.http.threads import thread_routes
+from chat.http.two_factor import two_factor_routes
 from chat.http.upload_body import StreamedBody, StreamingHttpConnection
+from chat.http.webhooks import webhook_routes
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +170,10 @@ _STREAMED_BODIES = {("POST", "/files"): True, ("PUT", "/profile/avatar"): False}
 
 
 def request_class(*, upload_bytes: int, avatar_bytes: int) -> type[TrioRequest]:
-    """Quart's request, with a body limit of its own for ``POST /files`` and ``PUT
-    /profile/avatar`` (every other route keeps MAX_CONTENT_LENGTH): Quart sizes a
-    request's body when it makes the request, before any route runs, so this is the one
-    place to choose it."""
+    """Quart's request, with a body limit of its own for ``POST /files``, ``PUT
+    /profile/avatar`` and incoming webhooks (every other route keeps MAX_CONTENT_LENGTH):
+    Quart sizes a request's body when it makes the request, before any route runs, so
+    this is the one place to choose it."""
 
     class ChatRequest(TrioRequest):
         def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
@@ -166,6 +182,9 @@ def request_class(*, upload_bytes: int, avatar_bytes: int) -> type[TrioRequest]:
                 kwargs["max_content_length"] = upload_bytes if streamed else avatar_bytes
                 # Streamed to storage no faster than it is written (chat.http.upload_body).
                 self.body_class = StreamedBody
+            elif path.startswith(hooks.PATH_PREFIX):
+                # An incoming webhook's body, whatever CHAT_MAX_BODY says.
+                kwargs["max_content_length"] = hooks.MAX_BODY_BYTES
             super().__init__(method, scheme, path, *args, **kwargs)
 
     return ChatRequest
@@ -188,6 +207,9 @@ def create_app(
     avatars: Avatars,
     statuses: Statuses,
     account_data: AccountData,
+    link_images: LinkPreviewImages,
+    sso: SingleSignOn,
+    email: EmailAccounts,
     version: str = __version__,
 ) -> Any:
     """The app, as an ASGI callable: Quart's routes behind the Host check, inside the
@@ -215,11 +237,16 @@ def create_app(
 
     app.register_blueprint(accounts_routes(service, addresses))
     app.register_blueprint(password_routes(service, addresses))
+    app.register_blueprint(two_factor_routes(service, addresses))
+    app.register_blueprint(email_routes(service, email, addresses, config))
     app.register_blueprint(session_routes(service, sessions, config, hosts, addresses))
+    app.register_blueprint(oidc_routes(sso, sessions, config, addresses))
     app.register_blueprint(profile_routes(service, avatars, statuses))
+    app.register_blueprint(link_image_routes(link_images))
     app.register_blueprint(status_routes(service, statuses))
     app.register_blueprint(room_routes(service, statuses))
     app.register_blueprint(moderation_routes(service))
+    app.register_blueprint(room_end_routes(service))
     app.register_blueprint(report_routes(service))
     app.register_blueprint(message_routes(service))
     app.register_blueprint(pin_routes(service))
@@ -229,6 +256,14 @@ def create_app(
     app.register_blueprint(people_routes(service))
     app.register_blueprint(search_routes(service))
     app.register_blueprint(saved_routes(service))
+    app.register_blueprint(api_token_routes(service))
+    app.register_blueprint(invite_routes(service, config))
+    app.register_blueprint(bot_routes(service))
+    app.register_blueprint(
+        admin_routes(service, config=config, version=version, metrics=metrics, links=email)
+    )
+    app.register_blueprint(webhook_routes(service, config))
+    app.register_blueprint(command_routes(service))
     app.register_blueprint(presence_routes(service, statuses))
     app.register_blueprint(support_routes(service, addresses))
     app.register_blueprint(file_routes(service, files, sessions, hosts))
@@ -247,7 +282,10 @@ def create_app(
         headers = {}
         if error.retry_after is not None:
             headers["Retry-After"] = str(error.retry_after)
-        return {"error": str(error)}, status_for(error), headers
+        body: dict[str, Any] = {"error": str(error)}
+        if isinstance(error, CodeNeeded):
+            body["NeedsCode"] = True  # the client asks for the code and tries again
+        return body, status_for(error), headers
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:

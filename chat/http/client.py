@@ -122,6 +122,14 @@ def client_routes(service: ChatService) -> Blueprint:
     async def index() -> Any:
         return await files["index.html"].response()
 
+    @routes.get("/admin")
+    @describe(
+        "The browser client's page, opening the operators' console once signed in",
+        answers={200: _PAGE, 304: NOT_MODIFIED},
+    )
+    async def admin() -> Any:
+        return await files["index.html"].response()
+
     @routes.get("/docs")
     @describe(
         "A page that shows the OpenAPI document (its script reads /openapi.json)",

@@ -33,6 +33,7 @@ from chat.core.errors import NotAuthenticated
 from chat.core.host_names import HostPolicy
 from chat.core.records import Identity, StoredFile
 from chat.files.sniffing import is_inline
+from chat.http.identity import token_identity
 from chat.http.openapi import ERROR, STRING, Answer, Token, describe
 from chat.http.sessions import require_same_site, session_cookie
 
@@ -110,7 +111,7 @@ def file_routes(
         pages (CSRF, as every cookie route: chat.http.sessions)."""
         token = bearer_token(request.headers.get("Authorization"))
         if token is not None:
-            return await service.identify(token)
+            return await token_identity(service, request, token)
         cookie = session_cookie(request)
         if cookie is None:
             raise NotAuthenticated("missing token: send it in the Authorization header")

@@ -1,7 +1,8 @@
 """Who is calling: the token in the Authorization header.
 
 Spec 004's examples send the bare token (``Authorization: eyJ...``); the usual form is
-``Authorization: Bearer eyJ...``. Both work.
+``Authorization: Bearer eyJ...``. Both work, for a personal access token
+(``chat_pat_...``) too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from quart import Request
 
 from chat.app.accounts.auth import bearer_token
 from chat.app.service import ChatService
+from chat.core.api_tokens import require_write
 from chat.core.client_address import ClientAddresses
 from chat.core.errors import NotAuthenticated
 from chat.core.records import Identity
@@ -24,11 +26,24 @@ def caller_address(request: Request, addresses: ClientAddresses) -> str:
     return addresses.resolve_key(peer_address, request.headers.getlist("X-Forwarded-For"))
 
 
+#: The methods that change nothing: all a ``read`` token may call.
+_READING = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 async def optional_identity(service: ChatService, request: Request) -> Identity | None:
-    """The caller's identity if a token was sent; a bad token is still an error (401)."""
+    """The caller's identity if a token was sent; a bad token is still an error (401), and
+    a read-only token (a personal access token without ``write``) may only read (403)."""
     token = bearer_token(request.headers.get("Authorization"))
-    return None if token is None else await service.identify(token)
+    return None if token is None else await token_identity(service, request, token)
+
+
+async def token_identity(service: ChatService, request: Request, token: str) -> Identity:
+    """Who `token` proves (401 if nobody), if it may make this request (403: a read-only
+    token, for a method that changes something)."""
+    identity = await service.identify(token)
+    if request.method not in _READING:
+        require_write(identity)
+    return identity
 
 
 async def require_identity(service: ChatService, request: Request) -> Identity:

@@ -62,6 +62,8 @@ _TOO_MANY_CHANGES = Answer(
     retry_after=True,
 )
 _A_MESSAGE = {"room_id": ID, "message_id": ID}
+#: A text taken as a command instead of posted (`chat.app.commands.dispatch`).
+_TAKEN = exact_object({"RoomID": ID, "Command": STRING}, {"Text": STRING, "ClientMsgID": STRING})
 _NO_ROOM_OR_IN_THREAD = Answer(
     "no such room, or (around) no such message in it; a thread reply not on the room's"
     " timeline names its thread's root, ThreadID",
@@ -188,7 +190,11 @@ def message_routes(service: ChatService) -> Blueprint:
             " the answer is the message as history items show it. ReplyTo names a message"
             " of the same room it answers. With a ClientMsgID already used by the caller in"
             " this room nothing is stored: 200 with the original. A direct conversation"
-            " whose other account was erased takes no message (410)."
+            " whose other account was erased takes no message (410). A text starting with a"
+            " /command is not posted: 202 says it was taken (a built-in's answer or refusal"
+            " in Text); a registered command's answer comes later, as its bot's message or"
+            " an ephemeral frame to the caller's /ws connections. Text starting with // or"
+            " '/ ' is posted as it is."
         ),
         path={"room_id": ID},
         body=SENT_MESSAGE,
@@ -197,6 +203,7 @@ def message_routes(service: ChatService) -> Blueprint:
         answers={
             **room_reading(Answer("a resend: the original message", MESSAGE)),
             201: Answer("stored and delivered", MESSAGE),
+            202: Answer("taken as a command, not posted", _TAKEN),
             410: ACCOUNT_ERASED,
             429: _TOO_MANY_MESSAGES,
         },
@@ -206,6 +213,15 @@ def message_routes(service: ChatService) -> Blueprint:
         room_number = validation.path_id(room_id, "roomID")
         message = outgoing.from_fields(await json_object(request))
         room = await service.member_room(identity, room_number)
+        taken = await service.commands.take(identity, room, message)
+        if taken is not None:
+            answer: dict[str, Any] = {"RoomID": room.id, "Command": taken.command}
+            if taken.text is not None:
+                answer["Text"] = taken.text
+            if message.client_msg_id is not None:
+                answer["ClientMsgID"] = message.client_msg_id
+            await service.commands.tell(identity, room, taken)
+            return answer, 202
         posted = await service.post(identity, room, message)
         return shapes.room_message(posted.message), 200 if posted.resent else 201
 
@@ -254,6 +270,27 @@ def message_routes(service: ChatService) -> Blueprint:
         message_number = validation.path_id(message_id, "messageID")
         room = await service.moderated_room(identity, room_number)
         await service.changes.delete(identity, room, message_number)
+        return "", 204
+
+    @routes.delete("/messages/<room_id>/<message_id>/previews")
+    @describe(
+        "Remove a message's link previews for good",
+        description=(
+            "Its author may, and so may the room's moderators and owners (and server"
+            " operators). Every connection in the room, on every instance, receives a"
+            " previews frame with no Previews; the message is never previewed again."
+            " Removing them again is not an error."
+        ),
+        path=_A_MESSAGE,
+        token=Token.REQUIRED,
+        answers=_changing(Answer("removed"), 204),
+    )
+    async def remove_previews(room_id: str, message_id: str) -> Any:
+        identity = await require_identity(service, request)
+        room_number = validation.path_id(room_id, "roomID")
+        message_number = validation.path_id(message_id, "messageID")
+        room = await service.moderated_room(identity, room_number)
+        await service.changes.remove_previews(identity, room, message_number)
         return "", 204
 
     @routes.get("/messages/<room_id>/<message_id>/edits")

@@ -91,6 +91,11 @@ _PAGE = {
     "before": {**ID, "description": "only entries with a smaller id (the next page)"},
     "limit": {"type": "integer", "minimum": 1, "maximum": moderation_input.MAX_PAGE},
 }
+_AUDIT_FILTERS = {
+    "action": {"type": "string", "pattern": "^[a-z-]{1,40}$"},
+    "uid": ID,
+    "room": ID,
+}
 _UNTIL = {
     "Reason": _REASON,
     "Until": {**TIMESTAMP, "description": "when it ends (ISO 8601, with a zone)"},
@@ -187,10 +192,11 @@ def moderation_routes(service: ChatService) -> Blueprint:
 
     @routes.put("/room/<room_id>/settings")
     @describe(
-        "Change a room's name, topic, privacy, slow mode or retention",
+        "Change a room's name, topic, privacy, slow mode, retention or link previews",
         description=(
-            "Any of the five fields. Topic and SlowModeSeconds (0 to 3600; 0 is off):"
-            " moderators and owners; Name, IsPrivate and RetentionDays (days the room"
+            "Any of the six fields. Topic, SlowModeSeconds (0 to 3600; 0 is off) and"
+            " LinkPreviews (whether links in its messages are previewed): moderators and"
+            " owners; Name, IsPrivate and RetentionDays (days the room"
             " keeps its messages, 1 to 36500, or null for the server's; it only ever"
             " shortens the server's CHAT_RETENTION_DAYS): owners. Every member's"
             ' connections get {"Type": "room", ...} with the room as it is after.'
@@ -212,6 +218,7 @@ def moderation_routes(service: ChatService) -> Blueprint:
                     "minimum": 1,
                     "maximum": moderation_input.MAX_RETENTION_DAYS,
                 },
+                "LinkPreviews": BOOLEAN,
             },
         ),
         example={"Topic": "on call this week: dana", "SlowModeSeconds": 30},
@@ -237,10 +244,12 @@ def moderation_routes(service: ChatService) -> Blueprint:
             changes["slow_mode_seconds"] = moderation_input.slow_mode_seconds(body)
         if "RetentionDays" in body:
             changes["retention_days"] = moderation_input.retention_days(body)
+        if "LinkPreviews" in body:
+            changes["link_previews"] = validation.require_bool(body, "LinkPreviews")
         if not changes:
             raise InvalidInput(
-                'give at least one of "Name", "Topic", "IsPrivate", "SlowModeSeconds"'
-                ' and "RetentionDays"'
+                'give at least one of "Name", "Topic", "IsPrivate", "SlowModeSeconds",'
+                ' "RetentionDays" and "LinkPreviews"'
             )
         room = await service.moderation.update_settings(identity, room_number, changes)
         return shapes.room(room)
@@ -269,7 +278,11 @@ def moderation_routes(service: ChatService) -> Blueprint:
     @routes.get("/audit")
     @describe(
         "Every room's audit log, newest first (server operators)",
-        query=_PAGE,
+        description=(
+            "Filters, each optional: action (an entry's Action), uid (entries that user"
+            " took or was the target of), room (one room's: a RoomID)."
+        ),
+        query={**_PAGE, **_AUDIT_FILTERS},
         token=Token.REQUIRED,
         answers={
             200: Answer("entries", {"type": "array", "items": AUDIT_ENTRY}),
@@ -280,7 +293,17 @@ def moderation_routes(service: ChatService) -> Blueprint:
     async def audit() -> Any:
         identity = await require_identity(service, request)
         before, limit = page_query()
-        entries = await service.moderation.audit(identity, None, before=before, limit=limit)
+        args = request.args
+        room = args.get("room")
+        uid = args.get("uid")
+        entries = await service.moderation.audit(
+            identity,
+            None if room is None else validation.path_id(room, "room"),
+            before=before,
+            limit=limit,
+            action=moderation_input.audit_action(args.get("action")),
+            user_id=None if uid is None else validation.path_id(uid, "uid"),
+        )
         return [shapes.audit_entry(entry) for entry in entries]
 
     return routes

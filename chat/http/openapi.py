@@ -6,7 +6,7 @@ so the document lists exactly what the app serves: a new route must be described
 ``/openapi.json`` (and tests/test_openapi.py) work again. Descriptions only document:
 requests are still parsed by `chat.http.bodies` and `chat.core.validation`, whose error texts
 clients rely on. ``GET /docs`` (chat/http/client.py) shows the document as a page, under
-the client's Content-Security-Policy.
+the client's Content-Security-Policy; `chat.http.openapi_document` builds the document.
 
 What every route may answer is added here, once, not repeated on each route: 400 (a Host
 that is not one of the server's names), 429 (too many connections from the address, or a
@@ -16,19 +16,23 @@ rate limit), 500 (a bug), 503 (the database is away, or the server is stopping);
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
-from quart import Blueprint, Quart, current_app
-
-from chat import __version__
 from chat.app.messages.mentions import MAX_MENTIONS
+from chat.core.link_previews import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_PREVIEWS,
+    MAX_SITE_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+)
 from chat.core.names import MAX_DISPLAY_NAME_CHARS
 from chat.core.records import MAX_THREAD_PARTICIPANTS
 from chat.core.statuses import MAX_STATUS_TEXT_CHARS, PRESENCES
+from chat.core.two_factor import MAX_CODE_CHARS
 from chat.core.validation import MAX_FILES_PER_MESSAGE, MAX_ID
 
 Schema = dict[str, Any]
@@ -75,6 +79,7 @@ _PROFILE_FIELDS: Schema = {
     "Username": STRING,
     "DisplayName": {**_NULLABLE_STRING, "maxLength": MAX_DISPLAY_NAME_CHARS},
     "AvatarURL": _NULLABLE_STRING,
+    "Kind": {"enum": ["person", "bot"]},
 }
 #: A user's status (`chat.core.statuses.status_json`); profiles carry it (null: none).
 STATUS = exact_object(
@@ -87,7 +92,9 @@ STATUS = exact_object(
 )
 _WITH_STATUS: Schema = {"Status": {"oneOf": [STATUS, {"type": "null"}]}}
 PUBLIC_PROFILE = exact_object(_PROFILE_FIELDS, _WITH_STATUS)
-PROFILE = exact_object({**_PROFILE_FIELDS, "Email": _NULLABLE_STRING}, _WITH_STATUS)
+PROFILE = exact_object(
+    {**_PROFILE_FIELDS, "Email": _NULLABLE_STRING, "Operator": BOOLEAN}, _WITH_STATUS
+)
 #: A user named where something else is described (`chat.core.shapes.person`): presence,
 #: a conversation's users, a report's reporter, an audit entry's target.
 PERSON = exact_object({"UID": ID, "Username": STRING})
@@ -102,6 +109,8 @@ ROOM = exact_object(
         "Topic": {"type": "string", "maxLength": 1000},
         "SlowModeSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
         "RetentionDays": {"type": ["integer", "null"], "minimum": 1, "maximum": 36500},
+        "LinkPreviews": BOOLEAN,
+        "Archived": {**BOOLEAN, "description": "read-only: sends answer 409"},
     },
     {
         "UIDs": {"type": "array", "items": ID, "minItems": 2, "maxItems": 2},
@@ -134,6 +143,16 @@ THREAD = exact_object(
         "Participants": {"type": "array", "items": ID, "maxItems": MAX_THREAD_PARTICIPANTS},
     }
 )
+#: A link's preview (`chat.core.link_previews`), as a message carries it.
+LINK_PREVIEW = exact_object(
+    {
+        "URL": {**STRING, "maxLength": MAX_URL_CHARS},
+        "Title": {**STRING, "maxLength": MAX_TITLE_CHARS},
+        "Description": {**STRING, "maxLength": MAX_DESCRIPTION_CHARS},
+        "SiteName": {**STRING, "maxLength": MAX_SITE_NAME_CHARS},
+    },
+    {"ImageURL": STRING},
+)
 MESSAGE = exact_object(
     {
         "MessageID": ID,
@@ -156,12 +175,14 @@ MESSAGE = exact_object(
         "MentionsRoom": {"const": True},
         "DisplayName": {**STRING, "maxLength": MAX_DISPLAY_NAME_CHARS},
         "AvatarURL": STRING,
+        "Bot": {"const": True},
         "Files": {
             "type": "array",
             "items": FILE_REF,
             "minItems": 1,
             "maxItems": MAX_FILES_PER_MESSAGE,
         },
+        "Previews": {"type": "array", "items": LINK_PREVIEW, "maxItems": MAX_PREVIEWS},
     },
 )
 #: A message being sent, as ``POST /messages/{roomID}`` takes it (`chat.core.outgoing`).
@@ -263,7 +284,17 @@ INVALID = Answer(
     " (or the Host header is not one of this server's names)",
     ERROR,
 )
-WRONG_CREDENTIALS = Answer("invalid credentials: no such user, or the wrong password", ERROR)
+#: The second factor a login may carry: a TOTP code or a recovery code.
+SECOND_FACTOR: Schema = {"type": ["string", "null"], "maxLength": MAX_CODE_CHARS}
+#: A 401 of a route that checks a password: with ``"NeedsCode": true`` when the password
+#: was right but the account's second factor was missing, wrong or used already.
+CREDENTIALS_ERROR = exact_object({"error": STRING}, {"NeedsCode": {"const": True}})
+WRONG_CREDENTIALS = Answer(
+    "invalid credentials: no such user, or the wrong password; with NeedsCode, the account"
+    " has two-factor authentication on and the code (a TOTP or a recovery code) is"
+    " missing, wrong or used already",
+    CREDENTIALS_ERROR,
+)
 NOT_FOUND = Answer("no such user or room", ERROR)
 #: A direct conversation whose other account was erased: nobody can write in it.
 ACCOUNT_ERASED = Answer("the other account of this direct conversation was erased", ERROR)
@@ -280,208 +311,6 @@ def room_reading(ok: Answer) -> dict[int, Answer | None]:
 NOT_MODIFIED = Answer("not modified: the client's copy (If-None-Match) is current")
 
 
-class Undocumented(Exception):
-    """Routes the app serves that no `describe` describes: the document would lie."""
-
-    def __init__(self, rules: list[str]) -> None:
-        super().__init__(
-            "these routes have no OpenAPI description (add @describe under the route): "
-            + ", ".join(rules)
-        )
-        self.rules = rules
-
-
-# --- The document ----------------------------------------------------------------------------
-
-_RETRY_AFTER = {
-    "Retry-After": {
-        "description": "seconds to wait before trying again",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 0},
-    }
-}
-
-_HOST_REFUSED = Answer("the Host header is not one of this server's names", ERROR)
-_EVERY_ROUTE: Mapping[int, Answer] = {
-    400: _HOST_REFUSED,
-    429: Answer(
-        "too many connections from the client's address, or a rate limit", ERROR, retry_after=True
-    ),
-    500: Answer("a bug, logged on the server (the body never holds a traceback)", ERROR),
-    503: Answer(
-        "the database is unavailable, the server is stopping, or too many password checks"
-        " are waiting",
-        ERROR,
-        retry_after=True,
-    ),
-}
-_READS_BODY: Mapping[int, Answer] = {
-    408: Answer("the body did not arrive in time (CHAT_BODY_TIMEOUT)", ERROR),
-    413: Answer("the body is larger than CHAT_MAX_BODY", ERROR),
-}
-_READS_TOKEN: Mapping[int, Answer] = {
-    401: Answer("the token is missing, malformed, forged, expired or revoked", ERROR),
-    404: Answer("the caller's account no longer exists", ERROR),
-}
-_BEARER = "bearerToken"
-_COOKIE = "sessionCookie"
-#: What HTTP itself adds to every rule, which no route implements.
-_IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
-_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")  # <name> or <converter:name>
-_PATH_VARIABLE = re.compile(r"\{([^{}]+)\}")
-
-
-def operations(app: Quart) -> Iterator[tuple[str, str, str, Route | None]]:
-    """(OpenAPI path, method, endpoint, description or None) of every route `app` serves."""
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.websocket:
-            continue
-        view = app.view_functions[rule.endpoint]
-        route = getattr(view, _ROUTE_ATTRIBUTE, None)
-        path = _RULE_VARIABLE.sub(r"{\1}", rule.rule)
-        for method in sorted((rule.methods or set()) - _IMPLICIT_METHODS):
-            yield path, method.lower(), rule.endpoint, route
-
-
-def openapi_document(app: Quart) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route `app` serves; `Undocumented` if one has no
-    description."""
-    paths: dict[str, dict[str, Any]] = {}
-    missing = []
-    for path, method, endpoint, route in operations(app):
-        if route is None:
-            missing.append(f"{method.upper()} {path} ({endpoint})")
-            continue
-        paths.setdefault(path, {})[method] = _operation(path, endpoint, route)
-    if missing:
-        raise Undocumented(missing)
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "chat",
-            "version": __version__,
-            "description": (
-                "A real-time chat server. Every HTTP route is here; the WebSocket "
-                'protocols are in docs/PROTOCOL.md. Errors are {"error": "..."} unless '
-                "a route says otherwise."
-            ),
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                _BEARER: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": (
-                        "The token from a login or registration, in the Authorization "
-                        "header: 'Bearer <token>', or the bare token (spec 004)."
-                    ),
-                },
-                _COOKIE: {
-                    "type": "apiKey",
-                    "in": "cookie",
-                    "name": "chat_session",
-                    "description": (
-                        "The browser session's cookie, set by POST /session (named "
-                        "__Host-chat_session over HTTPS). A request it authenticates must "
-                        "come from this site: a same-origin Origin header (or "
-                        "Sec-Fetch-Site: same-origin), else 403."
-                    ),
-                },
-            }
-        },
-    }
-
-
-def _operation(path: str, endpoint: str, route: Route) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "operationId": endpoint,
-        "tags": [endpoint.partition(".")[0] if "." in endpoint else "server"],
-        "summary": route.summary,
-    }
-    if route.description:
-        operation["description"] = route.description
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": route.path.get(name, STRING)}
-        for name in _PATH_VARIABLE.findall(path)
-    ]
-    parameters += [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in route.query.items()
-    ]
-    if parameters:
-        operation["parameters"] = parameters
-    if route.body is not None:
-        media: dict[str, Any] = {"schema": route.body}
-        if route.example is not None:
-            media["example"] = route.example
-        operation["requestBody"] = {
-            "required": route.body_required,
-            "content": {"application/json": media},
-        }
-    if route.cookie:
-        cookie: list[dict[str, list[str]]] = [{_COOKIE: []}]
-        operation["security"] = (
-            [{_BEARER: []}, *cookie] if route.token is Token.REQUIRED else cookie
-        )
-    elif route.token is Token.REQUIRED:
-        operation["security"] = [{_BEARER: []}]
-    elif route.token is Token.OPTIONAL:
-        operation["security"] = [{}, {_BEARER: []}]
-    operation["responses"] = {
-        str(status): _response(answer) for status, answer in sorted(_answers(route).items())
-    }
-    return operation
-
-
-def _answers(route: Route) -> dict[int, Answer]:
-    answers: dict[int, Answer | None] = dict(_EVERY_ROUTE)
-    if route.body is not None:
-        answers.update(_READS_BODY)
-    if route.token is not Token.NONE:
-        answers.update(_READS_TOKEN)
-    answers.update(route.answers)
-    return {status: answer for status, answer in answers.items() if answer is not None}
-
-
-def _media_schema(media: str) -> Schema:
-    """The schema of a file's body: any value for a JSON document (the web app manifest,
-    `application/manifest+json`, which a client parses), a string for the rest."""
-    if media == "application/json" or media.endswith("+json"):
-        return {}
-    return STRING
-
-
-def _response(answer: Answer) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": answer.description}
-    content = {media: {"schema": _media_schema(media)} for media in answer.media}
-    if answer.json is not None:
-        content["application/json"] = {"schema": answer.json}
-    if content:
-        response["content"] = content
-    if answer.retry_after:
-        response["headers"] = _RETRY_AFTER
-    return response
-
-
-# --- The routes that serve it ----------------------------------------------------------------
-
-
-def openapi_routes() -> Blueprint:
-    routes = Blueprint("openapi", __name__)
-
-    @routes.get("/openapi.json")
-    @describe(
-        "This document: every HTTP route, as OpenAPI 3.1",
-        answers={200: Answer("the OpenAPI document", {"type": "object"})},
-    )
-    async def openapi_json() -> Any:
-        # Built on first use, when every route has been registered, and kept: the app's
-        # routes do not change once it serves.
-        document = current_app.extensions.get("chat.openapi")
-        if document is None:
-            document = current_app.extensions["chat.openapi"] = openapi_document(current_app)
-        return document
-
-    return routes
+def described_route(view: Callable[..., Any]) -> Route | None:
+    """The description `describe` gave `view` (None: none)."""
+    return getattr(view, _ROUTE_ATTRIBUTE, None)

@@ -38,6 +38,18 @@ from chat.http.openapi import (
 AVATAR_CACHE = "public, max-age=31536000, immutable"
 
 
+def image_answer(data: bytes, content_type: str) -> Response:
+    """An image this server made (an avatar, a link preview's thumbnail), at an address
+    that names its content: cached for good, never run as a document, never sniffed."""
+    headers = {
+        "Content-Type": content_type,
+        "Cache-Control": AVATAR_CACHE,
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(data, 200, headers)
+
+
 def profile_routes(service: ChatService, avatars: Avatars, statuses: Statuses) -> Blueprint:
     routes = Blueprint("profiles", __name__)
 
@@ -159,12 +171,6 @@ def profile_routes(service: ChatService, avatars: Avatars, statuses: Statuses) -
     )
     async def avatar(uid: str, key: str) -> Any:
         data, content_type = await avatars.read(validation.path_id(uid, "UID"), key)
-        headers = {
-            "Content-Type": content_type,
-            "Cache-Control": AVATAR_CACHE,
-            "Content-Security-Policy": "sandbox",
-            "X-Content-Type-Options": "nosniff",
-        }
-        return Response(data, 200, headers)
+        return image_answer(data, content_type)
 
     return routes

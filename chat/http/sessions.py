@@ -1,8 +1,9 @@
 """Browser sessions over HTTP (`chat.app.accounts.sessions`): the cookie, and the routes that use
 it.
 
-- ``POST /session``         {"Username", "Password", "Remember"?} -> 200 {"token", "UID",
-  "Username", "Remember", "ExpiresIn"} and the session cookie
+- ``POST /session``         {"Username", "Password", "Code"?, "Remember"?} -> 200 {"token",
+  "UID", "Username", "Remember", "ExpiresIn"} and the session cookie; 401 with
+  ``"NeedsCode": true`` when the account's second factor is missing or wrong
 - ``POST /session/refresh`` (cookie) -> 200, the same shape; a new cookie (rotated); 204
   without a cookie
 - ``POST /logout``          (cookie) -> 200 {"status": "ok"}; the cookie cleared
@@ -49,16 +50,20 @@ from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.errors import Forbidden, InvalidToken, NotAuthenticated, NotFound
 from chat.core.host_names import HostPolicy
-from chat.core.records import Identity, SessionRecord
+from chat.core.records import Identity
+from chat.core.session_records import SessionRecord
+from chat.core.two_factor import optional_code
 from chat.http.bodies import json_object
-from chat.http.identity import caller_address
+from chat.http.identity import caller_address, token_identity
 from chat.http.openapi import (
     BOOLEAN,
     ERROR,
     ID,
     INVALID,
+    SECOND_FACTOR,
     STRING,
     TIMESTAMP,
+    WRONG_CREDENTIALS,
     Answer,
     Token,
     body_fields,
@@ -113,7 +118,8 @@ class CookieJar:
         self._public_https = (config.public_url or "").lower().startswith("https:")
         self._addresses = addresses
 
-    def _https(self, request: Request) -> bool:
+    def https(self, request: Request) -> bool:
+        """Whether `request` came over HTTPS (its cookies are then Secure)."""
         if self._public_https or request.scheme in ("https", "wss"):
             return True
         peer = request.scope.get("client")
@@ -126,7 +132,7 @@ class CookieJar:
     def set(self, request: Request, response: Response, granted: Granted) -> None:
         if granted.cookie is None:
             return
-        secure = self._https(request)
+        secure = self.https(request)
         response.set_cookie(
             SECURE_COOKIE if secure else PLAIN_COOKIE,
             granted.cookie,
@@ -138,7 +144,7 @@ class CookieJar:
         )
 
     def clear(self, request: Request, response: Response) -> None:
-        secure = self._https(request)
+        secure = self.https(request)
         response.delete_cookie(
             SECURE_COOKIE if secure else PLAIN_COOKIE,
             path="/",
@@ -203,14 +209,17 @@ def session_routes(
             "it ends with the browser. The token is short-lived (ExpiresIn seconds): ask "
             "POST /session/refresh for the next one."
         ),
-        body=body_fields({"Username": STRING, "Password": STRING}, {"Remember": BOOLEAN}),
+        body=body_fields(
+            {"Username": STRING, "Password": STRING},
+            {"Code": SECOND_FACTOR, "Remember": BOOLEAN},
+        ),
         example={"Username": "alice", "Password": "wonderland", "Remember": True},
         answers={
             200: Answer(
                 "signed in: the cookie, and a token for the Authorization header", _GRANTED
             ),
             400: INVALID,
-            401: Answer("wrong name or password", ERROR),
+            401: WRONG_CREDENTIALS,
             403: _CROSS_SITE,
         },
     )
@@ -221,7 +230,10 @@ def session_routes(
         name = validation.require_str(body, "Username")
         password = validation.require_str(body, "Password")
         remember = validation.require_bool(body, "Remember") if "Remember" in body else False
-        user = await service.login(name, password, address=caller_address(request, addresses))
+        code = optional_code(body, "Code")
+        user = await service.login(
+            name, password, address=caller_address(request, addresses), code=code
+        )
         device = request.headers.get("User-Agent")
         return granted_response(await sessions.start(user, remember=remember, device=device))
 
@@ -350,7 +362,7 @@ async def token_or_cookie(
     what lists the caller's sessions)."""
     token = bearer_token(request.headers.get("Authorization"))
     if token is not None:
-        return await service.identify(token)
+        return await token_identity(service, request, token)
     cookie = session_cookie(request)
     if cookie is None:
         raise NotAuthenticated(

@@ -45,6 +45,12 @@ HEAD_TIMEOUT_S = 10.0
 TURN_AWAY_TIMEOUT_S = 2.0
 
 
+def format_address(address: tuple[str, int]) -> str:
+    """A listening address as logs show it (``[::1]:8080``, ``127.0.0.1:8080``)."""
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class ConnectionHandler(Protocol):
     async def handle(self, stream: ReplayStream) -> None: ...
 

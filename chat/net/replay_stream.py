@@ -32,6 +32,12 @@ class ReplayStream(trio.abc.HalfCloseableStream):
         """Let go of `head` once nobody needs it (a long-lived connection would keep it)."""
         self.head = b""
 
+    def skip(self, count: int) -> None:
+        """Drop the first `count` bytes still to be replayed (a head parsed already)."""
+        if self._prefix is not None:
+            rest = self._prefix[count:]
+            self._prefix = rest if len(rest) else None
+
     @property
     def socket(self) -> trio.socket.SocketType:
         return self.transport.socket

@@ -47,7 +47,6 @@ def b64url_decode(text: str) -> bytes:
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
 
 
-
 def generate_private_key() -> str:
     """A new private key, as base64url of its 32-byte scalar."""
     key = ec.generate_private_key(ec.SECP256R1())

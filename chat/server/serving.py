@@ -1,66 +1,31 @@
 """`serve`: the one place where the whole server is wired together.
 
-The task tree (docs/DESIGN.md draws it):
+The task tree, a line each (docs/DESIGN.md draws it, with what each task owns):
 
-    serve                          owns the store and the file storage (async with); when
-    │                              cancelled, drains first (Drain.run, CHAT_DRAIN_SECONDS),
-    │                              then cancels `tree`
-    └── root nursery               in `tree`, a cancel scope shielded from serve's own
-        │                          cancellation once started (one task, `components`, of
-        │                          serve's shutdown nursery)
-        ├── Broadcaster.run        fan-out task; owns the subscription map
-        ├── MessageWriter.run      the message stream: commits this instance's messages
-        │                          in batches, takes other instances' from the bus (the
-        │                          table for a gap), publishes both in id order
-        ├── Bus.run                wakes the writer when other instances commit, hands their
-        │                          events on by type (their committed messages and changes
-        │                          to the writer); owns the bus connections (PostgreSQL
-        │                          LISTEN, or Redis pub/sub); sends the last words
-        │                          (presence's goodbye) as it is cancelled
-        ├── Carrier.run            sends the messages and changes this instance commits to
-        │                          the other instances on the bus, packed into payloads
+    serve                      owns the store and the file storage; drains, then cancels `tree`
+    └── root nursery           in `tree`, shielded from serve's own cancellation once started
+        ├── Broadcaster.run        fan-out; owns the subscription map
+        ├── MessageWriter.run      commits this instance's messages, takes the others', publishes
+        ├── ThreadSummaries.run    counts stored replies into their threads' summaries
+        ├── LinkPreviewer.run      previews the links of the messages this instance stored
+        ├── Bus.run                owns the bus connections; wakes the writer, routes events
+        ├── Carrier.run            sends what this instance commits to the others
         ├── RateLimits.run         tells the other instances what this one counted
-        ├── Presence.run           tells the other instances who is online and in which
-        │                          room here (changes, and a snapshot every few seconds);
-        │                          forgets instances that fell silent
-        ├── Presence.announce      tells each room's connections of presence changes held
-        │                          back so that a room hears at most four a second
-        ├── Activity.run           tells each user's connections of what arrives in their
-        │   │                      other rooms (activity frames, one a second per room)
-        │   ├── loader             reads a newly connected user's rooms into its index
-        │   └── followers loader   reads thread replies' followers, hands them to the fan-out
-        ├── Pusher.run             Web Push: takes the messages the writer offers, claims
-        │                          each one that someone away should hear of (once per
-        │                          cluster) and pushes it; owns the HTTP client and a
-        │                          nursery of deliveries (at most 16 at once)
-        ├── Statuses.run           ends each user's status when its time passes (a status
-        │                          frame to this instance's connections, the table swept),
-        │                          and reads every status in force again each minute
-        ├── Revocations.run        closes the WebSocket sessions of revoked tokens: sweeps
-        │                          the registry of open sessions against the users table
-        │                          when woken (a revocation here, or an event from another
-        │                          instance) and every few seconds
-        ├── FileCollector.run      removes files never attached (after 24 h) or no longer
-        │                          carried by any message, every 10 minutes; each file
-        │                          by the one instance whose delete removed its record
-        ├── RetentionTask.run      deletes messages older than their room keeps them
-        │                          (CHAT_RETENTION_DAYS, a room's RetentionDays), in
-        │                          batches of a few ms, while this instance holds the
-        │                          cluster's retention lease; then asks the collector
-        │                          for their files
-        ├── SearchIndexer.run      brings the search index up to date twice a second
-        │                          (SQLite indexes new messages in batches; on
-        │                          PostgreSQL the index follows each insert: no work)
-        ├── DatabaseProbe.run      pings the database for /readyz, one ping at a time
-        ├── SingleFlight.run        holds the identical resume and history reads in flight,
-        │                          one task each, shared by their waiters
-        │                          (chat.app.reads.single_flight)
-        ├── PointReads.run         reads the point reads asked at once (a token's user; a
-        │                          room and a membership) in one query, a task per kind
-        │                          (chat.app.reads.batched_point_reads)
-        ├── HistoryFromMemory.run       history from memory: sends its events (drop a room's
-        │                          window, or all), and drops every window when the count
-        │                          of erased accounts moves (chat.app.history.from_memory)
+        ├── Presence.run           tells the other instances who is online here
+        ├── Presence.announce      tells rooms of presence changes, at most 4 a second
+        ├── Activity.run           activity frames for users' other rooms (+ two loaders)
+        ├── Pusher.run             Web Push, once per cluster (+ a nursery of deliveries)
+        ├── Mailer.run             sends queued mail through CHAT_SMTP_URL (+ its workers)
+        ├── Digests.run            mails unread mentions and DMs, once per message per cluster
+        ├── Statuses.run           ends statuses when their time passes
+        ├── Revocations.run        closes the sessions of revoked tokens
+        ├── FileCollector.run      removes files never attached, or no longer carried
+        ├── RetentionTask.run      deletes expired messages, holding the cluster's lease
+        ├── SearchIndexer.run      brings the search index up to date (SQLite)
+        ├── DatabaseProbe.run      pings the database for /readyz
+        ├── SingleFlight.run       shares identical resume and history reads in flight
+        ├── PointReads.run         reads point reads asked at once in one query
+        ├── HistoryFromMemory.run  history from memory: its events, erasures watched
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
@@ -90,19 +55,24 @@ import trio
 
 from chat.app.accounts.auth import Passwords, Tokens
 from chat.app.accounts.data import AccountData
+from chat.app.accounts.oidc import SingleSignOn
 from chat.app.accounts.revocations import TOKENS_REVOKED, Revocations
 from chat.app.accounts.sessions import BrowserSessions
 from chat.app.accounts.signing_key import load_signing_key
 from chat.app.database_probe import DatabaseProbe
+from chat.app.email.parts import email_parts
 from chat.app.history.from_memory import EVENT_TYPE as HISTORY_FORGET
 from chat.app.history.from_memory import HistoryFromMemory, HistoryFromMemoryCollector
 from chat.app.limits.rate_limits import EVENT_TYPE as RATE_HITS
 from chat.app.limits.rate_limits import RateLimits
 from chat.app.messages.broadcaster import Broadcaster
 from chat.app.messages.files import FileLibrary
+from chat.app.messages.link_preview_images import LinkPreviewImages
+from chat.app.messages.link_previews import LinkPreviewer
 from chat.app.messages.retention import RetentionTask
 from chat.app.messages.search_gate import SearchGate
 from chat.app.messages.search_indexer import SearchIndexer
+from chat.app.messages.thread_summaries import ThreadSummaries
 from chat.app.messages.writer import MessageWriter
 from chat.app.metrics import Metrics, ServerCollector
 from chat.app.people.activity import Activity
@@ -126,6 +96,7 @@ from chat.core import names, validation
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
 from chat.core.host_names import HostPolicy
+from chat.core.invites import RegistrationPolicy
 from chat.core.push_hosts import PushHosts
 from chat.core.task_failures import TaskFailures
 from chat.files.collector import FileCollector
@@ -133,7 +104,8 @@ from chat.files.opening import open_storage, storage_directory
 from chat.http.app import create_app
 from chat.http.server import HttpServer
 from chat.net.connection_cap import ConnectionCap
-from chat.net.front_door import FrontDoor
+from chat.net.front_door import FrontDoor, format_address
+from chat.net.outbound import HostAllowList, OutboundHttp
 from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
 from chat.server.data_permissions import make_data_private
@@ -143,11 +115,6 @@ from chat.store import describe_database, open_store
 from chat.ws.server import WebSocketServer
 
 log = logging.getLogger(__name__)
-
-
-def format_address(address: tuple[str, int]) -> str:
-    host, port = address[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def serve(
@@ -220,6 +187,8 @@ async def serve(
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
         )
+        thread_summaries = ThreadSummaries(store, writer.committed, failures=failures)
+        writer.tell_stored(thread_summaries.stored)
         revocations = Revocations(store, bus, period=config.revocation_sweep, failures=failures)
         notices = UserNotices(bus)
         statuses.tell_with(notices.deliver_to_everyone)
@@ -270,6 +239,14 @@ async def serve(
             history_cache=history_cache,
             point_reads=point_reads,
             search_gate=SearchGate.for_pool(config.db_pool_size),
+            max_bots_per_user=config.max_bots_per_user,
+            webhooks=(config.webhook_hosts, config.webhook_timeout),
+            statuses=statuses,
+            require_two_factor=config.require_2fa,
+            registration=RegistrationPolicy(
+                config.registration, config.registration_email_domains, config.member_invites
+            ),
+            sso_only=config.sso_only,
         )
         # Files (`chat.files`): the library starts no task; the collector is one.
         files = FileLibrary(
@@ -281,6 +258,19 @@ async def serve(
             rate_limits=rate_limits,
         )
         await files.prepare()
+        # Link previews (`chat.app.messages.link_previews`): one task; their images'
+        # thumbnails go the files' way.
+        pages = OutboundHttp(HostAllowList.of(config.link_preview_hosts), timeout_s=5)
+        link_images = LinkPreviewImages(files, pages)
+        previewer = LinkPreviewer(
+            store,
+            pages,
+            writer.committed,
+            images=link_images.keep,
+            enabled=config.link_previews,
+            failures=failures,
+        )
+        writer.tell_stored(previewer.stored)
         # Avatars (`chat.app.people.avatars`): through the files' path, no task.
         avatars = Avatars(store, files, changed=history_cache.names_changed)
         # A user's data (`chat.app.accounts.data`): exports and erasures, no task of its own.
@@ -295,6 +285,11 @@ async def serve(
             names_changed=history_cache.names_changed,
         )
         collector = FileCollector(store, storage, failures=failures)
+        # A deleted room's files go before its deletion is answered (`chat.app.rooms.lifecycle`).
+        service.room_ends.after_files_detached = collector.sweep
+        # E-mail (`chat.app.email`): the mailer's and the digests' tasks (one instance of a
+        # cluster mails each message); the links need none.
+        email = email_parts(config, store, passwords, revocations.revoked, rate_limits, failures)
         # Retention (`chat.app.messages.retention`): one task; one instance of a cluster deletes at
         # a time (its lease), and the rooms that lost messages hear of it.
 
@@ -323,6 +318,8 @@ async def serve(
             idle=config.session_idle,
             remember=config.session_remember,
         )
+        # Single sign-on (`chat.app.accounts.oidc`): sign-ins in the store, no task.
+        sso = SingleSignOn(store, service, sessions, rate_limits, config.oidc)
         await passwords.prepare()
         await trio.to_thread.run_sync(names.prepare)
         await trio.to_thread.run_sync(validation.prepare_reactions)
@@ -348,6 +345,9 @@ async def serve(
             avatars=avatars,
             statuses=statuses,
             account_data=account_data,
+            link_images=link_images,
+            sso=sso,
+            email=email.accounts,
             version=build.version,
         )
         http = HttpServer(
@@ -414,6 +414,9 @@ async def serve(
                     # The writer starts after the newest stored message; the bus then wakes
                     # it for anything committed after that (it catches up once it listens).
                     await root.start(writer.run)
+                    await root.start(thread_summaries.run)
+                    await root.start(previewer.run)
+                    await root.start(service.commands.run)
                     # Events from other instances, by type; a new kind of event adds an
                     # entry here.
                     events = route_events(
@@ -445,6 +448,8 @@ async def serve(
                     await root.start(presence.announce)
                     await root.start(activity.run)
                     await root.start(pusher.run)
+                    await root.start(email.mailer.run)
+                    await root.start(email.digests.run)
                     await root.start(statuses.run)
                     await root.start(revocations.run)
                     await root.start(collector.run)

@@ -144,6 +144,17 @@ def add_user_parsers(commands: Any) -> None:
     named(action("promote", promote, changes=True, help="make a user an operator (support staff)"))
     named(
         action(
+            "2fa-off",
+            two_factor_off,
+            changes=True,
+            help="turn a user's two-factor authentication off (a lost authenticator)",
+            description="Turn off the user's two-factor authentication and delete their "
+            "recovery codes, for someone who lost both their authenticator and their "
+            "recovery codes: their password alone logs in again (and they may enrol anew).",
+        )
+    )
+    named(
+        action(
             "demote",
             demote,
             changes=True,
@@ -413,3 +424,19 @@ async def _store_admin(config: Config, user: User, is_admin: bool) -> None:
             # After the role is stored: a token issued from here on is an ordinary
             # user's, and every session opened before is closed at the next sweep.
             await store.revoke_tokens(user.id)
+
+
+def two_factor_off(config: Config, args: argparse.Namespace) -> None:
+    """``chat user 2fa-off NAME``: remove the user's second factor, audited."""
+    _refuse_if_moved(config, args)
+    user = trio.run(_user_named, config, args.name)
+    if trio.run(_two_factor_off, config, user):
+        print(f"two-factor authentication of {user.name!r} is off")
+    else:
+        print(f"{user.name!r} has no two-factor authentication on")
+
+
+async def _two_factor_off(config: Config, user: User) -> bool:
+    async with open_store(config) as store:
+        audit = await operator_entry("2fa-disable", target_id=user.id, target_name=user.name)
+        return await store.disable_two_factor(user.id, audit)

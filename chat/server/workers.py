@@ -41,7 +41,7 @@ import trio
 
 from chat.core.config import Config, to_environ
 from chat.core.errors import ChatError
-from chat.server.serving import format_address
+from chat.net.front_door import format_address
 
 log = logging.getLogger(__name__)
 

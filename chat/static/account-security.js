@@ -4,6 +4,7 @@
 // with "Log out" (DELETE /sessions/{SessionID}: its page is signed out at once), and
 // "Log out everywhere" (POST /logout-everywhere).
 
+import { replacingSession } from "./api.js";
 import { renewNow, resume, signIn } from "./session.js";
 import { connect, connected } from "./socket.js";
 import { state } from "./state.js";
@@ -22,10 +23,10 @@ export function setUpSecurity(lentByApp) {
   $("#logout-everywhere").addEventListener("click", logoutEverywhere);
 }
 
-// The account screen was opened: list the sessions.
+// The account screen was opened: list the sessions (the promise settles once drawn).
 export function showSecurity() {
   $("#password-form").elements.username.value = state.me.name;
-  listSessions();
+  return listSessions();
 }
 
 async function changePassword() {
@@ -41,30 +42,47 @@ async function changePassword() {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   status.textContent = "Changing your password...";
+  const code = form.elements.code.value.trim();
   // Every session ends with the change, this page's socket included: it must not try to
-  // reconnect with the old session meanwhile (socket.js stays down while `leaving`).
-  const grant = await resume().catch(() => null);
-  state.leaving = true;
-  try {
-    await lent.api("PUT", "/password", { OldPassword: old.value, NewPassword: fresh });
-  } catch (error) {
-    state.leaving = false;
+  // reconnect with the old session meanwhile (socket.js stays down while `leaving`), and
+  // the page's other requests wait for the new session (api.js).
+  const outcome = await replacingSession(async (ask) => {
+    const grant = await resume().catch(() => null);
+    state.leaving = true;
+    try {
+      await ask("PUT", "/password", {
+        OldPassword: old.value,
+        NewPassword: fresh,
+        ...(code ? { Code: code } : {}),
+      });
+    } catch (error) {
+      state.leaving = false;
+      return { refused: error };
+    }
+    try {
+      // A new session for this browser, with the new password; the socket with it. (With
+      // two-factor authentication on, the code just used cannot sign in again: the
+      // person logs in anew, with the next code.)
+      await signIn(state.me.name, fresh, grant?.Remember ?? false);
+      await renewNow();
+      return { signedIn: true };
+    } catch {
+      return { signedIn: false };
+    }
+  });
+  button.disabled = false;
+  if (outcome.refused) {
+    const error = outcome.refused;
     if (!connected()) connect();
     status.textContent = error.status === 401
-      ? "That is not your current password: nothing changed."
+      ? (error.needsCode
+        ? "The code from your app is missing or wrong: nothing changed."
+        : "That is not your current password: nothing changed.")
       : error.message;
     old.select();
     return;
-  } finally {
-    button.disabled = false;
   }
-  try {
-    // A new session for this browser, with the new password; the socket with it.
-    await signIn(state.me.name, fresh, grant?.Remember ?? false);
-    await renewNow();
-  } catch {
-    return lent.signedOut("Your password was changed: log in with the new one.");
-  }
+  if (!outcome.signedIn) return lent.signedOut("Your password was changed: log in with the new one.");
   if (state.ws) state.ws.close(1000, "password changed");
   connect();
   form.reset();

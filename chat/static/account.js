@@ -1,11 +1,16 @@
 // Your account (docs/PROTOCOL.md, "Profiles"; docs/SECURITY.md, "Your data"): how others
 // see you (a display name, PUT /profile; a picture, PUT and DELETE /profile/avatar), your
-// password and sessions (account-security.js), "Download my data" (GET /me/export, a zip
-// archive the browser downloads with the session cookie) and "Delete account" (DELETE /me
-// with the password, once the user name is typed: what is erased and what is kept is said
-// before asking; then a page that says the account is deleted).
+// password and sessions (account-security.js), two-factor authentication (two-factor.js),
+// "Download my data" (GET /me/export, a zip archive the browser downloads with the
+// session cookie), invite links (invites.js) and "Delete account" (DELETE /me with the
+// password, once the user name is typed: what is erased and what is kept is said before
+// asking; then a page that says the account is deleted).
 
 import { setUpSecurity, showSecurity } from "./account-security.js";
+import { setUpInvites, showInvites } from "./invites.js";
+import { showEmail } from "./email.js";
+import { setUpTokens, showTokens } from "./tokens.js";
+import { setUpTwoFactor, showTwoFactor } from "./two-factor.js";
 import { connect, connected } from "./socket.js";
 import { state } from "./state.js";
 import { avatar } from "./timeline.js";
@@ -32,6 +37,9 @@ export function setUpAccount(lentByApp) {
     erase();
   });
   setUpSecurity(lent);
+  setUpTokens(lent);
+  setUpTwoFactor(lent);
+  setUpInvites(lent);
 }
 
 async function open() {
@@ -51,7 +59,8 @@ async function open() {
   if ($("#account-dialog").open) return;   // opened twice meanwhile
   $("#account-dialog").showModal();
   $("#profile-form").elements.display.focus();
-  showSecurity();
+  // Each list shows its own failure; none stops the others.
+  Promise.allSettled([showSecurity(), showTokens(), showInvites(), showTwoFactor(), showEmail()]);
 }
 
 // The profile as the server answered it: the display name, and the picture (or the
@@ -143,12 +152,18 @@ async function erase() {
   // The server closes this page's socket as it erases: it must not try to reconnect.
   state.leaving = true;
   try {
-    await lent.api("DELETE", "/me", { Password: form.elements.password.value });
+    const code = form.elements.code.value.trim();
+    await lent.api("DELETE", "/me", {
+      Password: form.elements.password.value,
+      ...(code ? { Code: code } : {}),
+    });
   } catch (error) {
     state.leaving = false;
     if (!connected()) connect();
     problem.textContent = error.status === 401
-      ? "That is not your password: nothing was deleted."
+      ? (error.needsCode
+        ? "The code from your app is missing or wrong: nothing was deleted."
+        : "That is not your password: nothing was deleted.")
       : error.message;
     problem.hidden = false;
     form.elements.password.select();

@@ -16,6 +16,7 @@
 // threads followed: the Threads view).
 
 import { setUpAccount } from "./account.js";
+import { setUpAdmin } from "./admin.js";
 import { roomInAddress, setUpAddress } from "./address.js";
 import { api } from "./api.js";
 import { setUpAttachments } from "./attachments.js";
@@ -25,15 +26,18 @@ import { setUpContext } from "./context.js";
 import { openDirect, setUpDirect } from "./direct.js";
 import { setUpDirectory } from "./directory.js";
 import { setUpDrafts } from "./drafts.js";
+import { openLinkPage, setUpEmail } from "./email.js";
 import { isGroupDirect } from "./group-direct.js";
 import { focusComposer, setUpKeyboard } from "./keyboard.js";
 import { logout, resumeSession, setUpLogin } from "./login.js";
+import { setUpSingleSignOn } from "./single-sign-on.js";
 import { decoratePerson, moderates, owns, setUpModeration } from "./moderation.js";
 import { showOffline, startOffline } from "./offline.js";
 import { showError, showNotice } from "./notices.js";
 import { setUpPeople, showPeopleAgain } from "./people.js";
 import { setUpPhone } from "./phone.js";
 import { setUpPins } from "./pins.js";
+import { setUpPreviews } from "./previews.js";
 import { requoted, setUpReplies } from "./replies.js";
 import { closeReports, setUpReports } from "./reports.js";
 import { setUpRoomSettings } from "./room-settings.js";
@@ -69,6 +73,7 @@ setUpChanges({
 });
 
 setUpAttachments({ token: () => state.token, renew: renewNow });
+setUpPreviews({ mayRemove: (author) => author === state.me.uid || moderates(state.shown) });
 setUpReplies({ show: (messageId) => openMessage(state.shown, messageId) });
 
 setUpContext({
@@ -169,12 +174,15 @@ setUpAccount({
   },
   signedOut: logout,
 });
+// The operators' console (admin.js), for operators only.
+setUpAdmin({ api, me: () => state.me?.uid });
 // Statuses (status.js): ours set in the account screen, everyone's beside their name.
 // After setUpAccount: its Account button empties the screen's forms, then ours fills in.
 setUpStatus({ api, me: () => state.me?.uid, changed: showPeopleAgain });
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpLogin();       // the login form, Log out
+  setUpSingleSignOn(showError);   // "Sign in with ..." links, a failed sign-in's reason
   setUpTimeline();    // Load older messages
   setUpRooms();       // the side panel's button, the invite and create-room forms
   setUpAddress();     // back, forward, an address typed
@@ -231,6 +239,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   startOffline();     // the service worker, and the files it serves offline
+  setUpEmail();       // the account screen's address, Forgot password?
+  if (openLinkPage()) return;   // a mailed link's page: no session is resumed under it
   resumeSession(() => showOffline({
     show: (messages) => addMessages(messages),
     roomInAddress,

@@ -10,6 +10,7 @@
 import { withEmoji } from "./emoji.js";
 import { emojiPicker } from "./emoji-picker.js";
 import { renderMarkdown } from "./markdown.js";
+import { showPreviews } from "./previews.js";
 
 // What app.js lends us (setUpChanges): { me() -> our UID, room() -> the RoomID shown,
 // send(frame) -> whether it went, api(method, path), names: Map UID -> name,
@@ -79,7 +80,7 @@ function addPanel(item, added) {
 }
 
 // A message just put on the page (history, resume or live), as it is now: its edited
-// marker, reactions, and the actions its reader may take; or its tombstone.
+// marker, link previews, reactions, and the actions its reader may take; or its tombstone.
 export function showMessageState(item, message) {
   item.dataset.uid = String(message.UID);
   sources.set(item, message.Text);
@@ -96,6 +97,7 @@ export function showMessageState(item, message) {
   }
   if (page.mayDelete(message.UID)) actions.append(deleteButton(item, message.Username));
   showEdited(item, message.EditedAt);
+  showPreviews(item, message);
   showReactions(item, message.Reactions ?? []);
 }
 
@@ -185,7 +187,7 @@ export function editLastOwn() {
 function showDeleted(item) {
   item.classList.add("deleted");
   sources.set(item, "");
-  for (const gone of item.querySelectorAll(`.actions, .edited, .editor, .files, ${PANELS}`)) {
+  for (const gone of item.querySelectorAll(`.actions, .edited, .editor, .files, .previews, ${PANELS}`)) {
     if (!gone.classList.contains("failure")) gone.remove();
   }
   const text = item.querySelector(".text");

@@ -1,13 +1,17 @@
-// Logging in and out: the login form (Log in, or Register once chosen), the session it
-// begins (session.js) and the page started with it (the room list, then the socket), a
-// session the browser already has (no form then), and Log out.
+// Logging in and out: the login form (Log in, or Register once chosen, with an invite
+// code: registration.js; the code of two-factor authentication when the server asks
+// for it), the session it begins (session.js) and the page started with it (the room
+// list, then the socket), a session the browser already has (no form then), and Log
+// out.
 
 import { firstRoom } from "./address.js";
+import { adminSignedIn } from "./admin.js";
 import { api } from "./api.js";
 import { signedIn } from "./attention.js";
 import { forgetDrafts } from "./drafts.js";
 import { learnName } from "./names.js";
 import { clearError, showError } from "./notices.js";
+import { inviteCode, setUpRegistration } from "./registration.js";
 import { forgetOffline } from "./offline.js";
 import { stopPush } from "./push.js";
 import { loadRooms } from "./rooms.js";
@@ -45,12 +49,27 @@ async function authenticate(registering) {
   const form = $("#login-form");
   const username = form.elements.name.value;
   const password = form.elements.password.value;
+  const code = $("#login-code").hidden ? "" : form.elements.code.value.trim();
   try {
-    if (registering) await api("POST", "/api/reg", { username, password });
-    await begin(await signIn(username, password, form.elements.remember.checked));
+    if (registering) {
+      await api("POST", "/api/reg", { username, password, invite: inviteCode() });
+    }
+    await begin(await signIn(username, password, form.elements.remember.checked, code));
   } catch (error) {
+    if (error.needsCode) return askForCode(code !== "");
     showError(error.message);
   }
+}
+
+// The password was right and the account has two-factor authentication on: the form
+// asks for the code (the server said so: "NeedsCode"), and Log in sends both again.
+function askForCode(wrong) {
+  const field = $("#login-form").elements.code;
+  $("#login-code").hidden = false;
+  $("#login-code-hint").hidden = false;
+  if (wrong) showError("That code is wrong or was used already: enter the one your app shows now.");
+  field.value = "";
+  field.focus();
 }
 
 // Start the page with a session's grant ({ token, ExpiresIn, ... }), keeping its token
@@ -67,13 +86,16 @@ async function start(token) {
   const { sub, name } = claims(token);
   state.me = { uid: Number(sub), name };
   let profileName = null;
+  let operator = false;
   try {
     const profile = await api("GET", "/profile");
     state.me.name = profile.Username;
+    operator = profile.Operator === true;
     profileName = profile.DisplayName ?? null;
     ownStatus(profile.Status ?? null);   // beside our name; do not disturb (status.js)
   } catch (error) {
     if (error.status === 401) return logout("Your session has expired: log in again.");
+    if (error.status === 403 && error.message.includes("two-factor")) return enrolFirst();
     showError(error.message);
   }
   learnName(state.me.uid, state.me.name);
@@ -88,10 +110,23 @@ async function start(token) {
   $("#account").hidden = false;
   $("#menu").hidden = false;
   $("#search-form").hidden = false;
+  adminSignedIn(operator);   // the Admin button; the console itself at /admin (admin.js)
   await loadRooms();
   if (state.room === null) state.room = firstRoom();
   connect();
   signedIn();  // Web Push, if notifications are allowed (attention.js)
+}
+
+// The server requires two-factor authentication (CHAT_REQUIRE_2FA) and this account has
+// none: nothing but the account screen works until it is on (two-factor.js reloads the
+// page once it is, and the chat opens).
+function enrolFirst() {
+  state.enrolFirst = true;
+  $("#login-view").hidden = true;
+  $("#logout").hidden = false;
+  $("#account").hidden = false;
+  showError("This server requires two-factor authentication: turn it on in your account.");
+  $("#account").click();
 }
 
 export async function logout(message) {
@@ -130,6 +165,7 @@ export function setUpLogin() {
   // Usable now that a submit is ours (index.html has them disabled until this point).
   $("#login").disabled = false;
   $("#register").disabled = false;
+  setUpRegistration();   // an invite link's code; Register disabled if registration is closed
 }
 
 // A session this browser already has (another tab, "keep me signed in"): no login form.

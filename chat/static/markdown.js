@@ -1,4 +1,4 @@
-// Messages in a safe Markdown subset: **bold**, *italic*, `code`, fenced and indented
+// Messages in a safe Markdown subset: **bold**, *italic*, ~~struck~~, `code`, fenced and indented
 // code blocks, [links](https://...) and bare https:// addresses; line breaks as typed.
 //
 // markdown-it (vendor/, see its README.md) only parses: this file builds the elements
@@ -16,7 +16,7 @@ const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
 
 // "zero" turns every rule off but paragraphs and text; we turn on just the subset.
 const md = markdownit("zero", { html: false, breaks: true, linkify: true });
-md.enable(["code", "fence", "backticks", "emphasis", "link", "autolink", "escape", "newline", "linkify"]);
+md.enable(["code", "fence", "backticks", "emphasis", "strikethrough", "link", "autolink", "escape", "newline", "linkify"]);
 // Only addresses written with their scheme: "example.com" in a sentence stays text.
 md.linkify.set({ fuzzyLink: false, fuzzyEmail: false, fuzzyIP: false });
 md.validateLink = isSafeLink;
@@ -86,6 +86,7 @@ function addInline(children, parent) {
         break;
       case "strong_open":
       case "em_open":
+      case "s_open":
       case "link_open": {
         const opened = token.type === "link_open" ? link(token.attrGet("href")) : document.createElement(token.tag);
         here.append(opened);
@@ -94,6 +95,7 @@ function addInline(children, parent) {
       }
       case "strong_close":
       case "em_close":
+      case "s_close":
       case "link_close":
         if (open.length > 1) open.pop();
         break;

@@ -288,7 +288,7 @@ async function leave() {
 
 // --- frames ---
 
-// A removed, role frame: returns whether it was one.
+// A removed, room-deleted or role frame: returns whether it was one.
 export function moderationFrame(frame) {
   if (frame.Type === "removed") {
     const name = lent.roomName(frame.RoomID);
@@ -300,6 +300,9 @@ export function moderationFrame(frame) {
     gone(frame.RoomID, byUs ? `You left ${name}.`
       : frame.Banned ? `${who} banned you from ${name} ${banned}${why}`
         : `${who} removed you from ${name}${why}`);
+  } else if (frame.Type === "room-deleted") {
+    // Its owners deleted it (room-ends.js): gone from the list and out of view.
+    gone(frame.RoomID, `${lent.roomName(frame.RoomID)} was deleted by its owners.`);
   } else if (frame.Type === "role") {
     if (frame.UID === lent.me()) {
       roles.set(frame.RoomID, frame.Role);

@@ -1,13 +1,19 @@
 // A room's settings and what they do to the composer (docs/PROTOCOL.md, "Running a
 // room"): its topic under its name; the Settings dialog (PUT /room/{id}/settings: Name
-// and Private and the retention in days for owners, Topic and Slow mode for moderators
-// too); the room frames that
+// and Private and the retention in days for owners, Topic, Slow mode and link previews for
+// moderators too; the room's incoming webhooks below, webhooks.js, and its slash commands
+// and outgoing webhooks, room-commands.js); the room frames that
 // change them live; and the composer's status line: slow mode (with a countdown after
 // each of our messages, or from an error's RetryAfter), a mute (the composer closed
-// until its time: the muted frame, or a refusal naming it), and a direct conversation
-// with an erased account (closed for good: the room list's "Closed", or a refusal).
+// until its time: the muted frame, or a refusal naming it), a direct conversation with
+// an erased account (closed for good: the room list's "Closed", or a refusal), and an
+// archived room (read-only until unarchived: a banner over it, the composer closed;
+// archiving and deleting are room-ends.js's).
 
 import { clock } from "./moderation.js";
+import { setUpRoomCommands, showRoomCommands } from "./room-commands.js";
+import { setUpRoomEnds, showRoomEnds } from "./room-ends.js";
+import { setUpWebhooks, showWebhooks } from "./webhooks.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -25,11 +31,18 @@ const MUTED = /^you are muted in room (\d+) until (\S+)$/;
 // A direct message to an erased account, refused (HTTP 410, an error frame on /ws).
 const ERASED = /^UID \d+'s account was deleted/;
 const IN_ROOM = /in room (\d+)/;
+// A change to an archived room, refused (HTTP 409, an error frame on /ws).
+const ARCHIVED = /^room (\d+) is archived/;
 // A room's settings when the server does not say (a server without them).
-const UNSET = { Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0, RetentionDays: null };
+const UNSET = {
+  Name: "", Topic: "", IsPrivate: false, SlowModeSeconds: 0, RetentionDays: null, LinkPreviews: true,
+};
 
 export function setUpRoomSettings(lentByApp) {
   lent = lentByApp;
+  setUpWebhooks({ api: lentByApp.api });
+  setUpRoomCommands({ api: lentByApp.api });
+  setUpRoomEnds({ api: lentByApp.api, room: (roomId) => rooms.get(roomId), changed: roomChanged });
   $("#room-settings").addEventListener("click", openSettings);
   $("#settings-cancel").addEventListener("click", () => $("#settings-dialog").close());
   $("#settings-form").addEventListener("submit", (event) => {
@@ -68,6 +81,7 @@ function openSettings() {
   form.elements.topic.value = room.Topic ?? "";
   form.elements.private.checked = Boolean(room.IsPrivate);
   form.elements.slow.value = String(room.SlowModeSeconds ?? 0);
+  form.elements.previews.checked = room.LinkPreviews ?? true;
   form.elements.retention.value = room.RetentionDays == null ? "" : String(room.RetentionDays);
   // A moderator changes the topic and slow mode; the name, privacy and retention are the
   // owners'.
@@ -78,6 +92,9 @@ function openSettings() {
   $("#settings-error").hidden = true;
   $("#settings-dialog").showModal();
   (owner ? form.elements.name : form.elements.topic).focus();
+  showWebhooks(roomId);   // its moderators' incoming webhooks, below the settings
+  showRoomCommands(roomId);   // and its slash commands and outgoing webhooks
+  showRoomEnds(roomId, owner);   // and, for its owners, archiving and deleting it
 }
 
 // Only what changed is sent (a moderator's request must not carry the owners' fields).
@@ -90,6 +107,7 @@ async function saveSettings() {
     Topic: form.elements.topic.value.trim(),
     IsPrivate: form.elements.private.checked,
     SlowModeSeconds: Number(form.elements.slow.value),
+    LinkPreviews: form.elements.previews.checked,
     // Empty: the room keeps its messages as long as the server does (null).
     RetentionDays: form.elements.retention.value === "" ? null : Number(form.elements.retention.value),
   };
@@ -152,7 +170,11 @@ function muted(roomId, until, by) {
 export function refused(frame) {
   const roomId = Number(IN_ROOM.exec(frame.Error)?.[1] ?? lent.shown());
   const mute = MUTED.exec(frame.Error);
-  if (ERASED.test(frame.Error ?? "")) {
+  const archived = ARCHIVED.exec(frame.Error ?? "");
+  if (archived !== null) {
+    // Archived before its room frame reached us: read-only from now on all the same.
+    roomChanged({ RoomID: Number(archived[1]), Archived: true });
+  } else if (ERASED.test(frame.Error ?? "")) {
     closed.add(lent.shown());   // erased while the page was open
     showComposer();
   } else if (mute !== null) muted(Number(mute[1]), mute[2]);
@@ -173,8 +195,10 @@ function wait(roomId, seconds) {
 
 // Whether a message may be sent to the room now (else the composer says why).
 export function mayPost(roomId) {
-  return !mutes.has(roomId) && !closed.has(roomId) && secondsLeft(roomId) === 0;
+  return !mutes.has(roomId) && !closed.has(roomId) && !isArchived(roomId) && secondsLeft(roomId) === 0;
 }
+
+const isArchived = (roomId) => rooms.get(roomId)?.Archived === true;
 
 const secondsLeft = (roomId) => Math.max(0, Math.ceil(((waits.get(roomId) ?? 0) - Date.now()) / 1000));
 
@@ -186,8 +210,12 @@ function showComposer() {
   const slow = rooms.get(roomId)?.SlowModeSeconds ?? 0;
   const status = $("#composer-status");
   let text = "";
-  const shut = closed.has(roomId);
-  if (shut) {
+  const archived = isArchived(roomId);
+  $("#archived-banner").hidden = !archived;
+  const shut = closed.has(roomId) || archived;
+  if (archived) {
+    text = "This room is archived: you can read it, not write in it.";
+  } else if (closed.has(roomId)) {
     text = "This person's account was deleted: the conversation is closed. You can still read it.";
   } else if (mute !== undefined) {
     text = `You are muted here until ${clock(mute.until)}${mute.by ? ` (by ${mute.by.Username})` : ""}: you can read, not write.`;
@@ -200,7 +228,7 @@ function showComposer() {
   }
   status.textContent = text;
   status.hidden = text === "";
-  status.dataset.kind = shut ? "closed" : mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
+  status.dataset.kind = archived ? "archived" : shut ? "closed" : mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
   $("#composer").disabled = mute !== undefined || shut;
   $("#send-form button[type=submit]").disabled = mute !== undefined || shut || left > 0;
   // The countdown runs while there is something to count down in the room shown.

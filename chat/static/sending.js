@@ -10,6 +10,7 @@ import {
 } from "./attachments.js";
 import { mentionsManyPeople } from "./attention.js";
 import { editLastOwn } from "./changes.js";
+import { setUpCommandCompletion } from "./commands.js";
 import { setUpCompletion } from "./completion.js";
 import { countCharacters, fitComposer, setUpComposer } from "./composer.js";
 import { setUpEmojiCompletion } from "./emoji-completion.js";
@@ -195,6 +196,7 @@ export function setUpSending() {
     shown: () => state.shown,
   });
   setUpEmojiCompletion(composer);
+  setUpCommandCompletion(composer);
   setUpComposerEmoji();
   composer.addEventListener("input", (event) => {
     fitComposer(event.target);

@@ -15,6 +15,7 @@ async function post(path, body) {
   if (!response.ok) {
     const error = new Error(data.error || `${response.status} ${response.statusText}`);
     error.status = response.status;
+    error.needsCode = data.NeedsCode === true;   // two-factor authentication: ask for the code
     throw error;
   }
   return data;
@@ -59,8 +60,11 @@ export function renewNow() {
 }
 
 // Sign in (POST /session): { token, UID, Username, Remember, ExpiresIn }, and the cookie.
-export async function signIn(username, password, remember) {
-  return post("/session", { Username: username, Password: password, Remember: remember });
+// `code`: the second factor, for an account with two-factor authentication on.
+export async function signIn(username, password, remember, code = "") {
+  const body = { Username: username, Password: password, Remember: remember };
+  if (code) body.Code = code;
+  return post("/session", body);
 }
 
 // The session's next grant (POST /session/refresh, which rotates the cookie), or null

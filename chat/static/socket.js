@@ -5,12 +5,14 @@
 
 import { activity, arrived } from "./attention.js";
 import { changeFailed } from "./changes.js";
+import { ephemeralArrived } from "./commands.js";
 import { heldBack } from "./context.js";
 import { directArrived } from "./direct.js";
 import { directoryChanged } from "./directory.js";
 import { moderationFrame } from "./moderation.js";
 import { setConnection, showError } from "./notices.js";
 import { pinsChanged } from "./pins.js";
+import { previewsChanged } from "./previews.js";
 import { presenceChanges, presenceList, someoneTyping, stoppedTyping } from "./presence.js";
 import { reportsFrame } from "./reports.js";
 import { ourMessageStored, refused, settingsFrame } from "./room-settings.js";
@@ -148,6 +150,11 @@ function handleFrame(raw) {
       stoppedTyping(frame.UID);   // what they were typing has arrived
       arrived(frame);             // a notification, if the tab is hidden
     }
+  } else if (frame.Type === "command") {
+    // Our message was taken as a command, not posted: it is answered, not "not sent".
+    if (frame.ClientMsgID) confirmed(frame.ClientMsgID);
+  } else if (frame.Type === "ephemeral") {
+    ephemeralArrived(frame);   // for us alone (commands.js)
   } else if (frame.Type === "activity") {
     if (frame.RoomID !== state.shown) activity(frame);
   } else if (frame.Type === "room-created") {
@@ -166,6 +173,8 @@ function handleFrame(raw) {
     // A thread root's new summary: a place in the room's stream too (threads.js).
     if (frame.RoomID === state.shown) state.since = Math.max(state.since, frame.Seq);
     threadSummary(frame);
+  } else if (frame.Type === "previews") {
+    previewsChanged(frame);   // a place in the room's stream, and the message's cards
   } else if (frame.Type === "pins") {
     // A pin or unpin: a place in the room's stream, and its pinned list (pins.js).
     if (frame.RoomID === state.shown) state.since = Math.max(state.since, frame.Seq);

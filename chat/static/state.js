@@ -27,6 +27,7 @@ export const state = {
   retrying: false,   // the socket dropped and we are trying again
   leaving: false,    // we closed the socket ourselves: do not reconnect
   accountDeleted: false,   // the account was deleted: the page says so, and ends nothing
+  enrolFirst: false,       // the server requires two-factor authentication we lack (login.js)
   names: new Map(),  // UID -> name, of the people the page has met
   direct: new Map(), // RoomID -> [UID, UID] of the caller's direct conversations
   groups: new Map(), // RoomID -> [UID, ...] of the caller's group direct conversations

@@ -273,7 +273,7 @@ export function addMessages(messages, { follow = true } = {}) {
     // with ours still on their way (or not sent) after every message the server has.
     // (The days are drawn again after, and the unread line put back: reading.js.)
     const later = [...list.children].find((li) => (li.dataset.id === undefined
-      ? !li.matches(".day, .unread-line")
+      ? !li.matches(".day, .unread-line, .ephemeral")
       : Number(li.dataset.id) > message.MessageID));
     list.insertBefore(item, later ?? null);
   }
@@ -313,6 +313,7 @@ function dayName(when) {
 
 // A message as listed: the author's avatar (their initial, in their colour), who wrote
 // it, and what (formatted: markdown.js); `author` is the name the avatar is made from.
+// A text starting with "/me " is an action (/me waves: "alice waves", in italics).
 function messageItem(who, content, author) {
   const item = document.createElement("li");
   const name = document.createElement("span");
@@ -320,7 +321,9 @@ function messageItem(who, content, author) {
   name.textContent = who;
   const text = document.createElement("span");
   text.className = "text";
-  text.append(renderMarkdown(content));
+  const action = content.startsWith("/me ");
+  if (action) item.classList.add("action");
+  text.append(renderMarkdown(action ? content.slice(4) : content));
   item.append(avatar(author), name, text);
   return item;
 }

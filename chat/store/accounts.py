@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from chat.core import names
 from chat.core.errors import EmailTaken, Gone, NameTaken
 from chat.core.moderation_records import AuditEntry
 from chat.core.records import User
+from chat.core.session_records import TokenState
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row, UniqueViolation
 from chat.store.dialect import Dialect
@@ -27,10 +28,11 @@ log = logging.getLogger(__name__)
 #: A user row's columns, as `user_from_row` reads them.
 USER_COLUMNS = (
     "id, name, email, password_hash, is_admin, created_at, token_version, display_name,"
-    " avatar_key, avatar_type"
+    " avatar_key, avatar_type, kind, owner_id, deactivated_at"
 )
 
-_INSERT = f"""
+#: Insert a user: name, its keys, e-mail, password hash, operator, created at.
+INSERT_USER = f"""
 INSERT INTO users (name, name_key, look_key, email, password_hash, is_admin, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}
 """
@@ -43,7 +45,9 @@ ORDER BY name = $1 DESC LIMIT 1
 """
 
 _BY_IDS = f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}}) AND erased_at IS NULL"
-_TOKEN_VERSIONS = "SELECT id, token_version FROM users WHERE id IN ({ids}) AND erased_at IS NULL"
+_TOKEN_STATES = (
+    "SELECT id, token_version, deactivated_at FROM users WHERE id IN ({ids}) AND erased_at IS NULL"
+)
 _HOLDER = "SELECT name FROM users WHERE {column} = $1"
 
 _RENAME = f"""
@@ -171,10 +175,15 @@ def user_from_row(row: Row | None, dialect: Dialect) -> User | None:
         display_name=row["display_name"],
         avatar_key=row["avatar_key"],
         avatar_type=row["avatar_type"],
+        kind=row["kind"],
+        owner_id=row["owner_id"],
+        deactivated_at=(
+            None if row["deactivated_at"] is None else dialect.moment(row["deactivated_at"])
+        ),
     )
 
 
-async def _write_user(
+async def write_user(
     conn: Connection,
     name: str,
     keys: dict[str, str],
@@ -191,15 +200,24 @@ async def _write_user(
         async with conn.transaction():
             return await _update_user(conn, sql, args, audit)
     except UniqueViolation as error:
-        for column, key in keys.items():
-            if error.on(f"users.{column}"):
-                holder = await conn.fetchval(_HOLDER.format(column=column), key)
-                raise NameTaken(name, holder) from None
-        if error.on("users.name"):
-            raise NameTaken(name) from None
-        if error.on("users.email"):
-            raise EmailTaken() from None
-        raise
+        await raise_taken(conn, name, keys, error)
+
+
+async def raise_taken(
+    conn: Connection, name: str, keys: dict[str, str], error: UniqueViolation
+) -> NoReturn:
+    """Raise what `error`, a write of user `name` (keys `keys`) refused by a unique
+    index, means: `NameTaken` naming who holds the key, or `EmailTaken`. Read on `conn`
+    outside any transaction (one a refused write ended is no use on PostgreSQL)."""
+    for column, key in keys.items():
+        if error.on(f"users.{column}"):
+            holder = await conn.fetchval(_HOLDER.format(column=column), key)
+            raise NameTaken(name, holder) from None
+    if error.on("users.name"):
+        raise NameTaken(name) from None
+    if error.on("users.email"):
+        raise EmailTaken() from None
+    raise error
 
 
 async def lock_user(conn: Connection, user_id: int) -> Row | None:
@@ -247,7 +265,7 @@ class StoredAccounts(StoreBase):
         keys = name_keys(name)
         args = (name, keys["name_key"], keys["look_key"], email, password_hash, is_admin)
         user = await self.db.run(
-            _write_user, name, keys, _INSERT, *args, self.dialect.now(), audit=audit
+            write_user, name, keys, INSERT_USER, *args, self.dialect.now(), audit=audit
         )
         assert user is not None
         return user
@@ -279,7 +297,7 @@ class StoredAccounts(StoreBase):
     async def rename_user(self, user_id: int, name: str) -> User:
         keys = name_keys(name)
         user = await self.db.run(
-            _write_user, name, keys, _RENAME, user_id, name, keys["name_key"], keys["look_key"]
+            write_user, name, keys, _RENAME, user_id, name, keys["name_key"], keys["look_key"]
         )
         if user is None:
             raise Gone("your account")
@@ -294,11 +312,14 @@ class StoredAccounts(StoreBase):
             raise Gone("your account")
         return version
 
-    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
+    async def token_states(self, user_ids: Collection[int]) -> dict[int, TokenState]:
         # One list parameter however many ids (SQLite limits a statement's parameters).
-        sql = _TOKEN_VERSIONS.format(ids=self.dialect.values(1))
+        sql = _TOKEN_STATES.format(ids=self.dialect.values(1))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(user_ids)))
-        return {row["id"]: row["token_version"] for row in rows}
+        return {
+            row["id"]: TokenState(row["token_version"], row["deactivated_at"] is None)
+            for row in rows
+        }
 
     async def users(self) -> list[User]:
         rows = await self.db.fetch(_USERS)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from chat.core.errors import InvalidInput
+from chat.core.link_previews import PREVIEWS, previews_from_json
 from chat.core.records import PINS, Change, Message, Reaction, Version
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
@@ -65,6 +66,14 @@ PIN_CHANGE_COLUMNS = "p.seq, p.room_id, p.message_id, p.pinned, p.created_at"
 _ROOM_PIN_CHANGES = (
     f"SELECT {PIN_CHANGE_COLUMNS} FROM pin_changes AS p"
     " WHERE p.room_id = $1 AND p.seq > $2 AND p.seq < $3 ORDER BY p.seq DESC LIMIT $4"
+)
+
+#: What `preview_change_from_row` reads, from ``preview_changes AS v``.
+PREVIEW_CHANGE_COLUMNS = "v.seq, v.room_id, v.message_id, v.previews, v.created_at"
+#: Room $1's preview changes with $2 < seq < $3, newest first, at most $4.
+_ROOM_PREVIEW_CHANGES = (
+    f"SELECT {PREVIEW_CHANGE_COLUMNS} FROM preview_changes AS v"
+    " WHERE v.room_id = $1 AND v.seq > $2 AND v.seq < $3 ORDER BY v.seq DESC LIMIT $4"
 )
 
 #: One room's thread summaries changed with $2 < seq < $3, newest first, at most $4: each
@@ -120,7 +129,7 @@ _EDIT_MESSAGE = (
 TOMBSTONE_SQL = (
     "UPDATE messages SET body = '', original_body = NULL, edited_at = NULL,"
     " reactions = NULL, mentions = NULL, mentions_room = false, file_count = 0,"
-    " deleted_at = $1 WHERE id = $2"
+    " previews = NULL, deleted_at = $1 WHERE id = $2"
 )
 
 _SET_REACTIONS = "UPDATE messages SET reactions = $1 WHERE id = $2"
@@ -162,11 +171,15 @@ class _Writing:
     stamps: bool
 
 
+#: SQLite's next position: the messages' counter moved on by one (it has one writer).
+_NEXT_POSITION_SQLITE = (
+    "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
+)
 _SQLITE = _Writing(
     lock_positions=None,
     lock_user=None,
     message=_MESSAGE_IN_ROOM,
-    next_position="UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq",
+    next_position=_NEXT_POSITION_SQLITE,
     insert_change=_INSERT_CHANGE.format(more=", seq, created_at", more_values=", $7, $8"),
     add_reaction=_ADD_REACTION.format(more=", created_at", more_values=", $4"),
     stamps=True,
@@ -221,6 +234,33 @@ def pin_change_from_row(row: Row, dialect: Dialect) -> Change:
         at=dialect.moment(row["created_at"]),
         pinned=bool(row["pinned"]),
     )
+
+
+def preview_change_from_row(row: Row, dialect: Dialect) -> Change:
+    return Change(
+        seq=row["seq"],
+        room_id=row["room_id"],
+        message_id=row["message_id"],
+        kind=PREVIEWS,
+        at=dialect.moment(row["created_at"]),
+        previews=previews_from_json(row["previews"]),
+    )
+
+
+async def insert_at_next_position(
+    conn: Connection, postgres: str, sqlite: str, *values: object
+) -> Row:
+    """A change row of a table of its own (pins, previews), at the next position, under the
+    positions lock: PostgreSQL numbers and stamps it by the columns' defaults (`postgres`
+    takes `values`); SQLite moves the messages' counter on by one, its one writer
+    (`sqlite` takes `values`, then the position and the time)."""
+    if conn.dialect.pick(sqlite=False, postgres=True):
+        row = await conn.fetchrow(postgres, *values)
+    else:
+        position = await conn.fetchval(_NEXT_POSITION_SQLITE)
+        row = await conn.fetchrow(sqlite, *values, position, conn.dialect.now())
+    assert row is not None
+    return row
 
 
 async def checked_message(
@@ -303,7 +343,7 @@ async def _delete(conn: Connection, room_id: int, message_id: int, check: Check)
     if message.thread_id is None:
         return deleted
     # The thread's new summary takes the next position: the deletion's answer carries it.
-    return replace(deleted, then=await recount(conn, room_id, message.thread_id))
+    return replace(deleted, then=await recount(conn, message.thread_id))
 
 
 async def _react(
@@ -368,10 +408,12 @@ async def _room_changes(
         rows = await conn.fetch(_ROOM_CHANGES, room_id, after, below, limit)
         pin_rows = await conn.fetch(_ROOM_PIN_CHANGES, room_id, after, below, limit)
         thread_rows = await conn.fetch(_ROOM_THREAD_CHANGES, room_id, after, below, limit)
+        preview_rows = await conn.fetch(_ROOM_PREVIEW_CHANGES, room_id, after, below, limit)
     changes = [change_from_row(row, conn.dialect) for row in rows]
-    if pin_rows or thread_rows:
+    if pin_rows or thread_rows or preview_rows:
         changes += [pin_change_from_row(row, conn.dialect) for row in pin_rows]
         changes += [thread_change_from_row(row, conn.dialect) for row in thread_rows]
+        changes += [preview_change_from_row(row, conn.dialect) for row in preview_rows]
         changes.sort(key=lambda change: change.seq, reverse=True)
     return changes[:limit]
 

@@ -7,18 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import trio
-
-from chat.core.records import PoolUsage
-
 if TYPE_CHECKING:
     from chat.core.observer import Observer
-
-
-def pool_usage(limiter: trio.CapacityLimiter) -> PoolUsage:
-    """`PoolUsage` from the limiter with one token per connection that both stores keep."""
-    stats = limiter.statistics()
-    return PoolUsage(int(stats.total_tokens), stats.borrowed_tokens, stats.tasks_waiting)
 
 
 @contextmanager

@@ -3,9 +3,9 @@ engine, chosen by `Dialect.inserts_from_arrays`.
 
 - `insert_arrays` (PostgreSQL): the usual batch (no files) is one statement that reads
   its room rules and inserts every row from one array per column, unless the rules hold
-  it back (or a message it answers is gone), and writes its threads' followers and
-  summaries: one trip to the database (docs/PERFORMANCE.md, "Running a room"). Any
-  other batch is one transaction: rules read, insert, rules checked on the new rows.
+  it back (or a message it answers is gone), and writes its threads' followers: one
+  trip to the database (docs/PERFORMANCE.md, "Running a room"). Any other batch is one
+  transaction: rules read, insert, rules checked on the new rows.
 - `insert_rows` (SQLite): a row at a time in the caller's writing transaction, which
   holds the one write lock from its BEGIN IMMEDIATE to its commit.
 
@@ -22,7 +22,6 @@ from dataclasses import replace
 from typing import cast
 
 from chat.core.records import Added, NewMessage
-from chat.core.thread_records import with_thread_changes
 from chat.store.database import Connection, Row
 from chat.store.files import attach_files, files_of_messages, ids_with_files
 from chat.store.mentions import remember_mentions
@@ -38,13 +37,6 @@ from chat.store.message_rows import (
     not_a_thread_of_room,
 )
 from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
-from chat.store.thread_summaries import (
-    STORED_REPLY_CHANGE_COLUMNS,
-    STORED_REPLY_CHANGE_JOIN,
-    SUMMARIES_OF_STORED_REPLIES,
-    count_new_replies,
-    stored_reply_changes,
-)
 from chat.store.threads import FOLLOWS_OF_STORED_REPLIES, remember_followers
 
 #: Which of the messages a batch answers (list parameter $1) still show.
@@ -104,17 +96,15 @@ _INSERT_CLEAR_MESSAGES = (
 
 # A usual batch of replies and thread replies, in one trip too: also gated on the
 # messages it answers still showing (`h`, looked at under the positions lock: sql/
-# postgres/0035_showing_under_lock.sql), and writing its threads' followers (`f`) and
-# summaries (`s`), each reply beside its thread's change. Both are what the batch's
-# transaction writes otherwise (`_in_threads`), as tests/test_store_threads.py checks.
+# postgres/0035_showing_under_lock.sql), and writing its threads' followers (`f`), as
+# the batch's transaction does otherwise (`_in_threads`; tests/test_store_threads.py).
 _INSERT_CLEAR_ANSWERS = (
     f"WITH {_RULES_OF_PAIRS},"
     f" h AS (SELECT chat_showing_under_lock(${len(INSERTED) + 1}::bigint[]) AS showing), "
     + _INSERT_ROWS.format(gate="(SELECT clear FROM g) AND (SELECT showing FROM h) AND ")
-    + f", {FOLLOWS_OF_STORED_REPLIES}, {SUMMARIES_OF_STORED_REPLIES}"
-    + f" SELECT g.clear AND h.showing AS clear, {MESSAGE_COLUMNS},"
-    f" {STORED_REPLY_CHANGE_COLUMNS} FROM g CROSS JOIN h LEFT JOIN"
-    f" (m JOIN users AS u ON u.id = m.sender_id {STORED_REPLY_CHANGE_JOIN}) ON true"
+    + f", {FOLLOWS_OF_STORED_REPLIES}"
+    + f" SELECT g.clear AND h.showing AS clear, {MESSAGE_COLUMNS}"
+    " FROM g CROSS JOIN h LEFT JOIN (m JOIN users AS u ON u.id = m.sender_id) ON true"
     " ORDER BY m.id"
 )
 
@@ -133,7 +123,8 @@ _INSERT_MESSAGE = (
     f" RETURNING {STORED_COLUMNS},"
     " (SELECT name FROM users WHERE users.id = sender_id) AS sender_name,"
     " (SELECT display_name FROM users WHERE users.id = sender_id) AS sender_display_name,"
-    " (SELECT avatar_key FROM users WHERE users.id = sender_id) AS sender_avatar"
+    " (SELECT avatar_key FROM users WHERE users.id = sender_id) AS sender_avatar,"
+    " (SELECT kind = 'bot' FROM users WHERE users.id = sender_id) AS sender_is_bot"
 )
 
 _ORIGINAL_MESSAGE = (
@@ -152,10 +143,7 @@ async def insert_arrays(conn: Connection, rows: list[NewMessage]) -> list[Added]
             inserted = await conn.fetch(_INSERT_CLEAR_MESSAGES, *_columns(rows))
         if inserted[0]["clear"]:
             stored = [record for record in inserted if record["id"] is not None]
-            added = (await _added(conn, rows, stored))[0]
-            if not answered:
-                return added
-            return with_thread_changes(added, stored_reply_changes(stored, conn.dialect))
+            return (await _added(conn, rows, stored))[0]
     # Files, rules that may refuse or slow, or an answered message gone: one
     # transaction, so that files are attached with the message or not at all, the rules
     # are checked on the new rows (a refusal rolls the insert back) and replies' targets
@@ -274,13 +262,12 @@ async def _attach(
 
 async def _in_threads(conn: Connection, added: list[Added]) -> list[Added]:
     """The threads the batch's new replies are in: their followers
-    (`chat.store.threads.remember_followers`) and summaries
-    (`chat.store.thread_summaries`), each thread's change carried by its newest reply."""
+    (`chat.store.threads.remember_followers`). Their summaries count them later
+    (`chat.store.thread_summaries.refresh`)."""
     replies = [item.message for item in added if item.new and item.message.thread_id is not None]
-    if not replies:
-        return added
-    await remember_followers(conn, replies)
-    return with_thread_changes(added, await count_new_replies(conn, replies))
+    if replies:
+        await remember_followers(conn, replies)
+    return added
 
 
 def _answered(rows: list[NewMessage]) -> dict[int, None]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from chat.core.errors import InvalidInput
+from chat.core.link_previews import previews_from_json
 from chat.core.records import Message, NewMessage, Reaction
 from chat.store.database import Row
 from chat.store.dialect import Dialect
@@ -23,14 +24,17 @@ from chat.store.thread_summaries import THREAD_COLUMNS, THREAD_JOIN, thread_of_r
 #: `file_count` (whether it has files to look up).
 STORED_COLUMNS = (
     "id, room_id, sender_id, body, created_at, client_msg_id, reply_to, edited_at,"
-    " deleted_at, reactions, mentions, mentions_room, file_count, thread_id, also_to_room"
+    " deleted_at, reactions, mentions, mentions_room, file_count, thread_id, also_to_room,"
+    " previews"
 )
 
-#: `STORED_COLUMNS` and the sender's names (login and display) and avatar, from `messages AS m JOIN
-#: users AS u ON u.id = m.sender_id`: every select of messages uses these.
+#: `STORED_COLUMNS` and the sender's names (login and display), avatar and kind, from
+#: `messages AS m JOIN users AS u ON u.id = m.sender_id`: every select of messages uses
+#: these.
 MESSAGE_COLUMNS = (
     "u.name AS sender_name, u.display_name AS sender_display_name,"
-    " u.avatar_key AS sender_avatar, " + ", ".join(f"m.{c}" for c in STORED_COLUMNS.split(", "))
+    " u.avatar_key AS sender_avatar, u.kind = 'bot' AS sender_is_bot, "
+    + ", ".join(f"m.{c}" for c in STORED_COLUMNS.split(", "))
 )
 
 #: Messages with their senders, and each thread root's summary: add a WHERE.
@@ -113,8 +117,10 @@ def message_from_row(row: Row, dialect: Dialect) -> Message:
         mentions_room=bool(row["mentions_room"]),
         sender_display_name=row["sender_display_name"],
         sender_avatar=row["sender_avatar"],
+        sender_is_bot=bool(row["sender_is_bot"]),
         thread_id=row["thread_id"],
         also_to_room=bool(row["also_to_room"]),
+        previews=previews_from_json(row["previews"]),
     )
 
 

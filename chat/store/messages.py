@@ -20,8 +20,10 @@ from chat.store.base import StoreBase
 from chat.store.changes import (
     CHANGE_COLUMNS,
     PIN_CHANGE_COLUMNS,
+    PREVIEW_CHANGE_COLUMNS,
     change_from_row,
     pin_change_from_row,
+    preview_change_from_row,
 )
 from chat.store.database import NO_UPPER_BOUND, Connection, Row
 from chat.store.departures import DEPARTURE_COLUMNS, DEPARTURES_SOURCE, departure_from_row
@@ -77,15 +79,20 @@ _PIN_CHANGES_AFTER = _STREAM.format(
 _THREAD_CHANGES_AFTER = _STREAM.format(
     columns=THREAD_CHANGE_COLUMNS, source="thread_summaries AS s", t="s", position="seq"
 )
+_PREVIEW_CHANGES_AFTER = _STREAM.format(
+    columns=PREVIEW_CHANGE_COLUMNS, source="preview_changes AS v", t="v", position="seq"
+)
 
 #: The newest position: the greatest of the highest message id, change position,
-#: departure position, pin change position and thread summary position.
+#: departure position, pin change position, thread summary position and preview change
+#: position.
 _LAST_POSITION = (
     "SELECT coalesce((SELECT max(id) FROM messages), 0),"
     " coalesce((SELECT max(seq) FROM message_changes), 0),"
     " coalesce((SELECT max(seq) FROM room_departures), 0),"
     " coalesce((SELECT max(seq) FROM pin_changes), 0),"
-    " coalesce((SELECT max(seq) FROM thread_summaries), 0)"
+    " coalesce((SELECT max(seq) FROM thread_summaries), 0),"
+    " coalesce((SELECT max(seq) FROM preview_changes), 0)"
 )
 
 #: The root of the thread message $2 of room $1 would start or joins: its own id, or
@@ -161,7 +168,7 @@ def _with_rooms(
 async def _committed_after(
     conn: Connection, after: int, before: int, limit: int
 ) -> list[tuple[StreamItem, Room]]:
-    # One snapshot for the five tables: a message and a change (or a departure, a pin, a
+    # One snapshot for the six tables: a message and a change (or a departure, a pin, a
     # thread's summary) committed between two separate reads could otherwise be seen one
     # without the other.
     async with conn.transaction(readonly=True):
@@ -170,6 +177,7 @@ async def _committed_after(
         departures = await conn.fetch(_DEPARTURES_AFTER, after, before, limit)
         pins = await conn.fetch(_PIN_CHANGES_AFTER, after, before, limit)
         threads = await conn.fetch(_THREAD_CHANGES_AFTER, after, before, limit)
+        previews = await conn.fetch(_PREVIEW_CHANGES_AFTER, after, before, limit)
         files = await files_of_messages(conn, ids_with_files(messages))
     # The lists are read with the same bounds and limit, each in position order: what
     # comes after the merge's `limit`-th item is past the end of one list or another, so
@@ -180,8 +188,9 @@ async def _committed_after(
         *_with_rooms(departures, conn.dialect, departure_from_row),
         *_with_rooms(pins, conn.dialect, pin_change_from_row),
         *_with_rooms(threads, conn.dialect, thread_change_from_row),
+        *_with_rooms(previews, conn.dialect, preview_change_from_row),
     ]
-    if changes or departures or pins or threads:
+    if changes or departures or pins or threads or previews:
         merged.sort(key=lambda pair: pair[0].position)
     if not files:
         return merged[:limit]
@@ -212,8 +221,8 @@ class StoredMessages(StoreBase):
 
     async def last_position(self) -> int:
         row = await self.db.fetchrow(_LAST_POSITION)
-        assert row is not None  # five aggregates: always one row
-        return int(max(row[0], row[1], row[2], row[3], row[4]))
+        assert row is not None  # six aggregates: always one row
+        return int(max(row[i] for i in range(6)))
 
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int

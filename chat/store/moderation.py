@@ -73,19 +73,28 @@ INSERT INTO audit_log (room_id, action, actor_id, actor_name, target_id, target_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 
-#: A page of the audit log, newest first: one room's ({and_room}) or every room's.
+#: A page of the audit log, newest first: one room's or every room's, and only some
+#: entries ({filters}: `_audit_filters`).
 _AUDIT = """
 SELECT id, room_id, action, actor_id, actor_name, target_id, target_name, message_id,
        reason, details, created_at
 FROM audit_log
-WHERE id < $1 {and_room}
+WHERE id < $1 {filters}
 ORDER BY id DESC
 LIMIT $2
 """
 
 #: The columns `update_room` may set, by the name its callers use.
 ROOM_SETTINGS = {
-    name: name for name in ("name", "topic", "is_private", "slow_mode_seconds", "retention_days")
+    name: name
+    for name in (
+        "name",
+        "topic",
+        "is_private",
+        "slow_mode_seconds",
+        "retention_days",
+        "link_previews",
+    )
 }
 
 
@@ -333,11 +342,23 @@ class StoredModeration(StoreBase):
         await self.db.run(insert_audit, entry)
 
     async def audit_entries(
-        self, room_id: int | None, *, before: int | None, limit: int
+        self,
+        room_id: int | None,
+        *,
+        before: int | None,
+        limit: int,
+        action: str | None = None,
+        user_id: int | None = None,
     ) -> list[AuditEntry]:
-        args: tuple[Any, ...] = (NO_UPPER_BOUND if before is None else before, limit)
-        and_room = ""
-        if room_id is not None:
-            args, and_room = (*args, room_id), "AND room_id = $3"
-        rows = await self.db.fetch(_AUDIT.format(and_room=and_room), *args)
+        args: list[Any] = [NO_UPPER_BOUND if before is None else before, limit]
+        filters = []
+        for value, clause in (
+            (room_id, "room_id = ${n}"),
+            (action, "action = ${n}"),
+            (user_id, "(actor_id = ${n} OR target_id = ${n})"),
+        ):
+            if value is not None:
+                args.append(value)
+                filters.append("AND " + clause.format(n=len(args)))
+        rows = await self.db.fetch(_AUDIT.format(filters=" ".join(filters)), *args)
         return [_audit_entry(row, self.dialect) for row in rows]

@@ -20,7 +20,12 @@ from __future__ import annotations
 from chat.core.errors import Conflict
 from chat.core.records import Change, Message, PinnedMessage
 from chat.store.base import StoreBase
-from chat.store.changes import Check, checked_message, pin_change_from_row
+from chat.store.changes import (
+    Check,
+    checked_message,
+    insert_at_next_position,
+    pin_change_from_row,
+)
 from chat.store.database import Connection, Row
 from chat.store.files import messages_with_files
 from chat.store.message_rows import MESSAGE_COLUMNS
@@ -34,13 +39,9 @@ _COUNT_PINS = (
     " WHERE p.room_id = $1 AND m.deleted_at IS NULL"
 )
 
-#: The change row: PostgreSQL numbers and stamps it by the columns' defaults; SQLite
-#: moves the messages' counter on by one (the positions lock is its one writer).
+#: The change row (`insert_at_next_position`).
 _INSERT_CHANGE_POSTGRES = (
     "INSERT INTO pin_changes (room_id, message_id, pinned) VALUES ($1, $2, $3) RETURNING *"
-)
-_NEXT_POSITION_SQLITE = (
-    "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
 )
 _INSERT_CHANGE_SQLITE = (
     "INSERT INTO pin_changes (room_id, message_id, pinned, seq, created_at)"
@@ -77,16 +78,9 @@ def _too_many_pins(room_id: int, max_pins: int) -> Conflict:
 
 async def _record(conn: Connection, room_id: int, message_id: int, pinned: bool) -> Row:
     """The pin change's row, at the next position (under the positions lock)."""
-    next_position = conn.dialect.pick(sqlite=_NEXT_POSITION_SQLITE, postgres=None)
-    if next_position is None:
-        row = await conn.fetchrow(_INSERT_CHANGE_POSTGRES, room_id, message_id, pinned)
-    else:
-        position = await conn.fetchval(next_position)
-        row = await conn.fetchrow(
-            _INSERT_CHANGE_SQLITE, room_id, message_id, pinned, position, conn.dialect.now()
-        )
-    assert row is not None
-    return row
+    return await insert_at_next_position(
+        conn, _INSERT_CHANGE_POSTGRES, _INSERT_CHANGE_SQLITE, room_id, message_id, pinned
+    )
 
 
 async def _set_pin(

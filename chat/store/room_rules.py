@@ -1,8 +1,8 @@
 """The rules a room puts on each message stored in it: who may send (in a group room, a
-member with no ban in force; in a direct conversation, a member), who is muted, and slow
-mode. Checked in the transaction that stores the batch, so an instance whose view is a
-moment old (a change made on another instance) still cannot store what the room no
-longer takes.
+member with no ban in force; in a direct conversation, a member; in an archived room,
+nobody), who is muted, and slow mode. Checked in the transaction that stores the batch,
+so an instance whose view is a moment old (a change made on another instance) still
+cannot store what the room no longer takes.
 
 PostgreSQL's usual batch reads the rules in its inserting statement and stores the batch
 only if none holds it back (`HELD_SQL`, chat.store.message_batches); a batch held back
@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from chat.core.errors import ChatError, Forbidden, RateLimited
+from chat.core.errors import ChatError, Forbidden, RateLimited, RoomArchived
 from chat.core.records import Added, NewMessage
 from chat.core.shapes import timestamp
 from chat.store.database import Connection, Row
@@ -31,7 +31,7 @@ from chat.store.dialect import Dialect
 #: What the rules need of one (room, sender) pair. {pairs} is a relation of (room_id,
 #: user_id); {now} the time to compare mutes with.
 RULES_SQL = """
-SELECT p.room_id, p.user_id, r.kind, r.slow_mode_seconds, m.role,
+SELECT p.room_id, p.user_id, r.kind, r.slow_mode_seconds, r.archived, m.role,
        m.user_id IS NOT NULL AS member, u.is_admin, mu.until AS muted_until,
        ba.user_id IS NOT NULL AS banned
 FROM {pairs}
@@ -48,7 +48,7 @@ LEFT JOIN room_bans AS ba ON ba.room_id = p.room_id AND ba.user_id = p.user_id
 #: ``refusal(rules) is not None or rules.slowed`` in SQL, for PostgreSQL's statement that
 #: reads the rules and inserts; tests/test_room_rules.py compares the two.
 HELD_SQL = (
-    "(kind IN ('group', 'direct') AND NOT member) OR (kind = 'group' AND banned)"
+    "archived OR (kind IN ('group', 'direct') AND NOT member) OR (kind = 'group' AND banned)"
     " OR muted_until IS NOT NULL"
     " OR (slow_mode_seconds > 0 AND NOT is_admin AND kind IN ('group', 'lobby')"
     " AND (role IS NULL OR role = 'member'))"
@@ -100,6 +100,8 @@ class PairRules:
     #: A ban from the room is in force (a ban removes its member, and a join checks for
     #: one as it inserts: this holds if anything ever left the two apart).
     banned: bool = False
+    #: The room is archived: read-only for everyone (`chat.app.rooms.lifecycle`).
+    archived: bool = False
 
     @property
     def slowed(self) -> bool:
@@ -121,11 +123,14 @@ def pair_rules(row: Row, dialect: Dialect) -> PairRules:
         is_admin=bool(row["is_admin"]),
         muted_until=None if row["muted_until"] is None else dialect.moment(row["muted_until"]),
         banned=bool(row["banned"]),
+        archived=bool(row["archived"]),
     )
 
 
 def refusal(rules: PairRules) -> ChatError | None:
     """Why the room refuses the sender's message now, or None (slow mode is the claim's)."""
+    if rules.archived:
+        return RoomArchived(rules.room_id)
     # A direct conversation's too: a group one's members come and go.
     if rules.kind in ("group", "direct") and not rules.member:
         return Forbidden(f"you are not a member of room {rules.room_id}")

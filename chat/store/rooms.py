@@ -24,7 +24,8 @@ from chat.store.message_rows import MAIN_TIMELINE_SQL
 
 _ROOM_COLUMNS = (
     "r.id, r.name, r.kind, r.is_private, r.creator_id, r.created_at,"
-    " r.topic, r.slow_mode_seconds, r.retention_days, d.low_user_id, d.high_user_id"
+    " r.topic, r.slow_mode_seconds, r.retention_days, r.link_previews, r.archived,"
+    " d.low_user_id, d.high_user_id"
 )
 
 #: A room with its direct_rooms pair, if any (`room_from_row` reads it); add a WHERE.
@@ -151,13 +152,14 @@ _ADD_PAIR = (
 #: post in their own rooms, but only other accounts can join them. The rooms come from
 #: the partial index rooms_public (sql/*/*_public_rooms.sql); each count is a range of
 #: room_members' primary key, each latest message one probe of messages_by_room. The
-#: rooms user $2 is banned from at $3 are left out (a room they cannot join).
+#: rooms user $2 is banned from at $3 are left out (a room they cannot join), and
+#: archived ones (read-only: nobody joins them).
 _PUBLIC_ROOMS = """
 SELECT r.id, r.name,
        (SELECT count(*) FROM room_members AS m WHERE m.room_id = r.id) AS members,
        (SELECT coalesce(max(g.id), 0) FROM messages AS g WHERE g.room_id = r.id) AS latest
 FROM rooms AS r
-WHERE r.kind = 'group' AND NOT r.is_private
+WHERE r.kind = 'group' AND NOT r.is_private AND NOT r.archived
   AND NOT EXISTS (SELECT 1 FROM room_bans AS b WHERE b.room_id = r.id AND b.user_id = $2
                   AND (b.until IS NULL OR b.until > $3))
 ORDER BY members DESC, latest DESC, lower(r.name), r.id
@@ -239,6 +241,8 @@ def room_from_row(row: Row | None, dialect: Dialect, prefix: str = "") -> Room |
         topic=row["topic"] if settings else "",
         slow_mode_seconds=row["slow_mode_seconds"] if settings else 0,
         retention_days=row["retention_days"] if settings else None,
+        link_previews=bool(row["link_previews"]) if settings else True,
+        archived=bool(row["archived"]) if settings else False,
     )
 
 

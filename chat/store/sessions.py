@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import fields
 
-from chat.core.records import SessionRecord
+from chat.core.session_records import SessionRecord
 from chat.store.base import StoreBase
 from chat.store.database import Connection, Row
 

@@ -1,12 +1,17 @@
 """Thread summaries (``thread_summaries``, sql/*/NNNN_thread_summaries.sql): what a
-thread's root shows of it, kept by the transactions that store and delete its replies.
+thread's root shows of it, brought up to its replies after they are stored.
+
+A summary counts its thread's replies up to one of them (``counted_through``). Storing
+replies does not touch it: `refresh` adds the replies after that one, in a transaction
+of its own (`chat.app.messages.thread_summaries` asks, soon after a reply and at most a
+few times a second for a busy thread: one row updated per batch would bloat it and its
+indexes). A deleted reply's thread is counted again from its replies (`recount`), as who
+replied first and when the newest was sent may change. `stale_threads` finds threads
+whose replies nobody counted (an instance stopped first).
 
 Each change of a summary is also a `THREAD` change at a position of its own, in the one
-stream: the row's ``seq``, taken anew each time. A batch of new replies adds to the
-summaries it reads (`count_new_replies`: one read, and one write per thread); a deleted
-reply's thread is counted again from its replies (`recount`), as who replied first and
-when the newest was sent may change. The messages' own selects read a root's summary
-with it (`THREAD_COLUMNS` through `THREAD_JOIN`).
+stream: the row's ``seq``, taken anew each time. The messages' own selects read a root's
+summary with it (`THREAD_COLUMNS` through `THREAD_JOIN`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from chat.core.records import MAX_THREAD_PARTICIPANTS, THREAD, Change, Message, ThreadSummary
-from chat.core.thread_records import summary_with_replies
+from chat.core.records import MAX_THREAD_PARTICIPANTS, THREAD, Change, ThreadSummary
+from chat.core.thread_records import summary_with_repliers
 from chat.store.database import Connection, Row
 from chat.store.dialect import Dialect
 
@@ -44,86 +49,60 @@ _SUMMARIES_AMONG = (
     f"SELECT {THREAD_CHANGE_COLUMNS} FROM thread_summaries AS s WHERE s.root_id IN ({{ids}})"
 )
 
-#: A thread's replies that show, counted again; who wrote them, each with their first.
+#: A thread's replies after $2 (0: all of them): how many show, when the newest that
+#: shows was sent, and the newest of them, shown or not (what the summary then counts
+#: through: a deleted reply is counted by leaving it out).
 _COUNT = (
-    "SELECT count(*) AS replies, max(created_at) AS last_reply_at FROM messages"
-    " WHERE thread_id = $1 AND deleted_at IS NULL"
+    "SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS replies,"
+    " max(created_at) FILTER (WHERE deleted_at IS NULL) AS last_reply_at,"
+    " max(id) AS through FROM messages WHERE thread_id = $1 AND id > $2"
 )
+#: Who wrote the thread's replies after $2 that show, each with their first of them.
 _REPLIERS = (
     "SELECT sender_id, min(id) AS first_id FROM messages"
-    " WHERE thread_id = $1 AND deleted_at IS NULL"
+    " WHERE thread_id = $1 AND id > $2 AND deleted_at IS NULL"
     f" GROUP BY sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}"
 )
-#: What `count_new_replies` writes, as a common table expression of the PostgreSQL
-#: statement that stores a batch (chat.store.message_batches), from its stored rows
-#: ``m``: each thread's new replies added to its summary, the new repliers after the
-#: known ones in the order each first replied. It reads ``m`` whole before its first
-#: row, so each change's position follows the batch's replies'.
-SUMMARIES_OF_STORED_REPLIES = (
-    "s AS (INSERT INTO thread_summaries (root_id, room_id, replies, last_reply_at,"
-    " participants)"
-    " SELECT y.thread_id, min(y.room_id), count(*), max(y.created_at),"
-    " (SELECT json_agg(p.sender_id ORDER BY p.first_id)::text FROM ("
-    " SELECT x.sender_id, min(x.id) AS first_id FROM m AS x WHERE x.thread_id = y.thread_id"
-    f" GROUP BY x.sender_id ORDER BY first_id LIMIT {MAX_THREAD_PARTICIPANTS}) AS p)"
-    " FROM m AS y WHERE y.thread_id IS NOT NULL GROUP BY y.thread_id"
-    " ON CONFLICT (root_id) DO UPDATE SET seq = nextval('messages_id_seq'),"
-    " replies = thread_summaries.replies + excluded.replies,"
-    " last_reply_at = excluded.last_reply_at,"
-    # Merged only if someone new replied and there is room: most batches of a busy
-    # thread are from people already named.
-    " participants = CASE WHEN thread_summaries.participants::jsonb"
-    " @> excluded.participants::jsonb"
-    f" OR json_array_length(thread_summaries.participants::json) >= {MAX_THREAD_PARTICIPANTS}"
-    " THEN thread_summaries.participants ELSE (SELECT json_agg(q.uid ORDER BY q.first)::text FROM ("
-    " SELECT e.uid, min(e.o) AS first FROM ("
-    " SELECT a.uid::bigint, a.o FROM json_array_elements_text(thread_summaries.participants::json)"
-    " WITH ORDINALITY AS a(uid, o)"
-    " UNION ALL SELECT b.uid::bigint, 1000 + b.o"
-    " FROM json_array_elements_text(excluded.participants::json) WITH ORDINALITY AS b(uid, o)"
-    f") AS e(uid, o) GROUP BY e.uid ORDER BY first LIMIT {MAX_THREAD_PARTICIPANTS}) AS q) END,"
-    " changed_at = clock_timestamp()" + _RETURNING + ")"
-)
-#: Beside each thread's newest stored reply (``m``), the change its thread got (``s``),
-#: the reply that carries it (`chat.core.thread_records.with_thread_changes`); NULLs
-#: beside the others, so that a batch's answer holds each change once.
-STORED_REPLY_CHANGE_COLUMNS = ", ".join(
-    f"s.{column} AS change_{column}" for column in _CHANGE_COLUMNS
-)
-STORED_REPLY_CHANGE_JOIN = (
-    "LEFT JOIN (s JOIN (SELECT thread_id, max(id) AS newest_id FROM m"
-    " WHERE thread_id IS NOT NULL GROUP BY thread_id) AS l ON l.thread_id = s.root_id)"
-    " ON l.newest_id = m.id"
-)
 
-#: Whether root $1's row is there, and whether its summary's is (NULL: not yet).
+#: Root $1's row, and its summary's (NULL columns: none yet).
 _ROOT_AND_SUMMARY = (
-    "SELECT s.root_id FROM messages AS r"
+    "SELECT r.room_id, s.root_id, s.replies, s.last_reply_at, s.participants,"
+    " s.counted_through FROM messages AS r"
     " LEFT JOIN thread_summaries AS s ON s.root_id = r.id WHERE r.id = $1"
 )
+
+#: The threads with replies in ($1, $2] that their summaries do not count, each with its
+#: room: `stale_threads`.
+_STALE = (
+    "SELECT m.thread_id AS root_id, min(m.room_id) AS room_id FROM messages AS m"
+    " LEFT JOIN thread_summaries AS s ON s.root_id = m.thread_id"
+    " WHERE m.thread_id IS NOT NULL AND m.id > $1 AND m.id <= $2"
+    " AND (s.root_id IS NULL OR m.id > s.counted_through) GROUP BY m.thread_id"
+)
+_NEWEST_MESSAGE = "SELECT coalesce(max(id), 0) FROM messages"
 
 #: PostgreSQL numbers and stamps a row by the columns' defaults, and an update anew (the
 #: positions lock is held: the statement's trigger takes it before the first row).
 _INSERT_POSTGRES = (
-    "INSERT INTO thread_summaries (root_id, room_id, replies, last_reply_at, participants)"
-    " VALUES ($1, $2, $3, $4, $5)" + _RETURNING
+    "INSERT INTO thread_summaries"
+    " (root_id, room_id, replies, last_reply_at, participants, counted_through)"
+    " VALUES ($1, $2, $3, $4, $5, $6)" + _RETURNING
 )
 _UPDATE_POSTGRES = (
     "UPDATE thread_summaries SET seq = nextval('messages_id_seq'), replies = $3,"
-    " last_reply_at = $4, participants = $5, changed_at = clock_timestamp()"
-    " WHERE root_id = $1 AND room_id = $2" + _RETURNING
+    " last_reply_at = $4, participants = $5, counted_through = $6,"
+    " changed_at = clock_timestamp() WHERE root_id = $1 AND room_id = $2" + _RETURNING
 )
 #: SQLite moves the messages' counter on by one (it has one writer).
 _NEXT_POSITION_SQLITE = (
     "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq"
 )
 _UPSERT_SQLITE = (
-    "INSERT INTO thread_summaries"
-    " (root_id, room_id, replies, last_reply_at, participants, seq, changed_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    "INSERT INTO thread_summaries (root_id, room_id, replies, last_reply_at, participants,"
+    " counted_through, seq, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     " ON CONFLICT (root_id) DO UPDATE SET seq = excluded.seq, replies = excluded.replies,"
     " last_reply_at = excluded.last_reply_at, participants = excluded.participants,"
-    " changed_at = excluded.changed_at" + _RETURNING
+    " counted_through = excluded.counted_through, changed_at = excluded.changed_at" + _RETURNING
 )
 
 
@@ -161,24 +140,21 @@ def thread_change_from_row(row: Row, dialect: Dialect, *, prefix: str = "") -> C
     )
 
 
-def stored_reply_changes(rows: Sequence[Row], dialect: Dialect) -> dict[int, Change]:
-    """Root id -> the `THREAD` change its new replies made, from the rows of a batch
-    stored with `SUMMARIES_OF_STORED_REPLIES` (`STORED_REPLY_CHANGE_COLUMNS`)."""
-    return {
-        row["thread_id"]: thread_change_from_row(row, dialect, prefix="change_")
-        for row in rows
-        if row["change_seq"] is not None
-    }
-
-
 async def _write(
-    conn: Connection, root_id: int, room_id: int, summary: ThreadSummary, *, exists: bool
+    conn: Connection,
+    root_id: int,
+    room_id: int,
+    summary: ThreadSummary,
+    *,
+    through: int,
+    exists: bool,
 ) -> Change:
-    """Store `summary` as thread `root_id`'s, at the next position."""
+    """Store `summary` as thread `root_id`'s, counting its replies up to `through`, at
+    the next position."""
     dialect = conn.dialect
     last = None if summary.last_reply_at is None else dialect.timestamp(summary.last_reply_at)
     participants = json.dumps(list(summary.participants))
-    args = (root_id, room_id, summary.replies, last, participants)
+    args = (root_id, room_id, summary.replies, last, participants, through)
     next_position = dialect.pick(sqlite=_NEXT_POSITION_SQLITE, postgres=None)
     if next_position is None:
         row = await conn.fetchrow(_UPDATE_POSTGRES if exists else _INSERT_POSTGRES, *args)
@@ -189,41 +165,62 @@ async def _write(
     return thread_change_from_row(row, dialect)
 
 
-async def count_new_replies(conn: Connection, replies: Sequence[Message]) -> dict[int, Change]:
-    """Add `replies` (new thread replies of one commit, in id order, whose roots show) to
-    their threads' summaries: root id -> the `THREAD` change made."""
-    roots = list(dict.fromkeys(reply.thread_id for reply in replies if reply.thread_id))
-    if not roots:
-        return {}
+async def _counted(conn: Connection, root_id: int, *, anew: bool) -> tuple[Change | None, bool]:
+    """Bring thread `root_id`'s summary up to its replies: add those after the ones it
+    counts, or (`anew`) count them all again. The `THREAD` change made (None: nothing
+    new, or its root is gone: retention takes a root before its replies), and whether
+    the root is there."""
+    root = await conn.fetchrow(_ROOT_AND_SUMMARY, root_id)
+    if root is None:
+        return None, False
     dialect = conn.dialect
-    sql = _SUMMARIES_AMONG.format(ids=dialect.values(1))
-    known = {
-        row["root_id"]: thread_change_from_row(row, dialect).thread
-        for row in await conn.fetch(sql, dialect.list_param(roots))
-    }
-    changes = {}
-    for root_id in roots:
-        added = [reply for reply in replies if reply.thread_id == root_id]
-        summary = summary_with_replies(known.get(root_id), added)
-        room_id = added[0].room_id
-        changes[root_id] = await _write(conn, root_id, room_id, summary, exists=root_id in known)
+    exists = root["root_id"] is not None
+    before = None
+    after = 0
+    if exists and not anew:
+        before = _summary(root["replies"], root["last_reply_at"], root["participants"], dialect)
+        after = root["counted_through"]
+    counted = await conn.fetchrow(_COUNT, root_id, after)
+    assert counted is not None  # aggregates: always one row
+    if counted["through"] is None and not anew:
+        return None, True  # nothing after what it counts
+    repliers = [row["sender_id"] for row in await conn.fetch(_REPLIERS, root_id, after)]
+    last = counted["last_reply_at"]
+    summary = summary_with_repliers(
+        before,
+        replies=int(counted["replies"]),
+        last_reply_at=None if last is None else dialect.moment(last),
+        repliers=repliers,
+    )
+    through = counted["through"] or after
+    change = await _write(conn, root_id, root["room_id"], summary, through=through, exists=exists)
+    return change, True
+
+
+async def refresh(conn: Connection, root_ids: Sequence[int]) -> list[Change]:
+    """Add to each thread's summary the replies stored since it was written (the caller
+    holds the positions lock, or SQLite's write lock: no reply commits meanwhile, and no
+    other refresh counts them too): the `THREAD` changes made, in position order."""
+    changes = []
+    for root_id in root_ids:
+        change, _there = await _counted(conn, root_id, anew=False)
+        if change is not None:
+            changes.append(change)
     return changes
 
 
-async def recount(conn: Connection, room_id: int, root_id: int) -> Change | None:
-    """Count thread `root_id` again (a reply of it was deleted): the `THREAD` change made,
-    or None if its root's row is gone (retention takes the root before its replies)."""
-    root = await conn.fetchrow(_ROOT_AND_SUMMARY, root_id)
-    if root is None:
-        return None
-    dialect = conn.dialect
-    counted = await conn.fetchrow(_COUNT, root_id)
-    assert counted is not None
-    repliers = [row["sender_id"] for row in await conn.fetch(_REPLIERS, root_id)]
-    last = counted["last_reply_at"]
-    summary = ThreadSummary(
-        replies=int(counted["replies"]),
-        last_reply_at=None if last is None else dialect.moment(last),
-        participants=tuple(repliers),
-    )
-    return await _write(conn, root_id, room_id, summary, exists=root["root_id"] is not None)
+async def recount(conn: Connection, root_id: int) -> Change | None:
+    """Count thread `root_id` again (a reply of it was deleted; the caller holds the
+    positions lock): the `THREAD` change made, or None if its root's row is gone."""
+    change, _there = await _counted(conn, root_id, anew=True)
+    return change
+
+
+async def stale_threads(conn: Connection, after: int) -> tuple[list[tuple[int, int]], int]:
+    """The threads (root id, room id) with replies after position `after` that their
+    summaries do not count yet, and the newest message this looked at: the next look's
+    `after`. Ids commit in id order, so every reply up to it was committed when this
+    looked, and one that was not counted then is listed."""
+    newest = int(await conn.fetchval(_NEWEST_MESSAGE))
+    rows = await conn.fetch(_STALE, after, newest)
+    return [(row["root_id"], row["room_id"]) for row in rows], newest

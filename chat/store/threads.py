@@ -19,13 +19,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import cast
 
-from chat.core.records import Message, ThreadSummary
+from chat.core.records import Change, Message, ThreadSummary
 from chat.core.thread_records import THREAD_UNREAD_CAP, FollowedThread, ThreadFollows
 from chat.store.base import StoreBase
 from chat.store.database import NO_UPPER_BOUND, Connection
 from chat.store.dialect import Dialect
 from chat.store.files import messages_with_files
 from chat.store.message_rows import MESSAGE_SELECT
+from chat.store.thread_summaries import refresh, stale_threads
+
+#: PostgreSQL's positions lock (sql/postgres/0012_message_changes.sql).
+_LOCK_POSITIONS = "SELECT chat_lock_positions()"
 
 #: Whether message $2 is one of room $1's that may root a thread: one outside any thread
 #: (a tombstone too: its replies stay readable).
@@ -269,6 +273,17 @@ async def _room_threads(
     ]
 
 
+async def _refresh(conn: Connection, root_ids: Sequence[int]) -> list[Change]:
+    # SQLite: BEGIN IMMEDIATE holds the write lock to the commit. PostgreSQL: the
+    # positions lock, before the summaries are read, so that a refresh elsewhere (or a
+    # deletion's recount) counts after this one, from what it wrote.
+    async with conn.transaction():
+        lock = conn.dialect.pick(sqlite=None, postgres=_LOCK_POSITIONS)
+        if lock is not None:
+            await conn.execute(lock)
+        return await refresh(conn, root_ids)
+
+
 class StoredThreads(StoreBase):
     """`Threads`: a thread's pages, and a room's threads."""
 
@@ -291,6 +306,12 @@ class StoredThreads(StoreBase):
 
     async def thread_room(self, thread_id: int) -> int | None:
         return cast("int | None", await self.db.fetchval(_THREAD_ROOM, thread_id))
+
+    async def refresh_thread_summaries(self, root_ids: Sequence[int]) -> list[Change]:
+        return await self.db.run(_refresh, root_ids)
+
+    async def stale_threads(self, after: int) -> tuple[list[tuple[int, int]], int]:
+        return await self.db.run(stale_threads, after)
 
     async def follow_thread(
         self, user_id: int, room_id: int, thread_id: int, *, following: bool

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from trio_websocket import ConnectionClosed
 
-from chat.core.errors import InvalidInput, InvalidToken, Unavailable
+from chat.core.errors import Forbidden, InvalidInput, InvalidToken, Unavailable
 from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.core.records import Identity
 from chat.core.untrusted_json import parse as parse_json
@@ -119,7 +119,7 @@ async def first_frame_identity(
         return await identify(_auth_frame_token(message))
     except trio.TooSlowError:
         problem = f"no auth frame within {AUTH_FRAME_TIMEOUT_S:g} s"
-    except (InvalidInput, InvalidToken) as error:
+    except (InvalidInput, InvalidToken, Forbidden) as error:
         problem = str(error)
     except Unavailable:
         problem = "cannot check the token now: try again"

@@ -21,6 +21,10 @@ header; without a valid token the upgrade is refused with 401). Frames:
   original's frame again. The id is then part of the message frame. With ``"Files"``
   (up to 10 FileIDs from ``POST /files``), the message carries those files, and its
   text may be empty.
+  A text starting with a ``/command`` is not posted (`chat.app.commands.dispatch`): the
+  sender gets ``{"Type": "command", "RoomID", "Command", "ClientMsgID"?}`` instead, and
+  what the command answers comes as ``{"Type": "ephemeral", "RoomID", "Text"}`` (to the
+  sender alone) or as a message of the command's bot.
 - ``{"Type": "read", "RoomID": n, "MessageID": m}``: the client has read room n (one it
   is a member of) up to message m (of that room). The marker never moves back. Every
   connection of the user's, on every instance, this one included, is sent
@@ -65,10 +69,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from chat.app.history.backlog import MAX_RESUME
 from chat.app.history.pages import MAX_PAGE
 from chat.app.messages.broadcaster import Event, Subscription, room_topic
-from chat.app.service import MAX_RESUME, ChatService
+from chat.app.service import ChatService
 from chat.core import outgoing, shapes, validation
+from chat.core.api_tokens import require_write
 from chat.core.errors import ChatError, Forbidden, InvalidInput, RateLimited
 from chat.core.frames import dumps
 from chat.core.message_json import page_json
@@ -183,11 +189,13 @@ class RoomProtocol:
             await self._change(kind, frame)
         elif kind == "read":
             session.limit(limits.read_markers)
+            self._may_write()
             await self._read(
                 validation.require_id(frame, "RoomID"), validation.require_id(frame, "MessageID")
             )
         elif kind == "typing":
             session.limit(limits.typing)
+            self._may_write()
             if self._room is None:
                 raise InvalidInput(_ENTER_FIRST)
             self._service.presence.typing(self._session, self._room.id)
@@ -196,6 +204,11 @@ class RoomProtocol:
                 f'unknown Type {kind[:50]!r}: expected "enter", "message", "edit", "delete",'
                 ' "react", "unreact", "read" or "typing"'
             )
+
+    def _may_write(self) -> None:
+        """A read-only token sends nothing, not even a read marker or typing."""
+        if self._session.identity is not None:
+            require_write(self._session.identity)
 
     def _removed_from(self, room_id: int) -> None:
         """The user is no longer a member of `room_id` (`ClientSession.removed_from`):
@@ -319,6 +332,20 @@ class RoomProtocol:
         assert identity is not None, "/ws requires a token at the handshake"
         if self._room is None:
             raise InvalidInput(_ENTER_FIRST)
+        # A command is taken instead of posted (`chat.app.commands.dispatch`): its
+        # acknowledgement stands for the message frame the sender would have had.
+        taken = await self._service.commands.take(identity, self._room, message)
+        if taken is not None:
+            frame: dict[str, Any] = {
+                "Type": "command",
+                "RoomID": self._room.id,
+                "Command": taken.command,
+            }
+            if message.client_msg_id is not None:
+                frame["ClientMsgID"] = message.client_msg_id
+            await self._session.send(dumps(frame))
+            await self._service.commands.tell(identity, self._room, taken)
+            return
         # The sender's confirmation is its own copy of the broadcast: nothing to wait
         # for here, so the next frame is handled while this one is committed.
         pending = await self._service.post_pipelined(

@@ -46,7 +46,7 @@ from chat.app.messages.broadcaster import Broadcaster
 from chat.app.service import ChatService
 from chat.core.client_address import ClientAddresses
 from chat.core.config import Config
-from chat.core.errors import ChatError, InvalidToken, RateLimited, Unavailable
+from chat.core.errors import ChatError, Forbidden, InvalidToken, RateLimited, Unavailable
 from chat.core.frames import CLOSE_SERVICE_RESTART
 from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
@@ -275,6 +275,8 @@ class WebSocketServer:
                 return await self._sessions.identify(cookie)
             except InvalidToken as error:
                 raise _Refused(401, str(error)) from None
+            except Forbidden as error:  # a second factor the server requires, missing
+                raise _Refused(403, str(error)) from None
             except Unavailable as error:
                 raise _Refused(503, str(error), retry_after=error.retry_after) from None
         if token is None:
@@ -289,6 +291,8 @@ class WebSocketServer:
             return await self._service.identify(token)
         except InvalidToken as error:
             raise _Refused(401, str(error)) from None
+        except Forbidden as error:  # a second factor the server requires, missing
+            raise _Refused(403, str(error)) from None
         except Unavailable as error:
             raise _Refused(503, str(error), retry_after=error.retry_after) from None
 

@@ -229,7 +229,7 @@ class SupportRpc:
             return
         try:
             identity = await self._service.identify(token)
-        except InvalidToken as error:
+        except (InvalidToken, Forbidden) as error:
             await self._session.close(CLOSE_POLICY_VIOLATION, str(error))
             return
         self._session.set_identity(identity)

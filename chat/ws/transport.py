@@ -31,18 +31,22 @@ Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
 - rewritten, never called: `_reader_task` (as `read`, `_feed`, `_handle_events`),
   `_get_request` (as `read_request`), `get_message`;
 - overridden: `_handle_request_event`, `_handle_ping_event`, `_handle_message_event`,
-  `_handle_close_connection_event`;
+  `_handle_close_connection_event`, and `_accept` and `_reject` (with `_send` written
+  out as `_send_bytes`) for a request parsed from the front door's head
+  (`chat.ws.upgrade`: the answer is written there, and wsproto's open `Connection` is
+  put in place as its `WSConnection.send` would);
 - called: `_send`, `_abort_web_socket`, `_close_stream`, the other `_handle_*_event`
   methods (through `_HANDLERS`), and `WebSocketRequest(connection, event)`;
 - read or written: `_stream`, `_wsproto`, `_reader_running`, `_receive_buffer_size`,
-  `_close_reason`, `_path` (cut to the path alone, `forget_handshake`);
+  `_close_reason`, `_subprotocol`, `_path` (cut to the path alone, `forget_handshake`);
 - replaced by smaller stand-ins (`chat.ws.standins`): `_send_channel`, `_recv_channel`,
   `_open_handshake`, `_close_handshake`, `_for_testing_peer_closed_connection`,
   `_connection_proposal`, `_stream_lock`, `_pings`.
 Our own attributes (`_close_timeout`, `_messages`, `_request`, `_reading`, `_read_done`,
-`_woken`) must not be upstream's. Of wsproto (1.2, 1.3): how it reports a protocol error
-(above), and `WSConnection.handshake`, `WSConnection.connection` and `Connection._events`
-(`chat.ws.standins.forget_handshake`). pyproject.toml pins both ranges.
+`_woken`, `_own_handshake`) must not be upstream's. Of wsproto (1.2, 1.3): how it
+reports a protocol error (above), and `WSConnection.handshake`, `WSConnection.connection`
+and `Connection._events` (`chat.ws.standins.forget_handshake`). pyproject.toml pins both
+ranges.
 tests/test_websocket_seam.py fails by name when the installed libraries differ in any of
 these, and tests/test_websocket_reader.py runs upstream's reader and ours on the same
 scripted connections and compares what they did; test_front_door, test_shutdown,
@@ -61,7 +65,7 @@ from typing import Protocol
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, WebSocketRequest
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -81,6 +85,7 @@ from chat.ws import socket_wait
 from chat.ws.socket_wait import readable
 from chat.ws.standins import NO_LOCK, NO_PINGS, CloseHandshake, Flag, Messages, ReceiveEnd, SendEnd
 from chat.ws.stream import DirectWriteStream
+from chat.ws.upgrade import parse_upgrade, refusal, switching_protocols
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +143,7 @@ class ServerConnection(WebSocketConnection):
 
     # Slots, not the instance dictionary: that holds 29 attributes, and past 30 CPython
     # stops sharing its keys with the other connections' (296 bytes become 1,584).
-    __slots__ = ("_woken", "ping_policy")
+    __slots__ = ("_own_handshake", "_woken", "ping_policy")
 
     def __init__(
         self, stream: trio.abc.Stream, *, max_message_size: int, close_timeout: float
@@ -172,6 +177,9 @@ class ServerConnection(WebSocketConnection):
         self._read_done: trio.Event | None = None
         #: Set by `wake`: `next_message` returns None instead of reading.
         self._woken = False
+        #: True when the request was parsed from the front door's head (`chat.ws.upgrade`):
+        #: then the answer is ours to write, h11 having never seen the request.
+        self._own_handshake = False
 
     async def read_request(self) -> WebSocketRequest | None:
         """The client's upgrade request, or None if the connection ended without one."""
@@ -232,6 +240,41 @@ class ServerConnection(WebSocketConnection):
 
     async def _handle_request_event(self, event: Request) -> None:
         self._request = WebSocketRequest(self, event)
+
+    async def _accept(
+        self, request: Request, subprotocol: str | None, extra_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        # Upstream's `_accept` with the 101 written by `chat.ws.upgrade`: wsproto's open
+        # connection is put in place before the write, as its own `send` does.
+        if not self._own_handshake:
+            await super()._accept(request, subprotocol, extra_headers)
+            return
+        self._subprotocol = subprotocol
+        self._path = request.target
+        self._wsproto.connection = Connection(ConnectionType.SERVER)
+        await self._send_bytes(switching_protocols(request, subprotocol, extra_headers))
+        self._open_handshake.set()
+
+    async def _reject(
+        self, status_code: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        # Upstream's `_reject`, the answer written by `chat.ws.upgrade`.
+        if not self._own_handshake:
+            await super()._reject(status_code, headers, body)
+            return
+        await self._send_bytes(refusal(status_code, headers, body))
+        self._close_reason = CloseReason(1006, "Rejected WebSocket handshake")
+        self._close_handshake.set()
+
+    async def _send_bytes(self, data: bytes) -> None:
+        """Upstream's `_send`, for bytes made here rather than by wsproto."""
+        async with self._stream_lock:
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._abort_web_socket()
+                assert self._close_reason is not None
+                raise ConnectionClosed(self._close_reason) from None
 
     async def read(self) -> None:
         """One round of trio-websocket's reader (`_reader_task`'s loop): read from the
@@ -404,6 +447,14 @@ async def read_upgrade_request(
     connection = ServerConnection(
         stream, max_message_size=max_message_size, close_timeout=close_timeout
     )
+    parsed = parse_upgrade(stream.inner.head) if stream.buffered else None
+    if parsed is not None:
+        # A well-formed upgrade, read already: the request is taken from the head, which
+        # is not replayed to wsproto (what follows it, if anything, is).
+        event, length = parsed
+        stream.inner.skip(length)
+        connection._own_handshake = True
+        return connection, WebSocketRequest(connection, event)
     with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
         request = await connection.read_request()
         return None if request is None else (connection, request)

@@ -7,7 +7,9 @@ already opened: this module closes those (1008, "token has been revoked") within
 on this instance and every other. An erased account's sessions are closed the same way with
 the reason "account deleted": its tokens are revoked first, while its row still stands
 (`chat.app.accounts.data`), so the erasing instance says so, to its own sweep and in the
-bus event (`account_deleted`); a sweep that finds the row gone says so too.
+bus event (`account_deleted`); a sweep that finds the row gone says so too. An account an
+operator deactivated has its tokens revoked the same way, and every session of its, its
+personal access tokens' included, is closed with "account deactivated".
 
 The table is the truth; the bus only wakes. As with messages (docs/DESIGN.md, "Several
 instances"), nothing about a revocation travels but a wake-up. `Revocations.run` reads the
@@ -18,7 +20,9 @@ woken (at once after a revocation on this instance; when another instance's
 browser session ended (``DELETE /sessions/{id}``) closes the connections it opened (their
 identity names it): at once here, at once on every instance that hears the event (which
 names the session), and at the next sweep anyway, which asks the table which of the open
-connections' sessions have ended. So a lost
+connections' sessions have ended. A personal access token revoked (``DELETE /tokens/{id}``)
+closes the connections it opened the same way (`token_revoked`; the sweep asks which of
+their tokens still stand); a password change leaves those connections open. So a lost
 event (a bus reconnecting, an instance that died between its commit and its event, a
 version changed by hand in the database) costs at most one period, never a session left
 open.
@@ -42,16 +46,16 @@ import trio
 
 from chat.app.accounts.sessions import SESSION_ENDED
 from chat.bus.interface import tell_others
-from chat.core.errors import Unavailable
+from chat.core.errors import ACCOUNT_DEACTIVATED, Unavailable
 from chat.core.frames import CLOSE_POLICY_VIOLATION
 from chat.core.task_failures import TaskFailures
 
 if TYPE_CHECKING:
     from chat.bus.interface import Bus
     from chat.core.records import Identity
-    from chat.store import Accounts, Sessions
+    from chat.store import Accounts, ApiTokens, Sessions
 
-    class RevocationStore(Accounts, Sessions, Protocol):
+    class RevocationStore(Accounts, Sessions, ApiTokens, Protocol):
         """The roles the sweep reads."""
 
 
@@ -144,6 +148,10 @@ class Revocations:
         if type(user_id) is int and type(session_id) is str:
             self._close_session(user_id, session_id)
             return
+        token_id = event.get("token")
+        if type(user_id) is int and type(token_id) is str:
+            self._close_token(user_id, token_id)
+            return
         self.wake()
 
     async def revoked(self, user_id: int) -> None:
@@ -159,6 +167,20 @@ class Revocations:
         self._close_session(user_id, session_id)
         event = {"type": TOKENS_REVOKED, "user_id": user_id, "session": session_id}
         await tell_others(self._bus, event, what=f"end of a session of user {user_id}")
+
+    async def token_revoked(self, user_id: int, token_id: str) -> None:
+        """A personal access token of `user_id`'s was just revoked (committed) here: close
+        the WebSockets it opened, here at once and on the other instances as soon as they
+        hear (or at their next periodic sweep, which asks the table)."""
+        self._close_token(user_id, token_id)
+        event = {"type": TOKENS_REVOKED, "user_id": user_id, "token": token_id}
+        await tell_others(self._bus, event, what=f"revocation of a token of user {user_id}")
+
+    def _close_token(self, user_id: int, token_id: str) -> None:
+        for session in list(self._sessions.get(user_id, ())):
+            assert session.identity is not None
+            if session.identity.token_id == token_id:
+                session.close_nowait(CLOSE_POLICY_VIOLATION, TOKEN_REVOKED)
 
     def _close_session(self, user_id: int, session_id: str) -> None:
         for session in list(self._sessions.get(user_id, ())):
@@ -198,7 +220,7 @@ class Revocations:
 
     async def _sweep(self) -> None:
         """Close every session whose token version is older than its user's, or whose
-        user is gone."""
+        user is gone or deactivated (personal access tokens' sessions too)."""
         now = trio.current_time()
         for user_id, heard in list(self._deleted.items()):
             if now - heard > DELETED_MEMORY_S:
@@ -212,11 +234,22 @@ class Revocations:
             for session in self._sessions.get(user_id, ())
             if session.identity is not None and session.identity.session_id is not None
         }
+        token_ids = {
+            session.identity.token_id
+            for user_id in user_ids
+            for session in self._sessions.get(user_id, ())
+            if session.identity is not None and session.identity.token_id is not None
+        }
         try:
-            versions = await self._store.token_versions(user_ids)
+            states = await self._store.token_states(user_ids)
             ended = (
                 await self._store.ended_sessions(session_ids, now=int(time.time()))
                 if session_ids
+                else set()
+            )
+            standing = (
+                await self._store.standing_api_tokens(token_ids, now=int(time.time()))
+                if token_ids
                 else set()
             )
         except Unavailable as error:
@@ -228,12 +261,20 @@ class Revocations:
         # newer version than it read (it authenticated after a revocation) is left alone,
         # since only an *older* version is revoked; users not asked about are skipped.
         for user_id in user_ids:
-            current = versions.get(user_id)
+            state = states.get(user_id)
             for session in list(self._sessions.get(user_id, ())):
                 assert session.identity is not None
-                if current is None:
+                token_id = session.identity.token_id
+                if state is None:
                     session.close_nowait(CLOSE_POLICY_VIOLATION, ACCOUNT_DELETED)
-                elif session.identity.token_version < current:
+                elif not state.active:
+                    session.close_nowait(CLOSE_POLICY_VIOLATION, ACCOUNT_DEACTIVATED)
+                elif token_id is not None:
+                    # A personal access token outlives a password change: only its own
+                    # revocation (or expiry) ends it.
+                    if token_id not in standing:
+                        session.close_nowait(CLOSE_POLICY_VIOLATION, TOKEN_REVOKED)
+                elif session.identity.token_version < state.version:
                     reason = ACCOUNT_DELETED if user_id in self._deleted else TOKEN_REVOKED
                     session.close_nowait(CLOSE_POLICY_VIOLATION, reason)
                 elif session.identity.session_id in ended:

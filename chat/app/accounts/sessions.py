@@ -41,8 +41,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from chat.core.errors import InvalidToken, NotFound
-from chat.core.records import SessionRecord
+from chat.core.errors import ACCOUNT_DEACTIVATED, InvalidToken, NotFound
+from chat.core.session_records import SessionRecord
 
 if TYPE_CHECKING:
     from chat.app.accounts.auth import Tokens
@@ -78,6 +78,9 @@ class LogoutService(Protocol):
     async def logout_everywhere(self, identity: Identity) -> None: ...
 
     async def session_ended(self, user_id: int, session_id: str) -> None: ...
+
+    async def require_enrolled(self, user: User | None) -> None:
+        """`Forbidden` for a person without a second factor when the server requires one."""
 
 
 class Verdict(enum.Enum):
@@ -221,6 +224,8 @@ class BrowserSessions:
         user = await self._store.user_by_id(record.user_id)
         if user is None or user.token_version != record.token_version:
             raise InvalidToken(SESSION_ENDED)
+        if not user.active:
+            raise InvalidToken(ACCOUNT_DEACTIVATED)
         return record, user, verdict, presented
 
     async def refresh(self, cookie: str | None) -> Granted:
@@ -247,10 +252,12 @@ class BrowserSessions:
 
     async def identify(self, cookie: str | None) -> Identity:
         """Who the cookie's session belongs to, without rotating anything (a WebSocket's
-        upgrade request: it cannot take a new cookie). `InvalidToken` as `refresh`."""
+        upgrade request: it cannot take a new cookie). `InvalidToken` as `refresh`;
+        `Forbidden` for a person without a second factor when the server requires one."""
         from chat.core.records import Identity
 
         record, user, _, _ = await self._check(cookie)
+        await self._service.require_enrolled(user)
         return Identity(user.id, user.name, user.is_admin, user.token_version, record.id)
 
     async def end(self, cookie: str | None) -> None:

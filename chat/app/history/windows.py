@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from chat.core.link_previews import PREVIEWS
 from chat.core.records import PINS, THREAD, Change, Message, Room
 
 #: The newest messages a room's window keeps.
@@ -54,10 +55,11 @@ def cost(item: Message | Change) -> int:
     """The bytes a window spends holding `item` (an estimate: `ITEM_BYTES`), counted
     against the memory ceiling (`RecentWindows`). O(1): a string's size is known."""
     if isinstance(item, Message):
-        parts = len(item.reactions) + len(item.files)
+        parts = len(item.reactions) + len(item.files) + 2 * len(item.previews)
         return ITEM_BYTES + sys.getsizeof(item.body) + PART_BYTES * parts
     text = 0 if item.text is None else sys.getsizeof(item.text)
-    return ITEM_BYTES + text + PART_BYTES * len(item.reactions)
+    previews = 2 * len(item.previews or ())
+    return ITEM_BYTES + text + PART_BYTES * (len(item.reactions) + previews)
 
 
 class RoomWindow:
@@ -220,6 +222,7 @@ def changed(message: Message, change: Change) -> Message:
             mentions=(),
             mentions_room=False,
             files=(),
+            previews=(),
         )
     if change.kind == "reactions":
         return replace(message, reactions=change.reactions)
@@ -227,6 +230,8 @@ def changed(message: Message, change: Change) -> Message:
         return message  # a pin is the room's, not the message's: history shows none
     if change.kind == THREAD:
         return replace(message, thread=change.thread)
+    if change.kind == PREVIEWS:
+        return replace(message, previews=change.previews or ())
     raise ValueError(f"unknown change kind {change.kind!r}")
 
 

@@ -187,6 +187,10 @@ class RateLimits:
         self.searches = rule("searches", config.rate_searches, "searches")
         self.reports = rule("reports", config.rate_reports, "reports")
         self.exports = rule("exports", config.rate_exports, "exports of your data")
+        self.emails = rule("emails", config.rate_emails, "mails asked for")
+        self.incoming_webhooks = rule(
+            "incoming-webhooks", config.rate_incoming_webhooks, "messages to this webhook"
+        )
         self._rules = {
             r.name: r
             for r in (
@@ -206,6 +210,8 @@ class RateLimits:
                 self.searches,
                 self.reports,
                 self.exports,
+                self.emails,
+                self.incoming_webhooks,
             )
         }
         # Counts for the other instances, by (rule name, key): not sent yet (None: no

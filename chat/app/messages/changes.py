@@ -38,9 +38,10 @@ import trio
 
 from chat.app.messages import mentions
 from chat.core import validation
+from chat.core.api_tokens import require_write
 from chat.core.errors import Forbidden, NotFound, Unavailable
 from chat.core.records import Change, Message, Room, Version
-from chat.store import Changes, Rooms
+from chat.store import Changes, LinkPreviews, Rooms
 
 if TYPE_CHECKING:
     from chat.app.limits.rate_limits import RateLimits
@@ -68,7 +69,7 @@ def _exists(room: Room, message_id: int, message: Message | None) -> Message:
     return message
 
 
-class MentionsAndChanges(Changes, Rooms, Protocol):
+class MentionsAndChanges(Changes, Rooms, LinkPreviews, Protocol):
     """What the changes need of the store: an edit looks its mentions up."""
 
 
@@ -76,6 +77,7 @@ class Moderators(Protocol):
     """What the changes need of the rules of running a room (`chat.app.rooms.moderation`)."""
 
     async def require_not_muted(self, identity: Identity, room: Room) -> None: ...
+    async def require_writable(self, room: Room) -> None: ...
 
     async def may_delete_any(self, identity: Identity, room: Room) -> bool: ...
 
@@ -109,7 +111,9 @@ class MessageChanges:
         self.committed: dict[str, int] = {}
 
     def _count(self, identity: Identity) -> None:
-        """A change costs what a message costs (`RateLimited` past the limit)."""
+        """A change costs what a message costs (`RateLimited` past the limit); a read-only
+        token may make none (`Forbidden`)."""
+        require_write(identity)
         self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
 
     def _published(self, change: Change | None, room: Room) -> Change | None:
@@ -134,6 +138,7 @@ class MessageChanges:
         same: nothing changed."""
         validation.message_text(text, self._max_text_chars)
         self._count(identity)
+        await self._moderators.require_writable(room)
         await self._moderators.require_not_muted(identity, room)
         mentioned = await mentions.resolve(self._store, room, identity.user_id, text)
 
@@ -162,6 +167,7 @@ class MessageChanges:
         """Delete message `message_id` of `room`: its author may, and so may the room's
         moderators (`Moderators.may_delete_any`). None if it was deleted already."""
         self._count(identity)
+        await self._moderators.require_writable(room)
         moderator = await self._moderators.may_delete_any(identity, room)
         deleted: list[Message] = []
 
@@ -190,6 +196,26 @@ class MessageChanges:
             raise Unavailable(detail=detail)
         return change
 
+    async def remove_previews(
+        self, identity: Identity, room: Room, message_id: int
+    ) -> Change | None:
+        """Remove the link previews of message `message_id` of `room` for good: its author
+        may, and so may the room's moderators. None if it had none."""
+        self._count(identity)
+        await self._moderators.require_writable(room)
+        moderator = await self._moderators.may_delete_any(identity, room)
+
+        def check(message: Message | None) -> None:
+            message = _exists(room, message_id, message)
+            if message.sender_id != identity.user_id and not moderator:
+                raise Forbidden(
+                    f"only the author of message {message_id} or a moderator of the room"
+                    " may remove its previews"
+                )
+
+        change = await self._store.remove_previews(room.id, message_id, check)
+        return self._published(change, room)
+
     async def react(
         self, identity: Identity, room: Room, message_id: int, emoji: str, *, add: bool
     ) -> Change | None:
@@ -197,6 +223,7 @@ class MessageChanges:
         of `room`. None if there was nothing to change."""
         typed, emoji = emoji, validation.reaction(emoji)  # :thumbsup: and 👍 are one
         self._count(identity)
+        await self._moderators.require_writable(room)
         await self._moderators.require_not_muted(identity, room)
 
         def check(message: Message | None) -> None:

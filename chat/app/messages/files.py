@@ -200,12 +200,20 @@ class FileLibrary:
     async def put_bytes(self, key: str, data: bytes) -> None:
         """Store `data` under `key` (through a private temporary file in the uploads
         directory); `Unavailable` if the storage does not answer."""
-        path = self.uploads_dir / f"thumbnail-{secrets.token_hex(12)}.part"
+        async with self.spooled(data) as path:
+            await self._put(key, path)
+
+    @contextlib.asynccontextmanager
+    async def spooled(self, data: bytes) -> AsyncIterator[Path]:
+        """`data` in a private temporary file of the uploads directory while the block
+        runs (removed after it, even when cancelled)."""
+        path = self.uploads_dir / f"spooled-{secrets.token_hex(12)}.part"
         await trio.to_thread.run_sync(_write_private, path, data)
         try:
-            await self._put(key, path)
+            yield path
         finally:
-            await trio.to_thread.run_sync(remove, path)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(remove, path)
 
     async def _release(self, file: StoredFile) -> None:
         """Remove what an upload that failed has kept of `file`: its record (and so its
@@ -239,8 +247,8 @@ class FileLibrary:
         self, file: StoredFile, key: str, start: int = 0, end: int | None = None
     ) -> StoredBytes:
         """The bytes of `file`'s object `key` (the file's own, or its thumbnail's), in
-        chunks, as a response body, opened before any header is sent: its first chunk is
-        read here, so that bytes missing from the storage are `NotFound` (404) and a
+        chunks, as a response body, checked before any header is sent (its size asked),
+        so that bytes missing from the storage are `NotFound` (404) and a
         storage that does not answer `Unavailable` (503), not a 200 and a cut body. Each
         is logged once, one line, no traceback."""
         body = StoredBytes(self.storage, key, start, end)
@@ -264,39 +272,33 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 class StoredBytes:
-    """A response body streamed from the storage, opened (`open`: its first chunk read)
-    before the response starts. A storage that stops answering later, or an object
-    removed meanwhile, ends it early (the client sees a short body, the log says why);
-    it is closed when the response ends, however it ends."""
+    """A response body streamed from the storage, checked (`open`: the object's size
+    asked) before the response starts. A storage that stops answering later, or an
+    object removed meanwhile, ends it early (the client sees a short body, the log says
+    why). The storage's reader starts with the first chunk asked for, and is closed when
+    the response ends, however it ends: a response cancelled before its body was entered
+    (the client went away) leaves nothing open."""
 
     def __init__(self, storage: FileStorage, key: str, start: int, end: int | None) -> None:
+        self._storage = storage
         self._key = key
-        self._chunks = storage.open_range(key, start, end)
-        #: The chunk `open` read, handed out first; None once handed out.
-        self._first: bytes | None = None
+        self._range = (start, end)
+        self._chunks: AsyncIterator[bytes] | None = None
         self._ended = False
 
     async def open(self) -> None:
-        """Read the first chunk: raises `FileNotFoundError` or `StorageUnavailable`
-        (having closed the body) when the object cannot be read at all."""
-        try:
-            self._first = await self._chunks.__anext__()
-        except StopAsyncIteration:
-            self._ended = True  # no bytes: an empty file, or an empty range
-            await self.aclose()
-        except BaseException:
-            await self.aclose()
-            raise
+        """Ask the storage for the object: raises `FileNotFoundError` or
+        `StorageUnavailable` when it cannot be read at all."""
+        await self._storage.size(self._key)
 
     def __aiter__(self) -> StoredBytes:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
         if self._ended:
             raise StopAsyncIteration
+        if self._chunks is None:
+            self._chunks = self._storage.open_range(self._key, *self._range)
         try:
             return await self._chunks.__anext__()
         except StopAsyncIteration:
@@ -310,6 +312,7 @@ class StoredBytes:
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
+        self._ended = True
         closer = getattr(self._chunks, "aclose", None)
         if closer is not None:
             with trio.CancelScope(shield=True):

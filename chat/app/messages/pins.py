@@ -40,6 +40,7 @@ class Ranks(Protocol):
     """What pins need of the rules of running a room (`chat.app.rooms.moderation`)."""
 
     async def rank(self, identity: Identity, room: Room) -> int: ...
+    async def require_writable(self, room: Room) -> None: ...
 
 
 class MessagePins:
@@ -69,6 +70,7 @@ class MessagePins:
         read or moderate (`ChatService.moderated_room`). None if it was so already:
         nothing changed."""
         require(room, Action.PIN, await self._ranks.rank(identity, room))
+        await self._ranks.require_writable(room)
         self._rate_limits.hit(self._rate_limits.messages, str(identity.user_id))
 
         def check(message: Message | None) -> None:

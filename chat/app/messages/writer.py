@@ -59,6 +59,7 @@ from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Added, Change, Departure, Message, NewMessage, Room, StreamItem
 from chat.core.task_failures import TaskFailures
 from chat.store import Messages
+from chat.store.connection_slots import on_message_lane
 
 if TYPE_CHECKING:
     from chat.bus.carrier import Carrier
@@ -116,6 +117,7 @@ class MessageWriter:
             QUEUE_SIZE
         )
         self._wake_queued = False
+        self._stored: list[Callable[[Sequence[tuple[Message, Room]]], None]] = []
         self._publisher = Publisher(
             store,
             broadcaster,
@@ -204,6 +206,13 @@ class MessageWriter:
         """Hand `follower` every batch published from now on (`Publisher.follow`)."""
         self._publisher.follow(follower)
 
+    def tell_stored(self, told: Callable[[Sequence[tuple[Message, Room]]], None]) -> None:
+        """After each commit, tell `told` the messages it stored (new ones, with their
+        rooms; each once in a cluster: `chat.app.messages.thread_summaries`,
+        `chat.app.messages.link_previews`, `chat.app.commands.dispatch`'s trigger
+        words). It must not wait."""
+        self._stored.append(told)
+
     def _queue_wake(self) -> None:
         """Make an idle `run` come round to what the publisher was handed."""
         if self._wake_queued:
@@ -221,7 +230,14 @@ class MessageWriter:
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        """Commit, catch up, and publish, in position order. Runs until cancelled."""
+        """Commit, catch up, and publish, in position order. Runs until cancelled.
+
+        Its database calls are on the message lane (`chat.store.connection_slots`):
+        every message waits on them, and none should queue behind a storm of reads."""
+        with on_message_lane():
+            await self._run(task_status)
+
+    async def _run(self, task_status: trio.TaskStatus[None]) -> NoReturn:
         await self._publisher.start()
         async with self._queue_receive:
             task_status.started()
@@ -311,8 +327,6 @@ class MessageWriter:
         ours: list[Publishable] = [
             (p.message, p.room, p.skip) for p in fresh if p.message is not None
         ]
-        # The threads' new summaries took their positions after the batch's messages.
-        ours += [(change, room, None) for change, room in _thread_changes(batch, added)]
         if publish and ours and self._carrier is not None and not self._carrier.with_commit:
             # To the other instances first: they need not wait while this one fills a
             # gap before its batch. (With PostgreSQL's bus the commit carried it.)
@@ -327,6 +341,11 @@ class MessageWriter:
         finally:
             for pending in batch:
                 pending.done.set()
+            # Their threads' summaries count them next, their links are previewed... (each
+            # told in `tell_stored`'s order).
+            stored = [(p.message, p.room) for p in fresh if p.message is not None]
+            for told in self._stored if stored else ():
+                told(stored)
 
     def _carried_with(self, batch: list[PendingMessage]) -> Notifications | None:
         """What the store sends with the commit of `batch` to carry it to the other
@@ -340,18 +359,6 @@ class MessageWriter:
             fresh: list[tuple[StreamItem, Room]] = [
                 (a.message, room) for a, room in zip(added, rooms, strict=True) if a.new
             ]
-            fresh += _thread_changes(batch, added)
             return carrier.notifications(fresh) if fresh else []
 
         return notifications
-
-
-def _thread_changes(batch: list[PendingMessage], added: list[Added]) -> list[tuple[Change, Room]]:
-    """The thread summaries a commit of `batch` changed, each with its room, in position
-    order (`chat.store.thread_summaries`)."""
-    changes = [
-        (item.thread_change, pending.room)
-        for pending, item in zip(batch, added, strict=True)
-        if item.thread_change is not None
-    ]
-    return sorted(changes, key=lambda pair: pair[0].seq)

@@ -215,14 +215,14 @@ class Activity:
 
     def on_notice(self, user_id: int, frame: dict[str, Any]) -> None:
         """A notice to a user (`chat.app.people.user_notices`): one saying they joined a room or
-        were invited into one adds the room to their index here; one saying they left it or
-        were removed takes it out. Never waits."""
+        were invited into one adds the room to their index here; one saying they left it,
+        were removed or it was deleted takes it out. Never waits."""
         room_id = frame.get("RoomID")
         if not isinstance(room_id, int):
             return
         if frame.get("Type") in ("joined", "invited"):
             self._index(user_id, (room_id,))
-        elif frame.get("Type") == "removed":
+        elif frame.get("Type") in ("removed", "room-deleted"):
             self._unindex(user_id, room_id)
 
     def _unindex(self, user_id: int, room_id: int) -> None:

@@ -103,7 +103,9 @@ class UserNotices:
             return
         data = text_frame(dumps(frame))
         room_id = frame.get("RoomID")
-        removed = room_id if frame.get("Type") == "removed" and isinstance(room_id, int) else None
+        # Taken out of a room, or the room deleted: its connections leave it.
+        leaving = frame.get("Type") in ("removed", "room-deleted")
+        removed = room_id if leaving and isinstance(room_id, int) else None
         for connection in list(connections):
             if removed is not None:
                 # First out of the room (no further message of it reaches this

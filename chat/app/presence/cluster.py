@@ -79,6 +79,10 @@ class OtherInstances:
     def __len__(self) -> int:
         return len(self._states)
 
+    def online_counts(self) -> dict[str, int]:
+        """Each other instance heard from, by id: how many users it has online."""
+        return {origin: len(state.online) for origin, state in self._states.items()}
+
     def is_online(self, user_id: int) -> bool:
         return any(user_id in state.online for state in self._states.values())
 

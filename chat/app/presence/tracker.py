@@ -156,6 +156,11 @@ class Presence:
         """How many instances are live: this one and those heard from within `timeout`."""
         return 1 + len(self._others)
 
+    def online_by_instance(self) -> dict[str, int]:
+        """How many users each live instance has online, by instance id, this one first
+        (the operators' console)."""
+        return {self._instance_id: len(self._online), **self._others.online_counts()}
+
     def is_online(self, user_id: int) -> bool:
         return user_id in self._online or self._others.is_online(user_id)
 

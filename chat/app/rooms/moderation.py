@@ -24,7 +24,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chat.core import shapes
-from chat.core.errors import Conflict, Forbidden, LastOwner, NotFound, RoomNameTaken
+from chat.core.errors import (
+    Conflict,
+    Forbidden,
+    LastOwner,
+    NotFound,
+    RoomArchived,
+    RoomNameTaken,
+)
 from chat.core.moderation_records import AuditEntry, Restriction
 from chat.core.records import Departure, Message, Room
 from chat.core.room_permissions import (
@@ -91,6 +98,12 @@ class RoomModeration:
         if room.kind != "group":
             return 0
         return rank_of(await self._store.member_role(room.id, identity.user_id), is_admin=False)
+
+    async def authorized(self, identity: Identity, room_id: int, action: Action) -> Room:
+        """The room, if the caller may do `action` there; else the exact refusal (for
+        what other parts of the application run: `chat.app.commands.registry`)."""
+        room, _rank = await self._authorized(identity, room_id, action)
+        return room
 
     async def _authorized(
         self, identity: Identity, room_id: int, action: Action
@@ -319,6 +332,18 @@ class RoomModeration:
         if found and found[0].until is not None:
             raise muted(room.id, found[0].until)
 
+    async def require_writable(self, room: Room) -> None:
+        """Refuse a change (edit, deletion, reaction, pin) in an archived room, read anew:
+        the room a connection entered may have been archived since (sends are refused by
+        the store, `chat.store.room_rules`). Only group rooms are ever archived."""
+        if room.kind != "group":
+            return
+        now = await self._store.room_by_id(room.id)
+        if now is None:
+            raise NotFound(f"no room with RoomID {room.id}")
+        if now.archived:
+            raise RoomArchived(room.id)
+
     # --- settings ---
 
     async def update_settings(
@@ -330,7 +355,7 @@ class RoomModeration:
         member's connections hear of the room as it is after (``room``)."""
         room = await self._room(identity, room_id)
         rank = await self.rank(identity, room)
-        if {"topic", "slow_mode_seconds"} & changes.keys():
+        if {"topic", "slow_mode_seconds", "link_previews"} & changes.keys():
             require(room, Action.TOPIC_AND_SLOW_MODE, rank)
         if {"name", "is_private"} & changes.keys():
             require(room, Action.NAME_AND_PRIVACY, rank)
@@ -342,6 +367,7 @@ class RoomModeration:
             "is_private": room.is_private,
             "slow_mode_seconds": room.slow_mode_seconds,
             "retention_days": room.retention_days,
+            "link_previews": room.link_previews,
         }
         changed = {key: value for key, value in changes.items() if now[key] != value}
         if not changed:
@@ -376,17 +402,27 @@ class RoomModeration:
     # --- the audit log ---
 
     async def audit(
-        self, identity: Identity, room_id: int | None, *, before: int | None, limit: int
+        self,
+        identity: Identity,
+        room_id: int | None,
+        *,
+        before: int | None,
+        limit: int,
+        action: str | None = None,
+        user_id: int | None = None,
     ) -> list[AuditEntry]:
         """A page of the log, newest first: a room's (its owners and moderators), or
-        every room's (operators)."""
+        every room's (operators); only `action`'s entries, and only those `user_id` took
+        or was the target of, when given."""
         if room_id is None:
             if not identity.is_admin:
                 raise Forbidden("only server operators may read the whole audit log")
         else:
             room, _ = await self._authorized(identity, room_id, Action.AUDIT)
             room_id = room.id
-        return await self._store.audit_entries(room_id, before=before, limit=limit)
+        return await self._store.audit_entries(
+            room_id, before=before, limit=limit, action=action, user_id=user_id
+        )
 
     @staticmethod
     def _entry(
@@ -426,6 +462,7 @@ _FIELDS = {
     "is_private": "IsPrivate",
     "slow_mode_seconds": "SlowModeSeconds",
     "retention_days": "RetentionDays",
+    "link_previews": "LinkPreviews",
 }
 
 

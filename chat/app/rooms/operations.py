@@ -23,6 +23,7 @@ from chat.core.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    RoomArchived,
 )
 from chat.core.records import Identity, PublicRoom, Room, RoomDetails, User
 from chat.core.room_permissions import Action, permits
@@ -165,6 +166,8 @@ class RoomOperations:
             return room
         if room.is_private or room.kind not in ("group", "lobby"):
             raise Forbidden(f"room {room_id} is private: ask its owners for an invitation")
+        if room.archived:
+            raise RoomArchived(room.id)
         if room.kind == "group":
             # The store refuses a banned user in the statement that adds them: a ban
             # made at this moment, on any instance, is never missed.
@@ -187,6 +190,8 @@ class RoomOperations:
         if not permits(room, Action.INVITE, await self.moderation.rank(identity, room)):
             raise Forbidden(f"only an owner or moderator of room {room_id} may invite users to it")
         await self.user(user_id)
+        if room.archived:
+            raise RoomArchived(room.id)
         if await self.moderation.ban_in_force(room.id, user_id) is not None:
             raise Conflict(f"UID {user_id} is banned from room {room_id}")
         self.rate_limits.hit(self.rate_limits.invites, str(identity.user_id))

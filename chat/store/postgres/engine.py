@@ -17,9 +17,9 @@ import trio
 
 from chat.core.errors import Gone, Unavailable
 from chat.core.records import PoolUsage
+from chat.store.connection_slots import ConnectionSlots
 from chat.store.database import Connection, Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import POSTGRES, Dialect
-from chat.store.measuring import pool_usage
 
 if TYPE_CHECKING:
     import asyncpg
@@ -276,13 +276,14 @@ class PostgresDatabase:
     """`chat.store.database.Database` on an asyncpg pool, driven from Trio.
 
     Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with
-    50 callers, some waited 0.8 s while others finished). A `trio.CapacityLimiter` the
-    size of the pool sits in front of it, so callers queue in Trio, first come first
-    served, and the pool never has more callers than connections."""
+    50 callers, some waited 0.8 s while others finished). Tokens for the pool's
+    connections sit in front of it (`ConnectionSlots`, one held back for the message
+    lane), so callers queue in Trio, first come first served, and the pool never has
+    more callers than connections."""
 
     def __init__(self, pool: asyncpg.Pool, pool_size: int, aio_as_trio: Callable[..., Any]):
         self.pool = pool
-        self._limiter = trio.CapacityLimiter(pool_size)
+        self._slots = ConnectionSlots(pool_size)
         self.aio_as_trio = aio_as_trio
 
     @property
@@ -298,15 +299,15 @@ class PostgresDatabase:
         """
         import asyncpg
 
-        # A free connection and nobody queued before us (acquire_nowait refuses when
+        # A free connection and nobody queued before us (take_nowait refuses when
         # someone waits, so the queue stays first come first served): take it without a
         # checkpoint, which would cost a pass of Trio's scheduler. The crossing below
         # is the checkpoint: a cancellation already pending cancels the asyncio task
         # before it starts, and `finally` gives the token back.
         try:
-            self._limiter.acquire_nowait()
+            limiter = self._slots.take_nowait()
         except trio.WouldBlock:
-            await self._wait_for_capacity()
+            limiter = await self._wait_for_capacity()
         try:
             return await self.aio_as_trio(fn)(*args)
         except database_away() as error:
@@ -317,17 +318,16 @@ class PostgresDatabase:
         except asyncpg.UniqueViolationError as error:
             raise _unique_violation(error) from error
         finally:
-            self._limiter.release()
+            limiter.release()
 
-    async def _wait_for_capacity(self) -> None:
+    async def _wait_for_capacity(self) -> trio.CapacityLimiter:
         """Queue for a connection's worth of capacity, or raise `Unavailable`."""
         # Waiting for a connection is bounded: if every one is stuck in a statement the
         # server does not answer, later callers are told so instead of queueing forever.
         # A cancelled `acquire` holds no token, so there is nothing to give back here.
-        with trio.move_on_after(ACQUIRE_TIMEOUT_S) as waiting:
-            await self._limiter.acquire()
-        if waiting.cancelled_caught:
-            raise unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
+        with trio.move_on_after(ACQUIRE_TIMEOUT_S):
+            return await self._slots.take()
+        raise unavailable(f"no connection free within {ACQUIRE_TIMEOUT_S} s")
 
     async def run(self, operation: Operation[..., T], *args: Any, **kwargs: Any) -> T:
         result: T = await self.call(_aio_run, self.pool, operation, args, kwargs)
@@ -352,5 +352,5 @@ class PostgresDatabase:
         return await self.run(_fetchval, sql, *args)
 
     def pool_usage(self) -> PoolUsage:
-        # The limiter, not asyncpg's pool: it is what callers queue on (see `call`).
-        return pool_usage(self._limiter)
+        # The tokens, not asyncpg's pool: they are what callers queue on (see `call`).
+        return self._slots.usage()

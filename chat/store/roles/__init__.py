@@ -17,11 +17,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from chat.core.records import PoolUsage
-from chat.store.roles.accounts import AccountData, Accounts, Push, Sessions, Statuses
+from chat.store.roles.accounts import (
+    AccountData,
+    Accounts,
+    ApiTokens,
+    Bots,
+    Invites,
+    OidcLinks,
+    Push,
+    Sessions,
+    Statuses,
+    TwoFactor,
+)
+from chat.store.roles.administration import Administration
+from chat.store.roles.email import Email
 from chat.store.roles.messages import (
     Changes,
     Files,
     History,
+    LinkPreviews,
     Messages,
     Notifications,
     Pins,
@@ -30,7 +44,16 @@ from chat.store.roles.messages import (
     Search,
     Threads,
 )
-from chat.store.roles.rooms import DirectGroups, Moderation, Reports, Rooms, Support
+from chat.store.roles.rooms import (
+    DirectGroups,
+    IncomingWebhooks,
+    Moderation,
+    Reports,
+    RoomCommandRegistrations,
+    RoomLifecycle,
+    Rooms,
+    Support,
+)
 
 if TYPE_CHECKING:
     from chat.core.observer import Observer
@@ -38,18 +61,28 @@ if TYPE_CHECKING:
 __all__ = [
     "AccountData",
     "Accounts",
+    "Administration",
+    "ApiTokens",
+    "Bots",
     "Changes",
     "DirectGroups",
+    "Email",
     "Files",
     "History",
+    "IncomingWebhooks",
+    "Invites",
+    "LinkPreviews",
     "Messages",
     "Moderation",
     "Notifications",
+    "OidcLinks",
     "Operations",
     "Pins",
     "Push",
     "Reports",
     "Retention",
+    "RoomCommandRegistrations",
+    "RoomLifecycle",
     "Rooms",
     "Saved",
     "Search",
@@ -58,6 +91,7 @@ __all__ = [
     "Store",
     "Support",
     "Threads",
+    "TwoFactor",
 ]
 
 
@@ -78,21 +112,32 @@ class Operations(Protocol):
 
 class Store(
     Accounts,
+    Email,
     AccountData,
+    Administration,
     Sessions,
+    ApiTokens,
+    TwoFactor,
+    OidcLinks,
+    Bots,
+    Invites,
     Rooms,
+    IncomingWebhooks,
+    RoomCommandRegistrations,
     DirectGroups,
     Support,
     Messages,
     History,
     Changes,
     Pins,
+    LinkPreviews,
     Threads,
     Search,
     Operations,
     Push,
     Files,
     Moderation,
+    RoomLifecycle,
     Reports,
     Retention,
     Saved,

@@ -1,5 +1,6 @@
-"""The storage roles of accounts: users and their passwords and tokens, browser sessions, a
-user's data (export and erasure), the browsers registered for Web Push, and statuses.
+"""The storage roles of accounts: users and their passwords and tokens, browser sessions,
+second factors, personal access tokens, invite links, a user's data (export and erasure),
+the browsers registered for Web Push, and statuses.
 
 See `chat.store.roles` for what a role is and what every method promises."""
 
@@ -9,9 +10,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from chat.core.api_tokens import ApiToken
+from chat.core.invites import Invite
 from chat.core.moderation_records import AuditEntry
-from chat.core.records import PushCandidate, PushSubscription, Room, SessionRecord, StoredFile, User
+from chat.core.oidc import PendingLogin
+from chat.core.records import (
+    PushCandidate,
+    PushSubscription,
+    Room,
+    StoredFile,
+    User,
+)
+from chat.core.session_records import SessionRecord, TokenState
 from chat.core.statuses import UserStatus
+from chat.core.two_factor import TwoFactorState
 
 
 class Accounts(Protocol):
@@ -83,9 +95,9 @@ class Accounts(Protocol):
         """Revoke every token issued so far to the user (token_version + 1); returns the
         new version. Raises `Gone` if the user no longer exists."""
 
-    async def token_versions(self, user_ids: Collection[int]) -> dict[int, int]:
-        """The current token version of each of these users, in one query; users that no
-        longer exist (or were erased) are absent."""
+    async def token_states(self, user_ids: Collection[int]) -> dict[int, TokenState]:
+        """The current token version of each of these users, and whether the account is
+        active, in one query; users that no longer exist (or were erased) are absent."""
 
     # --- administration (`chat user`) ---
 
@@ -164,6 +176,128 @@ class Sessions(Protocol):
     async def revoke_own_session(self, session_id: str, user_id: int, *, now: int) -> bool:
         """End the session `session_id` if it is `user_id`'s and has not ended; whether
         it did (False: no such session of theirs, or it had ended)."""
+
+
+class Bots(Protocol):
+    """Bot accounts: users of kind ``bot`` made by a user (chat/store/bots.py)."""
+
+    async def create_bot(
+        self, name: str, password_hash: str, owner_id: int, *, most: int
+    ) -> User | None:
+        """A new bot of `owner_id`'s (None: they have `most` already); `NameTaken` as
+        for any user."""
+
+    async def bots(self, owner_id: int | None) -> list[User]:
+        """The bots of `owner_id` (None: everyone's) that are not deleted, oldest first."""
+
+    async def delete_bot(self, bot_id: int) -> bool:
+        """Delete the bot: erased (its row and messages stay), its tokens and memberships
+        gone. Whether there was such a bot."""
+
+
+class ApiTokens(Protocol):
+    """Personal access tokens (`chat.app.accounts.api_tokens` decides;
+    chat/store/api_tokens.py). Times are Unix seconds; secrets stored as their SHA-256."""
+
+    async def add_api_token(self, token: ApiToken, *, most: int) -> bool:
+        """Store a new token, unless its user holds `most` already (False)."""
+
+    async def api_token(self, token_id: str) -> ApiToken | None: ...
+
+    async def api_tokens_of(self, user_ids: Collection[int]) -> list[ApiToken]:
+        """The users' tokens, the newest first (expired ones too)."""
+
+    async def delete_api_token(self, token_id: str, user_ids: Collection[int]) -> int | None:
+        """Revoke the token if it is one of `user_ids`': whose it was (None: none such)."""
+
+    async def standing_api_tokens(self, token_ids: Collection[str], *, now: int) -> set[str]:
+        """Which of `token_ids` are neither revoked nor expired at `now`, in one query: the
+        revocation sweep's question (`chat.app.accounts.revocations`)."""
+
+
+class TwoFactor(Protocol):
+    """A user's second factor (`chat.app.accounts.two_factor` decides;
+    chat/store/two_factor.py): a TOTP secret, pending until confirmed, the last
+    time-step a code was accepted at, and recovery codes stored as their SHA-256. Times
+    are Unix seconds."""
+
+    async def two_factor(self, user_id: int) -> TwoFactorState | None:
+        """The user's second factor, pending or in force; None if they have none."""
+
+    async def start_two_factor(self, user_id: int, secret: str, *, now: int) -> bool:
+        """Store `secret` as the user's pending one (replacing a pending one); False if
+        their second factor is in force already."""
+
+    async def enable_two_factor(
+        self,
+        user_id: int,
+        secret: str,
+        *,
+        now: int,
+        step: int,
+        code_hashes: Sequence[str],
+        audit: AuditEntry,
+    ) -> bool:
+        """Put the pending `secret` in force with `step` as the last one used, replacing
+        the recovery codes, with `audit`, in one transaction; False if `secret` is no
+        longer the user's pending one."""
+
+    async def use_totp_step(self, user_id: int, step: int) -> bool:
+        """Take `step` as the last one used if it is later than the last one: whether it
+        was (one statement, so an instance racing another with the same code loses)."""
+
+    async def use_recovery_code(self, user_id: int, code_hash: str) -> bool:
+        """Delete the recovery code with `code_hash`: whether there was one."""
+
+    async def disable_two_factor(self, user_id: int, audit: AuditEntry) -> bool:
+        """Remove the user's second factor in force and its recovery codes, with `audit`;
+        False if none was in force."""
+
+
+class Invites(Protocol):
+    """Invite links (`chat.app.accounts.invites` decides; chat/store/invites.py). Times
+    are Unix seconds; secrets stored as their SHA-256."""
+
+    async def add_invite(self, invite: Invite, audit: AuditEntry, *, most: int, now: int) -> bool:
+        """Store a new invite with `audit`, after dropping its creator's spent and expired
+        ones, unless they hold `most` others still (False)."""
+
+    async def invite(self, invite_id: str) -> Invite | None: ...
+
+    async def invites(self, created_by: int | None, *, limit: int) -> list[Invite]:
+        """The invites of `created_by` (None: everyone's), the newest first, at most `limit`."""
+
+    async def delete_invite(
+        self, invite_id: str, created_by: int | None, audit: AuditEntry
+    ) -> Invite | None:
+        """Delete the invite (if `created_by` is not None, only one of theirs) with
+        `audit`: the invite deleted, None if there was none such."""
+
+    async def register_with_invite(
+        self, invite_id: str, name: str, password_hash: str, *, email: str | None, now: int
+    ) -> tuple[User, Invite] | None:
+        """Create a user (not an operator) while taking one use of the invite, in one
+        transaction: the user and the invite's creator and rooms, or None (nothing
+        written) if the invite has no use left or has expired at `now`. `NameTaken` and
+        `EmailTaken` as `Accounts.create_user`."""
+
+
+class OidcLinks(Protocol):
+    """Single sign-on (`chat.app.accounts.oidc` decides; chat/store/oidc.py): sign-ins
+    begun, taken back once by their callback, and the accounts providers' subjects are
+    linked to. Times are Unix seconds."""
+
+    async def begin_oidc_login(self, login: PendingLogin, *, now: int) -> None:
+        """Keep `login` (and forget those expired at `now`)."""
+
+    async def take_oidc_login(self, state_hash: str) -> PendingLogin | None:
+        """The sign-in of that state, deleted as it is read (None: none, or taken)."""
+
+    async def oidc_user(self, issuer: str, subject: str) -> User | None:
+        """The account `issuer`'s `subject` is linked to, if any."""
+
+    async def link_oidc(self, issuer: str, subject: str, user_id: int, *, now: int) -> None:
+        """Link them; `UniqueViolation` if that subject is linked already."""
 
 
 class AccountData(Protocol):

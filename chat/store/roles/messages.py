@@ -6,10 +6,11 @@ See `chat.store.roles` for what a role is and what every method promises."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chat.core.link_previews import LinkPreview
 from chat.core.moderation_records import AuditEntry, ExpiredBatch, RetentionRoom
 from chat.core.records import (
     Added,
@@ -183,6 +184,22 @@ class Pins(Protocol):
         first, at most `limit`."""
 
 
+class LinkPreviews(Protocol):
+    """Messages' link previews (chat.store.link_previews). A change of them is a
+    ``previews`` change, committed as `Changes`' are (under the positions lock)."""
+
+    async def attach_previews(
+        self, room_id: int, message_id: int, previews: tuple[LinkPreview, ...]
+    ) -> Change | None:
+        """Attach `previews` to the message, once: None (no change) if it has had some,
+        or had them removed, or its room turned previews off. `NotFound` if the message
+        is not a present message of the room."""
+
+    async def remove_previews(self, room_id: int, message_id: int, check: Check) -> Change | None:
+        """Remove the message's previews for good, under the positions lock once `check`
+        accepts the message as read there (None: it had none)."""
+
+
 class Threads(Protocol):
     """A thread's messages, a page at a time, and a room's threads (chat.store.threads):
     a thread is its root and the messages replying in it."""
@@ -212,6 +229,15 @@ class Threads(Protocol):
     async def thread_room(self, thread_id: int) -> int | None:
         """The room of thread `thread_id` (a message outside any thread, deleted or
         not), or None if it is no such message."""
+
+    async def refresh_thread_summaries(self, root_ids: Sequence[int]) -> list[Change]:
+        """Count in each thread's summary its replies stored since (one transaction, under
+        the positions lock): the `THREAD` changes made, in position order (none for a
+        thread with nothing new, or whose root is gone)."""
+
+    async def stale_threads(self, after: int) -> tuple[list[tuple[int, int]], int]:
+        """The threads (root id, room id) with replies after position `after` that their
+        summaries do not count, and the position to look after next time."""
 
     async def follow_thread(
         self, user_id: int, room_id: int, thread_id: int, *, following: bool

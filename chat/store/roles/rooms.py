@@ -1,5 +1,6 @@
 """The storage roles of rooms: rooms and memberships, support threads, running a room
-(roles, restrictions, settings, the audit log), and reports of messages.
+(roles, restrictions, settings, the audit log), archiving and deleting rooms, reports
+of messages, incoming webhooks, and slash commands and outgoing webhooks.
 
 See `chat.store.roles` for what a role is and what every method promises."""
 
@@ -9,7 +10,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from chat.core.moderation_records import AuditEntry, Restriction
+from chat.core.incoming_webhooks import IncomingWebhook
+from chat.core.moderation_records import AuditEntry, ExpiredBatch, Restriction
 from chat.core.records import (
     Addition,
     Departure,
@@ -19,6 +21,7 @@ from chat.core.records import (
     RoomDetails,
     WaitingThread,
 )
+from chat.core.room_commands import RoomCommand
 
 
 class DirectGroups(Protocol):
@@ -223,9 +226,36 @@ class Moderation(Protocol):
         """Append an entry for a change made elsewhere (a moderator's deletion)."""
 
     async def audit_entries(
-        self, room_id: int | None, *, before: int | None, limit: int
+        self,
+        room_id: int | None,
+        *,
+        before: int | None,
+        limit: int,
+        action: str | None = None,
+        user_id: int | None = None,
     ) -> list[AuditEntry]:
-        """A page of the log, newest first: ids below `before`, one room's or all."""
+        """A page of the log, newest first: ids below `before`, one room's or all; only
+        `action`'s entries, and only those `user_id` took or was the target of, when
+        given."""
+
+
+class RoomLifecycle(Protocol):
+    """A group room's end (chat/store/room_lifecycle.py): archived (read-only, out of the
+    directory) and unarchived, or deleted with every message in it."""
+
+    async def set_archived(
+        self, room_id: int, archived: bool, audit: AuditEntry | None
+    ) -> tuple[Room | None, bool]:
+        """Archive or unarchive the room, with its audit entry if that changed it: the
+        room after (None: there is none), and whether it changed."""
+
+    async def delete_room_messages(self, room_id: int, *, limit: int) -> ExpiredBatch:
+        """Delete up to `limit` of the room's oldest messages in one short transaction
+        (`done` once fewer were left)."""
+
+    async def delete_room(self, room_id: int, audit: AuditEntry) -> bool:
+        """Delete a group room with the messages it has left, and write `audit`, in one
+        transaction; False if it was gone already."""
 
 
 class Reports(Protocol):
@@ -258,3 +288,57 @@ class Reports(Protocol):
 
     async def room_staff(self, room_id: int, *, limit: int) -> list[int]:
         """The UIDs of up to `limit` moderators and owners of the room, by UID."""
+
+
+class IncomingWebhooks(Protocol):
+    """A room's incoming webhooks (`chat.app.rooms.webhooks` decides;
+    chat/store/incoming_webhooks.py): secrets stored as their SHA-256, each change one
+    transaction with its audit entry."""
+
+    async def add_incoming_webhook(
+        self, webhook: IncomingWebhook, audit: AuditEntry, *, most: int
+    ) -> bool:
+        """Store a new webhook, unless its room has `most` already (False)."""
+
+    async def incoming_webhook(self, webhook_id: str) -> IncomingWebhook | None:
+        """The webhook, with its secret's hash."""
+
+    async def incoming_webhooks_of(self, room_id: int) -> list[IncomingWebhook]:
+        """The room's webhooks, oldest first, with their bot's and creator's names and no
+        hash."""
+
+    async def rotate_incoming_webhook(
+        self, webhook_id: str, room_id: int, new_hash: str, audit: AuditEntry
+    ) -> bool:
+        """Replace the webhook's secret; whether the room has it."""
+
+    async def delete_incoming_webhook(
+        self, webhook_id: str, room_id: int, audit: AuditEntry
+    ) -> int | None:
+        """Delete the webhook and erase its bot (as `Bots.delete_bot`); the bot's UID, or
+        None if the room has no such webhook."""
+
+
+class RoomCommandRegistrations(Protocol):
+    """A room's slash commands and outgoing webhooks (`chat.app.commands` decides;
+    chat/store/room_commands.py): secrets stored as they are (HMAC keys), each change one
+    transaction with its audit entry."""
+
+    async def add_room_command(self, command: RoomCommand, audit: AuditEntry, *, most: int) -> str:
+        """Store a registration: "added", "full" (its room has `most` of its kind) or
+        "taken" (its room has a command of that name)."""
+
+    async def room_commands_of(self, room_id: int, kind: str) -> list[RoomCommand]:
+        """The room's registrations of `kind`, oldest first, with their bot's and
+        creator's names and no secret."""
+
+    async def room_command_named(self, room_id: int, command: str) -> RoomCommand | None:
+        """The room's command of that name, with its secret."""
+
+    async def room_triggers(self, room_id: int) -> list[RoomCommand]:
+        """The room's outgoing webhooks, with their secrets."""
+
+    async def delete_room_command(
+        self, command_id: str, room_id: int, kind: str, audit: AuditEntry
+    ) -> int | None:
+        """Delete the registration; its bot's UID, or None if the room has no such one."""

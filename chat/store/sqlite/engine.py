@@ -31,9 +31,9 @@ import trio
 
 from chat.core.errors import Gone, Unavailable
 from chat.core.records import PoolUsage
+from chat.store.connection_slots import ConnectionSlots
 from chat.store.database import Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import SQLITE, Dialect
-from chat.store.measuring import pool_usage
 
 log = logging.getLogger("chat.store.sqlite")
 
@@ -225,8 +225,9 @@ class SQLiteDatabase:
 
     def __init__(self, connections: list[sqlite3.Connection]) -> None:
         self._idle = [SQLiteConnection(conn) for conn in connections]
-        # One token per connection: holding a token means one idle connection is ours.
-        self._limiter = trio.CapacityLimiter(len(connections))
+        # One token per connection: holding a token means one idle connection is ours
+        # (one is held back for the message lane: `ConnectionSlots`).
+        self._slots = ConnectionSlots(len(connections))
 
     @property
     def dialect(self) -> Dialect:
@@ -236,7 +237,8 @@ class SQLiteDatabase:
         """`fn(connection, *args)` on an idle connection, in a worker thread; raises
         `Gone` for a foreign key that no longer holds and `Unavailable` for a database
         that cannot serve now."""
-        async with self._limiter:
+        limiter = await self._slots.take()
+        try:
             conn = self._idle.pop()
             try:
                 return await trio.to_thread.run_sync(fn, conn, *args)
@@ -256,6 +258,8 @@ class SQLiteDatabase:
                 # Reached after the thread has finished, even when cancelled: the
                 # connection is idle again and its last transaction is closed.
                 self._idle.append(conn)
+        finally:
+            limiter.release()
 
     async def run(self, operation: Operation[..., T], *args: Any, **kwargs: Any) -> T:
         def call(conn: SQLiteConnection) -> T:
@@ -290,4 +294,4 @@ class SQLiteDatabase:
 
     def pool_usage(self) -> PoolUsage:
         # In use: a worker thread is running a statement on that connection.
-        return pool_usage(self._limiter)
+        return self._slots.usage()

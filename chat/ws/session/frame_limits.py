@@ -58,7 +58,6 @@ AUTHENTICATIONS = "10/minute"
 INVALID_FRAMES = "60/minute"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Allowance:
     """`count` frames (or bytes) of one kind per `period` seconds, on one connection."""

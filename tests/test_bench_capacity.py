@@ -1,0 +1,82 @@
+"""bench/capacity.py's boxes: CPU cgroups with the quotas asked for, removed however the
+run ends. Root only, on a machine whose cgroup CPU controller is writable (v1 or v2);
+skipped elsewhere. The figures themselves are the benchmark's (docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import capacity  # noqa: E402
+
+pytestmark = pytest.mark.server
+
+
+def _writable_cgroups() -> bool:
+    if os.geteuid() != 0:
+        return False
+    if (capacity.V1_ROOT / "cpu.cfs_quota_us").exists():
+        return os.access(capacity.V1_ROOT, os.W_OK)
+    controllers = capacity.V2_ROOT / "cgroup.controllers"
+    return controllers.exists() and "cpu" in controllers.read_text().split()
+
+
+needs_cgroups = pytest.mark.skipif(
+    not _writable_cgroups(), reason="needs root and a writable CPU cgroup controller"
+)
+
+
+def _quota(group: capacity.CpuGroup) -> float:
+    if group.version == 1:
+        quota = int((group.path / "cpu.cfs_quota_us").read_text())
+        period = int((group.path / "cpu.cfs_period_us").read_text())
+    else:
+        quota, period = map(int, (group.path / "cpu.max").read_text().split())
+    return quota / period
+
+
+@needs_cgroups
+def test_each_box_gets_its_quota_and_a_process_joins_it_before_it_runs() -> None:
+    with capacity.cpu_groups({"instance-1": 0.3, "database": 0.5}) as groups:
+        assert _quota(groups["instance-1"]) == pytest.approx(0.3)
+        assert _quota(groups["database"]) == pytest.approx(0.5)
+        box = groups["instance-1"]
+        shown = subprocess.run(
+            [*box.join, "cat", "/proc/self/cgroup"], capture_output=True, text=True, check=True
+        ).stdout
+        assert box.path.name in shown and box.path.parent.name in shown
+        assert box.members() == []  # it ended, and left the group with it
+
+
+@needs_cgroups
+def test_the_boxes_are_removed_when_the_run_fails() -> None:
+    with pytest.raises(RuntimeError), capacity.cpu_groups({"instance-1": 0.3}) as groups:
+        parent = groups["instance-1"].path.parent
+        assert parent.is_dir()
+        raise RuntimeError("the run failed")
+    assert not parent.exists()
+
+
+@needs_cgroups
+def test_a_box_still_holding_a_process_is_emptied_and_removed() -> None:
+    with capacity.cpu_groups({"instance-1": 0.3}) as groups:
+        box = groups["instance-1"]
+        sleeper = subprocess.Popen([*box.join, "sleep", "30"])
+        deadline = time.monotonic() + 10
+        while box.members() != [sleeper.pid]:  # the shell joins, then execs sleep
+            assert time.monotonic() < deadline, "the process never joined its box"
+            time.sleep(0.01)
+    try:
+        assert not box.path.exists()
+        assert sleeper.poll() is None  # moved out, not killed: that is the run's to do
+    finally:
+        sleeper.kill()
+        sleeper.wait()
