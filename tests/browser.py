@@ -65,9 +65,12 @@ def _require_chromium() -> None:
 
 
 def _launch(playwright: Any) -> Any:
-    """A headless Chromium from `playwright`; `BrowserUnavailable` if it cannot start."""
-    from playwright.sync_api import Error
+    """A headless Chromium from `playwright`; `BrowserUnavailable` if it cannot start.
+    Assertions wait WAIT_MS, not Playwright's 5 s: two test processes and Chromium share
+    two cores, and an assertion that passes never waits longer for it."""
+    from playwright.sync_api import Error, expect
 
+    expect.set_options(timeout=WAIT_MS)
     try:
         return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     except Error as error:

@@ -110,7 +110,7 @@ async def test_an_upgrade_past_the_bound_is_answered_503_with_retry_after_at_onc
         await execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         nursery.start_soon(held_upgrade)
         await wait_until_true(fetchval, SOMEONE_WAITS_FOR_THE_USERS_TABLE)
-        with trio.fail_after(1):  # at once: not after the held one
+        with trio.fail_after(STEP):  # before the held one, which waits for ROLLBACK
             refused = await raw_upgrade(server, f"/ws?token={token}")
         await execute("ROLLBACK")
     assert status_of(refused) == b"503"

@@ -34,7 +34,7 @@ async def test_an_archiving_through_one_instance_is_told_on_the_other(
     async with open_clients(b.server) as on_b:
         ws = await ready(await on_b.json("/ws", token=member.token))
         await ok(a.server, owner, "PUT", f"/room/{room_id}/archive", {"Archived": True})
-        with trio.fail_after(2):
+        with trio.fail_after(10):
             frame = await receive_type(ws, "room")
         assert frame["RoomID"] == room_id and frame["Archived"] is True
 
@@ -67,7 +67,7 @@ async def test_a_deletion_through_one_instance_takes_the_room_away_on_the_other(
     owner, member, room_id = await ops_room(a)
     async with in_room_on(b, member, room_id) as ws:
         await ok(a.server, owner, "DELETE", f"/room/{room_id}", {"Confirm": "ops"})
-        with trio.fail_after(2):
+        with trio.fail_after(10):
             frame = await receive_type(ws, "room-deleted")
         assert frame == {"Type": "room-deleted", "RoomID": room_id}
         answer = await ws.request({"Type": "message", "Text": "anyone?"})
