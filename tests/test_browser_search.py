@@ -44,9 +44,18 @@ def _signed_in(browser: Any, server: Server, name: str, **screen: Any) -> Client
     return client
 
 
-def search(client: Client, words: str) -> None:
+def search(client: Client, words: str, *, refused: bool = False) -> None:
+    """Search for `words` from the header's box and wait for the answer: the results,
+    or (`refused`) the reason the server gave. A search refused unexpectedly fails here
+    with that reason, not later as results missing."""
+    from playwright.sync_api import expect
+
     client.page.fill("#search-q", words)
-    client.page.press("#search-q", "Enter")
+    client.page.press("#search-q", "Enter")  # search.js says "Searching…" before it asks
+    expect(client.page.locator("#search-status")).not_to_have_text("Searching…")
+    error = client.page.locator("#search-error")
+    if not refused:
+        assert error.is_hidden(), f"the search for {words!r} failed: {error.text_content()}"
 
 
 def _open_first_result(client: Client, words: str) -> None:
@@ -268,7 +277,7 @@ async def test_a_search_too_short_says_why(server: Server) -> None:
 
     def scenario(browser):
         client = _signed_in(browser, server, "bob")
-        search(client, "ab")
+        search(client, "ab", refused=True)
         error = client.page.locator("#search-error")
         expect(error).to_be_visible(timeout=WAIT_MS)
         # The server's reason, as it gives it.
