@@ -247,12 +247,13 @@ export function setUpRooms() {
     event.preventDefault();
     clearError();
     const form = event.target;
+    const asked = { Name: form.elements.name.value, IsPrivate: form.elements.private.checked };
     try {
-      const { RoomID } = await api("POST", "/create-room", {
-        Name: form.elements.name.value,
-        IsPrivate: form.elements.private.checked,
-      });
-      form.reset();
+      const { RoomID } = await api("POST", "/create-room", asked);
+      // Emptied for the next room, unless the next one is being written already (the
+      // room list can show this one, from its frame, before this answer comes).
+      const { name, private: isPrivate } = form.elements;
+      if (name.value === asked.Name && isPrivate.checked === asked.IsPrivate) form.reset();
       await loadRooms();
       enter(RoomID);
     } catch (error) {
