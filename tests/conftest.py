@@ -335,7 +335,7 @@ def _left_out(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the backends a file does not run on; give every test its tier marker;
-    fail collection if one has none, or several."""
+    fail collection if one has none, or several; put the tests in their turns (`_turn`)."""
     kept, deselected = [], []
     for item in items:
         (deselected if _left_out(item) else kept).append(item)
@@ -355,6 +355,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"every test needs exactly one tier marker of {', '.join(TIERS)}"
             " (tests/conftest.py):\n" + "\n".join(wrong)
         )
+    items.sort(key=_turn)
+
+
+def _turn(item: pytest.Item) -> int:
+    """When a test runs: those that change the host's network first, browser tests last.
+    pytest-xdist hands each worker a run of consecutive tests, so the network tests go
+    to one worker together, while the other works through tests that take no lock
+    (`_host_network_or_chromium`) instead of waiting, idle, with a browser test."""
+    if item.path.name in CHANGE_THE_HOSTS_NETWORK:
+        return 0
+    return 2 if item.get_closest_marker("browser") else 1
 
 
 #: Test files that add and remove network interfaces and addresses in this host's own

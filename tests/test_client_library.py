@@ -254,7 +254,9 @@ async def test_the_stream_yields_another_users_messages_edits_and_deletions(
                 seen.append(event)
                 if isinstance(event, MessageDeleted):
                     break
-    message, edited, deleted = [e for e in seen if not _notice(e)]
+    about_the_room = [e for e in seen if not _notice(e)]
+    assert len(about_the_room) == 3, seen  # what came instead, if a failure says so
+    message, edited, deleted = about_the_room
     assert isinstance(message, Message) and message.uid == bob.uid
     assert message.text == "hello @alice" and message.mentions == (alice.uid,)
     assert isinstance(edited, MessageEdited) and edited.text == "hello again @alice"
