@@ -320,11 +320,12 @@ async def test_a_mute_for_10_minutes_closes_the_members_composer_saying_until_wh
             f"You are muted here until {until} (by alice): you can read, not write.",
             timeout=WAIT_MS,
         )
-        expect(carol.page.locator("#composer")).to_be_disabled()
-        expect(carol.page.locator("#send-form button[type=submit]")).to_be_disabled()
+        for control in ("#composer", "#send-form button[type=submit]", "#attach", "#emoji-button"):
+            expect(carol.page.locator(control)).to_be_disabled()
         # Lifted: the composer opens again.
         alice.page.get_by_role("button", name="Unmute").click()
         expect(carol.page.locator("#composer")).to_be_enabled(timeout=WAIT_MS)
+        expect(carol.page.locator("#attach")).to_be_enabled()
         expect(status).to_be_hidden()
         _no_script_errors(alice, carol)
 

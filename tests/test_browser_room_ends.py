@@ -41,7 +41,8 @@ async def test_an_owner_archives_a_room_and_the_member_can_only_read_it(
         expect(alice.page.locator("#settings-dialog")).to_be_hidden()
         # The member's page hears of it (the room frame, from the other instance).
         expect(bob.page.locator("#archived-banner")).to_be_visible()
-        expect(bob.page.locator("#composer")).to_be_disabled()
+        for control in ("#composer", "#attach", "#emoji-button", "#thread-composer"):
+            expect(bob.page.locator(control)).to_be_disabled()
         expect(bob.page.locator("#composer-status")).to_have_text(
             "This room is archived: you can read it, not write in it."
         )
@@ -56,7 +57,8 @@ async def test_an_owner_archives_a_room_and_the_member_can_only_read_it(
         assert violations_in_both_themes(alice, source, "room-ends-settings") == NONE
         alice.page.click("#archive-room")
         expect(bob.page.locator("#archived-banner")).to_be_hidden()
-        expect(bob.page.locator("#composer")).to_be_enabled()
+        for control in ("#composer", "#attach", "#emoji-button", "#thread-composer"):
+            expect(bob.page.locator(control)).to_be_enabled()
         bob.say("open again")
         alice.wait_for_message("open again")
         _no_script_errors(alice, bob)

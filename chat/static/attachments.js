@@ -133,6 +133,7 @@ function acceptDrops(box, zone) {
     // Dropped on the thread panel, the room hears it next: the panel's box takes them.
     if (event.attachedHere) return;
     event.attachedHere = true;
+    if (box.composer.disabled) return;   // nothing may be written here (room-settings.js)
     attach(box, [...event.dataTransfer.files]);
     box.composer.focus();
   });

@@ -229,7 +229,12 @@ function showComposer() {
   status.textContent = text;
   status.hidden = text === "";
   status.dataset.kind = archived ? "archived" : shut ? "closed" : mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
-  $("#composer").disabled = mute !== undefined || shut;
+  // Nothing to write with either: attaching a file and picking an emoji close with it,
+  // and so does the thread panel's reply (the room's rules hold in its threads).
+  for (const control of ["#composer", "#attach", "#emoji-button", "#thread-composer",
+    "#thread-also", "#thread-attach"]) {
+    $(control).disabled = mute !== undefined || shut;
+  }
   $("#send-form button[type=submit]").disabled = mute !== undefined || shut || left > 0;
   // The countdown runs while there is something to count down in the room shown.
   if (left > 0 && ticking === null) {
