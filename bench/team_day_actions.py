@@ -46,6 +46,8 @@ import trio
 from team_day_clients import HandshakeError, HttpError, HttpPool, Socket
 from team_day_team import SEARCH_WORDS, WORDS
 
+from chat.core.validation import reaction
+
 #: (action, relative frequency): Mattermost's weights, as the module docstring says.
 MIX: list[tuple[str, float]] = [
     ("switch", 7.50),
@@ -82,6 +84,8 @@ MESSAGE_HEAD = '{"Type":"message","MessageID":'
 #: Error messages kept per window, as examples (every error is counted).
 MAX_ERROR_SAMPLES = 100
 EMOJI = ("👍", "🎉", "❤️", ":eyes:", ":+1:", "😄")
+#: Each as the server counts it and frames it: a known shortcode becomes its emoji.
+COUNTED_AS = {emoji: reaction(emoji) for emoji in EMOJI}
 
 
 class ActionError(Exception):
@@ -381,6 +385,7 @@ class Teammate:
 
     async def _react(self, message_id: int) -> None:
         emoji, uid = self.rng.choice(EMOJI), self.uid
+        counted = COUNTED_AS[emoji]
 
         def mine(kind: str, frame: Any) -> bool:
             # The frame of this change (or, if this user had reacted so already, the
@@ -388,7 +393,7 @@ class Teammate:
             return (
                 kind == "reactions"
                 and frame["MessageID"] == message_id
-                and any(r["Emoji"] == emoji and uid in r["UIDs"] for r in frame["Reactions"])
+                and any(r["Emoji"] == counted and uid in r["UIDs"] for r in frame["Reactions"])
             )
 
         await self._expect(
