@@ -168,6 +168,8 @@ class Plan:
     refine: bool = True
     #: A switch as before `enter` carried the page: enter, then `GET /messages`.
     page_over_http: bool = False
+    #: How long an action may wait for its answer before it counts as an error.
+    action_timeout_s: float = ACTION_TIMEOUT_S
 
 
 class Server(Protocol):
@@ -387,7 +389,7 @@ class Generator:
         stats = self.stats
         began = trio.current_time() if began is None else began
         try:
-            with trio.fail_after(ACTION_TIMEOUT_S):
+            with trio.fail_after(self.plan.action_timeout_s):
                 played = await play
         except (ActionError, trio.TooSlowError) as error:
             stats.errors[action] += 1
