@@ -202,6 +202,12 @@ const isArchived = (roomId) => rooms.get(roomId)?.Archived === true;
 
 const secondsLeft = (roomId) => Math.max(0, Math.ceil(((waits.get(roomId) ?? 0) - Date.now()) / 1000));
 
+// What writes in the room shown, closed while nothing may be written there: the
+// composer, attaching a file and picking an emoji, and the thread panel's reply (the
+// room's rules hold in its threads).
+const WRITING_CONTROLS = ["#composer", "#attach", "#emoji-button", "#thread-composer",
+  "#thread-also", "#thread-attach"];
+
 // The composer's status line, the composer and its Send button, for the room shown.
 function showComposer() {
   const roomId = lent.shown();
@@ -229,13 +235,9 @@ function showComposer() {
   status.textContent = text;
   status.hidden = text === "";
   status.dataset.kind = archived ? "archived" : shut ? "closed" : mute !== undefined ? "muted" : left > 0 ? "waiting" : "slow";
-  // Nothing to write with either: attaching a file and picking an emoji close with it,
-  // and so does the thread panel's reply (the room's rules hold in its threads).
-  for (const control of ["#composer", "#attach", "#emoji-button", "#thread-composer",
-    "#thread-also", "#thread-attach"]) {
-    $(control).disabled = mute !== undefined || shut;
-  }
-  $("#send-form button[type=submit]").disabled = mute !== undefined || shut || left > 0;
+  const silenced = mute !== undefined || shut;
+  for (const control of WRITING_CONTROLS) $(control).disabled = silenced;
+  $("#send-form button[type=submit]").disabled = silenced || left > 0;
   // The countdown runs while there is something to count down in the room shown.
   if (left > 0 && ticking === null) {
     ticking = setInterval(showComposer, 1000);
