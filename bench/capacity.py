@@ -288,18 +288,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--instances", default="1,2,3", help="instance counts to measure")
-    parser.add_argument("--instance-cpu", type=float, default=0.3, help="each instance's quota")
-    parser.add_argument("--database-cpu", type=float, default=0.5, help="PostgreSQL's quota")
+    box_options(parser, "1,2,3")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rung")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("capacity: run as root (cgroups; PostgreSQL as its own user)")
-    counts = [int(n) for n in args.instances.split(",")]
+    counts, quotas = box_quotas(args)
     raise_fd_limit()
     loadgen = build_loadgen()
-    quotas = {f"instance-{i + 1}": args.instance_cpu for i in range(max(counts))}
-    quotas["database"] = args.database_cpu
     report: dict = {
         "instance_cpu": args.instance_cpu,
         "database_cpu": args.database_cpu,
@@ -325,16 +319,48 @@ def main() -> None:
                     watched = [*boxes, groups["database"]]
                     best, steps = climb(cluster, loadgen, tokens, watched, args.seconds)
             report["runs"][str(count)] = {"held_rate": best, "steps": steps}
-        report["groups_idle_at_end"] = {
-            name: group.members() == [] for name, group in groups.items() if name != "database"
-        }
-    one = report["runs"].get("1", {}).get("held_rate")
-    for run in report["runs"].values():
-        run["vs_one"] = round(run["held_rate"] / one, 2) if one else None
-    print(json.dumps(report, indent=1))
+        report["groups_idle_at_end"] = idle_at_end(groups)
+    report_runs(report, "held_rate", "capacity")
+
+
+def box_options(parser: argparse.ArgumentParser, instances: str) -> None:
+    """The options of the boxes, as every benchmark on them takes them."""
+    parser.add_argument("--instances", default=instances, help="instance counts to measure")
+    parser.add_argument("--instance-cpu", type=float, default=0.3, help="each instance's quota")
+    parser.add_argument("--database-cpu", type=float, default=0.5, help="PostgreSQL's quota")
+
+
+def box_quotas(args: argparse.Namespace) -> tuple[list[int], dict[str, float]]:
+    """The instance counts asked for, and each group's quota (CPUs); exits unless root."""
+    if os.geteuid() != 0:
+        sys.exit("capacity: run as root (cgroups; PostgreSQL as its own user)")
+    counts = [int(n) for n in args.instances.split(",")]
+    quotas = {f"instance-{i + 1}": args.instance_cpu for i in range(max(counts))}
+    return counts, {**quotas, "database": args.database_cpu}
+
+
+def idle_at_end(groups: dict[str, CpuGroup]) -> dict[str, bool]:
+    """Whether each instance's group was left empty (the database's holds its server)."""
+    return {name: group.members() == [] for name, group in groups.items() if name != "database"}
+
+
+def report_runs(report: dict, held: str, name: str, hidden: str = "") -> None:
+    """Each run's `held` figure against one instance's (`vs_one`), the report on stdout
+    (without each run's `hidden` part) and whole in bench/results/`name`-<time>.json."""
+    one = report["runs"].get("1", {}).get(held)
+    for result in report["runs"].values():
+        result["vs_one"] = round(result[held] / one, 2) if one else None
+    shown = {
+        **report,
+        "runs": {
+            count: {key: value for key, value in result.items() if key != hidden}
+            for count, result in report["runs"].items()
+        },
+    }
+    print(json.dumps(shown, indent=1))
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
-    out = results / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = results / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=1))
     print(f"(raw results: bench/results/{out.name})", file=sys.stderr)
 

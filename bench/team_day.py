@@ -88,6 +88,8 @@ class Window:
     server_cpu_s: float
     generator_cpu_s: float
     database_cpu_s: float | None
+    #: Each instance's share of `server_cpu_s` (one item for one instance).
+    server_cpu_each_s: list[float] = field(default_factory=list)
     #: The generator's own garbage collections over the window (`gc_pauses.GcPauses.take`).
     generator_gc: dict[str, float] = field(default_factory=dict)
     #: Text frames received, by Type (`team_day_clients.FRAME_KINDS`).
@@ -136,6 +138,7 @@ class Window:
                 if count
             },
             "server_cpu": round(self.server_cpu_s / self.seconds, 3),
+            "server_cpu_each": [round(cpu / self.seconds, 3) for cpu in self.server_cpu_each_s],
             "database_cpu": (
                 None
                 if self.database_cpu_s is None
@@ -173,14 +176,19 @@ class Plan:
 
 
 class Server(Protocol):
-    """What the generator needs of the server it plays against (`run.Target` has it;
-    a test's in-process server can stand in)."""
+    """What the generator needs of the server it plays against (`run.Target` and
+    `run.Cluster` have it; a test's in-process server can stand in). User i plays
+    against `ports[i % len(ports)]`, always the same instance, as behind a sticky
+    balancer; `cpu_seconds` is every instance's together."""
 
     label: str
-    port: int
+    ports: list[int]
     database: run.DatabaseCpu | None
 
     def cpu_seconds(self) -> float: ...
+
+    def cpu_seconds_each(self) -> list[float]:
+        """Each instance's CPU seconds, in the order of `ports`."""
 
     def pid(self) -> int | None: ...
 
@@ -217,39 +225,46 @@ class Generator:
         """Ramp up step by step until one does not hold; every window's figures."""
         windows: list[dict[str, Any]] = []
         started = time.monotonic()
-        http = HttpPool("127.0.0.1", self.server.port, HTTP_CONNECTIONS)
+        ports = self.server.ports
+        share = HTTP_CONNECTIONS // len(ports)
+        pools = {port: HttpPool("127.0.0.1", port, share) for port in ports}
         try:
             # Holds every simulated user's task; cancelled when the ramp ends, before
             # the HTTP connections they share are closed.
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.ticker.run)
                 with self.gc_pauses:
-                    await self._ramp(nursery, http, windows, started)
+                    await self._ramp(nursery, pools, windows, started)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                await http.aclose()
+                for pool in pools.values():
+                    await pool.aclose()
         return windows
 
     async def _ramp(
-        self, nursery: trio.Nursery, http: HttpPool, windows: list[dict[str, Any]], started: float
+        self,
+        nursery: trio.Nursery,
+        pools: dict[int, HttpPool],
+        windows: list[dict[str, Any]],
+        started: float,
     ) -> None:
         """The steps, until one does not hold (then the one halfway back, if asked)."""
         held = 0
         for users in self.plan.steps:
-            if not await self._step(nursery, http, users, windows, started):
+            if not await self._step(nursery, pools, users, windows, started):
                 return
             if not windows[-1]["held"]:
                 middle = (held + users) // 2
                 if self.plan.refine and held < middle < users:
-                    await self._step(nursery, http, middle, windows, started)
+                    await self._step(nursery, pools, middle, windows, started)
                 return
             held = users
 
     async def _step(
         self,
         nursery: trio.Nursery,
-        http: HttpPool,
+        pools: dict[int, HttpPool],
         users: int,
         windows: list[dict[str, Any]],
         started: float,
@@ -263,7 +278,7 @@ class Generator:
             return False
         if users < self.joined:
             self._leave(users)
-        await self._join(nursery, http, users)
+        await self._join(nursery, pools, users)
         gc_pauses.full_collection()  # the garbage of the join, before the window
         await trio.sleep(plan.settle_s)
         result = (await self._window(users)).judge()
@@ -278,12 +293,15 @@ class Generator:
             self.joined -= 1
             self.teammates.pop().scope.cancel()
 
-    async def _join(self, nursery: trio.Nursery, http: HttpPool, users: int) -> None:
-        """Start users until `users` have joined, `join_rate` a second."""
+    async def _join(self, nursery: trio.Nursery, pools: dict[int, HttpPool], users: int) -> None:
+        """Start users until `users` have joined, `join_rate` a second, each on its
+        instance (`Server`)."""
         interval = 1.0 / self.plan.join_rate
         next_at = trio.current_time()
+        ports = self.server.ports
         while self.joined < users:
             i = self.order[self.joined]
+            port = ports[i % len(ports)]
             self.started += 1
             teammate = Teammate(
                 self.started,
@@ -291,13 +309,13 @@ class Generator:
                 self.team.names[i],
                 self.tokens[i],
                 [self.team.lobby_id, *(self.team.room_ids[k] for k in self.team.rooms_of[i])],
-                http,
+                pools[port],
                 self.stats,
                 random.Random(self.rng.random()),
                 self.ticker,
                 page_over_http=self.plan.page_over_http,
             )
-            nursery.start_soon(self._play, teammate)
+            nursery.start_soon(self._play, teammate, port)
             self.teammates.append(teammate)
             self.joined += 1
             next_at += interval
@@ -313,6 +331,7 @@ class Generator:
         skipped_before = self._skipped()
         kinds_before = dict(FRAME_KINDS)
         cpu_before, own_before = self.server.cpu_seconds(), time.process_time()
+        each_before = self.server.cpu_seconds_each()
         self.gc_pauses.take()
         started = time.monotonic()
         profile = self._profile(users)
@@ -324,6 +343,7 @@ class Generator:
             collections = self.gc_pauses.take()
             seconds = time.monotonic() - started
             server_cpu = self.server.cpu_seconds() - cpu_before
+            each = [a - b for a, b in zip(self.server.cpu_seconds_each(), each_before, strict=True)]
             own_cpu = time.process_time() - own_before
             stats.frames += self._skipped() - skipped_before
             kinds = {k.decode(): n - kinds_before.get(k, 0) for k, n in FRAME_KINDS.items()}
@@ -337,7 +357,7 @@ class Generator:
         db_cpu = None
         if db_before is not None and db_after is not None:
             db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
-        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu, collections, kinds)
+        return Window(users, seconds, stats, server_cpu, own_cpu, db_cpu, each, collections, kinds)
 
     def _skipped(self) -> int:
         """Frames passed over unread so far, all users (`Socket.skipped`)."""
@@ -351,19 +371,20 @@ class Generator:
         out = self.profile_dir / f"team-day-{self.server.label}-{users}.txt"
         return run.py_spy_record(pid, out, self.plan.window_s - 2, rate=50)
 
-    async def _play(self, teammate: Teammate) -> None:
-        """One user, until it leaves (`_leave`) or the run ends. Runs until cancelled."""
+    async def _play(self, teammate: Teammate, port: int) -> None:
+        """One user, on the instance at `port`, until it leaves (`_leave`) or the run
+        ends. Runs until cancelled."""
         with teammate.scope:
-            await self._connect_and_play(teammate)
+            await self._connect_and_play(teammate, port)
 
-    async def _connect_and_play(self, teammate: Teammate) -> None:
+    async def _connect_and_play(self, teammate: Teammate, port: int) -> None:
         """Connect, then act and think."""
         stats = self.stats
         plan = self.plan
         began = trio.current_time()
         try:
             with trio.fail_after(ACTION_TIMEOUT_S):
-                await teammate.connect("127.0.0.1", self.server.port)
+                await teammate.connect("127.0.0.1", port)
         except (ActionError, trio.TooSlowError) as error:
             stats.errors["connect"] += 1
             stats.error_samples.append(f"connect: {error!r}")
@@ -437,21 +458,30 @@ def run_backend(backend: str, team: Team, plan: Plan, a: argparse.Namespace, tmp
         return _measure(target, team, plan, a, time.monotonic() - started)
 
 
-class _Served:
-    """A `run.Target` as the generator sees it."""
+class Served:
+    """A `run.Target`, or a `run.Cluster` of several instances, as the generator sees it."""
 
-    def __init__(self, target: run.Target) -> None:
-        self.target, self.label, self.port = target, target.label, target.port
+    def __init__(self, target: run.Target | run.Cluster) -> None:
+        self.target, self.label, self.ports = target, target.label, target.ports
         self.database = target.database
 
     def cpu_seconds(self) -> float:
         return self.target.cpu_seconds()
 
+    def cpu_seconds_each(self) -> list[float]:
+        if isinstance(self.target, run.Cluster):
+            return self.target.cpu_seconds_each()
+        return [self.target.cpu_seconds()]
+
     def pid(self) -> int | None:
-        return self.target.process.pid if self.target.process else None
+        """The (first) instance's process: the one py-spy samples."""
+        target = self.target.members[0] if isinstance(self.target, run.Cluster) else self.target
+        return target.process.pid if target.process else None
 
 
-def _measure(target: run.Target, team: Team, plan: Plan, a: argparse.Namespace, setup: float):
+def _measure(
+    target: run.Target | run.Cluster, team: Team, plan: Plan, a: argparse.Namespace, setup: float
+) -> dict[str, Any]:
     tokens = team.tokens(run.SECRET)
     profile_dir = Path(a.profile) if a.profile else None
     if profile_dir:
@@ -460,8 +490,8 @@ def _measure(target: run.Target, team: Team, plan: Plan, a: argparse.Namespace, 
     costs: dict[str, dict[str, float]] = {}
     with target.running(), on_cpu(run.LOADGEN_CPU):
         if a.costs:
-            costs = trio.run(action_costs, _Served(target), team, tokens, a.seed, a.costs)
-        generator = Generator(_Served(target), team, tokens, plan, a.seed, profile_dir)
+            costs = trio.run(action_costs, Served(target), team, tokens, a.seed, a.costs)
+        generator = Generator(Served(target), team, tokens, plan, a.seed, profile_dir)
         gc_pauses.tune()  # the team and the tokens, made before, are frozen
         windows = trio.run(generator.run)
         rss_kib = target.rss_kib()
