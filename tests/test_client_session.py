@@ -25,6 +25,7 @@ from chat.core.frames import text_frame
 from chat.core.records import Message, Room
 from chat.ws.session.client_session import ClientSession
 from chat.ws.session.frame_limits import FrameLimits
+from chat.ws.session.inbox import HANDLER_REST_S
 from chat.ws.session.outbox import WRITER_REST_S, OutboxSettings
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -117,12 +118,52 @@ async def test_an_idle_session_runs_no_task_but_its_own_and_has_no_nursery() -> 
         connection.ws.client_closes()
 
 
-async def test_a_session_is_idle_again_once_its_frames_are_answered() -> None:
+async def test_a_session_is_idle_again_once_its_frames_are_answered_and_its_handler_rested(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with running() as (_, connection, _, _):
         connection.ws.receive("a")
         assert await connection.texts() == ["ok: a"]
-        assert the_session_task().child_nurseries == []
+        runner = the_session_task()
+        assert session_tasks(runner) == ["chat.ws.session.busy.BusySpell._handle_inbox"]  # resting
+        await trio.sleep(HANDLER_REST_S)
+        await trio.testing.wait_all_tasks_blocked()
+        assert runner.child_nurseries == []
         connection.ws.client_closes()
+
+
+async def test_frames_closer_together_than_the_rest_share_one_handler_task(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as (_, connection, dialect, _):
+        runner = the_session_task()
+        handlers: set[trio.lowlevel.Task] = set()
+        for i in range(5):
+            connection.ws.receive(f"m{i}")
+            await trio.testing.wait_all_tasks_blocked()
+            handlers |= {task for n in runner.child_nurseries for task in n.child_tasks}
+            await trio.sleep(HANDLER_REST_S / 2)
+        assert dialect.handled == [f"m{i}" for i in range(5)]
+        assert len(handlers) == 1
+        await trio.sleep(HANDLER_REST_S)
+        await trio.testing.wait_all_tasks_blocked()
+        connection.ws.receive("after a rest")
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(handlers | {t for n in runner.child_nurseries for t in n.child_tasks}) == 2
+        connection.ws.client_closes()
+
+
+async def test_a_client_closing_while_its_handler_rests_ends_the_session_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as (session, connection, dialect, _):
+        connection.ws.receive("a")
+        assert await connection.texts() == ["ok: a"]
+        began = trio.current_time()
+        connection.ws.client_closes(1000)
+    assert trio.current_time() - began < HANDLER_REST_S  # not after the rest
+    assert dialect.handled == ["a"]
+    assert session.close_code == 1000
 
 
 async def test_a_frame_that_must_wait_wakes_an_idle_session_to_start_its_writer(

@@ -14,10 +14,20 @@ import trio
 import trio.testing
 from support import STEP, Server, account, create_room, http_client
 
+from chat.ws.session.inbox import HANDLER_REST_S
+
 UPGRADE = (
     "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
+
+
+async def answered_and_rested() -> None:
+    """Wait until every handler has ended: each rests `HANDLER_REST_S` after its last
+    frame (chat/ws/session/inbox.py) before its connection is idle."""
+    await trio.testing.wait_all_tasks_blocked()
+    await trio.sleep(HANDLER_REST_S)
+    await trio.testing.wait_all_tasks_blocked()
 
 
 def all_tasks() -> int:
@@ -166,14 +176,15 @@ async def open_entered(server: Server, token: str, room_id: int) -> trio.SocketS
 async def test_a_connection_in_a_room_costs_the_server_one_task_once_answered(
     server: Server,
 ) -> None:
-    # The task that handled "enter" ends once it has nothing more to handle: 100,000
+    # The task that handled "enter" ends once it has rested with nothing more to handle:
+    # 100,000
     # listeners in a room would otherwise keep 100,000 of them (issue 27).
     with trio.fail_after(STEP):
         token, lobby = await lobby_token(server)
         await trio.testing.wait_all_tasks_blocked()
         before = all_tasks()
         streams = [await open_entered(server, token, lobby) for _ in range(5)]
-        await trio.testing.wait_all_tasks_blocked()
+        await answered_and_rested()
         assert all_tasks() - before == 5
         for stream in streams:
             await stream.aclose()
@@ -185,7 +196,7 @@ async def test_a_connection_in_a_room_keeps_no_nursery_once_answered(server: Ser
     with trio.fail_after(STEP):
         token, lobby = await lobby_token(server)
         stream = await open_entered(server, token, lobby)
-        await trio.testing.wait_all_tasks_blocked()
+        await answered_and_rested()
         task = the_connections_task()
         assert task.child_nurseries == []
         assert awaiting(task)[2:4] == ["ClientSession.run", "ServerConnection.read"]
@@ -198,7 +209,7 @@ async def test_a_connection_whose_handler_ended_still_answers_its_next_frames(
     with trio.fail_after(STEP):
         token, lobby = await lobby_token(server)
         stream = await open_entered(server, token, lobby)
-        await trio.testing.wait_all_tasks_blocked()  # the handler has ended
+        await answered_and_rested()  # the handler has ended
         # Two frames in one write, each answered, in order.
         frames = [{"Type": "enter", "RoomID": 0}, {"Type": "enter", "RoomID": lobby}]
         await stream.send_all(b"".join(masked_text_frame(json.dumps(f)) for f in frames))
@@ -216,7 +227,7 @@ async def test_an_open_connection_keeps_only_the_path_of_its_request_target(
     with trio.fail_after(STEP):
         token, lobby = await lobby_token(server)
         stream = await open_entered(server, token, lobby)
-        await trio.testing.wait_all_tasks_blocked()
+        await answered_and_rested()
         assert session_of(the_connections_task())._ws.path == "/ws"
         await stream.aclose()
 

@@ -120,10 +120,11 @@ class BusySpell:
     async def _handle_inbox(
         self, handle: Handle, inbox: Inbox, ignoring: Callable[[], bool]
     ) -> None:
-        """The handler task: the inbox's frames, in order, until it is empty; then it
-        ends (the next frame starts another). Between the inbox found empty and dropped
-        there is no await, so a frame is never put in an inbox that no task will handle.
-        Cancelled or failing, the frames left are dropped with the inbox."""
+        """The handler task: the inbox's frames, in order, until it has been empty for
+        `chat.ws.session.inbox.HANDLER_REST_S`; then it ends (the next frame starts
+        another). Between the inbox found empty and dropped there is no await, so a frame
+        is never put in an inbox that no task will handle. Cancelled or failing, the
+        frames left are dropped with the inbox."""
         try:
             await inbox.handle_all(handle, ignoring)
         finally:
