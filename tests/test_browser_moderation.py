@@ -635,7 +635,10 @@ async def test_an_early_send_in_slow_mode_waits_its_turn_and_goes_by_itself(
     places: tuple[Server, Server], ops: Ops
 ) -> None:
     a = places[0]
-    await _api(a, ops.alice, "PUT", f"/room/{ops.room_id}/settings", {"SlowModeSeconds": 3})
+    # Long enough for bob's reload and sign-in to end inside the wait on a loaded machine
+    # (at 3 s they once did not, and "second" went through unrefused); short enough for
+    # the resend after it to come within one of the page's waits (WAIT_MS).
+    await _api(a, ops.alice, "PUT", f"/room/{ops.room_id}/settings", {"SlowModeSeconds": 8})
 
     def scenario(browser):
         alice, bob = _pages(browser, places, ops, "alice", "bob")
