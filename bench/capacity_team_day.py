@@ -26,6 +26,7 @@ from typing import Any
 import run
 import trio
 from capacity import (
+    CpuGroup,
     box_options,
     box_quotas,
     boxed_cluster,
@@ -35,7 +36,8 @@ from capacity import (
     report_runs,
 )
 from search import on_cpu
-from team_day import ROOMS, Generator, Plan, Served
+from team_day import ROOMS, Served
+from team_day_generator import Generator, Plan
 from team_day_team import load_postgres, make_team
 
 #: Users per box at each step (times the instance count): around where one box of 0.3 CPU
@@ -47,7 +49,9 @@ SETTLE_S, WINDOW_S = 10.0, 30.0
 BUDGET_S = 900.0
 
 
-def ramp(count: int, boxes: list, base_url: str, steps: list[int], a: argparse.Namespace) -> dict:
+def ramp(
+    count: int, boxes: list[CpuGroup], base_url: str, steps: list[int], a: argparse.Namespace
+) -> dict:
     """The team written into a fresh schema, `count` boxed instances on it, the ramp."""
     team = make_team(steps[-1], ROOMS, a.seed)
     plan = Plan(steps, a.join_rate, SETTLE_S, WINDOW_S, BUDGET_S)

@@ -48,18 +48,12 @@ def round_of(codes: list[str], a: argparse.Namespace, loadgen: Path, tmp: Path) 
 
         def load(i: int) -> None:
             target, tokens = targets[i]
-            counted: dict[str, float] = {}
-
-            def ready() -> None:
-                counted["cpu"] = target.cpu_seconds()
-
             args = ["fanout", "127.0.0.1", str(target.port), str(RECEIVERS), str(SENDERS)]
             args += [str(RATE), str(WINDOW), str(a.seconds), str(tokens)]
-            result = run.run_loadgen(loadgen, args, a.seconds + 60, on_ready=ready)
+            result = run.measured(target, loadgen, args, a.seconds + 60)
             if result.get("lost"):
                 raise RuntimeError(f"{codes[i]}: {result['lost']} messages lost")
-            cpu = target.cpu_seconds() - counted["cpu"]
-            per_message[i] = cpu * 1e6 / max(1, result["sent"])
+            per_message[i] = result["server_cpu_seconds"] * 1e6 / max(1, result["sent"])
 
         # A thread each: the two loads run at once (each load generator is a process).
         loads = [threading.Thread(target=load, args=(i,)) for i in range(len(targets))]
@@ -87,13 +81,14 @@ def main() -> None:
     ratios = []
     with tempfile.TemporaryDirectory(prefix="chat-same-time-") as tmp:
         for n in range(a.rounds):
-            order = codes if n % 2 == 0 else codes[::-1]
-            costs = dict(zip(order, round_of(order, a, loadgen, Path(tmp)), strict=True))
-            ratio = costs[codes[1]] / costs[codes[0]]
+            # Each goes first in every other round (the same checkout twice measures noise).
+            flipped = n % 2 == 1
+            order = codes[::-1] if flipped else codes
+            cost_a, cost_b = round_of(order, a, loadgen, Path(tmp))[:: -1 if flipped else 1]
+            ratio = cost_b / cost_a
             ratios.append(ratio)
             print(
-                f"round {n + 1}: A {costs[codes[0]]:,.0f} us a message, "
-                f"B {costs[codes[1]]:,.0f}: B/A {ratio:.3f}",
+                f"round {n + 1}: A {cost_a:,.0f} us a message, B {cost_b:,.0f}: B/A {ratio:.3f}",
                 flush=True,
             )
     print(f"B/A median {statistics.median(ratios):.3f} over {a.rounds} rounds ({a.backend})")

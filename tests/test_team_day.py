@@ -25,7 +25,7 @@ from chat.core.config import Config
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
-import team_day  # noqa: E402
+import team_day_generator  # noqa: E402
 from gc_pauses import GcPauses, no_collections  # noqa: E402
 from team_day_actions import ACTIONS, MIX  # noqa: E402
 from team_day_team import load_postgres, load_sqlite, make_team  # noqa: E402
@@ -53,9 +53,9 @@ class _InProcess:
         return None
 
 
-def _even_mix_plan(window_s: float, **changes: object) -> team_day.Plan:
+def _even_mix_plan(window_s: float, **changes: object) -> team_day_generator.Plan:
     """One short window of every action, each as likely (dozens of each)."""
-    plan = team_day.Plan(
+    plan = team_day_generator.Plan(
         steps=[USERS],
         join_rate=50.0,
         settle_s=1.0,
@@ -88,7 +88,7 @@ async def test_every_action_is_played_and_answered(
     server = await start_server(nursery, config)
     plan = _even_mix_plan(8.0, page_over_http=page_over_http)
     tokens = team.tokens(config.jwt_secret)
-    generator = team_day.Generator(_InProcess(server.port), team, tokens, plan, seed=1)
+    generator = team_day_generator.Generator(_InProcess(server.port), team, tokens, plan, seed=1)
     with trio.fail_after(60):
         (window,) = await generator.run()
     assert window["errors"] == 0, window["error_samples"]
@@ -110,7 +110,7 @@ async def test_users_are_spread_over_the_instances_and_answered_on_each(tmp_path
             plan = _even_mix_plan(6.0)
             tokens = team.tokens(instances[0].config.jwt_secret)
             ports = [instance.port for instance in instances]
-            generator = team_day.Generator(_InProcess(*ports), team, tokens, plan, seed=1)
+            generator = team_day_generator.Generator(_InProcess(*ports), team, tokens, plan, seed=1)
             connected: list[float] = []
 
             async def count_connections() -> None:
