@@ -261,7 +261,7 @@ class ServerCollector(Collector):
         )
         yield CounterMetricFamily(
             "chat_activity_batches_dropped",
-            "Published batches the activity fan-out could not take (its inbox was full).",
+            "Thread replies whose followers activity could not look up (its queue was full).",
             self.activity.dropped,
         )
         stats = self.broadcast

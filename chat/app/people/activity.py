@@ -28,13 +28,14 @@ their two users gets the message itself (spec 003's frame, on their user topics)
 Ownership: `Activity` owns the registry of room-protocol connections by user (filed and
 unfiled by `chat.ws.opening` and `chat.ws.server` for each session's life, as
 `chat.app.people.user_notices` is), the index, and the rooms' windows. The writer hands
-it each published batch (`offer`, never waiting: a full inbox drops the batch and counts
-it). `run`, a child of the root nursery, owns the inbox's receive end and a nursery of
-three tasks: the fan-out with its timer for the windows' ends, the loader of new users'
-rooms, and the loader of thread replies' followers, which finds them
-(`chat.app.people.thread_follows`: kept in memory, read once per thread) and hands those
-connected here back to the fan-out through the inbox (`FollowersOf`), so that one task
-alone changes the windows.
+it each published batch (`offer`), which is gathered in the writer's own step: never
+waiting, and no task of ours wakes for a message (at low rates a task step is a large
+share of a message's cost). `run`, a child of the root nursery, owns a nursery of three
+tasks: the timer that tells the windows whose end has come (`offer` pulls its deadline
+in when a window falls due sooner), the loader of new users' rooms, and the loader of
+thread replies' followers, which finds them (`chat.app.people.thread_follows`: kept in
+memory, read once per thread) and adds those connected here to the reply's window. The
+windows change only between two awaits, so whichever task does it sees them whole.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ import heapq
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
@@ -79,8 +79,6 @@ def window_length(readers: int, base: float = WINDOW_S) -> float:
     return max(base, min(MAX_WINDOW_S, base * readers / WINDOW_READERS))
 
 
-#: Published batches waiting for the fan-out past which new ones are dropped.
-INBOX_SIZE = 256
 #: Users whose rooms wait to be loaded past which new ones are not indexed.
 LOAD_QUEUE_SIZE = 10_000
 #: The most users whose rooms one query reads.
@@ -96,16 +94,6 @@ FOLLOWERS_QUEUE_SIZE = 1_000
 FOLLOWERS_BATCH = 200
 
 
-@dataclass(frozen=True, slots=True)
-class FollowersOf:
-    """The followers connected here of a thread reply's thread (its sender aside), found
-    by the loader and handed to the fan-out through the inbox, as a batch is."""
-
-    reply: Message
-    room: Room
-    user_ids: frozenset[int]
-
-
 class Watcher(Protocol):
     """A connection as activity sees it (`chat.ws.session.client_session.ClientSession`)."""
 
@@ -117,7 +105,8 @@ class Watcher(Protocol):
 
 
 class Activity:
-    """The registry, the membership index and the coalescing; `run` does the work."""
+    """The registry, the membership index and the coalescing: `offer` gathers, `run`
+    tells each window at its end and loads what the index and the windows need."""
 
     def __init__(
         self,
@@ -145,17 +134,18 @@ class Activity:
         #: When each timed window is looked at again: (time, tie-breaker, room id).
         self._due: list[tuple[float, int, int]] = []
         self._ticket = 0
-        # `offer` holds the send end (the writer calls it); `run` owns the receive end.
-        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Published | FollowersOf](
-            INBOX_SIZE
-        )
+        #: The timer's wait for the earliest window end (`_tell_when_due`); `_time`
+        #: pulls its deadline in. A scope not entered yet, or one already left, is
+        #: harmless to move: the timer reads `_due` again before each wait.
+        self._timer = trio.CancelScope()
         self._followers_send, self._followers_receive = trio.open_memory_channel[
             tuple[Message, Room]
         ](FOLLOWERS_QUEUE_SIZE)
         self._load_send, self._load_receive = trio.open_memory_channel[int](LOAD_QUEUE_SIZE)
         #: Users whose rooms are being loaded: set once they are indexed (or failed).
         self._loading: dict[int, trio.Event] = {}
-        #: Counters for `chat.app.metrics`: frames sent, batches dropped (inbox full).
+        #: Counters for `chat.app.metrics`: frames sent, thread replies whose followers
+        #: could not be looked up (the loader's queue full).
         self.frames = 0
         self.dropped = 0
 
@@ -248,11 +238,10 @@ class Activity:
     # --- the fan-out ---
 
     def offer(self, published: Published) -> None:
-        """A batch the writer published, in position order. Never waits."""
-        try:
-            self._inbox_send.send_nowait(published)
-        except trio.WouldBlock:
-            self.dropped += 1
+        """A batch the writer published, in position order, gathered now, in the writer's
+        step (`chat.app.messages.publisher.Publisher.follow`). Never waits, never raises."""
+        with self._failures.contained("activity", "a fan-out"):
+            self._fan_out(published)
 
     def _readers(self, room: Room) -> Sequence[int] | set[int]:
         """The users connected here who may read `room`."""
@@ -300,10 +289,11 @@ class Activity:
         except trio.WouldBlock:
             self.dropped += 1
 
-    def _fan_out_followers(self, found: FollowersOf) -> None:
-        window = self._window_of(found.room)
-        window.add_followers(found.reply, found.user_ids)
-        window.room = found.room
+    def _fan_out_followers(self, reply: Message, room: Room, user_ids: frozenset[int]) -> None:
+        """Add the followers connected here of `reply`'s thread to its room's window."""
+        window = self._window_of(room)
+        window.add_followers(reply, user_ids)
+        window.room = room
         self._touched(window, trio.current_time())
 
     def _window_of(self, room: Room) -> ActivityWindow:
@@ -328,6 +318,8 @@ class Activity:
         window.timed = True
         self._ticket += 1
         heapq.heappush(self._due, (when, self._ticket, window.room.id))
+        if when < self._timer.deadline:
+            self._timer.deadline = when  # wakes the timer then (its next wait reads `_due`)
 
     def _tell(self, window: ActivityWindow, now: float) -> None:
         """Tell the room's members' connections elsewhere what its window gathered: one
@@ -371,25 +363,22 @@ class Activity:
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        """Fan out published batches and flush coalesced frames; load new users' rooms.
-        Runs until cancelled."""
+        """Tell the windows whose end has come; load new users' rooms and thread
+        replies' followers. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._load_rooms)
             nursery.start_soon(self._load_followers)
             task_status.started()
-            await self._fan_out_forever()
+            await self._tell_when_due()
         raise AssertionError("unreachable")
 
-    async def _fan_out_forever(self) -> NoReturn:
+    async def _tell_when_due(self) -> NoReturn:
         while True:
-            wait = self._due[0][0] - trio.current_time() if self._due else math.inf
-            with trio.move_on_after(max(wait, 0)):
-                published = await self._inbox_receive.receive()
-                with self._failures.contained("activity", "a fan-out"):
-                    if isinstance(published, FollowersOf):
-                        self._fan_out_followers(published)
-                    else:
-                        self._fan_out(published)
+            # Sleeps until the earliest window's end; `_time` (in the writer's step, or
+            # a loader's) moves the deadline in if a sooner one is timed meanwhile.
+            self._timer = trio.CancelScope(deadline=self._due[0][0] if self._due else math.inf)
+            with self._timer:
+                await trio.sleep_forever()
             with self._failures.contained("activity", "the end of a window"):
                 self._flush_due()
 
@@ -433,10 +422,4 @@ class Activity:
                 for (reply, room), following in zip(asked, followers, strict=True):
                     here = (following & self._connections.keys()) - {reply.sender_id}
                     if here:
-                        self.offer_found(FollowersOf(reply, room, here))
-
-    def offer_found(self, found: FollowersOf) -> None:
-        try:
-            self._inbox_send.send_nowait(found)
-        except trio.WouldBlock:
-            self.dropped += 1
+                        self._fan_out_followers(reply, room, here)
