@@ -27,6 +27,7 @@ does not need to know about it (Trio only tracks tasks waiting for readiness).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,9 @@ from enum import Enum
 import trio
 
 from chat.net.replay_stream import ReplayStream
+
+#: What `read_now` reads at most when not told: `trio.SocketStream`'s default.
+RECEIVE_SIZE = 65536
 
 
 class Written(Enum):
@@ -77,6 +81,24 @@ class DirectWriteStream(trio.abc.Stream):
             return Written.ALL
         self._leftover = data[sent:]
         return Written.PARTLY
+
+    def read_now(self, max_bytes: int | None = None) -> bytes | None:
+        """Read what the socket holds, without waiting: for a reader Trio has just told
+        the socket is readable (`chat.ws.socket_wait.readable`), so that the read is not
+        a second task step (`receive_some` yields once more after every read that
+        succeeds; the wait was this round's checkpoint). None if nothing was there, or
+        the stream is closing: `receive_some` then says which."""
+        if self._broken or self.inner.replaying:
+            return None
+        try:
+            return os.read(self._fd, max_bytes or RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            # As `trio.SocketStream.receive_some` reports it.
+            if error.errno in (errno.EBADF, errno.ENOTSOCK):
+                raise trio.ClosedResourceError("this socket was already closed") from None
+            raise trio.BrokenResourceError(f"socket connection broken: {error}") from error
 
     @property
     def writing(self) -> bool:

@@ -296,6 +296,7 @@ class ServerConnection(WebSocketConnection):
         self._reading = True
         try:
             stream = self._stream
+            data: bytes | bytearray | None = None
             try:
                 if isinstance(stream, DirectWriteStream) and not stream.buffered:
                     # Wait for the socket here rather than four calls deeper inside
@@ -310,7 +311,11 @@ class ServerConnection(WebSocketConnection):
                         self._reading = True
                     if woken:
                         return  # `wake`: the task waiting in `next_message` is wanted
-                data = await stream.receive_some(self._receive_buffer_size)
+                    # Readable: read in this same step (the wait was the round's
+                    # schedule point; `receive_some` would yield once more).
+                    data = stream.read_now(self._receive_buffer_size)
+                if data is None:
+                    data = await stream.receive_some(self._receive_buffer_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._abort_web_socket()  # ends the reader
             else:
