@@ -26,13 +26,12 @@ from pathlib import Path
 
 import run
 
-#: The load each server gets: run.py's low-rate scenario, shorter.
-RECEIVERS, SENDERS, RATE, WINDOW = 10, 1, 300, 100
-
 
 def round_of(codes: list[str], a: argparse.Namespace, loadgen: Path, tmp: Path) -> list[float]:
     """One round: both servers started, loaded together; each one's server CPU (us) a
     message sent, in the order of `codes`."""
+    # The load each server gets: run.py's low-rate scenario, shorter.
+    low = {**run.LOW_RATE, "seconds": a.seconds}
     with contextlib.ExitStack() as stack:
         targets = []
         for i, code in enumerate(codes):
@@ -43,14 +42,12 @@ def round_of(codes: list[str], a: argparse.Namespace, loadgen: Path, tmp: Path) 
             target.env["PYTHONPATH"] = str(Path(code).expanduser())
             target.start()
             stack.callback(target.stop)
-            targets.append((target, run.tokens_for(target, RECEIVERS + SENDERS, tmp)))
+            targets.append((target, run.tokens_for(target, low["receivers"] + low["senders"], tmp)))
         per_message: list[float] = [0.0] * len(targets)
 
         def load(i: int) -> None:
             target, tokens = targets[i]
-            args = ["fanout", "127.0.0.1", str(target.port), str(RECEIVERS), str(SENDERS)]
-            args += [str(RATE), str(WINDOW), str(a.seconds), str(tokens)]
-            result = run.measured(target, loadgen, args, a.seconds + 60)
+            result = run.fanout(target, loadgen, tokens, low)
             if result.get("lost"):
                 raise RuntimeError(f"{codes[i]}: {result['lost']} messages lost")
             per_message[i] = result["server_cpu_seconds"] * 1e6 / max(1, result["sent"])

@@ -35,12 +35,9 @@ def count(a: argparse.Namespace, loadgen: Path, tmp: Path) -> tuple[dict, dict]:
         target.env["CHAT_BENCH_TASK_STEPS"] = str(out)
         target.start()
         try:
-            tokens = run.tokens_for(target, 11, tmp)
             low = {**run.LOW_RATE, "seconds": a.seconds}
-            args = ["fanout", "127.0.0.1", str(target.port), str(low["receivers"])]
-            args += [str(low["senders"]), str(low["rate"]), str(low["window"])]
-            args += [str(low["seconds"]), str(tokens)]
-            result = run.measured(target, loadgen, args, a.seconds + 60)
+            tokens = run.tokens_for(target, low["receivers"] + low["senders"], tmp)
+            result = run.fanout(target, loadgen, tokens, low)
         finally:
             target.stop()  # the counts are written as the server exits
     return result, json.loads(out.read_text())
