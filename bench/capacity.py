@@ -34,16 +34,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from run import (
+from message_runs import measured
+from scenarios import FANOUT_100, SENDERS
+from targets import (
     BENCH,
-    FANOUT_100,
-    SENDERS,
     Cluster,
     Target,
     build_loadgen,
     chat_target,
     free_port,
-    measured,
     postgres_schema,
     raise_fd_limit,
     tokens_for,

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import run
+import targets
 import trio
 from capacity import (
     CpuGroup,
@@ -55,17 +55,17 @@ def ramp(
     """The team written into a fresh schema, `count` boxed instances on it, the ramp."""
     team = make_team(steps[-1], ROOMS, a.seed)
     plan = Plan(steps, a.join_rate, SETTLE_S, WINDOW_S, BUDGET_S)
-    with tempfile.TemporaryDirectory() as tmp_name, run.postgres_schema(base_url) as schema:
+    with tempfile.TemporaryDirectory() as tmp_name, targets.postgres_schema(base_url) as schema:
         url, database = schema
         cluster = boxed_cluster(Path(tmp_name), url, boxes)
         cluster.database = database
         started = time.monotonic()
-        load_postgres(team, url, cluster.members[0].env, run.PASSWORD, a.seed)
+        load_postgres(team, url, cluster.members[0].env, targets.PASSWORD, a.seed)
         setup = time.monotonic() - started
         print(f"  {count} instance(s): team loaded in {setup:.0f} s", file=sys.stderr, flush=True)
-        with cluster.running(), on_cpu(run.LOADGEN_CPU):
+        with cluster.running(), on_cpu(targets.LOADGEN_CPU):
             throttled = [box.throttled_seconds() for box in boxes]  # after the start-up
-            generator = Generator(Served(cluster), team, team.tokens(run.SECRET), plan, a.seed)
+            generator = Generator(Served(cluster), team, team.tokens(targets.SECRET), plan, a.seed)
             windows = trio.run(generator.run)
     held = sorted(w["users"] for w in windows if w["held"])
     return {
@@ -94,7 +94,7 @@ def main() -> None:
     a = parser.parse_args()
     counts, quotas = box_quotas(a)
     per_box = sorted(int(n) for n in a.steps_per_box.split(","))
-    run.raise_fd_limit(max(counts) * per_box[-1] + 2 * run.FD_HEADROOM)
+    targets.raise_fd_limit(max(counts) * per_box[-1] + 2 * targets.FD_HEADROOM)
     report: dict[str, Any] = {
         "instance_cpu": a.instance_cpu,
         "database_cpu": a.database_cpu,

@@ -30,7 +30,7 @@ from pathlib import Path
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LOADGEN_CPU, build_loadgen, raise_fd_limit
+from targets import LOADGEN_CPU, build_loadgen, raise_fd_limit
 
 from chat.core.config import Config
 from chat.server.memory_snapshots import objects_by_type

@@ -28,7 +28,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from run import (
+from message_runs import py_spy_record
+from search_load import migrate
+from targets import (
     FD_HEADROOM,
     LOADGEN_CPU,
     SECRET,
@@ -38,10 +40,8 @@ from run import (
     build_loadgen,
     chat_target,
     postgres_schema,
-    py_spy_record,
     raise_fd_limit,
 )
-from search_load import migrate
 
 from chat.app.accounts.auth import Tokens
 from chat.store.accounts import name_keys

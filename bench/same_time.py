@@ -24,30 +24,32 @@ import tempfile
 import threading
 from pathlib import Path
 
-import run
+from message_runs import fanout
+from scenarios import LOW_RATE
+from targets import build_loadgen, chat_target, postgres_schema, tokens_for
 
 
 def round_of(codes: list[str], a: argparse.Namespace, loadgen: Path, tmp: Path) -> list[float]:
     """One round: both servers started, loaded together; each one's server CPU (us) a
     message sent, in the order of `codes`."""
     # The load each server gets: run.py's low-rate scenario, shorter.
-    low = {**run.LOW_RATE, "seconds": a.seconds}
+    low = {**LOW_RATE, "seconds": a.seconds}
     with contextlib.ExitStack() as stack:
         targets = []
         for i, code in enumerate(codes):
             url = None
             if a.backend == "postgres":
-                url, _database = stack.enter_context(run.postgres_schema(a.database_url))
-            target = run.chat_target(tmp, a.backend, url, label=f"chat-{i}")
+                url, _database = stack.enter_context(postgres_schema(a.database_url))
+            target = chat_target(tmp, a.backend, url, label=f"chat-{i}")
             target.env["PYTHONPATH"] = str(Path(code).expanduser())
             target.start()
             stack.callback(target.stop)
-            targets.append((target, run.tokens_for(target, low["receivers"] + low["senders"], tmp)))
+            targets.append((target, tokens_for(target, low["receivers"] + low["senders"], tmp)))
         per_message: list[float] = [0.0] * len(targets)
 
         def load(i: int) -> None:
             target, tokens = targets[i]
-            result = run.fanout(target, loadgen, tokens, low)
+            result = fanout(target, loadgen, tokens, low)
             if result.get("lost"):
                 raise RuntimeError(f"{codes[i]}: {result['lost']} messages lost")
             per_message[i] = result["server_cpu_seconds"] * 1e6 / max(1, result["sent"])
@@ -74,7 +76,7 @@ def main() -> None:
     codes = a.code.split(",")
     if len(codes) != 2:
         parser.error("--code takes two checkouts, A,B")
-    loadgen = run.build_loadgen()
+    loadgen = build_loadgen()
     ratios = []
     with tempfile.TemporaryDirectory(prefix="chat-same-time-") as tmp:
         for n in range(a.rounds):

@@ -36,8 +36,11 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-import run
+import message_runs
+import result_tables
+import scenarios
 import search_load
+import targets
 from search_text import KINDS, QUERIES, Corpus, Query
 
 #: The targets: every kind's p50 and p99 (ms), and what the index may cost fanout-100.
@@ -85,7 +88,7 @@ class SearchClient:
 
 
 def log_in(port: int, name: str) -> str:
-    status, body = run.http_post(port, "/auth", {"name": name, "password": run.PASSWORD})
+    status, body = targets.http_post(port, "/auth", {"name": name, "password": targets.PASSWORD})
     if "token" not in body:
         raise RuntimeError(f"could not log in as {name}: {status} {body}")
     return body["token"]
@@ -139,7 +142,7 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 def time_kind(
-    client: SearchClient, server: run.Target, queries: list[Query], count: int, seed: int
+    client: SearchClient, server: targets.Target, queries: list[Query], count: int, seed: int
 ) -> dict:
     """`count` requests cycling through `queries` in a shuffled order: latency
     percentiles (ms), overall and per query, and the server's CPU per request."""
@@ -186,7 +189,7 @@ def on_cpu(cpu: str) -> Iterator[None]:
 
 
 def measure_search(
-    server: run.Target, corpus: Corpus, first_id: int, a: argparse.Namespace
+    server: targets.Target, corpus: Corpus, first_id: int, a: argparse.Namespace
 ) -> dict:
     """Check every query's answer, then time each kind."""
     truth = corpus.truth()
@@ -197,7 +200,7 @@ def measure_search(
             expected = [first_id + i for i in reversed(truth[query.q])]
             checks[query.q] = check(client, query, expected)
             checks[query.q]["kind"], checks[query.q]["frequency"] = query.kind, query.frequency
-        with on_cpu(run.LOADGEN_CPU):
+        with on_cpu(targets.LOADGEN_CPU):
             for query in QUERIES * a.warmup:
                 client.search(query.q)
             kinds = {
@@ -220,8 +223,8 @@ WARMUP_FANOUT_S = 3.0
 
 
 def fanout_rounds(
-    chat: run.Target,
-    peer: run.Target,
+    chat: targets.Target,
+    peer: targets.Target,
     switch: search_load.IndexSwitch,
     loadgen: Path,
     tmp: Path,
@@ -232,16 +235,16 @@ def fanout_rounds(
     without, then without, with (and so on), so that a drift of the machine's speed
     over the run weighs on both alike and the index is dropped or restored only once
     per round. An unrecorded warm-up run with the index comes first."""
-    scenario = run.standard_scenarios(a.seconds)[0]
+    scenario = scenarios.standard_scenarios(a.seconds)[0]
     assert scenario.name == "fanout-100"
     warmup = {**scenario.args, "seconds": min(a.seconds, WARMUP_FANOUT_S)}
     indexed = True
 
-    def one(target: run.Target, label: str, args: dict) -> dict:
+    def one(target: targets.Target, label: str, args: dict) -> dict:
         with target.running():
-            tokens = run.tokens_for(target, run.SENDERS, tmp)
+            tokens = targets.tokens_for(target, scenarios.SENDERS, tmp)
             print(f"  {target.label}: fanout-100, {label} ...", flush=True, file=sys.stderr)
-            return run.fanout(target, loadgen, tokens, args)
+            return message_runs.fanout(target, loadgen, tokens, args)
 
     one(chat, "warm-up", warmup)
     rounds = []
@@ -286,21 +289,21 @@ def _fanout_summary(rounds: list[dict]) -> dict:
 
 def run_backend(backend: str, corpus: Corpus, loadgen: Path, tmp: Path, a) -> dict:
     env = search_load.environment()
-    peer = run.peer_target(tmp)
+    peer = targets.peer_target(tmp)
     if backend == "sqlite":
         data_dir = tmp / "search-sqlite"
         print(f"sqlite: loading {corpus.count:,} messages ...", file=sys.stderr, flush=True)
-        load = search_load.load_sqlite(corpus, data_dir, run.PASSWORD, env)
+        load = search_load.load_sqlite(corpus, data_dir, targets.PASSWORD, env)
         sizes = search_load.sqlite_sizes(data_dir / "chat.sqlite3")
-        chat = run.chat_target(tmp, "sqlite", None)
+        chat = targets.chat_target(tmp, "sqlite", None)
         chat.env["CHAT_DATA_DIR"] = str(data_dir)
         switch = search_load.IndexSwitch(backend, str(data_dir / "chat.sqlite3"))
         return _measure(backend, chat, peer, corpus, load, sizes, switch, loadgen, tmp, a)
-    with run.postgres_schema(a.database_url) as (url, database):
+    with targets.postgres_schema(a.database_url) as (url, database):
         print(f"postgres: loading {corpus.count:,} messages ...", file=sys.stderr, flush=True)
-        load = search_load.load_postgres(corpus, url, run.PASSWORD, env)
+        load = search_load.load_postgres(corpus, url, targets.PASSWORD, env)
         sizes = search_load.postgres_sizes(url)
-        chat = run.chat_target(tmp, "postgres", url)
+        chat = targets.chat_target(tmp, "postgres", url)
         chat.database = database
         switch = search_load.IndexSwitch(backend, url)
         return _measure(backend, chat, peer, corpus, load, sizes, switch, loadgen, tmp, a)
@@ -343,7 +346,11 @@ def tables(results: dict) -> str:
             k = results[b]["search"]["kinds"][kind]
             checks = [c for c in results[b]["search"]["checks"].values() if c["kind"] == kind]
             right = sum(c["right"] and not c.get("bad_snippets") for c in checks)
-            cells += [run.fmt(k["p50_ms"]), run.fmt(k["p99_ms"]), run.fmt(k["max_ms"])]
+            cells += [
+                result_tables.fmt(k["p50_ms"]),
+                result_tables.fmt(k["p99_ms"]),
+                result_tables.fmt(k["max_ms"]),
+            ]
             cells.append(f"{right}/{len(checks)}")
         lines.append("| " + " | ".join(cells) + " |")
     after = [b for b in backends if "search_after_fanout" in results[b]]
@@ -388,9 +395,9 @@ def tables(results: dict) -> str:
         ]
         lines += ["| | " + " | ".join(backends) + " |", "|" + " --- |" * (1 + len(backends))]
         rows = [
-            ("peer", lambda f: run.fmt(f["deliveries_per_s"]["peer"])),
-            ("with index", lambda f: run.fmt(f["deliveries_per_s"]["with index"])),
-            ("without index", lambda f: run.fmt(f["deliveries_per_s"]["without index"])),
+            ("peer", lambda f: result_tables.fmt(f["deliveries_per_s"]["peer"])),
+            ("with index", lambda f: result_tables.fmt(f["deliveries_per_s"]["with index"])),
+            ("without index", lambda f: result_tables.fmt(f["deliveries_per_s"]["without index"])),
             ("cost in deliveries/s (target <= 10%)", lambda f: f"{f['cost_deliveries']:.1%}"),
             ("server CPU us/delivery, with / without", lambda f: _pair(f, "server")),
             ("database CPU us/delivery, with / without", lambda f: _pair(f, "database")),
@@ -432,8 +439,8 @@ def main(argv: list[str] | None = None) -> None:
         a.messages, a.queries, a.warmup, a.seconds, a.rounds = 100_000, 30, 1, 2.0, 2
     if os.cpu_count() is None or os.cpu_count() < 2:
         sys.exit("bench: needs two CPUs (server on one, client and load generator on the other)")
-    run.raise_fd_limit()
-    loadgen = run.build_loadgen()
+    targets.raise_fd_limit()
+    loadgen = targets.build_loadgen()
     corpus = Corpus(seed=a.seed, count=a.messages)
     results: dict = {
         "meta": {
@@ -449,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(f"bench: unknown backend {backend!r}")
             results[backend] = run_backend(backend, corpus, loadgen, Path(tmp_name), a)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    out_dir = run.BENCH / "results"
+    out_dir = targets.BENCH / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"search-{stamp}.json").write_text(json.dumps(results, indent=2))

@@ -46,7 +46,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (
+from targets import (
     LOADGEN_CPU,
     Cluster,
     Target,

@@ -34,7 +34,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from run import backend_options, postgres_schema
+from targets import backend_options, postgres_schema
 
 from chat.core.config import Config
 from chat.store import open_store

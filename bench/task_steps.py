@@ -17,7 +17,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import run
+import message_runs
+import scenarios
+import targets
 
 HOOK = Path(__file__).resolve().parent / "task_steps"
 
@@ -28,16 +30,16 @@ def count(a: argparse.Namespace, loadgen: Path, tmp: Path) -> tuple[dict, dict]:
     with contextlib.ExitStack() as stack:
         url = None
         if a.backend == "postgres":
-            url, _database = stack.enter_context(run.postgres_schema(a.database_url))
-        target = run.chat_target(tmp, a.backend, url, label="task-steps")
+            url, _database = stack.enter_context(targets.postgres_schema(a.database_url))
+        target = targets.chat_target(tmp, a.backend, url, label="task-steps")
         paths = [str(HOOK), *([a.code] if a.code else []), os.environ.get("PYTHONPATH", "")]
         target.env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         target.env["CHAT_BENCH_TASK_STEPS"] = str(out)
         target.start()
         try:
-            low = {**run.LOW_RATE, "seconds": a.seconds}
-            tokens = run.tokens_for(target, low["receivers"] + low["senders"], tmp)
-            result = run.fanout(target, loadgen, tokens, low)
+            low = {**scenarios.LOW_RATE, "seconds": a.seconds}
+            tokens = targets.tokens_for(target, low["receivers"] + low["senders"], tmp)
+            result = message_runs.fanout(target, loadgen, tokens, low)
         finally:
             target.stop()  # the counts are written as the server exits
     return result, json.loads(out.read_text())
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--code", default="", help="another checkout's server")
     a = parser.parse_args()
-    loadgen = run.build_loadgen()
+    loadgen = targets.build_loadgen()
     with tempfile.TemporaryDirectory(prefix="chat-task-steps-") as tmp:
         result, counts = count(a, loadgen, Path(tmp))
     # Start-up and the clients' connections are counted too: a few hundred steps,

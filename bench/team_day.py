@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import gc_pauses
-import run
+import targets
 import trio
 from search import on_cpu
 from team_day_actions import MIX, THINK_MEAN_S, THINK_MIN_S
@@ -59,24 +59,24 @@ STEPS = (500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10_000)
 def run_backend(backend: str, team: Team, plan: Plan, a: argparse.Namespace, tmp: Path) -> dict:
     """Load the team into a fresh database of `backend`, start chat on it, ramp."""
     if backend == "sqlite":
-        target = run.chat_target(tmp, "sqlite", None)
+        target = targets.chat_target(tmp, "sqlite", None)
         started = time.monotonic()
         data_dir = Path(target.env["CHAT_DATA_DIR"])
         data_dir.mkdir(parents=True)
-        load_sqlite(team, data_dir, target.env, run.PASSWORD, a.seed)
+        load_sqlite(team, data_dir, target.env, targets.PASSWORD, a.seed)
         return _measure(target, team, plan, a, time.monotonic() - started)
-    with run.postgres_schema(a.database_url) as (url, database):
-        target = run.chat_target(tmp, "postgres", url)
+    with targets.postgres_schema(a.database_url) as (url, database):
+        target = targets.chat_target(tmp, "postgres", url)
         target.database = database
         started = time.monotonic()
-        load_postgres(team, url, target.env, run.PASSWORD, a.seed)
+        load_postgres(team, url, target.env, targets.PASSWORD, a.seed)
         return _measure(target, team, plan, a, time.monotonic() - started)
 
 
 class Served:
-    """A `run.Target`, or a `run.Cluster` of several instances, as the generator sees it."""
+    """A `targets.Target`, or a `targets.Cluster` of several instances, as the generator sees it."""
 
-    def __init__(self, target: run.Target | run.Cluster) -> None:
+    def __init__(self, target: targets.Target | targets.Cluster) -> None:
         self.target, self.label, self.ports = target, target.label, target.ports
         self.database = target.database
 
@@ -84,26 +84,30 @@ class Served:
         return self.target.cpu_seconds()
 
     def cpu_seconds_each(self) -> list[float]:
-        if isinstance(self.target, run.Cluster):
+        if isinstance(self.target, targets.Cluster):
             return self.target.cpu_seconds_each()
         return [self.target.cpu_seconds()]
 
     def pid(self) -> int | None:
         """The (first) instance's process: the one py-spy samples."""
-        target = self.target.members[0] if isinstance(self.target, run.Cluster) else self.target
+        target = self.target.members[0] if isinstance(self.target, targets.Cluster) else self.target
         return target.process.pid if target.process else None
 
 
 def _measure(
-    target: run.Target | run.Cluster, team: Team, plan: Plan, a: argparse.Namespace, setup: float
+    target: targets.Target | targets.Cluster,
+    team: Team,
+    plan: Plan,
+    a: argparse.Namespace,
+    setup: float,
 ) -> dict[str, Any]:
-    tokens = team.tokens(run.SECRET)
+    tokens = team.tokens(targets.SECRET)
     profile_dir = Path(a.profile) if a.profile else None
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     print(f"  {target.label}: team loaded in {setup:.1f} s", file=sys.stderr)
     costs: dict[str, dict[str, float]] = {}
-    with target.running(), on_cpu(run.LOADGEN_CPU):
+    with target.running(), on_cpu(targets.LOADGEN_CPU):
         if a.costs:
             costs = trio.run(action_costs, Served(target), team, tokens, a.seed, a.costs)
         generator = Generator(Served(target), team, tokens, plan, a.seed, profile_dir)
@@ -236,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    run.backend_options(parser)
+    targets.backend_options(parser)
     parser.add_argument(
         "--steps",
         default=",".join(map(str, STEPS)),
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     if os.cpu_count() is None or os.cpu_count() < 2:
         sys.exit("bench: needs two CPUs (server on one, the simulated users on the other)")
     steps = sorted(int(users) for users in a.steps.split(","))
-    if run.raise_fd_limit() < steps[-1] + run.FD_HEADROOM + HTTP_CONNECTIONS:
+    if targets.raise_fd_limit() < steps[-1] + targets.FD_HEADROOM + HTTP_CONNECTIONS:
         sys.exit(f"bench: {steps[-1]} users need more open files: raise `ulimit -Hn`")
     plan = Plan(
         steps, a.join_rate, a.settle, a.window, a.budget, a.think_min, a.think_mean,
@@ -290,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(f"bench: unknown backend {backend!r}")
             results[backend] = run_backend(backend, team, plan, a, Path(tmp_name))
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    out_dir = run.BENCH / "results"
+    out_dir = targets.BENCH / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"team-day-{stamp}.json").write_text(json.dumps(results, indent=2))

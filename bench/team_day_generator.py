@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import gc_pauses
-import run
+import message_runs
+import targets
 import trio
 from gc_pauses import GcPauses
 from team_day_actions import (
@@ -137,14 +138,14 @@ class Plan:
 
 
 class Server(Protocol):
-    """What the generator needs of the server it plays against (`run.Target` and
-    `run.Cluster` have it; a test's in-process server can stand in). User i plays
+    """What the generator needs of the server it plays against (`targets.Target` and
+    `targets.Cluster` have it; a test's in-process server can stand in). User i plays
     against `ports[i % len(ports)]`, always the same instance, as behind a sticky
     balancer; `cpu_seconds` is every instance's together."""
 
     label: str
     ports: list[int]
-    database: run.DatabaseCpu | None
+    database: targets.DatabaseCpu | None
 
     def cpu_seconds(self) -> float: ...
 
@@ -330,7 +331,7 @@ class Generator:
         if self.profile_dir is None or pid is None:
             return None
         out = self.profile_dir / f"team-day-{self.server.label}-{users}.txt"
-        return run.py_spy_record(pid, out, self.plan.window_s - 2, rate=50)
+        return message_runs.py_spy_record(pid, out, self.plan.window_s - 2, rate=50)
 
     async def _play(self, teammate: Teammate, port: int) -> None:
         """One user, on the instance at `port`, until it leaves (`_leave`) or the run

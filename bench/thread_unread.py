@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import run
 import search_load
+import targets
 from search import _percentile, log_in, on_cpu
 from search_text import Corpus
 
@@ -161,14 +161,14 @@ class UnreadClient:
         return json.loads(body)
 
 
-def measure(server: run.Target, reader: str, truth: dict[str, int], a) -> dict:
+def measure(server: targets.Target, reader: str, truth: dict[str, int], a) -> dict:
     client = UnreadClient(server.port, log_in(server.port, reader))
     answer = client.unread()
     got = {str(row["ThreadID"]): row["Unread"] for row in answer}
     if len(answer) != FOLLOWED or got != truth:
         wrong = sorted(k for k in truth if got.get(k) != truth[k])[:5]
         raise RuntimeError(f"{len(answer)} threads listed; unread differs for {wrong}")
-    with on_cpu(run.LOADGEN_CPU):
+    with on_cpu(targets.LOADGEN_CPU):
         for _ in range(a.warmup):
             client.unread()
         cpu_before = server.cpu_seconds()
@@ -196,21 +196,21 @@ def run_backend(backend: str, corpus: Corpus, tmp: Path, a) -> dict:
     print(f"{backend}: loading {corpus.count:,} messages ...", file=sys.stderr, flush=True)
     if backend == "sqlite":
         data_dir = tmp / "threads-sqlite"
-        load = search_load.load_sqlite(corpus, data_dir, run.PASSWORD, env)
+        load = search_load.load_sqlite(corpus, data_dir, targets.PASSWORD, env)
         started = time.monotonic()
         truth = make_threads_sqlite(data_dir / "chat.sqlite3", reader)
         made = round(time.monotonic() - started, 1)
-        chat = run.chat_target(tmp, "sqlite", None)
+        chat = targets.chat_target(tmp, "sqlite", None)
         chat.env["CHAT_DATA_DIR"] = str(data_dir)
         with chat.running():
             result = measure(chat, reader, truth, a)
         return {"load": vars(load), "threads_made_s": made, **result}
-    with run.postgres_schema(a.database_url) as (url, database):
-        load = search_load.load_postgres(corpus, url, run.PASSWORD, env)
+    with targets.postgres_schema(a.database_url) as (url, database):
+        load = search_load.load_postgres(corpus, url, targets.PASSWORD, env)
         started = time.monotonic()
         truth = asyncio.run(_make_threads_postgres(url, reader))
         made = round(time.monotonic() - started, 1)
-        chat = run.chat_target(tmp, "postgres", url)
+        chat = targets.chat_target(tmp, "postgres", url)
         chat.database = database
         with chat.running():
             result = measure(chat, reader, truth, a)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(f"bench: unknown backend {backend!r}")
             results[backend] = run_backend(backend, corpus, Path(tmp_name), a)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    out_dir = run.BENCH / "results"
+    out_dir = targets.BENCH / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"thread-unread-{stamp}.json").write_text(json.dumps(results, indent=2))
