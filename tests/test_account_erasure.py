@@ -1,4 +1,4 @@
-"""Erasing an account (issue 26, item 3): ``DELETE /me`` {"Password"} and ``chat user delete
+"""Erasing an account: ``DELETE /me`` {"Password"} and ``chat user delete
 --erase``. The user's messages become tombstones (connected clients see them deleted),
 their edits and reactions go, their files (records and bytes), sessions, push
 subscriptions, read markers and login addresses go, their tokens are refused; what others

@@ -1,4 +1,4 @@
-"""Activity frames (issue 23, item 2): every ``/ws`` connection of a user hears, for each
+"""Activity frames: every ``/ws`` connection of a user hears, for each
 of their rooms other than the one it is in, ``{"Type": "activity", "RoomID",
 "MessageID", "Mention"}`` when a message arrives there: at most one frame per room per
 second per connection, coalesced (the latest MessageID; Mention true if any was a

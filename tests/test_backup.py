@@ -1,4 +1,4 @@
-"""Backups (issue 26): ``chat backup FILE`` of a SQLite server, running or stopped, and
+"""Backups: ``chat backup FILE`` of a SQLite server, running or stopped, and
 ``chat restore FILE`` into an empty data directory, as real processes; on PostgreSQL, the
 pg_dump / pg_restore commands docs/DEPLOYMENT.md gives, run as they are written there."""
 

@@ -1,4 +1,4 @@
-"""Your account in the browser (issue 26, item 3): the Account dialog's "Download my data"
+"""Your account in the browser: the Account dialog's "Download my data"
 downloads the zip archive of GET /me/export. ("Delete account", and the rest of the
 account screen: tests/test_browser_account_screens.py.)"""
 

@@ -1,4 +1,4 @@
-"""The browser client calling people back (issue 23): badges that update live from
+"""The browser client calling people back: badges that update live from
 activity frames (no polling), mention badges apart from unread ones, the count in the
 tab's title, desktop notifications following each room's level (a menu in the room's
 header sets it) that open the room at their message, `@` completing names, mentions of

@@ -1,4 +1,4 @@
-"""The login form and the first things a page shows (issue 23, the browser client): Enter
+"""The login form and the first things a page shows in the browser client: Enter
 does what the chosen button says, registering asks for a new password and shows the
 rule for it before it is broken, no connection badge before logging in, and private
 rooms carry a lock."""

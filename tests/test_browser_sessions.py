@@ -1,4 +1,4 @@
-"""The browser's session (issue 23, item 5): "Keep me signed in" keeps the page signed in
+"""The browser's session: "Keep me signed in" keeps the page signed in
 across tabs and browser restarts, a new tab never asks to log in again, logging out ends
 the session, and no token is ever in a URL (the WebSocket is signed in by the cookie)."""
 

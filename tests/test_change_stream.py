@@ -1,4 +1,4 @@
-"""One change stream, resumable (issue 22, item 7): a change (edit, delete, reaction) has
+"""One change stream, resumable: a change (edit, delete, reaction) has
 a position ``Seq`` in the same sequence as MessageIDs, and ``{"Type": "enter", "SinceID":
 N}`` sends every message *and every change* after N, in order, then goes live, with no
 gap and no duplicate at the seam, including changes to messages older than N, within the

@@ -1,4 +1,4 @@
-"""Upgrading to changeable messages (issue 22): a database made by the previous release,
+"""Upgrading to changeable messages: a database made by the previous release,
 with messages and replies in it, takes the message_changes migration (sqlite 0011,
 postgres 0012); what it held reads as before (never edited, no reactions), can be
 edited, reacted to and deleted, and positions go on after the newest message."""

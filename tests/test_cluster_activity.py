@@ -1,4 +1,4 @@
-"""Mentions and activity frames across the instances of a cluster (issue 23, items 1-2),
+"""Mentions and activity frames across the instances of a cluster,
 on the PostgreSQL bus and on Redis: a message sent on one instance is heard as activity
 by its room's members connected to another, a mention as a mention; a room joined
 through one instance is followed on the others."""

@@ -1,4 +1,4 @@
-"""Changes to messages across the instances of a cluster (issue 22): edits, deletions
+"""Changes to messages across the instances of a cluster: edits, deletions
 and reactions made on one instance reach every connection on every instance, in the same
 order as the messages around them, on the PostgreSQL bus and on Redis; a change made
 while a client is away is received on resume at another instance; edits racing each

@@ -1,4 +1,4 @@
-"""Files in a cluster (issue 24, item 9), on each storage kind: instances that share a
+"""Files in a cluster, on each storage kind: instances that share a
 files directory, or a bucket, serve one another's uploads; a message's files reach its
 readers on every instance, in the frame, in history, and as bytes; and when every
 instance's collector sweeps at once, each file is removed by one of them, once."""

@@ -1,4 +1,4 @@
-"""Running a room in a cluster (issue 25), on both buses: a removal, a mute or a setting
+"""Running a room in a cluster, on both buses: a removal, a mute or a setting
 made through one instance takes effect at once for a person connected to another, and
 slow mode holds across instances (of two sends at the same moment, exactly one passes).
 """

@@ -49,7 +49,8 @@ from test_metrics import scrape, value
 BUSES = ["postgres-bus", "redis-bus"]
 METRICS_TOKEN = "network-faults-metrics-token"
 
-#: A fault lasts this long (the issue's figures), and the instances run this long before.
+#: A fault lasts this long (docs/RELIABILITY.md, "The scenarios"), and the instances run this
+#: long before.
 CUT_S = 10.0
 DEGRADED_S = 30.0
 BEFORE_S = 3.0

@@ -1,4 +1,4 @@
-"""Web Push in a cluster (issue 23, item 4): three instances on one PostgreSQL database,
+"""Web Push in a cluster: three instances on one PostgreSQL database,
 on either bus, push each message exactly once, never to a user online on any of them,
 remove a subscription its push service says is gone, and refuse endpoints on other
 hosts. The push service is the test's own (tests/push_service.py), on loopback."""

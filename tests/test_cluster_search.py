@@ -1,4 +1,4 @@
-"""Search in a cluster (issue 24): every instance searches the one database, so a message
+"""Search in a cluster: every instance searches the one database, so a message
 confirmed by one instance is found at once through any other, an edit made through one
 is what the others find, and a search's rate limit counts on every instance."""
 

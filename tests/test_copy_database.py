@@ -1,4 +1,4 @@
-"""`chat copy-database` (issue 26, item 1): a SQLite deployment moves to PostgreSQL.
+"""`chat copy-database`: a SQLite deployment moves to PostgreSQL.
 
 Real processes throughout: a SQLite database the previous release made, filled through
 the real server (HTTP and WebSocket), copied by the real `chat copy-database` command,

@@ -1,4 +1,4 @@
-"""A user's data, exported (issue 26, item 3): ``GET /me/export`` and ``chat user export``
+"""A user's data, exported: ``GET /me/export`` and ``chat user export``
 answer a zip archive of the user's own profile, messages (with rooms and edits),
 reactions, read markers and files (records and bytes), and nothing of anyone else's;
 streamed as it is written, limited per user and in number at once."""

@@ -3,7 +3,7 @@
 The ``entered`` frame carries the room's n newest messages (``"Messages"``), newest first
 and shaped as ``GET /messages/{roomID}?limit=n`` pages them; the live frames follow, with
 nothing missing and nothing twice where the two meet. A switch of rooms is then one round
-trip instead of two (issue 27, item 5).
+trip instead of two.
 """
 
 from __future__ import annotations

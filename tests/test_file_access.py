@@ -1,11 +1,10 @@
-"""Who may read a file, on each of its routes (issue 24, item 6, and the Tests section):
+"""Who may read a file, on each of its routes:
 ``GET /files/{FileID}/{name}`` and ``GET /files/{FileID}/thumbnail`` answer the uploader
 before the file is attached, then whoever may read a message carrying it (a room's
 members, everyone for the lobby, the two people of a direct conversation, a support
 thread's user and the operators); anyone else gets 404, in the words a file that does
 not exist gets, and so does everyone once the message is deleted. Nobody attaches a file
-but its uploader: reading a file is no right to carry it elsewhere. (Leaving a room does
-not exist yet: issue 25.)"""
+but its uploader: reading a file is no right to carry it elsewhere."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The file collector (issue 24, item 9), on each storage kind (a directory, a bucket):
+"""The file collector, on each storage kind (a directory, a bucket):
 files never attached go after 24 hours, files whose messages were deleted go at the next
 sweep, record and bytes (the file and its thumbnail); attached files stay; objects
 without a record at two listings a day apart are removed. Each sweep is another

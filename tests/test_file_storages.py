@@ -1,4 +1,4 @@
-"""Files through the server on each storage kind (issue 24, items 6, 8 and 9): a directory
+"""Files through the server on each storage kind: a directory
 (the data directory's files/) and S3-compatible object storage (a bucket on moto's server,
 tests/s3_server.py), each on SQLite and PostgreSQL. What a client sees is the same on
 both: upload, attach, serve (whole, a range, the thumbnail), collection of a deleted

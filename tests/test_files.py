@@ -1,4 +1,4 @@
-"""Uploading files (issue 24, items 5, 7 and 8): ``POST /files`` stores a file, raw or as
+"""Uploading files: ``POST /files`` stores a file, raw or as
 a form's one ``file`` part, and answers what the server made of it; the type is read
 from the bytes; images get a thumbnail; limits, quota and rate limits answer 413/429
 before the body is read past them; nothing is left of an upload that fails."""

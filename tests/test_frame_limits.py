@@ -333,8 +333,8 @@ async def test_a_resume_past_the_byte_budget_is_refused_and_the_client_stays_in_
 async def test_full_resumes_in_a_row_stop_at_the_default_budget(
     nursery: trio.Nursery, config: Config
 ) -> None:
-    # The attack of issue 20: a thousand messages of 4,000 characters (4 MB) resumed again
-    # and again on one connection. The default budget (8 MiB a minute) and one answer
+    # The attack the budget stops: a thousand messages of 4,000 characters (4 MB) resumed
+    # again and again on one connection. The default budget (8 MiB a minute) and one answer
     # more: three at the most.
     async with trio.open_nursery() as seeding:  # limits off, for the thousand messages
         seeder = await start_server(seeding, config)

@@ -1,4 +1,4 @@
-"""History from memory (chat/app/history/from_memory.py, issue 27 item 2): whatever is done to a
+"""History from memory (chat/app/history/from_memory.py): whatever is done to a
 room's messages (posts, edits, deletions, reactions, renames, erasures), an answer from
 a room's window is the answer the table gives.
 

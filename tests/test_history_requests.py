@@ -1,4 +1,4 @@
-"""History requests as tasks of their own (`ClientSession.launch_request`, issue 13): the
+"""History requests as tasks of their own (`ClientSession.launch_request`): the
 client's later frames are handled while a history query runs, the answers still come
 back in request order and never interleave, and a disconnect stops the query (on
 PostgreSQL, on the server too).

@@ -2,8 +2,8 @@
 kept as the table would read them by applying the stream of commits.
 
 These test the data structure against a plain model of the table (every message, every
-change applied); the server-level test, cache against the real table on both backends,
-comes with the wiring (issue 27, item 2)."""
+change applied); the server-level test, cache against the real table on both backends, is
+tests/test_history_from_memory.py."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 a clear error: a 4xx over HTTP (raw request heads included, each error a JSON
 ``{"error": ...}``), an error frame over a WebSocket with the connection still open, and
 nothing logged at ERROR. One test per backend replays the whole corpus (a server per entry
-would cost minutes), and reports every entry that fails, by name. The floods of issue 20
+would cost minutes), and reports every entry that fails, by name. The floods
 (one kind of frame sent hundreds of times) are replayed on a server with the rate limits
 on: each must be refused and then closed with 1008."""
 

@@ -1,4 +1,4 @@
-"""Hostile files (issue 24, items 6-8, and the Tests section): each is stored without
+"""Hostile files: each is stored without
 harm and served so that nothing in it runs or is decoded by a browser as something it
 is not. The type is the one sniffed from the bytes; an image this server cannot decode
 (a bomb, a truncated or fake one) is a plain file, an attachment; HTML and SVG are text,

@@ -1,8 +1,8 @@
-"""Changes to messages over HTTP, for bots and scripts (issue 22, item 8): ``PATCH`` and
+"""Changes to messages over HTTP, for bots and scripts: ``PATCH`` and
 ``DELETE /messages/{roomID}/{messageID}``, ``PUT`` and ``DELETE
 /messages/{roomID}/{messageID}/reactions/{emoji}``; each reaches /ws clients as the
 room protocol's frames; errors as everywhere (400, 401, 403, 404, 429). Direct
-conversations and support threads are rooms here too (item 9)."""
+conversations and support threads are rooms here too."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """POST /messages/{roomID}: a message from a bot or a script, stored and delivered as a
-/ws message frame is (issue 22, item 8)."""
+/ws message frame is."""
 
 from __future__ import annotations
 

@@ -177,8 +177,7 @@ async def test_a_connection_in_a_room_costs_the_server_one_task_once_answered(
     server: Server,
 ) -> None:
     # The task that handled "enter" ends once it has rested with nothing more to handle:
-    # 100,000
-    # listeners in a room would otherwise keep 100,000 of them (issue 27).
+    # 100,000 listeners in a room would otherwise keep 100,000 of them.
     with trio.fail_after(STEP):
         token, lobby = await lobby_token(server)
         await trio.testing.wait_all_tasks_blocked()

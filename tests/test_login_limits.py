@@ -1,4 +1,4 @@
-"""Login limits that cannot be raced, split or turned against the owner (issue 20), on a
+"""Login limits that cannot be raced, split or turned against the owner, on a
 real server on both backends and on clusters on either bus: failures counted before the
 password is checked, one account key for name and e-mail logins, the owner's addresses
 kept in the database, each instance's share of a limit, and a bcrypt queue fair to every

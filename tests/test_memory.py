@@ -1,5 +1,5 @@
 """What a `chat serve` process holds: the opt-in snapshots (CHAT_TRACEMALLOC, SIGUSR2) and
-what many short connections leave behind (issue 27's soak, bench/soak.py)."""
+what many short connections leave behind (the soak, bench/soak.py)."""
 
 from __future__ import annotations
 

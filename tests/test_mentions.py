@@ -1,4 +1,4 @@
-"""Mentions (issue 23, item 1): ``@name`` in a message's text mentions that user if they
+"""Mentions: ``@name`` in a message's text mentions that user if they
 may read the room (names compared as logging in compares them; the longest name that
 matches wins), ``@room`` every member (in rooms over 50 members, from the creator only).
 Frames and history items carry ``"Mentions": [UID, ...]`` and ``"MentionsRoom": true``;

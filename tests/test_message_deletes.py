@@ -1,4 +1,4 @@
-"""Deletions (issue 22, item 4): ``{"Type": "delete", "MessageID"}`` by the message's
+"""Deletions: ``{"Type": "delete", "MessageID"}`` by the message's
 author, or by the creator of the group room, leaves a tombstone (id, room, sender, time):
 the text, its earlier versions and its reactions are erased from the database, not
 hidden. Every connection in the room receives ``deleted``; deleting twice is not an

@@ -1,4 +1,4 @@
-"""Edits (issue 22, item 3): ``{"Type": "edit", "MessageID", "Text"}`` by the message's
+"""Edits: ``{"Type": "edit", "MessageID", "Text"}`` by the message's
 author is committed, then every connection in the room (the author's included, as its
 confirmation) receives an ``edited`` frame with the new text, when, and its position
 ``Seq``; every version is kept (``GET /messages/{roomID}/{messageID}/edits``); only the

@@ -1,4 +1,4 @@
-"""Messages that carry files (issue 24, items 5 and 6): ``"Files": [FileID, ...]`` on
+"""Messages that carry files: ``"Files": [FileID, ...]`` on
 /ws and in ``POST /messages/{roomID}``; frames and history show each file; only the
 uploader attaches a file, once; a file is readable by whoever may read a message that
 carries it, and by nobody else (404)."""

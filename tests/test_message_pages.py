@@ -1,4 +1,4 @@
-"""Pages of a room's messages beyond "older than" (issue 24, item 3): ``?around=ID`` (a
+"""Pages of a room's messages beyond "older than": ``?around=ID`` (a
 page centred on a message, where a search result opens) and ``?after=ID`` (the next
 messages towards the present, to scroll down from there)."""
 

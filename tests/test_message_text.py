@@ -1,4 +1,4 @@
-"""Multi-line text (issue 22, item 1): line breaks and tabs inside a message are stored and
+"""Multi-line text: line breaks and tabs inside a message are stored and
 delivered exactly as sent, on every dialect; every other control character is refused
 with a clear error, and nothing is stored."""
 

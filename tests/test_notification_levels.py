@@ -1,4 +1,4 @@
-"""Per-room notification levels (issue 23, item 3): ``PUT /room/{roomID}/notifications``
+"""Per-room notification levels: ``PUT /room/{roomID}/notifications``
 ``{"Level": "all" | "mentions" | "none"}``; until set, "all" for direct conversations
 (and support threads) and "mentions" for group rooms and the lobby; read one room's with
 ``GET /room/{roomID}/notifications`` and every room's in ``GET /rooms/details``

@@ -1,5 +1,5 @@
 """Finding people (``GET /users?prefix=``), the public rooms' directory
-(``GET /rooms/public``) and live invitations (``{"Type": "invited"}`` on /ws), issue 12."""
+(``GET /rooms/public``) and live invitations (``{"Type": "invited"}`` on /ws)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from chat.core.records import Identity
 from chat.core.task_failures import TaskFailures
 
 LOBBY = 1
-#: How long the client flaps, as in issue 20.
+#: How long the client flaps between the lobby and a room.
 FLAP_S = 3.0
 #: At most a few dozen frames at a watcher: one telling every COALESCE_S (12 in 3 s), and
 #: room to spare for the quiet spell between two.

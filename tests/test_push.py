@@ -1,4 +1,4 @@
-"""Web Push (issue 23; RFC 8030, 8291, 8292): ``GET /push/key``, ``POST`` and ``DELETE
+"""Web Push (RFC 8030, 8291, 8292): ``GET /push/key``, ``POST`` and ``DELETE
 /push/subscriptions``, and the pushes themselves, sent to a real push service of the
 test's own on loopback (tests/push_service.py), which checks each push's VAPID signature
 and decrypts it with the browser's keys. Every test runs on SQLite and on PostgreSQL."""

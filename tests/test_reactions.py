@@ -1,4 +1,4 @@
-"""Reactions (issue 22, item 5): ``{"Type": "react" | "unreact", "MessageID", "Emoji"}``
+"""Reactions: ``{"Type": "react" | "unreact", "MessageID", "Emoji"}``
 with one emoji or a ``:shortcode:``; a user reacts with a given emoji at most once per
 message, at most 20 different emoji per message; every connection in the room receives
 the message's whole reaction state in a ``reactions`` frame; history shows it."""

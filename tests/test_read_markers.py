@@ -1,5 +1,5 @@
-"""Read markers on /ws (``{"Type": "read"}``) and unread counts (``GET /rooms/unread``),
-issue 12: real servers, real sockets, both backends."""
+"""Read markers on /ws (``{"Type": "read"}``) and unread counts (``GET /rooms/unread``):
+real servers, real sockets, both backends."""
 
 from __future__ import annotations
 

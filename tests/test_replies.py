@@ -1,4 +1,4 @@
-"""Replies (issue 22, item 2): a room message may name, with ``ReplyTo``, an earlier
+"""Replies: a room message may name, with ``ReplyTo``, an earlier
 message of the same room; the stored message and every frame and history item of it
 carry it, and a ReplyTo that is not a message of that room is refused with nothing
 stored."""

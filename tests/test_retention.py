@@ -1,4 +1,4 @@
-"""Retention (issue 26, item 4): messages older than their room keeps them are deleted by
+"""Retention: messages older than their room keeps them are deleted by
 a background task, in small batches, on one instance at a time; their files follow. On
 both backends. Old messages are made old by moving their created_at back in the database
 (the server's clock is the real one); the task's own tests move its clock instead."""

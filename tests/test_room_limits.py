@@ -1,4 +1,4 @@
-"""Room spam (issue 20, item 7): how many rooms a user may create (`CHAT_RATE_ROOMS`) and
+"""Room spam: how many rooms a user may create (`CHAT_RATE_ROOMS`) and
 how many invitations and new direct conversations they may make (`CHAT_RATE_INVITES`),
 on both backends: 429 with Retry-After over HTTP, the dialect's error frame for a first
 direct message on a WebSocket, and nothing created past the limit."""

@@ -1,4 +1,4 @@
-"""Running a room (issue 25): roles, leaving, removal, bans, mutes, slow mode, settings,
+"""Running a room: roles, leaving, removal, bans, mutes, slow mode, settings,
 moderators' deletions, reports and the audit log, over HTTP and /ws, on both backends."""
 
 from __future__ import annotations

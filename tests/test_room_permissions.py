@@ -1,5 +1,6 @@
-"""The permission table of running a room (issue 25, docs/SECURITY.md): every role x
-every action x every kind of room, allowed or the exact refusal, on both backends.
+"""The permission table of running a room (docs/SECURITY.md, "Running a room: who may do
+what"): every role x every action x every kind of room, allowed or the exact refusal, on
+both backends.
 
 Each case acts on a fresh plain member (the target), so the cases do not disturb each
 other; the expected answer comes from `expected`, the table written out as rules.

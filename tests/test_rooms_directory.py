@@ -1,4 +1,4 @@
-"""Finding rooms (issue 20, item 7), on both backends: the directory of public rooms
+"""Finding rooms, on both backends: the directory of public rooms
 (``GET /rooms/public``) lists the busiest first, so a crowd of throwaway rooms cannot
 hide the real ones; a user's own rooms come described in one request
 (``GET /rooms/details``), however many there are."""

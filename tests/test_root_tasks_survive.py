@@ -1,4 +1,4 @@
-"""No client can stop an instance (issue 20): the tasks of `serve`'s root nursery outlive
+"""No client can stop an instance: the tasks of `serve`'s root nursery outlive
 whatever clients send and whatever arrives on the bus.
 
 The reproducer: a login with a name that Unicode normalisation expands 18-fold once made

@@ -1,4 +1,4 @@
-"""Searching messages (issue 24, items 1 and 2): ``GET /search?q=`` finds the messages the
+"""Searching messages: ``GET /search?q=`` finds the messages the
 caller may read that contain every word and phrase, newest first, in pages, each with a
 snippet; in any script; the query's characters are text, never database syntax; and the
 index follows the messages (new, edited, deleted) and the rooms (left)."""
@@ -331,8 +331,8 @@ async def test_a_deleted_message_is_found_no_more(server: Server) -> None:
 
 
 async def test_a_user_no_longer_in_a_room_finds_nothing_of_it(server: Server) -> None:
-    # Leaving and removal are issue 25's routes; the search reads membership itself, so
-    # the row's removal (here by hand, as those routes will remove it) is what counts.
+    # The search reads membership itself, so the row's removal (here by hand, as leaving
+    # or a removal would remove it) is what counts.
     alice, bob = await account(server, "alice"), await account(server, "bob")
     room_id = await create_room(server, alice, "ops", bob)
     await post(server, alice, room_id, "roadmap draft")

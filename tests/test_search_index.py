@@ -1,4 +1,4 @@
-"""The search index and the messages it does not hold yet (issue 24, item 2), at the
+"""The search index and the messages it does not hold yet, at the
 store: SQLite indexes new messages in batches (`Search.index_new_messages`), and a search
 finds a message whether or not its batch has been indexed, by its present text, once;
 edits and deletions before and after indexing leave the index exact (FTS5's own

@@ -1,4 +1,4 @@
-"""Upgrading to search (issue 24): a database the previous release filled takes the search
+"""Upgrading to search: a database the previous release filled takes the search
 migration (sqlite 0017, postgres 0018), and the messages it already held are found, by
 their present text (an edit made before the upgrade included, a tombstone never)."""
 

@@ -1,4 +1,4 @@
-"""Single-flight reads (`chat.app.reads.single_flight`, issue 27 item 3): identical reads in flight
+"""Single-flight reads (`chat.app.reads.single_flight`): identical reads in flight
 at once are made once and shared; a waiter that leaves does not fail the others; an
 error reaches every waiter; different keys do not share; nothing is kept afterwards.
 

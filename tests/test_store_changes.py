@@ -1,4 +1,4 @@
-"""The stores' `Changes` role and the one stream of positions (issue 22), on both
+"""The stores' `Changes` role and the one stream of positions, on both
 backends: changes take positions from the messages' sequence, `committed_after` reads
 messages and changes merged in position order within its bounds and limit, a refused
 change writes nothing."""

@@ -300,7 +300,8 @@ async def test_a_ping_after_our_close_frame_gets_no_pong() -> None:
 
 
 async def test_trio_websocket_still_fails_on_a_ping_after_its_close_frame() -> None:
-    # Its issue #184: the reason `ServerConnection._handle_ping_event` checks the state.
+    # Upstream's bug (https://github.com/python-trio/trio-websocket/issues/184) is the
+    # reason `ServerConnection._handle_ping_event` checks the state.
     # Once this fails, trio-websocket has fixed it, and our check can go.
     with pytest.RaisesGroup(wsproto.utilities.LocalProtocolError, flatten_subgroups=True):
         await run("upstream", [server_closes, send(Ping(b"crossing"))])

@@ -19,13 +19,13 @@ handles what it read (upstream's loop does the other way round). A `KeyError` ra
 handler is a bug, not an unknown event. A ping or a message that arrives after our close
 frame is dropped: wsproto refuses to send a pong then, or a second close frame (the 1009
 for a message over the size limit), and upstream would raise its LocalProtocolError
-(trio-websocket issue #184). And a client that breaks the framing rules (invalid UTF-8, a
-reserved opcode or RSV bit, an unmasked frame, a bad close code, ...) gets a close frame
-with RFC 6455's code for it (1002 or 1007) before the TCP connection closes (7.1.7):
-wsproto reports each such error as a `CloseConnection` event with that code while its
-connection stays OPEN (a close frame that really arrived moves it to REMOTE_CLOSING
-first), and trio-websocket, which answers a close event only in REMOTE_CLOSING, would
-close the socket without a word (`_fail`).
+(https://github.com/python-trio/trio-websocket/issues/184). And a client that breaks the
+framing rules (invalid UTF-8, a reserved opcode or RSV bit, an unmasked frame, a bad
+close code, ...) gets a close frame with RFC 6455's code for it (1002 or 1007) before the
+TCP connection closes (7.1.7): wsproto reports each such error as a `CloseConnection`
+event with that code while its connection stays OPEN (a close frame that really arrived
+moves it to REMOTE_CLOSING first), and trio-websocket, which answers a close event only
+in REMOTE_CLOSING, would close the socket without a word (`_fail`).
 
 Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
 - rewritten, never called: `_reader_task` (as `read`, `_feed`, `_handle_events`),

@@ -1,4 +1,4 @@
--- A message may answer an earlier message of the same room (issue 22: "ReplyTo").
+-- A message may answer an earlier message of the same room ("ReplyTo").
 -- No foreign key: the server checks the target is a message of the same room before it
 -- stores the reply (a per-row foreign-key check on the batch insert is what
 -- 0008_message_references_per_statement.sql removed for the other references), and

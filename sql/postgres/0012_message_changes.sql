@@ -1,4 +1,4 @@
--- Messages people can fix, remove and react to (issue 22): edits, deletions and
+-- Messages people can fix, remove and react to: edits, deletions and
 -- reactions, and the change stream that carries them to every instance.
 --
 -- A message row shows the present: `body` is the current text, `edited_at` the time of

@@ -1,4 +1,4 @@
--- Mentions (issue 23): who a message's @name calls, and @room (chat/app/messages/mentions.py).
+-- Mentions: who a message's @name calls, and @room (chat/app/messages/mentions.py).
 --
 -- `mentions` lists the UIDs a message's text mentions by name (a JSON array, NULL when
 -- none): the protocol's own "Mentions", read with the message at no extra cost.

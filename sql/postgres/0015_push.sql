@@ -1,4 +1,4 @@
--- Web Push (issue 23; RFC 8030, 8291, 8292): the browsers that asked to be told of
+-- Web Push (RFC 8030, 8291, 8292): the browsers that asked to be told of
 -- messages while their user is away, the server's VAPID key, and which instance pushes
 -- each message (chat/push/).
 

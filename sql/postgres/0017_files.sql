@@ -1,4 +1,4 @@
--- Files shared in messages (issue 24; chat/files/). A file's record is here; its bytes
+-- Files shared in messages (chat/files/). A file's record is here; its bytes
 -- are in the file storage (a directory or an S3 bucket), keyed by their SHA-256, so
 -- several records may share one stored object.
 --

@@ -1,4 +1,4 @@
--- Full-text search of messages (issue 24; chat/app/messages/search.py).
+-- Full-text search of messages (chat/app/messages/search.py).
 --
 -- What is found: every word and "quoted phrase" of a query as a case-insensitive
 -- substring of a message's present text, in any script (Chinese and Japanese, written

@@ -1,4 +1,4 @@
--- Running a room (issue 25): roles, bans, mutes, slow mode, a topic, reports and an
+-- Running a room: roles, bans, mutes, slow mode, a topic, reports and an
 -- audit log; room names unique among public group rooms only (a private room may be
 -- called anything, so creating a room never tells anyone that a private one has that
 -- name). See sql/sqlite/0018_room_moderation.sql, its twin.

@@ -1,4 +1,4 @@
--- Secrets the whole cluster shares (issue 26): the JWT signing key, made once by the
+-- Secrets the whole cluster shares: the JWT signing key, made once by the
 -- first instance that starts without CHAT_JWT_SECRET, so every instance on this database
 -- signs and checks tokens with the same key (one per instance logged people out at
 -- random). `chat copy-database` moves a SQLite data directory's `jwt-secret` file here.

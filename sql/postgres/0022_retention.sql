@@ -1,4 +1,4 @@
--- Retention (issue 26; chat/app/messages/retention.py): how long a room keeps its messages, and the
+-- Retention (chat/app/messages/retention.py): how long a room keeps its messages, and the
 -- lease that lets one instance at a time delete the expired ones.
 --
 -- Expired messages are deleted as rows, not left as tombstones: what a room no longer

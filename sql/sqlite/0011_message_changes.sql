@@ -1,4 +1,4 @@
--- Messages people can fix, remove and react to (issue 22): edits, deletions and
+-- Messages people can fix, remove and react to: edits, deletions and
 -- reactions, and the change stream that carries them (see the PostgreSQL migration,
 -- 0012_message_changes.sql, for the full story). Times are Unix milliseconds.
 --

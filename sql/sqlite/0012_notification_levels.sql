@@ -1,4 +1,4 @@
--- How much each user wants to hear of each of their rooms (issue 23): "all" messages,
+-- How much each user wants to hear of each of their rooms: "all" messages,
 -- only "mentions" of them, or "none". No row: the room kind's default (chat/
 -- notification_levels.py: "all" for direct conversations and support threads,
 -- "mentions" for group rooms and the lobby).

@@ -1,4 +1,4 @@
--- Mentions (issue 23): who a message's @name calls, and @room (chat/app/messages/mentions.py).
+-- Mentions: who a message's @name calls, and @room (chat/app/messages/mentions.py).
 -- Times are Unix milliseconds. See the PostgreSQL migration, 0014_mentions.sql, for
 -- the full story.
 --

@@ -1,4 +1,4 @@
--- Browser sessions (issue 23): a cookie that keeps a user signed in across tabs and, with
+-- Browser sessions: a cookie that keeps a user signed in across tabs and, with
 -- "keep me signed in", browser restarts (chat/app/accounts/sessions.py). The cookie carries the
 -- session's id and a secret; only the secret's SHA-256 is stored (it is 32 random
 -- bytes: no slow hash needed). Every refresh rotates the secret; the one before stays

@@ -1,4 +1,4 @@
--- Files shared in messages (issue 24; chat/files/). Times are Unix milliseconds. See
+-- Files shared in messages (chat/files/). Times are Unix milliseconds. See
 -- the PostgreSQL migration, 0017_files.sql, for the full story.
 CREATE TABLE files (
     id              TEXT    PRIMARY KEY,

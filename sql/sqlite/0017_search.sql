@@ -1,4 +1,4 @@
--- Full-text search of messages (issue 24; chat/app/messages/search.py). See the PostgreSQL
+-- Full-text search of messages (chat/app/messages/search.py). See the PostgreSQL
 -- migration, 0018_search.sql, for what is found and why.
 --
 -- An FTS5 index of `messages.body` with the trigram tokenizer: every run of three

@@ -1,5 +1,5 @@
 -- chat: foreign keys off
--- Running a room (issue 25): roles, bans, mutes, slow mode, a topic, reports and an
+-- Running a room: roles, bans, mutes, slow mode, a topic, reports and an
 -- audit log; room names unique among public group rooms only.
 --
 -- The first line tells the migration runner (chat/store/sqlite/opening.py) to apply this

@@ -1,4 +1,4 @@
--- A user's data (issue 26): erasing an account keeps its row as a nameless shell
+-- A user's data: erasing an account keeps its row as a nameless shell
 -- (their messages' tombstones still name a sender), and holds the name it had for 30
 -- days, so that nobody takes it at once. See sql/postgres/0021_erasure.sql, its twin.
 -- Times are Unix milliseconds.
