@@ -23,7 +23,7 @@ from support import (
 )
 
 from chat.core.config import Config, load
-from chat.net.admission import RETRY_AFTER_S, HandshakeGate
+from chat.net.admission import MAX_RETRY_AFTER_S, RETRY_AFTER_S, HandshakeGate
 
 #: True while some session waits for a lock on the schema's users table.
 SOMEONE_WAITS_FOR_THE_USERS_TABLE = (
@@ -75,6 +75,63 @@ def test_a_gate_of_zero_has_no_bound() -> None:
     gate = HandshakeGate(0)
     assert all(gate.take() for _ in range(10_000))
     assert gate.turned_away == 0
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def full_gate(clock: Clock, *, limit: int, finished_last_second: int) -> HandshakeGate:
+    """A gate at its limit, after `finished_last_second` handshakes finished in the
+    second before the clock's."""
+    gate = HandshakeGate(limit, clock=clock)
+    clock.now -= 1
+    for _ in range(finished_last_second):
+        assert gate.take()
+        gate.give_back()
+    clock.now += 1
+    while gate.take():
+        pass
+    return gate
+
+
+def test_those_turned_away_get_turns_at_the_pace_handshakes_finish() -> None:
+    clock = Clock()
+    gate = full_gate(clock, limit=2, finished_last_second=10)
+    waits = [gate.retry_after() for _ in range(30)]
+    # Ten a second: the first waits the least, the thirtieth 29 turns of 0.1 s later.
+    assert waits[0] == RETRY_AFTER_S
+    assert waits == sorted(waits)
+    assert waits[-1] == RETRY_AFTER_S + 3
+
+
+def test_the_pace_is_never_slower_than_the_bound_a_second() -> None:
+    clock = Clock()
+    gate = full_gate(clock, limit=50, finished_last_second=0)
+    waits = [gate.retry_after() for _ in range(100)]
+    assert waits[-1] == RETRY_AFTER_S + 2  # 99 turns of 1/50 s
+
+
+def test_once_the_turns_handed_out_have_passed_a_refusal_waits_the_least_again() -> None:
+    clock = Clock()
+    gate = full_gate(clock, limit=2, finished_last_second=10)
+    for _ in range(30):
+        gate.retry_after()
+    clock.now += 10
+    assert gate.retry_after() == RETRY_AFTER_S
+
+
+def test_no_refusal_asks_for_a_longer_wait_than_the_most() -> None:
+    clock = Clock()
+    gate = full_gate(clock, limit=1, finished_last_second=0)
+    waits = [gate.retry_after() for _ in range(500)]
+    assert max(waits) == MAX_RETRY_AFTER_S
 
 
 def test_the_bound_is_a_setting_that_zero_turns_off_and_a_negative_value_is_refused() -> None:

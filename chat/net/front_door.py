@@ -10,7 +10,9 @@ Idle WebSocket connections are counted in thousands, and each keeps the coroutin
 of its task's call chain for as long as it is open (about 250 bytes a frame). So the
 chain is kept short: the connection's task starts in `FrontDoor._handle` itself (the
 accept loop is ours, not `trio.serve_listeners`, whose wrapper would be one frame more),
-and `_handle` hands the connection straight to the server that serves it.
+and `_handle` hands the connection straight to the server that serves it. Each accept also
+takes whatever else waits in the kernel's backlog (`chat.net.accept_queue`), so that a storm of
+connections meets the bounds of the servers behind, not the kernel's queue.
 
 At the end of a drain (`chat.server.drain`), `FrontDoor.stop_accepting` closes the listeners
 while everything else still runs: the connections the kernel had already accepted are
@@ -25,12 +27,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 from typing import NoReturn, Protocol
 
 import trio
 
 from chat.core.client_address import ClientAddresses, normalise
+from chat.net.accept_queue import AcceptQueue
 from chat.net.connection_cap import ConnectionCap
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
@@ -152,6 +154,12 @@ LISTEN_BACKLOG = 4096
 #: memory: the listener is fine, so the accept loop waits `ACCEPT_RETRY_S` and goes on.
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 ACCEPT_RETRY_S = 0.1
+#: Connections taken from the backlog in one step besides the one accepted: a few, so
+#: that a storm's connections reach the handshake bound (and are told their turn) rather
+#: than time out in the kernel's queue, while each pass still takes no more than the
+#: handshakes under way can make room for (taking a thousand a step turned most of a
+#: storm away, and every refusal is a connection more: docs/PERFORMANCE.md).
+TAKE_AT_ONCE = 8
 
 #: The name of every connection's task (what Trio would call it: its function's name).
 CONNECTION_TASK_NAME = f"{__name__}.FrontDoor._handle"
@@ -233,19 +241,23 @@ class FrontDoor:
         listener closes) or shutdown cancels it all (the listener closes)."""
         try:
             async with listener:
-                with accepting:
-                    await self._accept_until_cancelled(listener, connections)
-                # Stopped by `stop_accepting`. No await from the last accept to the close
-                # below (`aclose` closes first): nothing can join the backlog unseen.
-                for stream in pending_connections(listener):
-                    self._start(connections, stream)
+                waiting = AcceptQueue(listener)
+                try:
+                    with accepting:
+                        await self._accept_until_cancelled(listener, waiting, connections)
+                    # Stopped by `stop_accepting`. No await from the last accept to the
+                    # close below (`aclose` closes first): nothing joins the backlog unseen.
+                    for stream in waiting.take():
+                        self._start(connections, stream)
+                finally:
+                    waiting.close()  # before the listener's own descriptor, in this step
         finally:
             self._listening -= 1
             if not self._listening:
                 self._closed.set()
 
     async def _accept_until_cancelled(
-        self, listener: trio.SocketListener, connections: trio.Nursery
+        self, listener: trio.SocketListener, waiting: AcceptQueue, connections: trio.Nursery
     ) -> NoReturn:
         """The accept loop proper: each connection into a task. Runs until cancelled."""
         while True:
@@ -265,6 +277,11 @@ class FrontDoor:
                 await trio.sleep(ACCEPT_RETRY_S)
                 continue
             self._start(connections, stream)
+            # A few more of those waiting, in this same step: one connection a scheduler
+            # pass would leave a storm's clients in the kernel's backlog, out of the
+            # handshake bound's reach, until they time out.
+            for stream in waiting.take(TAKE_AT_ONCE):
+                self._start(connections, stream)
 
     def _start(self, connections: trio.Nursery, stream: trio.SocketStream) -> None:
         """Serve `stream` in a task of its own, counted as routing until `_handle` hands
@@ -348,32 +365,6 @@ class FrontDoor:
         with trio.move_on_after(TURN_AWAY_TIMEOUT_S):
             await stream.send_all(response)
         await close_gently(stream)
-
-
-def pending_connections(listener: trio.SocketListener) -> list[trio.SocketStream]:
-    """The connections waiting in `listener`'s backlog, accepted without waiting (through
-    a duplicate of its socket: Trio's `accept` has no non-blocking form)."""
-    listening = listener.socket
-    try:
-        duplicate = socket.fromfd(listening.fileno(), listening.family, listening.type)
-    except OSError as error:  # out of file descriptors: the backlog is reset, as before
-        log.error("could not take the waiting connections: %s", os.strerror(error.errno or 0))
-        return []
-    streams = []
-    try:
-        duplicate.setblocking(False)
-        while True:
-            try:
-                accepted, _address = duplicate.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as error:
-                log.error("could not take a waiting connection: %s", os.strerror(error.errno or 0))
-                break
-            streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(accepted)))
-    finally:
-        duplicate.close()
-    return streams
 
 
 def peer_address(stream: trio.SocketStream) -> str:

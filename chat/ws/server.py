@@ -51,7 +51,7 @@ from chat.core.frames import CLOSE_SERVICE_RESTART
 from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
 from chat.core.records import Identity
-from chat.net.admission import BUSY_RESPONSE, HandshakeGate
+from chat.net.admission import HandshakeGate, busy_response
 from chat.net.front_door import forwarded_for, header_values, peer_address
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
@@ -370,7 +370,7 @@ class WebSocketServer:
                 peer_address(replay.transport), forwarded_for(replay.head)
             )
             access_log.info("WebSocket refused", extra={"address": address, "status": 503})
-            await self._turn_away(replay, BUSY_RESPONSE)
+            await self._turn_away(replay, busy_response(self.handshakes.retry_after()))
         # The slot is held to the 101 (or the refusal), not while a client of
         # ``?auth=frame`` takes its time over its first frame: `_answer` gives it back
         # once the 101 is out, the `finally` if the handshake ended before.
