@@ -1,6 +1,6 @@
 """Rate-limit counting beside the `limits` library, in one run: the cost of a check, the
 memory of 100,000 distinct failed logins, the memory left once their windows have passed,
-and the longest pass of the sweeps that give it back (the issue-20 targets: memory back
+and the longest pass of the sweeps that give it back (the targets: memory back
 near its start, no pass over 5 ms).
 
     pip install '.[bench]' && python bench/rate_limits.py

@@ -1,4 +1,4 @@
-"""A reconnection storm (issue 27, item 3): 10,000 clients of the room protocol in 100
+"""A reconnection storm: 10,000 clients of the room protocol in 100
 rooms on one instance of a two-instance cluster; the instance is killed (SIGKILL) while
 messages keep flowing; every client reconnects, to the other instance or to the killed
 one restarted, after a jittered back-off, and resumes with SinceID = the last message it
@@ -10,7 +10,7 @@ once, in order, across the kill (against the table).
     python bench/reconnect_storm.py [--reconnect-to other|restarted] [--shared-reads off]
 
 See bench/README.md ("The reconnection storm") for what runs where, and
-docs/PERFORMANCE.md ("Reconnect storm (issue 27)") for the figures.
+docs/PERFORMANCE.md ("Reconnect storm") for the figures.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def _history_loop(target: Target, path: str, token: str, seconds: float) -> dict
 
 def history_changed(target: Target, tokens: Path, a: dict) -> dict:
     """A page of `count` plain messages, then the same page once every message is edited
-    and has three reactions: the second costs at most 1.2x the first (issue 22)."""
+    and has three reactions (the target: the second costs at most 1.2x the first)."""
     alice, bob, carol = tokens.read_text().split()[:3]
     conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
     lobby = json.loads(request_with_token(conn, "GET", "/rooms", alice))[0]

@@ -123,7 +123,7 @@ def main() -> None:
         )
     seconds = 2.0 if args.quick else args.seconds
     if "search" in args.only.split(","):
-        # Issue 24's search benchmark loads a million messages into each backend first:
+        # The search benchmark loads a million messages into each backend first:
         # a script of its own (bench/search.py), run alone with this run's options.
         if args.only != "search":
             sys.exit("bench: --only search runs alone (see bench/search.py)")
@@ -131,7 +131,7 @@ def main() -> None:
         command += ["--database-url", args.database_url, "--seconds", str(args.seconds)]
         sys.exit(subprocess.run(command + ["--quick"] * args.quick).returncode)
     if "reconnect-storm" in args.only.split(","):
-        # Issue 27's reconnection storm: its own cluster, 10,000 clients and a kill, a
+        # The reconnection storm: its own cluster, 10,000 clients and a kill, a
         # few minutes; a script of its own (bench/reconnect_storm.py), run alone.
         if args.only != "reconnect-storm":
             sys.exit("bench: --only reconnect-storm runs alone (see bench/reconnect_storm.py)")
@@ -139,7 +139,7 @@ def main() -> None:
         command += ["--database-url", args.database_url]
         sys.exit(subprocess.run(command).returncode)
     if "team-day" in args.only.split(","):
-        # Issue 27's team day ramps thousands of simulated users for up to 15 minutes a
+        # The team day ramps thousands of simulated users for up to 15 minutes a
         # backend: a script of its own (bench/team_day.py), run alone, outside the
         # standard set.
         if args.only != "team-day":

@@ -79,7 +79,7 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
         # The memory target's own figure: per-connection costs, not the process's fixed
         # ones, dominate at this size (needs about 10,100 file descriptors on each side).
         Scenario("idle-10000", "idle", {"connections": 10000}),
-        # Issue 27: 100,000 connections, each authenticated and in the lobby (chat: /ws,
+        # 100,000 connections, each authenticated and in the lobby (chat: /ws,
         # entered; the peer: "/" after "auth", where everyone hears the lobby), tokens
         # of 100 users shared 1,000 connections each; memory, how fast they got in, and
         # how long one message takes to reach them all. About 2 minutes a server, so
@@ -94,10 +94,10 @@ def standard_scenarios(seconds: float) -> list[Scenario]:
         ),
         Scenario("history", "history", {"count": 10, "seconds": min(seconds, 5.0)}),
         # GET /messages/{lobby}?limit=10 of plain messages, then of the same messages
-        # edited and reacted to (issue 22): what showing the present costs. chat only.
+        # edited and reacted to: what showing the present costs. chat only.
         Scenario("history-changed", "history_changed", {"count": 10, "seconds": min(seconds, 5.0)}),
         Scenario("auth", "auth", {"requests": 20}),
-        # Issue 23's activity frames: 1,000 room-protocol users in 50 rooms of 20, 200
+        # Activity frames: 1,000 room-protocol users in 50 rooms of 20, 200
         # messages/s round-robin across the rooms. Plain: each user a member of the
         # room it is in only (and the silent lobby), so no activity flows; then each
         # also a member of two more rooms, whose messages it hears as activity frames

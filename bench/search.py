@@ -1,4 +1,4 @@
-"""The search benchmark (issue 24, item 4): 1,000,000 messages in 100 rooms, searched over
+"""The search benchmark: 1,000,000 messages in 100 rooms, searched over
 HTTP by a member of 10 of them, on SQLite and PostgreSQL; the search index's size; and
 what keeping the index costs fanout-100, beside the reference peer.
 

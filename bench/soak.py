@@ -5,7 +5,7 @@
     python bench/soak.py --backend sqlite         # one instance on SQLite
     python bench/soak.py --tracemalloc            # also where the memory went (slower)
 
-Issue 27, item 6: a server that lives through connections coming and going must not keep
+What it checks: a server that lives through connections coming and going must not keep
 what they left behind. CLIENTS clients (40) each live short lives in a loop until the
 time is up: connect to ``/ws?token=...`` (client i to instance i % n), enter the lobby,
 send a message with a ``ClientMsgID`` and wait for its confirmation, send ``typing``,
@@ -62,7 +62,7 @@ LOBBY = 1
 LIFE_TIMEOUT_S = 10.0
 #: Users are registered at this bcrypt cost: the soak measures no logins.
 SOAK_ENV = {"CHAT_BCRYPT_COST": "4"}
-#: The target (issue 27): RSS at the end at most this times RSS after the first minute.
+#: The target: RSS at the end at most this times RSS after the first minute.
 TARGET_RATIO = 1.3
 
 

@@ -1,4 +1,4 @@
-"""A team's day (issue 27): how many simulated users one instance holds within
+"""A team's day: how many simulated users one instance holds within
 Mattermost's thresholds, playing what Mattermost's load-test agent plays.
 
     python bench/team_day.py                        # SQLite and PostgreSQL, about 25 minutes

@@ -1,4 +1,4 @@
-"""What a 25 MiB upload costs the server in memory (issue 24, item 8: at most 4 MiB of
+"""What a 25 MiB upload costs the server in memory (the target: at most 4 MiB of
 RSS), for a raw body and a multipart form, on both storage kinds.
 
     pip install '.[bench,test]' && python bench/upload_memory.py [--storage directory,s3]
