@@ -856,10 +856,13 @@ def _phone_with_the_panel_open(browser, url: str, name: str) -> Client:
 
 
 def _alice_and_bob_on_a_phone(browser, url: str) -> tuple[Client, Client]:
-    """Alice's page on a desktop and Bob's on a phone, both registered, in the lobby."""
+    """Alice's page on a desktop and Bob's on a phone, both registered, in the lobby
+    (shown: until the server has answered a page's first `enter`, sending sends nothing)."""
     (alice,) = registered(browser, url, "alice")
     phone = open_client(browser, url, screen=PHONE)
     phone.register("bob")
+    alice.wait_room_shown()
+    phone.wait_room_shown()
     return alice, phone
 
 
