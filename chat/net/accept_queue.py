@@ -21,6 +21,9 @@ import trio
 
 log = logging.getLogger(__name__)
 
+#: What `accept` fails with when the process or the system is out of file descriptors or
+#: memory: the listener is fine (the accept loop logs it, waits and goes on).
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 #: Errors that end one connection in the backlog, not the taking: the next is taken.
 #: (Trio's own accept passes over the same ones.)
 _GONE_ERRNOS = frozenset(
@@ -54,6 +57,8 @@ class AcceptQueue:
             except OSError as error:
                 if error.errno in _GONE_ERRNOS:
                     continue
+                if error.errno in ACCEPT_CAPACITY_ERRNOS:
+                    break  # left waiting: the accept loop's own accept logs and waits it out
                 log.error("could not take a waiting connection: %s", os.strerror(error.errno or 0))
                 break
             streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(accepted)))

@@ -11,8 +11,9 @@ of its task's call chain for as long as it is open (about 250 bytes a frame). So
 chain is kept short: the connection's task starts in `FrontDoor._handle` itself (the
 accept loop is ours, not `trio.serve_listeners`, whose wrapper would be one frame more),
 and `_handle` hands the connection straight to the server that serves it. Each accept also
-takes whatever else waits in the kernel's backlog (`chat.net.accept_queue`), so that a storm of
-connections meets the bounds of the servers behind, not the kernel's queue.
+takes up to `TAKE_AT_ONCE` more of those waiting in the kernel's backlog
+(`chat.net.accept_queue`), so that a storm of connections meets the bounds of the servers
+behind, not the kernel's queue.
 
 At the end of a drain (`chat.server.drain`), `FrontDoor.stop_accepting` closes the listeners
 while everything else still runs: the connections the kernel had already accepted are
@@ -32,7 +33,7 @@ from typing import NoReturn, Protocol
 import trio
 
 from chat.core.client_address import ClientAddresses, normalise
-from chat.net.accept_queue import AcceptQueue
+from chat.net.accept_queue import ACCEPT_CAPACITY_ERRNOS, AcceptQueue
 from chat.net.connection_cap import ConnectionCap
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
@@ -150,9 +151,8 @@ async def open_reuse_port_listeners(port: int, host: str) -> list[trio.SocketLis
 #: Pending connections the kernel queues for accept (the Linux default cap).
 LISTEN_BACKLOG = 4096
 
-#: What `accept` fails with when the process or the system is out of file descriptors or
-#: memory: the listener is fine, so the accept loop waits `ACCEPT_RETRY_S` and goes on.
-ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: How long the accept loop waits when `accept` fails for want of file descriptors or
+#: memory (`ACCEPT_CAPACITY_ERRNOS`).
 ACCEPT_RETRY_S = 0.1
 #: Connections taken from the backlog in one step besides the one accepted: a few, so
 #: that a storm's connections reach the handshake bound (and are told their turn) rather
