@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -51,6 +52,42 @@ T = TypeVar("T")
 
 class BrowserUnavailable(Exception):
     pass
+
+
+#: The pages the scenario running in this thread opened (`open_client`), described in
+#: its failure (`_describe_pages`): a timeout alone does not say what the page showed.
+_opened = threading.local()
+
+
+def _scenario_starts() -> None:
+    _opened.clients = []
+
+
+#: What a page shows that says where it is and what went wrong.
+_PAGE_STATE = """() => ({
+  room: document.querySelector("#room-name")?.textContent,
+  connection: document.querySelector("#connection")?.dataset.state,
+  error: document.querySelector("#error")?.textContent,
+  notice: document.querySelector("#notice")?.textContent,
+  address: location.hash,
+})"""
+
+
+def _describe_pages(error: BaseException) -> None:
+    """Add to `error` what each page of the failed scenario showed, and the frames and
+    requests that led there."""
+    for number, client in enumerate(getattr(_opened, "clients", ()), start=1):
+        try:
+            shown = client.page.evaluate(_PAGE_STATE)
+        except Exception as problem:  # closed, crashed: say so, describe the rest
+            shown = f"unreadable ({type(problem).__name__})"
+        error.add_note(
+            f"page {number}: {shown}\n"
+            f"  sent: {list(client.frames_sent)[-8:]}\n"
+            f"  received: {list(client.frames_received)}\n"
+            f"  requests: {client.requests[-8:]}\n"
+            f"  errors: {client.errors[-4:]}"
+        )
 
 
 def _unavailable(reason: str) -> None:
@@ -129,9 +166,11 @@ class _BrowserThread:
                         done.set_exception(error)
                         continue
                 before = set(browser.contexts)
+                _scenario_starts()
                 try:
                     done.set_result(scenario(browser, *args))
                 except BaseException as error:  # the test's failure, reported in the test
+                    _describe_pages(error)
                     done.set_exception(error)
                 finally:
                     for context in browser.contexts:
@@ -159,8 +198,12 @@ def _run_in_own_browser(scenario: Callable[..., T], args: tuple[Any, ...]) -> T:
     try:
         with sync_playwright() as playwright:
             browser = _launch(playwright)
+            _scenario_starts()
             try:
                 return scenario(browser, *args)
+            except BaseException as error:
+                _describe_pages(error)
+                raise
             finally:
                 browser.close()
     finally:
@@ -199,6 +242,8 @@ class Client:
     dialogs: list[str] = field(default_factory=list)
     frames_sent: list[Any] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # "GET /messages/1?limit=50", ...
+    #: The last frames the page received (text, cut short), for a failure's description.
+    frames_received: deque[str] = field(default_factory=lambda: deque(maxlen=12))
 
     def fill_and_click(self, name: str, password: str, button: str) -> None:
         self.page.fill("#login-form input[name=name]", name)
@@ -408,6 +453,7 @@ def open_client(
     if cuttable:
         page.add_init_script(_CUTTABLE)
     client = Client(page)
+    getattr(_opened, "clients", []).append(client)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and client.errors.append(_console_error(m)))
 
@@ -421,8 +467,15 @@ def open_client(
         except ValueError:
             client.frames_sent.append(payload)
 
+    def on_frame_received(payload: str | bytes) -> None:
+        client.frames_received.append(str(payload)[:160])
+
+    def on_websocket(ws: Any) -> None:
+        ws.on("framesent", on_frame_sent)
+        ws.on("framereceived", on_frame_received)
+
     page.on("dialog", on_dialog)
-    page.on("websocket", lambda ws: ws.on("framesent", on_frame_sent))
+    page.on("websocket", on_websocket)
     page.on("request", lambda r: client.requests.append(f"{r.method} {r.url.split('/', 3)[3]}"))
     page.goto(url)
     return client
