@@ -94,8 +94,9 @@ class CpuGroup:
 @contextlib.contextmanager
 def cpu_groups(quotas: dict[str, float]) -> Iterator[dict[str, CpuGroup]]:
     """A group per name with its quota (CPUs), under a parent of this run's own; all
-    removed on the way out (their processes must have ended: a group still holding one
-    is reported, its processes moved to the root, and removed anyway)."""
+    removed on the way out, a SIGTERM or SIGHUP included (their processes must have
+    ended: a group still holding one is reported, its processes moved to the root, and
+    removed anyway)."""
     if (V1_ROOT / "cpu.cfs_quota_us").exists():
         version, root = 1, V1_ROOT
     elif "cpu" in (V2_ROOT / "cgroup.controllers").read_text().split():
@@ -105,32 +106,50 @@ def cpu_groups(quotas: dict[str, float]) -> Iterator[dict[str, CpuGroup]]:
     else:
         sys.exit("capacity: no writable CPU cgroup controller (v1 cpu or v2 cpu.max)")
     parent = root / f"chat-capacity-{os.getpid()}"
-    parent.mkdir()
     groups: dict[str, CpuGroup] = {}
+    with _terminations_unwind():
+        parent.mkdir()
+        try:
+            if version == 2:
+                (parent / "cgroup.subtree_control").write_text("+cpu")
+            for name, cpus in quotas.items():
+                path = parent / name
+                path.mkdir()
+                quota = int(cpus * PERIOD_US)
+                if version == 1:
+                    (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                    (path / "cpu.cfs_quota_us").write_text(str(quota))
+                else:
+                    (path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+                groups[name] = CpuGroup(path, version)
+            yield groups
+        finally:
+            for group in groups.values():
+                left = group.members()
+                if left:
+                    print(f"capacity: {group.path.name} still held {left}", file=sys.stderr)
+                    for pid in left:
+                        with contextlib.suppress(OSError):
+                            (root / "cgroup.procs").write_text(str(pid))
+                group.path.rmdir()
+            parent.rmdir()
+
+
+@contextlib.contextmanager
+def _terminations_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP (`kill`, `timeout`, a closed terminal) raise SystemExit while
+    the boxes exist, so that every `with` of the run unwinds (the groups removed, the
+    database stopped) instead of the process ending where it stands, as they would."""
+
+    def unwind(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {number: signal.signal(number, unwind) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        if version == 2:
-            (parent / "cgroup.subtree_control").write_text("+cpu")
-        for name, cpus in quotas.items():
-            path = parent / name
-            path.mkdir()
-            quota = int(cpus * PERIOD_US)
-            if version == 1:
-                (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (path / "cpu.cfs_quota_us").write_text(str(quota))
-            else:
-                (path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-            groups[name] = CpuGroup(path, version)
-        yield groups
+        yield
     finally:
-        for group in groups.values():
-            left = group.members()
-            if left:
-                print(f"capacity: {group.path.name} still held {left}", file=sys.stderr)
-                for pid in left:
-                    with contextlib.suppress(OSError):
-                        (root / "cgroup.procs").write_text(str(pid))
-            group.path.rmdir()
-        parent.rmdir()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _postgres_bin(name: str) -> str:

@@ -50,6 +50,10 @@ def run_loadgen(
         process.kill()
         process.wait()
         raise RuntimeError(f"loadgen {' '.join(args)}: no result after {timeout:.0f} s") from None
+    except BaseException:  # interrupted (Ctrl-C, capacity's SIGTERM): no load left behind
+        process.kill()
+        process.wait()
+        raise
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines += process.stdout.read().splitlines()

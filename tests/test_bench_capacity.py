@@ -66,6 +66,33 @@ def test_the_boxes_are_removed_when_the_run_fails() -> None:
 
 
 @needs_cgroups
+def test_the_boxes_are_removed_when_the_run_is_terminated() -> None:
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, capacity\n"
+            "with capacity.cpu_groups({'instance-1': 0.3}) as groups:\n"
+            "    print(groups['instance-1'].path.parent, flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        env={**os.environ, "PYTHONPATH": str(BENCH)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        parent = Path(run.stdout.readline().strip())
+        assert parent.is_dir()
+        run.terminate()  # SIGTERM, as `kill` and `timeout` send
+        assert run.wait(timeout=10) == 128 + 15
+        assert not parent.exists()
+    finally:
+        run.kill()
+        run.wait()
+        run.stdout.close()
+
+
+@needs_cgroups
 def test_a_box_still_holding_a_process_is_emptied_and_removed() -> None:
     with capacity.cpu_groups({"instance-1": 0.3}) as groups:
         box = groups["instance-1"]
