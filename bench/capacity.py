@@ -3,19 +3,21 @@
 Each instance gets a box of its own, a CPU cgroup with a quota (`--instance-cpu`, 0.3 of a
 CPU by default), and PostgreSQL one too (`--database-cpu`, 0.5): a server of this run's
 own, started from the Debian binaries in a temporary directory, so that the shared
-one's other users neither slow it nor are slowed. The load generator runs outside the
-groups, on what is left. For 1, 2 and 3 instances, fanout-100 (100 receivers spread over
-the instances, round-robin; 10 senders) climbs a ladder of message rates, and the
-highest rate whose p99 stays under `P99_LIMIT_MS` with nothing lost is the instances'
-capacity. Reports, for each count: that rate, the server CPU per delivery (each
-instance's, and their mean), the database's CPU per message, and how long each group
-was throttled (which box stopped the line).
+one's other users neither slow it nor are slowed. Each instance also gets a network
+namespace of its own, linked to the root one by a veth pair (bench/network_boxes.py;
+`--shared-loopback` leaves them all on loopback). The load generator runs outside the
+groups, in the root namespace, on what is left. For 1, 2 and 3 instances, fanout-100
+(100 receivers spread over the instances, round-robin; 10 senders) climbs a ladder of
+message rates, and the highest rate whose p99 stays under `P99_LIMIT_MS` with nothing
+lost is the instances' capacity. Reports, for each count: that rate, the server CPU per
+delivery (each instance's, and their mean), the database's CPU per message, and how
+long each group was throttled (which box stopped the line).
 
     sudo python bench/capacity.py [--instances 1,2,3] [--seconds 10]
 
-Root only (cgroups, and PostgreSQL run as its own user). The groups are removed, and the
-database stopped, however the run ends. See bench/README.md ("Capacity per box") and
-docs/PERFORMANCE.md ("Capacity per box").
+Root only (cgroups, namespaces, and PostgreSQL run as its own user). The groups and
+namespaces are removed, and the database stopped, however the run ends. See
+bench/README.md ("Capacity per box") and docs/PERFORMANCE.md ("Capacity per box").
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from message_runs import measured
+from network_boxes import NETWORK, NetworkBox, network_boxes
 from scenarios import FANOUT_100, SENDERS
 from targets import (
     BENCH,
@@ -160,10 +163,11 @@ def _postgres_bin(name: str) -> str:
 
 
 @contextlib.contextmanager
-def private_postgres(group: CpuGroup) -> Iterator[str]:
-    """A PostgreSQL server of this run's own, in `group`, on a free loopback port: its
-    URL. Run as the postgres user (it refuses root), in a directory that user owns;
-    stopped (fast shutdown) and removed however the run ends."""
+def private_postgres(group: CpuGroup, links: Sequence[NetworkBox] = ()) -> Iterator[str]:
+    """A PostgreSQL server of this run's own, in `group`, on a free port of loopback
+    (and of the root end of each box's link in `links`): its URL, on loopback. Run as
+    the postgres user (it refuses root), in a directory that user owns; stopped (fast
+    shutdown) and removed however the run ends."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="chat-capacity-pg-"))
     shutil.chown(directory, "postgres", "postgres")
@@ -174,7 +178,11 @@ def private_postgres(group: CpuGroup) -> Iterator[str]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    settings = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+    listen = ",".join(["127.0.0.1", *(link.root_address for link in links)])
+    if links:  # initdb's pg_hba.conf trusts loopback only
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {NETWORK} trust\n")
+    settings = ["-c", f"listen_addresses={listen}", "-c", "unix_socket_directories="]
     settings += ["-c", "fsync=on", "-c", "max_connections=200", "-p", str(port)]
     # setpriv execs (runuser would fork, and keep the signals sent to it to itself).
     become = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
@@ -201,13 +209,23 @@ def private_postgres(group: CpuGroup) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def boxed_cluster(tmp: Path, url: str, boxes: list[CpuGroup]) -> Cluster:
+def boxed_cluster(
+    tmp: Path, url: str, boxes: list[CpuGroup], links: Sequence[NetworkBox] = ()
+) -> Cluster:
     """One `chat serve` per box, each started inside its group (free to run on either
-    CPU: the quota, not a pinning, is its box)."""
+    CPU: the quota, not a pinning, is its box) and, given `links`, in its namespace,
+    listening on its address and reaching the database at its link's root end."""
     members: list[Target] = []
     for i, box in enumerate(boxes):
-        target = chat_target(tmp, "postgres", url, "0,1", f"chat-box-{i + 1}")
-        target.command = [*box.join, *target.command]
+        if links:
+            link = links[i]
+            own_url = url.replace("@127.0.0.1:", f"@{link.root_address}:", 1)
+            target = chat_target(tmp, "postgres", own_url, "0,1", f"chat-box-{i + 1}")
+            target.host = target.env["CHAT_HOST"] = link.address
+            target.command = [*box.join, *link.join, *target.command]
+        else:
+            target = chat_target(tmp, "postgres", url, "0,1", f"chat-box-{i + 1}")
+            target.command = [*box.join, *target.command]
         members.append(target)
     return Cluster(f"chat-{len(boxes)}-boxes", members)
 
@@ -215,7 +233,7 @@ def boxed_cluster(tmp: Path, url: str, boxes: list[CpuGroup]) -> Cluster:
 def fanout_at(cluster: Cluster, loadgen: Path, tokens: Path, rate: int, seconds: float) -> dict:
     """fanout-100 at `rate` messages a second (all senders together) for `seconds`."""
     a = {**FANOUT_100, "rate": rate, "window": WINDOW, "seconds": seconds}
-    args = ["fanout", "127.0.0.1", ",".join(map(str, cluster.ports))]
+    args = ["fanout", ",".join(cluster.hosts), ",".join(map(str, cluster.ports))]
     args += [str(a[key]) for key in ("receivers", "senders", "rate", "window", "seconds")]
     args.append(str(tokens))
     return measured(cluster, loadgen, args, timeout=seconds + 120)
@@ -313,6 +331,7 @@ def main() -> None:
     raise_fd_limit()
     loadgen = build_loadgen()
     report: dict = {
+        "network_namespaces": args.namespaces,
         "instance_cpu": args.instance_cpu,
         "database_cpu": args.database_cpu,
         "period_us": PERIOD_US,
@@ -323,13 +342,14 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp_name,
         cpu_groups(quotas) as groups,
-        private_postgres(groups["database"]) as base_url,
+        network_boxes(max(counts) if args.namespaces else 0) as links,
+        private_postgres(groups["database"], links) as base_url,
     ):
         tmp = Path(tmp_name)
         for count in counts:
             boxes = [groups[f"instance-{i + 1}"] for i in range(count)]
             with postgres_schema(base_url) as (url, database):
-                cluster = boxed_cluster(tmp, url, boxes)
+                cluster = boxed_cluster(tmp, url, boxes, links)
                 cluster.database = database
                 print(f"  {count} instance(s) ...", file=sys.stderr, flush=True)
                 with cluster.running():
@@ -346,6 +366,12 @@ def box_options(parser: argparse.ArgumentParser, instances: str) -> None:
     parser.add_argument("--instances", default=instances, help="instance counts to measure")
     parser.add_argument("--instance-cpu", type=float, default=0.3, help="each instance's quota")
     parser.add_argument("--database-cpu", type=float, default=0.5, help="PostgreSQL's quota")
+    parser.add_argument(
+        "--shared-loopback",
+        dest="namespaces",
+        action="store_false",
+        help="every instance on the root namespace's loopback (default: a namespace each)",
+    )
 
 
 def box_quotas(args: argparse.Namespace) -> tuple[list[int], dict[str, float]]:

@@ -10,8 +10,9 @@ and two boxes' against one's.
 
     sudo python bench/capacity_team_day.py [--instances 1,2] [--steps-per-box 600,900]
 
-Root only, as bench/capacity.py (whose clean-up it shares: groups removed, the database
-stopped, however the run ends). bench/README.md, "Capacity per box".
+Root only, as bench/capacity.py (whose boxes and clean-up it shares: groups and network
+namespaces removed, the database stopped, however the run ends). bench/README.md,
+"Capacity per box".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from capacity import (
     private_postgres,
     report_runs,
 )
+from network_boxes import NetworkBox, network_boxes
 from search import on_cpu
 from team_day import ROOMS, Served
 from team_day_generator import Generator, Plan
@@ -50,14 +53,19 @@ BUDGET_S = 900.0
 
 
 def ramp(
-    count: int, boxes: list[CpuGroup], base_url: str, steps: list[int], a: argparse.Namespace
+    count: int,
+    boxes: list[CpuGroup],
+    links: Sequence[NetworkBox],
+    base_url: str,
+    steps: list[int],
+    a: argparse.Namespace,
 ) -> dict:
     """The team written into a fresh schema, `count` boxed instances on it, the ramp."""
     team = make_team(steps[-1], ROOMS, a.seed)
     plan = Plan(steps, a.join_rate, SETTLE_S, WINDOW_S, BUDGET_S)
     with tempfile.TemporaryDirectory() as tmp_name, targets.postgres_schema(base_url) as schema:
         url, database = schema
-        cluster = boxed_cluster(Path(tmp_name), url, boxes)
+        cluster = boxed_cluster(Path(tmp_name), url, boxes, links)
         cluster.database = database
         started = time.monotonic()
         load_postgres(team, url, cluster.members[0].env, targets.PASSWORD, a.seed)
@@ -96,17 +104,22 @@ def main() -> None:
     per_box = sorted(int(n) for n in a.steps_per_box.split(","))
     targets.raise_fd_limit(max(counts) * per_box[-1] + 2 * targets.FD_HEADROOM)
     report: dict[str, Any] = {
+        "network_namespaces": a.namespaces,
         "instance_cpu": a.instance_cpu,
         "database_cpu": a.database_cpu,
         "settle_s": SETTLE_S,
         "window_s": WINDOW_S,
         "runs": {},
     }
-    with cpu_groups(quotas) as groups, private_postgres(groups["database"]) as base_url:
+    with (
+        cpu_groups(quotas) as groups,
+        network_boxes(max(counts) if a.namespaces else 0) as links,
+        private_postgres(groups["database"], links) as base_url,
+    ):
         for count in counts:
             boxes = [groups[f"instance-{i + 1}"] for i in range(count)]
             steps = [users * count for users in per_box]
-            report["runs"][str(count)] = ramp(count, boxes, base_url, steps, a)
+            report["runs"][str(count)] = ramp(count, boxes, links, base_url, steps, a)
         report["groups_idle_at_end"] = idle_at_end(groups)
     # Every window's figures are in the file; stdout has the runs' summaries.
     report_runs(report, "held_users", "capacity-team-day", hidden="windows")

@@ -103,7 +103,9 @@ typedef struct {
 } conn_t;
 
 #define MAX_PORTS 64
-static const char *host;
+/* The address of each port's server (one for all, or one per port: boxes in network
+ * namespaces of their own each have an address of their own). */
+static const char *hosts[MAX_PORTS];
 static int ports[MAX_PORTS];
 static int nports;
 static int epfd;
@@ -171,7 +173,7 @@ static void start_connect(conn_t *c) {
         if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind: %s", strerror(errno));
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
-    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (inet_pton(AF_INET, hosts[c->port], &sa.sin_addr) != 1) die("bad address %s", hosts[c->port]);
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)
         die("connect: %s", strerror(errno));
     c->state = CONNECTING;
@@ -236,7 +238,7 @@ static void send_handshake(conn_t *c, const char *path) {
                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                        "Sec-WebSocket-Version: 13\r\n\r\n",
-                       path, host, ports[c->port]);
+                       path, hosts[c->port], ports[c->port]);
     queue(c, req, (size_t)len);
     c->state = HANDSHAKING;
 }
@@ -931,7 +933,7 @@ static void storm_connect(conn_t *c) {
     local.sin_addr.s_addr = htonl(0x7f000001 + (uint32_t)((c - conns) % 64));
     if (bind(c->fd, (struct sockaddr *)&local, sizeof local) < 0) die("bind: %s", strerror(errno));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[c->port])};
-    inet_pton(AF_INET, host, &sa.sin_addr);
+    inet_pton(AF_INET, hosts[c->port], &sa.sin_addr);
     c->state = CONNECTING;
     c->in_len = c->out_len = 0;
     c->authed = 0;
@@ -1412,11 +1414,26 @@ static void parse_ports(const char *list) {
     }
 }
 
+/* "127.0.0.1" (every port's) or "198.19.200.2,198.19.200.6,..." (one per port, in
+ * order). The list is split in place: argv's strings are ours to change. */
+static void parse_hosts(char *list) {
+    int n = 0;
+    for (char *p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
+        if (n == MAX_PORTS) die("at most %d hosts", MAX_PORTS);
+        hosts[n++] = p;
+    }
+    if (n == 1)
+        for (int i = 1; i < nports; i++) hosts[i] = hosts[0];
+    else if (n != nports)
+        die("%d hosts for %d ports (one for all, or one per port)", n, nports);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4) die("usage: loadgen fanout|idle|history|rooms|storm|crowd HOST PORT[,PORT...] ...");
+    if (argc < 4)
+        die("usage: loadgen fanout|idle|history|rooms|storm|crowd HOST[,HOST...] PORT[,PORT...] ...");
     raise_fd_limit();
-    host = argv[2];
     parse_ports(argv[3]);
+    parse_hosts(argv[2]);
     if (strcmp(argv[1], "fanout") == 0) return mode_fanout(argc, argv);
     if (strcmp(argv[1], "idle") == 0) return mode_idle(argc, argv);
     if (strcmp(argv[1], "history") == 0) return mode_history(argc, argv);

@@ -116,7 +116,7 @@ def measured(
         before["cpu"] = target.cpu_seconds()
         before["each"] = target.cpu_seconds_each() if isinstance(target, Cluster) else None
         before["database"] = target.database.snapshot() if target.database else None
-        before["commits"] = commit_totals(target.ports)
+        before["commits"] = commit_totals(target)
         if profile_seconds is not None:
             scenario = (label or args[0]) + f"-{len(target.ports)}"
             spies.extend(profile(target, scenario, profile_seconds))
@@ -146,7 +146,7 @@ def measured(
         ]
     if isinstance(target, Cluster):
         result["bus_counters"] = target.bus_counters()
-    commits_after = commit_totals(target.ports)
+    commits_after = commit_totals(target)
     if before["commits"] is not None and commits_after is not None:
         # Batches per message: what the database's work per delivery follows.
         commits = commits_after["count"] - before["commits"]["count"]

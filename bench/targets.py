@@ -90,6 +90,7 @@ class Target:
         cpu: str = SERVER_CPU,
     ) -> None:
         self.label, self.command, self.env, self.port, self.cpu = label, command, env, port, cpu
+        self.host = "127.0.0.1"  # where it listens (a box's own address in a namespace)
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the target)
         self.ready_line = b"listening on"  # what its log says once it serves
@@ -97,6 +98,10 @@ class Target:
     @property
     def ports(self) -> list[int]:
         return [self.port]
+
+    @property
+    def hosts(self) -> list[str]:
+        return [self.host]
 
     def start(self) -> None:
         self.log.seek(0)
@@ -212,19 +217,19 @@ _BUS_SAMPLE = re.compile(
 _COMMIT_SAMPLE = re.compile(r"^chat_commit_seconds_(count|sum) (\S+)$", re.MULTILINE)
 
 
-def metrics_page(port: int) -> str:
+def metrics_page(port: int, host: str = "127.0.0.1") -> str:
     """The /metrics page of the chat server on `port` (raises OSError if it has none)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=30) as answer:
         return answer.read().decode()
 
 
-def commit_totals(ports: list[int]) -> dict[str, float] | None:
-    """Batches committed and the seconds they took, summed over the servers on `ports`
+def commit_totals(target: Target | Cluster) -> dict[str, float] | None:
+    """Batches committed and the seconds they took, summed over `target`'s servers
     (their /metrics), or None for a server without chat's metrics (the peer)."""
     totals = {"count": 0.0, "sum": 0.0}
-    for port in ports:
+    for host, port in zip(target.hosts, target.ports, strict=True):
         try:
-            text = metrics_page(port)
+            text = metrics_page(port, host)
         except (OSError, ValueError):
             return None
         for name, number in _COMMIT_SAMPLE.findall(text):
@@ -235,19 +240,24 @@ def commit_totals(ports: list[int]) -> dict[str, float] | None:
 class Cluster:
     """Several `chat serve` processes on one PostgreSQL database: one chat. Started one
     after the other (the first migrates the schema), stopped together; their CPU time
-    and memory are summed. `port` is the first instance's: set-up goes through it."""
+    and memory are summed. `host` and `port` are the first instance's: set-up goes
+    through it."""
 
     database: DatabaseCpu | None = None
     bus = "postgres"  # what wakes the instances: PostgreSQL's LISTEN/NOTIFY, or "redis"
 
     def __init__(self, label: str, members: list[Target]) -> None:
         self.label, self.members = label, members
-        self.port = members[0].port
+        self.host, self.port = members[0].host, members[0].port
         self.cpu = ",".join(member.cpu for member in members)
 
     @property
     def ports(self) -> list[int]:
         return [member.port for member in self.members]
+
+    @property
+    def hosts(self) -> list[str]:
+        return [member.host for member in self.members]
 
     def start(self) -> None:
         try:
@@ -277,7 +287,8 @@ class Cluster:
         carried out and in, and reads of the table by reason."""
         totals: dict[str, float] = {}
         for member in self.members:
-            for name, labels, number in _BUS_SAMPLE.findall(metrics_page(member.port)):
+            page = metrics_page(member.port, member.host)
+            for name, labels, number in _BUS_SAMPLE.findall(page):
                 key = f"{name}:{labels}"
                 totals[key] = totals.get(key, 0.0) + float(number)
         return totals
@@ -410,9 +421,9 @@ def cluster_target(
 # --- set-up: tokens and users ---
 
 
-def http_post(port: int, path: str, body: dict) -> tuple[int, dict]:
+def http_post(port: int, path: str, body: dict, host: str = "127.0.0.1") -> tuple[int, dict]:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
+        f"http://{host}:{port}{path}",
         data=json.dumps(body).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
@@ -434,11 +445,11 @@ def tokens_for(target: Target, count: int, tmp: Path) -> Path:
             tokens.append(jwt.encode(claims, SECRET, algorithm="HS256"))
         else:
             name = f"bench{i}"
-            status, body = http_post(
-                target.port, "/api/reg", {"username": name, "password": PASSWORD}
-            )
+            account = {"username": name, "password": PASSWORD}
+            status, body = http_post(target.port, "/api/reg", account, target.host)
             if status == 409:
-                status, body = http_post(target.port, "/auth", {"name": name, "password": PASSWORD})
+                login = {"name": name, "password": PASSWORD}
+                status, body = http_post(target.port, "/auth", login, target.host)
             if "token" not in body:
                 raise RuntimeError(f"could not get a token for {name}: {status} {body}")
             tokens.append(body["token"])

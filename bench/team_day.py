@@ -77,7 +77,8 @@ class Served:
     """A `targets.Target`, or a `targets.Cluster` of several instances, as the generator sees it."""
 
     def __init__(self, target: targets.Target | targets.Cluster) -> None:
-        self.target, self.label, self.ports = target, target.label, target.ports
+        self.target, self.label = target, target.label
+        self.hosts, self.ports = target.hosts, target.ports
         self.database = target.database
 
     def cpu_seconds(self) -> float:

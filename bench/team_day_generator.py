@@ -140,10 +140,11 @@ class Plan:
 class Server(Protocol):
     """What the generator needs of the server it plays against (`targets.Target` and
     `targets.Cluster` have it; a test's in-process server can stand in). User i plays
-    against `ports[i % len(ports)]`, always the same instance, as behind a sticky
-    balancer; `cpu_seconds` is every instance's together."""
+    against `ports[i % len(ports)]` (at `hosts[i % len(ports)]`), always the same
+    instance, as behind a sticky balancer; `cpu_seconds` is every instance's together."""
 
     label: str
+    hosts: list[str]
     ports: list[int]
     database: targets.DatabaseCpu | None
 
@@ -182,6 +183,7 @@ class Generator:
         #: Paces the idle users' reads (`ReadTicker`), run beside them.
         self.ticker = ReadTicker()
         self.gc_pauses = GcPauses()
+        self._host_of = dict(zip(server.ports, server.hosts, strict=True))
 
     async def run(self) -> list[dict[str, Any]]:
         """Ramp up step by step until one does not hold; every window's figures."""
@@ -189,7 +191,8 @@ class Generator:
         started = time.monotonic()
         ports = self.server.ports
         share = HTTP_CONNECTIONS // len(ports)
-        pools = {port: HttpPool("127.0.0.1", port, share) for port in ports}
+        hosts = self.server.hosts
+        pools = {port: HttpPool(host, port, share) for host, port in zip(hosts, ports, strict=True)}
         try:
             # Holds every simulated user's task; cancelled when the ramp ends, before
             # the HTTP connections they share are closed.
@@ -346,7 +349,7 @@ class Generator:
         began = trio.current_time()
         try:
             with trio.fail_after(ACTION_TIMEOUT_S):
-                await teammate.connect("127.0.0.1", port)
+                await teammate.connect(self._host_of[port], port)
         except (ActionError, trio.TooSlowError) as error:
             stats.errors["connect"] += 1
             stats.error_samples.append(f"connect: {error!r}")

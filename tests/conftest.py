@@ -369,10 +369,11 @@ def _turn(item: pytest.Item) -> int:
 
 
 #: Test files that add and remove network interfaces and addresses in this host's own
-#: namespace (the veth pairs of tests/network_faults.py). Chromium drops its connections
-#: when that happens (ERR_NETWORK_CHANGED: a page's WebSocket never opens), so no
-#: browser test runs while one of them does (`_host_network_or_chromium`).
-CHANGE_THE_HOSTS_NETWORK = frozenset({"test_cluster_network_faults.py"})
+#: namespace (the veth pairs of tests/network_faults.py and of bench/network_boxes.py).
+#: Chromium drops its connections when that happens (ERR_NETWORK_CHANGED: a page's
+#: WebSocket never opens), so no browser test runs while one of them does
+#: (`_host_network_or_chromium`).
+CHANGE_THE_HOSTS_NETWORK = frozenset({"test_cluster_network_faults.py", "test_bench_capacity.py"})
 HOST_NETWORK_LOCK = Path(tempfile.gettempdir()) / "chat-tests-host-network.lock"
 #: Taken by a test that waits for the exclusive lock, and passed through by every browser
 #: test on its way to the shared one: so browser tests that follow one another on the

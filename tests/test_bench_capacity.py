@@ -1,10 +1,13 @@
-"""bench/capacity.py's boxes: CPU cgroups with the quotas asked for, removed however the
-run ends. Root only, on a machine whose cgroup CPU controller is writable (v1 or v2);
-skipped elsewhere. The figures themselves are the benchmark's (docs/PERFORMANCE.md)."""
+"""bench/capacity.py's boxes: CPU cgroups with the quotas asked for, and a network
+namespace each, removed however the run ends. Root only, on a machine whose cgroup CPU
+controller is writable (v1 or v2) and with `ip`; skipped elsewhere. The figures
+themselves are the benchmark's (docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import capacity  # noqa: E402
+import network_boxes  # noqa: E402
 
 pytestmark = pytest.mark.server
 
@@ -107,3 +111,47 @@ def test_a_box_still_holding_a_process_is_emptied_and_removed() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+needs_namespaces = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and ip (iproute2)"
+)
+
+
+def _addresses(*namespace: str) -> str:
+    prefix = ["ip", "netns", "exec", *namespace] if namespace else []
+    return subprocess.run([*prefix, "ip", "-o", "addr"], capture_output=True, text=True).stdout
+
+
+@needs_namespaces
+def test_each_network_box_has_its_own_address_reached_from_the_root_namespace() -> None:
+    with network_boxes.network_boxes(2) as (first, second):
+        inside = _addresses(first.namespace)
+        assert f" {first.address}/30" in inside
+        assert second.address not in inside and first.root_address not in inside
+        listener = subprocess.Popen(
+            [*first.join, sys.executable, "-m", "http.server", "--bind", first.address, "8765"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with socket.create_connection((first.address, 8765), timeout=1):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the box's address was never reached"
+                    time.sleep(0.05)
+        finally:
+            listener.kill()
+            listener.wait()
+
+
+@needs_namespaces
+def test_the_network_boxes_are_removed_when_the_run_fails() -> None:
+    with pytest.raises(RuntimeError), network_boxes.network_boxes(2) as boxes:
+        raise RuntimeError("the run failed")
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not any(box.namespace in names for box in boxes)
+    assert not any(box.root_address in _addresses() for box in boxes)

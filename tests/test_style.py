@@ -49,3 +49,25 @@ def test_browser_tests_wait_on_functions_not_expressions() -> None:
                 if isinstance(first, ast.Constant | ast.JoinedStr) and "=>" not in text:
                     expressions.append(f"{path.name}:{node.lineno}: {text}")
     assert expressions == []
+
+
+def test_tests_that_make_veth_pairs_keep_browser_tests_out() -> None:
+    # Chromium drops its connections when the host's interfaces change; a test file that
+    # makes veth pairs in the host's namespace (through tests/network_faults.py or
+    # bench/network_boxes.py) must hold the host-network lock (tests/conftest.py).
+    import ast
+
+    from conftest import CHANGE_THE_HOSTS_NETWORK
+
+    makers = set()
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if {"network_faults", "network_boxes"} & set(names):
+                makers.add(path.name)
+    assert makers, "no test file makes veth pairs: is this check still looking?"
+    assert makers <= CHANGE_THE_HOSTS_NETWORK, makers - CHANGE_THE_HOSTS_NETWORK

@@ -42,6 +42,7 @@ class _InProcess:
 
     def __init__(self, *ports: int) -> None:
         self.label, self.ports = "chat-test", list(ports)
+        self.hosts = ["127.0.0.1"] * len(self.ports)
 
     def cpu_seconds(self) -> float:
         return time.process_time()
