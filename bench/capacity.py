@@ -326,8 +326,18 @@ def main() -> None:
     )
     box_options(parser, "1,2,3")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rung")
+    parser.add_argument(
+        "--at", type=int, help="one rung at this rate for each count instead of the ladder"
+    )
+    parser.add_argument(
+        "--cpu-profile",
+        type=Path,
+        help="directory for each server's CPU-time samples of its last rung (bench/cpu_profile)",
+    )
     args = parser.parse_args()
     counts, quotas = box_quotas(args)
+    if args.cpu_profile:
+        cpu_profile_servers(args.cpu_profile)
     raise_fd_limit()
     loadgen = build_loadgen()
     report: dict = {
@@ -337,6 +347,7 @@ def main() -> None:
         "period_us": PERIOD_US,
         "p99_limit_ms": P99_LIMIT_MS,
         "seconds": args.seconds,
+        "at_rate": args.at,
         "runs": {},
     }
     with (
@@ -355,10 +366,27 @@ def main() -> None:
                 with cluster.running():
                     tokens = tokens_for(cluster, SENDERS, tmp)
                     watched = [*boxes, groups["database"]]
-                    best, steps = climb(cluster, loadgen, tokens, watched, args.seconds)
-            report["runs"][str(count)] = {"held_rate": best, "steps": steps}
+                    if args.at:
+                        before = [box.throttled_seconds() for box in watched]
+                        result = fanout_at(cluster, loadgen, tokens, args.at, args.seconds)
+                        steps = [summary(result, args.at, args.seconds, watched, before)]
+                        best = args.at if steps[0]["held"] else 0
+                    else:
+                        best, steps = climb(cluster, loadgen, tokens, watched, args.seconds)
+                    pids = [member.process.pid for member in cluster.members if member.process]
+            report["runs"][str(count)] = {"held_rate": best, "steps": steps, "pids": pids}
         report["groups_idle_at_end"] = idle_at_end(groups)
     report_runs(report, "held_rate", "capacity")
+
+
+def cpu_profile_servers(directory: Path) -> None:
+    """Every server this run starts samples its CPU time into `directory` (its
+    ``cpu-<pid>.txt``, the pids in the report), from the start of each rung's load
+    (`message_runs.measured` signals it) to its exit: bench/cpu_profile."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["CHAT_BENCH_CPU_PROFILE"] = str(directory.resolve())
+    path = [str(BENCH / "cpu_profile"), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(part for part in path if part)
 
 
 def box_options(parser: argparse.ArgumentParser, instances: str) -> None:

@@ -1,11 +1,14 @@
 """How the scenarios in which messages flow are measured (fanout, fanout beside rooms,
 rooms, threads): the load generator run, and the server's and its database's CPU counted
-from the moment every client is connected, with py-spy on the servers under --profile.
+from the moment every client is connected, with py-spy on the servers under --profile
+(and their CPU-time samples started, under bench/capacity.py's --cpu-profile).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,6 +85,14 @@ def py_spy_record(pid: int, out: Path, seconds: float, rate: int = 100) -> subpr
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def start_cpu_profiles(target: Target | Cluster) -> None:
+    """Tell every server of `target` to start sampling its CPU time now, its samples
+    so far dropped (bench/cpu_profile: the servers were started with it)."""
+    for member in target.members if isinstance(target, Cluster) else [target]:
+        if member.process is not None:
+            os.kill(member.process.pid, signal.SIGUSR1)
+
+
 def profile(target: Target | Cluster, scenario: str, seconds: float) -> list[subprocess.Popen]:
     """py-spy on every process of `target` for `seconds` (`--profile DIR`): one file of
     raw stacks each, ``<scenario>-<label>.txt``. Nothing when no directory was given."""
@@ -120,6 +131,8 @@ def measured(
         if profile_seconds is not None:
             scenario = (label or args[0]) + f"-{len(target.ports)}"
             spies.extend(profile(target, scenario, profile_seconds))
+        if os.environ.get("CHAT_BENCH_CPU_PROFILE"):
+            start_cpu_profiles(target)
 
     try:
         result = run_loadgen(loadgen, args, timeout=timeout, on_ready=ready)

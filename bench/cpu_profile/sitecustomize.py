@@ -1,0 +1,62 @@
+"""Samples a `chat serve` process's Python stack by its CPU time, when
+`CHAT_BENCH_CPU_PROFILE` names a directory: from a SIGUSR1 (the bench sends it once the
+load is ready) to the exit, written there as collapsed stacks (``cpu-<pid>.txt``, one
+"frame;frame;... microseconds" a line, for any flame graph's tools). The timer falls due
+at the kernel's tick (4 ms at 250 Hz) and expirations that meet merge, so each sample is
+weighed by the process's CPU time since the one before, not counted once. py-spy samples
+wall time: under a CPU quota a throttled thread counts as running, so its shares follow
+where the quota ran out, not where the CPU went; ITIMER_PROF counts the process's CPU.
+
+Python runs a signal's handler in the main thread between bytecodes: CPU spent in a C
+call (a system call, a hash) lands on the Python line that made it, and CPU spent by
+other threads while the main thread waits lands on its wait (epoll). bench/capacity.py
+puts this directory on the servers' PYTHONPATH (`--cpu-profile`); inert without it."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import signal
+import time
+
+OUT = os.environ.get("CHAT_BENCH_CPU_PROFILE")
+INTERVAL_S = 0.002
+
+if OUT:
+    stacks: collections.Counter[str] = collections.Counter()
+    last = [0.0]  # the process's CPU time at the sample before
+
+    def _short(path: str) -> str:
+        """chat/ws/stream.py, trio/_core/_run.py, asyncio/events.py: where from."""
+        if "/site-packages/" in path:
+            return path.rsplit("/site-packages/", 1)[-1]
+        if "/chat/" in path:
+            return "chat/" + path.rsplit("/chat/", 1)[-1]
+        head, _, tail = path.rpartition("/lib/python3.")
+        return tail.partition("/")[2] if head else path
+
+    def _sample(_signum: int, frame: object) -> None:
+        names = []
+        while frame is not None:
+            code = frame.f_code  # type: ignore[attr-defined]
+            names.append(f"{code.co_name} ({_short(code.co_filename)})")
+            frame = frame.f_back  # type: ignore[attr-defined]
+        now = time.process_time()
+        stacks[";".join(reversed(names))] += round((now - last[0]) * 1e6)
+        last[0] = now
+
+    def _start(_signum: int, _frame: object) -> None:
+        stacks.clear()
+        last[0] = time.process_time()
+        signal.signal(signal.SIGPROF, _sample)
+        signal.setitimer(signal.ITIMER_PROF, INTERVAL_S, INTERVAL_S)
+
+    def _write() -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        if stacks:
+            with open(os.path.join(OUT, f"cpu-{os.getpid()}.txt"), "w") as out:
+                out.writelines(f"{stack} {us}\n" for stack, us in stacks.items())
+
+    signal.signal(signal.SIGUSR1, _start)
+    atexit.register(_write)

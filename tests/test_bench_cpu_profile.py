@@ -1,0 +1,57 @@
+"""bench/cpu_profile/sitecustomize.py: a Python process started with its directory on
+PYTHONPATH and `CHAT_BENCH_CPU_PROFILE` naming a directory samples its Python stack by
+CPU time from a SIGUSR1 on, and writes the samples there at exit; before the signal, or
+without the variable, nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HOOK = Path(__file__).resolve().parent.parent / "bench" / "cpu_profile"
+
+#: Burns about 0.3 s of CPU in `burn`, after telling itself to start sampling (or not).
+PROGRAM = """
+import os, signal, sys, time
+
+def burn():
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        sum(range(1000))
+
+if sys.argv[1] == "start":
+    os.kill(os.getpid(), signal.SIGUSR1)
+burn()
+"""
+
+pytestmark = pytest.mark.server  # a child process
+
+
+def _run(out: Path | None, start: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHAT_BENCH_CPU_PROFILE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(HOOK), env.get("PYTHONPATH", "")])
+    if out is not None:
+        env["CHAT_BENCH_CPU_PROFILE"] = str(out)
+    argument = "start" if start else "no"
+    subprocess.run([sys.executable, "-c", PROGRAM, argument], env=env, check=True, timeout=60)
+
+
+def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) -> None:
+    _run(tmp_path, start=True)
+    (written,) = tmp_path.iterdir()
+    samples = {}
+    for line in written.read_text().splitlines():
+        stack, microseconds = line.rsplit(" ", 1)
+        samples[stack] = int(microseconds)
+    in_burn = sum(us for stack, us in samples.items() if "burn (<string>)" in stack)
+    assert 0.25e6 <= in_burn <= 0.4e6  # microseconds of CPU: about the 0.3 s it burned
+    assert in_burn >= 0.9 * sum(samples.values())
+
+
+def test_before_the_signal_nothing_is_written(tmp_path: Path) -> None:
+    _run(tmp_path, start=False)
+    assert list(tmp_path.iterdir()) == []
