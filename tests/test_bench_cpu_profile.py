@@ -1,7 +1,7 @@
 """bench/cpu_profile/sitecustomize.py: a Python process started with its directory on
 PYTHONPATH and `CHAT_BENCH_CPU_PROFILE` naming a directory samples its Python stack by
 CPU time from a SIGUSR1 on, and writes the samples there at exit; before the signal, or
-without the variable, nothing."""
+without the variable, nothing. bench/cpu_profile_summary.py sums them by part."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-HOOK = Path(__file__).resolve().parent.parent / "bench" / "cpu_profile"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+HOOK = BENCH / "cpu_profile"
+sys.path.insert(0, str(BENCH))
+
+import cpu_profile_summary  # noqa: E402
 
 #: Burns about 0.3 s of CPU in `burn`, after telling itself to start sampling (or not).
 PROGRAM = """
@@ -28,8 +32,6 @@ if sys.argv[1] == "start":
 burn()
 """
 
-pytestmark = pytest.mark.server  # a child process
-
 
 def _run(out: Path | None, start: bool) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHAT_BENCH_CPU_PROFILE"}
@@ -40,6 +42,7 @@ def _run(out: Path | None, start: bool) -> None:
     subprocess.run([sys.executable, "-c", PROGRAM, argument], env=env, check=True, timeout=60)
 
 
+@pytest.mark.server  # a child process
 def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) -> None:
     _run(tmp_path, start=True)
     (written,) = tmp_path.iterdir()
@@ -52,6 +55,25 @@ def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) 
     assert in_burn >= 0.9 * sum(samples.values())
 
 
+@pytest.mark.server  # a child process
 def test_before_the_signal_nothing_is_written(tmp_path: Path) -> None:
     _run(tmp_path, start=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.unit
+def test_each_stack_counts_for_the_first_part_it_matches(tmp_path: Path) -> None:
+    samples = tmp_path / "cpu-1.txt"
+    samples.write_text(
+        "run (trio/_core/_run.py);run (chat/app/messages/broadcaster.py);"
+        "try_write (chat/ws/stream.py) 300\n"
+        "run (trio/_core/_run.py);_task (chat/ws/session/busy.py) 200\n"
+        "run (trio/_core/_run.py);get_events (trio/_core/_io_epoll.py) 50\n"
+        "run (trio/_core/_run.py);unrolled_run (trio/_core/_run.py) 25\n"
+    )
+    assert cpu_profile_summary.parts_of(samples) == {
+        "deliveries": 300,  # before "frames in, sessions", which its stack matches too
+        "frames in, sessions": 200,
+        "waiting in epoll (other threads' CPU)": 50,
+        "Trio's scheduler and the rest": 25,
+    }
