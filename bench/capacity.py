@@ -217,15 +217,12 @@ def boxed_cluster(
     listening on its address and reaching the database at its link's root end."""
     members: list[Target] = []
     for i, box in enumerate(boxes):
-        if links:
-            link = links[i]
-            own_url = url.replace("@127.0.0.1:", f"@{link.root_address}:", 1)
-            target = chat_target(tmp, "postgres", own_url, "0,1", f"chat-box-{i + 1}")
+        link = links[i] if links else None
+        own_url = url.replace("@127.0.0.1:", f"@{link.root_address}:", 1) if link else url
+        target = chat_target(tmp, "postgres", own_url, "0,1", f"chat-box-{i + 1}")
+        target.command = [*box.join, *(link.join if link else []), *target.command]
+        if link:
             target.host = target.env["CHAT_HOST"] = link.address
-            target.command = [*box.join, *link.join, *target.command]
-        else:
-            target = chat_target(tmp, "postgres", url, "0,1", f"chat-box-{i + 1}")
-            target.command = [*box.join, *target.command]
         members.append(target)
     return Cluster(f"chat-{len(boxes)}-boxes", members)
 
@@ -281,6 +278,17 @@ def summary(
     }
 
 
+def rung(
+    cluster: Cluster, loadgen: Path, tokens: Path, boxes: list[CpuGroup], rate: int, seconds: float
+) -> dict:
+    """fanout-100 at `rate` for `seconds`: its figures (`summary`), printed as it ends."""
+    before = [box.throttled_seconds() for box in boxes]
+    result = fanout_at(cluster, loadgen, tokens, rate, seconds)
+    step = summary(result, rate, seconds, boxes, before)
+    print(f"    {rate}/s: {json.dumps(step)}", file=sys.stderr, flush=True)
+    return step
+
+
 def climb(
     cluster: Cluster, loadgen: Path, tokens: Path, boxes: list[CpuGroup], seconds: float
 ) -> tuple[int, list[dict]]:
@@ -292,11 +300,8 @@ def climb(
         # A rate is refused only when it fails twice: one p99 over the limit can be a
         # moment of the shared machine (a checkpoint, the load generator's CPU).
         for _ in range(2):
-            before = [box.throttled_seconds() for box in boxes]
-            result = fanout_at(cluster, loadgen, tokens, rate, seconds)
-            step = summary(result, rate, seconds, boxes, before)
+            step = rung(cluster, loadgen, tokens, boxes, rate, seconds)
             steps.append(step)
-            print(f"    {rate}/s: {json.dumps(step)}", file=sys.stderr, flush=True)
             if step["held"]:
                 return True
         return False
@@ -367,9 +372,7 @@ def main() -> None:
                     tokens = tokens_for(cluster, SENDERS, tmp)
                     watched = [*boxes, groups["database"]]
                     if args.at:
-                        before = [box.throttled_seconds() for box in watched]
-                        result = fanout_at(cluster, loadgen, tokens, args.at, args.seconds)
-                        steps = [summary(result, args.at, args.seconds, watched, before)]
+                        steps = [rung(cluster, loadgen, tokens, watched, args.at, args.seconds)]
                         best = args.at if steps[0]["held"] else 0
                     else:
                         best, steps = climb(cluster, loadgen, tokens, watched, args.seconds)

@@ -88,7 +88,7 @@ def py_spy_record(pid: int, out: Path, seconds: float, rate: int = 100) -> subpr
 def start_cpu_profiles(target: Target | Cluster) -> None:
     """Tell every server of `target` to start sampling its CPU time now, its samples
     so far dropped (bench/cpu_profile: the servers were started with it)."""
-    for member in target.members if isinstance(target, Cluster) else [target]:
+    for member in target.members:
         if member.process is not None:
             os.kill(member.process.pid, signal.SIGUSR1)
 
@@ -98,10 +98,9 @@ def profile(target: Target | Cluster, scenario: str, seconds: float) -> list[sub
     raw stacks each, ``<scenario>-<label>.txt``. Nothing when no directory was given."""
     if PROFILE_DIR is None:
         return []
-    members = target.members if isinstance(target, Cluster) else [target]
     return [
         py_spy_record(member.process.pid, PROFILE_DIR / f"{scenario}-{member.label}.txt", seconds)
-        for member in members
+        for member in target.members
         if member.process is not None
     ]
 

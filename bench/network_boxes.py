@@ -58,8 +58,8 @@ def _addresses_in_use() -> str:
 
 @contextlib.contextmanager
 def network_boxes(count: int) -> Iterator[list[NetworkBox]]:
-    """`count` namespaces, each linked to the root one; all deleted on the way out.
-    None for a count of 0."""
+    """`count` namespaces, each linked to the root one (none for 0); all deleted on the
+    way out."""
     if count == 0:
         yield []
         return
@@ -70,7 +70,7 @@ def network_boxes(count: int) -> Iterator[list[NetworkBox]]:
     for link in links:
         if any(f" {host}/" in taken for host in link.hosts()):
             sys.exit(f"capacity: {link} is in use (another run's boxes?); see bench/README.md")
-    made: list[str] = []  # namespaces, and the root ends of their links
+    undo: list[tuple[str, ...]] = []  # what takes back each step made so far, in order
     try:
         boxes = []
         for n, link in enumerate(links, start=1):
@@ -78,9 +78,9 @@ def network_boxes(count: int) -> Iterator[list[NetworkBox]]:
             root_end, box_end = f"cc{os.getpid()}r{n}", f"cc{os.getpid()}b{n}"  # at most 15
             root_address, address = (str(host) for host in link.hosts())
             _ip("netns", "add", namespace)
-            made.append(namespace)
+            undo.append(("netns", "delete", namespace))
             _ip("link", "add", root_end, "type", "veth", "peer", box_end, "netns", namespace)
-            made.append(root_end)
+            undo.append(("link", "delete", root_end))
             _ip("addr", "add", f"{root_address}/30", "dev", root_end)
             _ip("link", "set", root_end, "up")
             _ip("-n", namespace, "addr", "add", f"{address}/30", "dev", box_end)
@@ -89,11 +89,9 @@ def network_boxes(count: int) -> Iterator[list[NetworkBox]]:
             boxes.append(NetworkBox(namespace, root_address, address))
         yield boxes
     finally:
-        # The links first: a namespace's own devices go when the kernel gets round to
-        # destroying it, after `ip netns delete`; a veth pair goes at once with either end.
-        for name in reversed(made):
+        # Backwards, so each link goes before its namespace: a namespace's own devices go
+        # when the kernel gets round to destroying it, after `ip netns delete`; a veth pair
+        # goes at once with either end.
+        for step in reversed(undo):
             with contextlib.suppress(RuntimeError):
-                if name.startswith("chatcap-"):
-                    _ip("netns", "delete", name)
-                else:
-                    _ip("link", "delete", name)
+                _ip(*step)

@@ -300,7 +300,7 @@ def run_on(
     snapshots: Path | None,
 ) -> None:
     """Start `server`, register the clients' users, soak, stop it; print and save it all."""
-    targets = server.members if isinstance(server, Cluster) else [server]
+    targets = server.members
     with server.running(env):
         first = targets[0]
         tokens = tokens_for(first, args.clients, tmp).read_text().split()

@@ -103,6 +103,11 @@ class Target:
     def hosts(self) -> list[str]:
         return [self.host]
 
+    @property
+    def members(self) -> list[Target]:
+        """Its processes, as a `Cluster`'s: itself."""
+        return [self]
+
     def start(self) -> None:
         self.log.seek(0)
         self.log.truncate()
