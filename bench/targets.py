@@ -367,8 +367,8 @@ def peer_target(tmp: Path) -> Target:
         str(BENCH / "peers" / "relay_websockets.py"),
         "--port",
         str(port),
-        "--secret",
-        SECRET,
+        # One argument: a secret starting with "-" is not taken for an option.
+        f"--secret={SECRET}",
     ]
     return Target("peer", command, dict(os.environ), port)
 
