@@ -7,6 +7,8 @@ keep what they are offered; the clock is Trio's MockClock. Fast: no socket, no d
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -230,6 +232,76 @@ async def test_batches_published_in_one_step_reach_each_subscriber_in_one_offer(
         await broadcaster.wait_for_position(12)
         nursery.cancel_scope.cancel()
     assert a.offers == [frames("m10", "m11", "m12")]
+
+
+# --- the pace: fan-out steps at least `pace` apart ---
+
+PACE = 0.005
+
+
+@asynccontextmanager
+async def paced_after_one_step() -> AsyncIterator[tuple[Broadcaster, Keeper]]:
+    """A running broadcaster with a pace, and a subscriber that has had m10 (one step)."""
+    broadcaster = Broadcaster(pace=PACE)
+    keeper = Keeper(1)
+    broadcaster.subscribe(room_topic(1), keeper, body)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        await broadcaster.publish(events(message(10)))
+        await broadcaster.wait_for_position(10)
+        yield broadcaster, keeper
+        nursery.cancel_scope.cancel()
+
+
+async def test_with_a_pace_batches_published_within_it_reach_a_subscriber_in_one_offer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with paced_after_one_step() as (broadcaster, keeper):
+        for n in (11, 12, 13):  # a millisecond apart, all within the pace
+            await trio.sleep(PACE / 5)
+            await broadcaster.publish(events(message(n)))
+        await broadcaster.wait_for_position(13)
+    assert keeper.offers == [frames("m10"), frames("m11", "m12", "m13")]
+
+
+async def test_with_a_pace_a_batch_after_a_quiet_spell_is_fanned_out_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with paced_after_one_step() as (broadcaster, keeper):
+        await trio.sleep(PACE * 2)
+        published_at = trio.current_time()
+        await broadcaster.publish(events(message(11)))
+        await broadcaster.wait_for_position(11)
+        assert trio.current_time() == published_at
+    assert keeper.offers == [frames("m10"), frames("m11")]
+
+
+async def test_with_a_pace_a_step_nobody_listened_to_holds_nothing_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    broadcaster = Broadcaster(pace=PACE)
+    a = Keeper(1)
+    broadcaster.subscribe(room_topic(2), a, body)  # not the lobby's
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.run)
+        await broadcaster.publish(events(message(10)))
+        await broadcaster.wait_for_position(10)
+        published_at = trio.current_time()
+        await broadcaster.publish(events(message(11), room=Room(2, "b", "group", False, 7, NOW)))
+        await broadcaster.wait_for_position(11)
+        assert trio.current_time() == published_at
+        nursery.cancel_scope.cancel()
+    assert a.offers == [frames("m11")]
+
+
+async def test_with_a_pace_an_event_waits_at_most_the_pace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with paced_after_one_step() as (broadcaster, _keeper):
+        published_at = trio.current_time()
+        await broadcaster.publish(events(message(11)))
+        await broadcaster.wait_for_position(11)
+        assert 0 < trio.current_time() - published_at <= PACE
 
 
 def departure(seq: int, user_id: int = 9, room: Room = LOBBY) -> Departure:

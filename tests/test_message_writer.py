@@ -122,6 +122,7 @@ async def running(
     *,
     carrying: bool = False,
     heard: Callable[[], bool] | None = None,
+    gather_window: float = 0.0,
 ) -> AsyncIterator[Harness]:
     """A writer and its broadcaster running on `store`, stopped (cancelled) on exit;
     `carrying`: as one instance of a cluster whose bus carries committed items, which
@@ -130,7 +131,9 @@ async def running(
     broadcaster, failures = RecordingBroadcaster(), TaskFailures()
     bus = CarryingBus() if carrying else RecordingBus()
     carrier = Carrier(bus, listening=heard) if carrying else None
-    writer = MessageWriter(store, broadcaster, bus, carrier=carrier, failures=failures)
+    writer = MessageWriter(
+        store, broadcaster, bus, carrier=carrier, failures=failures, gather_window=gather_window
+    )
     # Holds the broadcaster, the writer and the carrier; the end of the block cancels them.
     async with trio.open_nursery() as nursery:
         await nursery.start(broadcaster.run)
@@ -522,6 +525,77 @@ async def test_items_carried_from_elsewhere_are_not_carried_again() -> None:
         await h.delivered_up_to(1)
         await trio.testing.wait_all_tasks_blocked()
         assert h.bus.payloads == []
+
+
+# --- gathering: an idle writer holding a message for others ---
+
+WINDOW = 0.005
+
+
+async def _post_at(h: Harness, per_second: float, count: int) -> list[PendingMessage]:
+    """`count` messages submitted `per_second`, as a steady sender sends them."""
+    sent = []
+    for n in range(count):
+        sent.append(await h.submit(f"m{n}"))
+        await trio.sleep(1 / per_second)
+    return sent
+
+
+async def test_messages_arriving_within_the_window_share_a_commit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running(gather_window=WINDOW) as h:
+        sent = await _post_at(h, 400, 400)
+        for pending in sent:
+            await pending.result()
+    sizes = [len(batch) for batch in h.store.batches]
+    assert sum(sizes) == 400
+    # Two or three a batch once the rate is known (400/s: 2 in 5 ms), not one each.
+    assert len(sizes) < 250
+    assert h.writer.batches_held >= 90
+
+
+async def test_a_held_message_waits_at_most_the_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running(gather_window=WINDOW) as h:
+        await _post_at(h, 400, 200)
+        sent_at = trio.current_time()
+        pending = await h.submit("late")
+        await pending.result()
+        assert trio.current_time() - sent_at <= WINDOW + 1e-9
+        assert h.writer.batches_held > 0
+
+
+async def test_messages_slower_than_one_a_window_are_never_held(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running(gather_window=WINDOW) as h:
+        for pending in await _post_at(h, 100, 100):
+            await pending.result()
+    assert [len(batch) for batch in h.store.batches] == [1] * 100
+    assert h.writer.batches_held == 0
+
+
+async def test_without_a_window_each_idle_message_is_committed_alone(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as h:
+        for pending in await _post_at(h, 400, 100):
+            await pending.result()
+    assert [len(batch) for batch in h.store.batches] == [1] * 100
+
+
+async def test_shutdown_commits_the_messages_held_for_others(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = new_store()
+    async with running(store, gather_window=1.0) as h:
+        sent = await _post_at(h, 400, 200)  # a hold began once the rate was known
+        assert h.writer.batches_held == 1 and not sent[-1].done.is_set()
+        h.nursery.cancel_scope.cancel()
+    assert [m.body for m in store.messages] == [f"m{n}" for n in range(200)]
+    assert all(pending.done.is_set() for pending in sent)
 
 
 # --- shutdown ---

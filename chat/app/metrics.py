@@ -245,6 +245,11 @@ class ServerCollector(Collector):
         yield CounterMetricFamily(
             "chat_messages_stored", "Messages this instance stored.", self.writer.stored
         )
+        yield CounterMetricFamily(
+            "chat_message_batches_held",
+            "Commits an idle writer held up to CHAT_GATHER_MS for more messages.",
+            self.writer.batches_held,
+        )
         changes = CounterMetricFamily(
             "chat_message_changes",
             "Changes to messages this instance committed, by kind (edited, deleted, reactions,"

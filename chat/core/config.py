@@ -87,6 +87,7 @@ class Config:
     #: MiB the newest messages of active rooms may take in memory (`chat.app.history.from_memory`);
     #: 0: history, resumes and first pages are all read from the table.
     history_cache_mb: int = 64
+    gather_ms: int = 5
     workers: int = 1
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -241,6 +242,7 @@ _NOUNS = {
     "bus_carry": "bus carry switch",
     "shared_reads": "shared reads switch",
     "history_cache_mb": "history cache size",
+    "gather_ms": "gathering window",
     "jwt_secret": "JWT secret",
     "token_ttl": "token lifetime",
     "session_token_ttl": "session token lifetime",

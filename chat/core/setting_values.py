@@ -45,6 +45,10 @@ def history_cache_mb(text: str) -> int:
     return integer(text, 0, 1 << 20)
 
 
+def gather_ms(text: str) -> int:
+    return integer(text, 0, 100)
+
+
 def positive_int(text: str) -> int:
     return integer(text, 1)
 

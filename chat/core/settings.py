@@ -261,6 +261,19 @@ _SERVING: tuple[Setting, ...] = (
         "are dropped first); `0`: every answer is read from the database.",
     ),
     Setting(
+        "gather_ms",
+        "CHAT_GATHER_MS",
+        None,
+        value.gather_ms,
+        "Milliseconds (0-100) a message may wait for others to join it, at two places: "
+        "an idle instance holds a message for the window before committing it while "
+        "messages arrive fast enough that one more is expected within it, and fan-out "
+        "steps (a write to each receiving connection) start at least this far apart. "
+        "At a few hundred messages a second and up: fewer commits and fewer, larger "
+        "writes, for at most about this much latency; a quiet room's message waits for "
+        "neither. `0`: no waiting.",
+    ),
+    Setting(
         "workers",
         "CHAT_WORKERS",
         "--workers",

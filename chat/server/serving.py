@@ -142,7 +142,7 @@ async def serve(
     # What the root tasks survived (an event or a batch that raised): logged and counted,
     # so that no client and no other instance can end this one (chat/core/task_failures.py).
     failures = TaskFailures()
-    broadcaster = Broadcaster(failures=failures)
+    broadcaster = Broadcaster(failures=failures, pace=config.gather_ms / 1000)
     rate_limits = RateLimits(config, failures=failures)
     # This server's own registry (never prometheus-client's global one); it reads the
     # components' counters when scraped and starts no task.
@@ -186,6 +186,7 @@ async def serve(
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
+            gather_window=config.gather_ms / 1000,
         )
         thread_summaries = ThreadSummaries(store, writer.committed, failures=failures)
         writer.tell_stored(thread_summaries.stored)

@@ -8,6 +8,10 @@ offers each subscriber the encoded frames meant for it. Offering never waits: a
 subscriber whose outgoing queue is full is a slow consumer; it evicts itself and
 unsubscribes as it ends. Nobody else is held up by it.
 
+Pace: a write to a socket costs a system call and the TCP stack's work whatever its size,
+so fan-out steps start at least `pace` seconds apart (`CHAT_GATHER_MS`): what is published
+while a step waits joins it, one write to each connection for all of it.
+
 Ownership: the broadcaster owns the subscription map and the receive end of its inbox.
 `subscribe`/`unsubscribe` are plain methods: Trio runs one task at a time and the fan-out
 loop never awaits between reading the map and finishing an event, so no lock is needed.
@@ -29,6 +33,7 @@ instance, however the two were committed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -146,8 +151,13 @@ class BroadcastStats:
 class Broadcaster:
     """Owns the subscription map and the fan-out task."""
 
-    def __init__(self, inbox_size: int = 1024, *, failures: TaskFailures | None = None) -> None:
+    def __init__(
+        self, inbox_size: int = 1024, *, failures: TaskFailures | None = None, pace: float = 0.0
+    ) -> None:
         self._failures = failures or TaskFailures()
+        # Fan-out steps start at least `pace` seconds apart (0: as soon as events come).
+        self._pace = pace
+        self._next_step = -math.inf  # when the next step may start, with a pace
         # The broadcaster's inbox. Publishers share the send end (the Broadcaster closes
         # neither end before `run` exits); `run` owns and closes the receive end.
         # Items are lists of events (a batch published together is delivered together)
@@ -376,6 +386,14 @@ class Broadcaster:
         async with self._inbox_receive:
             task_status.started()
             async for first in self._inbox_receive:
+                if self._pace:
+                    # A checkpoint even when no wait is due, so that the path has the
+                    # same checkpoints whatever the timing. What is published while it
+                    # waits joins this step: one write to each connection for all of
+                    # it. Cancelled here (shutdown), the events taken are dropped with
+                    # the connections they were for.
+                    await trio.sleep_until(self._next_step)
+                    started, delivered = trio.current_time(), self.stats.deliveries
                 published = [first]
                 taken = 1 if isinstance(first, Departure) else len(first)
                 while taken < MAX_BATCH:
@@ -386,6 +404,10 @@ class Broadcaster:
                     published.append(more)
                     taken += 1 if isinstance(more, Departure) else len(more)
                 self.deliver_published(published)
+                if self._pace and self.stats.deliveries != delivered:
+                    # Only a step that wrote holds the next one back: events nobody
+                    # listens to are no reason to delay the next that someone does.
+                    self._next_step = started + self._pace
         raise AssertionError("the inbox send end is never closed while run() is running")
 
     def _deliver_contained(self, batch: list[Event]) -> None:

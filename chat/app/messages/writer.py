@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 
 from chat.app.messages.broadcaster import Broadcaster
+from chat.app.messages.gathering import Gathering
 from chat.app.messages.pending import PendingMessage
 from chat.app.messages.publisher import Follower, Publishable, Publisher
 from chat.core.errors import ChatError, Unavailable
@@ -99,6 +100,7 @@ class MessageWriter:
         commit_seconds: Observer | None = None,
         bus_lag_seconds: Observer | None = None,
         failures: TaskFailures | None = None,
+        gather_window: float = 0.0,
     ) -> None:
         self._store = store
         self._failures = failures or TaskFailures()
@@ -117,6 +119,7 @@ class MessageWriter:
             QUEUE_SIZE
         )
         self._wake_queued = False
+        self._gathering = Gathering(gather_window)
         self._stored: list[Callable[[Sequence[tuple[Message, Room]]], None]] = []
         self._publisher = Publisher(
             store,
@@ -131,6 +134,11 @@ class MessageWriter:
     def position(self) -> int:
         """The last position published: every message and change up to it is published."""
         return self._publisher.position
+
+    @property
+    def batches_held(self) -> int:
+        """Batches an idle writer held for more messages to join (`Gathering`)."""
+        return self._gathering.held
 
     @property
     def table_reads(self) -> dict[str, int]:
@@ -241,14 +249,20 @@ class MessageWriter:
         await self._publisher.start()
         async with self._queue_receive:
             task_status.started()
+            # Taken from the queue and not yet advanced: a batch held for more to join
+            # it is committed at shutdown like everything still queued.
+            taken: list[PendingMessage | _Wake] = []
             try:
                 while True:
                     first = None
+                    idle = self._queue_receive.statistics().current_buffer_used == 0
                     # Wait for work, for the retry of a catch-up that failed, or for
                     # the end of a gap's wait for the bus.
                     with trio.move_on_at(self._publisher.due):
                         first = await self._queue_receive.receive()
-                    batch = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
+                    taken = [] if first is None else [first, *self._waiting(MAX_BATCH - 1)]
+                    await self._gather(taken, idle=idle)
+                    batch, taken = taken, []
                     with self._failures.contained("message-writer", "a batch of messages"):
                         await self._advance(batch)
             finally:
@@ -256,7 +270,8 @@ class MessageWriter:
                 # was accepted, so it is committed now (bounded); nobody is left to
                 # deliver it to live, and everyone finds it in the history.
                 with trio.move_on_after(COMMIT_TIMEOUT_S, shield=True):
-                    while batch := self._waiting(MAX_BATCH):
+                    while batch := taken or self._waiting(MAX_BATCH):
+                        taken = []
                         messages = [item for item in batch if isinstance(item, PendingMessage)]
                         if messages:
                             await self._commit(messages, publish=False)
@@ -280,6 +295,26 @@ class MessageWriter:
                     pending.done.set()
             self._publisher.retry_soon()
             raise
+
+    async def _gather(self, taken: list[PendingMessage | _Wake], *, idle: bool) -> None:
+        """Count the messages `taken`; if the writer was idle and they are fewer than
+        the arrival rate promises within the gathering window, wait out the window and
+        add what arrived meanwhile (`chat.app.messages.gathering`)."""
+        count = sum(1 for item in taken if isinstance(item, PendingMessage))
+        if not count:
+            return
+        now = trio.current_time()
+        self._gathering.arrived(count, now)
+        until = self._gathering.hold_until(count, now) if idle else None
+        if until is None:
+            return
+        # Cancellation here (shutdown) leaves `taken` to `_run`'s last commit.
+        await trio.sleep_until(until)
+        more = self._waiting(MAX_BATCH - len(taken))
+        taken.extend(more)
+        self._gathering.arrived(
+            sum(1 for item in more if isinstance(item, PendingMessage)), trio.current_time()
+        )
 
     def _waiting(self, most: int) -> list[PendingMessage | _Wake]:
         """Up to `most` items already queued, without waiting."""
