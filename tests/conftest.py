@@ -306,7 +306,7 @@ BACKEND_MATTERS = (
     "test_history_from_memory.py", "test_cancellation_sweep.py", "test_operator_audit.py",
     "test_move_guard.py", "test_moderation_notices.py", "test_thread_attention.py",
     "test_thread_following.py", "test_thread_moderation.py", "test_browser_search_threads.py",
-    "test_data_export_threads.py", "test_registration_policy.py",
+    "test_data_export_threads.py", "test_registration_policy.py", "test_message_gathering.py",
 )  # fmt: skip
 
 

@@ -57,6 +57,9 @@ def test_flags_win_over_the_environment() -> None:
         ({"CHAT_ALLOWED_ORIGINS": "chat.example.com"}, "CHAT_ALLOWED_ORIGINS"),
         ({"CHAT_DRAIN_SECONDS": "-1"}, "CHAT_DRAIN_SECONDS.*0 or more"),
         ({"CHAT_DRAIN_SECONDS": "soon"}, "CHAT_DRAIN_SECONDS.*0 or more"),
+        ({"CHAT_GATHER_MS": "-1"}, "CHAT_GATHER_MS.*from 0 to 100"),
+        ({"CHAT_GATHER_MS": "101"}, "CHAT_GATHER_MS.*from 0 to 100"),
+        ({"CHAT_GATHER_MS": "2.5"}, "CHAT_GATHER_MS.*from 0 to 100"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(environ: dict, problem: str) -> None:

@@ -170,27 +170,6 @@ async def test_messages_stored_and_deliveries_are_counted(
     assert value(samples, "chat_deliveries_total") == 6
 
 
-async def test_commits_held_for_more_messages_are_counted(
-    nursery: trio.Nursery, config: Config
-) -> None:
-    # A window of 50 ms: a sender at 100 messages a second promises five more in it.
-    server = await start_server(nursery, config.replace(gather_ms=50))
-    async with open_clients(server) as clients:
-        listener = await clients.talker()
-        sender = await clients.talker(token=await register(server, "alice"))
-        for i in range(100):
-            await sender.say(f"hello {i}")
-            await trio.sleep(0.01)
-        for i in range(100):
-            assert (await listener.receive())["message"] == f"hello {i}"
-        samples = await scrape(server)
-    assert value(samples, "chat_messages_stored_total") == 100
-    held = value(samples, "chat_message_batches_held_total")
-    commits = value(samples, "chat_commit_seconds_count")
-    assert held > 0
-    assert commits < 100
-
-
 async def test_changes_to_messages_are_counted_by_kind(
     nursery: trio.Nursery, config: Config
 ) -> None:

@@ -32,8 +32,7 @@ class Gathering:
         self._rate = 0.0  # messages a second over the last full period
         self._count = 0  # messages arrived since `_since`
         self._since: float | None = None
-        #: Batches held, and how many messages they held when committed (plain counts
-        #: read by `chat.app.metrics`).
+        #: Batches held (a plain count read by `chat.app.metrics`).
         self.held = 0
 
     def arrived(self, messages: int, now: float) -> None:
