@@ -58,6 +58,31 @@ def search(client: Client, words: str, *, refused: bool = False) -> None:
         assert error.is_hidden(), f"the search for {words!r} failed: {error.text_content()}"
 
 
+def _hold_entered(client: Client, sockets: list[Any] | None = None) -> list[str]:
+    """Keep the "entered" frames the server sends `client`'s page from reaching it: they
+    go on the list returned, and the page's sockets (as Playwright routes them) on
+    `sockets`, to hand a frame on with ``sockets[0].send(frame)``."""
+    import re
+
+    held: list[str] = []
+
+    def route(ws: Any) -> None:
+        to_server = ws.connect_to_server()
+        if sockets is not None:
+            sockets.append(ws)
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str) and '"Type":"entered"' in message.replace(" ", ""):
+                held.append(message)
+                return
+            ws.send(message)
+
+        to_server.on_message(from_server)
+
+    client.page.route_web_socket(re.compile(r"/ws(\?|$)"), route)
+    return held
+
+
 def _open_first_result(client: Client, words: str) -> None:
     """Search for `words` and open the first result (in "ops"), shown in its context."""
     from playwright.sync_api import expect
@@ -210,8 +235,6 @@ async def test_more_results_pages_back_and_only_in_narrows_to_the_room_shown(
 async def test_before_a_room_is_shown_search_offers_no_only_in_and_searches_every_room(
     server: Server,
 ) -> None:
-    import re
-
     from playwright.sync_api import expect
 
     alice, bob = await account(server, "alice"), await account(server, "bob")
@@ -222,20 +245,7 @@ async def test_before_a_room_is_shown_search_offers_no_only_in_and_searches_ever
     def scenario(browser):
         client = open_client(browser, server.http)
         # The page's socket never hears "entered": it stays online with no room shown.
-        held = []
-
-        def route(ws: Any) -> None:
-            to_server = ws.connect_to_server()
-
-            def from_server(message: str | bytes) -> None:
-                if isinstance(message, str) and '"Type":"entered"' in message.replace(" ", ""):
-                    held.append(message)
-                    return
-                ws.send(message)
-
-            to_server.on_message(from_server)
-
-        client.page.route_web_socket(re.compile(r"/ws(\?|$)"), route)
+        held = _hold_entered(client)
         client.log_in("bob", PASSWORD)
         search(client, "deploy")
         results = client.page.locator("#results .result")
@@ -244,6 +254,38 @@ async def test_before_a_room_is_shown_search_offers_no_only_in_and_searches_ever
         expect(client.page.locator("#search-here-label")).to_be_hidden()
         assert set(results.locator(".where").all_text_contents()) == {"lobby", "ops"}
         client.screenshot("search-before-a-room")
+        _no_script_errors(client)
+
+    await in_browser(scenario)
+
+
+async def test_words_typed_in_search_while_the_page_loads_stay_there(server: Server) -> None:
+    from playwright.sync_api import expect
+
+    alice = await account(server, "alice")
+    await account(server, "bob")
+    await _post(server, alice, 1, "lobby deploy")
+
+    def scenario(browser):
+        client = open_client(browser, server.http)
+        # The page's first room arrives only once bob has begun typing a search.
+        sockets: list[Any] = []
+        held = _hold_entered(client, sockets)
+        client.log_in("bob", PASSWORD)
+        client.page.locator("#search-q").press_sequentially("depl")
+        for _ in range(100):  # the page's "enter" answered, and held here
+            if held:
+                break
+            client.page.wait_for_timeout(50)
+        assert held, "the server never answered the page's enter"
+        sockets[0].send(held.pop())
+        client.wait_for_room("lobby")
+        expect(client.page.locator("#search-q")).to_be_focused()
+        expect(client.page.locator("#search-q")).to_have_value("depl")
+        expect(client.page.locator("#composer")).to_have_value("")
+        client.page.keyboard.type("oy")
+        client.page.keyboard.press("Enter")
+        expect(client.page.locator("#results .result")).to_have_count(1, timeout=WAIT_MS)
         _no_script_errors(client)
 
     await in_browser(scenario)

@@ -23,9 +23,14 @@ const typing = (target) => target instanceof HTMLElement
   && (target.isContentEditable || target.closest("input, textarea, select") !== null);
 
 // After a room switch, the focus goes to the message box: the person writes where they
-// went. (Not on a touch screen, where it would open the on-screen keyboard over it.)
-export function focusComposer() {
+// went. Not on a touch screen, where it would open the on-screen keyboard over it; and
+// not for the page's `first` room when the person is already typing in a box shown (the
+// search box, while the page loads): that room was not their move, and their words
+// would land in the message box.
+export function focusComposer({ first = false } = {}) {
   if (window.matchMedia("(pointer: coarse)").matches) return;
+  const active = document.activeElement;
+  if (first && typing(active) && active.offsetParent !== null) return;
   const composer = $("#composer");
   if (!composer.disabled) composer.focus();
 }

@@ -125,7 +125,7 @@ export async function entered(roomId, name, newest) {
   if (!sameRoom) {
     sendRead();   // what was read in the room we leave, before we leave it
     switchDraft(state.shown, roomId);   // what was being written there stays there
-    focusComposer();   // the person writes where they went
+    focusComposer({ first: state.shown === null });   // the person writes where they went
   }
   // A move of the person's own is a step in the history; the first room, or the same
   // one again after a reconnection, replaces the address.
