@@ -10,7 +10,8 @@ with replies not counted), and `committed_after` reads every room's messages and
 changes in position order with their rooms.
 
 Hooks for tests: `fail_next` makes the next `add_messages` raise, `fail_next_read` the
-next `committed_after`; `hold()` keeps the next commits in flight (the messages are not
+next `committed_after`; `read_delay` makes every `committed_after` take that long (a slow
+link to the database); `hold()` keeps the next commits in flight (the messages are not
 stored) until its event is set; `batches` is every batch it was asked to store, in order.
 """
 
@@ -54,6 +55,7 @@ class MemoryMessages:
         self.fail_next: BaseException | None = None
         #: Raised (once) by the next `committed_after`.
         self.fail_next_read: BaseException | None = None
+        self.read_delay = 0.0
         #: Set while a commit waits for `release` (see `hold`).
         self.in_flight = trio.Event()
         self._release: trio.Event | None = None
@@ -161,7 +163,7 @@ class MemoryMessages:
     async def committed_after(
         self, after: int, *, before: int | None = None, limit: int
     ) -> list[tuple[Message | Change, Room]]:
-        await trio.lowlevel.checkpoint()
+        await trio.sleep(self.read_delay)
         if self.fail_next_read is not None:
             error, self.fail_next_read = self.fail_next_read, None
             raise error

@@ -425,6 +425,16 @@ async def test_messages_another_instance_committed_first_are_published_before_ou
         assert h.bus.announced == [2]
 
 
+async def test_a_gap_before_ours_is_read_however_long_the_read_takes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as h:
+        await h.store.add_messages([NewMessage(LOBBY.id, BOB, OutgoingMessage("earlier"))])
+        h.store.read_delay = 60.0  # a slow, lossy link: reads take a minute
+        await h.post("ours")
+        assert h.broadcaster.bodies() == ["earlier", "ours"]
+
+
 # --- other instances, their items carried on the bus ---
 
 
