@@ -283,6 +283,7 @@ async def test_words_typed_in_search_while_the_page_loads_stay_there(server: Ser
         expect(client.page.locator("#search-q")).to_be_focused()
         expect(client.page.locator("#search-q")).to_have_value("depl")
         expect(client.page.locator("#composer")).to_have_value("")
+        client.screenshot("search-typed-while-the-page-loads")
         client.page.keyboard.type("oy")
         client.page.keyboard.press("Enter")
         expect(client.page.locator("#results .result")).to_have_count(1, timeout=WAIT_MS)
