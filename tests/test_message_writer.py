@@ -432,6 +432,7 @@ async def test_a_gap_before_ours_is_read_however_long_the_read_takes(
         await h.store.add_messages([NewMessage(LOBBY.id, BOB, OutgoingMessage("earlier"))])
         h.store.read_delay = 60.0  # a slow, lossy link: reads take a minute
         await h.post("ours")
+        await h.delivered_up_to(2)  # published after the commit, not before `post` returns
         assert h.broadcaster.bodies() == ["earlier", "ours"]
 
 
