@@ -339,6 +339,8 @@ class ChatService(RoomOperations, GroupDirectOperations, AccountOperations):
         outgoing = await self._in_thread(room, outgoing)
         await self._check_files(identity, outgoing.files, outgoing.client_msg_id)
         mentioned = await mentions.resolve(self.store, room, identity.user_id, outgoing.body)
+        if mentioned.uids == outgoing.mentions and mentioned.room == outgoing.mentions_room:
+            return outgoing  # mostly: nothing mentioned, nothing to copy
         return replace(outgoing, mentions=mentioned.uids, mentions_room=mentioned.room)
 
     async def _check_recipient(self, identity: Identity, room: Room) -> None:

@@ -357,6 +357,9 @@ def decode(event: dict[str, Any]) -> Carried | None:
     return Carried(items, read)
 
 
+#: Compact JSON, one encoder for every item (`json.dumps` with options makes one a call).
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
 #: Bytes of a payload around its items: the envelope and the event's own keys (measured
 #: generously; `chat.bus.interface.Envelope` adds the chat's and the instance's ids).
 _OVERHEAD_BYTES = 200
@@ -381,7 +384,7 @@ def pack(items: Iterable[Item], read: int, max_bytes: int) -> list[Payload]:
     texts: list[str] = []
     size = 0
     for item, room in items:
-        text = json.dumps(encode(item, room), separators=(",", ":"))
+        text = _JSON.encode(encode(item, room))
         if len(text) + 1 > budget:
             read = max(read, item.position)  # too large: the table has it
             continue
