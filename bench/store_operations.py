@@ -109,9 +109,13 @@ async def _postgres_ways(store: Any, lobby: int) -> dict[str, Callable[[int], Aw
     body = "a message of a usual length, some forty bytes"
 
     async def aio_plain(pool: Any, first: int) -> None:
-        async with pool.acquire() as raw, raw.transaction():
-            for n in range(first, first + BATCH):
-                await raw.execute(_INSERT, n, body)
+        raw = await pool.acquire()
+        try:
+            async with raw.transaction():
+                for n in range(first, first + BATCH):
+                    await raw.execute(_INSERT, n, body)
+        finally:
+            await pool.release(raw, clean=True, before_reuse=lambda: None)
 
     async def per_statement(first: int) -> None:
         raw = await db.aio_as_trio(db.pool.acquire)()
@@ -122,7 +126,7 @@ async def _postgres_ways(store: Any, lobby: int) -> dict[str, Callable[[int], Aw
                 await db.aio_as_trio(raw.execute)(_INSERT, n, body)
             await db.aio_as_trio(transaction.commit)()
         finally:
-            await db.aio_as_trio(db.pool.release)(raw)
+            await db.aio_as_trio(db.pool.release)(raw, clean=True, before_reuse=lambda: None)
 
     return {
         "one statement: Database.fetchrow": lambda n: db.fetchrow(_READ, lobby),

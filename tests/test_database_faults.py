@@ -28,7 +28,6 @@ from support import (
     open_clients,
     pg_query,
     pg_session,
-    postgres_url_or_skip,
     raw_upgrade,
     server_config,
     start_server,
@@ -41,7 +40,6 @@ import chat.store.sqlite.engine
 from chat.core.config import Config
 from chat.core.errors import Unavailable
 from chat.store import open_store
-from chat.store.postgres.aio_bridge import open_aio_loop
 
 UNAVAILABLE = {"error": "database unavailable"}
 
@@ -358,32 +356,6 @@ async def test_a_hung_database_answers_503_within_the_query_timeout(
                 elapsed = trio.current_time() - started
     assert response.status_code == 503
     assert elapsed < short_database_timeouts + 2
-
-
-@pytest.mark.server
-async def test_a_drop_due_as_the_pool_takes_the_connection_back_keeps_the_connection() -> None:
-    """The clean-up's grace can run out in the callbacks between the pool's release and
-    `released()`: the connection answered, so it stays in the pool, undropped."""
-    import asyncpg
-    import trio_asyncio
-
-    url = postgres_url_or_skip()
-
-    async def scenario() -> tuple[BaseException | None, int]:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
-        try:
-            async with pool.acquire() as raw:
-                connection = chat.store.postgres.engine.PostgresConnection(raw)
-            connection._drop(TimeoutError())
-            async with pool.acquire() as raw:
-                return connection.dropped, await raw.fetchval("SELECT 1")
-        finally:
-            await pool.close()
-
-    async with open_aio_loop():
-        dropped, answer = await trio_asyncio.aio_as_trio(scenario)()
-    assert dropped is None
-    assert answer == 1
 
 
 async def test_requests_waiting_behind_a_hung_database_are_answered_503(

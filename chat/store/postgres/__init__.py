@@ -6,13 +6,14 @@ one query run together) for the store's lifetime; each store method is a small a
 coroutine that Trio awaits through `aio_as_trio`, one bridge crossing per operation
 (`engine.PostgresDatabase`).
 
-Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with 50
-callers, some waited 0.8 s while others finished). A `trio.CapacityLimiter` the size of
-the pool sits in front of it, so callers queue in Trio, first come first served, and the
-pool never has more callers than connections.
+Connections: a pool of the store's own (`pool.ConnectionPool`), behind a queue in Trio:
+callers wait there, first come first served, for a connection's worth of capacity
+(`chat.store.connection_slots`; under trio-asyncio, asyncpg's own pool handed connections
+out unfairly: with 50 callers, some waited 0.8 s while others finished), so the pool never
+has more callers than connections and lending one is a list's pop.
 
 Cancellation: a Trio cancellation cancels the asyncio task, and asyncpg cancels the
-running statement on the server; the connection is reset before the pool hands it out
+running statement on the server; the connection is reset before the pool lends it
 again (tests/test_store.py checks the pool still serves every connection afterwards).
 That clean-up gets `engine.CANCEL_GRACE_S`: a server that does not answer it (a
 partition) has the connection dropped instead (`engine.PostgresConnection`).
@@ -25,11 +26,11 @@ WARNING, never a traceback. Every wait is bounded: for a free connection
 (`ACQUIRE_TIMEOUT_S`), for a new one (`CONNECT_TIMEOUT_S`), for a statement
 (`QUERY_TIMEOUT_S`, asyncpg's ``command_timeout``) and for its clean-up once given up on
 (`CANCEL_GRACE_S`), so a database that stops answering holds no request for long.
-Nothing needs restarting when it is back: asyncpg's pool replaces connections it lost on
-their next use.
+Nothing needs restarting when it is back: the pool replaces connections it lost on their
+next use.
 
 `store.PostgresStore` is every concern (`chat.store.database_store.DatabaseStore`) with
-what the bus needs; `opening` starts the asyncio loop, migrates the database and opens
+what the bus needs; `opening` starts the asyncio loop, migrates the database and makes
 the pool.
 """
 

@@ -3,11 +3,10 @@
 trio-asyncio runs asyncio's callbacks in one Trio task (the loop's main loop), one
 callback per step, and every step waits for a pass of Trio's scheduler (receiving from
 its queue is a checkpoint). asyncio's own loop runs every callback that is ready in one
-iteration. One asyncpg query through a pool queues about ten callbacks (the task's
-steps, the pool's `shield` callbacks, the statement timer, the reader's
-``synchronize``...), most of them queued by the callback before: eleven scheduler passes
-per query, each one a full round of every runnable Trio task and an ``epoll_wait`` (see
-docs/PERFORMANCE.md, "History on PostgreSQL").
+iteration. One asyncpg query queues several callbacks (the task's steps, the statement
+timer, the reader's ``synchronize``, the ``done_cb``...), most of them queued by the
+callback before: a scheduler pass each, each one a full round of every runnable Trio
+task and an ``epoll_wait`` (see docs/PERFORMANCE.md, "History on PostgreSQL").
 
 `open_aio_loop` opens trio-asyncio's loop and makes each of its steps run the callbacks
 that are ready, up to `MORE_PER_STEP` more, before it gives Trio back the CPU: about two
@@ -17,8 +16,9 @@ two callbacks that are both ready.
 
 It also drops cancelled timers from the loop's heap, as asyncio's own loop does
 (`_dropping_cancelled_timers`): trio-asyncio keeps a cancelled timer until it would have
-fired, and asyncpg sets two timers per query and cancels both, one of them for five
-minutes. By count, that was more than half of the soak's growth (80 MB per
+fired, and asyncpg sets a timer per statement (its ``command_timeout``) and cancels it
+when the answer comes; asyncpg's pool, which the store used, set another per query for
+five minutes. By count, that was more than half of the soak's growth (80 MB per
 instance, flat only once the first timers fell due).
 
 And it checks a callback's type only in debug mode, as asyncio's own loop does:
@@ -109,13 +109,11 @@ def _dropping_cancelled_timers(timers: list[asyncio.TimerHandle]) -> Callable[[A
 
     Why: trio-asyncio's loop keeps every timer on its heap until the timer is due, and
     its hook does nothing, so a cancelled timer (its handle, the copy of the context it
-    was made in) stays there until then. asyncpg sets two timers per query and cancels
-    both when it ends: the statement timeout (`command_timeout`, 15 s) and, as the
-    connection goes back to the pool, the pool's idle timeout (its default
-    `max_inactive_connection_lifetime`, 300 s). At a thousand queries a second that is
-    300,000 dead timers, about 45 MB of Python objects per instance, growing for five
-    minutes until the first fall due: the soak (docs/PERFORMANCE.md, "Memory over
-    a soak").
+    was made in) stays there until then. asyncpg sets a timer per statement and cancels
+    it when the statement ends (`command_timeout`, 15 s): at a thousand statements a
+    second, 15,000 dead timers at any moment; asyncpg's pool's idle timer (300 s) made
+    it 300,000, about 45 MB of Python objects per instance, growing for five minutes
+    until the first fell due: the soak (docs/PERFORMANCE.md, "Memory over a soak").
 
     Bound: at most about twice the live timers, plus `MIN_CANCELLED_TIMERS`. Each
     rebuild costs one pass over the heap, after at least as many cancellations as live

@@ -20,6 +20,7 @@ from chat.core.records import PoolUsage
 from chat.store.connection_slots import ConnectionSlots
 from chat.store.database import Connection, Operation, Row, StatementTimeout, UniqueViolation
 from chat.store.dialect import POSTGRES, Dialect
+from chat.store.postgres.pool import ConnectionPool
 
 if TYPE_CHECKING:
     import asyncpg
@@ -138,8 +139,8 @@ class PostgresConnection:
 
     A statement given up on (it timed out, ``command_timeout``, or Trio cancelled it: a
     commit's own bound, a client gone, shutdown) is cancelled on the server by asyncpg,
-    which then rolls its transaction back and resets the connection before the pool
-    takes it back, waiting on the server each time. A server that answers nothing (a
+    which then rolls its transaction back, and the pool resets the connection before
+    lending it again, waiting on the server each time. A server that answers nothing (a
     partition, a frozen machine) made that take up to three statement timeouts. So that
     clean-up gets `CANCEL_GRACE_S`; past it the connection is dropped (`dropped`), which
     ends every wait on it at once, and the pool opens a new one in its place."""
@@ -167,20 +168,13 @@ class PostgresConnection:
 
     def _drop(self, error: BaseException) -> None:
         """The clean-up after `error` is still waiting for the server: give up on it."""
-        import asyncpg
-
         self.dropped = error
-        try:
-            self.raw.terminate()
-        except asyncpg.InterfaceError:
-            # The clean-up finished and the pool took the connection back in the
-            # callbacks between its release and `released()`: it is healthy, keep it.
-            self.dropped = None
-            return
+        self.raw.terminate()
         log.warning("dropping a connection the database does not answer: %s", describe(error))
 
     def released(self) -> None:
-        """Back in the pool (or closed): nothing of ours to drop any more."""
+        """Done with, before the pool lends the connection again: nothing of ours to
+        drop any more (so a drop never reaches the connection's next user)."""
         if self._dropping is not None:
             self._dropping.cancel()
 
@@ -231,16 +225,22 @@ class PostgresConnection:
             raise StatementTimeout(seconds) from None
 
 
-async def _aio_run(pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any) -> T:
-    connection = None
+async def _aio_run(pool: ConnectionPool, operation: Operation[..., T], args: Any, kwargs: Any) -> T:
+    connection = PostgresConnection(await pool.acquire())
+    clean = False
     try:
-        async with pool.acquire() as raw:
-            connection = PostgresConnection(raw)
-            return await operation(connection, *args, **kwargs)
+        result = await operation(connection, *args, **kwargs)
+        clean = True
+        return result
+    except (asyncio.CancelledError, TimeoutError):
+        raise  # a statement given up on: its cancellation may still be under way
+    except BaseException:
+        clean = True  # the server answered (an error): the connection is as it was
+        raise
     finally:
-        # After the pool's release (and its reset), which the drop may have cut short.
-        if connection is not None:
-            connection.released()
+        # The reset of an unclean connection waits for the server (the drop bounds it);
+        # trio-asyncio waits for this task to end before the cancelled caller resumes.
+        await pool.release(connection.raw, clean=clean, before_reuse=connection.released)
 
 
 async def _in_transaction(
@@ -251,7 +251,7 @@ async def _in_transaction(
 
 
 async def _aio_transaction(
-    pool: asyncpg.Pool, operation: Operation[..., T], args: Any, kwargs: Any
+    pool: ConnectionPool, operation: Operation[..., T], args: Any, kwargs: Any
 ) -> T:
     return await _aio_run(pool, _in_transaction, (operation, *args), kwargs)
 
@@ -273,17 +273,16 @@ async def _fetchval(connection: Connection, sql: str, /, *args: Any) -> Any:
 
 
 class PostgresDatabase:
-    """`chat.store.database.Database` on an asyncpg pool, driven from Trio.
+    """`chat.store.database.Database` on a pool of asyncpg connections, driven from Trio.
 
-    Fairness: under trio-asyncio, asyncpg's own pool hands connections out unfairly (with
-    50 callers, some waited 0.8 s while others finished). Tokens for the pool's
-    connections sit in front of it (`ConnectionSlots`, one held back for the message
-    lane), so callers queue in Trio, first come first served, and the pool never has
-    more callers than connections."""
+    Fairness: tokens for the pool's connections sit in front of it (`ConnectionSlots`,
+    one held back for the message lane), so callers queue in Trio, first come first
+    served, and the pool (`chat.store.postgres.pool`) never has more callers than
+    connections."""
 
-    def __init__(self, pool: asyncpg.Pool, pool_size: int, aio_as_trio: Callable[..., Any]):
+    def __init__(self, pool: ConnectionPool, aio_as_trio: Callable[..., Any]):
         self.pool = pool
-        self._slots = ConnectionSlots(pool_size)
+        self._slots = ConnectionSlots(pool.size)
         self.aio_as_trio = aio_as_trio
 
     @property
@@ -352,5 +351,5 @@ class PostgresDatabase:
         return await self.run(_fetchval, sql, *args)
 
     def pool_usage(self) -> PoolUsage:
-        # The tokens, not asyncpg's pool: they are what callers queue on (see `call`).
+        # The tokens, not the pool: they are what callers queue on (see `call`).
         return self._slots.usage()

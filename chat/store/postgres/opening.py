@@ -7,6 +7,7 @@ filling in name keys, and the pool.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,7 @@ from chat.store.postgres.engine import (
     database_away,
     unavailable_on,
 )
+from chat.store.postgres.pool import ConnectionPool
 from chat.store.postgres.store import PostgresStore
 
 if TYPE_CHECKING:
@@ -49,17 +51,6 @@ log = logging.getLogger("chat.store")
 _MIGRATION_LOCK = 0x63686174  # "chat"
 
 _POOL_CLOSE_TIMEOUT_S = 5.0
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """The pool's reset hook: nothing to reset.
-
-    By default asyncpg sends ``RESET ALL; UNLISTEN *; ...`` each time a connection goes
-    back to the pool: a second round trip for every query. Our statements leave no
-    session state behind (no SET, LISTEN, cursors or session-level locks), and asyncpg
-    still rolls back a transaction left open (after a cancellation, say) before calling
-    this hook.
-    """
 
 
 async def _aio_prepare(
@@ -225,21 +216,21 @@ async def open_postgres_store(
                 )
         finally:
             await _close_connection(aio_as_trio, conn)
-        with unavailable_on(connect_errors(), "cannot connect to PostgreSQL"):
-            # No floor (min_size=0): with one, asyncpg would keep reconnecting in the
-            # background while the database is away, logging a traceback each time.
-            # Connections are opened when a caller needs one instead.
-            pool = await aio_as_trio(asyncpg.create_pool)(
+        # Connections are opened when a caller needs one (nothing reconnects in the
+        # background while the database is away, logging each failure).
+        pool = ConnectionPool(
+            functools.partial(
+                asyncpg.connect,
                 url,
-                min_size=0,
-                max_size=pool_size,
                 timeout=engine.CONNECT_TIMEOUT_S,
                 command_timeout=engine.QUERY_TIMEOUT_S,
-                reset=_keep_session,
-            )
+            ),
+            pool_size,
+            reset_grace_s=engine.CANCEL_GRACE_S,
+        )
         try:
             yield PostgresStore(
-                PostgresDatabase(pool, pool_size, aio_as_trio),
+                PostgresDatabase(pool, aio_as_trio),
                 lobby_id=lobby_id,
                 applied=applied,
                 url=url,
