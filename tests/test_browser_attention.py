@@ -46,13 +46,20 @@ def _screenshot(client: Client, name: str) -> None:
         client.page.screenshot(path=f"{os.environ['CHAT_SCREENSHOT_DIR']}/{name}.png")
 
 
-def _until(client: Client, predicate: Any) -> None:
-    """Wait until `predicate()` holds (the page's policy forbids wait_for_function's eval)."""
-    for _ in range(WAIT_MS // 50):
+def _within(client: Client, ms: int, predicate: Any) -> bool:
+    """Whether `predicate()` holds within `ms` (the page's policy forbids
+    wait_for_function's eval)."""
+    for _ in range(ms // 50):
         if predicate():
-            return
+            return True
         client.page.wait_for_timeout(50)
-    raise AssertionError("timed out")
+    return bool(predicate())
+
+
+def _until(client: Client, predicate: Any) -> None:
+    """Wait until `predicate()` holds."""
+    if not _within(client, WAIT_MS, predicate):
+        raise AssertionError("timed out")
 
 
 def _room_with(alice: Client, bob: Client, name: str) -> int:
@@ -221,7 +228,8 @@ async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
         bob.page.context.grant_permissions(["notifications"])
         bob.page.reload()  # signed in with notifications allowed: the worker registers
         bob.wait_online()
-        _until(bob, lambda: bob.page.evaluate(f"{_REGISTRATION}.then(r => !!r?.active)"))
+        activated = f"{_REGISTRATION}.then(r => r?.active?.state === 'activated')"
+        _until(bob, lambda: bob.page.evaluate(activated))
         devtools = bob.page.context.new_cdp_session(bob.page)
         registrations: list[dict[str, Any]] = []
         devtools.on(
@@ -243,16 +251,25 @@ async def test_a_push_is_shown_by_the_service_worker_with_the_message_to_open(
             "Mention": True,
             "ts": 0,
         }
-        devtools.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": server.http,
-                "registrationId": ours["registrationId"],
-                "data": json.dumps(pushed),
-            },
-        )
         shown = f"{_REGISTRATION}.then(r => r.getNotifications())"
-        _until(bob, lambda: bob.page.evaluate(f"{shown}.then(n => n.length)") == 1)
+        # A push DevTools hands to a worker that is stopped or starting is now and then
+        # lost on a loaded machine: up to three, a third of the wait apart. The tag is
+        # the room's, so a second one replaces the first; a handler that shows nothing
+        # shows nothing three times.
+        for _ in range(3):
+            devtools.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": server.http,
+                    "registrationId": ours["registrationId"],
+                    "data": json.dumps(pushed),
+                },
+            )
+            if _within(
+                bob, WAIT_MS // 3, lambda: bob.page.evaluate(f"{shown}.then(n => n.length)")
+            ):
+                break
+        assert bob.page.evaluate(f"{shown}.then(n => n.length)") == 1
         notification = bob.page.evaluate(
             f"{shown}.then(([n]) => ({{title: n.title, body: n.body, data: n.data}}))"
         )
