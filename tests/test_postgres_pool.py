@@ -4,6 +4,7 @@ what it resets, replaces and closes, on a real server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import trio
 import trio_asyncio
+from own_postgres import OwnPostgres
 from support import postgres_url_or_skip
 
 import chat.store.postgres.engine
@@ -24,22 +26,24 @@ pytestmark = pytest.mark.server
 Scenario = Callable[[ConnectionPool], Awaitable[Any]]
 
 
-def _released(_: Any) -> None:
-    """A release hook for connections lent outside `_aio_run`."""
-
-
-async def _in_pool(scenario: Scenario, size: int = 2, **options: Any) -> Any:
-    """`scenario(pool)` on the asyncio loop, with a pool of `size` connections to the
-    test database; every connection is terminated afterwards."""
+def _new_pool(size: int, url: str | None = None, **options: Any) -> ConnectionPool:
+    """A pool of `size` connections to `url` (the test database by default; a reset's
+    grace 5 s unless `options` say otherwise)."""
     import asyncpg
 
-    url = postgres_url_or_skip()
-    pool = ConnectionPool(
+    url = url or postgres_url_or_skip()
+    return ConnectionPool(
         functools.partial(asyncpg.connect, url, timeout=5, command_timeout=5),
         size,
         reset_grace_s=options.pop("reset_grace_s", 5.0),
         **options,
     )
+
+
+async def _in_pool(scenario: Scenario, size: int = 2, **options: Any) -> Any:
+    """`scenario(pool)` on the asyncio loop, with a pool of `size` connections to the
+    test database; every connection is terminated afterwards."""
+    pool = _new_pool(size, **options)
 
     async def run() -> Any:
         try:
@@ -179,21 +183,46 @@ async def test_a_drop_armed_by_a_cancelled_statement_never_reaches_the_next_user
     assert await _in_pool(scenario, size=1) == (False, 1, True)
 
 
-async def test_a_connection_that_cannot_be_reset_in_time_is_closed_and_replaced() -> None:
+async def _give_up_on_a_statement(raw: Any) -> None:
+    """A statement on `raw` given up on: with the server paused, its cancellation
+    cannot finish, so a reset of `raw` waits."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(raw.fetchval("SELECT 1"), 0.2)
+
+
+async def test_a_connection_that_cannot_be_reset_in_time_is_closed_and_replaced(
+    pg: OwnPostgres,
+) -> None:
     async def scenario(pool: ConnectionPool) -> tuple[bool, int, int]:
         raw = await pool.acquire()
-        # A reset waits behind the statement still running, longer than its grace.
-        running = asyncio.ensure_future(raw.fetchval("SELECT pg_sleep(2)"))
-        await asyncio.sleep(0.1)
-        await _give_back(pool, raw, clean=False)
-        try:
-            await running
-        except Exception:  # terminated under it: what it raises is asyncpg's
-            pass
+        with pg.paused():
+            await _give_up_on_a_statement(raw)
+            await _give_back(pool, raw, clean=False)  # the reset outlasts its grace
         again = await pool.acquire()
         return raw.is_closed(), await again.fetchval("SELECT 1"), pool.open_count
 
-    assert await _in_pool(scenario, size=1, reset_grace_s=0.3) == (True, 1, 1)
+    result = await _in_pool(scenario, size=1, url=pg.url(), reset_grace_s=0.3)
+    assert result == (True, 1, 1)
+
+
+async def test_a_reset_cancelled_itself_ends_the_connection_and_stays_cancelled(
+    pg: OwnPostgres,
+) -> None:
+    async def scenario(pool: ConnectionPool) -> tuple[bool, bool, int]:
+        raw = await pool.acquire()
+        with pg.paused():
+            await _give_up_on_a_statement(raw)
+            releasing = asyncio.ensure_future(_give_back(pool, raw, clean=False))
+            await asyncio.sleep(0.2)  # the reset waits for the cancellation
+            releasing.cancel()
+            try:
+                await releasing
+                cancelled = False
+            except asyncio.CancelledError:
+                cancelled = True
+        return cancelled, raw.is_closed(), pool.open_count
+
+    assert await _in_pool(scenario, size=1, url=pg.url()) == (True, True, 0)
 
 
 async def test_closing_the_pool_closes_every_connection() -> None:
@@ -216,15 +245,8 @@ async def test_trio_cancelling_a_store_call_leaves_the_pool_whole() -> None:
     async def one(connection: PostgresConnection) -> int:
         return int(await connection.fetchval("SELECT 1"))
 
-    import asyncpg
-
-    url = postgres_url_or_skip()
     async with open_aio_loop():
-        pool = ConnectionPool(
-            functools.partial(asyncpg.connect, url, timeout=5, command_timeout=5),
-            1,
-            reset_grace_s=5.0,
-        )
+        pool = _new_pool(1)
         try:
             with trio.move_on_after(0.2):
                 await trio_asyncio.aio_as_trio(_aio_run)(pool, slow, (), {})

@@ -4,8 +4,8 @@ Why not asyncpg's `Pool`: callers already queue in Trio, first come first served
 connection's worth of capacity (`chat.store.connection_slots`), so an operation that
 reaches the asyncio loop always finds a connection free or room to open one. asyncpg's
 pool would queue it again, shield each release in a task of its own and arm an idle timer
-per release: about 50 us of the server's CPU a query through the bridge, a fifth of a
-small query's (docs/PERFORMANCE.md, "The trio-asyncio bridge"). Here taking a connection
+per release: about 50 us of the server's CPU a query through the bridge, a sixth of a
+point read's (docs/PERFORMANCE.md, "The trio-asyncio bridge"). Here taking a connection
 and giving it back are a list's pop and append.
 
 What it keeps of asyncpg's pool: at most `size` connections, opened when a caller needs
@@ -101,9 +101,9 @@ class ConnectionPool:
     ) -> None:
         """Take back `connection`. `clean`: no statement on it was given up on (it was
         neither cancelled nor timed out). `before_reuse` runs once the connection is
-        done with, before anyone else can get it. Never raises: a connection that cannot
-        be made clean is terminated, and the caller is already reporting what went
-        wrong."""
+        done with, before anyone else can get it. Raises only a cancellation of its own:
+        a connection that cannot be made clean is terminated, and the caller is already
+        reporting what went wrong."""
         if clean and not connection.is_closed() and not connection.is_in_transaction():
             before_reuse()
             self._give_back(connection)
@@ -118,9 +118,15 @@ class ConnectionPool:
                     # asyncpg's own state and the session's.
                     await connection.execute("ROLLBACK")
                     await connection.reset()
-            except (Exception, asyncio.CancelledError) as error:
+            except Exception as error:
                 log.info("closing a database connection that could not be reset: %r", error)
                 connection.terminate()
+            except asyncio.CancelledError:
+                # Cancelled itself (the loop is closing): end it, free its place, go on
+                # being cancelled.
+                before_reuse()
+                self._forget(connection)
+                raise
         before_reuse()
         if connection.is_closed():
             self._forget(connection)
@@ -131,14 +137,13 @@ class ConnectionPool:
         now = self._clock()
         self._idle.append((connection, now))
         while self._idle[0][1] < now - self._idle_lifetime_s:
-            idle, _ = self._idle.popleft()
             # Idle, nothing pending: no need to wait for the server to say goodbye.
-            idle.terminate()
-            self._open.discard(idle)
+            self._forget(self._idle.popleft()[0])
         self._wake()
 
     def _forget(self, connection: Any) -> None:
-        """`connection` is closed: finish asyncpg's clean-up of it and free its place."""
+        """End `connection` (or, closed already, finish asyncpg's clean-up of it) and free
+        its place."""
         connection.terminate()
         self._open.discard(connection)
         self._wake()
