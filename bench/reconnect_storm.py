@@ -8,6 +8,7 @@ during the storm, and checks that every client has every message of its room exa
 once, in order, across the kill (against the table).
 
     python bench/reconnect_storm.py [--reconnect-to other|restarted] [--shared-reads off]
+        [--profile DIR | --cpu-profile DIR]
 
 See bench/README.md ("The reconnection storm") for what runs where, and
 docs/PERFORMANCE.md ("Reconnect storm") for the figures.
@@ -28,6 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from capacity import cpu_profile_servers
 from message_runs import py_spy_record
 from search_load import migrate
 from targets import (
@@ -267,8 +269,12 @@ def _run(
             a.start()  # same port; its clients' attempts are refused until it listens
             print(f"  restarted in {time.monotonic() - killed_at:.2f} s", file=sys.stderr)
         spy = _spy(args.profile, survivor if args.reconnect_to == "other" else a, "storm")
+        if args.cpu_profile and args.reconnect_to == "other":
+            os.kill(survivor.process.pid, signal.SIGUSR1)  # bench/cpu_profile: sample from now
         live = _read_line(process, deadline)  # every client cut off is live again
         _stop_spy(spy)
+        if args.cpu_profile and args.reconnect_to == "other":
+            os.kill(survivor.process.pid, signal.SIGUSR2)  # to here: not the goodbyes
         live_wall = time.monotonic() - killed_at
         db_cpu = _cpu(database, db_before)
         reads = _delta(_counters(survivor.port), counters)
@@ -338,6 +344,12 @@ def main() -> None:
         help="py-spy the clients' set-up and the storm into DIR (raw stacks)",
     )
     parser.add_argument(
+        "--cpu-profile",
+        type=Path,
+        metavar="DIR",
+        help="the survivor's CPU-time samples from the kill until all are live (bench/cpu_profile)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("CHAT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),
     )
@@ -346,6 +358,8 @@ def main() -> None:
         sys.exit("bench: --clients must be a multiple of --rooms")
     if raise_fd_limit() < args.clients + args.rooms + FD_HEADROOM:
         sys.exit(f"bench: {args.clients} clients need more open files (`ulimit -Hn`)")
+    if args.cpu_profile:
+        cpu_profile_servers(args.cpu_profile)
     result = storm(args)
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(exist_ok=True)

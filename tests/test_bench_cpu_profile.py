@@ -27,18 +27,26 @@ def burn():
     while time.process_time() - started < 0.3:
         sum(range(1000))
 
-if sys.argv[1] == "start":
+def idle():
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        sum(range(1000))
+
+if sys.argv[1] in ("start", "stop"):
     os.kill(os.getpid(), signal.SIGUSR1)
 burn()
+if sys.argv[1] == "stop":
+    os.kill(os.getpid(), signal.SIGUSR2)
+    idle()
 """
 
 
-def _run(out: Path | None, start: bool) -> None:
+def _run(out: Path | None, start: bool, *, stop: bool = False) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHAT_BENCH_CPU_PROFILE"}
     env["PYTHONPATH"] = os.pathsep.join([str(HOOK), env.get("PYTHONPATH", "")])
     if out is not None:
         env["CHAT_BENCH_CPU_PROFILE"] = str(out)
-    argument = "start" if start else "no"
+    argument = "stop" if stop else "start" if start else "no"
     subprocess.run([sys.executable, "-c", PROGRAM, argument], env=env, check=True, timeout=60)
 
 
@@ -53,6 +61,15 @@ def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) 
     in_burn = sum(us for stack, us in samples.items() if "burn (<string>)" in stack)
     assert 0.25e6 <= in_burn <= 0.4e6  # microseconds of CPU: about the 0.3 s it burned
     assert in_burn >= 0.9 * sum(samples.values())
+
+
+@pytest.mark.server  # a child process
+def test_after_a_sigusr2_nothing_more_is_sampled(tmp_path: Path) -> None:
+    _run(tmp_path, start=True, stop=True)
+    (written,) = tmp_path.iterdir()
+    stacks = [line.rsplit(" ", 1)[0] for line in written.read_text().splitlines()]
+    assert any("burn (<string>)" in stack for stack in stacks)
+    assert not any("idle (<string>)" in stack for stack in stacks)
 
 
 @pytest.mark.server  # a child process

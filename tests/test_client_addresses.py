@@ -4,6 +4,7 @@ X-Forwarded-For; log lines keep the full address. (chat/core/client_address.py)"
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from support import STEP, TLS, Server, in_ci, raw_upgrade, start_server, status_
 from test_rate_limits import limited
 from test_slow_clients import read_response
 
-from chat.core.client_address import ClientAddresses
+from chat.core.client_address import ClientAddresses, normalise
 from chat.core.config import Config, ConfigError, load
 from chat.core.logs import ACCESS_HTTP
 
@@ -49,6 +50,41 @@ def test_a_scoped_ipv6_address_is_keyed_by_its_network_without_the_scope() -> No
 
 def test_what_is_not_an_address_is_its_own_key() -> None:
     assert ClientAddresses().key("unknown") == "unknown"
+
+
+#: Spellings near an IPv4 address: the quick path for plain ones must not take these.
+IPV4_LOOKALIKES = (
+    "203.0.113.7",
+    "0.0.0.0",
+    "255.255.255.255",
+    "203.0.113.07",
+    "0203.0.113.7",
+    "203.0.113",
+    "203.0.113.7.1",
+    "203.0.113.256",
+    " 203.0.113.7",
+    "203.0.113.7 ",
+    "[203.0.113.7]",
+    "203.0.113.7\x00",
+    "\uff12\uff10\uff13.0.113.7",  # fullwidth digits
+    "::ffff:203.0.113.7",
+    "0x7f.0.0.1",
+    "",
+)
+
+
+@pytest.mark.parametrize("spelling", IPV4_LOOKALIKES)
+def test_normalising_and_keying_agree_with_the_ipaddress_module(spelling: str) -> None:
+    """A plain IPv4 address skips the parse; every spelling gets what the parse gives."""
+    try:
+        ip = ipaddress.ip_address(spelling.strip().strip("[]"))
+    except ValueError:
+        canonical = None
+    else:
+        mapped = getattr(ip, "ipv4_mapped", None)
+        canonical = str(mapped or ip)
+    assert normalise(spelling) == canonical
+    assert ClientAddresses().key(spelling) == (canonical or spelling)
 
 
 def test_the_key_of_a_forwarded_client_is_its_network() -> None:

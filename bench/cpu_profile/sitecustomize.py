@@ -1,16 +1,18 @@
 """Samples a `chat serve` process's Python stack by its CPU time, when
 `CHAT_BENCH_CPU_PROFILE` names a directory: from a SIGUSR1 (the bench sends it once the
-load is ready) to the exit, written there as collapsed stacks (``cpu-<pid>.txt``, one
-"frame;frame;... microseconds" a line, for any flame graph's tools). The timer falls due
-at the kernel's tick (4 ms at 250 Hz) and expirations that meet merge, so each sample is
-weighed by the process's CPU time since the one before, not counted once. py-spy samples
+load is ready) to a SIGUSR2 or the exit, written there at exit as collapsed stacks
+(``cpu-<pid>.txt``, one "frame;frame;... microseconds" a line, for any flame graph's
+tools). The timer falls due at the kernel's tick (4 ms at 250 Hz) and expirations that
+meet merge, so each sample is weighed by the process's CPU time since the one before,
+not counted once. py-spy samples
 wall time: under a CPU quota a throttled thread counts as running, so its shares follow
 where the quota ran out, not where the CPU went; ITIMER_PROF counts the process's CPU.
 
 Python runs a signal's handler in the main thread between bytecodes: CPU spent in a C
 call (a system call, a hash) lands on the Python line that made it, and CPU spent by
 other threads while the main thread waits lands on its wait (epoll). bench/capacity.py
-puts this directory on the servers' PYTHONPATH (`--cpu-profile`); inert without it."""
+and bench/reconnect_storm.py put this directory on the servers' PYTHONPATH
+(`--cpu-profile`); inert without it."""
 
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ if OUT:
         signal.signal(signal.SIGPROF, _sample)
         signal.setitimer(signal.ITIMER_PROF, INTERVAL_S, INTERVAL_S)
 
+    def _stop(_signum: int, _frame: object) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+
     def _write() -> None:
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
         if stacks:
@@ -59,4 +64,5 @@ if OUT:
                 out.writelines(f"{stack} {us}\n" for stack, us in stacks.items())
 
     signal.signal(signal.SIGUSR1, _start)
+    signal.signal(signal.SIGUSR2, _stop)
     atexit.register(_write)

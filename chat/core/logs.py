@@ -52,8 +52,10 @@ def loggable_path(target: str) -> str:
 def _text_value(value: Any) -> str:
     """A field value for a text line: bare if it is one plain word, else JSON-quoted,
     so that a value can never break the line or fake another field."""
+    if type(value) is int:
+        return str(value)  # as json.dumps writes it; most fields are ids and counts
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text and text.isprintable() and not any(c in text for c in ' "='):
+    if text.isprintable() and text and " " not in text and '"' not in text and "=" not in text:
         return text
     return json.dumps(text)
 
