@@ -203,7 +203,7 @@ def change_events(instance_id: str, pending: list[list[Any]]) -> list[dict[str, 
     base = {"type": EVENT_TYPE, "instance": instance_id}
     size = MAX_EVENT_BYTES
     for change in pending:
-        change_size = len(json.dumps(change)) + 1
+        change_size = len(json.dumps(change)) + 2  # and the ", " after it
         if size + change_size > MAX_EVENT_BYTES:
             events.append({**base, "changes": []})
             size = 0
@@ -220,12 +220,17 @@ def snapshot_events(
 ) -> list[dict[str, Any]]:
     """This instance's whole state (its online users, and who is present in which room),
     as the parts of snapshot `number`, each small enough for PostgreSQL's NOTIFY."""
-    entries: list[tuple[str, list[Any]]] = [("online", [uid, name]) for uid, name in online]
-    entries += [("rooms", [rid, uid, name]) for rid, uid, name in rooms]
+    # Each entry with its size as json.dumps writes it (``[1, "ann"]``) and the ", " after it.
+    entries: list[tuple[str, list[Any], int]] = [
+        ("online", [uid, name], len(str(uid)) + _json_length(name) + 6) for uid, name in online
+    ]
+    entries += [
+        ("rooms", [rid, uid, name], len(str(rid)) + len(str(uid)) + _json_length(name) + 8)
+        for rid, uid, name in rooms
+    ]
     batches: list[dict[str, list[Any]]] = [{"online": [], "rooms": []}]
     size = 0
-    for kind, entry in entries:
-        entry_size = len(json.dumps(entry)) + 1
+    for kind, entry, entry_size in entries:
         if size + entry_size > MAX_EVENT_BYTES:
             batches.append({"online": [], "rooms": []})
             size = 0
@@ -233,3 +238,12 @@ def snapshot_events(
         size += entry_size
     base = {"type": EVENT_TYPE, "instance": instance_id, "snapshot": number}
     return [{**base, "part": i, "parts": len(batches), **batch} for i, batch in enumerate(batches)]
+
+
+def _json_length(name: str) -> int:
+    """``len(json.dumps(name))``, counted rather than encoded for a plain ASCII name (no
+    escapes): a snapshot of 20,000 users encoded entry by entry held the Trio thread for
+    tens of milliseconds at every heartbeat."""
+    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
+        return len(name) + 2
+    return len(json.dumps(name))
