@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -101,21 +102,25 @@ def test_a_token_with_another_header_goes_through_pyjwt() -> None:
     assert TOKENS.verify(token).user_id == 7
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"aud": "elsewhere"},
-        {"nbf": int(time.time()) + 600},
-        {"iat": int(time.time()) + 600},
-        {"exp": True},
-        {"iat": 1.5},
-        {"name": None},
-        {"exp": None},
-    ],
-    ids=["audience", "not-before", "issued-later", "bool-exp", "float-iat", "no-name", "no-exp"],
-)
-def test_claims_issue_never_writes_are_left_to_pyjwt(changes: dict[str, object]) -> None:
-    token = signed_token({"alg": "HS256", "typ": "JWT"}, claims(**changes), SECRET)
+def _now() -> int:
+    return int(time.time())
+
+
+#: Claims `issue` never writes, each made when the test runs (times relative to then).
+OTHER_CLAIMS: dict[str, Callable[[], dict[str, object]]] = {
+    "audience": lambda: {"aud": "elsewhere"},
+    "not-before": lambda: {"nbf": _now() + 600},
+    "issued-later": lambda: {"iat": _now() + 600},
+    "bool-exp": lambda: {"exp": True},
+    "float-iat": lambda: {"iat": 1.5},
+    "no-name": lambda: {"name": None},
+    "no-exp": lambda: {"exp": None},
+}
+
+
+@pytest.mark.parametrize("kind", OTHER_CLAIMS)
+def test_claims_issue_never_writes_are_left_to_pyjwt(kind: str) -> None:
+    token = signed_token({"alg": "HS256", "typ": "JWT"}, claims(**OTHER_CLAIMS[kind]()), SECRET)
     assert TOKENS.valid_own_claims(token) is None
     assert outcome(TOKENS, token) == outcome(REFERENCE, token)
 
@@ -133,8 +138,9 @@ any_claims = st.fixed_dictionaries(
     optional={
         "sub": claim_values,
         "name": claim_values,
-        "iat": claim_values | st.just(int(time.time()) - 5),
-        "exp": claim_values | st.just(int(time.time()) + 600),
+        # Times drawn relative to the moment of the draw: a run may last longer than these.
+        "iat": claim_values | st.builds(lambda ago: _now() - ago, st.integers(0, 60)),
+        "exp": claim_values | st.builds(lambda ahead: _now() + ahead, st.integers(60, 600)),
         "ver": claim_values,
         "sid": claim_values,
         "jti": claim_values,
