@@ -268,13 +268,14 @@ def _run(
         if args.reconnect_to == "restarted":
             a.start()  # same port; its clients' attempts are refused until it listens
             print(f"  restarted in {time.monotonic() - killed_at:.2f} s", file=sys.stderr)
-        spy = _spy(args.profile, survivor if args.reconnect_to == "other" else a, "storm")
-        if args.cpu_profile and args.reconnect_to == "other":
-            os.kill(survivor.process.pid, signal.SIGUSR1)  # bench/cpu_profile: sample from now
+        serving = survivor if args.reconnect_to == "other" else a
+        spy = _spy(args.profile, serving, "storm")
+        if args.cpu_profile:
+            os.kill(serving.process.pid, signal.SIGUSR1)  # bench/cpu_profile: sample from now
         live = _read_line(process, deadline)  # every client cut off is live again
         _stop_spy(spy)
-        if args.cpu_profile and args.reconnect_to == "other":
-            os.kill(survivor.process.pid, signal.SIGUSR2)  # to here: not the goodbyes
+        if args.cpu_profile:
+            os.kill(serving.process.pid, signal.SIGUSR2)  # to here: not the goodbyes
         live_wall = time.monotonic() - killed_at
         db_cpu = _cpu(database, db_before)
         reads = _delta(_counters(survivor.port), counters)
@@ -347,7 +348,8 @@ def main() -> None:
         "--cpu-profile",
         type=Path,
         metavar="DIR",
-        help="the survivor's CPU-time samples from the kill until all are live (bench/cpu_profile)",
+        help="CPU-time samples of the instance the clients come back to, from the kill until"
+        " all are live (bench/cpu_profile)",
     )
     parser.add_argument(
         "--database-url",
