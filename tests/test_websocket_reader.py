@@ -250,6 +250,18 @@ SCRIPTS = [
         id="a message over the size limit, then another",
     ),
     pytest.param(
+        [send(TextMessage("x" * MAX_MESSAGE)), send(TextMessage("after"))],
+        id="a message exactly at the size limit, then another",
+    ),
+    pytest.param(
+        [
+            send(TextMessage("x" * (MAX_MESSAGE - 1), message_finished=False)),
+            send(TextMessage("yz")),
+            send(TextMessage("after")),
+        ],
+        id="a message in fragments that goes over the size limit with its last",
+    ),
+    pytest.param(
         [send(Pong(b"?")), send(TextMessage("after"))],
         id="a pong nobody asked for",
     ),

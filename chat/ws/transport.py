@@ -38,7 +38,9 @@ Private parts of trio-websocket 0.12's `WebSocketConnection` used here:
 - called: `_send`, `_abort_web_socket`, `_close_stream`, the other `_handle_*_event`
   methods (through `_HANDLERS`), and `WebSocketRequest(connection, event)`;
 - read or written: `_stream`, `_wsproto`, `_reader_running`, `_receive_buffer_size`,
-  `_close_reason`, `_subprotocol`, `_path` (cut to the path alone, `forget_handshake`);
+  `_message_size` and `_max_message_size` (a message that fits is handled unshielded:
+  upstream's handler writes only for one that does not), `_close_reason`,
+  `_subprotocol`, `_path` (cut to the path alone, `forget_handshake`);
 - replaced by smaller stand-ins (`chat.ws.standins`): `_send_channel`, `_recv_channel`,
   `_open_handshake`, `_close_handshake`, `_for_testing_peer_closed_connection`,
   `_connection_proposal`, `_stream_lock`, `_pings`.
@@ -58,8 +60,9 @@ Resource handling: the caller of `read_upgrade_request` owns the stream and clos
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import trio
@@ -115,6 +118,9 @@ _HANDLERS: dict[type[Event], str] = {
     Request: "_handle_request_event",
     TextMessage: "_handle_message_event",
 }
+
+#: The events `_handle_events` hands on without the shield when they fit the size limit.
+_MESSAGE_EVENTS = (TextMessage, BytesMessage)
 
 
 class PingPolicy(Protocol):
@@ -359,13 +365,29 @@ class ServerConnection(WebSocketConnection):
         """Handle every event wsproto has parsed (the event half of `_reader_task`'s loop,
         and its rules: see the module's docstring).
 
-        Shielded: a handler may be writing a frame (a pong, the answer to a close), and
-        a cancellation (shutdown) must not cut one in half; the close handshake that
+        A message within the size limit is handed on as it comes: its handler writes
+        nothing and never waits (`Messages.send`), so it needs neither the shield nor the
+        bound below, whose deadline would be registered and removed on every read. From
+        the first other event on, the rest are handled in `_handle_bounded`."""
+        events = self._wsproto.events()
+        for event in events:
+            if isinstance(event, _MESSAGE_EVENTS) and (
+                self._message_size + len(event.data) <= self._max_message_size
+            ):
+                await self._handle_message_event(event)
+                continue
+            await self._handle_bounded(itertools.chain((event,), events))
+            return
+
+    async def _handle_bounded(self, events: Iterator[Event]) -> None:
+        """Handle `events`, shielded and bounded: a handler may be writing a frame (a
+        pong, the answer to a close, the 1009 for a message over the limit), and a
+        cancellation (shutdown) must not cut one in half; the close handshake that
         follows needs the stream intact. Bounded, for a client that stops reading: the
         stream is then given up on, as trio-websocket gives up on it when `aclose` times
         out."""
         with trio.move_on_after(self._close_timeout, shield=True) as handling:
-            for event in self._wsproto.events():
+            for event in events:
                 handler = _HANDLERS.get(type(event))
                 if handler is None:
                     log.warning("%s: unknown wsproto event %r, ignored", self, type(event))
