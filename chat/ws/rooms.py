@@ -99,6 +99,27 @@ def _item_frame(item: Message | Change) -> str:
     return dumps(shapes.change(item))
 
 
+#: How many backlog frames `_backlog_frame` keeps.
+BACKLOG_FRAMES_KEPT = 1024
+#: Backlog frames recently encoded, each with its item, by the item's id: clients of a
+#: room that resume together (a reconnection storm) are sent the same items, read from
+#: the same cache (`chat.app.history.from_memory`). Keeping the item keeps its id from
+#: being reused while the entry is here; items are immutable, so a frame stays true.
+_backlog_frames: dict[int, tuple[Message | Change, str]] = {}
+
+
+def _backlog_frame(item: Message | Change) -> str:
+    """`_item_frame(item)`, encoded once for the clients resuming with it."""
+    kept = _backlog_frames.get(id(item))
+    if kept is not None and kept[0] is item:
+        return kept[1]
+    frame = _item_frame(item)
+    if len(_backlog_frames) >= BACKLOG_FRAMES_KEPT:
+        del _backlog_frames[next(iter(_backlog_frames))]  # the oldest
+    _backlog_frames[id(item)] = (item, frame)
+    return frame
+
+
 def encode_room_message(event: Event) -> str:
     """A message, or a change to one (edited, deleted, reactions), as this protocol
     frames it."""
@@ -324,7 +345,7 @@ class RoomProtocol:
                 )
             )
         for item in backlog.items:
-            await self._session.send_history(_item_frame(item))
+            await self._session.send_history(_backlog_frame(item))
         await self._session.release(subscription)
 
     async def _message(self, message: OutgoingMessage) -> None:
