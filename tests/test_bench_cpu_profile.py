@@ -1,10 +1,12 @@
 """bench/cpu_profile/sitecustomize.py: a Python process started with its directory on
 PYTHONPATH and `CHAT_BENCH_CPU_PROFILE` naming a directory samples its Python stack by
-CPU time from a SIGUSR1 on, and writes the samples there at exit; before the signal, or
-without the variable, nothing. bench/cpu_profile_summary.py sums them by part."""
+CPU time from a SIGUSR1 on, and writes the samples there at exit, with the garbage
+collections made meanwhile; before the signal, or without the variable, nothing.
+bench/cpu_profile_summary.py sums them by part."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +20,9 @@ sys.path.insert(0, str(BENCH))
 
 import cpu_profile_summary  # noqa: E402
 
-#: Burns about 0.3 s of CPU in `burn`, after telling itself to start sampling (or not).
+#: Burns about 0.3 s of CPU in `burn` and makes three full collections, after telling
+#: itself to start sampling (or not); with "stop", then stops it, and burns and collects
+#: again.
 PROGRAM = """
 import os, signal, sys, time
 
@@ -32,12 +36,20 @@ def idle():
     while time.process_time() - started < 0.3:
         sum(range(1000))
 
+def collect(times):
+    import gc
+    for _ in range(times):
+        gc.collect()
+
+collect(2)
 if sys.argv[1] in ("start", "stop"):
     os.kill(os.getpid(), signal.SIGUSR1)
 burn()
+collect(3)
 if sys.argv[1] == "stop":
     os.kill(os.getpid(), signal.SIGUSR2)
     idle()
+    collect(5)
 """
 
 
@@ -53,7 +65,7 @@ def _run(out: Path | None, start: bool, *, stop: bool = False) -> None:
 @pytest.mark.server  # a child process
 def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) -> None:
     _run(tmp_path, start=True)
-    (written,) = tmp_path.iterdir()
+    (written,) = tmp_path.glob("cpu-*.txt")
     samples = {}
     for line in written.read_text().splitlines():
         stack, microseconds = line.rsplit(" ", 1)
@@ -66,10 +78,19 @@ def test_the_cpu_after_the_signal_is_sampled_where_it_was_spent(tmp_path: Path) 
 @pytest.mark.server  # a child process
 def test_after_a_sigusr2_nothing_more_is_sampled(tmp_path: Path) -> None:
     _run(tmp_path, start=True, stop=True)
-    (written,) = tmp_path.iterdir()
+    (written,) = tmp_path.glob("cpu-*.txt")
     stacks = [line.rsplit(" ", 1)[0] for line in written.read_text().splitlines()]
     assert any("burn (<string>)" in stack for stack in stacks)
     assert not any("idle (<string>)" in stack for stack in stacks)
+
+
+@pytest.mark.server  # a child process
+def test_the_collections_between_the_signals_are_counted_by_generation(tmp_path: Path) -> None:
+    _run(tmp_path, start=True, stop=True)
+    (written,) = tmp_path.glob("gc-*.json")
+    collections = json.loads(written.read_text())
+    assert collections["generation 2"]["collections"] == 3  # not the 2 before, nor the 5 after
+    assert collections["generation 2"]["seconds"] > 0
 
 
 @pytest.mark.server  # a child process
