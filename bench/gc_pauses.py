@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-#: The young generations' thresholds as the server's (chat.server.cli.GC_THRESHOLDS); the
-#: oldest's so high that it is never collected but by `full_collection`.
+#: The young generations' thresholds as the server's
+#: (chat.server.garbage_collection.YOUNG_THRESHOLDS); the oldest's so high that it is
+#: never collected but by `full_collection`.
 THRESHOLDS = (2000, 10, 1_000_000)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ from chat.core.errors import (
     MissingSchema,
     SchemaTooNew,
 )
-from chat.server import memory_snapshots
+from chat.server import garbage_collection, memory_snapshots
 from chat.server.audit_command import add_audit_parser
 from chat.server.backups.command import add_backup_parsers
 from chat.server.copy_database.command import add_copy_parser
@@ -114,26 +113,6 @@ def _first_error(
     return None
 
 
-#: Collect the youngest generation every 2000 net allocations instead of 700: fewer
-#: collections, so fewer objects promoted, so fewer full collections (docs/PERFORMANCE.md).
-GC_THRESHOLDS = (2000, 10, 10)
-
-
-def tune_garbage_collector() -> None:
-    """Keep full garbage collections short and rare in a long-running server.
-
-    A full collection examines every tracked object, and with thousands of connections
-    that took 40-70 ms, long enough to show in the 99th percentile of message latency.
-    Everything alive once the server has started (modules, the app, the components)
-    lives until exit, so it is frozen out of collection (`gc.freeze`); what remains to
-    examine is the connections' own objects. Those are never frozen: a closed
-    connection's cycles must still be collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 async def _next_signal(signals: AsyncIterator[int]) -> int:
     """The next SIGINT or SIGTERM from `signals`."""
     async for signum in signals:
@@ -187,7 +166,7 @@ async def _serve_until_signalled(config: Config, args: argparse.Namespace | None
                         force_moved=args is not None and args.force_moved,
                     )
                 )
-                tune_garbage_collector()
+                garbage_collection.tune()
                 if worker:
                     assert args is not None
                     os.write(args.ready_fd, b"ready\n")
