@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-#: The young generations' thresholds as the server's
-#: (chat.server.garbage_collection.YOUNG_THRESHOLDS); the oldest's so high that it is
+from chat.server.garbage_collection import YOUNG_THRESHOLDS
+
+#: The young generations' thresholds as the server's; the oldest's so high that it is
 #: never collected but by `full_collection`.
-THRESHOLDS = (2000, 10, 1_000_000)
+THRESHOLDS = (*YOUNG_THRESHOLDS, 1_000_000)
 
 
 def tune() -> None:

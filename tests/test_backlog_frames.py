@@ -1,5 +1,7 @@
-"""A resumed room's backlog frames: each item encoded once for the clients that resume
-with it (`chat.ws.rooms._backlog_frame`), and never a stale frame for a changed item."""
+"""A resumed room's backlog frames: each message encoded once for the clients that resume
+with it (`chat.ws.rooms._backlog_frame`, through the memo pages share,
+`chat.core.message_json`, whose bound tests/test_message_json.py checks), and never a
+stale frame for a changed one."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
-from chat.core.records import Message
+from chat.core import message_json
+from chat.core.records import Change, Message
 from chat.ws import rooms
 
 
@@ -29,7 +32,22 @@ def test_a_backlog_frame_is_the_rooms_frame_of_the_item() -> None:
 
 def test_clients_resuming_with_the_same_item_share_one_encoding() -> None:
     message = _message(2)
-    assert rooms._backlog_frame(message) is rooms._backlog_frame(message)
+    first = rooms._backlog_frame(message)
+    kept = message_json._memo[id(message)]  # encoded once, kept for the next client
+    assert kept[0] is message
+    assert rooms._backlog_frame(message) == first == '{"Type":"message",' + kept[1][1:]
+
+
+def test_a_change_in_a_backlog_is_the_rooms_frame_of_the_change() -> None:
+    change = Change(
+        seq=9,
+        room_id=7,
+        message_id=1,
+        kind="edited",
+        at=datetime(2026, 11, 30, tzinfo=UTC),
+        text="after",
+    )
+    assert rooms._backlog_frame(change) == rooms._item_frame(change)
 
 
 def test_an_edited_copy_of_an_item_gets_a_frame_of_its_own() -> None:
@@ -38,9 +56,3 @@ def test_an_edited_copy_of_an_item_gets_a_frame_of_its_own() -> None:
     edited = dataclasses.replace(message, body="after")
     assert json.loads(rooms._backlog_frame(edited))["Text"] == "after"
     assert json.loads(rooms._backlog_frame(message))["Text"] == "before"
-
-
-def test_the_frames_kept_are_bounded() -> None:
-    for message_id in range(rooms.BACKLOG_FRAMES_KEPT + 10):
-        rooms._backlog_frame(_message(1000 + message_id))
-    assert len(rooms._backlog_frames) == rooms.BACKLOG_FRAMES_KEPT

@@ -77,7 +77,7 @@ from chat.core import outgoing, shapes, validation
 from chat.core.api_tokens import require_write
 from chat.core.errors import ChatError, Forbidden, InvalidInput, RateLimited
 from chat.core.frames import dumps
-from chat.core.message_json import page_json
+from chat.core.message_json import message_json, page_json
 from chat.core.outgoing import OutgoingMessage
 from chat.core.records import Change, Message, Room
 from chat.ws.session.client_session import ClientSession
@@ -99,25 +99,13 @@ def _item_frame(item: Message | Change) -> str:
     return dumps(shapes.change(item))
 
 
-#: How many backlog frames `_backlog_frame` keeps.
-BACKLOG_FRAMES_KEPT = 1024
-#: Backlog frames recently encoded, each with its item, by the item's id: clients of a
-#: room that resume together (a reconnection storm) are sent the same items, read from
-#: the same cache (`chat.app.history.from_memory`). Keeping the item keeps its id from
-#: being reused while the entry is here; items are immutable, so a frame stays true.
-_backlog_frames: dict[int, tuple[Message | Change, str]] = {}
-
-
 def _backlog_frame(item: Message | Change) -> str:
-    """`_item_frame(item)`, encoded once for the clients resuming with it."""
-    kept = _backlog_frames.get(id(item))
-    if kept is not None and kept[0] is item:
-        return kept[1]
-    frame = _item_frame(item)
-    if len(_backlog_frames) >= BACKLOG_FRAMES_KEPT:
-        del _backlog_frames[next(iter(_backlog_frames))]  # the oldest
-    _backlog_frames[id(item)] = (item, frame)
-    return frame
+    """`_item_frame(item)`, a message's JSON taken from the memo pages share
+    (`chat.core.message_json`): clients of a room that resume together (a reconnection
+    storm) are sent the same items, read from the same cache, and each is encoded once."""
+    if isinstance(item, Message):
+        return '{"Type":"message",' + message_json(item)[1:]
+    return _item_frame(item)
 
 
 def encode_room_message(event: Event) -> str:
