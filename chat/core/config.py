@@ -87,7 +87,9 @@ class Config:
     #: MiB the newest messages of active rooms may take in memory (`chat.app.history.from_memory`);
     #: 0: history, resumes and first pages are all read from the table.
     history_cache_mb: int = 64
-    gather_ms: int = 5
+    #: The gathering window (`chat.app.messages.gathering`); None: the default for the CPU
+    #: this process may use (`chat.server.cpu_quota`).
+    gather_ms: int | None = None
     workers: int = 1
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()

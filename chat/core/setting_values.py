@@ -45,8 +45,9 @@ def history_cache_mb(text: str) -> int:
     return integer(text, 0, 1 << 20)
 
 
-def gather_ms(text: str) -> int:
-    return integer(text, 0, 100)
+def gather_ms(text: str) -> int | None:
+    """Milliseconds from 0 to 100; empty: the default for the CPU at hand."""
+    return None if not text.strip() else integer(text.strip(), 0, 100)
 
 
 def positive_int(text: str) -> int:

@@ -271,7 +271,9 @@ _SERVING: tuple[Setting, ...] = (
         "steps (a write to each receiving connection) start at least this far apart. "
         "At a few hundred messages a second and up: fewer commits and fewer, larger "
         "writes, for at most about this much latency; a quiet room's message waits for "
-        "neither. `0`: no waiting.",
+        "neither. `0`: no waiting. Unset: 5, or, under a CPU quota of less than one CPU "
+        "(a container's limit, read from the cgroup), 5 divided by the quota, at most 25 "
+        "(0.3 CPU: 16.7).",
     ),
     Setting(
         "workers",

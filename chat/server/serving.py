@@ -108,6 +108,7 @@ from chat.net.front_door import FrontDoor, format_address
 from chat.net.outbound import HostAllowList, OutboundHttp
 from chat.push.sender import PushSender
 from chat.push.vapid import load_vapid_key
+from chat.server.cpu_quota import gathering_window
 from chat.server.data_permissions import make_data_private
 from chat.server.drain import Drain
 from chat.server.version import build_info
@@ -142,7 +143,8 @@ async def serve(
     # What the root tasks survived (an event or a batch that raised): logged and counted,
     # so that no client and no other instance can end this one (chat/core/task_failures.py).
     failures = TaskFailures()
-    broadcaster = Broadcaster(failures=failures, pace=config.gather_ms / 1000)
+    gather_window = await gathering_window(config.gather_ms)
+    broadcaster = Broadcaster(failures=failures, pace=gather_window)
     rate_limits = RateLimits(config, failures=failures)
     # This server's own registry (never prometheus-client's global one); it reads the
     # components' counters when scraped and starts no task.
@@ -186,7 +188,7 @@ async def serve(
             commit_seconds=metrics.commit_seconds,
             bus_lag_seconds=metrics.bus_lag_seconds,
             failures=failures,
-            gather_window=config.gather_ms / 1000,
+            gather_window=gather_window,
         )
         thread_summaries = ThreadSummaries(store, writer.committed, failures=failures)
         writer.tell_stored(thread_summaries.stored)

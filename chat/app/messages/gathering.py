@@ -19,6 +19,21 @@ from __future__ import annotations
 
 #: How long the arrival rate is counted before it is renewed.
 RATE_PERIOD_S = 0.25
+#: The window when `CHAT_GATHER_MS` is unset and nothing caps the process's CPU.
+DEFAULT_WINDOW_S = 0.005
+#: The widest a CPU quota makes that default.
+MAX_DEFAULT_WINDOW_S = 0.025
+
+
+def default_window(cpus: float | None) -> float:
+    """The window for a process that may use `cpus` CPUs (None: no quota): what a step
+    saves is CPU, so the window is `DEFAULT_WINDOW_S` of a whole CPU's time. A third of
+    a CPU waits three times as long (at most `MAX_DEFAULT_WINDOW_S`): a step's writes
+    cost the same CPU whatever the quota, and with 5 ms a box of 0.3 CPU spent all of it
+    at 250 messages a second to a room of 100."""
+    if cpus is None or cpus >= 1:
+        return DEFAULT_WINDOW_S
+    return min(MAX_DEFAULT_WINDOW_S, DEFAULT_WINDOW_S / cpus)
 
 
 class Gathering:
