@@ -40,10 +40,11 @@ class NetworkBox:
 
     @property
     def join(self) -> list[str]:
-        """A command prefix that runs the command in the namespace. Put it after a
-        cgroup's `join`: `ip netns exec` mounts a sysfs of the namespace's own, in which
-        the cgroup files are not to be found."""
-        return ["ip", "netns", "exec", self.namespace]
+        """A command prefix that runs the command in the namespace: its network only
+        (`nsenter --net`). `ip netns exec` would also mount a sysfs of the namespace's
+        own, without the cgroup files, where an instance could not read its box's CPU
+        quota (`chat.server.cpu_quota`) as it does in a container."""
+        return ["nsenter", f"--net=/run/netns/{self.namespace}", "--"]
 
 
 def _ip(*arguments: str) -> None:
