@@ -42,23 +42,27 @@ def collect(times):
         gc.collect()
 
 collect(2)
-if sys.argv[1] in ("start", "stop"):
+if sys.argv[1] == "again":  # a first span (a warm-up), stopped, then the one that counts
+    os.kill(os.getpid(), signal.SIGUSR1)
+    collect(4)
+    os.kill(os.getpid(), signal.SIGUSR2)
+if sys.argv[1] in ("start", "stop", "again"):
     os.kill(os.getpid(), signal.SIGUSR1)
 burn()
 collect(3)
-if sys.argv[1] == "stop":
+if sys.argv[1] in ("stop", "again"):
     os.kill(os.getpid(), signal.SIGUSR2)
     idle()
     collect(5)
 """
 
 
-def _run(out: Path | None, start: bool, *, stop: bool = False) -> None:
+def _run(out: Path | None, start: bool, *, stop: bool = False, again: bool = False) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHAT_BENCH_CPU_PROFILE"}
     env["PYTHONPATH"] = os.pathsep.join([str(HOOK), env.get("PYTHONPATH", "")])
     if out is not None:
         env["CHAT_BENCH_CPU_PROFILE"] = str(out)
-    argument = "stop" if stop else "start" if start else "no"
+    argument = "again" if again else "stop" if stop else "start" if start else "no"
     subprocess.run([sys.executable, "-c", PROGRAM, argument], env=env, check=True, timeout=60)
 
 
@@ -91,6 +95,14 @@ def test_the_collections_between_the_signals_are_counted_by_generation(tmp_path:
     collections = json.loads(written.read_text())
     assert collections["generation 2"]["collections"] == 3  # not the 2 before, nor the 5 after
     assert collections["generation 2"]["seconds"] > 0
+
+
+@pytest.mark.server  # a child process
+def test_a_second_sigusr1_starts_the_collections_count_afresh(tmp_path: Path) -> None:
+    _run(tmp_path, start=True, again=True)
+    (written,) = tmp_path.glob("gc-*.json")
+    collections = json.loads(written.read_text())
+    assert collections["generation 2"]["collections"] == 3  # not the first span's 4
 
 
 @pytest.mark.server  # a child process

@@ -64,7 +64,11 @@ if OUT:
         last[0] = now
 
     def _start(_signum: int, _frame: object) -> None:
+        # A new span: the samples and the collections of an earlier one (a warm-up, a
+        # lower rung) are dropped together, so that both files cover the same span.
         stacks.clear()
+        for counted in collections_by_generation:
+            counted[:] = [0, 0.0]
         last[0] = time.process_time()
         sampling[0] = True
         signal.signal(signal.SIGPROF, _sample)
