@@ -98,6 +98,17 @@ class CpuGroup:
         return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]
 
 
+def cpu_controller_writable() -> bool:
+    """Whether `cpu_groups` can make groups here: root, and cgroup v1's cpu controller
+    writable or v2's cpu controller offered."""
+    if os.geteuid() != 0:
+        return False
+    if (V1_ROOT / "cpu.cfs_quota_us").exists():
+        return os.access(V1_ROOT, os.W_OK)
+    controllers = V2_ROOT / "cgroup.controllers"
+    return controllers.exists() and "cpu" in controllers.read_text().split()
+
+
 @contextlib.contextmanager
 def cpu_groups(quotas: dict[str, float]) -> Iterator[dict[str, CpuGroup]]:
     """A group per name with its quota (CPUs), under a parent of this run's own; all

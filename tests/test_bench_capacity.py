@@ -24,17 +24,8 @@ import network_boxes  # noqa: E402
 pytestmark = pytest.mark.server
 
 
-def _writable_cgroups() -> bool:
-    if os.geteuid() != 0:
-        return False
-    if (capacity.V1_ROOT / "cpu.cfs_quota_us").exists():
-        return os.access(capacity.V1_ROOT, os.W_OK)
-    controllers = capacity.V2_ROOT / "cgroup.controllers"
-    return controllers.exists() and "cpu" in controllers.read_text().split()
-
-
 needs_cgroups = pytest.mark.skipif(
-    not _writable_cgroups(), reason="needs root and a writable CPU cgroup controller"
+    not capacity.cpu_controller_writable(), reason="needs root and a writable CPU cgroup controller"
 )
 
 

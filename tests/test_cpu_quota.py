@@ -2,17 +2,15 @@
 gathering window it sets when `CHAT_GATHER_MS` is unset (`chat.app.messages.gathering`).
 
 The parsing runs on trees of files laid out as the kernel shows them; the last test puts
-a real `chat serve` in a real cgroup with a quota (root, a writable CPU controller)."""
+a real `chat serve` in a real cgroup with a quota (root, a writable CPU controller), made
+and removed by bench/capacity.py's `cpu_groups`."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,10 @@ from support import chat_environ, server_config
 
 from chat.app.messages.gathering import DEFAULT_WINDOW_S, MAX_DEFAULT_WINDOW_S, default_window
 from chat.server.cpu_quota import cpu_quota
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+import capacity  # noqa: E402
 
 V1_MOUNT = "31 23 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
 V1_PAIR_MOUNT = "31 23 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
@@ -150,49 +152,17 @@ def test_a_tiny_quota_widens_the_window_only_so_far() -> None:
 
 # --- A real group -------------------------------------------------------------------------
 
-V1_ROOT, V2_ROOT = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
-
-
-def _writable_cgroups() -> bool:
-    if os.geteuid() != 0:
-        return False
-    if (V1_ROOT / "cpu.cfs_quota_us").exists():
-        return os.access(V1_ROOT, os.W_OK)
-    controllers = V2_ROOT / "cgroup.controllers"
-    return controllers.exists() and "cpu" in controllers.read_text().split()
-
-
-@contextlib.contextmanager
-def _group_with_quota(cpus: float) -> Iterator[Path]:
-    """A cgroup of this test's own with `cpus` CPUs, removed at the end."""
-    period = 20_000
-    if (V1_ROOT / "cpu.cfs_quota_us").exists():
-        path = V1_ROOT / f"chat-test-{os.getpid()}"
-        path.mkdir()
-        (path / "cpu.cfs_period_us").write_text(str(period))
-        (path / "cpu.cfs_quota_us").write_text(str(int(cpus * period)))
-    else:
-        (V2_ROOT / "cgroup.subtree_control").write_text("+cpu")
-        path = V2_ROOT / f"chat-test-{os.getpid()}"
-        path.mkdir()
-        (path / "cpu.max").write_text(f"{int(cpus * period)} {period}")
-    try:
-        yield path
-    finally:
-        for pid in (path / "cgroup.procs").read_text().split():
-            with contextlib.suppress(OSError):
-                (path.parent / "cgroup.procs").write_text(pid)
-        path.rmdir()
-
 
 @pytest.mark.server
-@pytest.mark.skipif(not _writable_cgroups(), reason="needs root and a writable CPU controller")
+@pytest.mark.skipif(
+    not capacity.cpu_controller_writable(), reason="needs root and a writable CPU controller"
+)
 def test_a_server_under_a_quota_gathers_for_longer_and_says_so(tmp_path: Path) -> None:
     log_path = tmp_path / "serve.log"
-    with _group_with_quota(0.3) as group, log_path.open("wb") as log:
-        join = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs")]
+    # bench/capacity.py's boxes: a group with its quota, removed however the test ends.
+    with capacity.cpu_groups({"box": 0.3}) as groups, log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*join, sys.executable, "-m", "chat", "serve"],
+            [*groups["box"].join, sys.executable, "-m", "chat", "serve"],
             env=chat_environ(server_config(tmp_path, None)),
             stdin=subprocess.DEVNULL,
             stdout=log,
