@@ -68,6 +68,10 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0
 #: Changes waiting to be sent past which they are dropped for a snapshot instead.
 MAX_PENDING = 10_000
+#: The shortest gap between two rounds of changes sent to the other instances: a lone
+#: change goes at once, and changes that come faster (a storm of reconnecting clients,
+#: a room's typing) wait for the gap and travel together, one bus event for many.
+ROUND_GAP_S = 0.05
 #: How many typing frames one user may send per window (per instance); the rest are dropped.
 TYPING_LIMIT = 3
 TYPING_WINDOW_S = 2.0
@@ -407,9 +411,14 @@ class Presence:
         )
         task_status.started()
         next_snapshot = trio.current_time()
+        last_round = -math.inf
         while True:
             with trio.move_on_at(min(next_snapshot, trio.current_time() + 1.0)):
                 await self._changed.wait()
+            # Changes queued while this waits join the round (`_changed` is replaced
+            # after it, so none is left without a wake-up).
+            await trio.sleep_until(last_round + ROUND_GAP_S)
+            last_round = trio.current_time()
             self._changed = trio.Event()
             snapshot = self._snapshot_soon or trio.current_time() >= next_snapshot
             self._snapshot_soon = False
