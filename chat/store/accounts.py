@@ -44,9 +44,9 @@ WHERE (name = $1 OR name_key = $2) AND erased_at IS NULL
 ORDER BY name = $1 DESC LIMIT 1
 """
 
-_BY_IDS = f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}}) AND erased_at IS NULL"
+_BY_IDS = f"SELECT {USER_COLUMNS} FROM users WHERE {{ids}} AND erased_at IS NULL"
 _TOKEN_STATES = (
-    "SELECT id, token_version, deactivated_at FROM users WHERE id IN ({ids}) AND erased_at IS NULL"
+    "SELECT id, token_version, deactivated_at FROM users WHERE {ids} AND erased_at IS NULL"
 )
 _HOLDER = "SELECT name FROM users WHERE {column} = $1"
 
@@ -151,7 +151,7 @@ async def fill_in_name_keys(conn: Connection) -> None:
         unkeyed = [(row["id"], row["name"], key_of(row["name"])) for row in rows]
         keys = sorted({key for _, _, key in unkeyed})
         held = await conn.fetch(
-            f"SELECT {column}, name FROM users WHERE {column} IN ({dialect.values(1, 'text')})",
+            f"SELECT {column}, name FROM users WHERE {dialect.is_among(column, 1, 'text')}",
             dialect.list_param(keys),
         )
         assigned = assign_name_keys(column, unkeyed, {row[0]: row[1] for row in held})
@@ -286,7 +286,7 @@ class StoredAccounts(StoreBase):
         return await self._user(_USER_WHERE.format(column="email"), email)
 
     async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
-        sql = _BY_IDS.format(ids=self.dialect.values(1))
+        sql = _BY_IDS.format(ids=self.dialect.is_among("id", 1))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(user_ids)))
         users = (user_from_row(row, self.dialect) for row in rows)
         return {user.id: user for user in users if user is not None}
@@ -314,7 +314,7 @@ class StoredAccounts(StoreBase):
 
     async def token_states(self, user_ids: Collection[int]) -> dict[int, TokenState]:
         # One list parameter however many ids (SQLite limits a statement's parameters).
-        sql = _TOKEN_STATES.format(ids=self.dialect.values(1))
+        sql = _TOKEN_STATES.format(ids=self.dialect.is_among("id", 1))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(user_ids)))
         return {
             row["id"]: TokenState(row["token_version"], row["deactivated_at"] is None)

@@ -51,7 +51,7 @@ ORDER BY r.id LIMIT $4
 _OWNERS_SHOWN = 5
 _OWNERS = """
 SELECT m.room_id, u.id, u.name FROM room_members m JOIN users u ON u.id = m.user_id
-WHERE m.role = 'owner' AND m.room_id IN ({ids}) ORDER BY m.room_id, u.id
+WHERE m.role = 'owner' AND {ids} ORDER BY m.room_id, u.id
 """
 
 _DEACTIVATE = f"""
@@ -114,7 +114,7 @@ async def _rooms_found(conn: Connection, text: str, after: int, limit: int) -> l
     owners: dict[int, list[tuple[int, str]]] = {}
     if rows:
         ids = dialect.list_param([row["id"] for row in rows])
-        for owner in await conn.fetch(_OWNERS.format(ids=dialect.values(1)), ids):
+        for owner in await conn.fetch(_OWNERS.format(ids=dialect.is_among("m.room_id", 1)), ids):
             listed = owners.setdefault(owner[0], [])
             if len(listed) < _OWNERS_SHOWN:
                 listed.append((owner[1], owner[2]))

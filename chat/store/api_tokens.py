@@ -13,14 +13,10 @@ _COLUMNS = "id, user_id, name, scopes, secret_hash, created_at, expires_at"
 _COUNT_OF_USER = "SELECT count(*) FROM api_tokens WHERE user_id = $1"
 _INSERT = f"INSERT INTO api_tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 _BY_ID = f"SELECT {_COLUMNS} FROM api_tokens WHERE id = $1"
-_OF_USERS = (
-    f"SELECT {_COLUMNS} FROM api_tokens WHERE user_id IN ({{ids}}) ORDER BY created_at DESC, id"
-)
-_DELETE_OWN = "DELETE FROM api_tokens WHERE id = $1 AND user_id IN ({ids}) RETURNING user_id"
+_OF_USERS = f"SELECT {_COLUMNS} FROM api_tokens WHERE {{ids}} ORDER BY created_at DESC, id"
+_DELETE_OWN = "DELETE FROM api_tokens WHERE id = $1 AND {ids} RETURNING user_id"
 #: Which of the tokens $1 (a list) stand at $2 (not revoked, not expired).
-_STANDING = (
-    "SELECT id FROM api_tokens WHERE id IN ({ids}) AND (expires_at IS NULL OR expires_at > $2)"
-)
+_STANDING = "SELECT id FROM api_tokens WHERE {ids} AND (expires_at IS NULL OR expires_at > $2)"
 
 
 def _token(row: Row) -> ApiToken:
@@ -66,16 +62,16 @@ class StoredApiTokens(StoreBase):
         return None if row is None else _token(row)
 
     async def api_tokens_of(self, user_ids: Collection[int]) -> list[ApiToken]:
-        sql = _OF_USERS.format(ids=self.dialect.values(1))
+        sql = _OF_USERS.format(ids=self.dialect.is_among("user_id", 1))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(user_ids)))
         return [_token(row) for row in rows]
 
     async def delete_api_token(self, token_id: str, user_ids: Collection[int]) -> int | None:
-        sql = _DELETE_OWN.format(ids=self.dialect.values(2))
+        sql = _DELETE_OWN.format(ids=self.dialect.is_among("user_id", 2))
         whose = await self.db.fetchval(sql, token_id, self.dialect.list_param(list(user_ids)))
         return None if whose is None else int(whose)
 
     async def standing_api_tokens(self, token_ids: Collection[str], *, now: int) -> set[str]:
-        sql = _STANDING.format(ids=self.dialect.values(1, "text"))
+        sql = _STANDING.format(ids=self.dialect.is_among("id", 1, "text"))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(token_ids)), now)
         return {row["id"] for row in rows}

@@ -59,11 +59,17 @@ class Dialect:
     moment: Callable[[Any], datetime]
     #: An aware datetime as a parameter for a column of a time type.
     timestamp: Callable[[datetime], Any]
-    #: A list of values as the one parameter `values_of` reads (`list_param`).
+    #: A list of values as the one parameter `values_of` and `among` read.
     list_param: Callable[[Sequence[Any]], Any]
-    #: A subquery of the values of list parameter ``$n``, e.g. ``x IN ({values_of})``:
+    #: A subquery of the values of list parameter ``$n``, as rows to select from:
     #: format it with ``n`` and the values' PostgreSQL type (``bigint``, ``text``).
     values_of: str
+    #: A condition that ``column`` holds one of list parameter ``$n``'s values: format
+    #: it with ``column``, ``n`` and ``pg_type``. On PostgreSQL ``= ANY`` of an array,
+    #: which the planner reads as index look-ups whatever a table's statistics say (an
+    #: ``IN`` over a subquery became a hash join over the whole table when they were
+    #: stale: a table filled since the last ANALYZE).
+    among: str
     #: Whether one statement can insert a batch from one array per column (PostgreSQL's
     #: ``unnest``); SQLite inserts the rows one by one, in one transaction.
     inserts_from_arrays: bool
@@ -82,6 +88,10 @@ class Dialect:
         """`values_of` for parameter ``$n`` holding values of `pg_type`."""
         return self.values_of.format(n=n, pg_type=pg_type)
 
+    def is_among(self, column: str, n: int, pg_type: str = "bigint") -> str:
+        """`among` for `column` and parameter ``$n`` holding values of `pg_type`."""
+        return self.among.format(column=column, n=n, pg_type=pg_type)
+
 
 SQLITE = Dialect(
     name="sqlite",
@@ -89,6 +99,7 @@ SQLITE = Dialect(
     timestamp=_to_ms,
     list_param=_json_array,
     values_of="SELECT value FROM json_each(${n})",
+    among="{column} IN (SELECT value FROM json_each(${n}))",
     inserts_from_arrays=False,
     now=_now_ms,
     notifies=False,
@@ -100,6 +111,7 @@ POSTGRES = Dialect(
     timestamp=_as_is,
     list_param=_list,
     values_of="SELECT unnest(${n}::{pg_type}[])",
+    among="{column} = ANY(${n}::{pg_type}[])",
     inserts_from_arrays=True,
     now=_now,
     notifies=True,

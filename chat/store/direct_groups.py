@@ -52,7 +52,7 @@ _LOCK_ROOM = "SELECT id FROM rooms WHERE id = $1 FOR NO KEY UPDATE"
 #: The members (UID, name) of the rooms in {rooms}, by room and UID.
 _MEMBERS_OF = """
 SELECT m.room_id, u.id, u.name FROM room_members AS m JOIN users AS u ON u.id = m.user_id
-WHERE m.room_id IN ({rooms}) ORDER BY m.room_id, u.id
+WHERE {rooms} ORDER BY m.room_id, u.id
 """
 
 
@@ -133,7 +133,7 @@ class StoredDirectGroups(StoreBase):
         members: dict[int, list[tuple[int, str]]] = {room_id: [] for room_id in room_ids}
         if not room_ids:
             return members
-        sql = _MEMBERS_OF.format(rooms=self.dialect.values(1))
+        sql = _MEMBERS_OF.format(rooms=self.dialect.is_among("m.room_id", 1))
         for row in await self.db.fetch(sql, self.dialect.list_param(room_ids)):
             members[row[0]].append((row[1], row[2]))
         return members

@@ -61,7 +61,7 @@ _HOLD_UPLOADER = "SELECT id FROM users WHERE id = $1"
 #: The files a message may carry: the sender's own, not carried by any message yet.
 _ATTACHABLE = f"""
 SELECT {FILE_COLUMNS} FROM files AS f
-WHERE f.id IN ({{ids}}) AND f.uploader_id = $1 AND f.attached_at IS NULL
+WHERE {{ids}} AND f.uploader_id = $1 AND f.attached_at IS NULL
 """
 
 #: Attach one file to a message (in the inserting transaction): only the sender's own,
@@ -99,7 +99,7 @@ _INSERT_MESSAGE_FILE = (
 _FILES_OF_MESSAGES = """
 SELECT mf.message_id, f.id, f.name, f.size, f.content_type, f.width, f.height
 FROM message_files AS mf JOIN files AS f ON f.id = mf.file_id
-WHERE mf.message_id IN ({ids})
+WHERE {ids}
 ORDER BY mf.message_id, mf.position
 """
 
@@ -119,7 +119,7 @@ LIMIT $2
 _DELETE_FILE = "DELETE FROM files WHERE id = $1"
 
 #: Which of some file ids have a record (the collector's sweep).
-_KNOWN_FILES = "SELECT id FROM files WHERE id IN ({ids})"
+_KNOWN_FILES = "SELECT id FROM files WHERE {ids}"
 
 
 def ids_with_files(rows: Iterable[Row]) -> list[int]:
@@ -154,7 +154,7 @@ async def files_of_messages(conn: Connection, ids: Sequence[int]) -> dict[int, t
     if not ids:
         return {}
     dialect = conn.dialect
-    sql = _FILES_OF_MESSAGES.format(ids=dialect.values(1))
+    sql = _FILES_OF_MESSAGES.format(ids=dialect.is_among("mf.message_id", 1))
     found: dict[int, list[FileRef]] = {}
     for row in await conn.fetch(sql, dialect.list_param(ids)):
         found.setdefault(row["message_id"], []).append(file_ref(row))
@@ -229,7 +229,7 @@ class StoredFiles(StoreBase):
     async def attachable_files(self, user_id: int, file_ids: Collection[str]) -> list[StoredFile]:
         if not file_ids:
             return []
-        sql = _ATTACHABLE.format(ids=self.dialect.values(2, "text"))
+        sql = _ATTACHABLE.format(ids=self.dialect.is_among("f.id", 2, "text"))
         rows = await self.db.fetch(sql, user_id, self.dialect.list_param(list(file_ids)))
         return [file_from_row(row, self.dialect) for row in rows]
 
@@ -245,6 +245,6 @@ class StoredFiles(StoreBase):
     async def known_files(self, file_ids: Collection[str]) -> set[str]:
         if not file_ids:
             return set()
-        sql = _KNOWN_FILES.format(ids=self.dialect.values(1, "text"))
+        sql = _KNOWN_FILES.format(ids=self.dialect.is_among("id", 1, "text"))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(file_ids)))
         return {row["id"] for row in rows}

@@ -64,7 +64,7 @@ SELECT u.id AS user_id, u.name_key AS name_key,
         OR (u.is_admin AND EXISTS (
             SELECT 1 FROM rooms AS r WHERE r.id = $1 AND r.kind = 'support'))) AS may_read
 FROM users AS u
-WHERE u.name_key IN ({keys})
+WHERE {keys}
 """
 
 #: Every user, for the lobby.
@@ -98,7 +98,7 @@ class StoredMentions(StoreBase):
     async def mention_candidates(
         self, room_id: int, keys: list[str]
     ) -> list[tuple[str, int, bool]]:
-        sql = _CANDIDATES.format(keys=self.dialect.values(2, "text"))
+        sql = _CANDIDATES.format(keys=self.dialect.is_among("u.name_key", 2, "text"))
         rows = await self.db.fetch(sql, room_id, self.dialect.list_param(keys))
         return [(row["name_key"], row["user_id"], bool(row["may_read"])) for row in rows]
 

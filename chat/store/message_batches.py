@@ -40,7 +40,7 @@ from chat.store.room_rules import HELD_SQL, RULES_SQL, RoomRules, batch_rules
 from chat.store.threads import FOLLOWS_OF_STORED_REPLIES, remember_followers
 
 #: Which of the messages a batch answers (list parameter $1) still show.
-_SHOWING_AMONG = "SELECT id FROM messages WHERE id IN ({ids}) AND deleted_at IS NULL"
+_SHOWING_AMONG = "SELECT id FROM messages WHERE {ids} AND deleted_at IS NULL"
 
 # --- PostgreSQL: one array per column -------------------------------------------------
 
@@ -296,7 +296,7 @@ async def _refuse_replies_to_deleted(conn: Connection, rows: list[NewMessage]) -
     if not answered and not roots:
         return
     dialect = conn.dialect
-    sql = _SHOWING_AMONG.format(ids=dialect.values(1))
+    sql = _SHOWING_AMONG.format(ids=dialect.is_among("id", 1))
     named = [*answered, *roots]
     showing = {row["id"] for row in await conn.fetch(sql, dialect.list_param(named))}
     deleted = next((message_id for message_id in named if message_id not in showing), None)

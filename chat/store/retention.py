@@ -35,7 +35,7 @@ _OWN_RETENTION_ROOMS = _ROOMS.format(and_own="AND r.retention_days IS NOT NULL")
 
 #: An index range of messages_by_room: a batch never scans more than $2 rows.
 _OLDEST = "SELECT id, created_at, file_count FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2"
-_DELETE = "DELETE FROM messages WHERE id IN ({ids})"
+_DELETE = "DELETE FROM messages WHERE {ids}"
 
 #: A row comes back if and only if $2 holds the lease now. Of two instances claiming at
 #: once, the second waits for the first's row and then finds it held (PostgreSQL's
@@ -83,7 +83,9 @@ async def _delete_expired(
         rows = await conn.fetch(_OLDEST, room_id, limit)
         ids, files = expired_prefix(rows, dialect.timestamp(before))
         if ids:
-            await conn.execute(_DELETE.format(ids=dialect.values(1)), dialect.list_param(ids))
+            await conn.execute(
+                _DELETE.format(ids=dialect.is_among("id", 1)), dialect.list_param(ids)
+            )
     held = time.perf_counter() - locked
     return ExpiredBatch(len(ids), files, len(ids) < limit, ids[-1] if ids else 0, held)
 

@@ -35,7 +35,7 @@ _LOCK_ROOM = "SELECT id FROM rooms WHERE id = $1 FOR UPDATE"
 _SET_ARCHIVED = "UPDATE rooms SET archived = $2 WHERE id = $1 AND archived <> $2"
 #: A batch of a room's messages, by index (messages_by_room), oldest first.
 _BATCH = "SELECT id, file_count FROM messages WHERE room_id = $1 ORDER BY id LIMIT $2"
-_DELETE_MESSAGES = "DELETE FROM messages WHERE id IN ({ids})"
+_DELETE_MESSAGES = "DELETE FROM messages WHERE {ids}"
 _DELETE_REST = "DELETE FROM messages WHERE room_id = $1"
 _DELETE_ROOM = "DELETE FROM rooms WHERE id = $1 AND kind = 'group'"
 
@@ -66,7 +66,7 @@ async def _delete_batch(conn: Connection, room_id: int, limit: int) -> ExpiredBa
         files = sum(row["file_count"] for row in rows)
         if ids:
             await conn.execute(
-                _DELETE_MESSAGES.format(ids=dialect.values(1)), dialect.list_param(ids)
+                _DELETE_MESSAGES.format(ids=dialect.is_among("id", 1)), dialect.list_param(ids)
             )
     held = time.perf_counter() - locked
     return ExpiredBatch(len(ids), files, len(ids) < limit, ids[-1] if ids else 0, held)

@@ -104,7 +104,7 @@ def _pairs_as_arrays(pairs: Sequence[tuple[int, int]]) -> tuple[list[int], list[
 
 
 _ROOMS_OF_USERS = (
-    "SELECT user_id, room_id FROM room_members WHERE user_id IN ({users}) ORDER BY user_id, room_id"
+    "SELECT user_id, room_id FROM room_members WHERE {users} ORDER BY user_id, room_id"
 )
 _ROOMS_OF = "SELECT room_id FROM room_members WHERE user_id = $1 ORDER BY room_id"
 
@@ -336,7 +336,7 @@ class StoredRooms(StoreBase):
         }
 
     async def rooms_of_users(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
-        sql = _ROOMS_OF_USERS.format(users=self.dialect.values(1))
+        sql = _ROOMS_OF_USERS.format(users=self.dialect.is_among("user_id", 1))
         rooms: dict[int, list[int]] = {}
         for row in await self.db.fetch(sql, self.dialect.list_param(user_ids)):
             rooms.setdefault(row["user_id"], []).append(row["room_id"])

@@ -67,7 +67,7 @@ ORDER BY {id} DESC LIMIT $4
 """
 _FIRST_CONDITION = 5
 
-_FOUND = f"{MESSAGE_SELECT} WHERE m.id IN ({{ids}}) ORDER BY m.id DESC"
+_FOUND = f"{MESSAGE_SELECT} WHERE {{ids}} ORDER BY m.id DESC"
 
 # SQLite: the index holds every message up to `indexed_up_to`, none above it.
 _INDEXED_UP_TO = "SELECT indexed_up_to FROM message_search_state"
@@ -151,7 +151,7 @@ async def _fts5_windows(conn: Connection, search: SearchFilter, high: int) -> li
     (`_trigram_match`) and every word checked on each row found."""
     dialect = conn.dialect
     up_to = await conn.fetchval(_INDEXED_UP_TO)
-    rooms = f"m.room_id IN ({dialect.values(1)})"
+    rooms = dialect.is_among("m.room_id", 1)
     every_word = search.words + search.short_words
     conditions, values = _conditions(dialect, search, (), every_word)
     matched = [("message_search MATCH ${n}", _trigram_match(search.words))]
@@ -223,7 +223,9 @@ async def _search(conn: Connection, search: SearchFilter) -> list[Message]:
             return []
         for statement in after:
             await conn.execute(statement)
-        rows = await conn.fetch(_FOUND.format(ids=dialect.values(1)), dialect.list_param(found))
+        rows = await conn.fetch(
+            _FOUND.format(ids=dialect.is_among("m.id", 1)), dialect.list_param(found)
+        )
         return await messages_with_files(conn, rows)
 
 

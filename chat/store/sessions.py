@@ -34,7 +34,7 @@ SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at 
 ORDER BY last_used_at DESC, id LIMIT $4
 """
 #: Which of the sessions $1 (a list) have not ended at $2.
-_ALIVE = "SELECT id FROM sessions WHERE id IN ({ids}) AND revoked_at IS NULL AND expires_at > $2"
+_ALIVE = "SELECT id FROM sessions WHERE {ids} AND revoked_at IS NULL AND expires_at > $2"
 #: Ending at $3 the session $1 if it is user $2's; its id if it did.
 _REVOKE_OWN = """
 UPDATE sessions SET revoked_at = $3, expires_at = $3
@@ -84,7 +84,7 @@ class StoredSessions(StoreBase):
         return [_record(row) for row in rows]
 
     async def ended_sessions(self, session_ids: Collection[str], *, now: int) -> set[str]:
-        sql = _ALIVE.format(ids=self.dialect.values(1, "text"))
+        sql = _ALIVE.format(ids=self.dialect.is_among("id", 1, "text"))
         rows = await self.db.fetch(sql, self.dialect.list_param(list(session_ids)), now)
         return set(session_ids) - {row["id"] for row in rows}
 

@@ -45,10 +45,6 @@ _CHANGE_COLUMNS = (
 THREAD_CHANGE_COLUMNS = ", ".join(f"s.{column}" for column in _CHANGE_COLUMNS)
 _RETURNING = " RETURNING " + ", ".join(_CHANGE_COLUMNS)
 
-_SUMMARIES_AMONG = (
-    f"SELECT {THREAD_CHANGE_COLUMNS} FROM thread_summaries AS s WHERE s.root_id IN ({{ids}})"
-)
-
 #: A thread's replies after $2 (0: all of them): how many show, when the newest that
 #: shows was sent, and the newest of them, shown or not (what the summary then counts
 #: through: a deleted reply is counted by leaving it out).

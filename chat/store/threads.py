@@ -53,9 +53,9 @@ _ROOM_THREADS = (
     " ORDER BY last_reply_at DESC, seq DESC LIMIT $2"
 )
 
-_MESSAGES_AMONG = f"{MESSAGE_SELECT} WHERE m.id IN ({{ids}})"
+_MESSAGES_AMONG = f"{MESSAGE_SELECT} WHERE {{ids}}"
 
-_CREATED_AMONG = "SELECT id, created_at FROM messages WHERE id IN ({ids})"
+_CREATED_AMONG = "SELECT id, created_at FROM messages WHERE {ids}"
 
 _THREAD_ROOM = "SELECT room_id FROM messages WHERE id = $1 AND thread_id IS NULL"
 
@@ -135,7 +135,7 @@ _MARK_READ = (
 _FOLLOWS_AMONG = (
     "SELECT r.id AS thread_id, r.sender_id AS author_id, f.user_id, f.following"
     " FROM messages AS r LEFT JOIN thread_follows AS f ON f.thread_id = r.id"
-    " WHERE r.id IN ({ids})"
+    " WHERE {ids}"
 )
 
 #: The unread replies of followed thread t: others', that show, after the marker.
@@ -220,7 +220,7 @@ async def _followed(
     last_ids = [row["last_id"] for row in rows if row["last_id"] is not None]
     created = {}
     if last_ids:
-        sql = _CREATED_AMONG.format(ids=dialect.values(1))
+        sql = _CREATED_AMONG.format(ids=dialect.is_among("id", 1))
         for row in await conn.fetch(sql, dialect.list_param(last_ids)):
             created[row["id"]] = dialect.moment(row["created_at"])
     return [
@@ -258,7 +258,7 @@ async def _room_threads(
     if not root_ids:
         return []
     dialect = conn.dialect
-    sql = _MESSAGES_AMONG.format(ids=dialect.values(1))
+    sql = _MESSAGES_AMONG.format(ids=dialect.is_among("m.id", 1))
     roots = {
         m.id: m
         for m in await messages_with_files(
@@ -330,7 +330,7 @@ class StoredThreads(StoreBase):
     async def thread_follows(self, thread_ids: Collection[int]) -> dict[int, ThreadFollows]:
         if not thread_ids:
             return {}
-        sql = _FOLLOWS_AMONG.format(ids=self.dialect.values(1))
+        sql = _FOLLOWS_AMONG.format(ids=self.dialect.is_among("r.id", 1))
         authors: dict[int, int] = {}
         states: dict[int, dict[int, bool | None]] = {}
         for row in await self.db.fetch(sql, self.dialect.list_param(sorted(thread_ids))):
