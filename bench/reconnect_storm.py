@@ -46,6 +46,7 @@ from targets import (
 )
 
 from chat.app.accounts.auth import Tokens
+from chat.core.config import Config
 from chat.store.accounts import name_keys
 
 #: The longest the whole storm may take once the clients are connected.
@@ -204,7 +205,8 @@ def storm(args: argparse.Namespace) -> dict:
         b = chat_target(tmp, "postgres", url, SERVER_CPU, "storm-b")
         for target in (a, b):
             target.env["CHAT_SHARED_READS"] = args.shared_reads
-            target.env["CHAT_MAX_HANDSHAKES"] = str(args.max_handshakes)
+            if args.max_handshakes is not None:
+                target.env["CHAT_MAX_HANDSHAKES"] = str(args.max_handshakes)
         migrate(a.env)
         started = time.monotonic()
         users, room_ids = asyncio.run(_load(url, args.rooms, members))
@@ -302,7 +304,9 @@ def _run(
     result.update(
         reconnect_to=args.reconnect_to,
         shared_reads=args.shared_reads,
-        max_handshakes=args.max_handshakes,
+        max_handshakes=(
+            Config().max_handshakes if args.max_handshakes is None else args.max_handshakes
+        ),
         load_seconds=round(load_s, 1),
         all_live_wall_seconds=round(live_wall, 3),
         # None when nobody printed "all live" (the final line is then `result` itself).
@@ -335,8 +339,9 @@ def main() -> None:
     parser.add_argument(
         "--max-handshakes",
         type=int,
-        default=512,
-        help="the instances' CHAT_MAX_HANDSHAKES (0: no bound, every upgrade let in)",
+        default=None,
+        help="the instances' CHAT_MAX_HANDSHAKES (0: no bound, every upgrade let in;"
+        " default: the server's)",
     )
     parser.add_argument(
         "--profile",

@@ -23,7 +23,7 @@ from support import (
 )
 
 from chat.core.config import Config, load
-from chat.net.admission import MAX_RETRY_AFTER_S, RETRY_AFTER_S, HandshakeGate
+from chat.net.admission import FLOOR, MAX_RETRY_AFTER_S, RETRY_AFTER_S, TARGET_S, HandshakeGate
 
 #: True while some session waits for a lock on the schema's users table.
 SOMEONE_WAITS_FOR_THE_USERS_TABLE = (
@@ -63,17 +63,19 @@ async def crowd_upgrades(server: Server, count: int) -> list[bytes]:
 
 def test_the_gate_lets_in_up_to_its_limit_and_counts_what_it_turns_away() -> None:
     gate = HandshakeGate(2)
-    assert gate.take() and gate.take()
-    assert not gate.take()
+    first, second = gate.take(), gate.take()
+    assert first is not None and second is not None
+    assert gate.take() is None
     assert (gate.in_progress, gate.turned_away) == (2, 1)
-    gate.give_back()
-    assert gate.take()
+    first.give_back()
+    first.give_back()  # once is enough: the second call gives back nothing more
+    assert gate.take() is not None
     assert (gate.in_progress, gate.turned_away) == (2, 1)
 
 
 def test_a_gate_of_zero_has_no_bound() -> None:
     gate = HandshakeGate(0)
-    assert all(gate.take() for _ in range(10_000))
+    assert all(gate.take() is not None for _ in range(10_000))
     assert gate.turned_away == 0
 
 
@@ -88,17 +90,27 @@ class Clock:
 
 
 def full_gate(clock: Clock, *, limit: int, finished_last_second: int) -> HandshakeGate:
-    """A gate at its limit, after `finished_last_second` handshakes finished in the
-    second before the clock's."""
+    """A gate at its limit, after `finished_last_second` quick handshakes finished in
+    the second before the clock's."""
     gate = HandshakeGate(limit, clock=clock)
     clock.now -= 1
     for _ in range(finished_last_second):
-        assert gate.take()
-        gate.give_back()
+        slot = gate.take()
+        assert slot is not None
+        slot.give_back()
     clock.now += 1
-    while gate.take():
+    while gate.take() is not None:
         pass
     return gate
+
+
+def finish(gate: HandshakeGate, clock: Clock, count: int, *, taking: float) -> None:
+    """`count` handshakes let in now finish `taking` seconds later (the clock moves on)."""
+    slots = [gate.take() for _ in range(count)]
+    clock.now += taking
+    for slot in slots:
+        assert slot is not None
+        slot.give_back()
 
 
 def test_those_turned_away_get_turns_at_the_pace_handshakes_finish() -> None:
@@ -134,8 +146,66 @@ def test_no_refusal_asks_for_a_longer_wait_than_the_most() -> None:
     assert max(waits) == MAX_RETRY_AFTER_S
 
 
+def test_handshakes_slower_than_the_target_bring_the_bound_down_to_its_seconds_of_pace() -> None:
+    clock = Clock()
+    gate = HandshakeGate(2048, clock=clock)
+    busy = [gate.take() for _ in range(1000)]  # still in progress
+    finish(gate, clock, 300, taking=TARGET_S + 1)
+    clock.now += 1
+    assert gate.take() is None  # the first of the next second: the bound is set
+    assert gate.bound == 300 * TARGET_S
+    assert None not in busy
+
+
+def slowed_gate(clock: Clock, *, finished: int, taking: float) -> HandshakeGate:
+    """A gate of 2048 after a second in which `finished` handshakes finished, each
+    having taken `taking` seconds; the next second begun (its bound set)."""
+    gate = HandshakeGate(2048, clock=clock)
+    finish(gate, clock, finished, taking=taking)
+    clock.now += 1
+    slot = gate.take()
+    assert slot is not None
+    slot.give_back()
+    return gate
+
+
+def test_the_bound_never_comes_down_below_the_floor() -> None:
+    gate = slowed_gate(Clock(), finished=10, taking=TARGET_S * 5)
+    assert gate.bound == FLOOR
+
+
+def test_quick_handshakes_bring_the_bound_back_up_to_the_setting() -> None:
+    clock = Clock()
+    gate = slowed_gate(clock, finished=100, taking=TARGET_S * 2)
+    bounds = [gate.bound]
+    for _ in range(6):
+        finish(gate, clock, 100, taking=0.2)
+        clock.now += 1
+        gate.take()
+        bounds.append(gate.bound)
+    assert bounds == [FLOOR, 384, 576, 864, 1296, 1944, 2048]
+
+
+def test_an_idle_gate_starts_the_next_crowd_at_the_setting() -> None:
+    clock = Clock()
+    gate = slowed_gate(clock, finished=50, taking=TARGET_S * 3)
+    assert gate.bound == FLOOR
+    clock.now += 30
+    assert gate.take() is not None
+    assert gate.bound == 2048
+
+
+def test_a_gate_still_working_keeps_its_bound_through_a_second_in_which_none_finished() -> None:
+    clock = Clock()
+    gate = slowed_gate(clock, finished=50, taking=TARGET_S * 3)
+    assert gate.take() is not None  # and still in progress
+    clock.now += 5
+    gate.take()
+    assert gate.bound == FLOOR
+
+
 def test_the_bound_is_a_setting_that_zero_turns_off_and_a_negative_value_is_refused() -> None:
-    assert Config().max_handshakes == 512
+    assert Config().max_handshakes == 2048
     assert load({"CHAT_MAX_HANDSHAKES": "0"}).max_handshakes == 0
     assert load({"CHAT_MAX_HANDSHAKES": "64"}).max_handshakes == 64
     try:

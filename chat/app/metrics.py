@@ -233,12 +233,17 @@ class ServerCollector(Collector):
         handshakes = self.websocket.handshakes
         yield GaugeMetricFamily(
             "chat_websocket_handshakes_in_progress",
-            "WebSocket handshakes in progress (at most CHAT_MAX_HANDSHAKES).",
+            "WebSocket handshakes in progress (at most the bound in force).",
             handshakes.in_progress,
+        )
+        yield GaugeMetricFamily(
+            "chat_websocket_handshakes_bound",
+            "Handshakes let in at once now: CHAT_MAX_HANDSHAKES, less while they are slow.",
+            handshakes.bound if handshakes.limit else 0,
         )
         yield CounterMetricFamily(
             "chat_websocket_handshakes_turned_away",
-            "Upgrades answered 503 at once because CHAT_MAX_HANDSHAKES were in progress.",
+            "Upgrades answered 503 at once because the bound's handshakes were in progress.",
             handshakes.turned_away,
         )
 

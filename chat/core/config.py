@@ -98,7 +98,7 @@ class Config:
     body_timeout: float = 10.0
     max_connections_per_address: int = 256
     #: WebSocket handshakes in progress at once (`chat.net.admission`); 0: no bound.
-    max_handshakes: int = 512
+    max_handshakes: int = 2048
     bcrypt_queue: int = 16
     #: Who may register (`chat.core.invites.RegistrationPolicy`): open, invite or closed;
     #: the e-mail domains a registration without an invite needs; whether members make invites.

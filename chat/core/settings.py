@@ -336,9 +336,10 @@ _SERVING: tuple[Setting, ...] = (
         "CHAT_MAX_HANDSHAKES",
         None,
         value.non_negative_int,
-        "WebSocket handshakes one instance works on at once; more get 503 with Retry-After "
-        "at once, so that a crowd reconnecting together is let in at full speed instead "
-        "of timing out (0: no bound).",
+        "WebSocket handshakes one instance works on at once (fewer while they take over "
+        "2 s on average: a CPU not keeping up); more get 503 with Retry-After at once, so "
+        "that a crowd reconnecting together is let in at full speed instead of timing "
+        "out (0: no bound).",
     ),
     Setting(
         "bcrypt_queue",

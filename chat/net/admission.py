@@ -12,6 +12,13 @@ jitter; the browser client does). No attempt is left to time out.
 The bound counts handshakes from the request head to the session's opening: the
 upgrade parsed, the token checked, the 101 sent. A client that authenticates with its
 first frame (``?auth=frame``) holds no slot while the server waits for that frame.
+
+The bound in force follows the machine. While handshakes finish within `TARGET_S` on
+average it is the setting: many at once share their batched reads, and a storm is let
+in at the thread's full speed. Once the last second's took longer, the thread is not
+keeping up (a busy neighbour, a small CPU quota) and more at once would only wait
+longer: the bound comes down to `TARGET_S` of the pace they finish at (at least
+`FLOOR`), and climbs back by `GROWTH` a second once they are quick again.
 """
 
 from __future__ import annotations
@@ -26,12 +33,38 @@ from chat.net.raw_response import json_response
 RETRY_AFTER_S = 1
 #: The longest wait a refusal asks for, however long the line ahead.
 MAX_RETRY_AFTER_S = 60
+#: The longest a handshake should take on average, in seconds: past it, the bound in
+#: force comes down to that many seconds of the pace handshakes finish at.
+TARGET_S = 2.0
+#: The bound in force at the least (or the setting, if lower).
+FLOOR = 256
+#: How much the bound in force climbs back towards the setting each second that the
+#: handshakes finished within `TARGET_S` on average.
+GROWTH = 1.5
+
+
+class HandshakeSlot:
+    """One handshake's place in the gate, from `HandshakeGate.take` until `give_back`
+    (which may be called more than once: the first call gives it back)."""
+
+    __slots__ = ("_gate", "_taken_at")
+
+    def __init__(self, gate: HandshakeGate, taken_at: float) -> None:
+        self._gate: HandshakeGate | None = gate
+        self._taken_at = taken_at
+
+    def give_back(self) -> None:
+        """The handshake finished, however it finished: its place is free again."""
+        if self._gate is not None:
+            self._gate.finished(self._taken_at)
+            self._gate = None
 
 
 class HandshakeGate:
-    """Counts WebSocket handshakes in progress on this instance, at most `limit` at once
-    (0: no bound), and tells each upgrade it turns away when to come back. Plain methods:
-    Trio runs one task at a time, and none of them awaits.
+    """Counts WebSocket handshakes in progress on this instance, at most `bound` at once
+    (`limit`, or less while handshakes are slow; `limit` 0: no bound), and tells each
+    upgrade it turns away when to come back. Plain methods: Trio runs one task at a
+    time, and none of them awaits.
 
     Those turned away are given turns at the pace handshakes have been finishing (over
     the last second or so), one after another: the thousandth client of a storm is told
@@ -40,53 +73,75 @@ class HandshakeGate:
 
     def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
+        self._floor = min(FLOOR, limit)
+        #: The bound in force (read by `chat.app.metrics`): `limit`, or less while
+        #: handshakes take longer than `TARGET_S`.
+        self.bound = limit
         #: Handshakes in progress now (read by `chat.app.metrics`).
         self.in_progress = 0
         #: Upgrades turned away since the start (read by `chat.app.metrics`).
         self.turned_away = 0
         self._clock = clock
-        # Handshakes finished in the current second (`_second`) and in the one before:
-        # the pace at which turns are handed out.
+        # Handshakes finished in the current second (`_second`), with the seconds they
+        # took in all, and those finished in the second before: the pace at which turns
+        # are handed out.
         self._second = math.floor(clock())
         self._finished_now = 0
+        self._took_now = 0.0
         self._finished_before = 0
         # When the next turned-away client's turn comes (the clock's time).
         self._next_turn = 0.0
 
-    def take(self) -> bool:
-        """Take a slot for a handshake; False (taking nothing, counting the refusal) if all
-        are taken. Whoever took one gives it back (`give_back`); whoever got False tells
-        the client `retry_after`."""
-        if self.limit and self.in_progress >= self.limit:
-            self.turned_away += 1
-            return False
+    def take(self) -> HandshakeSlot | None:
+        """A slot for a handshake, which whoever took it gives back; None (taking
+        nothing, counting the refusal) if the bound's are all taken: the client is then
+        told `retry_after`."""
+        now = self._clock()
+        if self.limit:
+            self._tick(now)  # the bound of the second under way, however long idle
+            if self.in_progress >= self.bound:
+                self.turned_away += 1
+                return None
         self.in_progress += 1
-        return True
+        return HandshakeSlot(self, now)
 
-    def give_back(self) -> None:
-        """Give back a slot `take` gave (the handshake finished, however it finished)."""
+    def finished(self, taken_at: float) -> None:
+        """A handshake let in at `taken_at` finished (`HandshakeSlot.give_back`)."""
+        now = self._clock()
         self.in_progress -= 1
-        self._tick()
+        self._tick(now)
         self._finished_now += 1
+        self._took_now += now - taken_at
 
     def retry_after(self) -> int:
         """Seconds the client just turned away should wait: its turn, one after the last
         one handed out, at the pace handshakes finish (at least `RETRY_AFTER_S`, at most
         `MAX_RETRY_AFTER_S`)."""
-        self._tick()
         now = self._clock()
-        pace = max(self._finished_now, self._finished_before, self.limit, 1)
+        self._tick(now)
+        pace = max(self._finished_now, self._finished_before, self.bound, 1)
         turn = max(now + RETRY_AFTER_S, self._next_turn)
         self._next_turn = min(turn, now + MAX_RETRY_AFTER_S) + 1 / pace
         return min(math.ceil(turn - now), MAX_RETRY_AFTER_S)
 
-    def _tick(self) -> None:
-        """Move the per-second counts on to the clock's current second."""
-        second = math.floor(self._clock())
-        if second != self._second:
-            self._finished_before = self._finished_now if second == self._second + 1 else 0
-            self._finished_now = 0
-            self._second = second
+    def _tick(self, now: float) -> None:
+        """Move the per-second counts on to the clock's current second, and set the
+        bound in force for it from the second before."""
+        second = math.floor(now)
+        if second == self._second:
+            return
+        consecutive = second == self._second + 1
+        finished, took = (self._finished_now, self._took_now) if consecutive else (0, 0.0)
+        self._second = second
+        self._finished_before = finished
+        self._finished_now, self._took_now = 0, 0.0
+        if not finished:
+            if not self.in_progress:
+                self.bound = self.limit  # idle: the next crowd starts at the setting
+        elif took > finished * TARGET_S:
+            self.bound = max(math.ceil(finished * TARGET_S), self._floor)
+        else:
+            self.bound = min(math.ceil(self.bound * GROWTH), self.limit)
 
 
 def busy_response(retry_after: int) -> bytes:

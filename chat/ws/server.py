@@ -51,7 +51,7 @@ from chat.core.frames import CLOSE_SERVICE_RESTART
 from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
 from chat.core.records import Identity
-from chat.net.admission import HandshakeGate, busy_response
+from chat.net.admission import HandshakeGate, HandshakeSlot, busy_response
 from chat.net.front_door import forwarded_for, header_values, peer_address
 from chat.net.raw_response import json_response
 from chat.net.replay_stream import ReplayStream, close_gently
@@ -163,12 +163,6 @@ def _session_cookie(request: WebSocketRequest) -> str | None:
             name, _, cookie = pair.strip().partition("=")
             found.setdefault(name, cookie)
     return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
-
-
-def _give_back(slot: list[HandshakeGate]) -> None:
-    """Give back the handshake slot in `slot` unless it was given back already."""
-    if slot:
-        slot.pop().give_back()
 
 
 def _user(session: ClientSession) -> dict[str, object]:
@@ -365,7 +359,8 @@ class WebSocketServer:
         problem = self._head_problem(replay.head)
         if problem is not None:
             await self._turn_away(replay, json_response(400, problem))
-        if not self.handshakes.take():
+        slot = self.handshakes.take()
+        if slot is None:
             address = self._addresses.resolve(
                 peer_address(replay.transport), forwarded_for(replay.head)
             )
@@ -374,7 +369,6 @@ class WebSocketServer:
         # The slot is held to the 101 (or the refusal), not while a client of
         # ``?auth=frame`` takes its time over its first frame: `_answer` gives it back
         # once the 101 is out, the `finally` if the handshake ended before.
-        slot = [self.handshakes]
         try:
             ws, request, endpoint, identity, address, path = await self._admit_upgrade(
                 replay, stream
@@ -395,7 +389,7 @@ class WebSocketServer:
             answer = partial(self._answer, session, endpoint, request, slot)
             await subscribe_then_open(session, stream, dialects, registries, answer)
         finally:
-            _give_back(slot)
+            slot.give_back()
         return session, endpoint, dialects
 
     async def _answer(
@@ -403,7 +397,7 @@ class WebSocketServer:
         session: ClientSession,
         endpoint: Endpoint,
         request: WebSocketRequest,
-        slot: list[HandshakeGate],
+        slot: HandshakeSlot,
     ) -> None:
         """Tell the client its connection is open, now that it is subscribed: the 101, and
         on ``?auth=frame`` the answer to its first frame (`chat.ws.opening`); `_NotOpened`
@@ -414,7 +408,7 @@ class WebSocketServer:
         except ConnectionClosed:
             raise _NotOpened from None  # the client left during the handshake
         finally:
-            _give_back(slot)
+            slot.give_back()
         # Neither is needed any more, and a connection may stay open for days.
         forget_handshake(ws)
         assert isinstance(ws, ServerConnection)  # `read_upgrade_request` made it
