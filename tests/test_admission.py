@@ -204,6 +204,17 @@ def test_a_gate_still_working_keeps_its_bound_through_a_second_in_which_none_fin
     assert gate.bound == FLOOR
 
 
+def test_a_gate_of_zero_keeps_its_bound_at_zero_however_slow_its_handshakes() -> None:
+    clock = Clock()
+    gate = HandshakeGate(0, clock=clock)
+    finish(gate, clock, 300, taking=TARGET_S * 3)
+    clock.now += 1
+    slot = gate.take()
+    assert slot is not None
+    slot.give_back()  # finishing moves the gate on to the next second
+    assert gate.bound == 0  # what chat_websocket_handshakes_bound shows
+
+
 def test_the_bound_is_a_setting_that_zero_turns_off_and_a_negative_value_is_refused() -> None:
     assert Config().max_handshakes == 2048
     assert load({"CHAT_MAX_HANDSHAKES": "0"}).max_handshakes == 0

@@ -239,7 +239,7 @@ class ServerCollector(Collector):
         yield GaugeMetricFamily(
             "chat_websocket_handshakes_bound",
             "Handshakes let in at once now: CHAT_MAX_HANDSHAKES, less while they are slow.",
-            handshakes.bound if handshakes.limit else 0,
+            handshakes.bound,
         )
         yield CounterMetricFamily(
             "chat_websocket_handshakes_turned_away",

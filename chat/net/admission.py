@@ -75,7 +75,7 @@ class HandshakeGate:
         self.limit = limit
         self._floor = min(FLOOR, limit)
         #: The bound in force (read by `chat.app.metrics`): `limit`, or less while
-        #: handshakes take longer than `TARGET_S`.
+        #: handshakes take longer than `TARGET_S` (0 with no bound).
         self.bound = limit
         #: Handshakes in progress now (read by `chat.app.metrics`).
         self.in_progress = 0
@@ -135,6 +135,8 @@ class HandshakeGate:
         self._second = second
         self._finished_before = finished
         self._finished_now, self._took_now = 0, 0.0
+        if not self.limit:
+            return  # no bound to set: `bound` stays 0
         if not finished:
             if not self.in_progress:
                 self.bound = self.limit  # idle: the next crowd starts at the setting
