@@ -103,6 +103,7 @@ async def test_the_up_arrow_in_an_empty_composer_edits_ones_last_message(
         alice, bob = registered(browser, server.http, "alice", "bob")
         alice.say("first")
         alice.say("second, with a typo: teh")
+        alice.wait_for_message("typo: teh")  # confirmed, so bob's comes after
         bob.say("bob's, not alice's")
         alice.wait_for_message("bob's, not alice's")
         alice.page.press("#send-form [name=text]", "ArrowUp")
@@ -387,6 +388,7 @@ async def test_screenshots_of_a_conversation_with_edits_deletions_and_reactions(
         phone.register("carol")
         alice.say("Release notes are up: https://example.com/notes")
         alice.say("Deploy at 15:00")
+        alice.wait_for_message("Deploy at")  # confirmed, so bob's comes after
         bob.say("I'll be late, sorry")
         bob.wait_for_message("sorry")
         for text in ("Release notes", "Deploy at"):
