@@ -44,6 +44,15 @@ _SHOWING_AMONG = "SELECT id FROM messages WHERE {ids} AND deleted_at IS NULL"
 
 # --- PostgreSQL: one array per column -------------------------------------------------
 
+#: The fewest rows a batch's arrays carry. PostgreSQL counts an array's elements when it
+#: plans for the values at hand (a custom plan) but guesses ten for its generic plan; a
+#: batch of a few messages then always looks cheaper planned afresh, and planning this
+#: statement costs several times running it once the tables hold real numbers of rows
+#: (docs/PERFORMANCE.md, "Committing a batch on PostgreSQL"). Padded to ten, a custom
+#: plan costs what the generic one does, and PostgreSQL keeps the generic plan after
+#: its first five custom ones.
+PLANNED_ROWS = 10
+
 _ARRAYS = ", ".join(f"${n}::{inserted.pg_type}[]" for n, inserted in enumerate(INSERTED, 1))
 
 # One statement for the whole batch, inserted in the batch's order (ORDER BY ord), so ids
@@ -56,7 +65,9 @@ _INSERT_ROWS = (
     # positions, which other instances settle from the table (chat.app.messages.writer).
     # ON CONFLICT stays for originals this snapshot cannot see (committed while the
     # insert waited for the lock) and resends within the batch: those take an id, rarely.
-    " WHERE {gate}(t.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
+    # Rows without a room are the padding (`PLANNED_ROWS`).
+    " WHERE t.room_id IS NOT NULL"
+    " AND {gate}(t.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS o"
     " WHERE o.room_id = t.room_id AND o.sender_id = t.sender_id"
     " AND o.client_msg_id = t.client_msg_id))"
     " ORDER BY ord"
@@ -197,7 +208,10 @@ async def insert_rows(conn: Connection, rows: list[NewMessage]) -> list[Added]:
 
 
 def _columns(rows: list[NewMessage]) -> list[list[object]]:
-    return [[inserted.value(row) for row in rows] for inserted in INSERTED]
+    """The batch as one array per column, padded to `PLANNED_ROWS` with rows of NULLs
+    (which the insert skips)."""
+    padding = [None] * (PLANNED_ROWS - len(rows))
+    return [[inserted.value(row) for row in rows] + padding for inserted in INSERTED]
 
 
 async def _added(
