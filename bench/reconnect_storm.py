@@ -42,6 +42,7 @@ from targets import (
     build_loadgen,
     chat_target,
     postgres_schema,
+    process_cpu_seconds,
     raise_fd_limit,
 )
 
@@ -158,11 +159,6 @@ def _cpu(database: DatabaseCpu, before: dict[int, float] | None) -> float | None
     return round(sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()), 2)
 
 
-def _loadgen_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _read_line(process: subprocess.Popen, deadline: float) -> dict:
     """The load generator's next JSON line (it prints one per phase); other lines (a
     debugger's, with STORM_WRAP) go to stderr."""
@@ -262,7 +258,7 @@ def _run(
         counters = _counters(b.port) if args.reconnect_to == "other" else {}
         db_before = database.snapshot()
         b_cpu_before = b.cpu_seconds()
-        gen_before = _loadgen_cpu(process.pid)
+        gen_before = process_cpu_seconds(process.pid)
         a.process.kill()  # SIGKILL: no drain, no close frames; the kernel resets them
         a.process.wait()
         killed_at = time.monotonic()
@@ -284,7 +280,7 @@ def _run(
         server_cpu = b.cpu_seconds() - b_cpu_before
         if args.reconnect_to == "restarted":
             server_cpu = a.cpu_seconds()  # the restarted process: all of its CPU
-        gen_cpu = _loadgen_cpu(process.pid) - gen_before
+        gen_cpu = process_cpu_seconds(process.pid) - gen_before
         # Without an "all live" line (not everyone came back), that was the result.
         result = live if "mode" in live else _read_line(process, deadline)
         process.wait(30)

@@ -347,16 +347,14 @@ class DatabaseCpu:
             ).stdout
         except (subprocess.SubprocessError, OSError):
             return None
-        ticks = os.sysconf("SC_CLK_TCK")
         cpu = {}
         for pid in map(int, out.split()):
             try:
                 if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
                     return None  # not this machine's PostgreSQL
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu[pid] = process_cpu_seconds(pid)
             except OSError:
                 continue  # gone, or not on this machine
-            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
         return cpu or None
 
 
