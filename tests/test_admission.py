@@ -4,8 +4,10 @@ past it an upgrade is answered 503 with Retry-After at once, never left to time 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 from support import (
@@ -23,7 +25,14 @@ from support import (
 )
 
 from chat.core.config import Config, load
-from chat.net.admission import FLOOR, MAX_RETRY_AFTER_S, RETRY_AFTER_S, TARGET_S, HandshakeGate
+from chat.net.admission import (
+    FLOOR,
+    MAX_RETRY_AFTER_S,
+    REPORT_S,
+    RETRY_AFTER_S,
+    TARGET_S,
+    HandshakeGate,
+)
 
 #: True while some session waits for a lock on the schema's users table.
 SOMEONE_WAITS_FOR_THE_USERS_TABLE = (
@@ -291,3 +300,56 @@ async def test_a_crowd_past_the_bound_gets_101_or_a_prompt_503_and_nothing_else(
 async def test_with_no_bound_a_crowd_is_let_in_whole(tmp_path: Path, nursery: trio.Nursery) -> None:
     server = await start_server(nursery, server_config(tmp_path, None, max_handshakes=0))
     assert await crowd_upgrades(server, 40) == [b"101"] * 40
+
+
+# --- the line a second for those turned away ---
+
+
+def turned_away_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    """The fields of each "upgrades turned away" line logged so far."""
+    return [
+        {key: getattr(record, key) for key in ("count", "status", "bound", "retry_after")}
+        for record in caplog.records
+        if record.name == "chat.access.ws"
+        and record.getMessage() == "WebSocket upgrades turned away"
+    ]
+
+
+def turn_away(gate: HandshakeGate, count: int) -> None:
+    """`count` upgrades find the gate full and are told when to come back."""
+    for _ in range(count):
+        assert gate.take() is None
+        gate.retry_after()
+
+
+async def test_those_turned_away_are_logged_a_line_a_second_while_there_are_any(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.access.ws")
+    clock = Clock()
+    gate = full_gate(clock, limit=2, finished_last_second=0)
+    await nursery.start(gate.report)
+    before = gate.turned_away  # filling the gate found it full once
+    turn_away(gate, 3)
+    await trio.sleep(REPORT_S / 2)
+    turn_away(gate, 2)
+    await trio.sleep(REPORT_S)
+    assert turned_away_lines(caplog) == [{"count": 5, "status": 503, "bound": 2, "retry_after": 3}]
+    await trio.sleep(10 * REPORT_S)  # none turned away meanwhile: no line
+    turn_away(gate, 1)
+    await trio.sleep(2 * REPORT_S)
+    assert [line["count"] for line in turned_away_lines(caplog)] == [5, 1]
+    assert gate.turned_away - before == 6
+
+
+async def test_those_turned_away_in_the_last_moment_are_logged_on_shutdown(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chat.access.ws")
+    gate = full_gate(Clock(), limit=2, finished_last_second=0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gate.report)
+        turn_away(gate, 4)
+        await trio.sleep(REPORT_S / 10)
+        nursery.cancel_scope.cancel()
+    assert [line["count"] for line in turned_away_lines(caplog)] == [4]

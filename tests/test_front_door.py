@@ -84,7 +84,25 @@ def _masked_text_frame(text: str) -> bytes:
     ],
 )
 def test_is_websocket_upgrade(head: bytes, expected: bool) -> None:
-    assert is_websocket_upgrade(head) is expected
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        assert (
+            is_websocket_upgrade(ReplayStream(trio.SocketStream(ours), head, peer="p")) is expected
+        )
+
+
+def test_a_heads_headers_are_found_by_name_until_it_is_forgotten() -> None:
+    head = UPGRADE.replace(
+        b"\r\n\r\n", b"\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for:  10.0.0.2 \r\n\r\n"
+    )
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        replay = ReplayStream(trio.SocketStream(ours), head, peer="p")
+        assert replay.header_values(b"x-forwarded-for") == [b"10.0.0.1", b"10.0.0.2"]
+        assert replay.header_values(b"host") == [b"localhost"]
+        assert replay.header_values(b"cookie") == []
+        replay.forget_head()
+        assert replay.header_values(b"host") == []
 
 
 def test_replay_stream_exposes_socket_and_is_not_mistaken_for_tls() -> None:
@@ -96,7 +114,7 @@ def test_replay_stream_exposes_socket_and_is_not_mistaken_for_tls() -> None:
 async def test_replay_stream_returns_the_prefix_before_the_socket_data() -> None:
     left, right = trio.socket.socketpair()
     async with trio.SocketStream(left) as a, trio.SocketStream(right) as b:
-        replay = ReplayStream(a, b"hello ")
+        replay = ReplayStream(a, b"hello ", peer="p")
         await b.send_all(b"world")
         assert await replay.receive_some(3) == b"hel"
         assert await replay.receive_some() == b"lo "

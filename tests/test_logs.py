@@ -247,6 +247,32 @@ async def test_a_refused_websocket_handshake_is_logged_with_its_status(
     assert entries(log, "chat.access.ws", "WebSocket opened") == []
 
 
+async def test_upgrades_turned_away_are_logged_as_counts_not_a_line_each(
+    sqlite_config: Config,
+) -> None:
+    async with chat_serve(sqlite_config.replace(max_handshakes=1)) as (server, served):
+        token = (await account(server, "alice")).token
+        answers: list[bytes] = []
+
+        async def upgrade() -> None:
+            answers.append(status_of(await raw_upgrade(server, f"/ws?token={token}")))
+
+        for _ in range(10):  # crowds until one finds the one slot taken
+            async with trio.open_nursery() as crowd:
+                for _ in range(20):
+                    crowd.start_soon(upgrade)
+            if b"503" in answers:
+                break
+        log = await served.stop()
+    assert b"503" in answers
+    lines = entries(log, "chat.access.ws", "WebSocket upgrades turned away")
+    assert sum(line["count"] for line in lines) == answers.count(b"503")
+    assert {(line["status"], line["bound"]) for line in lines} == {(503, 1)}
+    assert all(line["retry_after"] >= 1 for line in lines)
+    assert entries(log, "chat.access.ws", "WebSocket refused") == []
+    assert len(entries(log, "chat.access.ws", "WebSocket opened")) == answers.count(b"101")
+
+
 # --- the client's address behind a trusted proxy ---
 
 

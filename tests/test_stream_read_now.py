@@ -21,7 +21,7 @@ from chat.ws.stream import DirectWriteStream
 @asynccontextmanager
 async def _pair(head: bytes = b"") -> AsyncIterator[tuple[DirectWriteStream, trio.SocketStream]]:
     ours, theirs = trio.socket.socketpair()
-    stream = DirectWriteStream(ReplayStream(trio.SocketStream(ours), head))
+    stream = DirectWriteStream(ReplayStream(trio.SocketStream(ours), head, peer="p"))
     async with stream, trio.SocketStream(theirs) as peer:
         yield stream, peer
 
@@ -80,7 +80,7 @@ async def test_a_reset_connection_is_a_broken_stream() -> None:
     client = trio.socket.socket()
     await client.connect(listener.getsockname())
     accepted, _ = await listener.accept()
-    stream = DirectWriteStream(ReplayStream(trio.SocketStream(accepted), b""))
+    stream = DirectWriteStream(ReplayStream(trio.SocketStream(accepted), b"", peer="p"))
     # Closing with a zero linger sends RST: the next read on our side fails.
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()

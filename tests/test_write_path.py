@@ -30,7 +30,7 @@ async def _pair() -> AsyncIterator[tuple[DirectWriteStream, trio.SocketStream]]:
     left, right = trio.socket.socketpair()
     left.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_SNDBUF, 4096)
     right.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-    writer = DirectWriteStream(ReplayStream(trio.SocketStream(left), b""))
+    writer = DirectWriteStream(ReplayStream(trio.SocketStream(left), b"", peer="p"))
     async with writer, trio.SocketStream(right) as reader:
         yield writer, reader
 

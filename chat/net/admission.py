@@ -13,6 +13,10 @@ The bound counts handshakes from the request head to the session's opening: the
 upgrade parsed, the token checked, the 101 sent. A client that authenticates with its
 first frame (``?auth=frame``) holds no slot while the server waits for that frame.
 
+Those turned away are counted for /metrics and logged a line a second while there are
+any (`HandshakeGate.report`), not a line each: a storm turns away more upgrades than it
+has clients.
+
 The bound in force follows the machine. While handshakes finish within `TARGET_S` on
 average it is the setting: many at once share their batched reads, and a storm is let
 in at the thread's full speed. Once the last second's took longer, the thread is not
@@ -23,11 +27,18 @@ longer: the bound comes down to `TARGET_S` of the pace they finish at (at least
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
+import trio
+
+from chat.core.logs import ACCESS_WS
 from chat.net.raw_response import json_response
+
+access_log = logging.getLogger(ACCESS_WS)
 
 #: How soon a client turned away may try again, in seconds, at the least.
 RETRY_AFTER_S = 1
@@ -41,6 +52,8 @@ FLOOR = 256
 #: How much the bound in force climbs back towards the setting each second that the
 #: handshakes finished within `TARGET_S` on average.
 GROWTH = 1.5
+#: How often, at most, the upgrades turned away are logged (one line for all of them).
+REPORT_S = 1.0
 
 
 class HandshakeSlot:
@@ -81,6 +94,10 @@ class HandshakeGate:
         self.in_progress = 0
         #: Upgrades turned away since the start (read by `chat.app.metrics`).
         self.turned_away = 0
+        # Set by the first upgrade turned away since `report` last logged; the longest
+        # Retry-After asked since then.
+        self._turning_away = trio.Event()
+        self._longest_asked = 0
         self._clock = clock
         # Handshakes finished in the current second (`_second`), with the seconds they
         # took in all, and those finished in the second before: the pace at which turns
@@ -101,6 +118,7 @@ class HandshakeGate:
             self._tick(now)  # the bound of the second under way, however long idle
             if self.in_progress >= self.bound:
                 self.turned_away += 1
+                self._turning_away.set()
                 return None
         self.in_progress += 1
         return HandshakeSlot(self, now)
@@ -122,7 +140,44 @@ class HandshakeGate:
         pace = max(self._finished_now, self._finished_before, self.bound, 1)
         turn = max(now + RETRY_AFTER_S, self._next_turn)
         self._next_turn = min(turn, now + MAX_RETRY_AFTER_S) + 1 / pace
-        return min(math.ceil(turn - now), MAX_RETRY_AFTER_S)
+        asked = min(math.ceil(turn - now), MAX_RETRY_AFTER_S)
+        self._longest_asked = max(self._longest_asked, asked)
+        return asked
+
+    async def report(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Log the upgrades turned away: one line for those of each `REPORT_S` (how
+        many, the bound in force, the longest Retry-After asked), only while some are.
+        Runs until cancelled; the last moment's are logged on the way out."""
+        task_status.started()
+        reported = self.turned_away
+        try:
+            while True:
+                await self._turning_away.wait()
+                await trio.sleep(REPORT_S)
+                # No checkpoint from here to the line: every upgrade counted so far is
+                # in it, and the next one sets the new event.
+                self._turning_away = trio.Event()
+                reported = self._log_turned_away(reported)
+        finally:
+            self._log_turned_away(reported)
+
+    def _log_turned_away(self, reported: int) -> int:
+        """Log those turned away since `turned_away` was `reported` (if any); the count
+        now logged."""
+        if self.turned_away > reported:
+            access_log.info(
+                "WebSocket upgrades turned away",
+                extra={
+                    "count": self.turned_away - reported,
+                    "status": 503,
+                    "bound": self.bound,
+                    "retry_after": self._longest_asked,
+                },
+            )
+            self._longest_asked = 0
+        return self.turned_away
 
     def _tick(self, now: float) -> None:
         """Move the per-second counts on to the clock's current second, and set the

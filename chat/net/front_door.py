@@ -91,33 +91,19 @@ def head_too_large(head: bytes) -> bool:
 HEAD_TOO_LARGE = json_response(431, f"the request head is larger than {MAX_HEAD_BYTES // 1024} KiB")
 
 
-def header_values(head: bytes, name: bytes) -> list[bytes]:
-    """The values of every header called `name` (case-insensitive) in a request head."""
-    end = head.find(b"\r\n\r\n")
-    if end == -1:
-        return []
-    _request_line, *header_lines = head[:end].split(b"\r\n")
-    values = []
-    for line in header_lines:
-        key, sep, value = line.partition(b":")
-        if sep and key.strip().lower() == name:
-            values.append(value.strip())
-    return values
-
-
-def forwarded_for(head: bytes) -> list[str]:
+def forwarded_for(replay: ReplayStream) -> list[str]:
     """The X-Forwarded-For values of a request head, in order (for `ClientAddresses.resolve`,
     which believes them only from a trusted proxy)."""
-    return [value.decode("latin-1") for value in header_values(head, b"x-forwarded-for")]
+    return [value.decode("latin-1") for value in replay.header_values(b"x-forwarded-for")]
 
 
-def is_websocket_upgrade(head: bytes) -> bool:
+def is_websocket_upgrade(replay: ReplayStream) -> bool:
     """True for a GET whose headers ask for ``Upgrade: websocket`` (RFC 6455, 4.1)."""
-    if not head.startswith(b"GET "):
+    if not replay.head.startswith(b"GET "):
         return False
     return any(
         b"websocket" in {token.strip().lower() for token in value.split(b",")}
-        for value in header_values(head, b"upgrade")
+        for value in replay.header_values(b"upgrade")
     )
 
 
@@ -321,7 +307,7 @@ class FrontDoor:
                     slot = key
                 replay = None
                 with trio.move_on_after(HEAD_TIMEOUT_S):
-                    replay = ReplayStream(stream, await read_request_head(stream))
+                    replay = ReplayStream(stream, await read_request_head(stream), peer=peer)
                 routing = False
                 self._handed_over()
                 if replay is None or not replay.head:
@@ -332,18 +318,19 @@ class FrontDoor:
                     await self._answer_and_close(stream, HEAD_TOO_LARGE)
                     return
                 if proxied:
-                    key = self._addresses.resolve_key(peer, forwarded_for(replay.head))
+                    key = self._addresses.resolve_key(peer, forwarded_for(replay))
                     if not self._cap.take(key):
                         await self._answer_and_close(stream, self._cap.refusal(key))
                         return
                     slot = key
-                if is_websocket_upgrade(replay.head):
+                if is_websocket_upgrade(replay):
                     await self._websocket.handle(replay)
                 else:
+                    replay.forget_head()  # Hypercorn reads the head from the stream
                     upgrade = await self._http.handle(replay)
                     if upgrade is not None:
                         # A proxy reused this connection for a WebSocket after HTTP requests.
-                        await self._websocket.handle(ReplayStream(stream, upgrade))
+                        await self._websocket.handle(ReplayStream(stream, upgrade, peer=peer))
             finally:
                 if slot is not None:
                     self._cap.give_back(slot)

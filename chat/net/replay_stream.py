@@ -14,23 +14,38 @@ Seams it has to fit (tests/test_front_door.py covers both):
 
 from __future__ import annotations
 
+import fcntl
+import struct
+import termios
+
 import trio
 
 
 class ReplayStream(trio.abc.HalfCloseableStream):
     """A `trio.SocketStream` with `prefix` pushed back in front of its unread data."""
 
-    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
+    def __init__(self, stream: trio.SocketStream, prefix: bytes, *, peer: str) -> None:
         self.transport = stream
+        #: The address at the other end, as the front door read it once.
+        self.peer = peer
         #: The bytes read before the hand-over (the request head), kept for whoever
         #: needs a header its protocol library does not pass on (Host, for the
         #: WebSocket origin check).
         self.head = prefix
         self._prefix = memoryview(prefix) if prefix else None
+        self._headers: dict[bytes, list[bytes]] | None = None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        """The values of every header called `name` (lowercase) in `head`, in order: the
+        head's headers are parsed on the first call, for all the others."""
+        if self._headers is None:
+            self._headers = parse_headers(self.head)
+        return self._headers.get(name, [])
 
     def forget_head(self) -> None:
         """Let go of `head` once nobody needs it (a long-lived connection would keep it)."""
         self.head = b""
+        self._headers = None
 
     def skip(self, count: int) -> None:
         """Drop the first `count` bytes still to be replayed (a head parsed already)."""
@@ -69,6 +84,33 @@ class ReplayStream(trio.abc.HalfCloseableStream):
     async def aclose(self) -> None:
         self._prefix = None
         await self.transport.aclose()
+
+
+def parse_headers(head: bytes) -> dict[bytes, list[bytes]]:
+    """The headers of the request head at the start of `head`: each name lowercased, with
+    its values in order (none if the head is not complete)."""
+    end = head.find(b"\r\n\r\n")
+    headers: dict[bytes, list[bytes]] = {}
+    if end == -1:
+        return headers
+    _request_line, *lines = head[:end].split(b"\r\n")
+    for line in lines:
+        key, sep, value = line.partition(b":")
+        if sep:
+            headers.setdefault(key.strip().lower(), []).append(value.strip())
+    return headers
+
+
+def unread_bytes(stream: trio.SocketStream) -> int:
+    """How many bytes the peer sent that are waiting in the kernel, unread (0 if the
+    socket is closed already): with none, a close sends FIN after what was written,
+    not a reset."""
+    try:
+        answer = fcntl.ioctl(stream.socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    count: int = struct.unpack("i", answer)[0]
+    return count
 
 
 #: The longest `close_gently` waits for a client to finish sending.

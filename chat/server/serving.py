@@ -27,6 +27,7 @@ The task tree, a line each (docs/DESIGN.md draws it, with what each task owns):
         ├── PointReads.run         reads point reads asked at once in one query
         ├── HistoryFromMemory.run  history from memory: its events, erasures watched
         ├── HttpServer.run         the Quart app's lifespan; drains HTTP on shutdown
+        ├── HandshakeGate.report   logs the upgrades turned away, a line a second
         └── FrontDoor.run          listeners; one task per connection, each either
             ├── HttpServer.handle      a Hypercorn connection (shielded, drained), or
             └── WebSocketServer.handle a client session: receive loop, handler, writer
@@ -463,6 +464,7 @@ async def serve(
                     await root.start(point_reads.run)
                     await root.start(history_cache.run, bus)
                     await root.start(http.run)
+                    await root.start(websocket.handshakes.report)
                     listeners = await root.start(front_door.run)
                     address = listeners[0].socket.getsockname()[:2]
                     where = format_address(address)

@@ -52,9 +52,9 @@ from chat.core.host_names import HostPolicy, host_refusal
 from chat.core.logs import ACCESS_WS, loggable_path
 from chat.core.records import Identity
 from chat.net.admission import HandshakeGate, HandshakeSlot, busy_response
-from chat.net.front_door import forwarded_for, header_values, peer_address
+from chat.net.front_door import forwarded_for
 from chat.net.raw_response import json_response
-from chat.net.replay_stream import ReplayStream, close_gently
+from chat.net.replay_stream import ReplayStream, close_gently, unread_bytes
 from chat.ws.direct import DirectMessages, is_direct_frame
 from chat.ws.dispatch import Dispatcher
 from chat.ws.opening import (
@@ -138,10 +138,10 @@ def _header(request: WebSocketRequest, name: bytes) -> str | None:
     return None
 
 
-def _host(head: bytes) -> str | None:
+def _host(replay: ReplayStream) -> str | None:
     """The request's Host (wsproto does not pass it on; the front door kept the head);
     None unless there is exactly one."""
-    hosts = header_values(head, b"host")
+    hosts = replay.header_values(b"host")
     return hosts[0].decode("latin-1") if len(hosts) == 1 else None
 
 
@@ -225,13 +225,13 @@ class WebSocketServer:
             session.close_nowait(CLOSE_SERVICE_RESTART, RESTARTING, explain=False)
 
     async def _admit(
-        self, request: WebSocketRequest, head: bytes, address: str
+        self, request: WebSocketRequest, replay: ReplayStream, address: str
     ) -> tuple[Endpoint, Identity | None]:
         """The endpoint for the request's path and who the client is (None: nobody yet,
         or, on /ws, whoever its first frame says: ``?auth=frame``); `_Refused` if not."""
         if self._draining.is_set():
             raise _Refused(503, RESTARTING, retry_after=RESTART_RETRY_AFTER_S)
-        host = _host(head)  # checked already (`_head_problem`)
+        host = _host(replay)  # checked already (`_head_problem`)
         path = urlsplit(request.path).path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None:
@@ -290,7 +290,7 @@ class WebSocketServer:
         except Unavailable as error:
             raise _Refused(503, str(error), retry_after=error.retry_after) from None
 
-    def _head_problem(self, head: bytes) -> str | None:
+    def _head_problem(self, replay: ReplayStream) -> str | None:
         """Why an upgrade request must be refused before wsproto parses it, or None.
 
         wsproto decodes header values as ASCII, and the Host as IDNA, and a value it
@@ -298,9 +298,10 @@ class WebSocketServer:
         The Host must be one of the server's names anyway (which are all valid), and
         header values outside ASCII (obsolete in HTTP) are refused here, with 400.
         """
-        host = _host(head)
+        host = _host(replay)
         if not self._hosts.allows(host):
             return host_refusal(host)
+        head = replay.head
         end = head.find(b"\r\n\r\n")
         if not head[: end if end != -1 else len(head)].isascii():
             return "request headers must be ASCII"
@@ -356,15 +357,12 @@ class WebSocketServer:
         before the client is answered (`chat.ws.opening`): the session, its endpoint and
         its dialects, or `_NotOpened` if the connection ended here (refused, timed out,
         or the client left)."""
-        problem = self._head_problem(replay.head)
+        problem = self._head_problem(replay)
         if problem is not None:
             await self._turn_away(replay, json_response(400, problem))
         slot = self.handshakes.take()
         if slot is None:
-            address = self._addresses.resolve(
-                peer_address(replay.transport), forwarded_for(replay.head)
-            )
-            access_log.info("WebSocket refused", extra={"address": address, "status": 503})
+            # Logged a line a second for all (`HandshakeGate.report`), not each.
             await self._turn_away(replay, busy_response(self.handshakes.retry_after()))
         # The slot is held to the 101 (or the refusal), not while a client of
         # ``?auth=frame`` takes its time over its first frame: `_answer` gives it back
@@ -451,7 +449,10 @@ class WebSocketServer:
         connection, and raise `_NotOpened`."""
         with trio.move_on_after(self._config.close_timeout):  # a client that never reads
             await replay.send_all(response)
-        await close_gently(replay)
+        # A client waiting for its answer has sent nothing more: closing at once then
+        # ends with our FIN after the answer, as lingering would (the front door closes).
+        if unread_bytes(replay.transport):
+            await close_gently(replay)
         raise _NotOpened
 
     async def _admit_upgrade(
@@ -462,9 +463,7 @@ class WebSocketServer:
         who the client is (so far), its address and its loggable path; `_NotOpened` if
         the connection ended here."""
         config = self._config
-        address = self._addresses.resolve(
-            peer_address(replay.transport), forwarded_for(replay.head)
-        )
+        address = self._addresses.resolve(replay.peer, forwarded_for(replay))
         upgrade = await read_upgrade_request(
             stream, max_message_size=config.max_frame_bytes, close_timeout=config.close_timeout
         )
@@ -476,7 +475,7 @@ class WebSocketServer:
         path = sys.intern(loggable_path(request.path))
         try:
             try:
-                endpoint, identity = await self._admit(request, replay.head, address)
+                endpoint, identity = await self._admit(request, replay, address)
             except _Refused as refusal:
                 access_log.info(
                     "WebSocket refused",
