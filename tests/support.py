@@ -286,6 +286,15 @@ def http_client(server: Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.http, timeout=STEP, verify=TLS)
 
 
+async def read_until_closed(stream: trio.abc.ReceiveStream) -> bytes:
+    """Everything the server sends on `stream` until it closes its side (within `STEP`)."""
+    received = b""
+    with trio.fail_after(STEP):
+        while data := await stream.receive_some():
+            received += data
+    return received
+
+
 async def raw_upgrade(
     server: Server, target: str, headers: str = "", *, host: str | None = None
 ) -> bytes:

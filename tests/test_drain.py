@@ -28,6 +28,7 @@ from support import (
     http_client,
     open_clients,
     raw_upgrade,
+    read_until_closed,
     server_config,
     start_server,
     status_of,
@@ -208,15 +209,6 @@ SHORT_DRAIN_S = 0.5
 BACKLOG = 5
 
 
-async def _answer(stream: trio.SocketStream) -> bytes:
-    """Everything the server sends on `stream` until it closes it."""
-    received = b""
-    with trio.fail_after(STEP):
-        while data := await stream.receive_some():
-            received += data
-    return received
-
-
 async def test_connections_still_in_the_backlog_when_the_drain_ends_are_answered(
     tmp_path: Path,
 ) -> None:
@@ -238,7 +230,7 @@ async def test_connections_still_in_the_backlog_when_the_drain_ends_are_answered
                 sock.sendall(request.encode())
                 waiting.append(stream)
             time.sleep(SHORT_DRAIN_S + 0.2)  # noqa: ASYNC251 - blocking is the point
-            answers = [await _answer(stream) for stream in waiting]
+            answers = [await read_until_closed(stream) for stream in waiting]
     for answer in answers:  # answered (400: {} holds no credentials), then closed
         assert answer.startswith(b"HTTP/1.1 400"), answer
         assert b"connection: close" in answer.lower()
@@ -254,5 +246,5 @@ async def test_a_request_head_that_arrives_just_after_the_drain_ends_is_answered
         async with await trio.open_tcp_stream(server.host, server.port) as stream:
             await trio.sleep(SHORT_DRAIN_S + 0.3)
             await stream.send_all(f"GET /livez HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
-            answer = await _answer(stream)
+            answer = await read_until_closed(stream)
     assert answer.startswith(b"HTTP/1.1 200"), answer

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 from cluster import LISTENING, start_process, wait_for_log
-from support import STEP, TEST_SECRET, Server, chat_environ, start_server
+from support import STEP, TEST_SECRET, Server, chat_environ, read_until_closed, start_server
 
 from chat.core.config import Config
 from chat.http.server import KEEP_ALIVE_TIMEOUT_S
@@ -281,22 +281,13 @@ async def test_http_and_websocket_are_served_on_the_same_port_at_once(
     assert "not valid JSON" in (await chatter.receive())["error"]
 
 
-async def _read_to_eof(stream: trio.SocketStream) -> bytes:
-    """Everything the server sends until it closes its side."""
-    received = b""
-    with trio.fail_after(STEP):
-        while data := await stream.receive_some():
-            received += data
-    return received
-
-
 async def test_an_upgrade_turned_away_gets_its_whole_answer_and_the_servers_end(
     server: Server,
 ) -> None:
     request = UPGRADE.replace(b"Host: localhost", b"Host: evil.example")
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
         await stream.send_all(request)
-        answer = await _read_to_eof(stream)
+        answer = await read_until_closed(stream)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert answer.endswith(b"}")  # the whole JSON body, then the server's end
 
@@ -313,7 +304,7 @@ async def test_an_upgrade_turned_away_with_more_sent_after_it_still_gets_its_who
         trio.open_nursery() as sending,
     ):
         sending.start_soon(stream.send_all, request)
-        answer = await _read_to_eof(stream)
+        answer = await read_until_closed(stream)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert answer.endswith(b"}")
 
