@@ -19,7 +19,7 @@ from support import STEP, TEST_SECRET, Server, chat_environ, read_until_closed, 
 from chat.core.config import Config
 from chat.http.server import KEEP_ALIVE_TIMEOUT_S
 from chat.net.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
-from chat.net.replay_stream import ReplayStream
+from chat.net.replay_stream import ReplayStream, write_now
 
 UPGRADE = (
     b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -103,6 +103,19 @@ def test_a_heads_headers_are_found_by_name_until_it_is_forgotten() -> None:
         assert replay.header_values(b"cookie") == []
         replay.forget_head()
         assert replay.header_values(b"host") == []
+
+
+async def test_write_now_writes_what_the_socket_takes_and_gives_up_once_the_peer_is_gone() -> None:
+    answer = b"HTTP/1.1 503 \r\n\r\n"
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        stream = trio.SocketStream(ours)
+        assert write_now(stream, answer) == len(answer)
+        while write_now(stream, b"x" * 65536):
+            pass  # until the socket's buffers are full
+        assert write_now(stream, answer) == 0
+        theirs.close()
+        assert write_now(stream, answer) == len(answer)  # nothing more can be written
 
 
 def test_replay_stream_exposes_socket_and_is_not_mistaken_for_tls() -> None:

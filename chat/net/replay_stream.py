@@ -15,6 +15,7 @@ Seams it has to fit (tests/test_front_door.py covers both):
 from __future__ import annotations
 
 import fcntl
+import os
 import struct
 import termios
 
@@ -99,6 +100,17 @@ def parse_headers(head: bytes) -> dict[bytes, list[bytes]]:
         if sep:
             headers.setdefault(key.strip().lower(), []).append(value.strip())
     return headers
+
+
+def write_now(stream: trio.SocketStream, data: bytes) -> int:
+    """Write what the socket takes of `data` now, without waiting: how many bytes it
+    took (all of them if the peer is gone: nothing more can be written)."""
+    try:
+        return os.write(stream.socket.fileno(), data)
+    except BlockingIOError:
+        return 0
+    except OSError:
+        return len(data)
 
 
 def unread_bytes(stream: trio.SocketStream) -> int:

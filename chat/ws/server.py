@@ -54,7 +54,7 @@ from chat.core.records import Identity
 from chat.net.admission import HandshakeGate, HandshakeSlot, busy_response
 from chat.net.front_door import forwarded_for
 from chat.net.raw_response import json_response
-from chat.net.replay_stream import ReplayStream, close_gently, unread_bytes
+from chat.net.replay_stream import ReplayStream, close_gently, unread_bytes, write_now
 from chat.ws.direct import DirectMessages, is_direct_frame
 from chat.ws.dispatch import Dispatcher
 from chat.ws.opening import (
@@ -447,8 +447,12 @@ class WebSocketServer:
     async def _turn_away(self, replay: ReplayStream, response: bytes) -> NoReturn:
         """Answer `response` (a whole HTTP response) before the handshake, close the
         connection, and raise `_NotOpened`."""
-        with trio.move_on_after(self._config.close_timeout):  # a client that never reads
-            await replay.send_all(response)
+        # A new connection's empty send buffer takes the whole answer at once: no
+        # deadline needed unless some is left (a client that never reads).
+        sent = write_now(replay.transport, response)
+        if sent < len(response):
+            with trio.move_on_after(self._config.close_timeout):
+                await replay.send_all(response[sent:])
         # A client waiting for its answer has sent nothing more: closing at once then
         # ends with our FIN after the answer, as lingering would (the front door closes).
         if unread_bytes(replay.transport):
