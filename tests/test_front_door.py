@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from cluster import LISTENING, start_process, wait_for_log
 from support import STEP, TEST_SECRET, Server, chat_environ, read_until_closed, start_server
 
 from chat.core.config import Config
 from chat.http.server import KEEP_ALIVE_TIMEOUT_S
-from chat.net.front_door import MAX_HEAD_BYTES, is_websocket_upgrade
+from chat.net.front_door import MAX_HEAD_BYTES, is_websocket_upgrade, read_request_head
 from chat.net.replay_stream import ReplayStream, write_now
 
 UPGRADE = (
@@ -116,6 +117,42 @@ async def test_write_now_writes_what_the_socket_takes_and_gives_up_once_the_peer
         assert write_now(stream, answer) == 0
         theirs.close()
         assert write_now(stream, answer) == len(answer)  # nothing more can be written
+
+
+async def test_a_head_the_socket_holds_already_is_read_without_waiting() -> None:
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        await theirs.send(UPGRADE + b"after")
+        with trio.testing.assert_no_checkpoints():
+            assert await read_request_head(trio.SocketStream(ours)) == UPGRADE + b"after"
+
+
+async def test_a_head_that_arrives_in_parts_is_read_to_its_end(nursery: trio.Nursery) -> None:
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        await theirs.send(UPGRADE[:20])
+
+        async def the_rest() -> None:
+            await trio.sleep(0.05)
+            await theirs.send(UPGRADE[20:])
+
+        nursery.start_soon(the_rest)
+        assert await read_request_head(trio.SocketStream(ours)) == UPGRADE
+
+
+async def test_a_head_not_finished_in_time_is_none(autojump_clock: trio.testing.MockClock) -> None:
+    ours, theirs = trio.socket.socketpair()
+    with ours, theirs:
+        await theirs.send(UPGRADE[:20])
+        assert await read_request_head(trio.SocketStream(ours)) is None
+
+
+async def test_a_connection_closed_before_its_head_gives_what_it_sent() -> None:
+    ours, theirs = trio.socket.socketpair()
+    with ours:
+        with theirs:
+            await theirs.send(UPGRADE[:20])
+        assert await read_request_head(trio.SocketStream(ours)) == UPGRADE[:20]
 
 
 def test_replay_stream_exposes_socket_and_is_not_mistaken_for_tls() -> None:

@@ -36,7 +36,7 @@ from chat.core.client_address import ClientAddresses, normalise
 from chat.net.accept_queue import ACCEPT_CAPACITY_ERRNOS, AcceptQueue
 from chat.net.connection_cap import ConnectionCap
 from chat.net.raw_response import json_response
-from chat.net.replay_stream import ReplayStream, close_gently
+from chat.net.replay_stream import ReplayStream, close_gently, read_now
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024
 #: A client must finish sending its request head within this time (slowloris guard).
 HEAD_TIMEOUT_S = 10.0
+#: How much of a connection is read at a time while looking for the end of its head.
+READ_SIZE = 4096
 #: How long turning a connection away (over its address's cap, a head too large) may take.
 TURN_AWAY_TIMEOUT_S = 2.0
 
@@ -64,20 +66,30 @@ class HttpHandler(Protocol):
         that arrived after other requests (the connection is then left open for it)."""
 
 
-async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes:
+async def read_request_head(stream: trio.SocketStream) -> bytes | None:
     """Bytes from the stream up to and including the first blank line, plus whatever
-    arrived with them; stops early (returning what it has) past `MAX_HEAD_BYTES` or at EOF."""
+    arrived with them; stops early (returning what it has) past `MAX_HEAD_BYTES` or at
+    EOF; None if the head takes longer than `HEAD_TIMEOUT_S`. A head the socket holds
+    already, as most do by the time their connection's task runs, is read without
+    waiting and without a deadline to set."""
     buffer = bytearray()
-    searched = 0
-    while len(buffer) <= MAX_HEAD_BYTES:
-        data = await stream.receive_some(4096)
-        if not data:
-            break
+    data = read_now(stream.socket.fileno(), READ_SIZE)
+    if data is not None:
         buffer += data
-        if buffer.find(b"\r\n\r\n", max(0, searched - 3)) != -1:
-            break
+        if not data or buffer.find(b"\r\n\r\n") != -1:
+            return bytes(buffer)
+    with trio.move_on_after(HEAD_TIMEOUT_S):
         searched = len(buffer)
-    return bytes(buffer)
+        while len(buffer) <= MAX_HEAD_BYTES:
+            data = await stream.receive_some(READ_SIZE)
+            if not data:
+                break
+            buffer += data
+            if buffer.find(b"\r\n\r\n", max(0, searched - 3)) != -1:
+                break
+            searched = len(buffer)
+        return bytes(buffer)
+    return None
 
 
 def head_too_large(head: bytes) -> bool:
@@ -305,13 +317,13 @@ class FrontDoor:
                         await self._answer_and_close(stream, self._cap.refusal(key))
                         return
                     slot = key
-                replay = None
-                with trio.move_on_after(HEAD_TIMEOUT_S):
-                    replay = ReplayStream(stream, await read_request_head(stream), peer=peer)
+                head = await read_request_head(stream)
                 routing = False
                 self._handed_over()
-                if replay is None or not replay.head:
+                if not head:
                     return  # timed out or closed before sending anything
+                replay = ReplayStream(stream, head, peer=peer)
+                del head  # this frame lives as long as the connection; `replay` forgets it
                 if head_too_large(replay.head):
                     # Answered here, for HTTP and WebSocket alike: Hypercorn's parser
                     # would take a longer head that arrived in one piece.

@@ -14,6 +14,7 @@ Seams it has to fit (tests/test_front_door.py covers both):
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import struct
@@ -100,6 +101,20 @@ def parse_headers(head: bytes) -> dict[bytes, list[bytes]]:
         if sep:
             headers.setdefault(key.strip().lower(), []).append(value.strip())
     return headers
+
+
+def read_now(fd: int, max_bytes: int) -> bytes | None:
+    """What the socket `fd` holds, up to `max_bytes`, without waiting (b"" once the peer
+    has closed its side); None if nothing has arrived yet. Errors as
+    `trio.SocketStream.receive_some` reports them."""
+    try:
+        return os.read(fd, max_bytes)
+    except BlockingIOError:
+        return None
+    except OSError as error:
+        if error.errno in (errno.EBADF, errno.ENOTSOCK):
+            raise trio.ClosedResourceError("this socket was already closed") from None
+        raise trio.BrokenResourceError(f"socket connection broken: {error}") from error
 
 
 def write_now(stream: trio.SocketStream, data: bytes) -> int:

@@ -27,7 +27,6 @@ does not need to know about it (Trio only tracks tasks waiting for readiness).
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +34,7 @@ from enum import Enum
 
 import trio
 
-from chat.net.replay_stream import ReplayStream
+from chat.net.replay_stream import ReplayStream, read_now
 
 #: What `read_now` reads at most when not told: `trio.SocketStream`'s default.
 RECEIVE_SIZE = 65536
@@ -90,15 +89,7 @@ class DirectWriteStream(trio.abc.Stream):
         the stream is closing: `receive_some` then says which."""
         if self._broken or self.inner.replaying:
             return None
-        try:
-            return os.read(self._fd, max_bytes or RECEIVE_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError as error:
-            # As `trio.SocketStream.receive_some` reports it.
-            if error.errno in (errno.EBADF, errno.ENOTSOCK):
-                raise trio.ClosedResourceError("this socket was already closed") from None
-            raise trio.BrokenResourceError(f"socket connection broken: {error}") from error
+        return read_now(self._fd, max_bytes or RECEIVE_SIZE)
 
     @property
     def writing(self) -> bool:
