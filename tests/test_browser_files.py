@@ -394,6 +394,13 @@ async def test_a_deleted_messages_files_are_gone_from_every_page(server: Server)
     def scenario(browser):
         alice, bob = registered(browser, server.http, "alice", "bob")
         send_with_files(alice, bob, "wrong chart", CHART)
+        # Both have seen the chart: a thumbnail still loading when the file goes would be
+        # a 404 in the console, which is the browser's note, not the client's error.
+        for client in (alice, bob):
+            thumbnail = client.page.locator("#messages li[data-id] .files img").last
+            client.page.wait_for_function(
+                "(img) => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle()
+            )
         mine = alice.page.locator("#messages li[data-id]").last
         mine.hover()
         mine.get_by_role("button", name="Delete alice's message").click()
